@@ -1,0 +1,3 @@
+from softswitch.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""The `softswitch` command: `run`, `check` and `simulate` (DESIGN.md, "Contracts").
+
+Each subcommand lives in its own module and is imported only when chosen, so `check` starts
+fast and a broken optional part cannot stop another command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="softswitch", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the switch")
+    run.add_argument("--config", required=True, help="YAML configuration file")
+    run.add_argument("--log-format", choices=["console", "json"], default=None,
+                     help="log line format (default: the config's logging.format, else console)")
+
+    check = sub.add_parser("check", help="validate a configuration file and exit")
+    check.add_argument("--config", required=True, help="YAML configuration file")
+
+    sim = sub.add_parser("simulate", help="simulate queue traffic in virtual time")
+    sim.add_argument("--config", required=True, help="YAML configuration file")
+    sim.add_argument("--hours", type=float, default=8.0, help="simulated hours (default 8)")
+    sim.add_argument("--seed", type=int, default=1, help="random seed")
+    sim.add_argument("--json", action="store_true", help="print results as JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    if args.command == "run":
+        from softswitch.app import run_command
+
+        return run_command(args)
+    if args.command == "check":
+        from softswitch.config import check_command
+
+        return check_command(args)
+    if args.command == "simulate":
+        from softswitch.simulate import simulate_command
+
+        return simulate_command(args)
+    return 2  # argparse has already rejected anything else
+
+
+if __name__ == "__main__":
+    sys.exit(main())
