@@ -1,0 +1,850 @@
+"""The switch configuration: one YAML file, validated into frozen dataclasses (DESIGN.md).
+
+The file is composed into YAML nodes first, so every problem is reported with the file, the
+line, the key path and what was expected, e.g.::
+
+    config.yaml:12: sip.listen[1]: expected transport:host:port like udp:127.0.0.1:5060, got 'foo'
+
+All problems of a file are collected and reported together (`ConfigError.issues`); a file with
+any problem yields no `Config` at all, so nothing can start half-way on a bad configuration.
+
+The queue-related sections (`queues`, `pause_reasons`, `business_hours`, `holidays`,
+`message_queues`) belong to the ACD engine and are parsed by `acd.config`; its
+`AcdConfigError(path, message)` is mapped back to the line of the node that path names.
+
+Decisions (documented in config.example.yaml too):
+- A relative `sqlite:///path` is relative to the directory of the config file, so the switch
+  finds the same database whatever the working directory. `sqlite:///:memory:` keeps nothing.
+- A listen port of 0 lets the OS choose; the bound ports are logged in `switch ready`.
+- Extension numbers are digit strings; an unquoted YAML number is taken as written (`0123`
+  stays "0123", YAML 1.1 would have read it as octal 83).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import ipaddress
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+# ----------------------------------------------------------------------------- typed values
+
+
+@dataclass(frozen=True, slots=True)
+class ListenAddress:
+    """One SIP listener, `transport:host:port`."""
+
+    transport: str  # "udp" | "tcp"
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.transport}:{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrarConfig:
+    """RFC 3261 §10.3 step 7: the switch's bounds on registration intervals."""
+
+    min_expires: int = 60
+    max_expires: int = 3600
+    default_expires: int = 600
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """Digest authentication (RFC 7616 / RFC 8760)."""
+
+    realm: str = ""  # empty: the SIP domain
+    algorithms: tuple[str, ...] = ("SHA-256", "MD5")
+    nonce_lifetime: int = 300
+
+
+@dataclass(frozen=True, slots=True)
+class BruteForceConfig:
+    """Too many failed authentications from one address within `window` seconds refuse that
+    address for `ban_time` seconds."""
+
+    max_failures: int = 20
+    window: int = 60
+    ban_time: int = 600
+
+
+@dataclass(frozen=True, slots=True)
+class SipConfig:
+    listen: tuple[ListenAddress, ...]
+    domain: str
+    registrar: RegistrarConfig = field(default_factory=RegistrarConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    brute_force: BruteForceConfig = field(default_factory=BruteForceConfig)
+    no_answer_timeout: int = 60
+    user_agent: str = "softswitch"
+
+    @property
+    def realm(self) -> str:
+        return self.auth.realm or self.domain
+
+
+@dataclass(frozen=True, slots=True)
+class RtpConfig:
+    port_min: int = 20000
+    port_max: int = 29999
+    address: str = ""  # empty: the host of the first SIP listener
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    url: str
+    path: str  # filesystem path, or ":memory:"
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpConfig:
+    host: str
+    port: int = 25
+    security: str = "none"  # none | starttls | tls
+    username: str = ""
+    password: str = ""
+    sender: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PromptsConfig:
+    directory: str = "prompts"
+    language: str = "en"
+
+
+@dataclass(frozen=True, slots=True)
+class Extension:
+    number: str
+    name: str
+    password: str
+    email: str = ""
+    agent_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Trunk:
+    """A SIP trunk to a provider (validated now; routed by the next issue)."""
+
+    name: str
+    host: str
+    port: int = 5060
+    transport: str = "udp"
+    username: str = ""
+    password: str = ""
+    register: bool = False
+    from_user: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    format: str = "console"  # console | json
+    level: str = "info"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration. `acd` holds what acd.config parsed (or, while that
+    module does not exist, the raw mappings of the queue sections)."""
+
+    path: str
+    sip: SipConfig
+    rtp: RtpConfig
+    http: HttpConfig
+    database: DatabaseConfig
+    smtp: SmtpConfig | None
+    prompts: PromptsConfig
+    extensions: tuple[Extension, ...]
+    trunks: tuple[Trunk, ...]
+    logging: LoggingConfig
+    acd: Any = None
+    acd_sections: Mapping[str, Any] = field(default_factory=dict)
+    message_channels: tuple[Any, ...] = ()
+
+    def extension(self, number: str) -> Extension | None:
+        return self._by_number.get(number)
+
+    @property
+    def _by_number(self) -> dict[str, Extension]:
+        cached: dict[str, Extension] | None = self.__dict__.get("_by_number_cache")
+        if cached is None:
+            cached = {e.number: e for e in self.extensions}
+            object.__setattr__(self, "_by_number_cache", cached)
+        return cached
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    file: str
+    line: int  # 1-based
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        return f"{self.file}:{self.line}: {where}{self.message}"
+
+
+class ConfigError(Exception):
+    """Every problem found in one configuration file."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = issues
+        super().__init__("\n".join(str(i) for i in issues))
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+class _Invalid(Exception):
+    """Raised inside a field check after the issue was recorded; the field is skipped."""
+
+
+_MISSING = object()
+_Node = yaml.Node
+_constructor = yaml.SafeLoader("")
+
+
+def _path_join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def _describe(node: _Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    if node.tag.endswith(":null"):
+        return "nothing"
+    return repr(node.value)
+
+
+class _Checker:
+    """Walks the composed YAML nodes, records issues, returns plain values."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.issues: list[ConfigIssue] = []
+
+    def issue(self, node: _Node | None, path: str, message: str) -> None:
+        line = node.start_mark.line + 1 if node is not None else 1
+        self.issues.append(ConfigIssue(self.file, line, path, message))
+
+    def fail(self, node: _Node | None, path: str, message: str) -> _Invalid:
+        self.issue(node, path, message)
+        return _Invalid()
+
+    # -- containers
+
+    def mapping(self, node: _Node, path: str, allowed: tuple[str, ...],
+                required: tuple[str, ...] = ()) -> dict[str, tuple[_Node, _Node]]:
+        """The entries of a mapping node by key name, after rejecting unknown, duplicate
+        and missing keys."""
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, path, f"expected a mapping with keys {', '.join(allowed)}, "
+                                        f"got {_describe(node)}")
+        entries: dict[str, tuple[_Node, _Node]] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            key_path = _path_join(path, key)
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.issue(key_node, path, "expected a plain key")
+                continue
+            if key in entries:
+                self.issue(key_node, key_path, "duplicate key (an earlier line sets it too)")
+                continue
+            if key not in allowed:
+                hint = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+                msg = f"unknown key '{key}'"
+                msg += f" (did you mean '{hint[0]}'?)" if hint else \
+                    f" (expected one of: {', '.join(allowed)})"
+                self.issue(key_node, key_path, msg)
+                continue
+            entries[key] = (key_node, value_node)
+        for key in required:
+            if key not in entries:
+                self.issue(node, _path_join(path, key), "required key is missing")
+        return entries
+
+    def sequence(self, node: _Node, path: str, what: str) -> list[_Node]:
+        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
+            return []
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, path, f"expected a list of {what}, got {_describe(node)}")
+        return list(node.value)
+
+    # -- scalars
+
+    def _scalar(self, node: _Node, path: str, expected: str) -> yaml.ScalarNode:
+        if not isinstance(node, yaml.ScalarNode) or node.tag.endswith(":null"):
+            raise self.fail(node, path, f"expected {expected}, got {_describe(node)}")
+        return node
+
+    def text(self, node: _Node, path: str, *, allow_empty: bool = False,
+             expected: str = "a text") -> str:
+        """A string; unquoted numbers and booleans are taken as written."""
+        scalar = self._scalar(node, path, expected)
+        value = str(scalar.value)
+        if not value and not allow_empty:
+            raise self.fail(node, path, f"expected {expected}, got an empty value")
+        return value
+
+    def integer(self, node: _Node, path: str, low: int | None = None,
+                high: int | None = None) -> int:
+        bounds = _bounds(low, high)
+        scalar = self._scalar(node, path, f"a whole number{bounds}")
+        value = _constructor.construct_object(scalar) if scalar.tag.endswith(":int") else None
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.fail(node, path, f"expected a whole number{bounds}, got {scalar.value!r}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise self.fail(node, path, f"expected a whole number{bounds}, got {value}")
+        return value
+
+    def boolean(self, node: _Node, path: str) -> bool:
+        scalar = self._scalar(node, path, "true or false")
+        if not scalar.tag.endswith(":bool"):
+            raise self.fail(node, path, f"expected true or false, got {scalar.value!r}")
+        return bool(_constructor.construct_object(scalar))
+
+    def choice(self, node: _Node, path: str, choices: tuple[str, ...]) -> str:
+        value = self.text(node, path, expected=f"one of {', '.join(choices)}")
+        if value not in choices:
+            hint = difflib.get_close_matches(value, choices, n=1, cutoff=0.5)
+            extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+            raise self.fail(node, path,
+                            f"expected one of {', '.join(choices)}, got {value!r}{extra}")
+        return value
+
+    # -- helpers for sections
+
+    def field(self, entries: Mapping[str, tuple[_Node, _Node]], key: str, path: str,
+              parse: Callable[[_Node, str], T], default: Any = _MISSING) -> Any:
+        """Parse one entry; a failed or missing entry gives `default` (the issue is already
+        recorded for a failed one, and for a missing required one by `mapping`)."""
+        if key not in entries:
+            return default
+        try:
+            return parse(entries[key][1], _path_join(path, key))
+        except _Invalid:
+            return _MISSING
+
+
+def _bounds(low: int | None, high: int | None) -> str:
+    if low is not None and high is not None:
+        return f" from {low} to {high}"
+    if low is not None:
+        return f" >= {low}"
+    if high is not None:
+        return f" <= {high}"
+    return ""
+
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
+_DIGITS = re.compile(r"^[0-9]{1,15}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return bool(_HOSTNAME.match(host))
+
+
+def _split_host_port(text: str) -> tuple[str, str] | None:
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0 or text[end + 1:end + 2] != ":":
+            return None
+        return text[1:end], text[end + 2:]
+    host, sep, port = text.rpartition(":")
+    if not sep or ":" in host:
+        return None
+    return host, port
+
+
+def _parse_port(text: str) -> int | None:
+    if not text.isdigit():
+        return None
+    port = int(text)
+    return port if 0 <= port <= 65535 else None
+
+
+class _Sections:
+    """One parse function per top-level key; each returns the section's dataclass."""
+
+    def __init__(self, checker: _Checker, config_dir: Path) -> None:
+        self.c = checker
+        self.config_dir = config_dir
+
+    # sip ---------------------------------------------------------------------------
+
+    def listen_address(self, node: _Node, path: str) -> ListenAddress:
+        expected = "transport:host:port like udp:127.0.0.1:5060"
+        text = self.c.text(node, path, expected=expected)
+        transport, sep, rest = text.partition(":")
+        hp = _split_host_port(rest) if sep else None
+        port = _parse_port(hp[1]) if hp else None
+        if transport not in ("udp", "tcp") or hp is None or port is None \
+                or not _valid_host(hp[0]):
+            why = ""
+            if sep and transport not in ("udp", "tcp"):
+                why = f" (transport must be udp or tcp, not {transport!r})"
+            elif hp is not None and port is None:
+                why = f" (port must be 0-65535, not {hp[1]!r})"
+            elif hp is not None and not _valid_host(hp[0]):
+                why = f" (not a host name or IP address: {hp[0]!r})"
+            raise self.c.fail(node, path, f"expected {expected}, got {text!r}{why}")
+        return ListenAddress(transport, hp[0], port)
+
+    def sip(self, node: _Node, path: str) -> SipConfig:
+        c = self.c
+        e = c.mapping(node, path, ("listen", "domain", "registrar", "auth", "brute_force",
+                                   "no_answer_timeout", "user_agent"),
+                      required=("listen", "domain"))
+        listen: list[ListenAddress] = []
+        if "listen" in e:
+            lnode = e["listen"][1]
+            try:
+                items = c.sequence(lnode, _path_join(path, "listen"), "listen addresses")
+                if not items:
+                    c.issue(lnode, _path_join(path, "listen"),
+                            "expected at least one address like udp:127.0.0.1:5060")
+                seen: set[tuple[str, str, int]] = set()
+                for i, item in enumerate(items):
+                    ipath = _path_join(_path_join(path, "listen"), i)
+                    try:
+                        addr = self.listen_address(item, ipath)
+                    except _Invalid:
+                        continue
+                    key = (addr.transport, addr.host, addr.port)
+                    if addr.port and key in seen:
+                        c.issue(item, ipath, f"{addr} is listed twice")
+                    seen.add(key)
+                    listen.append(addr)
+            except _Invalid:
+                pass
+        domain = c.field(e, "domain", path, self._domain)
+        registrar = c.field(e, "registrar", path, self.registrar, RegistrarConfig())
+        auth = c.field(e, "auth", path, self.auth, AuthConfig())
+        brute = c.field(e, "brute_force", path, self.brute_force, BruteForceConfig())
+        timeout = c.field(e, "no_answer_timeout", path,
+                          lambda n, p: c.integer(n, p, 1, 3600), 60)
+        ua = c.field(e, "user_agent", path, c.text, "softswitch")
+        return SipConfig(tuple(listen), domain, registrar, auth, brute, timeout, ua)
+
+    def _domain(self, node: _Node, path: str) -> str:
+        value = self.c.text(node, path, expected="a domain name or IP address")
+        if not _valid_host(value):
+            raise self.c.fail(node, path,
+                              f"expected a domain name or IP address, got {value!r}")
+        return value
+
+    def registrar(self, node: _Node, path: str) -> RegistrarConfig:
+        c = self.c
+        e = c.mapping(node, path, ("min_expires", "max_expires", "default_expires"))
+        d = RegistrarConfig()
+        lo = c.field(e, "min_expires", path, lambda n, p: c.integer(n, p, 1, 86400),
+                     d.min_expires)
+        hi = c.field(e, "max_expires", path, lambda n, p: c.integer(n, p, 1, 604800),
+                     d.max_expires)
+        de = c.field(e, "default_expires", path, lambda n, p: c.integer(n, p, 1, 604800),
+                     d.default_expires)
+        if _MISSING in (lo, hi, de):
+            raise _Invalid()
+        if lo > hi:
+            c.issue(e.get("min_expires", (node, node))[1], _path_join(path, "min_expires"),
+                    f"expected at most max_expires ({hi}), got {lo}")
+        elif not lo <= de <= hi:
+            c.issue(e.get("default_expires", (node, node))[1],
+                    _path_join(path, "default_expires"),
+                    f"expected a value from min_expires ({lo}) to max_expires ({hi}), got {de}")
+        return RegistrarConfig(lo, hi, de)
+
+    def auth(self, node: _Node, path: str) -> AuthConfig:
+        c = self.c
+        e = c.mapping(node, path, ("realm", "algorithms", "nonce_lifetime"))
+        realm = c.field(e, "realm", path, c.text, "")
+        algorithms: tuple[str, ...] = ("SHA-256", "MD5")
+        if "algorithms" in e:
+            anode = e["algorithms"][1]
+            apath = _path_join(path, "algorithms")
+            try:
+                items = c.sequence(anode, apath, "digest algorithms (SHA-256, MD5)")
+                algs = []
+                for i, item in enumerate(items):
+                    try:
+                        algs.append(c.choice(item, _path_join(apath, i), ("SHA-256", "MD5")))
+                    except _Invalid:
+                        pass
+                if not items:
+                    c.issue(anode, apath, "expected at least one of SHA-256, MD5")
+                algorithms = tuple(dict.fromkeys(algs))
+            except _Invalid:
+                pass
+        lifetime = c.field(e, "nonce_lifetime", path, lambda n, p: c.integer(n, p, 10, 86400),
+                           300)
+        return AuthConfig(realm, algorithms, lifetime)
+
+    def brute_force(self, node: _Node, path: str) -> BruteForceConfig:
+        c = self.c
+        e = c.mapping(node, path, ("max_failures", "window", "ban_time"))
+        return BruteForceConfig(
+            c.field(e, "max_failures", path, lambda n, p: c.integer(n, p, 1, 100000), 20),
+            c.field(e, "window", path, lambda n, p: c.integer(n, p, 1, 86400), 60),
+            c.field(e, "ban_time", path, lambda n, p: c.integer(n, p, 0, 31536000), 600),
+        )
+
+    # rtp / http / database / smtp / prompts / logging -----------------------------
+
+    def rtp(self, node: _Node, path: str) -> RtpConfig:
+        c = self.c
+        e = c.mapping(node, path, ("ports", "address"))
+        port_min, port_max = 20000, 29999
+        if "ports" in e:
+            pnode = e["ports"][1]
+            ppath = _path_join(path, "ports")
+            expected = 'a port range "first-last" like "20000-29999"'
+            try:
+                text = c.text(pnode, ppath, expected=expected)
+                m = re.fullmatch(r"\s*(\d{1,5})\s*-\s*(\d{1,5})\s*", text)
+                if not m:
+                    raise c.fail(pnode, ppath, f"expected {expected}, got {text!r}")
+                port_min, port_max = int(m[1]), int(m[2])
+                if not 1024 <= port_min < port_max <= 65535:
+                    raise c.fail(pnode, ppath, f"expected {expected} with 1024 <= first < "
+                                               f"last <= 65535, got {text!r}")
+                if port_max - port_min < 3:
+                    raise c.fail(pnode, ppath, f"expected a range of at least 4 ports "
+                                               f"(2 per call leg), got {text!r}")
+            except _Invalid:
+                pass
+        address = c.field(e, "address", path, self._ip, "")
+        return RtpConfig(port_min, port_max, address if address is not _MISSING else "")
+
+    def _ip(self, node: _Node, path: str) -> str:
+        value = self.c.text(node, path, expected="an IP address")
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise self.c.fail(node, path, f"expected an IP address, got {value!r}") from None
+        return value
+
+    def http(self, node: _Node, path: str) -> HttpConfig:
+        c = self.c
+        e = c.mapping(node, path, ("listen",), required=("listen",))
+        if "listen" not in e:
+            raise _Invalid()
+        lnode = e["listen"][1]
+        lpath = _path_join(path, "listen")
+        expected = "host:port like 127.0.0.1:8080"
+        text = c.text(lnode, lpath, expected=expected)
+        hp = _split_host_port(text)
+        port = _parse_port(hp[1]) if hp else None
+        if hp is None or port is None or not _valid_host(hp[0]):
+            raise c.fail(lnode, lpath, f"expected {expected}, got {text!r}")
+        return HttpConfig(hp[0], port)
+
+    def database(self, node: _Node, path: str) -> DatabaseConfig:
+        expected = "a database URL like sqlite:///var/softswitch.sqlite3"
+        url = self.c.text(node, path, expected=expected)
+        if not url.startswith("sqlite:///") or len(url) == len("sqlite:///"):
+            if url.startswith(("postgres://", "postgresql://")):
+                raise self.c.fail(node, path, "PostgreSQL is not supported yet; "
+                                              f"expected {expected}, got {url!r}")
+            raise self.c.fail(node, path, f"expected {expected}, got {url!r}")
+        raw = url[len("sqlite:///"):]
+        if raw == ":memory:":
+            return DatabaseConfig(url, raw)
+        p = Path(raw)
+        if not p.is_absolute():
+            p = self.config_dir / p
+        return DatabaseConfig(url, str(p))
+
+    def smtp(self, node: _Node, path: str) -> SmtpConfig | None:
+        c = self.c
+        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
+            return None
+        e = c.mapping(node, path, ("host", "port", "security", "username", "password",
+                                   "sender"), required=("host",))
+        host = c.field(e, "host", path, self._domain)
+        port = c.field(e, "port", path, lambda n, p: c.integer(n, p, 1, 65535), 25)
+        security = c.field(e, "security", path,
+                           lambda n, p: c.choice(n, p, ("none", "starttls", "tls")), "none")
+        username = c.field(e, "username", path, lambda n, p: c.text(n, p, allow_empty=True), "")
+        password = c.field(e, "password", path, lambda n, p: c.text(n, p, allow_empty=True), "")
+        sender = c.field(e, "sender", path, self._email, "")
+        if _MISSING in (host, port, security, username, password, sender):
+            raise _Invalid()
+        return SmtpConfig(host, port, security, username, password, sender)
+
+    def _email(self, node: _Node, path: str) -> str:
+        value = self.c.text(node, path, allow_empty=True, expected="an e-mail address")
+        if value and not _EMAIL.match(value):
+            raise self.c.fail(node, path, f"expected an e-mail address, got {value!r}")
+        return value
+
+    def prompts(self, node: _Node, path: str) -> PromptsConfig:
+        c = self.c
+        e = c.mapping(node, path, ("directory", "language"))
+        directory = c.field(e, "directory", path, c.text, "prompts")
+        language = c.field(e, "language", path, lambda n, p: c.choice(n, p, ("en", "zh")), "en")
+        if directory is not _MISSING and not Path(directory).is_absolute():
+            directory = str(self.config_dir / directory)
+        return PromptsConfig(directory, language)
+
+    def logging(self, node: _Node, path: str) -> LoggingConfig:
+        c = self.c
+        e = c.mapping(node, path, ("format", "level"))
+        fmt = c.field(e, "format", path, lambda n, p: c.choice(n, p, ("console", "json")),
+                      "console")
+        level = c.field(e, "level", path,
+                        lambda n, p: c.choice(n, p, ("debug", "info", "warning", "error")),
+                        "info")
+        return LoggingConfig(fmt, level)
+
+    # extensions / trunks ------------------------------------------------------------
+
+    def extensions(self, node: _Node, path: str) -> tuple[Extension, ...]:
+        c = self.c
+        result: list[Extension] = []
+        seen: dict[str, int] = {}
+        for i, item in enumerate(c.sequence(node, path, "extensions")):
+            ipath = _path_join(path, i)
+            try:
+                e = c.mapping(item, ipath, ("number", "name", "password", "email", "agent_id"),
+                              required=("number", "password"))
+            except _Invalid:
+                continue
+            number = c.field(e, "number", ipath, self._number)
+            name = c.field(e, "name", ipath, c.text, "")
+            password = c.field(e, "password", ipath, self._password)
+            email = c.field(e, "email", ipath, self._email, "")
+            agent_id = c.field(e, "agent_id", ipath, lambda n, p: c.text(n, p, allow_empty=True),
+                               "")
+            if isinstance(number, str):
+                if number in seen:
+                    c.issue(e["number"][1], _path_join(ipath, "number"),
+                            f"extension {number} is already defined at line {seen[number]}")
+                    continue
+                seen[number] = e["number"][1].start_mark.line + 1
+            if _MISSING in (number, name, password, email, agent_id):
+                continue
+            result.append(Extension(number, name or number, password, email, agent_id))
+        return tuple(result)
+
+    def _number(self, node: _Node, path: str) -> str:
+        value = self.c.text(node, path, expected="an extension number (digits)")
+        if not _DIGITS.match(value):
+            raise self.c.fail(node, path,
+                              f"expected an extension number of 1-15 digits, got {value!r}")
+        return value
+
+    def _password(self, node: _Node, path: str) -> str:
+        value = self.c.text(node, path, expected="a password")
+        if len(value) < 4:
+            raise self.c.fail(node, path, "expected a password of at least 4 characters")
+        return value
+
+    def trunks(self, node: _Node, path: str) -> tuple[Trunk, ...]:
+        c = self.c
+        result: list[Trunk] = []
+        names: set[str] = set()
+        for i, item in enumerate(c.sequence(node, path, "trunks")):
+            ipath = _path_join(path, i)
+            try:
+                e = c.mapping(item, ipath, ("name", "host", "port", "transport", "username",
+                                            "password", "register", "from_user"),
+                              required=("name", "host"))
+            except _Invalid:
+                continue
+            values = (
+                c.field(e, "name", ipath, c.text),
+                c.field(e, "host", ipath, self._domain),
+                c.field(e, "port", ipath, lambda n, p: c.integer(n, p, 1, 65535), 5060),
+                c.field(e, "transport", ipath, lambda n, p: c.choice(n, p, ("udp", "tcp")),
+                        "udp"),
+                c.field(e, "username", ipath, lambda n, p: c.text(n, p, allow_empty=True), ""),
+                c.field(e, "password", ipath, lambda n, p: c.text(n, p, allow_empty=True), ""),
+                c.field(e, "register", ipath, c.boolean, False),
+                c.field(e, "from_user", ipath, lambda n, p: c.text(n, p, allow_empty=True), ""),
+            )
+            if _MISSING in values:
+                continue
+            if values[0] in names:
+                c.issue(e["name"][1], _path_join(ipath, "name"),
+                        f"trunk name {values[0]!r} is used twice")
+                continue
+            names.add(values[0])
+            result.append(Trunk(*values))
+        return tuple(result)
+
+
+# Sections parsed by the ACD engine (acd.config); core keeps them out of its own dataclasses.
+ACD_SECTIONS = ("queues", "pause_reasons", "business_hours", "holidays", "message_queues")
+TOP_LEVEL = ("sip", "rtp", "http", "database", "smtp", "prompts", "extensions", "trunks",
+             "logging", "message_channels", *ACD_SECTIONS)
+
+
+def _node_at(root: _Node, path: str) -> _Node:
+    """The deepest node a dotted/indexed path (as acd.config reports it) reaches."""
+    node = root
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        if part.startswith("[") and isinstance(node, yaml.SequenceNode):
+            idx = int(part[1:-1])
+            if idx >= len(node.value):
+                break
+            node = node.value[idx]
+        elif isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if str(k.value) == part:
+                    node = v
+                    break
+            else:
+                break
+        else:
+            break
+    return node
+
+
+def _construct(node: _Node) -> Any:
+    loader = yaml.SafeLoader("")
+    return loader.construct_document(node)
+
+
+def _parse_acd(checker: _Checker, root: _Node, entries: Mapping[str, tuple[_Node, _Node]],
+               extensions: tuple[Extension, ...]) -> tuple[Any, dict[str, Any]]:
+    raw = {k: _construct(entries[k][1]) for k in ACD_SECTIONS if k in entries}
+    try:
+        from acd import config as acd_config  # the ACD helper's module
+    except ImportError:
+        return None, raw
+    parse = getattr(acd_config, "parse_acd_config", None) or getattr(acd_config, "parse", None)
+    error_type = getattr(acd_config, "AcdConfigError", None)
+    if parse is None or error_type is None:
+        return None, raw
+    try:
+        return parse(raw, extensions=[e.number for e in extensions]), raw
+    except TypeError:
+        pass
+    except error_type as exc:
+        _report_acd_error(checker, root, exc)
+        return None, raw
+    try:
+        return parse(raw), raw
+    except error_type as exc:
+        _report_acd_error(checker, root, exc)
+        return None, raw
+
+
+def _report_acd_error(checker: _Checker, root: _Node, exc: Exception) -> None:
+    errors = getattr(exc, "errors", None) or [exc]
+    for err in errors:
+        path = str(getattr(err, "path", "") or "")
+        message = str(getattr(err, "message", "") or err)
+        checker.issue(_node_at(root, path), path, message)
+
+
+def parse_config(text: str, file: str = "config.yaml",
+                 config_dir: Path | None = None) -> Config:
+    """Validate a configuration text; raises ConfigError listing every problem."""
+    checker = _Checker(file)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([ConfigIssue(file, line, "", f"not valid YAML: {problem}")]) from None
+    if root is None:
+        raise ConfigError([ConfigIssue(file, 1, "", "the file is empty; expected a mapping "
+                                                    "with at least sip and extensions")])
+    sections = _Sections(checker, config_dir or Path("."))
+    try:
+        entries = checker.mapping(root, "", TOP_LEVEL, required=("sip", "extensions"))
+    except _Invalid:
+        raise ConfigError(checker.issues) from None
+
+    sip = checker.field(entries, "sip", "", sections.sip)
+    rtp = checker.field(entries, "rtp", "", sections.rtp, RtpConfig())
+    http = checker.field(entries, "http", "", sections.http, HttpConfig())
+    database = checker.field(entries, "database", "", sections.database,
+                             DatabaseConfig("sqlite:///softswitch.sqlite3",
+                                            str((config_dir or Path(".")) /
+                                                "softswitch.sqlite3")))
+    smtp = checker.field(entries, "smtp", "", sections.smtp, None)
+    prompts = checker.field(entries, "prompts", "", sections.prompts,
+                            PromptsConfig(str((config_dir or Path(".")) / "prompts")))
+    extensions = checker.field(entries, "extensions", "", sections.extensions, ())
+    trunks = checker.field(entries, "trunks", "", sections.trunks, ())
+    logging_ = checker.field(entries, "logging", "", sections.logging, LoggingConfig())
+    channels: tuple[Any, ...] = ()
+    if "message_channels" in entries:
+        cnode = entries["message_channels"][1]
+        try:
+            channels = tuple(_construct(n) for n in checker.sequence(cnode, "message_channels",
+                                                                     "message channels"))
+        except _Invalid:
+            pass
+    acd, acd_raw = _parse_acd(checker, root, entries,
+                              extensions if isinstance(extensions, tuple) else ())
+    if checker.issues:
+        raise ConfigError(sorted(checker.issues, key=lambda i: i.line))
+    return Config(path=file, sip=sip, rtp=rtp, http=http, database=database, smtp=smtp,
+                  prompts=prompts, extensions=extensions, trunks=trunks, logging=logging_,
+                  acd=acd, acd_sections=acd_raw, message_channels=channels)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a configuration file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigIssue(str(p), 1, "", f"cannot read the file: "
+                                                      f"{exc.strerror or exc}")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([ConfigIssue(str(p), 1, "", f"not UTF-8 text: {exc.reason}")]) \
+            from None
+    return parse_config(text, str(p), p.resolve().parent)
+
+
+def check_command(args: argparse.Namespace) -> int:
+    """`softswitch check --config FILE`: 0 and a summary when valid, 1 and every issue when
+    not."""
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        n = len(exc.issues)
+        print(f"{args.config}: {n} problem{'s' if n != 1 else ''} found", file=sys.stderr)
+        return 1
+    listen = ", ".join(str(a) for a in config.sip.listen)
+    print(f"{args.config}: OK: SIP on {listen}, domain {config.sip.domain}, "
+          f"{len(config.extensions)} extensions, {len(config.trunks)} trunks")
+    return 0

@@ -1,0 +1,236 @@
+"""`softswitch check` and the config validator: every validation path, as a user sees it."""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from softswitch.config import ConfigError, check_command, load_config, parse_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+GOOD = """\
+sip:
+  listen:
+    - udp:127.0.0.1:5060
+    - tcp:127.0.0.1:0
+  domain: pbx.example.com
+  registrar: {min_expires: 30, max_expires: 7200, default_expires: 300}
+  auth: {realm: example, algorithms: [MD5], nonce_lifetime: 60}
+  brute_force: {max_failures: 5, window: 30, ban_time: 120}
+  no_answer_timeout: 25
+rtp:
+  ports: "30000-30099"
+  address: 127.0.0.1
+http:
+  listen: 127.0.0.1:0
+database: sqlite:///data/switch.db
+smtp:
+  host: mail.example.com
+  port: 587
+  security: starttls
+  sender: pbx@example.com
+prompts: {directory: prompts, language: zh}
+extensions:
+  - {number: 0123, name: Zero, password: abcd}
+  - {number: "1001", name: Alice, password: secret1, email: a@example.com, agent_id: "7"}
+trunks:
+  - {name: provider, host: sip.provider.net, port: 5070, transport: tcp, register: true}
+logging: {format: json, level: debug}
+"""
+
+
+def issues(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(textwrap.dedent(text), "c.yaml", Path("/etc/ss"))
+    return [str(i) for i in info.value.issues]
+
+
+def test_example_config_is_valid() -> None:
+    config = load_config(ROOT / "config.example.yaml")
+    assert [e.number for e in config.extensions] == ["1001", "1002", "1003"]
+    assert config.sip.listen[0].transport == "udp"
+
+
+def test_every_value_is_typed() -> None:
+    c = parse_config(GOOD, "c.yaml", Path("/etc/ss"))
+    assert [str(a) for a in c.sip.listen] == ["udp:127.0.0.1:5060", "tcp:127.0.0.1:0"]
+    assert c.sip.domain == "pbx.example.com" and c.sip.realm == "example"
+    assert (c.sip.registrar.min_expires, c.sip.registrar.max_expires,
+            c.sip.registrar.default_expires) == (30, 7200, 300)
+    assert c.sip.auth.algorithms == ("MD5",) and c.sip.auth.nonce_lifetime == 60
+    assert (c.sip.brute_force.max_failures, c.sip.brute_force.window,
+            c.sip.brute_force.ban_time) == (5, 30, 120)
+    assert c.sip.no_answer_timeout == 25
+    assert (c.rtp.port_min, c.rtp.port_max, c.rtp.address) == (30000, 30099, "127.0.0.1")
+    assert (c.http.host, c.http.port) == ("127.0.0.1", 0)
+    assert c.database.path == "/etc/ss/data/switch.db"  # relative to the config file
+    assert c.smtp is not None and c.smtp.port == 587 and c.smtp.security == "starttls"
+    assert c.prompts.language == "zh" and c.prompts.directory == "/etc/ss/prompts"
+    # an unquoted 0123 stays "0123" (YAML 1.1 would read octal 83)
+    assert c.extensions[0].number == "0123" and c.extension("1001").agent_id == "7"
+    assert c.trunks[0].register is True and c.trunks[0].transport == "tcp"
+    assert c.logging.format == "json" and c.logging.level == "debug"
+
+
+def test_defaults_for_optional_sections() -> None:
+    c = parse_config("sip: {listen: [udp:127.0.0.1:5060], domain: x.org}\nextensions: []\n")
+    assert c.sip.registrar.min_expires == 60 and c.sip.no_answer_timeout == 60
+    assert c.sip.brute_force.max_failures == 20 and c.sip.brute_force.window == 60
+    assert c.sip.auth.algorithms == ("SHA-256", "MD5") and c.sip.realm == "x.org"
+    assert c.smtp is None and c.logging.format == "console" and c.trunks == ()
+
+
+def test_the_issue_example_message() -> None:
+    found = issues("""\
+        sip:
+          listen:
+            - udp:127.0.0.1:5060
+            - foo
+          domain: x.org
+        extensions: []
+        """)
+    assert found == ["c.yaml:4: sip.listen[1]: expected transport:host:port like "
+                     "udp:127.0.0.1:5060, got 'foo'"]
+
+
+def test_many_problems_reported_together_in_line_order() -> None:
+    found = issues("""\
+        sip:
+          listen: [udp:127.0.0.1:5060, sctp:1.2.3.4:5060, "tcp:[::1]:70000", udp:bad_host:1]
+          domian: x
+        rtp: {ports: "abc"}
+        database: mysql://x
+        extensions:
+          - {number: "12a", password: abcd}
+          - {number: "1001", password: ab}
+          - {number: "1001", password: abcd, emial: x}
+        logging: {format: jsno, level: loud}
+        colour: blue
+        """)
+    text = "\n".join(found)
+    assert "c.yaml:2: sip.domain: required key is missing" in text
+    assert "sip.listen[1]: expected transport:host:port like udp:127.0.0.1:5060, got " \
+           "'sctp:1.2.3.4:5060' (transport must be udp or tcp, not 'sctp')" in text
+    assert "(port must be 0-65535, not '70000')" in text
+    assert "(not a host name or IP address: 'bad_host')" in text
+    assert "c.yaml:3: sip.domian: unknown key 'domian' (did you mean 'domain'?)" in text
+    assert "c.yaml:4: rtp.ports: expected a port range" in text
+    assert "c.yaml:5: database: expected a database URL" in text
+    assert "c.yaml:7: extensions[0].number: expected an extension number of 1-15 digits" in text
+    assert "c.yaml:8: extensions[1].password: expected a password of at least 4" in text
+    assert "c.yaml:9: extensions[2].number: extension 1001 is already defined at line 8" in text
+    assert "extensions[2].emial: unknown key 'emial' (did you mean 'email'?)" in text
+    assert "c.yaml:10: logging.format: expected one of console, json, got 'jsno' " \
+           "(did you mean 'json'?)" in text
+    assert "logging.level: expected one of debug, info, warning, error, got 'loud'" in text
+    assert "c.yaml:11: colour: unknown key 'colour' (expected one of: sip," in text
+    lines = [int(f.split(":")[1]) for f in found]
+    assert lines == sorted(lines)
+
+
+@pytest.mark.parametrize("snippet, expected", [
+    ("registrar: {min_expires: 100, max_expires: 50}",
+     "sip.registrar.min_expires: expected at most max_expires (50), got 100"),
+    ("registrar: {default_expires: 5}",
+     "sip.registrar.default_expires: expected a value from min_expires (60) to max_expires "
+     "(3600), got 5"),
+    ("registrar: {min_expires: soon}",
+     "sip.registrar.min_expires: expected a whole number from 1 to 86400, got 'soon'"),
+    ("registrar: {min_expires: 1.5}",
+     "sip.registrar.min_expires: expected a whole number from 1 to 86400, got '1.5'"),
+    ("registrar: {min_expires: true}",
+     "sip.registrar.min_expires: expected a whole number from 1 to 86400, got 'true'"),
+    ("registrar: [1]", "sip.registrar: expected a mapping with keys min_expires"),
+    ("auth: {algorithms: [MD5, SHA-512]}",
+     "sip.auth.algorithms[1]: expected one of SHA-256, MD5, got 'SHA-512'"),
+    ("auth: {algorithms: []}", "sip.auth.algorithms: expected at least one of SHA-256, MD5"),
+    ("auth: {algorithms: MD5}", "sip.auth.algorithms: expected a list of digest algorithms"),
+    ("brute_force: {max_failures: 0}",
+     "sip.brute_force.max_failures: expected a whole number from 1 to 100000, got 0"),
+    ("no_answer_timeout: -1",
+     "sip.no_answer_timeout: expected a whole number from 1 to 3600, got -1"),
+    ("listen: []", "sip.listen: expected at least one address like udp:127.0.0.1:5060"),
+    ("listen: udp:127.0.0.1:5060", "sip.listen: expected a list of listen addresses"),
+    ("listen: [udp:127.0.0.1:5060, udp:127.0.0.1:5060]",
+     "sip.listen[1]: udp:127.0.0.1:5060 is listed twice"),
+    ("listen: [{a: 1}]", "sip.listen[0]: expected transport:host:port like "
+                         "udp:127.0.0.1:5060, got a mapping"),
+])
+def test_sip_section_paths(snippet: str, expected: str) -> None:
+    sip = {"listen": "listen: [udp:127.0.0.1:5060]", "domain": "domain: x.org"}
+    key = snippet.split(":")[0]
+    sip[key] = snippet
+    body = "\n".join(f"  {v}" for v in sip.values())
+    found = issues(f"sip:\n{body}\nextensions: []\n")
+    assert any(expected in f for f in found), found
+
+
+@pytest.mark.parametrize("section, expected", [
+    ("rtp: {ports: '5000-4000'}", "rtp.ports: expected a port range"),
+    ("rtp: {ports: '20000-20001'}", "rtp.ports: expected a range of at least 4 ports"),
+    ("rtp: {address: localhost}", "rtp.address: expected an IP address, got 'localhost'"),
+    ("http: {listen: 8080}", "http.listen: expected host:port like 127.0.0.1:8080, got '8080'"),
+    ("http: {}", "http.listen: required key is missing"),
+    ("database: postgres://db/x", "database: PostgreSQL is not supported yet"),
+    ("database: sqlite:///", "database: expected a database URL"),
+    ("smtp: {port: 25}", "smtp.host: required key is missing"),
+    ("smtp: {host: m.example.com, security: ssl}",
+     "smtp.security: expected one of none, starttls, tls, got 'ssl'"),
+    ("smtp: {host: m.example.com, sender: nobody}",
+     "smtp.sender: expected an e-mail address, got 'nobody'"),
+    ("prompts: {language: fr}", "prompts.language: expected one of en, zh, got 'fr'"),
+    ("extensions: {number: 1}", "extensions: expected a list of extensions, got a mapping"),
+    ("extensions: [{name: x}]", "extensions[0].number: required key is missing"),
+    ("extensions: [{number: 1, password: abcd, email: bob}]",
+     "extensions[0].email: expected an e-mail address, got 'bob'"),
+    ("extensions: [{number: 1, password: null}]",
+     "extensions[0].password: expected a password, got nothing"),
+    ("trunks: [{name: t}]", "trunks[0].host: required key is missing"),
+    ("trunks: [{name: t, host: h.net, register: maybe}]",
+     "trunks[0].register: expected true or false, got 'maybe'"),
+    ("trunks: [{name: t, host: h.net}, {name: t, host: h.net}]",
+     "trunks[1].name: trunk name 't' is used twice"),
+    ("logging: json", "logging: expected a mapping with keys format, level"),
+])
+def test_other_section_paths(section: str, expected: str) -> None:
+    base = "sip: {listen: [udp:127.0.0.1:5060], domain: x.org}\n"
+    text = base + section + "\n"
+    if not section.startswith("extensions"):
+        text += "extensions: []\n"
+    found = issues(text)
+    assert any(expected in f for f in found), found
+
+
+def test_duplicate_keys_are_rejected() -> None:
+    found = issues("sip: {listen: [udp:127.0.0.1:5060], domain: x.org}\n"
+                   "extensions: []\nextensions: []\n")
+    assert found == ["c.yaml:3: extensions: duplicate key (an earlier line sets it too)"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", "c.yaml:1: the file is empty"),
+    ("sip: [", "not valid YAML"),
+    ("- a\n- b\n", "c.yaml:1: expected a mapping with keys sip"),
+    ("sip: {listen: [udp:127.0.0.1:5060], domain: x.org}\n", "extensions: required key"),
+])
+def test_whole_file_problems(text: str, expected: str) -> None:
+    assert any(expected in f for f in issues(text))
+
+
+def test_check_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD)
+    assert check_command(argparse.Namespace(config=str(good))) == 0
+    assert "OK" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.replace("level: debug", "level: loud").replace("zh", "fr"))
+    assert check_command(argparse.Namespace(config=str(bad))) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:21: prompts.language" in err and f"{bad}:27: logging.level" in err
+    assert "2 problems found" in err
+    assert check_command(argparse.Namespace(config=str(tmp_path / "missing.yaml"))) == 1
+    assert "cannot read the file" in capsys.readouterr().err
