@@ -1,0 +1,114 @@
+"""The registrar core (RFC 3261 §10.3) in virtual time: no sockets, no sleeping."""
+
+from __future__ import annotations
+
+from softswitch.registrar import WILDCARD, Binding, ContactRequest, LocationService
+
+SRC = ("192.0.2.10", 40000)
+
+
+def register(loc: LocationService, contacts: list[ContactRequest] | str, now: float,
+             expires: int | None = None, call_id: str = "c1", cseq: int = 1,
+             aor: str = "1001"):
+    return loc.handle_register(aor, contacts, expires, call_id, cseq, SRC, "udp", now)
+
+
+def test_contact_registered_with_header_expires_and_source_address() -> None:
+    loc = LocationService()
+    out = register(loc, [ContactRequest("sip:1001@10.0.0.5:5060")], now=100.0, expires=300)
+    assert out.status == 200
+    (b,) = out.bindings
+    assert (b.contact, b.remaining(100.0)) == ("sip:1001@10.0.0.5:5060", 300)
+    # NAT: the request target is where the REGISTER came from, not the private Contact
+    assert (b.received_host, b.received_port, b.transport) == ("192.0.2.10", 40000, "udp")
+    assert [x.contact for x in loc.lookup("1001", 100.0)] == ["sip:1001@10.0.0.5:5060"]
+
+
+def test_expires_param_beats_header_default_applies_max_caps() -> None:
+    loc = LocationService(min_expires=60, max_expires=3600, default_expires=600)
+    out = register(loc, [ContactRequest("sip:a@h", expires=120), ContactRequest("sip:b@h"),
+                         ContactRequest("sip:c@h", expires=99999)], now=0.0, expires=None)
+    remaining = {b.contact: b.remaining(0.0) for b in out.bindings}
+    assert remaining == {"sip:a@h": 120, "sip:b@h": 600, "sip:c@h": 3600}
+
+
+def test_too_brief_gets_423_with_min_expires_and_changes_nothing() -> None:
+    loc = LocationService(min_expires=60)
+    out = register(loc, [ContactRequest("sip:a@h", expires=3600), ContactRequest("sip:b@h")],
+                   now=0.0, expires=30)
+    assert (out.status, out.min_expires) == (423, 60)
+    assert loc.lookup("1001", 0.0) == []
+
+
+def test_multiple_contacts_per_extension_from_several_phones() -> None:
+    loc = LocationService()
+    register(loc, [ContactRequest("sip:desk@h")], 0.0, 600, call_id="desk")
+    out = register(loc, [ContactRequest("sip:soft@h", q=0.5)], 10.0, 600, call_id="soft")
+    assert {b.contact for b in out.bindings} == {"sip:desk@h", "sip:soft@h"}
+    # q orders the lookup (no q counts as 1.0)
+    assert [b.contact for b in loc.lookup("1001", 20.0)] == ["sip:desk@h", "sip:soft@h"]
+
+
+def test_refresh_unregister_and_wildcard() -> None:
+    loc = LocationService()
+    register(loc, [ContactRequest("sip:a@h")], 0.0, 600, cseq=1)
+    register(loc, [ContactRequest("sip:b@h")], 0.0, 600, call_id="c2", cseq=1)
+    out = register(loc, [ContactRequest("sip:a@h")], 500.0, 600, cseq=2)
+    assert {b.contact: b.remaining(500.0) for b in out.bindings}["sip:a@h"] == 600
+    out = register(loc, [ContactRequest("sip:a@h", expires=0)], 501.0, None, cseq=3)
+    assert [b.contact for b in out.removed] == ["sip:a@h"]
+    assert [b.contact for b in out.bindings] == ["sip:b@h"]
+    assert register(loc, WILDCARD, 502.0, expires=3600, cseq=4).status == 400
+    out = register(loc, WILDCARD, 502.0, expires=0, cseq=4)
+    assert out.status == 200 and [b.contact for b in out.removed] == ["sip:b@h"]
+    assert loc.lookup("1001", 502.0) == []
+
+
+def test_out_of_order_cseq_is_refused() -> None:
+    loc = LocationService()
+    register(loc, [ContactRequest("sip:a@h")], 0.0, 600, cseq=5)
+    out = register(loc, [ContactRequest("sip:a@h", expires=0)], 1.0, None, cseq=5)
+    assert out.status == 500
+    assert len(loc.lookup("1001", 1.0)) == 1
+    # another Call-ID (another phone / a rebooted one) may always update
+    assert register(loc, [ContactRequest("sip:a@h")], 1.0, 600, call_id="x", cseq=1).status \
+        == 200
+
+
+def test_query_without_contact_lists_bindings() -> None:
+    loc = LocationService()
+    register(loc, [ContactRequest("sip:a@h")], 0.0, 600)
+    out = register(loc, [], 1.0, None, cseq=2)
+    assert out.status == 200 and [b.contact for b in out.bindings] == ["sip:a@h"]
+
+
+def test_expiry_sweep_in_virtual_time() -> None:
+    loc = LocationService()
+    register(loc, [ContactRequest("sip:a@h")], 0.0, 100, call_id="a")
+    register(loc, [ContactRequest("sip:b@h")], 0.0, 200, call_id="b", aor="1002")
+    assert loc.next_deadline() == 100.0
+    # refreshing a moves its deadline; the stale heap entry is skipped
+    register(loc, [ContactRequest("sip:a@h")], 50.0, 300, call_id="a", cseq=2)
+    assert loc.next_deadline() == 200.0
+    assert loc.handle_timer(199.9) == []
+    assert [b.aor for b in loc.handle_timer(200.0)] == ["1002"]
+    assert loc.next_deadline() == 350.0
+    assert loc.lookup("1001", 349.0) and not loc.lookup("1001", 350.0)
+    assert [b.contact for b in loc.handle_timer(350.0)] == ["sip:a@h"]
+    assert loc.next_deadline() is None and len(loc) == 0
+
+
+def test_contact_limit_replaces_the_soonest_expiring() -> None:
+    loc = LocationService(max_contacts=2)
+    register(loc, [ContactRequest("sip:1@h")], 0.0, 100, call_id="1")
+    register(loc, [ContactRequest("sip:2@h")], 0.0, 600, call_id="2")
+    out = register(loc, [ContactRequest("sip:3@h")], 1.0, 600, call_id="3")
+    assert [b.contact for b in out.removed] == ["sip:1@h"]
+    assert {b.contact for b in loc.lookup("1001", 1.0)} == {"sip:2@h", "sip:3@h"}
+
+
+def test_restore_after_restart() -> None:
+    loc = LocationService()
+    loc.restore([Binding("1001", "sip:a@h", 1000.0, "c", 3, "192.0.2.1", 5060, "tcp")])
+    assert loc.lookup("1001", 999.0)[0].transport == "tcp"
+    assert loc.next_deadline() == 1000.0
