@@ -1,0 +1,601 @@
+"""The asyncio shell around the sans-IO media cores: sockets, the 20 ms clock, legs, bridges.
+
+See the package docstring (``media/__init__.py``) for the API the call layer uses.
+
+Hot path (relay, DESIGN.md principle 5): one :class:`asyncio.DatagramProtocol` per leg whose
+``datagram_received`` parses the 12-byte header with one ``struct`` call, accounts the packet
+in the leg's :class:`media.rtp.RtpSession`, rewrites the header into the other leg's outbound
+stream and sends it straight on the socket; when the two legs chose different laws the payload
+goes through a 256-byte ``bytes.translate`` table. Nothing is decoded unless a consumer of
+linear audio (in-band DTMF detection, recorder, conference) is attached to the leg.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import socket
+import struct
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Final, Literal
+
+import numpy as np
+import structlog
+
+from media import g711
+from media.dtmf import (
+    DtmfError,
+    GoertzelDetector,
+    TelephoneEventReceiver,
+    dtmf_tone,
+    parse_info_body,
+    telephone_event_frames,
+)
+from media.events import DtmfDigit, DtmfSource
+from media.g711 import Codec
+from media.rtp import RtpError, RtpSession, payload_offset
+
+log = structlog.get_logger("media")
+
+PTIME: Final = 0.020
+FRAME_SAMPLES: Final = 160
+_HDR = struct.Struct("!BBHII")
+_SEQ_TS_SSRC = struct.Struct("!HII")
+
+Direction = Literal["sendrecv", "sendonly", "recvonly", "inactive"]
+
+
+class MediaError(Exception):
+    """Base class of errors the media engine reports to the call layer."""
+
+
+class PortRangeExhausted(MediaError):
+    """No even/odd port pair of the configured RTP range could be bound."""
+
+
+class LegClosed(MediaError):
+    """The leg was closed; it can no longer be used."""
+
+
+class _RtpProtocol(asyncio.DatagramProtocol):
+    __slots__ = ("leg",)
+
+    def __init__(self, leg: MediaLeg) -> None:
+        self.leg = leg
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.leg._on_rtp(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable from a phone that went away: count it, keep the leg.
+        self.leg._send_errors += 1
+
+
+class _RtcpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, leg: MediaLeg) -> None:
+        self.leg = leg
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.leg._on_rtcp(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        self.leg._send_errors += 1
+
+
+class MediaLeg:
+    """One call leg's media: an even RTP port and the RTCP port above it (RFC 3550 §11).
+
+    Created by :meth:`MediaEngine.open_leg`; configured from SDP with :meth:`set_remote`.
+    """
+
+    def __init__(self, engine: MediaEngine, label: str, host: str, port: int,
+                 rtp_sock: socket.socket, rtcp_sock: socket.socket) -> None:
+        self.engine = engine
+        self.label = label
+        self.local_host = host
+        self.local_port = port
+        self.session = RtpSession(cname=f"{label}@{host}")
+        self.codec: Codec = Codec.PCMU
+        self.payload_type = 0
+        self.telephone_event_pt: int | None = None
+        self.direction: Direction = "sendrecv"
+        self.peer: MediaLeg | None = None
+        self.closed = False
+        # What the leg hears instead of the bridged party (a playback, music, a conference).
+        self.feed: object | None = None
+        self._xlate: bytes | None = None  # translate table from my law to the peer's
+        self._relay_key = id(self) << 32
+        self._rtp_sock = rtp_sock
+        self._rtcp_sock = rtcp_sock
+        self._rtp_transport: asyncio.DatagramTransport | None = None
+        self._rtcp_transport: asyncio.DatagramTransport | None = None
+        self._te_rx = TelephoneEventReceiver()
+        self._inband: GoertzelDetector | None = None
+        self._dtmf_queue: asyncio.Queue[DtmfDigit] = asyncio.Queue()
+        self._dtmf_callbacks: list[Callable[[DtmfDigit], None]] = []
+        self._audio_consumers: list[Callable[[MediaLeg, bytes, float], None]] = []
+        self._dtmf_out: list[Any] = []  # pending telephone-event frames / in-band tones
+        self._dtmf_event_ts: int | None = None
+        self._send_errors = 0
+        self._txbuf = bytearray(12 + FRAME_SAMPLES)
+        self._time = engine._loop_time
+
+    # -- configuration from SDP ----------------------------------------------------------
+    def set_remote(self, addr: tuple[str, int] | None, payload_type: int,
+                   codec: str | Codec, telephone_event_pt: int | None = None) -> None:
+        """Apply the negotiated SDP (RFC 3264): where to send, which payload types.
+
+        ``addr`` may be None (e.g. an offer with c=0.0.0.0 or not yet known): the leg then
+        sends only after latching to the phone's first packet (symmetric RTP).
+        """
+        self._check_open()
+        codec = codec if isinstance(codec, Codec) else g711.codec_from_name(codec)
+        if not 0 <= payload_type <= 127:
+            raise ValueError(f"payload type {payload_type} outside 0-127")
+        if telephone_event_pt is not None and not 96 <= telephone_event_pt <= 127:
+            raise ValueError(f"telephone-event payload type {telephone_event_pt} is not dynamic "
+                             "(96-127, RFC 3551 §3)")
+        self.session.set_remote(addr)
+        self.codec = codec
+        self.payload_type = payload_type
+        self.telephone_event_pt = telephone_event_pt
+        # In-band detection is the fallback for phones that do not send RFC 4733 events.
+        self._inband = GoertzelDetector() if telephone_event_pt is None else None
+        self.engine._recompute_translation(self)
+
+    def set_hold(self, on: bool) -> None:
+        """The phone put us on hold (its SDP said sendonly) or resumed: while held, nothing is
+        sent to it; what it sends (its own hold music, if any) is still received and relayed.
+        """
+        self.set_direction("recvonly" if on else "sendrecv")
+
+    def set_direction(self, direction: Direction) -> None:
+        """Our side's SDP direction attribute (RFC 3264 §6.1): ``recvonly`` / ``inactive`` stop
+        sending to the phone; ``sendonly`` / ``inactive`` ignore what it sends."""
+        if direction not in ("sendrecv", "sendonly", "recvonly", "inactive"):
+            raise ValueError(f"unknown SDP direction {direction!r}")
+        self.direction = direction
+
+    @property
+    def on_hold(self) -> bool:
+        return self.direction in ("recvonly", "inactive")
+
+    @property
+    def remote_address(self) -> tuple[str, int] | None:
+        """Where this leg sends RTP: the latched source, else the SDP address."""
+        return self.session.send_address
+
+    @property
+    def stats(self) -> dict[str, float | int]:
+        """RTP statistics for the call record (RFC 3550 §6.4 quantities)."""
+        s = self.session.snapshot()
+        rec = s.as_record()
+        rec["send_errors"] = self._send_errors
+        return rec
+
+    # -- DTMF ----------------------------------------------------------------------------
+    def on_dtmf(self, callback: Callable[[DtmfDigit], None]) -> None:
+        """Call ``callback(digit)`` for every key press (RFC 4733, in-band or INFO)."""
+        self._dtmf_callbacks.append(callback)
+
+    async def dtmf_events(self) -> AsyncIterator[DtmfDigit]:
+        """Async iterator over key presses; ends when the leg closes."""
+        while not self.closed or not self._dtmf_queue.empty():
+            if self.closed and self._dtmf_queue.empty():
+                return
+            digit = await self._dtmf_queue.get()
+            if digit.digit == "":  # the close sentinel
+                return
+            yield digit
+
+    async def next_digit(self, timeout: float | None = None) -> DtmfDigit | None:
+        """The next key press, or None on timeout / close."""
+        try:
+            digit = await asyncio.wait_for(self._dtmf_queue.get(), timeout)
+        except TimeoutError:
+            return None
+        return None if digit.digit == "" else digit
+
+    def receive_info_dtmf(self, content_type: str, body: str) -> DtmfDigit:
+        """Feed a SIP INFO (application/dtmf-relay or application/dtmf) received on this
+        leg's dialog; the digit is reported like any other. Raises DtmfError on bad bodies."""
+        digit = parse_info_body(content_type, body, self._time())
+        self._emit_dtmf(digit)
+        return digit
+
+    def send_dtmf(self, digits: str, duration_ms: int = 100) -> None:
+        """Send key presses to the phone: RFC 4733 events when negotiated, else tones."""
+        for d in digits:
+            if self.telephone_event_pt is not None:
+                self._dtmf_out.extend(telephone_event_frames(d, duration_ms))
+                self._dtmf_out.extend([None, None])  # 40 ms pause between digits
+            else:
+                tone = dtmf_tone(d, duration_ms)
+                for i in range(0, len(tone), FRAME_SAMPLES):
+                    frame = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+                    chunk = tone[i:i + FRAME_SAMPLES]
+                    frame[: len(chunk)] = chunk
+                    self._dtmf_out.append(frame)
+                self._dtmf_out.extend([np.zeros(FRAME_SAMPLES, dtype=np.int16)] * 2)
+        if self._dtmf_out:
+            self.engine._dtmf_senders.add(self)
+
+    def _emit_dtmf(self, digit: DtmfDigit) -> None:
+        if not digit.leg:
+            digit = DtmfDigit(digit.digit, digit.source, digit.duration_ms, digit.at, self.label)
+        log.debug("dtmf", leg=self.label, digit=digit.digit, source=digit.source.value)
+        self._dtmf_queue.put_nowait(digit)
+        for cb in list(self._dtmf_callbacks):
+            cb(digit)
+        self.engine._digit_received(self, digit)
+
+    # -- audio taps (recorder, mixer) --------------------------------------------------------
+    def add_audio_consumer(self, consumer: Callable[[MediaLeg, bytes, float], None]) -> None:
+        """Get every received audio payload (in this leg's law) with its arrival time."""
+        self._audio_consumers.append(consumer)
+
+    def remove_audio_consumer(self, consumer: Callable[[MediaLeg, bytes, float], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._audio_consumers.remove(consumer)
+
+    # -- the hot path --------------------------------------------------------------------
+    def _on_rtp(self, data: bytes, addr: tuple[str, int]) -> None:
+        now = self._time()
+        b0 = data[0] if data else 0
+        if len(data) < 12 or b0 & 0xC0 != 0x80:
+            self.session.note_malformed()
+            return
+        if b0 & 0x3F:
+            try:
+                start, end = payload_offset(data)
+            except RtpError:
+                self.session.note_malformed()
+                return
+        else:
+            start, end = 12, len(data)
+        seq, ts, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
+        if not self.session.accept(ssrc, seq, ts, end - start, addr, now):
+            return
+        if self.direction in ("sendonly", "inactive"):
+            return
+        b1 = data[1]
+        pt = b1 & 0x7F
+        if pt == self.payload_type:
+            if self._inband is not None or self._audio_consumers:
+                payload = data[start:end]
+                for consumer in self._audio_consumers:
+                    consumer(self, payload, now)
+                if self._inband is not None:
+                    for digit in self._inband.process(g711.decode(payload, self.codec), now):
+                        self._emit_dtmf(digit)
+            peer = self.peer
+            if peer is None or peer.feed is not None or peer._dtmf_out:
+                return
+            psess = peer.session
+            if psess.send_address is None or peer.direction in ("recvonly", "inactive"):
+                return
+            oseq, ots, marker = psess.outbound.header_for_relay(
+                self._relay_key + ssrc, seq, ts, bool(b1 & 0x80), now)
+            payload = data[start:end]
+            if self._xlate is not None:
+                payload = payload.translate(self._xlate)
+            peer._send(_HDR.pack(0x80, (0x80 if marker else 0) | peer.payload_type, oseq, ots,
+                                 psess.outbound.ssrc) + payload, len(payload))
+        elif pt == self.telephone_event_pt:
+            try:
+                digits = self._te_rx.handle_packet(data[start:end], ts, now)
+            except DtmfError:
+                self.session.note_malformed()
+                return
+            if self._te_rx.next_deadline() is not None:
+                self.engine._dtmf_pending.add(self)
+            for digit in digits:
+                self._emit_dtmf(digit)
+            peer = self.peer
+            # Relay the events themselves when the other phone negotiated them too.
+            if (peer is not None and peer.feed is None and peer.telephone_event_pt is not None
+                    and peer.session.send_address is not None
+                    and peer.direction not in ("recvonly", "inactive")):
+                psess = peer.session
+                oseq, ots, marker = psess.outbound.header_for_relay(
+                    self._relay_key + ssrc, seq, ts, bool(b1 & 0x80), now)
+                payload = data[start:end]
+                peer._send(_HDR.pack(0x80, (b1 & 0x80) | peer.telephone_event_pt, oseq, ots,
+                                     psess.outbound.ssrc) + payload, len(payload))
+        # else: comfort noise (PT 13) or a payload type not negotiated: counted, not relayed
+
+    def _send(self, packet: bytes | bytearray, payload_len: int) -> None:
+        addr = self.session.send_address
+        if addr is None:
+            return
+        try:
+            self._rtp_sock.sendto(packet, addr)
+        except (BlockingIOError, InterruptedError):
+            if self._rtp_transport is not None:
+                self._rtp_transport.sendto(bytes(packet), addr)
+        except OSError:
+            self._send_errors += 1
+            return
+        self.session.outbound.count(payload_len)
+
+    def _send_local_frame(self, source: object, payload: bytes, now: float) -> None:
+        """Send one locally generated 20 ms frame (prompt, music, mix) in this leg's law."""
+        if self.session.send_address is None or self.direction in ("recvonly", "inactive"):
+            return
+        out = self.session.outbound
+        seq, ts, marker = out.header_for_local(source, now)
+        n = len(payload)
+        buf = self._txbuf
+        if len(buf) != 12 + n:
+            buf = self._txbuf = bytearray(12 + n)
+        _HDR.pack_into(buf, 0, 0x80, (0x80 if marker else 0) | self.payload_type, seq, ts,
+                       out.ssrc)
+        buf[12:] = payload
+        self._send(buf, n)
+
+    def _send_dtmf_tick(self, now: float) -> None:
+        item = self._dtmf_out.pop(0)
+        out = self.session.outbound
+        if isinstance(item, tuple):
+            payload, first, _end = item  # every packet of one event keeps its start ts
+            seq, ts, marker = out.header_for_local(("dtmf", id(self)), now)
+            if first or self._dtmf_event_ts is None:
+                self._dtmf_event_ts = ts
+            pt = self.telephone_event_pt if self.telephone_event_pt is not None else 101
+            if self.session.send_address is not None:
+                self._send(_HDR.pack(0x80, (0x80 if first else 0) | pt, seq,
+                                     self._dtmf_event_ts, out.ssrc) + payload, len(payload))
+        elif item is None:
+            out.header_for_local(("dtmf", id(self)), now)  # a silent gap, timestamps advance
+        else:
+            self._send_local_frame(("dtmf", id(self)), g711.encode(item, self.codec), now)
+
+    def _on_rtcp(self, data: bytes, addr: tuple[str, int]) -> None:
+        try:
+            self.session.handle_rtcp(data, self._time())
+        except RtpError:
+            self.session.note_malformed()
+
+    def _rtcp_tick(self, now: float) -> None:
+        report = self.session.rtcp_report(now, time.time())
+        addr = self.session.rtcp_address
+        if report is not None and addr is not None:
+            try:
+                self._rtcp_sock.sendto(report, addr)
+            except OSError:
+                self._send_errors += 1
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise LegClosed(f"media leg {self.label!r} is closed")
+
+    async def close(self) -> None:
+        """Stop media, unbridge, release both ports. Idempotent."""
+        if self.closed:
+            return
+        self.engine._forget_leg(self)
+        self.closed = True
+        for tr in (self._rtp_transport, self._rtcp_transport):
+            if tr is not None:
+                tr.close()
+        self._rtp_sock.close()
+        self._rtcp_sock.close()
+        self._dtmf_queue.put_nowait(DtmfDigit("", DtmfSource.INFO, 0, 0.0))  # close sentinel
+        await asyncio.sleep(0)
+
+    def __repr__(self) -> str:
+        return f"<MediaLeg {self.label} {self.local_host}:{self.local_port} {self.codec.value}>"
+
+
+class MediaEngine:
+    """Owns the RTP port range, the legs, the bridges and the 20 ms media clock."""
+
+    def __init__(self, host: str, port_range: tuple[int, int], *, ptime: float = PTIME) -> None:
+        first, last = port_range
+        if first > last or first < 1024 or last > 65535:
+            raise ValueError(f"bad RTP port range {first}-{last} (need 1024 <= first <= last "
+                             "<= 65535)")
+        if (first + 1 if first % 2 else first) + 1 > last:
+            raise ValueError(f"RTP port range {first}-{last} holds no even/odd port pair")
+        self.host = host
+        self.port_range = (first, last)
+        self.ptime = ptime
+        self._next_port = first + (first % 2)
+        self._ports_in_use: set[int] = set()
+        self.legs: dict[str, MediaLeg] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._clock_task: asyncio.Task[None] | None = None
+        self._dtmf_pending: set[MediaLeg] = set()
+        self._dtmf_senders: set[MediaLeg] = set()
+        self._digit_listeners: list[Callable[[MediaLeg, DtmfDigit], None]] = []
+        self._tick_hooks: list[Callable[[int, float], None]] = []
+        self._leg_close_hooks: list[Callable[[MediaLeg], None]] = []
+        self.tick_count = 0
+        self.late_ticks = 0
+        self._rtcp_cursor = 0
+
+    def _loop_time(self) -> float:
+        loop = self._loop
+        return loop.time() if loop is not None else time.monotonic()
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the media clock. Legs may be opened before or after."""
+        self._loop = asyncio.get_running_loop()
+        if self._clock_task is None:
+            self._clock_task = asyncio.create_task(self._clock(), name="media-clock")
+
+    async def stop(self) -> None:
+        """Close every leg and stop the clock."""
+        for leg in list(self.legs.values()):
+            await leg.close()
+        if self._clock_task is not None:
+            self._clock_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._clock_task
+            self._clock_task = None
+
+    async def __aenter__(self) -> MediaEngine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- legs ------------------------------------------------------------------------------
+    def _bind_pair(self) -> tuple[int, socket.socket, socket.socket]:
+        first, last = self.port_range
+        even_first = first + (first % 2)
+        count = (last - even_first + 1) // 2
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        for _ in range(count):
+            port = self._next_port
+            self._next_port += 2
+            if self._next_port + 1 > last:
+                self._next_port = even_first
+            if port in self._ports_in_use:
+                continue
+            rtp = socket.socket(family, socket.SOCK_DGRAM)
+            rtcp = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                rtp.bind((self.host, port))
+                rtcp.bind((self.host, port + 1))
+            except OSError as exc:
+                rtp.close()
+                rtcp.close()
+                if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                    continue
+                raise MediaError(f"cannot bind RTP on {self.host}:{port}: {exc}") from exc
+            for s in (rtp, rtcp):
+                s.setblocking(False)
+            with contextlib.suppress(OSError):
+                rtp.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 18)
+                rtp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 18)
+            return port, rtp, rtcp
+        raise PortRangeExhausted(
+            f"no free RTP port pair in {first}-{last} on {self.host} "
+            f"({len(self._ports_in_use)} legs open)")
+
+    async def open_leg(self, label: str) -> MediaLeg:
+        """Bind an even RTP port of the range and RTCP on port+1; raises PortRangeExhausted."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        if label in self.legs:
+            raise MediaError(f"a media leg labelled {label!r} is already open")
+        port, rtp, rtcp = self._bind_pair()
+        leg = MediaLeg(self, label, self.host, port, rtp, rtcp)
+        loop = self._loop
+        try:
+            tr, _ = await loop.create_datagram_endpoint(lambda: _RtpProtocol(leg), sock=rtp)
+            leg._rtp_transport = tr
+            tr2, _ = await loop.create_datagram_endpoint(lambda: _RtcpProtocol(leg), sock=rtcp)
+            leg._rtcp_transport = tr2
+        except BaseException:
+            rtp.close()
+            rtcp.close()
+            if leg._rtp_transport is not None:
+                leg._rtp_transport.close()
+            raise
+        self._ports_in_use.add(port)
+        self.legs[label] = leg
+        log.debug("leg opened", leg=label, port=port)
+        return leg
+
+    def _forget_leg(self, leg: MediaLeg) -> None:
+        if leg.peer is not None:
+            self.unbridge(leg, leg.peer)
+        for hook in list(self._leg_close_hooks):
+            hook(leg)
+        self._ports_in_use.discard(leg.local_port)
+        self.legs.pop(leg.label, None)
+        self._dtmf_pending.discard(leg)
+        self._dtmf_senders.discard(leg)
+
+    # -- bridging --------------------------------------------------------------------------
+    def bridge(self, a: MediaLeg, b: MediaLeg) -> None:
+        """Relay a <-> b: payloads untouched when both chose the same law, PCMU<->PCMA
+        transcoded otherwise. A leg is in at most one bridge."""
+        a._check_open()
+        b._check_open()
+        if a is b:
+            raise MediaError("cannot bridge a leg with itself")
+        for leg, other in ((a, b), (b, a)):
+            if leg.peer is not None and leg.peer is not other:
+                raise MediaError(f"leg {leg.label!r} is already bridged to {leg.peer.label!r}")
+        a.peer = b
+        b.peer = a
+        self._recompute_translation(a)
+        log.debug("bridged", a=a.label, b=b.label)
+
+    def unbridge(self, a: MediaLeg, b: MediaLeg) -> None:
+        """Stop relaying between a and b (no error if they were not bridged)."""
+        if a.peer is b:
+            a.peer = None
+            a._xlate = None
+        if b.peer is a:
+            b.peer = None
+            b._xlate = None
+
+    def _recompute_translation(self, leg: MediaLeg) -> None:
+        peer = leg.peer
+        if peer is None:
+            return
+        leg._xlate = g711.transcode_table(leg.codec, peer.codec)
+        peer._xlate = g711.transcode_table(peer.codec, leg.codec)
+
+    # -- DTMF plumbing ---------------------------------------------------------------------
+    def on_digit(self, listener: Callable[[MediaLeg, DtmfDigit], None]) -> None:
+        """Engine-wide digit listener (every leg)."""
+        self._digit_listeners.append(listener)
+
+    def _digit_received(self, leg: MediaLeg, digit: DtmfDigit) -> None:
+        for listener in list(self._digit_listeners):
+            listener(leg, digit)
+
+    # -- the clock ---------------------------------------------------------------------------
+    async def _clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time()
+        while True:
+            deadline += self.ptime
+            delay = deadline - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            now = loop.time()
+            if now - deadline > 5 * self.ptime:
+                # Far behind (the process was stalled): resynchronise instead of bursting.
+                self.late_ticks += 1
+                deadline = now
+            try:
+                self.tick(now)
+            except Exception:  # a bug in one feed must not stop the clock for every call
+                log.exception("media tick failed")
+
+    def tick(self, now: float) -> None:
+        """One 20 ms step for every leg: DTMF timers and sending, hooks, RTCP."""
+        self.tick_count += 1
+        n = self.tick_count
+        if self._dtmf_pending:
+            for leg in list(self._dtmf_pending):
+                for digit in leg._te_rx.handle_timeout(now):
+                    leg._emit_dtmf(digit)
+                if leg._te_rx.next_deadline() is None:
+                    self._dtmf_pending.discard(leg)
+        for hook in list(self._tick_hooks):
+            hook(n, now)
+        if self._dtmf_senders:
+            for leg in list(self._dtmf_senders):
+                leg._send_dtmf_tick(now)
+                if not leg._dtmf_out:
+                    self._dtmf_senders.discard(leg)
+        # RTCP: visit 1/50 of the legs per tick, so each is looked at once a second.
+        legs = list(self.legs.values())
+        if legs:
+            step = max(1, len(legs) // 50)
+            start = self._rtcp_cursor % len(legs)
+            for leg in legs[start:start + step]:
+                if leg.session.next_deadline() is not None:
+                    leg._rtcp_tick(now)
+            self._rtcp_cursor = start + step
