@@ -212,8 +212,9 @@ class GoertzelDetector:
         self.n = frame_samples
         freqs = np.array(ROW_FREQS + COL_FREQS)
         self._coeff = 2.0 * np.cos(2.0 * np.pi * freqs / CLOCK_RATE)
-        # Direct evaluation of the Goertzel recurrence's final power equals |DFT at f|^2, so
-        # compute it as one matrix product (8 x N) -- vectorised, same result.
+        # The Goertzel recurrence's final power is |X(f)|^2, the single-frequency DFT at f.
+        # Evaluated for the eight frequencies as one (8 x N) complex matrix product: the same
+        # numbers as running the recurrence, without a Python loop over samples.
         n = np.arange(frame_samples)
         self._basis = np.exp(-2j * np.pi * np.outer(freqs, n) / CLOCK_RATE)
         self._candidate: str | None = None
