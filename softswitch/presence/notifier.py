@@ -1,0 +1,266 @@
+"""The notifier (RFC 6665 §4.2) for BLF keys: answers SUBSCRIBEs, sends NOTIFYs on every
+state change, expires subscriptions. Sans-IO: every input carries `now` (monotonic seconds),
+outputs are `SubscribeResult` / `Notify` values, the shell sleeps until `next_deadline()`.
+
+Decisions:
+- 200 OK (never 202: RFC 6665 §8.3.1 deprecates it) with the granted Expires; the first
+  NOTIFY follows at once with the full state (RFC 6665 §4.2.1.1), and again on every refresh
+  (§4.2.1.2).
+- Expires: absent = 3600 s (RFC 4235 §3.3, RFC 3856 §6.4); longer than `max_expires` is
+  shortened; 1 .. `min_expires`-1 gets 423 with Min-Expires (RFC 6665 §4.2.1.1); 0 on an
+  initial SUBSCRIBE is a fetch (200, one NOTIFY `terminated;reason=timeout`, nothing kept);
+  0 in-dialog unsubscribes with the same final NOTIFY (§4.2.1.4).
+- Unknown package: 489 with Allow-Events; Accept without the package's type: 406 with Accept;
+  unknown resource (not an extension, unknown queue, agent not a member of the queue): 404,
+  which leaves the phone's lamp off ("BLF configuration failed", manual §6.2/§6.8); refresh
+  of an unknown subscription: 481.
+- Every NOTIFY carries the full state (dialog-info `state="full"`); a state change that does
+  not change what a subscription shows sends nothing to it.
+- A NOTIFY answered with a final status >= 300 (481, or 408 for a transaction timeout)
+  removes the subscription silently (RFC 6665 §4.2.2).
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Callable, Iterable
+
+from .agents import AgentQueueState, AgentStatusBook, QueueDirectory
+from .bodies import DialogView, PresenceView, dialog_info_xml, pidf_xml
+from .resources import (
+    AgentKey,
+    AgentLoginKey,
+    AgentPauseKey,
+    BlinkStyle,
+    ExtensionCall,
+    ExtensionKey,
+    PauseReasonKey,
+    Resource,
+    agent_key_views,
+    extension_views,
+)
+from .subscriptions import (
+    ALLOW_EVENTS,
+    DialogKey,
+    EventPackage,
+    Notify,
+    SubscribeRequest,
+    SubscribeResponse,
+    SubscribeResult,
+    Subscription,
+    SubscriptionKey,
+    SubscriptionTable,
+    TerminationReason,
+    View,
+)
+
+DEFAULT_EXPIRES = 3600
+
+AgentKeyResolver = Callable[[str, str], AgentKey | None]
+"""(resource user part, subscriber) -> the agent key it names, or None; see
+softswitch.features.FeatureCodePlan.blf_resource."""
+
+
+class Notifier:
+    def __init__(self, *, domain: str, extensions: Iterable[str], directory: QueueDirectory,
+                 resolve_agent_key: AgentKeyResolver | None = None,
+                 min_expires: int = 60, max_expires: int = 3600,
+                 blink: BlinkStyle = BlinkStyle.HELD,
+                 tag_factory: Callable[[], str] = lambda: secrets.token_hex(8)) -> None:
+        if not 0 < min_expires <= max_expires:
+            raise ValueError("need 0 < min_expires <= max_expires")
+        self.domain = domain
+        self.extensions = frozenset(extensions)
+        self.agents = AgentStatusBook(directory)
+        self.min_expires = min_expires
+        self.max_expires = max_expires
+        self.blink = blink
+        self._resolve_agent_key = resolve_agent_key
+        self._new_tag = tag_factory
+        self._subs = SubscriptionTable()
+        self._registered: set[str] = set()
+        self._calls: dict[str, dict[str, ExtensionCall]] = {}
+
+    # ------------------------------------------------------------------ SUBSCRIBE
+
+    def handle_subscribe(self, req: SubscribeRequest, now: float) -> SubscribeResult:
+        package_name, event_id = _parse_event(req.event)
+        try:
+            package = EventPackage(package_name)
+        except ValueError:
+            return _reject(489, "Bad Event", {"Allow-Events": ALLOW_EVENTS})
+        if req.accept is not None and not _accepts(req.accept, package.content_type):
+            return _reject(406, "Not Acceptable", {"Accept": package.content_type})
+        expires = DEFAULT_EXPIRES if req.expires is None else req.expires
+        if expires < 0:
+            return _reject(400, "Bad Request: negative Expires")
+        if 0 < expires < self.min_expires:
+            return _reject(423, "Interval Too Brief", {"Min-Expires": str(self.min_expires)})
+        expires = min(expires, self.max_expires)
+        if req.to_tag is None:
+            return self._initial(req, package, event_id, expires, now)
+        key = SubscriptionKey(DialogKey(req.call_id, req.to_tag, req.from_tag), package,
+                              event_id)
+        sub = self._subs.get(key)
+        if sub is None:
+            return _reject(481, "Subscription Does Not Exist")
+        ok = SubscribeResponse(200, "OK", {"Expires": str(expires)}, to_tag=req.to_tag)
+        if expires == 0:
+            self._subs.remove(key)
+            return SubscribeResult(ok, (self._terminated(sub, TerminationReason.TIMEOUT),))
+        self._subs.refresh(sub, now + expires)
+        return SubscribeResult(ok, (self._notify(sub, self._view(sub), now),))
+
+    def _initial(self, req: SubscribeRequest, package: EventPackage, event_id: str | None,
+                 expires: int, now: float) -> SubscribeResult:
+        resource = self.resolve(req.resource, req.subscriber)
+        if resource is None:
+            return _reject(404, "Not Found")
+        tag = self._new_tag()
+        key = SubscriptionKey(DialogKey(req.call_id, tag, req.from_tag), package, event_id)
+        sub = Subscription(key, resource, req.subscriber,
+                           entity=f"sip:{req.resource}@{self.domain}", expires_at=now + expires)
+        ok = SubscribeResponse(200, "OK", {"Expires": str(expires)}, to_tag=tag)
+        if expires == 0:  # fetch (RFC 6665 §4.4.3): one NOTIFY, nothing kept
+            return SubscribeResult(ok, (self._terminated(sub, TerminationReason.TIMEOUT),))
+        self._subs.add(sub)
+        return SubscribeResult(ok, (self._notify(sub, self._view(sub), now),))
+
+    def resolve(self, user: str, subscriber: str) -> Resource | None:
+        """The resource a Request-URI user part names for this subscriber, or None."""
+        if user in self.extensions:
+            return ExtensionKey(user)
+        key = self._resolve_agent_key(user, subscriber) if self._resolve_agent_key else None
+        if key is None or self.agents.get(key.agent, key.queue) is None:
+            return None
+        return key
+
+    def handle_notify_response(self, key: SubscriptionKey, status: int, now: float) -> None:
+        """The final response to a NOTIFY (408 for a transaction timeout)."""
+        if status >= 300:
+            self._subs.remove(key)
+
+    # ------------------------------------------------------------------ timers
+
+    def next_deadline(self) -> float | None:
+        return self._subs.next_deadline()
+
+    def handle_timeout(self, now: float) -> list[Notify]:
+        """Expire subscriptions whose deadline has passed: final NOTIFY each."""
+        return [self._terminated(sub, TerminationReason.TIMEOUT)
+                for sub in self._subs.pop_expired(now)]
+
+    def terminate_all(self, reason: TerminationReason, now: float) -> list[Notify]:
+        """End every subscription (e.g. DEACTIVATED at shutdown, RFC 6665 §4.1.3)."""
+        out = []
+        for sub in self._subs:
+            self._subs.remove(sub.key)
+            out.append(self._terminated(sub, reason))
+        return out
+
+    # ------------------------------------------------------------------ state inputs
+
+    def registration_changed(self, extension: str, registered: bool, now: float) -> list[Notify]:
+        """Registrar: the extension has at least one contact (True) or none (False)."""
+        if registered:
+            self._registered.add(extension)
+        else:
+            self._registered.discard(extension)
+        return self._changed(ExtensionKey(extension), now)
+
+    def call_updated(self, extension: str, call: ExtensionCall, now: float) -> list[Notify]:
+        """A call of `extension` started or changed state (ringing, answered, held)."""
+        self._calls.setdefault(extension, {})[call.call_id] = call
+        return self._changed(ExtensionKey(extension), now)
+
+    def call_ended(self, extension: str, call_id: str, now: float) -> list[Notify]:
+        calls = self._calls.get(extension)
+        if calls is None or calls.pop(call_id, None) is None:
+            return []
+        if not calls:
+            del self._calls[extension]
+        return self._changed(ExtensionKey(extension), now)
+
+    def agent_state_changed(self, agent: str, queue: str, state: AgentQueueState,
+                            now: float) -> list[Notify]:
+        """ACD: the agent's state in `queue` is now `state` (signed in/out, paused with an
+        optional reason, resumed). Raises KeyError/ValueError like AgentStatusBook.set."""
+        self.agents.set(agent, queue, state)
+        out = self._changed(AgentLoginKey(agent, queue), now)
+        out += self._changed(AgentPauseKey(agent, queue), now)
+        for reason in self.agents.directory.pause_reasons.values():
+            out += self._changed(PauseReasonKey(agent, queue, reason), now)
+        return out
+
+    def subscriptions(self) -> list[Subscription]:
+        return list(self._subs)
+
+    # ------------------------------------------------------------------ rendering
+
+    def _changed(self, resource: Resource, now: float) -> list[Notify]:
+        out = []
+        for sub in self._subs.watching(resource):
+            view = self._view(sub)
+            if view != sub.last_view:
+                out.append(self._notify(sub, view, now))
+        return out
+
+    def _view(self, sub: Subscription) -> View:
+        dialog, presence = self._views(sub.resource, sub.entity)
+        return dialog if sub.key.package is EventPackage.DIALOG else presence
+
+    def _views(self, resource: Resource, entity: str) -> tuple[DialogView, PresenceView]:
+        if isinstance(resource, ExtensionKey):
+            calls = tuple(self._calls.get(resource.extension, {}).values())
+            return extension_views(entity, resource.extension in self._registered, calls)
+        state = self.agents.get(resource.agent, resource.queue)
+        assert state is not None  # resolve() admitted only members
+        return agent_key_views(resource, state, self.blink, entity)
+
+    def _notify(self, sub: Subscription, view: View, now: float) -> Notify:
+        remaining = max(0, math.ceil(sub.expires_at - now))
+        sub.last_view = view
+        return self._build(sub, view, f"active;expires={remaining}", terminated=False)
+
+    def _terminated(self, sub: Subscription, reason: TerminationReason) -> Notify:
+        view = self._view(sub) if reason is not TerminationReason.NORESOURCE else None
+        return self._build(sub, view, f"terminated;reason={reason.value}", terminated=True)
+
+    def _build(self, sub: Subscription, view: View | None, state: str,
+               terminated: bool) -> Notify:
+        headers = {"Event": sub.key.event_header, "Subscription-State": state}
+        body = b""
+        if isinstance(view, DialogView):
+            body = dialog_info_xml(sub.entity, sub.version, view)
+            sub.version += 1
+        elif isinstance(view, PresenceView):
+            body = pidf_xml(sub.entity, view)
+        if body:
+            headers["Content-Type"] = sub.key.package.content_type
+        return Notify(sub.key, headers, body, terminated)
+
+
+def _reject(status: int, reason: str, headers: dict[str, str] | None = None) -> SubscribeResult:
+    return SubscribeResult(SubscribeResponse(status, reason, headers or {}))
+
+
+def _parse_event(value: str) -> tuple[str, str | None]:
+    """`dialog;id=7` -> ("dialog", "7"); package names are case-insensitive tokens
+    (RFC 6665 §8.2.1 compares them byte-wise, phones send lower case)."""
+    parts = [p.strip() for p in value.split(";")]
+    event_id = None
+    for param in parts[1:]:
+        name, _, val = param.partition("=")
+        if name.strip().lower() == "id":
+            event_id = val.strip()
+    return parts[0].lower(), event_id
+
+
+def _accepts(accept: tuple[str, ...], content_type: str) -> bool:
+    major = content_type.split("/", 1)[0]
+    for item in accept:
+        media = item.split(";", 1)[0].strip().lower()
+        if media in (content_type, f"{major}/*", "*/*"):
+            return True
+    return False

@@ -1,0 +1,184 @@
+"""SUBSCRIBE/NOTIFY bookkeeping (RFC 6665, which obsoletes RFC 3265), sans-IO.
+
+Inputs and outputs are plain data so the switch can map them onto its SIP dialogs:
+`SubscribeRequest` (the fields of a parsed SUBSCRIBE), `SubscribeResponse` (status, reason,
+extra headers, the To-tag to answer with) and `Notify` (the headers and body of one NOTIFY
+to send inside the subscription's dialog; `terminated` = end the dialog once sent).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+from .bodies import DIALOG_INFO_TYPE, PIDF_TYPE, DialogView, PresenceView
+from .resources import Resource
+
+
+class EventPackage(Enum):
+    """The event packages served: RFC 4235 (dialog) and RFC 3856 (presence)."""
+
+    DIALOG = "dialog"
+    PRESENCE = "presence"
+
+    @property
+    def content_type(self) -> str:
+        return DIALOG_INFO_TYPE if self is EventPackage.DIALOG else PIDF_TYPE
+
+
+ALLOW_EVENTS = ", ".join(p.value for p in EventPackage)
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeRequest:
+    """The fields of a received SUBSCRIBE the notifier needs.
+
+    `event` is the Event header value as received (`dialog`, `presence;id=7`); `accept` the
+    media types of the Accept header(s), None when there was none; `expires` the Expires
+    header, None when absent; `to_tag` None for an initial SUBSCRIBE; `resource` the user
+    part of the Request-URI (`1001`, `*76400`, `*071001*6400*01`); `subscriber` the extension
+    the request was authenticated as."""
+
+    call_id: str
+    from_tag: str
+    to_tag: str | None
+    event: str
+    resource: str
+    subscriber: str
+    accept: tuple[str, ...] | None = None
+    expires: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DialogKey:
+    """RFC 3261 §12 dialog ID seen from the notifier: `local_tag` is ours (the To-tag of
+    the SUBSCRIBE's answer), `remote_tag` the subscriber's From-tag."""
+
+    call_id: str
+    local_tag: str
+    remote_tag: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionKey:
+    """RFC 6665 §4.1.2: a subscription is its dialog plus Event package plus `id`."""
+
+    dialog: DialogKey
+    package: EventPackage
+    event_id: str | None = None
+
+    @property
+    def event_header(self) -> str:
+        return self.package.value + (f";id={self.event_id}" if self.event_id else "")
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeResponse:
+    status: int
+    reason: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    to_tag: str | None = None  # put on the response's To header (2xx only)
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """One NOTIFY to send in the dialog `key.dialog` (RFC 6665 §4.2.2, §8.2.3)."""
+
+    key: SubscriptionKey
+    headers: Mapping[str, str]
+    body: bytes
+    terminated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeResult:
+    response: SubscribeResponse
+    notifies: tuple[Notify, ...] = ()
+
+
+class TerminationReason(Enum):
+    """Subscription-State reasons of RFC 6665 §4.1.3 the notifier uses."""
+
+    TIMEOUT = "timeout"            # expired, or unsubscribed with Expires: 0
+    DEACTIVATED = "deactivated"    # switch shutting down; the phone may re-subscribe now
+    NORESOURCE = "noresource"      # the watched resource no longer exists
+
+
+View = DialogView | PresenceView
+
+
+@dataclass(slots=True)
+class Subscription:
+    key: SubscriptionKey
+    resource: Resource
+    subscriber: str
+    entity: str
+    expires_at: float
+    version: int = 0  # the version the next dialog-info NOTIFY carries (RFC 4235 §4.1.1)
+    last_view: View | None = None
+
+
+class SubscriptionTable:
+    """Subscriptions by key, by resource (so a state change touches only its watchers) and
+    by deadline (a heap with lazy deletion, so expiry is O(log n) and never a scan)."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[SubscriptionKey, Subscription] = {}
+        self._by_resource: dict[Resource, dict[SubscriptionKey, Subscription]] = {}
+        self._deadlines: list[tuple[float, int, SubscriptionKey]] = []
+        self._seq = 0
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def __iter__(self) -> Iterator[Subscription]:
+        return iter(list(self._by_key.values()))
+
+    def get(self, key: SubscriptionKey) -> Subscription | None:
+        return self._by_key.get(key)
+
+    def add(self, sub: Subscription) -> None:
+        self._by_key[sub.key] = sub
+        self._by_resource.setdefault(sub.resource, {})[sub.key] = sub
+        self._push(sub)
+
+    def refresh(self, sub: Subscription, expires_at: float) -> None:
+        sub.expires_at = expires_at
+        self._push(sub)
+
+    def remove(self, key: SubscriptionKey) -> Subscription | None:
+        sub = self._by_key.pop(key, None)
+        if sub is not None:
+            watchers = self._by_resource[sub.resource]
+            del watchers[key]
+            if not watchers:
+                del self._by_resource[sub.resource]
+        return sub
+
+    def watching(self, resource: Resource) -> list[Subscription]:
+        return list(self._by_resource.get(resource, {}).values())
+
+    def pop_expired(self, now: float) -> list[Subscription]:
+        expired = []
+        while self._deadlines and self._deadlines[0][0] <= now:
+            deadline, _, key = heapq.heappop(self._deadlines)
+            sub = self._by_key.get(key)
+            if sub is not None and sub.expires_at == deadline:
+                self.remove(key)
+                expired.append(sub)
+        return expired
+
+    def next_deadline(self) -> float | None:
+        while self._deadlines:
+            deadline, _, key = self._deadlines[0]
+            sub = self._by_key.get(key)
+            if sub is not None and sub.expires_at == deadline:
+                return deadline
+            heapq.heappop(self._deadlines)
+        return None
+
+    def _push(self, sub: Subscription) -> None:
+        self._seq += 1
+        heapq.heappush(self._deadlines, (sub.expires_at, self._seq, sub.key))
