@@ -1,0 +1,91 @@
+"""Loopback networking helpers: free ports and a SIP OPTIONS probe (RFC 3261 §11).
+
+Ports are always asked from the OS (bind to port 0), because other test runs share the
+machine; a port that is free for both UDP and TCP is needed where a SIP listener binds both.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port(host: str = LOOPBACK, *, udp: bool = True, tcp: bool = True) -> int:
+    """A port that is free right now for UDP and/or TCP on `host` (asked from the OS)."""
+    for _ in range(50):
+        kind = socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM
+        with socket.socket(socket.AF_INET, kind) as first:
+            first.bind((host, 0))
+            port = first.getsockname()[1]
+            if tcp and udp:
+                try:
+                    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as second:
+                        second.bind((host, port))
+                except OSError:
+                    continue
+            return int(port)
+    raise RuntimeError("no port free for both UDP and TCP after 50 tries")
+
+
+def free_port_range(size: int, host: str = LOOPBACK) -> tuple[int, int]:
+    """An even-aligned UDP port range [first, last] of `size` ports, all free right now.
+
+    The start is derived from the pid and a random offset inside 30000-59999 so that parallel
+    test runs pick different ranges (RTP relays bind inside it).
+    """
+    rng = int.from_bytes(os.urandom(2), "big")
+    span = 30000
+    for attempt in range(64):
+        first = 30000 + ((os.getpid() * 7919 + rng + attempt * 613) * 2 % (span - size)) // 2 * 2
+        last = first + size - 1
+        ok = True
+        for port in range(first, last + 1, max(1, size // 8)):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                try:
+                    probe.bind((host, port))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return first, last
+    raise RuntimeError(f"no free UDP range of {size} ports found")
+
+
+def sip_options(host: str, port: int, *, timeout: float = 0.5) -> bytes | None:
+    """Send one OPTIONS over UDP and return the first response's bytes, or None on timeout."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        lport = sock.getsockname()[1]
+        tag = uuid.uuid4().hex[:10]
+        msg = (
+            f"OPTIONS sip:{host}:{port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {LOOPBACK}:{lport};branch=z9hG4bK{tag};rport\r\n"
+            f"Max-Forwards: 70\r\n"
+            f"From: <sip:probe@{LOOPBACK}:{lport}>;tag={tag}\r\n"
+            f"To: <sip:{host}:{port}>\r\n"
+            f"Call-ID: {tag}@{LOOPBACK}\r\n"
+            f"CSeq: 1 OPTIONS\r\n"
+            f"Content-Length: 0\r\n\r\n"
+        ).encode()
+        sock.settimeout(timeout)
+        sock.sendto(msg, (host, port))
+        try:
+            data, _ = sock.recvfrom(65535)
+        except (TimeoutError, OSError):
+            return None
+        return data
+
+
+def wait_sip_ready(host: str, port: int, *, timeout: float = 10.0, alive=None) -> bool:
+    """Probe with OPTIONS until any SIP response comes back; `alive()` False aborts early."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            return False
+        if sip_options(host, port, timeout=0.3) is not None:
+            return True
+    return False
