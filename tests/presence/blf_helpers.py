@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from softswitch.features import FeatureCodePlan, FeatureCodes
+from softswitch.features import FeatureCodePlan, FeatureCodes, FeatureOutcome
 from softswitch.presence import (
     Notifier,
     Notify,
@@ -104,3 +104,18 @@ def basic(notify: Notify) -> str:
     value = root.findtext(f"{PIDF}tuple/{PIDF}status/{PIDF}basic")
     assert value is not None
     return value
+
+
+def dial(sw: Switch, caller: str, dialled: str, now: float) -> tuple[FeatureOutcome, list[Notify]]:
+    """An agent dials a feature code; the ACD applies the actions and reports the new
+    states to the notifier (what the switch wires together)."""
+    from softswitch.features import Pause, Resume, SignIn, SignOut, state_after
+
+    outcome = sw.plan.dial(dialled, caller, sw.notifier.agents)
+    assert outcome is not None, dialled
+    sent: list[Notify] = []
+    for action in outcome.actions:
+        assert isinstance(action, SignIn | SignOut | Pause | Resume)
+        sent += sw.notifier.agent_state_changed(action.agent, action.queue,
+                                                state_after(action), now)
+    return outcome, sent
