@@ -1,7 +1,9 @@
-"""Media engine: RTP relay, G.711, DTMF (issue 3). Everything a caller or agent hears.
+"""Media engine (issue 3): RTP relay, G.711, DTMF, prompts, music on hold, mixing, recording.
 
 Layout: sans-IO cores (``media.rtp`` RTP/RTCP sessions, ``media.g711`` codecs,
-``media.dtmf`` RFC 4733 / INFO / Goertzel) and one asyncio shell (``media.engine``).
+``media.dtmf`` RFC 4733 / INFO / Goertzel, ``media.player`` prompts/sequences/loops/tones and
+number composition, ``media.mixer`` minus-one mixing, ``media.recorder`` WAV channels) and one
+asyncio shell (``media.engine``) that runs them all on ONE 20 ms clock.
 
 Quick use from the call layer (softswitch/calls)::
 
@@ -33,8 +35,45 @@ Quick use from the call layer (softswitch/calls)::
 
     a.stats                 # dict for the call record: packets/octets sent+received, lost,
                             # jitter_ms, max_jitter_ms, ssrc_changes, remote_loss_fraction, ...
-    await a.close()         # unbridges, releases both ports; idempotent
+    await a.close()         # unbridges, stops its playback/music/recording, frees the ports
     await engine.stop()     # closes all legs
+
+Players, music, conferences, recordings (all on the engine's one 20 ms clock)::
+
+    from media.player import (PromptSequence, Loop, ringback_tone, announce_position,
+                              announce_callers_ahead, announce_wait, announce_agent_id,
+                              say_number, say_ordinal, say_duration, say_digits)
+
+    lib = engine.prompts                        # prompts/manifest.json (en, zh), cached
+    seq = lib.sequence("zh", "thank-you-for-patience", announce_callers_ahead(3, "zh"),
+                       announce_wait(170, "zh"))  # ids and id lists; 50 ms between parts
+    pb = engine.play(leg, seq, interruptible=True)   # -> Playback
+    outcome = await pb      # PlaybackOutcome.FINISHED / INTERRUPTED (pb.digit) / STOPPED
+    pb.stop()               # or cancel the task awaiting it
+    engine.play(leg, Loop(ringback_tone("cn")))      # per-leg loop (any FrameSource)
+    engine.play(leg, PromptSequence([lib.get("en/welcome-to-queue")]))
+    load_wav(path)          # media.player: any-rate WAV -> 8 kHz Prompt, resampled once
+
+    engine.attach_moh(leg, "default")   # shared stream; "default" = prompts/moh/default.wav
+    engine.add_music("ringback-us", Loop(ringback_tone("us")))  # your own shared stream
+    engine.attach_moh(leg, "ringback-us")
+    engine.detach_moh(leg)
+    leg.hearing             # 'playback' | 'music' | 'conference' | 'bridge' | 'nothing'
+
+    conf = engine.conference("call-17")  # N-party minus-one mix; adding unbridges the leg
+    conf.add(caller); conf.add(agent)
+    conf.add(supervisor, Role.LISTEN)               # hears both, nobody hears them
+    conf.set_role(supervisor, Role.WHISPER, whisper_to=agent)   # only the agent hears them
+    conf.set_role(supervisor, Role.BARGE)           # all hear all
+    await conf.close()      # members hear nothing until you bridge them again
+
+    rec = engine.record([caller, agent], "/var/rec/call-17.wav")   # ch1 caller, ch2 agent
+    path = await rec.stop() # (also stops by itself when one of the legs closes)
+
+Precedence of what a leg hears: a playback, else its music, else its conference, else the
+bridged party. A playback ending returns the leg to the music / conference / bridge it had.
+For many legs hearing the same thing (music, ringback) use a shared stream: it is encoded
+once per tick per law and sent to each leg with that leg's own RTP header.
 
 Behaviour the call layer can rely on:
 
@@ -53,12 +92,34 @@ Behaviour the call layer can rely on:
   about our stream feed ``remote_loss_fraction`` / ``remote_jitter_ms``.
 """
 
-from media.engine import LegClosed, MediaEngine, MediaError, MediaLeg, PortRangeExhausted
+from media.engine import (
+    Conference,
+    LegClosed,
+    MediaEngine,
+    MediaError,
+    MediaLeg,
+    MusicStream,
+    Playback,
+    PortRangeExhausted,
+    Recording,
+)
 from media.events import DtmfDigit, DtmfSource, PlaybackOutcome
 from media.g711 import Codec
+from media.mixer import Role
+from media.player import Loop, Prompt, PromptError, PromptLibrary, PromptSequence
 
 __all__ = [
     "Codec",
+    "Conference",
+    "Loop",
+    "MusicStream",
+    "Playback",
+    "Prompt",
+    "PromptError",
+    "PromptLibrary",
+    "PromptSequence",
+    "Recording",
+    "Role",
     "DtmfDigit",
     "DtmfSource",
     "LegClosed",

@@ -18,7 +18,9 @@ import errno
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator, Callable
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
+from pathlib import Path
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -33,8 +35,11 @@ from media.dtmf import (
     parse_info_body,
     telephone_event_frames,
 )
-from media.events import DtmfDigit, DtmfSource
+from media.events import DtmfDigit, DtmfSource, PlaybackOutcome
 from media.g711 import Codec
+from media.mixer import Role, hearing_matrix, mix
+from media.player import FrameSource, Loop, PromptError, PromptLibrary
+from media.recorder import ChannelRecorder
 from media.rtp import RtpError, RtpSession, payload_offset
 
 log = structlog.get_logger("media")
@@ -103,8 +108,12 @@ class MediaLeg:
         self.direction: Direction = "sendrecv"
         self.peer: MediaLeg | None = None
         self.closed = False
-        # What the leg hears instead of the bridged party (a playback, music, a conference).
+        # What the leg hears instead of the bridged party: a playback, music, a conference
+        # (in that order of precedence; see _refresh_feed).
         self.feed: object | None = None
+        self._playback: Playback | None = None
+        self._music: MusicStream | None = None
+        self._conference: Conference | None = None
         self._xlate: bytes | None = None  # translate table from my law to the peer's
         self._relay_key = id(self) << 32
         self._rtp_sock = rtp_sock
@@ -367,6 +376,20 @@ class MediaLeg:
             except OSError:
                 self._send_errors += 1
 
+    def _refresh_feed(self) -> None:
+        self.feed = self._playback or self._music or self._conference
+
+    @property
+    def hearing(self) -> str:
+        """What the leg hears now: 'playback', 'music', 'conference', 'bridge' or 'nothing'."""
+        if self._playback is not None:
+            return "playback"
+        if self._music is not None:
+            return "music"
+        if self._conference is not None:
+            return "conference"
+        return "bridge" if self.peer is not None else "nothing"
+
     def _check_open(self) -> None:
         if self.closed:
             raise LegClosed(f"media leg {self.label!r} is closed")
@@ -392,7 +415,8 @@ class MediaLeg:
 class MediaEngine:
     """Owns the RTP port range, the legs, the bridges and the 20 ms media clock."""
 
-    def __init__(self, host: str, port_range: tuple[int, int], *, ptime: float = PTIME) -> None:
+    def __init__(self, host: str, port_range: tuple[int, int], *, ptime: float = PTIME,
+                 prompts_dir: str | Path | None = None) -> None:
         first, last = port_range
         if first > last or first < 1024 or last > 65535:
             raise ValueError(f"bad RTP port range {first}-{last} (need 1024 <= first <= last "
@@ -415,6 +439,12 @@ class MediaEngine:
         self.tick_count = 0
         self.late_ticks = 0
         self._rtcp_cursor = 0
+        self._playbacks: dict[MediaLeg, Playback] = {}
+        self.music_streams: dict[str, MusicStream] = {}
+        self.conferences: dict[str, Conference] = {}
+        self._recordings: list[Recording] = []
+        self._library: PromptLibrary | None = None
+        self._library_dir: Path | None = Path(prompts_dir) if prompts_dir else None
 
     def _loop_time(self) -> float:
         loop = self._loop
@@ -506,6 +536,15 @@ class MediaEngine:
     def _forget_leg(self, leg: MediaLeg) -> None:
         if leg.peer is not None:
             self.unbridge(leg, leg.peer)
+        pb = self._playbacks.get(leg)
+        if pb is not None:
+            pb._finish(PlaybackOutcome.STOPPED)
+        self.detach_moh(leg)
+        if leg._conference is not None:
+            leg._conference.remove(leg)
+        for rec in list(self._recordings):
+            if leg in rec.legs:
+                rec._close()
         for hook in list(self._leg_close_hooks):
             hook(leg)
         self._ports_in_use.discard(leg.local_port)
@@ -551,8 +590,109 @@ class MediaEngine:
         self._digit_listeners.append(listener)
 
     def _digit_received(self, leg: MediaLeg, digit: DtmfDigit) -> None:
+        pb = self._playbacks.get(leg)
+        if pb is not None and pb.interruptible:
+            pb.digit = digit
+            pb._finish(PlaybackOutcome.INTERRUPTED)
         for listener in list(self._digit_listeners):
             listener(leg, digit)
+
+    # -- players ---------------------------------------------------------------------------
+    @property
+    def prompts(self) -> PromptLibrary:
+        """The system prompt library (prompts/manifest.json), loaded on first use."""
+        if self._library is None:
+            self._library = (PromptLibrary(self._library_dir) if self._library_dir
+                             else PromptLibrary())
+        return self._library
+
+    def play(self, leg: MediaLeg, source: FrameSource, *,
+             interruptible: bool = False) -> Playback:
+        """Play ``source`` (PromptSequence, Loop, ...) to ``leg`` on the media clock.
+
+        While it plays the leg hears only it (not the bridged party, not music). A new play()
+        on the same leg stops the previous one (outcome STOPPED). ``interruptible``: a key
+        press on the leg ends it with outcome INTERRUPTED and ``playback.digit`` set (the
+        digit is still delivered to the leg's DTMF consumers as usual).
+        """
+        leg._check_open()
+        old = self._playbacks.get(leg)
+        if old is not None:
+            old._finish(PlaybackOutcome.STOPPED)
+        pb = Playback(self, leg, source, interruptible)
+        self._playbacks[leg] = pb
+        leg._playback = pb
+        leg._refresh_feed()
+        return pb
+
+    def add_music(self, name: str, source: FrameSource) -> MusicStream:
+        """Register a shared stream (music on hold, a region's ringback): every leg attached
+        to it hears the same audio, encoded once per tick per law."""
+        if name in self.music_streams:
+            raise MediaError(f"music stream {name!r} already exists")
+        stream = MusicStream(name, source)
+        self.music_streams[name] = stream
+        return stream
+
+    def attach_moh(self, leg: MediaLeg, stream_name: str = "default") -> MusicStream:
+        """Let ``leg`` hear the shared stream ``stream_name`` until detach_moh (a playback
+        started meanwhile takes precedence, then the music resumes). Unknown names are looked
+        up as ``moh/<name>`` in the prompt library and looped."""
+        leg._check_open()
+        stream = self.music_streams.get(stream_name)
+        if stream is None:
+            try:
+                track = self.prompts.music(stream_name)
+            except PromptError as exc:
+                raise MediaError(f"no music stream {stream_name!r}: {exc}") from None
+            stream = self.add_music(stream_name, Loop(track))
+        if leg._music is stream:
+            return stream
+        self.detach_moh(leg)
+        stream.listeners.append(leg)
+        leg._music = stream
+        leg._refresh_feed()
+        return stream
+
+    def detach_moh(self, leg: MediaLeg) -> None:
+        """Stop the music for ``leg`` (no error when it hears none)."""
+        stream = leg._music
+        if stream is None:
+            return
+        with contextlib.suppress(ValueError):
+            stream.listeners.remove(leg)
+        leg._music = None
+        leg._refresh_feed()
+
+    # -- conferences and recordings ------------------------------------------------------------
+    def conference(self, name: str) -> Conference:
+        """Get or create the conference ``name`` (N-party minus-one mixing)."""
+        conf = self.conferences.get(name)
+        if conf is None:
+            conf = self.conferences[name] = Conference(self, name)
+        return conf
+
+    def record(self, legs: Sequence[MediaLeg], path: str | Path) -> Recording:
+        """Record what each leg says into one WAV, one channel per leg in the given order
+        (caller, agent). Stops by ``await rec.stop()`` or when any of the legs closes."""
+        if not legs:
+            raise MediaError("record() needs at least one leg")
+        for leg in legs:
+            leg._check_open()
+        rec = Recording(self, list(legs), Path(path))
+        self._recordings.append(rec)
+        return rec
+
+    def _tick_playbacks(self, now: float) -> None:
+        for leg, pb in list(self._playbacks.items()):
+            if leg._dtmf_out:
+                continue  # keys being sent: the prompt waits
+            frame = pb.source.next_frame()
+            if frame is None:
+                pb._finish(PlaybackOutcome.FINISHED)
+                continue
+            pb.frames_played += 1
+            leg._send_local_frame(pb, g711.encode(frame, leg.codec), now)
 
     # -- the clock ---------------------------------------------------------------------------
     async def _clock(self) -> None:
@@ -585,6 +725,16 @@ class MediaEngine:
                     self._dtmf_pending.discard(leg)
         for hook in list(self._tick_hooks):
             hook(n, now)
+        if self._playbacks:
+            self._tick_playbacks(now)
+        for stream in self.music_streams.values():
+            if stream.listeners:
+                stream._tick(now)
+        for conf in self.conferences.values():
+            if conf.members:
+                conf._tick(now)
+        for rec in self._recordings:
+            rec._core.tick()
         if self._dtmf_senders:
             for leg in list(self._dtmf_senders):
                 leg._send_dtmf_tick(now)
@@ -599,3 +749,213 @@ class MediaEngine:
                 if leg.session.next_deadline() is not None:
                     leg._rtcp_tick(now)
             self._rtcp_cursor = start + step
+
+
+class Playback:
+    """A source playing to one leg. ``await playback`` -> :class:`PlaybackOutcome`.
+
+    Cancelling the awaiting task, or :meth:`stop`, stops the playback (STOPPED).
+    """
+
+    def __init__(self, engine: MediaEngine, leg: MediaLeg, source: FrameSource,
+                 interruptible: bool) -> None:
+        self.engine = engine
+        self.leg = leg
+        self.source = source
+        self.interruptible = interruptible
+        self.digit: DtmfDigit | None = None
+        self.frames_played = 0
+        loop = engine._loop or asyncio.get_running_loop()
+        self._future: asyncio.Future[PlaybackOutcome] = loop.create_future()
+        self._future.add_done_callback(self._on_done)
+
+    @property
+    def outcome(self) -> PlaybackOutcome | None:
+        """None while playing."""
+        if self._future.done() and not self._future.cancelled():
+            return self._future.result()
+        return PlaybackOutcome.STOPPED if self._future.cancelled() else None
+
+    @property
+    def done(self) -> bool:
+        return self._future.done()
+
+    def stop(self) -> None:
+        self._finish(PlaybackOutcome.STOPPED)
+
+    def _finish(self, outcome: PlaybackOutcome) -> None:
+        if not self._future.done():
+            self._future.set_result(outcome)
+        self._detach()
+
+    def _on_done(self, fut: asyncio.Future[PlaybackOutcome]) -> None:
+        self._detach()  # also when the awaiting task was cancelled
+
+    def _detach(self) -> None:
+        engine, leg = self.engine, self.leg
+        if engine._playbacks.get(leg) is self:
+            del engine._playbacks[leg]
+        if leg._playback is self:
+            leg._playback = None
+            leg._refresh_feed()
+
+    def __await__(self) -> Generator[Any, None, PlaybackOutcome]:
+        return self._future.__await__()
+
+
+class MusicStream:
+    """One shared stream (music on hold / ringback): one frame per tick, encoded once per law,
+    sent to every attached leg with that leg's own RTP header."""
+
+    def __init__(self, name: str, source: FrameSource) -> None:
+        self.name = name
+        self.source = source
+        self.listeners: list[MediaLeg] = []
+        self.ticks = 0
+
+    def _tick(self, now: float) -> None:
+        frame = self.source.next_frame()
+        if frame is None:  # a finite source: start again
+            self.source.rewind()
+            frame = self.source.next_frame()
+            if frame is None:
+                return
+        self.ticks += 1
+        encoded: dict[Codec, bytes] = {}
+        for leg in self.listeners:
+            if leg.feed is not self or leg._dtmf_out:
+                continue
+            payload = encoded.get(leg.codec)
+            if payload is None:
+                payload = encoded[leg.codec] = g711.encode(frame, leg.codec)
+            leg._send_local_frame(self, payload, now)
+
+
+class Conference:
+    """N-party mix on the media clock (``media.mixer``). Adding a bridged leg unbridges it:
+    to let a supervisor listen to a call, add caller and agent as PARTICIPANTs and the
+    supervisor as LISTEN / WHISPER (whisper_to=agent) / BARGE."""
+
+    def __init__(self, engine: MediaEngine, name: str) -> None:
+        self.engine = engine
+        self.name = name
+        self.members: list[MediaLeg] = []
+        self.roles: dict[MediaLeg, Role] = {}
+        self.whisper_to: dict[MediaLeg, MediaLeg] = {}
+        self._queues: dict[MediaLeg, deque[Any]] = {}
+        self._matrix: Any = None
+
+    def add(self, leg: MediaLeg, role: Role | str = Role.PARTICIPANT,
+            whisper_to: MediaLeg | None = None) -> None:
+        leg._check_open()
+        if leg._conference is not None and leg._conference is not self:
+            raise MediaError(f"leg {leg.label!r} is already in conference "
+                             f"{leg._conference.name!r}")
+        if leg.peer is not None:
+            self.engine.unbridge(leg, leg.peer)
+        if leg not in self.roles:
+            self.members.append(leg)
+            q: deque[Any] = deque(maxlen=5)
+            self._queues[leg] = q
+            leg.add_audio_consumer(self._consume)
+        leg._conference = self
+        leg._refresh_feed()
+        self.set_role(leg, role, whisper_to)
+
+    def set_role(self, leg: MediaLeg, role: Role | str,
+                 whisper_to: MediaLeg | None = None) -> None:
+        """Switch a member between participant / listen / whisper / barge."""
+        role = Role(role)
+        if leg not in self.roles and leg not in self.members:
+            raise MediaError(f"leg {leg.label!r} is not in conference {self.name!r}")
+        if role is Role.WHISPER:
+            if whisper_to is None or whisper_to not in self.members or whisper_to is leg:
+                raise MediaError("whisper needs whisper_to: another member of the conference")
+            self.whisper_to[leg] = whisper_to
+        else:
+            self.whisper_to.pop(leg, None)
+        self.roles[leg] = role
+        self._matrix = None
+
+    def remove(self, leg: MediaLeg) -> None:
+        if leg not in self.roles:
+            return
+        self.members.remove(leg)
+        del self.roles[leg]
+        self.whisper_to.pop(leg, None)
+        for other, target in list(self.whisper_to.items()):
+            if target is leg:  # the whisper target left: the whisperer just listens
+                del self.whisper_to[other]
+                self.roles[other] = Role.LISTEN
+        del self._queues[leg]
+        leg.remove_audio_consumer(self._consume)
+        leg._conference = None
+        leg._refresh_feed()
+        self._matrix = None
+
+    def _consume(self, leg: MediaLeg, payload: bytes, now: float) -> None:
+        q = self._queues.get(leg)
+        if q is not None:
+            q.append(g711.decode(payload, leg.codec))
+
+    def matrix(self) -> Any:
+        if self._matrix is None:
+            idx = {leg: i for i, leg in enumerate(self.members)}
+            roles = [self.roles[leg] for leg in self.members]
+            targets = [frozenset({idx[self.whisper_to[leg]]}) if leg in self.whisper_to
+                       else frozenset() for leg in self.members]
+            self._matrix = hearing_matrix(roles, targets)
+        return self._matrix
+
+    def _tick(self, now: float) -> None:
+        frames = np.zeros((len(self.members), FRAME_SAMPLES), dtype=np.int16)
+        for i, leg in enumerate(self.members):
+            q = self._queues[leg]
+            if q:
+                f = q.popleft()
+                frames[i, : len(f)] = f[:FRAME_SAMPLES]
+        out = mix(frames, self.matrix())
+        for i, leg in enumerate(self.members):
+            if leg.feed is self and not leg._dtmf_out:
+                leg._send_local_frame(self, g711.encode(out[i], leg.codec), now)
+
+    async def close(self) -> None:
+        for leg in list(self.members):
+            self.remove(leg)
+        self.engine.conferences.pop(self.name, None)
+
+
+class Recording:
+    """A running call recording (``MediaEngine.record``)."""
+
+    def __init__(self, engine: MediaEngine, legs: list[MediaLeg], path: Path) -> None:
+        self.engine = engine
+        self.legs = legs
+        self.path = path
+        self._core = ChannelRecorder(path, len(legs))
+        self._consumers: list[Callable[[MediaLeg, bytes, float], None]] = []
+        for ch, leg in enumerate(legs):
+            def consume(lg: MediaLeg, payload: bytes, now: float, ch: int = ch) -> None:
+                self._core.push(ch, g711.decode(payload, lg.codec))
+            self._consumers.append(consume)
+            leg.add_audio_consumer(consume)
+
+    @property
+    def duration(self) -> float:
+        return self._core.duration
+
+    @property
+    def active(self) -> bool:
+        return not self._core.closed
+
+    def _close(self) -> None:
+        for leg, consumer in zip(self.legs, self._consumers, strict=True):
+            leg.remove_audio_consumer(consumer)
+        self._core.close()
+        if self in self.engine._recordings:
+            self.engine._recordings.remove(self)
+
+    async def stop(self) -> Path:
+        """Finish the file; returns its path (for the call record)."""
+        self._close()
+        return self.path

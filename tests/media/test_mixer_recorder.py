@@ -1,0 +1,88 @@
+"""Mixer matrices checked on samples (who hears whom in each mode) and recorder channels."""
+
+from __future__ import annotations
+
+import wave
+
+import numpy as np
+import pytest
+
+from media.mixer import Role, hearing_matrix, mix
+from media.recorder import ChannelRecorder, RecordingError
+
+CALLER, AGENT, SUP = 0, 1, 2
+
+
+def distinct_frames(n: int) -> np.ndarray:
+    # Each party "says" a constant of its own so each output reveals exactly whom it heard.
+    values = [100, 1000, 10000, 3][:n]
+    return np.array([np.full(160, v, np.int16) for v in values])
+
+
+def heard(out: np.ndarray) -> list[int]:
+    return [int(row[0]) for row in out]
+
+
+def run(roles, targets=None):
+    targets = targets or [frozenset()] * len(roles)
+    return heard(mix(distinct_frames(len(roles)), hearing_matrix(roles, targets)))
+
+
+def test_two_party_minus_one():
+    assert run([Role.PARTICIPANT, Role.PARTICIPANT]) == [1000, 100]
+
+
+def test_listen_supervisor_hears_both_nobody_hears_supervisor():
+    caller, agent, sup = run([Role.PARTICIPANT, Role.PARTICIPANT, Role.LISTEN])
+    assert caller == 1000 and agent == 100 and sup == 1100
+
+
+def test_whisper_agent_hears_supervisor_caller_does_not():
+    caller, agent, sup = run([Role.PARTICIPANT, Role.PARTICIPANT, Role.WHISPER],
+                             [frozenset(), frozenset(), frozenset({AGENT})])
+    assert caller == 1000 and agent == 100 + 10000 and sup == 1100
+
+
+def test_barge_all_hear_all():
+    caller, agent, sup = run([Role.PARTICIPANT, Role.PARTICIPANT, Role.BARGE])
+    assert caller == 11000 and agent == 10100 and sup == 1100
+
+
+def test_two_listeners_do_not_hear_each_other():
+    out = run([Role.PARTICIPANT, Role.PARTICIPANT, Role.LISTEN, Role.LISTEN])
+    assert out == [1000, 100, 1100, 1100]
+
+
+def test_sum_is_clipped_not_wrapped():
+    frames = np.array([np.full(160, 30000, np.int16)] * 3)
+    out = mix(frames, hearing_matrix([Role.PARTICIPANT] * 3, [frozenset()] * 3))
+    assert np.all(out == 32767)
+    frames = -frames
+    assert np.all(mix(frames, hearing_matrix([Role.PARTICIPANT] * 3,
+                                             [frozenset()] * 3)) == -32768)
+
+
+def test_recorder_two_channels_aligned_with_silence_for_gaps(tmp_path):
+    rec = ChannelRecorder(tmp_path / "calls" / "c1.wav", 2, flush_every=3)
+    caller = np.full(160, 111, np.int16)
+    agent = np.full(160, -222, np.int16)
+    for i in range(10):
+        rec.push(0, caller)
+        if i % 2:
+            rec.push(1, agent)
+        rec.tick()
+    rec.close()
+    with wave.open(str(tmp_path / "calls" / "c1.wav"), "rb") as w:
+        assert (w.getnchannels(), w.getframerate(), w.getsampwidth()) == (2, 8000, 2)
+        data = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, 2)
+    assert len(data) == 1600
+    assert np.all(data[:, 0] == 111)
+    per_frame = data[:, 1].reshape(10, 160)[:, 0]
+    assert list(per_frame) == [0, -222] * 5
+    assert rec.duration == pytest.approx(0.2)
+
+
+def test_recorder_bad_path_is_a_clear_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RecordingError, match="cannot write recording"):
+        ChannelRecorder(tmp_path / "file" / "sub" / "x.wav", 2)
