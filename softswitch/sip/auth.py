@@ -1,0 +1,379 @@
+"""Digest authentication for SIP (RFC 3261 §22, RFC 2617, RFC 7616, RFC 8760) and a
+brute-force guard. Sans-IO: time is passed in as `now`.
+
+Decisions:
+- Nonces are stateless: base64url(timestamp, 8 random bytes, HMAC-SHA256 over both and the
+  realm). Any instance with the same secret can verify them; a restarted process with a new
+  secret answers old ones with a fresh challenge. A correctly computed response over an
+  expired nonce gets the challenge again with `stale=true` (RFC 7616 §3.3).
+- Replay protection: with qop=auth each nonce keeps the highest nonce-count seen; a count
+  not above it is refused. Without qop (RFC 2069 clients) a nonce is good for one request;
+  its re-use is answered as stale, so the phone re-authenticates without asking the user.
+- Challenges offer SHA-256 first, then MD5 (RFC 8760 §2.4 ordering; both configurable).
+- REGISTER (and anything else not proxied) is challenged with 401/WWW-Authenticate; INVITE,
+  MESSAGE, SUBSCRIBE, REFER, NOTIFY, PUBLISH, OPTIONS from phones with 407/Proxy-Authenticate
+  (we act as the phone's proxy for those; §22.3).
+- A wrong password is answered with a fresh challenge (like Asterisk and Kamailio), and is
+  counted as a failure by the caller's `BruteForceGuard`.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import hashlib
+import hmac
+import os
+import struct
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from .errors import SipParseError
+from .headers import parse_auth_params
+from .message import Request, Response
+from .uri import SipUri
+
+__all__ = [
+    "HA1",
+    "AuthStatus",
+    "AuthResult",
+    "DigestAuthenticator",
+    "BruteForceGuard",
+    "compute_ha1",
+    "compute_response",
+    "PROXY_AUTH_METHODS",
+]
+
+PROXY_AUTH_METHODS = frozenset(
+    {"INVITE", "MESSAGE", "SUBSCRIBE", "REFER", "NOTIFY", "PUBLISH", "OPTIONS", "INFO",
+     "UPDATE"}
+)
+_HASHES = {
+    "MD5": hashlib.md5,
+    "MD5-SESS": hashlib.md5,
+    "SHA-256": hashlib.sha256,
+    "SHA-256-SESS": hashlib.sha256,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class HA1:
+    """Pre-computed H(username:realm:password) per algorithm, hex (what a credentials store
+    keeps instead of the password)."""
+
+    md5: str | None = None
+    sha256: str | None = None
+
+
+Secret = str | HA1
+Lookup = Callable[[str], Secret | None]
+
+
+class AuthStatus(enum.Enum):
+    OK = "ok"
+    MISSING = "missing"  # no credentials for our realm: challenge
+    STALE = "stale"  # right password, old or used nonce: challenge with stale=true
+    FAILED = "failed"  # wrong password, unknown user, forged nonce, replay
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResult:
+    status: AuthStatus
+    username: str | None = None
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status is AuthStatus.OK
+
+
+def _h(algorithm: str, text: str) -> str:
+    return _HASHES[algorithm](text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def compute_ha1(algorithm: str, username: str, realm: str, password: str) -> str:
+    return _h(algorithm, f"{username}:{realm}:{password}")
+
+
+def compute_response(
+    algorithm: str,
+    ha1: str,
+    nonce: str,
+    method: str,
+    uri: str,
+    *,
+    qop: str | None = None,
+    nc: str | None = None,
+    cnonce: str | None = None,
+) -> str:
+    """request-digest of RFC 7616 §3.4.1 (qop=auth or none); `ha1` is already -sess adjusted
+    by the caller when needed."""
+    ha2 = _h(algorithm, f"{method}:{uri}")
+    if qop:
+        return _h(algorithm, f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
+    return _h(algorithm, f"{ha1}:{nonce}:{ha2}")
+
+
+class DigestAuthenticator:
+    """Challenges and verifies digest credentials for one realm."""
+
+    def __init__(
+        self,
+        realm: str,
+        lookup: Lookup,
+        *,
+        secret: bytes | None = None,
+        nonce_ttl: float = 300.0,
+        algorithms: Iterable[str] = ("SHA-256", "MD5"),
+    ) -> None:
+        self.realm = realm
+        self.lookup = lookup
+        self.secret = secret if secret is not None else os.urandom(32)
+        self.nonce_ttl = nonce_ttl
+        self.algorithms = tuple(a.upper() for a in algorithms)
+        for a in self.algorithms:
+            if a not in ("MD5", "SHA-256"):
+                raise ValueError(f"unsupported digest algorithm {a!r}")
+        # nonce -> highest nonce-count seen (0 = used without qop); in first-use order
+        self._counts: dict[str, int] = {}
+        self._expiry: deque[tuple[float, str]] = deque()
+
+    # -- nonces --------------------------------------------------------------------------
+
+    def make_nonce(self, now: float) -> str:
+        body = struct.pack(">d", now) + os.urandom(8)
+        mac = hmac.new(self.secret, body + self.realm.encode(), hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(body + mac).decode().rstrip("=")
+
+    def _nonce_time(self, nonce: str) -> float | None:
+        """The nonce's issue time if we issued it, else None."""
+        if len(nonce) != 43:
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(nonce + "=")
+        except (ValueError, TypeError):
+            return None
+        if len(raw) != 32:
+            return None
+        body, mac = raw[:16], raw[16:]
+        good = hmac.new(self.secret, body + self.realm.encode(), hashlib.sha256).digest()[:16]
+        if not hmac.compare_digest(mac, good):
+            return None
+        return float(struct.unpack(">d", body[:8])[0])
+
+    # -- challenges ----------------------------------------------------------------------
+
+    def challenge_header_name(self, request: Request) -> str:
+        return "Proxy-Authenticate" if request.method in PROXY_AUTH_METHODS else (
+            "WWW-Authenticate"
+        )
+
+    def challenge(self, request: Request, now: float, *, stale: bool = False) -> Response:
+        """401 with WWW-Authenticate (REGISTER, ...) or 407 with Proxy-Authenticate (INVITE,
+        MESSAGE, SUBSCRIBE, ...), one challenge per algorithm, same nonce."""
+        proxy = request.method in PROXY_AUTH_METHODS
+        resp = request.create_response(407 if proxy else 401)
+        name = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
+        nonce = self.make_nonce(now)
+        for alg in self.algorithms:
+            value = f'Digest realm="{self.realm}", nonce="{nonce}", algorithm={alg}, qop="auth"'
+            if stale:
+                value += ", stale=true"
+            resp.add(name, value)
+        return resp
+
+    # -- verification --------------------------------------------------------------------
+
+    def _credentials(self, request: Request) -> list[dict[str, str]]:
+        found: list[dict[str, str]] = []
+        names = ("Proxy-Authorization", "Authorization")
+        if request.method not in PROXY_AUTH_METHODS:
+            names = ("Authorization", "Proxy-Authorization")
+        for name in names:
+            for value in request.get_all(name):
+                try:
+                    scheme, params = parse_auth_params(value)
+                except SipParseError:
+                    continue
+                if scheme.lower() == "digest" and params.get("realm") == self.realm:
+                    found.append(params)
+        return found
+
+    def verify(self, request: Request, now: float) -> AuthResult:
+        creds = self._credentials(request)
+        if not creds:
+            return AuthResult(AuthStatus.MISSING, None, "no credentials for this realm")
+        # Prefer the strongest algorithm the client answered.
+        creds.sort(key=lambda p: 0 if p.get("algorithm", "MD5").upper().startswith("SHA") else 1)
+        return self._verify_one(request, creds[0], now)
+
+    def _verify_one(self, request: Request, p: dict[str, str], now: float) -> AuthResult:
+        username = p.get("username")
+        nonce = p.get("nonce")
+        uri = p.get("uri")
+        response = p.get("response")
+        if not username or not nonce or not uri or not response:
+            return AuthResult(AuthStatus.FAILED, username, "incomplete credentials")
+        algorithm = p.get("algorithm", "MD5").upper()
+        base_alg = algorithm.removesuffix("-SESS")
+        if base_alg not in self.algorithms:
+            return AuthResult(AuthStatus.FAILED, username, f"algorithm {algorithm} not offered")
+        qop = p.get("qop")
+        nc = p.get("nc")
+        cnonce = p.get("cnonce")
+        nc_value = 0
+        if qop is not None:
+            if qop.lower() != "auth":
+                return AuthResult(AuthStatus.FAILED, username, f"qop {qop!r} not offered")
+            if not nc or not cnonce or len(nc) != 8:
+                return AuthResult(AuthStatus.FAILED, username, "qop without nc/cnonce")
+            try:
+                nc_value = int(nc, 16)
+            except ValueError:
+                return AuthResult(AuthStatus.FAILED, username, "invalid nonce-count")
+        if not _same_uri(uri, request.uri):
+            return AuthResult(AuthStatus.FAILED, username, "digest uri differs from Request-URI")
+        issued = self._nonce_time(nonce)
+        if issued is None:
+            return AuthResult(AuthStatus.FAILED, username, "nonce not issued by us")
+        secret = self.lookup(username)
+        if secret is None:
+            return AuthResult(AuthStatus.FAILED, username, "unknown user")
+        ha1 = self._ha1(secret, base_alg, username)
+        if ha1 is None:
+            return AuthResult(AuthStatus.FAILED, username, f"no {base_alg} credentials")
+        if algorithm.endswith("-SESS"):
+            ha1 = _h(base_alg, f"{ha1}:{nonce}:{cnonce}")
+        expected = compute_response(
+            base_alg, ha1, nonce, request.method, uri, qop=qop, nc=nc, cnonce=cnonce
+        )
+        if not hmac.compare_digest(expected, response.lower()):
+            return AuthResult(AuthStatus.FAILED, username, "wrong password")
+        if now - issued > self.nonce_ttl or issued - now > 5.0:
+            return AuthResult(AuthStatus.STALE, username, "nonce expired")
+        # Replay protection.
+        self._purge(now)
+        last = self._counts.get(nonce)
+        if qop is None:
+            if last is not None:
+                return AuthResult(AuthStatus.STALE, username, "nonce already used")
+            self._remember(nonce, 0, issued)
+        else:
+            if last is not None and nc_value <= last:
+                return AuthResult(AuthStatus.FAILED, username, "nonce-count replayed")
+            if last is None:
+                self._remember(nonce, nc_value, issued)
+            else:
+                self._counts[nonce] = nc_value
+        return AuthResult(AuthStatus.OK, username)
+
+    def _ha1(self, secret: Secret, algorithm: str, username: str) -> str | None:
+        if isinstance(secret, HA1):
+            return (secret.md5 if algorithm == "MD5" else secret.sha256)
+        return compute_ha1(algorithm, username, self.realm, secret)
+
+    def _remember(self, nonce: str, count: int, issued: float) -> None:
+        self._counts[nonce] = count
+        self._expiry.append((issued + self.nonce_ttl, nonce))
+
+    def _purge(self, now: float) -> None:
+        exp = self._expiry
+        while exp and exp[0][0] < now:
+            _, n = exp.popleft()
+            self._counts.pop(n, None)
+
+    def authenticate(self, request: Request, now: float) -> tuple[AuthResult, Response | None]:
+        """Verify and, unless OK, build the response to send: a challenge (stale=true when the
+        password was right but the nonce old/used)."""
+        result = self.verify(request, now)
+        if result.status is AuthStatus.OK:
+            return result, None
+        return result, self.challenge(request, now, stale=result.status is AuthStatus.STALE)
+
+
+def _same_uri(digest_uri: str, request_uri: SipUri) -> bool:
+    text = str(request_uri)
+    if digest_uri == text:
+        return True
+    try:
+        return SipUri.parse(digest_uri) == request_uri
+    except SipParseError:
+        return False
+
+
+class BruteForceGuard:
+    """Refuses a source address after `max_failures` failed authentications within
+    `window` seconds, for `ban_time` seconds (issue 2: 20 in a minute). Sans-IO.
+
+    A success does not reset the count: a guesser who knows one password must not clear
+    the counter for the others it tries from the same address."""
+
+    def __init__(self, max_failures: int = 20, window: float = 60.0,
+                 ban_time: float = 300.0) -> None:
+        if max_failures < 1 or window <= 0 or ban_time <= 0:
+            raise ValueError("max_failures, window and ban_time must be positive")
+        self.max_failures = max_failures
+        self.window = window
+        self.ban_time = ban_time
+        # host -> failure times, ordered by the host's latest failure (oldest first)
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        # host -> banned until; ordered by ban start so the first ends first
+        self._banned: OrderedDict[str, float] = OrderedDict()
+
+    def is_banned(self, host: str, now: float) -> bool:
+        until = self._banned.get(host)
+        if until is None:
+            return False
+        if until <= now:
+            del self._banned[host]
+            return False
+        return True
+
+    def record_failure(self, host: str, now: float) -> bool:
+        """Count a failed attempt; True when it (newly) bans `host`."""
+        self.handle_timer(now)
+        if self.is_banned(host, now):
+            return False
+        times = self._failures.get(host)
+        if times is None:
+            times = self._failures[host] = deque()
+        else:
+            self._failures.move_to_end(host)
+        times.append(now)
+        limit = now - self.window
+        while times and times[0] <= limit:
+            times.popleft()
+        if len(times) >= self.max_failures:
+            del self._failures[host]
+            self._banned[host] = now + self.ban_time
+            self._banned.move_to_end(host)
+            return True
+        return False
+
+    def banned_hosts(self, now: float) -> list[str]:
+        return [h for h, until in self._banned.items() if until > now]
+
+    def next_deadline(self) -> float | None:
+        deadlines = []
+        if self._banned:
+            deadlines.append(next(iter(self._banned.values())))
+        if self._failures:
+            first = next(iter(self._failures.values()))
+            if first:
+                deadlines.append(first[-1] + self.window)
+        return min(deadlines) if deadlines else None
+
+    def handle_timer(self, now: float) -> None:
+        """Forget bans that ended and hosts whose last failure left the window."""
+        while self._banned:
+            host, until = next(iter(self._banned.items()))
+            if until > now:
+                break
+            del self._banned[host]
+        limit = now - self.window
+        while self._failures:
+            host, times = next(iter(self._failures.items()))
+            if times and times[-1] > limit:
+                break
+            del self._failures[host]

@@ -1,0 +1,262 @@
+"""SIP and SIPS URIs (RFC 3261 §19.1) and the parameter lists they share with headers.
+
+`SipUri.parse()` is strict about what the transaction and dialog layers rely on (scheme,
+host, port) and lenient about the rest (user part and parameters are kept as written, with
+%-escapes left in place, so a URI serialises back byte-for-byte). URIs of other schemes
+(`tel:`, `mailto:`, `http:` ...) parse into a `SipUri` whose `scheme` says so and whose
+`opaque` holds everything after the colon; the TU answers 416 for them (RFC 3261 §8.2.2.1).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+from .errors import SipParseError
+
+__all__ = ["SipUri", "Params", "parse_params", "format_params", "unquote"]
+
+#: parameters: name -> value (None for a flag parameter such as `;lr` or `;rport`).
+Params = dict[str, str | None]
+
+_HOSTNAME = (
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.)*"
+    r"[A-Za-z](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.?"
+)
+_IPV4 = r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}"
+_IPV6 = r"\[[0-9A-Fa-f:.]+\]"
+_URI_RE = re.compile(
+    r"(?P<scheme>[Ss][Ii][Pp][Ss]?):"
+    r"(?:(?P<userinfo>[^@]*)@)?"
+    rf"(?P<host>{_IPV6}|{_IPV4}|{_HOSTNAME})"
+    r"(?::(?P<port>[0-9]{1,5}))?"
+    r"(?P<params>;[^?]*)?"
+    r"(?:\?(?P<headers>.*))?\Z",
+    re.S,
+)
+_SCHEME_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*):(?P<rest>\S+)\Z")
+# user / password characters (RFC 3261 §25.1: unreserved / escaped / user-unreserved) plus
+# the user-part parameters of tel-style users; anything else (space, <, >, ", @) is invalid.
+_USERINFO_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()&=+$,;?/%:\[\]]*\Z")
+_TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~\[\]:/&$]+\Z")
+
+
+_IPV4_RE = re.compile(_IPV4 + r"\Z")
+
+
+def _valid_ipv4(host: str) -> bool:
+    if _IPV4_RE.match(host) is None:
+        return True  # a hostname, already checked by the regex
+    return all(int(x) <= 255 for x in host.split("."))
+
+
+def parse_params(text: str, what: str = "parameter") -> Params:
+    """Parse `;name=value;flag` (the leading `;` included) into an ordered dict.
+
+    Names are lower-cased (parameter names are case-insensitive, RFC 3261 §7.3.1); values are
+    kept as written, quoted strings with their quotes. Whitespace around `;` and `=` is allowed
+    (header parameters are separated by SEMI = SWS ";" SWS).
+    """
+    params: Params = {}
+    if not text:
+        return params
+    for part in _split_params(text):
+        part = part.strip()
+        if not part:
+            raise SipParseError(f"empty {what}")
+        name, eq, value = part.partition("=")
+        name = name.strip()
+        if not name or _TOKEN_RE.match(name) is None:
+            raise SipParseError(f"invalid {what} name {name!r}")
+        if eq:
+            value = value.strip()
+            if value.startswith('"'):
+                if len(value) < 2 or not value.endswith('"'):
+                    raise SipParseError(f"unterminated quoted {what} value")
+            elif not value or any(c in value for c in ' \t"'):
+                raise SipParseError(f"invalid {what} value {value!r}")
+            params[name.lower()] = value
+        else:
+            params[name.lower()] = None
+    return params
+
+
+def _split_params(text: str) -> list[str]:
+    """Split on `;` outside quoted strings; `text` starts with `;`."""
+    if '"' not in text:
+        return text.split(";")[1:]
+    parts: list[str] = []
+    cur: list[str] = []
+    in_quote = False
+    escape = False
+    for ch in text[1:]:
+        if in_quote:
+            cur.append(ch)
+            if escape:
+                escape = False
+            elif ch == "\\":
+                escape = True
+            elif ch == '"':
+                in_quote = False
+        elif ch == '"':
+            in_quote = True
+            cur.append(ch)
+        elif ch == ";":
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    if in_quote:
+        raise SipParseError("unterminated quoted string in parameters")
+    parts.append("".join(cur))
+    return parts
+
+
+def format_params(params: Params) -> str:
+    return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
+
+
+class SipUri:
+    """A `sip:`/`sips:` URI (RFC 3261 §19.1.1), or an opaque URI of another scheme.
+
+    `user` keeps its %-escapes (compare with `unquote(uri.user)` when that matters);
+    `port` is None when absent (the default port depends on transport, §19.1.2).
+    """
+
+    __slots__ = ("scheme", "user", "password", "host", "port", "params", "headers", "opaque")
+
+    def __init__(
+        self,
+        host: str,
+        user: str | None = None,
+        port: int | None = None,
+        params: Params | None = None,
+        *,
+        scheme: str = "sip",
+        password: str | None = None,
+        headers: str | None = None,
+        opaque: str | None = None,
+    ) -> None:
+        self.scheme = scheme
+        self.user = user
+        self.password = password
+        self.host = host
+        self.port = port
+        self.params: Params = params if params is not None else {}
+        self.headers = headers
+        self.opaque = opaque
+
+    @property
+    def is_sip(self) -> bool:
+        return self.opaque is None
+
+    @property
+    def transport(self) -> str | None:
+        """The `transport` URI parameter, lower-case, or None."""
+        t = self.params.get("transport")
+        return t.lower() if t else None
+
+    @classmethod
+    def parse(cls, text: str) -> SipUri:
+        """Parse a URI; raises `SipParseError` for anything that is not one."""
+        m = _URI_RE.match(text)
+        if m is None:
+            o = _SCHEME_RE.match(text)
+            if o is None:
+                raise SipParseError(f"invalid URI {text!r}")
+            oscheme = o.group("scheme").lower()
+            if oscheme in ("sip", "sips"):
+                raise SipParseError(f"invalid SIP URI {text!r}")
+            return cls("", scheme=oscheme, opaque=o.group("rest"))
+        scheme = m.group("scheme").lower()
+        host = m.group("host")
+        if host[0].isdigit() and not _valid_ipv4(host):
+            raise SipParseError(f"invalid host in URI {text!r}")
+        user = password = None
+        userinfo = m.group("userinfo")
+        if userinfo is not None:
+            if not userinfo or _USERINFO_RE.match(userinfo) is None:
+                raise SipParseError(f"invalid user part in URI {text!r}")
+            user, colon, pw = userinfo.partition(":")
+            if colon:
+                password = pw
+        port_s = m.group("port")
+        port = None
+        if port_s is not None:
+            port = int(port_s)
+            if port > 65535:
+                raise SipParseError(f"invalid port in URI {text!r}")
+        params = parse_params(m.group("params") or "", "URI parameter")
+        return cls(
+            host.lower(),
+            user,
+            port,
+            params,
+            scheme=scheme,
+            password=password,
+            headers=m.group("headers"),
+        )
+
+    def __str__(self) -> str:
+        if self.opaque is not None:
+            return f"{self.scheme}:{self.opaque}"
+        out = [self.scheme, ":"]
+        if self.user is not None:
+            out.append(self.user)
+            if self.password is not None:
+                out.append(":" + self.password)
+            out.append("@")
+        out.append(self.host)
+        if self.port is not None:
+            out.append(f":{self.port}")
+        if self.params:
+            out.append(format_params(self.params))
+        if self.headers is not None:
+            out.append("?" + self.headers)
+        return "".join(out)
+
+    def __repr__(self) -> str:
+        return f"SipUri({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        """URI comparison, simplified from RFC 3261 §19.1.4: scheme, unescaped user,
+        password, case-insensitive host, port and the transport/user/method/maddr/ttl
+        parameters."""
+        if not isinstance(other, SipUri):
+            return NotImplemented
+        if self.opaque is not None or other.opaque is not None:
+            return self.scheme == other.scheme and self.opaque == other.opaque
+        return (
+            self.scheme == other.scheme
+            and _unq(self.user) == _unq(other.user)
+            and self.password == other.password
+            and self.host == other.host
+            and self.port == other.port
+            and all(
+                _lower(self.params.get(k)) == _lower(other.params.get(k))
+                for k in ("transport", "user", "method", "maddr", "ttl")
+            )
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.scheme, _unq(self.user), self.host, self.port))
+
+    def copy(self) -> SipUri:
+        return SipUri(
+            self.host,
+            self.user,
+            self.port,
+            dict(self.params),
+            scheme=self.scheme,
+            password=self.password,
+            headers=self.headers,
+            opaque=self.opaque,
+        )
+
+
+def _unq(s: str | None) -> str | None:
+    return unquote(s) if s is not None and "%" in s else s
+
+
+def _lower(s: str | None) -> str | None:
+    return s.lower() if s is not None else None
