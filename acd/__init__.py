@@ -1,0 +1,72 @@
+"""The ACD engine: which agent is offered which waiting call or chat, and when.
+
+Sans-IO (DESIGN.md principle 1): `Acd` reads no clock and does no I/O. The shell (the SIP
+call layer, the chat channels, or `softswitch simulate`) feeds it inputs stamped with a
+monotonic ``now`` (seconds, e.g. ``loop.time()``) and executes the commands it returns.
+Specification: shared/spec/queue-admin.md §2-§9, §11, §13-§15; message queues
+omnichannel.md §5.3.
+
+Identifiers (acd.ids)
+    agent  = extension number string (``"1001"``);
+    queue  = call-queue number string (``"6400"``), or a message queue's name;
+    task   = opaque string chosen by the shell (SIP Call-ID, chat session id); unique while
+             the engine holds the task.
+
+Configuration
+    ``acd.config.parse_acd_config(sections, extensions=[...]) -> AcdConfig`` from the YAML's
+    ``queues``, ``pause_reasons``, ``business_hours``, ``holidays``, ``message_queues``;
+    raises ``AcdConfigError(path, message)``. Then ``Acd(config, now=loop.time(),
+    agents_registered=False)``; ``acd.initial_events`` holds the agents' start states.
+
+Inputs (each returns an `Output` with ``.commands`` and ``.events``; also unpackable)
+    tasks:  handle_task_arrived(task, queue, now, caller=, wall_clock=)
+            handle_join_prompt_finished(task, now)      ("play full prompt before ringing")
+            handle_key_pressed(task, key, now)          (callback key / key-press events)
+            handle_callback_number(task, number, now)   ("" = the caller's own number)
+            handle_callback_declined(task, now)
+            handle_task_left(task, now)                 (caller hung up / chat closed)
+            handle_task_removed(task, now)              (a manager moved it elsewhere)
+    offers: handle_offer_answered(task, agent, now)
+            handle_offer_rejected(task, agent, now)     (declined, 486, 480, ...)
+            handle_offer_timed_out(task, agent, now)    (only if the shell times rings itself)
+            handle_call_ended(task, now)                (after answer; wrap-up starts)
+            handle_callback_connected(task, now) / handle_callback_failed(task, reason, now)
+    agents: handle_agent_signed_in/out(agent, queue, now)      (dynamic agents, *7<queue>)
+            handle_agent_paused(agent, queue, now, reason="")  (*07<queue>[*<code>])
+            handle_agent_resumed(agent, queue, now)
+            handle_device_registered/unregistered(agent, now)
+            handle_device_busy/idle(agent, now)                 (non-queue calls: ring in use)
+            handle_wrapup_over(agent, now)                      (end wrap-up early)
+    chats:  handle_message_reply(task, agent, now), handle_take_over(task, agent, now)
+    time:   tick(now) runs every deadline <= now; next_deadline() -> float | None says when
+            to call it next. Every handle_* also runs the deadlines due by its ``now``.
+
+Commands (acd.commands; every one names its ``task``)
+    RingAgents(queue, agents, timeout, alert_info, display, callback)  ring these phones
+    StopRinging(agents)         the offer ended (answered elsewhere, timeout, caller left)
+    Connect(queue, agent, agent_announcement, announce_agent_id, hold_music)
+    PlayPrompt(prompt, language) / StartMusic(prompt) / AnnouncePosition(position,
+        estimated_wait, thank_you, language)
+    RouteTask(destination)      failover, time-based, key press: the task leaves the engine
+    CollectCallbackNumber(default_number) -> handle_callback_number / _declined
+    HangUp()                    after a callback was registered
+    DialCustomer(queue, agent, number, outbound_prefix)  the agent answered a callback offer
+    ShowSession / HideSession(queue, agents)             message queues
+
+Events (acd.events, frozen dataclasses with ``at``): TaskJoined, TaskRouted, TaskLeft (exactly
+one per task that joined: status answered / abandoned / missed and the reason), OfferStarted,
+OfferEnded, AgentMissedCall, CallEnded, AgentSignedIn/Out, AgentPaused (``auto`` = auto-pause:
+e-mail the agent), AgentResumed, WrapupStarted/Ended, MemberStateChanged, CallbackRequested,
+CallbackSucceeded, CallbackFailed, SlaEvaluated (``below_threshold``: e-mail the managers),
+SessionTakenOver, InputRejected (an input that did not fit the state; nothing changed).
+Inputs naming an unknown queue or agent raise `AcdInputError`.
+
+Queries: member_state, is_signed_in, is_static, pause_state (BLF), position,
+estimated_wait (acd.ewt), statistics(queue, now) (acd.stats, wallboard), pause_reason(code).
+"""
+
+from acd.config import AcdConfig, AcdConfigError, parse_acd_config
+from acd.engine import Acd, AcdInputError, Output
+
+__all__ = ["Acd", "AcdConfig", "AcdConfigError", "AcdInputError", "Output",
+           "parse_acd_config"]
