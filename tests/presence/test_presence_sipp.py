@@ -1,0 +1,89 @@
+"""Real sockets: sipp is a BLF phone key subscribing over UDP loopback to the presence
+service on a real `SipEndpoint`; an agent's feature code changes the key's lamp.
+
+The router here is the test's own (the switch's router wires the same service after digest
+auth); the subscriber is taken from the From user because this test has no auth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from blf_helpers import DI, DOMAIN, EXTENSIONS, directory
+
+from benchmarks.peers.sipp import Sipp
+from softswitch.features import FeatureCodePlan, FeatureCodes, SignIn, state_after
+from softswitch.presence import Notifier
+from softswitch.presence.service import PresenceService
+from softswitch.sip import Request
+from softswitch.sip.endpoint import SipEndpoint
+
+pytestmark = pytest.mark.interop
+SCENARIO = Path(__file__).parent / "sipp" / "blf_subscribe.xml"
+
+
+async def wait_for(cond: object, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():  # type: ignore[operator]
+        if loop.time() > end:
+            raise AssertionError("timed out waiting")
+        await asyncio.sleep(0.02)
+
+
+async def test_sipp_blf_key_sees_agent_sign_in(tmp_path: Path) -> None:
+    plan = FeatureCodePlan(FeatureCodes(), directory())
+    notifier = Notifier(domain=DOMAIN, extensions=EXTENSIONS, directory=plan.directory,
+                        resolve_agent_key=plan.blf_resource)
+    service: PresenceService | None = None
+
+    def on_request(txn: object, request: Request) -> None:
+        assert service is not None
+        if request.method == "SUBSCRIBE":
+            service.handle_subscribe(txn, request, request.from_.uri.user or "")
+        else:
+            endpoint.send_response(txn, request.create_response(405))  # type: ignore[arg-type]
+
+    endpoint = SipEndpoint(on_request)
+    local = await endpoint.listen("udp", "127.0.0.1", 0)
+    service = PresenceService(endpoint, notifier)
+    sipp = Sipp(SCENARIO, f"127.0.0.1:{local.port}", tmp_path, max_calls=1,
+                keys={"blf_value": "*76400", "phone_user": "1001"}, recv_timeout_ms=10000,
+                timeout_s=30, trace_msg=True)
+    sipp.start()
+    try:
+        # the phone answered the first NOTIFY: its key shows 1001 signed out (red)
+        await wait_for(lambda: len(notifier.subscriptions()) == 1
+                       and service.pending_notifies() == 0 and sipp.workdir.exists())
+        outcome = plan.dial("*76400", "1001", notifier.agents)
+        assert outcome is not None and outcome.actions == (SignIn("1001", "6400"),)
+        for action in outcome.actions:
+            assert isinstance(action, SignIn)
+            service.agent_state_changed(action.agent, action.queue, state_after(action))
+        result = await asyncio.to_thread(sipp.wait, 30)
+        assert result.successful == 1 and result.failed == 0, result.output
+        await wait_for(lambda: service.pending_notifies() == 0)
+        assert notifier.subscriptions() == []
+    finally:
+        await service.close()
+        await endpoint.close()
+
+    log = sipp.messages()
+    notifies = [m for m in re.split(r"-{20,}[^\n]*\n", log)
+                if re.search(r"received.*\n\s*NOTIFY sip:", m)]
+    assert len(notifies) == 3, log
+    states = [re.search(r"Subscription-State: (\S+)", m).group(1)  # type: ignore[union-attr]
+              for m in notifies]
+    assert states == ["active;expires=600", "active;expires=600", "terminated;reason=timeout"]
+    lamps = []
+    for m in notifies:
+        body = m[m.index("<?xml"):m.index("</dialog-info>") + len("</dialog-info>")]
+        root = ET.fromstring(body)
+        assert root.get("entity") == f"sip:*76400@{DOMAIN}"
+        lamps.append((root.get("version"), root.findtext(f"{DI}dialog/{DI}state")))
+    # red (signed out) -> green (signed in) -> final state on unsubscribe
+    assert lamps == [("0", "confirmed"), ("1", "terminated"), ("2", "terminated")]
