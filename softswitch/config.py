@@ -516,7 +516,7 @@ class _Sections:
         return BruteForceConfig(
             c.field(e, "max_failures", path, lambda n, p: c.integer(n, p, 1, 100000), 20),
             c.field(e, "window", path, lambda n, p: c.integer(n, p, 1, 86400), 60),
-            c.field(e, "ban_time", path, lambda n, p: c.integer(n, p, 0, 31536000), 600),
+            c.field(e, "ban_time", path, lambda n, p: c.integer(n, p, 1, 31536000), 600),
         )
 
     # rtp / http / database / smtp / prompts / logging -----------------------------

@@ -36,7 +36,7 @@ def configure_logging(fmt: str = "console", level: str = "info",
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS.get(level, logging.INFO)),
         logger_factory=structlog.WriteLoggerFactory(file=out),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=True,
     )
     # Libraries using the standard logging module (aiohttp, aiosqlite) go to the same stream.
     logging.basicConfig(stream=out, level=max(LEVELS.get(level, logging.INFO), logging.INFO),
@@ -44,5 +44,7 @@ def configure_logging(fmt: str = "console", level: str = "info",
 
 
 def get_logger(name: str, **bound: Any) -> Any:
-    """A structlog logger with `logger=name` and any extra keys bound."""
-    return structlog.get_logger().bind(logger=name, **bound)
+    """A structlog logger with `component=name` and any extra keys bound."""
+    # A lazy proxy: module-level loggers pick up `configure_logging` even though they are
+    # created at import time, before it runs.
+    return structlog.get_logger(name, component=name, **bound)

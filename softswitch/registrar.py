@@ -21,11 +21,15 @@ Decisions:
 
 from __future__ import annotations
 
+import asyncio
 import heapq
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from softswitch.log import get_logger
+from softswitch.store.records import RegistrationRow
 
 log = get_logger("registrar")
 
@@ -199,3 +203,143 @@ class LocationService:
                 return when
             heapq.heappop(heap)
         return None
+
+
+# ----------------------------------------------------------------------------- asyncio shell
+
+
+class RegistrarService:
+    """The registrar's asyncio shell: REGISTER requests in, responses out, bindings persisted
+    through the store's writer task (never awaited per REGISTER), expiry on one loop timer.
+
+    Authentication happens before (softswitch.app.SipRouter); this class assumes the request
+    is from the extension it names in To.
+    """
+
+    def __init__(self, config: Any, store: Any, loop: asyncio.AbstractEventLoop | None = None
+                 ) -> None:
+        reg = config.sip.registrar
+        self.location = LocationService(reg.min_expires, reg.max_expires, reg.default_expires)
+        self.store = store
+        self.extensions = {e.number for e in config.extensions}
+        self._loop = loop or asyncio.get_event_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+
+    def count(self) -> int:
+        return len(self.location)
+
+    # -- persistence
+
+    def _wall(self, expires_at: float) -> float:
+        return time.time() + (expires_at - self._loop.time())
+
+    def _persist(self, added: Iterable[Binding], removed: Iterable[Binding]) -> None:
+        if self.store is None:
+            return
+        for b in removed:
+            self.store.delete_registration(b.aor, b.contact)
+        for b in added:
+            self.store.save_registration(RegistrationRow(
+                b.aor, b.contact, self._wall(b.expires_at), b.received_host, b.received_port,
+                b.transport, b.call_id, b.cseq, b.q, b.user_agent, time.time()))
+
+    async def restore(self) -> int:
+        """Reload bindings saved before a restart; expired ones are deleted."""
+        if self.store is None:
+            return 0
+        now_wall, now = time.time(), self._loop.time()
+        live: list[Binding] = []
+        for row in await self.store.registrations():
+            if row.expires_at <= now_wall or row.aor not in self.extensions:
+                self.store.delete_registration(row.aor, row.contact)
+                continue
+            live.append(Binding(row.aor, row.contact, now + (row.expires_at - now_wall),
+                                row.call_id, row.cseq, row.received_host, row.received_port,
+                                row.transport, row.q, row.user_agent, now))
+        self.location.restore(live)
+        self._schedule()
+        log.info("registrations restored", count=len(live))
+        return len(live)
+
+    # -- REGISTER
+
+    def handle_register(self, request: Any, source: tuple[str, str, int],
+                        now: float) -> Any:
+        """Apply an authenticated REGISTER from `source` (transport, host, port); returns
+        the response to send."""
+        from softswitch.sip import new_tag
+
+        aor = request.to.uri.user or ""
+        if aor not in self.extensions:
+            return request.create_response(404, "Not Found", to_tag=new_tag())
+        contacts: list[ContactRequest] | str = []
+        parsed = request.contacts
+        if any(c.is_wildcard for c in parsed):
+            if len(parsed) != 1:
+                return request.create_response(400, "Contact * must be alone",
+                                               to_tag=new_tag())
+            contacts = WILDCARD
+        else:
+            items: list[ContactRequest] = []
+            for c in parsed:
+                q: float | None = None
+                q_text = c.params.get("q")
+                if q_text:
+                    try:
+                        q = min(1.0, max(0.0, float(q_text)))
+                    except ValueError:
+                        return request.create_response(400, "Bad q parameter",
+                                                       to_tag=new_tag())
+                items.append(ContactRequest(str(c.uri), c.expires, q))
+            contacts = items
+        transport, host, port = source
+        outcome = self.location.handle_register(
+            aor, contacts, request.expires, request.call_id, request.cseq.number,
+            (host, port), transport, now, request.get("User-Agent") or "",
+            connection_id=(transport, host, port) if transport == "tcp" else None)
+        if outcome.status == 423:
+            return request.create_response(423, "Interval Too Brief", to_tag=new_tag(),
+                                           headers=[("Min-Expires", str(outcome.min_expires))])
+        if outcome.status != 200:
+            return request.create_response(outcome.status, outcome.reason, to_tag=new_tag())
+        self._persist(outcome.added, outcome.removed)
+        if outcome.added:
+            self._schedule()
+        for b in outcome.added:
+            log.debug("registered", call_id=request.call_id, aor=aor, contact=b.contact,
+                      source=f"{transport}:{host}:{port}", expires=b.remaining(now))
+        headers = [("Contact", f"<{b.contact}>;expires={b.remaining(now)}")
+                   for b in outcome.bindings]
+        return request.create_response(200, "OK", to_tag=new_tag(), headers=headers)
+
+    def targets(self, aor: str, now: float) -> list[Binding]:
+        return self.location.lookup(aor, now)
+
+    # -- expiry timer
+
+    def _schedule(self) -> None:
+        deadline = self.location.next_deadline()
+        if deadline is None:
+            return
+        if self._timer is not None and self._timer_at is not None and \
+                self._timer_at <= deadline:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        expired = self.location.handle_timer(self._loop.time())
+        for b in expired:
+            log.info("registration expired", call_id=b.call_id, aor=b.aor, contact=b.contact)
+        self._persist((), expired)
+        self._schedule()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

@@ -1,0 +1,700 @@
+"""The B2BUA shell: SIP dialogs and the RTP relay around `CallControl` (RFC 3261 §12-§16,
+RFC 3264 offer/answer).
+
+One `Call` per caller INVITE. The caller's leg (A) is a UAS dialog; each contact of the
+callee gets its own UAC INVITE with its own Call-ID (a branch). Media is anchored: both
+phones see only the switch's relay ports (media.MediaEngine legs "<call-id>/a" and
+"<call-id>/b"), which relay without transcoding when both chose the same law.
+
+Decisions:
+- The callee is offered only what the caller offered of PCMU/PCMA/telephone-event, in the
+  caller's order; the caller's answer then carries exactly the codec the callee chose, so
+  the relay never has to transcode for a plain call.
+- An INVITE without an SDP offer (late offer) is refused with 488 for now.
+- re-INVITE (hold/unhold) and INFO are relayed to the other side with the SDP re-anchored;
+  a re-INVITE arriving while another is in progress gets 491 (§14.1).
+- In-dialog requests to a phone go to the address its INVITE came from (A leg) or its
+  registration's source address (B leg): NAT and TCP connection reuse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from softswitch.calls.control import (
+    AnswerCaller,
+    ByeBranch,
+    CallControl,
+    CallFinished,
+    CallState,
+    CancelBranch,
+    Command,
+    RejectCaller,
+    SendBye,
+    SendProvisional,
+    Side,
+)
+from softswitch.dialplan import ECHO, EXTENSION, DialPlan
+from softswitch.log import get_logger
+from softswitch.sip import Address, Request, Response, SipUri, new_call_id, new_tag
+from softswitch.sip import sdp as sdplib
+from softswitch.sip.dialog import Dialog
+from softswitch.sip.transaction import Peer
+from softswitch.store.records import CallRecord
+
+log = get_logger("calls")
+
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER, MESSAGE"
+SUPPORTED_CODECS = ("PCMU", "PCMA")
+_STATIC_PT = {0: "PCMU", 8: "PCMA"}
+
+
+@dataclass(frozen=True, slots=True)
+class MediaParams:
+    """What a leg needs from one SDP: where to send, payload type, codec, telephone-event
+    payload type, and the phone's direction."""
+
+    address: tuple[str, int] | None
+    payload_type: int
+    codec: str
+    telephone_event_pt: int | None
+    direction: str
+
+
+def media_params(sdp: Any) -> MediaParams | None:
+    """The first PCMU/PCMA format of the audio stream (None when there is none)."""
+    audio = sdplib.audio(sdp)
+    if audio is None or audio.port == 0:
+        return None
+    codec = pt = None
+    te: int | None = None
+    for fmt in audio.formats:
+        try:
+            n = int(fmt)
+        except ValueError:
+            continue
+        rtpmap = audio.rtpmap.get(n)
+        name = _codec_name(rtpmap) if rtpmap is not None else _STATIC_PT.get(n)
+        if name is None:
+            continue
+        if name.upper() in SUPPORTED_CODECS and codec is None:
+            codec, pt = name.upper(), n
+        elif name.lower() == "telephone-event" and te is None:
+            te = n
+    if codec is None or pt is None:
+        return None
+    host = audio.connection or sdp.connection
+    address = None if not host or host in ("0.0.0.0", "::") else (str(host), int(audio.port))
+    return MediaParams(address, pt, codec, te, audio.direction or "sendrecv")
+
+
+def _codec_name(rtpmap: Any) -> str:
+    for attr in ("encoding", "encoding_name", "name", "codec"):
+        value = getattr(rtpmap, attr, None)
+        if isinstance(value, str):
+            return value
+    return str(rtpmap).split("/")[0]
+
+
+def offered_codecs(sdp: Any) -> tuple[list[str], bool]:
+    """The caller's supported codecs in its order, and whether it offered telephone-event."""
+    audio = sdplib.audio(sdp)
+    codecs: list[str] = []
+    te = False
+    if audio is None:
+        return codecs, te
+    for fmt in audio.formats:
+        try:
+            n = int(fmt)
+        except ValueError:
+            continue
+        rtpmap = audio.rtpmap.get(n)
+        name = _codec_name(rtpmap) if rtpmap is not None else _STATIC_PT.get(n, "")
+        if name.upper() in SUPPORTED_CODECS and name.upper() not in codecs:
+            codecs.append(name.upper())
+        elif name.lower() == "telephone-event":
+            te = True
+    return codecs, te
+
+
+_MIRROR = {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive",
+           "sendrecv": "sendrecv"}
+
+
+def apply_media(leg: Any, params: MediaParams) -> None:
+    """Point a relay leg at what a phone's SDP says; the leg's direction mirrors the
+    phone's (the phone is sendonly when it holds: we then only receive from it)."""
+    leg.set_remote(params.address, params.payload_type, params.codec, params.telephone_event_pt)
+    leg.set_direction(_MIRROR.get(params.direction, "sendrecv"))
+
+
+@dataclass
+class Branch:
+    """One forked INVITE toward one contact of the callee."""
+
+    id: int
+    request: Request
+    peer: Peer
+    outgoing: Any = None
+    dialog: Dialog | None = None
+    answered: bool = False
+    finished: bool = False
+
+
+@dataclass
+class Call:
+    control: CallControl
+    invite: Request
+    txn: Any  # the caller's server INVITE transaction
+    caller_peer: Peer
+    a_tag: str
+    offer: Any  # the caller's SDP offer
+    wall_start: float
+    mono_start: float
+    kind: str = EXTENSION
+    leg_a: Any = None
+    leg_b: Any = None
+    branches: dict[int, Branch] = field(default_factory=dict)
+    a_dialog: Dialog | None = None
+    b_branch: Branch | None = None
+    answer_sdp: bytes | None = None  # what the caller got as its answer
+    a_acked: bool = False
+    reinvite_busy: bool = False
+    timer: asyncio.TimerHandle | None = None
+    pending: set[asyncio.Task[Any]] = field(default_factory=set)
+    log: Any = None
+    echo_consumer: Callable[..., None] | None = None
+
+    @property
+    def call_id(self) -> str:
+        return self.control.call_id
+
+
+class B2BUA:
+    """All calls of the switch."""
+
+    def __init__(self, *, endpoint: Any, media: Any, store: Any, dialplan: DialPlan,
+                 lookup: Callable[[str, float], list[Any]], domain: str,
+                 no_answer_timeout: float, user_agent: str = "softswitch") -> None:
+        self.endpoint = endpoint
+        self.media = media
+        self.store = store
+        self.dialplan = dialplan
+        self.lookup = lookup
+        self.domain = domain
+        self.no_answer_timeout = no_answer_timeout
+        self.user_agent = user_agent
+        self.calls: dict[str, Call] = {}  # caller's Call-ID -> call
+        self._by_leg_call_id: dict[str, tuple[Call, Side, Branch | None]] = {}
+        self._by_txn: dict[int, Call] = {}
+        self._accepting = True
+        self._loop = asyncio.get_event_loop()
+
+    def active_count(self) -> int:
+        return sum(1 for c in self.calls.values() if c.control.state is not CallState.ENDED)
+
+    # ------------------------------------------------------------------ new calls
+
+    def handle_invite(self, txn: Any, request: Request, caller: str) -> None:
+        """A new, authenticated INVITE from extension `caller` (100 Trying already sent)."""
+        now = self._loop.time()
+        call_id = request.call_id
+        if not self._accepting:
+            self._respond(txn, request, 503, "Shutting Down")
+            return
+        if call_id in self.calls:
+            self._respond(txn, request, 482, "Loop Detected")
+            return
+        dialed = request.uri.user or ""
+        control = CallControl(call_id, caller, dialed, now, self.no_answer_timeout)
+        call = Call(control, request, txn, txn.peer, new_tag(), None, time.time(), now)
+        call.log = log.bind(call_id=call_id, caller=caller, callee=dialed)
+        self.calls[call_id] = call
+        self._by_leg_call_id[call_id] = (call, Side.CALLER, None)
+        self._by_txn[id(txn)] = call
+        if not request.body or (request.content_type or "").lower() != "application/sdp":
+            self._execute(call, control.handle_route_failed(488, "SDP Offer Required", now))
+            return
+        try:
+            call.offer = sdplib.SessionDescription.parse(request.body)
+        except Exception as exc:  # noqa: BLE001 - any unreadable SDP is the caller's error
+            call.log.info("bad SDP offer", error=str(exc))
+            self._execute(call, control.handle_route_failed(400, "Bad SDP", now))
+            return
+        codecs, _ = offered_codecs(call.offer)
+        if not codecs:
+            self._execute(call, control.handle_route_failed(488, "Not Acceptable Here", now))
+            return
+        destination = self.dialplan.route(dialed, caller)
+        call.kind = destination.kind
+        call.log.info("call routed", destination=destination.kind, target=destination.target)
+        if destination.kind == ECHO:
+            self._spawn(call, self._start_echo(call))
+        elif destination.kind == EXTENSION:
+            targets = self.lookup(destination.target, now)
+            if not targets:
+                self._execute(call, control.handle_route_failed(480, "Temporarily Unavailable",
+                                                                now))
+                return
+            control.callee = destination.target
+            self._spawn(call, self._start_branches(call, destination.target, targets))
+        else:
+            self._execute(call, control.handle_route_failed(404, "Not Found", now))
+
+    def _spawn(self, call: Call, coro: Any) -> None:
+        task = self._loop.create_task(coro)
+        call.pending.add(task)
+        task.add_done_callback(lambda t: self._task_done(call, t))
+
+    def _task_done(self, call: Call, task: asyncio.Task[Any]) -> None:
+        call.pending.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            call.log.error("call task failed", error=repr(exc))
+            self._execute(call, call.control.handle_shutdown(self._loop.time(),
+                                                             f"internal error: {exc!r}"))
+
+    async def _open_legs(self, call: Call, both: bool) -> bool:
+        try:
+            call.leg_a = await self.media.open_leg(f"{call.call_id}/a")
+            if both:
+                call.leg_b = await self.media.open_leg(f"{call.call_id}/b")
+        except Exception as exc:  # noqa: BLE001 - port range exhausted or bind failure
+            call.log.error("no media port", error=str(exc))
+            self._execute(call, call.control.handle_route_failed(
+                503, "No Media Port", self._loop.time()))
+            return False
+        return True
+
+    async def _start_branches(self, call: Call, callee: str, targets: list[Any]) -> None:
+        if not await self._open_legs(call, both=True):
+            return
+        if call.control.state is not CallState.ROUTING:
+            return  # the caller CANCELled while the ports were being opened
+        codecs, te = offered_codecs(call.offer)
+        offer = sdplib.create_offer(call.leg_b.local_host, call.leg_b.local_port,
+                                    codecs=tuple(codecs), telephone_event=te)
+        body = bytes(offer)
+        caller = call.control.caller
+        ids = []
+        for i, binding in enumerate(targets, start=1):
+            peer = Peer(binding.transport, binding.received_host, binding.received_port)
+            local = self.endpoint.local_peer(peer.transport)
+            b_call_id = new_call_id()
+            from_display = call.invite.from_.display_name
+            from_addr = Address(SipUri.parse(f"sip:{caller}@{self.domain}"), from_display,
+                                {"tag": new_tag()})
+            contact = f"<sip:{caller}@{_hostport(local)};transport={peer.transport}>"
+            request = Request("INVITE", SipUri.parse(binding.contact), headers=[
+                ("From", from_addr),
+                ("To", Address(SipUri.parse(f"sip:{callee}@{self.domain}"))),
+                ("Call-ID", b_call_id),
+                ("CSeq", "1 INVITE"),
+                ("Contact", contact),
+                ("Allow", ALLOW),
+                ("User-Agent", self.user_agent),
+                ("Content-Type", "application/sdp"),
+            ], body=body)
+            branch = Branch(i, request, peer)
+            call.branches[i] = branch
+            self._by_leg_call_id[b_call_id] = (call, Side.CALLEE, branch)
+            ids.append(i)
+        self._execute(call, call.control.handle_branches_started(ids, self._loop.time()))
+        self._arm_timer(call)
+        for branch in call.branches.values():
+            call.log.info("calling contact", branch=branch.id, contact=str(branch.request.uri),
+                          peer=f"{branch.peer.transport}:{branch.peer.host}:{branch.peer.port}",
+                          leg_call_id=branch.request.call_id)
+            branch.outgoing = self.endpoint.send_request(
+                branch.request, branch.peer,
+                on_response=lambda r, c=call, b=branch: self._on_branch_response(c, b, r))
+
+    async def _start_echo(self, call: Call) -> None:
+        """`*43`: answer and loop the caller's own audio (and RTP events) back."""
+        if not await self._open_legs(call, both=False):
+            return
+        if call.control.state is not CallState.ROUTING:
+            return
+        answer = sdplib.create_answer(call.offer, call.leg_a.local_host, call.leg_a.local_port,
+                                      codecs=SUPPORTED_CODECS)
+        if answer is None:
+            self._execute(call, call.control.handle_route_failed(488, "Not Acceptable Here",
+                                                                 self._loop.time()))
+            return
+        call.answer_sdp = bytes(answer)
+        params = media_params(answer)
+        offer_params = media_params(call.offer)
+        if params is not None:
+            call.leg_a.set_remote(offer_params.address if offer_params else None,
+                                  params.payload_type, params.codec, params.telephone_event_pt)
+        leg = call.leg_a
+        echo = getattr(leg, "echo", None) or getattr(leg, "set_echo", None)
+        if callable(echo):
+            echo(True)
+        else:
+            def loop_back(src: Any, payload: bytes, now: float) -> None:
+                src._send_local_frame(loop_back, payload, now)
+            call.echo_consumer = loop_back
+            leg.add_audio_consumer(loop_back)
+        now = self._loop.time()
+        call.control.handle_branches_started([0], now)
+        self._execute(call, call.control.handle_answer(0, now))
+
+    # ------------------------------------------------------------------ responses from B
+
+    def _on_branch_response(self, call: Call, branch: Branch, response: Response) -> None:
+        now = self._loop.time()
+        status = response.status
+        if status < 200:
+            if status > 100 and response.to.tag and branch.dialog is None:
+                with contextlib.suppress(Exception):
+                    branch.dialog = Dialog.create_uac(branch.request, response)
+            if status == 183 and response.body and call.answer_sdp is None:
+                self._negotiate(call, branch, response)
+            self._execute(call, call.control.handle_provisional(branch.id, status, now),
+                          response)
+            return
+        if 200 <= status < 300:
+            if branch.answered:
+                return  # a 2xx retransmission; the endpoint re-sends our ACK
+            branch.answered = True
+            branch.finished = True
+            try:
+                branch.dialog = Dialog.create_uac(branch.request, response)
+                branch.outgoing.send_ack(branch.dialog.create_ack(branch.request))
+            except Exception as exc:  # noqa: BLE001
+                call.log.error("cannot confirm callee dialog", error=repr(exc))
+            if call.b_branch is None and call.control.state in (CallState.CALLING,
+                                                                CallState.RINGING):
+                if not self._negotiate(call, branch, response):
+                    self._execute(call, call.control.handle_answer(branch.id, now))
+                    return
+            self._execute(call, call.control.handle_answer(branch.id, now), response)
+            return
+        branch.finished = True
+        call.log.info("callee refused", branch=branch.id, status=status)
+        self._execute(call, call.control.handle_failure(branch.id, status, now))
+
+    def _negotiate(self, call: Call, branch: Branch, response: Response) -> bool:
+        """Answer the caller's offer with what the callee chose; point the relay legs."""
+        if call.answer_sdp is not None:
+            return True
+        try:
+            callee_sdp = sdplib.SessionDescription.parse(response.body)
+        except Exception:  # noqa: BLE001
+            return False
+        b = media_params(callee_sdp)
+        if b is None:
+            return False
+        answer = sdplib.create_answer(call.offer, call.leg_a.local_host,
+                                      call.leg_a.local_port, codecs=(b.codec,))
+        if answer is None:
+            return False
+        a = media_params(answer)
+        offer = media_params(call.offer)
+        if a is None:
+            return False
+        call.answer_sdp = bytes(answer)
+        call.leg_a.set_remote(offer.address if offer else None, a.payload_type, a.codec,
+                              a.telephone_event_pt)
+        apply_media(call.leg_b, b)
+        with contextlib.suppress(Exception):
+            self.media.bridge(call.leg_a, call.leg_b)
+        return True
+
+    # ------------------------------------------------------------------ executing commands
+
+    def _execute(self, call: Call, commands: list[Command],
+                 response: Response | None = None) -> None:
+        for cmd in commands:
+            if isinstance(cmd, SendProvisional):
+                body = b""
+                headers: list[tuple[str, Any]] = [("Contact", self._contact(call))]
+                if cmd.status == 183 and call.answer_sdp is not None:
+                    body = call.answer_sdp
+                    headers.append(("Content-Type", "application/sdp"))
+                resp = call.invite.create_response(cmd.status, to_tag=call.a_tag,
+                                                   headers=headers, body=body)
+                self.endpoint.send_response(call.txn, resp)
+            elif isinstance(cmd, AnswerCaller):
+                self._answer_caller(call, cmd.branch)
+            elif isinstance(cmd, RejectCaller):
+                self._respond(call.txn, call.invite, cmd.status, cmd.reason or None,
+                              to_tag=call.a_tag)
+            elif isinstance(cmd, CancelBranch):
+                branch = call.branches.get(cmd.branch)
+                if branch is not None and branch.outgoing is not None and not branch.finished:
+                    branch.outgoing.cancel()
+            elif isinstance(cmd, ByeBranch):
+                branch = call.branches.get(cmd.branch)
+                if branch is not None and branch.dialog is not None:
+                    self._send_in_dialog(call, branch.dialog, branch.peer, "BYE")
+            elif isinstance(cmd, SendBye):
+                self._send_bye(call, cmd.side)
+            elif isinstance(cmd, CallFinished):
+                self._finish(call, cmd)
+
+    def _contact(self, call: Call) -> str:
+        local = self.endpoint.local_peer(call.caller_peer.transport)
+        return f"<sip:{call.control.callee or 'switch'}@{_hostport(local)};" \
+               f"transport={call.caller_peer.transport}>"
+
+    def _answer_caller(self, call: Call, branch_id: int) -> None:
+        call.b_branch = call.branches.get(branch_id)
+        body = call.answer_sdp or b""
+        headers: list[tuple[str, Any]] = [("Contact", self._contact(call)), ("Allow", ALLOW),
+                                          ("Server", self.user_agent)]
+        if body:
+            headers.append(("Content-Type", "application/sdp"))
+        resp = call.invite.create_response(200, to_tag=call.a_tag, headers=headers, body=body)
+        try:
+            call.a_dialog = Dialog.create_uas(call.invite, resp)
+        except Exception as exc:  # noqa: BLE001
+            call.log.error("cannot create caller dialog", error=repr(exc))
+        self.endpoint.send_response(call.txn, resp)
+
+    def _send_bye(self, call: Call, side: Side) -> None:
+        if side is Side.CALLER:
+            if call.a_dialog is not None:
+                self._send_in_dialog(call, call.a_dialog, call.caller_peer, "BYE")
+        elif call.b_branch is not None and call.b_branch.dialog is not None:
+            self._send_in_dialog(call, call.b_branch.dialog, call.b_branch.peer, "BYE")
+
+    def _send_in_dialog(self, call: Call, dialog: Dialog, peer: Peer, method: str,
+                        body: bytes = b"", content_type: str | None = None,
+                        headers: tuple[tuple[str, Any], ...] = (),
+                        on_response: Callable[[Response], None] | None = None) -> Any:
+        request = dialog.create_request(method, body=body, content_type=content_type,
+                                        headers=headers)
+        call.log.info("request sent", method=method, leg_call_id=request.call_id)
+        return self.endpoint.send_request(request, peer, on_response=on_response)
+
+    def _respond(self, txn: Any, request: Request, status: int, reason: str | None = None,
+                 to_tag: str | None = None, headers: list[tuple[str, Any]] | None = None,
+                 body: bytes = b"") -> None:
+        resp = request.create_response(status, reason, to_tag=to_tag or new_tag(),
+                                       headers=headers or [], body=body)
+        self.endpoint.send_response(txn, resp)
+
+    def _arm_timer(self, call: Call) -> None:
+        if call.timer is not None:
+            call.timer.cancel()
+            call.timer = None
+        deadline = call.control.next_deadline()
+        if deadline is not None:
+            call.timer = self._loop.call_at(deadline, self._on_timer, call)
+
+    def _on_timer(self, call: Call) -> None:
+        call.timer = None
+        self._execute(call, call.control.handle_timer(self._loop.time()))
+        self._arm_timer(call)
+
+    def _finish(self, call: Call, done: CallFinished) -> None:
+        if call.timer is not None:
+            call.timer.cancel()
+            call.timer = None
+        wall = call.wall_start - call.mono_start
+        caller_rtp = dict(call.leg_a.stats) if call.leg_a is not None else None
+        callee_rtp = dict(call.leg_b.stats) if call.leg_b is not None else None
+        record = CallRecord(
+            call.call_id, call.control.caller, call.control.callee, call.wall_start,
+            done.answer + wall if done.answer is not None else None, done.end + wall,
+            done.disposition, done.hangup_side.value, done.hangup_cause, done.sip_code,
+            caller_rtp, callee_rtp)
+        call.log.info("call ended", disposition=done.disposition,
+                      hangup_side=done.hangup_side.value, cause=done.hangup_cause,
+                      sip_code=done.sip_code, duration=round(record.duration, 3),
+                      billsec=round(record.billsec, 3))
+        if self.store is not None:
+            try:
+                self.store.write_cdr(record)
+            except RuntimeError as exc:
+                call.log.error("CDR not written", error=str(exc))
+        self._loop.create_task(self._release(call))
+
+    async def _release(self, call: Call) -> None:
+        for leg in (call.leg_a, call.leg_b):
+            if leg is not None:
+                with contextlib.suppress(Exception):
+                    await leg.close()
+        # Keep the indexes a little longer so retransmitted BYEs/ACKs still match (§17),
+        # then forget the call.
+        await asyncio.sleep(32.0 if self._accepting else 0)
+        self._forget(call)
+
+    def _forget(self, call: Call) -> None:
+        if self.calls.get(call.call_id) is call:
+            del self.calls[call.call_id]
+        for key in [k for k, v in self._by_leg_call_id.items() if v[0] is call]:
+            del self._by_leg_call_id[key]
+        self._by_txn.pop(id(call.txn), None)
+
+    # ------------------------------------------------------------------ caller's ACK/CANCEL
+
+    def handle_cancel(self, invite_txn: Any) -> bool:
+        call = self._by_txn.get(id(invite_txn)) if invite_txn is not None else None
+        if call is None:
+            return False
+        call.log.info("caller cancelled")
+        self._execute(call, call.control.handle_cancel(self._loop.time()))
+        return True
+
+    def handle_ack(self, request: Request) -> None:
+        entry = self._by_leg_call_id.get(request.call_id)
+        if entry is not None and entry[1] is Side.CALLER:
+            entry[0].a_acked = True
+
+    def handle_ack_timeout(self, txn: Any) -> None:
+        call = self._by_txn.get(id(txn))
+        if call is not None and call.control.state is CallState.CONNECTED and not call.a_acked:
+            call.log.warning("caller never acknowledged the 200 OK")
+            self._execute(call, call.control.handle_shutdown(self._loop.time(), "no ACK"))
+
+    # ------------------------------------------------------------------ in-dialog requests
+
+    def handle_in_dialog(self, txn: Any, request: Request) -> None:
+        """A request with a To tag (BYE, re-INVITE, INFO, OPTIONS, ...)."""
+        entry = self._by_leg_call_id.get(request.call_id)
+        if entry is None:
+            self._respond(txn, request, 481, "Call/Transaction Does Not Exist")
+            return
+        call, side, branch = entry
+        if side is Side.CALLEE and call.b_branch is not branch:
+            # a losing branch (answered late, or being hung up): only BYE makes sense
+            self._respond(txn, request, 200 if request.method == "BYE" else 481)
+            return
+        method = request.method
+        now = self._loop.time()
+        call.log.info("in-dialog request", method=method, side=side.value)
+        if method == "BYE":
+            self._respond(txn, request, 200)
+            self._execute(call, call.control.handle_bye(side, now))
+        elif method == "OPTIONS":
+            self._respond(txn, request, 200, headers=[("Allow", ALLOW)])
+        elif method in ("INVITE", "INFO"):
+            if call.control.state is not CallState.CONNECTED or call.kind == ECHO:
+                if method == "INVITE" and call.kind == ECHO and \
+                        call.control.state is CallState.CONNECTED:
+                    self._respond(txn, request, 200, headers=[
+                        ("Contact", self._contact(call)), ("Content-Type", "application/sdp")],
+                        body=call.answer_sdp or b"")
+                    return
+                self._respond(txn, request, 200 if method == "INFO" else 491)
+                return
+            if method == "INVITE":
+                if call.reinvite_busy:
+                    self._respond(txn, request, 491, "Request Pending")
+                    return
+                call.reinvite_busy = True
+            self._relay(call, side, txn, request)
+        else:
+            self._respond(txn, request, 501, "Not Implemented", headers=[("Allow", ALLOW)])
+
+    def _relay(self, call: Call, side: Side, txn: Any, request: Request) -> None:
+        """Pass a re-INVITE or INFO to the other side; its final answer comes back."""
+        if side is Side.CALLER:
+            this_leg, other_leg = call.leg_a, call.leg_b
+            other_dialog = call.b_branch.dialog if call.b_branch else None
+            other_peer = call.b_branch.peer if call.b_branch else None
+        else:
+            this_leg, other_leg = call.leg_b, call.leg_a
+            other_dialog, other_peer = call.a_dialog, call.caller_peer
+        if other_dialog is None or other_peer is None:
+            call.reinvite_busy = False
+            self._respond(txn, request, 481)
+            return
+        body = request.body
+        content_type = request.content_type
+        offer_params = None
+        if request.method == "INVITE" and body:
+            try:
+                offer = sdplib.SessionDescription.parse(body)
+            except Exception:  # noqa: BLE001
+                call.reinvite_busy = False
+                self._respond(txn, request, 488, "Bad SDP")
+                return
+            offer_params = media_params(offer)
+            body = bytes(sdplib.anchor(offer, other_leg.local_host, other_leg.local_port))
+        headers: tuple[tuple[str, Any], ...] = ()
+        if request.method == "INVITE":
+            local = self.endpoint.local_peer(other_peer.transport)
+            headers = (("Contact", f"<sip:switch@{_hostport(local)};"
+                                   f"transport={other_peer.transport}>"),)
+
+        def on_response(resp: Response) -> None:
+            if resp.status < 200:
+                return
+            out_body = resp.body
+            if request.method == "INVITE":
+                call.reinvite_busy = False
+                if 200 <= resp.status < 300:
+                    with contextlib.suppress(Exception):
+                        outgoing.send_ack(other_dialog.create_ack(outgoing_request))
+                    if offer_params is not None:
+                        apply_media(this_leg, offer_params)
+                    if resp.body:
+                        with contextlib.suppress(Exception):
+                            answer = sdplib.SessionDescription.parse(resp.body)
+                            answer_params = media_params(answer)
+                            if answer_params is not None:
+                                apply_media(other_leg, answer_params)
+                            out_body = bytes(sdplib.anchor(answer, this_leg.local_host,
+                                                           this_leg.local_port))
+            hdrs: list[tuple[str, Any]] = []
+            if out_body:
+                hdrs.append(("Content-Type", resp.content_type or "application/sdp"))
+            if request.method == "INVITE" and 200 <= resp.status < 300:
+                hdrs.append(("Contact", self._contact(call)))
+            self._respond(txn, request, resp.status, resp.reason, headers=hdrs, body=out_body)
+
+        outgoing_request = other_dialog.create_request(request.method, body=body,
+                                                       content_type=content_type,
+                                                       headers=headers)
+        call.log.info("relaying", method=request.method, to=("callee" if side is Side.CALLER
+                                                             else "caller"))
+        outgoing = self.endpoint.send_request(outgoing_request, other_peer,
+                                              on_response=on_response)
+
+    # ------------------------------------------------------------------ shutdown
+
+    async def shutdown(self, grace: float = 3.0) -> None:
+        """End every call (BYE/CANCEL/503) and wait up to `grace` s for the BYEs' answers."""
+        self._accepting = False
+        now = self._loop.time()
+        byes: list[Any] = []
+        original = self._send_in_dialog
+
+        def tracking(*args: Any, **kwargs: Any) -> Any:
+            out = original(*args, **kwargs)
+            byes.append(out)
+            return out
+
+        self._send_in_dialog = tracking  # type: ignore[method-assign]
+        for call in list(self.calls.values()):
+            for task in list(call.pending):
+                task.cancel()
+            self._execute(call, call.control.handle_shutdown(now))
+        self._send_in_dialog = original  # type: ignore[method-assign]
+        finals = [getattr(b, "final", None) for b in byes]
+        waits = [f for f in finals if f is not None]
+        if waits:
+            with contextlib.suppress(asyncio.TimeoutError, Exception):
+                await asyncio.wait_for(asyncio.gather(*waits, return_exceptions=True), grace)
+        for call in list(self.calls.values()):
+            for leg in (call.leg_a, call.leg_b):
+                if leg is not None:
+                    with contextlib.suppress(Exception):
+                        await leg.close()
+            self._forget(call)
+
+
+def _hostport(peer: Any) -> str:
+    host = f"[{peer.host}]" if ":" in peer.host else peer.host
+    return f"{host}:{peer.port}"
