@@ -27,6 +27,8 @@ if str(REPO) not in sys.path:
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
+from phones import Phone  # noqa: E402
+
 from benchmarks.peers.kamailio import Kamailio  # noqa: E402
 from benchmarks.peers.sipp import Sipp  # noqa: E402
 from benchmarks.peers.switch import (  # noqa: E402
@@ -142,3 +144,19 @@ def kamailio_factory(tmp_path: Path) -> Iterator[Callable[..., Kamailio]]:
     yield start
     for k in started:
         k.stop()
+
+
+@pytest.fixture
+def phone_factory(tmp_path: Path) -> Iterator[Callable[..., Phone]]:
+    """`phone_factory("alice")` -> a pjsua2 softphone in its own process (closed at teardown).
+    Files (pjsua log with SIP messages, recordings you ask for) go to tmp_path/phones."""
+    made: list[Phone] = []
+
+    def make(name: str | None = None, **kw: Any) -> Phone:
+        phone = Phone(tmp_path / "phones", name or f"phone{len(made)}", **kw)
+        made.append(phone)
+        return phone
+
+    yield make
+    for phone in made:
+        phone.close()

@@ -5,10 +5,15 @@ switch test points at the switch and not at the harness."""
 
 from __future__ import annotations
 
+import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+import audio
+import numpy as np
 import pytest
+from phones import Phone
 
 from benchmarks.peers.kamailio import Kamailio
 from benchmarks.peers.net import free_port
@@ -97,3 +102,141 @@ def test_sipp_bye_from_callee_through_kamailio(
     callee = uas.stop()
     assert (calls.successful, calls.failed) == (3, 0), calls.output
     assert (callee.successful, callee.failed) == (3, 0), callee.output
+
+
+# --- audio helpers --------------------------------------------------------------------------
+
+def _mulaw_roundtrip(signal: np.ndarray) -> np.ndarray:
+    """G.711 mu-law compand/expand (continuous form), to test detection after a codec."""
+    mu = 255.0
+    y = np.sign(signal) * np.log1p(mu * np.abs(signal)) / np.log1p(mu)
+    y = np.round(y * 127) / 127  # 8-bit quantisation
+    return np.sign(y) * (np.expm1(np.abs(y) * np.log1p(mu))) / mu
+
+
+def test_tone_detection_finds_the_sent_tone_and_not_others() -> None:
+    rng = np.random.default_rng(1)
+    sig = np.concatenate([np.zeros(800), audio.tone(1000, 2.0), np.zeros(800)])
+    sig = _mulaw_roundtrip(sig + rng.normal(0, 0.01, len(sig)))
+    hit = audio.detect_tone(sig, audio.RATE, 1000)
+    assert 1.9 <= hit.seconds_with_tone <= 2.05
+    assert hit.longest_run_s >= 1.9
+    assert audio.detect_tone(sig, audio.RATE, 440).frames_with_tone == 0
+    assert abs(audio.dominant_frequency(sig, audio.RATE) - 1000) < 5
+    assert audio.detect_tone(np.zeros(8000), audio.RATE, 1000).frames_with_tone == 0
+
+
+def test_dtmf_decoder_reads_every_key_after_g711() -> None:
+    keys = "0123456789*#ABCD"
+    sig = _mulaw_roundtrip(audio.dtmf_signal(keys, on_s=0.08, off_s=0.06))
+    assert audio.decode_dtmf(sig, audio.RATE) == keys
+    assert audio.decode_dtmf(audio.tone(1000, 1.0), audio.RATE) == ""
+    assert audio.decode_dtmf(_mulaw_roundtrip(audio.dtmf_signal("55")), audio.RATE) == "55"
+
+
+def test_prompt_is_found_at_its_offset_and_unrelated_audio_is_not(tmp_path: Path) -> None:
+    prompt_wav = _spoken_prompt(tmp_path)
+    prompt, rate = audio.read_wav(prompt_wav)
+    rng = np.random.default_rng(2)
+    rec = np.concatenate([rng.normal(0, 0.02, rate), prompt * 0.7, rng.normal(0, 0.02, rate)])
+    m = audio.find_prompt(_mulaw_roundtrip(rec), prompt, rate)
+    assert m.score > 0.9 and abs(m.lag_s - 1.0) < 0.01
+    other = audio.tone(440, 3.0) + rng.normal(0, 0.05, 3 * rate)
+    assert audio.find_prompt(other, prompt, rate).score < 0.3
+    with pytest.raises(AssertionError, match="not found"):
+        audio.wav_contains_prompt(audio.write_wav(tmp_path / "o.wav", other), prompt_wav)
+
+
+def _spoken_prompt(tmp_path: Path, text: str = "Please hold, an agent will be with you") -> Path:
+    """A speech prompt from espeak-ng (Debian), resampled to 8 kHz mono."""
+    raw = tmp_path / "prompt-raw.wav"
+    subprocess.run(["espeak-ng", "-w", str(raw), text], check=True, capture_output=True)
+    sig, rate = audio.read_wav(raw)
+    return audio.write_wav(tmp_path / "prompt.wav",
+                           audio.resample(sig, rate, audio.RATE) * 0.8)
+
+
+# --- pjsua2 phones ----------------------------------------------------------------------------
+
+def test_pjsua2_registers_with_digest_over_udp_and_tcp_and_wrong_password_is_refused(
+        phone_factory: Callable[..., Phone], kamailio_factory: Callable[..., Kamailio]) -> None:
+    kam = kamailio_factory(CALLERS)
+    phone = phone_factory("alice")
+    (u1, p1), (u2, p2) = CALLERS[0], CALLERS[1]
+    assert phone.register(u1, p1, kam.host, kam.port, transport="udp").ok
+    assert phone.register(u2, p2, kam.host, kam.port, transport="tcp").ok
+    bad = phone.register(CALLERS[2][0], "not-the-password", kam.host, kam.port)
+    assert bad.code in (401, 403) and not bad.ok
+    assert phone.unregister(u1).code == 200
+
+
+def test_two_pjsua2_phones_call_through_kamailio_with_audio_dtmf_and_hold(
+        phone_factory: Callable[..., Phone], kamailio_factory: Callable[..., Kamailio],
+        tmp_path: Path) -> None:
+    kam = kamailio_factory(CALLERS)
+    alice, bob = phone_factory("alice"), phone_factory("bob")
+    (ua, pa), (ub, pb) = CALLERS[0], CALLERS[1]
+    assert alice.register(ua, pa, kam.host, kam.port).ok
+    assert bob.register(ub, pb, kam.host, kam.port, transport="tcp").ok
+
+    call = alice.call(f"sip:{ub}@{kam.host}:{kam.port}")
+    incoming = bob.wait_incoming()
+    assert f"sip:{ua}@" in bob.incoming(incoming)["from"]
+    alice.wait_call_state(call, "EARLY")  # bob's phone sends 180 by itself
+    bob.answer(incoming)
+    alice.wait_call_state(call, "CONFIRMED")
+    alice.wait_media(call)
+    bob.wait_media(incoming)
+
+    # a different tone each way, each recorded at the far end
+    alice.play(call, audio.tone_wav(tmp_path / "a.wav", 440))
+    bob.play(incoming, audio.tone_wav(tmp_path / "b.wav", 1000))
+    alice.record(call, tmp_path / "heard-by-alice.wav")
+    bob.record(incoming, tmp_path / "heard-by-bob.wav")
+    time.sleep(2.0)  # real audio has to flow for a while; nothing to poll
+    heard_by_alice = alice.stop_record(call)
+    heard_by_bob = bob.stop_record(incoming)
+    audio.wav_has_tone(heard_by_alice, 1000, min_seconds=1.0)
+    audio.wav_has_tone(heard_by_bob, 440, min_seconds=1.0)
+    assert audio.detect_tone(*audio.read_wav(heard_by_bob), 1000).frames_with_tone == 0
+
+    alice.send_dtmf(call, "159#", method="rfc2833")
+    assert bob.wait_dtmf("159#", incoming).endswith("159#")
+    bob.send_dtmf(incoming, "7", method="info")
+    alice.wait_dtmf("7", call)
+    assert alice.dtmf_methods(call)[-1] == "info"
+
+    mark_a, mark_b = alice.mark(), bob.mark()
+    alice.hold(call)
+    alice.wait_media(call, "LOCAL_HOLD", since=mark_a)
+    bob.wait_media(incoming, "REMOTE_HOLD", since=mark_b)
+    mark_a, mark_b = alice.mark(), bob.mark()
+    alice.unhold(call)
+    alice.wait_media(call, "ACTIVE", since=mark_a)
+    bob.wait_media(incoming, "ACTIVE", since=mark_b)
+
+    bob.hangup(incoming)
+    ended = alice.wait_call_state(call, "DISCONNECTED")
+    assert ended["code"] == 200
+
+
+def test_prompt_played_by_one_phone_is_recognised_at_the_other(
+        phone_factory: Callable[..., Phone], kamailio_factory: Callable[..., Kamailio],
+        tmp_path: Path) -> None:
+    kam = kamailio_factory(CALLERS)
+    alice, bob = phone_factory("alice"), phone_factory("bob")
+    (ua, pa), (ub, pb) = CALLERS[0], CALLERS[1]
+    assert alice.register(ua, pa, kam.host, kam.port).ok
+    assert bob.register(ub, pb, kam.host, kam.port).ok
+    prompt = _spoken_prompt(tmp_path)
+    call = alice.call(f"sip:{ub}@{kam.host}:{kam.port}")
+    incoming = bob.wait_incoming()
+    bob.record(incoming, tmp_path / "bob.wav")
+    bob.answer(incoming)
+    alice.wait_media(call)
+    alice.play(call, prompt, loop=False)
+    time.sleep(4.0)  # the prompt is ~3 s long
+    match = audio.wav_contains_prompt(bob.stop_record(incoming), prompt, min_score=0.6)
+    assert match.lag_s > 0
+    alice.hangup(call)
+    bob.wait_call_state(incoming, "DISCONNECTED")
