@@ -3,7 +3,7 @@
 PY      := .venv/bin/python
 PIP     := .venv/bin/pip
 STAMP   := .venv/.installed
-APT_TOOLS := sipp:sip-tester baresip:baresip espeak-ng:espeak-ng sox:sox kamailio:kamailio
+APT_TOOLS := sipp:sip-tester baresip:baresip espeak-ng:espeak-ng sox:sox kamailio:kamailio rtpengine:rtpengine
 
 .PHONY: run test check bench lint typecheck apt-tools clean
 
