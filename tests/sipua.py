@@ -73,6 +73,7 @@ class SipUA:
     call_id: str = field(default_factory=lambda: os.urandom(8).hex())
     tag: str = field(default_factory=lambda: os.urandom(4).hex())
     contact_uri: str | None = None  # e.g. a private address behind NAT
+    sent: list[bytes] = field(default_factory=list)
 
     async def start(self) -> SipUA:
         loop = asyncio.get_running_loop()
@@ -99,6 +100,7 @@ class SipUA:
             self.requests.put_nowait(msg)
 
     def send_raw(self, data: bytes) -> None:
+        self.sent.append(data)
         self.transport.sendto(data, self.server)
 
     @property

@@ -1,0 +1,242 @@
+"""B2BUA calls through a running switch process, over real sockets: signalling as each phone
+sees it, RTP through the relay, and the CDR row each call leaves."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sqlite3
+import struct
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import switchproc
+from sipua import SipUA, sdp
+
+from softswitch.sip import Request, Response
+from softswitch.sip.sdp import SessionDescription, audio
+
+
+@pytest.fixture
+async def switch(tmp_path: Path) -> AsyncIterator[switchproc.SwitchProcess]:
+    proc = switchproc.start(tmp_path, switchproc.base_config(tmp_path, no_answer_timeout=2))
+    proc.workdir = tmp_path  # type: ignore[attr-defined]
+    yield proc
+    assert proc.stop() == 0
+
+
+def rtp_socket() -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.setblocking(False)
+    return s
+
+
+def rtp_packet(seq: int, payload: bytes, pt: int = 0, ssrc: int = 0x1234) -> bytes:
+    return struct.pack("!BBHII", 0x80, pt, seq, seq * 160, ssrc) + payload
+
+
+async def recv(sock: socket.socket, timeout: float = 3.0) -> bytes:
+    loop = asyncio.get_running_loop()
+    return await asyncio.wait_for(loop.sock_recv(sock, 2048), timeout)
+
+
+def media_addr(body: bytes) -> tuple[str, int]:
+    desc = SessionDescription.parse(body)
+    m = audio(desc)
+    assert m is not None
+    return (m.connection or desc.connection or "", m.port)
+
+
+@dataclass
+class Phones:
+    caller: SipUA
+    callee: SipUA
+    caller_rtp: socket.socket
+    callee_rtp: socket.socket
+
+
+@pytest.fixture
+async def phones(switch) -> AsyncIterator[Phones]:
+    caller = await SipUA("1001", "pw-1001", switch.udp).start()
+    callee = await SipUA("1002", "pw-1002", switch.udp).start()
+    assert (await callee.register()).status == 200
+    p = Phones(caller, callee, rtp_socket(), rtp_socket())
+    yield p
+    for s in (p.caller_rtp, p.callee_rtp):
+        s.close()
+    caller.close()
+    callee.close()
+
+
+async def invite(p: Phones, number: str = "1002", call_id: str = "call-1") -> None:
+    """Send the INVITE and answer the 407 challenge; returns once the authenticated INVITE
+    is out (its responses are left in the caller's queue)."""
+    body = sdp(p.caller_rtp.getsockname()[1])
+    uri = f"sip:{number}@127.0.0.1"
+    ua = p.caller
+    ua.call_id = call_id
+    ua.send_raw(ua.build("INVITE", uri, to=f"<{uri}>", body=body))
+    first = await ua.response()
+    assert first.status == 407
+    from sipua import digest_authorization, parse_challenge
+
+    challenge = parse_challenge(first.get_all("Proxy-Authenticate")[-1])
+    auth = digest_authorization(challenge, "INVITE", uri, "1001", "pw-1001")
+    ack = ua.build("ACK", uri, to=f"<{uri}>;tag={first.to.tag}", cseq=ua.cseq,
+                   branch=first.via.branch, with_contact=False)
+    ua.send_raw(ack)
+    ua.send_raw(ua.build("INVITE", uri, to=f"<{uri}>", body=body,
+                         headers=[f"Proxy-Authorization: {auth}"]))
+    ua.invite_uri = uri  # type: ignore[attr-defined]
+    ua.invite_cseq = ua.cseq  # type: ignore[attr-defined]
+
+
+def ack_for(ua: SipUA, resp: Response) -> bytes:
+    uri = str(resp.contacts[0].uri)
+    return ua.build("ACK", uri, to=f"<{ua.invite_uri}>;tag={resp.to.tag}",  # type: ignore
+                    cseq=ua.invite_cseq, with_contact=False)  # type: ignore[attr-defined]
+
+
+def in_dialog(ua: SipUA, method: str, resp_or_req: Response | Request, *,
+              we_are_caller: bool, body: bytes = b"", content_type: str = "application/sdp",
+              target: str | None = None) -> bytes:
+    """A request inside the dialog: the caller uses the 200's Contact and the To tag it
+    got; the callee uses the INVITE's Contact and swaps From/To."""
+    msg = resp_or_req
+    if we_are_caller:
+        uri = target or str(msg.contacts[0].uri)
+        return ua.build(method, uri, to=f"<{ua.invite_uri}>;tag={msg.to.tag}",  # type: ignore
+                        body=body, content_type=content_type)
+    req = msg
+    assert isinstance(req, Request)
+    uri = str(req.contacts[0].uri)
+    own_tag = ua.answer_tag  # type: ignore[attr-defined]
+    ua.cseq = max(ua.cseq, 1)
+    data = ua.build(method, uri, to=f"{req.from_}", call_id=req.call_id, body=body,
+                    content_type=content_type)
+    return data.replace(f";tag={ua.tag}".encode(), f";tag={own_tag}".encode(), 1)
+
+
+async def answered_call(p: Phones, call_id: str = "call-1") -> tuple[Response, Request]:
+    await invite(p, call_id=call_id)
+    req = await p.callee.next_request("INVITE")
+    p.callee.answer_tag = "calleetag"  # type: ignore[attr-defined]
+    p.callee.reply(req, 180, to_tag="calleetag")
+    ringing = await p.caller.response(final=False)
+    while ringing.status == 100:
+        ringing = await p.caller.response(final=False)
+    assert ringing.status == 180
+    p.callee.reply(req, 200, to_tag="calleetag", body=sdp(p.callee_rtp.getsockname()[1]))
+    ok = await p.caller.response()
+    assert ok.status == 200 and ok.get("Content-Type") == "application/sdp"
+    p.caller.send_raw(ack_for(p.caller, ok))
+    ack = await p.callee.next_request("ACK")
+    assert ack.call_id == req.call_id
+    return ok, req
+
+
+async def test_call_answered_audio_both_ways_bye_from_callee_and_cdr(switch, phones) -> None:
+    p = phones
+    ok, req = await answered_call(p)
+    # the callee was offered the switch's relay, not the caller's address
+    relay_for_callee = media_addr(req.body)
+    relay_for_caller = media_addr(ok.body)
+    assert relay_for_callee[1] != p.caller_rtp.getsockname()[1]
+    assert relay_for_caller != relay_for_callee
+    assert req.call_id != "call-1"  # B2BUA: the callee's leg is a dialog of its own
+    # RTP caller -> relay -> callee, and back (symmetric RTP: the relay latches on sources)
+    for i in range(3):
+        p.caller_rtp.sendto(rtp_packet(i, b"\xaa" * 160), relay_for_caller)
+        p.callee_rtp.sendto(rtp_packet(i, b"\x55" * 160, ssrc=0x99), relay_for_callee)
+    got_callee = await recv(p.callee_rtp)
+    got_caller = await recv(p.caller_rtp)
+    assert got_callee[12:] == b"\xaa" * 160 and got_caller[12:] == b"\x55" * 160
+    # the callee hangs up: the caller gets a BYE
+    p.callee.send_raw(in_dialog(p.callee, "BYE", req, we_are_caller=False))
+    assert (await p.callee.response()).status == 200
+    bye = await p.caller.next_request("BYE")
+    assert bye.call_id == "call-1"
+    p.caller.reply(bye, 200)
+    await asyncio.sleep(0.3)  # let the writer task commit (real I/O, not a timer)
+    assert switch.stop() == 0
+    db = sqlite3.connect(switch.workdir / "switch.sqlite3")
+    rows = db.execute("SELECT call_id, caller, callee, disposition, hangup_side, hangup_cause,"
+                      " sip_code, answer_time IS NOT NULL, billsec >= 0, caller_rtp"
+                      " FROM cdr").fetchall()
+    assert rows[0][:9] == ("call-1", "1001", "1002", "ANSWERED", "callee", "BYE", 200, 1, 1)
+    assert '"packets_received"' in (rows[0][9] or "") or rows[0][9]
+
+
+async def test_bye_from_caller(switch, phones) -> None:
+    p = phones
+    ok, req = await answered_call(p)
+    p.caller.send_raw(in_dialog(p.caller, "BYE", ok, we_are_caller=True))
+    bye = await p.callee.next_request("BYE")
+    assert bye.call_id == req.call_id
+    p.callee.reply(bye, 200)
+    assert (await p.caller.response()).status == 200
+
+
+async def test_cancel_while_ringing(switch, phones) -> None:
+    p = phones
+    await invite(p)
+    req = await p.callee.next_request("INVITE")
+    p.callee.reply(req, 180, to_tag="t1")
+    while (await p.caller.response(final=False)).status != 180:
+        pass
+    ua = p.caller
+    cancel = ua.build("CANCEL", ua.invite_uri, to=f"<{ua.invite_uri}>",  # type: ignore
+                      cseq=ua.invite_cseq, with_contact=False,  # type: ignore[attr-defined]
+                      branch=_last_branch(ua))
+    ua.send_raw(cancel)
+    statuses = set()
+    for _ in range(2):
+        statuses.add((await ua.response()).status)
+    assert statuses == {200, 487}  # 200 for the CANCEL, 487 for the INVITE
+    cancel_b = await p.callee.next_request("CANCEL")
+    assert cancel_b.call_id == req.call_id
+
+
+def _last_branch(ua: SipUA) -> str:
+    import re
+
+    sent = [m for m in ua.sent if b"INVITE sip:" in m[:30]]  # type: ignore[attr-defined]
+    return re.search(rb"branch=([^;\r\n]+)", sent[-1])[1].decode()  # type: ignore[index]
+
+
+async def refused(ua: SipUA, timeout: float = 5.0) -> int:
+    """The final response to the INVITE, ACKed as §17.1.1.3 says (same branch)."""
+    resp = await ua.response(timeout)
+    if resp.status >= 300:
+        ua.send_raw(ua.build("ACK", ua.invite_uri,  # type: ignore[attr-defined]
+                             to=f"<{ua.invite_uri}>;tag={resp.to.tag}",  # type: ignore
+                             cseq=ua.invite_cseq,  # type: ignore[attr-defined]
+                             branch=resp.via.branch, with_contact=False))
+    return resp.status
+
+
+async def test_busy_unknown_not_registered_and_no_answer(switch, phones) -> None:
+    p = phones
+    await invite(p)
+    req = await p.callee.next_request("INVITE")
+    p.callee.reply(req, 486, to_tag="b")
+    assert await refused(p.caller) == 486
+    await invite(p, number="1999", call_id="call-2")
+    assert await refused(p.caller) == 404
+    await invite(p, number="1003", call_id="call-3")
+    assert await refused(p.caller) == 480
+    await invite(p, call_id="call-4")
+    ringing = await p.callee.next_request("INVITE")
+    p.callee.reply(ringing, 180, to_tag="r")  # rings, nobody answers (no_answer_timeout: 2)
+    assert await refused(p.caller, timeout=6) == 408
+    cancel = await p.callee.next_request("CANCEL", timeout=3)
+    assert cancel is not None
+    await asyncio.sleep(0.3)
+    assert switch.stop() == 0
+    db = sqlite3.connect(switch.workdir / "switch.sqlite3")
+    rows = dict(db.execute("SELECT call_id, disposition FROM cdr").fetchall())
+    assert rows == {"call-1": "BUSY", "call-2": "FAILED", "call-3": "FAILED",
+                    "call-4": "NO ANSWER"}
