@@ -40,8 +40,10 @@ Decisions (ambiguities the manual leaves open):
   not an agent of the queue, someone else's key), feature-code-invalid (unknown reason
   code or queue after a valid prefix).
 - Sign in to / out of all queues act on the caller's dynamic memberships only; statics are
-  untouched. "Sign in to last signed-in queues" returns `SignInToLastQueues` for the ACD,
-  which keeps the remembered set (queue-manager-agent.md §7.1 [PROPOSED] rule).
+  untouched. "Sign in to last signed-in queues" signs in to the set `AgentStates.
+  last_signed_in()` remembers (queue-manager-agent.md §7.1 [PROPOSED] rule, kept by
+  `AgentStatusBook`); with nothing remembered yet (first use since start) it signs in to all
+  the caller's dynamic queues.
 """
 
 from __future__ import annotations
@@ -183,12 +185,7 @@ class Resume:
     queue: str
 
 
-@dataclass(frozen=True, slots=True)
-class SignInToLastQueues:
-    agent: str
-
-
-AgentAction = SignIn | SignOut | Pause | Resume | SignInToLastQueues
+AgentAction = SignIn | SignOut | Pause | Resume
 
 
 class Prompt(Enum):
@@ -222,6 +219,8 @@ class AgentStates(Protocol):
     """Current agent state per queue, None for a non-member (AgentStatusBook fits)."""
 
     def get(self, agent: str, queue: str) -> AgentQueueState | None: ...
+
+    def last_signed_in(self, agent: str) -> frozenset[str]: ...
 
 
 class FeatureCodePlan:
@@ -331,9 +330,9 @@ class FeatureCodePlan:
         return self._all_queues(code, caller, states)
 
     def _toggle_sign_in(self, queue: str, caller: str, states: AgentStates) -> FeatureOutcome:
-        members = self.directory.queues[queue]
+        members = self.directory.queue(queue)
         state = states.get(caller, queue)
-        if state is None or not members.is_member(caller):
+        if state is None or members is None:
             return _refuse(f"{caller} is not an agent of queue {queue}")
         if caller in members.static_agents:
             return _refuse(f"{caller} is a static agent of queue {queue}: always signed in, "
@@ -369,18 +368,20 @@ class FeatureCodePlan:
             static = any(True for _ in self.directory.queues_of(caller))
             return _refuse(f"{caller} is a static agent only: always signed in"
                            if static else f"{caller} is not a dynamic agent of any queue")
+        targets = dynamic
         if isinstance(code, SignInLast):
-            return FeatureOutcome((SignInToLastQueues(caller),), Prompt.AGENT_SIGNED_IN,
-                                  f"{caller} signed in to the last signed-in queues")
-        want = isinstance(code, SignInAll)
+            last = states.last_signed_in(caller)
+            targets = [q for q in dynamic if q in last] if last else dynamic
+        want = not isinstance(code, SignOutAll)
         actions: list[AgentAction] = []
-        for queue in dynamic:
+        for queue in targets:
             state = states.get(caller, queue)
             if state is not None and state.signed_in != want:
                 actions.append(SignIn(caller, queue) if want else SignOut(caller, queue))
         if want:
+            which = "last signed-in" if isinstance(code, SignInLast) else "all"
             return FeatureOutcome(tuple(actions), Prompt.AGENT_SIGNED_IN,
-                                  f"{caller} signed in to all queues ({', '.join(dynamic)})")
+                                  f"{caller} signed in to {which} queues ({', '.join(targets)})")
         return FeatureOutcome(tuple(actions), Prompt.AGENT_SIGNED_OUT,
                               f"{caller} signed out of all queues ({', '.join(dynamic)})")
 
@@ -389,7 +390,7 @@ def _refuse(result: str) -> FeatureOutcome:
     return FeatureOutcome((), Prompt.NOT_PERMITTED, result)
 
 
-def state_after(action: SignIn | SignOut | Pause | Resume) -> AgentQueueState:
+def state_after(action: AgentAction) -> AgentQueueState:
     """The agent's state in `action.queue` once the ACD has applied `action` (what its
     agent event then reports to `Notifier.agent_state_changed`)."""
     if isinstance(action, SignOut):

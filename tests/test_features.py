@@ -17,7 +17,6 @@ from softswitch.features import (
     SignIn,
     SignInAll,
     SignInLast,
-    SignInToLastQueues,
     SignOut,
     SignOutAll,
     TogglePause,
@@ -61,7 +60,6 @@ def run(plan: FeatureCodePlan, book: AgentStatusBook, caller: str,
     outcome = plan.dial(dialled, caller, book)
     assert outcome is not None
     for a in outcome.actions:
-        assert not isinstance(a, SignInToLastQueues)
         book.set(a.agent, a.queue, state_after(a))
     return outcome
 
@@ -163,8 +161,8 @@ def test_all_queue_codes(plan: FeatureCodePlan, book: AgentStatusBook) -> None:
     o = run(plan, book, "1001", "*077")
     assert set(o.actions) == {SignOut("1001", "6400"), SignOut("1001", "6401")}
     assert o.prompt is Prompt.AGENT_SIGNED_OUT
-    assert plan.dial("*78", "1001", book).actions == (  # type: ignore[union-attr]
-        SignInToLastQueues("1001"),)
+    o = run(plan, book, "1001", "*78")  # restores both queues *077 signed out of
+    assert set(o.actions) == {SignIn("1001", "6400"), SignIn("1001", "6401")}
     # static-only agent and non-agent are refused and nothing changes
     for caller, text in (("1004", "static agent only"), ("1005", "not a dynamic agent")):
         for dialled in ("*77", "*78", "*077"):
@@ -172,6 +170,27 @@ def test_all_queue_codes(plan: FeatureCodePlan, book: AgentStatusBook) -> None:
             assert out is not None and out.prompt is Prompt.NOT_PERMITTED and text in out.result
     # an agent who is static everywhere is refused too
     assert run(plan, book, "1003", "*077").prompt is Prompt.NOT_PERMITTED
+
+
+def test_sign_in_to_last_signed_in_queues(plan: FeatureCodePlan,
+                                          book: AgentStatusBook) -> None:
+    o = run(plan, book, "1001", "*78")  # nothing remembered yet: all dynamic queues
+    assert set(o.actions) == {SignIn("1001", "6400"), SignIn("1001", "6401")}
+    assert "last signed-in queues (6400, 6401)" in o.result
+    run(plan, book, "1001", "*76401")   # out of 6401: remembers {6400, 6401}
+    run(plan, book, "1001", "*76400")   # out of 6400 too: still {6400, 6401}
+    assert book.last_signed_in("1001") == {"6400", "6401"}
+    assert set(run(plan, book, "1001", "*78").actions) == {SignIn("1001", "6400"),
+                                                           SignIn("1001", "6401")}
+    run(plan, book, "1001", "*76401")   # out of 6401 after signing in: remembers both
+    run(plan, book, "1001", "*77")      # back in 6401
+    run(plan, book, "1001", "*76400")   # out of 6400: remembers {6400, 6401}
+    run(plan, book, "1001", "*76401")
+    run(plan, book, "1001", "*76400")   # in to 6400 only, then out: remembers {6400}
+    run(plan, book, "1001", "*76400")
+    assert book.last_signed_in("1001") == {"6400"}
+    assert run(plan, book, "1001", "*78").actions == (SignIn("1001", "6400"),)
+    assert book.get("1001", "6401") == AgentQueueState(False)
 
 
 def test_configured_codes_replace_defaults() -> None:

@@ -105,8 +105,9 @@ class QueueDirectory:
                     pause_reasons: Iterable[Mapping[str, Any]] | None) -> QueueDirectory:
         """From the YAML shape of DESIGN.md: a queue has `number`, `static_agents`,
         `dynamic_agents` (extension numbers, or mappings with `extension`); a pause reason
-        has `code` and `name`. Without a `pause_reasons` section the manual's three defaults
-        apply (§6.1)."""
+        has `code` and `reason` (as acd.config reads them). Without a `pause_reasons`
+        section the manual's three defaults apply (§6.1). The switch itself uses
+        `softswitch.presence.acd_bridge.directory_from_acd` on the validated ACD config."""
         members = []
         for q in queues:
             members.append(QueueMembers(
@@ -117,7 +118,7 @@ class QueueDirectory:
         if pause_reasons is None:
             reasons = [PauseReason(c, n) for c, n in DEFAULT_PAUSE_REASONS.items()]
         else:
-            reasons = [PauseReason(str(r["code"]), str(r["name"])) for r in pause_reasons]
+            reasons = [PauseReason(str(r["code"]), str(r["reason"])) for r in pause_reasons]
         return cls.build(members, reasons)
 
     def queue(self, number: str) -> QueueMembers | None:
@@ -125,6 +126,13 @@ class QueueDirectory:
 
     def reason(self, code: str) -> PauseReason | None:
         return self.pause_reasons.get(code)
+
+    def reason_named(self, name: str) -> PauseReason | None:
+        """The pause reason whose text is `name` (the ACD's events carry the text)."""
+        for reason in self.pause_reasons.values():
+            if reason.name == name:
+                return reason
+        return None
 
     def queues_of(self, extension: str) -> Iterator[QueueMembers]:
         for members in self.queues.values():
@@ -140,11 +148,19 @@ def _extensions(entries: Iterable[Any]) -> Iterator[str]:
 class AgentStatusBook:
     """Per (agent, queue) state. Static agents start signed in, dynamic agents signed out
     (manual §6.4: the system default for dynamic agents is Logged out) until the ACD says
-    otherwise. Static agents can never be set signed out."""
+    otherwise. Static agents can never be set signed out.
+
+    It also remembers, per agent, the queues for "sign in to last signed-in queues"
+    (queue-manager-agent.md §7.1, its [PROPOSED] rule): the queues the agent was signed in
+    to just before the first sign-out that followed a sign-in. A sign-out sweep over
+    several queues therefore remembers all of them, not just the last one.
+    """
 
     def __init__(self, directory: QueueDirectory) -> None:
         self.directory = directory
         self._states: dict[tuple[str, str], AgentQueueState] = {}
+        self._last_signed_in: dict[str, frozenset[str]] = {}
+        self._signed_in_since_remembered: set[str] = set()
 
     def get(self, agent: str, queue: str) -> AgentQueueState | None:
         """The state, or None when `agent` is not a member of `queue`."""
@@ -165,5 +181,19 @@ class AgentStatusBook:
         members = self.directory.queues[queue]
         if agent in members.static_agents and not state.signed_in:
             raise ValueError(f"static agent {agent} cannot be signed out of queue {queue}")
+        if previous.signed_in and not state.signed_in:
+            if agent in self._signed_in_since_remembered or agent not in self._last_signed_in:
+                self._last_signed_in[agent] = frozenset(self.signed_in_queues(agent))
+                self._signed_in_since_remembered.discard(agent)
+        elif state.signed_in and not previous.signed_in:
+            self._signed_in_since_remembered.add(agent)
         self._states[(agent, queue)] = state
         return previous
+
+    def signed_in_queues(self, agent: str) -> list[str]:
+        return [m.number for m in self.directory.queues_of(agent)
+                if (s := self.get(agent, m.number)) is not None and s.signed_in]
+
+    def last_signed_in(self, agent: str) -> frozenset[str]:
+        """The queues "sign in to last signed-in queues" restores (empty: none known)."""
+        return self._last_signed_in.get(agent, frozenset())
