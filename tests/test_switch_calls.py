@@ -240,3 +240,115 @@ async def test_busy_unknown_not_registered_and_no_answer(switch, phones) -> None
     rows = dict(db.execute("SELECT call_id, disposition FROM cdr").fetchall())
     assert rows == {"call-1": "BUSY", "call-2": "FAILED", "call-3": "FAILED",
                     "call-4": "NO ANSWER"}
+
+
+async def test_hold_unhold_reinvite_and_info_pass_through(switch, phones) -> None:
+    p = phones
+    ok, req = await answered_call(p)
+    relay_for_caller = media_addr(ok.body)
+    # caller puts the call on hold: a=sendonly goes to the callee, re-anchored on the relay
+    p.caller.send_raw(in_dialog(p.caller, "INVITE", ok, we_are_caller=True,
+                                body=sdp(p.caller_rtp.getsockname()[1], direction="sendonly")))
+    hold = await p.callee.next_request("INVITE")
+    assert b"a=sendonly" in hold.body
+    assert media_addr(hold.body) == media_addr(req.body)  # still the relay's port
+    p.callee.reply(hold, 200, to_tag="calleetag",
+                   body=sdp(p.callee_rtp.getsockname()[1], direction="recvonly"))
+    resp = await p.caller.response()
+    assert resp.status == 200 and b"a=recvonly" in resp.body
+    assert media_addr(resp.body) == relay_for_caller
+    p.caller.send_raw(in_dialog(p.caller, "ACK", ok, we_are_caller=True))
+    await p.callee.next_request("ACK")
+    # unhold
+    p.caller.send_raw(in_dialog(p.caller, "INVITE", ok, we_are_caller=True,
+                                body=sdp(p.caller_rtp.getsockname()[1])))
+    unhold = await p.callee.next_request("INVITE")
+    assert b"a=sendrecv" in unhold.body
+    p.callee.reply(unhold, 200, to_tag="calleetag", body=sdp(p.callee_rtp.getsockname()[1]))
+    assert (await p.caller.response()).status == 200
+    p.caller.send_raw(in_dialog(p.caller, "ACK", ok, we_are_caller=True))
+    # INFO (DTMF relay) is passed through and its answer comes back
+    p.caller.send_raw(in_dialog(p.caller, "INFO", ok, we_are_caller=True,
+                                body=b"Signal=5\r\nDuration=160\r\n",
+                                content_type="application/dtmf-relay"))
+    info = await p.callee.next_request("INFO")
+    assert info.body == b"Signal=5\r\nDuration=160\r\n"
+    p.callee.reply(info, 200, to_tag="calleetag")
+    assert (await p.caller.response()).status == 200
+
+
+async def test_forking_first_answer_wins_other_phone_cancelled(switch, phones) -> None:
+    p = phones
+    desk = await SipUA("1002", "pw-1002", switch.udp).start()
+    assert (await desk.register()).status == 200
+    await invite(p)
+    a = await p.callee.next_request("INVITE")
+    b = await desk.next_request("INVITE")
+    p.callee.reply(a, 180, to_tag="x1")
+    desk.reply(b, 180, to_tag="x2")
+    desk.reply(b, 200, to_tag="x2", body=sdp(p.callee_rtp.getsockname()[1]))
+    ok = await p.caller.response()
+    assert ok.status == 200
+    cancel = await p.callee.next_request("CANCEL")
+    assert cancel.call_id == a.call_id
+    p.callee.reply(cancel, 200, to_tag="x1")
+    desk.close()
+
+
+async def test_echo_test_loops_audio_back(switch, phones) -> None:
+    p = phones
+    await invite(p, number="*43", call_id="echo-1")
+    ok = await p.caller.response()
+    assert ok.status == 200
+    p.caller.send_raw(ack_for(p.caller, ok))
+    relay = media_addr(ok.body)
+    for i in range(3):
+        p.caller_rtp.sendto(rtp_packet(i, bytes(range(160))), relay)
+    echoed = await recv(p.caller_rtp)
+    assert echoed[12:] == bytes(range(160))
+    p.caller.send_raw(in_dialog(p.caller, "BYE", ok, we_are_caller=True))
+    assert (await p.caller.response()).status == 200
+
+
+async def test_malformed_sip_gets_400_and_the_call_in_progress_survives(switch, phones) -> None:
+    p = phones
+    ok, req = await answered_call(p)
+    garbage = [
+        b"INVITE sip:1002@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5;branch=z9hG4bKx\r\n"
+        b"From: <sip:1001@127.0.0.1>;tag=a\r\nTo: <sip:1002@127.0.0.1>\r\nCall-ID: bad1\r\n"
+        b"CSeq: x INVITE\r\nContent-Length: 0\r\n\r\n",
+        b"\x00\xff\x10garbage" * 50,
+        b"REGISTER sip:127.0.0.1 SIP/2.0\r\nContent-Length: 5\r\n\r\n",
+    ]
+    sock = rtp_socket()
+    for g in garbage:
+        sock.sendto(g, switch.udp)
+    answer = await recv(sock)
+    assert answer.startswith(b"SIP/2.0 400")
+    sock.close()
+    # the call still works: audio flows and BYE is relayed
+    relay_for_caller = media_addr(ok.body)
+    p.caller_rtp.sendto(rtp_packet(9, b"\x11" * 160), relay_for_caller)
+    assert (await recv(p.callee_rtp))[12:] == b"\x11" * 160
+    p.caller.send_raw(in_dialog(p.caller, "BYE", ok, we_are_caller=True))
+    bye = await p.callee.next_request("BYE")
+    p.callee.reply(bye, 200)
+
+
+async def test_sigterm_ends_calls_with_bye_to_both_sides_and_writes_cdr(switch, phones) -> None:
+    p = phones
+    ok, req = await answered_call(p, call_id="shutdown-1")
+
+    async def answer_bye(ua: SipUA) -> Request:
+        bye = await ua.next_request("BYE", timeout=10)
+        ua.reply(bye, 200)
+        return bye
+
+    waiting = asyncio.gather(answer_bye(p.caller), answer_bye(p.callee))
+    switch.proc.send_signal(__import__("signal").SIGTERM)
+    bye_a, bye_b = await waiting
+    assert bye_a.call_id == "shutdown-1" and bye_b.call_id == req.call_id
+    assert await asyncio.get_running_loop().run_in_executor(None, switch.proc.wait, 15) == 0
+    db = sqlite3.connect(switch.workdir / "switch.sqlite3")
+    assert db.execute("SELECT disposition, hangup_side, hangup_cause FROM cdr").fetchall() == \
+        [("ANSWERED", "switch", "shutdown")]
