@@ -1,5 +1,7 @@
-"""Real sockets: sipp is a BLF phone key subscribing over UDP loopback to the presence
-service on a real `SipEndpoint`; an agent's feature code changes the key's lamp.
+"""Real sockets: third-party SIP clients subscribe over UDP loopback to the presence
+service on a real `SipEndpoint`: sipp as a BLF key watching an agent key (dialog package),
+pjsua2 (pjsip) as a softphone buddy list watching an extension (presence package, PIDF
+parsed by pjsip).
 
 The router here is the test's own (the switch's router wires the same service after digest
 auth); the subscriber is taken from the From user because this test has no auth.
@@ -8,7 +10,9 @@ auth); the subscriber is taken from the From user because this test has no auth.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -21,9 +25,28 @@ from softswitch.presence import Notifier
 from softswitch.presence.service import PresenceService
 from softswitch.sip import Request
 from softswitch.sip.endpoint import SipEndpoint
+from softswitch.sip.transaction import ServerTransaction
 
 pytestmark = pytest.mark.interop
 SCENARIO = Path(__file__).parent / "sipp" / "blf_subscribe.xml"
+
+
+async def serve(notifier: Notifier) -> tuple[SipEndpoint, PresenceService, int]:
+    """A UDP endpoint on a free loopback port whose only job is SUBSCRIBE (no digest auth:
+    the From user is taken as the subscriber)."""
+    service: PresenceService | None = None
+
+    def on_request(txn: ServerTransaction, request: Request) -> None:
+        assert service is not None
+        if request.method == "SUBSCRIBE":
+            service.handle_subscribe(txn, request, request.from_.uri.user or "")
+        else:
+            endpoint.send_response(txn, request.create_response(405))
+
+    endpoint = SipEndpoint(on_request)
+    local = await endpoint.listen("udp", "127.0.0.1", 0)
+    service = PresenceService(endpoint, notifier)
+    return endpoint, service, local.port
 
 
 async def wait_for(cond: object, timeout: float = 10.0) -> None:
@@ -39,19 +62,8 @@ async def test_sipp_blf_key_sees_agent_sign_in(tmp_path: Path) -> None:
     plan = FeatureCodePlan(FeatureCodes(), directory())
     notifier = Notifier(domain=DOMAIN, extensions=EXTENSIONS, directory=plan.directory,
                         resolve_agent_key=plan.blf_resource)
-    service: PresenceService | None = None
-
-    def on_request(txn: object, request: Request) -> None:
-        assert service is not None
-        if request.method == "SUBSCRIBE":
-            service.handle_subscribe(txn, request, request.from_.uri.user or "")
-        else:
-            endpoint.send_response(txn, request.create_response(405))  # type: ignore[arg-type]
-
-    endpoint = SipEndpoint(on_request)
-    local = await endpoint.listen("udp", "127.0.0.1", 0)
-    service = PresenceService(endpoint, notifier)
-    sipp = Sipp(SCENARIO, f"127.0.0.1:{local.port}", tmp_path, max_calls=1,
+    endpoint, service, port = await serve(notifier)
+    sipp = Sipp(SCENARIO, f"127.0.0.1:{port}", tmp_path, max_calls=1,
                 keys={"blf_value": "*76400", "phone_user": "1001"}, recv_timeout_ms=10000,
                 timeout_s=30, trace_msg=True)
     sipp.start()
@@ -87,3 +99,46 @@ async def test_sipp_blf_key_sees_agent_sign_in(tmp_path: Path) -> None:
         lamps.append((root.get("version"), root.findtext(f"{DI}dialog/{DI}state")))
     # red (signed out) -> green (signed in) -> final state on unsubscribe
     assert lamps == [("0", "confirmed"), ("1", "terminated"), ("2", "terminated")]
+
+
+async def test_pjsua2_buddy_sees_extension_presence(tmp_path: Path) -> None:
+    plan = FeatureCodePlan(FeatureCodes(), directory())
+    notifier = Notifier(domain=DOMAIN, extensions=EXTENSIONS, directory=plan.directory,
+                        resolve_agent_key=plan.blf_resource)
+    endpoint, service, port = await serve(notifier)
+    log_path = tmp_path / "pjsua.log"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(Path(__file__).parent / "pjsua_buddy.py"),
+        f"sip:1002@127.0.0.1:{port}", str(log_path),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdin is not None
+
+    async def next_state(status: str) -> dict[str, str]:
+        while True:
+            line = await asyncio.wait_for(proc.stdout.readline(), 15)  # type: ignore[union-attr]
+            assert line, f"pjsua exited; log:\n{_tail(log_path)}"
+            state: dict[str, str] = json.loads(line)
+            if state.get("status") == status and state.get("sub") == "ACTIVE":
+                return state
+
+    try:
+        offline = await next_state("OFFLINE")  # 1002 has not registered
+        assert offline["text"] == "Offline"
+        service.registration_changed("1002", True)
+        online = await next_state("ONLINE")
+        assert online["text"] == "Available"
+        service.registration_changed("1002", False)
+        await next_state("OFFLINE")
+        proc.stdin.close()  # the softphone unsubscribes on the way out
+        await asyncio.wait_for(proc.wait(), 15)
+        await wait_for(lambda: notifier.subscriptions() == [])
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await service.close()
+        await endpoint.close()
+
+
+def _tail(path: Path) -> str:
+    return path.read_text(errors="replace")[-4000:] if path.exists() else ""
