@@ -27,6 +27,7 @@ if str(REPO) not in sys.path:
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
+from baresip import Baresip, BaresipAccount  # noqa: E402
 from phones import Phone  # noqa: E402
 
 from benchmarks.peers.kamailio import Kamailio  # noqa: E402
@@ -160,3 +161,19 @@ def phone_factory(tmp_path: Path) -> Iterator[Callable[..., Phone]]:
     yield make
     for phone in made:
         phone.close()
+
+
+@pytest.fixture
+def baresip_factory(tmp_path: Path) -> Iterator[Callable[..., Baresip]]:
+    """`baresip_factory(name, source_wav, [BaresipAccount(...)])` -> a headless baresip that
+    sends `source_wav` in its calls and records what it receives (closed at teardown)."""
+    made: list[Baresip] = []
+
+    def make(name: str, source_wav: Path, accounts: list[BaresipAccount]) -> Baresip:
+        bs = Baresip(tmp_path / "baresip", name, source_wav, accounts)
+        made.append(bs)
+        return bs
+
+    yield make
+    for bs in made:
+        bs.close()

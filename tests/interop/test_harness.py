@@ -13,6 +13,7 @@ from pathlib import Path
 import audio
 import numpy as np
 import pytest
+from baresip import Baresip, BaresipAccount
 from phones import Phone
 
 from benchmarks.peers.kamailio import Kamailio
@@ -240,3 +241,43 @@ def test_prompt_played_by_one_phone_is_recognised_at_the_other(
     assert match.lag_s > 0
     alice.hangup(call)
     bob.wait_call_state(incoming, "DISCONNECTED")
+
+
+# --- baresip ---------------------------------------------------------------------------------
+
+def test_baresip_calls_pjsua2_through_kamailio_and_tones_cross_both_ways(
+        phone_factory: Callable[..., Phone], baresip_factory: Callable[..., Baresip],
+        kamailio_factory: Callable[..., Kamailio], tmp_path: Path) -> None:
+    kam = kamailio_factory(CALLERS)
+    (ua, pa), (ub, pb) = CALLERS[0], CALLERS[1]
+    bs = baresip_factory("bs", audio.tone_wav(tmp_path / "bs.wav", 1000, seconds=20),
+                         [BaresipAccount(ub, pb, kam.host, kam.port)])
+    assert bs.wait_registered() == {ub: "OK"}
+    alice = phone_factory("alice")
+    assert alice.register(ua, pa, kam.host, kam.port).ok
+
+    bs.dial(f"sip:{ua}@{kam.host}:{kam.port}")
+    call = alice.wait_incoming()
+    alice.play(call, audio.tone_wav(tmp_path / "alice.wav", 440))
+    alice.record(call, tmp_path / "heard-by-alice.wav")
+    alice.answer(call)
+    bs.wait_call_event("CALL_ESTABLISHED")
+    time.sleep(2.0)  # let audio flow
+    audio.wav_has_tone(alice.stop_record(call), 1000, min_seconds=1.0)
+    bs.hangup()
+    alice.wait_call_state(call, "DISCONNECTED")
+    bs.wait_call_event("CALL_CLOSED")
+    heard_by_bs = bs.received_wav()
+    audio.wav_has_tone(heard_by_bs, 440, min_seconds=1.0)
+    assert audio.detect_tone(*audio.read_wav(heard_by_bs), 1000).frames_with_tone == 0
+
+
+def test_baresip_with_wrong_password_does_not_register(
+        baresip_factory: Callable[..., Baresip], kamailio_factory: Callable[..., Kamailio],
+        tmp_path: Path) -> None:
+    kam = kamailio_factory(CALLERS)
+    bs = baresip_factory("bad", audio.tone_wav(tmp_path / "t.wav", 1000, seconds=1),
+                         [BaresipAccount(CALLERS[0][0], "wrong", kam.host, kam.port,
+                                         transport="tcp")])
+    with pytest.raises(AssertionError, match="registration failed"):
+        bs.wait_registered()
