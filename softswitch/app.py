@@ -248,6 +248,7 @@ class SipRouter:
     def _relay_message(self, txn: Any, request: Any, user: str, now: float) -> None:
         """SIP MESSAGE (RFC 3428) between extensions: to the callee's newest contact; its
         final answer goes back to the sender."""
+        from softswitch.registrar import request_target
         from softswitch.sip import Address, Request, SipUri, new_call_id, new_tag
         from softswitch.sip.transaction import Peer
 
@@ -274,8 +275,7 @@ class SipRouter:
             if resp.status >= 200:
                 self._reply(txn, request, resp.status, resp.reason)
 
-        self.endpoint.send_request(out, Peer(b.transport, b.received_host, b.received_port),
-                                   on_response=on_response)
+        self.endpoint.send_request(out, Peer(*request_target(b)), on_response=on_response)
 
     def _on_ack(self, request: Any, txn: Any) -> None:
         self.calls.handle_ack(request)

@@ -6,9 +6,11 @@ expired bindings; `next_deadline()` says when the next one expires. No sockets, 
 
 Decisions:
 - NAT (RFC 3581): every binding records the source address/port/transport the REGISTER
-  came from, and requests to the phone are sent THERE, not to the Contact's host, because a
-  phone behind NAT writes its private address into Contact. Over TCP they go over the
-  connection the phone registered on while it is open.
+  came from. Requests to the phone go to that source address when the phone is evidently
+  behind NAT (its Contact names a private, CGNAT or link-local address other than the
+  source), and always over TCP (over the connection it registered on, RFC 5626 style).
+  Otherwise they go to the Contact's host:port, so that a REGISTER made on behalf of
+  another device (sipp registering a UAS, provisioning tools) reaches that device.
 - A REGISTER whose contact asks for 0 < expires < min_expires gets 423 with Min-Expires
   (§10.3 step 7); above max_expires is cut down to max_expires; no expires anywhere means
   default_expires.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import ipaddress
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -203,6 +206,40 @@ class LocationService:
                 return when
             heapq.heappop(heap)
         return None
+
+
+def request_target(b: Binding) -> tuple[str, str, int]:
+    """Where requests to this contact go: (transport, host, port); see the module docstring."""
+    if b.transport == "tcp":
+        return ("tcp", b.received_host, b.received_port)
+    from softswitch.sip import SipUri
+
+    try:
+        uri = SipUri.parse(b.contact)
+    except Exception:  # noqa: BLE001 - an odd Contact: fall back to the source address
+        return (b.transport, b.received_host, b.received_port)
+    host = uri.host or b.received_host
+    port = uri.port or 5060
+    transport = (uri.params.get("transport") or b.transport).lower()
+    if transport not in ("udp", "tcp"):
+        transport = b.transport
+    if (host, port) != (b.received_host, b.received_port) and _behind_nat(host):
+        return (b.transport, b.received_host, b.received_port)
+    return (transport, host, port)
+
+
+def _behind_nat(host: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False  # a host name: trust it
+    return any(ip in net for net in _NAT_NETWORKS if net.version == ip.version)
+
+
+# RFC 1918, RFC 6598 (carrier-grade NAT), link-local, IPv6 unique-local and link-local
+_NAT_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
+    "fc00::/7", "fe80::/10"))
 
 
 # ----------------------------------------------------------------------------- asyncio shell

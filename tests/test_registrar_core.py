@@ -112,3 +112,21 @@ def test_restore_after_restart() -> None:
     loc.restore([Binding("1001", "sip:a@h", 1000.0, "c", 3, "192.0.2.1", 5060, "tcp")])
     assert loc.lookup("1001", 999.0)[0].transport == "tcp"
     assert loc.next_deadline() == 1000.0
+
+
+def test_request_target_nat_rules() -> None:
+    from softswitch.registrar import request_target
+
+    def b(contact: str, transport: str = "udp") -> Binding:
+        return Binding("1001", contact, 1e9, "c", 1, "203.0.113.5", 40001, transport)
+
+    # behind NAT: private Contact, requests go where the REGISTER came from
+    assert request_target(b("sip:1001@192.168.1.20:5060")) == ("udp", "203.0.113.5", 40001)
+    assert request_target(b("sip:1001@100.64.3.3")) == ("udp", "203.0.113.5", 40001)
+    # a public or loopback Contact (e.g. registered on behalf of a device) is used as is
+    assert request_target(b("sip:1001@198.51.100.7:5070")) == ("udp", "198.51.100.7", 5070)
+    assert request_target(b("sip:1001@127.0.0.1:5999;transport=tcp")) == \
+        ("tcp", "127.0.0.1", 5999)
+    # TCP: always the connection the phone registered on
+    assert request_target(b("sip:1001@192.168.1.20:5060", "tcp")) == \
+        ("tcp", "203.0.113.5", 40001)

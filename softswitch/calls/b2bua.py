@@ -41,6 +41,7 @@ from softswitch.calls.control import (
 )
 from softswitch.dialplan import ECHO, EXTENSION, DialPlan
 from softswitch.log import get_logger
+from softswitch.registrar import request_target
 from softswitch.sip import Address, Request, Response, SipUri, new_call_id, new_tag
 from softswitch.sip import sdp as sdplib
 from softswitch.sip.dialog import Dialog
@@ -285,7 +286,7 @@ class B2BUA:
         caller = call.control.caller
         ids = []
         for i, binding in enumerate(targets, start=1):
-            peer = Peer(binding.transport, binding.received_host, binding.received_port)
+            peer = Peer(*request_target(binding))
             local = self.endpoint.local_peer(peer.transport)
             b_call_id = new_call_id()
             from_display = call.invite.from_.display_name
