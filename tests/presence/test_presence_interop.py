@@ -21,17 +21,18 @@ from blf_helpers import DI, DOMAIN, EXTENSIONS, directory
 
 from benchmarks.peers.sipp import Sipp
 from softswitch.features import FeatureCodePlan, FeatureCodes, SignIn, state_after
-from softswitch.presence import Notifier
+from softswitch.presence import CallState, ExtensionCall, Notifier
 from softswitch.presence.service import PresenceService
-from softswitch.sip import Request
+from softswitch.sip import Request, SipUri
 from softswitch.sip.endpoint import SipEndpoint
-from softswitch.sip.transaction import ServerTransaction
+from softswitch.sip.transaction import Peer, ServerTransaction
 
 pytestmark = pytest.mark.interop
 SCENARIO = Path(__file__).parent / "sipp" / "blf_subscribe.xml"
 
 
-async def serve(notifier: Notifier) -> tuple[SipEndpoint, PresenceService, int]:
+async def serve(notifier: Notifier,
+                transport: str = "udp") -> tuple[SipEndpoint, PresenceService, int]:
     """A UDP endpoint on a free loopback port whose only job is SUBSCRIBE (no digest auth:
     the From user is taken as the subscriber)."""
     service: PresenceService | None = None
@@ -44,7 +45,7 @@ async def serve(notifier: Notifier) -> tuple[SipEndpoint, PresenceService, int]:
             endpoint.send_response(txn, request.create_response(405))
 
     endpoint = SipEndpoint(on_request)
-    local = await endpoint.listen("udp", "127.0.0.1", 0)
+    local = await endpoint.listen(transport, "127.0.0.1", 0)
     service = PresenceService(endpoint, notifier)
     return endpoint, service, local.port
 
@@ -58,12 +59,14 @@ async def wait_for(cond: object, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def test_sipp_blf_key_sees_agent_sign_in(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_sipp_blf_key_sees_agent_sign_in(tmp_path: Path, transport: str) -> None:
     plan = FeatureCodePlan(FeatureCodes(), directory())
     notifier = Notifier(domain=DOMAIN, extensions=EXTENSIONS, directory=plan.directory,
                         resolve_agent_key=plan.blf_resource)
-    endpoint, service, port = await serve(notifier)
+    endpoint, service, port = await serve(notifier, transport)
     sipp = Sipp(SCENARIO, f"127.0.0.1:{port}", tmp_path, max_calls=1,
+                transport={"udp": "u1", "tcp": "t1"}[transport],
                 keys={"blf_value": "*76400", "phone_user": "1001"}, recv_timeout_ms=10000,
                 timeout_s=30, trace_msg=True)
     sipp.start()
@@ -142,3 +145,38 @@ async def test_pjsua2_buddy_sees_extension_presence(tmp_path: Path) -> None:
 
 def _tail(path: Path) -> str:
     return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+
+async def test_notify_answered_481_ends_the_subscription(tmp_path: Path) -> None:
+    """RFC 6665 §4.2.2: a phone that answers NOTIFY with 481 has forgotten the
+    subscription; the switch stops notifying it."""
+    plan = FeatureCodePlan(FeatureCodes(), directory())
+    notifier = Notifier(domain=DOMAIN, extensions=EXTENSIONS, directory=plan.directory)
+    endpoint, service, port = await serve(notifier)
+    received: list[Request] = []
+
+    def phone_request(txn: ServerTransaction, request: Request) -> None:
+        received.append(request)
+        phone.send_response(txn, request.create_response(481))
+
+    phone = SipEndpoint(phone_request)
+    me = await phone.listen("udp", "127.0.0.1", 0)
+    try:
+        sub = Request("SUBSCRIBE", SipUri.parse(f"sip:1002@127.0.0.1:{port}"), headers=[
+            ("From", "<sip:1001@127.0.0.1>;tag=ph1"), ("To", "<sip:1002@127.0.0.1>"),
+            ("Call-ID", "blf-481"), ("CSeq", "1 SUBSCRIBE"),
+            ("Contact", f"<sip:1001@127.0.0.1:{me.port}>"), ("Event", "dialog"),
+            ("Expires", "600")])
+        answer = await asyncio.wait_for(
+            phone.send_request(sub, Peer("udp", "127.0.0.1", port)).final, 10)
+        assert answer.status == 200 and answer.to.tag
+        await wait_for(lambda: len(received) == 1 and notifier.subscriptions() == [])
+        assert received[0].method == "NOTIFY" and received[0].get("Event") == "dialog"
+        service.registration_changed("1002", True)
+        service.call_updated("1002", ExtensionCall("c1", "recipient", CallState.EARLY))
+        # sending is synchronous: had a NOTIFY gone out it would be pending now
+        assert service.pending_notifies() == 0 and len(received) == 1
+    finally:
+        await phone.close()
+        await service.close()
+        await endpoint.close()
