@@ -626,6 +626,8 @@ class Acd:
     # ======================================================================================
 
     def _begin(self, now: float) -> None:
+        if now < self._last_now:
+            raise AcdInputError(f"time went backwards: {now} after {self._last_now}")
         self._last_now = now
         if self._heap and self._heap[0][0] <= now:
             self._run_timers(now)
@@ -876,13 +878,13 @@ class Acd:
         dirty = self._dirty
         while dirty:
             best: Queue | None = None
-            best_key: tuple[int, float, QueueId] | None = None
+            best_key: tuple[int, int] | None = None
             for q in list(dirty):
                 if not q.ready or not q.idle:
                     dirty.discard(q)
                     continue
                 t = q.by_seq[q.ready[0]]
-                key = (-overall_weight(q.config.priority, now - t.arrived), t.arrived, q.number)
+                key = (-overall_weight(q.config.priority, now - t.arrived), t.seq)
                 if best_key is None or key < best_key:
                     best, best_key = q, key
             if best is None:

@@ -6,7 +6,7 @@ whose queue has the highest overall weight.
 
 Decisions (ambiguity §14.6): "waiting time" is that of the call being compared, i.e. the
 longest-waiting ready call at the head of each queue; equal overall weights go to the call
-that has waited longest (then the lower queue number), so callers of equal weight are served
+that arrived first (arrival order across all queues), so callers of equal weight are served
 in arrival order.
 """
 

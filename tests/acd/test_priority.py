@@ -56,8 +56,8 @@ def test_support_caller_waited_120s_beats_new_vip_caller(leo_ball) -> None:  # t
 def test_equal_weights_serve_the_longest_waiting_caller() -> None:
     acd = make(queue("6401", static_agents=["2000"]), queue("6402", static_agents=["2000"]))
     acd.handle_device_busy("2000", 0.0)
-    acd.handle_task_arrived("late", "6401", 5.0)
     acd.handle_task_arrived("early", "6402", 1.0)
+    acd.handle_task_arrived("late", "6401", 5.0)
     out = acd.handle_device_idle("2000", 6.0)
     assert [c.task for c in out.commands] == ["early"]
 
