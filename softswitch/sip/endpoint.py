@@ -384,7 +384,7 @@ class SipEndpoint:
             self.log.info("malformed message dropped", peer=f"{peer.host}:{peer.port}",
                           reason=exc.reason)
             return
-        self.log.info("malformed request rejected", call_id=req.call_id, method=req.method,
+        self.log.info("malformed request rejected", call_id=req.get("Call-ID"), method=req.method,
                       status=exc.status, reason=exc.reason)
         resp = self._error_response(req, exc.status, exc.reason)
         self._transmit(bytes(resp), peer)

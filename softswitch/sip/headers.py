@@ -28,7 +28,7 @@ _TOKEN_CHARS = frozenset(
 _METHOD_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 _CSEQ_RE = re.compile(r"\s*([0-9]{1,10})\s+([A-Za-z0-9\-.!%*_+`'~]+)\s*\Z")
 _VIA_RE = re.compile(
-    r"\s*SIP\s*/\s*2\.0\s*/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s+"
+    r"\s*SIP\s*/\s*[0-9]+\.[0-9]+\s*/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s+"
     r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._\-]+)(?:\s*:\s*([0-9]{1,5}))?\s*(;.*)?\Z",
     re.S | re.I,
 )

@@ -172,7 +172,7 @@ def reason_phrase(status: int) -> str:
     )
 
 
-_CALL_ID_RE = re.compile(r"[^\s<>\"]{1,256}\Z")
+_CALL_ID_RE = re.compile(r"\S{1,1024}\Z")
 _HEADER_NAME_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 _LINE_SPLIT_RE = re.compile(r"\r\n|\n")
 _STATUS_LINE_RE = re.compile(r"SIP/2\.0 ([0-9]{3}) (.*)\Z", re.S)
@@ -533,11 +533,18 @@ class Request(Message):
         Record-Route copied on dialog-creating 1xx/2xx (§12.1.1)."""
         resp = Response(status, reason)
         resp._copy_headers_from(self, ("Via", "From"))
-        to = self.to
-        if to_tag is not None and to.tag is None and status != 100:
-            to = to.copy()
-            to.params["tag"] = to_tag
-        resp.headers.append(["to", "To", to])
+        for e in self.headers:
+            if e[0] == "to":
+                to = e[2]
+                if to_tag is not None and status != 100:
+                    to = self.to
+                    if to.tag is None:
+                        to = to.copy()
+                        to.params["tag"] = to_tag
+                if isinstance(to, Address):
+                    to = to.copy()  # the response's To must not alias the request's
+                resp.headers.append(["to", "To", to])
+                break
         resp._copy_headers_from(self, ("Call-ID", "CSeq"))
         if status == 100:
             resp._copy_headers_from(self, ("Timestamp",))
@@ -603,8 +610,6 @@ def _parse(data: bytes, stream: bool) -> Request | Response:
             raise SipParseError("no end of headers (missing empty line)")
         head_bytes = data[start : m.start()]
         body = data[m.end() :]
-    if b"\x00" in head_bytes:
-        raise SipParseError("NUL byte in headers")
     head = head_bytes.decode("utf-8", "surrogateescape")
     if ("\n " in head or "\n\t" in head) and _FOLD_RE.search(head) is not None:
         # Unfold continuation lines (RFC 3261 §7.3.1): LWS at a line start continues the
@@ -617,7 +622,11 @@ def _parse(data: bytes, stream: bool) -> Request | Response:
         first, rest = head[:nl].rstrip("\r"), head[nl + 1 :]
     if rest.count("\n") >= MAX_HEADERS:
         raise SipParseError("too many header lines")
+
+    # The first problem found; raised at the end, with the request when it can be answered.
+    error: tuple[str, int] | None = None
     msg: Request | Response
+    request: Request | None = None
     if first.startswith("SIP/"):
         sm = _STATUS_LINE_RE.match(first)
         if sm is None:
@@ -628,36 +637,40 @@ def _parse(data: bytes, stream: bool) -> Request | Response:
         if status < 100 or status > 699:
             raise SipParseError(f"invalid status code {status}")
         msg = Response(status, sm.group(2))
-        request: Request | None = None
     else:
         parts = first.split(" ")
-        if len(parts) != 3:
+        method = parts[0]
+        if not method or not is_valid_method(method):
             raise SipParseError(f"invalid request line {first[:80]!r}")
-        method, uri_text, version = parts
-        if not is_valid_method(method):
-            raise SipParseError(f"invalid method {method[:40]!r}")
         request = msg = Request.__new__(Request)
         Message.__init__(msg)
         msg.method = method
         msg.uri = SipUri("invalid")
-        uri_error: str | None = None
-        try:
-            msg.uri = SipUri.parse(uri_text)
-        except SipParseError as exc:
-            uri_error = exc.reason
-        if version != "SIP/2.0":
-            if not version.upper().startswith("SIP/"):
-                raise SipParseError(f"invalid request line {first[:80]!r}")
-            version_error: str | None = f"unsupported SIP version {version[:20]!r}"
+        if len(parts) != 3:
+            # RFC 4475 §3.1.2.8-10: LWS inside or around the Request-URI / version.
+            error = (f"invalid request line {first[:80]!r}", 400)
         else:
-            version_error = None
+            version = parts[2]
+            if version != "SIP/2.0":
+                if version.upper().startswith("SIP/"):
+                    error = (f"unsupported SIP version {version[:20]!r}", 505)
+                else:
+                    error = (f"invalid request line {first[:80]!r}", 400)
+            try:
+                msg.uri = SipUri.parse(parts[1])
+                if msg.uri.headers is not None:
+                    # §19.1.1: headers are not allowed in a Request-URI (RFC 4475 §3.1.2.11).
+                    raise SipParseError("header parameters in the Request-URI")
+            except SipParseError as exc:
+                if error is None:
+                    error = (exc.reason, 400)
 
     hdrs = msg.headers
     if rest:
         found = _HEADER_RE.findall(rest)
-        if len(found) != rest.count("\n") + 1:
+        if len(found) != rest.count("\n") + 1 and error is None:
             bad = next((ln for ln in _LINE_SPLIT_RE.split(rest) if ":" not in ln), "")
-            _fail(msg, request, f"invalid header line {bad[:60]!r}")
+            error = (f"invalid header line {bad[:60]!r}", 400)
         canonical = _CANON_PAIR
         for name, value in found:
             if name[-1] in " \t":
@@ -666,58 +679,67 @@ def _parse(data: bytes, stream: bool) -> Request | Response:
             pair = canonical.get(lk)
             if pair is None:
                 if _HEADER_NAME_RE.match(name) is None:
-                    _fail(msg, request, f"invalid header name {name[:40]!r}")
+                    if error is None:
+                        error = (f"invalid header name {name[:40]!r}", 400)
+                    continue
                 hdrs.append([lk, name, value.rstrip(" \t")])
             else:
                 hdrs.append([pair[0], pair[1], value.rstrip(" \t")])
 
-    # The headers a response to this message needs; if they fail, nothing can be answered.
+    # A request is answered at its source address (see transaction.py), so a 400 can be
+    # sent whenever the client can match it: a Via and a CSeq must be there, even if
+    # malformed (RFC 4475 §3.1.2.1). Responses with a bad Via are dropped (§18.1.2).
     try:
         vias = msg.vias
         if not vias:
             raise SipParseError("missing Via header")
+    except SipParseError as exc:
+        if request is None or not msg.has("Via"):
+            raise SipParseError(exc.reason) from None
+        if error is None:
+            error = (exc.reason, 400)
+    if request is not None and not msg.has("CSeq"):
+        raise SipParseError("missing CSeq header")
+
+    try:
         _ = (msg.from_, msg.to, msg.call_id)
         cseq = msg.cseq
+        if request is not None and cseq.method != request.method:
+            raise SipParseError("CSeq method does not match the request method")
+        _ = (msg.max_forwards, msg.expires, msg.from_.uri, msg.to.uri)
+        for contact in msg.contacts:
+            _ = contact.uri
     except SipParseError as exc:
-        raise SipParseError(exc.reason) from None
-
-    # From here on a request can be answered with 400 (or 505).
-    if request is not None:
-        if version_error is not None:
-            raise SipParseError(version_error, request, 505)
-        if uri_error is not None:
-            _fail(msg, request, uri_error)
-        if cseq.method != request.method:
-            _fail(msg, request, "CSeq method does not match the request method")
-    try:
-        _ = (msg.max_forwards, msg.expires)
-    except SipParseError as exc:
-        _fail(msg, request, exc.reason)
+        if error is None:
+            error = (exc.reason, 400)
 
     cl_text: str | None = None
     for e in hdrs:
         if e[0] == "content-length":
             v = e[2]
             assert isinstance(v, str)
-            if cl_text is not None and v != cl_text:
-                _fail(msg, request, "conflicting Content-Length headers")
+            if cl_text is not None and v != cl_text and error is None:
+                error = ("conflicting Content-Length headers", 400)
             cl_text = v
     if cl_text is not None:
         if not cl_text.isdigit() or not cl_text.isascii():
-            _fail(msg, request, f"invalid Content-Length {cl_text[:20]!r}")
-        length = int(cl_text)
-        if length > len(body):
-            _fail(msg, request, "Content-Length larger than the message body")
-        msg.body = body[:length]
+            if error is None:
+                error = (f"invalid Content-Length {cl_text[:20]!r}", 400)
+        else:
+            length = int(cl_text)
+            if length > len(body):
+                if error is None:
+                    error = ("Content-Length larger than the message body", 400)
+            else:
+                msg.body = body[:length]
     elif stream:
-        _fail(msg, request, "missing Content-Length on a stream transport")
+        if error is None:
+            error = ("missing Content-Length on a stream transport", 400)
     else:
         msg.body = body
+    if error is not None:
+        raise SipParseError(error[0], request, error[1])
     return msg
-
-
-def _fail(msg: Message, request: Request | None, reason: str) -> None:
-    raise SipParseError(reason, request)
 
 
 class StreamFramer:
