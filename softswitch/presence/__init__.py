@@ -2,27 +2,42 @@
 RFC 3863) event packages, for extension keys and for the agent keys of the manual
 (spec/queue-admin.md §6.2 pause-reason key, §6.8 agent login/pause keys). Sans-IO.
 
-Wiring into the switch (what the shell does):
+Modules: `notifier` (the sans-IO core: `Notifier`), `subscriptions` (RFC 6665 data and the
+subscription table), `bodies` (dialog-info / PIDF XML), `resources` (what a key watches and
+the lamp mapping), `agents` (queue membership, per-queue agent state), `sip_adapter`
+(SIP message <-> plain data), `service` (`PresenceService`, the asyncio shell on
+`SipEndpoint`), `acd_bridge` (ACD config, inputs and events <-> BLF and feature codes).
 
-1. Build once::
+Wiring into the switch (all the pieces exist; the router and the ACD shell call them):
 
-       directory = QueueDirectory.from_config(raw_queues, raw_pause_reasons)
-       plan = FeatureCodePlan(FeatureCodes(), directory)        # softswitch.features
+1. At start::
+
+       directory = acd_bridge.directory_from_acd(acd.config)
+       plan = FeatureCodePlan(FeatureCodes.from_config(raw.get("feature_codes")), directory)
        notifier = Notifier(domain=cfg.sip.domain, extensions=[e.number for e in cfg.extensions],
                            directory=directory, resolve_agent_key=plan.blf_resource)
+       presence = PresenceService(endpoint, notifier)
+       presence.send(acd_bridge.sync_from_acd(notifier, acd, loop.time()))
 
-2. On a SUBSCRIBE (after digest auth): build `SubscribeRequest` from its Call-ID, From-tag,
-   To-tag, Event, Accept, Expires, Request-URI user and the authenticated extension; call
-   `notifier.handle_subscribe(req, loop.time())`; answer with `result.response` (status,
-   reason, extra headers, To-tag) and create the UAS dialog on 2xx; then send each of
-   `result.notifies` as a NOTIFY in that dialog (`Notify.headers` + `Notify.body`; end the
-   dialog after sending one with `terminated=True`).
-3. Feed state changes, sending the returned NOTIFYs: `registration_changed()` from the
-   registrar, `call_updated()` / `call_ended()` from the call layer, and
-   `agent_state_changed()` from the ACD's agent events (signed in/out, paused, resumed).
-4. Give each NOTIFY's final status to `handle_notify_response()` (408 on timeout).
-5. Sleep until `next_deadline()`, then send what `handle_timeout(now)` returns. At shutdown
-   send `terminate_all(TerminationReason.DEACTIVATED, now)`.
+2. SIP router, after digest auth (SUBSCRIBE is challenged with 407 like INVITE)::
+
+       if method == "SUBSCRIBE" and (not request.to.tag or presence.owns(request)):
+           presence.handle_subscribe(txn, request, user)
+
+3. Dial plan, before extensions (only for callers that are extensions)::
+
+       outcome = plan.dial(dialled, caller, notifier.agents)
+       if outcome is not None:
+           for action in outcome.actions:
+               out = acd_bridge.apply_to_acd(acd, action, now)   # + execute out.commands
+               presence.send(acd_bridge.notifies_for_events(notifier, acd, out.events, now))
+           answer, play prompt `outcome.prompt.value`, hang up
+
+4. Every ACD `Output` the shell gets (auto-pause, ...)::
+       presence.send(acd_bridge.notifies_for_events(notifier, acd, out.events, now))
+   Registrar: `presence.registration_changed(ext, has_contacts)`; calls:
+   `presence.call_updated(ext, ExtensionCall(...))` / `presence.call_ended(ext, call_id)`.
+5. Shutdown: `await presence.close()` (NOTIFY terminated;reason=deactivated to all).
 """
 
 from .agents import (

@@ -196,6 +196,9 @@ class Notifier:
     def subscriptions(self) -> list[Subscription]:
         return list(self._subs)
 
+    def dialog_in_use(self, dialog: DialogKey) -> bool:
+        return self._subs.in_use(dialog)
+
     # ------------------------------------------------------------------ rendering
 
     def _changed(self, resource: Resource, now: float) -> list[Notify]:

@@ -107,7 +107,7 @@ class PresenceService:
             out = self.endpoint.send_request(notify_request(dialog, n), peer)
             self._pending.add(out.final)
             out.final.add_done_callback(functools.partial(self._answered, n))
-            if n.terminated:
+            if n.terminated and not self.notifier.dialog_in_use(n.key.dialog):
                 del self._dialogs[n.key.dialog]
         self._rearm()
 
@@ -120,10 +120,11 @@ class PresenceService:
         if fut.cancelled():
             return
         status = fut.result().status
+        self.notifier.handle_notify_response(n.key, status, self.loop.time())
         if status >= 300:
             log.info("notify failed", call_id=n.key.dialog.call_id, status=status)
-            self._dialogs.pop(n.key.dialog, None)
-        self.notifier.handle_notify_response(n.key, status, self.loop.time())
+            if not self.notifier.dialog_in_use(n.key.dialog):
+                self._dialogs.pop(n.key.dialog, None)
         self._rearm()
 
     def _rearm(self) -> None:

@@ -129,6 +129,7 @@ class SubscriptionTable:
         self._by_resource: dict[Resource, dict[SubscriptionKey, Subscription]] = {}
         self._deadlines: list[tuple[float, int, SubscriptionKey]] = []
         self._seq = 0
+        self._per_dialog: dict[DialogKey, int] = {}
 
     def __len__(self) -> int:
         return len(self._by_key)
@@ -142,6 +143,7 @@ class SubscriptionTable:
     def add(self, sub: Subscription) -> None:
         self._by_key[sub.key] = sub
         self._by_resource.setdefault(sub.resource, {})[sub.key] = sub
+        self._per_dialog[sub.key.dialog] = self._per_dialog.get(sub.key.dialog, 0) + 1
         self._push(sub)
 
     def refresh(self, sub: Subscription, expires_at: float) -> None:
@@ -155,7 +157,17 @@ class SubscriptionTable:
             del watchers[key]
             if not watchers:
                 del self._by_resource[sub.resource]
+            left = self._per_dialog[key.dialog] - 1
+            if left:
+                self._per_dialog[key.dialog] = left
+            else:
+                del self._per_dialog[key.dialog]
         return sub
+
+    def in_use(self, dialog: DialogKey) -> bool:
+        """Whether any subscription still lives in `dialog` (RFC 6665 §4.5.2: several
+        subscriptions, told apart by Event id, may share one dialog)."""
+        return dialog in self._per_dialog
 
     def watching(self, resource: Resource) -> list[Subscription]:
         return list(self._by_resource.get(resource, {}).values())
