@@ -52,7 +52,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from enum import Enum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from softswitch.presence.agents import AgentQueueState, PauseReason, QueueDirectory
 from softswitch.presence.resources import (
@@ -61,6 +61,9 @@ from softswitch.presence.resources import (
     AgentPauseKey,
     PauseReasonKey,
 )
+
+if TYPE_CHECKING:
+    from softswitch.dialplan import Rule
 
 _CODE_RE = re.compile(r"[0-9*#]+\Z")
 
@@ -308,6 +311,24 @@ class FeatureCodePlan:
         if isinstance(code, PauseReasonValue):
             return PauseReasonKey(code.agent, code.queue, code.reason)
         return None
+
+    def dialplan_rule(self) -> Rule:
+        """A `softswitch.dialplan.Rule` claiming exactly the strings `parse()` claims; it
+        routes them to `Destination("feature", "agent", (dialled,))`, and the call layer then
+        runs `dial(dialled, caller, states)`."""
+        from softswitch.dialplan import FEATURE, Destination, Rule
+
+        queues = "|".join(re.escape(q) for q in sorted(self.directory.queues, key=len,
+                                                        reverse=True)) or r"(?!x)x"
+        tail = r"[0-9*#]*"
+        alternatives = [re.escape(c) for c in self._exact]
+        for prefix, kind in self._prefixes:
+            alternatives.append(f"{re.escape(prefix)}(?:{queues}){tail}")
+            if kind == "pause":
+                alternatives.append(f"{re.escape(prefix)}[0-9]+\\*(?:{queues}){tail}")
+        pattern = re.compile("|".join(f"(?:{a})" for a in alternatives))
+        return Rule("agent feature codes", pattern,
+                    lambda m, caller: Destination(FEATURE, "agent", (m[0],)))
 
     # ------------------------------------------------------------------ deciding
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from softswitch.dialplan import DialPlan
 from softswitch.features import (
     FeatureCodeError,
     FeatureCodePlan,
@@ -236,3 +239,27 @@ def test_directory_limits() -> None:
     with pytest.raises(ValueError, match="signed-out agent cannot be paused"):
         AgentQueueState(signed_in=False, paused=True)
     assert directory().pause_reasons == {"*01": LUNCH, "*02": BREAK, "*03": WRAP}
+
+
+FRAGMENTS = ["*", "#", "0", "1", "7", "9", "*7", "*07", "*77", "*78", "*077", "6400", "6401",
+             "640", "1001", "*01", "*03", "*99", "64"]
+
+
+@given(st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=6))
+def test_dialplan_rule_claims_exactly_what_parse_claims(parts: list[str]) -> None:
+    plan = FeatureCodePlan(FeatureCodes(), directory())
+    dialled = "".join(parts)
+    dest = plan.dialplan_rule().apply(dialled, "1001")
+    code = plan.parse(dialled)
+    assert (dest is not None) == (code is not None), (dialled, code)
+    if dest is not None:
+        assert (dest.kind, dest.target, dest.args) == ("feature", "agent", (dialled,))
+
+
+def test_dialplan_rule_in_the_switch_dial_plan(plan: FeatureCodePlan) -> None:
+    dp = DialPlan.default(["1001", "1002"])
+    dp.add(plan.dialplan_rule(), first=True)
+    assert dp.route("*076400*03", "1001").target == "agent"
+    assert dp.route("*43", "1001").kind == "echo"
+    assert dp.route("1002", "1001").kind == "extension"
+    assert dp.route("*711001", "1001").kind == "not_found"  # not ours: falls through
