@@ -42,7 +42,6 @@ from acd.config import AcdConfig, QueueConfig
 from acd.events import CallStatus, TaskLeft
 from acd.sla import meets_sla
 
-
 # --- Erlang C ------------------------------------------------------------------------------
 
 def erlang_b(agents: int, traffic: float) -> float:
