@@ -16,6 +16,9 @@ Decisions:
   of an unknown subscription: 481.
 - Every NOTIFY carries the full state (dialog-info `state="full"`); a state change that does
   not change what a subscription shows sends nothing to it.
+- One extension holds at most `max_per_subscriber` subscriptions (default 500: a phone with
+  three 40-key expansion modules uses 120); more get 403, so a looping or hostile phone
+  cannot grow the table without bound.
 - A NOTIFY answered with a final status >= 300 (481, or 408 for a transaction timeout)
   removes the subscription silently (RFC 6665 §4.2.2).
 """
@@ -66,6 +69,7 @@ class Notifier:
     def __init__(self, *, domain: str, extensions: Iterable[str], directory: QueueDirectory,
                  resolve_agent_key: AgentKeyResolver | None = None,
                  min_expires: int = 60, max_expires: int = 3600,
+                 max_per_subscriber: int = 500,
                  blink: BlinkStyle = BlinkStyle.HELD,
                  tag_factory: Callable[[], str] = lambda: secrets.token_hex(8)) -> None:
         if not 0 < min_expires <= max_expires:
@@ -76,6 +80,7 @@ class Notifier:
         self.min_expires = min_expires
         self.max_expires = max_expires
         self.blink = blink
+        self.max_per_subscriber = max_per_subscriber
         self._resolve_agent_key = resolve_agent_key
         self._new_tag = tag_factory
         self._subs = SubscriptionTable()
@@ -117,6 +122,8 @@ class Notifier:
         resource = self.resolve(req.resource, req.subscriber)
         if resource is None:
             return _reject(404, "Not Found")
+        if expires and self._subs.count_of(req.subscriber) >= self.max_per_subscriber:
+            return _reject(403, "Forbidden: too many subscriptions")
         tag = self._new_tag()
         key = SubscriptionKey(DialogKey(req.call_id, tag, req.from_tag), package, event_id)
         sub = Subscription(key, resource, req.subscriber,

@@ -12,6 +12,7 @@ import heapq
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TypeVar
 
 from .bodies import DIALOG_INFO_TYPE, PIDF_TYPE, DialogView, PresenceView
 from .resources import Resource
@@ -107,6 +108,7 @@ class TerminationReason(Enum):
 
 
 View = DialogView | PresenceView
+_K = TypeVar("_K")
 
 
 @dataclass(slots=True)
@@ -130,6 +132,7 @@ class SubscriptionTable:
         self._deadlines: list[tuple[float, int, SubscriptionKey]] = []
         self._seq = 0
         self._per_dialog: dict[DialogKey, int] = {}
+        self._per_subscriber: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self._by_key)
@@ -144,6 +147,7 @@ class SubscriptionTable:
         self._by_key[sub.key] = sub
         self._by_resource.setdefault(sub.resource, {})[sub.key] = sub
         self._per_dialog[sub.key.dialog] = self._per_dialog.get(sub.key.dialog, 0) + 1
+        self._per_subscriber[sub.subscriber] = self.count_of(sub.subscriber) + 1
         self._push(sub)
 
     def refresh(self, sub: Subscription, expires_at: float) -> None:
@@ -157,12 +161,12 @@ class SubscriptionTable:
             del watchers[key]
             if not watchers:
                 del self._by_resource[sub.resource]
-            left = self._per_dialog[key.dialog] - 1
-            if left:
-                self._per_dialog[key.dialog] = left
-            else:
-                del self._per_dialog[key.dialog]
+            _decrement(self._per_dialog, key.dialog)
+            _decrement(self._per_subscriber, sub.subscriber)
         return sub
+
+    def count_of(self, subscriber: str) -> int:
+        return self._per_subscriber.get(subscriber, 0)
 
     def in_use(self, dialog: DialogKey) -> bool:
         """Whether any subscription still lives in `dialog` (RFC 6665 §4.5.2: several
@@ -194,3 +198,11 @@ class SubscriptionTable:
     def _push(self, sub: Subscription) -> None:
         self._seq += 1
         heapq.heappush(self._deadlines, (sub.expires_at, self._seq, sub.key))
+
+
+def _decrement(counts: dict[_K, int], key: _K) -> None:
+    left = counts[key] - 1
+    if left:
+        counts[key] = left
+    else:
+        del counts[key]

@@ -204,3 +204,16 @@ def test_shutdown_deactivates_every_subscription() -> None:
     assert {n.headers["Subscription-State"] for n in out} == {
         "terminated;reason=deactivated"}
     assert sw.notifier.next_deadline() is None
+
+
+def test_subscriptions_per_extension_are_bounded() -> None:
+    sw = Switch(max_per_subscriber=2)
+    assert sw.subscribe("1002", "1001", now=0.0, call_id="a").result.response.status == 200
+    b = sw.subscribe("1003", "1001", now=0.0, call_id="b")
+    assert b.result.response.status == 200
+    third = sw.subscribe("1004", "1001", now=0.0, call_id="c").result
+    assert third.response.status == 403 and third.notifies == ()
+    assert sw.subscribe("1004", "1002", now=0.0).result.response.status == 200  # others fine
+    assert sw.subscribe("1004", "1001", now=0.0, expires=0).result.response.status == 200
+    sw.refresh(b, now=1.0, expires=0)  # one ends: room again
+    assert sw.subscribe("1004", "1001", now=2.0, call_id="d").result.response.status == 200
