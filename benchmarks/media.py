@@ -52,7 +52,10 @@ ENGINE_PORTS = (33000, 45999)
 PEER_PORTS = (46000, 59999)
 SOCKS_PER_SIDE = 8
 _HDR = struct.Struct("!BBHII")
-_STAMP = struct.Struct("!IIQ")  # stream id, seq, send time (ns, CLOCK_MONOTONIC)
+_STAMP = struct.Struct("!IIQ")  # stream id, seq, send time (ns, CLOCK_REALTIME)
+_TIMESPEC = struct.Struct("@qq")
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux value; Python lacks the name
+_CMSG_LEN = socket.CMSG_SPACE(_TIMESPEC.size)
 
 
 def _pin(core: int) -> None:
@@ -344,6 +347,9 @@ def _udp_socks(n: int) -> list[socket.socket]:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        # Kernel receive timestamps: delay is measured when the packet reached the socket,
+        # not when this (busy) generator got round to reading it.
+        s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         s.bind(("127.0.0.1", 0))
         s.setblocking(False)
         out.append(s)
@@ -391,15 +397,21 @@ class StepResult:
 
 def _drain(socks_by_fd: dict[int, socket.socket], sel: selectors.BaseSelector,
            timeout: float, on_packet: Any) -> None:
+    """Read everything readable; ``on_packet(data, kernel_arrival_ns)``."""
     for key, _ in sel.select(timeout):
         s = socks_by_fd[key.fd]
-        recv = s.recv
+        recvmsg = s.recvmsg
         while True:
             try:
-                data = recv(2048)
+                data, anc, _, _ = recvmsg(2048, _CMSG_LEN)
             except BlockingIOError:
                 break
-            on_packet(data)
+            if anc:
+                sec, nsec = _TIMESPEC.unpack_from(anc[0][2])
+                arrival = sec * 1_000_000_000 + nsec
+            else:
+                arrival = time.time_ns()
+            on_packet(data, arrival)
 
 
 def run_relay_step(peer: Any, n: int, seconds: float, what: str) -> StepResult:
@@ -425,13 +437,13 @@ def run_relay_step(peer: Any, n: int, seconds: float, what: str) -> StepResult:
     late_ns = int(LATE_MS * 1e6)
     delays: list[int] = []
 
-    def on_packet(data: bytes) -> None:
+    def on_packet(data: bytes, arrival: int) -> None:
         if len(data) < 28:
             return
         _, seq, sent_ns = _STAMP.unpack_from(data, 12)
         if sent_ns < window_start_ns or not measuring_window[0]:
             return
-        d = time.monotonic_ns() - sent_ns
+        d = arrival - sent_ns
         res.received += 1
         if d > late_ns:
             res.late += 1
@@ -440,7 +452,7 @@ def run_relay_step(peer: Any, n: int, seconds: float, what: str) -> StepResult:
 
     measuring_window = [False]
     warmup = 1.0
-    slots = 10  # sends spread over the 20 ms period, like unsynchronised phones
+    slots = 20  # sends spread over the 20 ms period, like unsynchronised phones
     per_slot = (len(targets) + slots - 1) // slots
     t0 = time.monotonic()
     next_slot = t0
@@ -458,13 +470,13 @@ def run_relay_step(peer: Any, n: int, seconds: float, what: str) -> StepResult:
             if not measuring and now >= t0 + warmup:
                 measuring = True
                 measuring_window[0] = True
-                window_start_ns = time.monotonic_ns()
+                window_start_ns = time.time_ns()
                 cpu0 = peer.cpu()
             chunk = targets[slot * per_slot:(slot + 1) * per_slot]
             ts = seq * 160
             for sock, addr, stream in chunk:
                 _HDR.pack_into(buf, 0, 0x80, 0, seq & 0xFFFF, ts & 0xFFFFFFFF, stream + 1)
-                _STAMP.pack_into(buf, 12, stream, seq, time.monotonic_ns())
+                _STAMP.pack_into(buf, 12, stream, seq, time.time_ns())
                 try:
                     sock.sendto(buf, addr)
                 except BlockingIOError:
@@ -504,46 +516,54 @@ def run_moh_step(engine: EngineChild, n: int, seconds: float) -> StepResult:
         sel.register(s, selectors.EVENT_READ)
         by_fd[s.fileno()] = s
     res = StepResult("ours: music on hold", n, n)
-    first: dict[int, tuple[int, int]] = {}  # ssrc -> (arrival ns - ts-derived offset)
+    # Per leg (SSRC): offset between arrival and RTP time of its earliest-arriving packet,
+    # first sequence number and the highest sequence seen (loss = gaps in the sequence).
+    first: dict[int, list[int]] = {}
     counts: dict[int, int] = {}
     measuring = [False]
     late_ns = int(LATE_MS * 1e6)
-    window = [0, 0]
+    lags: list[int] = []
 
-    def on_packet(data: bytes) -> None:
-        now = time.monotonic_ns()
+    def on_packet(data: bytes, now: int) -> None:
         if not measuring[0] or len(data) < 12:
             return
-        _, _, _, ts, ssrc = _HDR.unpack_from(data)
-        due0 = first.get(ssrc)
-        # Due time = arrival of the leg's first packet + elapsed RTP time; track the minimum
-        # offset so that an early-late first packet does not make everything look late.
+        _, _, seq, ts, ssrc = _HDR.unpack_from(data)
         offset = now - ts * 125_000  # ns per sample = 1e9 / 8000
-        if due0 is None or ((offset - due0[0] + (1 << 62)) % (1 << 64)) - (1 << 62) < 0:
-            first[ssrc] = (offset, 0)
-            due0 = first[ssrc]
+        st = first.get(ssrc)
+        if st is None:
+            st = first[ssrc] = [offset, seq, 0]
+        lag = offset - st[0]
+        if lag < 0:  # an earlier-than-expected packet: that is the leg's true baseline
+            st[0] = offset
+            lag = 0
+        st[2] = max(st[2], (seq - st[1]) & 0xFFFF)
         counts[ssrc] = counts.get(ssrc, 0) + 1
-        lag = ((offset - due0[0] + (1 << 62)) % (1 << 64)) - (1 << 62)
         if lag > late_ns:
             res.late += 1
+        if seq % 16 == 0:
+            lags.append(lag)
 
     t0 = time.monotonic()
     while time.monotonic() < t0 + 1.0:  # warm-up
-        _drain(by_fd, sel, 0.01, lambda d: None)
+        _drain(by_fd, sel, 0.01, lambda d, t: None)
     cpu0 = engine.cpu()
     measuring[0] = True
-    window[0] = time.monotonic_ns()
-    end = time.monotonic() + seconds
+    start = time.monotonic()
+    end = start + seconds
     while time.monotonic() < end:
         _drain(by_fd, sel, 0.005, on_packet)
     measuring[0] = False
-    window[1] = time.monotonic_ns()
     cpu1 = engine.cpu()
     res.cpu_pct = 100.0 * (cpu1[0] - cpu0[0]) / (cpu1[1] - cpu0[1])
-    due_per_leg = (window[1] - window[0]) / 20e6
-    res.sent = int(due_per_leg * n)
-    res.received = min(res.sent, sum(counts.values()))
+    expected = sum(st[2] + 1 for st in first.values())
+    # A leg that heard nothing at all lost everything that was due to it.
+    expected += int((n - len(first)) * seconds / 0.020)
+    res.sent = expected
+    res.received = sum(counts.values())
     res.extra["legs_heard"] = len(counts)
+    if lags:
+        lags.sort()
+        res.p99_ms = lags[int(len(lags) * 0.99)] / 1e6
     for s in socks:
         sel.unregister(s)
         s.close()
@@ -556,11 +576,11 @@ def run_moh_step(engine: EngineChild, n: int, seconds: float) -> StepResult:
 def fmt(r: StepResult) -> str:
     return (f"{r.what:<26} {r.load:>6} {r.legs:>6} {r.sent:>9} {r.lost:>7} {r.late:>7} "
             f"{r.bad_pct:>8.3f} {r.cpu_pct:>6.1f} {r.cpu_us_per_leg_s:>9.1f} "
-            f"{r.p99_ms:>7.2f} {'pass' if r.passed else 'FAIL':>5}")
+            f"{r.p99_ms:>7.2f} {r.gen_behind_ms:>7.1f} {'pass' if r.passed else 'FAIL':>5}")
 
 
 HEAD = (f"{'run':<26} {'load':>6} {'legs':>6} {'packets':>9} {'lost':>7} {'late':>7} "
-        f"{'bad%':>8} {'cpu%':>6} {'us/leg/s':>9} {'p99ms':>7} {'':>5}")
+        f"{'bad%':>8} {'cpu%':>6} {'us/leg/s':>9} {'p99ms':>7} {'genlag':>7} {'':>5}")
 
 
 def ramp(label: str, steps: list[int], run: Any) -> tuple[int, list[StepResult]]:
@@ -582,6 +602,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small steps (smoke run)")
     ap.add_argument("--profile", action="store_true", help="cProfile the engine's relay")
     ap.add_argument("--no-peer", action="store_true", help="skip rtpengine")
+    ap.add_argument("--steps", default="", metavar="RELAY/MOH/PEER",
+                    help="override the load steps, e.g. 400,800/1500/400 (empty part: skip)")
     args = ap.parse_args(argv)
     _raise_nofile()
     _pin(GEN_CORE)
@@ -591,6 +613,10 @@ def main(argv: list[str] | None = None) -> int:
         relay_steps = [200, 400, 600, 800, 1000, 1300]
         moh_steps = [500, 1000, 1500, 2000, 2500, 3000, 4000]
         peer_steps = [200, 400, 600, 800, 1000, 1300]
+    if args.steps:
+        parts = (args.steps.split("/") + ["", "", ""])[:3]
+        relay_steps, moh_steps, peer_steps = (
+            [int(x) for x in p.split(",") if x] for p in parts)
     print(f"media benchmark: engine+peer pinned to core {ENGINE_CORE}, generator on core "
           f"{GEN_CORE}; {args.seconds:.0f} s per step; late > {LATE_MS:.0f} ms; pass: "
           f"lost+late < {PASS_PCT}% and cpu < 95%", flush=True)
@@ -629,7 +655,7 @@ def main(argv: list[str] | None = None) -> int:
 
     peer_best: int | None = None
     peer_note = ""
-    if not args.no_peer:
+    if not args.no_peer and peer_steps:
         def peer_relay(n: int) -> StepResult:
             rtp = Rtpengine()
             try:

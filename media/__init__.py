@@ -24,6 +24,7 @@ Quick use from the call layer (softswitch/calls)::
     engine.bridge(a, b)     # relay; same law -> payload untouched, else PCMU<->PCMA table
     engine.unbridge(a, b)
 
+    a.set_echo(True)        # *43 echo test: the phone hears itself (audio + RFC 4733)
     a.set_hold(True)        # the phone sent a=sendonly: we stop sending to it (recvonly)
     a.set_direction("inactive")   # full control: sendrecv / sendonly / recvonly / inactive
 

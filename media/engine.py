@@ -115,6 +115,7 @@ class MediaLeg:
         self._music: MusicStream | None = None
         self._conference: Conference | None = None
         self._xlate: bytes | None = None  # translate table from my law to the peer's
+        self._echo = False
         self._relay_key = id(self) << 32
         self._rtp_sock = rtp_sock
         self._rtcp_sock = rtcp_sock
@@ -153,6 +154,12 @@ class MediaLeg:
         # In-band detection is the fallback for phones that do not send RFC 4733 events.
         self._inband = GoertzelDetector() if telephone_event_pt is None else None
         self.engine._recompute_translation(self)
+
+    def set_echo(self, on: bool) -> None:
+        """Echo test (``*43``): send the phone's own audio and RFC 4733 events straight back
+        (instead of relaying them to a bridged party)."""
+        self._check_open()
+        self._echo = on
 
     def set_hold(self, on: bool) -> None:
         """The phone put us on hold (its SDP said sendonly) or resumed: while held, nothing is
@@ -279,7 +286,7 @@ class MediaLeg:
                 if self._inband is not None:
                     for digit in self._inband.process(g711.decode(payload, self.codec), now):
                         self._emit_dtmf(digit)
-            peer = self.peer
+            peer = self if self._echo else self.peer
             if peer is None or peer.feed is not None or peer._dtmf_out:
                 return
             psess = peer.session
@@ -288,7 +295,7 @@ class MediaLeg:
             oseq, ots, marker = psess.outbound.header_for_relay(
                 self._relay_key + ssrc, seq, ts, bool(b1 & 0x80), now)
             payload = data[start:end]
-            if self._xlate is not None:
+            if self._xlate is not None and peer is not self:
                 payload = payload.translate(self._xlate)
             peer._send(_HDR.pack(0x80, (0x80 if marker else 0) | peer.payload_type, oseq, ots,
                                  psess.outbound.ssrc) + payload, len(payload))
@@ -302,7 +309,7 @@ class MediaLeg:
                 self.engine._dtmf_pending.add(self)
             for digit in digits:
                 self._emit_dtmf(digit)
-            peer = self.peer
+            peer = self if self._echo else self.peer
             # Relay the events themselves when the other phone negotiated them too.
             if (peer is not None and peer.feed is None and peer.telephone_event_pt is not None
                     and peer.session.send_address is not None

@@ -240,3 +240,14 @@ async def test_bad_input_is_rejected_clearly(engine):
 
     with pytest.raises(LegClosed):
         engine.bridge(leg, other)
+
+
+async def test_echo_sends_the_phones_audio_back(engine, phones):
+    pa = Phone()
+    phones.append(pa)
+    leg = await engine.open_leg("echo")
+    leg.set_remote(pa.addr, 0, "PCMU", 101)
+    leg.set_echo(True)
+    pa.send((leg.local_host, leg.local_port), bytes(range(160)))
+    got = await pa.recv()
+    assert got is not None and got.payload == bytes(range(160)) and got.ssrc != pa.ssrc
