@@ -169,7 +169,10 @@ class Notifier:
     # ------------------------------------------------------------------ state inputs
 
     def registration_changed(self, extension: str, registered: bool, now: float) -> list[Notify]:
-        """Registrar: the extension has at least one contact (True) or none (False)."""
+        """Registrar: the extension has at least one contact (True) or none (False).
+        Numbers that are not configured extensions are ignored (nothing can watch them)."""
+        if extension not in self.extensions:
+            return []
         if registered:
             self._registered.add(extension)
         else:
@@ -178,6 +181,8 @@ class Notifier:
 
     def call_updated(self, extension: str, call: ExtensionCall, now: float) -> list[Notify]:
         """A call of `extension` started or changed state (ringing, answered, held)."""
+        if extension not in self.extensions:
+            return []
         self._calls.setdefault(extension, {})[call.call_id] = call
         return self._changed(ExtensionKey(extension), now)
 

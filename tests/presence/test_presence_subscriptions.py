@@ -217,3 +217,11 @@ def test_subscriptions_per_extension_are_bounded() -> None:
     assert sw.subscribe("1004", "1001", now=0.0, expires=0).result.response.status == 200
     sw.refresh(b, now=1.0, expires=0)  # one ends: room again
     assert sw.subscribe("1004", "1001", now=2.0, call_id="d").result.response.status == 200
+
+
+def test_calls_of_unknown_numbers_are_not_kept() -> None:
+    sw = Switch()
+    call = ExtensionCall("t1", "initiator", CallState.CONFIRMED)
+    assert sw.notifier.call_updated("+4930123", call, now=0.0) == []
+    assert sw.notifier.registration_changed("9999", True, now=0.0) == []
+    assert sw.notifier.call_ended("+4930123", "t1", now=1.0) == []
