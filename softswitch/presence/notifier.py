@@ -66,6 +66,9 @@ softswitch.features.FeatureCodePlan.blf_resource."""
 
 
 class Notifier:
+    """RFC 6665 notifier for the dialog and presence packages over extension and agent
+    keys; see the module docstring for the decisions it implements."""
+
     def __init__(self, *, domain: str, extensions: Iterable[str], directory: QueueDirectory,
                  resolve_agent_key: AgentKeyResolver | None = None,
                  min_expires: int = 60, max_expires: int = 3600,
