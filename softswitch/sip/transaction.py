@@ -422,6 +422,8 @@ class ServerInviteTransaction(ServerTransaction):
             return
         if st is not _S.PROCEEDING:
             raise RuntimeError(f"{self!r} already answered")
+        if code == 100 and self.last_response is not None:
+            return  # we sent "100 Trying" already; a second one tells the caller nothing
         self.last_response = response
         self._send(response)
         if code < 200:

@@ -1,0 +1,272 @@
+"""Two `SipEndpoint`s over real loopback sockets (UDP and TCP, ephemeral ports): requests,
+responses, INVITE dialogs with ACK/BYE, CANCEL, TCP connection reuse, malformed input."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from softswitch.sip import (
+    Address,
+    Dialog,
+    Peer,
+    Request,
+    Response,
+    ServerInviteTransaction,
+    ServerTransaction,
+    SipEndpoint,
+    SipParseError,
+    SipUri,
+    new_call_id,
+    new_tag,
+    parse_message,
+)
+
+
+class Phone:
+    """An endpoint plus what it saw, with a pluggable request handler."""
+
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+        self.acks: list[Request] = []
+        self.cancels: list[tuple[Request, ServerInviteTransaction | None]] = []
+        self.handler: Callable[[ServerTransaction, Request], None] = self.answer_200
+        self.ep = SipEndpoint(self._on_request, on_ack=self._on_ack, on_cancel=self._on_cancel)
+        self.dialogs: list[Dialog] = []
+        self.sources: list[Peer] = []
+
+    def _on_request(self, txn: ServerTransaction, request: Request) -> None:
+        self.requests.append(request)
+        self.handler(txn, request)
+
+    def _on_ack(self, request: Request, txn: ServerInviteTransaction | None) -> None:
+        self.acks.append(request)
+
+    def _on_cancel(self, request: Request, txn: ServerInviteTransaction | None) -> None:
+        self.cancels.append((request, txn))
+        if txn is not None:
+            self.ep.send_response(txn, txn.request.create_response(487, to_tag="callee"))
+
+    def answer_200(self, txn: ServerTransaction, request: Request) -> None:
+        self.sources.append(txn.peer)
+        resp = request.create_response(200, to_tag=new_tag())
+        if request.method == "INVITE":
+            local = self.ep.local_peer(txn.peer.transport)
+            resp.add("Contact", f"<sip:callee@{local.host}:{local.port};transport="
+                                f"{local.transport}>")
+            self.dialogs.append(Dialog.create_uas(request, resp))
+        self.ep.send_response(txn, resp)
+
+    async def wait(self, cond: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Wait for socket I/O to make `cond` true (polls the loop; no timer is awaited)."""
+        async def loop() -> None:
+            while not cond():
+                await asyncio.sleep(0.005)
+
+        await asyncio.wait_for(loop(), timeout)
+
+
+@pytest.fixture
+async def pair() -> AsyncIterator[tuple[Phone, Phone]]:
+    a, b = Phone(), Phone()
+    for p in (a, b):
+        await p.ep.listen("udp", "127.0.0.1", 0)
+        await p.ep.listen("tcp", "127.0.0.1", 0)
+    yield a, b
+    await a.ep.close()
+    await b.ep.close()
+
+
+def make_request(method: str, src: SipEndpoint, dst: Peer, **extra: Any) -> Request:
+    local = src.local_peer(dst.transport)
+    headers: list[tuple[str, Any]] = [
+        ("From", Address(SipUri.parse("sip:alice@example.com"), "Alice", {"tag": new_tag()})),
+        ("To", "<sip:bob@example.com>"),
+        ("Call-ID", new_call_id()),
+        ("CSeq", f"1 {method}"),
+        ("Contact", f"<sip:alice@{local.host}:{local.port};transport={local.transport}>"),
+    ]
+    headers += list(extra.items())
+    return Request(method, f"sip:bob@{dst.host}:{dst.port}", headers)
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_options_round_trip(pair: tuple[Phone, Phone], transport: str) -> None:
+    a, b = pair
+    dst = b.ep.local_peer(transport)
+    out = a.ep.send_request(make_request("OPTIONS", a.ep, dst), dst)
+    resp = await asyncio.wait_for(out.final, 5)
+    assert resp.status == 200 and resp.to.tag
+    (req,) = b.requests
+    # B saw A's source address stamped on the top Via (received/rport, RFC 3581).
+    assert req.via.params["rport"] == str(req.via.params["rport"]) != ""
+    assert req.via.received == "127.0.0.1"
+    assert req.get("User-Agent") == "softswitch" and req.max_forwards == 70
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_invite_dialog_ack_and_bye(pair: tuple[Phone, Phone], transport: str) -> None:
+    a, b = pair
+    dst = b.ep.local_peer(transport)
+    invite = make_request("INVITE", a.ep, dst)
+    provisional: list[int] = []
+    out = a.ep.send_request(invite, dst, on_response=lambda r: provisional.append(r.status))
+    ok = await asyncio.wait_for(out.final, 5)
+    assert ok.status == 200 and 100 in provisional
+    dialog = Dialog.create_uac(invite, ok)
+    assert dialog.remote_target.user == "callee"
+    out.send_ack(dialog.create_ack(invite))
+    await b.wait(lambda: len(b.acks) == 1)
+    assert b.acks[0].cseq.number == invite.cseq.number
+    # The callee hangs up through its dialog, sending to where the INVITE came from (the
+    # flow, as for a phone behind NAT); A answers 200.
+    (callee_dialog,) = b.dialogs
+    assert callee_dialog.remote_target.port == a.ep.local_peer(transport).port
+    bye = callee_dialog.create_request("BYE")
+    bye_out = b.ep.send_request(bye, b.sources[0])
+    assert (await asyncio.wait_for(bye_out.final, 5)).status == 200
+    assert a.requests[-1].method == "BYE"
+    assert a.requests[-1].call_id == invite.call_id
+    if transport == "tcp":
+        # The BYE went over the connection A opened (reuse), not a new one.
+        assert a.ep.connection_count == 1 and b.ep.connection_count == 1
+
+
+async def test_cancel_ringing_invite(pair: tuple[Phone, Phone]) -> None:
+    a, b = pair
+
+    def ring(txn: ServerTransaction, request: Request) -> None:
+        b.ep.send_response(txn, request.create_response(180, to_tag="callee"))
+
+    b.handler = ring
+    dst = b.ep.local_peer("udp")
+    out = a.ep.send_request(make_request("INVITE", a.ep, dst), dst)
+    out.cancel()  # before any 1xx: held back until the 180 arrives (§9.1)
+    final = await asyncio.wait_for(out.final, 5)
+    assert final.status == 487
+    assert len(b.cancels) == 1 and b.cancels[0][1] is not None
+    assert out.cancel_request is not None
+
+
+async def test_tcp_requests_to_a_registered_phone_reuse_its_connection(
+    pair: tuple[Phone, Phone],
+) -> None:
+    """A phone (A) registers over TCP to the switch (B); the switch then calls the phone at
+    the source address of that connection and the request goes over the same socket."""
+    phone, switch = pair
+    dst = switch.ep.local_peer("tcp")
+    reg = await asyncio.wait_for(
+        phone.ep.send_request(make_request("REGISTER", phone.ep, dst), dst).final, 5)
+    assert reg.status == 200
+    source = switch.requests[0]
+    src_peer = Peer("tcp", source.via.received or "", int(source.via.params["rport"] or 0))
+    out = switch.ep.send_request(make_request("OPTIONS", switch.ep, src_peer), src_peer)
+    assert (await asyncio.wait_for(out.final, 5)).status == 200
+    assert phone.requests[-1].method == "OPTIONS"
+    assert switch.ep.connection_count == 1 and phone.ep.connection_count == 1
+
+
+async def test_tcp_connect_failure_is_a_503(pair: tuple[Phone, Phone]) -> None:
+    a, _ = pair
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    dst = Peer("tcp", "127.0.0.1", port)
+    out = a.ep.send_request(make_request("OPTIONS", a.ep, dst), dst)
+    assert (await asyncio.wait_for(out.final, 5)).status == 503
+
+
+class RawUdp(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.got: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.got.put_nowait(data)
+
+
+async def _raw_udp() -> tuple[asyncio.DatagramTransport, RawUdp]:
+    loop = asyncio.get_running_loop()
+    t, p = await loop.create_datagram_endpoint(RawUdp, local_addr=("127.0.0.1", 0))
+    return t, p  # type: ignore[return-value]
+
+
+BAD_REQUEST = (
+    b"OPTIONS sip:bob@example.com SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKbad1\r\n"
+    b"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nCall-ID: bad-1\r\n"
+    b"CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+)
+
+
+async def test_malformed_request_gets_400_with_warning_and_garbage_is_dropped(
+    pair: tuple[Phone, Phone],
+) -> None:
+    a, b = pair
+    t, raw = await _raw_udp()
+    try:
+        dst = b.ep.local_peer("udp")
+        t.sendto(bytes(range(256)), (dst.host, dst.port))  # dropped silently
+        t.sendto(BAD_REQUEST, (dst.host, dst.port))
+        data = await asyncio.wait_for(raw.got.get(), 5)
+        resp = parse_message(data)
+        assert isinstance(resp, Response) and resp.status == 400
+        assert resp.call_id == "bad-1"
+        assert "CSeq method" in (resp.get("Warning") or "")
+        assert raw.got.empty()
+        # The endpoint keeps working.
+        out = a.ep.send_request(make_request("OPTIONS", a.ep, dst), dst)
+        assert (await asyncio.wait_for(out.final, 5)).status == 200
+        assert b.ep.stats["malformed"] == 2
+    finally:
+        t.close()
+
+
+async def test_handler_errors_become_400_or_500(pair: tuple[Phone, Phone]) -> None:
+    a, b = pair
+
+    def bad_header(txn: ServerTransaction, request: Request) -> None:
+        raise SipParseError("invalid Event header")
+
+    def broken(txn: ServerTransaction, request: Request) -> None:
+        raise RuntimeError("bug")
+
+    dst = b.ep.local_peer("udp")
+    b.handler = bad_header
+    r1 = await asyncio.wait_for(
+        a.ep.send_request(make_request("SUBSCRIBE", a.ep, dst), dst).final, 5)
+    assert r1.status == 400 and "Event" in (r1.get("Warning") or "")
+    b.handler = broken
+    r2 = await asyncio.wait_for(
+        a.ep.send_request(make_request("OPTIONS", a.ep, dst), dst).final, 5)
+    assert r2.status == 500
+
+
+async def test_tcp_framing_error_closes_only_that_connection(pair: tuple[Phone, Phone]) -> None:
+    a, b = pair
+    dst = b.ep.local_peer("tcp")
+    reader, writer = await asyncio.open_connection(dst.host, dst.port)
+    writer.write(b"\r\n\r\n")  # keepalive ping gets a pong
+    assert await asyncio.wait_for(reader.readexactly(2), 5) == b"\r\n"
+    writer.write(b"OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\n"
+                 b"Content-Length: nope\r\n\r\n")
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the switch
+    writer.close()
+    # Other traffic is unaffected.
+    out = a.ep.send_request(make_request("OPTIONS", a.ep, dst), dst)
+    assert (await asyncio.wait_for(out.final, 5)).status == 200
+
+
+async def test_idle_tcp_connection_is_closed(pair: tuple[Phone, Phone]) -> None:
+    a, b = pair
+    dst = b.ep.local_peer("tcp")
+    await asyncio.wait_for(a.ep.send_request(make_request("OPTIONS", a.ep, dst), dst).final, 5)
+    assert b.ep.connection_count == 1
+    (conn,) = b.ep._connections.values()
+    conn.last_activity -= b.ep.tcp_idle_timeout + 1  # as if idle for the whole timeout
+    b.ep._tcp_idle_check(conn)
+    await b.wait(lambda: b.ep.connection_count == 0)
