@@ -66,6 +66,21 @@ def _pin(core: int) -> None:
         pass
 
 
+def core_busy_seconds(core: int) -> float:
+    """Non-idle seconds of one CPU core from /proc/stat (softirq work included: on loopback
+    the kernel delivers a sent packet in the sender's context, which process CPU misses)."""
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                if line.startswith(f"cpu{core} "):
+                    v = [int(x) for x in line.split()[1:]]
+                    idle = v[3] + (v[4] if len(v) > 4 else 0)
+                    return (sum(v[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        pass
+    return 0.0
+
+
 def _raise_nofile() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -365,6 +380,7 @@ class StepResult:
     received: int = 0
     late: int = 0
     cpu_pct: float = 0.0
+    core_pct: float = 0.0  # the whole pinned core busy (any process + softirq)
     gen_behind_ms: float = 0.0
     p99_ms: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -460,6 +476,7 @@ def run_relay_step(peer: Any, n: int, seconds: float, what: str) -> StepResult:
     slot = 0
     behind = 0.0
     cpu0 = None
+    core0 = 0.0
     end_send = t0 + warmup + seconds
     while True:
         now = time.monotonic()
@@ -472,6 +489,7 @@ def run_relay_step(peer: Any, n: int, seconds: float, what: str) -> StepResult:
                 measuring_window[0] = True
                 window_start_ns = time.time_ns()
                 cpu0 = peer.cpu()
+                core0 = core_busy_seconds(ENGINE_CORE)
             chunk = targets[slot * per_slot:(slot + 1) * per_slot]
             ts = seq * 160
             for sock, addr, stream in chunk:
@@ -491,11 +509,13 @@ def run_relay_step(peer: Any, n: int, seconds: float, what: str) -> StepResult:
             continue
         _drain(by_fd, sel, max(0.0, next_slot - now), on_packet)
     cpu1 = peer.cpu()
+    core1 = core_busy_seconds(ENGINE_CORE)
     drain_end = time.monotonic() + 0.3
     while time.monotonic() < drain_end:
         _drain(by_fd, sel, 0.05, on_packet)
     if cpu0 is not None:
         res.cpu_pct = 100.0 * (cpu1[0] - cpu0[0]) / (cpu1[1] - cpu0[1])
+        res.core_pct = 100.0 * (core1 - core0) / (cpu1[1] - cpu0[1])
     res.gen_behind_ms = behind * 1000
     if delays:
         delays.sort()
@@ -547,6 +567,7 @@ def run_moh_step(engine: EngineChild, n: int, seconds: float) -> StepResult:
     while time.monotonic() < t0 + 1.0:  # warm-up
         _drain(by_fd, sel, 0.01, lambda d, t: None)
     cpu0 = engine.cpu()
+    core0 = core_busy_seconds(ENGINE_CORE)
     measuring[0] = True
     start = time.monotonic()
     end = start + seconds
@@ -554,7 +575,9 @@ def run_moh_step(engine: EngineChild, n: int, seconds: float) -> StepResult:
         _drain(by_fd, sel, 0.005, on_packet)
     measuring[0] = False
     cpu1 = engine.cpu()
+    core1 = core_busy_seconds(ENGINE_CORE)
     res.cpu_pct = 100.0 * (cpu1[0] - cpu0[0]) / (cpu1[1] - cpu0[1])
+    res.core_pct = 100.0 * (core1 - core0) / (cpu1[1] - cpu0[1])
     expected = sum(st[2] + 1 for st in first.values())
     # A leg that heard nothing at all lost everything that was due to it.
     expected += int((n - len(first)) * seconds / 0.020)
@@ -575,12 +598,12 @@ def run_moh_step(engine: EngineChild, n: int, seconds: float) -> StepResult:
 
 def fmt(r: StepResult) -> str:
     return (f"{r.what:<26} {r.load:>6} {r.legs:>6} {r.sent:>9} {r.lost:>7} {r.late:>7} "
-            f"{r.bad_pct:>8.3f} {r.cpu_pct:>6.1f} {r.cpu_us_per_leg_s:>9.1f} "
+            f"{r.bad_pct:>8.3f} {r.cpu_pct:>6.1f} {r.core_pct:>6.1f} {r.cpu_us_per_leg_s:>9.1f} "
             f"{r.p99_ms:>7.2f} {r.gen_behind_ms:>7.1f} {'pass' if r.passed else 'FAIL':>5}")
 
 
 HEAD = (f"{'run':<26} {'load':>6} {'legs':>6} {'packets':>9} {'lost':>7} {'late':>7} "
-        f"{'bad%':>8} {'cpu%':>6} {'us/leg/s':>9} {'p99ms':>7} {'genlag':>7} {'':>5}")
+        f"{'bad%':>8} {'cpu%':>6} {'core%':>6} {'us/leg/s':>9} {'p99ms':>7} {'genlag':>7} {'':>5}")
 
 
 def ramp(label: str, steps: list[int], run: Any) -> tuple[int, list[StepResult]]:
@@ -693,6 +716,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds_per_step": args.seconds,
         "steps": [{"run": r.what, "load": r.load, "loss_pct": round(r.loss_pct, 4),
                    "late_pct": round(r.late_pct, 4), "cpu_pct": round(r.cpu_pct, 1),
+                   "core_pct": round(r.core_pct, 1),
                    "passed": r.passed} for r in all_results],
     }
     if peer_note:
