@@ -195,7 +195,8 @@ class SipRouter:
             banned = self.guard.record_failure(host, now)
             log.warning("authentication failed", call_id=request.call_id,
                         method=request.method, user=result.username, source=host,
-                        reason=result.reason)
+                        reason=result.reason, digest_uri=_digest_uri(request),
+                        request_uri=str(request.uri))
             if banned:
                 log.warning("address banned", source=host,
                             ban_time=self.config.sip.brute_force.ban_time,
@@ -285,6 +286,15 @@ class SipRouter:
 
     def _on_ack_timeout(self, txn: Any) -> None:
         self.calls.handle_ack_timeout(txn)
+
+
+def _digest_uri(request: Any) -> str | None:
+    """The uri parameter of the request's credentials (for the log line of a failure)."""
+    import re
+
+    value = request.get("Proxy-Authorization") or request.get("Authorization") or ""
+    m = re.search(r'uri="([^"]*)"', value)
+    return m[1] if m else None
 
 
 def _first_ip(config: Config) -> str | None:
