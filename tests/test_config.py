@@ -234,3 +234,46 @@ def test_check_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "2 problems found" in err
     assert check_command(argparse.Namespace(config=str(tmp_path / "missing.yaml"))) == 1
     assert "cannot read the file" in capsys.readouterr().err
+
+
+def test_queue_sections_go_to_acd_config_and_its_errors_get_a_line() -> None:
+    text = textwrap.dedent("""\
+        sip: {listen: [udp:127.0.0.1:5060], domain: x.org}
+        extensions:
+          - {number: "1001", password: abcd}
+        queues:
+          - number: "6400"
+            name: Sales
+            strategy: ring_all
+            static_agents:
+              - "1001"
+              - "1999"
+        """)
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "c.yaml")
+    (issue,) = info.value.issues
+    assert (issue.line, issue.path) == (10, "queues[0].static_agents[1]")
+    assert "1999" in issue.message
+    ok = parse_config(text.replace('      - "1999"\n', ""), "c.yaml")
+    assert ok.acd is not None and [q.number for q in ok.acd.queues] == ["6400"]
+    assert ok.acd_sections["queues"][0]["name"] == "Sales"
+
+
+def test_logging_console_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+    import json
+
+    from softswitch.log import configure_logging, get_logger
+
+    out = io.StringIO()
+    configure_logging("json", "info", stream=out)
+    log = get_logger("test")
+    log.bind(call_id="abc").info("call state", new="ringing")
+    log.debug("hidden at info level")
+    (line,) = out.getvalue().splitlines()
+    obj = json.loads(line)
+    assert obj["event"] == "call state" and obj["call_id"] == "abc" and obj["level"] == "info"
+    out = io.StringIO()
+    configure_logging("console", "debug", stream=out)
+    get_logger("test").debug("visible", call_id="x1")
+    assert "visible" in out.getvalue() and "call_id=x1" in out.getvalue()
