@@ -1,0 +1,275 @@
+"""Digest authentication (RFC 2617 / 7616 / 8760) and the brute-force guard, in virtual
+time."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from softswitch.sip import (
+    HA1,
+    AuthStatus,
+    BruteForceGuard,
+    DigestAuthenticator,
+    Request,
+    parse_message,
+)
+from softswitch.sip.auth import compute_ha1, compute_response
+from softswitch.sip.headers import parse_auth_params
+
+from . import rfc4475
+
+REALM = "switch.example.com"
+PASSWORDS = {"1001": "s3cret", "1002": "other"}
+
+
+def request(method: str = "REGISTER", user: str = "1001") -> Request:
+    return Request(method, "sip:switch.example.com", [
+        ("Via", "SIP/2.0/UDP 10.0.0.5:5062;branch=z9hG4bKx1;rport"),
+        ("From", f"<sip:{user}@switch.example.com>;tag=f1"),
+        ("To", f"<sip:{user}@switch.example.com>"),
+        ("Call-ID", "auth-1"),
+        ("CSeq", f"1 {method}"),
+    ])
+
+
+def client_answer(challenge_value: str, req: Request, user: str, password: str,
+                  nc: int = 1, qop: bool = True, header: str = "Authorization",
+                  cnonce: str = "0a4f113b") -> Request:
+    """What a phone does with one challenge (written independently of the server code)."""
+    _scheme, p = parse_auth_params(challenge_value)
+    alg = p.get("algorithm", "MD5")
+    h = hashlib.sha256 if alg.upper() == "SHA-256" else hashlib.md5
+
+    def hx(s: str) -> str:
+        return h(s.encode()).hexdigest()
+
+    ha1 = hx(f"{user}:{p['realm']}:{password}")
+    ha2 = hx(f"{req.method}:{req.uri}")
+    ncs = f"{nc:08x}"
+    if qop:
+        resp = hx(f"{ha1}:{p['nonce']}:{ncs}:{cnonce}:auth:{ha2}")
+        value = (f'Digest username="{user}", realm="{p["realm"]}", nonce="{p["nonce"]}", '
+                 f'uri="{req.uri}", response="{resp}", algorithm={alg}, qop=auth, '
+                 f'nc={ncs}, cnonce="{cnonce}"')
+    else:
+        resp = hx(f"{ha1}:{p['nonce']}:{ha2}")
+        value = (f'Digest username="{user}", realm="{p["realm"]}", nonce="{p["nonce"]}", '
+                 f'uri="{req.uri}", response="{resp}", algorithm={alg}')
+    out = parse_message(bytes(req))
+    assert isinstance(out, Request)
+    out.set(header, value)
+    return out
+
+
+@pytest.fixture
+def auth() -> DigestAuthenticator:
+    return DigestAuthenticator(REALM, PASSWORDS.get, secret=b"k" * 32, nonce_ttl=300.0)
+
+
+def test_rfc2617_and_rfc7616_reference_vectors() -> None:
+    # RFC 2617 §3.5 (MD5, qop=auth).
+    ha1 = compute_ha1("MD5", "Mufasa", "testrealm@host.com", "Circle Of Life")
+    assert compute_response("MD5", ha1, "dcd98b7102dd2f0e8b11d0f600bfb0c093", "GET",
+                            "/dir/index.html", qop="auth", nc="00000001",
+                            cnonce="0a4f113b") == "6629fae49393a05397450978507c4ef1"
+    # RFC 7616 §3.9.1 (SHA-256 and MD5).
+    nonce = "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v"
+    cnonce = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ"
+    for alg, expected in (
+        ("SHA-256", "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"),
+        ("MD5", "8ca523f5e9506fed4657c9700eebdbec"),
+    ):
+        ha1 = compute_ha1(alg, "Mufasa", "http-auth@example.org", "Circle of Life")
+        assert compute_response(alg, ha1, nonce, "GET", "/dir/index.html", qop="auth",
+                                nc="00000001", cnonce=cnonce) == expected
+
+
+def test_register_is_challenged_with_401_offering_sha256_then_md5(
+    auth: DigestAuthenticator,
+) -> None:
+    result, resp = auth.authenticate(request(), now=100.0)
+    assert result.status is AuthStatus.MISSING and resp is not None
+    assert resp.status == 401
+    values = resp.get_all("WWW-Authenticate")
+    assert [parse_auth_params(v)[1]["algorithm"] for v in values] == ["SHA-256", "MD5"]
+    for v in values:
+        p = parse_auth_params(v)[1]
+        assert p["realm"] == REALM and p["qop"] == "auth" and "stale" not in p
+
+
+@pytest.mark.parametrize("method", ["INVITE", "MESSAGE", "SUBSCRIBE"])
+def test_phone_requests_are_challenged_with_407(auth: DigestAuthenticator,
+                                                method: str) -> None:
+    _r, resp = auth.authenticate(request(method), now=0.0)
+    assert resp is not None and resp.status == 407
+    assert len(resp.get_all("Proxy-Authenticate")) == 2
+    assert not resp.has("WWW-Authenticate")
+
+
+@pytest.mark.parametrize("which", [0, 1])  # SHA-256, MD5
+def test_right_password_is_accepted_with_either_algorithm(auth: DigestAuthenticator,
+                                                          which: int) -> None:
+    req = request()
+    _r, challenge = auth.authenticate(req, now=10.0)
+    assert challenge is not None
+    answered = client_answer(challenge.get_all("WWW-Authenticate")[which], req, "1001",
+                             "s3cret")
+    result, resp = auth.authenticate(answered, now=11.0)
+    assert result.ok and result.username == "1001" and resp is None
+
+
+def test_invite_credentials_in_proxy_authorization(auth: DigestAuthenticator) -> None:
+    req = request("INVITE")
+    _r, challenge = auth.authenticate(req, now=0.0)
+    assert challenge is not None
+    answered = client_answer(challenge.get_all("Proxy-Authenticate")[0], req, "1001",
+                             "s3cret", header="Proxy-Authorization")
+    assert auth.verify(answered, now=1.0).ok
+
+
+def test_wrong_password_and_unknown_user_fail_and_get_a_fresh_challenge(
+    auth: DigestAuthenticator,
+) -> None:
+    req = request()
+    _r, challenge = auth.authenticate(req, now=0.0)
+    assert challenge is not None
+    value = challenge.get_all("WWW-Authenticate")[1]
+    bad = client_answer(value, req, "1001", "guess")
+    result, resp = auth.authenticate(bad, now=1.0)
+    assert result.status is AuthStatus.FAILED and result.reason == "wrong password"
+    assert resp is not None and resp.status == 401
+    assert "stale" not in resp.get_all("WWW-Authenticate")[0]
+    ghost = client_answer(value, request(user="9999"), "9999", "x")
+    assert auth.verify(ghost, now=1.0).status is AuthStatus.FAILED
+
+
+def test_expired_nonce_is_answered_stale_true(auth: DigestAuthenticator) -> None:
+    req = request()
+    _r, challenge = auth.authenticate(req, now=0.0)
+    assert challenge is not None
+    answered = client_answer(challenge.get_all("WWW-Authenticate")[0], req, "1001", "s3cret")
+    result, resp = auth.authenticate(answered, now=301.0)
+    assert result.status is AuthStatus.STALE
+    assert resp is not None and resp.status == 401
+    assert all(parse_auth_params(v)[1].get("stale") == "true"
+               for v in resp.get_all("WWW-Authenticate"))
+    # The fresh nonce works.
+    again = client_answer(resp.get_all("WWW-Authenticate")[0], req, "1001", "s3cret")
+    assert auth.verify(again, now=302.0).ok
+
+
+def test_expired_nonce_with_wrong_password_is_not_stale(auth: DigestAuthenticator) -> None:
+    req = request()
+    _r, challenge = auth.authenticate(req, now=0.0)
+    assert challenge is not None
+    answered = client_answer(challenge.get_all("WWW-Authenticate")[0], req, "1001", "nope")
+    assert auth.verify(answered, now=301.0).status is AuthStatus.FAILED
+
+
+def test_replayed_nonce_count_is_refused(auth: DigestAuthenticator) -> None:
+    req = request()
+    _r, challenge = auth.authenticate(req, now=0.0)
+    assert challenge is not None
+    value = challenge.get_all("WWW-Authenticate")[0]
+    first = client_answer(value, req, "1001", "s3cret", nc=1)
+    assert auth.verify(first, now=1.0).ok
+    replay = auth.verify(first, now=2.0)
+    assert replay.status is AuthStatus.FAILED and "replayed" in replay.reason
+    assert auth.verify(client_answer(value, req, "1001", "s3cret", nc=2), now=3.0).ok
+    assert not auth.verify(client_answer(value, req, "1001", "s3cret", nc=2), now=4.0).ok
+    assert auth.verify(client_answer(value, req, "1001", "s3cret", nc=7), now=5.0).ok
+
+
+def test_without_qop_a_nonce_is_good_once(auth: DigestAuthenticator) -> None:
+    req = request()
+    _r, challenge = auth.authenticate(req, now=0.0)
+    assert challenge is not None
+    old_style = client_answer(challenge.get_all("WWW-Authenticate")[1], req, "1001", "s3cret",
+                              qop=False)
+    assert auth.verify(old_style, now=1.0).ok
+    assert auth.verify(old_style, now=2.0).status is AuthStatus.STALE
+
+
+def test_nonce_from_another_secret_or_forged_fails(auth: DigestAuthenticator) -> None:
+    other = DigestAuthenticator(REALM, PASSWORDS.get, secret=b"z" * 32)
+    req = request()
+    _r, challenge = other.authenticate(req, now=0.0)
+    assert challenge is not None
+    answered = client_answer(challenge.get_all("WWW-Authenticate")[0], req, "1001", "s3cret")
+    result = auth.verify(answered, now=1.0)
+    assert result.status is AuthStatus.FAILED and "nonce" in result.reason
+
+
+def test_digest_uri_must_match_request_uri(auth: DigestAuthenticator) -> None:
+    req = request()
+    _r, challenge = auth.authenticate(req, now=0.0)
+    assert challenge is not None
+    answered = client_answer(challenge.get_all("WWW-Authenticate")[0], req, "1001", "s3cret")
+    answered.uri = answered.uri.copy()
+    answered.uri.host = "elsewhere.example.com"
+    assert auth.verify(answered, now=1.0).status is AuthStatus.FAILED
+
+
+def test_ha1_credentials_instead_of_passwords() -> None:
+    store = {"1001": HA1(md5=compute_ha1("MD5", "1001", REALM, "s3cret"),
+                         sha256=compute_ha1("SHA-256", "1001", REALM, "s3cret"))}
+    auth = DigestAuthenticator(REALM, store.get)
+    req = request()
+    _r, challenge = auth.authenticate(req, now=0.0)
+    assert challenge is not None
+    # Both challenges carry the same nonce, so the second answer counts on (nc=2).
+    for nc, value in enumerate(challenge.get_all("WWW-Authenticate"), start=1):
+        assert auth.verify(client_answer(value, req, "1001", "s3cret", nc=nc), now=1.0).ok
+
+
+def test_md5_only_configuration() -> None:
+    auth = DigestAuthenticator(REALM, PASSWORDS.get, algorithms=("MD5",))
+    _r, challenge = auth.authenticate(request(), now=0.0)
+    assert challenge is not None
+    assert len(challenge.get_all("WWW-Authenticate")) == 1
+    with pytest.raises(ValueError):
+        DigestAuthenticator(REALM, PASSWORDS.get, algorithms=("SHA-512-256",))
+
+
+def test_unknown_auth_scheme_is_just_challenged(auth: DigestAuthenticator) -> None:
+    """RFC 4475 §3.3.7 regaut01: an unknown scheme gets a 401 challenge."""
+    req = parse_message(rfc4475.REGAUT01)
+    assert isinstance(req, Request)
+    result, resp = auth.authenticate(req, now=0.0)
+    assert result.status is AuthStatus.MISSING and resp is not None and resp.status == 401
+
+
+# -- brute-force guard -----------------------------------------------------------------
+
+
+def test_twenty_failures_in_a_minute_ban_the_address() -> None:
+    guard = BruteForceGuard(max_failures=20, window=60.0, ban_time=300.0)
+    for i in range(19):
+        assert not guard.record_failure("192.0.2.9", now=float(i))
+    assert not guard.is_banned("192.0.2.9", now=19.0)
+    assert guard.record_failure("192.0.2.9", now=19.5)
+    assert guard.is_banned("192.0.2.9", now=20.0)
+    assert not guard.is_banned("192.0.2.10", now=20.0)  # others are not affected
+    assert guard.is_banned("192.0.2.9", now=319.0)
+    assert not guard.is_banned("192.0.2.9", now=319.6)  # the ban ends
+
+
+def test_failures_spread_over_more_than_the_window_do_not_ban() -> None:
+    guard = BruteForceGuard(max_failures=20, window=60.0, ban_time=300.0)
+    for i in range(100):
+        assert not guard.record_failure("192.0.2.9", now=i * 3.5)  # 17 per minute
+
+
+def test_guard_forgets_old_entries() -> None:
+    guard = BruteForceGuard(max_failures=3, window=10.0, ban_time=30.0)
+    guard.record_failure("a", now=0.0)
+    for t in (1.0, 2.0, 3.0):
+        guard.record_failure("b", now=t)
+    assert guard.banned_hosts(now=4.0) == ["b"]
+    assert guard.next_deadline() == 10.0  # host a's failure leaves the window
+    guard.handle_timer(now=11.0)
+    assert guard.next_deadline() == 33.0  # only b's ban remains
+    guard.handle_timer(now=34.0)
+    assert guard.next_deadline() is None and guard.banned_hosts(now=34.0) == []
