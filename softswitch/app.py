@@ -150,6 +150,9 @@ class SipRouter:
                                     on_cancel=self._on_cancel,
                                     on_ack_timeout=self._on_ack_timeout,
                                     user_agent=sip.user_agent)
+        from softswitch.events import EventBus
+
+        self.events = EventBus()  # every ACD event, in engine order (softswitch.events)
         self.registrar = RegistrarService(config, store, self.loop)
         self.dialplan = DialPlan.default(passwords)
         self.calls = B2BUA(endpoint=self.endpoint, media=media, store=store,

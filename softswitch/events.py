@@ -37,6 +37,21 @@ class Subscription:
         self.bus._remove(self)
 
 
+@dataclass(frozen=True, slots=True)
+class SurveyAnswered:
+    """§9.6: after the agent hung up, the caller pressed ``key`` of the satisfaction survey
+    (``score`` from the queue's key->score map). ``at``: engine (monotonic) time, like the
+    ACD events. Published by the queue-call shell (the ACD has no survey)."""
+
+    at: float
+    task: str
+    queue: str
+    agent: str
+    caller: str
+    key: str
+    score: int
+
+
 class EventBus:
     """Synchronous publish/subscribe of immutable events."""
 
