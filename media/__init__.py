@@ -31,6 +31,9 @@ Quick use from the call layer (softswitch/calls)::
     a.on_dtmf(lambda d: print(d.digit, d.source))   # callback per key press, or:
     async for d in a.dtmf_events(): ...             # async iterator (ends at close), or:
     d = await a.next_digit(timeout=5.0)             # one digit or None
+    a.flush_digits()                                # drop stale presses before asking
+    entry = await a.collect_digits(max_digits=20, terminator="#", first_timeout=10,
+                                   inter_digit_timeout=5)   # DigitEntry(digits, ended_by)
     a.receive_info_dtmf("application/dtmf-relay", "Signal=5\\r\\nDuration=160")  # SIP INFO
     a.send_dtmf("123#")     # RFC 4733 if negotiated, else in-band tones
 
@@ -53,7 +56,7 @@ Players, music, conferences, recordings (all on the engine's one 20 ms clock)::
     pb.stop()               # or cancel the task awaiting it
     engine.play(leg, Loop(ringback_tone("cn")))      # per-leg loop (any FrameSource)
     engine.play(leg, PromptSequence([lib.get("en/welcome-to-queue")]))
-    load_wav(path)          # media.player: any-rate WAV -> 8 kHz Prompt, resampled once
+    lib.file("/var/prompts/custom.wav")   # any-rate WAV -> 8 kHz Prompt, resampled once, cached
 
     engine.attach_moh(leg, "default")   # shared stream; "default" = prompts/moh/default.wav
     engine.add_music("ringback-us", Loop(ringback_tone("us")))  # your own shared stream
@@ -85,6 +88,8 @@ Behaviour the call layer can rely on:
 * Each leg sends ONE SSRC to its phone for the whole call; sequence numbers continue and
   timestamps follow the wall clock across changes of what it hears (other party's SSRC
   change after a re-INVITE, prompt, music...), with the marker bit on each change.
+* A key relayed toward a phone that did not negotiate telephone-event is played to it as
+  in-band tones (after the press ends).
 * DTMF digits (:class:`media.events.DtmfDigit`: ``digit``, ``source`` rfc4733/inband/info,
   ``duration_ms``, ``at``, ``leg``) are reported once per press, when it ends. RFC 4733 events
   are also relayed to the bridged phone when it negotiated telephone-event (never as audio).
@@ -104,7 +109,7 @@ from media.engine import (
     PortRangeExhausted,
     Recording,
 )
-from media.events import DtmfDigit, DtmfSource, PlaybackOutcome
+from media.events import DigitEntry, DtmfDigit, DtmfSource, PlaybackOutcome
 from media.g711 import Codec
 from media.mixer import Role
 from media.player import Loop, Prompt, PromptError, PromptLibrary, PromptSequence
@@ -112,6 +117,7 @@ from media.player import Loop, Prompt, PromptError, PromptLibrary, PromptSequenc
 __all__ = [
     "Codec",
     "Conference",
+    "DigitEntry",
     "Loop",
     "MusicStream",
     "Playback",

@@ -35,7 +35,7 @@ from media.dtmf import (
     parse_info_body,
     telephone_event_frames,
 )
-from media.events import DtmfDigit, DtmfSource, PlaybackOutcome
+from media.events import DigitEntry, DtmfDigit, DtmfSource, PlaybackOutcome
 from media.g711 import Codec
 from media.mixer import Role, hearing_matrix, mix
 from media.player import FrameSource, Loop, PromptError, PromptLibrary
@@ -214,6 +214,46 @@ class MediaLeg:
             return None
         return None if digit.digit == "" else digit
 
+    def flush_digits(self) -> int:
+        """Forget key presses not yet consumed (before asking the caller for input)."""
+        n = 0
+        while not self._dtmf_queue.empty():
+            if self._dtmf_queue.get_nowait().digit == "":
+                self._dtmf_queue.put_nowait(DtmfDigit("", DtmfSource.INFO, 0, 0.0))
+                break
+            n += 1
+        return n
+
+    async def collect_digits(self, max_digits: int | None = None, *,
+                             terminator: str | None = "#", first_timeout: float = 10.0,
+                             inter_digit_timeout: float = 5.0) -> DigitEntry:
+        """Gather an entry ("enter your callback number followed by the pound key").
+
+        Stops at ``terminator`` (not included), at ``max_digits``, when no key comes within
+        ``first_timeout`` (first key) / ``inter_digit_timeout`` (next keys), or when the leg
+        closes. A digit that interrupted a prompt is the first digit of the entry.
+        """
+        if max_digits is not None and max_digits < 1:
+            raise ValueError("max_digits must be >= 1")
+        digits = ""
+        while True:
+            timeout = first_timeout if not digits else inter_digit_timeout
+            try:
+                d = self._dtmf_queue.get_nowait()
+            except asyncio.QueueEmpty:
+                try:
+                    d = await asyncio.wait_for(self._dtmf_queue.get(), timeout)
+                except TimeoutError:
+                    return DigitEntry(digits, "timeout")
+            if d.digit == "":
+                self._dtmf_queue.put_nowait(d)  # keep the close sentinel for other readers
+                return DigitEntry(digits, "closed")
+            if terminator is not None and d.digit == terminator:
+                return DigitEntry(digits, "terminator")
+            digits += d.digit
+            if max_digits is not None and len(digits) >= max_digits:
+                return DigitEntry(digits, "max_digits")
+
     def receive_info_dtmf(self, content_type: str, body: str) -> DtmfDigit:
         """Feed a SIP INFO (application/dtmf-relay or application/dtmf) received on this
         leg's dialog; the digit is reported like any other. Raises DtmfError on bad bodies."""
@@ -310,6 +350,11 @@ class MediaLeg:
             for digit in digits:
                 self._emit_dtmf(digit)
             peer = self if self._echo else self.peer
+            if (digits and peer is not None and peer.telephone_event_pt is None
+                    and peer.feed is None):
+                # The other phone did not negotiate RFC 4733: it hears the key as tones.
+                for digit in digits:
+                    peer.send_dtmf(digit.digit, max(digit.duration_ms, 80))
             # Relay the events themselves when the other phone negotiated them too.
             if (peer is not None and peer.feed is None and peer.telephone_event_pt is not None
                     and peer.session.send_address is not None

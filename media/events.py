@@ -29,3 +29,16 @@ class PlaybackOutcome(StrEnum):
     FINISHED = "finished"  # every item played to the end
     INTERRUPTED = "interrupted"  # a DTMF digit stopped an interruptible playback
     STOPPED = "stopped"  # cancelled by the call layer, or the leg closed
+
+
+@dataclass(frozen=True, slots=True)
+class DigitEntry:
+    """What :meth:`media.engine.MediaLeg.collect_digits` gathered and why it stopped."""
+
+    digits: str  # without the terminator
+    ended_by: str  # "terminator" | "max_digits" | "timeout" | "closed"
+
+    @property
+    def complete(self) -> bool:
+        """The caller finished the entry themselves (terminator or enough digits)."""
+        return self.ended_by in ("terminator", "max_digits")

@@ -466,5 +466,18 @@ class PromptLibrary:
                 items += self.words(lang, part)
         return PromptSequence(items)
 
+    def file(self, path: str | Path) -> Prompt:
+        """A custom prompt file (any WAV), resampled once and cached while it is unchanged."""
+        p = Path(path).resolve()
+        try:
+            mtime = p.stat().st_mtime_ns
+        except FileNotFoundError:
+            raise PromptError(f"prompt file not found: {p}") from None
+        key = f"file:{p}:{mtime}"
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._cache[key] = load_wav(p)
+        return cached
+
     def music(self, name: str = "default") -> Prompt:
         return self.get(f"moh/{name}")

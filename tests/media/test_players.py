@@ -217,3 +217,18 @@ def test_wav_8bit_and_bad_files(tmp_path):
 
 def test_silence_prompt():
     assert silence(0.5).duration == 0.5 and not silence(0.5).samples.any()
+
+
+def test_custom_prompt_file_is_loaded_once_and_reloaded_when_changed(tmp_path):
+    lib = PromptLibrary(PROMPTS)
+    path = tmp_path / "custom.wav"
+    write_wav(path, np.full(16000, 1000, "<i2").tobytes(), 16000)
+    p1 = lib.file(path)
+    assert lib.file(path) is p1 and p1.duration == pytest.approx(1.0)
+    import os
+
+    write_wav(path, np.full(8000, 1000, "<i2").tobytes(), 16000)
+    os.utime(path, ns=(1, 1))
+    assert lib.file(path).duration == pytest.approx(0.5)
+    with pytest.raises(PromptError, match="not found"):
+        lib.file(tmp_path / "gone.wav")

@@ -251,3 +251,40 @@ async def test_echo_sends_the_phones_audio_back(engine, phones):
     pa.send((leg.local_host, leg.local_port), bytes(range(160)))
     got = await pa.recv()
     assert got is not None and got.payload == bytes(range(160)) and got.ssrc != pa.ssrc
+
+
+async def test_collect_digits_terminator_max_and_timeout(engine, phones):
+    pa, pb, a, b = await call(engine, phones)
+    for d in "99":
+        a.receive_info_dtmf("application/dtmf", d)
+    assert a.flush_digits() == 2
+    for d in "13800#7":
+        a.receive_info_dtmf("application/dtmf", d)
+    entry = await a.collect_digits(20, terminator="#")
+    assert (entry.digits, entry.ended_by, entry.complete) == ("13800", "terminator", True)
+    for d in "123":
+        a.receive_info_dtmf("application/dtmf", d)
+    entry = await a.collect_digits(2)
+    assert (entry.digits, entry.ended_by) == ("71", "max_digits")
+    entry = await a.collect_digits(5, first_timeout=0, inter_digit_timeout=0)
+    assert (entry.digits, entry.ended_by, entry.complete) == ("23", "timeout", False)
+    with pytest.raises(ValueError):
+        await a.collect_digits(0)
+
+
+async def test_rfc4733_key_reaches_a_phone_without_telephone_event_as_tones(engine, phones):
+    from media.dtmf import GoertzelDetector
+
+    pa, pb, a, b = await call(engine, phones, te_a=101, te_b=None)
+    pb.send((b.local_host, b.local_port), b"\xff" * 160)  # B latches
+    await asyncio.sleep(0.05)
+    for _ in range(3):
+        pa.send((a.local_host, a.local_port), te_payload(4, True, 1200), pt=101, ts=777)
+    got = await pb.recv_all(0.4)
+    assert got and all(p.payload_type == 0 for p in got)
+    det = GoertzelDetector()
+    digits = []
+    for p in got + [None, None]:
+        frame = decode(p.payload, Codec.PCMU) if p else np.zeros(160, np.int16)
+        digits += [d.digit for d in det.process(frame, 0.0)]
+    assert digits == ["4"]
