@@ -72,6 +72,10 @@ from acd.stats import QueueSnapshot, QueueStatistics
 from acd.timerouting import decide
 
 NEG_INF = float("-inf")
+LOGGED_OUT, PAUSED, UNREGISTERED = (MemberState.LOGGED_OUT, MemberState.PAUSED,
+                                    MemberState.UNREGISTERED)
+IN_USE, RINGING, WRAP_UP, IDLE = (MemberState.IN_USE, MemberState.RINGING,
+                                  MemberState.WRAP_UP, MemberState.IDLE)
 # How long max wait is held off while a caller is entering a callback number.
 COLLECT_GRACE = 30.0
 
@@ -127,6 +131,7 @@ class Acd:
         self._timers: dict[tuple[Timer, Any], int] = {}
         self._timer_seq = 0
         self._dirty: set[Queue] = set()
+        self._changed: dict[Membership, MemberState] = {}  # membership -> state before input
         self._emptied: set[Queue] = set()
         self._out = Output()
         self._last_now = now
@@ -153,11 +158,11 @@ class Acd:
             self._schedule(Timer.SLA_EVALUATION, q.number, now + qc.sla.evaluation_interval)
         for q in self._queues.values():
             for m in q.members.values():
+                # every member enters the wallboard counts as logged out (previous is state)
+                self._emit(MemberStateChanged(now, m.agent.extension, q.number,
+                                              MemberState.LOGGED_OUT, MemberState.LOGGED_OUT))
                 self._refresh(m, now)
-                if m.state is MemberState.LOGGED_OUT:  # so the wallboard counts them too
-                    self._emit(MemberStateChanged(now, m.agent.extension, q.number,
-                                                  MemberState.LOGGED_OUT,
-                                                  MemberState.LOGGED_OUT))
+        self._flush_member_states(now)
         self._dirty.clear()
         self.initial_events: list[Event] = self._out.events
         self._out = Output()
@@ -645,6 +650,8 @@ class Acd:
             self._leave_empty_queues(now)
         if self._dirty:
             self._dispatch(now)
+        if self._changed:
+            self._flush_member_states(now)
 
     def _emit(self, event: Event) -> None:
         self._out.events.append(event)
@@ -793,56 +800,71 @@ class Acd:
         """Recompute one membership's state and keep every per-queue index in step."""
         a = m.agent
         q = m.queue
-        qc = q.config
         signed_in = m.signed_in
         if not signed_in:
-            state = MemberState.LOGGED_OUT
+            state = LOGGED_OUT
         elif m.paused:
-            state = MemberState.PAUSED
+            state = PAUSED
         elif not a.registered:
-            state = MemberState.UNREGISTERED
+            state = UNREGISTERED
         elif a.device_busy or a.calls:
-            state = MemberState.IN_USE
+            state = IN_USE
         elif a.offers:
-            state = MemberState.RINGING
+            state = RINGING
         elif a.wrapup_until > now or m.wrapup_until > now:
-            state = MemberState.WRAP_UP
+            state = WRAP_UP
         else:
-            state = MemberState.IDLE
-        if state is MemberState.IDLE:
+            state = IDLE
+        ring_in_use = q.ring_in_use
+        if state is IDLE:
             available = True
-        elif qc.ring_in_use and state in (MemberState.IN_USE, MemberState.RINGING):
+        elif ring_in_use and (state is IN_USE or state is RINGING):
             available = not (a.wrapup_until > now or m.wrapup_until > now)
         else:
             available = False
         if available:
-            was = m.available
-            q.add_idle(m)
-            if not was:
+            if not m.available:
+                q.add_idle(m)
                 self._dirty.add(q)
+            elif ring_in_use:  # its ordering key may have changed while it stayed idle
+                q.add_idle(m)
         elif m.available:
             q.remove_idle(m)
-        self._update_presence(m, q, signed_in and not m.paused and a.registered)
+        serving = signed_in and not m.paused and a.registered
+        if q.empty_rules:
+            qc = q.config
+            key = (serving, self._present(m, a, qc.leave_when_empty),
+                   self._present(m, a, qc.join_empty_disallowed))
+        else:
+            key = (serving, signed_in, signed_in)
+        if key != m.presence:
+            self._update_presence(m, q, key)
         if state is not m.state:
-            previous = m.state
+            # reported once per input, net of transient states (idle between a call and the
+            # next offer), by _flush_member_states
+            if m not in self._changed:
+                self._changed[m] = m.state
             m.state = state
-            self._emit(MemberStateChanged(now, a.extension, q.number, state, previous))
 
-    def _update_presence(self, m: Membership, q: Queue, serving: bool) -> None:
-        a = m.agent
-        qc = q.config
-        # (serving for EWT, present for leave-when-empty, present for join-empty)
-        key = (serving,
-               self._present(m, a, qc.leave_when_empty),
-               self._present(m, a, qc.join_empty_disallowed))
+    def _flush_member_states(self, now: float) -> None:
+        changed, self._changed = self._changed, {}
+        for m, previous in changed.items():
+            if m.state is not previous:
+                q = m.queue
+                event = MemberStateChanged(now, m.agent.extension, q.number, m.state, previous)
+                self._out.events.append(event)
+                q.stats.apply(event)
+
+    def _update_presence(self, m: Membership, q: Queue,
+                         key: tuple[bool, bool, bool]) -> None:
+        """Per-queue counts: serving (EWT), present for leave-when-empty / join-empty."""
         old = m.presence
-        if key == old:
-            return
         q.serving += key[0] - old[0]
         q.present_leave += key[1] - old[1]
         q.present_join += key[2] - old[2]
         m.presence = key
-        if old[1] and not key[1] and q.present_leave == 0 and qc.leave_when_empty is not None:
+        if (old[1] and not key[1] and q.present_leave == 0
+                and q.config.leave_when_empty is not None):
             self._emptied.add(q)
 
     @staticmethod

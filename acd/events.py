@@ -18,6 +18,8 @@ from acd.ids import AgentId, QueueId, TaskId
 class CallStatus(Enum):
     """§11.2: how a queue call ends for the reports."""
 
+    __hash__ = object.__hash__  # members are singletons; Enum's hash is slow
+
     ANSWERED = "answered"
     ABANDONED = "abandoned"
     MISSED = "missed"
@@ -25,6 +27,8 @@ class CallStatus(Enum):
 
 class LeaveReason(Enum):
     """Why a task left the queue; every task leaves with exactly one of these."""
+
+    __hash__ = object.__hash__  # members are singletons; Enum's hash is slow
 
     ANSWERED = "answered"  # an agent answered (CallStatus.ANSWERED)
     ABANDONED = "abandoned"  # the caller hung up while waiting
@@ -41,6 +45,8 @@ class LeaveReason(Enum):
 class RouteReason(Enum):
     """Why the engine sent a task to a destination."""
 
+    __hash__ = object.__hash__  # members are singletons; Enum's hash is slow
+
     OUTSIDE_BUSINESS_HOURS = "outside_business_hours"
     HOLIDAY = "holiday"
     FAILOVER = "failover"
@@ -48,6 +54,8 @@ class RouteReason(Enum):
 
 
 class OfferResult(Enum):
+
+    __hash__ = object.__hash__  # members are singletons; Enum's hash is slow
     ANSWERED = "answered"
     TIMED_OUT = "timed_out"  # ring timeout: a missed call for the agent
     REJECTED = "rejected"  # the agent declined / was busy: a missed call for the agent
@@ -56,6 +64,8 @@ class OfferResult(Enum):
 
 class MemberState(Enum):
     """§11.5: an agent's state in one queue, as the queue panel and wallboard show it."""
+
+    __hash__ = object.__hash__  # members are singletons; Enum's hash is slow
 
     LOGGED_OUT = "logged_out"
     PAUSED = "paused"
@@ -68,6 +78,8 @@ class MemberState(Enum):
 
 class CallbackFailureReason(Enum):
     """§11.3."""
+
+    __hash__ = object.__hash__  # members are singletons; Enum's hash is slow
 
     CUSTOMER_NO_ANSWER = "customer_no_answer"
     NO_IDLE_AGENT = "no_idle_agent"

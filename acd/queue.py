@@ -23,7 +23,7 @@ from acd.strategies import AgentOrdering, make_ordering
 class Queue:
     __slots__ = ("config", "number", "members", "levels", "idle_levels", "idle", "order",
                  "ready", "by_seq", "serving", "present_leave", "present_join", "handle_time",
-                 "stats", "window_total", "window_within", "_rng")
+                 "stats", "window_total", "window_within", "_rng", "ring_in_use", "empty_rules")
 
     def __init__(self, config: QueueConfig, rng: random.Random) -> None:
         self.config = config
@@ -43,6 +43,9 @@ class Queue:
         self.window_total = 0
         self.window_within = 0
         self._rng = rng
+        self.ring_in_use = config.ring_in_use
+        self.empty_rules = (config.leave_when_empty is not None
+                            or config.join_empty_disallowed is not None)
 
     @property
     def auto_pause_applies(self) -> bool:

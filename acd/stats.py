@@ -52,7 +52,7 @@ class QueueSnapshot:
 class QueueStatistics:
     """Incremental wallboard figures of one queue."""
 
-    __slots__ = ("queue", "sla_time", "_waiting", "_callbacks", "_states", "_counts",
+    __slots__ = ("queue", "sla_time", "_waiting", "_callbacks", "_agents", "_counts",
                  "answered", "abandoned", "missed", "agent_missed", "_wait_sum", "_talk_sum",
                  "_within")
 
@@ -61,7 +61,7 @@ class QueueStatistics:
         self.sla_time = sla_time
         self._waiting: dict[TaskId, float] = {}  # insertion order = arrival order
         self._callbacks: set[TaskId] = set()
-        self._states: dict[AgentId, MemberState] = {}
+        self._agents: set[AgentId] = set()
         self._counts: dict[MemberState, int] = {s: 0 for s in MemberState}
         self.answered = self.abandoned = self.missed = self.agent_missed = 0
         self._wait_sum = 0.0
@@ -69,12 +69,14 @@ class QueueStatistics:
         self._within = 0
 
     def apply(self, event: Event) -> None:
-        if isinstance(event, MemberStateChanged):
-            old = self._states.get(event.agent)
-            if old is not None:
-                self._counts[old] -= 1
-            self._states[event.agent] = event.state
-            self._counts[event.state] += 1
+        if type(event) is MemberStateChanged:
+            counts = self._counts
+            if event.previous is not event.state:
+                counts[event.previous] -= 1
+                counts[event.state] += 1
+            elif event.agent not in self._agents:  # an agent's first appearance
+                self._agents.add(event.agent)
+                counts[event.state] += 1
         elif isinstance(event, TaskJoined):
             self._waiting[event.task] = event.at
         elif isinstance(event, TaskLeft):
