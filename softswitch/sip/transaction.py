@@ -489,7 +489,7 @@ class TransactionLayer:
     def __init__(self, timers: TimerConfig | None = None) -> None:
         self.timers = timers if timers is not None else TimerConfig()
         self._out: list[Output] = []
-        self._client: dict[tuple[str, str], ClientTransaction] = {}
+        self._client: dict[tuple[str, ...], ClientTransaction] = {}
         self._server: dict[ServerKey, ServerTransaction] = {}
         # INVITE server transactions in Accepted, by (Call-ID, CSeq number, From tag), so
         # the ACK for a 2xx (a new transaction, §17.1.1.3) finds its way.
@@ -541,8 +541,8 @@ class TransactionLayer:
     def _forget(self, txn: Transaction) -> None:
         txn._scheduled = None
         if isinstance(txn, ClientTransaction):
-            if self._client.get(txn.key) is txn:  # type: ignore[call-overload]
-                del self._client[txn.key]  # type: ignore[arg-type]
+            if self._client.get(txn.key) is txn:
+                del self._client[txn.key]
         else:
             if self._server.get(txn.key) is txn:
                 del self._server[txn.key]
@@ -564,9 +564,9 @@ class TransactionLayer:
         else:
             txn = ClientNonInviteTransaction(request, peer, self.timers, self._out)
         key = txn.key
-        if key in self._client:  # type: ignore[comparison-overlap]
+        if key in self._client:
             raise ValueError(f"branch {key[0]!r} already in use for {key[1]}")
-        self._client[key] = txn  # type: ignore[index]
+        self._client[key] = txn
         txn.start(now)
         self._after(txn)
         return txn
