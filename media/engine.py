@@ -415,7 +415,7 @@ class MediaLeg:
 
     def _on_rtcp(self, data: bytes, addr: tuple[str, int]) -> None:
         try:
-            self.session.handle_rtcp(data, self._time())
+            self.session.handle_rtcp(data, self._time(), addr)
         except RtpError:
             self.session.note_malformed()
 

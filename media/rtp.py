@@ -507,10 +507,18 @@ class RtpSession:
         self.stats.malformed_packets += 1
 
     # -- RTCP ------------------------------------------------------------------------------
-    def handle_rtcp(self, data: bytes, now: float) -> list[SenderReport | ReceiverReport]:
-        """Take the phone's RTCP: keep LSR/DLSR data and what it says about our stream."""
+    def handle_rtcp(self, data: bytes, now: float, addr: tuple[str, int] | None = None) -> (
+            list[SenderReport | ReceiverReport]):
+        """Take the phone's RTCP: keep LSR/DLSR data and what it says about our stream.
+
+        Symmetric RTCP (RFC 4961): once a valid report arrives from the host the RTP stream is
+        latched to, our reports go back to that exact address (NAT-safe).
+        """
         reports = parse_rtcp(data)
         self.stats.rtcp_received += 1
+        if (addr is not None and self.send_address is not None
+                and addr[0] == self.send_address[0]):
+            self.rtcp_address = addr
         for r in reports:
             if isinstance(r, SenderReport):
                 self._last_sr_ntp_middle = (r.ntp_timestamp >> 16) & 0xFFFFFFFF

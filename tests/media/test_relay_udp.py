@@ -288,3 +288,28 @@ async def test_rfc4733_key_reaches_a_phone_without_telephone_event_as_tones(engi
         frame = decode(p.payload, Codec.PCMU) if p else np.zeros(160, np.int16)
         digits += [d.digit for d in det.process(frame, 0.0)]
     assert digits == ["4"]
+
+
+async def test_rtcp_reports_go_back_to_where_the_phones_rtcp_comes_from(engine, phones):
+    from media.rtp import ReceiverReport, SenderReport, build_rtcp, parse_rtcp
+
+    pa, pb, a, b = await call(engine, phones)
+    rtcp_phone = Phone()
+    phones.append(rtcp_phone)
+    for _ in range(20):
+        pa.send((a.local_host, a.local_port), b"\xff" * 160)
+    pb.send((b.local_host, b.local_port), b"\xff" * 160)
+    rtcp_phone.sock.sendto(build_rtcp(ReceiverReport(pa.ssrc), "phone"),
+                           (a.local_host, a.local_port + 1))
+    await asyncio.sleep(0.1)
+    assert a.stats["packets_received"] == 20
+    due = a.session.next_deadline()
+    assert due is not None
+    for _ in engine.legs:  # the RTCP timer, driven by hand instead of waiting 5 s: the clock
+        engine.tick(due)  # visits a slice of the legs per tick
+    loop = asyncio.get_running_loop()
+    data = await asyncio.wait_for(loop.sock_recv(rtcp_phone.sock, 2048), 1.0)
+    reports = parse_rtcp(data)
+    assert isinstance(reports[0], ReceiverReport | SenderReport)
+    block = reports[0].reports[0]
+    assert block.ssrc == pa.ssrc and block.cumulative_lost == 0
