@@ -7,8 +7,10 @@ a monotonic `now` (float seconds), returning what to send and what happened, plu
 Messages (`message`, `headers`, `uri`, `errors`)
 -------------------------------------------------
 - `parse_message(data: bytes, *, stream=False) -> Request | Response`; raises `SipParseError`
-  (`.reason` text, `.status` 400/505, `.request` = the partly parsed Request when Via, From,
-  To, Call-ID and CSeq parsed, so a 400 can be answered; else None -> drop silently).
+  (`.reason` text, `.status` 400/505, `.request` = the partly parsed Request when it can be
+  answered -- it has a Via and a CSeq header, so the client can match the answer, which
+  goes to the source address -- else None -> drop silently). Follows RFC 4475 case by case
+  (see tests/sip/test_torture.py). The endpoint does the answering (400 + Warning).
 - `Request(method, uri: SipUri | str, headers=[(name, value), ...], body=b"")`,
   `Response(status, reason=None, headers=..., body=b"")`. `bytes(msg)` serialises (it always
   writes the right Content-Length). Header access: `msg.get(name) -> str | None`,
@@ -59,6 +61,8 @@ Transactions (`transaction`, `events`) -- sans-IO, RFC 3261 §17 + RFC 6026
   INVITE transaction that sent a 2xx retransmits it over UDP (T1 doubling to T2, §13.3.1.4)
   until the ACK arrives (`AckReceived`) or 64*T1 passes (`TransactionTimedOut(timer="L")`).
   Over TCP no retransmission timers run (A, E, G are not started; D, I, J, K are 0).
+  The INVITE server transaction sends "100 Trying" itself on creation; a 100 the TU sends
+  afterwards is ignored (no duplicate on the wire).
 
 Endpoint (`endpoint`, `transport`) -- asyncio shell
 ----------------------------------------------------

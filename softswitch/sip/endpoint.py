@@ -284,6 +284,15 @@ class SipEndpoint:
 
     # -- TCP connection table --------------------------------------------------------------
 
+    def _response_fallback(self, response: Response, peer: Peer) -> Peer:
+        """§18.2.2: the connection the request came on is gone, so open one to the
+        `received` address and the Via sent-by port (default 5060)."""
+        try:
+            via = response.via
+        except SipParseError:
+            return peer
+        return Peer("tcp", via.received or peer.host, via.port or 5060)
+
     def _tcp_send(self, data: bytes, peer: Peer) -> None:
         key = (peer.host, peer.port)
         conn = self._connections.get(key)
@@ -417,7 +426,11 @@ class SipEndpoint:
 
     def _dispatch(self, o: object) -> None:
         if isinstance(o, SendMessage):
-            self._transmit(bytes(o.message), o.peer)
+            peer = o.peer
+            if (peer.transport == "tcp" and isinstance(o.message, Response)
+                    and (peer.host, peer.port) not in self._connections):
+                peer = self._response_fallback(o.message, peer)
+            self._transmit(bytes(o.message), peer)
         elif isinstance(o, RequestReceived):
             self._deliver_request(o.transaction, o.request)
         elif isinstance(o, ResponseReceived):

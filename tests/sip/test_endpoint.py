@@ -270,3 +270,23 @@ async def test_idle_tcp_connection_is_closed(pair: tuple[Phone, Phone]) -> None:
     conn.last_activity -= b.ep.tcp_idle_timeout + 1  # as if idle for the whole timeout
     b.ep._tcp_idle_check(conn)
     await b.wait(lambda: b.ep.connection_count == 0)
+
+
+async def test_tcp_response_after_the_connection_closed_goes_to_via_sent_by(
+    pair: tuple[Phone, Phone],
+) -> None:
+    """§18.2.2: when the request's connection is gone, the response opens a new one to the
+    Via's received address and sent-by port (here A's listening port)."""
+    a, b = pair
+    held: list[ServerTransaction] = []
+    b.handler = lambda txn, req: held.append(txn)
+    dst = b.ep.local_peer("tcp")
+    out = a.ep.send_request(make_request("OPTIONS", a.ep, dst), dst)
+    await b.wait(lambda: len(held) == 1)
+    for conn in list(b.ep._connections.values()):
+        conn.close()
+    await b.wait(lambda: b.ep.connection_count == 0)
+    txn = held[0]
+    b.ep.send_response(txn, txn.request.create_response(200, to_tag="late"))
+    resp = await asyncio.wait_for(out.final, 5)
+    assert resp.status == 200 and resp.to.tag == "late"
