@@ -100,6 +100,15 @@ class Store:
             json.dumps(cdr.caller_rtp) if cdr.caller_rtp is not None else None,
             json.dumps(cdr.callee_rtp) if cdr.callee_rtp is not None else None))
 
+    def write(self, sql: str, params: tuple[Any, ...]) -> None:
+        """Queue one INSERT/UPDATE (report rows: softswitch.reports); applied in order."""
+        self._put(sql, params)
+
+    async def fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one SELECT (reports, tests)."""
+        async with self._db.execute(sql, params) as cur:
+            return [tuple(r) for r in await cur.fetchall()]
+
     async def flush(self) -> None:
         """Wait until every write queued so far is committed."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()

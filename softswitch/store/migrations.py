@@ -55,4 +55,104 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX cdr_start ON cdr (start_time);
         CREATE INDEX cdr_call_id ON cdr (call_id);
     """),
+    # Report rows (queue-admin.md §8), written by softswitch.reports as the events happen.
+    # Times are wall-clock epoch seconds, durations seconds. `call_uid` names one pass of a
+    # task through a queue (a SIP Call-ID may come back later), it links the tables.
+    Migration(2, "queue report rows: calls, offers, agent sessions, pauses, callbacks, "
+                 "surveys", """
+        CREATE TABLE queue_calls (
+            call_uid      TEXT    PRIMARY KEY,
+            task          TEXT    NOT NULL,  -- SIP Call-ID of the caller's leg
+            queue         TEXT    NOT NULL,
+            caller        TEXT    NOT NULL,
+            joined_at     REAL    NOT NULL,  -- §8.2 Time: the call was received
+            answered_at   REAL,
+            left_at       REAL,              -- left the queue (answered, abandoned, missed)
+            ended_at      REAL,              -- answered call ended (talk over)
+            agent         TEXT,              -- who answered (NULL: "None")
+            status        TEXT               -- NULL while waiting
+                CHECK (status IN ('answered','abandoned','missed')),
+            reason        TEXT,              -- acd LeaveReason value
+            wait          REAL,              -- join -> leave (§8.2 ring duration)
+            ring          REAL    NOT NULL DEFAULT 0,  -- seconds agents' phones rang
+            offers        INTEGER NOT NULL DEFAULT 0,  -- ring attempts (agent offers)
+            talk          REAL    NOT NULL DEFAULT 0,
+            hold          REAL    NOT NULL DEFAULT 0,
+            sla_met       INTEGER NOT NULL DEFAULT 0,  -- answered within the queue's SLA time
+            callback      INTEGER NOT NULL DEFAULT 0   -- the caller requested a callback
+        );
+        CREATE INDEX queue_calls_joined ON queue_calls (queue, joined_at);
+        CREATE INDEX queue_calls_task ON queue_calls (task);
+        CREATE TABLE queue_offers (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            call_uid      TEXT    NOT NULL,
+            task          TEXT    NOT NULL,
+            queue         TEXT    NOT NULL,
+            agent         TEXT    NOT NULL,
+            caller        TEXT    NOT NULL,
+            call_joined_at REAL   NOT NULL,
+            rang_at       REAL    NOT NULL,
+            ended_at      REAL,
+            attempt       INTEGER NOT NULL,  -- nth time this call rang this agent
+            outcome       TEXT               -- NULL while ringing
+                CHECK (outcome IN ('answered','missed','rejected','cancelled')),
+            ring_duration REAL
+        );
+        CREATE INDEX queue_offers_agent ON queue_offers (agent, rang_at);
+        CREATE INDEX queue_offers_call ON queue_offers (call_uid);
+        CREATE TABLE agent_sessions (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            session_uid   TEXT    NOT NULL UNIQUE,
+            agent         TEXT    NOT NULL,
+            queue         TEXT    NOT NULL,
+            signed_in_at  REAL    NOT NULL,
+            signed_out_at REAL,              -- NULL while signed in
+            duration      REAL
+        );
+        CREATE INDEX agent_sessions_agent ON agent_sessions (agent, signed_in_at);
+        CREATE TABLE agent_pauses (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            pause_uid     TEXT    NOT NULL UNIQUE,
+            agent         TEXT    NOT NULL,
+            queue         TEXT    NOT NULL,
+            paused_at     REAL    NOT NULL,
+            reason        TEXT    NOT NULL DEFAULT '',  -- '' = no reason ("-")
+            auto          INTEGER NOT NULL DEFAULT 0,   -- §2.4 auto-pause
+            counted       INTEGER NOT NULL DEFAULT 1,   -- 0: segment after a reason change
+            ended_at      REAL,
+            ended_by      TEXT               -- resumed | reason_changed
+                CHECK (ended_by IN ('resumed','reason_changed')),
+            duration      REAL
+        );
+        CREATE INDEX agent_pauses_agent ON agent_pauses (agent, paused_at);
+        CREATE TABLE callbacks (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            call_uid      TEXT    NOT NULL,
+            task          TEXT    NOT NULL,
+            queue         TEXT    NOT NULL,
+            caller        TEXT    NOT NULL,
+            call_joined_at REAL   NOT NULL,  -- §8.7 Time: the caller called the queue
+            requested_at  REAL,              -- NULL: the request itself failed (invalid number)
+            number        TEXT    NOT NULL,
+            callback_at   REAL,              -- §8.7 Callback Time (outcome time)
+            agent         TEXT,
+            outcome       TEXT               -- NULL while pending
+                CHECK (outcome IN ('succeeded','failed')),
+            failure_reason TEXT              -- acd CallbackFailureReason value
+        );
+        CREATE INDEX callbacks_queue ON callbacks (queue, call_joined_at);
+        CREATE TABLE surveys (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            call_uid      TEXT,
+            task          TEXT    NOT NULL,
+            queue         TEXT    NOT NULL,
+            agent         TEXT    NOT NULL,
+            caller        TEXT    NOT NULL,
+            call_joined_at REAL,             -- §8.9 Time: the caller called the queue
+            answered_at   REAL    NOT NULL,  -- when the key was pressed
+            key           TEXT    NOT NULL,
+            score         INTEGER NOT NULL
+        );
+        CREATE INDEX surveys_queue ON surveys (queue, answered_at);
+    """),
 )
