@@ -84,7 +84,8 @@ Endpoint (`endpoint`, `transport`) -- asyncio shell
       (1xx and final); `OutgoingRequest.cancel()` sends CANCEL per §9.1 (waits for a 1xx);
       `OutgoingRequest.send_ack(ack)` sends the ACK for a 2xx and re-sends it on 2xx
       retransmissions.
-  `send_response(txn, response)`, `send_stateless(message, destination)`,
+  `send_response(txn, response) -> bool` (False: already answered, nothing sent),
+  `send_stateless(message, destination)`,
   `await close()`.
 - Logging: structlog, every transaction line bound with `call_id`.
 

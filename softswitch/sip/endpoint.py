@@ -256,12 +256,22 @@ class SipEndpoint:
         if self.user_agent and request.method != "ACK" and not request.has("User-Agent"):
             request.add("User-Agent", self.user_agent)
 
-    def send_response(self, txn: ServerTransaction, response: Response) -> None:
-        """Answer a server transaction (retransmissions are handled by it)."""
+    def send_response(self, txn: ServerTransaction, response: Response) -> bool:
+        """Answer a server transaction (retransmissions are handled by it). Returns False,
+        and sends nothing, when the transaction was already answered finally (e.g. a 200
+        racing the 487 of a CANCEL) -- logged, never raised, so a late answer cannot take a
+        call handler down."""
         if not response.has("Server") and self.user_agent:
             response.add("Server", self.user_agent)
-        self.layer.send_response(txn, response, self.loop.time())
+        try:
+            self.layer.send_response(txn, response, self.loop.time())
+        except RuntimeError:
+            self.log.warning("response to a finished transaction dropped", call_id=txn.call_id,
+                             method=txn.request.method, status=response.status,
+                             state=txn.state.value)
+            return False
         self._process()
+        return True
 
     def send_stateless(self, message: Message, destination: Peer) -> None:
         """Send outside any transaction: the ACK for a 2xx (§13.2.2.4), or a stateless

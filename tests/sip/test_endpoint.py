@@ -290,3 +290,22 @@ async def test_tcp_response_after_the_connection_closed_goes_to_via_sent_by(
     b.ep.send_response(txn, txn.request.create_response(200, to_tag="late"))
     resp = await asyncio.wait_for(out.final, 5)
     assert resp.status == 200 and resp.to.tag == "late"
+
+
+async def test_late_answer_to_a_cancelled_invite_is_dropped_not_raised(
+    pair: tuple[Phone, Phone],
+) -> None:
+    a, b = pair
+    held: list[ServerTransaction] = []
+
+    def ring(txn: ServerTransaction, request: Request) -> None:
+        held.append(txn)
+        b.ep.send_response(txn, request.create_response(180, to_tag="callee"))
+
+    b.handler = ring
+    dst = b.ep.local_peer("udp")
+    out = a.ep.send_request(make_request("INVITE", a.ep, dst), dst)
+    out.cancel()
+    assert (await asyncio.wait_for(out.final, 5)).status == 487
+    # The callee's answer arrives after the 487: refused quietly.
+    assert b.ep.send_response(held[0], held[0].request.create_response(200)) is False
