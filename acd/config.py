@@ -238,6 +238,9 @@ class QueueConfig:
     key_press_events: Mapping[str, Destination] = field(default_factory=dict)
     prompts: Prompts = Prompts()
     alert_info: str = ""
+    # §7.1/§7.2: extensions e-mailed on the selected queue events (softswitch.notify)
+    managers: tuple[str, ...] = ()
+    notifications: frozenset[str] = frozenset()
     estimated_handle_time: float = 180.0
     simulation: SimulationConfig | None = None
 
@@ -474,8 +477,11 @@ QUEUE_KEYS = (
     "ring_in_use", "agent_auto_pause", "show_missed_calls_on_phones",
     "dynamic_agent_default_status", "max_callers", "leave_when_empty", "join_empty_disallowed",
     "time_based_routing", "callback", "priority", "sla", "key_press_events", "prompts",
-    "alert_info", "estimated_handle_time", "simulation",
+    "alert_info", "estimated_handle_time", "simulation", "managers", "notifications",
 )
+# §7.2 queue notifications e-mailed to the queue's managers
+QUEUE_NOTIFICATIONS = ("missed_call", "abandoned_call", "sla_below_threshold",
+                       "callback_requested", "callback_failed")
 
 
 def _queue(value: object, path: Path, extensions: frozenset[str] | None,
@@ -575,6 +581,20 @@ def _queue(value: object, path: Path, extensions: frozenset[str] | None,
             m["alert_info"], (*path, "alert_info"), allow_empty=True)
     if m.get("simulation") is not None:
         kw["simulation"] = _simulation(m["simulation"], (*path, "simulation"))
+    managers = []
+    for i, item in enumerate(_list(m.get("managers"), (*path, "managers"))):
+        ext = _digits(item, (*path, "managers", i), "an extension number")
+        if extensions is not None and ext not in extensions:
+            raise _err((*path, "managers", i), f"no extension {ext}")
+        managers.append(ext)
+    kw["managers"] = tuple(managers)
+    notes = set()
+    for i, item in enumerate(_list(m.get("notifications"), (*path, "notifications"))):
+        if item not in QUEUE_NOTIFICATIONS:
+            raise _err((*path, "notifications", i),
+                       f"expected one of {', '.join(QUEUE_NOTIFICATIONS)}, got {item!r}")
+        notes.add(str(item))
+    kw["notifications"] = frozenset(notes)
     return QueueConfig(**kw)
 
 

@@ -122,6 +122,7 @@ class SmtpConfig:
     username: str = ""
     password: str = ""
     sender: str = ""
+    retries: int = 3  # further attempts after a failed send (softswitch.notify)
 
 
 @dataclass(frozen=True, slots=True)
@@ -590,7 +591,7 @@ class _Sections:
         if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
             return None
         e = c.mapping(node, path, ("host", "port", "security", "username", "password",
-                                   "sender"), required=("host",))
+                                   "sender", "retries"), required=("host",))
         host = c.field(e, "host", path, self._domain)
         port = c.field(e, "port", path, lambda n, p: c.integer(n, p, 1, 65535), 25)
         security = c.field(e, "security", path,
@@ -598,9 +599,10 @@ class _Sections:
         username = c.field(e, "username", path, lambda n, p: c.text(n, p, allow_empty=True), "")
         password = c.field(e, "password", path, lambda n, p: c.text(n, p, allow_empty=True), "")
         sender = c.field(e, "sender", path, self._email, "")
-        if _MISSING in (host, port, security, username, password, sender):
+        retries = c.field(e, "retries", path, lambda n, p: c.integer(n, p, 0, 10), 3)
+        if _MISSING in (host, port, security, username, password, sender, retries):
             raise _Invalid()
-        return SmtpConfig(host, port, security, username, password, sender)
+        return SmtpConfig(host, port, security, username, password, sender, retries)
 
     def _email(self, node: _Node, path: str) -> str:
         value = self.c.text(node, path, allow_empty=True, expected="an e-mail address")
