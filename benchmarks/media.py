@@ -89,7 +89,7 @@ def _raise_nofile() -> None:
 # ------------------------------------------------------------------------- engine process
 
 
-def engine_process(conn: Connection, core: int, profile: bool) -> None:
+def engine_process(conn: Connection, core: int, profile: bool, epoll: bool = True) -> None:
     """Child: our MediaEngine on one pinned core, driven by commands over ``conn``."""
     _pin(core)
     _raise_nofile()
@@ -102,6 +102,8 @@ def engine_process(conn: Connection, core: int, profile: bool) -> None:
 
     async def main() -> None:
         engine = MediaEngine("127.0.0.1", ENGINE_PORTS)
+        if not epoll:
+            engine._epoll = None  # compare with one asyncio DatagramProtocol per leg
         await engine.start()
         loop = asyncio.get_running_loop()
         done = loop.create_future()
@@ -181,10 +183,11 @@ def engine_process(conn: Connection, core: int, profile: bool) -> None:
 
 
 class EngineChild:
-    def __init__(self, profile: bool = False) -> None:
+    def __init__(self, profile: bool = False, epoll: bool = True) -> None:
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=engine_process, args=(child, ENGINE_CORE, profile),
+        self.proc = ctx.Process(target=engine_process,
+                                args=(child, ENGINE_CORE, profile, epoll),
                                 daemon=True)
         self.proc.start()
 
@@ -625,6 +628,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small steps (smoke run)")
     ap.add_argument("--profile", action="store_true", help="cProfile the engine's relay")
     ap.add_argument("--no-peer", action="store_true", help="skip rtpengine")
+    ap.add_argument("--no-epoll", action="store_true",
+                    help="engine reads with one asyncio protocol per leg (for comparison)")
     ap.add_argument("--steps", default="", metavar="RELAY/MOH/PEER",
                     help="override the load steps, e.g. 400,800/1500/400 (empty part: skip)")
     args = ap.parse_args(argv)
@@ -644,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{GEN_CORE}; {args.seconds:.0f} s per step; late > {LATE_MS:.0f} ms; pass: "
           f"lost+late < {PASS_PCT}% and cpu < 95%", flush=True)
     print(HEAD, flush=True)
-    engine = EngineChild(profile=args.profile)
+    engine = EngineChild(profile=args.profile, epoll=not args.no_epoll)
     all_results: list[StepResult] = []
     try:
         engine.call("cpu", timeout=60)

@@ -313,3 +313,16 @@ async def test_rtcp_reports_go_back_to_where_the_phones_rtcp_comes_from(engine, 
     assert isinstance(reports[0], ReceiverReport | SenderReport)
     block = reports[0].reports[0]
     assert block.ssrc == pa.ssrc and block.cumulative_lost == 0
+
+
+async def test_relay_without_epoll_uses_one_protocol_per_leg(phones):
+    eng = MediaEngine("127.0.0.1", free_port_range())
+    eng._epoll = None  # what a platform without epoll gets
+    await eng.start()
+    try:
+        pa, pb, a, b = await call(eng, phones)
+        pa.send((a.local_host, a.local_port), b"\x77" * 160)
+        got = await pb.recv()
+        assert got is not None and got.payload == b"\x77" * 160
+    finally:
+        await eng.stop()
