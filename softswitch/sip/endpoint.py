@@ -144,6 +144,9 @@ class SipEndpoint:
         self.log = logger if logger is not None else structlog.get_logger("softswitch.sip")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._udp: list[UdpTransport] = []
+        # With several UDP listeners: which socket a peer last spoke to, so answers and
+        # requests to it leave from that address (bounded; see udp_datagram()).
+        self._udp_route: dict[tuple[str, int], UdpTransport] = {}
         self._tcp_servers: list[tuple[asyncio.base_events.Server, Peer]] = []
         self._connections: dict[tuple[str, int], TcpConnection] = {}
         self._connecting: dict[tuple[str, int], list[bytes]] = {}
@@ -286,7 +289,10 @@ class SipEndpoint:
             if not self._udp:
                 self.log.warning("no udp listener to send from", peer=f"{peer.host}:{peer.port}")
                 return
-            self._udp[0].send(data, peer)
+            sock = self._udp[0]
+            if len(self._udp) > 1:
+                sock = self._udp_route.get((peer.host, peer.port), sock)
+            sock.send(data, peer)
         elif peer.transport == "tcp":
             self._tcp_send(data, peer)
         else:
@@ -380,6 +386,15 @@ class SipEndpoint:
                     self._call(out.on_response, resp)
 
     # -- receiving -----------------------------------------------------------------------
+
+    def udp_datagram(self, sock: UdpTransport, data: bytes, peer: Peer) -> None:
+        """A datagram arrived on one of our UDP sockets."""
+        if len(self._udp) > 1:
+            route = self._udp_route
+            if len(route) >= 100_000 and (peer.host, peer.port) not in route:
+                route.clear()  # crude bound against address-spraying floods
+            route[(peer.host, peer.port)] = sock
+        self.data_received(data, peer, False)
 
     def data_received(self, data: bytes, peer: Peer, stream: bool) -> None:
         """Entry point of the transports: parse and hand to the transaction layer."""

@@ -38,7 +38,8 @@ class UdpTransport(asyncio.DatagramProtocol):
         self.local = Peer("udp", host, port)
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        self.endpoint.data_received(data, Peer("udp", str(addr[0]), int(addr[1])), False)
+        peer = Peer("udp", str(addr[0]), int(addr[1]))
+        self.endpoint.udp_datagram(self, data, peer)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable and friends: the transaction timers handle the loss.

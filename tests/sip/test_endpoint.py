@@ -309,3 +309,30 @@ async def test_late_answer_to_a_cancelled_invite_is_dropped_not_raised(
     assert (await asyncio.wait_for(out.final, 5)).status == 487
     # The callee's answer arrives after the 487: refused quietly.
     assert b.ep.send_response(held[0], held[0].request.create_response(200)) is False
+
+
+async def test_with_two_udp_listeners_answers_leave_from_the_socket_asked() -> None:
+    server = Phone()
+    first = await server.ep.listen("udp", "127.0.0.1", 0)
+    second = await server.ep.listen("udp", "127.0.0.2", 0)
+    try:
+        loop = asyncio.get_running_loop()
+        got: asyncio.Future[tuple[bytes, Any]] = loop.create_future()
+
+        class Catch(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr: Any) -> None:
+                if not got.done():
+                    got.set_result((data, addr))
+
+        ct, _ = await loop.create_datagram_endpoint(Catch, local_addr=("127.0.0.1", 0))
+        req = make_request("OPTIONS", server.ep, second)
+        req.add("Via", f"SIP/2.0/UDP 127.0.0.1:{ct.get_extra_info('sockname')[1]}"
+                       ";branch=z9hG4bKtwo;rport", first=True)
+        ct.sendto(bytes(req), (second.host, second.port))
+        data, addr = await asyncio.wait_for(got, 5)
+        assert parse_message(data).status == 200  # type: ignore[union-attr]
+        assert addr == (second.host, second.port)  # not from the first socket
+        assert first.host == "127.0.0.1"
+        ct.close()
+    finally:
+        await server.ep.close()
