@@ -1,0 +1,121 @@
+"""Sending e-mail over SMTP (RFC 5321) without ever blocking a call.
+
+`SmtpSender.send(email)` only queues; one worker task sends in order, each message through
+smtplib in a worker thread (so a slow or dead mail server never stalls the event loop). A
+failed send is logged and retried ``retries`` more times after growing delays; then it is
+logged as dropped. ``security``: none, starttls (RFC 3207) or tls (implicit TLS, port 465);
+login only when a username is configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import smtplib
+import ssl
+from collections.abc import Sequence
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from softswitch.config import SmtpConfig
+from softswitch.log import get_logger
+
+from .messages import Email
+
+log = get_logger("notify")
+
+RETRY_DELAYS = (30.0, 60.0, 120.0, 300.0)
+TIMEOUT = 20.0
+
+
+class SmtpSender:
+    def __init__(self, config: SmtpConfig, *, retry_delays: Sequence[float] = RETRY_DELAYS,
+                 timeout: float = TIMEOUT) -> None:
+        self.config = config
+        self.retry_delays = tuple(retry_delays) or (30.0,)
+        self.timeout = timeout
+        self.sent = 0
+        self.dropped = 0
+        self._queue: asyncio.Queue[tuple[Email, int]] = asyncio.Queue()
+        self._retrying: set[asyncio.TimerHandle] = set()
+        self._inflight = False
+        self._worker = asyncio.get_running_loop().create_task(self._run(), name="smtp-sender")
+
+    def send(self, email: Email) -> None:
+        self._queue.put_nowait((email, 0))
+
+    def pending(self) -> int:
+        return self._queue.qsize() + len(self._retrying)
+
+    async def _run(self) -> None:
+        while True:
+            email, attempt = await self._queue.get()
+            self._inflight = True
+            try:
+                await asyncio.to_thread(self._deliver, email)
+            except Exception as exc:  # noqa: BLE001 - any failure: retry later
+                if attempt < self.config.retries:
+                    delay = self.retry_delays[min(attempt, len(self.retry_delays) - 1)]
+                    log.warning("e-mail not sent, will retry", to=email.to,
+                                subject=email.subject, attempt=attempt + 1,
+                                retry_in_s=delay, error=repr(exc))
+                    self._retry_later(email, attempt + 1, delay)
+                else:
+                    self.dropped += 1
+                    log.error("e-mail dropped after retries", to=email.to,
+                              subject=email.subject, attempts=attempt + 1, error=repr(exc))
+            else:
+                self.sent += 1
+                log.info("e-mail sent", to=email.to, subject=email.subject)
+            finally:
+                self._inflight = False
+
+    def _retry_later(self, email: Email, attempt: int, delay: float) -> None:
+        box: list[asyncio.TimerHandle] = []
+
+        def again() -> None:
+            self._retrying.discard(box[0])
+            self._queue.put_nowait((email, attempt))
+
+        box.append(asyncio.get_running_loop().call_later(delay, again))
+        self._retrying.add(box[0])
+
+    def _message(self, email: Email) -> EmailMessage:
+        msg = EmailMessage()
+        sender = self.config.sender or f"softswitch@{self.config.host}"
+        msg["From"] = sender
+        msg["To"] = email.to
+        msg["Subject"] = email.subject
+        msg["Date"] = formatdate(localtime=False, usegmt=True)
+        msg["Message-ID"] = make_msgid(domain=sender.partition("@")[2] or None)
+        msg.set_content(email.body)
+        return msg
+
+    def _deliver(self, email: Email) -> None:
+        c = self.config
+        context = ssl.create_default_context()
+        client: smtplib.SMTP
+        if c.security == "tls":
+            client = smtplib.SMTP_SSL(c.host, c.port, timeout=self.timeout, context=context)
+        else:
+            client = smtplib.SMTP(c.host, c.port, timeout=self.timeout)
+        with client:
+            client.ehlo()
+            if c.security == "starttls":
+                client.starttls(context=context)
+                client.ehlo()
+            if c.username:
+                client.login(c.username, c.password)
+            client.send_message(self._message(email))
+
+    async def close(self, grace: float = 5.0) -> None:
+        """Give queued messages ``grace`` seconds, then stop (retries pending are dropped)."""
+        deadline = asyncio.get_running_loop().time() + grace
+        while ((self._inflight or not self._queue.empty())
+               and asyncio.get_running_loop().time() < deadline):
+            await asyncio.sleep(0.05)
+        for h in self._retrying:
+            h.cancel()
+        self._worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._worker
