@@ -114,6 +114,14 @@ PHRASES: dict[str, tuple[str, str]] = {
                             "很抱歉，暂时没有可用的坐席接听您的来电。"),
     "transferring": ("Please hold while we transfer your call.", "正在为您转接，请稍候。"),
     "goodbye": ("Goodbye.", "再见。"),
+    # agent feature codes (queue-admin §6.7, softswitch.features.Prompt)
+    "agent-signed-in": ("Agent signed in.", "坐席已签入。"),
+    "agent-signed-out": ("Agent signed out.", "坐席已签出。"),
+    "agent-paused": ("Agent paused.", "坐席已暂停。"),
+    "agent-resumed": ("Agent resumed.", "坐席已恢复。"),
+    "agent-not-signed-in": ("You are not signed in to this queue.", "您尚未签入该队列。"),
+    "feature-not-permitted": ("This feature is not permitted.", "您无权使用此功能。"),
+    "feature-code-invalid": ("That feature code is not valid.", "特征码无效。"),
     "press": ("Press", "请按"),
     "pound": ("pound", "井号"),
     "star": ("star", "星号"),
@@ -226,6 +234,16 @@ def music_on_hold(seconds: float = 32.0) -> np.ndarray:
 
 
 def main() -> int:
+    """``--only id,id``: (re)generate just those prompt ids, keep every other file and
+    manifest entry as it is (adding a prompt does not re-render the whole set)."""
+    only: set[str] | None = None
+    if "--only" in sys.argv[1:]:
+        i = sys.argv.index("--only")
+        only = set(sys.argv[i + 1].split(",")) if i + 1 < len(sys.argv) else set()
+        if not only:
+            print("generate.py: --only needs a comma-separated list of prompt ids",
+                  file=sys.stderr)
+            return 2
     for tool in ("espeak-ng", "sox"):
         if shutil.which(tool) is None:
             print(f"generate.py: {tool} is not installed (apt-get install {tool})",
@@ -233,6 +251,15 @@ def main() -> int:
             return 1
     manifest: dict[str, dict[str, dict[str, object]]] = {"prompts": {}, "music": {}}
     table = prompt_table()
+    if only is not None:
+        unknown = only - {pid for prompts in table.values() for pid in prompts}
+        if unknown:
+            print(f"generate.py: unknown prompt id(s): {', '.join(sorted(unknown))}",
+                  file=sys.stderr)
+            return 2
+        manifest = json.loads((HERE / "manifest.json").read_text(encoding="utf-8"))
+        table = {lang: {k: v for k, v in prompts.items() if k in only}
+                 for lang, prompts in table.items()}
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         for lang, prompts in table.items():
@@ -243,6 +270,12 @@ def main() -> int:
                 manifest["prompts"][f"{lang}/{pid}"] = {
                     "file": rel, "text": text, "language": lang,
                     "duration": round(wav_duration(HERE / rel), 3)}
+    if only is not None:
+        (HERE / "manifest.json").write_text(
+            json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
+            encoding="utf-8")
+        print(f"wrote {sum(len(p) for p in table.values())} prompts to {HERE}")
+        return 0
     (HERE / "moh").mkdir(exist_ok=True)
     write_wav(HERE / "moh" / "default.wav", music_on_hold())
     manifest["music"]["moh/default"] = {
