@@ -399,8 +399,8 @@ def main(argv: list[str] | None = None) -> int:
         return asdict(r.best) if r and r.best else None
 
     results.update({
-        "register_per_s": reg,
-        "calls_per_s": calls,
+        "register_per_s": float(reg),
+        "calls_per_s": float(calls),
         "failed_calls": failed_calls,
         "register_vs_kamailio": ratio(reg, kam_rate),
         "calls_vs_sippy": ratio(calls, sippy_rate),
