@@ -25,7 +25,7 @@ from collections.abc import Iterable
 
 from .errors import SipParseError
 from .headers import Address, CSeq, Via, is_valid_method, split_header_list
-from .uri import SipUri
+from .uri import Params, SipUri, parse_params
 
 __all__ = [
     "Message",
@@ -134,7 +134,8 @@ _CANON_PAIR = {k: (v.lower(), v) for k, v in _CANONICAL.items()}
 # Headers whose values are comma-separated lists of elements (RFC 3261 §7.3.1).
 _LIST_HEADERS = frozenset(
     {"via", "contact", "route", "record-route", "allow", "supported", "require",
-     "proxy-require", "unsupported", "allow-events", "accept", "accept-encoding"}
+     "proxy-require", "unsupported", "allow-events", "accept", "accept-encoding",
+     "alert-info", "call-info"}
 )
 
 _REASONS = {
@@ -469,6 +470,39 @@ class Message:
         if v is None:
             return None
         return v.split(";", 1)[0].strip().lower()
+
+    def _token_with_params(self, name: str) -> tuple[str, Params] | None:
+        v = self.get(name)
+        if v is None:
+            return None
+        value, semi, rest = v.partition(";")
+        value = value.strip()
+        if not value or _HEADER_NAME_RE.match(value) is None:
+            raise SipParseError(f"invalid {name} {v.strip()[:40]!r}")
+        return value, parse_params(semi + rest, f"{name} parameter")
+
+    @property
+    def event(self) -> tuple[str, Params] | None:
+        """Event (RFC 6665 §8.2.1): (event package, parameters such as `id`), or None."""
+        ev = self._token_with_params("Event")
+        if ev is None:
+            return None
+        return ev[0].lower(), ev[1]
+
+    @property
+    def subscription_state(self) -> tuple[str, Params] | None:
+        """Subscription-State (RFC 6665 §8.2.3): ("active" | "pending" | "terminated" | other,
+        parameters such as `expires`, `reason`), or None."""
+        st = self._token_with_params("Subscription-State")
+        if st is None:
+            return None
+        return st[0].lower(), st[1]
+
+    @property
+    def alert_info(self) -> list[Address]:
+        """Alert-Info values (RFC 3261 §20.4): `<uri>;params`, e.g. `;info=alert-autoanswer`
+        or a distinctive ring URI."""
+        return self._addresses("alert-info")
 
     # -- serialisation -----------------------------------------------------------------
 

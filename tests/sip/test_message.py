@@ -342,3 +342,24 @@ def test_stream_framer_refuses_endless_headers() -> None:
 def test_stream_parse_requires_content_length() -> None:
     with pytest.raises(SipParseError):
         parse_message(REGISTER.replace(b"Content-Length: 0\r\n", b""), stream=True)
+
+
+def test_event_subscription_state_and_alert_info() -> None:
+    notify = parse_message(
+        b"NOTIFY sip:1001@10.0.0.5:5062 SIP/2.0\r\n"
+        b"Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKn1\r\n"
+        b"From: <sip:1002@example.com>;tag=a\r\nTo: <sip:1001@example.com>;tag=b\r\n"
+        b"Call-ID: blf-1\r\nCSeq: 3 NOTIFY\r\n"
+        b"o: Dialog;id=7\r\n"
+        b"Subscription-State: active;expires=3599\r\n"
+        b"Alert-Info: <http://127.0.0.1/ring.wav>;info=alert-autoanswer, <urn:x:1>\r\n"
+        b"Content-Length: 0\r\n\r\n")
+    assert notify.event == ("dialog", {"id": "7"})
+    assert notify.subscription_state == ("active", {"expires": "3599"})
+    alert = notify.alert_info
+    assert [a.uri.scheme for a in alert] == ["http", "urn"]
+    assert alert[0].params == {"info": "alert-autoanswer"}
+    bad = parse_message(REGISTER.replace(b"Expires: 3600", b"Event: ;id=1"))
+    with pytest.raises(SipParseError):
+        _ = bad.event
+    assert parse_message(REGISTER).event is None
