@@ -178,6 +178,7 @@ class Config:
     acd: Any = None
     acd_sections: Mapping[str, Any] = field(default_factory=dict)
     message_channels: tuple[Any, ...] = ()
+    feature_codes: Any = None  # softswitch.features.FeatureCodes (agent codes, §6.7)
 
     def extension(self, number: str) -> Extension | None:
         return self._by_number.get(number)
@@ -709,7 +710,27 @@ class _Sections:
 # Sections parsed by the ACD engine (acd.config); core keeps them out of its own dataclasses.
 ACD_SECTIONS = ("queues", "pause_reasons", "business_hours", "holidays", "message_queues")
 TOP_LEVEL = ("sip", "rtp", "http", "database", "smtp", "prompts", "extensions", "trunks",
-             "logging", "message_channels", *ACD_SECTIONS)
+             "logging", "message_channels", "feature_codes", *ACD_SECTIONS)
+
+
+def _feature_codes(checker: _Checker, entries: Mapping[str, tuple[_Node, _Node]]) -> Any:
+    """The `feature_codes` section (softswitch.features.FeatureCodes validates it)."""
+    from softswitch.features import FeatureCodeError, FeatureCodes
+
+    if "feature_codes" not in entries:
+        return FeatureCodes()
+    node = entries["feature_codes"][1]
+    raw = _construct(node)
+    if raw is not None and not isinstance(raw, dict):
+        checker.issue(node, "feature_codes", "expected a mapping of feature name to code")
+        return None
+    try:
+        return FeatureCodes.from_config(raw)
+    except FeatureCodeError as exc:
+        key = str(exc).split(":", 1)[0]
+        checker.issue(_node_at(node, key.removeprefix("feature_codes.")), key,
+                      str(exc).split(": ", 1)[-1])
+        return None
 
 
 def _node_at(root: _Node, path: str) -> _Node:
@@ -812,13 +833,15 @@ def parse_config(text: str, file: str = "config.yaml",
                                                                      "message channels"))
         except _Invalid:
             pass
+    feature_codes = _feature_codes(checker, entries)
     acd, acd_raw = _parse_acd(checker, root, entries,
                               extensions if isinstance(extensions, tuple) else ())
     if checker.issues:
         raise ConfigError(sorted(checker.issues, key=lambda i: i.line))
     return Config(path=file, sip=sip, rtp=rtp, http=http, database=database, smtp=smtp,
                   prompts=prompts, extensions=extensions, trunks=trunks, logging=logging_,
-                  acd=acd, acd_sections=acd_raw, message_channels=channels)
+                  acd=acd, acd_sections=acd_raw, message_channels=channels,
+                  feature_codes=feature_codes)
 
 
 def load_config(path: str | Path) -> Config:
