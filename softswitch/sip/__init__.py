@@ -23,8 +23,8 @@ Messages (`message`, `headers`, `uri`, `errors`)
   `addr.expires` = the expires param), `msg.expires: int | None`,
   `msg.max_forwards: int | None`, `msg.routes`, `msg.record_routes`, `msg.content_type`
   ("application/sdp"), `msg.event` / `msg.subscription_state` (`(value, params)` or None,
-  RFC 6665), `msg.alert_info: list[Address]`, `msg.body: bytes`. Request: `.method`, `.uri: SipUri`;
-  Response: `.status`, `.reason`. Changing a typed value in place (e.g.
+  RFC 6665), `msg.alert_info: list[Address]`, `msg.body: bytes`.
+  Request: `.method`, `.uri: SipUri`; Response: `.status`, `.reason`. Changing a typed value in place (e.g.
   `msg.via.params["received"] = ip`) is reflected in `bytes(msg)`; to replace a header use
   `msg.set("To", addr)` or `msg.to = addr`.
 - `request.create_response(status, reason=None, *, to_tag=None, headers=(), body=b"")`
