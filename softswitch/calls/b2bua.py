@@ -169,7 +169,9 @@ class Call:
     timer: asyncio.TimerHandle | None = None
     pending: set[asyncio.Task[Any]] = field(default_factory=set)
     log: Any = None
+    leg_call_ids: list[str] = field(default_factory=list)
     echo_consumer: Callable[..., None] | None = None
+    observed: list[str] = field(default_factory=list)  # parties reported busy (observer)
 
     @property
     def call_id(self) -> str:
@@ -195,6 +197,9 @@ class B2BUA:
         self._by_txn: dict[int, Call] = {}
         self._accepting = True
         self._loop = asyncio.get_event_loop()
+        # told call_started(ext) / call_ended(ext) for each party of an extension call
+        # (the queue controller: ring-in-use, spec/queue-admin.md §2.4)
+        self.observer: Any = None
 
     def active_count(self) -> int:
         return sum(1 for c in self.calls.values() if c.control.state is not CallState.ENDED)
@@ -217,6 +222,7 @@ class B2BUA:
         call.log = log.bind(call_id=call_id, caller=caller, callee=dialed)
         self.calls[call_id] = call
         self._by_leg_call_id[call_id] = (call, Side.CALLER, None)
+        call.leg_call_ids.append(call_id)
         self._by_txn[id(txn)] = call
         if not request.body or (request.content_type or "").lower() != "application/sdp":
             self._execute(call, control.handle_route_failed(488, "SDP Offer Required", now))
@@ -233,7 +239,7 @@ class B2BUA:
             return
         destination = self.dialplan.route(dialed, caller)
         call.kind = destination.kind
-        call.log.info("call routed", destination=destination.kind, target=destination.target)
+        call.log.debug("call routed", destination=destination.kind, target=destination.target)
         if destination.kind == ECHO:
             self._spawn(call, self._start_echo(call))
         elif destination.kind == EXTENSION:
@@ -243,6 +249,7 @@ class B2BUA:
                                                                 now))
                 return
             control.callee = destination.target
+            self._observe(call, caller)
             self._spawn(call, self._start_branches(call, destination.target, targets))
         else:
             self._execute(call, control.handle_route_failed(404, "Not Found", now))
@@ -306,11 +313,12 @@ class B2BUA:
             branch = Branch(i, request, peer)
             call.branches[i] = branch
             self._by_leg_call_id[b_call_id] = (call, Side.CALLEE, branch)
+            call.leg_call_ids.append(b_call_id)
             ids.append(i)
         self._execute(call, call.control.handle_branches_started(ids, self._loop.time()))
         self._arm_timer(call)
         for branch in call.branches.values():
-            call.log.info("calling contact", branch=branch.id, contact=str(branch.request.uri),
+            call.log.debug("calling contact", branch=branch.id, contact=str(branch.request.uri),
                           peer=f"{branch.peer.transport}:{branch.peer.host}:{branch.peer.port}",
                           leg_call_id=branch.request.call_id)
             branch.outgoing = self.endpoint.send_request(
@@ -380,7 +388,7 @@ class B2BUA:
             self._execute(call, call.control.handle_answer(branch.id, now), response)
             return
         branch.finished = True
-        call.log.info("callee refused", branch=branch.id, status=status)
+        call.log.debug("callee refused", branch=branch.id, status=status)
         self._execute(call, call.control.handle_failure(branch.id, status, now))
 
     def _negotiate(self, call: Call, branch: Branch, response: Response) -> bool:
@@ -447,8 +455,17 @@ class B2BUA:
         return f"<sip:{call.control.callee or 'switch'}@{_hostport(local)};" \
                f"transport={call.caller_peer.transport}>"
 
+    def _observe(self, call: Call, ext: str) -> None:
+        if self.observer is not None and ext:
+            call.observed.append(ext)
+            try:
+                self.observer.call_started(ext)
+            except Exception as exc:  # noqa: BLE001 - never break a call over it
+                call.log.error("call observer failed", error=repr(exc))
+
     def _answer_caller(self, call: Call, branch_id: int) -> None:
         call.b_branch = call.branches.get(branch_id)
+        self._observe(call, call.control.callee)
         body = call.answer_sdp or b""
         headers: list[tuple[str, Any]] = [("Contact", self._contact(call)), ("Allow", ALLOW),
                                           ("Server", self.user_agent)]
@@ -474,7 +491,7 @@ class B2BUA:
                         on_response: Callable[[Response], None] | None = None) -> Any:
         request = dialog.create_request(method, body=body, content_type=content_type,
                                         headers=headers)
-        call.log.info("request sent", method=method, leg_call_id=request.call_id)
+        call.log.debug("request sent", method=method, leg_call_id=request.call_id)
         return self.endpoint.send_request(request, peer, on_response=on_response)
 
     def _respond(self, txn: Any, request: Request, status: int, reason: str | None = None,
@@ -513,6 +530,12 @@ class B2BUA:
                       hangup_side=done.hangup_side.value, cause=done.hangup_cause,
                       sip_code=done.sip_code, duration=round(record.duration, 3),
                       billsec=round(record.billsec, 3))
+        for ext in call.observed:
+            try:
+                self.observer.call_ended(ext)
+            except Exception as exc:  # noqa: BLE001
+                call.log.error("call observer failed", error=repr(exc))
+        call.observed.clear()
         if self.store is not None:
             try:
                 self.store.write_cdr(record)
@@ -533,8 +556,10 @@ class B2BUA:
     def _forget(self, call: Call) -> None:
         if self.calls.get(call.call_id) is call:
             del self.calls[call.call_id]
-        for key in [k for k, v in self._by_leg_call_id.items() if v[0] is call]:
-            del self._by_leg_call_id[key]
+        for key in call.leg_call_ids:
+            entry = self._by_leg_call_id.get(key)
+            if entry is not None and entry[0] is call:
+                del self._by_leg_call_id[key]
         self._by_txn.pop(id(call.txn), None)
 
     # ------------------------------------------------------------------ caller's ACK/CANCEL
@@ -543,7 +568,7 @@ class B2BUA:
         call = self._by_txn.get(id(invite_txn)) if invite_txn is not None else None
         if call is None:
             return False
-        call.log.info("caller cancelled")
+        call.log.debug("caller cancelled")
         self._execute(call, call.control.handle_cancel(self._loop.time()))
         return True
 
@@ -573,7 +598,7 @@ class B2BUA:
             return
         method = request.method
         now = self._loop.time()
-        call.log.info("in-dialog request", method=method, side=side.value)
+        call.log.debug("in-dialog request", method=method, side=side.value)
         if method == "BYE":
             self._respond(txn, request, 200)
             self._execute(call, call.control.handle_bye(side, now))
@@ -658,7 +683,7 @@ class B2BUA:
         outgoing_request = other_dialog.create_request(request.method, body=body,
                                                        content_type=content_type,
                                                        headers=headers)
-        call.log.info("relaying", method=request.method, to=("callee" if side is Side.CALLER
+        call.log.debug("relaying", method=request.method, to=("callee" if side is Side.CALLER
                                                              else "caller"))
         outgoing = self.endpoint.send_request(outgoing_request, other_peer,
                                               on_response=on_response)
