@@ -94,8 +94,26 @@ Behaviour the call layer can rely on:
   ``duration_ms``, ``at``, ``leg``) are reported once per press, when it ends. RFC 4733 events
   are also relayed to the bridged phone when it negotiated telephone-event (never as audio).
   In-band detection runs only on legs whose phone did not negotiate telephone-event.
-* RTCP SR/RR (RFC 3550 §6.4) is sent every 5 s per leg once media flows; the phone's reports
-  about our stream feed ``remote_loss_fraction`` / ``remote_jitter_ms``.
+* RTCP SR/RR (RFC 3550 §6.4) is sent every 5 s per leg once media flows (checked once a
+  second per leg by the clock), to the phone's RTCP source address once it sent one (RFC
+  4961), else to the latched RTP address + 1; the phone's reports about our stream feed
+  ``remote_loss_fraction`` / ``remote_jitter_ms``.
+
+Decisions taken here (also in the module docstrings):
+
+* Latching: first packet after each ``set_remote`` wins; other sources are dropped unless
+  they carry the latched SSRC (``media.rtp``).
+* Jitter tolerance: the relay forwards each packet at once (no buffering: the phones have
+  jitter buffers) and keeps a reordered packet's place in the outgoing numbering; the mixer
+  and the recorder absorb up to 100 ms of arrival jitter per leg (5 frames).
+* A full socket send buffer drops the RTP packet (counted in ``send_errors``): late audio is
+  worthless. Comfort noise (PT 13) and payload types not negotiated are not relayed.
+* DTMF is reported once per press, at its end; in-band needs 40 ms (ITU-T Q.24 minimum).
+* Hold: ``set_hold(True)`` = our side recvonly. Music while the agent holds the caller is
+  the call layer's ``attach_moh(caller_leg)`` ("hold music", manual queue-admin §2.5).
+* Recording: each channel is what that party said (received RTP), not what the switch
+  played to them.
+* Supervisors: listeners/whisperers do not hear each other (``media.mixer``).
 """
 
 from media.engine import (
@@ -118,21 +136,21 @@ __all__ = [
     "Codec",
     "Conference",
     "DigitEntry",
+    "DtmfDigit",
+    "DtmfSource",
+    "LegClosed",
     "Loop",
+    "MediaEngine",
+    "MediaError",
+    "MediaLeg",
     "MusicStream",
     "Playback",
+    "PlaybackOutcome",
+    "PortRangeExhausted",
     "Prompt",
     "PromptError",
     "PromptLibrary",
     "PromptSequence",
     "Recording",
     "Role",
-    "DtmfDigit",
-    "DtmfSource",
-    "LegClosed",
-    "MediaEngine",
-    "MediaError",
-    "MediaLeg",
-    "PlaybackOutcome",
-    "PortRangeExhausted",
 ]
