@@ -429,3 +429,33 @@ async def test_random_mutations_never_disturb_a_call_in_progress(switch, phones)
     p.callee.send_raw(in_dialog(p.callee, "BYE", req, we_are_caller=False))
     bye = await p.caller.next_request("BYE")
     p.caller.reply(bye, 200)
+
+
+async def test_early_media_183_relayed_with_the_relay_sdp(switch, phones) -> None:
+    p = phones
+    await invite(p, call_id="early-1")
+    req = await p.callee.next_request("INVITE")
+    p.callee.reply(req, 183, to_tag="e1", body=sdp(p.callee_rtp.getsockname()[1]))
+    progress = await p.caller.response(final=False)
+    while progress.status == 100:
+        progress = await p.caller.response(final=False)
+    assert progress.status == 183 and progress.body
+    relay_for_caller = media_addr(progress.body)
+    # ringback / announcements from the callee reach the caller before the answer
+    for seq in range(3):
+        p.callee_rtp.sendto(rtp_packet(seq, b"\x33" * 160, ssrc=7), media_addr(req.body))
+    assert (await recv(p.caller_rtp))[12:] == b"\x33" * 160
+    p.callee.reply(req, 200, to_tag="e1", body=sdp(p.callee_rtp.getsockname()[1]))
+    ok = await p.caller.response()
+    assert ok.status == 200 and media_addr(ok.body) == relay_for_caller
+
+
+async def test_callee_answer_without_common_codec_fails_the_call_cleanly(switch, phones) -> None:
+    p = phones
+    await invite(p, call_id="nocodec-1")
+    req = await p.callee.next_request("INVITE")
+    p.callee.reply(req, 200, to_tag="n1", body=sdp(p.callee_rtp.getsockname()[1], codecs="18"))
+    await p.callee.next_request("ACK")
+    bye = await p.callee.next_request("BYE")  # the switch hangs that phone up
+    p.callee.reply(bye, 200)
+    assert await refused(p.caller) == 488

@@ -285,7 +285,8 @@ class B2BUA:
         if not await self._open_legs(call, both=True):
             return
         if call.control.state is not CallState.ROUTING:
-            return  # the caller CANCELled while the ports were being opened
+            await self._close_legs(call)  # the caller CANCELled while ports were opened
+            return
         codecs, te = offered_codecs(call.offer)
         offer = sdplib.create_offer(call.leg_b.local_host, call.leg_b.local_port,
                                     codecs=tuple(codecs), telephone_event=te)
@@ -330,6 +331,7 @@ class B2BUA:
         if not await self._open_legs(call, both=False):
             return
         if call.control.state is not CallState.ROUTING:
+            await self._close_legs(call)
             return
         answer = sdplib.create_answer(call.offer, call.leg_a.local_host, call.leg_a.local_port,
                                       codecs=SUPPORTED_CODECS)
@@ -383,7 +385,11 @@ class B2BUA:
             if call.b_branch is None and call.control.state in (CallState.CALLING,
                                                                 CallState.RINGING):
                 if not self._negotiate(call, branch, response):
-                    self._execute(call, call.control.handle_answer(branch.id, now))
+                    # a 2xx without a usable SDP answer: hang that phone up, count the
+                    # branch as failed with 488 (RFC 3264 §6: no common codec)
+                    call.log.info("callee answer unusable", branch=branch.id)
+                    self._execute(call, [ByeBranch(branch.id)])
+                    self._execute(call, call.control.handle_failure(branch.id, 488, now))
                     return
             self._execute(call, call.control.handle_answer(branch.id, now), response)
             return
@@ -543,11 +549,14 @@ class B2BUA:
                 call.log.error("CDR not written", error=str(exc))
         self._loop.create_task(self._release(call))
 
-    async def _release(self, call: Call) -> None:
+    async def _close_legs(self, call: Call) -> None:
         for leg in (call.leg_a, call.leg_b):
             if leg is not None:
                 with contextlib.suppress(Exception):
                     await leg.close()
+
+    async def _release(self, call: Call) -> None:
+        await self._close_legs(call)
         # Keep the indexes a little longer so retransmitted BYEs/ACKs still match (§17),
         # then forget the call.
         await asyncio.sleep(32.0 if self._accepting else 0)
