@@ -24,9 +24,9 @@ Messages (`message`, `headers`, `uri`, `errors`)
   `msg.max_forwards: int | None`, `msg.routes`, `msg.record_routes`, `msg.content_type`
   ("application/sdp"), `msg.event` / `msg.subscription_state` (`(value, params)` or None,
   RFC 6665), `msg.alert_info: list[Address]`, `msg.body: bytes`.
-  Request: `.method`, `.uri: SipUri`; Response: `.status`, `.reason`. Changing a typed value in place (e.g.
-  `msg.via.params["received"] = ip`) is reflected in `bytes(msg)`; to replace a header use
-  `msg.set("To", addr)` or `msg.to = addr`.
+  Request: `.method`, `.uri: SipUri`; Response: `.status`, `.reason`. Changing a typed
+  value in place (e.g. `msg.via.params["received"] = ip`) is reflected in `bytes(msg)`;
+  to replace a header use `msg.set("To", addr)` or `msg.to = addr`.
 - `request.create_response(status, reason=None, *, to_tag=None, headers=(), body=b"")`
   copies Via/From/To/Call-ID/CSeq (and Record-Route for dialog-creating 1xx/2xx) per §8.2.6.
 - `SipUri.parse(text)`: `.scheme .user .password .host .port .params .headers`; `str(uri)`.

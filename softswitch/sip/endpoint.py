@@ -171,9 +171,7 @@ class SipEndpoint:
         loop = self.loop
         transport = transport.lower()
         if transport == "udp":
-            _t, proto = await loop.create_datagram_endpoint(
-                lambda: UdpTransport(self), local_addr=(host, port)
-            )
+            proto = UdpTransport.open(self, host, port)
             assert proto.local is not None
             self._udp.append(proto)
             self.log.info("sip listening", transport="udp", host=proto.local.host,
