@@ -24,8 +24,9 @@ REALM = "switch.example.com"
 PASSWORDS = {"1001": "s3cret", "1002": "other"}
 
 
-def request(method: str = "REGISTER", user: str = "1001") -> Request:
-    return Request(method, "sip:switch.example.com", [
+def request(method: str = "REGISTER", user: str = "1001",
+            ruri: str = "sip:switch.example.com") -> Request:
+    return Request(method, ruri, [
         ("Via", "SIP/2.0/UDP 10.0.0.5:5062;branch=z9hG4bKx1;rport"),
         ("From", f"<sip:{user}@switch.example.com>;tag=f1"),
         ("To", f"<sip:{user}@switch.example.com>"),
@@ -210,6 +211,25 @@ def test_digest_uri_must_match_request_uri(auth: DigestAuthenticator) -> None:
     answered.uri = answered.uri.copy()
     answered.uri.host = "elsewhere.example.com"
     assert auth.verify(answered, now=1.0).status is AuthStatus.FAILED
+
+
+def test_digest_uri_without_user_part_is_accepted(auth: DigestAuthenticator) -> None:
+    """sipp answers with uri=sip:<host>:<port> for a Request-URI with a user part."""
+    req = request("INVITE", ruri="sip:1002@switch.example.com:5060")
+    _r, challenge = auth.authenticate(req, now=0.0)
+    assert challenge is not None
+    answered = client_answer(challenge.get_all("Proxy-Authenticate")[0], req, "1001",
+                             "s3cret", header="Proxy-Authorization")
+    value = answered.get("Proxy-Authorization") or ""
+    resp_uri = "sip:switch.example.com:5060"
+    # Recompute the answer as sipp does: over its own uri.
+    _s, p = parse_auth_params(value)
+    ha1 = compute_ha1("SHA-256", "1001", REALM, "s3cret")
+    digest = compute_response("SHA-256", ha1, p["nonce"], "INVITE", resp_uri, qop="auth",
+                              nc=p["nc"], cnonce=p["cnonce"])
+    answered.set("Proxy-Authorization", value.replace(f'uri="{req.uri}"', f'uri="{resp_uri}"')
+                 .replace(p["response"], digest))
+    assert auth.verify(answered, now=1.0).ok
 
 
 def test_ha1_credentials_instead_of_passwords() -> None:
