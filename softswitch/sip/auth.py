@@ -15,6 +15,8 @@ Decisions:
   (we act as the phone's proxy for those; §22.3).
 - A wrong password is answered with a fresh challenge (like Asterisk and Kamailio), and is
   counted as a failure by the caller's `BruteForceGuard`.
+- The digest `uri` must name the same scheme and host as the Request-URI; user part, port
+  and parameters may differ (sipp and some phones send `sip:<host>:<port>`).
 """
 
 from __future__ import annotations
