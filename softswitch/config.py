@@ -30,7 +30,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import yaml
 
@@ -223,7 +223,7 @@ class _Invalid(Exception):
 
 
 _MISSING = object()
-_Node = yaml.Node
+_Node: TypeAlias = yaml.Node
 _constructor = yaml.SafeLoader("")
 
 

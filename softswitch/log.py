@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import IO, Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -19,7 +19,7 @@ LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNI
 
 
 def configure_logging(fmt: str = "console", level: str = "info",
-                      stream: IO[str] | None = None) -> None:
+                      stream: TextIO | None = None) -> None:
     """Configure structlog process-wide. `fmt` is "console" or "json"."""
     out = stream if stream is not None else sys.stdout
     processors: list[Any] = [

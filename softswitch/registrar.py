@@ -124,9 +124,8 @@ class LocationService:
             for b in current.values():
                 if b.call_id == call_id and cseq <= b.cseq:
                     return RegisterOutcome(500, "CSeq out of order")
-            removed = tuple(current.values())
             self._by_aor.pop(aor, None)
-            return RegisterOutcome(200, bindings=(), removed=removed)
+            return RegisterOutcome(200, bindings=(), removed=tuple(current.values()))
         assert not isinstance(contacts, str)
         # Step 6 / 7: compute every contact's expiry first; 423 changes nothing.
         plans: list[tuple[ContactRequest, int]] = []

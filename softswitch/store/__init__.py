@@ -173,8 +173,9 @@ class Store:
             params = (call_id,)
         async with self._db.execute(sql + " ORDER BY id", params) as cur:
             rows = await cur.fetchall()
-        return [CallRecord(*r[:10], caller_rtp=json.loads(r[10]) if r[10] else None,
-                           callee_rtp=json.loads(r[11]) if r[11] else None) for r in rows]
+        return [CallRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+                           json.loads(r[10]) if r[10] else None,
+                           json.loads(r[11]) if r[11] else None) for r in rows]
 
     async def schema_version(self) -> int:
         return await current_version(self._db)
