@@ -286,7 +286,10 @@ class MediaLeg:
         log.debug("dtmf", leg=self.label, digit=digit.digit, source=digit.source.value)
         self._dtmf_queue.put_nowait(digit)
         for cb in list(self._dtmf_callbacks):
-            cb(digit)
+            try:
+                cb(digit)
+            except Exception:  # the call layer's bug: log it, keep the media running
+                log.exception("dtmf callback failed", leg=self.label)
         self.engine._digit_received(self, digit)
 
     # -- audio taps (recorder, mixer) --------------------------------------------------------
@@ -548,7 +551,10 @@ class MediaEngine:
             except OSError:  # ICMP port unreachable from an earlier send, and the like
                 leg._send_errors += 1
                 continue
-            leg._on_rtp(data, addr)
+            try:
+                leg._on_rtp(data, addr)
+            except Exception:  # a bug on one leg must not stall every other leg's media
+                log.exception("rtp packet handling failed", leg=leg.label)
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -700,7 +706,10 @@ class MediaEngine:
             pb.digit = digit
             pb._finish(PlaybackOutcome.INTERRUPTED)
         for listener in list(self._digit_listeners):
-            listener(leg, digit)
+            try:
+                listener(leg, digit)
+            except Exception:
+                log.exception("digit listener failed", leg=leg.label)
 
     # -- players ---------------------------------------------------------------------------
     @property

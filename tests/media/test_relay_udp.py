@@ -326,3 +326,32 @@ async def test_relay_without_epoll_uses_one_protocol_per_leg(phones):
         assert got is not None and got.payload == b"\x77" * 160
     finally:
         await eng.stop()
+
+
+async def test_garbage_datagrams_are_counted_and_the_call_goes_on(engine, phones):
+    pa, pb, a, b = await call(engine, phones)
+    target = (a.local_host, a.local_port)
+    pa.send(target, b"\x01" * 160)
+    assert await pb.recv() is not None
+    for junk in (b"", b"\x80", b"\x40" + b"\x00" * 20, b"\xa0\x00" + b"\x00" * 10 + b"\xff",
+                 b"\x9f" + b"\x00" * 13, b"\x90\x00" + b"\x00" * 10 + b"\x00\x00\xff\xff"):
+        pa.sock.sendto(junk, target)
+    pa.send(target, b"\x01\x02", pt=101)  # telephone-event payload too short
+    await asyncio.sleep(0.1)
+    assert a.stats["malformed_packets"] == 7
+    pa.send(target, b"\x02" * 160)
+    got = await pb.recv()
+    assert got is not None and got.payload == b"\x02" * 160
+
+
+async def test_a_failing_dtmf_callback_does_not_stop_media(engine, phones):
+    pa, pb, a, b = await call(engine, phones)
+
+    def broken(digit):
+        raise RuntimeError("call layer bug")
+
+    a.on_dtmf(broken)
+    a.receive_info_dtmf("application/dtmf", "3")
+    assert (await a.next_digit(0.5)).digit == "3"
+    pa.send((a.local_host, a.local_port), b"\x05" * 160)
+    assert await pb.recv() is not None

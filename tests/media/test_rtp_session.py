@@ -152,3 +152,26 @@ def test_rtcp_garbage_is_an_error_not_a_crash():
         parse_rtcp(b"\x00\x01")
     with pytest.raises(RtpError):
         parse_rtcp(b"\x81\xc9\x00\x09" + b"\x00" * 8)
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(st.binary(max_size=200))
+def test_any_bytes_parse_or_raise_rtp_error(data):
+    for parse in (parse_rtp, parse_rtcp):
+        try:
+            parse(data)
+        except RtpError:
+            pass
+
+
+@given(st.lists(st.integers(0, 0xFFFF), max_size=300))
+def test_statistics_never_crash_and_lost_is_bounded(seqs):
+    s = RtpSession("t")
+    for i, seq in enumerate(seqs):
+        s.accept(7, seq, i * 160, 160, A, i * 0.02)
+    snap = s.snapshot()
+    assert snap.packets_received == len(seqs)
+    assert -0x800000 <= snap.packets_lost <= 0x7FFFFF
