@@ -443,7 +443,7 @@ class Acd:
         q = t.queue
         a = self._agents[agent]
         self._cancel(Timer.RING_TIMEOUT, task)
-        t.ringing.discard(agent)
+        t.ringing = tuple(x for x in t.ringing if x != agent)
         a.offers.discard(task)
         self._emit(OfferEnded(now, task, q.number, agent, OfferResult.ANSWERED,
                               now - t.ring_started))
@@ -452,7 +452,7 @@ class Acd:
             self._agents[other].offers.discard(task)
             self._emit(OfferEnded(now, task, q.number, other, OfferResult.CANCELLED,
                                   now - t.ring_started))
-        t.ringing.clear()
+        t.ringing = ()
         if others:
             self._out.commands.append(StopRinging(task, others))
         m = a.memberships[q.number]
@@ -793,15 +793,32 @@ class Acd:
         return self._end(now)
 
     def _refresh_agent(self, a: Agent, now: float) -> None:
+        """Recompute the agent's state in each of its queues (agent-wide facts once)."""
+        if not a.registered:
+            base = UNREGISTERED
+        elif a.device_busy or a.calls:
+            base = IN_USE
+        elif a.offers:
+            base = RINGING
+        elif a.wrapup_until > now:
+            base = WRAP_UP
+        else:
+            base = IDLE
+        apply = self._apply_state
         for m in a.memberships.values():
-            self._refresh(m, now)
+            if not m.signed_in:
+                apply(m, LOGGED_OUT, now)
+            elif m.paused:
+                apply(m, PAUSED, now)
+            elif base is IDLE and m.wrapup_until > now:
+                apply(m, WRAP_UP, now)
+            else:
+                apply(m, base, now)
 
     def _refresh(self, m: Membership, now: float) -> None:
         """Recompute one membership's state and keep every per-queue index in step."""
         a = m.agent
-        q = m.queue
-        signed_in = m.signed_in
-        if not signed_in:
+        if not m.signed_in:
             state = LOGGED_OUT
         elif m.paused:
             state = PAUSED
@@ -815,11 +832,16 @@ class Acd:
             state = WRAP_UP
         else:
             state = IDLE
+        self._apply_state(m, state, now)
+
+    def _apply_state(self, m: Membership, state: MemberState, now: float) -> None:
+        """Availability (the idle-agent index), presence counts and the state change."""
+        q = m.queue
         ring_in_use = q.ring_in_use
         if state is IDLE:
             available = True
         elif ring_in_use and (state is IN_USE or state is RINGING):
-            available = not (a.wrapup_until > now or m.wrapup_until > now)
+            available = not (m.agent.wrapup_until > now or m.wrapup_until > now)
         else:
             available = False
         if available:
@@ -830,13 +852,15 @@ class Acd:
                 q.add_idle(m)
         elif m.available:
             q.remove_idle(m)
-        serving = signed_in and not m.paused and a.registered
+        signed_in = m.signed_in
         if q.empty_rules:
+            a = m.agent
             qc = q.config
-            key = (serving, self._present(m, a, qc.leave_when_empty),
+            key = (signed_in and not m.paused and a.registered,
+                   self._present(m, a, qc.leave_when_empty),
                    self._present(m, a, qc.join_empty_disallowed))
         else:
-            key = (serving, signed_in, signed_in)
+            key = (signed_in and not m.paused and m.agent.registered, signed_in, signed_in)
         if key != m.presence:
             self._update_presence(m, q, key)
         if state is not m.state:
@@ -929,11 +953,11 @@ class Acd:
         for m in picks:
             q.levels[m.skill].rung(m)
             ext = m.agent.extension
-            t.tried.add(ext)
-            t.ringing.add(ext)
             m.agent.offers.add(t.id)
             agents.append(ext)
         ringing = tuple(agents)
+        t.tried = (*t.tried, *ringing)
+        t.ringing = ringing
         self._schedule(Timer.RING_TIMEOUT, t.id, now + qc.ring_timeout)
         self._out.commands.append(RingAgents(t.id, q.number, ringing, qc.ring_timeout,
                                              qc.alert_info, qc.name,
@@ -967,7 +991,7 @@ class Acd:
     def _missed(self, t: Task, a: Agent, now: float, result: OfferResult) -> None:
         """A ring that ended unanswered: a missed call for the agent (§2.4, §8.12)."""
         q = t.queue
-        t.ringing.discard(a.extension)
+        t.ringing = tuple(x for x in t.ringing if x != a.extension)
         a.offers.discard(t.id)
         self._emit(OfferEnded(now, t.id, q.number, a.extension, result, now - t.ring_started))
         m = a.memberships[q.number]
@@ -1001,7 +1025,7 @@ class Acd:
             return
         agents = tuple(sorted(t.ringing))
         self._out.commands.append(StopRinging(t.id, agents))
-        t.ringing.clear()
+        t.ringing = ()
         for agent in agents:
             a = self._agents[agent]
             a.offers.discard(t.id)
@@ -1016,7 +1040,7 @@ class Acd:
             if queue is not None and t.queue.number != queue:
                 continue
             a.offers.discard(task)
-            t.ringing.discard(a.extension)
+            t.ringing = tuple(x for x in t.ringing if x != a.extension)
             self._out.commands.append(StopRinging(task, (a.extension,)))
             self._emit(OfferEnded(now, task, t.queue.number, a.extension, OfferResult.CANCELLED,
                                   now - t.ring_started))

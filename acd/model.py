@@ -42,7 +42,7 @@ class Membership:
 
     __slots__ = ("queue", "agent", "static", "skill", "signed_in", "signin_seq", "list_index",
                  "paused", "pause_reason", "missed", "answered", "wrapup_until", "available",
-                 "state", "presence")
+                 "state", "presence", "pending")
 
     def __init__(self, queue: Queue, agent: Agent, static: bool, skill: int,
                  list_index: int) -> None:
@@ -59,6 +59,7 @@ class Membership:
         self.answered = 0  # calls answered in this queue (Fewest Calls)
         self.wrapup_until = float("-inf")  # per-queue wrap-up
         self.available = False  # in the queue's idle-agent index
+        self.pending = False  # ... but not yet inserted into its ordering (Queue.add_idle)
         self.state = MemberState.LOGGED_OUT
         # (serving: signed in, not paused, registered; present for Leave When Empty; present
         # for Join Empty) -- §9.2 "no agent" scenarios, kept as per-queue counters
@@ -91,8 +92,10 @@ class Task:
         self.seq = seq  # arrival order; position in the queue
         self.arrived = arrived
         self.state = TaskState.WAITING
-        self.tried: set[AgentId] = set()  # agents offered in the current round of attempts
-        self.ringing: set[AgentId] = set()
+        # agents offered in the current round of attempts, and ringing now (tuples: small,
+        # and untracked by the garbage collector, which matters with 50,000 waiting tasks)
+        self.tried: tuple[AgentId, ...] = ()
+        self.ringing: tuple[AgentId, ...] = ()
         self.ring_started = 0.0
         self.ready = False  # in the queue's ready index
         self.agent: AgentId | None = None

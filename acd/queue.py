@@ -23,7 +23,8 @@ from acd.strategies import AgentOrdering, make_ordering
 class Queue:
     __slots__ = ("config", "number", "members", "levels", "idle_levels", "idle", "order",
                  "ready", "by_seq", "serving", "present_leave", "present_join", "handle_time",
-                 "stats", "window_total", "window_within", "_rng", "ring_in_use", "empty_rules")
+                 "stats", "window_total", "window_within", "_rng", "ring_in_use", "empty_rules",
+                 "pending")
 
     def __init__(self, config: QueueConfig, rng: random.Random) -> None:
         self.config = config
@@ -43,6 +44,7 @@ class Queue:
         self.window_total = 0
         self.window_within = 0
         self._rng = rng
+        self.pending: list[Membership] = []  # became idle, not yet in their ordering
         self.ring_in_use = config.ring_in_use
         self.empty_rules = (config.leave_when_empty is not None
                             or config.join_empty_disallowed is not None)
@@ -56,40 +58,58 @@ class Queue:
     # --- idle agents ---------------------------------------------------------------------
 
     def add_idle(self, member: Membership) -> None:
-        level = member.skill
-        ordering = self.levels.get(level)
-        if ordering is None:
-            ordering = self.levels[level] = make_ordering(self.config.strategy, self._rng)
+        """The member may ring now. It reaches its ordering lazily (`_flush_pending`, before
+        the next choice), because an agent that frees up is usually offered a waiting caller
+        at once and leaves the index again within the same input."""
         if member.available:
-            ordering.add(member)  # repositions if the key changed
+            if not member.pending:  # ring in use: its key may have changed
+                self.levels[member.skill].add(member)
             return
-        if not ordering:
-            insort(self.idle_levels, level)
-        ordering.add(member)
         member.available = True
         self.idle += 1
+        if not member.pending:
+            member.pending = True
+            self.pending.append(member)
 
     def remove_idle(self, member: Membership) -> None:
         if not member.available:
             return
-        ordering = self.levels[member.skill]
-        ordering.remove(member)
         member.available = False
         self.idle -= 1
-        if not ordering:
+        if member.pending:
+            return  # never reached the ordering; the flush skips it
+        ordering = self.levels[member.skill]
+        ordering.remove(member)
+        if not ordering.entries:
             del self.idle_levels[bisect_left(self.idle_levels, member.skill)]
+
+    def _flush_pending(self) -> None:
+        for member in self.pending:
+            member.pending = False
+            if not member.available:
+                continue
+            level = member.skill
+            ordering = self.levels.get(level)
+            if ordering is None:
+                ordering = self.levels[level] = make_ordering(self.config.strategy, self._rng)
+            if not ordering.entries:
+                insort(self.idle_levels, level)
+            ordering.add(member)
+        self.pending.clear()
 
     def choose(self, task: Task) -> list[Membership]:
         """Agents to ring for ``task``: the best skill level that still has an agent the
         task has not rung in this round, by the level's strategy (§3); when every idle agent
         was tried, a new round starts from the best level."""
+        if self.pending:
+            self._flush_pending()
         for level in self.idle_levels:
             ordering = self.levels[level]
             picks = ordering.choose(task.tried)
             if picks:
                 return picks
         if task.tried:
-            task.tried.clear()
+            task.tried = ()
             for level in self.idle_levels:
                 picks = self.levels[level].choose(())
                 if picks:

@@ -21,12 +21,13 @@ Key = tuple[Any, ...]
 class AgentOrdering(ABC):
     """Idle agents of one queue (or one skill level) in the order the strategy rings them."""
 
-    __slots__ = ("_entries", "_keys", "_members")
+    __slots__ = ("entries", "_keys")
 
     def __init__(self) -> None:
-        self._entries: list[Key] = []  # (*key, agent) sorted
+        # (*key, agent, membership) sorted; agents are unique, so comparisons never reach the
+        # membership object
+        self.entries: list[Key] = []
         self._keys: dict[AgentId, Key] = {}
-        self._members: dict[AgentId, Membership] = {}
 
     @abstractmethod
     def key(self, member: Membership) -> Key:
@@ -35,10 +36,9 @@ class AgentOrdering(ABC):
     def choose(self, tried: Collection[AgentId]) -> list[Membership]:
         """Agents to ring for a task that already rang ``tried`` in this round; [] if every
         idle agent here was tried. Default: the first untried agent in key order."""
-        for entry in self._entries:
-            agent = entry[-1]
-            if agent not in tried:
-                return [self._members[agent]]
+        for entry in self.entries:
+            if entry[-2] not in tried:
+                return [entry[-1]]
         return []
 
     def rung(self, member: Membership) -> None:
@@ -48,29 +48,27 @@ class AgentOrdering(ABC):
     def add(self, member: Membership) -> None:
         """Insert, or move if the agent's key changed."""
         agent = member.agent.extension
-        key = (*self.key(member), agent)
-        old = self._keys.get(agent)
-        if old == key:
-            return
+        entry = (*self.key(member), agent, member)
+        keys = self._keys
+        old = keys.get(agent)
         if old is not None:
-            del self._entries[bisect_left(self._entries, old)]
-        self._keys[agent] = key
-        self._members[agent] = member
-        insort(self._entries, key)
+            if old == entry:
+                return
+            del self.entries[bisect_left(self.entries, old)]
+        keys[agent] = entry
+        insort(self.entries, entry)
 
     def remove(self, member: Membership) -> None:
-        agent = member.agent.extension
-        old = self._keys.pop(agent, None)
+        old = self._keys.pop(member.agent.extension, None)
         if old is not None:
-            del self._entries[bisect_left(self._entries, old)]
-            del self._members[agent]
+            del self.entries[bisect_left(self.entries, old)]
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self.entries)
 
     def __contains__(self, agent: object) -> bool:
         return agent in self._keys
 
     def __iter__(self) -> Iterator[Membership]:
         """Idle agents in ring order."""
-        return (self._members[e[-1]] for e in self._entries)
+        return (e[-1] for e in self.entries)

@@ -21,6 +21,6 @@ class RingAll(AgentOrdering):
         return (member.signin_seq,)
 
     def choose(self, tried: Collection[AgentId]) -> list[Membership]:
-        if all(entry[-1] in tried for entry in self._entries):
+        if all(entry[-2] in tried for entry in self.entries):
             return []
         return list(self)

@@ -36,7 +36,7 @@ class RoundRobin(AgentOrdering):
         self._last[group] = pos
 
     def choose(self, tried: Collection[AgentId]) -> list[Membership]:
-        entries = self._entries
+        entries = self.entries
         for group in (STATIC, DYNAMIC):
             lo = bisect_right(entries, (group,))
             hi = bisect_right(entries, (group, float("inf")))
@@ -45,7 +45,7 @@ class RoundRobin(AgentOrdering):
             last = self._last.get(group)
             start = lo if last is None else bisect_right(entries, (group, last, "\uffff"), lo, hi)
             for i in (*range(start, hi), *range(lo, start)):
-                agent = entries[i][-1]
-                if agent not in tried:
-                    return [self._members[agent]]
+                entry = entries[i]
+                if entry[-2] not in tried:
+                    return [entry[-1]]
         return []
