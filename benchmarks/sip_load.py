@@ -5,6 +5,8 @@ REGISTER, Sippy B2BUA for calls.
     python -m benchmarks.sip_load [--quick] [--only register|calls] [--out DIR]
 
 Method (benchmarks/README.md has the long form):
+- "cores a/b" in a step line: how busy the target's core and sipp's core were in total
+  (every process on them, not only ours) - the machine is shared.
 - The system under test runs pinned to CPU 0 (`taskset -c 0`, every process and thread of
   it: the switch's one process, Kamailio's main + 1 UDP worker + timers, Sippy's process);
   sipp, the load generator, runs pinned to CPU 1. On a one-CPU machine nothing is pinned.
@@ -16,10 +18,12 @@ Method (benchmarks/README.md has the long form):
 - REGISTER: 200 extensions re-registering in turn (scenario benchmarks/sipp/register_auth.xml:
   REGISTER, 401, REGISTER with Authorization, 200); digest MD5 for both (sipp 3.6 has no
   SHA-256), so the switch is configured with `sip.auth.algorithms: [MD5]`.
-- Calls: sipp uac -> target -> sipp uas; the switch's callers authenticate (407) and call
-  500 callee extensions registered with the uas as contact; Sippy's b2bua_simple takes
-  unauthenticated INVITEs and sends them to the uas. Each call: INVITE, 180, 200 with SDP
-  (PCMU), ACK, 500 ms hold, BYE, 200. sipp sends no RTP; the switch still allocates a relay.
+- Calls: sipp uac -> target -> sipp uas; the switch's 500 caller extensions authenticate
+  (407) and call one callee extension registered with the uas as contact (sipp 3.6 sets the
+  digest `uri=` per run with -auth_uri, not per call, so one Request-URI per run); Sippy's
+  b2bua_simple takes unauthenticated INVITEs and sends them to the uas. Each call: INVITE,
+  180, 200 with SDP (PCMU), ACK, 500 ms hold, BYE, 200. sipp sends no RTP; the switch still
+  allocates a relay.
 - `failed_calls` is the number of failed calls in a 10 s run at the target rate (200 calls/s).
 
 The last line printed is one JSON object (the keys issue 2 asks for, the peers' figures,
@@ -50,14 +54,18 @@ REGISTER_TARGET = 1000.0
 REGISTER_SHARE_OF_KAMAILIO = 0.25
 CALLS_TARGET = 200.0
 HOLD_MS = 500
-# A late 180 (sent before the 200 but overtaken by it: Sippy answers from another thread)
-# arriving during the hold must not abort the call.
-PAUSE_IGNORE = ("-pause_msg_ign",)
 DOMAIN = LOOPBACK
 
 REG_USERS = [(f"3{i:03d}", f"reg-{i:03d}-pw") for i in range(200)]
 CALLERS = [(f"4{i:03d}", f"caller-{i:03d}-pw") for i in range(500)]
-CALLEES = [(f"5{i:03d}", f"callee-{i:03d}-pw") for i in range(500)]
+# One callee extension takes every call (the switch forwards the phone's own 486, it does not
+# invent "busy"): sipp 3.6 can only put one digest `uri=` per run (-auth_uri), and RFC 2617
+# wants it equal to the Request-URI, so every INVITE of a run carries the same one.
+CALLEES = [("5000", "callee-5000-pw")]
+CALLEE_URI = f"{CALLEES[0][0]}@{DOMAIN}"
+# A late 180 (sent before the 200 but overtaken by it: Sippy answers from another thread)
+# arriving during the hold must not abort the call.
+CALL_OPTIONS = ("-pause_msg_ign", "-auth_uri", CALLEE_URI)
 
 REGISTER_STEPS = (250, 500, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 12000)
 CALL_STEPS = (50, 100, 200, 300, 400, 600, 800, 1200)
@@ -87,6 +95,32 @@ def process_cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def core_times() -> dict[str, tuple[float, float]]:
+    """{"cpu0": (busy, total), ...} jiffies from /proc/stat (everything running there)."""
+    out = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        parts = line.split()
+        if parts and parts[0].startswith("cpu") and parts[0] != "cpu":
+            vals = [float(v) for v in parts[1:9]]
+            idle = vals[3] + vals[4]
+            out[parts[0]] = (sum(vals) - idle, sum(vals))
+    return out
+
+
+def core_busy(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]],
+              cpus: str | None) -> float:
+    """Busy % of the given cores between two core_times() snapshots (all processes)."""
+    if not cpus:
+        return math.nan
+    busy = total = 0.0
+    for c in cpus.split(","):
+        key = f"cpu{c}"
+        if key in before and key in after:
+            busy += after[key][0] - before[key][0]
+            total += after[key][1] - before[key][1]
+    return round(100 * busy / total, 1) if total else math.nan
+
+
 @dataclass
 class Step:
     rate: float
@@ -101,6 +135,8 @@ class Step:
     retransmissions: int
     passed: bool
     note: str = ""
+    sut_core_busy_pct: float = math.nan  # the target's core, all processes on it
+    gen_core_busy_pct: float = math.nan  # sipp's core(s), all processes on it
 
 
 @dataclass
@@ -133,8 +169,11 @@ def run_step(make_sipp: Callable[[float, int], Sipp], rate: float, seconds: floa
     calls = max(1, int(rate * seconds))
     runner = make_sipp(rate, calls)
     cpu0 = process_cpu_seconds(pids())
+    cores0 = core_times()
     res: SippResult = runner.run(timeout=seconds * 4 + 30)
     cpu_s = process_cpu_seconds(pids()) - cpu0
+    cores1 = core_times()
+    sut_cpus, gen_cpus = cpu_sets()
     busy = max(res.elapsed_s, 1e-3)
     cpu = cpu_s / busy * 100
     starting = max(res.elapsed_s - call_tail_s, 1e-3)
@@ -151,7 +190,8 @@ def run_step(make_sipp: Callable[[float, int], Sipp], rate: float, seconds: floa
         note = f"only {res.successful}/{calls} completed"
     return Step(rate, calls, res.successful, res.failed, round(achieved, 1),
                 res.percentile(50), res.percentile(95), res.percentile(99), round(cpu, 1),
-                res.retransmissions, passed, note)
+                res.retransmissions, passed, note, core_busy(cores0, cores1, sut_cpus),
+                core_busy(cores0, cores1, gen_cpus))
 
 
 def ramp(target: str, kind: str, steps: tuple[int, ...], seconds: float,
@@ -180,8 +220,13 @@ def ramp(target: str, kind: str, steps: tuple[int, ...], seconds: float,
 def _step_line(target: str, kind: str, s: Step) -> str:
     return (f"  {target:<9} {kind:<8} {s.rate:>7.0f}/s  ok {s.successful:>6}/{s.attempted:<6}"
             f" failed {s.failed:>5}  got {s.achieved:>8.1f}/s  rt p50/95/99 "
-            f"{_ms(s.p50_ms)}/{_ms(s.p95_ms)}/{_ms(s.p99_ms)} ms  cpu {s.cpu_pct:5.1f}%  "
+            f"{_ms(s.p50_ms)}/{_ms(s.p95_ms)}/{_ms(s.p99_ms)} ms  cpu {s.cpu_pct:5.1f}% "
+            f"(cores {_pct(s.sut_core_busy_pct)}/{_pct(s.gen_core_busy_pct)})  "
             f"{'PASS' if s.passed else 'FAIL'} {s.note}")
+
+
+def _pct(v: float) -> str:
+    return "-" if math.isnan(v) else f"{v:.0f}%"
 
 
 def _ms(v: float) -> str:
@@ -228,7 +273,7 @@ class Bench:
             return self.sipp(scenario, address, f"calls-{target}-{next(counter)}", inf=inf,
                              rate=rate, max_calls=calls, duration_ms=HOLD_MS,
                              recv_timeout_ms=8000, limit=max(100, int(rate * 4)),
-                             extra=PAUSE_IGNORE)
+                             extra=CALL_OPTIONS)
 
         steps = CALL_STEPS[:5] if self.quick else CALL_STEPS
         return ramp(target, "calls", steps, self.call_step_seconds, make, pids, alive,
@@ -240,7 +285,7 @@ class Bench:
         def make(r: float, calls: int) -> Sipp:
             return self.sipp(scenario, address, f"fixed-{target}", inf=inf, rate=r,
                              max_calls=calls, duration_ms=HOLD_MS, recv_timeout_ms=8000,
-                             limit=max(100, int(r * 4)), extra=PAUSE_IGNORE)
+                             limit=max(100, int(r * 4)), extra=CALL_OPTIONS)
 
         step = run_step(make, rate, seconds, pids, alive, call_tail_s=HOLD_MS / 1000)
         self.log(_step_line(target, "fixed", step))
@@ -267,12 +312,23 @@ class Bench:
     def register_callees(self, target: str, address: str, uas_port: int) -> SippResult:
         inf = injection_file(self.out / f"callees-{target}.csv",
                              [(u, p, DOMAIN, f"{LOOPBACK}:{uas_port}") for u, p in CALLEES])
-        res = self.sipp("register_auth.xml", address, f"callees-{target}", inf=inf, rate=200,
+        res = self.sipp("register_auth.xml", address, f"callees-{target}", inf=inf, rate=50,
                         max_calls=len(CALLEES)).run(60)
         if res.failed or res.successful != len(CALLEES):
             raise RuntimeError(f"registering the callees at {target} failed: {res.summary()}"
                                f"\n{res.output[-3000:]}")
         return res
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN (no samples) becomes null: the last line must be strict JSON."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def call_rows() -> list[tuple[str, ...]]:
@@ -424,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu": {"system_under_test": b.sut_cpus, "sipp": b.gen_cpus},
         "errors": errors,
     })
-    print(json.dumps(results), flush=True)
+    print(json.dumps(_json_safe(results)), flush=True)
     return 0
 
 
