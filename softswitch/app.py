@@ -159,6 +159,13 @@ class SipRouter:
                            dialplan=self.dialplan, lookup=self.registrar.targets,
                            domain=sip.domain, no_answer_timeout=float(sip.no_answer_timeout),
                            user_agent=sip.user_agent)
+        from softswitch.queue import attach_queue_calls
+
+        self.queues = attach_queue_calls(self)  # calls to queue numbers (softswitch/queue)
+        self.calls.observer = self.queues  # extension calls -> ACD device busy/idle
+        from softswitch.agentdesk import attach_agentdesk
+
+        self.agentdesk = attach_agentdesk(self)  # feature codes, BLF, report rows, e-mail
         self._guard_timer: asyncio.TimerHandle | None = None
 
     async def restore(self) -> None:
@@ -166,12 +173,16 @@ class SipRouter:
 
     def start(self) -> None:
         self._sweep_guard()
+        self.agentdesk.start()
+        self.queues.sync_registrations()
 
     def _sweep_guard(self) -> None:
         self.guard.handle_timer(self.loop.time())
         self._guard_timer = self.loop.call_later(10.0, self._sweep_guard)
 
     async def shutdown(self) -> None:
+        await self.queues.shutdown()
+        await self.agentdesk.close()
         await self.calls.shutdown()
         self.registrar.close()
         if self._guard_timer is not None:
@@ -219,6 +230,17 @@ class SipRouter:
             self._reply(txn, request, 403, "Forbidden")
             return
         if request.to.tag:
+            if self.agentdesk.owns(request.call_id):
+                self.agentdesk.handle_in_dialog(txn, request)
+                return
+            if method == "SUBSCRIBE" and self.agentdesk.owns_subscription(request):
+                user = self._authenticate(txn, request, now)
+                if user is not None:
+                    self.agentdesk.handle_subscribe(txn, request, user)
+                return
+            if self.queues.owns(request.call_id):
+                self.queues.handle_in_dialog(txn, request)
+                return
             self.calls.handle_in_dialog(txn, request)
             return
         if method == "REGISTER":
@@ -231,11 +253,20 @@ class SipRouter:
             peer = txn.peer
             self.endpoint.send_response(txn, self.registrar.handle_register(
                 request, (peer.transport, peer.host, peer.port), now))
+            self.agentdesk.registration_changed(user)
+            self.queues.registration_changed(user)
         elif method == "INVITE":
             self.endpoint.send_response(txn, request.create_response(100))
             user = self._authenticate(txn, request, now)
+            if user is not None and self.agentdesk.route_invite(txn, request, user):
+                return
             if user is not None:
-                self.calls.handle_invite(txn, request, user)
+                if not self.queues.route_invite(txn, request, user):
+                    self.calls.handle_invite(txn, request, user)
+        elif method == "SUBSCRIBE":
+            user = self._authenticate(txn, request, now)
+            if user is not None:
+                self.agentdesk.handle_subscribe(txn, request, user)
         elif method == "OPTIONS":
             self._reply(txn, request, 200, headers=[("Allow", self._allow),
                                                     ("Accept", "application/sdp")])
@@ -285,7 +316,8 @@ class SipRouter:
         self.calls.handle_ack(request)
 
     def _on_cancel(self, request: Any, invite_txn: Any) -> None:
-        self.calls.handle_cancel(invite_txn)
+        if not self.queues.handle_cancel(invite_txn):
+            self.calls.handle_cancel(invite_txn)
 
     def _on_ack_timeout(self, txn: Any) -> None:
         self.calls.handle_ack_timeout(txn)

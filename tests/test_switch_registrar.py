@@ -133,3 +133,20 @@ async def test_brute_force_ban(switch) -> None:
     resp = await honest.register()
     assert resp.status == 403
     assert switch.events("address banned")
+
+
+async def test_digest_uri_must_name_the_request_uri_host(switch) -> None:
+    """softswitch.sip.auth accepts the Request-URI's scheme and host (sipp sends the
+    switch's host:port); credentials computed for another host never register."""
+    from sipua import digest_authorization, parse_challenge
+
+    host, port = switch.udp
+    for digest_uri, expected in ((f"sip:{host}:{port}", 200), ("sip:other.example.com", 401),
+                                 ("sip:127.0.0.2", 401)):
+        phone = await ua(switch)
+        phone.send_raw(phone.build("REGISTER", "sip:127.0.0.1", headers=["Expires: 600"]))
+        challenge = parse_challenge((await phone.response()).get_all("WWW-Authenticate")[-1])
+        auth = digest_authorization(challenge, "REGISTER", digest_uri, "1001", "pw-1001")
+        resp = await phone.request("REGISTER", "sip:127.0.0.1", auth=False,
+                                   headers=["Expires: 600", f"Authorization: {auth}"])
+        assert resp.status == expected, digest_uri
