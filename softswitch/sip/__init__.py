@@ -28,7 +28,9 @@ Messages (`message`, `headers`, `uri`, `errors`)
   value in place (e.g. `msg.via.params["received"] = ip`) is reflected in `bytes(msg)`;
   to replace a header use `msg.set("To", addr)` or `msg.to = addr`.
 - `request.create_response(status, reason=None, *, to_tag=None, headers=(), body=b"")`
-  copies Via/From/To/Call-ID/CSeq (and Record-Route for dialog-creating 1xx/2xx) per §8.2.6.
+  copies Via/From/To/Call-ID/CSeq (and Record-Route for dialog-creating 1xx/2xx) per §8.2.6;
+  copied header values are shared with the request (add the To tag with `to_tag`, which
+  copies the To, rather than editing `resp.to` in place).
 - `SipUri.parse(text)`: `.scheme .user .password .host .port .params .headers`; `str(uri)`.
   `Address(uri, display_name=None, params=None)`, `Address.parse(text)`; `str(addr)`.
   `Via(transport, host, port, params)` with `.branch .rport .received`. `CSeq(number, method)`.

@@ -575,8 +575,8 @@ class Request(Message):
                     if to.tag is None:
                         to = to.copy()
                         to.params["tag"] = to_tag
-                if isinstance(to, Address):
-                    to = to.copy()  # the response's To must not alias the request's
+                # Without a new tag the parsed To is shared with the request (cheap); give
+                # `to_tag` rather than editing `resp.to` in place.
                 resp.headers.append(["to", "To", to])
                 break
         resp._copy_headers_from(self, ("Call-ID", "CSeq"))
