@@ -63,6 +63,32 @@ Inputs naming an unknown queue or agent raise `AcdInputError`.
 
 Queries: member_state, is_signed_in, is_static, pause_state (BLF), position,
 estimated_wait (acd.ewt), statistics(queue, now) (acd.stats, wallboard), pause_reason(code).
+
+Rules decided where the manual is silent or ambiguous (queue-admin.md §14):
+
+* Retries: a task does not ring an agent again in the same round until every idle agent it
+  may reach was tried (Linear walks down its list per caller; skill levels move to the next
+  level when the level's idle agents all missed); then a new round starts from the top.
+* Ring in use lets a queue offer calls to agents on a call or already ringing for another
+  task (so an agent can hold two offers only then); it never rings one agent twice for the
+  same task.
+* Wrap-up: per queue by default; ``share_wrapup_time`` on a queue makes that queue's
+  wrap-up block the agent in all its queues (§6.3).
+* Least Recent uses the agent's last queue call in any queue; Fewest Calls counts answered
+  calls of this queue since the engine started.
+* §14.1/§9.2: a queue is "empty" when every member is signed out or in one of the selected
+  scenarios (Asterisk's joinempty/leavewhenempty); join-empty rejects go to failover (§14.14)
+  and count as entered and Missed, like capacity overflows.
+* §14.4: in auto mode the engine asks for the callback number when the timeout (from queue
+  entry) passes; the caller confirms or declines. §14.5: the callback request is kept for
+  ``callback_timeout`` (default max wait) counted from the request, so the manual's own
+  example (timeout 60 = max wait 60) works; a number under 5 digits fails the request as
+  "invalid callback number" and the caller keeps waiting on the line.
+* §14.6 priority: the head (longest-waiting ready) call of each queue is compared; equal
+  weights go by arrival order across queues. §14.7 SLA: a wait equal to the SLA time meets it.
+* §14.13: answering an offer (a queue call or a callback) resets the missed-call counter;
+  pausing, signing out and a restart (a new engine) reset it too.
+* Max wait is held off while the caller is entering a callback number (30 s at a time).
 """
 
 from acd.config import AcdConfig, AcdConfigError, parse_acd_config

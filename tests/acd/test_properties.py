@@ -131,10 +131,7 @@ class Observer:
                 assert self.signed_in[key], f"offer to signed-out {agent}"
                 assert key not in self.paused, f"offer to paused {agent}"
                 assert agent not in self.unregistered
-                shared_until = max((u for (a, _), u in self.wrapup.items() if a == agent
-                                    and _ == "*"), default=-1.0)
-                assert self.wrapup.get(key, -1.0) <= now and shared_until <= now, \
-                    f"offer to {agent} in wrap-up"
+                assert self.wrapup.get(key, -1.0) <= now, f"offer to {agent} in wrap-up"
                 if e.queue not in RING_IN_USE:
                     assert not self.offers[agent], f"second offer to {agent}"
                     assert not self.calls[agent] and agent not in self.device_busy, \
@@ -165,21 +162,13 @@ class Observer:
         elif isinstance(e, AgentResumed):
             self.paused.discard((e.agent, e.queue))
         elif isinstance(e, WrapupStarted):
-            shared = len(e.queues) > 1 or e.queues != (self._queue_of_call(e),)
-            for q in e.queues:
+            for q in e.queues:  # shared wrap-up lists all the agent's queues
                 self.wrapup[(e.agent, q)] = e.until
-            if shared:
-                self.wrapup[(e.agent, "*")] = e.until
         elif isinstance(e, WrapupEnded):
             for q in e.queues:
                 self.wrapup.pop((e.agent, q), None)
-            if len(e.queues) > 1 or self.wrapup.get((e.agent, "*"), -1) <= now:
-                self.wrapup.pop((e.agent, "*"), None)
         elif isinstance(e, TaskRouted):
             self.routes_ev += 1
-
-    def _queue_of_call(self, e: WrapupStarted) -> str:
-        return e.queues[0]
 
     def check_stats(self, now: float) -> None:
         for q in QUEUES:
