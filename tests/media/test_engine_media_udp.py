@@ -214,3 +214,29 @@ async def test_closing_a_leg_ends_its_recording_and_playback(engine, phones, tmp
     await leg.close()
     assert await pb is PlaybackOutcome.STOPPED
     assert not rec.active and (tmp_path / "r.wav").exists()
+
+
+async def test_one_clock_drives_every_leg_in_virtual_time(phones):
+    """No clock task: the test calls engine.tick() itself, so each tick is exactly one frame
+    for every leg hearing something, and playbacks end on the tick their length says."""
+    from media_phones import free_port_range
+
+    eng = MediaEngine("127.0.0.1", free_port_range())  # not started: no real-time clock
+    try:
+        legs = [await leg_for(eng, phones, f"l{i}", "PCMU" if i % 2 else "PCMA")
+                for i in range(4)]
+        short = PromptSequence([Prompt("s", np.full(160 * 3 + 10, 900, np.int16))])  # 4 frames
+        pb = eng.play(legs[0][1], short)
+        pb_long = eng.play(legs[1][1], PromptSequence([Prompt("l", np.ones(160 * 8,
+                                                                           np.int16))]))
+        eng.attach_moh(legs[2][1], "default")
+        eng.attach_moh(legs[3][1], "default")
+        for k in range(6):
+            eng.tick(100.0 + k * 0.02)
+        assert pb.done and await pb is PlaybackOutcome.FINISHED
+        assert pb.frames_played == 4 and not pb_long.done
+        counts = [len(await ph.recv_all(0.1)) for ph, _ in legs]
+        assert counts == [4, 6, 6, 6]
+        assert legs[0][1].hearing == "nothing" and legs[2][1].hearing == "music"
+    finally:
+        await eng.stop()
