@@ -27,7 +27,7 @@ import asyncio
 import heapq
 import ipaddress
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -261,6 +261,17 @@ class RegistrarService:
         self._loop = loop or asyncio.get_event_loop()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
+        # Called with the extension number whenever its set of contacts changes (REGISTER,
+        # un-REGISTER, expiry): ACD device registered/unregistered, BLF.
+        self.listeners: list[Callable[[str], None]] = []
+
+    def _changed(self, aors: Iterable[str]) -> None:
+        for aor in dict.fromkeys(aors):
+            for listener in list(self.listeners):
+                try:
+                    listener(aor)
+                except Exception as exc:  # noqa: BLE001 - a listener must not break SIP
+                    log.error("registration listener failed", aor=aor, error=repr(exc))
 
     def count(self) -> int:
         return len(self.location)
@@ -342,6 +353,8 @@ class RegistrarService:
         self._persist(outcome.added, outcome.removed)
         if outcome.added:
             self._schedule()
+        if outcome.added or outcome.removed:  # refreshes too: listeners are idempotent
+            self._changed([aor])
         for b in outcome.added:
             log.debug("registered", call_id=request.call_id, aor=aor, contact=b.contact,
                       source=f"{transport}:{host}:{port}", expires=b.remaining(now))
@@ -374,6 +387,7 @@ class RegistrarService:
             log.info("registration expired", call_id=b.call_id, aor=b.aor, contact=b.contact)
         self._persist((), expired)
         self._schedule()
+        self._changed(b.aor for b in expired)
 
     def close(self) -> None:
         if self._timer is not None:

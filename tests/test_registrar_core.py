@@ -130,3 +130,45 @@ def test_request_target_nat_rules() -> None:
     # TCP: always the connection the phone registered on
     assert request_target(b("sip:1001@192.168.1.20:5060", "tcp")) == \
         ("tcp", "203.0.113.5", 40001)
+
+
+async def test_registrar_service_answers_persists_and_tells_listeners() -> None:
+    import asyncio
+
+    from sipua import SipUA
+
+    from softswitch.config import parse_config
+    from softswitch.sip import parse_message
+
+    config = parse_config("sip: {listen: [udp:127.0.0.1:0], domain: 127.0.0.1}\n"
+                          "extensions: [{number: '1001', password: abcd}]\n")
+
+    class Store:
+        saved: list = []
+        deleted: list = []
+
+        def save_registration(self, row) -> None:
+            self.saved.append(row)
+
+        def delete_registration(self, aor, contact) -> None:
+            self.deleted.append((aor, contact))
+
+    from softswitch.registrar import RegistrarService
+
+    service = RegistrarService(config, Store(), asyncio.get_running_loop())
+    changed: list[str] = []
+    service.listeners.append(changed.append)
+    ua = SipUA("1001", "abcd", ("127.0.0.1", 5060))
+    ua.local = ("192.0.2.7", 5062)
+    now = asyncio.get_running_loop().time()
+    req = parse_message(ua.build("REGISTER", "sip:127.0.0.1", headers=["Expires: 120"]))
+    resp = service.handle_register(req, ("udp", "192.0.2.7", 5062), now)
+    assert resp.status == 200 and resp.get_all("Contact") == [
+        "<sip:1001@192.0.2.7:5062>;expires=120"]
+    assert [r.aor for r in Store.saved] == ["1001"] and changed == ["1001"]
+    req = parse_message(ua.build("REGISTER", "sip:127.0.0.1", headers=["Expires: 0"]))
+    assert service.handle_register(req, ("udp", "192.0.2.7", 5062), now).status == 200
+    assert Store.deleted == [("1001", "sip:1001@192.0.2.7:5062")] and changed == ["1001"] * 2
+    req = parse_message(ua.build("REGISTER", "sip:127.0.0.1", to="<sip:1999@127.0.0.1>"))
+    assert service.handle_register(req, ("udp", "192.0.2.7", 5062), now).status == 404
+    service.close()
