@@ -1,0 +1,139 @@
+"""Agent feature codes and BLF keys in the running switch, over real sockets
+(queue-admin.md §6.1, §6.2, §6.7, §6.8; RFC 4235 dialog event package).
+
+A pjsua2 softphone registered as dynamic agent 1001 dials the codes; for each it hears the
+confirmation prompt (found by cross-correlation in what it recorded) and the switch hangs up.
+Three sipp BLF keys of the same phone (digest-authenticated SUBSCRIBEs) watch `*76400`
+(sign-in), `*076400` (pause) and `*071001*6400*01` (paused with reason Lunch); their NOTIFY
+bodies must follow every change.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from audio import wav_contains_prompt
+from phones import Phone, wait_wav_complete
+
+from benchmarks.peers.sipp import Sipp, injection_file
+from benchmarks.peers.switch import RunningSwitch
+
+pytestmark = pytest.mark.interop
+
+REPO = Path(__file__).resolve().parents[2]
+PROMPTS = REPO / "prompts" / "en"
+DI = "{urn:ietf:params:xml:ns:dialog-info}"
+PASSWORD = "alice-1001-secret"  # config.example.yaml
+QUEUES = [{"number": "6400", "name": "Sales", "strategy": "ring_all",
+           "static_agents": ["1002"], "dynamic_agents": ["1001"]}]
+OVERRIDES = {"sip": {"auth": {"algorithms": ["MD5"]}}, "smtp": None}
+KEYS = ["*76400", "*076400", "*071001*6400*01"]
+
+
+def notifies(messages: str) -> dict[str, list[tuple[str, bool]]]:
+    """Per key value: (dialog state, held) of every NOTIFY received, in order."""
+    out: dict[str, list[tuple[str, bool]]] = {k: [] for k in KEYS}
+    for block in re.split(r"-{20,}[^\n]*\n", messages):
+        if not re.search(r"received.*\n\s*NOTIFY sip:", block) or "<?xml" not in block:
+            continue
+        body = block[block.index("<?xml"):block.index("</dialog-info>") + 14]
+        root = ET.fromstring(body)
+        entity = root.get("entity", "")
+        key = entity[len("sip:"):entity.index("@")]
+        d = root.find(f"{DI}dialog")
+        assert d is not None
+        held = any(p.get("pname") == "+sip.rendering" and p.get("pvalue") == "no"
+                   for p in d.iter(f"{DI}param"))
+        out[key].append((d.findtext(f"{DI}state") or "", held))
+    return out
+
+
+def wait_until(cond: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def dial(phone: Phone, switch: RunningSwitch, code: str, tmp_path: Path, prompt: str) -> None:
+    """Dial a feature code, hear `prompt`, and see the switch hang up (BYE)."""
+    call = phone.call(f"sip:{code}@{switch.host}:{switch.sip_port()}")
+    wav = tmp_path / f"heard-{len(list(tmp_path.glob('heard-*')))}-{prompt}.wav"
+    phone.record(call, wav)
+    phone.wait_call_state(call, "CONFIRMED")
+    ended = phone.wait_call_state(call, "DISCONNECTED", timeout=15)
+    assert ended["code"] == 200, ended  # the switch's BYE, answered by the phone
+    wait_wav_complete(wav)
+    wav_contains_prompt(wav, PROMPTS / f"{prompt}.wav", min_score=0.5)
+
+
+@pytest.mark.switch_config(queues=QUEUES, overrides=OVERRIDES)
+def test_agent_dials_feature_codes_and_blf_keys_follow(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone],
+        sipp: Callable[..., Sipp], tmp_path: Path) -> None:
+    host, port = switch.host, switch.sip_port()
+    rows = [("1001", PASSWORD, key) for key in KEYS]
+    inf = injection_file(tmp_path / "keys.csv", rows)
+    # sipp puts "sip:host:port" in the digest uri unless told; the switch wants the
+    # Request-URI (RFC 3261 §22.4), so each line's keyword carries auth_uri
+    text = inf.read_text().splitlines()
+    text[1:] = [line.replace("]", f" auth_uri=sip:{key}@{host}:{port}]")
+                for line, key in zip(text[1:], KEYS, strict=True)]
+    inf.write_text("\n".join(text) + "\n")
+    keys = sipp("blf_key_auth.xml", f"{host}:{port}", inf=inf, max_calls=len(KEYS),
+                rate=10, trace_msg=True, recv_timeout_ms=120_000, timeout_s=120)
+    keys.start()
+    try:
+        # every key gets its first NOTIFY: 1001 is signed out, not paused
+        wait_until(lambda: all(len(v) == 1 for v in notifies(keys.messages()).values()),
+                   what="the first NOTIFY of every key")
+        assert notifies(keys.messages()) == {
+            "*76400": [("confirmed", False)],        # red: signed out
+            "*076400": [("terminated", False)],      # green: not paused
+            "*071001*6400*01": [("terminated", False)],
+        }
+        phone = phone_factory("agent1001")
+        assert phone.register("1001", PASSWORD, host, port).code == 200
+
+        dial(phone, switch, "*76400", tmp_path, "agent-signed-in")
+        wait_until(lambda: notifies(keys.messages())["*76400"][-1] == ("terminated", False),
+                   what="sign-in key green")
+        dial(phone, switch, "*76400", tmp_path, "agent-signed-out")
+        wait_until(lambda: notifies(keys.messages())["*76400"][-1] == ("confirmed", False),
+                   what="sign-in key red again")
+        dial(phone, switch, "*076400", tmp_path, "agent-not-signed-in")  # refused, no change
+        dial(phone, switch, "*76400", tmp_path, "agent-signed-in")
+        dial(phone, switch, "*076400", tmp_path, "agent-paused")
+        wait_until(lambda: notifies(keys.messages())["*076400"][-1] == ("confirmed", True),
+                   what="pause key blinking (held)")
+        dial(phone, switch, "*076400*03", tmp_path, "agent-paused")  # reason: Wrap up
+        dial(phone, switch, "*071001*6400*01", tmp_path, "agent-paused")  # reason: Lunch
+        wait_until(lambda: notifies(keys.messages())["*071001*6400*01"][-1]
+                   == ("confirmed", True), what="Lunch key blinking")
+        dial(phone, switch, "*076400", tmp_path, "agent-resumed")
+        wait_until(lambda: notifies(keys.messages())["*076400"][-1] == ("terminated", False)
+                   and notifies(keys.messages())["*071001*6400*01"][-1]
+                   == ("terminated", False), what="pause keys green after resume")
+        dial(phone, switch, "*076400*99", tmp_path, "feature-code-invalid")
+        dial(phone, switch, "*071002*6400*01", tmp_path, "feature-not-permitted")
+    finally:
+        keys.stop(grace=2)
+    seen = notifies(keys.messages())
+    # the sign-in key: red, green, red, green; the pause key: green, blinking, green
+    assert [s for s, _ in seen["*76400"]] == ["confirmed", "terminated", "confirmed",
+                                              "terminated"], seen
+    assert seen["*076400"][0] == ("terminated", False)
+    assert ("confirmed", True) in seen["*076400"] and seen["*076400"][-1][0] == "terminated"
+    # the Lunch key lit only while paused with Lunch (not for no reason, nor Wrap up)
+    lunch = seen["*071001*6400*01"]
+    assert lunch[0] == ("terminated", False) and lunch[-1] == ("terminated", False)
+    assert lunch.count(("confirmed", True)) == 1, lunch
