@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -92,7 +93,7 @@ class Output:
     commands: list[Command] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
 
-    def __iter__(self) -> Any:  # allows `commands, events = acd.handle_...(...)`
+    def __iter__(self) -> Iterator[list[Any]]:  # `commands, events = acd.handle_...(...)`
         return iter((self.commands, self.events))
 
 
