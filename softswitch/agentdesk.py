@@ -21,8 +21,7 @@ Decisions:
   hangs up first just ends it; the ACD change stands (it was made before the prompt).
 - Extension BLF from the B2BUA: the observer only reports "call started / ended" per
   extension, so extension keys show busy (confirmed) and idle, not early (ringing) dialogs.
-- Registration expiry without a new REGISTER is not reported to BLF yet (the registrar has
-  no expiry hook); a REGISTER with Expires: 0 is.
+- Extension keys follow the registrar's listeners: every contact change, expiry included.
 """
 
 from __future__ import annotations
@@ -107,6 +106,8 @@ class AgentDesk:
         self._ext_calls: dict[str, list[str]] = {}
         self._ids = itertools.count(1)
         router.calls.observer = _Tee(router.calls.observer, self)
+        # every contact change, expiry included (softswitch.registrar listeners)
+        router.registrar.listeners.append(self.registration_changed)
 
     # ------------------------------------------------------------------ start / stop
 

@@ -253,7 +253,6 @@ class SipRouter:
             peer = txn.peer
             self.endpoint.send_response(txn, self.registrar.handle_register(
                 request, (peer.transport, peer.host, peer.port), now))
-            self.agentdesk.registration_changed(user)
             self.queues.registration_changed(user)
         elif method == "INVITE":
             self.endpoint.send_response(txn, request.create_response(100))
