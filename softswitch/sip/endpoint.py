@@ -268,7 +268,7 @@ class SipEndpoint:
             self.layer.send_response(txn, response, self.loop.time())
         except RuntimeError:
             self.log.warning("response to a finished transaction dropped", call_id=txn.call_id,
-                             method=txn.request.method, status=response.status,
+                             method=txn.method, status=response.status,
                              state=txn.state.value)
             return False
         self._process()
@@ -378,7 +378,7 @@ class SipEndpoint:
         """§8.1.3.1: a transport failure is reported to the TU as 503."""
         for txn, out in list(self._outgoing.items()):
             if txn.peer == peer and not out.final.done():
-                resp = txn.request.create_response(503, "Service Unavailable (transport)")
+                resp = out.request.create_response(503, "Service Unavailable (transport)")
                 out.final.set_result(resp)
                 if out.on_response is not None:
                     self._call(out.on_response, resp)
@@ -481,11 +481,11 @@ class SipEndpoint:
         elif isinstance(o, TransactionTimedOut):
             txn = o.transaction
             self.log.info("transaction timed out", call_id=txn.call_id,
-                          method=txn.request.method, timer=o.timer)
+                          method=txn.method, timer=o.timer)
             if isinstance(txn, ClientTransaction):
                 out = self._outgoing.get(txn)
                 if out is not None and not out.final.done():
-                    resp = txn.request.create_response(408)
+                    resp = out.request.create_response(408)
                     out.final.set_result(resp)
                     if out.on_response is not None:
                         self._call(out.on_response, resp)
@@ -497,7 +497,7 @@ class SipEndpoint:
             if isinstance(txn, ClientTransaction):
                 out = self._outgoing.pop(txn, None)
                 if out is not None and not out.final.done():
-                    out.final.set_result(txn.request.create_response(408))
+                    out.final.set_result(out.request.create_response(408))
         elif isinstance(o, StrayResponse):
             self.log.debug("stray response", call_id=o.response.call_id,
                            status=o.response.status)

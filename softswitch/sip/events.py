@@ -32,9 +32,10 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class SendMessage:
-    """Command: put `message` on the wire towards `peer`."""
+    """Command: put `message` on the wire towards `peer` (already serialised when it is
+    `bytes`: a stored final response re-sent by a transaction)."""
 
-    message: Message
+    message: Message | bytes
     peer: Peer
 
 

@@ -72,10 +72,13 @@ class Net:
         for out in layer.pop_outputs():
             moved = True
             if isinstance(out, SendMessage):
-                self.wire.append((side, self.now, out.message))
-                if self.drop(side, out.message):
+                sent = out.message
+                if isinstance(sent, bytes):  # a stored final response, re-sent
+                    sent = parse_message(sent)
+                self.wire.append((side, self.now, sent))
+                if self.drop(side, sent):
                     continue
-                data = parse_message(bytes(out.message), stream=self.transport != "udp")
+                data = parse_message(bytes(sent), stream=self.transport != "udp")
                 if side == "a":
                     self.b.receive(data, self.a_addr, self.now)
                 else:
@@ -431,6 +434,26 @@ def test_terminated_events_and_no_leaks_after_many_transactions() -> None:
     assert net.a.transaction_count == 0 and net.b.transaction_count == 0
     assert len(net.of("a", TransactionTerminated)) == 200
     assert net.a.next_deadline() is None and net.b.next_deadline() is None
+
+
+def test_completed_non_invite_transactions_keep_only_bytes() -> None:
+    net = Net()
+    _answering(net, 200)
+    client = net.a.send_request(net.request(), net.b_addr, net.now)
+    net.pump()
+    server = net.of("b", RequestReceived)[0].transaction
+    assert server.state is TransactionState.COMPLETED
+    assert server.last_response is None and server.method == "OPTIONS"
+    with pytest.raises(RuntimeError):
+        _ = server.request
+    assert client.state is TransactionState.COMPLETED
+    with pytest.raises(RuntimeError):
+        _ = client.request
+    # A retransmitted request still gets the stored 200.
+    retrans = net.wire[0][2]
+    net.b.receive(parse_message(bytes(retrans)), net.a_addr, 1.0)
+    (again,) = [o for o in net.b.pop_outputs() if isinstance(o, SendMessage)]
+    assert isinstance(again.message, bytes) and again.message.startswith(b"SIP/2.0 200 ")
 
 
 def test_answering_twice_is_refused() -> None:
