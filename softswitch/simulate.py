@@ -147,9 +147,15 @@ def simulate(config: AcdConfig, hours: float, seed: int) -> list[dict[str, Any]]
     for q in config.queues:
         part = taking_part.get(q.number, set())
         for m in q.members:
+            dynamic = m in q.dynamic_agents
+            signed_in = acd.is_signed_in(m.extension, q.number)
             if q.simulation is not None and m.extension not in part:
-                acd.handle_device_unregistered(m.extension, 0.0)  # not staffed
-            elif m in q.dynamic_agents and not acd.is_signed_in(m.extension, q.number):
+                # not staffed in this queue (it may still serve its other queues)
+                if dynamic and signed_in:
+                    acd.handle_agent_signed_out(m.extension, q.number, 0.0)
+                elif not dynamic:
+                    acd.handle_agent_paused(m.extension, q.number, 0.0)
+            elif dynamic and not signed_in:
                 acd.handle_agent_signed_in(m.extension, q.number, 0.0)
     results = {q.number: QueueResult(q.number, q.name, len(taking_part[q.number]))
                for q in queues}

@@ -80,3 +80,17 @@ def test_bad_config_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixtu
     path.write_text("queues: []\n")
     assert main(["simulate", "--config", str(path)]) == 2
     assert "nothing to simulate" in capsys.readouterr().err
+
+
+def test_agents_key_staffs_only_that_many_agents_of_the_queue() -> None:
+    import yaml
+
+    text = MMC.replace("{arrivals_per_hour: 40, mean_handle_time: 180}",
+                       "{arrivals_per_hour: 20, mean_handle_time: 180, agents: 1}")
+    (s,) = simulate(parse_acd_config(yaml.safe_load(text)), hours=300, seed=5)
+    assert s["agents"] == 1
+    # M/M/1 with 1 Erlang offered... 20/h * 180 s = 1.0: overloaded, Erlang C has no answer
+    assert s["erlang_c"]["average_wait"] is None
+    text = text.replace("arrivals_per_hour: 20", "arrivals_per_hour: 10")
+    (s,) = simulate(parse_acd_config(yaml.safe_load(text)), hours=1000, seed=5)
+    assert s["probability_wait"] == pytest.approx(0.5, abs=0.05)  # M/M/1: P(wait) = rho
