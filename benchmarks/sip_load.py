@@ -294,10 +294,7 @@ class Bench:
     def uas(self, name: str) -> tuple[Sipp, int]:
         port = free_port()
         runner = self.sipp("uas.xml", None, name, local_port=port, recv_timeout_ms=30000)
-        runner.start()
-        time.sleep(0.3)
-        if not runner.alive():
-            raise RuntimeError(f"sipp uas did not start:\n{runner.stop().output}")
+        runner.start()  # returns once the uas listens
         return runner, port
 
     # --- targets ------------------------------------------------------------------------------

@@ -89,3 +89,18 @@ def wait_sip_ready(host: str, port: int, *, timeout: float = 10.0, alive=None) -
         if sip_options(host, port, timeout=0.3) is not None:
             return True
     return False
+
+
+def wait_udp_bound(port: int, host: str = LOOPBACK, *, timeout: float = 5.0, alive=None) -> bool:
+    """Wait until some process has bound UDP host:port (our own bind attempt fails)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            return False
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                return True
+        time.sleep(0.02)
+    return False

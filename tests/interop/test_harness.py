@@ -5,6 +5,7 @@ switch test points at the switch and not at the harness."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -281,3 +282,39 @@ def test_baresip_with_wrong_password_does_not_register(
                                          transport="tcp")])
     with pytest.raises(AssertionError, match="registration failed"):
         bs.wait_registered()
+
+
+def test_sipp_uas_answers_a_retransmitted_invite_with_its_200_again(
+        sipp: Callable[..., Sipp]) -> None:
+    uas_port = free_port()
+    uas = sipp("uas.xml", None, local_port=uas_port, trace_msg=True).start()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(3)
+        port = sock.getsockname()[1]
+
+        def request(method: str, cseq: int, branch: str, to_tag: str = "") -> bytes:
+            return (f"{method} sip:uas@127.0.0.1:{uas_port} SIP/2.0\r\n"
+                    f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{branch}\r\n"
+                    f"From: <sip:a@127.0.0.1>;tag=abc\r\nTo: <sip:uas@127.0.0.1>{to_tag}\r\n"
+                    f"Call-ID: retrans-test\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\n"
+                    f"Contact: <sip:a@127.0.0.1:{port}>\r\nContent-Length: 0\r\n\r\n").encode()
+
+        def until(code: str) -> str:
+            while True:
+                msg = sock.recv(65535).decode()
+                if msg.startswith(f"SIP/2.0 {code}"):
+                    return msg
+
+        invite = request("INVITE", 1, "inv1")
+        sock.sendto(invite, ("127.0.0.1", uas_port))
+        first = until("200")
+        sock.sendto(invite, ("127.0.0.1", uas_port))  # as if the 200 was late
+        again = until("200")
+        to_tag = ";tag=" + first.split("To:")[1].split("tag=")[1].split("\r\n")[0]
+        assert to_tag in again
+        sock.sendto(request("ACK", 1, "ack1", to_tag), ("127.0.0.1", uas_port))
+        sock.sendto(request("BYE", 2, "bye1", to_tag), ("127.0.0.1", uas_port))
+        until("200")
+    res = uas.stop()
+    assert (res.successful, res.failed) == (1, 0), res.output
