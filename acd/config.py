@@ -194,6 +194,16 @@ class Prompts:
 
 
 @dataclass(frozen=True, slots=True)
+class SatisfactionSurvey:
+    """§9.6: after the agent hangs up the caller hears ``prompt`` and presses a key; each key
+    has a score (the reports' key -> score map); ``end_prompt`` follows a key press."""
+
+    prompt: str
+    end_prompt: str = ""
+    scores: Mapping[str, int] = field(default_factory=lambda: {"1": 1, "2": 0})
+
+
+@dataclass(frozen=True, slots=True)
 class SimulationConfig:
     """Traffic model of `softswitch simulate` (not part of the manual).
 
@@ -242,6 +252,7 @@ class QueueConfig:
     managers: tuple[str, ...] = ()
     notifications: frozenset[str] = frozenset()
     estimated_handle_time: float = 180.0
+    satisfaction_survey: SatisfactionSurvey | None = None
     simulation: SimulationConfig | None = None
 
     @property
@@ -478,6 +489,7 @@ QUEUE_KEYS = (
     "dynamic_agent_default_status", "max_callers", "leave_when_empty", "join_empty_disallowed",
     "time_based_routing", "callback", "priority", "sla", "key_press_events", "prompts",
     "alert_info", "estimated_handle_time", "simulation", "managers", "notifications",
+    "satisfaction_survey",
 )
 # §7.2 queue notifications e-mailed to the queue's managers
 QUEUE_NOTIFICATIONS = ("missed_call", "abandoned_call", "sla_below_threshold",
@@ -595,7 +607,30 @@ def _queue(value: object, path: Path, extensions: frozenset[str] | None,
                        f"expected one of {', '.join(QUEUE_NOTIFICATIONS)}, got {item!r}")
         notes.add(str(item))
     kw["notifications"] = frozenset(notes)
+    if m.get("satisfaction_survey") is not None:
+        kw["satisfaction_survey"] = _survey(m["satisfaction_survey"],
+                                            (*path, "satisfaction_survey"))
     return QueueConfig(**kw)
+
+
+def _survey(value: object, path: Path) -> SatisfactionSurvey:
+    s = _mapping(value, path, ("prompt", "end_prompt", "scores"), ("prompt",))
+    prompt = _text(s["prompt"], (*path, "prompt"))
+    end = s.get("end_prompt")
+    scores: dict[str, int] = {}
+    if s.get("scores") is not None:
+        raw = s["scores"]
+        if not isinstance(raw, Mapping) or not raw:
+            raise _err((*path, "scores"), 'expected a mapping of DTMF key to score, '
+                                          'e.g. {"1": 1, "2": 0}')
+        for key, score in raw.items():
+            k = str(key)
+            if k not in DTMF_KEYS:
+                raise _err((*path, "scores", k), f"expected one DTMF key 0-9, * or #, "
+                                                 f"got {k!r}")
+            scores[k] = _int(score, (*path, "scores", k))
+    end_prompt = "" if end is None else _text(end, (*path, "end_prompt"), allow_empty=True)
+    return SatisfactionSurvey(prompt, end_prompt, scores or {"1": 1, "2": 0})
 
 
 def _callback(value: object, path: Path, max_wait: float,

@@ -111,3 +111,13 @@ def test_message_queue_mode() -> None:
     err = _error({"message_queues": [{"name": "Chat", "agents": ["1001"],
                                       "chat_assignment_mode": "grab"}]})
     assert err.path == ("message_queues", 0, "chat_assignment_mode")
+
+
+def test_satisfaction_survey() -> None:
+    """§9.6: key -> score map (negative scores allowed, as in the manual's fixture)."""
+    config = parse_acd_config({"queues": [queue(satisfaction_survey={
+        "prompt": "survey", "scores": {0: -3, 1: -2, 3: 0, 5: 2}})]})
+    survey = config.queues[0].satisfaction_survey
+    assert survey is not None and survey.scores == {"0": -3, "1": -2, "3": 0, "5": 2}
+    err = _error({"queues": [queue(satisfaction_survey={"prompt": "s", "scores": {"x": 1}})]})
+    assert err.path == ("queues", 0, "satisfaction_survey", "scores", "x")
