@@ -61,7 +61,8 @@ CallbackSucceeded, CallbackFailed, SlaEvaluated (``below_threshold``: e-mail the
 SessionTakenOver, InputRejected (an input that did not fit the state; nothing changed).
 Inputs naming an unknown queue or agent raise `AcdInputError`.
 
-Queries: member_state, is_signed_in, is_static, pause_state (BLF), position,
+Queries: agent_queues, queue_members, member_state, is_signed_in, is_static, pause_state (BLF),
+position,
 estimated_wait (acd.ewt), statistics(queue, now) (acd.stats, wallboard), pause_reason(code).
 
 Rules decided where the manual is silent or ambiguous (queue-admin.md §14):

@@ -175,6 +175,14 @@ class Acd:
     def queues(self) -> list[QueueId]:
         return list(self._queues)
 
+    def agent_queues(self, agent: AgentId) -> list[QueueId]:
+        """The call queues the agent is a member of (static or dynamic)."""
+        return list(self._agent(agent).memberships)
+
+    def queue_members(self, queue: QueueId) -> list[tuple[AgentId, MemberState]]:
+        """The queue's agents and their states, in configured order (queue panel)."""
+        return [(a, m.state) for a, m in self._queue(queue).members.items()]
+
     def member_state(self, agent: AgentId, queue: QueueId) -> MemberState:
         return self._membership(agent, queue).state
 

@@ -208,3 +208,11 @@ def test_unregistered_agent_gets_no_calls() -> None:
     assert acd.member_state("1001", "6400") is MemberState.UNREGISTERED
     assert rung(acd.handle_task_arrived("c1", "6400", 1.0)) == []
     assert rung(acd.handle_device_registered("1001", 2.0)) == [("1001",)]
+
+
+def test_queries_for_panels() -> None:
+    acd = make(queue("6400", static_agents=["1001"], dynamic_agents=["2001"]),
+               queue("6401", static_agents=["1001"]))
+    assert acd.agent_queues("1001") == ["6400", "6401"]
+    assert acd.queue_members("6400") == [("1001", MemberState.IDLE),
+                                         ("2001", MemberState.LOGGED_OUT)]
