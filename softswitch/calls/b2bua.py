@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +54,7 @@ log = get_logger("calls")
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER, MESSAGE"
 SUPPORTED_CODECS = ("PCMU", "PCMA")
 _STATIC_PT = {0: "PCMU", 8: "PCMA"}
+LINGER = 32.0  # seconds an ended call still answers retransmissions (64*T1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +199,9 @@ class B2BUA:
         self._by_txn: dict[int, Call] = {}
         self._accepting = True
         self._loop = asyncio.get_event_loop()
+        self._linger: deque[tuple[float, Call]] = deque()
+        self._linger_timer: asyncio.TimerHandle | None = None
+        self._outgoing_byes: list[Any] | None = None  # collected during shutdown
         # told call_started(ext) / call_ended(ext) for each party of an extension call
         # (the queue controller: ring-in-use, spec/queue-admin.md §2.4)
         self.observer: Any = None
@@ -498,7 +503,10 @@ class B2BUA:
         request = dialog.create_request(method, body=body, content_type=content_type,
                                         headers=headers)
         call.log.debug("request sent", method=method, leg_call_id=request.call_id)
-        return self.endpoint.send_request(request, peer, on_response=on_response)
+        outgoing = self.endpoint.send_request(request, peer, on_response=on_response)
+        if method == "BYE" and self._outgoing_byes is not None:
+            self._outgoing_byes.append(outgoing)
+        return outgoing
 
     def _respond(self, txn: Any, request: Request, status: int, reason: str | None = None,
                  to_tag: str | None = None, headers: list[tuple[str, Any]] | None = None,
@@ -557,10 +565,19 @@ class B2BUA:
 
     async def _release(self, call: Call) -> None:
         await self._close_legs(call)
-        # Keep the indexes a little longer so retransmitted BYEs/ACKs still match (§17),
-        # then forget the call.
-        await asyncio.sleep(32.0 if self._accepting else 0)
-        self._forget(call)
+        # Keep the indexes a little longer so retransmitted BYEs/ACKs still match
+        # (64*T1, §17), then forget the call: one queue and one timer for all calls.
+        self._linger.append((self._loop.time() + LINGER, call))
+        if self._linger_timer is None and self._accepting:
+            self._linger_timer = self._loop.call_later(1.0, self._sweep_linger)
+
+    def _sweep_linger(self) -> None:
+        self._linger_timer = None
+        now = self._loop.time()
+        while self._linger and self._linger[0][0] <= now:
+            self._forget(self._linger.popleft()[1])
+        if self._linger and self._accepting:
+            self._linger_timer = self._loop.call_later(1.0, self._sweep_linger)
 
     def _forget(self, call: Call) -> None:
         if self.calls.get(call.call_id) is call:
@@ -702,32 +719,24 @@ class B2BUA:
     async def shutdown(self, grace: float = 3.0) -> None:
         """End every call (BYE/CANCEL/503) and wait up to `grace` s for the BYEs' answers."""
         self._accepting = False
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
         now = self._loop.time()
-        byes: list[Any] = []
-        original = self._send_in_dialog
-
-        def tracking(*args: Any, **kwargs: Any) -> Any:
-            out = original(*args, **kwargs)
-            byes.append(out)
-            return out
-
-        self._send_in_dialog = tracking  # type: ignore[method-assign]
+        self._outgoing_byes = []
         for call in list(self.calls.values()):
             for task in list(call.pending):
                 task.cancel()
             self._execute(call, call.control.handle_shutdown(now))
-        self._send_in_dialog = original  # type: ignore[method-assign]
-        finals = [getattr(b, "final", None) for b in byes]
-        waits = [f for f in finals if f is not None]
+        waits = [f for f in (getattr(b, "final", None) for b in self._outgoing_byes)
+                 if f is not None]
+        self._outgoing_byes = None
         if waits:
             with contextlib.suppress(asyncio.TimeoutError, Exception):
                 await asyncio.wait_for(asyncio.gather(*waits, return_exceptions=True), grace)
         for call in list(self.calls.values()):
-            for leg in (call.leg_a, call.leg_b):
-                if leg is not None:
-                    with contextlib.suppress(Exception):
-                        await leg.close()
+            await self._close_legs(call)
             self._forget(call)
+        self._linger.clear()
 
 
 def _hostport(peer: Any) -> str:
