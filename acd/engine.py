@@ -254,12 +254,12 @@ class Acd:
         q = self._queue(queue)
         if task in self._tasks or self.messages.has(task):
             raise AcdInputError(f"task {task!r} is already in the engine")
-        self._begin(now)
         qc = q.config
+        if qc.time_based_routing is not None and wall_clock is None:
+            raise AcdInputError(f"queue {queue} uses time-based routing: pass wall_clock")
+        self._begin(now)
         cmds = self._out.commands
-        if qc.time_based_routing is not None:
-            if wall_clock is None:
-                raise AcdInputError(f"queue {queue} uses time-based routing: pass wall_clock")
+        if qc.time_based_routing is not None and wall_clock is not None:
             rule = qc.time_based_routing
             hours = next(h for h in self.config.business_hours if h.time_zone == rule.time_zone)
             decision = decide(rule, hours, self.config.holidays, wall_clock)
@@ -319,7 +319,8 @@ class Acd:
 
     def handle_task_left(self, task: TaskId, now: float) -> Output:
         """The caller hung up (abandoned while waiting, or ended the call after answer). For
-        message queues: the session was closed."""
+        message queues: the session was closed. A registered callback request stays (its
+        caller leg was hung up on the engine's own HangUp command)."""
         self._begin(now)
         if self.messages.has(task):
             self.messages.closed(task, now, self._out)
@@ -333,11 +334,10 @@ class Acd:
             self._cancel_offers(t, now)
             self._leave(t, now, CallStatus.ABANDONED, LeaveReason.ABANDONED)
         elif t.state is TaskState.CALLBACK_DIALING:
-            # the agent leg of a callback went away before the customer answered
-            self._callback_failed(t, now, CallbackFailureReason.AGENT_HUNG_UP)
-        else:  # a pending callback request withdrawn by the shell
-            self._cancel_offers(t, now)
-            self._leave(t, now, CallStatus.MISSED, LeaveReason.REMOVED)
+            # the customer's leg ended before it was answered
+            self._callback_failed(t, now, CallbackFailureReason.CUSTOMER_NO_ANSWER)
+        # else: a registered callback request: the engine hung the caller up itself (HangUp),
+        # so the end of that leg changes nothing; handle_task_removed withdraws a request
         return self._end(now)
 
     def handle_task_removed(self, task: TaskId, now: float) -> Output:

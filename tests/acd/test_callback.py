@@ -137,3 +137,12 @@ def test_agent_not_answering_a_callback_offer_is_a_missed_call_and_request_stays
     assert not of_type(out, CallbackFailed)
     assert acd.position("c1") == 1
     assert rung(out) == [("1001",)]  # retry interval 0: rings again
+
+
+def test_end_of_the_hung_up_caller_leg_keeps_the_request() -> None:
+    acd = _busy_queue(PRESS_1)
+    _requested(acd)
+    assert not of_type(acd.handle_task_left("c1", 10.0), TaskLeft)
+    assert acd.position("c1") == 1
+    out = acd.handle_task_removed("c1", 11.0)
+    assert of_type(out, TaskLeft)[0].reason is LeaveReason.REMOVED
