@@ -172,3 +172,59 @@ async def test_registrar_service_answers_persists_and_tells_listeners() -> None:
     req = parse_message(ua.build("REGISTER", "sip:127.0.0.1", to="<sip:1999@127.0.0.1>"))
     assert service.handle_register(req, ("udp", "192.0.2.7", 5062), now).status == 404
     service.close()
+
+
+def test_registrar_service_expiry_timer_in_virtual_time() -> None:
+    from sipua import SipUA
+
+    from softswitch.config import parse_config
+    from softswitch.registrar import RegistrarService
+    from softswitch.sip import parse_message
+
+    class VirtualLoop:
+        """Just what the shell uses of a loop: time() and call_at()."""
+
+        def __init__(self) -> None:
+            self.now = 1000.0
+            self.timers: list[tuple[float, object]] = []
+
+        def time(self) -> float:
+            return self.now
+
+        def call_at(self, when: float, cb, *args):  # noqa: ANN001, ANN202
+            loop = self
+
+            class Handle:
+                def cancel(self) -> None:
+                    loop.timers = [t for t in loop.timers if t[1] is not self]
+
+            h = Handle()
+            self.timers.append((when, h))
+            h.fire = lambda: cb(*args)  # type: ignore[attr-defined]
+            return h
+
+    class Store:
+        deleted: list = []
+
+        def save_registration(self, row) -> None:  # noqa: ANN001
+            pass
+
+        def delete_registration(self, aor, contact) -> None:  # noqa: ANN001
+            self.deleted.append(aor)
+
+    config = parse_config("sip: {listen: [udp:127.0.0.1:0], domain: 127.0.0.1}\n"
+                          "extensions: [{number: '1001', password: abcd}]\n")
+    loop = VirtualLoop()
+    service = RegistrarService(config, Store(), loop)  # type: ignore[arg-type]
+    expired: list[str] = []
+    service.listeners.append(expired.append)
+    ua = SipUA("1001", "abcd", ("127.0.0.1", 5060))
+    ua.local = ("192.0.2.7", 5062)
+    req = parse_message(ua.build("REGISTER", "sip:127.0.0.1", headers=["Expires: 60"]))
+    service.handle_register(req, ("udp", "192.0.2.7", 5062), loop.now)
+    expired.clear()
+    assert [t[0] for t in loop.timers] == [1060.0]
+    loop.now = 1060.0
+    loop.timers.pop()[1].fire()
+    assert service.count() == 0 and Store.deleted == ["1001"] and expired == ["1001"]
+    assert loop.timers == []  # nothing left to expire, no timer armed
