@@ -205,7 +205,7 @@ class Transaction:
 class ClientTransaction(Transaction):
     """Base of the client transactions (§17.1)."""
 
-    __slots__ = ("ack",)
+    __slots__ = ()
 
     def __init__(
         self, request: Request, peer: Peer, timers: TimerConfig, outputs: list[Output]
@@ -213,7 +213,6 @@ class ClientTransaction(Transaction):
         via = request.via
         branch = via.branch or ""
         super().__init__(request, peer, (branch, request.method), timers, outputs)
-        self.ack: Request | None = None
 
     def start(self, now: float) -> None:
         raise NotImplementedError
@@ -272,7 +271,8 @@ class ClientNonInviteTransaction(ClientTransaction):
 
 class ClientInviteTransaction(ClientTransaction):
     """§17.1.1, Figure 5 with RFC 6026 Accepted: Calling -> Proceeding -> Completed /
-    Accepted -> Terminated; timers A, B, D, M. Sends the ACK for non-2xx finals itself."""
+    Accepted -> Terminated; timers A, B, D, M. Sends the ACK for non-2xx finals itself.
+    While waiting out Timer D or M it keeps only the ACK's bytes (see `request`)."""
 
     __slots__ = ()
 
@@ -284,16 +284,16 @@ class ClientInviteTransaction(ClientTransaction):
             self._start("A", now, self._cfg.t1)
 
     def set_ack(self, ack: Request) -> None:
-        """Register the TU's ACK for the 2xx: retransmitted 2xx are then answered with it
-        and no longer passed up."""
-        self.ack = ack
+        """Register the TU's ACK for the 2xx (already sent by the TU, so it carries its
+        Via): retransmitted 2xx are then answered with it and no longer passed up."""
+        self._wire = bytes(ack)
 
     def handle_response(self, response: Response, now: float) -> None:
         st = self.state
         code = response.status
         if st is _S.CALLING or st is _S.PROCEEDING:
-            self.last_response = response
             if code < 200:
+                self.last_response = response
                 self._stop("A", "B")
                 if st is _S.CALLING:
                     self._set_state(_S.PROCEEDING)
@@ -303,22 +303,25 @@ class ClientInviteTransaction(ClientTransaction):
                 self._set_state(_S.ACCEPTED)
                 self._start("M", now, 64 * self._cfg.t1)
                 self._out.append(ResponseReceived(self, response))
+                self._release()
             else:
                 self._stop("A", "B")
-                self._send(self._build_ack(response))
+                self._wire = bytes(self._build_ack(response))
+                self._send(self._wire)
                 self._out.append(ResponseReceived(self, response))
                 if self.reliable:
                     self._set_state(_S.TERMINATED)
                 else:
                     self._set_state(_S.COMPLETED)
                     self._start("D", now, 32.0)
+                self._release()
         elif st is _S.COMPLETED:
-            if code >= 300:
-                self._send(self._build_ack(response))
+            if code >= 300 and self._wire is not None:
+                self._send(self._wire)
         elif st is _S.ACCEPTED:
             if 200 <= code < 300:
-                if self.ack is not None:
-                    self._send(self.ack)
+                if self._wire is not None:
+                    self._send(self._wire)
                 else:
                     self._out.append(ResponseReceived(self, response))
 
@@ -403,9 +406,11 @@ class ServerNonInviteTransaction(ServerTransaction):
 
 class ServerInviteTransaction(ServerTransaction):
     """§17.2.1, Figure 7 with RFC 6026 Accepted: Proceeding -> Completed -> Confirmed /
-    Accepted -> Terminated; timers G, H, I, L and the 2xx retransmission timer."""
+    Accepted -> Terminated; timers G, H, I, L and the 2xx retransmission timer ("G2").
+    Final responses are kept as bytes for retransmission; the request and response objects
+    are released once nothing but absorbing is left (non-2xx final sent, or 2xx ACKed)."""
 
-    __slots__ = ("ack_received", "cancelled")
+    __slots__ = ("ack_received", "cancelled", "accept_key")
 
     def __init__(
         self, request: Request, peer: Peer, key: tuple[str, ...], timers: TimerConfig,
@@ -415,6 +420,8 @@ class ServerInviteTransaction(ServerTransaction):
         self.state = _S.PROCEEDING
         self.ack_received = False
         self.cancelled = False
+        #: (Call-ID, CSeq number, From tag): how the ACK for our 2xx is recognised
+        self.accept_key = _accepted_key(request)
 
     def handle_request(self, request: Request, now: float) -> None:
         st = self.state
@@ -430,9 +437,11 @@ class ServerInviteTransaction(ServerTransaction):
                 self.receive_2xx_ack(request)
             return
         # A retransmitted INVITE.
-        if st is _S.PROCEEDING or st is _S.COMPLETED:
+        if st is _S.PROCEEDING:
             if self.last_response is not None:
                 self._send(self.last_response)
+        elif st is _S.COMPLETED and self._wire is not None:
+            self._send(self._wire)
         # Accepted / Confirmed: absorbed (RFC 6026 §7.1).
 
     def receive_2xx_ack(self, ack: Request) -> None:
@@ -441,23 +450,27 @@ class ServerInviteTransaction(ServerTransaction):
         if not self.ack_received:
             self.ack_received = True
             self._out.append(AckReceived(ack, self))
+            self._release()
 
     def send_response(self, response: Response, now: float) -> None:
         st = self.state
         code = response.status
         if st is _S.ACCEPTED and 200 <= code < 300:
-            self.last_response = response
-            self._send(response)
+            self._wire = bytes(response)
+            self._send(self._wire)
             return
         if st is not _S.PROCEEDING:
             raise RuntimeError(f"{self!r} already answered")
-        if code == 100 and self.last_response is not None:
-            return  # we sent "100 Trying" already; a second one tells the caller nothing
-        self.last_response = response
-        self._send(response)
         if code < 200:
+            if code == 100 and self.last_response is not None:
+                return  # we sent "100 Trying" already; a second one tells the caller nothing
+            self.last_response = response
+            self._send(response)
             return
+        self._wire = bytes(response)
+        self._send(self._wire)
         if code < 300:
+            self.last_response = response
             self._set_state(_S.ACCEPTED)
             self._start("L", now, 64 * self._cfg.t1)
             if not self.reliable:
@@ -467,16 +480,17 @@ class ServerInviteTransaction(ServerTransaction):
             self._start("H", now, 64 * self._cfg.t1)
             if not self.reliable:
                 self._start("G", now, self._cfg.t1)
+            self._release()
 
     def _fire(self, name: str, now: float) -> None:
         st = self.state
         if name == "G" and st is _S.COMPLETED:
-            assert self.last_response is not None
-            self._send(self.last_response)
+            if self._wire is not None:
+                self._send(self._wire)
             self._start("G", now, min(2 * self._intervals["G"], self._cfg.t2))
         elif name == "G2" and st is _S.ACCEPTED and not self.ack_received:
-            assert self.last_response is not None
-            self._send(self.last_response)
+            if self._wire is not None:
+                self._send(self._wire)
             self._start("G2", now, min(2 * self._intervals["G2"], self._cfg.t2))
         elif name == "H" and st is _S.COMPLETED:
             self._stop("G")
@@ -576,7 +590,7 @@ class TransactionLayer:
             if self._server.get(txn.key) is txn:
                 del self._server[txn.key]
             if isinstance(txn, ServerInviteTransaction):
-                k = _accepted_key(txn.request)
+                k = txn.accept_key
                 if self._accepted.get(k) is txn:
                     del self._accepted[k]
 
@@ -608,7 +622,7 @@ class TransactionLayer:
     def send_response(self, txn: ServerTransaction, response: Response, now: float) -> None:
         txn.send_response(response, now)
         if isinstance(txn, ServerInviteTransaction) and txn.state is _S.ACCEPTED:
-            self._accepted[_accepted_key(txn.request)] = txn
+            self._accepted[txn.accept_key] = txn
         self._after(txn)
 
     # -- input -------------------------------------------------------------------------

@@ -296,10 +296,10 @@ async def test_late_answer_to_a_cancelled_invite_is_dropped_not_raised(
     pair: tuple[Phone, Phone],
 ) -> None:
     a, b = pair
-    held: list[ServerTransaction] = []
+    held: list[tuple[ServerTransaction, Request]] = []
 
     def ring(txn: ServerTransaction, request: Request) -> None:
-        held.append(txn)
+        held.append((txn, request))
         b.ep.send_response(txn, request.create_response(180, to_tag="callee"))
 
     b.handler = ring
@@ -308,7 +308,8 @@ async def test_late_answer_to_a_cancelled_invite_is_dropped_not_raised(
     out.cancel()
     assert (await asyncio.wait_for(out.final, 5)).status == 487
     # The callee's answer arrives after the 487: refused quietly.
-    assert b.ep.send_response(held[0], held[0].request.create_response(200)) is False
+    txn, invite = held[0]
+    assert b.ep.send_response(txn, invite.create_response(200)) is False
 
 
 async def test_with_two_udp_listeners_answers_leave_from_the_socket_asked() -> None:
