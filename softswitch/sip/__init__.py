@@ -60,7 +60,11 @@ Transactions (`transaction`, `events`) -- sans-IO, RFC 3261 §17 + RFC 6026
   `StrayResponse(response, peer)` (matched no transaction).
 - Transactions: `ClientInviteTransaction`, `ClientNonInviteTransaction`,
   `ServerInviteTransaction`, `ServerNonInviteTransaction` with `.state` (`TransactionState`),
-  `.request`, `.peer`, `.key`, `.last_response`, `.call_id`, `.next_deadline()`. A server
+  `.request`, `.method`, `.peer`, `.key`, `.last_response`, `.call_id`, `.next_deadline()`.
+  Once a transaction only waits out its last timer (final response sent/received, 2xx
+  ACKed) it keeps the wire bytes it may have to repeat and releases `.request` (reading it
+  then raises RuntimeError) and `.last_response` (None): keep your own reference to the
+  request. This keeps the garbage collector's pauses short under load. A server
   INVITE transaction that sent a 2xx retransmits it over UDP (T1 doubling to T2, §13.3.1.4)
   until the ACK arrives (`AckReceived`) or 64*T1 passes (`TransactionTimedOut(timer="L")`).
   Over TCP no retransmission timers run (A, E, G are not started; D, I, J, K are 0).
