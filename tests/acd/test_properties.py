@@ -284,7 +284,7 @@ SETTINGS = settings(max_examples=150, deadline=None,
 
 
 @SETTINGS
-@given(st.lists(step, max_size=80))
+@given(st.lists(step, min_size=10, max_size=100))
 def test_invariants_hold_over_random_event_sequences(steps: list[Any]) -> None:
     obs = run(steps)
     finish(obs, sum(dt for _, dt in steps) + 1.0)
@@ -297,7 +297,7 @@ def test_invariants_hold_over_random_event_sequences(steps: list[Any]) -> None:
 
 
 @SETTINGS
-@given(st.lists(step, max_size=80))
+@given(st.lists(step, min_size=10, max_size=100))
 def test_callers_are_first_offered_in_arrival_order(steps: list[Any]) -> None:
     obs = run(steps)
     order = {task: i for i, task in enumerate(obs.joined)}
