@@ -67,10 +67,22 @@ async def test_prompt_heard_and_digits_detected_with_pjsua2(engine, uas, tmp_pat
                                  np.zeros(400, np.int16)]
                                 + [lib.get(f"en/{w}").samples
                                    for w in announce_callers_ahead(3, "en")])
-        match = find_prompt(heard, source.astype(np.float64), rate)
-        print("prompt match", match)
-        assert match.score > 0.8, match
-
+        # Chunk by chunk (0.5 s each): a phone's adaptive jitter buffer may drop or repeat a
+        # frame under load, which shifts the rest of the waveform; every chunk must still be
+        # found, in order.
+        chunk = rate // 2
+        scores, lags = [], []
+        for i in range(0, len(source) - chunk + 1, chunk):
+            part = source[i:i + chunk].astype(np.float64)
+            if np.abs(part).max() < 500:
+                continue  # (near) silence identifies nothing
+            m = find_prompt(heard, part, rate)
+            scores.append(m.score)
+            lags.append(m.lag_s - i / rate)
+        print("prompt chunk scores", [round(x, 3) for x in scores])
+        assert len(scores) >= 6
+        assert sum(x > 0.9 for x in scores) >= 0.8 * len(scores), scores
+        assert max(lags) - min(lags) < 0.2, lags  # one prompt, in order, at one place
         await asyncio.to_thread(phone.send_dtmf, call, "12", "rfc2833")
         d1 = await leg.next_digit(5)
         d2 = await leg.next_digit(5)
