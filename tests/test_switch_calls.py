@@ -459,3 +459,37 @@ async def test_callee_answer_without_common_codec_fails_the_call_cleanly(switch,
     bye = await p.callee.next_request("BYE")  # the switch hangs that phone up
     p.callee.reply(bye, 200)
     assert await refused(p.caller) == 488
+
+
+async def test_late_offer_invite_without_sdp(switch, phones) -> None:
+    p = phones
+    uri = "sip:1002@127.0.0.1"
+    ua = p.caller
+    ua.call_id = "late-1"
+    from sipua import digest_authorization, parse_challenge
+
+    ua.send_raw(ua.build("INVITE", uri, to=f"<{uri}>"))
+    first = await ua.response()
+    ua.send_raw(ua.build("ACK", uri, to=f"<{uri}>;tag={first.to.tag}", cseq=ua.cseq,
+                         branch=first.via.branch, with_contact=False))
+    auth = digest_authorization(parse_challenge(first.get_all("Proxy-Authenticate")[-1]),
+                                "INVITE", uri, "1001", "pw-1001")
+    ua.send_raw(ua.build("INVITE", uri, to=f"<{uri}>",
+                         headers=[f"Proxy-Authorization: {auth}"]))
+    ua.invite_uri, ua.invite_cseq = uri, ua.cseq  # type: ignore[attr-defined]
+    req = await p.callee.next_request("INVITE")
+    assert req.body  # the callee is offered the relay
+    p.callee.reply(req, 200, to_tag="l1", body=sdp(p.callee_rtp.getsockname()[1], codecs="8"))
+    ok = await ua.response()
+    assert ok.status == 200 and b"RTP/AVP 8" in ok.body  # our offer: the callee's codec
+    ack = ack_for(ua, ok).replace(b"Content-Length: 0", b"Content-Type: application/sdp\r\n"
+                                  b"Content-Length: 0")
+    body = sdp(p.caller_rtp.getsockname()[1], codecs="8")
+    ack = ack.replace(b"Content-Length: 0\r\n\r\n",
+                      f"Content-Length: {len(body)}\r\n\r\n".encode()) + body
+    ua.send_raw(ack)
+    await p.callee.next_request("ACK")
+    # audio both ways once the ACK's answer set the caller's address
+    for seq in range(3):
+        p.callee_rtp.sendto(rtp_packet(seq, b"\x44" * 160, pt=8, ssrc=5), media_addr(req.body))
+    assert (await recv(p.caller_rtp))[12:] == b"\x44" * 160

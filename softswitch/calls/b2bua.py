@@ -10,7 +10,9 @@ Decisions:
 - The callee is offered only what the caller offered of PCMU/PCMA/telephone-event, in the
   caller's order; the caller's answer then carries exactly the codec the callee chose, so
   the relay never has to transcode for a plain call.
-- An INVITE without an SDP offer (late offer) is refused with 488 for now.
+- An INVITE without SDP (late offer, §13.2.1): the callee gets our offer; the caller's
+  200 carries an offer of exactly the codec the callee chose, and its ACK the answer. A
+  re-INVITE without SDP is passed through, but the SDP of its ACK is not relayed (gap).
 - re-INVITE (hold/unhold) and INFO are relayed to the other side with the SDP re-anchored;
   a re-INVITE arriving while another is in progress gets 491 (§14.1).
 - In-dialog requests to a phone go to the address its INVITE came from (A leg) or its
@@ -229,19 +231,23 @@ class B2BUA:
         self._by_leg_call_id[call_id] = (call, Side.CALLER, None)
         call.leg_call_ids.append(call_id)
         self._by_txn[id(txn)] = call
-        if not request.body or (request.content_type or "").lower() != "application/sdp":
-            self._execute(call, control.handle_route_failed(488, "SDP Offer Required", now))
-            return
-        try:
-            call.offer = sdplib.SessionDescription.parse(request.body)
-        except Exception as exc:  # noqa: BLE001 - any unreadable SDP is the caller's error
-            call.log.info("bad SDP offer", error=str(exc))
-            self._execute(call, control.handle_route_failed(400, "Bad SDP", now))
-            return
-        codecs, _ = offered_codecs(call.offer)
-        if not codecs:
-            self._execute(call, control.handle_route_failed(488, "Not Acceptable Here", now))
-            return
+        if request.body:
+            if (request.content_type or "").lower() != "application/sdp":
+                self._execute(call, control.handle_route_failed(415, "Unsupported Media Type",
+                                                                now))
+                return
+            try:
+                call.offer = sdplib.SessionDescription.parse(request.body)
+            except Exception as exc:  # noqa: BLE001 - unreadable SDP is the caller's error
+                call.log.info("bad SDP offer", error=str(exc))
+                self._execute(call, control.handle_route_failed(400, "Bad SDP", now))
+                return
+            codecs, _ = offered_codecs(call.offer)
+            if not codecs:
+                self._execute(call, control.handle_route_failed(488, "Not Acceptable Here",
+                                                                now))
+                return
+        # else: late offer (RFC 3261 §13.2.1): our 200 carries the offer, the ACK the answer
         destination = self.dialplan.route(dialed, caller)
         call.kind = destination.kind
         call.log.debug("call routed", destination=destination.kind, target=destination.target)
@@ -292,7 +298,8 @@ class B2BUA:
         if call.control.state is not CallState.ROUTING:
             await self._close_legs(call)  # the caller CANCELled while ports were opened
             return
-        codecs, te = offered_codecs(call.offer)
+        codecs, te = offered_codecs(call.offer) if call.offer is not None else \
+            (list(SUPPORTED_CODECS), True)
         offer = sdplib.create_offer(call.leg_b.local_host, call.leg_b.local_port,
                                     codecs=tuple(codecs), telephone_event=te)
         body = bytes(offer)
@@ -338,15 +345,20 @@ class B2BUA:
         if call.control.state is not CallState.ROUTING:
             await self._close_legs(call)
             return
-        answer = sdplib.create_answer(call.offer, call.leg_a.local_host, call.leg_a.local_port,
-                                      codecs=SUPPORTED_CODECS)
+        answer: sdplib.SessionDescription | None
+        if call.offer is None:
+            answer = sdplib.create_offer(call.leg_a.local_host, call.leg_a.local_port,
+                                         codecs=SUPPORTED_CODECS)
+        else:
+            answer = sdplib.create_answer(call.offer, call.leg_a.local_host,
+                                          call.leg_a.local_port, codecs=SUPPORTED_CODECS)
         if answer is None:
             self._execute(call, call.control.handle_route_failed(488, "Not Acceptable Here",
                                                                  self._loop.time()))
             return
         call.answer_sdp = bytes(answer)
         params = media_params(answer)
-        offer_params = media_params(call.offer)
+        offer_params = media_params(call.offer) if call.offer is not None else None
         if params is not None:
             call.leg_a.set_remote(offer_params.address if offer_params else None,
                                   params.payload_type, params.codec, params.telephone_event_pt)
@@ -413,18 +425,29 @@ class B2BUA:
         b = media_params(callee_sdp)
         if b is None:
             return False
-        answer = sdplib.create_answer(call.offer, call.leg_a.local_host,
-                                      call.leg_a.local_port, codecs=(b.codec,))
+        answer: sdplib.SessionDescription | None
+        if call.offer is None:
+            # late offer: offer the caller exactly what the callee chose; its ACK answers
+            answer = sdplib.create_offer(call.leg_a.local_host, call.leg_a.local_port,
+                                         codecs=(b.codec,),
+                                         telephone_event=b.telephone_event_pt is not None)
+        else:
+            answer = sdplib.create_answer(call.offer, call.leg_a.local_host,
+                                          call.leg_a.local_port, codecs=(b.codec,))
         if answer is None:
             return False
         a = media_params(answer)
-        offer = media_params(call.offer)
+        offer = media_params(call.offer) if call.offer is not None else None
         if a is None:
             return False
+        try:
+            call.leg_a.set_remote(offer.address if offer else None, a.payload_type, a.codec,
+                                  a.telephone_event_pt)
+            apply_media(call.leg_b, b)
+        except ValueError as exc:  # e.g. telephone-event on a static payload type
+            call.log.info("unusable SDP", error=str(exc))
+            return False
         call.answer_sdp = bytes(answer)
-        call.leg_a.set_remote(offer.address if offer else None, a.payload_type, a.codec,
-                              a.telephone_event_pt)
-        apply_media(call.leg_b, b)
         with contextlib.suppress(Exception):
             self.media.bridge(call.leg_a, call.leg_b)
         return True
@@ -600,8 +623,19 @@ class B2BUA:
 
     def handle_ack(self, request: Request) -> None:
         entry = self._by_leg_call_id.get(request.call_id)
-        if entry is not None and entry[1] is Side.CALLER:
-            entry[0].a_acked = True
+        if entry is None or entry[1] is not Side.CALLER:
+            return
+        call = entry[0]
+        first = not call.a_acked
+        call.a_acked = True
+        if first and call.offer is None and request.body and call.leg_a is not None:
+            # late offer: the ACK carries the caller's answer (RFC 3264 §6)
+            try:
+                params = media_params(sdplib.SessionDescription.parse(request.body))
+                if params is not None:
+                    apply_media(call.leg_a, params)
+            except Exception as exc:  # noqa: BLE001 - a bad answer leaves the leg latching
+                call.log.info("bad SDP answer in ACK", error=str(exc))
 
     def handle_ack_timeout(self, txn: Any) -> None:
         call = self._by_txn.get(id(txn))
