@@ -230,7 +230,12 @@ def simulate(config: AcdConfig, hours: float, seed: int) -> list[dict[str, Any]]
         assert sim is not None
         prediction = predict(sim.arrivals_per_hour, sim.mean_handle_time,
                              len(taking_part[q.number]), q.sla.time)
-        summaries.append(results[q.number].summary(q.sla.time, prediction))
+        summary = results[q.number].summary(q.sla.time, prediction)
+        summary["shared_agents"] = sorted(
+            a for a in taking_part[q.number]
+            if any(a in part for n, part in taking_part.items() if n != q.number))
+        summary["wrapup"] = q.wrapup
+        summaries.append(summary)
     return summaries
 
 
@@ -262,6 +267,12 @@ def render_table(summaries: list[dict[str, Any]], hours: float) -> str:
         if ec["average_wait"] is None:
             lines.append(f"{'':16}offered {ec['traffic']:.2f} Erlangs >= {s['agents']} agents: "
                          "Erlang C predicts an unbounded queue")
+        if s["shared_agents"]:
+            lines.append(f"{'':16}agents {', '.join(s['shared_agents'])} also serve other "
+                         "simulated queues: Erlang C counts them as dedicated")
+        if s["wrapup"]:
+            lines.append(f"{'':16}wrap-up {s['wrapup']:g} s after each call lengthens the real "
+                         "handle time beyond Erlang C's")
     lines.append("")
     lines.append("SLA = answered within the queue's SLA time / calls settled; ASA = average "
                  "wait of all settled callers.")
