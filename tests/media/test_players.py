@@ -232,3 +232,16 @@ def test_custom_prompt_file_is_loaded_once_and_reloaded_when_changed(tmp_path):
     assert lib.file(path).duration == pytest.approx(0.5)
     with pytest.raises(PromptError, match="not found"):
         lib.file(tmp_path / "gone.wav")
+
+
+def test_chinese_prompts_were_spoken_from_tone_numbered_pinyin():
+    """espeak-ng's packaged cmn dictionary lacks most characters and reads them as English;
+    the generator therefore feeds it pinyin. Guard that every zh prompt went that way."""
+    import re
+
+    manifest = json.loads((PROMPTS / "manifest.json").read_text(encoding="utf-8"))
+    syllables = re.compile(r"^(?:[a-z]+[1-5][ ,.?!]*)+$")
+    zh = {k: v for k, v in manifest["prompts"].items() if v["language"] == "zh"}
+    assert len(zh) > 140
+    for pid, entry in zh.items():
+        assert syllables.match(entry.get("spoken", "")), (pid, entry)
