@@ -141,6 +141,3 @@ class Queue:
     def position(self, task: Task) -> int:
         """1 = next in line."""
         return bisect_left(self.order, task.seq) + 1
-
-    def head(self) -> Task | None:
-        return self.by_seq[self.ready[0]] if self.ready else None
