@@ -156,6 +156,8 @@ class SipEndpoint:
         self._processing = False
         self._closed = False
         self.stats = {"received": 0, "sent": 0, "malformed": 0}
+        self._malformed_logged_at = -1e9
+        self._malformed_suppressed = 0
 
     # -- set-up --------------------------------------------------------------------------
 
@@ -227,8 +229,11 @@ class SipEndpoint:
     # -- sending -------------------------------------------------------------------------
 
     def make_via(self, transport: str) -> Via:
+        """Our Via for a new request: sent-by = our listening address, a fresh branch, and
+        `rport` so answers come back to our socket (RFC 3581)."""
         local = self.local_peer(transport)
-        return Via(transport.upper(), local.host, local.port,
+        host = f"[{local.host}]" if ":" in local.host else local.host
+        return Via(transport.upper(), host, local.port,
                    {"branch": new_branch(), "rport": None})
 
     def send_request(
@@ -412,12 +417,24 @@ class SipEndpoint:
 
     def _reject_malformed(self, exc: SipParseError, peer: Peer) -> None:
         req = exc.request
+        # A flood of garbage must not become a flood of log lines: at most one line per
+        # second at info level, with the count of those not logged; the rest at debug.
+        now = self.loop.time()
+        if now - self._malformed_logged_at >= 1.0:
+            log = self.log.info
+            self._malformed_logged_at = now
+            suppressed, self._malformed_suppressed = self._malformed_suppressed, 0
+        else:
+            log = self.log.debug
+            self._malformed_suppressed += 1
+            suppressed = 0
         if req is None or req.method == "ACK":
-            self.log.info("malformed message dropped", peer=f"{peer.host}:{peer.port}",
-                          reason=exc.reason)
+            log("malformed message dropped", peer=f"{peer.host}:{peer.port}",
+                reason=exc.reason, not_logged_before=suppressed)
             return
-        self.log.info("malformed request rejected", call_id=req.get("Call-ID"), method=req.method,
-                      status=exc.status, reason=exc.reason)
+        log("malformed request rejected", call_id=req.get("Call-ID"), method=req.method,
+            peer=f"{peer.host}:{peer.port}", status=exc.status, reason=exc.reason,
+            not_logged_before=suppressed)
         resp = self._error_response(req, exc.status, exc.reason)
         self._transmit(bytes(resp), peer)
 

@@ -337,3 +337,32 @@ async def test_with_two_udp_listeners_answers_leave_from_the_socket_asked() -> N
         ct.close()
     finally:
         await server.ep.close()
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback here")
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_ipv6_loopback_round_trip(transport: str) -> None:
+    a, b = Phone(), Phone()
+    try:
+        await a.ep.listen(transport, "::1", 0)
+        dst = await b.ep.listen(transport, "::1", 0)
+        req = Request("OPTIONS", f"sip:bob@[::1]:{dst.port}", [
+            ("From", "<sip:alice@[::1]>;tag=v6"), ("To", "<sip:bob@[::1]>"),
+            ("Call-ID", new_call_id()), ("CSeq", "1 OPTIONS"),
+        ])
+        out = a.ep.send_request(req, dst)
+        assert (await asyncio.wait_for(out.final, 5)).status == 200
+        seen = b.requests[0]
+        assert seen.via.host.startswith("[") and seen.via.received == "::1"
+    finally:
+        await a.ep.close()
+        await b.ep.close()
