@@ -176,6 +176,11 @@ class QueueCalls:
         self.events.publish_all(out.events)
         for cmd in out.commands:
             try:
+                if isinstance(cmd, RouteTask):
+                    # a prompt in the same output (holiday prompt) is heard before routing
+                    self._route_task(cmd, any(isinstance(c, PlayPrompt) and c.task == cmd.task
+                                              for c in out.commands))
+                    continue
                 self._command(cmd)
             except Exception as exc:  # noqa: BLE001 - one bad command must not stop the rest
                 log.error("queue command failed", command=type(cmd).__name__,
@@ -444,9 +449,6 @@ class QueueCalls:
         elif isinstance(cmd, AnnouncePosition):
             self._play(task, position_parts(cmd.position, cmd.estimated_wait, cmd.thank_you,
                                             cmd.language), cmd.language)
-        elif isinstance(cmd, RouteTask):
-            task.in_engine = False
-            self._spawn(self._route(task, cmd))
         elif isinstance(cmd, CollectCallbackNumber):
             task.mode = Mode.COLLECTING
             task.entry = CallbackNumberEntry(cmd.default_number or task.caller)
@@ -769,11 +771,20 @@ class QueueCalls:
 
     # -- destinations
 
-    async def _route(self, task: QueueTask, cmd: RouteTask) -> None:
+    def _route_task(self, cmd: RouteTask, after_prompt: bool) -> None:
+        task = self.tasks.get(cmd.task)
+        if task is None:
+            return
+        task.in_engine = False
+        if task.playback is not None and not after_prompt:
+            task.playback.stop()  # e.g. a position announcement when the caller pressed a key
+        self._spawn(self._route(task, cmd, after_prompt))
+
+    async def _route(self, task: QueueTask, cmd: RouteTask, after_prompt: bool) -> None:
         """§11.1: the task left the engine for ``cmd.destination``."""
         dest = cmd.destination
-        if task.playback is not None and not task.playback.done:
-            await task.playback  # e.g. the holiday prompt before the holiday destination
+        if after_prompt and task.playback is not None and not task.playback.done:
+            await task.playback  # the holiday prompt before the holiday destination
         if task.mode in (Mode.ENDED, Mode.ENDING) or task.leg is None:
             return
         for call in list(task.offers.values()):
@@ -828,6 +839,8 @@ class QueueCalls:
             self._drop_outbound(call)
             return
         self.media.detach_moh(task.leg)
+        if task.playback is not None:
+            task.playback.stop()
         self.media.bridge(task.leg, call.leg)
         task.log.info("caller transferred", target=call.number)
 
@@ -850,6 +863,8 @@ class QueueCalls:
                 outcome = await pb
                 if outcome is PlaybackOutcome.STOPPED and task.mode is Mode.ENDED:
                     return
+                # the phone's jitter buffer still holds the prompt's last frames
+                await asyncio.sleep(0.3)
         if task.mode is Mode.CALLBACK:
             self._bye_caller(task)
         else:

@@ -1,0 +1,135 @@
+"""What a queue caller hears and can do over real SIP (spec/queue-admin.md §2.5, §4, §9.7):
+position announcements, a key press to a destination, the callback (manual §4.2: the agent
+is called first, then the customer)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import audio
+import pytest
+from phones import Phone, wait_wav_complete
+
+from benchmarks.peers.switch import Extension, RunningSwitch
+
+pytestmark = pytest.mark.interop
+
+EN = Path(__file__).resolve().parents[2] / "prompts" / "en"
+CALLER = ("3000", "caller-pw")
+OTHER = ("3001", "other-pw")  # key-press destination
+CUSTOMER = ("30010", "customer-pw")  # the callback number the caller types
+AGENT = ("2000", "agent-pw")
+EXTENSIONS = [Extension(*x) for x in (CALLER, OTHER, CUSTOMER, AGENT)]
+
+
+def queue(number: str, **kw: Any) -> dict[str, Any]:
+    d: dict[str, Any] = {"number": number, "name": "Support", "strategy": "ring_all",
+                         "static_agents": [AGENT[0]], "ring_timeout": 15,
+                         "retry_interval": 1, "wrapup": 0}
+    d.update(kw)
+    return d
+
+
+ANNOUNCING = queue("6460", prompts={
+    "ringback_tone": "default", "announce_position": True, "play_thank_you": True,
+    "position_announcement_frequency": 5, "language": "en"},
+    key_press_events=[{"key": "5", "destination": {"type": "extension", "target": OTHER[0]}}])
+CALLBACK = queue("6461", callback={"method": "press_key", "key": "1"})
+
+
+def phone(factory: Callable[..., Phone], who: tuple[str, str], sw: RunningSwitch) -> Phone:
+    p = factory(f"ext{who[0]}")
+    assert p.register(who[0], who[1], sw.host, sw.port).ok
+    return p
+
+
+@pytest.mark.switch_config(extensions=EXTENSIONS, queues=[ANNOUNCING])
+def test_position_announcement_and_key_press(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    """Nobody can answer: every 5 s the caller hears "you are caller number 1 ... thank you
+    for your patience" between music; pressing 5 takes the caller to extension 3001."""
+    caller, other = phone(phone_factory, CALLER, switch), phone(phone_factory, OTHER, switch)
+    call = caller.call(f"sip:6460@{switch.host}:{switch.port}")
+    caller.wait_call_state(call, "CONFIRMED")
+    caller.wait_media(call)
+    caller.record(call, tmp_path / "heard.wav")
+    time.sleep(11.0)
+    heard = caller.stop_record(call)
+    first = audio.wav_contains_prompt(heard, EN / "you-are-caller-number.wav")
+    assert 4.0 < first.lag_s < 6.0  # the first announcement after 5 s
+    audio.wav_contains_prompt(heard, EN / "num-1.wav")
+    audio.wav_contains_prompt(heard, EN / "thank-you-for-patience.wav")
+
+    caller.send_dtmf(call, "5")
+    incoming = other.wait_incoming(timeout=10)
+    assert f"sip:{CALLER[0]}@" in other.incoming(incoming)["from"]
+    other.answer(incoming)
+    other.wait_call_state(incoming, "CONFIRMED")
+    other.wait_media(incoming)
+    other.play(incoming, audio.tone_wav(tmp_path / "other.wav", 1000))
+    caller.record(call, tmp_path / "transferred.wav")
+    time.sleep(2.0)
+    audio.wav_has_tone(caller.stop_record(call), 1000, min_seconds=1.0)
+    other.hangup(incoming)
+    assert caller.wait_call_state(call, "DISCONNECTED")["code"] == 200
+
+
+@pytest.mark.switch_config(extensions=EXTENSIONS, queues=[CALLBACK])
+def test_callback_agent_first_then_customer(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    """Manual §4.2: no idle agent; the caller presses 1, hears their number read back, presses
+    2 and types 123# (too short: "invalid number", still waiting), then 1, 2 and 30010#; the
+    switch confirms and hangs up. When the agent's phone registers, the AGENT rings first;
+    on answer the customer's phone (30010) rings; both talk."""
+    caller = phone(phone_factory, CALLER, switch)
+    customer = phone(phone_factory, CUSTOMER, switch)
+    call = caller.call(f"sip:6461@{switch.host}:{switch.port}")
+    caller.wait_call_state(call, "CONFIRMED")
+    caller.wait_media(call)
+    recording = tmp_path / "callback.wav"
+    caller.record(call, recording)
+    time.sleep(0.5)
+    caller.send_dtmf(call, "1")
+    time.sleep(4.5)  # "your callback number is 3 0 0 0; press 1 to confirm or 2 to change"
+    caller.send_dtmf(call, "2")
+    time.sleep(1.0)
+    caller.send_dtmf(call, "123#")
+    time.sleep(2.5)  # "invalid number"
+    caller.send_dtmf(call, "1")
+    time.sleep(1.0)
+    caller.send_dtmf(call, "2")
+    time.sleep(0.5)
+    caller.send_dtmf(call, "30010#")
+    # "your callback has been confirmed ... goodbye", then the switch hangs up
+    assert caller.wait_call_state(call, "DISCONNECTED", timeout=15)["code"] == 200
+    wait_wav_complete(recording)
+    heard = recording
+    audio.wav_contains_prompt(heard, EN / "callback-number-confirm-prefix.wav")
+    audio.wav_contains_prompt(heard, EN / "invalid-number.wav")
+    audio.wav_contains_prompt(heard, EN / "callback-confirmed.wav")
+
+    agent = phone(phone_factory, AGENT, switch)  # an agent becomes available
+    ring = agent.wait_incoming(timeout=10)
+    assert "callback" in agent.incoming(ring)["from"]
+    time.sleep(1.0)
+    with pytest.raises(AssertionError):
+        customer.wait_incoming(timeout=0.5)  # the customer is called only after the agent
+    agent.answer(ring)
+    agent.wait_call_state(ring, "CONFIRMED")
+    cust = customer.wait_incoming(timeout=10)
+    customer.answer(cust)
+    customer.wait_call_state(cust, "CONFIRMED")
+    customer.wait_media(cust)
+    agent.wait_media(ring)
+    customer.play(cust, audio.tone_wav(tmp_path / "customer.wav", 1000))
+    agent.play(ring, audio.tone_wav(tmp_path / "agent.wav", 440))
+    agent.record(ring, tmp_path / "agent-heard.wav")
+    customer.record(cust, tmp_path / "customer-heard.wav")
+    time.sleep(2.5)
+    audio.wav_has_tone(agent.stop_record(ring), 1000, min_seconds=1.0)
+    audio.wav_has_tone(customer.stop_record(cust), 440, min_seconds=1.0)
+    customer.hangup(cust)
+    assert agent.wait_call_state(ring, "DISCONNECTED")["code"] == 200
