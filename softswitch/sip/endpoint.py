@@ -404,16 +404,21 @@ class SipEndpoint:
         if self._closed:
             return
         self.stats["received"] += 1
-        if not stream and (data == b"\r\n\r\n" or data == b"\r\n" or not data.strip()):
-            return  # UDP keepalive
+        if not stream and data[:1] in (b"\r", b"\n", b" ", b"\t", b"") and not data.strip():
+            return  # UDP keepalive (RFC 5626 CRLF, or an empty datagram)
         try:
             msg = parse_message(data, stream=stream)
         except SipParseError as exc:
             self.stats["malformed"] += 1
             self._reject_malformed(exc, peer)
             return
-        self.layer.receive(msg, peer, self.loop.time())
-        self._process()
+        try:
+            self.layer.receive(msg, peer, self.loop.time())
+            self._process()
+        except Exception:
+            # A bug must cost this one message, not the socket reader or other calls.
+            self.log.exception("sip message handling failed", call_id=msg.get("Call-ID"),
+                               peer=f"{peer.host}:{peer.port}")
 
     def _reject_malformed(self, exc: SipParseError, peer: Peer) -> None:
         req = exc.request
