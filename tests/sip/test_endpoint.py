@@ -366,3 +366,37 @@ async def test_ipv6_loopback_round_trip(transport: str) -> None:
     finally:
         await a.ep.close()
         await b.ep.close()
+
+
+async def test_endpoint_timer_follows_the_layer_in_virtual_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The shell's one TimerHandle is armed at the layer's earliest deadline; firing it (here
+    by hand, with the loop clock moved forward) retransmits and finally times out (408)."""
+    loop = asyncio.get_running_loop()
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    silent.setblocking(False)
+    a = Phone()
+    try:
+        await a.ep.listen("udp", "127.0.0.1", 0)
+        clock = {"now": loop.time()}
+        monkeypatch.setattr(loop, "time", lambda: clock["now"])
+        start = clock["now"]
+        dst = Peer("udp", "127.0.0.1", silent.getsockname()[1])
+        out = a.ep.send_request(make_request("OPTIONS", a.ep, dst), dst)
+        assert a.ep._timer_when == pytest.approx(start + 0.5)  # Timer E
+        got = [await loop.sock_recv(silent, 65535)]
+        for expected_next in (1.5, 3.5, 7.5):
+            clock["now"] = a.ep._timer_when or 0.0
+            a.ep._on_timer()
+            got.append(await loop.sock_recv(silent, 65535))
+            assert a.ep._timer_when == pytest.approx(start + expected_next)
+        assert len({g.split(b"\r\n")[1] for g in got}) == 1  # the same Via each time
+        clock["now"] = start + 32.0  # Timer F
+        a.ep._on_timer()
+        assert out.final.done() and out.final.result().status == 408
+    finally:
+        monkeypatch.undo()
+        silent.close()
+        await a.ep.close()
