@@ -881,12 +881,14 @@ class Acd:
 
     def _flush_member_states(self, now: float) -> None:
         changed, self._changed = self._changed, {}
+        events = self._out.events
         for m, previous in changed.items():
-            if m.state is not previous:
+            state = m.state
+            if state is not previous:
                 q = m.queue
-                event = MemberStateChanged(now, m.agent.extension, q.number, m.state, previous)
-                self._out.events.append(event)
-                q.stats.apply(event)
+                events.append(MemberStateChanged(now, m.agent.extension, q.number, state,
+                                                 previous))
+                q.stats.member_state_changed(previous, state)
 
     def _update_presence(self, m: Membership, q: Queue,
                          key: tuple[bool, bool, bool]) -> None:
@@ -929,22 +931,32 @@ class Acd:
 
     def _dispatch(self, now: float) -> None:
         """Offer ready tasks to idle agents: among the queues touched by this input, always
-        the head task with the highest overall weight first (§5)."""
+        the head task with the highest overall weight first (§5), equal weights by arrival
+        (the global arrival sequence)."""
         dirty = self._dirty
         while dirty:
             best: Queue | None = None
-            best_key: tuple[int, int] | None = None
-            for q in list(dirty):
-                if not q.ready or not q.idle:
-                    dirty.discard(q)
+            best_weight = best_seq = 0
+            drop: list[Queue] = []
+            for q in dirty:
+                ready = q.ready
+                if not ready or not q.idle:
+                    drop.append(q)
                     continue
-                t = q.by_seq[q.ready[0]]
-                key = (-overall_weight(q.config.priority, now - t.arrived), t.seq)
-                if best_key is None or key < best_key:
-                    best, best_key = q, key
+                seq = ready[0]
+                priority = q.config.priority
+                if priority.acceleration is None:
+                    weight = priority.weight
+                else:
+                    weight = overall_weight(priority, now - q.by_seq[seq].arrived)
+                if (best is None or weight > best_weight
+                        or (weight == best_weight and seq < best_seq)):
+                    best, best_weight, best_seq = q, weight, seq
+            for q in drop:
+                dirty.discard(q)
             if best is None:
                 return
-            t = best.by_seq[best.ready[0]]
+            t = best.by_seq[best_seq]
             picks = best.choose(t)
             if not picks:
                 dirty.discard(best)

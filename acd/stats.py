@@ -68,6 +68,12 @@ class QueueStatistics:
         self._talk_sum = 0.0
         self._within = 0
 
+    def member_state_changed(self, previous: MemberState, state: MemberState) -> None:
+        """Fast path of `apply` for a MemberStateChanged whose states differ."""
+        counts = self._counts
+        counts[previous] -= 1
+        counts[state] += 1
+
     def apply(self, event: Event) -> None:
         if type(event) is MemberStateChanged:
             counts = self._counts
