@@ -10,6 +10,15 @@ gets a 400 (505 for a wrong version) with a Warning header naming the problem; a
 is dropped. A callback raising `SipParseError` (a header it read lazily was bad) also gets a
 400; any other exception in a callback is logged and answered 500. Nothing here lets one bad
 message disturb another transaction.
+
+Decisions:
+- A TCP connection that closes does not fail the client transactions sent over it: the far
+  end may still answer over a new connection (§18.2.2), so Timers B/F decide (408). A
+  connection that cannot be opened at all fails them at once with 503 (§8.1.3.1).
+- Responses over UDP go to the request's source address and port (see transaction.py);
+  over TCP back over the request's connection, else to Via received/sent-by (§18.2.2).
+- Requests larger than the path MTU are still sent over UDP (§18.1.1's switch to TCP is
+  not done): our messages are small, and phones rarely accept TCP they did not open.
 """
 
 from __future__ import annotations
