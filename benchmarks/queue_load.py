@@ -167,6 +167,7 @@ class Bench:
         self.sink: RtpSink | None = None
         self.agents: Sipp | None = None
         self._n = 0
+        self.report_rows: dict[str, dict[str, int]] = {}
 
     def log(self, line: str) -> None:
         print(line, flush=True)
@@ -329,6 +330,26 @@ class Bench:
             self.sink.stop()
         if self.sw is not None:
             self.sw.stop(20)
+            self.report_rows = self._report_rows()
+
+    def _report_rows(self) -> dict[str, dict[str, int]]:
+        """queue -> status -> rows in queue_calls (the report rows every call writes)."""
+        assert self.sw is not None
+        import sqlite3
+
+        try:
+            db = sqlite3.connect(self.sw.db_path)
+            rows = db.execute("SELECT queue, COALESCE(status, 'waiting'), COUNT(*) FROM "
+                              "queue_calls GROUP BY 1, 2").fetchall()
+            db.close()
+        except sqlite3.Error as exc:
+            self.log(f"  report rows: cannot read the database: {exc}")
+            return {}
+        out: dict[str, dict[str, int]] = {}
+        for queue, status, n in rows:
+            out.setdefault(queue, {})[status] = n
+        self.log(f"  report rows (queue_calls): {out}")
+        return out
 
 
 def _nan(v: float) -> float | None:
@@ -384,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{'':>10}")
     b.log(f"(no peer: no other queue engine is installed here; finished in {elapsed:.0f} s)")
     result["failed_calls"] = b.failed
+    result["queue_calls_rows"] = b.report_rows
     result["elapsed_s"] = round(elapsed, 1)
     print(json.dumps(result))
     return 0

@@ -11,6 +11,7 @@ bodies must follow every change.
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -125,6 +126,21 @@ def test_agent_dials_feature_codes_and_blf_keys_follow(
                    == ("terminated", False), what="pause keys green after resume")
         dial(phone, switch, "*076400*99", tmp_path, "feature-code-invalid")
         dial(phone, switch, "*071002*6400*01", tmp_path, "feature-not-permitted")
+        # the rows of the agent login and pause reports (§8.10, §8.11) are in the database
+        db = sqlite3.connect(switch.db_path)
+
+        def report_rows() -> tuple[list[Any], list[Any]]:
+            sessions = db.execute("SELECT agent, queue, signed_out_at IS NOT NULL FROM "
+                                  "agent_sessions WHERE agent='1001' ORDER BY id").fetchall()
+            pauses = db.execute("SELECT reason, counted, ended_by FROM agent_pauses WHERE "
+                                "agent='1001' ORDER BY id").fetchall()
+            return sessions, pauses
+
+        expected = ([("1001", "6400", 1), ("1001", "6400", 0)],
+                    [("", 1, "reason_changed"), ("Wrap up", 0, "reason_changed"),
+                     ("Lunch", 0, "resumed")])
+        wait_until(lambda: report_rows() == expected, what=f"report rows {report_rows()}")
+        db.close()
     finally:
         keys.stop(grace=2)
     seen = notifies(keys.messages())
