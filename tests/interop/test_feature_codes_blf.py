@@ -10,26 +10,23 @@ bodies must follow every change.
 
 from __future__ import annotations
 
-import re
 import sqlite3
-import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from audio import wav_contains_prompt
+from blf_keys import lamp_history, start_keys, wait_until
 from phones import Phone, wait_wav_complete
 
-from benchmarks.peers.sipp import Sipp, injection_file
+from benchmarks.peers.sipp import Sipp
 from benchmarks.peers.switch import RunningSwitch
 
 pytestmark = pytest.mark.interop
 
 REPO = Path(__file__).resolve().parents[2]
 PROMPTS = REPO / "prompts" / "en"
-DI = "{urn:ietf:params:xml:ns:dialog-info}"
 PASSWORD = "alice-1001-secret"  # config.example.yaml
 QUEUES = [{"number": "6400", "name": "Sales", "strategy": "ring_all",
            "static_agents": ["1002"], "dynamic_agents": ["1001"]}]
@@ -38,31 +35,7 @@ KEYS = ["*76400", "*076400", "*071001*6400*01"]
 
 
 def notifies(messages: str) -> dict[str, list[tuple[str, bool]]]:
-    """Per key value: (dialog state, held) of every NOTIFY received, in order."""
-    out: dict[str, list[tuple[str, bool]]] = {k: [] for k in KEYS}
-    for block in re.split(r"-{20,}[^\n]*\n", messages):
-        if not re.search(r"received.*\n\s*NOTIFY sip:", block) or "<?xml" not in block:
-            continue
-        body = block[block.index("<?xml"):block.index("</dialog-info>") + 14]
-        root = ET.fromstring(body)
-        entity = root.get("entity", "")
-        key = entity[len("sip:"):entity.index("@")]
-        d = root.find(f"{DI}dialog")
-        assert d is not None
-        held = any(p.get("pname") == "+sip.rendering" and p.get("pvalue") == "no"
-                   for p in d.iter(f"{DI}param"))
-        out[key].append((d.findtext(f"{DI}state") or "", held))
-    return out
-
-
-def wait_until(cond: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return lamp_history(messages, KEYS)
 
 
 def dial(phone: Phone, switch: RunningSwitch, code: str, tmp_path: Path, prompt: str) -> None:
@@ -82,17 +55,7 @@ def test_agent_dials_feature_codes_and_blf_keys_follow(
         switch: RunningSwitch, phone_factory: Callable[..., Phone],
         sipp: Callable[..., Sipp], tmp_path: Path) -> None:
     host, port = switch.host, switch.sip_port()
-    rows = [("1001", PASSWORD, key) for key in KEYS]
-    inf = injection_file(tmp_path / "keys.csv", rows)
-    # sipp puts "sip:host:port" in the digest uri unless told; the switch wants the
-    # Request-URI (RFC 3261 §22.4), so each line's keyword carries auth_uri
-    text = inf.read_text().splitlines()
-    text[1:] = [line.replace("]", f" auth_uri=sip:{key}@{host}:{port}]")
-                for line, key in zip(text[1:], KEYS, strict=True)]
-    inf.write_text("\n".join(text) + "\n")
-    keys = sipp("blf_key_auth.xml", f"{host}:{port}", inf=inf, max_calls=len(KEYS),
-                rate=10, trace_msg=True, recv_timeout_ms=120_000, timeout_s=120)
-    keys.start()
+    keys = start_keys(sipp, switch, tmp_path, "1001", PASSWORD, KEYS)
     try:
         # every key gets its first NOTIFY: 1001 is signed out, not paused
         wait_until(lambda: all(len(v) == 1 for v in notifies(keys.messages()).values()),
