@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from softswitch.sip import (
     SdpParseError,
@@ -147,3 +149,32 @@ def test_offer_we_build() -> None:
 def test_malformed_sdp_raises(bad: bytes) -> None:
     with pytest.raises(SdpParseError):
         SessionDescription.parse(bad)
+
+
+SDP_PIECES = st.sampled_from([
+    "v=0", "v=1", "o=- 1 1 IN IP4 1.2.3.4", "o=x", "s=-", "c=IN IP4 0.0.0.0", "c=IN IP6 ::1",
+    "c=IN", "t=0 0", "m=audio 4000 RTP/AVP 0 8 101", "m=audio 0 RTP/AVP 0",
+    "m=audio 70000 RTP/AVP 0", "m=video 5000 RTP/AVP 96", "m=audio x RTP/AVP 0",
+    "m=audio 4000/2 RTP/AVP 0", "m=audio 4000 RTP/SAVP 0", "a=rtpmap:0 PCMU/8000",
+    "a=rtpmap:101 telephone-event/8000", "a=rtpmap:x y", "a=rtpmap:8", "a=fmtp:101 0-16",
+    "a=fmtp:", "a=sendonly", "a=recvonly", "a=inactive", "a=sendrecv", "a=ptime:20",
+    "a=ptime:abc", "b=AS:64", "x", "", "a=rtpmap:96 telephone-event/16000",
+])
+
+
+@settings(max_examples=500, deadline=None)
+@given(lines=st.lists(st.one_of(SDP_PIECES, st.text(max_size=20)), max_size=14))
+def test_sdp_from_any_lines_parses_or_raises_sdp_parse_error(lines: list[str]) -> None:
+    text = "\r\n".join(lines).encode("utf-8", "surrogatepass")
+    try:
+        sdp = SessionDescription.parse(text)
+    except SdpParseError:
+        return
+    # Whatever parsed can be answered, anchored, checked and serialised.
+    answer = create_answer(sdp, "10.0.0.1", 30000)
+    if answer is not None:
+        assert SessionDescription.parse(bytes(answer)).media
+    bytes(anchor(sdp, "10.0.0.1", 30000))
+    is_on_hold(sdp)
+    for m in sdp.media:
+        _ = (m.rtpmap, m.fmtp, m.ptime, m.direction)
