@@ -83,6 +83,7 @@ from softswitch.sip.transaction import Peer
 log = get_logger("queue")
 
 RINGBACK_STREAM = "queue-ringback"
+SURVEY_ANSWER_TIME = 10.0  # s after the survey prompt before the switch says goodbye
 
 
 class Mode(enum.Enum):
@@ -141,7 +142,6 @@ class QueueCalls:
     def __init__(self, *, acd_config: AcdConfig, endpoint: Any, media: Any, registrar: Any,
                  events: EventBus, domain: str, user_agent: str,
                  extensions: dict[str, Any], prompts_dir: str | Path | None = None,
-                 surveys: dict[str, dict[str, int]] | None = None,
                  dialplan: Any = None, clock: Callable[[], float] | None = None) -> None:
         self.loop = asyncio.get_running_loop()
         self.clock = clock or self.loop.time
@@ -155,7 +155,6 @@ class QueueCalls:
         self.user_agent = user_agent
         self.extensions = extensions  # number -> softswitch.config.Extension
         self.prompts_dir = Path(prompts_dir) if prompts_dir else None
-        self.surveys = surveys or {}
         self.dialplan = dialplan
         self.acd = Acd(acd_config, now=self.clock(), agents_registered=False)
         self.tasks: dict[str, QueueTask] = {}
@@ -547,10 +546,16 @@ class QueueCalls:
         elif task.mode is Mode.SURVEY and task.survey is not None:
             score = task.survey.handle_digit(d)
             if score is not None:
+                task.log.info("survey answered", key=d, score=score, agent=task.agent)
                 self.events.publish(SurveyAnswered(self.clock(), task.id, task.queue,
                                                    task.agent or "", task.caller, d, score))
                 task.mode = Mode.ENDING
-                self._spawn(self._goodbye(task, ["survey-thanks"]))
+                q = self.queues.get(task.queue)
+                survey = getattr(q, "satisfaction_survey", None) if q else None
+                end = self._prompt(survey.end_prompt, self._lang(task)) \
+                    if survey is not None and survey.end_prompt else None
+                self._spawn(self._goodbye(task, [end] if end is not None
+                                          else ["survey-thanks"]))
 
     # -- agents
 
@@ -678,11 +683,12 @@ class QueueCalls:
             task.log.info("agent hung up", agent=task.agent)
             self._feed(self.acd.handle_call_ended, task.id)
             task.in_engine = False
-            scores = self.surveys.get(task.queue)
-            if scores and task.leg is not None and not task.leg.closed:
+            q = self.queues.get(task.queue)
+            survey = getattr(q, "satisfaction_survey", None) if q else None
+            if survey is not None and task.leg is not None and not task.leg.closed:
                 task.mode = Mode.SURVEY
-                task.survey = SurveyEntry(dict(scores))
-                self._play(task, ["survey-question"], self._lang(task))
+                task.survey = SurveyEntry(dict(survey.scores))
+                self._spawn(self._run_survey(task, survey.prompt))
             else:
                 self._end_caller(task)
         elif task.mode is Mode.CONNECTED and call is task.other_call:
@@ -702,6 +708,23 @@ class QueueCalls:
             pass
         elif task.mode is Mode.TRANSFERRING and call is task.other_call:
             self._end_caller(task)
+
+    async def _run_survey(self, task: QueueTask, prompt_name: str) -> None:
+        """§9.6: the survey prompt, then up to SURVEY_ANSWER_TIME s for a key; a caller who
+        neither presses nor hangs up is said goodbye to."""
+        assert task.leg is not None
+        if task.agent_call is not None and task.agent_call.leg is not None:
+            with contextlib.suppress(Exception):
+                self.media.unbridge(task.leg, task.agent_call.leg)
+        prompt = self._prompt(prompt_name, self._lang(task))
+        pb = self._play(task, [prompt] if prompt is not None else ["survey-question"],
+                        self._lang(task))
+        if pb is not None:
+            await pb
+        await asyncio.sleep(SURVEY_ANSWER_TIME)
+        if task.mode is Mode.SURVEY:
+            task.mode = Mode.ENDING
+            await self._goodbye(task, ["goodbye"])
 
     # -- callbacks
 

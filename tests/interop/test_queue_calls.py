@@ -4,6 +4,7 @@ hang-up and wrap-up."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import audio
 import numpy as np
 import pytest
-from phones import Phone
+from phones import Phone, wait_wav_complete
 
 from benchmarks.peers.switch import Extension, RunningSwitch
 
@@ -44,6 +45,20 @@ def assert_music(recording: Path, start: float, end: float) -> None:
     piece = rec[int(start * rate):int(end * rate)]
     match = audio.find_prompt(np.concatenate([moh, moh]), piece, rate)
     assert match.score > 0.8, f"no music on hold in {recording} at {start}-{end} s: {match}"
+
+
+def assert_prompt_pieces(recording: Path, prompt: Path, seconds: float) -> None:
+    """The first ``seconds`` of ``prompt`` are heard, judged by quarter-second pieces (a
+    prompt that follows a bridge is heard through a jitter buffer that re-syncs and drifts a
+    little, which lowers the whole-waveform correlation but not the pieces')."""
+    rec, rate = audio.read_wav(recording)
+    ref, ref_rate = audio.read_wav(prompt)
+    ref = audio.resample(ref, ref_rate, rate)
+    q = rate // 4
+    scores = [audio.find_prompt(rec, ref[i:i + q], rate).score
+              for i in range(0, int(seconds * rate), q)]
+    found = sum(score > 0.5 for score in scores)
+    assert found >= 0.75 * len(scores), f"{prompt.name} not heard in {recording}: {scores}"
 
 
 def register(phone: Phone, who: tuple[str, str], switch: RunningSwitch) -> None:
@@ -109,3 +124,69 @@ def test_basic_queue_call(switch: RunningSwitch, phone_factory: Callable[..., Ph
     agent.answer(second, 486)
     caller.hangup(call2)
     caller.wait_call_state(call2, "DISCONNECTED")
+
+
+SURVEY = {"prompt": "survey-question", "end_prompt": "survey-thanks", "scores": {"1": 5, "2": 1}}
+
+
+def survey_rows(switch: RunningSwitch, want: int, timeout: float = 5.0) -> list[tuple]:
+    deadline = time.monotonic() + timeout
+    while True:
+        con = sqlite3.connect(switch.db_path)
+        try:
+            rows = con.execute("SELECT queue, agent, caller, key, score FROM surveys").fetchall()
+        except sqlite3.OperationalError:
+            rows = []
+        finally:
+            con.close()
+        if len(rows) >= want or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
+
+
+@pytest.mark.switch_config(extensions=EXTENSIONS, queues=[queue(
+    "6451", satisfaction_survey=SURVEY,
+    prompts={"ringback_tone": "default", "hold_music": "default", "language": "en"})])
+def test_hold_music_and_survey(switch: RunningSwitch, phone_factory: Callable[..., Phone],
+                               tmp_path: Path) -> None:
+    """The agent holds (re-INVITE sendonly): the caller hears the hold music, then the agent
+    again after resuming. The agent hangs up: the caller hears the survey, presses 2, hears
+    the thanks and the switch hangs up; the key and its score are stored."""
+    caller, agent = phone_factory("caller"), phone_factory("agent")
+    register(caller, CALLERS[0], switch)
+    register(agent, AGENTS[0], switch)
+    call = dial(caller, "6451", switch)
+    incoming = agent.wait_incoming(timeout=10)
+    agent.answer(incoming)
+    agent.wait_call_state(incoming, "CONFIRMED")
+    caller.wait_media(call)
+    agent.wait_media(incoming)
+    agent.play(incoming, audio.tone_wav(tmp_path / "agent.wav", 1000))
+
+    mark = agent.mark()
+    agent.hold(incoming)
+    agent.wait_media(incoming, "LOCAL_HOLD", since=mark)
+    time.sleep(0.3)
+    caller.record(call, tmp_path / "on-hold.wav")
+    time.sleep(2.0)
+    held = caller.stop_record(call)
+    assert_music(held, 0.2, 1.6)
+    assert audio.detect_tone(*audio.read_wav(held), 1000).frames_with_tone == 0
+    mark = agent.mark()
+    agent.unhold(incoming)
+    agent.wait_media(incoming, "ACTIVE", since=mark)
+    time.sleep(0.3)
+    caller.record(call, tmp_path / "resumed.wav")
+    time.sleep(1.5)
+    audio.wav_has_tone(caller.stop_record(call), 1000, min_seconds=1.0)
+
+    recording = tmp_path / "survey.wav"
+    caller.record(call, recording)
+    agent.hangup(incoming)
+    time.sleep(3.0)  # the survey question (8.7 s) is playing; the caller answers early
+    caller.send_dtmf(call, "2")
+    assert caller.wait_call_state(call, "DISCONNECTED", timeout=10)["code"] == 200
+    wait_wav_complete(recording)
+    assert_prompt_pieces(recording, PROMPTS / "en" / "survey-question.wav", 3.0)
+    assert_prompt_pieces(recording, PROMPTS / "en" / "survey-thanks.wav", 1.75)
+    assert survey_rows(switch, 1) == [("6451", AGENTS[0][0], CALLERS[0][0], "2", 1)]
