@@ -161,7 +161,7 @@ class Acd:
             for m in q.members.values():
                 # every member enters the wallboard counts as logged out (previous is state)
                 self._emit(MemberStateChanged(now, m.agent.extension, q.number,
-                                              MemberState.LOGGED_OUT, MemberState.LOGGED_OUT))
+                                              MemberState.LOGGED_OUT, MemberState.LOGGED_OUT), q)
                 self._refresh(m, now)
         self._flush_member_states(now)
         self._dirty.clear()
@@ -368,7 +368,8 @@ class Acd:
             destination = qc.key_press_events[key]
             self._cancel_offers(t, now)
             self._out.commands.append(RouteTask(task, destination))
-            self._emit(TaskRouted(now, task, t.queue.number, destination, RouteReason.KEY_PRESS))
+            self._emit(TaskRouted(now, task, t.queue.number, destination,
+                                  RouteReason.KEY_PRESS), t.queue)
             self._leave(t, now, CallStatus.MISSED, LeaveReason.KEY_PRESS)
         else:
             self._reject("key_pressed", f"key {key!r} has no action in this queue", task=task)
@@ -388,7 +389,7 @@ class Acd:
         number = number.strip().rstrip("#") or t.caller
         if not number.isdigit() or len(number) < cb.min_number_length:
             self._emit(CallbackFailed(now, task, t.queue.number, number,
-                                      CallbackFailureReason.INVALID_NUMBER))
+                                      CallbackFailureReason.INVALID_NUMBER), t.queue)
             self._stop_collecting(t, now)
             return self._end(now)
         t.callback_number = number
@@ -396,7 +397,7 @@ class Acd:
         for kind in (Timer.MAX_WAIT, Timer.QUEUE_ANNOUNCEMENT, Timer.POSITION_ANNOUNCEMENT):
             self._cancel(kind, task)
         self._out.commands.append(HangUp(task))
-        self._emit(CallbackRequested(now, task, t.queue.number, number))
+        self._emit(CallbackRequested(now, task, t.queue.number, number), t.queue)
         expiry = cb.callback_timeout if cb.callback_timeout is not None else t.queue.config.max_wait
         self._schedule(Timer.CALLBACK_EXPIRY, task, now + expiry)
         self._make_ready(t)
@@ -421,9 +422,10 @@ class Acd:
             return self._end(now)
         t.state = TaskState.CONNECTED
         t.answered_at = now
-        self._emit(CallbackSucceeded(now, task, t.queue.number, t.agent, t.callback_number))
+        self._emit(CallbackSucceeded(now, task, t.queue.number, t.agent, t.callback_number),
+                   t.queue)
         self._emit(TaskLeft(now, task, t.queue.number, CallStatus.ANSWERED,
-                            LeaveReason.CALLBACK_SUCCEEDED, now - t.arrived, t.agent))
+                            LeaveReason.CALLBACK_SUCCEEDED, now - t.arrived, t.agent), t.queue)
         self._count_sla(t.queue, CallStatus.ANSWERED, now - t.arrived)
         return self._end(now)
 
@@ -455,12 +457,12 @@ class Acd:
         t.ringing = tuple(x for x in t.ringing if x != agent)
         a.offers.discard(task)
         self._emit(OfferEnded(now, task, q.number, agent, OfferResult.ANSWERED,
-                              now - t.ring_started))
+                              now - t.ring_started), q)
         others = tuple(sorted(t.ringing))
         for other in others:
             self._agents[other].offers.discard(task)
             self._emit(OfferEnded(now, task, q.number, other, OfferResult.CANCELLED,
-                                  now - t.ring_started))
+                                  now - t.ring_started), q)
         t.ringing = ()
         if others:
             self._out.commands.append(StopRinging(task, others))
@@ -487,7 +489,7 @@ class Acd:
             self._out.commands.append(Connect(task, q.number, agent, p.agent_announcement,
                                               p.announce_agent_id, p.hold_music))
             self._emit(TaskLeft(now, task, q.number, CallStatus.ANSWERED, LeaveReason.ANSWERED,
-                                now - t.arrived, agent))
+                                now - t.arrived, agent), q)
             self._count_sla(q, CallStatus.ANSWERED, now - t.arrived)
         for other in others:
             self._refresh_agent(self._agents[other], now)
@@ -662,11 +664,14 @@ class Acd:
         if self._changed:
             self._flush_member_states(now)
 
-    def _emit(self, event: Event) -> None:
+    def _emit(self, event: Event, queue: Queue | None = None) -> None:
+        """Append an event and apply it to its queue's statistics (``queue`` if the caller
+        has it at hand, else looked up by the event's queue number)."""
         self._out.events.append(event)
-        q = self._queues.get(getattr(event, "queue", ""))
-        if q is not None:
-            q.stats.apply(event)
+        if queue is None:
+            queue = self._queues.get(getattr(event, "queue", ""))
+        if queue is not None:
+            queue.stats.apply(event)
 
     def _emit_event(self, event: Event, stats: QueueStatistics | None) -> None:
         self._out.events.append(event)
@@ -740,7 +745,7 @@ class Acd:
             sla = service_level(q.window_within, q.window_total)
             threshold = q.config.sla.alert_threshold
             self._emit(SlaEvaluated(now, q.number, sla, threshold,
-                                    sla is not None and sla < threshold))
+                                    sla is not None and sla < threshold), q)
             q.window_total = q.window_within = 0
             self._schedule(Timer.SLA_EVALUATION, key, now + q.config.sla.evaluation_interval)
             return
@@ -983,7 +988,7 @@ class Acd:
         self._out.commands.append(RingAgents(t.id, q.number, ringing, qc.ring_timeout,
                                              qc.alert_info, qc.name,
                                              t.state is TaskState.CALLBACK_RINGING))
-        self._emit(OfferStarted(now, t.id, q.number, ringing))
+        self._emit(OfferStarted(now, t.id, q.number, ringing), q)
         for m in picks:
             self._refresh_agent(m.agent, now)
 
@@ -1014,10 +1019,10 @@ class Acd:
         q = t.queue
         t.ringing = tuple(x for x in t.ringing if x != a.extension)
         a.offers.discard(t.id)
-        self._emit(OfferEnded(now, t.id, q.number, a.extension, result, now - t.ring_started))
+        self._emit(OfferEnded(now, t.id, q.number, a.extension, result, now - t.ring_started), q)
         m = a.memberships[q.number]
         m.missed += 1
-        self._emit(AgentMissedCall(now, a.extension, q.number, t.id, m.missed))
+        self._emit(AgentMissedCall(now, a.extension, q.number, t.id, m.missed), q)
         if q.auto_pause_applies and m.missed >= q.config.auto_pause_missed_calls and not m.paused:
             self._pause(m, now, "", auto=True)
         self._refresh_agent(a, now)
@@ -1051,7 +1056,7 @@ class Acd:
             a = self._agents[agent]
             a.offers.discard(t.id)
             self._emit(OfferEnded(now, t.id, t.queue.number, agent, OfferResult.CANCELLED,
-                                  now - t.ring_started))
+                                  now - t.ring_started), t.queue)
             self._refresh_agent(a, now)
 
     def _cancel_agent_offers(self, a: Agent, now: float, queue: QueueId | None) -> None:
@@ -1064,7 +1069,7 @@ class Acd:
             t.ringing = tuple(x for x in t.ringing if x != a.extension)
             self._out.commands.append(StopRinging(task, (a.extension,)))
             self._emit(OfferEnded(now, task, t.queue.number, a.extension, OfferResult.CANCELLED,
-                                  now - t.ring_started))
+                                  now - t.ring_started), t.queue)
             if not t.ringing:
                 self._cancel(Timer.RING_TIMEOUT, task)
                 self._end_round(t, now, retry=False)
@@ -1087,7 +1092,7 @@ class Acd:
         q.remove_task(t)
         t.state = TaskState.GONE
         del self._tasks[t.id]
-        self._emit(TaskLeft(now, t.id, q.number, status, reason, now - t.arrived, agent))
+        self._emit(TaskLeft(now, t.id, q.number, status, reason, now - t.arrived, agent), q)
         self._count_sla(q, status, now - t.arrived)
 
     def _count_sla(self, q: Queue, status: CallStatus, waited: float) -> None:
@@ -1099,17 +1104,18 @@ class Acd:
         self._cancel_offers(t, now)
         destination = t.queue.config.failover
         self._out.commands.append(RouteTask(t.id, destination))
-        self._emit(TaskRouted(now, t.id, t.queue.number, destination, RouteReason.FAILOVER))
+        self._emit(TaskRouted(now, t.id, t.queue.number, destination, RouteReason.FAILOVER),
+                   t.queue)
         self._leave(t, now, CallStatus.MISSED, reason)
 
     def _reject_at_door(self, task: TaskId, q: Queue, caller: str, now: float,
                         reason: LeaveReason) -> None:
         """§9.2: capacity reached / join-empty: the call counts as entered and Missed."""
         destination: Destination = q.config.failover
-        self._emit(TaskJoined(now, task, q.number, caller, len(q.order) + 1))
+        self._emit(TaskJoined(now, task, q.number, caller, len(q.order) + 1), q)
         self._out.commands.append(RouteTask(task, destination))
-        self._emit(TaskRouted(now, task, q.number, destination, RouteReason.FAILOVER))
-        self._emit(TaskLeft(now, task, q.number, CallStatus.MISSED, reason, 0.0))
+        self._emit(TaskRouted(now, task, q.number, destination, RouteReason.FAILOVER), q)
+        self._emit(TaskLeft(now, task, q.number, CallStatus.MISSED, reason, 0.0), q)
         self._count_sla(q, CallStatus.MISSED, 0.0)
 
     def _leave_empty_queues(self, now: float) -> None:
@@ -1133,7 +1139,7 @@ class Acd:
         talked = now - t.answered_at
         t.state = TaskState.GONE
         del self._tasks[t.id]
-        self._emit(CallEnded(now, t.id, q.number, agent, talked))
+        self._emit(CallEnded(now, t.id, q.number, agent, talked), q)
         wrapup = q.config.wrapup
         q.handle_time = update_handle_time(q.handle_time, talked + wrapup)
         if wrapup > 0:
@@ -1176,6 +1182,6 @@ class Acd:
 
     def _callback_failed(self, t: Task, now: float, reason: CallbackFailureReason) -> None:
         self._release_agent(t, now)
-        self._emit(CallbackFailed(now, t.id, t.queue.number, t.callback_number, reason))
+        self._emit(CallbackFailed(now, t.id, t.queue.number, t.callback_number, reason), t.queue)
         self._cancel_offers(t, now)
         self._leave(t, now, CallStatus.MISSED, LeaveReason.CALLBACK_FAILED)
