@@ -17,13 +17,12 @@ import asyncio
 import contextlib
 import gc
 import signal
-import sys
 import time
 from typing import Any
 
 from aiohttp import web
 
-from softswitch.config import Config, ConfigError, load_config
+from softswitch.config import Config, ConfigError, load_config, report_issues
 from softswitch.log import configure_logging, get_logger
 
 log = get_logger("app")
@@ -378,10 +377,7 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
-        print(f"{args.config}: not started: {len(exc.issues)} problem(s) in the configuration",
-              file=sys.stderr)
+        report_issues(args.config, exc.issues, "; not started")
         return 1
     configure_logging(args.log_format or config.logging.format, config.logging.level)
     started = time.monotonic()

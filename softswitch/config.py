@@ -858,16 +858,21 @@ def load_config(path: str | Path) -> Config:
     return parse_config(text, str(p), p.resolve().parent)
 
 
+def report_issues(config_path: str, issues: list[ConfigIssue], outcome: str) -> None:
+    """Print every issue of a configuration to stderr, then one summary line."""
+    for issue in issues:
+        print(issue, file=sys.stderr)
+    n = len(issues)
+    print(f"{config_path}: {n} problem{'s' if n != 1 else ''} found{outcome}", file=sys.stderr)
+
+
 def check_command(args: argparse.Namespace) -> int:
     """`softswitch check --config FILE`: 0 and a summary when valid, 1 and every issue when
     not."""
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
-        n = len(exc.issues)
-        print(f"{args.config}: {n} problem{'s' if n != 1 else ''} found", file=sys.stderr)
+        report_issues(args.config, exc.issues, "")
         return 1
     listen = ", ".join(str(a) for a in config.sip.listen)
     print(f"{args.config}: OK: SIP on {listen}, domain {config.sip.domain}, "

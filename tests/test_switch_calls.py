@@ -71,10 +71,11 @@ async def phones(switch) -> AsyncIterator[Phones]:
     callee.close()
 
 
-async def invite(p: Phones, number: str = "1002", call_id: str = "call-1") -> None:
+async def invite(p: Phones, number: str = "1002", call_id: str = "call-1",
+                 offer: bool = True) -> None:
     """Send the INVITE and answer the 407 challenge; returns once the authenticated INVITE
-    is out (its responses are left in the caller's queue)."""
-    body = sdp(p.caller_rtp.getsockname()[1])
+    is out (its responses are left in the caller's queue). `offer=False`: no SDP."""
+    body = sdp(p.caller_rtp.getsockname()[1]) if offer else b""
     uri = f"sip:{number}@127.0.0.1"
     ua = p.caller
     ua.call_id = call_id
@@ -463,20 +464,8 @@ async def test_callee_answer_without_common_codec_fails_the_call_cleanly(switch,
 
 async def test_late_offer_invite_without_sdp(switch, phones) -> None:
     p = phones
-    uri = "sip:1002@127.0.0.1"
     ua = p.caller
-    ua.call_id = "late-1"
-    from sipua import digest_authorization, parse_challenge
-
-    ua.send_raw(ua.build("INVITE", uri, to=f"<{uri}>"))
-    first = await ua.response()
-    ua.send_raw(ua.build("ACK", uri, to=f"<{uri}>;tag={first.to.tag}", cseq=ua.cseq,
-                         branch=first.via.branch, with_contact=False))
-    auth = digest_authorization(parse_challenge(first.get_all("Proxy-Authenticate")[-1]),
-                                "INVITE", uri, "1001", "pw-1001")
-    ua.send_raw(ua.build("INVITE", uri, to=f"<{uri}>",
-                         headers=[f"Proxy-Authorization: {auth}"]))
-    ua.invite_uri, ua.invite_cseq = uri, ua.cseq  # type: ignore[attr-defined]
+    await invite(p, call_id="late-1", offer=False)
     req = await p.callee.next_request("INVITE")
     assert req.body  # the callee is offered the relay
     p.callee.reply(req, 200, to_tag="l1", body=sdp(p.callee_rtp.getsockname()[1], codecs="8"))

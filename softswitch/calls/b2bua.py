@@ -71,22 +71,33 @@ class MediaParams:
     direction: str
 
 
-def media_params(sdp: Any) -> MediaParams | None:
-    """The first PCMU/PCMA format of the audio stream (None when there is none)."""
+def audio_formats(sdp: Any) -> tuple[Any, list[tuple[int, str]]]:
+    """The audio stream of an SDP and its formats as (payload type, encoding name) in the
+    SDP's order (rtpmap names, else the RFC 3551 static names PCMU/PCMA)."""
     audio = sdplib.audio(sdp)
-    if audio is None or audio.port == 0:
-        return None
-    codec = pt = None
-    te: int | None = None
+    if audio is None:
+        return None, []
+    formats: list[tuple[int, str]] = []
     for fmt in audio.formats:
         try:
             n = int(fmt)
         except ValueError:
             continue
         rtpmap = audio.rtpmap.get(n)
-        name = _codec_name(rtpmap) if rtpmap is not None else _STATIC_PT.get(n)
-        if name is None:
-            continue
+        name = rtpmap.encoding if rtpmap is not None else _STATIC_PT.get(n)
+        if name:
+            formats.append((n, name))
+    return audio, formats
+
+
+def media_params(sdp: Any) -> MediaParams | None:
+    """The first PCMU/PCMA format of the audio stream (None when there is none)."""
+    audio, formats = audio_formats(sdp)
+    if audio is None or audio.port == 0:
+        return None
+    codec = pt = None
+    te: int | None = None
+    for n, name in formats:
         if name.upper() in SUPPORTED_CODECS and codec is None:
             codec, pt = name.upper(), n
         elif name.lower() == "telephone-event" and te is None:
@@ -98,28 +109,11 @@ def media_params(sdp: Any) -> MediaParams | None:
     return MediaParams(address, pt, codec, te, audio.direction or "sendrecv")
 
 
-def _codec_name(rtpmap: Any) -> str:
-    for attr in ("encoding", "encoding_name", "name", "codec"):
-        value = getattr(rtpmap, attr, None)
-        if isinstance(value, str):
-            return value
-    return str(rtpmap).split("/")[0]
-
-
 def offered_codecs(sdp: Any) -> tuple[list[str], bool]:
     """The caller's supported codecs in its order, and whether it offered telephone-event."""
-    audio = sdplib.audio(sdp)
     codecs: list[str] = []
     te = False
-    if audio is None:
-        return codecs, te
-    for fmt in audio.formats:
-        try:
-            n = int(fmt)
-        except ValueError:
-            continue
-        rtpmap = audio.rtpmap.get(n)
-        name = _codec_name(rtpmap) if rtpmap is not None else _STATIC_PT.get(n, "")
+    for _, name in audio_formats(sdp)[1]:
         if name.upper() in SUPPORTED_CODECS and name.upper() not in codecs:
             codecs.append(name.upper())
         elif name.lower() == "telephone-event":
