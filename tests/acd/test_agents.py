@@ -216,3 +216,10 @@ def test_queries_for_panels() -> None:
     assert acd.agent_queues("1001") == ["6400", "6401"]
     assert acd.queue_members("6400") == [("1001", MemberState.IDLE),
                                          ("2001", MemberState.LOGGED_OUT)]
+
+
+def test_ring_in_use_allows_a_second_offer_but_never_the_same_task_twice() -> None:
+    acd = make(queue(static_agents=["1001"], ring_in_use=True, ring_timeout=20))
+    assert rung(acd.handle_task_arrived("c1", "6400", 0.0)) == [("1001",)]
+    assert rung(acd.handle_task_arrived("c2", "6400", 1.0)) == [("1001",)]  # call waiting
+    assert rung(acd.tick(5.0)) == []  # c1 is not offered to 1001 again while it rings
