@@ -232,6 +232,14 @@ class Sipp:
     def run(self, timeout: float | None = None) -> SippResult:
         return self.start().wait(timeout)
 
+    def counters(self) -> dict[str, str]:
+        """sipp's latest cumulative counters (written every second with -fd 1)."""
+        rows = _read_stat_rows(self.stat_path)
+        return rows[-1] if rows else {}
+
+    def failed_so_far(self) -> int:
+        return _int(self.counters().get("FailedCall(C)"))
+
     def messages(self) -> str:
         """The -trace_msg log (when trace_msg=True)."""
         p = self.workdir / "messages.log"
