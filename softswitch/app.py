@@ -130,7 +130,13 @@ class SipRouter:
         from softswitch.calls.b2bua import ALLOW, B2BUA
         from softswitch.dialplan import DialPlan
         from softswitch.registrar import RegistrarService
-        from softswitch.sip.auth import AuthStatus, BruteForceGuard, DigestAuthenticator
+        from softswitch.sip.auth import (
+            HA1,
+            AuthStatus,
+            BruteForceGuard,
+            DigestAuthenticator,
+            compute_ha1,
+        )
         from softswitch.sip.endpoint import SipEndpoint
 
         self.config = config
@@ -140,7 +146,11 @@ class SipRouter:
         self._auth_ok = AuthStatus.OK
         self._auth_failed = AuthStatus.FAILED
         passwords = {e.number: e.password for e in config.extensions}
-        self.auth = DigestAuthenticator(sip.realm, passwords.get,
+        # H(user:realm:password) once per extension at start-up, not once per request
+        credentials = {n: HA1(md5=compute_ha1("MD5", n, sip.realm, pw),
+                              sha256=compute_ha1("SHA-256", n, sip.realm, pw))
+                       for n, pw in passwords.items()}
+        self.auth = DigestAuthenticator(sip.realm, credentials.get,
                                         nonce_ttl=float(sip.auth.nonce_lifetime),
                                         algorithms=sip.auth.algorithms)
         bf = sip.brute_force
