@@ -205,6 +205,11 @@ class QueueCalls:
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None
+        self.tick()
+
+    def tick(self) -> None:
+        """Run the ACD deadlines due at ``clock()`` (the loop timer calls this; tests in
+        virtual time call it after moving their clock)."""
         self.execute(self.acd.tick(self.clock()))
 
     def _spawn(self, coro: Any) -> None:
@@ -382,9 +387,7 @@ class QueueCalls:
         method = request.method
         if method == "BYE":
             self._respond(txn, request, 200)
-            task.log.info("caller hung up", mode=task.mode.value,
-                          rtp=dict(task.leg.stats) if task.leg is not None else None,
-                          hearing=task.leg.hearing if task.leg is not None else None)
+            task.log.info("caller hung up", mode=task.mode.value)
             self._caller_gone(task)
         elif method == "INFO":
             self._respond(txn, request, 200)

@@ -1,0 +1,424 @@
+"""The queue-call controller (softswitch.queue.QueueCalls) in virtual time: SIP in and out
+through a recording endpoint, media through a recording engine, the real ACD and prompt
+library. Timers never sleep: the test moves the clock and calls `tick()`."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from acd.config import parse_acd_config
+from acd.events import OfferStarted, TaskJoined, TaskLeft, WrapupStarted
+from media.events import PlaybackOutcome
+from media.player import PromptLibrary, PromptSequence
+from softswitch.events import EventBus
+from softswitch.queue import Mode, QueueCalls
+from softswitch.registrar import Binding
+from softswitch.sip import Address, Request, Response, SipUri, new_call_id, new_tag
+from softswitch.sip import sdp as sdplib
+from softswitch.sip.transaction import Peer
+
+LIB = PromptLibrary()
+
+
+# ------------------------------------------------------------------ recording doubles
+
+
+@dataclass
+class Txn:
+    peer: Peer
+
+
+@dataclass
+class Outgoing:
+    request: Request
+    peer: Peer
+    on_response: Any
+    cancelled: bool = False
+    acks: list[Request] = field(default_factory=list)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def send_ack(self, ack: Request, destination: Peer | None = None) -> None:
+        self.acks.append(ack)
+
+
+class Endpoint:
+    def __init__(self) -> None:
+        self.sent: list[Outgoing] = []
+        self.responses: list[Response] = []
+
+    def local_peer(self, transport: str = "udp") -> Peer:
+        return Peer(transport, "127.0.0.1", 5060)
+
+    def send_request(self, request: Request, peer: Peer, *, on_response: Any = None) -> Outgoing:
+        out = Outgoing(request, peer, on_response)
+        self.sent.append(out)
+        return out
+
+    def send_response(self, txn: Any, response: Response) -> None:
+        self.responses.append(response)
+
+    def invites_to(self, user: str) -> list[Outgoing]:
+        return [o for o in self.sent if o.request.method == "INVITE"
+                and o.request.to.uri.user == user]
+
+
+class Playback:
+    def __init__(self, leg: Leg, source: Any) -> None:
+        self.leg, self.source = leg, source
+        self.future: asyncio.Future[PlaybackOutcome] = (
+            asyncio.get_running_loop().create_future())
+
+    @property
+    def done(self) -> bool:
+        return self.future.done()
+
+    def finish(self, outcome: PlaybackOutcome = PlaybackOutcome.FINISHED) -> None:
+        if not self.future.done():
+            self.future.set_result(outcome)
+
+    def stop(self) -> None:
+        self.finish(PlaybackOutcome.STOPPED)
+
+    def __await__(self) -> Any:
+        return self.future.__await__()
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.source.items] if isinstance(self.source,
+                                                                PromptSequence) else []
+
+
+class Leg:
+    def __init__(self, label: str, port: int) -> None:
+        self.label, self.local_host, self.local_port = label, "127.0.0.1", port
+        self.closed = False
+        self.codec = "PCMU"
+        self.remote: tuple[Any, ...] | None = None
+        self.direction = "sendrecv"
+        self.dtmf: list[Any] = []
+        self.music: str | None = None
+        self.bridged: Leg | None = None
+        self.heard: list[list[str]] = []  # prompt names of each playback
+
+    def set_remote(self, addr: Any, pt: int, codec: str, te: int | None) -> None:
+        self.remote = (addr, pt, codec, te)
+
+    def set_direction(self, direction: str) -> None:
+        self.direction = direction
+
+    def on_dtmf(self, cb: Any) -> None:
+        self.dtmf.append(cb)
+
+    def press(self, digit: str) -> None:
+        from media.events import DtmfDigit, DtmfSource
+
+        for cb in self.dtmf:
+            cb(DtmfDigit(digit, DtmfSource.RFC4733, 100, 0.0, self.label))
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+class Media:
+    def __init__(self) -> None:
+        self.legs: dict[str, Leg] = {}
+        self.playbacks: list[Playback] = []
+        self.music_streams: dict[str, Any] = {}
+        self.prompts = LIB
+        self._port = 30000
+
+    async def open_leg(self, label: str) -> Leg:
+        self._port += 2
+        leg = self.legs[label] = Leg(label, self._port)
+        return leg
+
+    def play(self, leg: Leg, source: Any, *, interruptible: bool = False) -> Playback:
+        for pb in self.playbacks:
+            if pb.leg is leg:
+                pb.stop()
+        pb = Playback(leg, source)
+        self.playbacks.append(pb)
+        leg.heard.append(pb.names)
+        return pb
+
+    def attach_moh(self, leg: Leg, name: str = "default") -> None:
+        leg.music = name
+
+    def detach_moh(self, leg: Leg) -> None:
+        leg.music = None
+
+    def add_music(self, name: str, source: Any) -> None:
+        self.music_streams[name] = source
+
+    def bridge(self, a: Leg, b: Leg) -> None:
+        a.bridged, b.bridged = b, a
+
+    def unbridge(self, a: Leg, b: Leg) -> None:
+        a.bridged = b.bridged = None
+
+
+class Registrar:
+    def __init__(self) -> None:
+        self.bindings: dict[str, list[Binding]] = {}
+
+    def add(self, ext: str, port: int, expires_at: float = 3600.0) -> None:
+        self.bindings.setdefault(ext, []).append(Binding(
+            ext, f"sip:{ext}@127.0.0.1:{port}", expires_at, new_call_id(), 1, "127.0.0.1",
+            port, "udp"))
+
+    def targets(self, aor: str, now: float) -> list[Binding]:
+        return [b for b in self.bindings.get(aor, []) if b.expires_at > now]
+
+
+@dataclass
+class Ext:
+    number: str
+    agent_id: str = ""
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# ------------------------------------------------------------------ fixtures and helpers
+
+
+def make(queues: list[dict[str, Any]], *, registered: tuple[str, ...] = ("2000", "2001")
+         ) -> tuple[QueueCalls, Endpoint, Media, Registrar, Clock, list[Any]]:
+    exts = {n: Ext(n, agent_id=f"{n[-1]}7") for n in ("2000", "2001", "3000", "3001")}
+    config = parse_acd_config({"queues": queues}, extensions=list(exts))
+    endpoint, media, registrar, clock = Endpoint(), Media(), Registrar(), Clock()
+    bus = EventBus()
+    events: list[Any] = []
+    bus.subscribe(events.append)
+    for i, ext in enumerate(registered):
+        registrar.add(ext, 7000 + i)
+    qc = QueueCalls(acd_config=config, endpoint=endpoint, media=media, registrar=registrar,
+                    events=bus, domain="127.0.0.1", user_agent="test", extensions=exts,
+                    clock=clock)
+    qc.sync_registrations()
+    return qc, endpoint, media, registrar, clock, events
+
+
+def queue(**kw: Any) -> dict[str, Any]:
+    d: dict[str, Any] = {"number": "6400", "name": "Sales", "strategy": "linear",
+                         "static_agents": ["2000", "2001"], "ring_timeout": 20,
+                         "retry_interval": 5, "wrapup": 10, "alert_info": "sales-queue"}
+    d.update(kw)
+    return d
+
+
+def invite(caller: str = "3000", display: str = "Alice") -> Request:
+    offer = sdplib.create_offer("127.0.0.1", 4000, codecs=("PCMU", "PCMA"))
+    return Request("INVITE", SipUri.parse("sip:6400@127.0.0.1"), headers=[
+        ("Via", "SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK" + new_tag()),
+        ("From", Address(SipUri.parse(f"sip:{caller}@127.0.0.1"), display,
+                         {"tag": new_tag()})),
+        ("To", Address(SipUri.parse("sip:6400@127.0.0.1"))),
+        ("Call-ID", new_call_id()),
+        ("CSeq", "1 INVITE"),
+        ("Contact", f"<sip:{caller}@127.0.0.1:5070>"),
+        ("Content-Type", "application/sdp"),
+    ], body=bytes(offer))
+
+
+async def settle() -> None:
+    """Let the controller's spawned tasks (opening media legs) run; no timer waits."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def answer(out: Outgoing, status: int = 200) -> None:
+    body = b""
+    headers: list[tuple[str, Any]] = [("Contact", f"<sip:{out.request.to.uri.user}"
+                                                  f"@127.0.0.1:7000>")]
+    if status == 200:
+        body = bytes(sdplib.create_answer(sdplib.SessionDescription.parse(out.request.body),
+                                          "127.0.0.1", 7100, codecs=("PCMU",)))
+        headers.append(("Content-Type", "application/sdp"))
+    out.on_response(out.request.create_response(status, to_tag=new_tag(), headers=headers,
+                                                body=body))
+
+
+def in_dialog(call_id: str, method: str, to_tag: str = "x", body: bytes = b"") -> Request:
+    return Request(method, SipUri.parse("sip:switch@127.0.0.1"), headers=[
+        ("Via", "SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK" + new_tag()),
+        ("From", Address(SipUri.parse("sip:x@127.0.0.1"), None, {"tag": new_tag()})),
+        ("To", Address(SipUri.parse("sip:y@127.0.0.1"), None, {"tag": to_tag})),
+        ("Call-ID", call_id), ("CSeq", f"2 {method}"),
+        *([("Content-Type", "application/sdp")] if body else []),
+    ], body=body)
+
+
+async def join(qc: QueueCalls, endpoint: Endpoint, caller: str = "3000") -> str:
+    req = invite(caller)
+    assert qc.route_invite(Txn(Peer("udp", "127.0.0.1", 5070)), req, caller) is False  # no plan
+    qc.handle_invite(Txn(Peer("udp", "127.0.0.1", 5070)), req, caller, "6400")
+    await settle()
+    return req.call_id
+
+
+# ------------------------------------------------------------------ tests
+
+
+async def test_caller_answered_hears_join_prompt_then_music_agent_rung() -> None:
+    qc, endpoint, media, _, _, events = make([queue(prompts={
+        "join_announcement": "welcome-to-queue", "ringback_tone": "default"})])
+    call_id = await join(qc, endpoint)
+    ok = endpoint.responses[-1]
+    assert ok.status == 200 and ok.content_type == "application/sdp"
+    caller_leg = media.legs[f"{call_id}/q"]
+    assert caller_leg.heard[0] == ["en/welcome-to-queue"]
+    assert caller_leg.music == "default"  # heard once the announcement ends
+    [ring] = endpoint.invites_to("2000")
+    assert ring.request.from_.display_name == "Sales: Alice"
+    assert ring.request.get("Alert-Info") == "<http://127.0.0.1/>;info=sales-queue"
+    assert [type(e) for e in events if isinstance(e, TaskJoined | OfferStarted)] == [
+        TaskJoined, OfferStarted]
+
+
+async def test_full_join_prompt_before_ringing() -> None:
+    qc, endpoint, media, _, _, _ = make([queue(prompts={
+        "join_announcement": "welcome-to-queue", "play_full_prompt_before_ringing": True})])
+    call_id = await join(qc, endpoint)
+    assert endpoint.invites_to("2000") == []
+    media.playbacks[0].finish()
+    await settle()
+    assert len(endpoint.invites_to("2000")) == 1
+    assert qc.tasks[call_id].mode is Mode.WAITING
+
+
+async def test_ring_timeout_cancels_and_retry_rings_next_agent_in_virtual_time() -> None:
+    qc, endpoint, _, _, clock, _ = make([queue()])
+    await join(qc, endpoint)
+    [first] = endpoint.invites_to("2000")
+    clock.now += 20.0  # ring_timeout
+    qc.tick()
+    assert first.cancelled
+    answer(first, 487)  # the phone confirms the CANCEL: not counted again
+    await settle()
+    assert endpoint.invites_to("2001") == []  # retry interval (5 s) first
+    clock.now += 5.0
+    qc.tick()
+    await settle()
+    assert len(endpoint.invites_to("2001")) == 1
+
+
+async def test_answer_bridges_and_announces_agent_id_to_both_then_bye_starts_wrapup() -> None:
+    qc, endpoint, media, _, clock, events = make([queue(prompts={"announce_agent_id": True})])
+    call_id = await join(qc, endpoint)
+    [ring] = endpoint.invites_to("2000")
+    answer(ring)
+    assert ring.acks, "the agent's 200 OK is ACKed"
+    caller_leg = media.legs[f"{call_id}/q"]
+    agent_leg = media.legs[f"{call_id}/2000"]
+    assert caller_leg.bridged is agent_leg
+    assert caller_leg.music is None
+    said = ["en/agent-id-prefix", "en/num-0", "en/num-7"]  # agent_id "07"
+    assert caller_leg.heard[-1] == said and agent_leg.heard[-1] == said
+    assert qc.tasks[call_id].mode is Mode.CONNECTED
+    # the agent hangs up: BYE to the caller, wrap-up starts
+    qc.handle_in_dialog(Txn(Peer("udp", "127.0.0.1", 7000)),
+                        in_dialog(ring.request.call_id, "BYE"))
+    await settle()
+    assert [o.request.method for o in endpoint.sent][-1] == "BYE"
+    assert any(isinstance(e, WrapupStarted) and e.agent == "2000" for e in events)
+    # a new caller during wrap-up rings the other agent
+    await join(qc, endpoint, caller="3001")
+    assert len(endpoint.invites_to("2001")) == 1 and len(endpoint.invites_to("2000")) == 1
+
+
+async def test_caller_hangs_up_while_ringing_cancels_the_agent_and_counts_abandoned() -> None:
+    qc, endpoint, _, _, _, events = make([queue()])
+    call_id = await join(qc, endpoint)
+    [ring] = endpoint.invites_to("2000")
+    qc.handle_in_dialog(Txn(Peer("udp", "127.0.0.1", 5070)), in_dialog(call_id, "BYE"))
+    await settle()
+    assert ring.cancelled
+    [left] = [e for e in events if isinstance(e, TaskLeft)]
+    assert left.status.value == "abandoned"
+
+
+async def test_agent_on_an_extension_call_is_not_rung_unless_ring_in_use() -> None:
+    qc, endpoint, _, _, _, _ = make([queue()])
+    qc.call_started("2000")  # the B2BUA: 2000 is on a call with another extension
+    await join(qc, endpoint)
+    assert endpoint.invites_to("2000") == [] and len(endpoint.invites_to("2001")) == 1
+    qc.call_ended("2000")
+
+
+async def test_unregistered_agent_rings_once_the_phone_registers() -> None:
+    qc, endpoint, _, registrar, _, _ = make([queue(static_agents=["2000"])], registered=())
+    await join(qc, endpoint)
+    assert endpoint.invites_to("2000") == []
+    registrar.add("2000", 7000)
+    qc.registration_changed("2000")
+    await settle()
+    assert len(endpoint.invites_to("2000")) == 1
+
+
+async def test_agent_hold_plays_hold_music_to_the_caller() -> None:
+    qc, endpoint, media, _, _, _ = make([queue(prompts={"hold_music": "default"})])
+    call_id = await join(qc, endpoint)
+    [ring] = endpoint.invites_to("2000")
+    answer(ring)
+    caller_leg = media.legs[f"{call_id}/q"]
+    hold = sdplib.create_offer("127.0.0.1", 7100, codecs=("PCMU",), direction="sendonly")
+    qc.handle_in_dialog(Txn(Peer("udp", "127.0.0.1", 7000)),
+                        in_dialog(ring.request.call_id, "INVITE", body=bytes(hold)))
+    assert endpoint.responses[-1].status == 200
+    assert b"a=recvonly" in endpoint.responses[-1].body
+    assert caller_leg.music == "default"
+    resume = sdplib.create_offer("127.0.0.1", 7100, codecs=("PCMU",))
+    qc.handle_in_dialog(Txn(Peer("udp", "127.0.0.1", 7000)),
+                        in_dialog(ring.request.call_id, "INVITE", body=bytes(resume)))
+    assert caller_leg.music is None
+
+
+@pytest.mark.parametrize("typed, registered", [("30010#", True), ("12#", False)])
+async def test_callback_number_entry(typed: str, registered: bool) -> None:
+    qc, endpoint, media, _, _, events = make([queue(
+        static_agents=["2000"], callback={"method": "press_key", "key": "1"})], registered=())
+    call_id = await join(qc, endpoint)
+    leg = media.legs[f"{call_id}/q"]
+    leg.press("1")
+    assert leg.heard[-1][:1] == ["en/callback-number-confirm-prefix"]
+    leg.press("2")
+    assert leg.heard[-1] == ["en/enter-callback-number"]
+    for d in typed:
+        leg.press(d)
+    await settle()
+    names = [type(e).__name__ for e in events]
+    if registered:
+        assert "CallbackRequested" in names
+        assert leg.heard[-1] == ["en/callback-confirmed"]
+        assert qc.tasks[call_id].mode is Mode.CALLBACK
+    else:
+        assert "CallbackFailed" in names  # fewer than 5 digits
+        assert leg.heard[-1] == ["en/invalid-number"]
+        assert qc.tasks[call_id].mode is Mode.WAITING
+
+
+async def test_destination_not_available_says_goodbye_and_hangs_up() -> None:
+    qc, endpoint, media, _, _, _ = make([queue(key_press_events=[
+        {"key": "9", "destination": {"type": "voicemail", "target": "2000"}}])])
+    call_id = await join(qc, endpoint)
+    leg = media.legs[f"{call_id}/q"]
+    leg.press("9")
+    await settle()
+    assert leg.heard[-1] == ["en/goodbye"]
+    media.playbacks[-1].finish()
+    await asyncio.sleep(0.35)  # the shell's pause for the phone's jitter buffer
+    await settle()
+    assert endpoint.sent[-1].request.method == "BYE"
+    assert endpoint.invites_to("2000")[0].cancelled
