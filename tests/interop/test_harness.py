@@ -18,8 +18,9 @@ from baresip import Baresip, BaresipAccount
 from phones import Phone
 
 from benchmarks.peers.kamailio import Kamailio
-from benchmarks.peers.net import free_port
+from benchmarks.peers.net import free_port, sip_options
 from benchmarks.peers.sipp import Sipp, injection_file
+from benchmarks.peers.switch import RunningSwitch, SwitchStartError, build_config, start_switch
 
 pytestmark = pytest.mark.interop
 
@@ -318,3 +319,31 @@ def test_sipp_uas_answers_a_retransmitted_invite_with_its_200_again(
         until("200")
     res = uas.stop()
     assert (res.successful, res.failed) == (1, 0), res.output
+
+
+# --- the switch fixture -------------------------------------------------------------------------
+
+def test_switch_fixture_starts_on_free_ports_and_answers_sip(switch: RunningSwitch) -> None:
+    assert switch.ready_event["event"] == "switch ready"
+    assert f"udp:{switch.address}" in switch.ready_event["sip"]
+    assert f"tcp:{switch.host}:{switch.sip_port('tcp')}" in switch.ready_event["sip"]
+    reply = sip_options(switch.host, switch.port, timeout=2.0)
+    assert reply is not None and reply.startswith(b"SIP/2.0 ")
+    assert switch.db_path.parent == switch.workdir
+    assert any(line.get("event") == "switch ready" for line in switch.log_lines())
+
+
+def test_a_switch_that_cannot_start_reports_its_own_error(tmp_path: Path) -> None:
+    config = build_config(tmp_path, extensions=[{"number": "12a", "password": "x"}])
+    with pytest.raises(SwitchStartError) as err:
+        start_switch(tmp_path, config, timeout=30)
+    message = str(err.value)
+    assert "softswitch exited with status" in message
+    assert "extensions[3].number" in message  # the switch's own complaint, naming the key
+
+
+def test_stopping_the_switch_with_sigterm_exits_cleanly(tmp_path: Path) -> None:
+    running = start_switch(tmp_path, build_config(tmp_path), timeout=30)
+    assert running.alive()
+    assert running.stop() == 0
+    assert not running.alive()
