@@ -482,3 +482,25 @@ async def test_late_offer_invite_without_sdp(switch, phones) -> None:
     for seq in range(3):
         p.callee_rtp.sendto(rtp_packet(seq, b"\x44" * 160, pt=8, ssrc=5), media_addr(req.body))
     assert (await recv(p.caller_rtp))[12:] == b"\x44" * 160
+
+
+async def test_bye_before_answer_ends_the_attempt_and_old_cseq_is_refused(switch, phones) -> None:
+    p = phones
+    await invite(p, call_id="early-bye")
+    req = await p.callee.next_request("INVITE")
+    p.callee.reply(req, 180, to_tag="eb")
+    ringing = await p.caller.response(final=False)
+    while ringing.status != 180:
+        ringing = await p.caller.response(final=False)
+    ua = p.caller
+    ua.send_raw(ua.build("BYE", ua.invite_uri, to=f"<{ua.invite_uri}>;tag={ringing.to.tag}"))
+    statuses = {(await ua.response()).status, (await ua.response()).status}
+    assert statuses == {200, 487}  # BYE answered, the INVITE ended as if CANCELled
+    assert (await p.callee.next_request("CANCEL")).call_id == req.call_id
+    # a connected call: an in-dialog request with a CSeq lower than the last one gets 500
+    ok, _ = await answered_call(p, call_id="cseq-1")
+    stale = in_dialog(ua, "INFO", ok, we_are_caller=True, body=b"x",
+                      content_type="text/plain")
+    stale = stale.replace(f"CSeq: {ua.cseq} INFO".encode(), b"CSeq: 1 INFO")
+    ua.send_raw(stale)
+    assert (await ua.response()).status == 500

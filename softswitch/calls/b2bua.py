@@ -653,9 +653,19 @@ class B2BUA:
         method = request.method
         now = self._loop.time()
         call.log.debug("in-dialog request", method=method, side=side.value)
+        dialog = call.a_dialog if side is Side.CALLER else (branch.dialog if branch else None)
+        if dialog is not None:
+            refused = dialog.receive_request(request)  # CSeq order, target refresh (§12.2.2)
+            if refused is not None:
+                self.endpoint.send_response(txn, refused)
+                return
         if method == "BYE":
             self._respond(txn, request, 200)
-            self._execute(call, call.control.handle_bye(side, now))
+            if call.control.state is CallState.CONNECTED:
+                self._execute(call, call.control.handle_bye(side, now))
+            elif side is Side.CALLER:
+                # §15: a BYE on an early dialog ends the attempt like a CANCEL
+                self._execute(call, call.control.handle_cancel(now))
         elif method == "OPTIONS":
             self._respond(txn, request, 200, headers=[("Allow", ALLOW)])
         elif method in ("INVITE", "INFO"):
@@ -711,6 +721,8 @@ class B2BUA:
         def on_response(resp: Response) -> None:
             if resp.status < 200:
                 return
+            with contextlib.suppress(Exception):
+                other_dialog.receive_response(resp)  # target refresh (§12.2.1.2)
             out_body = resp.body
             if request.method == "INVITE":
                 call.reinvite_busy = False
