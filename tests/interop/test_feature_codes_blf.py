@@ -104,12 +104,20 @@ def test_agent_dials_feature_codes_and_blf_keys_follow(
                      ("Lunch", 0, "resumed")])
         wait_until(lambda: report_rows() == expected, what=f"report rows {report_rows()}")
         db.close()
+        # sign out of all queues (*077), then back in to the last signed-in ones (*78)
+        dial(phone, switch, "*077", tmp_path, "agent-signed-out")
+        wait_until(lambda: notifies(keys.messages())["*76400"][-1] == ("confirmed", False),
+                   what="sign-in key red after *077")
+        dial(phone, switch, "*78", tmp_path, "agent-signed-in")
+        wait_until(lambda: notifies(keys.messages())["*76400"][-1] == ("terminated", False),
+                   what="sign-in key green after *78")
     finally:
         keys.stop(grace=2)
     seen = notifies(keys.messages())
-    # the sign-in key: red, green, red, green; the pause key: green, blinking, green
+    # sign-in key: red, green, red, green, red (*077), green (*78); pause key: green,
+    # blinking, green
     assert [s for s, _ in seen["*76400"]] == ["confirmed", "terminated", "confirmed",
-                                              "terminated"], seen
+                                              "terminated", "confirmed", "terminated"], seen
     assert seen["*076400"][0] == ("terminated", False)
     assert ("confirmed", True) in seen["*076400"] and seen["*076400"][-1][0] == "terminated"
     # the Lunch key lit only while paused with Lunch (not for no reason, nor Wrap up)
