@@ -65,6 +65,20 @@ Queries: agent_queues, queue_members, member_state, is_signed_in, is_static, pau
 position,
 estimated_wait (acd.ewt), statistics(queue, now) (acd.stats, wallboard), pause_reason(code).
 
+A shell in a nutshell (what issue 5's asyncio adapter does)::
+
+    acd = Acd(config, now=loop.time(), agents_registered=False)
+    def run(out: Output) -> None:
+        for command in out.commands:     # RingAgents -> INVITE the agents' contacts, ...
+            execute(command)
+        for event in out.events:         # -> database rows, websocket feed, e-mails
+            publish(event)
+        deadline = acd.next_deadline()   # one timer for the whole engine
+        if deadline is not None:
+            timer.reset(deadline, lambda: run(acd.tick(loop.time())))
+    run(acd.handle_task_arrived(call_id, "6400", loop.time(), caller="+15550100",
+                                wall_clock=datetime.now(UTC)))
+
 Rules decided where the manual is silent or ambiguous (queue-admin.md §14):
 
 * Retries: a task does not ring an agent again in the same round until every idle agent it
