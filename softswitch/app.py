@@ -108,7 +108,10 @@ class Switch:
             with contextlib.suppress(Exception):
                 await self.media.stop()
         if "store" in self._started and self.store is not None:
-            await self.store.close()
+            try:
+                await self.store.close()
+            except Exception as exc:  # noqa: BLE001 - report, still exit
+                log.error("error while closing the database", error=repr(exc))
         self._started.clear()
         log.info("switch stopped")
 
