@@ -141,8 +141,11 @@ class SipEndpoint:
         advertised_host: str | None = None,
         tcp_idle_timeout: float = 900.0,
         logger: Any = None,
+        supported: frozenset[str] = frozenset(),
     ) -> None:
         self.on_request = on_request
+        #: option tags we implement; a Require naming any other gets 420 (§8.2.2.3)
+        self.supported = frozenset(t.lower() for t in supported)
         self.on_ack = on_ack
         self.on_cancel = on_cancel
         self.on_ack_timeout = on_ack_timeout
@@ -534,6 +537,18 @@ class SipEndpoint:
                            status=o.response.status)
 
     def _deliver_request(self, txn: ServerTransaction, request: Request) -> None:
+        # §8.2.2.1 / §8.2.2.3 checks every UAS does before its TU sees the request
+        # (RFC 4475 §3.3.2, §3.3.3 and §3.3.6).
+        if request.uri.scheme not in ("sip", "sips", "tel"):
+            self._answer_if_open(txn, request.create_response(416))
+            return
+        if request.method != "CANCEL" and request.has("Require"):
+            unknown = [t for t in request.get_all("Require")
+                       if t and t.lower() not in self.supported]
+            if unknown:
+                self._answer_if_open(txn, request.create_response(
+                    420, headers=[("Unsupported", ", ".join(unknown))]))
+                return
         try:
             self.on_request(txn, request)
         except SipParseError as exc:

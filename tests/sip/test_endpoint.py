@@ -400,3 +400,42 @@ async def test_endpoint_timer_follows_the_layer_in_virtual_time(
         monkeypatch.undo()
         silent.close()
         await a.ep.close()
+
+
+async def _ask_raw(dst: Peer, data: bytes) -> bytes:
+    t, raw = await _raw_udp()
+    try:
+        t.sendto(data, (dst.host, dst.port))
+        return await asyncio.wait_for(raw.got.get(), 5)
+    finally:
+        t.close()
+
+
+def _status(wire: bytes) -> int:
+    assert wire.startswith(b"SIP/2.0 ")
+    return int(wire[8:11])
+
+
+async def test_rfc4475_application_layer_cases_through_the_endpoint(
+    pair: tuple[Phone, Phone],
+) -> None:
+    from . import rfc4475 as R
+
+    _a, b = pair
+    dst = b.ep.local_peer("udp")
+    # §3.3.2 / §3.3.3: unknown Request-URI schemes get 416 before the TU sees them. (The
+    # two RFC messages share a Via branch; the second gets its own so it is not absorbed
+    # as a retransmission of the first.)
+    for data in (R.UNKSCM, R.NOVELSC.replace(b"z9hG4bKkdjuw39234", b"z9hG4bKnovelsc")):
+        wire = await _ask_raw(dst, data.replace(b"SIP/2.0/TCP", b"SIP/2.0/UDP"))
+        assert _status(wire) == 416
+    # §3.3.6: unknown Require option tags get 420 with Unsupported listing them.
+    wire = await _ask_raw(dst, R.BEXT01.replace(b"SIP/2.0/TLS", b"SIP/2.0/UDP"))
+    resp = parse_message(wire)
+    assert isinstance(resp, Response) and resp.status == 420
+    assert resp.get_all("Unsupported") == ["nothingSupportsThis", "nothingSupportsThisEither"]
+    # §3.1.2.16: SIP/7.0 gets 505; §3.3.1 (no From/To/Call-ID) still gets its 400.
+    assert _status(await _ask_raw(dst, R.BADVERS)) == 505
+    wire = await _ask_raw(dst, R.INSUF)
+    assert _status(wire) == 400 and b"CSeq: 193942 INVITE\r\n" in wire
+    assert b.requests == []  # none of these reached the TU
