@@ -168,7 +168,6 @@ class Call:
     pending: set[asyncio.Task[Any]] = field(default_factory=set)
     log: Any = None
     leg_call_ids: list[str] = field(default_factory=list)
-    echo_consumer: Callable[..., None] | None = None
     observed: list[str] = field(default_factory=list)  # parties reported busy (observer)
 
     @property
@@ -356,15 +355,7 @@ class B2BUA:
         if params is not None:
             call.leg_a.set_remote(offer_params.address if offer_params else None,
                                   params.payload_type, params.codec, params.telephone_event_pt)
-        leg = call.leg_a
-        echo = getattr(leg, "echo", None) or getattr(leg, "set_echo", None)
-        if callable(echo):
-            echo(True)
-        else:
-            def loop_back(src: Any, payload: bytes, now: float) -> None:
-                src._send_local_frame(loop_back, payload, now)
-            call.echo_consumer = loop_back
-            leg.add_audio_consumer(loop_back)
+        call.leg_a.set_echo(True)  # audio and RFC 4733 events straight back (media)
         now = self._loop.time()
         call.control.handle_branches_started([0], now)
         self._execute(call, call.control.handle_answer(0, now))
