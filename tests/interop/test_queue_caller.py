@@ -50,7 +50,8 @@ def phone(factory: Callable[..., Phone], who: tuple[str, str], sw: RunningSwitch
 def test_position_announcement_and_key_press(
         switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
     """Nobody can answer: every 5 s the caller hears "you are caller number 1 ... thank you
-    for your patience" between music; pressing 5 takes the caller to extension 3001."""
+    for your patience" between music; pressing 5 (sent as SIP INFO) takes the caller to
+    extension 3001."""
     caller, other = phone(phone_factory, CALLER, switch), phone(phone_factory, OTHER, switch)
     call = caller.call(f"sip:6460@{switch.host}:{switch.port}")
     caller.wait_call_state(call, "CONFIRMED")
@@ -63,7 +64,7 @@ def test_position_announcement_and_key_press(
     audio.wav_contains_prompt(heard, EN / "num-1.wav")
     audio.wav_contains_prompt(heard, EN / "thank-you-for-patience.wav")
 
-    caller.send_dtmf(call, "5")
+    caller.send_dtmf(call, "5", method="info")  # SIP INFO (application/dtmf-relay)
     incoming = other.wait_incoming(timeout=10)
     assert f"sip:{CALLER[0]}@" in other.incoming(incoming)["from"]
     other.answer(incoming)
