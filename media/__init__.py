@@ -52,7 +52,8 @@ Players, music, conferences, recordings (all on the engine's one 20 ms clock)::
     seq = lib.sequence("zh", "thank-you-for-patience", announce_callers_ahead(3, "zh"),
                        announce_wait(170, "zh"))  # ids and id lists; 50 ms between parts
     pb = engine.play(leg, seq, interruptible=True)   # -> Playback
-    outcome = await pb      # PlaybackOutcome.FINISHED / INTERRUPTED (pb.digit) / STOPPED
+    outcome = await pb      # PlaybackOutcome.FINISHED (on the tick after its last frame went
+                            # out) / INTERRUPTED (pb.digit) / STOPPED
     pb.stop()               # or cancel the task awaiting it
     engine.play(leg, Loop(ringback_tone("cn")))      # per-leg loop (any FrameSource)
     engine.play(leg, PromptSequence([lib.get("en/welcome-to-queue")]))
