@@ -58,7 +58,11 @@ class Switch:
         self.endpoint = self.router.endpoint
         self._started.append("sip")
         for addr in cfg.sip.listen:
-            peer = await self.endpoint.listen(addr.transport, addr.host, addr.port)
+            try:
+                peer = await self.endpoint.listen(addr.transport, addr.host, addr.port)
+            except OSError as exc:
+                raise OSError(exc.errno, f"cannot listen for SIP on {addr} (sip.listen): "
+                                         f"{exc.strerror or exc}") from exc
             host = f"[{peer.host}]" if ":" in peer.host else peer.host
             self.sip_addresses.append(f"{peer.transport}:{host}:{peer.port}")
         self.router.start()
@@ -76,7 +80,12 @@ class Switch:
         self._http_runner = runner
         self._started.append("http")
         site = web.TCPSite(runner, self.config.http.host, self.config.http.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot listen for HTTP on {self.config.http.host}:"
+                                     f"{self.config.http.port} (http.listen): "
+                                     f"{exc.strerror or exc}") from exc
         server = site._server  # aiohttp exposes the bound sockets only there
         sockets = getattr(server, "sockets", None) or []
         if sockets:

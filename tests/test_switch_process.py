@@ -39,7 +39,8 @@ def test_busy_port_stops_start_up_with_exit_1(tmp_path: Path) -> None:
     busy.bind(("127.0.0.1", 0))
     try:
         cfg = switchproc.base_config(tmp_path)
-        cfg["sip"]["listen"] = [f"udp:127.0.0.1:{busy.getsockname()[1]}"]
+        port = busy.getsockname()[1]
+        cfg["sip"]["listen"] = [f"udp:127.0.0.1:{port}"]
         path = tmp_path / "busy.yaml"
         path.write_text(yaml.safe_dump(cfg))
         res = run(path)
@@ -49,6 +50,8 @@ def test_busy_port_stops_start_up_with_exit_1(tmp_path: Path) -> None:
     events = [json.loads(line)["event"] for line in res.stdout.splitlines()
               if line.startswith("{")]
     assert "cannot start" in events and "switch ready" not in events
+    assert f"cannot listen for SIP on udp:127.0.0.1:{port} (sip.listen): Address already in use" \
+        in res.stdout
     assert events[-2:] == ["switch stopped", "exit"]
 
 
