@@ -347,3 +347,21 @@ def test_stopping_the_switch_with_sigterm_exits_cleanly(tmp_path: Path) -> None:
     assert running.alive()
     assert running.stop() == 0
     assert not running.alive()
+
+
+def test_sipp_registers_over_tcp(sipp: Callable[..., Sipp],
+                                 kamailio_factory: Callable[..., Kamailio],
+                                 tmp_path: Path) -> None:
+    kam = kamailio_factory(CALLERS)
+    inf = injection_file(tmp_path / "reg-tcp.csv",
+                         [(u, p, "127.0.0.1", "127.0.0.1:5999") for u, p in CALLERS])
+    res = sipp("register_auth.xml", kam.address, inf=inf, rate=20, max_calls=10,
+               transport="t1", trace_msg=True).run(30)
+    assert (res.successful, res.failed) == (10, 0), res.output
+    sent = sipp_messages(tmp_path)
+    assert "TCP message sent" in sent and "Via: SIP/2.0/TCP" in sent
+
+
+def sipp_messages(tmp_path: Path) -> str:
+    return "\n".join(p.read_text(errors="replace")
+                     for p in (tmp_path / "sipp").glob("*/messages.log"))
