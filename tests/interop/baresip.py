@@ -46,10 +46,8 @@ class BaresipAccount:
     def line(self) -> str:
         params = [f"auth_pass={self.password}", f"answermode={self.answermode}",
                   f"regint={self.regint}", "audio_codecs=pcmu,pcma", "ptime=20"]
-        if self.regint == 0:
-            params.append("sipnat=")
         return (f"<sip:{self.user}@{self.host}:{self.port};transport={self.transport}>;"
-                + ";".join(p for p in params if not p.endswith("=")))
+                + ";".join(params))
 
     @property
     def aor(self) -> str:
