@@ -4,6 +4,7 @@ baresip (a tone sent by one phone detected at the other), and SIGTERM during a c
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import sys
@@ -154,6 +155,13 @@ def test_two_pjsua2_phones_audio_dtmf_hold_unhold(
     ended = alice.wait_call_state(call, "DISCONNECTED")
     assert ended["code"] == 200
     assert cdr(switch, 1)[0] == (ua, ub, "ANSWERED", "callee", 200)
+    # the CDR carries each leg's RTP statistics from the relay
+    con = sqlite3.connect(switch.db_path)
+    caller_rtp, callee_rtp = (json.loads(v) for v in con.execute(
+        "SELECT caller_rtp, callee_rtp FROM cdr").fetchone())
+    con.close()
+    for stats in (caller_rtp, callee_rtp):
+        assert stats["packets_received"] > 50 and stats["packets_sent"] > 50
 
 
 @pytest.mark.switch_config(extensions=EXTENSIONS)
