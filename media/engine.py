@@ -73,7 +73,7 @@ class _RtpProtocol(asyncio.DatagramProtocol):
         self.leg = leg
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.leg._on_rtp(data, addr)
+        self.leg._on_rtp(data, addr, self.leg._time())
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable from a phone that went away: count it, keep the leg.
@@ -302,8 +302,7 @@ class MediaLeg:
             self._audio_consumers.remove(consumer)
 
     # -- the hot path --------------------------------------------------------------------
-    def _on_rtp(self, data: bytes, addr: tuple[str, int]) -> None:
-        now = self._time()
+    def _on_rtp(self, data: bytes, addr: tuple[str, int], now: float) -> None:
         b0 = data[0] if data else 0
         if len(data) < 12 or b0 & 0xC0 != 0x80:
             self.session.note_malformed()
@@ -540,6 +539,7 @@ class MediaEngine:
         if epoll is None:
             return
         fd_legs = self._fd_legs
+        now = self._loop_time()  # one arrival time per batch: they are microseconds apart
         for fd, _ in epoll.poll(0):
             leg = fd_legs.get(fd)
             if leg is None:
@@ -552,7 +552,7 @@ class MediaEngine:
                 leg._send_errors += 1
                 continue
             try:
-                leg._on_rtp(data, addr)
+                leg._on_rtp(data, addr, now)
             except Exception:  # a bug on one leg must not stall every other leg's media
                 log.exception("rtp packet handling failed", leg=leg.label)
 
