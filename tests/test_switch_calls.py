@@ -504,3 +504,16 @@ async def test_bye_before_answer_ends_the_attempt_and_old_cseq_is_refused(switch
     stale = stale.replace(f"CSeq: {ua.cseq} INFO".encode(), b"CSeq: 1 INFO")
     ua.send_raw(stale)
     assert (await ua.response()).status == 500
+
+
+async def test_calls_reach_a_phone_behind_nat_at_its_source_address(switch, phones) -> None:
+    p = phones
+    natted = await SipUA("1003", "pw-1003", switch.udp).start()
+    natted.contact_uri = "sip:1003@10.9.8.7:5060"  # its private address, unreachable here
+    assert (await natted.register()).status == 200
+    await invite(p, number="1003", call_id="nat-1")
+    req = await natted.next_request("INVITE")  # arrived at the socket the REGISTER came from
+    assert str(req.uri) == "sip:1003@10.9.8.7:5060"
+    natted.reply(req, 486, to_tag="n")
+    assert await refused(p.caller) == 486
+    natted.close()
