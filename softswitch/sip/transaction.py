@@ -357,7 +357,14 @@ class ClientInviteTransaction(ClientTransaction):
 class ServerTransaction(Transaction):
     """Base of the server transactions (§17.2)."""
 
-    __slots__ = ()
+    __slots__ = ("merge_key",)
+
+    def __init__(
+        self, request: Request, peer: Peer, key: tuple[str, ...], timers: TimerConfig,
+        outputs: list[Output],
+    ) -> None:
+        super().__init__(request, peer, key, timers, outputs)
+        self.merge_key: tuple[str, str, int, str] | None = None
 
     def handle_request(self, request: Request, now: float) -> None:
         """A retransmission of the request (or, for INVITE, the ACK) arrived."""
@@ -537,6 +544,9 @@ class TransactionLayer:
         # INVITE server transactions in Accepted, by (Call-ID, CSeq number, From tag), so
         # the ACK for a 2xx (a new transaction, §17.1.1.3) finds its way.
         self._accepted: dict[tuple[str, int, str], ServerInviteTransaction] = {}
+        # Requests outside a dialog by (From tag, Call-ID, CSeq number, method) -> the
+        # server transaction key, to recognise merged requests (§8.2.2.2).
+        self._merge_index: dict[tuple[str, str, int, str], ServerKey] = {}
         self._heap: list[tuple[float, int, Transaction]] = []
         self._seq = count()
 
@@ -586,9 +596,12 @@ class TransactionLayer:
         if isinstance(txn, ClientTransaction):
             if self._client.get(txn.key) is txn:
                 del self._client[txn.key]
-        else:
+        elif isinstance(txn, ServerTransaction):
             if self._server.get(txn.key) is txn:
                 del self._server[txn.key]
+            mk = txn.merge_key
+            if mk is not None and self._merge_index.get(mk) == txn.key:
+                del self._merge_index[mk]
             if isinstance(txn, ServerInviteTransaction):
                 k = txn.accept_key
                 if self._accepted.get(k) is txn:
@@ -662,9 +675,20 @@ class TransactionLayer:
             else:
                 self._out.append(AckReceived(request, None))
             return
+        merge_key: tuple[str, str, int, str] | None = None
+        if request.to.tag is None and method != "CANCEL":
+            merge_key = (request.from_.tag or "", request.call_id, request.cseq.number, method)
+            other = self._merge_index.get(merge_key)
+            if other is not None and other != key:
+                # The same request reached us twice by different paths (a fork merging
+                # back, or a loop through ourselves): §8.2.2.2 -> 482, no transaction.
+                self._out.append(SendMessage(request.create_response(482), peer))
+                return
+            self._merge_index[merge_key] = key
         new: ServerTransaction
         if method == "INVITE":
             inv_txn = ServerInviteTransaction(request, peer, key, self.timers, self._out)
+            inv_txn.merge_key = merge_key
             self._server[key] = inv_txn
             self._out.append(RequestReceived(inv_txn, request))
             # §17.2.1: 100 Trying at once; the TU's answer will take longer than 200 ms.
@@ -672,6 +696,7 @@ class TransactionLayer:
             self._after(inv_txn)
             return
         new = ServerNonInviteTransaction(request, peer, key, self.timers, self._out)
+        new.merge_key = merge_key
         self._server[key] = new
         if method == "CANCEL":
             self._handle_cancel(new, request, key, now)

@@ -399,7 +399,7 @@ def test_rfc2543_request_without_branch_matches_its_retransmission() -> None:
 def test_same_branch_from_another_sent_by_is_another_transaction() -> None:
     net = Net()
     req = net.request()
-    other = parse_message(bytes(req))
+    other = parse_message(bytes(req).replace(b"Call-ID: c1", b"Call-ID: c2"))
     assert isinstance(other, Request)
     other.via.host = "10.9.9.9"
     net.b.receive(parse_message(bytes(req)), net.a_addr, 0.0)
@@ -464,3 +464,29 @@ def test_answering_twice_is_refused() -> None:
     server = net.of("b", RequestReceived)[0].transaction
     with pytest.raises(RuntimeError):
         net.b.send_response(server, server.request.create_response(500), net.now)
+
+
+def test_merged_request_gets_482() -> None:
+    """§8.2.2.2: the same request (From tag, Call-ID, CSeq) arriving with another branch."""
+    layer = TransactionLayer()
+    first = Net().request("OPTIONS")
+
+    def copy_with_new_branch() -> Request:
+        m = parse_message(bytes(first))
+        assert isinstance(m, Request)
+        m.via.params["branch"] = new_branch()
+        return m
+
+    layer.receive(parse_message(bytes(first)), Peer("udp", "10.0.0.1", 5061), 0.0)
+    (ev,) = [o for o in layer.pop_outputs() if isinstance(o, RequestReceived)]
+    layer.receive(copy_with_new_branch(), Peer("udp", "10.0.0.7", 5061), 0.1)
+    outs = layer.pop_outputs()
+    assert not [o for o in outs if isinstance(o, RequestReceived)]
+    assert [o.message.status for o in outs  # type: ignore[union-attr]
+            if isinstance(o, SendMessage)] == [482]
+    # Once the first transaction is over (answered, Timer J run out), the index forgets it.
+    layer.send_response(ev.transaction, ev.request.create_response(200), 0.2)
+    layer.handle_timers(40.0)
+    layer.pop_outputs()
+    layer.receive(copy_with_new_branch(), Peer("udp", "10.0.0.7", 5061), 41.0)
+    assert [o for o in layer.pop_outputs() if isinstance(o, RequestReceived)]
