@@ -60,7 +60,7 @@ from acd.commands import (
     StopRinging,
 )
 from acd.config import AcdConfig, DestinationType, QueueConfig
-from acd.events import CallbackFailureReason
+from acd.events import CallbackFailureReason, CallbackRequested, TaskLeft
 from media.events import DtmfDigit, PlaybackOutcome
 from media.player import Prompt, PromptSequence, ringback_tone
 from softswitch.calls.b2bua import ALLOW, SUPPORTED_CODECS, apply_media, media_params
@@ -126,6 +126,7 @@ class QueueTask:
     entry: CallbackNumberEntry | None = None
     survey: SurveyEntry | None = None
     in_engine: bool = False
+    callback_number: str = ""
     log: Any = None
 
 
@@ -157,6 +158,7 @@ class QueueCalls:
         self.prompts_dir = Path(prompts_dir) if prompts_dir else None
         self.dialplan = dialplan
         self.acd = Acd(acd_config, now=self.clock(), agents_registered=False)
+        self._agent_set = frozenset(m.extension for q in acd_config.queues for m in q.members)
         self.tasks: dict[str, QueueTask] = {}
         self._calls: dict[str, OutboundCall] = {}  # branch Call-ID -> outbound call
         self.dialer = Dialer(endpoint, domain, user_agent, self._calls)
@@ -173,6 +175,18 @@ class QueueCalls:
     def execute(self, out: Output) -> None:
         """Publish the events of an ACD output, then carry out its commands."""
         self.events.publish_all(out.events)
+        for event in out.events:
+            if isinstance(event, CallbackRequested):
+                task = self.tasks.get(event.task)
+                if task is not None:
+                    task.callback_number = event.number
+            elif isinstance(event, TaskLeft):
+                task = self.tasks.get(event.task)
+                if task is not None and task.mode is Mode.CALLBACK:
+                    # a kept place that ended without a call: expired (no idle agent) or
+                    # removed by a manager (§4.2)
+                    task.log.info("callback request ended", reason=event.reason.value)
+                    self._forget(task)
         for cmd in out.commands:
             try:
                 if isinstance(cmd, RouteTask):
@@ -229,8 +243,8 @@ class QueueCalls:
         for agent in self._agents():
             self.registration_changed(agent)
 
-    def _agents(self) -> set[str]:
-        return {m.extension for q in self.config.queues for m in q.members}
+    def _agents(self) -> frozenset[str]:
+        return self._agent_set
 
     def registration_changed(self, ext: str) -> None:
         """After a REGISTER of ``ext`` (and at the expiry of its last binding)."""
@@ -575,7 +589,7 @@ class QueueCalls:
         task.offers[agent] = call
         caller = task.caller_display
         display = f"{cmd.display}: {caller}" if not cmd.callback else \
-            f"{cmd.display}: callback {task.caller}"
+            f"{cmd.display}: callback {task.callback_number or task.caller}"
         headers: tuple[tuple[str, str], ...] = ()
         if cmd.alert_info:
             headers = (("Alert-Info", f"<http://{self.domain}/>;info={cmd.alert_info}"),)
@@ -622,8 +636,9 @@ class QueueCalls:
         if call is not None and task.offers.get(agent) is not call:
             return  # we stopped that ring ourselves
         task.offers.pop(agent, None)
-        if call is not None and call.leg is not None:
+        if call is not None:
             self._spawn(self._close_leg(call.leg))
+            self._retire(call)
         task.log.info("agent did not answer", agent=agent, status=status)
         if task.in_engine:
             self._feed(self.acd.handle_offer_rejected, task.id, agent)
@@ -632,6 +647,16 @@ class QueueCalls:
         self.dialer.cancel(call)
         if call.leg is not None:
             self._spawn(self._close_leg(call.leg))
+        self._retire(call)
+
+    def _retire(self, call: OutboundCall) -> None:
+        """Forget the call's Call-IDs once late responses and retransmitted BYEs are
+        over (64*T1, RFC 3261 §17)."""
+        def forget() -> None:
+            for cid in call.call_ids:
+                if self._calls.get(cid) is call:
+                    del self._calls[cid]
+        self.loop.call_later(32.0 if self._accepting else 0.0, forget)
 
     def _connect(self, task: QueueTask, cmd: Connect) -> None:
         call = task.offers.pop(cmd.agent, None)
@@ -680,8 +705,8 @@ class QueueCalls:
         """BYE from an agent, a callback customer or a transfer target."""
         owner = call.owner
         task: QueueTask = owner[0] if isinstance(owner, tuple) else owner
-        if call.leg is not None:
-            self._spawn(self._close_leg(call.leg))
+        self._spawn(self._close_leg(call.leg))
+        self._retire(call)
         if task.mode is Mode.CONNECTED and call is task.agent_call:
             task.log.info("agent hung up", agent=task.agent)
             self._feed(self.acd.handle_call_ended, task.id)
@@ -698,8 +723,7 @@ class QueueCalls:
             # a callback: the customer hung up
             self._feed(self.acd.handle_call_ended, task.id)
             if task.agent_call is not None:
-                self.dialer.hang_up(task.agent_call)
-                self._spawn(self._close_leg(task.agent_call.leg))
+                self._drop_outbound(task.agent_call)
             self._forget(task)
         elif task.mode is Mode.CALLBACK_DIALING and call is task.agent_call:
             task.log.info("agent hung up before the customer answered")
@@ -783,8 +807,8 @@ class QueueCalls:
     def _customer_failed(self, call: OutboundCall, status: int) -> None:
         task: QueueTask = call.owner
         task.log.info("callback customer did not answer", status=status)
-        if call.leg is not None:
-            self._spawn(self._close_leg(call.leg))
+        self._spawn(self._close_leg(call.leg))
+        self._retire(call)
         if task.mode is Mode.CALLBACK_DIALING:
             self._callback_failed(task)
 
@@ -873,8 +897,8 @@ class QueueCalls:
     def _transfer_failed(self, call: OutboundCall, status: int) -> None:
         task: QueueTask = call.owner
         task.log.info("transfer failed", target=call.number, status=status)
-        if call.leg is not None:
-            self._spawn(self._close_leg(call.leg))
+        self._spawn(self._close_leg(call.leg))
+        self._retire(call)
         if task.mode is Mode.TRANSFERRING:
             task.mode = Mode.ENDING
             self._spawn(self._goodbye(task, ["goodbye"]))

@@ -195,7 +195,7 @@ class Clock:
 
 def make(queues: list[dict[str, Any]], *, registered: tuple[str, ...] = ("2000", "2001")
          ) -> tuple[QueueCalls, Endpoint, Media, Registrar, Clock, list[Any]]:
-    exts = {n: Ext(n, agent_id=f"{n[-1]}7") for n in ("2000", "2001", "3000", "3001")}
+    exts = {n: Ext(n, agent_id=f"{n[-1]}7") for n in ("2000", "2001", "3000", "3001", "30010")}
     config = parse_acd_config({"queues": queues}, extensions=list(exts))
     endpoint, media, registrar, clock = Endpoint(), Media(), Registrar(), Clock()
     bus = EventBus()
@@ -422,3 +422,81 @@ async def test_destination_not_available_says_goodbye_and_hangs_up() -> None:
     await settle()
     assert endpoint.sent[-1].request.method == "BYE"
     assert endpoint.invites_to("2000")[0].cancelled
+
+
+async def request_callback(number: str, **cb: Any) -> tuple[Any, ...]:
+    """A caller in a queue without a reachable agent registers a callback to ``number``."""
+    qc, endpoint, media, registrar, clock, events = make([queue(
+        static_agents=["2000"], callback={"method": "press_key", "key": "1", **cb})],
+        registered=())
+    call_id = await join(qc, endpoint)
+    leg = media.legs[f"{call_id}/q"]
+    for d in "12" + number + "#":
+        leg.press(d)
+    await settle()
+    media.playbacks[-1].finish()  # "your callback has been confirmed ... goodbye"
+    await asyncio.sleep(0.35)
+    await settle()
+    assert endpoint.sent[-1].request.method == "BYE"  # the switch ends the caller's call
+    return qc, endpoint, media, registrar, clock, events, call_id
+
+
+def failures(events: list[Any]) -> list[str]:
+    return [e.reason.value for e in events if type(e).__name__ == "CallbackFailed"]
+
+
+async def test_callback_calls_the_agent_first_then_the_customer() -> None:
+    qc, endpoint, media, registrar, _, events, call_id = await request_callback("30010")
+    registrar.add("30010", 7300)
+    assert endpoint.invites_to("2000") == []
+    registrar.add("2000", 7000)
+    qc.registration_changed("2000")
+    await settle()
+    [ring] = endpoint.invites_to("2000")
+    assert ring.request.from_.display_name == "Sales: callback 30010"
+    assert endpoint.invites_to("30010") == []  # the agent first
+    answer(ring)
+    await settle()
+    [customer] = endpoint.invites_to("30010")
+    assert customer.request.from_.uri.user == "6400"
+    answer(customer)
+    assert media.legs[f"{call_id}/2000"].bridged is media.legs[f"{call_id}/customer"]
+    assert "CallbackSucceeded" in [type(e).__name__ for e in events]
+    # the customer hangs up: the agent gets BYE, the call ends for the engine (wrap-up)
+    qc.handle_in_dialog(Txn(Peer("udp", "127.0.0.1", 7300)),
+                        in_dialog(customer.request.call_id, "BYE"))
+    assert endpoint.sent[-1].request.method == "BYE"
+    assert endpoint.sent[-1].request.call_id == ring.request.call_id
+    assert any(isinstance(e, WrapupStarted) for e in events)
+
+
+@pytest.mark.parametrize("number, registered, status", [
+    ("30010", True, 486),  # the customer declines
+    ("30010", False, None),  # the customer's extension is not registered
+    ("5551234", False, None),  # not an extension: no trunk yet
+])
+async def test_callback_fails_with_reason_and_releases_the_agent(
+        number: str, registered: bool, status: int | None) -> None:
+    qc, endpoint, _, registrar, _, events, call_id = await request_callback(number)
+    if registered:
+        registrar.add(number, 7300)
+    registrar.add("2000", 7000)
+    qc.registration_changed("2000")
+    await settle()
+    [ring] = endpoint.invites_to("2000")
+    answer(ring)
+    await settle()
+    if status is not None:
+        answer(endpoint.invites_to(number)[0], status)
+        await settle()
+    assert failures(events) == ["customer_no_answer"]
+    assert endpoint.sent[-1].request.method == "BYE"  # the agent is hung up
+    assert qc.tasks[call_id].mode is Mode.ENDED
+
+
+async def test_callback_request_expires_without_an_idle_agent() -> None:
+    qc, _, _, _, clock, events, call_id = await request_callback("30010", callback_timeout=60)
+    clock.now += 60.0
+    qc.tick()
+    assert failures(events) == ["no_idle_agent"]
+    assert qc.tasks[call_id].mode is Mode.ENDED
