@@ -679,9 +679,14 @@ class TransactionLayer:
         if request.to.tag is None and method != "CANCEL":
             merge_key = (request.from_.tag or "", request.call_id, request.cseq.number, method)
             other = self._merge_index.get(merge_key)
-            if other is not None and other != key:
-                # The same request reached us twice by different paths (a fork merging
-                # back, or a loop through ourselves): §8.2.2.2 -> 482, no transaction.
+            pending = self._server.get(other) if other is not None else None
+            if (pending is not None and other != key
+                    and pending.state in (_S.TRYING, _S.PROCEEDING)):
+                # The same request reached us twice by different paths while the first is
+                # still unanswered (a fork merging back, or a loop through ourselves):
+                # §8.2.2.2 -> 482, no transaction. Once the first is answered, a repeat
+                # with a new branch is taken as a (sloppy) new attempt, not a merge: some
+                # phones re-use the CSeq after a 401.
                 self._out.append(SendMessage(request.create_response(482), peer))
                 return
             self._merge_index[merge_key] = key

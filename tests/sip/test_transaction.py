@@ -484,9 +484,11 @@ def test_merged_request_gets_482() -> None:
     assert not [o for o in outs if isinstance(o, RequestReceived)]
     assert [o.message.status for o in outs  # type: ignore[union-attr]
             if isinstance(o, SendMessage)] == [482]
-    # Once the first transaction is over (answered, Timer J run out), the index forgets it.
-    layer.send_response(ev.transaction, ev.request.create_response(200), 0.2)
-    layer.handle_timers(40.0)
+    # Once the first is answered (here with a 401), the same CSeq with a new branch is a new
+    # attempt (phones that re-use the CSeq after a challenge), not a merge.
+    layer.send_response(ev.transaction, ev.request.create_response(401), 0.2)
     layer.pop_outputs()
-    layer.receive(copy_with_new_branch(), Peer("udp", "10.0.0.7", 5061), 41.0)
+    layer.receive(copy_with_new_branch(), Peer("udp", "10.0.0.1", 5061), 0.3)
     assert [o for o in layer.pop_outputs() if isinstance(o, RequestReceived)]
+    layer.handle_timers(40.0)
+    assert layer.transaction_count == 1 and len(layer._merge_index) == 1
