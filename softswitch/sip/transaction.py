@@ -19,6 +19,11 @@ Decisions:
   source address names the connection.
 - CANCEL is answered by the layer (200, or 481 when no INVITE server transaction matches,
   §9.2) and reported with `CancelReceived`; the TU answers the INVITE with 487.
+- Merged requests (§8.2.2.2: same From tag, Call-ID and CSeq outside a dialog, another
+  branch) get 482 from the layer -- but only while the first copy is unanswered, because
+  some phones re-use the CSeq for the retry after a 401/407.
+- Transactions that only wait out their last timer keep wire bytes, not message objects
+  (see `Transaction.request`), so the garbage collector has little to walk under load.
 """
 
 from __future__ import annotations
