@@ -500,3 +500,50 @@ async def test_callback_request_expires_without_an_idle_agent() -> None:
     qc.tick()
     assert failures(events) == ["no_idle_agent"]
     assert qc.tasks[call_id].mode is Mode.ENDED
+
+
+async def test_periodic_announcements_in_the_queues_language_in_virtual_time() -> None:
+    qc, endpoint, media, _, clock, _ = make([queue(static_agents=["2000"], prompts={
+        "queue_announcement": "press-1-for-callback", "queue_announcement_frequency": 30,
+        "announce_position": True, "announce_estimated_wait_time": True,
+        "play_thank_you": True, "position_announcement_frequency": 45, "language": "zh"})],
+        registered=())
+    call_id = await join(qc, endpoint)
+    leg = media.legs[f"{call_id}/q"]
+    assert leg.heard == []  # no join announcement configured: music only
+    assert leg.music == "default"
+    clock.now += 30.0
+    qc.tick()
+    assert leg.heard[-1] == ["zh/press-1-for-callback"]
+    clock.now += 15.0
+    qc.tick()
+    said = leg.heard[-1]
+    assert said[0] == "zh/you-are-caller-number" and said[-1] == "zh/thank-you-for-patience"
+    assert "zh/estimated-wait-time" not in said  # no agent serves the queue: no estimate
+    assert leg.music == "default"  # the music comes back after each announcement
+
+
+async def test_agent_announcement_is_heard_by_the_agent_only() -> None:
+    qc, endpoint, media, _, _, _ = make([queue(prompts={
+        "agent_announcement": "queue-call-for-agent", "announce_agent_id": False})])
+    call_id = await join(qc, endpoint)
+    answer(endpoint.invites_to("2000")[0])
+    assert media.legs[f"{call_id}/2000"].heard[-1] == ["en/queue-call-for-agent"]
+    assert media.legs[f"{call_id}/q"].heard == []
+
+
+async def test_failover_to_another_queue_keeps_the_call() -> None:
+    qc, endpoint, media, _, clock, events = make([
+        queue(static_agents=["2000"], max_wait=10,
+              failover={"type": "queue", "target": "6401"}),
+        queue(number="6401", name="Overflow", static_agents=["2001"])],
+        registered=("2001",))
+    call_id = await join(qc, endpoint)
+    assert endpoint.invites_to("2001") == []
+    clock.now += 10.0
+    qc.tick()
+    await settle()
+    [ring] = endpoint.invites_to("2001")
+    assert ring.request.from_.display_name == "Overflow: Alice"
+    assert qc.tasks[call_id].queue == "6401"
+    assert [e.queue for e in events if isinstance(e, TaskJoined)] == ["6400", "6401"]
