@@ -40,6 +40,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import enum
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -388,8 +389,8 @@ class QueueCalls:
                 call.state = "ended"
                 self._outbound_hung_up(call)
         elif method == "INVITE":
-            self._reinvite(txn, request, call.leg, call.peer, on_hold=lambda held, c=call:
-                           self._outbound_hold(c, held))
+            self._reinvite(txn, request, call.leg, call.peer,
+                           on_hold=functools.partial(self._outbound_hold, call))
         elif method == "INFO":
             self._respond(txn, request, 200)
         elif method == "OPTIONS":
@@ -951,9 +952,9 @@ class QueueCalls:
         for call in list(task.offers.values()):
             self._drop_outbound(call)
         task.offers.clear()
-        for call in (task.agent_call, task.other_call):
-            if call is not None:
-                self._drop_outbound(call)
+        for other in (task.agent_call, task.other_call):
+            if other is not None:
+                self._drop_outbound(other)
         self._forget(task)
 
     def _forget(self, task: QueueTask) -> None:
@@ -1005,8 +1006,8 @@ class QueueCalls:
         self._accepting = False
         if self._timer is not None:
             self._timer.cancel()
-        for t in self._reg_timers.values():
-            t.cancel()
+        for handle in self._reg_timers.values():
+            handle.cancel()
         for task in list(self.tasks.values()):
             if task.mode is Mode.ANSWERING:
                 self._reject(task, 503, "Service Unavailable")
