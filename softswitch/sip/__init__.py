@@ -123,6 +123,8 @@ Auth (`auth`) -- RFC 2617/7616/8760 digest, sans-IO
   FAILED`), `.username`, `.reason`.
   `authenticate(request, now) -> tuple[AuthResult, Response | None]`: the response to send
   (challenge, stale challenge) or None when OK.
+- UAC side: `authorize(challenge_response, request, username, password) -> Request` (the
+  request again with the next CSeq and Authorization/Proxy-Authorization, no Via).
 - `BruteForceGuard(max_failures=20, window=60.0, ban_time=300.0)`: `is_banned(host, now)`,
   `record_failure(host, now) -> bool` (True when this failure banned the host),
   `banned_hosts(now)`, `next_deadline()`, `handle_timer(now)` (forgets old entries).
@@ -142,7 +144,7 @@ SDP (`sdp`) -- RFC 4566 / RFC 3264 subset
   anchoring), `is_on_hold(sdp) -> bool`, `audio(sdp) -> MediaDescription | None`.
 """
 
-from .auth import HA1, AuthResult, AuthStatus, BruteForceGuard, DigestAuthenticator
+from .auth import HA1, AuthResult, AuthStatus, BruteForceGuard, DigestAuthenticator, authorize
 from .dialog import Dialog, DialogId, DialogState, create_cancel, dialog_id_of
 from .endpoint import OutgoingRequest, SipEndpoint
 from .errors import SipParseError
@@ -205,6 +207,6 @@ __all__ = [
     "ServerTransaction", "SessionDescription", "SipEndpoint", "SipParseError", "SipUri",
     "StrayResponse", "StreamFramer", "TimerConfig", "Transaction", "TransactionLayer",
     "TransactionState", "TransactionTerminated", "TransactionTimedOut", "Via", "anchor",
-    "audio", "create_answer", "create_cancel", "create_offer", "dialog_id_of", "is_on_hold",
+    "audio", "authorize", "create_answer", "create_cancel", "create_offer", "dialog_id_of", "is_on_hold",
     "new_branch", "new_call_id", "new_tag", "parse_message", "reason_phrase",
 ]

@@ -44,6 +44,7 @@ __all__ = [
     "BruteForceGuard",
     "compute_ha1",
     "compute_response",
+    "authorize",
     "PROXY_AUTH_METHODS",
 ]
 
@@ -115,6 +116,60 @@ def compute_response(
     if qop:
         return _h(algorithm, f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
     return _h(algorithm, f"{ha1}:{nonce}:{ha2}")
+
+
+def authorize(
+    challenge: Response,
+    request: Request,
+    username: str,
+    password: str,
+    *,
+    nc: int = 1,
+    cnonce: str | None = None,
+) -> Request:
+    """UAC side (RFC 3261 §22.2, RFC 8760): `request` again, answering the 401/407
+    `challenge` with credentials -- for trunks and tests. Picks the first challenge whose
+    algorithm we know (SHA-256, MD5, their -sess forms), uses qop=auth when offered, and
+    returns a new Request with the next CSeq and no Via (the endpoint adds a fresh one).
+    Raises ValueError when no challenge can be answered."""
+    name = "Proxy-Authenticate" if challenge.status == 407 else "WWW-Authenticate"
+    for value in challenge.get_all(name):
+        try:
+            scheme, p = parse_auth_params(value)
+        except SipParseError:
+            continue
+        algorithm = p.get("algorithm", "MD5").upper()
+        base = algorithm.removesuffix("-SESS")
+        if scheme.lower() != "digest" or base not in ("MD5", "SHA-256") or "nonce" not in p:
+            continue
+        realm = p.get("realm", "")
+        qops = [q.strip() for q in p.get("qop", "").split(",") if q.strip()]
+        qop = "auth" if "auth" in qops else None
+        if qops and qop is None:
+            continue  # only auth-int offered
+        cn = cnonce or os.urandom(8).hex()
+        ncs = f"{nc:08x}"
+        uri = str(request.uri)
+        ha1 = compute_ha1(base, username, realm, password)
+        if algorithm.endswith("-SESS"):
+            ha1 = _h(base, f"{ha1}:{p['nonce']}:{cn}")
+        digest = compute_response(base, ha1, p["nonce"], request.method, uri,
+                                  qop=qop, nc=ncs, cnonce=cn)
+        parts = [f'username="{username}"', f'realm="{realm}"', f'nonce="{p["nonce"]}"',
+                 f'uri="{uri}"', f'response="{digest}"', f"algorithm={p.get('algorithm', 'MD5')}"]
+        if qop:
+            parts += [f"qop={qop}", f"nc={ncs}", f'cnonce="{cn}"']
+        if "opaque" in p:
+            parts.append(f'opaque="{p["opaque"]}"')
+        again = Request(request.method, request.uri.copy(), body=request.body)
+        for e in request.headers:
+            if e[0] not in ("via", "cseq", "authorization", "proxy-authorization"):
+                again.headers.append(list(e))
+        again.add("CSeq", f"{request.cseq.number + 1} {request.method}")
+        again.add("Proxy-Authorization" if challenge.status == 407 else "Authorization",
+                  "Digest " + ", ".join(parts))
+        return again
+    raise ValueError("no digest challenge we can answer")
 
 
 class DigestAuthenticator:

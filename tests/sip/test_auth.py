@@ -293,3 +293,24 @@ def test_guard_forgets_old_entries() -> None:
     assert guard.next_deadline() == 33.0  # only b's ban remains
     guard.handle_timer(now=34.0)
     assert guard.next_deadline() is None and guard.banned_hosts(now=34.0) == []
+
+
+@pytest.mark.parametrize("algorithms", [("SHA-256", "MD5"), ("MD5",)])
+@pytest.mark.parametrize("method", ["REGISTER", "INVITE"])
+def test_uac_authorize_answers_our_own_challenge(algorithms: tuple[str, ...],
+                                                 method: str) -> None:
+    from softswitch.sip.auth import authorize
+
+    auth = DigestAuthenticator(REALM, PASSWORDS.get, algorithms=algorithms)
+    req = request(method)
+    _r, challenge = auth.authenticate(req, now=0.0)
+    assert challenge is not None
+    again = authorize(challenge, req, "1001", "s3cret")
+    assert again.cseq.number == req.cseq.number + 1 and not again.has("Via")
+    assert again.call_id == req.call_id and again.from_.tag == req.from_.tag
+    again.insert_via(req.via)
+    wire = parse_message(bytes(again))
+    assert isinstance(wire, Request)
+    assert auth.verify(wire, now=1.0).ok
+    with pytest.raises(ValueError):
+        authorize(req.create_response(401), req, "1001", "s3cret")  # no challenge in it
