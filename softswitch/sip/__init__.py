@@ -207,6 +207,6 @@ __all__ = [
     "ServerTransaction", "SessionDescription", "SipEndpoint", "SipParseError", "SipUri",
     "StrayResponse", "StreamFramer", "TimerConfig", "Transaction", "TransactionLayer",
     "TransactionState", "TransactionTerminated", "TransactionTimedOut", "Via", "anchor",
-    "audio", "authorize", "create_answer", "create_cancel", "create_offer", "dialog_id_of", "is_on_hold",
-    "new_branch", "new_call_id", "new_tag", "parse_message", "reason_phrase",
+    "audio", "authorize", "create_answer", "create_cancel", "create_offer", "dialog_id_of",
+    "is_on_hold", "new_branch", "new_call_id", "new_tag", "parse_message", "reason_phrase",
 ]
