@@ -32,6 +32,16 @@ Decisions (also in the report of issue 5):
   cause in the log line "callback customer not reachable".
 - Device state for ring-in-use (§2.4): the B2BUA reports its extension calls through
   `call_started` / `call_ended`; an extension counts busy while it has at least one.
+- The agent's phone shows "<queue name>: <caller>" as the From display, <caller> being the
+  caller's display name when their phone sent one, else their number (the From URI always
+  carries the number); callback offers show "<queue name>: callback <number>".
+- While the caller is entering a callback number, periodic queue and position announcements
+  are skipped (they would talk over the dialogue); music resumes between prompts.
+- Key presses reach the controller as media DTMF events whatever their transport: RFC 4733,
+  SIP INFO (handed to the caller's media leg) or in-band tones (detected by the media engine
+  on legs whose phone did not negotiate telephone-event).
+- Inbound trunks (later): a trunk INVITE for a queue number enters through
+  `handle_invite(txn, request, caller_number, queue)` exactly like an extension's.
 """
 
 from __future__ import annotations
@@ -460,10 +470,14 @@ class QueueCalls:
         elif isinstance(cmd, Connect):
             self._connect(task, cmd)
         elif isinstance(cmd, PlayPrompt):
+            if task.mode is Mode.COLLECTING:
+                return  # never talk over the callback-number dialogue
             self._play_prompt(task, cmd)
         elif isinstance(cmd, StartMusic):
             self._start_music(task, cmd.prompt)
         elif isinstance(cmd, AnnouncePosition):
+            if task.mode is Mode.COLLECTING:
+                return
             self._play(task, position_parts(cmd.position, cmd.estimated_wait, cmd.thank_you,
                                             cmd.language), cmd.language)
         elif isinstance(cmd, CollectCallbackNumber):

@@ -547,3 +547,17 @@ async def test_failover_to_another_queue_keeps_the_call() -> None:
     assert ring.request.from_.display_name == "Overflow: Alice"
     assert qc.tasks[call_id].queue == "6401"
     assert [e.queue for e in events if isinstance(e, TaskJoined)] == ["6400", "6401"]
+
+
+async def test_no_announcement_over_the_callback_number_dialogue() -> None:
+    qc, endpoint, media, _, clock, _ = make([queue(
+        static_agents=["2000"], callback={"method": "press_key", "key": "1"},
+        prompts={"announce_position": True, "position_announcement_frequency": 20})],
+        registered=())
+    call_id = await join(qc, endpoint)
+    leg = media.legs[f"{call_id}/q"]
+    leg.press("1")
+    heard = len(leg.heard)
+    clock.now += 20.0
+    qc.tick()
+    assert len(leg.heard) == heard  # still the callback prompt
