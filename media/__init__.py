@@ -102,7 +102,8 @@ Behaviour the call layer can rely on:
 
 Decisions taken here (also in the module docstrings):
 
-* Latching: first packet after each ``set_remote`` wins; other sources are dropped unless
+* Latching: first packet after each ``set_remote`` wins (a re-INVITE with the same SDP
+  address keeps media flowing to the latched address meanwhile); other sources are dropped unless
   they carry the latched SSRC (``media.rtp``).
 * Jitter tolerance: the relay forwards each packet at once (no buffering: the phones have
   jitter buffers) and keeps a reordered packet's place in the outgoing numbering; the mixer

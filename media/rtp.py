@@ -19,7 +19,8 @@ return. Three pieces:
   across SSRC changes, RTCP sender/receiver reports on a timer (``next_deadline``).
 
 Decision (latching): a leg latches to the source address of the first RTP packet after each
-``set_remote``. Later packets from another address are dropped and counted in
+``set_remote`` (until then it sends to the SDP address, or keeps the latched one when the SDP
+address did not change). Later packets from another address are dropped and counted in
 ``foreign_packets``, except that a packet carrying the SSRC of the latched stream re-latches
 (a NAT binding that moved mid-call); nothing else can steal the stream.
 """
@@ -461,7 +462,16 @@ class RtpSession:
 
     # -- configuration ---------------------------------------------------------------------
     def set_remote(self, address: tuple[str, int] | None) -> None:
-        """Address from the remote SDP (c= and m=). None until known; re-arms latching."""
+        """Address from the remote SDP (c= and m=). None until known.
+
+        Latching is re-armed either way (the phone may have restarted its stream behind a
+        NAT). With the same address again (a hold/unhold re-INVITE) media keeps going to the
+        latched address until the next packet shows where the phone is now, so a phone
+        behind NAT does not lose media meanwhile.
+        """
+        if address is not None and address == self.sdp_address and self.latched:
+            self.latched = False
+            return
         self.sdp_address = address
         self.send_address = address
         self.rtcp_address = (address[0], address[1] + 1) if address else None

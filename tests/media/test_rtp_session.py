@@ -175,3 +175,15 @@ def test_statistics_never_crash_and_lost_is_bounded(seqs):
     snap = s.snapshot()
     assert snap.packets_received == len(seqs)
     assert -0x800000 <= snap.packets_lost <= 0x7FFFFF
+
+
+def test_same_sdp_address_again_keeps_the_latch_new_one_rearms():
+    s = RtpSession("t")
+    s.set_remote(B)
+    s.accept(1, 1, 0, 160, A, 0.0)
+    s.set_remote(B)  # hold/unhold re-INVITE with the same SDP
+    assert s.send_address == A and not s.latched  # keeps sending there, re-arms the latch
+    assert s.accept(3, 9, 0, 160, ("10.0.0.1", 4002), 0.02)  # the phone's new NAT port
+    assert s.send_address == ("10.0.0.1", 4002)
+    s.set_remote(("10.0.0.9", 7000))
+    assert s.send_address == ("10.0.0.9", 7000) and not s.latched
