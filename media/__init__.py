@@ -9,7 +9,7 @@ Quick use from the call layer (softswitch/calls)::
 
     from media import MediaEngine, MediaError
 
-    engine = MediaEngine("127.0.0.1", (20000, 29999))
+    engine = MediaEngine("127.0.0.1", (20000, 29999))  # prompts_dir=... (default: prompts/)
     await engine.start()                        # starts the 20 ms media clock
 
     a = await engine.open_leg("call-17/a")      # even RTP port from the range, RTCP = port+1
