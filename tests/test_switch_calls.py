@@ -253,11 +253,19 @@ async def test_hold_unhold_reinvite_and_info_pass_through(switch, phones) -> Non
     hold = await p.callee.next_request("INVITE")
     assert b"a=sendonly" in hold.body
     assert media_addr(hold.body) == media_addr(req.body)  # still the relay's port
+    # RFC 3264 §8: same o= session as the switch's first offer, version + 1
+    first_o = SessionDescription.parse(req.body).origin
+    hold_o = SessionDescription.parse(hold.body).origin
+    assert (hold_o.username, hold_o.session_id) == (first_o.username, first_o.session_id)
+    assert int(hold_o.session_version) == int(first_o.session_version) + 1
     p.callee.reply(hold, 200, to_tag="calleetag",
                    body=sdp(p.callee_rtp.getsockname()[1], direction="recvonly"))
     resp = await p.caller.response()
     assert resp.status == 200 and b"a=recvonly" in resp.body
     assert media_addr(resp.body) == relay_for_caller
+    ok_o, resp_o = (SessionDescription.parse(m.body).origin for m in (ok, resp))
+    assert resp_o.session_id == ok_o.session_id
+    assert int(resp_o.session_version) == int(ok_o.session_version) + 1
     p.caller.send_raw(in_dialog(p.caller, "ACK", ok, we_are_caller=True))
     await p.callee.next_request("ACK")
     # unhold

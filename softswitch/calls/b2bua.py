@@ -168,6 +168,7 @@ class Call:
     pending: set[asyncio.Task[Any]] = field(default_factory=set)
     log: Any = None
     leg_call_ids: list[str] = field(default_factory=list)
+    origins: dict[Side, Any] = field(default_factory=dict)  # our SDP o= line per side
     observed: list[str] = field(default_factory=list)  # parties reported busy (observer)
 
     @property
@@ -295,6 +296,7 @@ class B2BUA:
             (list(SUPPORTED_CODECS), True)
         offer = sdplib.create_offer(call.leg_b.local_host, call.leg_b.local_port,
                                     codecs=tuple(codecs), telephone_event=te)
+        call.origins[Side.CALLEE] = offer.origin
         body = bytes(offer)
         caller = call.control.caller
         ids = []
@@ -349,6 +351,7 @@ class B2BUA:
             self._execute(call, call.control.handle_route_failed(488, "Not Acceptable Here",
                                                                  self._loop.time()))
             return
+        call.origins[Side.CALLER] = answer.origin
         call.answer_sdp = bytes(answer)
         params = media_params(answer)
         offer_params = media_params(call.offer) if call.offer is not None else None
@@ -432,6 +435,7 @@ class B2BUA:
         except ValueError as exc:  # e.g. telephone-event on a static payload type
             call.log.info("unusable SDP", error=str(exc))
             return False
+        call.origins[Side.CALLER] = answer.origin
         call.answer_sdp = bytes(answer)
         with contextlib.suppress(Exception):
             self.media.bridge(call.leg_a, call.leg_b)
@@ -678,8 +682,22 @@ class B2BUA:
         else:
             self._respond(txn, request, 501, "Not Implemented", headers=[("Allow", ALLOW)])
 
+    @staticmethod
+    def _as_ours(call: Call, to: Side, sdp: Any) -> Any:
+        """RFC 3264 §8: every SDP a phone gets from us carries the o= line of our first one
+        with the version increased by one, whatever phone's SDP we relay."""
+        origin = call.origins.get(to)
+        if origin is not None:
+            version = origin.session_version
+            origin.session_version = str(int(version) + 1 if version.isdigit() else 1)
+            sdp.origin.username = origin.username
+            sdp.origin.session_id = origin.session_id
+            sdp.origin.session_version = origin.session_version
+        return sdp
+
     def _relay(self, call: Call, side: Side, txn: Any, request: Request) -> None:
         """Pass a re-INVITE or INFO to the other side; its final answer comes back."""
+        other = Side.CALLEE if side is Side.CALLER else Side.CALLER
         if side is Side.CALLER:
             this_leg, other_leg = call.leg_a, call.leg_b
             other_dialog = call.b_branch.dialog if call.b_branch else None
@@ -702,7 +720,8 @@ class B2BUA:
                 self._respond(txn, request, 488, "Bad SDP")
                 return
             offer_params = media_params(offer)
-            body = bytes(sdplib.anchor(offer, other_leg.local_host, other_leg.local_port))
+            body = bytes(self._as_ours(call, other, sdplib.anchor(
+                offer, other_leg.local_host, other_leg.local_port)))
         headers: tuple[tuple[str, Any], ...] = ()
         if request.method == "INVITE":
             local = self.endpoint.local_peer(other_peer.transport)
@@ -728,8 +747,8 @@ class B2BUA:
                             answer_params = media_params(answer)
                             if answer_params is not None:
                                 apply_media(other_leg, answer_params)
-                            out_body = bytes(sdplib.anchor(answer, this_leg.local_host,
-                                                           this_leg.local_port))
+                            out_body = bytes(self._as_ours(call, side, sdplib.anchor(
+                                answer, this_leg.local_host, this_leg.local_port)))
             hdrs: list[tuple[str, Any]] = []
             if out_body:
                 hdrs.append(("Content-Type", resp.content_type or "application/sdp"))
