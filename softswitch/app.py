@@ -251,6 +251,12 @@ class SipRouter:
         if self.guard.is_banned(txn.peer.host, now):
             self._reply(txn, request, 403, "Forbidden")
             return
+        required = [o.strip() for o in request.get_all("Require") if o.strip()]
+        if required:
+            # §8.2.2.3: we support no option tags (no 100rel, no timer) -> 420
+            self._reply(txn, request, 420, "Bad Extension",
+                        headers=[("Unsupported", ", ".join(required))])
+            return
         if request.to.tag:
             if self.agentdesk.owns(request.call_id):
                 self.agentdesk.handle_in_dialog(txn, request)

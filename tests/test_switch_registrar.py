@@ -150,3 +150,10 @@ async def test_digest_uri_must_name_the_request_uri_host(switch) -> None:
         resp = await phone.request("REGISTER", "sip:127.0.0.1", auth=False,
                                    headers=["Expires: 600", f"Authorization: {auth}"])
         assert resp.status == expected, digest_uri
+
+
+async def test_required_extension_we_do_not_support_gets_420(switch) -> None:
+    phone = await ua(switch)
+    resp = await phone.request("OPTIONS", "sip:127.0.0.1", auth=False,
+                               headers=["Require: 100rel, foo"])
+    assert resp.status == 420 and resp.get("Unsupported") == "100rel, foo"
