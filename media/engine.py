@@ -967,6 +967,7 @@ class Conference:
         if leg._conference is not None and leg._conference is not self:
             raise MediaError(f"leg {leg.label!r} is already in conference "
                              f"{leg._conference.name!r}")
+        self._check_role(leg, Role(role), whisper_to)
         if leg.peer is not None:
             self.engine.unbridge(leg, leg.peer)
         if leg not in self.roles:
@@ -982,16 +983,20 @@ class Conference:
                  whisper_to: MediaLeg | None = None) -> None:
         """Switch a member between participant / listen / whisper / barge."""
         role = Role(role)
-        if leg not in self.roles and leg not in self.members:
+        if leg not in self.members:
             raise MediaError(f"leg {leg.label!r} is not in conference {self.name!r}")
-        if role is Role.WHISPER:
-            if whisper_to is None or whisper_to not in self.members or whisper_to is leg:
-                raise MediaError("whisper needs whisper_to: another member of the conference")
+        self._check_role(leg, role, whisper_to)
+        if role is Role.WHISPER and whisper_to is not None:
             self.whisper_to[leg] = whisper_to
         else:
             self.whisper_to.pop(leg, None)
         self.roles[leg] = role
         self._matrix = None
+
+    def _check_role(self, leg: MediaLeg, role: Role, whisper_to: MediaLeg | None) -> None:
+        if role is Role.WHISPER and (whisper_to is None or whisper_to not in self.members
+                                     or whisper_to is leg):
+            raise MediaError("whisper needs whisper_to: another member of the conference")
 
     def remove(self, leg: MediaLeg) -> None:
         if leg not in self.roles:

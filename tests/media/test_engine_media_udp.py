@@ -240,3 +240,26 @@ async def test_one_clock_drives_every_leg_in_virtual_time(phones):
         assert legs[0][1].hearing == "nothing" and legs[2][1].hearing == "music"
     finally:
         await eng.stop()
+
+
+async def test_conference_role_errors_and_whisper_target_leaving(engine, phones):
+    (_, caller), (_, agent), (_, sup) = [await leg_for(engine, phones, n)
+                                         for n in ("c", "a", "s")]
+    conf = engine.conference("x")
+    conf.add(caller)
+    conf.add(agent)
+    with pytest.raises(MediaError, match="whisper_to"):
+        conf.add(sup, Role.WHISPER)
+    assert sup not in conf.members and sup.hearing == "nothing"  # nothing half-done
+    with pytest.raises(MediaError, match="not in conference"):
+        conf.set_role(sup, Role.LISTEN)
+    conf.add(sup, Role.WHISPER, whisper_to=agent)
+    other = engine.conference("y")
+    with pytest.raises(MediaError, match="already in conference"):
+        other.add(sup)
+    conf.remove(agent)  # the agent hung up: the supervisor can only listen now
+    assert conf.roles[sup] is Role.LISTEN and agent.hearing == "nothing"
+    with pytest.raises(ValueError):
+        conf.set_role(caller, "shout")
+    await conf.close()
+    assert caller.hearing == "nothing" and "x" not in engine.conferences
