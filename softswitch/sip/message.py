@@ -174,6 +174,8 @@ def reason_phrase(status: int) -> str:
 
 
 _CALL_ID_RE = re.compile(r"\S{1,1024}\Z")
+# Headers whose presence or simple syntax the parser checks while reading them.
+_CHECKED = frozenset({"via", "cseq", "content-length", "max-forwards", "expires"})
 _HEADER_NAME_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 _LINE_SPLIT_RE = re.compile(r"\r\n|\n")
 _STATUS_LINE_RE = re.compile(r"SIP/2\.0 ([0-9]{3}) (.*)\Z", re.S)
@@ -700,6 +702,9 @@ def _parse(data: bytes, stream: bool) -> Request | Response:
                     error = (exc.reason, 400)
 
     hdrs = msg.headers
+    # Found on the way through the headers, so no second pass is needed.
+    cl_text: str | None = None
+    has_via = has_cseq = False
     if rest:
         found = _HEADER_RE.findall(rest)
         if len(found) != rest.count("\n") + 1 and error is None:
@@ -711,14 +716,29 @@ def _parse(data: bytes, stream: bool) -> Request | Response:
                 name = name.rstrip(" \t")
             lk = name.lower()
             pair = canonical.get(lk)
+            if value[-1:] in (" ", "\t"):
+                value = value.rstrip(" \t")
             if pair is None:
                 if _HEADER_NAME_RE.match(name) is None:
                     if error is None:
                         error = (f"invalid header name {name[:40]!r}", 400)
                     continue
-                hdrs.append([lk, name, value.rstrip(" \t")])
-            else:
-                hdrs.append([pair[0], pair[1], value.rstrip(" \t")])
+                hdrs.append([lk, name, value])
+                continue
+            clk = pair[0]
+            hdrs.append([clk, pair[1], value])
+            if clk in _CHECKED:
+                if clk == "via":
+                    has_via = True
+                elif clk == "cseq":
+                    has_cseq = True
+                elif clk == "content-length":
+                    if cl_text is not None and value != cl_text and error is None:
+                        error = ("conflicting Content-Length headers", 400)
+                    cl_text = value
+                elif (not value.isdigit() or not value.isascii()) and error is None:
+                    # Max-Forwards / Expires: 1*DIGIT (RFC 3261 §20.22, §20.19)
+                    error = (f"invalid {pair[1]} {value[:20]!r}", 400)
 
     # A request is answered at its source address (see transaction.py), so a 400 can be
     # sent whenever the client can match it: a Via and a CSeq must be there, even if
@@ -728,33 +748,24 @@ def _parse(data: bytes, stream: bool) -> Request | Response:
         if not vias:
             raise SipParseError("missing Via header")
     except SipParseError as exc:
-        if request is None or not msg.has("Via"):
+        if request is None or not has_via:
             raise SipParseError(exc.reason) from None
         if error is None:
             error = (exc.reason, 400)
-    if request is not None and not msg.has("CSeq"):
+    if request is not None and not has_cseq:
         raise SipParseError("missing CSeq header")
 
     try:
-        _ = (msg.from_, msg.to, msg.call_id)
+        _ = (msg.from_.uri, msg.to.uri, msg.call_id)
         cseq = msg.cseq
         if request is not None and cseq.method != request.method:
             raise SipParseError("CSeq method does not match the request method")
-        _ = (msg.max_forwards, msg.expires, msg.from_.uri, msg.to.uri)
         for contact in msg.contacts:
             _ = contact.uri
     except SipParseError as exc:
         if error is None:
             error = (exc.reason, 400)
 
-    cl_text: str | None = None
-    for e in hdrs:
-        if e[0] == "content-length":
-            v = e[2]
-            assert isinstance(v, str)
-            if cl_text is not None and v != cl_text and error is None:
-                error = ("conflicting Content-Length headers", 400)
-            cl_text = v
     if cl_text is not None:
         if not cl_text.isdigit() or not cl_text.isascii():
             if error is None:

@@ -39,6 +39,9 @@ _SCHEME_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*):(?P<rest>\S+)\Z")
 # the user-part parameters of tel-style users; anything else (space, <, >, ", @) is invalid.
 _USERINFO_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()&=+$,;?/%:\[\]]*\Z")
 _TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~\[\]:/&$]+\Z")
+_SIMPLE_PARAMS_RE = re.compile(
+    r"(?:;[A-Za-z0-9\-.!%*_+`'~\[\]:/&$]+(?:=[^;\s\"=][^;\s\"]*)?)+\Z"
+)
 
 
 _IPV4_RE = re.compile(_IPV4 + r"\Z")
@@ -59,6 +62,12 @@ def parse_params(text: str, what: str = "parameter") -> Params:
     """
     params: Params = {}
     if not text:
+        return params
+    if _SIMPLE_PARAMS_RE.match(text) is not None:
+        # The common case (no quotes, no whitespace): one regex has validated everything.
+        for part in text[1:].split(";"):
+            name, eq, value = part.partition("=")
+            params[name.lower()] = value if eq else None
         return params
     for part in _split_params(text):
         part = part.strip()
@@ -168,34 +177,31 @@ class SipUri:
             if oscheme in ("sip", "sips"):
                 raise SipParseError(f"invalid SIP URI {text!r}")
             return cls("", scheme=oscheme, opaque=o.group("rest"))
-        scheme = m.group("scheme").lower()
-        host = m.group("host")
+        scheme, userinfo, host, port_s, params_s, headers = m.groups()
         if host[0].isdigit() and not _valid_ipv4(host):
             raise SipParseError(f"invalid host in URI {text!r}")
         user = password = None
-        userinfo = m.group("userinfo")
         if userinfo is not None:
             if not userinfo or _USERINFO_RE.match(userinfo) is None:
                 raise SipParseError(f"invalid user part in URI {text!r}")
             user, colon, pw = userinfo.partition(":")
             if colon:
                 password = pw
-        port_s = m.group("port")
         port = None
         if port_s is not None:
             port = int(port_s)
             if port > 65535:
                 raise SipParseError(f"invalid port in URI {text!r}")
-        params = parse_params(m.group("params") or "", "URI parameter")
-        return cls(
-            host.lower(),
-            user,
-            port,
-            params,
-            scheme=scheme,
-            password=password,
-            headers=m.group("headers"),
-        )
+        uri = cls.__new__(cls)
+        uri.scheme = scheme if scheme == "sip" else scheme.lower()
+        uri.user = user
+        uri.password = password
+        uri.host = host.lower()
+        uri.port = port
+        uri.params = parse_params(params_s, "URI parameter") if params_s else {}
+        uri.headers = headers
+        uri.opaque = None
+        return uri
 
     def __str__(self) -> str:
         if self.opaque is not None:
