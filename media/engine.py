@@ -33,6 +33,7 @@ from media.dtmf import (
     DtmfError,
     GoertzelDetector,
     TelephoneEventReceiver,
+    digit_to_event,
     dtmf_tone,
     parse_info_body,
     telephone_event_frames,
@@ -264,7 +265,11 @@ class MediaLeg:
         return digit
 
     def send_dtmf(self, digits: str, duration_ms: int = 100) -> None:
-        """Send key presses to the phone: RFC 4733 events when negotiated, else tones."""
+        """Send key presses to the phone: RFC 4733 events when negotiated, else tones.
+        Raises DtmfError (nothing queued) if any character is not a DTMF digit."""
+        self._check_open()
+        for d in digits:
+            digit_to_event(d)
         for d in digits:
             if self.telephone_event_pt is not None:
                 self._dtmf_out.extend(telephone_event_frames(d, duration_ms))

@@ -355,3 +355,12 @@ async def test_a_failing_dtmf_callback_does_not_stop_media(engine, phones):
     assert (await a.next_digit(0.5)).digit == "3"
     pa.send((a.local_host, a.local_port), b"\x05" * 160)
     assert await pb.recv() is not None
+
+
+async def test_send_dtmf_rejects_bad_digits_without_sending_any(engine, phones):
+    from media.dtmf import DtmfError
+
+    pa, pb, a, b = await call(engine, phones)
+    with pytest.raises(DtmfError, match="x"):
+        a.send_dtmf("12x")
+    assert not a._dtmf_out
