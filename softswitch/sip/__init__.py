@@ -69,7 +69,8 @@ Transactions (`transaction`, `events`) -- sans-IO, RFC 3261 §17 + RFC 6026
   until the ACK arrives (`AckReceived`) or 64*T1 passes (`TransactionTimedOut(timer="L")`).
   Over TCP no retransmission timers run (A, E, G are not started; D, I, J, K are 0).
   The INVITE server transaction sends "100 Trying" itself on creation; a 100 the TU sends
-  afterwards is ignored (no duplicate on the wire).
+  afterwards is ignored (no duplicate on the wire). A merged request (§8.2.2.2: same From
+  tag/Call-ID/CSeq, another branch, while the first is unanswered) gets 482 from the layer.
 
 Endpoint (`endpoint`, `transport`) -- asyncio shell
 ----------------------------------------------------
@@ -96,7 +97,11 @@ Endpoint (`endpoint`, `transport`) -- asyncio shell
   `send_response(txn, response) -> bool` (False: already answered, nothing sent),
   `send_stateless(message, destination)`,
   `await close()`.
-- Logging: structlog, every transaction line bound with `call_id`.
+- UDP sockets are read in batches (up to 256 datagrams per readiness event, 8 MB receive
+  buffer); TCP connections are kept in a table by remote address, closed after
+  `tcp_idle_timeout` seconds without traffic, and answer RFC 5626 CRLF pings.
+- Logging: structlog; every transaction and message line carries `call_id`. Malformed
+  input is logged at most once a second at info level (the rest at debug, counted).
 
 Dialogs (`dialog`) -- sans-IO, RFC 3261 §12
 -------------------------------------------
