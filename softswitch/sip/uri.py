@@ -225,24 +225,30 @@ class SipUri:
         return f"SipUri({str(self)!r})"
 
     def __eq__(self, other: object) -> bool:
-        """URI comparison, simplified from RFC 3261 §19.1.4: scheme, unescaped user,
-        password, case-insensitive host, port and the transport/user/method/maddr/ttl
-        parameters."""
+        """URI comparison of RFC 3261 §19.1.4: scheme, user and password (case-sensitive,
+        after unescaping), host (case-insensitive), port; `user`, `ttl`, `method`, `maddr`
+        and `transport` must match when either URI has them, any other parameter when both
+        have it; headers must match as an unordered set."""
         if not isinstance(other, SipUri):
             return NotImplemented
         if self.opaque is not None or other.opaque is not None:
             return self.scheme == other.scheme and self.opaque == other.opaque
-        return (
+        if not (
             self.scheme == other.scheme
             and _unq(self.user) == _unq(other.user)
-            and self.password == other.password
+            and _unq(self.password) == _unq(other.password)
             and self.host == other.host
             and self.port == other.port
-            and all(
-                _lower(self.params.get(k)) == _lower(other.params.get(k))
-                for k in ("transport", "user", "method", "maddr", "ttl")
-            )
-        )
+        ):
+            return False
+        mine, theirs = self.params, other.params
+        for k in ("transport", "user", "method", "maddr", "ttl"):
+            if _lower(mine.get(k)) != _lower(theirs.get(k)):
+                return False
+        for k in mine.keys() & theirs.keys():
+            if _lower(mine[k]) != _lower(theirs[k]):
+                return False
+        return _header_set(self.headers) == _header_set(other.headers)
 
     def __hash__(self) -> int:
         return hash((self.scheme, _unq(self.user), self.host, self.port))
@@ -258,6 +264,12 @@ class SipUri:
             headers=self.headers,
             opaque=self.opaque,
         )
+
+
+def _header_set(headers: str | None) -> frozenset[str]:
+    if not headers:
+        return frozenset()
+    return frozenset(unquote(h) for h in headers.split("&"))
 
 
 def _unq(s: str | None) -> str | None:
