@@ -209,17 +209,36 @@ def decode_dtmf(signal: np.ndarray, rate: int, *, min_level_dbfs: float = -35.0,
 @dataclass
 class Match:
     score: float  # normalised cross-correlation peak, 1.0 = identical waveform
-    lag_s: float  # where the prompt starts inside the recording
+    lag_s: float  # where the prompt (its first sample) starts inside the recording
+    matched_s: float = 0.0  # length of the prompt segment that was matched
 
 
-def find_prompt(recording: np.ndarray, prompt: np.ndarray, rate: int) -> Match:
+def find_prompt(recording: np.ndarray, prompt: np.ndarray, rate: int,
+                segment_s: float | None = 3.0) -> Match:
     """Locate `prompt` inside `recording` by normalised cross-correlation (FFT based).
 
-    G.711 companding and a relay keep the waveform, so a prompt that went through the switch
-    scores well above 0.5; unrelated audio or silence scores near 0.
+    With `segment_s`, segments of that length are matched (from where the prompt's sound
+    starts, from a third and from two thirds into it; shortened to half the recording when
+    the recording is short) and the best one counts, so a prompt cut off by a hang-up or a
+    recording that started late is still recognised. `segment_s=None` matches the whole
+    prompt. G.711 companding and a relay keep the waveform, so a prompt that went through
+    the switch scores well above 0.5; unrelated audio or silence scores near 0.
     """
     rec = np.asarray(recording, dtype=np.float64)
     ref = np.asarray(prompt, dtype=np.float64)
+    if segment_s is None or len(ref) == 0:
+        return _correlate(rec, ref, rate, 0)
+    loud = np.flatnonzero(np.abs(ref) > 0.1 * np.max(np.abs(ref)))
+    first = int(loud[0]) if len(loud) else 0
+    length = min(int(segment_s * rate), len(ref) - first, max(len(rec) // 2, 1))
+    span = len(ref) - first - length
+    starts = sorted({first, first + span // 2, first + span}) if span > 0 else [first]
+    return max((_correlate(rec, ref[o: o + length], rate, o) for o in starts),
+               key=lambda m: m.score)
+
+
+def _correlate(rec: np.ndarray, ref: np.ndarray, rate: int, offset: int) -> Match:
+    """Best normalised correlation of `ref` (taken `offset` samples into the prompt)."""
     if len(ref) == 0 or len(rec) < len(ref):
         return Match(0.0, 0.0)
     ref = ref - ref.mean()
@@ -229,7 +248,7 @@ def find_prompt(recording: np.ndarray, prompt: np.ndarray, rate: int) -> Match:
     n = 1 << int(np.ceil(np.log2(len(rec) + len(ref))))
     corr = np.fft.irfft(np.fft.rfft(rec, n) * np.conj(np.fft.rfft(ref, n)), n)[
         : len(rec) - len(ref) + 1]
-    # energy of each recording window of the prompt's length
+    # energy of each recording window of the segment's length
     c = np.concatenate(([0.0], np.cumsum(rec**2)))
     s = np.concatenate(([0.0], np.cumsum(rec)))
     m = len(ref)
@@ -238,20 +257,22 @@ def find_prompt(recording: np.ndarray, prompt: np.ndarray, rate: int) -> Match:
     score = corr / denom
     score[win_energy < 1e-6 * m] = 0.0
     i = int(np.argmax(score))
-    return Match(float(score[i]), i / rate)
+    return Match(float(score[i]), (i - offset) / rate, m / rate)
 
 
 def wav_contains_prompt(recording: Path | str, prompt: Path | str,
-                        min_score: float = 0.5) -> Match:
-    """Assert that the prompt WAV is heard in the recording WAV (same sample rate)."""
+                        min_score: float = 0.5, segment_s: float | None = 3.0) -> Match:
+    """Assert that the prompt WAV is heard in the recording WAV (resampled if the rates
+    differ); see find_prompt for `segment_s`."""
     rec, r1 = read_wav(recording)
     ref, r2 = read_wav(prompt)
     if r1 != r2:
         ref = resample(ref, r2, r1)
-    match = find_prompt(rec, ref, r1)
+    match = find_prompt(rec, ref, r1, segment_s)
     if match.score < min_score:
         raise AssertionError(f"prompt {prompt} not found in {recording}: best correlation "
-                             f"{match.score:.2f} at {match.lag_s:.2f}s (< {min_score})")
+                             f"{match.score:.2f} at {match.lag_s:.2f}s over {match.matched_s:.1f}"
+                             f"s of the prompt (< {min_score}; recording {len(rec) / r1:.2f}s)")
     return match
 
 

@@ -144,6 +144,11 @@ def test_prompt_is_found_at_its_offset_and_unrelated_audio_is_not(tmp_path: Path
     rec = np.concatenate([rng.normal(0, 0.02, rate), prompt * 0.7, rng.normal(0, 0.02, rate)])
     m = audio.find_prompt(_mulaw_roundtrip(rec), prompt, rate)
     assert m.score > 0.9 and abs(m.lag_s - 1.0) < 0.01
+    # a recording that starts 0.3 s into the prompt and ends before it does (hang-up)
+    cut = _mulaw_roundtrip(prompt[int(0.3 * rate): int(0.8 * len(prompt))])
+    part = audio.find_prompt(cut, prompt, rate)
+    assert part.score > 0.9 and abs(part.lag_s + 0.3) < 0.01
+    assert audio.find_prompt(cut, prompt, rate, segment_s=None).score == 0.0  # whole: too long
     other = audio.tone(440, 3.0) + rng.normal(0, 0.05, 3 * rate)
     assert audio.find_prompt(other, prompt, rate).score < 0.3
     with pytest.raises(AssertionError, match="not found"):
