@@ -604,12 +604,12 @@ def run_moh_step(engine: EngineChild, n: int, seconds: float) -> StepResult:
 
 
 def fmt(r: StepResult) -> str:
-    return (f"{r.what:<26} {r.load:>6} {r.legs:>6} {r.sent:>9} {r.lost:>7} {r.late:>7} "
+    return (f"{r.what:<34} {r.load:>6} {r.legs:>6} {r.sent:>9} {r.lost:>7} {r.late:>7} "
             f"{r.bad_pct:>8.3f} {r.cpu_pct:>6.1f} {r.core_pct:>6.1f} {r.cpu_us_per_leg_s:>9.1f} "
             f"{r.p99_ms:>7.2f} {r.gen_behind_ms:>7.1f} {'pass' if r.passed else 'FAIL':>5}")
 
 
-HEAD = (f"{'run':<26} {'load':>6} {'legs':>6} {'packets':>9} {'lost':>7} {'late':>7} "
+HEAD = (f"{'run':<34} {'load':>6} {'legs':>6} {'packets':>9} {'lost':>7} {'late':>7} "
         f"{'bad%':>8} {'cpu%':>6} {'core%':>6} {'us/leg/s':>9} {'p99ms':>7} {'genlag':>7} {'':>5}")
 
 
