@@ -97,7 +97,7 @@ Endpoint (`endpoint`, `transport`) -- asyncio shell
   `send_response(txn, response) -> bool` (False: already answered, nothing sent),
   `send_stateless(message, destination)`,
   `await close()`.
-- UDP sockets are read in batches (up to 256 datagrams per readiness event, 8 MB receive
+- UDP sockets are read in batches (up to 32 datagrams per readiness event, 8 MB receive
   buffer); TCP connections are kept in a table by remote address, closed after
   `tcp_idle_timeout` seconds without traffic, and answer RFC 5626 CRLF pings.
 - Logging: structlog; every transaction and message line carries `call_id`. Malformed
