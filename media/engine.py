@@ -336,18 +336,13 @@ class MediaLeg:
                     for digit in self._inband.process(g711.decode(payload, self.codec), now):
                         self._emit_dtmf(digit)
             peer = self if self._echo else self.peer
-            if peer is None or peer.feed is not None or peer._dtmf_out:
+            if peer is None or not peer._hears_relay or peer._dtmf_out:
                 return
-            psess = peer.session
-            if psess.send_address is None or peer.direction in ("recvonly", "inactive"):
-                return
-            oseq, ots, marker = psess.outbound.header_for_relay(
-                self._relay_key + ssrc, seq, ts, bool(b1 & 0x80), now)
             payload = data[start:end]
             if self._xlate is not None and peer is not self:
                 payload = payload.translate(self._xlate)
-            peer._send(_HDR.pack(0x80, (0x80 if marker else 0) | peer.payload_type, oseq, ots,
-                                 psess.outbound.ssrc) + payload, len(payload))
+            peer._forward(self._relay_key + ssrc, seq, ts, bool(b1 & 0x80), peer.payload_type,
+                          payload, now)
         elif pt == self.telephone_event_pt:
             try:
                 digits = self._te_rx.handle_packet(data[start:end], ts, now)
@@ -365,16 +360,25 @@ class MediaLeg:
                 for digit in digits:
                     peer.send_dtmf(digit.digit, max(digit.duration_ms, 80))
             # Relay the events themselves when the other phone negotiated them too.
-            if (peer is not None and peer.feed is None and peer.telephone_event_pt is not None
-                    and peer.session.send_address is not None
-                    and peer.direction not in ("recvonly", "inactive")):
-                psess = peer.session
-                oseq, ots, marker = psess.outbound.header_for_relay(
-                    self._relay_key + ssrc, seq, ts, bool(b1 & 0x80), now)
-                payload = data[start:end]
-                peer._send(_HDR.pack(0x80, (b1 & 0x80) | peer.telephone_event_pt, oseq, ots,
-                                     psess.outbound.ssrc) + payload, len(payload))
+            if (peer is not None and peer.telephone_event_pt is not None
+                    and peer._hears_relay):
+                peer._forward(self._relay_key + ssrc, seq, ts, bool(b1 & 0x80),
+                              peer.telephone_event_pt, data[start:end], now)
         # else: comfort noise (PT 13) or a payload type not negotiated: counted, not relayed
+
+    @property
+    def _hears_relay(self) -> bool:
+        """Relayed packets reach this leg's phone now (no feed, a destination, not held)."""
+        return (self.feed is None and self.session.send_address is not None
+                and self.direction not in ("recvonly", "inactive"))
+
+    def _forward(self, source: int, seq: int, ts: int, marker: bool, payload_type: int,
+                 payload: bytes, now: float) -> None:
+        """Send a relayed payload in this leg's outbound stream (numbering rewritten)."""
+        out = self.session.outbound
+        oseq, ots, marker = out.header_for_relay(source, seq, ts, marker, now)
+        self._send(_HDR.pack(0x80, (0x80 if marker else 0) | payload_type, oseq, ots,
+                             out.ssrc) + payload, len(payload))
 
     def _send(self, packet: bytes | bytearray, payload_len: int) -> None:
         addr = self.session.send_address
