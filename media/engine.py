@@ -53,6 +53,8 @@ _HDR = struct.Struct("!BBHII")
 _SEQ_TS_SSRC = struct.Struct("!HII")
 
 Direction = Literal["sendrecv", "sendonly", "recvonly", "inactive"]
+# Put in a leg's digit queue when it closes, so every reader wakes up and stops.
+_LEG_CLOSED: Final = DtmfDigit("", DtmfSource.INFO, 0, 0.0)
 
 
 class MediaError(Exception):
@@ -222,7 +224,7 @@ class MediaLeg:
         n = 0
         while not self._dtmf_queue.empty():
             if self._dtmf_queue.get_nowait().digit == "":
-                self._dtmf_queue.put_nowait(DtmfDigit("", DtmfSource.INFO, 0, 0.0))
+                self._dtmf_queue.put_nowait(_LEG_CLOSED)
                 break
             n += 1
         return n
@@ -472,7 +474,7 @@ class MediaLeg:
                 tr.close()
         self._rtp_sock.close()
         self._rtcp_sock.close()
-        self._dtmf_queue.put_nowait(DtmfDigit("", DtmfSource.INFO, 0, 0.0))  # close sentinel
+        self._dtmf_queue.put_nowait(_LEG_CLOSED)
         await asyncio.sleep(0)
 
     def __repr__(self) -> str:
