@@ -76,7 +76,8 @@ Endpoint (`endpoint`, `transport`) -- asyncio shell
 ----------------------------------------------------
 - `SipEndpoint(on_request, *, on_ack=None, on_cancel=None, on_ack_timeout=None,
   timers=TimerConfig(), user_agent="softswitch", advertised_host=None,
-  tcp_idle_timeout=..., logger=None, supported=frozenset())`; before `on_request` it answers
+  tcp_idle_timeout=900.0, logger=None, supported=frozenset(), max_tcp_connections=10000)`
+    (connections beyond the limit are closed at once); before `on_request` it answers
     416 for a Request-URI scheme other than sip/sips/tel and 420 (+ Unsupported) for a
     Require naming an option tag not in `supported` (§8.2.2.1, §8.2.2.3).
     `on_request(txn: ServerTransaction, request)`: every new request except ACK/CANCEL;

@@ -142,6 +142,7 @@ class SipEndpoint:
         tcp_idle_timeout: float = 900.0,
         logger: Any = None,
         supported: frozenset[str] = frozenset(),
+        max_tcp_connections: int = 10_000,
     ) -> None:
         self.on_request = on_request
         #: option tags we implement; a Require naming any other gets 420 (§8.2.2.3)
@@ -153,6 +154,7 @@ class SipEndpoint:
         self.user_agent = user_agent
         self.advertised_host = advertised_host
         self.tcp_idle_timeout = tcp_idle_timeout
+        self.max_tcp_connections = max_tcp_connections
         self.log = logger if logger is not None else structlog.get_logger("softswitch.sip")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._udp: list[UdpTransport] = []
@@ -354,6 +356,15 @@ class SipEndpoint:
     def tcp_connection_made(self, conn: TcpConnection) -> None:
         assert conn.peer is not None
         key = (conn.peer.host, conn.peer.port)
+        if len(self._connections) >= self.max_tcp_connections and key not in self._connecting:
+            # A connection flood must not exhaust file descriptors or memory; ours (opened
+            # for pending requests) are always let through.
+            self.log.warning("tcp connection refused: table full",
+                             peer=f"{conn.peer.host}:{conn.peer.port}",
+                             limit=self.max_tcp_connections)
+            conn.peer = None  # not in the table
+            conn.close()
+            return
         self._connections[key] = conn
         pending = self._connecting.pop(key, None)
         if pending:

@@ -128,7 +128,8 @@ class TcpConnection(asyncio.Protocol):
         self.endpoint.tcp_connection_made(self)
 
     def data_received(self, data: bytes) -> None:
-        assert self.peer is not None
+        if self.peer is None:
+            return  # refused (connection table full), closing
         self.endpoint.tcp_activity(self)
         try:
             items = self.framer.feed(data)

@@ -439,3 +439,24 @@ async def test_rfc4475_application_layer_cases_through_the_endpoint(
     wire = await _ask_raw(dst, R.INSUF)
     assert _status(wire) == 400 and b"CSeq: 193942 INVITE\r\n" in wire
     assert b.requests == []  # none of these reached the TU
+
+
+async def test_tcp_connections_beyond_the_limit_are_closed() -> None:
+    server = Phone()
+    server.ep.max_tcp_connections = 2
+    dst = await server.ep.listen("tcp", "127.0.0.1", 0)
+    conns = []
+    try:
+        for _ in range(3):
+            conns.append(await asyncio.open_connection(dst.host, dst.port))
+        reader, _w = conns[2]
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # the third was closed
+        assert server.ep.connection_count == 2
+        # The first two still work (a keepalive ping gets its pong).
+        r0, w0 = conns[0]
+        w0.write(b"\r\n\r\n")
+        assert await asyncio.wait_for(r0.readexactly(2), 5) == b"\r\n"
+    finally:
+        for _r, w in conns:
+            w.close()
+        await server.ep.close()
