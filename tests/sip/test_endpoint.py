@@ -460,3 +460,27 @@ async def test_tcp_connections_beyond_the_limit_are_closed() -> None:
         for _r, w in conns:
             w.close()
         await server.ep.close()
+
+
+async def test_rfc4475_content_length_errors_over_tcp(pair: tuple[Phone, Phone]) -> None:
+    """§3.1.2.3: a negative Content-Length over a stream loses the framing -> the connection
+    is closed. §3.1.2.2 (clerr) over a stream just waits for the missing octets."""
+    from . import rfc4475 as R
+
+    _a, b = pair
+    dst = b.ep.local_peer("tcp")
+    reader, writer = await asyncio.open_connection(dst.host, dst.port)
+    writer.write(R.NCL.replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP"))
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    writer.close()
+    reader, writer = await asyncio.open_connection(dst.host, dst.port)
+    clerr = R.CLERR.replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP")
+    writer.write(clerr)
+    await writer.drain()
+    # The message is incomplete until 9999 body octets arrived; then it is delivered whole.
+    body_so_far = len(clerr) - clerr.index(b"\r\n\r\n") - 4
+    writer.write(b"x" * (9999 - body_so_far))
+    await b.wait(lambda: len(b.requests) == 1)
+    assert b.requests[0].method == "INVITE" and len(b.requests[0].body) == 9999
+    assert b.ep.stats["malformed"] == 0
+    writer.close()
