@@ -170,9 +170,11 @@ class Address:
             lt = s.find("<")
             if lt > 0:
                 disp = s[:lt].strip()
-                # Unquoted display names are tokens separated by LWS (RFC 3261 §25.1).
+                # Unquoted display names are tokens separated by LWS (RFC 3261 §25.1);
+                # non-ASCII letters are tolerated (phones do send unquoted UTF-8 names),
+                # separators such as ',' are not (RFC 4475 §3.1.2.15).
                 for word in disp.split():
-                    if not all(c in _TOKEN_CHARS for c in word):
+                    if not all(c in _TOKEN_CHARS or c > "\x7f" for c in word):
                         raise SipParseError(f"invalid display name {disp!r}")
                 display = disp or None
                 rest = s[lt:]

@@ -363,3 +363,9 @@ def test_event_subscription_state_and_alert_info() -> None:
     with pytest.raises(SipParseError):
         _ = bad.event
     assert parse_message(REGISTER).event is None
+
+
+def test_unquoted_utf8_display_name_is_tolerated() -> None:
+    m = parse_message(REGISTER.replace(b"From: <sip:1001", "From: 张三 <sip:1001".encode()))
+    assert m.from_.display_name == "张三"
+    assert '"张三" <sip:1001@example.com>'.encode() in bytes(m)
