@@ -97,7 +97,8 @@ Endpoint (`endpoint`, `transport`) -- asyncio shell
       retransmissions.
   `send_response(txn, response) -> bool` (False: already answered, nothing sent),
   `send_stateless(message, destination)`,
-  `await close()`.
+  `await close()`; `stats` (received / sent / malformed counters), `connection_count`,
+  `layer.transaction_count`.
 - UDP sockets are read in batches (up to 32 datagrams per readiness event, 8 MB receive
   buffer); TCP connections are kept in a table by remote address, closed after
   `tcp_idle_timeout` seconds without traffic, and answer RFC 5626 CRLF pings.
