@@ -403,10 +403,37 @@ class QueueCalls:
                            on_hold=functools.partial(self._outbound_hold, call))
         elif method == "INFO":
             self._respond(txn, request, 200)
+            self._relay_info(call, request)
         elif method == "OPTIONS":
             self._respond(txn, request, 200, headers=[("Allow", ALLOW)])
         else:
             self._respond(txn, request, 501, "Not Implemented", headers=[("Allow", ALLOW)])
+
+    def _relay_info(self, source: OutboundCall | QueueTask, request: Request) -> None:
+        """SIP INFO (key presses as application/dtmf-relay) between the two talking
+        parties: the caller and the agent, the agent and the callback customer."""
+        if isinstance(source, QueueTask):
+            task, target = source, source.agent_call
+            if task.mode is not Mode.CONNECTED:
+                return
+        else:
+            owner = source.owner
+            task = owner[0] if isinstance(owner, tuple) else owner
+            if task.mode is not Mode.CONNECTED:
+                return
+            if source is task.agent_call and task.other_call is not None:
+                target = task.other_call  # a callback: agent -> customer
+            elif source is task.other_call:
+                target = task.agent_call
+            else:
+                target = None
+                if task.dialog is not None and task.peer is not None and task.leg is not None:
+                    self.endpoint.send_request(task.dialog.create_request(
+                        "INFO", body=request.body, content_type=request.content_type),
+                        task.peer)
+        if target is not None and target.state == "answered":
+            self.dialer.send_in_dialog(target, "INFO", body=request.body,
+                                       content_type=request.content_type)
 
     def _caller_request(self, task: QueueTask, txn: Any, request: Request) -> None:
         method = request.method
@@ -417,7 +444,9 @@ class QueueCalls:
         elif method == "INFO":
             self._respond(txn, request, 200)
             body = request.body.decode("utf-8", "replace")
-            if task.leg is not None and body.strip():
+            if task.mode is Mode.CONNECTED:
+                self._relay_info(task, request)
+            elif task.leg is not None and body.strip():
                 with contextlib.suppress(Exception):
                     task.leg.receive_info_dtmf(request.content_type or "", body)
         elif method == "INVITE":

@@ -149,8 +149,9 @@ def survey_rows(switch: RunningSwitch, want: int, timeout: float = 5.0) -> list[
     prompts={"ringback_tone": "default", "hold_music": "default", "language": "en"})])
 def test_hold_music_and_survey(switch: RunningSwitch, phone_factory: Callable[..., Phone],
                                tmp_path: Path) -> None:
-    """The agent holds (re-INVITE sendonly): the caller hears the hold music, then the agent
-    again after resuming. The agent hangs up: the caller hears the survey, presses 2, hears
+    """Keys reach the other party (RFC 4733 relayed, SIP INFO relayed). The agent holds
+    (re-INVITE sendonly): the caller hears the hold music, then the agent again after
+    resuming. The agent hangs up: the caller hears the survey, presses 2, hears
     the thanks and the switch hangs up; the key and its score are stored."""
     caller, agent = phone_factory("caller"), phone_factory("agent")
     register(caller, CALLERS[0], switch)
@@ -162,6 +163,15 @@ def test_hold_music_and_survey(switch: RunningSwitch, phone_factory: Callable[..
     caller.wait_media(call)
     agent.wait_media(incoming)
     agent.play(incoming, audio.tone_wav(tmp_path / "agent.wav", 1000))
+
+    # key presses between the talking parties: RFC 4733 through the relay, SIP INFO relayed
+    caller.send_dtmf(call, "3", method="rfc2833")
+    agent.wait_dtmf("3", incoming)
+    caller.send_dtmf(call, "7", method="info")
+    agent.wait_dtmf("37", incoming)
+    assert agent.dtmf_methods(incoming)[-1] == "info"
+    agent.send_dtmf(incoming, "9", method="info")
+    caller.wait_dtmf("9", call)
 
     mark = agent.mark()
     agent.hold(incoming)
