@@ -561,3 +561,30 @@ async def test_no_announcement_over_the_callback_number_dialogue() -> None:
     clock.now += 20.0
     qc.tick()
     assert len(leg.heard) == heard  # still the callback prompt
+
+
+async def test_callback_offered_after_the_timeout() -> None:
+    qc, endpoint, media, _, clock, _ = make([queue(
+        static_agents=["2000"], callback={"method": "timeout", "timeout": 60})], registered=())
+    call_id = await join(qc, endpoint)
+    leg = media.legs[f"{call_id}/q"]
+    clock.now += 60.0
+    qc.tick()
+    assert leg.heard[-1][0] == "en/callback-number-confirm-prefix"
+    assert qc.tasks[call_id].mode is Mode.COLLECTING
+
+
+async def test_leave_when_empty_sends_waiting_callers_to_failover() -> None:
+    qc, endpoint, media, registrar, clock, events = make([queue(
+        static_agents=["2000"], leave_when_empty=["unregistered"],
+        failover={"type": "hangup"})], registered=("2000",))
+    call_id = await join(qc, endpoint)
+    [ring] = endpoint.invites_to("2000")
+    answer(ring, 486)  # the agent declines; the caller waits for the retry
+    await settle()
+    registrar.bindings.clear()
+    qc.registration_changed("2000")  # the agent's phone unregisters: nobody left
+    await settle()
+    assert [e.reason.value for e in events if isinstance(e, TaskLeft)] == ["empty"]
+    assert endpoint.sent[-1].request.method == "BYE"
+    assert qc.tasks[call_id].mode is Mode.ENDED
