@@ -5,14 +5,16 @@ calls through the B2BUA."""
 from __future__ import annotations
 
 import re
+import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from phones import Phone
 
-from benchmarks.peers.switch import Extension, RunningSwitch
+from benchmarks.peers.switch import Extension, RunningSwitch, build_config, start_switch
 
 pytestmark = pytest.mark.interop
 
@@ -96,3 +98,35 @@ def test_offer_headers_and_ring_in_use(switch: RunningSwitch,
     assert a1.wait_call_state(ring1, "DISCONNECTED")["code"] == 487
     a0.hangup(ring0)
     assert caller.wait_call_state(call, "DISCONNECTED")["code"] == 200
+
+
+def test_sigterm_ends_queue_calls_cleanly(phone_factory: Callable[..., Phone],
+                                          tmp_path: Path) -> None:
+    """SIGTERM with one queue caller talking to an agent and one waiting while the other
+    agent's phone rings: BYE to the talking pair and to the waiting caller, CANCEL to the
+    ringing phone, exit status 0 (our own switch: the fixture treats an exit as a failure)."""
+    workdir = tmp_path / "switch"
+    workdir.mkdir()
+    config = build_config(workdir, extensions=EXTENSIONS, queues=[
+        queue("6490", strategy="linear", static_agents=[AGENTS[0][0]]),
+        queue("6491", strategy="linear", static_agents=[AGENTS[1][0]])])
+    sw = start_switch(workdir, config)
+    try:
+        caller = phone(phone_factory, CALLER, sw)
+        a0, a1 = (phone(phone_factory, a, sw) for a in AGENTS)
+        uri = f"sip:{{}}@{sw.host}:{sw.port}"
+        talking = caller.call(uri.format("6490"))
+        r0 = a0.wait_incoming(timeout=10)
+        a0.answer(r0)
+        a0.wait_call_state(r0, "CONFIRMED")
+        waiting = caller.call(uri.format("6491"))
+        r1 = a1.wait_incoming(timeout=10)
+        caller.wait_call_state(waiting, "CONFIRMED")
+        assert sw.stop(15.0) == 0
+        assert caller.wait_call_state(talking, "DISCONNECTED")["code"] == 200
+        assert caller.wait_call_state(waiting, "DISCONNECTED")["code"] == 200
+        assert a0.wait_call_state(r0, "DISCONNECTED")["code"] == 200
+        assert a1.wait_call_state(r1, "DISCONNECTED")["code"] == 487
+    finally:
+        if sw.alive():
+            sw.process.stop(2.0, signal.SIGKILL)
