@@ -73,6 +73,7 @@ Players, music, conferences, recordings (all on the engine's one 20 ms clock)::
     await conf.close()      # members hear nothing until you bridge them again
 
     rec = engine.record([caller, agent], "/var/rec/call-17.wav")   # ch1 caller, ch2 agent
+    rec.pause(); rec.resume()   # "pause recording" (silence meanwhile), rec.paused
     path = await rec.stop() # (also stops by itself when one of the legs closes)
 
 Precedence of what a leg hears: a playback, else its music, else its conference, else the

@@ -1080,6 +1080,17 @@ class Recording:
     def active(self) -> bool:
         return not self._core.closed
 
+    @property
+    def paused(self) -> bool:
+        return self._core.paused
+
+    def pause(self) -> None:
+        """Pause recording (silence is written meanwhile; see media.recorder)."""
+        self._core.paused = True
+
+    def resume(self) -> None:
+        self._core.paused = False
+
     def _close(self) -> None:
         for leg, consumer in zip(self.legs, self._consumers, strict=True):
             leg.remove_audio_consumer(consumer)

@@ -7,6 +7,10 @@ flushed about once a second; ``close()`` finalises the WAV header.
 
 Decision: each channel holds what that party SAID (their received RTP), not what they heard;
 prompts and music the switch played are not in the recording.
+
+Decision (pause/resume recording, manual queue-manager-agent §4.6): while paused the file
+gets silence, so the recording keeps the call's timeline and a listener hears where it was
+paused; nothing said meanwhile is stored, not even in a buffer.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class ChannelRecorder:
         self._flush_every = flush_every
         self.frames_written = 0
         self.closed = False
+        self.paused = False
 
     def push(self, channel: int, frame: npt.NDArray[np.int16]) -> None:
         """A frame received from the leg of ``channel`` (any length; split into 20 ms)."""
@@ -63,7 +68,9 @@ class ChannelRecorder:
         block = np.zeros((FRAME, self.channels), dtype="<i2")
         for c, q in enumerate(self._queues):
             if q:
-                block[:, c] = q.popleft()
+                frame = q.popleft()
+                if not self.paused:
+                    block[:, c] = frame
         self._pending.append(block.tobytes())
         self.frames_written += 1
         if len(self._pending) >= self._flush_every:

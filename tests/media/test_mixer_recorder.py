@@ -86,3 +86,19 @@ def test_recorder_bad_path_is_a_clear_error(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(RecordingError, match="cannot write recording"):
         ChannelRecorder(tmp_path / "file" / "sub" / "x.wav", 2)
+
+
+def test_paused_recording_keeps_the_timeline_with_silence(tmp_path):
+    rec = ChannelRecorder(tmp_path / "p.wav", 2)
+    talk = np.full(160, 500, np.int16)
+    for i in range(9):
+        rec.paused = 3 <= i < 6  # e.g. while the caller reads a card number
+        rec.push(0, talk)
+        rec.push(1, talk)
+        rec.tick()
+    rec.close()
+    with wave.open(str(tmp_path / "p.wav"), "rb") as w:
+        data = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, 2)
+    per_frame = data[:, 0].reshape(9, 160)[:, 0]
+    assert list(per_frame) == [500] * 3 + [0] * 3 + [500] * 3
+    assert np.array_equal(data[:, 0], data[:, 1])
