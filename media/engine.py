@@ -531,6 +531,8 @@ class MediaEngine:
     def _watch(self, leg: MediaLeg) -> bool:
         if self._epoll is None or self._loop is None:
             return False
+        if self._epoll.closed:
+            self._epoll = select.epoll()
         if not self._epoll_registered:
             self._loop.add_reader(self._epoll.fileno(), self._poll_rtp)
             self._epoll_registered = True
@@ -586,6 +588,8 @@ class MediaEngine:
         if self._epoll_registered and self._loop is not None and self._epoll is not None:
             self._loop.remove_reader(self._epoll.fileno())
             self._epoll_registered = False
+        if self._epoll is not None:
+            self._epoll.close()  # a later open_leg makes a new one
 
     async def __aenter__(self) -> MediaEngine:
         await self.start()

@@ -364,3 +364,18 @@ async def test_send_dtmf_rejects_bad_digits_without_sending_any(engine, phones):
     with pytest.raises(DtmfError, match="x"):
         a.send_dtmf("12x")
     assert not a._dtmf_out
+
+
+async def test_engine_can_open_legs_again_after_stop(phones):
+    eng = MediaEngine("127.0.0.1", free_port_range())
+    await eng.start()
+    await eng.open_leg("x")
+    await eng.stop()
+    await eng.start()
+    try:
+        pa, pb, a, b = await call(eng, phones)
+        pa.send((a.local_host, a.local_port), b"\x33" * 160)
+        got = await pb.recv()
+        assert got is not None and got.payload == b"\x33" * 160
+    finally:
+        await eng.stop()
