@@ -166,7 +166,10 @@ class Sipp:
                  "-trace_screen", "-screen_file", str(self.workdir / "screen.log"),
                  "-recv_timeout", str(recv_timeout_ms),
                  "-d", str(duration_ms),
-                 "-max_socket", "2000"]
+                 "-max_socket", "2000",
+                 # sipp's default socket buffers are 64 KiB: at >10k messages/s it drops
+                 # responses itself and retransmits, which would be charged to the target
+                 "-buff_size", str(8 * 1024 * 1024)]
         if local_port is not None:
             argv += ["-p", str(local_port)]
         if rate is not None:
