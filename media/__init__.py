@@ -20,6 +20,7 @@ Quick use from the call layer (softswitch/calls)::
     # telephone-event PT (None when the phone did not offer RFC 4733).
     a.set_remote(("192.0.2.10", 4000), 0, "PCMU", 101)
     b.set_remote(("192.0.2.20", 5000), 8, "PCMA", None)
+    # red_pt=N when the phone sends telephone-events in RFC 2198 "red" (RFC 4733 §2.6)
 
     engine.bridge(a, b)     # relay; same law -> payload untouched, else PCMU<->PCMA table
     engine.unbridge(a, b)

@@ -9,6 +9,9 @@ retransmitted end packets are ignored, a lost start packet does not matter, and 
 recovered two ways: a packet with a new timestamp finishes the previous event, and so does
 silence for :data:`EVENT_TIMEOUT` after the last packet (``next_deadline``).
 
+RFC 2198 redundant packets (RFC 4733 §2.6) are unpacked block by block into the same
+receiver (``handle_red_packet``).
+
 Decision: in-band detection requires the digit in two consecutive 20 ms frames (40 ms, the
 ITU-T Q.24 minimum) and reports it when it stops; a tone lasting longer is one press.
 """
@@ -99,6 +102,17 @@ class TelephoneEventReceiver:
             out.extend(self._finish(now))
         return out
 
+    def handle_red_packet(self, payload: bytes, timestamp: int, event_pt: int,
+                          now: float) -> list[DtmfDigit]:
+        """An RFC 2198 redundant packet carrying telephone-events (RFC 4733 §2.6): older
+        blocks first, each at ``timestamp - offset``; blocks of other payload types are
+        skipped. Repeats are harmless (events are keyed by their timestamp)."""
+        out: list[DtmfDigit] = []
+        for pt, ts, block in parse_red(payload, timestamp):
+            if pt == event_pt:
+                out.extend(self.handle_packet(block, ts, now))
+        return out
+
     def _finish(self, now: float) -> list[DtmfDigit]:
         self._open = False
         if self._ts is not None:
@@ -117,6 +131,33 @@ class TelephoneEventReceiver:
         if deadline is not None and now >= deadline:
             return self._finish(now)
         return []
+
+
+def parse_red(payload: bytes, timestamp: int) -> list[tuple[int, int, bytes]]:
+    """Split an RFC 2198 payload into (payload type, timestamp, data) blocks, oldest first."""
+    headers: list[tuple[int, int, int]] = []
+    pos = 0
+    while True:
+        if pos >= len(payload):
+            raise DtmfError("RED payload ends inside its block headers")
+        first = payload[pos]
+        if not first & 0x80:  # the last header: primary block, 1 byte
+            headers.append((first & 0x7F, 0, -1))
+            pos += 1
+            break
+        if pos + 4 > len(payload):
+            raise DtmfError("RED block header truncated")
+        word = int.from_bytes(payload[pos:pos + 4], "big")
+        headers.append(((word >> 24) & 0x7F, (word >> 10) & 0x3FFF, word & 0x3FF))
+        pos += 4
+    blocks = []
+    for pt, offset, length in headers:
+        size = len(payload) - pos if length < 0 else length
+        if pos + size > len(payload):
+            raise DtmfError("RED block longer than the payload")
+        blocks.append((pt, (timestamp - offset) & 0xFFFFFFFF, bytes(payload[pos:pos + size])))
+        pos += size
+    return blocks
 
 
 def telephone_event_frames(digit: str, duration_ms: int = 100,

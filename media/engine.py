@@ -36,6 +36,7 @@ from media.dtmf import (
     digit_to_event,
     dtmf_tone,
     parse_info_body,
+    parse_red,
     telephone_event_frames,
 )
 from media.events import DigitEntry, DtmfDigit, DtmfSource, PlaybackOutcome
@@ -110,6 +111,7 @@ class MediaLeg:
         self.codec: Codec = Codec.PCMU
         self.payload_type = 0
         self.telephone_event_pt: int | None = None
+        self.red_pt: int | None = None
         self.direction: Direction = "sendrecv"
         self.peer: MediaLeg | None = None
         self.closed = False
@@ -139,11 +141,14 @@ class MediaLeg:
 
     # -- configuration from SDP ----------------------------------------------------------
     def set_remote(self, addr: tuple[str, int] | None, payload_type: int,
-                   codec: str | Codec, telephone_event_pt: int | None = None) -> None:
+                   codec: str | Codec, telephone_event_pt: int | None = None, *,
+                   red_pt: int | None = None) -> None:
         """Apply the negotiated SDP (RFC 3264): where to send, which payload types.
 
         ``addr`` may be None (e.g. an offer with c=0.0.0.0 or not yet known): the leg then
         sends only after latching to the phone's first packet (symmetric RTP).
+        ``red_pt``: the RFC 2198 "red" payload type when the phone sends telephone-events
+        with redundancy (RFC 4733 §2.6).
         """
         self._check_open()
         codec = codec if isinstance(codec, Codec) else g711.codec_from_name(codec)
@@ -156,6 +161,7 @@ class MediaLeg:
         self.codec = codec
         self.payload_type = payload_type
         self.telephone_event_pt = telephone_event_pt
+        self.red_pt = red_pt
         # In-band detection is the fallback for phones that do not send RFC 4733 events.
         self._inband = GoertzelDetector() if telephone_event_pt is None else None
         self.engine._recompute_translation(self)
@@ -345,9 +351,17 @@ class MediaLeg:
                 payload = payload.translate(self._xlate)
             peer._forward(self._relay_key + ssrc, seq, ts, bool(b1 & 0x80), peer.payload_type,
                           payload, now)
-        elif pt == self.telephone_event_pt:
+        elif pt == self.telephone_event_pt or (pt == self.red_pt and pt is not None):
+            event = data[start:end]
             try:
-                digits = self._te_rx.handle_packet(data[start:end], ts, now)
+                if pt == self.telephone_event_pt:
+                    digits = self._te_rx.handle_packet(event, ts, now)
+                else:
+                    te_pt = self.telephone_event_pt if self.telephone_event_pt is not None else -1
+                    digits = self._te_rx.handle_red_packet(event, ts, te_pt, now)
+                    # What is relayed is the primary (newest) event block alone.
+                    blocks = [b for p, t, b in parse_red(event, ts) if p == te_pt and t == ts]
+                    event = blocks[-1] if blocks else b""
             except DtmfError:
                 self.session.note_malformed()
                 return
@@ -362,10 +376,10 @@ class MediaLeg:
                 for digit in digits:
                     peer.send_dtmf(digit.digit, max(digit.duration_ms, 80))
             # Relay the events themselves when the other phone negotiated them too.
-            if (peer is not None and peer.telephone_event_pt is not None
+            if (event and peer is not None and peer.telephone_event_pt is not None
                     and peer._hears_relay):
                 peer._forward(self._relay_key + ssrc, seq, ts, bool(b1 & 0x80),
-                              peer.telephone_event_pt, data[start:end], now)
+                              peer.telephone_event_pt, event, now)
         # else: comfort noise (PT 13) or a payload type not negotiated: counted, not relayed
 
     @property

@@ -147,3 +147,33 @@ def test_goertzel_long_press_is_one_digit_with_duration():
     for i in range(0, len(tone), 160):
         out += det.process(tone[i:i + 160], i / 8000)
     assert [d.digit for d in out] == ["8"] and out[0].duration_ms == 500
+
+
+def red(blocks: list[tuple[int, int, bytes]], primary: tuple[int, bytes]) -> bytes:
+    """An RFC 2198 payload: redundant (pt, ts offset, data) blocks then the primary."""
+    head = b"".join(((0x80 | pt) << 24 | off << 10 | len(data)).to_bytes(4, "big")
+                    for pt, off, data in blocks)
+    return head + bytes([primary[0]]) + b"".join(d for _, _, d in blocks) + primary[1]
+
+
+def test_red_redundancy_recovers_a_lost_packet_without_double_digits():
+    from media.dtmf import parse_red
+
+    rx = TelephoneEventReceiver()
+    # Key 7 (ts 1000) ended; its end packet was lost but rides as redundancy in the
+    # first packet of key 8 (ts 2600), 1600 samples later.
+    out = rx.handle_packet(ev(7, False, 160), 1000, 0.0)
+    pkt = red([(101, 1600, ev(7, True, 800))], (101, ev(8, False, 160)))
+    assert [(p, t) for p, t, _ in parse_red(pkt, 2600)] == [(101, 1000), (101, 2600)]
+    out += rx.handle_red_packet(pkt, 2600, 101, 0.2)
+    out += rx.handle_red_packet(red([(101, 0, ev(8, True, 480))], (101, ev(8, True, 480))),
+                                2600, 101, 0.26)
+    assert [(d.digit, d.duration_ms) for d in out] == [("7", 100), ("8", 60)]
+
+
+def test_red_garbage_is_a_dtmf_error():
+    from media.dtmf import parse_red
+
+    for bad in (b"", b"\x80\x00", b"\xe5\x00\x04\x10\x65"):
+        with pytest.raises(DtmfError):
+            parse_red(bad, 0)

@@ -379,3 +379,18 @@ async def test_engine_can_open_legs_again_after_stop(phones):
         assert got is not None and got.payload == b"\x33" * 160
     finally:
         await eng.stop()
+
+
+async def test_red_telephone_events_detected_and_relayed_as_plain_events(engine, phones):
+    pa, pb, a, b = await call(engine, phones, te_a=101, te_b=101)
+    a.set_remote(pa.addr, 0, "PCMU", 101, red_pt=100)
+    block = te_payload(9, True, 800)
+    head = ((0x80 | 101) << 24 | 0 << 10 | len(block)).to_bytes(4, "big")
+    for _ in range(2):
+        pa.send((a.local_host, a.local_port), head + bytes([101]) + block + block, pt=100,
+                ts=5000)
+    d = await a.next_digit(1.0)
+    assert d is not None and d.digit == "9"
+    got = await pb.recv_all(0.3)
+    assert got and all(p.payload_type == 101 and p.payload == block for p in got)
+    assert await a.next_digit(0.2) is None  # the repeat is not a second press
