@@ -112,6 +112,13 @@ class Mode(enum.Enum):
     ENDED = "ended"
 
 
+def _task_of(call: OutboundCall) -> QueueTask:
+    """The task an outbound call serves (agent offers carry ``(task, agent)``)."""
+    owner = call.owner
+    task: QueueTask = owner[0] if isinstance(owner, tuple) else owner
+    return task
+
+
 @dataclass(eq=False)
 class QueueTask:
     """One queue call (or callback request); ``id`` is the caller's Call-ID."""
@@ -417,8 +424,7 @@ class QueueCalls:
             if task.mode is not Mode.CONNECTED:
                 return
         else:
-            owner = source.owner
-            task = owner[0] if isinstance(owner, tuple) else owner
+            task = _task_of(source)
             if task.mode is not Mode.CONNECTED:
                 return
             if source is task.agent_call and task.other_call is not None:
@@ -733,9 +739,8 @@ class QueueCalls:
 
     def _outbound_hold(self, call: OutboundCall, held: bool) -> None:
         """The agent (or a transfer target) held / resumed: music for the caller."""
-        owner = call.owner
-        task = owner[0] if isinstance(owner, tuple) else owner
-        if not isinstance(task, QueueTask) or task.leg is None or task.leg.closed:
+        task = _task_of(call)
+        if task.leg is None or task.leg.closed:
             return
         q = self.queues.get(task.queue)
         if held:
@@ -747,8 +752,7 @@ class QueueCalls:
 
     def _outbound_hung_up(self, call: OutboundCall) -> None:
         """BYE from an agent, a callback customer or a transfer target."""
-        owner = call.owner
-        task: QueueTask = owner[0] if isinstance(owner, tuple) else owner
+        task = _task_of(call)
         self._spawn(self._close_leg(call.leg))
         self._retire(call)
         if task.mode is Mode.CONNECTED and call is task.agent_call:
@@ -822,20 +826,33 @@ class QueueCalls:
 
     async def _dial_customer_start(self, task: QueueTask, number: str, targets: list[Any],
                                    queue_name: str) -> None:
-        customer = OutboundCall(number, None, on_answered=self._customer_answered,
-                                on_failed=lambda c, status: self._customer_failed(c, status))
-        customer.owner = task
-        task.other_call = customer
-        try:
-            customer.leg = await self.media.open_leg(f"{task.id}/customer")
-        except Exception:  # noqa: BLE001
-            self._callback_failed(task)
-            return
-        if customer.state != "calling" or task.mode is not Mode.CALLBACK_DIALING:
-            await self._close_leg(customer.leg)
+        customer = await self._other_call(task, number, "customer", self._customer_answered,
+                                          self._customer_failed, Mode.CALLBACK_DIALING)
+        if customer is None:
+            if task.mode is Mode.CALLBACK_DIALING:
+                self._callback_failed(task)
             return
         self.dialer.start(customer, targets, from_user=task.queue,
                           display=f"{queue_name} callback".strip())
+
+    async def _other_call(self, task: QueueTask, number: str, role: str,
+                          on_answered: Callable[[OutboundCall], None],
+                          on_failed: Callable[[OutboundCall, int], None],
+                          mode: Mode) -> OutboundCall | None:
+        """The task's second party (callback customer, transfer target) with its media leg;
+        None when no port was free or the task moved on while the leg was opened."""
+        call = OutboundCall(number, None, on_answered=on_answered, on_failed=on_failed)
+        call.owner = task
+        task.other_call = call
+        try:
+            call.leg = await self.media.open_leg(f"{task.id}/{role}")
+        except Exception as exc:  # noqa: BLE001 - port range exhausted
+            task.log.error("no media port", role=role, error=str(exc))
+            return None
+        if call.state != "calling" or task.mode is not mode:
+            await self._close_leg(call.leg)
+            return None
+        return call
 
     def _customer_answered(self, call: OutboundCall) -> None:
         task: QueueTask = call.owner
@@ -912,17 +929,11 @@ class QueueCalls:
         self.media.detach_moh(task.leg)
         self._play(task, ["transferring"], self._lang(task))
         self._attach_music(task.leg, RINGBACK_STREAM)
-        call = OutboundCall(number, None, on_answered=self._transfer_answered,
-                            on_failed=lambda c, status: self._transfer_failed(c, status))
-        call.owner = task
-        task.other_call = call
-        try:
-            call.leg = await self.media.open_leg(f"{task.id}/transfer")
-        except Exception:  # noqa: BLE001
-            await self._goodbye(task, ["goodbye"])
-            return
-        if task.mode is not Mode.TRANSFERRING:
-            await self._close_leg(call.leg)
+        call = await self._other_call(task, number, "transfer", self._transfer_answered,
+                                      self._transfer_failed, Mode.TRANSFERRING)
+        if call is None:
+            if task.mode is Mode.TRANSFERRING:
+                await self._goodbye(task, ["goodbye"])
             return
         self.dialer.start(call, targets, from_user=task.caller, display=task.caller_display,
                           codecs=self._codecs(task))

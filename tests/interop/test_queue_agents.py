@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from phones import Phone
+from queue_support import phone, queue_config
 
 from benchmarks.peers.switch import Extension, RunningSwitch, build_config, start_switch
 
@@ -25,17 +26,8 @@ EXTENSIONS = [Extension(*x) for x in (CALLER, FRIEND, *AGENTS)]
 
 
 def queue(number: str, **kw: Any) -> dict[str, Any]:
-    d: dict[str, Any] = {"number": number, "name": "Helpdesk", "strategy": "ring_all",
-                         "static_agents": [a for a, _ in AGENTS], "ring_timeout": 15,
-                         "retry_interval": 1, "wrapup": 0, "alert_info": "helpdesk-ring"}
-    d.update(kw)
-    return d
-
-
-def phone(factory: Callable[..., Phone], who: tuple[str, str], sw: RunningSwitch) -> Phone:
-    p = factory(f"ext{who[0]}")
-    assert p.register(who[0], who[1], sw.host, sw.port).ok
-    return p
+    return queue_config(number, "Helpdesk", **{"static_agents": [a for a, _ in AGENTS],
+                                               "alert_info": "helpdesk-ring", **kw})
 
 
 def received_invite(agent: Phone, call_id: str) -> str:

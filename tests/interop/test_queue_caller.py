@@ -12,12 +12,12 @@ from typing import Any
 import audio
 import pytest
 from phones import Phone, wait_wav_complete
+from queue_support import EN, phone, queue_config
 
 from benchmarks.peers.switch import Extension, RunningSwitch
 
 pytestmark = pytest.mark.interop
 
-EN = Path(__file__).resolve().parents[2] / "prompts" / "en"
 CALLER = ("3000", "caller-pw")
 OTHER = ("3001", "other-pw")  # key-press destination
 CUSTOMER = ("30010", "customer-pw")  # the callback number the caller types
@@ -26,11 +26,7 @@ EXTENSIONS = [Extension(*x) for x in (CALLER, OTHER, CUSTOMER, AGENT)]
 
 
 def queue(number: str, **kw: Any) -> dict[str, Any]:
-    d: dict[str, Any] = {"number": number, "name": "Support", "strategy": "ring_all",
-                         "static_agents": [AGENT[0]], "ring_timeout": 15,
-                         "retry_interval": 1, "wrapup": 0}
-    d.update(kw)
-    return d
+    return queue_config(number, "Support", **{"static_agents": [AGENT[0]], **kw})
 
 
 ANNOUNCING = queue("6460", prompts={
@@ -38,12 +34,6 @@ ANNOUNCING = queue("6460", prompts={
     "position_announcement_frequency": 5, "language": "en"},
     key_press_events=[{"key": "5", "destination": {"type": "extension", "target": OTHER[0]}}])
 CALLBACK = queue("6461", callback={"method": "press_key", "key": "1"})
-
-
-def phone(factory: Callable[..., Phone], who: tuple[str, str], sw: RunningSwitch) -> Phone:
-    p = factory(f"ext{who[0]}")
-    assert p.register(who[0], who[1], sw.host, sw.port).ok
-    return p
 
 
 @pytest.mark.switch_config(extensions=EXTENSIONS, queues=[ANNOUNCING])

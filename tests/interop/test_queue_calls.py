@@ -11,15 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import audio
-import numpy as np
 import pytest
 from phones import Phone, wait_wav_complete
+from queue_support import PROMPTS, assert_music, assert_prompt_pieces
 
 from benchmarks.peers.switch import Extension, RunningSwitch
 
 pytestmark = pytest.mark.interop
 
-PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
 CALLERS = [(f"30{i:02d}", f"caller-{i}-pw") for i in range(4)]
 AGENTS = [(f"20{i:02d}", f"agent-{i}-pw") for i in range(4)]
 EXTENSIONS = [Extension(u, p) for u, p in CALLERS] + [
@@ -34,31 +33,6 @@ def queue(number: str = "6450", **kw: Any) -> dict[str, Any]:
                                      "ringback_tone": "default", "language": "en"}}
     q.update(kw)
     return q
-
-
-def assert_music(recording: Path, start: float, end: float) -> None:
-    """The recording between start and end s is a piece of the music-on-hold track (the
-    shared stream runs on its own, so the piece is searched for anywhere in the track)."""
-    rec, rate = audio.read_wav(recording)
-    moh, moh_rate = audio.read_wav(PROMPTS / "moh" / "default.wav")
-    moh = audio.resample(moh, moh_rate, rate)
-    piece = rec[int(start * rate):int(end * rate)]
-    match = audio.find_prompt(np.concatenate([moh, moh]), piece, rate)
-    assert match.score > 0.8, f"no music on hold in {recording} at {start}-{end} s: {match}"
-
-
-def assert_prompt_pieces(recording: Path, prompt: Path, seconds: float) -> None:
-    """The first ``seconds`` of ``prompt`` are heard, judged by quarter-second pieces (a
-    prompt that follows a bridge is heard through a jitter buffer that re-syncs and drifts a
-    little, which lowers the whole-waveform correlation but not the pieces')."""
-    rec, rate = audio.read_wav(recording)
-    ref, ref_rate = audio.read_wav(prompt)
-    ref = audio.resample(ref, ref_rate, rate)
-    q = rate // 4
-    scores = [audio.find_prompt(rec, ref[i:i + q], rate).score
-              for i in range(0, int(seconds * rate), q)]
-    found = sum(score > 0.5 for score in scores)
-    assert found >= 0.75 * len(scores), f"{prompt.name} not heard in {recording}: {scores}"
 
 
 def register(phone: Phone, who: tuple[str, str], switch: RunningSwitch) -> None:

@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo
 import audio
 import pytest
 from phones import Phone, wait_wav_complete
+from queue_support import EN, phone, queue_config
 
 from benchmarks.peers.switch import Extension, RunningSwitch
 
 pytestmark = pytest.mark.interop
 
-EN = Path(__file__).resolve().parents[2] / "prompts" / "en"
 CALLER = ("3000", "caller-pw")
 OTHER = ("3001", "other-pw")
 AGENT = ("2000", "agent-pw")
@@ -28,17 +28,7 @@ DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 def queue(number: str, name: str, **kw: Any) -> dict[str, Any]:
-    d: dict[str, Any] = {"number": number, "name": name, "strategy": "ring_all",
-                         "static_agents": [AGENT[0]], "ring_timeout": 15,
-                         "retry_interval": 1, "wrapup": 0}
-    d.update(kw)
-    return d
-
-
-def phone(factory: Callable[..., Phone], who: tuple[str, str], sw: RunningSwitch) -> Phone:
-    p = factory(f"ext{who[0]}")
-    assert p.register(who[0], who[1], sw.host, sw.port).ok
-    return p
+    return queue_config(number, name, **{"static_agents": [AGENT[0]], **kw})
 
 
 PRIORITY = [queue("6470", "VIP", priority={"weight": 2}),

@@ -1,0 +1,56 @@
+"""Shared pieces of the queue-call interop tests (tests/interop/test_queue_*.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import audio
+import numpy as np
+from phones import Phone
+
+from benchmarks.peers.switch import RunningSwitch
+
+PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
+EN = PROMPTS / "en"
+
+
+def queue_config(number: str, name: str, **kw: Any) -> dict[str, Any]:
+    """A queue section with short timers for tests; ``kw`` adds or replaces keys."""
+    d: dict[str, Any] = {"number": number, "name": name, "strategy": "ring_all",
+                         "ring_timeout": 15, "retry_interval": 1, "wrapup": 0}
+    d.update(kw)
+    return d
+
+
+def phone(factory: Callable[..., Phone], who: tuple[str, str], sw: RunningSwitch) -> Phone:
+    """A pjsua2 phone registered as extension ``who`` = (number, password)."""
+    p = factory(f"ext{who[0]}")
+    assert p.register(who[0], who[1], sw.host, sw.port).ok
+    return p
+
+
+def assert_music(recording: Path, start: float, end: float) -> None:
+    """The recording between start and end s is a piece of the music-on-hold track (the
+    shared stream runs on its own, so the piece is searched for anywhere in the track)."""
+    rec, rate = audio.read_wav(recording)
+    moh, moh_rate = audio.read_wav(PROMPTS / "moh" / "default.wav")
+    moh = audio.resample(moh, moh_rate, rate)
+    piece = rec[int(start * rate):int(end * rate)]
+    match = audio.find_prompt(np.concatenate([moh, moh]), piece, rate)
+    assert match.score > 0.8, f"no music on hold in {recording} at {start}-{end} s: {match}"
+
+
+def assert_prompt_pieces(recording: Path, prompt: Path, seconds: float) -> None:
+    """The first ``seconds`` of ``prompt`` are heard, judged by quarter-second pieces (a
+    prompt that follows a bridge is heard through a jitter buffer that re-syncs and drifts a
+    little, which lowers the whole-waveform correlation but not the pieces')."""
+    rec, rate = audio.read_wav(recording)
+    ref, ref_rate = audio.read_wav(prompt)
+    ref = audio.resample(ref, ref_rate, rate)
+    q = rate // 4
+    scores = [audio.find_prompt(rec, ref[i:i + q], rate).score
+              for i in range(0, int(seconds * rate), q)]
+    found = sum(score > 0.5 for score in scores)
+    assert found >= 0.75 * len(scores), f"{prompt.name} not heard in {recording}: {scores}"
