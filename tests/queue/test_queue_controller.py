@@ -588,3 +588,30 @@ async def test_leave_when_empty_sends_waiting_callers_to_failover() -> None:
     assert [e.reason.value for e in events if isinstance(e, TaskLeft)] == ["empty"]
     assert endpoint.sent[-1].request.method == "BYE"
     assert qc.tasks[call_id].mode is Mode.ENDED
+
+
+async def test_every_registered_phone_of_the_agent_rings_first_answer_wins() -> None:
+    qc, endpoint, media, registrar, _, _ = make([queue(static_agents=["2000"])], registered=())
+    registrar.add("2000", 7000)
+    registrar.add("2000", 7001)  # desk phone and softphone
+    qc.registration_changed("2000")
+    call_id = await join(qc, endpoint)
+    desk, soft = endpoint.invites_to("2000")
+    assert {desk.peer.port, soft.peer.port} == {7000, 7001}
+    answer(soft)
+    assert desk.cancelled and not soft.cancelled
+    assert media.legs[f"{call_id}/q"].bridged is media.legs[f"{call_id}/2000"]
+
+
+async def test_answer_after_the_ring_timed_out_is_hung_up() -> None:
+    qc, endpoint, _, _, clock, events = make([queue(static_agents=["2000"])],
+                                             registered=("2000",))
+    call_id = await join(qc, endpoint)
+    [ring] = endpoint.invites_to("2000")
+    clock.now += 20.0
+    qc.tick()
+    assert ring.cancelled
+    answer(ring)  # the 200 OK crossed the CANCEL
+    assert ring.acks and endpoint.sent[-1].request.method == "BYE"
+    assert qc.tasks[call_id].mode is Mode.WAITING
+    assert not any(type(e).__name__ == "TaskLeft" for e in events)
