@@ -184,6 +184,7 @@ class QueueCalls:
         self._timer_at: float | None = None
         self._reg_timers: dict[str, asyncio.TimerHandle] = {}
         self._busy: dict[str, int] = {}
+        self._registered: set[str] = set()  # agents the ACD was told are registered
         self._pending: set[asyncio.Task[Any]] = set()
         self._accepting = True
         self.events.publish_all(self.acd.initial_events)
@@ -274,11 +275,14 @@ class QueueCalls:
         if old is not None:
             old.cancel()
         if bindings:
-            self._feed(self.acd.handle_device_registered, ext)
+            if ext not in self._registered:  # refreshes change nothing for the ACD
+                self._registered.add(ext)
+                self._feed(self.acd.handle_device_registered, ext)
             expiry = max(b.expires_at for b in bindings)
             self._reg_timers[ext] = self.loop.call_at(expiry + 0.01,
                                                       self.registration_changed, ext)
-        else:
+        elif ext in self._registered:
+            self._registered.discard(ext)
             self._feed(self.acd.handle_device_unregistered, ext)
 
     def call_started(self, ext: str) -> None:
