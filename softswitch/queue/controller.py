@@ -386,12 +386,16 @@ class QueueCalls:
         """ACK of our 2xx (nothing to do: the media already flows)."""
 
     def handle_cancel(self, invite_txn: Any) -> bool:
-        for task in self.tasks.values():
-            if task.txn is invite_txn and task.mode is Mode.ANSWERING:
-                task.log.info("caller cancelled")
-                self._reject(task, 487, "Request Terminated")
-                return True
-        return False
+        """CANCEL of a queue INVITE we have not answered yet (the media leg is opening)."""
+        task = self.tasks.get(getattr(invite_txn, "call_id", None) or "")
+        if task is None:
+            return False
+        if task.txn is not invite_txn:
+            return False
+        if task.mode is Mode.ANSWERING:
+            task.log.info("caller cancelled")
+            self._reject(task, 487, "Request Terminated")
+        return True
 
     def handle_in_dialog(self, txn: Any, request: Request) -> None:
         call_id = request.call_id

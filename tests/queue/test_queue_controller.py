@@ -30,6 +30,7 @@ LIB = PromptLibrary()
 @dataclass
 class Txn:
     peer: Peer
+    call_id: str = ""
 
 
 @dataclass
@@ -615,3 +616,17 @@ async def test_answer_after_the_ring_timed_out_is_hung_up() -> None:
     assert ring.acks and endpoint.sent[-1].request.method == "BYE"
     assert qc.tasks[call_id].mode is Mode.WAITING
     assert not any(type(e).__name__ == "TaskLeft" for e in events)
+
+
+async def test_cancel_before_the_switch_answered() -> None:
+    qc, endpoint, media, _, _, events = make([queue()])
+    req = invite()
+    txn = Txn(Peer("udp", "127.0.0.1", 5070), req.call_id)
+    qc.handle_invite(txn, req, "3000", "6400")
+    assert qc.handle_cancel(Txn(Peer("udp", "127.0.0.1", 5070), "other")) is False
+    assert qc.handle_cancel(txn) is True  # the media leg is still being opened
+    await settle()
+    assert endpoint.responses[-1].status == 487
+    assert media.legs[f"{req.call_id}/q"].closed
+    assert endpoint.invites_to("2000") == []
+    assert not any(isinstance(e, TaskJoined) for e in events)
