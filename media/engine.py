@@ -56,6 +56,7 @@ _SEQ_TS_SSRC = struct.Struct("!HII")
 Direction = Literal["sendrecv", "sendonly", "recvonly", "inactive"]
 # Put in a leg's digit queue when it closes, so every reader wakes up and stops.
 _LEG_CLOSED: Final = DtmfDigit("", DtmfSource.INFO, 0, 0.0)
+_MAX_QUEUED_DIGITS: Final = 64
 
 
 class MediaError(Exception):
@@ -213,7 +214,8 @@ class MediaLeg:
             if self.closed and self._dtmf_queue.empty():
                 return
             digit = await self._dtmf_queue.get()
-            if digit.digit == "":  # the close sentinel
+            if digit.digit == "":  # the close sentinel: leave it for other readers
+                self._dtmf_queue.put_nowait(digit)
                 return
             yield digit
 
@@ -223,7 +225,10 @@ class MediaLeg:
             digit = await asyncio.wait_for(self._dtmf_queue.get(), timeout)
         except TimeoutError:
             return None
-        return None if digit.digit == "" else digit
+        if digit.digit == "":
+            self._dtmf_queue.put_nowait(digit)  # closed: every later call returns at once
+            return None
+        return digit
 
     def flush_digits(self) -> int:
         """Forget key presses not yet consumed (before asking the caller for input)."""
@@ -297,6 +302,8 @@ class MediaLeg:
         if not digit.leg:
             digit = DtmfDigit(digit.digit, digit.source, digit.duration_ms, digit.at, self.label)
         log.debug("dtmf", leg=self.label, digit=digit.digit, source=digit.source.value)
+        if self._dtmf_queue.qsize() >= _MAX_QUEUED_DIGITS:
+            self._dtmf_queue.get_nowait()  # nobody reads them: keep only the latest presses
         self._dtmf_queue.put_nowait(digit)
         for cb in list(self._dtmf_callbacks):
             try:

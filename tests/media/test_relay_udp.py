@@ -394,3 +394,17 @@ async def test_red_telephone_events_detected_and_relayed_as_plain_events(engine,
     got = await pb.recv_all(0.3)
     assert got and all(p.payload_type == 101 and p.payload == block for p in got)
     assert await a.next_digit(0.2) is None  # the repeat is not a second press
+
+
+async def test_digit_readers_after_close_and_unread_digits_are_bounded(engine, phones):
+    pa, pb, a, b = await call(engine, phones)
+    for _ in range(100):
+        a.receive_info_dtmf("application/dtmf", "1")
+    a.receive_info_dtmf("application/dtmf", "2")
+    assert a._dtmf_queue.qsize() == 64
+    assert a.flush_digits() == 64
+    await a.close()
+    assert await a.next_digit(5) is None
+    assert await a.next_digit(5) is None  # still immediate: the close is not consumed
+    assert [d async for d in a.dtmf_events()] == []
+    assert (await a.collect_digits(3)).ended_by == "closed"
