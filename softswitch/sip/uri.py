@@ -50,7 +50,8 @@ _IPV4_RE = re.compile(_IPV4 + r"\Z")
 def _valid_ipv4(host: str) -> bool:
     if _IPV4_RE.match(host) is None:
         return True  # a hostname, already checked by the regex
-    return all(int(x) <= 255 for x in host.split("."))
+    a, b, c, d = host.split(".")
+    return int(a) <= 255 and int(b) <= 255 and int(c) <= 255 and int(d) <= 255
 
 
 def parse_params(text: str, what: str = "parameter") -> Params:
@@ -167,7 +168,35 @@ class SipUri:
 
     @classmethod
     def parse(cls, text: str) -> SipUri:
-        """Parse a URI; raises `SipParseError` for anything that is not one."""
+        """Parse a URI; raises `SipParseError` for anything that is not one.
+
+        The same URIs arrive again and again (a phone's AOR in From/To, its Contact, our own
+        Request-URI), so valid short ones are remembered by their text and handed out as
+        copies: a copy costs a fraction of a parse, and callers may still change theirs."""
+        cached = _PARSED.get(text)
+        if cached is not None:
+            return cached._clone()
+        uri = cls._parse(text)
+        if len(text) <= _CACHE_TEXT_MAX:
+            if len(_PARSED) >= _CACHE_SIZE:
+                _PARSED.clear()  # bounded; refilled by the URIs still in use
+            _PARSED[text] = uri._clone()
+        return uri
+
+    def _clone(self) -> SipUri:
+        u = _new_uri(SipUri)
+        u.scheme = self.scheme
+        u.user = self.user
+        u.password = self.password
+        u.host = self.host
+        u.port = self.port
+        u.params = dict(self.params) if self.params else {}
+        u.headers = self.headers
+        u.opaque = self.opaque
+        return u
+
+    @classmethod
+    def _parse(cls, text: str) -> SipUri:
         m = _URI_RE.match(text)
         if m is None:
             o = _SCHEME_RE.match(text)
@@ -264,6 +293,12 @@ class SipUri:
             headers=self.headers,
             opaque=self.opaque,
         )
+
+
+_PARSED: dict[str, SipUri] = {}
+_CACHE_SIZE = 4096
+_CACHE_TEXT_MAX = 256
+_new_uri = object.__new__
 
 
 def _header_set(headers: str | None) -> frozenset[str]:
