@@ -513,6 +513,9 @@ class MediaEngine:
                              "<= 65535)")
         if (first + 1 if first % 2 else first) + 1 > last:
             raise ValueError(f"RTP port range {first}-{last} holds no even/odd port pair")
+        if abs(ptime - PTIME) > 1e-9:
+            # Frames, players and the mixer are built for 160 samples (RFC 3551 default).
+            raise ValueError(f"ptime {ptime * 1000:g} ms: only 20 ms packetization is supported")
         self.host = host
         self.port_range = (first, last)
         self.ptime = ptime
