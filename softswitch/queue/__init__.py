@@ -33,6 +33,7 @@ def attach_queue_calls(router: Any) -> QueueCalls:
         acd_config=acd_config, endpoint=router.endpoint, media=router.calls.media,
         registrar=router.registrar, events=router.events, domain=cfg.sip.domain,
         user_agent=cfg.sip.user_agent, extensions={e.number: e for e in cfg.extensions},
-        prompts_dir=getattr(cfg.prompts, "directory", None), dialplan=router.dialplan)
+        prompts_dir=getattr(cfg.prompts, "directory", None), dialplan=router.dialplan,
+        store=router.calls.store)
     router.dialplan.add(queue_rule(q.number for q in acd_config.queues))
     return queues

@@ -51,6 +51,7 @@ import contextlib
 import datetime as dt
 import enum
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,6 +146,9 @@ class QueueTask:
     survey: SurveyEntry | None = None
     in_engine: bool = False
     callback_number: str = ""
+    wall_start: float = field(default_factory=time.time)
+    wall_answer: float | None = None
+    cdr_written: bool = False
     log: Any = None
 
 
@@ -161,7 +165,8 @@ class QueueCalls:
     def __init__(self, *, acd_config: AcdConfig, endpoint: Any, media: Any, registrar: Any,
                  events: EventBus, domain: str, user_agent: str,
                  extensions: dict[str, Any], prompts_dir: str | Path | None = None,
-                 dialplan: Any = None, clock: Callable[[], float] | None = None) -> None:
+                 dialplan: Any = None, store: Any = None,
+                 clock: Callable[[], float] | None = None) -> None:
         self.loop = asyncio.get_running_loop()
         self.clock = clock or self.loop.time
         self.config = acd_config
@@ -175,6 +180,7 @@ class QueueCalls:
         self.extensions = extensions  # number -> softswitch.config.Extension
         self.prompts_dir = Path(prompts_dir) if prompts_dir else None
         self.dialplan = dialplan
+        self.store = store
         self.acd = Acd(acd_config, now=self.clock(), agents_registered=False)
         self._agent_set = frozenset(m.extension for q in acd_config.queues for m in q.members)
         self.tasks: dict[str, QueueTask] = {}
@@ -371,6 +377,7 @@ class QueueCalls:
         task.dialog = Dialog.create_uas(task.invite, resp)
         self.endpoint.send_response(task.txn, resp)
         task.mode = Mode.WAITING
+        task.wall_answer = time.time()
         task.log.info("queue call answered")
         self._arrive(task, task.queue)
 
@@ -774,7 +781,7 @@ class QueueCalls:
                 task.survey = SurveyEntry(dict(survey.scores))
                 self._spawn(self._run_survey(task, survey.prompt))
             else:
-                self._end_caller(task)
+                self._end_caller(task, "callee", "agent hung up")
         elif task.mode is Mode.CONNECTED and call is task.other_call:
             # a callback: the customer hung up
             self._feed(self.acd.handle_call_ended, task.id)
@@ -790,7 +797,7 @@ class QueueCalls:
         elif task.mode is Mode.CONNECTED and task.leg is None and call is task.agent_call:
             pass
         elif task.mode is Mode.TRANSFERRING and call is task.other_call:
-            self._end_caller(task)
+            self._end_caller(task, "callee", "transfer target hung up")
 
     async def _run_survey(self, task: QueueTask, prompt_name: str) -> None:
         """§9.6: the survey prompt, then up to SURVEY_ANSWER_TIME s for a key; a caller who
@@ -983,22 +990,46 @@ class QueueCalls:
         else:
             self._end_caller(task)
 
-    def _bye_caller(self, task: QueueTask) -> None:
+    def _write_cdr(self, task: QueueTask, side: str, cause: str, code: int | None) -> None:
+        """The caller's call detail record (callee = the queue number), once, when the
+        caller's leg ends; the agent's leg statistics go in ``callee_rtp``."""
+        if task.cdr_written:
+            return
+        task.cdr_written = True
+        if self.store is None:
+            return
+        from softswitch.store.records import CallRecord
+
+        agent_leg = task.agent_call.leg if task.agent_call is not None else None
+        record = CallRecord(
+            task.id, task.caller, task.queue, task.wall_start, task.wall_answer, time.time(),
+            "ANSWERED" if task.wall_answer is not None else
+            "CANCELLED" if code == 487 else "FAILED", side, cause, code,
+            dict(task.leg.stats) if task.leg is not None else None,
+            dict(agent_leg.stats) if agent_leg is not None else None)
+        try:
+            self.store.write_cdr(record)
+        except Exception as exc:  # noqa: BLE001 - a full or closed store must not end calls
+            task.log.error("CDR not written", error=str(exc))
+
+    def _bye_caller(self, task: QueueTask, side: str = "switch", cause: str = "") -> None:
         if task.dialog is not None and task.peer is not None and task.leg is not None:
+            self._write_cdr(task, side, cause or f"switch hung up ({task.mode.value})", 200)
             self.endpoint.send_request(task.dialog.create_request("BYE"), task.peer)
         if task.leg is not None:
             self._spawn(self._close_leg(task.leg))
         task.leg = None
 
-    def _end_caller(self, task: QueueTask) -> None:
+    def _end_caller(self, task: QueueTask, side: str = "switch", cause: str = "") -> None:
         """The switch ends the caller's call (BYE) and everything hanging on it."""
         if task.mode is Mode.ENDED:
             return
-        self._bye_caller(task)
+        self._bye_caller(task, side, cause)
         self._release(task)
 
     def _caller_gone(self, task: QueueTask) -> None:
         """BYE from the caller."""
+        self._write_cdr(task, "caller", f"BYE ({task.mode.value})", 200)
         if task.leg is not None:
             self._spawn(self._close_leg(task.leg))
             task.leg = None
@@ -1039,6 +1070,7 @@ class QueueCalls:
     def _reject(self, task: QueueTask, status: int, reason: str) -> None:
         if task.invite is not None and task.mode is Mode.ANSWERING:
             self._respond(task.txn, task.invite, status, reason, to_tag=task.a_tag)
+            self._write_cdr(task, "caller" if status == 487 else "switch", reason, status)
         task.mode = Mode.ENDED
         self.tasks.pop(task.id, None)
 

@@ -98,9 +98,29 @@ def test_basic_queue_call(switch: RunningSwitch, phone_factory: Callable[..., Ph
     agent.answer(second, 486)
     caller.hangup(call2)
     caller.wait_call_state(call2, "DISCONNECTED")
+    # one CDR per queue call: callee = the queue, the agent's hang-up, then the caller's
+    assert cdr_rows(switch, 2) == [
+        (CALLERS[0][0], "6450", "ANSWERED", "callee", "agent hung up"),
+        (CALLERS[0][0], "6450", "ANSWERED", "caller", "BYE (waiting)")]
 
 
 SURVEY = {"prompt": "survey-question", "end_prompt": "survey-thanks", "scores": {"1": 5, "2": 1}}
+
+
+def cdr_rows(switch: RunningSwitch, want: int, timeout: float = 5.0) -> list[tuple]:
+    """(caller, callee, disposition, hangup_side, hangup_cause) of the CDRs, polled until
+    ``want`` rows are written (the store commits in batches)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        con = sqlite3.connect(switch.db_path)
+        try:
+            rows = con.execute("SELECT caller, callee, disposition, hangup_side, hangup_cause"
+                               " FROM cdr ORDER BY id").fetchall()
+        finally:
+            con.close()
+        if len(rows) >= want or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
 
 
 def survey_rows(switch: RunningSwitch, want: int, timeout: float = 5.0) -> list[tuple]:
