@@ -262,6 +262,7 @@ class GoertzelDetector:
         self._frames = 0
         self._active: str | None = None
         self._active_frames = 0
+        self._pending: npt.NDArray[np.int16] = np.zeros(0, np.int16)
 
     def classify(self, frame: npt.NDArray[np.int16]) -> str | None:
         """The digit present in one frame, or None."""
@@ -279,8 +280,20 @@ class GoertzelDetector:
             return None
         return KEYPAD[r][c]
 
-    def process(self, frame: npt.NDArray[np.int16], now: float) -> list[DtmfDigit]:
-        """Feed one frame; returns a digit when a press has ended."""
+    def process(self, audio: npt.NDArray[np.int16], now: float) -> list[DtmfDigit]:
+        """Feed received audio of any length (phones may send 10, 20, 30 ms packets); it is
+        analysed in 20 ms frames. Returns the presses that ended."""
+        if len(audio) == self.n and not len(self._pending):
+            return self._process_frame(audio, now)
+        buf = np.concatenate([self._pending, audio]) if len(self._pending) else audio
+        out: list[DtmfDigit] = []
+        whole = len(buf) - len(buf) % self.n
+        for i in range(0, whole, self.n):
+            out += self._process_frame(buf[i:i + self.n], now)
+        self._pending = buf[whole:].copy()
+        return out
+
+    def _process_frame(self, frame: npt.NDArray[np.int16], now: float) -> list[DtmfDigit]:
         d = self.classify(frame)
         out: list[DtmfDigit] = []
         if self._active is not None:

@@ -20,7 +20,6 @@ import select
 import socket
 import struct
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -40,6 +39,7 @@ from media.dtmf import (
     telephone_event_frames,
 )
 from media.events import DigitEntry, DtmfDigit, DtmfSource, PlaybackOutcome
+from media.frames import FrameQueue
 from media.g711 import Codec
 from media.mixer import Role, hearing_matrix, mix
 from media.player import FrameSource, Loop, PromptError, PromptLibrary
@@ -997,7 +997,7 @@ class Conference:
         self.members: list[MediaLeg] = []
         self.roles: dict[MediaLeg, Role] = {}
         self.whisper_to: dict[MediaLeg, MediaLeg] = {}
-        self._queues: dict[MediaLeg, deque[Any]] = {}
+        self._queues: dict[MediaLeg, FrameQueue] = {}
         self._matrix: Any = None
 
     def add(self, leg: MediaLeg, role: Role | str = Role.PARTICIPANT,
@@ -1011,8 +1011,7 @@ class Conference:
             self.engine.unbridge(leg, leg.peer)
         if leg not in self.roles:
             self.members.append(leg)
-            q: deque[Any] = deque(maxlen=5)
-            self._queues[leg] = q
+            self._queues[leg] = FrameQueue()
             leg.add_audio_consumer(self._consume)
         leg._conference = self
         leg._refresh_feed()
@@ -1056,7 +1055,7 @@ class Conference:
     def _consume(self, leg: MediaLeg, payload: bytes, now: float) -> None:
         q = self._queues.get(leg)
         if q is not None:
-            q.append(g711.decode(payload, leg.codec))
+            q.push(g711.decode(payload, leg.codec))
 
     def matrix(self) -> Any:
         if self._matrix is None:
@@ -1070,10 +1069,9 @@ class Conference:
     def _tick(self, now: float) -> None:
         frames = np.zeros((len(self.members), FRAME_SAMPLES), dtype=np.int16)
         for i, leg in enumerate(self.members):
-            q = self._queues[leg]
-            if q:
-                f = q.popleft()
-                frames[i, : len(f)] = f[:FRAME_SAMPLES]
+            f = self._queues[leg].pop()
+            if f is not None:
+                frames[i] = f
         out = mix(frames, self.matrix())
         for i, leg in enumerate(self.members):
             if leg.feed is self and not leg._dtmf_out:

@@ -16,14 +16,12 @@ paused; nothing said meanwhile is stored, not even in a buffer.
 from __future__ import annotations
 
 import wave
-from collections import deque
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-FRAME = 160
-MAX_QUEUED = 5  # frames (100 ms) of arrival jitter absorbed per channel
+from media.frames import FRAME, FrameQueue
 
 
 class RecordingError(Exception):
@@ -44,8 +42,7 @@ class ChannelRecorder:
         self._wav.setnchannels(channels)
         self._wav.setsampwidth(2)
         self._wav.setframerate(8000)
-        self._queues: list[deque[npt.NDArray[np.int16]]] = [
-            deque(maxlen=MAX_QUEUED) for _ in range(channels)]
+        self._queues = [FrameQueue() for _ in range(channels)]
         self._pending: list[bytes] = []
         self._flush_every = flush_every
         self.frames_written = 0
@@ -53,13 +50,8 @@ class ChannelRecorder:
         self.paused = False
 
     def push(self, channel: int, frame: npt.NDArray[np.int16]) -> None:
-        """A frame received from the leg of ``channel`` (any length; split into 20 ms)."""
-        q = self._queues[channel]
-        for i in range(0, len(frame), FRAME):
-            chunk = frame[i:i + FRAME]
-            if len(chunk) < FRAME:
-                chunk = np.concatenate([chunk, np.zeros(FRAME - len(chunk), np.int16)])
-            q.append(chunk)
+        """Audio received from the leg of ``channel`` (any packet length)."""
+        self._queues[channel].push(frame)
 
     def tick(self) -> None:
         """Append one 20 ms frame per channel."""
@@ -67,10 +59,9 @@ class ChannelRecorder:
             return
         block = np.zeros((FRAME, self.channels), dtype="<i2")
         for c, q in enumerate(self._queues):
-            if q:
-                frame = q.popleft()
-                if not self.paused:
-                    block[:, c] = frame
+            frame = q.pop()
+            if frame is not None and not self.paused:
+                block[:, c] = frame
         self._pending.append(block.tobytes())
         self.frames_written += 1
         if len(self._pending) >= self._flush_every:

@@ -177,3 +177,14 @@ def test_red_garbage_is_a_dtmf_error():
     for bad in (b"", b"\x80\x00", b"\xe5\x00\x04\x10\x65"):
         with pytest.raises(DtmfError):
             parse_red(bad, 0)
+
+
+def test_goertzel_takes_30ms_and_10ms_packets():
+    tone = np.concatenate([np.zeros(240, np.int16), dtmf_tone("6", 120),
+                           np.zeros(960, np.int16)])
+    for size in (240, 80):
+        det = GoertzelDetector()
+        out = []
+        for i in range(0, len(tone) - size + 1, size):
+            out += det.process(tone[i:i + size], 0.0)
+        assert [d.digit for d in out] == ["6"], size

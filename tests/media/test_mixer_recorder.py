@@ -102,3 +102,32 @@ def test_paused_recording_keeps_the_timeline_with_silence(tmp_path):
     per_frame = data[:, 0].reshape(9, 160)[:, 0]
     assert list(per_frame) == [500] * 3 + [0] * 3 + [500] * 3
     assert np.array_equal(data[:, 0], data[:, 1])
+
+
+def test_frame_queue_regroups_10_and_30_ms_packets_and_bounds_delay():
+    from media.frames import FrameQueue
+
+    q = FrameQueue(max_frames=5)
+    for _ in range(3):
+        q.push(np.arange(240, dtype=np.int16))  # 3 x 30 ms = 720 samples = 4.5 frames
+    got = [q.pop() for _ in range(4)]
+    assert all(f is not None and len(f) == 160 for f in got)
+    assert np.array_equal(np.concatenate(got), np.tile(np.arange(240, dtype=np.int16), 3)[:640])
+    assert q.pop() is None  # the half frame waits for more
+    q.push(np.zeros(80, np.int16))
+    assert q.pop() is not None
+    for _ in range(20):
+        q.push(np.zeros(160, np.int16))
+    assert len(q) == 5  # at most 100 ms queued
+
+
+def test_recorder_with_10ms_packets_keeps_all_audio(tmp_path):
+    rec = ChannelRecorder(tmp_path / "ten.wav", 1)
+    for _ in range(10):
+        rec.push(0, np.full(80, 7, np.int16))
+        rec.push(0, np.full(80, 7, np.int16))
+        rec.tick()
+    rec.close()
+    with wave.open(str(tmp_path / "ten.wav"), "rb") as w:
+        data = np.frombuffer(w.readframes(w.getnframes()), "<i2")
+    assert len(data) == 1600 and np.all(data == 7)
