@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from .errors import SipParseError
 from .headers import parse_auth_params
-from .message import Request, Response
+from .message import Request, Response, random_bytes
 from .uri import SipUri
 
 __all__ = [
@@ -52,6 +52,9 @@ PROXY_AUTH_METHODS = frozenset(
     {"INVITE", "MESSAGE", "SUBSCRIBE", "REFER", "NOTIFY", "PUBLISH", "OPTIONS", "INFO",
      "UPDATE"}
 )
+_pack_time = struct.Struct(">d").pack
+_hmac_digest = hmac.digest  # one-shot, in C (hmac.new() is a Python object per call)
+_b64encode = base64.urlsafe_b64encode
 _HASHES = {
     "MD5": hashlib.md5,
     "MD5-SESS": hashlib.md5,
@@ -187,6 +190,7 @@ class DigestAuthenticator:
         self.realm = realm
         self.lookup = lookup
         self.secret = secret if secret is not None else os.urandom(32)
+        self._realm_bytes = realm.encode()
         self.nonce_ttl = nonce_ttl
         self.algorithms = tuple(a.upper() for a in algorithms)
         for a in self.algorithms:
@@ -199,9 +203,9 @@ class DigestAuthenticator:
     # -- nonces --------------------------------------------------------------------------
 
     def make_nonce(self, now: float) -> str:
-        body = struct.pack(">d", now) + os.urandom(8)
-        mac = hmac.new(self.secret, body + self.realm.encode(), hashlib.sha256).digest()[:16]
-        return base64.urlsafe_b64encode(body + mac).decode().rstrip("=")
+        body = _pack_time(now) + random_bytes(8)
+        mac = _hmac_digest(self.secret, body + self._realm_bytes, "sha256")[:16]
+        return _b64encode(body + mac).decode()[:43]
 
     def _nonce_time(self, nonce: str) -> float | None:
         """The nonce's issue time if we issued it, else None."""
@@ -214,7 +218,7 @@ class DigestAuthenticator:
         if len(raw) != 32:
             return None
         body, mac = raw[:16], raw[16:]
-        good = hmac.new(self.secret, body + self.realm.encode(), hashlib.sha256).digest()[:16]
+        good = _hmac_digest(self.secret, body + self._realm_bytes, "sha256")[:16]
         if not hmac.compare_digest(mac, good):
             return None
         return float(struct.unpack(">d", body[:8])[0])

@@ -39,6 +39,7 @@ __all__ = [
     "new_branch",
     "new_tag",
     "new_call_id",
+    "random_bytes",
 ]
 
 #: Upper bound for one message (headers + body); bigger is refused (RFC 4475 §3.1.2.x "huge
@@ -854,16 +855,49 @@ def _stream_content_length(head: bytes) -> int:
     return int(v)
 
 
+class _RandomPool:
+    """os.urandom() read 4 KiB at a time: one system call per ~400 tags/branches/nonces
+    instead of one each. Same kernel CSPRNG bytes; a forked child starts a new pool so it
+    never repeats its parent's values."""
+
+    __slots__ = ("buf", "pos")
+
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self.buf = b""
+        self.pos = 0
+
+    def take(self, n: int) -> bytes:
+        p = self.pos
+        e = p + n
+        if e > len(self.buf):
+            self.buf = os.urandom(self.SIZE)
+            p, e = 0, n
+        self.pos = e
+        return self.buf[p:e]
+
+    def reset(self) -> None:
+        self.buf = b""
+        self.pos = 0
+
+
+_pool = _RandomPool()
+os.register_at_fork(after_in_child=_pool.reset)
+#: `random_bytes(n)`: n bytes from the kernel CSPRNG (buffered, see `_RandomPool`)
+random_bytes = _pool.take
+
+
 def new_branch() -> str:
     """A fresh RFC 3261 §8.1.1.7 branch (magic cookie + 64 random bits)."""
-    return "z9hG4bK" + os.urandom(8).hex()
+    return "z9hG4bK" + random_bytes(8).hex()
 
 
 def new_tag() -> str:
     """A fresh From/To tag (§19.3: at least 32 random bits)."""
-    return os.urandom(6).hex()
+    return random_bytes(6).hex()
 
 
 def new_call_id() -> str:
     """A fresh, globally unique Call-ID (§8.1.1.4)."""
-    return os.urandom(12).hex()
+    return random_bytes(12).hex()
