@@ -136,14 +136,14 @@ class SipUA:
         lines.append(f"Content-Length: {len(body)}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
-    async def response(self, timeout: float = 5.0, final: bool = True) -> Response:
+    async def response(self, timeout: float = 10.0, final: bool = True) -> Response:
         while True:
             resp = await asyncio.wait_for(self.responses.get(), timeout)
             if not final or resp.status >= 200:
                 return resp
 
     async def request(self, method: str, uri: str | None = None, *, auth: bool = True,
-                      password: str | None = None, timeout: float = 5.0,
+                      password: str | None = None, timeout: float = 10.0,
                       **kw: Any) -> Response:
         """Send a request and return the final response, answering one digest challenge."""
         uri = uri or f"sip:{self.domain}"
@@ -169,7 +169,7 @@ class SipUA:
                                   headers=[f"Expires: {expires}", *(kw.pop("headers", []))],
                                   **kw)
 
-    async def next_request(self, method: str | None = None, timeout: float = 5.0) -> Request:
+    async def next_request(self, method: str | None = None, timeout: float = 10.0) -> Request:
         while True:
             req = await asyncio.wait_for(self.requests.get(), timeout)
             if method is None or req.method == method:
