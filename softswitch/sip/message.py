@@ -569,24 +569,51 @@ class Request(Message):
         copied and given `to_tag` when it has no tag yet; Timestamp echoed on 100;
         Record-Route copied on dialog-creating 1xx/2xx (§12.1.1)."""
         resp = Response(status, reason)
-        resp._copy_headers_from(self, ("Via", "From"))
-        for e in self.headers:
-            if e[0] == "to":
-                to = e[2]
-                if to_tag is not None and status != 100:
-                    to = self.to
-                    if to.tag is None:
-                        to = to.copy()
-                        to.params["tag"] = to_tag
-                # Without a new tag the parsed To is shared with the request (cheap); give
-                # `to_tag` rather than editing `resp.to` in place.
-                resp.headers.append(["to", "To", to])
-                break
-        resp._copy_headers_from(self, ("Call-ID", "CSeq"))
         if status == 100:
-            resp._copy_headers_from(self, ("Timestamp",))
+            extra = "timestamp"
         elif 100 < status < 300 and self.method in ("INVITE", "SUBSCRIBE"):
-            resp._copy_headers_from(self, ("Record-Route",))
+            extra = "record-route"
+        else:
+            extra = ""
+        # One pass over the request's headers, kept in the order Via, From, To, Call-ID,
+        # CSeq, then Timestamp / Record-Route.
+        vias: list[list[object]] = []
+        from_: list[list[object]] = []
+        call_id: list[list[object]] = []
+        cseq: list[list[object]] = []
+        more: list[list[object]] = []
+        to_entry: list[object] | None = None
+        for e in self.headers:
+            lk = e[0]
+            if lk == "via":
+                vias.append([lk, e[1], e[2]])
+            elif lk == "from":
+                from_.append([lk, e[1], e[2]])
+            elif lk == "to":
+                if to_entry is None:
+                    to = e[2]
+                    if to_tag is not None and status != 100:
+                        to = self.to
+                        if to.tag is None:
+                            to = to.copy()
+                            to.params["tag"] = to_tag
+                    # Without a new tag the parsed To is shared with the request (cheap);
+                    # give `to_tag` rather than editing `resp.to` in place.
+                    to_entry = ["to", "To", to]
+            elif lk == "call-id":
+                call_id.append([lk, e[1], e[2]])
+            elif lk == "cseq":
+                cseq.append([lk, e[1], e[2]])
+            elif lk == extra:
+                more.append([lk, e[1], e[2]])
+        out = resp.headers
+        out += vias
+        out += from_
+        if to_entry is not None:
+            out.append(to_entry)
+        out += call_id
+        out += cseq
+        out += more
         for name, value in headers:
             resp.add(name, value)
         resp.body = body

@@ -123,7 +123,7 @@ def _split_params(text: str) -> list[str]:
 
 
 def format_params(params: Params) -> str:
-    return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
+    return "".join([f";{k}" if v is None else f";{k}={v}" for k, v in params.items()])
 
 
 class SipUri:
