@@ -525,3 +525,15 @@ async def test_calls_reach_a_phone_behind_nat_at_its_source_address(switch, phon
     natted.reply(req, 486, to_tag="n")
     assert await refused(p.caller) == 486
     natted.close()
+
+
+async def test_a_new_attempt_may_reuse_the_call_id_of_an_ended_call(switch, phones) -> None:
+    p = phones
+    await invite(p, call_id="again-1")
+    req = await p.callee.next_request("INVITE")
+    p.callee.reply(req, 486, to_tag="a1")
+    assert await refused(p.caller) == 486
+    await invite(p, call_id="again-1")  # same Call-ID, higher CSeq
+    req = await p.callee.next_request("INVITE")
+    p.callee.reply(req, 486, to_tag="a2")
+    assert await refused(p.caller) == 486

@@ -214,9 +214,12 @@ class B2BUA:
         if not self._accepting:
             self._respond(txn, request, 503, "Shutting Down")
             return
-        if call_id in self.calls:
-            self._respond(txn, request, 482, "Loop Detected")
-            return
+        existing = self.calls.get(call_id)
+        if existing is not None:
+            if existing.control.state is not CallState.ENDED:
+                self._respond(txn, request, 482, "Loop Detected")
+                return
+            self._forget(existing)  # a new attempt re-using the Call-ID of an ended one
         dialed = request.uri.user or ""
         control = CallControl(call_id, caller, dialed, now, self.no_answer_timeout)
         call = Call(control, request, txn, txn.peer, new_tag(), None, time.time(), now)
