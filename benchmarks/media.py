@@ -19,9 +19,12 @@ during the measured window and never arrived; it is *late* if it arrived more th
 its due time (music, relative to the leg's earliest packet). A load step *passes* when
 lost + late < 0.1 % and the engine process used < 95 % of its core (a failed step is rerun
 once, both runs shown). The figure per core is the highest passing step, measured, not
-extrapolated; CPU per leg is also reported. ``core%`` is the whole pinned core's busy time
-from /proc/stat (tick-sampled, includes other processes and the kernel's loopback delivery),
-``cpu%`` the engine process alone.
+extrapolated; CPU per leg is also reported. ``cpu%`` is the engine process alone (user +
+system); ``core%`` the whole pinned core's busy time from /proc/stat (includes other
+processes and the kernel's loopback delivery; on a VM these per-CPU figures are approximate
+and can even read below the process's own CPU). ``genlag`` is how far this generator fell
+behind its own 20 ms schedule: above ~20 ms the step measures the generator as much as the
+relay (on 2 cores the Python generator tops out around 700-800 calls).
 
 The last line is one JSON object: bridged_calls_per_core, moh_legs_per_core, loss_pct
 (lost packets over all passing steps of our engine; late_pct likewise),
