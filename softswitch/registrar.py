@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from softswitch.log import get_logger
+from softswitch.sip import SipUri, new_tag
 from softswitch.store.records import RegistrationRow
 
 log = get_logger("registrar")
@@ -211,8 +212,6 @@ def request_target(b: Binding) -> tuple[str, str, int]:
     """Where requests to this contact go: (transport, host, port); see the module docstring."""
     if b.transport == "tcp":
         return ("tcp", b.received_host, b.received_port)
-    from softswitch.sip import SipUri
-
     try:
         uri = SipUri.parse(b.contact)
     except Exception:  # noqa: BLE001 - an odd Contact: fall back to the source address
@@ -315,8 +314,6 @@ class RegistrarService:
                         now: float) -> Any:
         """Apply an authenticated REGISTER from `source` (transport, host, port); returns
         the response to send."""
-        from softswitch.sip import new_tag
-
         aor = request.to.uri.user or ""
         if aor not in self.extensions:
             return request.create_response(404, "Not Found", to_tag=new_tag())
