@@ -489,8 +489,9 @@ class QueueCalls:
             self._respond(txn, request, 488, "Bad SDP")
             return
         params = media_params(offer)
+        # one codec (the phone's first): a multi-codec answer makes phones re-INVITE again
         answer = sdplib.create_answer(offer, leg.local_host, leg.local_port,
-                                      codecs=SUPPORTED_CODECS)
+                                      codecs=(params.codec,) if params else SUPPORTED_CODECS)
         if params is None or answer is None:
             self._respond(txn, request, 488, "Not Acceptable Here")
             return
