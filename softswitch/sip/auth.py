@@ -2,9 +2,11 @@
 brute-force guard. Sans-IO: time is passed in as `now`.
 
 Decisions:
-- Nonces are stateless: base64url(timestamp, 8 random bytes, HMAC-SHA256 over both and the
-  realm). Any instance with the same secret can verify them; a restarted process with a new
-  secret answers old ones with a fresh challenge. A correctly computed response over an
+- Nonces are stateless: base64url(timestamp, 8 random bytes, a 128-bit MAC over both and
+  the realm). The MAC is keyed BLAKE2b (RFC 7693 §2.5 keyed mode, a PRF like HMAC-SHA256
+  but one C call: ~0.5 us instead of ~1.5-5 us, twice per REGISTER). Any instance with the
+  same secret can verify them; a restarted process with a new secret answers old ones with
+  a fresh challenge. A correctly computed response over an
   expired nonce gets the challenge again with `stale=true` (RFC 7616 §3.3).
 - Replay protection: with qop=auth each nonce keeps the highest nonce-count seen; a count
   not above it is refused. Without qop (RFC 2069 clients) a nonce is good for one request;
@@ -53,7 +55,7 @@ PROXY_AUTH_METHODS = frozenset(
      "UPDATE"}
 )
 _pack_time = struct.Struct(">d").pack
-_hmac_digest = hmac.digest  # one-shot, in C (hmac.new() is a Python object per call)
+_blake2b = hashlib.blake2b
 _b64encode = base64.urlsafe_b64encode
 _HASHES = {
     "MD5": hashlib.md5,
@@ -190,6 +192,8 @@ class DigestAuthenticator:
         self.realm = realm
         self.lookup = lookup
         self.secret = secret if secret is not None else os.urandom(32)
+        # BLAKE2b takes keys of up to 64 bytes; a longer secret is hashed down to one.
+        self._mac_key = self.secret if len(self.secret) <= 64 else _blake2b(self.secret).digest()
         self._realm_bytes = realm.encode()
         self.nonce_ttl = nonce_ttl
         self.algorithms = tuple(a.upper() for a in algorithms)
@@ -204,7 +208,7 @@ class DigestAuthenticator:
 
     def make_nonce(self, now: float) -> str:
         body = _pack_time(now) + random_bytes(8)
-        mac = _hmac_digest(self.secret, body + self._realm_bytes, "sha256")[:16]
+        mac = _blake2b(body + self._realm_bytes, key=self._mac_key, digest_size=16).digest()
         return _b64encode(body + mac).decode()[:43]
 
     def _nonce_time(self, nonce: str) -> float | None:
@@ -218,7 +222,7 @@ class DigestAuthenticator:
         if len(raw) != 32:
             return None
         body, mac = raw[:16], raw[16:]
-        good = _hmac_digest(self.secret, body + self._realm_bytes, "sha256")[:16]
+        good = _blake2b(body + self._realm_bytes, key=self._mac_key, digest_size=16).digest()
         if not hmac.compare_digest(mac, good):
             return None
         return float(struct.unpack(">d", body[:8])[0])
