@@ -537,3 +537,22 @@ async def test_a_new_attempt_may_reuse_the_call_id_of_an_ended_call(switch, phon
     req = await p.callee.next_request("INVITE")
     p.callee.reply(req, 486, to_tag="a2")
     assert await refused(p.caller) == 486
+
+
+async def test_sigterm_while_ringing_cancels_the_callee_and_answers_503(switch, phones) -> None:
+    p = phones
+    await invite(p, call_id="ring-down")
+    req = await p.callee.next_request("INVITE")
+    p.callee.reply(req, 180, to_tag="rd")
+    while (await p.caller.response(final=False)).status != 180:
+        pass
+    switch.proc.send_signal(__import__("signal").SIGTERM)
+    cancel = await p.callee.next_request("CANCEL")
+    assert cancel.call_id == req.call_id
+    p.callee.reply(cancel, 200, to_tag="rd")
+    p.callee.reply(req, 487, to_tag="rd")
+    assert await refused(p.caller) == 503
+    assert await asyncio.get_running_loop().run_in_executor(None, switch.proc.wait, 15) == 0
+    db = sqlite3.connect(switch.workdir / "switch.sqlite3")
+    assert db.execute("SELECT disposition, hangup_side, hangup_cause, sip_code FROM cdr"
+                      ).fetchall() == [("FAILED", "switch", "shutdown", 503)]
