@@ -145,6 +145,14 @@ def engine_process(conn: Connection, core: int, profile: bool, epoll: bool = Tru
                     engine.attach_moh(leg, "default")
                     legs.append(leg)
                 return n
+            if op == "gc":
+                import gc
+
+                if cmd[1]:
+                    gc.collect()
+                    gc.freeze()  # long-lived objects (legs, sessions) leave the GC's view
+                    gc.set_threshold(50_000, 50, 1000)
+                return gc.get_count()
             if op == "cpu":
                 t = os.times()
                 return (t.user + t.system, time.monotonic(), engine.late_ticks)
@@ -536,10 +544,13 @@ def run_relay_step(peer: Any, n: int, seconds: float, what: str) -> StepResult:
     return res
 
 
-def run_moh_step(engine: EngineChild, n: int, seconds: float) -> StepResult:
+def run_moh_step(engine: EngineChild, n: int, seconds: float,
+                 gc_tune: bool = False) -> StepResult:
     socks = _udp_socks(16)
     addrs = [s.getsockname() for s in socks]
     engine.call("moh", n, addrs)
+    if gc_tune:
+        engine.call("gc", True)
     sel = selectors.DefaultSelector()
     by_fd = {}
     for s in socks:
@@ -643,6 +654,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small steps (smoke run)")
     ap.add_argument("--profile", action="store_true", help="cProfile the engine's relay")
     ap.add_argument("--no-peer", action="store_true", help="skip rtpengine")
+    ap.add_argument("--gc-tune", action="store_true",
+                    help="freeze the engine's long-lived objects out of the GC after set-up")
     ap.add_argument("--no-epoll", action="store_true",
                     help="engine reads with one asyncio protocol per leg (for comparison)")
     ap.add_argument("--steps", default="", metavar="RELAY/MOH/PEER",
@@ -671,7 +684,10 @@ def main(argv: list[str] | None = None) -> int:
 
         class OurRelay:
             def bridge(self, n: int, a: Any, b: Any) -> Any:
-                return engine.call("bridge", n, a, b)
+                ports = engine.call("bridge", n, a, b)
+                if args.gc_tune:
+                    engine.call("gc", True)
+                return ports
 
             def cpu(self) -> tuple[float, float]:
                 return engine.cpu()
@@ -686,7 +702,7 @@ def main(argv: list[str] | None = None) -> int:
             return r
 
         def our_moh(n: int) -> StepResult:
-            r = run_moh_step(engine, n, args.seconds)
+            r = run_moh_step(engine, n, args.seconds, args.gc_tune)
             engine.call("close")
             return r
 
