@@ -181,6 +181,7 @@ class SipRouter:
                            dialplan=self.dialplan, lookup=self.registrar.targets,
                            domain=sip.domain, no_answer_timeout=float(sip.no_answer_timeout),
                            user_agent=sip.user_agent)
+        self.calls.events = self.events  # CallStarted/Answered/Ended (softswitch.calls.events)
         from softswitch.queue import attach_queue_calls
 
         self.queues = attach_queue_calls(self)  # calls to queue numbers (softswitch/queue)

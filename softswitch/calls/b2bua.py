@@ -42,6 +42,7 @@ from softswitch.calls.control import (
     SendProvisional,
     Side,
 )
+from softswitch.calls.events import CallAnswered, CallEnded, CallStarted
 from softswitch.dialplan import ECHO, EXTENSION, DialPlan
 from softswitch.log import get_logger
 from softswitch.registrar import request_target
@@ -198,6 +199,7 @@ class B2BUA:
         self._linger: deque[tuple[float, Call]] = deque()
         self._linger_timer: asyncio.TimerHandle | None = None
         self._outgoing_byes: list[Any] | None = None  # collected during shutdown
+        self.events: Any = None  # softswitch.events.EventBus; gets calls.events objects
         # told call_started(ext) / call_ended(ext) for each party of an extension call
         # (the queue controller: ring-in-use, spec/queue-admin.md §2.4)
         self.observer: Any = None
@@ -247,6 +249,7 @@ class B2BUA:
         # else: late offer (RFC 3261 §13.2.1): our 200 carries the offer, the ACK the answer
         destination = self.dialplan.route(dialed, caller)
         call.kind = destination.kind
+        self._publish(CallStarted(now, call_id, caller, dialed, destination.kind))
         call.log.debug("call routed", destination=destination.kind, target=destination.target)
         if destination.kind == ECHO:
             self._spawn(call, self._start_echo(call))
@@ -489,8 +492,14 @@ class B2BUA:
             except Exception as exc:  # noqa: BLE001 - never break a call over it
                 call.log.error("call observer failed", error=repr(exc))
 
+    def _publish(self, event: Any) -> None:
+        if self.events is not None:
+            self.events.publish(event)
+
     def _answer_caller(self, call: Call, branch_id: int) -> None:
         call.b_branch = call.branches.get(branch_id)
+        self._publish(CallAnswered(self._loop.time(), call.call_id, call.control.caller,
+                                   call.control.callee))
         self._observe(call, call.control.callee)
         body = call.answer_sdp or b""
         headers: list[tuple[str, Any]] = [("Contact", self._contact(call)), ("Allow", ALLOW),
@@ -565,6 +574,10 @@ class B2BUA:
             except Exception as exc:  # noqa: BLE001
                 call.log.error("call observer failed", error=repr(exc))
         call.observed.clear()
+        self._publish(CallEnded(done.end, call.call_id, record.caller, record.callee,
+                                record.disposition, record.hangup_side, record.hangup_cause,
+                                record.sip_code, round(record.duration, 3),
+                                round(record.billsec, 3)))
         if self.store is not None:
             try:
                 self.store.write_cdr(record)
