@@ -14,7 +14,11 @@ SQLite writer thread's share), without the two recvfrom/sendto system calls and 
 loop's select that a real run adds (~10-20 us per REGISTER on this machine).
 
 Result = process CPU time (all threads) / N, measured after a warm-up of one round through
-all users. `--profile FILE` writes a cProfile of the measured part.
+all users, with the garbage collector set up as `softswitch run` does. `--profile FILE`
+writes a cProfile of the measured part. For figures that do not move with the load other
+processes put on a shared machine, count instructions instead of seconds: run it under
+`valgrind --tool=callgrind` with `--registers 1` and `--registers 2001` and divide the
+difference by 2000.
 
 Last line: JSON {"cpu_us_per_register": ..., "registers": N, "register_per_core_s": ...}.
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import hashlib
 import json
 import re
@@ -116,6 +121,10 @@ async def run(registers: int, profile: str | None) -> dict[str, Any]:
             raise RuntimeError(f"expected 200, got {ok[:300]!r}")
         sent.clear()
 
+    # The same garbage-collector set-up as `softswitch.app.serve`.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
     try:
         for i in range(len(USERS)):
             one(i)

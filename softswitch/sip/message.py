@@ -131,6 +131,10 @@ for _short, _long in COMPACT_FORMS.items():
     _CANONICAL.setdefault(_long.lower(), _long)
 # any spelling, lower-cased -> (lower-case canonical name, canonical name)
 _CANON_PAIR = {k: (v.lower(), v) for k, v in _CANONICAL.items()}
+# the same for names spelled exactly as canonical or as a lower-case compact form (what
+# nearly every phone sends): no lower() needed
+_CANON_EXACT = {v: (v.lower(), v) for v in _CANONICAL.values()}
+_CANON_EXACT.update((k, (v.lower(), v)) for k, v in COMPACT_FORMS.items())
 
 # Headers whose values are comma-separated lists of elements (RFC 3261 §7.3.1).
 _LIST_HEADERS = frozenset(
@@ -739,20 +743,25 @@ def _parse(data: bytes, stream: bool) -> Request | Response:
             bad = next((ln for ln in _LINE_SPLIT_RE.split(rest) if ":" not in ln), "")
             error = (f"invalid header line {bad[:60]!r}", 400)
         canonical = _CANON_PAIR
+        exact = _CANON_EXACT
         for name, value in found:
-            if name[-1] in " \t":
-                name = name.rstrip(" \t")
-            lk = name.lower()
-            pair = canonical.get(lk)
+            pair = exact.get(name)
+            if pair is None:
+                if name[-1] in " \t":
+                    name = name.rstrip(" \t")
+                lk = name.lower()
+                pair = canonical.get(lk)
+                if pair is None:
+                    if _HEADER_NAME_RE.match(name) is None:
+                        if error is None:
+                            error = (f"invalid header name {name[:40]!r}", 400)
+                        continue
+                    if value[-1:] in (" ", "\t"):
+                        value = value.rstrip(" \t")
+                    hdrs.append([lk, name, value])
+                    continue
             if value[-1:] in (" ", "\t"):
                 value = value.rstrip(" \t")
-            if pair is None:
-                if _HEADER_NAME_RE.match(name) is None:
-                    if error is None:
-                        error = (f"invalid header name {name[:40]!r}", 400)
-                    continue
-                hdrs.append([lk, name, value])
-                continue
             clk = pair[0]
             hdrs.append([clk, pair[1], value])
             if clk in _CHECKED:
