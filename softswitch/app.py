@@ -186,6 +186,12 @@ class SipRouter:
 
         self.queues = attach_queue_calls(self)  # calls to queue numbers (softswitch/queue)
         self.calls.observer = self.queues  # extension calls -> ACD device busy/idle
+        from softswitch.calls.recording import CallRecordings, RecordingConfig
+
+        # every answered call -> one WAV (softswitch.calls.recording)
+        self.recordings = CallRecordings(media, config.recording or RecordingConfig(),
+                                         events=self.events)
+        self.calls.recordings = self.queues.recordings = self.recordings
         from softswitch.agentdesk import attach_agentdesk
 
         self.agentdesk = attach_agentdesk(self)  # feature codes, BLF, report rows, e-mail
@@ -207,6 +213,7 @@ class SipRouter:
         await self.queues.shutdown()
         await self.agentdesk.close()
         await self.calls.shutdown()
+        self.recordings.close_all()  # any file still open is finished before exit
         self.registrar.close()
         if self._guard_timer is not None:
             self._guard_timer.cancel()

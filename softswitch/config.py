@@ -179,6 +179,7 @@ class Config:
     acd_sections: Mapping[str, Any] = field(default_factory=dict)
     message_channels: tuple[Any, ...] = ()
     feature_codes: Any = None  # softswitch.features.FeatureCodes (agent codes, §6.7)
+    recording: Any = None  # softswitch.calls.recording.RecordingConfig
 
     def extension(self, number: str) -> Extension | None:
         return self._by_number.get(number)
@@ -630,6 +631,32 @@ class _Sections:
                         "info")
         return LoggingConfig(fmt, level)
 
+    def recording(self, node: _Node, path: str) -> Any:
+        """Call recording (softswitch.calls.recording): enabled, path (a directory, relative
+        to the config file), and which calls: extensions, queues."""
+        from softswitch.calls.recording import RecordingConfig
+
+        c = self.c
+        e = c.mapping(node, path, ("enabled", "path", "extensions", "queues"))
+        enabled = c.field(e, "enabled", path, c.boolean, True)
+        directory = c.field(e, "path", path,
+                            lambda n, p: c.text(n, p, expected="a directory"), "var/recordings")
+        extensions = c.field(e, "extensions", path, c.boolean, True)
+        queues = c.field(e, "queues", path, c.boolean, True)
+        if _MISSING in (enabled, directory, extensions, queues):
+            raise _Invalid()
+        target = Path(directory) if Path(directory).is_absolute() \
+            else self.config_dir / directory
+        if target.exists() and not target.is_dir():
+            raise c.fail(e["path"][1], _path_join(path, "path"),
+                         f"expected a directory, but {str(target)!r} is a file")
+        return RecordingConfig(enabled, str(target), extensions, queues)
+
+    def recording_default(self) -> Any:
+        from softswitch.calls.recording import RecordingConfig
+
+        return RecordingConfig(path=str(self.config_dir / "var/recordings"))
+
     # extensions / trunks ------------------------------------------------------------
 
     def extensions(self, node: _Node, path: str) -> tuple[Extension, ...]:
@@ -710,7 +737,7 @@ class _Sections:
 # Sections parsed by the ACD engine (acd.config); core keeps them out of its own dataclasses.
 ACD_SECTIONS = ("queues", "pause_reasons", "business_hours", "holidays", "message_queues")
 TOP_LEVEL = ("sip", "rtp", "http", "database", "smtp", "prompts", "extensions", "trunks",
-             "logging", "message_channels", "feature_codes", *ACD_SECTIONS)
+             "logging", "message_channels", "feature_codes", "recording", *ACD_SECTIONS)
 
 
 def _feature_codes(checker: _Checker, entries: Mapping[str, tuple[_Node, _Node]]) -> Any:
@@ -825,6 +852,8 @@ def parse_config(text: str, file: str = "config.yaml",
     extensions = checker.field(entries, "extensions", "", sections.extensions, ())
     trunks = checker.field(entries, "trunks", "", sections.trunks, ())
     logging_ = checker.field(entries, "logging", "", sections.logging, LoggingConfig())
+    recording = checker.field(entries, "recording", "", sections.recording,
+                              sections.recording_default())
     channels: tuple[Any, ...] = ()
     if "message_channels" in entries:
         cnode = entries["message_channels"][1]
@@ -841,7 +870,7 @@ def parse_config(text: str, file: str = "config.yaml",
     return Config(path=file, sip=sip, rtp=rtp, http=http, database=database, smtp=smtp,
                   prompts=prompts, extensions=extensions, trunks=trunks, logging=logging_,
                   acd=acd, acd_sections=acd_raw, message_channels=channels,
-                  feature_codes=feature_codes)
+                  feature_codes=feature_codes, recording=recording)
 
 
 def load_config(path: str | Path) -> Config:

@@ -171,6 +171,7 @@ class Call:
     leg_call_ids: list[str] = field(default_factory=list)
     origins: dict[Side, Any] = field(default_factory=dict)  # our SDP o= line per side
     observed: list[str] = field(default_factory=list)  # parties reported busy (observer)
+    recording: str | None = None  # the WAV's path (softswitch.calls.recording)
 
     @property
     def call_id(self) -> str:
@@ -203,6 +204,7 @@ class B2BUA:
         # told call_started(ext) / call_ended(ext) for each party of an extension call
         # (the queue controller: ring-in-use, spec/queue-admin.md §2.4)
         self.observer: Any = None
+        self.recordings: Any = None  # softswitch.calls.recording.CallRecordings
 
     def active_count(self) -> int:
         return sum(1 for c in self.calls.values() if c.control.state is not CallState.ENDED)
@@ -512,6 +514,9 @@ class B2BUA:
         except Exception as exc:  # noqa: BLE001
             call.log.error("cannot create caller dialog", error=repr(exc))
         self.endpoint.send_response(call.txn, resp)
+        if self.recordings is not None and call.kind == EXTENSION:
+            call.recording = self.recordings.start("extension", call.call_id, call.leg_a,
+                                                   call.leg_b, at=self._loop.time())
 
     def _send_bye(self, call: Call, side: Side) -> None:
         if side is Side.CALLER:
@@ -559,11 +564,13 @@ class B2BUA:
         wall = call.wall_start - call.mono_start
         caller_rtp = dict(call.leg_a.stats) if call.leg_a is not None else None
         callee_rtp = dict(call.leg_b.stats) if call.leg_b is not None else None
+        if self.recordings is not None:
+            self.recordings.stop(call.call_id)  # the WAV is complete before the row
         record = CallRecord(
             call.call_id, call.control.caller, call.control.callee, call.wall_start,
             done.answer + wall if done.answer is not None else None, done.end + wall,
             done.disposition, done.hangup_side.value, done.hangup_cause, done.sip_code,
-            caller_rtp, callee_rtp)
+            caller_rtp, callee_rtp, call.recording)
         call.log.info("call ended", disposition=done.disposition,
                       hangup_side=done.hangup_side.value, cause=done.hangup_cause,
                       sip_code=done.sip_code, duration=round(record.duration, 3),

@@ -150,6 +150,7 @@ class QueueTask:
     wall_answer: float | None = None
     cdr_written: bool = False
     log: Any = None
+    recording: str | None = None  # the WAV's path (softswitch.calls.recording)
 
 
 class QueueCalls:
@@ -193,6 +194,7 @@ class QueueCalls:
         self._registered: set[str] = set()  # agents the ACD was told are registered
         self._pending: set[asyncio.Task[Any]] = set()
         self._accepting = True
+        self.recordings: Any = None  # softswitch.calls.recording.CallRecordings (app.py)
         self.events.publish_all(self.acd.initial_events)
 
     # ------------------------------------------------------------------ engine plumbing
@@ -737,6 +739,9 @@ class QueueCalls:
         if task.playback is not None:
             task.playback.stop()
         self.media.bridge(leg, agent_leg)
+        if self.recordings is not None:  # caller left, agent right, answer to hang-up
+            task.recording = self.recordings.start("queue", task.id, leg, agent_leg,
+                                                   queue=task.queue, at=self.clock())
         lang = self._lang(task)
         agent_parts: list[Part] = []
         announcement = self._prompt(cmd.agent_announcement, lang) if cmd.agent_announcement \
@@ -769,6 +774,8 @@ class QueueCalls:
     def _outbound_hung_up(self, call: OutboundCall) -> None:
         """BYE from an agent, a callback customer or a transfer target."""
         task = _task_of(call)
+        if call is task.agent_call and self.recordings is not None:
+            self.recordings.stop(task.id)
         self._spawn(self._close_leg(call.leg))
         self._retire(call)
         if task.mode is Mode.CONNECTED and call is task.agent_call:
@@ -997,6 +1004,8 @@ class QueueCalls:
         if task.cdr_written:
             return
         task.cdr_written = True
+        if self.recordings is not None:
+            self.recordings.stop(task.id)  # the WAV is complete before the row
         if self.store is None:
             return
         from softswitch.store.records import CallRecord
@@ -1007,7 +1016,7 @@ class QueueCalls:
             "ANSWERED" if task.wall_answer is not None else
             "CANCELLED" if code == 487 else "FAILED", side, cause, code,
             dict(task.leg.stats) if task.leg is not None else None,
-            dict(agent_leg.stats) if agent_leg is not None else None)
+            dict(agent_leg.stats) if agent_leg is not None else None, task.recording)
         try:
             self.store.write_cdr(record)
         except Exception as exc:  # noqa: BLE001 - a full or closed store must not end calls

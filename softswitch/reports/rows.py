@@ -14,6 +14,8 @@ Tables (migration 2 in softswitch.store.migrations):
   as ``reason_changed`` and opens one with ``counted = 0``.
 - ``callbacks``: request and outcome (§8.6, §8.7).
 - ``surveys``: the caller's key and score (§8.8, §8.9), from `softswitch.events.SurveyAnswered`.
+- ``queue_calls.recording`` (migration 3): the WAV's path, from
+  `softswitch.calls.recording.RecordingStarted` (published when caller and agent are bridged).
 
 Decisions (ambiguities of §8 and §14):
 - Ring duration (§8.2 "call start -> answered / disconnect") is stored as ``wait`` (join to
@@ -64,6 +66,7 @@ from acd.events import (
     TaskLeft,
 )
 from acd.sla import meets_sla
+from softswitch.calls.recording import RecordingStarted
 from softswitch.events import SurveyAnswered
 
 Write = tuple[str, tuple[Any, ...]]
@@ -76,6 +79,7 @@ _INSERT_CALL = ("INSERT INTO queue_calls (call_uid, task, queue, caller, joined_
 _LEAVE_CALL = ("UPDATE queue_calls SET left_at=?, answered_at=?, agent=?, status=?, reason=?,"
                " wait=?, ring=?, offers=?, sla_met=?, callback=? WHERE call_uid=?")
 _END_CALL = "UPDATE queue_calls SET ended_at=?, talk=? WHERE call_uid=?"
+_CALL_RECORDING = "UPDATE queue_calls SET recording=? WHERE call_uid=?"
 _INSERT_OFFER = ("INSERT INTO queue_offers (call_uid, task, queue, agent, caller,"
                  " call_joined_at, rang_at, attempt) VALUES (?,?,?,?,?,?,?,?)")
 _END_OFFER = ("UPDATE queue_offers SET ended_at=?, outcome=?, ring_duration=?"
@@ -141,7 +145,7 @@ class ReportRows:
             MemberStateChanged: self._member_state, AgentPaused: self._paused,
             AgentResumed: self._resumed, CallbackRequested: self._callback_requested,
             CallbackSucceeded: self._callback_succeeded, CallbackFailed: self._callback_failed,
-            SurveyAnswered: self._survey,
+            SurveyAnswered: self._survey, RecordingStarted: self._recording,
         }
 
     def wall(self, at: float) -> float:
@@ -187,6 +191,12 @@ class ReportRows:
             return []
         self._remember(e.task, call)
         return [(_END_CALL, (self.wall(e.at), round(e.talked, 3), call.uid))]
+
+    def _recording(self, e: RecordingStarted) -> list[Write]:
+        call = self._calls.get((e.task, e.queue))
+        if call is None:  # an extension call, or a queue call already over
+            return []
+        return [(_CALL_RECORDING, (e.path, call.uid))]
 
     def _remember(self, task: str, call: _Call) -> None:
         self._recent[task] = call

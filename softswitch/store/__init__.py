@@ -38,8 +38,8 @@ _UPSERT_REGISTRATION = (
 _DELETE_REGISTRATION = "DELETE FROM registrations WHERE aor=? AND contact=?"
 _INSERT_CDR = (
     "INSERT INTO cdr (call_id, caller, callee, start_time, answer_time, end_time, duration,"
-    " billsec, disposition, hangup_side, hangup_cause, sip_code, caller_rtp, callee_rtp)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " billsec, disposition, hangup_side, hangup_cause, sip_code, caller_rtp, callee_rtp,"
+    " recording) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
 
@@ -98,7 +98,8 @@ class Store:
             cdr.end_time, round(cdr.duration, 3), round(cdr.billsec, 3), cdr.disposition,
             cdr.hangup_side, cdr.hangup_cause, cdr.sip_code,
             json.dumps(cdr.caller_rtp) if cdr.caller_rtp is not None else None,
-            json.dumps(cdr.callee_rtp) if cdr.callee_rtp is not None else None))
+            json.dumps(cdr.callee_rtp) if cdr.callee_rtp is not None else None,
+            cdr.recording))
 
     def write(self, sql: str, params: tuple[Any, ...]) -> None:
         """Queue one INSERT/UPDATE (report rows: softswitch.reports); applied in order."""
@@ -166,7 +167,7 @@ class Store:
 
     async def call_records(self, call_id: str | None = None) -> list[CallRecord]:
         sql = ("SELECT call_id, caller, callee, start_time, answer_time, end_time, disposition,"
-               " hangup_side, hangup_cause, sip_code, caller_rtp, callee_rtp FROM cdr")
+               " hangup_side, hangup_cause, sip_code, caller_rtp, callee_rtp, recording FROM cdr")
         params: tuple[Any, ...] = ()
         if call_id is not None:
             sql += " WHERE call_id=?"
@@ -175,7 +176,7 @@ class Store:
             rows = await cur.fetchall()
         return [CallRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
                            json.loads(r[10]) if r[10] else None,
-                           json.loads(r[11]) if r[11] else None) for r in rows]
+                           json.loads(r[11]) if r[11] else None, r[12]) for r in rows]
 
     async def schema_version(self) -> int:
         return await current_version(self._db)

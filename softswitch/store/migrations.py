@@ -155,4 +155,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         CREATE INDEX surveys_queue ON surveys (queue, answered_at);
     """),
+    # The call's recording (issue 3, softswitch.calls.recording): the WAV's path, NULL when
+    # the call was not recorded (unanswered, recording disabled, or the file failed to open).
+    Migration(3, "recording path on cdr and queue_calls rows", """
+        ALTER TABLE cdr ADD COLUMN recording TEXT;
+        ALTER TABLE queue_calls ADD COLUMN recording TEXT
+    """),
 )

@@ -47,6 +47,7 @@ class CallRecord:
     sip_code: int | None = None
     caller_rtp: dict[str, Any] | None = None
     callee_rtp: dict[str, Any] | None = None
+    recording: str | None = None  # the call's WAV (softswitch.calls.recording)
 
     @property
     def duration(self) -> float:

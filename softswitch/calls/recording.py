@@ -1,0 +1,145 @@
+"""Call recording hook (issue 3 "Recorder: WAV per call, caller and agent on separate
+channels, path recorded with the call"; DESIGN.md "records every call and chat").
+
+Both call paths use one :class:`CallRecordings`: the B2BUA when an extension call is
+answered, the queue-call shell when the caller is bridged to the agent. ``start`` opens
+``<path>/<YYYY>/<MM>/<DD>/<call-id-safe>.wav`` through ``MediaEngine.record`` (channel 1 =
+left = caller, channel 2 = right = callee / agent; each channel is what that party said,
+media.recorder) and returns the path the call's CDR row (``cdr.recording``) and queue report
+row (``queue_calls.recording``, through the :class:`RecordingStarted` event) carry. ``stop``
+closes the file at hang-up; ``close_all`` at shutdown (SIGTERM).
+
+Decisions:
+- The date directories are the wall-clock (local time) date of the ANSWER, so a call over
+  midnight is filed under the day it was answered.
+- ``call-id-safe``: the caller's Call-ID with every character other than ``A-Za-z0-9._-``
+  replaced by ``_`` (``@`` and ``/`` would make a path), cut to 120 characters; a name
+  already used (a Call-ID re-used by a later call, RFC 3261 allows one after the first ends)
+  gets ``-2``, ``-3``... so an earlier recording is never overwritten.
+- A recording that cannot be opened or finished is logged (``recording failed``) and the
+  call goes on without it; the row's ``recording`` is then NULL (not opened) or still names
+  the file (its end may be missing).
+- Recording starts at the answer (what the parties say from then on); ringing, queue
+  prompts and music before it are not recorded.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from softswitch.log import get_logger
+
+log = get_logger("recording")
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+MAX_NAME = 120
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingConfig:
+    """The top-level ``recording`` section (softswitch.config)."""
+
+    enabled: bool = True
+    path: str = "var/recordings"  # made absolute against the config file's directory
+    extensions: bool = True  # extension-to-extension calls
+    queues: bool = True  # queue calls (caller and the agent who answered)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingStarted:
+    """A call's recording file was opened (published on the switch's event bus; the queue
+    report rows store ``path`` in ``queue_calls.recording``). ``task`` is the caller's
+    Call-ID, ``queue`` the queue number ("" for an extension call)."""
+
+    at: float
+    task: str
+    queue: str
+    path: str
+
+
+def safe_name(call_id: str) -> str:
+    """A file name (without extension) for a Call-ID (see the module docstring)."""
+    name = _UNSAFE.sub("_", call_id)[:MAX_NAME].strip(".")
+    return name or "call"
+
+
+class CallRecordings:
+    """The recordings of all running calls, keyed by the caller's Call-ID."""
+
+    def __init__(self, media: Any, config: RecordingConfig, *, events: Any = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.media = media
+        self.config = config
+        self.events = events
+        self.clock = clock  # wall clock: names the date directories
+        self._active: dict[str, Any] = {}  # key -> media.Recording
+
+    def wanted(self, kind: str) -> bool:
+        """``kind``: "extension" or "queue"."""
+        c = self.config
+        return c.enabled and (c.extensions if kind == "extension" else c.queues)
+
+    def path_for(self, call_id: str) -> Path:
+        day = time.localtime(self.clock())
+        folder = Path(self.config.path) / f"{day.tm_year:04d}" / f"{day.tm_mon:02d}" / \
+            f"{day.tm_mday:02d}"
+        base = safe_name(call_id)
+        path = folder / f"{base}.wav"
+        n = 1
+        while path.exists() or any(r.path == path for r in self._active.values()):
+            n += 1
+            path = folder / f"{base}-{n}.wav"
+        return path
+
+    def start(self, kind: str, key: str, caller_leg: Any, callee_leg: Any, *,
+              queue: str = "", at: float = 0.0) -> str | None:
+        """Record ``caller_leg`` (left) and ``callee_leg`` (right) until ``stop(key)`` or
+        until either leg closes. Returns the file's path, or None (disabled for ``kind``,
+        or the file cannot be opened: logged, the call goes on)."""
+        if not self.wanted(kind) or caller_leg is None or callee_leg is None:
+            return None
+        if key in self._active:
+            self.stop(key)
+        try:
+            path = self.path_for(key)
+            rec = self.media.record([caller_leg, callee_leg], path)
+        except Exception as exc:  # noqa: BLE001 - never break a call over its recording
+            log.error("recording failed", call_id=key, error=str(exc))
+            return None
+        self._active[key] = rec
+        log.info("recording started", call_id=key, path=str(path))
+        if self.events is not None:
+            self.events.publish(RecordingStarted(at, key, queue, str(path)))
+        return str(path)
+
+    def stop(self, key: str) -> None:
+        """Finish the WAV of ``key`` (idempotent). Synchronous: the file is complete when this
+        returns, before the legs close."""
+        rec = self._active.pop(key, None)
+        if rec is None or not rec.active:
+            return
+        try:
+            rec._close()  # what `await Recording.stop()` does, callable from sync code
+        except Exception as exc:  # noqa: BLE001
+            log.error("recording failed", call_id=key, path=str(rec.path), error=str(exc))
+            # media's Recording stays listed after a failed close; drop it so the legs still
+            # close and the media clock does not retry the write every tick
+            recordings = getattr(self.media, "_recordings", None)
+            if recordings is not None and rec in recordings:
+                recordings.remove(rec)
+            return
+        log.info("recording finished", call_id=key, path=str(rec.path),
+                 seconds=round(rec.duration, 2))
+
+    def active(self) -> list[str]:
+        return [k for k, r in self._active.items() if r.active]
+
+    def close_all(self) -> None:
+        """Shutdown (SIGTERM): finish every open file."""
+        for key in list(self._active):
+            self.stop(key)
