@@ -19,6 +19,12 @@ Decisions:
 - At most `max_contacts` bindings per extension; a new one beyond that replaces the binding
   that expires soonest (a phone re-registering after a reboot with a new Contact port must
   not be locked out by its own stale bindings).
+- Persistence is write-back for refreshes: a new binding and a removal are queued to the
+  store at once; a binding written less than `RegistrarService.WRITE_BACK` (1 s) ago is
+  written again at the end of that window, once, however often it was refreshed in it (a
+  phone or a load generator re-registering in a tight loop costs one row write per second,
+  not one per REGISTER). A crash loses at most that last second of refreshes; the phone's
+  next REGISTER repairs it. Shutdown flushes what is waiting.
 """
 
 from __future__ import annotations
@@ -263,6 +269,11 @@ class RegistrarService:
         # Called with the extension number whenever its set of contacts changes (REGISTER,
         # un-REGISTER, expiry): ACD device registered/unregistered, BLF.
         self.listeners: list[Callable[[str], None]] = []
+        # (aor, contact) -> (binding, wall time of its REGISTER) not yet handed to the store
+        self._dirty: dict[tuple[str, str], tuple[Binding, float]] = {}
+        # (aor, contact) -> loop time its row was last handed to the store
+        self._last_write: dict[tuple[str, str], float] = {}
+        self._write_back: asyncio.TimerHandle | None = None
 
     def _changed(self, aors: Iterable[str]) -> None:
         for aor in dict.fromkeys(aors):
@@ -280,15 +291,50 @@ class RegistrarService:
     def _wall(self, expires_at: float) -> float:
         return time.time() + (expires_at - self._loop.time())
 
+    #: A binding written less than this many seconds ago is not written again at once: its
+    #: refreshes within the window become one write at the window's end (write-back, like
+    #: Kamailio's usrloc db_mode 2). New bindings and deletions are queued at once.
+    WRITE_BACK = 1.0
+
     def _persist(self, added: Iterable[Binding], removed: Iterable[Binding]) -> None:
         if self.store is None:
             return
+        dirty = self._dirty
+        last_write = self._last_write
         for b in removed:
+            key = (b.aor, b.contact)
+            dirty.pop(key, None)
+            last_write.pop(key, None)
             self.store.delete_registration(b.aor, b.contact)
+        now = self._loop.time()
         for b in added:
-            self.store.save_registration(RegistrationRow(
-                b.aor, b.contact, self._wall(b.expires_at), b.received_host, b.received_port,
-                b.transport, b.call_id, b.cseq, b.q, b.user_agent, time.time()))
+            key = (b.aor, b.contact)
+            last = last_write.get(key)
+            if last is None or (now - last >= self.WRITE_BACK and key not in dirty):
+                last_write[key] = now
+                self._save(b, time.time())
+                continue
+            dirty[key] = (b, time.time())
+            if self._write_back is None:
+                self._write_back = self._loop.call_at(last + self.WRITE_BACK,
+                                                      self._flush_dirty)
+
+    def _save(self, b: Binding, registered_at: float) -> None:
+        self.store.save_registration(RegistrationRow(
+            b.aor, b.contact, self._wall(b.expires_at), b.received_host, b.received_port,
+            b.transport, b.call_id, b.cseq, b.q, b.user_agent, registered_at))
+
+    def _flush_dirty(self) -> None:
+        """Hand the refreshes waiting for write-back to the store (its writer task puts them
+        in one transaction)."""
+        self._write_back = None
+        dirty, self._dirty = self._dirty, {}
+        if self.store is None:
+            return
+        now = self._loop.time()
+        for key, (b, registered_at) in dirty.items():
+            self._last_write[key] = now
+            self._save(b, registered_at)
 
     async def restore(self) -> int:
         """Reload bindings saved before a restart; expired ones are deleted."""
@@ -387,6 +433,13 @@ class RegistrarService:
         self._changed(b.aor for b in expired)
 
     def close(self) -> None:
+        """Stop the expiry timer and hand every binding still waiting for write-back to the
+        store (the caller then closes the store, which commits them)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._write_back is not None:
+            self._write_back.cancel()
+            self._write_back = None
+        if self._dirty:
+            self._flush_dirty()

@@ -228,3 +228,89 @@ def test_registrar_service_expiry_timer_in_virtual_time() -> None:
     loop.timers.pop()[1].fire()
     assert service.count() == 0 and Store.deleted == ["1001"] and expired == ["1001"]
     assert loop.timers == []  # nothing left to expire, no timer armed
+
+
+def test_registrar_service_refreshes_written_back_once_per_window() -> None:
+    """A refresh storm of one binding: the first REGISTER is written at once, the refreshes
+    within RegistrarService.WRITE_BACK become one write (the latest state) at the window's
+    end; a removal is written at once and cancels a pending refresh; close() flushes."""
+    from sipua import SipUA
+
+    from softswitch.config import parse_config
+    from softswitch.registrar import RegistrarService
+    from softswitch.sip import parse_message
+
+    class VirtualLoop:
+        def __init__(self) -> None:
+            self.now = 1000.0
+            self.timers: list[tuple[float, object]] = []
+
+        def time(self) -> float:
+            return self.now
+
+        def call_at(self, when: float, cb, *args):  # noqa: ANN001, ANN202
+            loop = self
+
+            class Handle:
+                def cancel(self) -> None:
+                    loop.timers = [t for t in loop.timers if t[1] is not self]
+
+                def fire(self) -> None:
+                    loop.timers = [t for t in loop.timers if t[1] is not self]
+                    cb(*args)
+
+            h = Handle()
+            self.timers.append((when, h))
+            return h
+
+        def fire_until(self, when: float) -> None:
+            self.now = when
+            for t in sorted((t for t in self.timers if t[0] <= when), key=lambda t: t[0]):
+                t[1].fire()  # type: ignore[attr-defined]
+
+    class Store:
+        def __init__(self) -> None:
+            self.ops: list[tuple[str, str, int]] = []
+
+        def save_registration(self, row) -> None:  # noqa: ANN001
+            self.ops.append(("save", row.contact, row.cseq))
+
+        def delete_registration(self, aor, contact) -> None:  # noqa: ANN001
+            self.ops.append(("delete", contact, 0))
+
+    config = parse_config("sip: {listen: [udp:127.0.0.1:0], domain: 127.0.0.1}\n"
+                          "extensions: [{number: '1001', password: abcd}]\n")
+    loop = VirtualLoop()
+    store = Store()
+    service = RegistrarService(config, store, loop)  # type: ignore[arg-type]
+    ua = SipUA("1001", "abcd", ("127.0.0.1", 5060))
+    ua.local = ("192.0.2.7", 5062)
+    contact = "sip:1001@192.0.2.7:5062"
+
+    def register(expires: int) -> None:
+        req = parse_message(ua.build("REGISTER", "sip:127.0.0.1",
+                                     headers=[f"Expires: {expires}"]))
+        assert service.handle_register(req, ("udp", "192.0.2.7", 5062), loop.now).status == 200
+
+    register(3600)  # CSeq 1: new binding, written at once
+    assert store.ops == [("save", contact, 1)]
+    for _ in range(5):  # CSeq 2..6 within the window: nothing written yet
+        loop.now += 0.1
+        register(3600)
+    assert store.ops == [("save", contact, 1)]
+    loop.fire_until(1001.0)  # window ends: one write with the latest state
+    assert store.ops == [("save", contact, 1), ("save", contact, 6)]
+    loop.now = 1003.0
+    register(3600)  # CSeq 7, window long over: written at once
+    assert store.ops[-1] == ("save", contact, 7)
+    loop.now += 0.1
+    register(3600)  # CSeq 8: waits ...
+    loop.now += 0.1
+    register(0)  # CSeq 9: ... and the removal supersedes it, written at once
+    loop.fire_until(1010.0)
+    assert store.ops[2:] == [("save", contact, 7), ("delete", contact, 0)]
+    register(3600)  # CSeq 10: new again -> at once
+    loop.now += 0.1
+    register(3600)  # CSeq 11 waits; close() flushes it
+    service.close()
+    assert store.ops[-2:] == [("save", contact, 10), ("save", contact, 11)]
