@@ -222,3 +222,31 @@ def test_safe_name() -> None:
     assert safe_name("../../etc/passwd") == "_.._etc_passwd"
     assert safe_name("..") == "call"
     assert len(safe_name("x" * 500)) == 120
+
+
+async def test_write_failure_mid_call_is_logged_once_and_the_media_clock_goes_on(
+        engine: MediaEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    recs = CallRecordings(engine, RecordingConfig(path=str(tmp_path)), clock=lambda: NOON)
+    a, b = await engine.open_leg("c/a"), await engine.open_leg("c/b")
+    path = recs.start("extension", "full", a, b)
+    assert path is not None
+    for i in range(50):  # one second reaches the file
+        engine.tick(i * 0.02)
+
+    def disk_full(data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    recs._active["full"]._core._wav.writeframes = disk_full  # fault injection
+    capsys.readouterr()
+    for i in range(50, 200):  # the media clock's ticks never raise (they would every tick)
+        engine.tick(i * 0.02)
+    out = capsys.readouterr()
+    assert (out.out + out.err).count("recording failed") == 1
+    assert "No space left on device" in out.out + out.err
+    assert recs.active() == []
+    recs.stop("full")
+    await a.close()  # the legs still close (ports freed)
+    await b.close()
+    assert engine.legs == {}
+    channels, rate, seconds = wav_info(Path(path))
+    assert (channels, rate, seconds) == (2, 8000, 1.0)  # what was written before the failure

@@ -16,15 +16,19 @@ Decisions:
   replaced by ``_`` (``@`` and ``/`` would make a path), cut to 120 characters; a name
   already used (a Call-ID re-used by a later call, RFC 3261 allows one after the first ends)
   gets ``-2``, ``-3``... so an earlier recording is never overwritten.
-- A recording that cannot be opened or finished is logged (``recording failed``) and the
-  call goes on without it; the row's ``recording`` is then NULL (not opened) or still names
-  the file (its end may be missing).
+- A recording that cannot be opened or written is logged once (``recording failed``) and
+  the call goes on without it; the row's ``recording`` is then NULL (not opened) or still
+  names the file, which keeps what was written before the failure (disk full mid-call).
+  A write failure mid-call is contained here (:class:`_ContainedRecorder`): left alone it
+  would raise out of the media clock's tick on every tick for the rest of the call,
+  skipping DTMF sending and RTCP of every other call meanwhile.
 - Recording starts at the answer (what the parties say from then on); ringing, queue
   prompts and music before it are not recorded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable
@@ -32,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from media.recorder import ChannelRecorder, RecordingError
 from softswitch.log import get_logger
 
 log = get_logger("recording")
@@ -60,6 +65,21 @@ class RecordingStarted:
     task: str
     queue: str
     path: str
+
+
+class _ContainedRecorder(ChannelRecorder):
+    """media's recorder whose write failure ends the recording instead of the tick: logged
+    once, the file closed with what it got, later frames dropped."""
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except RecordingError as exc:
+            log.error("recording failed", path=str(self.path), error=str(exc))
+            self._pending.clear()
+            self.closed = True  # tick() and close() do nothing from now on
+            with contextlib.suppress(Exception):
+                self._wav.close()
 
 
 def safe_name(call_id: str) -> str:
@@ -108,6 +128,9 @@ class CallRecordings:
         try:
             path = self.path_for(key)
             rec = self.media.record([caller_leg, callee_leg], path)
+            core = getattr(rec, "_core", None)
+            if type(core) is ChannelRecorder:
+                core.__class__ = _ContainedRecorder
         except Exception as exc:  # noqa: BLE001 - never break a call over its recording
             log.error("recording failed", call_id=key, error=str(exc))
             return None
