@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from .errors import SipParseError
-from .uri import Params, SipUri, format_params, parse_params
+from .uri import Params, SipUri, check_uri, format_params, parse_params
 
 __all__ = [
     "Address",
@@ -146,6 +146,11 @@ class Address:
     @uri.setter
     def uri(self, value: SipUri) -> None:
         self._uri = value
+
+    def check_uri(self) -> None:
+        """Raise SipParseError when the URI is not valid, without keeping it parsed."""
+        if self._uri is None and not self.is_wildcard:
+            check_uri(self._uri_text)
 
     @property
     def tag(self) -> str | None:

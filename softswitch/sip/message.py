@@ -196,11 +196,16 @@ def _fmt(value: HeaderValue) -> str:
     if type(value) is str:
         return value
     if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
+        if len(value) == 1:
+            return str(value[0])
+        return ", ".join([str(v) for v in value])
     return str(value)
 
 
 def _canon(name: str) -> tuple[str, str]:
+    pair = _CANON_EXACT.get(name)
+    if pair is not None:
+        return pair
     lk = name.lower()
     pair = _CANON_PAIR.get(lk)
     if pair is None:
@@ -256,7 +261,10 @@ class Message:
 
     def has(self, name: str) -> bool:
         lk = _canon(name)[0]
-        return any(e[0] == lk for e in self.headers)
+        for e in self.headers:
+            if e[0] == lk:
+                return True
+        return False
 
     def add(self, name: str, value: HeaderValue, *, first: bool = False) -> None:
         """Append a header line (or insert it before all others when `first`)."""
@@ -520,7 +528,8 @@ class Message:
         parts = [self._start_line()]
         for e in self.headers:
             if e[0] != "content-length":
-                parts.append(f"{e[1]}: {_fmt(e[2])}")  # type: ignore[arg-type]
+                v = e[2]
+                parts.append(f"{e[1]}: {v if type(v) is str else _fmt(v)}")  # type: ignore[arg-type]
         parts.append(f"Content-Length: {len(self.body)}\r\n\r\n")
         return "\r\n".join(parts).encode("utf-8", "surrogateescape") + self.body
 
@@ -713,10 +722,10 @@ def _parse(data: bytes, stream: bool) -> Request | Response:
         request = msg = Request.__new__(Request)
         Message.__init__(msg)
         msg.method = method
-        msg.uri = SipUri("invalid")
         if len(parts) != 3:
             # RFC 4475 §3.1.2.8-10: LWS inside or around the Request-URI / version.
             error = (f"invalid request line {first[:80]!r}", 400)
+            msg.uri = SipUri("invalid")
         else:
             version = parts[2]
             if version != "SIP/2.0":
@@ -730,6 +739,8 @@ def _parse(data: bytes, stream: bool) -> Request | Response:
                     # §19.1.1: headers are not allowed in a Request-URI (RFC 4475 §3.1.2.11).
                     raise SipParseError("header parameters in the Request-URI")
             except SipParseError as exc:
+                if not hasattr(msg, "uri"):
+                    msg.uri = SipUri("invalid")
                 if error is None:
                     error = (exc.reason, 400)
 
@@ -793,12 +804,16 @@ def _parse(data: bytes, stream: bool) -> Request | Response:
         raise SipParseError("missing CSeq header")
 
     try:
-        _ = (msg.from_.uri, msg.to.uri, msg.call_id)
+        # URIs are checked, not kept: an Address whose URI nobody reads serialises from its
+        # text (`Address.check_uri`).
+        msg.from_.check_uri()
+        msg.to.check_uri()
+        _ = msg.call_id
         cseq = msg.cseq
         if request is not None and cseq.method != request.method:
             raise SipParseError("CSeq method does not match the request method")
         for contact in msg.contacts:
-            _ = contact.uri
+            contact.check_uri()
     except SipParseError as exc:
         if error is None:
             error = (exc.reason, 400)

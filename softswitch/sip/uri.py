@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 from .errors import SipParseError
 
-__all__ = ["SipUri", "Params", "parse_params", "format_params", "unquote"]
+__all__ = ["SipUri", "Params", "parse_params", "format_params", "unquote", "check_uri"]
 
 #: parameters: name -> value (None for a flag parameter such as `;lr` or `;rport`).
 Params = dict[str, str | None]
@@ -296,6 +296,14 @@ class SipUri:
 
 
 _PARSED: dict[str, SipUri] = {}
+
+
+def check_uri(text: str) -> None:
+    """Raise SipParseError unless `text` is a valid URI (cheap for one seen before)."""
+    if text not in _PARSED:
+        SipUri.parse(text)
+
+
 _CACHE_SIZE = 4096
 _CACHE_TEXT_MAX = 256
 _new_uri = object.__new__
