@@ -125,6 +125,10 @@ class CallRecordings:
             return None
         if key in self._active:
             self.stop(key)
+        # files the media engine already finished (a leg closed) on a path that never
+        # called stop(): forget them here, so nothing accumulates over months of calls
+        for done in [k for k, r in self._active.items() if not r.active]:
+            del self._active[done]
         try:
             path = self.path_for(key)
             rec = self.media.record([caller_leg, callee_leg], path)
