@@ -501,6 +501,13 @@ class SipEndpoint:
             self._transmit(bytes(o.message), peer)
         elif isinstance(o, RequestReceived):
             self._deliver_request(o.transaction, o.request)
+        elif isinstance(o, TransactionTerminated):
+            # (one per transaction: checked before the rarer outputs)
+            txn = o.transaction
+            if isinstance(txn, ClientTransaction):
+                out = self._outgoing.pop(txn, None)
+                if out is not None and not out.final.done():
+                    out.final.set_result(out.request.create_response(408))
         elif isinstance(o, ResponseReceived):
             out = self._outgoing.get(o.transaction)
             if out is None:
@@ -537,12 +544,6 @@ class SipEndpoint:
             elif o.timer == "L" and isinstance(txn, ServerInviteTransaction):
                 if self.on_ack_timeout is not None:
                     self._call(self.on_ack_timeout, txn)
-        elif isinstance(o, TransactionTerminated):
-            txn = o.transaction
-            if isinstance(txn, ClientTransaction):
-                out = self._outgoing.pop(txn, None)
-                if out is not None and not out.final.done():
-                    out.final.set_result(out.request.create_response(408))
         elif isinstance(o, StrayResponse):
             self.log.debug("stray response", call_id=o.response.call_id,
                            status=o.response.status)

@@ -65,6 +65,29 @@ __all__ = [
 
 log = structlog.get_logger("softswitch.sip.transaction")
 
+_DEBUG = 10  # logging.DEBUG
+_debug_checked: tuple[object, bool] = (None, True)
+
+
+def _debug_enabled() -> bool:
+    """Whether structlog's current configuration lets debug lines through. Every state
+    change of every transaction has a debug line; filtered out (the default `info` level)
+    it must cost next to nothing, and a call through the lazy logger proxy costs more than
+    the rest of the state change. Re-checked whenever the configured wrapper class
+    changes."""
+    global _debug_checked
+    wrapper = structlog.get_config()["wrapper_class"]
+    cached_for, enabled = _debug_checked
+    if wrapper is cached_for:
+        return enabled
+    check = getattr(wrapper, "is_enabled_for", None)
+    try:
+        enabled = bool(check(None, _DEBUG)) if check is not None else True
+    except Exception:  # noqa: BLE001 - an unusual wrapper: keep logging
+        enabled = True
+    _debug_checked = (wrapper, enabled)
+    return enabled
+
 
 class Peer(NamedTuple):
     """The far end of a message: transport ("udp" or "tcp"), host and port. For TCP it
@@ -164,14 +187,15 @@ class Transaction:
         return min(t.values())
 
     def _set_state(self, state: TransactionState) -> None:
-        log.debug(
-            "transaction state",
-            call_id=self.call_id,
-            txn=type(self).__name__,
-            method=self.method,
-            old=self.state.value,
-            new=state.value,
-        )
+        if _debug_enabled():
+            log.debug(
+                "transaction state",
+                call_id=self.call_id,
+                txn=type(self).__name__,
+                method=self.method,
+                old=self.state.value,
+                new=state.value,
+            )
         self.state = state
         if state is _S.TERMINATED:
             self._timers.clear()
