@@ -86,7 +86,7 @@ class UdpTransport:
                 # ICMP errors reported on the socket: the transaction timers handle loss.
                 log.debug("udp receive error", error=str(exc))
                 continue
-            deliver(self, data, Peer("udp", str(addr[0]), int(addr[1])))
+            deliver(self, data, Peer("udp", addr[0], addr[1]))  # (str, int) from the socket
             if self._closed:
                 return
 
