@@ -141,8 +141,9 @@ def test_queue_call_recorded_caller_left_agent_right(
     assert abs(duration - talked) < 0.6, (duration, talked)
 
 
+@pytest.mark.parametrize("target", ["extension", "queue"])
 def test_sigterm_during_a_call_finishes_the_recording(
-        phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+        target: str, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
     # our own process handle: the `switch` fixture fails a test whose switch exits
     here = Path(__file__).resolve().parents[1]
     if str(here) not in sys.path:
@@ -151,16 +152,21 @@ def test_sigterm_during_a_call_finishes_the_recording(
 
     cfg = switchproc.base_config(tmp_path)
     cfg["extensions"] = [{"number": u, "password": p} for u, p in (CALLER, CALLEE)]
+    dialled = CALLEE[0]
+    if target == "queue":
+        cfg["queues"] = [queue_config("6460", "Support", static_agents=[CALLEE[0]])]
+        dialled = "6460"
     sw = switchproc.start(tmp_path, cfg)
     host, port = sw.udp
     try:
         alice, bob = phone_factory("alice"), phone_factory("bob")
         assert alice.register(*CALLER, host, port).ok
         assert bob.register(*CALLEE, host, port).ok
-        call = alice.call(f"sip:{CALLEE[0]}@{host}:{port}")
-        incoming = bob.wait_incoming()
+        call = alice.call(f"sip:{dialled}@{host}:{port}")
+        incoming = bob.wait_incoming(timeout=20)
         bob.answer(incoming)
         alice.wait_call_state(call, "CONFIRMED")
+        bob.wait_call_state(incoming, "CONFIRMED")
         talk(alice, call, bob, incoming, tmp_path)
         sw.proc.send_signal(signal.SIGTERM)
         assert alice.wait_call_state(call, "DISCONNECTED")["code"] == 200
@@ -170,6 +176,11 @@ def test_sigterm_during_a_call_finishes_the_recording(
             sw.proc.kill()
     con = sqlite3.connect(tmp_path / "switch.sqlite3")
     (recording, billsec), = con.execute("SELECT recording, billsec FROM cdr").fetchall()
-    # a complete WAV (header finalised): readable, both channels, as long as the call
+    assert recording is not None
+    # a complete WAV (header finalised): readable, both channels, as long as the talk
     duration = assert_channels(Path(recording), CALLER_HZ, CALLEE_HZ, TALK)
-    assert abs(duration - billsec) < 0.6, (duration, billsec)
+    if target == "extension":
+        assert abs(duration - billsec) < 0.6, (duration, billsec)
+    else:
+        assert con.execute("SELECT recording FROM queue_calls").fetchall() == [(recording,)]
+        assert TALK - 0.2 < duration < billsec + 0.1, (duration, billsec)  # 20 ms frames
