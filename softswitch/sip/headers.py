@@ -41,13 +41,10 @@ _VIA_FAST_RE = re.compile(
 _AUTH_PARAM_RE = re.compile(
     r'\s*([A-Za-z0-9\-.!%*_+`\'~]+)\s*=\s*("[^"\\]*(?:\\.[^"\\]*)*"|[^\s,"]*)\s*(?:,|\Z)', re.S
 )
-# The same, without groups, for the whole list: one C-level pass validates it, `findall` of
-# `_AUTH_PARAM_RE` then takes it apart. (Quoted strings in the unrolled form "[^"\\]*(\\.
-# [^"\\]*)*": an alternation per character costs several times more.)
-_AUTH_LIST_RE = re.compile(
-    r'(?:\s*[A-Za-z0-9\-.!%*_+`\'~]+\s*=\s*(?:"[^"\\]*(?:\\.[^"\\]*)*"|[^\s,"]*)\s*(?:,|\Z))*\Z',
-    re.S,
-)
+# One pass over a whole list: each step takes one parameter, or (group 3) one character
+# that cannot start one, which makes the list invalid. (Quoted strings in the unrolled form
+# "[^"\\]*(\\.[^"\\]*)*": an alternation per character costs several times more.)
+_AUTH_LIST_RE = re.compile(_AUTH_PARAM_RE.pattern + r"|(.)", re.S)
 MAGIC_COOKIE = "z9hG4bK"
 
 
@@ -370,10 +367,10 @@ def parse_auth_params(text: str) -> tuple[str, dict[str, str]]:
     if scheme != "Digest" and (not scheme or not all(c in _TOKEN_CHARS for c in scheme)):
         raise SipParseError("invalid auth scheme")
     rest = rest.strip()
-    if _AUTH_LIST_RE.match(rest) is None:
-        raise SipParseError("invalid auth parameter list")
     params: dict[str, str] = {}
-    for name, value in _AUTH_PARAM_RE.findall(rest):
+    for name, value, bad in _AUTH_LIST_RE.findall(rest):
+        if bad:
+            raise SipParseError("invalid auth parameter list")
         if value[:1] == '"' and "\\" not in value:
             value = value[1:-1]
         else:
