@@ -178,11 +178,30 @@ class Address:
             a.params = dict(hit.params) if hit.params else {}
             a.is_wildcard = False
             return a
+        if text[:1] == "<":
+            # `<uri>;params` whose `<uri>` part was seen before (a From with a new tag):
+            # only the parameters are new.
+            gt = text.find(">")
+            base = _ADDRESSES.get(text[: gt + 1]) if gt > 0 else None
+            if base is not None:
+                tail = text[gt + 1 :].strip()
+                if not tail or tail[0] == ";":
+                    a = _new_object(Address)
+                    a._uri = None
+                    a._uri_text = base._uri_text
+                    a.display_name = None
+                    a.params = parse_params(tail, "header parameter")
+                    a.is_wildcard = False
+                    return a
         addr = cls._parse(text)
         if not addr.is_wildcard and len(text) <= _CACHE_TEXT_MAX:
             if len(_ADDRESSES) >= _CACHE_SIZE:
                 _ADDRESSES.clear()
             _ADDRESSES[text] = addr.copy()
+            if addr.params and text[:1] == "<":
+                gt = text.find(">")
+                if gt > 0 and text[: gt + 1] not in _ADDRESSES:
+                    _ADDRESSES[text[: gt + 1]] = Address(None, None, {}, uri_text=addr._uri_text)
         return addr
 
     @classmethod

@@ -283,16 +283,8 @@ class SipUri:
         return hash((self.scheme, _unq(self.user), self.host, self.port))
 
     def copy(self) -> SipUri:
-        return SipUri(
-            self.host,
-            self.user,
-            self.port,
-            dict(self.params),
-            scheme=self.scheme,
-            password=self.password,
-            headers=self.headers,
-            opaque=self.opaque,
-        )
+        """An independent copy (its own `params` dict)."""
+        return self._clone()
 
 
 _PARSED: dict[str, SipUri] = {}
