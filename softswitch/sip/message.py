@@ -697,7 +697,8 @@ def _parse(data: bytes, stream: bool) -> Request | Response:
         first, rest = head, ""
     else:
         first, rest = head[:nl].rstrip("\r"), head[nl + 1 :]
-    if rest.count("\n") >= MAX_HEADERS:
+    line_breaks = rest.count("\n")
+    if line_breaks >= MAX_HEADERS:
         raise SipParseError("too many header lines")
 
     # The first problem found; raised at the end, with the request when it can be answered.
@@ -750,7 +751,7 @@ def _parse(data: bytes, stream: bool) -> Request | Response:
     has_via = has_cseq = False
     if rest:
         found = _HEADER_RE.findall(rest)
-        if len(found) != rest.count("\n") + 1 and error is None:
+        if len(found) != line_breaks + 1 and error is None:
             bad = next((ln for ln in _LINE_SPLIT_RE.split(rest) if ":" not in ln), "")
             error = (f"invalid header line {bad[:60]!r}", 400)
         canonical = _CANON_PAIR
