@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Iterable
 
 from .errors import SipParseError
@@ -912,26 +913,30 @@ class _RandomPool:
     instead of one each. Same kernel CSPRNG bytes; a forked child starts a new pool so it
     never repeats its parent's values."""
 
-    __slots__ = ("buf", "pos")
+    __slots__ = ("buf", "pos", "lock")
 
     SIZE = 4096
 
     def __init__(self) -> None:
         self.buf = b""
         self.pos = 0
+        # Two threads must never get the same bytes (a tag or branch used twice).
+        self.lock = threading.Lock()
 
     def take(self, n: int) -> bytes:
-        p = self.pos
-        e = p + n
-        if e > len(self.buf):
-            self.buf = os.urandom(self.SIZE)
-            p, e = 0, n
-        self.pos = e
-        return self.buf[p:e]
+        with self.lock:
+            p = self.pos
+            e = p + n
+            if e > len(self.buf):
+                self.buf = os.urandom(self.SIZE)
+                p, e = 0, n
+            self.pos = e
+            return self.buf[p:e]
 
     def reset(self) -> None:
         self.buf = b""
         self.pos = 0
+        self.lock = threading.Lock()
 
 
 _pool = _RandomPool()
