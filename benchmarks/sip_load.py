@@ -68,7 +68,8 @@ CALLEE_URI = f"{CALLEES[0][0]}@{DOMAIN}"
 # arriving during the hold must not abort the call.
 CALL_OPTIONS = ("-pause_msg_ign", "-auth_uri", CALLEE_URI)
 
-REGISTER_STEPS = (250, 500, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 12000, 16000, 20000)
+REGISTER_STEPS = (250, 500, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 12000, 16000, 20000,
+                  24000, 32000)
 CALL_STEPS = (50, 100, 200, 300, 400, 600, 800, 1200)
 
 
