@@ -19,8 +19,14 @@ LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNI
 
 
 def configure_logging(fmt: str = "console", level: str = "info",
-                      stream: TextIO | None = None) -> None:
-    """Configure structlog process-wide. `fmt` is "console" or "json"."""
+                      stream: TextIO | None = None, cache: bool = True) -> None:
+    """Configure structlog process-wide. `fmt` is "console" or "json".
+
+    `cache=True` (the running switch) lets each module-level logger bind its processors once,
+    on first use, which keeps filtered-out log calls cheap on the hot paths. A cached logger
+    keeps that configuration for the life of the process, so tests that configure logging
+    pass `cache=False`: otherwise every later test's log lines would go to their stream.
+    """
     out = stream if stream is not None else sys.stdout
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -36,7 +42,7 @@ def configure_logging(fmt: str = "console", level: str = "info",
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS.get(level, logging.INFO)),
         logger_factory=structlog.WriteLoggerFactory(file=out),
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=cache,
     )
     # Libraries using the standard logging module (aiohttp, aiosqlite) go to the same stream.
     logging.basicConfig(stream=out, level=max(LEVELS.get(level, logging.INFO), logging.INFO),

@@ -266,7 +266,7 @@ def test_logging_console_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     from softswitch.log import configure_logging, get_logger
 
     out = io.StringIO()
-    configure_logging("json", "info", stream=out)
+    configure_logging("json", "info", stream=out, cache=False)
     log = get_logger("test")
     log.bind(call_id="abc").info("call state", new="ringing")
     log.debug("hidden at info level")
@@ -274,6 +274,6 @@ def test_logging_console_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     obj = json.loads(line)
     assert obj["event"] == "call state" and obj["call_id"] == "abc" and obj["level"] == "info"
     out = io.StringIO()
-    configure_logging("console", "debug", stream=out)
+    configure_logging("console", "debug", stream=out, cache=False)
     get_logger("test").debug("visible", call_id="x1")
     assert "visible" in out.getvalue() and "call_id=x1" in out.getvalue()
