@@ -81,7 +81,8 @@ WILDCARD = "*"
 class RegisterOutcome:
     """What to answer: `status` 200 with `bindings` (all current contacts of the AOR), 423
     with `min_expires`, 400/500 with `reason`. `added`/`removed` are the bindings to
-    persist/delete."""
+    persist/delete. `contacts_changed` is False for a plain refresh (same contacts from the
+    same source): then nothing a listener shows (BLF, ACD registered state) can change."""
 
     status: int
     reason: str = ""
@@ -89,6 +90,7 @@ class RegisterOutcome:
     min_expires: int | None = None
     added: tuple[Binding, ...] = ()
     removed: tuple[Binding, ...] = ()
+    contacts_changed: bool = True
 
 
 @dataclass
@@ -149,6 +151,7 @@ class LocationService:
                 return RegisterOutcome(500, "CSeq out of order")
         added: list[Binding] = []
         removed: list[Binding] = []
+        changed = False
         if plans:
             current = self._by_aor.setdefault(aor, {})
         for c, expires in plans:
@@ -162,6 +165,10 @@ class LocationService:
             if existing is None and len(current) >= self.max_contacts:
                 oldest = min(current.values(), key=lambda b: b.expires_at)
                 removed.append(current.pop(oldest.contact))
+            if (existing is None or existing.received_host != binding.received_host
+                    or existing.received_port != binding.received_port
+                    or existing.transport != binding.transport):
+                changed = True
             current[c.uri] = binding
             heapq.heappush(self._heap, (binding.expires_at, aor, c.uri))
             added.append(binding)
@@ -170,7 +177,8 @@ class LocationService:
         for b in removed:
             log.debug("contact removed", aor=aor, contact=b.contact, call_id=call_id)
         return RegisterOutcome(200, bindings=tuple(self.lookup(aor, now)),
-                               added=tuple(added), removed=tuple(removed))
+                               added=tuple(added), removed=tuple(removed),
+                               contacts_changed=changed or bool(removed))
 
     def restore(self, bindings: Iterable[Binding]) -> None:
         """Put back bindings loaded from the database (their expires_at already on the
@@ -396,8 +404,8 @@ class RegistrarService:
         self._persist(outcome.added, outcome.removed)
         if outcome.added:
             self._schedule()
-        if outcome.added or outcome.removed:  # refreshes too: listeners are idempotent
-            self._changed([aor])
+        if outcome.contacts_changed and (outcome.added or outcome.removed):
+            self._changed([aor])  # a plain refresh changes nothing a listener shows
         for b in outcome.added:
             log.debug("registered", call_id=request.call_id, aor=aor, contact=b.contact,
                       source=f"{transport}:{host}:{port}", expires=b.remaining(now))

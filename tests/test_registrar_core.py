@@ -64,6 +64,16 @@ def test_refresh_unregister_and_wildcard() -> None:
     assert loc.lookup("1001", 502.0) == []
 
 
+def test_plain_refresh_is_not_a_contact_change_but_a_new_source_is() -> None:
+    loc = LocationService()
+    c = [ContactRequest("sip:1001@10.0.0.5:5060")]
+    assert register(loc, c, now=0.0, expires=300).contacts_changed
+    assert not register(loc, c, now=10.0, expires=300, cseq=2).contacts_changed
+    moved = loc.handle_register("1001", c, 300, "c1", 3, ("192.0.2.99", 40000), "udp", 20.0)
+    assert moved.contacts_changed  # NAT binding moved: requests now go elsewhere
+    assert register(loc, c, now=30.0, expires=0, cseq=4).contacts_changed
+
+
 def test_out_of_order_cseq_is_refused() -> None:
     loc = LocationService()
     register(loc, [ContactRequest("sip:a@h")], 0.0, 600, cseq=5)
@@ -166,6 +176,10 @@ async def test_registrar_service_answers_persists_and_tells_listeners() -> None:
     assert resp.status == 200 and resp.get_all("Contact") == [
         "<sip:1001@192.0.2.7:5062>;expires=120"]
     assert [r.aor for r in Store.saved] == ["1001"] and changed == ["1001"]
+    # a plain refresh (same contact, same source) changes nothing a listener shows
+    req = parse_message(ua.build("REGISTER", "sip:127.0.0.1", headers=["Expires: 120"]))
+    assert service.handle_register(req, ("udp", "192.0.2.7", 5062), now + 1).status == 200
+    assert changed == ["1001"]
     req = parse_message(ua.build("REGISTER", "sip:127.0.0.1", headers=["Expires: 0"]))
     assert service.handle_register(req, ("udp", "192.0.2.7", 5062), now).status == 200
     assert Store.deleted == [("1001", "sip:1001@192.0.2.7:5062")] and changed == ["1001"] * 2
