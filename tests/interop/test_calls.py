@@ -15,6 +15,7 @@ from pathlib import Path
 import audio
 import pytest
 from baresip import Baresip, BaresipAccount
+from call_checks import exercise_answered_call
 from phones import Phone
 
 from benchmarks.peers.net import free_port
@@ -125,35 +126,7 @@ def test_two_pjsua2_phones_audio_dtmf_hold_unhold(
     alice.wait_media(call)
     bob.wait_media(incoming)
 
-    alice.play(call, audio.tone_wav(tmp_path / "a.wav", 440))
-    bob.play(incoming, audio.tone_wav(tmp_path / "b.wav", 1000))
-    alice.record(call, tmp_path / "heard-by-alice.wav")
-    bob.record(incoming, tmp_path / "heard-by-bob.wav")
-    time.sleep(2.0)  # real audio has to flow for a while through the relay
-    heard_by_alice = alice.stop_record(call)
-    heard_by_bob = bob.stop_record(incoming)
-    audio.wav_has_tone(heard_by_alice, 1000, min_seconds=1.0)
-    audio.wav_has_tone(heard_by_bob, 440, min_seconds=1.0)
-    assert audio.detect_tone(*audio.read_wav(heard_by_bob), 1000).frames_with_tone == 0
-
-    alice.send_dtmf(call, "159#", method="rfc2833")
-    assert bob.wait_dtmf("159#", incoming).endswith("159#")
-    bob.send_dtmf(incoming, "7", method="info")
-    alice.wait_dtmf("7", call)
-    assert alice.dtmf_methods(call)[-1] == "info"
-
-    mark_a, mark_b = alice.mark(), bob.mark()
-    alice.hold(call)
-    alice.wait_media(call, "LOCAL_HOLD", since=mark_a)
-    bob.wait_media(incoming, "REMOTE_HOLD", since=mark_b)
-    mark_a, mark_b = alice.mark(), bob.mark()
-    alice.unhold(call)
-    alice.wait_media(call, "ACTIVE", since=mark_a)
-    bob.wait_media(incoming, "ACTIVE", since=mark_b)
-
-    bob.hangup(incoming)
-    ended = alice.wait_call_state(call, "DISCONNECTED")
-    assert ended["code"] == 200
+    exercise_answered_call(alice, call, bob, incoming, tmp_path)
     assert cdr(switch, 1)[0] == (ua, ub, "ANSWERED", "callee", 200)
     # the CDR carries each leg's RTP statistics from the relay
     con = sqlite3.connect(switch.db_path)
