@@ -142,7 +142,8 @@ class Extension:
 
 @dataclass(frozen=True, slots=True)
 class Trunk:
-    """A SIP trunk to a provider (validated now; routed by the next issue)."""
+    """A SIP trunk to a provider; routed by softswitch.trunks (inbound_routes,
+    outbound_routes). `register` is validated but the switch does not REGISTER yet."""
 
     name: str
     host: str
@@ -180,6 +181,8 @@ class Config:
     message_channels: tuple[Any, ...] = ()
     feature_codes: Any = None  # softswitch.features.FeatureCodes (agent codes, §6.7)
     recording: Any = None  # softswitch.calls.recording.RecordingConfig
+    inbound_routes: tuple[Any, ...] = ()  # softswitch.trunks.InboundRoute
+    outbound_routes: tuple[Any, ...] = ()  # softswitch.trunks.OutboundRoute
 
     def extension(self, number: str) -> Extension | None:
         return self._by_number.get(number)
@@ -733,10 +736,98 @@ class _Sections:
             result.append(Trunk(*values))
         return tuple(result)
 
+    def inbound_routes(self, node: _Node, path: str, trunks: set[str],
+                       extensions: set[str]) -> tuple[Any, ...]:
+        """`inbound_routes`: {name, trunk (optional), did (exact or "*"), destination
+        {type: queue|extension|hangup, target}} (softswitch.trunks)."""
+        from softswitch.trunks import INBOUND_DESTINATION_TYPES, InboundRoute
+
+        c = self.c
+        result: list[Any] = []
+        for i, item in enumerate(c.sequence(node, path, "inbound routes")):
+            ipath = _path_join(path, i)
+            try:
+                e = c.mapping(item, ipath, ("name", "trunk", "did", "destination"),
+                              required=("name", "did", "destination"))
+            except _Invalid:
+                continue
+            name = c.field(e, "name", ipath, c.text)
+            trunk = c.field(e, "trunk", ipath, lambda n, p: self._trunk_ref(n, p, trunks), "")
+            did = c.field(e, "did", ipath, lambda n, p: c.text(
+                n, p, expected='a dialled number or "*"'))
+            dpath = _path_join(ipath, "destination")
+            try:
+                d = c.mapping(e["destination"][1], dpath, ("type", "target"),
+                              required=("type",))
+            except _Invalid:
+                continue
+            kind = c.field(d, "type", dpath,
+                           lambda n, p: c.choice(n, p, INBOUND_DESTINATION_TYPES))
+            target = c.field(d, "target", dpath, c.text, "")
+            if _MISSING in (name, trunk, did, kind, target):
+                continue
+            tnode = d["target"][1] if "target" in d else e["destination"][1]
+            if kind != "hangup" and not target:
+                c.issue(tnode, _path_join(dpath, "target"),
+                        f"a {kind} destination needs a target (the {kind} number)")
+                continue
+            if kind == "extension" and target not in extensions:
+                c.issue(tnode, _path_join(dpath, "target"),
+                        f"no extension {target} is defined")
+                continue
+            if kind == "queue" and not _DIGITS.match(target):
+                c.issue(tnode, _path_join(dpath, "target"),
+                        f"expected a queue number (digits), got {target!r}")
+                continue
+            result.append(InboundRoute(name, did, kind, target, trunk))
+        return tuple(result)
+
+    def outbound_routes(self, node: _Node, path: str, trunks: set[str]) -> tuple[Any, ...]:
+        """`outbound_routes`: {name, prefix, strip (0), prepend (""), trunk}."""
+        from softswitch.trunks import OutboundRoute
+
+        c = self.c
+        result: list[Any] = []
+        for i, item in enumerate(c.sequence(node, path, "outbound routes")):
+            ipath = _path_join(path, i)
+            try:
+                e = c.mapping(item, ipath, ("name", "prefix", "strip", "prepend", "trunk"),
+                              required=("name", "prefix", "trunk"))
+            except _Invalid:
+                continue
+            name = c.field(e, "name", ipath, c.text)
+            prefix = c.field(e, "prefix", ipath, self._dial_prefix)
+            strip = c.field(e, "strip", ipath, lambda n, p: c.integer(n, p, 0, 15), 0)
+            prepend = c.field(e, "prepend", ipath, lambda n, p: c.text(n, p, allow_empty=True),
+                              "")
+            trunk = c.field(e, "trunk", ipath, lambda n, p: self._trunk_ref(n, p, trunks))
+            if _MISSING in (name, prefix, strip, prepend, trunk):
+                continue
+            if strip > len(prefix) and "strip" in e:
+                c.issue(e["strip"][1], _path_join(ipath, "strip"),
+                        f"strip {strip} removes more than the prefix {prefix!r}")
+                continue
+            result.append(OutboundRoute(name, prefix, trunk, strip, prepend))
+        return tuple(result)
+
+    def _dial_prefix(self, node: _Node, path: str) -> str:
+        value = self.c.text(node, path, expected="a dial prefix (digits, * or #, or +)")
+        if not re.fullmatch(r"[0-9*#+]{1,15}", value):
+            raise self.c.fail(node, path, f"expected a dial prefix of digits, got {value!r}")
+        return value
+
+    def _trunk_ref(self, node: _Node, path: str, trunks: set[str]) -> str:
+        value = self.c.text(node, path, expected="a trunk name")
+        if value not in trunks:
+            known = ", ".join(sorted(trunks)) or "none are configured"
+            raise self.c.fail(node, path, f"unknown trunk {value!r} (trunks: {known})")
+        return value
+
 
 # Sections parsed by the ACD engine (acd.config); core keeps them out of its own dataclasses.
 ACD_SECTIONS = ("queues", "pause_reasons", "business_hours", "holidays", "message_queues")
 TOP_LEVEL = ("sip", "rtp", "http", "database", "smtp", "prompts", "extensions", "trunks",
+             "inbound_routes", "outbound_routes",
              "logging", "message_channels", "feature_codes", "recording", *ACD_SECTIONS)
 
 
@@ -851,6 +942,14 @@ def parse_config(text: str, file: str = "config.yaml",
                             PromptsConfig(str((config_dir or Path(".")) / "prompts")))
     extensions = checker.field(entries, "extensions", "", sections.extensions, ())
     trunks = checker.field(entries, "trunks", "", sections.trunks, ())
+    trunk_names = {t.name for t in trunks} if isinstance(trunks, tuple) else set()
+    ext_numbers = {e.number for e in extensions} if isinstance(extensions, tuple) else set()
+    inbound_routes = checker.field(
+        entries, "inbound_routes", "",
+        lambda n, p: sections.inbound_routes(n, "inbound_routes", trunk_names, ext_numbers), ())
+    outbound_routes = checker.field(
+        entries, "outbound_routes", "",
+        lambda n, p: sections.outbound_routes(n, "outbound_routes", trunk_names), ())
     logging_ = checker.field(entries, "logging", "", sections.logging, LoggingConfig())
     recording = checker.field(entries, "recording", "", sections.recording,
                               sections.recording_default())
@@ -870,7 +969,8 @@ def parse_config(text: str, file: str = "config.yaml",
     return Config(path=file, sip=sip, rtp=rtp, http=http, database=database, smtp=smtp,
                   prompts=prompts, extensions=extensions, trunks=trunks, logging=logging_,
                   acd=acd, acd_sections=acd_raw, message_channels=channels,
-                  feature_codes=feature_codes, recording=recording)
+                  feature_codes=feature_codes, recording=recording,
+                  inbound_routes=inbound_routes, outbound_routes=outbound_routes)
 
 
 def load_config(path: str | Path) -> Config:

@@ -1,0 +1,103 @@
+"""SIP trunks: which requests come from a provider and where trunk calls go (sans-IO).
+
+`TrunkRouter` is built from the validated `trunks`, `inbound_routes` and `outbound_routes`
+(config.example.yaml, core region) and answers three questions without any I/O:
+
+- `trunk_for_source(host, port)`: is this request from a configured trunk? A provider does
+  not authenticate to us, so a request whose source address is a trunk's `host` (and its
+  `port`, when the trunk names one other than the default) is trusted without digest auth
+  (RFC 3261 §22 leaves peer trust to local policy).
+- `inbound(trunk, did)`: the destination ({type, target}: queue, extension or hangup) for a
+  dialled number (DID) arriving on a trunk, or None (the switch answers 404).
+- `outbound(number)`: the trunk and the number to send for a dialled number that matches an
+  outbound route's prefix (spec/queue-admin.md §4: the callback's outbound prefix).
+
+Decisions (ambiguities of issue 5 / the brief):
+- DID matching is exact, or `*` for any number; the first matching route in file order wins;
+  a route without `trunk` applies to every trunk.
+- Outbound routes: the longest matching prefix wins (then file order); `strip` removes that
+  many digits from the front, `prepend` is added after stripping. A number equal to the
+  prefix alone (nothing left to dial) does not match.
+- Source matching compares the configured host literally with the packet's source address
+  (no DNS at request time): configure trunks by IP address to have them recognised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+ANY_DID = "*"
+INBOUND_DESTINATION_TYPES = ("queue", "extension", "hangup")
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRoute:
+    """A DID on a trunk (or on any trunk when `trunk` is empty) to a destination."""
+
+    name: str
+    did: str
+    destination_type: str
+    destination_target: str = ""
+    trunk: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundRoute:
+    """Numbers starting with `prefix` go out through `trunk` as
+    `prepend + number[strip:]`."""
+
+    name: str
+    prefix: str
+    trunk: str
+    strip: int = 0
+    prepend: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundCall:
+    """What `TrunkRouter.outbound` decided: the trunk's name and the number to send."""
+
+    route: str
+    trunk: str
+    number: str
+
+
+class TrunkRouter:
+    """Routing decisions for trunk calls; `trunks` are config.Trunk objects (name, host,
+    port, ...)."""
+
+    def __init__(self, trunks: Iterable[object], inbound: Iterable[InboundRoute] = (),
+                 outbound: Iterable[OutboundRoute] = ()) -> None:
+        self.trunks = {str(getattr(t, "name")): t for t in trunks}
+        self.inbound_routes = tuple(inbound)
+        self.outbound_routes = tuple(sorted(outbound, key=lambda r: -len(r.prefix)))
+
+    def trunk_for_source(self, host: str, port: int) -> object | None:
+        """The trunk whose host (and port, unless it is the default 5060) is this source."""
+        fallback = None
+        for trunk in self.trunks.values():
+            if str(getattr(trunk, "host")) != host:
+                continue
+            if int(getattr(trunk, "port", 5060)) == port:
+                return trunk
+            if int(getattr(trunk, "port", 5060)) == 5060 and fallback is None:
+                fallback = trunk  # default port: providers often send from other ports
+        return fallback
+
+    def inbound(self, trunk: str, did: str) -> InboundRoute | None:
+        for route in self.inbound_routes:
+            if route.trunk and route.trunk != trunk:
+                continue
+            if route.did == ANY_DID or route.did == did:
+                return route
+        return None
+
+    def outbound(self, number: str) -> OutboundCall | None:
+        for route in self.outbound_routes:
+            if number.startswith(route.prefix) and len(number) > len(route.prefix):
+                rest = number[route.strip:]
+                if not rest:
+                    continue
+                return OutboundCall(route.name, route.trunk, route.prepend + rest)
+        return None
