@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 ANY_DID = "*"
 INBOUND_DESTINATION_TYPES = ("queue", "extension", "hangup")
@@ -67,21 +68,21 @@ class TrunkRouter:
     """Routing decisions for trunk calls; `trunks` are config.Trunk objects (name, host,
     port, ...)."""
 
-    def __init__(self, trunks: Iterable[object], inbound: Iterable[InboundRoute] = (),
+    def __init__(self, trunks: Iterable[Any], inbound: Iterable[InboundRoute] = (),
                  outbound: Iterable[OutboundRoute] = ()) -> None:
-        self.trunks = {str(getattr(t, "name")): t for t in trunks}
+        self.trunks: dict[str, Any] = {str(t.name): t for t in trunks}
         self.inbound_routes = tuple(inbound)
         self.outbound_routes = tuple(sorted(outbound, key=lambda r: -len(r.prefix)))
 
-    def trunk_for_source(self, host: str, port: int) -> object | None:
+    def trunk_for_source(self, host: str, port: int) -> Any:
         """The trunk whose host (and port, unless it is the default 5060) is this source."""
         fallback = None
         for trunk in self.trunks.values():
-            if str(getattr(trunk, "host")) != host:
+            if str(trunk.host) != host:
                 continue
-            if int(getattr(trunk, "port", 5060)) == port:
+            if int(trunk.port) == port:
                 return trunk
-            if int(getattr(trunk, "port", 5060)) == 5060 and fallback is None:
+            if int(trunk.port) == 5060 and fallback is None:
                 fallback = trunk  # default port: providers often send from other ports
         return fallback
 

@@ -94,9 +94,9 @@ def _router() -> TrunkRouter:
 
 def test_source_address_identifies_the_trunk() -> None:
     r = _router()
-    assert getattr(r.trunk_for_source("192.0.2.10", 5070), "name") == "carrier"
+    assert r.trunk_for_source("192.0.2.10", 5070).name == "carrier"
     assert r.trunk_for_source("192.0.2.10", 5060) is None  # carrier names port 5070
-    assert getattr(r.trunk_for_source("192.0.2.20", 41234), "name") == "backup"
+    assert r.trunk_for_source("192.0.2.20", 41234).name == "backup"
     assert r.trunk_for_source("198.51.100.1", 5060) is None
 
 
