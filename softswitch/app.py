@@ -182,10 +182,18 @@ class SipRouter:
                            domain=sip.domain, no_answer_timeout=float(sip.no_answer_timeout),
                            user_agent=sip.user_agent)
         self.calls.events = self.events  # CallStarted/Answered/Ended (softswitch.calls.events)
+        from softswitch.trunks import TrunkRouter, outbound_rule
+
+        # trunks: trusted sources, DIDs -> destinations, outbound prefixes (softswitch.trunks)
+        self.trunks = TrunkRouter(config.trunks, config.inbound_routes, config.outbound_routes)
+        if config.outbound_routes:
+            self.dialplan.add(outbound_rule(self.trunks))
+        self.calls.trunks = self.trunks
         from softswitch.queue import attach_queue_calls
 
         self.queues = attach_queue_calls(self)  # calls to queue numbers (softswitch/queue)
         self.calls.observer = self.queues  # extension calls -> ACD device busy/idle
+        self.queues.trunks = self.trunks  # callbacks to external numbers (softswitch.trunks)
         from softswitch.calls.recording import CallRecordings, RecordingConfig
 
         # every answered call -> one WAV (softswitch.calls.recording)
@@ -292,6 +300,10 @@ class SipRouter:
             self.queues.registration_changed(user)
         elif method == "INVITE":
             self.endpoint.send_response(txn, request.create_response(100))
+            trunk = self.trunks.trunk_for_source(txn.peer.host, txn.peer.port)
+            if trunk is not None:
+                self._trunk_invite(txn, request, trunk)
+                return
             user = self._authenticate(txn, request, now)
             if user is not None and self.agentdesk.route_invite(txn, request, user):
                 return
@@ -314,6 +326,32 @@ class SipRouter:
         else:
             self._reply(txn, request, 405, "Method Not Allowed",
                         headers=[("Allow", self._allow)])
+
+    def _trunk_invite(self, txn: Any, request: Any, trunk: Any) -> None:
+        """An INVITE from a trunk's address (trusted, no digest: softswitch.trunks): the DID
+        (Request-URI user, else To user) picks an inbound route; the caller is the From user.
+        Unmatched DID or an unknown queue: 404; a `hangup` destination: 603 Decline."""
+        from softswitch.dialplan import EXTENSION, Destination
+
+        did = request.uri.user or request.to.uri.user or ""
+        caller = request.from_.uri.user or "anonymous"
+        route = self.trunks.inbound(trunk.name, did)
+        log.info("trunk call", trunk=trunk.name, did=did, caller=caller,
+                 route=route.name if route else None, call_id=request.call_id)
+        if route is None:
+            self._reply(txn, request, 404, "Not Found")
+        elif route.destination_type == "queue":
+            if route.destination_target in getattr(self.queues, "queues", {}):
+                self.queues.handle_invite(txn, request, caller, route.destination_target)
+            else:
+                log.warning("inbound route names an unknown queue", route=route.name,
+                            queue=route.destination_target)
+                self._reply(txn, request, 404, "Not Found")
+        elif route.destination_type == "extension":
+            self.calls.handle_invite(txn, request, caller,
+                                     Destination(EXTENSION, route.destination_target))
+        else:
+            self._reply(txn, request, 603, "Decline")
 
     def _relay_message(self, txn: Any, request: Any, user: str, now: float) -> None:
         """SIP MESSAGE (RFC 3428) between extensions: to the callee's newest contact; its

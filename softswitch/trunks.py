@@ -102,3 +102,46 @@ class TrunkRouter:
                     continue
                 return OutboundCall(route.name, route.trunk, route.prepend + rest)
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class TrunkTarget:
+    """Where an outbound trunk INVITE goes, shaped like a registrar binding (contact,
+    transport, received_host/port) so the B2BUA's and the queue dialer's branch code sends
+    it unchanged; `trunk` carries the credentials for a 401/407 challenge."""
+
+    contact: str
+    transport: str
+    received_host: str
+    received_port: int
+    trunk: Any
+    number: str
+
+
+def trunk_target(trunk: Any, number: str) -> TrunkTarget:
+    """The Request-URI `sip:<number>@<trunk host>:<port>` (RFC 3261 §19.1) on the trunk."""
+    host = f"[{trunk.host}]" if ":" in str(trunk.host) else str(trunk.host)
+    contact = f"sip:{number}@{host}:{int(trunk.port)};transport={trunk.transport}"
+    return TrunkTarget(contact, str(trunk.transport), str(trunk.host), int(trunk.port), trunk,
+                       number)
+
+
+def outbound_rule(router: TrunkRouter) -> Any:
+    """A dial-plan rule (softswitch.dialplan) sending numbers that match an outbound route to
+    `Destination("external", <trunk>, (<number to send>,))`."""
+    import re
+
+    from softswitch.dialplan import EXTERNAL, Destination, Rule
+
+    prefixes = [re.escape(r.prefix) for r in router.outbound_routes]
+    pattern = re.compile("(?:" + "|".join(prefixes) + r")[0-9+*#]+" if prefixes
+                         else r"(?!x)x")
+
+    def build(m: re.Match[str], caller: str) -> Destination:
+        out = router.outbound(m[0])
+        if out is None:
+            from softswitch.dialplan import NOT_FOUND
+            return Destination(NOT_FOUND, m[0])
+        return Destination(EXTERNAL, out.trunk, (out.number,))
+
+    return Rule("outbound routes", pattern, build)

@@ -43,7 +43,7 @@ from softswitch.calls.control import (
     Side,
 )
 from softswitch.calls.events import CallAnswered, CallEnded, CallStarted
-from softswitch.dialplan import ECHO, EXTENSION, DialPlan
+from softswitch.dialplan import ECHO, EXTENSION, EXTERNAL, Destination, DialPlan
 from softswitch.log import get_logger
 from softswitch.registrar import request_target
 from softswitch.sip import Address, Request, Response, SipUri, new_call_id, new_tag
@@ -144,6 +144,7 @@ class Branch:
     dialog: Dialog | None = None
     answered: bool = False
     finished: bool = False
+    trunk: Any = None  # a trunk INVITE: its credentials answer one 401/407 (softswitch.trunks)
 
 
 @dataclass
@@ -205,14 +206,17 @@ class B2BUA:
         # (the queue controller: ring-in-use, spec/queue-admin.md §2.4)
         self.observer: Any = None
         self.recordings: Any = None  # softswitch.calls.recording.CallRecordings
+        self.trunks: Any = None  # softswitch.trunks.TrunkRouter: "external" destinations
 
     def active_count(self) -> int:
         return sum(1 for c in self.calls.values() if c.control.state is not CallState.ENDED)
 
     # ------------------------------------------------------------------ new calls
 
-    def handle_invite(self, txn: Any, request: Request, caller: str) -> None:
-        """A new, authenticated INVITE from extension `caller` (100 Trying already sent)."""
+    def handle_invite(self, txn: Any, request: Request, caller: str,
+                      destination: Destination | None = None) -> None:
+        """A new, authenticated INVITE from extension `caller` (100 Trying already sent);
+        `destination` skips the dial plan (a trunk call routed by its inbound route)."""
         now = self._loop.time()
         call_id = request.call_id
         if not self._accepting:
@@ -249,7 +253,8 @@ class B2BUA:
                                                                 now))
                 return
         # else: late offer (RFC 3261 §13.2.1): our 200 carries the offer, the ACK the answer
-        destination = self.dialplan.route(dialed, caller)
+        if destination is None:
+            destination = self.dialplan.route(dialed, caller)
         call.kind = destination.kind
         self._publish(CallStarted(now, call_id, caller, dialed, destination.kind))
         call.log.debug("call routed", destination=destination.kind, target=destination.target)
@@ -264,6 +269,16 @@ class B2BUA:
             control.callee = destination.target
             self._observe(call, caller)
             self._spawn(call, self._start_branches(call, destination.target, targets))
+        elif destination.kind == EXTERNAL and self.trunks is not None \
+                and destination.target in self.trunks.trunks and destination.args:
+            from softswitch.trunks import trunk_target
+
+            target = trunk_target(self.trunks.trunks[destination.target], destination.args[0])
+            control.callee = target.number
+            call.log.info("calling out through trunk", trunk=destination.target,
+                          number=target.number)
+            self._observe(call, caller)
+            self._spawn(call, self._start_branches(call, target.number, [target]))
         else:
             self._execute(call, control.handle_route_failed(404, "Not Found", now))
 
@@ -313,7 +328,9 @@ class B2BUA:
             local = self.endpoint.local_peer(peer.transport)
             b_call_id = new_call_id()
             from_display = call.invite.from_.display_name
-            from_addr = Address(SipUri.parse(f"sip:{caller}@{self.domain}"), from_display,
+            trunk = getattr(binding, "trunk", None)
+            from_user = (trunk.from_user or caller) if trunk is not None else caller
+            from_addr = Address(SipUri.parse(f"sip:{from_user}@{self.domain}"), from_display,
                                 {"tag": new_tag()})
             contact = f"<sip:{caller}@{_hostport(local)};transport={peer.transport}>"
             request = Request("INVITE", SipUri.parse(binding.contact), headers=[
@@ -326,7 +343,7 @@ class B2BUA:
                 ("User-Agent", self.user_agent),
                 ("Content-Type", "application/sdp"),
             ], body=body)
-            branch = Branch(i, request, peer)
+            branch = Branch(i, request, peer, trunk=trunk)
             call.branches[i] = branch
             self._by_leg_call_id[b_call_id] = (call, Side.CALLEE, branch)
             call.leg_call_ids.append(b_call_id)
@@ -406,6 +423,22 @@ class B2BUA:
                     return
             self._execute(call, call.control.handle_answer(branch.id, now), response)
             return
+        if status in (401, 407) and branch.trunk is not None and branch.trunk.username \
+                and not branch.answered:
+            trunk, branch.trunk = branch.trunk, None  # answer one challenge, not a loop
+            from softswitch.sip.auth import authorize
+
+            try:
+                branch.request = authorize(response, branch.request, trunk.username,
+                                           trunk.password)
+            except ValueError as exc:
+                call.log.info("trunk challenge not answerable", error=str(exc))
+            else:
+                call.log.debug("answering trunk challenge", trunk=trunk.name, status=status)
+                branch.outgoing = self.endpoint.send_request(
+                    branch.request, branch.peer,
+                    on_response=lambda r, c=call, b=branch: self._on_branch_response(c, b, r))
+                return
         branch.finished = True
         call.log.debug("callee refused", branch=branch.id, status=status)
         self._execute(call, call.control.handle_failure(branch.id, status, now))

@@ -182,6 +182,7 @@ class QueueCalls:
         self.prompts_dir = Path(prompts_dir) if prompts_dir else None
         self.dialplan = dialplan
         self.store = store
+        self.trunks: Any = None  # softswitch.trunks.TrunkRouter: callbacks to external numbers
         self.acd = Acd(acd_config, now=self.clock(), agents_registered=False)
         self._agent_set = frozenset(m.extension for q in acd_config.queues for m in q.members)
         self.tasks: dict[str, QueueTask] = {}
@@ -832,14 +833,26 @@ class QueueCalls:
         task.agent_call = call
         task.mode = Mode.CALLBACK_DIALING
         number = cmd.number
-        targets = self.registrar.targets(number, self.clock()) \
+        targets: list[Any] = self.registrar.targets(number, self.clock()) \
             if number in self.extensions else []
+        # not reachable at all (no route, not registered) counts as not answered, as before
+        reason = CallbackFailureReason.CUSTOMER_NO_ANSWER
+        if number not in self.extensions and self.trunks is not None:
+            # §4: the customer over the outbound route matching outbound_prefix + number
+            from softswitch.trunks import trunk_target
+
+            out = self.trunks.outbound(cmd.outbound_prefix + number)
+            if out is not None:
+                targets = [trunk_target(self.trunks.trunks[out.trunk], out.number)]
+                number = out.number
         if call is None or not targets:
-            why = ("the customer's number is not an extension and the switch has no trunk "
-                   f"for outbound prefix {cmd.outbound_prefix!r}" if number not in
-                   self.extensions else "the customer's extension is not registered")
+            if number not in self.extensions:
+                why = ("no outbound route matches outbound prefix "
+                       f"{cmd.outbound_prefix!r} + {number!r}")
+            else:
+                why = "the customer's extension is not registered"
             task.log.warning("callback customer not reachable", number=number, reason=why)
-            self._callback_failed(task)
+            self._callback_failed(task, reason)
             return
         task.log.info("calling the callback customer", number=number, agent=cmd.agent)
         if call.leg is not None:
@@ -894,11 +907,15 @@ class QueueCalls:
         self._spawn(self._close_leg(call.leg))
         self._retire(call)
         if task.mode is Mode.CALLBACK_DIALING:
-            self._callback_failed(task)
+            # a number the provider does not know is an invalid number; busy, no answer,
+            # timeouts and server errors are "customer did not answer" (§11.3)
+            self._callback_failed(task, CallbackFailureReason.INVALID_NUMBER
+                                  if status in (404, 484, 485, 604)
+                                  else CallbackFailureReason.CUSTOMER_NO_ANSWER)
 
-    def _callback_failed(self, task: QueueTask) -> None:
-        self._feed(self.acd.handle_callback_failed, task.id,
-                   CallbackFailureReason.CUSTOMER_NO_ANSWER)
+    def _callback_failed(self, task: QueueTask, reason: CallbackFailureReason =
+                         CallbackFailureReason.CUSTOMER_NO_ANSWER) -> None:
+        self._feed(self.acd.handle_callback_failed, task.id, reason)
         if task.agent_call is not None:
             self._drop_outbound(task.agent_call)
         self._forget(task)
