@@ -1,0 +1,129 @@
+"""SIP trunks over real sockets, with sipp as the provider: an INVITE from the trunk's
+address reaches the extension its DID routes to (no digest auth), an extension dials
+9 + number and the provider receives the stripped number, and a provider that challenges
+gets the trunk's credentials (softswitch/trunks.py)."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Callable
+from hashlib import md5
+from pathlib import Path
+
+import pytest
+
+from benchmarks.peers.net import free_port
+from benchmarks.peers.sipp import Sipp, injection_file
+from benchmarks.peers.switch import Extension, RunningSwitch
+
+pytestmark = pytest.mark.interop
+
+CALLER = ("4000", "caller-0-pw")
+CALLEE = ("5000", "callee-0-pw")
+EXTENSIONS = [Extension(*CALLER), Extension(*CALLEE)]
+TRUNK_PORT = free_port()  # the provider's address: sipp binds it in each test
+
+
+def trunk_config(port: int, **trunk: str) -> dict:  # type: ignore[type-arg]
+    return {
+        "sip": {"auth": {"algorithms": ["MD5"]}},  # sipp answers MD5 only
+        "trunks": [{"name": "provider", "host": "127.0.0.1", "port": port, **trunk}],
+        "inbound_routes": [
+            {"name": "to-callee", "did": "15550100",
+             "destination": {"type": "extension", "target": CALLEE[0]}},
+        ],
+        "outbound_routes": [{"name": "out", "prefix": "9", "strip": 1, "trunk": "provider"}],
+    }
+
+
+def provider_scenario(tmp_path: Path, name: str, **values: str) -> Path:
+    """A copy of tests/interop/sipp/<name> with NUMBER/USER/PASSWORD filled in."""
+    text = (Path(__file__).parent / "sipp" / name).read_text()
+    for key, value in values.items():
+        text = text.replace(key.upper(), value)
+    out = tmp_path / name
+    out.write_text(text)
+    return out
+
+
+def cdr(switch: RunningSwitch, want: int, timeout: float = 5.0) -> list[tuple]:  # type: ignore[type-arg]
+    deadline = time.monotonic() + timeout
+    while True:
+        con = sqlite3.connect(switch.db_path)
+        try:
+            rows = con.execute("SELECT caller, callee, disposition, sip_code FROM cdr"
+                               " ORDER BY id").fetchall()
+        finally:
+            con.close()
+        if len(rows) >= want or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
+
+
+@pytest.mark.switch_config(extensions=EXTENSIONS, overrides=trunk_config(TRUNK_PORT))
+def test_trunk_call_to_a_did_reaches_the_extension(switch: RunningSwitch,
+                                                   sipp: Callable[..., Sipp],
+                                                   tmp_path: Path) -> None:
+    uas_port = free_port()
+    uas = sipp("uas.xml", None, local_port=uas_port).start()
+    reg = injection_file(tmp_path / "reg.csv",
+                         [(CALLEE[0], CALLEE[1], switch.domain, f"127.0.0.1:{uas_port}")])
+    res = sipp("register_auth.xml", switch.address, inf=reg, max_calls=1).run(30)
+    assert res.successful == 1, res.output
+    # the provider: no credentials at all, from the trunk's address
+    calls = injection_file(tmp_path / "in.csv", [("15551230000", "-", switch.domain,
+                                                  "15550100"),
+                                                 ("15551230000", "-", switch.domain,
+                                                  "15550199")])
+    provider = sipp("uac.xml", switch.address, local_port=TRUNK_PORT, inf=calls,
+                    max_calls=2, rate=5).run(60)
+    answered = uas.stop()
+    # the routed DID is answered by the extension; the unknown DID is refused (404)
+    assert (provider.successful, provider.failed) == (1, 1), provider.output
+    assert answered.successful == 1, answered.output
+    rows = cdr(switch, 1)
+    assert ("15551230000", CALLEE[0], "ANSWERED", 200) in rows
+
+
+@pytest.mark.switch_config(extensions=EXTENSIONS, overrides=trunk_config(TRUNK_PORT))
+def test_extension_dials_out_through_the_trunk(switch: RunningSwitch,
+                                              sipp: Callable[..., Sipp],
+                                              tmp_path: Path) -> None:
+    provider = sipp(provider_scenario(tmp_path, "trunk_uas.xml", number="5551234"), None,
+                    local_port=TRUNK_PORT).start()
+    calls = injection_file(tmp_path / "out.csv",
+                           [(CALLER[0], CALLER[1], switch.domain, "95551234")])
+    res = sipp("uac_auth.xml", switch.address, inf=calls, max_calls=1).run(60)
+    got = provider.stop()
+    assert (res.successful, res.failed) == (1, 0), res.output
+    assert (got.successful, got.failed) == (1, 0), got.output  # Request-URI user 5551234
+    assert (CALLER[0], "5551234", "ANSWERED", 200) in cdr(switch, 1)
+
+
+@pytest.mark.switch_config(extensions=EXTENSIONS,
+                           overrides=trunk_config(TRUNK_PORT, username="acct77",
+                                                  password="trunk-secret"))
+def test_outbound_answers_the_providers_challenge(switch: RunningSwitch,
+                                                  sipp: Callable[..., Sipp],
+                                                  tmp_path: Path) -> None:
+    scenario = provider_scenario(tmp_path, "trunk_uas_auth.xml", number="5551234",
+                                 user="acct77", password="trunk-secret")
+    provider = sipp(scenario, None, local_port=TRUNK_PORT, trace_msg=True).start()
+    calls = injection_file(tmp_path / "out.csv",
+                           [(CALLER[0], CALLER[1], switch.domain, "95551234")])
+    res = sipp("uac_auth.xml", switch.address, inf=calls, max_calls=1).run(60)
+    got = provider.stop()
+    assert (res.successful, res.failed) == (1, 0), res.output
+    assert (got.successful, got.failed) == (1, 0), got.output
+    # RFC 2617 §3.2.2: the digest answers the provider's nonce with the trunk's password
+    trace = (provider.workdir / "messages.log").read_text()
+    header = re.search(r"Proxy-Authorization: Digest (.*)", trace)
+    assert header is not None, trace
+    p = dict(re.findall(r'(\w+)="?([^",]*)"?', header[1]))
+    assert (p["username"], p["realm"]) == ("acct77", "provider")
+    ha1 = md5(b"acct77:provider:trunk-secret").hexdigest()
+    ha2 = md5(f"INVITE:{p['uri']}".encode()).hexdigest()
+    assert p["response"] == md5(f"{ha1}:{p['nonce']}:{ha2}".encode()).hexdigest()
+    assert (CALLER[0], "5551234", "ANSWERED", 200) in cdr(switch, 1)
