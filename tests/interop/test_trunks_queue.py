@@ -1,0 +1,96 @@
+"""Queue calls over trunks (issue 5: queue numbers reachable from inbound trunk numbers;
+callbacks reach the customer over the outbound prefix/trunk), sipp as the provider and
+pjsua2 phones as caller and agent."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from phones import Phone
+from queue_support import phone, queue_config
+from test_trunks import provider_scenario
+
+from benchmarks.peers.net import free_port
+from benchmarks.peers.sipp import Sipp, injection_file
+from benchmarks.peers.switch import Extension, RunningSwitch
+
+pytestmark = pytest.mark.interop
+
+CALLER = ("3000", "caller-pw")
+AGENT = ("2000", "agent-pw")
+EXTENSIONS = [Extension(*x) for x in (CALLER, AGENT)]
+TRUNK_PORT = free_port()
+QUEUES = [queue_config("6462", "Support", static_agents=[AGENT[0]],
+                       callback={"method": "press_key", "key": "1", "outbound_prefix": "9"})]
+
+
+def overrides() -> dict[str, Any]:
+    return {"trunks": [{"name": "provider", "host": "127.0.0.1", "port": TRUNK_PORT}],
+            "inbound_routes": [{"name": "support", "trunk": "provider", "did": "15550106462",
+                                "destination": {"type": "queue", "target": "6462"}}],
+            "outbound_routes": [{"name": "out", "prefix": "9", "strip": 1,
+                                 "trunk": "provider"}]}
+
+
+@pytest.mark.switch_config(extensions=EXTENSIONS, queues=QUEUES, overrides=overrides())
+def test_trunk_did_reaches_the_queue_and_the_agent_answers(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone],
+        sipp: Callable[..., Sipp], tmp_path: Path) -> None:
+    agent = phone(phone_factory, AGENT, switch)
+    calls = injection_file(tmp_path / "in.csv",
+                           [("15551230000", "-", switch.domain, "15550106462")])
+    provider = sipp("uac.xml", switch.address, local_port=TRUNK_PORT, inf=calls,
+                    max_calls=1, duration_ms=4000).start()
+    ring = agent.wait_incoming(timeout=10)
+    assert "15551230000" in agent.incoming(ring)["from"]  # the trunk caller, no auth asked
+    agent.answer(ring)
+    agent.wait_call_state(ring, "CONFIRMED")
+    agent.wait_media(ring)
+    res = provider.wait(30)
+    assert (res.successful, res.failed) == (1, 0), res.output
+    assert agent.wait_call_state(ring, "DISCONNECTED")["code"] == 200  # provider's BYE
+
+
+@pytest.mark.switch_config(extensions=EXTENSIONS, queues=QUEUES, overrides=overrides())
+def test_callback_reaches_the_external_customer_over_the_trunk(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone],
+        sipp: Callable[..., Sipp], tmp_path: Path) -> None:
+    provider = sipp(provider_scenario(tmp_path, "trunk_uas.xml", number="5551234"), None,
+                    local_port=TRUNK_PORT).start()
+    caller = phone(phone_factory, CALLER, switch)
+    call = caller.call(f"sip:6462@{switch.host}:{switch.port}")
+    caller.wait_call_state(call, "CONFIRMED")
+    caller.wait_media(call)
+    time.sleep(0.5)
+    caller.send_dtmf(call, "1")
+    time.sleep(4.5)  # "your callback number is 3 0 0 0; press 1 to confirm or 2 to change"
+    caller.send_dtmf(call, "2")
+    time.sleep(1.0)
+    caller.send_dtmf(call, "5551234#")
+    assert caller.wait_call_state(call, "DISCONNECTED", timeout=15)["code"] == 200
+
+    agent = phone(phone_factory, AGENT, switch)  # an agent becomes available
+    ring = agent.wait_incoming(timeout=10)
+    agent.answer(ring)
+    agent.wait_call_state(ring, "CONFIRMED")
+    # the provider receives INVITE sip:5551234@... (9 stripped) and answers
+    deadline = time.monotonic() + 15
+    rows: list[tuple[Any, ...]] = []
+    while time.monotonic() < deadline:
+        con = sqlite3.connect(switch.db_path)
+        try:
+            rows = con.execute("SELECT number, agent, outcome FROM callbacks").fetchall()
+        finally:
+            con.close()
+        if rows and rows[0][2] is not None:
+            break
+        time.sleep(0.2)
+    assert rows == [("5551234", AGENT[0], "succeeded")]
+    agent.hangup(ring)
+    got = provider.stop()
+    assert (got.successful, got.failed) == (1, 0), got.output
