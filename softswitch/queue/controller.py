@@ -26,10 +26,12 @@ Decisions (also in the report of issue 5):
   that do not exist in the switch yet (voicemail, group_voicemail, ivr, call_flow,
   ring_group, external) are logged as "destination not available", the caller hears
   "goodbye" and the call ends.
-- Callback customers: numbers that are extensions of the switch are called directly; other
-  numbers would need an outbound trunk (``outbound_prefix``), which the switch does not have
-  yet: the callback fails as CUSTOMER_NO_ANSWER (the ACD's reason set, §11.3) with the real
-  cause in the log line "callback customer not reachable".
+- Callback customers (§4): numbers that are extensions of the switch are called directly;
+  other numbers go out through the outbound route matching ``outbound_prefix + number``
+  (softswitch.trunks). No matching route, or an unregistered extension: CUSTOMER_NO_ANSWER
+  (the ACD's reason set, §11.3) with the cause in the log line "callback customer not
+  reachable". A provider's 404/484/485/604 is INVALID_NUMBER; busy, no answer, timeouts and
+  other 4xx/5xx/6xx are CUSTOMER_NO_ANSWER (the ACD has no "busy" reason).
 - Device state for ring-in-use (§2.4): the B2BUA reports its extension calls through
   `call_started` / `call_ended`; an extension counts busy while it has at least one.
 - The agent's phone shows "<queue name>: <caller>" as the From display, <caller> being the
@@ -40,8 +42,9 @@ Decisions (also in the report of issue 5):
 - Key presses reach the controller as media DTMF events whatever their transport: RFC 4733,
   SIP INFO (handed to the caller's media leg) or in-band tones (detected by the media engine
   on legs whose phone did not negotiate telephone-event).
-- Inbound trunks (later): a trunk INVITE for a queue number enters through
-  `handle_invite(txn, request, caller_number, queue)` exactly like an extension's.
+- Inbound trunks: a trunk INVITE whose inbound route names a queue enters through
+  `handle_invite(txn, request, caller_number, queue)` exactly like an extension's
+  (softswitch.app.SipRouter._trunk_invite; caller_number is the From user).
 """
 
 from __future__ import annotations
