@@ -94,3 +94,45 @@ def test_callback_reaches_the_external_customer_over_the_trunk(
     agent.hangup(ring)
     got = provider.stop()
     assert (got.successful, got.failed) == (1, 0), got.output
+
+
+@pytest.mark.parametrize("status, reason", [(404, "invalid_callback_number"),
+                                            (486, "customer_no_answer")])
+@pytest.mark.switch_config(extensions=EXTENSIONS, queues=QUEUES, overrides=overrides())
+def test_callback_refused_by_the_provider_is_recorded_with_its_reason(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone],
+        sipp: Callable[..., Sipp], tmp_path: Path, status: int, reason: str) -> None:
+    provider = sipp(provider_scenario(tmp_path, "trunk_uas_refuse.xml", number="5551234",
+                                      status=str(status)), None, local_port=TRUNK_PORT).start()
+    caller = phone(phone_factory, CALLER, switch)
+    call = caller.call(f"sip:6462@{switch.host}:{switch.port}")
+    caller.wait_call_state(call, "CONFIRMED")
+    caller.wait_media(call)
+    time.sleep(0.5)
+    caller.send_dtmf(call, "1")
+    time.sleep(4.5)
+    caller.send_dtmf(call, "2")
+    time.sleep(1.0)
+    caller.send_dtmf(call, "5551234#")
+    assert caller.wait_call_state(call, "DISCONNECTED", timeout=15)["code"] == 200
+    agent = phone(phone_factory, AGENT, switch)
+    ring = agent.wait_incoming(timeout=10)
+    agent.answer(ring)
+    agent.wait_call_state(ring, "CONFIRMED")
+    deadline = time.monotonic() + 15
+    rows: list[tuple[Any, ...]] = []
+    while time.monotonic() < deadline:
+        con = sqlite3.connect(switch.db_path)
+        try:
+            rows = con.execute("SELECT number, outcome, failure_reason FROM callbacks"
+                               " WHERE outcome IS NOT NULL").fetchall()
+        finally:
+            con.close()
+        if rows:
+            break
+        time.sleep(0.2)
+    assert rows[:1] == [("5551234", "failed", reason)]
+    # the agent is released (not left talking to nobody)
+    assert agent.wait_call_state(ring, "DISCONNECTED", timeout=10)
+    got = provider.stop()
+    assert got.successful >= 1, got.output  # it saw INVITE sip:5551234@
