@@ -300,7 +300,8 @@ class SipRouter:
             self.queues.registration_changed(user)
         elif method == "INVITE":
             self.endpoint.send_response(txn, request.create_response(100))
-            trunk = self.trunks.trunk_for_source(txn.peer.host, txn.peer.port)
+            trunk = self.trunks.trunk_for_source(txn.peer.host, txn.peer.port,
+                                                  txn.peer.transport)
             if trunk is not None:
                 self._trunk_invite(txn, request, trunk)
                 return

@@ -3,10 +3,12 @@
 `TrunkRouter` is built from the validated `trunks`, `inbound_routes` and `outbound_routes`
 (config.example.yaml, core region) and answers three questions without any I/O:
 
-- `trunk_for_source(host, port)`: is this request from a configured trunk? A provider does
-  not authenticate to us, so a request whose source address is a trunk's `host` (and its
-  `port`, when the trunk names one other than the default) is trusted without digest auth
-  (RFC 3261 §22 leaves peer trust to local policy).
+- `trunk_for_source(host, port, transport)`: is this request from a configured trunk? A
+  provider does not authenticate to us, so a request whose source is a trunk's `host` and
+  `port` (UDP; over TCP the host alone, the source port being ephemeral) is trusted without
+  digest auth (RFC 3261 §22 leaves peer trust to local policy). The port is compared
+  strictly, also for the default 5060: phones behind the provider's address on other ports
+  must still authenticate.
 - `inbound(trunk, did)`: the destination ({type, target}: queue, extension or hangup) for a
   dialled number (DID) arriving on a trunk, or None (the switch answers 404).
 - `outbound(number)`: the trunk and the number to send for a dialled number that matches an
@@ -74,17 +76,15 @@ class TrunkRouter:
         self.inbound_routes = tuple(inbound)
         self.outbound_routes = tuple(sorted(outbound, key=lambda r: -len(r.prefix)))
 
-    def trunk_for_source(self, host: str, port: int) -> Any:
-        """The trunk whose host (and port, unless it is the default 5060) is this source."""
-        fallback = None
+    def trunk_for_source(self, host: str, port: int, transport: str = "udp") -> Any:
+        """The trunk whose host and port are this request's source. Over TCP the source
+        port is the provider's ephemeral one, so a tcp trunk matches by host alone."""
         for trunk in self.trunks.values():
-            if str(trunk.host) != host:
+            if str(trunk.host) != host or str(trunk.transport) != transport:
                 continue
-            if int(trunk.port) == port:
+            if transport == "tcp" or int(trunk.port) == port:
                 return trunk
-            if int(trunk.port) == 5060 and fallback is None:
-                fallback = trunk  # default port: providers often send from other ports
-        return fallback
+        return None
 
     def inbound(self, trunk: str, did: str) -> InboundRoute | None:
         for route in self.inbound_routes:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from softswitch.config import ConfigError, parse_config
+from softswitch.config import ConfigError, Trunk, parse_config
 from softswitch.trunks import InboundRoute, OutboundCall, TrunkRouter
 
 BASE = """\
@@ -96,7 +96,11 @@ def test_source_address_identifies_the_trunk() -> None:
     r = _router()
     assert r.trunk_for_source("192.0.2.10", 5070).name == "carrier"
     assert r.trunk_for_source("192.0.2.10", 5060) is None  # carrier names port 5070
-    assert r.trunk_for_source("192.0.2.20", 41234).name == "backup"
+    assert r.trunk_for_source("192.0.2.20", 5060).name == "backup"
+    assert r.trunk_for_source("192.0.2.20", 41234) is None  # a phone behind that address
+    tcp = TrunkRouter([Trunk("tcp-carrier", "192.0.2.30", 5060, "tcp")])
+    assert tcp.trunk_for_source("192.0.2.30", 41234, "tcp").name == "tcp-carrier"
+    assert tcp.trunk_for_source("192.0.2.30", 5060, "udp") is None
     assert r.trunk_for_source("198.51.100.1", 5060) is None
 
 
