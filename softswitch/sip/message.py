@@ -527,10 +527,20 @@ class Message:
 
     def __bytes__(self) -> bytes:
         parts = [self._start_line()]
+        append = parts.append
         for e in self.headers:
             if e[0] != "content-length":
                 v = e[2]
-                parts.append(f"{e[1]}: {v if type(v) is str else _fmt(v)}")  # type: ignore[arg-type]
+                t = type(v)
+                if t is str:
+                    append(f"{e[1]}: {v}")
+                elif t is list and len(v) == 1:  # type: ignore[arg-type]
+                    # one parsed Via/Contact per line, the usual case: formatted directly
+                    append(f"{e[1]}: {v[0]}")  # type: ignore[index]
+                elif t is Via or t is Address or t is CSeq:
+                    append(f"{e[1]}: {v}")
+                else:
+                    append(f"{e[1]}: {_fmt(v)}")  # type: ignore[arg-type]
         parts.append(f"Content-Length: {len(self.body)}\r\n\r\n")
         return "\r\n".join(parts).encode("utf-8", "surrogateescape") + self.body
 
