@@ -252,17 +252,26 @@ class DigestAuthenticator:
 
     def _credentials(self, request: Request) -> list[dict[str, str]]:
         found: list[dict[str, str]] = []
-        names = ("Proxy-Authorization", "Authorization")
-        if request.method not in PROXY_AUTH_METHODS:
-            names = ("Authorization", "Proxy-Authorization")
-        for name in names:
-            for value in request.get_all(name):
-                try:
-                    scheme, params = parse_auth_params(value)
-                except SipParseError:
-                    continue
-                if scheme.lower() == "digest" and params.get("realm") == self.realm:
-                    found.append(params)
+        # One pass over the headers (most requests carry neither); the header the method
+        # expects is tried first, then the other one.
+        www: list[str] = []
+        proxy: list[str] = []
+        for e in request.headers:
+            lk = e[0]
+            if lk == "authorization" or lk == "proxy-authorization":
+                v = e[2]
+                (www if lk == "authorization" else proxy).append(
+                    v if type(v) is str else str(v))
+        if not www and not proxy:
+            return found
+        values = proxy + www if request.method in PROXY_AUTH_METHODS else www + proxy
+        for value in values:
+            try:
+                scheme, params = parse_auth_params(value)
+            except SipParseError:
+                continue
+            if scheme.lower() == "digest" and params.get("realm") == self.realm:
+                found.append(params)
         return found
 
     def verify(self, request: Request, now: float) -> AuthResult:
