@@ -39,6 +39,7 @@ from typing import Any
 
 from softswitch.log import get_logger
 from softswitch.sip import SipUri, new_tag
+from softswitch.sip.transaction import _debug_enabled
 from softswitch.store.records import RegistrationRow
 
 log = get_logger("registrar")
@@ -406,7 +407,7 @@ class RegistrarService:
             self._schedule()
         if outcome.contacts_changed and (outcome.added or outcome.removed):
             self._changed([aor])  # a plain refresh changes nothing a listener shows
-        for b in outcome.added:
+        for b in outcome.added if _debug_enabled() else ():
             log.debug("registered", call_id=request.call_id, aor=aor, contact=b.contact,
                       source=f"{transport}:{host}:{port}", expires=b.remaining(now))
         headers = [("Contact", f"<{b.contact}>;expires={b.remaining(now)}")
