@@ -23,7 +23,7 @@ Decisions:
 
 from __future__ import annotations
 
-import base64
+import binascii
 import enum
 import hashlib
 import hmac
@@ -56,7 +56,12 @@ PROXY_AUTH_METHODS = frozenset(
 )
 _pack_time = struct.Struct(">d").pack
 _blake2b = hashlib.blake2b
-_b64encode = base64.urlsafe_b64encode
+# base64.urlsafe_b64encode/-decode without their Python wrappers (same alphabet, same
+# lenient decoding of stray characters).
+_b2a = binascii.b2a_base64
+_a2b = binascii.a2b_base64
+_URLSAFE_ENC = bytes.maketrans(b"+/", b"-_")
+_URLSAFE_DEC = bytes.maketrans(b"-_", b"+/")
 _HASHES = {
     "MD5": hashlib.md5,
     "MD5-SESS": hashlib.md5,
@@ -209,14 +214,14 @@ class DigestAuthenticator:
     def make_nonce(self, now: float) -> str:
         body = _pack_time(now) + random_bytes(8)
         mac = _blake2b(body + self._realm_bytes, key=self._mac_key, digest_size=16).digest()
-        return _b64encode(body + mac).decode()[:43]
+        return _b2a(body + mac, newline=False).translate(_URLSAFE_ENC).decode()[:43]
 
     def _nonce_time(self, nonce: str) -> float | None:
         """The nonce's issue time if we issued it, else None."""
         if len(nonce) != 43:
             return None
         try:
-            raw = base64.urlsafe_b64decode(nonce + "=")
+            raw = _a2b((nonce + "=").encode("ascii").translate(_URLSAFE_DEC))
         except (ValueError, TypeError):
             return None
         if len(raw) != 32:
