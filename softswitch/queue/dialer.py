@@ -20,6 +20,7 @@ from softswitch.log import get_logger
 from softswitch.registrar import request_target
 from softswitch.sip import Address, Request, Response, SipUri, new_call_id, new_tag
 from softswitch.sip import sdp as sdplib
+from softswitch.sip.auth import authorize
 from softswitch.sip.dialog import Dialog
 from softswitch.sip.transaction import Peer
 
@@ -33,6 +34,7 @@ class OutboundBranch:
     outgoing: Any = None
     dialog: Dialog | None = None
     final: bool = False
+    trunk: Any = None  # a trunk target: its credentials answer one 401/407 (softswitch.trunks)
 
 
 @dataclass(eq=False)
@@ -75,31 +77,38 @@ class Dialer:
     def start(self, call: OutboundCall, targets: list[Any], *, from_user: str,
               display: str, codecs: tuple[str, ...] = ("PCMU", "PCMA"),
               headers: tuple[tuple[str, str], ...] = ()) -> None:
-        """INVITE every binding in ``targets`` (registrar bindings of ``call.number``)."""
+        """INVITE every binding in ``targets`` (registrar bindings of ``call.number``, or a
+        `softswitch.trunks.TrunkTarget`: then the trunk's ``from_user``, when set, is the From
+        user the provider expects, and its credentials answer one 401/407)."""
         offer = bytes(sdplib.create_offer(call.leg.local_host, call.leg.local_port,
                                           codecs=codecs, telephone_event=True))
         for binding in targets:
             peer = Peer(*request_target(binding))
             local = self.endpoint.local_peer(peer.transport)
             host = f"[{local.host}]" if ":" in local.host else local.host
+            trunk = getattr(binding, "trunk", None)
+            user = getattr(trunk, "from_user", None) or from_user
             request = Request("INVITE", SipUri.parse(binding.contact), headers=[
-                ("From", Address(SipUri.parse(f"sip:{from_user}@{self.domain}"),
+                ("From", Address(SipUri.parse(f"sip:{user}@{self.domain}"),
                                  display or None, {"tag": new_tag()})),
                 ("To", Address(SipUri.parse(f"sip:{call.number}@{self.domain}"))),
                 ("Call-ID", new_call_id()),
                 ("CSeq", "1 INVITE"),
-                ("Contact", f"<sip:{from_user}@{host}:{local.port};transport={peer.transport}>"),
+                ("Contact", f"<sip:{user}@{host}:{local.port};transport={peer.transport}>"),
                 ("Allow", ALLOW),
                 ("User-Agent", self.user_agent),
                 *headers,
                 ("Content-Type", "application/sdp"),
             ], body=offer)
-            call.branches.append(OutboundBranch(request, peer))
+            call.branches.append(OutboundBranch(request, peer, trunk=trunk))
             self.index[request.call_id] = call
         for branch in call.branches:
-            branch.outgoing = self.endpoint.send_request(
-                branch.request, branch.peer,
-                on_response=lambda r, c=call, b=branch: self._on_response(c, b, r))
+            self._send(call, branch)
+
+    def _send(self, call: OutboundCall, branch: OutboundBranch) -> None:
+        branch.outgoing = self.endpoint.send_request(
+            branch.request, branch.peer,
+            on_response=lambda r, c=call, b=branch: self._on_response(c, b, r))
 
     def _on_response(self, call: OutboundCall, branch: OutboundBranch,
                      response: Response) -> None:
@@ -134,6 +143,18 @@ class Dialer:
                     other.outgoing.cancel()
             call.on_answered(call)
             return
+        if status in (401, 407) and call.state == "calling" and branch.trunk is not None \
+                and getattr(branch.trunk, "username", None):
+            trunk, branch.trunk = branch.trunk, None  # answer one challenge, not a loop
+            try:
+                branch.request = authorize(response, branch.request, trunk.username,
+                                           trunk.password)
+            except ValueError as exc:
+                log.info("trunk challenge not answerable", number=call.number,
+                         error=str(exc))
+            else:
+                self._send(call, branch)
+                return
         branch.final = True
         self._branch_failed(call, status)
 

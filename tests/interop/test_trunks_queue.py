@@ -4,9 +4,11 @@ pjsua2 phones as caller and agent."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections.abc import Callable
+from hashlib import md5
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +58,10 @@ def test_trunk_did_reaches_the_queue_and_the_agent_answers(
     assert agent.wait_call_state(ring, "DISCONNECTED")["code"] == 200  # provider's BYE
 
 
-@pytest.mark.switch_config(extensions=EXTENSIONS, queues=QUEUES, overrides=overrides())
-def test_callback_reaches_the_external_customer_over_the_trunk(
-        switch: RunningSwitch, phone_factory: Callable[..., Phone],
-        sipp: Callable[..., Sipp], tmp_path: Path) -> None:
-    provider = sipp(provider_scenario(tmp_path, "trunk_uas.xml", number="5551234"), None,
-                    local_port=TRUNK_PORT).start()
+def callback_through_the_provider(switch: RunningSwitch, phone_factory: Callable[..., Phone],
+                                  provider: Sipp) -> None:
+    """The caller asks for a callback to 5551234, an agent answers the callback offer, the
+    provider (already started) is called and answers; the callbacks row says succeeded."""
     caller = phone(phone_factory, CALLER, switch)
     call = caller.call(f"sip:6462@{switch.host}:{switch.port}")
     caller.wait_call_state(call, "CONFIRMED")
@@ -94,6 +94,42 @@ def test_callback_reaches_the_external_customer_over_the_trunk(
     agent.hangup(ring)
     got = provider.stop()
     assert (got.successful, got.failed) == (1, 0), got.output
+
+
+@pytest.mark.switch_config(extensions=EXTENSIONS, queues=QUEUES, overrides=overrides())
+def test_callback_reaches_the_external_customer_over_the_trunk(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone],
+        sipp: Callable[..., Sipp], tmp_path: Path) -> None:
+    provider = sipp(provider_scenario(tmp_path, "trunk_uas.xml", number="5551234"), None,
+                    local_port=TRUNK_PORT).start()
+    callback_through_the_provider(switch, phone_factory, provider)
+
+
+def challenging_provider() -> dict[str, Any]:
+    config = overrides()
+    config["trunks"][0].update(username="acct77", password="trunk-secret",
+                               from_user="15550106462")
+    return config
+
+
+@pytest.mark.switch_config(extensions=EXTENSIONS, queues=QUEUES,
+                           overrides=challenging_provider())
+def test_callback_answers_the_providers_challenge_with_the_trunk_identity(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone],
+        sipp: Callable[..., Sipp], tmp_path: Path) -> None:
+    scenario = provider_scenario(tmp_path, "trunk_uas_auth.xml", number="5551234",
+                                 user="acct77", password="trunk-secret")
+    provider = sipp(scenario, None, local_port=TRUNK_PORT, trace_msg=True).start()
+    callback_through_the_provider(switch, phone_factory, provider)
+    trace = (provider.workdir / "messages.log").read_text()
+    header = re.search(r"Proxy-Authorization: Digest (.*)", trace)
+    assert header is not None, trace
+    p = dict(re.findall(r'(\w+)="?([^",]*)"?', header[1]))
+    ha1 = md5(b"acct77:provider:trunk-secret").hexdigest()
+    ha2 = md5(f"INVITE:{p['uri']}".encode()).hexdigest()
+    assert p["response"] == md5(f"{ha1}:{p['nonce']}:{ha2}".encode()).hexdigest()
+    # the provider sees the trunk's from_user, not the queue number
+    assert re.search(r"^From: .*<sip:15550106462@", trace, re.M), trace
 
 
 @pytest.mark.parametrize("status, reason", [(404, "invalid_callback_number"),
