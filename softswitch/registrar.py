@@ -404,7 +404,12 @@ class RegistrarService:
             return request.create_response(outcome.status, outcome.reason, to_tag=new_tag())
         self._persist(outcome.added, outcome.removed)
         if outcome.added:
-            self._schedule()
+            at = self._timer_at
+            # The armed timer is at the earliest live expiry; refreshes and removals only
+            # move expiries later, so only a binding expiring before it needs a re-arm.
+            if self._timer is None or at is None or \
+                    any(b.expires_at < at for b in outcome.added):
+                self._schedule()
         if outcome.contacts_changed and (outcome.added or outcome.removed):
             self._changed([aor])  # a plain refresh changes nothing a listener shows
         for b in outcome.added if _debug_enabled() else ():
