@@ -61,6 +61,9 @@ class Binding:
     user_agent: str = ""
     registered_at: float = 0.0  # monotonic, for ordering
     connection_id: object = None  # the TCP connection it registered over, if any
+    #: the time of this binding's entry in the expiry heap (<= expires_at; see
+    #: `LocationService`): a refresh that moves the expiry later pushes nothing.
+    heap_at: float = 0.0
 
     def remaining(self, now: float) -> int:
         return max(0, int(self.expires_at - now + 0.5))
@@ -96,7 +99,13 @@ class RegisterOutcome:
 
 @dataclass
 class LocationService:
-    """All bindings, indexed by AOR, with an expiry heap (lazy deletion)."""
+    """All bindings, indexed by AOR, with an expiry heap (lazy deletion).
+
+    Each live binding has exactly one heap entry that counts, at `Binding.heap_at`. A
+    refresh only moves an expiry later, so it keeps the entry it has; when that entry comes
+    due and the binding has been refreshed since, it is pushed again at its new expiry. So
+    the heap holds one entry per binding, not one per REGISTER (a phone refreshing every
+    minute with expires=3600 would otherwise leave 60 entries behind per binding)."""
 
     min_expires: int = 60
     max_expires: int = 3600
@@ -161,7 +170,8 @@ class LocationService:
                 if existing is not None:
                     removed.append(current.pop(c.uri))
                 continue
-            binding = Binding(aor, c.uri, now + expires, call_id, cseq, received[0],
+            at = now + expires
+            binding = Binding(aor, c.uri, at, call_id, cseq, received[0],
                               received[1], transport, c.q, user_agent, now, connection_id)
             if existing is None and len(current) >= self.max_contacts:
                 oldest = min(current.values(), key=lambda b: b.expires_at)
@@ -171,7 +181,11 @@ class LocationService:
                     or existing.transport != binding.transport):
                 changed = True
             current[c.uri] = binding
-            heapq.heappush(self._heap, (binding.expires_at, aor, c.uri))
+            if existing is not None and existing.heap_at <= at:
+                binding.heap_at = existing.heap_at  # its entry comes due first
+            else:
+                binding.heap_at = at
+                heapq.heappush(self._heap, (at, aor, c.uri))
             added.append(binding)
         if aor in self._by_aor and not self._by_aor[aor]:
             del self._by_aor[aor]
@@ -186,6 +200,7 @@ class LocationService:
         `now` scale)."""
         for b in bindings:
             self._by_aor.setdefault(b.aor, {})[b.contact] = b
+            b.heap_at = b.expires_at
             heapq.heappush(self._heap, (b.expires_at, b.aor, b.contact))
 
     def remove_connection(self, connection_id: object) -> None:
@@ -204,8 +219,12 @@ class LocationService:
             when, aor, contact = heapq.heappop(heap)
             per = self._by_aor.get(aor)
             b = per.get(contact) if per else None
-            if b is None or b.expires_at != when:
-                continue  # refreshed or removed since: stale heap entry
+            if b is None or b.heap_at != when:
+                continue  # removed or replaced since: stale heap entry
+            if b.expires_at > now:  # refreshed since its entry was pushed
+                b.heap_at = b.expires_at
+                heapq.heappush(heap, (b.expires_at, aor, contact))
+                continue
             del per[contact]  # type: ignore[union-attr]
             if not per:
                 del self._by_aor[aor]
@@ -217,8 +236,12 @@ class LocationService:
         while heap:
             when, aor, contact = heap[0]
             b = self._by_aor.get(aor, {}).get(contact)
-            if b is not None and b.expires_at == when:
-                return when
+            if b is not None and b.heap_at == when:
+                if b.expires_at == when:
+                    return when
+                b.heap_at = b.expires_at  # refreshed: its entry moves to the new expiry
+                heapq.heapreplace(heap, (b.expires_at, aor, contact))
+                continue
             heapq.heappop(heap)
         return None
 

@@ -108,6 +108,21 @@ def test_expiry_sweep_in_virtual_time() -> None:
     assert loc.next_deadline() is None and len(loc) == 0
 
 
+def test_refreshes_keep_one_heap_entry_per_binding_and_expiry_still_exact() -> None:
+    loc = LocationService()
+    for i in range(1000):  # a phone refreshing every second with expires=600
+        register(loc, [ContactRequest("sip:a@h")], float(i), 600, call_id="a", cseq=i + 1)
+    assert len(loc._heap) == 1
+    # the entry pushed at the first REGISTER comes due at 600: no expiry, moved to 1599
+    assert loc.handle_timer(600.0) == []
+    assert loc.next_deadline() == 1599.0
+    register(loc, [ContactRequest("sip:a@h")], 1000.0, 100, call_id="a", cseq=2000)
+    assert loc.next_deadline() == 1100.0  # a shorter expiry gets its own entry at once
+    assert loc.handle_timer(1099.9) == []
+    assert [b.contact for b in loc.handle_timer(1100.0)] == ["sip:a@h"]
+    assert loc.next_deadline() is None and len(loc) == 0
+
+
 def test_contact_limit_replaces_the_soonest_expiring() -> None:
     loc = LocationService(max_contacts=2)
     register(loc, [ContactRequest("sip:1@h")], 0.0, 100, call_id="1")
