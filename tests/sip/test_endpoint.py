@@ -226,6 +226,36 @@ async def test_malformed_request_gets_400_with_warning_and_garbage_is_dropped(
         t.close()
 
 
+async def test_a_burst_of_datagrams_is_answered_completely_and_in_order(
+    pair: tuple[Phone, Phone],
+) -> None:
+    """More datagrams than one read batch arrive before the loop looks: each gets its
+    answer, in arrival order (answers made during a batch go out when the batch ends)."""
+    _a, b = pair
+    b.handler = b.answer_200
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+        raw.bind(("127.0.0.1", 0))
+        raw.setblocking(False)
+        host, port = raw.getsockname()
+        dst = b.ep.local_peer("udp")
+        n = 80
+        for i in range(1, n + 1):
+            raw.sendto((f"OPTIONS sip:bob@127.0.0.1 SIP/2.0\r\n"
+                        f"Via: SIP/2.0/UDP {host}:{port};branch=z9hG4bKburst{i}\r\n"
+                        f"From: <sip:a@127.0.0.1>;tag=t{i}\r\nTo: <sip:bob@127.0.0.1>\r\n"
+                        f"Call-ID: burst-{i}\r\nCSeq: {i} OPTIONS\r\n"
+                        f"Content-Length: 0\r\n\r\n").encode(), (dst.host, dst.port))
+        got: list[int] = []
+        loop = asyncio.get_running_loop()
+        while len(got) < n:
+            data = await asyncio.wait_for(loop.sock_recv(raw, 65535), 5)
+            resp = parse_message(data)
+            assert isinstance(resp, Response) and resp.status == 200
+            got.append(resp.cseq.number)
+    assert got == list(range(1, n + 1))
+    assert len(b.requests) == n
+
+
 async def test_handler_errors_become_400_or_500(pair: tuple[Phone, Phone]) -> None:
     a, b = pair
 
