@@ -34,6 +34,8 @@ check: $(STAMP)
 	.venv/bin/softswitch check --config config.example.yaml
 
 test: $(STAMP) apt-tools
+	.venv/bin/ruff check softswitch acd media tests benchmarks
+	.venv/bin/mypy
 	.venv/bin/softswitch check --config config.example.yaml
 	$(PY) -m pytest -q -p no:cacheprovider
 

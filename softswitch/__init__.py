@@ -1,3 +1,3 @@
-"""A contact-center softswitch: SIP core, queue calls, messaging, reports, in one asyncio process."""
+"""A contact-center softswitch: SIP core, queue calls, messaging, reports in one asyncio process."""
 
 __version__ = "0.1.0"

@@ -79,7 +79,7 @@ from acd.events import CallbackFailureReason, CallbackRequested, TaskLeft
 from media.events import DtmfDigit, PlaybackOutcome
 from media.player import Prompt, PromptSequence, ringback_tone
 from softswitch.calls.b2bua import ALLOW, SUPPORTED_CODECS, apply_media, media_params
-from softswitch.events import EventBus, SurveyAnswered
+from softswitch.events import CallHoldChanged, EventBus, SurveyAnswered
 from softswitch.log import get_logger
 from softswitch.queue.announce import (
     Part,
@@ -154,6 +154,7 @@ class QueueTask:
     cdr_written: bool = False
     log: Any = None
     recording: str | None = None  # the WAV's path (softswitch.calls.recording)
+    held_by: set[str] = field(default_factory=set)  # "agent" / "caller" while on hold
 
 
 class QueueCalls:
@@ -477,7 +478,8 @@ class QueueCalls:
                 with contextlib.suppress(Exception):
                     task.leg.receive_info_dtmf(request.content_type or "", body)
         elif method == "INVITE":
-            self._reinvite(txn, request, task.leg, task.peer, on_hold=None)
+            self._reinvite(txn, request, task.leg, task.peer,
+                           on_hold=functools.partial(self._hold_changed, task, "caller"))
         elif method == "OPTIONS":
             self._respond(txn, request, 200, headers=[("Allow", ALLOW)])
         else:
@@ -762,9 +764,25 @@ class QueueCalls:
             self._play(task, agent_parts, lang, leg=agent_leg)
         task.log.info("caller connected to agent", agent=cmd.agent)
 
+    def _hold_changed(self, task: QueueTask, party: str, held: bool) -> None:
+        """Hold of a connected call by ``party`` ("agent" / "caller") begins or ends: the
+        report rows' hold duration (§8.2) counts the time at least one side held."""
+        if task.mode is not Mode.CONNECTED or task.agent is None:
+            return  # a re-INVITE while waiting or ringing is not hold of a queue call
+        if held == (party in task.held_by):
+            return  # a repeated offer (session refresh) changes nothing
+        if held:
+            task.held_by.add(party)
+        else:
+            task.held_by.discard(party)
+        self.events.publish(CallHoldChanged(self.clock(), task.id, task.queue, task.agent,
+                                            party, held))
+
     def _outbound_hold(self, call: OutboundCall, held: bool) -> None:
         """The agent (or a transfer target) held / resumed: music for the caller."""
         task = _task_of(call)
+        if call is task.agent_call:
+            self._hold_changed(task, "agent", held)
         if task.leg is None or task.leg.closed:
             return
         q = self.queues.get(task.queue)

@@ -33,8 +33,12 @@ Decisions (ambiguities of §8 and §14):
 - A callback whose number was invalid never was a request: it is a ``callbacks`` row with
   ``requested_at`` NULL and outcome failed / invalid_callback_number (the §8.7 fixture lists
   such a row with an empty number).
-- Hold duration: the ACD does not see hold; the column is 0 until the call layer reports
-  hold time (not part of this issue's events).
+- Hold duration (§8.2 "time on hold", 保持时长 "the time the call was held"): from
+  `softswitch.events.CallHoldChanged`, which the queue-call shell publishes when the agent or
+  the caller re-INVITEs a connected call to sendonly/inactive and back. It is the time at
+  least one side held (both holding at once is not counted twice), written with the talk
+  time on CallEnded; a call that ends on hold counts until its end. Talk duration stays
+  "answered -> call end" as the manual defines it, so it includes the hold.
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ from acd.events import (
 )
 from acd.sla import meets_sla
 from softswitch.calls.recording import RecordingStarted
-from softswitch.events import SurveyAnswered
+from softswitch.events import CallHoldChanged, SurveyAnswered
 
 Write = tuple[str, tuple[Any, ...]]
 
@@ -78,7 +82,7 @@ _INSERT_CALL = ("INSERT INTO queue_calls (call_uid, task, queue, caller, joined_
                 " VALUES (?,?,?,?,?)")
 _LEAVE_CALL = ("UPDATE queue_calls SET left_at=?, answered_at=?, agent=?, status=?, reason=?,"
                " wait=?, ring=?, offers=?, sla_met=?, callback=? WHERE call_uid=?")
-_END_CALL = "UPDATE queue_calls SET ended_at=?, talk=? WHERE call_uid=?"
+_END_CALL = "UPDATE queue_calls SET ended_at=?, talk=?, hold=? WHERE call_uid=?"
 _CALL_RECORDING = "UPDATE queue_calls SET recording=? WHERE call_uid=?"
 _INSERT_OFFER = ("INSERT INTO queue_offers (call_uid, task, queue, agent, caller,"
                  " call_joined_at, rang_at, attempt) VALUES (?,?,?,?,?,?,?,?)")
@@ -118,6 +122,9 @@ class _Call:
     attempts: dict[str, int] = field(default_factory=dict)
     ringing: set[str] = field(default_factory=set)
     ring_since: float = 0.0
+    hold: float = 0.0
+    held_by: set[str] = field(default_factory=set)
+    hold_since: float = 0.0
 
 
 def _uids() -> Callable[[], str]:
@@ -146,6 +153,7 @@ class ReportRows:
             AgentResumed: self._resumed, CallbackRequested: self._callback_requested,
             CallbackSucceeded: self._callback_succeeded, CallbackFailed: self._callback_failed,
             SurveyAnswered: self._survey, RecordingStarted: self._recording,
+            CallHoldChanged: self._hold_changed,
         }
 
     def wall(self, at: float) -> float:
@@ -190,7 +198,25 @@ class ReportRows:
         if call is None:
             return []
         self._remember(e.task, call)
-        return [(_END_CALL, (self.wall(e.at), round(e.talked, 3), call.uid))]
+        if call.held_by:  # ended on hold
+            call.hold += e.at - call.hold_since
+            call.held_by.clear()
+        return [(_END_CALL, (self.wall(e.at), round(e.talked, 3), round(call.hold, 3),
+                             call.uid))]
+
+    def _hold_changed(self, e: CallHoldChanged) -> list[Write]:
+        call = self._calls.get((e.task, e.queue))
+        if call is None:
+            return []
+        if e.held:
+            if not call.held_by:
+                call.hold_since = e.at
+            call.held_by.add(e.party)
+        elif e.party in call.held_by:
+            call.held_by.discard(e.party)
+            if not call.held_by:
+                call.hold += e.at - call.hold_since
+        return []
 
     def _recording(self, e: RecordingStarted) -> list[Write]:
         call = self._calls.get((e.task, e.queue))

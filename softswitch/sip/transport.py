@@ -87,7 +87,8 @@ class UdpTransport:
     def _read_ready(self) -> None:
         sock = self.sock
         deliver = self.endpoint.udp_datagram
-        self._pending = pending = []
+        pending: list[tuple[bytes, Peer]] = []
+        self._pending = pending
         try:
             for _ in range(self.BATCH):
                 try:

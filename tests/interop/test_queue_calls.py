@@ -194,3 +194,10 @@ def test_hold_music_and_survey(switch: RunningSwitch, phone_factory: Callable[..
     assert_prompt_pieces(recording, PROMPTS / "en" / "survey-question.wav", 3.0)
     assert_prompt_pieces(recording, PROMPTS / "en" / "survey-thanks.wav", 1.75)
     assert survey_rows(switch, 1) == [("6451", AGENTS[0][0], CALLERS[0][0], "2", 1)]
+    # the report row's hold duration (§8.2): the agent held for the ~2.3 s recorded above
+    con = sqlite3.connect(switch.db_path)
+    try:
+        [(talk, hold)] = con.execute("SELECT talk, hold FROM queue_calls").fetchall()
+    finally:
+        con.close()
+    assert 2.0 <= hold < talk

@@ -14,7 +14,7 @@ from acd.config import parse_acd_config
 from acd.events import OfferStarted, TaskJoined, TaskLeft, WrapupStarted
 from media.events import PlaybackOutcome
 from media.player import PromptLibrary, PromptSequence
-from softswitch.events import EventBus
+from softswitch.events import CallHoldChanged, EventBus
 from softswitch.queue import Mode, QueueCalls
 from softswitch.registrar import Binding
 from softswitch.sip import Address, Request, Response, SipUri, new_call_id, new_tag
@@ -369,7 +369,7 @@ async def test_unregistered_agent_rings_once_the_phone_registers() -> None:
 
 
 async def test_agent_hold_plays_hold_music_to_the_caller() -> None:
-    qc, endpoint, media, _, _, _ = make([queue(prompts={"hold_music": "default"})])
+    qc, endpoint, media, _, clock, events = make([queue(prompts={"hold_music": "default"})])
     call_id = await join(qc, endpoint)
     [ring] = endpoint.invites_to("2000")
     answer(ring)
@@ -384,6 +384,29 @@ async def test_agent_hold_plays_hold_music_to_the_caller() -> None:
     qc.handle_in_dialog(Txn(Peer("udp", "127.0.0.1", 7000)),
                         in_dialog(ring.request.call_id, "INVITE", body=bytes(resume)))
     assert caller_leg.music is None
+    # the report rows' hold duration comes from these (one per change, refreshes ignored)
+    assert [(e.task, e.agent, e.party, e.held) for e in events
+            if isinstance(e, CallHoldChanged)] == [(call_id, "2000", "agent", True),
+                                                   (call_id, "2000", "agent", False)]
+
+
+async def test_caller_hold_of_a_connected_call_is_reported_but_not_while_waiting() -> None:
+    qc, endpoint, _, _, _, events = make([queue()])
+    call_id = await join(qc, endpoint)
+    hold = sdplib.create_offer("127.0.0.1", 7300, codecs=("PCMU",), direction="inactive")
+    resume = sdplib.create_offer("127.0.0.1", 7300, codecs=("PCMU",))
+    caller = Txn(Peer("udp", "127.0.0.1", 5070))
+    qc.handle_in_dialog(caller, in_dialog(call_id, "INVITE", body=bytes(hold)))
+    assert endpoint.responses[-1].status == 200
+    assert not [e for e in events if isinstance(e, CallHoldChanged)]  # still waiting
+    qc.handle_in_dialog(caller, in_dialog(call_id, "INVITE", body=bytes(resume)))
+    [ring] = endpoint.invites_to("2000")
+    answer(ring)
+    qc.handle_in_dialog(caller, in_dialog(call_id, "INVITE", body=bytes(hold)))
+    qc.handle_in_dialog(caller, in_dialog(call_id, "INVITE", body=bytes(hold)))
+    qc.handle_in_dialog(caller, in_dialog(call_id, "INVITE", body=bytes(resume)))
+    assert [(e.party, e.held) for e in events if isinstance(e, CallHoldChanged)] == [
+        ("caller", True), ("caller", False)]
 
 
 @pytest.mark.parametrize("typed, registered", [("30010#", True), ("12#", False)])
