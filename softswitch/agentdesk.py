@@ -128,7 +128,7 @@ class AgentDesk:
         if self.mail is not None:
             await self.mail.close()
         if self.reports is not None:
-            self.reports.close()
+            self.reports.close(self.loop.time())
 
     # ------------------------------------------------------------------ BLF
 

@@ -43,6 +43,32 @@ async def test_old_database_is_migrated_forward_keeping_rows(tmp_path: Path) -> 
         await Store.open(path)
 
 
+async def test_pause_rows_survive_the_rebuild_that_allows_ended_by_shutdown(
+        tmp_path: Path) -> None:
+    """Migration 4 rebuilds agent_pauses (SQLite cannot alter a CHECK): rows written by a
+    version-3 switch are kept, and a pause may now end by 'shutdown'."""
+    path = str(tmp_path / "db.sqlite3")
+    store = await Store.open(path, [m for m in MIGRATIONS if m.version <= 3])
+    store.write("INSERT INTO agent_pauses (pause_uid, agent, queue, paused_at, reason, auto,"
+                " counted, ended_at, ended_by, duration) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                ("p1", "1001", "6400", 10.0, "Lunch", 0, 1, 20.0, "resumed", 10.0))
+    await store.close()
+    store = await Store.open(path)
+    assert await store.schema_version() == MIGRATIONS[-1].version
+    store.write("INSERT INTO agent_pauses (pause_uid, agent, queue, paused_at)"
+                " VALUES (?,?,?,?)", ("p2", "1002", "6400", 30.0))
+    store.write("UPDATE agent_pauses SET ended_at=?, ended_by=?, duration=?"
+                " WHERE pause_uid=?", (40.0, "shutdown", 10.0, "p2"))
+    await store.flush()
+    assert await store.fetch("SELECT id, pause_uid, reason, ended_by, duration"
+                             " FROM agent_pauses ORDER BY id") == [
+        (1, "p1", "Lunch", "resumed", 10.0), (2, "p2", "", "shutdown", 10.0)]
+    await store.close()
+    with pytest.raises(sqlite3.IntegrityError):  # other values are still refused
+        con = sqlite3.connect(path)
+        con.execute("UPDATE agent_pauses SET ended_by='lunch' WHERE id=1")
+
+
 async def test_failed_migration_leaves_database_at_previous_version(tmp_path: Path) -> None:
     path = str(tmp_path / "db.sqlite3")
     broken = (*MIGRATIONS, Migration(99, "broken", "CREATE TABLE x (a); CREATE TABLE x (a)"))

@@ -1143,6 +1143,25 @@ class QueueCalls:
         host = f"[{local.host}]" if ":" in local.host else local.host
         return f"<sip:{user}@{host}:{local.port};transport={transport}>"
 
+    def _settle_reports_at_shutdown(self) -> None:
+        """The switch stops with calls in the queues: tell the engine, so their report rows
+        are complete. A waiting caller leaves as Missed, reason ``removed`` (the switch took
+        it out; it did not hang up, nor did any agent fail it); a call talking to an agent
+        ends now (talk time up to the stop). Waiting callers go first, and only the events
+        are published, never the commands: no agent is rung while the switch stops. A
+        callback request kept for a caller who already hung up is left pending (the engine
+        is not persisted; see the closing note)."""
+        now = self.clock()
+        tasks = [t for t in self.tasks.values() if t.in_engine]
+        for task in tasks:
+            if task.mode in (Mode.WAITING, Mode.COLLECTING):
+                self.events.publish_all(self.acd.handle_task_removed(task.id, now).events)
+                task.in_engine = False
+        for task in tasks:
+            if task.mode is Mode.CONNECTED and task.in_engine:
+                self.events.publish_all(self.acd.handle_call_ended(task.id, now).events)
+                task.in_engine = False
+
     async def shutdown(self) -> None:
         """SIGTERM: BYE/CANCEL everything, close every leg."""
         self._accepting = False
@@ -1150,6 +1169,7 @@ class QueueCalls:
             self._timer.cancel()
         for handle in self._reg_timers.values():
             handle.cancel()
+        self._settle_reports_at_shutdown()
         for task in list(self.tasks.values()):
             if task.mode is Mode.ANSWERING:
                 self._reject(task, 503, "Service Unavailable")

@@ -38,7 +38,13 @@ class ReportRecorder:
             self.store.write(sql, params)
             self.rows_written += 1
 
-    def close(self) -> None:
+    def close(self, now: float | None = None) -> None:
+        """Stop recording; with ``now`` (the ACD's clock) the open sign-in sessions and
+        pauses are closed at that time first (the switch is stopping)."""
+        if now is not None and self._sub is not None:
+            for sql, params in self.rows.shutdown(now):
+                self.store.write(sql, params)
+                self.rows_written += 1
         if self._sub is not None:
             self._sub.cancel()
             self._sub = None

@@ -33,6 +33,9 @@ Decisions (ambiguities of §8 and §14):
 - A callback whose number was invalid never was a request: it is a ``callbacks`` row with
   ``requested_at`` NULL and outcome failed / invalid_callback_number (the §8.7 fixture lists
   such a row with an empty number).
+- Shutdown: open sign-in sessions and pause segments are closed at the stop time
+  (`ReportRows.shutdown`, pause ``ended_by = 'shutdown'``); the next start opens new rows for
+  the agents its engine reports signed in or paused.
 - Hold duration (§8.2 "time on hold", 保持时长 "the time the call was held"): from
   `softswitch.events.CallHoldChanged`, which the queue-call shell publishes when the agent or
   the caller re-INVITEs a connected call to sendonly/inactive and back. It is the time at
@@ -300,6 +303,19 @@ class ReportRows:
 
     def _resumed(self, e: AgentResumed) -> list[Write]:
         return self._close_pause(e.agent, e.queue, e.at, "resumed")
+
+    def shutdown(self, at: float) -> list[Write]:
+        """The switch stops: every open sign-in session is closed (its agents are signed
+        in again, in fresh rows, when the next start's engine reports them) and every open
+        pause segment ends as ``shutdown``, so no row stays open for ever and durations
+        stop at the moment the switch did."""
+        out: list[Write] = []
+        for (agent, queue) in list(self._pauses):
+            out += self._close_pause(agent, queue, at, "shutdown")
+        for uid, since in self._sessions.values():
+            out.append((_CLOSE_SESSION, (self.wall(at), round(at - since, 3), uid)))
+        self._sessions.clear()
+        return out
 
     # -- callbacks and surveys
 

@@ -161,4 +161,27 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE cdr ADD COLUMN recording TEXT;
         ALTER TABLE queue_calls ADD COLUMN recording TEXT
     """),
+    # A pause open when the switch stops ends as 'shutdown' (softswitch.reports.rows). SQLite
+    # cannot alter a CHECK constraint, so the table is rebuilt with the same rows.
+    Migration(4, "pause segments may end by shutdown", """
+        CREATE TABLE agent_pauses_v4 (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            pause_uid     TEXT    NOT NULL UNIQUE,
+            agent         TEXT    NOT NULL,
+            queue         TEXT    NOT NULL,
+            paused_at     REAL    NOT NULL,
+            reason        TEXT    NOT NULL DEFAULT '',  -- '' = no reason ("-")
+            auto          INTEGER NOT NULL DEFAULT 0,   -- §2.4 auto-pause
+            counted       INTEGER NOT NULL DEFAULT 1,   -- 0: segment after a reason change
+            ended_at      REAL,
+            ended_by      TEXT               -- resumed | reason_changed | shutdown
+                CHECK (ended_by IN ('resumed','reason_changed','shutdown')),
+            duration      REAL
+        );
+        INSERT INTO agent_pauses_v4 SELECT id, pause_uid, agent, queue, paused_at, reason,
+            auto, counted, ended_at, ended_by, duration FROM agent_pauses;
+        DROP TABLE agent_pauses;
+        ALTER TABLE agent_pauses_v4 RENAME TO agent_pauses;
+        CREATE INDEX agent_pauses_agent ON agent_pauses (agent, paused_at)
+    """),
 )

@@ -212,7 +212,7 @@ async def test_sessions_and_pauses_with_reason_change_and_auto_pause(store: Stor
                         agent_auto_pause={"missed_calls": 1}),
                   pause_reasons=[{"code": "*01", "reason": "Lunch"},
                                  {"code": "*02", "reason": "Break"}])
-    floor.start(store)
+    recorder = floor.start(store)
     floor.handle_agent_signed_in("1002", "6400", 10.0)
     floor.handle_agent_paused("1002", "6400", 20.0, reason="*01")
     floor.handle_agent_paused("1002", "6400", 27.0, reason="*02")
@@ -238,6 +238,14 @@ async def test_sessions_and_pauses_with_reason_change_and_auto_pause(store: Stor
     # the static agent is signed in from the start (no sign-out: session still open)
     assert sessions == [("1001", WALL0, None, None),
                         ("1002", WALL0 + 10, WALL0 + 44, 34.0)]
+    # the switch stops at 200: the open session and the auto-pause end there, nothing after
+    recorder.close(200.0)
+    floor.handle_agent_resumed("1001", "6400", 210.0)
+    assert (await rows(store, "SELECT agent, signed_out_at, duration FROM agent_sessions"
+                              " ORDER BY id")) == [("1001", WALL0 + 200, 200.0),
+                                                   ("1002", WALL0 + 44, 34.0)]
+    assert (await rows(store, "SELECT ended_at, ended_by, duration FROM agent_pauses"
+                              " WHERE auto = 1")) == [(WALL0 + 200, "shutdown", 90.0)]
 
 
 async def test_callback_rows_success_and_invalid_number(store: Store) -> None:
