@@ -10,7 +10,8 @@ wires, following softswitch/presence/__init__.py's recipe:
   the events), the caller hears the confirmation prompt once and the switch hangs up;
 - SUBSCRIBE (dialog RFC 4235 / presence RFC 3856) after digest auth to `PresenceService`;
   every agent event on the bus (sign in/out, pause, resume, auto-pause) becomes NOTIFYs;
-  REGISTERs and the B2BUA's extension calls update extension keys;
+  REGISTERs update extension keys, and every call's state does (softswitch.presence.
+  call_lamps: the B2BUA's and the ACD's events; ringing keys blink, talking ones are red);
 - `ReportRecorder` (softswitch.reports) and `MailNotifications` (softswitch.notify) on the
   event bus.
 
@@ -19,8 +20,8 @@ Decisions:
   hears why (not permitted / invalid / not signed in), like the manual's phones do.
 - The confirmation is played once; 300 ms after it ends the switch sends BYE. A caller who
   hangs up first just ends it; the ACD change stands (it was made before the prompt).
-- Extension BLF from the B2BUA: the observer only reports "call started / ended" per
-  extension, so extension keys show busy (confirmed) and idle, not early (ringing) dialogs.
+- Extension BLF: see softswitch.presence.call_lamps (a queue call shows on the agent's
+  extension key like any call).
 - Extension keys follow the registrar's listeners: every contact change, expiry included.
 """
 
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +43,8 @@ from softswitch.presence.acd_bridge import (
     notifies_for_events,
     sync_from_acd,
 )
-from softswitch.presence.resources import CallState, ExtensionCall
+from softswitch.presence.call_lamps import EVENTS as LAMP_EVENTS
+from softswitch.presence.call_lamps import CallLamps
 from softswitch.presence.service import PresenceService
 
 log = get_logger("agentdesk")
@@ -102,10 +103,11 @@ class AgentDesk:
         self._sub: Subscription | None = router.events.subscribe(self._agent_event,
                                                                  *AGENT_EVENTS)
         self.calls: dict[str, FeatureCall] = {}
-        # extension BLF: the B2BUA's observer slot, shared with the queue calls
-        self._ext_calls: dict[str, list[str]] = {}
-        self._ids = itertools.count(1)
-        router.calls.observer = _Tee(router.calls.observer, self)
+        # extension BLF: every call's state from the B2BUA's and the ACD's events
+        self.lamps = CallLamps(self.notifier.extensions, cfg.sip.domain,
+                               [q.number for q in cfg.acd.queues] if cfg.acd else [])
+        self._lamp_sub: Subscription | None = router.events.subscribe(self._call_event,
+                                                                      *LAMP_EVENTS)
         # every contact change, expiry included (softswitch.registrar listeners)
         router.registrar.listeners.append(self.registration_changed)
 
@@ -124,6 +126,9 @@ class AgentDesk:
         if self._sub is not None:
             self._sub.cancel()
             self._sub = None
+        if self._lamp_sub is not None:
+            self._lamp_sub.cancel()
+            self._lamp_sub = None
         await self.presence.close()
         if self.mail is not None:
             await self.mail.close()
@@ -147,17 +152,12 @@ class AgentDesk:
             registered = bool(self.router.registrar.targets(ext, self.loop.time()))
             self.presence.registration_changed(ext, registered)
 
-    def call_started(self, ext: str) -> None:
-        if ext not in self.notifier.extensions:
-            return
-        call_id = f"ext-{ext}-{next(self._ids)}"
-        self._ext_calls.setdefault(ext, []).append(call_id)
-        self.presence.call_updated(ext, ExtensionCall(call_id, "recipient", CallState.CONFIRMED))
-
-    def call_ended(self, ext: str) -> None:
-        ids = self._ext_calls.get(ext)
-        if ids:
-            self.presence.call_ended(ext, ids.pop(0))
+    def _call_event(self, event: Any) -> None:
+        for change in self.lamps.handle(event):
+            if change.call is None:
+                self.presence.call_ended(change.extension, change.call_id)
+            else:
+                self.presence.call_updated(change.extension, change.call)
 
     # ------------------------------------------------------------------ feature calls
 
@@ -287,21 +287,6 @@ class AgentDesk:
         local = self.router.endpoint.local_peer(transport)
         host = f"[{local.host}]" if ":" in local.host else local.host
         return f"<sip:{call.dialled}@{host}:{local.port};transport={transport}>"
-
-
-class _Tee:
-    """The B2BUA's one observer slot, told to the queue calls and to BLF."""
-
-    def __init__(self, *observers: Any) -> None:
-        self.observers = [o for o in observers if o is not None]
-
-    def call_started(self, ext: str) -> None:
-        for o in self.observers:
-            o.call_started(ext)
-
-    def call_ended(self, ext: str) -> None:
-        for o in self.observers:
-            o.call_ended(ext)
 
 
 class _AcdShell:

@@ -42,7 +42,7 @@ from softswitch.calls.control import (
     SendProvisional,
     Side,
 )
-from softswitch.calls.events import CallAnswered, CallEnded, CallStarted
+from softswitch.calls.events import CallAnswered, CallEnded, CallRinging, CallStarted
 from softswitch.dialplan import ECHO, EXTENSION, EXTERNAL, Destination, DialPlan
 from softswitch.log import get_logger
 from softswitch.registrar import request_target
@@ -172,6 +172,7 @@ class Call:
     leg_call_ids: list[str] = field(default_factory=list)
     origins: dict[Side, Any] = field(default_factory=dict)  # our SDP o= line per side
     observed: list[str] = field(default_factory=list)  # parties reported busy (observer)
+    ringing_published: bool = False  # CallRinging sent (first 180/183)
     recording: str | None = None  # the WAV's path (softswitch.calls.recording)
 
     @property
@@ -488,6 +489,11 @@ class B2BUA:
                  response: Response | None = None) -> None:
         for cmd in commands:
             if isinstance(cmd, SendProvisional):
+                if not call.ringing_published:
+                    call.ringing_published = True
+                    self._publish(CallRinging(self._loop.time(), call.call_id,
+                                              call.control.caller, call.control.callee,
+                                              call.kind))
                 body = b""
                 headers: list[tuple[str, Any]] = [("Contact", self._contact(call))]
                 if cmd.status == 183 and call.answer_sdp is not None:

@@ -20,6 +20,18 @@ class CallStarted:
 
 
 @dataclass(frozen=True, slots=True)
+class CallRinging:
+    """The called party's phone rings: the first 180/183 of the call. `callee` is the
+    number rung (the extension for extension calls), `destination` the dial plan's kind."""
+
+    at: float
+    call_id: str
+    caller: str
+    callee: str
+    destination: str
+
+
+@dataclass(frozen=True, slots=True)
 class CallAnswered:
     at: float
     call_id: str
