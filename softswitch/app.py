@@ -384,7 +384,8 @@ class SipRouter:
             if resp.status >= 200:
                 self._reply(txn, request, resp.status, resp.reason)
 
-        self.endpoint.send_request(out, Peer(*request_target(b)), on_response=on_response)
+        self.endpoint.send_request(out, Peer(*request_target(b, self.endpoint.has_connection)),
+                                   on_response=on_response)
 
     def _on_ack(self, request: Any, txn: Any) -> None:
         self.calls.handle_ack(request)

@@ -9,6 +9,11 @@ Decisions:
   came from. Requests to the phone go to that source address when the phone is evidently
   behind NAT (its Contact names a private, CGNAT or link-local address other than the
   source), and always over TCP (over the connection it registered on, RFC 5626 style).
+  When that TCP connection is gone (the phone's network blipped, an idle timeout, a
+  restart of the switch), the request goes to the Contact's host:port over TCP (§18.1.1:
+  the phone listens where its Contact says), unless that Contact is a private address other
+  than the source: behind NAT only the phone can reopen the path, so the request is sent
+  to the source address as before and fails there (503) until the phone re-registers.
   Otherwise they go to the Contact's host:port, so that a REGISTER made on behalf of
   another device (sipp registering a UAS, provisioning tools) reaches that device.
 - A REGISTER whose contact asks for 0 < expires < min_expires gets 423 with Min-Expires
@@ -246,9 +251,15 @@ class LocationService:
         return None
 
 
-def request_target(b: Binding) -> tuple[str, str, int]:
-    """Where requests to this contact go: (transport, host, port); see the module docstring."""
-    if b.transport == "tcp":
+def request_target(b: Binding,
+                   connected: Callable[[str, int], bool] | None = None) -> tuple[str, str, int]:
+    """Where requests to this contact go: (transport, host, port); see the module docstring.
+
+    ``connected(host, port)`` (`SipEndpoint.has_connection`) tells whether the TCP connection
+    a phone registered on is still open; when it is gone the Contact's own address is used.
+    """
+    if b.transport == "tcp" and (connected is None
+                                 or connected(b.received_host, b.received_port)):
         return ("tcp", b.received_host, b.received_port)
     try:
         uri = SipUri.parse(b.contact)

@@ -152,8 +152,20 @@ def test_request_target_nat_rules() -> None:
     assert request_target(b("sip:1001@198.51.100.7:5070")) == ("udp", "198.51.100.7", 5070)
     assert request_target(b("sip:1001@127.0.0.1:5999;transport=tcp")) == \
         ("tcp", "127.0.0.1", 5999)
-    # TCP: always the connection the phone registered on
+    # TCP: the connection the phone registered on, while it is open
     assert request_target(b("sip:1001@192.168.1.20:5060", "tcp")) == \
+        ("tcp", "203.0.113.5", 40001)
+    assert request_target(b("sip:1001@198.51.100.7:5070", "tcp"),
+                          lambda host, port: (host, port) == ("203.0.113.5", 40001)) == \
+        ("tcp", "203.0.113.5", 40001)
+    # ... once it is gone, the Contact's own address over TCP (the phone listens there;
+    # no port: 5060), unless the Contact is private: behind NAT only the phone can reopen
+    gone = lambda host, port: False  # noqa: E731
+    assert request_target(b("sip:1001@198.51.100.7:5070", "tcp"), gone) == \
+        ("tcp", "198.51.100.7", 5070)
+    assert request_target(b("sip:1001@198.51.100.7", "tcp"), gone) == \
+        ("tcp", "198.51.100.7", 5060)
+    assert request_target(b("sip:1001@192.168.1.20:5060", "tcp"), gone) == \
         ("tcp", "203.0.113.5", 40001)
 
 

@@ -104,3 +104,29 @@ def wait_udp_bound(port: int, host: str = LOOPBACK, *, timeout: float = 5.0, ali
                 return True
         time.sleep(0.02)
     return False
+
+
+def tcp_listening(port: int, host: str = LOOPBACK) -> bool:
+    """Does some process listen on TCP host:port? Read from /proc/net/tcp (IPv4), so the
+    check opens no connection the listener would have to handle."""
+    want = f"{socket.inet_aton(host)[::-1].hex().upper()}:{port:04X}"
+    try:
+        with open("/proc/net/tcp") as f:
+            next(f)
+            return any(cols[1] == want and cols[3] == "0A"  # 0A: LISTEN
+                       for cols in (line.split() for line in f))
+    except OSError:
+        return False
+
+
+def wait_tcp_listening(port: int, host: str = LOOPBACK, *, timeout: float = 5.0,
+                       alive=None) -> bool:
+    """Wait until some process listens on TCP host:port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            return False
+        if tcp_listening(port, host):
+            return True
+        time.sleep(0.02)
+    return False

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.peers.net import wait_udp_bound
+from benchmarks.peers.net import wait_tcp_listening, wait_udp_bound
 from benchmarks.peers.process import pinned
 
 BENCH_SCENARIOS = Path(__file__).resolve().parent.parent / "sipp"
@@ -155,6 +155,7 @@ class Sipp:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.stat_path = self.workdir / "stat.csv"
         self.local_port = local_port
+        self.transport = transport
         self.remote = remote
         argv = [sipp_binary()]
         if remote:
@@ -202,7 +203,8 @@ class Sipp:
                                      start_new_session=True)
         if self.remote is None and self.local_port:
             # a server scenario is only useful once it listens: wait for its socket
-            if not wait_udp_bound(self.local_port, alive=self.alive):
+            bound = wait_tcp_listening if self.transport.startswith("t") else wait_udp_bound
+            if not bound(self.local_port, alive=self.alive):
                 raise RuntimeError(f"sipp {self.name} did not bind port {self.local_port}:\n"
                                    f"{self._result().output}")
         return self

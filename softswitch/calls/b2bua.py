@@ -325,7 +325,7 @@ class B2BUA:
         caller = call.control.caller
         ids = []
         for i, binding in enumerate(targets, start=1):
-            peer = Peer(*request_target(binding))
+            peer = Peer(*request_target(binding, self.endpoint.has_connection))
             local = self.endpoint.local_peer(peer.transport)
             b_call_id = new_call_id()
             from_display = call.invite.from_.display_name

@@ -83,7 +83,7 @@ class Dialer:
         offer = bytes(sdplib.create_offer(call.leg.local_host, call.leg.local_port,
                                           codecs=codecs, telephone_event=True))
         for binding in targets:
-            peer = Peer(*request_target(binding))
+            peer = Peer(*request_target(binding, self.endpoint.has_connection))
             local = self.endpoint.local_peer(peer.transport)
             host = f"[{local.host}]" if ":" in local.host else local.host
             trunk = getattr(binding, "trunk", None)

@@ -317,6 +317,11 @@ class SipEndpoint:
 
     # -- TCP connection table --------------------------------------------------------------
 
+    def has_connection(self, host: str, port: int) -> bool:
+        """Is a TCP connection with ``host:port`` open (or being opened) right now?"""
+        key = (host, port)
+        return key in self._connections or key in self._connecting
+
     def _response_fallback(self, response: Response, peer: Peer) -> Peer:
         """§18.2.2: the connection the request came on is gone, so open one to the
         `received` address and the Via sent-by port (default 5060)."""

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from phones import Phone
 
+from benchmarks.peers.net import free_port
 from benchmarks.peers.sipp import Sipp, injection_file
 from benchmarks.peers.switch import Extension, RunningSwitch
 
@@ -95,3 +96,33 @@ def test_pjsua2_registers_over_udp_and_tcp_then_unregisters(
     assert bad.code in (401, 403) and not bad.ok
     assert phone.unregister(u1).code == 200
     assert [r[0] for r in registrations(switch, want=1)] == [u2]
+
+
+@pytest.mark.switch_config(extensions=EXTENSIONS, overrides=MD5_ONLY)
+def test_tcp_phone_whose_connection_closed_is_called_at_its_contact(
+        switch: RunningSwitch, sipp: Callable[..., Sipp], phone_factory: Callable[..., Phone],
+        tmp_path: Path) -> None:
+    """A phone registered over TCP, then that connection closed (here: sipp's REGISTER run
+    ended; in life a network blip or an idle timeout). A call to it does not fail with 503
+    on the dead source port: the switch opens a new TCP connection to the Contact, where
+    the phone (a sipp UAS over TCP) listens, and the call is answered and ended normally."""
+    listen = free_port()
+    phone = sipp("uas.xml", None, local_port=listen, transport="t1", trace_msg=True).start()
+    user, password = USERS[0]
+    inf = injection_file(tmp_path / "reg-tcp.csv",
+                         [(user, password, switch.domain, f"127.0.0.1:{listen}")])
+    res = sipp("register_auth.xml", switch.address, inf=inf, rate=10, max_calls=1,
+               transport="t1").run(30)
+    assert (res.successful, res.failed) == (1, 0), res.output
+    caller = phone_factory("caller")
+    assert caller.register(*USERS[1], switch.host, switch.sip_port()).code == 200
+    call = caller.call(f"sip:{user}@{switch.host}:{switch.sip_port()}")
+    assert caller.wait_call_state(call, "CONFIRMED", timeout=10)
+    caller.hangup(call)
+    caller.wait_call_state(call, "DISCONNECTED")
+    deadline = time.monotonic() + 5
+    while "BYE sip:" not in phone.messages() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the caller's BYE is answered before the callee's is sent
+    seen = phone.messages()
+    assert "TCP message received" in seen and f"INVITE sip:{user}@127.0.0.1:{listen}" in seen
+    assert "BYE sip:" in seen
