@@ -2,7 +2,10 @@
 channels, path recorded with the call"; DESIGN.md "records every call and chat").
 
 Both call paths use one :class:`CallRecordings`: the B2BUA when an extension call is
-answered, the queue-call shell when the caller is bridged to the agent. ``start`` opens
+answered, the queue-call shell when the caller is bridged to the agent, when a callback's
+customer answers the agent (kind "queue": the customer left, the agent right, the queue
+row's ``recording``), and when a queue caller sent to an extension (key press, failover) is
+answered there (kind "extension": the caller's CDR row names the file). ``start`` opens
 ``<path>/<YYYY>/<MM>/<DD>/<call-id-safe>.wav`` through ``MediaEngine.record`` (channel 1 =
 left = caller, channel 2 = right = callee / agent; each channel is what that party said,
 media.recorder) and returns the path the call's CDR row (``cdr.recording``) and queue report

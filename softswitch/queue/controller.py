@@ -814,6 +814,8 @@ class QueueCalls:
                 self._end_caller(task, "callee", "agent hung up")
         elif task.mode is Mode.CONNECTED and call is task.other_call:
             # a callback: the customer hung up
+            if self.recordings is not None:
+                self.recordings.stop(task.id)
             self._feed(self.acd.handle_call_ended, task.id)
             if task.agent_call is not None:
                 self._drop_outbound(task.agent_call)
@@ -919,6 +921,9 @@ class QueueCalls:
         task.mode = Mode.CONNECTED
         agent_leg = task.agent_call.leg
         self.media.bridge(agent_leg, call.leg)
+        if self.recordings is not None:  # the customer left, the agent right, like any call
+            task.recording = self.recordings.start("queue", task.id, call.leg, agent_leg,
+                                                   queue=task.queue, at=self.clock())
         task.log.info("callback connected", number=call.number, agent=task.agent)
         self._feed(self.acd.handle_callback_connected, task.id)
 
@@ -1008,6 +1013,9 @@ class QueueCalls:
         if task.playback is not None:
             task.playback.stop()
         self.media.bridge(task.leg, call.leg)
+        if self.recordings is not None:  # an extension call now: the CDR carries the path
+            task.recording = self.recordings.start("extension", task.id, task.leg, call.leg,
+                                                   at=self.clock())
         task.log.info("caller transferred", target=call.number)
 
     def _transfer_failed(self, call: OutboundCall, status: int) -> None:

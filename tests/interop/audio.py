@@ -283,3 +283,27 @@ def resample(signal: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     n_out = int(round(len(signal) * rate_out / rate_in))
     x_out = np.arange(n_out) * rate_in / rate_out
     return np.interp(x_out, np.arange(len(signal)), signal)
+
+
+def stereo(path: Path | str) -> tuple[np.ndarray, np.ndarray, int]:
+    """(left, right, rate) of a 16-bit stereo WAV (a call recording), samples in [-1, 1]."""
+    with wave.open(str(path), "rb") as w:
+        assert (w.getnchannels(), w.getsampwidth()) == (2, 2), path
+        rate = w.getframerate()
+        data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    data = data.astype(np.float64).reshape(-1, 2) / 32768.0
+    return data[:, 0], data[:, 1], rate
+
+
+def assert_stereo_channels(path: Path | str, left_hz: float, right_hz: float,
+                           seconds: float) -> float:
+    """A call recording: the left channel has only `left_hz`, the right only `right_hz`,
+    each for most of `seconds`; returns the file's duration."""
+    left, right, rate = stereo(path)
+    for name, channel, own, other in (("left", left, left_hz, right_hz),
+                                      ("right", right, right_hz, left_hz)):
+        mine = detect_tone(channel, rate, own)
+        assert mine.seconds_with_tone >= seconds - 1.0, (name, mine)
+        theirs = detect_tone(channel, rate, other)
+        assert theirs.frames_with_tone == 0, (name, theirs)
+    return len(left) / rate

@@ -9,13 +9,11 @@ import signal
 import sqlite3
 import sys
 import time
-import wave
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import audio
-import numpy as np
 import pytest
 from phones import Phone
 from queue_support import queue_config
@@ -33,27 +31,8 @@ CALLER_HZ, CALLEE_HZ = 600, 1400
 TALK = 3.0
 
 
-def stereo(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
-    """(left, right, rate) of a 16-bit stereo WAV, samples in [-1, 1]."""
-    with wave.open(str(path), "rb") as w:
-        assert (w.getnchannels(), w.getsampwidth()) == (2, 2), path
-        rate = w.getframerate()
-        data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
-    data = data.astype(np.float64).reshape(-1, 2) / 32768.0
-    return data[:, 0], data[:, 1], rate
-
-
 def assert_channels(path: Path, left_hz: float, right_hz: float, seconds: float) -> float:
-    """Left has only `left_hz`, right only `right_hz`, each for most of `seconds`; returns
-    the file's duration."""
-    left, right, rate = stereo(path)
-    for name, channel, own, other in (("left", left, left_hz, right_hz),
-                                      ("right", right, right_hz, left_hz)):
-        mine = audio.detect_tone(channel, rate, own)
-        assert mine.seconds_with_tone >= seconds - 1.0, (name, mine)
-        theirs = audio.detect_tone(channel, rate, other)
-        assert theirs.frames_with_tone == 0, (name, theirs)
-    return len(left) / rate
+    return audio.assert_stereo_channels(path, left_hz, right_hz, seconds)
 
 
 def poll(db: Path, sql: str, timeout: float = 5.0) -> list[tuple[Any, ...]]:
