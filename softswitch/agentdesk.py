@@ -249,6 +249,19 @@ class AgentDesk:
         if not call.ended:
             self._end(call, send_bye=True)
 
+    def handle_cancel(self, invite_txn: Any) -> bool:
+        """CANCEL of a feature call not answered yet (its media leg is being opened): 487
+        to the INVITE and nothing more. The code's action stands: it was applied on the
+        INVITE, as for a caller who hangs up during the confirmation prompt."""
+        call = self.calls.get(getattr(invite_txn, "call_id", None) or "")
+        if call is None or call.txn is not invite_txn:
+            return False
+        if call.dialog is None and not call.ended:
+            call.log.info("caller cancelled the feature call")
+            self._respond(call.txn, call.invite, 487, "Request Terminated")
+            self._end(call, send_bye=False)
+        return True
+
     def handle_in_dialog(self, txn: Any, request: Any) -> None:
         call = self.calls.get(request.call_id)
         if call is None:

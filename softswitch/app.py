@@ -391,6 +391,8 @@ class SipRouter:
         self.calls.handle_ack(request)
 
     def _on_cancel(self, request: Any, invite_txn: Any) -> None:
+        if self.agentdesk.handle_cancel(invite_txn):
+            return
         if not self.queues.handle_cancel(invite_txn):
             self.calls.handle_cancel(invite_txn)
 
