@@ -406,6 +406,8 @@ class _Sections:
     def __init__(self, checker: _Checker, config_dir: Path) -> None:
         self.c = checker
         self.config_dir = config_dir
+        # (node, path, queue number) of inbound routes to a queue: checked after the queues
+        self.queue_refs: list[tuple[_Node, str, str]] = []
 
     # sip ---------------------------------------------------------------------------
 
@@ -779,6 +781,8 @@ class _Sections:
                 c.issue(tnode, _path_join(dpath, "target"),
                         f"expected a queue number (digits), got {target!r}")
                 continue
+            if kind == "queue":  # checked once the queues are parsed (`check_queue_refs`)
+                self.queue_refs.append((tnode, _path_join(dpath, "target"), target))
             result.append(InboundRoute(name, did, kind, target, trunk))
         return tuple(result)
 
@@ -964,6 +968,11 @@ def parse_config(text: str, file: str = "config.yaml",
     feature_codes = _feature_codes(checker, entries)
     acd, acd_raw = _parse_acd(checker, root, entries,
                               extensions if isinstance(extensions, tuple) else ())
+    if acd is not None or not checker.issues:
+        queue_numbers = {q.number for q in acd.queues} if acd is not None else set()
+        for tnode, tpath, target in sections.queue_refs:
+            if target not in queue_numbers:
+                checker.issue(tnode, tpath, f"no queue {target} is defined in queues")
     if checker.issues:
         raise ConfigError(sorted(checker.issues, key=lambda i: i.line))
     return Config(path=file, sip=sip, rtp=rtp, http=http, database=database, smtp=smtp,

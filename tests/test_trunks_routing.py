@@ -17,6 +17,8 @@ extensions:
 trunks:
   - {name: carrier, host: 192.0.2.10, port: 5070, username: acct, password: pw}
   - {name: backup, host: 192.0.2.20}
+queues:
+  - {number: "6400", name: Sales, static_agents: ["1001"]}
 """
 
 
@@ -61,13 +63,24 @@ def test_unknown_trunk_and_bad_destination_are_reported_with_lines() -> None:
           - {name: q, prefix: "9", strip: 3, trunk: carrier}
         """)
     text = "\n".join(found)
-    assert "c.yaml:8: inbound_routes[0].trunk: unknown trunk 'nosuch'" in text
-    assert "c.yaml:9: inbound_routes[1].destination.type" in text
-    assert "c.yaml:10: inbound_routes[2].destination.target: no extension 1999" in text
-    assert "c.yaml:11:" in text and "needs a target" in text
-    assert "c.yaml:13: outbound_routes[0].trunk: unknown trunk 'gone'" in text
-    assert "c.yaml:14: outbound_routes[1].prefix" in text
-    assert "c.yaml:15: outbound_routes[2].strip" in text
+    assert "c.yaml:10: inbound_routes[0].trunk: unknown trunk 'nosuch'" in text
+    assert "c.yaml:11: inbound_routes[1].destination.type" in text
+    assert "c.yaml:12: inbound_routes[2].destination.target: no extension 1999" in text
+    assert "c.yaml:13:" in text and "needs a target" in text
+    assert "c.yaml:15: outbound_routes[0].trunk: unknown trunk 'gone'" in text
+    assert "c.yaml:16: outbound_routes[1].prefix" in text
+    assert "c.yaml:17: outbound_routes[2].strip" in text
+
+
+def test_inbound_route_to_a_queue_that_does_not_exist() -> None:
+    """Refused at start-up (file:line), not discovered when the first caller arrives."""
+    text = "\n".join(issues("""\
+        inbound_routes:
+          - {name: sales, did: "100", destination: {type: queue, target: "6400"}}
+          - {name: typo, did: "200", destination: {type: queue, target: "6410"}}
+        """))
+    assert text == "c.yaml:11: inbound_routes[1].destination.target: no queue 6410 is " \
+        "defined in queues"
 
 
 def test_missing_required_keys() -> None:
