@@ -101,6 +101,7 @@ class Switch:
             "sip": self.sip_addresses,
             "registrations": router.registrar.count() if router else 0,
             "active_calls": router.calls.active_count() if router else 0,
+            "trunks": router.trunk_registrations.states() if router else {},
         })
 
     async def stop(self) -> None:
@@ -203,6 +204,10 @@ class SipRouter:
         from softswitch.agentdesk import attach_agentdesk
 
         self.agentdesk = attach_agentdesk(self)  # feature codes, BLF, report rows, e-mail
+        from softswitch.trunk_registration import TrunkRegistrations
+
+        # REGISTER to the providers of `register: true` trunks (softswitch.trunk_registration)
+        self.trunk_registrations = TrunkRegistrations(self.endpoint, config.trunks)
         self._guard_timer: asyncio.TimerHandle | None = None
 
     async def restore(self) -> None:
@@ -212,12 +217,14 @@ class SipRouter:
         self._sweep_guard()
         self.agentdesk.start()
         self.queues.sync_registrations()
+        self.trunk_registrations.start()
 
     def _sweep_guard(self) -> None:
         self.guard.handle_timer(self.loop.time())
         self._guard_timer = self.loop.call_later(10.0, self._sweep_guard)
 
     async def shutdown(self) -> None:
+        await self.trunk_registrations.stop()  # un-REGISTER while the sockets are open
         await self.queues.shutdown()
         await self.agentdesk.close()
         await self.calls.shutdown()

@@ -143,7 +143,8 @@ class Extension:
 @dataclass(frozen=True, slots=True)
 class Trunk:
     """A SIP trunk to a provider; routed by softswitch.trunks (inbound_routes,
-    outbound_routes). `register` is validated but the switch does not REGISTER yet."""
+    outbound_routes). With `register`, the switch registers to the provider with the trunk's
+    credentials and keeps the registration fresh (softswitch.trunk_registration)."""
 
     name: str
     host: str
@@ -153,6 +154,7 @@ class Trunk:
     password: str = ""
     register: bool = False
     from_user: str = ""
+    register_expires: int = 3600  # asked for in REGISTER; the provider's answer decides
 
 
 @dataclass(frozen=True, slots=True)
@@ -713,7 +715,8 @@ class _Sections:
             ipath = _path_join(path, i)
             try:
                 e = c.mapping(item, ipath, ("name", "host", "port", "transport", "username",
-                                            "password", "register", "from_user"),
+                                            "password", "register", "from_user",
+                                            "register_expires"),
                               required=("name", "host"))
             except _Invalid:
                 continue
@@ -727,8 +730,14 @@ class _Sections:
                 c.field(e, "password", ipath, lambda n, p: c.text(n, p, allow_empty=True), ""),
                 c.field(e, "register", ipath, c.boolean, False),
                 c.field(e, "from_user", ipath, lambda n, p: c.text(n, p, allow_empty=True), ""),
+                c.field(e, "register_expires", ipath, lambda n, p: c.integer(n, p, 60, 86400),
+                        3600),
             )
             if _MISSING in values:
+                continue
+            if values[6] and not (values[4] and values[5]):
+                c.issue(e["register"][1], _path_join(ipath, "register"),
+                        "registering to a provider needs the trunk's username and password")
                 continue
             if values[0] in names:
                 c.issue(e["name"][1], _path_join(ipath, "name"),

@@ -38,7 +38,8 @@ extensions:
   - {number: 0123, name: Zero, password: abcd}
   - {number: "1001", name: Alice, password: secret1, email: a@example.com, agent_id: "7"}
 trunks:
-  - {name: provider, host: sip.provider.net, port: 5070, transport: tcp, register: true}
+  - {name: provider, host: sip.provider.net, port: 5070, transport: tcp, register: true,
+     username: "4420001", password: "provider-secret"}
 logging: {format: json, level: debug}
 """
 
@@ -192,6 +193,10 @@ def test_sip_section_paths(snippet: str, expected: str) -> None:
     ("trunks: [{name: t}]", "trunks[0].host: required key is missing"),
     ("trunks: [{name: t, host: h.net, register: maybe}]",
      "trunks[0].register: expected true or false, got 'maybe'"),
+    ("trunks: [{name: t, host: h.net, register: true}]",
+     "trunks[0].register: registering to a provider needs the trunk's username and password"),
+    ("trunks: [{name: t, host: h.net, register_expires: 5}]",
+     "trunks[0].register_expires: expected"),
     ("trunks: [{name: t, host: h.net}, {name: t, host: h.net}]",
      "trunks[1].name: trunk name 't' is used twice"),
     ("logging: json", "logging: expected a mapping with keys format, level"),
@@ -230,7 +235,7 @@ def test_check_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[
     bad.write_text(GOOD.replace("level: debug", "level: loud").replace("zh", "fr"))
     assert check_command(argparse.Namespace(config=str(bad))) == 1
     err = capsys.readouterr().err
-    assert f"{bad}:21: prompts.language" in err and f"{bad}:27: logging.level" in err
+    assert f"{bad}:21: prompts.language" in err and f"{bad}:28: logging.level" in err
     assert "2 problems found" in err
     assert check_command(argparse.Namespace(config=str(tmp_path / "missing.yaml"))) == 1
     assert "cannot read the file" in capsys.readouterr().err

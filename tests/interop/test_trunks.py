@@ -5,9 +5,11 @@ gets the trunk's credentials (softswitch/trunks.py)."""
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import time
+import urllib.request
 from collections.abc import Callable
 from hashlib import md5
 from pathlib import Path
@@ -127,3 +129,44 @@ def test_outbound_answers_the_providers_challenge(switch: RunningSwitch,
     ha2 = md5(f"INVITE:{p['uri']}".encode()).hexdigest()
     assert p["response"] == md5(f"{ha1}:{p['nonce']}:{ha2}".encode()).hexdigest()
     assert (CALLER[0], "5551234", "ANSWERED", 200) in cdr(switch, 1)
+
+
+REGISTER_PORT = free_port()
+
+
+@pytest.mark.switch_config(extensions=EXTENSIONS, overrides={
+    "sip": {"auth": {"algorithms": ["MD5"]}},
+    "trunks": [{"name": "provider", "host": "127.0.0.1", "port": REGISTER_PORT,
+                "username": "4420001", "password": "trunk-secret", "register": True}]})
+def test_trunk_registers_to_the_provider_and_refreshes(switch: RunningSwitch,
+                                                       sipp: Callable[..., Sipp],
+                                                       tmp_path: Path) -> None:
+    """`register: true`: the switch REGISTERs to the provider, answers its digest challenge
+    with the trunk's credentials, and refreshes before the granted 4 s run out (again
+    challenged and answered); GET /api/v1/health shows the trunk registered."""
+    scenario = provider_scenario(tmp_path, "trunk_registrar.xml", user="4420001")
+    provider = sipp(scenario, None, local_port=REGISTER_PORT, trace_msg=True,
+                    max_calls=1).start()
+
+    def trunk_state() -> dict:  # type: ignore[type-arg]
+        url = f"{switch.http_url}/api/v1/health"
+        return json.loads(urllib.request.urlopen(url, timeout=5).read())["trunks"]["provider"]
+
+    deadline = time.monotonic() + 5
+    while trunk_state()["state"] != "registered" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert trunk_state() == {"state": "registered", "status": 200, "expires": 4}
+    got = provider.wait(30)
+    assert (got.successful, got.failed) == (1, 0), got.output
+    trace = (provider.workdir / "messages.log").read_text()
+    headers = re.findall(r"\nAuthorization: Digest (.*)", trace)
+    assert len(headers) == 2, trace
+    for header in headers:  # RFC 2617 §3.2.2 with qop=auth, the trunk's password
+        p = dict(re.findall(r'(\w+)="?([^",]*)"?', header))
+        assert (p["username"], p["realm"], p["qop"]) == ("4420001", "provider", "auth")
+        ha1 = md5(b"4420001:provider:trunk-secret").hexdigest()
+        ha2 = md5(f"REGISTER:{p['uri']}".encode()).hexdigest()
+        assert p["response"] == md5(
+            f"{ha1}:{p['nonce']}:{p['nc']}:{p['cnonce']}:auth:{ha2}".encode()).hexdigest()
+    assert re.search(r"\nContact: <sip:4420001@127\.0\.0\.1:\d+>", trace), trace
+    assert [e["expires"] for e in switch.events("trunk registered")][:2] == [4, 4]
