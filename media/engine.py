@@ -43,7 +43,7 @@ from media.frames import FrameQueue
 from media.g711 import Codec
 from media.mixer import Role, hearing_matrix, mix
 from media.player import FrameSource, Loop, PromptError, PromptLibrary
-from media.recorder import ChannelRecorder
+from media.recorder import ChannelRecorder, RecordingError
 from media.rtp import RtpError, RtpSession, payload_offset
 
 log = structlog.get_logger("media")
@@ -694,7 +694,7 @@ class MediaEngine:
             leg._conference.remove(leg)
         for rec in list(self._recordings):
             if leg in rec.legs:
-                rec._close()
+                rec.close()
         for hook in list(self._leg_close_hooks):
             hook(leg)
         self._ports_in_use.discard(leg.local_port)
@@ -886,8 +886,9 @@ class MediaEngine:
         for conf in self.conferences.values():
             if conf.members:
                 conf._tick(now)
-        for rec in self._recordings:
-            rec._core.tick()
+        if self._recordings:
+            for rec in list(self._recordings):
+                rec._tick()
         if self._dtmf_senders:
             for leg in list(self._dtmf_senders):
                 leg._send_dtmf_tick(now)
@@ -1091,6 +1092,7 @@ class Recording:
         self.legs = legs
         self.path = path
         self._core = ChannelRecorder(path, len(legs))
+        self.error: str | None = None  # why the recording ended early (a write failure)
         self._consumers: list[Callable[[MediaLeg, bytes, float], None]] = []
         for ch, leg in enumerate(legs):
             def consume(lg: MediaLeg, payload: bytes, now: float, ch: int = ch) -> None:
@@ -1117,14 +1119,42 @@ class Recording:
     def resume(self) -> None:
         self._core.paused = False
 
-    def _close(self) -> None:
+    def _tick(self) -> None:
+        """One 20 ms frame (the engine's clock). A write failure (disk full, the directory
+        gone) ends this recording, logged once; the file keeps what was written before,
+        and the clock goes on for every other call."""
+        try:
+            self._core.tick()
+        except RecordingError as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: RecordingError) -> None:
+        self.error = str(exc)
+        log.error("recording failed", path=str(self.path), error=self.error)
+        self._core.abandon()
+        self._detach()
+
+    def _detach(self) -> None:
         for leg, consumer in zip(self.legs, self._consumers, strict=True):
             leg.remove_audio_consumer(consumer)
-        self._core.close()
+        self._consumers = [lambda *_: None for _ in self.legs]  # detached: no-ops
         if self in self.engine._recordings:
             self.engine._recordings.remove(self)
 
+    def close(self) -> None:
+        """Finish the file now (synchronous: complete when this returns). Idempotent; a
+        failing last write is contained like one during the call (``error``)."""
+        if self._core.closed:
+            self._detach()
+            return
+        try:
+            self._core.close()
+        except RecordingError as exc:
+            self._fail(exc)
+            return
+        self._detach()
+
     async def stop(self) -> Path:
         """Finish the file; returns its path (for the call record)."""
-        self._close()
+        self.close()
         return self.path

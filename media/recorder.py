@@ -15,6 +15,7 @@ paused; nothing said meanwhile is stored, not even in a buffer.
 
 from __future__ import annotations
 
+import contextlib
 import wave
 from pathlib import Path
 
@@ -82,6 +83,18 @@ class ChannelRecorder:
     def close(self) -> None:
         if self.closed:
             return
-        self.flush()
+        try:
+            self.flush()
+        except RecordingError:
+            self.abandon()
+            raise
         self.closed = True
         self._wav.close()
+
+    def abandon(self) -> None:
+        """After a write failure: drop what is pending, close the file with what it has
+        (its header sizes are fixed up as far as the disk allows), record nothing more."""
+        self._pending.clear()
+        self.closed = True
+        with contextlib.suppress(Exception):
+            self._wav.close()

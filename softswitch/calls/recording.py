@@ -22,16 +22,14 @@ Decisions:
 - A recording that cannot be opened or written is logged once (``recording failed``) and
   the call goes on without it; the row's ``recording`` is then NULL (not opened) or still
   names the file, which keeps what was written before the failure (disk full mid-call).
-  A write failure mid-call is contained here (:class:`_ContainedRecorder`): left alone it
-  would raise out of the media clock's tick on every tick for the rest of the call,
-  skipping DTMF sending and RTCP of every other call meanwhile.
+  A write failure mid-call is contained by the media engine (``media.engine.Recording``):
+  that recording ends, logged once, and the media clock goes on for every other call.
 - Recording starts at the answer (what the parties say from then on); ringing, queue
   prompts and music before it are not recorded.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
 from collections.abc import Callable
@@ -39,7 +37,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from media.recorder import ChannelRecorder, RecordingError
 from softswitch.log import get_logger
 
 log = get_logger("recording")
@@ -68,21 +65,6 @@ class RecordingStarted:
     task: str
     queue: str
     path: str
-
-
-class _ContainedRecorder(ChannelRecorder):
-    """media's recorder whose write failure ends the recording instead of the tick: logged
-    once, the file closed with what it got, later frames dropped."""
-
-    def flush(self) -> None:
-        try:
-            super().flush()
-        except RecordingError as exc:
-            log.error("recording failed", path=str(self.path), error=str(exc))
-            self._pending.clear()
-            self.closed = True  # tick() and close() do nothing from now on
-            with contextlib.suppress(Exception):
-                self._wav.close()
 
 
 def safe_name(call_id: str) -> str:
@@ -135,9 +117,6 @@ class CallRecordings:
         try:
             path = self.path_for(key)
             rec = self.media.record([caller_leg, callee_leg], path)
-            core = getattr(rec, "_core", None)
-            if type(core) is ChannelRecorder:
-                core.__class__ = _ContainedRecorder
         except Exception as exc:  # noqa: BLE001 - never break a call over its recording
             log.error("recording failed", call_id=key, error=str(exc))
             return None
@@ -153,15 +132,8 @@ class CallRecordings:
         rec = self._active.pop(key, None)
         if rec is None or not rec.active:
             return
-        try:
-            rec._close()  # what `await Recording.stop()` does, callable from sync code
-        except Exception as exc:  # noqa: BLE001
-            log.error("recording failed", call_id=key, path=str(rec.path), error=str(exc))
-            # media's Recording stays listed after a failed close; drop it so the legs still
-            # close and the media clock does not retry the write every tick
-            recordings = getattr(self.media, "_recordings", None)
-            if recordings is not None and rec in recordings:
-                recordings.remove(rec)
+        rec.close()  # synchronous; a failing last write is logged by the media engine
+        if rec.error is not None:
             return
         log.info("recording finished", call_id=key, path=str(rec.path),
                  seconds=round(rec.duration, 2))
