@@ -42,7 +42,13 @@ from softswitch.calls.control import (
     SendProvisional,
     Side,
 )
-from softswitch.calls.events import CallAnswered, CallEnded, CallRinging, CallStarted
+from softswitch.calls.events import (
+    CallAnswered,
+    CallEnded,
+    CallHeld,
+    CallRinging,
+    CallStarted,
+)
 from softswitch.dialplan import ECHO, EXTENSION, EXTERNAL, Destination, DialPlan
 from softswitch.log import get_logger
 from softswitch.registrar import request_target
@@ -173,6 +179,7 @@ class Call:
     origins: dict[Side, Any] = field(default_factory=dict)  # our SDP o= line per side
     observed: list[str] = field(default_factory=list)  # parties reported busy (observer)
     ringing_published: bool = False  # CallRinging sent (first 180/183)
+    held_by: set[str] = field(default_factory=set)  # "caller" / "callee" holding the other
     recording: str | None = None  # the WAV's path (softswitch.calls.recording)
 
     @property
@@ -803,6 +810,8 @@ class B2BUA:
                         outgoing.send_ack(other_dialog.create_ack(outgoing_request))
                     if offer_params is not None:
                         apply_media(this_leg, offer_params)
+                        self._hold_changed(call, side, offer_params.direction
+                                           in ("sendonly", "inactive"))
                     if resp.body:
                         with contextlib.suppress(Exception):
                             answer = sdplib.SessionDescription.parse(resp.body)
@@ -825,6 +834,18 @@ class B2BUA:
                                                              else "caller"))
         outgoing = self.endpoint.send_request(outgoing_request, other_peer,
                                               on_response=on_response)
+
+    def _hold_changed(self, call: Call, side: Side, held: bool) -> None:
+        party = "caller" if side is Side.CALLER else "callee"
+        if held == (party in call.held_by):
+            return  # a session refresh or a codec change: no hold change
+        if held:
+            call.held_by.add(party)
+        else:
+            call.held_by.discard(party)
+        call.log.info("call held" if held else "call resumed", by=party)
+        self._publish(CallHeld(self._loop.time(), call.call_id, call.control.caller,
+                               call.control.callee, party, held))
 
     # ------------------------------------------------------------------ shutdown
 

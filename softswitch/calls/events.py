@@ -32,6 +32,20 @@ class CallRinging:
 
 
 @dataclass(frozen=True, slots=True)
+class CallHeld:
+    """A connected extension call's hold changed: ``party`` ("caller" or "callee") sent a
+    re-INVITE putting the other on hold (sendonly/inactive, ``held``) or taking it off, and
+    the other side accepted it."""
+
+    at: float
+    call_id: str
+    caller: str
+    callee: str
+    party: str
+    held: bool
+
+
+@dataclass(frozen=True, slots=True)
 class CallAnswered:
     at: float
     call_id: str

@@ -9,7 +9,8 @@ Extension calls (softswitch.calls.events, from the B2BUA):
 - CallStarted: the caller, if it is an extension, is "trying" as initiator (it dialled);
 - CallRinging (first 180/183): the caller is "early" initiator, the rung extension "early"
   recipient: the key blinks, and a phone may offer a pickup with the remote identity shown;
-- CallAnswered: both "confirmed"; CallEnded: both gone.
+- CallAnswered: both "confirmed"; CallHeld: both "confirmed" and held (the key blinks, RFC
+  4235 ``+sip.rendering=no``) while either side holds; CallEnded: both gone.
 
 Queue calls (acd.events, the queue-call shell answers callers itself, so no B2BUA events):
 - TaskJoined: an extension calling a queue is "confirmed" initiator (the switch answered it);
@@ -40,12 +41,13 @@ from acd.events import (
     TaskLeft,
 )
 from acd.events import CallEnded as QueueCallEnded
-from softswitch.calls.events import CallAnswered, CallRinging, CallStarted
+from softswitch.calls.events import CallAnswered, CallHeld, CallRinging, CallStarted
 from softswitch.calls.events import CallEnded as ExtensionCallEnded
 
 from .resources import CallState, Direction, ExtensionCall
 
-EVENTS: tuple[type, ...] = (CallStarted, CallRinging, CallAnswered, ExtensionCallEnded,
+EVENTS: tuple[type, ...] = (CallStarted, CallRinging, CallAnswered, CallHeld,
+                            ExtensionCallEnded,
                             TaskJoined, OfferStarted, OfferEnded, TaskLeft, QueueCallEnded,
                             CallbackRequested)
 
@@ -68,6 +70,7 @@ class CallLamps:
         # dialog id -> (extension, direction, remote number) for every lit dialog
         self._lit: dict[str, tuple[str, Direction, str]] = {}
         self._tasks: dict[str, str] = {}  # queue task -> caller number (call queues only)
+        self._held: dict[str, set[str]] = {}  # extension call -> parties holding
 
     def handle(self, event: object) -> list[LampChange]:
         handler = _HANDLERS.get(type(event))
@@ -110,7 +113,17 @@ class CallLamps:
             out += self._set(b, e.callee, "recipient", e.caller, CallState.CONFIRMED)
         return out
 
+    def _call_held(self, e: CallHeld) -> list[LampChange]:
+        held = self._held.setdefault(e.call_id, set())
+        if e.held:
+            held.add(e.party)
+        else:
+            held.discard(e.party)
+        state = CallState.HELD if held else CallState.CONFIRMED
+        return self._update(f"{e.call_id}/a", state) + self._update(f"{e.call_id}/b", state)
+
     def _call_ended(self, e: ExtensionCallEnded) -> list[LampChange]:
+        self._held.pop(e.call_id, None)
         return self._clear(f"{e.call_id}/a") + self._clear(f"{e.call_id}/b")
 
     # -- queue calls (ACD)
@@ -153,7 +166,8 @@ class CallLamps:
 
 _HANDLERS = {
     CallStarted: CallLamps._call_started, CallRinging: CallLamps._call_ringing,
-    CallAnswered: CallLamps._call_answered, ExtensionCallEnded: CallLamps._call_ended,
+    CallAnswered: CallLamps._call_answered, CallHeld: CallLamps._call_held,
+    ExtensionCallEnded: CallLamps._call_ended,
     TaskJoined: CallLamps._task_joined, OfferStarted: CallLamps._offer_started,
     OfferEnded: CallLamps._offer_ended, TaskLeft: CallLamps._task_left,
     QueueCallEnded: CallLamps._queue_call_ended, CallbackRequested: CallLamps._callback_requested,

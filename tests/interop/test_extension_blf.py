@@ -2,7 +2,8 @@
 softswitch.presence.call_lamps). Phone 1003's keys (sipp, digest-authenticated SUBSCRIBEs)
 watch extensions 1001 and 1002 while pjsua2 phones 1001 and 1002 call each other and a queue:
 a rung key blinks ("early", recipient) with the caller's identity, a dialling one shows
-"early" as initiator, a talking one "confirmed", and an idle one its one terminated dialog; an agent
+"early" as initiator, a talking one "confirmed" (blinking while held), and an idle one its
+one terminated dialog; an agent
 rung and answering a queue call shows it the same way."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from blf_keys import DI, start_keys, wait_until
+from blf_keys import DI, lamp_history, start_keys, wait_until
 from phones import Phone
 
 from benchmarks.peers.sipp import Sipp
@@ -80,6 +81,22 @@ def test_extension_keys_show_ringing_talking_and_idle(
         wait_until(lambda: last("1002") == ("confirmed", "recipient", "sip:1001")
                    and last("1001") == ("confirmed", "initiator", "sip:1002"),
                    what=f"both talking: {lamps(keys.messages())}")
+        # hold (re-INVITE sendonly, passed through): both keys blink, then steady again
+        mark = alice.mark()
+        alice.hold(call)
+        alice.wait_media(call, "LOCAL_HOLD", since=mark)
+
+        def held(key: str) -> tuple[str, bool] | None:
+            seen = lamp_history(keys.messages(), KEYS)[key]
+            return seen[-1] if seen else None
+
+        wait_until(lambda: held("1001") == ("confirmed", True)
+                   and held("1002") == ("confirmed", True), what="both keys held")
+        mark = alice.mark()
+        alice.unhold(call)
+        alice.wait_media(call, "ACTIVE", since=mark)
+        wait_until(lambda: held("1001") == ("confirmed", False)
+                   and held("1002") == ("confirmed", False), what="both keys talking again")
         alice.hangup(call)
         bob.wait_call_state(incoming, "DISCONNECTED")
         wait_until(lambda: last("1001") == IDLE and last("1002")

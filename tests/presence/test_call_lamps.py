@@ -13,7 +13,7 @@ from acd.events import (
     TaskLeft,
 )
 from acd.events import CallEnded as QueueCallEnded
-from softswitch.calls.events import CallAnswered, CallRinging, CallStarted
+from softswitch.calls.events import CallAnswered, CallHeld, CallRinging, CallStarted
 from softswitch.calls.events import CallEnded as ExtensionCallEnded
 from softswitch.presence.call_lamps import CallLamps
 
@@ -47,6 +47,21 @@ def test_extension_call_dialling_ringing_talking_and_gone() -> None:
     assert seen(lp.handle(ended(10.0, "c1", "1001", "1002"))) == [
         ("1001", None, None, None), ("1002", None, None, None)]
     assert lp.handle(ended(10.0, "c1", "1001", "1002")) == []  # once only
+
+
+def test_hold_by_either_side_shows_held_on_both_keys() -> None:
+    lp = lamps()
+    lp.handle(CallStarted(0.0, "c1", "1001", "1002", "extension"))
+    lp.handle(CallAnswered(1.0, "c1", "1001", "1002"))
+    assert seen(lp.handle(CallHeld(2.0, "c1", "1001", "1002", "caller", True))) == [
+        ("1001", "held", "initiator", "sip:1002@pbx.test"),
+        ("1002", "held", "recipient", "sip:1001@pbx.test")]
+    lp.handle(CallHeld(3.0, "c1", "1001", "1002", "callee", True))
+    # the caller resumes, the callee still holds: still held
+    assert [s for _, s, _, _ in seen(lp.handle(
+        CallHeld(4.0, "c1", "1001", "1002", "caller", False)))] == ["held", "held"]
+    assert [s for _, s, _, _ in seen(lp.handle(
+        CallHeld(5.0, "c1", "1001", "1002", "callee", False)))] == ["confirmed", "confirmed"]
 
 
 def test_answered_without_ringing_and_parties_that_are_not_extensions() -> None:
