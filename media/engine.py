@@ -137,6 +137,7 @@ class MediaLeg:
         self._dtmf_out: list[Any] = []  # pending telephone-event frames / in-band tones
         self._dtmf_event_ts: int | None = None
         self._send_errors = 0
+        self._recordings: list[Recording] = []  # recordings this leg is in
         self._txbuf = bytearray(12 + FRAME_SAMPLES)
         self._time = engine._loop_time
 
@@ -535,7 +536,7 @@ class MediaEngine:
         self._playbacks: dict[MediaLeg, Playback] = {}
         self.music_streams: dict[str, MusicStream] = {}
         self.conferences: dict[str, Conference] = {}
-        self._recordings: list[Recording] = []
+        self._recordings: dict[Recording, None] = {}  # running ones, in start order
         self._library: PromptLibrary | None = None
         self._library_dir: Path | None = Path(prompts_dir) if prompts_dir else None
         self._epoll: Any = select.epoll() if hasattr(select, "epoll") else None
@@ -692,9 +693,8 @@ class MediaEngine:
         self.detach_moh(leg)
         if leg._conference is not None:
             leg._conference.remove(leg)
-        for rec in list(self._recordings):
-            if leg in rec.legs:
-                rec.close()
+        for rec in list(leg._recordings):
+            rec.close()
         for hook in list(self._leg_close_hooks):
             hook(leg)
         self._ports_in_use.discard(leg.local_port)
@@ -833,7 +833,7 @@ class MediaEngine:
         for leg in legs:
             leg._check_open()
         rec = Recording(self, list(legs), Path(path))
-        self._recordings.append(rec)
+        self._recordings[rec] = None
         return rec
 
     def _tick_playbacks(self, now: float) -> None:
@@ -1099,6 +1099,7 @@ class Recording:
                 self._core.push(ch, g711.decode(payload, lg.codec))
             self._consumers.append(consume)
             leg.add_audio_consumer(consume)
+            leg._recordings.append(self)
 
     @property
     def duration(self) -> float:
@@ -1137,9 +1138,10 @@ class Recording:
     def _detach(self) -> None:
         for leg, consumer in zip(self.legs, self._consumers, strict=True):
             leg.remove_audio_consumer(consumer)
+            if self in leg._recordings:
+                leg._recordings.remove(self)
         self._consumers = [lambda *_: None for _ in self.legs]  # detached: no-ops
-        if self in self.engine._recordings:
-            self.engine._recordings.remove(self)
+        self.engine._recordings.pop(self, None)
 
     def close(self) -> None:
         """Finish the file now (synchronous: complete when this returns). Idempotent; a

@@ -83,6 +83,8 @@ class CallRecordings:
         self.events = events
         self.clock = clock  # wall clock: names the date directories
         self._active: dict[str, Any] = {}  # key -> media.Recording
+        self._paths: set[Path] = set()  # their files (a new name must not reuse one)
+        self._sweep_at = 64  # len(_active) that triggers the next sweep of finished ones
 
     def wanted(self, kind: str) -> bool:
         """``kind``: "extension" or "queue"."""
@@ -96,7 +98,7 @@ class CallRecordings:
         base = safe_name(call_id)
         path = folder / f"{base}.wav"
         n = 1
-        while path.exists() or any(r.path == path for r in self._active.values()):
+        while path in self._paths or path.exists():
             n += 1
             path = folder / f"{base}-{n}.wav"
         return path
@@ -111,9 +113,12 @@ class CallRecordings:
         if key in self._active:
             self.stop(key)
         # files the media engine already finished (a leg closed) on a path that never
-        # called stop(): forget them here, so nothing accumulates over months of calls
-        for done in [k for k, r in self._active.items() if not r.active]:
-            del self._active[done]
+        # called stop(): forgotten here, so nothing accumulates over months of calls. The
+        # sweep runs when the table doubled since the last one: O(1) per call on average.
+        if len(self._active) >= self._sweep_at:
+            for done in [k for k, r in self._active.items() if not r.active]:
+                self._paths.discard(self._active.pop(done).path)
+            self._sweep_at = max(64, 2 * len(self._active))
         try:
             path = self.path_for(key)
             rec = self.media.record([caller_leg, callee_leg], path)
@@ -121,6 +126,7 @@ class CallRecordings:
             log.error("recording failed", call_id=key, error=str(exc))
             return None
         self._active[key] = rec
+        self._paths.add(rec.path)
         log.info("recording started", call_id=key, path=str(path))
         if self.events is not None:
             self.events.publish(RecordingStarted(at, key, queue, str(path)))
@@ -130,7 +136,10 @@ class CallRecordings:
         """Finish the WAV of ``key`` (idempotent). Synchronous: the file is complete when this
         returns, before the legs close."""
         rec = self._active.pop(key, None)
-        if rec is None or not rec.active:
+        if rec is None:
+            return
+        self._paths.discard(rec.path)
+        if not rec.active:
             return
         rec.close()  # synchronous; a failing last write is logged by the media engine
         if rec.error is not None:
