@@ -127,7 +127,7 @@ class CallRecordings:
             return None
         self._active[key] = rec
         self._paths.add(rec.path)
-        log.info("recording started", call_id=key, path=str(path))
+        log.debug("recording started", call_id=key, path=str(path))  # "finished" has it all
         if self.events is not None:
             self.events.publish(RecordingStarted(at, key, queue, str(path)))
         return str(path)
