@@ -779,19 +779,30 @@ class QueueCalls:
                                             party, held))
 
     def _outbound_hold(self, call: OutboundCall, held: bool) -> None:
-        """The agent (or a transfer target) held / resumed: music for the caller."""
+        """The agent, a callback customer or a transfer target held / resumed: the other
+        party hears the queue's hold music meanwhile (the caller when the agent holds; in a
+        callback, the customer when the agent holds and the agent when the customer does)."""
         task = _task_of(call)
+        caller_leg = task.leg if task.leg is not None and not task.leg.closed else None
         if call is task.agent_call:
             self._hold_changed(task, "agent", held)
-        if task.leg is None or task.leg.closed:
+            other = caller_leg or (task.other_call.leg if task.other_call is not None
+                                   and task.other_call.state == "answered" else None)
+            who = "agent"
+        elif caller_leg is None and task.agent_call is not None:  # the callback customer
+            self._hold_changed(task, "caller", held)
+            other, who = task.agent_call.leg, "customer"
+        else:  # a transfer target: the caller hears the music
+            other, who = caller_leg, "transfer target"
+        if other is None or other.closed:
             return
         q = self.queues.get(task.queue)
         if held:
-            task.log.info("agent put the caller on hold")
-            self._attach_music(task.leg, q.prompts.hold_music if q else "default")
+            task.log.info("call put on hold", by=who)
+            self._attach_music(other, q.prompts.hold_music if q else "default")
         else:
-            task.log.info("agent resumed the call")
-            self.media.detach_moh(task.leg)
+            task.log.info("call resumed", by=who)
+            self.media.detach_moh(other)
 
     def _outbound_hung_up(self, call: OutboundCall) -> None:
         """BYE from an agent, a callback customer or a transfer target."""

@@ -489,6 +489,20 @@ async def test_callback_calls_the_agent_first_then_the_customer() -> None:
     answer(customer)
     assert media.legs[f"{call_id}/2000"].bridged is media.legs[f"{call_id}/customer"]
     assert "CallbackSucceeded" in [type(e).__name__ for e in events]
+    # either side holds: the other hears the hold music; the hold is reported
+    agent_leg, customer_leg = media.legs[f"{call_id}/2000"], media.legs[f"{call_id}/customer"]
+    for dialog, peer, held_leg in ((ring, 7000, customer_leg), (customer, 7300, agent_leg)):
+        hold = sdplib.create_offer("127.0.0.1", peer + 100, codecs=("PCMU",),
+                                   direction="sendonly")
+        resume = sdplib.create_offer("127.0.0.1", peer + 100, codecs=("PCMU",))
+        qc.handle_in_dialog(Txn(Peer("udp", "127.0.0.1", peer)),
+                            in_dialog(dialog.request.call_id, "INVITE", body=bytes(hold)))
+        assert held_leg.music == "default"
+        qc.handle_in_dialog(Txn(Peer("udp", "127.0.0.1", peer)),
+                            in_dialog(dialog.request.call_id, "INVITE", body=bytes(resume)))
+        assert held_leg.music is None
+    assert [(e.party, e.held) for e in events if isinstance(e, CallHoldChanged)] == [
+        ("agent", True), ("agent", False), ("caller", True), ("caller", False)]
     # the customer hangs up: the agent gets BYE, the call ends for the engine (wrap-up)
     qc.handle_in_dialog(Txn(Peer("udp", "127.0.0.1", 7300)),
                         in_dialog(customer.request.call_id, "BYE"))
