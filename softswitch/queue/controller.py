@@ -1168,9 +1168,14 @@ class QueueCalls:
         it out; it did not hang up, nor did any agent fail it); a call talking to an agent
         ends now (talk time up to the stop). Waiting callers go first, and only the events
         are published, never the commands: no agent is rung while the switch stops. A
-        callback request kept for a caller who already hung up is left pending (the engine
-        is not persisted; see the closing note)."""
+        callback request kept for a caller who already hung up is not persisted: it is
+        lost with the engine, so it is logged (warning, with the number to call) for the
+        managers to call back by hand; its ``callbacks`` row stays without an outcome."""
         now = self.clock()
+        for task in self.tasks.values():
+            if task.mode in (Mode.CALLBACK, Mode.CALLBACK_DIALING):
+                task.log.warning("callback request lost at shutdown", queue=task.queue,
+                                 caller=task.caller, number=task.callback_number or task.caller)
         tasks = [t for t in self.tasks.values() if t.in_engine]
         for task in tasks:
             if task.mode in (Mode.WAITING, Mode.COLLECTING):

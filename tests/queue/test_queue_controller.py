@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import structlog.testing
 
 from acd.config import parse_acd_config
 from acd.events import OfferStarted, TaskJoined, TaskLeft, WrapupStarted
@@ -466,6 +467,15 @@ async def request_callback(number: str, **cb: Any) -> tuple[Any, ...]:
     await settle()
     assert endpoint.sent[-1].request.method == "BYE"  # the switch ends the caller's call
     return qc, endpoint, media, registrar, clock, events, call_id
+
+
+async def test_callback_requests_pending_at_shutdown_are_logged_with_their_number() -> None:
+    qc, *_ = await request_callback("30010")
+    with structlog.testing.capture_logs() as logs:
+        await qc.shutdown()
+    lost = [e for e in logs if e["event"] == "callback request lost at shutdown"]
+    assert [(e["log_level"], e["queue"], e["number"]) for e in lost] == [
+        ("warning", "6400", "30010")]
 
 
 def failures(events: list[Any]) -> list[str]:
