@@ -1140,20 +1140,17 @@ class Recording:
             leg.remove_audio_consumer(consumer)
             if self in leg._recordings:
                 leg._recordings.remove(self)
-        self._consumers = [lambda *_: None for _ in self.legs]  # detached: no-ops
         self.engine._recordings.pop(self, None)
 
     def close(self) -> None:
         """Finish the file now (synchronous: complete when this returns). Idempotent; a
         failing last write is contained like one during the call (``error``)."""
-        if self._core.closed:
-            self._detach()
-            return
-        try:
-            self._core.close()
-        except RecordingError as exc:
-            self._fail(exc)
-            return
+        if not self._core.closed:
+            try:
+                self._core.close()
+            except RecordingError as exc:
+                self._fail(exc)
+                return
         self._detach()
 
     async def stop(self) -> Path:

@@ -790,7 +790,7 @@ class _Sections:
                 c.issue(tnode, _path_join(dpath, "target"),
                         f"expected a queue number (digits), got {target!r}")
                 continue
-            if kind == "queue":  # checked once the queues are parsed (`check_queue_refs`)
+            if kind == "queue":  # checked in parse_config once the queues are parsed
                 self.queue_refs.append((tnode, _path_join(dpath, "target"), target))
             result.append(InboundRoute(name, did, kind, target, trunk))
         return tuple(result)

@@ -146,7 +146,6 @@ class _Trunk:
     cseq: int = 0
     timer: asyncio.TimerHandle | None = None
     contact: str = ""
-    pending: Any = None  # the OutgoingRequest on its way
 
 
 class TrunkRegistrations:
@@ -222,7 +221,6 @@ class TrunkRegistrations:
             log.error("trunk register not sent", trunk=t.config.name, error=str(exc))
             self._act(t, t.core.handle_response(503, self.clock()))
             return None
-        t.pending = out
         return out
 
     def _on_response(self, t: _Trunk, request: Request, resp: Any) -> None:

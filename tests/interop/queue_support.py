@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,3 +56,18 @@ def assert_prompt_pieces(recording: Path, prompt: Path, seconds: float) -> None:
               for i in range(0, int(seconds * rate), q)]
     found = sum(score > 0.5 for score in scores)
     assert found >= 0.75 * len(scores), f"{prompt.name} not heard in {recording}: {scores}"
+
+
+def poll_rows(db: Path, sql: str, timeout: float = 5.0) -> list[tuple[Any, ...]]:
+    """Rows of `sql` in the switch's database once there are some (the store commits in
+    batches; WAL makes the file readable while the switch runs)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        con = sqlite3.connect(db)
+        try:
+            rows = con.execute(sql).fetchall()
+        finally:
+            con.close()
+        if rows or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)

@@ -67,9 +67,12 @@ def test_extension_keys_show_ringing_talking_and_idle(
         seen = lamps(keys.messages())[key]
         return seen[-1] if seen else None
 
+    def wait_both_idle(when: str) -> None:
+        wait_until(lambda: last("1001") == IDLE and last("1002") == IDLE,
+                   what=f"both keys idle {when}: {lamps(keys.messages())}")
+
     try:
-        wait_until(lambda: last("1001") == IDLE and last("1002")
-                   == IDLE, what="both keys idle")
+        wait_both_idle("at first")
         # an extension call: ringing, then talking, then idle again
         call = alice.call(f"sip:1002@{host}:{port}")
         incoming = bob.wait_incoming(timeout=10)
@@ -99,8 +102,7 @@ def test_extension_keys_show_ringing_talking_and_idle(
                    and held("1002") == ("confirmed", False), what="both keys talking again")
         alice.hangup(call)
         bob.wait_call_state(incoming, "DISCONNECTED")
-        wait_until(lambda: last("1001") == IDLE and last("1002")
-                   == IDLE, what=f"both idle: {lamps(keys.messages())}")
+        wait_both_idle("after the extension call")
         # a queue call: the caller is in the queue, the agent's key blinks, then both talk
         queued = alice.call(f"sip:6400@{host}:{port}")
         offer = bob.wait_incoming(timeout=10)
@@ -112,8 +114,6 @@ def test_extension_keys_show_ringing_talking_and_idle(
                    what=f"agent talking: {lamps(keys.messages())}")
         bob.hangup(offer)
         alice.wait_call_state(queued, "DISCONNECTED")
-        wait_until(lambda: last("1001") == IDLE and last("1002")
-                   == IDLE, what=f"both idle after the queue call: "
-                                             f"{lamps(keys.messages())}")
+        wait_both_idle("after the queue call")
     finally:
         keys.stop(grace=2)

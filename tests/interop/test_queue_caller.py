@@ -4,7 +4,6 @@ is called first, then the customer)."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 import audio
 import pytest
 from phones import Phone, wait_wav_complete
-from queue_support import EN, phone, queue_config
+from queue_support import EN, phone, poll_rows, queue_config
 
 from benchmarks.peers.switch import Extension, RunningSwitch
 
@@ -24,20 +23,6 @@ OTHER = ("3001", "other-pw")  # key-press destination
 CUSTOMER = ("30010", "customer-pw")  # the callback number the caller types
 AGENT = ("2000", "agent-pw")
 EXTENSIONS = [Extension(*x) for x in (CALLER, OTHER, CUSTOMER, AGENT)]
-
-
-def poll_rows(switch: RunningSwitch, sql: str, timeout: float = 5.0) -> list[tuple[Any, ...]]:
-    """Rows of `sql` once there are some (the store commits in batches)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        con = sqlite3.connect(switch.db_path)
-        try:
-            rows = con.execute(sql).fetchall()
-        finally:
-            con.close()
-        if rows or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.1)
 
 
 def queue(number: str, **kw: Any) -> dict[str, Any]:
@@ -84,7 +69,8 @@ def test_position_announcement_and_key_press(
     assert caller.wait_call_state(call, "DISCONNECTED")["code"] == 200
     # the transferred call is recorded like an extension call (caller left, 3001 right);
     # the caller's call record names the file
-    [(recording,)] = poll_rows(switch, "SELECT recording FROM cdr WHERE recording IS NOT NULL")
+    [(recording,)] = poll_rows(switch.db_path,
+                               "SELECT recording FROM cdr WHERE recording IS NOT NULL")
     audio.assert_stereo_channels(recording, 600, 1000, 2.5)
 
 
@@ -146,6 +132,6 @@ def test_callback_agent_first_then_customer(
     assert agent.wait_call_state(ring, "DISCONNECTED")["code"] == 200
     # the callback conversation is recorded: the customer left, the agent right, and the
     # queue call's report row names the file
-    [(recording,)] = poll_rows(switch, "SELECT recording FROM queue_calls"
+    [(recording,)] = poll_rows(switch.db_path, "SELECT recording FROM queue_calls"
                                        " WHERE callback = 1 AND recording IS NOT NULL")
     audio.assert_stereo_channels(recording, 1000, 440, 2.5)

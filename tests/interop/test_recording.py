@@ -11,11 +11,11 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import audio
 import pytest
 from phones import Phone
+from queue_support import poll_rows as poll
 from queue_support import queue_config
 
 from benchmarks.peers.switch import Extension, RunningSwitch
@@ -33,19 +33,6 @@ TALK = 3.0
 
 def assert_channels(path: Path, left_hz: float, right_hz: float, seconds: float) -> float:
     return audio.assert_stereo_channels(path, left_hz, right_hz, seconds)
-
-
-def poll(db: Path, sql: str, timeout: float = 5.0) -> list[tuple[Any, ...]]:
-    deadline = time.monotonic() + timeout
-    while True:
-        con = sqlite3.connect(db)
-        try:
-            rows = con.execute(sql).fetchall()
-        finally:
-            con.close()
-        if rows or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.1)
 
 
 def expected_path(workdir: Path, call_id: str, answered_at: float) -> Path:
