@@ -33,6 +33,9 @@ from acd.config import (
     Destination,
     DynamicAgentDefaultStatus,
     EmptyScenario,
+    Member,
+    Prompts,
+    QueueConfig,
 )
 from acd.events import (
     AgentMissedCall,
@@ -139,24 +142,9 @@ class Acd:
         self._pause_reasons = {r.code: r.reason for r in config.pause_reasons}
         self._pause_texts = {r.reason for r in config.pause_reasons}
         self.messages = MessageQueues(config.message_queues, self._emit_event)
+        self._agents_registered = agents_registered
         for qc in config.queues:
-            q = Queue(qc, self._rng)
-            self._queues[qc.number] = q
-            static_set = {m.extension for m in qc.static_agents}
-            for index, member in enumerate(qc.members):
-                agent = self._agents.get(member.extension)
-                if agent is None:
-                    agent = self._agents[member.extension] = Agent(member.extension,
-                                                                   agents_registered)
-                static = member.extension in static_set
-                m = Membership(q, agent, static, member.skill, index)
-                agent.memberships[qc.number] = m
-                q.members[member.extension] = m
-                if static or (qc.dynamic_agent_default_status
-                              is DynamicAgentDefaultStatus.LOGGED_IN):
-                    m.signed_in = True
-                    m.signin_seq = self._next_signin()
-            self._schedule(Timer.SLA_EVALUATION, q.number, now + qc.sla.evaluation_interval)
+            self._add_queue(qc, now)
         for q in self._queues.values():
             for m in q.members.values():
                 # every member enters the wallboard counts as logged out (previous is state)
@@ -628,6 +616,54 @@ class Acd:
         """An agent clicked Take over (manual and auto modes; rejected in no-take-over)."""
         self._begin(now)
         self.messages.take_over(task, agent, now, self._out)
+        return self._end(now)
+
+    # --- configuration (softswitch reload) -----------------------------------------------
+
+    def handle_reconfigure(self, config: AcdConfig, now: float) -> Output:
+        """Apply a changed configuration to the running engine (`softswitch reload`).
+
+        Kept: every task (its place, timers and ringing offers), every agent's sign-ins,
+        pauses, wrap-ups, missed-call counters and calls in the queues that still exist, and
+        every queue's statistics. Decisions:
+
+        - A removed queue sends the callers on its line to its failover destination (the
+          removed queue's last configuration; TaskLeft reason ``queue_removed``); its
+          callback requests fail (CallbackFailed, no idle agent). Answered calls and a
+          callback being dialled continue and end as usual.
+        - A member removed from a queue is signed out of it (AgentSignedOut for a dynamic
+          agent that was signed in, AgentResumed first if paused); an offer ringing them for
+          that queue is withdrawn (StopRinging, not a missed call) and the caller is offered
+          again at once; a connected call continues, without that queue's wrap-up.
+        - An added member starts like at start-up: static agents signed in, dynamic ones as
+          the queue's ``dynamic_agent_default_status`` says.
+        - A member made static is signed in; one made dynamic stays signed in.
+        - Strategy, skills and member order: the idle-agent orderings are rebuilt from the
+          new settings. A shorter or longer ``max_wait`` applies to the callers already
+          waiting (counted from their arrival); changed announcement frequencies restart
+          from now. Ring timeout, retry interval, wrap-up, weights, prompts, failover and
+          callback settings apply from the next offer, round or caller that uses them.
+        - Message queues: see `MessageQueues.reconfigure`.
+        """
+        self._begin(now)
+        numbers = {qc.number for qc in config.queues}
+        for q in [q for n, q in self._queues.items() if n not in numbers]:
+            self._remove_queue(q, now)
+        self.config = config
+        self._pause_reasons = {r.code: r.reason for r in config.pause_reasons}
+        self._pause_texts = {r.reason for r in config.pause_reasons}
+        for qc in config.queues:
+            existing = self._queues.get(qc.number)
+            if existing is None:
+                q = self._add_queue(qc, now)
+                for m in q.members.values():
+                    self._emit(MemberStateChanged(now, m.agent.extension, q.number,
+                                                  LOGGED_OUT, LOGGED_OUT), q)
+                    self._refresh(m, now)
+            elif existing.config != qc:
+                self._change_queue(existing, qc, now)
+        self._queues = {qc.number: self._queues[qc.number] for qc in config.queues}
+        self.messages.reconfigure(config.message_queues)
         return self._end(now)
 
     # --- time --------------------------------------------------------------------------
@@ -1142,6 +1178,8 @@ class Acd:
         self._emit(CallEnded(now, t.id, q.number, agent, talked), q)
         wrapup = q.config.wrapup
         q.handle_time = update_handle_time(q.handle_time, talked + wrapup)
+        if q.number not in a.memberships:  # removed from the queue by a reload meanwhile
+            wrapup = 0
         if wrapup > 0:
             until = now + wrapup
             if q.config.share_wrapup_time:
@@ -1185,3 +1223,135 @@ class Acd:
         self._emit(CallbackFailed(now, t.id, t.queue.number, t.callback_number, reason), t.queue)
         self._cancel_offers(t, now)
         self._leave(t, now, CallStatus.MISSED, LeaveReason.CALLBACK_FAILED)
+
+    # --- reconfiguration (handle_reconfigure) ------------------------------------------------
+
+    def _add_queue(self, qc: QueueConfig, now: float) -> Queue:
+        q = Queue(qc, self._rng)
+        self._queues[qc.number] = q
+        static_set = {m.extension for m in qc.static_agents}
+        for index, member in enumerate(qc.members):
+            self._add_membership(q, member, index, member.extension in static_set)
+        self._schedule(Timer.SLA_EVALUATION, q.number, now + qc.sla.evaluation_interval)
+        return q
+
+    def _add_membership(self, q: Queue, member: Member, index: int, static: bool) -> Membership:
+        agent = self._agents.get(member.extension)
+        if agent is None:
+            agent = self._agents[member.extension] = Agent(member.extension,
+                                                           self._agents_registered)
+        m = Membership(q, agent, static, member.skill, index)
+        agent.memberships[q.number] = m
+        q.members[member.extension] = m
+        if static or (q.config.dynamic_agent_default_status
+                      is DynamicAgentDefaultStatus.LOGGED_IN):
+            m.signed_in = True
+            m.signin_seq = self._next_signin()
+        return m
+
+    def _remove_queue(self, q: Queue, now: float) -> None:
+        for seq in list(q.order):
+            t = q.by_seq.get(seq)
+            if t is None:
+                continue
+            if t.state in _ON_LINE:
+                self._failover(t, now, LeaveReason.QUEUE_REMOVED)
+            else:  # a callback request keeping its place: nobody left to call back
+                self._callback_failed(t, now, CallbackFailureReason.NO_IDLE_AGENT)
+        for m in list(q.members.values()):
+            self._remove_membership(m, now)
+        self._cancel(Timer.SLA_EVALUATION, q.number)
+        del self._queues[q.number]
+        self._dirty.discard(q)
+        self._emptied.discard(q)
+
+    def _remove_membership(self, m: Membership, now: float) -> None:
+        a, q = m.agent, m.queue
+        self._cancel_agent_offers(a, now, q.number)
+        if m.paused:
+            m.paused, m.pause_reason = False, ""
+            self._emit(AgentResumed(now, a.extension, q.number), q)
+        if m.signed_in and not m.static:
+            self._emit(AgentSignedOut(now, a.extension, q.number), q)
+        m.signed_in = False
+        m.wrapup_until = NEG_INF
+        self._cancel(Timer.WRAPUP_MEMBER, (a.extension, q.number))
+        self._refresh(m, now)  # leaves the idle index and the presence counts
+        previous = self._changed.pop(m, m.state)
+        if previous is not m.state:
+            self._emit(MemberStateChanged(now, a.extension, q.number, m.state, previous), q)
+        q.stats.member_removed(a.extension, m.state)
+        del q.members[a.extension]
+        del a.memberships[q.number]
+        if not a.memberships and not a.calls and not a.offers:
+            self._cancel(Timer.WRAPUP_AGENT, a.extension)
+            del self._agents[a.extension]
+
+    def _change_queue(self, q: Queue, qc: QueueConfig, now: float) -> None:
+        old = q.config
+        wanted = {m.extension: (index, m) for index, m in enumerate(qc.members)}
+        for ext in [e for e in q.members if e not in wanted]:
+            self._remove_membership(q.members[ext], now)
+        # out of the idle index while the fields its orderings are keyed by change
+        for m in q.members.values():
+            q.remove_idle(m)
+        q.config = qc
+        q.ring_in_use = qc.ring_in_use
+        q.empty_rules = qc.leave_when_empty is not None or qc.join_empty_disallowed is not None
+        q.stats.sla_time = qc.sla.time
+        if qc.strategy is not old.strategy:
+            q.levels.clear()
+            q.idle_levels.clear()
+        static_set = {m.extension for m in qc.static_agents}
+        members: dict[AgentId, Membership] = {}
+        for ext, (index, member) in wanted.items():
+            static = ext in static_set
+            kept = q.members.get(ext)
+            if kept is None:
+                m = self._add_membership(q, member, index, static)
+                # a new member enters the wallboard counts as logged out (as at start-up)
+                self._emit(MemberStateChanged(now, ext, q.number, LOGGED_OUT, LOGGED_OUT), q)
+            else:
+                m = kept
+                m.skill = member.skill
+                m.list_index = index
+                if static and not m.signed_in:
+                    m.signed_in = True
+                    m.signin_seq = self._next_signin()
+                    self._emit(AgentSignedIn(now, ext, q.number), q)
+                m.static = static
+            members[ext] = m
+        q.members = members
+        for m in members.values():
+            self._refresh(m, now)
+        if qc.max_wait != old.max_wait:
+            for t in q.by_seq.values():
+                if t.state in _ON_LINE:
+                    self._schedule(Timer.MAX_WAIT, t.id, max(now, t.arrived + qc.max_wait))
+        if qc.prompts != old.prompts:
+            for t in q.by_seq.values():
+                if t.state in _ON_LINE:
+                    self._restart_announcements(t, old.prompts, qc.prompts, now)
+        if qc.sla.evaluation_interval != old.sla.evaluation_interval:
+            self._schedule(Timer.SLA_EVALUATION, q.number, now + qc.sla.evaluation_interval)
+        if qc.leave_when_empty is not None and q.present_leave == 0:
+            self._emptied.add(q)
+        self._dirty.add(q)
+
+    def _restart_announcements(self, t: Task, old: Prompts, new: Prompts, now: float) -> None:
+        if (old.queue_announcement, old.queue_announcement_frequency) != (
+                new.queue_announcement, new.queue_announcement_frequency):
+            self._cancel(Timer.QUEUE_ANNOUNCEMENT, t.id)
+            if new.queue_announcement and new.queue_announcement_frequency > 0:
+                self._schedule(Timer.QUEUE_ANNOUNCEMENT, t.id,
+                               now + new.queue_announcement_frequency)
+        if old.position_announcement_frequency != new.position_announcement_frequency or (
+                (old.announce_position or old.announce_estimated_wait_time
+                 or old.play_thank_you) != (new.announce_position
+                                            or new.announce_estimated_wait_time
+                                            or new.play_thank_you)):
+            self._cancel(Timer.POSITION_ANNOUNCEMENT, t.id)
+            if ((new.announce_position or new.announce_estimated_wait_time
+                 or new.play_thank_you) and new.position_announcement_frequency > 0):
+                self._schedule(Timer.POSITION_ANNOUNCEMENT, t.id,
+                               now + new.position_announcement_frequency)

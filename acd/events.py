@@ -40,6 +40,7 @@ class LeaveReason(Enum):
     CALLBACK_SUCCEEDED = "callback_succeeded"  # §4.2 agent and customer connected
     CALLBACK_FAILED = "callback_failed"  # §4.2 terminated (see CallbackFailureReason)
     REMOVED = "removed"  # taken out by the shell (e.g. a manager transferred it)
+    QUEUE_REMOVED = "queue_removed"  # the queue left the configuration -> failover
 
 
 class RouteReason(Enum):

@@ -74,6 +74,12 @@ class QueueStatistics:
         counts[previous] -= 1
         counts[state] += 1
 
+    def member_removed(self, agent: AgentId, state: MemberState) -> None:
+        """The agent left the queue's configuration (reconfigure): out of the counts."""
+        if agent in self._agents:
+            self._agents.discard(agent)
+            self._counts[state] -= 1
+
     def apply(self, event: Event) -> None:
         if type(event) is MemberStateChanged:
             counts = self._counts
