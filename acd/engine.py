@@ -171,6 +171,11 @@ class Acd:
         """The queue's agents and their states, in configured order (queue panel)."""
         return [(a, m.state) for a, m in self._queue(queue).members.items()]
 
+    def is_member(self, agent: AgentId, queue: QueueId) -> bool:
+        """Whether the agent is (still) a member of the queue (no error for unknown ones)."""
+        a = self._agents.get(agent)
+        return a is not None and queue in a.memberships
+
     def member_state(self, agent: AgentId, queue: QueueId) -> MemberState:
         return self._membership(agent, queue).state
 

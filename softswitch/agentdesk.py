@@ -135,6 +135,27 @@ class AgentDesk:
         if self.reports is not None:
             self.reports.close(self.loop.time())
 
+    def reconfigure(self, config: Any) -> None:
+        """A reload (softswitch.reload), after the ACD applied it: feature codes and their
+        dial-plan rule, the BLF directory (new extensions and memberships can be watched;
+        their lamps are brought up to the ACD's state), report SLA times and e-mail
+        recipients follow the new configuration."""
+        acd = self.queues.acd
+        directory = directory_from_acd(acd.config)
+        codes = config.feature_codes if isinstance(config.feature_codes, FeatureCodes) \
+            else FeatureCodes()
+        self.config = config
+        self.plan = FeatureCodePlan(codes, directory)
+        self.router.dialplan.replace(self.plan.dialplan_rule())
+        extensions = [e.number for e in config.extensions]
+        self.notifier.reconfigure(extensions, directory, self.plan.blf_resource)
+        self.lamps.reconfigure(extensions, acd.queues())
+        if self.reports is not None:
+            self.reports.reconfigure(acd.config)
+        if self.mail is not None:
+            self.mail.reconfigure(config)
+        self.presence.send(sync_from_acd(self.notifier, acd, self.loop.time()))
+
     # ------------------------------------------------------------------ BLF
 
     def _agent_event(self, event: Any) -> None:

@@ -41,6 +41,9 @@ class Switch:
         self.http_address: str | None = None
         self._http_runner: web.AppRunner | None = None
         self._started: list[str] = []
+        from softswitch.reload import Reloader
+
+        self.reloads = Reloader(self)  # SIGHUP / softswitch reload (softswitch.reload)
 
     async def start(self) -> None:
         from media import MediaEngine
@@ -102,6 +105,7 @@ class Switch:
             "registrations": router.registrar.count() if router else 0,
             "active_calls": router.calls.active_count() if router else 0,
             "trunks": router.trunk_registrations.states() if router else {},
+            **self.reloads.health(),
         })
 
     async def stop(self) -> None:
@@ -144,11 +148,10 @@ class SipRouter:
         from softswitch.dialplan import DialPlan
         from softswitch.registrar import RegistrarService
         from softswitch.sip.auth import (
-            HA1,
             AuthStatus,
             BruteForceGuard,
             DigestAuthenticator,
-            compute_ha1,
+            credential_table,
         )
         from softswitch.sip.endpoint import SipEndpoint
 
@@ -159,11 +162,7 @@ class SipRouter:
         self._auth_ok = AuthStatus.OK
         self._auth_failed = AuthStatus.FAILED
         passwords = {e.number: e.password for e in config.extensions}
-        # H(user:realm:password) once per extension at start-up, not once per request
-        credentials = {n: HA1(md5=compute_ha1("MD5", n, sip.realm, pw),
-                              sha256=compute_ha1("SHA-256", n, sip.realm, pw))
-                       for n, pw in passwords.items()}
-        self.auth = DigestAuthenticator(sip.realm, credentials.get,
+        self.auth = DigestAuthenticator(sip.realm, credential_table(sip.realm, passwords).get,
                                         nonce_ttl=float(sip.auth.nonce_lifetime),
                                         algorithms=sip.auth.algorithms)
         bf = sip.brute_force
@@ -435,6 +434,7 @@ async def serve(config: Config) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     switch = Switch(config)
+    loop.add_signal_handler(signal.SIGHUP, switch.reloads.request)
     try:
         await switch.start()
     except OSError as exc:
@@ -451,8 +451,10 @@ async def serve(config: Config) -> int:
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 20, 20)
+    switch.reloads.started()
     await stop.wait()
     log.info("shutting down", reason="signal")
+    switch.reloads.close()
     await switch.stop()
     return 0
 

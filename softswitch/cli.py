@@ -1,4 +1,4 @@
-"""The `softswitch` command: `run`, `check` and `simulate` (DESIGN.md, "Contracts").
+"""The `softswitch` command: `run`, `check`, `reload` and `simulate` (DESIGN.md, "Contracts").
 
 Each subcommand lives in its own module and is imported only when chosen, so `check` starts
 fast and a broken optional part cannot stop another command.
@@ -23,6 +23,13 @@ def _build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate a configuration file and exit")
     check.add_argument("--config", required=True, help="YAML configuration file")
 
+    reload = sub.add_parser("reload", help="apply a changed configuration to the running "
+                                           "switch (validated first; calls are kept)")
+    reload.add_argument("--config", required=True,
+                        help="the YAML file the switch was started with")
+    reload.add_argument("--timeout", type=float, default=10.0,
+                        help="seconds to wait for the switch's answer (default 10)")
+
     sim = sub.add_parser("simulate", help="simulate queue traffic in virtual time")
     sim.add_argument("--config", required=True, help="YAML configuration file")
     sim.add_argument("--hours", type=float, default=8.0, help="simulated hours (default 8)")
@@ -41,6 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from softswitch.config import check_command
 
         return check_command(args)
+    if args.command == "reload":
+        from softswitch.reload import reload_command
+
+        return reload_command(args)
     if args.command == "simulate":
         from softswitch.simulate import simulate_command
 

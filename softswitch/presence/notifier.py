@@ -90,6 +90,14 @@ class Notifier:
         self._registered: set[str] = set()
         self._calls: dict[str, dict[str, ExtensionCall]] = {}
 
+    def reconfigure(self, extensions: Iterable[str], directory: QueueDirectory,
+                    resolve_agent_key: AgentKeyResolver | None = None) -> None:
+        """A reload: keys of new extensions and memberships can be subscribed; removed ones
+        answer 404 to new SUBSCRIBEs. Agent states already known are kept."""
+        self.extensions = frozenset(extensions)
+        self.agents.directory = directory
+        self._resolve_agent_key = resolve_agent_key
+
     # ------------------------------------------------------------------ SUBSCRIBE
 
     def handle_subscribe(self, req: SubscribeRequest, now: float) -> SubscribeResult:

@@ -1206,3 +1206,36 @@ class QueueCalls:
         for t in list(self._pending):
             t.cancel()
         await asyncio.sleep(0.2)  # let the BYEs/CANCELs leave before the sockets close
+
+    # ------------------------------------------------------------------ reload
+
+    def reconfigure(self, acd_config: AcdConfig, extensions: dict[str, Any],
+                    prompts_dir: str | Path | None) -> None:
+        """A changed configuration (softswitch.reload). The ACD applies it keeping callers,
+        agent state and statistics (`Acd.handle_reconfigure`; its commands run here: a
+        withdrawn offer is CANCELled, the callers of a removed queue go to its failover,
+        which may already be a queue of the new configuration). Queue numbers follow in the
+        dial plan. New agents' registrations and busy phones are reported to the ACD.
+        Calls in progress keep their media and dialogs; a call of a removed queue ends with
+        the defaults (hold music, no survey)."""
+        from softswitch.dialplan import queue_rule
+
+        old_agents = self._agent_set
+        self.config = acd_config
+        self.queues = {q.number: q for q in acd_config.queues}
+        self._agent_set = frozenset(m.extension for q in acd_config.queues for m in q.members)
+        self.extensions = extensions
+        self.prompts_dir = Path(prompts_dir) if prompts_dir else None
+        if self.dialplan is not None:
+            self.dialplan.replace(queue_rule(self.queues))
+        self.execute(self.acd.handle_reconfigure(acd_config, self.clock()))
+        for ext in sorted(old_agents - self._agent_set):
+            self._registered.discard(ext)
+            timer = self._reg_timers.pop(ext, None)
+            if timer is not None:
+                timer.cancel()
+        for ext in sorted(self._agent_set - old_agents):
+            self._registered.discard(ext)  # the ACD's agent is new: not registered yet
+            self.registration_changed(ext)
+            if self._busy.get(ext):
+                self._feed(self.acd.handle_device_busy, ext)

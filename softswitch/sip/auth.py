@@ -30,7 +30,7 @@ import hmac
 import os
 import struct
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from .errors import SipParseError
@@ -461,3 +461,11 @@ class BruteForceGuard:
             if times and times[-1] > limit:
                 break
             del self._failures[host]
+
+
+def credential_table(realm: str, passwords: Mapping[str, str]) -> dict[str, HA1]:
+    """H(user:realm:password) per user for both algorithms, computed once (at start-up and
+    at a reload), not once per request; ``table.get`` is a `DigestAuthenticator` lookup."""
+    return {user: HA1(md5=compute_ha1("MD5", user, realm, pw),
+                      sha256=compute_ha1("SHA-256", user, realm, pw))
+            for user, pw in passwords.items()}
