@@ -445,13 +445,13 @@ async def serve(config: Config) -> int:
         log.error("cannot start", error=repr(exc))
         await switch.stop()
         return 1
+    switch.reloads.started()  # the pid file: `softswitch reload` finds this switch
     # Objects made at start-up (config, modules, tables) live for the whole run: keep them
     # out of the cyclic GC's scans, and collect the young generation less often, so that
     # a collection never stalls the loop for long under load (SIP retransmits after 500 ms).
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 20, 20)
-    switch.reloads.started()
     await stop.wait()
     log.info("shutting down", reason="signal")
     switch.reloads.close()

@@ -97,20 +97,27 @@ class Outcome:
     errors: list[str] = field(default_factory=list)
 
 
+# parsed fields -> the YAML keys they come from, where the names differ
+_YAML_KEYS = {("rtp", "port_min"): "ports", ("rtp", "port_max"): "ports",
+              ("http", "host"): "listen", ("http", "port"): "listen"}
+
+
 def restart_needed(old: Config, new: Config) -> list[str]:
-    """The restart-only keys whose value differs, ``sip.listen`` style where a section has
-    fields."""
-    out: list[str] = []
+    """The restart-only YAML keys whose value differs (``sip.listen``, ``rtp.ports``,
+    ``database``, ...)."""
+    out: dict[str, None] = {}
     for name in RESTART_ONLY:
         a, b = getattr(old, name), getattr(new, name)
         if a == b:
             continue
-        if dataclasses.is_dataclass(a) and dataclasses.is_dataclass(b) and type(a) is type(b):
-            out += [f"{name}.{f.name}" for f in dataclasses.fields(a)
-                    if getattr(a, f.name) != getattr(b, f.name)]
+        if name != "database" and dataclasses.is_dataclass(a) \
+                and dataclasses.is_dataclass(b) and type(a) is type(b):
+            for f in dataclasses.fields(a):
+                if getattr(a, f.name) != getattr(b, f.name):
+                    out[f"{name}.{_YAML_KEYS.get((name, f.name), f.name)}"] = None
         else:
-            out.append(name)
-    return out
+            out[name] = None
+    return list(out)
 
 
 def _keyed(items: Any, key: str) -> dict[str, Any]:
