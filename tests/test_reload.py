@@ -78,3 +78,52 @@ def test_restart_only_keys_are_named_as_in_the_yaml(tmp_path: Path) -> None:
     new = parsed(tmp_path, raw)
     assert restart_needed(old, new) == ["sip.listen", "rtp.ports", "database"]
     assert describe_changes(old, new) == []
+
+
+async def test_trunk_registration_follows_a_reload(tmp_path: Path) -> None:
+    """A trunk added with `register: true` registers at once; a changed one registers anew;
+    a removed one is un-registered (Expires: 0)."""
+    from sipua import SipUA
+
+    raw = raw_config(tmp_path)
+    switch = Switch(parsed(tmp_path, raw))
+    await switch.start()
+    server = tuple(switch.sip_addresses[0].split(":")[1:])
+    provider = await SipUA("provider", "", (str(server[0]), int(server[1]))).start()
+    try:
+        trunk = {"name": "carrier", "host": "127.0.0.1", "port": provider.local[1],
+                 "register": True, "username": "acme", "password": "secret"}
+        raw["trunks"] = [trunk]
+        apply(switch, parsed(tmp_path, raw))
+        first = await provider.next_request("REGISTER")
+        assert first.get("Expires") == "3600" and "acme@" in str(first.to.uri)
+        provider.reply(first, 200, to_tag="p1")
+        await _until(lambda: switch.router.trunk_registrations.states()["carrier"]["state"]
+                     == "registered")
+        raw["trunks"] = [dict(trunk, username="acme2")]
+        apply(switch, parsed(tmp_path, raw))
+        gone = await provider.next_request("REGISTER")
+        assert gone.get("Expires") == "0" and "acme@" in str(gone.to.uri)
+        provider.reply(gone, 200, to_tag="p2")
+        again = await provider.next_request("REGISTER")
+        assert again.get("Expires") == "3600" and "acme2@" in str(again.to.uri)
+        provider.reply(again, 200, to_tag="p3")
+        await _until(lambda: switch.router.trunk_registrations.states()["carrier"]["state"]
+                     == "registered")
+        raw["trunks"] = []
+        apply(switch, parsed(tmp_path, raw))
+        last = await provider.next_request("REGISTER")
+        assert last.get("Expires") == "0" and "acme2@" in str(last.to.uri)
+        assert switch.router.trunk_registrations.states() == {}
+    finally:
+        provider.close()
+        await switch.stop()
+
+
+async def _until(predicate: Any, timeout: float = 5.0) -> None:
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
