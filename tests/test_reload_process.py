@@ -151,3 +151,48 @@ async def test_reload_changes_who_may_register(tmp_path: Path) -> None:
         for phone in phones:
             phone.close()
         assert sw.stop() == 0
+
+
+async def test_call_of_a_removed_extension_goes_on_until_hung_up(tmp_path: Path) -> None:
+    from sipua import SipUA
+    from test_switch_calls import (
+        Phones,
+        answered_call,
+        in_dialog,
+        media_addr,
+        recv,
+        rtp_packet,
+        rtp_socket,
+    )
+
+    cfg = config(tmp_path)
+    sw = start(tmp_path, cfg)
+    caller = await SipUA("1001", "pw-1001", sw.udp).start()
+    callee = await SipUA("1002", "pw-1002", sw.udp).start()
+    p = Phones(caller, callee, rtp_socket(), rtp_socket())
+    try:
+        assert (await callee.register()).status == 200
+        ok, req = await answered_call(p)
+        cfg["extensions"] = [e for e in cfg["extensions"] if e["number"] != "1002"]
+        write(sw, cfg)
+        done = reload(sw)
+        assert done.returncode == 0 and "extensions -1002" in done.stdout, done.stderr
+        assert health(sw)["registrations"] == 0
+        assert health(sw)["active_calls"] == 1
+        # the audio still flows both ways, and the BYE still reaches the other side
+        to_callee, to_caller = media_addr(req.body), media_addr(ok.body)
+        for i in range(3):
+            p.caller_rtp.sendto(rtp_packet(i, b"\xaa" * 160), to_caller)
+            p.callee_rtp.sendto(rtp_packet(i, b"\x55" * 160, ssrc=0x99), to_callee)
+        assert (await recv(p.callee_rtp))[12:] == b"\xaa" * 160
+        assert (await recv(p.caller_rtp))[12:] == b"\x55" * 160
+        callee.send_raw(in_dialog(callee, "BYE", req, we_are_caller=False))
+        assert (await callee.response()).status == 200
+        bye = await caller.next_request("BYE")
+        caller.reply(bye, 200)
+    finally:
+        for s in (p.caller_rtp, p.callee_rtp):
+            s.close()
+        caller.close()
+        callee.close()
+        assert sw.stop() == 0
