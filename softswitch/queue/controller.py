@@ -1217,7 +1217,8 @@ class QueueCalls:
         which may already be a queue of the new configuration). Queue numbers follow in the
         dial plan. New agents' registrations and busy phones are reported to the ACD.
         Calls in progress keep their media and dialogs; a call of a removed queue ends with
-        the defaults (hold music, no survey)."""
+        the defaults (hold music, no survey). A caller of a removed queue whose INVITE is
+        still being answered gets 404 (the number is gone; it never waited)."""
         from softswitch.dialplan import queue_rule
 
         old_agents = self._agent_set
@@ -1229,6 +1230,12 @@ class QueueCalls:
         if self.dialplan is not None:
             self.dialplan.replace(queue_rule(self.queues))
         self.execute(self.acd.handle_reconfigure(acd_config, self.clock()))
+        for task in list(self.tasks.values()):
+            if task.mode is Mode.ANSWERING and task.queue not in self.queues:
+                # still being answered (its media leg opening): not in the queue yet, and
+                # the number is gone
+                task.log.info("queue removed by a reload before the caller was answered")
+                self._reject(task, 404, "Not Found")
         for ext in sorted(old_agents - self._agent_set):
             self._registered.discard(ext)
             timer = self._reg_timers.pop(ext, None)
