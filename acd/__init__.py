@@ -56,13 +56,14 @@ Commands (acd.commands; every one names its ``task``)
 Events (acd.events, frozen dataclasses with ``at``): TaskJoined, TaskRouted, TaskLeft (exactly
 one per task that joined: status answered / abandoned / missed and the reason), OfferStarted,
 OfferEnded, AgentMissedCall, CallEnded, AgentSignedIn/Out, AgentPaused (``auto`` = auto-pause:
-e-mail the agent), AgentResumed, WrapupStarted/Ended, MemberStateChanged, CallbackRequested,
+e-mail the agent), AgentResumed, WrapupStarted/Ended, MemberStateChanged, MemberRemoved
+(a reload took the agent out of the queue), CallbackRequested,
 CallbackSucceeded, CallbackFailed, SlaEvaluated (``below_threshold``: e-mail the managers),
 SessionTakenOver, InputRejected (an input that did not fit the state; nothing changed).
 Inputs naming an unknown queue or agent raise `AcdInputError`.
 
-Queries: agent_queues, queue_members, member_state, is_signed_in, is_static, pause_state (BLF),
-position,
+Queries: agent_queues, queue_members, is_member, member_state, is_signed_in, is_static,
+pause_state (BLF), position,
 estimated_wait (acd.ewt), statistics(queue, now) (acd.stats, wallboard), pause_reason(code).
 
 A shell in a nutshell (what issue 5's asyncio adapter does)::

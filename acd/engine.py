@@ -52,6 +52,7 @@ from acd.events import (
     Event,
     InputRejected,
     LeaveReason,
+    MemberRemoved,
     MemberState,
     MemberStateChanged,
     OfferEnded,
@@ -1279,13 +1280,15 @@ class Acd:
         if m.signed_in and not m.static:
             self._emit(AgentSignedOut(now, a.extension, q.number), q)
         m.signed_in = False
+        if m.wrapup_until > now:
+            self._out.events.append(WrapupEnded(now, a.extension, (q.number,)))
         m.wrapup_until = NEG_INF
         self._cancel(Timer.WRAPUP_MEMBER, (a.extension, q.number))
         self._refresh(m, now)  # leaves the idle index and the presence counts
         previous = self._changed.pop(m, m.state)
         if previous is not m.state:
             self._emit(MemberStateChanged(now, a.extension, q.number, m.state, previous), q)
-        q.stats.member_removed(a.extension, m.state)
+        self._emit(MemberRemoved(now, a.extension, q.number), q)
         del q.members[a.extension]
         del a.memberships[q.number]
         if not a.memberships and not a.calls and not a.offers:

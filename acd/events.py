@@ -218,6 +218,15 @@ class MemberStateChanged(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class MemberRemoved(Event):
+    """A reload took the agent out of ``queue`` (signed out and logged out just before, by
+    the events that say so): panels drop the agent's row, wallboard counts forget it."""
+
+    agent: AgentId
+    queue: QueueId
+
+
+@dataclass(frozen=True, slots=True)
 class CallbackRequested(Event):
     """§4.2: the caller registered ``number``; the call hangs up, the position is kept."""
 
