@@ -38,6 +38,8 @@ Inputs (each returns an `Output` with ``.commands`` and ``.events``; also unpack
             handle_device_busy/idle(agent, now)                 (non-queue calls: ring in use)
             handle_wrapup_over(agent, now)                      (end wrap-up early)
     chats:  handle_message_reply(task, agent, now), handle_take_over(task, agent, now)
+    config: handle_reconfigure(config, now)   (`softswitch reload`: keeps tasks, agent state
+            and statistics; removed queues' callers go to failover; see its docstring)
     time:   tick(now) runs every deadline <= now; next_deadline() -> float | None says when
             to call it next. Every handle_* also runs the deadlines due by its ``now``.
 
