@@ -284,6 +284,9 @@ async def restore_agent_state(store: RowStore, bus: EventBus, queues: QueueShell
         queues.execute(acd.restore_agent(m.agent, m.queue, now, signed_in=m.signed_in,
                                          paused=m.paused, reason=m.pause_reason,
                                          wrapup_until=until))
+        paused, reason = acd.pause_state(m.agent, m.queue)
+        log.info("agent restored", agent=m.agent, queue=m.queue,
+                 signed_in=acd.is_signed_in(m.agent, m.queue), paused=paused, reason=reason)
         restored += 1
     queue_numbers = set(acd.queues())
     for c in saved.callbacks:
@@ -296,6 +299,8 @@ async def restore_agent_state(store: RowStore, bus: EventBus, queues: QueueShell
         queues.execute(acd.restore_callback(c.task, c.queue, now, caller=c.caller,
                                             number=c.number, joined=c.joined_at - offset,
                                             expires=c.expires_at - offset))
+        log.info("callback request restored", queue=c.queue, caller=c.caller,
+                 number=c.number, position=acd.position(c.task))
     for sql, params in recorder.rows.known_members(acd, now):
         store.write(sql, params)
     if reports is not None:
