@@ -38,7 +38,13 @@ Decisions (also in the report of issue 5):
   caller's display name when their phone sent one, else their number (the From URI always
   carries the number); callback offers show "<queue name>: callback <number>".
 - While the caller is entering a callback number, periodic queue and position announcements
-  are skipped (they would talk over the dialogue); music resumes between prompts.
+  are skipped (they would talk over the dialogue); music resumes between prompts. Every key
+  of the dialogue also goes to the ACD, which times the silence: the prompt is played again
+  (a new CollectCallbackNumber), then the caller is back in line (EndCallbackDialogue).
+- A callback whose agent hangs up before the customer answered fails as "agent hung up"
+  (§8.7, 坐席挂断); the customer's ringing is cancelled.
+- Restart: pending callback requests are not ended at shutdown (they are persisted,
+  softswitch.store.agent_state); the next start hands each back with `adopt_callback`.
 - Key presses reach the controller as media DTMF events whatever their transport: RFC 4733,
   SIP INFO (handed to the caller's media leg) or in-band tones (detected by the media engine
   on legs whose phone did not negotiate telephone-event).
