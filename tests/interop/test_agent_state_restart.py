@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 from phones import Phone
-from queue_support import phone, poll_rows, queue_config
+from queue_support import call_and_press, phone, poll_rows, queue_config
 
-from benchmarks.peers.switch import Extension, build_config, start_switch
+from benchmarks.peers.switch import Extension, RunningSwitch, build_config, start_switch
 
 pytestmark = pytest.mark.interop
 
@@ -35,14 +35,10 @@ def dial_code(agent: Phone, host: str, port: int, code: str) -> None:
     assert agent.wait_call_state(call, "DISCONNECTED", timeout=15)["code"] == 200
 
 
-def request_callback(caller: Phone, host: str, port: int) -> None:
+def request_callback(caller: Phone, sw: RunningSwitch) -> None:
     """Call the queue (nobody can answer), press 1, confirm the own number with 1: the
     switch confirms and hangs up."""
-    call = caller.call(f"sip:6470@{host}:{port}")
-    caller.wait_call_state(call, "CONFIRMED")
-    caller.wait_media(call)
-    time.sleep(0.5)
-    caller.send_dtmf(call, "1")
+    call = call_and_press(caller, sw, "6470", "1")
     time.sleep(5.0)  # "your callback number is 3 0 0 0 x; press 1 to confirm or 2 to change"
     caller.send_dtmf(call, "1")
     assert caller.wait_call_state(call, "DISCONNECTED", timeout=15)["code"] == 200
@@ -68,7 +64,7 @@ def test_sign_in_pause_and_callbacks_survive_sigkill(
         dial_code(agent, host, port, "*76470")  # sign in
         dial_code(agent, host, port, "*076470*03")  # pause: Wrap up
         for caller in callers:  # 30000 first, then 30001
-            request_callback(caller, host, port)
+            request_callback(caller, sw)
         assert poll_rows(sw.db_path, "SELECT COUNT(*) FROM callback_requests"
                                      " HAVING COUNT(*) = 2") == [(2,)]
         assert poll_rows(sw.db_path, "SELECT signed_in, paused, pause_reason FROM agent_state"

@@ -12,7 +12,7 @@ from typing import Any
 import audio
 import pytest
 from phones import Phone, wait_wav_complete
-from queue_support import EN, phone, poll_rows, queue_config
+from queue_support import EN, call_and_press, phone, poll_rows, queue_config
 
 from benchmarks.peers.switch import Extension, RunningSwitch
 
@@ -144,11 +144,7 @@ def test_silent_caller_in_the_callback_dialogue_is_rung_when_an_agent_frees(
     played again, after 15 s more the caller is back in line (§4.2: a callback *can* be
     requested); when the agent's phone registers, it rings for the caller, who talks."""
     caller = phone(phone_factory, CALLER, switch)
-    call = caller.call(f"sip:6461@{switch.host}:{switch.port}")
-    caller.wait_call_state(call, "CONFIRMED")
-    caller.wait_media(call)
-    time.sleep(0.5)
-    caller.send_dtmf(call, "1")
+    call = call_and_press(caller, switch, "6461", "1")
     time.sleep(10.0)  # the first prompt is over
     caller.record(call, tmp_path / "again.wav")
     time.sleep(12.0)

@@ -479,6 +479,18 @@ async def test_callback_requests_pending_at_shutdown_are_kept_not_ended() -> Non
     assert not [e for e in events if isinstance(e, TaskLeft) and e.task == call_id]
 
 
+async def agent_answers_the_callback(qc: QueueCalls, endpoint: Endpoint,
+                                     registrar: Registrar) -> Outgoing:
+    """Agent 2000's phone registers, rings for the pending callback and answers it."""
+    registrar.add("2000", 7000)
+    qc.registration_changed("2000")
+    await settle()
+    [ring] = endpoint.invites_to("2000")
+    answer(ring)
+    await settle()
+    return ring
+
+
 def failures(events: list[Any]) -> list[str]:
     return [e.reason.value for e in events if type(e).__name__ == "CallbackFailed"]
 
@@ -532,12 +544,7 @@ async def test_callback_fails_with_reason_and_releases_the_agent(
     qc, endpoint, _, registrar, _, events, call_id = await request_callback(number)
     if registered:
         registrar.add(number, 7300)
-    registrar.add("2000", 7000)
-    qc.registration_changed("2000")
-    await settle()
-    [ring] = endpoint.invites_to("2000")
-    answer(ring)
-    await settle()
+    await agent_answers_the_callback(qc, endpoint, registrar)
     if status is not None:
         answer(endpoint.invites_to(number)[0], status)
         await settle()
@@ -708,12 +715,7 @@ async def test_agent_hanging_up_before_the_customer_answers_fails_as_agent_hung_
     """§8.7 failure reason "Agent hung up" (坐席挂断)."""
     qc, endpoint, _, registrar, _, events, call_id = await request_callback("30010")
     registrar.add("30010", 7300)
-    registrar.add("2000", 7000)
-    qc.registration_changed("2000")
-    await settle()
-    [ring] = endpoint.invites_to("2000")
-    answer(ring)
-    await settle()
+    ring = await agent_answers_the_callback(qc, endpoint, registrar)
     [customer] = endpoint.invites_to("30010")
     qc.handle_in_dialog(Txn(Peer("udp", "127.0.0.1", 7000)),
                         in_dialog(ring.request.call_id, "BYE"))
