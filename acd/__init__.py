@@ -111,10 +111,13 @@ Rules decided where the manual is silent or ambiguous (queue-admin.md §14):
 * §14.5 callback timeout: the request is kept until ``callback_timeout`` (default max wait)
   after the caller *joined the queue*. Evidence: the §8.7 fixture's "no idle agent" rows
   end exactly 00:00:30 (four rows), 00:03:00 and 00:05:00 after the call's time, which only
-  a clock started at joining gives (requests are registered seconds into the call); and a
-  custom value must be *less than* max wait, i.e. it bounds the whole wait. A request
-  registered when that moment already passed (auto mode whose timeout equals the callback
-  timeout, as the manual's screenshot 60/60) is kept ``callback_timeout`` from the request.
+  a clock started at joining gives (requests are registered seconds into the call; its
+  00:00:34 and 00:00:41 rows fit neither clock with one value, so settings changed that
+  day); and a custom value must be *less than* max wait, i.e. it bounds the whole wait. A
+  request registered when that moment already passed (auto mode whose timeout equals the
+  callback timeout, as the manual's screenshot 60/60) is kept ``callback_timeout`` from the
+  request. With that screenshot's auto timeout = max wait, the callback is offered first and
+  max wait waits for the dialogue's end.
 * §14.6 priority: the head (longest-waiting ready) call of each queue is compared; equal
   weights go by arrival order across queues. §14.7 SLA: a wait equal to the SLA time meets it.
 * §14.13: answering an offer (a queue call or a callback) resets the missed-call counter;
