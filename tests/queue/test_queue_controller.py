@@ -722,3 +722,22 @@ async def test_agent_hanging_up_before_the_customer_answers_fails_as_agent_hung_
     assert failures(events) == ["agent_hung_up"]
     assert customer.cancelled
     assert qc.tasks[call_id].mode is Mode.ENDED
+
+
+async def test_restored_callback_request_is_served_agent_first() -> None:
+    """After a restart (softswitch.store.agent_state) the shell adopts the request the ACD
+    restored: when the agent's phone registers it rings, then the customer is called."""
+    qc, endpoint, media, registrar, clock, events = make([queue(
+        static_agents=["2000"], callback={"method": "press_key", "key": "1"})], registered=())
+    qc.adopt_callback("old-call", "6400", "3000", "30010")
+    qc.execute(qc.acd.restore_callback("old-call", "6400", clock.now, caller="3000",
+                                       number="30010", joined=clock.now - 50.0,
+                                       expires=clock.now + 600.0))
+    registrar.add("30010", 7300)
+    ring = await agent_answers_the_callback(qc, endpoint, registrar)
+    assert ring.request.from_.display_name == "Sales: callback 30010"
+    [customer] = endpoint.invites_to("30010")
+    answer(customer)
+    assert media.legs["old-call/2000"].bridged is media.legs["old-call/customer"]
+    assert [type(e).__name__ for e in events if type(e).__name__.startswith("Callback")] == [
+        "CallbackSucceeded"]
