@@ -20,6 +20,7 @@ from acd.commands import (
     Command,
     Connect,
     DialCustomer,
+    EndCallbackDialogue,
     HangUp,
     PlayPrompt,
     RingAgents,
@@ -81,8 +82,11 @@ LOGGED_OUT, PAUSED, UNREGISTERED = (MemberState.LOGGED_OUT, MemberState.PAUSED,
                                     MemberState.UNREGISTERED)
 IN_USE, RINGING, WRAP_UP, IDLE = (MemberState.IN_USE, MemberState.RINGING,
                                   MemberState.WRAP_UP, MemberState.IDLE)
-# How long max wait is held off while a caller is entering a callback number.
-COLLECT_GRACE = 30.0
+# The callback dialogue (§4.2): a caller who presses no key for this long after the prompt
+# started (or after their last key) hears the prompt again, once; after a second silence they
+# are back in line with their place (`EndCallbackDialogue`).
+CALLBACK_INPUT_TIMEOUT = 15.0
+CALLBACK_PROMPTS = 2
 
 
 class AcdInputError(ValueError):
@@ -112,6 +116,7 @@ class Timer(IntEnum):
     QUEUE_ANNOUNCEMENT = 7
     POSITION_ANNOUNCEMENT = 8
     SLA_EVALUATION = 9
+    CALLBACK_INPUT = 10
 
 
 _WAITING = (TaskState.WAITING, TaskState.RINGING)
@@ -285,10 +290,13 @@ class Acd:
         if qc.leave_when_empty is not None and q.present_leave == 0:
             self._failover(t, now, LeaveReason.EMPTY)
             return self._end(now)
-        self._schedule(Timer.MAX_WAIT, task, now + qc.max_wait)
         cb = qc.callback
         if cb is not None and cb.method is CallbackMethod.TIMEOUT:
+            # scheduled first: when the timeout equals max wait (the manual's screenshot,
+            # 60/60) the callback is offered before max wait, which then waits for the
+            # dialogue's end
             self._schedule(Timer.CALLBACK_OFFER, task, now + cb.timeout)
+        self._schedule(Timer.MAX_WAIT, task, now + qc.max_wait)
         if p.queue_announcement and p.queue_announcement_frequency > 0:
             self._schedule(Timer.QUEUE_ANNOUNCEMENT, task, now + p.queue_announcement_frequency)
         if ((p.announce_position or p.announce_estimated_wait_time or p.play_thank_you)
@@ -348,9 +356,15 @@ class Acd:
         return self._end(now)
 
     def handle_key_pressed(self, task: TaskId, key: str, now: float) -> Output:
-        """DTMF from a waiting caller: the callback key (§4) or a key-press event (§9.7)."""
+        """DTMF from a waiting caller: the callback key (§4) or a key-press event (§9.7).
+        During the callback dialogue every key (the shell reads the number itself) restarts
+        the no-input timer (``CALLBACK_INPUT_TIMEOUT``)."""
         self._begin(now)
         t = self._tasks.get(task)
+        if t is not None and t.state is TaskState.COLLECTING:
+            # a key of the callback number: the caller is not silent
+            self._schedule(Timer.CALLBACK_INPUT, task, now + CALLBACK_INPUT_TIMEOUT)
+            return self._end(now)
         if t is None or t.state not in _WAITING:
             self._reject("key_pressed", "task is not waiting", task=task)
             return self._end(now)
@@ -388,12 +402,18 @@ class Acd:
             return self._end(now)
         t.callback_number = number
         t.state = TaskState.CALLBACK
-        for kind in (Timer.MAX_WAIT, Timer.QUEUE_ANNOUNCEMENT, Timer.POSITION_ANNOUNCEMENT):
+        for kind in (Timer.MAX_WAIT, Timer.QUEUE_ANNOUNCEMENT, Timer.POSITION_ANNOUNCEMENT,
+                     Timer.CALLBACK_INPUT):
             self._cancel(kind, task)
         self._out.commands.append(HangUp(task))
-        self._emit(CallbackRequested(now, task, t.queue.number, number), t.queue)
-        expiry = cb.callback_timeout if cb.callback_timeout is not None else t.queue.config.max_wait
-        self._schedule(Timer.CALLBACK_EXPIRY, task, now + expiry)
+        timeout = (cb.callback_timeout if cb.callback_timeout is not None
+                   else t.queue.config.max_wait)
+        expiry = t.arrived + timeout  # counted from joining the queue (see acd/__init__.py)
+        if expiry <= now:  # auto mode whose timeout equals the callback timeout
+            expiry = now + timeout
+        self._emit(CallbackRequested(now, task, t.queue.number, number, t.caller, t.arrived,
+                                     expiry), t.queue)
+        self._schedule(Timer.CALLBACK_EXPIRY, task, expiry)
         self._make_ready(t)
         return self._end(now)
 
@@ -609,6 +629,67 @@ class Acd:
         self._refresh_agent(a, now)
         return self._end(now)
 
+    # ======================================================================================
+    # Inputs: restoring the state persisted before a restart
+    # ======================================================================================
+
+    def restore_agent(self, agent: AgentId, queue: QueueId, now: float, *, signed_in: bool,
+                      paused: bool = False, reason: str = "",
+                      wrapup_until: float | None = None) -> Output:
+        """Put back the agent's state in ``queue`` as it was before the switch restarted
+        (the shell persisted it as it changed). It is not a new sign-in nor a new pause: no
+        AgentSignedIn / AgentPaused, only MemberStateChanged (wallboard, panels).
+
+        ``signed_in`` is ignored for static agents (always signed in). A dynamic agent
+        restored signed out stays signed out whatever ``dynamic_agent_default_status``
+        says: the default applies only to agents new to the queue (§6.4 "existing dynamic
+        agents are not affected"). Restore sign-ins oldest first: Linear and Round Robin
+        order dynamic agents by sign-in. ``reason``: the pause reason text as it was (kept
+        even if the reason left the configuration). ``wrapup_until`` (engine time): the
+        agent is in wrap-up for this queue until then."""
+        self._begin(now)
+        m = self._membership(agent, queue)
+        if not m.static:
+            m.signed_in = signed_in
+            if signed_in:
+                m.signin_seq = self._next_signin()
+        m.paused = paused and m.signed_in
+        m.pause_reason = reason if m.paused else ""
+        if wrapup_until is not None and wrapup_until > now and wrapup_until > m.wrapup_until:
+            m.wrapup_until = wrapup_until
+            self._schedule(Timer.WRAPUP_MEMBER, (agent, queue), wrapup_until)
+        self._refresh(m, now)
+        return self._end(now)
+
+    def restore_callback(self, task: TaskId, queue: QueueId, now: float, *, caller: str,
+                         number: str, joined: float, expires: float) -> Output:
+        """Put back a callback request that was pending before a restart (§4.2: the caller
+        keeps their place). Call at start-up, oldest ``joined`` first, before calls
+        arrive: the requests line up in that order, ahead of every later caller.
+        ``joined`` and ``expires`` are engine times (the shell converts what it persisted).
+        Not a new join nor a new request: no TaskJoined / CallbackRequested events (the
+        queue's statistics count it waiting). A request whose ``expires`` passed while the
+        switch was down fails now as "no idle agent"; any other is served as usual: when an
+        agent is free the agent is rung first, then the customer dialled."""
+        self._begin(now)
+        q = self._queue(queue)
+        if task in self._tasks or self.messages.has(task):
+            raise AcdInputError(f"task {task!r} is already in the engine")
+        self._seq += 1
+        t = Task(task, q, caller, self._seq, joined)
+        t.callback_number = number
+        t.state = TaskState.CALLBACK
+        self._tasks[task] = t
+        q.add_task(t)
+        q.stats.apply(TaskJoined(joined, task, queue, caller, len(q.order)))
+        q.stats.apply(CallbackRequested(now, task, queue, number, caller, joined, expires))
+        if expires <= now:
+            self._callback_failed(t, now, CallbackFailureReason.NO_IDLE_AGENT)
+        else:
+            self._schedule(Timer.CALLBACK_EXPIRY, task, expires)
+            self._make_ready(t)
+        return self._end(now)
+
     # --- message queues (omnichannel.md §5.3) ---------------------------------------------
 
     def handle_message_reply(self, task: TaskId, agent: AgentId, now: float) -> Output:
@@ -800,10 +881,17 @@ class Acd:
             if t.state in (TaskState.WAITING, TaskState.CALLBACK):
                 self._make_ready(t)
         elif kind is Timer.MAX_WAIT:
-            if t.state is TaskState.COLLECTING:
-                self._schedule(Timer.MAX_WAIT, t.id, now + COLLECT_GRACE)
-            elif t.state in _WAITING:
+            # during the callback dialogue the caller fails over when it ends unregistered
+            # (_stop_collecting); the dialogue is bounded by CALLBACK_INPUT
+            if t.state in _WAITING:
                 self._failover(t, now, LeaveReason.MAX_WAIT)
+        elif kind is Timer.CALLBACK_INPUT:
+            if t.state is TaskState.COLLECTING:
+                if t.callback_prompts < CALLBACK_PROMPTS:
+                    self._ask_callback_number(t, now)
+                else:
+                    self._out.commands.append(EndCallbackDialogue(t.id))
+                    self._stop_collecting(t, now)
         elif kind is Timer.CALLBACK_OFFER:
             if t.state in _WAITING:
                 self._start_collecting(t, now)
@@ -1129,7 +1217,8 @@ class Acd:
         q = t.queue
         for kind in Timer:
             if kind < Timer.WRAPUP_AGENT or kind in (Timer.QUEUE_ANNOUNCEMENT,
-                                                     Timer.POSITION_ANNOUNCEMENT):
+                                                     Timer.POSITION_ANNOUNCEMENT,
+                                                     Timer.CALLBACK_INPUT):
                 self._cancel(kind, t.id)
         q.remove_task(t)
         t.state = TaskState.GONE
@@ -1215,9 +1304,18 @@ class Acd:
         t.queue.set_ready(t, False)
         self._cancel(Timer.RETRY, t.id)
         t.state = TaskState.COLLECTING
+        t.callback_prompts = 0
+        self._ask_callback_number(t, now)
+
+    def _ask_callback_number(self, t: Task, now: float) -> None:
+        t.callback_prompts += 1
+        self._schedule(Timer.CALLBACK_INPUT, t.id, now + CALLBACK_INPUT_TIMEOUT)
         self._out.commands.append(CollectCallbackNumber(t.id, t.caller))
 
     def _stop_collecting(self, t: Task, now: float) -> None:
+        """The dialogue ended without a request: back in line with the same place, or to
+        the failover destination when max wait passed meanwhile (§2.1)."""
+        self._cancel(Timer.CALLBACK_INPUT, t.id)
         t.state = TaskState.WAITING
         if now >= t.arrived + t.queue.config.max_wait:
             self._failover(t, now, LeaveReason.MAX_WAIT)

@@ -228,11 +228,17 @@ class MemberRemoved(Event):
 
 @dataclass(frozen=True, slots=True)
 class CallbackRequested(Event):
-    """§4.2: the caller registered ``number``; the call hangs up, the position is kept."""
+    """§4.2: the caller registered ``number``; the call hangs up, the position is kept.
+    ``caller``: the number they called from; ``joined``: when they entered the queue and
+    ``expires``: when the request ends unserved ("no idle agent"), both engine time (what a
+    shell persists to restore the request after a restart, `Acd.restore_callback`)."""
 
     task: TaskId
     queue: QueueId
     number: str
+    caller: str = ""
+    joined: float = 0.0
+    expires: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

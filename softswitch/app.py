@@ -208,9 +208,18 @@ class SipRouter:
         # REGISTER to the providers of `register: true` trunks (softswitch.trunk_registration)
         self.trunk_registrations = TrunkRegistrations(self.endpoint, config.trunks)
         self._guard_timer: asyncio.TimerHandle | None = None
+        self.store = store
+        self.agent_state: Any = None  # the persisting subscriber, from restore()
 
     async def restore(self) -> None:
+        """Before SIP listens: registrations, then the agents' sign-ins, pauses, wrap-up and
+        the pending callback requests (softswitch.store.agent_state)."""
         await self.registrar.restore()
+        from softswitch.store.agent_state import restore_agent_state
+
+        if self.store is not None:
+            self.agent_state = await restore_agent_state(self.store, self.events, self.queues,
+                                                         self.agentdesk.reports)
 
     def start(self) -> None:
         self._sweep_guard()
@@ -226,6 +235,8 @@ class SipRouter:
         await self.trunk_registrations.stop()  # un-REGISTER while the sockets are open
         await self.queues.shutdown()
         await self.agentdesk.close()
+        if self.agent_state is not None:
+            self.agent_state.close()
         await self.calls.shutdown()
         self.recordings.close_all()  # any file still open is finished before exit
         self.registrar.close()

@@ -12,7 +12,7 @@ from typing import Any
 import audio
 import pytest
 from phones import Phone, wait_wav_complete
-from queue_support import EN, phone, poll_rows, queue_config
+from queue_support import EN, call_and_press, phone, poll_rows, queue_config
 
 from benchmarks.peers.switch import Extension, RunningSwitch
 
@@ -135,3 +135,33 @@ def test_callback_agent_first_then_customer(
     [(recording,)] = poll_rows(switch.db_path, "SELECT recording FROM queue_calls"
                                        " WHERE callback = 1 AND recording IS NOT NULL")
     audio.assert_stereo_channels(recording, 1000, 440, 2.5)
+
+
+@pytest.mark.switch_config(extensions=EXTENSIONS, queues=[CALLBACK])
+def test_silent_caller_in_the_callback_dialogue_is_rung_when_an_agent_frees(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    """The caller presses 1 and then nothing: after 15 s of silence the callback prompt is
+    played again, after 15 s more the caller is back in line (§4.2: a callback *can* be
+    requested); when the agent's phone registers, it rings for the caller, who talks."""
+    caller = phone(phone_factory, CALLER, switch)
+    call = call_and_press(caller, switch, "6461", "1")
+    time.sleep(10.0)  # the first prompt is over
+    caller.record(call, tmp_path / "again.wav")
+    time.sleep(12.0)
+    again = caller.stop_record(call)
+    wait_wav_complete(again)
+    repeat = audio.wav_contains_prompt(again, EN / "callback-number-confirm-prefix.wav")
+    assert 4.0 < repeat.lag_s < 7.0  # 15 s after the key press
+    time.sleep(10.0)  # the second silence ends the dialogue
+    agent = phone(phone_factory, AGENT, switch)  # an agent becomes available
+    ring = agent.wait_incoming(timeout=10)
+    assert "callback" not in agent.incoming(ring)["from"]  # the caller is on the line
+    agent.answer(ring)
+    agent.wait_call_state(ring, "CONFIRMED")
+    agent.wait_media(ring)
+    agent.play(ring, audio.tone_wav(tmp_path / "agent.wav", 440))
+    caller.record(call, tmp_path / "talk.wav")
+    time.sleep(2.0)
+    audio.wav_has_tone(caller.stop_record(call), 440, min_seconds=1.0)
+    agent.hangup(ring)
+    assert caller.wait_call_state(call, "DISCONNECTED")["code"] == 200
