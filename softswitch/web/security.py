@@ -65,7 +65,7 @@ class BanList(Protocol):
 
 BANS = web.AppKey("bans", BanList)
 ADMINS = web.AppKey("admins", Mapping[str, str])
-ADMIN_USER = "admin_user"  # request key: the extension number that logged in
+ADMIN_USER = web.RequestKey("admin_user", str)  # the extension number that logged in
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -159,7 +159,7 @@ async def lift_ban(request: web.Request) -> web.Response:
     except ValueError:
         return error(400, "bad_address", f"not an IP address: {text!r}")
     bans = request.app[BANS]
-    ban = bans.lift(address, by=str(request[ADMIN_USER]))
+    ban = bans.lift(address, by=request[ADMIN_USER])
     if ban is None:
         return error(404, "not_banned", f"{address} is not banned")
     return web.json_response({"lifted": ban_json(ban, bans)})
