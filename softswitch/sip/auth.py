@@ -277,6 +277,8 @@ class DigestAuthenticator:
         for p in self._credentials(request):
             if p.get("algorithm", "MD5").upper().removesuffix("-SESS") == SHA256:
                 return True
+        if not self._sha256_clients:
+            return False
         return (source, request.get("User-Agent") or "") in self._sha256_clients
 
     def challenge(self, request: Request, now: float, *, stale: bool = False,
