@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import switchproc
+import yaml
 from sipua import SipUA
 
 from benchmarks.peers.net import free_port
@@ -41,11 +42,11 @@ def switch(tmp_path: Path) -> Iterator[switchproc.SwitchProcess]:
     assert proc.stop() == 0
 
 
-def bans(switch: switchproc.SwitchProcess, *args: str, env: dict[str, str] | None = None,
+def bans(config: Path, *args: str, env: dict[str, str] | None = None,
          user: str | None = "1001", password: str | None = "pw-1001"
          ) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "softswitch", "bans", *args, "--config",
-           str(switch.config_path)]
+    """`softswitch bans ARGS --config CONFIG` as an admin would type it."""
+    cmd = [sys.executable, "-m", "softswitch", "bans", *args, "--config", str(config)]
     if user is not None:
         cmd += ["--user", user]
     if password is not None:
@@ -94,36 +95,36 @@ async def test_bans_are_listed_and_lifted_with_the_command(switch) -> None:
         assert (await local.register()).status == 401
     assert (await (await phone(switch, "127.0.0.1")).register()).status == 200
 
-    listed = bans(switch, "list", user=None, password=None,
+    listed = bans(switch.config_path, "list", user=None, password=None,
                   env={"SOFTSWITCH_USER": "1001", "SOFTSWITCH_PASSWORD": "pw-1001"})
     assert listed.returncode == 0, listed.stderr
     header, row = listed.stdout.splitlines()
     assert header.split() == ["ADDRESS", "FAILURES", "SINCE", "UNTIL", "REMAINING"]
     assert row.split()[:2] == [ATTACKER, "3"]
 
-    lifted = bans(switch, "lift", ATTACKER)
+    lifted = bans(switch.config_path, "lift", ATTACKER)
     assert lifted.returncode == 0, lifted.stderr
     assert lifted.stdout.startswith(f"lifted the ban on {ATTACKER} (3 failed")
     [ended] = switch.events("ban ended")
     assert (ended["source"], ended["reason"], ended["by"]) == (ATTACKER, "lifted", "1001")
-    assert bans(switch, "list").stdout.strip() == "no banned addresses"
+    assert bans(switch.config_path, "list").stdout.strip() == "no banned addresses"
     # the lifted address registers again with the right password
     assert (await (await phone(switch, ATTACKER)).register()).status == 200
 
-    again = bans(switch, "lift", ATTACKER)
+    again = bans(switch.config_path, "lift", ATTACKER)
     assert again.returncode == 1 and f"404 {ATTACKER} is not banned" in again.stderr
 
 
 async def test_command_errors_say_what_went_wrong(switch) -> None:
-    wrong = bans(switch, "list", password="not-it")
+    wrong = bans(switch.config_path, "list", password="not-it")
     assert wrong.returncode == 1 and "401 wrong admin extension or password" in wrong.stderr
-    not_admin = bans(switch, "list", user="1002", password="pw-1002")
+    not_admin = bans(switch.config_path, "list", user="1002", password="pw-1002")
     assert not_admin.returncode == 1 and "401" in not_admin.stderr
-    bad = bans(switch, "lift", "banana")
+    bad = bans(switch.config_path, "lift", "banana")
     assert bad.returncode == 1 and "400 not an IP address: 'banana'" in bad.stderr
-    missing = bans(switch, "list", user=None, password=None)
+    missing = bans(switch.config_path, "list", user=None, password=None)
     assert missing.returncode == 2 and "SOFTSWITCH_USER" in missing.stderr
-    no_address = bans(switch, "lift")
+    no_address = bans(switch.config_path, "lift")
     assert no_address.returncode == 2 and "ADDRESS" in no_address.stderr
 
 
@@ -156,3 +157,19 @@ async def test_a_ban_ends_by_itself(tmp_path: Path) -> None:
         assert (await (await phone(switch, ATTACKER)).register()).status == 200
     finally:
         assert switch.stop() == 0
+
+
+def test_command_without_a_running_switch_says_where_it_looked(tmp_path: Path) -> None:
+    cfg = switchproc.base_config(tmp_path)
+    port = free_port(udp=False)  # nothing listens there
+    cfg["http"] = {"listen": f"127.0.0.1:{port}"}
+    path = tmp_path / "switch.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    out = bans(path, "list")
+    assert out.returncode == 1
+    assert f"cannot reach the switch at http://127.0.0.1:{port}/api/v1/security/bans" \
+        in out.stderr and "Connection refused" in out.stderr
+    cfg["http"] = {"listen": "127.0.0.1:0"}
+    path.write_text(yaml.safe_dump(cfg))
+    out = bans(path, "list")
+    assert out.returncode == 1 and "http.listen has port 0" in out.stderr
