@@ -138,6 +138,27 @@ async def test_brute_force_ban(switch) -> None:
     assert switch.events("address banned")
 
 
+async def test_credentials_from_before_a_restart_are_stale_not_failures(switch) -> None:
+    """Phones that resend their last credentials unasked (linphone does) after the switch
+    restarted (new nonce secret) get `stale=true` and are never banned for it."""
+    from sipua import digest_authorization
+
+    from softswitch.sip import DigestAuthenticator
+
+    before_restart = DigestAuthenticator("127.0.0.1", {}.get).make_nonce(0.0)
+    challenge = {"realm": "127.0.0.1", "nonce": before_restart, "algorithm": "MD5",
+                 "qop": "auth"}
+    auth = digest_authorization(challenge, "REGISTER", "sip:127.0.0.1", "1001", "pw-1001")
+    phone = await ua(switch)
+    for _ in range(6):  # more than brute_force.max_failures
+        resp = await phone.request("REGISTER", "sip:127.0.0.1", auth=False,
+                                   headers=["Expires: 600", f"Authorization: {auth}"])
+        assert resp.status == 401
+        assert "stale=true" in resp.get_all("WWW-Authenticate")[0]
+    assert not switch.events("authentication failed")
+    assert (await phone.register()).status == 200
+
+
 async def test_digest_uri_must_name_the_request_uri_host(switch) -> None:
     """softswitch.sip.auth accepts the Request-URI's scheme and host (sipp sends the
     switch's host:port); credentials computed for another host never register."""

@@ -6,8 +6,11 @@ Decisions:
   the realm). The MAC is keyed BLAKE2b (RFC 7693 §2.5 keyed mode, a PRF like HMAC-SHA256
   but one C call: ~0.5 us instead of ~1.5-5 us, twice per REGISTER). Any instance with the
   same secret can verify them; a restarted process with a new secret answers old ones with
-  a fresh challenge. A correctly computed response over an
-  expired nonce gets the challenge again with `stale=true` (RFC 7616 §3.3).
+  a fresh challenge. A correctly computed response over an expired nonce, or over a nonce
+  we did not issue (phones such as linphone send their last credentials unasked, so every
+  phone does that once after a restart), gets the challenge again with `stale=true`
+  (RFC 7616 §3.3) and does not count toward a brute-force ban; a wrong one is a failure
+  whatever its nonce.
 - Replay protection: with qop=auth each nonce keeps the highest nonce-count seen; a count
   not above it is refused. Without qop (RFC 2069 clients) a nonce is good for one request;
   its re-use is answered as stale, so the phone re-authenticates without asking the user.
@@ -373,8 +376,6 @@ class DigestAuthenticator:
         if not _same_uri(uri, request.uri):
             return AuthResult(AuthStatus.FAILED, username, "digest uri differs from Request-URI")
         issued = self._nonce_time(nonce)
-        if issued is None:
-            return AuthResult(AuthStatus.FAILED, username, "nonce not issued by us")
         secret = self.lookup(username)
         if secret is None:
             return AuthResult(AuthStatus.FAILED, username, "unknown user")
@@ -388,6 +389,8 @@ class DigestAuthenticator:
         )
         if not hmac.compare_digest(expected, response.lower()):
             return AuthResult(AuthStatus.FAILED, username, "wrong password")
+        if issued is None:
+            return AuthResult(AuthStatus.STALE, username, "nonce not issued by us")
         if now - issued > self.nonce_ttl or issued - now > 5.0:
             return AuthResult(AuthStatus.STALE, username, "nonce expired")
         # Replay protection.

@@ -197,14 +197,22 @@ def test_without_qop_a_nonce_is_good_once(auth: DigestAuthenticator) -> None:
     assert auth.verify(old_style, now=2.0).status is AuthStatus.STALE
 
 
-def test_nonce_from_another_secret_or_forged_fails(auth: DigestAuthenticator) -> None:
-    other = DigestAuthenticator(REALM, PASSWORDS.get, secret=b"z" * 32)
+def test_a_nonce_from_before_a_restart_is_stale_not_a_failure(
+        auth: DigestAuthenticator) -> None:
+    """After a restart (new secret) phones that send their last credentials unasked must
+    not count toward a ban: the right password over a foreign nonce is stale."""
+    before_restart = DigestAuthenticator(REALM, PASSWORDS.get, secret=b"z" * 32)
     req = request()
-    _r, challenge = other.authenticate(req, now=0.0)
+    _r, challenge = before_restart.authenticate(req, now=0.0)
     assert challenge is not None
-    answered = client_answer(challenge.get_all("WWW-Authenticate")[0], req, "1001", "s3cret")
-    result = auth.verify(answered, now=1.0)
-    assert result.status is AuthStatus.FAILED and "nonce" in result.reason
+    value = challenge.get_all("WWW-Authenticate")[0]
+    result, resp = auth.authenticate(client_answer(value, req, "1001", "s3cret"), now=1.0)
+    assert result.status is AuthStatus.STALE and "nonce" in result.reason
+    assert resp is not None and "stale=true" in resp.get_all("WWW-Authenticate")[0]
+    guess = auth.verify(client_answer(value, req, "1001", "guess"), now=1.0)
+    assert guess.status is AuthStatus.FAILED and guess.reason == "wrong password"
+    forged = client_answer(value.replace('nonce="', 'nonce="x'), req, "1001", "guess")
+    assert auth.verify(forged, now=1.0).status is AuthStatus.FAILED
 
 
 def test_digest_uri_must_match_request_uri(auth: DigestAuthenticator) -> None:
