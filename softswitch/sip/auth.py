@@ -31,8 +31,13 @@ Decisions:
 - REGISTER (and anything else not proxied) is challenged with 401/WWW-Authenticate; INVITE,
   MESSAGE, SUBSCRIBE, REFER, NOTIFY, PUBLISH, OPTIONS from phones with 407/Proxy-Authenticate
   (we act as the phone's proxy for those; §22.3).
-- A wrong password is answered with a fresh challenge (like Asterisk and Kamailio), and is
-  counted as a failure by the caller's `BruteForceGuard`.
+- A wrong password is counted as a failure by the caller's `BruteForceGuard`, and answered
+  with a fresh challenge (like Asterisk and Kamailio) the first time in a Call-ID, with
+  `authenticate()` returning no response after that (the caller sends 403 Forbidden).
+  Reason: libre (baresip 1.0) answers every fresh challenge with the same wrong password,
+  15 REGISTERs in 5 ms for one registration attempt here, so a single typo would come
+  close to the ban threshold; with 403 each later attempt of such a phone counts once.
+  Guessers gain nothing: every guess still counts, whatever its Call-ID.
 - The digest `uri` must name the same scheme and host as the Request-URI; user part, port
   and parameters may differ (sipp and some phones send `sip:<host>:<port>`).
 - Brute-force bans (`BruteForceGuard`): addresses in trusted networks (loopback by default)
@@ -106,6 +111,8 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 SHA256 = "SHA-256"
 # clients (source address, User-Agent) remembered as speaking SHA-256
 _SHA256_MEMORY = 4096
+# Call-IDs that already failed once (answered 403 from then on), remembered for a while
+_FAILED_CALLS = 4096
 
 
 class AuthStatus(enum.Enum):
@@ -235,6 +242,8 @@ class DigestAuthenticator:
         self._accepted = frozenset(self.algorithms) | {SHA256}
         self._sha256_first = (SHA256, *(a for a in self.algorithms if a != SHA256))
         self._sha256_clients: OrderedDict[tuple[str, str], None] = OrderedDict()
+        # Call-ID -> time of its first failure (oldest first)
+        self._failed_calls: OrderedDict[str, float] = OrderedDict()
         # nonce -> highest nonce-count seen (0 = used without qop); in first-use order
         self._counts: dict[str, int] = {}
         self._expiry: deque[tuple[float, str]] = deque()
@@ -432,8 +441,23 @@ class DigestAuthenticator:
         result = self.verify(request, now, source)
         if result.status is AuthStatus.OK:
             return result, None
+        if result.status is AuthStatus.FAILED and self._failed_before(request.call_id, now):
+            return result, None
         return result, self.challenge(request, now, stale=result.status is AuthStatus.STALE,
                                       source=source)
+
+    def _failed_before(self, call_id: str, now: float) -> bool:
+        """Whether `call_id` already failed within a nonce lifetime; remembers it if not."""
+        calls = self._failed_calls
+        while calls:
+            oldest_call, first = next(iter(calls.items()))
+            if now - first <= self.nonce_ttl and len(calls) <= _FAILED_CALLS:
+                break
+            del calls[oldest_call]
+        if call_id in calls:
+            return True
+        calls[call_id] = now
+        return False
 
 
 def _same_uri(digest_uri: str, request_uri: SipUri) -> bool:

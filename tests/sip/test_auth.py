@@ -10,6 +10,7 @@ import pytest
 
 from softswitch.sip import (
     HA1,
+    AuthResult,
     AuthStatus,
     BruteForceGuard,
     DigestAuthenticator,
@@ -148,6 +149,36 @@ def test_wrong_password_and_unknown_user_fail_and_get_a_fresh_challenge(
     assert "stale" not in resp.get_all("WWW-Authenticate")[0]
     ghost = client_answer(value, request(user="9999"), "9999", "x")
     assert auth.verify(ghost, now=1.0).status is AuthStatus.FAILED
+
+
+def test_a_second_wrong_password_in_one_call_id_gets_no_new_challenge(
+        auth: DigestAuthenticator) -> None:
+    """baresip answers every fresh challenge with the same wrong password; from the second
+    failure in a Call-ID on the caller answers 403 instead (still counting each one)."""
+    req = request()
+    _r, challenge = auth.authenticate(req, now=0.0)
+    assert challenge is not None
+    for now in (1.0, 2.0, 3.0):
+        value = challenge.get_all("WWW-Authenticate")[0]
+        result, challenge = auth.authenticate(client_answer(value, req, "1001", "guess"), now)
+        assert result.status is AuthStatus.FAILED
+        if now == 1.0:
+            assert challenge is not None and challenge.status == 401
+        else:
+            assert challenge is None
+            challenge = auth.challenge(req, now)
+    # another Call-ID is challenged again; so is this one once a nonce lifetime has passed
+    other = request()
+    other.set("Call-ID", "auth-2")
+    bad = client_answer(challenge.get_all("WWW-Authenticate")[0], other, "1001", "guess")
+    assert auth.authenticate(bad, now=4.0)[1] is not None
+    later = client_answer(auth.challenge(req, 302.0).get_all("WWW-Authenticate")[0], req,
+                          "1001", "guess")
+    assert auth.authenticate(later, now=302.0)[1] is not None
+    # and the right password still gets in
+    right = client_answer(auth.challenge(req, 303.0).get_all("WWW-Authenticate")[0], req,
+                          "1001", "s3cret")
+    assert auth.authenticate(right, now=303.0) == (AuthResult(AuthStatus.OK, "1001"), None)
 
 
 def test_expired_nonce_is_answered_stale_true(auth: DigestAuthenticator) -> None:
