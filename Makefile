@@ -1,9 +1,9 @@
 # Every target does its own set-up from a fresh clone: the venv, the Python packages, and the
-# Debian tools the tests drive (sipp, baresip, espeak-ng, sox, kamailio).
+# Debian tools the tests drive (sipp, baresip, linphone-cli, espeak-ng, sox, kamailio).
 PY      := .venv/bin/python
 PIP     := .venv/bin/pip
 STAMP   := .venv/.installed
-APT_TOOLS := sipp:sip-tester baresip:baresip espeak-ng:espeak-ng sox:sox kamailio:kamailio rtpengine:rtpengine
+APT_TOOLS := sipp:sip-tester baresip:baresip linphonec:linphone-cli espeak-ng:espeak-ng sox:sox kamailio:kamailio rtpengine:rtpengine
 
 .PHONY: run test check bench lint typecheck apt-tools clean
 

@@ -24,6 +24,8 @@ from aiohttp import web
 
 from softswitch.config import Config, ConfigError, load_config, report_issues
 from softswitch.log import configure_logging, get_logger
+from softswitch.sip.auth import Ban, BruteForceGuard
+from softswitch.web import security
 
 log = get_logger("app")
 
@@ -78,6 +80,7 @@ class Switch:
     async def _start_http(self) -> None:
         app = web.Application()
         app.router.add_get("/api/v1/health", self._health)
+        security.add_routes(app, self.router.bans, self.router.admin_passwords)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._http_runner = runner
@@ -138,7 +141,9 @@ class SipRouter:
     Decisions:
     - A banned address gets 403 Forbidden (cheap, and tells an honest phone why) for every
       request until the ban ends; only failed digest checks (wrong password or unknown user)
-      count toward a ban, not the first unauthenticated request nor stale nonces.
+      count toward a ban, not the first unauthenticated request nor stale nonces. Failed
+      log-ins to the admin API count toward the same ban (`bans`, softswitch.web.security);
+      `sip.trusted_networks` are never banned.
     - An extension may only REGISTER its own number (auth user == To user), else 403.
     - OPTIONS outside a dialog (keepalives, monitoring) is answered 200 without auth.
     """
@@ -147,12 +152,7 @@ class SipRouter:
         from softswitch.calls.b2bua import ALLOW, B2BUA
         from softswitch.dialplan import DialPlan
         from softswitch.registrar import RegistrarService
-        from softswitch.sip.auth import (
-            AuthStatus,
-            BruteForceGuard,
-            DigestAuthenticator,
-            credential_table,
-        )
+        from softswitch.sip.auth import AuthStatus, DigestAuthenticator, credential_table
         from softswitch.sip.endpoint import SipEndpoint
 
         self.config = config
@@ -167,7 +167,11 @@ class SipRouter:
                                         algorithms=sip.auth.algorithms)
         bf = sip.brute_force
         self.guard = BruteForceGuard(max_failures=bf.max_failures, window=float(bf.window),
-                                     ban_time=float(bf.ban_time))
+                                     ban_time=float(bf.ban_time),
+                                     trusted=sip.trusted_networks)
+        self.bans = AddressBans(self.guard, self.loop)
+        # extension number -> password of the `admins` (the admin API's Basic auth)
+        self.admin_passwords = {n: passwords[n] for n in config.admins}
         self.endpoint = SipEndpoint(self._on_request, on_ack=self._on_ack,
                                     on_cancel=self._on_cancel,
                                     on_ack_timeout=self._on_ack_timeout,
@@ -207,7 +211,6 @@ class SipRouter:
 
         # REGISTER to the providers of `register: true` trunks (softswitch.trunk_registration)
         self.trunk_registrations = TrunkRegistrations(self.endpoint, config.trunks)
-        self._guard_timer: asyncio.TimerHandle | None = None
         self.store = store
         self.agent_state: Any = None  # the persisting subscriber, from restore()
 
@@ -222,14 +225,10 @@ class SipRouter:
                                                          self.agentdesk.reports)
 
     def start(self) -> None:
-        self._sweep_guard()
+        self.bans.start()
         self.agentdesk.start()
         self.queues.sync_registrations()
         self.trunk_registrations.start()
-
-    def _sweep_guard(self) -> None:
-        self.guard.handle_timer(self.loop.time())
-        self._guard_timer = self.loop.call_later(10.0, self._sweep_guard)
 
     async def shutdown(self) -> None:
         await self.trunk_registrations.stop()  # un-REGISTER while the sockets are open
@@ -240,8 +239,7 @@ class SipRouter:
         await self.calls.shutdown()
         self.recordings.close_all()  # any file still open is finished before exit
         self.registrar.close()
-        if self._guard_timer is not None:
-            self._guard_timer.cancel()
+        self.bans.close()
         await self.endpoint.close()
 
     # -- requests
@@ -256,20 +254,16 @@ class SipRouter:
 
     def _authenticate(self, txn: Any, request: Any, now: float) -> str | None:
         """The authenticated extension, or None after sending a challenge."""
-        result, challenge = self.auth.authenticate(request, now)
+        host = txn.peer.host
+        result, challenge = self.auth.authenticate(request, now, host)
         if challenge is None and result.status is self._auth_ok:
             return str(result.username)
-        host = txn.peer.host
         if result.status is self._auth_failed:
-            banned = self.guard.record_failure(host, now)
             log.warning("authentication failed", call_id=request.call_id,
                         method=request.method, user=result.username, source=host,
                         reason=result.reason, digest_uri=_digest_uri(request),
                         request_uri=str(request.uri))
-            if banned:
-                log.warning("address banned", source=host,
-                            ban_time=self.config.sip.brute_force.ban_time,
-                            call_id=request.call_id)
+            if self.bans.record_failure(host, "sip", call_id=request.call_id):
                 self._reply(txn, request, 403, "Forbidden")
                 return None
         if challenge is None:
@@ -415,6 +409,78 @@ class SipRouter:
 
     def _on_ack_timeout(self, txn: Any) -> None:
         self.calls.handle_ack_timeout(txn)
+
+
+class AddressBans:
+    """The asyncio shell of the brute-force guard (softswitch.sip.auth.BruteForceGuard),
+    shared by SIP digest and the admin API's log-in: feeds it `loop.time()`, sleeps until
+    its next deadline, and logs every ban when it starts (`address banned`: source,
+    failures, until) and when it ends (`ban ended`: reason expired or lifted). Wall-clock
+    times appear only here, in log lines and for the API."""
+
+    def __init__(self, guard: BruteForceGuard, loop: asyncio.AbstractEventLoop) -> None:
+        self.guard = guard
+        self.loop = loop
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
+
+    def clock(self) -> float:
+        return self.loop.time()
+
+    def wall(self, at: float) -> float:
+        """The wall-clock time (epoch seconds) of the monotonic instant `at`."""
+        return time.time() + (at - self.loop.time())
+
+    def is_banned(self, address: str) -> bool:
+        return self.guard.is_banned(address, self.loop.time())
+
+    def record_failure(self, address: str, via: str, **context: Any) -> bool:
+        """Count one failed authentication from `address` (`via` sip or http); True when it
+        started a ban."""
+        ban = self.guard.record_failure(address, self.loop.time())
+        if ban is not None:
+            log.warning("address banned", source=ban.address, failures=ban.failures,
+                        until=security.iso_utc(self.wall(ban.until)),
+                        ban_time=ban.until - ban.since, via=via, **context)
+        self._arm()
+        return ban is not None
+
+    def bans(self) -> list[Ban]:
+        return self.guard.bans(self.loop.time())
+
+    def lift(self, address: str, by: str) -> Ban | None:
+        """End `address`'s ban now; the Ban lifted, or None when it was not banned."""
+        ban = self.guard.lift(address)
+        if ban is not None:
+            log.warning("ban ended", source=ban.address, reason="lifted", by=by,
+                        banned_at=security.iso_utc(self.wall(ban.since)))
+            self._arm()
+        return ban
+
+    def start(self) -> None:
+        self._arm()
+
+    def close(self) -> None:
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _arm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        deadline = self.guard.next_deadline()
+        if deadline is not None and not self._closed:
+            self._timer = self.loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        for ban in self.guard.handle_timer(self.loop.time()):
+            log.warning("ban ended", source=ban.address, reason="expired",
+                        banned_at=security.iso_utc(self.wall(ban.since)),
+                        failures=ban.failures)
+        self._arm()
 
 
 def _digest_uri(request: Any) -> str | None:

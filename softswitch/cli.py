@@ -1,4 +1,5 @@
-"""The `softswitch` command: `run`, `check`, `reload` and `simulate` (DESIGN.md, "Contracts").
+"""The `softswitch` command: `run`, `check`, `reload`, `simulate` and `bans` (DESIGN.md,
+"Contracts").
 
 Each subcommand lives in its own module and is imported only when chosen, so `check` starts
 fast and a broken optional part cannot stop another command.
@@ -35,6 +36,17 @@ def _build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--hours", type=float, default=8.0, help="simulated hours (default 8)")
     sim.add_argument("--seed", type=int, default=1, help="random seed")
     sim.add_argument("--json", action="store_true", help="print results as JSON")
+
+    bans = sub.add_parser("bans", help="list or lift bans of source addresses (brute-force "
+                                       "guard) on the running switch, through its HTTP API")
+    bans.add_argument("action", choices=["list", "lift"])
+    bans.add_argument("address", nargs="?", help="the banned IP address (lift)")
+    bans.add_argument("--config", required=True,
+                      help="the running switch's YAML file (its http.listen is used)")
+    bans.add_argument("--user", help="an admin extension number (else $SOFTSWITCH_USER)")
+    bans.add_argument("--password", help="its password (else $SOFTSWITCH_PASSWORD)")
+    bans.add_argument("--timeout", type=float, default=10.0,
+                      help="seconds to wait for the switch (default 10)")
     return parser
 
 
@@ -56,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from softswitch.simulate import simulate_command
 
         return simulate_command(args)
+    if args.command == "bans":
+        from softswitch.web.security import bans_command
+
+        return bans_command(args)
     return 2  # argparse has already rejected anything else
 
 

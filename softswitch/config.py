@@ -66,7 +66,9 @@ class AuthConfig:
     """Digest authentication (RFC 7616 / RFC 8760)."""
 
     realm: str = ""  # empty: the SIP domain
-    algorithms: tuple[str, ...] = ("SHA-256", "MD5")
+    # offered to clients the switch knows nothing about (softswitch.sip.auth: SHA-256 goes
+    # on top for a client that shows it speaks it)
+    algorithms: tuple[str, ...] = ("MD5",)
     nonce_lifetime: int = 300
 
 
@@ -80,6 +82,11 @@ class BruteForceConfig:
     ban_time: int = 600
 
 
+Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
+DEFAULT_TRUSTED_NETWORKS: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"),
+                                                 ipaddress.ip_network("::1/128"))
+
+
 @dataclass(frozen=True, slots=True)
 class SipConfig:
     listen: tuple[ListenAddress, ...]
@@ -89,6 +96,8 @@ class SipConfig:
     brute_force: BruteForceConfig = field(default_factory=BruteForceConfig)
     no_answer_timeout: int = 60
     user_agent: str = "softswitch"
+    # sources never banned by the brute-force guard (softswitch.sip.auth.BruteForceGuard)
+    trusted_networks: tuple[Network, ...] = DEFAULT_TRUSTED_NETWORKS
 
     @property
     def realm(self) -> str:
@@ -185,6 +194,8 @@ class Config:
     recording: Any = None  # softswitch.calls.recording.RecordingConfig
     inbound_routes: tuple[Any, ...] = ()  # softswitch.trunks.InboundRoute
     outbound_routes: tuple[Any, ...] = ()  # softswitch.trunks.OutboundRoute
+    # extension numbers allowed to use the admin API (softswitch.web.security)
+    admins: tuple[str, ...] = ()
 
     def extension(self, number: str) -> Extension | None:
         return self._by_number.get(number)
@@ -434,7 +445,7 @@ class _Sections:
     def sip(self, node: _Node, path: str) -> SipConfig:
         c = self.c
         e = c.mapping(node, path, ("listen", "domain", "registrar", "auth", "brute_force",
-                                   "no_answer_timeout", "user_agent"),
+                                   "trusted_networks", "no_answer_timeout", "user_agent"),
                       required=("listen", "domain"))
         listen: list[ListenAddress] = []
         if "listen" in e:
@@ -465,7 +476,26 @@ class _Sections:
         timeout = c.field(e, "no_answer_timeout", path,
                           lambda n, p: c.integer(n, p, 1, 3600), 60)
         ua = c.field(e, "user_agent", path, c.text, "softswitch")
-        return SipConfig(tuple(listen), domain, registrar, auth, brute, timeout, ua)
+        trusted = c.field(e, "trusted_networks", path, self.networks, DEFAULT_TRUSTED_NETWORKS)
+        return SipConfig(tuple(listen), domain, registrar, auth, brute, timeout, ua,
+                         trusted_networks=trusted)
+
+    def networks(self, node: _Node, path: str) -> tuple[Network, ...]:
+        """A list of networks in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`); a bare
+        address is a network of one."""
+        c = self.c
+        result: list[Network] = []
+        for i, item in enumerate(c.sequence(node, path, "networks like 10.0.0.0/8")):
+            ipath = _path_join(path, i)
+            try:
+                text = c.text(item, ipath, expected="a network like 10.0.0.0/8")
+                result.append(ipaddress.ip_network(text))
+            except _Invalid:
+                continue
+            except ValueError as exc:
+                c.issue(item, ipath, f"expected a network like 10.0.0.0/8 or 2001:db8::/32, "
+                                     f"got {text!r} ({exc})")
+        return tuple(result)
 
     def _domain(self, node: _Node, path: str) -> str:
         value = self.c.text(node, path, expected="a domain name or IP address")
@@ -499,7 +529,7 @@ class _Sections:
         c = self.c
         e = c.mapping(node, path, ("realm", "algorithms", "nonce_lifetime"))
         realm = c.field(e, "realm", path, c.text, "")
-        algorithms: tuple[str, ...] = ("SHA-256", "MD5")
+        algorithms = AuthConfig().algorithms
         if "algorithms" in e:
             anode = e["algorithms"][1]
             apath = _path_join(path, "algorithms")
@@ -694,6 +724,22 @@ class _Sections:
             result.append(Extension(number, name or number, password, email, agent_id))
         return tuple(result)
 
+    def admins(self, node: _Node, path: str, extensions: set[str]) -> tuple[str, ...]:
+        """Extension numbers whose number and password log in to the admin API."""
+        c = self.c
+        result: list[str] = []
+        for i, item in enumerate(c.sequence(node, path, "extension numbers")):
+            ipath = _path_join(path, i)
+            try:
+                number = self._number(item, ipath)
+            except _Invalid:
+                continue
+            if number not in extensions:
+                c.issue(item, ipath, f"no extension {number} is defined in extensions")
+            elif number not in result:
+                result.append(number)
+        return tuple(result)
+
     def _number(self, node: _Node, path: str) -> str:
         value = self.c.text(node, path, expected="an extension number (digits)")
         if not _DIGITS.match(value):
@@ -840,7 +886,7 @@ class _Sections:
 # Sections parsed by the ACD engine (acd.config); core keeps them out of its own dataclasses.
 ACD_SECTIONS = ("queues", "pause_reasons", "business_hours", "holidays", "message_queues")
 TOP_LEVEL = ("sip", "rtp", "http", "database", "smtp", "prompts", "extensions", "trunks",
-             "inbound_routes", "outbound_routes",
+             "inbound_routes", "outbound_routes", "admins",
              "logging", "message_channels", "feature_codes", "recording", *ACD_SECTIONS)
 
 
@@ -963,6 +1009,8 @@ def parse_config(text: str, file: str = "config.yaml",
     outbound_routes = checker.field(
         entries, "outbound_routes", "",
         lambda n, p: sections.outbound_routes(n, "outbound_routes", trunk_names), ())
+    admins = checker.field(entries, "admins", "",
+                           lambda n, p: sections.admins(n, p, ext_numbers), ())
     logging_ = checker.field(entries, "logging", "", sections.logging, LoggingConfig())
     recording = checker.field(entries, "recording", "", sections.recording,
                               sections.recording_default())
@@ -988,7 +1036,8 @@ def parse_config(text: str, file: str = "config.yaml",
                   prompts=prompts, extensions=extensions, trunks=trunks, logging=logging_,
                   acd=acd, acd_sections=acd_raw, message_channels=channels,
                   feature_codes=feature_codes, recording=recording,
-                  inbound_routes=inbound_routes, outbound_routes=outbound_routes)
+                  inbound_routes=inbound_routes, outbound_routes=outbound_routes,
+                  admins=admins)
 
 
 def load_config(path: str | Path) -> Config:

@@ -56,6 +56,23 @@ def test_example_config_is_valid() -> None:
     assert config.sip.listen[0].transport == "udp"
 
 
+def test_trusted_networks_and_admins() -> None:
+    c = parse_config("""\
+sip:
+  listen: [udp:127.0.0.1:5060]
+  domain: x.org
+  trusted_networks: [10.20.0.0/16, "2001:db8::/32", 192.0.2.7]
+extensions: [{number: "1001", password: abcd}, {number: "1002", password: efgh}]
+admins: ["1002", "1002"]
+""")
+    assert [str(n) for n in c.sip.trusted_networks] == ["10.20.0.0/16", "2001:db8::/32",
+                                                        "192.0.2.7/32"]
+    assert c.admins == ("1002",)
+    nobody = parse_config("sip: {listen: [udp:127.0.0.1:5060], domain: x.org, "
+                          "trusted_networks: []}\nextensions: []\n")
+    assert nobody.sip.trusted_networks == ()  # every address can be banned
+
+
 def test_every_value_is_typed() -> None:
     c = parse_config(GOOD, "c.yaml", Path("/etc/ss"))
     assert [str(a) for a in c.sip.listen] == ["udp:127.0.0.1:5060", "tcp:127.0.0.1:0"]
@@ -81,7 +98,9 @@ def test_defaults_for_optional_sections() -> None:
     c = parse_config("sip: {listen: [udp:127.0.0.1:5060], domain: x.org}\nextensions: []\n")
     assert c.sip.registrar.min_expires == 60 and c.sip.no_answer_timeout == 60
     assert c.sip.brute_force.max_failures == 20 and c.sip.brute_force.window == 60
-    assert c.sip.auth.algorithms == ("SHA-256", "MD5") and c.sip.realm == "x.org"
+    assert c.sip.auth.algorithms == ("MD5",) and c.sip.realm == "x.org"
+    assert [str(n) for n in c.sip.trusted_networks] == ["127.0.0.0/8", "::1/128"]
+    assert c.admins == ()
     assert c.smtp is None and c.logging.format == "console" and c.trunks == ()
 
 
@@ -150,6 +169,12 @@ def test_many_problems_reported_together_in_line_order() -> None:
      "sip.auth.algorithms[1]: expected one of SHA-256, MD5, got 'SHA-512'"),
     ("auth: {algorithms: []}", "sip.auth.algorithms: expected at least one of SHA-256, MD5"),
     ("auth: {algorithms: MD5}", "sip.auth.algorithms: expected a list of digest algorithms"),
+    ("trusted_networks: [10.0.0.0/8, 10.0.0.1/8]",
+     "sip.trusted_networks[1]: expected a network like 10.0.0.0/8 or 2001:db8::/32, got "
+     "'10.0.0.1/8' (10.0.0.1/8 has host bits set)"),
+    ("trusted_networks: [lan]", "sip.trusted_networks[0]: expected a network like"),
+    ("trusted_networks: 10.0.0.0/8",
+     "sip.trusted_networks: expected a list of networks like 10.0.0.0/8, got '10.0.0.0/8'"),
     ("brute_force: {max_failures: 0}",
      "sip.brute_force.max_failures: expected a whole number from 1 to 100000, got 0"),
     ("no_answer_timeout: -1",
@@ -200,6 +225,9 @@ def test_sip_section_paths(snippet: str, expected: str) -> None:
     ("trunks: [{name: t, host: h.net}, {name: t, host: h.net}]",
      "trunks[1].name: trunk name 't' is used twice"),
     ("logging: json", "logging: expected a mapping with keys format, level"),
+    ("admins: ['1009']", "admins[0]: no extension 1009 is defined in extensions"),
+    ("admins: [boss]", "admins[0]: expected an extension number of 1-15 digits, got 'boss'"),
+    ("admins: '1001'", "admins: expected a list of extension numbers, got '1001'"),
 ])
 def test_other_section_paths(section: str, expected: str) -> None:
     base = "sip: {listen: [udp:127.0.0.1:5060], domain: x.org}\n"
