@@ -127,7 +127,7 @@ def test_callback_agent_first_then_customer(
     agent.play(ring, audio.tone_wav(tmp_path / "agent.wav", 440))
     agent.record(ring, tmp_path / "agent-heard.wav")
     customer.record(cust, tmp_path / "customer-heard.wav")
-    time.sleep(2.5)
+    time.sleep(4.0)  # the agent hears "please hold while we try to connect you" (2.2 s) first
     audio.wav_has_tone(agent.stop_record(ring), 1000, min_seconds=1.0)
     audio.wav_has_tone(customer.stop_record(cust), 440, min_seconds=1.0)
     customer.hangup(cust)
