@@ -36,8 +36,9 @@ define apt_install
 	fi
 endef
 
+# the sound packages too, so that `make test` on a fresh machine updates the index once
 apt-tools:
-	$(call apt_install,$(APT_TOOLS))
+	$(call apt_install,$(APT_TOOLS) $(APT_SOUNDS))
 
 apt-sounds:
 	$(call apt_install,$(APT_SOUNDS))
