@@ -55,7 +55,8 @@ class Switch:
         self.store = await Store.open(cfg.database.path)
         self._started.append("store")
         rtp_host = cfg.rtp.address or _first_ip(cfg) or "127.0.0.1"
-        self.media = MediaEngine(rtp_host, (cfg.rtp.port_min, cfg.rtp.port_max))
+        self.media = MediaEngine(rtp_host, (cfg.rtp.port_min, cfg.rtp.port_max),
+                                 prompts_dir=cfg.prompts.directory)
         await self.media.start()
         self._started.append("media")
         self.router = SipRouter(cfg, self.store, self.media)

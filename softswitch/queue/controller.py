@@ -89,6 +89,7 @@ from softswitch.calls.b2bua import ALLOW, SUPPORTED_CODECS, apply_media, media_p
 from softswitch.events import CallHoldChanged, EventBus, SurveyAnswered
 from softswitch.log import get_logger
 from softswitch.queue.announce import (
+    RINGBACK_MUSIC,
     Part,
     agent_id_parts,
     callback_confirm_parts,
@@ -614,7 +615,7 @@ class QueueCalls:
     def _attach_music(self, leg: Any, name: str) -> None:
         from media import MediaError
 
-        if name in ("ringback", "ringback_tone", RINGBACK_STREAM):
+        if name in (*RINGBACK_MUSIC, RINGBACK_STREAM):
             if RINGBACK_STREAM not in self.media.music_streams:
                 from media.player import Loop
 

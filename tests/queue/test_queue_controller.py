@@ -577,7 +577,8 @@ async def test_periodic_announcements_in_the_queues_language_in_virtual_time() -
     clock.now += 15.0
     qc.tick()
     said = leg.heard[-1]
-    assert said[0] == "zh/you-are-caller-number" and said[-1] == "zh/thank-you-for-patience"
+    # the only caller: nobody ahead (您已排在第一位), then 感谢您的耐心等待
+    assert said[0] == "zh/no-callers-ahead" and said[-1] == "zh/thank-you-for-patience"
     assert "zh/estimated-wait-time" not in said  # no agent serves the queue: no estimate
     assert leg.music == "default"  # the music comes back after each announcement
 
