@@ -2,7 +2,9 @@
 
 Start-up order: validate the whole config (a bad one stops here, nothing started), open the
 database (migrations), start the media engine, restore registrations, bind every SIP
-listener and the HTTP listener, then log `switch ready` with the bound addresses. Any bind
+listener, close the calls a crash interrupted (their CDR rows, a BYE to each leg still
+reachable: softswitch.calls.records), bind the HTTP listener, then log `switch ready` with
+the bound addresses. Any bind
 failure undoes what was started and exits 1.
 
 Shutdown on SIGTERM/SIGINT: stop taking new calls, end every call (BYE to both sides of a
@@ -65,12 +67,21 @@ class Switch:
                                          f"{exc.strerror or exc}") from exc
             host = f"[{peer.host}]" if ":" in peer.host else peer.host
             self.sip_addresses.append(f"{peer.transport}:{host}:{peer.port}")
+        await self._end_interrupted_calls()
         self.router.start()
         await self._start_http()
         log.info("switch ready", sip=self.sip_addresses, http=self.http_address,
                  rtp=f"{rtp_host}:{cfg.rtp.port_min}-{cfg.rtp.port_max}",
                  database=cfg.database.path, extensions=len(cfg.extensions),
                  registrations=self.router.registrar.count())
+
+    async def _end_interrupted_calls(self) -> None:
+        """Calls the last run left open (a crash): rows closed, legs sent a BYE from the
+        listeners just bound (the legs' dialogs point at them)."""
+        from softswitch.calls.records import end_interrupted_calls
+
+        swept = await end_interrupted_calls(self.store, self.endpoint)
+        log.info("interrupted calls closed", calls=swept.closed, byes=swept.byes)
 
     async def _start_http(self) -> None:
         app = web.Application()
