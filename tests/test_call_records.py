@@ -26,18 +26,20 @@ CDR = ("SELECT state, call_id, caller, callee, start_time, answer_time, end_time
        " billsec, disposition, hangup_side, hangup_cause FROM cdr ORDER BY id")
 
 
-def caller_dialog(phone_port: int, cseq: int = 101) -> Dialog:
+def caller_dialog(phone_port: int, cseq: int = 101, call_id: str = "crash-1@127.0.0.1"
+                  ) -> Dialog:
     """The switch's dialog with a caller at 127.0.0.1:`phone_port` (our 200 confirmed it)."""
     invite = parse_message(
         b"INVITE sip:1002@127.0.0.1 SIP/2.0\r\n"
         b"Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKinv1;rport\r\n"
         b"From: \"Alice\" <sip:1001@127.0.0.1>;tag=alice1\r\n"
         b"To: <sip:1002@127.0.0.1>\r\n"
-        b"Call-ID: crash-1@127.0.0.1\r\n"
+        b"Call-ID: %s\r\n"
         b"CSeq: %d INVITE\r\n"
         b"Contact: <sip:1001@127.0.0.1:%d>\r\n"
         b"Record-Route: <sip:127.0.0.1:%d;lr>\r\n"
-        b"Content-Length: 0\r\n\r\n" % (phone_port, cseq, phone_port, phone_port))
+        b"Content-Length: 0\r\n\r\n" % (phone_port, call_id.encode(), cseq, phone_port,
+                                           phone_port))
     assert isinstance(invite, Request)
     ok = invite.create_response(200, to_tag="switchtag",
                                 headers=[("Contact", "<sip:1002@127.0.0.1:5060>")])
@@ -193,3 +195,42 @@ def test_bye_built_from_a_row_continues_the_dialog_above_any_request_relayed_sin
     assert bye.cseq.number > dialog.local_cseq
     assert (bye.cseq.method, str(bye.to), str(bye.get("From"))) == (
         "BYE", str(dialog.remote_address), str(dialog.local_address))
+
+
+class Unreachable:
+    """An endpoint whose requests never get an answer until the test says how they ended
+    (the transaction layer's 408 after Timer F, or nothing: the switch stopped first)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[Request, Peer, object]] = []
+
+    def send_request(self, request: Request, peer: Peer, *, on_response: object) -> None:
+        self.sent.append((request, peer, on_response))
+
+
+async def test_an_unreachable_leg_is_given_up_at_timeout_and_retried_if_the_switch_stopped_first(
+        tmp_path: Path) -> None:
+    path = str(tmp_path / "db.sqlite3")
+    store = await Store.open(path)
+    records = CallRecords(store)
+    for n in ("c1", "c2"):
+        uid = records.open(n, "1001", "1002", 1.0)
+        records.answered(uid, 2.0, [("caller", caller_dialog(5062, call_id=f"{n}@phone"),
+                                     Peer("udp", "10.9.9.9", 5062))])
+    await store.close()
+
+    store = await Store.open(path)
+    endpoint = Unreachable()
+    assert (await end_interrupted_calls(store, endpoint)).byes == 2
+    (first, _, gave_up), (second, _, _) = endpoint.sent
+    gave_up(first.create_response(408))  # Timer F: nobody there any more
+    await store.flush()
+    await store.close()  # the switch stops before the second BYE's outcome
+
+    store = await Store.open(path)
+    endpoint = Unreachable()
+    swept = await end_interrupted_calls(store, endpoint)
+    assert (swept.closed, swept.byes) == (0, 1)  # rows already closed; one leg to retry
+    assert [r.call_id for r, _, _ in endpoint.sent] == [second.call_id]
+    assert first.call_id != second.call_id
+    await store.close()

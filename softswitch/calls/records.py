@@ -149,7 +149,7 @@ async def end_interrupted_calls(store: Any, endpoint: Any,
     come. Needs the endpoint listening (on the address the legs' dialogs point to)."""
     closed = await store.interrupt_open_calls(cause)
     for record_uid, call_id, caller, callee in closed:
-        log.warning("call interrupted by a crash closed", call_id=call_id, caller=caller,
+        log.warning("interrupted call closed", call_id=call_id, caller=caller,
                     callee=callee, record=record_uid)
     legs = await store.call_dialogs()
     for row in legs:
