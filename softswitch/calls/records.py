@@ -130,8 +130,8 @@ class CallRecords:
             return
         try:
             write()
-        except RuntimeError as exc:  # the store is closed: the record is lost, not the call
-            log.error("call record not written", call=what, error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - e.g. the store is closed: the record is
+            log.error("call record not written", call=what, error=repr(exc))  # lost, not the call
 
 
 @dataclass(frozen=True, slots=True)
