@@ -1,7 +1,8 @@
 """A crash mid-call (SIGKILL) and a restart on the same config and database: the call's CDR
 row, written when the call started, is closed as INTERRUPTED, and both parties, a pjsua2
 phone (the caller) and a sipp callee that only succeeds when it gets a BYE, are hung up by
-the restarted switch from the SIP port their dialogs point to."""
+the restarted switch from the SIP port their dialogs point to. The same for a queue call:
+the caller and the agent (two pjsua2 phones) are hung up."""
 
 from __future__ import annotations
 
@@ -99,6 +100,50 @@ def test_sigkill_mid_call_then_restart_closes_the_cdr_and_hangs_up_both_phones(
         hung_up = second.events("interrupted call leg hung up")
         assert sorted((e["leg"], e["status"]) for e in hung_up) == [
             ("callee", 200), ("caller", 200)]
+        assert second.stop() == 0
+    finally:
+        for sw in (first, second):
+            if sw is not None and sw.proc.poll() is None:
+                sw.proc.kill()
+
+
+def test_sigkill_during_a_queue_call_then_restart_hangs_up_caller_and_agent(
+        phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    """The queue path: the caller's leg (answered by the switch) and the agent's leg are both
+    hung up by the restarted switch; the caller's row (callee = the queue) is INTERRUPTED."""
+    proc = switchproc()
+    port = free_port()
+    agent_ext = ("2000", "agent-pw")
+    cfg = proc.base_config(tmp_path)
+    cfg["sip"]["listen"] = [f"udp:127.0.0.1:{port}", f"tcp:127.0.0.1:{port}"]
+    cfg["extensions"] = [{"number": u, "password": p} for u, p in (CALLER, agent_ext)]
+    cfg["queues"] = [{"number": "6450", "name": "Sales", "strategy": "ring_all",
+                      "static_agents": [agent_ext[0]], "ring_timeout": 20,
+                      "retry_interval": 1, "wrapup": 0}]
+    db = tmp_path / "switch.sqlite3"
+    first = proc.start(tmp_path, cfg)
+    second = None
+    try:
+        caller, agent = phone_factory("caller"), phone_factory("agent")
+        assert caller.register(*CALLER, "127.0.0.1", port).ok
+        assert agent.register(*agent_ext, "127.0.0.1", port).ok
+        call = caller.call(f"sip:6450@127.0.0.1:{port}")
+        caller.wait_call_state(call, "CONFIRMED")
+        incoming = agent.wait_incoming(timeout=15)
+        agent.answer(incoming)
+        agent.wait_call_state(incoming, "CONFIRMED")
+        assert wait_rows(db, "SELECT leg FROM call_dialogs ORDER BY leg",
+                         [("agent",), ("caller",)]) == [("agent",), ("caller",)]
+
+        first.stop(sig=9)
+        second = proc.start(tmp_path, cfg, name="restarted")
+        [closed] = second.events("interrupted calls closed")
+        assert (closed["calls"], closed["byes"]) == (1, 2)
+        assert caller.wait_call_state(call, "DISCONNECTED", timeout=15)["code"] == 200
+        assert agent.wait_call_state(incoming, "DISCONNECTED", timeout=15)["code"] == 200
+        assert query(db, "SELECT caller, callee, state, disposition, hangup_cause FROM cdr") == [
+            (CALLER[0], "6450", "closed", "INTERRUPTED", "switch restart")]
+        assert wait_rows(db, "SELECT leg FROM call_dialogs", []) == []
         assert second.stop() == 0
     finally:
         for sw in (first, second):
