@@ -686,16 +686,8 @@ async def test_cancel_before_the_switch_answered() -> None:
 # ------------------------------------------------------------------ crash-safe call records
 
 
-async def test_queue_call_record_is_open_with_both_dialogs_until_it_ends_and_a_crash_is_swept(
-        tmp_path: Any) -> None:
-    """softswitch.calls.records on the queue path: the caller's row opens at the INVITE, the
-    caller's dialog is kept from the answer and the agent's from the connect; after a crash
-    the next start-up closes the row INTERRUPTED and sends both legs a BYE in their dialogs."""
-    from softswitch.calls.records import end_interrupted_calls
-    from softswitch.store import Store
-
-    path = str(tmp_path / "db.sqlite3")
-    store = await Store.open(path)
+def with_store(store: Any) -> tuple[QueueCalls, Endpoint]:
+    """Queue 6400 with agent 2000 (registered at port 7000) writing to a real store."""
     exts = {n: Ext(n) for n in ("2000", "3000")}
     registrar = Registrar()
     registrar.add("2000", 7000)
@@ -706,6 +698,20 @@ async def test_queue_call_record_is_open_with_both_dialogs_until_it_ends_and_a_c
                     domain="127.0.0.1", user_agent="test", extensions=exts, store=store,
                     clock=Clock())
     qc.sync_registrations()
+    return qc, endpoint
+
+
+async def test_queue_call_record_is_open_with_both_dialogs_until_it_ends_and_a_crash_is_swept(
+        tmp_path: Any) -> None:
+    """softswitch.calls.records on the queue path: the caller's row opens at the INVITE, the
+    caller's dialog is kept from the answer and the agent's from the connect; after a crash
+    the next start-up closes the row INTERRUPTED and sends both legs a BYE in their dialogs."""
+    from softswitch.calls.records import end_interrupted_calls
+    from softswitch.store import Store
+
+    path = str(tmp_path / "db.sqlite3")
+    store = await Store.open(path)
+    qc, endpoint = with_store(store)
     call_id = await join(qc, endpoint)
     await store.flush()
     assert await store.fetch("SELECT state, call_id, caller, callee, answer_time IS NOT NULL"
@@ -741,16 +747,7 @@ async def test_queue_call_record_completed_when_the_caller_hangs_up(tmp_path: An
     from softswitch.store import Store
 
     store = await Store.open(str(tmp_path / "db.sqlite3"))
-    exts = {n: Ext(n) for n in ("2000", "3000")}
-    registrar = Registrar()
-    registrar.add("2000", 7000)
-    endpoint = Endpoint()
-    qc = QueueCalls(acd_config=parse_acd_config({"queues": [queue(static_agents=["2000"])]},
-                                                extensions=list(exts)),
-                    endpoint=endpoint, media=Media(), registrar=registrar, events=EventBus(),
-                    domain="127.0.0.1", user_agent="test", extensions=exts, store=store,
-                    clock=Clock())
-    qc.sync_registrations()
+    qc, endpoint = with_store(store)
     call_id = await join(qc, endpoint)
     [ring] = endpoint.invites_to("2000")
     answer(ring)
