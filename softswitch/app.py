@@ -23,6 +23,11 @@ from typing import Any
 
 from aiohttp import web
 
+from softswitch.calls.records import (
+    InterruptedCalls,
+    close_interrupted_calls,
+    hang_up_interrupted,
+)
 from softswitch.config import Config, ConfigError, load_config, report_issues
 from softswitch.log import configure_logging, get_logger
 
@@ -58,6 +63,7 @@ class Switch:
         await self.router.restore()
         self.endpoint = self.router.endpoint
         self._started.append("sip")
+        interrupted = await self._close_interrupted_calls()
         for addr in cfg.sip.listen:
             try:
                 peer = await self.endpoint.listen(addr.transport, addr.host, addr.port)
@@ -66,7 +72,8 @@ class Switch:
                                          f"{exc.strerror or exc}") from exc
             host = f"[{peer.host}]" if ":" in peer.host else peer.host
             self.sip_addresses.append(f"{peer.transport}:{host}:{peer.port}")
-        await self._end_interrupted_calls()
+        if interrupted is not None:  # BYEs from the listeners the legs' dialogs point at
+            hang_up_interrupted(self.store, self.endpoint, interrupted)
         self.router.start()
         await self._start_http()
         log.info("switch ready", sip=self.sip_addresses, http=self.http_address,
@@ -74,17 +81,15 @@ class Switch:
                  database=cfg.database.path, extensions=len(cfg.extensions),
                  registrations=self.router.registrar.count())
 
-    async def _end_interrupted_calls(self) -> None:
-        """Calls the last run left open (a crash): rows closed, legs sent a BYE from the
-        listeners just bound (the legs' dialogs point at them)."""
-        from softswitch.calls.records import end_interrupted_calls
-
+    async def _close_interrupted_calls(self) -> InterruptedCalls | None:
+        """Calls the last run left open (a crash): their rows closed, their legs read."""
         try:
-            swept = await end_interrupted_calls(self.store, self.endpoint)
+            interrupted = await close_interrupted_calls(self.store)
         except Exception as exc:  # noqa: BLE001 - the switch starts anyway; rows stay open
             log.error("interrupted calls not closed", error=repr(exc))
-            return
-        log.info("interrupted calls closed", calls=swept.closed, byes=swept.byes)
+            return None
+        log.info("interrupted calls closed", calls=interrupted.closed, byes=interrupted.byes)
+        return interrupted
 
     async def _start_http(self) -> None:
         app = web.Application()

@@ -15,8 +15,9 @@ from softswitch.calls.records import (
     CSEQ_GAP,
     CallRecords,
     bye_request,
+    close_interrupted_calls,
     dialog_row,
-    end_interrupted_calls,
+    hang_up_interrupted,
 )
 from softswitch.sip import Dialog, Peer, Request, ServerTransaction, SipEndpoint, parse_message
 from softswitch.store import CallRecord, Disposition, Store
@@ -149,11 +150,12 @@ async def test_start_up_sweep_closes_open_rows_and_sends_bye_to_each_persisted_l
     await store.close()  # (a SIGKILL leaves the committed rows exactly like this)
 
     store = await Store.open(path)
+    swept = await close_interrupted_calls(store)  # before the switch listens
+    assert (swept.closed, swept.byes) == (2, 1)
     switch = SipEndpoint(lambda txn, req: None)
     await switch.listen("udp", "127.0.0.1", 0)
     try:
-        swept = await end_interrupted_calls(store, switch)
-        assert (swept.closed, swept.byes) == (2, 1)
+        hang_up_interrupted(store, switch, swept)
         assert await store.fetch(CDR) == [
             ("closed", "c-answered", "1001", "1002", 100.0, 101.0, None, None, None,
              "INTERRUPTED", "switch", "switch restart"),
@@ -178,7 +180,7 @@ async def test_start_up_sweep_closes_open_rows_and_sends_bye_to_each_persisted_l
             await asyncio.sleep(0.02)
         assert await store.call_dialogs() == []
         # a second start-up finds nothing to do
-        again = await end_interrupted_calls(store, switch)
+        again = await close_interrupted_calls(store)
         assert (again.closed, again.byes) == (0, 0)
     finally:
         await switch.close()
@@ -221,7 +223,9 @@ async def test_an_unreachable_leg_is_given_up_at_timeout_and_retried_if_the_swit
 
     store = await Store.open(path)
     endpoint = Unreachable()
-    assert (await end_interrupted_calls(store, endpoint)).byes == 2
+    swept = await close_interrupted_calls(store)
+    assert swept.byes == 2
+    hang_up_interrupted(store, endpoint, swept)
     (first, _, gave_up), (second, _, _) = endpoint.sent
     gave_up(first.create_response(408))  # Timer F: nobody there any more
     await store.flush()
@@ -229,8 +233,9 @@ async def test_an_unreachable_leg_is_given_up_at_timeout_and_retried_if_the_swit
 
     store = await Store.open(path)
     endpoint = Unreachable()
-    swept = await end_interrupted_calls(store, endpoint)
+    swept = await close_interrupted_calls(store)
     assert (swept.closed, swept.byes) == (0, 1)  # rows already closed; one leg to retry
+    hang_up_interrupted(store, endpoint, swept)
     assert [r.call_id for r, _, _ in endpoint.sent] == [second.call_id]
     assert first.call_id != second.call_id
     await store.close()

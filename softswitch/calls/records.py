@@ -19,16 +19,18 @@ started or answered less than one commit before the crash has no open row (so no
 no dialog rows (so its parties get no BYE after the restart); nothing already committed
 is lost.
 
-At start-up `end_interrupted_calls` (Switch.start, before the switch takes new calls):
+At start-up (Switch.start), before the SIP listeners are bound, `close_interrupted_calls`:
 
 - closes every row left open with disposition INTERRUPTED, hangup side `switch`, cause
   `switch restart`. Decision: the end time stays NULL (so do duration and billsec, billsec
   0 when the call was never answered): the switch cannot know when the call really ended
   (the parties may have talked on, or hung up into the void), and a report must not
   invent a duration from the crash or restart time;
-- sends each persisted leg a BYE (a UAC non-INVITE transaction through the endpoint), logs
-  its outcome (200, 481 when the phone already ended the dialog, 408/503 when it cannot be
-  reached), and then deletes that leg's row. A leg whose outcome never comes (the switch
+- reads the persisted legs. Once the listeners are bound (on the port the legs' dialogs
+  point to), before the switch is ready, `hang_up_interrupted` sends each a BYE (a UAC
+  non-INVITE transaction through the endpoint), logs its outcome (200, 481 when the phone
+  already ended the dialog, 408/503 when it cannot be reached), and then deletes that
+  leg's row. A leg whose outcome never comes (the switch
   stops again within Timer F) keeps its row: the next start-up tries again.
 
 Decisions and gaps:
@@ -60,7 +62,7 @@ from softswitch.sip.uri import SipUri
 from softswitch.store.records import CallRecord, DialogRow
 
 __all__ = ["CSEQ_GAP", "INTERRUPTED_CAUSE", "CallRecords", "InterruptedCalls", "bye_request",
-           "dialog_row", "end_interrupted_calls"]
+           "close_interrupted_calls", "dialog_row", "hang_up_interrupted"]
 
 log = get_logger("calls.records")
 
@@ -136,25 +138,34 @@ class CallRecords:
 
 @dataclass(frozen=True, slots=True)
 class InterruptedCalls:
-    """What the start-up sweep did: rows closed, BYEs sent."""
+    """What the last run left behind: how many open rows were closed, and the legs to hang
+    up."""
 
     closed: int
-    byes: int
+    legs: tuple[DialogRow, ...]
+
+    @property
+    def byes(self) -> int:
+        return len(self.legs)
 
 
-async def end_interrupted_calls(store: Any, endpoint: Any,
-                                cause: str = INTERRUPTED_CAUSE) -> InterruptedCalls:
-    """Close the rows a crash left open and BYE every persisted leg (module docstring).
-    Returns once the rows are closed and the BYEs sent; their outcomes are logged as they
-    come. Needs the endpoint listening (on the address the legs' dialogs point to)."""
+async def close_interrupted_calls(store: Any,
+                                  cause: str = INTERRUPTED_CAUSE) -> InterruptedCalls:
+    """Close the rows a crash left open and read the persisted legs (module docstring).
+    Runs before the SIP listeners are bound, so no new call's row can be taken for one the
+    crash left."""
     closed = await store.interrupt_open_calls(cause)
     for record_uid, call_id, caller, callee in closed:
-        log.warning("interrupted call closed", call_id=call_id, caller=caller,
-                    callee=callee, record=record_uid)
-    legs = await store.call_dialogs()
-    for row in legs:
+        log.warning("interrupted call closed", call_id=call_id, caller=caller, callee=callee,
+                    record=record_uid)
+    return InterruptedCalls(len(closed), tuple(await store.call_dialogs()))
+
+
+def hang_up_interrupted(store: Any, endpoint: Any, interrupted: InterruptedCalls) -> None:
+    """BYE every persisted leg; each outcome is logged as it comes and the leg's row then
+    deleted. Needs the endpoint listening on the address the legs' dialogs point to."""
+    for row in interrupted.legs:
         _send_bye(store, endpoint, row)
-    return InterruptedCalls(len(closed), len(legs))
 
 
 def _send_bye(store: Any, endpoint: Any, row: DialogRow) -> None:

@@ -706,7 +706,7 @@ async def test_queue_call_record_is_open_with_both_dialogs_until_it_ends_and_a_c
     """softswitch.calls.records on the queue path: the caller's row opens at the INVITE, the
     caller's dialog is kept from the answer and the agent's from the connect; after a crash
     the next start-up closes the row INTERRUPTED and sends both legs a BYE in their dialogs."""
-    from softswitch.calls.records import end_interrupted_calls
+    from softswitch.calls.records import close_interrupted_calls, hang_up_interrupted
     from softswitch.store import Store
 
     path = str(tmp_path / "db.sqlite3")
@@ -727,8 +727,9 @@ async def test_queue_call_record_is_open_with_both_dialogs_until_it_ends_and_a_c
     await store.close()  # the crash: the row stays open, the dialogs stay on disk
     store = await Store.open(path)
     after = Endpoint()
-    swept = await end_interrupted_calls(store, after)
+    swept = await close_interrupted_calls(store)
     assert (swept.closed, swept.byes) == (1, 2)
+    hang_up_interrupted(store, after, swept)
     byes = {o.request.call_id: o for o in after.sent}
     assert [o.request.method for o in after.sent] == ["BYE", "BYE"]
     assert (byes[call_id].peer, byes[call_id].request.from_.tag) == (
