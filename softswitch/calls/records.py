@@ -132,8 +132,8 @@ class CallRecords:
             return
         try:
             write()
-        except Exception as exc:  # noqa: BLE001 - e.g. the store is closed: the record is
-            log.error("call record not written", call=what, error=repr(exc))  # lost, not the call
+        except Exception as exc:  # noqa: BLE001 - (a closed store) lose the record, not the call
+            log.error("call record not written", call=what, error=repr(exc))
 
 
 @dataclass(frozen=True, slots=True)
