@@ -25,6 +25,7 @@ from softswitch.apps.events import (
     VoicemailSaved,
 )
 from softswitch.apps.voicemail import Folder, StoredMessage, VoicemailBox
+from softswitch.presence.bodies import message_summary
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +75,6 @@ class DeleteFile:
 
 
 Effect = WriteRow | DeleteRow | UpdateLamp | SendEmail | DeleteFile
-
-
-def message_summary(account: str, new: int, old: int) -> bytes:
-    """RFC 3842 §5.2 body for a box with `new` and `old` messages."""
-    lines = [f"Messages-Waiting: {'yes' if new else 'no'}",
-             f"Message-Account: {account}",
-             f"Voice-Message: {new}/{old} (0/0)"]
-    return ("\r\n".join(lines) + "\r\n").encode()
 
 
 @dataclass

@@ -13,9 +13,9 @@ from softswitch.apps.mailbox import (
     SendEmail,
     UpdateLamp,
     WriteRow,
-    message_summary,
 )
 from softswitch.apps.voicemail import Folder, VoicemailBox
+from softswitch.presence.bodies import message_summary
 
 ALICE = VoicemailBox("1001", "Alice", ("1001",), emails=("alice@example.com",))
 SALES = VoicemailBox("8100", "Sales team", ("1001", "1002"), attach_audio=False,
