@@ -184,4 +184,24 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE agent_pauses_v4 RENAME TO agent_pauses;
         CREATE INDEX agent_pauses_agent ON agent_pauses (agent, paused_at)
     """),
+    Migration(5, "voicemail messages and call-flow night toggles", """
+        CREATE TABLE voicemail_messages (
+            message_id    TEXT    PRIMARY KEY,
+            box           TEXT    NOT NULL,  -- extension or group voicemail number
+            caller        TEXT    NOT NULL,
+            caller_name   TEXT    NOT NULL DEFAULT '',
+            path          TEXT    NOT NULL,  -- the WAV file
+            seconds       REAL    NOT NULL,
+            folder        TEXT    NOT NULL CHECK (folder IN ('new','old','saved')),
+            created_at    REAL    NOT NULL,  -- wall-clock epoch seconds
+            call_id       TEXT    NOT NULL DEFAULT ''
+        );
+        CREATE INDEX voicemail_messages_box ON voicemail_messages (box, created_at);
+        CREATE TABLE call_flow_modes (
+            call_flow     TEXT    PRIMARY KEY,  -- call flow number
+            forced        TEXT    NOT NULL,     -- 'night' while the manual toggle is on
+            changed_at    REAL    NOT NULL,
+            changed_by    TEXT    NOT NULL
+        )
+    """),
 )
