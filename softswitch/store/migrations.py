@@ -268,6 +268,25 @@ MIGRATIONS: tuple[Migration, ...] = (
             host          TEXT    NOT NULL,
             port          INTEGER NOT NULL,
             PRIMARY KEY (record_uid, leg)
+    """),
+    Migration(7, "voicemail messages and call-flow night toggles", """
+        CREATE TABLE voicemail_messages (
+            message_id    TEXT    PRIMARY KEY,
+            box           TEXT    NOT NULL,  -- extension or group voicemail number
+            caller        TEXT    NOT NULL,
+            caller_name   TEXT    NOT NULL DEFAULT '',
+            path          TEXT    NOT NULL,  -- the WAV file
+            seconds       REAL    NOT NULL,
+            folder        TEXT    NOT NULL CHECK (folder IN ('new','old','saved')),
+            created_at    REAL    NOT NULL,  -- wall-clock epoch seconds
+            call_id       TEXT    NOT NULL DEFAULT ''
+        );
+        CREATE INDEX voicemail_messages_box ON voicemail_messages (box, created_at);
+        CREATE TABLE call_flow_modes (
+            call_flow     TEXT    PRIMARY KEY,  -- call flow number
+            forced        TEXT    NOT NULL,     -- 'night' while the manual toggle is on
+            changed_at    REAL    NOT NULL,
+            changed_by    TEXT    NOT NULL
         )
     """),
 )
