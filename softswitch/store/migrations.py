@@ -268,6 +268,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             host          TEXT    NOT NULL,
             port          INTEGER NOT NULL,
             PRIMARY KEY (record_uid, leg)
+        )
     """),
     Migration(7, "voicemail messages and call-flow night toggles", """
         CREATE TABLE voicemail_messages (
