@@ -45,7 +45,7 @@ from softswitch.calls.control import (
 from softswitch.calls.events import (
     CallAnswered,
     CallEnded,
-    CallHeld,
+    CallHoldChanged,
     CallRinging,
     CallStarted,
 )
@@ -844,7 +844,7 @@ class B2BUA:
         else:
             call.held_by.discard(party)
         call.log.info("call held" if held else "call resumed", by=party)
-        self._publish(CallHeld(self._loop.time(), call.call_id, call.control.caller,
+        self._publish(CallHoldChanged(self._loop.time(), call.call_id, call.control.caller,
                                call.control.callee, party, held))
 
     # ------------------------------------------------------------------ shutdown

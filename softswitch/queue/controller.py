@@ -79,7 +79,8 @@ from acd.events import CallbackFailureReason, CallbackRequested, TaskLeft
 from media.events import DtmfDigit, PlaybackOutcome
 from media.player import Prompt, PromptSequence, ringback_tone
 from softswitch.calls.b2bua import ALLOW, SUPPORTED_CODECS, apply_media, media_params
-from softswitch.events import CallHoldChanged, EventBus, SurveyAnswered
+from softswitch.calls.events import CallHoldChanged
+from softswitch.events import EventBus, SurveyAnswered
 from softswitch.log import get_logger
 from softswitch.queue.announce import (
     Part,
@@ -765,8 +766,10 @@ class QueueCalls:
         task.log.info("caller connected to agent", agent=cmd.agent)
 
     def _hold_changed(self, task: QueueTask, party: str, held: bool) -> None:
-        """Hold of a connected call by ``party`` ("agent" / "caller") begins or ends: the
-        report rows' hold duration (§8.2) counts the time at least one side held."""
+        """Hold of a connected call by ``party`` ("callee": the agent, or "caller") begins
+        or ends: one `CallHoldChanged` on the bus, the same event as an extension call's hold
+        (the agent's BLF key blinks; the report rows' hold duration, §8.2, counts the time
+        at least one side held)."""
         if task.mode is not Mode.CONNECTED or task.agent is None:
             return  # a re-INVITE while waiting or ringing is not hold of a queue call
         if held == (party in task.held_by):
@@ -775,8 +778,8 @@ class QueueCalls:
             task.held_by.add(party)
         else:
             task.held_by.discard(party)
-        self.events.publish(CallHoldChanged(self.clock(), task.id, task.queue, task.agent,
-                                            party, held))
+        self.events.publish(CallHoldChanged(self.clock(), task.id, task.caller, task.agent,
+                                            party, held, queue=task.queue))
 
     def _outbound_hold(self, call: OutboundCall, held: bool) -> None:
         """The agent, a callback customer or a transfer target held / resumed: the other
@@ -785,7 +788,7 @@ class QueueCalls:
         task = _task_of(call)
         caller_leg = task.leg if task.leg is not None and not task.leg.closed else None
         if call is task.agent_call:
-            self._hold_changed(task, "agent", held)
+            self._hold_changed(task, "callee", held)
             other = caller_leg or (task.other_call.leg if task.other_call is not None
                                    and task.other_call.state == "answered" else None)
             who = "agent"

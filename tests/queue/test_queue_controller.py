@@ -15,7 +15,8 @@ from acd.config import parse_acd_config
 from acd.events import OfferStarted, TaskJoined, TaskLeft, WrapupStarted
 from media.events import PlaybackOutcome
 from media.player import PromptLibrary, PromptSequence
-from softswitch.events import CallHoldChanged, EventBus
+from softswitch.calls.events import CallHoldChanged
+from softswitch.events import EventBus
 from softswitch.queue import Mode, QueueCalls
 from softswitch.registrar import Binding
 from softswitch.sip import Address, Request, Response, SipUri, new_call_id, new_tag
@@ -389,9 +390,10 @@ async def test_agent_hold_plays_hold_music_to_the_caller() -> None:
                         in_dialog(ring.request.call_id, "INVITE", body=bytes(resume)))
     assert caller_leg.music is None
     # the report rows' hold duration comes from these (one per change, refreshes ignored)
-    assert [(e.task, e.agent, e.party, e.held) for e in events
-            if isinstance(e, CallHoldChanged)] == [(call_id, "2000", "agent", True),
-                                                   (call_id, "2000", "agent", False)]
+    # (the same hold event as an extension call's: the agent is the callee)
+    assert [(e.call_id, e.queue, e.callee, e.party, e.held) for e in events
+            if isinstance(e, CallHoldChanged)] == [(call_id, "6400", "2000", "callee", True),
+                                                   (call_id, "6400", "2000", "callee", False)]
 
 
 async def test_caller_hold_of_a_connected_call_is_reported_but_not_while_waiting() -> None:
@@ -512,7 +514,7 @@ async def test_callback_calls_the_agent_first_then_the_customer() -> None:
                             in_dialog(dialog.request.call_id, "INVITE", body=bytes(resume)))
         assert held_leg.music is None
     assert [(e.party, e.held) for e in events if isinstance(e, CallHoldChanged)] == [
-        ("agent", True), ("agent", False), ("caller", True), ("caller", False)]
+        ("callee", True), ("callee", False), ("caller", True), ("caller", False)]
     # the customer hangs up: the agent gets BYE, the call ends for the engine (wrap-up)
     qc.handle_in_dialog(Txn(Peer("udp", "127.0.0.1", 7300)),
                         in_dialog(customer.request.call_id, "BYE"))
