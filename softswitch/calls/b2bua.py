@@ -31,6 +31,7 @@ from typing import Any
 
 from softswitch.calls.control import (
     AnswerCaller,
+    Authenticate,
     ByeBranch,
     CallControl,
     CallFinished,
@@ -39,6 +40,7 @@ from softswitch.calls.control import (
     Command,
     RejectCaller,
     SendBye,
+    SendInvite,
     SendProvisional,
     Side,
 )
@@ -151,6 +153,7 @@ class Branch:
     answered: bool = False
     finished: bool = False
     trunk: Any = None  # a trunk INVITE: its credentials answer one 401/407 (softswitch.trunks)
+    response: Response | None = None  # its last final response (a challenge, a 3xx)
 
 
 @dataclass
@@ -331,7 +334,8 @@ class B2BUA:
         body = bytes(offer)
         caller = call.control.caller
         ids = []
-        for i, binding in enumerate(targets, start=1):
+        trunk_branches = []
+        for i, binding in enumerate(targets):
             peer = Peer(*request_target(binding, self.endpoint.has_connection))
             local = self.endpoint.local_peer(peer.transport)
             b_call_id = new_call_id()
@@ -356,15 +360,39 @@ class B2BUA:
             self._by_leg_call_id[b_call_id] = (call, Side.CALLEE, branch)
             call.leg_call_ids.append(b_call_id)
             ids.append(i)
-        self._execute(call, call.control.handle_branches_started(ids, self._loop.time()))
+            if trunk is not None and trunk.username:
+                trunk_branches.append(i)
+        self._execute(call, call.control.handle_branches_started(ids, self._loop.time(),
+                                                                 trunk_branches))
         self._arm_timer(call)
-        for branch in call.branches.values():
-            call.log.debug("calling contact", branch=branch.id, contact=str(branch.request.uri),
-                          peer=f"{branch.peer.transport}:{branch.peer.host}:{branch.peer.port}",
-                          leg_call_id=branch.request.call_id)
-            branch.outgoing = self.endpoint.send_request(
-                branch.request, branch.peer,
-                on_response=lambda r, c=call, b=branch: self._on_branch_response(c, b, r))
+
+    def _send_invite(self, call: Call, branch: Branch) -> None:
+        call.log.debug("calling contact", branch=branch.id, contact=str(branch.request.uri),
+                       peer=f"{branch.peer.transport}:{branch.peer.host}:{branch.peer.port}",
+                       leg_call_id=branch.request.call_id)
+        branch.finished = False
+        branch.outgoing = self.endpoint.send_request(
+            branch.request, branch.peer,
+            on_response=lambda r, c=call, b=branch: self._on_branch_response(c, b, r))
+
+    def _authenticate(self, call: Call, branch: Branch) -> None:
+        """The fork says: answer this trunk's challenge once with its credentials."""
+        from softswitch.sip.auth import authorize
+
+        trunk, challenge = branch.trunk, branch.response
+        try:
+            if trunk is None or challenge is None:
+                raise ValueError("no credentials for this branch")
+            branch.request = authorize(challenge, branch.request, trunk.username,
+                                       trunk.password)
+        except ValueError as exc:
+            call.log.info("trunk challenge not answerable", error=str(exc))
+            status = challenge.status if challenge is not None else 407
+            self._execute(call, call.control.handle_failure(branch.id, status,
+                                                            self._loop.time()))
+            return
+        call.log.debug("answering trunk challenge", trunk=trunk.name, status=challenge.status)
+        self._send_invite(call, branch)
 
     async def _start_echo(self, call: Call) -> None:
         """`*43`: answer and loop the caller's own audio (and RTP events) back."""
@@ -420,34 +448,16 @@ class B2BUA:
                 branch.outgoing.send_ack(branch.dialog.create_ack(branch.request))
             except Exception as exc:  # noqa: BLE001
                 call.log.error("cannot confirm callee dialog", error=repr(exc))
-            if call.b_branch is None and call.control.state in (CallState.CALLING,
-                                                                CallState.RINGING):
-                if not self._negotiate(call, branch, response):
-                    # a 2xx without a usable SDP answer: hang that phone up, count the
-                    # branch as failed with 488 (RFC 3264 §6: no common codec)
-                    call.log.info("callee answer unusable", branch=branch.id)
-                    self._execute(call, [ByeBranch(branch.id)])
-                    self._execute(call, call.control.handle_failure(branch.id, 488, now))
-                    return
+            if call.control.fork.undecided and not self._negotiate(call, branch, response):
+                # a 2xx without a usable SDP answer: the fork hangs that phone up and
+                # counts the branch as failed with 488 (RFC 3264 §6: no common codec)
+                call.log.info("callee answer unusable", branch=branch.id)
+                self._execute(call, call.control.handle_unusable_answer(branch.id, now))
+                return
             self._execute(call, call.control.handle_answer(branch.id, now), response)
             return
-        if status in (401, 407) and branch.trunk is not None and branch.trunk.username \
-                and not branch.answered:
-            trunk, branch.trunk = branch.trunk, None  # answer one challenge, not a loop
-            from softswitch.sip.auth import authorize
-
-            try:
-                branch.request = authorize(response, branch.request, trunk.username,
-                                           trunk.password)
-            except ValueError as exc:
-                call.log.info("trunk challenge not answerable", error=str(exc))
-            else:
-                call.log.debug("answering trunk challenge", trunk=trunk.name, status=status)
-                branch.outgoing = self.endpoint.send_request(
-                    branch.request, branch.peer,
-                    on_response=lambda r, c=call, b=branch: self._on_branch_response(c, b, r))
-                return
         branch.finished = True
+        branch.response = response
         call.log.debug("callee refused", branch=branch.id, status=status)
         self._execute(call, call.control.handle_failure(branch.id, status, now))
 
@@ -512,8 +522,15 @@ class B2BUA:
             elif isinstance(cmd, AnswerCaller):
                 self._answer_caller(call, cmd.branch)
             elif isinstance(cmd, RejectCaller):
-                self._respond(call.txn, call.invite, cmd.status, cmd.reason or None,
-                              to_tag=call.a_tag)
+                self._reject_caller(call, cmd)
+            elif isinstance(cmd, SendInvite):
+                branch = call.branches.get(cmd.branch)
+                if branch is not None:
+                    self._send_invite(call, branch)
+            elif isinstance(cmd, Authenticate):
+                branch = call.branches.get(cmd.branch)
+                if branch is not None:
+                    self._authenticate(call, branch)
             elif isinstance(cmd, CancelBranch):
                 branch = call.branches.get(cmd.branch)
                 if branch is not None and branch.outgoing is not None and not branch.finished:
@@ -526,6 +543,18 @@ class B2BUA:
                 self._send_bye(call, cmd.side)
             elif isinstance(cmd, CallFinished):
                 self._finish(call, cmd)
+
+    def _reject_caller(self, call: Call, cmd: RejectCaller) -> None:
+        """The final failure; a redirect (3xx) passes on the callee's Contact (§21.3)."""
+        headers: list[tuple[str, Any]] = []
+        branch = call.branches.get(cmd.branch) if cmd.branch is not None else None
+        if 300 <= cmd.status < 400 and branch is not None and branch.response is not None:
+            headers = [("Contact", c) for c in branch.response.get_all("Contact")]
+        reason = cmd.reason or (branch.response.reason if branch is not None
+                                and branch.response is not None
+                                and branch.response.status == cmd.status else None)
+        self._respond(call.txn, call.invite, cmd.status, reason, to_tag=call.a_tag,
+                      headers=headers)
 
     def _contact(self, call: Call) -> str:
         local = self.endpoint.local_peer(call.caller_peer.transport)

@@ -192,7 +192,7 @@ class QueueCalls:
         self._agent_set = frozenset(m.extension for q in acd_config.queues for m in q.members)
         self.tasks: dict[str, QueueTask] = {}
         self._calls: dict[str, OutboundCall] = {}  # branch Call-ID -> outbound call
-        self.dialer = Dialer(endpoint, domain, user_agent, self._calls)
+        self.dialer = Dialer(endpoint, domain, user_agent, self._calls, self.clock)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._reg_timers: dict[str, asyncio.TimerHandle] = {}
