@@ -141,6 +141,7 @@ class SipRouter:
 
     def __init__(self, config: Config, store: Any, media: Any) -> None:
         from softswitch.calls.b2bua import ALLOW, B2BUA
+        from softswitch.clock import LoopClock
         from softswitch.dialplan import DialPlan
         from softswitch.registrar import RegistrarService
         from softswitch.sip.auth import (
@@ -154,6 +155,7 @@ class SipRouter:
 
         self.config = config
         self.loop = asyncio.get_running_loop()
+        self.clock = LoopClock(self.loop)  # every shell's time and timers (softswitch.clock)
         sip = config.sip
         self._allow = ALLOW
         self._auth_ok = AuthStatus.OK
@@ -181,7 +183,7 @@ class SipRouter:
         self.calls = B2BUA(endpoint=self.endpoint, media=media, store=store,
                            dialplan=self.dialplan, lookup=self.registrar.targets,
                            domain=sip.domain, no_answer_timeout=float(sip.no_answer_timeout),
-                           user_agent=sip.user_agent)
+                           clock=self.clock, user_agent=sip.user_agent)
         self.calls.events = self.events  # CallStarted/Answered/Ended (softswitch.calls.events)
         from softswitch.trunks import TrunkRouter, outbound_rule
 
@@ -199,7 +201,7 @@ class SipRouter:
 
         # every answered call -> one WAV (softswitch.calls.recording)
         self.recordings = CallRecordings(media, config.recording or RecordingConfig(),
-                                         events=self.events)
+                                         clock=self.clock, events=self.events)
         self.calls.recordings = self.queues.recordings = self.recordings
         from softswitch.agentdesk import attach_agentdesk
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,6 +50,7 @@ from softswitch.calls.events import (
     CallRinging,
     CallStarted,
 )
+from softswitch.clock import Clock, TimerHandle
 from softswitch.dialplan import ECHO, EXTENSION, EXTERNAL, Destination, DialPlan
 from softswitch.log import get_logger
 from softswitch.registrar import request_target
@@ -175,7 +175,7 @@ class Call:
     answer_sdp: bytes | None = None  # what the caller got as its answer
     a_acked: bool = False
     reinvite_busy: bool = False
-    timer: asyncio.TimerHandle | None = None
+    timer: TimerHandle | None = None
     pending: set[asyncio.Task[Any]] = field(default_factory=set)
     log: Any = None
     leg_call_ids: list[str] = field(default_factory=list)
@@ -195,8 +195,10 @@ class B2BUA:
 
     def __init__(self, *, endpoint: Any, media: Any, store: Any, dialplan: DialPlan,
                  lookup: Callable[[str, float], list[Any]], domain: str,
-                 no_answer_timeout: float, user_agent: str = "softswitch") -> None:
+                 no_answer_timeout: float, clock: Clock,
+                 user_agent: str = "softswitch") -> None:
         self.endpoint = endpoint
+        self.clock = clock  # every time and timer of the calls (softswitch.clock)
         self.media = media
         self.store = store
         self.dialplan = dialplan
@@ -210,7 +212,7 @@ class B2BUA:
         self._accepting = True
         self._loop = asyncio.get_event_loop()
         self._linger: deque[tuple[float, Call]] = deque()
-        self._linger_timer: asyncio.TimerHandle | None = None
+        self._linger_timer: TimerHandle | None = None
         self._outgoing_byes: list[Any] | None = None  # collected during shutdown
         self.events: Any = None  # softswitch.events.EventBus; gets calls.events objects
         # told call_started(ext) / call_ended(ext) for each party of an extension call
@@ -228,7 +230,7 @@ class B2BUA:
                       destination: Destination | None = None) -> None:
         """A new, authenticated INVITE from extension `caller` (100 Trying already sent);
         `destination` skips the dial plan (a trunk call routed by its inbound route)."""
-        now = self._loop.time()
+        now = self.clock.monotonic()
         call_id = request.call_id
         if not self._accepting:
             self._respond(txn, request, 503, "Shutting Down")
@@ -241,7 +243,7 @@ class B2BUA:
             self._forget(existing)  # a new attempt re-using the Call-ID of an ended one
         dialed = request.uri.user or ""
         control = CallControl(call_id, caller, dialed, now, self.no_answer_timeout)
-        call = Call(control, request, txn, txn.peer, new_tag(), None, time.time(), now)
+        call = Call(control, request, txn, txn.peer, new_tag(), None, self.clock.wall(), now)
         call.log = log.bind(call_id=call_id, caller=caller, callee=dialed)
         self.calls[call_id] = call
         self._by_leg_call_id[call_id] = (call, Side.CALLER, None)
@@ -305,7 +307,7 @@ class B2BUA:
         exc = task.exception()
         if exc is not None:
             call.log.error("call task failed", error=repr(exc))
-            self._execute(call, call.control.handle_shutdown(self._loop.time(),
+            self._execute(call, call.control.handle_shutdown(self.clock.monotonic(),
                                                              f"internal error: {exc!r}"))
 
     async def _open_legs(self, call: Call, both: bool) -> bool:
@@ -316,7 +318,7 @@ class B2BUA:
         except Exception as exc:  # noqa: BLE001 - port range exhausted or bind failure
             call.log.error("no media port", error=str(exc))
             self._execute(call, call.control.handle_route_failed(
-                503, "No Media Port", self._loop.time()))
+                503, "No Media Port", self.clock.monotonic()))
             return False
         return True
 
@@ -362,7 +364,7 @@ class B2BUA:
             ids.append(i)
             if trunk is not None and trunk.username:
                 trunk_branches.append(i)
-        self._execute(call, call.control.handle_branches_started(ids, self._loop.time(),
+        self._execute(call, call.control.handle_branches_started(ids, self.clock.monotonic(),
                                                                  trunk_branches))
         self._arm_timer(call)
 
@@ -389,7 +391,7 @@ class B2BUA:
             call.log.info("trunk challenge not answerable", error=str(exc))
             status = challenge.status if challenge is not None else 407
             self._execute(call, call.control.handle_failure(branch.id, status,
-                                                            self._loop.time()))
+                                                            self.clock.monotonic()))
             return
         call.log.debug("answering trunk challenge", trunk=trunk.name, status=challenge.status)
         self._send_invite(call, branch)
@@ -427,7 +429,7 @@ class B2BUA:
     # ------------------------------------------------------------------ responses from B
 
     def _on_branch_response(self, call: Call, branch: Branch, response: Response) -> None:
-        now = self._loop.time()
+        now = self.clock.monotonic()
         status = response.status
         if status < 200:
             if status > 100 and response.to.tag and branch.dialog is None:
@@ -508,7 +510,7 @@ class B2BUA:
             if isinstance(cmd, SendProvisional):
                 if not call.ringing_published:
                     call.ringing_published = True
-                    self._publish(CallRinging(self._loop.time(), call.call_id,
+                    self._publish(CallRinging(self.clock.monotonic(), call.call_id,
                                               call.control.caller, call.control.callee,
                                               call.kind))
                 body = b""
@@ -575,7 +577,7 @@ class B2BUA:
 
     def _answer_caller(self, call: Call, branch_id: int) -> None:
         call.b_branch = call.branches.get(branch_id)
-        self._publish(CallAnswered(self._loop.time(), call.call_id, call.control.caller,
+        self._publish(CallAnswered(self.clock.monotonic(), call.call_id, call.control.caller,
                                    call.control.callee))
         self._observe(call, call.control.callee)
         body = call.answer_sdp or b""
@@ -591,7 +593,7 @@ class B2BUA:
         self.endpoint.send_response(call.txn, resp)
         if self.recordings is not None and call.kind == EXTENSION:
             call.recording = self.recordings.start("extension", call.call_id, call.leg_a,
-                                                   call.leg_b, at=self._loop.time())
+                                                   call.leg_b, at=self.clock.monotonic())
 
     def _send_bye(self, call: Call, side: Side) -> None:
         if side is Side.CALLER:
@@ -625,11 +627,11 @@ class B2BUA:
             call.timer = None
         deadline = call.control.next_deadline()
         if deadline is not None:
-            call.timer = self._loop.call_at(deadline, self._on_timer, call)
+            call.timer = self.clock.call_at(deadline, self._on_timer, call)
 
     def _on_timer(self, call: Call) -> None:
         call.timer = None
-        self._execute(call, call.control.handle_timer(self._loop.time()))
+        self._execute(call, call.control.handle_timer(self.clock.monotonic()))
         self._arm_timer(call)
 
     def _finish(self, call: Call, done: CallFinished) -> None:
@@ -677,17 +679,17 @@ class B2BUA:
         await self._close_legs(call)
         # Keep the indexes a little longer so retransmitted BYEs/ACKs still match
         # (64*T1, §17), then forget the call: one queue and one timer for all calls.
-        self._linger.append((self._loop.time() + LINGER, call))
+        self._linger.append((self.clock.monotonic() + LINGER, call))
         if self._linger_timer is None and self._accepting:
-            self._linger_timer = self._loop.call_later(1.0, self._sweep_linger)
+            self._linger_timer = self.clock.call_later(1.0, self._sweep_linger)
 
     def _sweep_linger(self) -> None:
         self._linger_timer = None
-        now = self._loop.time()
+        now = self.clock.monotonic()
         while self._linger and self._linger[0][0] <= now:
             self._forget(self._linger.popleft()[1])
         if self._linger and self._accepting:
-            self._linger_timer = self._loop.call_later(1.0, self._sweep_linger)
+            self._linger_timer = self.clock.call_later(1.0, self._sweep_linger)
 
     def _forget(self, call: Call) -> None:
         if self.calls.get(call.call_id) is call:
@@ -705,7 +707,7 @@ class B2BUA:
         if call is None:
             return False
         call.log.debug("caller cancelled")
-        self._execute(call, call.control.handle_cancel(self._loop.time()))
+        self._execute(call, call.control.handle_cancel(self.clock.monotonic()))
         return True
 
     def handle_ack(self, request: Request) -> None:
@@ -728,7 +730,7 @@ class B2BUA:
         call = self._by_txn.get(id(txn))
         if call is not None and call.control.state is CallState.CONNECTED and not call.a_acked:
             call.log.warning("caller never acknowledged the 200 OK")
-            self._execute(call, call.control.handle_shutdown(self._loop.time(), "no ACK"))
+            self._execute(call, call.control.handle_shutdown(self.clock.monotonic(), "no ACK"))
 
     # ------------------------------------------------------------------ in-dialog requests
 
@@ -744,7 +746,7 @@ class B2BUA:
             self._respond(txn, request, 200 if request.method == "BYE" else 481)
             return
         method = request.method
-        now = self._loop.time()
+        now = self.clock.monotonic()
         call.log.debug("in-dialog request", method=method, side=side.value)
         dialog = call.a_dialog if side is Side.CALLER else (branch.dialog if branch else None)
         if dialog is not None:
@@ -873,7 +875,7 @@ class B2BUA:
         else:
             call.held_by.discard(party)
         call.log.info("call held" if held else "call resumed", by=party)
-        self._publish(CallHoldChanged(self._loop.time(), call.call_id, call.control.caller,
+        self._publish(CallHoldChanged(self.clock.monotonic(), call.call_id, call.control.caller,
                                call.control.callee, party, held))
 
     # ------------------------------------------------------------------ shutdown
@@ -883,7 +885,7 @@ class B2BUA:
         self._accepting = False
         if self._linger_timer is not None:
             self._linger_timer.cancel()
-        now = self._loop.time()
+        now = self.clock.monotonic()
         self._outgoing_byes = []
         for call in list(self.calls.values()):
             for task in list(call.pending):

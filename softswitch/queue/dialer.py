@@ -30,6 +30,7 @@ from softswitch.calls.fork import (
     ForkTarget,
     SendInvite,
 )
+from softswitch.clock import Clock
 from softswitch.log import get_logger
 from softswitch.registrar import request_target
 from softswitch.sip import Address, Request, Response, SipUri, new_call_id, new_tag
@@ -82,15 +83,15 @@ class OutboundCall:
 
 class Dialer:
     """Builds and sends the INVITEs of `OutboundCall`s and carries out what their `Fork`
-    returns; owns nothing but the SIP details. ``now``: the monotonic clock."""
+    returns; owns nothing but the SIP details."""
 
     def __init__(self, endpoint: Any, domain: str, user_agent: str,
-                 index: dict[str, Any], now: Callable[[], float]) -> None:
+                 index: dict[str, Any], clock: Clock) -> None:
         self.endpoint = endpoint
         self.domain = domain
         self.user_agent = user_agent
         self.index = index  # branch Call-ID -> OutboundCall (for in-dialog requests)
-        self.now = now
+        self.now = clock.monotonic
 
     def start(self, call: OutboundCall, targets: list[Any], *, from_user: str,
               display: str, codecs: tuple[str, ...] = ("PCMU", "PCMA"),

@@ -23,6 +23,7 @@ from softswitch.calls.fork import (
     SendInvite,
     best_response,
 )
+from softswitch.clock import VirtualClock
 from softswitch.queue.dialer import Dialer, OutboundCall
 from softswitch.registrar import Binding
 from softswitch.sip import new_call_id, new_tag
@@ -196,7 +197,7 @@ class _Leg:
 def _queue_dialer_final(results: tuple[int, ...]) -> int | None:
     """What the queue's dialer tells its owner (an agent offer, a callback, a transfer)."""
     endpoint = _Endpoint()
-    dialer = Dialer(endpoint, "pbx.test", "test", {}, lambda: 0.0)
+    dialer = Dialer(endpoint, "pbx.test", "test", {}, VirtualClock())
     got: list[int] = []
     call = OutboundCall("2000", _Leg(), on_answered=lambda c: None,
                         on_failed=lambda c, status: got.append(status))

@@ -1,6 +1,7 @@
 """The queue-call controller (softswitch.queue.QueueCalls) in virtual time: SIP in and out
 through a recording endpoint, media through a recording engine, the real ACD and prompt
-library. Timers never sleep: the test moves the clock and calls `tick()`."""
+library. Timers never sleep: the test advances a virtual clock (softswitch.clock), which runs
+the controller's timers that fall due."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from acd.events import OfferStarted, TaskJoined, TaskLeft, WrapupStarted
 from media.events import PlaybackOutcome
 from media.player import PromptLibrary, PromptSequence
 from softswitch.calls.events import CallHoldChanged
+from softswitch.clock import VirtualClock
 from softswitch.events import EventBus
 from softswitch.queue import Mode, QueueCalls
 from softswitch.registrar import Binding
@@ -188,22 +190,14 @@ class Ext:
     agent_id: str = ""
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 # ------------------------------------------------------------------ fixtures and helpers
 
 
 def make(queues: list[dict[str, Any]], *, registered: tuple[str, ...] = ("2000", "2001")
-         ) -> tuple[QueueCalls, Endpoint, Media, Registrar, Clock, list[Any]]:
+         ) -> tuple[QueueCalls, Endpoint, Media, Registrar, VirtualClock, list[Any]]:
     exts = {n: Ext(n, agent_id=f"{n[-1]}7") for n in ("2000", "2001", "3000", "3001", "30010")}
     config = parse_acd_config({"queues": queues}, extensions=list(exts))
-    endpoint, media, registrar, clock = Endpoint(), Media(), Registrar(), Clock()
+    endpoint, media, registrar, clock = Endpoint(), Media(), Registrar(), VirtualClock()
     bus = EventBus()
     events: list[Any] = []
     bus.subscribe(events.append)
@@ -308,13 +302,13 @@ async def test_ring_timeout_cancels_and_retry_rings_next_agent_in_virtual_time()
     qc, endpoint, _, _, clock, _ = make([queue()])
     await join(qc, endpoint)
     [first] = endpoint.invites_to("2000")
-    clock.now += 20.0  # ring_timeout
+    clock.advance(20.0)  # ring_timeout
     qc.tick()
     assert first.cancelled
     answer(first, 487)  # the phone confirms the CANCEL: not counted again
     await settle()
     assert endpoint.invites_to("2001") == []  # retry interval (5 s) first
-    clock.now += 5.0
+    clock.advance(5.0)
     qc.tick()
     await settle()
     assert len(endpoint.invites_to("2001")) == 1
@@ -440,7 +434,7 @@ async def test_callback_number_entry(typed: str, registered: bool) -> None:
 
 
 async def test_destination_not_available_says_goodbye_and_hangs_up() -> None:
-    qc, endpoint, media, _, _, _ = make([queue(key_press_events=[
+    qc, endpoint, media, _, clock, _ = make([queue(key_press_events=[
         {"key": "9", "destination": {"type": "voicemail", "target": "2000"}}])])
     call_id = await join(qc, endpoint)
     leg = media.legs[f"{call_id}/q"]
@@ -448,7 +442,8 @@ async def test_destination_not_available_says_goodbye_and_hangs_up() -> None:
     await settle()
     assert leg.heard[-1] == ["en/goodbye"]
     media.playbacks[-1].finish()
-    await asyncio.sleep(0.35)  # the shell's pause for the phone's jitter buffer
+    await settle()
+    clock.advance(0.3)  # the shell's pause for the phone's jitter buffer
     await settle()
     assert endpoint.sent[-1].request.method == "BYE"
     assert endpoint.invites_to("2000")[0].cancelled
@@ -465,16 +460,20 @@ async def request_callback(number: str, **cb: Any) -> tuple[Any, ...]:
         leg.press(d)
     await settle()
     media.playbacks[-1].finish()  # "your callback has been confirmed ... goodbye"
-    await asyncio.sleep(0.35)
+    await settle()
+    clock.advance(0.3)
     await settle()
     assert endpoint.sent[-1].request.method == "BYE"  # the switch ends the caller's call
     return qc, endpoint, media, registrar, clock, events, call_id
 
 
 async def test_callback_requests_pending_at_shutdown_are_logged_with_their_number() -> None:
-    qc, *_ = await request_callback("30010")
+    qc, _, _, _, clock, *_ = await request_callback("30010")
     with structlog.testing.capture_logs() as logs:
-        await qc.shutdown()
+        stopping = asyncio.create_task(qc.shutdown())
+        await settle()
+        clock.advance(0.2)  # the BYEs' time to leave, on the clock
+        await stopping
     lost = [e for e in logs if e["event"] == "callback request lost at shutdown"]
     assert [(e["log_level"], e["queue"], e["number"]) for e in lost] == [
         ("warning", "6400", "30010")]
@@ -549,7 +548,7 @@ async def test_callback_fails_with_reason_and_releases_the_agent(
 
 async def test_callback_request_expires_without_an_idle_agent() -> None:
     qc, _, _, _, clock, events, call_id = await request_callback("30010", callback_timeout=60)
-    clock.now += 60.0
+    clock.advance(60.0)
     qc.tick()
     assert failures(events) == ["no_idle_agent"]
     assert qc.tasks[call_id].mode is Mode.ENDED
@@ -565,10 +564,10 @@ async def test_periodic_announcements_in_the_queues_language_in_virtual_time() -
     leg = media.legs[f"{call_id}/q"]
     assert leg.heard == []  # no join announcement configured: music only
     assert leg.music == "default"
-    clock.now += 30.0
+    clock.advance(30.0)
     qc.tick()
     assert leg.heard[-1] == ["zh/press-1-for-callback"]
-    clock.now += 15.0
+    clock.advance(15.0)
     qc.tick()
     said = leg.heard[-1]
     assert said[0] == "zh/you-are-caller-number" and said[-1] == "zh/thank-you-for-patience"
@@ -593,7 +592,7 @@ async def test_failover_to_another_queue_keeps_the_call() -> None:
         registered=("2001",))
     call_id = await join(qc, endpoint)
     assert endpoint.invites_to("2001") == []
-    clock.now += 10.0
+    clock.advance(10.0)
     qc.tick()
     await settle()
     [ring] = endpoint.invites_to("2001")
@@ -611,7 +610,7 @@ async def test_no_announcement_over_the_callback_number_dialogue() -> None:
     leg = media.legs[f"{call_id}/q"]
     leg.press("1")
     heard = len(leg.heard)
-    clock.now += 20.0
+    clock.advance(20.0)
     qc.tick()
     assert len(leg.heard) == heard  # still the callback prompt
 
@@ -621,7 +620,7 @@ async def test_callback_offered_after_the_timeout() -> None:
         static_agents=["2000"], callback={"method": "timeout", "timeout": 60})], registered=())
     call_id = await join(qc, endpoint)
     leg = media.legs[f"{call_id}/q"]
-    clock.now += 60.0
+    clock.advance(60.0)
     qc.tick()
     assert leg.heard[-1][0] == "en/callback-number-confirm-prefix"
     assert qc.tasks[call_id].mode is Mode.COLLECTING
@@ -661,7 +660,7 @@ async def test_answer_after_the_ring_timed_out_is_hung_up() -> None:
                                              registered=("2000",))
     call_id = await join(qc, endpoint)
     [ring] = endpoint.invites_to("2000")
-    clock.now += 20.0
+    clock.advance(20.0)
     qc.tick()
     assert ring.cancelled
     answer(ring)  # the 200 OK crossed the CANCEL
@@ -682,3 +681,40 @@ async def test_cancel_before_the_switch_answered() -> None:
     assert media.legs[f"{req.call_id}/q"].closed
     assert endpoint.invites_to("2000") == []
     assert not any(isinstance(e, TaskJoined) for e in events)
+
+
+async def test_an_unanswered_survey_says_goodbye_after_ten_seconds_in_virtual_time() -> None:
+    """§9.6: the agent hangs up, the caller hears the survey and presses nothing: 10 s
+    later "goodbye", then (after the 0.3 s the phone's jitter buffer needs) BYE. Both waits
+    are timers of the clock: no test or production code sleeps in real time."""
+    qc, endpoint, media, _, clock, _ = make([queue(
+        satisfaction_survey={"prompt": "survey-question"})])
+    call_id = await join(qc, endpoint)
+    [ring] = endpoint.invites_to("2000")
+    answer(ring)
+    qc.handle_in_dialog(Txn(Peer("udp", "127.0.0.1", 7000)),
+                        in_dialog(ring.request.call_id, "BYE"))
+    await settle()
+    caller_leg = media.legs[f"{call_id}/q"]
+    assert qc.tasks[call_id].mode is Mode.SURVEY
+    assert caller_leg.heard[-1] == ["en/survey-question"]
+    media.playbacks[-1].finish()
+    await settle()
+
+    def byes_to_caller() -> int:
+        return sum(1 for o in endpoint.sent
+                   if o.request.method == "BYE" and o.request.call_id == call_id)
+
+    clock.advance(9.9)
+    await settle()
+    assert qc.tasks[call_id].mode is Mode.SURVEY  # still time to press a key
+    clock.advance(0.1)
+    await settle()
+    assert caller_leg.heard[-1] == ["en/goodbye"]
+    media.playbacks[-1].finish()
+    await settle()
+    assert byes_to_caller() == 0
+    clock.advance(0.3)
+    await settle()
+    assert byes_to_caller() == 1
+    assert qc.tasks[call_id].mode is Mode.ENDED
