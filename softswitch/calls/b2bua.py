@@ -26,7 +26,7 @@ import contextlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from softswitch.calls.control import (
     AnswerCaller,
@@ -50,8 +50,10 @@ from softswitch.calls.events import (
     CallRinging,
     CallStarted,
 )
+from softswitch.calls.recording import CallRecorder
 from softswitch.clock import Clock, TimerHandle
 from softswitch.dialplan import ECHO, EXTENSION, EXTERNAL, Destination, DialPlan
+from softswitch.events import EventBus
 from softswitch.log import get_logger
 from softswitch.registrar import request_target
 from softswitch.sip import Address, Request, Response, SipUri, new_call_id, new_tag
@@ -59,6 +61,7 @@ from softswitch.sip import sdp as sdplib
 from softswitch.sip.dialog import Dialog
 from softswitch.sip.transaction import Peer
 from softswitch.store.records import CallRecord
+from softswitch.trunks import TrunkRouter
 
 log = get_logger("calls")
 
@@ -66,6 +69,15 @@ ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER, MESSAGE"
 SUPPORTED_CODECS = ("PCMU", "PCMA")
 _STATIC_PT = {0: "PCMU", 8: "PCMA"}
 LINGER = 32.0  # seconds an ended call still answers retransmissions (64*T1)
+
+
+class DeviceObserver(Protocol):
+    """Told when an extension starts and ends an extension call (the queue controller:
+    device busy/idle for ring-in-use, spec/queue-admin.md §2.4)."""
+
+    def call_started(self, ext: str) -> None: ...
+
+    def call_ended(self, ext: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,8 +207,13 @@ class B2BUA:
 
     def __init__(self, *, endpoint: Any, media: Any, store: Any, dialplan: DialPlan,
                  lookup: Callable[[str, float], list[Any]], domain: str,
-                 no_answer_timeout: float, clock: Clock,
+                 no_answer_timeout: float, clock: Clock, events: EventBus,
+                 trunks: TrunkRouter | None = None, observer: DeviceObserver | None = None,
+                 recordings: CallRecorder | None = None,
                  user_agent: str = "softswitch") -> None:
+        """``events``: CallStarted/Ringing/Answered/HoldChanged/Ended go there
+        (softswitch.calls.events); ``trunks``: "external" destinations; ``observer``: told of
+        each party of an extension call; ``recordings``: every answered extension call."""
         self.endpoint = endpoint
         self.clock = clock  # every time and timer of the calls (softswitch.clock)
         self.media = media
@@ -214,12 +231,10 @@ class B2BUA:
         self._linger: deque[tuple[float, Call]] = deque()
         self._linger_timer: TimerHandle | None = None
         self._outgoing_byes: list[Any] | None = None  # collected during shutdown
-        self.events: Any = None  # softswitch.events.EventBus; gets calls.events objects
-        # told call_started(ext) / call_ended(ext) for each party of an extension call
-        # (the queue controller: ring-in-use, spec/queue-admin.md §2.4)
-        self.observer: Any = None
-        self.recordings: Any = None  # softswitch.calls.recording.CallRecordings
-        self.trunks: Any = None  # softswitch.trunks.TrunkRouter: "external" destinations
+        self.events = events
+        self.observer = observer
+        self.recordings = recordings
+        self.trunks = trunks
 
     def active_count(self) -> int:
         return sum(1 for c in self.calls.values() if c.control.state is not CallState.ENDED)
@@ -571,9 +586,8 @@ class B2BUA:
             except Exception as exc:  # noqa: BLE001 - never break a call over it
                 call.log.error("call observer failed", error=repr(exc))
 
-    def _publish(self, event: Any) -> None:
-        if self.events is not None:
-            self.events.publish(event)
+    def _publish(self, event: object) -> None:
+        self.events.publish(event)
 
     def _answer_caller(self, call: Call, branch_id: int) -> None:
         call.b_branch = call.branches.get(branch_id)
@@ -652,7 +666,7 @@ class B2BUA:
                       hangup_side=done.hangup_side.value, cause=done.hangup_cause,
                       sip_code=done.sip_code, duration=round(record.duration, 3),
                       billsec=round(record.billsec, 3))
-        for ext in call.observed:
+        for ext in call.observed if self.observer is not None else ():
             try:
                 self.observer.call_ended(ext)
             except Exception as exc:  # noqa: BLE001

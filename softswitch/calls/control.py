@@ -241,7 +241,7 @@ class CallControl:
                         self._finish(now, "NO ANSWER", Side.SWITCH, "no-answer timeout",
                                      cmd.status)]
             else:
-                out.append(cmd)
+                out += self._from_fork([cmd], now)
         return out
 
     def handle_bye(self, side: Side, now: float) -> list[Command]:

@@ -34,7 +34,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from softswitch.clock import Clock
 from softswitch.log import get_logger
@@ -71,6 +71,15 @@ def safe_name(call_id: str) -> str:
     """A file name (without extension) for a Call-ID (see the module docstring)."""
     name = _UNSAFE.sub("_", call_id)[:MAX_NAME].strip(".")
     return name or "call"
+
+
+class CallRecorder(Protocol):
+    """The seam the call shells (the B2BUA, the queue controller) record through."""
+
+    def start(self, kind: str, key: str, caller_leg: Any, callee_leg: Any, *,
+              queue: str = "", at: float | None = None) -> str | None: ...
+
+    def stop(self, key: str) -> None: ...
 
 
 class CallRecordings:

@@ -81,6 +81,7 @@ from media.events import DtmfDigit, PlaybackOutcome
 from media.player import Prompt, PromptSequence, ringback_tone
 from softswitch.calls.b2bua import ALLOW, SUPPORTED_CODECS, apply_media, media_params
 from softswitch.calls.events import CallHoldChanged
+from softswitch.calls.recording import CallRecorder
 from softswitch.clock import Clock, TimerHandle, sleep
 from softswitch.events import EventBus, SurveyAnswered
 from softswitch.log import get_logger
@@ -97,6 +98,7 @@ from softswitch.sip import Request, new_tag
 from softswitch.sip import sdp as sdplib
 from softswitch.sip.dialog import Dialog
 from softswitch.sip.transaction import Peer
+from softswitch.trunks import TrunkRouter
 
 log = get_logger("queue")
 
@@ -173,7 +175,11 @@ class QueueCalls:
     def __init__(self, *, acd_config: AcdConfig, endpoint: Any, media: Any, registrar: Any,
                  events: EventBus, domain: str, user_agent: str,
                  extensions: dict[str, Any], prompts_dir: str | Path | None = None,
-                 clock: Clock, dialplan: Any = None, store: Any = None) -> None:
+                 clock: Clock, dialplan: Any = None, store: Any = None,
+                 trunks: TrunkRouter | None = None,
+                 recordings: CallRecorder | None = None) -> None:
+        """``trunks``: callbacks to external numbers go out through them (§4);
+        ``recordings``: every connected queue call is recorded there."""
         self.loop = asyncio.get_running_loop()  # tasks only; time and timers: the clock
         self._clock = clock
         self.clock = clock.monotonic  # the ACD's now
@@ -189,7 +195,7 @@ class QueueCalls:
         self.prompts_dir = Path(prompts_dir) if prompts_dir else None
         self.dialplan = dialplan
         self.store = store
-        self.trunks: Any = None  # softswitch.trunks.TrunkRouter: callbacks to external numbers
+        self.trunks = trunks
         self.acd = Acd(acd_config, now=self.clock(), agents_registered=False)
         self._agent_set = frozenset(m.extension for q in acd_config.queues for m in q.members)
         self.tasks: dict[str, QueueTask] = {}
@@ -202,7 +208,7 @@ class QueueCalls:
         self._registered: set[str] = set()  # agents the ACD was told are registered
         self._pending: set[asyncio.Task[Any]] = set()
         self._accepting = True
-        self.recordings: Any = None  # softswitch.calls.recording.CallRecordings (app.py)
+        self.recordings = recordings
         self.events.publish_all(self.acd.initial_events)
 
     # ------------------------------------------------------------------ engine plumbing
