@@ -71,6 +71,17 @@ _STATIC_PT = {0: "PCMU", 8: "PCMA"}
 LINGER = 32.0  # seconds an ended call still answers retransmissions (64*T1)
 
 
+def with_trunk_credentials(request: Request, trunk: Any, challenge: Response | None) -> Request:
+    """``request`` again, with ``trunk``'s credentials answering ``challenge`` (a 401/407,
+    RFC 3261 §22.2; softswitch.trunks); ValueError when there are none or it cannot be
+    answered."""
+    from softswitch.sip.auth import authorize
+
+    if trunk is None or challenge is None or not getattr(trunk, "username", None):
+        raise ValueError("no credentials for this branch")
+    return authorize(challenge, request, trunk.username, trunk.password)
+
+
 class DeviceObserver(Protocol):
     """Told when an extension starts and ends an extension call (the queue controller:
     device busy/idle for ring-in-use, spec/queue-admin.md §2.4)."""
@@ -394,21 +405,16 @@ class B2BUA:
 
     def _authenticate(self, call: Call, branch: Branch) -> None:
         """The fork says: answer this trunk's challenge once with its credentials."""
-        from softswitch.sip.auth import authorize
-
-        trunk, challenge = branch.trunk, branch.response
         try:
-            if trunk is None or challenge is None:
-                raise ValueError("no credentials for this branch")
-            branch.request = authorize(challenge, branch.request, trunk.username,
-                                       trunk.password)
+            branch.request = with_trunk_credentials(branch.request, branch.trunk,
+                                                    branch.response)
         except ValueError as exc:
             call.log.info("trunk challenge not answerable", error=str(exc))
-            status = challenge.status if challenge is not None else 407
+            status = branch.response.status if branch.response is not None else 407
             self._execute(call, call.control.handle_failure(branch.id, status,
                                                             self.clock.monotonic()))
             return
-        call.log.debug("answering trunk challenge", trunk=trunk.name, status=challenge.status)
+        call.log.debug("answering trunk challenge", trunk=branch.trunk.name)
         self._send_invite(call, branch)
 
     async def _start_echo(self, call: Call) -> None:

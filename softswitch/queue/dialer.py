@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from softswitch.calls.b2bua import ALLOW, apply_media, media_params
+from softswitch.calls.b2bua import ALLOW, apply_media, media_params, with_trunk_credentials
 from softswitch.calls.fork import (
     AnswerWith,
     Authenticate,
@@ -35,7 +35,6 @@ from softswitch.log import get_logger
 from softswitch.registrar import request_target
 from softswitch.sip import Address, Request, Response, SipUri, new_call_id, new_tag
 from softswitch.sip import sdp as sdplib
-from softswitch.sip.auth import authorize
 from softswitch.sip.dialog import Dialog
 from softswitch.sip.transaction import Peer
 
@@ -157,15 +156,12 @@ class Dialer:
 
     def _authenticate(self, call: OutboundCall, index: int) -> None:
         branch = call.branches[index]
-        trunk, challenge = branch.trunk, branch.response
         try:
-            if trunk is None or challenge is None:
-                raise ValueError("no credentials for this branch")
-            branch.request = authorize(challenge, branch.request, trunk.username,
-                                       trunk.password)
+            branch.request = with_trunk_credentials(branch.request, branch.trunk,
+                                                    branch.response)
         except ValueError as exc:
             log.info("trunk challenge not answerable", number=call.number, error=str(exc))
-            status = challenge.status if challenge is not None else 407
+            status = branch.response.status if branch.response is not None else 407
             self._execute(call, call.fork.handle_response(index, status, self.now()))
             return
         self._send(call, branch)
@@ -188,8 +184,9 @@ class Dialer:
         try:
             branch.dialog = Dialog.create_uac(branch.request, response)
             branch.outgoing.send_ack(branch.dialog.create_ack(branch.request))
-        except Exception as exc:  # noqa: BLE001 - a broken 2xx: hang that branch up
+        except Exception as exc:  # noqa: BLE001 - a broken 2xx: that branch failed (488)
             log.warning("cannot confirm dialog", number=call.number, error=repr(exc))
+            self._execute(call, call.fork.handle_unusable_answer(index, self.now()))
             return
         if call.fork.undecided:
             params = None

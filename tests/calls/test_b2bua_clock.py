@@ -7,86 +7,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from sip_doubles import Endpoint, Media, Outgoing, Txn
+
 from softswitch.calls.b2bua import B2BUA
 from softswitch.calls.events import CallEnded
 from softswitch.clock import VirtualClock
 from softswitch.dialplan import DialPlan
 from softswitch.events import EventBus
 from softswitch.registrar import Binding
-from softswitch.sip import Address, Request, Response, SipUri, new_call_id, new_tag
+from softswitch.sip import Address, Request, SipUri, new_call_id, new_tag
 from softswitch.sip import sdp as sdplib
 from softswitch.sip.transaction import Peer
-
-
-class Txn:
-    def __init__(self, peer: Peer) -> None:
-        self.peer = peer
-
-
-class Outgoing:
-    def __init__(self, request: Request, on_response: Any) -> None:
-        self.request, self.on_response, self.cancelled = request, on_response, False
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-    def send_ack(self, ack: Request, destination: Peer | None = None) -> None:
-        pass
-
-    def reply(self, status: int, **kw: Any) -> None:
-        self.on_response(self.request.create_response(status, to_tag=new_tag(), **kw))
-
-
-class Endpoint:
-    def __init__(self) -> None:
-        self.sent: list[Outgoing] = []
-        self.responses: list[Response] = []
-
-    def local_peer(self, transport: str = "udp") -> Peer:
-        return Peer(transport, "127.0.0.1", 5060)
-
-    def has_connection(self, host: str, port: int) -> bool:
-        return True
-
-    def send_request(self, request: Request, peer: Peer, *, on_response: Any = None) -> Outgoing:
-        out = Outgoing(request, on_response)
-        self.sent.append(out)
-        return out
-
-    def send_response(self, txn: Any, response: Response) -> None:
-        self.responses.append(response)
-
-    def finals(self) -> list[int]:
-        return [r.status for r in self.responses if r.status >= 200]
-
-
-class Leg:
-    local_host = "127.0.0.1"
-
-    def __init__(self, port: int) -> None:
-        self.local_port = port
-        self.stats: dict[str, int] = {}
-
-    def set_remote(self, *args: Any) -> None:
-        pass
-
-    def set_direction(self, direction: str) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-
-class Media:
-    def __init__(self) -> None:
-        self.port = 30000
-
-    async def open_leg(self, label: str) -> Leg:
-        self.port += 2
-        return Leg(self.port)
-
-    def bridge(self, a: Leg, b: Leg) -> None:
-        pass
 
 
 def switch(phones: int, no_answer_timeout: float = 30.0) -> tuple[B2BUA, Endpoint,
@@ -116,7 +47,7 @@ async def call_1002(b2bua: B2BUA, endpoint: Endpoint) -> list[Outgoing]:
     b2bua.handle_invite(Txn(Peer("udp", "127.0.0.1", 5070)), invite, "1001")
     for _ in range(5):  # the media legs open on a task
         await asyncio.sleep(0)
-    return [o for o in endpoint.sent if o.request.method == "INVITE"]
+    return endpoint.invites()
 
 
 async def test_no_answer_timeout_of_an_extension_call_in_virtual_time() -> None:

@@ -4,9 +4,8 @@ is BYEd, and the one trunk challenge."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
+from sip_doubles import Endpoint, Leg
 
 from softswitch.calls.control import CallControl, RejectCaller
 from softswitch.calls.fork import (
@@ -26,8 +25,7 @@ from softswitch.calls.fork import (
 from softswitch.clock import VirtualClock
 from softswitch.queue.dialer import Dialer, OutboundCall
 from softswitch.registrar import Binding
-from softswitch.sip import new_call_id, new_tag
-from softswitch.sip.transaction import Peer
+from softswitch.sip import new_call_id
 
 # branch results -> the caller's final response; the rows the team's issue named first
 TABLE = [
@@ -163,49 +161,18 @@ def test_a_fork_starts_once() -> None:
 # ------------------------------------------------------------------ the same answer everywhere
 
 
-class _Outgoing:
-    def __init__(self, request: Any, on_response: Any) -> None:
-        self.request, self.on_response, self.cancelled = request, on_response, False
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-    def send_ack(self, ack: Any, destination: Any = None) -> None:
-        pass
-
-
-class _Endpoint:
-    def __init__(self) -> None:
-        self.sent: list[_Outgoing] = []
-
-    def local_peer(self, transport: str = "udp") -> Peer:
-        return Peer(transport, "127.0.0.1", 5060)
-
-    def has_connection(self, host: str, port: int) -> bool:
-        return True
-
-    def send_request(self, request: Any, peer: Any, *, on_response: Any = None) -> _Outgoing:
-        out = _Outgoing(request, on_response)
-        self.sent.append(out)
-        return out
-
-
-class _Leg:
-    local_host, local_port = "127.0.0.1", 30000
-
-
 def _queue_dialer_final(results: tuple[int, ...]) -> int | None:
     """What the queue's dialer tells its owner (an agent offer, a callback, a transfer)."""
-    endpoint = _Endpoint()
+    endpoint = Endpoint()
     dialer = Dialer(endpoint, "pbx.test", "test", {}, VirtualClock())
     got: list[int] = []
-    call = OutboundCall("2000", _Leg(), on_answered=lambda c: None,
+    call = OutboundCall("2000", Leg(), on_answered=lambda c: None,
                         on_failed=lambda c, status: got.append(status))
     targets = [Binding("2000", f"sip:2000@127.0.0.1:{7000 + i}", 3600.0, new_call_id(), 1,
                        "127.0.0.1", 7000 + i, "udp") for i in range(len(results))]
     dialer.start(call, targets, from_user="5550001", display="Sales: 5550001")
     for out, status in zip(endpoint.sent, results, strict=True):
-        out.on_response(out.request.create_response(status, to_tag=new_tag()))
+        out.reply(status)
     return got[0] if got else None
 
 

@@ -6,11 +6,12 @@ the controller's timers that fall due."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import structlog.testing
+from sip_doubles import Endpoint, Outgoing, Txn
 
 from acd.config import parse_acd_config
 from acd.events import OfferStarted, TaskJoined, TaskLeft, WrapupStarted
@@ -21,7 +22,7 @@ from softswitch.clock import VirtualClock
 from softswitch.events import EventBus
 from softswitch.queue import Mode, QueueCalls
 from softswitch.registrar import Binding
-from softswitch.sip import Address, Request, Response, SipUri, new_call_id, new_tag
+from softswitch.sip import Address, Request, SipUri, new_call_id, new_tag
 from softswitch.sip import sdp as sdplib
 from softswitch.sip.transaction import Peer
 
@@ -29,51 +30,6 @@ LIB = PromptLibrary()
 
 
 # ------------------------------------------------------------------ recording doubles
-
-
-@dataclass
-class Txn:
-    peer: Peer
-    call_id: str = ""
-
-
-@dataclass
-class Outgoing:
-    request: Request
-    peer: Peer
-    on_response: Any
-    cancelled: bool = False
-    acks: list[Request] = field(default_factory=list)
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-    def send_ack(self, ack: Request, destination: Peer | None = None) -> None:
-        self.acks.append(ack)
-
-
-class Endpoint:
-    def __init__(self) -> None:
-        self.sent: list[Outgoing] = []
-        self.responses: list[Response] = []
-
-    def local_peer(self, transport: str = "udp") -> Peer:
-        return Peer(transport, "127.0.0.1", 5060)
-
-    def has_connection(self, host: str, port: int) -> bool:
-        return True  # the phones here register over UDP; TCP ones keep their connection
-
-    def send_request(self, request: Request, peer: Peer, *, on_response: Any = None) -> Outgoing:
-        out = Outgoing(request, peer, on_response)
-        self.sent.append(out)
-        return out
-
-    def send_response(self, txn: Any, response: Response) -> None:
-        self.responses.append(response)
-
-    def invites_to(self, user: str) -> list[Outgoing]:
-        return [o for o in self.sent if o.request.method == "INVITE"
-                and o.request.to.uri.user == user]
 
 
 class Playback:
