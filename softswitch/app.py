@@ -141,7 +141,7 @@ class SipRouter:
 
     def __init__(self, config: Config, store: Any, media: Any) -> None:
         from softswitch.calls.b2bua import ALLOW, B2BUA
-        from softswitch.clock import LoopClock
+        from softswitch.clock import LoopClock, TimerHandle
         from softswitch.dialplan import DialPlan
         from softswitch.registrar import RegistrarService
         from softswitch.sip.auth import (
@@ -211,7 +211,7 @@ class SipRouter:
 
         # REGISTER to the providers of `register: true` trunks (softswitch.trunk_registration)
         self.trunk_registrations = TrunkRegistrations(self.endpoint, config.trunks)
-        self._guard_timer: asyncio.TimerHandle | None = None
+        self._guard_timer: TimerHandle | None = None
 
     async def restore(self) -> None:
         await self.registrar.restore()
@@ -223,8 +223,8 @@ class SipRouter:
         self.trunk_registrations.start()
 
     def _sweep_guard(self) -> None:
-        self.guard.handle_timer(self.loop.time())
-        self._guard_timer = self.loop.call_later(10.0, self._sweep_guard)
+        self.guard.handle_timer(self.clock.monotonic())
+        self._guard_timer = self.clock.call_later(10.0, self._sweep_guard)
 
     async def shutdown(self) -> None:
         await self.trunk_registrations.stop()  # un-REGISTER while the sockets are open
@@ -272,7 +272,7 @@ class SipRouter:
         return None
 
     def _on_request(self, txn: Any, request: Any) -> None:
-        now = self.loop.time()
+        now = self.clock.monotonic()
         method = request.method
         if self.guard.is_banned(txn.peer.host, now):
             self._reply(txn, request, 403, "Forbidden")
