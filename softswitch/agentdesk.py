@@ -33,6 +33,7 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from softswitch.clock import Clock, TimerHandle, sleep
 from softswitch.events import Subscription
 from softswitch.features import FeatureCodePlan, FeatureCodes, FeatureOutcome
 from softswitch.log import get_logger
@@ -74,24 +75,26 @@ class FeatureCall:
 
 
 class AgentDesk:
-    def __init__(self, router: Any) -> None:
+    def __init__(self, router: Any, clock: Clock) -> None:
         from softswitch.notify import MailNotifications
         from softswitch.reports import ReportRecorder, sla_times
 
         self.router = router
-        self.loop = asyncio.get_running_loop()
+        self.loop = asyncio.get_running_loop()  # tasks only; time and timers: the clock
+        self.clock = clock
         cfg = router.config
         self.config = cfg
-        self.queues = getattr(router, "queues", None) or _AcdShell(router)
+        self.queues = getattr(router, "queues", None) or _AcdShell(router, clock)
         acd = self.queues.acd
-        now = self.loop.time()
+        now = self.clock.monotonic()
         store = getattr(router.calls, "store", None)
         self.reports: ReportRecorder | None = None
         if store is not None and hasattr(store, "write"):
             # the agents' start states (acd.initial_events, published before we subscribed)
             # reach the rows after the persisted state is restored: `ReportRows.reconcile`
             # (softswitch.store.agent_state), so a restored sign-in continues its session
-            self.reports = ReportRecorder(router.events, store, sla_times(cfg.acd), now)
+            self.reports = ReportRecorder(router.events, store, sla_times(cfg.acd), now,
+                                          clock.wall())
         self.mail = MailNotifications.from_config(router.events, cfg, now)
         directory = directory_from_acd(acd.config)
         codes = cfg.feature_codes if isinstance(cfg.feature_codes, FeatureCodes) \
@@ -116,7 +119,7 @@ class AgentDesk:
     # ------------------------------------------------------------------ start / stop
 
     def start(self) -> None:
-        now = self.loop.time()
+        now = self.clock.monotonic()
         self.presence.send(sync_from_acd(self.notifier, self.queues.acd, now))
         for ext in self.notifier.extensions:
             if self.router.registrar.targets(ext, now):
@@ -158,13 +161,13 @@ class AgentDesk:
             self.reports.reconfigure(acd.config)
         if self.mail is not None:
             self.mail.reconfigure(config)
-        self.presence.send(sync_from_acd(self.notifier, acd, self.loop.time()))
+        self.presence.send(sync_from_acd(self.notifier, acd, self.clock.monotonic()))
 
     # ------------------------------------------------------------------ BLF
 
     def _agent_event(self, event: Any) -> None:
         self.presence.send(notifies_for_events(self.notifier, self.queues.acd, [event],
-                                               self.loop.time()))
+                                               self.clock.monotonic()))
 
     def owns_subscription(self, request: Any) -> bool:
         return bool(self.presence.owns(request))
@@ -174,7 +177,7 @@ class AgentDesk:
 
     def registration_changed(self, ext: str) -> None:
         if ext in self.notifier.extensions:
-            registered = bool(self.router.registrar.targets(ext, self.loop.time()))
+            registered = bool(self.router.registrar.targets(ext, self.clock.monotonic()))
             self.presence.registration_changed(ext, registered)
 
     def _call_event(self, event: Any) -> None:
@@ -214,7 +217,7 @@ class AgentDesk:
         if outcome is None:
             return None
         for action in outcome.actions:
-            out = apply_to_acd(self.queues.acd, action, self.loop.time())
+            out = apply_to_acd(self.queues.acd, action, self.clock.monotonic())
             self.queues.execute(out)  # events -> bus -> NOTIFYs, reports; commands run
         call.log.info("agent feature code", result=outcome.result, prompt=outcome.prompt.value,
                       ok=outcome.ok)
@@ -270,7 +273,7 @@ class AgentDesk:
             call.log.warning("prompt not found", prompt=name, language=lang)
         elif not call.ended:
             await media.play(call.leg, PromptSequence([prompt]))
-            await asyncio.sleep(BYE_AFTER_PROMPT)
+            await sleep(self.clock, BYE_AFTER_PROMPT)
         if not call.ended:
             self._end(call, send_bye=True)
 
@@ -312,7 +315,7 @@ class AgentDesk:
             self.loop.create_task(_close(call.leg))
             call.leg = None
         # keep the index for retransmitted BYEs, then forget
-        self.loop.call_later(32.0, self.calls.pop, call.call_id, None)
+        self.clock.call_later(32.0, self.calls.pop, call.call_id, None)
 
     def _respond(self, txn: Any, request: Any, status: int, reason: str | None = None) -> None:
         from softswitch.sip import new_tag
@@ -331,15 +334,15 @@ class _AcdShell:
     """An ACD of our own for a switch without queue calls (`router.queues`): agents still
     sign in and pause with feature codes and see it on BLF; nothing rings."""
 
-    def __init__(self, router: Any) -> None:
+    def __init__(self, router: Any, clock: Clock) -> None:
         from acd import Acd
         from acd.config import AcdConfig
 
         cfg = router.config.acd if isinstance(router.config.acd, AcdConfig) else AcdConfig()
-        self.loop = asyncio.get_running_loop()
+        self.clock = clock
         self.events = router.events
-        self.acd = Acd(cfg, now=self.loop.time(), agents_registered=False)
-        self._timer: asyncio.TimerHandle | None = None
+        self.acd = Acd(cfg, now=self.clock.monotonic(), agents_registered=False)
+        self._timer: TimerHandle | None = None
         self.events.publish_all(self.acd.initial_events)
 
     def execute(self, out: Any) -> None:
@@ -352,11 +355,11 @@ class _AcdShell:
             self._timer = None
         deadline = self.acd.next_deadline()
         if deadline is not None:
-            self._timer = self.loop.call_at(deadline, self._tick)
+            self._timer = self.clock.call_at(deadline, self._tick)
 
     def _tick(self) -> None:
         self._timer = None
-        self.execute(self.acd.tick(self.loop.time()))
+        self.execute(self.acd.tick(self.clock.monotonic()))
 
 
 async def _close(leg: Any) -> None:
@@ -365,4 +368,4 @@ async def _close(leg: Any) -> None:
 
 
 def attach_agentdesk(router: Any) -> AgentDesk:
-    return AgentDesk(router)
+    return AgentDesk(router, router.clock)

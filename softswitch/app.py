@@ -170,6 +170,7 @@ class SipRouter:
 
     def __init__(self, config: Config, store: Any, media: Any) -> None:
         from softswitch.calls.b2bua import ALLOW, B2BUA
+        from softswitch.clock import LoopClock
         from softswitch.dialplan import DialPlan
         from softswitch.registrar import RegistrarService
         from softswitch.sip.auth import AuthStatus, DigestAuthenticator, credential_table
@@ -177,6 +178,7 @@ class SipRouter:
 
         self.config = config
         self.loop = asyncio.get_running_loop()
+        self.clock = LoopClock(self.loop)  # every shell's time and timers (softswitch.clock)
         sip = config.sip
         self._allow = ALLOW
         self._auth_ok = AuthStatus.OK
@@ -201,29 +203,30 @@ class SipRouter:
         self.events = EventBus()  # every ACD event, in engine order (softswitch.events)
         self.registrar = RegistrarService(config, store, self.loop)
         self.dialplan = DialPlan.default(passwords)
-        self.calls = B2BUA(endpoint=self.endpoint, media=media, store=store,
-                           dialplan=self.dialplan, lookup=self.registrar.targets,
-                           domain=sip.domain, no_answer_timeout=float(sip.no_answer_timeout),
-                           user_agent=sip.user_agent)
-        self.calls.events = self.events  # CallStarted/Answered/Ended (softswitch.calls.events)
+        from softswitch.calls.recording import CallRecordings, RecordingConfig
+        from softswitch.queue import attach_queue_calls
         from softswitch.trunks import TrunkRouter, outbound_rule
 
+        # Built in dependency order, each part given what it uses (nothing set afterwards):
         # trunks: trusted sources, DIDs -> destinations, outbound prefixes (softswitch.trunks)
         self.trunks = TrunkRouter(config.trunks, config.inbound_routes, config.outbound_routes)
         if config.outbound_routes:
             self.dialplan.add(outbound_rule(self.trunks))
-        self.calls.trunks = self.trunks
-        from softswitch.queue import attach_queue_calls
-
-        self.queues = attach_queue_calls(self)  # calls to queue numbers (softswitch/queue)
-        self.calls.observer = self.queues  # extension calls -> ACD device busy/idle
-        self.queues.trunks = self.trunks  # callbacks to external numbers (softswitch.trunks)
-        from softswitch.calls.recording import CallRecordings, RecordingConfig
-
         # every answered call -> one WAV (softswitch.calls.recording)
         self.recordings = CallRecordings(media, config.recording or RecordingConfig(),
-                                         events=self.events)
-        self.calls.recordings = self.queues.recordings = self.recordings
+                                         clock=self.clock, events=self.events)
+        # calls to queue numbers (softswitch/queue); callbacks to external numbers via trunks
+        self.queues = attach_queue_calls(
+            config, endpoint=self.endpoint, media=media, registrar=self.registrar,
+            events=self.events, dialplan=self.dialplan, store=store, clock=self.clock,
+            trunks=self.trunks, recordings=self.recordings)
+        # extension calls; their parties -> the queues' device busy/idle (ring-in-use)
+        self.calls = B2BUA(endpoint=self.endpoint, media=media, store=store,
+                           dialplan=self.dialplan, lookup=self.registrar.targets,
+                           domain=sip.domain, no_answer_timeout=float(sip.no_answer_timeout),
+                           clock=self.clock, events=self.events, trunks=self.trunks,
+                           observer=self.queues, recordings=self.recordings,
+                           user_agent=sip.user_agent)
         from softswitch.agentdesk import attach_agentdesk
 
         self.agentdesk = attach_agentdesk(self)  # feature codes, BLF, report rows, e-mail
@@ -293,7 +296,7 @@ class SipRouter:
         return None
 
     def _on_request(self, txn: Any, request: Any) -> None:
-        now = self.loop.time()
+        now = self.clock.monotonic()
         method = request.method
         if self.guard.is_banned(txn.peer.host, now):
             self._reply(txn, request, 403, "Forbidden")

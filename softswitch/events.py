@@ -52,21 +52,6 @@ class SurveyAnswered:
     score: int
 
 
-@dataclass(frozen=True, slots=True)
-class CallHoldChanged:
-    """A connected queue call was put on hold or resumed (§8.2 "Hold Duration"): ``party``
-    is "agent" or "caller", whichever re-INVITEd with sendonly/inactive (``held``) or
-    sendrecv again. ``at``: engine (monotonic) time, like the ACD events. Published by the
-    queue-call shell (the ACD never sees hold)."""
-
-    at: float
-    task: str
-    queue: str
-    agent: str
-    party: str
-    held: bool
-
-
 class EventBus:
     """Synchronous publish/subscribe of immutable events."""
 

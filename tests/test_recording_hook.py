@@ -21,6 +21,7 @@ from softswitch.calls.recording import (
     RecordingStarted,
     safe_name,
 )
+from softswitch.clock import VirtualClock
 from softswitch.config import ConfigError, parse_config
 from softswitch.events import EventBus
 from softswitch.reports.rows import ReportRows
@@ -158,7 +159,7 @@ async def test_file_per_call_under_date_directories(engine: MediaEngine,
     seen: list[object] = []
     bus.subscribe(seen.append)
     recs = CallRecordings(engine, RecordingConfig(path=str(tmp_path)), events=bus,
-                          clock=lambda: NOON)
+                          clock=VirtualClock(wall_start=NOON))
     a, b = await engine.open_leg("c/a"), await engine.open_leg("c/b")
     path = recs.start("extension", "abc@host/1", a, b, at=7.0)
     assert path == str(tmp_path / "2026" / "03" / "07" / "abc_host_1.wav")
@@ -176,10 +177,12 @@ async def test_file_per_call_under_date_directories(engine: MediaEngine,
 
 async def test_disabled_kinds_are_not_recorded(engine: MediaEngine, tmp_path: Path) -> None:
     a, b = await engine.open_leg("c/a"), await engine.open_leg("c/b")
-    off = CallRecordings(engine, RecordingConfig(enabled=False, path=str(tmp_path)))
+    off = CallRecordings(engine, RecordingConfig(enabled=False, path=str(tmp_path)),
+                         clock=VirtualClock())
     assert off.start("extension", "c", a, b) is None
     assert off.start("queue", "c", a, b) is None
-    queues_only = CallRecordings(engine, RecordingConfig(path=str(tmp_path), extensions=False))
+    queues_only = CallRecordings(engine, RecordingConfig(path=str(tmp_path), extensions=False),
+                                 clock=VirtualClock())
     assert queues_only.start("extension", "c", a, b) is None
     assert queues_only.start("queue", "c", a, b) is not None
     assert list(tmp_path.rglob("*.wav")) != []
@@ -189,7 +192,7 @@ async def test_unwritable_directory_is_logged_and_the_call_goes_on(
         engine: MediaEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
-    recs = CallRecordings(engine, RecordingConfig(path=str(blocker)))
+    recs = CallRecordings(engine, RecordingConfig(path=str(blocker)), clock=VirtualClock())
     a, b = await engine.open_leg("c/a"), await engine.open_leg("c/b")
     assert recs.start("extension", "call-9", a, b) is None
     out = capsys.readouterr()
@@ -203,7 +206,8 @@ async def test_unwritable_directory_is_logged_and_the_call_goes_on(
 
 async def test_close_all_finishes_open_files_and_leg_close_is_harmless(
         engine: MediaEngine, tmp_path: Path) -> None:
-    recs = CallRecordings(engine, RecordingConfig(path=str(tmp_path)), clock=lambda: NOON)
+    recs = CallRecordings(engine, RecordingConfig(path=str(tmp_path)),
+                          clock=VirtualClock(wall_start=NOON))
     legs = [await engine.open_leg(f"l{i}") for i in range(4)]
     p1 = recs.start("extension", "one", legs[0], legs[1])
     p2 = recs.start("queue", "two", legs[2], legs[3], queue="6400")
@@ -226,7 +230,8 @@ def test_safe_name() -> None:
 
 async def test_write_failure_mid_call_is_logged_once_and_the_media_clock_goes_on(
         engine: MediaEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    recs = CallRecordings(engine, RecordingConfig(path=str(tmp_path)), clock=lambda: NOON)
+    recs = CallRecordings(engine, RecordingConfig(path=str(tmp_path)),
+                          clock=VirtualClock(wall_start=NOON))
     a, b = await engine.open_leg("c/a"), await engine.open_leg("c/b")
     path = recs.start("extension", "full", a, b)
     assert path is not None

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from softswitch.calls.control import (
     AnswerCaller,
+    Authenticate,
     ByeBranch,
     CallControl,
     CallFinished,
@@ -39,18 +39,22 @@ from softswitch.calls.control import (
     Command,
     RejectCaller,
     SendBye,
+    SendInvite,
     SendProvisional,
     Side,
 )
 from softswitch.calls.events import (
     CallAnswered,
     CallEnded,
-    CallHeld,
+    CallHoldChanged,
     CallRinging,
     CallStarted,
 )
+from softswitch.calls.recording import CallRecorder
 from softswitch.calls.records import CallRecords
+from softswitch.clock import Clock, TimerHandle
 from softswitch.dialplan import ECHO, EXTENSION, EXTERNAL, Destination, DialPlan
+from softswitch.events import EventBus
 from softswitch.log import get_logger
 from softswitch.registrar import request_target
 from softswitch.sip import Address, Request, Response, SipUri, new_call_id, new_tag
@@ -58,6 +62,7 @@ from softswitch.sip import sdp as sdplib
 from softswitch.sip.dialog import Dialog
 from softswitch.sip.transaction import Peer
 from softswitch.store.records import CallRecord
+from softswitch.trunks import TrunkRouter
 
 log = get_logger("calls")
 
@@ -65,6 +70,26 @@ ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER, MESSAGE"
 SUPPORTED_CODECS = ("PCMU", "PCMA")
 _STATIC_PT = {0: "PCMU", 8: "PCMA"}
 LINGER = 32.0  # seconds an ended call still answers retransmissions (64*T1)
+
+
+def with_trunk_credentials(request: Request, trunk: Any, challenge: Response | None) -> Request:
+    """``request`` again, with ``trunk``'s credentials answering ``challenge`` (a 401/407,
+    RFC 3261 §22.2; softswitch.trunks); ValueError when there are none or it cannot be
+    answered."""
+    from softswitch.sip.auth import authorize
+
+    if trunk is None or challenge is None or not getattr(trunk, "username", None):
+        raise ValueError("no credentials for this branch")
+    return authorize(challenge, request, trunk.username, trunk.password)
+
+
+class DeviceObserver(Protocol):
+    """Told when an extension starts and ends an extension call (the queue controller:
+    device busy/idle for ring-in-use, spec/queue-admin.md §2.4)."""
+
+    def call_started(self, ext: str) -> None: ...
+
+    def call_ended(self, ext: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +177,7 @@ class Branch:
     answered: bool = False
     finished: bool = False
     trunk: Any = None  # a trunk INVITE: its credentials answer one 401/407 (softswitch.trunks)
+    response: Response | None = None  # its last final response (a challenge, a 3xx)
 
 
 @dataclass
@@ -173,7 +199,7 @@ class Call:
     answer_sdp: bytes | None = None  # what the caller got as its answer
     a_acked: bool = False
     reinvite_busy: bool = False
-    timer: asyncio.TimerHandle | None = None
+    timer: TimerHandle | None = None
     pending: set[asyncio.Task[Any]] = field(default_factory=set)
     log: Any = None
     leg_call_ids: list[str] = field(default_factory=list)
@@ -194,8 +220,15 @@ class B2BUA:
 
     def __init__(self, *, endpoint: Any, media: Any, store: Any, dialplan: DialPlan,
                  lookup: Callable[[str, float], list[Any]], domain: str,
-                 no_answer_timeout: float, user_agent: str = "softswitch") -> None:
+                 no_answer_timeout: float, clock: Clock, events: EventBus,
+                 trunks: TrunkRouter | None = None, observer: DeviceObserver | None = None,
+                 recordings: CallRecorder | None = None,
+                 user_agent: str = "softswitch") -> None:
+        """``events``: CallStarted/Ringing/Answered/HoldChanged/Ended go there
+        (softswitch.calls.events); ``trunks``: "external" destinations; ``observer``: told of
+        each party of an extension call; ``recordings``: every answered extension call."""
         self.endpoint = endpoint
+        self.clock = clock  # every time and timer of the calls (softswitch.clock)
         self.media = media
         self.store = store
         self.records = CallRecords(store)  # crash-safe CDR rows (softswitch.calls.records)
@@ -210,14 +243,12 @@ class B2BUA:
         self._accepting = True
         self._loop = asyncio.get_event_loop()
         self._linger: deque[tuple[float, Call]] = deque()
-        self._linger_timer: asyncio.TimerHandle | None = None
+        self._linger_timer: TimerHandle | None = None
         self._outgoing_byes: list[Any] | None = None  # collected during shutdown
-        self.events: Any = None  # softswitch.events.EventBus; gets calls.events objects
-        # told call_started(ext) / call_ended(ext) for each party of an extension call
-        # (the queue controller: ring-in-use, spec/queue-admin.md §2.4)
-        self.observer: Any = None
-        self.recordings: Any = None  # softswitch.calls.recording.CallRecordings
-        self.trunks: Any = None  # softswitch.trunks.TrunkRouter: "external" destinations
+        self.events = events
+        self.observer = observer
+        self.recordings = recordings
+        self.trunks = trunks
 
     def active_count(self) -> int:
         return sum(1 for c in self.calls.values() if c.control.state is not CallState.ENDED)
@@ -228,7 +259,7 @@ class B2BUA:
                       destination: Destination | None = None) -> None:
         """A new, authenticated INVITE from extension `caller` (100 Trying already sent);
         `destination` skips the dial plan (a trunk call routed by its inbound route)."""
-        now = self._loop.time()
+        now = self.clock.monotonic()
         call_id = request.call_id
         if not self._accepting:
             self._respond(txn, request, 503, "Shutting Down")
@@ -241,7 +272,7 @@ class B2BUA:
             self._forget(existing)  # a new attempt re-using the Call-ID of an ended one
         dialed = request.uri.user or ""
         control = CallControl(call_id, caller, dialed, now, self.no_answer_timeout)
-        call = Call(control, request, txn, txn.peer, new_tag(), None, time.time(), now)
+        call = Call(control, request, txn, txn.peer, new_tag(), None, self.clock.wall(), now)
         call.log = log.bind(call_id=call_id, caller=caller, callee=dialed)
         call.record_uid = self.records.open(call_id, caller, dialed, call.wall_start)
         self.calls[call_id] = call
@@ -306,7 +337,7 @@ class B2BUA:
         exc = task.exception()
         if exc is not None:
             call.log.error("call task failed", error=repr(exc))
-            self._execute(call, call.control.handle_shutdown(self._loop.time(),
+            self._execute(call, call.control.handle_shutdown(self.clock.monotonic(),
                                                              f"internal error: {exc!r}"))
 
     async def _open_legs(self, call: Call, both: bool) -> bool:
@@ -317,7 +348,7 @@ class B2BUA:
         except Exception as exc:  # noqa: BLE001 - port range exhausted or bind failure
             call.log.error("no media port", error=str(exc))
             self._execute(call, call.control.handle_route_failed(
-                503, "No Media Port", self._loop.time()))
+                503, "No Media Port", self.clock.monotonic()))
             return False
         return True
 
@@ -335,7 +366,8 @@ class B2BUA:
         body = bytes(offer)
         caller = call.control.caller
         ids = []
-        for i, binding in enumerate(targets, start=1):
+        trunk_branches = []
+        for i, binding in enumerate(targets):
             peer = Peer(*request_target(binding, self.endpoint.has_connection))
             local = self.endpoint.local_peer(peer.transport)
             b_call_id = new_call_id()
@@ -360,15 +392,34 @@ class B2BUA:
             self._by_leg_call_id[b_call_id] = (call, Side.CALLEE, branch)
             call.leg_call_ids.append(b_call_id)
             ids.append(i)
-        self._execute(call, call.control.handle_branches_started(ids, self._loop.time()))
+            if trunk is not None and trunk.username:
+                trunk_branches.append(i)
+        self._execute(call, call.control.handle_branches_started(ids, self.clock.monotonic(),
+                                                                 trunk_branches))
         self._arm_timer(call)
-        for branch in call.branches.values():
-            call.log.debug("calling contact", branch=branch.id, contact=str(branch.request.uri),
-                          peer=f"{branch.peer.transport}:{branch.peer.host}:{branch.peer.port}",
-                          leg_call_id=branch.request.call_id)
-            branch.outgoing = self.endpoint.send_request(
-                branch.request, branch.peer,
-                on_response=lambda r, c=call, b=branch: self._on_branch_response(c, b, r))
+
+    def _send_invite(self, call: Call, branch: Branch) -> None:
+        call.log.debug("calling contact", branch=branch.id, contact=str(branch.request.uri),
+                       peer=f"{branch.peer.transport}:{branch.peer.host}:{branch.peer.port}",
+                       leg_call_id=branch.request.call_id)
+        branch.finished = False
+        branch.outgoing = self.endpoint.send_request(
+            branch.request, branch.peer,
+            on_response=lambda r, c=call, b=branch: self._on_branch_response(c, b, r))
+
+    def _authenticate(self, call: Call, branch: Branch) -> None:
+        """The fork says: answer this trunk's challenge once with its credentials."""
+        try:
+            branch.request = with_trunk_credentials(branch.request, branch.trunk,
+                                                    branch.response)
+        except ValueError as exc:
+            call.log.info("trunk challenge not answerable", error=str(exc))
+            status = branch.response.status if branch.response is not None else 407
+            self._execute(call, call.control.handle_failure(branch.id, status,
+                                                            self.clock.monotonic()))
+            return
+        call.log.debug("answering trunk challenge", trunk=branch.trunk.name)
+        self._send_invite(call, branch)
 
     async def _start_echo(self, call: Call) -> None:
         """`*43`: answer and loop the caller's own audio (and RTP events) back."""
@@ -403,7 +454,7 @@ class B2BUA:
     # ------------------------------------------------------------------ responses from B
 
     def _on_branch_response(self, call: Call, branch: Branch, response: Response) -> None:
-        now = self._loop.time()
+        now = self.clock.monotonic()
         status = response.status
         if status < 200:
             if status > 100 and response.to.tag and branch.dialog is None:
@@ -424,34 +475,16 @@ class B2BUA:
                 branch.outgoing.send_ack(branch.dialog.create_ack(branch.request))
             except Exception as exc:  # noqa: BLE001
                 call.log.error("cannot confirm callee dialog", error=repr(exc))
-            if call.b_branch is None and call.control.state in (CallState.CALLING,
-                                                                CallState.RINGING):
-                if not self._negotiate(call, branch, response):
-                    # a 2xx without a usable SDP answer: hang that phone up, count the
-                    # branch as failed with 488 (RFC 3264 §6: no common codec)
-                    call.log.info("callee answer unusable", branch=branch.id)
-                    self._execute(call, [ByeBranch(branch.id)])
-                    self._execute(call, call.control.handle_failure(branch.id, 488, now))
-                    return
+            if call.control.fork.undecided and not self._negotiate(call, branch, response):
+                # a 2xx without a usable SDP answer: the fork hangs that phone up and
+                # counts the branch as failed with 488 (RFC 3264 §6: no common codec)
+                call.log.info("callee answer unusable", branch=branch.id)
+                self._execute(call, call.control.handle_unusable_answer(branch.id, now))
+                return
             self._execute(call, call.control.handle_answer(branch.id, now), response)
             return
-        if status in (401, 407) and branch.trunk is not None and branch.trunk.username \
-                and not branch.answered:
-            trunk, branch.trunk = branch.trunk, None  # answer one challenge, not a loop
-            from softswitch.sip.auth import authorize
-
-            try:
-                branch.request = authorize(response, branch.request, trunk.username,
-                                           trunk.password)
-            except ValueError as exc:
-                call.log.info("trunk challenge not answerable", error=str(exc))
-            else:
-                call.log.debug("answering trunk challenge", trunk=trunk.name, status=status)
-                branch.outgoing = self.endpoint.send_request(
-                    branch.request, branch.peer,
-                    on_response=lambda r, c=call, b=branch: self._on_branch_response(c, b, r))
-                return
         branch.finished = True
+        branch.response = response
         call.log.debug("callee refused", branch=branch.id, status=status)
         self._execute(call, call.control.handle_failure(branch.id, status, now))
 
@@ -502,7 +535,7 @@ class B2BUA:
             if isinstance(cmd, SendProvisional):
                 if not call.ringing_published:
                     call.ringing_published = True
-                    self._publish(CallRinging(self._loop.time(), call.call_id,
+                    self._publish(CallRinging(self.clock.monotonic(), call.call_id,
                                               call.control.caller, call.control.callee,
                                               call.kind))
                 body = b""
@@ -516,8 +549,15 @@ class B2BUA:
             elif isinstance(cmd, AnswerCaller):
                 self._answer_caller(call, cmd.branch)
             elif isinstance(cmd, RejectCaller):
-                self._respond(call.txn, call.invite, cmd.status, cmd.reason or None,
-                              to_tag=call.a_tag)
+                self._reject_caller(call, cmd)
+            elif isinstance(cmd, SendInvite):
+                branch = call.branches.get(cmd.branch)
+                if branch is not None:
+                    self._send_invite(call, branch)
+            elif isinstance(cmd, Authenticate):
+                branch = call.branches.get(cmd.branch)
+                if branch is not None:
+                    self._authenticate(call, branch)
             elif isinstance(cmd, CancelBranch):
                 branch = call.branches.get(cmd.branch)
                 if branch is not None and branch.outgoing is not None and not branch.finished:
@@ -530,6 +570,18 @@ class B2BUA:
                 self._send_bye(call, cmd.side)
             elif isinstance(cmd, CallFinished):
                 self._finish(call, cmd)
+
+    def _reject_caller(self, call: Call, cmd: RejectCaller) -> None:
+        """The final failure; a redirect (3xx) passes on the callee's Contact (§21.3)."""
+        headers: list[tuple[str, Any]] = []
+        branch = call.branches.get(cmd.branch) if cmd.branch is not None else None
+        if 300 <= cmd.status < 400 and branch is not None and branch.response is not None:
+            headers = [("Contact", c) for c in branch.response.get_all("Contact")]
+        reason = cmd.reason or (branch.response.reason if branch is not None
+                                and branch.response is not None
+                                and branch.response.status == cmd.status else None)
+        self._respond(call.txn, call.invite, cmd.status, reason, to_tag=call.a_tag,
+                      headers=headers)
 
     def _contact(self, call: Call) -> str:
         local = self.endpoint.local_peer(call.caller_peer.transport)
@@ -544,13 +596,12 @@ class B2BUA:
             except Exception as exc:  # noqa: BLE001 - never break a call over it
                 call.log.error("call observer failed", error=repr(exc))
 
-    def _publish(self, event: Any) -> None:
-        if self.events is not None:
-            self.events.publish(event)
+    def _publish(self, event: object) -> None:
+        self.events.publish(event)
 
     def _answer_caller(self, call: Call, branch_id: int) -> None:
         call.b_branch = call.branches.get(branch_id)
-        self._publish(CallAnswered(self._loop.time(), call.call_id, call.control.caller,
+        self._publish(CallAnswered(self.clock.monotonic(), call.call_id, call.control.caller,
                                    call.control.callee))
         self._observe(call, call.control.callee)
         body = call.answer_sdp or b""
@@ -567,13 +618,13 @@ class B2BUA:
         self._record_answer(call)
         if self.recordings is not None and call.kind == EXTENSION:
             call.recording = self.recordings.start("extension", call.call_id, call.leg_a,
-                                                   call.leg_b, at=self._loop.time())
+                                                   call.leg_b, at=self.clock.monotonic())
 
     def _record_answer(self, call: Call) -> None:
         """The answer time and both confirmed legs, for the record (softswitch.calls.records)."""
         b = call.b_branch
         self.records.answered(call.record_uid, call.wall_start - call.mono_start +
-                              self._loop.time(),
+                              self.clock.monotonic(),
                               [("caller", call.a_dialog, call.caller_peer),
                                ("callee", b.dialog if b else None, b.peer if b else None)])
 
@@ -609,11 +660,11 @@ class B2BUA:
             call.timer = None
         deadline = call.control.next_deadline()
         if deadline is not None:
-            call.timer = self._loop.call_at(deadline, self._on_timer, call)
+            call.timer = self.clock.call_at(deadline, self._on_timer, call)
 
     def _on_timer(self, call: Call) -> None:
         call.timer = None
-        self._execute(call, call.control.handle_timer(self._loop.time()))
+        self._execute(call, call.control.handle_timer(self.clock.monotonic()))
         self._arm_timer(call)
 
     def _finish(self, call: Call, done: CallFinished) -> None:
@@ -634,7 +685,7 @@ class B2BUA:
                       hangup_side=done.hangup_side.value, cause=done.hangup_cause,
                       sip_code=done.sip_code, duration=round(record.duration, 3),
                       billsec=round(record.billsec, 3))
-        for ext in call.observed:
+        for ext in call.observed if self.observer is not None else ():
             try:
                 self.observer.call_ended(ext)
             except Exception as exc:  # noqa: BLE001
@@ -657,17 +708,17 @@ class B2BUA:
         await self._close_legs(call)
         # Keep the indexes a little longer so retransmitted BYEs/ACKs still match
         # (64*T1, §17), then forget the call: one queue and one timer for all calls.
-        self._linger.append((self._loop.time() + LINGER, call))
+        self._linger.append((self.clock.monotonic() + LINGER, call))
         if self._linger_timer is None and self._accepting:
-            self._linger_timer = self._loop.call_later(1.0, self._sweep_linger)
+            self._linger_timer = self.clock.call_later(1.0, self._sweep_linger)
 
     def _sweep_linger(self) -> None:
         self._linger_timer = None
-        now = self._loop.time()
+        now = self.clock.monotonic()
         while self._linger and self._linger[0][0] <= now:
             self._forget(self._linger.popleft()[1])
         if self._linger and self._accepting:
-            self._linger_timer = self._loop.call_later(1.0, self._sweep_linger)
+            self._linger_timer = self.clock.call_later(1.0, self._sweep_linger)
 
     def _forget(self, call: Call) -> None:
         if self.calls.get(call.call_id) is call:
@@ -685,7 +736,7 @@ class B2BUA:
         if call is None:
             return False
         call.log.debug("caller cancelled")
-        self._execute(call, call.control.handle_cancel(self._loop.time()))
+        self._execute(call, call.control.handle_cancel(self.clock.monotonic()))
         return True
 
     def handle_ack(self, request: Request) -> None:
@@ -708,7 +759,7 @@ class B2BUA:
         call = self._by_txn.get(id(txn))
         if call is not None and call.control.state is CallState.CONNECTED and not call.a_acked:
             call.log.warning("caller never acknowledged the 200 OK")
-            self._execute(call, call.control.handle_shutdown(self._loop.time(), "no ACK"))
+            self._execute(call, call.control.handle_shutdown(self.clock.monotonic(), "no ACK"))
 
     # ------------------------------------------------------------------ in-dialog requests
 
@@ -724,7 +775,7 @@ class B2BUA:
             self._respond(txn, request, 200 if request.method == "BYE" else 481)
             return
         method = request.method
-        now = self._loop.time()
+        now = self.clock.monotonic()
         call.log.debug("in-dialog request", method=method, side=side.value)
         dialog = call.a_dialog if side is Side.CALLER else (branch.dialog if branch else None)
         if dialog is not None:
@@ -853,7 +904,7 @@ class B2BUA:
         else:
             call.held_by.discard(party)
         call.log.info("call held" if held else "call resumed", by=party)
-        self._publish(CallHeld(self._loop.time(), call.call_id, call.control.caller,
+        self._publish(CallHoldChanged(self.clock.monotonic(), call.call_id, call.control.caller,
                                call.control.callee, party, held))
 
     # ------------------------------------------------------------------ shutdown
@@ -863,7 +914,7 @@ class B2BUA:
         self._accepting = False
         if self._linger_timer is not None:
             self._linger_timer.cancel()
-        now = self._loop.time()
+        now = self.clock.monotonic()
         self._outgoing_byes = []
         for call in list(self.calls.values()):
             for task in list(call.pending):

@@ -7,21 +7,32 @@ transactions, dialogs and the RTP relay. The same core answers every question a 
 when it started, when it was answered, how and by whom it ended.
 
 Decisions:
-- Forking (§16.7): INVITE goes to every live contact at once; the first 2xx wins, every
-  other branch is CANCELled (still ringing) or ACKed and BYEd (answered too late).
-- When every branch failed, the caller gets the "best" response: 6xx first, then 486 Busy
-  Here when any phone was busy, else 480 when every branch failed with 408/480/503 or no
-  response, else the lowest 4xx/5xx code seen (§16.7 step 6, simplified).
-- No answer within `no_answer_timeout`: all branches CANCELled, caller gets 408.
+- Forking is `softswitch.calls.fork.Fork`, the one fork of the switch (first 2xx wins, the
+  rest CANCELled or BYEd, the best final response by RFC 3261 §16.7 step 6, one trunk
+  challenge answered); this core adds the caller's side and the record.
+- No answer within `no_answer_timeout`: all branches CANCELled, caller gets 408 No Answer.
 - Disposition: 2xx -> ANSWERED; 486/600/603 -> BUSY; caller's CANCEL -> CANCELLED;
-  no-answer timeout -> NO ANSWER; everything else (404, 480, 5xx) -> FAILED.
+  no-answer timeout (408) -> NO ANSWER; everything else (404, 480, 5xx) -> FAILED.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
+from softswitch.calls.fork import (
+    AnswerWith,
+    Authenticate,
+    ByeBranch,
+    CancelBranch,
+    Fork,
+    ForkCommand,
+    ForkFailed,
+    ForkTarget,
+    Progress,
+    SendInvite,
+)
 from softswitch.log import get_logger
 
 log = get_logger("calls")
@@ -61,20 +72,12 @@ class AnswerCaller:
 
 @dataclass(frozen=True, slots=True)
 class RejectCaller:
+    """A final failure to the caller; ``branch``: whose response it passes on (a 3xx's
+    Contact goes with it), None when the status is the switch's own."""
+
     status: int
     reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class CancelBranch:
-    branch: int
-
-
-@dataclass(frozen=True, slots=True)
-class ByeBranch:
-    """ACK (if not yet) and BYE a branch that answered after another won."""
-
-    branch: int
+    branch: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,19 +101,16 @@ class CallFinished:
     answered_branch: int | None
 
 
-Command = (SendProvisional | AnswerCaller | RejectCaller | CancelBranch | ByeBranch | SendBye
-           | CallFinished)
+# SendInvite, CancelBranch, ByeBranch and Authenticate come from the fork as they are
+Command = (SendProvisional | AnswerCaller | RejectCaller | SendInvite | CancelBranch | ByeBranch
+           | Authenticate | SendBye | CallFinished)
+
+__all__ = ["AnswerCaller", "Authenticate", "ByeBranch", "CallControl", "CallFinished",
+           "CallState", "CancelBranch", "Command", "RejectCaller", "SendBye", "SendInvite",
+           "SendProvisional", "Side", "disposition_for"]
 
 
 # ---------------------------------------------------------------- the core
-
-
-class BranchState(enum.Enum):
-    TRYING = "trying"
-    EARLY = "early"
-    ANSWERED = "answered"
-    FAILED = "failed"
-    CANCELLING = "cancelling"
 
 
 _BUSY = {486, 600, 603}
@@ -128,20 +128,6 @@ def disposition_for(status: int) -> str:
     return "FAILED"
 
 
-def best_failure(statuses: list[int]) -> int:
-    """§16.7 step 6, simplified (see the module docstring)."""
-    if not statuses:
-        return 480
-    six = [s for s in statuses if s >= 600]
-    if six:
-        return 486 if 600 in six else min(six)
-    if any(s == 486 for s in statuses):
-        return 486
-    if all(s in (408, 480, 503) for s in statuses):
-        return 480
-    return min(statuses)
-
-
 @dataclass
 class CallControl:
     """One call; `call_id` is the caller's Call-ID (the key of its log lines and CDR)."""
@@ -152,14 +138,13 @@ class CallControl:
     start: float
     no_answer_timeout: float = 60.0
     state: CallState = CallState.ROUTING
-    branches: dict[int, BranchState] = field(default_factory=dict)
-    failures: list[int] = field(default_factory=list)
     answer: float | None = None
     answered_branch: int | None = None
-    _deadline: float | None = None
+    fork: Fork = field(init=False)
 
     def __post_init__(self) -> None:
         self._log = log.bind(call_id=self.call_id, caller=self.caller, callee=self.callee)
+        self.fork = Fork(self.no_answer_timeout, name=self.call_id)
 
     def _set_state(self, state: CallState, why: str) -> None:
         if state is self.state:
@@ -170,14 +155,36 @@ class CallControl:
         self.state = state
 
     def next_deadline(self) -> float | None:
-        return self._deadline if self.state in (CallState.CALLING, CallState.RINGING) else None
+        if self.state not in (CallState.CALLING, CallState.RINGING):
+            return None
+        return self.fork.next_deadline()
 
     def _finish(self, now: float, disposition: str, side: Side, cause: str,
                 code: int | None) -> CallFinished:
         self._set_state(CallState.ENDED, cause)
-        self._deadline = None
         return CallFinished(self.start, self.answer, now, disposition, side, cause, code,
                             self.answered_branch)
+
+    def _from_fork(self, commands: list[ForkCommand], now: float) -> list[Command]:
+        """The fork's commands as the B2BUA's: the caller's side of each."""
+        out: list[Command] = []
+        for cmd in commands:
+            if isinstance(cmd, Progress):
+                self._set_state(CallState.RINGING, f"{cmd.status} from branch {cmd.branch}")
+                out.append(SendProvisional(cmd.status, cmd.branch))
+            elif isinstance(cmd, AnswerWith):
+                self.answered_branch = cmd.branch
+                self.answer = now
+                self._set_state(CallState.CONNECTED, f"answered on branch {cmd.branch}")
+                out.append(AnswerCaller(cmd.branch))
+            elif isinstance(cmd, ForkFailed):
+                code = cmd.status
+                out += [RejectCaller(code, branch=cmd.branch),
+                        self._finish(now, disposition_for(code), Side.CALLEE,
+                                     f"{code} from callee", code)]
+            else:
+                out.append(cmd)
+        return out
 
     # -- inputs
 
@@ -188,92 +195,54 @@ class CallControl:
         return [RejectCaller(status, reason),
                 self._finish(now, disposition_for(status), Side.SWITCH, reason, status)]
 
-    def handle_branches_started(self, branch_ids: list[int], now: float) -> list[Command]:
-        """INVITEs went out to these contacts (forking)."""
-        for b in branch_ids:
-            self.branches[b] = BranchState.TRYING
-        self._deadline = now + self.no_answer_timeout
-        self._set_state(CallState.CALLING, f"forked to {len(branch_ids)} contact(s)")
-        return []
+    def handle_branches_started(self, branch_ids: list[int], now: float,
+                                trunk_branches: Collection[int] = ()) -> list[Command]:
+        """Fork to the callee's contacts, numbered 0, 1, ... (``trunk_branches``: those whose
+        trunk credentials answer one challenge); returns the INVITEs to send."""
+        if branch_ids != list(range(len(branch_ids))):
+            raise ValueError(f"branches are numbered 0..n-1, got {branch_ids}")
+        targets = [ForkTarget(credentials=b in trunk_branches) for b in branch_ids]
+        commands = self._from_fork(self.fork.start(targets, now), now)
+        if self.state is CallState.ROUTING:
+            self._set_state(CallState.CALLING, f"forked to {len(branch_ids)} contact(s)")
+        return commands
 
     def handle_provisional(self, branch: int, status: int, now: float) -> list[Command]:
-        if self.state not in (CallState.CALLING, CallState.RINGING) or status == 100:
-            return []
-        if self.branches.get(branch) is BranchState.TRYING:
-            self.branches[branch] = BranchState.EARLY
-        self._set_state(CallState.RINGING, f"{status} from branch {branch}")
-        return [SendProvisional(status, branch)]
+        return self._from_fork(self.fork.handle_response(branch, status, now), now)
 
     def handle_answer(self, branch: int, now: float) -> list[Command]:
         """A 2xx from `branch`."""
-        if self.state in (CallState.CONNECTED, CallState.ENDED) or self.answered_branch \
-                is not None:
-            if branch != self.answered_branch:
-                # answered too late (another won, or the caller already left): hang it up
-                self.branches[branch] = BranchState.FAILED
-                return [ByeBranch(branch)]
-            return []
-        self.branches[branch] = BranchState.ANSWERED
-        self.answered_branch = branch
-        self.answer = now
-        commands: list[Command] = [AnswerCaller(branch)]
-        for other, st in self.branches.items():
-            if other != branch and st in (BranchState.TRYING, BranchState.EARLY):
-                self.branches[other] = BranchState.CANCELLING
-                commands.append(CancelBranch(other))
-        self._set_state(CallState.CONNECTED, f"answered on branch {branch}")
-        return commands
+        return self._from_fork(self.fork.handle_response(branch, 200, now), now)
 
     def handle_failure(self, branch: int, status: int, now: float) -> list[Command]:
-        """A final non-2xx (or a transaction timeout as 408) from `branch`."""
-        prev = self.branches.get(branch)
-        self.branches[branch] = BranchState.FAILED
-        if self.state not in (CallState.CALLING, CallState.RINGING):
-            return []
-        if prev is not BranchState.CANCELLING:
-            self.failures.append(status)
-        if status >= 600:
-            # §16.7 step 5: a 6xx ends the fork
-            commands: list[Command] = [CancelBranch(b) for b, st in self.branches.items()
-                                       if st in (BranchState.TRYING, BranchState.EARLY)]
-            for b in list(self.branches):
-                if self.branches[b] is not BranchState.FAILED:
-                    self.branches[b] = BranchState.CANCELLING
-            return commands + [RejectCaller(status),
-                               self._finish(now, disposition_for(status), Side.CALLEE,
-                                            f"{status} from callee", status)]
-        if any(st in (BranchState.TRYING, BranchState.EARLY) for st in self.branches.values()):
-            return []
-        code = best_failure(self.failures)
-        return [RejectCaller(code),
-                self._finish(now, disposition_for(code), Side.CALLEE,
-                             f"{code} from callee", code)]
+        """A final non-2xx (a 401/407 too; or a transaction timeout as 408) from `branch`."""
+        return self._from_fork(self.fork.handle_response(branch, status, now), now)
+
+    def handle_unusable_answer(self, branch: int, now: float) -> list[Command]:
+        """A 2xx from `branch` without a usable SDP answer: BYE it, count it as 488."""
+        return self._from_fork(self.fork.handle_unusable_answer(branch, now), now)
 
     def handle_cancel(self, now: float) -> list[Command]:
         """The caller CANCELled before the answer (the shell already sent 200 to CANCEL)."""
         if self.state not in (CallState.ROUTING, CallState.CALLING, CallState.RINGING):
             return []
-        commands: list[Command] = []
-        for b, st in self.branches.items():
-            if st in (BranchState.TRYING, BranchState.EARLY):
-                self.branches[b] = BranchState.CANCELLING
-                commands.append(CancelBranch(b))
-        return commands + [RejectCaller(487, "Request Terminated"),
-                           self._finish(now, "CANCELLED", Side.CALLER, "CANCEL", 487)]
+        return [*self._from_fork(self.fork.handle_cancel(now), now),
+                RejectCaller(487, "Request Terminated"),
+                self._finish(now, "CANCELLED", Side.CALLER, "CANCEL", 487)]
 
     def handle_timer(self, now: float) -> list[Command]:
         """No answer within the timeout: CANCEL every branch, 408 to the caller."""
-        if self._deadline is None or now < self._deadline or \
-                self.state not in (CallState.CALLING, CallState.RINGING):
+        if self.state not in (CallState.CALLING, CallState.RINGING):
             return []
-        commands: list[Command] = []
-        for b, st in self.branches.items():
-            if st in (BranchState.TRYING, BranchState.EARLY):
-                self.branches[b] = BranchState.CANCELLING
-                commands.append(CancelBranch(b))
-        return commands + [RejectCaller(408, "No Answer"),
-                           self._finish(now, "NO ANSWER", Side.SWITCH, "no-answer timeout",
-                                        408)]
+        out: list[Command] = []
+        for cmd in self.fork.handle_timer(now):
+            if isinstance(cmd, ForkFailed):
+                out += [RejectCaller(cmd.status, "No Answer"),
+                        self._finish(now, "NO ANSWER", Side.SWITCH, "no-answer timeout",
+                                     cmd.status)]
+            else:
+                out += self._from_fork([cmd], now)
+        return out
 
     def handle_bye(self, side: Side, now: float) -> list[Command]:
         """BYE from one side of the connected call: BYE the other side."""
@@ -289,10 +258,6 @@ class CallControl:
                     self._finish(now, "ANSWERED", Side.SWITCH, cause, None)]
         if self.state is CallState.ENDED:
             return []
-        commands: list[Command] = []
-        for b, st in self.branches.items():
-            if st in (BranchState.TRYING, BranchState.EARLY):
-                self.branches[b] = BranchState.CANCELLING
-                commands.append(CancelBranch(b))
-        return commands + [RejectCaller(503, "Service Unavailable"),
-                           self._finish(now, "FAILED", Side.SWITCH, cause, 503)]
+        return [*self._from_fork(self.fork.handle_cancel(now), now),
+                RejectCaller(503, "Service Unavailable"),
+                self._finish(now, "FAILED", Side.SWITCH, cause, 503)]

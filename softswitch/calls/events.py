@@ -32,10 +32,16 @@ class CallRinging:
 
 
 @dataclass(frozen=True, slots=True)
-class CallHeld:
-    """A connected extension call's hold changed: ``party`` ("caller" or "callee") sent a
-    re-INVITE putting the other on hold (sendonly/inactive, ``held``) or taking it off, and
-    the other side accepted it."""
+class CallHoldChanged:
+    """A connected call's hold changed, the one hold event of the switch for extension
+    calls and queue calls alike: ``party`` ("caller" or "callee") sent a re-INVITE putting
+    the other on hold (sendonly/inactive, RFC 3264 §8.4: ``held``) or taking it off
+    (sendrecv), and it was accepted. ``call_id`` is the caller's Call-ID (a queue call's
+    task). ``queue`` is the queue of a queue call ("" for an extension call); there the
+    ``callee`` is the agent (spec/queue-admin.md §8.2 "Hold Duration" counts it), and in a
+    callback the customer is the caller. Published by the B2BUA (relayed re-INVITEs) and the
+    queue-call shell (re-INVITEs it answers itself); the BLF lamps and the report rows
+    subscribe."""
 
     at: float
     call_id: str
@@ -43,6 +49,7 @@ class CallHeld:
     callee: str
     party: str
     held: bool
+    queue: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,11 +32,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from softswitch.clock import Clock
 from softswitch.log import get_logger
 
 log = get_logger("recording")
@@ -73,15 +73,24 @@ def safe_name(call_id: str) -> str:
     return name or "call"
 
 
+class CallRecorder(Protocol):
+    """The seam the call shells (the B2BUA, the queue controller) record through."""
+
+    def start(self, kind: str, key: str, caller_leg: Any, callee_leg: Any, *,
+              queue: str = "", at: float | None = None) -> str | None: ...
+
+    def stop(self, key: str) -> None: ...
+
+
 class CallRecordings:
     """The recordings of all running calls, keyed by the caller's Call-ID."""
 
-    def __init__(self, media: Any, config: RecordingConfig, *, events: Any = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, media: Any, config: RecordingConfig, *, clock: Clock,
+                 events: Any = None) -> None:
         self.media = media
         self.config = config
         self.events = events
-        self.clock = clock  # wall clock: names the date directories
+        self.clock = clock  # its wall time names the date directories (softswitch.clock)
         self._active: dict[str, Any] = {}  # key -> media.Recording
         self._paths: set[Path] = set()  # their files (a new name must not reuse one)
         self._sweep_at = 64  # len(_active) that triggers the next sweep of finished ones
@@ -92,7 +101,7 @@ class CallRecordings:
         return c.enabled and (c.extensions if kind == "extension" else c.queues)
 
     def path_for(self, call_id: str) -> Path:
-        day = time.localtime(self.clock())
+        day = time.localtime(self.clock.wall())
         folder = Path(self.config.path) / f"{day.tm_year:04d}" / f"{day.tm_mon:02d}" / \
             f"{day.tm_mday:02d}"
         base = safe_name(call_id)
@@ -104,7 +113,7 @@ class CallRecordings:
         return path
 
     def start(self, kind: str, key: str, caller_leg: Any, callee_leg: Any, *,
-              queue: str = "", at: float = 0.0) -> str | None:
+              queue: str = "", at: float | None = None) -> str | None:
         """Record ``caller_leg`` (left) and ``callee_leg`` (right) until ``stop(key)`` or
         until either leg closes. Returns the file's path, or None (disabled for ``kind``,
         or the file cannot be opened: logged, the call goes on)."""
@@ -129,7 +138,8 @@ class CallRecordings:
         self._paths.add(rec.path)
         log.debug("recording started", call_id=key, path=str(path))  # "finished" has it all
         if self.events is not None:
-            self.events.publish(RecordingStarted(at, key, queue, str(path)))
+            self.events.publish(RecordingStarted(self.clock.monotonic() if at is None else at,
+                                                 key, queue, str(path)))
         return str(path)
 
     def stop(self, key: str) -> None:

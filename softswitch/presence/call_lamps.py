@@ -9,13 +9,18 @@ Extension calls (softswitch.calls.events, from the B2BUA):
 - CallStarted: the caller, if it is an extension, is "trying" as initiator (it dialled);
 - CallRinging (first 180/183): the caller is "early" initiator, the rung extension "early"
   recipient: the key blinks, and a phone may offer a pickup with the remote identity shown;
-- CallAnswered: both "confirmed"; CallHeld: both "confirmed" and held (the key blinks, RFC
-  4235 ``+sip.rendering=no``) while either side holds; CallEnded: both gone.
+- CallAnswered: both "confirmed"; CallEnded: both gone.
+
+Hold (softswitch.calls.events.CallHoldChanged, the one hold event, from the B2BUA for
+extension calls and from the queue-call shell for queue calls): both parties' dialogs stay
+"confirmed" and show held (the key blinks, RFC 4235 ``+sip.rendering=no``) while either side
+holds, so a held queue call blinks the agent's key exactly as a held extension call does.
 
 Queue calls (acd.events, the queue-call shell answers callers itself, so no B2BUA events):
 - TaskJoined: an extension calling a queue is "confirmed" initiator (the switch answered it);
 - OfferStarted: each agent rung is "early" recipient with the caller as remote identity;
-- OfferEnded: answered -> "confirmed"; missed, rejected or cancelled -> gone;
+- OfferEnded: answered -> "confirmed" (held while the hold event says so); missed,
+  rejected or cancelled -> gone;
 - CallEnded: the agent's and the caller's dialogs are gone; TaskLeft without an answer
   (abandoned, failover, key press) ends the caller's, and so does CallbackRequested (the
   switch hangs the caller up; the agent's lamp follows the callback's offer and call).
@@ -41,12 +46,12 @@ from acd.events import (
     TaskLeft,
 )
 from acd.events import CallEnded as QueueCallEnded
-from softswitch.calls.events import CallAnswered, CallHeld, CallRinging, CallStarted
+from softswitch.calls.events import CallAnswered, CallHoldChanged, CallRinging, CallStarted
 from softswitch.calls.events import CallEnded as ExtensionCallEnded
 
 from .resources import CallState, Direction, ExtensionCall
 
-EVENTS: tuple[type, ...] = (CallStarted, CallRinging, CallAnswered, CallHeld,
+EVENTS: tuple[type, ...] = (CallStarted, CallRinging, CallAnswered, CallHoldChanged,
                             ExtensionCallEnded,
                             TaskJoined, OfferStarted, OfferEnded, TaskLeft, QueueCallEnded,
                             CallbackRequested)
@@ -70,7 +75,7 @@ class CallLamps:
         # dialog id -> (extension, direction, remote number) for every lit dialog
         self._lit: dict[str, tuple[str, Direction, str]] = {}
         self._tasks: dict[str, str] = {}  # queue task -> caller number (call queues only)
-        self._held: dict[str, set[str]] = {}  # extension call -> parties holding
+        self._held: dict[str, set[str]] = {}  # call (or queue task) -> parties holding
 
     def reconfigure(self, extensions: Iterable[str], call_queues: Iterable[str]) -> None:
         """A reload: lamps lit now stay until their calls end."""
@@ -118,14 +123,18 @@ class CallLamps:
             out += self._set(b, e.callee, "recipient", e.caller, CallState.CONFIRMED)
         return out
 
-    def _call_held(self, e: CallHeld) -> list[LampChange]:
+    def _hold_changed(self, e: CallHoldChanged) -> list[LampChange]:
         held = self._held.setdefault(e.call_id, set())
         if e.held:
             held.add(e.party)
         else:
             held.discard(e.party)
         state = CallState.HELD if held else CallState.CONFIRMED
-        return self._update(f"{e.call_id}/a", state) + self._update(f"{e.call_id}/b", state)
+        if e.queue:  # a queue call: the caller's dialog and the agent's offer
+            dialogs = (f"q/{e.call_id}", f"q/{e.call_id}/{e.callee}")
+        else:
+            dialogs = (f"{e.call_id}/a", f"{e.call_id}/b")
+        return [change for d in dialogs for change in self._update(d, state)]
 
     def _call_ended(self, e: ExtensionCallEnded) -> list[LampChange]:
         self._held.pop(e.call_id, None)
@@ -166,12 +175,13 @@ class CallLamps:
 
     def _queue_call_ended(self, e: QueueCallEnded) -> list[LampChange]:
         self._tasks.pop(e.task, None)
+        self._held.pop(e.task, None)
         return self._clear(f"q/{e.task}/{e.agent}") + self._clear(f"q/{e.task}")
 
 
 _HANDLERS = {
     CallStarted: CallLamps._call_started, CallRinging: CallLamps._call_ringing,
-    CallAnswered: CallLamps._call_answered, CallHeld: CallLamps._call_held,
+    CallAnswered: CallLamps._call_answered, CallHoldChanged: CallLamps._hold_changed,
     ExtensionCallEnded: CallLamps._call_ended,
     TaskJoined: CallLamps._task_joined, OfferStarted: CallLamps._offer_started,
     OfferEnded: CallLamps._offer_ended, TaskLeft: CallLamps._task_left,

@@ -6,34 +6,42 @@ switch's own INVITE forks toward extensions: agents, callback customers, transfe
 `entry` (callback-number and survey key dialogues, sans-IO), `announce` (what the caller
 hears, as prompt ids).
 
-`attach_queue_calls(router)` builds the controller for a `softswitch.app.SipRouter` and adds
-the configured queue numbers to its dial plan; the router then hands queue INVITEs and the
-in-dialog requests of queue calls to it (`QueueCalls.route_invite`, `owns`,
-`handle_in_dialog`, `handle_cancel`), and reports registrations
-(`registration_changed`). The ACD instance is `router.queues.acd`; its events are published
-on `router.events`.
+`attach_queue_calls(config, ...)` builds the controller from the parts of the switch it
+uses (softswitch.app.SipRouter passes them) and adds the configured queue numbers to the dial
+plan; the router then hands queue INVITEs and the in-dialog requests of queue calls to it
+(`QueueCalls.route_invite`, `owns`, `handle_in_dialog`, `handle_cancel`), and reports
+registrations (`registration_changed`). The ACD instance is `queues.acd`; its events are
+published on ``events``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from softswitch.calls.recording import CallRecorder
+from softswitch.clock import Clock
+from softswitch.dialplan import DialPlan
+from softswitch.events import EventBus
 from softswitch.queue.controller import Mode, QueueCalls, QueueTask
+from softswitch.trunks import TrunkRouter
 
 __all__ = ["Mode", "QueueCalls", "QueueTask", "attach_queue_calls"]
 
 
-def attach_queue_calls(router: Any) -> QueueCalls:
+def attach_queue_calls(config: Any, *, endpoint: Any, media: Any, registrar: Any,
+                       events: EventBus, dialplan: DialPlan, store: Any, clock: Clock,
+                       trunks: TrunkRouter | None = None,
+                       recordings: CallRecorder | None = None) -> QueueCalls:
+    """``config``: the switch's `softswitch.config.Config`."""
     from acd.config import AcdConfig
     from softswitch.dialplan import queue_rule
 
-    cfg = router.config
-    acd_config = cfg.acd if isinstance(cfg.acd, AcdConfig) else AcdConfig()
+    acd_config = config.acd if isinstance(config.acd, AcdConfig) else AcdConfig()
     queues = QueueCalls(
-        acd_config=acd_config, endpoint=router.endpoint, media=router.calls.media,
-        registrar=router.registrar, events=router.events, domain=cfg.sip.domain,
-        user_agent=cfg.sip.user_agent, extensions={e.number: e for e in cfg.extensions},
-        prompts_dir=getattr(cfg.prompts, "directory", None), dialplan=router.dialplan,
-        store=router.calls.store)
-    router.dialplan.add(queue_rule(q.number for q in acd_config.queues))
+        acd_config=acd_config, endpoint=endpoint, media=media, registrar=registrar,
+        events=events, domain=config.sip.domain, user_agent=config.sip.user_agent,
+        extensions={e.number: e for e in config.extensions},
+        prompts_dir=getattr(config.prompts, "directory", None), clock=clock,
+        dialplan=dialplan, store=store, trunks=trunks, recordings=recordings)
+    dialplan.add(queue_rule(q.number for q in acd_config.queues))
     return queues

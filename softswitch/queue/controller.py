@@ -1,7 +1,8 @@
 """The queue-call controller: the asyncio shell around `acd.Acd` for calls
 (spec/queue-admin.md §2-§9, §13; DESIGN.md principle 1).
 
-It answers a caller who dialed a queue number, feeds the ACD with ``loop.time()`` and carries
+It answers a caller who dialed a queue number, feeds the ACD with its clock's monotonic time
+(softswitch.clock: every time, timer and pause goes through it, never the loop) and carries
 out every command the ACD returns: prompts, music and position announcements on the caller's
 media leg, INVITEs to the agents' registered phones (Alert-Info, "<queue>: <caller>" in the
 From display), CANCEL when the ring ends, the bridge on answer, destinations, callbacks and
@@ -60,7 +61,6 @@ import contextlib
 import datetime as dt
 import enum
 import functools
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,8 +86,11 @@ from acd.events import CallbackFailureReason, CallbackRequested, TaskLeft
 from media.events import DtmfDigit, PlaybackOutcome
 from media.player import Prompt, PromptSequence, ringback_tone
 from softswitch.calls.b2bua import ALLOW, SUPPORTED_CODECS, apply_media, media_params
+from softswitch.calls.events import CallHoldChanged
+from softswitch.calls.recording import CallRecorder
 from softswitch.calls.records import CallRecords
-from softswitch.events import CallHoldChanged, EventBus, SurveyAnswered
+from softswitch.clock import Clock, TimerHandle, sleep
+from softswitch.events import EventBus, SurveyAnswered
 from softswitch.log import get_logger
 from softswitch.queue.announce import (
     RINGBACK_MUSIC,
@@ -103,6 +106,7 @@ from softswitch.sip import Request, new_tag
 from softswitch.sip import sdp as sdplib
 from softswitch.sip.dialog import Dialog
 from softswitch.sip.transaction import Peer
+from softswitch.trunks import TrunkRouter
 
 log = get_logger("queue")
 
@@ -158,7 +162,7 @@ class QueueTask:
     survey: SurveyEntry | None = None
     in_engine: bool = False
     callback_number: str = ""
-    wall_start: float = field(default_factory=time.time)
+    wall_start: float = 0.0  # epoch seconds (the clock's wall time) of the INVITE
     wall_answer: float | None = None
     cdr_written: bool = False
     record_uid: str = ""  # its cdr row (softswitch.calls.records)
@@ -180,10 +184,14 @@ class QueueCalls:
     def __init__(self, *, acd_config: AcdConfig, endpoint: Any, media: Any, registrar: Any,
                  events: EventBus, domain: str, user_agent: str,
                  extensions: dict[str, Any], prompts_dir: str | Path | None = None,
-                 dialplan: Any = None, store: Any = None,
-                 clock: Callable[[], float] | None = None) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.clock = clock or self.loop.time
+                 clock: Clock, dialplan: Any = None, store: Any = None,
+                 trunks: TrunkRouter | None = None,
+                 recordings: CallRecorder | None = None) -> None:
+        """``trunks``: callbacks to external numbers go out through them (§4);
+        ``recordings``: every connected queue call is recorded there."""
+        self.loop = asyncio.get_running_loop()  # tasks only; time and timers: the clock
+        self._clock = clock
+        self.clock = clock.monotonic  # the ACD's now
         self.config = acd_config
         self.queues: dict[str, QueueConfig] = {q.number: q for q in acd_config.queues}
         self.endpoint = endpoint
@@ -197,20 +205,20 @@ class QueueCalls:
         self.dialplan = dialplan
         self.store = store
         self.records = CallRecords(store)  # crash-safe CDR rows (softswitch.calls.records)
-        self.trunks: Any = None  # softswitch.trunks.TrunkRouter: callbacks to external numbers
+        self.trunks = trunks
         self.acd = Acd(acd_config, now=self.clock(), agents_registered=False)
         self._agent_set = frozenset(m.extension for q in acd_config.queues for m in q.members)
         self.tasks: dict[str, QueueTask] = {}
         self._calls: dict[str, OutboundCall] = {}  # branch Call-ID -> outbound call
-        self.dialer = Dialer(endpoint, domain, user_agent, self._calls)
-        self._timer: asyncio.TimerHandle | None = None
+        self.dialer = Dialer(endpoint, domain, user_agent, self._calls, clock)
+        self._timer: TimerHandle | None = None
         self._timer_at: float | None = None
-        self._reg_timers: dict[str, asyncio.TimerHandle] = {}
+        self._reg_timers: dict[str, TimerHandle] = {}
         self._busy: dict[str, int] = {}
         self._registered: set[str] = set()  # agents the ACD was told are registered
         self._pending: set[asyncio.Task[Any]] = set()
         self._accepting = True
-        self.recordings: Any = None  # softswitch.calls.recording.CallRecordings (app.py)
+        self.recordings = recordings
         self.events.publish_all(self.acd.initial_events)
 
     # ------------------------------------------------------------------ engine plumbing
@@ -257,7 +265,7 @@ class QueueCalls:
             self._timer = None
         self._timer_at = deadline
         if deadline is not None:
-            self._timer = self.loop.call_at(deadline, self._on_timer)
+            self._timer = self._clock.call_at(deadline, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -265,8 +273,7 @@ class QueueCalls:
         self.tick()
 
     def tick(self) -> None:
-        """Run the ACD deadlines due at ``clock()`` (the loop timer calls this; tests in
-        virtual time call it after moving their clock)."""
+        """Run the ACD deadlines due now (the clock's timer calls this)."""
         self.execute(self.acd.tick(self.clock()))
 
     def _spawn(self, coro: Any) -> None:
@@ -303,8 +310,8 @@ class QueueCalls:
                 self._registered.add(ext)
                 self._feed(self.acd.handle_device_registered, ext)
             expiry = max(b.expires_at for b in bindings)
-            self._reg_timers[ext] = self.loop.call_at(expiry + 0.01,
-                                                      self.registration_changed, ext)
+            self._reg_timers[ext] = self._clock.call_at(expiry + 0.01,
+                                                        self.registration_changed, ext)
         elif ext in self._registered:
             self._registered.discard(ext)
             self._feed(self.acd.handle_device_unregistered, ext)
@@ -359,7 +366,7 @@ class QueueCalls:
             return
         display = request.from_.display_name or caller
         task = QueueTask(call_id, queue, caller, display, request, txn, txn.peer, new_tag(),
-                         offer=offer)
+                         offer=offer, wall_start=self._clock.wall())
         task.log = log.bind(call_id=call_id, caller=caller, queue=queue)
         task.record_uid = self.records.open(call_id, caller, queue, task.wall_start)
         self.tasks[call_id] = task
@@ -396,7 +403,7 @@ class QueueCalls:
         task.dialog = Dialog.create_uas(task.invite, resp)
         self.endpoint.send_response(task.txn, resp)
         task.mode = Mode.WAITING
-        task.wall_answer = time.time()
+        task.wall_answer = self._clock.wall()
         self.records.answered(task.record_uid, task.wall_answer,
                               [("caller", task.dialog, task.peer)])
         task.log.info("queue call answered")
@@ -408,7 +415,7 @@ class QueueCalls:
         task.mode = Mode.WAITING
         self._feed(lambda now: self.acd.handle_task_arrived(
             task.id, queue, now, caller=task.caller,
-            wall_clock=dt.datetime.now(dt.UTC)))
+            wall_clock=dt.datetime.fromtimestamp(self._clock.wall(), dt.UTC)))
 
     def handle_ack(self, request: Request) -> None:
         """ACK of our 2xx (nothing to do: the media already flows)."""
@@ -747,7 +754,7 @@ class QueueCalls:
             for cid in call.call_ids:
                 if self._calls.get(cid) is call:
                     del self._calls[cid]
-        self.loop.call_later(32.0 if self._accepting else 0.0, forget)
+        self._clock.call_later(32.0 if self._accepting else 0.0, forget)
 
     def _connect(self, task: QueueTask, cmd: Connect) -> None:
         call = task.offers.pop(cmd.agent, None)
@@ -783,8 +790,10 @@ class QueueCalls:
         task.log.info("caller connected to agent", agent=cmd.agent)
 
     def _hold_changed(self, task: QueueTask, party: str, held: bool) -> None:
-        """Hold of a connected call by ``party`` ("agent" / "caller") begins or ends: the
-        report rows' hold duration (§8.2) counts the time at least one side held."""
+        """Hold of a connected call by ``party`` ("callee": the agent, or "caller") begins
+        or ends: one `CallHoldChanged` on the bus, the same event as an extension call's hold
+        (the agent's BLF key blinks; the report rows' hold duration, §8.2, counts the time
+        at least one side held)."""
         if task.mode is not Mode.CONNECTED or task.agent is None:
             return  # a re-INVITE while waiting or ringing is not hold of a queue call
         if held == (party in task.held_by):
@@ -793,8 +802,8 @@ class QueueCalls:
             task.held_by.add(party)
         else:
             task.held_by.discard(party)
-        self.events.publish(CallHoldChanged(self.clock(), task.id, task.queue, task.agent,
-                                            party, held))
+        self.events.publish(CallHoldChanged(self.clock(), task.id, task.caller, task.agent,
+                                            party, held, queue=task.queue))
 
     def _outbound_hold(self, call: OutboundCall, held: bool) -> None:
         """The agent, a callback customer or a transfer target held / resumed: the other
@@ -803,7 +812,7 @@ class QueueCalls:
         task = _task_of(call)
         caller_leg = task.leg if task.leg is not None and not task.leg.closed else None
         if call is task.agent_call:
-            self._hold_changed(task, "agent", held)
+            self._hold_changed(task, "callee", held)
             other = caller_leg or (task.other_call.leg if task.other_call is not None
                                    and task.other_call.state == "answered" else None)
             who = "agent"
@@ -869,7 +878,7 @@ class QueueCalls:
                         self._lang(task))
         if pb is not None:
             await pb
-        await asyncio.sleep(SURVEY_ANSWER_TIME)
+        await sleep(self._clock, SURVEY_ANSWER_TIME)
         if task.mode is Mode.SURVEY:
             task.mode = Mode.ENDING
             await self._goodbye(task, ["goodbye"])
@@ -1092,7 +1101,7 @@ class QueueCalls:
                 if outcome is PlaybackOutcome.STOPPED and task.mode is Mode.ENDED:
                     return
                 # the phone's jitter buffer still holds the prompt's last frames
-                await asyncio.sleep(0.3)
+                await sleep(self._clock, 0.3)
         if task.mode is Mode.CALLBACK:
             self._bye_caller(task)
         else:
@@ -1112,7 +1121,7 @@ class QueueCalls:
 
         agent_leg = task.agent_call.leg if task.agent_call is not None else None
         record = CallRecord(
-            task.id, task.caller, task.queue, task.wall_start, task.wall_answer, time.time(),
+            task.id, task.caller, task.queue, task.wall_start, task.wall_answer, self._clock.wall(),
             "ANSWERED" if task.wall_answer is not None else
             "CANCELLED" if code == 487 else "FAILED", side, cause, code,
             dict(task.leg.stats) if task.leg is not None else None,
@@ -1164,7 +1173,7 @@ class QueueCalls:
             self._spawn(self._close_leg(task.leg))
             task.leg = None
         # keep the index a little for retransmitted BYEs, then forget
-        self.loop.call_later(32.0 if self._accepting else 0.0, self._drop_index, task)
+        self._clock.call_later(32.0 if self._accepting else 0.0, self._drop_index, task)
 
     def _drop_index(self, task: QueueTask) -> None:
         if self.tasks.get(task.id) is task:
@@ -1245,7 +1254,7 @@ class QueueCalls:
                     self._drop_outbound(call)
         for t in list(self._pending):
             t.cancel()
-        await asyncio.sleep(0.2)  # let the BYEs/CANCELs leave before the sockets close
+        await sleep(self._clock, 0.2)  # let the BYEs/CANCELs leave before the sockets close
 
     # ------------------------------------------------------------------ reload
 

@@ -1,11 +1,14 @@
 """Calls the switch places itself for queue calls: ring an agent, call a callback customer,
-transfer a caller to an extension (RFC 3261 §13.2 UAC, §16.7 forking, §9 CANCEL).
+transfer a caller to an extension (RFC 3261 §13.2 UAC; forking by softswitch.calls.fork).
 
-`OutboundCall` forks one INVITE per registered contact of an extension, each with its own
-Call-ID, all offering the same media leg of the switch (media.MediaLeg): the first 2xx wins,
-the others are CANCELled (or ACKed and BYEd when they answered too late). Its owner gets
-exactly one of ``on_answered(call)`` or ``on_failed(call, status)``; nothing after
-``cancel()``.
+`OutboundCall` forks one INVITE per registered contact of an extension (or one to a trunk),
+each with its own Call-ID, all offering the same media leg of the switch (media.MediaLeg).
+The branch rules are the switch's one `Fork`, the same as an extension call's: the first 2xx
+wins, the others are CANCELled (or ACKed and BYEd when they answered too late), a trunk's
+401/407 is answered once with its credentials, and when every branch failed the owner gets
+the same final status an extension caller would (§16.7 step 6, softswitch.calls.fork). Its
+owner gets exactly one of ``on_answered(call)`` or ``on_failed(call, status)``; nothing
+after ``cancel()``.
 """
 
 from __future__ import annotations
@@ -15,12 +18,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from softswitch.calls.b2bua import ALLOW, apply_media, media_params
+from softswitch.calls.b2bua import ALLOW, apply_media, media_params, with_trunk_credentials
+from softswitch.calls.fork import (
+    AnswerWith,
+    Authenticate,
+    ByeBranch,
+    CancelBranch,
+    Fork,
+    ForkCommand,
+    ForkFailed,
+    ForkTarget,
+    SendInvite,
+)
+from softswitch.clock import Clock
 from softswitch.log import get_logger
 from softswitch.registrar import request_target
 from softswitch.sip import Address, Request, Response, SipUri, new_call_id, new_tag
 from softswitch.sip import sdp as sdplib
-from softswitch.sip.auth import authorize
 from softswitch.sip.dialog import Dialog
 from softswitch.sip.transaction import Peer
 
@@ -34,7 +48,9 @@ class OutboundBranch:
     outgoing: Any = None
     dialog: Dialog | None = None
     final: bool = False
+    answered: bool = False
     trunk: Any = None  # a trunk target: its credentials answer one 401/407 (softswitch.trunks)
+    response: Response | None = None  # its last final response (a challenge)
 
 
 @dataclass(eq=False)
@@ -48,8 +64,8 @@ class OutboundCall:
     branches: list[OutboundBranch] = field(default_factory=list)
     winner: OutboundBranch | None = None
     state: str = "calling"  # calling | answered | failed | cancelled | ended
-    statuses: list[int] = field(default_factory=list)
     owner: Any = None  # what the controller hangs on it (task, role)
+    fork: Fork = field(default_factory=Fork)
 
     @property
     def dialog(self) -> Dialog | None:
@@ -65,14 +81,16 @@ class OutboundCall:
 
 
 class Dialer:
-    """Builds and sends the INVITEs of `OutboundCall`s; owns nothing but the SIP details."""
+    """Builds and sends the INVITEs of `OutboundCall`s and carries out what their `Fork`
+    returns; owns nothing but the SIP details."""
 
     def __init__(self, endpoint: Any, domain: str, user_agent: str,
-                 index: dict[str, Any]) -> None:
+                 index: dict[str, Any], clock: Clock) -> None:
         self.endpoint = endpoint
         self.domain = domain
         self.user_agent = user_agent
         self.index = index  # branch Call-ID -> OutboundCall (for in-dialog requests)
+        self.now = clock.monotonic
 
     def start(self, call: OutboundCall, targets: list[Any], *, from_user: str,
               display: str, codecs: tuple[str, ...] = ("PCMU", "PCMA"),
@@ -102,70 +120,83 @@ class Dialer:
             ], body=offer)
             call.branches.append(OutboundBranch(request, peer, trunk=trunk))
             self.index[request.call_id] = call
-        for branch in call.branches:
-            self._send(call, branch)
+        call.fork.name = call.number
+        self._execute(call, call.fork.start(
+            [ForkTarget(credentials=bool(getattr(b.trunk, "username", None)))
+             for b in call.branches], self.now()))
+
+    def _execute(self, call: OutboundCall, commands: list[ForkCommand]) -> None:
+        # the owner hears of the outcome last, when the other branches are CANCELled
+        commands = sorted(commands, key=lambda c: isinstance(c, (AnswerWith, ForkFailed)))
+        for cmd in commands:
+            if isinstance(cmd, SendInvite):
+                self._send(call, call.branches[cmd.branch])
+            elif isinstance(cmd, CancelBranch):
+                branch = call.branches[cmd.branch]
+                if not branch.final and branch.outgoing is not None:
+                    branch.outgoing.cancel()
+            elif isinstance(cmd, ByeBranch):
+                self._bye_branch(call.branches[cmd.branch])
+            elif isinstance(cmd, Authenticate):
+                self._authenticate(call, cmd.branch)
+            elif isinstance(cmd, AnswerWith):
+                call.winner = call.branches[cmd.branch]
+                call.state = "answered"
+                call.on_answered(call)
+            elif isinstance(cmd, ForkFailed):
+                if call.state == "calling":
+                    call.state = "failed"
+                    call.on_failed(call, cmd.status)
 
     def _send(self, call: OutboundCall, branch: OutboundBranch) -> None:
+        branch.final = False
         branch.outgoing = self.endpoint.send_request(
             branch.request, branch.peer,
             on_response=lambda r, c=call, b=branch: self._on_response(c, b, r))
 
+    def _authenticate(self, call: OutboundCall, index: int) -> None:
+        branch = call.branches[index]
+        try:
+            branch.request = with_trunk_credentials(branch.request, branch.trunk,
+                                                    branch.response)
+        except ValueError as exc:
+            log.info("trunk challenge not answerable", number=call.number, error=str(exc))
+            status = branch.response.status if branch.response is not None else 407
+            self._execute(call, call.fork.handle_response(index, status, self.now()))
+            return
+        self._send(call, branch)
+
     def _on_response(self, call: OutboundCall, branch: OutboundBranch,
                      response: Response) -> None:
         status = response.status
+        index = next(i for i, b in enumerate(call.branches) if b is branch)
         if status < 200:
+            self._execute(call, call.fork.handle_response(index, status, self.now()))
             return
-        if 200 <= status < 300:
-            if branch.final:
-                return  # 2xx retransmission: the endpoint re-sends the ACK
-            branch.final = True
-            try:
-                branch.dialog = Dialog.create_uac(branch.request, response)
-                branch.outgoing.send_ack(branch.dialog.create_ack(branch.request))
-            except Exception as exc:  # noqa: BLE001 - a broken 2xx: hang that branch up
-                log.warning("cannot confirm dialog", number=call.number, error=repr(exc))
-                return
-            if call.state != "calling":
-                self._bye_branch(branch)  # answered too late (another won, or cancelled)
-                return
+        branch.final = True
+        if status >= 300:
+            branch.response = response
+            self._execute(call, call.fork.handle_response(index, status, self.now()))
+            return
+        if branch.answered:
+            return  # 2xx retransmission: the endpoint re-sends the ACK
+        branch.answered = True
+        try:
+            branch.dialog = Dialog.create_uac(branch.request, response)
+            branch.outgoing.send_ack(branch.dialog.create_ack(branch.request))
+        except Exception as exc:  # noqa: BLE001 - a broken 2xx: that branch failed (488)
+            log.warning("cannot confirm dialog", number=call.number, error=repr(exc))
+            self._execute(call, call.fork.handle_unusable_answer(index, self.now()))
+            return
+        if call.fork.undecided:
             params = None
             with contextlib.suppress(Exception):
                 params = media_params(sdplib.SessionDescription.parse(response.body))
             if params is None:
-                self._bye_branch(branch)
-                self._branch_failed(call, 488)
+                self._execute(call, call.fork.handle_unusable_answer(index, self.now()))
                 return
             apply_media(call.leg, params)
-            call.winner = branch
-            call.state = "answered"
-            for other in call.branches:
-                if other is not branch and not other.final and other.outgoing is not None:
-                    other.outgoing.cancel()
-            call.on_answered(call)
-            return
-        if status in (401, 407) and call.state == "calling" and branch.trunk is not None \
-                and getattr(branch.trunk, "username", None):
-            trunk, branch.trunk = branch.trunk, None  # answer one challenge, not a loop
-            try:
-                branch.request = authorize(response, branch.request, trunk.username,
-                                           trunk.password)
-            except ValueError as exc:
-                log.info("trunk challenge not answerable", number=call.number,
-                         error=str(exc))
-            else:
-                self._send(call, branch)
-                return
-        branch.final = True
-        self._branch_failed(call, status)
-
-    def _branch_failed(self, call: OutboundCall, status: int) -> None:
-        call.statuses.append(status)
-        if call.state != "calling" or not all(b.final for b in call.branches):
-            return
-        call.state = "failed"
-        statuses = call.statuses
-        code = 486 if 486 in statuses or 600 in statuses or 603 in statuses else min(statuses)
-        call.on_failed(call, code)
+        self._execute(call, call.fork.handle_response(index, status, self.now()))
 
     def _bye_branch(self, branch: OutboundBranch) -> None:
         if branch.dialog is not None:
@@ -178,9 +209,7 @@ class Dialer:
             return
         if call.state == "calling":
             call.state = "cancelled"
-        for b in call.branches:
-            if not b.final and b.outgoing is not None:
-                b.outgoing.cancel()
+        self._execute(call, call.fork.handle_cancel(self.now()))
 
     def hang_up(self, call: OutboundCall) -> None:
         if call.state == "answered" and call.winner is not None:

@@ -44,8 +44,9 @@ Decisions (ambiguities of §8 and §14):
   (`ReportRows.shutdown`, closing everything at a stop time, remains for a recorder that
   ends without a next start.)
 - Hold duration (§8.2 "time on hold", 保持时长 "the time the call was held"): from
-  `softswitch.events.CallHoldChanged`, which the queue-call shell publishes when the agent or
-  the caller re-INVITEs a connected call to sendonly/inactive and back. It is the time at
+  `softswitch.calls.events.CallHoldChanged` (the switch's one hold event) of a queue call,
+  which the queue-call shell publishes when the agent or the caller re-INVITEs a connected
+  call to sendonly/inactive and back (extension calls have no queue row: ignored). It is the time at
   least one side held (both holding at once is not counted twice), written with the talk
   time on CallEnded; a call that ends on hold counts until its end. Talk duration stays
   "answered -> call end" as the manual defines it, so it includes the hold.
@@ -80,8 +81,9 @@ from acd.events import (
     TaskLeft,
 )
 from acd.sla import meets_sla
+from softswitch.calls.events import CallHoldChanged
 from softswitch.calls.recording import RecordingStarted
-from softswitch.events import CallHoldChanged, SurveyAnswered
+from softswitch.events import SurveyAnswered
 
 Write = tuple[str, tuple[Any, ...]]
 
@@ -215,8 +217,8 @@ class ReportRows:
                              call.uid))]
 
     def _hold_changed(self, e: CallHoldChanged) -> list[Write]:
-        call = self._calls.get((e.task, e.queue))
-        if call is None:
+        call = self._calls.get((e.call_id, e.queue))
+        if call is None:  # an extension call (no queue), or a queue call not in a row
             return []
         if e.held:
             if not call.held_by:

@@ -13,7 +13,7 @@ from acd.events import (
     TaskLeft,
 )
 from acd.events import CallEnded as QueueCallEnded
-from softswitch.calls.events import CallAnswered, CallHeld, CallRinging, CallStarted
+from softswitch.calls.events import CallAnswered, CallHoldChanged, CallRinging, CallStarted
 from softswitch.calls.events import CallEnded as ExtensionCallEnded
 from softswitch.presence.call_lamps import CallLamps
 
@@ -53,15 +53,15 @@ def test_hold_by_either_side_shows_held_on_both_keys() -> None:
     lp = lamps()
     lp.handle(CallStarted(0.0, "c1", "1001", "1002", "extension"))
     lp.handle(CallAnswered(1.0, "c1", "1001", "1002"))
-    assert seen(lp.handle(CallHeld(2.0, "c1", "1001", "1002", "caller", True))) == [
+    assert seen(lp.handle(CallHoldChanged(2.0, "c1", "1001", "1002", "caller", True))) == [
         ("1001", "held", "initiator", "sip:1002@pbx.test"),
         ("1002", "held", "recipient", "sip:1001@pbx.test")]
-    lp.handle(CallHeld(3.0, "c1", "1001", "1002", "callee", True))
+    lp.handle(CallHoldChanged(3.0, "c1", "1001", "1002", "callee", True))
     # the caller resumes, the callee still holds: still held
     assert [s for _, s, _, _ in seen(lp.handle(
-        CallHeld(4.0, "c1", "1001", "1002", "caller", False)))] == ["held", "held"]
+        CallHoldChanged(4.0, "c1", "1001", "1002", "caller", False)))] == ["held", "held"]
     assert [s for _, s, _, _ in seen(lp.handle(
-        CallHeld(5.0, "c1", "1001", "1002", "callee", False)))] == ["confirmed", "confirmed"]
+        CallHoldChanged(5.0, "c1", "1001", "1002", "callee", False)))] == ["confirmed", "confirmed"]
 
 
 def test_answered_without_ringing_and_parties_that_are_not_extensions() -> None:
@@ -94,6 +94,36 @@ def test_queue_call_agents_rung_one_answers_then_call_ends() -> None:
                               4.0, "1002")) == []  # still talking
     assert seen(lp.handle(QueueCallEnded(60.0, "q1", "6400", "1002", 56.0))) == [
         ("1002", None, None, None), ("1001", None, None, None)]
+
+
+def test_a_held_queue_call_blinks_the_agents_key_as_a_held_extension_call_does() -> None:
+    """The one hold event: the agent (callee of the queue call) holds an outside caller,
+    then the caller holds; the agent's key shows held exactly like an extension call's."""
+    lp = lamps()
+    lp.handle(CallStarted(0.0, "c1", "1001", "1002", "extension"))
+    lp.handle(CallAnswered(1.0, "c1", "1001", "1002"))
+    extension_held = seen(lp.handle(CallHoldChanged(2.0, "c1", "1001", "1002", "callee",
+                                                    True)))
+    assert ("1002", "held", "recipient", "sip:1001@pbx.test") in extension_held
+
+    lp.handle(TaskJoined(10.0, "q1", "6400", "5550001", 1))  # an outside caller: no lamp
+    lp.handle(OfferStarted(11.0, "q1", "6400", ("1003",)))
+    lp.handle(OfferEnded(14.0, "q1", "6400", "1003", OfferResult.ANSWERED, 3.0))
+    assert seen(lp.handle(CallHoldChanged(20.0, "q1", "5550001", "1003", "callee", True,
+                                          queue="6400"))) == [
+        ("1003", "held", "recipient", "sip:5550001@pbx.test")]
+    lp.handle(CallHoldChanged(21.0, "q1", "5550001", "1003", "caller", True, queue="6400"))
+    # the agent resumes while the caller still holds: still held; then talking again
+    assert [s for _, s, _, _ in seen(lp.handle(CallHoldChanged(
+        22.0, "q1", "5550001", "1003", "callee", False, queue="6400")))] == ["held"]
+    assert seen(lp.handle(CallHoldChanged(23.0, "q1", "5550001", "1003", "caller", False,
+                                          queue="6400"))) == [
+        ("1003", "confirmed", "recipient", "sip:5550001@pbx.test")]
+    # held when it ends: the lamp goes, and a later call with the same task id starts clean
+    lp.handle(CallHoldChanged(30.0, "q1", "5550001", "1003", "callee", True, queue="6400"))
+    assert seen(lp.handle(QueueCallEnded(40.0, "q1", "6400", "1003", 26.0))) == [
+        ("1003", None, None, None)]
+    assert lp._held.get("q1") is None
 
 
 def test_queue_caller_leaving_unanswered_or_for_a_callback_and_missed_offers() -> None:

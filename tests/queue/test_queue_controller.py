@@ -1,24 +1,28 @@
 """The queue-call controller (softswitch.queue.QueueCalls) in virtual time: SIP in and out
 through a recording endpoint, media through a recording engine, the real ACD and prompt
-library. Timers never sleep: the test moves the clock and calls `tick()`."""
+library. Timers never sleep: the test advances a virtual clock (softswitch.clock), which runs
+the controller's timers that fall due."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import structlog.testing
+from sip_doubles import Endpoint, Outgoing, Txn
 
 from acd.config import parse_acd_config
 from acd.events import OfferStarted, TaskJoined, TaskLeft, WrapupStarted
 from media.events import PlaybackOutcome
 from media.player import PromptLibrary, PromptSequence
-from softswitch.events import CallHoldChanged, EventBus
+from softswitch.calls.events import CallHoldChanged
+from softswitch.clock import VirtualClock
+from softswitch.events import EventBus
 from softswitch.queue import Mode, QueueCalls
 from softswitch.registrar import Binding
-from softswitch.sip import Address, Request, Response, SipUri, new_call_id, new_tag
+from softswitch.sip import Address, Request, SipUri, new_call_id, new_tag
 from softswitch.sip import sdp as sdplib
 from softswitch.sip.transaction import Peer
 
@@ -26,51 +30,6 @@ LIB = PromptLibrary()
 
 
 # ------------------------------------------------------------------ recording doubles
-
-
-@dataclass
-class Txn:
-    peer: Peer
-    call_id: str = ""
-
-
-@dataclass
-class Outgoing:
-    request: Request
-    peer: Peer
-    on_response: Any
-    cancelled: bool = False
-    acks: list[Request] = field(default_factory=list)
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-    def send_ack(self, ack: Request, destination: Peer | None = None) -> None:
-        self.acks.append(ack)
-
-
-class Endpoint:
-    def __init__(self) -> None:
-        self.sent: list[Outgoing] = []
-        self.responses: list[Response] = []
-
-    def local_peer(self, transport: str = "udp") -> Peer:
-        return Peer(transport, "127.0.0.1", 5060)
-
-    def has_connection(self, host: str, port: int) -> bool:
-        return True  # the phones here register over UDP; TCP ones keep their connection
-
-    def send_request(self, request: Request, peer: Peer, *, on_response: Any = None) -> Outgoing:
-        out = Outgoing(request, peer, on_response)
-        self.sent.append(out)
-        return out
-
-    def send_response(self, txn: Any, response: Response) -> None:
-        self.responses.append(response)
-
-    def invites_to(self, user: str) -> list[Outgoing]:
-        return [o for o in self.sent if o.request.method == "INVITE"
-                and o.request.to.uri.user == user]
 
 
 class Playback:
@@ -188,22 +147,14 @@ class Ext:
     agent_id: str = ""
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 # ------------------------------------------------------------------ fixtures and helpers
 
 
 def make(queues: list[dict[str, Any]], *, registered: tuple[str, ...] = ("2000", "2001")
-         ) -> tuple[QueueCalls, Endpoint, Media, Registrar, Clock, list[Any]]:
+         ) -> tuple[QueueCalls, Endpoint, Media, Registrar, VirtualClock, list[Any]]:
     exts = {n: Ext(n, agent_id=f"{n[-1]}7") for n in ("2000", "2001", "3000", "3001", "30010")}
     config = parse_acd_config({"queues": queues}, extensions=list(exts))
-    endpoint, media, registrar, clock = Endpoint(), Media(), Registrar(), Clock()
+    endpoint, media, registrar, clock = Endpoint(), Media(), Registrar(), VirtualClock()
     bus = EventBus()
     events: list[Any] = []
     bus.subscribe(events.append)
@@ -308,13 +259,13 @@ async def test_ring_timeout_cancels_and_retry_rings_next_agent_in_virtual_time()
     qc, endpoint, _, _, clock, _ = make([queue()])
     await join(qc, endpoint)
     [first] = endpoint.invites_to("2000")
-    clock.now += 20.0  # ring_timeout
+    clock.advance(20.0)  # ring_timeout
     qc.tick()
     assert first.cancelled
     answer(first, 487)  # the phone confirms the CANCEL: not counted again
     await settle()
     assert endpoint.invites_to("2001") == []  # retry interval (5 s) first
-    clock.now += 5.0
+    clock.advance(5.0)
     qc.tick()
     await settle()
     assert len(endpoint.invites_to("2001")) == 1
@@ -390,9 +341,10 @@ async def test_agent_hold_plays_hold_music_to_the_caller() -> None:
                         in_dialog(ring.request.call_id, "INVITE", body=bytes(resume)))
     assert caller_leg.music is None
     # the report rows' hold duration comes from these (one per change, refreshes ignored)
-    assert [(e.task, e.agent, e.party, e.held) for e in events
-            if isinstance(e, CallHoldChanged)] == [(call_id, "2000", "agent", True),
-                                                   (call_id, "2000", "agent", False)]
+    # (the same hold event as an extension call's: the agent is the callee)
+    assert [(e.call_id, e.queue, e.callee, e.party, e.held) for e in events
+            if isinstance(e, CallHoldChanged)] == [(call_id, "6400", "2000", "callee", True),
+                                                   (call_id, "6400", "2000", "callee", False)]
 
 
 async def test_caller_hold_of_a_connected_call_is_reported_but_not_while_waiting() -> None:
@@ -439,7 +391,7 @@ async def test_callback_number_entry(typed: str, registered: bool) -> None:
 
 
 async def test_destination_not_available_says_goodbye_and_hangs_up() -> None:
-    qc, endpoint, media, _, _, _ = make([queue(key_press_events=[
+    qc, endpoint, media, _, clock, _ = make([queue(key_press_events=[
         {"key": "9", "destination": {"type": "voicemail", "target": "2000"}}])])
     call_id = await join(qc, endpoint)
     leg = media.legs[f"{call_id}/q"]
@@ -447,7 +399,8 @@ async def test_destination_not_available_says_goodbye_and_hangs_up() -> None:
     await settle()
     assert leg.heard[-1] == ["en/goodbye"]
     media.playbacks[-1].finish()
-    await asyncio.sleep(0.35)  # the shell's pause for the phone's jitter buffer
+    await settle()
+    clock.advance(0.3)  # the shell's pause for the phone's jitter buffer
     await settle()
     assert endpoint.sent[-1].request.method == "BYE"
     assert endpoint.invites_to("2000")[0].cancelled
@@ -464,16 +417,20 @@ async def request_callback(number: str, **cb: Any) -> tuple[Any, ...]:
         leg.press(d)
     await settle()
     media.playbacks[-1].finish()  # "your callback has been confirmed ... goodbye"
-    await asyncio.sleep(0.35)
+    await settle()
+    clock.advance(0.3)
     await settle()
     assert endpoint.sent[-1].request.method == "BYE"  # the switch ends the caller's call
     return qc, endpoint, media, registrar, clock, events, call_id
 
 
 async def test_callback_requests_pending_at_shutdown_are_kept_not_ended() -> None:
-    qc, _, _, _, _, events, call_id = await request_callback("30010")
+    qc, _, _, _, clock, events, call_id = await request_callback("30010")
     with structlog.testing.capture_logs() as logs:
-        await qc.shutdown()
+        stopping = asyncio.create_task(qc.shutdown())
+        await settle()
+        clock.advance(0.2)  # the BYEs' time to leave, on the clock
+        await stopping
     kept = [e for e in logs if e["event"] == "callback request kept for the next start"]
     assert [(e["queue"], e["number"]) for e in kept] == [("6400", "30010")]
     # no outcome: the request is still pending (persisted, served after the restart)
@@ -526,7 +483,7 @@ async def test_callback_calls_the_agent_first_then_the_customer() -> None:
                             in_dialog(dialog.request.call_id, "INVITE", body=bytes(resume)))
         assert held_leg.music is None
     assert [(e.party, e.held) for e in events if isinstance(e, CallHoldChanged)] == [
-        ("agent", True), ("agent", False), ("caller", True), ("caller", False)]
+        ("callee", True), ("callee", False), ("caller", True), ("caller", False)]
     # the customer hangs up: the agent gets BYE, the call ends for the engine (wrap-up)
     qc.handle_in_dialog(Txn(Peer("udp", "127.0.0.1", 7300)),
                         in_dialog(customer.request.call_id, "BYE"))
@@ -556,7 +513,7 @@ async def test_callback_fails_with_reason_and_releases_the_agent(
 
 async def test_callback_request_expires_without_an_idle_agent() -> None:
     qc, _, _, _, clock, events, call_id = await request_callback("30010", callback_timeout=60)
-    clock.now += 60.0
+    clock.advance(60.0)
     qc.tick()
     assert failures(events) == ["no_idle_agent"]
     assert qc.tasks[call_id].mode is Mode.ENDED
@@ -572,10 +529,10 @@ async def test_periodic_announcements_in_the_queues_language_in_virtual_time() -
     leg = media.legs[f"{call_id}/q"]
     assert leg.heard == []  # no join announcement configured: music only
     assert leg.music == "default"
-    clock.now += 30.0
+    clock.advance(30.0)
     qc.tick()
     assert leg.heard[-1] == ["zh/press-1-for-callback"]
-    clock.now += 15.0
+    clock.advance(15.0)
     qc.tick()
     said = leg.heard[-1]
     # the only caller: nobody ahead (您已排在第一位), then 感谢您的耐心等待
@@ -601,7 +558,7 @@ async def test_failover_to_another_queue_keeps_the_call() -> None:
         registered=("2001",))
     call_id = await join(qc, endpoint)
     assert endpoint.invites_to("2001") == []
-    clock.now += 10.0
+    clock.advance(10.0)
     qc.tick()
     await settle()
     [ring] = endpoint.invites_to("2001")
@@ -619,7 +576,7 @@ async def test_no_announcement_over_the_callback_number_dialogue() -> None:
     leg = media.legs[f"{call_id}/q"]
     leg.press("1")
     heard = len(leg.heard)
-    clock.now += 10.0
+    clock.advance(10.0)
     qc.tick()
     assert len(leg.heard) == heard  # still the callback prompt
 
@@ -629,7 +586,7 @@ async def test_callback_offered_after_the_timeout() -> None:
         static_agents=["2000"], callback={"method": "timeout", "timeout": 60})], registered=())
     call_id = await join(qc, endpoint)
     leg = media.legs[f"{call_id}/q"]
-    clock.now += 60.0
+    clock.advance(60.0)
     qc.tick()
     assert leg.heard[-1][0] == "en/callback-number-confirm-prefix"
     assert qc.tasks[call_id].mode is Mode.COLLECTING
@@ -669,7 +626,7 @@ async def test_answer_after_the_ring_timed_out_is_hung_up() -> None:
                                              registered=("2000",))
     call_id = await join(qc, endpoint)
     [ring] = endpoint.invites_to("2000")
-    clock.now += 20.0
+    clock.advance(20.0)
     qc.tick()
     assert ring.cancelled
     answer(ring)  # the 200 OK crossed the CANCEL
@@ -699,10 +656,10 @@ async def test_silent_caller_in_the_callback_dialogue_is_rung_when_an_agent_free
     leg = media.legs[f"{call_id}/q"]
     leg.press("1")
     assert leg.heard[-1][0] == "en/callback-number-confirm-prefix"
-    clock.now += 15.0
+    clock.advance(15.0)
     qc.tick()  # silence: the prompt once more
     assert len(leg.heard) == 2 and leg.heard[-1][0] == "en/callback-number-confirm-prefix"
-    clock.now += 15.0
+    clock.advance(15.0)
     qc.tick()  # silence again: back in line, music
     assert qc.tasks[call_id].mode is Mode.WAITING
     assert media.playbacks[-1].done and leg.music == "default"
@@ -732,9 +689,9 @@ async def test_restored_callback_request_is_served_agent_first() -> None:
     qc, endpoint, media, registrar, clock, events = make([queue(
         static_agents=["2000"], callback={"method": "press_key", "key": "1"})], registered=())
     qc.adopt_callback("old-call", "6400", "3000", "30010")
-    qc.execute(qc.acd.restore_callback("old-call", "6400", clock.now, caller="3000",
-                                       number="30010", joined=clock.now - 50.0,
-                                       expires=clock.now + 600.0))
+    qc.execute(qc.acd.restore_callback("old-call", "6400", clock.monotonic(), caller="3000",
+                                       number="30010", joined=clock.monotonic() - 50.0,
+                                       expires=clock.monotonic() + 600.0))
     registrar.add("30010", 7300)
     ring = await agent_answers_the_callback(qc, endpoint, registrar)
     assert ring.request.from_.display_name == "Sales: callback 30010"
@@ -758,7 +715,7 @@ def with_store(store: Any) -> tuple[QueueCalls, Endpoint]:
                                                 extensions=list(exts)),
                     endpoint=endpoint, media=Media(), registrar=registrar, events=EventBus(),
                     domain="127.0.0.1", user_agent="test", extensions=exts, store=store,
-                    clock=Clock())
+                    clock=VirtualClock())
     qc.sync_registrations()
     return qc, endpoint
 
@@ -821,3 +778,40 @@ async def test_queue_call_record_completed_when_the_caller_hangs_up(tmp_path: An
         ("closed", "ANSWERED", "caller")]
     assert await store.call_dialogs() == []
     await store.close()
+
+
+async def test_an_unanswered_survey_says_goodbye_after_ten_seconds_in_virtual_time() -> None:
+    """§9.6: the agent hangs up, the caller hears the survey and presses nothing: 10 s
+    later "goodbye", then (after the 0.3 s the phone's jitter buffer needs) BYE. Both waits
+    are timers of the clock: no test or production code sleeps in real time."""
+    qc, endpoint, media, _, clock, _ = make([queue(
+        satisfaction_survey={"prompt": "survey-question"})])
+    call_id = await join(qc, endpoint)
+    [ring] = endpoint.invites_to("2000")
+    answer(ring)
+    qc.handle_in_dialog(Txn(Peer("udp", "127.0.0.1", 7000)),
+                        in_dialog(ring.request.call_id, "BYE"))
+    await settle()
+    caller_leg = media.legs[f"{call_id}/q"]
+    assert qc.tasks[call_id].mode is Mode.SURVEY
+    assert caller_leg.heard[-1] == ["en/survey-question"]
+    media.playbacks[-1].finish()
+    await settle()
+
+    def byes_to_caller() -> int:
+        return sum(1 for o in endpoint.sent
+                   if o.request.method == "BYE" and o.request.call_id == call_id)
+
+    clock.advance(9.9)
+    await settle()
+    assert qc.tasks[call_id].mode is Mode.SURVEY  # still time to press a key
+    clock.advance(0.1)
+    await settle()
+    assert caller_leg.heard[-1] == ["en/goodbye"]
+    media.playbacks[-1].finish()
+    await settle()
+    assert byes_to_caller() == 0
+    clock.advance(0.3)
+    await settle()
+    assert byes_to_caller() == 1
+    assert qc.tasks[call_id].mode is Mode.ENDED

@@ -12,7 +12,8 @@ import pytest
 
 from acd import Acd, Output, parse_acd_config
 from acd.commands import DialCustomer, RingAgents
-from softswitch.events import CallHoldChanged, EventBus, SurveyAnswered
+from softswitch.calls.events import CallHoldChanged
+from softswitch.events import EventBus, SurveyAnswered
 from softswitch.reports import ReportRecorder, sla_times
 from softswitch.reports.queries import QUEUE_PERFORMANCE
 from softswitch.store import Store
@@ -138,24 +139,25 @@ async def test_hold_duration_is_the_time_either_side_held(store: Store) -> None:
     floor.start(store)
 
     def hold(at: float, task: str, party: str, held: bool) -> None:
-        floor.bus.publish(CallHoldChanged(at, task, "6400", "1001", party, held))
+        floor.bus.publish(CallHoldChanged(at, task, "5550001", "1001", party, held,
+                                           queue="6400"))
 
     floor.handle_task_arrived("c1", "6400", 100.0, caller="5550001")
     floor.handle_offer_answered("c1", "1001", 104.0)
-    hold(110.0, "c1", "agent", True)
-    hold(115.0, "c1", "agent", True)  # a refresh while held changes nothing
-    hold(120.0, "c1", "agent", False)
+    hold(110.0, "c1", "callee", True)
+    hold(115.0, "c1", "callee", True)  # a refresh while held changes nothing
+    hold(120.0, "c1", "callee", False)
     hold(130.0, "c1", "caller", True)
-    hold(133.0, "c1", "agent", True)
+    hold(133.0, "c1", "callee", True)
     hold(136.0, "c1", "caller", False)
-    hold(140.0, "c1", "agent", False)  # 130-140 held by someone: 10 s
+    hold(140.0, "c1", "callee", False)  # 130-140 held by someone: 10 s
     hold(141.0, "c1", "caller", False)  # not held: ignored
     floor.handle_call_ended("c1", 164.0)
     floor.handle_task_arrived("c2", "6400", 200.0, caller="5550002")
     floor.handle_offer_answered("c2", "1001", 201.0)
-    hold(250.0, "c2", "agent", True)
+    hold(250.0, "c2", "callee", True)
     floor.handle_call_ended("c2", 261.0)  # hung up on hold: 11 s
-    hold(262.0, "c2", "agent", False)  # after the end: no row changes
+    hold(262.0, "c2", "callee", False)  # after the end: no row changes
     got = await rows(store, "SELECT task, talk, hold FROM queue_calls ORDER BY joined_at")
     assert got == [("c1", 60.0, 20.0), ("c2", 60.0, 11.0)]
     await store.flush()
