@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from .errors import SipParseError
+from .limits import MAX_LIST_ELEMENTS, limit_phrase, small_int
 from .uri import Params, SipUri, check_uri, format_params, parse_params
 
 __all__ = [
@@ -50,9 +51,30 @@ MAGIC_COOKIE = "z9hG4bK"
 
 def split_header_list(value: str) -> list[str]:
     """Split a comma-separated header value (RFC 3261 §7.3.1) into its elements, ignoring
-    commas inside quoted strings and `<...>`."""
+    commas inside quoted strings and `<...>`. One pass over the characters; more than
+    `MAX_LIST_ELEMENTS` elements is a SipParseError (the message is over a limit)."""
     if "," not in value:
         return [value.strip()]
+    if value.count(",") >= MAX_LIST_ELEMENTS:
+        if '"' not in value and "<" not in value:
+            raise too_many_elements()  # every comma separates two elements
+        parts = _split_list(value)
+        if len(parts) > MAX_LIST_ELEMENTS:
+            raise too_many_elements()
+        return parts
+    if '"' not in value and "<" not in value:
+        return [v.strip() for v in value.split(",")]
+    return _split_list(value)
+
+
+def too_many_elements() -> SipParseError:
+    """The error for a header with more than `MAX_LIST_ELEMENTS` elements."""
+    what = "elements in a header"
+    return SipParseError(f"over {MAX_LIST_ELEMENTS} {what}", None, 400,
+                         limit_phrase(what, MAX_LIST_ELEMENTS))
+
+
+def _split_list(value: str) -> list[str]:
     if '"' not in value and "<" not in value:
         return [v.strip() for v in value.split(",")]
     parts: list[str] = []
@@ -160,9 +182,10 @@ class Address:
         v = self.params.get("expires")
         if v is None:
             return None
-        if not v.isdigit():
-            raise SipParseError(f"invalid expires parameter {v!r}")
-        return min(int(v), 2**32 - 1)
+        if not v.isdigit() or not v.isascii():
+            raise SipParseError(f"invalid expires parameter {v[:20]!r}")
+        n = small_int(v)
+        return 2**32 - 1 if n is None else min(n, 2**32 - 1)
 
     @classmethod
     def parse(cls, text: str) -> Address:
@@ -387,8 +410,12 @@ def parse_auth_params(text: str) -> tuple[str, dict[str, str]]:
         raise SipParseError("invalid auth scheme")
     rest = rest.strip()
     params: dict[str, str] = {}
-    for name, value, bad in _AUTH_LIST_RE.findall(rest):
-        if bad:
+    # finditer, not findall: the list is invalid at the first bad character, and going on
+    # past it (a parameter name not followed by '=' is tried again from each of its
+    # characters) would be quadratic.
+    for m in _AUTH_LIST_RE.finditer(rest):
+        name, value, bad = m.groups()
+        if bad is not None:
             raise SipParseError("invalid auth parameter list")
         if value[:1] == '"' and "\\" not in value:
             value = value[1:-1]
