@@ -17,6 +17,7 @@ __all__ = [
     "Address",
     "Via",
     "CSeq",
+    "KNOWN_METHODS",
     "split_header_list",
     "parse_auth_params",
     "quote",
@@ -423,6 +424,14 @@ def parse_auth_params(text: str) -> tuple[str, dict[str, str]]:
             value = unquote_string(value)
         params[name.lower()] = value
     return scheme, params
+
+
+#: The SIP methods of the IANA registry: a request with any other method is answered 501
+#: Not Implemented (RFC 3261 §8.2.1), one of these that a UAS does not allow 405.
+KNOWN_METHODS = frozenset({
+    "ACK", "BYE", "CANCEL", "INFO", "INVITE", "MESSAGE", "NOTIFY", "OPTIONS", "PRACK",
+    "PUBLISH", "REFER", "REGISTER", "SUBSCRIBE", "UPDATE",
+})
 
 
 def is_valid_method(method: str) -> bool:
