@@ -93,6 +93,10 @@ def hostile(shape: str, size: int = MAX_MESSAGE_SIZE) -> bytes:
     return _HEAD + middle + _TAIL
 
 
+#: the largest UDP payload over IPv4 (65535 - 8 UDP - 20 IP header bytes): a hostile
+#: datagram is at most this big
+MAX_UDP_PAYLOAD = 65507
+
 SHAPES = ("long line", "many headers", "deep nesting", "many commas", "many parameters",
           "blank run")
 
