@@ -14,7 +14,9 @@ The shapes (also the worst cases of tests/sip/test_hostile.py):
   line limit;
 - many commas: Contact lines of commas only, each just under the line limit;
 - many parameters: Contact lines of `;p` parameters, each just under the line limit;
-- blank run: a 64 KB run of blanks before a folded continuation line.
+- blank run: a 64 KB run of blanks inside a line, in a message with a folded line (the
+  unfolding used to try each blank as the start of a fold);
+- many folds: one header folded into 64 KB of short continuation lines.
 """
 
 from __future__ import annotations
@@ -87,7 +89,9 @@ def hostile(shape: str, size: int = MAX_MESSAGE_SIZE) -> bytes:
     elif shape == "many parameters":
         middle = _lines(b"Contact: <sip:1001@10.0.0.5>", b";p", size)
     elif shape == "blank run":
-        middle = _one_line(b"Subject: a", b" ", b"\r\n b", size)
+        middle = b"X-F: a\r\n b\r\n" + _one_line(b"Subject: a", b" ", b"b", size - 13)
+    elif shape == "many folds":
+        middle = b"X-F: a" + b"\r\n a" * ((size - len(_HEAD) - len(_TAIL) - 8) // 4) + b"\r\n"
     else:
         raise ValueError(f"unknown shape {shape!r}")
     return _HEAD + middle + _TAIL
@@ -98,7 +102,7 @@ def hostile(shape: str, size: int = MAX_MESSAGE_SIZE) -> bytes:
 MAX_UDP_PAYLOAD = 65507
 
 SHAPES = ("long line", "many headers", "deep nesting", "many commas", "many parameters",
-          "blank run")
+          "blank run", "many folds")
 
 
 def outcome(data: bytes) -> str:

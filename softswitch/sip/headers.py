@@ -43,10 +43,12 @@ _VIA_FAST_RE = re.compile(
 _AUTH_PARAM_RE = re.compile(
     r'\s*([A-Za-z0-9\-.!%*_+`\'~]+)\s*=\s*("[^"\\]*(?:\\.[^"\\]*)*"|[^\s,"]*)\s*(?:,|\Z)', re.S
 )
-# One pass over a whole list: each step takes one parameter, or (group 3) one character
-# that cannot start one, which makes the list invalid. (Quoted strings in the unrolled form
+# One pass over a whole list: each step takes one parameter, or (group 3) everything from
+# a place where none starts, which makes the list invalid. Taking all the rest there, not
+# one character, keeps it linear: a name not followed by '=' would otherwise be tried
+# again from each of its characters. (Quoted strings in the unrolled form
 # "[^"\\]*(\\.[^"\\]*)*": an alternation per character costs several times more.)
-_AUTH_LIST_RE = re.compile(_AUTH_PARAM_RE.pattern + r"|(.)", re.S)
+_AUTH_LIST_RE = re.compile(_AUTH_PARAM_RE.pattern + r"|(.+)", re.S)
 MAGIC_COOKIE = "z9hG4bK"
 
 
@@ -411,12 +413,8 @@ def parse_auth_params(text: str) -> tuple[str, dict[str, str]]:
         raise SipParseError("invalid auth scheme")
     rest = rest.strip()
     params: dict[str, str] = {}
-    # finditer, not findall: the list is invalid at the first bad character, and going on
-    # past it (a parameter name not followed by '=' is tried again from each of its
-    # characters) would be quadratic.
-    for m in _AUTH_LIST_RE.finditer(rest):
-        name, value, bad = m.groups()
-        if bad is not None:
+    for name, value, bad in _AUTH_LIST_RE.findall(rest):
+        if bad:
             raise SipParseError("invalid auth parameter list")
         if value[:1] == '"' and "\\" not in value:
             value = value[1:-1]

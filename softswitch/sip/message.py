@@ -19,9 +19,10 @@ Design:
   `softswitch.sip.limits` (message size, line length, header count, Content-Length digits,
   list elements, parameters): a message over one is answered 400 (414 for the
   Request-URI, 513 for the size) with the limit in the reason phrase when it is a readable
-  request, dropped otherwise. Decision: past `MAX_HEADERS` lines, only the first
-  `MAX_HEADERS` are read (enough to answer), and past `MAX_MESSAGE_SIZE` bytes only the
-  first `MAX_MESSAGE_SIZE`.
+  request, dropped otherwise. Decisions: past `MAX_HEADERS` lines (continuation lines
+  count), only the first `MAX_HEADERS` are read (enough to answer); past
+  `MAX_MESSAGE_SIZE` bytes only the first `MAX_MESSAGE_SIZE`; over-long lines are left
+  out, so the rest can still say where the 400 goes.
 """
 
 from __future__ import annotations
@@ -205,11 +206,8 @@ _HEADER_NAME_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 _LINE_SPLIT_RE = re.compile(r"\r\n|\n")
 _STATUS_LINE_RE = re.compile(r"SIP/2\.0 ([0-9]{3}) (.*)\Z", re.S)
 _HEADER_END_RE = re.compile(rb"\r\n\r\n|\n\n")
-# Whitespace before a line break and the LWS starting the continuation lines. The
-# look-behind starts a match only at the beginning of a run of blanks: without it, a long run
-# of blanks not followed by a line break is scanned again from each of its characters
-# (quadratic).
-_FOLD_RE = re.compile(r"(?<![ \t])[ \t]*(?:\r?\n[ \t]+)+")
+# A line break that starts a continuation line (RFC 3261 §7.3.1 folding).
+_FOLD_RE = re.compile(r"\r?\n(?=[ \t])")
 # name HCOLON value (RFC 3261 §7.3.1); the value is stripped of surrounding whitespace.
 # Anchored at line starts: unanchored, a line without a colon would be scanned again from
 # each of its characters (quadratic in its length).
@@ -723,6 +721,18 @@ def _over(what: str, limit: int, status: int = 400) -> SipParseError:
     return SipParseError(f"over {limit} {what}", None, status, limit_phrase(what, limit, base))
 
 
+def _unfold(head: str) -> str:
+    """Join continuation lines (RFC 3261 §7.3.1): the blanks around each folding line break
+    become one SP. Cut at the breaks, then strip each piece: linear (a regex matching
+    `[ \t]*\r?\n[ \t]+` would try every blank of a long run as a start, quadratic)."""
+    parts = _FOLD_RE.split(head)
+    if len(parts) == 1:
+        return head
+    last = len(parts) - 1
+    return " ".join([p.rstrip(" \t") if i == 0 else p.lstrip(" \t") if i == last
+                     else p.strip(" \t") for i, p in enumerate(parts)])
+
+
 def _parse(data: bytes, stream: bool) -> Request | Response:
     # The first problem found; raised at the end, with the request when it can be answered.
     error: SipParseError | None = None
@@ -744,25 +754,23 @@ def _parse(data: bytes, stream: bool) -> Request | Response:
         head_bytes = data[start : m.start()]
         body = data[m.end() :]
     head = head_bytes.decode("utf-8", "surrogateescape")
-    if ("\n " in head or "\n\t" in head) and _FOLD_RE.search(head) is not None:
-        # Unfold continuation lines (RFC 3261 §7.3.1): LWS at a line start continues the
-        # previous header.
-        head = _FOLD_RE.sub(" ", head)
+    if head.count("\n") > MAX_HEADERS:
+        # Keep the start line and the first MAX_HEADERS lines (counted before unfolding,
+        # which costs per line): enough to answer, bounded work.
+        cut = -1
+        for _ in range(MAX_HEADERS + 1):
+            cut = head.find("\n", cut + 1)
+        head = head[:cut].rstrip("\r")
+        if error is None:
+            error = _over("header lines", MAX_HEADERS)
+    if "\n " in head or "\n\t" in head:
+        head = _unfold(head)
     nl = head.find("\n")
     if nl < 0:
         first, rest = head, ""
     else:
         first, rest = head[:nl].rstrip("\r"), head[nl + 1 :]
     line_breaks = rest.count("\n")
-    if line_breaks >= MAX_HEADERS:
-        # Keep the first MAX_HEADERS lines: enough to answer, bounded work.
-        cut = -1
-        for _ in range(MAX_HEADERS):
-            cut = rest.find("\n", cut + 1)
-        rest = rest[:cut].rstrip("\r")
-        line_breaks = MAX_HEADERS - 1
-        if error is None:
-            error = _over("header lines", MAX_HEADERS)
 
     msg: Request | Response
     request: Request | None = None
