@@ -754,23 +754,26 @@ def _parse(data: bytes, stream: bool) -> Request | Response:
         head_bytes = data[start : m.start()]
         body = data[m.end() :]
     head = head_bytes.decode("utf-8", "surrogateescape")
-    if head.count("\n") > MAX_HEADERS:
+    breaks = head.count("\n")
+    if breaks > MAX_HEADERS:
         # Keep the start line and the first MAX_HEADERS lines (counted before unfolding,
         # which costs per line): enough to answer, bounded work.
         cut = -1
         for _ in range(MAX_HEADERS + 1):
             cut = head.find("\n", cut + 1)
         head = head[:cut].rstrip("\r")
+        breaks = MAX_HEADERS
         if error is None:
             error = _over("header lines", MAX_HEADERS)
     if "\n " in head or "\n\t" in head:
         head = _unfold(head)
+        breaks = head.count("\n")
     nl = head.find("\n")
     if nl < 0:
         first, rest = head, ""
     else:
         first, rest = head[:nl].rstrip("\r"), head[nl + 1 :]
-    line_breaks = rest.count("\n")
+    line_breaks = breaks - 1 if breaks else 0  # in `rest`
 
     msg: Request | Response
     request: Request | None = None
@@ -789,7 +792,7 @@ def _parse(data: bytes, stream: bool) -> Request | Response:
     else:
         parts = first.split(" ")
         method = parts[0]
-        if not method or len(method) > MAX_LINE_LENGTH or not is_valid_method(method):
+        if not method or not is_valid_method(method):
             raise SipParseError(f"invalid request line {first[:80]!r}")
         request = msg = Request.__new__(Request)
         Message.__init__(msg)
@@ -799,7 +802,7 @@ def _parse(data: bytes, stream: bool) -> Request | Response:
             if error is None:
                 error = SipParseError(f"invalid request line {first[:80]!r}")
             msg.uri = SipUri("invalid")
-        elif len(parts[1]) > MAX_URI_LENGTH:
+        elif len(first) > MAX_URI_LENGTH and len(parts[1]) > MAX_URI_LENGTH:
             if error is None:
                 error = _over("characters in the Request-URI", MAX_URI_LENGTH, 414)
             msg.uri = SipUri("invalid")
@@ -821,8 +824,8 @@ def _parse(data: bytes, stream: bool) -> Request | Response:
                     msg.uri = SipUri("invalid")
                 if error is None:
                     error = exc
-        if len(first) > MAX_LINE_LENGTH and error is None:
-            error = _over("characters in a line", MAX_LINE_LENGTH)
+            if len(first) > MAX_LINE_LENGTH and error is None:
+                error = _over("characters in a line", MAX_LINE_LENGTH)
 
     hdrs = msg.headers
     # Found on the way through the headers, so no second pass is needed.

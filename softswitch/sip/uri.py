@@ -65,11 +65,12 @@ def parse_params(text: str, what: str = "parameter") -> Params:
     params: Params = {}
     if not text:
         return params
-    if text.count(";") > MAX_PARAMS and '"' not in text:
-        raise _too_many_params(what)
     if _SIMPLE_PARAMS_RE.match(text) is not None:
         # The common case (no quotes, no whitespace): one regex has validated everything.
-        for part in text[1:].split(";"):
+        simple = text[1:].split(";")
+        if len(simple) > MAX_PARAMS:
+            raise _too_many_params(what)
+        for part in simple:
             name, eq, value = part.partition("=")
             params[name.lower()] = value if eq else None
         return params
