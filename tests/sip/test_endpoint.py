@@ -471,6 +471,35 @@ async def test_rfc4475_application_layer_cases_through_the_endpoint(
     assert b.requests == []  # none of these reached the TU
 
 
+async def test_huge_content_length_over_tcp_is_answered_400_then_closed(
+        pair: tuple[Phone, Phone]) -> None:
+    """Thousands of Content-Length digits used to raise ValueError in the stream framer:
+    now the request is answered (the reason phrase names the limit) and the connection,
+    whose framing is lost, closed; over UDP the same request gets the same 400."""
+    _a, b = pair
+    bad = BAD_REQUEST.replace(b"CSeq: 1 INVITE", b"CSeq: 1 OPTIONS").replace(
+        b"Content-Length: 0", b"Content-Length: " + b"7" * 5000)
+    dst = b.ep.local_peer("tcp")
+    reader, writer = await asyncio.open_connection(dst.host, dst.port)
+    writer.write(bad.replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP"))
+    answer = await asyncio.wait_for(reader.read(), 5)  # everything until the close
+    resp = parse_message(answer)
+    assert isinstance(resp, Response)
+    assert (resp.status, resp.reason) == (400, "Bad Request (over 10 digits in Content-Length)")
+    writer.close()
+    t, raw = await _raw_udp()
+    try:
+        udp = b.ep.local_peer("udp")
+        t.sendto(bad, (udp.host, udp.port))
+        resp = parse_message(await asyncio.wait_for(raw.got.get(), 5))
+        assert isinstance(resp, Response)
+        assert (resp.status, resp.reason) == (400,
+                                              "Bad Request (over 10 digits in Content-Length)")
+    finally:
+        t.close()
+    assert b.requests == []
+
+
 async def test_tcp_connections_beyond_the_limit_are_closed() -> None:
     server = Phone()
     server.ep.max_tcp_connections = 2
