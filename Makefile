@@ -1,11 +1,16 @@
-# Every target does its own set-up from a fresh clone: the venv, the Python packages, and the
-# Debian tools the tests drive (sipp, baresip, espeak-ng, sox, kamailio).
+# Every target does its own set-up from a fresh clone: the venv, the Python packages, the
+# Debian tools the tests drive (sipp, baresip, linphone-cli, espeak-ng, sox, kamailio) and
+# the Debian sound packages the English prompts and the music on hold come from
+# (prompts/README.md).
 PY      := .venv/bin/python
 PIP     := .venv/bin/pip
 STAMP   := .venv/.installed
-APT_TOOLS := sipp:sip-tester baresip:baresip espeak-ng:espeak-ng sox:sox kamailio:kamailio rtpengine:rtpengine
+APT_TOOLS := sipp:sip-tester baresip:baresip linphonec:linphone-cli espeak-ng:espeak-ng sox:sox kamailio:kamailio rtpengine:rtpengine
+# file:package -- a package is installed when its file is missing
+APT_SOUNDS := /usr/share/asterisk/sounds/en_US_f_Allison/digits/1.wav:asterisk-core-sounds-en-wav \
+              /usr/share/asterisk/moh/macroform-cold_day.wav:asterisk-moh-opsound-wav
 
-.PHONY: run test check bench lint typecheck apt-tools clean
+.PHONY: run test check bench lint typecheck apt-tools apt-sounds prompts clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
@@ -13,12 +18,16 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q -e '.[test,bench]'
 	touch $(STAMP)
 
-# Installs a Debian package only when its command is missing, so a prepared machine does
-# no network work at all.
-apt-tools:
-	@missing=""; for pair in $(APT_TOOLS); do \
-	  cmd=$${pair%%:*}; pkg=$${pair##*:}; \
-	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+# $(call apt_install,need:package ...) installs a Debian package only when its command (or,
+# for a need starting with /, its file) is missing, so a prepared machine does no network
+# work at all.
+define apt_install
+	@missing=""; for pair in $(1); do \
+	  need=$${pair%%:*}; pkg=$${pair##*:}; \
+	  case $$need in \
+	    /*) [ -e $$need ] || missing="$$missing $$pkg" ;; \
+	    *) command -v $$need >/dev/null 2>&1 || missing="$$missing $$pkg" ;; \
+	  esac; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
@@ -26,20 +35,33 @@ apt-tools:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
 
-run: $(STAMP)
+# the sound packages too, so that `make test` on a fresh machine updates the index once
+apt-tools:
+	$(call apt_install,$(APT_TOOLS) $(APT_SOUNDS))
+
+apt-sounds:
+	$(call apt_install,$(APT_SOUNDS))
+
+# The English prompts and the music on hold taken from the Debian sound packages are
+# converted into prompts/en and prompts/moh here (not committed; quick when up to date).
+prompts: $(STAMP) apt-sounds
+	$(PY) prompts/generate.py --install
+
+run: prompts
 	.venv/bin/softswitch run --config config.example.yaml
 
-check: $(STAMP)
+check: prompts
 	.venv/bin/softswitch check --config config.example.yaml
 
-test: $(STAMP) apt-tools
+test: $(STAMP) apt-tools prompts
 	.venv/bin/ruff check softswitch acd media tests benchmarks
 	.venv/bin/mypy
 	.venv/bin/softswitch check --config config.example.yaml
 	$(PY) -m pytest -q -p no:cacheprovider
 
-bench: $(STAMP) apt-tools
+bench: $(STAMP) apt-tools prompts
 	$(PY) -m benchmarks.acd
 	$(PY) -m benchmarks.media
 	$(PY) -m benchmarks.sip_load

@@ -21,7 +21,8 @@ Configuration
 Inputs (each returns an `Output` with ``.commands`` and ``.events``; also unpackable)
     tasks:  handle_task_arrived(task, queue, now, caller=, wall_clock=)
             handle_join_prompt_finished(task, now)      ("play full prompt before ringing")
-            handle_key_pressed(task, key, now)          (callback key / key-press events)
+            handle_key_pressed(task, key, now)          (callback key / key-press events;
+                                                         in the callback dialogue: input)
             handle_callback_number(task, number, now)   ("" = the caller's own number)
             handle_callback_declined(task, now)
             handle_task_left(task, now)                 (caller hung up / chat closed)
@@ -38,6 +39,11 @@ Inputs (each returns an `Output` with ``.commands`` and ``.events``; also unpack
             handle_device_busy/idle(agent, now)                 (non-queue calls: ring in use)
             handle_wrapup_over(agent, now)                      (end wrap-up early)
     chats:  handle_message_reply(task, agent, now), handle_take_over(task, agent, now)
+    config: handle_reconfigure(config, now)   (`softswitch reload`: keeps tasks, agent state
+            and statistics; removed queues' callers go to failover; see its docstring)
+    restart: restore_agent(agent, queue, now, signed_in=, paused=, reason=, wrapup_until=)
+            restore_callback(task, queue, now, caller=, number=, joined=, expires=)
+            (the state the shell persisted; no "new sign-in / pause / request" events)
     time:   tick(now) runs every deadline <= now; next_deadline() -> float | None says when
             to call it next. Every handle_* also runs the deadlines due by its ``now``.
 
@@ -48,7 +54,8 @@ Commands (acd.commands; every one names its ``task``)
     PlayPrompt(prompt, language) / StartMusic(prompt) / AnnouncePosition(position,
         estimated_wait, thank_you, language)
     RouteTask(destination)      failover, time-based, key press: the task leaves the engine
-    CollectCallbackNumber(default_number) -> handle_callback_number / _declined
+    CollectCallbackNumber(default_number) -> handle_callback_number / _declined (again
+        when the caller stayed silent; EndCallbackDialogue when silent twice)
     HangUp()                    after a callback was registered
     DialCustomer(queue, agent, number, outbound_prefix)  the agent answered a callback offer
     ShowSession / HideSession(queue, agents)             message queues
@@ -56,13 +63,14 @@ Commands (acd.commands; every one names its ``task``)
 Events (acd.events, frozen dataclasses with ``at``): TaskJoined, TaskRouted, TaskLeft (exactly
 one per task that joined: status answered / abandoned / missed and the reason), OfferStarted,
 OfferEnded, AgentMissedCall, CallEnded, AgentSignedIn/Out, AgentPaused (``auto`` = auto-pause:
-e-mail the agent), AgentResumed, WrapupStarted/Ended, MemberStateChanged, CallbackRequested,
+e-mail the agent), AgentResumed, WrapupStarted/Ended, MemberStateChanged, MemberRemoved
+(a reload took the agent out of the queue), CallbackRequested,
 CallbackSucceeded, CallbackFailed, SlaEvaluated (``below_threshold``: e-mail the managers),
 SessionTakenOver, InputRejected (an input that did not fit the state; nothing changed).
 Inputs naming an unknown queue or agent raise `AcdInputError`.
 
-Queries: agent_queues, queue_members, member_state, is_signed_in, is_static, pause_state (BLF),
-position,
+Queries: agent_queues, queue_members, is_member, member_state, is_signed_in, is_static,
+pause_state (BLF), position,
 estimated_wait (acd.ewt), statistics(queue, now) (acd.stats, wallboard), pause_reason(code).
 
 A shell in a nutshell (what issue 5's asyncio adapter does)::
@@ -95,15 +103,31 @@ Rules decided where the manual is silent or ambiguous (queue-admin.md §14):
   scenarios (Asterisk's joinempty/leavewhenempty); join-empty rejects go to failover (§14.14)
   and count as entered and Missed, like capacity overflows.
 * §14.4: in auto mode the engine asks for the callback number when the timeout (from queue
-  entry) passes; the caller confirms or declines. §14.5: the callback request is kept for
-  ``callback_timeout`` (default max wait) counted from the request, so the manual's own
-  example (timeout 60 = max wait 60) works; a number under 5 digits fails the request as
-  "invalid callback number" and the caller keeps waiting on the line.
+  entry) passes; the caller confirms or declines. A number under 5 digits fails the request
+  as "invalid callback number" and the caller keeps waiting on the line.
+* The callback dialogue never strands a caller (§4.2: the caller *can* request a callback,
+  and keeps waiting otherwise): with no key for ``CALLBACK_INPUT_TIMEOUT`` (15 s) after the
+  prompt began or after the last key, the prompt is played again, once; after a second
+  silence the caller is back in line with their place (EndCallbackDialogue) and is rung and
+  failed over like any waiting caller. Max wait that passes during the dialogue sends the
+  caller to failover when the dialogue ends without a request.
+* §14.5 callback timeout: the request is kept until ``callback_timeout`` (default max wait)
+  after the caller *joined the queue*. Evidence: the §8.7 fixture's "no idle agent" rows
+  end exactly 00:00:30 (four rows), 00:03:00 and 00:05:00 after the call's time, which only
+  a clock started at joining gives (requests are registered seconds into the call; its
+  00:00:34 and 00:00:41 rows fit neither clock with one value, so settings changed that
+  day); and a custom value must be *less than* max wait, i.e. it bounds the whole wait. A
+  request registered when that moment already passed (auto mode whose timeout equals the
+  callback timeout, as the manual's screenshot 60/60) is kept ``callback_timeout`` from the
+  request. With that screenshot's auto timeout = max wait, the callback is offered first and
+  max wait waits for the dialogue's end.
 * §14.6 priority: the head (longest-waiting ready) call of each queue is compared; equal
   weights go by arrival order across queues. §14.7 SLA: a wait equal to the SLA time meets it.
 * §14.13: answering an offer (a queue call or a callback) resets the missed-call counter;
   pausing, signing out and a restart (a new engine) reset it too.
-* Max wait is held off while the caller is entering a callback number (30 s at a time).
+* Restart (restore_agent / restore_callback): a restored sign-in or pause is not a new one
+  (no AgentSignedIn / AgentPaused): the shell's reports continue the rows they had open;
+  restored callback requests keep their order ahead of new callers and their expiry.
 """
 
 from acd.config import AcdConfig, AcdConfigError, parse_acd_config

@@ -91,6 +91,13 @@ class CollectCallbackNumber(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class EndCallbackDialogue(Command):
+    """The caller entered nothing after the callback prompt, nor after it was played again
+    (§4.2 says the caller *can* request a callback): the dialogue is over and the caller is
+    back in line with their place (music again); agents may ring for them."""
+
+
+@dataclass(frozen=True, slots=True)
 class HangUp(Command):
     """End the caller's leg (after a callback was registered, §4.2)."""
 

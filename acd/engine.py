@@ -20,6 +20,7 @@ from acd.commands import (
     Command,
     Connect,
     DialCustomer,
+    EndCallbackDialogue,
     HangUp,
     PlayPrompt,
     RingAgents,
@@ -33,6 +34,9 @@ from acd.config import (
     Destination,
     DynamicAgentDefaultStatus,
     EmptyScenario,
+    Member,
+    Prompts,
+    QueueConfig,
 )
 from acd.events import (
     AgentMissedCall,
@@ -49,6 +53,7 @@ from acd.events import (
     Event,
     InputRejected,
     LeaveReason,
+    MemberRemoved,
     MemberState,
     MemberStateChanged,
     OfferEnded,
@@ -77,8 +82,11 @@ LOGGED_OUT, PAUSED, UNREGISTERED = (MemberState.LOGGED_OUT, MemberState.PAUSED,
                                     MemberState.UNREGISTERED)
 IN_USE, RINGING, WRAP_UP, IDLE = (MemberState.IN_USE, MemberState.RINGING,
                                   MemberState.WRAP_UP, MemberState.IDLE)
-# How long max wait is held off while a caller is entering a callback number.
-COLLECT_GRACE = 30.0
+# The callback dialogue (§4.2): a caller who presses no key for this long after the prompt
+# started (or after their last key) hears the prompt again, once; after a second silence they
+# are back in line with their place (`EndCallbackDialogue`).
+CALLBACK_INPUT_TIMEOUT = 15.0
+CALLBACK_PROMPTS = 2
 
 
 class AcdInputError(ValueError):
@@ -108,6 +116,7 @@ class Timer(IntEnum):
     QUEUE_ANNOUNCEMENT = 7
     POSITION_ANNOUNCEMENT = 8
     SLA_EVALUATION = 9
+    CALLBACK_INPUT = 10
 
 
 _WAITING = (TaskState.WAITING, TaskState.RINGING)
@@ -139,24 +148,9 @@ class Acd:
         self._pause_reasons = {r.code: r.reason for r in config.pause_reasons}
         self._pause_texts = {r.reason for r in config.pause_reasons}
         self.messages = MessageQueues(config.message_queues, self._emit_event)
+        self._agents_registered = agents_registered
         for qc in config.queues:
-            q = Queue(qc, self._rng)
-            self._queues[qc.number] = q
-            static_set = {m.extension for m in qc.static_agents}
-            for index, member in enumerate(qc.members):
-                agent = self._agents.get(member.extension)
-                if agent is None:
-                    agent = self._agents[member.extension] = Agent(member.extension,
-                                                                   agents_registered)
-                static = member.extension in static_set
-                m = Membership(q, agent, static, member.skill, index)
-                agent.memberships[qc.number] = m
-                q.members[member.extension] = m
-                if static or (qc.dynamic_agent_default_status
-                              is DynamicAgentDefaultStatus.LOGGED_IN):
-                    m.signed_in = True
-                    m.signin_seq = self._next_signin()
-            self._schedule(Timer.SLA_EVALUATION, q.number, now + qc.sla.evaluation_interval)
+            self._add_queue(qc, now)
         for q in self._queues.values():
             for m in q.members.values():
                 # every member enters the wallboard counts as logged out (previous is state)
@@ -182,6 +176,11 @@ class Acd:
     def queue_members(self, queue: QueueId) -> list[tuple[AgentId, MemberState]]:
         """The queue's agents and their states, in configured order (queue panel)."""
         return [(a, m.state) for a, m in self._queue(queue).members.items()]
+
+    def is_member(self, agent: AgentId, queue: QueueId) -> bool:
+        """Whether the agent is (still) a member of the queue (no error for unknown ones)."""
+        a = self._agents.get(agent)
+        return a is not None and queue in a.memberships
 
     def member_state(self, agent: AgentId, queue: QueueId) -> MemberState:
         return self._membership(agent, queue).state
@@ -291,10 +290,13 @@ class Acd:
         if qc.leave_when_empty is not None and q.present_leave == 0:
             self._failover(t, now, LeaveReason.EMPTY)
             return self._end(now)
-        self._schedule(Timer.MAX_WAIT, task, now + qc.max_wait)
         cb = qc.callback
         if cb is not None and cb.method is CallbackMethod.TIMEOUT:
+            # scheduled first: when the timeout equals max wait (the manual's screenshot,
+            # 60/60) the callback is offered before max wait, which then waits for the
+            # dialogue's end
             self._schedule(Timer.CALLBACK_OFFER, task, now + cb.timeout)
+        self._schedule(Timer.MAX_WAIT, task, now + qc.max_wait)
         if p.queue_announcement and p.queue_announcement_frequency > 0:
             self._schedule(Timer.QUEUE_ANNOUNCEMENT, task, now + p.queue_announcement_frequency)
         if ((p.announce_position or p.announce_estimated_wait_time or p.play_thank_you)
@@ -354,9 +356,15 @@ class Acd:
         return self._end(now)
 
     def handle_key_pressed(self, task: TaskId, key: str, now: float) -> Output:
-        """DTMF from a waiting caller: the callback key (§4) or a key-press event (§9.7)."""
+        """DTMF from a waiting caller: the callback key (§4) or a key-press event (§9.7).
+        During the callback dialogue every key (the shell reads the number itself) restarts
+        the no-input timer (``CALLBACK_INPUT_TIMEOUT``)."""
         self._begin(now)
         t = self._tasks.get(task)
+        if t is not None and t.state is TaskState.COLLECTING:
+            # a key of the callback number: the caller is not silent
+            self._schedule(Timer.CALLBACK_INPUT, task, now + CALLBACK_INPUT_TIMEOUT)
+            return self._end(now)
         if t is None or t.state not in _WAITING:
             self._reject("key_pressed", "task is not waiting", task=task)
             return self._end(now)
@@ -394,12 +402,18 @@ class Acd:
             return self._end(now)
         t.callback_number = number
         t.state = TaskState.CALLBACK
-        for kind in (Timer.MAX_WAIT, Timer.QUEUE_ANNOUNCEMENT, Timer.POSITION_ANNOUNCEMENT):
+        for kind in (Timer.MAX_WAIT, Timer.QUEUE_ANNOUNCEMENT, Timer.POSITION_ANNOUNCEMENT,
+                     Timer.CALLBACK_INPUT):
             self._cancel(kind, task)
         self._out.commands.append(HangUp(task))
-        self._emit(CallbackRequested(now, task, t.queue.number, number), t.queue)
-        expiry = cb.callback_timeout if cb.callback_timeout is not None else t.queue.config.max_wait
-        self._schedule(Timer.CALLBACK_EXPIRY, task, now + expiry)
+        timeout = (cb.callback_timeout if cb.callback_timeout is not None
+                   else t.queue.config.max_wait)
+        expiry = t.arrived + timeout  # counted from joining the queue (see acd/__init__.py)
+        if expiry <= now:  # auto mode whose timeout equals the callback timeout
+            expiry = now + timeout
+        self._emit(CallbackRequested(now, task, t.queue.number, number, t.caller, t.arrived,
+                                     expiry), t.queue)
+        self._schedule(Timer.CALLBACK_EXPIRY, task, expiry)
         self._make_ready(t)
         return self._end(now)
 
@@ -615,6 +629,67 @@ class Acd:
         self._refresh_agent(a, now)
         return self._end(now)
 
+    # ======================================================================================
+    # Inputs: restoring the state persisted before a restart
+    # ======================================================================================
+
+    def restore_agent(self, agent: AgentId, queue: QueueId, now: float, *, signed_in: bool,
+                      paused: bool = False, reason: str = "",
+                      wrapup_until: float | None = None) -> Output:
+        """Put back the agent's state in ``queue`` as it was before the switch restarted
+        (the shell persisted it as it changed). It is not a new sign-in nor a new pause: no
+        AgentSignedIn / AgentPaused, only MemberStateChanged (wallboard, panels).
+
+        ``signed_in`` is ignored for static agents (always signed in). A dynamic agent
+        restored signed out stays signed out whatever ``dynamic_agent_default_status``
+        says: the default applies only to agents new to the queue (§6.4 "existing dynamic
+        agents are not affected"). Restore sign-ins oldest first: Linear and Round Robin
+        order dynamic agents by sign-in. ``reason``: the pause reason text as it was (kept
+        even if the reason left the configuration). ``wrapup_until`` (engine time): the
+        agent is in wrap-up for this queue until then."""
+        self._begin(now)
+        m = self._membership(agent, queue)
+        if not m.static:
+            m.signed_in = signed_in
+            if signed_in:
+                m.signin_seq = self._next_signin()
+        m.paused = paused and m.signed_in
+        m.pause_reason = reason if m.paused else ""
+        if wrapup_until is not None and wrapup_until > now and wrapup_until > m.wrapup_until:
+            m.wrapup_until = wrapup_until
+            self._schedule(Timer.WRAPUP_MEMBER, (agent, queue), wrapup_until)
+        self._refresh(m, now)
+        return self._end(now)
+
+    def restore_callback(self, task: TaskId, queue: QueueId, now: float, *, caller: str,
+                         number: str, joined: float, expires: float) -> Output:
+        """Put back a callback request that was pending before a restart (§4.2: the caller
+        keeps their place). Call at start-up, oldest ``joined`` first, before calls
+        arrive: the requests line up in that order, ahead of every later caller.
+        ``joined`` and ``expires`` are engine times (the shell converts what it persisted).
+        Not a new join nor a new request: no TaskJoined / CallbackRequested events (the
+        queue's statistics count it waiting). A request whose ``expires`` passed while the
+        switch was down fails now as "no idle agent"; any other is served as usual: when an
+        agent is free the agent is rung first, then the customer dialled."""
+        self._begin(now)
+        q = self._queue(queue)
+        if task in self._tasks or self.messages.has(task):
+            raise AcdInputError(f"task {task!r} is already in the engine")
+        self._seq += 1
+        t = Task(task, q, caller, self._seq, joined)
+        t.callback_number = number
+        t.state = TaskState.CALLBACK
+        self._tasks[task] = t
+        q.add_task(t)
+        q.stats.apply(TaskJoined(joined, task, queue, caller, len(q.order)))
+        q.stats.apply(CallbackRequested(now, task, queue, number, caller, joined, expires))
+        if expires <= now:
+            self._callback_failed(t, now, CallbackFailureReason.NO_IDLE_AGENT)
+        else:
+            self._schedule(Timer.CALLBACK_EXPIRY, task, expires)
+            self._make_ready(t)
+        return self._end(now)
+
     # --- message queues (omnichannel.md §5.3) ---------------------------------------------
 
     def handle_message_reply(self, task: TaskId, agent: AgentId, now: float) -> Output:
@@ -628,6 +703,54 @@ class Acd:
         """An agent clicked Take over (manual and auto modes; rejected in no-take-over)."""
         self._begin(now)
         self.messages.take_over(task, agent, now, self._out)
+        return self._end(now)
+
+    # --- configuration (softswitch reload) -----------------------------------------------
+
+    def handle_reconfigure(self, config: AcdConfig, now: float) -> Output:
+        """Apply a changed configuration to the running engine (`softswitch reload`).
+
+        Kept: every task (its place, timers and ringing offers), every agent's sign-ins,
+        pauses, wrap-ups, missed-call counters and calls in the queues that still exist, and
+        every queue's statistics. Decisions:
+
+        - A removed queue sends the callers on its line to its failover destination (the
+          removed queue's last configuration; TaskLeft reason ``queue_removed``); its
+          callback requests fail (CallbackFailed, no idle agent). Answered calls and a
+          callback being dialled continue and end as usual.
+        - A member removed from a queue is signed out of it (AgentSignedOut for a dynamic
+          agent that was signed in, AgentResumed first if paused); an offer ringing them for
+          that queue is withdrawn (StopRinging, not a missed call) and the caller is offered
+          again at once; a connected call continues, without that queue's wrap-up.
+        - An added member starts like at start-up: static agents signed in, dynamic ones as
+          the queue's ``dynamic_agent_default_status`` says.
+        - A member made static is signed in; one made dynamic stays signed in.
+        - Strategy, skills and member order: the idle-agent orderings are rebuilt from the
+          new settings. A shorter or longer ``max_wait`` applies to the callers already
+          waiting (counted from their arrival); changed announcement frequencies restart
+          from now. Ring timeout, retry interval, wrap-up, weights, prompts, failover and
+          callback settings apply from the next offer, round or caller that uses them.
+        - Message queues: see `MessageQueues.reconfigure`.
+        """
+        self._begin(now)
+        numbers = {qc.number for qc in config.queues}
+        for q in [q for n, q in self._queues.items() if n not in numbers]:
+            self._remove_queue(q, now)
+        self.config = config
+        self._pause_reasons = {r.code: r.reason for r in config.pause_reasons}
+        self._pause_texts = {r.reason for r in config.pause_reasons}
+        for qc in config.queues:
+            existing = self._queues.get(qc.number)
+            if existing is None:
+                q = self._add_queue(qc, now)
+                for m in q.members.values():
+                    self._emit(MemberStateChanged(now, m.agent.extension, q.number,
+                                                  LOGGED_OUT, LOGGED_OUT), q)
+                    self._refresh(m, now)
+            elif existing.config != qc:
+                self._change_queue(existing, qc, now)
+        self._queues = {qc.number: self._queues[qc.number] for qc in config.queues}
+        self.messages.reconfigure(config.message_queues)
         return self._end(now)
 
     # --- time --------------------------------------------------------------------------
@@ -758,10 +881,17 @@ class Acd:
             if t.state in (TaskState.WAITING, TaskState.CALLBACK):
                 self._make_ready(t)
         elif kind is Timer.MAX_WAIT:
-            if t.state is TaskState.COLLECTING:
-                self._schedule(Timer.MAX_WAIT, t.id, now + COLLECT_GRACE)
-            elif t.state in _WAITING:
+            # during the callback dialogue the caller fails over when it ends unregistered
+            # (_stop_collecting); the dialogue is bounded by CALLBACK_INPUT
+            if t.state in _WAITING:
                 self._failover(t, now, LeaveReason.MAX_WAIT)
+        elif kind is Timer.CALLBACK_INPUT:
+            if t.state is TaskState.COLLECTING:
+                if t.callback_prompts < CALLBACK_PROMPTS:
+                    self._ask_callback_number(t, now)
+                else:
+                    self._out.commands.append(EndCallbackDialogue(t.id))
+                    self._stop_collecting(t, now)
         elif kind is Timer.CALLBACK_OFFER:
             if t.state in _WAITING:
                 self._start_collecting(t, now)
@@ -1087,7 +1217,8 @@ class Acd:
         q = t.queue
         for kind in Timer:
             if kind < Timer.WRAPUP_AGENT or kind in (Timer.QUEUE_ANNOUNCEMENT,
-                                                     Timer.POSITION_ANNOUNCEMENT):
+                                                     Timer.POSITION_ANNOUNCEMENT,
+                                                     Timer.CALLBACK_INPUT):
                 self._cancel(kind, t.id)
         q.remove_task(t)
         t.state = TaskState.GONE
@@ -1142,6 +1273,8 @@ class Acd:
         self._emit(CallEnded(now, t.id, q.number, agent, talked), q)
         wrapup = q.config.wrapup
         q.handle_time = update_handle_time(q.handle_time, talked + wrapup)
+        if q.number not in a.memberships:  # removed from the queue by a reload meanwhile
+            wrapup = 0
         if wrapup > 0:
             until = now + wrapup
             if q.config.share_wrapup_time:
@@ -1171,9 +1304,18 @@ class Acd:
         t.queue.set_ready(t, False)
         self._cancel(Timer.RETRY, t.id)
         t.state = TaskState.COLLECTING
+        t.callback_prompts = 0
+        self._ask_callback_number(t, now)
+
+    def _ask_callback_number(self, t: Task, now: float) -> None:
+        t.callback_prompts += 1
+        self._schedule(Timer.CALLBACK_INPUT, t.id, now + CALLBACK_INPUT_TIMEOUT)
         self._out.commands.append(CollectCallbackNumber(t.id, t.caller))
 
     def _stop_collecting(self, t: Task, now: float) -> None:
+        """The dialogue ended without a request: back in line with the same place, or to
+        the failover destination when max wait passed meanwhile (§2.1)."""
+        self._cancel(Timer.CALLBACK_INPUT, t.id)
         t.state = TaskState.WAITING
         if now >= t.arrived + t.queue.config.max_wait:
             self._failover(t, now, LeaveReason.MAX_WAIT)
@@ -1185,3 +1327,137 @@ class Acd:
         self._emit(CallbackFailed(now, t.id, t.queue.number, t.callback_number, reason), t.queue)
         self._cancel_offers(t, now)
         self._leave(t, now, CallStatus.MISSED, LeaveReason.CALLBACK_FAILED)
+
+    # --- reconfiguration (handle_reconfigure) ------------------------------------------------
+
+    def _add_queue(self, qc: QueueConfig, now: float) -> Queue:
+        q = Queue(qc, self._rng)
+        self._queues[qc.number] = q
+        static_set = {m.extension for m in qc.static_agents}
+        for index, member in enumerate(qc.members):
+            self._add_membership(q, member, index, member.extension in static_set)
+        self._schedule(Timer.SLA_EVALUATION, q.number, now + qc.sla.evaluation_interval)
+        return q
+
+    def _add_membership(self, q: Queue, member: Member, index: int, static: bool) -> Membership:
+        agent = self._agents.get(member.extension)
+        if agent is None:
+            agent = self._agents[member.extension] = Agent(member.extension,
+                                                           self._agents_registered)
+        m = Membership(q, agent, static, member.skill, index)
+        agent.memberships[q.number] = m
+        q.members[member.extension] = m
+        if static or (q.config.dynamic_agent_default_status
+                      is DynamicAgentDefaultStatus.LOGGED_IN):
+            m.signed_in = True
+            m.signin_seq = self._next_signin()
+        return m
+
+    def _remove_queue(self, q: Queue, now: float) -> None:
+        for seq in list(q.order):
+            t = q.by_seq.get(seq)
+            if t is None:
+                continue
+            if t.state in _ON_LINE:
+                self._failover(t, now, LeaveReason.QUEUE_REMOVED)
+            else:  # a callback request keeping its place: nobody left to call back
+                self._callback_failed(t, now, CallbackFailureReason.NO_IDLE_AGENT)
+        for m in list(q.members.values()):
+            self._remove_membership(m, now)
+        self._cancel(Timer.SLA_EVALUATION, q.number)
+        del self._queues[q.number]
+        self._dirty.discard(q)
+        self._emptied.discard(q)
+
+    def _remove_membership(self, m: Membership, now: float) -> None:
+        a, q = m.agent, m.queue
+        self._cancel_agent_offers(a, now, q.number)
+        if m.paused:
+            m.paused, m.pause_reason = False, ""
+            self._emit(AgentResumed(now, a.extension, q.number), q)
+        if m.signed_in and not m.static:
+            self._emit(AgentSignedOut(now, a.extension, q.number), q)
+        m.signed_in = False
+        if m.wrapup_until > now:
+            self._out.events.append(WrapupEnded(now, a.extension, (q.number,)))
+        m.wrapup_until = NEG_INF
+        self._cancel(Timer.WRAPUP_MEMBER, (a.extension, q.number))
+        self._refresh(m, now)  # leaves the idle index and the presence counts
+        previous = self._changed.pop(m, m.state)
+        if previous is not m.state:
+            self._emit(MemberStateChanged(now, a.extension, q.number, m.state, previous), q)
+        self._emit(MemberRemoved(now, a.extension, q.number), q)
+        del q.members[a.extension]
+        del a.memberships[q.number]
+        if not a.memberships and not a.calls and not a.offers:
+            self._cancel(Timer.WRAPUP_AGENT, a.extension)
+            del self._agents[a.extension]
+
+    def _change_queue(self, q: Queue, qc: QueueConfig, now: float) -> None:
+        old = q.config
+        wanted = {m.extension: (index, m) for index, m in enumerate(qc.members)}
+        for ext in [e for e in q.members if e not in wanted]:
+            self._remove_membership(q.members[ext], now)
+        # out of the idle index while the fields its orderings are keyed by change
+        for m in q.members.values():
+            q.remove_idle(m)
+        q.config = qc
+        q.ring_in_use = qc.ring_in_use
+        q.empty_rules = qc.leave_when_empty is not None or qc.join_empty_disallowed is not None
+        q.stats.sla_time = qc.sla.time
+        if qc.strategy is not old.strategy:
+            q.levels.clear()
+            q.idle_levels.clear()
+        static_set = {m.extension for m in qc.static_agents}
+        members: dict[AgentId, Membership] = {}
+        for ext, (index, member) in wanted.items():
+            static = ext in static_set
+            kept = q.members.get(ext)
+            if kept is None:
+                m = self._add_membership(q, member, index, static)
+                # a new member enters the wallboard counts as logged out (as at start-up)
+                self._emit(MemberStateChanged(now, ext, q.number, LOGGED_OUT, LOGGED_OUT), q)
+            else:
+                m = kept
+                m.skill = member.skill
+                m.list_index = index
+                if static and not m.signed_in:
+                    m.signed_in = True
+                    m.signin_seq = self._next_signin()
+                    self._emit(AgentSignedIn(now, ext, q.number), q)
+                m.static = static
+            members[ext] = m
+        q.members = members
+        for m in members.values():
+            self._refresh(m, now)
+        if qc.max_wait != old.max_wait:
+            for t in q.by_seq.values():
+                if t.state in _ON_LINE:
+                    self._schedule(Timer.MAX_WAIT, t.id, max(now, t.arrived + qc.max_wait))
+        if qc.prompts != old.prompts:
+            for t in q.by_seq.values():
+                if t.state in _ON_LINE:
+                    self._restart_announcements(t, old.prompts, qc.prompts, now)
+        if qc.sla.evaluation_interval != old.sla.evaluation_interval:
+            self._schedule(Timer.SLA_EVALUATION, q.number, now + qc.sla.evaluation_interval)
+        if qc.leave_when_empty is not None and q.present_leave == 0:
+            self._emptied.add(q)
+        self._dirty.add(q)
+
+    def _restart_announcements(self, t: Task, old: Prompts, new: Prompts, now: float) -> None:
+        if (old.queue_announcement, old.queue_announcement_frequency) != (
+                new.queue_announcement, new.queue_announcement_frequency):
+            self._cancel(Timer.QUEUE_ANNOUNCEMENT, t.id)
+            if new.queue_announcement and new.queue_announcement_frequency > 0:
+                self._schedule(Timer.QUEUE_ANNOUNCEMENT, t.id,
+                               now + new.queue_announcement_frequency)
+        if old.position_announcement_frequency != new.position_announcement_frequency or (
+                (old.announce_position or old.announce_estimated_wait_time
+                 or old.play_thank_you) != (new.announce_position
+                                            or new.announce_estimated_wait_time
+                                            or new.play_thank_you)):
+            self._cancel(Timer.POSITION_ANNOUNCEMENT, t.id)
+            if ((new.announce_position or new.announce_estimated_wait_time
+                 or new.play_thank_you) and new.position_announcement_frequency > 0):
+                self._schedule(Timer.POSITION_ANNOUNCEMENT, t.id,
+                               now + new.position_announcement_frequency)

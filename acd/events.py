@@ -40,6 +40,7 @@ class LeaveReason(Enum):
     CALLBACK_SUCCEEDED = "callback_succeeded"  # §4.2 agent and customer connected
     CALLBACK_FAILED = "callback_failed"  # §4.2 terminated (see CallbackFailureReason)
     REMOVED = "removed"  # taken out by the shell (e.g. a manager transferred it)
+    QUEUE_REMOVED = "queue_removed"  # the queue left the configuration -> failover
 
 
 class RouteReason(Enum):
@@ -217,12 +218,27 @@ class MemberStateChanged(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class MemberRemoved(Event):
+    """A reload took the agent out of ``queue`` (signed out and logged out just before, by
+    the events that say so): panels drop the agent's row, wallboard counts forget it."""
+
+    agent: AgentId
+    queue: QueueId
+
+
+@dataclass(frozen=True, slots=True)
 class CallbackRequested(Event):
-    """§4.2: the caller registered ``number``; the call hangs up, the position is kept."""
+    """§4.2: the caller registered ``number``; the call hangs up, the position is kept.
+    ``caller``: the number they called from; ``joined``: when they entered the queue and
+    ``expires``: when the request ends unserved ("no idle agent"), both engine time (what a
+    shell persists to restore the request after a restart, `Acd.restore_callback`)."""
 
     task: TaskId
     queue: QueueId
     number: str
+    caller: str = ""
+    joined: float = 0.0
+    expires: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

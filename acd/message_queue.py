@@ -62,6 +62,20 @@ class MessageQueues:
         self._emit_raw = emit
         self._waiting: dict[QueueId, list[TaskId]] = {c.name: [] for c in configs}
 
+    def reconfigure(self, configs: tuple[MessageQueueConfig, ...]) -> None:
+        """A changed configuration (`softswitch reload`). Open sessions of a changed queue
+        follow its new agents and assignment mode from their next reply or take-over; a
+        removed queue takes no new sessions, and its open ones stay until closed (with
+        their last configuration). Statistics are kept."""
+        self.queues = {c.name: c for c in configs}
+        for c in configs:
+            self.stats.setdefault(c.name, QueueStatistics(c.name, 60.0))
+            self._waiting.setdefault(c.name, [])
+        for s in self._sessions.values():
+            new = self.queues.get(s.queue.name)
+            if new is not None:
+                s.queue = new
+
     def has(self, task: TaskId) -> bool:
         return task in self._sessions
 

@@ -82,7 +82,7 @@ class Task:
 
     __slots__ = ("id", "queue", "caller", "seq", "arrived", "state", "tried", "ringing",
                  "ring_started", "ready", "agent", "answered_at", "callback_number",
-                 "prompt_pending", "callback_offered")
+                 "prompt_pending", "callback_offered", "callback_prompts")
 
     def __init__(self, task_id: TaskId, queue: Queue, caller: str, seq: int,
                  arrived: float) -> None:
@@ -103,3 +103,4 @@ class Task:
         self.callback_number = ""
         self.prompt_pending = False  # join announcement must finish before ringing
         self.callback_offered = False
+        self.callback_prompts = 0  # times the callback prompt was played in this dialogue

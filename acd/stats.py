@@ -22,6 +22,7 @@ from acd.events import (
     CallEnded,
     CallStatus,
     Event,
+    MemberRemoved,
     MemberState,
     MemberStateChanged,
     TaskJoined,
@@ -85,6 +86,10 @@ class QueueStatistics:
                 counts[event.state] += 1
         elif isinstance(event, TaskJoined):
             self._waiting[event.task] = event.at
+        elif isinstance(event, MemberRemoved):  # always logged out by then
+            if event.agent in self._agents:
+                self._agents.discard(event.agent)
+                self._counts[MemberState.LOGGED_OUT] -= 1
         elif isinstance(event, TaskLeft):
             self._waiting.pop(event.task, None)
             self._callbacks.discard(event.task)
@@ -139,6 +144,8 @@ def recount(events: Iterable[Event], queue: QueueId, sla_time: float,
     for e in mine:
         if isinstance(e, MemberStateChanged):
             last_state[e.agent] = e.state
+        elif isinstance(e, MemberRemoved):
+            last_state.pop(e.agent, None)
     agents = {s: sum(1 for v in last_state.values() if v is s) for s in MemberState}
     answered = [e for e in left if e.status is CallStatus.ANSWERED]
     n = len(answered)

@@ -7,7 +7,7 @@ tick. Nothing here knows about sockets or time.
 * :class:`Prompt` -- audio loaded once (``load_wav``: any sample rate, 8/16/24/32-bit PCM,
   mono or stereo, resampled once at load to 8 kHz with a windowed-sinc low-pass).
 * :class:`PromptSequence` -- prompts and silences played in order (announcements composed of
-  words: "there are" + "3" + "callers ahead of you").
+  words: "there are currently" + "3" + "callers ahead of you").
 * :class:`Loop` -- repeats a prompt forever (music on hold, ringback tone).
 * :func:`ringback_tone` -- one cadence period of the ringback tone of a region (ITU-T E.180
   Supplement 2 values).
@@ -368,29 +368,32 @@ def say_duration(seconds: float, lang: str, *, round_to_minutes: bool = False) -
 
 
 def announce_position(position: int, lang: str) -> list[str]:
-    """"You are caller number N" / "您是第N位来电者" (position 1 = next to be answered)."""
+    """What a caller at queue ``position`` hears: how many callers are AHEAD of them, as the
+    manual words it (queue-admin §2.5: 播报当前等待位置 -- "periodically tell the caller
+    the number of callers waiting ahead", 前方等待人数). Position 1 has nobody ahead and
+    hears "your call is now first in line" (see :func:`announce_callers_ahead`)."""
     if position < 1:
         raise PromptError(f"queue position must be >= 1, got {position}")
-    if lang == "en":
-        return ["you-are-caller-number"] + say_number(position, "en")
-    return ["you-are-caller-number"] + say_number(position, "zh") + ["caller-suffix"]
+    return announce_callers_ahead(position - 1, lang)
 
 
 def announce_callers_ahead(ahead: int, lang: str) -> list[str]:
-    """"There are N callers ahead of you" (singular for one, "no callers" for zero)."""
+    """"There are currently N callers ahead of you" / "您前面还有N位来电者在等待"; one ahead
+    is said in the singular in English ("there is one caller ahead of you"); nobody ahead:
+    "your call is now first in line and will be answered by the next available
+    representative" / "您已排在第一位，下一位空闲坐席将为您接听"."""
     if ahead < 0:
         raise PromptError(f"callers ahead must be >= 0, got {ahead}")
     if ahead == 0:
         return ["no-callers-ahead"]
-    if lang == "en":
-        if ahead == 1:
-            return ["there-is-one-caller-ahead"]
-        return ["there-are"] + say_number(ahead, "en") + ["callers-ahead-of-you"]
-    return ["there-are"] + say_number(ahead, "zh") + ["callers-ahead-of-you"]
+    if lang == "en" and ahead == 1:
+        return ["there-is-one-caller-ahead"]
+    return ["there-are"] + say_number(ahead, lang) + ["callers-ahead-of-you"]
 
 
 def announce_wait(seconds: float, lang: str) -> list[str]:
-    """"Your estimated wait time is about N minutes" (rounded up to whole minutes)."""
+    """"The estimated hold time is currently N minutes" / "您的预计等待时间约为N分钟"
+    (rounded up to whole minutes)."""
     return ["estimated-wait-time"] + say_duration(seconds, lang, round_to_minutes=True)
 
 
@@ -413,7 +416,9 @@ class PromptLibrary:
     """The prompt sets of a manifest (``prompts/manifest.json``), loaded lazily and cached.
 
     Manifest format: ``{"prompts": {"en/welcome": {"file": "en/welcome.wav", "text": ...,
-    "language": "en", "duration": 1.23}, ...}, "music": {...}}``. Ids are ``<lang>/<name>``.
+    "language": "en", "duration": 1.23, "source": "espeak-ng"}, ...}, "music": {...},
+    "sources": {...}}``. Ids are ``<lang>/<name>``. A file whose ``source`` is a Debian
+    sound package is written at install time (``make prompts``; prompts/README.md).
     """
 
     def __init__(self, directory: str | Path = PROMPTS_DIR) -> None:
@@ -432,15 +437,33 @@ class PromptLibrary:
     def has(self, prompt_id: str) -> bool:
         return prompt_id in self.entries
 
+    def path(self, prompt_id: str) -> Path:
+        """The file of a manifest id (which may not exist yet: see :meth:`missing`)."""
+        entry = self.entries.get(prompt_id)
+        if entry is None:
+            raise PromptError(f"no prompt {prompt_id!r} in {self.directory}/manifest.json")
+        return self.directory / str(entry["file"])
+
+    def missing(self, prompt_id: str) -> str | None:
+        """None when the prompt's file is there, else why not and what to do."""
+        path = self.path(prompt_id)
+        if path.is_file():
+            return None
+        source = self.entries[prompt_id].get("source")
+        if source and source != "espeak-ng":
+            return (f"{path} is missing: it is converted from the Debian package {source} "
+                    f"at install time (make prompts)")
+        return f"{path} is missing"
+
     def get(self, prompt_id: str) -> Prompt:
         """The prompt with manifest id ``prompt_id`` (e.g. ``"en/welcome"``)."""
         cached = self._cache.get(prompt_id)
         if cached is not None:
             return cached
-        entry = self.entries.get(prompt_id)
-        if entry is None:
-            raise PromptError(f"no prompt {prompt_id!r} in {self.directory}/manifest.json")
-        prompt = load_wav(self.directory / str(entry["file"]), prompt_id)
+        why = self.missing(prompt_id)
+        if why is not None:
+            raise PromptError(why)
+        prompt = load_wav(self.path(prompt_id), prompt_id)
         self._cache[prompt_id] = prompt
         return prompt
 

@@ -1,19 +1,39 @@
-"""Generate the system prompt sets (en, zh) and the music-on-hold track.
+"""Build the system prompt sets (en, zh) and the music on hold.
 
-    .venv/bin/python prompts/generate.py            # writes prompts/{en,zh,moh}/ + manifest
+    .venv/bin/python prompts/generate.py            # maintainers: re-render + manifest
+    .venv/bin/python prompts/generate.py --install  # install time (`make prompts`)
 
-Speech: espeak-ng (``-v en-us``; Mandarin with ``-v cmn-latn-pinyin`` from tone-numbered
-pinyin, because the packaged cmn dictionary lacks most of the characters used here and
-would spell them in English) -> sox (trim leading/trailing silence, normalise, 8 kHz 16-bit
-mono WAV). The manifest keeps the Chinese text and the pinyin actually spoken. Music:
-synthesised here with numpy (a I-vi-IV-V progression in C major, soft arpeggios over pads
-and a bass line); no third-party recordings. The output is deterministic for a given
-espeak-ng/sox version, and committed.
+Where each prompt comes from (the manifest's ``source`` says it per prompt):
+
+* English in a human voice from Debian's ``asterisk-core-sounds-en-wav`` (Allison Smith's
+  recordings for Asterisk, CC-BY-SA 3.0): every prompt of :func:`asterisk_en`. Numbers that
+  Asterisk composes at run time (21 = "twenty" + "one") are joined here into one file per
+  id, so the player's ids stay whole words; every file is trimmed of leading and trailing
+  silence so that composed words flow. Asterisk has no Mandarin set (``apt-cache search
+  asterisk-core-sounds``: en, es, fr, it, ru), so Chinese is all synthesised.
+* Music on hold from ``asterisk-moh-opsound-wav`` (CC-BY-SA 3.0): :data:`MOH_TRACK`,
+  trimmed of its closing silence and brought to about -20 dBFS RMS.
+* Everything else with espeak-ng (``-v en-us``; Mandarin with ``-v cmn-latn-pinyin`` from
+  tone-numbered pinyin, because the packaged cmn dictionary lacks most of the characters
+  used here and would spell them in English) -> sox (trim leading/trailing silence,
+  normalise, 8 kHz 16-bit mono WAV). The manifest keeps the Chinese text and the pinyin
+  actually spoken.
+
+Decision: the files taken from the Debian packages are converted at install time
+(``--install``, run by ``make run``/``make test``/``make check``) into ``prompts/en`` and
+``prompts/moh`` and are not committed (``prompts/.gitignore`` lists them, written here);
+what espeak-ng renders is committed. Converting rather than reading
+``/usr/share/asterisk`` at run time keeps one prompt directory with one file per id (a
+copied ``prompts.directory`` works), and joins and trims once instead of per call.
+``--install`` needs only Python and the two packages; the full run also needs espeak-ng
+and sox and rewrites the manifest.
 
 The ids are what ``media.player`` composes: ``num-0``..``num-99`` whole words, ``num-hundred``
 / ``num-thousand`` / ``num-million`` (en), ``num-bai`` / ``num-qian`` / ``num-wan`` /
 ``num-liang`` (zh), ordinals ``ord-*`` (en) and ``ord-prefix`` 第 (zh), and the phrases of
-the queue flow (manual: queue-admin §2.5, §4 callback, §9 survey, §10 time-based routing).
+the queue flow (manual: queue-admin §2.5, §4 callback, §9 survey, §10 time-based routing)
+and of the shipped config.example.yaml (welcome-sales, survey-satisfied,
+christmas-greeting).
 """
 
 from __future__ import annotations
@@ -71,10 +91,17 @@ def zh_number(n: int) -> str:
     return head + (ZH_DIGITS[ones] if ones else "")
 
 
-# Phrases of the queue flow: id -> (English, Chinese, Chinese as tone-numbered pinyin).
-# The Chinese text is what the manifest shows; espeak-ng speaks the pinyin: its cmn
-# dictionary lacks most characters used here and would spell them out in English.
+# Phrases: id -> (English, Chinese, Chinese as tone-numbered pinyin). The Chinese text is
+# what the manifest shows; espeak-ng speaks the pinyin: its cmn dictionary lacks most
+# characters used here and would spell them out in English. An English text of an id in
+# asterisk_en() is what that recording says.
 PHRASES: dict[str, tuple[str, str, str]] = {
+    "welcome-sales": (
+        "Thank you for calling our sales team. Please hold, and the next available sales "
+        "representative will take your call.",
+        "感谢致电销售部，请稍候，下一位空闲的销售顾问将为您服务。",
+        "gan3 xie4 zhi4 dian4 xiao1 shou4 bu4, qing3 shao1 hou4, xia4 yi2 wei4 kong4 xian2 de5 "
+        "xiao1 shou4 gu4 wen4 jiang1 wei4 nin2 fu2 wu4."),
     "welcome-to-queue": (
         "Thank you for calling. Please hold, and your call will be answered by the next "
         "available agent.",
@@ -82,31 +109,25 @@ PHRASES: dict[str, tuple[str, str, str]] = {
         "gan3 xie4 nin2 de5 lai2 dian4, qing3 shao1 hou4, wo3 men5 jiang1 jin3 kuai4 wei4 nin2 "
         "jie1 tong1 zuo4 xi2."),
     "all-agents-busy": (
-        "All of our agents are currently busy.",
-        "所有坐席正忙。",
-        "suo3 you3 zuo4 xi2 zheng4 mang2."),
+        "All of our representatives are currently busy. Please stay on the line and your call "
+        "will be answered by the next available representative.",
+        "所有坐席正忙，请不要挂机，下一位空闲坐席将为您接听。",
+        "suo3 you3 zuo4 xi2 zheng4 mang2, qing3 bu2 yao4 gua4 ji1, xia4 yi2 wei4 kong4 xian2 "
+        "zuo4 xi2 jiang1 wei4 nin2 jie1 ting1."),
     "please-hold": (
-        "Please hold.",
-        "请稍候。",
-        "qing3 shao1 hou4."),
+        "Please hold while we try to connect you.",
+        "请稍候，正在为您接通。",
+        "qing3 shao1 hou4, zheng4 zai4 wei4 nin2 jie1 tong1."),
     "please-stay-on-the-line": (
         "Please stay on the line.",
         "请不要挂机。",
         "qing3 bu2 yao4 gua4 ji1."),
     "thank-you-for-patience": (
-        "Thank you for your patience. Your call is important to us.",
+        "Thank you for your patience.",
         "感谢您的耐心等待。",
         "gan3 xie4 nin2 de5 nai4 xin1 deng3 dai4."),
-    "you-are-caller-number": (
-        "You are caller number",
-        "您是第",
-        "nin2 shi4 di4"),
-    "caller-suffix": (
-        "",
-        "位来电者。",
-        "wei4 lai2 dian4 zhe3."),
     "there-are": (
-        "There are",
+        "There are currently",
         "您前面还有",
         "nin2 qian2 mian4 hai2 you3"),
     "callers-ahead-of-you": (
@@ -118,11 +139,13 @@ PHRASES: dict[str, tuple[str, str, str]] = {
         "您前面还有一位来电者在等待。",
         "nin2 qian2 mian4 hai2 you3 yi2 wei4 lai2 dian4 zhe3 zai4 deng3 dai4."),
     "no-callers-ahead": (
-        "You are next in line.",
-        "您是下一位。",
-        "nin2 shi4 xia4 yi2 wei4."),
+        "Your call is now first in line and will be answered by the next available "
+        "representative.",
+        "您已排在第一位，下一位空闲坐席将为您接听。",
+        "nin2 yi3 pai2 zai4 di4 yi1 wei4, xia4 yi2 wei4 kong4 xian2 zuo4 xi2 jiang1 wei4 nin2 "
+        "jie1 ting1."),
     "estimated-wait-time": (
-        "Your estimated wait time is about",
+        "The estimated hold time is currently",
         "您的预计等待时间约为",
         "nin2 de5 yu4 ji4 deng3 dai4 shi2 jian1 yue1 wei2"),
     "minute": (
@@ -142,7 +165,7 @@ PHRASES: dict[str, tuple[str, str, str]] = {
         "秒",
         "miao3"),
     "agent": (
-        "agent",
+        "Agent",
         "坐席",
         "zuo4 xi2"),
     "agent-id-prefix": (
@@ -184,13 +207,13 @@ PHRASES: dict[str, tuple[str, str, str]] = {
         "nin2 de5 hui2 bo1 qing3 qiu2 yi3 que4 ren4, zuo4 xi2 kong4 xian2 shi2 wo3 men5 jiang1 "
         "jin3 kuai4 gei3 nin2 hui2 dian4. zai4 jian4."),
     "invalid-number": (
-        "The number you entered is not valid.",
+        "I'm sorry, that number is not valid.",
         "您输入的号码无效。",
         "nin2 shu1 ru4 de5 hao4 ma3 wu2 xiao4."),
     "invalid-entry": (
-        "Sorry, that is not a valid choice.",
-        "对不起，您的输入无效。",
-        "dui4 bu5 qi3, nin2 de5 shu1 ru4 wu2 xiao4."),
+        "That option is invalid. Please try again.",
+        "对不起，您的输入无效，请重试。",
+        "dui4 bu5 qi3, nin2 de5 shu1 ru4 wu2 xiao4, qing3 chong2 shi4."),
     "survey-question": (
         "Are you satisfied with this service? Press 1 if satisfied, press 2 if not satisfied. "
         "Hang up to finish. Thank you.",
@@ -202,6 +225,12 @@ PHRASES: dict[str, tuple[str, str, str]] = {
         "请为本次服务评分，5分为非常满意，请按1到5键。",
         "qing3 wei4 ben3 ci4 fu2 wu4 ping2 fen1, wu3 fen1 wei2 fei1 chang2 man3 yi4, qing3 an4 "
         "yi1 dao4 wu3 jian4."),
+    "survey-satisfied": (
+        "Before you go: were you satisfied with our service today? Press 1 if you were "
+        "satisfied, or press 2 if you were not.",
+        "请您对本次服务进行评价：满意请按1，不满意请按2。",
+        "qing3 nin2 dui4 ben3 ci4 fu2 wu4 jin4 xing2 ping2 jia4, man3 yi4 qing3 an4 yi1, bu4 "
+        "man3 yi4 qing3 an4 er4."),
     "survey-thanks": (
         "Thank you for calling, goodbye.",
         "感谢您的来电，再见。",
@@ -212,6 +241,12 @@ PHRASES: dict[str, tuple[str, str, str]] = {
         "感谢您的来电，节假日期间暂停服务，请在工作日再来电。",
         "gan3 xie4 nin2 de5 lai2 dian4, jie2 jia4 ri4 qi1 jian1 zan4 ting2 fu2 wu4, qing3 zai4 "
         "gong1 zuo4 ri4 zai4 lai2 dian4."),
+    "christmas-greeting": (
+        "Merry Christmas, and thank you for calling. Our office is closed for the Christmas "
+        "holidays. Please call again on our next business day.",
+        "圣诞快乐，感谢您的来电。圣诞假期期间暂停服务，请在工作日再来电。",
+        "sheng4 dan4 kuai4 le4, gan3 xie4 nin2 de5 lai2 dian4. sheng4 dan4 jia4 qi1 qi1 jian1 "
+        "zan4 ting2 fu2 wu4, qing3 zai4 gong1 zuo4 ri4 zai4 lai2 dian4."),
     "outside-business-hours": (
         "Thank you for calling. You have reached us outside our business hours. Please call "
         "again during business hours.",
@@ -224,20 +259,20 @@ PHRASES: dict[str, tuple[str, str, str]] = {
         "hen3 bao4 qian4, zan4 shi2 mei2 you3 ke3 yong4 de5 zuo4 xi2 jie1 ting1 nin2 de5 lai2 "
         "dian4."),
     "transferring": (
-        "Please hold while we transfer your call.",
+        "Please hold while I try that extension.",
         "正在为您转接，请稍候。",
         "zheng4 zai4 wei4 nin2 zhuan3 jie1, qing3 shao1 hou4."),
     "goodbye": (
-        "Goodbye.",
+        "Goodbye!",
         "再见。",
         "zai4 jian4."),
     # agent feature codes (queue-admin §6.7, softswitch.features.Prompt)
     "agent-signed-in": (
-        "Agent signed in.",
+        "Agent logged in.",
         "坐席已签入。",
         "zuo4 xi2 yi3 qian1 ru4."),
     "agent-signed-out": (
-        "Agent signed out.",
+        "Agent logged off.",
         "坐席已签出。",
         "zuo4 xi2 yi3 qian1 chu1."),
     "agent-paused": (
@@ -253,7 +288,7 @@ PHRASES: dict[str, tuple[str, str, str]] = {
         "您尚未签入该队列。",
         "nin2 shang4 wei4 qian1 ru4 gai1 dui4 lie4."),
     "feature-not-permitted": (
-        "This feature is not permitted.",
+        "That feature is not available on this line.",
         "您无权使用此功能。",
         "nin2 wu2 quan2 shi3 yong4 ci3 gong1 neng2."),
     "feature-code-invalid": (
@@ -273,6 +308,70 @@ PHRASES: dict[str, tuple[str, str, str]] = {
         "星号",
         "xing1 hao4"),
 }
+
+
+
+
+# --- the Debian packages ------------------------------------------------------------------
+
+SOUNDS_PACKAGE = "asterisk-core-sounds-en-wav"
+SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
+MOH_PACKAGE = "asterisk-moh-opsound-wav"
+MOH_DIR = Path("/usr/share/asterisk/moh")
+MOH_TRACK = "macroform-cold_day"  # Paul Shuler (Macroform), 4 min, starts at full level
+SOURCES: dict[str, dict[str, str]] = {
+    SOUNDS_PACKAGE: {
+        "directory": str(SOUNDS),
+        "author": "Allison Smith (recorded for the Asterisk project, Digium, Inc.)",
+        "licence": "CC-BY-SA-3.0",
+        "changes": "trimmed of leading and trailing silence; numbers 21-99 and 'Agent "
+                   "number' joined from two recordings"},
+    MOH_PACKAGE: {
+        "directory": str(MOH_DIR),
+        "author": "Paul Shuler (Macroform), http://macroform.bandcamp.com/",
+        "licence": "CC-BY-SA-3.0",
+        "changes": "trimmed of its closing silence; level raised to about -20 dBFS RMS"},
+    "espeak-ng": {
+        "author": "synthesised by prompts/generate.py with espeak-ng and sox",
+        "licence": "the project's own; no third-party recordings"},
+}
+
+
+def asterisk_en() -> dict[str, tuple[str, ...]]:
+    """English prompt id -> the Asterisk core sounds (relative to :data:`SOUNDS`, no
+    ``.wav``) spoken one after the other. The text of each id (``PHRASES``, the number
+    words) is what these recordings say."""
+    table: dict[str, tuple[str, ...]] = {}
+    for n in range(100):
+        tens, ones = divmod(n, 10)
+        table[f"num-{n}"] = ((f"digits/{n}",) if n < 20 or ones == 0
+                             else (f"digits/{tens * 10}", f"digits/{ones}"))
+    for word in ("hundred", "thousand", "million"):
+        table[f"num-{word}"] = (f"digits/{word}",)
+        table[f"ord-{word}"] = (f"digits/h-{word}",)
+    for n in [*range(1, 20), *range(20, 100, 10)]:
+        table[f"ord-{n}"] = (f"digits/h-{n}",)
+    table.update({
+        "thank-you-for-patience": ("queue-thankyou",),
+        "estimated-wait-time": ("queue-holdtime",),
+        "no-callers-ahead": ("queue-youarenext",),
+        "all-agents-busy": ("queue-periodic-announce",),
+        "there-are": ("conf-thereare",),
+        "minute": ("minute",), "minutes": ("minutes",),
+        "second": ("second",), "seconds": ("seconds",),
+        "agent": ("spy-agent",),
+        "agent-id-prefix": ("spy-agent", "number"),
+        "please-hold": ("pls-hold-while-try",),
+        "transferring": ("transfer",),
+        "invalid-number": ("privacy-incorrect",),
+        "invalid-entry": ("pm-invalid-option",),
+        "goodbye": ("goodbye",),
+        "agent-signed-in": ("agent-loginok",),
+        "agent-signed-out": ("agent-loggedoff",),
+        "feature-not-permitted": ("feature-not-avail-line",),
+        "press": ("vm-press",), "pound": ("digits/pound",), "star": ("digits/star",),
+    })
+    return table
 
 
 def prompt_table() -> dict[str, dict[str, tuple[str, str]]]:
@@ -309,7 +408,7 @@ def synthesize(text: str, lang: str, out: Path, tmp: Path) -> None:
     subprocess.run(["espeak-ng", *VOICES[lang], "-w", str(raw), text], check=True)
     # Trim silence at both ends (so composed numbers flow), normalise to -3 dBFS,
     # band-limit and resample to telephone format.
-    subprocess.run(["sox", str(raw), "-r", str(RATE), "-c", "1", "-b", "16", str(out),
+    subprocess.run(["sox", "-D", str(raw), "-r", str(RATE), "-c", "1", "-b", "16", str(out),
                     "silence", "1", "0.01", "0.3%", "reverse", "silence", "1", "0.01", "0.3%",
                     "reverse", "norm", "-3"], check=True)
 
@@ -327,64 +426,106 @@ def write_wav(path: Path, samples: np.ndarray) -> None:
         w.writeframes(samples.astype("<i2").tobytes())
 
 
-def music_on_hold(seconds: float = 32.0) -> np.ndarray:
-    """A calm piece: I-vi-IV-V in C major at 80 BPM, 8 bars x 2 cycles; soft arpeggio (sine
-    with a little 2nd harmonic, bell-like decay) over a pad and a bass note per bar. Kept
-    within 150-3400 Hz and at about -16 dBFS RMS so it stays pleasant through G.711."""
-    bpm = 80.0
-    beat = 60.0 / bpm
-    n = int(seconds * RATE)
-    out = np.zeros(n)
-    t_all = np.arange(n) / RATE
 
-    def midi(m: float) -> float:
-        return float(440.0 * 2 ** ((m - 69) / 12))
+def read_pcm(path: Path) -> np.ndarray:
+    """Samples of an 8 kHz 16-bit mono WAV (what both Debian packages ship)."""
+    with wave.open(str(path), "rb") as w:
+        shape = (w.getframerate(), w.getsampwidth(), w.getnchannels())
+        if shape != (RATE, 2, 1):
+            raise ValueError(f"{path}: expected 8000 Hz 16-bit mono, got {shape}")
+        return np.frombuffer(w.readframes(w.getnframes()), "<i2").copy()
 
-    chords = [(60, 64, 67), (57, 60, 64), (53, 57, 60), (55, 59, 62)]  # C Am F G
-    bar = 4 * beat
-    pattern = [0, 1, 2, 1, 0 + 12, 2, 1, 2]  # eighth notes through the chord (+octave)
-    t = 0.0
-    i = 0
-    while t < seconds:
-        chord = chords[i % len(chords)]
-        start = int(t * RATE)
-        end = min(n, int((t + bar) * RATE))
-        tt = t_all[start:end] - t
-        # pad: the triad an octave up, slow attack, gentle release
-        env = np.minimum(1.0, tt / 0.6) * np.minimum(1.0, (bar - tt) / 0.4)
-        pad = sum(np.sin(2 * np.pi * midi(m + 12) * tt) for m in chord) / 3
-        out[start:end] += 0.10 * pad * env
-        # bass: the root two octaves down (kept above 130 Hz for telephone band: octave down)
-        root = midi(chord[0] - 12)
-        out[start:end] += 0.16 * np.sin(2 * np.pi * root * tt) * np.exp(-tt / 1.8)
-        # arpeggio in eighth notes
-        for k, step in enumerate(pattern):
-            note = chord[step % 3] + 12 + (12 if step >= 12 else 0)
-            s = start + int(k * beat / 2 * RATE)
-            e = min(n, s + int(1.2 * RATE))
-            if s >= n:
-                break
-            nt = np.arange(e - s) / RATE
-            f = midi(note)
-            tone = np.sin(2 * np.pi * f * nt) + 0.25 * np.sin(2 * np.pi * 2 * f * nt)
-            out[s:e] += 0.22 * tone * np.exp(-nt / 0.35) * np.minimum(1.0, nt / 0.005)
-        t += bar
-        i += 1
-    # fade the loop seam (last 0.5 s into the first) so the loop is seamless
-    fade = int(0.5 * RATE)
-    out[:fade] *= np.linspace(0.0, 1.0, fade) ** 0.5
-    out[-fade:] *= np.linspace(1.0, 0.0, fade) ** 0.5
-    rms = float(np.sqrt(np.mean(out ** 2)))
-    out *= (10 ** (-16 / 20) * 32767) / rms
-    peak = float(np.abs(out).max())
+
+def trim(samples: np.ndarray, threshold: float = 0.003, margin: float = 0.02) -> np.ndarray:
+    """Cut the silence before the first and after the last sample louder than
+    ``threshold`` (of full scale), keeping ``margin`` seconds so soft onsets stay."""
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > threshold * 32768)
+    if len(loud) == 0:
+        return samples
+    keep = int(margin * RATE)
+    return samples[max(0, int(loud[0]) - keep):min(len(samples), int(loud[-1]) + 1 + keep)]
+
+
+def recorded_prompt(sounds: tuple[str, ...]) -> np.ndarray:
+    """One prompt joined from Asterisk core sounds, each trimmed."""
+    return np.concatenate([trim(read_pcm(SOUNDS / f"{s}.wav")) for s in sounds])
+
+
+def music_on_hold() -> np.ndarray:
+    """The opsound track, its closing silence cut and its level raised to about -20 dBFS
+    RMS (the recording sits near -26 dBFS, quiet next to the prompts), peaks below 30000."""
+    x = trim(read_pcm(MOH_DIR / f"{MOH_TRACK}.wav"), margin=0.0).astype(np.float64)
+    x *= (10 ** (-20 / 20) * 32767) / float(np.sqrt(np.mean(x ** 2)))
+    peak = float(np.abs(x).max())
     if peak > 30000:
-        out *= 30000 / peak
-    return np.round(out).astype(np.int16)
+        x *= 30000 / peak
+    return np.round(x).astype(np.int16)
+
+
+def package_version(package: str) -> str:
+    try:
+        out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package],
+                             capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def check_packages() -> str | None:
+    """None when the Debian sound packages are installed, else what to do about it."""
+    missing = [pkg for pkg, probe in ((SOUNDS_PACKAGE, SOUNDS / "digits" / "1.wav"),
+                                      (MOH_PACKAGE, MOH_DIR / f"{MOH_TRACK}.wav"))
+               if not probe.is_file()]
+    if not missing:
+        return None
+    return (f"the Debian package(s) {' '.join(missing)} are not installed "
+            f"(sudo apt-get install {' '.join(missing)}, or `make prompts`)")
+
+
+def install() -> int:
+    """Write the prompts and the music that come from the Debian packages (the files the
+    manifest marks with their ``source`` package), skipping files already right."""
+    problem = check_packages()
+    if problem:
+        print(f"generate.py: {problem}", file=sys.stderr)
+        return 1
+    manifest = json.loads((HERE / "manifest.json").read_text(encoding="utf-8"))
+    table = asterisk_en()
+    written = 0
+    for pid, entry in {**manifest["prompts"], **manifest["music"]}.items():
+        source = entry.get("source")
+        if source not in (SOUNDS_PACKAGE, MOH_PACKAGE):
+            continue
+        out = HERE / entry["file"]
+        if out.is_file() and round(wav_duration(out), 3) == entry["duration"]:
+            continue
+        out.parent.mkdir(exist_ok=True)
+        if source == MOH_PACKAGE:
+            write_wav(out, music_on_hold())
+        else:
+            write_wav(out, recorded_prompt(table[pid.split("/", 1)[1]]))
+        written += 1
+        if round(wav_duration(out), 3) != entry["duration"]:
+            print(f"generate.py: warning: {entry['file']} lasts {wav_duration(out):.3f} s, "
+                  f"the manifest says {entry['duration']} s (another {source} version than "
+                  f"{manifest['sources'][source].get('version')}?)", file=sys.stderr)
+    print(f"installed {written} prompt file(s) from {SOUNDS_PACKAGE} and {MOH_PACKAGE} "
+          f"into {HERE}")
+    return 0
+
+
+def write_gitignore(files: list[str]) -> None:
+    lines = ["# Written by generate.py: the files converted at install time from the Debian",
+             "# sound packages (generate.py --install); they are not part of the repository.",
+             *(f"/{f}" for f in sorted(files))]
+    (HERE / ".gitignore").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def main() -> int:
-    """``--only id,id``: (re)generate just those prompt ids, keep every other file and
-    manifest entry as it is (adding a prompt does not re-render the whole set)."""
+    """``--install``: only the files from the Debian packages. ``--only id,id``: re-render
+    just those espeak-ng prompt ids, keep every other file and manifest entry as it is."""
+    if "--install" in sys.argv[1:]:
+        return install()
     only: set[str] | None = None
     if "--only" in sys.argv[1:]:
         i = sys.argv.index("--only")
@@ -398,8 +539,14 @@ def main() -> int:
             print(f"generate.py: {tool} is not installed (apt-get install {tool})",
                   file=sys.stderr)
             return 1
-    manifest: dict[str, dict[str, dict[str, object]]] = {"prompts": {}, "music": {}}
+    problem = check_packages()
+    if problem:
+        print(f"generate.py: {problem}", file=sys.stderr)
+        return 1
+    manifest: dict[str, dict[str, dict[str, object]]] = {"prompts": {}, "music": {},
+                                                          "sources": {}}
     table = prompt_table()
+    recorded = asterisk_en()
     if only is not None:
         unknown = only - {pid for prompts in table.values() for pid in prompts}
         if unknown:
@@ -409,18 +556,25 @@ def main() -> int:
         manifest = json.loads((HERE / "manifest.json").read_text(encoding="utf-8"))
         table = {lang: {k: v for k, v in prompts.items() if k in only}
                  for lang, prompts in table.items()}
+    installed: list[str] = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         for lang, prompts in table.items():
             (HERE / lang).mkdir(exist_ok=True)
             for pid, (text, spoken) in sorted(prompts.items()):
                 rel = f"{lang}/{pid}.wav"
-                synthesize(spoken, lang, HERE / rel, tmp)
-                entry: dict[str, object] = {
-                    "file": rel, "text": text, "language": lang,
-                    "duration": round(wav_duration(HERE / rel), 3)}
-                if spoken != text:
-                    entry["spoken"] = spoken  # what the synthesizer was given (pinyin)
+                entry: dict[str, object] = {"file": rel, "text": text, "language": lang}
+                if lang == "en" and pid in recorded:
+                    write_wav(HERE / rel, recorded_prompt(recorded[pid]))
+                    entry["source"] = SOUNDS_PACKAGE
+                    entry["sounds"] = list(recorded[pid])
+                    installed.append(rel)
+                else:
+                    synthesize(spoken, lang, HERE / rel, tmp)
+                    entry["source"] = "espeak-ng"
+                    if spoken != text:
+                        entry["spoken"] = spoken  # what the synthesizer was given (pinyin)
+                entry["duration"] = round(wav_duration(HERE / rel), 3)
                 manifest["prompts"][f"{lang}/{pid}"] = entry
     if only is not None:
         (HERE / "manifest.json").write_text(
@@ -430,12 +584,18 @@ def main() -> int:
         return 0
     (HERE / "moh").mkdir(exist_ok=True)
     write_wav(HERE / "moh" / "default.wav", music_on_hold())
+    installed.append("moh/default.wav")
     manifest["music"]["moh/default"] = {
-        "file": "moh/default.wav", "text": "Generated music on hold (C-Am-F-G arpeggios)",
-        "language": "", "duration": round(wav_duration(HERE / "moh" / "default.wav"), 3)}
+        "file": "moh/default.wav", "text": f"{MOH_TRACK} (asterisk-moh-opsound)",
+        "language": "", "source": MOH_PACKAGE,
+        "duration": round(wav_duration(HERE / "moh" / "default.wav"), 3)}
+    for name, about in SOURCES.items():
+        version = package_version(name)
+        manifest["sources"][name] = {**about, **({"version": version} if version else {})}
     (HERE / "manifest.json").write_text(
         json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
         encoding="utf-8")
+    write_gitignore(installed)
     print(f"wrote {len(manifest['prompts'])} prompts and {len(manifest['music'])} music "
           f"track(s) to {HERE}")
     return 0

@@ -13,7 +13,8 @@ wires, following softswitch/presence/__init__.py's recipe:
   REGISTERs update extension keys, and every call's state does (softswitch.presence.
   call_lamps: the B2BUA's and the ACD's events; ringing keys blink, talking ones are red);
 - `ReportRecorder` (softswitch.reports) and `MailNotifications` (softswitch.notify) on the
-  event bus.
+  event bus. The report rows of sign-ins and pauses are not closed at a stop: the state
+  survives restarts (softswitch.store.agent_state) and the next start continues them.
 
 Decisions:
 - A feature call is answered (200 OK with SDP) even when the code is refused: the caller
@@ -87,9 +88,10 @@ class AgentDesk:
         store = getattr(router.calls, "store", None)
         self.reports: ReportRecorder | None = None
         if store is not None and hasattr(store, "write"):
+            # the agents' start states (acd.initial_events, published before we subscribed)
+            # reach the rows after the persisted state is restored: `ReportRows.reconcile`
+            # (softswitch.store.agent_state), so a restored sign-in continues its session
             self.reports = ReportRecorder(router.events, store, sla_times(cfg.acd), now)
-            for event in acd.initial_events:  # published before we subscribed
-                self.reports.handle(event)
         self.mail = MailNotifications.from_config(router.events, cfg, now)
         directory = directory_from_acd(acd.config)
         codes = cfg.feature_codes if isinstance(cfg.feature_codes, FeatureCodes) \
@@ -133,7 +135,30 @@ class AgentDesk:
         if self.mail is not None:
             await self.mail.close()
         if self.reports is not None:
-            self.reports.close(self.loop.time())
+            # sign-ins and pauses outlive the stop (softswitch.store.agent_state): their
+            # report rows stay open for the next start to continue
+            self.reports.close()
+
+    def reconfigure(self, config: Any) -> None:
+        """A reload (softswitch.reload), after the ACD applied it: feature codes and their
+        dial-plan rule, the BLF directory (new extensions and memberships can be watched;
+        their lamps are brought up to the ACD's state), report SLA times and e-mail
+        recipients follow the new configuration."""
+        acd = self.queues.acd
+        directory = directory_from_acd(acd.config)
+        codes = config.feature_codes if isinstance(config.feature_codes, FeatureCodes) \
+            else FeatureCodes()
+        self.config = config
+        self.plan = FeatureCodePlan(codes, directory)
+        self.router.dialplan.replace(self.plan.dialplan_rule())
+        extensions = [e.number for e in config.extensions]
+        self.notifier.reconfigure(extensions, directory, self.plan.blf_resource)
+        self.lamps.reconfigure(extensions, acd.queues())
+        if self.reports is not None:
+            self.reports.reconfigure(acd.config)
+        if self.mail is not None:
+            self.mail.reconfigure(config)
+        self.presence.send(sync_from_acd(self.notifier, acd, self.loop.time()))
 
     # ------------------------------------------------------------------ BLF
 

@@ -24,7 +24,9 @@ from aiohttp import web
 
 from softswitch.config import Config, ConfigError, load_config, report_issues
 from softswitch.log import configure_logging, get_logger
+from softswitch.sip.auth import Ban, BruteForceGuard
 from softswitch.sip.headers import KNOWN_METHODS
+from softswitch.web import security
 
 log = get_logger("app")
 
@@ -42,6 +44,9 @@ class Switch:
         self.http_address: str | None = None
         self._http_runner: web.AppRunner | None = None
         self._started: list[str] = []
+        from softswitch.reload import Reloader
+
+        self.reloads = Reloader(self)  # SIGHUP / softswitch reload (softswitch.reload)
 
     async def start(self) -> None:
         from media import MediaEngine
@@ -51,7 +56,8 @@ class Switch:
         self.store = await Store.open(cfg.database.path)
         self._started.append("store")
         rtp_host = cfg.rtp.address or _first_ip(cfg) or "127.0.0.1"
-        self.media = MediaEngine(rtp_host, (cfg.rtp.port_min, cfg.rtp.port_max))
+        self.media = MediaEngine(rtp_host, (cfg.rtp.port_min, cfg.rtp.port_max),
+                                 prompts_dir=cfg.prompts.directory)
         await self.media.start()
         self._started.append("media")
         self.router = SipRouter(cfg, self.store, self.media)
@@ -76,6 +82,7 @@ class Switch:
     async def _start_http(self) -> None:
         app = web.Application()
         app.router.add_get("/api/v1/health", self._health)
+        security.add_routes(app, self.router.bans, self.router.admin_passwords)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._http_runner = runner
@@ -103,6 +110,7 @@ class Switch:
             "registrations": router.registrar.count() if router else 0,
             "active_calls": router.calls.active_count() if router else 0,
             "trunks": router.trunk_registrations.states() if router else {},
+            **self.reloads.health(),
         })
 
     async def stop(self) -> None:
@@ -135,7 +143,9 @@ class SipRouter:
     Decisions:
     - A banned address gets 403 Forbidden (cheap, and tells an honest phone why) for every
       request until the ban ends; only failed digest checks (wrong password or unknown user)
-      count toward a ban, not the first unauthenticated request nor stale nonces.
+      count toward a ban, not the first unauthenticated request nor stale nonces. Failed
+      log-ins to the admin API count toward the same ban (`bans`, softswitch.web.security);
+      `sip.trusted_networks` are never banned.
     - An extension may only REGISTER its own number (auth user == To user), else 403.
     - OPTIONS outside a dialog (keepalives, monitoring) is answered 200 without auth.
     """
@@ -144,13 +154,7 @@ class SipRouter:
         from softswitch.calls.b2bua import ALLOW, B2BUA
         from softswitch.dialplan import DialPlan
         from softswitch.registrar import RegistrarService
-        from softswitch.sip.auth import (
-            HA1,
-            AuthStatus,
-            BruteForceGuard,
-            DigestAuthenticator,
-            compute_ha1,
-        )
+        from softswitch.sip.auth import AuthStatus, DigestAuthenticator, credential_table
         from softswitch.sip.endpoint import SipEndpoint
         from softswitch.sip.ratelimit import RequestRateLimit
 
@@ -161,16 +165,16 @@ class SipRouter:
         self._auth_ok = AuthStatus.OK
         self._auth_failed = AuthStatus.FAILED
         passwords = {e.number: e.password for e in config.extensions}
-        # H(user:realm:password) once per extension at start-up, not once per request
-        credentials = {n: HA1(md5=compute_ha1("MD5", n, sip.realm, pw),
-                              sha256=compute_ha1("SHA-256", n, sip.realm, pw))
-                       for n, pw in passwords.items()}
-        self.auth = DigestAuthenticator(sip.realm, credentials.get,
+        self.auth = DigestAuthenticator(sip.realm, credential_table(sip.realm, passwords).get,
                                         nonce_ttl=float(sip.auth.nonce_lifetime),
                                         algorithms=sip.auth.algorithms)
         bf = sip.brute_force
         self.guard = BruteForceGuard(max_failures=bf.max_failures, window=float(bf.window),
-                                     ban_time=float(bf.ban_time))
+                                     ban_time=float(bf.ban_time),
+                                     trusted=sip.trusted_networks)
+        self.bans = AddressBans(self.guard, self.loop)
+        # extension number -> password of the `admins` (the admin API's Basic auth)
+        self.admin_passwords = {n: passwords[n] for n in config.admins}
         # the flood guard sits at the top of request handling: a blocked source's requests
         # are dropped before they are parsed (softswitch.sip.ratelimit)
         rl = sip.rate_limit
@@ -215,30 +219,35 @@ class SipRouter:
 
         # REGISTER to the providers of `register: true` trunks (softswitch.trunk_registration)
         self.trunk_registrations = TrunkRegistrations(self.endpoint, config.trunks)
-        self._guard_timer: asyncio.TimerHandle | None = None
+        self.store = store
+        self.agent_state: Any = None  # the persisting subscriber, from restore()
 
     async def restore(self) -> None:
+        """Before SIP listens: registrations, then the agents' sign-ins, pauses, wrap-up and
+        the pending callback requests (softswitch.store.agent_state)."""
         await self.registrar.restore()
+        from softswitch.store.agent_state import restore_agent_state
+
+        if self.store is not None:
+            self.agent_state = await restore_agent_state(self.store, self.events, self.queues,
+                                                         self.agentdesk.reports)
 
     def start(self) -> None:
-        self._sweep_guard()
+        self.bans.start()
         self.agentdesk.start()
         self.queues.sync_registrations()
         self.trunk_registrations.start()
-
-    def _sweep_guard(self) -> None:
-        self.guard.handle_timer(self.loop.time())
-        self._guard_timer = self.loop.call_later(10.0, self._sweep_guard)
 
     async def shutdown(self) -> None:
         await self.trunk_registrations.stop()  # un-REGISTER while the sockets are open
         await self.queues.shutdown()
         await self.agentdesk.close()
+        if self.agent_state is not None:
+            self.agent_state.close()
         await self.calls.shutdown()
         self.recordings.close_all()  # any file still open is finished before exit
         self.registrar.close()
-        if self._guard_timer is not None:
-            self._guard_timer.cancel()
+        self.bans.close()
         await self.endpoint.close()
 
     # -- requests
@@ -253,20 +262,16 @@ class SipRouter:
 
     def _authenticate(self, txn: Any, request: Any, now: float) -> str | None:
         """The authenticated extension, or None after sending a challenge."""
-        result, challenge = self.auth.authenticate(request, now)
+        host = txn.peer.host
+        result, challenge = self.auth.authenticate(request, now, host)
         if challenge is None and result.status is self._auth_ok:
             return str(result.username)
-        host = txn.peer.host
         if result.status is self._auth_failed:
-            banned = self.guard.record_failure(host, now)
             log.warning("authentication failed", call_id=request.call_id,
                         method=request.method, user=result.username, source=host,
                         reason=result.reason, digest_uri=_digest_uri(request),
                         request_uri=str(request.uri))
-            if banned:
-                log.warning("address banned", source=host,
-                            ban_time=self.config.sip.brute_force.ban_time,
-                            call_id=request.call_id)
+            if self.bans.record_failure(host, "sip", call_id=request.call_id):
                 self._reply(txn, request, 403, "Forbidden")
                 return None
         if challenge is None:
@@ -419,6 +424,78 @@ class SipRouter:
         self.calls.handle_ack_timeout(txn)
 
 
+class AddressBans:
+    """The asyncio shell of the brute-force guard (softswitch.sip.auth.BruteForceGuard),
+    shared by SIP digest and the admin API's log-in: feeds it `loop.time()`, sleeps until
+    its next deadline, and logs every ban when it starts (`address banned`: source,
+    failures, until) and when it ends (`ban ended`: reason expired or lifted). Wall-clock
+    times appear only here, in log lines and for the API."""
+
+    def __init__(self, guard: BruteForceGuard, loop: asyncio.AbstractEventLoop) -> None:
+        self.guard = guard
+        self.loop = loop
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
+
+    def clock(self) -> float:
+        return self.loop.time()
+
+    def wall(self, at: float) -> float:
+        """The wall-clock time (epoch seconds) of the monotonic instant `at`."""
+        return time.time() + (at - self.loop.time())
+
+    def is_banned(self, address: str) -> bool:
+        return self.guard.is_banned(address, self.loop.time())
+
+    def record_failure(self, address: str, via: str, **context: Any) -> bool:
+        """Count one failed authentication from `address` (`via` sip or http); True when it
+        started a ban."""
+        ban = self.guard.record_failure(address, self.loop.time())
+        if ban is not None:
+            log.warning("address banned", source=ban.address, failures=ban.failures,
+                        until=security.iso_utc(self.wall(ban.until)),
+                        ban_time=ban.until - ban.since, via=via, **context)
+        self._arm()
+        return ban is not None
+
+    def bans(self) -> list[Ban]:
+        return self.guard.bans(self.loop.time())
+
+    def lift(self, address: str, by: str) -> Ban | None:
+        """End `address`'s ban now; the Ban lifted, or None when it was not banned."""
+        ban = self.guard.lift(address)
+        if ban is not None:
+            log.warning("ban ended", source=ban.address, reason="lifted", by=by,
+                        banned_at=security.iso_utc(self.wall(ban.since)))
+            self._arm()
+        return ban
+
+    def start(self) -> None:
+        self._arm()
+
+    def close(self) -> None:
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _arm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        deadline = self.guard.next_deadline()
+        if deadline is not None and not self._closed:
+            self._timer = self.loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        for ban in self.guard.handle_timer(self.loop.time()):
+            log.warning("ban ended", source=ban.address, reason="expired",
+                        banned_at=security.iso_utc(self.wall(ban.since)),
+                        failures=ban.failures)
+        self._arm()
+
+
 def _digest_uri(request: Any) -> str | None:
     """The uri parameter of the request's credentials (for the log line of a failure)."""
     import re
@@ -447,6 +524,7 @@ async def serve(config: Config) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     switch = Switch(config)
+    loop.add_signal_handler(signal.SIGHUP, switch.reloads.request)
     try:
         await switch.start()
     except OSError as exc:
@@ -457,6 +535,7 @@ async def serve(config: Config) -> int:
         log.error("cannot start", error=repr(exc))
         await switch.stop()
         return 1
+    switch.reloads.started()  # the pid file: `softswitch reload` finds this switch
     # Objects made at start-up (config, modules, tables) live for the whole run: keep them
     # out of the cyclic GC's scans, and collect the young generation less often, so that
     # a collection never stalls the loop for long under load (SIP retransmits after 500 ms).
@@ -465,6 +544,7 @@ async def serve(config: Config) -> int:
     gc.set_threshold(10_000, 20, 20)
     await stop.wait()
     log.info("shutting down", reason="signal")
+    switch.reloads.close()
     await switch.stop()
     return 0
 

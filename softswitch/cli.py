@@ -1,4 +1,5 @@
-"""The `softswitch` command: `run`, `check` and `simulate` (DESIGN.md, "Contracts").
+"""The `softswitch` command: `run`, `check`, `reload`, `simulate` and `bans` (DESIGN.md,
+"Contracts").
 
 Each subcommand lives in its own module and is imported only when chosen, so `check` starts
 fast and a broken optional part cannot stop another command.
@@ -23,11 +24,29 @@ def _build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate a configuration file and exit")
     check.add_argument("--config", required=True, help="YAML configuration file")
 
+    reload = sub.add_parser("reload", help="apply a changed configuration to the running "
+                                           "switch (validated first; calls are kept)")
+    reload.add_argument("--config", required=True,
+                        help="the YAML file the switch was started with")
+    reload.add_argument("--timeout", type=float, default=10.0,
+                        help="seconds to wait for the switch's answer (default 10)")
+
     sim = sub.add_parser("simulate", help="simulate queue traffic in virtual time")
     sim.add_argument("--config", required=True, help="YAML configuration file")
     sim.add_argument("--hours", type=float, default=8.0, help="simulated hours (default 8)")
     sim.add_argument("--seed", type=int, default=1, help="random seed")
     sim.add_argument("--json", action="store_true", help="print results as JSON")
+
+    bans = sub.add_parser("bans", help="list or lift bans of source addresses (brute-force "
+                                       "guard) on the running switch, through its HTTP API")
+    bans.add_argument("action", choices=["list", "lift"])
+    bans.add_argument("address", nargs="?", help="the banned IP address (lift)")
+    bans.add_argument("--config", required=True,
+                      help="the running switch's YAML file (its http.listen is used)")
+    bans.add_argument("--user", help="an admin extension number (else $SOFTSWITCH_USER)")
+    bans.add_argument("--password", help="its password (else $SOFTSWITCH_PASSWORD)")
+    bans.add_argument("--timeout", type=float, default=10.0,
+                      help="seconds to wait for the switch (default 10)")
     return parser
 
 
@@ -41,10 +60,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         from softswitch.config import check_command
 
         return check_command(args)
+    if args.command == "reload":
+        from softswitch.reload import reload_command
+
+        return reload_command(args)
     if args.command == "simulate":
         from softswitch.simulate import simulate_command
 
         return simulate_command(args)
+    if args.command == "bans":
+        from softswitch.web.security import bans_command
+
+        return bans_command(args)
     return 2  # argparse has already rejected anything else
 
 

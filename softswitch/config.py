@@ -66,7 +66,9 @@ class AuthConfig:
     """Digest authentication (RFC 7616 / RFC 8760)."""
 
     realm: str = ""  # empty: the SIP domain
-    algorithms: tuple[str, ...] = ("SHA-256", "MD5")
+    # offered to clients the switch knows nothing about (softswitch.sip.auth: SHA-256 goes
+    # on top for a client that shows it speaks it)
+    algorithms: tuple[str, ...] = ("MD5",)
     nonce_lifetime: int = 300
 
 
@@ -106,7 +108,8 @@ class SipConfig:
     brute_force: BruteForceConfig = field(default_factory=BruteForceConfig)
     no_answer_timeout: int = 60
     user_agent: str = "softswitch"
-    # sources never limited by the request rate limit (softswitch.sip.ratelimit)
+    # sources never banned by the brute-force guard (softswitch.sip.auth.BruteForceGuard)
+    # nor limited by the request rate limit (softswitch.sip.ratelimit)
     trusted_networks: tuple[Network, ...] = DEFAULT_TRUSTED_NETWORKS
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
 
@@ -205,6 +208,8 @@ class Config:
     recording: Any = None  # softswitch.calls.recording.RecordingConfig
     inbound_routes: tuple[Any, ...] = ()  # softswitch.trunks.InboundRoute
     outbound_routes: tuple[Any, ...] = ()  # softswitch.trunks.OutboundRoute
+    # extension numbers allowed to use the admin API (softswitch.web.security)
+    admins: tuple[str, ...] = ()
 
     def extension(self, number: str) -> Extension | None:
         return self._by_number.get(number)
@@ -553,7 +558,7 @@ class _Sections:
         c = self.c
         e = c.mapping(node, path, ("realm", "algorithms", "nonce_lifetime"))
         realm = c.field(e, "realm", path, c.text, "")
-        algorithms: tuple[str, ...] = ("SHA-256", "MD5")
+        algorithms = AuthConfig().algorithms
         if "algorithms" in e:
             anode = e["algorithms"][1]
             apath = _path_join(path, "algorithms")
@@ -676,7 +681,7 @@ class _Sections:
     def prompts(self, node: _Node, path: str) -> PromptsConfig:
         c = self.c
         e = c.mapping(node, path, ("directory", "language"))
-        directory = c.field(e, "directory", path, c.text, "prompts")
+        directory = c.field(e, "directory", path, c.text, _builtin_prompts())
         language = c.field(e, "language", path, lambda n, p: c.choice(n, p, ("en", "zh")), "en")
         if directory is not _MISSING and not Path(directory).is_absolute():
             directory = str(self.config_dir / directory)
@@ -746,6 +751,22 @@ class _Sections:
             if _MISSING in (number, name, password, email, agent_id):
                 continue
             result.append(Extension(number, name or number, password, email, agent_id))
+        return tuple(result)
+
+    def admins(self, node: _Node, path: str, extensions: set[str]) -> tuple[str, ...]:
+        """Extension numbers whose number and password log in to the admin API."""
+        c = self.c
+        result: list[str] = []
+        for i, item in enumerate(c.sequence(node, path, "extension numbers")):
+            ipath = _path_join(path, i)
+            try:
+                number = self._number(item, ipath)
+            except _Invalid:
+                continue
+            if number not in extensions:
+                c.issue(item, ipath, f"no extension {number} is defined in extensions")
+            elif number not in result:
+                result.append(number)
         return tuple(result)
 
     def _number(self, node: _Node, path: str) -> str:
@@ -894,7 +915,7 @@ class _Sections:
 # Sections parsed by the ACD engine (acd.config); core keeps them out of its own dataclasses.
 ACD_SECTIONS = ("queues", "pause_reasons", "business_hours", "holidays", "message_queues")
 TOP_LEVEL = ("sip", "rtp", "http", "database", "smtp", "prompts", "extensions", "trunks",
-             "inbound_routes", "outbound_routes",
+             "inbound_routes", "outbound_routes", "admins",
              "logging", "message_channels", "feature_codes", "recording", *ACD_SECTIONS)
 
 
@@ -969,6 +990,99 @@ def _parse_acd(checker: _Checker, root: _Node, entries: Mapping[str, tuple[_Node
         return None, raw
 
 
+def _builtin_prompts() -> str:
+    """The prompt sets shipped with the switch (the repository's prompts/ directory)."""
+    from media.player import PROMPTS_DIR
+
+    return str(PROMPTS_DIR)
+
+
+def _check_prompt_names(checker: _Checker, root: _Node,
+                        entries: Mapping[str, tuple[_Node, _Node]], acd: Any,
+                        prompts: PromptsConfig) -> None:
+    """Every prompt and music name the queue sections use must stand for something in the
+    prompt library of `prompts.directory` (its manifest), by the lookup rules the queue
+    calls use (softswitch.queue.announce.find_prompt): `<queue language>/<name>`, a full
+    library id, or a WAV file. A library prompt whose file is not installed is refused too.
+    A holiday's prompt is checked in the languages of the queues routed by its time zone
+    (the global `prompts.language` when none is)."""
+    from acd.config import DestinationType
+    from media.player import PromptError, PromptLibrary
+    from softswitch.queue.announce import RINGBACK_MUSIC, find_prompt, music_exists
+
+    names: list[tuple[str, str, str]] = []  # (key path, name, language)
+    musics: list[tuple[str, str]] = []
+    raw_queues = _construct(entries["queues"][1]) if "queues" in entries else None
+
+    def destination(path: str, dest: Any, lang: str) -> None:
+        if dest is not None and dest.type is DestinationType.PROMPT:
+            names.append((f"{path}.target", dest.target, lang))
+
+    for i, q in enumerate(acd.queues):
+        qpath, p = f"queues[{i}]", q.prompts
+        for key in ("join_announcement", "queue_announcement", "agent_announcement"):
+            names.append((f"{qpath}.prompts.{key}", getattr(p, key), p.language))
+        for key in ("ringback_tone", "hold_music"):
+            musics.append((f"{qpath}.prompts.{key}", getattr(p, key)))
+        if q.satisfaction_survey is not None:
+            for key in ("prompt", "end_prompt"):
+                names.append((f"{qpath}.satisfaction_survey.{key}",
+                              getattr(q.satisfaction_survey, key), p.language))
+        destination(f"{qpath}.failover", q.failover, p.language)
+        tbr = q.time_based_routing
+        if tbr is not None:
+            destination(f"{qpath}.time_based_routing.outside_business_hours",
+                        tbr.outside_business_hours, p.language)
+            destination(f"{qpath}.time_based_routing.holiday", tbr.holiday, p.language)
+        raw_events = (raw_queues[i].get("key_press_events") if isinstance(raw_queues, list)
+                      and i < len(raw_queues) and isinstance(raw_queues[i], dict) else None)
+        for j, item in enumerate(raw_events if isinstance(raw_events, list) else []):
+            key = str(item.get("key")) if isinstance(item, dict) else None
+            if key in q.key_press_events:
+                destination(f"{qpath}.key_press_events[{j}].destination",
+                            q.key_press_events[key], p.language)
+    for k, holiday in enumerate(acd.holidays):
+        langs = sorted({q.prompts.language for q in acd.queues
+                        if q.time_based_routing is not None
+                        and q.time_based_routing.time_zone == holiday.time_zone}
+                       or {prompts.language})
+        for lang in langs:
+            names.append((f"holidays[{k}].prompt", holiday.prompt, lang))
+    names = [n for n in names if n[1]]
+    musics = [m for m in musics if m[1]]
+    if not names and not musics:
+        return
+    try:
+        library = PromptLibrary(prompts.directory)
+    except PromptError as exc:
+        where = _node_at(root, "prompts.directory") if "prompts" in entries else None
+        checker.issue(where, "prompts.directory", f"{exc}; the prompt names of the queue "
+                                                  "sections cannot be checked")
+        return
+    prompts_dir = Path(prompts.directory)
+    for path, name, lang in names:
+        found = find_prompt(library, name, lang, prompts_dir)
+        if found is None:
+            close = difflib.get_close_matches(
+                name, [e.split("/", 1)[1] for e in library.entries
+                       if e.startswith(f"{lang}/")], n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            checker.issue(_node_at(root, path), path,
+                          f"no prompt {name!r} in language {lang!r} in "
+                          f"{library.directory}/manifest.json, and no such WAV file{hint}")
+        elif isinstance(found, str) and library.missing(found):
+            checker.issue(_node_at(root, path), path, str(library.missing(found)))
+    for path, name in musics:
+        if not music_exists(library, name):
+            known = sorted(e.split("/", 1)[1] for e in library.entries if e.startswith("moh/"))
+            checker.issue(_node_at(root, path), path,
+                          f"no music {name!r}: expected ringback or one of "
+                          f"{', '.join(known)} (moh/<name> in "
+                          f"{library.directory}/manifest.json)")
+        elif name not in RINGBACK_MUSIC and library.missing(f"moh/{name}"):
+            checker.issue(_node_at(root, path), path, str(library.missing(f"moh/{name}")))
+
+
 def _report_acd_error(checker: _Checker, root: _Node, exc: Exception) -> None:
     errors = getattr(exc, "errors", None) or [exc]
     for err in errors:
@@ -1006,7 +1120,7 @@ def parse_config(text: str, file: str = "config.yaml",
                                                 "softswitch.sqlite3")))
     smtp = checker.field(entries, "smtp", "", sections.smtp, None)
     prompts = checker.field(entries, "prompts", "", sections.prompts,
-                            PromptsConfig(str((config_dir or Path(".")) / "prompts")))
+                            PromptsConfig(_builtin_prompts()))
     extensions = checker.field(entries, "extensions", "", sections.extensions, ())
     trunks = checker.field(entries, "trunks", "", sections.trunks, ())
     trunk_names = {t.name for t in trunks} if isinstance(trunks, tuple) else set()
@@ -1017,6 +1131,8 @@ def parse_config(text: str, file: str = "config.yaml",
     outbound_routes = checker.field(
         entries, "outbound_routes", "",
         lambda n, p: sections.outbound_routes(n, "outbound_routes", trunk_names), ())
+    admins = checker.field(entries, "admins", "",
+                           lambda n, p: sections.admins(n, p, ext_numbers), ())
     logging_ = checker.field(entries, "logging", "", sections.logging, LoggingConfig())
     recording = checker.field(entries, "recording", "", sections.recording,
                               sections.recording_default())
@@ -1031,6 +1147,8 @@ def parse_config(text: str, file: str = "config.yaml",
     feature_codes = _feature_codes(checker, entries)
     acd, acd_raw = _parse_acd(checker, root, entries,
                               extensions if isinstance(extensions, tuple) else ())
+    if acd is not None and isinstance(prompts, PromptsConfig):
+        _check_prompt_names(checker, root, entries, acd, prompts)
     if acd is not None or not checker.issues:
         queue_numbers = {q.number for q in acd.queues} if acd is not None else set()
         for tnode, tpath, target in sections.queue_refs:
@@ -1042,7 +1160,8 @@ def parse_config(text: str, file: str = "config.yaml",
                   prompts=prompts, extensions=extensions, trunks=trunks, logging=logging_,
                   acd=acd, acd_sections=acd_raw, message_channels=channels,
                   feature_codes=feature_codes, recording=recording,
-                  inbound_routes=inbound_routes, outbound_routes=outbound_routes)
+                  inbound_routes=inbound_routes, outbound_routes=outbound_routes,
+                  admins=admins)
 
 
 def load_config(path: str | Path) -> Config:

@@ -87,6 +87,15 @@ class DialPlan:
         else:
             self.rules.append(rule)
 
+    def replace(self, rule: Rule) -> None:
+        """Put `rule` where the rule of the same name is (a reload: new queue numbers,
+        feature codes, outbound prefixes), or add it last when there is none."""
+        for i, existing in enumerate(self.rules):
+            if existing.name == rule.name:
+                self.rules[i] = rule
+                return
+        self.rules.append(rule)
+
     def route(self, dialed: str, caller: str = "") -> Destination:
         number = normalize(dialed)
         if number in self.extensions:

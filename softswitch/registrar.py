@@ -208,6 +208,11 @@ class LocationService:
             b.heap_at = b.expires_at
             heapq.heappush(self._heap, (b.expires_at, b.aor, b.contact))
 
+    def remove_aor(self, aor: str) -> list[Binding]:
+        """Drop every binding of `aor` (its extension left the configuration); returns
+        them. Their heap entries go stale and are skipped when they come due."""
+        return list(self._by_aor.pop(aor, {}).values())
+
     def remove_connection(self, connection_id: object) -> None:
         """A TCP connection closed: its bindings stay (the phone may reconnect), but requests
         to them no longer use that connection."""
@@ -328,6 +333,21 @@ class RegistrarService:
 
     def count(self) -> int:
         return len(self.location)
+
+    def reconfigure(self, config: Any) -> None:
+        """A reload (softswitch.reload): REGISTER follows the new extension list; the phones
+        of a removed extension lose their bindings at once (the listeners hear of it, so
+        BLF keys and the ACD see them unregistered). Calls in progress are not touched."""
+        extensions = {e.number for e in config.extensions}
+        removed = sorted(self.extensions - extensions)
+        self.extensions = extensions
+        for aor in removed:
+            dropped = self.location.remove_aor(aor)
+            if dropped:
+                log.info("registrations dropped", aor=aor, contacts=len(dropped),
+                         reason="extension removed from the configuration")
+                self._persist((), dropped)
+                self._changed([aor])
 
     # -- persistence
 

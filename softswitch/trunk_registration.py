@@ -175,19 +175,39 @@ class TrunkRegistrations:
     async def stop(self, timeout: float = 1.0) -> None:
         """Un-register the registered trunks (Expires: 0) and wait briefly for the answers."""
         self._stopping = True
-        waits = []
-        for t in self.trunks.values():
-            if t.timer is not None:
-                t.timer.cancel()
-                t.timer = None
-            registered = t.core.state is State.REGISTERED
-            t.core.stop()
-            if registered:
-                out = self._send(t, self._request(t, expires=0))
-                if out is not None:
-                    waits.append(out.final)
+        waits = [w for w in map(self._unregister, self.trunks.values()) if w is not None]
         if waits:
             await asyncio.wait(waits, timeout=timeout)
+
+    def reconfigure(self, trunks: Iterable[Any]) -> None:
+        """A reload (softswitch.reload): a trunk no longer registering (removed, or
+        ``register: false``) is un-registered (its answer is not waited for); a changed one
+        (host, credentials, expires, ...) is un-registered and registered anew; a new one
+        registers now."""
+        wanted = {t.name: t for t in trunks if t.register}
+        for name, t in list(self.trunks.items()):
+            if wanted.get(name) != t.config:
+                self._unregister(t)
+                del self.trunks[name]
+                log.info("trunk registration stopped", trunk=name, reason="configuration")
+        for name, c in wanted.items():
+            if name not in self.trunks:
+                t = self.trunks[name] = _Trunk(c, TrunkRegistration(name, c.register_expires),
+                                               new_call_id(), new_tag())
+                self._act(t, t.core.start(self.clock()))
+
+    def _unregister(self, t: _Trunk) -> Any:
+        """Stop the trunk's timer and state machine; Expires: 0 if it was registered (the
+        client transaction's `final` future, or None)."""
+        if t.timer is not None:
+            t.timer.cancel()
+            t.timer = None
+        registered = t.core.state is State.REGISTERED
+        t.core.stop()
+        if not registered:
+            return None
+        out = self._send(t, self._request(t, expires=0))
+        return out.final if out is not None else None
 
     # -- internals
 
@@ -224,8 +244,8 @@ class TrunkRegistrations:
         return out
 
     def _on_response(self, t: _Trunk, request: Request, resp: Any) -> None:
-        if resp.status < 200 or self._stopping:
-            return
+        if resp.status < 200 or self._stopping or self.trunks.get(t.config.name) is not t:
+            return  # not a trunk that registers any more (stopped, or dropped by a reload)
         now = self.clock()
         name = t.config.name
         stale = False

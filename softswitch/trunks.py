@@ -72,6 +72,12 @@ class TrunkRouter:
 
     def __init__(self, trunks: Iterable[Any], inbound: Iterable[InboundRoute] = (),
                  outbound: Iterable[OutboundRoute] = ()) -> None:
+        self.reconfigure(trunks, inbound, outbound)
+
+    def reconfigure(self, trunks: Iterable[Any], inbound: Iterable[InboundRoute] = (),
+                    outbound: Iterable[OutboundRoute] = ()) -> None:
+        """Also a reload (softswitch.reload): the next request and the next call use the new
+        trunks and routes; calls in progress keep the trunk they went out on."""
         self.trunks: dict[str, Any] = {str(t.name): t for t in trunks}
         self.inbound_routes = tuple(inbound)
         self.outbound_routes = tuple(sorted(outbound, key=lambda r: -len(r.prefix)))

@@ -78,7 +78,7 @@ class SipUA:
     async def start(self) -> SipUA:
         loop = asyncio.get_running_loop()
         self.transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Udp(self), local_addr=("127.0.0.1", 0))
+            lambda: _Udp(self), local_addr=self.local)
         self.local = self.transport.get_extra_info("sockname")[:2]
         return self
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import textwrap
 from pathlib import Path
 
@@ -56,6 +57,23 @@ def test_example_config_is_valid() -> None:
     assert config.sip.listen[0].transport == "udp"
 
 
+def test_trusted_networks_and_admins() -> None:
+    c = parse_config("""\
+sip:
+  listen: [udp:127.0.0.1:5060]
+  domain: x.org
+  trusted_networks: [10.20.0.0/16, "2001:db8::/32", 192.0.2.7]
+extensions: [{number: "1001", password: abcd}, {number: "1002", password: efgh}]
+admins: ["1002", "1002"]
+""")
+    assert [str(n) for n in c.sip.trusted_networks] == ["10.20.0.0/16", "2001:db8::/32",
+                                                        "192.0.2.7/32"]
+    assert c.admins == ("1002",)
+    nobody = parse_config("sip: {listen: [udp:127.0.0.1:5060], domain: x.org, "
+                          "trusted_networks: []}\nextensions: []\n")
+    assert nobody.sip.trusted_networks == ()  # every address can be banned
+
+
 def test_every_value_is_typed() -> None:
     c = parse_config(GOOD, "c.yaml", Path("/etc/ss"))
     assert [str(a) for a in c.sip.listen] == ["udp:127.0.0.1:5060", "tcp:127.0.0.1:0"]
@@ -81,7 +99,9 @@ def test_defaults_for_optional_sections() -> None:
     c = parse_config("sip: {listen: [udp:127.0.0.1:5060], domain: x.org}\nextensions: []\n")
     assert c.sip.registrar.min_expires == 60 and c.sip.no_answer_timeout == 60
     assert c.sip.brute_force.max_failures == 20 and c.sip.brute_force.window == 60
-    assert c.sip.auth.algorithms == ("SHA-256", "MD5") and c.sip.realm == "x.org"
+    assert c.sip.auth.algorithms == ("MD5",) and c.sip.realm == "x.org"
+    assert [str(n) for n in c.sip.trusted_networks] == ["127.0.0.0/8", "::1/128"]
+    assert c.admins == ()
     assert c.smtp is None and c.logging.format == "console" and c.trunks == ()
 
 
@@ -150,6 +170,12 @@ def test_many_problems_reported_together_in_line_order() -> None:
      "sip.auth.algorithms[1]: expected one of SHA-256, MD5, got 'SHA-512'"),
     ("auth: {algorithms: []}", "sip.auth.algorithms: expected at least one of SHA-256, MD5"),
     ("auth: {algorithms: MD5}", "sip.auth.algorithms: expected a list of digest algorithms"),
+    ("trusted_networks: [10.0.0.0/8, 10.0.0.1/8]",
+     "sip.trusted_networks[1]: expected a network like 10.0.0.0/8 or 2001:db8::/32, got "
+     "'10.0.0.1/8' (10.0.0.1/8 has host bits set)"),
+    ("trusted_networks: [lan]", "sip.trusted_networks[0]: expected a network like"),
+    ("trusted_networks: 10.0.0.0/8",
+     "sip.trusted_networks: expected a list of networks like 10.0.0.0/8, got '10.0.0.0/8'"),
     ("brute_force: {max_failures: 0}",
      "sip.brute_force.max_failures: expected a whole number from 1 to 100000, got 0"),
     ("no_answer_timeout: -1",
@@ -200,6 +226,9 @@ def test_sip_section_paths(snippet: str, expected: str) -> None:
     ("trunks: [{name: t, host: h.net}, {name: t, host: h.net}]",
      "trunks[1].name: trunk name 't' is used twice"),
     ("logging: json", "logging: expected a mapping with keys format, level"),
+    ("admins: ['1009']", "admins[0]: no extension 1009 is defined in extensions"),
+    ("admins: [boss]", "admins[0]: expected an extension number of 1-15 digits, got 'boss'"),
+    ("admins: '1001'", "admins: expected a list of extension numbers, got '1001'"),
 ])
 def test_other_section_paths(section: str, expected: str) -> None:
     base = "sip: {listen: [udp:127.0.0.1:5060], domain: x.org}\n"
@@ -282,3 +311,159 @@ def test_logging_console_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("console", "debug", stream=out, cache=False)
     get_logger("test").debug("visible", call_id="x1")
     assert "visible" in out.getvalue() and "call_id=x1" in out.getvalue()
+
+
+# --- prompt and music names the queue sections use (softswitch.queue.announce.find_prompt)
+
+PROMPT_NAMES = """\
+sip: {listen: [udp:127.0.0.1:5060], domain: x.org}
+extensions:
+  - {number: "1001", password: abcd}
+queues:
+  - number: "6400"
+    name: Sales
+    static_agents: ["1001"]
+    failover: {type: prompt, target: goodbye}
+    key_press_events:
+      - {key: "0", destination: {type: prompt, target: survey-thanks}}
+    prompts:
+      join_announcement: welcome-sales
+      queue_announcement: zh/press-1-for-callback
+      ringback_tone: ringback
+      hold_music: default
+      language: en
+    satisfaction_survey: {prompt: survey-satisfied, end_prompt: goodbye}
+holidays:
+  - {name: Christmas, time_zone: Europe/Berlin, start: "2026-12-25", prompt: christmas-greeting}
+"""
+
+
+def test_prompt_names_found_in_the_library_by_the_queue_lookup_rules() -> None:
+    """`<language>/<name>` or a full library id (zh/... in an en queue) are accepted."""
+    c = parse_config(PROMPT_NAMES, "c.yaml")
+    assert c.acd.queues[0].prompts.join_announcement == "welcome-sales"
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("join_announcement: welcome-sales", "join_announcement: welcome-sale",
+     "c.yaml:12: queues[0].prompts.join_announcement: no prompt 'welcome-sale' in language "
+     "'en'"),
+    ("queue_announcement: zh/press-1-for-callback", "queue_announcement: fr/press-1",
+     "c.yaml:13: queues[0].prompts.queue_announcement: no prompt 'fr/press-1'"),
+    ("ringback_tone: ringback", "ringback_tone: jazz",
+     "c.yaml:14: queues[0].prompts.ringback_tone: no music 'jazz': expected ringback or one "
+     "of default"),
+    ("hold_music: default", "hold_music: classic",
+     "c.yaml:15: queues[0].prompts.hold_music: no music 'classic'"),
+    ("target: goodbye}", "target: bye}",
+     "c.yaml:8: queues[0].failover.target: no prompt 'bye'"),
+    ("target: survey-thanks}", "target: thanks}",
+     "c.yaml:10: queues[0].key_press_events[0].destination.target: no prompt 'thanks'"),
+    ("prompt: survey-satisfied,", "prompt: survey,",
+     "c.yaml:17: queues[0].satisfaction_survey.prompt: no prompt 'survey'"),
+    ("end_prompt: goodbye}", "end_prompt: good-bye}",
+     "c.yaml:17: queues[0].satisfaction_survey.end_prompt: no prompt 'good-bye' in language "
+     "'en' in"),
+    ("prompt: christmas-greeting}", "prompt: xmas}",
+     "c.yaml:19: holidays[0].prompt: no prompt 'xmas' in language 'en'"),
+])
+def test_unknown_prompt_names_are_refused_with_their_line(old: str, new: str,
+                                                          expected: str) -> None:
+    assert old in PROMPT_NAMES
+    with pytest.raises(ConfigError) as info:
+        parse_config(PROMPT_NAMES.replace(old, new), "c.yaml")
+    found = [str(i) for i in info.value.issues]
+    assert len(found) == 1 and found[0].startswith(expected), found
+
+
+def test_a_near_miss_is_named() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(PROMPT_NAMES.replace("welcome-sales", "welcome-sale"), "c.yaml")
+    assert "(did you mean welcome-sales" in str(info.value.issues[0])
+
+
+def small_library(root: Path) -> Path:
+    """A prompts directory with en/hello (installed), en/later (from a Debian package, not
+    installed yet) and the music moh/calm."""
+    import wave
+
+    lib = root / "prompts"
+    (lib / "en").mkdir(parents=True)
+    (lib / "moh").mkdir()
+    for rel in ("en/hello.wav", "moh/calm.wav", "custom.wav"):
+        with wave.open(str(lib / rel), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            w.writeframes(b"\x10\x00" * 800)
+    entry = {"text": "", "language": "en", "duration": 0.1, "source": "espeak-ng"}
+    manifest = {"prompts": {"en/hello": {**entry, "file": "en/hello.wav"},
+                            "en/later": {**entry, "file": "en/later.wav",
+                                         "source": "asterisk-core-sounds-en-wav"}},
+                "music": {"moh/calm": {**entry, "file": "moh/calm.wav", "language": ""}}}
+    (lib / "manifest.json").write_text(json.dumps(manifest))
+    return lib
+
+
+def queue_with(directory: str, **prompts: str) -> str:
+    lines = "".join(f"\n      {k}: {v}" for k, v in prompts.items())
+    return (f"sip: {{listen: [udp:127.0.0.1:5060], domain: x.org}}\n"
+            f"prompts: {{directory: {directory}, language: zh}}\n"
+            f"extensions: [{{number: '1001', password: abcd}}]\n"
+            f"queues:\n  - number: '6400'\n    name: Sales\n    static_agents: ['1001']\n"
+            f"    prompts:{lines}\n")
+
+
+def test_the_configured_prompts_directory_is_the_library_checked(tmp_path: Path) -> None:
+    small_library(tmp_path)
+    ok = queue_with("prompts", join_announcement="hello", hold_music="calm",
+                    ringback_tone="calm", queue_announcement="custom.wav", language="en")
+    c = parse_config(ok, "c.yaml", tmp_path)  # custom.wav: relative to prompts.directory
+    assert c.prompts.directory == str(tmp_path / "prompts")
+    found = issues_in(ok.replace("language: en", "language: zh"), tmp_path)
+    assert found == ["c.yaml:9: queues[0].prompts.join_announcement: no prompt 'hello' in "
+                     f"language 'zh' in {tmp_path}/prompts/manifest.json, and no such WAV "
+                     "file"]
+    (found,) = issues_in(ok.replace("custom.wav", "other.wav"), tmp_path)
+    assert found.startswith("c.yaml:12: queues[0].prompts.queue_announcement: no prompt "
+                            "'other.wav'")
+    (found,) = issues_in(ok.replace("hold_music: calm", "hold_music: default"), tmp_path)
+    assert "no music 'default': expected ringback or one of calm" in found
+
+
+def test_a_library_prompt_not_installed_yet_is_refused(tmp_path: Path) -> None:
+    small_library(tmp_path)
+    (found,) = issues_in(queue_with("prompts", join_announcement="later",
+                                    ringback_tone="calm", hold_music="calm", language="en"),
+                         tmp_path)
+    assert found.startswith("c.yaml:9: queues[0].prompts.join_announcement: ")
+    assert "en/later.wav is missing" in found and "asterisk-core-sounds-en-wav" in found
+    assert "make prompts" in found
+
+
+def test_a_prompts_directory_without_a_manifest(tmp_path: Path) -> None:
+    (found,) = issues_in(queue_with("nowhere", join_announcement="hello"), tmp_path)
+    assert found.startswith(f"c.yaml:2: prompts.directory: prompt manifest not found: "
+                            f"{tmp_path}/nowhere/manifest.json")
+
+
+def test_a_holiday_prompt_in_the_language_of_the_queues_routed_by_its_time_zone(
+        tmp_path: Path) -> None:
+    small_library(tmp_path)
+    text = queue_with("prompts", ringback_tone="calm", hold_music="calm", language="zh") + (
+        "    time_based_routing:\n      time_zone: Europe/Berlin\n"
+        "      outside_business_hours: {type: hangup}\n"
+        "business_hours:\n  - time_zone: Europe/Berlin\n    periods:\n"
+        "      - {days: [mon], time: '09:00-18:00'}\n"
+        "holidays:\n  - {name: X, time_zone: Europe/Berlin, start: '2026-12-25', "
+        "prompt: hello}\n")
+    (found,) = issues_in(text, tmp_path)
+    assert found.startswith("c.yaml:20: holidays[0].prompt: no prompt 'hello' in language "
+                            "'zh'")
+    parse_config(text.replace("language: zh", "language: en"), "c.yaml", tmp_path)
+
+
+def issues_in(text: str, config_dir: Path) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "c.yaml", config_dir)
+    return [str(i) for i in info.value.issues]

@@ -17,7 +17,8 @@ async def switch(tmp_path: Path) -> AsyncIterator[switchproc.SwitchProcess]:
     cfg = switchproc.base_config(tmp_path, registrar={"min_expires": 60, "max_expires": 3600,
                                                       "default_expires": 600},
                                  brute_force={"max_failures": 5, "window": 60,
-                                              "ban_time": 600})
+                                              "ban_time": 600},
+                                 trusted_networks=[])  # loopback can be banned here
     proc = switchproc.start(tmp_path, cfg)
     yield proc
     assert proc.stop() == 0
@@ -33,7 +34,9 @@ async def test_register_challenge_then_200_with_contact_and_expires(switch) -> N
     phone.send_raw(phone.build("REGISTER", "sip:127.0.0.1", headers=["Expires: 300"]))
     challenge = await phone.response()
     assert challenge.status == 401
-    assert any("SHA-256" in v for v in challenge.get_all("WWW-Authenticate"))
+    # MD5 alone by default (softswitch.sip.auth: what every phone can answer)
+    assert [v.split("algorithm=")[1].split(",")[0]
+            for v in challenge.get_all("WWW-Authenticate")] == ["MD5"]
     resp = await phone.register(expires=300)
     assert resp.status == 200
     (contact,) = resp.get_all("Contact")
@@ -133,6 +136,27 @@ async def test_brute_force_ban(switch) -> None:
     resp = await honest.register()
     assert resp.status == 403
     assert switch.events("address banned")
+
+
+async def test_credentials_from_before_a_restart_are_stale_not_failures(switch) -> None:
+    """Phones that resend their last credentials unasked (linphone does) after the switch
+    restarted (new nonce secret) get `stale=true` and are never banned for it."""
+    from sipua import digest_authorization
+
+    from softswitch.sip import DigestAuthenticator
+
+    before_restart = DigestAuthenticator("127.0.0.1", {}.get).make_nonce(0.0)
+    challenge = {"realm": "127.0.0.1", "nonce": before_restart, "algorithm": "MD5",
+                 "qop": "auth"}
+    auth = digest_authorization(challenge, "REGISTER", "sip:127.0.0.1", "1001", "pw-1001")
+    phone = await ua(switch)
+    for _ in range(6):  # more than brute_force.max_failures
+        resp = await phone.request("REGISTER", "sip:127.0.0.1", auth=False,
+                                   headers=["Expires: 600", f"Authorization: {auth}"])
+        assert resp.status == 401
+        assert "stale=true" in resp.get_all("WWW-Authenticate")[0]
+    assert not switch.events("authentication failed")
+    assert (await phone.register()).status == 200
 
 
 async def test_digest_uri_must_name_the_request_uri_host(switch) -> None:

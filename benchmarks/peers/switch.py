@@ -65,8 +65,9 @@ def build_config(
     rtp_ports: int = 400,
 ) -> dict[str, Any]:
     """config.example.yaml with everything that binds moved to free loopback ports and the
-    database into `workdir`; `extensions` are appended (or replace the demo ones),
-    `overrides` are merged key by key (nested dicts merge, anything else replaces)."""
+    database into `workdir` (the prompts stay the repository's); `extensions` are appended
+    (or replace the demo ones), `overrides` are merged key by key (nested dicts merge,
+    anything else replaces)."""
     config: dict[str, Any] = yaml.safe_load(EXAMPLE_CONFIG.read_text()) or {}
     port = sip_port or free_port()
     first, last = free_port_range(rtp_ports)
@@ -76,6 +77,8 @@ def build_config(
     config.setdefault("rtp", {})["ports"] = f"{first}-{last}"
     config.setdefault("http", {})["listen"] = f"{LOOPBACK}:{free_port(udp=False)}"
     config["database"] = f"sqlite:///{workdir / 'softswitch.sqlite3'}"
+    # the file is written into workdir: keep its relative prompts directory the repo's
+    config.setdefault("prompts", {})["directory"] = str(REPO / "prompts")
     exts = list(config.get("extensions") or []) if keep_demo_extensions else []
     for e in extensions or []:
         exts.append(e.as_config() if isinstance(e, Extension) else dict(e))

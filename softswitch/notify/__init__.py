@@ -35,6 +35,13 @@ class MailNotifications:
         mail = QueueMail(queues, people, time.time() - monotonic_now)
         return cls(bus, mail, SmtpSender(config.smtp, **sender_options))
 
+    def reconfigure(self, config: Config) -> None:
+        """A reload: queue managers, notification settings and people's e-mail addresses
+        follow the new configuration (the SMTP server itself needs a restart)."""
+        self.mail.queues = {q.number: q for q in (config.acd.queues if config.acd else ())}
+        self.mail.people = {e.number: Person(e.number, e.name, e.email)
+                            for e in config.extensions}
+
     def handle(self, event: object) -> None:
         for email in self.mail.handle(event):
             self.sender.send(email)

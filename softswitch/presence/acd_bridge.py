@@ -68,6 +68,8 @@ def notifies_for_events(notifier: Notifier, acd: Acd, events: Iterable[Event],
         key = (event.agent, event.queue)
         if key in seen:
             continue
+        if notifier.agents.get(*key) is None or not acd.is_member(*key):
+            continue  # a membership a reload removed (or added: `sync_from_acd` follows)
         seen.add(key)
         state = acd_state(acd, notifier.agents.directory, *key)
         out += notifier.agent_state_changed(event.agent, event.queue, state, now)

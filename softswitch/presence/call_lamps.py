@@ -72,6 +72,11 @@ class CallLamps:
         self._tasks: dict[str, str] = {}  # queue task -> caller number (call queues only)
         self._held: dict[str, set[str]] = {}  # extension call -> parties holding
 
+    def reconfigure(self, extensions: Iterable[str], call_queues: Iterable[str]) -> None:
+        """A reload: lamps lit now stay until their calls end."""
+        self.extensions = frozenset(extensions)
+        self.call_queues = frozenset(call_queues)
+
     def handle(self, event: object) -> list[LampChange]:
         handler = _HANDLERS.get(type(event))
         return handler(self, event) if handler is not None else []

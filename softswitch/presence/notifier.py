@@ -21,6 +21,12 @@ Decisions:
   cannot grow the table without bound.
 - A NOTIFY answered with a final status >= 300 (481, or 408 for a transaction timeout)
   removes the subscription silently (RFC 6665 §4.2.2).
+- `Subscription-State: active;expires=N` (RFC 6665 §4.1.3) is the remaining time rounded
+  down to whole seconds, never more than what is left: a subscriber that refreshes just
+  before N must still find its subscription. `expires_at - now` is computed in floating
+  point, where `(t + 600) - t` can be 600.0000000001 for an ordinary monotonic `t`; a
+  microsecond of tolerance keeps that noise from costing a whole second either way (the
+  old ceiling reported such a 600 s grant as `expires=601`).
 """
 
 from __future__ import annotations
@@ -59,6 +65,8 @@ from .subscriptions import (
 )
 
 DEFAULT_EXPIRES = 3600
+# float noise in `expires_at - now` (ulps of a monotonic clock), far below a second
+_CLOCK_NOISE = 1e-6
 
 AgentKeyResolver = Callable[[str, str], AgentKey | None]
 """(resource user part, subscriber) -> the agent key it names, or None; see
@@ -89,6 +97,14 @@ class Notifier:
         self._subs = SubscriptionTable()
         self._registered: set[str] = set()
         self._calls: dict[str, dict[str, ExtensionCall]] = {}
+
+    def reconfigure(self, extensions: Iterable[str], directory: QueueDirectory,
+                    resolve_agent_key: AgentKeyResolver | None = None) -> None:
+        """A reload: keys of new extensions and memberships can be subscribed; removed ones
+        answer 404 to new SUBSCRIBEs. Agent states already known are kept."""
+        self.extensions = frozenset(extensions)
+        self.agents.directory = directory
+        self._resolve_agent_key = resolve_agent_key
 
     # ------------------------------------------------------------------ SUBSCRIBE
 
@@ -237,7 +253,7 @@ class Notifier:
         return agent_key_views(resource, state, self.blink, entity)
 
     def _notify(self, sub: Subscription, view: View, now: float) -> Notify:
-        remaining = max(0, math.ceil(sub.expires_at - now))
+        remaining = max(0, math.floor(sub.expires_at - now + _CLOCK_NOISE))
         sub.last_view = view
         return self._build(sub, view, f"active;expires={remaining}", terminated=False)
 

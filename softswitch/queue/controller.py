@@ -38,7 +38,13 @@ Decisions (also in the report of issue 5):
   caller's display name when their phone sent one, else their number (the From URI always
   carries the number); callback offers show "<queue name>: callback <number>".
 - While the caller is entering a callback number, periodic queue and position announcements
-  are skipped (they would talk over the dialogue); music resumes between prompts.
+  are skipped (they would talk over the dialogue); music resumes between prompts. Every key
+  of the dialogue also goes to the ACD, which times the silence: the prompt is played again
+  (a new CollectCallbackNumber), then the caller is back in line (EndCallbackDialogue).
+- A callback whose agent hangs up before the customer answered fails as "agent hung up"
+  (§8.7, 坐席挂断); the customer's ringing is cancelled.
+- Restart: pending callback requests are not ended at shutdown (they are persisted,
+  softswitch.store.agent_state); the next start hands each back with `adopt_callback`.
 - Key presses reach the controller as media DTMF events whatever their transport: RFC 4733,
   SIP INFO (handed to the caller's media leg) or in-band tones (detected by the media engine
   on legs whose phone did not negotiate telephone-event).
@@ -67,6 +73,7 @@ from acd.commands import (
     Command,
     Connect,
     DialCustomer,
+    EndCallbackDialogue,
     HangUp,
     PlayPrompt,
     RingAgents,
@@ -82,6 +89,7 @@ from softswitch.calls.b2bua import ALLOW, SUPPORTED_CODECS, apply_media, media_p
 from softswitch.events import CallHoldChanged, EventBus, SurveyAnswered
 from softswitch.log import get_logger
 from softswitch.queue.announce import (
+    RINGBACK_MUSIC,
     Part,
     agent_id_parts,
     callback_confirm_parts,
@@ -544,6 +552,8 @@ class QueueCalls:
             task.entry = CallbackNumberEntry(cmd.default_number or task.caller)
             self._play(task, callback_confirm_parts(task.entry.default_number, self._lang(task)),
                        self._lang(task))
+        elif isinstance(cmd, EndCallbackDialogue):
+            self._end_callback_dialogue(task)
         elif isinstance(cmd, HangUp):
             task.mode = Mode.CALLBACK
             task.log.info("callback registered; caller released")
@@ -605,7 +615,7 @@ class QueueCalls:
     def _attach_music(self, leg: Any, name: str) -> None:
         from media import MediaError
 
-        if name in ("ringback", "ringback_tone", RINGBACK_STREAM):
+        if name in (*RINGBACK_MUSIC, RINGBACK_STREAM):
             if RINGBACK_STREAM not in self.media.music_streams:
                 from media.player import Loop
 
@@ -625,6 +635,7 @@ class QueueCalls:
         if task.mode is Mode.WAITING and task.in_engine:
             self._feed(self.acd.handle_key_pressed, task.id, d)
         elif task.mode is Mode.COLLECTING and task.entry is not None:
+            self._feed(self.acd.handle_key_pressed, task.id, d)  # not silent: restarts its timer
             result = task.entry.handle_digit(d)
             if isinstance(result, AskForNumber):
                 self._play(task, ["enter-callback-number"], self._lang(task))
@@ -833,10 +844,7 @@ class QueueCalls:
             self._forget(task)
         elif task.mode is Mode.CALLBACK_DIALING and call is task.agent_call:
             task.log.info("agent hung up before the customer answered")
-            if task.other_call is not None:
-                self._drop_outbound(task.other_call)
-            self._feed(self.acd.handle_task_left, task.id)
-            self._forget(task)
+            self._agent_left_callback(task)
         elif task.mode is Mode.CONNECTED and task.leg is None and call is task.agent_call:
             pass
         elif task.mode is Mode.TRANSFERRING and call is task.other_call:
@@ -956,6 +964,34 @@ class QueueCalls:
         if task.agent_call is not None:
             self._drop_outbound(task.agent_call)
         self._forget(task)
+
+    def _agent_left_callback(self, task: QueueTask) -> None:
+        """§8.7 "Agent hung up": the agent ended the callback before the customer answered
+        (the agent's leg is already gone; the customer's ringing is cancelled)."""
+        if task.other_call is not None:
+            self._drop_outbound(task.other_call)
+        task.agent_call = None
+        self._callback_failed(task, CallbackFailureReason.AGENT_HUNG_UP)
+
+    def _end_callback_dialogue(self, task: QueueTask) -> None:
+        """The caller entered nothing, twice (acd EndCallbackDialogue): back to waiting in
+        line with the music; the ACD rings agents for them again."""
+        if task.mode is not Mode.COLLECTING:
+            return
+        task.log.info("no callback number entered; caller back in line")
+        task.mode = Mode.WAITING
+        task.entry = None
+        if task.playback is not None:
+            task.playback.stop()
+
+    def adopt_callback(self, task_id: str, queue: str, caller: str, number: str) -> None:
+        """A callback request restored into the ACD after a restart (softswitch.store.
+        agent_state): the shell's side of it, a caller already hung up with a kept place;
+        served like any request (agent rung first, then the customer dialled)."""
+        task = QueueTask(task_id, queue, caller, caller, mode=Mode.CALLBACK, in_engine=True,
+                         callback_number=number, cdr_written=True)
+        task.log = log.bind(call_id=task_id, caller=caller, queue=queue, restored=True)
+        self.tasks[task_id] = task
 
     # -- destinations
 
@@ -1168,14 +1204,14 @@ class QueueCalls:
         it out; it did not hang up, nor did any agent fail it); a call talking to an agent
         ends now (talk time up to the stop). Waiting callers go first, and only the events
         are published, never the commands: no agent is rung while the switch stops. A
-        callback request kept for a caller who already hung up is not persisted: it is
-        lost with the engine, so it is logged (warning, with the number to call) for the
-        managers to call back by hand; its ``callbacks`` row stays without an outcome."""
+        callback request kept for a caller who already hung up stays pending: it is
+        persisted (softswitch.store.agent_state) and the next start serves it; one being
+        dialled is pending again (its agent and customer legs end here)."""
         now = self.clock()
         for task in self.tasks.values():
             if task.mode in (Mode.CALLBACK, Mode.CALLBACK_DIALING):
-                task.log.warning("callback request lost at shutdown", queue=task.queue,
-                                 caller=task.caller, number=task.callback_number or task.caller)
+                task.log.info("callback request kept for the next start", queue=task.queue,
+                              number=task.callback_number or task.caller)
         tasks = [t for t in self.tasks.values() if t.in_engine]
         for task in tasks:
             if task.mode in (Mode.WAITING, Mode.COLLECTING):
@@ -1206,3 +1242,43 @@ class QueueCalls:
         for t in list(self._pending):
             t.cancel()
         await asyncio.sleep(0.2)  # let the BYEs/CANCELs leave before the sockets close
+
+    # ------------------------------------------------------------------ reload
+
+    def reconfigure(self, acd_config: AcdConfig, extensions: dict[str, Any],
+                    prompts_dir: str | Path | None) -> None:
+        """A changed configuration (softswitch.reload). The ACD applies it keeping callers,
+        agent state and statistics (`Acd.handle_reconfigure`; its commands run here: a
+        withdrawn offer is CANCELled, the callers of a removed queue go to its failover,
+        which may already be a queue of the new configuration). Queue numbers follow in the
+        dial plan. New agents' registrations and busy phones are reported to the ACD.
+        Calls in progress keep their media and dialogs; a call of a removed queue ends with
+        the defaults (hold music, no survey). A caller of a removed queue whose INVITE is
+        still being answered gets 404 (the number is gone; it never waited)."""
+        from softswitch.dialplan import queue_rule
+
+        old_agents = self._agent_set
+        self.config = acd_config
+        self.queues = {q.number: q for q in acd_config.queues}
+        self._agent_set = frozenset(m.extension for q in acd_config.queues for m in q.members)
+        self.extensions = extensions
+        self.prompts_dir = Path(prompts_dir) if prompts_dir else None
+        if self.dialplan is not None:
+            self.dialplan.replace(queue_rule(self.queues))
+        self.execute(self.acd.handle_reconfigure(acd_config, self.clock()))
+        for task in list(self.tasks.values()):
+            if task.mode is Mode.ANSWERING and task.queue not in self.queues:
+                # still being answered (its media leg opening): not in the queue yet, and
+                # the number is gone
+                task.log.info("queue removed by a reload before the caller was answered")
+                self._reject(task, 404, "Not Found")
+        for ext in sorted(old_agents - self._agent_set):
+            self._registered.discard(ext)
+            timer = self._reg_timers.pop(ext, None)
+            if timer is not None:
+                timer.cancel()
+        for ext in sorted(self._agent_set - old_agents):
+            self._registered.discard(ext)  # the ACD's agent is new: not registered yet
+            self.registration_changed(ext)
+            if self._busy.get(ext):
+                self._feed(self.acd.handle_device_busy, ext)

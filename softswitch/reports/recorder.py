@@ -33,6 +33,11 @@ class ReportRecorder:
         self.rows_written = 0
         self._sub: Subscription | None = bus.subscribe(self.handle)
 
+    def reconfigure(self, acd_config: Any) -> None:
+        """A reload: new and changed queues' SLA times; a removed queue's calls still in
+        progress keep theirs."""
+        self.rows.sla_times.update(sla_times(acd_config))
+
     def handle(self, event: object) -> None:
         for sql, params in self.rows.handle(event):
             self.store.write(sql, params)

@@ -33,9 +33,16 @@ Decisions (ambiguities of §8 and §14):
 - A callback whose number was invalid never was a request: it is a ``callbacks`` row with
   ``requested_at`` NULL and outcome failed / invalid_callback_number (the §8.7 fixture lists
   such a row with an empty number).
-- Shutdown: open sign-in sessions and pause segments are closed at the stop time
-  (`ReportRows.shutdown`, pause ``ended_by = 'shutdown'``); the next start opens new rows for
-  the agents its engine reports signed in or paused.
+- Restart (stop or crash alike): sign-ins and pauses survive it (softswitch.store.agent_state
+  restores them), so their rows do too: a sign-in session or pause segment open when the
+  switch stopped or died stays open and the next start continues it (`ReportRows.resume`),
+  the downtime included, as the agent never signed out nor resumed. `ReportRows.reconcile`
+  then makes the open rows match the restored engine: it closes at the restart the rows of
+  states that were not restored (agent removed from the queue) and opens rows for the
+  signed-in or paused agents that have none (static agents on a fresh database). Pending
+  callback requests continue their ``queue_calls`` and ``callbacks`` rows the same way.
+  (`ReportRows.shutdown`, closing everything at a stop time, remains for a recorder that
+  ends without a next start.)
 - Hold duration (§8.2 "time on hold", 保持时长 "the time the call was held"): from
   `softswitch.events.CallHoldChanged`, which the queue-call shell publishes when the agent or
   the caller re-INVITEs a connected call to sendonly/inactive and back. It is the time at
@@ -315,6 +322,58 @@ class ReportRows:
         for uid, since in self._sessions.values():
             out.append((_CLOSE_SESSION, (self.wall(at), round(at - since, 3), uid)))
         self._sessions.clear()
+        return out
+
+    # -- after a restart (softswitch.store.agent_state)
+
+    def resume(self, sessions: Iterable[tuple[str, str, str, float]],
+               pauses: Iterable[tuple[str, str, str, float]],
+               callbacks: Iterable[tuple[str, str, str, str, float]], at: float) -> list[Write]:
+        """Continue the rows the previous run left open: ``sessions`` and ``pauses`` as
+        (agent, queue, uid, wall-clock start), ``callbacks`` as (task, queue, call_uid,
+        caller, wall-clock join) of pending requests. Of two open rows for one agent and
+        queue (a run that died before this behaviour existed) the older one is closed now."""
+        out: list[Write] = []
+        for agent, queue, uid, since in sessions:
+            old = self._sessions.get((agent, queue))
+            if old is not None:
+                out.append((_CLOSE_SESSION, (self.wall(at), round(at - old[1], 3), old[0])))
+            self._sessions[(agent, queue)] = (uid, since - self.wall_offset)
+        for agent, queue, uid, since in pauses:
+            old = self._pauses.get((agent, queue))
+            if old is not None:
+                out.append((_CLOSE_PAUSE, (self.wall(at), "shutdown", round(at - old[1], 3),
+                                           old[0])))
+            self._pauses[(agent, queue)] = (uid, since - self.wall_offset)
+        for task, queue, uid, caller, joined in callbacks:
+            self._calls[(task, queue)] = _Call(uid, queue, caller, joined - self.wall_offset,
+                                               callback=True)
+        return out
+
+    def reconcile(self, members: Iterable[tuple[str, str, bool, bool, str]],
+                  at: float) -> list[Write]:
+        """After the engine was restored: ``members`` = (agent, queue, signed_in, paused,
+        pause reason) of every membership. Rows of states that were not restored close at
+        ``at`` (pauses as ``shutdown``); signed-in or paused members without an open row
+        get one from ``at``."""
+        out: list[Write] = []
+        signed_in, paused = set(), set()
+        for agent, queue, is_in, is_paused, reason in members:
+            if is_in:
+                signed_in.add((agent, queue))
+                out += self._open_session(agent, queue, at)
+            if is_paused:
+                paused.add((agent, queue))
+                if (agent, queue) not in self._pauses:
+                    uid = self._uid()
+                    self._pauses[(agent, queue)] = (uid, at)
+                    out.append((_OPEN_PAUSE, (uid, agent, queue, self.wall(at), reason, 0,
+                                              1)))
+        for key in [k for k in self._pauses if k not in paused]:
+            out += self._close_pause(*key, at, "shutdown")
+        for key in [k for k in self._sessions if k not in signed_in]:
+            uid, since = self._sessions.pop(key)
+            out.append((_CLOSE_SESSION, (self.wall(at), round(at - since, 3), uid)))
         return out
 
     # -- callbacks and surveys

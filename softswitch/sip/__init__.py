@@ -129,20 +129,23 @@ Dialogs (`dialog`) -- sans-IO, RFC 3261 §12
 Auth (`auth`) -- RFC 2617/7616/8760 digest, sans-IO
 ---------------------------------------------------
 - `DigestAuthenticator(realm, lookup, *, secret=None, nonce_ttl=300.0,
-  algorithms=("SHA-256", "MD5"))`; `lookup(username) -> str | HA1 | None` (plain password,
+  algorithms=("MD5",))`; `lookup(username) -> str | HA1 | None` (plain password,
   or `HA1(md5=..., sha256=...)` hex digests).
-  `challenge(request, now, *, stale=False) -> Response` (401 + WWW-Authenticate for
-  REGISTER and other non-proxy requests, 407 + Proxy-Authenticate for INVITE, MESSAGE,
-  SUBSCRIBE; one challenge per algorithm).
-  `verify(request, now) -> AuthResult` with `.status` (`AuthStatus.OK / MISSING / STALE /
-  FAILED`), `.username`, `.reason`.
-  `authenticate(request, now) -> tuple[AuthResult, Response | None]`: the response to send
-  (challenge, stale challenge) or None when OK.
+  `challenge(request, now, *, stale=False, source="") -> Response` (401 + WWW-Authenticate
+  for REGISTER and other non-proxy requests, 407 + Proxy-Authenticate for INVITE, MESSAGE,
+  SUBSCRIBE; one challenge per offered algorithm: `offered(request, source)`, SHA-256 on
+  top for a client that showed it speaks it).
+  `verify(request, now, source="") -> AuthResult` with `.status` (`AuthStatus.OK / MISSING
+  / STALE / FAILED`), `.username`, `.reason`.
+  `authenticate(request, now, source="") -> tuple[AuthResult, Response | None]`: the
+  response to send (challenge, stale challenge) or None when OK.
 - UAC side: `authorize(challenge_response, request, username, password) -> Request` (the
   request again with the next CSeq and Authorization/Proxy-Authorization, no Via).
-- `BruteForceGuard(max_failures=20, window=60.0, ban_time=300.0)`: `is_banned(host, now)`,
-  `record_failure(host, now) -> bool` (True when this failure banned the host),
-  `banned_hosts(now)`, `next_deadline()`, `handle_timer(now)` (forgets old entries).
+- `BruteForceGuard(max_failures=20, window=60.0, ban_time=300.0, trusted=())`:
+  `is_banned(host, now)`, `record_failure(host, now) -> Ban | None` (the ban this failure
+  started), `lift(host) -> Ban | None`, `bans(now)`, `banned_hosts(now)`, `next_deadline()`,
+  `handle_timer(now) -> list[Ban]` (the bans that ended; forgets old failures). Hosts in
+  `trusted` networks are never banned. `Ban(address, failures, since, until)`.
 
 SDP (`sdp`) -- RFC 4566 / RFC 3264 subset
 -----------------------------------------

@@ -29,12 +29,11 @@ Decisions where pike is vague or different:
 from __future__ import annotations
 
 import enum
-import ipaddress
 from collections.abc import Iterable
 
-__all__ = ["RateVerdict", "RequestRateLimit"]
+from .networks import Network, in_networks
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+__all__ = ["RateVerdict", "RequestRateLimit"]
 
 
 class RateVerdict(enum.Enum):
@@ -90,12 +89,7 @@ class RequestRateLimit:
         known = self._trust.get(host)
         if known is not None:
             return known
-        try:
-            address = ipaddress.ip_address(host.strip("[]"))
-        except ValueError:
-            trusted = False
-        else:
-            trusted = any(address in net for net in self.trusted)
+        trusted = in_networks(host, self.trusted)
         if len(self._trust) >= self.TRUST_CACHE:
             self._trust.clear()
         self._trust[host] = trusted

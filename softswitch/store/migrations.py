@@ -184,4 +184,32 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE agent_pauses_v4 RENAME TO agent_pauses;
         CREATE INDEX agent_pauses_agent ON agent_pauses (agent, paused_at)
     """),
+    # State that must survive a restart (DESIGN.md "Storage"), written as it changes by
+    # softswitch.store.agent_state and read back at start-up into the ACD. Times are
+    # wall-clock epoch seconds.
+    Migration(5, "agent state and pending callback requests survive restarts", """
+        CREATE TABLE agent_state (
+            agent         TEXT    NOT NULL,
+            queue         TEXT    NOT NULL,
+            signed_in     INTEGER NOT NULL DEFAULT 0,
+            signed_in_at  REAL,              -- orders restored sign-ins (Linear, Round Robin)
+            paused        INTEGER NOT NULL DEFAULT 0,
+            pause_reason  TEXT    NOT NULL DEFAULT '',  -- '' = no reason
+            paused_at     REAL,
+            wrapup_until  REAL,              -- NULL: not in wrap-up for this queue
+            updated_at    REAL    NOT NULL,
+            PRIMARY KEY (agent, queue)
+        );
+        CREATE TABLE callback_requests (
+            task          TEXT    NOT NULL,  -- SIP Call-ID of the caller's original call
+            queue         TEXT    NOT NULL,
+            caller        TEXT    NOT NULL,
+            number        TEXT    NOT NULL,  -- the registered callback number
+            joined_at     REAL    NOT NULL,  -- the caller's place: queue order by join time
+            requested_at  REAL    NOT NULL,
+            expires_at    REAL    NOT NULL,  -- terminated as "no idle agent" after this
+            PRIMARY KEY (task, queue)
+        );
+        CREATE INDEX callback_requests_order ON callback_requests (queue, joined_at)
+    """),
 )

@@ -223,3 +223,48 @@ def test_ring_in_use_allows_a_second_offer_but_never_the_same_task_twice() -> No
     assert rung(acd.handle_task_arrived("c1", "6400", 0.0)) == [("1001",)]
     assert rung(acd.handle_task_arrived("c2", "6400", 1.0)) == [("1001",)]  # call waiting
     assert rung(acd.tick(5.0)) == []  # c1 is not offered to 1001 again while it rings
+
+
+# --- restore after a restart (Acd.restore_agent) -----------------------------------------
+
+
+def test_restored_sign_in_and_pause_are_not_new_ones() -> None:
+    acd = make(queue(dynamic_agents=["2001", "2002"], static_agents=["1001"]))
+    out = acd.restore_agent("2001", "6400", 100.0, signed_in=True, paused=True,
+                            reason="Lunch")
+    assert not of_type(out, AgentSignedIn) and not of_type(out, AgentPaused)
+    assert acd.pause_state("2001", "6400") == (True, "Lunch")
+    assert acd.member_state("2001", "6400") is MemberState.PAUSED
+    acd.restore_agent("1001", "6400", 100.0, signed_in=False, paused=True, reason="Break")
+    assert acd.is_signed_in("1001", "6400")  # static: always signed in
+    assert acd.pause_state("1001", "6400") == (True, "Break")
+    acd.restore_agent("2002", "6400", 100.0, signed_in=True)
+    assert rung(acd.handle_task_arrived("c1", "6400", 101.0)) == [("2002",)]
+
+
+def test_default_status_applies_only_to_agents_new_to_the_queue() -> None:
+    """§6.4: existing dynamic agents keep their status; newly added ones get the default."""
+    acd = make(queue(dynamic_agents=["2001", "2002"], dynamic_agent_default_status="logged_in"))
+    acd.restore_agent("2001", "6400", 100.0, signed_in=False)  # signed out before the restart
+    assert not acd.is_signed_in("2001", "6400")
+    assert acd.is_signed_in("2002", "6400")  # no persisted state: new, default applies
+
+
+def test_restored_sign_ins_keep_their_order_for_linear() -> None:
+    acd = make(queue(dynamic_agents=["2001", "2002"], strategy="linear"))
+    acd.restore_agent("2002", "6400", 100.0, signed_in=True)  # signed in first
+    acd.restore_agent("2001", "6400", 100.0, signed_in=True)
+    assert rung(acd.handle_task_arrived("c1", "6400", 101.0)) == [("2002",)]
+
+
+def test_restored_wrapup_holds_calls_until_it_ends() -> None:
+    acd = make(queue(static_agents=["1001"], wrapup=30))
+    acd.restore_agent("1001", "6400", 100.0, signed_in=True, wrapup_until=120.0)
+    assert acd.member_state("1001", "6400") is MemberState.WRAP_UP
+    assert rung(acd.handle_task_arrived("c1", "6400", 101.0)) == []
+    out = acd.tick(120.0)
+    assert of_type(out, WrapupEnded) and rung(out) == [("1001",)]
+    # a wrap-up that ended while the switch was down is no wrap-up
+    acd2 = make(queue(static_agents=["1001"], wrapup=30))
+    acd2.restore_agent("1001", "6400", 100.0, signed_in=True, wrapup_until=90.0)
+    assert acd2.member_state("1001", "6400") is MemberState.IDLE

@@ -1,10 +1,17 @@
 """Callbacks (queue-admin.md §4, §9.3; behaviours §15.37-§15.44)."""
 
 import pytest
-from acd_helpers import make, of_type, queue, rung
+from acd_helpers import make, of_type, queue, ring_of, rung
 
 from acd import AcdConfigError
-from acd.commands import CollectCallbackNumber, DialCustomer, HangUp, RingAgents
+from acd.commands import (
+    CollectCallbackNumber,
+    DialCustomer,
+    EndCallbackDialogue,
+    HangUp,
+    RingAgents,
+    RouteTask,
+)
 from acd.events import (
     CallbackFailed,
     CallbackFailureReason,
@@ -103,10 +110,12 @@ def test_agent_is_called_first_then_the_customer() -> None:
 
 
 def test_callback_timeout_without_idle_agent_terminates_the_request() -> None:
-    """§15.43: default callback timeout = max wait, counted from the request."""
+    """§15.43: default callback timeout = max wait, counted from joining the queue (the
+    §8.7 fixture's requests end exactly 30 s / 3 min / 5 min after the call's time)."""
     acd = _busy_queue(PRESS_1, max_wait=300)
-    _requested(acd)
-    out = acd.tick(309.0)
+    _requested(acd)  # joined at 0, requested at 9
+    assert not of_type(acd.tick(299.9), CallbackFailed)
+    out = acd.tick(300.0)
     (failed,) = of_type(out, CallbackFailed)
     assert failed.reason is CallbackFailureReason.NO_IDLE_AGENT
     assert of_type(out, TaskLeft)[0].status is CallStatus.MISSED
@@ -115,7 +124,19 @@ def test_callback_timeout_without_idle_agent_terminates_the_request() -> None:
 def test_custom_callback_timeout() -> None:
     acd = _busy_queue({**PRESS_1, "callback_timeout": 120}, max_wait=300)
     _requested(acd)
-    assert of_type(acd.tick(129.0), CallbackFailed)
+    assert not of_type(acd.tick(119.0), CallbackFailed)
+    assert of_type(acd.tick(120.0), CallbackFailed)
+
+
+def test_request_after_the_callback_timeout_passed_is_kept_that_long_from_the_request() -> None:
+    """The manual's screenshot: auto mode after 60 s, callback timeout = max wait = 60."""
+    acd = _busy_queue({"method": "timeout", "timeout": 60}, max_wait=60)
+    acd.handle_task_arrived("c1", "6400", 0.0, caller="5550100")
+    acd.tick(60.0)  # the callback is offered
+    out = acd.handle_callback_number("c1", "", 64.0)
+    assert of_type(out, CallbackRequested)[0].expires == 124.0
+    assert not of_type(acd.tick(123.0), CallbackFailed)
+    assert of_type(acd.tick(124.0), CallbackFailed)
 
 
 def test_customer_does_not_answer() -> None:
@@ -146,3 +167,107 @@ def test_end_of_the_hung_up_caller_leg_keeps_the_request() -> None:
     assert acd.position("c1") == 1
     out = acd.handle_task_removed("c1", 11.0)
     assert of_type(out, TaskLeft)[0].reason is LeaveReason.REMOVED
+
+
+# --- the callback dialogue never strands a caller ---------------------------------------
+
+
+def test_silent_caller_hears_the_prompt_again_once_then_waits_with_their_place() -> None:
+    acd = _busy_queue(PRESS_1)
+    acd.handle_task_arrived("c1", "6400", 0.0, caller="5550100")
+    acd.handle_task_arrived("c2", "6400", 1.0, caller="5550200")
+    acd.handle_key_pressed("c1", "1", 5.0)
+    assert acd.next_deadline() == 20.0
+    out = acd.tick(20.0)
+    assert of_type(out, CollectCallbackNumber) == [CollectCallbackNumber("c1", "5550100")]
+    out = acd.tick(35.0)
+    assert of_type(out, EndCallbackDialogue) == [EndCallbackDialogue("c1")]
+    assert not of_type(out, CollectCallbackNumber)
+    assert acd.position("c1") == 1 and acd.position("c2") == 2
+    # the agent frees: the caller who was in the dialogue is rung first
+    out = acd.handle_device_idle("1001", 40.0)
+    assert ring_of(out, "c1") == ("1001",)
+    # and may press the callback key again
+    acd.handle_offer_rejected("c1", "1001", 41.0)
+    assert of_type(acd.handle_key_pressed("c1", "1", 42.0), CollectCallbackNumber)
+
+
+def test_keys_in_the_dialogue_restart_the_silence_timer() -> None:
+    acd = _busy_queue(PRESS_1)
+    acd.handle_task_arrived("c1", "6400", 0.0, caller="5550100")
+    acd.handle_key_pressed("c1", "1", 5.0)
+    acd.handle_key_pressed("c1", "2", 12.0)  # "enter another number": typing
+    acd.handle_key_pressed("c1", "5", 25.0)
+    assert acd.next_deadline() == 40.0
+    out = acd.handle_callback_number("c1", "55555", 30.0)
+    assert of_type(out, CallbackRequested)
+    assert not of_type(acd.tick(60.0), CollectCallbackNumber)
+
+
+def test_silent_caller_in_the_dialogue_is_rung_when_an_agent_frees_meanwhile() -> None:
+    acd = _busy_queue(PRESS_1)
+    acd.handle_task_arrived("c1", "6400", 0.0, caller="5550100")
+    acd.handle_key_pressed("c1", "1", 5.0)
+    assert rung(acd.handle_device_idle("1001", 10.0)) == []  # not over the dialogue
+    out = acd.tick(35.0)
+    assert of_type(out, EndCallbackDialogue) and ring_of(out, "c1") == ("1001",)
+
+
+def test_silent_caller_fails_over_at_max_wait() -> None:
+    """Engine probe of the bug: max wait 60, a silent caller was still waiting at 6,000 s."""
+    acd = _busy_queue(PRESS_1, max_wait=60)
+    acd.handle_task_arrived("c1", "6400", 0.0, caller="5550100")
+    acd.handle_key_pressed("c1", "1", 5.0)
+    out = acd.tick(35.0)
+    assert of_type(out, EndCallbackDialogue)
+    out = acd.tick(60.0)
+    (left,) = of_type(out, TaskLeft)
+    assert (left.reason, left.waited) == (LeaveReason.MAX_WAIT, 60.0)
+    assert of_type(out, RouteTask)
+
+
+def test_max_wait_passing_during_the_dialogue_fails_over_when_it_ends() -> None:
+    acd = _busy_queue({"method": "timeout", "timeout": 50}, max_wait=60)
+    acd.handle_task_arrived("c1", "6400", 0.0, caller="5550100")
+    assert of_type(acd.tick(50.0), CollectCallbackNumber)  # auto mode offers at 50
+    assert not of_type(acd.tick(60.0), TaskLeft)  # mid-dialogue: not cut off
+    out = acd.tick(80.0)
+    assert [left.reason for left in of_type(out, TaskLeft)] == [LeaveReason.MAX_WAIT]
+    assert acd.position("c1") is None
+
+
+# --- restore after a restart -------------------------------------------------------------
+
+
+def test_restored_callbacks_keep_their_order_ahead_of_new_callers_and_are_served() -> None:
+    acd = make(queue(static_agents=["1001"], callback=PRESS_1))
+    acd.handle_device_busy("1001", 100.0)
+    out = acd.restore_callback("old2", "6400", 100.0, caller="5550200", number="55502",
+                               joined=40.0, expires=400.0)
+    assert not out.events  # agent busy: nothing happens, and nothing is "new"
+    acd.restore_callback("old1", "6400", 100.0, caller="5550100", number="55501",
+                         joined=30.0, expires=400.0)
+    acd.handle_task_arrived("new", "6400", 101.0, caller="5550300")
+    assert [acd.position(t) for t in ("old2", "old1", "new")] == [1, 2, 3]
+    assert acd.statistics("6400", 101.0).waiting == 3
+    out = acd.handle_device_idle("1001", 110.0)
+    (ring,) = of_type(out, RingAgents)
+    assert (ring.task, ring.callback) == ("old2", True)
+    out = acd.handle_offer_answered("old2", "1001", 112.0)
+    assert of_type(out, DialCustomer) == [DialCustomer("old2", "6400", "1001", "55502", "9")]
+    out = acd.handle_callback_connected("old2", 120.0)
+    (left,) = of_type(out, TaskLeft)
+    assert (left.status, left.waited) == (CallStatus.ANSWERED, 80.0)  # from joining
+
+
+def test_restored_callback_expires_at_its_time_or_at_once_if_that_passed() -> None:
+    acd = make(queue(static_agents=["1001"], callback=PRESS_1))
+    acd.handle_device_busy("1001", 100.0)
+    out = acd.restore_callback("gone", "6400", 100.0, caller="5550100", number="55501",
+                               joined=0.0, expires=90.0)
+    assert [e.reason for e in of_type(out, CallbackFailed)] == [
+        CallbackFailureReason.NO_IDLE_AGENT]
+    acd.restore_callback("kept", "6400", 100.0, caller="5550100", number="55501",
+                         joined=0.0, expires=150.0)
+    assert not of_type(acd.tick(149.0), CallbackFailed)
+    assert of_type(acd.tick(150.0), CallbackFailed)

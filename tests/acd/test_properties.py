@@ -64,6 +64,18 @@ QUEUES: list[dict[str, Any]] = [
      "retry_interval": 3, "join_empty_disallowed": ["unregistered"],
      "static_agents": ["1001", "1004"], "dynamic_agents": ["2002"]},
 ]
+# `softswitch reload`: the same four queues with other strategies, members (removed, added,
+# dynamic made static), max waits and announcements
+VARIANTS = [parse_acd_config({"queues": QUEUES}), parse_acd_config({"queues": [
+    {**QUEUES[0], "strategy": "ring_all", "static_agents": ["1001"],
+     "dynamic_agents": ["2001", "1002"]},
+    {**QUEUES[1], "max_wait": 20, "strategy": "fewest_calls"},
+    {**QUEUES[2], "static_agents": ["1002", "1003", "1004"], "dynamic_agents": []},
+    QUEUES[3]]}), parse_acd_config({"queues": [
+    {**QUEUES[0], "static_agents": ["1001", "1002", "2001"], "dynamic_agents": []},
+    QUEUES[1],
+    {**QUEUES[2], "strategy": "linear", "leave_when_empty": None},
+    {**QUEUES[3], "strategy": "random", "dynamic_agents": [], "max_wait": 5}]})]
 RING_IN_USE = {"6401"}
 AGENTS = ["1001", "1002", "1003", "1004", "2001", "2002"]
 MEMBERS = {q["number"]: [a if isinstance(a, str) else a["extension"]
@@ -84,6 +96,7 @@ op = st.one_of(
               st.sampled_from(AGENTS), st.sampled_from([q["number"] for q in QUEUES])),
     st.tuples(st.sampled_from(["busy", "idle", "unreg", "reg", "ready"]),
               st.sampled_from(AGENTS)),
+    st.tuples(st.just("reconfigure"), st.integers(0, len(VARIANTS) - 1)),
 )
 step = st.tuples(op, st.sampled_from([0.0, 0.0, 0.5, 1.0, 2.0, 5.0, 9.0, 31.0]))
 
@@ -232,15 +245,31 @@ def run(steps: list[tuple[tuple[Any, ...], float]]) -> Observer:
                                                  now)
         elif action in ("signin", "signout", "pause", "resume"):
             agent, queue = args
-            if agent not in MEMBERS[queue]:
+            if not acd.is_member(agent, queue):
                 continue
             handler = {"signin": acd.handle_agent_signed_in,
                        "signout": acd.handle_agent_signed_out,
                        "pause": acd.handle_agent_paused,
                        "resume": acd.handle_agent_resumed}[action]
             out = handler(agent, queue, now)
+        elif action == "reconfigure":
+            before = {a for q in acd.queues() for a, _ in acd.queue_members(q)}
+            out = acd.handle_reconfigure(VARIANTS[args[0]], now)
+            obs.signed_in.update({(a, q): acd.is_signed_in(a, q) for q in acd.queues()
+                                  for a, _ in acd.queue_members(q)})
+            obs.feed(out, now)
+            # an agent back in the engine is new to it: the shell reports its phone again
+            for a in sorted({a for q in acd.queues() for a, _ in acd.queue_members(q)}
+                            - before):
+                if a in obs.device_busy:
+                    obs.feed(acd.handle_device_busy(a, now), now)
+                if a in obs.unregistered:
+                    obs.feed(acd.handle_device_unregistered(a, now), now)
+            out = acd.tick(now)
         else:
             agent = args[0]
+            if not any(acd.is_member(agent, q) for q in acd.queues()):
+                continue  # a reload took the agent out of every queue
             if action == "busy":
                 obs.device_busy.add(agent)
                 out = acd.handle_device_busy(agent, now)

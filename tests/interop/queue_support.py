@@ -33,6 +33,17 @@ def phone(factory: Callable[..., Phone], who: tuple[str, str], sw: RunningSwitch
     return p
 
 
+def call_and_press(caller: Phone, sw: RunningSwitch, queue: str, key: str) -> int:
+    """``caller`` calls ``queue``, is answered, and presses ``key`` (e.g. the callback key)
+    half a second into the call; returns the call."""
+    call = caller.call(f"sip:{queue}@{sw.host}:{sw.port}")
+    caller.wait_call_state(call, "CONFIRMED")
+    caller.wait_media(call)
+    time.sleep(0.5)
+    caller.send_dtmf(call, key)
+    return call
+
+
 def assert_music(recording: Path, start: float, end: float) -> None:
     """The recording between start and end s is a piece of the music-on-hold track (the
     shared stream runs on its own, so the piece is searched for anywhere in the track)."""

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import audio
+import numpy as np
 import pytest
 from phones import Phone, wait_wav_complete
-from queue_support import EN, phone, poll_rows, queue_config
+from queue_support import EN, call_and_press, phone, poll_rows, queue_config
 
 from benchmarks.peers.switch import Extension, RunningSwitch
 
@@ -31,7 +32,7 @@ def queue(number: str, **kw: Any) -> dict[str, Any]:
 
 ANNOUNCING = queue("6460", prompts={
     "ringback_tone": "default", "announce_position": True, "play_thank_you": True,
-    "position_announcement_frequency": 5, "language": "en"},
+    "position_announcement_frequency": 8, "language": "en"},
     key_press_events=[{"key": "5", "destination": {"type": "extension", "target": OTHER[0]}}])
 CALLBACK = queue("6461", callback={"method": "press_key", "key": "1"})
 
@@ -39,20 +40,21 @@ CALLBACK = queue("6461", callback={"method": "press_key", "key": "1"})
 @pytest.mark.switch_config(extensions=EXTENSIONS, queues=[ANNOUNCING])
 def test_position_announcement_and_key_press(
         switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
-    """Nobody can answer: every 5 s the caller hears "you are caller number 1 ... thank you
-    for your patience" between music; pressing 5 (sent as SIP INFO) takes the caller to
-    extension 3001."""
+    """Nobody can answer: 8 s after joining, the only caller (nobody ahead) hears "your call
+    is now first in line and will be answered by the next available representative. Thank
+    you for your patience" between music; pressing 5 (sent as SIP INFO) takes the caller
+    to extension 3001."""
     caller, other = phone(phone_factory, CALLER, switch), phone(phone_factory, OTHER, switch)
     call = caller.call(f"sip:6460@{switch.host}:{switch.port}")
     caller.wait_call_state(call, "CONFIRMED")
     caller.wait_media(call)
     caller.record(call, tmp_path / "heard.wav")
-    time.sleep(11.0)
+    time.sleep(15.5)  # the 7 s announcement is over before the next one, 8 s later
     heard = caller.stop_record(call)
-    first = audio.wav_contains_prompt(heard, EN / "you-are-caller-number.wav")
-    assert 4.0 < first.lag_s < 6.0  # the first announcement after 5 s
-    audio.wav_contains_prompt(heard, EN / "num-1.wav")
-    audio.wav_contains_prompt(heard, EN / "thank-you-for-patience.wav")
+    first = audio.wav_contains_prompt(heard, EN / "no-callers-ahead.wav")
+    assert 7.0 < first.lag_s < 9.0  # the first announcement after 8 s
+    thanks = audio.wav_contains_prompt(heard, EN / "thank-you-for-patience.wav")
+    assert thanks.lag_s > first.lag_s + 5.0  # after the whole first-in-line sentence
 
     caller.send_dtmf(call, "5", method="info")  # SIP INFO (application/dtmf-relay)
     incoming = other.wait_incoming(timeout=10)
@@ -125,7 +127,7 @@ def test_callback_agent_first_then_customer(
     agent.play(ring, audio.tone_wav(tmp_path / "agent.wav", 440))
     agent.record(ring, tmp_path / "agent-heard.wav")
     customer.record(cust, tmp_path / "customer-heard.wav")
-    time.sleep(2.5)
+    time.sleep(4.0)  # the agent hears "please hold while we try to connect you" (2.2 s) first
     audio.wav_has_tone(agent.stop_record(ring), 1000, min_seconds=1.0)
     audio.wav_has_tone(customer.stop_record(cust), 440, min_seconds=1.0)
     customer.hangup(cust)
@@ -135,3 +137,60 @@ def test_callback_agent_first_then_customer(
     [(recording,)] = poll_rows(switch.db_path, "SELECT recording FROM queue_calls"
                                        " WHERE callback = 1 AND recording IS NOT NULL")
     audio.assert_stereo_channels(recording, 1000, 440, 2.5)
+
+
+@pytest.mark.switch_config(extensions=EXTENSIONS, queues=[CALLBACK])
+def test_silent_caller_in_the_callback_dialogue_is_rung_when_an_agent_frees(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    """The caller presses 1 and then nothing: after 15 s of silence the callback prompt is
+    played again, after 15 s more the caller is back in line (§4.2: a callback *can* be
+    requested); when the agent's phone registers, it rings for the caller, who talks."""
+    caller = phone(phone_factory, CALLER, switch)
+    call = call_and_press(caller, switch, "6461", "1")
+    time.sleep(10.0)  # the first prompt is over
+    caller.record(call, tmp_path / "again.wav")
+    time.sleep(12.0)
+    again = caller.stop_record(call)
+    wait_wav_complete(again)
+    repeat = audio.wav_contains_prompt(again, EN / "callback-number-confirm-prefix.wav")
+    assert 4.0 < repeat.lag_s < 7.0  # 15 s after the key press
+    time.sleep(10.0)  # the second silence ends the dialogue
+    agent = phone(phone_factory, AGENT, switch)  # an agent becomes available
+    ring = agent.wait_incoming(timeout=10)
+    assert "callback" not in agent.incoming(ring)["from"]  # the caller is on the line
+    agent.answer(ring)
+    agent.wait_call_state(ring, "CONFIRMED")
+    agent.wait_media(ring)
+    agent.play(ring, audio.tone_wav(tmp_path / "agent.wav", 440))
+    caller.record(call, tmp_path / "talk.wav")
+    time.sleep(2.0)
+    audio.wav_has_tone(caller.stop_record(call), 440, min_seconds=1.0)
+    agent.hangup(ring)
+    assert caller.wait_call_state(call, "DISCONNECTED")["code"] == 200
+
+
+CAROL = ("1003", "carol-1003-secret")  # config.example.yaml's demo extensions
+ALICE = ("1001", "alice-1001-secret")  # a static agent of 6400 Sales
+
+
+@pytest.mark.switch_config(overrides={"smtp": None})
+def test_a_caller_to_sales_on_the_shipped_config_hears_the_welcome(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    """config.example.yaml as shipped (only ports and files moved): a caller to 6400 hears
+    its join announcement, welcome-sales, from the first second (the agent's phone rings
+    meanwhile and is not answered)."""
+    agent = phone(phone_factory, ALICE, switch)  # a registered agent: the queue is not empty
+    caller = phone(phone_factory, CAROL, switch)
+    call = caller.call(f"sip:6400@{switch.host}:{switch.port}")
+    caller.wait_call_state(call, "CONFIRMED")
+    caller.wait_media(call)
+    caller.record(call, tmp_path / "heard.wav")
+    agent.wait_incoming(timeout=10)
+    time.sleep(4.0)
+    heard = caller.stop_record(call)
+    rec, rate = audio.read_wav(heard)
+    first_second = rec[: rate]
+    assert 20 * np.log10(np.sqrt(np.mean(first_second ** 2)) + 1e-12) > -40  # not silence
+    welcome = audio.wav_contains_prompt(heard, EN / "welcome-sales.wav")
+    assert -1.0 < welcome.lag_s < 1.0  # the recording starts with it
+    caller.hangup(call)

@@ -73,7 +73,7 @@ def test_basic_queue_call(switch: RunningSwitch, phone_factory: Callable[..., Ph
     agent.play(incoming, audio.tone_wav(tmp_path / "agent.wav", 1000))
     caller.play(call, audio.tone_wav(tmp_path / "caller.wav", 440))
     agent.record(incoming, tmp_path / "agent-heard.wav")
-    time.sleep(4.0)  # agent ID announcement (~2.5 s) then the bridge
+    time.sleep(5.5)  # agent ID announcement ("Agent number 0 0 7", ~3.6 s) then the bridge
     heard = caller.stop_record(call)
     agent_heard = agent.stop_record(incoming)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from phones import Phone
-from queue_support import phone, queue_config
+from queue_support import call_and_press, phone, queue_config
 from test_trunks import provider_scenario
 
 from benchmarks.peers.net import free_port
@@ -63,11 +63,7 @@ def callback_through_the_provider(switch: RunningSwitch, phone_factory: Callable
     """The caller asks for a callback to 5551234, an agent answers the callback offer, the
     provider (already started) is called and answers; the callbacks row says succeeded."""
     caller = phone(phone_factory, CALLER, switch)
-    call = caller.call(f"sip:6462@{switch.host}:{switch.port}")
-    caller.wait_call_state(call, "CONFIRMED")
-    caller.wait_media(call)
-    time.sleep(0.5)
-    caller.send_dtmf(call, "1")
+    call = call_and_press(caller, switch, "6462", "1")
     time.sleep(4.5)  # "your callback number is 3 0 0 0; press 1 to confirm or 2 to change"
     caller.send_dtmf(call, "2")
     time.sleep(1.0)
@@ -141,11 +137,7 @@ def test_callback_refused_by_the_provider_is_recorded_with_its_reason(
     provider = sipp(provider_scenario(tmp_path, "trunk_uas_refuse.xml", number="5551234",
                                       status=str(status)), None, local_port=TRUNK_PORT).start()
     caller = phone(phone_factory, CALLER, switch)
-    call = caller.call(f"sip:6462@{switch.host}:{switch.port}")
-    caller.wait_call_state(call, "CONFIRMED")
-    caller.wait_media(call)
-    time.sleep(0.5)
-    caller.send_dtmf(call, "1")
+    call = call_and_press(caller, switch, "6462", "1")
     time.sleep(4.5)
     caller.send_dtmf(call, "2")
     time.sleep(1.0)

@@ -40,7 +40,7 @@ async def collect(phone: Phone, seconds: float) -> list:
 
 async def test_prompt_played_is_recognised_at_the_phone(engine, phones):
     ph, leg = await leg_for(engine, phones, "caller", "PCMA")
-    prompt = engine.prompts.get("en/you-are-caller-number")
+    prompt = engine.prompts.get("en/thank-you-for-patience")
     pb = engine.play(leg, PromptSequence([prompt]))
     got_task = asyncio.create_task(collect(ph, prompt.duration + 0.4))
     assert await asyncio.wait_for(pb, 5) is PlaybackOutcome.FINISHED
@@ -102,7 +102,7 @@ async def test_music_on_hold_one_stream_many_legs_and_hold_resume(engine, phones
     assert len(set.intersection(*ulaw)) >= 10
     assert all(len({p.ssrc for p in g}) == 1 for g in got)
     assert engine.music_streams["default"].listeners == [leg for _, leg in pairs]
-    # The music is the generated track: it correlates with moh/default.wav.
+    # The music is the installed track: it correlates with moh/default.wav.
     track = engine.prompts.music("default").samples.astype(float)
     heard = np.concatenate([decode(p.payload, Codec.PCMA) for p in got[0]]).astype(float)
     xc = np.correlate(track[: 8000 * 2], heard[:2400], mode="valid")

@@ -121,8 +121,6 @@ def test_ordinals_durations_and_announcements():
     assert say_duration(45, "zh") == ["num-45", "seconds"]
     assert announce_wait(130, "en") == ["estimated-wait-time", "num-3", "minutes"]
     assert announce_wait(5, "en") == ["estimated-wait-time", "num-1", "minute"]
-    assert announce_position(4, "en") == ["you-are-caller-number", "num-4"]
-    assert announce_position(4, "zh") == ["you-are-caller-number", "num-4", "caller-suffix"]
     assert announce_callers_ahead(1, "en") == ["there-is-one-caller-ahead"]
     assert announce_callers_ahead(3, "zh") == ["there-are", "num-3", "callers-ahead-of-you"]
     assert announce_agent_id("0101", "en") == ["agent-id-prefix", "num-0", "num-1", "num-0",
@@ -131,6 +129,21 @@ def test_ordinals_durations_and_announcements():
                 lambda: announce_position(0, "en"), lambda: announce_agent_id("1a", "en")):
         with pytest.raises(PromptError):
             bad()
+
+
+@pytest.mark.parametrize(("position", "lang", "words"), [
+    # the manual's 前方等待人数: callers AHEAD of you, so position N has N-1 ahead
+    (1, "en", ["no-callers-ahead"]),  # "your call is now first in line ..."
+    (1, "zh", ["no-callers-ahead"]),  # 您已排在第一位 ...
+    (2, "en", ["there-is-one-caller-ahead"]),
+    (2, "zh", ["there-are", "num-1", "callers-ahead-of-you"]),  # 您前面还有一位来电者在等待
+    (4, "en", ["there-are", "num-3", "callers-ahead-of-you"]),
+    (4, "zh", ["there-are", "num-3", "callers-ahead-of-you"]),
+    (122, "en", ["there-are", "num-1", "num-hundred", "num-21", "callers-ahead-of-you"]),
+    (122, "zh", ["there-are", "num-1", "num-bai", "num-21", "callers-ahead-of-you"]),
+])
+def test_position_announcement_says_how_many_callers_are_ahead(position, lang, words):
+    assert announce_position(position, lang) == words
 
 
 def test_every_composable_word_exists_in_both_prompt_sets():

@@ -225,3 +225,40 @@ def test_calls_of_unknown_numbers_are_not_kept() -> None:
     assert sw.notifier.call_updated("+4930123", call, now=0.0) == []
     assert sw.notifier.registration_changed("9999", True, now=0.0) == []
     assert sw.notifier.call_ended("+4930123", "t1", now=1.0) == []
+
+
+# Monotonic clocks where `(t + 600) - t` rounds above 600 for about a quarter of the
+# fractional offsets (1000 s into a run: the BLF test that once saw `expires=601`).
+BASES = (0.0, 1.0, 1000.0, 3631.0, 86400.0 * 3, 1e6)
+OFFSETS = [k / 1000 for k in range(1000)]
+
+
+def test_remaining_time_never_exceeds_the_grant_at_any_fractional_offset() -> None:
+    """RFC 6665 §4.1.3: `active;expires=` is the time left; a phone refreshing just before
+    it must still be subscribed. Every NOTIFY, first or later, for every start time."""
+    sw = Switch()
+    for base in BASES:
+        for offset in OFFSETS:
+            start = base + offset
+            phone = sw.subscribe("1002", "1001", now=start, expires=600,
+                                 call_id=f"c-{start!r}")
+            [first] = phone.result.notifies
+            assert first.headers["Subscription-State"] == "active;expires=600", start
+            refreshed = sw.refresh(phone, now=start + 0.25, expires=600)
+            [again] = refreshed.notifies
+            assert again.headers["Subscription-State"] == "active;expires=600", start
+            sw.notifier.terminate_all(TerminationReason.DEACTIVATED, now=start)
+
+
+def test_later_notifies_show_the_whole_seconds_left() -> None:
+    sw = Switch()
+    for base in BASES:
+        for offset in OFFSETS[::50]:
+            start = base + offset
+            sw.subscribe("1002", "1001", now=start, expires=600, call_id=f"c-{start!r}")
+            ringing = ExtensionCall(f"call-{start!r}", "recipient", CallState.EARLY)
+            [n] = sw.notifier.call_updated("1002", ringing, now=start + 10.5)
+            # 589.5 s are left: the phone is told 589, never 590
+            assert n.headers["Subscription-State"] == "active;expires=589", start
+            sw.notifier.call_ended("1002", f"call-{start!r}", now=start + 11)
+            sw.notifier.terminate_all(TerminationReason.DEACTIVATED, now=start + 11)

@@ -469,13 +469,26 @@ async def request_callback(number: str, **cb: Any) -> tuple[Any, ...]:
     return qc, endpoint, media, registrar, clock, events, call_id
 
 
-async def test_callback_requests_pending_at_shutdown_are_logged_with_their_number() -> None:
-    qc, *_ = await request_callback("30010")
+async def test_callback_requests_pending_at_shutdown_are_kept_not_ended() -> None:
+    qc, _, _, _, _, events, call_id = await request_callback("30010")
     with structlog.testing.capture_logs() as logs:
         await qc.shutdown()
-    lost = [e for e in logs if e["event"] == "callback request lost at shutdown"]
-    assert [(e["log_level"], e["queue"], e["number"]) for e in lost] == [
-        ("warning", "6400", "30010")]
+    kept = [e for e in logs if e["event"] == "callback request kept for the next start"]
+    assert [(e["queue"], e["number"]) for e in kept] == [("6400", "30010")]
+    # no outcome: the request is still pending (persisted, served after the restart)
+    assert not [e for e in events if isinstance(e, TaskLeft) and e.task == call_id]
+
+
+async def agent_answers_the_callback(qc: QueueCalls, endpoint: Endpoint,
+                                     registrar: Registrar) -> Outgoing:
+    """Agent 2000's phone registers, rings for the pending callback and answers it."""
+    registrar.add("2000", 7000)
+    qc.registration_changed("2000")
+    await settle()
+    [ring] = endpoint.invites_to("2000")
+    answer(ring)
+    await settle()
+    return ring
 
 
 def failures(events: list[Any]) -> list[str]:
@@ -531,12 +544,7 @@ async def test_callback_fails_with_reason_and_releases_the_agent(
     qc, endpoint, _, registrar, _, events, call_id = await request_callback(number)
     if registered:
         registrar.add(number, 7300)
-    registrar.add("2000", 7000)
-    qc.registration_changed("2000")
-    await settle()
-    [ring] = endpoint.invites_to("2000")
-    answer(ring)
-    await settle()
+    await agent_answers_the_callback(qc, endpoint, registrar)
     if status is not None:
         answer(endpoint.invites_to(number)[0], status)
         await settle()
@@ -569,7 +577,8 @@ async def test_periodic_announcements_in_the_queues_language_in_virtual_time() -
     clock.now += 15.0
     qc.tick()
     said = leg.heard[-1]
-    assert said[0] == "zh/you-are-caller-number" and said[-1] == "zh/thank-you-for-patience"
+    # the only caller: nobody ahead (您已排在第一位), then 感谢您的耐心等待
+    assert said[0] == "zh/no-callers-ahead" and said[-1] == "zh/thank-you-for-patience"
     assert "zh/estimated-wait-time" not in said  # no agent serves the queue: no estimate
     assert leg.music == "default"  # the music comes back after each announcement
 
@@ -603,13 +612,13 @@ async def test_failover_to_another_queue_keeps_the_call() -> None:
 async def test_no_announcement_over_the_callback_number_dialogue() -> None:
     qc, endpoint, media, _, clock, _ = make([queue(
         static_agents=["2000"], callback={"method": "press_key", "key": "1"},
-        prompts={"announce_position": True, "position_announcement_frequency": 20})],
+        prompts={"announce_position": True, "position_announcement_frequency": 10})],
         registered=())
     call_id = await join(qc, endpoint)
     leg = media.legs[f"{call_id}/q"]
     leg.press("1")
     heard = len(leg.heard)
-    clock.now += 20.0
+    clock.now += 10.0
     qc.tick()
     assert len(leg.heard) == heard  # still the callback prompt
 
@@ -680,3 +689,56 @@ async def test_cancel_before_the_switch_answered() -> None:
     assert media.legs[f"{req.call_id}/q"].closed
     assert endpoint.invites_to("2000") == []
     assert not any(isinstance(e, TaskJoined) for e in events)
+
+
+async def test_silent_caller_in_the_callback_dialogue_is_rung_when_an_agent_frees() -> None:
+    qc, endpoint, media, registrar, clock, _ = make([queue(
+        static_agents=["2000"], callback={"method": "press_key", "key": "1"})], registered=())
+    call_id = await join(qc, endpoint)
+    leg = media.legs[f"{call_id}/q"]
+    leg.press("1")
+    assert leg.heard[-1][0] == "en/callback-number-confirm-prefix"
+    clock.now += 15.0
+    qc.tick()  # silence: the prompt once more
+    assert len(leg.heard) == 2 and leg.heard[-1][0] == "en/callback-number-confirm-prefix"
+    clock.now += 15.0
+    qc.tick()  # silence again: back in line, music
+    assert qc.tasks[call_id].mode is Mode.WAITING
+    assert media.playbacks[-1].done and leg.music == "default"
+    registrar.add("2000", 7000)
+    qc.registration_changed("2000")
+    await settle()
+    [ring] = endpoint.invites_to("2000")
+    assert ring.request.from_.display_name == "Sales: Alice"
+
+
+async def test_agent_hanging_up_before_the_customer_answers_fails_as_agent_hung_up() -> None:
+    """§8.7 failure reason "Agent hung up" (坐席挂断)."""
+    qc, endpoint, _, registrar, _, events, call_id = await request_callback("30010")
+    registrar.add("30010", 7300)
+    ring = await agent_answers_the_callback(qc, endpoint, registrar)
+    [customer] = endpoint.invites_to("30010")
+    qc.handle_in_dialog(Txn(Peer("udp", "127.0.0.1", 7000)),
+                        in_dialog(ring.request.call_id, "BYE"))
+    assert failures(events) == ["agent_hung_up"]
+    assert customer.cancelled
+    assert qc.tasks[call_id].mode is Mode.ENDED
+
+
+async def test_restored_callback_request_is_served_agent_first() -> None:
+    """After a restart (softswitch.store.agent_state) the shell adopts the request the ACD
+    restored: when the agent's phone registers it rings, then the customer is called."""
+    qc, endpoint, media, registrar, clock, events = make([queue(
+        static_agents=["2000"], callback={"method": "press_key", "key": "1"})], registered=())
+    qc.adopt_callback("old-call", "6400", "3000", "30010")
+    qc.execute(qc.acd.restore_callback("old-call", "6400", clock.now, caller="3000",
+                                       number="30010", joined=clock.now - 50.0,
+                                       expires=clock.now + 600.0))
+    registrar.add("30010", 7300)
+    ring = await agent_answers_the_callback(qc, endpoint, registrar)
+    assert ring.request.from_.display_name == "Sales: callback 30010"
+    [customer] = endpoint.invites_to("30010")
+    answer(customer)
+    assert media.legs["old-call/2000"].bridged is media.legs["old-call/customer"]
+    assert [type(e).__name__ for e in events if type(e).__name__.startswith("Callback")] == [
+        "CallbackSucceeded"]

@@ -64,10 +64,11 @@ def test_survey_counts_only_the_first_configured_key() -> None:
 
 
 def test_position_parts_in_order_and_wait_only_when_known() -> None:
+    # position 3: two callers ahead of you
     assert position_parts(3, 170.0, True, "en") == [
-        ["you-are-caller-number", "num-3"], ["estimated-wait-time", "num-3", "minutes"],
-        "thank-you-for-patience"]
-    assert position_parts(1, None, False, "en") == [["you-are-caller-number", "num-1"]]
+        ["there-are", "num-2", "callers-ahead-of-you"],
+        ["estimated-wait-time", "num-3", "minutes"], "thank-you-for-patience"]
+    assert position_parts(1, None, False, "en") == [["no-callers-ahead"]]
     assert position_parts(None, None, True, "zh") == ["thank-you-for-patience"]
     LIB.sequence("zh", *position_parts(2, 60.0, True, "zh"))  # every id exists in zh
 

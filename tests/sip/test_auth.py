@@ -4,18 +4,21 @@ time."""
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 
 import pytest
 
 from softswitch.sip import (
     HA1,
+    AuthResult,
     AuthStatus,
     BruteForceGuard,
     DigestAuthenticator,
     Request,
+    Response,
     parse_message,
 )
-from softswitch.sip.auth import compute_ha1, compute_response
+from softswitch.sip.auth import Ban, compute_ha1, compute_response, normalize_address
 from softswitch.sip.headers import parse_auth_params
 
 from . import rfc4475
@@ -66,7 +69,9 @@ def client_answer(challenge_value: str, req: Request, user: str, password: str,
 
 @pytest.fixture
 def auth() -> DigestAuthenticator:
-    return DigestAuthenticator(REALM, PASSWORDS.get, secret=b"k" * 32, nonce_ttl=300.0)
+    """Configured with SHA-256 first (`sip.auth.algorithms: [SHA-256, MD5]`)."""
+    return DigestAuthenticator(REALM, PASSWORDS.get, secret=b"k" * 32, nonce_ttl=300.0,
+                               algorithms=("SHA-256", "MD5"))
 
 
 def test_rfc2617_and_rfc7616_reference_vectors() -> None:
@@ -146,6 +151,36 @@ def test_wrong_password_and_unknown_user_fail_and_get_a_fresh_challenge(
     assert auth.verify(ghost, now=1.0).status is AuthStatus.FAILED
 
 
+def test_a_second_wrong_password_in_one_call_id_gets_no_new_challenge(
+        auth: DigestAuthenticator) -> None:
+    """baresip answers every fresh challenge with the same wrong password; from the second
+    failure in a Call-ID on the caller answers 403 instead (still counting each one)."""
+    req = request()
+    _r, challenge = auth.authenticate(req, now=0.0)
+    assert challenge is not None
+    for now in (1.0, 2.0, 3.0):
+        value = challenge.get_all("WWW-Authenticate")[0]
+        result, challenge = auth.authenticate(client_answer(value, req, "1001", "guess"), now)
+        assert result.status is AuthStatus.FAILED
+        if now == 1.0:
+            assert challenge is not None and challenge.status == 401
+        else:
+            assert challenge is None
+            challenge = auth.challenge(req, now)
+    # another Call-ID is challenged again; so is this one once a nonce lifetime has passed
+    other = request()
+    other.set("Call-ID", "auth-2")
+    bad = client_answer(challenge.get_all("WWW-Authenticate")[0], other, "1001", "guess")
+    assert auth.authenticate(bad, now=4.0)[1] is not None
+    later = client_answer(auth.challenge(req, 302.0).get_all("WWW-Authenticate")[0], req,
+                          "1001", "guess")
+    assert auth.authenticate(later, now=302.0)[1] is not None
+    # and the right password still gets in
+    right = client_answer(auth.challenge(req, 303.0).get_all("WWW-Authenticate")[0], req,
+                          "1001", "s3cret")
+    assert auth.authenticate(right, now=303.0) == (AuthResult(AuthStatus.OK, "1001"), None)
+
+
 def test_expired_nonce_is_answered_stale_true(auth: DigestAuthenticator) -> None:
     req = request()
     _r, challenge = auth.authenticate(req, now=0.0)
@@ -193,14 +228,22 @@ def test_without_qop_a_nonce_is_good_once(auth: DigestAuthenticator) -> None:
     assert auth.verify(old_style, now=2.0).status is AuthStatus.STALE
 
 
-def test_nonce_from_another_secret_or_forged_fails(auth: DigestAuthenticator) -> None:
-    other = DigestAuthenticator(REALM, PASSWORDS.get, secret=b"z" * 32)
+def test_a_nonce_from_before_a_restart_is_stale_not_a_failure(
+        auth: DigestAuthenticator) -> None:
+    """After a restart (new secret) phones that send their last credentials unasked must
+    not count toward a ban: the right password over a foreign nonce is stale."""
+    before_restart = DigestAuthenticator(REALM, PASSWORDS.get, secret=b"z" * 32)
     req = request()
-    _r, challenge = other.authenticate(req, now=0.0)
+    _r, challenge = before_restart.authenticate(req, now=0.0)
     assert challenge is not None
-    answered = client_answer(challenge.get_all("WWW-Authenticate")[0], req, "1001", "s3cret")
-    result = auth.verify(answered, now=1.0)
-    assert result.status is AuthStatus.FAILED and "nonce" in result.reason
+    value = challenge.get_all("WWW-Authenticate")[0]
+    result, resp = auth.authenticate(client_answer(value, req, "1001", "s3cret"), now=1.0)
+    assert result.status is AuthStatus.STALE and "nonce" in result.reason
+    assert resp is not None and "stale=true" in resp.get_all("WWW-Authenticate")[0]
+    guess = auth.verify(client_answer(value, req, "1001", "guess"), now=1.0)
+    assert guess.status is AuthStatus.FAILED and guess.reason == "wrong password"
+    forged = client_answer(value.replace('nonce="', 'nonce="x'), req, "1001", "guess")
+    assert auth.verify(forged, now=1.0).status is AuthStatus.FAILED
 
 
 def test_digest_uri_must_match_request_uri(auth: DigestAuthenticator) -> None:
@@ -253,6 +296,74 @@ def test_md5_only_configuration() -> None:
         DigestAuthenticator(REALM, PASSWORDS.get, algorithms=("SHA-512-256",))
 
 
+def offered(resp: object) -> list[str]:
+    assert isinstance(resp, Response)
+    name = "Proxy-Authenticate" if resp.status == 407 else "WWW-Authenticate"
+    return [parse_auth_params(v)[1]["algorithm"] for v in resp.get_all(name)]
+
+
+def test_by_default_every_phone_is_offered_md5_alone() -> None:
+    """Desk phones answer the first challenge and baresip 1.0 fails on any SHA-256 one, so
+    a client the switch knows nothing about sees MD5 only (like Asterisk and Kamailio)."""
+    auth = DigestAuthenticator(REALM, PASSWORDS.get)
+    for method in ("REGISTER", "INVITE"):
+        _r, challenge = auth.authenticate(request(method), now=0.0, source="192.0.2.5")
+        assert offered(challenge) == ["MD5"]
+    _r, challenge = auth.authenticate(request(), now=0.0)
+    assert challenge is not None
+    answered = client_answer(challenge.get_all("WWW-Authenticate")[0], request(), "1001",
+                             "s3cret")
+    assert auth.verify(answered, now=1.0, source="192.0.2.5").ok
+
+
+def sha256_answer(auth: DigestAuthenticator, req: Request, password: str = "s3cret",
+                  now: float = 0.0) -> Request:
+    """Credentials with algorithm=SHA-256 over a nonce of ours, as a phone set to SHA-256
+    (or linphone re-using its last nonce) sends them."""
+    nonce = auth.make_nonce(now)
+    value = (f'Digest realm="{REALM}", nonce="{nonce}", algorithm=SHA-256, qop="auth"')
+    return client_answer(value, req, "1001", password)
+
+
+def test_a_client_sending_sha256_credentials_is_offered_sha256_first() -> None:
+    auth = DigestAuthenticator(REALM, PASSWORDS.get, nonce_ttl=300.0)
+    req = request()
+    req.set("User-Agent", "Linphone/5.1")
+    # A SHA-256 answer is accepted although only MD5 is offered to unknown clients ...
+    assert auth.verify(sha256_answer(auth, req), now=1.0, source="192.0.2.5").ok
+    # ... its stale nonce is answered with SHA-256 on top, then MD5 ...
+    result, challenge = auth.authenticate(sha256_answer(auth, req), now=400.0,
+                                          source="192.0.2.5")
+    assert result.status is AuthStatus.STALE and offered(challenge) == ["SHA-256", "MD5"]
+    # ... and so is its next request without credentials (same software, same address).
+    _r, challenge = auth.authenticate(req, now=401.0, source="192.0.2.5")
+    assert offered(challenge) == ["SHA-256", "MD5"]
+    # Other software at that address, and the same software elsewhere, still get MD5 alone.
+    other = request()
+    other.set("User-Agent", "Yealink SIP-T46U")
+    assert offered(auth.authenticate(other, now=402.0, source="192.0.2.5")[1]) == ["MD5"]
+    assert offered(auth.authenticate(req, now=402.0, source="192.0.2.6")[1]) == ["MD5"]
+
+
+def test_a_wrong_sha256_password_teaches_nothing() -> None:
+    auth = DigestAuthenticator(REALM, PASSWORDS.get)
+    req = request()
+    result, challenge = auth.authenticate(sha256_answer(auth, req, "guess"), now=1.0,
+                                          source="192.0.2.5")
+    # this request itself shows SHA-256, so its challenge offers it first ...
+    assert result.status is AuthStatus.FAILED and offered(challenge) == ["SHA-256", "MD5"]
+    # ... but a guess is not remembered as a SHA-256 client
+    assert offered(auth.authenticate(req, now=2.0, source="192.0.2.5")[1]) == ["MD5"]
+
+
+def test_md5_answers_are_refused_when_only_sha256_is_configured() -> None:
+    auth = DigestAuthenticator(REALM, PASSWORDS.get, algorithms=("SHA-256",))
+    md5 = auth.make_nonce(0.0)
+    value = f'Digest realm="{REALM}", nonce="{md5}", algorithm=MD5, qop="auth"'
+    result = auth.verify(client_answer(value, request(), "1001", "s3cret"), now=1.0)
+    assert result.status is AuthStatus.FAILED and "not offered" in result.reason
+
+
 def test_unknown_auth_scheme_is_just_challenged(auth: DigestAuthenticator) -> None:
     """RFC 4475 §3.3.7 regaut01: an unknown scheme gets a 401 challenge."""
     req = parse_message(rfc4475.REGAUT01)
@@ -293,6 +404,95 @@ def test_guard_forgets_old_entries() -> None:
     assert guard.next_deadline() == 33.0  # only b's ban remains
     guard.handle_timer(now=34.0)
     assert guard.next_deadline() is None and guard.banned_hosts(now=34.0) == []
+
+
+LOOPBACK_AND_LAN = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"),
+                    ipaddress.ip_network("10.1.0.0/16"))
+
+
+def ban(guard: BruteForceGuard, host: str, now: float) -> Ban | None:
+    """max_failures failures from `host` at `now`; the ban the last one started."""
+    result = None
+    for _ in range(guard.max_failures):
+        result = guard.record_failure(host, now)
+    return result
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.9.9.9", "::1", "10.1.200.3",
+                                  "::ffff:127.0.0.1"])
+def test_trusted_networks_are_never_banned(host: str) -> None:
+    guard = BruteForceGuard(max_failures=3, window=60.0, ban_time=600.0,
+                            trusted=LOOPBACK_AND_LAN)
+    for i in range(100):
+        assert guard.record_failure(host, now=float(i) / 10) is None
+    assert not guard.is_banned(host, now=10.0) and guard.bans(now=10.0) == []
+    assert guard.next_deadline() is None  # nothing was even counted
+
+
+@pytest.mark.parametrize("host", ["10.2.0.1", "192.0.2.9", "2001:db8::1", "not-an-ip"])
+def test_addresses_outside_the_trusted_networks_are_banned(host: str) -> None:
+    guard = BruteForceGuard(max_failures=3, window=60.0, ban_time=600.0,
+                            trusted=LOOPBACK_AND_LAN)
+    started = ban(guard, host, now=5.0)
+    assert started == Ban(host, failures=3, since=5.0, until=605.0)
+    assert guard.is_banned(host, now=6.0)
+
+
+def test_bans_end_by_themselves_in_virtual_time() -> None:
+    guard = BruteForceGuard(max_failures=2, window=60.0, ban_time=600.0)
+    first = ban(guard, "192.0.2.1", now=100.0)
+    second = ban(guard, "192.0.2.2", now=130.5)
+    assert first is not None and second is not None
+    assert guard.bans(now=131.0) == [first, second]  # listed oldest first
+    # the shell sleeps until next_deadline(); nothing ends a moment before it
+    assert guard.next_deadline() == 700.0
+    assert guard.handle_timer(now=699.999) == []
+    assert guard.is_banned("192.0.2.1", now=699.999)
+    assert guard.handle_timer(now=700.0) == [first]  # the ended ban, for the log line
+    assert not guard.is_banned("192.0.2.1", now=700.0)
+    assert guard.bans(now=700.0) == [second] and guard.next_deadline() == 730.5
+    assert guard.handle_timer(now=731.0) == [second]
+    assert guard.bans(now=731.0) == [] and guard.next_deadline() is None
+    # a fresh start: the address needs max_failures new failures to be banned again
+    assert guard.record_failure("192.0.2.1", now=732.0) is None
+
+
+def test_is_banned_is_false_once_the_ban_is_over_even_before_the_timer_runs() -> None:
+    guard = BruteForceGuard(max_failures=1, window=60.0, ban_time=10.0)
+    ban(guard, "192.0.2.1", now=0.0)
+    assert guard.is_banned("192.0.2.1", now=9.9) and not guard.is_banned("192.0.2.1", 10.0)
+    assert guard.bans(now=10.0) == []
+    # a new ban before the sweep replaces the ended one
+    again = guard.record_failure("192.0.2.1", now=11.0)
+    assert again == Ban("192.0.2.1", 1, 11.0, 21.0)
+    assert guard.handle_timer(now=12.0) == [] and guard.bans(now=12.0) == [again]
+
+
+def test_lifting_a_ban_lets_the_address_in_and_forgets_its_failures() -> None:
+    guard = BruteForceGuard(max_failures=3, window=60.0, ban_time=600.0)
+    banned = ban(guard, "192.0.2.1", now=0.0)
+    guard.record_failure("192.0.2.2", now=1.0)
+    guard.record_failure("192.0.2.2", now=2.0)
+    assert guard.lift("192.0.2.1") == banned
+    assert not guard.is_banned("192.0.2.1", now=3.0) and guard.bans(now=3.0) == []
+    assert guard.lift("192.0.2.1") is None  # nothing left to lift
+    assert guard.lift("192.0.2.2") is None  # not banned; its two failures are forgotten
+    assert guard.record_failure("192.0.2.2", now=3.0) is None
+    assert guard.record_failure("192.0.2.2", now=4.0) is None
+    assert guard.handle_timer(now=601.0) == []  # the lifted ban does not end a second time
+
+
+@pytest.mark.parametrize(("text", "canonical"), [
+    ("192.0.2.1", "192.0.2.1"), (" 192.0.2.1 ", "192.0.2.1"), ("[::1]", "::1"),
+    ("2001:DB8:0:0::1", "2001:db8::1")])
+def test_addresses_are_normalized(text: str, canonical: str) -> None:
+    assert normalize_address(text) == canonical
+
+
+@pytest.mark.parametrize("text", ["", "192.0.2", "300.1.1.1", "host.example.com", "::1::"])
+def test_malformed_addresses_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        normalize_address(text)
 
 
 @pytest.mark.parametrize("algorithms", [("SHA-256", "MD5"), ("MD5",)])

@@ -85,6 +85,7 @@ def test_names_and_ipv6_literals() -> None:
     limit = RequestRateLimit(requests=1, interval=1.0, block_time=5.0, trusted=LOOPBACK)
     assert limit.is_trusted("[::1]") and not limit.is_trusted("phone.example.com")
     assert not limit.is_trusted("2001:db8::1")
+    assert limit.is_trusted("::ffff:127.0.0.1")  # an IPv4 peer on a dual-stack socket
 
 
 @pytest.mark.parametrize("args", [(0, 1.0, 1.0), (1, 0.0, 1.0), (1, 1.0, 0.0)])

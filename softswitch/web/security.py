@@ -1,0 +1,237 @@
+"""The admin API for source-address bans, and the `softswitch bans` command that uses it.
+
+    GET    /api/v1/security/bans            -> 200 {"bans": [ban, ...]}
+    DELETE /api/v1/security/bans/{address}  -> 200 {"lifted": ban}
+    ban = {"address", "failures", "since", "until" (ISO 8601 UTC), "remaining" (seconds)}
+
+Errors are JSON `{"error": code, "message": text}`: 401 `unauthorized` (with
+`WWW-Authenticate: Basic`), 403 `banned`, 400 `bad_address`, 404 `not_banned`.
+
+Decisions:
+- Admins log in with HTTP Basic auth (RFC 7617) as an extension listed in the config's
+  `admins`, with that extension's number and SIP password: one credential per person,
+  already in the config. Over plain HTTP that password crosses the wire in the clear, so
+  `http.listen` should stay on loopback or a trusted LAN until TLS comes.
+- A wrong user or password counts as one failed authentication toward the same
+  brute-force guard as SIP digest (softswitch.sip.auth.BruteForceGuard); a request without
+  credentials does not (clients send it first to learn they must log in). A banned address
+  gets 403 before its credentials are even checked.
+- An address is any IPv4 or IPv6 text Python's `ipaddress` reads (`[::1]` too) and is
+  matched in canonical form; anything else is 400, never 404.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import datetime
+import hmac
+import json
+import math
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from softswitch.sip.auth import Ban, normalize_address
+
+__all__ = ["BanList", "add_routes", "bans_command", "PREFIX"]
+
+PREFIX = "/api/v1/security"
+REALM = "softswitch admin"
+
+
+class BanList(Protocol):
+    """What the handlers need from the switch's bans (softswitch.app.AddressBans)."""
+
+    def clock(self) -> float: ...
+
+    def wall(self, at: float) -> float: ...
+
+    def is_banned(self, address: str) -> bool: ...
+
+    def record_failure(self, address: str, via: str, **context: Any) -> bool: ...
+
+    def bans(self) -> list[Ban]: ...
+
+    def lift(self, address: str, by: str) -> Ban | None: ...
+
+
+BANS = web.AppKey("bans", BanList)
+ADMINS = web.AppKey("admins", Mapping[str, str])
+ADMIN_USER = web.RequestKey("admin_user", str)  # the extension number that logged in
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def add_routes(app: web.Application, bans: BanList, admins: Mapping[str, str]) -> None:
+    """Mount the security API on `app` under PREFIX; `admins` maps the admins' extension
+    numbers to their passwords."""
+    sub = web.Application(middlewares=[_json_errors, _admin_only])
+    sub[BANS] = bans
+    sub[ADMINS] = dict(admins)
+    sub.router.add_get("/bans", list_bans)
+    sub.router.add_delete("/bans/{address}", lift_ban)
+    app.add_subapp(PREFIX, sub)
+
+
+def error(status: int, code: str, message: str,
+          headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": code, "message": message}, status=status,
+                             headers=headers)
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """aiohttp's own errors (unknown path, wrong method) as JSON too."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = exc.reason.lower().replace(" ", "_")
+        return error(exc.status, code, exc.reason, headers={
+            k: v for k, v in exc.headers.items() if k.lower() == "allow"})
+
+
+@web.middleware
+async def _admin_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    bans = request.app[BANS]
+    source = request.remote or ""
+    if bans.is_banned(source):
+        return error(403, "banned", f"{source} is banned after too many failed log-ins")
+    challenge = {"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'}
+    header = request.headers.get("Authorization")
+    if header is None:
+        return error(401, "unauthorized", "log in as an admin extension (HTTP Basic auth)",
+                     challenge)
+    user = _admin(header, request.app[ADMINS])
+    if user is None:
+        bans.record_failure(source, "http", path=request.path)
+        return error(401, "unauthorized", "wrong admin extension or password", challenge)
+    request[ADMIN_USER] = user
+    return await handler(request)
+
+
+def _admin(header: str, admins: Mapping[str, str]) -> str | None:
+    """The admin extension a Basic Authorization header proves, else None."""
+    scheme, _, encoded = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    expected = admins.get(user)
+    # compare even for an unknown user, so the answer takes as long either way
+    ok = hmac.compare_digest(password.encode(), (expected or "\0" + password).encode())
+    return user if sep and expected is not None and ok else None
+
+
+def ban_json(ban: Ban, bans: BanList) -> dict[str, Any]:
+    now = bans.clock()
+    return {"address": ban.address, "failures": ban.failures,
+            "since": iso_utc(bans.wall(ban.since)), "until": iso_utc(bans.wall(ban.until)),
+            "remaining": max(0, math.ceil(ban.until - now))}
+
+
+def iso_utc(epoch: float) -> str:
+    """Epoch seconds as ISO 8601 UTC, to the second (API bodies and ban log lines)."""
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).isoformat(timespec="seconds")
+
+
+async def list_bans(request: web.Request) -> web.Response:
+    bans = request.app[BANS]
+    return web.json_response({"bans": [ban_json(b, bans) for b in bans.bans()]})
+
+
+async def lift_ban(request: web.Request) -> web.Response:
+    text = request.match_info["address"]
+    try:
+        address = normalize_address(text)
+    except ValueError:
+        return error(400, "bad_address", f"not an IP address: {text!r}")
+    bans = request.app[BANS]
+    ban = bans.lift(address, by=request[ADMIN_USER])
+    if ban is None:
+        return error(404, "not_banned", f"{address} is not banned")
+    return web.json_response({"lifted": ban_json(ban, bans)})
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def bans_command(args: argparse.Namespace) -> int:
+    """`softswitch bans list|lift ADDRESS --config FILE [--user N --password P]`: 0 on
+    success; 1 when the switch refused or could not be reached; 2 on bad usage."""
+    from softswitch.config import ConfigError, load_config, report_issues
+
+    if args.action == "lift" and not args.address:
+        print("softswitch bans lift: give the ADDRESS to lift", file=sys.stderr)
+        return 2
+    if args.action == "list" and args.address:
+        print("softswitch bans list: takes no ADDRESS", file=sys.stderr)
+        return 2
+    user = args.user or os.environ.get("SOFTSWITCH_USER")
+    password = args.password or os.environ.get("SOFTSWITCH_PASSWORD")
+    if not user or not password:
+        print("softswitch bans: an admin's credentials are needed: --user and --password, "
+              "or SOFTSWITCH_USER and SOFTSWITCH_PASSWORD", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        report_issues(args.config, exc.issues, "")
+        return 1
+    host, port = config.http.host, config.http.port
+    if port == 0:
+        print(f"{args.config}: http.listen has port 0 (chosen at start-up); give the "
+              f"switch a fixed HTTP port to use this command", file=sys.stderr)
+        return 1
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    base = f"http://{f'[{host}]' if ':' in host else host}:{port}{PREFIX}/bans"
+    if args.action == "list":
+        request = urllib.request.Request(base, method="GET")
+    else:
+        request = urllib.request.Request(
+            f"{base}/{urllib.parse.quote(args.address, safe='')}", method="DELETE")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=args.timeout) as reply:
+            body = json.loads(reply.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read()).get("message") or exc.reason
+        except ValueError:
+            message = exc.reason
+        print(f"softswitch bans {args.action}: {exc.code} {message}", file=sys.stderr)
+        return 1
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        print(f"softswitch bans: cannot reach the switch at {base} (http.listen in "
+              f"{args.config}): {reason}", file=sys.stderr)
+        return 1
+    if args.action == "lift":
+        ban = body["lifted"]
+        print(f"lifted the ban on {ban['address']} ({ban['failures']} failed "
+              f"authentications, banned since {ban['since']})")
+        return 0
+    rows = body["bans"]
+    if not rows:
+        print("no banned addresses")
+        return 0
+    header = ("ADDRESS", "FAILURES", "SINCE", "UNTIL", "REMAINING")
+    table = [header] + [(b["address"], str(b["failures"]), b["since"], b["until"],
+                         f"{b['remaining']}s") for b in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    for r in table:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    return 0

@@ -1,0 +1,129 @@
+"""softswitch.reload inside the test's event loop: `apply` on a started switch (dial plan,
+feature codes, BLF directory, trunks, restart-only keys) and the change summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import switchproc
+import yaml
+
+from acd.events import AgentSignedOut
+from softswitch.app import Switch
+from softswitch.config import Config, parse_config
+from softswitch.dialplan import EXTENSION, EXTERNAL, FEATURE, NOT_FOUND, QUEUE
+from softswitch.presence.acd_bridge import notifies_for_events
+from softswitch.reload import apply, describe_changes, restart_needed
+
+
+def parsed(tmp_path: Path, raw: dict[str, Any]) -> Config:
+    return parse_config(yaml.safe_dump(raw), str(tmp_path / "c.yaml"), tmp_path)
+
+
+def raw_config(tmp_path: Path) -> dict[str, Any]:
+    raw = switchproc.base_config(tmp_path)
+    raw["queues"] = [{"number": "6400", "name": "Sales", "dynamic_agents": ["1001", "1002"]},
+                     {"number": "6401", "name": "Support", "static_agents": ["1003"]}]
+    return raw
+
+
+async def test_apply_moves_queues_codes_and_blf_keys(tmp_path: Path) -> None:
+    raw = raw_config(tmp_path)
+    switch = Switch(parsed(tmp_path, raw))
+    await switch.start()
+    try:
+        router = switch.router
+        now = router.loop.time()
+        router.queues.execute(router.queues.acd.handle_agent_signed_in("1001", "6400", now))
+        raw["extensions"].append({"number": "1004", "name": "New", "password": "pw-1004"})
+        raw["queues"] = [{"number": "6400", "name": "Sales", "dynamic_agents": ["1002"]},
+                         {"number": "6402", "name": "Billing", "dynamic_agents": ["1001"]}]
+        raw["feature_codes"] = {"sign_in_out": "*8"}
+        raw["trunks"] = [{"name": "carrier", "host": "127.0.0.1", "port": 5099}]
+        raw["outbound_routes"] = [{"name": "out", "prefix": "9", "trunk": "carrier",
+                                   "strip": 1}]
+        raw["http"] = {"listen": "127.0.0.1:1"}
+        changes, restart = apply(switch, parsed(tmp_path, raw))
+        assert changes == ["extensions +1004", "queues +6402 -6401 ~6400", "trunks +carrier",
+                           "outbound routes +out", "feature codes"]
+        assert restart == ["http.listen"]
+        plan = router.dialplan
+        assert plan.route("1004").kind == EXTENSION
+        assert plan.route("6402").kind == QUEUE and plan.route("6401").kind == NOT_FOUND
+        assert plan.route("*86402", "1001").kind == FEATURE
+        assert plan.route("*76402", "1001").kind == NOT_FOUND  # the old code is gone
+        assert (plan.route("90123456").kind, plan.route("90123456").args) == (EXTERNAL,
+                                                                              ("0123456",))
+        acd = router.queues.acd
+        assert acd.agent_queues("1001") == ["6402"] and not acd.is_member("1001", "6400")
+        # the BLF keys: the new membership can be watched, the removed one sends nothing
+        notifier = router.agentdesk.notifier
+        assert notifier.agents.get("1001", "6402") is not None
+        assert notifier.agents.get("1001", "6400") is None
+        assert notifies_for_events(notifier, acd, [AgentSignedOut(now, "1001", "6400")],
+                                   now) == []
+        assert switch.config.http == parsed(tmp_path, raw_config(tmp_path)).http
+        assert switch.reloads.health()["config_generation"] == 0  # serve() counts, not apply
+    finally:
+        await switch.stop()
+
+
+def test_restart_only_keys_are_named_as_in_the_yaml(tmp_path: Path) -> None:
+    raw = raw_config(tmp_path)
+    old = parsed(tmp_path, raw)
+    raw["sip"]["listen"] = ["udp:127.0.0.1:5062"]
+    raw["rtp"]["ports"] = "40000-40099"
+    raw["database"] = f"sqlite:///{tmp_path / 'other.sqlite3'}"
+    new = parsed(tmp_path, raw)
+    assert restart_needed(old, new) == ["sip.listen", "rtp.ports", "database"]
+    assert describe_changes(old, new) == []
+
+
+async def test_trunk_registration_follows_a_reload(tmp_path: Path) -> None:
+    """A trunk added with `register: true` registers at once; a changed one registers anew;
+    a removed one is un-registered (Expires: 0)."""
+    from sipua import SipUA
+
+    raw = raw_config(tmp_path)
+    switch = Switch(parsed(tmp_path, raw))
+    await switch.start()
+    server = tuple(switch.sip_addresses[0].split(":")[1:])
+    provider = await SipUA("provider", "", (str(server[0]), int(server[1]))).start()
+    try:
+        trunk = {"name": "carrier", "host": "127.0.0.1", "port": provider.local[1],
+                 "register": True, "username": "acme", "password": "secret"}
+        raw["trunks"] = [trunk]
+        apply(switch, parsed(tmp_path, raw))
+        first = await provider.next_request("REGISTER")
+        assert first.get("Expires") == "3600" and "acme@" in str(first.to.uri)
+        provider.reply(first, 200, to_tag="p1")
+        await _until(lambda: switch.router.trunk_registrations.states()["carrier"]["state"]
+                     == "registered")
+        raw["trunks"] = [dict(trunk, username="acme2")]
+        apply(switch, parsed(tmp_path, raw))
+        gone = await provider.next_request("REGISTER")
+        assert gone.get("Expires") == "0" and "acme@" in str(gone.to.uri)
+        provider.reply(gone, 200, to_tag="p2")
+        again = await provider.next_request("REGISTER")
+        assert again.get("Expires") == "3600" and "acme2@" in str(again.to.uri)
+        provider.reply(again, 200, to_tag="p3")
+        await _until(lambda: switch.router.trunk_registrations.states()["carrier"]["state"]
+                     == "registered")
+        raw["trunks"] = []
+        apply(switch, parsed(tmp_path, raw))
+        last = await provider.next_request("REGISTER")
+        assert last.get("Expires") == "0" and "acme2@" in str(last.to.uri)
+        assert switch.router.trunk_registrations.states() == {}
+    finally:
+        provider.close()
+        await switch.stop()
+
+
+async def _until(predicate: Any, timeout: float = 5.0) -> None:
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
