@@ -69,11 +69,11 @@ class RequestRateLimit:
 
     def check(self, host: str, now: float) -> RateVerdict:
         """Count one request from `host` at `now` and say whether to handle it."""
+        if self.is_trusted(host):
+            return RateVerdict.ADMIT
         self._expire(now)
         if host in self._blocked:
             return RateVerdict.BLOCKED
-        if self.is_trusted(host):
-            return RateVerdict.ADMIT
         w = self._windows.get(host)
         if w is None:
             self._windows[host] = [now, 1.0]
