@@ -7,7 +7,6 @@ meanwhile."""
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from collections.abc import Callable
@@ -16,10 +15,10 @@ from pathlib import Path
 import audio
 import pytest
 from phones import Phone
+from sipua import final_response, options_probe
 
 from benchmarks.peers.switch import Extension, RunningSwitch
 from benchmarks.sip_hostile import MAX_UDP_PAYLOAD, hostile
-from softswitch.sip import Response, parse_message
 
 pytestmark = pytest.mark.interop
 
@@ -44,21 +43,9 @@ def longest_gap_s(path: Path, freq: float) -> float:
     return longest * audio.FRAME_S
 
 
-def options(sock: socket.socket, call_id: str) -> bytes:
-    host, port = sock.getsockname()
-    return (f"OPTIONS sip:{host} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP {host}:{port};branch=z9hG4bK{os.urandom(6).hex()}\r\n"
-            f"From: <sip:monitor@{host}>;tag=m1\r\nTo: <sip:{host}>\r\n"
-            f"Call-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
-            f"Content-Length: 0\r\n\r\n").encode()
-
-
 def ask_options(sock: socket.socket, target: tuple[str, int], call_id: str) -> int:
-    sock.sendto(options(sock, call_id), target)
-    while True:
-        msg = parse_message(sock.recv(65535))
-        if isinstance(msg, Response) and msg.call_id == call_id and msg.status >= 200:
-            return msg.status
+    sock.sendto(options_probe(sock, call_id), target)
+    return final_response(sock, call_id).status
 
 
 @pytest.mark.switch_config(extensions=[Extension(*ALICE), Extension(*BOB)])

@@ -5,13 +5,13 @@ default, so this switch is configured with `trusted_networks: []`)."""
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from collections.abc import Iterator
 
 import pytest
 import switchproc
+from sipua import final_response, options_probe
 
 from benchmarks.sip_hostile import MAX_UDP_PAYLOAD, hostile
 from softswitch.sip import Response, parse_message
@@ -39,22 +39,6 @@ def udp_socket(host: str = "127.0.0.1") -> socket.socket:
     return sock
 
 
-def options(sock: socket.socket, call_id: str) -> bytes:
-    host, port = sock.getsockname()
-    return (f"OPTIONS sip:127.0.0.1 SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP {host}:{port};branch=z9hG4bK{os.urandom(6).hex()}\r\n"
-            f"From: <sip:probe@{host}>;tag=p1\r\nTo: <sip:127.0.0.1>\r\n"
-            f"Call-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
-            f"Content-Length: 0\r\n\r\n").encode()
-
-
-def answer(sock: socket.socket, call_id: str) -> Response:
-    while True:
-        msg = parse_message(sock.recv(65535))
-        if isinstance(msg, Response) and msg.call_id == call_id and msg.status >= 200:
-            return msg
-
-
 def drain(sock: socket.socket) -> list[Response]:
     sock.setblocking(False)
     out = []
@@ -75,7 +59,7 @@ def test_unknown_methods_get_501_with_allow(switch: switchproc.SwitchProcess,
     data, status = R.SWITCH_ANSWERS[name]
     with udp_socket("127.0.0.11") as sock:
         sock.sendto(data.replace(b"SIP/2.0/TCP", b"SIP/2.0/UDP"), switch.udp)
-        resp = answer(sock, parse_message(data).call_id)
+        resp = final_response(sock, parse_message(data).call_id)
     assert (resp.status, resp.reason) == (status, "Not Implemented")
     assert "INVITE" in (resp.get("Allow") or "")
 
@@ -83,9 +67,9 @@ def test_unknown_methods_get_501_with_allow(switch: switchproc.SwitchProcess,
 def test_known_method_not_allowed_outside_a_dialog_keeps_405(
         switch: switchproc.SwitchProcess) -> None:
     with udp_socket("127.0.0.12") as sock:
-        data = options(sock, "publish-1").replace(b"OPTIONS", b"PUBLISH")
+        data = options_probe(sock, "publish-1").replace(b"OPTIONS", b"PUBLISH")
         sock.sendto(data, switch.udp)
-        resp = answer(sock, "publish-1")
+        resp = final_response(sock, "publish-1")
     assert resp.status == 405 and "OPTIONS" in (resp.get("Allow") or "")
 
 
@@ -97,7 +81,7 @@ def test_hostile_64kb_datagram_is_answered_naming_the_limit(
         switch: switchproc.SwitchProcess, shape: str, phrase: str) -> None:
     with udp_socket("127.0.0.13") as sock:
         sock.sendto(hostile(shape, MAX_UDP_PAYLOAD), switch.udp)
-        resp = answer(sock, "hostile-1@10.0.0.5")
+        resp = final_response(sock, "hostile-1@10.0.0.5")
     assert (resp.status, resp.reason) == (400, phrase)
 
 
@@ -105,19 +89,19 @@ def test_a_flooding_source_is_cut_off_and_others_still_answered(
         switch: switchproc.SwitchProcess) -> None:
     with udp_socket("127.0.0.2") as flood, udp_socket("127.0.0.3") as other:
         for i in range(3 * LIMIT):
-            flood.sendto(options(flood, f"flood-{i}"), switch.udp)
+            flood.sendto(options_probe(flood, f"flood-{i}"), switch.udp)
         # The switch reads its socket in arrival order: once the other source's answer is
         # in, every flood datagram before it was handled.
-        other.sendto(options(other, "other-1"), switch.udp)
-        assert answer(other, "other-1").status == 200
+        other.sendto(options_probe(other, "other-1"), switch.udp)
+        assert final_response(other, "other-1").status == 200
         answered = drain(flood)
         assert sorted(r.call_id for r in answered) == sorted(f"flood-{i}"
                                                              for i in range(LIMIT))
         assert {r.status for r in answered} == {200}
         # still blocked: the next request is not answered either, while others are
-        flood.sendto(options(flood, "flood-late"), switch.udp)
-        other.sendto(options(other, "other-2"), switch.udp)
-        assert answer(other, "other-2").status == 200
+        flood.sendto(options_probe(flood, "flood-late"), switch.udp)
+        other.sendto(options_probe(other, "other-2"), switch.udp)
+        assert final_response(other, "other-2").status == 200
         assert drain(flood) == []
     deadline = time.monotonic() + 5
     while not (blocked := switch.events("sip source blocked: request rate over the limit")):
