@@ -7,9 +7,11 @@ through it.
 
 Malformed input (RFC 3261 §21.4.1, RFC 4475): a request whose Via/From/To/Call-ID/CSeq parse
 gets a 400 (505 for a wrong version) with a Warning header naming the problem; anything else
-is dropped. A callback raising `SipParseError` (a header it read lazily was bad) also gets a
-400; any other exception in a callback is logged and answered 500. Nothing here lets one bad
-message disturb another transaction.
+is dropped. Messages over the limits of `limits` get the same (the reason phrase names the
+limit). With a `rate_limit` (`ratelimit.RequestRateLimit`), the requests of a source over
+its budget are dropped before they are parsed. A callback raising `SipParseError` (a
+header it read lazily was bad) also gets a 400; any other exception in a callback is logged
+and answered 500. Nothing here lets one bad message disturb another transaction.
 
 Decisions:
 - A TCP connection that closes does not fail the client transactions sent over it: the far

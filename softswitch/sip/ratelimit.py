@@ -22,6 +22,9 @@ Decisions where pike is vague or different:
   that would otherwise be parsed), so a garbage flood is cheap to drop too.
 - Sources inside `trusted` networks (the switch's own host, the office LAN) are never
   limited.
+- Over TCP the same rule applies (requests dropped, the connection kept): the sender cannot
+  be forged there, but every answer still costs the switch; the client's own transaction
+  timer ends its request.
 
 `check(host, now)` is the only input; the class reads no clock and touches no socket.
 """
