@@ -2,8 +2,9 @@
 
 Start-up order: validate the whole config (a bad one stops here, nothing started), open the
 database (migrations), start the media engine, restore registrations, bind every SIP
-listener and the HTTP listener, then log `switch ready` with the bound addresses. Any bind
-failure undoes what was started and exits 1.
+listener, close the calls a crash interrupted (their CDR rows, a BYE to each leg still
+reachable: softswitch.calls.records), bind the HTTP listener, then log `switch ready` with
+the bound addresses. Any bind failure undoes what was started and exits 1.
 
 Shutdown on SIGTERM/SIGINT: stop taking new calls, end every call (BYE to both sides of a
 connected call, CANCEL/503 for one still ringing), wait briefly for those transactions,
@@ -22,6 +23,11 @@ from typing import Any
 
 from aiohttp import web
 
+from softswitch.calls.records import (
+    InterruptedCalls,
+    close_interrupted_calls,
+    hang_up_interrupted,
+)
 from softswitch.config import Config, ConfigError, load_config, report_issues
 from softswitch.log import configure_logging, get_logger
 from softswitch.sip.auth import Ban, BruteForceGuard
@@ -64,6 +70,7 @@ class Switch:
         await self.router.restore()
         self.endpoint = self.router.endpoint
         self._started.append("sip")
+        interrupted = await self._close_interrupted_calls()
         for addr in cfg.sip.listen:
             try:
                 peer = await self.endpoint.listen(addr.transport, addr.host, addr.port)
@@ -72,12 +79,24 @@ class Switch:
                                          f"{exc.strerror or exc}") from exc
             host = f"[{peer.host}]" if ":" in peer.host else peer.host
             self.sip_addresses.append(f"{peer.transport}:{host}:{peer.port}")
+        if interrupted is not None:  # BYEs from the listeners the legs' dialogs point at
+            hang_up_interrupted(self.store, self.endpoint, interrupted)
         self.router.start()
         await self._start_http()
         log.info("switch ready", sip=self.sip_addresses, http=self.http_address,
                  rtp=f"{rtp_host}:{cfg.rtp.port_min}-{cfg.rtp.port_max}",
                  database=cfg.database.path, extensions=len(cfg.extensions),
                  registrations=self.router.registrar.count())
+
+    async def _close_interrupted_calls(self) -> InterruptedCalls | None:
+        """Calls the last run left open (a crash): their rows closed, their legs read."""
+        try:
+            interrupted = await close_interrupted_calls(self.store)
+        except Exception as exc:  # noqa: BLE001 - the switch starts anyway; rows stay open
+            log.error("interrupted calls not closed", error=repr(exc))
+            return None
+        log.info("interrupted calls closed", calls=interrupted.closed, byes=interrupted.byes)
+        return interrupted
 
     async def _start_http(self) -> None:
         app = web.Application()

@@ -103,8 +103,8 @@ async def test_migration_3_adds_nullable_recording_to_cdr_and_queue_calls(
     con.commit()
     con.close()
 
-    store = await Store.open(path, [m for m in MIGRATIONS if m.version <= 3])
-    assert await store.schema_version() == 3
+    store = await Store.open(path)  # brought forward through migration 3 (and later ones)
+    assert await store.schema_version() == MIGRATIONS[-1].version
     store.write_cdr(CallRecord("new", "1001", "1002", 10.0, 11.0, 15.0, Disposition.ANSWERED,
                                "callee", "BYE", 200, recording="/rec/2026/01/02/new.wav"))
     await store.flush()

@@ -49,6 +49,7 @@ from softswitch.calls.events import (
     CallRinging,
     CallStarted,
 )
+from softswitch.calls.records import CallRecords
 from softswitch.dialplan import ECHO, EXTENSION, EXTERNAL, Destination, DialPlan
 from softswitch.log import get_logger
 from softswitch.registrar import request_target
@@ -181,6 +182,7 @@ class Call:
     ringing_published: bool = False  # CallRinging sent (first 180/183)
     held_by: set[str] = field(default_factory=set)  # "caller" / "callee" holding the other
     recording: str | None = None  # the WAV's path (softswitch.calls.recording)
+    record_uid: str = ""  # its cdr row (softswitch.calls.records)
 
     @property
     def call_id(self) -> str:
@@ -196,6 +198,7 @@ class B2BUA:
         self.endpoint = endpoint
         self.media = media
         self.store = store
+        self.records = CallRecords(store)  # crash-safe CDR rows (softswitch.calls.records)
         self.dialplan = dialplan
         self.lookup = lookup
         self.domain = domain
@@ -240,6 +243,7 @@ class B2BUA:
         control = CallControl(call_id, caller, dialed, now, self.no_answer_timeout)
         call = Call(control, request, txn, txn.peer, new_tag(), None, time.time(), now)
         call.log = log.bind(call_id=call_id, caller=caller, callee=dialed)
+        call.record_uid = self.records.open(call_id, caller, dialed, call.wall_start)
         self.calls[call_id] = call
         self._by_leg_call_id[call_id] = (call, Side.CALLER, None)
         call.leg_call_ids.append(call_id)
@@ -560,9 +564,18 @@ class B2BUA:
         except Exception as exc:  # noqa: BLE001
             call.log.error("cannot create caller dialog", error=repr(exc))
         self.endpoint.send_response(call.txn, resp)
+        self._record_answer(call)
         if self.recordings is not None and call.kind == EXTENSION:
             call.recording = self.recordings.start("extension", call.call_id, call.leg_a,
                                                    call.leg_b, at=self._loop.time())
+
+    def _record_answer(self, call: Call) -> None:
+        """The answer time and both confirmed legs, for the record (softswitch.calls.records)."""
+        b = call.b_branch
+        self.records.answered(call.record_uid, call.wall_start - call.mono_start +
+                              self._loop.time(),
+                              [("caller", call.a_dialog, call.caller_peer),
+                               ("callee", b.dialog if b else None, b.peer if b else None)])
 
     def _send_bye(self, call: Call, side: Side) -> None:
         if side is Side.CALLER:
@@ -631,11 +644,7 @@ class B2BUA:
                                 record.disposition, record.hangup_side, record.hangup_cause,
                                 record.sip_code, round(record.duration, 3),
                                 round(record.billsec, 3)))
-        if self.store is not None:
-            try:
-                self.store.write_cdr(record)
-            except RuntimeError as exc:
-                call.log.error("CDR not written", error=str(exc))
+        self.records.complete(call.record_uid, record)
         self._loop.create_task(self._release(call))
 
     async def _close_legs(self, call: Call) -> None:

@@ -40,6 +40,7 @@ class Email:
     to: str
     subject: str
     body: str
+    attachments: tuple[str, ...] = ()  # file paths, attached by name (e.g. a voicemail WAV)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import mimetypes
 import smtplib
 import ssl
 from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from pathlib import Path
 
 from softswitch.config import SmtpConfig
 from softswitch.log import get_logger
@@ -89,6 +91,13 @@ class SmtpSender:
         msg["Date"] = formatdate(localtime=False, usegmt=True)
         msg["Message-ID"] = make_msgid(domain=sender.partition("@")[2] or None)
         msg.set_content(email.body)
+        for path in email.attachments:
+            # read in the sender's worker thread (_deliver), never on the event loop
+            data = Path(path).read_bytes()
+            maintype, _, subtype = (mimetypes.guess_type(path)[0]
+                                    or "application/octet-stream").partition("/")
+            msg.add_attachment(data, maintype=maintype, subtype=subtype,
+                               filename=Path(path).name)
         return msg
 
     def _deliver(self, email: Email) -> None:

@@ -12,6 +12,7 @@ DIALOG_INFO_NS = "urn:ietf:params:xml:ns:dialog-info"
 PIDF_NS = "urn:ietf:params:xml:ns:pidf"
 DIALOG_INFO_TYPE = "application/dialog-info+xml"
 PIDF_TYPE = "application/pidf+xml"
+MESSAGE_SUMMARY_TYPE = "application/simple-message-summary"
 
 DialogStateName = Literal["trying", "proceeding", "early", "confirmed", "terminated"]
 Direction = Literal["initiator", "recipient"]
@@ -51,6 +52,23 @@ class PresenceView:
     basic: Basic
     note: str
     contact: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSummaryView:
+    """The full state of a mailbox lamp for the message-summary package (RFC 3842 §5.2):
+    the body as `softswitch.apps.mailbox.message_summary` renders it."""
+
+    body: bytes
+
+
+def message_summary(account: str, new: int, old: int) -> bytes:
+    """RFC 3842 §5.2 body for a mailbox with `new` and `old` voice messages (no urgent
+    ones: the switch has none)."""
+    lines = [f"Messages-Waiting: {'yes' if new else 'no'}",
+             f"Message-Account: {account}",
+             f"Voice-Message: {new}/{old} (0/0)"]
+    return ("\r\n".join(lines) + "\r\n").encode()
 
 
 def dialog_info_xml(entity: str, version: int, view: DialogView) -> bytes:

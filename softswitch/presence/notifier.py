@@ -19,6 +19,9 @@ Decisions:
 - One extension holds at most `max_per_subscriber` subscriptions (default 500: a phone with
   three 40-key expansion modules uses 120); more get 403, so a looping or hostile phone
   cannot grow the table without bound.
+- message-summary (RFC 3842, the voicemail lamp): a phone watches its own lamp only; the
+  Request-URI user is its own extension or the voicemail access code (`mailbox_codes`);
+  any other resource gets 403 (nobody reads a colleague's voicemail counts).
 - A NOTIFY answered with a final status >= 300 (481, or 408 for a transaction timeout)
   removes the subscription silently (RFC 6665 §4.2.2).
 - `Subscription-State: active;expires=N` (RFC 6665 §4.1.3) is the remaining time rounded
@@ -36,7 +39,14 @@ import secrets
 from collections.abc import Callable, Iterable
 
 from .agents import AgentQueueState, AgentStatusBook, QueueDirectory
-from .bodies import DialogView, PresenceView, dialog_info_xml, pidf_xml
+from .bodies import (
+    DialogView,
+    MessageSummaryView,
+    PresenceView,
+    dialog_info_xml,
+    message_summary,
+    pidf_xml,
+)
 from .resources import (
     AgentKey,
     AgentLoginKey,
@@ -44,6 +54,7 @@ from .resources import (
     BlinkStyle,
     ExtensionCall,
     ExtensionKey,
+    MailboxLamp,
     PauseReasonKey,
     Resource,
     agent_key_views,
@@ -82,6 +93,7 @@ class Notifier:
                  min_expires: int = 60, max_expires: int = 3600,
                  max_per_subscriber: int = 500,
                  blink: BlinkStyle = BlinkStyle.HELD,
+                 mailbox_codes: Iterable[str] = (),
                  tag_factory: Callable[[], str] = lambda: secrets.token_hex(8)) -> None:
         if not 0 < min_expires <= max_expires:
             raise ValueError("need 0 < min_expires <= max_expires")
@@ -97,6 +109,8 @@ class Notifier:
         self._subs = SubscriptionTable()
         self._registered: set[str] = set()
         self._calls: dict[str, dict[str, ExtensionCall]] = {}
+        self.mailbox_codes = frozenset(mailbox_codes)
+        self._mailboxes: dict[str, bytes] = {}
 
     def reconfigure(self, extensions: Iterable[str], directory: QueueDirectory,
                     resolve_agent_key: AgentKeyResolver | None = None) -> None:
@@ -138,7 +152,13 @@ class Notifier:
 
     def _initial(self, req: SubscribeRequest, package: EventPackage, event_id: str | None,
                  expires: int, now: float) -> SubscribeResult:
-        resource = self.resolve(req.resource, req.subscriber)
+        resource: Resource | None
+        if package is EventPackage.MESSAGE_SUMMARY:
+            if req.resource != req.subscriber and req.resource not in self.mailbox_codes:
+                return _reject(403, "Forbidden: not your mailbox")
+            resource = MailboxLamp(req.subscriber)
+        else:
+            resource = self.resolve(req.resource, req.subscriber)
         if resource is None:
             return _reject(404, "Not Found")
         if expires and self._subs.count_of(req.subscriber) >= self.max_per_subscriber:
@@ -224,6 +244,16 @@ class Notifier:
             out += self._changed(PauseReasonKey(agent, queue, reason), now)
         return out
 
+    def mailbox_changed(self, extension: str, body: bytes, now: float) -> list[Notify]:
+        """Voicemail: the message-summary body of `extension`'s lamp is now `body`."""
+        self._mailboxes[extension] = body
+        return self._changed(MailboxLamp(extension), now)
+
+    def watches_mailbox(self, extension: str) -> bool:
+        """Whether some phone subscribed to `extension`'s lamp (else the switch sends the
+        lamp unsolicited, as phones configured without a subscription expect)."""
+        return bool(self._subs.watching(MailboxLamp(extension)))
+
     def subscriptions(self) -> list[Subscription]:
         return list(self._subs)
 
@@ -241,10 +271,15 @@ class Notifier:
         return out
 
     def _view(self, sub: Subscription) -> View:
+        if isinstance(sub.resource, MailboxLamp):
+            ext = sub.resource.extension
+            return MessageSummaryView(self._mailboxes.get(ext) or message_summary(
+                f"sip:{ext}@{self.domain}", 0, 0))
         dialog, presence = self._views(sub.resource, sub.entity)
         return dialog if sub.key.package is EventPackage.DIALOG else presence
 
-    def _views(self, resource: Resource, entity: str) -> tuple[DialogView, PresenceView]:
+    def _views(self, resource: ExtensionKey | AgentKey,
+               entity: str) -> tuple[DialogView, PresenceView]:
         if isinstance(resource, ExtensionKey):
             calls = tuple(self._calls.get(resource.extension, {}).values())
             return extension_views(entity, resource.extension in self._registered, calls)
@@ -270,6 +305,8 @@ class Notifier:
             sub.version += 1
         elif isinstance(view, PresenceView):
             body = pidf_xml(sub.entity, view)
+        elif isinstance(view, MessageSummaryView):
+            body = view.body
         if body:
             headers["Content-Type"] = sub.key.package.content_type
         return Notify(sub.key, headers, body, terminated)

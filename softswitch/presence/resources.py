@@ -56,6 +56,14 @@ class ExtensionKey:
 
 
 @dataclass(frozen=True, slots=True)
+class MailboxLamp:
+    """The message-waiting lamp of `extension` (RFC 3842): its own box and its group boxes
+    (softswitch.apps.mailbox)."""
+
+    extension: str
+
+
+@dataclass(frozen=True, slots=True)
 class AgentLoginKey:
     agent: str
     queue: str
@@ -75,7 +83,7 @@ class PauseReasonKey:
 
 
 AgentKey = AgentLoginKey | AgentPauseKey | PauseReasonKey
-Resource = ExtensionKey | AgentKey
+Resource = ExtensionKey | AgentKey | MailboxLamp
 
 
 class Lamp(Enum):

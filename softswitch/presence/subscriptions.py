@@ -14,19 +14,32 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TypeVar
 
-from .bodies import DIALOG_INFO_TYPE, PIDF_TYPE, DialogView, PresenceView
+from .bodies import (
+    DIALOG_INFO_TYPE,
+    MESSAGE_SUMMARY_TYPE,
+    PIDF_TYPE,
+    DialogView,
+    MessageSummaryView,
+    PresenceView,
+)
 from .resources import Resource
 
 
 class EventPackage(Enum):
-    """The event packages served: RFC 4235 (dialog) and RFC 3856 (presence)."""
+    """The event packages served: RFC 4235 (dialog), RFC 3856 (presence) and RFC 3842
+    (message-summary, the voicemail lamp)."""
 
     DIALOG = "dialog"
     PRESENCE = "presence"
+    MESSAGE_SUMMARY = "message-summary"
 
     @property
     def content_type(self) -> str:
-        return DIALOG_INFO_TYPE if self is EventPackage.DIALOG else PIDF_TYPE
+        if self is EventPackage.DIALOG:
+            return DIALOG_INFO_TYPE
+        if self is EventPackage.MESSAGE_SUMMARY:
+            return MESSAGE_SUMMARY_TYPE
+        return PIDF_TYPE
 
 
 ALLOW_EVENTS = ", ".join(p.value for p in EventPackage)
@@ -107,7 +120,7 @@ class TerminationReason(Enum):
     NORESOURCE = "noresource"      # the watched resource no longer exists
 
 
-View = DialogView | PresenceView
+View = DialogView | PresenceView | MessageSummaryView
 _K = TypeVar("_K")
 
 

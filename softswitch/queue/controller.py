@@ -86,6 +86,7 @@ from acd.events import CallbackFailureReason, CallbackRequested, TaskLeft
 from media.events import DtmfDigit, PlaybackOutcome
 from media.player import Prompt, PromptSequence, ringback_tone
 from softswitch.calls.b2bua import ALLOW, SUPPORTED_CODECS, apply_media, media_params
+from softswitch.calls.records import CallRecords
 from softswitch.events import CallHoldChanged, EventBus, SurveyAnswered
 from softswitch.log import get_logger
 from softswitch.queue.announce import (
@@ -160,6 +161,7 @@ class QueueTask:
     wall_start: float = field(default_factory=time.time)
     wall_answer: float | None = None
     cdr_written: bool = False
+    record_uid: str = ""  # its cdr row (softswitch.calls.records)
     log: Any = None
     recording: str | None = None  # the WAV's path (softswitch.calls.recording)
     held_by: set[str] = field(default_factory=set)  # "agent" / "caller" while on hold
@@ -194,6 +196,7 @@ class QueueCalls:
         self.prompts_dir = Path(prompts_dir) if prompts_dir else None
         self.dialplan = dialplan
         self.store = store
+        self.records = CallRecords(store)  # crash-safe CDR rows (softswitch.calls.records)
         self.trunks: Any = None  # softswitch.trunks.TrunkRouter: callbacks to external numbers
         self.acd = Acd(acd_config, now=self.clock(), agents_registered=False)
         self._agent_set = frozenset(m.extension for q in acd_config.queues for m in q.members)
@@ -358,6 +361,7 @@ class QueueCalls:
         task = QueueTask(call_id, queue, caller, display, request, txn, txn.peer, new_tag(),
                          offer=offer)
         task.log = log.bind(call_id=call_id, caller=caller, queue=queue)
+        task.record_uid = self.records.open(call_id, caller, queue, task.wall_start)
         self.tasks[call_id] = task
         self._spawn(self._answer(task))
 
@@ -393,6 +397,8 @@ class QueueCalls:
         self.endpoint.send_response(task.txn, resp)
         task.mode = Mode.WAITING
         task.wall_answer = time.time()
+        self.records.answered(task.record_uid, task.wall_answer,
+                              [("caller", task.dialog, task.peer)])
         task.log.info("queue call answered")
         self._arrive(task, task.queue)
 
@@ -750,6 +756,7 @@ class QueueCalls:
             return
         task.agent = cmd.agent
         task.agent_call = call
+        self.records.leg_confirmed(task.record_uid, "agent", call.dialog, call.peer)
         task.mode = Mode.CONNECTED
         leg, agent_leg = task.leg, call.leg
         self.media.detach_moh(leg)
@@ -1110,10 +1117,7 @@ class QueueCalls:
             "CANCELLED" if code == 487 else "FAILED", side, cause, code,
             dict(task.leg.stats) if task.leg is not None else None,
             dict(agent_leg.stats) if agent_leg is not None else None, task.recording)
-        try:
-            self.store.write_cdr(record)
-        except Exception as exc:  # noqa: BLE001 - a full or closed store must not end calls
-            task.log.error("CDR not written", error=str(exc))
+        self.records.complete(task.record_uid, record)
 
     def _bye_caller(self, task: QueueTask, side: str = "switch", cause: str = "") -> None:
         if task.dialog is not None and task.peer is not None and task.leg is not None:

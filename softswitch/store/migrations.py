@@ -212,4 +212,82 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         CREATE INDEX callback_requests_order ON callback_requests (queue, joined_at)
     """),
+    # Crash-safe call records (softswitch.calls.records): a call's row is written when the
+    # call starts (state 'open') and completed when it ends; a row a crash left open is closed
+    # at the next start-up as INTERRUPTED with its end unknown (end_time, duration and billsec
+    # NULL). `call_dialogs` holds, per open call, what an in-dialog BYE to each leg needs
+    # (RFC 3261 §12.2.1.1), so the restarted switch can hang up the parties still connected.
+    # The cdr table is rebuilt (SQLite cannot relax NOT NULL or alter a CHECK), rows kept.
+    Migration(6, "open call records and the dialogs needed to end them after a crash", """
+        CREATE TABLE cdr_v6 (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            record_uid    TEXT    UNIQUE,    -- names one call (NULL: written before v6)
+            state         TEXT    NOT NULL DEFAULT 'closed'
+                CHECK (state IN ('open','closed')),
+            call_id       TEXT    NOT NULL,  -- Call-ID of the caller's leg
+            caller        TEXT    NOT NULL,
+            callee        TEXT    NOT NULL,
+            start_time    REAL    NOT NULL,  -- wall-clock epoch seconds
+            answer_time   REAL,
+            end_time      REAL,              -- NULL while open, and when INTERRUPTED
+            duration      REAL,              -- end - start (NULL when the end is unknown)
+            billsec       REAL,              -- end - answer, 0 when unanswered
+            disposition   TEXT               -- NULL while open
+                CHECK (disposition IN ('ANSWERED','NO ANSWER','BUSY','FAILED','CANCELLED',
+                                       'INTERRUPTED')),
+            hangup_side   TEXT,              -- caller | callee | switch (NULL while open)
+            hangup_cause  TEXT,              -- e.g. BYE, CANCEL, shutdown, switch restart
+            sip_code      INTEGER,           -- final SIP status of the call attempt
+            caller_rtp    TEXT,              -- JSON RTP stats of the caller's leg
+            callee_rtp    TEXT,              -- JSON RTP stats of the callee's leg
+            recording     TEXT,
+            CHECK (state = 'open' OR (disposition IS NOT NULL AND hangup_side IS NOT NULL
+                                      AND hangup_cause IS NOT NULL))
+        );
+        INSERT INTO cdr_v6 (id, call_id, caller, callee, start_time, answer_time, end_time,
+            duration, billsec, disposition, hangup_side, hangup_cause, sip_code, caller_rtp,
+            callee_rtp, recording)
+            SELECT id, call_id, caller, callee, start_time, answer_time, end_time, duration,
+            billsec, disposition, hangup_side, hangup_cause, sip_code, caller_rtp, callee_rtp,
+            recording FROM cdr;
+        DROP TABLE cdr;
+        ALTER TABLE cdr_v6 RENAME TO cdr;
+        CREATE INDEX cdr_start ON cdr (start_time);
+        CREATE INDEX cdr_call_id ON cdr (call_id);
+        CREATE INDEX cdr_open ON cdr (state) WHERE state = 'open';
+        CREATE TABLE call_dialogs (
+            record_uid    TEXT    NOT NULL,  -- the cdr row of the call
+            leg           TEXT    NOT NULL,  -- caller | callee | agent
+            call_id       TEXT    NOT NULL,  -- the leg's own Call-ID
+            local_address TEXT    NOT NULL,  -- our From in requests we send (with our tag)
+            remote_address TEXT   NOT NULL,  -- their To (with their tag)
+            remote_target TEXT    NOT NULL,  -- Request-URI (their Contact)
+            route_set     TEXT    NOT NULL,  -- JSON list of Route values, in order
+            next_cseq     INTEGER NOT NULL,  -- our next CSeq number at the time of writing
+            transport     TEXT    NOT NULL,  -- where the leg is reached: udp | tcp
+            host          TEXT    NOT NULL,
+            port          INTEGER NOT NULL,
+            PRIMARY KEY (record_uid, leg)
+        )
+    """),
+    Migration(7, "voicemail messages and call-flow night toggles", """
+        CREATE TABLE voicemail_messages (
+            message_id    TEXT    PRIMARY KEY,
+            box           TEXT    NOT NULL,  -- extension or group voicemail number
+            caller        TEXT    NOT NULL,
+            caller_name   TEXT    NOT NULL DEFAULT '',
+            path          TEXT    NOT NULL,  -- the WAV file
+            seconds       REAL    NOT NULL,
+            folder        TEXT    NOT NULL CHECK (folder IN ('new','old','saved')),
+            created_at    REAL    NOT NULL,  -- wall-clock epoch seconds
+            call_id       TEXT    NOT NULL DEFAULT ''
+        );
+        CREATE INDEX voicemail_messages_box ON voicemail_messages (box, created_at);
+        CREATE TABLE call_flow_modes (
+            call_flow     TEXT    PRIMARY KEY,  -- call flow number
+            forced        TEXT    NOT NULL,     -- 'night' while the manual toggle is on
+            changed_at    REAL    NOT NULL,
+            changed_by    TEXT    NOT NULL
+        )
+    """),
 )

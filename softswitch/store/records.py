@@ -1,4 +1,4 @@
-"""Rows the switch writes: registrations and call detail records."""
+"""Rows the switch writes: registrations, call detail records, and the dialogs of open calls."""
 
 from __future__ import annotations
 
@@ -29,18 +29,21 @@ class Disposition:
     BUSY = "BUSY"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    #: the switch stopped without ending the call (a crash); closed at the next start-up
+    INTERRUPTED = "INTERRUPTED"
 
 
 @dataclass(frozen=True, slots=True)
 class CallRecord:
-    """One call detail record; times are wall-clock epoch seconds."""
+    """One call detail record; times are wall-clock epoch seconds. `end_time` is None only
+    for an INTERRUPTED call (the switch crashed: when it ended is not known)."""
 
     call_id: str
     caller: str
     callee: str
     start_time: float
     answer_time: float | None
-    end_time: float
+    end_time: float | None
     disposition: str
     hangup_side: str
     hangup_cause: str
@@ -50,11 +53,35 @@ class CallRecord:
     recording: str | None = None  # the call's WAV (softswitch.calls.recording)
 
     @property
-    def duration(self) -> float:
+    def duration(self) -> float | None:
+        if self.end_time is None:
+            return None
         return max(0.0, self.end_time - self.start_time)
 
     @property
-    def billsec(self) -> float:
+    def billsec(self) -> float | None:
         if self.answer_time is None:
             return 0.0
+        if self.end_time is None:
+            return None
         return max(0.0, self.end_time - self.answer_time)
+
+
+@dataclass(frozen=True, slots=True)
+class DialogRow:
+    """What an in-dialog request to one leg of an open call needs (RFC 3261 §12.2.1.1),
+    as written when the leg's dialog was confirmed: its Call-ID, our From (with our tag)
+    and their To (with their tag) as header values, the Request-URI (their Contact), the
+    Route values in order, our next CSeq number, and where the leg is reached."""
+
+    record_uid: str  # the cdr row of the call
+    leg: str  # caller | callee | agent
+    call_id: str
+    local_address: str
+    remote_address: str
+    remote_target: str
+    route_set: tuple[str, ...]
+    next_cseq: int
+    transport: str
+    host: str
+    port: int

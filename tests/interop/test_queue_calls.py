@@ -115,7 +115,7 @@ def cdr_rows(switch: RunningSwitch, want: int, timeout: float = 5.0) -> list[tup
         con = sqlite3.connect(switch.db_path)
         try:
             rows = con.execute("SELECT caller, callee, disposition, hangup_side, hangup_cause"
-                               " FROM cdr ORDER BY id").fetchall()
+                               " FROM cdr WHERE state='closed' ORDER BY id").fetchall()
         finally:
             con.close()
         if len(rows) >= want or time.monotonic() > deadline:

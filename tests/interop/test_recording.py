@@ -63,7 +63,8 @@ def test_extension_call_recorded_caller_left_callee_right(
     alice.hangup(call)
     bob.wait_call_state(incoming, "DISCONNECTED")
 
-    rows = poll(switch.db_path, "SELECT call_id, answer_time, billsec, recording FROM cdr")
+    rows = poll(switch.db_path, "SELECT call_id, answer_time, billsec, recording FROM cdr"
+                " WHERE state='closed'")
     assert len(rows) == 1, rows
     call_id, answered_at, billsec, recording = rows[0]
     assert recording is not None, "the CDR row names no recording"
@@ -91,7 +92,7 @@ def test_queue_call_recorded_caller_left_agent_right(
     caller.hangup(call)
     agent.wait_call_state(incoming, "DISCONNECTED")
 
-    cdr = poll(switch.db_path, "SELECT call_id, recording FROM cdr")
+    cdr = poll(switch.db_path, "SELECT call_id, recording FROM cdr WHERE state='closed'")
     assert len(cdr) == 1, cdr
     call_id, recording = cdr[0]
     row = poll(switch.db_path, "SELECT task, answered_at, recording, talk FROM queue_calls"

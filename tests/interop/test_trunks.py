@@ -56,7 +56,7 @@ def cdr(switch: RunningSwitch, want: int, timeout: float = 5.0) -> list[tuple]: 
         con = sqlite3.connect(switch.db_path)
         try:
             rows = con.execute("SELECT caller, callee, disposition, sip_code FROM cdr"
-                               " ORDER BY id").fetchall()
+                               " WHERE state='closed' ORDER BY id").fetchall()
         finally:
             con.close()
         if len(rows) >= want or time.monotonic() > deadline:

@@ -72,11 +72,12 @@ def test_percent_escaped_star_and_compact_event() -> None:
 
 def test_errors_become_sip_responses() -> None:
     sw = Switch()
-    req = parse_message(subscribe_bytes("1002", event="message-summary"))
+    req = parse_message(subscribe_bytes("1002", event="conference"))
     assert isinstance(req, Request)
     r = sw.notifier.handle_subscribe(subscribe_request(req, "1001"), now=0.0)
     wire = subscribe_response(req, r.response, "<sip:pbx@127.0.0.1>")
-    assert wire.status == 489 and wire.get("Allow-Events") == "dialog, presence"
+    assert wire.status == 489
+    assert wire.get("Allow-Events") == "dialog, presence, message-summary"
     assert wire.get("Contact") is None
     no_event = parse_message(subscribe_bytes("1002", event=None))
     assert isinstance(no_event, Request)

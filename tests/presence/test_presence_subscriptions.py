@@ -101,9 +101,9 @@ def test_fetch_with_expires_zero_keeps_nothing() -> None:
 
 def test_unknown_event_package_is_489_with_allow_events() -> None:
     sw = Switch()
-    r = sw.subscribe("1002", "1001", now=0.0, event="message-summary").result
+    r = sw.subscribe("1002", "1001", now=0.0, event="conference").result
     assert r.response.status == 489
-    assert r.response.headers["Allow-Events"] == "dialog, presence"
+    assert r.response.headers["Allow-Events"] == "dialog, presence, message-summary"
     assert r.notifies == () and sw.notifier.subscriptions() == []
 
 

@@ -110,6 +110,7 @@ class Leg:
         self.music: str | None = None
         self.bridged: Leg | None = None
         self.heard: list[list[str]] = []  # prompt names of each playback
+        self.stats: dict[str, int] = {"packets_received": 0}  # what the CDR row copies
 
     def set_remote(self, addr: Any, pt: int, codec: str, te: int | None) -> None:
         self.remote = (addr, pt, codec, te)
@@ -742,3 +743,81 @@ async def test_restored_callback_request_is_served_agent_first() -> None:
     assert media.legs["old-call/2000"].bridged is media.legs["old-call/customer"]
     assert [type(e).__name__ for e in events if type(e).__name__.startswith("Callback")] == [
         "CallbackSucceeded"]
+
+
+# ------------------------------------------------------------------ crash-safe call records
+
+
+def with_store(store: Any) -> tuple[QueueCalls, Endpoint]:
+    """Queue 6400 with agent 2000 (registered at port 7000) writing to a real store."""
+    exts = {n: Ext(n) for n in ("2000", "3000")}
+    registrar = Registrar()
+    registrar.add("2000", 7000)
+    endpoint = Endpoint()
+    qc = QueueCalls(acd_config=parse_acd_config({"queues": [queue(static_agents=["2000"])]},
+                                                extensions=list(exts)),
+                    endpoint=endpoint, media=Media(), registrar=registrar, events=EventBus(),
+                    domain="127.0.0.1", user_agent="test", extensions=exts, store=store,
+                    clock=Clock())
+    qc.sync_registrations()
+    return qc, endpoint
+
+
+async def test_queue_call_record_is_open_with_both_dialogs_until_it_ends_and_a_crash_is_swept(
+        tmp_path: Any) -> None:
+    """softswitch.calls.records on the queue path: the caller's row opens at the INVITE, the
+    caller's dialog is kept from the answer and the agent's from the connect; after a crash
+    the next start-up closes the row INTERRUPTED and sends both legs a BYE in their dialogs."""
+    from softswitch.calls.records import close_interrupted_calls, hang_up_interrupted
+    from softswitch.store import Store
+
+    path = str(tmp_path / "db.sqlite3")
+    store = await Store.open(path)
+    qc, endpoint = with_store(store)
+    call_id = await join(qc, endpoint)
+    await store.flush()
+    assert await store.fetch("SELECT state, call_id, caller, callee, answer_time IS NOT NULL"
+                             " FROM cdr") == [("open", call_id, "3000", "6400", 1)]
+    [ring] = endpoint.invites_to("2000")
+    answer(ring)
+    await store.flush()
+    legs = {r.leg: r for r in await store.call_dialogs()}
+    assert sorted(legs) == ["agent", "caller"]
+    assert (legs["caller"].call_id, legs["caller"].port) == (call_id, 5070)
+    assert (legs["agent"].call_id, legs["agent"].port) == (ring.request.call_id, 7000)
+
+    await store.close()  # the crash: the row stays open, the dialogs stay on disk
+    store = await Store.open(path)
+    after = Endpoint()
+    swept = await close_interrupted_calls(store)
+    assert (swept.closed, swept.byes) == (1, 2)
+    hang_up_interrupted(store, after, swept)
+    byes = {o.request.call_id: o for o in after.sent}
+    assert [o.request.method for o in after.sent] == ["BYE", "BYE"]
+    assert (byes[call_id].peer, byes[call_id].request.from_.tag) == (
+        Peer("udp", "127.0.0.1", 5070), endpoint.responses[-1].to.tag)
+    assert byes[ring.request.call_id].peer == Peer("udp", "127.0.0.1", 7000)
+    for out in after.sent:
+        out.on_response(out.request.create_response(200))
+    await store.flush()
+    assert await store.call_dialogs() == []
+    assert await store.fetch("SELECT state, disposition, hangup_cause FROM cdr") == [
+        ("closed", "INTERRUPTED", "switch restart")]
+    await store.close()
+
+
+async def test_queue_call_record_completed_when_the_caller_hangs_up(tmp_path: Any) -> None:
+    from softswitch.store import Store
+
+    store = await Store.open(str(tmp_path / "db.sqlite3"))
+    qc, endpoint = with_store(store)
+    call_id = await join(qc, endpoint)
+    [ring] = endpoint.invites_to("2000")
+    answer(ring)
+    qc.handle_in_dialog(Txn(Peer("udp", "127.0.0.1", 5070)), in_dialog(call_id, "BYE"))
+    await settle()
+    await store.flush()
+    assert await store.fetch("SELECT state, disposition, hangup_side FROM cdr") == [
+        ("closed", "ANSWERED", "caller")]
+    assert await store.call_dialogs() == []
+    await store.close()
