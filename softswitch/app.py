@@ -31,6 +31,7 @@ from softswitch.calls.records import (
 from softswitch.config import Config, ConfigError, load_config, report_issues
 from softswitch.log import configure_logging, get_logger
 from softswitch.sip.auth import Ban, BruteForceGuard
+from softswitch.sip.headers import KNOWN_METHODS
 from softswitch.web import security
 
 log = get_logger("app")
@@ -175,6 +176,7 @@ class SipRouter:
         from softswitch.registrar import RegistrarService
         from softswitch.sip.auth import AuthStatus, DigestAuthenticator, credential_table
         from softswitch.sip.endpoint import SipEndpoint
+        from softswitch.sip.ratelimit import RequestRateLimit
 
         self.config = config
         self.loop = asyncio.get_running_loop()
@@ -194,10 +196,15 @@ class SipRouter:
         self.bans = AddressBans(self.guard, self.loop)
         # extension number -> password of the `admins` (the admin API's Basic auth)
         self.admin_passwords = {n: passwords[n] for n in config.admins}
+        # the flood guard sits at the top of request handling: a blocked source's requests
+        # are dropped before they are parsed (softswitch.sip.ratelimit)
+        rl = sip.rate_limit
+        rate_limit = RequestRateLimit(rl.requests, float(rl.interval), float(rl.block_time),
+                                      sip.trusted_networks) if rl.enabled else None
         self.endpoint = SipEndpoint(self._on_request, on_ack=self._on_ack,
                                     on_cancel=self._on_cancel,
                                     on_ack_timeout=self._on_ack_timeout,
-                                    user_agent=sip.user_agent)
+                                    user_agent=sip.user_agent, rate_limit=rate_limit)
         from softswitch.events import EventBus
 
         self.events = EventBus()  # every ACD event, in engine order (softswitch.events)
@@ -358,8 +365,13 @@ class SipRouter:
                 self._relay_message(txn, request, user, now)
         elif method in ("BYE", "INFO", "UPDATE", "PRACK", "NOTIFY", "REFER"):
             self._reply(txn, request, 481, "Call/Transaction Does Not Exist")
-        else:
+        elif method in KNOWN_METHODS:
             self._reply(txn, request, 405, "Method Not Allowed",
+                        headers=[("Allow", self._allow)])
+        else:
+            # RFC 3261 §8.2.1: a method the switch does not know at all (RFC 4475 intmeth,
+            # esc02) is 501, with Allow saying what it does know
+            self._reply(txn, request, 501, "Not Implemented",
                         headers=[("Allow", self._allow)])
 
     def _trunk_invite(self, txn: Any, request: Any, trunk: Any) -> None:

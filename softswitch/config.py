@@ -82,6 +82,18 @@ class BruteForceConfig:
     ban_time: int = 600
 
 
+@dataclass(frozen=True, slots=True)
+class RateLimitConfig:
+    """Per-source request flood guard (softswitch.sip.ratelimit, after Kamailio's pike): a
+    source sending more than `requests` requests within `interval` seconds has its requests
+    dropped, unanswered, for `block_time` seconds. Trusted networks are exempt."""
+
+    enabled: bool = True
+    requests: int = 100
+    interval: int = 2
+    block_time: int = 60
+
+
 Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT_TRUSTED_NETWORKS: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"),
                                                  ipaddress.ip_network("::1/128"))
@@ -97,7 +109,9 @@ class SipConfig:
     no_answer_timeout: int = 60
     user_agent: str = "softswitch"
     # sources never banned by the brute-force guard (softswitch.sip.auth.BruteForceGuard)
+    # nor limited by the request rate limit (softswitch.sip.ratelimit)
     trusted_networks: tuple[Network, ...] = DEFAULT_TRUSTED_NETWORKS
+    rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
 
     @property
     def realm(self) -> str:
@@ -445,7 +459,8 @@ class _Sections:
     def sip(self, node: _Node, path: str) -> SipConfig:
         c = self.c
         e = c.mapping(node, path, ("listen", "domain", "registrar", "auth", "brute_force",
-                                   "trusted_networks", "no_answer_timeout", "user_agent"),
+                                   "trusted_networks", "no_answer_timeout", "user_agent",
+                                   "rate_limit"),
                       required=("listen", "domain"))
         listen: list[ListenAddress] = []
         if "listen" in e:
@@ -477,8 +492,9 @@ class _Sections:
                           lambda n, p: c.integer(n, p, 1, 3600), 60)
         ua = c.field(e, "user_agent", path, c.text, "softswitch")
         trusted = c.field(e, "trusted_networks", path, self.networks, DEFAULT_TRUSTED_NETWORKS)
+        rate_limit = c.field(e, "rate_limit", path, self.rate_limit, RateLimitConfig())
         return SipConfig(tuple(listen), domain, registrar, auth, brute, timeout, ua,
-                         trusted_networks=trusted)
+                         trusted_networks=trusted, rate_limit=rate_limit)
 
     def networks(self, node: _Node, path: str) -> tuple[Network, ...]:
         """A list of networks in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`); a bare
@@ -496,6 +512,19 @@ class _Sections:
                 c.issue(item, ipath, f"expected a network like 10.0.0.0/8 or 2001:db8::/32, "
                                      f"got {text!r} ({exc})")
         return tuple(result)
+
+    def rate_limit(self, node: _Node, path: str) -> RateLimitConfig:
+        c = self.c
+        e = c.mapping(node, path, ("enabled", "requests", "interval", "block_time"))
+        d = RateLimitConfig()
+        return RateLimitConfig(
+            c.field(e, "enabled", path, c.boolean, d.enabled),
+            c.field(e, "requests", path, lambda n, p: c.integer(n, p, 1, 1_000_000),
+                    d.requests),
+            c.field(e, "interval", path, lambda n, p: c.integer(n, p, 1, 3600), d.interval),
+            c.field(e, "block_time", path, lambda n, p: c.integer(n, p, 1, 86400),
+                    d.block_time),
+        )
 
     def _domain(self, node: _Node, path: str) -> str:
         value = self.c.text(node, path, expected="a domain name or IP address")

@@ -204,3 +204,23 @@ def sdp(port: int, codecs: str = "0 8 101", direction: str = "sendrecv",
              f"m=audio {port} RTP/AVP {codecs}", "a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000",
              "a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-16", f"a={direction}"]
     return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def options_probe(sock: Any, call_id: str) -> bytes:
+    """An out-of-dialog OPTIONS from the blocking UDP socket `sock` (a monitoring probe),
+    answered to that socket's address."""
+    host, port = sock.getsockname()[:2]
+    return (f"OPTIONS sip:{host} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {host}:{port};branch=z9hG4bK{os.urandom(6).hex()}\r\n"
+            f"From: <sip:probe@{host}>;tag=p1\r\nTo: <sip:{host}>\r\n"
+            f"Call-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+            f"Content-Length: 0\r\n\r\n").encode()
+
+
+def final_response(sock: Any, call_id: str) -> Response:
+    """The next final response for `call_id` read from the blocking UDP socket `sock`
+    (its timeout applies); other datagrams are skipped."""
+    while True:
+        msg = parse_message(sock.recv(65535))
+        if isinstance(msg, Response) and msg.call_id == call_id and msg.status >= 200:
+            return msg

@@ -11,6 +11,10 @@ Messages (`message`, `headers`, `uri`, `errors`)
   answered -- it has a Via and a CSeq header, so the client can match the answer, which
   goes to the source address -- else None -> drop silently). Follows RFC 4475 case by case
   (see tests/sip/test_torture.py). The endpoint does the answering (400 + Warning).
+  Linear in the message size for any bytes, with the limits of `limits` (64 KB message,
+  8 KB line, 256 headers, 10-digit Content-Length, 1 KB Request-URI, 128 list elements,
+  64 parameters): over one, `.phrase` is a reason phrase naming it, `.status` 400, 414 or
+  513.
 - `Request(method, uri: SipUri | str, headers=[(name, value), ...], body=b"")`,
   `Response(status, reason=None, headers=..., body=b"")`. `bytes(msg)` serialises (it always
   writes the right Content-Length). Header access: `msg.get(name) -> str | None`,
@@ -76,8 +80,11 @@ Endpoint (`endpoint`, `transport`) -- asyncio shell
 ----------------------------------------------------
 - `SipEndpoint(on_request, *, on_ack=None, on_cancel=None, on_ack_timeout=None,
   timers=TimerConfig(), user_agent="softswitch", advertised_host=None,
-  tcp_idle_timeout=900.0, logger=None, supported=frozenset(), max_tcp_connections=10000)`
-    (connections beyond the limit are closed at once); before `on_request` it answers
+  tcp_idle_timeout=900.0, logger=None, supported=frozenset(), max_tcp_connections=10000,
+  rate_limit=None)`
+    (connections beyond the limit are closed at once; `rate_limit`, a
+    `ratelimit.RequestRateLimit`, drops the requests of a flooding source before they are
+    parsed, unanswered, and logs each block once); before `on_request` it answers
     416 for a Request-URI scheme other than sip/sips/tel and 420 (+ Unsupported) for a
     Require naming an option tag not in `supported` (§8.2.2.1, §8.2.2.3).
     `on_request(txn: ServerTransaction, request)`: every new request except ACK/CANCEL;
@@ -97,7 +104,8 @@ Endpoint (`endpoint`, `transport`) -- asyncio shell
       retransmissions.
   `send_response(txn, response) -> bool` (False: already answered, nothing sent),
   `send_stateless(message, destination)`,
-  `await close()`; `stats` (received / sent / malformed counters), `connection_count`,
+  `await close()`; `stats` (received / sent / malformed / malformed_dropped / rate_limited
+  counters), `connection_count`,
   `layer.transaction_count`.
 - UDP sockets are read in batches (up to 32 datagrams per readiness event, 8 MB receive
   buffer); TCP connections are kept in a table by remote address, closed after

@@ -61,6 +61,7 @@ from dataclasses import dataclass
 from .errors import SipParseError
 from .headers import parse_auth_params
 from .message import Request, Response, random_bytes
+from .networks import Network, in_networks
 from .uri import SipUri
 
 __all__ = [
@@ -107,7 +108,6 @@ class HA1:
 
 Secret = str | HA1
 Lookup = Callable[[str], Secret | None]
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 SHA256 = "SHA-256"
 # clients (source address, User-Agent) remembered as speaking SHA-256
 _SHA256_MEMORY = 4096
@@ -518,13 +518,7 @@ class BruteForceGuard:
         self._banned: OrderedDict[str, Ban] = OrderedDict()
 
     def is_trusted(self, host: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
-        except ValueError:
-            return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return any(ip in net for net in self.trusted)
+        return in_networks(host, self.trusted)
 
     def is_banned(self, host: str, now: float) -> bool:
         ban = self._banned.get(host)

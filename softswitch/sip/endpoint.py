@@ -7,9 +7,11 @@ through it.
 
 Malformed input (RFC 3261 §21.4.1, RFC 4475): a request whose Via/From/To/Call-ID/CSeq parse
 gets a 400 (505 for a wrong version) with a Warning header naming the problem; anything else
-is dropped. A callback raising `SipParseError` (a header it read lazily was bad) also gets a
-400; any other exception in a callback is logged and answered 500. Nothing here lets one bad
-message disturb another transaction.
+is dropped. Messages over the limits of `limits` get the same (the reason phrase names the
+limit). With a `rate_limit` (`ratelimit.RequestRateLimit`), the requests of a source over
+its budget are dropped before they are parsed. A callback raising `SipParseError` (a
+header it read lazily was bad) also gets a 400; any other exception in a callback is logged
+and answered 500. Nothing here lets one bad message disturb another transaction.
 
 Decisions:
 - A TCP connection that closes does not fail the client transactions sent over it: the far
@@ -42,6 +44,7 @@ from .events import (
 )
 from .headers import Via
 from .message import Message, Request, Response, new_branch, parse_message
+from .ratelimit import RateVerdict, RequestRateLimit
 from .transaction import (
     ClientInviteTransaction,
     ClientTransaction,
@@ -143,8 +146,11 @@ class SipEndpoint:
         logger: Any = None,
         supported: frozenset[str] = frozenset(),
         max_tcp_connections: int = 10_000,
+        rate_limit: RequestRateLimit | None = None,
     ) -> None:
         self.on_request = on_request
+        #: per-source request flood guard (Kamailio pike); None: no limit
+        self.rate_limit = rate_limit
         #: option tags we implement; a Require naming any other gets 420 (§8.2.2.3)
         self.supported = frozenset(t.lower() for t in supported)
         self.on_ack = on_ack
@@ -169,7 +175,8 @@ class SipEndpoint:
         self._timer_when: float | None = None
         self._processing = False
         self._closed = False
-        self.stats = {"received": 0, "sent": 0, "malformed": 0}
+        self.stats = {"received": 0, "sent": 0, "malformed": 0, "malformed_dropped": 0,
+                      "rate_limited": 0}
         self._malformed_logged_at = -1e9
         self._malformed_suppressed = 0
 
@@ -434,11 +441,23 @@ class SipEndpoint:
         self.stats["received"] += 1
         if not stream and data[:1] in (b"\r", b"\n", b" ", b"\t", b"") and not data.strip():
             return  # UDP keepalive (RFC 5626 CRLF, or an empty datagram)
+        limit = self.rate_limit
+        if limit is not None and not data[:64].lstrip(b"\r\n").startswith(b"SIP/"):
+            # Before parsing: a blocked source's flood costs a dictionary look-up, not a
+            # parse. Everything that is not a response counts, garbage included.
+            verdict = limit.check(peer.host, self.loop.time())
+            if verdict is not RateVerdict.ADMIT:
+                self.stats["rate_limited"] += 1
+                if verdict is RateVerdict.BLOCK_STARTED:
+                    self.log.warning("sip source blocked: request rate over the limit",
+                                     source=peer.host, transport=peer.transport,
+                                     requests=limit.requests, interval=limit.interval,
+                                     block_time=limit.block_time)
+                return
         try:
             msg = parse_message(data, stream=stream)
         except SipParseError as exc:
-            self.stats["malformed"] += 1
-            self._reject_malformed(exc, peer)
+            self.reject_malformed(exc, peer)
             return
         try:
             self.layer.receive(msg, peer, self.loop.time())
@@ -448,7 +467,11 @@ class SipEndpoint:
             self.log.exception("sip message handling failed", call_id=msg.get("Call-ID"),
                                peer=f"{peer.host}:{peer.port}")
 
-    def _reject_malformed(self, exc: SipParseError, peer: Peer) -> None:
+    def reject_malformed(self, exc: SipParseError, peer: Peer) -> None:
+        """Answer a malformed request 400 (or the status the parser chose, with its reason
+        phrase naming a limit the message is over), or drop what cannot be answered;
+        counted in `stats` either way."""
+        self.stats["malformed"] += 1
         req = exc.request
         # A flood of garbage must not become a flood of log lines: at most one line per
         # second at info level, with the count of those not logged; the rest at debug.
@@ -462,17 +485,19 @@ class SipEndpoint:
             self._malformed_suppressed += 1
             suppressed = 0
         if req is None or req.method == "ACK":
+            self.stats["malformed_dropped"] += 1
             log("malformed message dropped", peer=f"{peer.host}:{peer.port}",
                 reason=exc.reason, not_logged_before=suppressed)
             return
         log("malformed request rejected", call_id=req.get("Call-ID"), method=req.method,
             peer=f"{peer.host}:{peer.port}", status=exc.status, reason=exc.reason,
             not_logged_before=suppressed)
-        resp = self._error_response(req, exc.status, exc.reason)
+        resp = self._error_response(req, exc.status, exc.reason, exc.phrase)
         self._transmit(bytes(resp), peer)
 
-    def _error_response(self, req: Request, status: int, reason: str) -> Response:
-        resp = req.create_response(status)
+    def _error_response(self, req: Request, status: int, reason: str,
+                        phrase: str | None = None) -> Response:
+        resp = req.create_response(status, phrase)
         host = self.advertised_host or (self._udp[0].local.host
                                         if self._udp and self._udp[0].local else "softswitch")
         text = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "?" for c in reason)

@@ -17,10 +17,14 @@ class SipParseError(ValueError):
     message was a request whose Via, From, To, Call-ID and CSeq still parsed, `request` holds
     it so the transport shell can answer `status` (400, or 505 for a wrong SIP version,
     RFC 3261 §8.2 / RFC 4475 §3.1.2); otherwise `request` is None and the message is dropped.
+    `phrase`, when set, is the reason phrase of that answer (a message over one of the
+    limits of `softswitch.sip.limits` names the limit there).
     """
 
-    def __init__(self, reason: str, request: Request | None = None, status: int = 400) -> None:
+    def __init__(self, reason: str, request: Request | None = None, status: int = 400,
+                 phrase: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.request = request
         self.status = status
+        self.phrase = phrase

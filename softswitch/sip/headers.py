@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 
 from .errors import SipParseError
+from .limits import MAX_LIST_ELEMENTS, limit_phrase, small_int
 from .uri import Params, SipUri, check_uri, format_params, parse_params
 
 __all__ = [
     "Address",
     "Via",
     "CSeq",
+    "KNOWN_METHODS",
     "split_header_list",
     "parse_auth_params",
     "quote",
@@ -41,18 +43,41 @@ _VIA_FAST_RE = re.compile(
 _AUTH_PARAM_RE = re.compile(
     r'\s*([A-Za-z0-9\-.!%*_+`\'~]+)\s*=\s*("[^"\\]*(?:\\.[^"\\]*)*"|[^\s,"]*)\s*(?:,|\Z)', re.S
 )
-# One pass over a whole list: each step takes one parameter, or (group 3) one character
-# that cannot start one, which makes the list invalid. (Quoted strings in the unrolled form
+# One pass over a whole list: each step takes one parameter, or (group 3) everything from
+# a place where none starts, which makes the list invalid. Taking all the rest there, not
+# one character, keeps it linear: a name not followed by '=' would otherwise be tried
+# again from each of its characters. (Quoted strings in the unrolled form
 # "[^"\\]*(\\.[^"\\]*)*": an alternation per character costs several times more.)
-_AUTH_LIST_RE = re.compile(_AUTH_PARAM_RE.pattern + r"|(.)", re.S)
+_AUTH_LIST_RE = re.compile(_AUTH_PARAM_RE.pattern + r"|(.+)", re.S)
 MAGIC_COOKIE = "z9hG4bK"
 
 
 def split_header_list(value: str) -> list[str]:
     """Split a comma-separated header value (RFC 3261 §7.3.1) into its elements, ignoring
-    commas inside quoted strings and `<...>`."""
+    commas inside quoted strings and `<...>`. One pass over the characters; more than
+    `MAX_LIST_ELEMENTS` elements is a SipParseError (the message is over a limit)."""
     if "," not in value:
         return [value.strip()]
+    if value.count(",") >= MAX_LIST_ELEMENTS:
+        if '"' not in value and "<" not in value:
+            raise too_many_elements()  # every comma separates two elements
+        parts = _split_list(value)
+        if len(parts) > MAX_LIST_ELEMENTS:
+            raise too_many_elements()
+        return parts
+    if '"' not in value and "<" not in value:
+        return [v.strip() for v in value.split(",")]
+    return _split_list(value)
+
+
+def too_many_elements() -> SipParseError:
+    """The error for a header with more than `MAX_LIST_ELEMENTS` elements."""
+    what = "elements in a header"
+    return SipParseError(f"over {MAX_LIST_ELEMENTS} {what}", None, 400,
+                         limit_phrase(what, MAX_LIST_ELEMENTS))
+
+
+def _split_list(value: str) -> list[str]:
     if '"' not in value and "<" not in value:
         return [v.strip() for v in value.split(",")]
     parts: list[str] = []
@@ -160,9 +185,10 @@ class Address:
         v = self.params.get("expires")
         if v is None:
             return None
-        if not v.isdigit():
-            raise SipParseError(f"invalid expires parameter {v!r}")
-        return min(int(v), 2**32 - 1)
+        if not v.isdigit() or not v.isascii():
+            raise SipParseError(f"invalid expires parameter {v[:20]!r}")
+        n = small_int(v)
+        return 2**32 - 1 if n is None else min(n, 2**32 - 1)
 
     @classmethod
     def parse(cls, text: str) -> Address:
@@ -396,6 +422,14 @@ def parse_auth_params(text: str) -> tuple[str, dict[str, str]]:
             value = unquote_string(value)
         params[name.lower()] = value
     return scheme, params
+
+
+#: The SIP methods of the IANA registry: a request with any other method is answered 501
+#: Not Implemented (RFC 3261 §8.2.1), one of these that a UAS does not allow 405.
+KNOWN_METHODS = frozenset({
+    "ACK", "BYE", "CANCEL", "INFO", "INVITE", "MESSAGE", "NOTIFY", "OPTIONS", "PRACK",
+    "PUBLISH", "REFER", "REGISTER", "SUBSCRIBE", "UPDATE",
+})
 
 
 def is_valid_method(method: str) -> bool:

@@ -15,6 +15,14 @@ Design:
 - `bytes(message)` always writes a Content-Length matching the body.
 - A malformed message raises `SipParseError`; if it was a request whose Via/From/To/
   Call-ID/CSeq parsed, `error.request` carries it so a 400 can be sent (RFC 3261 §21.4.1).
+- The cost is linear in the message size for any input, and bounded by the limits of
+  `softswitch.sip.limits` (message size, line length, header count, Content-Length digits,
+  list elements, parameters): a message over one is answered 400 (414 for the
+  Request-URI, 513 for the size) with the limit in the reason phrase when it is a readable
+  request, dropped otherwise. Decisions: past `MAX_HEADERS` lines (continuation lines
+  count), only the first `MAX_HEADERS` are read (enough to answer); past
+  `MAX_MESSAGE_SIZE` bytes only the first `MAX_MESSAGE_SIZE`; over-long lines are left
+  out, so the rest can still say where the 400 goes.
 """
 
 from __future__ import annotations
@@ -25,7 +33,24 @@ import threading
 from collections.abc import Iterable
 
 from .errors import SipParseError
-from .headers import Address, CSeq, Via, is_valid_method, split_header_list
+from .headers import (
+    Address,
+    CSeq,
+    Via,
+    is_valid_method,
+    split_header_list,
+    too_many_elements,
+)
+from .limits import (
+    MAX_CONTENT_LENGTH_DIGITS,
+    MAX_HEADERS,
+    MAX_LINE_LENGTH,
+    MAX_LIST_ELEMENTS,
+    MAX_MESSAGE_SIZE,
+    MAX_URI_LENGTH,
+    limit_phrase,
+    small_int,
+)
 from .uri import Params, SipUri, parse_params
 
 __all__ = [
@@ -42,11 +67,6 @@ __all__ = [
     "new_call_id",
     "random_bytes",
 ]
-
-#: Upper bound for one message (headers + body); bigger is refused (RFC 4475 §3.1.2.x "huge
-#: headers" and stream memory protection).
-MAX_MESSAGE_SIZE = 65535
-MAX_HEADERS = 256
 
 COMPACT_FORMS = {
     "a": "Accept-Contact",
@@ -186,9 +206,12 @@ _HEADER_NAME_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 _LINE_SPLIT_RE = re.compile(r"\r\n|\n")
 _STATUS_LINE_RE = re.compile(r"SIP/2\.0 ([0-9]{3}) (.*)\Z", re.S)
 _HEADER_END_RE = re.compile(rb"\r\n\r\n|\n\n")
-_FOLD_RE = re.compile(r"[ \t]*\r?\n[ \t]+")
+# A line break that starts a continuation line (RFC 3261 §7.3.1 folding).
+_FOLD_RE = re.compile(r"\r?\n(?=[ \t])")
 # name HCOLON value (RFC 3261 §7.3.1); the value is stripped of surrounding whitespace.
-_HEADER_RE = re.compile(r"([^:\r\n]+):[ \t]*([^\r\n]*)")
+# Anchored at line starts: unanchored, a line without a colon would be scanned again from
+# each of its characters (quadratic in its length).
+_HEADER_RE = re.compile(r"^([^:\r\n]+):[ \t]*([^\r\n]*)", re.M)
 
 HeaderValue = str | Via | Address | CSeq | list[Via] | list[Address]
 
@@ -330,7 +353,10 @@ class Message:
                 if e[0] == "via":
                     val = e[2]
                     if type(val) is str:
-                        parsed = [Via.parse(x) for x in split_header_list(val)]
+                        elements = split_header_list(val)
+                        if len(v) + len(elements) > MAX_LIST_ELEMENTS:
+                            raise too_many_elements()
+                        parsed = [Via.parse(x) for x in elements]
                         e[2] = parsed
                         v.extend(parsed)
                     elif isinstance(val, Via):
@@ -431,7 +457,12 @@ class Message:
             if e[0] == lk:
                 val = e[2]
                 if type(val) is str:
-                    parsed = [Address.parse(x) for x in split_header_list(val)]
+                    # bounded for the whole message, not per line: 256 lines of 128
+                    # elements would be 32,768 parses
+                    elements = split_header_list(val)
+                    if len(out) + len(elements) > MAX_LIST_ELEMENTS:
+                        raise too_many_elements()
+                    parsed = [Address.parse(x) for x in elements]
                     e[2] = parsed
                     out.extend(parsed)
                 elif isinstance(val, Address):
@@ -467,8 +498,9 @@ class Message:
             return None
         v = found.strip()
         if not v.isdigit() or not v.isascii():
-            raise SipParseError(f"invalid {what} {v!r}")
-        return min(int(v), limit)
+            raise SipParseError(f"invalid {what} {v[:20]!r}")
+        n = small_int(v)
+        return limit if n is None else min(n, limit)
 
     @property
     def expires(self) -> int | None:
@@ -672,19 +704,42 @@ def parse_message(data: bytes, *, stream: bool = False) -> Request | Response:
 
     Over UDP (`stream=False`) a Content-Length shorter than the data truncates the body
     (RFC 3261 §18.3), a longer one is an error (RFC 4475 §3.1.2.3), a missing one means the
-    rest of the datagram. Raises `SipParseError`, never anything else.
+    rest of the datagram. Raises `SipParseError`, never anything else, for any bytes; the
+    work is linear in `len(data)` (see `softswitch.sip.limits`).
     """
     try:
         return _parse(data, stream)
     except SipParseError:
         raise
-    except (ValueError, IndexError, TypeError, AttributeError, UnicodeError) as exc:
+    except (ValueError, LookupError, TypeError, AttributeError, ArithmeticError) as exc:
         raise SipParseError(f"malformed message ({exc})") from None
 
 
+def _over(what: str, limit: int, status: int = 400) -> SipParseError:
+    """The error for a message over one of the limits (its reason phrase names it)."""
+    base = reason_phrase(status)
+    return SipParseError(f"over {limit} {what}", None, status, limit_phrase(what, limit, base))
+
+
+def _unfold(head: str) -> str:
+    """Join continuation lines (RFC 3261 §7.3.1): the blanks around each folding line break
+    become one SP. Cut at the breaks, then strip each piece: linear (a regex matching
+    `[ \t]*\r?\n[ \t]+` would try every blank of a long run as a start, quadratic)."""
+    parts = _FOLD_RE.split(head)
+    if len(parts) == 1:
+        return head
+    last = len(parts) - 1
+    return " ".join([p.rstrip(" \t") if i == 0 else p.lstrip(" \t") if i == last
+                     else p.strip(" \t") for i, p in enumerate(parts)])
+
+
 def _parse(data: bytes, stream: bool) -> Request | Response:
+    # The first problem found; raised at the end, with the request when it can be answered.
+    error: SipParseError | None = None
     if len(data) > MAX_MESSAGE_SIZE:
-        raise SipParseError("message too large")
+        # Read what fits, to answer a request whose head is in there.
+        data = data[:MAX_MESSAGE_SIZE]
+        error = _over("bytes in a message", MAX_MESSAGE_SIZE, 513)
     start = 0
     while data.startswith(b"\r\n", start):
         start += 2
@@ -699,24 +754,32 @@ def _parse(data: bytes, stream: bool) -> Request | Response:
         head_bytes = data[start : m.start()]
         body = data[m.end() :]
     head = head_bytes.decode("utf-8", "surrogateescape")
-    if ("\n " in head or "\n\t" in head) and _FOLD_RE.search(head) is not None:
-        # Unfold continuation lines (RFC 3261 §7.3.1): LWS at a line start continues the
-        # previous header.
-        head = _FOLD_RE.sub(" ", head)
+    breaks = head.count("\n")
+    if breaks > MAX_HEADERS:
+        # Keep the start line and the first MAX_HEADERS lines (counted before unfolding,
+        # which costs per line): enough to answer, bounded work.
+        cut = -1
+        for _ in range(MAX_HEADERS + 1):
+            cut = head.find("\n", cut + 1)
+        head = head[:cut].rstrip("\r")
+        breaks = MAX_HEADERS
+        if error is None:
+            error = _over("header lines", MAX_HEADERS)
+    if "\n " in head or "\n\t" in head:
+        head = _unfold(head)
+        breaks = head.count("\n")
     nl = head.find("\n")
     if nl < 0:
         first, rest = head, ""
     else:
         first, rest = head[:nl].rstrip("\r"), head[nl + 1 :]
-    line_breaks = rest.count("\n")
-    if line_breaks >= MAX_HEADERS:
-        raise SipParseError("too many header lines")
+    line_breaks = breaks - 1 if breaks else 0  # in `rest`
 
-    # The first problem found; raised at the end, with the request when it can be answered.
-    error: tuple[str, int] | None = None
     msg: Request | Response
     request: Request | None = None
     if first.startswith("SIP/"):
+        if len(first) > MAX_LINE_LENGTH:
+            raise SipParseError("status line too long")
         sm = _STATUS_LINE_RE.match(first)
         if sm is None:
             if first.startswith("SIP/2.0 "):
@@ -736,15 +799,21 @@ def _parse(data: bytes, stream: bool) -> Request | Response:
         msg.method = method
         if len(parts) != 3:
             # RFC 4475 §3.1.2.8-10: LWS inside or around the Request-URI / version.
-            error = (f"invalid request line {first[:80]!r}", 400)
+            if error is None:
+                error = SipParseError(f"invalid request line {first[:80]!r}")
+            msg.uri = SipUri("invalid")
+        elif len(first) > MAX_URI_LENGTH and len(parts[1]) > MAX_URI_LENGTH:
+            if error is None:
+                error = _over("characters in the Request-URI", MAX_URI_LENGTH, 414)
             msg.uri = SipUri("invalid")
         else:
             version = parts[2]
-            if version != "SIP/2.0":
+            if version != "SIP/2.0" and error is None:
                 if version.upper().startswith("SIP/"):
-                    error = (f"unsupported SIP version {version[:20]!r}", 505)
+                    error = SipParseError(f"unsupported SIP version {version[:20]!r}",
+                                          None, 505)
                 else:
-                    error = (f"invalid request line {first[:80]!r}", 400)
+                    error = SipParseError(f"invalid request line {first[:80]!r}")
             try:
                 msg.uri = SipUri.parse(parts[1])
                 if msg.uri.headers is not None:
@@ -754,17 +823,30 @@ def _parse(data: bytes, stream: bool) -> Request | Response:
                 if not hasattr(msg, "uri"):
                     msg.uri = SipUri("invalid")
                 if error is None:
-                    error = (exc.reason, 400)
+                    error = exc
+            if len(first) > MAX_LINE_LENGTH and error is None:
+                error = _over("characters in a line", MAX_LINE_LENGTH)
 
     hdrs = msg.headers
     # Found on the way through the headers, so no second pass is needed.
     cl_text: str | None = None
     has_via = has_cseq = False
+    if len(rest) > MAX_LINE_LENGTH:
+        # (only headers longer than the limit can hold a line longer than it) Over-long
+        # lines are left out: the rest may still say where to send the 400.
+        lines = rest.split("\n")
+        if max(map(len, lines)) > MAX_LINE_LENGTH + 1:  # (+1: the line's CR)
+            if error is None:
+                error = _over("characters in a line", MAX_LINE_LENGTH)
+            lines = [ln for ln in lines if len(ln) <= MAX_LINE_LENGTH + 1]
+            rest = "\n".join(lines)
+            line_breaks = len(lines) - 1
     if rest:
         found = _HEADER_RE.findall(rest)
         if len(found) != line_breaks + 1 and error is None:
-            bad = next((ln for ln in _LINE_SPLIT_RE.split(rest) if ":" not in ln), "")
-            error = (f"invalid header line {bad[:60]!r}", 400)
+            bad = next((ln for ln in _LINE_SPLIT_RE.split(rest)
+                        if _HEADER_RE.match(ln) is None), "")
+            error = SipParseError(f"invalid header line {bad[:60]!r}")
         canonical = _CANON_PAIR
         exact = _CANON_EXACT
         for name, value in found:
@@ -777,7 +859,7 @@ def _parse(data: bytes, stream: bool) -> Request | Response:
                 if pair is None:
                     if _HEADER_NAME_RE.match(name) is None:
                         if error is None:
-                            error = (f"invalid header name {name[:40]!r}", 400)
+                            error = SipParseError(f"invalid header name {name[:40]!r}")
                         continue
                     if value[-1:] in (" ", "\t"):
                         value = value.rstrip(" \t")
@@ -794,11 +876,11 @@ def _parse(data: bytes, stream: bool) -> Request | Response:
                     has_cseq = True
                 elif clk == "content-length":
                     if cl_text is not None and value != cl_text and error is None:
-                        error = ("conflicting Content-Length headers", 400)
+                        error = SipParseError("conflicting Content-Length headers")
                     cl_text = value
                 elif (not value.isdigit() or not value.isascii()) and error is None:
                     # Max-Forwards / Expires: 1*DIGIT (RFC 3261 §20.22, §20.19)
-                    error = (f"invalid {pair[1]} {value[:20]!r}", 400)
+                    error = SipParseError(f"invalid {pair[1]} {value[:20]!r}")
 
     # A request is answered at its source address (see transaction.py), so a 400 can be
     # sent whenever the client can match it: a Via and a CSeq must be there, even if
@@ -811,7 +893,7 @@ def _parse(data: bytes, stream: bool) -> Request | Response:
         if request is None or not has_via:
             raise SipParseError(exc.reason) from None
         if error is None:
-            error = (exc.reason, 400)
+            error = exc
     if request is not None and not has_cseq:
         raise SipParseError("missing CSeq header")
 
@@ -828,26 +910,29 @@ def _parse(data: bytes, stream: bool) -> Request | Response:
             contact.check_uri()
     except SipParseError as exc:
         if error is None:
-            error = (exc.reason, 400)
+            error = exc
 
     if cl_text is not None:
         if not cl_text.isdigit() or not cl_text.isascii():
             if error is None:
-                error = (f"invalid Content-Length {cl_text[:20]!r}", 400)
+                error = SipParseError(f"invalid Content-Length {cl_text[:20]!r}")
+        elif len(cl_text) > MAX_CONTENT_LENGTH_DIGITS:
+            if error is None:
+                error = _over("digits in Content-Length", MAX_CONTENT_LENGTH_DIGITS)
         else:
             length = int(cl_text)
             if length > len(body):
                 if error is None:
-                    error = ("Content-Length larger than the message body", 400)
+                    error = SipParseError("Content-Length larger than the message body")
             else:
                 msg.body = body[:length]
     elif stream:
         if error is None:
-            error = ("missing Content-Length on a stream transport", 400)
+            error = SipParseError("missing Content-Length on a stream transport")
     else:
         msg.body = body
     if error is not None:
-        raise SipParseError(error[0], request, error[1])
+        raise SipParseError(error.reason, request, error.status, error.phrase)
     return msg
 
 
@@ -858,50 +943,68 @@ class StreamFramer:
     `feed(data)` returns a list of items: `bytes` (one framed message, to be given to
     `parse_message(..., stream=True)`) or the string "ping" for a double-CRLF keepalive (to
     be answered with a single CRLF "pong"). Raises `SipParseError` when the stream cannot be
-    framed any more (no Content-Length, garbage, over-size); the connection must then be
-    closed, since its framing is lost.
+    framed any more (no or bad Content-Length, garbage, over-size); the connection must then
+    be closed, since its framing is lost. When the unframeable head is a readable request,
+    the error carries it (`error.request`), so it can still be answered 400.
+
+    Linear in the bytes fed, however they are cut: the buffer grows in place, the search for
+    the end of the headers resumes where the last one stopped, and messages are taken off
+    the buffer once per `feed`, not one copy each.
     """
 
-    __slots__ = ("_buf",)
+    __slots__ = ("_buf", "_scan")
 
     def __init__(self) -> None:
-        self._buf = b""
+        self._buf = bytearray()
+        self._scan = 0  # where the search for the next end of headers resumes
 
     def feed(self, data: bytes) -> list[bytes | str]:
-        buf = self._buf + data if self._buf else data
+        buf = self._buf
+        buf += data
+        n = len(buf)
+        pos = 0
         out: list[bytes | str] = []
-        while buf:
-            if buf[:1] in (b"\r", b"\n"):
-                if buf.startswith(b"\r\n\r\n"):
-                    out.append("ping")
-                    buf = buf[4:]
+        try:
+            while pos < n:
+                c = buf[pos]
+                if c == 13 or c == 10:
+                    if buf.startswith(b"\r\n\r\n", pos):
+                        out.append("ping")
+                        pos += 4
+                        continue
+                    if buf.startswith(b"\r\n", pos):
+                        if n - pos == 2:
+                            break  # may be the first half of a ping; wait
+                        pos += 2  # a lone CRLF: a pong or stray line ending
+                        continue
+                    if c == 13 and n - pos == 1:
+                        break
+                    pos += 1
                     continue
-                if buf.startswith(b"\r\n"):
-                    if len(buf) == 2:
-                        break  # may be the first half of a ping; wait
-                    buf = buf[2:]  # a lone CRLF: a pong or stray line ending
-                    continue
-                if buf == b"\r":
+                end = buf.find(b"\r\n\r\n", max(pos, self._scan))
+                if end < 0:
+                    if n - pos > MAX_MESSAGE_SIZE:
+                        raise _unframeable(bytes(buf[pos : pos + MAX_MESSAGE_SIZE]),
+                                           "headers too large on stream")
+                    self._scan = max(pos, n - 3)  # a CRLFCRLF may straddle two reads
                     break
-                buf = buf[1:]
-                continue
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buf) > MAX_MESSAGE_SIZE:
-                    self._buf = b""
-                    raise SipParseError("headers too large on stream")
-                break
-            head = buf[:end]
-            length = _stream_content_length(head)
-            total = end + 4 + length
-            if total > MAX_MESSAGE_SIZE:
-                self._buf = b""
-                raise SipParseError("message too large on stream")
-            if len(buf) < total:
-                break
-            out.append(buf[:total])
-            buf = buf[total:]
-        self._buf = buf
+                head = bytes(buf[pos:end])
+                length = _stream_content_length(head)
+                total = end + 4 + length - pos
+                if total > MAX_MESSAGE_SIZE:
+                    raise _unframeable(head, "message too large on stream",
+                                       _over("bytes in a message", MAX_MESSAGE_SIZE, 513))
+                if n - pos < total:
+                    self._scan = end  # found again at once when the body is in
+                    break
+                out.append(bytes(buf[pos : pos + total]))
+                pos += total
+        except SipParseError:
+            self._buf = bytearray()
+            self._scan = 0
+            raise
+        del buf[:pos]
+        self._scan = max(0, self._scan - pos)
         return out
 
 
@@ -911,11 +1014,29 @@ _CL_RE = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)", re.I)
 def _stream_content_length(head: bytes) -> int:
     m = _CL_RE.search(head)
     if m is None:
-        raise SipParseError("missing Content-Length on a stream transport")
+        raise _unframeable(head, "missing Content-Length on a stream transport")
     v = m.group(1).strip()
     if not v.isdigit():
-        raise SipParseError("invalid Content-Length on a stream transport")
+        raise _unframeable(head, "invalid Content-Length on a stream transport")
+    if len(v) > MAX_CONTENT_LENGTH_DIGITS:
+        raise _unframeable(head, "Content-Length too long on a stream transport",
+                           _over("digits in Content-Length", MAX_CONTENT_LENGTH_DIGITS))
     return int(v)
+
+
+def _unframeable(head: bytes, reason: str, limit: SipParseError | None = None
+                 ) -> SipParseError:
+    """The error for a stream whose framing is lost at `head`: with the request in it when
+    the head is a readable request, so the client learns why before the connection
+    closes."""
+    try:
+        parse_message(head + b"\r\n\r\n", stream=True)
+    except SipParseError as exc:
+        if exc.request is not None:
+            if limit is not None:
+                return SipParseError(reason, exc.request, limit.status, limit.phrase)
+            return SipParseError(reason, exc.request, exc.status, exc.phrase)
+    return SipParseError(reason)
 
 
 class _RandomPool:

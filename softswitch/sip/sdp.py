@@ -17,6 +17,8 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .limits import small_int
+
 __all__ = [
     "SdpParseError",
     "RtpMap",
@@ -131,15 +133,18 @@ class MediaDescription:
             if n == "rtpmap" and v:
                 pt_s, _, enc = v.partition(" ")
                 parts = enc.strip().split("/")
+                pt = _payload_type(pt_s)
+                if pt is None:
+                    continue
                 try:
-                    pt = int(pt_s)
                     out[pt] = RtpMap(parts[0], int(parts[1]),
                                      int(parts[2]) if len(parts) > 2 else 1)
                 except (ValueError, IndexError):
                     continue
         for f in self.formats:
-            if f.isdigit() and int(f) not in out and int(f) in STATIC_PAYLOADS:
-                out[int(f)] = STATIC_PAYLOADS[int(f)]
+            pt = _payload_type(f)
+            if pt is not None and pt not in out and pt in STATIC_PAYLOADS:
+                out[pt] = STATIC_PAYLOADS[pt]
         return out
 
     @property
@@ -148,8 +153,9 @@ class MediaDescription:
         for n, v in self.attributes:
             if n == "fmtp" and v:
                 pt_s, _, params = v.partition(" ")
-                if pt_s.isdigit():
-                    out[int(pt_s)] = params.strip()
+                pt = _payload_type(pt_s)
+                if pt is not None:
+                    out[pt] = params.strip()
         return out
 
     @property
@@ -159,7 +165,7 @@ class MediaDescription:
             return None
         try:
             return int(float(v))
-        except ValueError:
+        except (ValueError, OverflowError):  # "nan", "1e999"
             return None
 
     def copy(self) -> MediaDescription:
@@ -181,6 +187,11 @@ class MediaDescription:
         for n, val in self.attributes:
             out.append(f"a={n}" if val is None else f"a={n}:{val}")
         return out
+
+
+def _payload_type(text: str) -> int | None:
+    """An RTP payload type (0-127, RFC 3551 §6) written in a format list or an attribute."""
+    return small_int(text, 3)
 
 
 def _addrtype(address: str) -> str:
@@ -247,11 +258,11 @@ class SessionDescription:
                 if len(parts) < 4:
                     raise SdpParseError("invalid m= line")
                 port_s, _, count_s = parts[1].partition("/")
-                if not port_s.isdigit() or int(port_s) > 65535 or (
-                        count_s and not count_s.isdigit()):
-                    raise SdpParseError(f"invalid m= port {parts[1]!r}")
-                cur = MediaDescription(parts[0], int(port_s), parts[2], parts[3:],
-                                       port_count=int(count_s) if count_s else None)
+                port = small_int(port_s, 5)
+                count = small_int(count_s, 5) if count_s else None
+                if port is None or port > 65535 or (count_s and count is None):
+                    raise SdpParseError(f"invalid m= port {parts[1][:20]!r}")
+                cur = MediaDescription(parts[0], port, parts[2], parts[3:], port_count=count)
                 sdp.media.append(cur)
             elif t == "a":
                 name, colon, value = v.partition(":")
@@ -399,9 +410,9 @@ def create_answer(
         attrs: list[Attribute] = []
         te_pt: int | None = None
         for f in m.formats:
-            if not f.isdigit():
+            pt = _payload_type(f)
+            if pt is None:
                 continue
-            pt = int(f)
             enc = rtpmap.get(pt)
             if enc is None:
                 continue

@@ -160,6 +160,8 @@ class TcpConnection(asyncio.Protocol):
         except SipParseError as exc:
             log.info("tcp framing lost, closing", peer=f"{self.peer.host}:{self.peer.port}",
                      reason=exc.reason)
+            # A readable request is still told why (400 / 513) before the close.
+            self.endpoint.reject_malformed(exc, self.peer)
             self.close()
             return
         for item in items:

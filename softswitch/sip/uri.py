@@ -13,6 +13,7 @@ import re
 from urllib.parse import unquote
 
 from .errors import SipParseError
+from .limits import MAX_PARAMS, MAX_URI_LENGTH, limit_phrase
 
 __all__ = ["SipUri", "Params", "parse_params", "format_params", "unquote", "check_uri"]
 
@@ -66,11 +67,17 @@ def parse_params(text: str, what: str = "parameter") -> Params:
         return params
     if _SIMPLE_PARAMS_RE.match(text) is not None:
         # The common case (no quotes, no whitespace): one regex has validated everything.
-        for part in text[1:].split(";"):
+        simple = text[1:].split(";")
+        if len(simple) > MAX_PARAMS:
+            raise _too_many_params(what)
+        for part in simple:
             name, eq, value = part.partition("=")
             params[name.lower()] = value if eq else None
         return params
-    for part in _split_params(text):
+    parts = _split_params(text)
+    if len(parts) > MAX_PARAMS:
+        raise _too_many_params(what)
+    for part in parts:
         part = part.strip()
         if not part:
             raise SipParseError(f"empty {what}")
@@ -89,6 +96,11 @@ def parse_params(text: str, what: str = "parameter") -> Params:
         else:
             params[name.lower()] = None
     return params
+
+
+def _too_many_params(what: str) -> SipParseError:
+    what = f"{what}s"
+    return SipParseError(f"over {MAX_PARAMS} {what}", None, 400, limit_phrase(what, MAX_PARAMS))
 
 
 def _split_params(text: str) -> list[str]:
@@ -176,6 +188,9 @@ class SipUri:
         cached = _PARSED.get(text)
         if cached is not None:
             return cached._clone()
+        if len(text) > MAX_URI_LENGTH:
+            raise SipParseError(f"URI over {MAX_URI_LENGTH} characters", None, 400,
+                                limit_phrase("characters in a URI", MAX_URI_LENGTH))
         uri = cls._parse(text)
         if len(text) <= _CACHE_TEXT_MAX:
             if len(_PARSED) >= _CACHE_SIZE:

@@ -830,3 +830,12 @@ INV2543 = crlf(
     "t=0 0\n"
     "m=audio 49217 RTP/AVP 0\n"
 )
+
+#: What the switch answers to torture requests whose answer is the application's to decide
+#: (RFC 4475 §3.1.1.2 intmeth and §3.1.1.5 esc02 carry methods nobody implements: 501 Not
+#: Implemented per RFC 3261 §8.2.1, with Allow), checked against the running switch in
+#: tests/sip/test_switch_guard.py.
+SWITCH_ANSWERS: dict[str, tuple[bytes, int]] = {
+    "intmeth": (INTMETH, 501),
+    "esc02": (ESC02, 501),
+}

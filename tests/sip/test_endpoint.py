@@ -471,6 +471,35 @@ async def test_rfc4475_application_layer_cases_through_the_endpoint(
     assert b.requests == []  # none of these reached the TU
 
 
+async def test_huge_content_length_over_tcp_is_answered_400_then_closed(
+        pair: tuple[Phone, Phone]) -> None:
+    """Thousands of Content-Length digits used to raise ValueError in the stream framer:
+    now the request is answered (the reason phrase names the limit) and the connection,
+    whose framing is lost, closed; over UDP the same request gets the same 400."""
+    _a, b = pair
+    bad = BAD_REQUEST.replace(b"CSeq: 1 INVITE", b"CSeq: 1 OPTIONS").replace(
+        b"Content-Length: 0", b"Content-Length: " + b"7" * 5000)
+    dst = b.ep.local_peer("tcp")
+    reader, writer = await asyncio.open_connection(dst.host, dst.port)
+    writer.write(bad.replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP"))
+    answer = await asyncio.wait_for(reader.read(), 5)  # everything until the close
+    resp = parse_message(answer)
+    assert isinstance(resp, Response)
+    assert (resp.status, resp.reason) == (400, "Bad Request (over 10 digits in Content-Length)")
+    writer.close()
+    t, raw = await _raw_udp()
+    try:
+        udp = b.ep.local_peer("udp")
+        t.sendto(bad, (udp.host, udp.port))
+        resp = parse_message(await asyncio.wait_for(raw.got.get(), 5))
+        assert isinstance(resp, Response)
+        assert (resp.status, resp.reason) == (400,
+                                              "Bad Request (over 10 digits in Content-Length)")
+    finally:
+        t.close()
+    assert b.requests == []
+
+
 async def test_tcp_connections_beyond_the_limit_are_closed() -> None:
     server = Phone()
     server.ep.max_tcp_connections = 2
@@ -493,15 +522,17 @@ async def test_tcp_connections_beyond_the_limit_are_closed() -> None:
 
 
 async def test_rfc4475_content_length_errors_over_tcp(pair: tuple[Phone, Phone]) -> None:
-    """§3.1.2.3: a negative Content-Length over a stream loses the framing -> the connection
-    is closed. §3.1.2.2 (clerr) over a stream just waits for the missing octets."""
+    """§3.1.2.3: a negative Content-Length over a stream loses the framing -> the request is
+    answered 400 and the connection closed. §3.1.2.2 (clerr) over a stream just waits for
+    the missing octets."""
     from . import rfc4475 as R
 
     _a, b = pair
     dst = b.ep.local_peer("tcp")
     reader, writer = await asyncio.open_connection(dst.host, dst.port)
     writer.write(R.NCL.replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP"))
-    assert await asyncio.wait_for(reader.read(), 5) == b""
+    answer = await asyncio.wait_for(reader.read(), 5)  # everything until the close
+    assert answer.startswith(b"SIP/2.0 400 ") and b"Content-Length" in answer
     writer.close()
     reader, writer = await asyncio.open_connection(dst.host, dst.port)
     clerr = R.CLERR.replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP")
@@ -512,5 +543,5 @@ async def test_rfc4475_content_length_errors_over_tcp(pair: tuple[Phone, Phone])
     writer.write(b"x" * (9999 - body_so_far))
     await b.wait(lambda: len(b.requests) == 1)
     assert b.requests[0].method == "INVITE" and len(b.requests[0].body) == 9999
-    assert b.ep.stats["malformed"] == 0
+    assert b.ep.stats["malformed"] == 1  # the ncl request only
     writer.close()
