@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from softswitch.config import ConfigError, check_command, parse_config
-from softswitch.dialplan import EXTERNAL, FORBIDDEN, NOT_FOUND, DialPlan, Destination
+from softswitch.dialplan import EXTERNAL, FORBIDDEN, NOT_FOUND, Destination, DialPlan
 from softswitch.trunks import OutboundCall, OutboundRefused, TrunkRouter, outbound_rule
 
 BASE = """\
