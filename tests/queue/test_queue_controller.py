@@ -19,9 +19,9 @@ from media.events import PlaybackOutcome
 from media.player import PromptLibrary, PromptSequence
 from softswitch.calls.events import CallHoldChanged
 from softswitch.clock import VirtualClock
+from softswitch.config import Trunk
 from softswitch.events import EventBus
 from softswitch.queue import Mode, QueueCalls
-from softswitch.config import Trunk
 from softswitch.registrar import Binding
 from softswitch.reports.rows import ReportRows
 from softswitch.sip import Address, Request, SipUri, new_call_id, new_tag
