@@ -87,8 +87,8 @@ class OutboundRefused:
 
     @property
     def reason(self) -> str:
-        return (f"extension {', '.join(self.refused)} may not use outbound route "
-                f"{self.route!r}")
+        who = "extension" if len(self.refused) == 1 else "extensions"
+        return f"{who} {', '.join(self.refused)} may not use outbound route {self.route!r}"
 
 
 @dataclass(frozen=True, slots=True)

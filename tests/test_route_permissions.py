@@ -91,6 +91,9 @@ def test_which_route_an_extension_gets_for_a_number() -> None:
     assert refused.reason == "extension 1003 may not use outbound route 'toll'"
     # a group (a queue's agents): every one must be permitted
     assert r.outbound("8555", ["1001", "1002"]) == OutboundRefused("8555", "toll", ("1002",))
+    both = r.outbound("8555", ["1002", "1001", "1003"])
+    assert isinstance(both, OutboundRefused)
+    assert both.reason == "extensions 1002, 1003 may not use outbound route 'toll'"
     assert r.outbound("9004412345", ["1001", "1002", "1003"]) == \
         OutboundCall("local", "carrier", "004412345")
     # no route matches: None (404), whatever the permissions
