@@ -579,6 +579,8 @@ def run_command(args: argparse.Namespace) -> int:
         report_issues(args.config, exc.issues, "; not started")
         return 1
     configure_logging(args.log_format or config.logging.format, config.logging.level)
+    for warning in config.warnings:
+        log.warning("configuration warning", issue=str(warning))
     started = time.monotonic()
     code = asyncio.run(serve(config))
     log.info("exit", code=code, uptime_s=round(time.monotonic() - started, 1))

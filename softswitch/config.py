@@ -210,6 +210,9 @@ class Config:
     outbound_routes: tuple[Any, ...] = ()  # softswitch.trunks.OutboundRoute
     # extension numbers allowed to use the admin API (softswitch.web.security)
     admins: tuple[str, ...] = ()
+    # valid but probably unintended (printed by `check`, logged by `run`): a queue callback
+    # whose outbound route some agent of the queue may not use (_check_callback_routes)
+    warnings: tuple[ConfigIssue, ...] = ()
 
     def extension(self, number: str) -> Extension | None:
         return self._by_number.get(number)
@@ -870,8 +873,10 @@ class _Sections:
             result.append(InboundRoute(name, did, kind, target, trunk))
         return tuple(result)
 
-    def outbound_routes(self, node: _Node, path: str, trunks: set[str]) -> tuple[Any, ...]:
-        """`outbound_routes`: {name, prefix, strip (0), prepend (""), trunk}."""
+    def outbound_routes(self, node: _Node, path: str, trunks: set[str],
+                        extensions: set[str]) -> tuple[Any, ...]:
+        """`outbound_routes`: {name, prefix, strip (0), prepend (""), trunk, extensions (the
+        extensions allowed to use the route; left out: every extension)}."""
         from softswitch.trunks import OutboundRoute
 
         c = self.c
@@ -879,7 +884,8 @@ class _Sections:
         for i, item in enumerate(c.sequence(node, path, "outbound routes")):
             ipath = _path_join(path, i)
             try:
-                e = c.mapping(item, ipath, ("name", "prefix", "strip", "prepend", "trunk"),
+                e = c.mapping(item, ipath, ("name", "prefix", "strip", "prepend", "trunk",
+                                            "extensions"),
                               required=("name", "prefix", "trunk"))
             except _Invalid:
                 continue
@@ -889,14 +895,34 @@ class _Sections:
             prepend = c.field(e, "prepend", ipath, lambda n, p: c.text(n, p, allow_empty=True),
                               "")
             trunk = c.field(e, "trunk", ipath, lambda n, p: self._trunk_ref(n, p, trunks))
-            if _MISSING in (name, prefix, strip, prepend, trunk):
+            allowed = c.field(e, "extensions", ipath,
+                              lambda n, p: self._route_extensions(n, p, extensions), None)
+            if _MISSING in (name, prefix, strip, prepend, trunk, allowed):
                 continue
             if strip > len(prefix) and "strip" in e:
                 c.issue(e["strip"][1], _path_join(ipath, "strip"),
                         f"strip {strip} removes more than the prefix {prefix!r}")
                 continue
-            result.append(OutboundRoute(name, prefix, trunk, strip, prepend))
+            result.append(OutboundRoute(name, prefix, trunk, strip, prepend, allowed))
         return tuple(result)
+
+    def _route_extensions(self, node: _Node, path: str,
+                          extensions: set[str]) -> frozenset[str]:
+        """An outbound route's `extensions`: defined extension numbers, at least one (leave
+        the key out to open the route to every extension)."""
+        c = self.c
+        items = c.sequence(node, path, "extension numbers")
+        if not items:
+            raise c.fail(node, path, "expected at least one extension number (leave the key "
+                                     "out to let every extension use the route)")
+        allowed: set[str] = set()
+        for i, item in enumerate(items):
+            ipath = _path_join(path, i)
+            number = self._number(item, ipath)
+            if number not in extensions:
+                raise c.fail(item, ipath, f"no extension {number} is defined in extensions")
+            allowed.add(number)
+        return frozenset(allowed)
 
     def _dial_prefix(self, node: _Node, path: str) -> str:
         value = self.c.text(node, path, expected="a dial prefix (digits, * or #, or +)")
@@ -1083,6 +1109,40 @@ def _check_prompt_names(checker: _Checker, root: _Node,
             checker.issue(_node_at(root, path), path, str(library.missing(f"moh/{name}")))
 
 
+def _check_callback_routes(file: str, root: _Node, acd: Any,
+                           routes: tuple[Any, ...]) -> tuple[ConfigIssue, ...]:
+    """Warnings for queue callbacks that can fail on route permissions (queue-admin.md §4.1:
+    "All agents in the queue must have permission to use that outbound route, otherwise
+    callback fails"). The manual makes this a run-time failure and the route depends on the
+    number the caller enters, so `check` warns instead of refusing: one warning per agent
+    (static or dynamic member) and route that a callback number starting with the queue's
+    `outbound_prefix` can reach and that does not permit the agent. No warning when a route
+    whose prefix the outbound prefix starts with permits every agent: it matches every
+    callback number, so a permitted route is always found (softswitch.trunks)."""
+    if acd is None or not routes:
+        return ()
+    warnings: list[ConfigIssue] = []
+    for i, q in enumerate(acd.queues):
+        if q.callback is None:
+            continue
+        prefix = q.callback.outbound_prefix
+        agents = tuple(m.extension for m in q.members)
+        reachable = [r for r in routes
+                     if r.prefix.startswith(prefix) or prefix.startswith(r.prefix)]
+        if any(prefix.startswith(r.prefix) and not r.refuses(agents) for r in reachable):
+            continue
+        path = f"queues[{i}].callback.outbound_prefix"
+        node = _node_at(root, path)
+        for route in reachable:
+            for agent in route.refuses(agents):
+                warnings.append(ConfigIssue(
+                    file, node.start_mark.line + 1, path,
+                    f"queue {q.number}: agent {agent} may not use outbound route "
+                    f"{route.name!r} (prefix {route.prefix!r}); callbacks through it fail "
+                    "(every agent of the queue must be listed in the route's extensions)"))
+    return tuple(warnings)
+
+
 def _report_acd_error(checker: _Checker, root: _Node, exc: Exception) -> None:
     errors = getattr(exc, "errors", None) or [exc]
     for err in errors:
@@ -1130,7 +1190,8 @@ def parse_config(text: str, file: str = "config.yaml",
         lambda n, p: sections.inbound_routes(n, "inbound_routes", trunk_names, ext_numbers), ())
     outbound_routes = checker.field(
         entries, "outbound_routes", "",
-        lambda n, p: sections.outbound_routes(n, "outbound_routes", trunk_names), ())
+        lambda n, p: sections.outbound_routes(n, "outbound_routes", trunk_names, ext_numbers),
+        ())
     admins = checker.field(entries, "admins", "",
                            lambda n, p: sections.admins(n, p, ext_numbers), ())
     logging_ = checker.field(entries, "logging", "", sections.logging, LoggingConfig())
@@ -1156,12 +1217,13 @@ def parse_config(text: str, file: str = "config.yaml",
                 checker.issue(tnode, tpath, f"no queue {target} is defined in queues")
     if checker.issues:
         raise ConfigError(sorted(checker.issues, key=lambda i: i.line))
+    warnings = _check_callback_routes(file, root, acd, outbound_routes)
     return Config(path=file, sip=sip, rtp=rtp, http=http, database=database, smtp=smtp,
                   prompts=prompts, extensions=extensions, trunks=trunks, logging=logging_,
                   acd=acd, acd_sections=acd_raw, message_channels=channels,
                   feature_codes=feature_codes, recording=recording,
                   inbound_routes=inbound_routes, outbound_routes=outbound_routes,
-                  admins=admins)
+                  admins=admins, warnings=warnings)
 
 
 def load_config(path: str | Path) -> Config:
@@ -1194,6 +1256,8 @@ def check_command(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         report_issues(args.config, exc.issues, "")
         return 1
+    for warning in config.warnings:
+        print(f"{warning} (warning)", file=sys.stderr)
     listen = ", ".join(str(a) for a in config.sip.listen)
     print(f"{args.config}: OK: SIP on {listen}, domain {config.sip.domain}, "
           f"{len(config.extensions)} extensions, {len(config.trunks)} trunks")

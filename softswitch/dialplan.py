@@ -29,7 +29,7 @@ QUEUE_RANGE = range(6400, 6500)
 @dataclass(frozen=True, slots=True)
 class Destination:
     """Where a call goes. `kind` is one of the DESIGN.md destination types plus the
-    switch-internal ones (`echo`, `feature`, `not_found`)."""
+    switch-internal ones (`echo`, `feature`, `not_found`, `forbidden`)."""
 
     kind: str
     target: str = ""
@@ -42,6 +42,7 @@ EXTERNAL = "external"
 ECHO = "echo"
 FEATURE = "feature"
 NOT_FOUND = "not_found"
+FORBIDDEN = "forbidden"  # the caller may not use the route (target: route, args: (reason,))
 
 
 @dataclass(frozen=True, slots=True)

@@ -262,6 +262,8 @@ class Reloader:
             log.error("reload refused: the running configuration stays", file=str(path),
                       problems=outcome.errors)
         else:
+            for warning in new.warnings:
+                log.warning("configuration warning", issue=str(warning))
             try:
                 outcome.changes, outcome.restart_needed = apply(self.switch, new)
             except Exception as exc:  # noqa: BLE001 - keep running; say it did not work out

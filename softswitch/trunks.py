@@ -11,8 +11,12 @@
   must still authenticate.
 - `inbound(trunk, did)`: the destination ({type, target}: queue, extension or hangup) for a
   dialled number (DID) arriving on a trunk, or None (the switch answers 404).
-- `outbound(number)`: the trunk and the number to send for a dialled number that matches an
-  outbound route's prefix (spec/queue-admin.md §4: the callback's outbound prefix).
+- `outbound(number, users)`: the trunk and the number to send for a dialled number that
+  matches an outbound route's prefix (spec/queue-admin.md §4: the callback's outbound
+  prefix), through a route every extension of `users` may use; `OutboundRefused` when routes
+  match but none is permitted to them (the caller gets 403 Forbidden, a queue callback
+  fails: queue-admin.md §4.1 "All agents in the queue must have permission to use that
+  outbound route, otherwise callback fails").
 
 Decisions (ambiguities of issue 5 / the brief):
 - DID matching is exact, or `*` for any number; the first matching route in file order wins;
@@ -20,6 +24,14 @@ Decisions (ambiguities of issue 5 / the brief):
 - Outbound routes: the longest matching prefix wins (then file order); `strip` removes that
   many digits from the front, `prepend` is added after stripping. A number equal to the
   prefix alone (nothing left to dial) does not match.
+- Permission to use a route (FreePBX / Yeastar "route permissions"): a route's `extensions`
+  lists the extensions allowed to use it; a route without the key is open to every
+  extension. The matching routes are tried in the order above and the first the caller may
+  use wins (Yeastar's order of outbound routes): a restricted `00` route can fall back to a
+  cheaper open `0` route. Only when routes match and none is permitted is the call refused
+  (403); when no route matches it is 404 as before. A queue callback is made on behalf of
+  every agent of the queue (static and dynamic members), so its route must be permitted to
+  all of them.
 - Source matching compares the configured host literally with the packet's source address
   (no DNS at request time): configure trunks by IP address to have them recognised.
 """
@@ -55,6 +67,28 @@ class OutboundRoute:
     trunk: str
     strip: int = 0
     prepend: str = ""
+    extensions: frozenset[str] | None = None  # who may use it; None: every extension
+
+    def refuses(self, users: Iterable[str]) -> tuple[str, ...]:
+        """The extensions of `users` that may not use this route, in their order."""
+        if self.extensions is None:
+            return ()
+        return tuple(u for u in users if u not in self.extensions)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundRefused:
+    """Routes match the number but none is permitted: `route` is the first that matched,
+    `refused` the extensions it does not permit."""
+
+    number: str
+    route: str
+    refused: tuple[str, ...]
+
+    @property
+    def reason(self) -> str:
+        who = "extension" if len(self.refused) == 1 else "extensions"
+        return f"{who} {', '.join(self.refused)} may not use outbound route {self.route!r}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,14 +134,25 @@ class TrunkRouter:
                 return route
         return None
 
-    def outbound(self, number: str) -> OutboundCall | None:
+    def outbound(self, number: str, users: Iterable[str] | None = None
+                 ) -> OutboundCall | OutboundRefused | None:
+        """The first matching route every extension of `users` may use (None: no
+        permission check); OutboundRefused when routes match but none is permitted; None
+        when no route matches."""
+        members = tuple(users) if users is not None else ()
+        refused: OutboundRefused | None = None
         for route in self.outbound_routes:
-            if number.startswith(route.prefix) and len(number) > len(route.prefix):
-                rest = number[route.strip:]
-                if not rest:
-                    continue
-                return OutboundCall(route.name, route.trunk, route.prepend + rest)
-        return None
+            if not (number.startswith(route.prefix) and len(number) > len(route.prefix)):
+                continue
+            rest = number[route.strip:]
+            if not rest:
+                continue
+            denied = route.refuses(members) if users is not None else ()
+            if denied:
+                refused = refused or OutboundRefused(number, route.name, denied)
+                continue
+            return OutboundCall(route.name, route.trunk, route.prepend + rest)
+        return refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,10 +189,13 @@ def outbound_rule(router: TrunkRouter) -> Any:
                          else r"(?!x)x")
 
     def build(m: re.Match[str], caller: str) -> Destination:
-        out = router.outbound(m[0])
+        out = router.outbound(m[0], (caller,))
         if out is None:
             from softswitch.dialplan import NOT_FOUND
             return Destination(NOT_FOUND, m[0])
+        if isinstance(out, OutboundRefused):
+            from softswitch.dialplan import FORBIDDEN
+            return Destination(FORBIDDEN, out.route, (out.reason,))
         return Destination(EXTERNAL, out.trunk, (out.number,))
 
     return Rule("outbound routes", pattern, build)

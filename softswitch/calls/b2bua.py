@@ -53,7 +53,7 @@ from softswitch.calls.events import (
 from softswitch.calls.recording import CallRecorder
 from softswitch.calls.records import CallRecords
 from softswitch.clock import Clock, TimerHandle
-from softswitch.dialplan import ECHO, EXTENSION, EXTERNAL, Destination, DialPlan
+from softswitch.dialplan import ECHO, EXTENSION, EXTERNAL, FORBIDDEN, Destination, DialPlan
 from softswitch.events import EventBus
 from softswitch.log import get_logger
 from softswitch.registrar import request_target
@@ -322,8 +322,18 @@ class B2BUA:
                           number=target.number)
             self._observe(call, caller)
             self._spawn(call, self._start_branches(call, target.number, [target]))
+        elif destination.kind == FORBIDDEN:
+            self._refuse_forbidden(call, destination, now)
         else:
             self._execute(call, control.handle_route_failed(404, "Not Found", now))
+
+    def _refuse_forbidden(self, call: Call, destination: Destination, now: float) -> None:
+        """The caller may not use the outbound route (softswitch.trunks, route
+        permissions): "403 Forbidden (outbound route not permitted)" and a log line."""
+        call.log.warning("outbound route not permitted", route=destination.target,
+                         reason=destination.args[0] if destination.args else "")
+        self._execute(call, call.control.handle_route_failed(
+            403, "Forbidden (outbound route not permitted)", now))
 
     def _spawn(self, call: Call, coro: Any) -> None:
         task = self._loop.create_task(coro)

@@ -31,8 +31,13 @@ Decisions (also in the report of issue 5):
   other numbers go out through the outbound route matching ``outbound_prefix + number``
   (softswitch.trunks). No matching route, or an unregistered extension: CUSTOMER_NO_ANSWER
   (the ACD's reason set, §11.3) with the cause in the log line "callback customer not
-  reachable". A provider's 404/484/485/604 is INVALID_NUMBER; busy, no answer, timeouts and
-  other 4xx/5xx/6xx are CUSTOMER_NO_ANSWER (the ACD has no "busy" reason).
+  reachable". Routes match but none is permitted to every agent of the queue (static and
+  dynamic members, §4.1 "otherwise callback fails"): INVALID_NUMBER, the closest of the
+  four reasons (the number cannot be called from this queue; the customer was never
+  rung), so the callbacks report row reads failed / invalid_callback_number and the log
+  line names the agents and the route. A provider's 404/484/485/604 is INVALID_NUMBER;
+  busy, no answer, timeouts and other 4xx/5xx/6xx are CUSTOMER_NO_ANSWER (the ACD has no
+  "busy" reason).
 - Device state for ring-in-use (§2.4): the B2BUA reports its extension calls through
   `call_started` / `call_ended`; an extension counts busy while it has at least one.
 - The agent's phone shows "<queue name>: <caller>" as the From display, <caller> being the
@@ -895,16 +900,22 @@ class QueueCalls:
             if number in self.extensions else []
         # not reachable at all (no route, not registered) counts as not answered, as before
         reason = CallbackFailureReason.CUSTOMER_NO_ANSWER
+        refused = ""
         if number not in self.extensions and self.trunks is not None:
             # §4: the customer over the outbound route matching outbound_prefix + number
-            from softswitch.trunks import trunk_target
+            from softswitch.trunks import OutboundRefused, trunk_target
 
-            out = self.trunks.outbound(cmd.outbound_prefix + number)
-            if out is not None:
+            out = self.trunks.outbound(cmd.outbound_prefix + number,
+                                       self._queue_agents(task.queue))
+            if isinstance(out, OutboundRefused):
+                reason, refused = CallbackFailureReason.INVALID_NUMBER, out.reason
+            elif out is not None:
                 targets = [trunk_target(self.trunks.trunks[out.trunk], out.number)]
                 number = out.number
         if call is None or not targets:
-            if number not in self.extensions:
+            if refused:
+                why = f"{refused}: every agent of the queue must be permitted the route (§4.1)"
+            elif number not in self.extensions:
                 why = ("no outbound route matches outbound prefix "
                        f"{cmd.outbound_prefix!r} + {number!r}")
             else:
@@ -917,6 +928,12 @@ class QueueCalls:
             self._play(task, ["please-hold"], self._lang(task), leg=call.leg)
         q = self.queues.get(task.queue)
         self._spawn(self._dial_customer_start(task, number, targets, q.name if q else ""))
+
+    def _queue_agents(self, queue: str) -> tuple[str, ...]:
+        """The queue's agents (static and dynamic members, signed in or not) on whose
+        behalf a callback is made: the outbound route must be permitted to each (§4.1)."""
+        q = self.queues.get(queue)
+        return tuple(m.extension for m in q.members) if q is not None else ()
 
     async def _dial_customer_start(self, task: QueueTask, number: str, targets: list[Any],
                                    queue_name: str) -> None:

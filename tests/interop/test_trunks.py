@@ -1,7 +1,8 @@
 """SIP trunks over real sockets, with sipp as the provider: an INVITE from the trunk's
 address reaches the extension its DID routes to (no digest auth), an extension dials
-9 + number and the provider receives the stripped number, and a provider that challenges
-gets the trunk's credentials (softswitch/trunks.py)."""
+9 + number and the provider receives the stripped number, an extension a route does not
+permit gets 403, and a provider that challenges gets the trunk's credentials
+(softswitch/trunks.py)."""
 
 from __future__ import annotations
 
@@ -102,6 +103,44 @@ def test_extension_dials_out_through_the_trunk(switch: RunningSwitch,
     assert (res.successful, res.failed) == (1, 0), res.output
     assert (got.successful, got.failed) == (1, 0), got.output  # Request-URI user 5551234
     assert (CALLER[0], "5551234", "ANSWERED", 200) in cdr(switch, 1)
+
+
+def permitted_config(port: int) -> dict:  # type: ignore[type-arg]
+    """The `out` route limited to CALLER: CALLEE may not dial out."""
+    config = trunk_config(port)
+    config["outbound_routes"][0]["extensions"] = [CALLER[0]]
+    return config
+
+
+@pytest.mark.switch_config(extensions=EXTENSIONS, overrides=permitted_config(TRUNK_PORT))
+def test_only_permitted_extensions_dial_out_through_a_route(switch: RunningSwitch,
+                                                            sipp: Callable[..., Sipp],
+                                                            tmp_path: Path) -> None:
+    """`outbound_routes[].extensions`: an extension not listed gets 403 Forbidden (reason
+    phrase and a log line say why; the provider sees nothing); a listed one reaches the
+    provider with the stripped number."""
+    provider = sipp(provider_scenario(tmp_path, "trunk_uas.xml", number="5551234"), None,
+                    local_port=TRUNK_PORT).start()
+    denied = injection_file(tmp_path / "denied.csv",
+                            [(CALLEE[0], CALLEE[1], switch.domain, "95551234")])
+    uac = sipp(Path(__file__).parent / "sipp" / "uac_auth_refused.xml", switch.address,
+               inf=denied, max_calls=1, trace_msg=True)
+    refused = uac.run(30)
+    assert (refused.successful, refused.failed) == (1, 0), refused.output
+    trace = (uac.workdir / "messages.log").read_text()
+    assert "SIP/2.0 403 Forbidden (outbound route not permitted)" in trace, trace
+    [line] = switch.events("outbound route not permitted")
+    assert line["caller"] == CALLEE[0] and line["route"] == "out"
+    assert line["reason"] == f"extension {CALLEE[0]} may not use outbound route 'out'"
+    allowed = injection_file(tmp_path / "allowed.csv",
+                             [(CALLER[0], CALLER[1], switch.domain, "95551234")])
+    res = sipp("uac_auth.xml", switch.address, inf=allowed, max_calls=1).run(60)
+    got = provider.stop()
+    assert (res.successful, res.failed) == (1, 0), res.output
+    assert (got.successful, got.failed) == (1, 0), got.output  # only the permitted call
+    rows = cdr(switch, 2)
+    assert (CALLEE[0], "95551234", "FAILED", 403) in rows, rows
+    assert (CALLER[0], "5551234", "ANSWERED", 200) in rows, rows
 
 
 @pytest.mark.switch_config(extensions=EXTENSIONS,

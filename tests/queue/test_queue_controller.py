@@ -19,12 +19,15 @@ from media.events import PlaybackOutcome
 from media.player import PromptLibrary, PromptSequence
 from softswitch.calls.events import CallHoldChanged
 from softswitch.clock import VirtualClock
+from softswitch.config import Trunk
 from softswitch.events import EventBus
 from softswitch.queue import Mode, QueueCalls
 from softswitch.registrar import Binding
+from softswitch.reports.rows import ReportRows
 from softswitch.sip import Address, Request, SipUri, new_call_id, new_tag
 from softswitch.sip import sdp as sdplib
 from softswitch.sip.transaction import Peer
+from softswitch.trunks import OutboundRoute, TrunkRouter
 
 LIB = PromptLibrary()
 
@@ -150,7 +153,8 @@ class Ext:
 # ------------------------------------------------------------------ fixtures and helpers
 
 
-def make(queues: list[dict[str, Any]], *, registered: tuple[str, ...] = ("2000", "2001")
+def make(queues: list[dict[str, Any]], *, registered: tuple[str, ...] = ("2000", "2001"),
+         trunks: TrunkRouter | None = None
          ) -> tuple[QueueCalls, Endpoint, Media, Registrar, VirtualClock, list[Any]]:
     exts = {n: Ext(n, agent_id=f"{n[-1]}7") for n in ("2000", "2001", "3000", "3001", "30010")}
     config = parse_acd_config({"queues": queues}, extensions=list(exts))
@@ -162,7 +166,7 @@ def make(queues: list[dict[str, Any]], *, registered: tuple[str, ...] = ("2000",
         registrar.add(ext, 7000 + i)
     qc = QueueCalls(acd_config=config, endpoint=endpoint, media=media, registrar=registrar,
                     events=bus, domain="127.0.0.1", user_agent="test", extensions=exts,
-                    clock=clock)
+                    clock=clock, trunks=trunks)
     qc.sync_registrations()
     return qc, endpoint, media, registrar, clock, events
 
@@ -406,11 +410,12 @@ async def test_destination_not_available_says_goodbye_and_hangs_up() -> None:
     assert endpoint.invites_to("2000")[0].cancelled
 
 
-async def request_callback(number: str, **cb: Any) -> tuple[Any, ...]:
+async def request_callback(number: str, *, trunks: TrunkRouter | None = None,
+                           dynamic_agents: tuple[str, ...] = (), **cb: Any) -> tuple[Any, ...]:
     """A caller in a queue without a reachable agent registers a callback to ``number``."""
     qc, endpoint, media, registrar, clock, events = make([queue(
-        static_agents=["2000"], callback={"method": "press_key", "key": "1", **cb})],
-        registered=())
+        static_agents=["2000"], dynamic_agents=list(dynamic_agents),
+        callback={"method": "press_key", "key": "1", **cb})], registered=(), trunks=trunks)
     call_id = await join(qc, endpoint)
     leg = media.legs[f"{call_id}/q"]
     for d in "12" + number + "#":
@@ -509,6 +514,44 @@ async def test_callback_fails_with_reason_and_releases_the_agent(
     assert failures(events) == ["customer_no_answer"]
     assert endpoint.sent[-1].request.method == "BYE"  # the agent is hung up
     assert qc.tasks[call_id].mode is Mode.ENDED
+
+
+def carrier(*permitted: str) -> TrunkRouter:
+    """Prefix 9 out through the carrier trunk, permitted to ``permitted`` only."""
+    return TrunkRouter([Trunk("carrier", "192.0.2.10")], (), [
+        OutboundRoute("out", "9", "carrier", 1, "", frozenset(permitted))])
+
+
+async def test_callback_fails_when_an_agent_of_the_queue_may_not_use_the_route() -> None:
+    """§4.1 "All agents in the queue must have permission to use that outbound route,
+    otherwise callback fails": dynamic agent 2001 is not permitted, so agent 2000's
+    callback fails without calling the provider; the log line and the callbacks report row
+    say why."""
+    qc, endpoint, _, registrar, _, events, call_id = await request_callback(
+        "5551234", trunks=carrier("2000"), dynamic_agents=("2001",), outbound_prefix="9")
+    with structlog.testing.capture_logs() as logs:
+        await agent_answers_the_callback(qc, endpoint, registrar)
+    assert endpoint.invites_to("5551234") == []  # the provider is never called
+    assert failures(events) == ["invalid_callback_number"]
+    [line] = [e for e in logs if e["event"] == "callback customer not reachable"]
+    assert line["reason"] == ("extension 2001 may not use outbound route 'out': every agent "
+                              "of the queue must be permitted the route (§4.1)")
+    assert endpoint.sent[-1].request.method == "BYE"  # the agent is hung up
+    assert qc.tasks[call_id].mode is Mode.ENDED
+    outcomes = [args for sql, args in ReportRows({}, 0.0).handle_all(events)
+                if sql.startswith("UPDATE callbacks")]
+    assert [(agent, outcome, reason) for _, agent, outcome, reason, _ in outcomes] == [
+        (None, "failed", "invalid_callback_number")]
+
+
+async def test_callback_goes_out_when_every_agent_may_use_the_route() -> None:
+    qc, endpoint, _, registrar, _, events, _ = await request_callback(
+        "5551234", trunks=carrier("2000", "2001"), dynamic_agents=("2001",),
+        outbound_prefix="9")
+    await agent_answers_the_callback(qc, endpoint, registrar)
+    [customer] = endpoint.invites_to("5551234")
+    assert str(customer.request.uri).startswith("sip:5551234@192.0.2.10:5060")
+    assert failures(events) == []
 
 
 async def test_callback_request_expires_without_an_idle_agent() -> None:
