@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def base_config(workdir: Path, **sip: Any) -> dict[str, Any]:
-    first = random.randrange(30000, 60000, 2)
+    first = random.randrange(10000, 19800, 2)  # below the ephemeral ports (benchmarks.peers.net)
     return {
         "sip": {"listen": ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"], "domain": "127.0.0.1",
                 **sip},

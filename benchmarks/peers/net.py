@@ -1,12 +1,18 @@
 """Loopback networking helpers: free ports and a SIP OPTIONS probe (RFC 3261 §11).
 
-Ports are always asked from the OS (bind to port 0), because other test runs share the
-machine; a port that is free for both UDP and TCP is needed where a SIP listener binds both.
+Ports are checked free by binding them, because other test runs share the machine; a port
+that is free for both UDP and TCP is needed where a SIP listener binds both.
+
+Ports handed out here lie below the kernel's ephemeral range (32768-60999 on Linux), so a
+port chosen now (say a provider's address that sipp binds minutes later) is never given
+meanwhile to some client socket that binds port 0: single ports come from 20000-29999,
+ranges (RTP relays) from 10000-19999, so the two never overlap either.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import socket
 import time
 import uuid
@@ -14,33 +20,41 @@ import uuid
 LOOPBACK = "127.0.0.1"
 
 
+SINGLE_PORTS = (20000, 30000)
+PORT_RANGES = (10000, 20000)
+_random = random.Random(os.getpid() ^ int.from_bytes(os.urandom(4), "big"))
+
+
+def _bindable(host: str, port: int, kind: int) -> bool:
+    with socket.socket(socket.AF_INET, kind) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port(host: str = LOOPBACK, *, udp: bool = True, tcp: bool = True) -> int:
-    """A port that is free right now for UDP and/or TCP on `host` (asked from the OS)."""
-    for _ in range(50):
-        kind = socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM
-        with socket.socket(socket.AF_INET, kind) as first:
-            first.bind((host, 0))
-            port = first.getsockname()[1]
-            if tcp and udp:
-                try:
-                    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as second:
-                        second.bind((host, port))
-                except OSError:
-                    continue
-            return int(port)
-    raise RuntimeError("no port free for both UDP and TCP after 50 tries")
+    """A port that is free right now for UDP and/or TCP on `host`, outside the kernel's
+    ephemeral range (module docstring)."""
+    for _ in range(500):
+        port = _random.randrange(*SINGLE_PORTS)
+        if (not tcp or _bindable(host, port, socket.SOCK_STREAM)) and \
+                (not udp or _bindable(host, port, socket.SOCK_DGRAM)):
+            return port
+    raise RuntimeError("no port free for both UDP and TCP after 500 tries")
 
 
 def free_port_range(size: int, host: str = LOOPBACK) -> tuple[int, int]:
     """An even-aligned UDP port range [first, last] of `size` ports, all free right now.
 
-    The start is derived from the pid and a random offset inside 30000-59999 so that parallel
-    test runs pick different ranges (RTP relays bind inside it).
+    The start is random inside 10000-19999 (below the ephemeral range and apart from the
+    single ports: module docstring), so parallel test runs pick different ranges (RTP relays
+    bind inside it).
     """
-    rng = int.from_bytes(os.urandom(2), "big")
-    span = 30000
-    for attempt in range(64):
-        first = 30000 + ((os.getpid() * 7919 + rng + attempt * 613) * 2 % (span - size)) // 2 * 2
+    low, high = PORT_RANGES
+    for _attempt in range(64):
+        first = _random.randrange(low, high - size, 2)
         last = first + size - 1
         ok = True
         for port in range(first, last + 1, max(1, size // 8)):
