@@ -195,6 +195,27 @@ class SipRouter:
         self.queues = attach_queue_calls(self)  # calls to queue numbers (softswitch/queue)
         self.calls.observer = self.queues  # extension calls -> ACD device busy/idle
         self.queues.trunks = self.trunks  # callbacks to external numbers (softswitch.trunks)
+        # every call the switch answers itself runs on the call shell (softswitch.apps), and
+        # every destination of the config resolves through one router
+        from softswitch.apps.ringer import DialerRinger
+        from softswitch.apps.shell import CallShell, Handoff
+        from softswitch.destinations import DestinationRouter
+
+        self.destinations = DestinationRouter(config)
+        self.queues.destinations = self.destinations
+        self.apps = CallShell(
+            endpoint=self.endpoint, media=media, events=self.events, router=self.destinations,
+            clock=self.loop.time, scheduler=self.loop.call_at,
+            ringer=DialerRinger(endpoint=self.endpoint, domain=sip.domain,
+                                user_agent=sip.user_agent, lookup=self.registrar.targets,
+                                trunks=self.trunks, clock=self.loop.time),
+            handoff=Handoff(extension=self._invite_to_extension,
+                            external=self._invite_to_external,
+                            queue=self.queues.handle_invite,
+                            queue_answered=getattr(self.queues, "adopt", None)),
+            store=store, prompts_dir=config.prompts.directory,
+            ring_timeout=float(sip.no_answer_timeout))
+        self.queues.apps = self.apps
         from softswitch.calls.recording import CallRecordings, RecordingConfig
 
         # every answered call -> one WAV (softswitch.calls.recording)
@@ -227,6 +248,7 @@ class SipRouter:
         await self.trunk_registrations.stop()  # un-REGISTER while the sockets are open
         await self.queues.shutdown()
         await self.agentdesk.close()
+        await self.apps.shutdown()
         await self.calls.shutdown()
         self.recordings.close_all()  # any file still open is finished before exit
         self.registrar.close()
@@ -281,8 +303,8 @@ class SipRouter:
                         headers=[("Unsupported", ", ".join(required))])
             return
         if request.to.tag:
-            if self.agentdesk.owns(request.call_id):
-                self.agentdesk.handle_in_dialog(txn, request)
+            if self.apps.owns(request.call_id):
+                self.apps.handle_in_dialog(txn, request)
                 return
             if method == "SUBSCRIBE" and self.agentdesk.owns_subscription(request):
                 user = self._authenticate(txn, request, now)
@@ -313,11 +335,11 @@ class SipRouter:
                 self._trunk_invite(txn, request, trunk)
                 return
             user = self._authenticate(txn, request, now)
-            if user is not None and self.agentdesk.route_invite(txn, request, user):
+            if user is None or self.agentdesk.route_invite(txn, request, user) \
+                    or self._application_invite(txn, request, user):
                 return
-            if user is not None:
-                if not self.queues.route_invite(txn, request, user):
-                    self.calls.handle_invite(txn, request, user)
+            if not self.queues.route_invite(txn, request, user):
+                self.calls.handle_invite(txn, request, user)
         elif method == "SUBSCRIBE":
             user = self._authenticate(txn, request, now)
             if user is not None:
@@ -335,31 +357,74 @@ class SipRouter:
             self._reply(txn, request, 405, "Method Not Allowed",
                         headers=[("Allow", self._allow)])
 
+    def call_info(self, request: Any, caller: str, trunk: str | None = None) -> Any:
+        """What an application knows of the caller (softswitch.apps.flow.CallInfo)."""
+        from softswitch.apps.flow import CallInfo
+
+        ext = self.config.extension(caller) if trunk is None else None
+        name = request.from_.display_name or (ext.name if ext is not None else caller)
+        return CallInfo(request.call_id, caller, name, request.uri.user or "",
+                        self.config.prompts.language, trunk)
+
+    def _application_invite(self, txn: Any, request: Any, user: str) -> bool:
+        """An extension dialled a number the switch answers itself (the echo test)."""
+        from softswitch.apps.echo import EchoFlow
+        from softswitch.dialplan import ECHO
+
+        if self.dialplan.route(request.uri.user or "", user).kind != ECHO:
+            return False
+        self.apps.start(txn, request, EchoFlow(), self.call_info(request, user), "echo")
+        return True
+
+    def _invite_to_extension(self, txn: Any, request: Any, caller: str, number: str) -> None:
+        from softswitch.dialplan import EXTENSION, Destination
+
+        self.calls.handle_invite(txn, request, caller, Destination(EXTENSION, number))
+
+    def _invite_to_external(self, txn: Any, request: Any, caller: str, route: Any) -> None:
+        from softswitch.dialplan import EXTERNAL, Destination
+
+        self.calls.handle_invite(txn, request, caller,
+                                 Destination(EXTERNAL, route.trunk, (route.send,)))
+
     def _trunk_invite(self, txn: Any, request: Any, trunk: Any) -> None:
         """An INVITE from a trunk's address (trusted, no digest: softswitch.trunks): the DID
         (Request-URI user, else To user) picks an inbound route; the caller is the From user.
-        Unmatched DID or an unknown queue: 404; a `hangup` destination: 603 Decline."""
-        from softswitch.dialplan import EXTENSION, Destination
+        Its destination goes through the destination router (softswitch.destinations) like
+        every other: an application destination runs on the call shell. Unmatched DID or a
+        destination not available: 404; a `hangup` destination: 603 Decline."""
+        from softswitch.destinations import (
+            ExtensionRoute,
+            ExternalRoute,
+            FlowRoute,
+            HangupRoute,
+            QueueRoute,
+        )
 
         did = request.uri.user or request.to.uri.user or ""
         caller = request.from_.uri.user or "anonymous"
-        route = self.trunks.inbound(trunk.name, did)
+        inbound = self.trunks.inbound(trunk.name, did)
         log.info("trunk call", trunk=trunk.name, did=did, caller=caller,
-                 route=route.name if route else None, call_id=request.call_id)
-        if route is None:
+                 route=inbound.name if inbound else None, call_id=request.call_id)
+        if inbound is None:
             self._reply(txn, request, 404, "Not Found")
-        elif route.destination_type == "queue":
-            if route.destination_target in getattr(self.queues, "queues", {}):
-                self.queues.handle_invite(txn, request, caller, route.destination_target)
-            else:
-                log.warning("inbound route names an unknown queue", route=route.name,
-                            queue=route.destination_target)
-                self._reply(txn, request, 404, "Not Found")
-        elif route.destination_type == "extension":
-            self.calls.handle_invite(txn, request, caller,
-                                     Destination(EXTENSION, route.destination_target))
-        else:
+            return
+        route = self.destinations.resolve(inbound.destination)
+        if isinstance(route, QueueRoute):
+            self.queues.handle_invite(txn, request, caller, route.number)
+        elif isinstance(route, ExtensionRoute):
+            self._invite_to_extension(txn, request, caller, route.number)
+        elif isinstance(route, ExternalRoute):
+            self._invite_to_external(txn, request, caller, route)
+        elif isinstance(route, FlowRoute):
+            self.apps.start(txn, request, route.factory(),
+                            self.call_info(request, caller, trunk.name), route.type.value)
+        elif isinstance(route, HangupRoute):
             self._reply(txn, request, 603, "Decline")
+        else:
+            log.warning("inbound route destination not available", route=inbound.name,
+                        reason=route.reason)
+            self._reply(txn, request, 404, "Not Found")
 
     def _relay_message(self, txn: Any, request: Any, user: str, now: float) -> None:
         """SIP MESSAGE (RFC 3428) between extensions: to the callee's newest contact; its
@@ -395,10 +460,15 @@ class SipRouter:
                                    on_response=on_response)
 
     def _on_ack(self, request: Any, txn: Any) -> None:
-        self.calls.handle_ack(request)
+        if self.apps.owns(request.call_id):
+            self.apps.handle_ack(request)
+        elif self.queues.owns(request.call_id):
+            self.queues.handle_ack(request)
+        else:
+            self.calls.handle_ack(request)
 
     def _on_cancel(self, request: Any, invite_txn: Any) -> None:
-        if self.agentdesk.handle_cancel(invite_txn):
+        if self.apps.handle_cancel(invite_txn):
             return
         if not self.queues.handle_cancel(invite_txn):
             self.calls.handle_cancel(invite_txn)

@@ -202,10 +202,12 @@ class DestinationRouter:
         cfg = self.config
         return FlowRoute(kind, target, lambda: app.factory(cfg, target))
 
-    def references(self) -> Iterable[tuple[str, Destination]]:
-        """Every destination of the config, with its config path (for check)."""
+    def references(self, *, inbound: bool = True) -> Iterable[tuple[str, Destination]]:
+        """Every destination of the config, with its config path (for check).
+        `inbound=False` leaves out the inbound routes (whose list may have lost entries
+        that did not parse: the config check names those by their own paths)."""
         cfg = self.config
-        for i, route in enumerate(cfg.inbound_routes):
+        for i, route in enumerate(cfg.inbound_routes if inbound else ()):
             dest = getattr(route, "destination", None)
             if isinstance(dest, Destination):
                 yield f"inbound_routes[{i}].destination", dest
@@ -224,12 +226,18 @@ class DestinationRouter:
             if app.references is not None:
                 yield from app.references(cfg)
 
-    def check(self) -> list[tuple[str, str]]:
-        """(config path, message) for every destination that cannot be used."""
+    def check(self, references: Iterable[tuple[str, Destination]] | None = None
+              ) -> list[tuple[str, str]]:
+        """(config path, message) for every destination (of `references`, default all of
+        the config) that cannot be used."""
         issues: list[tuple[str, str]] = []
-        for path, dest in self.references():
+        for path, dest in self.references() if references is None else references:
             problem = self.problem(dest)
-            if problem is not None:
+            if problem is None:
+                continue
+            if dest.type in APPLICATION_TYPES and dest.type not in self.apps:
+                issues.append((f"{path}.type", problem))
+            else:
                 issues.append((f"{path}.target" if dest.target else path, problem))
         return issues
 

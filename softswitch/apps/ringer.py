@@ -1,0 +1,52 @@
+"""The shell's `Ringer` over softswitch.queue.dialer: rings an extension's registered
+contacts, or an external number through the outbound route its prefix matches
+(softswitch.trunks). The one seam to swap for the shared fork (softswitch.calls.fork)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from softswitch.queue.dialer import Dialer, OutboundCall
+
+
+class DialerRinger:
+    def __init__(self, *, endpoint: Any, domain: str, user_agent: str,
+                 lookup: Callable[[str, float], list[Any]], trunks: Any,
+                 clock: Callable[[], float]) -> None:
+        self.index: dict[str, OutboundCall] = {}
+        self.dialer = Dialer(endpoint, domain, user_agent, self.index)
+        self.lookup = lookup
+        self.trunks = trunks
+        self.clock = clock
+
+    def _targets(self, number: str) -> list[Any]:
+        targets = list(self.lookup(number, self.clock()))
+        if targets or self.trunks is None:
+            return targets
+        out = self.trunks.outbound(number)
+        if out is None or out.trunk not in self.trunks.trunks:
+            return []
+        from softswitch.trunks import trunk_target
+
+        return [trunk_target(self.trunks.trunks[out.trunk], out.number)]
+
+    def ring(self, number: str, leg: Any, *, from_user: str, display: str,
+             answered: Callable[[Any], None],
+             failed: Callable[[Any, int], None]) -> OutboundCall | None:
+        """None when `number` has no phone to ring (not registered, no route)."""
+        targets = self._targets(number)
+        if not targets:
+            return None
+        call = OutboundCall(number, leg, on_answered=answered, on_failed=failed)
+        self.dialer.start(call, targets, from_user=from_user, display=display)
+        return call
+
+    def cancel(self, call: Any) -> None:
+        self.dialer.cancel(call)
+
+    def owns(self, call_id: str) -> OutboundCall | None:
+        return self.index.get(call_id)
+
+    def leg_of(self, call: Any) -> Any:
+        return call.leg
