@@ -190,6 +190,9 @@ class SipRouter:
         if config.outbound_routes:
             self.dialplan.add(outbound_rule(self.trunks))
         self.calls.trunks = self.trunks
+        from softswitch.destinations import DestinationRouter
+
+        self.destinations = DestinationRouter(config)  # every destination reference
         from softswitch.queue import attach_queue_calls
 
         self.queues = attach_queue_calls(self)  # calls to queue numbers (softswitch/queue)
@@ -199,10 +202,6 @@ class SipRouter:
         # every destination of the config resolves through one router
         from softswitch.apps.ringer import DialerRinger
         from softswitch.apps.shell import CallShell, Handoff
-        from softswitch.destinations import DestinationRouter
-
-        self.destinations = DestinationRouter(config)
-        self.queues.destinations = self.destinations
         self.apps = CallShell(
             endpoint=self.endpoint, media=media, events=self.events, router=self.destinations,
             clock=self.loop.time, scheduler=self.loop.call_at,

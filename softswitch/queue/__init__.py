@@ -34,6 +34,6 @@ def attach_queue_calls(router: Any) -> QueueCalls:
         registrar=router.registrar, events=router.events, domain=cfg.sip.domain,
         user_agent=cfg.sip.user_agent, extensions={e.number: e for e in cfg.extensions},
         prompts_dir=getattr(cfg.prompts, "directory", None), dialplan=router.dialplan,
-        store=router.calls.store)
+        store=router.calls.store, destinations=router.destinations)
     router.dialplan.add(queue_rule(q.number for q in acd_config.queues))
     return queues

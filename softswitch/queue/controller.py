@@ -190,7 +190,8 @@ class QueueCalls:
                  events: EventBus, domain: str, user_agent: str,
                  extensions: dict[str, Any], prompts_dir: str | Path | None = None,
                  dialplan: Any = None, store: Any = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None,
+                 destinations: DestinationRouter | None = None) -> None:
         self.loop = asyncio.get_running_loop()
         self.clock = clock or self.loop.time
         self.config = acd_config
@@ -219,8 +220,8 @@ class QueueCalls:
         self._pending: set[asyncio.Task[Any]] = set()
         self._accepting = True
         self.recordings: Any = None  # softswitch.calls.recording.CallRecordings (app.py)
-        # destinations of failover, time-based routing and key presses (app.py wires both)
-        self.destinations: DestinationRouter | None = None  # softswitch.destinations
+        # destinations of failover, time-based routing and key presses
+        self.destinations = destinations  # softswitch.destinations.DestinationRouter
         self.apps: Any = None  # softswitch.apps.shell.CallShell: application destinations
         self.events.publish_all(self.acd.initial_events)
 

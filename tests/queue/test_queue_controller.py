@@ -5,16 +5,20 @@ library. Timers never sleep: the test moves the clock and calls `tick()`."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import structlog.testing
+import yaml
 
 from acd.config import parse_acd_config
 from acd.events import OfferStarted, TaskJoined, TaskLeft, WrapupStarted
 from media.events import PlaybackOutcome
 from media.player import PromptLibrary, PromptSequence
+from softswitch.config import parse_config
+from softswitch.destinations import DestinationRouter
 from softswitch.events import CallHoldChanged, EventBus
 from softswitch.queue import Mode, QueueCalls
 from softswitch.registrar import Binding
@@ -202,6 +206,12 @@ def make(queues: list[dict[str, Any]], *, registered: tuple[str, ...] = ("2000",
          ) -> tuple[QueueCalls, Endpoint, Media, Registrar, Clock, list[Any]]:
     exts = {n: Ext(n, agent_id=f"{n[-1]}7") for n in ("2000", "2001", "3000", "3001", "30010")}
     config = parse_acd_config({"queues": queues}, extensions=list(exts))
+    # the switch's destinations resolve against these queues (a destination the config
+    # check would refuse still reaches the controller: it is not available at run time)
+    switch_config = dataclasses.replace(parse_config(yaml.safe_dump({
+        "sip": {"listen": ["udp:127.0.0.1:5060"], "domain": "127.0.0.1"},
+        "extensions": [{"number": n, "name": n, "password": f"pw-{n}"} for n in exts]})),
+        acd=config)
     endpoint, media, registrar, clock = Endpoint(), Media(), Registrar(), Clock()
     bus = EventBus()
     events: list[Any] = []
@@ -210,7 +220,7 @@ def make(queues: list[dict[str, Any]], *, registered: tuple[str, ...] = ("2000",
         registrar.add(ext, 7000 + i)
     qc = QueueCalls(acd_config=config, endpoint=endpoint, media=media, registrar=registrar,
                     events=bus, domain="127.0.0.1", user_agent="test", extensions=exts,
-                    clock=clock)
+                    clock=clock, destinations=DestinationRouter(switch_config))
     qc.sync_registrations()
     return qc, endpoint, media, registrar, clock, events
 
