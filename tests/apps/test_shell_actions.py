@@ -16,7 +16,7 @@ import pytest
 from app_calls import dial, in_dialog, rtp_socket, start_switch, udp
 from sipua import SipUA, sdp
 
-from acd.config import DestinationType
+from acd.config import Destination, DestinationType
 from media import g711
 from softswitch import destinations
 from softswitch.apps.flow import (
@@ -29,6 +29,7 @@ from softswitch.apps.flow import (
     Play,
     Publish,
     Record,
+    RouteTo,
 )
 from softswitch.sip.sdp import SessionDescription, audio
 
@@ -139,3 +140,82 @@ async def test_play_interrupt_record_bridge_hangup(tmp_path: Path, application: 
         assert wav.getnchannels() == 1 and wav.getframerate() == 8000
         samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
     assert np.abs(samples).max() > 4000  # the caller's tone is in it
+
+
+class RouteOnly(FlowBase):
+    """Answers (or not), then sends the caller to one destination."""
+
+    def __init__(self, destination: Destination, answer: bool) -> None:
+        super().__init__()
+        self.destination, self.answer = destination, answer
+
+    def start(self, call: CallInfo, now: float) -> list[Action]:
+        return [*([Answer()] if self.answer else []), RouteTo(self.destination)]
+
+
+async def _route_only_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                           destination: Destination, answer: bool,
+                           **config: Any) -> tuple[Any, SipUA, SipUA, Any]:
+    monkeypatch.setattr(destinations, "_APPLICATIONS", dict(destinations.applications()))
+    destinations.register_application(
+        DestinationType.IVR, lambda cfg, target: RouteOnly(destination, answer),
+        section="ivrs", exists=lambda cfg, target: target == "7000")
+    provider = await SipUA("carrier", "", ("127.0.0.1", 9)).start()
+    switch = await start_switch(
+        tmp_path, trunks=[{"name": "carrier", "host": "127.0.0.1",
+                           "port": provider.local[1]}],
+        inbound_routes=[{"name": "menu", "did": "5550100",
+                         "destination": {"type": "ivr", "target": "7000"}}], **config)
+    provider.server = udp(switch)
+    agent = await SipUA("1002", "pw-1002", udp(switch)).start()
+    assert (await agent.register()).status == 200
+    return switch, provider, agent, rtp_socket()
+
+
+async def test_an_answered_caller_routed_to_a_queue_joins_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    switch, provider, agent, rtp = await _route_only_call(
+        tmp_path, monkeypatch, Destination(DestinationType.QUEUE, "6400"), True,
+        queues=[{"number": "6400", "name": "Sales", "static_agents": ["1002"]}])
+    try:
+        ok = await dial(provider, "5550100", "ivr-to-queue", rtp, authenticate=False)
+        assert ok.status == 200
+        ring = await agent.next_request("INVITE")  # the queue offers the caller to 1002
+        assert ring.from_.display_name == "Sales: carrier"
+        agent.reply(ring, 180, to_tag="agent")  # (a CANCEL waits for a provisional, §9.1)
+        assert switch.router.queues.tasks["ivr-to-queue"].queue == "6400"
+        # the caller's dialog is the queue's now, answered by the same policy
+        provider.send_raw(in_dialog(provider, ok, "FOO"))
+        assert (await provider.response()).status == 501
+        provider.send_raw(in_dialog(provider, ok, "BYE"))
+        assert (await provider.response()).status == 200
+        cancel = await agent.next_request("CANCEL")
+        agent.reply(cancel, 200)
+        agent.reply(ring, 487, to_tag="agent")
+        provider.close()
+        agent.close()
+    finally:
+        rtp.close()
+        await switch.stop()
+
+
+async def test_an_unanswered_caller_routed_to_an_extension_is_handed_to_the_b2bua(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    switch, provider, agent, rtp = await _route_only_call(
+        tmp_path, monkeypatch, Destination(DestinationType.EXTENSION, "1002"), False)
+    try:
+        uri = "sip:5550100@127.0.0.1"
+        provider.call_id = "ivr-to-extension"
+        provider.send_raw(provider.build("INVITE", uri, to=f"<{uri}>",
+                                         body=sdp(rtp.getsockname()[1])))
+        ring = await agent.next_request("INVITE")
+        agent.reply(ring, 200, to_tag="agent", body=sdp(4002))
+        ok = await provider.response()
+        assert ok.status == 200 and ok.call_id == "ivr-to-extension"
+        assert switch.router.calls.calls["ivr-to-extension"].control.callee == "1002"
+        assert "ivr-to-extension" not in switch.router.apps.calls
+        provider.close()
+        agent.close()
+    finally:
+        rtp.close()
+        await switch.stop()
