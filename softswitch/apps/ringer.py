@@ -7,7 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from softswitch.apps.indialog import InDialogPolicy
 from softswitch.queue.dialer import Dialer, OutboundCall
+from softswitch.sip import sdp as sdplib
 
 
 class DialerRinger:
@@ -50,3 +52,14 @@ class DialerRinger:
 
     def leg_of(self, call: Any) -> Any:
         return call.leg
+
+    def policy_of(self, call: Any) -> InDialogPolicy | None:
+        """The answered branch's dialog with our offer and Contact as the local side."""
+        winner = call.winner
+        if winner is None or winner.dialog is None:
+            return None
+        try:
+            offer = sdplib.SessionDescription.parse(winner.request.body)
+        except Exception:  # noqa: BLE001 - our own offer: parses
+            return None
+        return InDialogPolicy(winner.dialog, offer, str(winner.request.get("Contact") or ""))

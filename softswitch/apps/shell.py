@@ -127,6 +127,10 @@ class Ringer(Protocol):
 
     def leg_of(self, call: Any) -> Any: ...
 
+    def policy_of(self, call: Any) -> InDialogPolicy | None:
+        """The in-dialog policy of the answered party's dialog (our offer, our Contact)."""
+        ...
+
 
 @dataclass
 class Handoff:
@@ -158,6 +162,7 @@ class _Bridge:
     bridge_id: int
     calls: list[Any] = field(default_factory=list)
     connected: Any = None
+    policy: InDialogPolicy | None = None  # the answered party's dialog with the switch
     timer: Cancellable | None = None
     done: bool = False
 
@@ -186,7 +191,6 @@ class AppCall:
     draining: bool = False
     plays: dict[int, Any] = field(default_factory=dict)
     interrupt: dict[int, str] = field(default_factory=dict)
-    interrupted: set[int] = field(default_factory=set)
     records: dict[int, _Recording] = field(default_factory=dict)
     bridges: dict[int, _Bridge] = field(default_factory=dict)
     timer: Cancellable | None = None
@@ -347,7 +351,6 @@ class CallShell:
         for play_id, digits in list(call.interrupt.items()):
             pb = call.plays.get(play_id)
             if digit in digits and pb is not None and not pb.done:
-                call.interrupted.add(play_id)
                 pb.stop()
         self._input(call, call.flow.handle_digit(digit, self.clock()))
 
@@ -501,18 +504,17 @@ class CallShell:
         call.plays[action.play_id] = pb
         if action.interrupt_digits:
             call.interrupt[action.play_id] = action.interrupt_digits
-        self._spawn(self._playback_done(call, action.play_id, pb))
+        self._spawn(self._playback_done(call, action.play_id, pb, call.flow))
 
-    async def _playback_done(self, call: AppCall, play_id: int, pb: Any) -> None:
+    async def _playback_done(self, call: AppCall, play_id: int, pb: Any, flow: Flow) -> None:
         outcome = await pb
         if call.plays.get(play_id) is pb:
             del call.plays[play_id]
         call.interrupt.pop(play_id, None)
-        interrupted = play_id in call.interrupted or outcome is PlaybackOutcome.INTERRUPTED
-        call.interrupted.discard(play_id)
-        if not call.ended:
-            self._input(call, call.flow.handle_playback_done(play_id, interrupted,
-                                                             self.clock()))
+        # cut short: an interrupt digit, StopPlayback, a newer Play on the leg
+        interrupted = outcome is not PlaybackOutcome.FINISHED
+        if not call.ended and call.flow is flow:  # a replaced flow's prompts are not news
+            self._input(call, flow.handle_playback_done(play_id, interrupted, self.clock()))
 
     # -- recording
 
@@ -620,6 +622,7 @@ class CallShell:
         for pb in list(call.plays.values()):
             pb.stop()
         self.media.bridge(call.leg, self.ringer.leg_of(out))
+        bridge.policy = self.ringer.policy_of(out)
         call.log.info("bridged", bridge=bridge.bridge_id)
 
     def _bridge_failed(self, call: AppCall, bridge: _Bridge, out: Any, status: int) -> None:
@@ -658,34 +661,32 @@ class CallShell:
                 self._spawn(_close(self.ringer.leg_of(out)))
 
     def _far_side_request(self, txn: Any, request: Request) -> None:
-        """A request in the dialog of a bridged party (softswitch.queue.dialer's calls):
-        BYE ends the bridge; the rest is answered like the caller's would be."""
+        """A request in the dialog of a bridged party (the switch's UAC dialog with it):
+        the one policy answers it on that party's leg; its BYE ends the bridge."""
         assert self.ringer is not None
         out = self.ringer.owns(request.call_id)
         found = None
         for call in self.calls.values():
             for bridge in call.bridges.values():
-                if out is not None and (out is bridge.connected or out in bridge.calls):
+                if out is not None and out is bridge.connected:
                     found = (call, bridge)
-        if out is None or found is None:
+        if found is None or found[1].policy is None:
             self._respond(txn, request, 200 if request.method == "BYE" else 481)
             return
         call, bridge = found
-        if request.method == "BYE":
-            self._respond(txn, request, 200)
-            leg = self.ringer.leg_of(out)
+        assert bridge.policy is not None
+        outcome = bridge.policy.handle_request(request, self.clock())
+        self.endpoint.send_response(txn, outcome.response)
+        leg = self.ringer.leg_of(out)
+        if outcome.media is not None and leg is not None and not leg.closed:
+            apply_media(leg, outcome.media)
+        if outcome.ends_call:
             if call.leg is not None and leg is not None:
                 with contextlib.suppress(Exception):
                     self.media.unbridge(call.leg, leg)
             self._spawn(_close(leg))
             bridge.connected = None
             self._bridge_ended(call, bridge, 200)
-        elif request.method == "OPTIONS":
-            self._respond(txn, request, 200, headers=[("Allow", ALLOW)])
-        elif request.method == "INVITE":
-            self._respond(txn, request, 488, "Not Acceptable Here")
-        else:
-            self._respond(txn, request, 200 if request.method == "INFO" else 501)
 
     def _ringback(self, call: AppCall, ringback: str) -> None:
         if call.leg is None or not ringback:
@@ -749,11 +750,20 @@ class CallShell:
             self._replace_flow(call, PromptFlow(prompt="goodbye"), "goodbye")
 
     def _replace_flow(self, call: AppCall, flow: Flow, kind: str) -> None:
+        """`RouteTo` an application: the old flow's prompts, recordings and bridges end
+        without reports to either flow; the new one starts on the same call."""
+        for rec in list(call.records.values()):
+            self._stop_recording(call, rec, notify=False)
+        for bridge in list(call.bridges.values()):
+            self._drop_bridge(call, bridge)
+            bridge.done = True
+        call.bridges.clear()
+        for pb in list(call.plays.values()):
+            pb.stop()
+        call.plays.clear()
+        call.interrupt.clear()
         call.flow = flow
         call.kind = kind
-        for play_id, pb in list(call.plays.items()):
-            call.plays.pop(play_id, None)
-            pb.stop()
         self._input(call, flow.start(call.info, self.clock()))
 
     def _hand_off(self, call: AppCall) -> None:
