@@ -153,13 +153,14 @@ class RouteOnly(FlowBase):
         return [*([Answer()] if self.answer else []), RouteTo(self.destination)]
 
 
-async def _route_only_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                           destination: Destination, answer: bool,
-                           **config: Any) -> tuple[Any, SipUA, SipUA, Any]:
+async def _app_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flow: Any,
+                    **config: Any) -> tuple[Any, SipUA, SipUA, Any]:
+    """A switch whose DID 5550100 reaches IVR 7000, served by `flow()`; the trunk's phone,
+    extension 1002 registered, and an RTP socket."""
     monkeypatch.setattr(destinations, "_APPLICATIONS", dict(destinations.applications()))
     destinations.register_application(
-        DestinationType.IVR, lambda cfg, target: RouteOnly(destination, answer),
-        section="ivrs", exists=lambda cfg, target: target == "7000")
+        DestinationType.IVR, lambda cfg, target: flow(), section="ivrs",
+        exists=lambda cfg, target: target == "7000")
     provider = await SipUA("carrier", "", ("127.0.0.1", 9)).start()
     switch = await start_switch(
         tmp_path, trunks=[{"name": "carrier", "host": "127.0.0.1",
@@ -170,6 +171,63 @@ async def _route_only_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     agent = await SipUA("1002", "pw-1002", udp(switch)).start()
     assert (await agent.register()).status == 200
     return switch, provider, agent, rtp_socket()
+
+
+async def _route_only_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                           destination: Destination, answer: bool,
+                           **config: Any) -> tuple[Any, SipUA, SipUA, Any]:
+    return await _app_call(tmp_path, monkeypatch, lambda: RouteOnly(destination, answer),
+                           **config)
+
+
+class RecordUntilSilence(FlowBase):
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def start(self, call: CallInfo, now: float) -> list[Action]:
+        return [Answer(), Record(1, str(self.path), max_seconds=10, stop_digits="",
+                                 silence_seconds=0.3, beep=True)]
+
+    def handle_recording_done(self, record_id: int, path: str | None, seconds: float,
+                              now: float) -> list[Action]:
+        return [Publish(("recorded", path, seconds)), Hangup()]
+
+
+async def test_recording_ends_after_silence(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "msg.wav"
+    switch, provider, agent, rtp = await _app_call(tmp_path, monkeypatch,
+                                                   lambda: RecordUntilSilence(path))
+    seen: list[Any] = []
+    switch.router.events.subscribe(lambda e: seen.append(e) if isinstance(e, tuple) else None)
+    try:
+        ok = await dial(provider, "5550100", "silence", rtp, authenticate=False)
+        desc = SessionDescription.parse(ok.body)
+        m = audio(desc)
+        assert m is not None
+        relay = (m.connection or desc.connection or "", m.port)
+        tone = g711.encode(
+            (8000 * np.sin(2 * np.pi * 440 * np.arange(160) / 8000)).astype(np.int16),
+            g711.codec_from_name("PCMU"))
+        quiet = bytes([0xFF]) * 160
+        for seq in range(60):  # 0.4 s speaking, then silence until the switch hangs up
+            payload = tone if seq < 20 else quiet
+            rtp.sendto(struct.pack("!BBHII", 0x80, 0, seq, seq * 160, 0x55) + payload, relay)
+            await asyncio.sleep(0.02)
+            if seen:
+                break
+        bye = await provider.next_request("BYE")
+        provider.reply(bye, 200)
+        provider.close()
+        agent.close()
+    finally:
+        rtp.close()
+        await switch.stop()
+    [(_, recorded, seconds)] = seen
+    assert recorded == str(path) and 0.5 < seconds < 1.0  # speech + 0.3 s of silence
+    with wave.open(str(path)) as wav:
+        assert wav.getnchannels() == 1
 
 
 async def test_an_answered_caller_routed_to_a_queue_joins_it(
