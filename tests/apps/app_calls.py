@@ -37,11 +37,12 @@ def udp(switch: Switch) -> tuple[str, int]:
 
 
 async def dial(ua: SipUA, number: str, call_id: str, rtp: socket.socket, *,
-               authenticate: bool = True) -> Response:
-    """INVITE `number` (answering the 407 when asked); the final response."""
+               authenticate: bool = True, offer: bool = True) -> Response:
+    """INVITE `number` (answering the 407 when asked); the final response, ACKed (with
+    our answer when `offer` is False: a late offer, RFC 3261 §13.2.1)."""
     uri = f"sip:{number}@127.0.0.1"
     ua.call_id = call_id
-    body = sdp(rtp.getsockname()[1])
+    body = sdp(rtp.getsockname()[1]) if offer else b""
     ua.send_raw(ua.build("INVITE", uri, to=f"<{uri}>", body=body))
     resp = await ua.response()
     if authenticate and resp.status == 407:
@@ -55,7 +56,8 @@ async def dial(ua: SipUA, number: str, call_id: str, rtp: socket.socket, *,
     ua.invite_uri = uri  # type: ignore[attr-defined]
     if resp.status == 200:
         ua.send_raw(ua.build("ACK", str(resp.contacts[0].uri), to=f"<{uri}>;tag={resp.to.tag}",
-                             cseq=ua.cseq, with_contact=False))
+                             cseq=ua.cseq, with_contact=False,
+                             body=b"" if offer else sdp(rtp.getsockname()[1], "0 101")))
     return resp
 
 

@@ -110,6 +110,39 @@ async def test_echo_is_an_application_with_the_one_policy(tmp_path: Path, rtp) -
     assert kinds == [("CallStarted", "echo"), ("CallAnswered", None), ("CallEnded", None)]
 
 
+async def test_echo_with_a_late_offer(tmp_path: Path, rtp) -> None:
+    """An INVITE without SDP: the 200 carries the switch's offer, the ACK the phone's
+    answer, and the echo comes back to the address of that answer."""
+    switch = await start_switch(tmp_path)
+    try:
+        ua = await SipUA("1001", "pw-1001", udp(switch)).start()
+        ok = await dial(ua, "*43", "echo-late", rtp, offer=False)
+        assert ok.status == 200 and ok.get("Content-Type") == "application/sdp"
+        desc = SessionDescription.parse(ok.body)
+        m = audio(desc)
+        assert m is not None
+        relay = (m.connection or desc.connection or "", m.port)
+        loop = asyncio.get_running_loop()
+        for seq in range(50):  # until the ACK's answer has pointed the leg at us
+            rtp.sendto(bytes([0x80, 0, 0, seq]) + b"\x00" * 8 + bytes(range(160)), relay)
+            try:
+                echoed = await asyncio.wait_for(loop.sock_recv(rtp, 2048), 0.05)
+            except TimeoutError:
+                continue
+            assert echoed[12:] == bytes(range(160))
+            break
+        else:
+            pytest.fail("no echo after the late offer's ACK")
+        # the ACK completed the offer/answer: a re-INVITE is answered, not 491
+        ua.send_raw(in_dialog(ua, ok, "INVITE", sdp(rtp.getsockname()[1])))
+        assert (await ua.response()).status == 200
+        ua.send_raw(in_dialog(ua, ok, "BYE"))
+        assert (await ua.response()).status == 200
+        ua.close()
+    finally:
+        await switch.stop()
+
+
 async def test_feature_code_answers_plays_and_hangs_up(tmp_path: Path, rtp) -> None:
     switch = await start_switch(tmp_path, queues=[
         {"number": "6400", "name": "Sales", "dynamic_agents": ["1001"]}])
