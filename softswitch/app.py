@@ -211,7 +211,7 @@ class SipRouter:
             handoff=Handoff(extension=self._invite_to_extension,
                             external=self._invite_to_external,
                             queue=self.queues.handle_invite,
-                            queue_answered=getattr(self.queues, "adopt", None)),
+                            queue_answered=self.queues.adopt),
             store=store, prompts_dir=config.prompts.directory,
             ring_timeout=float(sip.no_answer_timeout))
         self.queues.apps = self.apps

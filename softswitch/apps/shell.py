@@ -60,7 +60,7 @@ import numpy as np
 from acd.config import Destination
 from media import g711
 from media.events import DtmfDigit, PlaybackOutcome
-from media.player import Loop, Prompt, PromptError, PromptSequence, beep, ringback_tone
+from media.player import Loop, Prompt, PromptError, PromptSequence, beep
 from softswitch.apps.flow import (
     Action,
     Answer,
@@ -79,6 +79,7 @@ from softswitch.apps.flow import (
     StopRecording,
 )
 from softswitch.apps.indialog import ALLOW, InDialogPolicy, unknown_dialog
+from softswitch.apps.music import attach_music
 from softswitch.calls.b2bua import apply_media, media_params
 from softswitch.calls.events import CallAnswered, CallEnded, CallStarted
 from softswitch.destinations import (
@@ -100,7 +101,6 @@ from softswitch.sip.transaction import Peer
 
 log = get_logger("apps")
 
-RINGBACK_STREAM = "apps-ringback"
 SILENCE_DBFS = -45.0
 LINGER = 32.0  # s an ended call still answers retransmitted BYEs (64*T1)
 
@@ -689,22 +689,8 @@ class CallShell:
             self._bridge_ended(call, bridge, 200)
 
     def _ringback(self, call: AppCall, ringback: str) -> None:
-        if call.leg is None or not ringback:
-            return
-        from media import MediaError
-
-        if ringback == "ringback":
-            if RINGBACK_STREAM not in self.media.music_streams:
-                self.media.add_music(RINGBACK_STREAM, Loop(ringback_tone("us")))
-            self.media.attach_moh(call.leg, RINGBACK_STREAM)
-            return
-        name = ringback.removeprefix("moh:") or "default"
-        try:
-            self.media.attach_moh(call.leg, name)
-        except MediaError as exc:
-            call.log.warning("music not found, playing the default", music=name,
-                             error=str(exc))
-            self.media.attach_moh(call.leg, "default")
+        if call.leg is not None and ringback:
+            attach_music(self.media, call.leg, ringback.removeprefix("moh:"))
 
     # -- destinations
 

@@ -83,9 +83,10 @@ from acd.commands import (
 from acd.config import AcdConfig, QueueConfig
 from acd.events import CallbackFailureReason, CallbackRequested, TaskLeft
 from media.events import DtmfDigit, PlaybackOutcome
-from media.player import Prompt, PromptSequence, ringback_tone
+from media.player import Prompt, PromptSequence
 from softswitch.apps.indialog import ALLOW as INDIALOG_ALLOW
 from softswitch.apps.indialog import InDialogPolicy, unknown_dialog
+from softswitch.apps.music import attach_music
 from softswitch.calls.b2bua import ALLOW, SUPPORTED_CODECS, apply_media, media_params
 from softswitch.destinations import (
     DestinationRouter,
@@ -115,7 +116,6 @@ from softswitch.sip.transaction import Peer
 
 log = get_logger("queue")
 
-RINGBACK_STREAM = "queue-ringback"
 SURVEY_ANSWER_TIME = 10.0  # s after the survey prompt before the switch says goodbye
 
 
@@ -644,20 +644,7 @@ class QueueCalls:
         self._attach_music(task.leg, name)
 
     def _attach_music(self, leg: Any, name: str) -> None:
-        from media import MediaError
-
-        if name in ("ringback", "ringback_tone", RINGBACK_STREAM):
-            if RINGBACK_STREAM not in self.media.music_streams:
-                from media.player import Loop
-
-                self.media.add_music(RINGBACK_STREAM, Loop(ringback_tone("us")))
-            self.media.attach_moh(leg, RINGBACK_STREAM)
-            return
-        try:
-            self.media.attach_moh(leg, name or "default")
-        except MediaError as exc:
-            log.warning("music not found, playing the default", music=name, error=str(exc))
-            self.media.attach_moh(leg, "default")
+        attach_music(self.media, leg, name)
 
     def _on_digit(self, task: QueueTask, digit: DtmfDigit) -> None:
         d = digit.digit
@@ -1093,7 +1080,7 @@ class QueueCalls:
             return
         self.media.detach_moh(task.leg)
         self._play(task, ["transferring"], self._lang(task))
-        self._attach_music(task.leg, RINGBACK_STREAM)
+        self._attach_music(task.leg, "ringback")
         call = await self._other_call(task, number, "transfer", self._transfer_answered,
                                       self._transfer_failed, Mode.TRANSFERRING)
         if call is None:
