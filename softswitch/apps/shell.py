@@ -857,8 +857,12 @@ class CallShell:
                 self._hang_up(call, "shutdown")
             else:
                 self._reject(call, 503, "Service Unavailable")
-        for task in list(self._tasks):
-            task.cancel()
+        # legs closing, prompts ending: let them finish (briefly), then cancel the rest
+        pending = list(self._tasks)
+        if pending:
+            _done, late = await asyncio.wait(pending, timeout=1.0)
+            for task in late:
+                task.cancel()
 
     # ------------------------------------------------------------------ helpers
 
