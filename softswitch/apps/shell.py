@@ -196,7 +196,6 @@ class AppCall:
     timer: Cancellable | None = None
     wall_start: float = field(default_factory=time.time)
     wall_answer: float | None = None
-    mono_start: float = 0.0
     log: Any = None
 
     @property
@@ -250,7 +249,7 @@ class CallShell:
                 return
         now = self.clock()
         call = AppCall(info, flow, invite, txn, txn.peer, new_tag(), kind, offer=offer,
-                       language=info.language, mono_start=now)
+                       language=info.language)
         call.log = log.bind(call_id=info.call_id, caller=info.caller, dialled=info.dialled,
                             application=kind)
         self.calls[info.call_id] = call
@@ -265,8 +264,7 @@ class CallShell:
         That owner wrote the call's record; the shell writes none for it."""
         now = self.clock()
         call = AppCall(info, flow, invite, None, peer, tag, kind, leg=leg, dialog=dialog,
-                       policy=policy, language=info.language, answered=True, recorded=False,
-                       mono_start=now)
+                       policy=policy, language=info.language, answered=True, recorded=False)
         call.log = log.bind(call_id=info.call_id, caller=info.caller, dialled=info.dialled,
                             application=kind)
         self.calls[info.call_id] = call
@@ -377,7 +375,11 @@ class CallShell:
         call.draining = False
 
     async def _answer_then_drain(self, call: AppCall) -> None:
-        await self._answer(call)
+        try:
+            await self._answer(call)
+        except Exception as exc:  # noqa: BLE001 - an unexpected failure still ends the call
+            call.log.error("answering failed", error=repr(exc))
+            self._reject(call, 500, "Server Internal Error")
         call.draining = False
         if call.ended:
             call.pending.clear()
