@@ -277,3 +277,55 @@ async def test_an_unanswered_caller_routed_to_an_extension_is_handed_to_the_b2bu
     finally:
         rtp.close()
         await switch.stop()
+
+
+async def test_queue_failover_to_an_external_number_bridges_through_the_trunk(
+        tmp_path: Path) -> None:
+    """A queue caller whose max wait ends goes to an external destination: the call shell
+    takes the answered caller, rings the number through the outbound route's trunk, and
+    bridges; the provider's BYE ends the caller's call."""
+    provider = await SipUA("carrier", "", ("127.0.0.1", 9)).start()
+    switch = await start_switch(
+        tmp_path, trunks=[{"name": "carrier", "host": "127.0.0.1",
+                           "port": provider.local[1]}],
+        outbound_routes=[{"name": "out", "prefix": "9", "strip": 1, "trunk": "carrier"}],
+        queues=[{"number": "6400", "name": "Sales", "static_agents": ["1002"], "max_wait": 1,
+                 "failover": {"type": "external", "target": "95550199"}}])
+    rtp, far_rtp = rtp_socket(), rtp_socket()
+    loop = asyncio.get_running_loop()
+    try:
+        provider.server = udp(switch)
+        caller = await SipUA("1001", "pw-1001", udp(switch)).start()
+        ok = await dial(caller, "6400", "to-external", rtp)
+        assert ok.status == 200
+        ring = await provider.next_request("INVITE")  # after max wait, via the trunk
+        assert ring.uri.user == "5550199" and ring.from_.uri.user == "1001"
+        provider.reply(ring, 200, to_tag="far", body=sdp(far_rtp.getsockname()[1]))
+        await provider.next_request("ACK")
+        desc = SessionDescription.parse(ok.body)
+        m = audio(desc)
+        assert m is not None
+        relay = (m.connection or desc.connection or "", m.port)
+        payload = bytes(range(160))
+        for seq in range(50):
+            rtp.sendto(struct.pack("!BBHII", 0x80, 0, seq, seq * 160, 0x77) + payload, relay)
+            try:
+                got = await asyncio.wait_for(loop.sock_recv(far_rtp, 2048), 0.05)
+            except TimeoutError:
+                continue
+            if got[12:] == payload:
+                break
+        else:
+            pytest.fail("the caller's audio never reached the external number")
+        bye = provider.build("BYE", str(ring.contacts[0].uri), to=str(ring.from_),
+                             call_id=ring.call_id, with_contact=False)
+        provider.send_raw(bye.replace(f";tag={provider.tag}".encode(), b";tag=far", 1))
+        assert (await provider.response()).status == 200
+        caller_bye = await caller.next_request("BYE")
+        caller.reply(caller_bye, 200)
+        caller.close()
+        provider.close()
+    finally:
+        rtp.close()
+        far_rtp.close()
+        await switch.stop()
