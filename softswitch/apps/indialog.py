@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from media.dtmf import DtmfError, parse_info_body
-from softswitch.calls.b2bua import SUPPORTED_CODECS, MediaParams, media_params
+from softswitch.calls.b2bua import MediaParams, audio_formats, media_params
 from softswitch.sip import Request, Response, new_tag
 from softswitch.sip import sdp as sdplib
 from softswitch.sip.dialog import Dialog
@@ -87,6 +87,14 @@ class AckOutcome:
 
     media: MediaParams
     held: bool | None
+
+
+def local_contact(endpoint: Any, transport: str, user: str) -> str:
+    """Our Contact in a dialog the switch ends itself: `user` at the address the endpoint
+    listens on for `transport` (where the phone's in-dialog requests must come)."""
+    local = endpoint.local_peer(transport)
+    host = f"[{local.host}]" if ":" in local.host else local.host
+    return f"<sip:{user}@{host}:{local.port};transport={transport}>"
 
 
 def unknown_dialog(request: Request) -> Response:
@@ -237,8 +245,6 @@ class InDialogPolicy:
 
 
 def _offers(offer: sdplib.SessionDescription, codec: str) -> bool:
-    from softswitch.calls.b2bua import audio_formats
-
     return any(name.upper() == codec for _, name in audio_formats(offer)[1])
 
 
@@ -250,6 +256,3 @@ def _params(body: bytes) -> MediaParams | None:
     except Exception:  # noqa: BLE001 - an unreadable answer in an ACK: keep the media
         return None
 
-
-__all__ = ["ALLOW", "SUPPORTED_CODECS", "AckOutcome", "InDialogOutcome", "InDialogPolicy",
-           "unknown_dialog"]

@@ -78,7 +78,7 @@ from softswitch.apps.flow import (
     StopPlayback,
     StopRecording,
 )
-from softswitch.apps.indialog import ALLOW, InDialogPolicy, unknown_dialog
+from softswitch.apps.indialog import ALLOW, InDialogPolicy, local_contact, unknown_dialog
 from softswitch.apps.music import attach_music
 from softswitch.calls.b2bua import apply_media, media_params
 from softswitch.calls.events import CallAnswered, CallEnded, CallStarted
@@ -885,11 +885,7 @@ class CallShell:
             headers=headers or []))
 
     def _contact(self, call: AppCall) -> str:
-        transport = call.peer.transport
-        local = self.endpoint.local_peer(transport)
-        host = f"[{local.host}]" if ":" in local.host else local.host
-        user = call.info.dialled or "switch"
-        return f"<sip:{user}@{host}:{local.port};transport={transport}>"
+        return local_contact(self.endpoint, call.peer.transport, call.info.dialled or "switch")
 
 
 def _joined(prompts: list[Prompt]) -> Prompt:

@@ -85,7 +85,7 @@ from acd.events import CallbackFailureReason, CallbackRequested, TaskLeft
 from media.events import DtmfDigit, PlaybackOutcome
 from media.player import Prompt, PromptSequence
 from softswitch.apps.indialog import ALLOW as INDIALOG_ALLOW
-from softswitch.apps.indialog import InDialogPolicy, unknown_dialog
+from softswitch.apps.indialog import InDialogPolicy, local_contact, unknown_dialog
 from softswitch.apps.music import attach_music
 from softswitch.calls.b2bua import ALLOW, SUPPORTED_CODECS, apply_media, media_params
 from softswitch.destinations import (
@@ -1232,10 +1232,7 @@ class QueueCalls:
         self.endpoint.send_response(txn, resp)
 
     def _contact(self, peer: Peer | None, user: str) -> str:
-        transport = peer.transport if peer else "udp"
-        local = self.endpoint.local_peer(transport)
-        host = f"[{local.host}]" if ":" in local.host else local.host
-        return f"<sip:{user}@{host}:{local.port};transport={transport}>"
+        return local_contact(self.endpoint, peer.transport if peer else "udp", user)
 
     def _settle_reports_at_shutdown(self) -> None:
         """The switch stops with calls in the queues: tell the engine, so their report rows
