@@ -236,6 +236,18 @@ def ringback_tone(region: str = "us", level: float = 0.25) -> Prompt:
     return Prompt(f"ringback-{key}", audio.astype(np.int16))
 
 
+def beep(frequency: float = 1000.0, seconds: float = 0.25, level: float = 0.3) -> Prompt:
+    """The tone a caller hears just before a recording starts (voicemail, Record)."""
+    n = int(round(seconds * SAMPLE_RATE))
+    t = np.arange(n) / SAMPLE_RATE
+    env = np.ones(n)
+    ramp = min(n // 2, 40)  # 5 ms ramps: no clicks
+    env[:ramp] = np.linspace(0, 1, ramp)
+    env[n - ramp:] = np.linspace(1, 0, ramp)
+    audio = np.sin(2 * np.pi * frequency * t) * env * level * 32767
+    return Prompt(f"beep-{int(frequency)}", audio.astype(np.int16))
+
+
 # --------------------------------------------------------------------------------- speech
 
 

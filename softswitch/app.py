@@ -219,6 +219,9 @@ class SipRouter:
         self.trunks = TrunkRouter(config.trunks, config.inbound_routes, config.outbound_routes)
         if config.outbound_routes:
             self.dialplan.add(outbound_rule(self.trunks))
+        from softswitch.destinations import DestinationRouter
+
+        self.destinations = DestinationRouter(config)  # every destination reference
         # every answered call -> one WAV (softswitch.calls.recording)
         self.recordings = CallRecordings(media, config.recording or RecordingConfig(),
                                          clock=self.clock, events=self.events)
@@ -226,7 +229,7 @@ class SipRouter:
         self.queues = attach_queue_calls(
             config, endpoint=self.endpoint, media=media, registrar=self.registrar,
             events=self.events, dialplan=self.dialplan, store=store, clock=self.clock,
-            trunks=self.trunks, recordings=self.recordings)
+            destinations=self.destinations, trunks=self.trunks, recordings=self.recordings)
         # extension calls; their parties -> the queues' device busy/idle (ring-in-use)
         self.calls = B2BUA(endpoint=self.endpoint, media=media, store=store,
                            dialplan=self.dialplan, lookup=self.registrar.targets,
@@ -234,6 +237,24 @@ class SipRouter:
                            clock=self.clock, events=self.events, trunks=self.trunks,
                            observer=self.queues, recordings=self.recordings,
                            user_agent=sip.user_agent)
+        # every call the switch answers itself runs on the call shell (softswitch.apps), and
+        # every destination of the config resolves through one router
+        from softswitch.apps.ringer import DialerRinger
+        from softswitch.apps.shell import CallShell, Handoff
+
+        self.apps = CallShell(
+            endpoint=self.endpoint, media=media, events=self.events, router=self.destinations,
+            clock=self.clock.monotonic, scheduler=self.clock.call_at,
+            ringer=DialerRinger(endpoint=self.endpoint, domain=sip.domain,
+                                user_agent=sip.user_agent, lookup=self.registrar.targets,
+                                trunks=self.trunks, clock=self.clock),
+            handoff=Handoff(extension=self._invite_to_extension,
+                            external=self._invite_to_external,
+                            queue=self.queues.handle_invite,
+                            queue_answered=self.queues.adopt),
+            store=store, prompts_dir=config.prompts.directory,
+            ring_timeout=float(sip.no_answer_timeout), wall=self.clock.wall)
+        self.queues.apps = self.apps  # the queue hands callers to applications (and back)
         from softswitch.agentdesk import attach_agentdesk
 
         self.agentdesk = attach_agentdesk(self)  # feature codes, BLF, report rows, e-mail
@@ -266,6 +287,7 @@ class SipRouter:
         await self.agentdesk.close()
         if self.agent_state is not None:
             self.agent_state.close()
+        await self.apps.shutdown()
         await self.calls.shutdown()
         self.recordings.close_all()  # any file still open is finished before exit
         self.registrar.close()
@@ -315,8 +337,8 @@ class SipRouter:
                         headers=[("Unsupported", ", ".join(required))])
             return
         if request.to.tag:
-            if self.agentdesk.owns(request.call_id):
-                self.agentdesk.handle_in_dialog(txn, request)
+            if self.apps.owns(request.call_id):
+                self.apps.handle_in_dialog(txn, request)
                 return
             if method == "SUBSCRIBE" and self.agentdesk.owns_subscription(request):
                 user = self._authenticate(txn, request, now)
@@ -347,11 +369,11 @@ class SipRouter:
                 self._trunk_invite(txn, request, trunk)
                 return
             user = self._authenticate(txn, request, now)
-            if user is not None and self.agentdesk.route_invite(txn, request, user):
+            if user is None or self.agentdesk.route_invite(txn, request, user) \
+                    or self._application_invite(txn, request, user):
                 return
-            if user is not None:
-                if not self.queues.route_invite(txn, request, user):
-                    self.calls.handle_invite(txn, request, user)
+            if not self.queues.route_invite(txn, request, user):
+                self.calls.handle_invite(txn, request, user)
         elif method == "SUBSCRIBE":
             user = self._authenticate(txn, request, now)
             if user is not None:
@@ -374,31 +396,74 @@ class SipRouter:
             self._reply(txn, request, 501, "Not Implemented",
                         headers=[("Allow", self._allow)])
 
+    def call_info(self, request: Any, caller: str, trunk: str | None = None) -> Any:
+        """What an application knows of the caller (softswitch.apps.flow.CallInfo)."""
+        from softswitch.apps.flow import CallInfo
+
+        ext = self.config.extension(caller) if trunk is None else None
+        name = request.from_.display_name or (ext.name if ext is not None else caller)
+        return CallInfo(request.call_id, caller, name, request.uri.user or "",
+                        self.config.prompts.language, trunk)
+
+    def _application_invite(self, txn: Any, request: Any, user: str) -> bool:
+        """An extension dialled a number the switch answers itself (the echo test)."""
+        from softswitch.apps.echo import EchoFlow
+        from softswitch.dialplan import ECHO
+
+        if self.dialplan.route(request.uri.user or "", user).kind != ECHO:
+            return False
+        self.apps.start(txn, request, EchoFlow(), self.call_info(request, user), "echo")
+        return True
+
+    def _invite_to_extension(self, txn: Any, request: Any, caller: str, number: str) -> None:
+        from softswitch.dialplan import EXTENSION, Destination
+
+        self.calls.handle_invite(txn, request, caller, Destination(EXTENSION, number))
+
+    def _invite_to_external(self, txn: Any, request: Any, caller: str, route: Any) -> None:
+        from softswitch.dialplan import EXTERNAL, Destination
+
+        self.calls.handle_invite(txn, request, caller,
+                                 Destination(EXTERNAL, route.trunk, (route.send,)))
+
     def _trunk_invite(self, txn: Any, request: Any, trunk: Any) -> None:
         """An INVITE from a trunk's address (trusted, no digest: softswitch.trunks): the DID
         (Request-URI user, else To user) picks an inbound route; the caller is the From user.
-        Unmatched DID or an unknown queue: 404; a `hangup` destination: 603 Decline."""
-        from softswitch.dialplan import EXTENSION, Destination
+        Its destination goes through the destination router (softswitch.destinations) like
+        every other: an application destination runs on the call shell. Unmatched DID or a
+        destination not available: 404; a `hangup` destination: 603 Decline."""
+        from softswitch.destinations import (
+            ExtensionRoute,
+            ExternalRoute,
+            FlowRoute,
+            HangupRoute,
+            QueueRoute,
+        )
 
         did = request.uri.user or request.to.uri.user or ""
         caller = request.from_.uri.user or "anonymous"
-        route = self.trunks.inbound(trunk.name, did)
+        inbound = self.trunks.inbound(trunk.name, did)
         log.info("trunk call", trunk=trunk.name, did=did, caller=caller,
-                 route=route.name if route else None, call_id=request.call_id)
-        if route is None:
+                 route=inbound.name if inbound else None, call_id=request.call_id)
+        if inbound is None:
             self._reply(txn, request, 404, "Not Found")
-        elif route.destination_type == "queue":
-            if route.destination_target in getattr(self.queues, "queues", {}):
-                self.queues.handle_invite(txn, request, caller, route.destination_target)
-            else:
-                log.warning("inbound route names an unknown queue", route=route.name,
-                            queue=route.destination_target)
-                self._reply(txn, request, 404, "Not Found")
-        elif route.destination_type == "extension":
-            self.calls.handle_invite(txn, request, caller,
-                                     Destination(EXTENSION, route.destination_target))
-        else:
+            return
+        route = self.destinations.resolve(inbound.destination)
+        if isinstance(route, QueueRoute):
+            self.queues.handle_invite(txn, request, caller, route.number)
+        elif isinstance(route, ExtensionRoute):
+            self._invite_to_extension(txn, request, caller, route.number)
+        elif isinstance(route, ExternalRoute):
+            self._invite_to_external(txn, request, caller, route)
+        elif isinstance(route, FlowRoute):
+            self.apps.start(txn, request, route.factory(),
+                            self.call_info(request, caller, trunk.name), route.type.value)
+        elif isinstance(route, HangupRoute):
             self._reply(txn, request, 603, "Decline")
+        else:
+            log.warning("inbound route destination not available", route=inbound.name,
+                        reason=route.reason)
+            self._reply(txn, request, 404, "Not Found")
 
     def _relay_message(self, txn: Any, request: Any, user: str, now: float) -> None:
         """SIP MESSAGE (RFC 3428) between extensions: to the callee's newest contact; its
@@ -434,10 +499,15 @@ class SipRouter:
                                    on_response=on_response)
 
     def _on_ack(self, request: Any, txn: Any) -> None:
-        self.calls.handle_ack(request)
+        if self.apps.owns(request.call_id):
+            self.apps.handle_ack(request)
+        elif self.queues.owns(request.call_id):
+            self.queues.handle_ack(request)
+        else:
+            self.calls.handle_ack(request)
 
     def _on_cancel(self, request: Any, invite_txn: Any) -> None:
-        if self.agentdesk.handle_cancel(invite_txn):
+        if self.apps.handle_cancel(invite_txn):
             return
         if not self.queues.handle_cancel(invite_txn):
             self.calls.handle_cancel(invite_txn)

@@ -23,6 +23,7 @@ Decisions (documented in config.example.yaml too):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import difflib
 import ipaddress
 import re
@@ -438,6 +439,8 @@ class _Sections:
         self.config_dir = config_dir
         # (node, path, queue number) of inbound routes to a queue: checked after the queues
         self.queue_refs: list[tuple[_Node, str, str]] = []
+        # (path, Destination) of inbound routes: checked by softswitch.destinations at the end
+        self.destination_refs: list[tuple[str, Any]] = []
 
     # sip ---------------------------------------------------------------------------
 
@@ -828,7 +831,8 @@ class _Sections:
     def inbound_routes(self, node: _Node, path: str, trunks: set[str],
                        extensions: set[str]) -> tuple[Any, ...]:
         """`inbound_routes`: {name, trunk (optional), did (exact or "*"), destination
-        {type: queue|extension|hangup, target}} (softswitch.trunks)."""
+        {type, target}} (softswitch.trunks); the destination, any type of §11.1, is
+        checked by softswitch.destinations once the whole file is parsed."""
         from softswitch.trunks import INBOUND_DESTINATION_TYPES, InboundRoute
 
         c = self.c
@@ -870,7 +874,9 @@ class _Sections:
                 continue
             if kind == "queue":  # checked in parse_config once the queues are parsed
                 self.queue_refs.append((tnode, _path_join(dpath, "target"), target))
-            result.append(InboundRoute(name, did, kind, target, trunk))
+            route = InboundRoute(name, did, kind, target, trunk)
+            self.destination_refs.append((dpath, route.destination))
+            result.append(route)
         return tuple(result)
 
     def outbound_routes(self, node: _Node, path: str, trunks: set[str],
@@ -1215,15 +1221,37 @@ def parse_config(text: str, file: str = "config.yaml",
         for tnode, tpath, target in sections.queue_refs:
             if target not in queue_numbers:
                 checker.issue(tnode, tpath, f"no queue {target} is defined in queues")
+    config = Config(path=file, sip=sip, rtp=rtp, http=http, database=database, smtp=smtp,
+                    prompts=prompts, extensions=extensions, trunks=trunks, logging=logging_,
+                    acd=acd, acd_sections=acd_raw, message_channels=channels,
+                    feature_codes=feature_codes, recording=recording,
+                    inbound_routes=inbound_routes, outbound_routes=outbound_routes,
+                    admins=admins)
+    _check_destinations(checker, root, config, sections.destination_refs)
     if checker.issues:
         raise ConfigError(sorted(checker.issues, key=lambda i: i.line))
     warnings = _check_callback_routes(file, root, acd, outbound_routes)
-    return Config(path=file, sip=sip, rtp=rtp, http=http, database=database, smtp=smtp,
-                  prompts=prompts, extensions=extensions, trunks=trunks, logging=logging_,
-                  acd=acd, acd_sections=acd_raw, message_channels=channels,
-                  feature_codes=feature_codes, recording=recording,
-                  inbound_routes=inbound_routes, outbound_routes=outbound_routes,
-                  admins=admins, warnings=warnings)
+    return dataclasses.replace(config, warnings=warnings)
+
+
+def _check_destinations(checker: _Checker, root: _Node, config: Config,
+                        refs: list[tuple[str, Any]]) -> None:
+    """Every destination's target exists, and its type has an application
+    (softswitch.destinations). Sections that failed to parse are skipped (their own
+    issues are reported), and so is a path that already has an issue."""
+    from softswitch.destinations import DestinationRouter
+
+    if not isinstance(config.extensions, tuple) or not isinstance(config.trunks, tuple) \
+            or not isinstance(config.inbound_routes, tuple) \
+            or not isinstance(config.outbound_routes, tuple) \
+            or not isinstance(config.prompts, PromptsConfig):
+        return
+    reported = {i.path.rsplit(".", 1)[0] for i in checker.issues}
+    router = DestinationRouter(config)
+    for path, message in router.check([*refs, *router.references(inbound=False)]):
+        if path.rsplit(".", 1)[0] in reported:
+            continue
+        checker.issue(_node_at(root, path), path, message)
 
 
 def load_config(path: str | Path) -> Config:

@@ -9,8 +9,9 @@
   digest auth (RFC 3261 §22 leaves peer trust to local policy). The port is compared
   strictly, also for the default 5060: phones behind the provider's address on other ports
   must still authenticate.
-- `inbound(trunk, did)`: the destination ({type, target}: queue, extension or hangup) for a
-  dialled number (DID) arriving on a trunk, or None (the switch answers 404).
+- `inbound(trunk, did)`: the inbound route, whose destination ({type, target}, any type
+  of §11.1, resolved by softswitch.destinations) serves a dialled number (DID) arriving on
+  a trunk, or None (the switch answers 404).
 - `outbound(number, users)`: the trunk and the number to send for a dialled number that
   matches an outbound route's prefix (spec/queue-admin.md §4: the callback's outbound
   prefix), through a route every extension of `users` may use; `OutboundRefused` when routes
@@ -42,8 +43,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from acd.config import Destination, DestinationType
+
 ANY_DID = "*"
-INBOUND_DESTINATION_TYPES = ("queue", "extension", "hangup")
+INBOUND_DESTINATION_TYPES = tuple(t.value for t in DestinationType)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,10 @@ class InboundRoute:
     destination_type: str
     destination_target: str = ""
     trunk: str = ""
+
+    @property
+    def destination(self) -> Destination:
+        return Destination(DestinationType(self.destination_type), self.destination_target)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,9 @@ Inputs (one method each, every one returns `list[Action]`):
   publish); the shell ignores any media action after this.
 
 Outputs (`Action`, frozen dataclasses): `Answer`, `Reject`, `Play`, `StopPlayback`,
-`Record`, `StopRecording`, `Bridge`, `RouteTo`, `Hangup`, `Publish`, `SetLanguage`.
+`Record`, `StopRecording`, `Bridge`, `RouteTo`, `Hangup`, `Publish`, `SetLanguage`, and
+`Echo` (added with the shell: the `*43` echo test loops the caller's own audio and RTP
+events back on its leg; no other action expresses that).
 Side effects beyond the call (a voicemail stored, a day/night toggle flipped, an agent
 signed in) are `Publish(event)`: the event bus is the only sideways channel; its
 subscribers write rows, send e-mail and NOTIFY BLF/MWI.
@@ -146,8 +148,15 @@ class SetLanguage:
     language: str
 
 
+@dataclass(frozen=True, slots=True)
+class Echo:
+    """Send the caller's own audio and RTP events straight back (`on`), or stop."""
+
+    on: bool = True
+
+
 Action = (Answer | Reject | Play | StopPlayback | Record | StopRecording | Bridge | RouteTo
-          | Hangup | Publish | SetLanguage)
+          | Hangup | Publish | SetLanguage | Echo)
 
 
 class Flow(Protocol):

@@ -53,7 +53,7 @@ from softswitch.calls.events import (
 from softswitch.calls.recording import CallRecorder
 from softswitch.calls.records import CallRecords
 from softswitch.clock import Clock, TimerHandle
-from softswitch.dialplan import ECHO, EXTENSION, EXTERNAL, FORBIDDEN, Destination, DialPlan
+from softswitch.dialplan import EXTENSION, EXTERNAL, FORBIDDEN, Destination, DialPlan
 from softswitch.events import EventBus
 from softswitch.log import get_logger
 from softswitch.registrar import request_target
@@ -301,9 +301,7 @@ class B2BUA:
         call.kind = destination.kind
         self._publish(CallStarted(now, call_id, caller, dialed, destination.kind))
         call.log.debug("call routed", destination=destination.kind, target=destination.target)
-        if destination.kind == ECHO:
-            self._spawn(call, self._start_echo(call))
-        elif destination.kind == EXTENSION:
+        if destination.kind == EXTENSION:
             targets = self.lookup(destination.target, now)
             if not targets:
                 self._execute(call, control.handle_route_failed(480, "Temporarily Unavailable",
@@ -430,36 +428,6 @@ class B2BUA:
             return
         call.log.debug("answering trunk challenge", trunk=branch.trunk.name)
         self._send_invite(call, branch)
-
-    async def _start_echo(self, call: Call) -> None:
-        """`*43`: answer and loop the caller's own audio (and RTP events) back."""
-        if not await self._open_legs(call, both=False):
-            return
-        if call.control.state is not CallState.ROUTING:
-            await self._close_legs(call)
-            return
-        answer: sdplib.SessionDescription | None
-        if call.offer is None:
-            answer = sdplib.create_offer(call.leg_a.local_host, call.leg_a.local_port,
-                                         codecs=SUPPORTED_CODECS)
-        else:
-            answer = sdplib.create_answer(call.offer, call.leg_a.local_host,
-                                          call.leg_a.local_port, codecs=SUPPORTED_CODECS)
-        if answer is None:
-            self._execute(call, call.control.handle_route_failed(488, "Not Acceptable Here",
-                                                                 self._loop.time()))
-            return
-        call.origins[Side.CALLER] = answer.origin
-        call.answer_sdp = bytes(answer)
-        params = media_params(answer)
-        offer_params = media_params(call.offer) if call.offer is not None else None
-        if params is not None:
-            call.leg_a.set_remote(offer_params.address if offer_params else None,
-                                  params.payload_type, params.codec, params.telephone_event_pt)
-        call.leg_a.set_echo(True)  # audio and RFC 4733 events straight back (media)
-        now = self._loop.time()
-        call.control.handle_branches_started([0], now)
-        self._execute(call, call.control.handle_answer(0, now))
 
     # ------------------------------------------------------------------ responses from B
 
@@ -803,13 +771,7 @@ class B2BUA:
         elif method == "OPTIONS":
             self._respond(txn, request, 200, headers=[("Allow", ALLOW)])
         elif method in ("INVITE", "INFO"):
-            if call.control.state is not CallState.CONNECTED or call.kind == ECHO:
-                if method == "INVITE" and call.kind == ECHO and \
-                        call.control.state is CallState.CONNECTED:
-                    self._respond(txn, request, 200, headers=[
-                        ("Contact", self._contact(call)), ("Content-Type", "application/sdp")],
-                        body=call.answer_sdp or b"")
-                    return
+            if call.control.state is not CallState.CONNECTED:
                 self._respond(txn, request, 200 if method == "INFO" else 491)
                 return
             if method == "INVITE":

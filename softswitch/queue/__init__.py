@@ -20,6 +20,7 @@ from typing import Any
 
 from softswitch.calls.recording import CallRecorder
 from softswitch.clock import Clock
+from softswitch.destinations import DestinationRouter
 from softswitch.dialplan import DialPlan
 from softswitch.events import EventBus
 from softswitch.queue.controller import Mode, QueueCalls, QueueTask
@@ -30,6 +31,7 @@ __all__ = ["Mode", "QueueCalls", "QueueTask", "attach_queue_calls"]
 
 def attach_queue_calls(config: Any, *, endpoint: Any, media: Any, registrar: Any,
                        events: EventBus, dialplan: DialPlan, store: Any, clock: Clock,
+                       destinations: DestinationRouter,
                        trunks: TrunkRouter | None = None,
                        recordings: CallRecorder | None = None) -> QueueCalls:
     """``config``: the switch's `softswitch.config.Config`."""
@@ -42,6 +44,7 @@ def attach_queue_calls(config: Any, *, endpoint: Any, media: Any, registrar: Any
         events=events, domain=config.sip.domain, user_agent=config.sip.user_agent,
         extensions={e.number: e for e in config.extensions},
         prompts_dir=getattr(config.prompts, "directory", None), clock=clock,
-        dialplan=dialplan, store=store, trunks=trunks, recordings=recordings)
+        dialplan=dialplan, store=store, trunks=trunks, recordings=recordings,
+        destinations=destinations)
     dialplan.add(queue_rule(q.number for q in acd_config.queues))
     return queues

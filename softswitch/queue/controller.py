@@ -21,12 +21,18 @@ Decisions (also in the report of issue 5):
 - Agent identity announcement: the extension's ``agent_id`` when configured, else its
   extension number, said to both sides ("Agent number 1 0 0 2"); the agent announcement
   prompt is heard by the agent only, before the ID.
-- Destinations (RouteTask): ``extension`` = the switch calls that extension and bridges the
-  caller to it (ringback meanwhile; a failed transfer says goodbye and hangs up); ``queue``
-  = the caller joins that queue; ``hangup`` = BYE; ``prompt`` = play it, then BYE. The types
-  that do not exist in the switch yet (voicemail, group_voicemail, ivr, call_flow,
-  ring_group, external) are logged as "destination not available", the caller hears
-  "goodbye" and the call ends.
+- Destinations (RouteTask) resolve through the one destination router
+  (softswitch.destinations): ``extension`` = the switch calls that extension and bridges
+  the caller to it (ringback meanwhile; a failed transfer says goodbye and hangs up);
+  ``queue`` = the caller joins that queue; ``hangup`` = BYE; ``prompt``, ``external`` and
+  the application types (ivr, voicemail, ...) = the answered caller (dialog, in-dialog
+  policy, media leg) is handed to the call shell (softswitch.apps.shell), whose
+  application plays the prompt, connects the external number, runs the IVR...; the
+  queue's CDR row ends there. A destination that is not available (a type with no
+  application, which `softswitch check` refuses) says "goodbye" and hangs up.
+- In-dialog requests of the caller are answered by the one policy of self-answered calls
+  (softswitch.apps.indialog), connected or not; once connected its effects reach the
+  agent (INFO relayed, hold counted); see `_caller_request`.
 - Callback customers (§4): numbers that are extensions of the switch are called directly;
   other numbers go out through the outbound route matching ``outbound_prefix + number``
   (softswitch.trunks). No matching route, or an unregistered extension: CUSTOMER_NO_ANSWER
@@ -86,19 +92,31 @@ from acd.commands import (
     StartMusic,
     StopRinging,
 )
-from acd.config import AcdConfig, DestinationType, QueueConfig
+from acd.config import AcdConfig, QueueConfig
 from acd.events import CallbackFailureReason, CallbackRequested, TaskLeft
 from media.events import DtmfDigit, PlaybackOutcome
-from media.player import Prompt, PromptSequence, ringback_tone
+from media.player import Prompt, PromptSequence
+from softswitch.apps.indialog import ALLOW as INDIALOG_ALLOW
+from softswitch.apps.indialog import InDialogPolicy, local_contact, unknown_dialog
+from softswitch.apps.music import attach_music
 from softswitch.calls.b2bua import ALLOW, SUPPORTED_CODECS, apply_media, media_params
 from softswitch.calls.events import CallHoldChanged
 from softswitch.calls.recording import CallRecorder
 from softswitch.calls.records import CallRecords
 from softswitch.clock import Clock, TimerHandle, sleep
+from softswitch.destinations import (
+    DestinationRouter,
+    ExtensionRoute,
+    ExternalRoute,
+    FlowRoute,
+    HangupRoute,
+    QueueRoute,
+    Route,
+    Unavailable,
+)
 from softswitch.events import EventBus, SurveyAnswered
 from softswitch.log import get_logger
 from softswitch.queue.announce import (
-    RINGBACK_MUSIC,
     Part,
     agent_id_parts,
     callback_confirm_parts,
@@ -115,7 +133,6 @@ from softswitch.trunks import TrunkRouter
 
 log = get_logger("queue")
 
-RINGBACK_STREAM = "queue-ringback"
 SURVEY_ANSWER_TIME = 10.0  # s after the survey prompt before the switch says goodbye
 
 
@@ -174,6 +191,7 @@ class QueueTask:
     log: Any = None
     recording: str | None = None  # the WAV's path (softswitch.calls.recording)
     held_by: set[str] = field(default_factory=set)  # "agent" / "caller" while on hold
+    policy: InDialogPolicy | None = None  # the caller's dialog (softswitch.apps.indialog)
 
 
 class QueueCalls:
@@ -191,7 +209,8 @@ class QueueCalls:
                  extensions: dict[str, Any], prompts_dir: str | Path | None = None,
                  clock: Clock, dialplan: Any = None, store: Any = None,
                  trunks: TrunkRouter | None = None,
-                 recordings: CallRecorder | None = None) -> None:
+                 recordings: CallRecorder | None = None,
+                 destinations: DestinationRouter | None = None) -> None:
         """``trunks``: callbacks to external numbers go out through them (§4);
         ``recordings``: every connected queue call is recorded there."""
         self.loop = asyncio.get_running_loop()  # tasks only; time and timers: the clock
@@ -224,6 +243,9 @@ class QueueCalls:
         self._pending: set[asyncio.Task[Any]] = set()
         self._accepting = True
         self.recordings = recordings
+        # destinations of failover, time-based routing and key presses
+        self.destinations = destinations  # softswitch.destinations.DestinationRouter
+        self.apps: Any = None  # softswitch.apps.shell.CallShell: application destinations
         self.events.publish_all(self.acd.initial_events)
 
     # ------------------------------------------------------------------ engine plumbing
@@ -401,11 +423,12 @@ class QueueCalls:
         task.leg.set_remote(offer_params.address if offer_params else None,
                             params.payload_type, params.codec, params.telephone_event_pt)
         task.leg.on_dtmf(lambda d, t=task: self._on_digit(t, d))
+        contact = self._contact(task.peer, task.queue)
         resp = task.invite.create_response(200, to_tag=task.a_tag, headers=[
-            ("Contact", self._contact(task.peer, task.queue)), ("Allow", ALLOW)],
-            body=bytes(answer))
+            ("Contact", contact), ("Allow", INDIALOG_ALLOW)], body=bytes(answer))
         resp.add("Content-Type", "application/sdp")
         task.dialog = Dialog.create_uas(task.invite, resp)
+        task.policy = InDialogPolicy(task.dialog, answer, contact)
         self.endpoint.send_response(task.txn, resp)
         task.mode = Mode.WAITING
         task.wall_answer = self._clock.wall()
@@ -423,7 +446,15 @@ class QueueCalls:
             wall_clock=dt.datetime.fromtimestamp(self._clock.wall(), dt.UTC)))
 
     def handle_ack(self, request: Request) -> None:
-        """ACK of our 2xx (nothing to do: the media already flows)."""
+        """ACK of our 2xx: nothing to do, unless it carries the caller's answer to the offer
+        of our 200 to a re-INVITE without SDP (softswitch.apps.indialog)."""
+        task = self.tasks.get(request.call_id)
+        if task is None or task.policy is None:
+            return
+        outcome = task.policy.handle_ack(request)
+        if outcome is not None and task.leg is not None and not task.leg.closed:
+            apply_media(task.leg, outcome.media)
+            self._hold_changed(task, "caller", task.policy.held)
 
     def handle_cancel(self, invite_txn: Any) -> bool:
         """CANCEL of a queue INVITE we have not answered yet (the media leg is opening)."""
@@ -490,26 +521,35 @@ class QueueCalls:
                                        content_type=request.content_type)
 
     def _caller_request(self, task: QueueTask, txn: Any, request: Request) -> None:
-        method = request.method
-        if method == "BYE":
-            self._respond(txn, request, 200)
+        """The caller's in-dialog request. The caller talks to the switch (a self-answered
+        call) until an agent answers, so the one policy of softswitch.apps.indialog
+        answers every request, then and later: the same answers as echo, feature codes
+        and the other applications. Once connected the call is a bridge, and the policy's
+        effects go on to the agent: a key press (INFO) is relayed to the agent's phone,
+        hold is the caller holding the agent (the report counts hold time, §8.2), and the
+        caller's leg is re-pointed by the policy's answer (the agent's phone needs no
+        re-INVITE: the media is anchored at the switch). The agent's leg is the switch's
+        own UAC dialog (`_reinvite` below)."""
+        if task.policy is None:  # not answered yet (or already forgotten)
+            self.endpoint.send_response(txn, unknown_dialog(request))
+            return
+        outcome = task.policy.handle_request(request, self.clock())
+        self.endpoint.send_response(txn, outcome.response)
+        if outcome.ends_call:
             task.log.info("caller hung up", mode=task.mode.value)
             self._caller_gone(task)
-        elif method == "INFO":
-            self._respond(txn, request, 200)
-            body = request.body.decode("utf-8", "replace")
+            return
+        leg = task.leg
+        if outcome.media is not None and leg is not None and not leg.closed:
+            apply_media(leg, outcome.media)
+            self._hold_changed(task, "caller", task.policy.held)
+        if outcome.digit is not None:
             if task.mode is Mode.CONNECTED:
                 self._relay_info(task, request)
-            elif task.leg is not None and body.strip():
-                with contextlib.suppress(Exception):
-                    task.leg.receive_info_dtmf(request.content_type or "", body)
-        elif method == "INVITE":
-            self._reinvite(txn, request, task.leg, task.peer,
-                           on_hold=functools.partial(self._hold_changed, task, "caller"))
-        elif method == "OPTIONS":
-            self._respond(txn, request, 200, headers=[("Allow", ALLOW)])
-        else:
-            self._respond(txn, request, 501, "Not Implemented", headers=[("Allow", ALLOW)])
+            elif leg is not None and not leg.closed:
+                with contextlib.suppress(Exception):  # the policy parsed it already
+                    leg.receive_info_dtmf(request.content_type or "",
+                                          request.body.decode("utf-8", "replace"))
 
     def _reinvite(self, txn: Any, request: Request, leg: Any, peer: Peer | None,
                   on_hold: Callable[[bool], None] | None) -> None:
@@ -631,20 +671,7 @@ class QueueCalls:
         self._attach_music(task.leg, name)
 
     def _attach_music(self, leg: Any, name: str) -> None:
-        from media import MediaError
-
-        if name in (*RINGBACK_MUSIC, RINGBACK_STREAM):
-            if RINGBACK_STREAM not in self.media.music_streams:
-                from media.player import Loop
-
-                self.media.add_music(RINGBACK_STREAM, Loop(ringback_tone("us")))
-            self.media.attach_moh(leg, RINGBACK_STREAM)
-            return
-        try:
-            self.media.attach_moh(leg, name or "default")
-        except MediaError as exc:
-            log.warning("music not found, playing the default", music=name, error=str(exc))
-            self.media.attach_moh(leg, "default")
+        attach_music(self.media, leg, name)
 
     def _on_digit(self, task: QueueTask, digit: DtmfDigit) -> None:
         d = digit.digit
@@ -1038,7 +1065,8 @@ class QueueCalls:
         self._spawn(self._route(task, cmd, after_prompt))
 
     async def _route(self, task: QueueTask, cmd: RouteTask, after_prompt: bool) -> None:
-        """§11.1: the task left the engine for ``cmd.destination``."""
+        """§11.1: the task left the engine for ``cmd.destination``, resolved by the one
+        destination router (softswitch.destinations)."""
         dest = cmd.destination
         if after_prompt and task.playback is not None and not task.playback.done:
             await task.playback  # the holiday prompt before the holiday destination
@@ -1047,23 +1075,69 @@ class QueueCalls:
         for call in list(task.offers.values()):
             self._drop_outbound(call)
         task.offers.clear()
-        kind = dest.type
-        task.log.info("caller routed", destination=kind.value, target=dest.target)
-        if kind is DestinationType.QUEUE and dest.target in self.queues:
-            self._arrive(task, dest.target)
-        elif kind is DestinationType.HANGUP:
+        route = self.destinations.resolve(dest) if self.destinations is not None \
+            else Unavailable("no destination router")
+        task.log.info("caller routed", destination=dest.type.value, target=dest.target,
+                      route=type(route).__name__)
+        if isinstance(route, QueueRoute) and route.number in self.queues:
+            self._arrive(task, route.number)
+        elif isinstance(route, HangupRoute):
             self._end_caller(task)
-        elif kind is DestinationType.PROMPT:
-            task.mode = Mode.ENDING
-            prompt = self._prompt(dest.target, self._lang(task))
-            await self._goodbye(task, [prompt] if prompt is not None else ["goodbye"])
-        elif kind is DestinationType.EXTENSION and dest.target in self.extensions:
-            await self._transfer(task, dest.target)
+        elif isinstance(route, ExtensionRoute):
+            await self._transfer(task, route.number)
+        elif isinstance(route, FlowRoute | ExternalRoute) and self._to_application(task, route):
+            pass
         else:
-            task.log.warning("destination not available", destination=kind.value,
-                             target=dest.target)
+            task.log.warning("destination not available", destination=dest.type.value,
+                             target=dest.target,
+                             reason=route.reason if isinstance(route, Unavailable) else "")
             task.mode = Mode.ENDING
             await self._goodbye(task, ["goodbye"])
+
+    def _to_application(self, task: QueueTask, route: Route) -> bool:
+        """Hand the answered caller (dialog, policy and media leg) to the call shell, which
+        runs the destination's application (a prompt, an IVR, voicemail, ...) or connects
+        the caller to an external number. The queue's CDR row ends here."""
+        if self.apps is None or task.leg is None or task.dialog is None \
+                or task.policy is None or task.invite is None or task.peer is None:
+            return False
+        from softswitch.apps.connect import ConnectFlow
+        from softswitch.apps.flow import CallInfo
+
+        if isinstance(route, FlowRoute):
+            flow, kind = route.factory(), route.type.value
+        elif isinstance(route, ExternalRoute):
+            flow, kind = ConnectFlow(route.number, self.apps.ring_timeout), "external"
+        else:
+            return False
+        self.media.detach_moh(task.leg)
+        if task.playback is not None:
+            task.playback.stop()
+        self._write_cdr(task, "switch", f"routed to {kind}", 200)
+        info = CallInfo(task.id, task.caller, task.caller_display, task.queue, self._lang(task))
+        self.apps.adopt(info=info, invite=task.invite, peer=task.peer, tag=task.a_tag,
+                        dialog=task.dialog, policy=task.policy, leg=task.leg, flow=flow,
+                        kind=kind)
+        task.leg = None  # the shell's now
+        self._release(task)
+        return True
+
+    def adopt(self, call_id: str, caller: str, display: str, invite: Request,
+              dialog: Dialog, policy: InDialogPolicy, peer: Peer, leg: Any, tag: str,
+              queue: str) -> bool:
+        """An answered caller an application routes to ``queue`` (softswitch.apps.shell):
+        it joins the queue with its dialog, in-dialog policy and media leg."""
+        if not self._accepting or queue not in self.queues or call_id in self.tasks:
+            return False
+        task = QueueTask(call_id, queue, caller, display, invite, None, peer, tag,
+                         dialog=dialog, leg=leg, policy=policy)
+        task.log = log.bind(call_id=call_id, caller=caller, queue=queue)
+        task.wall_answer = self._clock.wall()
+        self.tasks[call_id] = task
+        leg.on_dtmf(lambda d, t=task: self._on_digit(t, d))
+        task.log.info("caller joined the queue from an application")
+        self._arrive(task, queue)
+        return True
 
     async def _transfer(self, task: QueueTask, number: str) -> None:
         targets = self.registrar.targets(number, self.clock())
@@ -1074,7 +1148,7 @@ class QueueCalls:
             return
         self.media.detach_moh(task.leg)
         self._play(task, ["transferring"], self._lang(task))
-        self._attach_music(task.leg, RINGBACK_STREAM)
+        self._attach_music(task.leg, "ringback")
         call = await self._other_call(task, number, "transfer", self._transfer_answered,
                                       self._transfer_failed, Mode.TRANSFERRING)
         if call is None:
@@ -1223,10 +1297,7 @@ class QueueCalls:
         self.endpoint.send_response(txn, resp)
 
     def _contact(self, peer: Peer | None, user: str) -> str:
-        transport = peer.transport if peer else "udp"
-        local = self.endpoint.local_peer(transport)
-        host = f"[{local.host}]" if ":" in local.host else local.host
-        return f"<sip:{user}@{host}:{local.port};transport={transport}>"
+        return local_contact(self.endpoint, peer.transport if peer else "udp", user)
 
     def _settle_reports_at_shutdown(self) -> None:
         """The switch stops with calls in the queues: tell the engine, so their report rows

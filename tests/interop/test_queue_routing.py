@@ -96,7 +96,7 @@ TIME_QUEUES = [
         "outside_business_hours": {"type": "prompt", "target": "outside-business-hours"},
         "holiday": {"type": "hangup"}}),
     queue("6482", "Small", max_callers=1, max_wait=6,
-          failover={"type": "voicemail", "target": AGENT[0]}),
+          failover={"type": "prompt", "target": "goodbye"}),
 ]
 
 
@@ -131,7 +131,7 @@ def test_time_based_routing_and_failover(
     audio.wav_contains_prompt(rec, EN / "outside-business-hours.wav")
 
     # capacity 1: the second caller goes to failover at once; the first after max wait (6 s).
-    # The failover is voicemail, which the switch does not have yet: "goodbye" and BYE.
+    # The failover plays "goodbye" (a prompt destination, run by the call shell), then BYE.
     first = caller.call(uri.format("6482"))
     caller.wait_call_state(first, "CONFIRMED")
     started = time.monotonic()

@@ -6,11 +6,13 @@ the controller's timers that fall due."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import structlog.testing
+import yaml
 from sip_doubles import Endpoint, Outgoing, Txn
 
 from acd.config import parse_acd_config
@@ -19,7 +21,8 @@ from media.events import PlaybackOutcome
 from media.player import PromptLibrary, PromptSequence
 from softswitch.calls.events import CallHoldChanged
 from softswitch.clock import VirtualClock
-from softswitch.config import Trunk
+from softswitch.config import Trunk, parse_config
+from softswitch.destinations import DestinationRouter
 from softswitch.events import EventBus
 from softswitch.queue import Mode, QueueCalls
 from softswitch.registrar import Binding
@@ -158,6 +161,12 @@ def make(queues: list[dict[str, Any]], *, registered: tuple[str, ...] = ("2000",
          ) -> tuple[QueueCalls, Endpoint, Media, Registrar, VirtualClock, list[Any]]:
     exts = {n: Ext(n, agent_id=f"{n[-1]}7") for n in ("2000", "2001", "3000", "3001", "30010")}
     config = parse_acd_config({"queues": queues}, extensions=list(exts))
+    # the switch's destinations resolve against these queues (a destination the config
+    # check would refuse still reaches the controller: it is not available at run time)
+    switch_config = dataclasses.replace(parse_config(yaml.safe_dump({
+        "sip": {"listen": ["udp:127.0.0.1:5060"], "domain": "127.0.0.1"},
+        "extensions": [{"number": n, "name": n, "password": f"pw-{n}"} for n in exts]})),
+        acd=config)
     endpoint, media, registrar, clock = Endpoint(), Media(), Registrar(), VirtualClock()
     bus = EventBus()
     events: list[Any] = []
@@ -166,7 +175,8 @@ def make(queues: list[dict[str, Any]], *, registered: tuple[str, ...] = ("2000",
         registrar.add(ext, 7000 + i)
     qc = QueueCalls(acd_config=config, endpoint=endpoint, media=media, registrar=registrar,
                     events=bus, domain="127.0.0.1", user_agent="test", extensions=exts,
-                    clock=clock, trunks=trunks)
+                    clock=clock, trunks=trunks,
+                    destinations=DestinationRouter(switch_config))
     qc.sync_registrations()
     return qc, endpoint, media, registrar, clock, events
 

@@ -1,0 +1,32 @@
+"""What a caller hears while something else happens: ring tone or music on hold, on the
+media engine's shared streams (one encode per tick for every listener)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from media.player import Loop, ringback_tone
+from softswitch.log import get_logger
+from softswitch.queue.announce import RINGBACK_MUSIC
+
+log = get_logger("apps")
+
+RINGBACK_STREAM = "ringback"
+
+
+def attach_music(media: Any, leg: Any, name: str) -> None:
+    """What a caller hears while something else happens (a bridge ringing, waiting in a
+    queue): "ringback" (also "ringback_tone") is the ring tone, one shared stream; any
+    other name is a music-on-hold stream, the default one when it does not exist."""
+    from media import MediaError
+
+    if name in RINGBACK_MUSIC:
+        if RINGBACK_STREAM not in media.music_streams:
+            media.add_music(RINGBACK_STREAM, Loop(ringback_tone("us")))
+        media.attach_moh(leg, RINGBACK_STREAM)
+        return
+    try:
+        media.attach_moh(leg, name or "default")
+    except MediaError as exc:
+        log.warning("music not found, playing the default", music=name, error=str(exc))
+        media.attach_moh(leg, "default")

@@ -1,0 +1,68 @@
+"""The shell's `Ringer` over softswitch.queue.dialer: rings an extension's registered
+contacts, or an external number through the outbound route its prefix matches
+(softswitch.trunks). The one seam to swap for the shared fork (softswitch.calls.fork)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from softswitch.apps.indialog import InDialogPolicy
+from softswitch.clock import Clock
+from softswitch.queue.dialer import Dialer, OutboundCall
+from softswitch.sip import sdp as sdplib
+
+
+class DialerRinger:
+    def __init__(self, *, endpoint: Any, domain: str, user_agent: str,
+                 lookup: Callable[[str, float], list[Any]], trunks: Any,
+                 clock: Clock) -> None:
+        self.index: dict[str, OutboundCall] = {}
+        self.dialer = Dialer(endpoint, domain, user_agent, self.index, clock)
+        self.lookup = lookup
+        self.trunks = trunks
+        self.clock = clock.monotonic
+
+    def _targets(self, number: str) -> list[Any]:
+        targets = list(self.lookup(number, self.clock()))
+        if targets or self.trunks is None:
+            return targets
+        from softswitch.trunks import OutboundCall as Outbound
+        from softswitch.trunks import trunk_target
+
+        out = self.trunks.outbound(number)
+        if not isinstance(out, Outbound) or out.trunk not in self.trunks.trunks:
+            return []
+
+        return [trunk_target(self.trunks.trunks[out.trunk], out.number)]
+
+    def ring(self, number: str, leg: Any, *, from_user: str, display: str,
+             answered: Callable[[Any], None],
+             failed: Callable[[Any, int], None]) -> OutboundCall | None:
+        """None when `number` has no phone to ring (not registered, no route)."""
+        targets = self._targets(number)
+        if not targets:
+            return None
+        call = OutboundCall(number, leg, on_answered=answered, on_failed=failed)
+        self.dialer.start(call, targets, from_user=from_user, display=display)
+        return call
+
+    def cancel(self, call: Any) -> None:
+        self.dialer.cancel(call)
+
+    def owns(self, call_id: str) -> OutboundCall | None:
+        return self.index.get(call_id)
+
+    def leg_of(self, call: Any) -> Any:
+        return call.leg
+
+    def policy_of(self, call: Any) -> InDialogPolicy | None:
+        """The answered branch's dialog with our offer and Contact as the local side."""
+        winner = call.winner
+        if winner is None or winner.dialog is None:
+            return None
+        try:
+            offer = sdplib.SessionDescription.parse(winner.request.body)
+        except Exception:  # noqa: BLE001 - our own offer: parses
+            return None
+        return InDialogPolicy(winner.dialog, offer, str(winner.request.get("Contact") or ""))
