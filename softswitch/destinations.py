@@ -222,8 +222,9 @@ class DestinationRouter:
                 yield f"{base}.time_based_routing.outside_business_hours", \
                     tbr.outside_business_hours
                 yield f"{base}.time_based_routing.holiday", tbr.holiday
-            for key, dest in q.key_press_events.items():
-                yield f"{base}.key_press_events.{key}", dest
+            # the config's list, in its order (the ACD keeps it as key -> destination)
+            for i, dest in enumerate(q.key_press_events.values()):
+                yield f"{base}.key_press_events[{i}].destination", dest
         for app in self.apps.values():
             if app.references is not None:
                 yield from app.references(cfg)

@@ -152,8 +152,9 @@ def test_check_covers_queue_destinations() -> None:
     assert "queues[1].failover.type: destination type voicemail: no such application" \
         in text
     assert "queues[1].time_based_routing.holiday.type: destination type call_flow" in text
-    assert "queues[1].key_press_events.1.type: destination type group_voicemail" in text
-    assert "outside_business_hours" not in text and "key_press_events.2" not in text
+    assert "queues[1].key_press_events[0].destination.type: destination type " \
+        "group_voicemail" in text
+    assert "outside_business_hours" not in text and "key_press_events[1]" not in text
 
 
 def test_check_accepts_registered_types_and_checks_their_targets(
