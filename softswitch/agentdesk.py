@@ -77,7 +77,8 @@ class AgentDesk:
         self.plan = FeatureCodePlan(codes, directory)
         self.notifier = Notifier(domain=cfg.sip.domain,
                                  extensions=[e.number for e in cfg.extensions],
-                                 directory=directory, resolve_agent_key=self.plan.blf_resource)
+                                 directory=directory, resolve_agent_key=self.plan.blf_resource,
+                                 mailbox_codes=_mailbox_codes(cfg))
         self.presence = PresenceService(router.endpoint, self.notifier)
         router.dialplan.add(self.plan.dialplan_rule(), first=True)
         self._sub: Subscription | None = router.events.subscribe(self._agent_event,
@@ -226,3 +227,10 @@ class _AcdShell:
 
 def attach_agentdesk(router: Any) -> AgentDesk:
     return AgentDesk(router, router.clock)
+
+
+def _mailbox_codes(config: Any) -> tuple[str, ...]:
+    """The voicemail access code: a phone may watch its own lamp by subscribing to it."""
+    voicemail = getattr(getattr(config, "apps", None), "voicemail", None)
+    code = getattr(voicemail, "access_code", "")
+    return (code,) if code else ()

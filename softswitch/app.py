@@ -181,6 +181,7 @@ class SipRouter:
         self.config = config
         self.loop = asyncio.get_running_loop()
         self.clock = LoopClock(self.loop)  # every shell's time and timers (softswitch.clock)
+        self.store = store
         sip = config.sip
         self._allow = ALLOW
         self._auth_ok = AuthStatus.OK
@@ -258,17 +259,21 @@ class SipRouter:
         from softswitch.agentdesk import attach_agentdesk
 
         self.agentdesk = attach_agentdesk(self)  # feature codes, BLF, report rows, e-mail
+        from softswitch.apps.desk import ApplicationDesk
+
+        # IVRs, ring groups, call flows, voicemail: dialled numbers, boxes, lamps
+        self.applications = ApplicationDesk(self)
         from softswitch.trunk_registration import TrunkRegistrations
 
         # REGISTER to the providers of `register: true` trunks (softswitch.trunk_registration)
         self.trunk_registrations = TrunkRegistrations(self.endpoint, config.trunks)
-        self.store = store
         self.agent_state: Any = None  # the persisting subscriber, from restore()
 
     async def restore(self) -> None:
         """Before SIP listens: registrations, then the agents' sign-ins, pauses, wrap-up and
         the pending callback requests (softswitch.store.agent_state)."""
         await self.registrar.restore()
+        await self.applications.restore()
         from softswitch.store.agent_state import restore_agent_state
 
         if self.store is not None:
@@ -288,6 +293,7 @@ class SipRouter:
         if self.agent_state is not None:
             self.agent_state.close()
         await self.apps.shutdown()
+        self.applications.close()
         await self.calls.shutdown()
         self.recordings.close_all()  # any file still open is finished before exit
         self.registrar.close()
@@ -361,6 +367,7 @@ class SipRouter:
             self.endpoint.send_response(txn, self.registrar.handle_register(
                 request, (peer.transport, peer.host, peer.port), now))
             self.queues.registration_changed(user)
+            self.applications.registered(user)  # its voicemail lamp
         elif method == "INVITE":
             self.endpoint.send_response(txn, request.create_response(100))
             trunk = self.trunks.trunk_for_source(txn.peer.host, txn.peer.port,
@@ -370,6 +377,7 @@ class SipRouter:
                 return
             user = self._authenticate(txn, request, now)
             if user is None or self.agentdesk.route_invite(txn, request, user) \
+                    or self.applications.route_invite(txn, request, user) \
                     or self._application_invite(txn, request, user):
                 return
             if not self.queues.route_invite(txn, request, user):

@@ -211,6 +211,8 @@ class Config:
     outbound_routes: tuple[Any, ...] = ()  # softswitch.trunks.OutboundRoute
     # extension numbers allowed to use the admin API (softswitch.web.security)
     admins: tuple[str, ...] = ()
+    # IVRs, ring groups, call flows, voicemail (softswitch.apps.settings.AppsConfig)
+    apps: Any = None
     # valid but probably unintended (printed by `check`, logged by `run`): a queue callback
     # whose outbound route some agent of the queue may not use (_check_callback_routes)
     warnings: tuple[ConfigIssue, ...] = ()
@@ -946,9 +948,12 @@ class _Sections:
 
 # Sections parsed by the ACD engine (acd.config); core keeps them out of its own dataclasses.
 ACD_SECTIONS = ("queues", "pause_reasons", "business_hours", "holidays", "message_queues")
+# Sections of the call applications (softswitch.apps.settings).
+APP_SECTIONS = ("ivrs", "ring_groups", "call_flows", "group_voicemails", "voicemail")
 TOP_LEVEL = ("sip", "rtp", "http", "database", "smtp", "prompts", "extensions", "trunks",
              "inbound_routes", "outbound_routes", "admins",
-             "logging", "message_channels", "feature_codes", "recording", *ACD_SECTIONS)
+             "logging", "message_channels", "feature_codes", "recording", *ACD_SECTIONS,
+             *APP_SECTIONS)
 
 
 def _feature_codes(checker: _Checker, entries: Mapping[str, tuple[_Node, _Node]]) -> Any:
@@ -1020,6 +1025,34 @@ def _parse_acd(checker: _Checker, root: _Node, entries: Mapping[str, tuple[_Node
     except error_type as exc:
         _report_acd_error(checker, root, exc)
         return None, raw
+
+
+def _parse_apps(checker: _Checker, root: _Node, entries: Mapping[str, tuple[_Node, _Node]],
+                extensions: tuple[Extension, ...], acd: Any) -> Any:
+    """The call applications' sections (softswitch.apps.settings), their errors mapped to
+    lines like the ACD's; their numbers must not be an extension's or a queue's."""
+    from acd.config import AcdConfigError
+    from softswitch.apps.settings import AppsConfig, parse_apps_config
+
+    raw = {k: _construct(entries[k][1]) for k in APP_SECTIONS if k in entries}
+    try:
+        apps = parse_apps_config(raw, {e.number: e.email for e in extensions},
+                                 acd.business_hours if acd is not None else (),
+                                 acd.holidays if acd is not None else ())
+    except AcdConfigError as exc:
+        _report_acd_error(checker, root, exc)
+        return AppsConfig()
+    taken = {e.number: "an extension" for e in extensions}
+    taken.update({q.number: "a queue" for q in (acd.queues if acd is not None else ())})
+    sections = {"ivrs": apps.ivrs, "ring_groups": apps.ring_groups,
+                "call_flows": apps.call_flows, "group_voicemails": apps.group_voicemails}
+    for section, items in sections.items():
+        for i, number in enumerate(items):
+            if number in taken:
+                path = f"{section}[{i}].number"
+                checker.issue(_node_at(root, path), path,
+                              f"{number} is already {taken[number]}'s number")
+    return apps
 
 
 def _builtin_prompts() -> str:
@@ -1216,6 +1249,8 @@ def parse_config(text: str, file: str = "config.yaml",
                               extensions if isinstance(extensions, tuple) else ())
     if acd is not None and isinstance(prompts, PromptsConfig):
         _check_prompt_names(checker, root, entries, acd, prompts)
+    apps = _parse_apps(checker, root, entries,
+                       extensions if isinstance(extensions, tuple) else (), acd)
     if acd is not None or not checker.issues:
         queue_numbers = {q.number for q in acd.queues} if acd is not None else set()
         for tnode, tpath, target in sections.queue_refs:
@@ -1226,7 +1261,7 @@ def parse_config(text: str, file: str = "config.yaml",
                     acd=acd, acd_sections=acd_raw, message_channels=channels,
                     feature_codes=feature_codes, recording=recording,
                     inbound_routes=inbound_routes, outbound_routes=outbound_routes,
-                    admins=admins)
+                    admins=admins, apps=apps)
     _check_destinations(checker, root, config, sections.destination_refs)
     if checker.issues:
         raise ConfigError(sorted(checker.issues, key=lambda i: i.line))

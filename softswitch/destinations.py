@@ -66,8 +66,11 @@ from acd.config import Destination, DestinationType
 if TYPE_CHECKING:
     from softswitch.apps.flow import Flow
 
-# A flow factory: (switch config, destination target) -> a new Flow for one caller.
-FlowFactory = Callable[[Any, str], "Flow"]
+# A flow factory: (switch config, destination target) -> a new Flow for one caller; an
+# application registered `contextual` also gets the running switch's `AppContext`
+# (softswitch.apps.context: voicemail boxes, call-flow modes, the wall clock) as a third
+# argument.
+FlowFactory = Callable[..., "Flow"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,7 @@ class Application:
     section: str  # the config key that declares its targets ("ivrs"), for messages
     exists: Callable[[Any, str], bool]
     references: Callable[[Any], Iterable[tuple[str, Destination]]] | None = None
+    contextual: bool = False
 
 
 _APPLICATIONS: dict[DestinationType, Application] = {}
@@ -91,11 +95,12 @@ APPLICATION_TYPES = (DestinationType.PROMPT, DestinationType.VOICEMAIL,
 def register_application(type: DestinationType, factory: FlowFactory, *, section: str,
                          exists: Callable[[Any, str], bool],
                          references: Callable[[Any], Iterable[tuple[str, Destination]]]
-                         | None = None) -> None:
-    """Make `type` destinations run `factory(config, target)` on the call shell."""
+                         | None = None, contextual: bool = False) -> None:
+    """Make `type` destinations run `factory(config, target)` on the call shell
+    (`factory(config, target, context)` when `contextual`)."""
     if type not in APPLICATION_TYPES:
         raise ValueError(f"destination type {type.value} is not served by an application")
-    _APPLICATIONS[type] = Application(type, factory, section, exists, references)
+    _APPLICATIONS[type] = Application(type, factory, section, exists, references, contextual)
 
 
 def applications() -> dict[DestinationType, Application]:
@@ -151,9 +156,10 @@ Route = HangupRoute | ExtensionRoute | QueueRoute | ExternalRoute | FlowRoute | 
 class DestinationRouter:
     """Resolves destinations against one validated config (module docstring)."""
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: Any, context: Any = None) -> None:
         self.config = config
         self.apps = applications()
+        self.context = context  # softswitch.apps.context.AppContext (None in `check`)
 
     def problem(self, destination: Destination) -> str | None:
         """Why `destination` cannot be used with this config, or None when it can."""
@@ -202,6 +208,11 @@ class DestinationRouter:
             return ExternalRoute(target, out.trunk, out.number)
         app = self.apps[kind]
         cfg = self.config
+        if app.contextual:
+            if self.context is None:
+                return Unavailable(f"{kind.value} needs the running switch")
+            context = self.context
+            return FlowRoute(kind, target, lambda: app.factory(cfg, target, context))
         return FlowRoute(kind, target, lambda: app.factory(cfg, target))
 
     def references(self, *, inbound: bool = True) -> Iterable[tuple[str, Destination]]:

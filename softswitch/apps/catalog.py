@@ -3,4 +3,7 @@
 (`softswitch.destinations.register_application`). A new application adds its import here.
 """
 
-from softswitch.apps import prompt  # noqa: F401  (prompt: play, then a destination)
+from softswitch.apps import (
+    applications,  # noqa: F401,E402  (IVR, ring group, call flow, voicemail)
+    prompt,  # noqa: F401  (prompt: play, then a destination)
+)

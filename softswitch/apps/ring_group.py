@@ -2,9 +2,10 @@
 (queue-admin.md §11.1 "Ring Group"; the manual does not describe the group itself, so
 FreePBX's ring groups (`ringall`, `hunt`) are the reference).
 
-A ring group never answers the caller itself: its `Bridge` actions come before any
-`Answer`, so the caller's phone hears its own ringback (the shell relays 180) and the caller
-is answered by whichever member picks up, as on an extension call.
+The switch answers the caller and plays the ring tone itself while members ring (as
+Asterisk's Dial with the `r` option does; the call shell bridges answered calls only), and
+connects the caller to whichever member picks up. Cost of that decision: a trunk caller's
+call is answered (and billed by the provider) from the moment the group starts ringing.
 
 - `ring_all`: every member at once through the one fork, for `group_timeout` seconds.
 - `sequential`: one member at a time, each for `member_timeout` seconds, in list order; the
@@ -27,7 +28,7 @@ import enum
 from dataclasses import dataclass
 
 from acd.config import Destination, DestinationType
-from softswitch.apps.flow import Action, Bridge, CallInfo, FlowBase, Hangup, RouteTo
+from softswitch.apps.flow import Action, Answer, Bridge, CallInfo, FlowBase, Hangup, RouteTo
 
 
 class RingStrategy(enum.Enum):
@@ -70,8 +71,9 @@ class RingGroupFlow(FlowBase):
             return self._failover()
         if self.config.strategy is RingStrategy.RING_ALL:
             self._bridge = self.next_id()
-            return [Bridge(self._bridge, self.config.members, self.config.group_timeout)]
-        return self._ring_next(now)
+            return [Answer(), Bridge(self._bridge, self.config.members,
+                                     self.config.group_timeout)]
+        return [Answer(), *self._ring_next(now)]
 
     def handle_bridge_ended(self, bridge_id: int, status: int, now: float) -> list[Action]:
         if bridge_id != self._bridge or self.over:

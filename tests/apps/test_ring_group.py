@@ -11,12 +11,11 @@ CALL = CallInfo("c1", "1003", "Carol", "8000", "en")
 VM = Destination(DestinationType.VOICEMAIL, "1001")
 
 
-def test_ring_all_rings_everyone_once_without_answering_the_caller() -> None:
+def test_ring_all_answers_and_rings_everyone_once() -> None:
     flow = RingGroupFlow(RingGroupConfig("8000", "Sales", ("1001", "1002", "95551234"),
                                          group_timeout=30, failover=VM))
-    out = flow.start(CALL, 0.0)
-    assert not any(isinstance(a, Answer) for a in out)
-    (bridge,) = out
+    answer, bridge = flow.start(CALL, 0.0)
+    assert isinstance(answer, Answer)
     assert isinstance(bridge, Bridge)
     assert (list(bridge.targets), bridge.timeout) == (["1001", "1002", "95551234"], 30)
     assert flow.handle_bridge_ended(bridge.bridge_id, 408, 30.0) == [RouteTo(VM)]
@@ -27,7 +26,7 @@ def test_sequential_moves_on_after_each_member_and_fails_over() -> None:
                           RingStrategy.SEQUENTIAL, member_timeout=15, group_timeout=40,
                           failover=VM)
     flow = RingGroupFlow(cfg)
-    (b1,) = flow.start(CALL, 0.0)
+    _, b1 = flow.start(CALL, 0.0)
     assert isinstance(b1, Bridge) and (list(b1.targets), b1.timeout) == (["1001"], 15)
     (b2,) = flow.handle_bridge_ended(b1.bridge_id, 486, 1.0)  # busy: next at once
     assert isinstance(b2, Bridge) and (list(b2.targets), b2.timeout) == (["1002"], 15)
@@ -41,7 +40,7 @@ def test_sequential_last_attempt_is_cut_to_the_group_timeout() -> None:
     cfg = RingGroupConfig("8000", "Hunt", ("1001", "1002", "1003"),
                           RingStrategy.SEQUENTIAL, member_timeout=20, group_timeout=30)
     flow = RingGroupFlow(cfg)
-    (b1,) = flow.start(CALL, 0.0)
+    _, b1 = flow.start(CALL, 0.0)
     assert isinstance(b1, Bridge)
     (b2,) = flow.handle_bridge_ended(b1.bridge_id, 408, 20.0)
     assert isinstance(b2, Bridge) and b2.timeout == 10
@@ -51,14 +50,14 @@ def test_sequential_last_attempt_is_cut_to_the_group_timeout() -> None:
 
 def test_answered_member_hanging_up_ends_the_call() -> None:
     flow = RingGroupFlow(RingGroupConfig("8000", "Sales", ("1001", "1002")))
-    (b,) = flow.start(CALL, 0.0)
+    _, b = flow.start(CALL, 0.0)
     assert isinstance(b, Bridge)
     assert flow.handle_bridge_ended(b.bridge_id, 200, 90.0) == [Hangup()]
 
 
 def test_stale_bridge_results_are_ignored() -> None:
     flow = RingGroupFlow(RingGroupConfig("8000", "Sales", ("1001",)))
-    (b,) = flow.start(CALL, 0.0)
+    _, b = flow.start(CALL, 0.0)
     assert isinstance(b, Bridge)
     assert flow.handle_bridge_ended(b.bridge_id + 5, 486, 1.0) == []
     flow.handle_hangup(2.0)
