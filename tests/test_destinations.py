@@ -86,11 +86,16 @@ def test_every_type_resolves() -> None:
     assert isinstance(prompt, FlowRoute)
     flow = prompt.factory()
     assert isinstance(flow, PromptFlow) and flow.prompt == "goodbye"
-    for kind in (DestinationType.VOICEMAIL, DestinationType.GROUP_VOICEMAIL,
-                 DestinationType.IVR, DestinationType.CALL_FLOW, DestinationType.RING_GROUP):
+    # every extension has a voicemail box; leaving a message needs the running switch's
+    # boxes (the router of `check` has no context)
+    assert router.resolve(d(DestinationType.VOICEMAIL, "1001")) == \
+        Unavailable("voicemail needs the running switch")
+    for kind, section in ((DestinationType.GROUP_VOICEMAIL, "group_voicemails"),
+                          (DestinationType.IVR, "ivrs"), (DestinationType.CALL_FLOW,
+                                                          "call_flows"),
+                          (DestinationType.RING_GROUP, "ring_groups")):
         route = router.resolve(d(kind, "1001"))
-        assert route == Unavailable(f"destination type {kind.value}: no such application "
-                                    "configured")
+        assert route == Unavailable(f"no {kind.value} 1001 is defined in {section}")
     assert router.resolve(d(DestinationType.EXTENSION, "1999")) == \
         Unavailable("no extension 1999 is defined under extensions")
     assert router.resolve(d(DestinationType.QUEUE, "6499")) == \
@@ -111,7 +116,7 @@ def test_registered_application_resolves_to_its_flow(ivr_registered: list[str]) 
         Unavailable("no ivr 7002 is defined in ivrs")
 
 
-def test_check_refuses_types_without_application_with_file_and_line() -> None:
+def test_check_refuses_targets_that_do_not_exist_with_file_and_line() -> None:
     found = issues("""\
         inbound_routes:
           - {name: a, did: "1", destination: {type: ivr, target: "7000"}}
@@ -121,10 +126,9 @@ def test_check_refuses_types_without_application_with_file_and_line() -> None:
           - {name: e, did: "5", destination: {type: prompt, target: goodbye}}
         """)
     assert found == [
-        "c.yaml:12: inbound_routes[0].destination.type: destination type ivr: no such "
-        "application configured",
-        "c.yaml:13: inbound_routes[1].destination.type: destination type ring_group: no "
-        "such application configured",
+        "c.yaml:12: inbound_routes[0].destination.target: no ivr 7000 is defined in ivrs",
+        "c.yaml:13: inbound_routes[1].destination.target: no ring_group 600 is defined in "
+        "ring_groups",
         "c.yaml:14: inbound_routes[2].destination.target: no prompt nothing-like-it is "
         "defined in prompts",
         "c.yaml:15: inbound_routes[3].destination.target: no outbound route matches the "
@@ -137,7 +141,7 @@ def test_check_covers_queue_destinations() -> None:
           - number: "6401"
             name: Support
             static_agents: ["1002"]
-            failover: {type: voicemail, target: "1002"}
+            failover: {type: voicemail, target: "1009"}
             time_based_routing:
               time_zone: UTC
               outside_business_hours: {type: queue, target: "6400"}
@@ -149,11 +153,9 @@ def test_check_covers_queue_destinations() -> None:
           - {time_zone: UTC, periods: [{days: [mon], time: "09:00-17:00"}]}
         """)
     text = "\n".join(found)
-    assert "queues[1].failover.type: destination type voicemail: no such application" \
-        in text
-    assert "queues[1].time_based_routing.holiday.type: destination type call_flow" in text
-    assert "queues[1].key_press_events[0].destination.type: destination type " \
-        "group_voicemail" in text
+    assert "queues[1].failover.target: no voicemail 1009 is defined in extensions" in text
+    assert "queues[1].time_based_routing.holiday.target: no call_flow 1 is defined" in text
+    assert "queues[1].key_press_events[0].destination.target: no group_voicemail 500" in text
     assert "outside_business_hours" not in text and "key_press_events[1]" not in text
 
 
