@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import structlog
@@ -14,3 +14,23 @@ def _structlog_defaults() -> Iterator[None]:
     that configures logging for itself cannot send later tests' log lines elsewhere."""
     yield
     structlog.reset_defaults()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """One PostgreSQL server for the whole run (tests/pg.py), started on first use."""
+    import pg
+
+    if not pg.available():
+        pytest.skip("PostgreSQL is not installed (make test installs Debian's postgresql)")
+    with pg.postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+async def postgres_url(postgres_server_url: str) -> AsyncIterator[str]:
+    """A fresh, empty database on the session's server, dropped after the test."""
+    import pg
+
+    async with pg.database(postgres_server_url) as url:
+        yield url

@@ -33,8 +33,22 @@ from collections import defaultdict
 from typing import Any
 
 from .queue_performance import call_sums
-from .report import (COUNT, DATETIME, DURATION, PERCENT, TEXT, Column, Directory, Report,
-                     ReportFilters, Row, Source, average, placeholders, rate)
+from .report import (
+    COUNT,
+    DATETIME,
+    DURATION,
+    PERCENT,
+    TEXT,
+    Column,
+    Directory,
+    Report,
+    ReportFilters,
+    Row,
+    Source,
+    average,
+    placeholders,
+    rate,
+)
 
 _NOT_ANSWERED = "o.outcome IN ('missed','rejected','cancelled')"
 

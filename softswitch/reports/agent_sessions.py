@@ -11,8 +11,9 @@ Decisions:
   filter each queue's session is its own row (the Queue column tells them apart).
 - Pause: a segment ended by a reason change shows "Pause reason changed" instead of the
   resume time and a blank count; the segment that ends the episode (resume) shows 1, so
-  the episode Lunch -> Break -> resume counts once, on its last line, as in §8.11. A pause without reason shows "-". A segment the switch's stop
-  ended shows that time (its agent was no longer paused). Auto-pauses (§2.4) are pauses.
+  the episode Lunch -> Break -> resume counts once, on its last line, as in §8.11. A
+  pause without reason shows "-". A segment the switch's stop ended shows that time (its
+  agent was no longer paused). Auto-pauses (§2.4) are pauses.
 """
 
 from __future__ import annotations
@@ -20,8 +21,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .report import (COUNT, DATETIME, DURATION, TEXT, Column, Directory, Report,
-                     ReportFilters, Row, Source)
+from .report import (
+    COUNT,
+    DATETIME,
+    DURATION,
+    TEXT,
+    Column,
+    Directory,
+    Report,
+    ReportFilters,
+    Row,
+    Source,
+)
 
 REASON_CHANGED = "Pause reason changed"
 

@@ -19,8 +19,18 @@ from typing import Any
 
 from .periods import bucket, slot_sql, sort_key
 from .queue_performance import call_sums
-from .report import (COUNT, DATETIME, DURATION, TEXT, Column, Directory, Report,
-                     ReportFilters, Row, Source)
+from .report import (
+    COUNT,
+    DATETIME,
+    DURATION,
+    TEXT,
+    Column,
+    Directory,
+    Report,
+    ReportFilters,
+    Row,
+    Source,
+)
 
 FAILURE_REASONS = {
     "customer_no_answer": "Customer no answer",

@@ -25,8 +25,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from .periods import bucket, slot_sql, sort_key
-from .report import (COUNT, DURATION, PERCENT, TEXT, Column, Directory, Report,
-                     ReportFilters, Row, Source, average, rate)
+from .report import (
+    COUNT,
+    DURATION,
+    PERCENT,
+    TEXT,
+    Column,
+    Directory,
+    Report,
+    ReportFilters,
+    Row,
+    Source,
+    average,
+    rate,
+)
 
 _SUMS = ("COUNT(*),"
          " SUM(CASE WHEN status = 'answered' THEN 1 ELSE 0 END),"

@@ -21,8 +21,19 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from .report import (AVERAGE_SCORE, COUNT, DATETIME, SCORE, TEXT, Column, Directory, Report,
-                     ReportFilters, Row, Source)
+from .report import (
+    AVERAGE_SCORE,
+    COUNT,
+    DATETIME,
+    SCORE,
+    TEXT,
+    Column,
+    Directory,
+    Report,
+    ReportFilters,
+    Row,
+    Source,
+)
 
 _TIME = "COALESCE(call_joined_at, answered_at)"
 

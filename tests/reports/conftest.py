@@ -1,21 +1,31 @@
-"""The report tests run on both storage backends: SQLite (always) and PostgreSQL (a server
-the tests start themselves, see tests/pg.py; skipped only when PostgreSQL's programs are
-missing)."""
+"""The report tests run on both storage backends: SQLite, and PostgreSQL on a server the
+tests start themselves (tests/pg.py)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pg
 import pytest
 
 from softswitch.store import Store
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgresql"])
 async def store(request: Any) -> AsyncIterator[Any]:
-    s = await Store.open(":memory:")
-    try:
-        yield s
-    finally:
-        await s.close()
+    if request.param == "sqlite":
+        s: Any = await Store.open(":memory:")
+        try:
+            yield s
+        finally:
+            await s.close()
+        return
+    from softswitch.store.postgres import PostgresStore
+
+    async with pg.database(request.getfixturevalue("postgres_server_url")) as url:
+        s = await PostgresStore.open(url)
+        try:
+            yield s
+        finally:
+            await s.close()
