@@ -55,10 +55,10 @@ class Switch:
 
     async def start(self) -> None:
         from media import MediaEngine
-        from softswitch.store import Store
+        from softswitch.store import open_store
 
         cfg = self.config
-        self.store = await Store.open(cfg.database.path)
+        self.store = await open_store(cfg.database)
         self._started.append("store")
         rtp_host = cfg.rtp.address or _first_ip(cfg) or "127.0.0.1"
         self.media = MediaEngine(rtp_host, (cfg.rtp.port_min, cfg.rtp.port_max),

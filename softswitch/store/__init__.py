@@ -31,7 +31,7 @@ from softswitch.store.migrations import MIGRATIONS, Migration
 from softswitch.store.records import CallRecord, DialogRow, Disposition, RegistrationRow
 
 __all__ = ["CallRecord", "DialogRow", "Disposition", "RecordStore", "RegistrationRow",
-           "SchemaError", "Store"]
+           "SchemaError", "Store", "open_store"]
 
 log = get_logger("store")
 
@@ -365,3 +365,13 @@ async def migrate(db: aiosqlite.Connection, migrations: Sequence[Migration]) -> 
 def _statements(script: str) -> list[str]:
     """Split a migration script on ';' (the schema has no triggers or string semicolons)."""
     return [s.strip() for s in script.split(";") if s.strip()]
+
+
+async def open_store(database: Any) -> RecordStore:
+    """The store a `softswitch.config.DatabaseConfig` names: SQLite for ``sqlite:///...``,
+    PostgreSQL (softswitch.store.postgres) for ``postgresql://...``."""
+    if database.postgresql:
+        from softswitch.store.postgres import PostgresStore
+
+        return await PostgresStore.open(database.url)
+    return await Store.open(database.path)

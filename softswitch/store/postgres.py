@@ -78,7 +78,7 @@ class PostgresStore(RecordStore):
     @classmethod
     async def open(cls, url: str,
                    migrations: Sequence[Migration] = MIGRATIONS) -> PostgresStore:
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]
 
         writer = await asyncpg.connect(url)
         try:
