@@ -101,6 +101,11 @@ class Switch:
         app = web.Application()
         app.router.add_get("/api/v1/health", self._health)
         security.add_routes(app, self.router.bans, self.router.admin_passwords)
+        from softswitch.reports.web import ReportService
+        from softswitch.reports.web import add_routes as add_report_routes
+
+        add_report_routes(app, ReportService(self.store, lambda: self.router.config,
+                                             self.router.bans))
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._http_runner = runner

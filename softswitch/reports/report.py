@@ -200,7 +200,7 @@ class Report:
         return {
             "type": self.type, "title": self.title,
             "filters": {
-                "from": _iso(f.since, f.zone), "to": _iso(f.until, f.zone),
+                "from": _iso(f.since, f.zone), "to": _iso(f.until - 1, f.zone),
                 "queues": list(f.queues), "agents": list(f.agents),
                 "exclude_abandoned_within": f.exclude_abandoned_within,
                 "exclude_talk_within": f.exclude_talk_within,

@@ -1,0 +1,167 @@
+"""The report API (queue-admin.md §8):
+
+    GET /api/v1/reports                 -> 200 {"reports": [{type, section, title?, filters,
+                                                            time_series}, ...]}
+    GET /api/v1/reports/{type}?from=..&to=..[&queue=..&agent=..&granularity=..&tz=..
+        &exclude_abandoned_within=..&exclude_talk_within=..&result=..&pause_reason=..]
+        [&format=json|csv|html]
+      json (default): {"type", "title", "filters", "columns": [{key, label, kind}],
+                       "rows": [{"total", "values" (raw: seconds, counts, percent, epoch
+                                 seconds), "shown" (the cells as the manual prints them)}]}
+      csv: the table as the manual prints it (attachment ``<type>_<from>_<to>.csv``)
+      html: a printable page with the table, and a chart (inline SVG) for the time-series
+            reports (queue_wait_talk, queue_performance_activity, callback_summary)
+
+The filters are those of softswitch.reports.request (each report refuses filters it does
+not have). Errors are JSON ``{"error": code, "message": text}``: 400 ``bad_filter``,
+401 ``unauthorized``, 403 ``forbidden`` / ``banned``, 404 ``unknown_report``.
+
+Who may ask (§7.1, §7.4): admins (the config's ``admins``) for every queue; a queue's
+managers (``queues[].managers``) for the queues they manage, and only those: without a
+``queue`` filter they get their own queues. They log in with HTTP Basic auth, extension
+number and SIP password (as the admin API, softswitch.web.security). `authorize` is the
+one place that decides; the token log-in of the live API replaces it there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from aiohttp import web
+
+from .catalog import REPORTS, run_report
+from .output import CSV_TYPE, to_csv, to_html
+from .report import Directory, Source
+from .request import ReportRequestError, parse_request
+
+PREFIX = "/api/v1/reports"
+REALM = "softswitch reports"
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who asked: ``queues`` None for an admin (every queue), else the queues managed."""
+
+    user: str
+    queues: frozenset[str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportAccess:
+    """Passwords of admins and managers, and the queues each manager manages."""
+
+    admins: frozenset[str]
+    managed: Mapping[str, frozenset[str]]
+    passwords: Mapping[str, str]
+
+    @classmethod
+    def from_config(cls, config: Any) -> ReportAccess:
+        managed: dict[str, set[str]] = {}
+        for q in (config.acd.queues if config.acd is not None else ()):
+            for m in q.managers:
+                managed.setdefault(m, set()).add(q.number)
+        return cls(frozenset(config.admins), {m: frozenset(q) for m, q in managed.items()},
+                   {e.number: e.password for e in config.extensions})
+
+
+@dataclass(slots=True)
+class ReportService:
+    source: Source
+    config: Callable[[], Any]  # the current configuration (follows reloads)
+    bans: Any = None  # softswitch.app.AddressBans: failed log-ins count toward a ban
+    wall_clock: Callable[[], float] = time.time
+
+
+SERVICE = web.AppKey("report_service", ReportService)
+
+
+def error(status: int, code: str, message: str,
+          headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": code, "message": message}, status=status,
+                             headers=headers)
+
+
+def authorize(request: web.Request, access: ReportAccess,
+              bans: Any = None) -> Viewer | web.Response:
+    """The viewer of a request (HTTP Basic: an admin or a queue manager), or the error
+    response to send instead."""
+    from softswitch.web.security import _admin as basic_user
+
+    source = request.remote or ""
+    if bans is not None and bans.is_banned(source):
+        return error(403, "banned", f"{source} is banned after too many failed log-ins")
+    challenge = {"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'}
+    header = request.headers.get("Authorization")
+    if header is None:
+        return error(401, "unauthorized", "log in as an admin or a queue manager "
+                                          "(HTTP Basic auth)", challenge)
+    user = basic_user(header, access.passwords)
+    if user is None:
+        if bans is not None:
+            bans.record_failure(source, "http", path=request.path)
+        return error(401, "unauthorized", "wrong extension or password", challenge)
+    if user in access.admins:
+        return Viewer(user, None)
+    if user not in access.managed:
+        return error(403, "forbidden", f"{user} is neither an admin nor a queue manager")
+    return Viewer(user, access.managed[user])
+
+
+async def list_reports(request: web.Request) -> web.StreamResponse:
+    service = request.app[SERVICE]
+    viewer = authorize(request, ReportAccess.from_config(service.config()), service.bans)
+    if isinstance(viewer, web.Response):
+        return viewer
+    return web.json_response({"reports": [
+        {"type": r.name, "section": r.section,
+         "filters": sorted({"from", "to", "queue", "tz"} | {
+             "result" if f == "callback_result" else f for f in r.filters}),
+         "time_series": r.time_series} for r in REPORTS.values()]})
+
+
+async def get_report(request: web.Request) -> web.StreamResponse:
+    service = request.app[SERVICE]
+    config = service.config()
+    viewer = authorize(request, ReportAccess.from_config(config), service.bans)
+    if isinstance(viewer, web.Response):
+        return viewer
+    kind = request.match_info["type"]
+    if kind not in REPORTS:
+        return error(404, "unknown_report", f"no report {kind!r}; expected one of "
+                                            f"{', '.join(REPORTS)}")
+    params: dict[str, list[str]] = {}
+    for key, value in request.query.items():
+        params.setdefault(key, []).append(value)
+    fmt = (params.get("format") or ["json"])[0]
+    if fmt not in ("json", "csv", "html"):
+        return error(400, "bad_filter", f"format: expected json, csv or html, got {fmt!r}")
+    names = Directory.from_config(config)
+    try:
+        asked = parse_request(kind, params, names, now=service.wall_clock())
+    except ReportRequestError as exc:
+        return error(400, "bad_filter", str(exc))
+    filters = asked.filters
+    if viewer.queues is not None:
+        outside = sorted(set(filters.queues) - viewer.queues)
+        if outside:
+            return error(403, "forbidden", f"{viewer.user} does not manage queue {outside[0]}")
+        if not filters.queues:
+            filters = replace(filters, queues=tuple(sorted(viewer.queues)))
+    report = await run_report(kind, service.source, filters, names)
+    if fmt == "csv":
+        name = f"{kind}_{params['from'][0]}_{params['to'][0]}.csv".replace(":", "")
+        return web.Response(body=to_csv(report).encode("utf-8"), headers={
+            "Content-Type": CSV_TYPE, "Content-Disposition": f'attachment; filename="{name}"'})
+    if fmt == "html":
+        return web.Response(text=to_html(report), content_type="text/html")
+    return web.json_response(report.as_json())
+
+
+def add_routes(app: web.Application, service: ReportService) -> None:
+    """Mount the report API on `app` under PREFIX."""
+    app[SERVICE] = service
+    app.router.add_get(PREFIX, list_reports)
+    app.router.add_get(PREFIX + "/{type}", get_report)
