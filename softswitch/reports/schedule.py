@@ -89,10 +89,14 @@ class ReportSchedule:
         return min(self._next, default=None)
 
     def due(self, now: float) -> list[DueReport]:
+        """The reports due at ``now``, each once, for its latest send time that passed
+        (send times skipped by a clock jump are not caught up one by one)."""
         out: list[DueReport] = []
         for i, at in enumerate(self._next):
             if at > now:
                 continue
+            while (later := self._after(i, at)) <= now:
+                at = later
             zone = self.zones[i]
             end = _local(at, zone).date()
             start = period_start(self.entries[i], end)
@@ -100,7 +104,7 @@ class ReportSchedule:
                 self.entries[i],
                 dt.datetime.combine(start, dt.time(), zone).timestamp(),
                 dt.datetime.combine(end, dt.time(), zone).timestamp(), zone.key))
-            self._next[i] = self._after(i, at)
+            self._next[i] = later
         return out
 
 
