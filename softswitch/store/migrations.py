@@ -290,4 +290,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             changed_by    TEXT    NOT NULL
         )
     """),
+    # E-mail not yet taken by the mail server (softswitch.notify.smtp): sent after a restart.
+    Migration(8, "e-mail outbox", """
+        CREATE TABLE mail_outbox (
+            mail_uid      TEXT    PRIMARY KEY,
+            recipient     TEXT    NOT NULL,
+            subject       TEXT    NOT NULL,
+            body          TEXT    NOT NULL,
+            attachments   TEXT    NOT NULL DEFAULT '[]',  -- JSON list of file paths
+            queued_at     REAL    NOT NULL               -- wall-clock epoch seconds
+        )
+    """),
 )
