@@ -18,8 +18,9 @@ def _structlog_defaults() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
-    """One PostgreSQL server for the whole run (tests/pg.py), started on first use."""
-    import pg
+    """One PostgreSQL server for the whole run (benchmarks/peers/postgres.py), started on
+    first use."""
+    from benchmarks.peers import postgres as pg
 
     if not pg.available():
         pytest.skip("PostgreSQL is not installed (make test installs Debian's postgresql)")
@@ -30,7 +31,7 @@ def postgres_server_url() -> Iterator[str]:
 @pytest.fixture
 async def postgres_url(postgres_server_url: str) -> AsyncIterator[str]:
     """A fresh, empty database on the session's server, dropped after the test."""
-    import pg
+    from benchmarks.peers import postgres as pg
 
     async with pg.database(postgres_server_url) as url:
         yield url

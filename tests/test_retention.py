@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pg
 import pytest
 from virtualclock import VirtualClock
 
+from benchmarks.peers import postgres as pg
 from softswitch.config import RetentionConfig, parse_config
 from softswitch.store import CallRecord, Disposition, Store
 from softswitch.store.retention import DailyPurge

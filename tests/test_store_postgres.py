@@ -1,5 +1,6 @@
-"""softswitch.store.postgres on a real PostgreSQL server the test starts (tests/pg.py): the
-same migrations, the same statements and the same store interface as SQLite."""
+"""softswitch.store.postgres on a real PostgreSQL server the test starts
+(benchmarks/peers/postgres.py): the same migrations, the same statements and the same store
+interface as SQLite."""
 
 from __future__ import annotations
 

@@ -1,14 +1,14 @@
 """The report tests run on both storage backends: SQLite, and PostgreSQL on a server the
-tests start themselves (tests/pg.py)."""
+tests start themselves (benchmarks/peers/postgres.py)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
 
-import pg
 import pytest
 
+from benchmarks.peers import postgres as pg
 from softswitch.store import Store
 
 

@@ -1,8 +1,9 @@
-"""A throw-away PostgreSQL server for tests: ``initdb`` into a temporary folder and
-``pg_ctl start`` on a free loopback port, run as an unprivileged user (PostgreSQL refuses
-to run as root, and CI runs as root: then the folder is handed to the ``postgres`` system
-user, or ``nobody``, and the programs run through ``runuser``). Debian's ``postgresql``
-package provides the programs (the Makefile installs it)."""
+"""A throw-away PostgreSQL server (the storage and report tests, benchmarks.reports):
+``initdb`` into a temporary folder and ``pg_ctl start`` on a free loopback port, run as an
+unprivileged user (PostgreSQL refuses to run as root, and CI runs as root: then the folder
+is handed to the ``postgres`` system user, or ``nobody``, and the programs run through
+``runuser``). Debian's ``postgresql`` package provides the programs (the Makefile installs
+it)."""
 
 from __future__ import annotations
 
