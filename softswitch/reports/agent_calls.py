@@ -98,7 +98,6 @@ async def outbound(source: Source, f: ReportFilters, names: Directory,
 
 
 async def agent_performance(source: Source, f: ReportFilters, names: Directory) -> Report:
-    excl, excl_params = f.call_exclusions("c.", talk=False)
     where, params = f.where("o.call_joined_at", "o.queue", "o.agent")
     answered_wait = "o.ended_at - o.call_joined_at"
     found = await source.fetch(
@@ -106,11 +105,24 @@ async def agent_performance(source: Source, f: ReportFilters, names: Directory) 
         " SUM(CASE WHEN o.outcome = 'answered' THEN 1 ELSE 0 END),"
         f" SUM(CASE WHEN {_NOT_ANSWERED} THEN 1 ELSE 0 END),"
         f" SUM(CASE WHEN o.outcome = 'answered' THEN {answered_wait} ELSE 0 END),"
-        f" MAX(CASE WHEN o.outcome = 'answered' THEN {answered_wait} END),"
-        " SUM(CASE WHEN o.outcome = 'answered' THEN c.talk ELSE 0 END)"
-        " FROM queue_offers o JOIN queue_calls c ON c.call_uid = o.call_uid"
-        f" WHERE {where} AND o.outcome IS NOT NULL{excl} GROUP BY o.queue, o.agent",
-        tuple(params + excl_params))
+        f" MAX(CASE WHEN o.outcome = 'answered' THEN {answered_wait} END)"
+        f" FROM queue_offers o WHERE {where} AND o.outcome IS NOT NULL"
+        " GROUP BY o.queue, o.agent", tuple(params))
+    # the rings of calls "abandoned within X s" leave the agents' rows too: such a call was
+    # never answered, so each of its rings was a missed one (few calls: joined from them)
+    excluded: dict[tuple[str, str], int] = {}
+    if f.exclude_abandoned_within is not None:
+        cwhere, cparams = f.where("c.joined_at", "c.queue")
+        for queue, agent, n in await source.fetch(
+                "SELECT o.queue, o.agent, COUNT(*) FROM queue_calls c JOIN queue_offers o"
+                f" ON o.call_uid = c.call_uid WHERE {cwhere} AND c.status = 'abandoned'"
+                f" AND c.wait <= ? AND {_NOT_ANSWERED} GROUP BY o.queue, o.agent",
+                (*cparams, float(f.exclude_abandoned_within))):
+            excluded[(str(queue), str(agent))] = int(n)
+    twhere, tparams = f.where("joined_at", agent_column="agent")
+    talks = {(str(q), str(a)): float(t or 0) for q, a, t in await source.fetch(
+        f"SELECT queue, agent, SUM(talk) FROM queue_calls WHERE {twhere}"
+        " AND status = 'answered' GROUP BY queue, agent", tuple(tparams))}
     out = await outbound(source, f, names, sorted({str(r[1]) for r in found}))
     per_queue: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     for r in found:
@@ -126,10 +138,13 @@ async def agent_performance(source: Source, f: ReportFilters, names: Directory) 
                              "avg_wait_all": m["avg_wait_all"], "max_wait": s.max_wait,
                              "avg_talk": m["avg_talk"], "missed_rate": m["missed_rate"]},
                             total=False, group=None))
-        for _, agent, ans, missed, wait, max_wait, talk in sorted(per_queue.get(queue, []),
-                                                                  key=lambda r: str(r[1])):
-            ans, missed = int(ans or 0), int(missed or 0)
-            talk = float(talk or 0)
+        for _, agent, ans, missed, wait, max_wait in sorted(per_queue.get(queue, []),
+                                                            key=lambda r: str(r[1])):
+            ans = int(ans or 0)
+            missed = int(missed or 0) - excluded.get((queue, str(agent)), 0)
+            talk = talks.get((queue, str(agent)), 0.0)
+            if ans + missed == 0:
+                continue
             rows.append(Row({
                 "name": names.agent(str(agent)), "total": ans + missed, "answered": ans,
                 "missed": missed, "avg_wait_answered": average(float(wait or 0), ans),
