@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from .details import agent_call_details
 from .queue_performance import call_sums
 from .report import (
     COUNT,
@@ -98,6 +99,8 @@ async def outbound(source: Source, f: ReportFilters, names: Directory,
 
 
 async def agent_performance(source: Source, f: ReportFilters, names: Directory) -> Report:
+    if f.details:
+        return await agent_call_details(source, f, names)
     where, params = f.where("o.call_joined_at", "o.queue", "o.agent")
     answered_wait = "o.ended_at - o.call_joined_at"
     found = await source.fetch(

@@ -29,9 +29,10 @@ REPORTS: dict[str, ReportType] = {r.name: r for r in (
     ReportType("queue_wait_talk", "8.3", queue_wait_talk,
                frozenset({"granularity"}), time_series=True),
     ReportType("queue_performance", "8.4", queue_performance,
-               frozenset({"exclude_abandoned_within", "exclude_talk_within"})),
+               frozenset({"exclude_abandoned_within", "exclude_talk_within", "details"})),
     ReportType("queue_performance_activity", "8.5", queue_performance_activity,
-               frozenset({"granularity", "exclude_abandoned_within"}), time_series=True),
+               frozenset({"granularity", "exclude_abandoned_within", "details"}),
+               time_series=True),
     ReportType("callback_summary", "8.6", callback_summary,
                frozenset({"granularity"}), time_series=True),
     ReportType("callback_report", "8.7", callback_report, frozenset({"callback_result"})),
@@ -41,7 +42,7 @@ REPORTS: dict[str, ReportType] = {r.name: r for r in (
     ReportType("agent_pause", "8.11", agent_pause, frozenset({"agent", "pause_reason"})),
     ReportType("agent_missed", "8.12", agent_missed, frozenset({"agent"})),
     ReportType("agent_performance", "8.13", agent_performance,
-               frozenset({"agent", "exclude_abandoned_within"})),
+               frozenset({"agent", "exclude_abandoned_within", "details"})),
     ReportType("agent_call_summary", "8.14", agent_call_summary, frozenset({"agent"})),
 )}
 

@@ -19,7 +19,7 @@ from .request import ReportRequestError, parse_request
 OPTIONS = {"from_": "from", "to": "to", "queue": "queue", "agent": "agent", "tz": "tz",
            "granularity": "granularity", "exclude_abandoned_within":
            "exclude_abandoned_within", "exclude_talk_within": "exclude_talk_within",
-           "result": "result", "pause_reason": "pause_reason"}
+           "result": "result", "pause_reason": "pause_reason", "details": "details"}
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,6 +40,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--exclude-talk-within", help="seconds")
     p.add_argument("--result", help="all, success or failed (callback_report)")
     p.add_argument("--pause-reason", help="a pause reason, '-' for none (agent_pause)")
+    p.add_argument("--details", action="store_const", const="1",
+                   help="the call-by-call drill-down (queue_performance, "
+                        "queue_performance_activity, agent_performance)")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
 
 

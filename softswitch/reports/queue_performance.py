@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .details import queue_call_details
 from .periods import bucket, slot_sql, sort_key
 from .report import (
     COUNT,
@@ -130,6 +131,8 @@ async def call_sums(source: Source, f: ReportFilters, group: str,
 
 async def queue_performance(source: Source, f: ReportFilters, names: Directory) -> Report:
     """§8.4: one row per queue (by name), a Total row of counts."""
+    if f.details:
+        return await queue_call_details(source, f, names, "queue_performance", False)
     rows: list[Row] = []
     total = CallSums()
     for queue, sums in sorted(await call_sums(source, f, "queue"), key=lambda x: str(x[0])):
@@ -159,6 +162,9 @@ async def queue_performance_activity(source: Source, f: ReportFilters,
                                      names: Directory) -> Report:
     """§8.5: one row per bucket with calls, a Total row with every metric. Only the
     "exclude abandoned" filter applies (the manual lists no talk exclusion here)."""
+    if f.details:
+        return await queue_call_details(source, f, names, "queue_performance_activity", True,
+                                        exclude_talk=False)
     series, total = await _by_bucket(source, f, exclude_talk=False)
     rows = [Row({"date": label, **sums.metrics()}) for label, sums in series]
     rows.append(Row({"date": "Total", **total.metrics()}, total=True))

@@ -63,6 +63,7 @@ class ReportFilters:
     callback_result: str = "all"
     pause_reason: str | None = None
     now: float | None = None
+    details: bool = False  # the call-by-call drill-down instead (softswitch.reports.details)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -205,7 +206,8 @@ class Report:
                 "exclude_abandoned_within": f.exclude_abandoned_within,
                 "exclude_talk_within": f.exclude_talk_within,
                 "granularity": f.granularity, "tz": f.time_zone,
-                "callback_result": f.callback_result, "pause_reason": f.pause_reason},
+                "callback_result": f.callback_result, "pause_reason": f.pause_reason,
+                "details": f.details},
             "columns": [{"key": c.key, "label": c.label, "kind": c.kind}
                         for c in self.columns],
             "rows": [{"total": r.total, "values": _jsonable(r.values),

@@ -7,7 +7,8 @@ Parameters: ``from`` and ``to`` (``YYYY-MM-DD``: the whole day; ``YYYY-MM-DDTHH:
 ``exclude_abandoned_within`` and ``exclude_talk_within`` (seconds), ``granularity`` (hour,
 day, week, month), ``tz`` (an IANA time zone; default: the first chosen queue's time zone,
 else UTC), ``result`` (all, success, failed: the callback report) and ``pause_reason``
-(``-`` for pauses without a reason). A filter the chosen report does not have is refused
+(``-`` for pauses without a reason), ``details`` (``1``/``true``: the call-by-call drill-down
+of Queue Performance, Queue Performance Activity and Agent Performance). A filter the chosen report does not have is refused
 rather than silently ignored.
 """
 
@@ -24,7 +25,8 @@ from .report import CALLBACK_RESULTS, GRANULARITIES, Directory, ReportFilters
 COMMON = frozenset({"from", "to", "queue", "tz", "format"})
 _OPTIONAL = {"agent": "agent", "exclude_abandoned_within": "exclude_abandoned_within",
              "exclude_talk_within": "exclude_talk_within", "granularity": "granularity",
-             "result": "callback_result", "pause_reason": "pause_reason"}
+             "result": "callback_result", "pause_reason": "pause_reason",
+             "details": "details"}
 
 
 class ReportRequestError(ValueError):
@@ -120,6 +122,9 @@ def parse_request(report_type: str, params: Mapping[str, list[str]], names: Dire
     if result not in CALLBACK_RESULTS:
         raise ReportRequestError(f"result: expected one of {', '.join(CALLBACK_RESULTS)}, "
                                  f"got {result!r}")
+    details = (one("details") or "0").lower()
+    if details not in ("0", "1", "true", "false", "yes", "no"):
+        raise ReportRequestError(f"details: expected 1 or 0, got {details!r}")
     abandoned, talk = one("exclude_abandoned_within"), one("exclude_talk_within")
     return ReportRequest(report_type, ReportFilters(
         since, until, queues=queues, agents=_list(params.get("agent", [])),
@@ -127,4 +132,5 @@ def parse_request(report_type: str, params: Mapping[str, list[str]], names: Dire
         _seconds(abandoned, "exclude_abandoned_within"),
         exclude_talk_within=None if talk is None else _seconds(talk, "exclude_talk_within"),
         granularity=granularity, time_zone=tz, callback_result=result,
-        pause_reason=one("pause_reason"), now=now))
+        pause_reason=one("pause_reason"), now=now,
+        details=details in ("1", "true", "yes")))

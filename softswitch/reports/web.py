@@ -3,7 +3,8 @@
     GET /api/v1/reports                 -> 200 {"reports": [{type, section, title?, filters,
                                                             time_series}, ...]}
     GET /api/v1/reports/{type}?from=..&to=..[&queue=..&agent=..&granularity=..&tz=..
-        &exclude_abandoned_within=..&exclude_talk_within=..&result=..&pause_reason=..]
+        &exclude_abandoned_within=..&exclude_talk_within=..&result=..&pause_reason=..
+        &details=1]
         [&format=json|csv|html]
       json (default): {"type", "title", "filters", "columns": [{key, label, kind}],
                        "rows": [{"total", "values" (raw: seconds, counts, percent, epoch

@@ -157,3 +157,33 @@ async def test_agent_pause_reason_filter(store: Any) -> None:
     grid = await report(store, "agent_pause", manual.seed_pauses, period(
         "12/27/2023 00:00:00", "12/27/2023 23:59:59", pause_reason="Break"))
     assert [r[4] for r in grid[1:]] == ["00:00:22", "00:00:10", "00:00:32"]
+
+
+async def test_queue_call_details_8_2(store: Any) -> None:
+    """§15.62: an unanswered call shows Agent "None"; the activity drill-down has Queue."""
+    grid = await report(store, "queue_performance_activity", manual.seed_queue_calls, period(
+        "12/27/2023 00:00:00", "12/27/2023 23:59:59", queues=("6401",), details=True))
+    assert grid[0] == ["ID", "Time", "Caller", "Queue", "Agent", "Status", "Ring Duration",
+                       "Talk Duration", "Hold Duration", "Reason"]
+    assert grid[1][1:] == ["12/27/2023 14:30:00", "15880123456", "6401-Support", "None",
+                           "Abandoned", "00:00:08", "00:00:00", "00:00:00", "Caller hung up"]
+    assert grid[3][1:] == ["12/27/2023 13:11:44", "15880123456", "6401-Support",
+                           "2002-Terrell Smith", "Answered", "00:00:02", "00:01:03",
+                           "00:00:00", "Answered"]
+    assert len(grid) == 1 + 6
+
+
+async def test_agent_call_records_8_13(store: Any) -> None:
+    grid = await report(store, "agent_performance", manual.seed_queue_calls, period(
+        "12/27/2023 00:00:00", "12/27/2023 23:59:59", queues=("6401",), agents=("2001",),
+        details=True))
+    assert [r[1:] for r in grid[1:]] == [
+        ["2001-Phillip Huff", "12/27/2023 13:11:44", "15880123456", "Missed", "00:00:02",
+         "00:00:00", "1", "Answered"],
+        ["2001-Phillip Huff", "12/27/2023 13:10:14", "15880123456", "Missed", "00:00:07",
+         "00:00:00", "1", "Answered"],
+        ["2001-Phillip Huff", "12/27/2023 13:08:38", "15880123456", "Answered", "00:00:08",
+         "00:00:57", "1", "Answered"],
+        ["2001-Phillip Huff", "12/27/2023 13:05:52", "15880123456", "Answered", "00:00:16",
+         "00:00:57", "1", "Answered"],
+    ]
