@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .report import (COUNT, DATETIME, DURATION, Column, Directory, Report, ReportFilters, Row,
-                     Source)
+from .report import COUNT, DATETIME, DURATION, Column, Directory, Report, ReportFilters, Row, Source
 
 LIMIT = 10_000
 

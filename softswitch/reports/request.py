@@ -7,9 +7,9 @@ Parameters: ``from`` and ``to`` (``YYYY-MM-DD``: the whole day; ``YYYY-MM-DDTHH:
 ``exclude_abandoned_within`` and ``exclude_talk_within`` (seconds), ``granularity`` (hour,
 day, week, month), ``tz`` (an IANA time zone; default: the first chosen queue's time zone,
 else UTC), ``result`` (all, success, failed: the callback report) and ``pause_reason``
-(``-`` for pauses without a reason), ``details`` (``1``/``true``: the call-by-call drill-down
-of Queue Performance, Queue Performance Activity and Agent Performance). A filter the chosen report does not have is refused
-rather than silently ignored.
+(``-`` for pauses without a reason), ``details`` (``1``/``true``: the call-by-call
+drill-down of Queue Performance, Queue Performance Activity and Agent Performance). A filter
+the chosen report does not have is refused rather than silently ignored.
 """
 
 from __future__ import annotations
