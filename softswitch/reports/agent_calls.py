@@ -153,7 +153,7 @@ async def agent_performance(source: Source, f: ReportFilters, names: Directory) 
                 "missed": missed, "avg_wait_answered": average(float(wait or 0), ans),
                 "max_wait": float(max_wait or 0), "avg_talk": average(talk, ans),
                 "total_talk": talk + out.get(str(agent), (0, 0.0))[1],
-                "missed_rate": rate(missed, ans + missed), "agent": True}))
+                "missed_rate": rate(missed, ans + missed)}))
     return Report("agent_performance", "Agent Performance", [
         Column("name", "Queue/Agent", TEXT),
         Column("total", "Total Calls / Total Rings", COUNT),

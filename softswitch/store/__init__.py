@@ -20,7 +20,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -295,20 +295,28 @@ class Store(RecordStore):
             await self._db.close()
 
 
+def statement_runs(writes: list[tuple[str, tuple[Any, ...]]]
+                   ) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+    """Consecutive writes of the same statement as one run (one executemany each), in
+    order."""
+    i = 0
+    while i < len(writes):
+        sql = writes[i][0]
+        j = i
+        while j < len(writes) and writes[j][0] == sql:
+            j += 1
+        yield sql, [w[1] for w in writes[i:j]]
+        i = j
+
+
 def _apply_batch(conn: sqlite3.Connection, writes: list[tuple[str, tuple[Any, ...]]]
                  ) -> tuple[str | None, list[tuple[str, str]]]:
     """On the database thread: the writes in one transaction; when that fails, each on its
     own so one bad write loses only itself. Returns the batch's error (None when it
     committed) and (error, statement) of each write dropped."""
     try:
-        i = 0
-        while i < len(writes):
-            sql = writes[i][0]
-            j = i
-            while j < len(writes) and writes[j][0] == sql:
-                j += 1
-            conn.executemany(sql, [w[1] for w in writes[i:j]])
-            i = j
+        for sql, run in statement_runs(writes):
+            conn.executemany(sql, run)
         conn.commit()
         return None, []
     except Exception as exc:  # noqa: BLE001 - one bad write must not lose the others

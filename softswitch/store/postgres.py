@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from softswitch.log import get_logger
-from softswitch.store import RecordStore, SchemaError, _statements
+from softswitch.store import RecordStore, SchemaError, _statements, statement_runs
 from softswitch.store.migrations import MIGRATIONS, Migration
 
 log = get_logger("store")
@@ -96,15 +96,8 @@ class PostgresStore(RecordStore):
     async def _apply(self, writes: list[tuple[str, tuple[Any, ...]]]) -> None:
         try:
             async with self._conn.transaction():
-                i = 0
-                while i < len(writes):
-                    sql = writes[i][0]
-                    j = i
-                    while j < len(writes) and writes[j][0] == sql:
-                        j += 1
-                    await self._conn.executemany(numbered(sql),
-                                                 [_params(w[1]) for w in writes[i:j]])
-                    i = j
+                for sql, run in statement_runs(writes):
+                    await self._conn.executemany(numbered(sql), [_params(p) for p in run])
             return
         except Exception as exc:  # noqa: BLE001 - one bad write must not lose the others
             self.write_errors += 1

@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import email
-import socket
 from collections.abc import AsyncIterator
 from email.message import Message
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiosmtpd.smtp import SMTP
+from smtpinbox import Inbox, free_port, serve
 
 from acd.events import (
     CallbackFailed,
@@ -52,33 +49,6 @@ queues:
       outside_business_hours: {type: hangup}
       holiday: {type: hangup}
 """
-
-
-class Inbox:
-    def __init__(self, delay: float = 0.0) -> None:
-        self.delay = delay
-        self.messages: asyncio.Queue[tuple[list[str], Message]] = asyncio.Queue()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.delay:
-            await asyncio.sleep(self.delay)  # a slow server
-        self.messages.put_nowait((list(envelope.rcpt_tos),
-                                  email.message_from_bytes(envelope.content)))
-        return "250 OK"
-
-    async def next(self, timeout: float = 15.0) -> tuple[list[str], Message]:
-        return await asyncio.wait_for(self.messages.get(), timeout)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def serve(inbox: Inbox, port: int) -> asyncio.Server:
-    return await asyncio.get_running_loop().create_server(lambda: SMTP(inbox), "127.0.0.1",
-                                                          port)
 
 
 @pytest.fixture

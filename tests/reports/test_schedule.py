@@ -4,16 +4,13 @@ with the report as a CSV attachment."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
-import email
 import io
 from collections.abc import AsyncIterator
-from email.message import Message
 from typing import Any
 
 import pytest
-from aiosmtpd.smtp import SMTP
+from smtpinbox import Inbox, serve
 from virtualclock import VirtualClock
 
 from softswitch.config import ConfigError, ScheduledReport, SmtpConfig, parse_config
@@ -50,20 +47,10 @@ def test_due_times_and_periods_in_the_report_time_zone() -> None:
     assert schedule.due(at("01/01/2024 07:00:01")) == []  # each sends once
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: asyncio.Queue[tuple[list[str], Message]] = asyncio.Queue()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.put_nowait((list(envelope.rcpt_tos),
-                                  email.message_from_bytes(envelope.content)))
-        return "250 OK"
-
-
 @pytest.fixture
 async def smtp() -> AsyncIterator[tuple[Inbox, int]]:
     box = Inbox()
-    server = await asyncio.get_running_loop().create_server(lambda: SMTP(box), "127.0.0.1", 0)
+    server = await serve(box)
     yield box, server.sockets[0].getsockname()[1]
     server.close()
     await server.wait_closed()
@@ -82,7 +69,7 @@ async def test_daily_report_mailed_as_csv(smtp: tuple[Inbox, int], tmp_path: Any
     await clock.advance(at("12/28/2023 06:59:00"))
     assert jobs.sent == 0
     await clock.advance(at("12/28/2023 07:00:30"))
-    rcpt, msg = await asyncio.wait_for(box.messages.get(), 10)
+    rcpt, msg = await box.next()
     await jobs.close()
     await sender.close()
     await store.close()
