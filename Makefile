@@ -67,6 +67,7 @@ bench: $(STAMP) apt-tools prompts
 	$(PY) -m benchmarks.acd
 	$(PY) -m benchmarks.media
 	$(PY) -m benchmarks.sip_load
+	$(PY) -m benchmarks.reports
 
 lint: $(STAMP)
 	.venv/bin/ruff check softswitch acd media tests benchmarks

@@ -4,6 +4,7 @@ manual's table cell for cell."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from softswitch.reports.catalog import run_report
@@ -187,3 +188,83 @@ async def test_agent_call_records_8_13(store: Any) -> None:
         ["2001-Phillip Huff", "12/27/2023 13:05:52", "15880123456", "Answered", "00:00:16",
          "00:00:57", "1", "Answered"],
     ]
+
+
+def seed_outbound(store: Any) -> None:
+    """Dec 27: Leo's answered external call (120 s) counts; Phillip's call to extension
+    2002, Leo's unanswered call and a call still running do not."""
+    from softswitch.store import CallRecord, Disposition
+
+    t = at("12/27/2023 15:00:00")
+    store.write_cdr(CallRecord("o1", "2000", "13800001111", t, t + 5, t + 125,
+                               Disposition.ANSWERED, "caller", "BYE", 200))
+    store.write_cdr(CallRecord("o2", "2001", "2002", t, t + 2, t + 32, Disposition.ANSWERED,
+                               "caller", "BYE", 200))
+    store.write_cdr(CallRecord("o3", "2000", "13800002222", t + 200, None, t + 230,
+                               Disposition.NO_ANSWER, "callee", "timeout", 480))
+    store.open_cdr("o4", "o4", "2000", "13800003333", t + 300)
+
+
+async def test_agent_call_summary_8_14(store: Any) -> None:
+    manual.seed_queue_calls(store)
+    grid = await report(store, "agent_call_summary", seed_outbound, period(
+        "12/27/2023 00:00:00", "12/27/2023 23:59:59", queues=("6401",)))
+    assert grid == [
+        ["Agent", "Inbound", "Inbound Talk Duration", "Outbound", "Outbound Talk Duration",
+         "Total Calls", "Total Talk Duration", "Avg Handle Time", "Avg Talk Time",
+         "Avg Hold Time", "Avg Wait Time"],
+        ["2000-Leo Ball", "0", "00:00:00", "1", "00:02:00", "1", "00:02:00", "00:00:00",
+         "00:02:00", "00:00:00", "00:00:00"],
+        ["2001-Phillip Huff", "2", "00:01:54", "0", "00:00:00", "2", "00:01:54", "00:01:09",
+         "00:00:57", "00:00:00", "00:00:12"],
+        ["2002-Terrell Smith", "1", "00:01:03", "0", "00:00:00", "1", "00:01:03", "00:01:05",
+         "00:01:03", "00:00:00", "00:00:02"],
+        ["2004-Troy Daniel", "1", "00:00:54", "0", "00:00:00", "1", "00:00:54", "00:01:01",
+         "00:00:54", "00:00:00", "00:00:07"],
+        ["Total", "4", "00:03:51", "1", "00:02:00", "5", "00:05:51", "00:01:06", "00:01:10",
+         "00:00:00", "00:00:08"],
+    ]
+
+
+async def test_agent_performance_total_talk_adds_outbound(store: Any) -> None:
+    manual.seed_queue_calls(store)
+    grid = await report(store, "agent_performance", seed_outbound, period(
+        "12/27/2023 00:00:00", "12/27/2023 23:59:59", queues=("6401",)))
+    assert grid[2][0] == "2000-Leo Ball" and grid[2][9] == "00:02:00"
+
+
+async def test_queue_wait_talk_8_3_by_hour_in_the_time_zone(store: Any) -> None:
+    f = period("12/27/2023 00:00:00", "12/27/2023 23:59:59", queues=("6401",),
+               granularity="hour")
+    grid = await report(store, "queue_wait_talk", manual.seed_queue_calls, f)
+    assert grid == [
+        ["Date", "Total Calls", "Answered", "Avg Wait Time (All)", "Avg Wait Time (Answered)",
+         "Avg Talk Time"],
+        ["Dec 27 13:00", "4", "4", "00:00:08", "00:00:08", "00:00:58"],
+        ["Dec 27 14:00", "2", "0", "00:00:06", "00:00:00", "00:00:00"],
+        ["Total", "6", "4", "00:00:07", "00:00:08", "00:00:58"],
+    ]
+    utc = await run_report("queue_wait_talk", store, dataclasses.replace(f, time_zone="UTC"),
+                           NAMES)
+    assert [r[0] for r in utc.grid()[1:]] == ["Dec 27 05:00", "Dec 27 06:00", "Total"]
+
+
+async def test_activity_by_week_and_month(store: Any) -> None:
+    manual.seed_queue_calls(store)
+    await store.flush()
+    month = period("12/01/2023 00:00:00", "12/31/2023 23:59:59", queues=("6401",))
+    weeks = await run_report("queue_performance_activity", store,
+                             dataclasses.replace(month, granularity="week"), NAMES)
+    assert [r[:4] for r in weeks.grid()[1:]] == [
+        ["Dec 18 - Dec 24", "17", "12", "1"], ["Dec 25 - Dec 31", "6", "4", "0"],
+        ["Total", "23", "16", "1"]]
+    months = await run_report("queue_performance_activity", store,
+                              dataclasses.replace(month, granularity="month"), NAMES)
+    assert months.grid()[1][:2] == ["Dec 2023", "23"]
+
+
+async def test_callback_summary_counts_the_queue_calls(store: Any) -> None:
+    manual.seed_queue_calls(store)
+    grid = await report(store, "callback_summary", lambda s: None, period(
+        "12/27/2023 00:00:00", "12/27/2023 23:59:59", queues=("6401",)))
+    assert grid[1:] == [["Dec 27", "0", "0", "0", "6"], ["Total", "0", "0", "0", "6"]]
