@@ -23,7 +23,7 @@ from .catalog import REPORTS
 from .report import CALLBACK_RESULTS, GRANULARITIES, Directory, ReportFilters
 
 COMMON = frozenset({"from", "to", "queue", "tz", "format"})
-_OPTIONAL = {"agent": "agent", "exclude_abandoned_within": "exclude_abandoned_within",
+OPTIONAL = {"agent": "agent", "exclude_abandoned_within": "exclude_abandoned_within",
              "exclude_talk_within": "exclude_talk_within", "granularity": "granularity",
              "result": "callback_result", "pause_reason": "pause_reason",
              "details": "details"}
@@ -84,7 +84,7 @@ def parse_request(report_type: str, params: Mapping[str, list[str]], names: Dire
     if kind is None:
         raise ReportRequestError(f"unknown report type {report_type!r}; expected one of "
                                  f"{', '.join(REPORTS)}")
-    allowed = COMMON | {k for k, f in _OPTIONAL.items() if f in kind.filters}
+    allowed = COMMON | {k for k, f in OPTIONAL.items() if f in kind.filters}
     unknown = sorted(set(params) - allowed)
     if unknown:
         raise ReportRequestError(f"{unknown[0]}: not a filter of the {report_type} report "

@@ -166,3 +166,45 @@ def add_routes(app: web.Application, service: ReportService) -> None:
     app[SERVICE] = service
     app.router.add_get(PREFIX, list_reports)
     app.router.add_get(PREFIX + "/{type}", get_report)
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The report endpoints as OpenAPI 3 path items (for /api/v1/openapi.json)."""
+    def param(name: str, description: str, schema: dict[str, Any] | None = None,
+              required: bool = False) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": required,
+                "description": description, "schema": schema or {"type": "string"}}
+
+    error = {"description": "JSON {error, message}"}
+    return {
+        PREFIX: {"get": {
+            "summary": "The report types and the filters each one takes",
+            "security": [{"basic": []}],
+            "responses": {"200": {"description": "{reports: [{type, section, filters, "
+                                                 "time_series}]}"}, "401": error}}},
+        PREFIX + "/{type}": {"get": {
+            "summary": "One report (queue-admin §8) as JSON, CSV or a printable page",
+            "security": [{"basic": []}],
+            "parameters": [
+                {"name": "type", "in": "path", "required": True,
+                 "schema": {"type": "string", "enum": list(REPORTS)}},
+                param("from", "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS", required=True),
+                param("to", "inclusive: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS", required=True),
+                param("queue", "queue numbers, comma-separated or repeated"),
+                param("agent", "agent extensions, comma-separated or repeated"),
+                param("tz", "IANA time zone (default: the queue's, else UTC)"),
+                param("granularity", "time buckets",
+                      {"type": "string", "enum": ["hour", "day", "week", "month"]}),
+                param("exclude_abandoned_within", "seconds", {"type": "number"}),
+                param("exclude_talk_within", "seconds", {"type": "number"}),
+                param("result", "callback result",
+                      {"type": "string", "enum": ["all", "success", "failed"]}),
+                param("pause_reason", "a pause reason, '-' for none"),
+                param("details", "1: the call-by-call drill-down", {"type": "boolean"}),
+                param("format", "output", {"type": "string",
+                                           "enum": ["json", "csv", "html"]})],
+            "responses": {"200": {"description": "{type, title, filters, columns, rows: "
+                                                 "[{total, values, shown}]}; text/csv; "
+                                                 "text/html"},
+                          "400": error, "401": error, "403": error, "404": error}}},
+    }

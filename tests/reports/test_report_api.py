@@ -158,3 +158,13 @@ async def test_list_of_reports(api: Any) -> None:
     assert len(types) == 12
     assert "exclude_abandoned_within" in types["agent_performance"]["filters"]
     assert types["callback_summary"]["time_series"]
+
+
+def test_openapi_describes_every_filter() -> None:
+    from softswitch.reports.request import COMMON, OPTIONAL
+    from softswitch.reports.web import PREFIX, openapi_paths
+
+    item = openapi_paths()[PREFIX + "/{type}"]["get"]
+    names = {p["name"] for p in item["parameters"]} - {"type"}
+    assert names == set(COMMON) | set(OPTIONAL)
+    assert len(item["parameters"][0]["schema"]["enum"]) == 12
