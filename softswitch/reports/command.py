@@ -16,7 +16,8 @@ from .report import Directory, ReportFilters
 from .request import ReportRequestError, parse_request
 
 # option -> request parameter (softswitch.reports.request)
-OPTIONS = {"from_": "from", "to": "to", "queue": "queue", "agent": "agent", "tz": "tz",
+OPTIONS = {"from_": "from", "to": "to", "date": "date", "queue": "queue", "agent": "agent",
+           "tz": "tz",
            "granularity": "granularity", "exclude_abandoned_within":
            "exclude_abandoned_within", "exclude_talk_within": "exclude_talk_within",
            "result": "result", "pause_reason": "pause_reason", "details": "details"}
@@ -28,10 +29,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("type", choices=list(REPORTS), metavar="TYPE",
                    help="one of: " + ", ".join(REPORTS))
     p.add_argument("--config", required=True, help="YAML configuration file")
-    p.add_argument("--from", dest="from_", required=True,
-                   help="start: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS")
-    p.add_argument("--to", required=True, help="end, inclusive: YYYY-MM-DD (the whole day) "
-                                               "or YYYY-MM-DDTHH:MM:SS")
+    p.add_argument("--from", dest="from_", help="start: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS")
+    p.add_argument("--to", help="end, inclusive: YYYY-MM-DD (the whole day) or "
+                                "YYYY-MM-DDTHH:MM:SS")
+    p.add_argument("--date", help="instead of --from/--to (time-series reports): a year "
+                                  "YYYY, a month YYYY-MM or a day YYYY-MM-DD")
     p.add_argument("--queue", action="append", help="queue number (repeat or comma-separate)")
     p.add_argument("--agent", action="append", help="agent extension (repeat or comma-separate)")
     p.add_argument("--tz", help="time zone (default: the queue's, else UTC)")

@@ -3,18 +3,21 @@ report): the type and its filters, checked, with a clear message for anything wr
 
 Parameters: ``from`` and ``to`` (``YYYY-MM-DD``: the whole day; ``YYYY-MM-DDTHH:MM:SS`` or
 ``YYYY-MM-DD HH:MM:SS``: to the second, ``to`` inclusive like the manual's ``23:59:59``;
-``MM/DD/YYYY`` forms too), ``queue`` and ``agent`` (comma-separated, repeatable),
-``exclude_abandoned_within`` and ``exclude_talk_within`` (seconds), ``granularity`` (hour,
-day, week, month), ``tz`` (an IANA time zone; default: the first chosen queue's time zone,
-else UTC), ``result`` (all, success, failed: the callback report) and ``pause_reason``
-(``-`` for pauses without a reason), ``details`` (``1``/``true``: the call-by-call
-drill-down of Queue Performance, Queue Performance Activity and Agent Performance). A filter
-the chosen report does not have is refused rather than silently ignored.
+``MM/DD/YYYY`` forms too), or for the time-series reports ``date`` (the manual's "Select
+date": ``2023`` a year, ``2023-12`` or ``12/2023`` a month, ``2023-12-27`` a day),
+``queue`` and ``agent`` (comma-separated, repeatable), ``exclude_abandoned_within`` and
+``exclude_talk_within`` (seconds), ``granularity`` (hour, day, week, month), ``tz`` (an IANA
+time zone; default: the first chosen queue's time zone, else UTC), ``result`` (all,
+success, failed: the callback report), ``pause_reason`` (``-`` for pauses without a
+reason) and ``details`` (``1``/``true``: the call-by-call drill-down of Queue Performance,
+Queue Performance Activity and Agent Performance). A filter the chosen report does not have
+is refused rather than silently ignored.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -23,6 +26,7 @@ from .catalog import REPORTS
 from .report import CALLBACK_RESULTS, GRANULARITIES, Directory, ReportFilters
 
 COMMON = frozenset({"from", "to", "queue", "tz", "format"})
+SERIES = frozenset({"date"})  # the time-series reports' "Select date" (§8.3, §8.5, §8.6)
 OPTIONAL = {"agent": "agent", "exclude_abandoned_within": "exclude_abandoned_within",
              "exclude_talk_within": "exclude_talk_within", "granularity": "granularity",
              "result": "callback_result", "pause_reason": "pause_reason",
@@ -60,6 +64,27 @@ def _moment(text: str, zone: ZoneInfo, name: str, end: bool) -> float:
                              f"YYYY-MM-DDTHH:MM:SS, got {text!r}")
 
 
+def _selected(text: str, zone: ZoneInfo) -> tuple[float, float]:
+    """§8.3/§8.5 "Select date": a year (YYYY), a month (YYYY-MM or MM/YYYY) or a day."""
+    text = text.strip()
+    try:
+        if re.fullmatch(r"\d{4}", text):
+            first, last = dt.date(int(text), 1, 1), dt.date(int(text) + 1, 1, 1)
+        elif m := re.fullmatch(r"(\d{4})-(\d{1,2})|(\d{1,2})/(\d{4})", text):
+            year = int(m.group(1) or m.group(4))
+            month = int(m.group(2) or m.group(3))
+            first = dt.date(year, month, 1)
+            last = dt.date(year + month // 12, month % 12 + 1, 1)
+        else:
+            day = _moment(text, zone, "date", False)
+            return day, _moment(text, zone, "date", True)
+    except ValueError:
+        raise ReportRequestError(f"date: expected YYYY, YYYY-MM, MM/YYYY or YYYY-MM-DD, "
+                                 f"got {text!r}") from None
+    return (dt.datetime.combine(first, dt.time(), zone).timestamp(),
+            dt.datetime.combine(last, dt.time(), zone).timestamp())
+
+
 def _list(values: Iterable[str]) -> tuple[str, ...]:
     out: list[str] = []
     for v in values:
@@ -85,6 +110,8 @@ def parse_request(report_type: str, params: Mapping[str, list[str]], names: Dire
         raise ReportRequestError(f"unknown report type {report_type!r}; expected one of "
                                  f"{', '.join(REPORTS)}")
     allowed = COMMON | {k for k, f in OPTIONAL.items() if f in kind.filters}
+    if kind.time_series:
+        allowed |= SERIES
     unknown = sorted(set(params) - allowed)
     if unknown:
         raise ReportRequestError(f"{unknown[0]}: not a filter of the {report_type} report "
@@ -105,11 +132,16 @@ def parse_request(report_type: str, params: Mapping[str, list[str]], names: Dire
         zone = ZoneInfo(tz)
     except (ValueError, KeyError, OSError):
         raise ReportRequestError(f"tz: unknown time zone {tz!r}") from None
-    start, end = one("from"), one("to")
-    if start is None or end is None:
+    start, end, date = one("from"), one("to"), one("date")
+    if date is not None:
+        if start is not None or end is not None:
+            raise ReportRequestError("date: give either date or from and to")
+        since, until = _selected(date, zone)
+    elif start is None or end is None:
         raise ReportRequestError("from and to are required (e.g. from=2023-12-27&"
                                  "to=2023-12-28)")
-    since, until = _moment(start, zone, "from", False), _moment(end, zone, "to", True)
+    else:
+        since, until = _moment(start, zone, "from", False), _moment(end, zone, "to", True)
     if until <= since:
         raise ReportRequestError("to: must be after from")
     if until - since > 400 * 86400:

@@ -153,7 +153,8 @@ async def get_report(request: web.Request) -> web.StreamResponse:
             filters = replace(filters, queues=tuple(sorted(viewer.queues)))
     report = await run_report(kind, service.source, filters, names)
     if fmt == "csv":
-        name = f"{kind}_{params['from'][0]}_{params['to'][0]}.csv".replace(":", "")
+        span = "_".join(v[0] for k, v in sorted(params.items()) if k in ("date", "from", "to"))
+        name = f"{kind}_{span}.csv".replace(":", "").replace("/", "-")
         return web.Response(body=to_csv(report).encode("utf-8"), headers={
             "Content-Type": CSV_TYPE, "Content-Disposition": f'attachment; filename="{name}"'})
     if fmt == "html":
@@ -190,6 +191,8 @@ def openapi_paths() -> dict[str, Any]:
                  "schema": {"type": "string", "enum": list(REPORTS)}},
                 param("from", "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS", required=True),
                 param("to", "inclusive: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS", required=True),
+                param("date", "time-series reports, instead of from/to: YYYY, YYYY-MM, "
+                              "MM/YYYY or YYYY-MM-DD"),
                 param("queue", "queue numbers, comma-separated or repeated"),
                 param("agent", "agent extensions, comma-separated or repeated"),
                 param("tz", "IANA time zone (default: the queue's, else UTC)"),

@@ -121,8 +121,8 @@ async def test_csv_download_is_the_printed_table(api: Any) -> None:
 
 async def test_printable_page_with_chart(api: Any) -> None:
     client, _ = api
-    resp = await client.get("/api/v1/reports/queue_performance_activity?from=2023-12-01"
-                            f"&to=2023-12-31&queue=6401&granularity=day{SHANGHAI}&format=html",
+    resp = await client.get("/api/v1/reports/queue_performance_activity?date=12/2023"
+                            f"&queue=6401&granularity=day{SHANGHAI}&format=html",
                             headers=auth("2009"))
     page = await resp.text()
     assert resp.status == 200 and resp.content_type == "text/html"
@@ -143,6 +143,8 @@ async def test_bad_requests_say_what_is_wrong(api: Any) -> None:
         (f"queue_performance?{PERIOD}&exclude_abandoned_within=-3", 400,
          "exclude_abandoned_within: expected seconds"),
         ("nonsense?from=2023-12-27&to=2023-12-28", 404, "no report 'nonsense'"),
+        ("queue_performance?date=2023-12", 400, "date: not a filter of the queue_performance"),
+        ("queue_wait_talk?date=2023-13", 400, "date: expected YYYY, YYYY-MM"),
         (f"queue_performance?{PERIOD}&format=pdf", 400, "format: expected json, csv or html"),
     ]
     for query, status, message in cases:
@@ -161,10 +163,10 @@ async def test_list_of_reports(api: Any) -> None:
 
 
 def test_openapi_describes_every_filter() -> None:
-    from softswitch.reports.request import COMMON, OPTIONAL
+    from softswitch.reports.request import COMMON, OPTIONAL, SERIES
     from softswitch.reports.web import PREFIX, openapi_paths
 
     item = openapi_paths()[PREFIX + "/{type}"]["get"]
     names = {p["name"] for p in item["parameters"]} - {"type"}
-    assert names == set(COMMON) | set(OPTIONAL)
+    assert names == set(COMMON) | set(OPTIONAL) | set(SERIES)
     assert len(item["parameters"][0]["schema"]["enum"]) == 12
