@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from .catalog import REPORTS, run_report
@@ -72,6 +73,12 @@ def report_command(args: argparse.Namespace) -> int:
         asked = parse_request(args.type, params, names, now=time.time())
     except ReportRequestError as exc:
         print(f"softswitch report: {exc}", file=sys.stderr)
+        return 2
+    database = config.database
+    if not database.postgresql and database.path != ":memory:" \
+            and not Path(database.path).exists():
+        print(f"softswitch report: no database at {database.path} (database: "
+              f"{database.url})", file=sys.stderr)
         return 2
     return asyncio.run(_print(config, asked.type, asked.filters, names, args.format))
 

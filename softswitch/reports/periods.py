@@ -5,8 +5,9 @@ SQL groups rows by 15-minute slot of UTC epoch time (``FLOOR(t / 900)``: the sam
 SQLite and PostgreSQL), with partial sums, counts and maxima; Python folds the slots into
 local buckets. Every time zone in use today is offset from UTC by a multiple of 15 minutes,
 so a slot never straddles a local hour, and a day that gains or loses an hour (DST) is still
-one bucket. Decisions: weeks start on Monday (ISO 8601); buckets without calls are omitted
-(§8.5: "rows with zero calls are omitted").
+one bucket (the hour a DST change repeats is one bucket too). Decisions: weeks start on
+Monday (ISO 8601); buckets without calls are omitted (§8.5: "rows with zero calls are
+omitted").
 """
 
 from __future__ import annotations

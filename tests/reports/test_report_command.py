@@ -53,3 +53,10 @@ async def test_report_command_prints_table_csv_and_json(tmp_path: Path) -> None:
     bad = run("queue_performance", "--granularity", "day", *period)
     assert bad.returncode == 2
     assert "granularity: not a filter of the queue_performance report" in bad.stderr
+
+    elsewhere = tmp_path / "other.yaml"
+    elsewhere.write_text(CONFIG + "database: sqlite:///missing.sqlite3\n")
+    missing = run("agent_login", "--from", "2023-12-27", "--to", "2023-12-27",
+                  "--config", str(elsewhere))
+    assert missing.returncode == 2 and "no database at" in missing.stderr
+    assert not (tmp_path / "missing.sqlite3").exists()
