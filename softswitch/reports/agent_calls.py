@@ -22,7 +22,8 @@ Decisions:
   agent is shown under. Averages over nothing are 00:00:00; Missed Rate over nothing 0%.
 - Agent Call Summary: Inbound = queue calls the agent answered (selected queues); Outbound =
   answered calls the agent's extension placed to a number that is not an extension
-  (external outbound), closed cdr rows only. Avg Handle, Avg Hold and Avg Wait divide by
+  (external outbound), closed cdr rows only (a call a crash cut, INTERRUPTED, has no known
+  talk time and is left out). Avg Handle, Avg Hold and Avg Wait divide by
   inbound answered calls; Avg Talk = (inbound + outbound talk) / (inbound + outbound
   calls): §14.17 reads "answered calls" as every answered call the talk was spent on.
 """
