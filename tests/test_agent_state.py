@@ -69,11 +69,21 @@ class Run:
         return out
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(str(tmp_path / "switch.sqlite3"))
-    yield s
-    await s.close()
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: Any, tmp_path: Path) -> AsyncIterator[Any]:
+    """Both backends (PostgreSQL: a throw-away server, benchmarks/peers/postgres.py)."""
+    if request.param == "sqlite":
+        s: Any = await Store.open(str(tmp_path / "switch.sqlite3"))
+        yield s
+        await s.close()
+        return
+    from benchmarks.peers import postgres
+    from softswitch.store.postgres import PostgresStore
+
+    async with postgres.database(request.getfixturevalue("postgres_server_url")) as url:
+        s = await PostgresStore.open(url)
+        yield s
+        await s.close()
 
 
 async def rows(store: Store, sql: str) -> list[tuple[Any, ...]]:
