@@ -213,8 +213,7 @@ async def agent_call_summary(source: Source, f: ReportFilters, names: Directory)
         Column("avg_handle", "Avg Handle Time", DURATION),
         Column("avg_talk", "Avg Talk Time", DURATION),
         Column("avg_hold", "Avg Hold Time", DURATION),
-        Column("avg_wait", "Avg Wait Time", DURATION)], rows, f,
-        chart=["inbound", "outbound"])
+        Column("avg_wait", "Avg Wait Time", DURATION)], rows, f)
 
 
 def _summary_averages(n_in: int, n_out: int, talk_in: float, talk_out: float, wait: float,
