@@ -8,6 +8,7 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from aiohttp import web
@@ -127,6 +128,9 @@ async def test_printable_page_with_chart(api: Any) -> None:
     page = await resp.text()
     assert resp.status == 200 and resp.content_type == "text/html"
     assert page.count("<polyline") == 3  # answered, missed, abandoned over the days
+    svg = ElementTree.fromstring(page[page.index("<svg"):page.index("</svg>") + 6])
+    labels = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
+    assert {"Dec 21", "Dec 22", "Dec 27", "Answered", "Missed", "Abandoned"} <= set(labels)
     assert "<td>Dec 22</td>" in page and "<td>69.57%</td>" in page
 
 
