@@ -6,9 +6,10 @@ failed send is logged and retried ``retries`` more times after growing delays; t
 logged as dropped.
 
 With an ``outbox`` (the switch's store) every queued message is also written to the
-``mail_outbox`` table (migration 8) and deleted once sent or dropped, so mail the server
-had not taken yet when the switch stopped (or crashed) is sent after the next start: the
-worker first queues the rows an earlier run left, then the new ones. Attachments are kept
+``mail_outbox`` table (migration 8) and deleted once sent or refused for good (a 5xx
+answer), so mail the server had not taken when the switch stopped (or crashed), or after
+its retries while the server was down, is sent after the next start: the worker first
+queues the rows an earlier run left, then the new ones. Attachments are kept
 as file paths (the files must still exist then).
 
 ``security``: none, starttls (RFC 3207) or tls (implicit TLS, port 465); login only when a
@@ -47,6 +48,14 @@ _OUTBOX_ADD = ("INSERT INTO mail_outbox (mail_uid, recipient, subject, body, att
 _OUTBOX_DONE = "DELETE FROM mail_outbox WHERE mail_uid = ?"
 _OUTBOX_LEFT = ("SELECT mail_uid, recipient, subject, body, attachments FROM mail_outbox"
                 " ORDER BY queued_at, mail_uid")
+
+
+def _refused_for_good(exc: Exception) -> bool:
+    """A permanent SMTP refusal (5xx: unknown recipient, message rejected), which no retry
+    or restart changes; anything else (no connection, time-out, 4xx) is worth retrying."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in exc.recipients.values())
+    return isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code >= 500
 
 
 class Outbox(Protocol):
@@ -115,17 +124,23 @@ class SmtpSender:
                 await asyncio.to_thread(self._deliver, email)
             except Exception as exc:  # noqa: BLE001 - any failure: retry later
                 self.failures += 1
-                if attempt < self.config.retries:
+                if _refused_for_good(exc):
+                    self.dropped += 1
+                    self._done(uid)
+                    log.error("e-mail refused by the mail server", to=email.to,
+                              subject=email.subject, error=repr(exc))
+                elif attempt < self.config.retries:
                     delay = self.retry_delays[min(attempt, len(self.retry_delays) - 1)]
                     log.warning("e-mail not sent, will retry", to=email.to,
                                 subject=email.subject, attempt=attempt + 1,
                                 retry_in_s=delay, error=repr(exc))
                     self._retry_later(email, attempt + 1, delay, uid)
-                else:
+                else:  # the server is down or busy: the outbox keeps it for the next start
                     self.dropped += 1
-                    self._done(uid)
-                    log.error("e-mail dropped after retries", to=email.to,
-                              subject=email.subject, attempts=attempt + 1, error=repr(exc))
+                    self._uids.discard(uid)
+                    log.error("e-mail not sent after retries", to=email.to,
+                              subject=email.subject, attempts=attempt + 1, error=repr(exc),
+                              kept_for_next_start=self.outbox is not None)
             else:
                 self.sent += 1
                 self._done(uid)

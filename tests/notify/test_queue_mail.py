@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from email.message import Message
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -149,8 +150,8 @@ async def test_slow_server_never_blocks_the_publisher() -> None:
 
 
 async def test_unsent_mail_is_sent_after_a_restart(tmp_path: Path) -> None:
-    """The server refuses (down); the switch stops with the mail unsent; the next start
-    sends it once the server is up."""
+    """The server is down (connections refused); the switch stops with mail unsent, some of
+    it given up after its retries; the next start sends all of it once the server is up."""
     port = free_port()
     path = str(tmp_path / "db.sqlite3")
     store = await Store.open(path)
@@ -164,16 +165,54 @@ async def test_unsent_mail_is_sent_after_a_restart(tmp_path: Path) -> None:
         await asyncio.sleep(0.01)
     assert sender.failures >= 1 and sender.sent == 0 and sender.pending() == 2
     await sender.close(grace=0.1)
+    # a run whose retries all failed (the server still down) keeps its mail as well
+    sender = SmtpSender(SmtpConfig("127.0.0.1", port, retries=0), outbox=store)
+    sender.send(Email("mia@example.com", "Queue 6400 Sales: abandoned call", "third"))
+    for _ in range(500):
+        if sender.dropped == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert sender.dropped == 3 and sender.sent == 0
+    await sender.close()
     await store.close()
 
     box = Inbox()
     server = await serve(box, port)
     store = await Store.open(path)
     sender = SmtpSender(SmtpConfig("127.0.0.1", port), outbox=store)
-    subjects = {(await box.next())[1]["Subject"] for _ in range(2)}
-    assert subjects == {"Queue 6400 Sales: missed call", "Queue 6400 Sales: callback failed"}
+    subjects = {(await box.next())[1]["Subject"] for _ in range(3)}
+    assert subjects == {"Queue 6400 Sales: missed call", "Queue 6400 Sales: callback failed",
+                        "Queue 6400 Sales: abandoned call"}
     await sender.close()
     await store.flush()
+    assert await store.fetch("SELECT COUNT(*) FROM mail_outbox") == [(0,)]
+    await store.close()
+    server.close()
+
+
+class Picky(Inbox):
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        if address.startswith("nobody@"):
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+async def test_a_permanent_refusal_is_not_retried_nor_kept(tmp_path: Path) -> None:
+    box = Picky()
+    server = await serve(box)
+    port = server.sockets[0].getsockname()[1]
+    store = await Store.open(str(tmp_path / "db.sqlite3"))
+    sender = SmtpSender(SmtpConfig("127.0.0.1", port, retries=5), retry_delays=(0.05,),
+                        outbox=store)
+    sender.send(Email("nobody@example.com", "Queue 6400 Sales: missed call", "lost"))
+    sender.send(Email("mia@example.com", "Queue 6400 Sales: missed call", "kept"))
+    rcpt, _ = await box.next()
+    await sender.close()
+    await store.flush()
+    assert rcpt == ["mia@example.com"]
+    assert (sender.sent, sender.dropped, sender.failures) == (1, 1, 1)  # no retry of the 550
     assert await store.fetch("SELECT COUNT(*) FROM mail_outbox") == [(0,)]
     await store.close()
     server.close()
