@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
@@ -83,10 +82,10 @@ class ReportFilters:
         sql = f"{time_column} >= ? AND {time_column} < ?"
         params: list[Any] = [self.since, self.until]
         if self.queues:
-            sql += f" AND {queue_column} IN ({','.join('?' * len(self.queues))})"
+            sql += f" AND {queue_column} IN ({placeholders(self.queues)})"
             params += self.queues
         if agent_column is not None and self.agents:
-            sql += f" AND {agent_column} IN ({','.join('?' * len(self.agents))})"
+            sql += f" AND {agent_column} IN ({placeholders(self.agents)})"
             params += self.agents
         return sql, params
 
@@ -290,7 +289,3 @@ def average(total: float, count: float) -> float:
 
 def placeholders(values: Sequence[Any]) -> str:
     return ",".join("?" * len(values))
-
-
-def floor_div(value: float, step: float) -> int:
-    return math.floor(value / step)
