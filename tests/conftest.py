@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -35,3 +37,23 @@ async def postgres_url(postgres_server_url: str) -> AsyncIterator[str]:
 
     async with pg.database(postgres_server_url) as url:
         yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def any_store(request: Any, tmp_path: Path) -> AsyncIterator[Any]:
+    """A fresh, migrated store on each backend in turn: an SQLite file, and a new database
+    on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        from softswitch.store import Store
+
+        store: Any = await Store.open(str(tmp_path / "switch.sqlite3"))
+        yield store
+        await store.close()
+        return
+    from benchmarks.peers import postgres as pg
+    from softswitch.store.postgres import PostgresStore
+
+    async with pg.database(request.getfixturevalue("postgres_server_url")) as url:
+        store = await PostgresStore.open(url)
+        yield store
+        await store.close()

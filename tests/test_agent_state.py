@@ -6,8 +6,6 @@ caller or a report would notice."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,21 +67,10 @@ class Run:
         return out
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: Any, tmp_path: Path) -> AsyncIterator[Any]:
-    """Both backends (PostgreSQL: a throw-away server, benchmarks/peers/postgres.py)."""
-    if request.param == "sqlite":
-        s: Any = await Store.open(str(tmp_path / "switch.sqlite3"))
-        yield s
-        await s.close()
-        return
-    from benchmarks.peers import postgres
-    from softswitch.store.postgres import PostgresStore
-
-    async with postgres.database(request.getfixturevalue("postgres_server_url")) as url:
-        s = await PostgresStore.open(url)
-        yield s
-        await s.close()
+@pytest.fixture
+def store(any_store: Any) -> Any:
+    """Both backends (tests/conftest.py)."""
+    return any_store
 
 
 async def rows(store: Store, sql: str) -> list[tuple[Any, ...]]:

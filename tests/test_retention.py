@@ -11,9 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from virtualclock import VirtualClock
 
-from benchmarks.peers import postgres as pg
 from softswitch.config import RetentionConfig, parse_config
-from softswitch.store import CallRecord, Disposition, Store
+from softswitch.store import CallRecord, Disposition
 from softswitch.store.retention import DailyPurge
 
 ZONE = ZoneInfo("Europe/Berlin")
@@ -48,19 +47,10 @@ def seed(store: Any, tmp_path: Path, now: float) -> dict[str, Path]:
     return files
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: Any, tmp_path: Path) -> Any:
-    if request.param == "sqlite":
-        s: Any = await Store.open(str(tmp_path / "db.sqlite3"))
-        yield s
-        await s.close()
-        return
-    from softswitch.store.postgres import PostgresStore
-
-    async with pg.database(request.getfixturevalue("postgres_server_url")) as url:
-        s = await PostgresStore.open(url)
-        yield s
-        await s.close()
+@pytest.fixture
+def store(any_store: Any) -> Any:
+    """Both backends (tests/conftest.py)."""
+    return any_store
 
 
 async def test_daily_purge_at_its_local_time(store: Any, tmp_path: Path) -> None:

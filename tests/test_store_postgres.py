@@ -5,6 +5,7 @@ interface as SQLite."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from softswitch.config import DatabaseConfig
 from softswitch.store import CallRecord, DialogRow, Disposition, RegistrationRow, open_store
@@ -76,3 +77,10 @@ async def test_callback_request_upsert_is_shared_sql(postgres_url: str,
         assert await store.fetch("SELECT number, expires_at FROM callback_requests") == [
             ("55502", 4.0)]
         await store.close()
+
+
+async def test_a_read_sees_the_writes_queued_before_it(any_store: Any) -> None:
+    """On both backends: no flush needed between a queued write and a read."""
+    for i in range(50):
+        any_store.save_registration(reg("1001", f"sip:1001@h:{i}"))
+        assert len(await any_store.registrations()) == i + 1

@@ -87,6 +87,7 @@ class RecordStore:
 
     _closed = False
     write_errors = 0
+    _pending_writes = 0  # queued or being applied
 
     def _start_writer(self) -> None:
         self._queue: asyncio.Queue[tuple[str, tuple[Any, ...]] | asyncio.Future[None] | None]
@@ -105,12 +106,20 @@ class RecordStore:
         raise NotImplementedError
 
     async def fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Rows of one SELECT (reports, tests)."""
+        """Rows of one SELECT (reports, restore at start-up, tests). A read sees every write
+        queued before it: with writes pending it waits for them to commit first (reads are
+        rare and never on a call's hot path)."""
+        if self._pending_writes:
+            await self.flush()
+        return await self._fetch(sql, params)
+
+    async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         raise NotImplementedError
 
     def _put(self, sql: str, params: tuple[Any, ...]) -> None:
         if self._closed:
             raise RuntimeError("store is closed")
+        self._pending_writes += 1
         self._queue.put_nowait((sql, params))
 
     async def flush(self) -> None:
@@ -129,7 +138,10 @@ class RecordStore:
             writes = [b for b in batch if isinstance(b, tuple)]
             stop = any(b is None for b in batch)
             if writes:
-                await self._apply(writes)
+                try:
+                    await self._apply(writes)
+                finally:
+                    self._pending_writes -= len(writes)
             for w in waiters:
                 if not w.done():
                     w.set_result(None)
@@ -260,8 +272,7 @@ class Store(RecordStore):
             raise
         return cls(db, path)
 
-    async def fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Rows of one SELECT (reports, tests)."""
+    async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         async with self._db.execute(sql, params) as cur:
             return [tuple(r) for r in await cur.fetchall()]
 

@@ -105,7 +105,7 @@ class PostgresStore(RecordStore):
             raise
         return cls(writer, pool, url)
 
-    async def fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         rows = await self._pool.fetch(numbered(sql), *_params(params))
         return [tuple(r) for r in rows]
 
