@@ -1,11 +1,13 @@
 # Every target does its own set-up from a fresh clone: the venv, the Python packages, the
-# Debian tools the tests drive (sipp, baresip, linphone-cli, espeak-ng, sox, kamailio) and
+# Debian tools the tests drive (sipp, baresip, linphone-cli, espeak-ng, sox, kamailio, and
+# PostgreSQL, which the storage and report tests start as a throw-away server) and
 # the Debian sound packages the English prompts and the music on hold come from
 # (prompts/README.md).
 PY      := .venv/bin/python
 PIP     := .venv/bin/pip
 STAMP   := .venv/.installed
-APT_TOOLS := sipp:sip-tester baresip:baresip linphonec:linphone-cli espeak-ng:espeak-ng sox:sox kamailio:kamailio rtpengine:rtpengine
+APT_TOOLS := sipp:sip-tester baresip:baresip linphonec:linphone-cli espeak-ng:espeak-ng sox:sox kamailio:kamailio rtpengine:rtpengine \
+             /usr/lib/postgresql:postgresql
 # file:package -- a package is installed when its file is missing
 APT_SOUNDS := /usr/share/asterisk/sounds/en_US_f_Allison/digits/1.wav:asterisk-core-sounds-en-wav \
               /usr/share/asterisk/moh/macroform-cold_day.wav:asterisk-moh-opsound-wav
@@ -66,6 +68,7 @@ bench: $(STAMP) apt-tools prompts
 	$(PY) -m benchmarks.media
 	$(PY) -m benchmarks.sip_load
 	$(PY) -m benchmarks.sip_hostile
+	$(PY) -m benchmarks.reports
 
 lint: $(STAMP)
 	.venv/bin/ruff check softswitch acd media tests benchmarks

@@ -70,7 +70,8 @@ class AgentDesk:
             # (softswitch.store.agent_state), so a restored sign-in continues its session
             self.reports = ReportRecorder(router.events, store, sla_times(cfg.acd), now,
                                           clock.wall())
-        self.mail = MailNotifications.from_config(router.events, cfg, now)
+        self.mail = MailNotifications.from_config(  # unsent mail is kept in the store
+            router.events, cfg, now, outbox=store if hasattr(store, "fetch") else None)
         directory = directory_from_acd(acd.config)
         codes = cfg.feature_codes if isinstance(cfg.feature_codes, FeatureCodes) \
             else FeatureCodes()

@@ -19,6 +19,7 @@ import contextlib
 import gc
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -56,10 +57,10 @@ class Switch:
 
     async def start(self) -> None:
         from media import MediaEngine
-        from softswitch.store import Store
+        from softswitch.store import open_store
 
         cfg = self.config
-        self.store = await Store.open(cfg.database.path)
+        self.store = await open_store(cfg.database)
         self._started.append("store")
         rtp_host = cfg.rtp.address or _first_ip(cfg) or "127.0.0.1"
         self.media = MediaEngine(rtp_host, (cfg.rtp.port_min, cfg.rtp.port_max),
@@ -83,10 +84,31 @@ class Switch:
             hang_up_interrupted(self.store, self.endpoint, interrupted)
         self.router.start()
         await self._start_http()
+        self._start_timed_jobs()
         log.info("switch ready", sip=self.sip_addresses, http=self.http_address,
                  rtp=f"{rtp_host}:{cfg.rtp.port_min}-{cfg.rtp.port_max}",
                  database=cfg.database.path, extensions=len(cfg.extensions),
                  registrations=self.router.registrar.count())
+
+    def _start_timed_jobs(self) -> None:
+        """The daily purge (config ``retention``) and the scheduled reports, on the wall
+        clock (softswitch.store.retention, softswitch.reports.schedule)."""
+        from softswitch.reports.report import Directory
+        from softswitch.reports.schedule import ScheduledReports
+        from softswitch.store.retention import DailyPurge
+
+        cfg = self.config
+        self.jobs: list[Any] = [DailyPurge(self.store, cfg.retention, time.time)]
+        mail = getattr(getattr(self.router, "agentdesk", None), "mail", None)
+        if cfg.scheduled_reports and mail is not None:
+            folder = (str(Path(cfg.database.path).parent / "scheduled-reports")
+                      if cfg.database.path not in ("", ":memory:") else None)
+            self.jobs.append(ScheduledReports(cfg.scheduled_reports, self.store,
+                                              Directory.from_config(cfg), mail.sender,
+                                              time.time, directory=folder))
+        for job in self.jobs:
+            job.start()
+        self._started.append("jobs")
 
     async def _close_interrupted_calls(self) -> InterruptedCalls | None:
         """Calls the last run left open (a crash): their rows closed, their legs read."""
@@ -102,6 +124,11 @@ class Switch:
         app = web.Application()
         app.router.add_get("/api/v1/health", self._health)
         security.add_routes(app, self.router.bans, self.router.admin_passwords)
+        from softswitch.reports.web import ReportService
+        from softswitch.reports.web import add_routes as add_report_routes
+
+        add_report_routes(app, ReportService(self.store, lambda: self.router.config,
+                                             self.router.bans))
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._http_runner = runner
@@ -137,6 +164,9 @@ class Switch:
         if "http" in self._started and self._http_runner is not None:
             with contextlib.suppress(Exception):
                 await self._http_runner.cleanup()
+        if "jobs" in self._started:
+            for job in self.jobs:
+                await job.close()
         if "sip" in self._started and self.router is not None:
             try:
                 await self.router.shutdown()

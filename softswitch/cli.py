@@ -1,4 +1,4 @@
-"""The `softswitch` command: `run`, `check`, `reload`, `simulate` and `bans` (DESIGN.md,
+"""The `softswitch` command: `run`, `check`, `reload`, `simulate`, `bans` and `report` (DESIGN.md,
 "Contracts").
 
 Each subcommand lives in its own module and is imported only when chosen, so `check` starts
@@ -47,6 +47,9 @@ def _build_parser() -> argparse.ArgumentParser:
     bans.add_argument("--password", help="its password (else $SOFTSWITCH_PASSWORD)")
     bans.add_argument("--timeout", type=float, default=10.0,
                       help="seconds to wait for the switch (default 10)")
+    from softswitch.reports.command import add_parser as add_report_parser
+
+    add_report_parser(sub)
     return parser
 
 
@@ -68,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from softswitch.simulate import simulate_command
 
         return simulate_command(args)
+    if args.command == "report":
+        from softswitch.reports.command import report_command
+
+        return report_command(args)
     if args.command == "bans":
         from softswitch.web.security import bans_command
 

@@ -135,7 +135,39 @@ class HttpConfig:
 @dataclass(frozen=True, slots=True)
 class DatabaseConfig:
     url: str
-    path: str  # filesystem path, or ":memory:"
+    path: str  # SQLite: filesystem path, or ":memory:"; PostgreSQL: ""
+
+    @property
+    def postgresql(self) -> bool:
+        return self.url.startswith(("postgresql://", "postgres://"))
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionConfig:
+    """How long records and recordings are kept (softswitch.store.retention); 0 = forever.
+    The purge runs daily at ``purge_at`` (HH:MM) in ``time_zone``."""
+
+    records_days: int = 0
+    recordings_days: int = 0
+    purge_at: str = "03:30"
+    time_zone: str = "UTC"
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledReport:
+    """One report e-mailed as CSV on a schedule (softswitch.reports.schedule)."""
+
+    name: str
+    report: str
+    every: str  # daily | weekly | monthly
+    to: tuple[str, ...]
+    at: str = "07:00"  # local time of the send (HH:MM)
+    queues: tuple[str, ...] = ()
+    agents: tuple[str, ...] = ()
+    time_zone: str = ""  # "": the (first) queue's time zone, else UTC
+    granularity: str = "day"
+    exclude_abandoned_within: int | None = None
+    exclude_talk_within: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +248,8 @@ class Config:
     # valid but probably unintended (printed by `check`, logged by `run`): a queue callback
     # whose outbound route some agent of the queue may not use (_check_callback_routes)
     warnings: tuple[ConfigIssue, ...] = ()
+    retention: RetentionConfig = RetentionConfig()
+    scheduled_reports: tuple[ScheduledReport, ...] = ()
 
     def extension(self, number: str) -> Extension | None:
         return self._by_number.get(number)
@@ -404,6 +438,7 @@ _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-
                        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
 _DIGITS = re.compile(r"^[0-9]{1,15}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
 
 def _valid_host(host: str) -> bool:
@@ -647,12 +682,16 @@ class _Sections:
         return HttpConfig(hp[0], port)
 
     def database(self, node: _Node, path: str) -> DatabaseConfig:
-        expected = "a database URL like sqlite:///var/softswitch.sqlite3"
+        expected = ("a database URL like sqlite:///var/softswitch.sqlite3 or "
+                    "postgresql://user:password@host:5432/name")
         url = self.c.text(node, path, expected=expected)
+        if url.startswith(("postgres://", "postgresql://")):
+            rest = url.split("://", 1)[1]
+            if "/" not in rest or not rest.split("/", 1)[0] or not rest.split("/", 1)[1]:
+                raise self.c.fail(node, path, f"expected {expected} (host and database "
+                                              f"name), got {url!r}")
+            return DatabaseConfig(url, "")
         if not url.startswith("sqlite:///") or len(url) == len("sqlite:///"):
-            if url.startswith(("postgres://", "postgresql://")):
-                raise self.c.fail(node, path, "PostgreSQL is not supported yet; "
-                                              f"expected {expected}, got {url!r}")
             raise self.c.fail(node, path, f"expected {expected}, got {url!r}")
         raw = url[len("sqlite:///"):]
         if raw == ":memory:":
@@ -776,6 +815,94 @@ class _Sections:
             elif number not in result:
                 result.append(number)
         return tuple(result)
+
+    # retention / scheduled_reports (softswitch.store.retention, softswitch.reports.schedule)
+
+    def _clock_time(self, node: _Node, path: str) -> str:
+        value = self.c.text(node, path, expected="a time of day HH:MM")
+        if not _HHMM.match(value):
+            raise self.c.fail(node, path, f"expected a time of day HH:MM, got {value!r}")
+        return value
+
+    def _zone(self, node: _Node, path: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        value = self.c.text(node, path, expected="a time zone like Europe/Berlin")
+        try:
+            ZoneInfo(value)
+        except (ValueError, KeyError, OSError):
+            raise self.c.fail(node, path, f"unknown time zone {value!r}") from None
+        return value
+
+    def retention(self, node: _Node, path: str) -> RetentionConfig:
+        c = self.c
+        e = c.mapping(node, path, ("records_days", "recordings_days", "purge_at",
+                                   "time_zone"))
+        days = lambda n, p: c.integer(n, p, 0, 36500)  # noqa: E731
+        values = (c.field(e, "records_days", path, days, 0),
+                  c.field(e, "recordings_days", path, days, 0),
+                  c.field(e, "purge_at", path, self._clock_time, "03:30"),
+                  c.field(e, "time_zone", path, self._zone, "UTC"))
+        if _MISSING in values:
+            raise _Invalid()
+        return RetentionConfig(*values)
+
+    def scheduled_reports(self, node: _Node, path: str, queues: set[str] | None,
+                          extensions: set[str]) -> tuple[ScheduledReport, ...]:
+        from softswitch.reports.catalog import REPORTS
+        from softswitch.reports.report import GRANULARITIES
+
+        c = self.c
+        out: list[ScheduledReport] = []
+        for i, item in enumerate(c.sequence(node, path, "scheduled reports")):
+            ipath = _path_join(path, i)
+            try:
+                e = c.mapping(item, ipath, (
+                    "name", "report", "every", "at", "to", "queues", "agents", "time_zone",
+                    "granularity", "exclude_abandoned_within", "exclude_talk_within"),
+                    required=("name", "report", "every", "to"))
+            except _Invalid:
+                continue
+
+            def emails(n: _Node, p: str) -> tuple[str, ...]:
+                found = tuple(self._email(x, _path_join(p, j))
+                              for j, x in enumerate(c.sequence(n, p, "e-mail addresses")))
+                if not found or "" in found:
+                    raise c.fail(n, p, "expected at least one e-mail address")
+                return found
+
+            def numbers(known: set[str] | None, what: str) -> Callable[[_Node, str],
+                                                                       tuple[str, ...]]:
+                def parse(n: _Node, p: str) -> tuple[str, ...]:
+                    found: list[str] = []
+                    for j, x in enumerate(c.sequence(n, p, what)):
+                        value = self._number(x, _path_join(p, j))
+                        if known is not None and value not in known:
+                            c.issue(x, _path_join(p, j), f"no {what[:-1]} {value} is defined")
+                        found.append(value)
+                    return tuple(found)
+                return parse
+
+            seconds = lambda n, p: c.integer(n, p, 0, 3600)  # noqa: E731
+            values = dict(
+                name=c.field(e, "name", ipath, c.text),
+                report=c.field(e, "report", ipath,
+                               lambda n, p: c.choice(n, p, tuple(REPORTS))),
+                every=c.field(e, "every", ipath,
+                              lambda n, p: c.choice(n, p, ("daily", "weekly", "monthly"))),
+                to=c.field(e, "to", ipath, emails),
+                at=c.field(e, "at", ipath, self._clock_time, "07:00"),
+                queues=c.field(e, "queues", ipath, numbers(queues, "queues"), ()),
+                agents=c.field(e, "agents", ipath, numbers(extensions, "extensions"), ()),
+                time_zone=c.field(e, "time_zone", ipath, self._zone, ""),
+                granularity=c.field(e, "granularity", ipath,
+                                    lambda n, p: c.choice(n, p, GRANULARITIES), "day"),
+                exclude_abandoned_within=c.field(e, "exclude_abandoned_within", ipath,
+                                                 seconds, None),
+                exclude_talk_within=c.field(e, "exclude_talk_within", ipath, seconds, None))
+            if _MISSING not in values.values():
+                out.append(ScheduledReport(**values))
+        return tuple(out)
 
     def _number(self, node: _Node, path: str) -> str:
         value = self.c.text(node, path, expected="an extension number (digits)")
@@ -951,7 +1078,7 @@ ACD_SECTIONS = ("queues", "pause_reasons", "business_hours", "holidays", "messag
 # Sections of the call applications (softswitch.apps.settings).
 APP_SECTIONS = ("ivrs", "ring_groups", "call_flows", "group_voicemails", "voicemail")
 TOP_LEVEL = ("sip", "rtp", "http", "database", "smtp", "prompts", "extensions", "trunks",
-             "inbound_routes", "outbound_routes", "admins",
+             "inbound_routes", "outbound_routes", "admins", "retention", "scheduled_reports",
              "logging", "message_channels", "feature_codes", "recording", *ACD_SECTIONS,
              *APP_SECTIONS)
 
@@ -1256,12 +1383,20 @@ def parse_config(text: str, file: str = "config.yaml",
         for tnode, tpath, target in sections.queue_refs:
             if target not in queue_numbers:
                 checker.issue(tnode, tpath, f"no queue {target} is defined in queues")
+    retention = checker.field(entries, "retention", "", sections.retention, RetentionConfig())
+    queue_set = {q.number for q in acd.queues} if acd is not None else None
+    scheduled = checker.field(entries, "scheduled_reports", "", lambda n, p: (
+        sections.scheduled_reports(n, p, queue_set, ext_numbers)), ())
+    if scheduled and smtp is None:
+        checker.issue(entries["scheduled_reports"][0], "scheduled_reports",
+                      "scheduled reports are sent by e-mail: configure smtp")
     config = Config(path=file, sip=sip, rtp=rtp, http=http, database=database, smtp=smtp,
                     prompts=prompts, extensions=extensions, trunks=trunks, logging=logging_,
                     acd=acd, acd_sections=acd_raw, message_channels=channels,
                     feature_codes=feature_codes, recording=recording,
                     inbound_routes=inbound_routes, outbound_routes=outbound_routes,
-                    admins=admins, apps=apps)
+                    admins=admins, apps=apps, retention=retention,
+                    scheduled_reports=scheduled)
     _check_destinations(checker, root, config, sections.destination_refs)
     if checker.issues:
         raise ConfigError(sorted(checker.issues, key=lambda i: i.line))

@@ -6,8 +6,6 @@ caller or a report would notice."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,10 +68,9 @@ class Run:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(str(tmp_path / "switch.sqlite3"))
-    yield s
-    await s.close()
+def store(any_store: Any) -> Any:
+    """Both backends (tests/conftest.py)."""
+    return any_store
 
 
 async def rows(store: Store, sql: str) -> list[tuple[Any, ...]]:

@@ -202,7 +202,7 @@ def test_sip_section_paths(snippet: str, expected: str) -> None:
     ("rtp: {address: localhost}", "rtp.address: expected an IP address, got 'localhost'"),
     ("http: {listen: 8080}", "http.listen: expected host:port like 127.0.0.1:8080, got '8080'"),
     ("http: {}", "http.listen: required key is missing"),
-    ("database: postgres://db/x", "database: PostgreSQL is not supported yet"),
+    ("database: postgresql://db", "database: expected a database URL"),
     ("database: sqlite:///", "database: expected a database URL"),
     ("smtp: {port: 25}", "smtp.host: required key is missing"),
     ("smtp: {host: m.example.com, security: ssl}",

@@ -28,6 +28,8 @@ class MailNotifications:
     @classmethod
     def from_config(cls, bus: EventBus, config: Config, monotonic_now: float,
                     **sender_options: Any) -> MailNotifications | None:
+        """``sender_options`` go to `SmtpSender` (``outbox``: the store, so unsent mail
+        survives a restart)."""
         if config.smtp is None:
             return None
         people = {e.number: Person(e.number, e.name, e.email) for e in config.extensions}

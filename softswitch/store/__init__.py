@@ -20,7 +20,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,8 @@ from softswitch.log import get_logger
 from softswitch.store.migrations import MIGRATIONS, Migration
 from softswitch.store.records import CallRecord, DialogRow, Disposition, RegistrationRow
 
-__all__ = ["CallRecord", "DialogRow", "Disposition", "RegistrationRow", "SchemaError",
-           "Store"]
+__all__ = ["CallRecord", "DialogRow", "Disposition", "RecordStore", "RegistrationRow",
+           "SchemaError", "Store", "open_store"]
 
 log = get_logger("store")
 
@@ -79,41 +79,83 @@ class SchemaError(Exception):
     """The database was written by a newer switch (unknown schema version)."""
 
 
-class Store:
-    """The switch's database. Use `await Store.open(path)`, then `close()`."""
+class RecordStore:
+    """What both backends share: the switch's rows as statements queued with `_put` (applied
+    in order, in batches, by the backend's writer task) and read with `fetch`. Statements
+    are written with ``?`` placeholders; the PostgreSQL store rewrites them to ``$n``
+    (softswitch.store.postgres)."""
 
-    def __init__(self, db: aiosqlite.Connection, path: str) -> None:
-        self._db = db
-        self.path = path
+    _closed = False
+    write_errors = 0
+    _pending_writes = 0  # queued or being applied
+
+    def _start_writer(self) -> None:
         self._queue: asyncio.Queue[tuple[str, tuple[Any, ...]] | asyncio.Future[None] | None]
         self._queue = asyncio.Queue()
         self._writer = asyncio.get_running_loop().create_task(self._write_loop(),
                                                               name="store-writer")
-        self._closed = False
-        self.write_errors = 0
 
-    @classmethod
-    async def open(cls, path: str,
-                   migrations: Sequence[Migration] = MIGRATIONS) -> Store:
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path)
-        try:
-            await db.execute("PRAGMA journal_mode=WAL")
-            await db.execute("PRAGMA synchronous=NORMAL")
-            await db.execute("PRAGMA foreign_keys=ON")
-            await migrate(db, migrations)
-        except BaseException:
-            await db.close()
-            raise
-        return cls(db, path)
+    async def _stop_writer(self) -> None:
+        """Commit everything queued and stop the writer (close)."""
+        self._closed = True
+        self._queue.put_nowait(None)
+        await self._writer
 
-    # -- writes (never awaited on hot paths)
+    async def _apply(self, writes: list[tuple[str, tuple[Any, ...]]]) -> None:
+        """Apply a batch of queued writes (in one transaction where it can)."""
+        raise NotImplementedError
+
+    async def fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one SELECT (reports, restore at start-up, tests). A read sees every write
+        queued before it: with writes pending it waits for them to commit first (reads are
+        rare and never on a call's hot path)."""
+        if self._pending_writes:
+            await self.flush()
+        return await self._fetch(sql, params)
+
+    async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
 
     def _put(self, sql: str, params: tuple[Any, ...]) -> None:
         if self._closed:
             raise RuntimeError("store is closed")
+        self._pending_writes += 1
         self._queue.put_nowait((sql, params))
+
+    async def flush(self) -> None:
+        """Wait until every write queued so far is committed."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(done)
+        await done
+
+    async def _write_loop(self) -> None:
+        while True:
+            item = await self._queue.get()
+            batch = [item]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            waiters = [b for b in batch if isinstance(b, asyncio.Future)]
+            writes = [b for b in batch if isinstance(b, tuple)]
+            stop = any(b is None for b in batch)
+            if writes:
+                try:
+                    await self._apply(writes)
+                finally:
+                    self._pending_writes -= len(writes)
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
+            if stop:
+                return
+
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def schema_version(self) -> int:
+        raise NotImplementedError
+
+    # -- writes (never awaited on hot paths)
 
     def save_registration(self, row: RegistrationRow) -> None:
         self._put(_UPSERT_REGISTRATION, (
@@ -163,33 +205,76 @@ class Store:
         """Queue one INSERT/UPDATE (report rows: softswitch.reports); applied in order."""
         self._put(sql, params)
 
-    async def fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Rows of one SELECT (reports, tests)."""
+    # -- reads
+
+    async def registrations(self) -> list[RegistrationRow]:
+        return [RegistrationRow(*r) for r in await self.fetch(
+                "SELECT aor, contact, expires_at, received_host, received_port, transport,"
+                " call_id, cseq, q, user_agent, registered_at FROM registrations")]
+
+    async def call_records(self, call_id: str | None = None) -> list[CallRecord]:
+        """The closed rows (ended calls, and calls a crash interrupted); an open call's row
+        is not a record yet."""
+        sql = ("SELECT call_id, caller, callee, start_time, answer_time, end_time, disposition,"
+               " hangup_side, hangup_cause, sip_code, caller_rtp, callee_rtp, recording FROM cdr"
+               " WHERE state='closed'")
+        params: tuple[Any, ...] = ()
+        if call_id is not None:
+            sql += " AND call_id=?"
+            params = (call_id,)
+        rows = await self.fetch(sql + " ORDER BY id", params)
+        return [CallRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+                           json.loads(r[10]) if r[10] else None,
+                           json.loads(r[11]) if r[11] else None, r[12]) for r in rows]
+
+    async def interrupt_open_calls(self, cause: str) -> list[tuple[str, str, str, str]]:
+        """Close every row left open (the switch stopped without ending its call: a crash)
+        as INTERRUPTED by the switch with `cause`; the end stays unknown (NULL end_time and
+        duration; billsec 0 when unanswered, else NULL). Returns (record_uid, call_id,
+        caller, callee) of each, once they are committed."""
+        rows = [(str(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in await self.fetch(
+            "SELECT record_uid, call_id, caller, callee FROM cdr WHERE state='open'"
+            " ORDER BY id")]
+        for row in rows:
+            self._put(_INTERRUPT_CDR, (cause, row[0]))
+        await self.flush()
+        return rows
+
+    async def call_dialogs(self) -> list[DialogRow]:
+        """The persisted dialogs of calls not ended (after a crash: legs to hang up)."""
+        rows = await self.fetch(f"SELECT {', '.join(_DIALOG_COLUMNS)} FROM call_dialogs"
+                                " ORDER BY record_uid, leg")
+        return [DialogRow(r[0], r[1], r[2], r[3], r[4], r[5], tuple(json.loads(r[6])),
+                          int(r[7]), r[8], r[9], int(r[10])) for r in rows]
+
+
+class Store(RecordStore):
+    """The switch's SQLite database. Use `await Store.open(path)`, then `close()`."""
+
+    def __init__(self, db: aiosqlite.Connection, path: str) -> None:
+        self._db = db
+        self.path = path
+        self._start_writer()
+
+    @classmethod
+    async def open(cls, path: str,
+                   migrations: Sequence[Migration] = MIGRATIONS) -> Store:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path)
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await migrate(db, migrations)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, path)
+
+    async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         async with self._db.execute(sql, params) as cur:
             return [tuple(r) for r in await cur.fetchall()]
-
-    async def flush(self) -> None:
-        """Wait until every write queued so far is committed."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(done)
-        await done
-
-    async def _write_loop(self) -> None:
-        while True:
-            item = await self._queue.get()
-            batch = [item]
-            while not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            waiters = [b for b in batch if isinstance(b, asyncio.Future)]
-            writes = [b for b in batch if isinstance(b, tuple)]
-            stop = any(b is None for b in batch)
-            if writes:
-                await self._apply(writes)
-            for w in waiters:
-                if not w.done():
-                    w.set_result(None)
-            if stop:
-                return
 
     async def _apply(self, writes: list[tuple[str, tuple[Any, ...]]]) -> None:
         """Apply queued writes in one transaction, consecutive same statements grouped.
@@ -206,52 +291,6 @@ class Store:
         for error, sql in dropped:
             log.error("database write dropped", error=error, sql=sql[:40])
 
-    # -- reads
-
-    async def registrations(self) -> list[RegistrationRow]:
-        async with self._db.execute(
-                "SELECT aor, contact, expires_at, received_host, received_port, transport,"
-                " call_id, cseq, q, user_agent, registered_at FROM registrations") as cur:
-            return [RegistrationRow(*r) for r in await cur.fetchall()]
-
-    async def call_records(self, call_id: str | None = None) -> list[CallRecord]:
-        """The closed rows (ended calls, and calls a crash interrupted); an open call's row
-        is not a record yet."""
-        sql = ("SELECT call_id, caller, callee, start_time, answer_time, end_time, disposition,"
-               " hangup_side, hangup_cause, sip_code, caller_rtp, callee_rtp, recording FROM cdr"
-               " WHERE state='closed'")
-        params: tuple[Any, ...] = ()
-        if call_id is not None:
-            sql += " AND call_id=?"
-            params = (call_id,)
-        async with self._db.execute(sql + " ORDER BY id", params) as cur:
-            rows = await cur.fetchall()
-        return [CallRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
-                           json.loads(r[10]) if r[10] else None,
-                           json.loads(r[11]) if r[11] else None, r[12]) for r in rows]
-
-    async def interrupt_open_calls(self, cause: str) -> list[tuple[str, str, str, str]]:
-        """Close every row left open (the switch stopped without ending its call: a crash)
-        as INTERRUPTED by the switch with `cause`; the end stays unknown (NULL end_time and
-        duration; billsec 0 when unanswered, else NULL). Returns (record_uid, call_id,
-        caller, callee) of each, once they are committed."""
-        async with self._db.execute("SELECT record_uid, call_id, caller, callee FROM cdr"
-                                    " WHERE state='open' ORDER BY id") as cur:
-            rows = [(str(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in await cur.fetchall()]
-        for row in rows:
-            self._put(_INTERRUPT_CDR, (cause, row[0]))
-        await self.flush()
-        return rows
-
-    async def call_dialogs(self) -> list[DialogRow]:
-        """The persisted dialogs of calls not ended (after a crash: legs to hang up)."""
-        async with self._db.execute(
-                f"SELECT {', '.join(_DIALOG_COLUMNS)} FROM call_dialogs"
-                " ORDER BY record_uid, leg") as cur:
-            rows = await cur.fetchall()
-        return [DialogRow(r[0], r[1], r[2], r[3], r[4], r[5], tuple(json.loads(r[6])),
-                          int(r[7]), r[8], r[9], int(r[10])) for r in rows]
-
     async def schema_version(self) -> int:
         return await current_version(self._db)
 
@@ -261,12 +300,24 @@ class Store:
         """Commit everything queued, stop the writer, close the database."""
         if self._closed:
             return
-        self._closed = True
-        self._queue.put_nowait(None)
         try:
-            await self._writer
+            await self._stop_writer()
         finally:
             await self._db.close()
+
+
+def statement_runs(writes: list[tuple[str, tuple[Any, ...]]]
+                   ) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+    """Consecutive writes of the same statement as one run (one executemany each), in
+    order."""
+    i = 0
+    while i < len(writes):
+        sql = writes[i][0]
+        j = i
+        while j < len(writes) and writes[j][0] == sql:
+            j += 1
+        yield sql, [w[1] for w in writes[i:j]]
+        i = j
 
 
 def _apply_batch(conn: sqlite3.Connection, writes: list[tuple[str, tuple[Any, ...]]]
@@ -275,14 +326,8 @@ def _apply_batch(conn: sqlite3.Connection, writes: list[tuple[str, tuple[Any, ..
     own so one bad write loses only itself. Returns the batch's error (None when it
     committed) and (error, statement) of each write dropped."""
     try:
-        i = 0
-        while i < len(writes):
-            sql = writes[i][0]
-            j = i
-            while j < len(writes) and writes[j][0] == sql:
-                j += 1
-            conn.executemany(sql, [w[1] for w in writes[i:j]])
-            i = j
+        for sql, run in statement_runs(writes):
+            conn.executemany(sql, run)
         conn.commit()
         return None, []
     except Exception as exc:  # noqa: BLE001 - one bad write must not lose the others
@@ -339,3 +384,13 @@ async def migrate(db: aiosqlite.Connection, migrations: Sequence[Migration]) -> 
 def _statements(script: str) -> list[str]:
     """Split a migration script on ';' (the schema has no triggers or string semicolons)."""
     return [s.strip() for s in script.split(";") if s.strip()]
+
+
+async def open_store(database: Any) -> RecordStore:
+    """The store a `softswitch.config.DatabaseConfig` names: SQLite for ``sqlite:///...``,
+    PostgreSQL (softswitch.store.postgres) for ``postgresql://...``."""
+    if database.postgresql:
+        from softswitch.store.postgres import PostgresStore
+
+        return await PostgresStore.open(database.url)
+    return await Store.open(database.path)

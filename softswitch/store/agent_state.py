@@ -78,8 +78,11 @@ _WRAPUP = _upsert("wrapup_until")
 _KNOWN = ("INSERT INTO agent_state (agent, queue, signed_in, signed_in_at, updated_at)"
           " VALUES (?,?,?,?,?) ON CONFLICT (agent, queue) DO NOTHING")
 _FORGET_AGENT = "DELETE FROM agent_state WHERE agent=? AND queue=?"
-_REQUEST = ("INSERT OR REPLACE INTO callback_requests (task, queue, caller, number, joined_at,"
-            " requested_at, expires_at) VALUES (?,?,?,?,?,?,?)")
+_REQUEST = ("INSERT INTO callback_requests (task, queue, caller, number, joined_at,"
+            " requested_at, expires_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT (task, queue)"
+            " DO UPDATE SET caller=excluded.caller, number=excluded.number,"
+            " joined_at=excluded.joined_at, requested_at=excluded.requested_at,"
+            " expires_at=excluded.expires_at")
 _REQUEST_DONE = "DELETE FROM callback_requests WHERE task=? AND queue=?"
 
 

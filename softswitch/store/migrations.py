@@ -290,4 +290,25 @@ MIGRATIONS: tuple[Migration, ...] = (
             changed_by    TEXT    NOT NULL
         )
     """),
+    # E-mail not yet taken by the mail server (softswitch.notify.smtp): sent after a restart.
+    Migration(8, "e-mail outbox", """
+        CREATE TABLE mail_outbox (
+            mail_uid      TEXT    PRIMARY KEY,
+            recipient     TEXT    NOT NULL,
+            subject       TEXT    NOT NULL,
+            body          TEXT    NOT NULL,
+            attachments   TEXT    NOT NULL DEFAULT '[]',  -- JSON list of file paths
+            queued_at     REAL    NOT NULL               -- wall-clock epoch seconds
+        )
+    """),
+    # Reports over a period (softswitch.reports): covering indexes, so a month of a busy
+    # switch is read from the index alone, in time order. The (queue, joined_at) index goes:
+    # the planner took it for a month of all queues and then read every row from the table.
+    Migration(9, "report indexes by period", """
+        DROP INDEX queue_calls_joined;
+        CREATE INDEX queue_calls_period ON queue_calls
+            (joined_at, queue, status, wait, talk, hold, sla_met, agent);
+        CREATE INDEX queue_offers_period ON queue_offers
+            (call_joined_at, queue, agent, outcome, ended_at, call_uid)
+    """),
 )

@@ -155,7 +155,10 @@ async def test_failed_send_is_retried_until_the_server_answers() -> None:
     assert mail is not None
     from acd.events import AgentPaused
     bus.publish(AgentPaused(at=5.0, agent="1002", queue="6400", reason="", auto=True))
-    await asyncio.sleep(0.5)  # first attempt refused, a retry is scheduled
+    for _ in range(500):  # until the first attempt was refused (a retry is then scheduled)
+        if mail.sender.failures:
+            break
+        await asyncio.sleep(0.01)
     assert mail.sender.sent == 0 and mail.sender.pending() == 1
     box = Inbox()
     server = await smtp_server(box, port)

@@ -15,7 +15,8 @@ from acd.commands import DialCustomer, RingAgents
 from softswitch.calls.events import CallHoldChanged
 from softswitch.events import EventBus, SurveyAnswered
 from softswitch.reports import ReportRecorder, sla_times
-from softswitch.reports.queries import QUEUE_PERFORMANCE
+from softswitch.reports.catalog import run_report
+from softswitch.reports.report import Directory, ReportFilters
 from softswitch.store import Store
 
 WALL0 = 1_700_000_000.0  # wall-clock epoch of engine time 0
@@ -160,28 +161,26 @@ async def test_hold_duration_is_the_time_either_side_held(store: Store) -> None:
     hold(262.0, "c2", "callee", False)  # after the end: no row changes
     got = await rows(store, "SELECT task, talk, hold FROM queue_calls ORDER BY joined_at")
     assert got == [("c1", 60.0, 20.0), ("c2", 60.0, 11.0)]
+    assert (await performance(store))["avg_hold"] == (20.0 + 11.0) / 2
+
+
+async def performance(store: Store, queue: str = "6400") -> dict[str, Any]:
+    """The raw values of the queue's row of the Queue Performance report (§8.4)."""
     await store.flush()
-    (avg_hold,), = await store.fetch(
-        QUEUE_PERFORMANCE["avg_hold"].replace(":queue", "?").replace(":since", "?")
-        .replace(":until", "?"), ("6400", WALL0, WALL0 + 86400))
-    assert avg_hold == (20.0 + 11.0) / 2
+    report = await run_report("queue_performance", store,
+                              ReportFilters(WALL0, WALL0 + 86400, queues=(queue,)),
+                              Directory())
+    return report.rows[0].values
 
 
-async def test_queue_performance_metrics_are_one_query_each(store: Store) -> None:
-    """§8.4 columns from SQL alone over the four calls above."""
+async def test_queue_performance_metrics_over_the_rows(store: Store) -> None:
+    """§8.4 columns from the rows of the four calls above."""
     floor = Floor(queue(key_press_events=KEY0))
     floor.start(store)
     play_four_calls(floor)
-    await store.flush()
-    params = {"queue": "6400", "since": WALL0, "until": WALL0 + 86400}
-    metric = {}
-    for name, sql in QUEUE_PERFORMANCE.items():
-        (value,), = await store.fetch(sql.replace(":queue", "?").replace(":since", "?")
-                                      .replace(":until", "?"),
-                                      (params["queue"], params["since"], params["until"]))
-        metric[name] = value
+    metric = await performance(store)
     assert metric == {
-        "total_calls": 4, "answered": 2, "missed": 1, "abandoned": 1,
+        "queue": "6400", "total": 4, "answered": 2, "missed": 1, "abandoned": 1,
         "avg_handle": (4 + 60 + 22 + 78) / 2,      # (answered ring + talk) / answered
         "avg_wait_answered": (4 + 22) / 2,
         "avg_wait_all": (4 + 22 + 3 + 2) / 4,
@@ -190,11 +189,9 @@ async def test_queue_performance_metrics_are_one_query_each(store: Store) -> Non
         "answer_rate": 50.0, "missed_rate": 25.0, "abandon_rate": 25.0,
         "sla": 25.0,                                # only c1 answered within 20 s (c2: 22 s)
     }
-    # Total = Answered + Missed + Abandoned (§8.4 check); another queue's window is empty
-    empty = await store.fetch(QUEUE_PERFORMANCE["sla"].replace(":queue", "?")
-                              .replace(":since", "?").replace(":until", "?"),
-                              ("6401", WALL0, WALL0 + 86400))
-    assert empty == [(None,)]
+    # another queue's window is empty: only the Total row, of zero counts
+    assert await performance(store, "6401") == {"queue": "Total", "total": 0, "answered": 0,
+                                                "missed": 0, "abandoned": 0}
 
 
 async def test_agent_missed_report_rows(store: Store) -> None:
