@@ -233,7 +233,8 @@ class SipRouter:
                            domain=sip.domain, no_answer_timeout=float(sip.no_answer_timeout),
                            clock=self.clock, events=self.events, trunks=self.trunks,
                            observer=self.queues, recordings=self.recordings,
-                           user_agent=sip.user_agent)
+                           user_agent=sip.user_agent, parking=config.parking,
+                           pickup=config.pickup, language=config.prompts.language)
         from softswitch.agentdesk import attach_agentdesk
 
         self.agentdesk = attach_agentdesk(self)  # feature codes, BLF, report rows, e-mail
