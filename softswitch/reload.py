@@ -30,7 +30,8 @@ notification recipients.
 What waits for a restart (`RESTART_ONLY`): ``sip`` (listeners, domain, realm, registrar,
 auth and brute-force settings, user agent, no-answer timeout), ``rtp``, ``http``,
 ``database``, ``logging``, ``smtp``, ``recording`` and ``message_channels``: the sockets,
-files and connections they describe are open. Decision: a reload that changes them is not
+files and connections they describe are open; ``parking`` and ``pickup`` (the parking lot
+holds parked calls in its slots). Decision: a reload that changes them is not
 refused (the file on disk is what the next start uses anyway, and refusing would hold back the
 changes that can apply); the switch keeps running with the old values of those keys,
 applies the rest, and names every such key in a ``restart needed`` warning, in the outcome
@@ -57,7 +58,7 @@ from softswitch.log import get_logger
 log = get_logger("reload")
 
 RESTART_ONLY = ("sip", "rtp", "http", "database", "logging", "smtp", "recording",
-                "message_channels")
+                "message_channels", "parking", "pickup")
 WAIT_SECONDS = 10.0
 
 

@@ -271,7 +271,7 @@ class Transfers:
     def _take_end(self, call: Call, side: Side) -> End:
         """Detach `side`'s end from `call` (its leg and dialog move elsewhere; the call ends
         or goes on without it, and never sends that party a BYE)."""
-        end = self.b2bua._end_of(call, side)
+        end: End = self.b2bua._end_of(call, side)
         self._isolate(call)
         if side is Side.CALLER:
             call.leg_a = None
@@ -521,7 +521,8 @@ class Transfers:
             raise TransferRefused(491, "Request Pending")
         now = self.clock.monotonic()
         target = target or self.lot.config.code
-        slot, events = self.lot.park(target, call_id, call.parties.get(side, ""), now)
+        slot, events = self.lot.park(target, call_id, call.parties.get(side, ""), now,
+                                     call.parties.get(other(side), ""))
         if slot is None:
             if self.lot.is_slot(target):
                 raise TransferRefused(486, "Busy Here")
@@ -615,6 +616,7 @@ class Transfers:
             return
         if call.answer_sdp is None:
             codec = end.leg.codec if end.leg.codec in ("PCMU", "PCMA") else "PCMU"
+            answer: sdplib.SessionDescription | None
             if call.offer is None:
                 answer = sdplib.create_offer(call.leg_a.local_host, call.leg_a.local_port,
                                              codecs=(codec,))

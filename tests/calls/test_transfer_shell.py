@@ -157,7 +157,7 @@ class Phone:
                     return True
         try:
             return await asyncio.wait_for(wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
 
