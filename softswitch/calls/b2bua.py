@@ -973,7 +973,6 @@ class B2BUA:
             call.origins.pop(side, None)
         call.parties[side] = end.party
         call.leg_call_ids.append(key)
-        call.held_by.discard("caller" if side is Side.CALLER else "callee")
 
     def _unobserve(self, call: Call, ext: str) -> None:
         """`ext` left `call` (transfer, park): its device is idle again for the queues."""

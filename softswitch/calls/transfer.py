@@ -267,6 +267,47 @@ class Transfers:
         b2bua._observe(call, end.party)
         call.log.info("party changed", side=side.value, party=end.party, previous=previous)
         self._publish_party(call, side, end.party, previous)
+        if ("caller" if side is Side.CALLER else "callee") in call.held_by:
+            # whoever held the staying party has gone: take it off hold (RFC 3264 §8.4)
+            b2bua._hold_changed(call, side, False)
+            self._resume(call, other(side))
+
+    def _resume(self, call: Call, side: Side) -> None:
+        """re-INVITE the party at `side` with a sendrecv offer of its own leg's codec."""
+        b2bua = self.b2bua
+        from softswitch.calls.b2bua import apply_media, media_params
+
+        try:
+            end = b2bua._end_of(call, side)
+        except TransferRefused:
+            return
+        leg = end.leg
+        if leg is None or leg.closed:
+            return
+        offer = sdplib.create_offer(leg.local_host, leg.local_port,
+                                    codecs=(leg.codec if leg.codec in ("PCMU", "PCMA")
+                                            else "PCMU",))
+        body = bytes(b2bua._as_ours(call, side, offer))
+        local = b2bua.endpoint.local_peer(end.peer.transport)
+        host = f"[{local.host}]" if ":" in local.host else local.host
+        request = end.dialog.create_request("INVITE", body=body, content_type="application/sdp",
+                                            headers=(("Contact", f"<sip:switch@{host}:"
+                                                      f"{local.port};transport="
+                                                      f"{end.peer.transport}>"),))
+
+        def on_response(resp: Response) -> None:
+            if not 200 <= resp.status < 300:
+                return
+            with contextlib.suppress(Exception):
+                end.dialog.receive_response(resp)
+                outgoing.send_ack(end.dialog.create_ack(request))
+            with contextlib.suppress(Exception):
+                params = media_params(sdplib.SessionDescription.parse(resp.body))
+                if params is not None:
+                    apply_media(leg, params)
+
+        call.log.info("taking the remaining party off hold", side=side.value)
+        outgoing = b2bua.endpoint.send_request(request, end.peer, on_response=on_response)
 
     def _take_end(self, call: Call, side: Side) -> End:
         """Detach `side`'s end from `call` (its leg and dialog move elsewhere; the call ends
