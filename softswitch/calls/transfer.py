@@ -879,7 +879,7 @@ class Transfers:
         replaces_value = request.get("Replaces")
         try:
             if replaces_value:
-                call, side = self._replaced(parse_replaces(replaces_value))
+                call, side = self._replaced(_replaces_of_invite(replaces_value))
                 if call.control.state in (CallState.CALLING, CallState.RINGING) \
                         and side is Side.CALLEE and call.kind == EXTENSION:
                     self._answer_then(txn, request, caller,
@@ -969,6 +969,19 @@ class Transfers:
             b2bua._respond(txn, request, 481, "Call Does Not Exist")
             return
         b2bua.endpoint.send_response(txn, response)
+
+
+def _replaces_of_invite(value: str) -> Replaces:
+    """RFC 3891 Replaces of a pickup INVITE. A phone picking up from a BLF key copies the
+    dialog id of our dialog-info (`<call-id>/b`, which carries no tags): its empty or
+    missing tags are accepted for that form only."""
+    try:
+        return parse_replaces(value)
+    except TransferError:
+        call_id = value.split(";", 1)[0].strip()
+        if call_id.endswith("/b") and len(value) <= 2048:
+            return Replaces(call_id, "", "")
+        raise
 
 
 _REASONS = {404: "Not Found", 408: "Request Timeout", 480: "Temporarily Unavailable",

@@ -357,3 +357,17 @@ async def test_pickup_by_invite_with_replaces(bench: Bench) -> None:
     assert (await ringing)[0].status == 200
     bench["1003"].send_rtp(d.media, 0x31)
     assert await bench["1001"].hears(0x31)
+
+
+async def test_pickup_from_a_blf_key_with_the_dialog_info_id(bench: Bench) -> None:
+    """A phone's BLF key sends Replaces with the id our dialog-info gave the ringing
+    dialog (`<call-id>/b`, no tags): the call is picked up."""
+    ringing = asyncio.create_task(bench["1001"].call("1002", call_id="blf-call"))
+    await bench["1002"].ringing()
+    final, d = await bench["1003"].call("1002", headers=["Replaces: blf-call/b;to-tag=;"
+                                                          "from-tag="])
+    assert final.status == 200 and d is not None
+    assert (await ringing)[0].status == 200
+    # a Replaces naming no call: 481 (RFC 3891 §3)
+    final, _ = await bench["1004"].call("1002", headers=["Replaces: nope;to-tag=a;from-tag=b"])
+    assert final.status == 481

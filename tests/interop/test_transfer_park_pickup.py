@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import audio
+import numpy as np
 import pytest
 from baresip import Baresip, BaresipAccount
 from blf_keys import lamp_history, start_keys, wait_until
@@ -60,12 +61,18 @@ def hears(phone: Phone, call: int, wav: Path, freq: float, seconds: float = 2.0)
 
 def test_pjsua2_blind_transfer(switch: RunningSwitch, phone_factory: Callable[..., Phone],
                                tmp_path: Path) -> None:
-    """Bob transfers Alice to Carol: Bob's REFER gets 100 then 200 in its NOTIFYs and his
-    call ends; Alice, who never re-INVITEd, hears Carol's tone."""
+    """Bob transfers Alice to Carol: Alice hears ringback while Carol's phone rings; Bob's
+    REFER gets 200 in its last NOTIFY and his call ends; Alice, who got no re-INVITE, hears
+    Carol's tone."""
     alice, bob, carol = registered(phone_factory, switch, ALICE, BOB, CAROL)
     a_call, b_call = connected(alice, bob, switch, BOB[0])
     bob.xfer(b_call, uri(switch, CAROL[0]))
     c_call = carol.wait_incoming()
+    alice.record(a_call, tmp_path / "ringback.wav")
+    time.sleep(2.5)  # US ringback: 2 s of 440+480 Hz, 4 s of silence
+    ringback = alice.stop_record(a_call)
+    assert audio.detect_tone(*audio.read_wav(ringback), 440,
+                             min_share=0.3).seconds_with_tone >= 1.0
     carol.play(c_call, audio.tone_wav(tmp_path / "carol.wav", 1000))
     carol.answer(c_call)
     assert bob.wait_xfer_final(b_call) == 200
@@ -135,6 +142,10 @@ def test_park_and_retrieve_with_a_slot_key(
     bob.wait_call_state(b_call, "DISCONNECTED")
     wait_until(lambda: ("confirmed", False) in lamp_history(keys.messages(), ["6000"])["6000"],
                what="slot 6000 busy")
+    alice.record(a_call, tmp_path / "parked.wav")
+    time.sleep(1.5)
+    music, _ = audio.read_wav(alice.stop_record(a_call))
+    assert float(np.sqrt(np.mean(music**2))) > 0.01  # music on hold, not silence
     c_call = carol.call(uri(switch, "6000"))
     carol.wait_call_state(c_call, "CONFIRMED")
     carol.wait_media(c_call)
