@@ -1009,6 +1009,7 @@ class B2BUA:
     async def shutdown(self, grace: float = 3.0) -> None:
         """End every call (BYE/CANCEL/503) and wait up to `grace` s for the BYEs' answers."""
         self._accepting = False
+        self.transfers.close()
         if self._linger_timer is not None:
             self._linger_timer.cancel()
         now = self.clock.monotonic()

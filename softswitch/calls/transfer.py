@@ -24,7 +24,13 @@ here moves ends between calls; none sends a re-INVITE to the party who stays:
 
 Decisions:
 - A transferred call keeps its Call-ID and its one call record (caller and callee as it
-  started); `CallPartyChanged` events tell the lamps and observers who is in it now.
+  started); `CallPartyChanged` events tell the lamps and observers who is in it now. A
+  pickup or retrieval INVITE joins that call and writes no record of its own. The call's
+  recording ends when its first party leaves (the recorder follows the legs it started on).
+- Whoever held the party that stays has left: that party gets a re-INVITE taking it off
+  hold (sendrecv), so the new parties hear each other both ways.
+- Pickup by Replaces is open to every extension (any of them may watch a BLF key); the
+  pickup codes follow the pickup groups.
 - Transfer targets are what an extension may dial (extensions, outbound routes), the park
   code and slots. A queue number as a blind-transfer target is not supported yet: the
   queue-call shell takes callers only from their own INVITE (NOTIFY 404).
@@ -41,7 +47,7 @@ Decisions:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +86,20 @@ log = get_logger("calls")
 
 RINGBACK_STREAM = "transfer-ringback"
 NOTIFY_EXPIRES = 60
+
+
+class _RingingView(Mapping[str, Sequence[RingingCall]]):
+    def __init__(self, index: dict[str, dict[str, float]]) -> None:
+        self._index = index
+
+    def __getitem__(self, ext: str) -> Sequence[RingingCall]:
+        return [RingingCall(c, since) for c, since in self._index[ext].items()]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
 
 
 class TransferRefused(Exception):
@@ -788,10 +808,15 @@ class Transfers:
         """Slot -> Call-ID of every parked call (the live API's view)."""
         return self.lot.occupied() if self.lot is not None else {}
 
-    def ringing(self) -> dict[str, list[RingingCall]]:
-        """Extension -> its ringing extension calls (the pickup's view)."""
-        return {ext: [RingingCall(c, since) for c, since in calls.items()]
-                for ext, calls in self._ringing.items()}
+    def ringing(self) -> Mapping[str, Sequence[RingingCall]]:
+        """Extension -> its ringing extension calls (the pickup's view of the index)."""
+        return _RingingView(self._ringing)
+
+    def close(self) -> None:
+        """The switch stops: no park timer fires after the calls are gone."""
+        if self._lot_timer is not None:
+            self._lot_timer.cancel()
+            self._lot_timer = None
 
     # ------------------------------------------------------------------ SIP: REFER
 
