@@ -371,3 +371,30 @@ async def test_pickup_from_a_blf_key_with_the_dialog_info_id(bench: Bench) -> No
     # a Replaces naming no call: 481 (RFC 3891 §3)
     final, _ = await bench["1004"].call("1002", headers=["Replaces: nope;to-tag=a;from-tag=b"])
     assert final.status == 481
+
+
+async def test_operations_the_live_api_calls(bench: Bench) -> None:
+    """The same operations without a REFER: errors are TransferRefused with the status a
+    NOTIFY would carry; a park from the API parks, a retrieve rings the extension."""
+    from softswitch.calls.transfer import TransferRefused
+
+    calls = bench.switch.router.calls
+    call = asyncio.create_task(bench["1001"].call("1002", call_id="api-1"))
+    await bench["1002"].answer()
+    assert (await call)[0].status == 200
+    with pytest.raises(TransferRefused) as refused:
+        calls.transfer_blind("no-such-call", "callee", "1003")
+    assert refused.value.status == 481
+    with pytest.raises(TransferRefused) as refused:
+        calls.transfer_blind("api-1", "callee", "1999")
+    assert refused.value.status == 404
+    assert calls.park("api-1", "callee") == "6000"
+    await bench["1002"].got("BYE")
+    with pytest.raises(TransferRefused) as refused:
+        calls.retrieve("6001", "1003")
+    assert refused.value.status == 404
+    calls.retrieve("6000", "1003")
+    c = await bench["1003"].answer()
+    bench["1003"].send_rtp(c.media, 0x42)
+    assert await bench["1001"].hears(0x42)
+    assert bench.switch.router.calls.transfers.parked() == {}
