@@ -197,16 +197,26 @@ async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
                          for n in ("1001", "1002", "1003", "1004")]
     raw["parking"] = {"slots": "6000-6001", "timeout": 10, "ring_back": 5}
     raw["pickup"] = {"groups": {"sales": ["1002", "1003", "1004"]}}
+    # a provider behind an outbound route: 9 + number goes out through it
+    provider = await SipUA("provider", "", ("127.0.0.1", 9)).start()
+    raw["trunks"] = [{"name": "provider", "host": "127.0.0.1",
+                      "port": provider.local[1]}]
+    raw["outbound_routes"] = [{"name": "out", "prefix": "9", "strip": 1,
+                               "trunk": "provider"}]
     cfg = parse_config(yaml.safe_dump(raw), "c.yaml", tmp_path)
     switch = Switch(cfg)
     await switch.start()
+    host, port = switch.sip_addresses[0].split(":")[1:]
+    provider.server = (host, int(port))
     events: list[Any] = []
     switch.router.events.subscribe(events.append, CallPartyChanged, SlotChanged, CallEnded)
-    host, port = switch.sip_addresses[0].split(":")[1:]
     phones = {}
     for n in ("1001", "1002", "1003", "1004"):
         phones[n] = await Phone(await SipUA(n, f"pw-{n}", (host, int(port))).start(),
                                 udp_socket()).start()
+    phones["provider"] = Phone(provider, udp_socket())
+    phones["provider"].pump = asyncio.get_running_loop().create_task(
+        phones["provider"]._pump())
     try:
         yield Bench(switch, phones, events)
     finally:
@@ -398,3 +408,17 @@ async def test_operations_the_live_api_calls(bench: Bench) -> None:
     bench["1003"].send_rtp(c.media, 0x42)
     assert await bench["1001"].hears(0x42)
     assert bench.switch.router.calls.transfers.parked() == {}
+
+
+async def test_blind_transfer_to_an_external_number(bench: Bench) -> None:
+    """Refer-To 9<number>: the outbound route's trunk is called with the number (prefix
+    stripped); when the provider answers, the caller talks to it."""
+    a, b = await connect(bench, "1001", "1002")
+    assert (await bench["1002"].refer(b, "<sip:955501234@127.0.0.1>")).status == 202
+    out = await asyncio.wait_for(bench["provider"].invites.get(), 8)
+    assert out.uri.user == "55501234"
+    bench["provider"].ua.reply(out, 200, to_tag="prov",
+                               body=sdp(bench["provider"].rtp.getsockname()[1]))
+    assert sipfrags(await bench["1002"].got("NOTIFY", 2))[-1] == "SIP/2.0 200 OK"
+    bench["provider"].send_rtp(media_of(out.body), 0x5A)
+    assert await bench["1001"].hears(0x5A)
