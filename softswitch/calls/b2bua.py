@@ -157,6 +157,18 @@ def offered_codecs(sdp: Any) -> tuple[list[str], bool]:
     return codecs, te
 
 
+def answer_one_codec(offer: Any, leg: Any) -> tuple[MediaParams, Any] | None:
+    """RFC 3264 answer from `leg`'s address to a phone's offer, with the phone's first
+    codec only (a multi-codec answer makes phones re-INVITE again); None when nothing in
+    the offer is usable (the request gets 488)."""
+    params = media_params(offer)
+    answer = sdplib.create_answer(offer, leg.local_host, leg.local_port,
+                                  codecs=(params.codec,) if params else SUPPORTED_CODECS)
+    if params is None or answer is None:
+        return None
+    return params, answer
+
+
 _MIRROR = {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive",
            "sendrecv": "sendrecv"}
 

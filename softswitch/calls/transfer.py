@@ -463,13 +463,20 @@ class Transfers:
         end = End(ring.number, out.dialog, out.peer, ring.leg, origin, out.winner.request)
         self._ring_over(ring, end, 200)
 
-    def _ring_over(self, ring: Ring, end: End | None, status: int) -> None:
+    @staticmethod
+    def _close_ring(ring: Ring) -> bool:
+        """Mark `ring` over (False when it already was) and stop its timer."""
         if ring.over:
-            return
+            return False
         ring.over = True
         if ring.timer is not None:
             ring.timer.cancel()
             ring.timer = None
+        return True
+
+    def _ring_over(self, ring: Ring, end: End | None, status: int) -> None:
+        if not self._close_ring(ring):
+            return
         if end is not None:
             ring.on_answered(end)
         else:
@@ -478,12 +485,8 @@ class Transfers:
             ring.on_failed(status)
 
     def _stop_ring(self, ring: Ring) -> None:
-        if ring.over:
+        if not self._close_ring(ring):
             return
-        ring.over = True
-        if ring.timer is not None:
-            ring.timer.cancel()
-            ring.timer = None
         if ring.out is not None:
             self.dialer.cancel(ring.out)
         if ring.leg is not None:
@@ -964,7 +967,7 @@ class Transfers:
 
     async def _answer(self, txn: Any, request: Request, caller: str, offer: Any,
                       then: Callable[[End], bool]) -> None:
-        from softswitch.calls.b2bua import ALLOW, SUPPORTED_CODECS, apply_media, media_params
+        from softswitch.calls.b2bua import ALLOW, answer_one_codec, apply_media
         from softswitch.sip import new_tag
 
         b2bua = self.b2bua
@@ -973,13 +976,12 @@ class Transfers:
         except Exception:  # noqa: BLE001
             b2bua._respond(txn, request, 503, "No Media Port")
             return
-        params = media_params(offer)
-        answer = sdplib.create_answer(offer, leg.local_host, leg.local_port,
-                                      codecs=(params.codec,) if params else SUPPORTED_CODECS)
-        if params is None or answer is None:
+        answered = answer_one_codec(offer, leg)
+        if answered is None:
             await _close(leg)
             b2bua._respond(txn, request, 488, "Not Acceptable Here")
             return
+        params, answer = answered
         apply_media(leg, params)
         local = b2bua.endpoint.local_peer(txn.peer.transport)
         host = f"[{local.host}]" if ":" in local.host else local.host

@@ -85,7 +85,13 @@ from acd.config import AcdConfig, DestinationType, QueueConfig
 from acd.events import CallbackFailureReason, CallbackRequested, TaskLeft
 from media.events import DtmfDigit, PlaybackOutcome
 from media.player import Prompt, PromptSequence, ringback_tone
-from softswitch.calls.b2bua import ALLOW, SUPPORTED_CODECS, apply_media, media_params
+from softswitch.calls.b2bua import (
+    ALLOW,
+    SUPPORTED_CODECS,
+    answer_one_codec,
+    apply_media,
+    media_params,
+)
 from softswitch.calls.events import CallHoldChanged
 from softswitch.calls.recording import CallRecorder
 from softswitch.calls.records import CallRecords
@@ -517,13 +523,11 @@ class QueueCalls:
         except Exception:  # noqa: BLE001
             self._respond(txn, request, 488, "Bad SDP")
             return
-        params = media_params(offer)
-        # one codec (the phone's first): a multi-codec answer makes phones re-INVITE again
-        answer = sdplib.create_answer(offer, leg.local_host, leg.local_port,
-                                      codecs=(params.codec,) if params else SUPPORTED_CODECS)
-        if params is None or answer is None:
+        answered = answer_one_codec(offer, leg)
+        if answered is None:
             self._respond(txn, request, 488, "Not Acceptable Here")
             return
+        params, answer = answered
         apply_media(leg, params)
         self._respond(txn, request, 200, headers=[
             ("Contact", self._contact(peer, "switch")), ("Content-Type", "application/sdp")],
