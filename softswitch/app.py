@@ -234,7 +234,8 @@ class SipRouter:
                            clock=self.clock, events=self.events, trunks=self.trunks,
                            observer=self.queues, recordings=self.recordings,
                            user_agent=sip.user_agent, parking=config.parking,
-                           pickup=config.pickup, language=config.prompts.language)
+                           pickup=config.pickup, language=config.prompts.language,
+                           queues=self.queues)
         from softswitch.agentdesk import attach_agentdesk
 
         self.agentdesk = attach_agentdesk(self)  # feature codes, BLF, report rows, e-mail

@@ -86,6 +86,16 @@ def with_trunk_credentials(request: Request, trunk: Any, challenge: Response | N
     return authorize(challenge, request, trunk.username, trunk.password)
 
 
+class QueueEntrance(Protocol):
+    """Where a blind transfer to a queue number hands the transferee (the queue-call
+    shell, softswitch.queue.controller.QueueCalls.adopt_caller)."""
+
+    queues: Any  # queue number -> its configuration
+
+    def adopt_caller(self, call_id: str, queue: str, caller: str, dialog: Dialog,
+                     peer: Peer, leg: Any) -> bool: ...
+
+
 class DeviceObserver(Protocol):
     """Told when an extension starts and ends an extension call (the queue controller:
     device busy/idle for ring-in-use, spec/queue-admin.md §2.4)."""
@@ -241,12 +251,14 @@ class B2BUA:
                  trunks: TrunkRouter | None = None, observer: DeviceObserver | None = None,
                  recordings: CallRecorder | None = None,
                  user_agent: str = "softswitch", parking: ParkingConfig | None = None,
-                 pickup: PickupConfig | None = None, language: str = "en") -> None:
+                 pickup: PickupConfig | None = None, language: str = "en",
+                 queues: QueueEntrance | None = None) -> None:
         """``events``: CallStarted/Ringing/Answered/HoldChanged/Ended go there
         (softswitch.calls.events); ``trunks``: "external" destinations; ``observer``: told of
         each party of an extension call; ``recordings``: every answered extension call;
         ``parking``, ``pickup``: the park slots and pickup codes (softswitch.calls.transfer),
-        ``language`` of the prompts a transferred party hears."""
+        ``language`` of the prompts a transferred party hears; ``queues``: where a
+        transfer to a queue number goes."""
         self.endpoint = endpoint
         self.clock = clock  # every time and timer of the calls (softswitch.clock)
         self.media = media
@@ -272,7 +284,8 @@ class B2BUA:
         from softswitch.calls.transfer import Transfers
 
         # REFER, park, pickup (softswitch.calls.transfer); the live API calls its operations
-        self.transfers = Transfers(self, parking=parking, pickup=pickup, language=language)
+        self.transfers = Transfers(self, parking=parking, pickup=pickup, language=language,
+                                   queues=queues)
 
     def active_count(self) -> int:
         return sum(1 for c in self.calls.values() if c.control.state is not CallState.ENDED)

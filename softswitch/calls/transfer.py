@@ -31,9 +31,10 @@ Decisions:
   hold (sendrecv), so the new parties hear each other both ways.
 - Pickup by Replaces is open to every extension (any of them may watch a BLF key); the
   pickup codes follow the pickup groups.
-- Transfer targets are what an extension may dial (extensions, outbound routes), the park
-  code and slots. A queue number as a blind-transfer target is not supported yet: the
-  queue-call shell takes callers only from their own INVITE (NOTIFY 404).
+- Transfer targets are what an extension may dial (extensions, outbound routes), queue
+  numbers, the park code and slots. A transferee sent to a queue leaves this call (its
+  record ends, "transferred to queue N") and becomes a queue call of its own, with its
+  own record (softswitch.queue.controller.QueueCalls.adopt_caller).
 - Attended transfer needs a connected consultation call; a REFER with Replaces naming a
   call still ringing gets 481 in its NOTIFY (the phone keeps both calls).
 - Pickup takes extension calls only; a queue offer ringing an agent belongs to the queue
@@ -175,8 +176,8 @@ class Transfers:
 
     def __init__(self, b2bua: B2BUA, *, parking: ParkingConfig | None = None,
                  pickup: PickupConfig | None = None, language: str = "en",
-                 route_destination: Callable[[Call, Destination], bool] | None = None
-                 ) -> None:
+                 route_destination: Callable[[Call, Destination], bool] | None = None,
+                 queues: Any = None) -> None:
         from softswitch.queue.dialer import Dialer
 
         self.b2bua = b2bua
@@ -186,6 +187,7 @@ class Transfers:
         self.pickup_config = pickup or PickupConfig()
         self.language = language
         self.route_destination = route_destination
+        self.queues = queues  # softswitch.calls.b2bua.QueueEntrance
         self._dialer_index: dict[str, Any] = {}
         self.dialer = Dialer(b2bua.endpoint, b2bua.domain, b2bua.user_agent,
                              self._dialer_index, b2bua.clock)
@@ -508,6 +510,9 @@ class Transfers:
             self.park(call_id, side, target, notify)
             return
         transferee = other(side)
+        if self.queues is not None and target in self.queues.queues:
+            self._into_queue(call, side, target, notify)
+            return
         number, targets = self._targets(target, call.parties.get(side, ""))
         call.log.info("blind transfer", transferor=call.parties.get(side),
                       transferee=call.parties.get(transferee), target=number)
@@ -517,6 +522,24 @@ class Transfers:
                           lambda end: self._transfer_answered(call, end),
                           lambda status: self._transfer_failed(call, status))
         moves.transfer = PendingTransfer(side, ring, notify)
+
+    def _into_queue(self, call: Call, side: Side, queue: str, notify: Notify | None) -> None:
+        """The transferee becomes a caller waiting in `queue` (the queue-call shell takes
+        its dialog and leg); this call ends for the transferor."""
+        assert self.queues is not None
+        transferee = other(side)
+        end: End = self.b2bua._end_of(call, transferee)
+        self._isolate(call)
+        if not self.queues.adopt_caller(end.dialog.call_id, queue, end.party, end.dialog,
+                                        end.peer, end.leg):
+            raise TransferRefused(503, "Queue Not Available")
+        call.log.info("transferred into a queue", queue=queue, transferee=end.party,
+                      transferor=call.parties.get(side))
+        self._take_end(call, transferee)
+        if notify is not None:
+            notify(200, "OK")
+        self._publish_party(call, transferee, "", end.party)
+        self._end_call(call, f"transferred to queue {queue}")
 
     def _transfer_answered(self, call: Call, end: End) -> None:
         moves = self.moves(call)

@@ -415,6 +415,26 @@ class QueueCalls:
         task.log.info("queue call answered")
         self._arrive(task, task.queue)
 
+    def adopt_caller(self, call_id: str, queue: str, caller: str, dialog: Dialog,
+                     peer: Peer, leg: Any) -> bool:
+        """A caller transferred into ``queue`` by the B2BUA (a REFER to a queue number,
+        softswitch.calls.transfer): already answered, its dialog ``call_id`` and media leg
+        now belong to this queue call, which starts waiting at once. False when the queue
+        does not exist or the switch is stopping (the transfer then fails with 404/503)."""
+        if queue not in self.queues or not self._accepting or call_id in self.tasks:
+            return False
+        wall = self._clock.wall()
+        task = QueueTask(call_id, queue, caller, caller, peer=peer, a_tag=dialog.local_tag,
+                         dialog=dialog, leg=leg, wall_start=wall, wall_answer=wall)
+        task.log = log.bind(call_id=call_id, caller=caller, queue=queue)
+        task.record_uid = self.records.open(call_id, caller, queue, wall)
+        self.records.answered(task.record_uid, wall, [("caller", dialog, peer)])
+        self.tasks[call_id] = task
+        leg.on_dtmf(lambda d, t=task: self._on_digit(t, d))
+        task.log.info("caller transferred into the queue")
+        self._arrive(task, queue)
+        return True
+
     def _arrive(self, task: QueueTask, queue: str) -> None:
         task.queue = queue
         task.in_engine = True

@@ -197,6 +197,8 @@ async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
                          for n in ("1001", "1002", "1003", "1004")]
     raw["parking"] = {"slots": "6000-6001", "timeout": 10, "ring_back": 5}
     raw["pickup"] = {"groups": {"sales": ["1002", "1003", "1004"]}}
+    raw["queues"] = [{"number": "6100", "name": "Help", "strategy": "ring_all",
+                      "static_agents": ["1004"]}]
     # a provider behind an outbound route: 9 + number goes out through it
     provider = await SipUA("provider", "", ("127.0.0.1", 9)).start()
     raw["trunks"] = [{"name": "provider", "host": "127.0.0.1",
@@ -422,3 +424,18 @@ async def test_blind_transfer_to_an_external_number(bench: Bench) -> None:
     assert sipfrags(await bench["1002"].got("NOTIFY", 2))[-1] == "SIP/2.0 200 OK"
     bench["provider"].send_rtp(media_of(out.body), 0x5A)
     assert await bench["1001"].hears(0x5A)
+
+
+async def test_blind_transfer_into_a_queue(bench: Bench) -> None:
+    """1002 transfers 1001 to queue 6100: the queue rings its agent 1004, who then talks to
+    1001; 1002's call ends."""
+    a, b = await connect(bench, "1001", "1002")
+    assert (await bench["1002"].refer(b, "<sip:6100@127.0.0.1>")).status == 202
+    assert sipfrags(await bench["1002"].got("NOTIFY", 2))[-1] == "SIP/2.0 200 OK"
+    await bench["1002"].got("BYE")
+    agent = await bench["1004"].answer()
+    bench["1004"].send_rtp(agent.media, 0x4D)
+    assert await bench["1001"].hears(0x4D)
+    # the caller hangs up: the queue call ends, the agent gets BYE
+    bench["1001"].send(a, "BYE")
+    await bench["1004"].got("BYE")

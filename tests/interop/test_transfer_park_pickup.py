@@ -107,6 +107,22 @@ def test_pjsua2_attended_transfer(switch: RunningSwitch, phone_factory: Callable
     carol.wait_call_state(c_call, "DISCONNECTED")
 
 
+def test_pjsua2_blind_transfer_into_a_queue(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    """Bob transfers Carol to queue 6400, whose static agent Alice rings and answers:
+    Carol hears Alice's tone."""
+    alice, bob, carol = registered(phone_factory, switch, ALICE, BOB, CAROL)
+    c_call, b_call = connected(carol, bob, switch, BOB[0])
+    bob.xfer(b_call, uri(switch, "6400"))
+    assert bob.wait_xfer_final(b_call) == 200
+    bob.wait_call_state(b_call, "DISCONNECTED")
+    offer = alice.wait_incoming(timeout=30)  # after the queue's welcome prompt
+    alice.play(offer, audio.tone_wav(tmp_path / "alice.wav", 1000))
+    alice.answer(offer)
+    alice.wait_call_state(offer, "CONFIRMED")
+    hears(carol, c_call, tmp_path / "carol.wav", 1000, seconds=4.0)
+
+
 @pytest.mark.switch_config(overrides=MD5_ONLY)
 def test_baresip_blind_transfer(switch: RunningSwitch, phone_factory: Callable[..., Phone],
                                 baresip_factory: Callable[..., Baresip],
