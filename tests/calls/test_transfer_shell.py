@@ -140,25 +140,36 @@ class Phone:
         self.send(d, "REFER", [f"Refer-To: {refer_to}"])
         return await self.response(d.call_id, "REFER")
 
-    def send_rtp(self, to: tuple[str, int], fill: int, count: int = 25) -> None:
-        for seq in range(count):
+    def send_rtp(self, to: tuple[str, int], fill: int, count: int = 25,
+                 first: int = 0) -> None:
+        for seq in range(first, first + count):
             self.rtp.sendto(struct.pack("!BBHII", 0x80, 0, seq, seq * 160, fill)
                             + bytes([fill]) * 160, to)
 
-    async def hears(self, fill: int, timeout: float = 5.0) -> bool:
-        """True once an RTP packet whose payload is all `fill` arrives."""
+    async def hears(self, fill: int, talker: Phone, to: tuple[str, int],
+                    timeout: float = 5.0) -> bool:
+        """True once an RTP packet whose payload is all `fill`, sent by `talker` to the
+        switch's address `to` every 100 ms meanwhile, arrives here."""
         loop = asyncio.get_running_loop()
         self.rtp.setblocking(False)
+
+        async def talk() -> None:
+            for burst in range(int(timeout * 10)):
+                talker.send_rtp(to, fill, count=5, first=burst * 5)
+                await asyncio.sleep(0.1)
 
         async def wait() -> bool:
             while True:
                 data = await loop.sock_recv(self.rtp, 2048)
                 if len(data) >= 172 and data[12:172] == bytes([fill]) * 160:
                     return True
+        sender = loop.create_task(talk())
         try:
             return await asyncio.wait_for(wait(), timeout)
         except TimeoutError:
             return False
+        finally:
+            sender.cancel()
 
 
 def media_of(body: bytes) -> tuple[str, int]:
@@ -246,8 +257,7 @@ async def test_blind_transfer_by_the_callee_connects_the_caller_to_the_target(
     assert sipfrags(notifies) == ["SIP/2.0 100 Trying", "SIP/2.0 200 OK"]
     assert notifies[-1].get("Subscription-State").startswith("terminated")
     await bench["1002"].got("BYE")
-    bench["1003"].send_rtp(c.media, 0x33)
-    assert await bench["1001"].hears(0x33)
+    assert await bench["1001"].hears(0x33, bench["1003"], c.media)
     assert "INVITE" not in {r.method for r in bench["1001"].received.get("INVITE", [])}
     changed = [e for e in bench.events if isinstance(e, CallPartyChanged)]
     assert (changed[-1].side, changed[-1].party, changed[-1].previous) == \
@@ -265,8 +275,7 @@ async def test_blind_transfer_to_a_busy_target_reconnects_the_transferor(bench: 
     notifies = await bench["1001"].got("NOTIFY", 2)
     assert sipfrags(notifies)[-1] == "SIP/2.0 486 Busy Here"
     assert "BYE" not in bench["1001"].received and "BYE" not in bench["1002"].received
-    bench["1001"].send_rtp(a.media, 0x44)
-    assert await bench["1002"].hears(0x44)  # back together
+    assert await bench["1002"].hears(0x44, bench["1001"], a.media)  # back together
 
 
 async def test_transferor_hanging_up_then_target_unreachable_says_goodbye(
@@ -295,10 +304,8 @@ async def test_attended_transfer_with_replaces(bench: Bench) -> None:
     assert sipfrags(notifies)[-1] == "SIP/2.0 200 OK"
     byes = await bench["1001"].got("BYE", 2)
     assert {r.call_id for r in byes} == {b.call_id, consult.call_id}
-    bench["1003"].send_rtp(c.media, 0x55)
-    assert await bench["1002"].hears(0x55)
-    bench["1002"].send_rtp(a.media, 0x66)
-    assert await bench["1003"].hears(0x66)
+    assert await bench["1002"].hears(0x55, bench["1003"], c.media)
+    assert await bench["1003"].hears(0x66, bench["1002"], a.media)
     assert "BYE" not in bench["1002"].received and "BYE" not in bench["1003"].received
 
 
@@ -313,8 +320,7 @@ async def test_park_retrieve_and_the_slot_events(bench: Bench) -> None:
     # 1003 dials the slot: answered, bridged to the parked 1001
     final, d = await bench["1003"].call("6000")
     assert final.status == 200 and d is not None
-    bench["1003"].send_rtp(d.media, 0x77)
-    assert await bench["1001"].hears(0x77)
+    assert await bench["1001"].hears(0x77, bench["1003"], d.media)
     slots = [e for e in bench.events if isinstance(e, SlotChanged)]
     assert (slots[-1].slot, slots[-1].call_id) == ("6000", None)
     # the empty slot: 404
@@ -331,8 +337,7 @@ async def test_park_timeout_rings_the_parker_back(bench: Bench) -> None:
     back = await asyncio.wait_for(bench["1002"].invites.get(), 15)  # timeout 10 s
     tag = "back"
     bench["1002"].ua.reply(back, 200, to_tag=tag, body=sdp(bench["1002"].rtp.getsockname()[1]))
-    bench["1002"].send_rtp(media_of(back.body), 0x12)
-    assert await bench["1001"].hears(0x12)
+    assert await bench["1001"].hears(0x12, bench["1002"], media_of(back.body))
 
 
 async def test_directed_and_group_pickup(bench: Bench) -> None:
@@ -343,8 +348,7 @@ async def test_directed_and_group_pickup(bench: Bench) -> None:
     caller_final, a = await ringing
     assert caller_final.status == 200 and a is not None
     await bench["1002"].got("CANCEL")
-    bench["1004"].send_rtp(d.media, 0x21)
-    assert await bench["1001"].hears(0x21)
+    assert await bench["1001"].hears(0x21, bench["1004"], d.media)
     changed = [e for e in bench.events if isinstance(e, CallPartyChanged)]
     assert (changed[-1].party, changed[-1].previous) == ("1004", "1002")
     # group pickup: 1003 rings, 1004 (same group) dials *4
@@ -367,8 +371,7 @@ async def test_pickup_by_invite_with_replaces(bench: Bench) -> None:
     final, d = await bench["1003"].call("1002", headers=[replaces])
     assert final.status == 200 and d is not None
     assert (await ringing)[0].status == 200
-    bench["1003"].send_rtp(d.media, 0x31)
-    assert await bench["1001"].hears(0x31)
+    assert await bench["1001"].hears(0x31, bench["1003"], d.media)
 
 
 async def test_pickup_from_a_blf_key_with_the_dialog_info_id(bench: Bench) -> None:
@@ -407,8 +410,7 @@ async def test_operations_the_live_api_calls(bench: Bench) -> None:
     assert refused.value.status == 404
     calls.retrieve("6000", "1003")
     c = await bench["1003"].answer()
-    bench["1003"].send_rtp(c.media, 0x42)
-    assert await bench["1001"].hears(0x42)
+    assert await bench["1001"].hears(0x42, bench["1003"], c.media)
     assert bench.switch.router.calls.transfers.parked() == {}
 
 
@@ -422,8 +424,7 @@ async def test_blind_transfer_to_an_external_number(bench: Bench) -> None:
     bench["provider"].ua.reply(out, 200, to_tag="prov",
                                body=sdp(bench["provider"].rtp.getsockname()[1]))
     assert sipfrags(await bench["1002"].got("NOTIFY", 2))[-1] == "SIP/2.0 200 OK"
-    bench["provider"].send_rtp(media_of(out.body), 0x5A)
-    assert await bench["1001"].hears(0x5A)
+    assert await bench["1001"].hears(0x5A, bench["provider"], media_of(out.body))
 
 
 async def test_blind_transfer_into_a_queue(bench: Bench) -> None:
@@ -434,8 +435,7 @@ async def test_blind_transfer_into_a_queue(bench: Bench) -> None:
     assert sipfrags(await bench["1002"].got("NOTIFY", 2))[-1] == "SIP/2.0 200 OK"
     await bench["1002"].got("BYE")
     agent = await bench["1004"].answer()
-    bench["1004"].send_rtp(agent.media, 0x4D)
-    assert await bench["1001"].hears(0x4D)
+    assert await bench["1001"].hears(0x4D, bench["1004"], agent.media)
     # the caller hangs up: the queue call ends, the agent gets BYE
     bench["1001"].send(a, "BYE")
     await bench["1004"].got("BYE")
