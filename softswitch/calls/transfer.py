@@ -588,11 +588,17 @@ class Transfers:
         call.log.info("attended transfer", transferor=call.parties.get(side),
                       transferee=call.parties.get(other(side)),
                       target=consult.parties.get(target_side), consult=consult.call_id)
+        # the transferor may have held the target too (a phone holds the consultation call
+        # before it transfers): the target then comes off hold as well
+        target_held = ("caller" if consult_side is Side.CALLER else "callee") \
+            in consult.held_by
         end = self._take_end(consult, target_side)
         if notify is not None:
             notify(200, "OK")
         self._leave(call, side, bye=True)
         self._join(call, side, end)
+        if target_held:
+            self._resume(call, side)
         self._end_call(consult, "transferred")
 
     def park(self, call_id: str, side: Side | str, target: str | None = None,

@@ -84,8 +84,8 @@ def test_pjsua2_blind_transfer(switch: RunningSwitch, phone_factory: Callable[..
 
 def test_pjsua2_attended_transfer(switch: RunningSwitch, phone_factory: Callable[..., Phone],
                                   tmp_path: Path) -> None:
-    """Alice talks to Bob, holds him, calls Carol, then transfers Bob to Carol with
-    Replaces: Alice's two calls end, Bob is taken off hold, Bob and Carol hear each other."""
+    """Alice talks to Bob, holds him, calls Carol, holds her, then transfers Bob to Carol
+    with Replaces: Alice's two calls end, both are taken off hold and hear each other."""
     alice, bob, carol = registered(phone_factory, switch, ALICE, BOB, CAROL)
     a_bob, b_call = connected(alice, bob, switch, BOB[0])
     bob.play(b_call, audio.tone_wav(tmp_path / "bob-tone.wav", 440))
@@ -94,12 +94,16 @@ def test_pjsua2_attended_transfer(switch: RunningSwitch, phone_factory: Callable
     bob.wait_media(b_call, "REMOTE_HOLD", since=mark)
     a_carol, c_call = connected(alice, carol, switch, CAROL[0])
     carol.play(c_call, audio.tone_wav(tmp_path / "carol.wav", 1000))
-    mark = bob.mark()
+    c_mark = carol.mark()
+    alice.hold(a_carol)  # some phones hold the consultation call too before transferring
+    carol.wait_media(c_call, "REMOTE_HOLD", since=c_mark)
+    mark, c_mark = bob.mark(), carol.mark()
     alice.xfer_replaces(a_bob, a_carol)
     assert alice.wait_xfer_final(a_bob) == 200
     alice.wait_call_state(a_bob, "DISCONNECTED")
     alice.wait_call_state(a_carol, "DISCONNECTED")
-    bob.wait_media(b_call, "ACTIVE", since=mark)  # the switch's re-INVITE: off hold
+    bob.wait_media(b_call, "ACTIVE", since=mark)  # the switch's re-INVITEs: off hold
+    carol.wait_media(c_call, "ACTIVE", since=c_mark)
     hears(bob, b_call, tmp_path / "bob.wav", 1000)
     hears(carol, c_call, tmp_path / "carol-heard.wav", 440)
     assert "DISCONNECTED" not in carol.call_states(c_call)
