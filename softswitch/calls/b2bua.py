@@ -307,8 +307,8 @@ class B2BUA:
                 self._respond(txn, request, 482, "Loop Detected")
                 return
             self._forget(existing)  # a new attempt re-using the Call-ID of an ended one
-        if self.transfers.handle_invite(txn, request, caller):
-            return  # a park slot, a pickup code, or Replaces
+        if destination is None and self.transfers.handle_invite(txn, request, caller):
+            return  # an extension dialled a park slot or a pickup code, or sent Replaces
         dialed = request.uri.user or ""
         control = CallControl(call_id, caller, dialed, now, self.no_answer_timeout)
         call = Call(control, request, txn, txn.peer, new_tag(), None, self.clock.wall(), now)
