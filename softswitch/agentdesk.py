@@ -79,7 +79,8 @@ class AgentDesk:
         self.notifier = Notifier(domain=cfg.sip.domain,
                                  extensions=[e.number for e in cfg.extensions],
                                  directory=directory, resolve_agent_key=self.plan.blf_resource,
-                                 mailbox_codes=_mailbox_codes(cfg))
+                                 mailbox_codes=_mailbox_codes(cfg),
+                                 park_slots=cfg.parking.slots if cfg.parking else ())
         self.presence = PresenceService(router.endpoint, self.notifier)
         router.dialplan.add(self.plan.dialplan_rule(), first=True)
         self._sub: Subscription | None = router.events.subscribe(self._agent_event,
@@ -93,6 +94,11 @@ class AgentDesk:
                                [q.number for q in cfg.acd.queues] if cfg.acd else [])
         self._lamp_sub: Subscription | None = router.events.subscribe(self._call_event,
                                                                       *LAMP_EVENTS)
+        # park slot keys (softswitch.calls.park events from the B2BUA)
+        from softswitch.calls.park import SlotChanged
+
+        self._slot_sub: Subscription | None = router.events.subscribe(self._slot_event,
+                                                                      SlotChanged)
         # every contact change, expiry included (softswitch.registrar listeners)
         router.registrar.listeners.append(self.registration_changed)
 
@@ -115,6 +121,9 @@ class AgentDesk:
         if self._lamp_sub is not None:
             self._lamp_sub.cancel()
             self._lamp_sub = None
+        if self._slot_sub is not None:
+            self._slot_sub.cancel()
+            self._slot_sub = None
         await self.presence.close()
         if self.mail is not None:
             await self.mail.close()
@@ -160,6 +169,11 @@ class AgentDesk:
         if ext in self.notifier.extensions:
             registered = bool(self.router.registrar.targets(ext, self.clock.monotonic()))
             self.presence.registration_changed(ext, registered)
+
+    def _slot_event(self, event: Any) -> None:
+        parked = None if event.call_id is None else \
+            (f"sip:{event.parked}@{self.notifier.domain}" if event.parked else "")
+        self.presence.slot_changed(event.slot, parked)
 
     def _call_event(self, event: Any) -> None:
         for change in self.lamps.handle(event):

@@ -267,7 +267,9 @@ class SipRouter:
                            domain=sip.domain, no_answer_timeout=float(sip.no_answer_timeout),
                            clock=self.clock, events=self.events, trunks=self.trunks,
                            observer=self.queues, recordings=self.recordings,
-                           user_agent=sip.user_agent)
+                           user_agent=sip.user_agent, parking=config.parking,
+                           pickup=config.pickup, language=config.prompts.language,
+                           queues=self.queues)
         # every call the switch answers itself runs on the call shell (softswitch.apps), and
         # every destination of the config resolves through one router
         from softswitch.apps.ringer import DialerRinger

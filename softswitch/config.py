@@ -239,6 +239,8 @@ class Config:
     message_channels: tuple[Any, ...] = ()
     feature_codes: Any = None  # softswitch.features.FeatureCodes (agent codes, §6.7)
     recording: Any = None  # softswitch.calls.recording.RecordingConfig
+    parking: Any = None  # softswitch.calls.park.ParkingConfig
+    pickup: Any = None  # softswitch.calls.pickup.PickupConfig
     inbound_routes: tuple[Any, ...] = ()  # softswitch.trunks.InboundRoute
     outbound_routes: tuple[Any, ...] = ()  # softswitch.trunks.OutboundRoute
     # extension numbers allowed to use the admin API (softswitch.web.security)
@@ -478,6 +480,8 @@ class _Sections:
         self.queue_refs: list[tuple[_Node, str, str]] = []
         # (path, Destination) of inbound routes: checked by softswitch.destinations at the end
         self.destination_refs: list[tuple[str, Any]] = []
+        # (node, path, slot numbers) of the parking lot: checked against the queue numbers
+        self.park_slots: tuple[_Node, str, set[str]] | None = None
 
     # sip ---------------------------------------------------------------------------
 
@@ -764,6 +768,98 @@ class _Sections:
             raise c.fail(e["path"][1], _path_join(path, "path"),
                          f"expected a directory, but {str(target)!r} is a file")
         return RecordingConfig(enabled, str(target), extensions, queues)
+
+    def parking(self, node: _Node, path: str, extensions: set[str]) -> Any:
+        """Call park (softswitch.calls.park): code, slots ("6000-6009"), timeout, ring_back,
+        timeout_destination ({type: hangup} or {type: extension, target: N}). Slots must
+        not be extension numbers (queue numbers are checked once the queues are read)."""
+        from acd.config import Destination, DestinationType
+        from softswitch.calls.park import ParkingConfig
+
+        c = self.c
+        e = c.mapping(node, path, ("code", "slots", "timeout", "ring_back",
+                                   "timeout_destination"))
+        default = ParkingConfig()
+        code = c.field(e, "code", path, lambda n, p: self._dial_code(n, p), default.code)
+        slots = c.field(e, "slots", path, self._slots, default.slots)
+        timeout = c.field(e, "timeout", path, lambda n, p: c.integer(n, p, 10, 3600),
+                          int(default.timeout))
+        ring_back = c.field(e, "ring_back", path, lambda n, p: c.integer(n, p, 5, 300),
+                            int(default.ring_back))
+        destination = default.timeout_destination
+        if "timeout_destination" in e:
+            dpath = _path_join(path, "timeout_destination")
+            d = c.mapping(e["timeout_destination"][1], dpath, ("type", "target"),
+                          required=("type",))
+            kind = c.field(d, "type", dpath, lambda n, p: c.choice(n, p, ("hangup",
+                                                                          "extension")))
+            target = c.field(d, "target", dpath, lambda n, p: c.text(n, p), "")
+            if kind == "extension":
+                if target not in extensions:
+                    raise c.fail(d.get("target", (None, node))[1], _path_join(dpath, "target"),
+                                 f"no extension {target!r} is defined in extensions")
+                destination = Destination(DestinationType.EXTENSION, target)
+            elif kind == "hangup":
+                destination = Destination(DestinationType.HANGUP)
+            else:
+                raise _Invalid()
+        if _MISSING in (code, slots, timeout, ring_back):
+            raise _Invalid()
+        clash = sorted(set(slots) & extensions)
+        if clash:
+            raise c.fail(e["slots"][1] if "slots" in e else node, _path_join(path, "slots"),
+                         f"park slots {', '.join(clash)} are extension numbers")
+        self.park_slots = (e["slots"][1] if "slots" in e else node,
+                           _path_join(path, "slots"), set(slots))
+        return ParkingConfig(code, slots, float(timeout), float(ring_back), destination)
+
+    def _dial_code(self, node: _Node, path: str) -> str:
+        value = self.c.text(node, path, expected="a code of digits, * and #")
+        if not value or any(ch not in "0123456789*#" for ch in value):
+            raise self.c.fail(node, path, f"expected a code of digits, * and #, got {value!r}")
+        return value
+
+    def _slots(self, node: _Node, path: str) -> tuple[str, ...]:
+        from softswitch.calls.park import slot_range
+
+        text = self.c.text(node, path, expected='a range like "6000-6009"')
+        try:
+            return slot_range(text)
+        except ValueError as exc:
+            raise self.c.fail(node, path, str(exc)) from None
+
+    def pickup(self, node: _Node, path: str, extensions: set[str]) -> Any:
+        """Call pickup (softswitch.calls.pickup): group_code, directed_code, and groups
+        (name -> list of extension numbers)."""
+        from softswitch.calls.pickup import PickupConfig
+
+        c = self.c
+        e = c.mapping(node, path, ("group_code", "directed_code", "groups"))
+        default = PickupConfig()
+        group_code = c.field(e, "group_code", path, self._dial_code, default.group_code)
+        directed_code = c.field(e, "directed_code", path, self._dial_code,
+                                default.directed_code)
+        groups: dict[str, tuple[str, ...]] = {}
+        if "groups" in e:
+            gpath = _path_join(path, "groups")
+            gnode = e["groups"][1]
+            if not isinstance(gnode, yaml.MappingNode):
+                raise c.fail(gnode, gpath, "expected a mapping of group name to extensions")
+            for key_node, members_node in gnode.value:
+                name = str(key_node.value)
+                mpath = _path_join(gpath, name)
+                members: list[str] = []
+                for m in c.sequence(members_node, mpath, "extension numbers"):
+                    number = c.text(m, mpath)
+                    if number not in extensions:
+                        c.issue(m, mpath, f"no extension {number!r} is defined in extensions")
+                    members.append(number)
+                groups[name] = tuple(members)
+        if _MISSING in (group_code, directed_code):
+            raise _Invalid()
+        if group_code == directed_code:
+            raise c.fail(node, path, "group_code and directed_code must differ")
+        return PickupConfig(group_code, directed_code, groups)
 
     def recording_default(self) -> Any:
         from softswitch.calls.recording import RecordingConfig
@@ -1079,8 +1175,8 @@ ACD_SECTIONS = ("queues", "pause_reasons", "business_hours", "holidays", "messag
 APP_SECTIONS = ("ivrs", "ring_groups", "call_flows", "group_voicemails", "voicemail")
 TOP_LEVEL = ("sip", "rtp", "http", "database", "smtp", "prompts", "extensions", "trunks",
              "inbound_routes", "outbound_routes", "admins", "retention", "scheduled_reports",
-             "logging", "message_channels", "feature_codes", "recording", *ACD_SECTIONS,
-             *APP_SECTIONS)
+             "logging", "message_channels", "feature_codes", "recording", "parking", "pickup",
+             *ACD_SECTIONS, *APP_SECTIONS)
 
 
 def _feature_codes(checker: _Checker, entries: Mapping[str, tuple[_Node, _Node]]) -> Any:
@@ -1363,6 +1459,15 @@ def parse_config(text: str, file: str = "config.yaml",
     logging_ = checker.field(entries, "logging", "", sections.logging, LoggingConfig())
     recording = checker.field(entries, "recording", "", sections.recording,
                               sections.recording_default())
+    from softswitch.calls.park import ParkingConfig
+    from softswitch.calls.pickup import PickupConfig
+
+    parking = checker.field(entries, "parking", "",
+                            lambda n, p: sections.parking(n, "parking", ext_numbers),
+                            ParkingConfig())
+    pickup = checker.field(entries, "pickup", "",
+                           lambda n, p: sections.pickup(n, "pickup", ext_numbers),
+                           PickupConfig())
     channels: tuple[Any, ...] = ()
     if "message_channels" in entries:
         cnode = entries["message_channels"][1]
@@ -1383,6 +1488,11 @@ def parse_config(text: str, file: str = "config.yaml",
         for tnode, tpath, target in sections.queue_refs:
             if target not in queue_numbers:
                 checker.issue(tnode, tpath, f"no queue {target} is defined in queues")
+        if sections.park_slots is not None:
+            snode, spath, slots = sections.park_slots
+            clash = sorted(slots & queue_numbers)
+            if clash:
+                checker.issue(snode, spath, f"park slots {', '.join(clash)} are queue numbers")
     retention = checker.field(entries, "retention", "", sections.retention, RetentionConfig())
     queue_set = {q.number for q in acd.queues} if acd is not None else None
     scheduled = checker.field(entries, "scheduled_reports", "", lambda n, p: (
@@ -1396,7 +1506,9 @@ def parse_config(text: str, file: str = "config.yaml",
                     feature_codes=feature_codes, recording=recording,
                     inbound_routes=inbound_routes, outbound_routes=outbound_routes,
                     admins=admins, apps=apps, retention=retention,
-                    scheduled_reports=scheduled)
+                    scheduled_reports=scheduled,
+                    parking=parking if parking is not _MISSING else None,
+                    pickup=pickup if pickup is not _MISSING else None)
     _check_destinations(checker, root, config, sections.destination_refs)
     if checker.issues:
         raise ConfigError(sorted(checker.issues, key=lambda i: i.line))

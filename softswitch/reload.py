@@ -31,7 +31,8 @@ What waits for a restart (`RESTART_ONLY`): ``sip`` (listeners, domain, realm, re
 auth and brute-force settings, user agent, no-answer timeout), ``rtp``, ``http``,
 ``database``, ``logging``, ``smtp``, ``recording`` and ``message_channels``: the sockets,
 files and connections they describe are open; ``retention`` and ``scheduled_reports``: their
-timers run from the start. Decision: a reload that changes them is not
+timers run from the start; ``parking`` and ``pickup`` (the parking lot holds parked calls in
+its slots). Decision: a reload that changes them is not
 refused (the file on disk is what the next start uses anyway, and refusing would hold back the
 changes that can apply); the switch keeps running with the old values of those keys,
 applies the rest, and names every such key in a ``restart needed`` warning, in the outcome
@@ -58,7 +59,7 @@ from softswitch.log import get_logger
 log = get_logger("reload")
 
 RESTART_ONLY = ("sip", "rtp", "http", "database", "logging", "smtp", "recording",
-                "message_channels", "retention", "scheduled_reports")
+                "message_channels", "retention", "scheduled_reports", "parking", "pickup")
 WAIT_SECONDS = 10.0
 
 

@@ -128,3 +128,94 @@ def test_replaces_header() -> None:
     with pytest.raises(TransferError):
         parse_replaces("x" * 5000)
     assert sipfrag(200, "OK") == b"SIP/2.0 200 OK\r\n"
+
+
+# ---------------------------------------------------------------- config, lamps, slot keys
+
+def config_issues(extra: str) -> list[str]:
+    import textwrap
+    from pathlib import Path
+
+    from softswitch.config import ConfigError, parse_config
+
+    text = textwrap.dedent("""\
+        sip: {listen: [udp:127.0.0.1:0], domain: 127.0.0.1}
+        extensions:
+          - {number: "1001", name: A, password: pw-a-1001}
+          - {number: "6005", name: B, password: pw-b-6005}
+        queues:
+          - {number: "6100", name: Sales, strategy: ring_all, static_agents: ["1001"]}
+        """) + textwrap.dedent(extra)
+    try:
+        parse_config(text, "c.yaml", Path("/tmp"))
+    except ConfigError as exc:
+        return [str(i) for i in exc.issues]
+    return []
+
+
+def test_parking_and_pickup_config() -> None:
+    from pathlib import Path
+
+    from softswitch.config import parse_config
+
+    cfg = parse_config("""\
+sip: {listen: [udp:127.0.0.1:0], domain: 127.0.0.1}
+extensions:
+  - {number: "1001", name: A, password: pw-a-1001}
+  - {number: "1002", name: B, password: pw-b-1002}
+parking: {code: "*8", slots: "700-702", timeout: 30, ring_back: 10,
+          timeout_destination: {type: extension, target: "1002"}}
+pickup: {group_code: "*9", directed_code: "**", groups: {desk: ["1001", "1002"]}}
+""", "c.yaml", Path("/tmp"))
+    assert cfg.parking == ParkingConfig("*8", ("700", "701", "702"), 30.0, 10.0,
+                                        Destination(DestinationType.EXTENSION, "1002"))
+    assert cfg.pickup == PickupConfig("*9", "**", {"desk": ("1001", "1002")})
+
+
+def test_parking_config_errors_name_the_line_and_key() -> None:
+    assert config_issues('parking: {slots: "6000-6009"}\n') == [
+        "c.yaml:7: parking.slots: park slots 6005 are extension numbers"]
+    assert config_issues('parking: {slots: "6100-6101"}\n') == [
+        "c.yaml:7: parking.slots: park slots 6100 are queue numbers"]
+    assert config_issues('parking: {slots: "60-5"}\n')[0].startswith(
+        "c.yaml:7: parking.slots: a parking lot has 1 to 100 slots")
+    assert "no extension '1009'" in config_issues(
+        'parking: {slots: "700-701", timeout_destination: {type: extension, '
+        'target: "1009"}}\n')[0]
+    assert "no extension '1234'" in config_issues(
+        'parking: {slots: "700-701"}\npickup: {groups: {desk: ["1234"]}}\n')[0]
+
+
+def test_lamps_follow_a_transferred_call() -> None:
+    from softswitch.calls.events import CallAnswered, CallPartyChanged, CallStarted
+    from softswitch.presence.call_lamps import CallLamps
+
+    lp = CallLamps(["1001", "1002", "1003"], "pbx.test", [])
+    lp.handle(CallStarted(0.0, "c1", "1001", "1002", "extension"))
+    lp.handle(CallAnswered(1.0, "c1", "1001", "1002"))
+    # 1002 parks 1001: 1002's lamp goes out
+    assert [(c.extension, c.call) for c in lp.handle(
+        CallPartyChanged(2.0, "c1", "callee", "", "1002"))] == [("1002", None)]
+    # 1003 retrieves: 1003 talks to 1001
+    changes = lp.handle(CallPartyChanged(3.0, "c1", "callee", "1003", ""))
+    assert [(c.extension, c.call.state.value if c.call else None,
+             c.call.remote_uri if c.call else None) for c in changes] == [
+        ("1003", "confirmed", "sip:1001@pbx.test"), ("1001", "confirmed", "sip:1003@pbx.test")]
+
+
+def test_park_slot_key_red_while_a_call_waits() -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent / "presence"))
+    from blf_helpers import Switch, lamp
+
+    sw = Switch(park_slots=["6000", "6001"])
+    key = sw.subscribe("6000", "1001", 0.0)
+    assert key.result.response.status == 200 and lamp(key.result.notifies[0]) == "green"
+    assert sw.subscribe("6009", "1001", 0.0).result.response.status == 404
+    (busy,) = sw.notifier.slot_changed("6000", "sip:1002@pbx.example", 1.0)
+    assert lamp(busy) == "red" and b"sip:1002@pbx.example" in busy.body
+    (free,) = sw.notifier.slot_changed("6000", None, 2.0)
+    assert lamp(free) == "green"
+    assert sw.notifier.slot_changed("6001", "", 3.0) == []  # nobody watches 6001

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from softswitch.calls.control import (
+    PICKED_UP,
     AnswerCaller,
     Authenticate,
     ByeBranch,
@@ -50,6 +51,8 @@ from softswitch.calls.events import (
     CallRinging,
     CallStarted,
 )
+from softswitch.calls.park import ParkingConfig
+from softswitch.calls.pickup import PickupConfig
 from softswitch.calls.recording import CallRecorder
 from softswitch.calls.records import CallRecords
 from softswitch.clock import Clock, TimerHandle
@@ -66,7 +69,7 @@ from softswitch.trunks import TrunkRouter
 
 log = get_logger("calls")
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER, MESSAGE"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER, MESSAGE, REFER"
 SUPPORTED_CODECS = ("PCMU", "PCMA")
 _STATIC_PT = {0: "PCMU", 8: "PCMA"}
 LINGER = 32.0  # seconds an ended call still answers retransmissions (64*T1)
@@ -81,6 +84,16 @@ def with_trunk_credentials(request: Request, trunk: Any, challenge: Response | N
     if trunk is None or challenge is None or not getattr(trunk, "username", None):
         raise ValueError("no credentials for this branch")
     return authorize(challenge, request, trunk.username, trunk.password)
+
+
+class QueueEntrance(Protocol):
+    """Where a blind transfer to a queue number hands the transferee (the queue-call
+    shell, softswitch.queue.controller.QueueCalls.adopt_caller)."""
+
+    queues: Any  # queue number -> its configuration
+
+    def adopt_caller(self, call_id: str, queue: str, caller: str, dialog: Dialog,
+                     peer: Peer, leg: Any) -> bool: ...
 
 
 class DeviceObserver(Protocol):
@@ -154,6 +167,18 @@ def offered_codecs(sdp: Any) -> tuple[list[str], bool]:
     return codecs, te
 
 
+def answer_one_codec(offer: Any, leg: Any) -> tuple[MediaParams, Any] | None:
+    """RFC 3264 answer from `leg`'s address to a phone's offer, with the phone's first
+    codec only (a multi-codec answer makes phones re-INVITE again); None when nothing in
+    the offer is usable (the request gets 488)."""
+    params = media_params(offer)
+    answer = sdplib.create_answer(offer, leg.local_host, leg.local_port,
+                                  codecs=(params.codec,) if params else SUPPORTED_CODECS)
+    if params is None or answer is None:
+        return None
+    return params, answer
+
+
 _MIRROR = {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive",
            "sendrecv": "sendrecv"}
 
@@ -209,6 +234,8 @@ class Call:
     held_by: set[str] = field(default_factory=set)  # "caller" / "callee" holding the other
     recording: str | None = None  # the WAV's path (softswitch.calls.recording)
     record_uid: str = ""  # its cdr row (softswitch.calls.records)
+    parties: dict[Side, str] = field(default_factory=dict)  # who is at each end now
+    moves: Any = None  # transfer, park, pickup state (softswitch.calls.transfer.CallMoves)
 
     @property
     def call_id(self) -> str:
@@ -223,10 +250,15 @@ class B2BUA:
                  no_answer_timeout: float, clock: Clock, events: EventBus,
                  trunks: TrunkRouter | None = None, observer: DeviceObserver | None = None,
                  recordings: CallRecorder | None = None,
-                 user_agent: str = "softswitch") -> None:
+                 user_agent: str = "softswitch", parking: ParkingConfig | None = None,
+                 pickup: PickupConfig | None = None, language: str = "en",
+                 queues: QueueEntrance | None = None) -> None:
         """``events``: CallStarted/Ringing/Answered/HoldChanged/Ended go there
         (softswitch.calls.events); ``trunks``: "external" destinations; ``observer``: told of
-        each party of an extension call; ``recordings``: every answered extension call."""
+        each party of an extension call; ``recordings``: every answered extension call;
+        ``parking``, ``pickup``: the park slots and pickup codes (softswitch.calls.transfer),
+        ``language`` of the prompts a transferred party hears; ``queues``: where a
+        transfer to a queue number goes."""
         self.endpoint = endpoint
         self.clock = clock  # every time and timer of the calls (softswitch.clock)
         self.media = media
@@ -249,6 +281,11 @@ class B2BUA:
         self.observer = observer
         self.recordings = recordings
         self.trunks = trunks
+        from softswitch.calls.transfer import Transfers
+
+        # REFER, park, pickup (softswitch.calls.transfer); the live API calls its operations
+        self.transfers = Transfers(self, parking=parking, pickup=pickup, language=language,
+                                   queues=queues)
 
     def active_count(self) -> int:
         return sum(1 for c in self.calls.values() if c.control.state is not CallState.ENDED)
@@ -270,10 +307,13 @@ class B2BUA:
                 self._respond(txn, request, 482, "Loop Detected")
                 return
             self._forget(existing)  # a new attempt re-using the Call-ID of an ended one
+        if destination is None and self.transfers.handle_invite(txn, request, caller):
+            return  # an extension dialled a park slot or a pickup code, or sent Replaces
         dialed = request.uri.user or ""
         control = CallControl(call_id, caller, dialed, now, self.no_answer_timeout)
         call = Call(control, request, txn, txn.peer, new_tag(), None, self.clock.wall(), now)
         call.log = log.bind(call_id=call_id, caller=caller, callee=dialed)
+        call.parties[Side.CALLER] = caller
         call.record_uid = self.records.open(call_id, caller, dialed, call.wall_start)
         self.calls[call_id] = call
         self._by_leg_call_id[call_id] = (call, Side.CALLER, None)
@@ -308,6 +348,7 @@ class B2BUA:
                                                                 now))
                 return
             control.callee = destination.target
+            call.parties[Side.CALLEE] = destination.target
             self._observe(call, caller)
             self._spawn(call, self._start_branches(call, destination.target, targets))
         elif destination.kind == EXTERNAL and self.trunks is not None \
@@ -316,6 +357,7 @@ class B2BUA:
 
             target = trunk_target(self.trunks.trunks[destination.target], destination.args[0])
             control.callee = target.number
+            call.parties[Side.CALLEE] = target.number
             call.log.info("calling out through trunk", trunk=destination.target,
                           number=target.number)
             self._observe(call, caller)
@@ -581,7 +623,7 @@ class B2BUA:
         call.b_branch = call.branches.get(branch_id)
         self._publish(CallAnswered(self.clock.monotonic(), call.call_id, call.control.caller,
                                    call.control.callee))
-        self._observe(call, call.control.callee)
+        self._observe(call, call.parties.get(Side.CALLEE, call.control.callee))
         body = call.answer_sdp or b""
         headers: list[tuple[str, Any]] = [("Contact", self._contact(call)), ("Allow", ALLOW),
                                           ("Server", self.user_agent)]
@@ -607,6 +649,8 @@ class B2BUA:
                                ("callee", b.dialog if b else None, b.peer if b else None)])
 
     def _send_bye(self, call: Call, side: Side) -> None:
+        if self.transfers.gone(call, side):
+            return  # that party left the call (transfer, park)
         if side is Side.CALLER:
             if call.a_dialog is not None:
                 self._send_in_dialog(call, call.a_dialog, call.caller_peer, "BYE")
@@ -669,6 +713,7 @@ class B2BUA:
             except Exception as exc:  # noqa: BLE001
                 call.log.error("call observer failed", error=repr(exc))
         call.observed.clear()
+        self.transfers.call_finished(call)
         self._publish(CallEnded(done.end, call.call_id, record.caller, record.callee,
                                 record.disposition, record.hangup_side, record.hangup_cause,
                                 record.sip_code, round(record.duration, 3),
@@ -763,6 +808,8 @@ class B2BUA:
                 return
         if method == "BYE":
             self._respond(txn, request, 200)
+            if self.transfers.party_left(call, side):
+                return
             if call.control.state is CallState.CONNECTED:
                 self._execute(call, call.control.handle_bye(side, now))
             elif side is Side.CALLER:
@@ -770,6 +817,12 @@ class B2BUA:
                 self._execute(call, call.control.handle_cancel(now))
         elif method == "OPTIONS":
             self._respond(txn, request, 200, headers=[("Allow", ALLOW)])
+        elif method == "REFER":
+            self.transfers.handle_refer(txn, request, call, side)
+        elif method in ("INVITE", "INFO") and call.moves is not None and (
+                call.moves.gone or call.moves.transfer is not None):
+            # the other party is being transferred, parked or has left: nobody to relay to
+            self._respond(txn, request, 200 if method == "INFO" else 491)
         elif method in ("INVITE", "INFO"):
             if call.control.state is not CallState.CONNECTED:
                 self._respond(txn, request, 200 if method == "INFO" else 491)
@@ -879,11 +932,81 @@ class B2BUA:
         self._publish(CallHoldChanged(self.clock.monotonic(), call.call_id, call.control.caller,
                                call.control.callee, party, held))
 
+    # ------------------------------------------------------------------ moving ends
+
+    def _end_of(self, call: Call, side: Side) -> Any:
+        """The party at `side` as a `softswitch.calls.transfer.End`."""
+        from softswitch.calls.transfer import End, TransferRefused
+
+        if side is Side.CALLER:
+            dialog, peer, leg, request = call.a_dialog, call.caller_peer, call.leg_a, \
+                call.invite
+        else:
+            b = call.b_branch
+            dialog, peer, leg, request = (b.dialog, b.peer, call.leg_b, b.request) if b \
+                else (None, None, None, None)
+        if dialog is None or peer is None or request is None:
+            raise TransferRefused(481, "Call Does Not Exist")
+        return End(call.parties.get(side, ""), dialog, peer, leg, call.origins.get(side),
+                   request)
+
+    def _put_end(self, call: Call, side: Side, end: Any) -> None:
+        """`end` (softswitch.calls.transfer.End) is now the party at `side` of `call`: its
+        in-dialog requests reach this call, its leg is this side's leg."""
+        key = end.dialog.call_id
+        if side is Side.CALLER:
+            call.a_dialog, call.caller_peer, call.leg_a = end.dialog, end.peer, end.leg
+            self._by_leg_call_id[key] = (call, Side.CALLER, None)
+        else:
+            branch = Branch(PICKED_UP, end.request, end.peer, dialog=end.dialog, answered=True,
+                            finished=True)
+            call.branches[PICKED_UP] = branch
+            call.b_branch = branch
+            call.leg_b = end.leg
+            self._by_leg_call_id[key] = (call, Side.CALLEE, branch)
+        if end.origin is not None:
+            call.origins[side] = end.origin
+        else:
+            call.origins.pop(side, None)
+        call.parties[side] = end.party
+        call.leg_call_ids.append(key)
+
+    def _unobserve(self, call: Call, ext: str) -> None:
+        """`ext` left `call` (transfer, park): its device is idle again for the queues."""
+        if ext in call.observed:
+            call.observed.remove(ext)
+            if self.observer is not None:
+                try:
+                    self.observer.call_ended(ext)
+                except Exception as exc:  # noqa: BLE001
+                    call.log.error("call observer failed", error=repr(exc))
+
+    # -- operations of the live API (one code path with REFER and the phones' codes)
+
+    def transfer_blind(self, call_id: str, side: Side | str, target: str) -> None:
+        """The party at `side` (caller/callee) of `call_id` transfers the other to
+        `target`; raises softswitch.calls.transfer.TransferRefused."""
+        self.transfers.transfer_blind(call_id, side, target)
+
+    def transfer_attended(self, call_id: str, side: Side | str, consult_call_id: str,
+                          consult_side: Side | str) -> None:
+        self.transfers.transfer_attended(call_id, side, consult_call_id, consult_side)
+
+    def park(self, call_id: str, side: Side | str, target: str | None = None) -> str:
+        return self.transfers.park(call_id, side, target)
+
+    def retrieve(self, slot: str, by: str) -> None:
+        self.transfers.retrieve(slot, by)
+
+    def pickup(self, call_id: str, by: str) -> None:
+        self.transfers.pickup(call_id, by)
+
     # ------------------------------------------------------------------ shutdown
 
     async def shutdown(self, grace: float = 3.0) -> None:
         """End every call (BYE/CANCEL/503) and wait up to `grace` s for the BYEs' answers."""
         self._accepting = False
+        self.transfers.close()
         if self._linger_timer is not None:
             self._linger_timer.cancel()
         now = self.clock.monotonic()

@@ -107,13 +107,14 @@ Command = (SendProvisional | AnswerCaller | RejectCaller | SendInvite | CancelBr
 
 __all__ = ["AnswerCaller", "Authenticate", "ByeBranch", "CallControl", "CallFinished",
            "CallState", "CancelBranch", "Command", "RejectCaller", "SendBye", "SendInvite",
-           "SendProvisional", "Side", "disposition_for"]
+           "SendProvisional", "Side", "disposition_for", "PICKED_UP"]
 
 
 # ---------------------------------------------------------------- the core
 
 
 _BUSY = {486, 600, 603}
+PICKED_UP = -1  # the branch number of a picker's dialog (handle_picked_up)
 
 
 def disposition_for(status: int) -> str:
@@ -250,6 +251,18 @@ class CallControl:
             return []
         other = Side.CALLEE if side is Side.CALLER else Side.CALLER
         return [SendBye(other), self._finish(now, "ANSWERED", side, "BYE", 200)]
+
+    def handle_picked_up(self, now: float) -> list[Command]:
+        """Another extension picked the ringing call up (softswitch.calls.pickup): every
+        branch is CANCELled and the caller is answered with the picker, whom the shell
+        keeps as branch `PICKED_UP`. The record counts the call as answered then."""
+        if self.state not in (CallState.CALLING, CallState.RINGING):
+            return []
+        out = self._from_fork(self.fork.handle_cancel(now), now)
+        self.answered_branch = PICKED_UP
+        self.answer = now
+        self._set_state(CallState.CONNECTED, "picked up")
+        return [*out, AnswerCaller(PICKED_UP)]
 
     def handle_shutdown(self, now: float, cause: str = "shutdown") -> list[Command]:
         """The switch ends the call (SIGTERM, media failure, ACK never came)."""

@@ -74,3 +74,17 @@ class CallEnded:
     sip_code: int | None
     duration: float
     billsec: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallPartyChanged:
+    """A connected call's party on ``side`` ("caller" or "callee") is now ``party``: after a
+    transfer (blind or attended), a pickup, a park retrieval or a park ring-back
+    (softswitch.calls.transfer). ``previous`` is who was there ("" for a parked call's
+    empty side). The call keeps its Call-ID and its one record; the lamps follow."""
+
+    at: float
+    call_id: str
+    side: str
+    party: str
+    previous: str

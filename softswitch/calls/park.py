@@ -38,12 +38,14 @@ class ParkingConfig:
 
 @dataclass(frozen=True, slots=True)
 class SlotChanged:
-    """A slot's lamp: `call_id` of the parked call, or None when the slot is free."""
+    """A slot's lamp: `call_id` of the parked call, or None when the slot is free;
+    `parked`: the number of the party waiting there (its BLF key shows it)."""
 
     at: float
     slot: str
     call_id: str | None
     parker: str = ""
+    parked: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +96,7 @@ class ParkingLot:
         return {s: p.call_id for s, p in self._slots.items() if p is not None}
 
     def park(self, target: str, call_id: str, parker: str,
-             now: float) -> tuple[str | None, list[ParkEvent]]:
+             now: float, parked: str = "") -> tuple[str | None, list[ParkEvent]]:
         """Park `call_id` at `target` (the park code: lowest free slot; or a slot number).
         Returns the slot (None when refused: lot full, slot busy, not a slot)."""
         if target == self.config.code:
@@ -106,7 +108,7 @@ class ParkingLot:
         if slot is None:
             return None, []
         self._slots[slot] = _Parked(call_id, parker, now, now + self.config.timeout)
-        return slot, [SlotChanged(now, slot, call_id, parker)]
+        return slot, [SlotChanged(now, slot, call_id, parker, parked)]
 
     def retrieve(self, slot: str, now: float) -> tuple[str | None, list[ParkEvent]]:
         """The parked call at `slot` for whoever dialled it (None when empty)."""

@@ -10,6 +10,8 @@ Extension calls (softswitch.calls.events, from the B2BUA):
 - CallRinging (first 180/183): the caller is "early" initiator, the rung extension "early"
   recipient: the key blinks, and a phone may offer a pickup with the remote identity shown;
 - CallAnswered: both "confirmed"; CallEnded: both gone.
+- CallPartyChanged (transfer, pickup, park): the old party's dialog of that side is gone,
+  the new party's is "confirmed" (held if the call is held) with the other side as remote.
 
 Hold (softswitch.calls.events.CallHoldChanged, the one hold event, from the B2BUA for
 extension calls and from the queue-call shell for queue calls): both parties' dialogs stay
@@ -46,13 +48,19 @@ from acd.events import (
     TaskLeft,
 )
 from acd.events import CallEnded as QueueCallEnded
-from softswitch.calls.events import CallAnswered, CallHoldChanged, CallRinging, CallStarted
+from softswitch.calls.events import (
+    CallAnswered,
+    CallHoldChanged,
+    CallPartyChanged,
+    CallRinging,
+    CallStarted,
+)
 from softswitch.calls.events import CallEnded as ExtensionCallEnded
 
 from .resources import CallState, Direction, ExtensionCall
 
 EVENTS: tuple[type, ...] = (CallStarted, CallRinging, CallAnswered, CallHoldChanged,
-                            ExtensionCallEnded,
+                            CallPartyChanged, ExtensionCallEnded,
                             TaskJoined, OfferStarted, OfferEnded, TaskLeft, QueueCallEnded,
                             CallbackRequested)
 
@@ -136,6 +144,22 @@ class CallLamps:
             dialogs = (f"{e.call_id}/a", f"{e.call_id}/b")
         return [change for d in dialogs for change in self._update(d, state)]
 
+    def _party_changed(self, e: CallPartyChanged) -> list[LampChange]:
+        mine, other = ((f"{e.call_id}/a", f"{e.call_id}/b") if e.side == "caller"
+                       else (f"{e.call_id}/b", f"{e.call_id}/a"))
+        old = self._lit.get(mine)
+        direction: Direction = old[1] if old is not None else (
+            "initiator" if e.side == "caller" else "recipient")
+        peer = self._lit.get(other)
+        remote = peer[0] if peer is not None else (old[2] if old is not None else "")
+        state = CallState.HELD if self._held.get(e.call_id) else CallState.CONFIRMED
+        out = self._clear(mine)
+        if e.party:
+            out += self._set(mine, e.party, direction, remote, state)
+        if peer is not None and e.party:  # the other party now talks to the new one
+            out += self._set(other, peer[0], peer[1], e.party, state)
+        return out
+
     def _call_ended(self, e: ExtensionCallEnded) -> list[LampChange]:
         self._held.pop(e.call_id, None)
         return self._clear(f"{e.call_id}/a") + self._clear(f"{e.call_id}/b")
@@ -182,6 +206,7 @@ class CallLamps:
 _HANDLERS = {
     CallStarted: CallLamps._call_started, CallRinging: CallLamps._call_ringing,
     CallAnswered: CallLamps._call_answered, CallHoldChanged: CallLamps._hold_changed,
+    CallPartyChanged: CallLamps._party_changed,
     ExtensionCallEnded: CallLamps._call_ended,
     TaskJoined: CallLamps._task_joined, OfferStarted: CallLamps._offer_started,
     OfferEnded: CallLamps._offer_ended, TaskLeft: CallLamps._task_left,

@@ -55,10 +55,12 @@ from .resources import (
     ExtensionCall,
     ExtensionKey,
     MailboxLamp,
+    ParkSlotKey,
     PauseReasonKey,
     Resource,
     agent_key_views,
     extension_views,
+    park_slot_views,
 )
 from .subscriptions import (
     ALLOW_EVENTS,
@@ -94,6 +96,7 @@ class Notifier:
                  max_per_subscriber: int = 500,
                  blink: BlinkStyle = BlinkStyle.HELD,
                  mailbox_codes: Iterable[str] = (),
+                 park_slots: Iterable[str] = (),
                  tag_factory: Callable[[], str] = lambda: secrets.token_hex(8)) -> None:
         if not 0 < min_expires <= max_expires:
             raise ValueError("need 0 < min_expires <= max_expires")
@@ -111,6 +114,8 @@ class Notifier:
         self._calls: dict[str, dict[str, ExtensionCall]] = {}
         self.mailbox_codes = frozenset(mailbox_codes)
         self._mailboxes: dict[str, bytes] = {}
+        self.park_slots = frozenset(park_slots)
+        self._parked: dict[str, str] = {}  # slot -> the parked party's URI
 
     def reconfigure(self, extensions: Iterable[str], directory: QueueDirectory,
                     resolve_agent_key: AgentKeyResolver | None = None) -> None:
@@ -177,6 +182,8 @@ class Notifier:
         """The resource a Request-URI user part names for this subscriber, or None."""
         if user in self.extensions:
             return ExtensionKey(user)
+        if user in self.park_slots:
+            return ParkSlotKey(user)
         key = self._resolve_agent_key(user, subscriber) if self._resolve_agent_key else None
         if key is None or self.agents.get(key.agent, key.queue) is None:
             return None
@@ -244,6 +251,15 @@ class Notifier:
             out += self._changed(PauseReasonKey(agent, queue, reason), now)
         return out
 
+    def slot_changed(self, slot: str, parked: str | None, now: float) -> list[Notify]:
+        """Call park: `parked` (the parked party's URI, "" when unknown) waits in `slot`,
+        or None when the slot is free again."""
+        if parked is None:
+            self._parked.pop(slot, None)
+        else:
+            self._parked[slot] = parked
+        return self._changed(ParkSlotKey(slot), now)
+
     def mailbox_changed(self, extension: str, body: bytes, now: float) -> list[Notify]:
         """Voicemail: the message-summary body of `extension`'s lamp is now `body`."""
         self._mailboxes[extension] = body
@@ -278,8 +294,10 @@ class Notifier:
         dialog, presence = self._views(sub.resource, sub.entity)
         return dialog if sub.key.package is EventPackage.DIALOG else presence
 
-    def _views(self, resource: ExtensionKey | AgentKey,
+    def _views(self, resource: ExtensionKey | AgentKey | ParkSlotKey,
                entity: str) -> tuple[DialogView, PresenceView]:
+        if isinstance(resource, ParkSlotKey):
+            return park_slot_views(entity, resource.slot, self._parked.get(resource.slot))
         if isinstance(resource, ExtensionKey):
             calls = tuple(self._calls.get(resource.extension, {}).values())
             return extension_views(entity, resource.extension in self._registered, calls)

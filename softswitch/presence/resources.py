@@ -82,8 +82,16 @@ class PauseReasonKey:
     reason: PauseReason
 
 
+@dataclass(frozen=True, slots=True)
+class ParkSlotKey:
+    """A park slot's BLF key (softswitch.calls.park): busy while a call is parked there;
+    pressing it dials the slot (retrieve when busy, park when pressed during a call)."""
+
+    slot: str
+
+
 AgentKey = AgentLoginKey | AgentPauseKey | PauseReasonKey
-Resource = ExtensionKey | AgentKey | MailboxLamp
+Resource = ExtensionKey | AgentKey | MailboxLamp | ParkSlotKey
 
 
 class Lamp(Enum):
@@ -171,6 +179,19 @@ class ExtensionCall:
     remote_tag: str | None = None
     remote_uri: str | None = None
     remote_display: str | None = None
+
+
+def park_slot_views(identity: str, slot: str,
+                    parked: str | None) -> tuple[DialogView, PresenceView]:
+    """A park slot's key: one confirmed dialog (red) while `parked` (the parked party's
+    number) waits there, one terminated dialog (green) when the slot is free."""
+    if parked is None:
+        return (DialogView((DialogElement(id=slot, state="terminated"),)),
+                PresenceView("open", f"Park slot {slot} free", contact=identity))
+    dialog = DialogElement(id=slot, state="confirmed", direction="recipient",
+                           local_identity=identity, remote_identity=parked or None)
+    return (DialogView((dialog,)),
+            PresenceView("closed", f"Parked in {slot}: {parked}", contact=identity))
 
 
 def extension_views(identity: str, registered: bool,

@@ -93,6 +93,9 @@ class PresenceService:
     def call_ended(self, extension: str, call_id: str) -> None:
         self.send(self.notifier.call_ended(extension, call_id, self.loop.time()))
 
+    def slot_changed(self, slot: str, parked: str | None) -> None:
+        self.send(self.notifier.slot_changed(slot, parked, self.loop.time()))
+
     def agent_state_changed(self, agent: str, queue: str, state: AgentQueueState) -> None:
         self.send(self.notifier.agent_state_changed(agent, queue, state, self.loop.time()))
 

@@ -99,7 +99,13 @@ from media.player import Prompt, PromptSequence
 from softswitch.apps.indialog import ALLOW as INDIALOG_ALLOW
 from softswitch.apps.indialog import InDialogPolicy, local_contact, unknown_dialog
 from softswitch.apps.music import attach_music
-from softswitch.calls.b2bua import ALLOW, SUPPORTED_CODECS, apply_media, media_params
+from softswitch.calls.b2bua import (
+    ALLOW,
+    SUPPORTED_CODECS,
+    answer_one_codec,
+    apply_media,
+    media_params,
+)
 from softswitch.calls.events import CallHoldChanged
 from softswitch.calls.recording import CallRecorder
 from softswitch.calls.records import CallRecords
@@ -437,6 +443,26 @@ class QueueCalls:
         task.log.info("queue call answered")
         self._arrive(task, task.queue)
 
+    def adopt_caller(self, call_id: str, queue: str, caller: str, dialog: Dialog,
+                     peer: Peer, leg: Any) -> bool:
+        """A caller transferred into ``queue`` by the B2BUA (a REFER to a queue number,
+        softswitch.calls.transfer): already answered, its dialog ``call_id`` and media leg
+        now belong to this queue call, which starts waiting at once. False when the queue
+        does not exist or the switch is stopping (the transfer then fails with 404/503)."""
+        if queue not in self.queues or not self._accepting or call_id in self.tasks:
+            return False
+        wall = self._clock.wall()
+        task = QueueTask(call_id, queue, caller, caller, peer=peer, a_tag=dialog.local_tag,
+                         dialog=dialog, leg=leg, wall_start=wall, wall_answer=wall)
+        task.log = log.bind(call_id=call_id, caller=caller, queue=queue)
+        task.record_uid = self.records.open(call_id, caller, queue, wall)
+        self.records.answered(task.record_uid, wall, [("caller", dialog, peer)])
+        self.tasks[call_id] = task
+        leg.on_dtmf(lambda d, t=task: self._on_digit(t, d))
+        task.log.info("caller transferred into the queue")
+        self._arrive(task, queue)
+        return True
+
     def _arrive(self, task: QueueTask, queue: str) -> None:
         task.queue = queue
         task.in_engine = True
@@ -562,13 +588,11 @@ class QueueCalls:
         except Exception:  # noqa: BLE001
             self._respond(txn, request, 488, "Bad SDP")
             return
-        params = media_params(offer)
-        # one codec (the phone's first): a multi-codec answer makes phones re-INVITE again
-        answer = sdplib.create_answer(offer, leg.local_host, leg.local_port,
-                                      codecs=(params.codec,) if params else SUPPORTED_CODECS)
-        if params is None or answer is None:
+        answered = answer_one_codec(offer, leg)
+        if answered is None:
             self._respond(txn, request, 488, "Not Acceptable Here")
             return
+        params, answer = answered
         apply_media(leg, params)
         self._respond(txn, request, 200, headers=[
             ("Contact", self._contact(peer, "switch")), ("Content-Type", "application/sdp")],

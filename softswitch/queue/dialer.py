@@ -202,6 +202,11 @@ class Dialer:
         if branch.dialog is not None:
             self.endpoint.send_request(branch.dialog.create_request("BYE"), branch.peer)
 
+    def handle_timer(self, call: OutboundCall) -> None:
+        """The fork's no-answer deadline (``call.fork.next_deadline()``) has come: for owners
+        that leave the ring time to the fork (softswitch.calls.transfer)."""
+        self._execute(call, call.fork.handle_timer(self.now()))
+
     def cancel(self, call: OutboundCall) -> None:
         """Stop ringing (CANCEL), or hang up when it was answered."""
         if call.state == "answered":

@@ -253,6 +253,11 @@ ctrl_tcp_listen\t\t{LOOPBACK}:{self.ctrl_port}
     def accept(self) -> None:
         self.command("accept")
 
+    def transfer(self, uri: str) -> None:
+        """Blind transfer of the current call's remote party to `uri` (menu `/transfer`:
+        a REFER, RFC 3515)."""
+        self.command("transfer", uri)
+
     def hangup(self) -> None:
         self.command("hangup")
 

@@ -173,6 +173,17 @@ class Agent:
         self._call(call).reinvite(prm)
         return {}
 
+    def cmd_xfer(self, call: int, uri: str) -> dict[str, Any]:
+        """Blind transfer: REFER the remote party to `uri` (RFC 3515)."""
+        self._call(call).xfer(uri, pj.CallOpParam(True))
+        return {}
+
+    def cmd_xfer_replaces(self, call: int, dest_call: int) -> dict[str, Any]:
+        """Attended transfer: REFER the remote party of `call` to the remote party of
+        `dest_call`, with Replaces naming `dest_call`'s dialog (RFC 3891)."""
+        self._call(call).xferReplaces(self._call(dest_call), pj.CallOpParam(True))
+        return {}
+
     def cmd_dtmf(self, call: int, digits: str, method: str = "rfc2833",
                  duration_ms: int = 160) -> dict[str, Any]:
         prm = pj.CallSendDtmfParam()
@@ -325,6 +336,12 @@ class PhoneCall(pj.Call):
                 self.audio = self.getAudioMedia(mi.index)
                 self.connect_media()
             break
+
+    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
+        # the REFER's NOTIFYs (message/sipfrag); keep the call up: the test decides
+        emit({"event": "xfer_status", "call": self.handle, "code": prm.statusCode,
+              "reason": prm.reason, "final": bool(prm.finalNotify)})
+        prm.cont = True
 
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
         emit({"event": "dtmf", "call": self.handle, "digit": prm.digit,

@@ -253,6 +253,20 @@ class Phone:
     def unhold(self, call: int) -> None:
         self.command("unhold", call=call)
 
+    def xfer(self, call: int, uri: str) -> None:
+        """Blind transfer of the remote party of `call` to `uri` (REFER)."""
+        self.command("xfer", call=call, uri=uri)
+
+    def xfer_replaces(self, call: int, dest_call: int) -> None:
+        """Attended transfer: the remote party of `call` to the one of `dest_call`."""
+        self.command("xfer_replaces", call=call, dest_call=dest_call)
+
+    def wait_xfer_final(self, call: int, timeout: float = 15.0) -> int:
+        """The final status the REFER's last NOTIFY reported for `call`'s transfer."""
+        return int(self.wait_event(lambda e: e["event"] == "xfer_status" and e["call"] == call
+                                   and e["final"], timeout=timeout,
+                                   what=f"final transfer status of call {call}")["code"])
+
     def send_dtmf(self, call: int, digits: str, method: str = "rfc2833") -> None:
         if method not in ("rfc2833", "info"):
             raise ValueError("method must be 'rfc2833' or 'info'")
