@@ -6,10 +6,10 @@
   another box, with its PIN), and each call flow's toggle code;
 - the voicemail boxes (`MailboxService`: rows, e-mail, message-waiting lamps) and the call
   flows' manual night modes (kept in the store, restored at start-up);
-- message-waiting lamps (RFC 3842): NOTIFY in the phone's message-summary subscription, or
-  unsolicited (out of dialog, `Event: message-summary`) to the extension's contacts when it
-  has none (what Asterisk does for phones configured without a subscription), also right
-  after a REGISTER.
+- message-waiting lamps (RFC 3842): NOTIFY in the phone's message-summary subscription, or,
+  for boxes configured `unsolicited_mwi`, unsolicited (out of dialog, `Event:
+  message-summary`) to the extension's contacts when none subscribed (what Asterisk does
+  for phones set up without a subscription), also right after a REGISTER.
 """
 
 from __future__ import annotations
@@ -118,19 +118,23 @@ class ApplicationDesk:
 
     # -- message-waiting lamps
 
+    def _wants_unsolicited(self, extension: str) -> bool:
+        box = self.apps.extension_boxes.get(extension)
+        return box is not None and box.unsolicited_mwi and \
+            not self.router.agentdesk.notifier.watches_mailbox(extension)
+
     def _lamp(self, extension: str, body: bytes) -> None:
         desk = self.router.agentdesk
         now = self.router.clock.monotonic()
-        if desk.notifier.watches_mailbox(extension):
-            desk.presence.send(desk.notifier.mailbox_changed(extension, body, now))
-        else:
-            desk.notifier.mailbox_changed(extension, body, now)
+        notifies = desk.notifier.mailbox_changed(extension, body, now)
+        if notifies:
+            desk.presence.send(notifies)
+        elif self._wants_unsolicited(extension):
             self._unsolicited(extension, body)
 
     def registered(self, extension: str) -> None:
-        """A phone registered: its lamp, unsolicited unless it subscribes."""
-        if extension in self.apps.extension_boxes and \
-                not self.router.agentdesk.notifier.watches_mailbox(extension):
+        """A phone registered: its lamp, unsolicited where configured and not subscribed."""
+        if self._wants_unsolicited(extension):
             self._unsolicited(extension, self.mailboxes.mailboxes.lamp(extension))
 
     def _unsolicited(self, extension: str, body: bytes) -> None:

@@ -13,6 +13,9 @@ Decisions:
   has no PIN (its owner listens from their own phone only) and mails the extension's e-mail.
 - The access code (`voicemail.access_code`, default `*97`) opens the caller's own box;
   `*97<number>` opens another box (a group box, or a colleague's with its PIN).
+- Message-waiting lamps go to phones that subscribe (RFC 3842). Unsolicited NOTIFYs (no
+  subscription) only where configured (`unsolicited_mwi`, globally or per box): a phone
+  that does not expect one may answer it with an error or, for scripted clients, fail.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class VoicemailSettings:
     silence_seconds: float = 10.0
     max_messages: int = 100
     attach_audio: bool = True
+    unsolicited_mwi: bool = False
     boxes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
@@ -157,17 +161,21 @@ def parse_apps_config(sections: Mapping[str, Any], extensions: Mapping[str, str]
         ext_boxes[number] = _box(
             vm, number, number, (number,),
             tuple(emails) if emails is not None else ((email,) if email else ()),
-            str(own.get("pin", "")), str(own.get("greeting", "")))
+            str(own.get("pin", "")), str(own.get("greeting", "")),
+            own.get("unsolicited_mwi"))
     return AppsConfig(ivrs, groups, flows, group_boxes, vm, ext_boxes)
 
 
 def _box(vm: VoicemailSettings, number: str, name: str, owners: tuple[str, ...],
-         emails: tuple[str, ...], pin: str, greeting: str) -> VoicemailBox:
+         emails: tuple[str, ...], pin: str, greeting: str,
+         unsolicited: bool | None = None) -> VoicemailBox:
     return VoicemailBox(number, name, owners, emails=emails, pin=pin, greeting=greeting,
                         max_seconds=vm.max_message_seconds,
                         min_seconds=vm.min_message_seconds,
                         silence_seconds=vm.silence_seconds, max_messages=vm.max_messages,
-                        attach_audio=vm.attach_audio)
+                        attach_audio=vm.attach_audio,
+                        unsolicited_mwi=vm.unsolicited_mwi if unsolicited is None
+                        else unsolicited)
 
 
 def _extension(value: object, path: Path, extensions: Mapping[str, str]) -> str:
@@ -273,7 +281,7 @@ def _voicemail(value: object, path: Path, extensions: Mapping[str, str]) -> Voic
         return VoicemailSettings()
     m = as_mapping(value, path, ("directory", "access_code", "max_message_seconds",
                                  "min_message_seconds", "silence_seconds", "max_messages",
-                                 "attach_audio", "boxes"))
+                                 "attach_audio", "unsolicited_mwi", "boxes"))
     code = as_text(m.get("access_code", "*97"), (*path, "access_code"))
     if not all(c in "0123456789*#" for c in code):
         raise AcdConfigError((*path, "access_code"), "a feature code is digits, * and #")
@@ -284,10 +292,13 @@ def _voicemail(value: object, path: Path, extensions: Mapping[str, str]) -> Voic
     for key, box in raw_boxes.items():
         bpath: Path = (*path, "boxes", str(key))
         number = _extension(key, bpath, extensions)
-        b = as_mapping(box, bpath, ("pin", "greeting", "emails"))
+        b = as_mapping(box, bpath, ("pin", "greeting", "emails", "unsolicited_mwi"))
         entry: dict[str, Any] = {"pin": _pin(b.get("pin", ""), (*bpath, "pin")),
                                  "greeting": as_text(b.get("greeting", ""),
                                                      (*bpath, "greeting"), allow_empty=True)}
+        if "unsolicited_mwi" in b:
+            entry["unsolicited_mwi"] = as_bool(b["unsolicited_mwi"],
+                                               (*bpath, "unsolicited_mwi"))
         if b.get("emails") is not None:
             entry["emails"] = [as_text(v, (*bpath, "emails", j)) for j, v in
                                enumerate(as_list(b["emails"], (*bpath, "emails")))]
@@ -303,4 +314,5 @@ def _voicemail(value: object, path: Path, extensions: Mapping[str, str]) -> Voic
                                   0, 300),
         max_messages=as_int(m.get("max_messages", 100), (*path, "max_messages"), 1, 10000),
         attach_audio=as_bool(m.get("attach_audio", True), (*path, "attach_audio")),
+        unsolicited_mwi=as_bool(m.get("unsolicited_mwi", False), (*path, "unsolicited_mwi")),
         boxes=boxes)

@@ -67,6 +67,7 @@ class VoicemailBox:
     silence_seconds: float = 10.0
     max_messages: int = 100
     attach_audio: bool = True  # e-mail the message as a WAV attachment
+    unsolicited_mwi: bool = False  # lamp NOTIFYs without a subscription (phones that expect it)
 
 
 class Folder(enum.Enum):

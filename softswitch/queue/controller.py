@@ -452,8 +452,16 @@ class QueueCalls:
         if queue not in self.queues or not self._accepting or call_id in self.tasks:
             return False
         wall = self._clock.wall()
+        # its in-dialog requests get the one policy's answers from now on (the dialog ends
+        # here), with our SDP as the leg now has it
+        sdp = sdplib.create_offer(leg.local_host, leg.local_port,
+                                  codecs=(getattr(leg.codec, "name", "PCMU"),),
+                                  telephone_event=True)
+        policy = InDialogPolicy(dialog, sdp, local_contact(self.endpoint, peer.transport,
+                                                           queue))
         task = QueueTask(call_id, queue, caller, caller, peer=peer, a_tag=dialog.local_tag,
-                         dialog=dialog, leg=leg, wall_start=wall, wall_answer=wall)
+                         dialog=dialog, leg=leg, wall_start=wall, wall_answer=wall,
+                         policy=policy)
         task.log = log.bind(call_id=call_id, caller=caller, queue=queue)
         task.record_uid = self.records.open(call_id, caller, queue, wall)
         self.records.answered(task.record_uid, wall, [("caller", dialog, peer)])

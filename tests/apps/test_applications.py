@@ -29,6 +29,7 @@ APPS: dict[str, Any] = {
               "keys": {"2": {"type": "extension", "target": "1002"}}}],
     "group_voicemails": [{"number": "8100", "name": "Team", "members": ["1001", "1002"],
                           "emails": ["team@example.com"]}],
+    "voicemail": {"boxes": {"1001": {"unsolicited_mwi": True}}},  # 1001's phone expects it
     "call_flows": [{"number": "7100", "name": "Office", "time_zone": "UTC",
                     "in_hours": {"type": "ivr", "target": "7000"},
                     "outside_hours": {"type": "group_voicemail", "target": "8100"},
