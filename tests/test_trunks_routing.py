@@ -64,7 +64,7 @@ def test_unknown_trunk_and_bad_destination_are_reported_with_lines() -> None:
         """)
     text = "\n".join(found)
     assert "c.yaml:10: inbound_routes[0].trunk: unknown trunk 'nosuch'" in text
-    assert "c.yaml:11: inbound_routes[1].destination.type" in text
+    assert "c.yaml:11: inbound_routes[1].destination.target: no ivr 1 is defined" in text
     assert "c.yaml:12: inbound_routes[2].destination.target: no extension 1999" in text
     assert "c.yaml:13:" in text and "needs a target" in text
     assert "c.yaml:15: outbound_routes[0].trunk: unknown trunk 'gone'" in text
