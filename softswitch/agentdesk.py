@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from softswitch.events import Subscription
-from softswitch.features import FeatureCodePlan, FeatureCodes, FeatureOutcome
+from softswitch.features import AgentAction, FeatureCodePlan, FeatureCodes, FeatureOutcome
 from softswitch.log import get_logger
 from softswitch.presence import Notifier
 from softswitch.presence.acd_bridge import (
@@ -213,12 +214,21 @@ class AgentDesk:
         outcome = self.plan.dial(call.dialled, call.caller, self.notifier.agents)
         if outcome is None:
             return None
-        for action in outcome.actions:
-            out = apply_to_acd(self.queues.acd, action, self.loop.time())
-            self.queues.execute(out)  # events -> bus -> NOTIFYs, reports; commands run
+        self.apply_actions(outcome.actions)
         call.log.info("agent feature code", result=outcome.result, prompt=outcome.prompt.value,
                       ok=outcome.ok)
         return outcome
+
+    def apply_actions(self, actions: Iterable[AgentAction]) -> list[Any]:
+        """Apply agent actions to the ACD in order, as a feature code does (the live API's
+        sign in/out, pause and resume come here too): events go to the bus (NOTIFYs, report
+        rows, panels), commands run. Returns the events."""
+        events: list[Any] = []
+        for action in actions:
+            out = apply_to_acd(self.queues.acd, action, self.loop.time())
+            self.queues.execute(out)
+            events += out.events
+        return events
 
     async def _answer_and_play(self, call: FeatureCall) -> None:
         from media.player import PromptSequence

@@ -98,9 +98,10 @@ class Switch:
         return interrupted
 
     async def _start_http(self) -> None:
-        app = web.Application()
+        from softswitch.web.server import build_app
+
+        app = build_app(self.router)  # live API, websocket, /metrics, security, OpenAPI
         app.router.add_get("/api/v1/health", self._health)
-        security.add_routes(app, self.router.bans, self.router.admin_passwords)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._http_runner = runner

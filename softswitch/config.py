@@ -167,6 +167,16 @@ class Trunk:
 
 
 @dataclass(frozen=True, slots=True)
+class Contacts:
+    """Company contacts (queue-admin.md §6.9): (number, name) pairs; a caller number longer
+    than ``match_last_digits`` matches a contact on its last that many digits, a shorter or
+    equal one only exactly (softswitch.web.contacts)."""
+
+    match_last_digits: int = 7
+    entries: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     format: str = "console"  # console | json
     level: str = "info"
@@ -196,6 +206,7 @@ class Config:
     outbound_routes: tuple[Any, ...] = ()  # softswitch.trunks.OutboundRoute
     # extension numbers allowed to use the admin API (softswitch.web.security)
     admins: tuple[str, ...] = ()
+    contacts: Contacts = Contacts()  # company contacts, for the queue panel (§6.9)
 
     def extension(self, number: str) -> Extension | None:
         return self._by_number.get(number)
@@ -658,6 +669,26 @@ class _Sections:
             directory = str(self.config_dir / directory)
         return PromptsConfig(directory, language)
 
+    def contacts(self, node: _Node, path: str) -> Contacts:
+        """Company contacts (queue-admin.md §6.9): names shown for waiting callers."""
+        c = self.c
+        e = c.mapping(node, path, ("match_last_digits", "entries"))
+        digits = c.field(e, "match_last_digits", path,
+                         lambda n, p: c.integer(n, p, 4, 31), 7)
+        entries: list[tuple[str, str]] = []
+        if "entries" in e:
+            epath = _path_join(path, "entries")
+            for i, item in enumerate(c.sequence(e["entries"][1], epath, "contacts")):
+                ipath = _path_join(epath, i)
+                try:
+                    m = c.mapping(item, ipath, ("name", "number"), required=("name", "number"))
+                    name = c.text(m["name"][1], _path_join(ipath, "name"))
+                    number = self._number(m["number"][1], _path_join(ipath, "number"))
+                except (_Invalid, KeyError):  # a missing key was reported by `mapping`
+                    continue
+                entries.append((number, name))
+        return Contacts(digits, tuple(entries))
+
     def logging(self, node: _Node, path: str) -> LoggingConfig:
         c = self.c
         e = c.mapping(node, path, ("format", "level"))
@@ -886,7 +917,7 @@ class _Sections:
 # Sections parsed by the ACD engine (acd.config); core keeps them out of its own dataclasses.
 ACD_SECTIONS = ("queues", "pause_reasons", "business_hours", "holidays", "message_queues")
 TOP_LEVEL = ("sip", "rtp", "http", "database", "smtp", "prompts", "extensions", "trunks",
-             "inbound_routes", "outbound_routes", "admins",
+             "inbound_routes", "outbound_routes", "admins", "contacts",
              "logging", "message_channels", "feature_codes", "recording", *ACD_SECTIONS)
 
 
@@ -1104,6 +1135,7 @@ def parse_config(text: str, file: str = "config.yaml",
         lambda n, p: sections.outbound_routes(n, "outbound_routes", trunk_names), ())
     admins = checker.field(entries, "admins", "",
                            lambda n, p: sections.admins(n, p, ext_numbers), ())
+    contacts = checker.field(entries, "contacts", "", sections.contacts, Contacts())
     logging_ = checker.field(entries, "logging", "", sections.logging, LoggingConfig())
     recording = checker.field(entries, "recording", "", sections.recording,
                               sections.recording_default())
@@ -1132,7 +1164,7 @@ def parse_config(text: str, file: str = "config.yaml",
                   acd=acd, acd_sections=acd_raw, message_channels=channels,
                   feature_codes=feature_codes, recording=recording,
                   inbound_routes=inbound_routes, outbound_routes=outbound_routes,
-                  admins=admins)
+                  admins=admins, contacts=contacts)
 
 
 def load_config(path: str | Path) -> Config:

@@ -5,17 +5,14 @@
     ban = {"address", "failures", "since", "until" (ISO 8601 UTC), "remaining" (seconds)}
 
 Errors are JSON `{"error": code, "message": text}`: 401 `unauthorized` (with
-`WWW-Authenticate: Basic`), 403 `banned`, 400 `bad_address`, 404 `not_banned`.
+`WWW-Authenticate: Basic`), 403 `banned` or `forbidden` (not an admin), 400 `bad_address`,
+404 `not_banned`.
 
 Decisions:
-- Admins log in with HTTP Basic auth (RFC 7617) as an extension listed in the config's
-  `admins`, with that extension's number and SIP password: one credential per person,
-  already in the config. Over plain HTTP that password crosses the wire in the clear, so
-  `http.listen` should stay on loopback or a trusted LAN until TLS comes.
-- A wrong user or password counts as one failed authentication toward the same
-  brute-force guard as SIP digest (softswitch.sip.auth.BruteForceGuard); a request without
-  credentials does not (clients send it first to learn they must log in). A banned address
-  gets 403 before its credentials are even checked.
+- Admins authenticate like every API user (softswitch.web.auth): a bearer token from
+  POST /api/v1/login, or HTTP Basic auth (RFC 7617, what `softswitch bans` sends) as an
+  extension listed in the config's `admins`, with that extension's number and SIP
+  password. Failed log-ins count toward the brute-force guard shared with SIP digest.
 - An address is any IPv4 or IPv6 text Python's `ipaddress` reads (`[::1]` too) and is
   matched in canonical form; anything else is 400, never 404.
 """
@@ -24,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import base64
-import binascii
 import datetime
-import hmac
 import json
 import math
 import os
@@ -40,6 +35,8 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from softswitch.sip.auth import Ban, normalize_address
+from softswitch.web.auth import Credentials
+from softswitch.web.errors import ApiError, json_errors
 
 __all__ = ["BanList", "add_routes", "bans_command", "PREFIX"]
 
@@ -64,18 +61,24 @@ class BanList(Protocol):
 
 
 BANS = web.AppKey("bans", BanList)
-ADMINS = web.AppKey("admins", Mapping[str, str])
+CREDENTIALS = web.AppKey("security_credentials", Credentials)
 ADMIN_USER = web.RequestKey("admin_user", str)  # the extension number that logged in
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def add_routes(app: web.Application, bans: BanList, admins: Mapping[str, str]) -> None:
-    """Mount the security API on `app` under PREFIX; `admins` maps the admins' extension
-    numbers to their passwords."""
-    sub = web.Application(middlewares=[_json_errors, _admin_only])
+def add_routes(app: web.Application, bans: BanList, admins: Mapping[str, str] | None = None,
+               *, credentials: Credentials | None = None) -> None:
+    """Mount the security API on `app` under PREFIX. Log-in is the live API's
+    (softswitch.web.auth): pass the switch's `credentials`, or `admins` (extension ->
+    password) for a stand-alone API whose only users are those admins."""
+    if credentials is None:
+        table = dict(admins or {})
+        credentials = Credentials(passwords=lambda: table,
+                                  admins=lambda: frozenset(table), bans=bans)
+    sub = web.Application(middlewares=[json_errors, _admin_only])
     sub[BANS] = bans
-    sub[ADMINS] = dict(admins)
+    sub[CREDENTIALS] = credentials
     sub.router.add_get("/bans", list_bans)
     sub.router.add_delete("/bans/{address}", lift_ban)
     app.add_subapp(PREFIX, sub)
@@ -88,51 +91,13 @@ def error(status: int, code: str, message: str,
 
 
 @web.middleware
-async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """aiohttp's own errors (unknown path, wrong method) as JSON too."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = exc.reason.lower().replace(" ", "_")
-        return error(exc.status, code, exc.reason, headers={
-            k: v for k, v in exc.headers.items() if k.lower() == "allow"})
-
-
-@web.middleware
 async def _admin_only(request: web.Request, handler: Handler) -> web.StreamResponse:
-    bans = request.app[BANS]
-    source = request.remote or ""
-    if bans.is_banned(source):
-        return error(403, "banned", f"{source} is banned after too many failed log-ins")
-    challenge = {"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'}
-    header = request.headers.get("Authorization")
-    if header is None:
-        return error(401, "unauthorized", "log in as an admin extension (HTTP Basic auth)",
-                     challenge)
-    user = _admin(header, request.app[ADMINS])
-    if user is None:
-        bans.record_failure(source, "http", path=request.path)
-        return error(401, "unauthorized", "wrong admin extension or password", challenge)
-    request[ADMIN_USER] = user
+    principal = request.app[CREDENTIALS].from_header(request.headers.get("Authorization"),
+                                                     request.remote or "")
+    if not principal.admin:
+        raise ApiError(403, "forbidden", f"{principal.extension} is not an admin")
+    request[ADMIN_USER] = principal.extension
     return await handler(request)
-
-
-def _admin(header: str, admins: Mapping[str, str]) -> str | None:
-    """The admin extension a Basic Authorization header proves, else None."""
-    scheme, _, encoded = header.strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    user, sep, password = decoded.partition(":")
-    expected = admins.get(user)
-    # compare even for an unknown user, so the answer takes as long either way
-    ok = hmac.compare_digest(password.encode(), (expected or "\0" + password).encode())
-    return user if sep and expected is not None and ok else None
 
 
 def ban_json(ban: Ban, bans: BanList) -> dict[str, Any]:

@@ -1,0 +1,259 @@
+"""The live state of the queues for panels and wallboards, and its ordered feed of deltas
+(queue-manager-agent.md §15 "snapshot + delta"; the wire protocol is PROTOCOL.md beside
+this file).
+
+`QueueTracker` follows the event bus (softswitch.events: every ACD event in engine order,
+plus `CallHoldChanged`) and keeps what the ACD's queries do not answer: the waiting calls
+with their callers and ringing agents, the answered calls still in conversation, when each
+agent's state last changed, the longest answered wait and the callback counts. Together
+with the ACD's incremental statistics (acd.stats) it gives every figure of the wallboard
+and the queue panel (softswitch.web.wallboard).
+
+`Feed` turns those events into deltas: each gets the next sequence number, is serialized to
+JSON once, kept in a bounded replay buffer and pushed to every subscribed client *without
+awaiting* (a client holds its own outgoing buffer and writer task, softswitch.web.ws), so a
+slow client never slows the publisher. Deltas name the queues they concern (and the agent,
+so that an agent's own client always receives its own changes).
+
+Decisions:
+- Times on the wire are wall-clock epoch seconds (``entered_at``, ``since``): clients tick
+  the timers themselves against ``server_time`` (§15.1 "timestamps, not tickers").
+- `queue.stats` deltas are coalesced: the queues an event changed are marked, and one stats
+  delta per queue follows the events of the same loop iteration (after them, §15.5).
+- Sequence numbers are one switch-wide counter: a client subscribed to some queues sees an
+  increasing subsequence. Resume (PROTOCOL.md) replays what the client would have seen.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from acd.events import (
+    AgentMissedCall,
+    AgentPaused,
+    AgentResumed,
+    AgentSignedIn,
+    AgentSignedOut,
+    CallbackFailed,
+    CallbackRequested,
+    CallbackSucceeded,
+    CallEnded,
+    CallStatus,
+    MemberRemoved,
+    MemberStateChanged,
+    OfferEnded,
+    OfferStarted,
+    SlaEvaluated,
+    TaskJoined,
+    TaskLeft,
+    WrapupEnded,
+    WrapupStarted,
+)
+from softswitch.events import CallHoldChanged
+
+EVENTS: tuple[type, ...] = (
+    TaskJoined, OfferStarted, OfferEnded, TaskLeft, CallEnded, MemberStateChanged,
+    MemberRemoved, AgentSignedIn, AgentSignedOut, AgentPaused, AgentResumed, WrapupStarted,
+    WrapupEnded, AgentMissedCall, CallbackRequested, CallbackSucceeded, CallbackFailed,
+    SlaEvaluated, CallHoldChanged,
+)
+REPLAY_CAPACITY = 20_000  # deltas kept for resume (about 40 s at 500 events/s)
+
+
+@dataclass(slots=True)
+class WaitingCall:
+    task: str
+    queue: str
+    caller: str
+    entered_at: float  # wall clock
+    ringing: tuple[str, ...] = ()
+    callback_number: str = ""
+
+    def as_json(self, contact: str | None) -> dict[str, Any]:
+        return {"id": self.task, "queue": self.queue, "caller": self.caller,
+                "contact_name": contact, "entered_at": self.entered_at,
+                "status": "ringing" if self.ringing else "waiting",
+                "ringing_agents": list(self.ringing),
+                "callback": self.callback_number or None}
+
+
+@dataclass(slots=True)
+class ActiveCall:
+    task: str
+    queue: str
+    caller: str
+    agent: str
+    entered_at: float
+    answered_at: float
+    on_hold: bool = False
+
+    def as_json(self, contact: str | None) -> dict[str, Any]:
+        return {"id": self.task, "queue": self.queue, "caller": self.caller,
+                "contact_name": contact, "agent": self.agent, "entered_at": self.entered_at,
+                "answered_at": self.answered_at, "on_hold": self.on_hold}
+
+
+@dataclass(slots=True)
+class QueueCounters:
+    """What acd.stats does not count (§2.4 #7 and #16)."""
+
+    max_wait_answered: float = 0.0
+    callback_requests: int = 0
+    callback_failures: int = 0
+
+
+@dataclass(slots=True)
+class MemberTimes:
+    since: float  # the agent's state in the queue last changed (wall clock)
+    signed_in_at: float | None = None
+    signed_out_at: float | None = None
+    paused_at: float | None = None
+
+
+class QueueTracker:
+    """Calls and agent times per queue, from the bus events alone."""
+
+    def __init__(self, wall: Callable[[float], float], started: float) -> None:
+        self.wall = wall  # engine (monotonic) time -> epoch seconds
+        self.started = started  # wall clock of the start: "since" before any change
+        self.waiting: dict[str, WaitingCall] = {}
+        self.active: dict[str, ActiveCall] = {}
+        self.counters: dict[str, QueueCounters] = {}
+        self.members: dict[tuple[str, str], MemberTimes] = {}
+        self.wrapup: dict[str, float] = {}  # agent -> wrap-up end (wall clock)
+
+    def counter(self, queue: str) -> QueueCounters:
+        c = self.counters.get(queue)
+        if c is None:
+            c = self.counters[queue] = QueueCounters()
+        return c
+
+    def times(self, agent: str, queue: str) -> MemberTimes:
+        t = self.members.get((agent, queue))
+        if t is None:
+            t = self.members[(agent, queue)] = MemberTimes(self.started)
+        return t
+
+    def waiting_in(self, queue: str) -> list[WaitingCall]:
+        return [c for c in self.waiting.values() if c.queue == queue]
+
+    def active_in(self, queue: str) -> list[ActiveCall]:
+        return [c for c in self.active.values() if c.queue == queue]
+
+    def agent_calls(self, agent: str) -> list[ActiveCall]:
+        return [c for c in self.active.values() if c.agent == agent]
+
+    def apply(self, event: Any) -> None:
+        kind = type(event)
+        if kind is TaskJoined:
+            self.waiting[event.task] = WaitingCall(event.task, event.queue, event.caller,
+                                                   self.wall(event.at))
+        elif kind is OfferStarted:
+            call = self.waiting.get(event.task)
+            if call is not None:
+                call.ringing = tuple(dict.fromkeys(call.ringing + event.agents))
+        elif kind is OfferEnded:
+            call = self.waiting.get(event.task)
+            if call is not None:
+                call.ringing = tuple(a for a in call.ringing if a != event.agent)
+        elif kind is TaskLeft:
+            call = self.waiting.pop(event.task, None)
+            if event.status is CallStatus.ANSWERED and event.agent is not None:
+                c = self.counter(event.queue)
+                c.max_wait_answered = max(c.max_wait_answered, event.waited)
+                if call is not None:
+                    self.active[event.task] = ActiveCall(event.task, event.queue, call.caller,
+                                                         event.agent, call.entered_at,
+                                                         self.wall(event.at))
+        elif kind is CallEnded:
+            self.active.pop(event.task, None)
+        elif kind is CallHoldChanged:
+            active = self.active.get(event.task)
+            if active is not None:
+                active.on_hold = event.held
+        elif kind is CallbackRequested:
+            self.counter(event.queue).callback_requests += 1
+            call = self.waiting.get(event.task)
+            if call is not None:
+                call.callback_number = event.number
+        elif kind is CallbackFailed:
+            self.counter(event.queue).callback_failures += 1
+        elif kind is MemberStateChanged:
+            if event.previous is not event.state:
+                self.times(event.agent, event.queue).since = self.wall(event.at)
+        elif kind is MemberRemoved:
+            self.members.pop((event.agent, event.queue), None)
+        elif kind is AgentSignedIn:
+            self.times(event.agent, event.queue).signed_in_at = self.wall(event.at)
+        elif kind is AgentSignedOut:
+            t = self.times(event.agent, event.queue)
+            t.signed_out_at = self.wall(event.at)
+            t.paused_at = None
+        elif kind is AgentPaused:
+            t = self.times(event.agent, event.queue)
+            if t.paused_at is None:
+                t.paused_at = self.wall(event.at)
+        elif kind is AgentResumed:
+            self.times(event.agent, event.queue).paused_at = None
+        elif kind is WrapupStarted:
+            self.wrapup[event.agent] = self.wall(event.until)
+        elif kind is WrapupEnded:
+            self.wrapup.pop(event.agent, None)
+
+
+class FeedClient(Protocol):
+    """A receiver of deltas (softswitch.web.ws.WsClient; benchmarks use their own)."""
+
+    def wants(self, queues: frozenset[str], agent: str | None) -> bool: ...
+
+    def push(self, text: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    seq: int
+    queues: frozenset[str]
+    agent: str | None
+    text: str
+
+
+@dataclass(eq=False)
+class Feed:
+    """Sequence numbers, the replay buffer and the fan-out of deltas."""
+
+    capacity: int = REPLAY_CAPACITY
+    seq: int = 0
+    buffer: deque[Delta] = field(default_factory=deque)
+    clients: set[FeedClient] = field(default_factory=set)
+    published: int = 0
+
+    def publish(self, kind: str, queues: Iterable[str], body: dict[str, Any],
+                agent: str | None = None) -> Delta:
+        self.seq += 1
+        text = json.dumps({"type": kind, "seq": self.seq, **body}, separators=(",", ":"))
+        delta = Delta(self.seq, frozenset(queues), agent, text)
+        buffer = self.buffer
+        buffer.append(delta)
+        if len(buffer) > self.capacity:
+            buffer.popleft()
+        self.published += 1
+        for client in list(self.clients):
+            if client.wants(delta.queues, agent):
+                client.push(text)
+        return delta
+
+    def replay(self, after: int, client: FeedClient) -> list[str] | None:
+        """The deltas after ``after`` this client wants, or None when some of them left the
+        buffer already (the client needs a fresh snapshot)."""
+        if after > self.seq:
+            return None
+        if after == self.seq:
+            return []
+        oldest = self.buffer[0].seq if self.buffer else self.seq + 1
+        if after + 1 < oldest:
+            return None
+        return [d.text for d in self.buffer if d.seq > after and client.wants(d.queues, d.agent)]

@@ -1,0 +1,83 @@
+"""Assembly of the switch's HTTP application: `build_app(router)` (softswitch.app calls it
+once) returns the aiohttp app with the live API, the websocket, /metrics, the security
+API and the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from softswitch.web import metrics, openapi, rest, security, ws
+from softswitch.web.api import (
+    BOARD,
+    CREDENTIALS,
+    ENDPOINTS,
+    MAX_BODY,
+    PREFIX,
+    Endpoint,
+    add_routes,
+    auth_middleware,
+    public_paths,
+)
+from softswitch.web.auth import Credentials
+from softswitch.web.calllogs import CallLogs
+from softswitch.web.errors import json_errors
+from softswitch.web.operations import Switchboard
+from softswitch.web.panels import Panels
+
+PANELS = web.AppKey("panels", Panels)
+
+
+def build_app(router: Any) -> web.Application:
+    """The app for `router` (softswitch.app.SipRouter, started or about to be)."""
+    app = web.Application(client_max_size=MAX_BODY)
+    app[ENDPOINTS] = []
+    public = {"value": frozenset[str]()}
+    app.middlewares.extend([json_errors, auth_middleware(lambda: public["value"])])
+    credentials = Credentials(
+        passwords=lambda: {e.number: e.password for e in router.config.extensions},
+        admins=lambda: frozenset(router.config.admins), bans=router.bans)
+    desk = router.agentdesk
+    names = {"value": {e.number: e.name for e in router.config.extensions}}
+
+    def registered(ext: str) -> bool:
+        return bool(router.registrar.targets(ext, router.loop.time()))
+
+    from softswitch.web.contacts import Contacts
+
+    panels = Panels(router.events, lambda: desk.queues.acd, registered=registered,
+                    names=lambda: names["value"],
+                    contact=lambda number: Contacts.of(router.config).name(number),
+                    clock=router.loop.time)
+    router.registrar.listeners.append(panels.presence_changed)
+    store = router.store if hasattr(router.store, "fetch") else None
+    logs = CallLogs(store, panels.publish_record) if store is not None else None
+    app[CREDENTIALS] = credentials
+    app[BOARD] = Switchboard(desk, panels, logs)
+    app[PANELS] = panels
+    app[ws.CLIENTS] = set()
+    collector = metrics.SwitchCollector(router, panels, lambda: len(app[ws.CLIENTS]))
+    app[metrics.REGISTRY] = metrics.registry_for(collector)
+    add_routes(app, rest.ENDPOINTS)
+    add_routes(app, [Endpoint("GET", "/openapi.json", openapi.serve,
+                              "This document", public=True)])
+    app.router.add_get(PREFIX + "/ws", ws.handle)
+    app.router.add_get("/metrics", metrics.serve)
+    security.add_routes(app, router.bans, credentials=credentials)
+    public["value"] = public_paths(app)
+
+    async def on_cleanup(app: web.Application) -> None:
+        panels.close()
+        collector.close()
+        if panels.presence_changed in router.registrar.listeners:
+            router.registrar.listeners.remove(panels.presence_changed)
+
+    app.on_cleanup.append(on_cleanup)
+    app.on_shutdown.append(_close_sockets)
+    return app
+
+
+async def _close_sockets(app: web.Application) -> None:
+    for client in list(app[ws.CLIENTS]):
+        await client._close(1001, "switch shutting down")
