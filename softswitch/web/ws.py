@@ -120,6 +120,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     feed = board.panels.feed
     clients = request.app[CLIENTS]
     clients.add(client)
+    feed.clients.add(client)  # its own agent changes, before any subscription
     access = Access(principal, board.desk.queues.acd.config)
     client.send({"type": "welcome", "version": VERSION, "extension": principal.extension,
                  "roles": access.roles(), "seq": feed.seq, "heartbeat": HEARTBEAT,
