@@ -18,9 +18,9 @@ from sipua import SipUA
 @pytest.fixture
 async def exposed(tmp_path: Path) -> AsyncIterator[Live]:
     """No trusted networks and 3 failures to a ban: loopback can be banned."""
-    async for x in start_live(tmp_path, sip={
-            **live_config(tmp_path)["sip"], "trusted_networks": [], "brute_force": {"max_failures": 3, "window": 60,
-                                                    "ban_time": 600}}):
+    guard = {"max_failures": 3, "window": 60, "ban_time": 600}
+    sip = {**live_config(tmp_path)["sip"], "trusted_networks": [], "brute_force": guard}
+    async for x in start_live(tmp_path, sip=sip):
         yield x
 
 
