@@ -22,7 +22,7 @@ MAX_BODY = 64 * 1024  # bytes of a request body; more is 413
 
 CREDENTIALS = web.AppKey("credentials", Credentials)
 BOARD = web.AppKey("board", Switchboard)
-ENDPOINTS = web.AppKey("endpoints", list)  # list[Endpoint], for the OpenAPI document
+ENDPOINTS = web.AppKey("endpoints", list["Endpoint"])  # for the OpenAPI document
 PRINCIPAL = web.RequestKey("principal", Principal)
 
 

@@ -91,7 +91,7 @@ class SwitchCollector:
 
 def registry_for(collector: SwitchCollector) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(collector)  # type: ignore[arg-type]
+    registry.register(collector)
     return registry
 
 

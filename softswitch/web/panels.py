@@ -251,9 +251,9 @@ class Panels:
                      "result": event.result.value}, agent=event.agent)
         elif kind is TaskLeft:
             if event.status is CallStatus.ANSWERED and event.task in self.tracker.active:
-                call = self.tracker.active[event.task]
+                answered = self.tracker.active[event.task]
                 publish("call.answered", (event.queue,),
-                        {"call": call.as_json(self.contact(call.caller)),
+                        {"call": answered.as_json(self.contact(answered.caller)),
                          "waited": round(event.waited, 3)}, agent=event.agent)
             else:
                 publish("call.left_queue", (event.queue,),

@@ -25,8 +25,6 @@ Decisions:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from acd.config import AcdConfig, QueueConfig
 from softswitch.web.auth import Principal
 from softswitch.web.errors import ApiError, forbidden, not_found
@@ -147,6 +145,3 @@ def require_admin(principal: Principal) -> None:
         raise ApiError(403, "forbidden", f"{principal.extension} is not an admin "
                                          f"(the config's admins)")
 
-
-def all_queues(numbers: Iterable[str]) -> list[str]:
-    return list(numbers)

@@ -79,5 +79,6 @@ def build_app(router: Any) -> web.Application:
 
 
 async def _close_sockets(app: web.Application) -> None:
-    for client in list(app[ws.CLIENTS]):
-        await client._close(1001, "switch shutting down")
+    clients: set[ws.WsClient] = app[ws.CLIENTS]
+    for client in list(clients):
+        await client.close(1001, "switch shutting down")

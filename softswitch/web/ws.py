@@ -39,7 +39,7 @@ HELLO_TIMEOUT = 10.0  # s to authenticate
 MAX_MESSAGE = 64 * 1024
 MAX_PENDING_BYTES = 4 * 1024 * 1024
 FLOOD_LIMIT = 100  # messages per second from one client
-CLIENTS = web.AppKey("ws_clients", set)
+CLIENTS = web.AppKey("ws_clients", set["WsClient"])
 CLOSE_SLOW = 4008
 CLOSE_FLOOD = 4029
 CLOSE_AUTH = 4001
@@ -84,9 +84,9 @@ class WsClient:
                     reason=reason)
         if self.writer is not None:
             self.writer.cancel()
-        asyncio.get_running_loop().create_task(self._close(CLOSE_SLOW, reason))
+        asyncio.get_running_loop().create_task(self.close(CLOSE_SLOW, reason))
 
-    async def _close(self, code: int, reason: str) -> None:
+    async def close(self, code: int, reason: str) -> None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()[:120]), 2)
 
@@ -140,7 +140,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
             window, count = (second, 1) if second != window else (window, count + 1)
             if count > FLOOD_LIMIT:
                 client.dropped = "flood"
-                await client._close(CLOSE_FLOOD, f"flood: over {FLOOD_LIMIT} messages/s")
+                await client.close(CLOSE_FLOOD, f"flood: over {FLOOD_LIMIT} messages/s")
                 break
             await _message(client, board, msg.data)
     finally:
