@@ -20,15 +20,10 @@ Decisions:
 from __future__ import annotations
 
 import argparse
-import base64
 import datetime
-import json
 import math
-import os
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
@@ -136,7 +131,7 @@ async def lift_ban(request: web.Request) -> web.Response:
 def bans_command(args: argparse.Namespace) -> int:
     """`softswitch bans list|lift ADDRESS --config FILE [--user N --password P]`: 0 on
     success; 1 when the switch refused or could not be reached; 2 on bad usage."""
-    from softswitch.config import ConfigError, load_config, report_issues
+    from softswitch.web.client import ApiClient, CommandError, table
 
     if args.action == "lift" and not args.address:
         print("softswitch bans lift: give the ADDRESS to lift", file=sys.stderr)
@@ -144,59 +139,24 @@ def bans_command(args: argparse.Namespace) -> int:
     if args.action == "list" and args.address:
         print("softswitch bans list: takes no ADDRESS", file=sys.stderr)
         return 2
-    user = args.user or os.environ.get("SOFTSWITCH_USER")
-    password = args.password or os.environ.get("SOFTSWITCH_PASSWORD")
-    if not user or not password:
-        print("softswitch bans: an admin's credentials are needed: --user and --password, "
-              "or SOFTSWITCH_USER and SOFTSWITCH_PASSWORD", file=sys.stderr)
-        return 2
     try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        report_issues(args.config, exc.issues, "")
-        return 1
-    host, port = config.http.host, config.http.port
-    if port == 0:
-        print(f"{args.config}: http.listen has port 0 (chosen at start-up); give the "
-              f"switch a fixed HTTP port to use this command", file=sys.stderr)
-        return 1
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-    base = f"http://{f'[{host}]' if ':' in host else host}:{port}{PREFIX}/bans"
-    if args.action == "list":
-        request = urllib.request.Request(base, method="GET")
-    else:
-        request = urllib.request.Request(
-            f"{base}/{urllib.parse.quote(args.address, safe='')}", method="DELETE")
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    request.add_header("Authorization", f"Basic {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=args.timeout) as reply:
-            body = json.loads(reply.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        try:
-            message = json.loads(exc.read()).get("message") or exc.reason
-        except ValueError:
-            message = exc.reason
-        print(f"softswitch bans {args.action}: {exc.code} {message}", file=sys.stderr)
-        return 1
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        print(f"softswitch bans: cannot reach the switch at {base} (http.listen in "
-              f"{args.config}): {reason}", file=sys.stderr)
-        return 1
-    if args.action == "lift":
-        ban = body["lifted"]
-        print(f"lifted the ban on {ban['address']} ({ban['failures']} failed "
-              f"authentications, banned since {ban['since']})")
-        return 0
-    rows = body["bans"]
+        client = ApiClient.from_args(args, "bans")
+        if args.action == "lift":
+            path = f"{PREFIX}/bans/{urllib.parse.quote(args.address, safe='')}"
+            ban = client.request("DELETE", path)["lifted"]
+            print(f"lifted the ban on {ban['address']} ({ban['failures']} failed "
+                  f"authentications, banned since {ban['since']})")
+            return 0
+        rows = client.request("GET", f"{PREFIX}/bans")["bans"]
+    except CommandError as exc:
+        if str(exc):
+            print(exc if exc.code == 2 else f"softswitch bans {args.action}: {exc}",
+                  file=sys.stderr)
+        return exc.code
     if not rows:
         print("no banned addresses")
         return 0
-    header = ("ADDRESS", "FAILURES", "SINCE", "UNTIL", "REMAINING")
-    table = [header] + [(b["address"], str(b["failures"]), b["since"], b["until"],
-                         f"{b['remaining']}s") for b in rows]
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    for r in table:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    print(table(("ADDRESS", "FAILURES", "SINCE", "UNTIL", "REMAINING"),
+                [(b["address"], b["failures"], b["since"], b["until"], f"{b['remaining']}s")
+                 for b in rows]))
     return 0
