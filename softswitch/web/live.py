@@ -10,9 +10,11 @@ with the ACD's incremental statistics (acd.stats) it gives every figure of the w
 and the queue panel (softswitch.web.wallboard).
 
 `Feed` turns those events into deltas: each gets the next sequence number, is serialized to
-JSON once, kept in a bounded replay buffer and pushed to every subscribed client *without
-awaiting* (a client holds its own outgoing buffer and writer task, softswitch.web.ws), so a
-slow client never slows the publisher. Deltas name the queues they concern (and the agent,
+JSON once and kept in a bounded replay buffer; at the end of the loop turn the batch is
+written to every subscribed client as one websocket frame, encoded once per group of clients
+that want the same deltas, and *never awaited*: it goes to the client's transport buffer,
+and a client whose buffer grows past its bound is dropped (softswitch.web.ws), so a slow
+client never slows the publisher. Deltas name the queues they concern (and the agent,
 so that an agent's own client always receives its own changes).
 
 Decisions:
@@ -29,7 +31,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from acd.events import (
@@ -206,11 +208,17 @@ class QueueTracker:
 
 
 class FeedClient(Protocol):
-    """A receiver of deltas (softswitch.web.ws.WsClient; benchmarks use their own)."""
+    """A receiver of deltas (softswitch.web.ws.WsClient; benchmarks and tests may use
+    their own). ``key``: clients with equal keys want the same deltas (they share one
+    encoded frame per batch); ``after``: deltas up to this seq are already delivered (a
+    snapshot or a replay covered them)."""
+
+    key: object
+    after: int
 
     def wants(self, queues: frozenset[str], agent: str | None) -> bool: ...
 
-    def push(self, text: str) -> None: ...
+    def write(self, frame: bytes) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,15 +229,44 @@ class Delta:
     text: str
 
 
-@dataclass(eq=False)
-class Feed:
-    """Sequence numbers, the replay buffer and the fan-out of deltas."""
+def text_frame(payload: str) -> bytes:
+    """One unmasked websocket text frame (RFC 6455 §5.2, server to client, no extension):
+    the same bytes go to every client that wants them."""
+    data = payload.encode()
+    n = len(data)
+    if n < 126:
+        header = bytes((0x81, n))
+    elif n < 65536:
+        header = bytes((0x81, 126)) + n.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + n.to_bytes(8, "big")
+    return header + data
 
-    capacity: int = REPLAY_CAPACITY
-    seq: int = 0
-    buffer: deque[Delta] = field(default_factory=deque)
-    clients: set[FeedClient] = field(default_factory=set)
-    published: int = 0
+
+def batch_text(texts: list[str]) -> str:
+    """One delta as itself, several as a JSON array of them (PROTOCOL.md §3)."""
+    return texts[0] if len(texts) == 1 else "[" + ",".join(texts) + "]"
+
+
+class Feed:
+    """Sequence numbers, the replay buffer and the fan-out of deltas.
+
+    `publish` numbers and encodes a delta and keeps it for replay; the deltas published
+    during one turn of the event loop go out together at its end (`flush`, scheduled with
+    ``schedule``): each client gets one frame with the deltas it wants, encoded once per
+    group of clients that want the same, and written without waiting (`FeedClient.write`).
+    """
+
+    def __init__(self, capacity: int = REPLAY_CAPACITY,
+                 schedule: Callable[[Callable[[], None]], Any] | None = None) -> None:
+        self.capacity = capacity
+        self.seq = 0
+        self.buffer: deque[Delta] = deque()
+        self.clients: set[FeedClient] = set()
+        self.pending: list[Delta] = []
+        self.published = 0
+        self.frames = 0  # frames written (all clients)
+        self._schedule = schedule
 
     def publish(self, kind: str, queues: Iterable[str], body: dict[str, Any],
                 agent: str | None = None) -> Delta:
@@ -241,10 +278,36 @@ class Feed:
         if len(buffer) > self.capacity:
             buffer.popleft()
         self.published += 1
-        for client in list(self.clients):
-            if client.wants(delta.queues, agent):
-                client.push(text)
+        self.pending.append(delta)
+        if len(self.pending) == 1:
+            if self._schedule is None:
+                import asyncio
+
+                asyncio.get_running_loop().call_soon(self.flush)
+            else:
+                self._schedule(self.flush)
         return delta
+
+    def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        if not batch:
+            return
+        first = batch[0].seq
+        shared: dict[object, bytes | None] = {}
+        for client in list(self.clients):
+            if client.after >= first:  # a snapshot or replay already covered some
+                texts = [d.text for d in batch
+                         if d.seq > client.after and client.wants(d.queues, d.agent)]
+                frame = text_frame(batch_text(texts)) if texts else None
+            elif client.key in shared:
+                frame = shared[client.key]
+            else:
+                texts = [d.text for d in batch if client.wants(d.queues, d.agent)]
+                frame = shared[client.key] = text_frame(batch_text(texts)) if texts else None
+            client.after = batch[-1].seq
+            if frame is not None:
+                self.frames += 1
+                client.write(frame)
 
     def replay(self, after: int, client: FeedClient) -> list[str] | None:
         """The deltas after ``after`` this client wants, or None when some of them left the

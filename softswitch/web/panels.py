@@ -96,7 +96,7 @@ class Panels:
         offset = time.time() - clock()
         self.wall: Callable[[float], float] = lambda at: round(at + offset, 3)
         self.tracker = QueueTracker(self.wall, self.wall(clock()))
-        self.feed = feed or Feed()
+        self.feed = feed or Feed(schedule=schedule)
         self._schedule = schedule or (lambda fn: asyncio.get_running_loop().call_soon(fn))
         self._dirty: set[str] = set()
         self.events_seen = 0

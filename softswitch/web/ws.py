@@ -1,10 +1,12 @@
 """The websocket /api/v1/ws: versioned JSON protocol (PROTOCOL.md beside this file).
 
-Each connection is a `WsClient`: the feed (softswitch.web.live) calls ``push(text)``, which
-only appends to the client's outgoing buffer and wakes its writer task; the writer awaits
-the socket. A client whose unsent bytes exceed ``MAX_PENDING_BYTES`` is dropped: its buffer
-is discarded and the socket closed with code 4008 and the reason, so a slow reader never
-slows the switch nor the other clients.
+Each connection is a `WsClient`: the feed (softswitch.web.live) writes each batch of deltas
+as one frame straight into the connection's transport, without awaiting (everything a
+client gets goes that way, so its messages stay in order). A client whose transport holds
+more than ``MAX_PENDING_BYTES`` unsent is dropped: it gets nothing more, the socket is
+closed with code 4008 and the reason (after what was already buffered; a peer that does not
+take it within CLOSE_WAIT seconds is cut off), so a slow reader never slows the switch nor
+the other clients.
 
 Hostile input: a message over ``MAX_MESSAGE`` bytes closes the socket (1009, aiohttp);
 malformed JSON, a non-object, an unknown type or invalid fields get an ``error`` reply
@@ -18,7 +20,6 @@ import asyncio
 import contextlib
 import json
 import time
-from collections import deque
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -28,6 +29,7 @@ from softswitch.web import operations as ops
 from softswitch.web.api import BOARD, CREDENTIALS
 from softswitch.web.auth import Principal
 from softswitch.web.errors import ApiError
+from softswitch.web.live import Feed, text_frame
 from softswitch.web.models import AgentStateRequest, DispositionRequest, NoteRequest, parse
 from softswitch.web.permissions import Access
 
@@ -43,66 +45,77 @@ CLIENTS = web.AppKey("ws_clients", set["WsClient"])
 CLOSE_SLOW = 4008
 CLOSE_FLOOD = 4029
 CLOSE_AUTH = 4001
+CLOSE_WAIT = 5.0
 
 
 class WsClient:
-    """One subscriber of the feed: filtering, bounded buffer, its own writer."""
+    """One subscriber of the feed: its queues, and frames written straight to its socket's
+    transport (never awaited); past ``max_pending`` unsent bytes it is dropped."""
 
-    def __init__(self, ws: web.WebSocketResponse, principal: Principal,
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.BaseTransport,
+                 principal: Principal, feed: Feed,
                  max_pending: int = MAX_PENDING_BYTES) -> None:
         self.ws = ws
+        self.transport = transport
         self.principal = principal
+        self.feed = feed
         self.queues: frozenset[str] = frozenset()
+        self.key: object = (self.queues, principal.extension)
+        self.after = feed.seq
         self.max_pending = max_pending
-        self.pending: deque[str] = deque()
-        self.pending_bytes = 0
         self.dropped: str | None = None
-        self._wake = asyncio.Event()
-        self.writer: asyncio.Task[None] | None = None
+
+    def subscribe(self, queues: frozenset[str], after: int) -> None:
+        self.queues = queues
+        self.key = (queues, self.principal.extension)
+        self.after = after
 
     def wants(self, queues: frozenset[str], agent: str | None) -> bool:
         return not queues.isdisjoint(self.queues) or agent == self.principal.extension
 
-    def push(self, text: str) -> None:
+    def write(self, frame: bytes) -> None:
         if self.dropped is not None:
             return
-        self.pending.append(text)
-        self.pending_bytes += len(text)
-        if self.pending_bytes > self.max_pending:
-            self.drop(f"slow consumer: more than {self.max_pending} bytes unsent")
-        else:
-            self._wake.set()
+        transport = self.transport
+        if transport.is_closing():
+            self.dropped = "disconnected"
+            self.feed.clients.discard(self)
+            return
+        transport.write(frame)  # type: ignore[attr-defined]
+        unsent = transport.get_write_buffer_size()  # type: ignore[attr-defined]
+        if unsent > self.max_pending:
+            self.drop(f"slow consumer: {unsent} bytes unsent (limit {self.max_pending})")
+
+    def push(self, text: str) -> None:
+        self.write(text_frame(text))
 
     def send(self, message: dict[str, Any]) -> None:
         self.push(json.dumps(message, separators=(",", ":")))
 
     def drop(self, reason: str) -> None:
         self.dropped = reason
-        self.pending.clear()
-        self.pending_bytes = 0
+        self.feed.clients.discard(self)
         log.warning("websocket client dropped", extension=self.principal.extension,
                     reason=reason)
-        if self.writer is not None:
-            self.writer.cancel()
         asyncio.get_running_loop().create_task(self.close(CLOSE_SLOW, reason))
 
     async def close(self, code: int, reason: str) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()[:120]), 2)
-
-    async def write(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self.pending:
-                text = self.pending.popleft()
-                self.pending_bytes -= len(text)
-                await self.ws.send_str(text)
+        """Close with ``code``: the frame follows what is still buffered; a client that
+        does not take it within CLOSE_WAIT seconds is cut off."""
+        self.dropped = self.dropped or reason
+        try:
+            await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()[:120]),
+                                   CLOSE_WAIT)
+        except Exception:  # noqa: BLE001 - a dead or stuck peer: cut it off
+            self.transport.abort()  # type: ignore[attr-defined]
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
-    ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE, heartbeat=None)
+    ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE, heartbeat=None, compress=False)
     await ws.prepare(request)
+    transport = request.transport
+    if transport is None:
+        return ws
     board = request.app[BOARD]
     creds = request.app[CREDENTIALS]
     source = request.remote or ""
@@ -115,9 +128,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return ws
     if principal is None:
         return ws
-    client = WsClient(ws, principal)
-    client.writer = asyncio.get_running_loop().create_task(client.write())
     feed = board.panels.feed
+    client = WsClient(ws, transport, principal, feed)
     clients = request.app[CLIENTS]
     clients.add(client)
     feed.clients.add(client)  # its own agent changes, before any subscription
@@ -139,7 +151,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
             second = int(time.monotonic())
             window, count = (second, 1) if second != window else (window, count + 1)
             if count > FLOOD_LIMIT:
-                client.dropped = "flood"
+                feed.clients.discard(client)
                 await client.close(CLOSE_FLOOD, f"flood: over {FLOOD_LIMIT} messages/s")
                 break
             await _message(client, board, msg.data)
@@ -147,8 +159,6 @@ async def handle(request: web.Request) -> web.StreamResponse:
         feed.clients.discard(client)
         clients.discard(client)
         heartbeat.cancel()
-        if client.writer is not None:
-            client.writer.cancel()
     return ws
 
 
@@ -207,6 +217,7 @@ async def _message(client: WsClient, board: ops.Switchboard, data: str) -> None:
                                                 f"one of {', '.join(sorted(HANDLERS))}", "type")
         access = Access(client.principal, board.desk.queues.acd.config)
         reply = await handler(client, board, access, message)
+        board.panels.feed.flush()  # the deltas the command caused come before its result
         if reply is not None:
             client.send({"type": "result", "id": mid, "ok": True, **reply})
     except ApiError as err:
@@ -243,7 +254,8 @@ async def _subscribe(client: WsClient, board: ops.Switchboard, access: Access,
     if resume is not None and (not isinstance(resume, int) or isinstance(resume, bool)):
         raise ApiError(400, "invalid_field", "resume: the last seq received", "resume")
     feed = board.panels.feed
-    client.queues = frozenset(queues)
+    feed.flush()  # what is pending goes out under the old subscription first
+    client.subscribe(frozenset(queues), feed.seq)
     feed.clients.add(client)
     missed = feed.replay(resume, client) if resume is not None else None
     if missed is not None:

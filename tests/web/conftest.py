@@ -135,11 +135,19 @@ async def hang_up(ua: SipUA, queue: str) -> None:
     await ua.response()
 
 
+_UNREAD: dict[int, list[dict[str, Any]]] = {}
+
+
 async def recv(ws: Any, kind: str | None = None, timeout: float = 5.0) -> dict[str, Any]:
-    """The next message (of type ``kind``), skipping heartbeats and other types."""
+    """The next message (of type ``kind``), skipping heartbeats and other types; a frame
+    holding a batch (a JSON array) yields its messages one by one."""
+    unread = _UNREAD.setdefault(id(ws), [])
     while True:
-        msg = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+        if not unread:
+            data = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+            unread.extend(data if isinstance(data, list) else [data])
+        msg = unread.pop(0)
         if msg["type"] == "heartbeat":
             continue
         if kind is None or msg["type"] == kind:
-            return msg  # type: ignore[no-any-return]
+            return msg
