@@ -267,6 +267,9 @@ class Feed:
         self.published = 0
         self.frames = 0  # frames written (all clients)
         self._schedule = schedule
+        self._scheduled = False
+        # run at the start of each flush; may publish (Panels: the coalesced queue.stats)
+        self.before_flush: list[Callable[[], None]] = []
 
     def publish(self, kind: str, queues: Iterable[str], body: dict[str, Any],
                 agent: str | None = None) -> Delta:
@@ -279,16 +282,25 @@ class Feed:
             buffer.popleft()
         self.published += 1
         self.pending.append(delta)
-        if len(self.pending) == 1:
-            if self._schedule is None:
-                import asyncio
-
-                asyncio.get_running_loop().call_soon(self.flush)
-            else:
-                self._schedule(self.flush)
+        self.request_flush()
         return delta
 
+    def request_flush(self) -> None:
+        """Flush at the end of this loop turn (once, however many deltas come)."""
+        if self._scheduled:
+            return
+        self._scheduled = True
+        if self._schedule is None:
+            import asyncio
+
+            asyncio.get_running_loop().call_soon(self.flush)
+        else:
+            self._schedule(self.flush)
+
     def flush(self) -> None:
+        for hook in self.before_flush:
+            hook()
+        self._scheduled = False
         batch, self.pending = self.pending, []
         if not batch:
             return

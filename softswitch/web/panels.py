@@ -31,7 +31,6 @@ Decisions:
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -80,7 +79,7 @@ class Panels:
     ``acd`` returns the switch's ACD (a reload keeps the object, but a caller never holds
     it); ``registered(ext)`` says whether the extension has a live registration; ``names``
     maps extensions to names; ``contact(number)`` is the company-contact name (§6.9) or
-    None; ``schedule`` runs a callback soon (``loop.call_soon``), after the current events.
+    None; ``schedule`` runs a callback soon (default ``loop.call_soon``): the feed's flush.
     """
 
     def __init__(self, bus: EventBus, acd: Callable[[], Acd], *,
@@ -97,7 +96,7 @@ class Panels:
         self.wall: Callable[[float], float] = lambda at: round(at + offset, 3)
         self.tracker = QueueTracker(self.wall, self.wall(clock()))
         self.feed = feed or Feed(schedule=schedule)
-        self._schedule = schedule or (lambda fn: asyncio.get_running_loop().call_soon(fn))
+        self.feed.before_flush.append(self.flush_stats)
         self._dirty: set[str] = set()
         self.events_seen = 0
         self._sub: Subscription | None = bus.subscribe(self.handle_event, *EVENTS)
@@ -314,9 +313,10 @@ class Panels:
         return self.acd().is_member(agent, queue)
 
     def _mark(self, queue: str) -> None:
-        if not self._dirty:
-            self._schedule(self.flush_stats)
+        """The queue's figures changed: one `queue.stats` goes out with this turn's deltas,
+        after them (the feed's flush runs `flush_stats` first, which publishes last)."""
         self._dirty.add(queue)
+        self.feed.request_flush()
 
     def flush_stats(self) -> None:
         dirty, self._dirty = self._dirty, set()
