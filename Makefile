@@ -65,6 +65,7 @@ bench: $(STAMP) apt-tools prompts
 	$(PY) -m benchmarks.acd
 	$(PY) -m benchmarks.media
 	$(PY) -m benchmarks.sip_load
+	$(PY) -m benchmarks.panels
 
 lint: $(STAMP)
 	.venv/bin/ruff check softswitch acd media tests benchmarks
