@@ -207,6 +207,9 @@ class Config:
     # extension numbers allowed to use the admin API (softswitch.web.security)
     admins: tuple[str, ...] = ()
     contacts: Contacts = Contacts()  # company contacts, for the queue panel (§6.9)
+    # queue-admin.md §6.5: a forward disposition change also moves the same caller's missed
+    # calls to the same queue of the last N hours (0 = off; softswitch.web.calllogs)
+    disposition_auto_sync_hours: int = 0
 
     def extension(self, number: str) -> Extension | None:
         return self._by_number.get(number)
@@ -918,6 +921,7 @@ class _Sections:
 ACD_SECTIONS = ("queues", "pause_reasons", "business_hours", "holidays", "message_queues")
 TOP_LEVEL = ("sip", "rtp", "http", "database", "smtp", "prompts", "extensions", "trunks",
              "inbound_routes", "outbound_routes", "admins", "contacts",
+             "disposition_auto_sync_hours",
              "logging", "message_channels", "feature_codes", "recording", *ACD_SECTIONS)
 
 
@@ -1136,6 +1140,8 @@ def parse_config(text: str, file: str = "config.yaml",
     admins = checker.field(entries, "admins", "",
                            lambda n, p: sections.admins(n, p, ext_numbers), ())
     contacts = checker.field(entries, "contacts", "", sections.contacts, Contacts())
+    auto_sync = checker.field(entries, "disposition_auto_sync_hours", "",
+                              lambda n, p: checker.integer(n, p, 0, 168), 0)
     logging_ = checker.field(entries, "logging", "", sections.logging, LoggingConfig())
     recording = checker.field(entries, "recording", "", sections.recording,
                               sections.recording_default())
@@ -1164,7 +1170,7 @@ def parse_config(text: str, file: str = "config.yaml",
                   acd=acd, acd_sections=acd_raw, message_channels=channels,
                   feature_codes=feature_codes, recording=recording,
                   inbound_routes=inbound_routes, outbound_routes=outbound_routes,
-                  admins=admins, contacts=contacts)
+                  admins=admins, contacts=contacts, disposition_auto_sync_hours=auto_sync)
 
 
 def load_config(path: str | Path) -> Config:

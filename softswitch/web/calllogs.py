@@ -15,8 +15,10 @@ the live feed so every authorised client sees it.
 
 Decisions:
 - A disposition may also move back (a mistaken click is corrected the same way); the log
-  keeps both changes. Only missed and abandoned records have one (§5.1: inbound rows show
-  none); a record without a row is ``unhandled``.
+  keeps both changes. Auto-sync (§6.5, `disposition_auto_sync_hours`) follows forward moves
+  only, and only moves records that are at an earlier stage (never back).
+- Only missed and abandoned records have a disposition (§5.1: inbound rows show none); a
+  record without a row is ``unhandled``.
 - A note belongs to the caller's call in its queue (task, queue): it can be written while the
   call is connected, in wrap-up and afterwards, by the agent who answered it or by a
   manager of the queue; saving replaces the previous tags and text.
@@ -87,26 +89,48 @@ class CallLogs:
         rows = await self.store.fetch(_SELECT + " AND q.call_uid = ?", (queue, call_uid))
         return record_json(rows[0]) if rows else None
 
-    async def set_disposition(self, record: dict[str, Any], to: str,
-                              by: str) -> dict[str, Any]:
-        """Store the change and its log line, then tell the feed; the change as sent."""
+    async def set_disposition(self, record: dict[str, Any], to: str, by: str,
+                              sync_hours: int = 0) -> dict[str, Any]:
+        """Store the change and its log line, then tell the feed; the change as sent. A
+        forward move with ``sync_hours`` also moves the same caller's missed and abandoned
+        calls to the same queue of the last ``sync_hours`` hours that are at an earlier
+        stage (§6.5; their log lines say auto-synced)."""
         now = self.wall()
-        previous = record["disposition"]
+        change = self._change(record["id"], record["queue"], record["disposition"], to, by,
+                              now, auto=False)
+        synced: list[dict[str, Any]] = []
+        if sync_hours and STAGES.index(to) > STAGES.index(record["disposition"]):
+            earlier = STAGES[:STAGES.index(to)]
+            rows = await self.store.fetch(
+                "SELECT q.call_uid, COALESCE(d.disposition, 'unhandled') FROM queue_calls q "
+                "LEFT JOIN queue_call_dispositions d ON d.call_uid = q.call_uid "
+                "WHERE q.queue = ? AND q.caller = ? AND q.status IN ('missed', 'abandoned') "
+                "AND q.joined_at >= ? AND q.joined_at <= ? AND q.call_uid != ?",
+                (record["queue"], record["caller"], now - 3600.0 * sync_hours, now,
+                 record["id"]))
+            for uid, current in rows:
+                if current in earlier:
+                    synced.append(self._change(uid, record["queue"], current, to, by, now,
+                                               auto=True))
+        await self.store.flush()  # persisted before broadcast (§15.5)
+        for c in (change, *synced):
+            self.publish("disposition.changed", record["queue"], c)
+        return dict(change, synced=[c["id"] for c in synced])
+
+    def _change(self, uid: str, queue: str, previous: str, to: str, by: str, now: float,
+                auto: bool) -> dict[str, Any]:
         self.store.write(
             "INSERT INTO queue_call_dispositions (call_uid, queue, disposition, changed_at, "
             "changed_by) VALUES (?, ?, ?, ?, ?) ON CONFLICT (call_uid) DO UPDATE SET "
             "disposition = excluded.disposition, changed_at = excluded.changed_at, "
             "changed_by = excluded.changed_by",
-            (record["id"], record["queue"], to, now, by))
+            (uid, queue, to, now, by))
         self.store.write(
             "INSERT INTO queue_call_disposition_log (call_uid, queue, from_state, to_state, "
-            "changed_at, changed_by) VALUES (?, ?, ?, ?, ?, ?)",
-            (record["id"], record["queue"], previous, to, now, by))
-        await self.store.flush()  # persisted before broadcast (§15.5)
-        change = {"id": record["id"], "queue": record["queue"], "from": previous, "to": to,
-                  "by": by, "at": now, "auto_synced": False}
-        self.publish("disposition.changed", record["queue"], change)
-        return change
+            "changed_at, changed_by, auto_synced) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (uid, queue, previous, to, now, by, int(auto)))
+        return {"id": uid, "queue": queue, "from": previous, "to": to, "by": by, "at": now,
+                "auto_synced": auto}
 
     async def history(self, call_uid: str) -> list[dict[str, Any]]:
         """§5.1 the operation log shown on hover."""

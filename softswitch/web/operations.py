@@ -107,7 +107,9 @@ async def set_disposition(board: Switchboard, access: Access, queue: str, record
         raise invalid_state("only missed and abandoned calls have a disposition", "id")
     if record["disposition"] == req.disposition:
         raise invalid_state(f"the record is already {req.disposition}", "disposition")
-    return {"change": await logs.set_disposition(record, req.disposition, access.extension)}
+    hours = board.desk.router.config.disposition_auto_sync_hours
+    return {"change": await logs.set_disposition(record, req.disposition, access.extension,
+                                                 hours)}
 
 
 async def disposition_history(board: Switchboard, access: Access, queue: str,

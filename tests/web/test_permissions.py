@@ -189,3 +189,38 @@ async def test_call_notes_by_the_answering_agent_or_a_manager(live: Live) -> Non
     assert body["records"][0]["agent"] == "1002"
     agent.close()
     caller.close()
+
+
+async def test_forward_moves_auto_sync_the_same_callers_missed_calls(tmp_path) -> None:
+    """§6.5 with disposition_auto_sync_hours: 2: moving one of 1006's abandoned calls to
+    processing moves its other one too (logged as auto-synced), not 1005's; moving back
+    syncs nothing."""
+    from conftest import start_live
+
+    async for live in start_live(tmp_path, disposition_auto_sync_hours=2):
+        for caller, call_id in (("1006", "sync-a"), ("1006", "sync-b"), ("1005", "sync-c")):
+            ua = await enter_queue(live, caller, "6400", call_id)
+            await asyncio.sleep(0.05)
+            await hang_up(ua, "6400")
+            ua.close()
+        for _ in range(50):
+            _, body = await live.call("GET", "/api/v1/queues/6400/calls", "1001")
+            if len(body["records"]) == 3:
+                break
+            await asyncio.sleep(0.1)
+        by_call = {r["call_id"]: r for r in body["records"]}
+        path = "/api/v1/queues/6400/records/{}/disposition"
+        status, body = await live.call("PUT", path.format(by_call["sync-a"]["id"]), "1001",
+                                       {"disposition": "processing"})
+        assert status == 200 and body["change"]["synced"] == [by_call["sync-b"]["id"]]
+        _, body = await live.call("GET", "/api/v1/queues/6400/calls", "1001")
+        now = {r["call_id"]: r["disposition"] for r in body["records"]}
+        assert now == {"sync-a": "processing", "sync-b": "processing", "sync-c": "unhandled"}
+        _, log = await live.call("GET", path.format(by_call["sync-b"]["id"]), "1001")
+        assert [(e["to"], e["auto_synced"]) for e in log["log"]] == [("processing", True)]
+        status, body = await live.call("PUT", path.format(by_call["sync-a"]["id"]), "1001",
+                                       {"disposition": "unhandled"})
+        assert status == 200 and body["change"]["synced"] == []
+        _, body = await live.call("GET", "/api/v1/queues/6400/calls", "1001")
+        assert {r["call_id"]: r["disposition"] for r in body["records"]}["sync-b"] == \
+            "processing"
