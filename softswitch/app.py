@@ -191,8 +191,6 @@ class SipRouter:
                                      ban_time=float(bf.ban_time),
                                      trusted=sip.trusted_networks)
         self.bans = AddressBans(self.guard, self.loop)
-        # extension number -> password of the `admins` (the admin API's Basic auth)
-        self.admin_passwords = {n: passwords[n] for n in config.admins}
         self.endpoint = SipEndpoint(self._on_request, on_ack=self._on_ack,
                                     on_cancel=self._on_cancel,
                                     on_ack_timeout=self._on_ack_timeout,

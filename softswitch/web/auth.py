@@ -31,7 +31,7 @@ import base64
 import binascii
 import hmac
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -67,20 +67,21 @@ class Session:
 
 
 class Credentials:
-    """Checks extension passwords and keeps the issued tokens. ``passwords`` and ``admins``
-    are read through callables so that a reload's new configuration applies."""
+    """Checks extension passwords and keeps the issued tokens. ``password(extension)`` (None
+    for no such extension) and ``admins()`` are called each time, so that a reload's new
+    configuration applies."""
 
-    def __init__(self, passwords: Callable[[], Mapping[str, str]],
+    def __init__(self, password: Callable[[str], str | None],
                  admins: Callable[[], frozenset[str]], bans: BanList,
                  lifetime: float = TOKEN_LIFETIME) -> None:
-        self._passwords = passwords
+        self._password = password
         self._admins = admins
         self.bans = bans
         self.lifetime = lifetime
         self._sessions: dict[str, Session] = {}
 
     def check_password(self, extension: str, password: str) -> Principal | None:
-        expected = self._passwords().get(extension)
+        expected = self._password(extension)
         # compare even for an unknown extension, so the answer takes as long either way
         ok = hmac.compare_digest(password.encode(), (expected or "\0" + password).encode())
         if expected is None or not ok:
@@ -119,7 +120,7 @@ class Credentials:
             self.bans.record_failure(source, "http", reason="bad token")
             raise unauthorized("unknown or expired token; log in again")
         # the extension may have lost its admin role (or been removed) by a reload
-        if session.principal.extension not in self._passwords():
+        if self._password(session.principal.extension) is None:
             raise unauthorized("this extension no longer exists")
         admin = session.principal.extension in self._admins()
         return Principal(session.principal.extension, admin)

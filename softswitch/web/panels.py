@@ -77,19 +77,19 @@ class Panels:
     """The live queues: figures, snapshots, and the feed of deltas from the event bus.
 
     ``acd`` returns the switch's ACD (a reload keeps the object, but a caller never holds
-    it); ``registered(ext)`` says whether the extension has a live registration; ``names``
-    maps extensions to names; ``contact(number)`` is the company-contact name (§6.9) or
+    it); ``registered(ext)`` says whether the extension has a live registration; ``name(ext)``
+    is the extension's name; ``contact(number)`` is the company-contact name (§6.9) or
     None; ``schedule`` runs a callback soon (default ``loop.call_soon``): the feed's flush.
     """
 
     def __init__(self, bus: EventBus, acd: Callable[[], Acd], *,
-                 registered: Callable[[str], bool], names: Callable[[], dict[str, str]],
+                 registered: Callable[[str], bool], name: Callable[[str], str],
                  contact: Callable[[str], str | None], clock: Callable[[], float],
                  schedule: Callable[[Callable[[], None]], Any] | None = None,
                  feed: Feed | None = None) -> None:
         self.acd = acd
         self.registered = registered
-        self.names = names
+        self.name = name
         self.contact = contact
         self.clock = clock  # engine (monotonic) time, like the ACD's
         offset = time.time() - clock()
@@ -183,7 +183,7 @@ class Panels:
         times = self.tracker.times(agent, queue)
         calls = self.tracker.agent_calls(agent)
         return {
-            "agent": agent, "queue": queue, "name": self.names().get(agent, ""),
+            "agent": agent, "queue": queue, "name": self.name(agent),
             "type": "static" if acd.is_static(agent, queue) else "dynamic",
             "state": acd.member_state(agent, queue).value,
             "signed_in": acd.is_signed_in(agent, queue), "paused": paused,
@@ -329,9 +329,9 @@ class Panels:
     def presence_changed(self, extension: str) -> None:
         """A registration of ``extension`` appeared or ended (registrar listener)."""
         acd = self.acd()
-        if not acd.is_member(extension, next(iter(acd.agent_queues(extension)), "")):
+        queues = [q for q in acd.queues() if acd.is_member(extension, q)]
+        if not queues:
             return
-        queues = acd.agent_queues(extension)
         self.feed.publish("agent.presence", queues,
                           {"agent": extension, "registered": self.registered(extension)},
                           agent=extension)

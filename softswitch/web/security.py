@@ -69,7 +69,7 @@ def add_routes(app: web.Application, bans: BanList, admins: Mapping[str, str] | 
     password) for a stand-alone API whose only users are those admins."""
     if credentials is None:
         table = dict(admins or {})
-        credentials = Credentials(passwords=lambda: table,
+        credentials = Credentials(password=table.get,
                                   admins=lambda: frozenset(table), bans=bans)
     sub = web.Application(middlewares=[json_errors, _admin_only])
     sub[BANS] = bans

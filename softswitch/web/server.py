@@ -36,18 +36,21 @@ def build_app(router: Any) -> web.Application:
     public = {"value": frozenset[str]()}
     app.middlewares.extend([json_errors, auth_middleware(lambda: public["value"])])
     credentials = Credentials(
-        passwords=lambda: {e.number: e.password for e in router.config.extensions},
+        password=lambda ext: getattr(router.config.extension(ext), "password", None),
         admins=lambda: frozenset(router.config.admins), bans=router.bans)
     desk = router.agentdesk
-    names = {"value": {e.number: e.name for e in router.config.extensions}}
 
     def registered(ext: str) -> bool:
         return bool(router.registrar.targets(ext, router.loop.time()))
 
     from softswitch.web.contacts import Contacts
 
+    def name(ext: str) -> str:
+        extension = router.config.extension(ext)  # the config in force (reloads apply)
+        return extension.name if extension is not None else ""
+
     panels = Panels(router.events, lambda: desk.queues.acd, registered=registered,
-                    names=lambda: names["value"],
+                    name=name,
                     contact=lambda number: Contacts.of(router.config).name(number),
                     clock=router.loop.time)
     router.registrar.listeners.append(panels.presence_changed)

@@ -224,3 +224,49 @@ async def test_forward_moves_auto_sync_the_same_callers_missed_calls(tmp_path) -
         _, body = await live.call("GET", "/api/v1/queues/6400/calls", "1001")
         assert {r["call_id"]: r["disposition"] for r in body["records"]}["sync-b"] == \
             "processing"
+
+
+async def test_a_reload_changes_roles_and_permissions_at_once(tmp_path) -> None:
+    """Roles are read from the configuration in force: after a reload that takes P1 from
+    1001 and makes 1006 an admin, the same tokens get the new answers."""
+    import yaml
+    from conftest import live_config, start_live
+
+    from softswitch.config import parse_config
+    from softswitch.reload import apply
+
+    async for live in start_live(tmp_path):
+        path = "/api/v1/queues/6400/agents/1002/state"
+        assert (await live.call("POST", path, "1001", {"action": "pause"}))[0] == 200
+        raw = live_config(tmp_path)
+        raw["queues"][0]["panel_permissions"]["managers"] = ["queue_panel"]
+        raw["admins"] = ["1006"]
+        apply(live.switch, parse_config(yaml.safe_dump(raw), "c.yaml", tmp_path))
+        status, body = await live.call("POST", path, "1001", {"action": "resume"})
+        assert (status, body["error"]) == (403, "forbidden")
+        assert live.acd.pause_state("1002", "6400")[0]
+        status, _ = await live.call("GET", "/api/v1/registrations", "1006")
+        assert status == 200
+        status, _ = await live.call("GET", "/api/v1/registrations", "1005")
+        assert status == 403
+
+
+async def test_registration_changes_reach_the_feed(live: Live) -> None:
+    sock = await websockets.connect(live.ws_url)
+    await sock.send(json.dumps({"type": "hello", "token": await live.token("1001")}))
+    await recv(sock, "welcome")
+    await sock.send(json.dumps({"type": "subscribe", "queues": ["6400"]}))
+    snap = await recv(sock, "snapshot")
+    row = next(a for a in snap["queues"][0]["agents"] if a["agent"] == "1002")
+    assert row["registered"] is False
+    phone = await SipUA("1002", "pw-1002", live.sip).start()
+    assert (await phone.register()).status == 200
+    presence = await recv(sock, "agent.presence")
+    assert (presence["agent"], presence["registered"]) == ("1002", True)
+    state = await recv(sock, "agent.state")
+    assert (state["member"]["agent"], state["member"]["state"]) == ("1002", "idle")
+    assert (await phone.register(expires=0)).status == 200
+    presence = await recv(sock, "agent.presence")
+    assert presence["registered"] is False
+    phone.close()
+    await sock.close()
