@@ -98,10 +98,12 @@ class Switch:
         return interrupted
 
     async def _start_http(self) -> None:
+        from softswitch.web.api import Endpoint, add_routes
         from softswitch.web.server import build_app
 
         app = build_app(self.router)  # live API, websocket, /metrics, security, OpenAPI
-        app.router.add_get("/api/v1/health", self._health)
+        add_routes(app, [Endpoint("GET", "/health", self._health,
+                                  "The switch's status (no log-in)", public=True)])
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._http_runner = runner

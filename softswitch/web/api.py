@@ -23,6 +23,7 @@ MAX_BODY = 64 * 1024  # bytes of a request body; more is 413
 CREDENTIALS = web.AppKey("credentials", Credentials)
 BOARD = web.AppKey("board", Switchboard)
 ENDPOINTS = web.AppKey("endpoints", list["Endpoint"])  # for the OpenAPI document
+PUBLIC = web.AppKey("public_paths", set[str])  # route paths that need no log-in
 PRINCIPAL = web.RequestKey("principal", Principal)
 
 
@@ -48,6 +49,8 @@ def add_routes(app: web.Application, endpoints: Iterable[Endpoint]) -> None:
     for ep in endpoints:
         app.router.add_route(ep.method, PREFIX + ep.path, ep.handler)
         table.append(ep)
+        if ep.public:
+            app[PUBLIC].add(PREFIX + ep.path)
 
 
 def principal(request: web.Request) -> Principal:
@@ -80,21 +83,14 @@ async def body(request: web.Request, model: type[M]) -> M:
     return parse(model, data)
 
 
-def public_paths(app: web.Application) -> frozenset[str]:
-    return frozenset(PREFIX + ep.path for ep in app[ENDPOINTS] if ep.public)
-
-
-def auth_middleware(public: Callable[[], frozenset[str]]) -> Callable[..., Awaitable[
-        web.StreamResponse]]:
-    @web.middleware
-    async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-        path = request.path
-        if (path.startswith(PREFIX + "/") and path not in public()
-                and not path.startswith(PREFIX + "/security/")
-                and path != PREFIX + "/ws"):
-            creds = request.app[CREDENTIALS]
-            request[PRINCIPAL] = creds.from_header(request.headers.get("Authorization"),
-                                                   request.remote or "")
-        return await handler(request)
-
-    return authenticate
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every route under PREFIX needs a log-in, except the public endpoints, the websocket
+    (it authenticates itself, softswitch.web.ws) and the security API (its own check)."""
+    path = request.path
+    if (path.startswith(PREFIX + "/") and path not in request.app[PUBLIC]
+            and not path.startswith(PREFIX + "/security/") and path != PREFIX + "/ws"):
+        creds = request.app[CREDENTIALS]
+        request[PRINCIPAL] = creds.from_header(request.headers.get("Authorization"),
+                                               request.remote or "")
+    return await handler(request)

@@ -15,10 +15,10 @@ from softswitch.web.api import (
     ENDPOINTS,
     MAX_BODY,
     PREFIX,
+    PUBLIC,
     Endpoint,
     add_routes,
-    auth_middleware,
-    public_paths,
+    authenticate,
 )
 from softswitch.web.auth import Credentials
 from softswitch.web.calllogs import CallLogs
@@ -33,8 +33,8 @@ def build_app(router: Any) -> web.Application:
     """The app for `router` (softswitch.app.SipRouter, started or about to be)."""
     app = web.Application(client_max_size=MAX_BODY)
     app[ENDPOINTS] = []
-    public = {"value": frozenset[str]()}
-    app.middlewares.extend([json_errors, auth_middleware(lambda: public["value"])])
+    app[PUBLIC] = set()
+    app.middlewares.extend([json_errors, authenticate])
     credentials = Credentials(
         password=lambda ext: getattr(router.config.extension(ext), "password", None),
         admins=lambda: frozenset(router.config.admins), bans=router.bans)
@@ -68,7 +68,6 @@ def build_app(router: Any) -> web.Application:
     app.router.add_get(PREFIX + "/ws", ws.handle)
     app.router.add_get("/metrics", metrics.serve)
     security.add_routes(app, router.bans, credentials=credentials)
-    public["value"] = public_paths(app)
 
     async def on_cleanup(app: web.Application) -> None:
         panels.close()

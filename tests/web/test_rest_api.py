@@ -146,6 +146,8 @@ async def test_an_oversized_body_and_unknown_things_are_json_errors(live: Live) 
     assert (status, body["error"]) == (404, "not_found")
     status, body = await live.call("GET", "/api/v1/registrations", "1001")
     assert (status, body["error"]) == (403, "forbidden")
+    status, body = await live.call("GET", "/api/v1/health")  # monitoring needs no log-in
+    assert status == 200 and body["status"] == "ok"
 
 
 async def test_the_wallboard_rows_are_the_acds_figures(live: Live) -> None:
