@@ -56,6 +56,9 @@ from acd.events import (
     WrapupStarted,
 )
 from softswitch.events import CallHoldChanged
+from softswitch.log import get_logger
+
+log = get_logger("feed")
 
 EVENTS: tuple[type, ...] = (
     TaskJoined, OfferStarted, OfferEnded, TaskLeft, CallEnded, MemberStateChanged,
@@ -299,7 +302,11 @@ class Feed:
 
     def flush(self) -> None:
         for hook in self.before_flush:
-            hook()
+            try:
+                hook()
+            except Exception as exc:  # noqa: BLE001 - the deltas still go out
+                log.error("feed hook failed", hook=getattr(hook, "__qualname__", "?"),
+                          error=repr(exc))
         self._scheduled = False
         batch, self.pending = self.pending, []
         if not batch:
@@ -319,7 +326,11 @@ class Feed:
             client.after = batch[-1].seq
             if frame is not None:
                 self.frames += 1
-                client.write(frame)
+                try:
+                    client.write(frame)
+                except Exception as exc:  # noqa: BLE001 - one client must not stop the rest
+                    self.clients.discard(client)
+                    log.error("feed client failed", error=repr(exc))
 
     def replay(self, after: int, client: FeedClient) -> list[str] | None:
         """The deltas after ``after`` this client wants, or None when some of them left the
