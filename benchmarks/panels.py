@@ -76,7 +76,8 @@ def config(workdir: Path) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- the switch
 
 
-async def serve(config_path: str, clients: int, events: float, seconds: float) -> None:
+async def serve(config_path: str, clients: int, events: float, seconds: float,
+                min_interval: float) -> None:
     from acd.engine import Output
     from softswitch.app import Switch
     from softswitch.config import load_config
@@ -103,6 +104,7 @@ async def serve(config_path: str, clients: int, events: float, seconds: float) -
             await switch.stop()
             return
         await asyncio.sleep(0.2)
+    app[PANELS].feed.min_interval = min_interval
     print(json.dumps({"driving": True}), flush=True)
     counted = {"acd": 0}
 
@@ -170,6 +172,8 @@ async def serve(config_path: str, clients: int, events: float, seconds: float) -
         "frames": feed.frames - frames0, "deltas": feed.published - deltas0,
         "dropped_by_switch": dropped,
         "loop_lag_p99": percentile(lags, 99)}}), flush=True)
+    # stop only when the clients are done: a close before they know counts as a drop
+    await loop.run_in_executor(None, sys.stdin.readline)
     await switch.stop()
 
 
@@ -308,10 +312,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--client-processes", type=int, default=4)
     ap.add_argument("--no-pin", action="store_true",
                     help="do not pin the switch to core 0 and the clients to core 1")
+    ap.add_argument("--min-interval", type=float, default=0.0,
+                    help="seconds between the feed's flushes (default 0: every loop turn)")
     ap.add_argument("--serve", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.serve:
-        asyncio.run(serve(args.serve, args.clients, args.events, args.seconds))
+        asyncio.run(serve(args.serve, args.clients, args.events, args.seconds,
+                          args.min_interval))
         return 0
     workdir = Path(tempfile.mkdtemp(prefix="panels-bench-"))
     path = workdir / "switch.yaml"
@@ -320,8 +327,9 @@ def main(argv: list[str] | None = None) -> int:
         and not args.no_pin else []
     server = subprocess.Popen([*pin, sys.executable, "-m", "benchmarks.panels", "--serve",
                                str(path), "--clients", str(args.clients), "--events",
-                               str(args.events), "--seconds", str(args.seconds)],
-                              stdout=subprocess.PIPE, text=True)
+                               str(args.events), "--seconds", str(args.seconds),
+                               "--min-interval", str(args.min_interval)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert server.stdout is not None
     ready = json.loads(server.stdout.readline())
     if "ready" not in ready:
@@ -359,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         if "error" in msg:
             print(msg["error"], file=sys.stderr)
             stop.set()
+            server.kill()
             return 1
         if "result" in msg:
             result = msg["result"]
@@ -367,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     gathered = [results.get(timeout=60) for _ in procs]
     for p in procs:
         p.join(30)
+    assert server.stdin is not None
+    server.stdin.write("done\n")
+    server.stdin.close()
     server.wait(30)
     shutil.rmtree(workdir, ignore_errors=True)
     latencies = [x for g in gathered for x in g["latencies"]]
