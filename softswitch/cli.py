@@ -41,15 +41,9 @@ def _build_parser() -> argparse.ArgumentParser:
                                        "guard) on the running switch, through its HTTP API")
     bans.add_argument("action", choices=["list", "lift"])
     bans.add_argument("address", nargs="?", help="the banned IP address (lift)")
-    bans.add_argument("--config", required=True,
-                      help="the running switch's YAML file (its http.listen is used)")
-    bans.add_argument("--user", help="an admin extension number (else $SOFTSWITCH_USER)")
-    bans.add_argument("--password", help="its password (else $SOFTSWITCH_PASSWORD)")
-    bans.add_argument("--timeout", type=float, default=10.0,
-                      help="seconds to wait for the switch (default 10)")
-
     from softswitch.web.client import add_connection_arguments
 
+    add_connection_arguments(bans)  # an admin extension's credentials
     show = sub.add_parser("show", help="show the running switch's registrations, calls, "
                                        "queues, agents or bans (through its API)")
     show.add_argument("what", choices=["registrations", "calls", "queues", "agents", "bans"])
