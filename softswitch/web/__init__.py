@@ -7,10 +7,12 @@ softswitch.web.server.build_app(router) assembles it (softswitch.app calls it on
     /api/v1/openapi.json (generated from the pydantic models), /metrics (Prometheus),
     /api/v1/security/bans (softswitch.web.security), /api/v1/health (softswitch.app).
 
-Modules: auth (log-in, tokens, Basic), permissions (the §7.4 matrix), errors (JSON errors
-middleware), models (pydantic), live + panels (the live state and its feed), operations
-(shared by REST and the websocket), calllogs (records, dispositions, notes), contacts
-(§6.9), metrics, openapi.
+Modules: api (app keys, the auth middleware, the endpoint table), auth (log-in, tokens,
+Basic), permissions (the §7.4 matrix), errors (JSON errors middleware), models (pydantic),
+live + panels (the live state, its figures and its feed), rest and ws (the two faces),
+operations (shared by both), calllogs (records, dispositions, notes), contacts (§6.9),
+metrics, openapi, security (bans), client (the `softswitch show|agent|bans` commands),
+server (assembly).
 
 Adding authenticated routes from another module (the reports, call operations)::
 
