@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import switchproc
-from conftest import live_config
+from live_support import live_config
 
 from benchmarks.peers.net import free_port
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import websockets
-from conftest import Live, enter_queue, hang_up, recv
+from live_support import Live, enter_queue, hang_up, recv
 
 from softswitch.web import ws as wsmod
 from softswitch.web.server import PANELS

@@ -9,7 +9,7 @@ import json
 
 import pytest
 import websockets
-from conftest import Live, enter_queue, hang_up, recv
+from live_support import Live, enter_queue, hang_up, recv
 from sipua import SipUA, sdp
 
 
@@ -195,7 +195,7 @@ async def test_forward_moves_auto_sync_the_same_callers_missed_calls(tmp_path) -
     """§6.5 with disposition_auto_sync_hours: 2: moving one of 1006's abandoned calls to
     processing moves its other one too (logged as auto-synced), not 1005's; moving back
     syncs nothing."""
-    from conftest import start_live
+    from live_support import start_live
 
     async for live in start_live(tmp_path, disposition_auto_sync_hours=2):
         for caller, call_id in (("1006", "sync-a"), ("1006", "sync-b"), ("1005", "sync-c")):
@@ -230,7 +230,7 @@ async def test_a_reload_changes_roles_and_permissions_at_once(tmp_path) -> None:
     """Roles are read from the configuration in force: after a reload that takes P1 from
     1001 and makes 1006 an admin, the same tokens get the new answers."""
     import yaml
-    from conftest import live_config, start_live
+    from live_support import live_config, start_live
 
     from softswitch.config import parse_config
     from softswitch.reload import apply

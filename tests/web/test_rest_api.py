@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Live, enter_queue, hang_up, live_config, start_live
+from live_support import Live, enter_queue, hang_up, live_config, start_live
 from openapi_spec_validator import validate
 from sipua import SipUA
 
