@@ -4,6 +4,7 @@ API and the OpenAPI document."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -82,5 +83,4 @@ def build_app(router: Any) -> web.Application:
 
 async def _close_sockets(app: web.Application) -> None:
     clients: set[ws.WsClient] = app[ws.CLIENTS]
-    for client in list(clients):
-        await client.close(1001, "switch shutting down")
+    await asyncio.gather(*(c.close(1001, "switch shutting down") for c in list(clients)))
