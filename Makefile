@@ -69,6 +69,7 @@ bench: $(STAMP) apt-tools prompts
 	$(PY) -m benchmarks.sip_load
 	$(PY) -m benchmarks.sip_hostile
 	$(PY) -m benchmarks.reports
+	$(PY) -m benchmarks.panels
 
 lint: $(STAMP)
 	.venv/bin/ruff check softswitch acd media tests benchmarks

@@ -217,6 +217,26 @@ class SimulationConfig:
     agents: int = 0
 
 
+# queue-admin.md §7.4 panel permissions (P1-P10 of queue-manager-agent.md §4.0)
+MANAGER_PERMISSIONS = ("wallboard", "queue_panel", "change_agent_status", "call_distribution",
+                       "pickup_hangup", "monitoring", "parking", "recording", "contact_match",
+                       "missed_calls", "delete_missed_calls")
+AGENT_PERMISSIONS = ("wallboard", "queue_panel", "call_distribution", "pickup_hangup",
+                     "parking", "contact_match", "call_logs")
+CALL_LOG_SCOPES = ("inbound", "missed")
+
+
+@dataclass(frozen=True, slots=True)
+class PanelPermissions:
+    """§7.4: the permissions granted to the queue's managers and to its agents; §6.6: which
+    agents see the queue call logs (``call_log_members`` None = all agents) and what."""
+
+    managers: frozenset[str] = frozenset(MANAGER_PERMISSIONS)
+    agents: frozenset[str] = frozenset({"queue_panel"})
+    call_log_members: frozenset[str] | None = None
+    call_log_scope: frozenset[str] = frozenset(CALL_LOG_SCOPES)
+
+
 @dataclass(frozen=True, slots=True)
 class QueueConfig:
     """One call queue (§2-§9)."""
@@ -254,6 +274,9 @@ class QueueConfig:
     estimated_handle_time: float = 180.0
     satisfaction_survey: SatisfactionSurvey | None = None
     simulation: SimulationConfig | None = None
+    # queue-admin.md §7.4 / §6.6: what the queue's managers and agents may do in the panels
+    # and the live API (enforced by softswitch.web.permissions)
+    panel_permissions: PanelPermissions = field(default_factory=lambda: PanelPermissions())
 
     @property
     def members(self) -> tuple[Member, ...]:
@@ -489,7 +512,7 @@ QUEUE_KEYS = (
     "dynamic_agent_default_status", "max_callers", "leave_when_empty", "join_empty_disallowed",
     "time_based_routing", "callback", "priority", "sla", "key_press_events", "prompts",
     "alert_info", "estimated_handle_time", "simulation", "managers", "notifications",
-    "satisfaction_survey",
+    "satisfaction_survey", "panel_permissions",
 )
 # §7.2 queue notifications e-mailed to the queue's managers
 QUEUE_NOTIFICATIONS = ("missed_call", "abandoned_call", "sla_below_threshold",
@@ -610,7 +633,54 @@ def _queue(value: object, path: Path, extensions: frozenset[str] | None,
     if m.get("satisfaction_survey") is not None:
         kw["satisfaction_survey"] = _survey(m["satisfaction_survey"],
                                             (*path, "satisfaction_survey"))
+    if m.get("panel_permissions") is not None:
+        kw["panel_permissions"] = _panel_permissions(m["panel_permissions"],
+                                                     (*path, "panel_permissions"), extensions)
     return QueueConfig(**kw)
+
+
+def _panel_permissions(value: object, path: Path,
+                       extensions: frozenset[str] | None) -> PanelPermissions:
+    """§7.4: each role may only be granted what the manual's matrix allows it."""
+    m = _mapping(value, path, ("managers", "agents", "call_logs"))
+    granted: dict[str, frozenset[str]] = {}
+    for role, allowed in (("managers", MANAGER_PERMISSIONS), ("agents", AGENT_PERMISSIONS)):
+        names = set()
+        if role in m:
+            for i, item in enumerate(_list(m[role], (*path, role))):
+                if item not in allowed:
+                    other = "agents" if role == "managers" else "managers"
+                    hint = f" (only {other} can have it, §7.4)" if isinstance(item, str) and \
+                        item in MANAGER_PERMISSIONS + AGENT_PERMISSIONS else ""
+                    raise _err((*path, role, i), f"{role} cannot be granted {item!r}{hint}; "
+                                                 f"expected one of {', '.join(allowed)}")
+                names.add(str(item))
+            granted[role] = frozenset(names)
+    members: frozenset[str] | None = None
+    scope = frozenset(CALL_LOG_SCOPES)
+    if m.get("call_logs") is not None:
+        cpath = (*path, "call_logs")
+        c = _mapping(m["call_logs"], cpath, ("members", "scope"))
+        raw = c.get("members", "all")
+        if raw != "all":
+            chosen = set()
+            for i, item in enumerate(_list(raw, (*cpath, "members"))):
+                ext = _digits(item, (*cpath, "members", i), "an extension number")
+                if extensions is not None and ext not in extensions:
+                    raise _err((*cpath, "members", i), f"no extension {ext}")
+                chosen.add(ext)
+            members = frozenset(chosen)
+        if "scope" in c:
+            picked = set()
+            for i, item in enumerate(_list(c["scope"], (*cpath, "scope"))):
+                if item not in CALL_LOG_SCOPES:
+                    raise _err((*cpath, "scope", i),
+                               f"expected inbound or missed, got {item!r}")
+                picked.add(str(item))
+            scope = frozenset(picked)
+    default = PanelPermissions()
+    return PanelPermissions(granted.get("managers", default.managers),
+                            granted.get("agents", default.agents), members, scope)
 
 
 def _survey(value: object, path: Path) -> SatisfactionSurvey:

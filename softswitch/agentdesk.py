@@ -29,11 +29,12 @@ Decisions:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 from softswitch.clock import Clock, TimerHandle
 from softswitch.events import Subscription
-from softswitch.features import FeatureCodePlan, FeatureCodes
+from softswitch.features import AgentAction, FeatureCodePlan, FeatureCodes
 from softswitch.log import get_logger
 from softswitch.presence import Notifier
 from softswitch.presence.acd_bridge import (
@@ -203,9 +204,18 @@ class AgentDesk:
         """A feature code's change (softswitch.apps.events.FeatureCodeDialled) to the ACD."""
         log.info("agent feature code", call_id=event.call_id, caller=event.caller,
                  dialled=event.dialled, result=event.result, ok=event.ok)
-        for action in event.actions:
+        self.apply_actions(event.actions)
+
+    def apply_actions(self, actions: Iterable[AgentAction]) -> list[Any]:
+        """Apply agent actions to the ACD in order, as a feature code does (the live API's
+        sign in/out, pause and resume come here too): events go to the bus (NOTIFYs, report
+        rows, panels), commands run. Returns the events."""
+        events: list[Any] = []
+        for action in actions:
             out = apply_to_acd(self.queues.acd, action, self.clock.monotonic())
             self.queues.execute(out)  # events -> bus -> NOTIFYs, reports; commands run
+            events += out.events
+        return events
 
 
 class _AcdShell:

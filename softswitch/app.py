@@ -121,9 +121,12 @@ class Switch:
         return interrupted
 
     async def _start_http(self) -> None:
-        app = web.Application()
-        app.router.add_get("/api/v1/health", self._health)
-        security.add_routes(app, self.router.bans, self.router.admin_passwords)
+        from softswitch.web.api import Endpoint, add_routes
+        from softswitch.web.server import build_app
+
+        app = build_app(self.router)  # live API, websocket, /metrics, security, OpenAPI
+        add_routes(app, [Endpoint("GET", "/health", self._health,
+                                  "The switch's status (no log-in)", public=True)])
         from softswitch.reports.web import ReportService
         from softswitch.reports.web import add_routes as add_report_routes
 
@@ -225,8 +228,6 @@ class SipRouter:
                                      ban_time=float(bf.ban_time),
                                      trusted=sip.trusted_networks)
         self.bans = AddressBans(self.guard, self.loop)
-        # extension number -> password of the `admins` (the admin API's Basic auth)
-        self.admin_passwords = {n: passwords[n] for n in config.admins}
         # the flood guard sits at the top of request handling: a blocked source's requests
         # are dropped before they are parsed (softswitch.sip.ratelimit)
         rl = sip.rate_limit

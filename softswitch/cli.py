@@ -1,5 +1,5 @@
-"""The `softswitch` command: `run`, `check`, `reload`, `simulate`, `bans` and `report` (DESIGN.md,
-"Contracts").
+"""The `softswitch` command: `run`, `check`, `reload`, `simulate`, `bans`, `show`, `agent`
+and `report` (DESIGN.md, "Contracts").
 
 Each subcommand lives in its own module and is imported only when chosen, so `check` starts
 fast and a broken optional part cannot stop another command.
@@ -41,12 +41,20 @@ def _build_parser() -> argparse.ArgumentParser:
                                        "guard) on the running switch, through its HTTP API")
     bans.add_argument("action", choices=["list", "lift"])
     bans.add_argument("address", nargs="?", help="the banned IP address (lift)")
-    bans.add_argument("--config", required=True,
-                      help="the running switch's YAML file (its http.listen is used)")
-    bans.add_argument("--user", help="an admin extension number (else $SOFTSWITCH_USER)")
-    bans.add_argument("--password", help="its password (else $SOFTSWITCH_PASSWORD)")
-    bans.add_argument("--timeout", type=float, default=10.0,
-                      help="seconds to wait for the switch (default 10)")
+    from softswitch.web.client import add_connection_arguments
+
+    add_connection_arguments(bans)  # an admin extension's credentials
+    show = sub.add_parser("show", help="show the running switch's registrations, calls, "
+                                       "queues, agents or bans (through its API)")
+    show.add_argument("what", choices=["registrations", "calls", "queues", "agents", "bans"])
+    add_connection_arguments(show)
+    agent = sub.add_parser("agent", help="sign an agent in or out of a queue, pause or "
+                                         "resume it, on the running switch")
+    agent.add_argument("action", choices=["signin", "signout", "pause", "resume"])
+    agent.add_argument("agent", help="the agent's extension number")
+    agent.add_argument("queue", help="the queue number")
+    agent.add_argument("--reason", help="pause reason: its name or code (pause only)")
+    add_connection_arguments(agent)
     from softswitch.reports.command import add_parser as add_report_parser
 
     add_report_parser(sub)
@@ -79,6 +87,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from softswitch.web.security import bans_command
 
         return bans_command(args)
+    if args.command == "show":
+        from softswitch.web.client import show_command
+
+        return show_command(args)
+    if args.command == "agent":
+        from softswitch.web.client import agent_command
+
+        return agent_command(args)
     return 2  # argparse has already rejected anything else
 
 

@@ -214,6 +214,16 @@ class Trunk:
 
 
 @dataclass(frozen=True, slots=True)
+class Contacts:
+    """Company contacts (queue-admin.md §6.9): (number, name) pairs; a caller number longer
+    than ``match_last_digits`` matches a contact on its last that many digits, a shorter or
+    equal one only exactly (softswitch.web.contacts)."""
+
+    match_last_digits: int = 7
+    entries: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     format: str = "console"  # console | json
     level: str = "info"
@@ -252,6 +262,10 @@ class Config:
     warnings: tuple[ConfigIssue, ...] = ()
     retention: RetentionConfig = RetentionConfig()
     scheduled_reports: tuple[ScheduledReport, ...] = ()
+    contacts: Contacts = Contacts()  # company contacts, for the queue panel (§6.9)
+    # queue-admin.md §6.5: a forward disposition change also moves the same caller's missed
+    # calls to the same queue of the last N hours (0 = off; softswitch.web.calllogs)
+    disposition_auto_sync_hours: int = 0
 
     def extension(self, number: str) -> Extension | None:
         return self._by_number.get(number)
@@ -738,6 +752,26 @@ class _Sections:
             directory = str(self.config_dir / directory)
         return PromptsConfig(directory, language)
 
+    def contacts(self, node: _Node, path: str) -> Contacts:
+        """Company contacts (queue-admin.md §6.9): names shown for waiting callers."""
+        c = self.c
+        e = c.mapping(node, path, ("match_last_digits", "entries"))
+        digits = c.field(e, "match_last_digits", path,
+                         lambda n, p: c.integer(n, p, 4, 31), 7)
+        entries: list[tuple[str, str]] = []
+        if "entries" in e:
+            epath = _path_join(path, "entries")
+            for i, item in enumerate(c.sequence(e["entries"][1], epath, "contacts")):
+                ipath = _path_join(epath, i)
+                try:
+                    m = c.mapping(item, ipath, ("name", "number"), required=("name", "number"))
+                    name = c.text(m["name"][1], _path_join(ipath, "name"))
+                    number = self._number(m["number"][1], _path_join(ipath, "number"))
+                except (_Invalid, KeyError):  # a missing key was reported by `mapping`
+                    continue
+                entries.append((number, name))
+        return Contacts(digits, tuple(entries))
+
     def logging(self, node: _Node, path: str) -> LoggingConfig:
         c = self.c
         e = c.mapping(node, path, ("format", "level"))
@@ -1175,6 +1209,7 @@ ACD_SECTIONS = ("queues", "pause_reasons", "business_hours", "holidays", "messag
 APP_SECTIONS = ("ivrs", "ring_groups", "call_flows", "group_voicemails", "voicemail")
 TOP_LEVEL = ("sip", "rtp", "http", "database", "smtp", "prompts", "extensions", "trunks",
              "inbound_routes", "outbound_routes", "admins", "retention", "scheduled_reports",
+             "contacts", "disposition_auto_sync_hours",
              "logging", "message_channels", "feature_codes", "recording", "parking", "pickup",
              *ACD_SECTIONS, *APP_SECTIONS)
 
@@ -1456,6 +1491,9 @@ def parse_config(text: str, file: str = "config.yaml",
         ())
     admins = checker.field(entries, "admins", "",
                            lambda n, p: sections.admins(n, p, ext_numbers), ())
+    contacts = checker.field(entries, "contacts", "", sections.contacts, Contacts())
+    auto_sync = checker.field(entries, "disposition_auto_sync_hours", "",
+                              lambda n, p: checker.integer(n, p, 0, 168), 0)
     logging_ = checker.field(entries, "logging", "", sections.logging, LoggingConfig())
     recording = checker.field(entries, "recording", "", sections.recording,
                               sections.recording_default())
@@ -1508,7 +1546,8 @@ def parse_config(text: str, file: str = "config.yaml",
                     admins=admins, apps=apps, retention=retention,
                     scheduled_reports=scheduled,
                     parking=parking if parking is not _MISSING else None,
-                    pickup=pickup if pickup is not _MISSING else None)
+                    pickup=pickup if pickup is not _MISSING else None,
+                    contacts=contacts, disposition_auto_sync_hours=auto_sync)
     _check_destinations(checker, root, config, sections.destination_refs)
     if checker.issues:
         raise ConfigError(sorted(checker.issues, key=lambda i: i.line))

@@ -182,9 +182,7 @@ def apply(switch: Any, new: Config) -> tuple[list[str], list[str]]:
     router.registrar.reconfigure(live)
     router.auth.lookup = credential_table(live.sip.realm, passwords).get
     router.dialplan.extensions = frozenset(passwords)
-    # the admin API's Basic auth (softswitch.web.security holds this same dict)
-    router.admin_passwords.clear()
-    router.admin_passwords.update({n: passwords[n] for n in live.admins})
+    # the API's log-ins read router.config (softswitch.web.auth): set below
     # trunks and routes
     router.trunks.reconfigure(live.trunks, live.inbound_routes, live.outbound_routes)
     router.dialplan.replace(outbound_rule(router.trunks))

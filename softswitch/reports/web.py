@@ -87,24 +87,22 @@ def error(status: int, code: str, message: str,
 
 def authorize(request: web.Request, access: ReportAccess,
               bans: Any = None) -> Viewer | web.Response:
-    """The viewer of a request (HTTP Basic: an admin or a queue manager), or the error
-    response to send instead."""
-    from softswitch.web.security import _admin as basic_user
+    """The viewer of a request (an admin or a queue manager, logged in as the live API's
+    users are: a bearer token from POST /api/v1/login, or HTTP Basic), or the error
+    response to send instead. Failed log-ins count toward the same ban as SIP's."""
+    from softswitch.web.api import CREDENTIALS
+    from softswitch.web.errors import ApiError
 
     source = request.remote or ""
-    if bans is not None and bans.is_banned(source):
-        return error(403, "banned", f"{source} is banned after too many failed log-ins")
-    challenge = {"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'}
-    header = request.headers.get("Authorization")
-    if header is None:
-        return error(401, "unauthorized", "log in as an admin or a queue manager "
-                                          "(HTTP Basic auth)", challenge)
-    user = basic_user(header, access.passwords)
-    if user is None:
-        if bans is not None:
-            bans.record_failure(source, "http", path=request.path)
-        return error(401, "unauthorized", "wrong extension or password", challenge)
-    if user in access.admins:
+    credentials = request.app.get(CREDENTIALS)
+    if credentials is None:  # the report app alone (tests without the live API)
+        return error(503, "unavailable", "the switch's log-in is not running")
+    try:
+        principal = credentials.from_header(request.headers.get("Authorization"), source)
+    except ApiError as exc:
+        return error(exc.status, exc.code, exc.message, exc.headers)
+    user = principal.extension
+    if principal.admin or user in access.admins:
         return Viewer(user, None)
     if user not in access.managed:
         return error(403, "forbidden", f"{user} is neither an admin nor a queue manager")

@@ -129,6 +129,17 @@ class OutgoingRequest:
             txn.set_ack(ack)
 
 
+class MessageCounts:
+    """Requests delivered to the TU by method and responses sent by status code (the
+    /metrics counters, softswitch.web.metrics): two dict increments per message."""
+
+    __slots__ = ("requests", "responses")
+
+    def __init__(self) -> None:
+        self.requests: dict[str, int] = {}
+        self.responses: dict[int, int] = {}
+
+
 class SipEndpoint:
     """UDP/TCP transports + transaction layer + timer; see the package docstring."""
 
@@ -151,6 +162,7 @@ class SipEndpoint:
         self.on_request = on_request
         #: per-source request flood guard (Kamailio pike); None: no limit
         self.rate_limit = rate_limit
+        self.counts = MessageCounts()
         #: option tags we implement; a Require naming any other gets 420 (§8.2.2.3)
         self.supported = frozenset(t.lower() for t in supported)
         self.on_ack = on_ack
@@ -290,6 +302,8 @@ class SipEndpoint:
         call handler down."""
         if not response.has("Server") and self.user_agent:
             response.add("Server", self.user_agent)
+        counts = self.counts.responses
+        counts[response.status] = counts.get(response.status, 0) + 1
         try:
             self.layer.send_response(txn, response, self.loop.time())
         except RuntimeError:
@@ -579,6 +593,8 @@ class SipEndpoint:
                            status=o.response.status)
 
     def _deliver_request(self, txn: ServerTransaction, request: Request) -> None:
+        counts = self.counts.requests
+        counts[request.method] = counts.get(request.method, 0) + 1
         # §8.2.2.1 / §8.2.2.3 checks every UAS does before its TU sees the request
         # (RFC 4475 §3.3.2, §3.3.3 and §3.3.6).
         if request.uri.scheme not in ("sip", "sips", "tel"):

@@ -311,4 +311,34 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX queue_offers_period ON queue_offers
             (call_joined_at, queue, agent, outcome, ended_at, call_uid)
     """),
+    Migration(10, "queue call dispositions and call notes (live API)", """
+        CREATE TABLE queue_call_dispositions (
+            call_uid      TEXT    PRIMARY KEY,  -- queue_calls.call_uid (missed or abandoned)
+            queue         TEXT    NOT NULL,
+            disposition   TEXT    NOT NULL
+                CHECK (disposition IN ('unhandled','processing','handled')),
+            changed_at    REAL    NOT NULL,     -- wall-clock epoch seconds
+            changed_by    TEXT    NOT NULL
+        );
+        CREATE TABLE queue_call_disposition_log (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            call_uid      TEXT    NOT NULL,
+            queue         TEXT    NOT NULL,
+            from_state    TEXT    NOT NULL,
+            to_state      TEXT    NOT NULL,
+            changed_at    REAL    NOT NULL,
+            changed_by    TEXT    NOT NULL,
+            auto_synced   INTEGER NOT NULL DEFAULT 0  -- §6.5 "Auto-synced"
+        );
+        CREATE INDEX queue_call_disposition_log_call ON queue_call_disposition_log (call_uid);
+        CREATE TABLE queue_call_notes (
+            task          TEXT    NOT NULL,     -- the caller's Call-ID (queue_calls.task)
+            queue         TEXT    NOT NULL,
+            tags          TEXT    NOT NULL,     -- JSON list
+            text          TEXT    NOT NULL,
+            updated_at    REAL    NOT NULL,
+            updated_by    TEXT    NOT NULL,
+            PRIMARY KEY (task, queue)
+        )
+    """),
 )

@@ -5,17 +5,14 @@
     ban = {"address", "failures", "since", "until" (ISO 8601 UTC), "remaining" (seconds)}
 
 Errors are JSON `{"error": code, "message": text}`: 401 `unauthorized` (with
-`WWW-Authenticate: Basic`), 403 `banned`, 400 `bad_address`, 404 `not_banned`.
+`WWW-Authenticate: Basic`), 403 `banned` or `forbidden` (not an admin), 400 `bad_address`,
+404 `not_banned`.
 
 Decisions:
-- Admins log in with HTTP Basic auth (RFC 7617) as an extension listed in the config's
-  `admins`, with that extension's number and SIP password: one credential per person,
-  already in the config. Over plain HTTP that password crosses the wire in the clear, so
-  `http.listen` should stay on loopback or a trusted LAN until TLS comes.
-- A wrong user or password counts as one failed authentication toward the same
-  brute-force guard as SIP digest (softswitch.sip.auth.BruteForceGuard); a request without
-  credentials does not (clients send it first to learn they must log in). A banned address
-  gets 403 before its credentials are even checked.
+- Admins authenticate like every API user (softswitch.web.auth): a bearer token from
+  POST /api/v1/login, or HTTP Basic auth (RFC 7617, what `softswitch bans` sends) as an
+  extension listed in the config's `admins`, with that extension's number and SIP
+  password. Failed log-ins count toward the brute-force guard shared with SIP digest.
 - An address is any IPv4 or IPv6 text Python's `ipaddress` reads (`[::1]` too) and is
   matched in canonical form; anything else is 400, never 404.
 """
@@ -23,23 +20,18 @@ Decisions:
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import datetime
-import hmac
-import json
 import math
-import os
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from aiohttp import web
 
 from softswitch.sip.auth import Ban, normalize_address
+from softswitch.web.auth import Credentials
+from softswitch.web.errors import ApiError, json_errors
 
 __all__ = ["BanList", "add_routes", "bans_command", "PREFIX"]
 
@@ -64,18 +56,24 @@ class BanList(Protocol):
 
 
 BANS = web.AppKey("bans", BanList)
-ADMINS = web.AppKey("admins", Mapping[str, str])
+CREDENTIALS = web.AppKey("security_credentials", Credentials)
 ADMIN_USER = web.RequestKey("admin_user", str)  # the extension number that logged in
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def add_routes(app: web.Application, bans: BanList, admins: Mapping[str, str]) -> None:
-    """Mount the security API on `app` under PREFIX; `admins` maps the admins' extension
-    numbers to their passwords."""
-    sub = web.Application(middlewares=[_json_errors, _admin_only])
+def add_routes(app: web.Application, bans: BanList, admins: Mapping[str, str] | None = None,
+               *, credentials: Credentials | None = None) -> None:
+    """Mount the security API on `app` under PREFIX. Log-in is the live API's
+    (softswitch.web.auth): pass the switch's `credentials`, or `admins` (extension ->
+    password) for a stand-alone API whose only users are those admins."""
+    if credentials is None:
+        table = dict(admins or {})
+        credentials = Credentials(password=table.get,
+                                  admins=lambda: frozenset(table), bans=bans)
+    sub = web.Application(middlewares=[json_errors, _admin_only])
     sub[BANS] = bans
-    sub[ADMINS] = dict(admins)
+    sub[CREDENTIALS] = credentials
     sub.router.add_get("/bans", list_bans)
     sub.router.add_delete("/bans/{address}", lift_ban)
     app.add_subapp(PREFIX, sub)
@@ -88,51 +86,13 @@ def error(status: int, code: str, message: str,
 
 
 @web.middleware
-async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """aiohttp's own errors (unknown path, wrong method) as JSON too."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = exc.reason.lower().replace(" ", "_")
-        return error(exc.status, code, exc.reason, headers={
-            k: v for k, v in exc.headers.items() if k.lower() == "allow"})
-
-
-@web.middleware
 async def _admin_only(request: web.Request, handler: Handler) -> web.StreamResponse:
-    bans = request.app[BANS]
-    source = request.remote or ""
-    if bans.is_banned(source):
-        return error(403, "banned", f"{source} is banned after too many failed log-ins")
-    challenge = {"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'}
-    header = request.headers.get("Authorization")
-    if header is None:
-        return error(401, "unauthorized", "log in as an admin extension (HTTP Basic auth)",
-                     challenge)
-    user = _admin(header, request.app[ADMINS])
-    if user is None:
-        bans.record_failure(source, "http", path=request.path)
-        return error(401, "unauthorized", "wrong admin extension or password", challenge)
-    request[ADMIN_USER] = user
+    principal = request.app[CREDENTIALS].from_header(request.headers.get("Authorization"),
+                                                     request.remote or "")
+    if not principal.admin:
+        raise ApiError(403, "forbidden", f"{principal.extension} is not an admin")
+    request[ADMIN_USER] = principal.extension
     return await handler(request)
-
-
-def _admin(header: str, admins: Mapping[str, str]) -> str | None:
-    """The admin extension a Basic Authorization header proves, else None."""
-    scheme, _, encoded = header.strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    user, sep, password = decoded.partition(":")
-    expected = admins.get(user)
-    # compare even for an unknown user, so the answer takes as long either way
-    ok = hmac.compare_digest(password.encode(), (expected or "\0" + password).encode())
-    return user if sep and expected is not None and ok else None
 
 
 def ban_json(ban: Ban, bans: BanList) -> dict[str, Any]:
@@ -171,7 +131,7 @@ async def lift_ban(request: web.Request) -> web.Response:
 def bans_command(args: argparse.Namespace) -> int:
     """`softswitch bans list|lift ADDRESS --config FILE [--user N --password P]`: 0 on
     success; 1 when the switch refused or could not be reached; 2 on bad usage."""
-    from softswitch.config import ConfigError, load_config, report_issues
+    from softswitch.web.client import ApiClient, CommandError, table
 
     if args.action == "lift" and not args.address:
         print("softswitch bans lift: give the ADDRESS to lift", file=sys.stderr)
@@ -179,59 +139,24 @@ def bans_command(args: argparse.Namespace) -> int:
     if args.action == "list" and args.address:
         print("softswitch bans list: takes no ADDRESS", file=sys.stderr)
         return 2
-    user = args.user or os.environ.get("SOFTSWITCH_USER")
-    password = args.password or os.environ.get("SOFTSWITCH_PASSWORD")
-    if not user or not password:
-        print("softswitch bans: an admin's credentials are needed: --user and --password, "
-              "or SOFTSWITCH_USER and SOFTSWITCH_PASSWORD", file=sys.stderr)
-        return 2
     try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        report_issues(args.config, exc.issues, "")
-        return 1
-    host, port = config.http.host, config.http.port
-    if port == 0:
-        print(f"{args.config}: http.listen has port 0 (chosen at start-up); give the "
-              f"switch a fixed HTTP port to use this command", file=sys.stderr)
-        return 1
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-    base = f"http://{f'[{host}]' if ':' in host else host}:{port}{PREFIX}/bans"
-    if args.action == "list":
-        request = urllib.request.Request(base, method="GET")
-    else:
-        request = urllib.request.Request(
-            f"{base}/{urllib.parse.quote(args.address, safe='')}", method="DELETE")
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    request.add_header("Authorization", f"Basic {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=args.timeout) as reply:
-            body = json.loads(reply.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        try:
-            message = json.loads(exc.read()).get("message") or exc.reason
-        except ValueError:
-            message = exc.reason
-        print(f"softswitch bans {args.action}: {exc.code} {message}", file=sys.stderr)
-        return 1
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        print(f"softswitch bans: cannot reach the switch at {base} (http.listen in "
-              f"{args.config}): {reason}", file=sys.stderr)
-        return 1
-    if args.action == "lift":
-        ban = body["lifted"]
-        print(f"lifted the ban on {ban['address']} ({ban['failures']} failed "
-              f"authentications, banned since {ban['since']})")
-        return 0
-    rows = body["bans"]
+        client = ApiClient.from_args(args, "bans")
+        if args.action == "lift":
+            path = f"{PREFIX}/bans/{urllib.parse.quote(args.address, safe='')}"
+            ban = client.request("DELETE", path)["lifted"]
+            print(f"lifted the ban on {ban['address']} ({ban['failures']} failed "
+                  f"authentications, banned since {ban['since']})")
+            return 0
+        rows = client.request("GET", f"{PREFIX}/bans")["bans"]
+    except CommandError as exc:
+        if str(exc):
+            print(exc if exc.code == 2 else f"softswitch bans {args.action}: {exc}",
+                  file=sys.stderr)
+        return exc.code
     if not rows:
         print("no banned addresses")
         return 0
-    header = ("ADDRESS", "FAILURES", "SINCE", "UNTIL", "REMAINING")
-    table = [header] + [(b["address"], str(b["failures"]), b["since"], b["until"],
-                         f"{b['remaining']}s") for b in rows]
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    for r in table:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    print(table(("ADDRESS", "FAILURES", "SINCE", "UNTIL", "REMAINING"),
+                [(b["address"], b["failures"], b["since"], b["until"], f"{b['remaining']}s")
+                 for b in rows]))
     return 0

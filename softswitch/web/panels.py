@@ -1,0 +1,343 @@
+"""Wallboard and queue-panel figures and snapshots, and the bus subscriber that feeds the
+live deltas (queue-manager-agent.md §2.4, §3.3, §10, §11, §15; softswitch.web.live).
+
+KPI definitions (§2.4; "period" figures come from the ACD's incremental statistics,
+acd.stats, so they are the ACD's own numbers):
+
+    signed_in_agents / total_agents  members signed in (paused ones included) / members
+    idle_agents        members in state idle (signed in, not paused, not ringing, not on a
+                       call, not in wrap-up)
+    active_calls       answered queue calls not ended (on hold counts)
+    waiting_calls      callers in the queue, ringing ones and callback requests included
+    avg_talk           Σ talk of answered calls / answered          (seconds)
+    avg_wait           Σ wait of answered calls / answered          (seconds)
+    max_wait           longest wait among answered calls            (seconds)
+    sla                answered within the SLA time / total × 100 (0 when no call)
+    missed, abandoned, answered, total (= answered + missed + abandoned)
+    missed_rate, abandon_rate, answer_rate   count / total × 100 (0 when no call)
+    callback_requests, callback_failures, awaiting_callback
+
+The queue panel's Call Statistics (§3.3.1) are sla, answered, abandoned, missed, max_wait,
+avg_wait and avg_talk of the same set.
+
+Decisions:
+- The period of the period KPIs is "since the switch started" (the ACD's counters; they
+  survive a reload, not a restart). Daily, weekly and monthly figures are the reports'.
+- The "All" row (§2.4): counts summed; averages, rates and SLA recomputed over the union of
+  calls; signed-in and idle agents are null (an agent may be in several queues).
+- Presence is registration only (§10.3 "online" = registered on a SIP endpoint): the switch
+  has no Linkus-style presence states.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from acd import Acd
+from acd.events import (
+    AgentMissedCall,
+    AgentPaused,
+    AgentResumed,
+    AgentSignedIn,
+    AgentSignedOut,
+    CallbackFailed,
+    CallbackRequested,
+    CallbackSucceeded,
+    CallEnded,
+    CallStatus,
+    MemberRemoved,
+    MemberState,
+    MemberStateChanged,
+    OfferEnded,
+    OfferStarted,
+    SlaEvaluated,
+    TaskJoined,
+    TaskLeft,
+    WrapupEnded,
+    WrapupStarted,
+)
+from acd.stats import QueueSnapshot
+from softswitch.calls.events import CallHoldChanged
+from softswitch.events import EventBus, Subscription
+from softswitch.web.live import EVENTS, Feed, QueueTracker
+
+MEMBERSHIP = {AgentSignedIn: "signed_in", AgentSignedOut: "signed_out",
+              AgentPaused: "paused", AgentResumed: "resumed"}
+STATS_EVENTS = (TaskJoined, TaskLeft, CallEnded, MemberStateChanged, MemberRemoved,
+                CallbackRequested, CallbackFailed, CallbackSucceeded, AgentMissedCall,
+                OfferStarted)
+
+
+def _rate(part: int, total: int) -> float:
+    return round(part * 100.0 / total, 2) if total else 0.0
+
+
+class Panels:
+    """The live queues: figures, snapshots, and the feed of deltas from the event bus.
+
+    ``acd`` returns the switch's ACD (a reload keeps the object, but a caller never holds
+    it); ``registered(ext)`` says whether the extension has a live registration; ``name(ext)``
+    is the extension's name; ``contact(number)`` is the company-contact name (§6.9) or
+    None; ``schedule`` runs a callback soon (default ``loop.call_soon``): the feed's flush.
+    """
+
+    def __init__(self, bus: EventBus, acd: Callable[[], Acd], *,
+                 registered: Callable[[str], bool], name: Callable[[str], str],
+                 contact: Callable[[str], str | None], clock: Callable[[], float],
+                 schedule: Callable[[Callable[[], None]], Any] | None = None,
+                 feed: Feed | None = None) -> None:
+        self.acd = acd
+        self.registered = registered
+        self.name = name
+        self.contact = contact
+        self.clock = clock  # engine (monotonic) time, like the ACD's
+        offset = time.time() - clock()
+        self.wall: Callable[[float], float] = lambda at: round(at + offset, 3)
+        self.tracker = QueueTracker(self.wall, self.wall(clock()))
+        self.feed = feed or Feed(schedule=schedule)
+        self.feed.before_flush.append(self.flush_stats)
+        self._dirty: set[str] = set()
+        self.events_seen = 0
+        self._sub: Subscription | None = bus.subscribe(self.handle_event, *EVENTS)
+
+    def close(self) -> None:
+        if self._sub is not None:
+            self._sub.cancel()
+            self._sub = None
+
+    # ------------------------------------------------------------------ figures
+
+    def kpis(self, queue: str, now: float | None = None) -> dict[str, Any]:
+        acd = self.acd()
+        now = self.clock() if now is None else now
+        snap = acd.statistics(queue, now)
+        members = acd.queue_members(queue)
+        counters = self.tracker.counter(queue)
+        signed_in = sum(1 for agent, _ in members if acd.is_signed_in(agent, queue))
+        idle = snap.agents.get(MemberState.IDLE, 0)
+        return {
+            "queue": queue,
+            "signed_in_agents": signed_in, "total_agents": len(members),
+            "idle_agents": idle,
+            "active_calls": len(self.tracker.active_in(queue)),
+            **self._period(snap, counters.max_wait_answered),
+            "longest_waiting": round(snap.longest_wait, 3),
+            "callback_requests": counters.callback_requests,
+            "callback_failures": counters.callback_failures,
+            "agent_missed": snap.agent_missed,
+        }
+
+    @staticmethod
+    def _period(snap: QueueSnapshot, max_wait: float) -> dict[str, Any]:
+        total = snap.total
+        return {
+            "waiting_calls": snap.waiting,
+            "awaiting_callback": snap.callbacks,
+            "avg_talk": round(snap.avg_talk, 3), "avg_wait": round(snap.avg_wait_answered, 3),
+            "max_wait": round(max_wait, 3),
+            "sla": round(snap.sla, 2) if snap.sla is not None else 0.0,
+            "missed": snap.missed, "abandoned": snap.abandoned, "answered": snap.answered,
+            "total": total,
+            "missed_rate": _rate(snap.missed, total),
+            "abandon_rate": _rate(snap.abandoned, total),
+            "answer_rate": _rate(snap.answered, total),
+        }
+
+    def all_row(self, queues: list[str]) -> dict[str, Any]:
+        """§2.4 "All": sums, and rates and averages over the union of the calls."""
+        now = self.clock()
+        acd = self.acd()
+        snaps = [acd.statistics(q, now) for q in queues]
+        answered = sum(s.answered for s in snaps)
+        total = sum(s.total for s in snaps)
+        within = sum(round((s.sla or 0.0) * s.total / 100.0) for s in snaps)
+        wait = sum(s.avg_wait_answered * s.answered for s in snaps)
+        talk = sum(s.avg_talk * s.answered for s in snaps)
+        missed = sum(s.missed for s in snaps)
+        abandoned = sum(s.abandoned for s in snaps)
+        counters = [self.tracker.counter(q) for q in queues]
+        return {
+            "queue": "all", "signed_in_agents": None, "total_agents": None,
+            "idle_agents": None,
+            "active_calls": sum(len(self.tracker.active_in(q)) for q in queues),
+            "waiting_calls": sum(s.waiting for s in snaps),
+            "awaiting_callback": sum(s.callbacks for s in snaps),
+            "avg_talk": round(talk / answered, 3) if answered else 0.0,
+            "avg_wait": round(wait / answered, 3) if answered else 0.0,
+            "max_wait": round(max((c.max_wait_answered for c in counters), default=0.0), 3),
+            "sla": _rate(within, total),
+            "missed": missed, "abandoned": abandoned, "answered": answered, "total": total,
+            "missed_rate": _rate(missed, total), "abandon_rate": _rate(abandoned, total),
+            "answer_rate": _rate(answered, total),
+            "longest_waiting": round(max((s.longest_wait for s in snaps), default=0.0), 3),
+            "callback_requests": sum(c.callback_requests for c in counters),
+            "callback_failures": sum(c.callback_failures for c in counters),
+            "agent_missed": sum(s.agent_missed for s in snaps),
+        }
+
+    def member(self, agent: str, queue: str) -> dict[str, Any]:
+        """One agent in one queue (§2.5, §3.3.4, §10)."""
+        acd = self.acd()
+        paused, reason = acd.pause_state(agent, queue)
+        times = self.tracker.times(agent, queue)
+        calls = self.tracker.agent_calls(agent)
+        return {
+            "agent": agent, "queue": queue, "name": self.name(agent),
+            "type": "static" if acd.is_static(agent, queue) else "dynamic",
+            "state": acd.member_state(agent, queue).value,
+            "signed_in": acd.is_signed_in(agent, queue), "paused": paused,
+            "pause_reason": reason or None, "since": times.since,
+            "signed_in_at": times.signed_in_at, "signed_out_at": times.signed_out_at,
+            "paused_at": times.paused_at, "registered": self.registered(agent),
+            "current_calls": len(calls),
+            "longest_call_since": min((c.answered_at for c in calls), default=None),
+            "wrap_up_until": self.tracker.wrapup.get(agent),
+        }
+
+    def waiting(self, queue: str) -> list[dict[str, Any]]:
+        """§3.3.2: in queue order (position 1 first)."""
+        calls = self.tracker.waiting_in(queue)
+        return [dict(c.as_json(self.contact(c.caller)), position=i)
+                for i, c in enumerate(calls, 1)]
+
+    def active(self, queue: str) -> list[dict[str, Any]]:
+        return [c.as_json(self.contact(c.caller)) for c in self.tracker.active_in(queue)]
+
+    def queue_state(self, queue: str) -> dict[str, Any]:
+        acd = self.acd()
+        cfg = acd.config.queue(queue)
+        return {
+            "number": queue, "name": cfg.name, "sla_time": cfg.sla.time,
+            "sla_alert_threshold": cfg.sla.alert_threshold,
+            "kpis": self.kpis(queue),
+            "waiting": self.waiting(queue), "active": self.active(queue),
+            "agents": [self.member(agent, queue) for agent, _ in acd.queue_members(queue)],
+        }
+
+    def snapshot(self, queues: list[str], extension: str) -> dict[str, Any]:
+        """§15.3 `snapshot`: everything a client subscribed to ``queues`` shows, plus the
+        client's own agent state; ``seq`` is the last delta it already includes."""
+        acd = self.acd()
+        own = [self.member(extension, q) for q in acd.queues()
+               if acd.is_member(extension, q)]
+        return {"type": "snapshot", "seq": self.feed.seq, "server_time": time.time(),
+                "queues": [self.queue_state(q) for q in queues],
+                "all": self.all_row(queues) if len(queues) > 1 else None,
+                "me": {"extension": extension, "memberships": own,
+                       "calls": [c.as_json(self.contact(c.caller))
+                                 for c in self.tracker.agent_calls(extension)]}}
+
+    # ------------------------------------------------------------------ deltas
+
+    def handle_event(self, event: Any) -> None:
+        self.tracker.apply(event)
+        self.events_seen += 1
+        kind = type(event)
+        publish = self.feed.publish
+        if kind is TaskJoined:
+            call = self.tracker.waiting.get(event.task)
+            if call is not None:
+                publish("call.entered", (event.queue,),
+                        {"call": dict(call.as_json(self.contact(call.caller)),
+                                      position=event.position)})
+        elif kind is OfferStarted:
+            publish("call.ringing", (event.queue,), {"id": event.task, "queue": event.queue,
+                                                     "agents": list(event.agents)})
+        elif kind is OfferEnded:
+            publish("call.ring_stopped", (event.queue,),
+                    {"id": event.task, "queue": event.queue, "agent": event.agent,
+                     "result": event.result.value}, agent=event.agent)
+        elif kind is TaskLeft:
+            if event.status is CallStatus.ANSWERED and event.task in self.tracker.active:
+                answered = self.tracker.active[event.task]
+                publish("call.answered", (event.queue,),
+                        {"call": answered.as_json(self.contact(answered.caller)),
+                         "waited": round(event.waited, 3)}, agent=event.agent)
+            else:
+                publish("call.left_queue", (event.queue,),
+                        {"id": event.task, "queue": event.queue, "status": event.status.value,
+                         "reason": event.reason.value, "waited": round(event.waited, 3)})
+        elif kind is CallEnded:
+            publish("call.ended", (event.queue,),
+                    {"id": event.task, "queue": event.queue, "agent": event.agent,
+                     "talked": round(event.talked, 3)}, agent=event.agent)
+        elif kind is CallHoldChanged and event.queue:  # a queue call (extension calls: none)
+            # the party: "caller", or "agent" (the callee of a queue call)
+            publish("call.updated", (event.queue,),
+                    {"id": event.call_id, "queue": event.queue, "on_hold": event.held,
+                     "party": "agent" if event.party == "callee" else event.party})
+        elif kind is MemberStateChanged:
+            if event.previous is not event.state and self._is_member(event.agent, event.queue):
+                publish("agent.state", (event.queue,),
+                        {"member": self.member(event.agent, event.queue),
+                         "previous": event.previous.value}, agent=event.agent)
+        elif kind in MEMBERSHIP:
+            body: dict[str, Any] = {"agent": event.agent, "queue": event.queue,
+                                    "change": MEMBERSHIP[kind]}
+            if kind is AgentPaused:
+                body["reason"] = event.reason or None
+                body["auto"] = event.auto
+            publish("agent.membership", (event.queue,), body, agent=event.agent)
+            if kind is AgentPaused and event.auto:
+                publish("notification", (event.queue,),
+                        {"kind": "agent_auto_paused", "agent": event.agent,
+                         "queue": event.queue}, agent=event.agent)
+        elif kind is MemberRemoved:
+            publish("agent.removed", (event.queue,), {"agent": event.agent,
+                                                      "queue": event.queue})
+        elif kind is WrapupStarted or kind is WrapupEnded:
+            publish("agent.activity", event.queues,
+                    {"agent": event.agent, "queues": list(event.queues),
+                     "wrap_up_until": self.tracker.wrapup.get(event.agent)},
+                    agent=event.agent)
+        elif kind is AgentMissedCall:
+            publish("notification", (event.queue,),
+                    {"kind": "agent_missed_call", "agent": event.agent, "queue": event.queue,
+                     "id": event.task, "consecutive": event.consecutive}, agent=event.agent)
+        elif kind in (CallbackRequested, CallbackSucceeded, CallbackFailed):
+            state = {CallbackRequested: "requested", CallbackSucceeded: "succeeded",
+                     CallbackFailed: "failed"}[kind]
+            cb: dict[str, Any] = {"id": event.task, "queue": event.queue, "state": state,
+                                  "number": event.number}
+            if kind is CallbackFailed:
+                cb["reason"] = event.reason.value
+            publish("callback.changed", (event.queue,), cb)
+        elif kind is SlaEvaluated:
+            publish("sla.evaluated", (event.queue,),
+                    {"queue": event.queue, "sla": event.sla, "threshold": event.threshold,
+                     "below_threshold": event.below_threshold})
+        if isinstance(event, STATS_EVENTS):
+            self._mark(event.queue)
+
+    def _is_member(self, agent: str, queue: str) -> bool:
+        return self.acd().is_member(agent, queue)
+
+    def _mark(self, queue: str) -> None:
+        """The queue's figures changed: one `queue.stats` goes out with this turn's deltas,
+        after them (the feed's flush runs `flush_stats` first, which publishes last)."""
+        self._dirty.add(queue)
+        self.feed.request_flush()
+
+    def flush_stats(self) -> None:
+        dirty, self._dirty = self._dirty, set()
+        acd = self.acd()
+        known = set(acd.queues())
+        for queue in sorted(dirty):
+            if queue in known:
+                self.feed.publish("queue.stats", (queue,), {"kpis": self.kpis(queue)})
+
+    def presence_changed(self, extension: str) -> None:
+        """A registration of ``extension`` appeared or ended (registrar listener)."""
+        acd = self.acd()
+        queues = [q for q in acd.queues() if acd.is_member(extension, q)]
+        if not queues:
+            return
+        self.feed.publish("agent.presence", queues,
+                          {"agent": extension, "registered": self.registered(extension)},
+                          agent=extension)
+
+    def publish_record(self, kind: str, queue: str, body: dict[str, Any]) -> None:
+        """Call-log changes (dispositions, notes: softswitch.web.calllogs) on the feed."""
+        self.feed.publish(kind, (queue,), body)

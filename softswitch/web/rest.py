@@ -1,0 +1,169 @@
+"""REST endpoints of the live API (queue-manager-agent.md §2-§9, §15; queue-admin.md §7.4).
+Every body is JSON; errors are softswitch.web.errors' shape. The table `ENDPOINTS` is the
+single list the router and the OpenAPI document (softswitch.web.openapi) are built from."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from softswitch.web import operations as ops
+from softswitch.web.api import BOARD, CREDENTIALS, Endpoint, access, body, principal
+from softswitch.web.errors import ApiError
+from softswitch.web.models import (
+    AgentStateRequest,
+    DispositionRequest,
+    LoginRequest,
+    NoteRequest,
+)
+from softswitch.web.permissions import require_admin
+
+
+def _json(data: dict[str, Any], status: int = 200) -> web.Response:
+    return web.json_response(data, status=status)
+
+
+async def login(request: web.Request) -> web.Response:
+    req = await body(request, LoginRequest)
+    creds = request.app[CREDENTIALS]
+    session = creds.log_in(req.extension, req.password, request.remote or "")
+    board = request.app[BOARD]
+    from softswitch.web.permissions import Access
+
+    roles = Access(session.principal, board.desk.queues.acd.config).roles()
+    return _json({"token": session.token, "extension": req.extension,
+                  "expires_in": creds.lifetime, "roles": roles})
+
+
+async def logout(request: web.Request) -> web.Response:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer":
+        request.app[CREDENTIALS].log_out(token.strip())
+    return _json({"logged_out": True})
+
+
+async def me(request: web.Request) -> web.Response:
+    a = access(request)
+    panels = request.app[BOARD].panels
+    acd = panels.acd()
+    return _json({"extension": a.extension, "roles": a.roles(),
+                  "memberships": [panels.member(a.extension, q) for q in acd.queues()
+                                  if acd.is_member(a.extension, q)],
+                  "calls": [c.as_json(panels.contact(c.caller))
+                            for c in panels.tracker.agent_calls(a.extension)]})
+
+
+async def list_queues(request: web.Request) -> web.Response:
+    a = access(request)
+    panels = request.app[BOARD].panels
+    queues = a.viewable()
+    return _json({"queues": [{"number": q, "name": a.config.queue(q).name,
+                              "kpis": panels.kpis(q)} for q in queues],
+                  "all": panels.all_row(queues), "server_time": time.time()})
+
+
+async def get_queue(request: web.Request) -> web.Response:
+    queue = request.match_info["queue"]
+    access(request).require_view(queue)
+    return _json(request.app[BOARD].panels.queue_state(queue))
+
+
+async def set_agent_state(request: web.Request) -> web.Response:
+    req = await body(request, AgentStateRequest)
+    return _json(ops.set_agent_state(request.app[BOARD], access(request),
+                                     request.match_info["queue"], request.match_info["agent"],
+                                     req))
+
+
+def _limit(request: web.Request) -> int:
+    text = request.query.get("limit", "100")
+    if not text.isdigit() or not 1 <= int(text) <= 500:
+        raise ApiError(400, "invalid_field", "limit: a number from 1 to 500", "limit")
+    return int(text)
+
+
+async def call_logs(request: web.Request) -> web.Response:
+    return _json(await ops.call_logs(request.app[BOARD], access(request),
+                                     request.match_info["queue"], request.query.get("type"),
+                                     _limit(request)))
+
+
+async def set_disposition(request: web.Request) -> web.Response:
+    req = await body(request, DispositionRequest)
+    return _json(await ops.set_disposition(request.app[BOARD], access(request),
+                                           request.match_info["queue"],
+                                           request.match_info["record"], req))
+
+
+async def disposition_history(request: web.Request) -> web.Response:
+    return _json(await ops.disposition_history(request.app[BOARD], access(request),
+                                               request.match_info["queue"],
+                                               request.match_info["record"]))
+
+
+async def save_note(request: web.Request) -> web.Response:
+    req = await body(request, NoteRequest)
+    return _json(await ops.save_note(request.app[BOARD], access(request),
+                                     request.match_info["queue"], request.match_info["call"],
+                                     req))
+
+
+async def registrations(request: web.Request) -> web.Response:
+    """Operators (admins): every live registration."""
+    require_admin(principal(request))
+    router = request.app[BOARD].desk.router
+    now = router.loop.time()
+    rows = [{"extension": b.aor, "contact": b.contact, "transport": b.transport,
+             "source": f"{b.received_host}:{b.received_port}", "user_agent": b.user_agent,
+             "expires_in": b.remaining(now)}
+            for b in router.registrar.location.all_bindings() if b.expires_at > now]
+    return _json({"registrations": rows})
+
+
+async def calls(request: web.Request) -> web.Response:
+    """Operators (admins): queue calls waiting and connected, and the switch's call count."""
+    require_admin(principal(request))
+    board = request.app[BOARD]
+    panels = board.panels
+    return _json({"active_calls": board.desk.router.calls.active_count(),
+                  "waiting": [c.as_json(None) for c in panels.tracker.waiting.values()],
+                  "connected": [c.as_json(None) for c in panels.tracker.active.values()]})
+
+
+async def agents(request: web.Request) -> web.Response:
+    """Every agent of every queue the caller may see."""
+    a = access(request)
+    panels = request.app[BOARD].panels
+    acd = panels.acd()
+    return _json({"agents": [panels.member(agent, q) for q in a.viewable()
+                             for agent, _ in acd.queue_members(q)]})
+
+
+ENDPOINTS = (
+    Endpoint("POST", "/login", login, "Log in with an extension's number and SIP password",
+             LoginRequest, public=True),
+    Endpoint("POST", "/logout", logout, "End this token's session"),
+    Endpoint("GET", "/me", me, "The caller's roles, agent memberships and calls"),
+    Endpoint("GET", "/queues", list_queues,
+             "The queues the caller may see, with the 16 wallboard KPIs and the All row"),
+    Endpoint("GET", "/queues/{queue}", get_queue,
+             "One queue: KPIs, waiting calls, active calls, agents"),
+    Endpoint("POST", "/queues/{queue}/agents/{agent}/state", set_agent_state,
+             "Sign an agent in or out, pause (reason) or resume it (own, or P1)",
+             AgentStateRequest),
+    Endpoint("GET", "/queues/{queue}/calls", call_logs,
+             "Queue call logs: managers (P9) all, agents (P10) their scope",
+             query=(("type", "inbound or missed"), ("limit", "1-500, default 100"))),
+    Endpoint("PUT", "/queues/{queue}/records/{record}/disposition", set_disposition,
+             "Set a missed or abandoned call's disposition", DispositionRequest),
+    Endpoint("GET", "/queues/{queue}/records/{record}/disposition", disposition_history,
+             "A record's disposition changes (who, when, from, to)"),
+    Endpoint("PUT", "/queues/{queue}/calls/{call}/note", save_note,
+             "Save the call tags and note of an answered queue call", NoteRequest),
+    Endpoint("GET", "/agents", agents, "Every agent of the queues the caller may see"),
+    Endpoint("GET", "/registrations", registrations, "Live registrations (admins)"),
+    Endpoint("GET", "/calls", calls, "Queue calls waiting and connected (admins)"),
+)

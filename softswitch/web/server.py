@@ -1,0 +1,86 @@
+"""Assembly of the switch's HTTP application: `build_app(router)` (softswitch.app calls it
+once) returns the aiohttp app with the live API, the websocket, /metrics, the security
+API and the OpenAPI document."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from softswitch.web import metrics, openapi, rest, security, ws
+from softswitch.web.api import (
+    BOARD,
+    CREDENTIALS,
+    ENDPOINTS,
+    MAX_BODY,
+    PREFIX,
+    PUBLIC,
+    Endpoint,
+    add_routes,
+    authenticate,
+)
+from softswitch.web.auth import Credentials
+from softswitch.web.calllogs import CallLogs
+from softswitch.web.errors import json_errors
+from softswitch.web.operations import Switchboard
+from softswitch.web.panels import Panels
+
+PANELS = web.AppKey("panels", Panels)
+
+
+def build_app(router: Any) -> web.Application:
+    """The app for `router` (softswitch.app.SipRouter, started or about to be)."""
+    app = web.Application(client_max_size=MAX_BODY)
+    app[ENDPOINTS] = []
+    app[PUBLIC] = set()
+    app.middlewares.extend([json_errors, authenticate])
+    credentials = Credentials(
+        password=lambda ext: getattr(router.config.extension(ext), "password", None),
+        admins=lambda: frozenset(router.config.admins), bans=router.bans)
+    desk = router.agentdesk
+
+    def registered(ext: str) -> bool:
+        return bool(router.registrar.targets(ext, router.loop.time()))
+
+    from softswitch.web.contacts import Contacts
+
+    def name(ext: str) -> str:
+        extension = router.config.extension(ext)  # the config in force (reloads apply)
+        return extension.name if extension is not None else ""
+
+    panels = Panels(router.events, lambda: desk.queues.acd, registered=registered,
+                    name=name,
+                    contact=lambda number: Contacts.of(router.config).name(number),
+                    clock=router.loop.time)
+    router.registrar.listeners.append(panels.presence_changed)
+    store = router.store if hasattr(router.store, "fetch") else None
+    logs = CallLogs(store, panels.publish_record) if store is not None else None
+    app[CREDENTIALS] = credentials
+    app[BOARD] = Switchboard(desk, panels, logs)
+    app[PANELS] = panels
+    app[ws.CLIENTS] = set()
+    collector = metrics.SwitchCollector(router, panels, lambda: len(app[ws.CLIENTS]))
+    app[metrics.REGISTRY] = metrics.registry_for(collector)
+    add_routes(app, rest.ENDPOINTS)
+    add_routes(app, [Endpoint("GET", "/openapi.json", openapi.serve,
+                              "This document", public=True)])
+    app.router.add_get(PREFIX + "/ws", ws.handle)
+    app.router.add_get("/metrics", metrics.serve)
+    security.add_routes(app, router.bans, credentials=credentials)
+
+    async def on_cleanup(app: web.Application) -> None:
+        panels.close()
+        collector.close()
+        if panels.presence_changed in router.registrar.listeners:
+            router.registrar.listeners.remove(panels.presence_changed)
+
+    app.on_cleanup.append(on_cleanup)
+    app.on_shutdown.append(_close_sockets)
+    return app
+
+
+async def _close_sockets(app: web.Application) -> None:
+    clients: set[ws.WsClient] = app[ws.CLIENTS]
+    await asyncio.gather(*(c.close(1001, "switch shutting down") for c in list(clients)))
