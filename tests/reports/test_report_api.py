@@ -17,6 +17,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from softswitch.config import parse_config
 from softswitch.reports.web import ReportService, add_routes
 from softswitch.store import Store
+from softswitch.web.api import CREDENTIALS
+from softswitch.web.auth import Credentials
 
 from . import manual
 
@@ -65,6 +67,10 @@ async def api() -> AsyncIterator[tuple[TestClient[Any, Any], Recorder]]:
     config = parse_config(CONFIG)
     bans = Recorder()
     app = web.Application()
+    # the switch's one log-in (softswitch.web.auth), as softswitch.web.server installs it
+    app[CREDENTIALS] = Credentials(
+        password=lambda ext: getattr(config.extension(ext), "password", None),
+        admins=lambda: frozenset(config.admins), bans=bans)
     add_routes(app, ReportService(store, lambda: config, bans,
                                   wall_clock=lambda: manual.at("01/01/2024 00:00:00")))
     client = TestClient(TestServer(app))

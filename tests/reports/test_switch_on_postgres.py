@@ -13,6 +13,7 @@ from pathlib import Path
 
 import switchproc
 
+from softswitch.store.migrations import MIGRATIONS
 from softswitch.store.postgres import PostgresStore
 
 
@@ -38,7 +39,7 @@ async def test_switch_runs_and_reports_on_postgresql(postgres_url: str,
     assert first["shown"]["agent"] == "1001-Ext 1001" and first["shown"]["logout"] == ""
     store = await PostgresStore.open(postgres_url)
     try:
-        assert await store.schema_version() == 9
+        assert await store.schema_version() == MIGRATIONS[-1].version
         assert await store.fetch("SELECT agent, queue FROM agent_sessions") == [
             ("1001", "6400")]
     finally:
