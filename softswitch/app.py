@@ -44,12 +44,16 @@ class Switch:
         from softswitch.reload import Reloader
 
         self.reloads = Reloader(self)  # SIGHUP / softswitch reload (softswitch.reload)
+        from softswitch.loop_lag import LoopLagMonitor
+
+        self.loop_lag = LoopLagMonitor()  # event-loop stalls, in the health answer
 
     async def start(self) -> None:
         from media import MediaEngine
         from softswitch.store import Store
 
         cfg = self.config
+        self.loop_lag.start()
         self.store = await Store.open(cfg.database.path)
         self._started.append("store")
         rtp_host = cfg.rtp.address or _first_ip(cfg) or "127.0.0.1"
@@ -105,6 +109,7 @@ class Switch:
             "registrations": router.registrar.count() if router else 0,
             "active_calls": router.calls.active_count() if router else 0,
             "trunks": router.trunk_registrations.states() if router else {},
+            "loop": self.loop_lag.health(),
             **self.reloads.health(),
         })
 
@@ -127,6 +132,7 @@ class Switch:
             except Exception as exc:  # noqa: BLE001 - report, still exit
                 log.error("error while closing the database", error=repr(exc))
         self._started.clear()
+        self.loop_lag.stop()
         log.info("switch stopped")
 
 
