@@ -62,6 +62,17 @@ class Phone:
             self.rtp.sendto(header + b"\xff" * 160, target)
 
 
+async def _response(ua: SipUA, method: str, *, cseq: int | None = None,
+                    call_id: str | None = None) -> Response:
+    """The next final response to `method` in the UA's current call (late retransmissions
+    of earlier answers are skipped)."""
+    while True:
+        resp = await ua.response()
+        if (resp.call_id == (call_id or ua.call_id) and resp.cseq.method == method
+                and (cseq is None or resp.cseq.number == cseq)):
+            return resp
+
+
 def media_target(body: bytes) -> tuple[str, int]:
     """(address, port) of the first audio stream of an SDP body."""
     text = body.decode()
@@ -106,7 +117,7 @@ class CallMix:
         to = f"<{uri}>"
         ua.send_raw(ua.build("INVITE", uri, to=to, body=sdp(caller.rtp_port), cseq=1,
                              branch=branch))
-        challenge = await ua.response()
+        challenge = await _response(ua, "INVITE")
         assert challenge.status == 407, challenge.status
         ua.send_raw(ua.build("ACK", uri, to=to, cseq=1, to_tag=challenge.to.tag,
                              branch=branch, with_contact=False))
@@ -114,7 +125,7 @@ class CallMix:
                                     "INVITE", uri, ua.user, ua.password)
         ua.send_raw(ua.build("INVITE", uri, to=to, body=sdp(caller.rtp_port), cseq=2,
                              headers=[f"Proxy-Authorization: {auth}"]))
-        return await ua.response()
+        return await _response(ua, "INVITE", cseq=2)
 
     def _ack(self, caller: Phone, uri: str, ok: Response) -> None:
         ua = caller.ua
@@ -125,7 +136,7 @@ class CallMix:
         ua = caller.ua
         ua.send_raw(ua.build("BYE", uri, to=f"<{uri}>", cseq=3, to_tag=ok.to.tag,
                              with_contact=False))
-        resp = await ua.response()
+        resp = await _response(ua, "BYE")
         assert resp.status == 200, resp.status
 
     async def _answer(self, callee: Phone, *, status: int = 200) -> Request:
@@ -197,20 +208,26 @@ class CallMix:
             b.ua.send_raw(b.ua.build("BYE", target, call_id=invite.call_id, cseq=1,
                                      with_contact=False, to=str(invite.get("From"))))
             b.ua.tag = own_tag
-            resp = await b.ua.response()
+            resp = await _response(b.ua, "BYE", call_id=invite.call_id)
             assert resp.status == 200, resp.status
             await self._take_bye(a)
         else:
             await self._bye(a, uri, ok)
             await self._take_bye(b)
 
-    async def feature_call(self, code: str, caller: str = "1002") -> None:
-        """A feature code (*7 / *07 + queue): answered, a prompt, the switch hangs up."""
+    async def feature_call(self, code: str, caller: str = "1002", *,
+                           hang_up: bool = False) -> None:
+        """A feature code (*7 / *07 + queue): answered, a prompt, the switch hangs up after
+        it; with `hang_up` the caller hangs up during the prompt."""
         a = self.phones[caller]
         uri = f"sip:{code}@127.0.0.1"
         ok = await self._invite(a, uri)
         assert ok.status == 200, ok.status
         self._ack(a, uri, ok)
         a.send_rtp(media_target(ok.body), 2)
+        if hang_up:
+            await asyncio.sleep(0.05)
+            await self._bye(a, uri, ok)
+            return
         bye = await a.ua.next_request("BYE", timeout=30)
         a.ua.reply(bye, 200)
