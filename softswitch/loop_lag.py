@@ -9,7 +9,9 @@ due. A stall of S ms shows as a lateness between S - interval and S ms.
 
 `LoopLag` is the sans-IO core (inputs: when the callback was due and when it ran; outputs:
 the next deadline and summaries); `LoopLagMonitor` is the asyncio shell that schedules it
-and that `GET /api/v1/health` reads (softswitch.app, key ``loop``).
+and that `GET /api/v1/health` reads (softswitch.app, key ``loop``). `GcPauses` times every
+collection of the cyclic garbage collector (``loop.gc``: per generation the count, the
+longest and the total pause since the start), so a stall can be told apart from a GC pause.
 
 Decisions:
 - Two windows: since the start, and since the previous read (the health endpoint is polled;
@@ -26,7 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import gc
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -100,6 +104,51 @@ class LoopLag:
         return total, recent
 
 
+class GcPauses:
+    """How long the cyclic garbage collector held the loop, per generation (a collection is
+    synchronous: while it runs nothing else does). Fed by `gc.callbacks`; ``install`` /
+    ``remove`` add and drop the hook."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.clock = clock
+        self.count = [0, 0, 0]
+        self.max_ms = [0.0, 0.0, 0.0]
+        self.total_ms = [0.0, 0.0, 0.0]
+        self.collected = [0, 0, 0]
+        self._started: float | None = None
+
+    def install(self) -> None:
+        if self._on_gc not in gc.callbacks:
+            gc.callbacks.append(self._on_gc)
+
+    def remove(self) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = self.clock()
+            return
+        if self._started is None:
+            return
+        self.handle_collection(info["generation"], (self.clock() - self._started) * 1000.0,
+                               info.get("collected", 0))
+        self._started = None
+
+    def handle_collection(self, generation: int, pause_ms: float, collected: int) -> None:
+        g = min(max(generation, 0), 2)
+        self.count[g] += 1
+        self.total_ms[g] += pause_ms
+        self.collected[g] += collected
+        if pause_ms > self.max_ms[g]:
+            self.max_ms[g] = pause_ms
+
+    def summary(self) -> dict[str, Any]:
+        return {f"gen{g}": {"collections": self.count[g], "max_ms": round(self.max_ms[g], 1),
+                            "total_ms": round(self.total_ms[g], 1),
+                            "collected": self.collected[g]} for g in range(3)}
+
+
 class LoopLagMonitor:
     """Runs a `LoopLag` on the running loop (`start`/`stop`); `health()` is the ``loop``
     object of ``GET /api/v1/health``."""
@@ -109,13 +158,16 @@ class LoopLagMonitor:
         self.probe: LoopLag | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handle: asyncio.TimerHandle | None = None
+        self.gc = GcPauses()
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.probe = LoopLag(self._loop.time(), self.interval)
+        self.gc.install()
         self._arm()
 
     def stop(self) -> None:
+        self.gc.remove()
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
@@ -140,4 +192,5 @@ class LoopLagMonitor:
         for window in (total, recent):
             window["since"] = datetime.fromtimestamp(wall - window["window_s"], UTC) \
                 .isoformat(timespec="seconds")
-        return {**total, "interval_ms": round(self.interval * 1000), "last_read": recent}
+        return {**total, "interval_ms": round(self.interval * 1000), "last_read": recent,
+                "gc": self.gc.summary()}

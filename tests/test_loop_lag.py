@@ -87,3 +87,32 @@ async def test_health_reports_a_loop_stall(tmp_path: Path) -> None:
         assert lag["last_read"]["max_stall_ms"] < 280  # since the previous read
     finally:
         await switch.stop()
+
+
+def test_gc_pauses_are_counted_per_generation() -> None:
+    from softswitch.loop_lag import GcPauses
+
+    ticks = iter([0.0, 0.004, 1.0, 1.120])
+    pauses = GcPauses(clock=lambda: next(ticks))
+    pauses._on_gc("start", {"generation": 0})
+    pauses._on_gc("stop", {"generation": 0, "collected": 3})
+    pauses._on_gc("start", {"generation": 2})
+    pauses._on_gc("stop", {"generation": 2, "collected": 0})
+    summary = pauses.summary()
+    assert summary["gen0"] == {"collections": 1, "max_ms": 4.0, "total_ms": 4.0,
+                               "collected": 3}
+    assert summary["gen2"]["max_ms"] == 120.0 and summary["gen1"]["collections"] == 0
+
+
+def test_a_real_collection_is_seen() -> None:
+    import gc
+
+    from softswitch.loop_lag import GcPauses
+
+    pauses = GcPauses()
+    pauses.install()
+    try:
+        gc.collect()
+    finally:
+        pauses.remove()
+    assert pauses.summary()["gen2"]["collections"] >= 1
