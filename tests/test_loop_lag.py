@@ -116,3 +116,16 @@ def test_a_real_collection_is_seen() -> None:
     finally:
         pauses.remove()
     assert pauses.summary()["gen2"]["collections"] >= 1
+
+
+def test_lateness_while_other_processes_ran_is_not_counted_as_busy() -> None:
+    probe = LoopLag(now=0.0, interval=0.02)
+    cpu = 0.0
+    probe.handle_tick(probe.next_deadline(), cpu)
+    cpu += 0.005  # 5 ms of own work, then the OS ran someone else for 200 ms
+    probe.handle_tick(probe.next_deadline() + 0.200, cpu)
+    cpu += 0.150  # a 150 ms collection of our own
+    probe.handle_tick(probe.next_deadline() + 0.150, cpu)
+    total, _ = probe.read(1.0)
+    assert total["max_stall_ms"] == 200.0
+    assert total["max_busy_stall_ms"] == 150.0
