@@ -43,6 +43,7 @@ bench: $(STAMP) apt-tools
 	$(PY) -m benchmarks.acd
 	$(PY) -m benchmarks.media
 	$(PY) -m benchmarks.sip_load
+	$(PY) -m benchmarks.soak
 
 lint: $(STAMP)
 	.venv/bin/ruff check softswitch acd media tests benchmarks

@@ -434,6 +434,34 @@ def _first_ip(config: Config) -> str | None:
     return None
 
 
+def configure_gc() -> None:
+    """The cyclic garbage collector's set-up of a running switch (`serve`; also used by
+    benchmarks.sip_register_cpu so that it measures the same process)."""
+    # Tuned with `python -m benchmarks.soak` (40 extension + 5 queue calls/s, 3 s of RTP
+    # each way, recording on; every collection's pause from the health answer's loop.gc).
+    # Machine: 2 shared cores (load average 6-8 from other work), so each ms figure is
+    # inflated by preemption; the comparisons were run back to back.
+    # - An ended call leaves no reference cycle (tests/test_no_cycles.py): reference
+    #   counting frees it, and collections find next to nothing (2 min: 169 objects in
+    #   1,472 collections). A collection's cost is scanning what is still alive, and the
+    #   loop (every call's SIP and RTP) waits meanwhile.
+    # - Objects made at start-up (config, modules, tables) live for the whole run: frozen,
+    #   so no collection scans them.
+    # - Young generations at Python's defaults (700, 10): short scans. The previous
+    #   (10_000, 20, 20) let generation 1 grow to ~200,000 objects: in 3 min, gen1 pauses
+    #   up to 497 ms, gen0 up to 293 ms; with (700, 10) in 2 min: gen1 up to 52 ms, gen0
+    #   up to 18 ms.
+    # - A full collection scans every live object, i.e. the ~1,500 calls (at 45/s) that
+    #   linger 32 s for retransmissions: at the default third threshold (10), 11 full
+    #   collections in 2 min took up to 270 ms each and freed 6 objects in total. So
+    #   generation 2 runs only after 1,000 gen1 collections (~every 15 min at 45 calls/s,
+    #   rarer when quieter): it is there for the odd cycle a library makes, not to free
+    #   calls.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(700, 10, 1000)
+
+
 async def serve(config: Config) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -452,26 +480,7 @@ async def serve(config: Config) -> int:
         await switch.stop()
         return 1
     switch.reloads.started()  # the pid file: `softswitch reload` finds this switch
-    # Garbage collection, tuned with `python -m benchmarks.soak` (45 calls/s with RTP and
-    # recording; the pause of every collection from the health answer's loop.gc):
-    # - An ended call leaves no reference cycle (tests/test_no_cycles.py): reference
-    #   counting frees it, so collections find next to nothing (2 min at 45 calls/s: 194
-    #   objects in 1,470 collections). What a collection costs is the time to scan the
-    #   objects still alive: that is all it does here, and it stalls every call meanwhile.
-    # - Objects made at start-up (config, modules, tables) live for the whole run: frozen,
-    #   so no collection scans them.
-    # - Young generations at Python's defaults (700, 10): short scans. The former
-    #   (10_000, 20, 20) let generation 1 grow to ~200,000 objects: 3 min at 45 calls/s
-    #   had gen1 pauses up to 497 ms and gen0 pauses up to 293 ms; with (700, 10) the
-    #   longest were 26 ms (gen1) and 7 ms (gen0).
-    # - A full collection scans every live object (the calls of the last 32 s linger for
-    #   retransmissions, ~1,500 calls at 45/s): 11 of them in 2 min at the default
-    #   threshold took up to 270 ms each and freed 6 objects. So generation 2 runs only
-    #   after 1,000 gen1 collections (about every 15 min at 45 calls/s, rarer when quieter):
-    #   it is kept for cycles made by libraries, rarely, not as a memory manager.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(700, 10, 1000)
+    configure_gc()
     await stop.wait()
     log.info("shutting down", reason="signal")
     switch.reloads.close()
