@@ -447,19 +447,18 @@ def configure_gc() -> None:
     #   loop (every call's SIP and RTP) waits meanwhile.
     # - Objects made at start-up (config, modules, tables) live for the whole run: frozen,
     #   so no collection scans them.
-    # - Young generations at Python's defaults (700, 10): short scans. The previous
-    #   (10_000, 20, 20) let generation 1 grow to ~200,000 objects: in 3 min, gen1 pauses
-    #   up to 497 ms, gen0 up to 293 ms; with (700, 10) in 2 min: gen1 up to 52 ms, gen0
-    #   up to 18 ms.
+    # - Young generations small (700, 5): short scans. The previous (10_000, 20, 20) let
+    #   generation 1 grow to ~200,000 objects: in 3 min, gen1 pauses up to 497 ms, gen0 up
+    #   to 293 ms. (700, 10): in 10 min, gen1 up to 66 ms (9.7 s in all), gen0 up to 19 ms.
+    #   (700, 5): in 3 min, gen1 up to 19 ms (1.9 s in all), gen0 up to 13 ms.
     # - A full collection scans every live object, i.e. the ~1,500 calls (at 45/s) that
-    #   linger 32 s for retransmissions: at the default third threshold (10), 11 full
-    #   collections in 2 min took up to 270 ms each and freed 6 objects in total. So
-    #   generation 2 runs only after 1,000 gen1 collections (~every 15 min at 45 calls/s,
-    #   rarer when quieter): it is there for the odd cycle a library makes, not to free
-    #   calls.
+    #   linger 32 s for retransmissions: at a third threshold of 10, 11 full collections
+    #   in 2 min took up to 270 ms each and freed 6 objects in total. So generation 2 runs
+    #   only after 2,000 gen1 collections (~every 20 min at 45 calls/s, rarer when
+    #   quieter): it is there for the odd cycle a library makes, not to free calls.
     gc.collect()
     gc.freeze()
-    gc.set_threshold(700, 10, 1000)
+    gc.set_threshold(700, 5, 2000)
 
 
 async def serve(config: Config) -> int:
