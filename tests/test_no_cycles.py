@@ -113,6 +113,7 @@ async def test_ended_calls_are_freed_by_reference_counting(tmp_path: Path,
     finally:
         mix.close()
         await switch.stop()
+        del loop.time  # the loop's own clock again
     recordings = list((tmp_path / "rec").rglob("*.wav"))
     assert len(recordings) >= 4 * ROUNDS  # the calls were recorded
     assert after == before, (before, after)
