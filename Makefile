@@ -70,6 +70,7 @@ bench: $(STAMP) apt-tools prompts
 	$(PY) -m benchmarks.sip_hostile
 	$(PY) -m benchmarks.reports
 	$(PY) -m benchmarks.panels
+	$(PY) -m benchmarks.soak
 
 lint: $(STAMP)
 	.venv/bin/ruff check softswitch acd media tests benchmarks

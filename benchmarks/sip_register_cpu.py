@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import hashlib
 import json
 import re
@@ -40,6 +39,7 @@ from typing import Any
 import yaml
 
 from benchmarks.peers.switch import Extension, build_config
+from softswitch.app import configure_gc
 
 USERS = [(str(7000 + i), f"pw{7000 + i}") for i in range(200)]
 SIPP = ("127.0.0.1", 5061)
@@ -121,10 +121,7 @@ async def run(registers: int, profile: str | None) -> dict[str, Any]:
             raise RuntimeError(f"expected 200, got {ok[:300]!r}")
         sent.clear()
 
-    # The same garbage-collector set-up as `softswitch.app.serve`.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, 20, 20)
+    configure_gc()  # the same garbage-collector set-up as `softswitch.app.serve`
     try:
         for i in range(len(USERS)):
             one(i)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import itertools
 import select
 import socket
 import struct
@@ -51,6 +52,10 @@ log = structlog.get_logger("media")
 PTIME: Final = 0.020
 FRAME_SAMPLES: Final = 160
 _HDR = struct.Struct("!BBHII")
+# Each playback names itself in its leg's outbound stream by a serial number, not by the
+# Playback object: the stream outlives the playback, and Playback -> leg -> stream ->
+# Playback would be a reference cycle left for the cyclic GC after every prompt.
+_playback_serial = itertools.count(1)
 _SEQ_TS_SSRC = struct.Struct("!HII")
 
 Direction = Literal["sendrecv", "sendonly", "recvonly", "inactive"]
@@ -845,7 +850,7 @@ class MediaEngine:
                 pb._finish(PlaybackOutcome.FINISHED)
                 continue
             pb.frames_played += 1
-            leg._send_local_frame(pb, g711.encode(frame, leg.codec), now)
+            leg._send_local_frame(pb.stream_source, g711.encode(frame, leg.codec), now)
 
     # -- the clock ---------------------------------------------------------------------------
     async def _clock(self) -> None:
@@ -919,6 +924,7 @@ class Playback:
         self.interruptible = interruptible
         self.digit: DtmfDigit | None = None
         self.frames_played = 0
+        self.stream_source = ("playback", next(_playback_serial))  # see _playback_serial
         loop = engine._loop or asyncio.get_running_loop()
         self._future: asyncio.Future[PlaybackOutcome] = loop.create_future()
         self._future.add_done_callback(self._on_done)
@@ -1136,8 +1142,12 @@ class Recording:
         self._detach()
 
     def _detach(self) -> None:
-        for leg, consumer in zip(self.legs, self._consumers, strict=True):
+        # The consumers close over this recording: dropping them here leaves no cycle, so
+        # a finished recording is freed by reference counting (no cyclic GC needed).
+        consumers, self._consumers = self._consumers, []
+        for leg, consumer in zip(self.legs, consumers, strict=False):
             leg.remove_audio_consumer(consumer)
+        for leg in self.legs:
             if self in leg._recordings:
                 leg._recordings.remove(self)
         self.engine._recordings.pop(self, None)

@@ -1305,6 +1305,10 @@ class QueueCalls:
             if call is not None:
                 for cid in call.call_ids:
                     self._calls.pop(cid, None)
+        # Each outbound call points back at its task (owner, callbacks): let go of them so
+        # the ended task is freed by reference counting, not left for the cyclic GC.
+        task.offers.clear()
+        task.agent_call = task.other_call = None
 
     def _reject(self, task: QueueTask, status: int, reason: str) -> None:
         if task.invite is not None and task.mode is Mode.ANSWERING:

@@ -257,6 +257,7 @@ class SipEndpoint:
         for out in self._outgoing.values():
             if not out.final.done():
                 out.final.cancel()
+            out.on_response = None
         self._outgoing.clear()
 
     # -- sending -------------------------------------------------------------------------
@@ -550,8 +551,13 @@ class SipEndpoint:
             txn = o.transaction
             if isinstance(txn, ClientTransaction):
                 out = self._outgoing.pop(txn, None)
-                if out is not None and not out.final.done():
-                    out.final.set_result(out.request.create_response(408))
+                if out is not None:
+                    if not out.final.done():
+                        out.final.set_result(out.request.create_response(408))
+                    # No response can reach it any more; its callback usually closes over
+                    # the call that holds this OutgoingRequest (a reference cycle):
+                    # dropping it lets the ended call be freed by reference counting.
+                    out.on_response = None
         elif isinstance(o, ResponseReceived):
             out = self._outgoing.get(o.transaction)
             if out is None:
