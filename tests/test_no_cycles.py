@@ -24,8 +24,8 @@ import yaml
 from callmix import CallMix
 
 from media.engine import MediaLeg, Playback, Recording
-from softswitch.agentdesk import FeatureCall
 from softswitch.app import Switch
+from softswitch.apps.shell import AppCall
 from softswitch.calls.b2bua import Call
 from softswitch.calls.control import CallControl
 from softswitch.config import parse_config
@@ -40,7 +40,7 @@ ROUNDS = 50  # each round: 2 extension calls, 2 queue calls, 2 feature calls, 1 
 #: e.g. an exception's traceback in a library we do not own); was ~200 per call before
 MAX_GARBAGE_PER_CALL = 2
 
-KINDS = (Call, CallControl, QueueTask, OutboundCall, FeatureCall, Dialog, OutgoingRequest,
+KINDS = (Call, CallControl, QueueTask, OutboundCall, AppCall, Dialog, OutgoingRequest,
          ClientTransaction, ServerTransaction, MediaLeg, Playback, Recording)
 
 

@@ -7,11 +7,11 @@ from typing import Any
 
 from media.player import Loop, ringback_tone
 from softswitch.log import get_logger
-from softswitch.queue.announce import RINGBACK_MUSIC
 
 log = get_logger("apps")
 
 RINGBACK_STREAM = "ringback"
+RINGBACK_MUSIC = ("ringback", "ringback_tone")  # the region's ringback tone, not a track
 
 
 def attach_music(media: Any, leg: Any, name: str) -> None:

@@ -37,6 +37,7 @@ from media.player import (
     load_wav,
     say_digits,
 )
+from softswitch.apps.music import RINGBACK_MUSIC
 
 Part = str | list[str] | Prompt
 
@@ -69,7 +70,6 @@ def agent_id_parts(agent_id: str, lang: str) -> list[Part]:
         return []
 
 
-RINGBACK_MUSIC = ("ringback", "ringback_tone")  # the region's ringback tone, not a track
 
 
 def music_exists(library: PromptLibrary, name: str) -> bool:
