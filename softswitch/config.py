@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 T = TypeVar("T")
 
@@ -1331,7 +1331,8 @@ def _check_prompt_names(checker: _Checker, root: _Node,
     (the global `prompts.language` when none is)."""
     from acd.config import DestinationType
     from media.player import PromptError, PromptLibrary
-    from softswitch.queue.announce import RINGBACK_MUSIC, find_prompt, music_exists
+    from softswitch.apps.music import RINGBACK_MUSIC
+    from softswitch.queue.announce import find_prompt, music_exists
 
     names: list[tuple[str, str, str]] = []  # (key path, name, language)
     musics: list[tuple[str, str]] = []
@@ -1360,10 +1361,10 @@ def _check_prompt_names(checker: _Checker, root: _Node,
         raw_events = (raw_queues[i].get("key_press_events") if isinstance(raw_queues, list)
                       and i < len(raw_queues) and isinstance(raw_queues[i], dict) else None)
         for j, item in enumerate(raw_events if isinstance(raw_events, list) else []):
-            key = str(item.get("key")) if isinstance(item, dict) else None
-            if key in q.key_press_events:
+            pressed = str(item.get("key")) if isinstance(item, dict) else None
+            if pressed in q.key_press_events:
                 destination(f"{qpath}.key_press_events[{j}].destination",
-                            q.key_press_events[key], p.language)
+                            q.key_press_events[pressed], p.language)
     for k, holiday in enumerate(acd.holidays):
         langs = sorted({q.prompts.language for q in acd.queues
                         if q.time_based_routing is not None

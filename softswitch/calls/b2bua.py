@@ -705,19 +705,21 @@ class B2BUA:
             caller_rtp, callee_rtp, call.recording)
         call.log.info("call ended", disposition=done.disposition,
                       hangup_side=done.hangup_side.value, cause=done.hangup_cause,
-                      sip_code=done.sip_code, duration=round(record.duration, 3),
-                      billsec=round(record.billsec, 3))
-        for ext in call.observed if self.observer is not None else ():
-            try:
-                self.observer.call_ended(ext)
-            except Exception as exc:  # noqa: BLE001
-                call.log.error("call observer failed", error=repr(exc))
+                      sip_code=done.sip_code, duration=round(record.duration or 0.0, 3),
+                      billsec=round(record.billsec or 0.0, 3))
+        observer = self.observer
+        if observer is not None:
+            for ext in call.observed:
+                try:
+                    observer.call_ended(ext)
+                except Exception as exc:  # noqa: BLE001
+                    call.log.error("call observer failed", error=repr(exc))
         call.observed.clear()
         self.transfers.call_finished(call)
         self._publish(CallEnded(done.end, call.call_id, record.caller, record.callee,
                                 record.disposition, record.hangup_side, record.hangup_cause,
-                                record.sip_code, round(record.duration, 3),
-                                round(record.billsec, 3)))
+                                record.sip_code, round(record.duration or 0.0, 3),
+                                round(record.billsec or 0.0, 3)))
         self.records.complete(call.record_uid, record)
         self._loop.create_task(self._release(call))
 
@@ -938,6 +940,9 @@ class B2BUA:
         """The party at `side` as a `softswitch.calls.transfer.End`."""
         from softswitch.calls.transfer import End, TransferRefused
 
+        dialog: Dialog | None
+        peer: Peer | None
+        request: Request | None
         if side is Side.CALLER:
             dialog, peer, leg, request = call.a_dialog, call.caller_peer, call.leg_a, \
                 call.invite
