@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from acd import Acd, AcdConfigError, parse_acd_config
 from acd.commands import CollectCallbackNumber, RingAgents

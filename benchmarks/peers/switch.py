@@ -92,6 +92,10 @@ def build_config(
                     "scheduled_reports"):
             config.pop(key, None)
         config.get("voicemail", {}).pop("boxes", None)
+    if not keep_demo_extensions:
+        # the demo's operators and pickup groups name the demo extensions
+        config.pop("admins", None)
+        config.get("pickup", {}).pop("groups", None)
     if overrides:
         _merge(config, overrides)
     if config.get("smtp") is None:

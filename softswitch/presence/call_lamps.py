@@ -35,8 +35,9 @@ agent busy; the dialog's remote identity is the caller's number.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from acd.events import (
     CallbackRequested,
@@ -57,7 +58,8 @@ from softswitch.calls.events import (
 )
 from softswitch.calls.events import CallEnded as ExtensionCallEnded
 
-from .resources import CallState, Direction, ExtensionCall
+from .bodies import Direction
+from .resources import CallState, ExtensionCall
 
 EVENTS: tuple[type, ...] = (CallStarted, CallRinging, CallAnswered, CallHoldChanged,
                             CallPartyChanged, ExtensionCallEnded,
@@ -203,7 +205,7 @@ class CallLamps:
         return self._clear(f"q/{e.task}/{e.agent}") + self._clear(f"q/{e.task}")
 
 
-_HANDLERS = {
+_HANDLERS: dict[type, Callable[[CallLamps, Any], list[LampChange]]] = {
     CallStarted: CallLamps._call_started, CallRinging: CallLamps._call_ringing,
     CallAnswered: CallLamps._call_answered, CallHoldChanged: CallLamps._hold_changed,
     CallPartyChanged: CallLamps._party_changed,
