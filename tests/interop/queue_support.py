@@ -69,6 +69,27 @@ def assert_prompt_pieces(recording: Path, prompt: Path, seconds: float) -> None:
     assert found >= 0.75 * len(scores), f"{prompt.name} not heard in {recording}: {scores}"
 
 
+def wait_prompt_heard(recording: Path, prompt: Path, seconds: float,
+                      timeout: float = 15.0) -> None:
+    """Wait until a phone's recording in progress holds the first ``seconds`` of ``prompt``
+    (the caller has heard them): the growing WAV is read every 0.1 s and judged by
+    quarter-second pieces (audio.find_prompt_pieces). A fixed sleep would assume when the
+    switch starts the prompt; under CPU load it starts later."""
+    ref, ref_rate = audio.read_wav(prompt)
+    deadline = time.monotonic() + timeout
+    while True:
+        rec, rate = audio.read_partial_wav(recording)
+        part = audio.resample(ref, ref_rate, rate)[: int(seconds * rate)]
+        found = audio.find_prompt_pieces(rec, part, rate)
+        if found.heard() and found.inside == found.pieces:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the first {seconds} s of {prompt.name} not heard in "
+                                 f"{recording} within {timeout} s ({len(rec) / rate:.2f} s "
+                                 f"recorded; {found.agreeing} of {found.pieces} pieces)")
+        time.sleep(0.1)
+
+
 def poll_rows(db: Path, sql: str, timeout: float = 5.0) -> list[tuple[Any, ...]]:
     """Rows of `sql` in the switch's database once there are some (the store commits in
     batches; WAL makes the file readable while the switch runs)."""

@@ -173,17 +173,19 @@ CAROL = ("1003", "carol-1003-secret")  # config.example.yaml's demo extensions
 ALICE = ("1001", "alice-1001-secret")  # a static agent of 6400 Sales
 
 
-# Passes on its own and with its file; in the whole suite it failed three runs in a row
-# (best correlation 0.28-0.48 with welcome-sales although audio plays from the first
-# second). Cause not found yet: an open defect, kept visible as a non-strict xfail.
-@pytest.mark.xfail(strict=False, reason="order-dependent: the welcome is not recognised "
-                                        "when run after the rest of the suite")
 @pytest.mark.switch_config(overrides={"smtp": None})
 def test_a_caller_to_sales_on_the_shipped_config_hears_the_welcome(
         switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
     """config.example.yaml as shipped (only ports and files moved): a caller to 6400 hears
     its join announcement, welcome-sales, from the first second (the agent's phone rings
-    meanwhile and is not answered)."""
+    meanwhile and is not answered).
+
+    Once an open defect (a non-strict xfail: "fails after the whole suite"): the prompt was
+    heard word for word, but the phone's jitter buffer slipped a frame now and then (the
+    switch's 20 ms clock and the phone's nearly in phase: empty for a frame, a frame dropped
+    later), and one correlation over 2 s across a slip scored 0.28-0.48. It failed alone as
+    well, by chance of the phase, not by order. The prompt is now also recognised by its
+    quarter-second pieces agreeing on one start (audio.wav_contains_prompt)."""
     agent = phone(phone_factory, ALICE, switch)  # a registered agent: the queue is not empty
     caller = phone(phone_factory, CAROL, switch)
     call = caller.call(f"sip:6400@{switch.host}:{switch.port}")
