@@ -228,6 +228,16 @@ def test_wav_8bit_and_bad_files(tmp_path):
         load_wav(tmp_path / "missing.wav")
 
 
+def test_wav_already_8k_16bit_mono_is_taken_as_it_is(tmp_path):
+    """The installed prompts' format: the samples unchanged (full scale included), without
+    the float conversion (music on hold is 1.9 M samples, loaded on the loop)."""
+    samples = np.array([0, 1, -1, 32767, -32768, 12345, -2], dtype="<i2")
+    write_wav(tmp_path / "pcm.wav", samples.tobytes(), 8000)
+    p = load_wav(tmp_path / "pcm.wav")
+    assert p.samples.dtype == np.int16 and list(p.samples) == list(samples)
+    p.samples[0] = 7  # a prompt's own array (not a read-only view of the file's bytes)
+
+
 def test_silence_prompt():
     assert silence(0.5).duration == 0.5 and not silence(0.5).samples.any()
 
