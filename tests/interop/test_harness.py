@@ -156,6 +156,32 @@ def test_prompt_is_found_at_its_offset_and_unrelated_audio_is_not(tmp_path: Path
         audio.wav_contains_prompt(audio.write_wav(tmp_path / "o.wav", other), prompt_wav)
 
 
+def test_prompt_heard_through_jitter_buffer_slips_is_recognised_by_its_pieces(
+        tmp_path: Path) -> None:
+    """A phone's jitter buffer that drops a 20 ms frame every half second (what pjsua2 did
+    to welcome-sales in the shipped-config queue test): the correlation over seconds falls
+    below 0.5, the quarter-second pieces agree on where the prompt starts; another prompt is
+    still not found; a recording still being written is read up to its last buffer."""
+    prompts = Path(__file__).resolve().parents[2] / "prompts" / "en"
+    prompt, rate = audio.read_wav(prompts / "welcome-sales.wav")
+    frame, every = 160, rate // 2
+    slipped = np.concatenate([prompt[i:i + every - frame] for i in range(0, len(prompt), every)])
+    rec = _mulaw_roundtrip(np.concatenate([np.zeros(rate // 10), slipped[:int(3.5 * rate)]]))
+    heard = audio.write_wav(tmp_path / "slipped.wav", rec)
+    assert audio.find_prompt(rec, prompt, rate).score < 0.5  # one segment across slips
+    match = audio.wav_contains_prompt(heard, prompts / "welcome-sales.wav")
+    assert abs(match.lag_s - 0.1) < 0.1 and match.matched_s >= 3.0
+    with pytest.raises(AssertionError, match="quarter-second pieces"):
+        audio.wav_contains_prompt(heard, prompts / "survey-question.wav")
+    # pjmedia's header says 0 bytes of data until the recording stops
+    data = heard.read_bytes()
+    tag = data.find(b"data")
+    growing = tmp_path / "growing.wav"
+    growing.write_bytes(data[:tag + 4] + bytes(4) + data[tag + 8:tag + 8 + 2 * rate])
+    part, part_rate = audio.read_partial_wav(growing)
+    assert part_rate == rate and np.array_equal(part, audio.read_wav(heard)[0][:rate])
+
+
 def _spoken_prompt(tmp_path: Path, text: str = "Please hold, an agent will be with you") -> Path:
     """A speech prompt from espeak-ng (Debian), resampled to 8 kHz mono."""
     raw = tmp_path / "prompt-raw.wav"
