@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import select
 import sys
 import time
@@ -51,6 +52,13 @@ MEDIA_STATUS = {
 }
 DTMF_METHODS = {"rfc2833": pj.PJSUA_DTMF_METHOD_RFC2833, "info": pj.PJSUA_DTMF_METHOD_SIP_INFO}
 DTMF_METHOD_NAMES = {v: k for k, v in DTMF_METHODS.items()}
+# pjsua's RTP ports start at 4000 in every process (the next even port that binds), so every
+# phone of every run on the machine reuses 4000, 4002, ...: a port a phone of another run
+# just closed may still receive that call's RTP (its switch stops after its phones). Each
+# phone starts at a random even port in 30000-32699, which no other part of the harness
+# uses (benchmarks.peers.net: single ports 20000-29999, relay ranges 10000-19999; the
+# kernel's ephemeral ports from 32768).
+RTP_BASE = random.SystemRandom().randrange(30000, 32500, 2)
 
 
 class Agent:
@@ -124,6 +132,7 @@ class Agent:
         acfg.natConfig.sdpNatRewriteUse = 0
         acfg.natConfig.sipOutboundUse = 0
         acfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
+        acfg.mediaConfig.transportConfig.port = RTP_BASE
         acc = PhoneAccount(self, acc_name)
         acc.create(acfg)
         self.accounts[acc_name] = acc
