@@ -1382,6 +1382,56 @@ class QueueCalls:
 
     # ------------------------------------------------------------------ reload
 
+    # ------------------------------------------------------------------ live API hooks
+    # (softswitch.web.callops): each acts through the same ACD input and shell steps as a
+    # caller's own action, so the feed, reports and lamps follow.
+
+    def api_task(self, call_id: str) -> QueueTask | None:
+        """The live queue call ``call_id`` (None when unknown or already ended)."""
+        task = self.tasks.get(call_id)
+        return task if task is not None and task.mode is not Mode.ENDED else None
+
+    def api_hang_up(self, task: QueueTask, by: str) -> None:
+        """§4.9: the switch ends a waiting or answered queue call (BYE to the caller, and
+        to the agent of an answered one). A waiting caller counts as Missed (the ACD's
+        `handle_task_removed`, §4.9's proposal), an answered call ends as if hung up."""
+        if task.in_engine and task.mode in (Mode.WAITING, Mode.COLLECTING):
+            self._feed(self.acd.handle_task_removed, task.id)
+        elif task.in_engine and task.mode is Mode.CONNECTED:
+            self._feed(self.acd.handle_task_left, task.id)
+        task.in_engine = False
+        self._end_caller(task, "switch", f"hung up by {by} (live API)")
+
+    def api_redirect(self, task: QueueTask, destination: Any) -> None:
+        """§4.2/§4.3: a waiting (ringing) caller leaves the queue for ``destination``
+        (an acd.config.Destination: extension, voicemail, ring group, queue): Missed for
+        this queue (§8.2), the ringing agents' offers are cancelled, and the caller goes
+        through the one destination router like a key press."""
+        self._feed(self.acd.handle_task_removed, task.id)
+        task.in_engine = False
+        if task.playback is not None:
+            task.playback.stop()
+        self._spawn(self._route(task, RouteTask(task.id, destination), False))
+
+    def api_transfer_caller(self, task: QueueTask, number: str) -> None:
+        """§4.4: an answered queue call's caller is sent to extension ``number`` (blind):
+        the agent's call ends (BYE, the ACD's call end: wrap-up as usual) and the caller
+        hears ringback until the target answers, as a transfer destination does."""
+        self._feed(self.acd.handle_task_left, task.id)
+        task.in_engine = False
+        if task.agent_call is not None:
+            self._drop_outbound(task.agent_call)
+            task.agent_call = None
+        self._spawn(self._transfer(task, number))
+
+    def api_legs(self, task: QueueTask) -> tuple[Any, Any] | None:
+        """The (caller, agent) media legs of a connected queue call, for monitoring and
+        recording; None when it is not connected."""
+        if task.mode is not Mode.CONNECTED or task.leg is None or task.agent_call is None \
+                or task.agent_call.leg is None:
+            return None
+        return task.leg, task.agent_call.leg
+
     def reconfigure(self, acd_config: AcdConfig, extensions: dict[str, Any],
                     prompts_dir: str | Path | None) -> None:
         """A changed configuration (softswitch.reload). The ACD applies it keeping callers,
