@@ -117,8 +117,9 @@ class CallRecordings:
         """Record ``caller_leg`` (left) and ``callee_leg`` (right) until ``stop(key)`` or
         until either leg closes. Returns the file's path, or None (disabled for ``kind``,
         or the file cannot be opened: logged, the call goes on). ``force``: record although
-        the configuration does not record ``kind`` calls (a start from the live API)."""
-        if not (force or self.wanted(kind)) or caller_leg is None or callee_leg is None:
+        the configuration does not record ``kind`` calls (a start from the live API; a
+        switch whose recording is not ``enabled`` records nothing)."""
+        if not (self.wanted(kind) or force and self.config.enabled) or caller_leg is None or callee_leg is None:
             return None
         if key in self._active:
             self.stop(key)

@@ -1,0 +1,295 @@
+"""The queue panel's call operations (queue-manager-agent.md §4.2-§4.9) under the §7.4
+permission matrix (queue-admin.md), over REST and the websocket, against a switch in the
+test's loop with raw SIP phones (tests/sipua.py): for each (role, operation) pair the
+allowed ones act on the real call, the refused ones get 403 naming the permission and
+change nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+from live_support import Live, enter_queue, recv, start_live
+from sipua import SipUA, sdp
+
+# 6400: 1001 manages it (every manager permission); agents 1002 (static) and 1003
+# (dynamic) hold P2 and P5 but not P3 nor P6. 6401: 1004 manages it with P3 only; 1003 is
+# its agent. 1005 is an admin, 1006 nobody (the customer's phone).
+QUEUES = [
+    {"number": "6400", "name": "Sales", "managers": ["1001"], "static_agents": ["1002"],
+     "dynamic_agents": ["1003"], "ring_timeout": 30, "retry_interval": 1,
+     "panel_permissions": {"agents": ["queue_panel", "call_distribution", "parking"]}},
+    {"number": "6401", "name": "Support", "managers": ["1004"], "dynamic_agents": ["1003"],
+     "panel_permissions": {"managers": ["queue_panel", "pickup_hangup"], "agents": []}},
+]
+
+
+@pytest.fixture
+async def ops_live(tmp_path: Path) -> AsyncIterator[Live]:
+    async for live in start_live(tmp_path, queues=QUEUES):
+        yield live
+
+
+async def until(check: Any, what: str, timeout: float = 5.0) -> Any:
+    for _ in range(int(timeout / 0.05)):
+        value = check()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def phone(live: Live, ext: str) -> SipUA:
+    ua = await SipUA(ext, f"pw-{ext}", live.sip).start()
+    assert (await ua.register()).status == 200
+    return ua
+
+
+def queue_calls(live: Live) -> Any:
+    return live.switch.router.queues
+
+
+def b2bua(live: Live) -> Any:
+    return live.switch.router.calls
+
+
+async def answered_queue_call(live: Live, call_id: str) -> tuple[SipUA, SipUA]:
+    """1006 calls 6400; agent 1002's phone answers."""
+    agent = await phone(live, "1002")
+    caller = await enter_queue(live, "1006", "6400", call_id)
+    invite = await agent.next_request("INVITE")
+    agent.reply(invite, 200, to_tag="agent", body=sdp(41000))
+    task = queue_calls(live).tasks[call_id]
+    await until(lambda: task.mode.value == "connected", "the agent's answer")
+    return caller, agent
+
+
+async def extension_call(live: Live, call_id: str) -> tuple[SipUA, SipUA]:
+    """1006 calls agent 1002 directly; 1002 answers."""
+    callee = await phone(live, "1002")
+    caller = await SipUA("1006", "pw-1006", live.sip).start()
+    caller.call_id = call_id
+    uri = "sip:1002@127.0.0.1"
+    pending = asyncio.ensure_future(caller.request("INVITE", uri, to=f"<{uri}>",
+                                                   body=sdp(42000)))
+    invite = await callee.next_request("INVITE")
+    callee.reply(invite, 200, to_tag="callee", body=sdp(42100))
+    resp = await pending
+    assert resp.status == 200
+    caller.send_raw(caller.build("ACK", uri, to=f"<{uri}>", to_tag=resp.to.tag,
+                                 cseq=int(resp.get("CSeq").split()[0])))
+    await until(lambda: b2bua(live).calls[call_id].control.state.value == "connected",
+                "the extension call's answer")
+    return caller, callee
+
+
+# (actor, queue, operation, expected status)
+MATRIX = [
+    ("1001", "6400", "hangup", 200),    # manager with P3
+    ("1004", "6401", "hangup", 200),    # manager of 6401 with P3
+    ("1003", "6400", "hangup", 403),    # agent without P3
+    ("1004", "6400", "hangup", 403),    # not a manager of 6400
+    ("1005", "6400", "hangup", 403),    # admin: no panel operations
+    ("1006", "6400", "hangup", 403),    # nobody
+    ("1001", "6400", "pickup", 200),
+    ("1003", "6400", "pickup", 403),
+    ("1004", "6401", "pickup", 200),
+    ("1001", "6400", "redirect", 200),  # P2, manager
+    ("1003", "6400", "redirect", 200),  # P2, agent
+    ("1004", "6401", "redirect", 403),  # manager without P2
+    ("1006", "6400", "redirect", 403),
+    ("1001", "6400", "transfer", 200),
+    ("1003", "6400", "transfer", 200),
+    ("1005", "6400", "transfer", 403),
+    ("1001", "6400", "park", 200),      # P5, manager
+    ("1003", "6400", "park", 200),      # P5, agent
+    ("1004", "6401", "park", 403),      # manager without P5 (1002 is not its agent: 404)
+    ("1004", "6400", "park", 403),
+    ("1001", "6400", "recording", 200),  # P6
+    ("1003", "6400", "recording", 403),  # another agent's call without P6
+    ("1002", "6400", "recording", 200),  # its own call: pause without P6
+    ("1004", "6400", "recording", 403),
+]
+
+
+@pytest.mark.parametrize(("who", "queue", "op", "expected"), MATRIX)
+async def test_call_operation_matrix(ops_live: Live, who: str, queue: str, op: str,
+                                     expected: int) -> None:
+    live = ops_live
+    phones: list[SipUA] = []
+    try:
+        await _run_row(live, phones, who, queue, op, expected)
+    finally:
+        for p in phones:
+            p.close()
+
+
+async def _run_row(live: Live, phones: list[SipUA], who: str, queue: str, op: str,
+                   expected: int) -> None:
+    base = f"/api/v1/queues/{queue}/calls/"
+    if op in ("hangup", "pickup", "redirect"):
+        caller = await enter_queue(live, "1006", queue, f"row-{op}")
+        phones.append(caller)
+        target = await phone(live, "1005" if op == "redirect" else who) \
+            if expected == 200 and op != "hangup" else None
+        if target is not None:
+            phones.append(target)
+        body = {"target": "1005"} if op == "redirect" else None
+        status, reply = await live.call("POST", base + f"row-{op}/{op}", who, body)
+        assert status == expected, reply
+        task = queue_calls(live).tasks[f"row-{op}"]
+        if expected != 200:
+            assert reply["error"] == "forbidden" and who in reply["message"], reply
+            assert task.mode.value == "waiting" and task.in_engine  # nothing changed
+            return
+        if op == "hangup":
+            bye = await caller.next_request("BYE")
+            assert bye.call_id == f"row-{op}"
+            assert task.mode.value == "ended"
+        else:  # the call leaves the queue and rings the picker / the target
+            assert target is not None
+            invite = await target.next_request("INVITE")
+            assert invite.method == "INVITE"
+            assert not task.in_engine
+            _, state = await live.call("GET", f"/api/v1/queues/{queue}", "1001"
+                                       if queue == "6400" else "1004")
+            assert state["waiting"] == []
+        return
+    if op == "park":
+        caller, agent = await extension_call(live, "row-park")
+        phones += [caller, agent]
+        status, reply = await live.call("POST", base + "row-park/park", who,
+                                        {"party": "caller"})
+        assert status == expected, reply
+        call = b2bua(live).calls["row-park"]
+        if expected != 200:
+            assert reply["error"] == "forbidden", reply
+            assert call.moves is None or call.moves.slot is None
+            return
+        assert reply["slot"] in b2bua(live).transfers.parked()
+        await agent.next_request("BYE")  # the parker (the agent) leaves the call
+        return
+    caller, agent = await answered_queue_call(live, f"row-{op}")
+    phones += [caller, agent]
+    task = queue_calls(live).tasks[f"row-{op}"]
+    if op == "transfer":
+        target = await phone(live, "1005")
+        phones.append(target)
+        status, reply = await live.call("POST", base + f"row-{op}/transfer", who,
+                                        {"target": "1005", "party": "caller"})
+        assert status == expected, reply
+        if expected != 200:
+            assert reply["error"] == "forbidden", reply
+            assert task.mode.value == "connected" and task.agent == "1002"
+            return
+        await agent.next_request("BYE")  # the agent leaves
+        invite = await target.next_request("INVITE")  # the caller is sent to 1005
+        assert "1006" in invite.get("From")
+        return
+    recorder = queue_calls(live).recordings
+    assert recorder.state(task.id) == "recording"  # queue calls are recorded (config)
+    status, reply = await live.call("POST", base + f"row-{op}/recording", who,
+                                    {"action": "pause"})
+    assert status == expected, reply
+    if expected != 200:
+        assert reply["error"] == "forbidden" and "P6" in reply["message"], reply
+        assert recorder.state(task.id) == "recording"
+        return
+    assert reply["recording"] == "paused" and recorder.state(task.id) == "paused"
+
+
+async def test_recording_start_pause_resume_writes_the_file(tmp_path: Path) -> None:
+    """§4.6 in a queue without automatic recording: the agent may not start one on its own
+    call (no P6), the manager does; pause and resume act on the running file, which is
+    complete when the call ends."""
+    async for live in start_live(tmp_path, queues=QUEUES, recording={"queues": False}):
+        caller, agent = await answered_queue_call(live, "rec")
+        path = "/api/v1/queues/6400/calls/rec/recording"
+        recorder = queue_calls(live).recordings
+        assert recorder.state("rec") is None
+        status, reply = await live.call("POST", path, "1002", {"action": "start"})
+        assert (status, reply["error"]) == (403, "forbidden")
+        assert recorder.state("rec") is None
+        status, reply = await live.call("POST", path, "1002", {"action": "pause"})
+        assert (status, reply["field"]) == (409, "action")  # nothing to pause
+        status, reply = await live.call("POST", path, "1001", {"action": "start"})
+        assert (status, reply["recording"]) == (200, "recording"), reply
+        task = queue_calls(live).tasks["rec"]
+        wav = Path(task.recording)
+        assert wav.parent.is_dir()
+        status, reply = await live.call("POST", path, "1001", {"action": "start"})
+        assert (status, reply["field"]) == (409, "action")
+        status, reply = await live.call("POST", path, "1002", {"action": "pause"})
+        assert (status, reply["recording"]) == (200, "paused")
+        status, reply = await live.call("POST", path, "1002", {"action": "pause"})
+        assert status == 409
+        status, reply = await live.call("POST", path, "1001", {"action": "resume"})
+        assert (status, reply["recording"]) == (200, "recording")
+        status, reply = await live.call("POST", "/api/v1/queues/6400/calls/rec/hangup",
+                                        "1001")
+        assert status == 200
+        await caller.next_request("BYE")
+        await agent.next_request("BYE")
+        await until(lambda: recorder.state("rec") is None, "the recording's end")
+        assert wav.is_file() and wav.read_bytes()[:4] == b"RIFF"  # a complete WAV
+        caller.close()
+        agent.close()
+
+
+@pytest.mark.parametrize(("path", "body", "status", "field"), [
+    ("missing/hangup", None, 404, "call"),
+    ("c/redirect", {}, 400, "target"),
+    ("c/redirect", {"target": "abc"}, 400, "target"),
+    ("c/redirect", {"target": "1005", "colour": "red"}, 400, "colour"),
+    ("c/redirect", {"target": "7777"}, 404, "target"),
+    ("c/redirect", {"target": "6400"}, 409, "target"),
+    ("c/transfer", {"target": "1005"}, 409, "call"),  # still waiting
+    ("c/park", {"party": "agent"}, 400, "party"),
+    ("c/recording", {"action": "loud"}, 400, "action"),
+])
+async def test_bad_input_is_4xx_naming_the_field(ops_live: Live, path: str, body: Any,
+                                                 status: int, field: str) -> None:
+    caller = await enter_queue(ops_live, "1006", "6400", "c")
+    got, reply = await ops_live.call("POST", f"/api/v1/queues/6400/calls/{path}", "1001",
+                                     body)
+    assert (got, reply.get("field")) == (status, field), reply
+    assert queue_calls(ops_live).tasks["c"].mode.value == "waiting"
+    caller.close()
+
+
+async def test_websocket_commands_share_the_operations(ops_live: Live) -> None:
+    """The same operations over the websocket: a refusal is an error naming the
+    permission, the hang-up acts and its result follows the call's deltas."""
+    live = ops_live
+    caller = await enter_queue(live, "1006", "6400", "ws-call")
+    url = f"{live.ws_url}?token={await live.token('1003')}"
+    async with websockets.connect(url) as sock:
+        await recv(sock, "welcome")
+        await sock.send(json.dumps({"type": "call.hangup", "id": "h1", "queue": "6400",
+                                    "call_id": "ws-call"}))
+        err = await recv(sock, "error")
+        assert (err["id"], err["error"]) == ("h1", "forbidden")
+        assert "P3" in err["message"]
+        await sock.send(json.dumps({"type": "call.redirect", "id": "r0", "queue": "6400",
+                                    "call_id": "ws-call", "target": 12}))
+        err = await recv(sock, "error")
+        assert (err["id"], err["field"]) == ("r0", "target")
+    assert queue_calls(live).tasks["ws-call"].mode.value == "waiting"
+    url = f"{live.ws_url}?token={await live.token('1001')}"
+    async with websockets.connect(url) as sock:
+        await recv(sock, "welcome")
+        await sock.send(json.dumps({"type": "subscribe", "id": "s", "queues": ["6400"]}))
+        await recv(sock, "snapshot")
+        await sock.send(json.dumps({"type": "call.hangup", "id": "h2", "queue": "6400",
+                                    "call_id": "ws-call"}))
+        left = await recv(sock, "call.left_queue")
+        assert left["id"] == "ws-call" and left["status"] == "missed"
+        result = await recv(sock, "result")
+        assert result["id"] == "h2" and result["hung_up"]["call_id"] == "ws-call"
+    await caller.next_request("BYE")
+    caller.close()
