@@ -26,8 +26,10 @@ Decisions:
 - Transfer (§4.4, P2): blind. A queue call transfers its caller (the customer: the party
   §4.4 proposes for a drag); ``party: agent`` is refused 409 for queue calls (the agent's
   leg belongs to the queue). Extension calls take ``party`` caller/callee: that party is
-  sent to the target and the other leaves, and ``mode: attended`` with
-  ``consult_call_id`` joins the two calls' other parties (the B2BUA's attended transfer).
+  sent to the target and the other (the transferor) leaves; ``mode: attended`` with
+  ``consult_call_id`` (a connected call between the transferor and the target) joins
+  ``party`` with the target and ends both of the transferor's calls (the B2BUA's attended
+  transfer, as a phone's REFER with Replaces).
 - Park (§4.5, P5): extension calls (the B2BUA's lot); a queue call is refused 409 (the
   queue controller does not hand its legs to the parking lot).
 - Recording (§4.6): on one's own call an agent may pause or resume a running recording
@@ -201,7 +203,9 @@ def transfer(board: Switchboard, access: Access, queue: str, call_id: str,
             raise ApiError(400, "invalid_field", "consult_call_id: the consultation call "
                                                  "is required for an attended transfer",
                            "consult_call_id")
-        side = Side(req.party)
+        # `party` stays and is joined; the transferor is the other end, also in the
+        # consultation call, whose other party is the target
+        side = Side.CALLEE if req.party == "caller" else Side.CALLER
         consult = _b2bua(board).calls.get(req.consult_call_id)
         transferor = live.call.parties.get(side)
         if consult is None:

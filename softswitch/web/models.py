@@ -65,19 +65,20 @@ class RedirectRequest(Strict):
     extension's voicemail), a ring group or another queue."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"target": "1003"}, {"target": "1003", "voicemail": True}]})
+        "examples": [{"target": "1005"}, {"target": "1005", "voicemail": True}]})
     target: str = Field(pattern=r"^[0-9*#]{1,32}$")
     voicemail: bool = False
 
 
 class TransferRequest(Strict):
     """§4.4: an answered call. ``party`` (caller or callee; a queue call's caller is the
-    customer) is sent to ``target`` (blind), or joined with the other party of the
-    consultation call ``consult_call_id`` (attended, extension calls)."""
+    customer) is sent to ``target`` (blind), or joined with the target of the consultation
+    call ``consult_call_id`` that the other party (the transferor) has with it (attended,
+    extension calls); the transferor leaves."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"target": "1003", "party": "caller"},
-                     {"mode": "attended", "party": "caller", "consult_call_id": "c2@host"}]})
+        "examples": [{"target": "1005", "party": "caller"},
+                     {"mode": "attended", "party": "caller", "consult_call_id": "consult-1"}]})
     mode: Literal["blind", "attended"] = "blind"
     party: Literal["caller", "callee"] = "caller"
     target: str | None = Field(default=None, pattern=r"^[0-9*#]{1,32}$")

@@ -293,3 +293,84 @@ async def test_websocket_commands_share_the_operations(ops_live: Live) -> None:
         assert result["id"] == "h2" and result["hung_up"]["call_id"] == "ws-call"
     await caller.next_request("BYE")
     caller.close()
+
+
+async def second_call(live: Live, caller_ext: str, callee: SipUA, call_id: str,
+                      port: int) -> SipUA:
+    """``caller_ext`` (a second phone of it) calls ``callee``'s extension; answered."""
+    ua = await SipUA(caller_ext, f"pw-{caller_ext}", live.sip).start()
+    ua.call_id = call_id
+    uri = f"sip:{callee.user}@127.0.0.1"
+    pending = asyncio.ensure_future(ua.request("INVITE", uri, to=f"<{uri}>", body=sdp(port)))
+    invite = await callee.next_request("INVITE")
+    callee.reply(invite, 200, to_tag=f"t-{call_id}", body=sdp(port + 100))
+    resp = await pending
+    assert resp.status == 200
+    ua.send_raw(ua.build("ACK", uri, to=f"<{uri}>", to_tag=resp.to.tag,
+                         cseq=int(resp.get("CSeq").split()[0])))
+    await until(lambda: b2bua(live).calls[call_id].control.state.value == "connected",
+                f"the answer of {call_id}")
+    return ua
+
+
+async def test_openapi_documents_every_call_operation_and_its_examples_act(
+        ops_live: Live) -> None:
+    """Each new operation is in /api/v1/openapi.json (which validates), and each example
+    of its request body is accepted (200) on a call in the state it is for."""
+    from openapi_spec_validator import validate
+
+    live = ops_live
+    async with live.session.get(live.base + "/api/v1/openapi.json") as resp:
+        doc = await resp.json()
+    validate(doc)
+    base = "/api/v1/queues/{queue}/calls/{call}/"
+    ops = ("pickup", "redirect", "transfer", "park", "recording", "hangup")
+    for op in ops:
+        assert "post" in doc["paths"][base + op], op
+    schemas = doc["components"]["schemas"]
+    assert schemas["TransferRequest"]["properties"]["party"]["enum"] == ["caller", "callee"]
+
+    def examples(op: str) -> list[Any]:
+        content = doc["paths"][base + op]["post"]["requestBody"]["content"]
+        return [e["value"] for e in content["application/json"]["examples"].values()]
+
+    phones: list[SipUA] = [await phone(live, "1005")]
+    try:
+        for n, value in enumerate(examples("redirect")):
+            phones.append(await enter_queue(live, "1006", "6400", f"ex-redirect-{n}"))
+            status, body = await live.call("POST", f"/api/v1/queues/6400/calls/"
+                                           f"ex-redirect-{n}/redirect", "1001", value)
+            assert status == 200, (value, body)
+            assert body["to"]["type"] == ("voicemail" if value.get("voicemail")
+                                          else "extension")
+        for value in examples("recording"):
+            if len(phones) < 5:
+                phones += await answered_queue_call(live, "ex-rec")
+            status, body = await live.call("POST", "/api/v1/queues/6400/calls/ex-rec/"
+                                           "recording", "1001", value)
+            assert status == 200, (value, body)
+        blind, attended = examples("transfer")
+        await live.call("POST", "/api/v1/queues/6400/calls/ex-rec/hangup", "1001")
+        phones += await answered_queue_call(live, "ex-blind")
+        status, body = await live.call("POST", "/api/v1/queues/6400/calls/ex-blind/transfer",
+                                       "1001", blind)
+        assert status == 200, body
+        # attended: 1006 talks with agent 1002, who consults 1003 (call consult-1)
+        caller, agent = await extension_call(live, "ex-attended")
+        target = await phone(live, "1003")
+        consult = await second_call(live, "1002", target, attended["consult_call_id"], 43000)
+        phones += [caller, agent, target, consult]
+        status, body = await live.call("POST", "/api/v1/queues/6400/calls/ex-attended/"
+                                       "transfer", "1001", attended)
+        assert status == 200, body
+        call = b2bua(live).calls["ex-attended"]
+        await until(lambda: set(call.parties.values()) == {"1006", "1003"},
+                    "1006 joined with 1003")
+        for value in examples("park"):
+            phones += await extension_call(live, "ex-park")
+            status, body = await live.call("POST", "/api/v1/queues/6400/calls/ex-park/park",
+                                           "1001", value)
+            assert status == 200 and body["slot"], body
+    finally:
+        for p in phones:
+            p.close()
