@@ -119,7 +119,8 @@ class CallRecordings:
         or the file cannot be opened: logged, the call goes on). ``force``: record although
         the configuration does not record ``kind`` calls (a start from the live API; a
         switch whose recording is not ``enabled`` records nothing)."""
-        if not (self.wanted(kind) or force and self.config.enabled) or caller_leg is None or callee_leg is None:
+        wanted = self.wanted(kind) or (force and self.config.enabled)
+        if not wanted or caller_leg is None or callee_leg is None:
             return None
         if key in self._active:
             self.stop(key)

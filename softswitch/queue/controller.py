@@ -252,6 +252,7 @@ class QueueCalls:
         # destinations of failover, time-based routing and key presses
         self.destinations = destinations  # softswitch.destinations.DestinationRouter
         self.apps: Any = None  # softswitch.apps.shell.CallShell: application destinations
+        self._api_end_watchers: list[Callable[[QueueTask], None]] = []  # live API hooks
         self.events.publish_all(self.acd.initial_events)
 
     # ------------------------------------------------------------------ engine plumbing
@@ -897,6 +898,8 @@ class QueueCalls:
 
     def _outbound_hung_up(self, call: OutboundCall) -> None:
         """BYE from an agent, a callback customer or a transfer target."""
+        if self._api_outbound_hung_up(call):
+            return
         task = _task_of(call)
         if call is task.agent_call and self.recordings is not None:
             self.recordings.stop(task.id)
@@ -1292,6 +1295,7 @@ class QueueCalls:
     def _forget(self, task: QueueTask) -> None:
         task.mode = Mode.ENDED
         task.in_engine = False
+        self._api_task_ended(task)
         if task.leg is not None:
             self._spawn(self._close_leg(task.leg))
             task.leg = None
@@ -1423,6 +1427,58 @@ class QueueCalls:
             self._drop_outbound(task.agent_call)
             task.agent_call = None
         self._spawn(self._transfer(task, number))
+
+    def api_watch_end(self, fn: Callable[[QueueTask], None]) -> None:
+        """``fn(task)`` when a queue call ends (softswitch.calls.monitor)."""
+        self._api_end_watchers.append(fn)
+
+    def _api_task_ended(self, task: QueueTask) -> None:
+        for fn in self._api_end_watchers:
+            try:
+                fn(task)
+            except Exception as exc:  # noqa: BLE001 - never break the call's end
+                task.log.error("live API end hook failed", error=repr(exc))
+
+    def api_ring(self, task: QueueTask, number: str, role: str, targets: list[Any], *,
+                 on_answered: Callable[[OutboundCall], None],
+                 on_failed: Callable[[OutboundCall, int], None],
+                 owner: Any) -> OutboundCall:
+        """Ring extension ``number`` for ``task`` (a supervisor's phone, §4.7) through this
+        controller's dialer; ``owner.api_hung_up(call)`` hears its BYE."""
+        call = OutboundCall(number, None, on_answered=on_answered, on_failed=on_failed)
+        call.owner = owner
+
+        async def start() -> None:
+            try:
+                call.leg = await self.media.open_leg(f"{task.id}/{role}")
+            except Exception as exc:  # noqa: BLE001 - port range exhausted
+                task.log.error("no media port", role=role, error=str(exc))
+                call.state = "failed"
+                on_failed(call, 503)
+                return
+            if call.state != "calling":
+                await self._close_leg(call.leg)
+                return
+            self.dialer.start(call, targets, from_user=task.caller,
+                              display=f"{role}: {task.caller_display}",
+                              codecs=self._codecs(task))
+        self._spawn(start())
+        return call
+
+    def api_drop(self, call: OutboundCall, bye: bool) -> None:
+        """End an `api_ring` call: CANCEL or BYE (``bye``), close its leg, forget it."""
+        if bye:
+            self.dialer.cancel(call)
+        if call.leg is not None:
+            self._spawn(self._close_leg(call.leg))
+        self._retire(call)
+
+    def _api_outbound_hung_up(self, call: OutboundCall) -> bool:
+        hung_up = getattr(call.owner, "api_hung_up", None)
+        if hung_up is None:
+            return False
+        hung_up(call)
+        return True
 
     def api_legs(self, task: QueueTask) -> tuple[Any, Any] | None:
         """The (caller, agent) media legs of a connected queue call, for monitoring and

@@ -36,6 +36,8 @@ Decisions:
   (the extension's "Pause/Resume" recording permission, which this switch grants every
   extension); anything else (another agent's call, or starting a recording) needs P6.
 - Hang up (§4.9, P3): a waiting queue caller counts as Missed (§4.9's proposal).
+- Monitor (§4.7, P4): managers only (P4 is not grantable to agents, §7.4), on answered
+  queue calls (softswitch.calls.monitor); an extension call is refused 409.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from softswitch.calls.control import CallState, Side
 from softswitch.calls.transfer import TransferRefused
 from softswitch.web.errors import ApiError, forbidden, invalid_state, not_found
 from softswitch.web.models import (
+    MonitorRequest,
     ParkRequest,
     RecordingRequest,
     RedirectRequest,
@@ -328,3 +331,34 @@ def _recorder(board: Switchboard, live: LiveCall) -> tuple[Any, str, Any, str]:
     legs = (call.leg_a, call.leg_b) if call.leg_a is not None and call.leg_b is not None \
         else None
     return b2bua.recordings, call.call_id, legs, "extension"
+
+
+def monitor(board: Switchboard, access: Access, queue: str, call_id: str,
+            req: MonitorRequest) -> dict[str, Any]:
+    """§4.7, P4: ring the manager's own phone; once answered it listens, whispers to the
+    agent or barges in."""
+    from softswitch.calls.monitor import Monitors
+
+    q = _require(access, queue, "monitoring")
+    if not access.is_manager(q):
+        raise forbidden(f"{access.extension} is not a manager of queue {queue}: call "
+                        f"monitoring is for managers", "call")
+    live = find_call(board, q, call_id)
+    if live.task is None:
+        raise invalid_state("monitoring applies to answered queue calls", "call")
+    if live.status != "connected" or _queues(board).api_legs(live.task) is None:
+        raise invalid_state(f"call {call_id} is not answered", "call")
+    if access.extension in (live.agent, live.task.caller):
+        raise invalid_state(f"{access.extension} is a party of call {call_id}", "call")
+    if board.monitors is None:
+        board.monitors = Monitors(_queues(board))
+    monitors = board.monitors
+    if any(s.supervisor == access.extension for s in monitors.active(call_id)):
+        raise invalid_state(f"{access.extension} already monitors call {call_id}", "call")
+    queues = _queues(board)
+    targets = queues.registrar.targets(access.extension, queues.clock())
+    if not targets:
+        raise invalid_state(f"{access.extension} has no registered phone to call",
+                            "call")
+    session = monitors.start(live.task, access.extension, req.mode, targets)
+    return {"monitor": session.as_json()}

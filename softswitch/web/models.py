@@ -103,6 +103,16 @@ class RecordingRequest(Strict):
     action: Literal["pause", "resume", "start"]
 
 
+class MonitorRequest(Strict):
+    """§4.7 (managers, P4): the switch calls the manager's phone; once answered it hears
+    the agent and the caller (``listen``), is heard by the agent only (``whisper``) or by
+    both (``barge``)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"mode": "listen"}, {"mode": "whisper"}, {"mode": "barge"}]})
+    mode: Literal["listen", "whisper", "barge"]
+
+
 class ErrorReply(BaseModel):
     error: str
     message: str

@@ -17,6 +17,7 @@ from softswitch.web.models import (
     AgentStateRequest,
     DispositionRequest,
     LoginRequest,
+    MonitorRequest,
     NoteRequest,
     ParkRequest,
     RecordingRequest,
@@ -149,6 +150,11 @@ async def recording(request: web.Request) -> web.Response:
     return _json(callops.recording(*_call(request), req))
 
 
+async def monitor(request: web.Request) -> web.Response:
+    req = await body(request, MonitorRequest)
+    return _json(callops.monitor(*_call(request), req))
+
+
 async def registrations(request: web.Request) -> web.Response:
     """Operators (admins): every live registration."""
     require_admin(principal(request))
@@ -213,6 +219,9 @@ ENDPOINTS = (
     Endpoint("POST", "/queues/{queue}/calls/{call}/recording", recording,
              "Pause, resume or start the call's recording (own call, or P6)",
              RecordingRequest),
+    Endpoint("POST", "/queues/{queue}/calls/{call}/monitor", monitor,
+             "Call the manager's phone to listen to, whisper in or barge into an answered "
+             "queue call (P4, managers)", MonitorRequest),
     Endpoint("POST", "/queues/{queue}/calls/{call}/hangup", hang_up,
              "Hang up a waiting or answered call on every phone in it (P3)"),
     Endpoint("GET", "/agents", agents, "Every agent of the queues the caller may see"),

@@ -34,6 +34,7 @@ from softswitch.web.live import Feed, text_frame
 from softswitch.web.models import (
     AgentStateRequest,
     DispositionRequest,
+    MonitorRequest,
     NoteRequest,
     ParkRequest,
     RecordingRequest,
@@ -365,6 +366,12 @@ async def _recording(client: WsClient, board: ops.Switchboard, access: Access,
                              parse(RecordingRequest, _body(message)))
 
 
+async def _monitor(client: WsClient, board: ops.Switchboard, access: Access,
+                   message: dict[str, Any]) -> dict[str, Any]:
+    queue, call = _fields(message, "queue", "call_id")
+    return callops.monitor(board, access, queue, call, parse(MonitorRequest, _body(message)))
+
+
 HANDLERS = {
     "subscribe": _subscribe,
     "ping": _ping,
@@ -377,5 +384,6 @@ HANDLERS = {
     "call.transfer": _transfer,
     "call.park": _park,
     "call.recording": _recording,
+    "call.monitor": _monitor,
     "call.hangup": _hang_up,
 }

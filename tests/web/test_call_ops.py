@@ -69,6 +69,12 @@ async def answered_queue_call(live: Live, call_id: str) -> tuple[SipUA, SipUA]:
     return caller, agent
 
 
+def caller_leg_bridged(live: Live, task: Any) -> bool:
+    """The caller's leg is bridged straight to the agent's (no monitoring mix)."""
+    return task.leg is not None and task.agent_call is not None and \
+        task.leg.peer is task.agent_call.leg
+
+
 async def extension_call(live: Live, call_id: str) -> tuple[SipUA, SipUA]:
     """1006 calls agent 1002 directly; 1002 answers."""
     callee = await phone(live, "1002")
@@ -114,6 +120,11 @@ MATRIX = [
     ("1003", "6400", "recording", 403),  # another agent's call without P6
     ("1002", "6400", "recording", 200),  # its own call: pause without P6
     ("1004", "6400", "recording", 403),
+    ("1001", "6400", "monitor", 200),    # P4, a manager
+    ("1003", "6400", "monitor", 403),    # agents never hold P4
+    ("1002", "6400", "monitor", 403),    # the call's own agent
+    ("1004", "6400", "monitor", 403),
+    ("1005", "6400", "monitor", 403),
 ]
 
 
@@ -190,6 +201,26 @@ async def _run_row(live: Live, phones: list[SipUA], who: str, queue: str, op: st
         await agent.next_request("BYE")  # the agent leaves
         invite = await target.next_request("INVITE")  # the caller is sent to 1005
         assert "1006" in invite.get("From")
+        return
+    if op == "monitor":
+        supervisor = await phone(live, who)
+        phones.append(supervisor)
+        status, reply = await live.call("POST", base + f"row-{op}/monitor", who,
+                                        {"mode": "listen"})
+        assert status == expected, reply
+        if expected != 200:
+            assert reply["error"] == "forbidden", reply
+            assert who in reply["message"]
+            assert caller_leg_bridged(live, task)
+            return
+        assert reply["monitor"] == {"call_id": task.id, "supervisor": who,
+                                    "mode": "listen", "state": "ringing"}
+        invite = await supervisor.next_request("INVITE")  # the manager's phone rings
+        supervisor.reply(invite, 200, to_tag="sup", body=sdp(44000))
+        await until(lambda: not caller_leg_bridged(live, task), "the monitor's mix")
+        conf = live.switch.media.conferences[f"monitor/{task.id}"]
+        assert [str(conf.roles[leg]) for leg in conf.members] == [
+            "participant", "participant", "listen"]
         return
     recorder = queue_calls(live).recordings
     assert recorder.state(task.id) == "recording"  # queue calls are recorded (config)
@@ -374,3 +405,44 @@ async def test_openapi_documents_every_call_operation_and_its_examples_act(
     finally:
         for p in phones:
             p.close()
+
+
+async def test_monitor_ends_with_the_supervisor_or_the_call(ops_live: Live) -> None:
+    """The supervisor's hang-up restores the caller-agent bridge; the call's end hangs up
+    the supervisor's phone; whisper makes the agent the only listener of the manager."""
+    live = ops_live
+    caller, agent = await answered_queue_call(live, "mon")
+    task = queue_calls(live).tasks["mon"]
+    sup = await phone(live, "1001")
+    path = "/api/v1/queues/6400/calls/mon/monitor"
+    status, reply = await live.call("POST", path, "1001", {"mode": "whisper"})
+    assert status == 200, reply
+    invite = await sup.next_request("INVITE")
+    sup.reply(invite, 200, to_tag="sup", body=sdp(44000))
+    await until(lambda: not caller_leg_bridged(live, task), "the mix")
+    conf = live.switch.media.conferences["monitor/mon"]
+    sup_leg = conf.members[2]
+    assert conf.whisper_to[sup_leg] is task.agent_call.leg
+    hearing = conf.matrix()
+    assert (hearing[1][2], hearing[0][2]) == (1, 0)  # the agent hears, the caller does not
+    status, reply = await live.call("POST", path, "1001", {"mode": "barge"})
+    assert (status, reply["field"]) == (409, "call")  # already monitoring
+    # the supervisor hangs up: caller and agent are bridged again
+    uri = "sip:1001@127.0.0.1"
+    sup.tag = "sup"  # its side of the dialog
+    sup.send_raw(sup.build("BYE", uri, call_id=invite.call_id, to=invite.get("From"),
+                           to_tag=None))
+    await until(lambda: caller_leg_bridged(live, task), "the bridge back")
+    assert "monitor/mon" not in live.switch.media.conferences
+    # barge, then the call ends: the supervisor's phone gets BYE
+    status, reply = await live.call("POST", path, "1001", {"mode": "barge"})
+    assert status == 200, reply
+    invite = await sup.next_request("INVITE")
+    sup.reply(invite, 200, to_tag="sup2", body=sdp(44100))
+    await until(lambda: not caller_leg_bridged(live, task), "the mix")
+    status, reply = await live.call("POST", "/api/v1/queues/6400/calls/mon/hangup", "1001")
+    assert status == 200
+    bye = await sup.next_request("BYE")
+    assert bye.call_id == invite.call_id
+    for p in (caller, agent, sup):
+        p.close()
