@@ -305,7 +305,8 @@ def recording(board: Switchboard, access: Access, queue: str, call_id: str,
         recorder.pause(key)
     else:
         recorder.resume(key)
-    return {"recording": recorder.state(key), "call": live.as_json()}
+    path = live.task.recording if live.task is not None else live.call.recording
+    return {"recording": recorder.state(key), "path": path, "call": live.as_json()}
 
 
 def _own_call(board: Switchboard, q: QueueConfig, access: Access,

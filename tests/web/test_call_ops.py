@@ -266,7 +266,7 @@ async def test_recording_start_pause_resume_writes_the_file(tmp_path: Path) -> N
         assert status == 200
         await caller.next_request("BYE")
         await agent.next_request("BYE")
-        await until(lambda: recorder.state("rec") is None, "the recording's end")
+        await until(lambda r=recorder: r.state("rec") is None, "the recording's end")
         assert wav.is_file() and wav.read_bytes()[:4] == b"RIFF"  # a complete WAV
         caller.close()
         agent.close()
