@@ -104,6 +104,8 @@ class Monitors:
         log.info("monitor not answered", call_id=session.task_id,
                  supervisor=session.supervisor, status=status)
         session.over = True
+        if session.out is not None:
+            self.queues.api_drop(session.out, bye=False)  # its leg
         self._forget(session)
 
     def supervisor_left(self, session: MonitorSession) -> None:

@@ -533,6 +533,8 @@ class QueueCalls:
     def _relay_info(self, source: OutboundCall | QueueTask, request: Request) -> None:
         """SIP INFO (key presses as application/dtmf-relay) between the two talking
         parties: the caller and the agent, the agent and the callback customer."""
+        if not isinstance(source, QueueTask) and self._api_owned(source):
+            return
         if isinstance(source, QueueTask):
             task, target = source, source.agent_call
             if task.mode is not Mode.CONNECTED:
@@ -874,6 +876,8 @@ class QueueCalls:
         """The agent, a callback customer or a transfer target held / resumed: the other
         party hears the queue's hold music meanwhile (the caller when the agent holds; in a
         callback, the customer when the agent holds and the agent when the customer does)."""
+        if self._api_owned(call):
+            return  # a live API call (a supervisor's phone): the mix does not change
         task = _task_of(call)
         caller_leg = task.leg if task.leg is not None and not task.leg.closed else None
         if call is task.agent_call:
@@ -1445,23 +1449,33 @@ class QueueCalls:
                  owner: Any) -> OutboundCall:
         """Ring extension ``number`` for ``task`` (a supervisor's phone, §4.7) through this
         controller's dialer; ``owner.api_hung_up(call)`` hears its BYE."""
+        return self.api_originate(number, f"{task.id}/{role}", targets, task.caller,
+                                  f"{role}: {task.caller_display}", on_answered=on_answered,
+                                  on_failed=on_failed, owner=owner,
+                                  codecs=self._codecs(task))
+
+    def api_originate(self, number: str, label: str, targets: list[Any], from_user: str,
+                      display: str, *, on_answered: Callable[[OutboundCall], None],
+                      on_failed: Callable[[OutboundCall, int], None], owner: Any,
+                      codecs: tuple[str, ...] = SUPPORTED_CODECS) -> OutboundCall:
+        """Ring extension ``number`` (its registrar ``targets``) from ``from_user`` with a
+        media leg labelled ``label``; ``owner.api_hung_up(call)`` hears its BYE."""
         call = OutboundCall(number, None, on_answered=on_answered, on_failed=on_failed)
         call.owner = owner
 
         async def start() -> None:
             try:
-                call.leg = await self.media.open_leg(f"{task.id}/{role}")
+                call.leg = await self.media.open_leg(label)
             except Exception as exc:  # noqa: BLE001 - port range exhausted
-                task.log.error("no media port", role=role, error=str(exc))
+                log.error("no media port", label=label, error=str(exc))
                 call.state = "failed"
                 on_failed(call, 503)
                 return
             if call.state != "calling":
                 await self._close_leg(call.leg)
                 return
-            self.dialer.start(call, targets, from_user=task.caller,
-                              display=f"{role}: {task.caller_display}",
-                              codecs=self._codecs(task))
+            self.dialer.start(call, targets, from_user=from_user, display=display,
+                              codecs=codecs)
         self._spawn(start())
         return call
 
@@ -1472,6 +1486,10 @@ class QueueCalls:
         if call.leg is not None:
             self._spawn(self._close_leg(call.leg))
         self._retire(call)
+
+    @staticmethod
+    def _api_owned(call: OutboundCall) -> bool:
+        return hasattr(call.owner, "api_hung_up")
 
     def _api_outbound_hung_up(self, call: OutboundCall) -> bool:
         hung_up = getattr(call.owner, "api_hung_up", None)

@@ -36,6 +36,9 @@ Decisions:
   (the extension's "Pause/Resume" recording permission, which this switch grants every
   extension); anything else (another agent's call, or starting a recording) needs P6.
 - Hang up (§4.9, P3): a waiting queue caller counts as Missed (§4.9's proposal).
+- Call an agent (§4.10, no permission stated): the managers and agents of the queue who
+  may open its queue panel (P8 ``queue_panel``); the requester's own phone rings first,
+  then the agent's (softswitch.calls.agentcall).
 - Monitor (§4.7, P4): managers only (P4 is not grantable to agents, §7.4), on answered
   queue calls (softswitch.calls.monitor); an extension call is refused 409.
 """
@@ -363,3 +366,27 @@ def monitor(board: Switchboard, access: Access, queue: str, call_id: str,
                             "call")
     session = monitors.start(live.task, access.extension, req.mode, targets)
     return {"monitor": session.as_json()}
+
+
+def call_agent(board: Switchboard, access: Access, queue: str,
+               agent: str) -> dict[str, Any]:
+    """§4.10: ring the requester's phone, then the agent's, and bridge them."""
+    from softswitch.calls.agentcall import AgentCalls
+
+    q = access.queue(queue)
+    if not (access.is_manager(q) or access.is_agent(q)) or \
+            not access.can(queue, "queue_panel"):
+        raise forbidden(f"{access.extension} may not call agents from queue {queue}'s panel: "
+                        f"a manager or agent with {LABELS['queue_panel']} is needed",
+                        "agent")
+    if not any(m.extension == agent for m in q.members):
+        raise not_found(f"{agent} is not an agent of queue {queue}", "agent")
+    if agent == access.extension:
+        raise invalid_state("one does not call oneself", "agent")
+    queues = _queues(board)
+    targets = queues.registrar.targets(access.extension, queues.clock())
+    if not targets:
+        raise invalid_state(f"{access.extension} has no registered phone to call", "agent")
+    if board.agent_calls is None:
+        board.agent_calls = AgentCalls(queues)
+    return {"agent_call": board.agent_calls.start(access.extension, targets, agent).as_json()}

@@ -31,6 +31,7 @@ class Switchboard:
     panels: Panels
     logs: CallLogs | None
     monitors: Any = None  # softswitch.calls.monitor.Monitors, made on first use (callops)
+    agent_calls: Any = None  # softswitch.calls.agentcall.AgentCalls, likewise
 
 
 def set_agent_state(board: Switchboard, access: Access, queue: str, agent: str,

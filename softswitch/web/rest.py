@@ -155,6 +155,11 @@ async def monitor(request: web.Request) -> web.Response:
     return _json(callops.monitor(*_call(request), req))
 
 
+async def call_agent(request: web.Request) -> web.Response:
+    return _json(callops.call_agent(request.app[BOARD], access(request),
+                                    request.match_info["queue"], request.match_info["agent"]))
+
+
 async def registrations(request: web.Request) -> web.Response:
     """Operators (admins): every live registration."""
     require_admin(principal(request))
@@ -222,6 +227,8 @@ ENDPOINTS = (
     Endpoint("POST", "/queues/{queue}/calls/{call}/monitor", monitor,
              "Call the manager's phone to listen to, whisper in or barge into an answered "
              "queue call (P4, managers)", MonitorRequest),
+    Endpoint("POST", "/queues/{queue}/agents/{agent}/call", call_agent,
+             "Call an agent: the caller's own phone rings, then the agent's (§4.10)"),
     Endpoint("POST", "/queues/{queue}/calls/{call}/hangup", hang_up,
              "Hang up a waiting or answered call on every phone in it (P3)"),
     Endpoint("GET", "/agents", agents, "Every agent of the queues the caller may see"),

@@ -372,6 +372,12 @@ async def _monitor(client: WsClient, board: ops.Switchboard, access: Access,
     return callops.monitor(board, access, queue, call, parse(MonitorRequest, _body(message)))
 
 
+async def _call_agent(client: WsClient, board: ops.Switchboard, access: Access,
+                      message: dict[str, Any]) -> dict[str, Any]:
+    queue, agent = _fields(message, "queue", "agent")
+    return callops.call_agent(board, access, queue, agent)
+
+
 HANDLERS = {
     "subscribe": _subscribe,
     "ping": _ping,
@@ -386,4 +392,5 @@ HANDLERS = {
     "call.recording": _recording,
     "call.monitor": _monitor,
     "call.hangup": _hang_up,
+    "agent.call": _call_agent,
 }

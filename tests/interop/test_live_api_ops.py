@@ -247,3 +247,28 @@ def channels(path: Path) -> tuple[Any, Any, int]:
         raw = w.readframes(w.getnframes())
     data = np.frombuffer(raw, dtype="<i2").astype(np.float64) / 32768.0
     return data[0::2], data[1::2], rate
+
+
+@pytest.mark.switch_config(**CONFIG)
+def test_call_an_agent_rings_the_manager_then_the_agent(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    agent, manager = phone(phone_factory, AGENT, switch), phone(phone_factory, MANAGER, switch)
+    api = Api(switch, MANAGER)
+    status, body = api.post(f"/queues/{QUEUE['number']}/agents/{AGENT[0]}/call")
+    assert status == 200, body
+    first = manager.wait_incoming(timeout=10)
+    manager.answer(first)
+    manager.wait_media(first)
+    second = agent.wait_incoming(timeout=10)
+    assert MANAGER[0] in agent.incoming(second)["from"]
+    agent.answer(second)
+    agent.wait_media(second)
+    manager.play(first, audio.tone_wav(tmp_path / "manager.wav", MANAGER_TONE))
+    agent.play(second, audio.tone_wav(tmp_path / "agent.wav", AGENT_TONE))
+    manager.record(first, tmp_path / "manager-heard.wav")
+    agent.record(second, tmp_path / "agent-heard.wav")
+    time.sleep(2.5)
+    audio.wav_has_tone(manager.stop_record(first), AGENT_TONE, min_seconds=1.0)
+    audio.wav_has_tone(agent.stop_record(second), MANAGER_TONE, min_seconds=1.0)
+    agent.hangup(second)
+    assert manager.wait_call_state(first, "DISCONNECTED")["code"] == 200

@@ -446,3 +446,53 @@ async def test_monitor_ends_with_the_supervisor_or_the_call(ops_live: Live) -> N
     assert bye.call_id == invite.call_id
     for p in (caller, agent, sup):
         p.close()
+
+
+@pytest.mark.parametrize(("who", "queue", "expected"), [
+    ("1001", "6400", 200),  # a manager of the queue (P8)
+    ("1003", "6400", 200),  # an agent of the queue (P8)
+    ("1004", "6400", 403),  # a manager of another queue
+    ("1005", "6400", 403),  # admin
+    ("1006", "6400", 403),  # nobody
+])
+async def test_call_an_agent(ops_live: Live, who: str, queue: str, expected: int) -> None:
+    """§4.10: the requester's phone rings, then the agent's; answered, they are bridged;
+    the agent's hang-up ends the requester's call. Refused: no phone rings."""
+    live = ops_live
+    requester = await phone(live, who)
+    agent = await phone(live, "1002")
+    try:
+        status, reply = await live.call("POST", f"/api/v1/queues/{queue}/agents/1002/call",
+                                        who)
+        assert status == expected, reply
+        if expected != 200:
+            assert reply["error"] == "forbidden" and reply["field"] == "agent"
+            with pytest.raises(asyncio.TimeoutError):
+                await requester.next_request("INVITE", timeout=0.5)
+            return
+        assert reply["agent_call"]["state"] == "ringing_requester"
+        first = await requester.next_request("INVITE")
+        assert "1002" in first.get("From")
+        requester.reply(first, 200, to_tag="req", body=sdp(45000))
+        second = await agent.next_request("INVITE")
+        assert who in second.get("From")
+        agent.reply(second, 200, to_tag="agt", body=sdp(45100))
+        legs = {f"{reply['agent_call']['id']}/requester", f"{reply['agent_call']['id']}/agent"}
+        await until(lambda: all(lbl in live.switch.media.legs for lbl in legs) and
+                    live.switch.media.legs[min(legs)].peer is not None, "the bridge")
+        agent.tag = "agt"
+        agent.send_raw(agent.build("BYE", "sip:1002@127.0.0.1", call_id=second.call_id,
+                                   to=second.get("From"), to_tag=None))
+        bye = await requester.next_request("BYE")
+        assert bye.call_id == first.call_id
+    finally:
+        requester.close()
+        agent.close()
+
+
+async def test_call_an_agent_bad_input(ops_live: Live) -> None:
+    live = ops_live
+    status, reply = await live.call("POST", "/api/v1/queues/6400/agents/1004/call", "1001")
+    assert (status, reply["field"]) == (404, "agent")
+    status, reply = await live.call("POST", "/api/v1/queues/6400/agents/1002/call", "1001")
+    assert (status, reply["field"]) == (409, "agent")  # 1001 has no registered phone
