@@ -17,6 +17,8 @@ import websockets
 from live_support import Live, enter_queue, recv, start_live
 from sipua import SipUA, sdp
 
+from softswitch.calls.control import Side
+
 # 6400: 1001 manages it (every manager permission); agents 1002 (static) and 1003
 # (dynamic) hold P2 and P5 but not P3 nor P6. 6401: 1004 manages it with P3 only; 1003 is
 # its agent. 1005 is an admin, 1006 nobody (the customer's phone).
@@ -496,3 +498,68 @@ async def test_call_an_agent_bad_input(ops_live: Live) -> None:
     assert (status, reply["field"]) == (404, "agent")
     status, reply = await live.call("POST", "/api/v1/queues/6400/agents/1002/call", "1001")
     assert (status, reply["field"]) == (409, "agent")  # 1001 has no registered phone
+
+
+async def test_extension_calls_hang_up_and_pick_up(ops_live: Live) -> None:
+    """An agent's extension call: the manager hangs it up (BYE to both phones); a ringing
+    one is picked up to the manager's phone (B2BUA pickup, §4.2)."""
+    live = ops_live
+    caller, callee = await extension_call(live, "ext-hangup")
+    status, reply = await live.call("POST", "/api/v1/queues/6400/calls/ext-hangup/hangup",
+                                    "1001")
+    assert status == 200 and reply["hung_up"]["kind"] == "extension", reply
+    await caller.next_request("BYE")
+    await callee.next_request("BYE")
+    caller.close()
+    callee.close()
+    # a ringing extension call of agent 1002, picked up by manager 1001
+    callee = await phone(live, "1002")
+    picker = await phone(live, "1001")
+    caller = await SipUA("1006", "pw-1006", live.sip).start()
+    caller.call_id = "ext-ringing"
+    uri = "sip:1002@127.0.0.1"
+    pending = asyncio.ensure_future(caller.request("INVITE", uri, to=f"<{uri}>",
+                                                   body=sdp(46000)))
+    await callee.next_request("INVITE")  # 1002 rings and does not answer
+    status, reply = await live.call("POST", "/api/v1/queues/6400/calls/ext-ringing/pickup",
+                                    "1003")
+    assert (status, reply["error"]) == (403, "forbidden")  # agents lack P3 here
+    status, reply = await live.call("POST", "/api/v1/queues/6400/calls/ext-ringing/pickup",
+                                    "1001")
+    assert status == 200, reply
+    invite = await picker.next_request("INVITE")
+    picker.reply(invite, 200, to_tag="picker", body=sdp(46100))
+    resp = await pending
+    assert resp.status == 200
+    await until(lambda: b2bua(live).calls["ext-ringing"].parties.get(Side.CALLEE) == "1001",
+                "the picker as the callee")
+    for p in (caller, callee, picker):
+        p.close()
+
+
+@pytest.mark.parametrize(("kind", "fields", "permission"), [
+    ("call.pickup", {}, "P3"),
+    ("call.redirect", {"target": "1005"}, "P2"),
+    ("call.transfer", {"target": "1005"}, "P2"),
+    ("call.park", {}, "P5"),
+    ("call.recording", {"action": "pause"}, "P6"),
+    ("call.monitor", {"mode": "listen"}, "P4"),
+    ("call.hangup", {}, "P3"),
+])
+async def test_websocket_refusals_name_the_permission(ops_live: Live, kind: str,
+                                                      fields: dict[str, Any],
+                                                      permission: str) -> None:
+    """Every call command over the websocket goes through the same §7.4 check: 1004 (a
+    manager of 6401 only) is refused in 6400 and the waiting call is untouched."""
+    live = ops_live
+    caller = await enter_queue(live, "1006", "6400", "ws-refused")
+    async with websockets.connect(f"{live.ws_url}?token={await live.token('1004')}") as sock:
+        await recv(sock, "welcome")
+        await sock.send(json.dumps({"type": kind, "id": "x", "queue": "6400",
+                                    "call_id": "ws-refused", **fields}))
+        err = await recv(sock, "error")
+        assert (err["id"], err["error"]) == ("x", "forbidden"), err
+        assert f"({permission})" in err["message"] and "1004" in err["message"]
+    task = queue_calls(live).tasks["ws-refused"]
+    assert task.mode.value == "waiting" and task.in_engine
+    caller.close()
