@@ -1402,7 +1402,11 @@ class QueueCalls:
     def api_hang_up(self, task: QueueTask, by: str) -> None:
         """§4.9: the switch ends a waiting or answered queue call (BYE to the caller, and
         to the agent of an answered one). A waiting caller counts as Missed (the ACD's
-        `handle_task_removed`, §4.9's proposal), an answered call ends as if hung up."""
+        `handle_task_removed`, §4.9's proposal), an answered call ends as if hung up; a
+        call still being answered gets 480 instead of its 200."""
+        if task.mode is Mode.ANSWERING:
+            self._reject(task, 480, f"Hung Up By {by}")
+            return
         if task.in_engine and task.mode in (Mode.WAITING, Mode.COLLECTING):
             self._feed(self.acd.handle_task_removed, task.id)
         elif task.in_engine and task.mode is Mode.CONNECTED:

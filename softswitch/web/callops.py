@@ -69,7 +69,7 @@ class LiveCall:
 
     call_id: str
     queue: str
-    status: str  # waiting | ringing | connected
+    status: str  # answering | waiting | ringing | connected
     task: Any = None  # softswitch.queue.controller.QueueTask
     call: Any = None  # softswitch.calls.b2bua.Call
     agent: str | None = None  # the agent of an answered queue call
@@ -99,6 +99,8 @@ def find_call(board: Switchboard, q: QueueConfig, call_id: str) -> LiveCall:
         if task.mode in (Mode.WAITING, Mode.COLLECTING):
             return LiveCall(call_id, q.number, "ringing" if task.offers else "waiting",
                             task=task)
+        if task.mode is Mode.ANSWERING:  # being answered: only a hang-up applies
+            return LiveCall(call_id, q.number, "answering", task=task)
         raise invalid_state(f"queue call {call_id} is {task.mode.value}", "call")
     call = _b2bua(board).calls.get(call_id)
     agents = {m.extension for m in q.members}
@@ -140,11 +142,15 @@ def pick_up(board: Switchboard, access: Access, queue: str, call_id: str) -> dic
     """§4.2, P3: the ringing call now rings the picker's own extension."""
     q = _require(access, queue, "pickup_hangup")
     live = find_call(board, q, call_id)
-    if live.status == "connected":
-        raise invalid_state(f"call {call_id} is already answered", "call")
+    if live.status not in ("waiting", "ringing"):
+        raise invalid_state(f"call {call_id} is {live.status}, not ringing", "call")
+    queues = _queues(board)
+    if not queues.registrar.targets(access.extension, queues.clock()):
+        raise invalid_state(f"{access.extension} has no registered phone to take the call",
+                            "call")
     if live.task is not None:
-        _queues(board).api_redirect(live.task, Destination(DestinationType.EXTENSION,
-                                                           access.extension))
+        queues.api_redirect(live.task, Destination(DestinationType.EXTENSION,
+                                                   access.extension))
     else:
         try:
             _b2bua(board).pickup(call_id, access.extension)
@@ -162,8 +168,9 @@ def redirect(board: Switchboard, access: Access, queue: str, call_id: str,
     if live.task is None:
         raise invalid_state("only queue calls are redirected; an extension call is "
                             "transferred once answered", "call")
-    if live.status == "connected":
-        raise invalid_state(f"call {call_id} is answered: transfer it instead", "call")
+    if live.status not in ("waiting", "ringing"):
+        raise invalid_state(f"call {call_id} is {live.status}: only a waiting or ringing "
+                            f"call is redirected (transfer an answered one)", "call")
     target = req.target
     extensions = board.desk.queues.extensions
     if req.voicemail:

@@ -148,6 +148,8 @@ async def _run_row(live: Live, phones: list[SipUA], who: str, queue: str, op: st
     if op in ("hangup", "pickup", "redirect"):
         caller = await enter_queue(live, "1006", queue, f"row-{op}")
         phones.append(caller)
+        await until(lambda: queue_calls(live).tasks[f"row-{op}"].mode.value == "waiting",
+                    "the caller in the queue")
         target = await phone(live, "1005" if op == "redirect" else who) \
             if expected == 200 and op != "hangup" else None
         if target is not None:
@@ -283,6 +285,7 @@ async def test_recording_start_pause_resume_writes_the_file(tmp_path: Path) -> N
     ("c/redirect", {"target": "6400"}, 409, "target"),
     ("c/transfer", {"target": "1005"}, 409, "call"),  # still waiting
     ("c/park", {"party": "agent"}, 400, "party"),
+    ("c/pickup", None, 409, "call"),  # 1001 has no registered phone to take it
     ("c/recording", {"action": "loud"}, 400, "action"),
 ])
 async def test_bad_input_is_4xx_naming_the_field(ops_live: Live, path: str, body: Any,
