@@ -18,6 +18,7 @@ from live_support import Live, enter_queue, recv, start_live
 from sipua import SipUA, sdp
 
 from softswitch.calls.control import Side
+from softswitch.web.api import BOARD
 
 # 6400: 1001 manages it (every manager permission); agents 1002 (static) and 1003
 # (dynamic) hold P2 and P5 but not P3 nor P6. 6401: 1004 manages it with P3 only; 1003 is
@@ -69,6 +70,13 @@ async def answered_queue_call(live: Live, call_id: str) -> tuple[SipUA, SipUA]:
     task = queue_calls(live).tasks[call_id]
     await until(lambda: task.mode.value == "connected", "the agent's answer")
     return caller, agent
+
+
+def _monitoring(live: Live, call_id: str) -> bool:
+    runner = live.switch._http_runner
+    assert runner is not None
+    board = runner.app[BOARD]
+    return board.monitors is not None and bool(board.monitors.active(call_id))
 
 
 def caller_leg_bridged(live: Live, task: Any) -> bool:
@@ -360,9 +368,10 @@ async def test_openapi_documents_every_call_operation_and_its_examples_act(
         doc = await resp.json()
     validate(doc)
     base = "/api/v1/queues/{queue}/calls/{call}/"
-    ops = ("pickup", "redirect", "transfer", "park", "recording", "hangup")
+    ops = ("pickup", "redirect", "transfer", "park", "recording", "monitor", "hangup")
     for op in ops:
         assert "post" in doc["paths"][base + op], op
+    assert "post" in doc["paths"]["/api/v1/queues/{queue}/agents/{agent}/call"]
     schemas = doc["components"]["schemas"]
     assert schemas["TransferRequest"]["properties"]["party"]["enum"] == ["caller", "callee"]
 
@@ -402,6 +411,16 @@ async def test_openapi_documents_every_call_operation_and_its_examples_act(
         call = b2bua(live).calls["ex-attended"]
         await until(lambda: set(call.parties.values()) == {"1006", "1003"},
                     "1006 joined with 1003")
+        # monitor: each mode rings manager 1001's phone, which declines (the session ends)
+        phones += await answered_queue_call(live, "ex-mon")
+        sup = await phone(live, "1001")
+        phones.append(sup)
+        for value in examples("monitor"):
+            status, body = await live.call("POST", "/api/v1/queues/6400/calls/ex-mon/monitor",
+                                           "1001", value)
+            assert status == 200 and body["monitor"]["mode"] == value["mode"], body
+            sup.reply(await sup.next_request("INVITE"), 486)
+            await until(lambda: not _monitoring(live, "ex-mon"), "the decline")
         for value in examples("park"):
             phones += await extension_call(live, "ex-park")
             status, body = await live.call("POST", "/api/v1/queues/6400/calls/ex-park/park",
