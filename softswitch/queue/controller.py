@@ -1425,16 +1425,19 @@ class QueueCalls:
             task.playback.stop()
         self._spawn(self._route(task, RouteTask(task.id, destination), False))
 
-    def api_transfer_caller(self, task: QueueTask, number: str) -> None:
-        """§4.4: an answered queue call's caller is sent to extension ``number`` (blind):
-        the agent's call ends (BYE, the ACD's call end: wrap-up as usual) and the caller
-        hears ringback until the target answers, as a transfer destination does."""
+    def api_transfer_caller(self, task: QueueTask, destination: Any) -> None:
+        """§4.4: an answered queue call's caller is sent to ``destination`` (blind; an
+        acd.config.Destination: an extension, or its voicemail): the agent's call ends
+        (BYE, the ACD's call end: wrap-up as usual) and the caller goes through the one
+        destination router (an extension: ringback until it answers)."""
         self._feed(self.acd.handle_task_left, task.id)
         task.in_engine = False
         if task.agent_call is not None:
+            if self.recordings is not None:
+                self.recordings.stop(task.id)
             self._drop_outbound(task.agent_call)
             task.agent_call = None
-        self._spawn(self._transfer(task, number))
+        self._spawn(self._route(task, RouteTask(task.id, destination), False))
 
     def api_watch_end(self, fn: Callable[[QueueTask], None]) -> None:
         """``fn(task)`` when a queue call ends (softswitch.calls.monitor)."""

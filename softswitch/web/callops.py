@@ -24,7 +24,8 @@ Decisions:
   For a ringing extension call the target rings instead (a blind transfer is not possible
   before answer), so redirecting an extension call is refused 409.
 - Transfer (§4.4, P2): blind. A queue call transfers its caller (the customer: the party
-  §4.4 proposes for a drag); ``party: agent`` is refused 409 for queue calls (the agent's
+  §4.4 proposes for a drag) to an extension or, with ``voicemail: true``, that extension's
+  voicemail; ``party: callee`` is refused 409 for queue calls (the agent's
   leg belongs to the queue). Extension calls take ``party`` caller/callee: that party is
   sent to the target and the other (the transferor) leaves; ``mode: attended`` with
   ``consult_call_id`` (a connected call between the transferor and the target) joins
@@ -236,15 +237,20 @@ def transfer(board: Switchboard, access: Access, queue: str, call_id: str,
     if not req.target:
         raise ApiError(400, "invalid_field", "target: the extension to transfer to",
                        "target")
-    if req.voicemail:
-        raise invalid_state("a transfer to voicemail is not available: redirect a waiting "
-                            "call to voicemail instead", "voicemail")
     if live.task is not None:
         if req.party != "caller":
             raise invalid_state("a queue call transfers its caller (party: caller)",
                                 "party")
         _known_extension(board, req.target, "target")
-        _queues(board).api_transfer_caller(live.task, req.target)
+        dest = Destination(DestinationType.VOICEMAIL if req.voicemail
+                           else DestinationType.EXTENSION, req.target)
+        if not _resolves(board, dest):
+            raise invalid_state(f"{dest.type.value} {req.target} is not available",
+                                "target")
+        _queues(board).api_transfer_caller(live.task, dest)
+    elif req.voicemail:
+        raise invalid_state("an extension call is not transferred to voicemail (queue "
+                            "calls are)", "voicemail")
     else:
         # the transferee is `party`; the transferor (who leaves) is the other end
         transferor = Side.CALLEE if req.party == "caller" else Side.CALLER

@@ -522,6 +522,23 @@ async def test_call_an_agent_bad_input(ops_live: Live) -> None:
     assert (status, reply["field"]) == (409, "agent")  # 1001 has no registered phone
 
 
+async def test_transfer_to_voicemail_hands_the_caller_to_the_voicemail_app(
+        ops_live: Live) -> None:
+    """§4.4's voicemail target: the agent's call ends, the caller stays connected and is
+    now the voicemail application's call (softswitch.apps), not the queue's."""
+    live = ops_live
+    caller, agent = await answered_queue_call(live, "to-vm")
+    status, reply = await live.call("POST", "/api/v1/queues/6400/calls/to-vm/transfer",
+                                    "1001", {"target": "1005", "voicemail": True})
+    assert status == 200, reply
+    await agent.next_request("BYE")
+    apps = live.switch.router.apps
+    await until(lambda: apps.owns("to-vm"), "the voicemail application's call")
+    assert queue_calls(live).api_task("to-vm") is None
+    caller.close()
+    agent.close()
+
+
 async def test_extension_calls_hang_up_and_pick_up(ops_live: Live) -> None:
     """An agent's extension call: the manager hangs it up (BYE to both phones); a ringing
     one is picked up to the manager's phone (B2BUA pickup, §4.2)."""
