@@ -1006,6 +1006,16 @@ class B2BUA:
     def pickup(self, call_id: str, by: str) -> None:
         self.transfers.pickup(call_id, by)
 
+    def hang_up(self, call_id: str, cause: str) -> bool:
+        """The switch ends `call_id` (the live API's hang-up): BYE to both parties of a
+        connected call, CANCEL to the ringing branches and 503 to the caller of one still
+        ringing; False when there is no such live call."""
+        call = self.calls.get(call_id)
+        if call is None or call.control.state is CallState.ENDED:
+            return False
+        self._execute(call, call.control.handle_shutdown(self.clock.monotonic(), cause))
+        return True
+
     # ------------------------------------------------------------------ shutdown
 
     async def shutdown(self, grace: float = 3.0) -> None:

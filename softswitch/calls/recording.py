@@ -113,11 +113,14 @@ class CallRecordings:
         return path
 
     def start(self, kind: str, key: str, caller_leg: Any, callee_leg: Any, *,
-              queue: str = "", at: float | None = None) -> str | None:
+              queue: str = "", at: float | None = None, force: bool = False) -> str | None:
         """Record ``caller_leg`` (left) and ``callee_leg`` (right) until ``stop(key)`` or
         until either leg closes. Returns the file's path, or None (disabled for ``kind``,
-        or the file cannot be opened: logged, the call goes on)."""
-        if not self.wanted(kind) or caller_leg is None or callee_leg is None:
+        or the file cannot be opened: logged, the call goes on). ``force``: record although
+        the configuration does not record ``kind`` calls (a start from the live API; a
+        switch whose recording is not ``enabled`` records nothing)."""
+        wanted = self.wanted(kind) or (force and self.config.enabled)
+        if not wanted or caller_leg is None or callee_leg is None:
             return None
         if key in self._active:
             self.stop(key)
@@ -156,6 +159,29 @@ class CallRecordings:
             return
         log.info("recording finished", call_id=key, path=str(rec.path),
                  seconds=round(rec.duration, 2))
+
+    def state(self, key: str) -> str | None:
+        """"recording", "paused", or None (no running recording of ``key``)."""
+        rec = self._active.get(key)
+        if rec is None or not rec.active:
+            return None
+        return "paused" if rec.paused else "recording"
+
+    def pause(self, key: str) -> bool:
+        """Pause the running recording of ``key`` (the file gets silence meanwhile, as
+        media.recorder writes a paused channel; queue-manager-agent §4.6)."""
+        rec = self._active.get(key)
+        if rec is None or not rec.active:
+            return False
+        rec.pause()
+        return True
+
+    def resume(self, key: str) -> bool:
+        rec = self._active.get(key)
+        if rec is None or not rec.active:
+            return False
+        rec.resume()
+        return True
 
     def active(self) -> list[str]:
         return [k for k, r in self._active.items() if r.active]

@@ -252,6 +252,7 @@ class QueueCalls:
         # destinations of failover, time-based routing and key presses
         self.destinations = destinations  # softswitch.destinations.DestinationRouter
         self.apps: Any = None  # softswitch.apps.shell.CallShell: application destinations
+        self._api_end_watchers: list[Callable[[QueueTask], None]] = []  # live API hooks
         self.events.publish_all(self.acd.initial_events)
 
     # ------------------------------------------------------------------ engine plumbing
@@ -532,6 +533,8 @@ class QueueCalls:
     def _relay_info(self, source: OutboundCall | QueueTask, request: Request) -> None:
         """SIP INFO (key presses as application/dtmf-relay) between the two talking
         parties: the caller and the agent, the agent and the callback customer."""
+        if not isinstance(source, QueueTask) and self._api_owned(source):
+            return
         if isinstance(source, QueueTask):
             task, target = source, source.agent_call
             if task.mode is not Mode.CONNECTED:
@@ -873,6 +876,8 @@ class QueueCalls:
         """The agent, a callback customer or a transfer target held / resumed: the other
         party hears the queue's hold music meanwhile (the caller when the agent holds; in a
         callback, the customer when the agent holds and the agent when the customer does)."""
+        if self._api_owned(call):
+            return  # a live API call (a supervisor's phone): the mix does not change
         task = _task_of(call)
         caller_leg = task.leg if task.leg is not None and not task.leg.closed else None
         if call is task.agent_call:
@@ -897,6 +902,8 @@ class QueueCalls:
 
     def _outbound_hung_up(self, call: OutboundCall) -> None:
         """BYE from an agent, a callback customer or a transfer target."""
+        if self._api_outbound_hung_up(call):
+            return
         task = _task_of(call)
         if call is task.agent_call and self.recordings is not None:
             self.recordings.stop(task.id)
@@ -1292,6 +1299,7 @@ class QueueCalls:
     def _forget(self, task: QueueTask) -> None:
         task.mode = Mode.ENDED
         task.in_engine = False
+        self._api_task_ended(task)
         if task.leg is not None:
             self._spawn(self._close_leg(task.leg))
             task.leg = None
@@ -1381,6 +1389,129 @@ class QueueCalls:
         await sleep(self._clock, 0.2)  # let the BYEs/CANCELs leave before the sockets close
 
     # ------------------------------------------------------------------ reload
+
+    # ------------------------------------------------------------------ live API hooks
+    # (softswitch.web.callops): each acts through the same ACD input and shell steps as a
+    # caller's own action, so the feed, reports and lamps follow.
+
+    def api_task(self, call_id: str) -> QueueTask | None:
+        """The live queue call ``call_id`` (None when unknown or already ended)."""
+        task = self.tasks.get(call_id)
+        return task if task is not None and task.mode is not Mode.ENDED else None
+
+    def api_hang_up(self, task: QueueTask, by: str) -> None:
+        """§4.9: the switch ends a waiting or answered queue call (BYE to the caller, and
+        to the agent of an answered one). A waiting caller counts as Missed (the ACD's
+        `handle_task_removed`, §4.9's proposal), an answered call ends as if hung up; a
+        call still being answered gets 480 instead of its 200."""
+        if task.mode is Mode.ANSWERING:
+            self._reject(task, 480, f"Hung Up By {by}")
+            return
+        if task.in_engine and task.mode in (Mode.WAITING, Mode.COLLECTING):
+            self._feed(self.acd.handle_task_removed, task.id)
+        elif task.in_engine and task.mode is Mode.CONNECTED:
+            self._feed(self.acd.handle_task_left, task.id)
+        task.in_engine = False
+        self._end_caller(task, "switch", f"hung up by {by} (live API)")
+
+    def api_redirect(self, task: QueueTask, destination: Any) -> None:
+        """§4.2/§4.3: a waiting (ringing) caller leaves the queue for ``destination``
+        (an acd.config.Destination: extension, voicemail, ring group, queue): Missed for
+        this queue (§8.2), the ringing agents' offers are cancelled, and the caller goes
+        through the one destination router like a key press."""
+        self._feed(self.acd.handle_task_removed, task.id)
+        task.in_engine = False
+        if task.playback is not None:
+            task.playback.stop()
+        self._spawn(self._route(task, RouteTask(task.id, destination), False))
+
+    def api_transfer_caller(self, task: QueueTask, destination: Any) -> None:
+        """§4.4: an answered queue call's caller is sent to ``destination`` (blind; an
+        acd.config.Destination: an extension, or its voicemail): the agent's call ends
+        (BYE, the ACD's call end: wrap-up as usual) and the caller goes through the one
+        destination router (an extension: ringback until it answers)."""
+        self._feed(self.acd.handle_task_left, task.id)
+        task.in_engine = False
+        if task.agent_call is not None:
+            if self.recordings is not None:
+                self.recordings.stop(task.id)
+            self._drop_outbound(task.agent_call)
+            task.agent_call = None
+        self._spawn(self._route(task, RouteTask(task.id, destination), False))
+
+    def api_watch_end(self, fn: Callable[[QueueTask], None]) -> None:
+        """``fn(task)`` when a queue call ends (softswitch.calls.monitor)."""
+        self._api_end_watchers.append(fn)
+
+    def _api_task_ended(self, task: QueueTask) -> None:
+        for fn in self._api_end_watchers:
+            try:
+                fn(task)
+            except Exception as exc:  # noqa: BLE001 - never break the call's end
+                task.log.error("live API end hook failed", error=repr(exc))
+
+    def api_ring(self, task: QueueTask, number: str, role: str, targets: list[Any], *,
+                 on_answered: Callable[[OutboundCall], None],
+                 on_failed: Callable[[OutboundCall, int], None],
+                 owner: Any) -> OutboundCall:
+        """Ring extension ``number`` for ``task`` (a supervisor's phone, §4.7) through this
+        controller's dialer; ``owner.api_hung_up(call)`` hears its BYE."""
+        return self.api_originate(number, f"{task.id}/{role}", targets, task.caller,
+                                  f"{role}: {task.caller_display}", on_answered=on_answered,
+                                  on_failed=on_failed, owner=owner,
+                                  codecs=self._codecs(task))
+
+    def api_originate(self, number: str, label: str, targets: list[Any], from_user: str,
+                      display: str, *, on_answered: Callable[[OutboundCall], None],
+                      on_failed: Callable[[OutboundCall, int], None], owner: Any,
+                      codecs: tuple[str, ...] = SUPPORTED_CODECS) -> OutboundCall:
+        """Ring extension ``number`` (its registrar ``targets``) from ``from_user`` with a
+        media leg labelled ``label``; ``owner.api_hung_up(call)`` hears its BYE."""
+        call = OutboundCall(number, None, on_answered=on_answered, on_failed=on_failed)
+        call.owner = owner
+
+        async def start() -> None:
+            try:
+                call.leg = await self.media.open_leg(label)
+            except Exception as exc:  # noqa: BLE001 - port range exhausted
+                log.error("no media port", label=label, error=str(exc))
+                call.state = "failed"
+                on_failed(call, 503)
+                return
+            if call.state != "calling":
+                await self._close_leg(call.leg)
+                return
+            self.dialer.start(call, targets, from_user=from_user, display=display,
+                              codecs=codecs)
+        self._spawn(start())
+        return call
+
+    def api_drop(self, call: OutboundCall, bye: bool) -> None:
+        """End an `api_ring` call: CANCEL or BYE (``bye``), close its leg, forget it."""
+        if bye:
+            self.dialer.cancel(call)
+        if call.leg is not None:
+            self._spawn(self._close_leg(call.leg))
+        self._retire(call)
+
+    @staticmethod
+    def _api_owned(call: OutboundCall) -> bool:
+        return hasattr(call.owner, "api_hung_up")
+
+    def _api_outbound_hung_up(self, call: OutboundCall) -> bool:
+        hung_up = getattr(call.owner, "api_hung_up", None)
+        if hung_up is None:
+            return False
+        hung_up(call)
+        return True
+
+    def api_legs(self, task: QueueTask) -> tuple[Any, Any] | None:
+        """The (caller, agent) media legs of a connected queue call, for monitoring and
+        recording; None when it is not connected."""
+        if task.mode is not Mode.CONNECTED or task.leg is None or task.agent_call is None \
+                or task.agent_call.leg is None:
+            return None
+        return task.leg, task.agent_call.leg
 
     def reconfigure(self, acd_config: AcdConfig, extensions: dict[str, Any],
                     prompts_dir: str | Path | None) -> None:

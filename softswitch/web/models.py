@@ -60,6 +60,59 @@ class NoteRequest(Strict):
     text: str = Field(default="", max_length=2000)
 
 
+class RedirectRequest(Strict):
+    """§4.3: a waiting or ringing queue call to an extension (or, with ``voicemail``, that
+    extension's voicemail), a ring group or another queue."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"target": "1005"}, {"target": "1005", "voicemail": True}]})
+    target: str = Field(pattern=r"^[0-9*#]{1,32}$")
+    voicemail: bool = False
+
+
+class TransferRequest(Strict):
+    """§4.4: an answered call. ``party`` (caller or callee; a queue call's caller is the
+    customer) is sent to ``target`` (blind), or joined with the target of the consultation
+    call ``consult_call_id`` that the other party (the transferor) has with it (attended,
+    extension calls); the transferor leaves."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"target": "1005", "party": "caller"},
+                     {"mode": "attended", "party": "caller", "consult_call_id": "consult-1"}]})
+    mode: Literal["blind", "attended"] = "blind"
+    party: Literal["caller", "callee"] = "caller"
+    target: str | None = Field(default=None, pattern=r"^[0-9*#]{1,32}$")
+    voicemail: bool = False
+    consult_call_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class ParkRequest(Strict):
+    """§4.5: ``party`` waits in the lowest free park slot (or ``slot``); the other leaves."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"party": "caller"}]})
+    party: Literal["caller", "callee"] = "caller"
+    slot: str | None = Field(default=None, pattern=r"^[0-9*#]{1,32}$")
+
+
+class RecordingRequest(Strict):
+    """§4.6: pause, resume or start the recording of an answered call."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"action": "pause"}, {"action": "resume"}]})
+    action: Literal["pause", "resume", "start"]
+
+
+class MonitorRequest(Strict):
+    """§4.7 (managers, P4): the switch calls the manager's phone; once answered it hears
+    the agent and the caller (``listen``), is heard by the agent only (``whisper``) or by
+    both (``barge``)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"mode": "listen"}, {"mode": "whisper"}, {"mode": "barge"}]})
+    mode: Literal["listen", "whisper", "barge"]
+
+
 class ErrorReply(BaseModel):
     error: str
     message: str

@@ -30,6 +30,8 @@ class Switchboard:
     desk: Any  # softswitch.agentdesk.AgentDesk
     panels: Panels
     logs: CallLogs | None
+    monitors: Any = None  # softswitch.calls.monitor.Monitors, made on first use (callops)
+    agent_calls: Any = None  # softswitch.calls.agentcall.AgentCalls, likewise
 
 
 def set_agent_state(board: Switchboard, access: Access, queue: str, agent: str,

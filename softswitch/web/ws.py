@@ -25,12 +25,23 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from softswitch.log import get_logger
+from softswitch.web import callops
 from softswitch.web import operations as ops
 from softswitch.web.api import BOARD, CREDENTIALS
 from softswitch.web.auth import Principal
 from softswitch.web.errors import ApiError
 from softswitch.web.live import Feed, text_frame
-from softswitch.web.models import AgentStateRequest, DispositionRequest, NoteRequest, parse
+from softswitch.web.models import (
+    AgentStateRequest,
+    DispositionRequest,
+    MonitorRequest,
+    NoteRequest,
+    ParkRequest,
+    RecordingRequest,
+    RedirectRequest,
+    TransferRequest,
+    parse,
+)
 from softswitch.web.permissions import Access
 
 log = get_logger("ws")
@@ -308,6 +319,65 @@ async def _note(client: WsClient, board: ops.Switchboard, access: Access,
     return await ops.save_note(board, access, queue, call, req)
 
 
+_COMMON = ("type", "id", "queue", "call_id")
+
+
+def _body(message: dict[str, Any]) -> dict[str, Any]:
+    """The operation's own fields: everything but the envelope (unknown ones are 400)."""
+    return {k: v for k, v in message.items() if k not in _COMMON}
+
+
+async def _pick_up(client: WsClient, board: ops.Switchboard, access: Access,
+                   message: dict[str, Any]) -> dict[str, Any]:
+    queue, call = _fields(message, "queue", "call_id")
+    return callops.pick_up(board, access, queue, call)
+
+
+async def _hang_up(client: WsClient, board: ops.Switchboard, access: Access,
+                   message: dict[str, Any]) -> dict[str, Any]:
+    queue, call = _fields(message, "queue", "call_id")
+    return callops.hang_up(board, access, queue, call)
+
+
+async def _redirect(client: WsClient, board: ops.Switchboard, access: Access,
+                    message: dict[str, Any]) -> dict[str, Any]:
+    queue, call = _fields(message, "queue", "call_id")
+    return callops.redirect(board, access, queue, call,
+                            parse(RedirectRequest, _body(message)))
+
+
+async def _transfer(client: WsClient, board: ops.Switchboard, access: Access,
+                    message: dict[str, Any]) -> dict[str, Any]:
+    queue, call = _fields(message, "queue", "call_id")
+    return callops.transfer(board, access, queue, call,
+                            parse(TransferRequest, _body(message)))
+
+
+async def _park(client: WsClient, board: ops.Switchboard, access: Access,
+                message: dict[str, Any]) -> dict[str, Any]:
+    queue, call = _fields(message, "queue", "call_id")
+    return callops.park(board, access, queue, call, parse(ParkRequest, _body(message)))
+
+
+async def _recording(client: WsClient, board: ops.Switchboard, access: Access,
+                     message: dict[str, Any]) -> dict[str, Any]:
+    queue, call = _fields(message, "queue", "call_id")
+    return callops.recording(board, access, queue, call,
+                             parse(RecordingRequest, _body(message)))
+
+
+async def _monitor(client: WsClient, board: ops.Switchboard, access: Access,
+                   message: dict[str, Any]) -> dict[str, Any]:
+    queue, call = _fields(message, "queue", "call_id")
+    return callops.monitor(board, access, queue, call, parse(MonitorRequest, _body(message)))
+
+
+async def _call_agent(client: WsClient, board: ops.Switchboard, access: Access,
+                      message: dict[str, Any]) -> dict[str, Any]:
+    queue, agent = _fields(message, "queue", "agent")
+    return callops.call_agent(board, access, queue, agent)
+
+
 HANDLERS = {
     "subscribe": _subscribe,
     "ping": _ping,
@@ -315,4 +385,12 @@ HANDLERS = {
     "calls.log": _call_logs,
     "record.set_disposition": _disposition,
     "note.save": _note,
+    "call.pickup": _pick_up,
+    "call.redirect": _redirect,
+    "call.transfer": _transfer,
+    "call.park": _park,
+    "call.recording": _recording,
+    "call.monitor": _monitor,
+    "call.hangup": _hang_up,
+    "agent.call": _call_agent,
 }

@@ -1,0 +1,122 @@
+"""Call an agent from the queue panel (queue-manager-agent.md §4.10): "the system calls the
+agent"; here the switch first rings the manager's (the requester's) own phone, and once it
+answers rings the agent's phone; when the agent answers the two are bridged in the media
+relay. Either phone's hang-up ends the other; an agent who does not answer or declines
+ends the requester's call.
+
+Both calls go out through the queue controller's dialer (softswitch.queue.dialer, the one
+fork), which routes their BYEs here (``api_hung_up``).
+
+Decisions:
+- The requester hears silence while the agent's phone rings (no ringback is generated on
+  the switch's own outbound leg); the agent's phone shows the requester as the caller.
+- The agent's phone rings for at most RING_TIMEOUT seconds (the fork's no-answer timer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from softswitch.calls.fork import Fork
+from softswitch.log import get_logger
+
+log = get_logger("agentcall")
+
+RING_TIMEOUT = 30.0
+
+
+@dataclass(eq=False)
+class AgentCall:
+    """One requester-to-agent call: the owner of both outbound calls."""
+
+    calls: AgentCalls
+    id: str
+    requester: str
+    agent: str
+    first: Any = None  # the requester's OutboundCall
+    second: Any = None  # the agent's
+    over: bool = False
+
+    def api_hung_up(self, out: Any) -> None:
+        self.calls.hung_up(self, out)
+
+    def as_json(self) -> dict[str, Any]:
+        state = "connected" if self.second is not None and self.second.state == "answered" \
+            else "ringing_agent" if self.second is not None else "ringing_requester"
+        return {"id": self.id, "requester": self.requester, "agent": self.agent,
+                "state": "ended" if self.over else state}
+
+
+@dataclass(eq=False)
+class AgentCalls:
+    queues: Any  # softswitch.queue.controller.QueueCalls
+    active: dict[str, AgentCall] = field(default_factory=dict)
+    _n: int = 0
+
+    def start(self, requester: str, requester_targets: list[Any], agent: str) -> AgentCall:
+        self._n += 1
+        call = AgentCall(self, f"agentcall-{self._n}-{requester}-{agent}", requester, agent)
+        self.active[call.id] = call
+        call.first = self.queues.api_originate(
+            requester, f"{call.id}/requester", requester_targets, agent, f"Call {agent}",
+            on_answered=lambda out: self._requester_answered(call),
+            on_failed=lambda out, status: self._failed(call, status), owner=call)
+        log.info("agent call: ringing the requester", requester=requester, agent=agent)
+        return call
+
+    def _requester_answered(self, call: AgentCall) -> None:
+        if call.over:
+            return
+        targets = self.queues.registrar.targets(call.agent, self.queues.clock())
+        if not targets:
+            log.info("agent call: the agent has no registered phone", agent=call.agent)
+            self._end(call)
+            return
+        call.second = self.queues.api_originate(
+            call.agent, f"{call.id}/agent", targets, call.requester, "",
+            on_answered=lambda out: self._agent_answered(call),
+            on_failed=lambda out, status: self._failed(call, status), owner=call)
+        call.second.fork = Fork(RING_TIMEOUT)
+        self._arm(call)
+
+    def _arm(self, call: AgentCall) -> None:
+        second = call.second
+        if second is None or call.over or second.state != "calling":
+            return
+        deadline = second.fork.next_deadline()
+        if deadline is not None:
+            self.queues._clock.call_at(deadline, self._timer, call)
+
+    def _timer(self, call: AgentCall) -> None:
+        if call.second is not None and not call.over and call.second.state == "calling":
+            self.queues.dialer.handle_timer(call.second)
+            self._arm(call)
+
+    def _agent_answered(self, call: AgentCall) -> None:
+        first, second = call.first, call.second
+        if call.over or first is None or second is None or first.leg is None \
+                or second.leg is None:
+            self._end(call)
+            return
+        self.queues.media.bridge(first.leg, second.leg)
+        log.info("agent call connected", requester=call.requester, agent=call.agent)
+
+    def _failed(self, call: AgentCall, status: int) -> None:
+        log.info("agent call not answered", requester=call.requester, agent=call.agent,
+                 status=status)
+        self._end(call)
+
+    def hung_up(self, call: AgentCall, out: Any) -> None:
+        """A BYE from either phone: the other is hung up."""
+        self._end(call)
+
+    def _end(self, call: AgentCall) -> None:
+        """Each outbound call: CANCEL or BYE while it is live, its leg closed, forgotten."""
+        if call.over:
+            return
+        call.over = True
+        for out in (call.first, call.second):
+            if out is not None:
+                self.queues.api_drop(out, bye=out.state in ("calling", "answered"))
+        self.active.pop(call.id, None)

@@ -1,0 +1,274 @@
+"""The live API's call operations on real calls of pjsua2 phones (softswitch.web.callops,
+softswitch.calls.monitor): monitoring lets the manager's phone hear the caller and agent
+(listen), be heard by the agent only (whisper) or by both (barge); a transfer sends the
+caller to another phone; a park moves the caller into a slot another phone retrieves; a
+hang-up ends the call on both phones; a recording start writes the call's WAV."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+import wave
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import audio
+import numpy as np
+import pytest
+from phones import Phone, wait_wav_complete
+from queue_support import phone, queue_config
+
+from benchmarks.peers.switch import Extension, RunningSwitch
+
+CALLER = ("3000", "caller-pw")
+AGENT = ("2000", "agent-pw")
+MANAGER = ("2900", "manager-pw")
+TARGET = ("2100", "target-pw")
+EXTENSIONS = [Extension(*x) for x in (CALLER, AGENT, MANAGER, TARGET)]
+QUEUE = queue_config("6471", "Ops", static_agents=[AGENT[0]], managers=[MANAGER[0]])
+CONFIG = {"extensions": EXTENSIONS, "queues": [QUEUE],
+          "overrides": {"recording": {"queues": False, "extensions": False}}}
+CALLER_TONE, AGENT_TONE, MANAGER_TONE, TARGET_TONE = 440, 1000, 1800, 700
+
+
+class Api:
+    """REST as one extension."""
+
+    def __init__(self, switch: RunningSwitch, who: tuple[str, str]) -> None:
+        self.base = switch.http_url + "/api/v1"
+        status, body = self.post("/login", {"extension": who[0], "password": who[1]},
+                                 auth=False)
+        assert status == 200, body
+        self.token = body["token"]
+
+    def post(self, path: str, body: Any = None, auth: bool = True) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json"}
+        if auth:
+            headers["Authorization"] = f"Bearer {self.token}"
+        req = urllib.request.Request(self.base + path, method="POST", headers=headers,
+                                     data=json.dumps(body).encode() if body is not None
+                                     else None)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as reply:
+                return reply.status, json.loads(reply.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read())
+
+    def get(self, path: str) -> Any:
+        req = urllib.request.Request(self.base + path,
+                                     headers={"Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(req, timeout=10) as reply:
+            return json.loads(reply.read())
+
+
+def dial(p: Phone, number: str, switch: RunningSwitch) -> int:
+    return p.call(f"sip:{number}@{switch.host}:{switch.port}")
+
+
+def answered_queue_call(switch: RunningSwitch, caller: Phone, agent: Phone,
+                        api: Api) -> tuple[int, int, str]:
+    """The caller's call into the queue, answered by the agent; (caller call, agent call,
+    the queue call's id from the panel)."""
+    call = dial(caller, QUEUE["number"], switch)
+    caller.wait_call_state(call, "CONFIRMED")
+    incoming = agent.wait_incoming(timeout=15)
+    agent.answer(incoming)
+    agent.wait_call_state(incoming, "CONFIRMED")
+    agent.wait_media(incoming)
+    caller.wait_media(call)
+    for _ in range(100):
+        active = api.get(f"/queues/{QUEUE['number']}")["active"]
+        if active:
+            return call, incoming, active[0]["id"]
+        time.sleep(0.05)
+    raise AssertionError("the answered call is not on the panel")
+
+
+def tones(caller: Phone, call: int, agent: Phone, incoming: int, tmp_path: Path) -> None:
+    caller.play(call, audio.tone_wav(tmp_path / "caller.wav", CALLER_TONE))
+    agent.play(incoming, audio.tone_wav(tmp_path / "agent.wav", AGENT_TONE))
+
+
+MIXED = 0.2  # a tone's share of a frame's power when two or three are mixed
+
+
+def absent(path: Path, freq: float) -> None:
+    signal, rate = audio.read_wav(path)
+    rep = audio.detect_tone(signal, rate, freq, min_share=MIXED)
+    assert rep.seconds_with_tone < 0.3, (path, freq, rep)
+
+
+def present(path: Path, freq: float, seconds: float = 1.5) -> None:
+    audio.wav_has_tone(path, freq, min_seconds=seconds, min_share=MIXED)
+
+
+@pytest.mark.switch_config(**CONFIG)
+def test_listen_whisper_barge(switch: RunningSwitch, phone_factory: Callable[..., Phone],
+                              tmp_path: Path) -> None:
+    caller, agent = phone(phone_factory, CALLER, switch), phone(phone_factory, AGENT, switch)
+    manager = phone(phone_factory, MANAGER, switch)
+    api = Api(switch, MANAGER)
+    call, incoming, call_id = answered_queue_call(switch, caller, agent, api)
+    tones(caller, call, agent, incoming, tmp_path)
+    path = f"/queues/{QUEUE['number']}/calls/{call_id}/monitor"
+    heard: dict[str, dict[str, Path]] = {}
+    for mode in ("listen", "whisper", "barge"):
+        status, body = api.post(path, {"mode": mode})
+        assert status == 200, body
+        mon = manager.wait_incoming(timeout=10)
+        manager.answer(mon)
+        manager.wait_call_state(mon, "CONFIRMED")
+        manager.wait_media(mon)
+        manager.play(mon, audio.tone_wav(tmp_path / "manager.wav", MANAGER_TONE))
+        time.sleep(0.5)  # the mix is in place
+        caller.record(call, tmp_path / f"caller-{mode}.wav")
+        agent.record(incoming, tmp_path / f"agent-{mode}.wav")
+        manager.record(mon, tmp_path / f"manager-{mode}.wav")
+        time.sleep(3.0)
+        heard[mode] = {"caller": caller.stop_record(call), "agent": agent.stop_record(incoming),
+                       "manager": manager.stop_record(mon)}
+        manager.hangup(mon)
+        manager.wait_call_state(mon, "DISCONNECTED")
+    for files in heard.values():
+        # the manager hears both parties in every mode; caller and agent hear each other
+        present(files["manager"], CALLER_TONE)
+        present(files["manager"], AGENT_TONE)
+        present(files["caller"], AGENT_TONE)
+        present(files["agent"], CALLER_TONE)
+    absent(heard["listen"]["agent"], MANAGER_TONE)
+    absent(heard["listen"]["caller"], MANAGER_TONE)
+    present(heard["whisper"]["agent"], MANAGER_TONE)
+    absent(heard["whisper"]["caller"], MANAGER_TONE)
+    present(heard["barge"]["agent"], MANAGER_TONE)
+    present(heard["barge"]["caller"], MANAGER_TONE)
+    # after the manager left, the two still talk (the bridge is back)
+    caller.record(call, tmp_path / "caller-after.wav")
+    time.sleep(2.0)
+    present(caller.stop_record(call), AGENT_TONE, 1.0)
+    caller.hangup(call)
+    agent.wait_call_state(incoming, "DISCONNECTED")
+
+
+@pytest.mark.switch_config(**CONFIG)
+def test_transfer_sends_the_caller_to_another_phone(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    caller, agent = phone(phone_factory, CALLER, switch), phone(phone_factory, AGENT, switch)
+    target = phone(phone_factory, TARGET, switch)
+    api = Api(switch, MANAGER)
+    call, incoming, call_id = answered_queue_call(switch, caller, agent, api)
+    status, body = api.post(f"/queues/{QUEUE['number']}/calls/{call_id}/transfer",
+                            {"target": TARGET[0], "party": "caller"})
+    assert status == 200, body
+    agent.wait_call_state(incoming, "DISCONNECTED")
+    ringing = target.wait_incoming(timeout=10)
+    target.answer(ringing)
+    target.wait_call_state(ringing, "CONFIRMED")
+    target.wait_media(ringing)
+    caller.play(call, audio.tone_wav(tmp_path / "caller.wav", CALLER_TONE))
+    target.play(ringing, audio.tone_wav(tmp_path / "target.wav", TARGET_TONE))
+    caller.record(call, tmp_path / "caller-heard.wav")
+    target.record(ringing, tmp_path / "target-heard.wav")
+    time.sleep(2.5)
+    audio.wav_has_tone(caller.stop_record(call), TARGET_TONE, min_seconds=1.0)
+    audio.wav_has_tone(target.stop_record(ringing), CALLER_TONE, min_seconds=1.0)
+    assert caller.call_states(call)[-1] == "CONFIRMED"  # the same call, never dropped
+    target.hangup(ringing)
+    caller.wait_call_state(call, "DISCONNECTED")
+
+
+@pytest.mark.switch_config(**CONFIG)
+def test_park_moves_the_caller_to_a_slot_another_phone_retrieves(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    """An extension call of agent 2000 (caller 3000 dialled it): the manager parks the
+    caller; 2100 dials the slot and talks with the caller."""
+    caller, agent = phone(phone_factory, CALLER, switch), phone(phone_factory, AGENT, switch)
+    target = phone(phone_factory, TARGET, switch)
+    api = Api(switch, MANAGER)
+    call = dial(caller, AGENT[0], switch)
+    incoming = agent.wait_incoming(timeout=10)
+    agent.answer(incoming)
+    caller.wait_call_state(call, "CONFIRMED")
+    caller.wait_media(call)
+    me = api.get("/agents")
+    assert me["agents"][0]["agent"] == AGENT[0]
+    sip_call_id = caller.calls()[str(call)]["call_id"]
+    status, body = api.post(f"/queues/{QUEUE['number']}/calls/{sip_call_id}/park",
+                            {"party": "caller"})
+    assert status == 200, body
+    agent.wait_call_state(incoming, "DISCONNECTED")
+    slot = body["slot"]
+    retrieve = dial(target, slot, switch)
+    target.wait_call_state(retrieve, "CONFIRMED")
+    target.wait_media(retrieve)
+    caller.play(call, audio.tone_wav(tmp_path / "caller.wav", CALLER_TONE))
+    target.record(retrieve, tmp_path / "target-heard.wav")
+    time.sleep(2.5)
+    audio.wav_has_tone(target.stop_record(retrieve), CALLER_TONE, min_seconds=1.0)
+    target.hangup(retrieve)
+    caller.wait_call_state(call, "DISCONNECTED")
+
+
+@pytest.mark.switch_config(**CONFIG)
+def test_hang_up_ends_the_call_on_both_phones_and_recording_writes_a_wav(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    caller, agent = phone(phone_factory, CALLER, switch), phone(phone_factory, AGENT, switch)
+    api = Api(switch, MANAGER)
+    call, incoming, call_id = answered_queue_call(switch, caller, agent, api)
+    tones(caller, call, agent, incoming, tmp_path)
+    base = f"/queues/{QUEUE['number']}/calls/{call_id}"
+    status, body = api.post(base + "/recording", {"action": "start"})
+    assert status == 200 and body["recording"] == "recording", body
+    wav = Path(body["path"])
+    time.sleep(2.0)
+    status, body = api.post(base + "/recording", {"action": "pause"})
+    assert (status, body["recording"]) == (200, "paused")
+    time.sleep(1.5)
+    status, body = api.post(base + "/hangup")
+    assert status == 200, body
+    assert caller.wait_call_state(call, "DISCONNECTED")["code"] == 200
+    agent.wait_call_state(incoming, "DISCONNECTED")
+    wait_wav_complete(wav)
+    left, right, rate = channels(wav)  # the caller, the agent (softswitch.calls.recording)
+    assert len(left) / rate >= 3.0  # the paused stretch is kept as silence
+    heard_caller = audio.detect_tone(left, rate, CALLER_TONE)
+    heard_agent = audio.detect_tone(right, rate, AGENT_TONE)
+    assert heard_caller.seconds_with_tone >= 1.2 and heard_agent.seconds_with_tone >= 1.2, \
+        (heard_caller, heard_agent)
+    assert heard_caller.seconds_with_tone < len(left) / rate - 1.0  # nothing while paused
+
+
+def channels(path: Path) -> tuple[Any, Any, int]:
+    with wave.open(str(path), "rb") as w:
+        assert (w.getnchannels(), w.getsampwidth()) == (2, 2)
+        rate = w.getframerate()
+        raw = w.readframes(w.getnframes())
+    data = np.frombuffer(raw, dtype="<i2").astype(np.float64) / 32768.0
+    return data[0::2], data[1::2], rate
+
+
+@pytest.mark.switch_config(**CONFIG)
+def test_call_an_agent_rings_the_manager_then_the_agent(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    agent, manager = phone(phone_factory, AGENT, switch), phone(phone_factory, MANAGER, switch)
+    api = Api(switch, MANAGER)
+    status, body = api.post(f"/queues/{QUEUE['number']}/agents/{AGENT[0]}/call")
+    assert status == 200, body
+    first = manager.wait_incoming(timeout=10)
+    manager.answer(first)
+    manager.wait_media(first)
+    second = agent.wait_incoming(timeout=10)
+    assert MANAGER[0] in agent.incoming(second)["from"]
+    agent.answer(second)
+    agent.wait_media(second)
+    manager.play(first, audio.tone_wav(tmp_path / "manager.wav", MANAGER_TONE))
+    agent.play(second, audio.tone_wav(tmp_path / "agent.wav", AGENT_TONE))
+    manager.record(first, tmp_path / "manager-heard.wav")
+    agent.record(second, tmp_path / "agent-heard.wav")
+    time.sleep(2.5)
+    audio.wav_has_tone(manager.stop_record(first), AGENT_TONE, min_seconds=1.0)
+    audio.wav_has_tone(agent.stop_record(second), MANAGER_TONE, min_seconds=1.0)
+    agent.hangup(second)
+    assert manager.wait_call_state(first, "DISCONNECTED")["code"] == 200
