@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from softswitch.web import metrics, openapi, rest, security, ws
+from softswitch.web.console import add_console
 from softswitch.web.api import (
     BOARD,
     CREDENTIALS,
@@ -69,6 +70,7 @@ def build_app(router: Any) -> web.Application:
     app.router.add_get(PREFIX + "/ws", ws.handle)
     app.router.add_get("/metrics", metrics.serve)
     security.add_routes(app, router.bans, credentials=credentials)
+    add_console(app)  # the browser console at / (softswitch.web.console)
 
     async def on_cleanup(app: web.Application) -> None:
         panels.close()
