@@ -56,6 +56,11 @@ function kpiClass(key, k, q) {
   return "";
 }
 
+function agentName(q, agent) {
+  const row = q.agents.find((a) => a.agent === agent);
+  return row && row.name ? `${row.name} [${agent}]` : agent;
+}
+
 function qLabel(q) { return q ? `${q.name} [${q.number}]` : ""; }
 
 function fmtTime(epoch) {
@@ -88,6 +93,8 @@ class Console {
     this.panelQueue = null;
     this.carousel = null;
     this.editing = null;
+    this.toasts = h("div", { id: "toasts", "aria-live": "polite" }); // outlives re-renders
+    document.body.append(this.toasts);
     window.addEventListener("hashchange", () => { this.route = location.hash.slice(2); this.render(); });
     setInterval(() => this.tick(), 1000);
   }
@@ -238,8 +245,7 @@ class Console {
   }
 
   toast(text, kind = "info") {
-    const box = document.getElementById("toasts");
-    if (!box) return;
+    const box = this.toasts;
     const el = h("div", { class: `toast ${kind}`, role: kind === "error" ? "alert" : "status" }, text);
     box.append(el);
     setTimeout(() => el.remove(), 6000);
@@ -284,7 +290,7 @@ class Console {
     const main = h("main", { id: "main" });
     const body = { wallboard: () => this.wallboard(), panel: () => this.panel(), agent: () => this.agentView(), logs: () => this.logsView() }[route]();
     main.append(body);
-    this.root.replaceChildren(header, offline, main, h("div", { id: "toasts", "aria-live": "polite" }), this.dialog || "");
+    this.root.replaceChildren(header, offline, main, this.dialog || "");
     document.body.classList.toggle("tv", !!document.fullscreenElement);
     if (focusId) { const el = document.getElementById(focusId); if (el) el.focus(); }
     this.tick();
@@ -352,7 +358,7 @@ class Console {
       const clickable = (w.type === "missed" || w.type === "abandoned") && this.logQueues().length;
       const card = h("div", { class: `widget size${w.size || 1}${w.locked ? " locked" : ""}`, dataset: { type: w.type } },
         h("div", { class: "label" }, t(w.type)), value,
-        w.type === "callback" ? h("div", { class: "sub" }, `${t("callback_requests")} / ${t("callback_failures")} / ${t("awaiting_callback")}`) : null,
+        w.type === "callback" ? h("div", { class: "subtext" }, `${t("callback_requests")} / ${t("callback_failures")} / ${t("awaiting_callback")}`) : null,
         w.description ? h("div", { class: "desc" }, w.description) : null);
       if (clickable && !this.editing) {
         card.classList.add("clickable");
@@ -472,15 +478,15 @@ class Console {
         h("td", {}, qLabel(q)), h("td", {}, c.status === "ringing" ? `${t("ringing")} ${(c.ringing_agents || []).join(", ")}` : t("queued")),
         h("td", {}, h("span", { "data-since": c.entered_at }, hms(now - c.entered_at))),
         h("td", {}, `${origin(c)}, ${t("queued")}`),
-        h("td", { class: "ops" }, this.waitingOps(q, c))))));
+        h("td", {}, h("span", { class: "ops" }, this.waitingOps(q, c)))))));
     const aTable = h("table", { id: "active-table" },
       h("thead", {}, h("tr", {}, [t("caller"), t("callee"), t("queue"), t("status"), t("time"), t("details"), ""].map((x) => h("th", { scope: "col" }, x)))),
       h("tbody", {}, active.map(({ q, c }) => h("tr", { dataset: { call: c.id, caller: c.caller, agent: c.agent } },
-        h("td", {}, caller(c)), h("td", {}, c.agent), h("td", {}, qLabel(q)),
+        h("td", {}, caller(c)), h("td", {}, agentName(q, c.agent)), h("td", {}, qLabel(q)),
         h("td", {}, c.on_hold ? t("on_hold") : t("talking")),
         h("td", {}, h("span", { "data-since": c.answered_at }, hms(now - c.answered_at))),
         h("td", {}, `${origin(c)}, ${t("talking")}`),
-        h("td", { class: "ops" }, this.activeOps(q, c))))));
+        h("td", {}, h("span", { class: "ops" }, this.activeOps(q, c)))))));
     return h("section", { class: "panel", "aria-label": t("panel") },
       h("div", { class: "controls" }, sel, h("span", { class: "period" }, t("period"))),
       h("div", { class: "panel-grid" }, stats,

@@ -105,6 +105,7 @@ export class Live extends EventTarget {
         this._snapshot(msg);
         return;
       case "resumed":
+        this.resumes = (this.resumes || 0) + 1; // nothing lost: the deltas follow
         this.online = true;
         this._emit("status", { online: true, resumed: true, count: msg.count });
         return;
