@@ -10,7 +10,6 @@ from typing import Any
 from aiohttp import web
 
 from softswitch.web import metrics, openapi, rest, security, ws
-from softswitch.web.console import add_console
 from softswitch.web.api import (
     BOARD,
     CREDENTIALS,
@@ -24,6 +23,7 @@ from softswitch.web.api import (
 )
 from softswitch.web.auth import Credentials
 from softswitch.web.calllogs import CallLogs
+from softswitch.web.console import add_console
 from softswitch.web.errors import json_errors
 from softswitch.web.operations import Switchboard
 from softswitch.web.panels import Panels

@@ -20,7 +20,6 @@ from playwright.sync_api import BrowserContext, Page, sync_playwright
 
 HERE = Path(__file__).resolve().parent
 INTEROP = HERE.parent / "interop"
-SHOTS = HERE / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -61,11 +60,3 @@ def page_factory() -> Iterator[Callable[..., Page]]:
         finally:
             context.close()
         assert errors == [], f"JavaScript errors in the console: {errors}"
-
-
-def shot(page: Page, name: str) -> Path:
-    SHOTS.mkdir(exist_ok=True)
-    w = page.viewport_size["width"] if page.viewport_size else 0
-    path = SHOTS / f"{name}-{w}.png"
-    page.screenshot(path=str(path), full_page=False)
-    return path

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from blf_keys import lamp_history, start_keys, wait_until
-from conftest import shot
+from console_page import shot
 from phones import Phone
 from playwright.sync_api import Page, expect
 from queue_support import phone, queue_config
@@ -42,6 +42,7 @@ Q = "6470"
 QUEUE = queue_config(Q, "Support", static_agents=[AGENT[0]], dynamic_agents=[AGENT2[0]],
                      managers=[MANAGER[0]],
                      panel_permissions={"agents": ["queue_panel", "wallboard", "call_logs"]})
+QUEUE2 = queue_config("6471", "Sales", dynamic_agents=[AGENT2[0]], managers=[MANAGER[0]])
 PAUSE_KEY = f"*07{Q}"
 OVERRIDES = {"sip": {"auth": {"algorithms": ["MD5"]}}, "smtp": None}
 MANAGER_ONLY = [".op-listen", ".op-whisper", ".op-barge", ".op-rec-pause", ".op-rec-resume"]
@@ -100,7 +101,7 @@ KPIS = ["signed_in_agents", "idle_agents", "active_calls", "waiting_calls", "avg
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.switch_config(extensions=EXTENSIONS, queues=[QUEUE], overrides=OVERRIDES)
+@pytest.mark.switch_config(extensions=EXTENSIONS, queues=[QUEUE, QUEUE2], overrides=OVERRIDES)
 def test_manager_panel_follows_calls_pauses_agent_and_wallboard_equals_api(
         switch: RunningSwitch, phone_factory: Callable[..., Phone],
         sipp: Callable[..., Sipp], page_factory: Callable[..., Page], tmp_path: Path) -> None:
@@ -155,16 +156,19 @@ def test_manager_panel_follows_calls_pauses_agent_and_wallboard_equals_api(
     reply = api(switch, MANAGER, "GET", "/queues")
     kpis = reply["queues"][0]["kpis"]
     assert kpis["answered"] == 1 and kpis["total"] == 1
+    rows = {Q: kpis, "6471": reply["queues"][1]["kpis"], "all": reply["all"]}
+    assert rows["all"]["signed_in_agents"] is None  # the All row's "-" (§2.4)
     for page in (small, large):
-        for key in KPIS:
-            cell = page.locator(f"#perf-table tr[data-queue='{Q}'] td[data-kpi='{key}']")
-            expect(cell).to_have_text(kpi_text(key, kpis))
-        status = page.locator(f"#agent-table tr[data-agent='2000'] td.state")
+        for queue, figures in rows.items():
+            for key in KPIS:
+                cell = page.locator(f"#perf-table tr[data-queue='{queue}'] td[data-kpi='{key}']")
+                expect(cell).to_have_text(kpi_text(key, figures))
+        status = page.locator("#agent-table tr[data-agent='2000'] td.state")
         expect(status).to_have_text("Paused-Lunch")
         shot(page, "wallboard-list")
-        page.click("#wb-toggle")  # summary view: the widgets carry the same figures
+        page.click("#wb-toggle")  # summary view of "All": the widgets carry the All row
         for key in ("answered", "total", "answer_rate", "avg_talk", "waiting_calls"):
-            expect(page.locator(f"#kpi-{key}")).to_have_text(kpi_text(key, kpis))
+            expect(page.locator(f"#kpi-{key}")).to_have_text(kpi_text(key, rows["all"]))
         shot(page, "wallboard-summary")
 
 
@@ -275,3 +279,64 @@ def test_agent_console_notes_logs_permissions_and_resume(
     boss.select_option("#lang", "zh")
     boss.click("#tab-wallboard")
     shot(boss, "wallboard-zh")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.switch_config(extensions=EXTENSIONS, queues=[QUEUE, QUEUE2], overrides=OVERRIDES)
+def test_wallboard_widgets_carousel_tv_mode_and_keyboard(
+        switch: RunningSwitch, page_factory: Callable[..., Page]) -> None:
+    # `softswitch run` announces the console's address in its "switch ready" line
+    assert switch.ready_event["console"] == switch.http_url + "/"
+    page = page_factory("small")
+    log_in(page, switch, MANAGER)
+    page.click("#tab-wallboard")
+    widgets = page.locator("#widgets .widget")
+    expect(widgets).to_have_count(14)  # the clock + 13 KPIs of the summary view (§2.3)
+    expect(widgets.first).to_have_attribute("data-type", "clock")
+
+    # §2.7 edit the "All" layout: delete the clock, add SLA with a description, save
+    page.click("#wb-edit")
+    page.click("[aria-label='Delete Time and Date']")
+    page.select_option("#wb-add-type", "sla")
+    page.fill("#wb-add-desc", "target 80%")
+    page.click("#wb-add")
+    page.click("#wb-save")
+    expect(widgets).to_have_count(14)
+    expect(widgets.last).to_have_attribute("data-type", "sla")
+    expect(widgets.last.locator(".desc")).to_have_text("target 80%")
+    page.reload()  # kept for this user
+    expect(page.locator("#widgets .widget").last).to_have_attribute("data-type", "sla")
+    # a single queue's view has its own layout (the default), All keeps the edited one
+    page.select_option("#wb-queue", Q)
+    expect(page.locator("#widgets .widget").first).to_have_attribute("data-type", "clock")
+    page.select_option("#wb-queue", "all")
+    page.click("#wb-edit")
+    page.click("#wb-reset")
+    page.click("#wb-save")
+    expect(page.locator("#widgets .widget").first).to_have_attribute("data-type", "clock")
+
+    # the carousel alternates the summary and list views at the set interval
+    page.fill("#wb-interval", "5")
+    page.press("#wb-interval", "Tab")
+    page.click("#wb-play")
+    expect(page.locator("#perf-table")).to_be_visible(timeout=8000)
+    expect(page.locator("#widgets")).to_be_visible(timeout=8000)
+    page.click("#wb-play")  # stop
+
+    # keyboard only: Tab to the full-screen button and press Enter: TV mode hides the
+    # controls and enlarges the widgets
+    page.focus("#wb-play")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "wb-full"
+    page.keyboard.press("Enter")
+    expect(page.locator("body.tv")).to_have_count(1)
+    expect(page.locator("header")).to_be_hidden()
+    shot(page, "wallboard-tv")
+    large = page_factory("large")
+    log_in(large, switch, MANAGER)
+    large.click("#tab-wallboard")
+    large.click("#wb-full")
+    expect(large.locator("header")).to_be_hidden()
+    shot(large, "wallboard-tv")

@@ -594,7 +594,7 @@ class Console {
       h("h3", {}, t("my_queues")),
       h("table", { id: "my-queues" }, h("thead", {}, h("tr", {}, [t("queue"), t("type"), t("status"), t("time"), ""].map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, me.memberships.map((m) => h("tr", { dataset: { queue: m.queue } },
-          h("td", {}, m.queue), h("td", {}, t(m.type)), h("td", { class: `state ${stateKey(m)}` }, stateText(m)),
+          h("td", {}, this.live.queues.has(m.queue) ? qLabel(this.live.queues.get(m.queue)) : m.queue), h("td", {}, t(m.type)), h("td", { class: `state ${stateKey(m)}` }, stateText(m)),
           h("td", {}, m.paused && m.paused_at ? h("span", { "data-since": m.paused_at }, "") : fmtTime(m.signed_in ? m.signed_in_at : m.signed_out_at)),
           h("td", {}, this.stateControls(m.queue, m)))))));
     const now = this.live.now();
@@ -692,7 +692,7 @@ class Console {
       const reply = await this.api.call("GET", `/queues/${encodeURIComponent(r.queue)}/records/${encodeURIComponent(r.id)}/disposition`).catch(() => ({ log: [] }));
       hist.title = reply.log.map((e) => `${fmtTime(e.at)} ${e.by}: ${t(e.from)} → ${t(e.to)}`).join("\n") || "-";
       this.toast(hist.title);
-    } }, "ⓘ");
+    } }, t("history"));
     return h("span", {}, sel, hist);
   }
 
