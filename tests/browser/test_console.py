@@ -43,6 +43,7 @@ QUEUE = queue_config(Q, "Support", static_agents=[AGENT[0]], dynamic_agents=[AGE
                      managers=[MANAGER[0]],
                      panel_permissions={"agents": ["queue_panel", "wallboard", "call_logs"]})
 QUEUE2 = queue_config("6471", "Sales", dynamic_agents=[AGENT2[0]], managers=[MANAGER[0]])
+QUEUE_WRAP = dict(QUEUE, wrapup=3)  # §8.2: the notes panel pops up in wrap-up
 PAUSE_KEY = f"*07{Q}"
 OVERRIDES = {"sip": {"auth": {"algorithms": ["MD5"]}}, "smtp": None}
 MANAGER_ONLY = [".op-listen", ".op-whisper", ".op-barge", ".op-rec-pause", ".op-rec-resume"]
@@ -177,7 +178,7 @@ def toast(page: Page, text: str) -> None:
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.switch_config(extensions=EXTENSIONS, queues=[QUEUE], overrides=OVERRIDES)
+@pytest.mark.switch_config(extensions=EXTENSIONS, queues=[QUEUE_WRAP], overrides=OVERRIDES)
 def test_agent_console_notes_logs_permissions_and_resume(
         switch: RunningSwitch, phone_factory: Callable[..., Phone],
         page_factory: Callable[..., Page]) -> None:
@@ -203,8 +204,10 @@ def test_agent_console_notes_logs_permissions_and_resume(
     caller.hangup(call)
     expect(mine.locator("#my-calls tr[data-call]")).to_have_count(0)
 
-    # §8.2 call notes on the handled call, then in the agent's call log (§9)
-    mine.click("#handled li .op-notes")
+    # §8.2 the call notes pop up by themselves when wrap-up starts; saved, they are in the
+    # agent's call log (§9)
+    expect(mine.locator("#notes-dialog")).to_be_visible()
+    expect(mine.locator("#note-tags")).to_be_focused()
     mine.fill("#note-tags", "billing, refund")
     mine.fill("#note-text", "asked for a refund")
     mine.click("#note-save")

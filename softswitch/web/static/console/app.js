@@ -320,6 +320,7 @@ class Console {
         onchange: (ev) => { this.prefs.set("carousel", Math.max(5, Number(ev.target.value) || 30)); if (this.carousel) { this.toggleCarousel(); this.toggleCarousel(); } } })),
       this.wbView === "summary" ? h("button", { id: "wb-edit", onclick: () => { this.editing = this.editing ? null : structuredClone(this.layout()); this.render(); } }, this.editing ? t("cancel") : t("edit")) : null,
       h("button", { id: "wb-full", onclick: () => this.fullscreen() }, t("fullscreen")),
+      h("button", { id: "wb-popout", onclick: () => popOut() }, t("popout")),
       h("span", { class: "period" }, t("period")));
     const content = this.wbView === "summary" ? this.summaryView() : this.listView();
     return h("section", { class: "wallboard", "aria-label": t("wallboard") }, controls, content);
@@ -488,7 +489,8 @@ class Console {
         h("td", {}, `${origin(c)}, ${t("talking")}`),
         h("td", {}, h("span", { class: "ops" }, this.activeOps(q, c)))))));
     return h("section", { class: "panel", "aria-label": t("panel") },
-      h("div", { class: "controls" }, sel, h("span", { class: "period" }, t("period"))),
+      h("div", { class: "controls" }, sel, h("button", { id: "panel-popout", onclick: () => popOut() }, t("popout")),
+        h("span", { class: "period" }, t("period"))),
       h("div", { class: "panel-grid" }, stats,
         h("section", { class: "sub", id: "waiting", "aria-label": t("waiting") }, h("h2", {}, `${t("waiting")} (${waiting.length})`), h("div", { class: "scroll" }, wTable)),
         h("section", { class: "sub", id: "active", "aria-label": t("active") }, h("h2", {}, `${t("active")} (${active.length})`), h("div", { class: "scroll" }, aTable)),
@@ -713,6 +715,15 @@ class Console {
     } finally { this.logsLoading = null; }
     this.scheduleRender();
   }
+}
+
+// §2.2 / §3.2 pop-out: the same view in a separate window (the log-in is per tab, so the new
+// window gets a copy of this tab's session)
+function popOut() {
+  const w = window.open("about:blank", "_blank", "width=1366,height=768");
+  if (!w) return;
+  w.sessionStorage.setItem("console.session", sessionStorage.getItem("console.session"));
+  w.location.href = location.href;
 }
 
 // §11 sound: a short two-tone chime made with WebAudio (no audio file to ship)
