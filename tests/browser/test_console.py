@@ -65,6 +65,15 @@ def api(switch: RunningSwitch, who: tuple[str, str], method: str, path: str,
         return json.loads(reply.read())
 
 
+def operations(switch: RunningSwitch) -> set[str]:
+    """The call operations the running switch offers (its OpenAPI document)."""
+    with urllib.request.urlopen(switch.http_url + "/api/v1/openapi.json", timeout=10) as r:
+        paths = json.loads(r.read())["paths"]
+    prefix = "/api/v1/queues/{queue}/calls/{call}/"
+    return {p[len(prefix):] for p, methods in paths.items()
+            if p.startswith(prefix) and "post" in methods}
+
+
 def log_in(page: Page, switch: RunningSwitch, who: tuple[str, str]) -> None:
     page.goto(switch.http_url + "/")
     page.fill("#login-ext", who[0])
@@ -111,6 +120,7 @@ def test_manager_panel_follows_calls_pauses_agent_and_wallboard_equals_api(
                what="the pause key's first NOTIFY")
     assert lamp_history(keys.messages(), [PAUSE_KEY])[PAUSE_KEY][-1] == ("terminated", False)
 
+    ops = operations(switch)
     small, large = page_factory("small"), page_factory("large")
     for page in (small, large):
         log_in(page, switch, MANAGER)
@@ -125,6 +135,8 @@ def test_manager_panel_follows_calls_pauses_agent_and_wallboard_equals_api(
         expect(row).to_be_visible()
         expect(row.locator("td.pos")).to_have_text("1")
         expect(page.locator("#waiting h2")).to_contain_text("(1)")
+        for op in ("pickup", "redirect", "hangup"):  # offered exactly when the switch has it
+            expect(row.locator(f".op-{op}")).to_have_count(1 if op in ops else 0)
         shot(page, "panel-waiting")
 
     agent = phone(phone_factory, AGENT, switch)  # registers: the queue rings it
@@ -132,8 +144,11 @@ def test_manager_panel_follows_calls_pauses_agent_and_wallboard_equals_api(
     agent.answer(incoming)
     for page in (small, large):
         expect(page.locator("#waiting-table tr[data-caller='3000']")).to_have_count(0)
-        expect(page.locator("#active-table tr[data-caller='3000'][data-agent='2000']"))\
-            .to_be_visible()
+        row = page.locator("#active-table tr[data-caller='3000'][data-agent='2000']")
+        expect(row).to_be_visible()
+        for op, button in (("transfer", "transfer"), ("park", "park"), ("hangup", "hangup"),
+                           ("recording", "rec-pause"), ("monitor", "listen")):
+            expect(row.locator(f".op-{button}")).to_have_count(1 if op in ops else 0)
         shot(page, "panel-active")
     caller.hangup(call)
     expect(small.locator("#active-table tr[data-caller='3000']")).to_have_count(0)

@@ -93,6 +93,9 @@ class Console {
     this.panelQueue = null;
     this.carousel = null;
     this.editing = null;
+    document.addEventListener("keydown", (ev) => {
+      if (ev.key === "Escape" && this.dialog) { this.dialog = null; this.render(); }
+    });
     this.toasts = h("div", { id: "toasts", "aria-live": "polite" }); // outlives re-renders
     document.body.append(this.toasts);
     window.addEventListener("hashchange", () => { this.route = location.hash.slice(2); this.render(); });
@@ -272,7 +275,11 @@ class Console {
   // ---------------------------------------------------------------- frame
   render() {
     if (!this.live) return;
-    const focusId = document.activeElement && document.activeElement.id;
+    // a live re-render must not take the keyboard focus, the caret or a choice away
+    const active = document.activeElement;
+    const focusId = active && active.id;
+    const caret = active && typeof active.selectionStart === "number" && active.type !== "number"
+      ? [active.selectionStart, active.selectionEnd] : null;
     const tabs = [["wallboard", t("wallboard")], ["panel", t("panel")]];
     if (this.roles.agent_of.length) tabs.push(["agent", t("agent")]);
     if (this.logQueues().length) tabs.push(["logs", t("logs")]);
@@ -292,7 +299,10 @@ class Console {
     main.append(body);
     this.root.replaceChildren(header, offline, main, this.dialog || "");
     document.body.classList.toggle("tv", !!document.fullscreenElement);
-    if (focusId) { const el = document.getElementById(focusId); if (el) el.focus(); }
+    if (focusId) {
+      const el = document.getElementById(focusId);
+      if (el) { el.focus(); if (caret && el.setSelectionRange) el.setSelectionRange(...caret); }
+    }
     this.tick();
   }
 
@@ -385,7 +395,7 @@ class Console {
       h("button", { title: t("move_down"), "aria-label": `${t("move_down")} ${t(w.type)}`, disabled: w.locked, onclick: () => move(1) }, "→"),
       h("button", { title: t("resize"), "aria-label": `${t("resize")} ${t(w.type)}`, onclick: () => { w.size = (w.size || 1) % 3 + 1; this.render(); } }, "⤡"),
       h("button", { title: w.locked ? t("unlock") : t("lock"), "aria-pressed": String(!!w.locked), "aria-label": `${t("lock")} ${t(w.type)}`, onclick: () => { w.locked = !w.locked; this.render(); } }, w.locked ? "🔒" : "🔓"),
-      h("input", { "aria-label": `${t("description")} ${t(w.type)}`, value: w.description || "", placeholder: t("description"), oninput: (ev) => { w.description = ev.target.value; } }),
+      h("input", { id: `wdesc-${i}`, "aria-label": `${t("description")} ${t(w.type)}`, value: w.description || "", placeholder: t("description"), oninput: (ev) => { w.description = ev.target.value; } }),
       h("button", { title: t("delete"), "aria-label": `${t("delete")} ${t(w.type)}`, class: "del", onclick: () => { L.splice(i, 1); this.render(); } }, "×"));
   }
 
@@ -568,8 +578,12 @@ class Console {
   }
 
   pauseMenu(run, key) {
-    const sel = h("select", { class: "pause-reason", id: `reason-${key}`, "aria-label": t("pause") },
-      h("option", { value: "" }, t("no_reason")), this.settings.pause_reasons.map((r) => h("option", { value: r.reason }, r.reason)));
+    this.reasons = this.reasons || new Map(); // the choice survives live re-renders
+    const chosen = this.reasons.get(key) || "";
+    const sel = h("select", { class: "pause-reason", id: `reason-${key}`, "aria-label": t("pause"),
+      onchange: (ev) => this.reasons.set(key, ev.target.value) },
+    h("option", { value: "" }, t("no_reason")),
+    this.settings.pause_reasons.map((r) => h("option", { value: r.reason, selected: r.reason === chosen }, r.reason)));
     return h("span", { class: "pause-menu" }, sel, h("button", { class: "op-pause", id: `pause-${key}`, onclick: () => run(sel.value || undefined) }, t("pause")));
   }
 
