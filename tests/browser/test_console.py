@@ -263,7 +263,7 @@ def test_agent_console_notes_logs_permissions_and_resume(
     # operation anywhere; the manager-only request forced from its page is refused
     mine.click("#tab-panel")
     expect(mine.locator("#agent-cards [data-agent='2000'] .op-resume")).to_be_visible()
-    expect(mine.locator("#agent-cards [data-agent='2001'] button")).to_have_count(0)
+    expect(mine.locator("#agent-cards [data-agent='2001'] .state-ops")).to_have_count(0)
     for selector in MANAGER_ONLY:
         expect(mine.locator(selector)).to_have_count(0)
     status = mine.evaluate("""async () => {

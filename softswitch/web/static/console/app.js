@@ -550,6 +550,9 @@ class Console {
       if (this.agentOnline && !(a.registered && a.signed_in)) continue;
       const own = a.agent === this.session.extension;
       const may = own || this.can(q.number, "change_agent_status");
+      // §4.10 call an agent: no permission of its own, offered when the switch has it
+      const callable = !own && this.caps.has("agent_call");
+      const callAgent = () => this.op(`/queues/${encodeURIComponent(q.number)}/agents/${encodeURIComponent(a.agent)}/call`, {});
       cards.push(h("div", { class: `agent-card ${stateKey(a)}`, dataset: { agent: a.agent, queue: q.number } },
         h("span", { class: `dot ${a.registered ? "on" : "off"}`, title: a.registered ? t("online") : t("offline_p") }),
         h("strong", {}, `${a.name || a.agent} ${a.agent}`),
@@ -557,7 +560,10 @@ class Console {
         h("span", { class: `state ${stateKey(a)}` }, stateText(a)),
         this.compact ? null : h("span", { class: "calls" }, `${t("current_calls")}: ${a.current_calls}`),
         a.wrap_up_until ? h("span", { class: "wrap" }, t("wrap_up")) : null,
-        may ? this.stateControls(q.number, a) : null));
+        may ? this.stateControls(q.number, a) : null,
+        callable ? h("button", { class: "op-call-agent", onclick: callAgent }, t("call_agent")) : null));
+      const card = cards[cards.length - 1];
+      if (callable) card.addEventListener("dblclick", callAgent); // §4.10: double-click calls
     }
     return h("div", {}, h("div", { class: "controls" }, search, onlineOnly, compact),
       h("div", { class: `cards${this.compact ? " compact" : ""}`, id: "agent-cards" }, cards));
