@@ -16,13 +16,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, sync_playwright
+from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 HERE = Path(__file__).resolve().parent
 INTEROP = HERE.parent / "interop"
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+expect.set_options(timeout=10_000)  # two shared cores: live updates can take a moment
 SIZES = {"small": (1366, 768), "large": (1920, 1080)}
 
 for path in (INTEROP, HERE.parents[1]):
