@@ -1,6 +1,20 @@
 // The contact-center console (queue-manager-agent.md §2-§12): log-in, wallboard, queue panel,
 // agent console, queue call logs. Plain ES modules, no build step; every figure comes from the
 // switch (live.js), every operation is a live-API call the server checks again.
+//
+// Decisions:
+// - Period KPIs are the switch's, which count since it started: there is no time-range
+//   selector (the API has no today/week/month figures); the wallboard says so.
+// - The clock widget shows the switch's time (server_time, so a wrong browser clock does not
+//   matter) in the browser's time zone: the configuration has no single PBX time zone.
+// - Threshold colours only where the configuration gives a threshold: SLA below the queue's
+//   SLA alert threshold is red (green otherwise, once there are calls); waiting calls are
+//   amber, red when the longest wait exceeds the queue's SLA time.
+// - Buttons follow the caller's §7.4 permissions per queue (from /me) and exist only for the
+//   operations the switch's OpenAPI document lists; the server refuses anyway.
+// - Wallboard widgets are moved with buttons (earlier/later) rather than dragged, so the
+//   keyboard can do it; "size" cycles 1-3 grid cells.
+// - "Sign in to last signed-in queues" and queue groups are not offered: the API has neither.
 import { LANGS, lang, setLang, t } from "./i18n.js";
 import { Api, Live, capabilities, login } from "./live.js";
 import { Prefs } from "./store.js";
@@ -450,7 +464,7 @@ class Console {
         h("td", {}, qLabel(q)),
         h("td", {}, h("span", { class: `dot ${a.registered ? "on" : "off"}`, title: a.registered ? t("online") : t("offline_p") }), ` ${a.name || a.agent} ${a.agent}`),
         h("td", {}, t(a.type)), h("td", { class: `state ${stateKey(a)}` }, stateText(a)), h("td", {}, time),
-        h("td", {}, String(a.current_calls)),
+        h("td", {}, a.current_calls ? h("button", { class: "link", onclick: () => { this.panelQueue = q.number; location.hash = "#/panel"; } }, String(a.current_calls)) : "0"),
         h("td", {}, a.longest_call_since ? h("span", { "data-since": a.longest_call_since }, hms(now - a.longest_call_since)) : "00:00:00"));
     });
     return h("div", {}, h("div", { class: "filters" }, presence, stateBox),
@@ -684,7 +698,6 @@ class Console {
     const key = `${this.logsQueue}:${this.logsKind}`;
     const data = this.logsCache.get(key);
     if (!data) this.loadLogs();
-    const manager = this.can(this.logsQueue, "missed_calls");
     const sel = h("select", { id: "logs-queue", "aria-label": t("source"), onchange: (ev) => { this.logsQueue = ev.target.value; this.render(); } },
       queues.map((q) => h("option", { value: q, selected: q === this.logsQueue }, this.live.queues.get(q) ? qLabel(this.live.queues.get(q)) : q)));
     const kind = h("select", { id: "logs-kind", "aria-label": t("type"), onchange: (ev) => { this.logsKind = ev.target.value; this.render(); } },
@@ -699,7 +712,7 @@ class Console {
         h("td", {}, r.note ? `${(r.note.tags || []).join(", ")} ${r.note.text || ""}` : "",
           r.type === "inbound" ? h("button", { class: "op-notes", onclick: () => this.openNotes(r.queue, r.call_id) }, t("call_notes")) : null)))));
     return h("section", { class: "sub", id: "call-logs", "aria-label": t("logs") }, h("h2", {}, t("logs")),
-      h("div", { class: "controls" }, sel, manager ? null : kind, h("button", { id: "logs-refresh", onclick: () => this.loadLogs() }, t("refresh"))),
+      h("div", { class: "controls" }, sel, kind, h("button", { id: "logs-refresh", onclick: () => this.loadLogs() }, t("refresh"))),
       h("div", { class: "scroll" }, table));
   }
 
@@ -723,8 +736,7 @@ class Console {
     const key = `${this.logsQueue}:${this.logsKind}`;
     if (this.logsLoading === key) return;
     this.logsLoading = key;
-    const manager = this.can(this.logsQueue, "missed_calls");
-    const type = manager ? (this.logsKind === "all" ? "" : `&type=${this.logsKind}`) : (this.logsKind === "all" ? "" : `&type=${this.logsKind}`);
+    const type = this.logsKind === "all" ? "" : `&type=${this.logsKind}`;
     try {
       const reply = await this.api.call("GET", `/queues/${encodeURIComponent(this.logsQueue)}/calls?limit=200${type}`);
       reply.records.sort((a, b) => b.time - a.time);
