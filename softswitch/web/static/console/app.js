@@ -443,7 +443,7 @@ class Console {
     this.wbFilter = this.wbFilter || { presence: new Set(["online", "offline"]), state: null };
     const f = this.wbFilter;
     const rows = queues.flatMap((q) => q.agents.map((a) => ({ q, a })));
-    const states = new Map();
+    const states = new Map([[t("signed_in"), 0], [t("signed_out"), 0], [t("paused"), 0]]); // §2.5.2
     for (const { a } of rows) { const s = stateText(a); states.set(s, (states.get(s) || 0) + 1); }
     for (const r of this.settings.pause_reasons) { const s = `${t("paused")}-${r.reason}`; if (!states.has(s)) states.set(s, 0); }
     const online = rows.filter(({ a }) => a.registered).length;
