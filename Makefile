@@ -7,7 +7,8 @@ PY      := .venv/bin/python
 PIP     := .venv/bin/pip
 STAMP   := .venv/.installed
 APT_TOOLS := sipp:sip-tester baresip:baresip linphonec:linphone-cli espeak-ng:espeak-ng sox:sox kamailio:kamailio rtpengine:rtpengine \
-             /usr/lib/postgresql:postgresql
+             /usr/lib/postgresql:postgresql chromium:chromium \
+             /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc:fonts-wqy-zenhei
 # file:package -- a package is installed when its file is missing
 APT_SOUNDS := /usr/share/asterisk/sounds/en_US_f_Allison/digits/1.wav:asterisk-core-sounds-en-wav \
               /usr/share/asterisk/moh/macroform-cold_day.wav:asterisk-moh-opsound-wav

@@ -90,6 +90,7 @@ class Switch:
         await self._start_http()
         self._start_timed_jobs()
         log.info("switch ready", sip=self.sip_addresses, http=self.http_address,
+                 console=f"http://{self.http_address}/" if self.http_address else None,
                  rtp=f"{rtp_host}:{cfg.rtp.port_min}-{cfg.rtp.port_max}",
                  database=cfg.database.path, extensions=len(cfg.extensions),
                  registrations=self.router.registrar.count())

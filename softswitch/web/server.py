@@ -23,6 +23,7 @@ from softswitch.web.api import (
 )
 from softswitch.web.auth import Credentials
 from softswitch.web.calllogs import CallLogs
+from softswitch.web.console import add_console
 from softswitch.web.errors import json_errors
 from softswitch.web.operations import Switchboard
 from softswitch.web.panels import Panels
@@ -69,6 +70,7 @@ def build_app(router: Any) -> web.Application:
     app.router.add_get(PREFIX + "/ws", ws.handle)
     app.router.add_get("/metrics", metrics.serve)
     security.add_routes(app, router.bans, credentials=credentials)
+    add_console(app)  # the browser console at / (softswitch.web.console)
 
     async def on_cleanup(app: web.Application) -> None:
         panels.close()

@@ -1,0 +1,106 @@
+// English and Chinese labels. The Chinese ones are the manual's own (queue-manager-agent.md,
+// from yeastar-contact-center-manual.zh.txt); t(key) falls back to English, then to the key.
+export const LANGS = { en: "English", zh: "中文" };
+
+const EN = {
+  title: "Contact center console", login: "Log in", logout: "Log out", extension: "Extension",
+  password: "Password", login_failed: "Log-in failed", offline: "Offline: reconnecting…",
+  resumed: "Reconnected", language: "Language", sound: "Sound",
+  wallboard: "Wallboard", panel: "Queue Panel", agent: "Agent", logs: "Queue Call Logs",
+  all: "All", queue: "Queue", view_summary: "Summary view", view_list: "List view",
+  play: "Play", stop: "Stop", popout: "Pop out", settings: "Settings", edit: "Edit", save: "Save", cancel: "Cancel",
+  reset: "Reset", fullscreen: "Full screen", carousel: "Carousel interval (s)",
+  add_widget: "Add widget", type: "Type", description: "Description", delete: "Delete",
+  move_up: "Move earlier", move_down: "Move later", resize: "Size", lock: "Lock", unlock: "Unlock",
+  period: "Period: since the switch started",
+  clock: "Time and Date", signed_in_agents: "Signed-in Agents", idle_agents: "Idle Agents",
+  active_calls: "Active Calls", waiting_calls: "Waiting Calls", avg_talk: "Average Talk Time",
+  avg_wait: "Average Wait Time", max_wait: "Max Wait Time", sla: "SLA", missed: "Missed Calls",
+  abandoned: "Abandoned Calls", answered: "Answered Calls", total: "Total Calls",
+  missed_rate: "Missed Rate", abandon_rate: "Abandon Rate", answer_rate: "Answer Rate",
+  callback: "Callback", callback_requests: "Callback Requests",
+  callback_failures: "Callback Failures", awaiting_callback: "Awaiting Callback",
+  agent_status_list: "Agent status", queue_perf_list: "Queue performance",
+  agent_col: "Agent", status: "Status", time: "Time", current_calls: "Current Calls",
+  max_current: "Max Current Call Duration", presence: "Presence", online: "Online",
+  offline_p: "Offline", static: "Static", dynamic: "Dynamic",
+  signed_in: "Signed in", signed_out: "Signed out", paused: "Paused",
+  signin: "Sign in", signout: "Sign out", pause: "Pause", resume: "Resume",
+  no_reason: "(no reason)", call_stats: "Call Statistics", waiting: "Waiting Calls",
+  active: "Active Calls", agents: "Agents", caller: "Caller", callee: "Callee",
+  details: "Details", position: "Position", ringing: "Ringing", queued: "Queued",
+  talking: "Talking", on_hold: "On hold", internal: "internal", external: "external",
+  pickup: "Pick up", redirect: "Redirect", transfer: "Transfer", park: "Park",
+  recording: "Recording", rec_pause: "Pause recording", rec_resume: "Record",
+  listen: "Listen", whisper: "Whisper", barge: "Barge", hangup: "Hang up",
+  call_agent: "Call agent", target: "Target number", ok: "OK",
+  confirm_hangup: "Hang up this call?", search: "Search", online_only: "Online only",
+  compact: "Compact view", standard: "Standard view",
+  my_status: "Agent Status", switch_all: "Switch all queues to", my_queues: "My queues",
+  my_calls: "My calls", offered: "Calls offered", handled: "Calls handled",
+  call_notes: "Call Notes", call_tags: "Call Tags", notes: "Notes",
+  saved: "Edited successfully", name: "Name", source: "Source", duration: "Duration",
+  disposition: "Disposition", history: "History", unhandled: "Unhandled",
+  processing: "Processing", handled: "Handled", inbound: "Inbound", missed_t: "Missed",
+  abandoned_t: "Abandoned", refresh: "Refresh", kind_missed: "Missed and abandoned",
+  kind_inbound: "Inbound", kind_all: "All queue calls",
+  agent_missed_call: "{agent} missed a call of queue {queue}",
+  agent_auto_paused: "{agent} was paused automatically in queue {queue}",
+  not_allowed: "Not allowed", no_queues: "No queue to show", wrap_up: "Wrap-up",
+  idle: "Idle", busy: "Busy", none: "-", error: "Error", qcb: "QCB",
+};
+
+const ZH = {
+  title: "队列控制台", login: "登录", logout: "退出", extension: "分机", password: "密码",
+  login_failed: "登录失败", offline: "离线：正在重新连接…", resumed: "已重新连接",
+  language: "语言", sound: "声音", wallboard: "看板", panel: "队列面板", agent: "坐席",
+  logs: "队列通话记录", all: "所有", queue: "队列", view_summary: "看板视图",
+  view_list: "列表视图", popout: "弹出窗口", play: "播放", stop: "停止", settings: "设置", edit: "编辑",
+  save: "保存", cancel: "取消", reset: "重置", fullscreen: "全屏", carousel: "轮播时间（秒）",
+  add_widget: "添加元件", type: "类型", description: "说明", delete: "删除",
+  move_up: "前移", move_down: "后移", resize: "调整元件大小", lock: "锁定", unlock: "解锁",
+  period: "时间范围：自交换机启动",
+  clock: "时间和日期", signed_in_agents: "签入坐席数", idle_agents: "空闲坐席",
+  active_calls: "当前通话数", waiting_calls: "来电排队数", avg_talk: "平均通话时长",
+  avg_wait: "平均等待时长", max_wait: "最大等待时长", sla: "SLA", missed: "来电未接数",
+  abandoned: "来电放弃数", answered: "已接来电数", total: "总来电数",
+  missed_rate: "来电未接率", abandon_rate: "来电放弃率", answer_rate: "来电接通率",
+  callback: "回拨", callback_requests: "回拨请求数", callback_failures: "回拨失败数",
+  awaiting_callback: "等待回拨数", agent_status_list: "队列坐席状态",
+  queue_perf_list: "队列业绩指标", agent_col: "坐席", status: "状态", time: "时间",
+  current_calls: "当前通话数", max_current: "当前通话的最大通话时长", presence: "分机状态",
+  online: "在线", offline_p: "离线", static: "静态", dynamic: "动态", signed_in: "签入",
+  signed_out: "签出", paused: "暂停", signin: "签入", signout: "签出", pause: "暂停",
+  resume: "恢复", no_reason: "（无原因）", call_stats: "通话统计", waiting: "来电排队数",
+  active: "当前通话数", agents: "坐席", caller: "主叫", callee: "被叫", details: "详情",
+  position: "位置", ringing: "振铃", queued: "排队中", talking: "通话中", on_hold: "保持",
+  internal: "内线", external: "外线", pickup: "截答来电", redirect: "转移来电",
+  transfer: "转接通话", park: "驻留通话", recording: "通话录音", rec_pause: "暂停录音",
+  rec_resume: "录音", listen: "普通监听", whisper: "密语监听", barge: "强插监听",
+  hangup: "挂断", call_agent: "呼叫坐席", target: "目标号码", ok: "确定",
+  confirm_hangup: "确定挂断此通话？", search: "搜索", online_only: "在线",
+  compact: "精简视图", standard: "标准视图", my_status: "坐席状态",
+  switch_all: "将所有队列状态切换至", my_queues: "我的队列", my_calls: "我的通话",
+  offered: "呼入坐席的来电", handled: "已接来电", call_notes: "通话备注",
+  call_tags: "话务标签", notes: "备注", saved: "编辑成功", name: "姓名", source: "来源",
+  duration: "时长", disposition: "处理结果", history: "操作记录", unhandled: "未处理",
+  processing: "处理中", handled: "已处理", inbound: "呼入", missed_t: "未接来电",
+  abandoned_t: "放弃", refresh: "刷新", kind_missed: "队列未接来电",
+  kind_inbound: "队列呼入来电", kind_all: "队列所有来电",
+  agent_missed_call: "{agent} 未接队列 {queue} 的来电",
+  agent_auto_paused: "{agent} 在队列 {queue} 中被自动暂停",
+  not_allowed: "无权限", no_queues: "没有可显示的队列", wrap_up: "休息时间",
+  idle: "空闲", busy: "忙碌", none: "-", error: "错误", qcb: "QCB",
+};
+
+const TABLES = { en: EN, zh: ZH };
+let current = "en";
+
+export function setLang(lang) { current = TABLES[lang] ? lang : "en"; }
+export function lang() { return current; }
+
+export function t(key, vars) {
+  let s = TABLES[current][key] ?? EN[key] ?? key;
+  if (vars) for (const [k, v] of Object.entries(vars)) s = s.replace(`{${k}}`, v);
+  return s;
+}
