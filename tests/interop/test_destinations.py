@@ -1,0 +1,304 @@
+"""The destinations of the manual (spec/queue-admin.md §11.1) with real phones over
+loopback, against the switch as a process: pjsua2 softphones (tests/interop/phones.py) call,
+answer, press keys (RFC 4733) and record what they hear; sipp plays BLF keys. What a caller
+heard is checked in its recording: a prompt by cross-correlation with the prompt file, a
+party by the tone that party plays.
+
+The switch runs config.example.yaml (its demo IVR 7000, ring group 8000, call flow 7100,
+group voicemail 8100) with per-test overrides."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import audio
+import pytest
+from blf_keys import lamp_history, start_keys, wait_until
+from phones import Phone, wait_wav_complete
+
+from benchmarks.peers.sipp import Sipp
+from benchmarks.peers.switch import RunningSwitch
+
+pytestmark = pytest.mark.interop
+
+REPO = Path(__file__).resolve().parents[2]
+PROMPTS = REPO / "prompts" / "en"
+# the demo extensions of config.example.yaml
+ALICE, BOB, CAROL = ("1001", "alice-1001-secret"), ("1002", "bob-1002-secret"), \
+    ("1003", "carol-1003-secret")
+MD5_ONLY = {"sip": {"auth": {"algorithms": ["MD5"]}}}  # sipp's digest
+
+
+def registered(factory: Callable[..., Phone], switch: RunningSwitch,
+               *people: tuple[str, str]) -> list[Phone]:
+    phones = []
+    for user, password in people:
+        phone = factory(f"p{user}")
+        assert phone.register(user, password, switch.host, switch.port).ok
+        phones.append(phone)
+    return phones
+
+
+def uri(switch: RunningSwitch, number: str) -> str:
+    return f"sip:{number}@{switch.host}:{switch.port}"
+
+
+def heard_prompt(phone: Phone, call: int, wav: Path, prompt: str, seconds: float) -> None:
+    """`phone` records `seconds` of `call`, in which the system prompt must be heard."""
+    phone.record(call, wav)
+    time.sleep(seconds)
+    wait_wav_complete(phone.stop_record(call))
+    audio.wav_contains_prompt(wav, PROMPTS / f"{prompt}.wav", min_score=0.5)
+
+
+def hears_tone(phone: Phone, call: int, wav: Path, freq: float, seconds: float = 2.0) -> None:
+    phone.record(call, wav)
+    time.sleep(seconds)
+    audio.wav_has_tone(phone.stop_record(call), freq, min_seconds=1.0)
+
+
+def answers_with_tone(phone: Phone, call: int, wav: Path, freq: float) -> None:
+    phone.play(call, audio.tone_wav(wav, freq))
+    phone.answer(call)
+    phone.wait_call_state(call, "CONFIRMED")
+
+
+# ------------------------------------------------------------------------------- IVR
+
+
+def test_ivr_prompt_then_a_key_reaches_its_extension(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    """Alice dials IVR 7000: she hears its prompt (welcome-sales), presses 0 (RFC 4733)
+    and Carol's phone rings (key 0 -> extension 1003); Carol answers and Alice hears her."""
+    alice, carol = registered(phone_factory, switch, ALICE, CAROL)
+    call = alice.call(uri(switch, "7000"))
+    alice.wait_call_state(call, "CONFIRMED")
+    alice.wait_media(call)
+    heard_prompt(alice, call, tmp_path / "menu.wav", "welcome-sales", 4.0)
+    alice.send_dtmf(call, "0")
+    ringing = carol.wait_incoming(timeout=10)
+    assert "1001" in carol.incoming(ringing)["from"]
+    answers_with_tone(carol, ringing, tmp_path / "carol.wav", 1000)
+    hears_tone(alice, call, tmp_path / "alice.wav", 1000)
+    alice.hangup(call)
+    carol.wait_call_state(ringing, "DISCONNECTED")
+
+
+IVR_SHORT = {"ivrs": [{
+    "number": "7000", "name": "Menu", "prompt": "welcome-sales",
+    "keys": {"0": {"type": "extension", "target": "1003"}},
+    "direct_dial": False, "timeout": 3, "repeat": 2, "invalid_prompt": "invalid-entry",
+    "timeout_prompt": "please-stay-on-the-line",
+    "fallback": {"type": "extension", "target": "1002"}}],
+    "ring_groups": [], "call_flows": []}
+
+
+@pytest.mark.switch_config(overrides=IVR_SHORT)
+def test_ivr_invalid_key_and_timeout_prompts_then_fallback(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    """A key that leads nowhere: the invalid prompt; no key: the timeout prompt; after the
+    last try the caller goes to the fallback (extension 1002, whose phone rings)."""
+    alice, bob = registered(phone_factory, switch, ALICE, BOB)
+    call = alice.call(uri(switch, "7000"))
+    alice.wait_call_state(call, "CONFIRMED")
+    alice.wait_media(call)
+    time.sleep(1.0)
+    alice.send_dtmf(call, "5")  # not a key of the menu
+    heard_prompt(alice, call, tmp_path / "invalid.wav", "invalid-entry", 2.5)
+    # the menu again (try 2 of 2): no key for `timeout` seconds after it
+    fallback = bob.wait_incoming(timeout=25)
+    answers_with_tone(bob, fallback, tmp_path / "bob.wav", 700)
+    hears_tone(alice, call, tmp_path / "alice.wav", 700)
+    alice.hangup(call)
+    bob.wait_call_state(fallback, "DISCONNECTED")
+
+
+@pytest.mark.switch_config(overrides={**IVR_SHORT, "ivrs": [{
+    **IVR_SHORT["ivrs"][0], "repeat": 1}]})  # type: ignore[dict-item]
+def test_ivr_timeout_prompt_is_heard_before_the_fallback(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    """No key at all: after the menu and `timeout` seconds the caller hears the timeout
+    prompt, then the fallback rings."""
+    alice, bob = registered(phone_factory, switch, ALICE, BOB)
+    call = alice.call(uri(switch, "7000"))
+    alice.wait_call_state(call, "CONFIRMED")
+    alice.wait_media(call)
+    alice.record(call, tmp_path / "waiting.wav")
+    fallback = bob.wait_incoming(timeout=25)  # prompt 7.4 s + timeout 3 s + timeout prompt
+    wait_wav_complete(alice.stop_record(call))
+    audio.wav_contains_prompt(tmp_path / "waiting.wav", PROMPTS / "please-stay-on-the-line.wav",
+                              min_score=0.5)
+    bob.answer(fallback)
+    alice.hangup(call)
+
+
+# ------------------------------------------------------------------------ ring groups
+
+
+def ring_group(strategy: str, **extra: Any) -> dict[str, Any]:
+    return {"ring_groups": [{
+        "number": "8000", "name": "Desk", "strategy": strategy, "members": ["1001", "1002"],
+        "member_timeout": 5, "group_timeout": 12,
+        "failover": {"type": "extension", "target": "1003"}, **extra}]}
+
+
+@pytest.mark.switch_config(overrides=ring_group("ring_all"))
+def test_ring_group_ring_all_the_answering_phone_gets_the_call(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    """Carol dials ring group 8000: Alice's and Bob's phones ring at once; Bob answers,
+    Alice's stops ringing, Carol hears Bob."""
+    alice, bob, carol = registered(phone_factory, switch, ALICE, BOB, CAROL)
+    call = carol.call(uri(switch, "8000"))
+    a_ring = alice.wait_incoming(timeout=10)
+    b_ring = bob.wait_incoming(timeout=10)
+    answers_with_tone(bob, b_ring, tmp_path / "bob.wav", 1000)
+    alice.wait_call_state(a_ring, "DISCONNECTED")  # CANCELled
+    carol.wait_call_state(call, "CONFIRMED")
+    hears_tone(carol, call, tmp_path / "carol.wav", 1000)
+    carol.hangup(call)
+    bob.wait_call_state(b_ring, "DISCONNECTED")
+
+
+@pytest.mark.switch_config(overrides=ring_group("sequential"))
+def test_ring_group_sequential_rings_one_member_after_the_other(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    """Sequential: Alice rings alone for member_timeout (5 s), then Bob, who answers."""
+    alice, bob, carol = registered(phone_factory, switch, ALICE, BOB, CAROL)
+    call = carol.call(uri(switch, "8000"))
+    a_ring = alice.wait_incoming(timeout=10)
+    started = time.monotonic()
+    mark = bob.mark()
+    with pytest.raises(AssertionError):
+        bob.wait_incoming(timeout=3.0, since=mark)  # not while Alice rings
+    alice.wait_call_state(a_ring, "DISCONNECTED", timeout=10)
+    b_ring = bob.wait_incoming(timeout=10, since=mark)
+    assert time.monotonic() - started >= 4.0
+    answers_with_tone(bob, b_ring, tmp_path / "bob.wav", 1000)
+    carol.wait_call_state(call, "CONFIRMED")
+    hears_tone(carol, call, tmp_path / "carol.wav", 1000)
+    carol.hangup(call)
+
+
+@pytest.mark.switch_config(overrides=ring_group("ring_all", group_timeout=6))
+def test_ring_group_failover_when_nobody_answers(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    """Nobody answers in group_timeout (6 s): both members stop ringing and the caller goes
+    to the failover (extension 1003, Carol's phone)."""
+    alice, bob, carol = registered(phone_factory, switch, ALICE, BOB, CAROL)
+    call = bob.call(uri(switch, "8000"))  # Bob calls: only Alice is rung besides him
+    a_ring = alice.wait_incoming(timeout=10)
+    alice.wait_call_state(a_ring, "DISCONNECTED", timeout=15)
+    c_ring = carol.wait_incoming(timeout=10)
+    answers_with_tone(carol, c_ring, tmp_path / "carol.wav", 1000)
+    bob.wait_call_state(call, "CONFIRMED")
+    hears_tone(bob, call, tmp_path / "bob.wav", 1000)
+    bob.hangup(call)
+
+
+# -------------------------------------------------------------------------- call flow
+
+
+CALL_FLOW = {
+    **MD5_ONLY,
+    "call_flows": [{"number": "7100", "name": "Office", "time_zone": "UTC",
+                    "in_hours": {"type": "extension", "target": "1002"},
+                    "outside_hours": {"type": "extension", "target": "1003"},
+                    "toggle_code": "*280"}],
+}
+
+
+def always(open_: bool) -> dict[str, Any]:
+    """Business hours that hold at any time of the test: open around the clock, or open on
+    no day (every moment is outside business hours) - the time is set by the config."""
+    periods = [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                "time": "00:00-24:00"}] if open_ else []
+    return {"business_hours": [{"time_zone": "UTC", "periods": periods}], "holidays": []}
+
+
+@pytest.mark.switch_config(overrides={**CALL_FLOW, **always(True)})
+def test_call_flow_in_hours_then_forced_night_by_feature_code_with_a_blf_key(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone],
+        sipp: Callable[..., Sipp], tmp_path: Path) -> None:
+    """In business hours 7100 rings Bob (in_hours). A BLF key (sipp, dialog package) on
+    *280 shows idle; Alice dials *280: the key turns busy and 7100 now rings Carol
+    (outside_hours); *280 again: idle, and 7100 rings Bob again."""
+    keys = start_keys(sipp, switch, tmp_path, CAROL[0], CAROL[1], ["*280"])
+    try:
+        wait_until(lambda: lamp_history(keys.messages(), ["*280"])["*280"], what="first NOTIFY")
+        assert lamp_history(keys.messages(), ["*280"])["*280"] == [("terminated", False)]
+        alice, bob, carol = registered(phone_factory, switch, ALICE, BOB, CAROL)
+
+        def routed_to(phone: Phone) -> None:
+            # pjsua2 reuses call handles: wait only for what happens after `mark`
+            mark, theirs = alice.mark(), phone.mark()
+            call = alice.call(uri(switch, "7100"))
+            ringing = phone.wait_incoming(timeout=10, since=theirs)
+            phone.answer(ringing)
+            alice.wait_call_state(call, "CONFIRMED", since=mark)
+            alice.hangup(call)
+            phone.wait_call_state(ringing, "DISCONNECTED", since=theirs)
+            alice.wait_call_state(call, "DISCONNECTED", since=mark)
+
+        def toggle() -> None:
+            mark = alice.mark()
+            call = alice.call(uri(switch, "*280"))
+            alice.wait_call_state(call, "CONFIRMED", since=mark)
+            ended = alice.wait_call_state(call, "DISCONNECTED", timeout=15, since=mark)
+            assert ended["code"] == 200, ended  # answered, said the mode, hung up
+
+        routed_to(bob)
+        toggle()
+        wait_until(lambda: lamp_history(keys.messages(), ["*280"])["*280"][-1][0]
+                   == "confirmed", what="night key busy")
+        routed_to(carol)
+        toggle()
+        wait_until(lambda: lamp_history(keys.messages(), ["*280"])["*280"][-1][0]
+                   == "terminated", what="night key idle")
+        assert [s for s, _ in lamp_history(keys.messages(), ["*280"])["*280"]] == [
+            "terminated", "confirmed", "terminated"]
+        routed_to(bob)
+    finally:
+        keys.stop()
+
+
+@pytest.mark.switch_config(overrides={**CALL_FLOW, **always(False)})
+def test_call_flow_outside_business_hours(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone]) -> None:
+    """Outside business hours (set by the config, not by waiting) 7100 rings Carol."""
+    alice, carol = registered(phone_factory, switch, ALICE, CAROL)
+    call = alice.call(uri(switch, "7100"))
+    ringing = carol.wait_incoming(timeout=10)
+    carol.answer(ringing)
+    alice.wait_call_state(call, "CONFIRMED")
+    alice.hangup(call)
+
+
+# -------------------------------------------------------------------- park timeout
+
+
+@pytest.mark.switch_config(overrides={"parking": {
+    "timeout": 10, "ring_back": 5, "timeout_destination": {"type": "ivr", "target": "7000"}}})
+def test_park_timeout_destination_ivr(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    """Bob parks Alice; nobody retrieves her in 10 s, Bob's ring-back goes unanswered for
+    5 s: Alice reaches IVR 7000, hears its prompt, presses 0 and talks to Carol."""
+    alice, bob, carol = registered(phone_factory, switch, ALICE, BOB, CAROL)
+    call = bob.call(uri(switch, ALICE[0]))
+    parked = alice.wait_incoming()
+    alice.answer(parked)
+    bob.wait_call_state(call, "CONFIRMED")
+    bob.xfer(call, uri(switch, "*5"))
+    assert bob.wait_xfer_final(call) == 200
+    bob.wait_call_state(call, "DISCONNECTED")
+    back = bob.wait_incoming(timeout=20)  # the ring-back, not answered
+    bob.wait_call_state(back, "DISCONNECTED", timeout=15)
+    heard_prompt(alice, parked, tmp_path / "menu.wav", "welcome-sales", 4.0)
+    alice.send_dtmf(parked, "0")
+    ringing = carol.wait_incoming(timeout=10)
+    answers_with_tone(carol, ringing, tmp_path / "carol.wav", 1000)
+    hears_tone(alice, parked, tmp_path / "alice.wav", 1000)
+    carol.hangup(ringing)
+    alice.wait_call_state(parked, "DISCONNECTED")
