@@ -116,18 +116,19 @@ def test_ivr_invalid_key_and_timeout_prompts_then_fallback(
     bob.wait_call_state(fallback, "DISCONNECTED")
 
 
-@pytest.mark.switch_config(overrides={**IVR_SHORT, "ivrs": [{
-    **IVR_SHORT["ivrs"][0], "repeat": 1}]})  # type: ignore[dict-item]
+@pytest.mark.switch_config(overrides=IVR_SHORT)
 def test_ivr_timeout_prompt_is_heard_before_the_fallback(
         switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
     """No key at all: after the menu and `timeout` seconds the caller hears the timeout
-    prompt, then the fallback rings."""
+    prompt and the menu again (`repeat: 2`); after the last try's timeout the fallback
+    rings (no timeout prompt then: the caller is routed at once)."""
     alice, bob = registered(phone_factory, switch, ALICE, BOB)
     call = alice.call(uri(switch, "7000"))
     alice.wait_call_state(call, "CONFIRMED")
     alice.wait_media(call)
     alice.record(call, tmp_path / "waiting.wav")
-    fallback = bob.wait_incoming(timeout=25)  # prompt 7.4 s + timeout 3 s + timeout prompt
+    # menu 7.4 s + 3 s, timeout prompt, menu 7.4 s + 3 s
+    fallback = bob.wait_incoming(timeout=35)
     wait_wav_complete(alice.stop_record(call))
     audio.wav_contains_prompt(tmp_path / "waiting.wav", PROMPTS / "please-stay-on-the-line.wav",
                               min_score=0.5)
