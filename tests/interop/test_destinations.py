@@ -9,17 +9,23 @@ group voicemail 8100) with per-test overrides."""
 
 from __future__ import annotations
 
+import email
+import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
 import audio
 import pytest
+from aiosmtpd.controller import Controller
 from blf_keys import lamp_history, start_keys, wait_until
 from phones import Phone, wait_wav_complete
 
-from benchmarks.peers.sipp import Sipp
+from benchmarks.peers.net import free_port
+from benchmarks.peers.sipp import Sipp, injection_file
 from benchmarks.peers.switch import RunningSwitch
 
 pytestmark = pytest.mark.interop
@@ -303,3 +309,173 @@ def test_park_timeout_destination_ivr(
     hears_tone(alice, parked, tmp_path / "alice.wav", 1000)
     carol.hangup(ringing)
     alice.wait_call_state(parked, "DISCONNECTED")
+
+
+# -------------------------------------------------------------------------- voicemail
+
+
+class Inbox:
+    """What the real SMTP server (aiosmtpd, in its own thread) received."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], Message]] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            self.messages.append((list(envelope.rcpt_tos),
+                                  email.message_from_bytes(envelope.content)))
+        return "250 OK"
+
+    def to(self, address: str) -> list[Message]:
+        with self.lock:
+            return [m for rcpt, m in self.messages if address in rcpt]
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(udp=False))
+    controller.start()
+    yield inbox, controller.port
+    controller.stop()
+
+
+def start_lamps(sipp: Callable[..., Sipp], switch: RunningSwitch, tmp_path: Path,
+                people: list[tuple[str, str]]) -> Sipp:
+    """Each phone subscribes to its own message-waiting lamp (RFC 3842) with sipp."""
+    host, port = switch.host, switch.sip_port()
+    inf = injection_file(tmp_path / "mwi.csv", [(u, pw, u) for u, pw in people])
+    lines = inf.read_text().splitlines()
+    lines[1:] = [line.replace("]", f" auth_uri=sip:{u}@{host}:{port}]")
+                 for line, (u, _) in zip(lines[1:], people, strict=True)]
+    inf.write_text("\n".join(lines) + "\n")
+    return sipp("mwi_subscribe_auth.xml", f"{host}:{port}", inf=inf, max_calls=len(people),
+                rate=10, trace_msg=True, recv_timeout_ms=120_000, timeout_s=120).start()
+
+
+def summaries(messages: str) -> dict[str, list[dict[str, str]]]:
+    """Per extension: the message-summary bodies (header -> value) of its NOTIFYs."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for block in re.split(r"-{20,}[^\n]*\n", messages):
+        found = re.search(r"received.*\n\s*NOTIFY sip:(\w+)@", block)
+        if not found or "Messages-Waiting" not in block:
+            continue
+        body = block[block.index("Messages-Waiting"):]
+        fields = dict(line.split(":", 1) for line in body.splitlines() if ":" in line)
+        out.setdefault(found.group(1), []).append(
+            {k.strip(): v.strip() for k, v in fields.items()})
+    return out
+
+
+def wav_attachment(message: Message, path: Path) -> Path:
+    for part in message.walk():
+        if part.get_content_type() in ("audio/wav", "audio/x-wav") or \
+                (part.get_filename() or "").endswith(".wav"):
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            path.write_bytes(payload)
+            return path
+    raise AssertionError(f"no WAV attachment in {message.get('Subject')!r}")
+
+
+def leave_message(phone: Phone, call: int, tmp_path: Path, greeting_hz: float,
+                  message_hz: float) -> None:
+    """Hear the greeting (a tone), wait for the beep, speak (a tone) and press #: the switch
+    says goodbye and hangs up."""
+    mark = phone.mark()
+    phone.wait_call_state(call, "CONFIRMED")
+    phone.wait_media(call)
+    phone.record(call, tmp_path / "greeting.wav")
+    time.sleep(2.5)
+    audio.wav_has_tone(phone.stop_record(call), greeting_hz, min_seconds=1.0)
+    phone.play(call, audio.tone_wav(tmp_path / "message.wav", message_hz))
+    time.sleep(3.5)
+    phone.send_dtmf(call, "#")
+    ended = phone.wait_call_state(call, "DISCONNECTED", timeout=15, since=mark)
+    assert ended["code"] == 200, ended
+
+
+def test_extension_voicemail_lamp_email_and_listening(
+        switch_factory: Callable[..., RunningSwitch], smtp: tuple[Inbox, int],
+        phone_factory: Callable[..., Phone], sipp: Callable[..., Sipp],
+        tmp_path: Path) -> None:
+    """Alice calls ring group 8000, whose one member (Bob) does not answer: the failover is
+    Carol's voicemail. Alice hears Carol's greeting, records a 700 Hz tone, presses #.
+    Carol's subscribed lamp gets `Messages-Waiting: yes` and `Voice-Message: 1/0`; the
+    e-mail with the WAV reaches carol@example.com on a real SMTP server and the WAV holds
+    the tone; Carol dials *97 and her PIN and hears the tone played back, and her lamp
+    goes to 0/1 once the message was heard."""
+    inbox, smtp_port = smtp
+    switch = switch_factory(overrides={
+        **MD5_ONLY,
+        "smtp": {"host": "127.0.0.1", "port": smtp_port, "security": "none",
+                 "sender": "pbx@example.com", "retries": 1},
+        "ring_groups": [{"number": "8000", "name": "Desk", "strategy": "ring_all",
+                         "members": ["1002"], "group_timeout": 5,
+                         "failover": {"type": "voicemail", "target": "1003"}}],
+        "voicemail": {"directory": str(tmp_path / "vm"), "boxes": {"1003": {
+            "pin": "4321",
+            "greeting": str(audio.tone_wav(tmp_path / "carol-greeting.wav", 500, 2.0))}}}})
+    lamps = start_lamps(sipp, switch, tmp_path, [CAROL])
+    try:
+        wait_until(lambda: summaries(lamps.messages()).get("1003"), what="first MWI NOTIFY")
+        assert summaries(lamps.messages())["1003"][0]["Messages-Waiting"] == "no"
+        alice, bob, carol = registered(phone_factory, switch, ALICE, BOB, CAROL)
+        call = alice.call(uri(switch, "8000"))
+        ring = bob.wait_incoming(timeout=10)
+        bob.wait_call_state(ring, "DISCONNECTED", timeout=15)  # nobody answered
+        leave_message(alice, call, tmp_path, 500, 700)
+        lamp = wait_until(lambda: [s for s in summaries(lamps.messages()).get("1003", [])
+                                   if s["Messages-Waiting"] == "yes"], what="lamp on")[-1]
+        assert lamp["Voice-Message"].startswith("1/0"), lamp
+        assert lamp["Message-Account"].startswith("sip:1003@"), lamp
+        [mail] = wait_until(lambda: inbox.to("carol@example.com"), timeout=15,
+                            what="the voicemail e-mail")
+        wav = wav_attachment(mail, tmp_path / "attached.wav")
+        audio.wav_has_tone(wav, 700, min_seconds=2.0)
+        signal, rate = audio.read_wav(wav)
+        assert abs(audio.dominant_frequency(signal, rate) - 700) < 20
+        # Carol listens: *97, PIN, "you have one new ...", then the message
+        mark = carol.mark()
+        listen = carol.call(uri(switch, "*97"))
+        carol.wait_call_state(listen, "CONFIRMED", since=mark)
+        carol.wait_media(listen, since=mark)
+        time.sleep(0.5)
+        carol.send_dtmf(listen, "4321#")
+        carol.record(listen, tmp_path / "played.wav")
+        time.sleep(12.0)  # the summary and "message 1 from 1 0 0 1" come first
+        audio.wav_has_tone(carol.stop_record(listen), 700, min_seconds=2.0)
+        wait_until(lambda: summaries(lamps.messages())["1003"][-1]["Voice-Message"]
+                   .startswith("0/1"), what="message heard: lamp 0/1")
+        carol.hangup(listen)
+    finally:
+        lamps.stop()
+
+
+def test_group_voicemail_lights_every_member(
+        switch_factory: Callable[..., RunningSwitch], phone_factory: Callable[..., Phone],
+        sipp: Callable[..., Sipp], tmp_path: Path) -> None:
+    """Carol dials group voicemail 8100 (members Alice and Bob) and leaves a message: both
+    members' subscribed lamps turn on with one new message."""
+    switch = switch_factory(overrides={
+        **MD5_ONLY, "smtp": None,
+        "voicemail": {"directory": str(tmp_path / "vm")},
+        "group_voicemails": [{
+            "number": "8100", "name": "Sales team", "members": ["1001", "1002"],
+            "pin": "2468",
+            "greeting": str(audio.tone_wav(tmp_path / "team-greeting.wav", 500, 2.0))}]})
+    lamps = start_lamps(sipp, switch, tmp_path, [ALICE, BOB])
+    try:
+        wait_until(lambda: set(summaries(lamps.messages())) == {"1001", "1002"},
+                   what="first MWI NOTIFYs")
+        [carol] = registered(phone_factory, switch, CAROL)
+        call = carol.call(uri(switch, "8100"))
+        leave_message(carol, call, tmp_path, 500, 700)
+        for member in ("1001", "1002"):
+            lamp = wait_until(lambda m=member: [  # type: ignore[misc]
+                s for s in summaries(lamps.messages()).get(m, [])
+                if s["Messages-Waiting"] == "yes"], what=f"{member}'s lamp")[-1]
+            assert lamp["Voice-Message"].startswith("1/0"), (member, lamp)
+    finally:
+        lamps.stop()
