@@ -111,9 +111,13 @@ def test_ivr_invalid_key_and_timeout_prompts_then_fallback(
     call = alice.call(uri(switch, "7000"))
     alice.wait_call_state(call, "CONFIRMED")
     alice.wait_media(call)
+    alice.record(call, tmp_path / "invalid.wav")  # (keeps pjsua's audio clock running)
     time.sleep(1.0)
     alice.send_dtmf(call, "5")  # not a key of the menu
-    heard_prompt(alice, call, tmp_path / "invalid.wav", "invalid-entry", 2.5)
+    time.sleep(2.5)
+    wait_wav_complete(alice.stop_record(call))
+    audio.wav_contains_prompt(tmp_path / "invalid.wav", PROMPTS / "invalid-entry.wav",
+                              min_score=0.5)
     # the menu again (try 2 of 2): no key for `timeout` seconds after it
     fallback = bob.wait_incoming(timeout=25)
     answers_with_tone(bob, fallback, tmp_path / "bob.wav", 700)
@@ -479,3 +483,74 @@ def test_group_voicemail_lights_every_member(
             assert lamp["Voice-Message"].startswith("1/0"), (member, lamp)
     finally:
         lamps.stop()
+
+
+# ------------------------------------------------- prompt, external number via a trunk
+
+TRUNK_PORT = free_port()  # the provider's address: sipp binds it
+
+
+def provider_scenario(tmp_path: Path, number: str) -> Path:
+    """tests/interop/sipp/trunk_uas.xml expecting Request-URI user `number`."""
+    text = (Path(__file__).parent / "sipp" / "trunk_uas.xml").read_text()
+    out = tmp_path / "trunk_uas.xml"
+    out.write_text(text.replace("NUMBER", number))
+    return out
+
+
+@pytest.mark.switch_config(overrides={
+    "trunks": [{"name": "provider", "host": "127.0.0.1", "port": TRUNK_PORT}],
+    # only Alice may dial out through the route herself
+    "outbound_routes": [{"name": "out", "prefix": "9", "strip": 1, "trunk": "provider",
+                         "extensions": ["1001"]}],
+    "ivrs": [{"number": "7000", "name": "Menu", "prompt": "welcome-sales",
+              "keys": {"3": {"type": "prompt", "target": "goodbye"},
+                       "8": {"type": "external", "target": "95551234"}},
+              "direct_dial": False, "timeout": 5, "repeat": 1,
+              "fallback": {"type": "hangup"}}],
+    "ring_groups": [], "call_flows": []})
+def test_prompt_and_external_destinations_and_the_route_permission(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone],
+        sipp: Callable[..., Sipp], tmp_path: Path) -> None:
+    """IVR key 3 -> prompt `goodbye`: Bob hears it, then the switch hangs up. Bob dialling
+    95551234 himself is refused 403 (the route permits only 1001); IVR key 8 -> external
+    95551234: the admin's destination goes out through the route (permission is for what an
+    extension dials, softswitch.destinations), the provider (sipp) gets INVITE
+    sip:5551234@ (strip 1) and answers; Bob's hang-up reaches it as BYE."""
+    provider = sipp(provider_scenario(tmp_path, "5551234"), None,
+                    local_port=TRUNK_PORT, trace_msg=True).start()
+    [bob] = registered(phone_factory, switch, BOB)
+    mark = bob.mark()
+    call = bob.call(uri(switch, "7000"))
+    bob.wait_call_state(call, "CONFIRMED", since=mark)
+    bob.wait_media(call, since=mark)
+    time.sleep(1.0)
+    bob.send_dtmf(call, "3")
+    bob.record(call, tmp_path / "goodbye.wav")
+    ended = bob.wait_call_state(call, "DISCONNECTED", timeout=15, since=mark)
+    assert ended["code"] == 200, ended  # the switch's BYE after the prompt
+    wait_wav_complete(tmp_path / "goodbye.wav")  # the recorder ends with the call
+    audio.wav_contains_prompt(tmp_path / "goodbye.wav", PROMPTS / "goodbye.wav",
+                              min_score=0.5)
+    mark = bob.mark()
+    denied = bob.call(uri(switch, "95551234"))
+    refused = bob.wait_call_state(denied, "DISCONNECTED", since=mark)
+    assert refused["code"] == 403, refused
+    mark = bob.mark()
+    call = bob.call(uri(switch, "7000"))
+    bob.wait_call_state(call, "CONFIRMED", since=mark)
+    bob.wait_media(call, since=mark)
+    # (recording also keeps pjsua's audio clock running: its null sound device closes after
+    # a second without connections, and RFC 4733 digits are then never sent)
+    heard_prompt(bob, call, tmp_path / "menu.wav", "welcome-sales", 3.0)
+    bob.send_dtmf(call, "8")
+    wait_until(lambda: "INVITE sip:5551234@" in provider.messages(), timeout=10,
+               what="the provider's INVITE")
+    time.sleep(2.0)  # connected to the provider: Bob's call goes on
+    assert not [e for e in bob.events[mark:] if e["event"] == "call_state"
+                and e["call"] == call and e["state"] == "DISCONNECTED"]
+    bob.hangup(call)
+    wait_until(lambda: re.search(r"BYE sip:\S+ SIP/2.0", provider.messages()), timeout=10,
+               what="the provider's BYE")
+    got = provider.stop()
+    assert (got.successful, got.failed) == (1, 0), got.output
