@@ -41,3 +41,53 @@ def test_a_key_on_an_unknown_code_is_refused() -> None:
     assert sw.subscribe("*289", "1003", 0.0).result.response.status == 404
     sw.notifier.set_call_flow_toggles({})  # the code left the config
     assert sw.subscribe("*280", "1003", 0.0).result.response.status == 404
+
+
+async def test_the_forced_mode_reaches_the_key_and_survives_a_restart(tmp_path: Path) -> None:
+    """In the running switch: a phone dials *280 (night forced) and a key on *280 is busy;
+    after a restart (the mode comes back from the store) a new key on *280 is busy at once;
+    *280 again: idle."""
+    from app_calls import dial, rtp_socket, start_switch, udp
+    from sipua import SipUA
+    from test_applications import APPS
+
+    from softswitch.presence import SubscribeRequest
+
+    def key(switch: object, n: int) -> tuple[object, str]:
+        notifier = switch.router.agentdesk.notifier  # type: ignore[attr-defined]
+        now = switch.router.clock.monotonic()  # type: ignore[attr-defined]
+        result = notifier.handle_subscribe(SubscribeRequest(
+            call_id=f"key-{n}", from_tag="ph", to_tag=None, event="dialog", resource="*280",
+            subscriber="1002", accept=None, expires=600), now)
+        assert result.response.status == 200
+        return notifier, lamp(result.notifies[0])
+
+    async def toggle(switch: object, call_id: str) -> None:
+        caller = await SipUA("1001", "pw-1001", udp(switch)).start()  # type: ignore[arg-type]
+        rtp = rtp_socket()
+        try:
+            assert (await dial(caller, "*280", call_id, rtp)).status == 200
+            bye = await caller.next_request("BYE")  # said the mode, hung up
+            caller.reply(bye, 200)
+        finally:
+            caller.close()
+            rtp.close()
+
+    switch = await start_switch(tmp_path, **APPS)
+    try:
+        notifier, before = key(switch, 1)
+        assert before == "green"
+        await toggle(switch, "toggle-1")
+        [sub] = [s for s in notifier.subscriptions()  # type: ignore[attr-defined]
+                 if s.key.dialog.call_id == "key-1"]
+        assert sub.last_view.dialogs[0].state == "confirmed"  # the NOTIFY went out busy
+        await switch.store.flush()
+    finally:
+        await switch.stop()
+    switch = await start_switch(tmp_path, **APPS)  # the same database
+    try:
+        assert key(switch, 2)[1] == "red"
+        await toggle(switch, "toggle-2")
+        assert key(switch, 3)[1] == "green"
+    finally:
+        await switch.stop()
