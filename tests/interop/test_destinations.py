@@ -66,6 +66,17 @@ def hears_tone(phone: Phone, call: int, wav: Path, freq: float, seconds: float =
     audio.wav_has_tone(phone.stop_record(call), freq, min_seconds=1.0)
 
 
+def press(phone: Phone, call: int, digits: str, scratch: Path) -> None:
+    """Send `digits` (RFC 4733) while a recorder is connected: pjsua's null sound device,
+    which clocks the media, closes after a second without connections, and digits sent
+    then never leave the phone."""
+    phone.record(call, scratch)
+    time.sleep(0.2)
+    phone.send_dtmf(call, digits)
+    time.sleep(0.3 + 0.25 * len(digits))
+    phone.stop_record(call)
+
+
 def answers_with_tone(phone: Phone, call: int, wav: Path, freq: float) -> None:
     phone.play(call, audio.tone_wav(wav, freq))
     phone.answer(call)
@@ -84,7 +95,7 @@ def test_ivr_prompt_then_a_key_reaches_its_extension(
     alice.wait_call_state(call, "CONFIRMED")
     alice.wait_media(call)
     heard_prompt(alice, call, tmp_path / "menu.wav", "welcome-sales", 4.0)
-    alice.send_dtmf(call, "0")
+    press(alice, call, "0", tmp_path / "key.wav")
     ringing = carol.wait_incoming(timeout=10)
     assert "1001" in carol.incoming(ringing)["from"]
     answers_with_tone(carol, ringing, tmp_path / "carol.wav", 1000)
@@ -307,7 +318,7 @@ def test_park_timeout_destination_ivr(
     back = bob.wait_incoming(timeout=20)  # the ring-back, not answered
     bob.wait_call_state(back, "DISCONNECTED", timeout=15)
     heard_prompt(alice, parked, tmp_path / "menu.wav", "welcome-sales", 4.0)
-    alice.send_dtmf(parked, "0")
+    press(alice, parked, "0", tmp_path / "key.wav")
     ringing = carol.wait_incoming(timeout=10)
     answers_with_tone(carol, ringing, tmp_path / "carol.wav", 1000)
     hears_tone(alice, parked, tmp_path / "alice.wav", 1000)
@@ -446,7 +457,7 @@ def test_extension_voicemail_lamp_email_and_listening(
         carol.wait_call_state(listen, "CONFIRMED", since=mark)
         carol.wait_media(listen, since=mark)
         time.sleep(0.5)
-        carol.send_dtmf(listen, "4321#")
+        press(carol, listen, "4321#", tmp_path / "pin.wav")
         carol.record(listen, tmp_path / "played.wav")
         time.sleep(12.0)  # the summary and "message 1 from 1 0 0 1" come first
         audio.wav_has_tone(carol.stop_record(listen), 700, min_seconds=2.0)
@@ -524,9 +535,9 @@ def test_prompt_and_external_destinations_and_the_route_permission(
     call = bob.call(uri(switch, "7000"))
     bob.wait_call_state(call, "CONFIRMED", since=mark)
     bob.wait_media(call, since=mark)
+    bob.record(call, tmp_path / "goodbye.wav")  # (keeps pjsua's audio clock running)
     time.sleep(1.0)
     bob.send_dtmf(call, "3")
-    bob.record(call, tmp_path / "goodbye.wav")
     ended = bob.wait_call_state(call, "DISCONNECTED", timeout=15, since=mark)
     assert ended["code"] == 200, ended  # the switch's BYE after the prompt
     wait_wav_complete(tmp_path / "goodbye.wav")  # the recorder ends with the call
@@ -540,10 +551,8 @@ def test_prompt_and_external_destinations_and_the_route_permission(
     call = bob.call(uri(switch, "7000"))
     bob.wait_call_state(call, "CONFIRMED", since=mark)
     bob.wait_media(call, since=mark)
-    # (recording also keeps pjsua's audio clock running: its null sound device closes after
-    # a second without connections, and RFC 4733 digits are then never sent)
     heard_prompt(bob, call, tmp_path / "menu.wav", "welcome-sales", 3.0)
-    bob.send_dtmf(call, "8")
+    press(bob, call, "8", tmp_path / "key.wav")
     wait_until(lambda: "INVITE sip:5551234@" in provider.messages(), timeout=10,
                what="the provider's INVITE")
     time.sleep(2.0)  # connected to the provider: Bob's call goes on
