@@ -296,6 +296,12 @@ class SipRouter:
             store=store, prompts_dir=config.prompts.directory,
             ring_timeout=float(sip.no_answer_timeout), wall=self.clock.wall)
         self.queues.apps = self.apps  # the queue hands callers to applications (and back)
+        from softswitch.apps.handover import parked_to_destination
+
+        # a park timeout sends the parked party to any destination (softswitch.apps.handover)
+        self.calls.transfers.route_destination = parked_to_destination(
+            router=self.destinations, apps=self.apps, queues=self.queues,
+            endpoint=self.endpoint, language=config.prompts.language)
         from softswitch.agentdesk import attach_agentdesk
 
         self.agentdesk = attach_agentdesk(self)  # feature codes, BLF, report rows, e-mail

@@ -805,8 +805,10 @@ class _Sections:
 
     def parking(self, node: _Node, path: str, extensions: set[str]) -> Any:
         """Call park (softswitch.calls.park): code, slots ("6000-6009"), timeout, ring_back,
-        timeout_destination ({type: hangup} or {type: extension, target: N}). Slots must
-        not be extension numbers (queue numbers are checked once the queues are read)."""
+        timeout_destination (any destination of the router, softswitch.destinations:
+        {type: hangup}, {type: extension|queue|ivr|voicemail|ring_group|..., target: N}).
+        Slots must not be extension numbers (queue numbers are checked once the queues are
+        read)."""
         from acd.config import Destination, DestinationType
         from softswitch.calls.park import ParkingConfig
 
@@ -822,21 +824,33 @@ class _Sections:
                             int(default.ring_back))
         destination = default.timeout_destination
         if "timeout_destination" in e:
+            from softswitch.trunks import INBOUND_DESTINATION_TYPES
+
             dpath = _path_join(path, "timeout_destination")
             d = c.mapping(e["timeout_destination"][1], dpath, ("type", "target"),
                           required=("type",))
-            kind = c.field(d, "type", dpath, lambda n, p: c.choice(n, p, ("hangup",
-                                                                          "extension")))
+            kind = c.field(d, "type", dpath,
+                           lambda n, p: c.choice(n, p, INBOUND_DESTINATION_TYPES))
             target = c.field(d, "target", dpath, lambda n, p: c.text(n, p), "")
-            if kind == "extension":
-                if target not in extensions:
-                    raise c.fail(d.get("target", (None, node))[1], _path_join(dpath, "target"),
-                                 f"no extension {target!r} is defined in extensions")
-                destination = Destination(DestinationType.EXTENSION, target)
-            elif kind == "hangup":
-                destination = Destination(DestinationType.HANGUP)
-            else:
+            if _MISSING in (kind, target):
                 raise _Invalid()
+            tnode = d["target"][1] if "target" in d else e["timeout_destination"][1]
+            if kind == "hangup":
+                if target:
+                    raise c.fail(tnode, _path_join(dpath, "target"),
+                                 "a hangup destination takes no target")
+                destination = Destination(DestinationType.HANGUP)
+            elif not target:
+                raise c.fail(tnode, _path_join(dpath, "target"),
+                             f"a {kind} destination needs a target")
+            elif kind == "extension" and target not in extensions:
+                raise c.fail(tnode, _path_join(dpath, "target"),
+                             f"no extension {target!r} is defined in extensions")
+            else:
+                # every other type: its target is checked by the destination router once
+                # the whole config is read (softswitch.destinations), with this line
+                destination = Destination(DestinationType(kind), target)
+                self.destination_refs.append((dpath, destination))
         if _MISSING in (code, slots, timeout, ring_back):
             raise _Invalid()
         clash = sorted(set(slots) & extensions)

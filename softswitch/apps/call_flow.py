@@ -7,7 +7,11 @@ gives the destination a call to the flow goes to now; the destination router fol
 Its toggle is a feature code (`toggle_code`, e.g. `*280`): dialling it flips the flow between
 "forced night" and "following the schedule" (`ToggleFlow`), and a BLF key subscribed to
 the same code lights while the night mode is forced (busy = forced, idle = schedule), as
-FreePBX's Call Flow Control keys do.
+FreePBX's Call Flow Control keys do: the resource a phone SUBSCRIBEs to (dialog package) is
+the toggle code itself (`sip:*280@switch`), so one key value both shows the mode and dials
+the toggle (softswitch.presence.resources.CallFlowToggleKey, wired by softswitch.apps.desk;
+a NOTIFY on every toggle and at each subscription, the forced mode restored from the store
+at start-up).
 
 Decisions:
 - The toggle has two states, "schedule" and "forced": forced means the out-of-hours

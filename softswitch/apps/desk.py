@@ -4,6 +4,10 @@
   groups, call flows and group voicemails (through the destination router, like any other
   reference to them), the voicemail access code (`*97`: one's own box; `*97<number>`:
   another box, with its PIN), and each call flow's toggle code;
+- the call flows' day/night BLF keys: a phone subscribes (dialog package, RFC 4235) to the
+  toggle code (`*280`, the FreePBX `*28<n>` way: the key's value is what it dials) and the
+  lamp is busy while night mode is forced, idle while the schedule applies; a NOTIFY goes
+  out on every toggle (softswitch.presence.resources.CallFlowToggleKey);
 - the voicemail boxes (`MailboxService`: rows, e-mail, message-waiting lamps) and the call
   flows' manual night modes (kept in the store, restored at start-up);
 - message-waiting lamps (RFC 3842): NOTIFY in the phone's message-summary subscription, or,
@@ -49,6 +53,10 @@ class ApplicationDesk:
                                         router.clock.wall)
         self._toggles: Subscription | None = router.events.subscribe(self._toggled,
                                                                      CallFlowToggled)
+        # the day/night BLF keys: a phone subscribes (dialog package) to the toggle code
+        router.agentdesk.notifier.set_call_flow_toggles(
+            {cf.toggle_code: number for number, cf in self.apps.call_flows.items()
+             if cf.toggle_code})
 
     async def restore(self) -> None:
         """The boxes' messages and the call flows' modes from the store."""
@@ -59,6 +67,8 @@ class ApplicationDesk:
             return
         self.mailboxes.mailboxes.load(await load_messages(store))
         self.context.call_flow_modes.update(await load_call_flow_modes(store))
+        for number, forced in self.context.call_flow_modes.items():
+            self._toggle_lamp(number, forced == "night")
 
     # -- dialled numbers
 
@@ -112,9 +122,17 @@ class ApplicationDesk:
             self.context.call_flow_modes.pop(event.call_flow, None)
         log.info("call flow mode", call_flow=event.call_flow,
                  mode=event.forced or "schedule", by=event.by)
+        self._toggle_lamp(event.call_flow, event.forced == "night")
         if self.router.store is not None:
             save_call_flow_mode(self.router.store, event.call_flow, event.forced,
                                 self.router.clock.wall(), event.by)
+
+    def _toggle_lamp(self, call_flow: str, forced_night: bool) -> None:
+        """The flow's day/night BLF keys (softswitch.presence.resources.CallFlowToggleKey):
+        busy while night mode is forced, idle while the schedule applies."""
+        desk = self.router.agentdesk
+        desk.presence.send(desk.notifier.call_flow_mode_changed(
+            call_flow, forced_night, self.router.clock.monotonic()))
 
     # -- message-waiting lamps
 

@@ -41,8 +41,12 @@ Decisions:
   controller's dialer and is not picked up (404), which the README states.
 - Retrieval and pickup INVITEs must carry an SDP offer (488 otherwise); every phone does.
 - The park timeout's destination: `hangup`, or `extension` (rung like a transfer; on
-  failure the caller hears goodbye); other destination types are handed to the seam
-  `route_destination` when the switch has one, else the caller hears goodbye.
+  failure the caller hears goodbye); every other destination type (queue, IVR, voicemail,
+  ring group, call flow, prompt, external...) is handed, with the parked party's end
+  (dialog, peer, media leg), to the seam `route_destination` (wired by softswitch.app to
+  softswitch.apps.handover.parked_to_destination: the queue calls or the call shell adopt
+  the answered party); this call then ends for it without a BYE. When the seam refuses
+  (destination removed by a reload), the caller hears goodbye.
 """
 
 from __future__ import annotations
@@ -176,7 +180,7 @@ class Transfers:
 
     def __init__(self, b2bua: B2BUA, *, parking: ParkingConfig | None = None,
                  pickup: PickupConfig | None = None, language: str = "en",
-                 route_destination: Callable[[Call, Destination], bool] | None = None,
+                 route_destination: Callable[[End, Destination], bool] | None = None,
                  queues: Any = None) -> None:
         from softswitch.queue.dialer import Dialer
 
@@ -831,10 +835,25 @@ class Transfers:
             moves.ring_back = self._ring(call, number, targets,
                                          call.parties.get(other(side), ""), answered, failed)
             return
-        if self.route_destination is not None and self.route_destination(call, dest):
-            return
+        parked = other(side)
+        if self.route_destination is not None:
+            end: End | None
+            try:
+                end = self.b2bua._end_of(call, parked)
+            except TransferRefused:
+                end = None
+            leg = self._leg(call, parked)
+            if end is not None and leg is not None and not leg.closed:
+                self.media.detach_moh(leg)
+                if self.route_destination(end, dest):
+                    # the parked party's dialog and leg belong to the destination's owner
+                    # now (queue calls or the call shell); this call ends without a BYE to it
+                    self._take_end(call, parked)
+                    self._publish_party(call, parked, "", end.party)
+                    self._end_call(call, f"park timeout: to {dest.type.value} {dest.target}")
+                    return
         call.log.warning("destination not available", type=dest.type.value)
-        self.b2bua._spawn(call, self._goodbye(call, other(side), "park timeout"))
+        self.b2bua._spawn(call, self._goodbye(call, parked, "park timeout"))
 
     def parked(self) -> dict[str, str]:
         """Slot -> Call-ID of every parked call (the live API's view)."""

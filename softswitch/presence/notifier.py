@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from .agents import AgentQueueState, AgentStatusBook, QueueDirectory
 from .bodies import (
@@ -52,6 +52,7 @@ from .resources import (
     AgentLoginKey,
     AgentPauseKey,
     BlinkStyle,
+    CallFlowToggleKey,
     ExtensionCall,
     ExtensionKey,
     MailboxLamp,
@@ -59,6 +60,7 @@ from .resources import (
     PauseReasonKey,
     Resource,
     agent_key_views,
+    call_flow_toggle_views,
     extension_views,
     park_slot_views,
 )
@@ -97,6 +99,7 @@ class Notifier:
                  blink: BlinkStyle = BlinkStyle.HELD,
                  mailbox_codes: Iterable[str] = (),
                  park_slots: Iterable[str] = (),
+                 call_flow_toggles: Mapping[str, str] | None = None,
                  tag_factory: Callable[[], str] = lambda: secrets.token_hex(8)) -> None:
         if not 0 < min_expires <= max_expires:
             raise ValueError("need 0 < min_expires <= max_expires")
@@ -116,6 +119,8 @@ class Notifier:
         self._mailboxes: dict[str, bytes] = {}
         self.park_slots = frozenset(park_slots)
         self._parked: dict[str, str] = {}  # slot -> the parked party's URI
+        self.call_flow_toggles: dict[str, str] = dict(call_flow_toggles or {})  # code -> flow
+        self._forced_night: set[str] = set()  # call flows whose night mode is forced
 
     def reconfigure(self, extensions: Iterable[str], directory: QueueDirectory,
                     resolve_agent_key: AgentKeyResolver | None = None) -> None:
@@ -184,6 +189,8 @@ class Notifier:
             return ExtensionKey(user)
         if user in self.park_slots:
             return ParkSlotKey(user)
+        if user in self.call_flow_toggles:
+            return CallFlowToggleKey(self.call_flow_toggles[user], user)
         key = self._resolve_agent_key(user, subscriber) if self._resolve_agent_key else None
         if key is None or self.agents.get(key.agent, key.queue) is None:
             return None
@@ -260,6 +267,21 @@ class Notifier:
             self._parked[slot] = parked
         return self._changed(ParkSlotKey(slot), now)
 
+    def set_call_flow_toggles(self, toggles: Mapping[str, str]) -> None:
+        """The call flows' day/night keys: toggle code -> call-flow number
+        (softswitch.apps.desk, at start). Codes left out answer 404 to new SUBSCRIBEs."""
+        self.call_flow_toggles = dict(toggles)
+
+    def call_flow_mode_changed(self, call_flow: str, forced_night: bool,
+                               now: float) -> list[Notify]:
+        """A call flow's manual mode: night forced (True) or following its schedule."""
+        if forced_night:
+            self._forced_night.add(call_flow)
+        else:
+            self._forced_night.discard(call_flow)
+        return [n for code, flow in self.call_flow_toggles.items() if flow == call_flow
+                for n in self._changed(CallFlowToggleKey(flow, code), now)]
+
     def mailbox_changed(self, extension: str, body: bytes, now: float) -> list[Notify]:
         """Voicemail: the message-summary body of `extension`'s lamp is now `body`."""
         self._mailboxes[extension] = body
@@ -294,8 +316,11 @@ class Notifier:
         dialog, presence = self._views(sub.resource, sub.entity)
         return dialog if sub.key.package is EventPackage.DIALOG else presence
 
-    def _views(self, resource: ExtensionKey | AgentKey | ParkSlotKey,
+    def _views(self, resource: ExtensionKey | AgentKey | ParkSlotKey | CallFlowToggleKey,
                entity: str) -> tuple[DialogView, PresenceView]:
+        if isinstance(resource, CallFlowToggleKey):
+            return call_flow_toggle_views(entity, resource,
+                                          resource.call_flow in self._forced_night)
         if isinstance(resource, ParkSlotKey):
             return park_slot_views(entity, resource.slot, self._parked.get(resource.slot))
         if isinstance(resource, ExtensionKey):

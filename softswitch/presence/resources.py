@@ -1,6 +1,6 @@
 """What a BLF key watches, and how its state is shown on a phone.
 
-Four kinds of resource (the user part of the SUBSCRIBE Request-URI names one):
+The kinds of resource (the user part of the SUBSCRIBE Request-URI names one):
 
 - `ExtensionKey`: an extension's calls (dialog package) and registration (presence package).
 - `AgentLoginKey` (manual §6.8, 坐席签入/签出): the subscribing agent's sign-in state in one
@@ -11,6 +11,13 @@ Four kinds of resource (the user part of the SUBSCRIBE Request-URI names one):
 - `PauseReasonKey` (manual §6.2): whether agent X is paused in queue Q with reason R; value
   pause code + agent + `*` + queue + reason code (`*071001*6400*01`); any extension may
   watch it.
+
+- `ParkSlotKey`: a park slot (softswitch.calls.park); value the slot number (`6000`).
+- `CallFlowToggleKey` (the call flow's manual day/night switch, softswitch.apps.call_flow):
+  value the flow's `toggle_code` (`*280`), so pressing the key dials the toggle, as
+  FreePBX's Call Flow Control `*28<n>` BLF keys and Yealink's "BLF" key type with that
+  value do. Any extension may watch it (a receptionist's key; the toggle itself is open to
+  every extension).
 
 The grammar of those values lives with the feature codes (`softswitch.features`), which
 builds these objects.
@@ -27,6 +34,9 @@ pause: paused          red blinking                   confirmed + local target
                                                       ``+sip.rendering="no"`` (held)
 reason: in that pause  red blinking                   as pause: paused
 reason: otherwise      green solid                    terminated
+day/night: schedule    (FreePBX: green)               terminated
+day/night: night       (FreePBX: red)                 one dialog, state confirmed
+  forced
 unknown resource       off ("BLF configuration        SUBSCRIBE answered 404, no NOTIFY
                        failed")
 =====================  =============================  =================================
@@ -90,8 +100,17 @@ class ParkSlotKey:
     slot: str
 
 
+@dataclass(frozen=True, slots=True)
+class CallFlowToggleKey:
+    """A call flow's day/night key: busy (red) while the manual night mode is forced, idle
+    (green) while the flow follows its schedule. `code` is its toggle code (the value)."""
+
+    call_flow: str
+    code: str
+
+
 AgentKey = AgentLoginKey | AgentPauseKey | PauseReasonKey
-Resource = ExtensionKey | AgentKey | MailboxLamp | ParkSlotKey
+Resource = ExtensionKey | AgentKey | MailboxLamp | ParkSlotKey | CallFlowToggleKey
 
 
 class Lamp(Enum):
@@ -192,6 +211,21 @@ def park_slot_views(identity: str, slot: str,
                            local_identity=identity, remote_identity=parked or None)
     return (DialogView((dialog,)),
             PresenceView("closed", f"Parked in {slot}: {parked}", contact=identity))
+
+
+def call_flow_toggle_views(identity: str, key: CallFlowToggleKey,
+                           forced: bool) -> tuple[DialogView, PresenceView]:
+    """A day/night key: one confirmed dialog (red) while night mode is forced, one
+    terminated dialog (green) while the call flow follows its schedule."""
+    dialog_id = f"callflow-{key.call_flow}"
+    if not forced:
+        return (DialogView((DialogElement(id=dialog_id, state="terminated"),)),
+                PresenceView("open", f"Call flow {key.call_flow}: schedule",
+                             contact=identity))
+    return (DialogView((DialogElement(id=dialog_id, state="confirmed", direction="recipient",
+                                      local_identity=identity),)),
+            PresenceView("closed", f"Call flow {key.call_flow}: night mode forced",
+                         contact=identity))
 
 
 def extension_views(identity: str, registered: bool,
