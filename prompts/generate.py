@@ -307,6 +307,93 @@ PHRASES: dict[str, tuple[str, str, str]] = {
         "star",
         "星号",
         "xing1 hao4"),
+    # voicemail (softswitch.apps.voicemail: leaving a message and the mailbox menu)
+    "vm-the-person-at-extension": (
+        "The person at extension",
+        "您拨打的分机",
+        "nin2 bo1 da3 de5 fen1 ji1"),
+    "vm-is-unavailable": (
+        "is unavailable.",
+        "暂时无人接听。",
+        "zan4 shi2 wu2 ren2 jie1 ting1."),
+    "vm-leave-message-after-tone": (
+        "Please leave your message after the tone. When done, hang up, or press the pound "
+        "key.",
+        "请在提示音后留言，留言完毕请挂机或按井号键。",
+        "qing3 zai4 ti2 shi4 yin1 hou4 liu2 yan2, liu2 yan2 wan2 bi4 qing3 gua4 ji1 huo4 an4 "
+        "jing3 hao4 jian4."),
+    "vm-mailbox-full": (
+        "Sorry, but the user's mailbox is full.",
+        "抱歉，该用户的语音信箱已满。",
+        "bao4 qian4, gai1 yong4 hu4 de5 yu3 yin1 xin4 xiang1 yi3 man3."),
+    "vm-message-saved": (
+        "Your message has been saved.",
+        "您的留言已保存。",
+        "nin2 de5 liu2 yan2 yi3 bao3 cun2."),
+    "vm-no-message": (
+        "No message was recorded.",
+        "没有录到留言。",
+        "mei2 you3 lu4 dao4 liu2 yan2."),
+    "vm-enter-password": (
+        "Please enter your voicemail password, followed by the pound key.",
+        "请输入语音信箱密码，并以井号键结束。",
+        "qing3 shu1 ru4 yu3 yin1 xin4 xiang1 mi4 ma3, bing4 yi3 jing3 hao4 jian4 jie2 shu4."),
+    "vm-incorrect-password": (
+        "The password is incorrect.",
+        "密码错误。",
+        "mi4 ma3 cuo4 wu4."),
+    "vm-you-have": (
+        "You have",
+        "您有",
+        "nin2 you3"),
+    "vm-new-messages": (
+        "new messages",
+        "条新留言",
+        "tiao2 xin1 liu2 yan2"),
+    "vm-and": (
+        "and",
+        "和",
+        "he2"),
+    "vm-old-messages": (
+        "old messages",
+        "条旧留言",
+        "tiao2 jiu4 liu2 yan2"),
+    "vm-message": (
+        "message",
+        "留言",
+        "liu2 yan2"),
+    "vm-from": (
+        "from",
+        "来自",
+        "lai2 zi4"),
+    "vm-message-deleted": (
+        "message deleted",
+        "留言已删除",
+        "liu2 yan2 yi3 shan1 chu2"),
+    "vm-no-more-messages": (
+        "no more messages",
+        "没有更多留言",
+        "mei2 you3 geng4 duo1 liu2 yan2"),
+    "vm-first-message": (
+        "first message",
+        "这是第一条留言",
+        "zhe4 shi4 di4 yi1 tiao2 liu2 yan2"),
+    "vm-message-options": (
+        "Press 5 to repeat the message, 4 for the previous message, 6 for the next message, "
+        "7 to delete, 9 to save, or pound to exit.",
+        "重听请按5，上一条请按4，下一条请按6，删除请按7，保存请按9，退出请按井号键。",
+        "chong2 ting1 qing3 an4 wu3, shang4 yi4 tiao2 qing3 an4 si4, xia4 yi4 tiao2 qing3 an4 "
+        "liu4, shan1 chu2 qing3 an4 qi1, bao3 cun2 qing3 an4 jiu3, tui4 chu1 qing3 an4 jing3 "
+        "hao4 jian4."),
+    # call flow day/night toggle (softswitch.apps.call_flow)
+    "call-flow-night-mode": (
+        "Night mode is on.",
+        "夜间模式已开启。",
+        "ye4 jian1 mo2 shi4 yi3 kai1 qi3."),
+    "call-flow-schedule-mode": (
+        "Night mode is off. Calls follow the schedule.",
+        "夜间模式已关闭，来电按时间表处理。",
+        "ye4 jian1 mo2 shi4 yi3 guan1 bi4, lai2 dian4 an4 shi2 jian1 biao3 chu3 li3."),
 }
 
 
@@ -370,6 +457,20 @@ def asterisk_en() -> dict[str, tuple[str, ...]]:
         "agent-signed-out": ("agent-loggedoff",),
         "feature-not-permitted": ("feature-not-avail-line",),
         "press": ("vm-press",), "pound": ("digits/pound",), "star": ("digits/star",),
+        "vm-the-person-at-extension": ("vm-theperson",),
+        "vm-is-unavailable": ("vm-isunavail",),
+        "vm-leave-message-after-tone": ("vm-intro",),
+        "vm-mailbox-full": ("vm-mailboxfull",),
+        "vm-message-saved": ("vm-msgsaved",),
+        "vm-you-have": ("vm-youhave",),
+        "vm-new-messages": ("vm-INBOX", "vm-messages"),
+        "vm-and": ("vm-and",),
+        "vm-old-messages": ("vm-Old", "vm-messages"),
+        "vm-message": ("vm-message",),
+        "vm-from": ("vm-from",),
+        "vm-message-deleted": ("vm-message", "vm-deleted"),
+        "vm-no-more-messages": ("vm-nomore",),
+        "vm-first-message": ("vm-first", "vm-message"),
     })
     return table
 
@@ -580,6 +681,9 @@ def main() -> int:
         (HERE / "manifest.json").write_text(
             json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
             encoding="utf-8")
+        write_gitignore([str(e["file"]) for e in (*manifest["prompts"].values(),
+                                                  *manifest["music"].values())
+                         if e.get("source") in (SOUNDS_PACKAGE, MOH_PACKAGE)])
         print(f"wrote {sum(len(p) for p in table.values())} prompts to {HERE}")
         return 0
     (HERE / "moh").mkdir(exist_ok=True)
