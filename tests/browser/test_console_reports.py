@@ -9,6 +9,7 @@ as a real process, over report rows written by real calls (pjsua2 phones):
 - Queue Performance Activity by hour: the table is the API's, and "Open printable page" opens
   the printable HTML page, whose SVG chart is drawn (non-zero size) without console errors;
 - the page in Chinese shows the manual's names;
+- an admin gets every queue's report;
 - an agent who manages no queue has no Reports tab, and its forced request is refused (403).
 
 Screenshots at 1366x768 and 1920x1080 go to tests/browser/screenshots/.
@@ -44,9 +45,10 @@ from test_console import (
     log_in,
 )
 
-from benchmarks.peers.switch import RunningSwitch
+from benchmarks.peers.switch import Extension, RunningSwitch
 
 pytestmark = pytest.mark.interop
+ADMIN = ("2950", "admin-pw")
 
 
 def report(switch: RunningSwitch, kind: str, query: dict[str, str]) -> Any:
@@ -100,7 +102,8 @@ def wait_for_rows(switch: RunningSwitch, query: dict[str, str], total: str) -> d
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.switch_config(extensions=EXTENSIONS, queues=[QUEUE], overrides=OVERRIDES)
+@pytest.mark.switch_config(extensions=[*EXTENSIONS, Extension(*ADMIN)], queues=[QUEUE],
+                           overrides=dict(OVERRIDES, admins=[ADMIN[0]]))
 def test_manager_reports_equal_the_api_csv_and_printable_page_agent_refused(
         switch: RunningSwitch, phone_factory: Callable[..., Phone],
         page_factory: Callable[..., Page], tmp_path: Path) -> None:
@@ -183,12 +186,18 @@ def test_manager_reports_equal_the_api_csv_and_printable_page_agent_refused(
     expect(page.locator("label[for='report-granularity'] span")).to_have_text("时间")
     expect(page.locator("#report-table tbody tr")).to_have_count(len(activity["rows"]))
     shot(page, "reports-zh")
+
+    # an admin reports on every queue (no queue chosen: all of them)
     large = page_factory("large")
-    log_in(large, switch, MANAGER)
+    log_in(large, switch, ADMIN)
     large.click("#tab-reports")
+    expect(large.locator(f"#report-queues option[value='{Q}']")).to_have_text(f"{Q}-Support")
+    large.fill("#report-from", start)
+    large.fill("#report-to", end)
     large.press("#report-to", "Enter")
-    expect(large.locator("#report-table")).to_be_visible()
-    shot(large, "reports-today")
+    expect(large.locator("#report-table tbody tr")).to_have_count(len(expected["rows"]))
+    assert table(large) == as_table(expected)
+    shot(large, "reports-admin")
 
     # an agent who manages no queue: no Reports tab, no page, and the server refuses
     agent = page_factory("small")

@@ -50,7 +50,7 @@ const EN = {
   idle: "Idle", busy: "Busy", none: "-", error: "Error", qcb: "QCB",
   // Reports (queue-admin.md §8; the report names are the manual's section titles)
   reports: "Queue Call Reports", report_type: "Report Type", report_from: "From",
-  report_to: "To (inclusive)", report_granularity: "Time", by_hour: "By hour", by_day: "By day",
+  report_to: "To (inclusive)", report_queues_hint: "none: all of yours", report_granularity: "Time", by_hour: "By hour", by_day: "By day",
   by_week: "By week", by_month: "By month", exclude_abandoned: "Exclude calls abandoned within (X s)",
   exclude_talk: "Exclude calls within (X s)", callback_result: "Callback Result",
   result_all: "All", result_success: "Success", result_failed: "Failed",
@@ -108,7 +108,7 @@ const ZH = {
   not_allowed: "无权限", no_queues: "没有可显示的队列", wrap_up: "休息时间",
   idle: "空闲", busy: "忙碌", none: "-", error: "错误", qcb: "QCB",
   reports: "队列通话报告", report_type: "报告类型", report_from: "开始日期",
-  report_to: "结束日期", report_granularity: "时间", by_hour: "按小时", by_day: "按天",
+  report_to: "结束日期", report_queues_hint: "不选：你的所有队列", report_granularity: "时间", by_hour: "按小时", by_day: "按天",
   by_week: "按周", by_month: "按月", exclude_abandoned: "排除 (X秒) 内放弃通话",
   exclude_talk: "排除 (X秒) 内通话", callback_result: "回拨结果",
   result_all: "所有", result_success: "成功", result_failed: "失败",

@@ -69,7 +69,9 @@ export class ReportsView {
   // a number field must not be interrupted); it is rebuilt when its own state changes.
   element(lang) {
     if (!this.catalog && !this.loading) this.loadCatalog();
-    if (!this.el || this.builtLang !== lang) this.rebuild(lang);
+    // an admin's queues arrive with the live snapshot: rebuild when they change
+    const queues = JSON.stringify(this.queues());
+    if (!this.el || this.builtLang !== lang || this.builtQueues !== queues) this.rebuild(lang);
     return this.el;
   }
 
@@ -86,6 +88,7 @@ export class ReportsView {
   }
 
   async run() {
+    if (this.busy) return; // one query at a time
     this.busy = true; this.error = ""; this.rebuild(this.builtLang);
     const path = this.query();
     try {
@@ -137,6 +140,7 @@ export class ReportsView {
   rebuild(lang) {
     const h = this.app.h;
     this.builtLang = lang;
+    this.builtQueues = JSON.stringify(this.queues());
     const f = this.form;
     const has = this.filters();
     const set = (key) => (ev) => { f[key] = ev.target.value; };
@@ -154,7 +158,7 @@ export class ReportsView {
     }
     const queues = this.queues();
     f.queues = f.queues.filter((q) => queues.some((x) => x.number === q));
-    parts.push(field("report-queues", t("queue"), h("select", { id: "report-queues", multiple: true, size: Math.min(4, Math.max(2, queues.length)),
+    parts.push(field("report-queues", `${t("queue")} (${t("report_queues_hint")})`, h("select", { id: "report-queues", multiple: true, size: Math.min(4, Math.max(2, queues.length)),
       onchange: (ev) => { f.queues = [...ev.target.selectedOptions].map((o) => o.value); } },
     queues.map((q) => h("option", { value: q.number, selected: f.queues.includes(q.number) }, q.name ? `${q.number}-${q.name}` : q.number)))));
     if (has.has("agent")) {
@@ -177,7 +181,7 @@ export class ReportsView {
     }
     const form = h("form", { id: "report-form", class: "report-form", "aria-label": t("reports"),
       onsubmit: (ev) => { ev.preventDefault(); this.run(); } },
-    parts, h("button", { type: "submit", id: "report-run", class: "primary", disabled: this.busy || !this.catalog }, t("report_run")));
+    parts, h("button", { type: "submit", id: "report-run", class: "primary", disabled: !this.catalog }, t("report_run")));
     const out = [h("h2", {}, t("reports")), form,
       h("p", { class: "error", role: "alert", id: "report-error" }, this.error)];
     if (this.data) out.push(this.result(h));
