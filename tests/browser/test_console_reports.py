@@ -1,7 +1,8 @@
 """The console's Reports page in a real browser (issue 19; queue-admin.md §8) against the switch
 as a real process, over report rows written by real calls (pjsua2 phones):
 
-- a queue manager opens Reports, asks Queue Performance for a period holding one answered and
+- a queue manager opens Reports (an API refusal, e.g. a period ending before it starts, is
+  shown as the API words it), asks Queue Performance for a period holding one answered and
   one abandoned call, and the table (headers, cells, the total row) is the JSON of
   /api/v1/reports/queue_performance for the same query; the "exclude abandoned within" filter
   reaches the API (the abandoned call drops out, the table is again the API's);
@@ -132,6 +133,15 @@ def test_manager_reports_equal_the_api_csv_and_printable_page_agent_refused(
     assert table(page)[2] == [False, True]
     expect(page.locator("#report-title")).to_have_text(expected["title"])
     shot(page, "reports-queue-performance")
+
+    # the API's refusal is shown as it says it
+    page.fill("#report-from", end)
+    page.fill("#report-to", start)
+    page.click("#report-run")
+    expect(page.locator("#report-error")).to_have_text("Error: to: must be after from")
+    expect(page.locator("#report-table")).to_have_count(0)
+    page.fill("#report-from", start)
+    page.fill("#report-to", end)
 
     # the filter reaches the API: the abandoned call (a wait of seconds) drops out
     page.fill("#report-exclude-abandoned", "600")

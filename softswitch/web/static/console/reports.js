@@ -183,7 +183,7 @@ export class ReportsView {
       onsubmit: (ev) => { ev.preventDefault(); this.run(); } },
     parts, h("button", { type: "submit", id: "report-run", class: "primary", disabled: !this.catalog }, t("report_run")));
     const out = [h("h2", {}, t("reports")), form,
-      h("p", { class: "error", role: "alert", id: "report-error" }, this.error)];
+      h("p", { class: "error", role: "alert", id: "report-error", hidden: !this.error }, this.error)];
     if (this.data) out.push(this.result(h));
     const el = h("section", { class: "reports", id: "reports", "aria-busy": String(this.busy) }, out);
     if (this.el && this.el.isConnected) {
