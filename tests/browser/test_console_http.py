@@ -29,7 +29,8 @@ def test_console_files_and_settings(switch: RunningSwitch) -> None:
     status, ctype, body = get(base + "/")
     assert (status, ctype.split(";")[0]) == (200, "text/html") and b"/console/app.js" in body
     for name, kind in (("app.js", "text/javascript"), ("live.js", "text/javascript"),
-                       ("i18n.js", "text/javascript"), ("style.css", "text/css")):
+                       ("i18n.js", "text/javascript"), ("reports.js", "text/javascript"),
+                       ("style.css", "text/css")):
         status, ctype, _ = get(f"{base}/console/{name}")
         assert (status, ctype.split(";")[0]) == (200, kind), name
     for bad in ("/console/..%2Fconsole.py", "/console/console.py", "/console/missing.js",

@@ -14,9 +14,12 @@
 //   operations the switch's OpenAPI document lists; the server refuses anyway.
 // - Wallboard widgets are moved with buttons (earlier/later) rather than dragged, so the
 //   keyboard can do it; "size" cycles 1-3 grid cells.
+// - Reports (issue 19, §8) is a tab for the users the report API allows (admins and queue
+//   managers); reports.js has its decisions. The server refuses everyone else anyway.
 // - "Sign in to last signed-in queues" and queue groups are not offered: the API has neither.
 import { LANGS, lang, setLang, t } from "./i18n.js";
 import { Api, Live, capabilities, login } from "./live.js";
+import { ReportsView } from "./reports.js";
 import { Prefs } from "./store.js";
 
 const KPIS = ["signed_in_agents", "idle_agents", "active_calls", "waiting_calls", "avg_talk",
@@ -95,6 +98,7 @@ function stateKey(a) { return !a.signed_in ? "signed_out" : a.paused ? "paused" 
 // ------------------------------------------------------------------ the application
 class Console {
   constructor(root) {
+    this.h = h; // for the page modules (reports.js)
     this.root = root;
     this.session = JSON.parse(sessionStorage.getItem("console.session") || "null");
     this.route = location.hash.slice(2) || "";
@@ -156,6 +160,8 @@ class Console {
   perms(queue) { return new Set((this.roles.permissions || {})[queue] || []); }
   can(queue, perm) { return this.roles.admin || this.perms(queue).has(perm); }
   isManager() { return this.roles.admin || this.roles.manager_of.length > 0; }
+  // the report API's rule (softswitch/reports/web.py authorize): admins and queue managers
+  mayReport() { return this.isManager(); }
   viewable() { return [...this.live?.queues.keys() ?? []]; }
   logQueues() {
     const out = [];
@@ -201,7 +207,7 @@ class Console {
     if (this.live) this.live.stop();
     if (this.api) await this.api.call("POST", "/logout").catch(() => {});
     sessionStorage.removeItem("console.session");
-    this.session = null; this.live = null;
+    this.session = null; this.live = null; this.reports = null;
     this.renderLogin();
   }
 
@@ -297,6 +303,7 @@ class Console {
     const tabs = [["wallboard", t("wallboard")], ["panel", t("panel")]];
     if (this.roles.agent_of.length) tabs.push(["agent", t("agent")]);
     if (this.logQueues().length) tabs.push(["logs", t("logs")]);
+    if (this.mayReport()) tabs.push(["reports", t("reports")]);
     const route = tabs.some(([k]) => k === this.route) ? this.route : tabs[0][0];
     const nav = h("nav", { "aria-label": "main" }, tabs.map(([k, label]) =>
       h("a", { href: `#/${k}`, id: `tab-${k}`, class: k === route ? "current" : "", "aria-current": k === route ? "page" : null }, label)));
@@ -309,7 +316,7 @@ class Console {
       h("button", { id: "logout", onclick: () => this.logout() }, t("logout")));
     const offline = h("div", { id: "offline", class: "offline", role: "status", hidden: this.live.online }, t("offline"));
     const main = h("main", { id: "main" });
-    const body = { wallboard: () => this.wallboard(), panel: () => this.panel(), agent: () => this.agentView(), logs: () => this.logsView() }[route]();
+    const body = { wallboard: () => this.wallboard(), panel: () => this.panel(), agent: () => this.agentView(), logs: () => this.logsView(), reports: () => this.reportsView() }[route]();
     main.append(body);
     this.root.replaceChildren(header, offline, main, this.dialog || "");
     document.body.classList.toggle("tv", !!document.fullscreenElement);
@@ -686,6 +693,12 @@ class Console {
       h("p", {}, text), h("div", { class: "controls" }, ok, h("button", { onclick: close }, t("cancel"))));
     this.render();
     ok.focus();
+  }
+
+  // ---------------------------------------------------------------- reports (admin §8)
+  reportsView() {
+    this.reports = this.reports || new ReportsView(this);
+    return this.reports.element(lang());
   }
 
   // ---------------------------------------------------------------- call logs (§5, §9)

@@ -48,6 +48,22 @@ const EN = {
   agent_auto_paused: "{agent} was paused automatically in queue {queue}",
   not_allowed: "Not allowed", no_queues: "No queue to show", wrap_up: "Wrap-up",
   idle: "Idle", busy: "Busy", none: "-", error: "Error", qcb: "QCB",
+  // Reports (queue-admin.md §8; the report names are the manual's section titles)
+  reports: "Queue Call Reports", report_type: "Report Type", report_from: "From",
+  report_to: "To (inclusive)", report_queues_hint: "none: all of yours", report_granularity: "Time", by_hour: "By hour", by_day: "By day",
+  by_week: "By week", by_month: "By month", exclude_abandoned: "Exclude calls abandoned within (X s)",
+  exclude_talk: "Exclude calls within (X s)", callback_result: "Callback Result",
+  result_all: "All", result_success: "Success", result_failed: "Failed",
+  pause_reason: "Pause Reason", report_run: "Show report", download_csv: "Download CSV",
+  open_printable: "Open printable page", report_empty: "No calls in this period",
+  report_queue_wait_talk: "Queue Average Wait and Talk Time",
+  report_queue_performance: "Queue Performance",
+  report_queue_performance_activity: "Queue Performance Activity",
+  report_callback_summary: "Queue Callback Summary", report_callback_report: "Queue Callback Report",
+  report_satisfaction: "Satisfaction Report", report_satisfaction_details: "Satisfaction Survey Details",
+  report_agent_login: "Agent Login Report", report_agent_pause: "Agent Pause Report",
+  report_agent_missed: "Agent Missed Report", report_agent_performance: "Agent Performance",
+  report_agent_call_summary: "Agent Call Summary",
 };
 
 const ZH = {
@@ -91,6 +107,19 @@ const ZH = {
   agent_auto_paused: "{agent} 在队列 {queue} 中被自动暂停",
   not_allowed: "无权限", no_queues: "没有可显示的队列", wrap_up: "休息时间",
   idle: "空闲", busy: "忙碌", none: "-", error: "错误", qcb: "QCB",
+  reports: "队列通话报告", report_type: "报告类型", report_from: "开始日期",
+  report_to: "结束日期", report_queues_hint: "不选：你的所有队列", report_granularity: "时间", by_hour: "按小时", by_day: "按天",
+  by_week: "按周", by_month: "按月", exclude_abandoned: "排除 (X秒) 内放弃通话",
+  exclude_talk: "排除 (X秒) 内通话", callback_result: "回拨结果",
+  result_all: "所有", result_success: "成功", result_failed: "失败",
+  pause_reason: "暂停原因", report_run: "查询", download_csv: "下载 CSV",
+  open_printable: "打开打印页面", report_empty: "此时间段内没有通话",
+  report_queue_wait_talk: "队列平均等待和通话时间", report_queue_performance: "队列业绩",
+  report_queue_performance_activity: "队列业绩活动", report_callback_summary: "队列回拨摘要",
+  report_callback_report: "队列回拨报告", report_satisfaction: "满意度报告",
+  report_satisfaction_details: "满意度调查详情", report_agent_login: "坐席签入报告",
+  report_agent_pause: "坐席暂停报告", report_agent_missed: "坐席未接通报告",
+  report_agent_performance: "坐席业绩", report_agent_call_summary: "坐席呼叫摘要",
 };
 
 const TABLES = { en: EN, zh: ZH };
