@@ -8,6 +8,7 @@ import csv
 import html
 import io
 import json
+import math
 from typing import Any
 
 from .report import COUNT, DURATION, Report
@@ -48,6 +49,10 @@ def chart_svg(report: Report, width: int = 720, height: int = 260) -> str:
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max((float(r.values.get(c.key) or 0) for r in rows for c in columns), default=0)
     peak = peak or 1.0
+    kind = columns[0].kind
+    if kind == COUNT:  # whole calls on every tick: an even peak of at least 2
+        peak = float(max(2, math.ceil(peak)))
+        peak += peak % 2
     step = plot_w / max(len(rows) - 1, 1)
 
     def x(i: int) -> float:
@@ -56,7 +61,6 @@ def chart_svg(report: Report, width: int = 720, height: int = 260) -> str:
     def y(v: Any) -> float:
         return top + plot_h - float(v or 0) / peak * plot_h
 
-    kind = columns[0].kind
     unit = "s" if kind == DURATION else ("calls" if kind == COUNT else "")
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" role="img" '
@@ -66,7 +70,8 @@ def chart_svg(report: Report, width: int = 720, height: int = 260) -> str:
              f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#444"/>']
     for frac in (0.0, 0.5, 1.0):
         value = peak * frac
-        label = f"{value:.0f} {unit}".strip()
+        label = f"{value:.0f} {'call' if unit == 'calls' and round(value) == 1 else unit}"
+        label = label.strip()
         parts.append(f'<text x="{left - 6}" y="{y(value) + 4:.1f}" font-size="11" '
                      f'text-anchor="end">{html.escape(label)}</text>')
     every = max(1, len(rows) // 12)
