@@ -185,3 +185,55 @@ def test_per_extension_overrides() -> None:
     assert cfg.rule("1003", "away") == AutoSwitchRule("none")
     assert cfg.rule("1002", "away") == AutoSwitchRule("pause", "Break")
     assert cfg.rule("1002", "dnd") == AutoSwitchRule("none")
+
+
+CONFIG = """sip:
+  domain: example.test
+  listen: [udp:127.0.0.1:0]
+extensions:
+  - {number: "1001", name: A, password: pw-1001}
+presence:
+  initial: away
+  auto_switch:
+    available: sign_in
+    off_work: {action: sign_out, reason: Lunch}
+    away: {action: pause, reason: Nope}
+    dnd: sleep
+    lunch: {action: pause, reason: "*01"}
+  extensions:
+    "1001": {away: none}
+    "1009": {away: none}
+"""
+
+
+def test_the_config_section_is_checked_with_file_and_line(tmp_path) -> None:
+    import pytest
+
+    from softswitch.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError) as err:
+        parse_config(CONFIG, "c.yaml", tmp_path)
+    assert [str(i) for i in err.value.issues] == [
+        "c.yaml:10: presence.auto_switch.off_work.reason: only the pause action takes a reason",
+        "c.yaml:11: presence.auto_switch.away.reason: no pause reason 'Nope' (pause_reasons: "
+        "*01, *02, *03, Break, Lunch, Wrap up)",
+        "c.yaml:12: presence.auto_switch.dnd: expected one of sign_in, sign_in_last, "
+        "sign_out, pause, none, got 'sleep'",
+        "c.yaml:16: presence.extensions.1009: no extension 1009 is defined in extensions"]
+    good = "\n".join(line for line in CONFIG.splitlines()
+                     if not any(k in line for k in ("off_work", "Nope", "sleep", "1009")))
+    cfg = parse_config(good, "c.yaml", tmp_path).presence
+    assert cfg.initial == "away"
+    assert cfg.rule("1001", "lunch") == AutoSwitchRule("pause", "*01")
+    assert cfg.rule("1001", "away") == AutoSwitchRule("none")
+    assert cfg.rule("1001", "available") == AutoSwitchRule("sign_in")
+
+
+def test_the_example_configuration_documents_the_section() -> None:
+    from pathlib import Path
+
+    from softswitch.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "config.example.yaml").presence
+    assert cfg.rule("1002", "away") == AutoSwitchRule("pause", "Break")
+    assert cfg.rule("1001", "lunch") == AutoSwitchRule("pause", "Lunch")
