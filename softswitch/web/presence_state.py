@@ -45,6 +45,10 @@ Decisions:
   change_agent_status (P1) in **every** queue the extension is an agent of (the switch acts
   on all of them). An extension that is no agent of any queue: itself or an admin only.
   Unknown extension: 404.
+- An extension that never set a status has the config's ``initial`` (default available);
+  that initial status, or a reload changing it, runs no rule (nothing transitioned).
+- Reading a status over ``GET`` needs the same right as setting it; the feed's rows show it
+  to everyone who sees the queue.
 - Without a database the statuses are kept in memory only.
 """
 
