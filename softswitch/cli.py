@@ -1,5 +1,5 @@
-"""The `softswitch` command: `run`, `check`, `reload`, `simulate`, `bans`, `show`, `agent`
-and `report` (DESIGN.md, "Contracts").
+"""The `softswitch` command: `run`, `check`, `reload`, `simulate`, `bans`, `show`, `agent`,
+`presence`, `hangup` and `report` (DESIGN.md, "Contracts").
 
 Each subcommand lives in its own module and is imported only when chosen, so `check` starts
 fast and a broken optional part cannot stop another command.
@@ -55,6 +55,20 @@ def _build_parser() -> argparse.ArgumentParser:
     agent.add_argument("queue", help="the queue number")
     agent.add_argument("--reason", help="pause reason: its name or code (pause only)")
     add_connection_arguments(agent)
+    from softswitch.config import PRESENCE_STATUSES
+
+    presence = sub.add_parser("presence", help="show or set an extension's presence status "
+                                               "on the running switch (its auto-switch "
+                                               "rule runs)")
+    presence.add_argument("extension", help="the extension number")
+    presence.add_argument("status", nargs="?", choices=PRESENCE_STATUSES,
+                          help="the new status (omit it to show the current one)")
+    add_connection_arguments(presence)
+    hangup = sub.add_parser("hangup", help="hang up a queue call (or an agent's extension "
+                                           "call) on the running switch")
+    hangup.add_argument("queue", help="the queue number")
+    hangup.add_argument("call", help="the call's id (`softswitch show calls`)")
+    add_connection_arguments(hangup)
     from softswitch.reports.command import add_parser as add_report_parser
 
     add_report_parser(sub)
@@ -95,6 +109,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from softswitch.web.client import agent_command
 
         return agent_command(args)
+    if args.command == "presence":
+        from softswitch.web.client import presence_command
+
+        return presence_command(args)
+    if args.command == "hangup":
+        from softswitch.web.client import hangup_command
+
+        return hangup_command(args)
     return 2  # argparse has already rejected anything else
 
 

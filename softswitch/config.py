@@ -213,6 +213,44 @@ class Trunk:
     register_expires: int = 3600  # asked for in REGISTER; the provider's answer decides
 
 
+# Linkus presence statuses (queue-manager-agent.md §10.3; the manual's 空闲 / 离开 / 出差 /
+# 免打扰 / 午休 / 下班) and the §7.5 auto-switch actions (签入 / 签入上次签入队列 / 签出 /
+# 暂停 / 不做任何操作). "offline" is not a status one sets: it is the absence of a
+# registration (softswitch.web.presence_state).
+PRESENCE_STATUSES = ("available", "away", "business_trip", "dnd", "lunch", "off_work")
+AUTO_SWITCH_ACTIONS = ("sign_in", "sign_in_last", "sign_out", "pause", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class AutoSwitchRule:
+    """What changing to one presence status does to the agent's queue states (§7.5)."""
+
+    action: str = "none"  # one of AUTO_SWITCH_ACTIONS
+    reason: str = ""  # pause only: a pause reason's name (empty: paused without a reason)
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceConfig:
+    """The `presence` section: the status of an extension never set (`initial`), the
+    auto-switch rule per status for every extension (`auto_switch`) and per-extension
+    overrides of single statuses (`extensions`, like each Linkus user's own settings)."""
+
+    initial: str = "available"
+    auto_switch: tuple[tuple[str, AutoSwitchRule], ...] = ()
+    extensions: tuple[tuple[str, tuple[tuple[str, AutoSwitchRule], ...]], ...] = ()
+
+    def rule(self, extension: str, status: str) -> AutoSwitchRule:
+        for number, rules in self.extensions:
+            if number == extension:
+                for name, rule in rules:
+                    if name == status:
+                        return rule
+        for name, rule in self.auto_switch:
+            if name == status:
+                return rule
+        return AutoSwitchRule()
+
+
 @dataclass(frozen=True, slots=True)
 class Contacts:
     """Company contacts (queue-admin.md §6.9): (number, name) pairs; a caller number longer
@@ -266,6 +304,8 @@ class Config:
     # queue-admin.md §6.5: a forward disposition change also moves the same caller's missed
     # calls to the same queue of the last N hours (0 = off; softswitch.web.calllogs)
     disposition_auto_sync_hours: int = 0
+    # Linkus presence statuses and §7.5 auto-switch rules (softswitch.web.presence_state)
+    presence: PresenceConfig = PresenceConfig()
 
     def extension(self, number: str) -> Extension | None:
         return self._by_number.get(number)
@@ -772,6 +812,73 @@ class _Sections:
                 entries.append((number, name))
         return Contacts(digits, tuple(entries))
 
+    def presence(self, node: _Node, path: str, extensions: set[str],
+                 reasons: set[str] | None) -> PresenceConfig:
+        """Presence statuses and their auto-switch rules (queue-manager-agent.md §7.5).
+        ``reasons``: the pause reasons' names and codes (None: the ACD sections failed)."""
+        c = self.c
+        e = c.mapping(node, path, ("initial", "auto_switch", "extensions"))
+        initial = c.field(e, "initial", path,
+                          lambda n, p: c.choice(n, p, PRESENCE_STATUSES), "available")
+
+        def rules(rnode: _Node, rpath: str) -> tuple[tuple[str, AutoSwitchRule], ...]:
+            m = c.mapping(rnode, rpath, PRESENCE_STATUSES)
+            out: list[tuple[str, AutoSwitchRule]] = []
+            for status in PRESENCE_STATUSES:
+                rule = c.field(m, status, rpath, self._auto_switch_rule(reasons), None)
+                if isinstance(rule, AutoSwitchRule):
+                    out.append((status, rule))
+            return tuple(out)
+
+        auto = c.field(e, "auto_switch", path, rules, ())
+        per_ext: list[tuple[str, tuple[tuple[str, AutoSwitchRule], ...]]] = []
+        if "extensions" in e:
+            xnode = e["extensions"][1]
+            xpath = _path_join(path, "extensions")
+            if not isinstance(xnode, yaml.MappingNode):
+                raise c.fail(xnode, xpath, f"expected a mapping of extension numbers to "
+                                           f"rules, got {_describe(xnode)}")
+            for knode, vnode in xnode.value:
+                try:
+                    number = self._number(knode, xpath)
+                except _Invalid:
+                    continue
+                epath = _path_join(xpath, number)
+                if number not in extensions:
+                    c.issue(knode, epath, f"no extension {number} is defined in extensions")
+                    continue
+                try:
+                    per_ext.append((number, rules(vnode, epath)))
+                except _Invalid:
+                    continue
+        return PresenceConfig(initial if isinstance(initial, str) else "available",
+                              auto if isinstance(auto, tuple) else (), tuple(per_ext))
+
+    def _auto_switch_rule(self, reasons: set[str] | None
+                          ) -> Callable[[_Node, str], AutoSwitchRule]:
+        c = self.c
+
+        def parse(node: _Node, path: str) -> AutoSwitchRule:
+            if isinstance(node, yaml.ScalarNode):
+                action = c.choice(node, path, AUTO_SWITCH_ACTIONS)
+                return AutoSwitchRule(action)
+            m = c.mapping(node, path, ("action", "reason"), required=("action",))
+            action = c.choice(m["action"][1], _path_join(path, "action"), AUTO_SWITCH_ACTIONS)
+            reason = ""
+            if "reason" in m:
+                rnode = m["reason"][1]
+                rpath = _path_join(path, "reason")
+                reason = c.text(rnode, rpath, expected="a pause reason's name or code")
+                if action != "pause":
+                    raise c.fail(rnode, rpath, "only the pause action takes a reason")
+                if reasons is not None and reason not in reasons:
+                    known = ", ".join(sorted(reasons)) or "none are configured"
+                    raise c.fail(rnode, rpath, f"no pause reason {reason!r} (pause_reasons: "
+                                               f"{known})")
+            return AutoSwitchRule(action, reason)
+
+        return parse
+
     def logging(self, node: _Node, path: str) -> LoggingConfig:
         c = self.c
         e = c.mapping(node, path, ("format", "level"))
@@ -1223,7 +1330,7 @@ ACD_SECTIONS = ("queues", "pause_reasons", "business_hours", "holidays", "messag
 APP_SECTIONS = ("ivrs", "ring_groups", "call_flows", "group_voicemails", "voicemail")
 TOP_LEVEL = ("sip", "rtp", "http", "database", "smtp", "prompts", "extensions", "trunks",
              "inbound_routes", "outbound_routes", "admins", "retention", "scheduled_reports",
-             "contacts", "disposition_auto_sync_hours",
+             "contacts", "disposition_auto_sync_hours", "presence",
              "logging", "message_channels", "feature_codes", "recording", "parking", "pickup",
              *ACD_SECTIONS, *APP_SECTIONS)
 
@@ -1546,6 +1653,10 @@ def parse_config(text: str, file: str = "config.yaml",
             clash = sorted(slots & queue_numbers)
             if clash:
                 checker.issue(snode, spath, f"park slots {', '.join(clash)} are queue numbers")
+    reason_keys = None if acd is None else ({r.reason for r in acd.pause_reasons} |
+                                            {r.code for r in acd.pause_reasons})
+    presence = checker.field(entries, "presence", "", lambda n, p: sections.presence(
+        n, p, ext_numbers, reason_keys), PresenceConfig())
     retention = checker.field(entries, "retention", "", sections.retention, RetentionConfig())
     queue_set = {q.number for q in acd.queues} if acd is not None else None
     scheduled = checker.field(entries, "scheduled_reports", "", lambda n, p: (
@@ -1562,7 +1673,8 @@ def parse_config(text: str, file: str = "config.yaml",
                     scheduled_reports=scheduled,
                     parking=parking if parking is not _MISSING else None,
                     pickup=pickup if pickup is not _MISSING else None,
-                    contacts=contacts, disposition_auto_sync_hours=auto_sync)
+                    contacts=contacts, disposition_auto_sync_hours=auto_sync,
+                    presence=presence)
     _check_destinations(checker, root, config, sections.destination_refs)
     if checker.issues:
         raise ConfigError(sorted(checker.issues, key=lambda i: i.line))

@@ -313,3 +313,22 @@ async def restore_agent_state(store: RowStore, bus: EventBus, queues: QueueShell
             reports.store.write(sql, params)
     log.info("agent state restored", members=restored, callbacks=len(saved.callbacks))
     return recorder
+
+
+# ----------------------------------------------------------------------------- presence
+
+_PRESENCE = ("INSERT INTO extension_presence (extension, status, changed_at, changed_by)"
+             " VALUES (?,?,?,?) ON CONFLICT (extension) DO UPDATE SET status=excluded.status,"
+             " changed_at=excluded.changed_at, changed_by=excluded.changed_by")
+
+
+def presence_write(extension: str, status: str, at: float, by: str) -> Write:
+    """The row of an extension's presence status (migration 11), written when it changes
+    (softswitch.web.presence_state); ``at`` is wall-clock epoch seconds."""
+    return (_PRESENCE, (extension, status, round(at, 3), by))
+
+
+async def load_presence(store: RowStore) -> dict[str, tuple[str, float]]:
+    """Every persisted presence status: extension -> (status, changed_at)."""
+    return {str(r[0]): (str(r[1]), float(r[2])) for r in await store.fetch(
+        "SELECT extension, status, changed_at FROM extension_presence")}

@@ -341,4 +341,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             PRIMARY KEY (task, queue)
         )
     """),
+    Migration(11, "extension presence statuses (live API, §7.5 auto-switch)", """
+        CREATE TABLE extension_presence (
+            extension     TEXT    PRIMARY KEY,
+            status        TEXT    NOT NULL,     -- available|away|business_trip|dnd|lunch|off_work
+            changed_at    REAL    NOT NULL,     -- wall-clock epoch seconds
+            changed_by    TEXT    NOT NULL      -- the extension that set it
+        )
+    """),
 )

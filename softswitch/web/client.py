@@ -4,6 +4,8 @@ transport `softswitch bans` uses too.
 
     softswitch show registrations|calls|queues|agents|bans --config FILE [--user --password]
     softswitch agent signin|signout|pause|resume AGENT QUEUE [--reason R] --config FILE ...
+    softswitch presence EXTENSION [available|away|business_trip|dnd|lunch|off_work] ...
+    softswitch hangup QUEUE CALL-ID --config FILE ...
 
 Exit status: 0 done; 1 the switch refused (its JSON error is printed) or is unreachable;
 2 bad usage. Credentials: --user/--password, else $SOFTSWITCH_USER/$SOFTSWITCH_PASSWORD.
@@ -127,9 +129,11 @@ def _show(client: ApiClient, what: str) -> str:
                       for q in queues])
     if what == "agents":
         agents = client.request("GET", "/api/v1/agents")["agents"]
-        return table(("QUEUE", "AGENT", "NAME", "TYPE", "STATE", "PAUSE REASON", "REGISTERED"),
+        return table(("QUEUE", "AGENT", "NAME", "TYPE", "STATE", "PAUSE REASON", "REGISTERED",
+                      "PRESENCE"),
                      [(a["queue"], a["agent"], a["name"], a["type"], a["state"],
-                       a["pause_reason"], "yes" if a["registered"] else "no")
+                       a["pause_reason"], "yes" if a["registered"] else "no",
+                       a.get("presence"))
                       for a in agents])
     bans = client.request("GET", "/api/v1/security/bans")["bans"]
     return table(("ADDRESS", "FAILURES", "SINCE", "UNTIL", "REMAINING"),
@@ -166,4 +170,44 @@ def agent_command(args: argparse.Namespace) -> int:
         return exc.code
     reason = f" ({member['pause_reason']})" if member["pause_reason"] else ""
     print(f"agent {member['agent']} in queue {member['queue']}: {member['state']}{reason}")
+    return 0
+
+
+def _refused(command: str, exc: CommandError) -> int:
+    if str(exc):
+        print(exc if exc.code == 2 else f"softswitch {command}: {exc}", file=sys.stderr)
+    return exc.code
+
+
+def presence_command(args: argparse.Namespace) -> int:
+    """Show an extension's presence status, or set it (its §7.5 auto-switch rule runs);
+    prints the status and the agent's state in each of its queues."""
+    path = f"/api/v1/extensions/{urllib.parse.quote(args.extension, safe='')}/presence"
+    try:
+        client = ApiClient.from_args(args, "presence")
+        body = (client.request("PUT", path, {"status": args.status}) if args.status
+                else client.request("GET", path))
+    except CommandError as exc:
+        return _refused("presence", exc)
+    online = "registered" if body["registered"] else "not registered"
+    print(f"extension {body['extension']}: {body['presence']} ({online})"
+          + ("" if body.get("changed", True) else "; unchanged"))
+    for m in body["memberships"]:
+        reason = f" ({m['pause_reason']})" if m["pause_reason"] else ""
+        state = "paused" if m["paused"] else "signed in" if m["signed_in"] else "signed out"
+        print(f"  queue {m['queue']}: {state}{reason}")
+    return 0
+
+
+def hangup_command(args: argparse.Namespace) -> int:
+    """Hang up a waiting or answered call of a queue (§4.9, P3) on every phone in it."""
+    path = (f"/api/v1/queues/{urllib.parse.quote(args.queue, safe='')}/calls/"
+            f"{urllib.parse.quote(args.call, safe='')}/hangup")
+    try:
+        call = ApiClient.from_args(args, "hangup").request("POST", path)["hung_up"]
+    except CommandError as exc:
+        return _refused("hangup", exc)
+    agent = f", agent {call['agent']}" if call.get("agent") else ""
+    print(f"hung up {call['kind']} call {call['call_id']} of queue {call['queue']} "
+          f"({call['status']}{agent})")
     return 0

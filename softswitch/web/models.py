@@ -43,6 +43,15 @@ class AgentStateRequest(Strict):
     reason: str | None = Field(default=None, max_length=100)
 
 
+class PresenceRequest(Strict):
+    """§7.5 / §10.3: an extension's Linkus presence status; changing to a status runs its
+    auto-switch rule (softswitch.web.presence_state)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"status": "lunch"}, {"status": "available"}]})
+    status: Literal["available", "away", "business_trip", "dnd", "lunch", "off_work"]
+
+
 class DispositionRequest(Strict):
     """§4.11: the processing status of a missed or abandoned queue call record."""
 

@@ -25,8 +25,8 @@ Decisions:
   survive a reload, not a restart). Daily, weekly and monthly figures are the reports'.
 - The "All" row (§2.4): counts summed; averages, rates and SLA recomputed over the union of
   calls; signed-in and idle agents are null (an agent may be in several queues).
-- Presence is registration only (§10.3 "online" = registered on a SIP endpoint): the switch
-  has no Linkus-style presence states.
+- Presence (§10.3): ``registered`` is "online" (registered on a SIP endpoint); ``presence``
+  is the Linkus-style status set over the API (softswitch.web.presence_state).
 """
 
 from __future__ import annotations
@@ -99,6 +99,8 @@ class Panels:
         self.feed = feed or Feed(schedule=schedule)
         self.feed.before_flush.append(self.flush_stats)
         self._dirty: set[str] = set()
+        # an extension's presence status (softswitch.web.presence_state; set by the server)
+        self.presence_of: Callable[[str], str | None] = lambda _ext: None
         self.events_seen = 0
         self._sub: Subscription | None = bus.subscribe(self.handle_event, *EVENTS)
 
@@ -191,6 +193,7 @@ class Panels:
             "pause_reason": reason or None, "since": times.since,
             "signed_in_at": times.signed_in_at, "signed_out_at": times.signed_out_at,
             "paused_at": times.paused_at, "registered": self.registered(agent),
+            "presence": self.presence_of(agent),
             "current_calls": len(calls),
             "longest_call_since": min((c.answered_at for c in calls), default=None),
             "wrap_up_until": self.tracker.wrapup.get(agent),
@@ -329,13 +332,15 @@ class Panels:
                 self.feed.publish("queue.stats", (queue,), {"kpis": self.kpis(queue)})
 
     def presence_changed(self, extension: str) -> None:
-        """A registration of ``extension`` appeared or ended (registrar listener)."""
+        """A registration of ``extension`` appeared or ended (registrar listener), or its
+        presence status changed (softswitch.web.presence_state)."""
         acd = self.acd()
         queues = [q for q in acd.queues() if acd.is_member(extension, q)]
         if not queues:
             return
         self.feed.publish("agent.presence", queues,
-                          {"agent": extension, "registered": self.registered(extension)},
+                          {"agent": extension, "registered": self.registered(extension),
+                           "presence": self.presence_of(extension)},
                           agent=extension)
 
     def publish_record(self, kind: str, queue: str, body: dict[str, Any]) -> None:

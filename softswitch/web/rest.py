@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from softswitch.web import callops
+from softswitch.web import callops, presence_state
 from softswitch.web import operations as ops
 from softswitch.web.api import BOARD, CREDENTIALS, Endpoint, access, body, principal
 from softswitch.web.errors import ApiError
@@ -20,6 +20,7 @@ from softswitch.web.models import (
     MonitorRequest,
     NoteRequest,
     ParkRequest,
+    PresenceRequest,
     RecordingRequest,
     RedirectRequest,
     TransferRequest,
@@ -182,6 +183,17 @@ async def calls(request: web.Request) -> web.Response:
                   "connected": [c.as_json(None) for c in panels.tracker.active.values()]})
 
 
+async def get_presence(request: web.Request) -> web.Response:
+    return _json(presence_state.get_presence(request.app[BOARD], access(request),
+                                             request.match_info["extension"]))
+
+
+async def set_presence(request: web.Request) -> web.Response:
+    req = await body(request, PresenceRequest)
+    return _json(presence_state.set_presence(request.app[BOARD], access(request),
+                                             request.match_info["extension"], req.status))
+
+
 async def agents(request: web.Request) -> web.Response:
     """Every agent of every queue the caller may see."""
     a = access(request)
@@ -231,6 +243,11 @@ ENDPOINTS = (
              "Call an agent: the caller's own phone rings, then the agent's (§4.10)"),
     Endpoint("POST", "/queues/{queue}/calls/{call}/hangup", hang_up,
              "Hang up a waiting or answered call on every phone in it (P3)"),
+    Endpoint("GET", "/extensions/{extension}/presence", get_presence,
+             "An extension's presence status and agent states (own, admin, or P1)"),
+    Endpoint("PUT", "/extensions/{extension}/presence", set_presence,
+             "Set an extension's presence status; its auto-switch rule runs (own, admin, "
+             "or P1 in every queue of the agent)", PresenceRequest),
     Endpoint("GET", "/agents", agents, "Every agent of the queues the caller may see"),
     Endpoint("GET", "/registrations", registrations, "Live registrations (admins)"),
     Endpoint("GET", "/calls", calls, "Queue calls waiting and connected (admins)"),

@@ -59,7 +59,12 @@ def build_app(router: Any) -> web.Application:
     store = router.store if hasattr(router.store, "fetch") else None
     logs = CallLogs(store, panels.publish_record) if store is not None else None
     app[CREDENTIALS] = credentials
-    app[BOARD] = Switchboard(desk, panels, logs)
+    from softswitch.web.presence_state import PresenceStates
+
+    presence = PresenceStates(lambda: router.config.presence, desk, store,
+                              changed=panels.presence_changed)
+    panels.presence_of = presence.status
+    app[BOARD] = Switchboard(desk, panels, logs, presence=presence)
     app[PANELS] = panels
     app[ws.CLIENTS] = set()
     collector = metrics.SwitchCollector(router, panels, lambda: len(app[ws.CLIENTS]))
@@ -78,6 +83,10 @@ def build_app(router: Any) -> web.Application:
         if panels.presence_changed in router.registrar.listeners:
             router.registrar.listeners.remove(panels.presence_changed)
 
+    async def on_startup(app: web.Application) -> None:
+        await presence.load()  # the statuses survive restarts (no rule runs)
+
+    app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
     app.on_shutdown.append(_close_sockets)
     return app

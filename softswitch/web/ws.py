@@ -25,7 +25,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from softswitch.log import get_logger
-from softswitch.web import callops
+from softswitch.web import callops, presence_state
 from softswitch.web import operations as ops
 from softswitch.web.api import BOARD, CREDENTIALS
 from softswitch.web.auth import Principal
@@ -37,6 +37,7 @@ from softswitch.web.models import (
     MonitorRequest,
     NoteRequest,
     ParkRequest,
+    PresenceRequest,
     RecordingRequest,
     RedirectRequest,
     TransferRequest,
@@ -295,6 +296,13 @@ async def _agent_state(client: WsClient, board: ops.Switchboard, access: Access,
     return ops.set_agent_state(board, access, queue, agent, req)
 
 
+async def _presence(client: WsClient, board: ops.Switchboard, access: Access,
+                    message: dict[str, Any]) -> dict[str, Any]:
+    (extension,) = _fields(message, "extension")
+    req = parse(PresenceRequest, {k: v for k, v in message.items() if k == "status"})
+    return presence_state.set_presence(board, access, extension, req.status)
+
+
 async def _call_logs(client: WsClient, board: ops.Switchboard, access: Access,
                      message: dict[str, Any]) -> dict[str, Any]:
     (queue,) = _fields(message, "queue")
@@ -382,6 +390,7 @@ HANDLERS = {
     "subscribe": _subscribe,
     "ping": _ping,
     "agent.set_state": _agent_state,
+    "presence.set": _presence,
     "calls.log": _call_logs,
     "record.set_disposition": _disposition,
     "note.save": _note,

@@ -19,7 +19,8 @@ from benchmarks.peers.net import free_port
 @pytest.fixture(scope="module")
 def switch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[switchproc.SwitchProcess]:
     tmp = tmp_path_factory.mktemp("cli")
-    cfg = live_config(tmp)
+    cfg = live_config(tmp, presence={"auto_switch": {
+        "lunch": {"action": "pause", "reason": "Lunch"}, "available": "sign_in"}})
     cfg["http"] = {"listen": f"127.0.0.1:{free_port(udp=False)}"}  # the command reads it
     proc = switchproc.start(tmp, cfg)
     yield proc
@@ -42,7 +43,7 @@ def test_an_admin_signs_an_agent_in_and_sees_it(switch: switchproc.SwitchProcess
     assert out.returncode == 0 and out.stdout.strip().endswith("paused (Lunch)")
     agents = run(switch, "show", "agents").stdout.splitlines()
     assert agents[0].split() == ["QUEUE", "AGENT", "NAME", "TYPE", "STATE", "PAUSE",
-                                 "REASON", "REGISTERED"]
+                                 "REASON", "REGISTERED", "PRESENCE"]
     row = next(r for r in map(str.split, agents) if r[:2] == ["6400", "1003"])
     assert row[:7] == ["6400", "1003", "Ext", "1003", "dynamic", "paused", "Lunch"]
     queues = run(switch, "show", "queues").stdout.splitlines()
@@ -76,3 +77,54 @@ def test_show_needs_credentials(switch: switchproc.SwitchProcess, tmp_path: Path
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SOFTSWITCH_")}
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env=clean)
     assert out.returncode == 2 and "SOFTSWITCH_USER" in out.stderr
+
+
+def test_presence_shown_and_set(switch: switchproc.SwitchProcess) -> None:
+    out = run(switch, "presence", "1002", user="1002")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["extension 1002: available (not registered)",
+                                       "  queue 6400: signed in"]
+    out = run(switch, "presence", "1002", "lunch", user="1002")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["extension 1002: lunch (not registered)",
+                                       "  queue 6400: paused (Lunch)"]
+    row = next(r for r in map(str.split, run(switch, "show", "agents").stdout.splitlines())
+               if r[:2] == ["6400", "1002"])
+    assert row[-1] == "lunch"
+    out = run(switch, "presence", "1002", "lunch", user="1002")
+    assert out.stdout.splitlines()[0].endswith("; unchanged")
+    out = run(switch, "presence", "1002", "available", user="1003")
+    assert out.returncode == 1 and "403 1003 lacks the permission" in out.stderr
+    out = run(switch, "presence", "1002", "available", user="1001")  # P1 in 6400
+    assert out.returncode == 0 and out.stdout.splitlines()[1] == "  queue 6400: signed in"
+    out = run(switch, "presence", "1002", "offline")
+    assert out.returncode == 2
+
+
+def test_hangup_a_waiting_call(switch: switchproc.SwitchProcess) -> None:
+    import asyncio
+
+    from sipua import SipUA, sdp
+
+    async def scenario() -> None:
+        ua = await SipUA("1006", "pw-1006", switch.udp).start()
+        ua.call_id = "cli-hangup"
+        uri = "sip:6400@127.0.0.1"
+        resp = await ua.request("INVITE", uri, to=f"<{uri}>", body=sdp(40100))
+        assert resp.status == 200
+        ua.send_raw(ua.build("ACK", uri, to=f"<{uri}>", to_tag=resp.to.tag,
+                             cseq=int(resp.get("CSeq").split()[0])))
+        calls = await asyncio.to_thread(run, switch, "show", "calls")
+        assert "cli-hangup" in calls.stdout
+        out = await asyncio.to_thread(run, switch, "hangup", "6400", "cli-hangup",
+                                      user="1001")
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "hung up queue call cli-hangup of queue 6400 (waiting)"
+        bye = await ua.next_request("BYE")
+        ua.reply(bye, 200)
+        ua.close()
+        out = await asyncio.to_thread(run, switch, "hangup", "6400", "cli-hangup",
+                                      user="1001")
+        assert out.returncode == 1 and "404" in out.stderr
+
+    asyncio.run(scenario())
