@@ -182,6 +182,10 @@ def test_manager_panel_follows_calls_pauses_agent_and_wallboard_equals_api(
                 expect(cell).to_have_text(kpi_text(key, figures))
         status = page.locator("#agent-table tr[data-agent='2000'] td.state")
         expect(status).to_have_text("Paused-Lunch")
+        if page is small:  # the agent's presence status (§7.5) arrives live on the row
+            api(switch, AGENT, "PUT", "/extensions/2000/presence", {"status": "away"})
+        expect(page.locator("#agent-table tr[data-agent='2000'] .presence")).to_have_text(
+            " (Away)")
         if page is small:
             shot(page, "wallboard-list")
         page.click("#wb-toggle")  # summary view of "All": the widgets carry the All row

@@ -469,7 +469,8 @@ class Console {
       else if (a.type === "dynamic") time = fmtTime(a.signed_in ? a.signed_in_at : a.signed_out_at);
       return h("tr", { dataset: { agent: a.agent, queue: q.number } },
         h("td", {}, qLabel(q)),
-        h("td", {}, h("span", { class: `dot ${a.registered ? "on" : "off"}`, title: a.registered ? t("online") : t("offline_p") }), ` ${a.name || a.agent} ${a.agent}`),
+        h("td", {}, h("span", { class: `dot ${a.registered ? "on" : "off"}`, title: a.registered ? t("online") : t("offline_p") }), ` ${a.name || a.agent} ${a.agent}`,
+          a.presence ? h("span", { class: "presence", dataset: { presence: a.presence } }, ` (${t(`presence_${a.presence}`)})`) : ""),
         h("td", {}, t(a.type)), h("td", { class: `state ${stateKey(a)}` }, stateText(a)), h("td", {}, time),
         h("td", {}, a.current_calls ? h("button", { class: "link", onclick: () => { this.panelQueue = q.number; location.hash = "#/panel"; } }, String(a.current_calls)) : "0"),
         h("td", {}, a.longest_call_since ? h("span", { "data-since": a.longest_call_since }, hms(now - a.longest_call_since)) : "00:00:00"));

@@ -191,7 +191,10 @@ export class Live extends EventTarget {
         break;
       }
       case "agent.presence":
-        for (const r of this._memberRows(m.agent)) r.registered = m.registered;
+        for (const r of this._memberRows(m.agent)) {
+          r.registered = m.registered;
+          if (m.presence !== undefined) r.presence = m.presence;
+        }
         break;
       case "agent.activity":
         for (const r of this._memberRows(m.agent)) if (m.queues.includes(r.queue)) r.wrap_up_until = m.wrap_up_until;
