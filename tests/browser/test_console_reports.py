@@ -161,6 +161,16 @@ def test_manager_reports_equal_the_api_csv_and_printable_page_agent_refused(
     headers, cells, _ = table(page)
     assert list(csv.reader(io.StringIO(saved.read_text("utf-8")))) == [headers, *cells]
 
+    # Details (详情): the call-by-call drill-down of the same query, as the API gives it
+    page.fill("#report-exclude-abandoned", "")
+    page.check("#report-details")
+    page.click("#report-run")
+    details = report(switch, "queue_performance", dict(period, details="1"))
+    assert len(details["rows"]) >= 2  # the answered and the abandoned call, one row each
+    expect(page.locator("#report-table tbody tr")).to_have_count(len(details["rows"]))
+    assert table(page) == as_table(details)
+    page.uncheck("#report-details")
+
     # Queue Performance Activity by hour: the table, and its printable page with the chart
     page.fill("#report-exclude-abandoned", "")
     page.select_option("#report-type", "queue_performance_activity")

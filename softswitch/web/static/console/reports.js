@@ -13,7 +13,7 @@
 // - CSV and the printable page need the log-in token, which a plain link cannot carry: the
 //   links point at the real endpoints (format=csv / format=html), and a click fetches that
 //   URL with the token and hands the reply to the browser (a download, a new tab).
-// - The call-by-call drill-down (details=1) is not offered here (the API has it).
+// - The call-by-call drill-down (details=1) is a checkbox where the report type takes it.
 import { t } from "./i18n.js";
 
 // the manual's order (§8.3-§8.14)
@@ -61,6 +61,7 @@ export class ReportsView {
     }
     if (has.has("result")) q.set("result", f.result);
     if (has.has("pause_reason") && f.pause_reason.trim()) q.set("pause_reason", f.pause_reason.trim());
+    if (has.has("details") && f.details) q.set("details", "1");
     if (format) q.set("format", format);
     return `/reports/${encodeURIComponent(f.type)}?${q}`;
   }
@@ -178,6 +179,10 @@ export class ReportsView {
       parts.push(field("report-pause-reason", t("pause_reason"), h("select", { id: "report-pause-reason", onchange: set("pause_reason") },
         h("option", { value: "" }, t("all")), h("option", { value: "-", selected: f.pause_reason === "-" }, t("no_reason")),
         this.app.settings.pause_reasons.map((r) => h("option", { value: r.reason, selected: r.reason === f.pause_reason }, r.reason)))));
+    }
+    if (has.has("details")) {
+      parts.push(h("label", { class: "field", for: "report-details" }, h("input", { id: "report-details", type: "checkbox", checked: !!f.details,
+        onchange: (ev) => { f.details = ev.target.checked; } }), h("span", {}, t("report_details"))));
     }
     const form = h("form", { id: "report-form", class: "report-form", "aria-label": t("reports"),
       onsubmit: (ev) => { ev.preventDefault(); this.run(); } },
