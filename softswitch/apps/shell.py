@@ -18,7 +18,8 @@ with it), `Reject`, `Play`/`StopPlayback` (prompt names resolved as softswitch.q
 announce.resolve_prompt does, in the call's language), `Record`/`StopRecording` (a mono
 WAV of the caller, `MediaEngine.record([leg], path)`), `Bridge` (the targets rung through
 the `Ringer` seam, the caller connected to the first that answers), `RouteTo` (the
-destination router), `Hangup`, `Publish` (the event bus), `SetLanguage`, `Echo`.
+destination router), `Hangup`, `Publish` (the event bus), `SetLanguage`, `Echo`, `Music`
+(`attach_music` / `detach_moh` on the caller's leg).
 
 Every call publishes CallStarted / CallAnswered / CallEnded (softswitch.calls.events) and
 leaves one CDR row, like the B2BUA's calls: the caller's phone is busy on it, its BLF key
@@ -69,6 +70,7 @@ from softswitch.apps.flow import (
     Echo,
     Flow,
     Hangup,
+    Music,
     Play,
     Publish,
     Record,
@@ -428,6 +430,12 @@ class CallShell:
         elif isinstance(action, Echo):
             if call.leg is not None:
                 call.leg.set_echo(action.on)
+        elif isinstance(action, Music):
+            if call.leg is not None and not call.leg.closed:
+                if action.name is None:
+                    self.media.detach_moh(call.leg)
+                else:
+                    attach_music(self.media, call.leg, action.name)
 
     # -- answer
 

@@ -72,7 +72,7 @@ import contextlib
 import datetime as dt
 import enum
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,7 +95,17 @@ from acd.commands import (
 from acd.config import AcdConfig, QueueConfig
 from acd.events import CallbackFailureReason, CallbackRequested, TaskLeft
 from media.events import DtmfDigit, PlaybackOutcome
-from media.player import Prompt, PromptSequence
+from media.player import Prompt
+from softswitch.apps.flow import (
+    CallInfo,
+    Hangup,
+    Music,
+    Play,
+    PromptPart,
+    Publish,
+    SetLanguage,
+    StopPlayback,
+)
 from softswitch.apps.indialog import ALLOW as INDIALOG_ALLOW
 from softswitch.apps.indialog import InDialogPolicy, local_contact, unknown_dialog
 from softswitch.apps.music import attach_music
@@ -120,17 +130,19 @@ from softswitch.destinations import (
     Route,
     Unavailable,
 )
-from softswitch.events import EventBus, SurveyAnswered
+from softswitch.events import EventBus
 from softswitch.log import get_logger
-from softswitch.queue.announce import (
-    Part,
-    agent_id_parts,
-    callback_confirm_parts,
-    position_parts,
-    resolve_prompt,
-)
+from softswitch.queue.announce import Part, agent_id_parts, resolve_prompt
 from softswitch.queue.dialer import Dialer, OutboundCall
-from softswitch.queue.entry import AskForNumber, CallbackNumberEntry, NumberEntered, SurveyEntry
+from softswitch.queue.flow import (
+    CallbackNumberToAcd,
+    JoinPromptFinished,
+    KeyToAcd,
+    Phase,
+    QueueFlow,
+    QueueOutput,
+    SurveyPlan,
+)
 from softswitch.sip import Request, new_tag
 from softswitch.sip import sdp as sdplib
 from softswitch.sip.dialog import Dialog
@@ -139,7 +151,6 @@ from softswitch.trunks import TrunkRouter
 
 log = get_logger("queue")
 
-SURVEY_ANSWER_TIME = 10.0  # s after the survey prompt before the switch says goodbye
 
 
 class Mode(enum.Enum):
@@ -184,10 +195,10 @@ class QueueTask:
     agent: str | None = None
     agent_call: OutboundCall | None = None
     other_call: OutboundCall | None = None  # callback customer / transfer target
-    playback: Any = None
-    join_pending: bool = False
-    entry: CallbackNumberEntry | None = None
-    survey: SurveyEntry | None = None
+    playback: Any = None  # the latest playback on the caller's leg
+    flow: QueueFlow = field(default_factory=QueueFlow)  # what the caller hears and keys do
+    plays: dict[int, Any] = field(default_factory=dict)  # the flow's Play id -> playback
+    flow_timer: TimerHandle | None = None
     in_engine: bool = False
     callback_number: str = ""
     wall_start: float = 0.0  # epoch seconds (the clock's wall time) of the INVITE
@@ -476,6 +487,9 @@ class QueueCalls:
         task.queue = queue
         task.in_engine = True
         task.mode = Mode.WAITING
+        task.flow.queue = queue
+        self._run(task, task.flow.start(CallInfo(task.id, task.caller, task.caller_display,
+                                                 queue, self._lang(task)), self.clock()))
         self._feed(lambda now: self.acd.handle_task_arrived(
             task.id, queue, now, caller=task.caller,
             wall_clock=dt.datetime.fromtimestamp(self._clock.wall(), dt.UTC)))
@@ -630,27 +644,21 @@ class QueueCalls:
         elif isinstance(cmd, Connect):
             self._connect(task, cmd)
         elif isinstance(cmd, PlayPrompt):
-            if task.mode is Mode.COLLECTING:
-                return  # never talk over the callback-number dialogue
-            self._play_prompt(task, cmd)
-        elif isinstance(cmd, StartMusic):
-            self._start_music(task, cmd.prompt)
-        elif isinstance(cmd, AnnouncePosition):
-            if task.mode is Mode.COLLECTING:
-                return
-            self._play(task, position_parts(cmd.position, cmd.estimated_wait, cmd.thank_you,
-                                            cmd.language), cmd.language)
-        elif isinstance(cmd, CollectCallbackNumber):
-            task.mode = Mode.COLLECTING
-            task.entry = CallbackNumberEntry(cmd.default_number or task.caller)
-            self._play(task, callback_confirm_parts(task.entry.default_number, self._lang(task)),
-                       self._lang(task))
+            q = self.queues.get(task.queue)
+            join = (q is not None and cmd.prompt == q.prompts.join_announcement
+                    and q.prompts.play_full_prompt_before_ringing and task.mode is Mode.WAITING
+                    and task.in_engine)
+            self._run(task, task.flow.handle_command(cmd, self.clock(), join=join))
+        elif isinstance(cmd, StartMusic | AnnouncePosition | CollectCallbackNumber):
+            self._run(task, task.flow.handle_command(cmd, self.clock()))
         elif isinstance(cmd, EndCallbackDialogue):
-            self._end_callback_dialogue(task)
+            if task.flow.phase is Phase.COLLECTING:
+                task.log.info("no callback number entered; caller back in line")
+            self._run(task, task.flow.handle_command(cmd, self.clock()))
         elif isinstance(cmd, HangUp):
             task.mode = Mode.CALLBACK
             task.log.info("callback registered; caller released")
-            self._spawn(self._goodbye(task, ["callback-confirmed"]))
+            self._run(task, task.flow.handle_command(cmd, self.clock()))
         elif isinstance(cmd, DialCustomer):
             self._dial_customer(task, cmd)
 
@@ -658,15 +666,111 @@ class QueueCalls:
         q = self.queues.get(task.queue)
         return q.prompts.language if q else "en"
 
-    # -- caller media
+    # -- the caller's flow (softswitch.queue.flow) and its actions on the caller's leg
 
-    def _play(self, task: QueueTask, parts: list[Part], lang: str,
+    def _run(self, task: QueueTask, outputs: Sequence[QueueOutput]) -> None:
+        """Carry out what the caller's flow returned, in order, then re-arm its timer and
+        follow its phase in the task's mode."""
+        for out in outputs:
+            try:
+                self._do(task, out)
+            except Exception as exc:  # noqa: BLE001 - one bad action must not stop the rest
+                task.log.error("queue caller action failed", action=type(out).__name__,
+                               error=repr(exc))
+        phase, mode = task.flow.phase, task.mode
+        if phase is Phase.COLLECTING and mode is Mode.WAITING:
+            task.mode = Mode.COLLECTING
+        elif phase is Phase.WAITING and mode is Mode.COLLECTING:
+            task.mode = Mode.WAITING
+        elif phase is Phase.SURVEY and mode is Mode.CONNECTED:
+            task.mode = Mode.SURVEY
+        elif phase is Phase.ENDING and mode in (Mode.WAITING, Mode.COLLECTING, Mode.CONNECTED,
+                                                Mode.SURVEY):
+            task.mode = Mode.ENDING
+        self._arm_flow(task)
+
+    def _do(self, task: QueueTask, out: QueueOutput) -> None:
+        now = self.clock()
+        if isinstance(out, Publish):
+            self.events.publish(out.event)
+        elif isinstance(out, KeyToAcd):
+            if task.in_engine:
+                self._feed(self.acd.handle_key_pressed, task.id, out.digit)
+        elif isinstance(out, CallbackNumberToAcd):
+            if task.in_engine:
+                self._feed(self.acd.handle_callback_number, task.id, out.number)
+            self._run(task, task.flow.handle_number_fed(now))
+        elif isinstance(out, JoinPromptFinished):
+            if task.in_engine and task.mode is Mode.WAITING:
+                self._feed(self.acd.handle_join_prompt_finished, task.id)
+        elif isinstance(out, Play):
+            pb = self._play(task, list(out.parts), task.flow.language)
+            if pb is not None:
+                task.plays[out.play_id] = pb
+            self._spawn(self._playback_done(task, out.play_id, pb))
+        elif isinstance(out, StopPlayback):
+            pb = task.plays.get(out.play_id)
+            if pb is not None:
+                pb.stop()
+        elif isinstance(out, Music):
+            if task.leg is not None and not task.leg.closed:
+                if out.name is None:
+                    self.media.detach_moh(task.leg)
+                else:
+                    self._attach_music(task.leg, out.name)
+        elif isinstance(out, Hangup):
+            if task.mode is Mode.CALLBACK:
+                self._bye_caller(task)
+            else:
+                self._end_caller(task)
+        elif isinstance(out, SetLanguage):
+            pass  # the flow plays in its language (task.flow.language)
+        else:
+            task.log.warning("queue caller action not supported", action=type(out).__name__)
+
+    async def _playback_done(self, task: QueueTask, play_id: int, pb: Any) -> None:
+        outcome = await pb if pb is not None else PlaybackOutcome.FINISHED
+        if task.plays.get(play_id) is pb:
+            task.plays.pop(play_id, None)
+        if task.mode is not Mode.ENDED:
+            self._run(task, task.flow.handle_playback_done(
+                play_id, outcome is not PlaybackOutcome.FINISHED, self.clock()))
+
+    def _arm_flow(self, task: QueueTask) -> None:
+        if task.flow_timer is not None:
+            task.flow_timer.cancel()
+            task.flow_timer = None
+        deadline = task.flow.next_deadline()
+        if deadline is not None and task.mode is not Mode.ENDED:
+            task.flow_timer = self._clock.call_at(deadline, self._flow_timer, task)
+
+    def _flow_timer(self, task: QueueTask) -> None:
+        task.flow_timer = None
+        if task.mode is not Mode.ENDED:
+            self._run(task, task.flow.handle_timer(self.clock()))
+
+    def _play(self, task: QueueTask, parts: Sequence[Part], lang: str,
               leg: Any = None) -> Any:
+        """Play ``parts`` on ``leg`` (the caller's by default): prompt names resolved as
+        configured prompts are (softswitch.queue.announce.resolve_prompt), word lists from
+        the library; a part found nowhere is logged and skipped."""
         leg = leg or task.leg
         if leg is None or leg.closed or not parts:
             return None
+        items: list[Part] = []
+        for part in parts:
+            if isinstance(part, str):
+                prompt = self._prompt(part, lang)
+                if prompt is None:
+                    task.log.warning("prompt not found", prompt=part, language=lang)
+                    continue
+                items.append(prompt)
+            else:
+                items.append(part)
+        if not items:
+            return None
         try:
-            seq = self.media.prompts.sequence(lang, *parts)
+            seq = self.media.prompts.sequence(lang, *items)
         except Exception as exc:  # noqa: BLE001 - a missing prompt is logged, not fatal
             task.log.warning("prompt not available", parts=repr(parts), error=str(exc))
             return None
@@ -678,33 +782,6 @@ class QueueCalls:
     def _prompt(self, name: str, lang: str) -> Prompt | None:
         return resolve_prompt(self.media.prompts, name, lang, self.prompts_dir)
 
-    def _play_prompt(self, task: QueueTask, cmd: PlayPrompt) -> None:
-        q = self.queues.get(task.queue)
-        join = (q is not None and cmd.prompt == q.prompts.join_announcement
-                and q.prompts.play_full_prompt_before_ringing and task.mode is Mode.WAITING
-                and task.in_engine)
-        prompt = self._prompt(cmd.prompt, cmd.language)
-        pb = None
-        if prompt is None:
-            task.log.warning("prompt not found", prompt=cmd.prompt, language=cmd.language)
-        elif task.leg is not None and not task.leg.closed:
-            pb = task.playback = self.media.play(task.leg, PromptSequence([prompt]))
-        if join:
-            task.join_pending = True
-            self._spawn(self._join_prompt_done(task, pb))
-
-    async def _join_prompt_done(self, task: QueueTask, pb: Any) -> None:
-        if pb is not None:
-            await pb
-        if task.join_pending and task.in_engine and task.mode is Mode.WAITING:
-            task.join_pending = False
-            self._feed(self.acd.handle_join_prompt_finished, task.id)
-
-    def _start_music(self, task: QueueTask, name: str) -> None:
-        if task.leg is None or task.leg.closed:
-            return
-        self._attach_music(task.leg, name)
-
     def _attach_music(self, leg: Any, name: str) -> None:
         attach_music(self.media, leg, name)
 
@@ -712,32 +789,8 @@ class QueueCalls:
         d = digit.digit
         task.log.info("caller pressed a key", key=d, source=str(digit.source),
                       mode=task.mode.value)
-        if task.mode is Mode.WAITING and task.in_engine:
-            self._feed(self.acd.handle_key_pressed, task.id, d)
-        elif task.mode is Mode.COLLECTING and task.entry is not None:
-            self._feed(self.acd.handle_key_pressed, task.id, d)  # not silent: restarts its timer
-            result = task.entry.handle_digit(d)
-            if isinstance(result, AskForNumber):
-                self._play(task, ["enter-callback-number"], self._lang(task))
-            elif isinstance(result, NumberEntered):
-                task.mode = Mode.WAITING
-                out = self._feed(self.acd.handle_callback_number, task.id, result.number)
-                if not any(isinstance(c, HangUp) for c in out.commands):
-                    self._play(task, ["invalid-number"], self._lang(task))
-                task.entry = None
-        elif task.mode is Mode.SURVEY and task.survey is not None:
-            score = task.survey.handle_digit(d)
-            if score is not None:
-                task.log.info("survey answered", key=d, score=score, agent=task.agent)
-                self.events.publish(SurveyAnswered(self.clock(), task.id, task.queue,
-                                                   task.agent or "", task.caller, d, score))
-                task.mode = Mode.ENDING
-                q = self.queues.get(task.queue)
-                survey = getattr(q, "satisfaction_survey", None) if q else None
-                end = self._prompt(survey.end_prompt, self._lang(task)) \
-                    if survey is not None and survey.end_prompt else None
-                self._spawn(self._goodbye(task, [end] if end is not None
-                                          else ["survey-thanks"]))
+        if task.mode is not Mode.ENDED:
+            self._run(task, task.flow.handle_digit(d, self.clock()))
 
     # -- agents
 
@@ -834,8 +887,6 @@ class QueueCalls:
         task.mode = Mode.CONNECTED
         leg, agent_leg = task.leg, call.leg
         self.media.detach_moh(leg)
-        if task.playback is not None:
-            task.playback.stop()
         self.media.bridge(leg, agent_leg)
         if self.recordings is not None:  # caller left, agent right, answer to hang-up
             task.recording = self.recordings.start("queue", task.id, leg, agent_leg,
@@ -846,12 +897,15 @@ class QueueCalls:
             else None
         if announcement is not None:
             agent_parts.append(announcement)
+        id_words: list[str] = []
         if cmd.announce_agent_id:
             ext = self.extensions.get(cmd.agent)
             agent_id = (getattr(ext, "agent_id", None) or cmd.agent) if ext else cmd.agent
             id_parts = agent_id_parts(str(agent_id), lang)
             agent_parts += id_parts
-            self._play(task, list(id_parts), lang)
+            id_words = [str(w) for p in id_parts if isinstance(p, list) for w in p]
+        # the caller's side: the queue's prompts and music stop, the ID is said to them
+        self._run(task, task.flow.handle_connected(cmd.agent, id_words, self.clock()))
         if agent_parts:
             self._play(task, agent_parts, lang, leg=agent_leg)
         task.log.info("caller connected to agent", agent=cmd.agent)
@@ -916,9 +970,7 @@ class QueueCalls:
             q = self.queues.get(task.queue)
             survey = getattr(q, "satisfaction_survey", None) if q else None
             if survey is not None and task.leg is not None and not task.leg.closed:
-                task.mode = Mode.SURVEY
-                task.survey = SurveyEntry(dict(survey.scores))
-                self._spawn(self._run_survey(task, survey.prompt))
+                self._survey(task, survey.prompt, survey.end_prompt, survey.scores)
             else:
                 self._end_caller(task, "callee", "agent hung up")
         elif task.mode is Mode.CONNECTED and call is task.other_call:
@@ -937,22 +989,21 @@ class QueueCalls:
         elif task.mode is Mode.TRANSFERRING and call is task.other_call:
             self._end_caller(task, "callee", "transfer target hung up")
 
-    async def _run_survey(self, task: QueueTask, prompt_name: str) -> None:
-        """§9.6: the survey prompt, then up to SURVEY_ANSWER_TIME s for a key; a caller who
-        neither presses nor hangs up is said goodbye to."""
+    def _survey(self, task: QueueTask, prompt: str, end_prompt: str | None,
+                scores: dict[str, int]) -> None:
+        """§9.6: the caller leaves the agent's bridge and rates the call (the flow's
+        survey: softswitch.queue.flow). A configured prompt found nowhere (a file removed
+        since the check) falls back to the system prompts."""
         assert task.leg is not None
         if task.agent_call is not None and task.agent_call.leg is not None:
             with contextlib.suppress(Exception):
                 self.media.unbridge(task.leg, task.agent_call.leg)
-        prompt = self._prompt(prompt_name, self._lang(task))
-        pb = self._play(task, [prompt] if prompt is not None else ["survey-question"],
-                        self._lang(task))
-        if pb is not None:
-            await pb
-        await sleep(self._clock, SURVEY_ANSWER_TIME)
-        if task.mode is Mode.SURVEY:
-            task.mode = Mode.ENDING
-            await self._goodbye(task, ["goodbye"])
+        lang = self._lang(task)
+        plan = SurveyPlan(prompt if self._prompt(prompt, lang) is not None else "survey-question",
+                          end_prompt if end_prompt and self._prompt(end_prompt, lang) else None,
+                          dict(scores))
+        task.log.info("satisfaction survey", agent=task.agent)
+        self._run(task, task.flow.handle_survey(plan, self.clock()))
 
     # -- callbacks
 
@@ -1072,17 +1123,6 @@ class QueueCalls:
         task.agent_call = None
         self._callback_failed(task, CallbackFailureReason.AGENT_HUNG_UP)
 
-    def _end_callback_dialogue(self, task: QueueTask) -> None:
-        """The caller entered nothing, twice (acd EndCallbackDialogue): back to waiting in
-        line with the music; the ACD rings agents for them again."""
-        if task.mode is not Mode.COLLECTING:
-            return
-        task.log.info("no callback number entered; caller back in line")
-        task.mode = Mode.WAITING
-        task.entry = None
-        if task.playback is not None:
-            task.playback.stop()
-
     def adopt_callback(self, task_id: str, queue: str, caller: str, number: str) -> None:
         """A callback request restored into the ACD after a restart (softswitch.store.
         agent_state): the shell's side of it, a caller already hung up with a kept place;
@@ -1099,6 +1139,7 @@ class QueueCalls:
         if task is None:
             return
         task.in_engine = False
+        self._run(task, task.flow.handle_routed(self.clock()))
         if task.playback is not None and not after_prompt:
             task.playback.stop()  # e.g. a position announcement when the caller pressed a key
         self._spawn(self._route(task, cmd, after_prompt))
@@ -1131,7 +1172,7 @@ class QueueCalls:
                              target=dest.target,
                              reason=route.reason if isinstance(route, Unavailable) else "")
             task.mode = Mode.ENDING
-            await self._goodbye(task, ["goodbye"])
+            self._goodbye(task, ["goodbye"])
 
     def _to_application(self, task: QueueTask, route: Route) -> bool:
         """Hand the answered caller (dialog, policy and media leg) to the call shell, which
@@ -1183,16 +1224,14 @@ class QueueCalls:
         task.mode = Mode.TRANSFERRING
         if not targets:
             task.log.info("transfer target not registered", target=number)
-            await self._goodbye(task, ["goodbye"])
+            self._goodbye(task, ["goodbye"])
             return
-        self.media.detach_moh(task.leg)
-        self._play(task, ["transferring"], self._lang(task))
-        self._attach_music(task.leg, "ringback")
+        self._run(task, [Music(None), task.flow.say(["transferring"]), Music("ringback")])
         call = await self._other_call(task, number, "transfer", self._transfer_answered,
                                       self._transfer_failed, Mode.TRANSFERRING)
         if call is None:
             if task.mode is Mode.TRANSFERRING:
-                await self._goodbye(task, ["goodbye"])
+                self._goodbye(task, ["goodbye"])
             return
         self.dialer.start(call, targets, from_user=task.caller, display=task.caller_display,
                           codecs=self._codecs(task))
@@ -1218,24 +1257,13 @@ class QueueCalls:
         self._retire(call)
         if task.mode is Mode.TRANSFERRING:
             task.mode = Mode.ENDING
-            self._spawn(self._goodbye(task, ["goodbye"]))
+            self._goodbye(task, ["goodbye"])
 
     # -- the end of the caller's leg
 
-    async def _goodbye(self, task: QueueTask, parts: list[Part]) -> None:
-        if task.leg is not None and not task.leg.closed:
-            self.media.detach_moh(task.leg)
-            pb = self._play(task, parts, self._lang(task))
-            if pb is not None:
-                outcome = await pb
-                if outcome is PlaybackOutcome.STOPPED and task.mode is Mode.ENDED:
-                    return
-                # the phone's jitter buffer still holds the prompt's last frames
-                await sleep(self._clock, 0.3)
-        if task.mode is Mode.CALLBACK:
-            self._bye_caller(task)
-        else:
-            self._end_caller(task)
+    def _goodbye(self, task: QueueTask, parts: list[PromptPart]) -> None:
+        """A last prompt, then BYE (the flow's goodbye: softswitch.queue.flow)."""
+        self._run(task, task.flow.goodbye(parts, self.clock()))
 
     def _write_cdr(self, task: QueueTask, side: str, cause: str, code: int | None) -> None:
         """The caller's call detail record (callee = the queue number), once, when the
@@ -1265,6 +1293,15 @@ class QueueCalls:
         if task.leg is not None:
             self._spawn(self._close_leg(task.leg))
         task.leg = None
+        self._flow_ended(task)
+
+    def _flow_ended(self, task: QueueTask) -> None:
+        """The caller's leg is gone: its flow hears the hang-up, its timer stops."""
+        if task.flow.phase is not Phase.ENDED:
+            task.flow.handle_hangup(self.clock())
+        if task.flow_timer is not None:
+            task.flow_timer.cancel()
+            task.flow_timer = None
 
     def _end_caller(self, task: QueueTask, side: str = "switch", cause: str = "") -> None:
         """The switch ends the caller's call (BYE) and everything hanging on it."""
@@ -1279,6 +1316,7 @@ class QueueCalls:
         if task.leg is not None:
             self._spawn(self._close_leg(task.leg))
             task.leg = None
+        self._flow_ended(task)
         if task.mode is Mode.CALLBACK:
             return  # the place is kept; the ACD still holds the request
         if task.in_engine and task.mode in (Mode.WAITING, Mode.COLLECTING, Mode.CONNECTED):
@@ -1300,6 +1338,7 @@ class QueueCalls:
         task.mode = Mode.ENDED
         task.in_engine = False
         self._api_task_ended(task)
+        self._flow_ended(task)
         if task.leg is not None:
             self._spawn(self._close_leg(task.leg))
             task.leg = None
