@@ -72,10 +72,11 @@ import contextlib
 import datetime as dt
 import enum
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from structlog.typing import FilteringBoundLogger
 
 from acd import Acd, Output
 from acd.commands import (
@@ -92,8 +93,10 @@ from acd.commands import (
     StartMusic,
     StopRinging,
 )
-from acd.config import AcdConfig, QueueConfig
+from acd.config import AcdConfig, Destination, QueueConfig
 from acd.events import CallbackFailureReason, CallbackRequested, TaskLeft
+from media import MediaLeg
+from media.engine import Playback
 from media.events import DtmfDigit, PlaybackOutcome
 from media.player import Prompt
 from softswitch.apps.flow import (
@@ -120,6 +123,7 @@ from softswitch.calls.events import CallHoldChanged
 from softswitch.calls.recording import CallRecorder
 from softswitch.calls.records import CallRecords
 from softswitch.clock import Clock, TimerHandle, sleep
+from softswitch.config import Extension
 from softswitch.destinations import (
     DestinationRouter,
     ExtensionRoute,
@@ -130,6 +134,7 @@ from softswitch.destinations import (
     Route,
     Unavailable,
 )
+from softswitch.dialplan import DialPlan
 from softswitch.events import EventBus
 from softswitch.log import get_logger
 from softswitch.queue.announce import Part, agent_id_parts, resolve_prompt
@@ -143,10 +148,11 @@ from softswitch.queue.flow import (
     QueueOutput,
     SurveyPlan,
 )
+from softswitch.queue.seams import Applications, Endpoint, Media, Registrar, Target
 from softswitch.sip import Request, new_tag
 from softswitch.sip import sdp as sdplib
 from softswitch.sip.dialog import Dialog
-from softswitch.sip.transaction import Peer
+from softswitch.sip.transaction import Peer, ServerTransaction
 from softswitch.trunks import TrunkRouter
 
 log = get_logger("queue")
@@ -171,7 +177,8 @@ class Mode(enum.Enum):
 def _task_of(call: OutboundCall) -> QueueTask:
     """The task an outbound call serves (agent offers carry ``(task, agent)``)."""
     owner = call.owner
-    task: QueueTask = owner[0] if isinstance(owner, tuple) else owner
+    task = owner[0] if isinstance(owner, tuple) else owner
+    assert isinstance(task, QueueTask)
     return task
 
 
@@ -184,20 +191,20 @@ class QueueTask:
     caller: str
     caller_display: str
     invite: Request | None = None
-    txn: Any = None
+    txn: ServerTransaction | None = None
     peer: Peer | None = None
     a_tag: str = ""
     dialog: Dialog | None = None
-    offer: Any = None
-    leg: Any = None  # the caller's media.MediaLeg
+    offer: sdplib.SessionDescription | None = None
+    leg: MediaLeg | None = None  # the caller's
     mode: Mode = Mode.ANSWERING
     offers: dict[str, OutboundCall] = field(default_factory=dict)
     agent: str | None = None
     agent_call: OutboundCall | None = None
     other_call: OutboundCall | None = None  # callback customer / transfer target
-    playback: Any = None  # the latest playback on the caller's leg
+    playback: Playback | None = None  # the latest playback on the caller's leg
     flow: QueueFlow = field(default_factory=QueueFlow)  # what the caller hears and keys do
-    plays: dict[int, Any] = field(default_factory=dict)  # the flow's Play id -> playback
+    plays: dict[int, Playback] = field(default_factory=dict)  # the flow's Play id -> it
     flow_timer: TimerHandle | None = None
     in_engine: bool = False
     callback_number: str = ""
@@ -205,7 +212,7 @@ class QueueTask:
     wall_answer: float | None = None
     cdr_written: bool = False
     record_uid: str = ""  # its cdr row (softswitch.calls.records)
-    log: Any = None
+    log: FilteringBoundLogger = field(default_factory=lambda: log)
     recording: str | None = None  # the WAV's path (softswitch.calls.recording)
     held_by: set[str] = field(default_factory=set)  # "agent" / "caller" while on hold
     policy: InDialogPolicy | None = None  # the caller's dialog (softswitch.apps.indialog)
@@ -221,10 +228,10 @@ class QueueCalls:
     commands run and the events reach the bus.
     """
 
-    def __init__(self, *, acd_config: AcdConfig, endpoint: Any, media: Any, registrar: Any,
-                 events: EventBus, domain: str, user_agent: str,
-                 extensions: dict[str, Any], prompts_dir: str | Path | None = None,
-                 clock: Clock, dialplan: Any = None, store: Any = None,
+    def __init__(self, *, acd_config: AcdConfig, endpoint: Endpoint, media: Media,
+                 registrar: Registrar, events: EventBus, domain: str, user_agent: str,
+                 extensions: Mapping[str, Extension], prompts_dir: str | Path | None = None,
+                 clock: Clock, dialplan: DialPlan | None = None, store: object = None,
                  trunks: TrunkRouter | None = None,
                  recordings: CallRecorder | None = None,
                  destinations: DestinationRouter | None = None) -> None:
@@ -257,12 +264,12 @@ class QueueCalls:
         self._reg_timers: dict[str, TimerHandle] = {}
         self._busy: dict[str, int] = {}
         self._registered: set[str] = set()  # agents the ACD was told are registered
-        self._pending: set[asyncio.Task[Any]] = set()
+        self._pending: set[asyncio.Task[object]] = set()
         self._accepting = True
         self.recordings = recordings
         # destinations of failover, time-based routing and key presses
         self.destinations = destinations  # softswitch.destinations.DestinationRouter
-        self.apps: Any = None  # softswitch.apps.shell.CallShell: application destinations
+        self.apps: Applications | None = None  # the call shell: application destinations
         self._api_end_watchers: list[Callable[[QueueTask], None]] = []  # live API hooks
         self.events.publish_all(self.acd.initial_events)
 
@@ -296,7 +303,7 @@ class QueueCalls:
                           task=cmd.task, error=repr(exc))
         self._arm()
 
-    def _feed(self, fn: Callable[..., Output], *args: Any) -> Output:
+    def _feed(self, fn: Callable[..., Output], *args: object) -> Output:
         out = fn(*args, self.clock())
         self.execute(out)
         return out
@@ -321,12 +328,12 @@ class QueueCalls:
         """Run the ACD deadlines due now (the clock's timer calls this)."""
         self.execute(self.acd.tick(self.clock()))
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[object, object, object]) -> None:
         t = self.loop.create_task(coro)
         self._pending.add(t)
         t.add_done_callback(self._done)
 
-    def _done(self, t: asyncio.Task[Any]) -> None:
+    def _done(self, t: asyncio.Task[object]) -> None:
         self._pending.discard(t)
         if not t.cancelled() and t.exception() is not None:
             log.error("queue task failed", error=repr(t.exception()))
@@ -381,7 +388,7 @@ class QueueCalls:
     def owns(self, call_id: str) -> bool:
         return call_id in self.tasks or call_id in self._calls
 
-    def route_invite(self, txn: Any, request: Request, caller: str) -> bool:
+    def route_invite(self, txn: ServerTransaction, request: Request, caller: str) -> bool:
         """Take the INVITE when the dial plan says the number is a queue."""
         if self.dialplan is None or request.call_id in self._calls:
             return False
@@ -393,7 +400,8 @@ class QueueCalls:
         self.handle_invite(txn, request, caller, dest.target)
         return True
 
-    def handle_invite(self, txn: Any, request: Request, caller: str, queue: str) -> None:
+    def handle_invite(self, txn: ServerTransaction, request: Request, caller: str,
+                      queue: str) -> None:
         """A new INVITE from extension ``caller`` for ``queue`` (100 Trying already sent)."""
         call_id = request.call_id
         if not self._accepting:
@@ -427,7 +435,7 @@ class QueueCalls:
         if task.mode is not Mode.ANSWERING:
             await self._close_leg(task.leg)  # cancelled meanwhile
             return
-        assert task.invite is not None
+        assert task.invite is not None and task.offer is not None and task.txn is not None
         # one codec in the answer: phones re-INVITE to lock a multi-codec answer (RFC 3264 §6.1)
         first = media_params(task.offer)
         answer = sdplib.create_answer(task.offer, task.leg.local_host, task.leg.local_port,
@@ -440,7 +448,7 @@ class QueueCalls:
         offer_params = media_params(task.offer)
         task.leg.set_remote(offer_params.address if offer_params else None,
                             params.payload_type, params.codec, params.telephone_event_pt)
-        task.leg.on_dtmf(lambda d, t=task: self._on_digit(t, d))
+        task.leg.on_dtmf(functools.partial(self._on_digit, task))
         contact = self._contact(task.peer, task.queue)
         resp = task.invite.create_response(200, to_tag=task.a_tag, headers=[
             ("Contact", contact), ("Allow", INDIALOG_ALLOW)], body=bytes(answer))
@@ -456,7 +464,7 @@ class QueueCalls:
         self._arrive(task, task.queue)
 
     def adopt_caller(self, call_id: str, queue: str, caller: str, dialog: Dialog,
-                     peer: Peer, leg: Any) -> bool:
+                     peer: Peer, leg: MediaLeg) -> bool:
         """A caller transferred into ``queue`` by the B2BUA (a REFER to a queue number,
         softswitch.calls.transfer): already answered, its dialog ``call_id`` and media leg
         now belong to this queue call, which starts waiting at once. False when the queue
@@ -478,7 +486,7 @@ class QueueCalls:
         task.record_uid = self.records.open(call_id, caller, queue, wall)
         self.records.answered(task.record_uid, wall, [("caller", dialog, peer)])
         self.tasks[call_id] = task
-        leg.on_dtmf(lambda d, t=task: self._on_digit(t, d))
+        leg.on_dtmf(functools.partial(self._on_digit, task))
         task.log.info("caller transferred into the queue")
         self._arrive(task, queue)
         return True
@@ -505,7 +513,7 @@ class QueueCalls:
             apply_media(task.leg, outcome.media)
             self._hold_changed(task, "caller", task.policy.held)
 
-    def handle_cancel(self, invite_txn: Any) -> bool:
+    def handle_cancel(self, invite_txn: ServerTransaction) -> bool:
         """CANCEL of a queue INVITE we have not answered yet (the media leg is opening)."""
         task = self.tasks.get(getattr(invite_txn, "call_id", None) or "")
         if task is None:
@@ -517,7 +525,7 @@ class QueueCalls:
             self._reject(task, 487, "Request Terminated")
         return True
 
-    def handle_in_dialog(self, txn: Any, request: Request) -> None:
+    def handle_in_dialog(self, txn: ServerTransaction, request: Request) -> None:
         call_id = request.call_id
         method = request.method
         task = self.tasks.get(call_id)
@@ -571,7 +579,7 @@ class QueueCalls:
             self.dialer.send_in_dialog(target, "INFO", body=request.body,
                                        content_type=request.content_type)
 
-    def _caller_request(self, task: QueueTask, txn: Any, request: Request) -> None:
+    def _caller_request(self, task: QueueTask, txn: ServerTransaction, request: Request) -> None:
         """The caller's in-dialog request. The caller talks to the switch (a self-answered
         call) until an agent answers, so the one policy of softswitch.apps.indialog
         answers every request, then and later: the same answers as echo, feature codes
@@ -602,7 +610,8 @@ class QueueCalls:
                     leg.receive_info_dtmf(request.content_type or "",
                                           request.body.decode("utf-8", "replace"))
 
-    def _reinvite(self, txn: Any, request: Request, leg: Any, peer: Peer | None,
+    def _reinvite(self, txn: ServerTransaction, request: Request, leg: MediaLeg | None,
+                  peer: Peer | None,
                   on_hold: Callable[[bool], None] | None) -> None:
         """A re-INVITE to one of our legs: answer it ourselves (the dialogs end here)."""
         if leg is None or peer is None:
@@ -728,7 +737,8 @@ class QueueCalls:
         else:
             task.log.warning("queue caller action not supported", action=type(out).__name__)
 
-    async def _playback_done(self, task: QueueTask, play_id: int, pb: Any) -> None:
+    async def _playback_done(self, task: QueueTask, play_id: int,
+                             pb: Playback | None) -> None:
         outcome = await pb if pb is not None else PlaybackOutcome.FINISHED
         if task.plays.get(play_id) is pb:
             task.plays.pop(play_id, None)
@@ -750,7 +760,7 @@ class QueueCalls:
             self._run(task, task.flow.handle_timer(self.clock()))
 
     def _play(self, task: QueueTask, parts: Sequence[Part], lang: str,
-              leg: Any = None) -> Any:
+              leg: MediaLeg | None = None) -> Playback | None:
         """Play ``parts`` on ``leg`` (the caller's by default): prompt names resolved as
         configured prompts are (softswitch.queue.announce.resolve_prompt), word lists from
         the library; a part found nowhere is logged and skipped."""
@@ -782,7 +792,7 @@ class QueueCalls:
     def _prompt(self, name: str, lang: str) -> Prompt | None:
         return resolve_prompt(self.media.prompts, name, lang, self.prompts_dir)
 
-    def _attach_music(self, leg: Any, name: str) -> None:
+    def _attach_music(self, leg: MediaLeg, name: str) -> None:
         attach_music(self.media, leg, name)
 
     def _on_digit(self, task: QueueTask, digit: DtmfDigit) -> None:
@@ -813,7 +823,7 @@ class QueueCalls:
             headers = (("Alert-Info", f"<http://{self.domain}/>;info={cmd.alert_info}"),)
         self._spawn(self._ring_start(task, call, targets, display, headers))
 
-    async def _ring_start(self, task: QueueTask, call: OutboundCall, targets: list[Any],
+    async def _ring_start(self, task: QueueTask, call: OutboundCall, targets: Sequence[Target],
                           display: str, headers: tuple[tuple[str, str], ...]) -> None:
         try:
             call.leg = await self.media.open_leg(f"{task.id}/{call.number}")
@@ -840,7 +850,7 @@ class QueueCalls:
         return SUPPORTED_CODECS
 
     def _offer_answered(self, call: OutboundCall) -> None:
-        task, agent = call.owner
+        task, agent = _task_of(call), call.number
         task.log.info("agent answered", agent=agent)
         if task.offers.get(agent) is not call or not task.in_engine:
             self._drop_outbound(call)
@@ -878,7 +888,7 @@ class QueueCalls:
 
     def _connect(self, task: QueueTask, cmd: Connect) -> None:
         call = task.offers.pop(cmd.agent, None)
-        if call is None or task.leg is None:
+        if call is None or task.leg is None or call.leg is None:
             task.log.error("connect without an answered agent", agent=cmd.agent)
             return
         task.agent = cmd.agent
@@ -1013,7 +1023,7 @@ class QueueCalls:
         task.agent_call = call
         task.mode = Mode.CALLBACK_DIALING
         number = cmd.number
-        targets: list[Any] = self.registrar.targets(number, self.clock()) \
+        targets: Sequence[Target] = self.registrar.targets(number, self.clock()) \
             if number in self.extensions else []
         # not reachable at all (no route, not registered) counts as not answered, as before
         reason = CallbackFailureReason.CUSTOMER_NO_ANSWER
@@ -1052,7 +1062,7 @@ class QueueCalls:
         q = self.queues.get(queue)
         return tuple(m.extension for m in q.members) if q is not None else ()
 
-    async def _dial_customer_start(self, task: QueueTask, number: str, targets: list[Any],
+    async def _dial_customer_start(self, task: QueueTask, number: str, targets: Sequence[Target],
                                    queue_name: str) -> None:
         customer = await self._other_call(task, number, "customer", self._customer_answered,
                                           self._customer_failed, Mode.CALLBACK_DIALING)
@@ -1083,12 +1093,15 @@ class QueueCalls:
         return call
 
     def _customer_answered(self, call: OutboundCall) -> None:
-        task: QueueTask = call.owner
+        task = _task_of(call)
         if task.mode is not Mode.CALLBACK_DIALING or task.agent_call is None:
             self._drop_outbound(call)
             return
-        task.mode = Mode.CONNECTED
         agent_leg = task.agent_call.leg
+        if agent_leg is None or call.leg is None:  # never: both were dialled with a leg
+            self._drop_outbound(call)
+            return
+        task.mode = Mode.CONNECTED
         self.media.bridge(agent_leg, call.leg)
         if self.recordings is not None:  # the customer left, the agent right, like any call
             task.recording = self.recordings.start("queue", task.id, call.leg, agent_leg,
@@ -1097,7 +1110,7 @@ class QueueCalls:
         self._feed(self.acd.handle_callback_connected, task.id)
 
     def _customer_failed(self, call: OutboundCall, status: int) -> None:
-        task: QueueTask = call.owner
+        task = _task_of(call)
         task.log.info("callback customer did not answer", status=status)
         self._spawn(self._close_leg(call.leg))
         self._retire(call)
@@ -1203,7 +1216,7 @@ class QueueCalls:
         return True
 
     def adopt(self, call_id: str, caller: str, display: str, invite: Request,
-              dialog: Dialog, policy: InDialogPolicy, peer: Peer, leg: Any, tag: str,
+              dialog: Dialog, policy: InDialogPolicy, peer: Peer, leg: MediaLeg, tag: str,
               queue: str) -> bool:
         """An answered caller an application routes to ``queue`` (softswitch.apps.shell):
         it joins the queue with its dialog, in-dialog policy and media leg."""
@@ -1214,7 +1227,7 @@ class QueueCalls:
         task.log = log.bind(call_id=call_id, caller=caller, queue=queue)
         task.wall_answer = self._clock.wall()
         self.tasks[call_id] = task
-        leg.on_dtmf(lambda d, t=task: self._on_digit(t, d))
+        leg.on_dtmf(functools.partial(self._on_digit, task))
         task.log.info("caller joined the queue from an application")
         self._arrive(task, queue)
         return True
@@ -1237,8 +1250,8 @@ class QueueCalls:
                           codecs=self._codecs(task))
 
     def _transfer_answered(self, call: OutboundCall) -> None:
-        task: QueueTask = call.owner
-        if task.mode is not Mode.TRANSFERRING or task.leg is None:
+        task = _task_of(call)
+        if task.mode is not Mode.TRANSFERRING or task.leg is None or call.leg is None:
             self._drop_outbound(call)
             return
         self.media.detach_moh(task.leg)
@@ -1251,7 +1264,7 @@ class QueueCalls:
         task.log.info("caller transferred", target=call.number)
 
     def _transfer_failed(self, call: OutboundCall, status: int) -> None:
-        task: QueueTask = call.owner
+        task = _task_of(call)
         task.log.info("transfer failed", target=call.number, status=status)
         self._spawn(self._close_leg(call.leg))
         self._retire(call)
@@ -1358,21 +1371,22 @@ class QueueCalls:
         task.agent_call = task.other_call = None
 
     def _reject(self, task: QueueTask, status: int, reason: str) -> None:
-        if task.invite is not None and task.mode is Mode.ANSWERING:
+        if task.invite is not None and task.txn is not None and task.mode is Mode.ANSWERING:
             self._respond(task.txn, task.invite, status, reason, to_tag=task.a_tag)
             self._write_cdr(task, "caller" if status == 487 else "switch", reason, status)
         task.mode = Mode.ENDED
         self.tasks.pop(task.id, None)
 
-    async def _close_leg(self, leg: Any) -> None:
+    async def _close_leg(self, leg: MediaLeg | None) -> None:
         if leg is not None:
             with contextlib.suppress(Exception):
                 await leg.close()
 
     # ------------------------------------------------------------------ helpers
 
-    def _respond(self, txn: Any, request: Request, status: int, reason: str | None = None,
-                 to_tag: str | None = None, headers: list[tuple[str, Any]] | None = None,
+    def _respond(self, txn: ServerTransaction, request: Request, status: int,
+                 reason: str | None = None, to_tag: str | None = None,
+                 headers: list[tuple[str, str]] | None = None,
                  body: bytes = b"") -> None:
         resp = request.create_response(status, reason,
                                        to_tag=None if request.to.tag else (to_tag or new_tag()),
@@ -1453,7 +1467,7 @@ class QueueCalls:
         task.in_engine = False
         self._end_caller(task, "switch", f"hung up by {by} (live API)")
 
-    def api_redirect(self, task: QueueTask, destination: Any) -> None:
+    def api_redirect(self, task: QueueTask, destination: Destination) -> None:
         """§4.2/§4.3: a waiting (ringing) caller leaves the queue for ``destination``
         (an acd.config.Destination: extension, voicemail, ring group, queue): Missed for
         this queue (§8.2), the ringing agents' offers are cancelled, and the caller goes
@@ -1464,7 +1478,7 @@ class QueueCalls:
             task.playback.stop()
         self._spawn(self._route(task, RouteTask(task.id, destination), False))
 
-    def api_transfer_caller(self, task: QueueTask, destination: Any) -> None:
+    def api_transfer_caller(self, task: QueueTask, destination: Destination) -> None:
         """§4.4: an answered queue call's caller is sent to ``destination`` (blind; an
         acd.config.Destination: an extension, or its voicemail): the agent's call ends
         (BYE, the ACD's call end: wrap-up as usual) and the caller goes through the one
@@ -1489,10 +1503,10 @@ class QueueCalls:
             except Exception as exc:  # noqa: BLE001 - never break the call's end
                 task.log.error("live API end hook failed", error=repr(exc))
 
-    def api_ring(self, task: QueueTask, number: str, role: str, targets: list[Any], *,
+    def api_ring(self, task: QueueTask, number: str, role: str, targets: Sequence[Target], *,
                  on_answered: Callable[[OutboundCall], None],
                  on_failed: Callable[[OutboundCall, int], None],
-                 owner: Any) -> OutboundCall:
+                 owner: object) -> OutboundCall:
         """Ring extension ``number`` for ``task`` (a supervisor's phone, §4.7) through this
         controller's dialer; ``owner.api_hung_up(call)`` hears its BYE."""
         return self.api_originate(number, f"{task.id}/{role}", targets, task.caller,
@@ -1500,9 +1514,10 @@ class QueueCalls:
                                   on_failed=on_failed, owner=owner,
                                   codecs=self._codecs(task))
 
-    def api_originate(self, number: str, label: str, targets: list[Any], from_user: str,
-                      display: str, *, on_answered: Callable[[OutboundCall], None],
-                      on_failed: Callable[[OutboundCall, int], None], owner: Any,
+    def api_originate(self, number: str, label: str, targets: Sequence[Target],
+                      from_user: str, display: str, *,
+                      on_answered: Callable[[OutboundCall], None],
+                      on_failed: Callable[[OutboundCall, int], None], owner: object,
                       codecs: tuple[str, ...] = SUPPORTED_CODECS) -> OutboundCall:
         """Ring extension ``number`` (its registrar ``targets``) from ``from_user`` with a
         media leg labelled ``label``; ``owner.api_hung_up(call)`` hears its BYE."""
@@ -1544,7 +1559,7 @@ class QueueCalls:
         hung_up(call)
         return True
 
-    def api_legs(self, task: QueueTask) -> tuple[Any, Any] | None:
+    def api_legs(self, task: QueueTask) -> tuple[MediaLeg, MediaLeg] | None:
         """The (caller, agent) media legs of a connected queue call, for monitoring and
         recording; None when it is not connected."""
         if task.mode is not Mode.CONNECTED or task.leg is None or task.agent_call is None \
@@ -1552,7 +1567,7 @@ class QueueCalls:
             return None
         return task.leg, task.agent_call.leg
 
-    def reconfigure(self, acd_config: AcdConfig, extensions: dict[str, Any],
+    def reconfigure(self, acd_config: AcdConfig, extensions: Mapping[str, Extension],
                     prompts_dir: str | Path | None) -> None:
         """A changed configuration (softswitch.reload). The ACD applies it keeping callers,
         agent state and statistics (`Acd.handle_reconfigure`; its commands run here: a
