@@ -1,15 +1,18 @@
 """What the queue's shell (softswitch.queue.controller, .dialer) needs from the rest of the
 switch, as typed seams: the SIP endpoint, the media engine, the registrar, the call shell of
-the applications. The real parts (softswitch.sip.endpoint.SipEndpoint, media.MediaEngine,
+the applications. The call shell (softswitch.apps.shell) takes the same endpoint and media
+seams. The real parts (softswitch.sip.endpoint.SipEndpoint, media.MediaEngine,
 softswitch.registrar.RegistrarService, softswitch.apps.shell.CallShell) satisfy them; the
 tests' recording doubles stand in for them at run time."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 from media import MediaLeg
-from media.engine import Playback
+from media.engine import Playback, Recording
 from media.player import FrameSource, PromptLibrary
 from softswitch.apps.flow import CallInfo, Flow
 from softswitch.apps.indialog import InDialogPolicy
@@ -49,6 +52,8 @@ class Media(Protocol):
     def unbridge(self, a: MediaLeg, b: MediaLeg) -> None: ...
 
     def detach_moh(self, leg: MediaLeg) -> None: ...
+
+    def record(self, legs: Sequence[MediaLeg], path: str | Path) -> Recording: ...
 
 
 class Registrar(Protocol):
