@@ -9,6 +9,13 @@ From display), CANCEL when the ring ends, the bridge on answer, destinations, ca
 the survey. Every ACD event goes to the switch's `EventBus` (softswitch.events), in engine
 order.
 
+What the caller hears and what their keys do is the sans-IO `QueueFlow` of each task
+(softswitch.queue.flow: the callback dialogue, the survey, the goodbye and their timers):
+the controller hands it the ACD's commands for the caller and the caller's keys, playback
+results and timer (`_run` carries out its actions on the caller's leg; `task.mode` follows
+its phase). The controller keeps the rest: answering, the caller's dialog and leg, the agent
+side (offers, the bridge, hold, callbacks), destinations and the CDR.
+
 Decisions (also in the report of issue 5):
 - The switch answers the caller at once (200 OK): announcements and music need media, and a
   caller that the ACD routes elsewhere right away (time-based routing, capacity) still hears
@@ -49,10 +56,9 @@ Decisions (also in the report of issue 5):
 - The agent's phone shows "<queue name>: <caller>" as the From display, <caller> being the
   caller's display name when their phone sent one, else their number (the From URI always
   carries the number); callback offers show "<queue name>: callback <number>".
-- While the caller is entering a callback number, periodic queue and position announcements
-  are skipped (they would talk over the dialogue); music resumes between prompts. Every key
-  of the dialogue also goes to the ACD, which times the silence: the prompt is played again
-  (a new CollectCallbackNumber), then the caller is back in line (EndCallbackDialogue).
+- The callback dialogue and the survey: softswitch.queue.flow (the ACD times the dialogue's
+  silence: the prompt is played again, a new CollectCallbackNumber, then the caller is back
+  in line, EndCallbackDialogue).
 - A callback whose agent hangs up before the customer answered fails as "agent hung up"
   (§8.7, 坐席挂断); the customer's ringing is cancelled.
 - Restart: pending callback requests are not ended at shutdown (they are persisted,
