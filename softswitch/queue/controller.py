@@ -112,6 +112,7 @@ from softswitch.apps.flow import (
     Play,
     PromptPart,
     Publish,
+    RouteTo,
     SetLanguage,
     StopPlayback,
 )
@@ -740,6 +741,8 @@ class QueueCalls:
                 self._end_caller(task)
         elif isinstance(out, SetLanguage):
             pass  # the flow plays in its language (task.flow.language)
+        elif isinstance(out, RouteTo):
+            self._spawn(self._route(task, out.destination))
         else:
             task.log.warning("queue caller action not supported", action=type(out).__name__)
 
@@ -1158,17 +1161,12 @@ class QueueCalls:
         if task is None:
             return
         task.in_engine = False
-        self._run(task, task.flow.handle_routed(self.clock()))
-        if task.playback is not None and not after_prompt:
-            task.playback.stop()  # e.g. a position announcement when the caller pressed a key
-        self._spawn(self._route(task, cmd, after_prompt))
+        # the flow says when: after the holiday prompt, or at once (RouteTo)
+        self._run(task, task.flow.handle_route(cmd.destination, after_prompt, self.clock()))
 
-    async def _route(self, task: QueueTask, cmd: RouteTask, after_prompt: bool) -> None:
-        """§11.1: the task left the engine for ``cmd.destination``, resolved by the one
-        destination router (softswitch.destinations)."""
-        dest = cmd.destination
-        if after_prompt and task.playback is not None and not task.playback.done:
-            await task.playback  # the holiday prompt before the holiday destination
+    async def _route(self, task: QueueTask, dest: Destination) -> None:
+        """§11.1: the task left the engine for ``dest``, resolved by the one destination
+        router (softswitch.destinations)."""
         if task.mode in (Mode.ENDED, Mode.ENDING) or task.leg is None:
             return
         for call in list(task.offers.values()):

@@ -7,11 +7,11 @@ survey). It turns the ACD's commands for that caller (`handle_command`: PlayProm
 StartMusic, AnnouncePosition, CollectCallbackNumber, EndCallbackDialogue, HangUp) and the
 caller's inputs (the `Flow` methods: digits, playback done, timers with ``now``, hang-up)
 into the framework's actions (`Play`, `StopPlayback`, `Music`, `Hangup`, `Publish`,
-`SetLanguage`) plus three queue outputs toward the engine, which the queue's shell feeds to
-`acd.Acd`: `KeyToAcd` (a key pressed while waiting or in the callback dialogue: the engine
-times the dialogue's silence and acts on the callback key), `CallbackNumberToAcd` (the
-dialogue's result) and `JoinPromptFinished` (§2.5 "play the full join prompt before
-ringing agents").
+`SetLanguage`, `RouteTo`) plus three queue outputs toward the engine, which the queue's
+shell feeds to `acd.Acd`: `KeyToAcd` (a key pressed while waiting or in the callback
+dialogue: the engine times the dialogue's silence and acts on the callback key),
+`CallbackNumberToAcd` (the dialogue's result) and `JoinPromptFinished` (§2.5 "play the full
+join prompt before ringing agents").
 
 It never touches a leg, a socket or the loop; the queue's shell (softswitch.queue.
 controller) runs its actions on the caller's media leg and feeds it the playback results and
@@ -32,6 +32,10 @@ Decisions (the behaviour the queue shell had before the move, now in one place):
 - Survey (§9.6): after the agent hung up, the survey prompt; `SURVEY_ANSWER_TIME` s after it
   ended a caller who pressed no survey key is said "goodbye". The first survey key is
   published (`SurveyAnswered`) and followed by the end prompt (or "survey-thanks").
+- RouteTask (`handle_route`): a prompt of the same engine output (the holiday prompt) is
+  heard to its end before `RouteTo`; a route without one (a destination key, failover)
+  stops what plays and routes at once. The destination itself is the queue shell's (the
+  one destination router).
 - The join prompt counts as finished when its playback ends, stopped or not, but only
   while the caller still simply waits (not in the callback dialogue, not connected).
 """
@@ -51,6 +55,7 @@ from acd.commands import (
     PlayPrompt,
     StartMusic,
 )
+from acd.config import Destination
 from softswitch.apps.flow import (
     Action,
     CallInfo,
@@ -59,6 +64,7 @@ from softswitch.apps.flow import (
     Play,
     PromptPart,
     Publish,
+    RouteTo,
     SetLanguage,
     StopPlayback,
 )
@@ -137,6 +143,7 @@ class QueueFlow:
     _deadline: float | None = field(default=None, repr=False)
     _survey_end: str | None = field(default=None, repr=False)
     _ids: int = field(default=0, repr=False)
+    _route_after: tuple[int, Destination] | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ the Flow inputs
 
@@ -144,6 +151,7 @@ class QueueFlow:
         self.task_id, self.caller, self.language = call.call_id, call.caller, call.language
         self.queue = self.queue or call.dialled
         self.phase = Phase.WAITING
+        self._route_after = None
         return []
 
     def handle_digit(self, digit: str, now: float) -> list[QueueOutput]:
@@ -174,6 +182,10 @@ class QueueFlow:
                              now: float) -> list[QueueOutput]:
         if play_id == self._play:
             self._play = None
+        if self._route_after is not None and play_id == self._route_after[0]:
+            destination = self._route_after[1]
+            self._route_after = None
+            return [RouteTo(destination)] if self.phase is Phase.ROUTED else []
         if play_id == self._join_play:
             self._join_play = None
             if self.phase is Phase.WAITING:
@@ -200,6 +212,7 @@ class QueueFlow:
     def handle_hangup(self, now: float) -> list[Action]:
         self.phase = Phase.ENDED
         self._deadline = None
+        self._route_after = None
         return []
 
     def next_deadline(self) -> float | None:
@@ -274,12 +287,21 @@ class QueueFlow:
         self._survey_play = play.play_id
         return [play]
 
-    def handle_routed(self, now: float) -> list[Action]:
-        """The engine sent the caller to a destination: its keys are nobody's now."""
-        if self.phase not in (Phase.ENDING, Phase.ENDED):
-            self.phase = Phase.ROUTED
+    def handle_route(self, destination: Destination, after_prompt: bool,
+                     now: float) -> list[Action]:
+        """The engine sent the caller to ``destination`` (RouteTask); from now on its keys
+        are nobody's. ``after_prompt``: the same output played a prompt first (the holiday
+        prompt of time-based routing), which the caller hears to its end before `RouteTo`;
+        otherwise what plays stops at once (a position announcement cut by a destination
+        key)."""
+        if self.phase in (Phase.ENDING, Phase.ENDED):
+            return []
+        self.phase = Phase.ROUTED
         self.entry = None
-        return []
+        if after_prompt and self._play is not None:
+            self._route_after = (self._play, destination)
+            return []
+        return [*([] if after_prompt else self._stop()), RouteTo(destination)]
 
     def goodbye(self, parts: list[PromptPart], now: float) -> list[Action]:
         """A last prompt, then `Hangup` (module docstring)."""

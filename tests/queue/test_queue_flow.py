@@ -14,6 +14,7 @@ from acd.commands import (
     PlayPrompt,
     StartMusic,
 )
+from acd.config import Destination, DestinationType
 from media.player import announce_position, announce_wait, say_digits
 from softswitch.apps.flow import (
     CallInfo,
@@ -21,6 +22,7 @@ from softswitch.apps.flow import (
     Music,
     Play,
     Publish,
+    RouteTo,
     SetLanguage,
     StopPlayback,
 )
@@ -38,6 +40,7 @@ from softswitch.queue.flow import (
 
 T = "call-1"
 CALLER = CallInfo(T, "1001", "Alice", "6400", "en")
+VOICEMAIL = Destination(DestinationType.VOICEMAIL, "1002")
 SURVEY = SurveyPlan("survey-question", "survey-thanks-custom", {"1": 5, "2": 3})
 
 
@@ -188,13 +191,46 @@ def test_survey_default_end_prompt() -> None:
 def test_routed_caller_keys_are_nobodys() -> None:
     flow = waiting()
     flow.handle_command(CollectCallbackNumber(T, "1001"), 1.0)
-    flow.handle_routed(2.0)
+    # a route without a prompt of its own: what plays stops, RouteTo at once
+    assert flow.handle_route(VOICEMAIL, False, 2.0) == [StopPlayback(1), RouteTo(VOICEMAIL)]
     assert flow.phase is Phase.ROUTED and flow.entry is None
     assert flow.handle_digit("1", 3.0) == []
     # a destination that is not available: goodbye, then BYE
     assert flow.goodbye(["goodbye"], 3.0) == [Music(None), Play(2, ["goodbye"])]
     flow.handle_playback_done(2, False, 4.0)
     assert flow.handle_timer(4.0 + HANGUP_AFTER_PROMPT) == [Hangup("goodbye")]
+
+
+def test_holiday_prompt_is_heard_before_the_route() -> None:
+    """Time-based routing: PlayPrompt(holiday) and RouteTask in one engine output; the
+    caller hears the prompt to its end, then RouteTo."""
+    flow = waiting()
+    assert flow.handle_command(PlayPrompt(T, "holiday-greeting", "en"), 0.0) == [
+        Play(1, ["holiday-greeting"])]
+    assert flow.handle_route(VOICEMAIL, True, 0.0) == []
+    assert flow.handle_digit("5", 1.0) == []  # nobody's
+    assert flow.handle_playback_done(1, False, 4.0) == [RouteTo(VOICEMAIL)]
+    assert flow.handle_playback_done(1, False, 4.0) == []  # once
+
+
+def test_caller_hanging_up_during_the_holiday_prompt_is_not_routed() -> None:
+    flow = waiting()
+    flow.handle_command(PlayPrompt(T, "holiday-greeting", "en"), 0.0)
+    flow.handle_route(VOICEMAIL, True, 0.0)
+    assert flow.handle_hangup(2.0) == []
+    assert flow.handle_playback_done(1, True, 2.0) == []
+
+
+def test_a_destination_key_cuts_the_position_announcement() -> None:
+    flow = waiting()
+    flow.handle_command(AnnouncePosition(T, 2, None, False, "en"), 30.0)
+    assert flow.handle_digit("0", 31.0) == [KeyToAcd("0")]
+    # the engine answers the key with RouteTask (no prompt of its own)
+    assert flow.handle_route(VOICEMAIL, False, 31.0) == [StopPlayback(1), RouteTo(VOICEMAIL)]
+    # after a route to another queue, the flow starts again there
+    assert flow.start(CallInfo(T, "1001", "Alice", "6401", "en"), 32.0) == []
+    assert flow.phase is Phase.WAITING
+    assert flow.handle_digit("1", 33.0) == [KeyToAcd("1")]
 
 
 def test_goodbye_prompt_not_heard_still_hangs_up() -> None:
