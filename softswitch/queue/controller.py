@@ -1478,9 +1478,8 @@ class QueueCalls:
         through the one destination router like a key press."""
         self._feed(self.acd.handle_task_removed, task.id)
         task.in_engine = False
-        if task.playback is not None:
-            task.playback.stop()
-        self._spawn(self._route(task, RouteTask(task.id, destination), False))
+        # what plays stops; the caller's flow routes (RouteTo: the one destination router)
+        self._run(task, task.flow.handle_route(destination, False, self.clock()))
 
     def api_transfer_caller(self, task: QueueTask, destination: Destination) -> None:
         """§4.4: an answered queue call's caller is sent to ``destination`` (blind; an
@@ -1494,7 +1493,7 @@ class QueueCalls:
                 self.recordings.stop(task.id)
             self._drop_outbound(task.agent_call)
             task.agent_call = None
-        self._spawn(self._route(task, RouteTask(task.id, destination), False))
+        self._run(task, task.flow.handle_route(destination, False, self.clock()))
 
     def api_watch_end(self, fn: Callable[[QueueTask], None]) -> None:
         """``fn(task)`` when a queue call ends (softswitch.calls.monitor)."""
