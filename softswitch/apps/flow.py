@@ -26,7 +26,10 @@ Inputs (one method each, every one returns `list[Action]`):
 Outputs (`Action`, frozen dataclasses): `Answer`, `Reject`, `Play`, `StopPlayback`,
 `Record`, `StopRecording`, `Bridge`, `RouteTo`, `Hangup`, `Publish`, `SetLanguage`, and
 `Echo` (added with the shell: the `*43` echo test loops the caller's own audio and RTP
-events back on its leg; no other action expresses that).
+events back on its leg; no other action expresses that), and `Music` (added with the queue
+caller, softswitch.queue.flow: music on hold *beneath* the prompts, the shared MOH stream
+of `MediaEngine.attach_moh`, which every `Play` pauses and which resumes when the prompt
+ends; a `Play(loop=True)` cannot express that, as the next `Play` replaces it).
 Side effects beyond the call (a voicemail stored, a day/night toggle flipped, an agent
 signed in) are `Publish(event)`: the event bus is the only sideways channel; its
 subscribers write rows, send e-mail and NOTIFY BLF/MWI.
@@ -155,8 +158,17 @@ class Echo:
     on: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class Music:
+    """Music beneath the prompts: ``name`` is a music name (``moh/<name>`` in the prompt
+    library, or ``ringback``, as softswitch.apps.music.attach_music takes it); None stops
+    the music."""
+
+    name: str | None
+
+
 Action = (Answer | Reject | Play | StopPlayback | Record | StopRecording | Bridge | RouteTo
-          | Hangup | Publish | SetLanguage | Echo)
+          | Hangup | Publish | SetLanguage | Echo | Music)
 
 
 class Flow(Protocol):

@@ -18,7 +18,8 @@ with it), `Reject`, `Play`/`StopPlayback` (prompt names resolved as softswitch.q
 announce.resolve_prompt does, in the call's language), `Record`/`StopRecording` (a mono
 WAV of the caller, `MediaEngine.record([leg], path)`), `Bridge` (the targets rung through
 the `Ringer` seam, the caller connected to the first that answers), `RouteTo` (the
-destination router), `Hangup`, `Publish` (the event bus), `SetLanguage`, `Echo`.
+destination router), `Hangup`, `Publish` (the event bus), `SetLanguage`, `Echo`, `Music`
+(`attach_music` / `detach_moh` on the caller's leg).
 
 Every call publishes CallStarted / CallAnswered / CallEnded (softswitch.calls.events) and
 leaves one CDR row, like the B2BUA's calls: the caller's phone is busy on it, its BLF key
@@ -50,17 +51,19 @@ import contextlib
 import functools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
+from structlog.typing import FilteringBoundLogger
 
 from acd.config import Destination
-from media import g711
+from media import MediaLeg, g711
+from media.engine import Playback, Recording
 from media.events import DtmfDigit, PlaybackOutcome
-from media.player import Loop, Prompt, PromptError, PromptSequence, beep
+from media.player import FrameSource, Loop, Prompt, PromptError, PromptSequence, beep
 from softswitch.apps.flow import (
     Action,
     Answer,
@@ -69,6 +72,7 @@ from softswitch.apps.flow import (
     Echo,
     Flow,
     Hangup,
+    Music,
     Play,
     Publish,
     Record,
@@ -93,12 +97,15 @@ from softswitch.destinations import (
     Route,
     Unavailable,
 )
+from softswitch.events import EventBus
 from softswitch.log import get_logger
 from softswitch.queue.announce import resolve_prompt
+from softswitch.queue.dialer import OutboundCall
+from softswitch.queue.seams import Endpoint, Media
 from softswitch.sip import Request, new_tag
 from softswitch.sip import sdp as sdplib
 from softswitch.sip.dialog import Dialog
-from softswitch.sip.transaction import Peer
+from softswitch.sip.transaction import Peer, ServerTransaction
 
 log = get_logger("apps")
 
@@ -119,16 +126,17 @@ class Ringer(Protocol):
     later softswitch.calls.fork): `ring` starts ringing `number` with the switch's media
     `leg` as offer and reports exactly one of `answered(call)` / `failed(call, status)`."""
 
-    def ring(self, number: str, leg: Any, *, from_user: str, display: str,
-             answered: Callable[[Any], None], failed: Callable[[Any, int], None]) -> Any: ...
+    def ring(self, number: str, leg: MediaLeg, *, from_user: str, display: str,
+             answered: Callable[[OutboundCall], None],
+             failed: Callable[[OutboundCall, int], None]) -> OutboundCall | None: ...
 
-    def cancel(self, call: Any) -> None: ...
+    def cancel(self, call: OutboundCall) -> None: ...
 
-    def owns(self, call_id: str) -> Any: ...
+    def owns(self, call_id: str) -> OutboundCall | None: ...
 
-    def leg_of(self, call: Any) -> Any: ...
+    def leg_of(self, call: OutboundCall) -> MediaLeg | None: ...
 
-    def policy_of(self, call: Any) -> InDialogPolicy | None:
+    def policy_of(self, call: OutboundCall) -> InDialogPolicy | None:
         """The in-dialog policy of the answered party's dialog (our offer, our Contact)."""
         ...
 
@@ -139,9 +147,9 @@ class Handoff:
     B2BUA, the queue calls), and how an answered one joins a queue. Wired by
     softswitch.app."""
 
-    extension: Callable[[Any, Request, str, str], None] | None = None
-    external: Callable[[Any, Request, str, ExternalRoute], None] | None = None
-    queue: Callable[[Any, Request, str, str], None] | None = None
+    extension: Callable[[ServerTransaction, Request, str, str], None] | None = None
+    external: Callable[[ServerTransaction, Request, str, ExternalRoute], None] | None = None
+    queue: Callable[[ServerTransaction, Request, str, str], None] | None = None
     # (call_id, caller, display, invite, dialog, policy, peer, leg, tag, queue) -> True when
     # the queue took the answered caller
     queue_answered: Callable[..., bool] | None = None
@@ -150,19 +158,19 @@ class Handoff:
 @dataclass(eq=False)
 class _Recording:
     record_id: int
-    recording: Any  # media.Recording
+    recording: Recording
     stop_digits: str
     silence_frames: int  # 0 = no silence detection
     quiet: int = 0
     timer: Cancellable | None = None
-    consumer: Callable[[Any, bytes, float], None] | None = None
+    consumer: Callable[[MediaLeg, bytes, float], None] | None = None
 
 
 @dataclass(eq=False)
 class _Bridge:
     bridge_id: int
-    calls: list[Any] = field(default_factory=list)
-    connected: Any = None
+    calls: list[OutboundCall] = field(default_factory=list)
+    connected: OutboundCall | None = None
     policy: InDialogPolicy | None = None  # the answered party's dialog with the switch
     timer: Cancellable | None = None
     done: bool = False
@@ -175,12 +183,12 @@ class AppCall:
     info: CallInfo
     flow: Flow
     invite: Request
-    txn: Any
+    txn: ServerTransaction | None  # None for an adopted caller
     peer: Peer
     tag: str
     kind: str  # what the caller reached: "echo", "feature", "prompt", "ivr", ...
-    offer: Any = None
-    leg: Any = None
+    offer: sdplib.SessionDescription | None = None
+    leg: MediaLeg | None = None
     dialog: Dialog | None = None
     policy: InDialogPolicy | None = None
     language: str = "en"
@@ -190,7 +198,7 @@ class AppCall:
     recorded: bool = True  # publishes call events and writes a CDR (not when adopted)
     pending: list[Action] = field(default_factory=list)
     draining: bool = False
-    plays: dict[int, Any] = field(default_factory=dict)
+    plays: dict[int, Playback] = field(default_factory=dict)
     interrupt: dict[int, str] = field(default_factory=dict)
     records: dict[int, _Recording] = field(default_factory=dict)
     bridges: dict[int, _Bridge] = field(default_factory=dict)
@@ -198,7 +206,7 @@ class AppCall:
     wall_start: float = 0.0
     wall_answer: float | None = None
     record_uid: str = ""  # its crash-safe CDR row (softswitch.calls.records)
-    log: Any = None
+    log: FilteringBoundLogger = field(default_factory=lambda: log)
 
     @property
     def call_id(self) -> str:
@@ -208,9 +216,10 @@ class AppCall:
 class CallShell:
     """Every self-answered call of the switch (module docstring)."""
 
-    def __init__(self, *, endpoint: Any, media: Any, events: Any, router: DestinationRouter,
+    def __init__(self, *, endpoint: Endpoint, media: Media, events: EventBus,
+                 router: DestinationRouter,
                  clock: Clock, scheduler: Scheduler, ringer: Ringer | None = None,
-                 handoff: Handoff | None = None, store: Any = None,
+                 handoff: Handoff | None = None, store: object = None,
                  prompts_dir: str | Path | None = None, ring_timeout: float = 30.0,
                  wall: Callable[[], float] = time.time) -> None:
         """``clock``: monotonic now; ``wall``: epoch seconds (the CDR rows' times)."""
@@ -228,7 +237,7 @@ class CallShell:
         self.prompts_dir = Path(prompts_dir) if prompts_dir else None
         self.ring_timeout = ring_timeout
         self.calls: dict[str, AppCall] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
         self._accepting = True
 
     # ------------------------------------------------------------------ entry points
@@ -237,7 +246,7 @@ class CallShell:
         return call_id in self.calls or (self.ringer is not None
                                          and self.ringer.owns(call_id) is not None)
 
-    def start(self, txn: Any, invite: Request, flow: Flow, info: CallInfo,
+    def start(self, txn: ServerTransaction, invite: Request, flow: Flow, info: CallInfo,
               kind: str) -> None:
         """Run `flow` for a new INVITE (100 Trying already sent)."""
         if not self._accepting:
@@ -266,7 +275,7 @@ class CallShell:
         self._input(call, flow.start(info, now))
 
     def adopt(self, *, info: CallInfo, invite: Request, peer: Peer, tag: str, dialog: Dialog,
-              policy: InDialogPolicy, leg: Any, flow: Flow, kind: str) -> None:
+              policy: InDialogPolicy, leg: MediaLeg, flow: Flow, kind: str) -> None:
         """Run `flow` for a caller another owner answered (the queue's failover to a
         prompt, an IVR, ...): its dialog, in-dialog policy and media leg become the shell's.
         That owner wrote the call's record; the shell writes none for it."""
@@ -276,11 +285,11 @@ class CallShell:
         call.log = log.bind(call_id=info.call_id, caller=info.caller, dialled=info.dialled,
                             application=kind)
         self.calls[info.call_id] = call
-        leg.on_dtmf(lambda d, c=call: self._on_dtmf(c, d))
+        leg.on_dtmf(functools.partial(self._on_dtmf, call))
         call.log.info("application takes the answered caller")
         self._input(call, flow.start(info, now))
 
-    def handle_cancel(self, invite_txn: Any) -> bool:
+    def handle_cancel(self, invite_txn: ServerTransaction) -> bool:
         """CANCEL before we answered: 487, the flow hears a hang-up."""
         call = self.calls.get(getattr(invite_txn, "call_id", None) or "")
         if call is None or call.txn is not invite_txn:
@@ -299,7 +308,7 @@ class CallShell:
         if outcome is not None and call.leg is not None and not call.leg.closed:
             apply_media(call.leg, outcome.media)
 
-    def handle_in_dialog(self, txn: Any, request: Request) -> None:
+    def handle_in_dialog(self, txn: ServerTransaction, request: Request) -> None:
         call = self.calls.get(request.call_id)
         if call is None:
             if self.ringer is not None:
@@ -428,6 +437,12 @@ class CallShell:
         elif isinstance(action, Echo):
             if call.leg is not None:
                 call.leg.set_echo(action.on)
+        elif isinstance(action, Music):
+            if call.leg is not None and not call.leg.closed:
+                if action.name is None:
+                    self.media.detach_moh(call.leg)
+                else:
+                    attach_music(self.media, call.leg, action.name)
 
     # -- answer
 
@@ -460,7 +475,7 @@ class CallShell:
             return
         leg.set_remote(first.address if first else None, params.payload_type, params.codec,
                        params.telephone_event_pt)
-        leg.on_dtmf(lambda d, c=call: self._on_dtmf(c, d))
+        leg.on_dtmf(functools.partial(self._on_dtmf, call))
         contact = self._contact(call)
         resp = call.invite.create_response(200, to_tag=call.tag, headers=[
             ("Contact", contact), ("Allow", ALLOW), ("Content-Type", "application/sdp")],
@@ -468,6 +483,7 @@ class CallShell:
         call.dialog = Dialog.create_uas(call.invite, resp)
         call.policy = InDialogPolicy(call.dialog, sdp, contact)
         call.policy.awaiting_ack = call.offer is None
+        assert call.txn is not None  # only a caller the shell started is answered here
         self.endpoint.send_response(call.txn, resp)
         call.answered = True
         call.wall_answer = self.wall()
@@ -509,7 +525,7 @@ class CallShell:
             now = self.clock()
             self._input(call, call.flow.handle_playback_done(action.play_id, False, now))
             return
-        source: Any = PromptSequence(prompts)
+        source: FrameSource = PromptSequence(prompts)
         if action.loop:
             source = Loop(prompts[0]) if len(prompts) == 1 else Loop(_joined(prompts))
         pb = self.media.play(call.leg, source)
@@ -518,7 +534,8 @@ class CallShell:
             call.interrupt[action.play_id] = action.interrupt_digits
         self._spawn(self._playback_done(call, action.play_id, pb, call.flow))
 
-    async def _playback_done(self, call: AppCall, play_id: int, pb: Any, flow: Flow) -> None:
+    async def _playback_done(self, call: AppCall, play_id: int, pb: Playback,
+                             flow: Flow) -> None:
         outcome = await pb
         if call.plays.get(play_id) is pb:
             del call.plays[play_id]
@@ -552,7 +569,7 @@ class CallShell:
         if frames:
             threshold = 32768 * 10 ** (SILENCE_DBFS / 20)
 
-            def listen(leg: Any, payload: bytes, now: float) -> None:
+            def listen(leg: MediaLeg, payload: bytes, now: float) -> None:
                 samples = g711.decode(payload, leg.codec).astype(np.float64)
                 rms = float(np.sqrt(np.mean(samples * samples))) if samples.size else 0.0
                 rec.quiet = rec.quiet + 1 if rms < threshold else 0
@@ -619,9 +636,10 @@ class CallShell:
         bridge.timer = self.scheduler(self.clock() + action.timeout,
                                       lambda: self._bridge_timeout(call, bridge))
 
-    def _bridge_answered(self, call: AppCall, bridge: _Bridge, out: Any) -> None:
+    def _bridge_answered(self, call: AppCall, bridge: _Bridge, out: OutboundCall) -> None:
         assert self.ringer is not None
-        if bridge.done or call.ended or call.leg is None:
+        far = self.ringer.leg_of(out)
+        if bridge.done or call.ended or call.leg is None or far is None:
             self.ringer.cancel(out)
             return
         bridge.connected = out
@@ -633,11 +651,12 @@ class CallShell:
         self.media.detach_moh(call.leg)
         for pb in list(call.plays.values()):
             pb.stop()
-        self.media.bridge(call.leg, self.ringer.leg_of(out))
+        self.media.bridge(call.leg, far)
         bridge.policy = self.ringer.policy_of(out)
         call.log.info("bridged", bridge=bridge.bridge_id)
 
-    def _bridge_failed(self, call: AppCall, bridge: _Bridge, out: Any, status: int) -> None:
+    def _bridge_failed(self, call: AppCall, bridge: _Bridge, out: OutboundCall,
+                       status: int) -> None:
         self._spawn(_close(self.ringer.leg_of(out) if self.ringer else None))
         if out in bridge.calls:
             bridge.calls.remove(out)
@@ -672,7 +691,7 @@ class CallShell:
                 self.ringer.cancel(out)
                 self._spawn(_close(self.ringer.leg_of(out)))
 
-    def _far_side_request(self, txn: Any, request: Request) -> None:
+    def _far_side_request(self, txn: ServerTransaction, request: Request) -> None:
         """A request in the dialog of a bridged party (the switch's UAC dialog with it):
         the one policy answers it on that party's leg; its BYE ends the bridge."""
         assert self.ringer is not None
@@ -682,7 +701,7 @@ class CallShell:
             for bridge in call.bridges.values():
                 if out is not None and out is bridge.connected:
                     found = (call, bridge)
-        if found is None or found[1].policy is None:
+        if out is None or found is None or found[1].policy is None:
             self._respond(txn, request, 200 if request.method == "BYE" else 481)
             return
         call, bridge = found
@@ -722,15 +741,15 @@ class CallShell:
         elif isinstance(route, FlowRoute):
             self._replace_flow(call, route.factory(), route.type.value)
         elif not call.answered and isinstance(route, ExtensionRoute) \
-                and self.handoff.extension is not None:
+                and self.handoff.extension is not None and call.txn is not None:
             self._hand_off(call)
             self.handoff.extension(call.txn, call.invite, call.info.caller, route.number)
         elif not call.answered and isinstance(route, ExternalRoute) \
-                and self.handoff.external is not None:
+                and self.handoff.external is not None and call.txn is not None:
             self._hand_off(call)
             self.handoff.external(call.txn, call.invite, call.info.caller, route)
         elif not call.answered and isinstance(route, QueueRoute) \
-                and self.handoff.queue is not None:
+                and self.handoff.queue is not None and call.txn is not None:
             self._hand_off(call)
             self.handoff.queue(call.txn, call.invite, call.info.caller, route.number)
         elif call.answered and isinstance(route, ExtensionRoute | ExternalRoute):
@@ -875,18 +894,21 @@ class CallShell:
 
     # ------------------------------------------------------------------ helpers
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[object, object, object]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
+    def _task_done(self, task: asyncio.Task[object]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("application task failed", error=repr(task.exception()))
 
-    def _respond(self, txn: Any, request: Request, status: int, reason: str | None = None,
-                 to_tag: str | None = None, headers: list[tuple[str, Any]] | None = None) -> None:
+    def _respond(self, txn: ServerTransaction | None, request: Request, status: int,
+                 reason: str | None = None, to_tag: str | None = None,
+                 headers: list[tuple[str, str]] | None = None) -> None:
+        if txn is None:  # an adopted caller: its INVITE was answered by its first owner
+            return
         self.endpoint.send_response(txn, request.create_response(
             status, reason, to_tag=None if request.to.tag else (to_tag or new_tag()),
             headers=headers or []))
@@ -900,7 +922,7 @@ def _joined(prompts: list[Prompt]) -> Prompt:
                   np.concatenate([p.samples for p in prompts]).astype(np.int16))
 
 
-async def _close(leg: Any) -> None:
+async def _close(leg: MediaLeg | None) -> None:
     if leg is not None:
         with contextlib.suppress(Exception):
             await leg.close()

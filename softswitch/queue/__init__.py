@@ -16,7 +16,7 @@ published on ``events``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from softswitch.calls.recording import CallRecorder
 from softswitch.clock import Clock
@@ -26,11 +26,16 @@ from softswitch.events import EventBus
 from softswitch.queue.controller import Mode, QueueCalls, QueueTask
 from softswitch.trunks import TrunkRouter
 
+if TYPE_CHECKING:
+    from softswitch.config import Config
+    from softswitch.queue.seams import Endpoint, Media, Registrar
+
 __all__ = ["Mode", "QueueCalls", "QueueTask", "attach_queue_calls"]
 
 
-def attach_queue_calls(config: Any, *, endpoint: Any, media: Any, registrar: Any,
-                       events: EventBus, dialplan: DialPlan, store: Any, clock: Clock,
+def attach_queue_calls(config: Config, *, endpoint: Endpoint, media: Media,
+                       registrar: Registrar, events: EventBus, dialplan: DialPlan,
+                       store: object, clock: Clock,
                        destinations: DestinationRouter,
                        trunks: TrunkRouter | None = None,
                        recordings: CallRecorder | None = None) -> QueueCalls:

@@ -9,6 +9,13 @@ From display), CANCEL when the ring ends, the bridge on answer, destinations, ca
 the survey. Every ACD event goes to the switch's `EventBus` (softswitch.events), in engine
 order.
 
+What the caller hears and what their keys do is the sans-IO `QueueFlow` of each task
+(softswitch.queue.flow: the callback dialogue, the survey, the goodbye and their timers):
+the controller hands it the ACD's commands for the caller and the caller's keys, playback
+results and timer (`_run` carries out its actions on the caller's leg; `task.mode` follows
+its phase). The controller keeps the rest: answering, the caller's dialog and leg, the agent
+side (offers, the bridge, hold, callbacks), destinations and the CDR.
+
 Decisions (also in the report of issue 5):
 - The switch answers the caller at once (200 OK): announcements and music need media, and a
   caller that the ACD routes elsewhere right away (time-based routing, capacity) still hears
@@ -49,10 +56,9 @@ Decisions (also in the report of issue 5):
 - The agent's phone shows "<queue name>: <caller>" as the From display, <caller> being the
   caller's display name when their phone sent one, else their number (the From URI always
   carries the number); callback offers show "<queue name>: callback <number>".
-- While the caller is entering a callback number, periodic queue and position announcements
-  are skipped (they would talk over the dialogue); music resumes between prompts. Every key
-  of the dialogue also goes to the ACD, which times the silence: the prompt is played again
-  (a new CollectCallbackNumber), then the caller is back in line (EndCallbackDialogue).
+- The callback dialogue and the survey: softswitch.queue.flow (the ACD times the dialogue's
+  silence: the prompt is played again, a new CollectCallbackNumber, then the caller is back
+  in line, EndCallbackDialogue).
 - A callback whose agent hangs up before the customer answered fails as "agent hung up"
   (§8.7, 坐席挂断); the customer's ringing is cancelled.
 - Restart: pending callback requests are not ended at shutdown (they are persisted,
@@ -72,10 +78,11 @@ import contextlib
 import datetime as dt
 import enum
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from structlog.typing import FilteringBoundLogger
 
 from acd import Acd, Output
 from acd.commands import (
@@ -92,10 +99,23 @@ from acd.commands import (
     StartMusic,
     StopRinging,
 )
-from acd.config import AcdConfig, QueueConfig
+from acd.config import AcdConfig, Destination, QueueConfig
 from acd.events import CallbackFailureReason, CallbackRequested, TaskLeft
+from media import MediaLeg
+from media.engine import Playback
 from media.events import DtmfDigit, PlaybackOutcome
-from media.player import Prompt, PromptSequence
+from media.player import Prompt
+from softswitch.apps.flow import (
+    CallInfo,
+    Hangup,
+    Music,
+    Play,
+    PromptPart,
+    Publish,
+    RouteTo,
+    SetLanguage,
+    StopPlayback,
+)
 from softswitch.apps.indialog import ALLOW as INDIALOG_ALLOW
 from softswitch.apps.indialog import InDialogPolicy, local_contact, unknown_dialog
 from softswitch.apps.music import attach_music
@@ -110,6 +130,7 @@ from softswitch.calls.events import CallHoldChanged
 from softswitch.calls.recording import CallRecorder
 from softswitch.calls.records import CallRecords
 from softswitch.clock import Clock, TimerHandle, sleep
+from softswitch.config import Extension
 from softswitch.destinations import (
     DestinationRouter,
     ExtensionRoute,
@@ -120,26 +141,29 @@ from softswitch.destinations import (
     Route,
     Unavailable,
 )
-from softswitch.events import EventBus, SurveyAnswered
+from softswitch.dialplan import DialPlan
+from softswitch.events import EventBus
 from softswitch.log import get_logger
-from softswitch.queue.announce import (
-    Part,
-    agent_id_parts,
-    callback_confirm_parts,
-    position_parts,
-    resolve_prompt,
-)
+from softswitch.queue.announce import Part, agent_id_parts, resolve_prompt
 from softswitch.queue.dialer import Dialer, OutboundCall
-from softswitch.queue.entry import AskForNumber, CallbackNumberEntry, NumberEntered, SurveyEntry
+from softswitch.queue.flow import (
+    CallbackNumberToAcd,
+    JoinPromptFinished,
+    KeyToAcd,
+    Phase,
+    QueueFlow,
+    QueueOutput,
+    SurveyPlan,
+)
+from softswitch.queue.seams import Applications, Endpoint, Media, Registrar, Target
 from softswitch.sip import Request, new_tag
 from softswitch.sip import sdp as sdplib
 from softswitch.sip.dialog import Dialog
-from softswitch.sip.transaction import Peer
+from softswitch.sip.transaction import Peer, ServerTransaction
 from softswitch.trunks import TrunkRouter
 
 log = get_logger("queue")
 
-SURVEY_ANSWER_TIME = 10.0  # s after the survey prompt before the switch says goodbye
 
 
 class Mode(enum.Enum):
@@ -160,7 +184,8 @@ class Mode(enum.Enum):
 def _task_of(call: OutboundCall) -> QueueTask:
     """The task an outbound call serves (agent offers carry ``(task, agent)``)."""
     owner = call.owner
-    task: QueueTask = owner[0] if isinstance(owner, tuple) else owner
+    task = owner[0] if isinstance(owner, tuple) else owner
+    assert isinstance(task, QueueTask)
     return task
 
 
@@ -173,28 +198,28 @@ class QueueTask:
     caller: str
     caller_display: str
     invite: Request | None = None
-    txn: Any = None
+    txn: ServerTransaction | None = None
     peer: Peer | None = None
     a_tag: str = ""
     dialog: Dialog | None = None
-    offer: Any = None
-    leg: Any = None  # the caller's media.MediaLeg
+    offer: sdplib.SessionDescription | None = None
+    leg: MediaLeg | None = None  # the caller's
     mode: Mode = Mode.ANSWERING
     offers: dict[str, OutboundCall] = field(default_factory=dict)
     agent: str | None = None
     agent_call: OutboundCall | None = None
     other_call: OutboundCall | None = None  # callback customer / transfer target
-    playback: Any = None
-    join_pending: bool = False
-    entry: CallbackNumberEntry | None = None
-    survey: SurveyEntry | None = None
+    playback: Playback | None = None  # the latest playback on the caller's leg
+    flow: QueueFlow = field(default_factory=QueueFlow)  # what the caller hears and keys do
+    plays: dict[int, Playback] = field(default_factory=dict)  # the flow's Play id -> it
+    flow_timer: TimerHandle | None = None
     in_engine: bool = False
     callback_number: str = ""
     wall_start: float = 0.0  # epoch seconds (the clock's wall time) of the INVITE
     wall_answer: float | None = None
     cdr_written: bool = False
     record_uid: str = ""  # its cdr row (softswitch.calls.records)
-    log: Any = None
+    log: FilteringBoundLogger = field(default_factory=lambda: log)
     recording: str | None = None  # the WAV's path (softswitch.calls.recording)
     held_by: set[str] = field(default_factory=set)  # "agent" / "caller" while on hold
     policy: InDialogPolicy | None = None  # the caller's dialog (softswitch.apps.indialog)
@@ -210,10 +235,10 @@ class QueueCalls:
     commands run and the events reach the bus.
     """
 
-    def __init__(self, *, acd_config: AcdConfig, endpoint: Any, media: Any, registrar: Any,
-                 events: EventBus, domain: str, user_agent: str,
-                 extensions: dict[str, Any], prompts_dir: str | Path | None = None,
-                 clock: Clock, dialplan: Any = None, store: Any = None,
+    def __init__(self, *, acd_config: AcdConfig, endpoint: Endpoint, media: Media,
+                 registrar: Registrar, events: EventBus, domain: str, user_agent: str,
+                 extensions: Mapping[str, Extension], prompts_dir: str | Path | None = None,
+                 clock: Clock, dialplan: DialPlan | None = None, store: object = None,
                  trunks: TrunkRouter | None = None,
                  recordings: CallRecorder | None = None,
                  destinations: DestinationRouter | None = None) -> None:
@@ -246,12 +271,12 @@ class QueueCalls:
         self._reg_timers: dict[str, TimerHandle] = {}
         self._busy: dict[str, int] = {}
         self._registered: set[str] = set()  # agents the ACD was told are registered
-        self._pending: set[asyncio.Task[Any]] = set()
+        self._pending: set[asyncio.Task[object]] = set()
         self._accepting = True
         self.recordings = recordings
         # destinations of failover, time-based routing and key presses
         self.destinations = destinations  # softswitch.destinations.DestinationRouter
-        self.apps: Any = None  # softswitch.apps.shell.CallShell: application destinations
+        self.apps: Applications | None = None  # the call shell: application destinations
         self._api_end_watchers: list[Callable[[QueueTask], None]] = []  # live API hooks
         self.events.publish_all(self.acd.initial_events)
 
@@ -285,7 +310,7 @@ class QueueCalls:
                           task=cmd.task, error=repr(exc))
         self._arm()
 
-    def _feed(self, fn: Callable[..., Output], *args: Any) -> Output:
+    def _feed(self, fn: Callable[..., Output], *args: object) -> Output:
         out = fn(*args, self.clock())
         self.execute(out)
         return out
@@ -310,12 +335,12 @@ class QueueCalls:
         """Run the ACD deadlines due now (the clock's timer calls this)."""
         self.execute(self.acd.tick(self.clock()))
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[object, object, object]) -> None:
         t = self.loop.create_task(coro)
         self._pending.add(t)
         t.add_done_callback(self._done)
 
-    def _done(self, t: asyncio.Task[Any]) -> None:
+    def _done(self, t: asyncio.Task[object]) -> None:
         self._pending.discard(t)
         if not t.cancelled() and t.exception() is not None:
             log.error("queue task failed", error=repr(t.exception()))
@@ -370,7 +395,7 @@ class QueueCalls:
     def owns(self, call_id: str) -> bool:
         return call_id in self.tasks or call_id in self._calls
 
-    def route_invite(self, txn: Any, request: Request, caller: str) -> bool:
+    def route_invite(self, txn: ServerTransaction, request: Request, caller: str) -> bool:
         """Take the INVITE when the dial plan says the number is a queue."""
         if self.dialplan is None or request.call_id in self._calls:
             return False
@@ -382,7 +407,8 @@ class QueueCalls:
         self.handle_invite(txn, request, caller, dest.target)
         return True
 
-    def handle_invite(self, txn: Any, request: Request, caller: str, queue: str) -> None:
+    def handle_invite(self, txn: ServerTransaction, request: Request, caller: str,
+                      queue: str) -> None:
         """A new INVITE from extension ``caller`` for ``queue`` (100 Trying already sent)."""
         call_id = request.call_id
         if not self._accepting:
@@ -416,7 +442,7 @@ class QueueCalls:
         if task.mode is not Mode.ANSWERING:
             await self._close_leg(task.leg)  # cancelled meanwhile
             return
-        assert task.invite is not None
+        assert task.invite is not None and task.offer is not None and task.txn is not None
         # one codec in the answer: phones re-INVITE to lock a multi-codec answer (RFC 3264 §6.1)
         first = media_params(task.offer)
         answer = sdplib.create_answer(task.offer, task.leg.local_host, task.leg.local_port,
@@ -429,7 +455,7 @@ class QueueCalls:
         offer_params = media_params(task.offer)
         task.leg.set_remote(offer_params.address if offer_params else None,
                             params.payload_type, params.codec, params.telephone_event_pt)
-        task.leg.on_dtmf(lambda d, t=task: self._on_digit(t, d))
+        task.leg.on_dtmf(functools.partial(self._on_digit, task))
         contact = self._contact(task.peer, task.queue)
         resp = task.invite.create_response(200, to_tag=task.a_tag, headers=[
             ("Contact", contact), ("Allow", INDIALOG_ALLOW)], body=bytes(answer))
@@ -445,7 +471,7 @@ class QueueCalls:
         self._arrive(task, task.queue)
 
     def adopt_caller(self, call_id: str, queue: str, caller: str, dialog: Dialog,
-                     peer: Peer, leg: Any) -> bool:
+                     peer: Peer, leg: MediaLeg) -> bool:
         """A caller transferred into ``queue`` by the B2BUA (a REFER to a queue number,
         softswitch.calls.transfer): already answered, its dialog ``call_id`` and media leg
         now belong to this queue call, which starts waiting at once. False when the queue
@@ -467,7 +493,7 @@ class QueueCalls:
         task.record_uid = self.records.open(call_id, caller, queue, wall)
         self.records.answered(task.record_uid, wall, [("caller", dialog, peer)])
         self.tasks[call_id] = task
-        leg.on_dtmf(lambda d, t=task: self._on_digit(t, d))
+        leg.on_dtmf(functools.partial(self._on_digit, task))
         task.log.info("caller transferred into the queue")
         self._arrive(task, queue)
         return True
@@ -476,6 +502,9 @@ class QueueCalls:
         task.queue = queue
         task.in_engine = True
         task.mode = Mode.WAITING
+        task.flow.queue = queue
+        self._run(task, task.flow.start(CallInfo(task.id, task.caller, task.caller_display,
+                                                 queue, self._lang(task)), self.clock()))
         self._feed(lambda now: self.acd.handle_task_arrived(
             task.id, queue, now, caller=task.caller,
             wall_clock=dt.datetime.fromtimestamp(self._clock.wall(), dt.UTC)))
@@ -491,7 +520,7 @@ class QueueCalls:
             apply_media(task.leg, outcome.media)
             self._hold_changed(task, "caller", task.policy.held)
 
-    def handle_cancel(self, invite_txn: Any) -> bool:
+    def handle_cancel(self, invite_txn: ServerTransaction) -> bool:
         """CANCEL of a queue INVITE we have not answered yet (the media leg is opening)."""
         task = self.tasks.get(getattr(invite_txn, "call_id", None) or "")
         if task is None:
@@ -503,7 +532,7 @@ class QueueCalls:
             self._reject(task, 487, "Request Terminated")
         return True
 
-    def handle_in_dialog(self, txn: Any, request: Request) -> None:
+    def handle_in_dialog(self, txn: ServerTransaction, request: Request) -> None:
         call_id = request.call_id
         method = request.method
         task = self.tasks.get(call_id)
@@ -557,7 +586,7 @@ class QueueCalls:
             self.dialer.send_in_dialog(target, "INFO", body=request.body,
                                        content_type=request.content_type)
 
-    def _caller_request(self, task: QueueTask, txn: Any, request: Request) -> None:
+    def _caller_request(self, task: QueueTask, txn: ServerTransaction, request: Request) -> None:
         """The caller's in-dialog request. The caller talks to the switch (a self-answered
         call) until an agent answers, so the one policy of softswitch.apps.indialog
         answers every request, then and later: the same answers as echo, feature codes
@@ -588,7 +617,8 @@ class QueueCalls:
                     leg.receive_info_dtmf(request.content_type or "",
                                           request.body.decode("utf-8", "replace"))
 
-    def _reinvite(self, txn: Any, request: Request, leg: Any, peer: Peer | None,
+    def _reinvite(self, txn: ServerTransaction, request: Request, leg: MediaLeg | None,
+                  peer: Peer | None,
                   on_hold: Callable[[bool], None] | None) -> None:
         """A re-INVITE to one of our legs: answer it ourselves (the dialogs end here)."""
         if leg is None or peer is None:
@@ -630,27 +660,21 @@ class QueueCalls:
         elif isinstance(cmd, Connect):
             self._connect(task, cmd)
         elif isinstance(cmd, PlayPrompt):
-            if task.mode is Mode.COLLECTING:
-                return  # never talk over the callback-number dialogue
-            self._play_prompt(task, cmd)
-        elif isinstance(cmd, StartMusic):
-            self._start_music(task, cmd.prompt)
-        elif isinstance(cmd, AnnouncePosition):
-            if task.mode is Mode.COLLECTING:
-                return
-            self._play(task, position_parts(cmd.position, cmd.estimated_wait, cmd.thank_you,
-                                            cmd.language), cmd.language)
-        elif isinstance(cmd, CollectCallbackNumber):
-            task.mode = Mode.COLLECTING
-            task.entry = CallbackNumberEntry(cmd.default_number or task.caller)
-            self._play(task, callback_confirm_parts(task.entry.default_number, self._lang(task)),
-                       self._lang(task))
+            q = self.queues.get(task.queue)
+            join = (q is not None and cmd.prompt == q.prompts.join_announcement
+                    and q.prompts.play_full_prompt_before_ringing and task.mode is Mode.WAITING
+                    and task.in_engine)
+            self._run(task, task.flow.handle_command(cmd, self.clock(), join=join))
+        elif isinstance(cmd, StartMusic | AnnouncePosition | CollectCallbackNumber):
+            self._run(task, task.flow.handle_command(cmd, self.clock()))
         elif isinstance(cmd, EndCallbackDialogue):
-            self._end_callback_dialogue(task)
+            if task.flow.phase is Phase.COLLECTING:
+                task.log.info("no callback number entered; caller back in line")
+            self._run(task, task.flow.handle_command(cmd, self.clock()))
         elif isinstance(cmd, HangUp):
             task.mode = Mode.CALLBACK
             task.log.info("callback registered; caller released")
-            self._spawn(self._goodbye(task, ["callback-confirmed"]))
+            self._run(task, task.flow.handle_command(cmd, self.clock()))
         elif isinstance(cmd, DialCustomer):
             self._dial_customer(task, cmd)
 
@@ -658,15 +682,114 @@ class QueueCalls:
         q = self.queues.get(task.queue)
         return q.prompts.language if q else "en"
 
-    # -- caller media
+    # -- the caller's flow (softswitch.queue.flow) and its actions on the caller's leg
 
-    def _play(self, task: QueueTask, parts: list[Part], lang: str,
-              leg: Any = None) -> Any:
+    def _run(self, task: QueueTask, outputs: Sequence[QueueOutput]) -> None:
+        """Carry out what the caller's flow returned, in order, then re-arm its timer and
+        follow its phase in the task's mode."""
+        for out in outputs:
+            try:
+                self._do(task, out)
+            except Exception as exc:  # noqa: BLE001 - one bad action must not stop the rest
+                task.log.error("queue caller action failed", action=type(out).__name__,
+                               error=repr(exc))
+        phase, mode = task.flow.phase, task.mode
+        if phase is Phase.COLLECTING and mode is Mode.WAITING:
+            task.mode = Mode.COLLECTING
+        elif phase is Phase.WAITING and mode is Mode.COLLECTING:
+            task.mode = Mode.WAITING
+        elif phase is Phase.SURVEY and mode is Mode.CONNECTED:
+            task.mode = Mode.SURVEY
+        elif phase is Phase.ENDING and mode in (Mode.WAITING, Mode.COLLECTING, Mode.CONNECTED,
+                                                Mode.SURVEY):
+            task.mode = Mode.ENDING
+        self._arm_flow(task)
+
+    def _do(self, task: QueueTask, out: QueueOutput) -> None:
+        now = self.clock()
+        if isinstance(out, Publish):
+            self.events.publish(out.event)
+        elif isinstance(out, KeyToAcd):
+            if task.in_engine:
+                self._feed(self.acd.handle_key_pressed, task.id, out.digit)
+        elif isinstance(out, CallbackNumberToAcd):
+            if task.in_engine:
+                self._feed(self.acd.handle_callback_number, task.id, out.number)
+            self._run(task, task.flow.handle_number_fed(now))
+        elif isinstance(out, JoinPromptFinished):
+            if task.in_engine and task.mode is Mode.WAITING:
+                self._feed(self.acd.handle_join_prompt_finished, task.id)
+        elif isinstance(out, Play):
+            pb = self._play(task, list(out.parts), task.flow.language)
+            if pb is not None:
+                task.plays[out.play_id] = pb
+            self._spawn(self._playback_done(task, out.play_id, pb))
+        elif isinstance(out, StopPlayback):
+            pb = task.plays.get(out.play_id)
+            if pb is not None:
+                pb.stop()
+        elif isinstance(out, Music):
+            if task.leg is not None and not task.leg.closed:
+                if out.name is None:
+                    self.media.detach_moh(task.leg)
+                else:
+                    self._attach_music(task.leg, out.name)
+        elif isinstance(out, Hangup):
+            if task.mode is Mode.CALLBACK:
+                self._bye_caller(task)
+            else:
+                self._end_caller(task)
+        elif isinstance(out, SetLanguage):
+            pass  # the flow plays in its language (task.flow.language)
+        elif isinstance(out, RouteTo):
+            self._spawn(self._route(task, out.destination))
+        else:
+            task.log.warning("queue caller action not supported", action=type(out).__name__)
+
+    async def _playback_done(self, task: QueueTask, play_id: int,
+                             pb: Playback | None) -> None:
+        outcome = await pb if pb is not None else PlaybackOutcome.FINISHED
+        if task.plays.get(play_id) is pb:
+            task.plays.pop(play_id, None)
+        if task.mode is not Mode.ENDED:
+            self._run(task, task.flow.handle_playback_done(
+                play_id, outcome is not PlaybackOutcome.FINISHED, self.clock()))
+
+    def _arm_flow(self, task: QueueTask) -> None:
+        if task.flow_timer is not None:
+            task.flow_timer.cancel()
+            task.flow_timer = None
+        deadline = task.flow.next_deadline()
+        if deadline is not None and task.mode is not Mode.ENDED:
+            task.flow_timer = self._clock.call_at(deadline, self._flow_timer, task)
+
+    def _flow_timer(self, task: QueueTask) -> None:
+        task.flow_timer = None
+        if task.mode is not Mode.ENDED:
+            self._run(task, task.flow.handle_timer(self.clock()))
+
+    def _play(self, task: QueueTask, parts: Sequence[Part], lang: str,
+              leg: MediaLeg | None = None) -> Playback | None:
+        """Play ``parts`` on ``leg`` (the caller's by default): prompt names resolved as
+        configured prompts are (softswitch.queue.announce.resolve_prompt), word lists from
+        the library; a part found nowhere is logged and skipped."""
         leg = leg or task.leg
         if leg is None or leg.closed or not parts:
             return None
+        items: list[Part] = []
+        for part in parts:
+            if isinstance(part, str):
+                prompt = self._prompt(part, lang)
+                if prompt is None:
+                    task.log.warning("prompt not found", prompt=part, language=lang)
+                    continue
+                items.append(prompt)
+            else:
+                items.append(part)
+        if not items:
+            return None
         try:
-            seq = self.media.prompts.sequence(lang, *parts)
+            seq = self.media.prompts.sequence(lang, *items)
         except Exception as exc:  # noqa: BLE001 - a missing prompt is logged, not fatal
             task.log.warning("prompt not available", parts=repr(parts), error=str(exc))
             return None
@@ -678,66 +801,15 @@ class QueueCalls:
     def _prompt(self, name: str, lang: str) -> Prompt | None:
         return resolve_prompt(self.media.prompts, name, lang, self.prompts_dir)
 
-    def _play_prompt(self, task: QueueTask, cmd: PlayPrompt) -> None:
-        q = self.queues.get(task.queue)
-        join = (q is not None and cmd.prompt == q.prompts.join_announcement
-                and q.prompts.play_full_prompt_before_ringing and task.mode is Mode.WAITING
-                and task.in_engine)
-        prompt = self._prompt(cmd.prompt, cmd.language)
-        pb = None
-        if prompt is None:
-            task.log.warning("prompt not found", prompt=cmd.prompt, language=cmd.language)
-        elif task.leg is not None and not task.leg.closed:
-            pb = task.playback = self.media.play(task.leg, PromptSequence([prompt]))
-        if join:
-            task.join_pending = True
-            self._spawn(self._join_prompt_done(task, pb))
-
-    async def _join_prompt_done(self, task: QueueTask, pb: Any) -> None:
-        if pb is not None:
-            await pb
-        if task.join_pending and task.in_engine and task.mode is Mode.WAITING:
-            task.join_pending = False
-            self._feed(self.acd.handle_join_prompt_finished, task.id)
-
-    def _start_music(self, task: QueueTask, name: str) -> None:
-        if task.leg is None or task.leg.closed:
-            return
-        self._attach_music(task.leg, name)
-
-    def _attach_music(self, leg: Any, name: str) -> None:
+    def _attach_music(self, leg: MediaLeg, name: str) -> None:
         attach_music(self.media, leg, name)
 
     def _on_digit(self, task: QueueTask, digit: DtmfDigit) -> None:
         d = digit.digit
         task.log.info("caller pressed a key", key=d, source=str(digit.source),
                       mode=task.mode.value)
-        if task.mode is Mode.WAITING and task.in_engine:
-            self._feed(self.acd.handle_key_pressed, task.id, d)
-        elif task.mode is Mode.COLLECTING and task.entry is not None:
-            self._feed(self.acd.handle_key_pressed, task.id, d)  # not silent: restarts its timer
-            result = task.entry.handle_digit(d)
-            if isinstance(result, AskForNumber):
-                self._play(task, ["enter-callback-number"], self._lang(task))
-            elif isinstance(result, NumberEntered):
-                task.mode = Mode.WAITING
-                out = self._feed(self.acd.handle_callback_number, task.id, result.number)
-                if not any(isinstance(c, HangUp) for c in out.commands):
-                    self._play(task, ["invalid-number"], self._lang(task))
-                task.entry = None
-        elif task.mode is Mode.SURVEY and task.survey is not None:
-            score = task.survey.handle_digit(d)
-            if score is not None:
-                task.log.info("survey answered", key=d, score=score, agent=task.agent)
-                self.events.publish(SurveyAnswered(self.clock(), task.id, task.queue,
-                                                   task.agent or "", task.caller, d, score))
-                task.mode = Mode.ENDING
-                q = self.queues.get(task.queue)
-                survey = getattr(q, "satisfaction_survey", None) if q else None
-                end = self._prompt(survey.end_prompt, self._lang(task)) \
-                    if survey is not None and survey.end_prompt else None
-                self._spawn(self._goodbye(task, [end] if end is not None
-                                          else ["survey-thanks"]))
+        if task.mode is not Mode.ENDED:
+            self._run(task, task.flow.handle_digit(d, self.clock()))
 
     # -- agents
 
@@ -760,7 +832,7 @@ class QueueCalls:
             headers = (("Alert-Info", f"<http://{self.domain}/>;info={cmd.alert_info}"),)
         self._spawn(self._ring_start(task, call, targets, display, headers))
 
-    async def _ring_start(self, task: QueueTask, call: OutboundCall, targets: list[Any],
+    async def _ring_start(self, task: QueueTask, call: OutboundCall, targets: Sequence[Target],
                           display: str, headers: tuple[tuple[str, str], ...]) -> None:
         try:
             call.leg = await self.media.open_leg(f"{task.id}/{call.number}")
@@ -787,7 +859,7 @@ class QueueCalls:
         return SUPPORTED_CODECS
 
     def _offer_answered(self, call: OutboundCall) -> None:
-        task, agent = call.owner
+        task, agent = _task_of(call), call.number
         task.log.info("agent answered", agent=agent)
         if task.offers.get(agent) is not call or not task.in_engine:
             self._drop_outbound(call)
@@ -825,7 +897,7 @@ class QueueCalls:
 
     def _connect(self, task: QueueTask, cmd: Connect) -> None:
         call = task.offers.pop(cmd.agent, None)
-        if call is None or task.leg is None:
+        if call is None or task.leg is None or call.leg is None:
             task.log.error("connect without an answered agent", agent=cmd.agent)
             return
         task.agent = cmd.agent
@@ -834,8 +906,6 @@ class QueueCalls:
         task.mode = Mode.CONNECTED
         leg, agent_leg = task.leg, call.leg
         self.media.detach_moh(leg)
-        if task.playback is not None:
-            task.playback.stop()
         self.media.bridge(leg, agent_leg)
         if self.recordings is not None:  # caller left, agent right, answer to hang-up
             task.recording = self.recordings.start("queue", task.id, leg, agent_leg,
@@ -846,12 +916,15 @@ class QueueCalls:
             else None
         if announcement is not None:
             agent_parts.append(announcement)
+        id_words: list[str] = []
         if cmd.announce_agent_id:
             ext = self.extensions.get(cmd.agent)
             agent_id = (getattr(ext, "agent_id", None) or cmd.agent) if ext else cmd.agent
             id_parts = agent_id_parts(str(agent_id), lang)
             agent_parts += id_parts
-            self._play(task, list(id_parts), lang)
+            id_words = [str(w) for p in id_parts if isinstance(p, list) for w in p]
+        # the caller's side: the queue's prompts and music stop, the ID is said to them
+        self._run(task, task.flow.handle_connected(cmd.agent, id_words, self.clock()))
         if agent_parts:
             self._play(task, agent_parts, lang, leg=agent_leg)
         task.log.info("caller connected to agent", agent=cmd.agent)
@@ -916,9 +989,7 @@ class QueueCalls:
             q = self.queues.get(task.queue)
             survey = getattr(q, "satisfaction_survey", None) if q else None
             if survey is not None and task.leg is not None and not task.leg.closed:
-                task.mode = Mode.SURVEY
-                task.survey = SurveyEntry(dict(survey.scores))
-                self._spawn(self._run_survey(task, survey.prompt))
+                self._survey(task, survey.prompt, survey.end_prompt, survey.scores)
             else:
                 self._end_caller(task, "callee", "agent hung up")
         elif task.mode is Mode.CONNECTED and call is task.other_call:
@@ -937,22 +1008,21 @@ class QueueCalls:
         elif task.mode is Mode.TRANSFERRING and call is task.other_call:
             self._end_caller(task, "callee", "transfer target hung up")
 
-    async def _run_survey(self, task: QueueTask, prompt_name: str) -> None:
-        """§9.6: the survey prompt, then up to SURVEY_ANSWER_TIME s for a key; a caller who
-        neither presses nor hangs up is said goodbye to."""
+    def _survey(self, task: QueueTask, prompt: str, end_prompt: str | None,
+                scores: dict[str, int]) -> None:
+        """§9.6: the caller leaves the agent's bridge and rates the call (the flow's
+        survey: softswitch.queue.flow). A configured prompt found nowhere (a file removed
+        since the check) falls back to the system prompts."""
         assert task.leg is not None
         if task.agent_call is not None and task.agent_call.leg is not None:
             with contextlib.suppress(Exception):
                 self.media.unbridge(task.leg, task.agent_call.leg)
-        prompt = self._prompt(prompt_name, self._lang(task))
-        pb = self._play(task, [prompt] if prompt is not None else ["survey-question"],
-                        self._lang(task))
-        if pb is not None:
-            await pb
-        await sleep(self._clock, SURVEY_ANSWER_TIME)
-        if task.mode is Mode.SURVEY:
-            task.mode = Mode.ENDING
-            await self._goodbye(task, ["goodbye"])
+        lang = self._lang(task)
+        plan = SurveyPlan(prompt if self._prompt(prompt, lang) is not None else "survey-question",
+                          end_prompt if end_prompt and self._prompt(end_prompt, lang) else None,
+                          dict(scores))
+        task.log.info("satisfaction survey", agent=task.agent)
+        self._run(task, task.flow.handle_survey(plan, self.clock()))
 
     # -- callbacks
 
@@ -962,7 +1032,7 @@ class QueueCalls:
         task.agent_call = call
         task.mode = Mode.CALLBACK_DIALING
         number = cmd.number
-        targets: list[Any] = self.registrar.targets(number, self.clock()) \
+        targets: Sequence[Target] = self.registrar.targets(number, self.clock()) \
             if number in self.extensions else []
         # not reachable at all (no route, not registered) counts as not answered, as before
         reason = CallbackFailureReason.CUSTOMER_NO_ANSWER
@@ -1001,7 +1071,7 @@ class QueueCalls:
         q = self.queues.get(queue)
         return tuple(m.extension for m in q.members) if q is not None else ()
 
-    async def _dial_customer_start(self, task: QueueTask, number: str, targets: list[Any],
+    async def _dial_customer_start(self, task: QueueTask, number: str, targets: Sequence[Target],
                                    queue_name: str) -> None:
         customer = await self._other_call(task, number, "customer", self._customer_answered,
                                           self._customer_failed, Mode.CALLBACK_DIALING)
@@ -1032,12 +1102,15 @@ class QueueCalls:
         return call
 
     def _customer_answered(self, call: OutboundCall) -> None:
-        task: QueueTask = call.owner
+        task = _task_of(call)
         if task.mode is not Mode.CALLBACK_DIALING or task.agent_call is None:
             self._drop_outbound(call)
             return
-        task.mode = Mode.CONNECTED
         agent_leg = task.agent_call.leg
+        if agent_leg is None or call.leg is None:  # never: both were dialled with a leg
+            self._drop_outbound(call)
+            return
+        task.mode = Mode.CONNECTED
         self.media.bridge(agent_leg, call.leg)
         if self.recordings is not None:  # the customer left, the agent right, like any call
             task.recording = self.recordings.start("queue", task.id, call.leg, agent_leg,
@@ -1046,7 +1119,7 @@ class QueueCalls:
         self._feed(self.acd.handle_callback_connected, task.id)
 
     def _customer_failed(self, call: OutboundCall, status: int) -> None:
-        task: QueueTask = call.owner
+        task = _task_of(call)
         task.log.info("callback customer did not answer", status=status)
         self._spawn(self._close_leg(call.leg))
         self._retire(call)
@@ -1072,17 +1145,6 @@ class QueueCalls:
         task.agent_call = None
         self._callback_failed(task, CallbackFailureReason.AGENT_HUNG_UP)
 
-    def _end_callback_dialogue(self, task: QueueTask) -> None:
-        """The caller entered nothing, twice (acd EndCallbackDialogue): back to waiting in
-        line with the music; the ACD rings agents for them again."""
-        if task.mode is not Mode.COLLECTING:
-            return
-        task.log.info("no callback number entered; caller back in line")
-        task.mode = Mode.WAITING
-        task.entry = None
-        if task.playback is not None:
-            task.playback.stop()
-
     def adopt_callback(self, task_id: str, queue: str, caller: str, number: str) -> None:
         """A callback request restored into the ACD after a restart (softswitch.store.
         agent_state): the shell's side of it, a caller already hung up with a kept place;
@@ -1099,16 +1161,12 @@ class QueueCalls:
         if task is None:
             return
         task.in_engine = False
-        if task.playback is not None and not after_prompt:
-            task.playback.stop()  # e.g. a position announcement when the caller pressed a key
-        self._spawn(self._route(task, cmd, after_prompt))
+        # the flow says when: after the holiday prompt, or at once (RouteTo)
+        self._run(task, task.flow.handle_route(cmd.destination, after_prompt, self.clock()))
 
-    async def _route(self, task: QueueTask, cmd: RouteTask, after_prompt: bool) -> None:
-        """§11.1: the task left the engine for ``cmd.destination``, resolved by the one
-        destination router (softswitch.destinations)."""
-        dest = cmd.destination
-        if after_prompt and task.playback is not None and not task.playback.done:
-            await task.playback  # the holiday prompt before the holiday destination
+    async def _route(self, task: QueueTask, dest: Destination) -> None:
+        """§11.1: the task left the engine for ``dest``, resolved by the one destination
+        router (softswitch.destinations)."""
         if task.mode in (Mode.ENDED, Mode.ENDING) or task.leg is None:
             return
         for call in list(task.offers.values()):
@@ -1131,7 +1189,7 @@ class QueueCalls:
                              target=dest.target,
                              reason=route.reason if isinstance(route, Unavailable) else "")
             task.mode = Mode.ENDING
-            await self._goodbye(task, ["goodbye"])
+            self._goodbye(task, ["goodbye"])
 
     def _to_application(self, task: QueueTask, route: Route) -> bool:
         """Hand the answered caller (dialog, policy and media leg) to the call shell, which
@@ -1162,7 +1220,7 @@ class QueueCalls:
         return True
 
     def adopt(self, call_id: str, caller: str, display: str, invite: Request,
-              dialog: Dialog, policy: InDialogPolicy, peer: Peer, leg: Any, tag: str,
+              dialog: Dialog, policy: InDialogPolicy, peer: Peer, leg: MediaLeg, tag: str,
               queue: str) -> bool:
         """An answered caller an application routes to ``queue`` (softswitch.apps.shell):
         it joins the queue with its dialog, in-dialog policy and media leg."""
@@ -1173,7 +1231,7 @@ class QueueCalls:
         task.log = log.bind(call_id=call_id, caller=caller, queue=queue)
         task.wall_answer = self._clock.wall()
         self.tasks[call_id] = task
-        leg.on_dtmf(lambda d, t=task: self._on_digit(t, d))
+        leg.on_dtmf(functools.partial(self._on_digit, task))
         task.log.info("caller joined the queue from an application")
         self._arrive(task, queue)
         return True
@@ -1183,23 +1241,21 @@ class QueueCalls:
         task.mode = Mode.TRANSFERRING
         if not targets:
             task.log.info("transfer target not registered", target=number)
-            await self._goodbye(task, ["goodbye"])
+            self._goodbye(task, ["goodbye"])
             return
-        self.media.detach_moh(task.leg)
-        self._play(task, ["transferring"], self._lang(task))
-        self._attach_music(task.leg, "ringback")
+        self._run(task, [Music(None), task.flow.say(["transferring"]), Music("ringback")])
         call = await self._other_call(task, number, "transfer", self._transfer_answered,
                                       self._transfer_failed, Mode.TRANSFERRING)
         if call is None:
             if task.mode is Mode.TRANSFERRING:
-                await self._goodbye(task, ["goodbye"])
+                self._goodbye(task, ["goodbye"])
             return
         self.dialer.start(call, targets, from_user=task.caller, display=task.caller_display,
                           codecs=self._codecs(task))
 
     def _transfer_answered(self, call: OutboundCall) -> None:
-        task: QueueTask = call.owner
-        if task.mode is not Mode.TRANSFERRING or task.leg is None:
+        task = _task_of(call)
+        if task.mode is not Mode.TRANSFERRING or task.leg is None or call.leg is None:
             self._drop_outbound(call)
             return
         self.media.detach_moh(task.leg)
@@ -1212,30 +1268,19 @@ class QueueCalls:
         task.log.info("caller transferred", target=call.number)
 
     def _transfer_failed(self, call: OutboundCall, status: int) -> None:
-        task: QueueTask = call.owner
+        task = _task_of(call)
         task.log.info("transfer failed", target=call.number, status=status)
         self._spawn(self._close_leg(call.leg))
         self._retire(call)
         if task.mode is Mode.TRANSFERRING:
             task.mode = Mode.ENDING
-            self._spawn(self._goodbye(task, ["goodbye"]))
+            self._goodbye(task, ["goodbye"])
 
     # -- the end of the caller's leg
 
-    async def _goodbye(self, task: QueueTask, parts: list[Part]) -> None:
-        if task.leg is not None and not task.leg.closed:
-            self.media.detach_moh(task.leg)
-            pb = self._play(task, parts, self._lang(task))
-            if pb is not None:
-                outcome = await pb
-                if outcome is PlaybackOutcome.STOPPED and task.mode is Mode.ENDED:
-                    return
-                # the phone's jitter buffer still holds the prompt's last frames
-                await sleep(self._clock, 0.3)
-        if task.mode is Mode.CALLBACK:
-            self._bye_caller(task)
-        else:
-            self._end_caller(task)
+    def _goodbye(self, task: QueueTask, parts: list[PromptPart]) -> None:
+        """A last prompt, then BYE (the flow's goodbye: softswitch.queue.flow)."""
+        self._run(task, task.flow.goodbye(parts, self.clock()))
 
     def _write_cdr(self, task: QueueTask, side: str, cause: str, code: int | None) -> None:
         """The caller's call detail record (callee = the queue number), once, when the
@@ -1265,6 +1310,15 @@ class QueueCalls:
         if task.leg is not None:
             self._spawn(self._close_leg(task.leg))
         task.leg = None
+        self._flow_ended(task)
+
+    def _flow_ended(self, task: QueueTask) -> None:
+        """The caller's leg is gone: its flow hears the hang-up, its timer stops."""
+        if task.flow.phase is not Phase.ENDED:
+            task.flow.handle_hangup(self.clock())
+        if task.flow_timer is not None:
+            task.flow_timer.cancel()
+            task.flow_timer = None
 
     def _end_caller(self, task: QueueTask, side: str = "switch", cause: str = "") -> None:
         """The switch ends the caller's call (BYE) and everything hanging on it."""
@@ -1279,6 +1333,7 @@ class QueueCalls:
         if task.leg is not None:
             self._spawn(self._close_leg(task.leg))
             task.leg = None
+        self._flow_ended(task)
         if task.mode is Mode.CALLBACK:
             return  # the place is kept; the ACD still holds the request
         if task.in_engine and task.mode in (Mode.WAITING, Mode.COLLECTING, Mode.CONNECTED):
@@ -1300,6 +1355,7 @@ class QueueCalls:
         task.mode = Mode.ENDED
         task.in_engine = False
         self._api_task_ended(task)
+        self._flow_ended(task)
         if task.leg is not None:
             self._spawn(self._close_leg(task.leg))
             task.leg = None
@@ -1319,21 +1375,22 @@ class QueueCalls:
         task.agent_call = task.other_call = None
 
     def _reject(self, task: QueueTask, status: int, reason: str) -> None:
-        if task.invite is not None and task.mode is Mode.ANSWERING:
+        if task.invite is not None and task.txn is not None and task.mode is Mode.ANSWERING:
             self._respond(task.txn, task.invite, status, reason, to_tag=task.a_tag)
             self._write_cdr(task, "caller" if status == 487 else "switch", reason, status)
         task.mode = Mode.ENDED
         self.tasks.pop(task.id, None)
 
-    async def _close_leg(self, leg: Any) -> None:
+    async def _close_leg(self, leg: MediaLeg | None) -> None:
         if leg is not None:
             with contextlib.suppress(Exception):
                 await leg.close()
 
     # ------------------------------------------------------------------ helpers
 
-    def _respond(self, txn: Any, request: Request, status: int, reason: str | None = None,
-                 to_tag: str | None = None, headers: list[tuple[str, Any]] | None = None,
+    def _respond(self, txn: ServerTransaction, request: Request, status: int,
+                 reason: str | None = None, to_tag: str | None = None,
+                 headers: list[tuple[str, str]] | None = None,
                  body: bytes = b"") -> None:
         resp = request.create_response(status, reason,
                                        to_tag=None if request.to.tag else (to_tag or new_tag()),
@@ -1414,18 +1471,17 @@ class QueueCalls:
         task.in_engine = False
         self._end_caller(task, "switch", f"hung up by {by} (live API)")
 
-    def api_redirect(self, task: QueueTask, destination: Any) -> None:
+    def api_redirect(self, task: QueueTask, destination: Destination) -> None:
         """§4.2/§4.3: a waiting (ringing) caller leaves the queue for ``destination``
         (an acd.config.Destination: extension, voicemail, ring group, queue): Missed for
         this queue (§8.2), the ringing agents' offers are cancelled, and the caller goes
         through the one destination router like a key press."""
         self._feed(self.acd.handle_task_removed, task.id)
         task.in_engine = False
-        if task.playback is not None:
-            task.playback.stop()
-        self._spawn(self._route(task, RouteTask(task.id, destination), False))
+        # what plays stops; the caller's flow routes (RouteTo: the one destination router)
+        self._run(task, task.flow.handle_route(destination, False, self.clock()))
 
-    def api_transfer_caller(self, task: QueueTask, destination: Any) -> None:
+    def api_transfer_caller(self, task: QueueTask, destination: Destination) -> None:
         """§4.4: an answered queue call's caller is sent to ``destination`` (blind; an
         acd.config.Destination: an extension, or its voicemail): the agent's call ends
         (BYE, the ACD's call end: wrap-up as usual) and the caller goes through the one
@@ -1437,7 +1493,7 @@ class QueueCalls:
                 self.recordings.stop(task.id)
             self._drop_outbound(task.agent_call)
             task.agent_call = None
-        self._spawn(self._route(task, RouteTask(task.id, destination), False))
+        self._run(task, task.flow.handle_route(destination, False, self.clock()))
 
     def api_watch_end(self, fn: Callable[[QueueTask], None]) -> None:
         """``fn(task)`` when a queue call ends (softswitch.calls.monitor)."""
@@ -1450,10 +1506,10 @@ class QueueCalls:
             except Exception as exc:  # noqa: BLE001 - never break the call's end
                 task.log.error("live API end hook failed", error=repr(exc))
 
-    def api_ring(self, task: QueueTask, number: str, role: str, targets: list[Any], *,
+    def api_ring(self, task: QueueTask, number: str, role: str, targets: Sequence[Target], *,
                  on_answered: Callable[[OutboundCall], None],
                  on_failed: Callable[[OutboundCall, int], None],
-                 owner: Any) -> OutboundCall:
+                 owner: object) -> OutboundCall:
         """Ring extension ``number`` for ``task`` (a supervisor's phone, §4.7) through this
         controller's dialer; ``owner.api_hung_up(call)`` hears its BYE."""
         return self.api_originate(number, f"{task.id}/{role}", targets, task.caller,
@@ -1461,9 +1517,10 @@ class QueueCalls:
                                   on_failed=on_failed, owner=owner,
                                   codecs=self._codecs(task))
 
-    def api_originate(self, number: str, label: str, targets: list[Any], from_user: str,
-                      display: str, *, on_answered: Callable[[OutboundCall], None],
-                      on_failed: Callable[[OutboundCall, int], None], owner: Any,
+    def api_originate(self, number: str, label: str, targets: Sequence[Target],
+                      from_user: str, display: str, *,
+                      on_answered: Callable[[OutboundCall], None],
+                      on_failed: Callable[[OutboundCall, int], None], owner: object,
                       codecs: tuple[str, ...] = SUPPORTED_CODECS) -> OutboundCall:
         """Ring extension ``number`` (its registrar ``targets``) from ``from_user`` with a
         media leg labelled ``label``; ``owner.api_hung_up(call)`` hears its BYE."""
@@ -1505,7 +1562,7 @@ class QueueCalls:
         hung_up(call)
         return True
 
-    def api_legs(self, task: QueueTask) -> tuple[Any, Any] | None:
+    def api_legs(self, task: QueueTask) -> tuple[MediaLeg, MediaLeg] | None:
         """The (caller, agent) media legs of a connected queue call, for monitoring and
         recording; None when it is not connected."""
         if task.mode is not Mode.CONNECTED or task.leg is None or task.agent_call is None \
@@ -1513,7 +1570,7 @@ class QueueCalls:
             return None
         return task.leg, task.agent_call.leg
 
-    def reconfigure(self, acd_config: AcdConfig, extensions: dict[str, Any],
+    def reconfigure(self, acd_config: AcdConfig, extensions: Mapping[str, Extension],
                     prompts_dir: str | Path | None) -> None:
         """A changed configuration (softswitch.reload). The ACD applies it keeping callers,
         agent state and statistics (`Acd.handle_reconfigure`; its commands run here: a

@@ -14,10 +14,12 @@ after ``cancel()``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
+from media import MediaLeg
 from softswitch.calls.b2bua import ALLOW, apply_media, media_params, with_trunk_credentials
 from softswitch.calls.fork import (
     AnswerWith,
@@ -32,11 +34,15 @@ from softswitch.calls.fork import (
 )
 from softswitch.clock import Clock
 from softswitch.log import get_logger
-from softswitch.registrar import request_target
+from softswitch.registrar import Binding, request_target
 from softswitch.sip import Address, Request, Response, SipUri, new_call_id, new_tag
 from softswitch.sip import sdp as sdplib
 from softswitch.sip.dialog import Dialog
+from softswitch.sip.endpoint import OutgoingRequest
 from softswitch.sip.transaction import Peer
+
+if TYPE_CHECKING:
+    from softswitch.queue.seams import Endpoint, Target
 
 log = get_logger("queue")
 
@@ -45,11 +51,11 @@ log = get_logger("queue")
 class OutboundBranch:
     request: Request
     peer: Peer
-    outgoing: Any = None
+    outgoing: OutgoingRequest | None = None
     dialog: Dialog | None = None
     final: bool = False
     answered: bool = False
-    trunk: Any = None  # a trunk target: its credentials answer one 401/407 (softswitch.trunks)
+    trunk: object = None  # a trunk target: its credentials answer one 401/407 (softswitch.trunks)
     response: Response | None = None  # its last final response (a challenge)
 
 
@@ -58,13 +64,13 @@ class OutboundCall:
     """One call from the switch to ``number`` (an extension), see the module docstring."""
 
     number: str
-    leg: Any  # media.MediaLeg offered to the phone
+    leg: MediaLeg | None  # offered to the phone (None until the shell opened it)
     on_answered: Callable[[OutboundCall], None]
     on_failed: Callable[[OutboundCall, int], None]
     branches: list[OutboundBranch] = field(default_factory=list)
     winner: OutboundBranch | None = None
     state: str = "calling"  # calling | answered | failed | cancelled | ended
-    owner: Any = None  # what the controller hangs on it (task, role)
+    owner: object = None  # what the controller hangs on it (its task, or (task, agent))
     fork: Fork = field(default_factory=Fork)
 
     @property
@@ -84,24 +90,26 @@ class Dialer:
     """Builds and sends the INVITEs of `OutboundCall`s and carries out what their `Fork`
     returns; owns nothing but the SIP details."""
 
-    def __init__(self, endpoint: Any, domain: str, user_agent: str,
-                 index: dict[str, Any], clock: Clock) -> None:
+    def __init__(self, endpoint: Endpoint, domain: str, user_agent: str,
+                 index: dict[str, OutboundCall], clock: Clock) -> None:
         self.endpoint = endpoint
         self.domain = domain
         self.user_agent = user_agent
         self.index = index  # branch Call-ID -> OutboundCall (for in-dialog requests)
         self.now = clock.monotonic
 
-    def start(self, call: OutboundCall, targets: list[Any], *, from_user: str,
+    def start(self, call: OutboundCall, targets: Sequence[Target], *, from_user: str,
               display: str, codecs: tuple[str, ...] = ("PCMU", "PCMA"),
               headers: tuple[tuple[str, str], ...] = ()) -> None:
         """INVITE every binding in ``targets`` (registrar bindings of ``call.number``, or a
         `softswitch.trunks.TrunkTarget`: then the trunk's ``from_user``, when set, is the From
         user the provider expects, and its credentials answer one 401/407)."""
+        assert call.leg is not None, "the shell opens the call's leg before it is dialled"
         offer = bytes(sdplib.create_offer(call.leg.local_host, call.leg.local_port,
                                           codecs=codecs, telephone_event=True))
         for binding in targets:
-            peer = Peer(*request_target(binding, self.endpoint.has_connection))
+            # a trunk target is shaped like a binding (softswitch.trunks.TrunkTarget)
+            peer = Peer(*request_target(cast(Binding, binding), self.endpoint.has_connection))
             local = self.endpoint.local_peer(peer.transport)
             host = f"[{local.host}]" if ":" in local.host else local.host
             trunk = getattr(binding, "trunk", None)
@@ -152,7 +160,7 @@ class Dialer:
         branch.final = False
         branch.outgoing = self.endpoint.send_request(
             branch.request, branch.peer,
-            on_response=lambda r, c=call, b=branch: self._on_response(c, b, r))
+            on_response=functools.partial(self._on_response, call, branch))
 
     def _authenticate(self, call: OutboundCall, index: int) -> None:
         branch = call.branches[index]
@@ -183,6 +191,7 @@ class Dialer:
         branch.answered = True
         try:
             branch.dialog = Dialog.create_uac(branch.request, response)
+            assert branch.outgoing is not None  # it sent the request this answers
             branch.outgoing.send_ack(branch.dialog.create_ack(branch.request))
         except Exception as exc:  # noqa: BLE001 - a broken 2xx: that branch failed (488)
             log.warning("cannot confirm dialog", number=call.number, error=repr(exc))
@@ -221,8 +230,9 @@ class Dialer:
             call.state = "ended"
             self._bye_branch(call.winner)
 
-    def send_in_dialog(self, call: OutboundCall, method: str, **kw: Any) -> Any:
+    def send_in_dialog(self, call: OutboundCall, method: str, *, body: bytes = b"",
+                       content_type: str | None = None) -> OutgoingRequest | None:
         if call.winner is None or call.winner.dialog is None:
             return None
-        return self.endpoint.send_request(call.winner.dialog.create_request(method, **kw),
-                                          call.winner.peer)
+        return self.endpoint.send_request(call.winner.dialog.create_request(
+            method, body=body, content_type=content_type), call.winner.peer)

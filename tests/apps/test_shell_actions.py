@@ -26,6 +26,7 @@ from softswitch.apps.flow import (
     CallInfo,
     FlowBase,
     Hangup,
+    Music,
     Play,
     Publish,
     Record,
@@ -329,3 +330,67 @@ async def test_queue_failover_to_an_external_number_bridges_through_the_trunk(
         rtp.close()
         far_rtp.close()
         await switch.stop()
+
+
+class MusicUntilAKey(FlowBase):
+    """Music beneath the prompts (`Music`, added with the queue caller's flow): on at once,
+    off at the first key."""
+
+    def start(self, call: CallInfo, now: float) -> list[Action]:
+        return [Answer(), Music("default")]
+
+    def handle_digit(self, digit: str, now: float) -> list[Action]:
+        return [Publish(("digit", digit)), Music(None)]
+
+
+async def test_music_beneath_the_prompts_on_and_off(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(destinations, "_APPLICATIONS", dict(destinations.applications()))
+    destinations.register_application(
+        DestinationType.IVR, lambda config, target: MusicUntilAKey(), section="ivrs",
+        exists=lambda config, target: target == "7000")
+    provider = await SipUA("carrier", "", ("127.0.0.1", 9)).start()
+    switch = await start_switch(
+        tmp_path, trunks=[{"name": "carrier", "host": "127.0.0.1",
+                           "port": provider.local[1]}],
+        inbound_routes=[{"name": "music", "did": "5550100",
+                         "destination": {"type": "ivr", "target": "7000"}}])
+    seen: list[Any] = []
+    switch.router.events.subscribe(lambda e: seen.append(e) if isinstance(e, tuple) else None)
+    rtp = rtp_socket()
+    try:
+        provider.server = udp(switch)
+        ok = await dial(provider, "5550100", "music-call", rtp, authenticate=False)
+        assert ok.status == 200
+        assert await audible(rtp, 0.5) > 10  # the music
+        provider.send_raw(in_dialog(provider, ok, "INFO", b"Signal=5\r\nDuration=100\r\n",
+                                    "application/dtmf-relay"))
+        assert (await provider.response()).status == 200
+        for _ in range(200):
+            if ("digit", "5") in seen:
+                break
+            await asyncio.sleep(0.01)
+        await audible(rtp, 0.2)  # frames already on their way
+        assert await audible(rtp, 0.5) == 0  # the music stopped
+        provider.send_raw(in_dialog(provider, ok, "BYE"))
+        assert (await provider.response()).status == 200
+        provider.close()
+    finally:
+        rtp.close()
+        await switch.stop()
+    assert ("digit", "5") in seen
+
+
+async def audible(rtp: Any, seconds: float) -> int:
+    """Non-silent RTP packets (PCMU) arriving within `seconds`."""
+    loop = asyncio.get_running_loop()
+    count = 0
+    end = loop.time() + seconds
+    while loop.time() < end:
+        try:
+            data = await asyncio.wait_for(loop.sock_recv(rtp, 2048), end - loop.time())
+        except TimeoutError:
+            break
+        if any(b not in (0xFF, 0x7F) for b in data[12:]):
+            count += 1
+    return count
