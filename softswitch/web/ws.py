@@ -20,9 +20,11 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from pydantic import BaseModel
 
 from softswitch.log import get_logger
 from softswitch.web import callops, presence_state
@@ -335,49 +337,23 @@ def _body(message: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in message.items() if k not in _COMMON}
 
 
-async def _pick_up(client: WsClient, board: ops.Switchboard, access: Access,
-                   message: dict[str, Any]) -> dict[str, Any]:
-    queue, call = _fields(message, "queue", "call_id")
-    return callops.pick_up(board, access, queue, call)
+Handler = Callable[[WsClient, ops.Switchboard, Access, dict[str, Any]],
+                   Awaitable[dict[str, Any]]]
 
 
-async def _hang_up(client: WsClient, board: ops.Switchboard, access: Access,
-                   message: dict[str, Any]) -> dict[str, Any]:
-    queue, call = _fields(message, "queue", "call_id")
-    return callops.hang_up(board, access, queue, call)
+def _call_op(op: Callable[..., dict[str, Any]], model: type[BaseModel] | None = None) -> Handler:
+    """A websocket handler of one call operation of `softswitch.web.callops`: the call named
+    by `queue` and `call_id`, and the operation's own fields validated by `model` (the
+    REST endpoint's request model: one implementation, both transports)."""
 
+    async def handler(client: WsClient, board: ops.Switchboard, access: Access,
+                      message: dict[str, Any]) -> dict[str, Any]:
+        queue, call = _fields(message, "queue", "call_id")
+        if model is None:
+            return op(board, access, queue, call)
+        return op(board, access, queue, call, parse(model, _body(message)))
 
-async def _redirect(client: WsClient, board: ops.Switchboard, access: Access,
-                    message: dict[str, Any]) -> dict[str, Any]:
-    queue, call = _fields(message, "queue", "call_id")
-    return callops.redirect(board, access, queue, call,
-                            parse(RedirectRequest, _body(message)))
-
-
-async def _transfer(client: WsClient, board: ops.Switchboard, access: Access,
-                    message: dict[str, Any]) -> dict[str, Any]:
-    queue, call = _fields(message, "queue", "call_id")
-    return callops.transfer(board, access, queue, call,
-                            parse(TransferRequest, _body(message)))
-
-
-async def _park(client: WsClient, board: ops.Switchboard, access: Access,
-                message: dict[str, Any]) -> dict[str, Any]:
-    queue, call = _fields(message, "queue", "call_id")
-    return callops.park(board, access, queue, call, parse(ParkRequest, _body(message)))
-
-
-async def _recording(client: WsClient, board: ops.Switchboard, access: Access,
-                     message: dict[str, Any]) -> dict[str, Any]:
-    queue, call = _fields(message, "queue", "call_id")
-    return callops.recording(board, access, queue, call,
-                             parse(RecordingRequest, _body(message)))
-
-
-async def _monitor(client: WsClient, board: ops.Switchboard, access: Access,
-                   message: dict[str, Any]) -> dict[str, Any]:
-    queue, call = _fields(message, "queue", "call_id")
-    return callops.monitor(board, access, queue, call, parse(MonitorRequest, _body(message)))
+    return handler
 
 
 async def _call_agent(client: WsClient, board: ops.Switchboard, access: Access,
@@ -394,12 +370,12 @@ HANDLERS = {
     "calls.log": _call_logs,
     "record.set_disposition": _disposition,
     "note.save": _note,
-    "call.pickup": _pick_up,
-    "call.redirect": _redirect,
-    "call.transfer": _transfer,
-    "call.park": _park,
-    "call.recording": _recording,
-    "call.monitor": _monitor,
-    "call.hangup": _hang_up,
+    "call.pickup": _call_op(callops.pick_up),
+    "call.redirect": _call_op(callops.redirect, RedirectRequest),
+    "call.transfer": _call_op(callops.transfer, TransferRequest),
+    "call.park": _call_op(callops.park, ParkRequest),
+    "call.recording": _call_op(callops.recording, RecordingRequest),
+    "call.monitor": _call_op(callops.monitor, MonitorRequest),
+    "call.hangup": _call_op(callops.hang_up),
     "agent.call": _call_agent,
 }
