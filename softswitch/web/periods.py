@@ -110,7 +110,9 @@ class PeriodSums:
 class _Entry:
     queue: str
     day: dt.date
+    left: bool = False
     answered: bool = False
+    ended: bool = False
     callback_pending: bool = False
 
 
@@ -181,25 +183,23 @@ class PeriodStats:
                 c.abandoned += 1
             else:
                 c.missed += 1
-            if entry.callback_pending:
-                entry.callback_pending = False
-                sums.awaiting_callback -= 1
-            if not entry.answered:
-                del self.entries[(event.task, event.queue)]
+            entry.left = True
         elif kind is CallEnded:
             if entry.answered:
                 c.talk += float(event.talked)
-            del self.entries[(event.task, event.queue)]
+            entry.ended = True
         elif kind is CallbackRequested:
             sums.callback_requests += 1
             entry.callback_pending = True
             sums.awaiting_callback += 1
-        elif kind is CallbackFailed or kind is CallbackSucceeded:
+        else:  # CallbackFailed, CallbackSucceeded
             if kind is CallbackFailed:
                 sums.callback_failures += 1
             if entry.callback_pending:
                 entry.callback_pending = False
                 sums.awaiting_callback -= 1
+        if entry.left and (entry.ended or not entry.answered) and not entry.callback_pending:
+            del self.entries[(event.task, event.queue)]  # nothing more can come
 
     def prune(self, now: float, keep_days: int = 40) -> None:
         """Forget days no window can reach any more (older than a month and a week)."""
