@@ -204,7 +204,7 @@ export class Live extends EventTarget {
         if (m.agent === this.me.extension) this.me.memberships = this.me.memberships.filter((a) => a.queue !== m.queue);
         break;
       case "queue.stats":
-        if (q) q.kpis = m.kpis;
+        if (q) { q.kpis = m.kpis; q.periods = m.periods; }
         this._emit("stats", { queue: m.kpis && m.kpis.queue });
         break;
       default:
