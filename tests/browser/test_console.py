@@ -398,7 +398,10 @@ def seed_earlier_calls(path: Path) -> list[float]:
         await store.flush()
         await store.close()
 
-    asyncio.run(write())
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:  # this thread runs Playwright's event loop
+        pool.submit(asyncio.run, write()).result()
     return moments
 
 
