@@ -158,6 +158,8 @@ class Member(BaseModel):
     current_calls: int
     longest_call_since: float | None
     wrap_up_until: float | None
+    # §2.5 period columns: "today" | "week" | "month" -> {answered, missed (per ring), talk}
+    period_calls: dict[str, dict[str, float]]
 
 
 def parse(model: type[M], data: Any, where: str = "body") -> M:

@@ -199,7 +199,13 @@ class Panels:
             "current_calls": len(calls),
             "longest_call_since": min((c.answered_at for c in calls), default=None),
             "wrap_up_until": self.tracker.wrapup.get(agent),
+            "period_calls": self.agent_figures(agent, queue),
         }
+
+    def agent_figures(self, agent: str, queue: str) -> dict[str, Any]:
+        """§2.5 period columns: period -> {answered, missed (per ring), talk (s)}."""
+        now = self.wall_now()
+        return {p: self.periods.agent_sums(queue, agent, p, now).as_json() for p in PERIODS}
 
     def waiting(self, queue: str) -> list[dict[str, Any]]:
         """§3.3.2: in queue order (position 1 first)."""
@@ -317,6 +323,13 @@ class Panels:
             publish("sla.evaluated", (event.queue,),
                     {"queue": event.queue, "sla": event.sla, "threshold": event.threshold,
                      "below_threshold": event.below_threshold})
+        if (kind is OfferEnded or kind is CallEnded) and self._is_member(event.agent,
+                                                                         event.queue):
+            # §2.5 period columns of the agent's row (a ring ended, or a call's talk)
+            publish("agent.calls", (event.queue,),
+                    {"agent": event.agent, "queue": event.queue,
+                     "period_calls": self.agent_figures(event.agent, event.queue)},
+                    agent=event.agent)
         if isinstance(event, STATS_EVENTS):
             self._mark(event.queue)
 

@@ -22,6 +22,11 @@ Design (exact and cheap):
   averages in seconds (float), rates and SLA in percent (0 when no call). Callback requests
   and failures (#16a, #16b) count in the window of the call's queue entry; awaiting (#16c) =
   requests of the window still pending now.
+- The agent status list's period columns (§2.5): per agent and queue, ``answered`` = its
+  answered rings (the queue calls it answered), ``missed`` = its rings that ended without
+  its answer (ring timeout, rejected/busy, cancelled: counted per ring, the Agent
+  Performance report's rule, softswitch.reports.agent_calls), ``talk`` = the talk time of
+  the queue calls it answered; all in the window of the call's queue entry.
 - Known limit: a callback request still pending across a restart is in the stored part as
   pending and is not re-counted when it ends after the restart (the live part never saw its
   entry); everything else is exact.
@@ -30,6 +35,7 @@ Design (exact and cheap):
 from __future__ import annotations
 
 import datetime as dt
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +47,8 @@ from acd.events import (
     CallbackSucceeded,
     CallEnded,
     CallStatus,
+    OfferEnded,
+    OfferResult,
     TaskJoined,
     TaskLeft,
 )
@@ -50,7 +58,8 @@ from softswitch.reports.report import ReportFilters, Source
 
 PERIODS = ("today", "week", "month")
 PERIOD_EVENTS = (TaskJoined, TaskLeft, CallEnded, CallbackRequested, CallbackFailed,
-                 CallbackSucceeded)
+                 CallbackSucceeded, OfferEnded)
+RECENT_CALLS = 50_000  # calls whose entry day is remembered for their late rings and talk
 _KINDS = frozenset(PERIOD_EVENTS)
 
 
@@ -107,6 +116,31 @@ class PeriodSums:
 
 
 @dataclass(slots=True)
+class AgentSums:
+    """One agent's rings and talk in one queue (§2.5 period columns), mergeable."""
+
+    answered: int = 0
+    missed: int = 0
+    talk: float = 0.0
+
+    def add(self, o: AgentSums) -> None:
+        self.answered += o.answered
+        self.missed += o.missed
+        self.talk += o.talk
+
+    def as_json(self) -> dict[str, Any]:
+        return {"answered": self.answered, "missed": self.missed, "talk": self.talk}
+
+
+_AGENT_RINGS = ("SELECT agent, SUM(CASE WHEN outcome = 'answered' THEN 1 ELSE 0 END),"
+                " SUM(CASE WHEN outcome IN ('missed','rejected','cancelled') THEN 1 ELSE 0 END)"
+                " FROM queue_offers WHERE call_joined_at >= ? AND call_joined_at < ?"
+                " AND queue = ? AND outcome IS NOT NULL GROUP BY agent")
+_AGENT_TALK = ("SELECT agent, SUM(talk) FROM queue_calls WHERE joined_at >= ? AND joined_at < ?"
+               " AND queue = ? AND status = 'answered' GROUP BY agent")
+
+
+@dataclass(slots=True)
 class _Entry:
     queue: str
     day: dt.date
@@ -143,6 +177,10 @@ class PeriodStats:
         self.days: dict[str, dict[dt.date, PeriodSums]] = {}
         self.entries: dict[tuple[str, str], _Entry] = {}  # (task, queue) of tracked calls
         self.stored: dict[tuple[str, float], PeriodSums] = {}  # (queue, since) -> before start
+        # (queue, agent) -> day -> rings and talk; the stored part per (queue, since)
+        self.agent_days: dict[tuple[str, str], dict[dt.date, AgentSums]] = {}
+        self.agent_stored: dict[tuple[str, float], dict[str, AgentSums]] = {}
+        self.entry_day: OrderedDict[tuple[str, str], dt.date] = OrderedDict()
 
     # ------------------------------------------------------------------ live part
 
@@ -161,7 +199,14 @@ class PeriodStats:
             at = self.wall(event.at)
             day = dt.datetime.fromtimestamp(at, self.zone(event.queue)).date()
             self.entries[(event.task, event.queue)] = _Entry(event.queue, day)
+            self.entry_day[(event.task, event.queue)] = day
+            if len(self.entry_day) > RECENT_CALLS:
+                self.entry_day.popitem(last=False)
             return
+        if kind is OfferEnded or kind is CallEnded:
+            self._agent(event)
+            if kind is OfferEnded:
+                return
         entry = self.entries.get((event.task, event.queue))
         if entry is None:  # entered before the start: the store's part
             return
@@ -201,12 +246,45 @@ class PeriodStats:
         if entry.left and (entry.ended or not entry.answered) and not entry.callback_pending:
             del self.entries[(event.task, event.queue)]  # nothing more can come
 
+    def _agent(self, event: Any) -> None:
+        day = self.entry_day.get((event.task, event.queue))
+        if day is None:  # entered before the start: the store's part
+            return
+        per_day = self.agent_days.setdefault((event.queue, event.agent), {})
+        sums = per_day.get(day)
+        if sums is None:
+            sums = per_day[day] = AgentSums()
+        if type(event) is CallEnded:
+            sums.talk += float(event.talked)
+        elif event.result is OfferResult.ANSWERED:
+            sums.answered += 1
+        else:
+            sums.missed += 1
+
+    def agent_sums(self, queue: str, agent: str, period: str, now: float) -> AgentSums:
+        zone = self.zone(queue)
+        since, until = window(period, now, zone)
+        first = dt.datetime.fromtimestamp(since, zone).date()
+        last = dt.datetime.fromtimestamp(until, zone).date()
+        out = AgentSums()
+        stored = self.agent_stored.get((queue, since))
+        if stored is not None and since < self.started and agent in stored:
+            out.add(stored[agent])
+        for day, sums in self.agent_days.get((queue, agent), {}).items():
+            if first <= day < last:
+                out.add(sums)
+        return out
+
     def prune(self, now: float, keep_days: int = 40) -> None:
         """Forget days no window can reach any more (older than a month and a week)."""
         for queue, per_day in self.days.items():
             today = dt.datetime.fromtimestamp(now, self.zone(queue)).date()
             for day in [d for d in per_day if (today - d).days > keep_days]:
                 del per_day[day]
+        for (queue, _), agent_days in self.agent_days.items():
+            today = dt.datetime.fromtimestamp(now, self.zone(queue)).date()
+            for day in [d for d in agent_days if (today - d).days > keep_days]:
+                del agent_days[day]
 
     # ------------------------------------------------------------------ stored part
 
@@ -233,6 +311,14 @@ class PeriodStats:
                     stored.callback_requests = int(rows[0][0] or 0)
                     stored.callback_failures = int(rows[0][1] or 0)
                     stored.awaiting_callback = int(rows[0][2] or 0)
+                agents: dict[str, AgentSums] = {}
+                for agent, answered, missed in await self.source.fetch(
+                        _AGENT_RINGS, (since, self.started, queue)):
+                    agents[str(agent)] = AgentSums(int(answered or 0), int(missed or 0))
+                for agent, talk in await self.source.fetch(
+                        _AGENT_TALK, (since, self.started, queue)):
+                    agents.setdefault(str(agent), AgentSums()).talk = float(talk or 0)
+                self.agent_stored[(queue, since)] = agents
                 self.stored[(queue, since)] = stored
 
     def loaded(self, queue: str, period: str, now: float) -> bool:

@@ -16,10 +16,14 @@ from acd.events import (
     CallEnded,
     CallStatus,
     LeaveReason,
+    OfferEnded,
+    OfferResult,
+    OfferStarted,
     TaskJoined,
     TaskLeft,
 )
 from softswitch.clock import VirtualClock
+from softswitch.reports.agent_calls import agent_performance
 from softswitch.reports.queue_performance import queue_performance
 from softswitch.reports.report import Directory, ReportFilters
 from softswitch.reports.rows import ReportRows
@@ -140,7 +144,13 @@ def script(day: Day, rows: ReportRows, store: Store, first: float, days: int) ->
                 (CallStatus.ABANDONED, 7.0, 0.0), (CallStatus.MISSED, 40.0, 0.0)]):
             task = f"t{i}-{n}"
             t0 = base + n * 600
-            events = [TaskJoined(day.at(t0), task, "6400", "555", 1)]
+            ringing = "1002" if status is CallStatus.ABANDONED else "1001"
+            outcome = {CallStatus.ANSWERED: OfferResult.ANSWERED,
+                       CallStatus.ABANDONED: OfferResult.CANCELLED}.get(
+                           status, OfferResult.TIMED_OUT)
+            events = [TaskJoined(day.at(t0), task, "6400", "555", 1),
+                      OfferStarted(day.at(t0), task, "6400", (ringing,)),
+                      OfferEnded(day.at(t0 + wait), task, "6400", ringing, outcome, wait)]
             reason = {CallStatus.ANSWERED: LeaveReason.ANSWERED,
                       CallStatus.ABANDONED: LeaveReason.ABANDONED}.get(status,
                                                                        LeaveReason.MAX_WAIT)
@@ -165,6 +175,9 @@ async def test_stored_and_live_parts_equal_the_report(tmp_path: Path) -> None:
         rows = ReportRows({"6400": 20.0}, before.clock.wall_start - before.clock.start)
         script(before, rows, store, local(2026, 11, 20, 9, 0), 12)  # 20 Nov - 1 Dec
         for e in [TaskJoined(before.at(local(2026, 12, 2, 9, 0)), "w", "6400", "555", 1),
+                  OfferStarted(before.at(local(2026, 12, 2, 9, 0)), "w", "6400", ("1001",)),
+                  OfferEnded(before.at(local(2026, 12, 2, 9, 0, 12)), "w", "6400", "1001",
+                             OfferResult.ANSWERED, 12.0),
                   TaskLeft(before.at(local(2026, 12, 2, 9, 0, 12)), "w", "6400",
                            CallStatus.ANSWERED, LeaveReason.ANSWERED, 12.0, "1001"),
                   CallEnded(before.at(local(2026, 12, 2, 9, 3)), "w", "6400", "1001", 168.0)]:
@@ -192,8 +205,44 @@ async def test_stored_and_live_parts_equal_the_report(tmp_path: Path) -> None:
                                  ("missed_rate", "missed_rate"),
                                  ("abandon_rate", "abandon_rate")]:
                 assert k[ours] == report[theirs], (period, ours)
+            agents = {r.values["name"]: r.values
+                      for r in (await agent_performance(store, f, names)).rows
+                      if r.values["name"] in ("1001", "1002")}
+            for agent in ("1001", "1002"):
+                ours = live.stats.agent_sums("6400", agent, period, now)
+                theirs = agents[agent]
+                assert (ours.answered, ours.missed, ours.talk) == (
+                    theirs["answered"], theirs["missed"], theirs["total_talk"]), (period, agent)
         # the week (from Monday 30 Nov) = Mon, Tue from the store, Wed from both, Thu, Fri
         assert live.kpis("week")["total"] == 3 + 3 + 1 + 3 + 3 + 3
         assert live.kpis("month")["max_wait"] == 30.0  # answered only (missed waited 40)
     finally:
         await store.close()
+
+
+def test_agent_rings_and_talk_count_in_the_window_of_the_call() -> None:
+    d = Day()
+    d.join(local(2026, 11, 29, 23, 59), "a")  # Sunday 23:59: 1001 lets it ring out
+    d.stats.apply(OfferEnded(d.at(local(2026, 11, 29, 23, 59, 20)), "a", "6400", "1001",
+                             OfferResult.TIMED_OUT, 20.0))
+    # after midnight 1002 does not answer either, then 1001 answers (still Sunday's call)
+    d.stats.apply(OfferEnded(d.at(local(2026, 11, 30, 0, 0, 5)), "a", "6400", "1002",
+                             OfferResult.REJECTED, 5.0))
+    d.stats.apply(OfferEnded(d.at(local(2026, 11, 30, 0, 0, 30)), "a", "6400", "1001",
+                             OfferResult.ANSWERED, 10.0))
+    d.leave(local(2026, 11, 30, 0, 0, 30), "a", CallStatus.ANSWERED, 90.0)
+    d.join(local(2026, 11, 30, 0, 1), "b")  # Monday 00:01: 1001 rang, the caller left
+    d.stats.apply(OfferEnded(d.at(local(2026, 11, 30, 0, 1, 10)), "b", "6400", "1001",
+                             OfferResult.CANCELLED, 10.0))
+    d.leave(local(2026, 11, 30, 0, 1, 10), "b", CallStatus.ABANDONED, 10.0)
+    d.end(local(2026, 11, 30, 0, 5), "a", 270.0)
+    now = d.clock.wall()
+
+    def figures(agent: str, period: str) -> tuple[int, int, float]:
+        s = d.stats.agent_sums("6400", agent, period, now)
+        return s.answered, s.missed, s.talk
+
+    assert figures("1001", "today") == (0, 1, 0.0)  # Monday: b's cancelled ring
+    assert figures("1001", "week") == (0, 1, 0.0)
+    assert figures("1001", "month") == (1, 2, 270.0)  # per ring: a's timeout and b's
+    assert figures("1002", "today") == (0, 0, 0.0) and figures("1002", "month") == (0, 1, 0.0)

@@ -482,6 +482,7 @@ class Console {
         onchange: (ev) => { f.state = f.state || new Set(states.keys()); ev.target.checked ? f.state.add(s) : f.state.delete(s); this.render(); } }), `${s} (${n})`)),
       h("button", { onclick: () => { this.wbFilter = null; this.render(); } }, t("reset")));
     const now = this.live.now();
+    const period = this.wbPeriod();
     const shown = rows.filter(({ a }) => f.presence.has(a.registered ? "online" : "offline") && (!f.state || f.state.has(stateText(a))));
     const body = shown.map(({ q, a }) => {
       let time = "-";
@@ -493,11 +494,16 @@ class Console {
           a.presence ? h("span", { class: "presence", dataset: { presence: a.presence } }, ` (${t(`presence_${a.presence}`)})`) : ""),
         h("td", {}, t(a.type)), h("td", { class: `state ${stateKey(a)}` }, stateText(a)), h("td", {}, time),
         h("td", {}, a.current_calls ? h("button", { class: "link", onclick: () => { this.panelQueue = q.number; location.hash = "#/panel"; } }, String(a.current_calls)) : "0"),
-        h("td", {}, a.longest_call_since ? h("span", { "data-since": a.longest_call_since }, hms(now - a.longest_call_since)) : "00:00:00"));
+        h("td", {}, a.longest_call_since ? h("span", { "data-since": a.longest_call_since }, hms(now - a.longest_call_since)) : "00:00:00"),
+        // §2.5 period columns for the time range: answered, missed (per ring), talk
+        ...["answered", "missed", "talk"].map((key) => {
+          const c = (a.period_calls || {})[period] || { answered: 0, missed: 0, talk: 0 };
+          return h("td", { dataset: { col: key } }, key === "talk" ? hms(c.talk) : String(c[key]));
+        }));
     });
     return h("div", {}, h("div", { class: "filters" }, presence, stateBox),
       h("div", { class: "scroll" }, h("table", { id: "agent-table" },
-        h("thead", {}, h("tr", {}, [t("queue"), t("agent_col"), t("type"), t("status"), t("time"), t("current_calls"), t("max_current")].map((c) => h("th", { scope: "col" }, c)))),
+        h("thead", {}, h("tr", {}, [t("queue"), t("agent_col"), t("type"), t("status"), t("time"), t("current_calls"), t("max_current"), t("agent_answered"), t("agent_missed"), t("agent_talk")].map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, body))));
   }
 

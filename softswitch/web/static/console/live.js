@@ -199,6 +199,9 @@ export class Live extends EventTarget {
       case "agent.activity":
         for (const r of this._memberRows(m.agent)) if (m.queues.includes(r.queue)) r.wrap_up_until = m.wrap_up_until;
         break;
+      case "agent.calls":
+        for (const r of this._memberRows(m.agent)) if (r.queue === m.queue) r.period_calls = m.period_calls;
+        break;
       case "agent.removed":
         if (q) q.agents = q.agents.filter((a) => a.agent !== m.agent);
         if (m.agent === this.me.extension) this.me.memberships = this.me.memberships.filter((a) => a.queue !== m.queue);
