@@ -416,8 +416,18 @@ def test_wallboard_time_range_selector_shows_the_apis_period_figures(
     call = caller.call(f"sip:{Q}@{switch.host}:{switch.port}")
     caller.wait_call_state(call, "CONFIRMED")
     caller.hangup(call)
-    wait_until(lambda: api(switch, MANAGER, "GET", "/queues?period=today")["all"]["total"] == 1,
-               what="today's abandoned call")
+    agent = phone(phone_factory, AGENT, switch)  # and one answered by the agent
+    call = caller.call(f"sip:{Q}@{switch.host}:{switch.port}")
+    agent.answer(agent.wait_incoming())
+    caller.wait_call_state(call, "CONFIRMED")
+    caller.hangup(call)
+
+    def talk() -> float:
+        agents = api(switch, MANAGER, "GET", f"/queues/{Q}")["agents"]
+        mine = [a for a in agents if a["agent"] == AGENT[0]]
+        return float(mine[0]["period_calls"]["today"]["talk"])
+
+    wait_until(lambda: talk() > 0, what="the answered call's talk on the agent's row")
     page = page_factory("large")
     log_in(page, switch, MANAGER)
     page.click("#tab-wallboard")
@@ -436,13 +446,23 @@ def test_wallboard_time_range_selector_shows_the_apis_period_figures(
             for key in KPIS:
                 cell = page.locator(f"#perf-table tr[data-queue='{queue}'] td[data-kpi='{key}']")
                 expect(cell).to_have_text(kpi_text(key, figures))
+        # the agent status list's period columns (§2.5) are the API's for the same window
+        agents = api(switch, MANAGER, "GET", f"/queues/{Q}?period={period}")["agents"]
+        for a in agents:
+            calls = a["period_calls"][period]
+            row = page.locator(f"#agent-table tr[data-agent='{a['agent']}'][data-queue='{Q}']")
+            expect(row.locator("td[data-col='answered']")).to_have_text(str(calls["answered"]))
+            expect(row.locator("td[data-col='missed']")).to_have_text(str(calls["missed"]))
+            expect(row.locator("td[data-col='talk']")).to_have_text(hms(calls["talk"]))
+        assert [a["period_calls"][period]["answered"] for a in agents
+                if a["agent"] == AGENT[0]] == [1]
         shot(page, f"wallboard-period-{period}")
     # the windows hold what the store and today gave them (Monday 00:00, the 1st 00:00 UTC)
     now = time.time()
     for period in ("week", "month"):
         since = window_start(period, now)
-        assert totals[period] == 1 + sum(1 for m in seeded if m >= since), period
-    assert totals["today"] == 1
+        assert totals[period] == 2 + sum(1 for m in seeded if m >= since), period
+    assert totals["today"] == 2
     # the summary view follows the selector too; the choice survives a reload
     selector.select_option("month")
     page.click("#wb-toggle")

@@ -7,6 +7,8 @@
 //   this week or this month (PERIODS): every queue row and the All row carry the three
 //   windows' period KPIs (`periods`, softswitch/web/PROTOCOL.md), so switching needs no
 //   request; the choice is kept in the browser. The queue panel's Call Statistics are today's.
+//   The agent status list's Answered / Missed (per ring) / Total Talk Time columns follow
+//   the same selector (agents rows' `period_calls`, kept fresh by `agent.calls` deltas).
 // - The clock widget shows the switch's time (server_time, so a wrong browser clock does not
 //   matter) in the browser's time zone: the configuration has no single PBX time zone.
 // - Threshold colours only where the configuration gives a threshold: SLA below the queue's
