@@ -27,9 +27,13 @@ Design (exact and cheap):
   its answer (ring timeout, rejected/busy, cancelled: counted per ring, the Agent
   Performance report's rule, softswitch.reports.agent_calls), ``talk`` = the talk time of
   the queue calls it answered; all in the window of the call's queue entry.
-- Known limit: a callback request still pending across a restart is in the stored part as
-  pending and is not re-counted when it ends after the restart (the live part never saw its
-  entry); everything else is exact.
+- A callback request still pending across a restart (acd.Acd.restore_callback emits no
+  TaskJoined) is in the stored part as unsettled and pending; when it leaves the queue after
+  the restart it counts live in the window of its entry (its TaskLeft's time minus its
+  wait), and its outcome takes it out of the stored "awaiting". Known limit: an outcome
+  that comes without a TaskLeft after the restart (a request that expired while the switch
+  was down fails at start-up) keeps it "awaiting" until the next start; the agent's ring
+  that answered such a request (before its TaskLeft) is not in the agent's columns.
 """
 
 from __future__ import annotations
@@ -145,6 +149,7 @@ class _Entry:
     queue: str
     day: dt.date
     left: bool = False
+    restored: bool = False  # entered before the start, settled after it
     answered: bool = False
     ended: bool = False
     callback_pending: bool = False
@@ -208,8 +213,17 @@ class PeriodStats:
             if kind is OfferEnded:
                 return
         entry = self.entries.get((event.task, event.queue))
-        if entry is None:  # entered before the start: the store's part
-            return
+        if entry is None:
+            if kind is not TaskLeft:  # entered before the start: the store's part
+                return
+            # a call that entered before the start (a callback request kept across a
+            # restart, acd.Acd.restore_callback: no TaskJoined) settles now: the stored part
+            # read it unsettled, so it counts here, in the window of its entry (at - waited)
+            joined = self.wall(event.at) - float(event.waited)
+            day = dt.datetime.fromtimestamp(joined, self.zone(event.queue)).date()
+            entry = self.entries[(event.task, event.queue)] = _Entry(event.queue, day,
+                                                                     restored=True)
+            self.entry_day[(event.task, event.queue)] = day
         sums = self._bucket(entry)
         c = sums.calls
         if kind is TaskLeft:
@@ -240,10 +254,11 @@ class PeriodStats:
         else:  # CallbackFailed, CallbackSucceeded
             if kind is CallbackFailed:
                 sums.callback_failures += 1
-            if entry.callback_pending:
-                entry.callback_pending = False
+            if entry.callback_pending or entry.restored:  # restored: the store's pending one
+                entry.callback_pending = entry.restored = False
                 sums.awaiting_callback -= 1
-        if entry.left and (entry.ended or not entry.answered) and not entry.callback_pending:
+        if entry.left and (entry.ended or not entry.answered) and not entry.callback_pending \
+                and not entry.restored:
             del self.entries[(event.task, event.queue)]  # nothing more can come
 
     def _agent(self, event: Any) -> None:

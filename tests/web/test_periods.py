@@ -13,6 +13,7 @@ from acd.events import (
     CallbackFailed,
     CallbackFailureReason,
     CallbackRequested,
+    CallbackSucceeded,
     CallEnded,
     CallStatus,
     LeaveReason,
@@ -28,7 +29,7 @@ from softswitch.reports.queue_performance import queue_performance
 from softswitch.reports.report import Directory, ReportFilters
 from softswitch.reports.rows import ReportRows
 from softswitch.store import Store
-from softswitch.web.periods import PeriodStats, window
+from softswitch.web.periods import PeriodStats, PeriodSums, window
 
 ZONE = ZoneInfo("Asia/Shanghai")  # UTC+8: the UTC date differs from the local one at 00:00
 
@@ -246,3 +247,22 @@ def test_agent_rings_and_talk_count_in_the_window_of_the_call() -> None:
     assert figures("1001", "week") == (0, 1, 0.0)
     assert figures("1001", "month") == (1, 2, 270.0)  # per ring: a's timeout and b's
     assert figures("1002", "today") == (0, 0, 0.0) and figures("1002", "month") == (0, 1, 0.0)
+
+
+def test_a_callback_kept_across_a_restart_counts_in_the_window_of_its_entry() -> None:
+    # the switch started on Monday 00:00:30; the request entered on Sunday 23:50 (stored
+    # part: unsettled, pending). After the start the agent answers it (no TaskJoined: the
+    # ACD restored it), talks 100 s and the callback succeeds.
+    d = Day(started=local(2026, 11, 30, 0, 0, 30))
+    d.stats.stored[("6400", local(2026, 11, 1))] = PeriodSums(awaiting_callback=1,
+                                                              callback_requests=1)
+    waited = local(2026, 11, 30, 0, 2) - local(2026, 11, 29, 23, 50)
+    d.leave(local(2026, 11, 30, 0, 2), "cb", CallStatus.ANSWERED, waited)
+    d.stats.apply(CallbackSucceeded(d.at(local(2026, 11, 30, 0, 2)), "cb", "6400", "1001",
+                                    "5550001"))
+    d.end(local(2026, 11, 30, 0, 3, 40), "cb", 100.0)
+    assert d.kpis("today")["total"] == 0  # it entered on Sunday
+    month = d.kpis("month")
+    assert (month["total"], month["answered"], month["avg_talk"], month["max_wait"]) == \
+        (1, 1, 100.0, waited)
+    assert (month["callback_requests"], month["awaiting_callback"]) == (1, 0)
