@@ -28,6 +28,9 @@ Decisions:
   carries the asked period's figures and ``periods`` each window's (the console's time-range
   selector switches without a new request). ``longest_waiting`` and ``agent_missed`` stay
   since the switch started.
+- Agents rows carry ``period_calls`` (§2.5: per window, the agent's answered calls, missed
+  rings and talk time in the queue); an ``agent.calls`` delta follows each ring's end and
+  each answered call's end, so the row never waits for the agent's next state change.
 - The "All" row (§2.4): counts summed; averages, rates and SLA recomputed over the union of
   calls; signed-in and idle agents are null (an agent may be in several queues).
 - Presence (§10.3): ``registered`` is "online" (registered on a SIP endpoint); ``presence``
