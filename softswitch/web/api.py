@@ -40,6 +40,7 @@ class Endpoint:
     public: bool = False
     query: tuple[tuple[str, str], ...] = ()
     tag: str = "live"
+    query_model: type[BaseModel] | None = None  # validates and documents the query string
 
 
 def add_routes(app: web.Application, endpoints: Iterable[Endpoint]) -> None:

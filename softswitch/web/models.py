@@ -122,6 +122,17 @@ class MonitorRequest(Strict):
     mode: Literal["listen", "whisper", "barge"]
 
 
+class PeriodQuery(Strict):
+    """The wallboard's time range (§2.2 数据的时间范围) of the period KPIs (§2.4 #5-#16):
+    ``today`` (from 00:00), ``week`` (from Monday 00:00) or ``month`` (from the 1st), in
+    the queue's time zone; a call counts in the window of its queue-entry time
+    (softswitch.web.periods)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"period": "today"}, {"period": "week"}, {"period": "month"}]})
+    period: Literal["today", "week", "month"] = "today"
+
+
 class ErrorReply(BaseModel):
     error: str
     message: str
@@ -147,6 +158,8 @@ class Member(BaseModel):
     current_calls: int
     longest_call_since: float | None
     wrap_up_until: float | None
+    # §2.5 period columns: "today" | "week" | "month" -> {answered, missed (per ring), talk}
+    period_calls: dict[str, dict[str, float]]
 
 
 def parse(model: type[M], data: Any, where: str = "body") -> M:

@@ -39,6 +39,11 @@ def document(endpoints: list[Endpoint]) -> dict[str, Any]:
                   for name in re.findall(r"{(\w+)}", ep.path)]
         params += [{"name": name, "in": "query", "required": False, "description": text,
                     "schema": {"type": "string"}} for name, text in ep.query]
+        if ep.query_model is not None:
+            schema = ep.query_model.model_json_schema()
+            params += [{"name": name, "in": "query", "required": False,
+                        "description": (ep.query_model.__doc__ or "").strip(),
+                        "schema": prop} for name, prop in schema["properties"].items()]
         if params:
             op["parameters"] = params
         if ep.body is not None:

@@ -1,8 +1,9 @@
 """Wallboard and queue-panel figures and snapshots, and the bus subscriber that feeds the
 live deltas (queue-manager-agent.md §2.4, §3.3, §10, §11, §15; softswitch.web.live).
 
-KPI definitions (§2.4; "period" figures come from the ACD's incremental statistics,
-acd.stats, so they are the ACD's own numbers):
+KPI definitions (§2.4; the instant figures come from the ACD's incremental statistics,
+acd.stats; the "period" figures, avg_talk to awaiting_callback, are the chosen window's,
+softswitch.web.periods, with the Queue Performance report's formulas):
 
     signed_in_agents / total_agents  members signed in (paused ones included) / members
     idle_agents        members in state idle (signed in, not paused, not ringing, not on a
@@ -21,8 +22,15 @@ The queue panel's Call Statistics (§3.3.1) are sla, answered, abandoned, missed
 avg_wait and avg_talk of the same set.
 
 Decisions:
-- The period of the period KPIs is "since the switch started" (the ACD's counters; they
-  survive a reload, not a restart). Daily, weekly and monthly figures are the reports'.
+- The period of the period KPIs is a calendar window in the queue's time zone: today (the
+  default), this week (from Monday) or this month; a call belongs to the window of its
+  queue-entry time (softswitch.web.periods has the design and the decisions). ``kpis``
+  carries the asked period's figures and ``periods`` each window's (the console's time-range
+  selector switches without a new request). ``longest_waiting`` and ``agent_missed`` stay
+  since the switch started.
+- Agents rows carry ``period_calls`` (§2.5: per window, the agent's answered calls, missed
+  rings and talk time in the queue); an ``agent.calls`` delta follows each ring's end and
+  each answered call's end, so the row never waits for the agent's next state change.
 - The "All" row (§2.4): counts summed; averages, rates and SLA recomputed over the union of
   calls; signed-in and idle agents are null (an agent may be in several queues).
 - Presence (§10.3): ``registered`` is "online" (registered on a SIP endpoint); ``presence``
@@ -34,6 +42,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from acd import Acd
 from acd.events import (
@@ -58,20 +67,17 @@ from acd.events import (
     WrapupEnded,
     WrapupStarted,
 )
-from acd.stats import QueueSnapshot
 from softswitch.calls.events import CallHoldChanged
 from softswitch.events import EventBus, Subscription
+from softswitch.reports.report import Source
 from softswitch.web.live import EVENTS, Feed, QueueTracker
+from softswitch.web.periods import PERIODS, PeriodStats
 
 MEMBERSHIP = {AgentSignedIn: "signed_in", AgentSignedOut: "signed_out",
               AgentPaused: "paused", AgentResumed: "resumed"}
 STATS_EVENTS = (TaskJoined, TaskLeft, CallEnded, MemberStateChanged, MemberRemoved,
                 CallbackRequested, CallbackFailed, CallbackSucceeded, AgentMissedCall,
                 OfferStarted)
-
-
-def _rate(part: int, total: int) -> float:
-    return round(part * 100.0 / total, 2) if total else 0.0
 
 
 class Panels:
@@ -87,7 +93,7 @@ class Panels:
                  registered: Callable[[str], bool], name: Callable[[str], str],
                  contact: Callable[[str], str | None], clock: Callable[[], float],
                  schedule: Callable[[Callable[[], None]], Any] | None = None,
-                 feed: Feed | None = None) -> None:
+                 feed: Feed | None = None, source: Source | None = None) -> None:
         self.acd = acd
         self.registered = registered
         self.name = name
@@ -96,6 +102,8 @@ class Panels:
         offset = time.time() - clock()
         self.wall: Callable[[float], float] = lambda at: round(at + offset, 3)
         self.tracker = QueueTracker(self.wall, self.wall(clock()))
+        self.periods = PeriodStats(self.wall, self.zone, self.sla_time, self.wall(clock()),
+                                   source)
         self.feed = feed or Feed(schedule=schedule)
         self.feed.before_flush.append(self.flush_stats)
         self._dirty: set[str] = set()
@@ -111,72 +119,69 @@ class Panels:
 
     # ------------------------------------------------------------------ figures
 
-    def kpis(self, queue: str, now: float | None = None) -> dict[str, Any]:
+    def zone(self, queue: str) -> ZoneInfo:
+        """The queue's time zone (the reports' rule: its time-based routing's, else UTC)."""
+        try:
+            routing = self.acd().config.queue(queue).time_based_routing
+        except KeyError:
+            return ZoneInfo("UTC")
+        return ZoneInfo(routing.time_zone if routing is not None else "UTC")
+
+    def sla_time(self, queue: str) -> float:
+        try:
+            return float(self.acd().config.queue(queue).sla.time)
+        except KeyError:
+            return 0.0
+
+    def wall_now(self) -> float:
+        return self.wall(self.clock())
+
+    async def load_periods(self, queues: list[str]) -> None:
+        """The stored part of the queues' windows (softswitch.web.periods), read once."""
+        now = self.wall_now()
+        self.periods.prune(now)
+        await self.periods.load(queues, now)
+
+    def period_figures(self, queue: str | None, queues: list[str]) -> dict[str, Any]:
+        """period -> the period KPIs of ``queue`` (None: the "All" row of ``queues``)."""
+        now = self.wall_now()
+        if queue is None:
+            return {p: self.periods.all_kpis(queues, p, now) for p in PERIODS}
+        return {p: self.periods.kpis(queue, p, now) for p in PERIODS}
+
+    def kpis(self, queue: str, now: float | None = None,
+             period: str = "today") -> dict[str, Any]:
         acd = self.acd()
         now = self.clock() if now is None else now
         snap = acd.statistics(queue, now)
         members = acd.queue_members(queue)
-        counters = self.tracker.counter(queue)
         signed_in = sum(1 for agent, _ in members if acd.is_signed_in(agent, queue))
         idle = snap.agents.get(MemberState.IDLE, 0)
         return {
-            "queue": queue,
+            "queue": queue, "period": period,
             "signed_in_agents": signed_in, "total_agents": len(members),
             "idle_agents": idle,
             "active_calls": len(self.tracker.active_in(queue)),
-            **self._period(snap, counters.max_wait_answered),
+            "waiting_calls": snap.waiting,
+            **self.periods.kpis(queue, period, self.wall(now)),
             "longest_waiting": round(snap.longest_wait, 3),
-            "callback_requests": counters.callback_requests,
-            "callback_failures": counters.callback_failures,
             "agent_missed": snap.agent_missed,
         }
 
-    @staticmethod
-    def _period(snap: QueueSnapshot, max_wait: float) -> dict[str, Any]:
-        total = snap.total
-        return {
-            "waiting_calls": snap.waiting,
-            "awaiting_callback": snap.callbacks,
-            "avg_talk": round(snap.avg_talk, 3), "avg_wait": round(snap.avg_wait_answered, 3),
-            "max_wait": round(max_wait, 3),
-            "sla": round(snap.sla, 2) if snap.sla is not None else 0.0,
-            "missed": snap.missed, "abandoned": snap.abandoned, "answered": snap.answered,
-            "total": total,
-            "missed_rate": _rate(snap.missed, total),
-            "abandon_rate": _rate(snap.abandoned, total),
-            "answer_rate": _rate(snap.answered, total),
-        }
-
-    def all_row(self, queues: list[str]) -> dict[str, Any]:
+    def all_row(self, queues: list[str], period: str = "today") -> dict[str, Any]:
         """§2.4 "All": sums, and rates and averages over the union of the calls."""
         now = self.clock()
         acd = self.acd()
         snaps = [acd.statistics(q, now) for q in queues]
-        answered = sum(s.answered for s in snaps)
-        total = sum(s.total for s in snaps)
-        within = sum(round((s.sla or 0.0) * s.total / 100.0) for s in snaps)
-        wait = sum(s.avg_wait_answered * s.answered for s in snaps)
-        talk = sum(s.avg_talk * s.answered for s in snaps)
-        missed = sum(s.missed for s in snaps)
-        abandoned = sum(s.abandoned for s in snaps)
-        counters = [self.tracker.counter(q) for q in queues]
         return {
-            "queue": "all", "signed_in_agents": None, "total_agents": None,
-            "idle_agents": None,
+            "queue": "all", "period": period, "signed_in_agents": None,
+            "total_agents": None, "idle_agents": None,
             "active_calls": sum(len(self.tracker.active_in(q)) for q in queues),
             "waiting_calls": sum(s.waiting for s in snaps),
-            "awaiting_callback": sum(s.callbacks for s in snaps),
-            "avg_talk": round(talk / answered, 3) if answered else 0.0,
-            "avg_wait": round(wait / answered, 3) if answered else 0.0,
-            "max_wait": round(max((c.max_wait_answered for c in counters), default=0.0), 3),
-            "sla": _rate(within, total),
-            "missed": missed, "abandoned": abandoned, "answered": answered, "total": total,
-            "missed_rate": _rate(missed, total), "abandon_rate": _rate(abandoned, total),
-            "answer_rate": _rate(answered, total),
+            **self.periods.all_kpis(queues, period, self.wall(now)),
             "longest_waiting": round(max((s.longest_wait for s in snaps), default=0.0), 3),
-            "callback_requests": sum(c.callback_requests for c in counters),
-            "callback_failures": sum(c.callback_failures for c in counters),
             "agent_missed": sum(s.agent_missed for s in snaps),
+            "periods": self.period_figures(None, queues),
         }
 
     def member(self, agent: str, queue: str) -> dict[str, Any]:
@@ -197,7 +202,13 @@ class Panels:
             "current_calls": len(calls),
             "longest_call_since": min((c.answered_at for c in calls), default=None),
             "wrap_up_until": self.tracker.wrapup.get(agent),
+            "period_calls": self.agent_figures(agent, queue),
         }
+
+    def agent_figures(self, agent: str, queue: str) -> dict[str, Any]:
+        """§2.5 period columns: period -> {answered, missed (per ring), talk (s)}."""
+        now = self.wall_now()
+        return {p: self.periods.agent_sums(queue, agent, p, now).as_json() for p in PERIODS}
 
     def waiting(self, queue: str) -> list[dict[str, Any]]:
         """§3.3.2: in queue order (position 1 first)."""
@@ -208,26 +219,29 @@ class Panels:
     def active(self, queue: str) -> list[dict[str, Any]]:
         return [c.as_json(self.contact(c.caller)) for c in self.tracker.active_in(queue)]
 
-    def queue_state(self, queue: str) -> dict[str, Any]:
+    def queue_state(self, queue: str, period: str = "today") -> dict[str, Any]:
         acd = self.acd()
         cfg = acd.config.queue(queue)
         return {
             "number": queue, "name": cfg.name, "sla_time": cfg.sla.time,
             "sla_alert_threshold": cfg.sla.alert_threshold,
-            "kpis": self.kpis(queue),
+            "kpis": self.kpis(queue, period=period),
+            "periods": self.period_figures(queue, [queue]),
             "waiting": self.waiting(queue), "active": self.active(queue),
             "agents": [self.member(agent, queue) for agent, _ in acd.queue_members(queue)],
         }
 
-    def snapshot(self, queues: list[str], extension: str) -> dict[str, Any]:
+    def snapshot(self, queues: list[str], extension: str,
+                 period: str = "today") -> dict[str, Any]:
         """§15.3 `snapshot`: everything a client subscribed to ``queues`` shows, plus the
         client's own agent state; ``seq`` is the last delta it already includes."""
         acd = self.acd()
         own = [self.member(extension, q) for q in acd.queues()
                if acd.is_member(extension, q)]
         return {"type": "snapshot", "seq": self.feed.seq, "server_time": time.time(),
-                "queues": [self.queue_state(q) for q in queues],
-                "all": self.all_row(queues) if len(queues) > 1 else None,
+                "period": period,
+                "queues": [self.queue_state(q, period) for q in queues],
+                "all": self.all_row(queues, period) if len(queues) > 1 else None,
                 "me": {"extension": extension, "memberships": own,
                        "calls": [c.as_json(self.contact(c.caller))
                                  for c in self.tracker.agent_calls(extension)]}}
@@ -236,6 +250,7 @@ class Panels:
 
     def handle_event(self, event: Any) -> None:
         self.tracker.apply(event)
+        self.periods.apply(event)
         self.events_seen += 1
         kind = type(event)
         publish = self.feed.publish
@@ -311,6 +326,13 @@ class Panels:
             publish("sla.evaluated", (event.queue,),
                     {"queue": event.queue, "sla": event.sla, "threshold": event.threshold,
                      "below_threshold": event.below_threshold})
+        if (kind is OfferEnded or kind is CallEnded) and self._is_member(event.agent,
+                                                                         event.queue):
+            # §2.5 period columns of the agent's row (a ring ended, or a call's talk)
+            publish("agent.calls", (event.queue,),
+                    {"agent": event.agent, "queue": event.queue,
+                     "period_calls": self.agent_figures(event.agent, event.queue)},
+                    agent=event.agent)
         if isinstance(event, STATS_EVENTS):
             self._mark(event.queue)
 
@@ -329,7 +351,9 @@ class Panels:
         known = set(acd.queues())
         for queue in sorted(dirty):
             if queue in known:
-                self.feed.publish("queue.stats", (queue,), {"kpis": self.kpis(queue)})
+                self.feed.publish("queue.stats", (queue,),
+                                  {"kpis": self.kpis(queue),
+                                   "periods": self.period_figures(queue, [queue])})
 
     def presence_changed(self, extension: str) -> None:
         """A registration of ``extension`` appeared or ended (registrar listener), or its

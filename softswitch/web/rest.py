@@ -20,10 +20,12 @@ from softswitch.web.models import (
     MonitorRequest,
     NoteRequest,
     ParkRequest,
+    PeriodQuery,
     PresenceRequest,
     RecordingRequest,
     RedirectRequest,
     TransferRequest,
+    parse,
 )
 from softswitch.web.permissions import require_admin
 
@@ -63,19 +65,30 @@ async def me(request: web.Request) -> web.Response:
                             for c in panels.tracker.agent_calls(a.extension)]})
 
 
+def _period(request: web.Request) -> str:
+    return parse(PeriodQuery, dict(request.query), "query").period
+
+
 async def list_queues(request: web.Request) -> web.Response:
     a = access(request)
+    period = _period(request)
     panels = request.app[BOARD].panels
     queues = a.viewable()
-    return _json({"queues": [{"number": q, "name": a.config.queue(q).name,
-                              "kpis": panels.kpis(q)} for q in queues],
-                  "all": panels.all_row(queues), "server_time": time.time()})
+    await panels.load_periods(queues)
+    return _json({"period": period,
+                  "queues": [{"number": q, "name": a.config.queue(q).name,
+                              "kpis": panels.kpis(q, period=period),
+                              "periods": panels.period_figures(q, [q])} for q in queues],
+                  "all": panels.all_row(queues, period), "server_time": time.time()})
 
 
 async def get_queue(request: web.Request) -> web.Response:
     queue = request.match_info["queue"]
     access(request).require_view(queue)
-    return _json(request.app[BOARD].panels.queue_state(queue))
+    period = _period(request)
+    panels = request.app[BOARD].panels
+    await panels.load_periods([queue])
+    return _json(panels.queue_state(queue, period))
 
 
 async def set_agent_state(request: web.Request) -> web.Response:
@@ -209,9 +222,10 @@ ENDPOINTS = (
     Endpoint("POST", "/logout", logout, "End this token's session"),
     Endpoint("GET", "/me", me, "The caller's roles, agent memberships and calls"),
     Endpoint("GET", "/queues", list_queues,
-             "The queues the caller may see, with the 16 wallboard KPIs and the All row"),
+             "The queues the caller may see, with the 16 wallboard KPIs and the All row",
+             query_model=PeriodQuery),
     Endpoint("GET", "/queues/{queue}", get_queue,
-             "One queue: KPIs, waiting calls, active calls, agents"),
+             "One queue: KPIs, waiting calls, active calls, agents", query_model=PeriodQuery),
     Endpoint("POST", "/queues/{queue}/agents/{agent}/state", set_agent_state,
              "Sign an agent in or out, pause (reason) or resume it (own, or P1)",
              AgentStateRequest),

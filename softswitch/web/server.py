@@ -51,12 +51,12 @@ def build_app(router: Any) -> web.Application:
         extension = router.config.extension(ext)  # the config in force (reloads apply)
         return extension.name if extension is not None else ""
 
+    store = router.store if hasattr(router.store, "fetch") else None
     panels = Panels(router.events, lambda: desk.queues.acd, registered=registered,
                     name=name,
                     contact=lambda number: Contacts.of(router.config).name(number),
-                    clock=router.loop.time)
+                    clock=router.loop.time, source=store)
     router.registrar.listeners.append(panels.presence_changed)
-    store = router.store if hasattr(router.store, "fetch") else None
     logs = CallLogs(store, panels.publish_record) if store is not None else None
     app[CREDENTIALS] = credentials
     from softswitch.web.presence_state import PresenceStates
@@ -85,6 +85,8 @@ def build_app(router: Any) -> web.Application:
 
     async def on_startup(app: web.Application) -> None:
         await presence.load()  # the statuses survive restarts (no rule runs)
+        # the stored part of today's, this week's and this month's figures (web.periods)
+        await panels.load_periods(list(desk.queues.acd.queues()))
 
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)

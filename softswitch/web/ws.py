@@ -39,6 +39,7 @@ from softswitch.web.models import (
     MonitorRequest,
     NoteRequest,
     ParkRequest,
+    PeriodQuery,
     PresenceRequest,
     RecordingRequest,
     RedirectRequest,
@@ -267,6 +268,8 @@ async def _subscribe(client: WsClient, board: ops.Switchboard, access: Access,
     resume = message.get("resume")
     if resume is not None and (not isinstance(resume, int) or isinstance(resume, bool)):
         raise ApiError(400, "invalid_field", "resume: the last seq received", "resume")
+    period = parse(PeriodQuery, {"period": message.get("period", "today")}).period
+    await board.panels.load_periods(queues)  # before the snapshot: nothing awaits after
     feed = board.panels.feed
     feed.flush()  # what is pending goes out under the old subscription first
     client.subscribe(frozenset(queues), feed.seq)
@@ -278,7 +281,7 @@ async def _subscribe(client: WsClient, board: ops.Switchboard, access: Access,
         for text in missed:
             client.push(text)
         return None
-    snapshot = board.panels.snapshot(queues, client.principal.extension)
+    snapshot = board.panels.snapshot(queues, client.principal.extension, period)
     snapshot["id"] = message.get("id")
     snapshot["resumed"] = False if resume is not None else None
     client.send(snapshot)

@@ -16,10 +16,12 @@ Screenshots of each screen at 1366x768 and 1920x1080 go to tests/browser/screens
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from blf_keys import lamp_history, start_keys, wait_until
@@ -364,3 +366,115 @@ def test_wallboard_widgets_carousel_tv_mode_and_keyboard(
     large.click("#tab-wallboard")
     large.click("#wb-full")
     expect(large.locator("header")).to_be_hidden()
+
+
+def seed_earlier_calls(path: Path) -> list[float]:
+    """Abandoned calls of 6470 in the store before the switch starts: at 01:00 UTC (the
+    queue has no time zone) of this week's Monday, this month's 1st and yesterday, each
+    that is before today (the switch's stored part of the windows, softswitch.web.periods).
+    Returns their entry times."""
+    import asyncio
+
+    from acd.events import CallStatus, LeaveReason, TaskJoined, TaskLeft
+    from softswitch.reports.rows import ReportRows
+    from softswitch.store import Store
+    from softswitch.web.periods import window
+
+    now = time.time()
+    today, _ = window("today", now, ZoneInfo("UTC"))
+    starts = {window("week", now, ZoneInfo("UTC"))[0], window("month", now, ZoneInfo("UTC"))[0],
+              today - 86400}
+    moments = sorted(s + 3600 for s in starts if s < today)
+
+    async def write() -> None:
+        store = await Store.open(str(path))
+        rows = ReportRows({Q: 60.0}, 0.0)  # engine time = wall time
+        for i, at in enumerate(moments):
+            for e in (TaskJoined(at, f"seed-{i}", Q, "3000", 1),
+                      TaskLeft(at + 8, f"seed-{i}", Q, CallStatus.ABANDONED,
+                               LeaveReason.ABANDONED, 8.0)):
+                for sql, params in rows.handle(e):
+                    store.write(sql, params)
+        await store.flush()
+        await store.close()
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:  # this thread runs Playwright's event loop
+        pool.submit(asyncio.run, write()).result()
+    return moments
+
+
+@pytest.mark.timeout(180)
+def test_wallboard_time_range_selector_shows_the_apis_period_figures(
+        switch_factory: Callable[..., RunningSwitch], phone_factory: Callable[..., Phone],
+        page_factory: Callable[..., Page], tmp_path: Path) -> None:
+    seeded = seed_earlier_calls(tmp_path / "seeded.sqlite3")
+    switch = switch_factory(extensions=EXTENSIONS, queues=[QUEUE, QUEUE2], overrides={
+        **OVERRIDES, "database": f"sqlite:///{tmp_path / 'seeded.sqlite3'}"})
+    caller = phone(phone_factory, CALLER, switch)  # today: one call abandoned
+    call = caller.call(f"sip:{Q}@{switch.host}:{switch.port}")
+    caller.wait_call_state(call, "CONFIRMED")
+    caller.hangup(call)
+    agent = phone(phone_factory, AGENT, switch)  # and one answered by the agent
+    call = caller.call(f"sip:{Q}@{switch.host}:{switch.port}")
+    agent.answer(agent.wait_incoming())
+    caller.wait_call_state(call, "CONFIRMED")
+    caller.hangup(call)
+
+    def talk() -> float:
+        agents = api(switch, MANAGER, "GET", f"/queues/{Q}")["agents"]
+        mine = [a for a in agents if a["agent"] == AGENT[0]]
+        return float(mine[0]["period_calls"]["today"]["talk"])
+
+    wait_until(lambda: talk() > 0, what="the answered call's talk on the agent's row")
+    page = page_factory("large")
+    log_in(page, switch, MANAGER)
+    page.click("#tab-wallboard")
+    selector = page.locator("#wb-period")
+    expect(selector).to_have_value("today")  # the default
+    expect(selector.locator("option")).to_have_text(["Today", "This week", "This month"])
+    page.click("#wb-toggle")  # list view: a row per queue and the All row
+    totals = {}
+    for period in ("today", "week", "month", "today"):
+        selector.select_option(period)
+        reply = api(switch, MANAGER, "GET", f"/queues?period={period}")
+        rows = {q["number"]: q["kpis"] for q in reply["queues"]}
+        rows["all"] = reply["all"]
+        totals[period] = rows[Q]["total"]
+        for queue, figures in rows.items():
+            for key in KPIS:
+                cell = page.locator(f"#perf-table tr[data-queue='{queue}'] td[data-kpi='{key}']")
+                expect(cell).to_have_text(kpi_text(key, figures))
+        # the agent status list's period columns (§2.5) are the API's for the same window
+        agents = api(switch, MANAGER, "GET", f"/queues/{Q}?period={period}")["agents"]
+        for a in agents:
+            calls = a["period_calls"][period]
+            row = page.locator(f"#agent-table tr[data-agent='{a['agent']}'][data-queue='{Q}']")
+            expect(row.locator("td[data-col='answered']")).to_have_text(str(calls["answered"]))
+            expect(row.locator("td[data-col='missed']")).to_have_text(str(calls["missed"]))
+            expect(row.locator("td[data-col='talk']")).to_have_text(hms(calls["talk"]))
+        assert [a["period_calls"][period]["answered"] for a in agents
+                if a["agent"] == AGENT[0]] == [1]
+        shot(page, f"wallboard-period-{period}")
+    # the windows hold what the store and today gave them (Monday 00:00, the 1st 00:00 UTC)
+    now = time.time()
+    for period in ("week", "month"):
+        since = window_start(period, now)
+        assert totals[period] == 2 + sum(1 for m in seeded if m >= since), period
+    assert totals["today"] == 2
+    # the summary view follows the selector too; the choice survives a reload
+    selector.select_option("month")
+    page.click("#wb-toggle")
+    expect(page.locator("#kpi-total")).to_have_text(str(totals["month"]))
+    page.reload()
+    expect(page.locator("#wb-period")).to_have_value("month")
+    # Chinese: the manual's 时间范围 with today / this week / this month
+    page.select_option("#lang", "zh")
+    expect(page.locator("#wb-period option")).to_have_text(["今天", "本周", "本月"])
+
+
+def window_start(period: str, now: float) -> float:
+    from softswitch.web.periods import window
+
+    return window(period, now, ZoneInfo("UTC"))[0]

@@ -3,8 +3,12 @@
 // switch (live.js), every operation is a live-API call the server checks again.
 //
 // Decisions:
-// - Period KPIs are the switch's, which count since it started: there is no time-range
-//   selector (the API has no today/week/month figures); the wallboard says so.
+// - The time-range selector (数据的时间范围, §2.2) at the wallboard's top right picks today,
+//   this week or this month (PERIODS): every queue row and the All row carry the three
+//   windows' period KPIs (`periods`, softswitch/web/PROTOCOL.md), so switching needs no
+//   request; the choice is kept in the browser. The queue panel's Call Statistics are today's.
+//   The agent status list's Answered / Missed (per ring) / Total Talk Time columns follow
+//   the same selector (agents rows' `period_calls`, kept fresh by `agent.calls` deltas).
 // - The clock widget shows the switch's time (server_time, so a wrong browser clock does not
 //   matter) in the browser's time zone: the configuration has no single PBX time zone.
 // - Threshold colours only where the configuration gives a threshold: SLA below the queue's
@@ -51,6 +55,13 @@ export function hms(seconds) {
   const s = Math.max(0, Math.floor(seconds || 0));
   const p = (n) => String(n).padStart(2, "0");
   return `${p(Math.floor(s / 3600))}:${p(Math.floor(s / 60) % 60)}:${p(s % 60)}`;
+}
+
+const PERIODS = ["today", "week", "month"];
+
+// A queue's (or the All row's) KPIs with the period KPIs of the window ``period``.
+function periodKpis(k, periods, period) {
+  return k && periods && periods[period] ? { ...k, ...periods[period], period } : k;
 }
 
 function kpiText(key, k) {
@@ -352,7 +363,9 @@ class Console {
       this.wbView === "summary" ? h("button", { id: "wb-edit", onclick: () => { this.editing = this.editing ? null : structuredClone(this.layout()); this.render(); } }, this.editing ? t("cancel") : t("edit")) : null,
       h("button", { id: "wb-full", onclick: () => this.fullscreen() }, t("fullscreen")),
       h("button", { id: "wb-popout", onclick: () => popOut() }, t("popout")),
-      h("span", { class: "period" }, t("period")));
+      h("label", { class: "period" }, t("time_range"),
+        h("select", { id: "wb-period", "aria-label": t("time_range"), onchange: (ev) => { this.prefs.set("period", ev.target.value); this.render(); } },
+          PERIODS.map((p) => h("option", { value: p, selected: this.wbPeriod() === p }, t(`period_${p}`))))));
     const content = this.wbView === "summary" ? this.summaryView() : this.listView();
     return h("section", { class: "wallboard", "aria-label": t("wallboard") }, controls, content);
   }
@@ -371,13 +384,22 @@ class Console {
     document.addEventListener("fullscreenchange", off);
   }
 
+  wbPeriod() {
+    const p = this.prefs.get("period", "today");
+    return PERIODS.includes(p) ? p : "today";
+  }
+
+  qKpis(q, period = this.wbPeriod()) { return periodKpis(q.kpis, q.periods, period); }
+
+  allKpis(period = this.wbPeriod()) { return periodKpis(this.live.all, this.live.all && this.live.all.periods, period); }
+
   summaryKpis() {
     if (this.wbQueue === "all") {
       const qs = [...this.live.queues.values()];
-      return qs.length === 1 ? [qs[0].kpis, qs[0]] : [this.live.all, null];
+      return qs.length === 1 ? [this.qKpis(qs[0]), qs[0]] : [this.allKpis(), null];
     }
     const q = this.live.queues.get(this.wbQueue);
-    return [q.kpis, q];
+    return [this.qKpis(q), q];
   }
 
   summaryView() {
@@ -437,9 +459,9 @@ class Console {
       const head = h("tr", {}, h("th", {}, t("queue")), KPIS.map((k) => h("th", { scope: "col" }, t(k))));
       const rows = [];
       if (this.live.all) rows.push(h("tr", { class: "all-row", dataset: { queue: "all" } }, h("th", { scope: "row" }, t("all")),
-        KPIS.map((k) => h("td", { dataset: { kpi: k } }, kpiText(k, this.live.all)))));
+        KPIS.map((k) => h("td", { dataset: { kpi: k } }, kpiText(k, this.allKpis())))));
       for (const q of queues) rows.push(h("tr", { dataset: { queue: q.number } }, h("th", { scope: "row" }, qLabel(q)),
-        KPIS.map((k) => h("td", { dataset: { kpi: k }, class: kpiClass(k, q.kpis, q) }, kpiText(k, q.kpis)))));
+        KPIS.map((k) => h("td", { dataset: { kpi: k }, class: kpiClass(k, this.qKpis(q), q) }, kpiText(k, this.qKpis(q))))));
       parts.push(h("h2", {}, t("queue_perf_list")), h("div", { class: "scroll" }, h("table", { id: "perf-table" }, h("thead", {}, head), h("tbody", {}, rows))));
     }
     parts.push(h("h2", {}, t("agent_status_list")), this.agentStatusTable(this.wbQueue === "all" ? queues : [this.live.queues.get(this.wbQueue)]));
@@ -462,6 +484,7 @@ class Console {
         onchange: (ev) => { f.state = f.state || new Set(states.keys()); ev.target.checked ? f.state.add(s) : f.state.delete(s); this.render(); } }), `${s} (${n})`)),
       h("button", { onclick: () => { this.wbFilter = null; this.render(); } }, t("reset")));
     const now = this.live.now();
+    const period = this.wbPeriod();
     const shown = rows.filter(({ a }) => f.presence.has(a.registered ? "online" : "offline") && (!f.state || f.state.has(stateText(a))));
     const body = shown.map(({ q, a }) => {
       let time = "-";
@@ -473,11 +496,16 @@ class Console {
           a.presence ? h("span", { class: "presence", dataset: { presence: a.presence } }, ` (${t(`presence_${a.presence}`)})`) : ""),
         h("td", {}, t(a.type)), h("td", { class: `state ${stateKey(a)}` }, stateText(a)), h("td", {}, time),
         h("td", {}, a.current_calls ? h("button", { class: "link", onclick: () => { this.panelQueue = q.number; location.hash = "#/panel"; } }, String(a.current_calls)) : "0"),
-        h("td", {}, a.longest_call_since ? h("span", { "data-since": a.longest_call_since }, hms(now - a.longest_call_since)) : "00:00:00"));
+        h("td", {}, a.longest_call_since ? h("span", { "data-since": a.longest_call_since }, hms(now - a.longest_call_since)) : "00:00:00"),
+        // §2.5 period columns for the time range: answered, missed (per ring), talk
+        ...["answered", "missed", "talk"].map((key) => {
+          const c = (a.period_calls || {})[period] || { answered: 0, missed: 0, talk: 0 };
+          return h("td", { dataset: { col: key } }, key === "talk" ? hms(c.talk) : String(c[key]));
+        }));
     });
     return h("div", {}, h("div", { class: "filters" }, presence, stateBox),
       h("div", { class: "scroll" }, h("table", { id: "agent-table" },
-        h("thead", {}, h("tr", {}, [t("queue"), t("agent_col"), t("type"), t("status"), t("time"), t("current_calls"), t("max_current")].map((c) => h("th", { scope: "col" }, c)))),
+        h("thead", {}, h("tr", {}, [t("queue"), t("agent_col"), t("type"), t("status"), t("time"), t("current_calls"), t("max_current"), t("agent_answered"), t("agent_missed"), t("agent_talk")].map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, body))));
   }
 
@@ -490,7 +518,7 @@ class Console {
     const sel = h("select", { id: "panel-queue", "aria-label": t("queue"), onchange: (ev) => { this.panelQueue = ev.target.value; this.render(); } },
       queues.length > 1 ? h("option", { value: "all", selected: this.panelQueue === "all" }, t("all")) : null,
       queues.map((q) => h("option", { value: q.number, selected: this.panelQueue === q.number }, qLabel(q))));
-    const k = this.panelQueue === "all" && queues.length > 1 ? this.live.all : scope[0].kpis;
+    const k = this.panelQueue === "all" && queues.length > 1 ? this.allKpis("today") : this.qKpis(scope[0], "today");
     const qcfg = this.panelQueue === "all" ? null : scope[0];
     const stats = h("section", { class: "sub stats", id: "call-stats", "aria-label": t("call_stats") }, h("h2", {}, t("call_stats")),
       h("div", { class: "statrow" }, PANEL_STATS.map((key) => {
@@ -522,7 +550,7 @@ class Console {
         h("td", {}, h("span", { class: "ops" }, this.activeOps(q, c)))))));
     return h("section", { class: "panel", "aria-label": t("panel") },
       h("div", { class: "controls" }, sel, h("button", { id: "panel-popout", onclick: () => popOut() }, t("popout")),
-        h("span", { class: "period" }, t("period"))),
+        h("span", { class: "period" }, `${t("time_range")}: ${t("period_today")}`)),
       h("div", { class: "panel-grid" }, stats,
         h("section", { class: "sub", id: "waiting", "aria-label": t("waiting") }, h("h2", {}, `${t("waiting")} (${waiting.length})`), h("div", { class: "scroll" }, wTable)),
         h("section", { class: "sub", id: "active", "aria-label": t("active") }, h("h2", {}, `${t("active")} (${active.length})`), h("div", { class: "scroll" }, aTable)),

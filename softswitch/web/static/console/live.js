@@ -199,12 +199,15 @@ export class Live extends EventTarget {
       case "agent.activity":
         for (const r of this._memberRows(m.agent)) if (m.queues.includes(r.queue)) r.wrap_up_until = m.wrap_up_until;
         break;
+      case "agent.calls":
+        for (const r of this._memberRows(m.agent)) if (r.queue === m.queue) r.period_calls = m.period_calls;
+        break;
       case "agent.removed":
         if (q) q.agents = q.agents.filter((a) => a.agent !== m.agent);
         if (m.agent === this.me.extension) this.me.memberships = this.me.memberships.filter((a) => a.queue !== m.queue);
         break;
       case "queue.stats":
-        if (q) q.kpis = m.kpis;
+        if (q) { q.kpis = m.kpis; q.periods = m.periods; }
         this._emit("stats", { queue: m.kpis && m.kpis.queue });
         break;
       default:
