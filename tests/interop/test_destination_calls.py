@@ -23,6 +23,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from blf_keys import lamp_history, start_keys, wait_until
 from phones import Phone, wait_wav_complete
+from queue_support import wait_prompt_heard
 
 from benchmarks.peers.net import free_port
 from benchmarks.peers.sipp import Sipp, injection_file
@@ -396,14 +397,18 @@ def wav_attachment(message: Message, path: Path) -> Path:
 
 def leave_message(phone: Phone, call: int, tmp_path: Path, greeting_hz: float,
                   message_hz: float) -> None:
-    """Hear the greeting (a tone), wait for the beep, speak (a tone) and press #: the switch
-    says goodbye and hangs up."""
+    """Hear the greeting (a tone), then "leave your message after the tone" to its end (read
+    from the phone's growing recording: `#` during it would skip to the tone), then after
+    the beep speak (a tone) and press #: the switch says goodbye and hangs up."""
     mark = phone.mark()
     phone.wait_call_state(call, "CONFIRMED")
     phone.wait_media(call)
     phone.record(call, tmp_path / "greeting.wav")
-    time.sleep(2.5)
+    instructions = PROMPTS / "vm-leave-message-after-tone.wav"
+    wait_prompt_heard(tmp_path / "greeting.wav", instructions,
+                      audio.read_wav(instructions)[0].size / audio.RATE, timeout=20)
     audio.wav_has_tone(phone.stop_record(call), greeting_hz, min_seconds=1.0)
+    time.sleep(0.8)  # the beep (0.5 s) after the instructions; the recording starts after it
     phone.play(call, audio.tone_wav(tmp_path / "message.wav", message_hz))
     time.sleep(3.5)
     phone.send_dtmf(call, "#")
@@ -459,7 +464,13 @@ def test_extension_voicemail_lamp_email_and_listening(
         time.sleep(0.5)
         press(carol, listen, "4321#", tmp_path / "pin.wav")
         carol.record(listen, tmp_path / "played.wav")
-        time.sleep(12.0)  # the summary and "message 1 from 1 0 0 1" come first
+        # the summary and "message 1 from 1 0 0 1" come first: read the growing recording
+        # until the message (the 700 Hz tone) has been heard for 2 s
+        deadline = time.monotonic() + 30.0
+        while audio.detect_tone(*audio.read_partial_wav(tmp_path / "played.wav"),
+                                700).seconds_with_tone < 2.0:
+            assert time.monotonic() < deadline, "the message's tone not played back"
+            time.sleep(0.2)
         audio.wav_has_tone(carol.stop_record(listen), 700, min_seconds=2.0)
         wait_until(lambda: summaries(lamps.messages())["1003"][-1]["Voice-Message"]
                    .startswith("0/1"), what="message heard: lamp 0/1")
