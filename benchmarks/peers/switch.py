@@ -93,9 +93,12 @@ def build_config(
             config.pop(key, None)
         config.get("voicemail", {}).pop("boxes", None)
     if not keep_demo_extensions:
-        # the demo's operators and pickup groups name the demo extensions
+        # the demo's operators, pickup groups, presence choices and message queues name the
+        # demo extensions
         config.pop("admins", None)
         config.get("pickup", {}).pop("groups", None)
+        config.get("presence", {}).pop("extensions", None)
+        config.pop("message_queues", None)
     if overrides:
         _merge(config, overrides)
     if config.get("smtp") is None:
