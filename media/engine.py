@@ -1102,7 +1102,7 @@ class Recording:
         self._consumers: list[Callable[[MediaLeg, bytes, float], None]] = []
         for ch, leg in enumerate(legs):
             def consume(lg: MediaLeg, payload: bytes, now: float, ch: int = ch) -> None:
-                self._core.push(ch, g711.decode(payload, lg.codec))
+                self._core.push_payload(ch, payload, lg.codec)
             self._consumers.append(consume)
             leg.add_audio_consumer(consume)
             leg._recordings.append(self)

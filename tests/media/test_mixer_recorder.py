@@ -131,3 +131,50 @@ def test_recorder_with_10ms_packets_keeps_all_audio(tmp_path):
     with wave.open(str(tmp_path / "ten.wav"), "rb") as w:
         data = np.frombuffer(w.readframes(w.getnframes()), "<i2")
     assert len(data) == 1600 and np.all(data == 7)
+
+
+def _read(path):
+    with wave.open(str(path), "rb") as w:
+        return np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, w.getnchannels())
+
+
+def test_recorder_decodes_received_payloads_of_either_law_exactly(tmp_path):
+    """G.711 packets are kept as received and decoded a second at a time: the file holds
+    exactly what decoding each packet would give, for PCMU and PCMA, across a codec change
+    (a re-INVITE), with 10 ms packets, gaps and a pause as silence."""
+    from media import g711
+
+    tone = (np.sin(np.arange(160) / 3) * 9000).astype(np.int16)
+    mu, a = g711.encode(tone, g711.Codec.PCMU), g711.encode(tone, g711.Codec.PCMA)
+    rec = ChannelRecorder(tmp_path / "g711.wav", 2, flush_every=4)
+    expected0, expected1 = [], []
+    for i in range(12):
+        codec, payload = (g711.Codec.PCMU, mu) if i < 6 else (g711.Codec.PCMA, a)
+        if i != 3:  # a lost packet: silence on the caller's channel
+            rec.push_payload(0, payload[:80], codec)  # 10 ms packets
+            rec.push_payload(0, payload[80:], codec)
+        rec.push_payload(1, payload, codec)
+        rec.paused = i == 9
+        rec.tick()
+        decoded = g711.decode(payload, codec)
+        expected0.append(np.zeros(160, np.int16) if i in (3, 9) else decoded)
+        expected1.append(np.zeros(160, np.int16) if i == 9 else decoded)
+    rec.close()
+    data = _read(tmp_path / "g711.wav")
+    assert np.array_equal(data[:, 0], np.concatenate(expected0))
+    assert np.array_equal(data[:, 1], np.concatenate(expected1))
+    assert rec.duration == pytest.approx(12 * 0.02)
+
+
+def test_recorder_channels_may_mix_payloads_and_linear_frames(tmp_path):
+    from media import g711
+
+    rec = ChannelRecorder(tmp_path / "mixed.wav", 2, flush_every=50)
+    linear = np.full(160, 1234, np.int16)
+    for _ in range(3):
+        rec.push(0, linear)
+        rec.push_payload(1, bytes([0xFF]) * 160, g711.Codec.PCMU)  # mu-law zero
+        rec.tick()
+    rec.close()
+    data = _read(tmp_path / "mixed.wav")
+    assert len(data) == 480 and np.all(data[:, 0] == 1234) and np.all(data[:, 1] == 0)
