@@ -13,7 +13,14 @@ import audio
 import numpy as np
 import pytest
 from phones import Phone, wait_wav_complete
-from queue_support import EN, call_and_press, phone, poll_rows, queue_config
+from queue_support import (
+    EN,
+    call_and_press,
+    phone,
+    poll_rows,
+    queue_config,
+    wait_prompt_heard,
+)
 
 from benchmarks.peers.switch import Extension, RunningSwitch
 
@@ -49,7 +56,10 @@ def test_position_announcement_and_key_press(
     caller.wait_call_state(call, "CONFIRMED")
     caller.wait_media(call)
     caller.record(call, tmp_path / "heard.wav")
-    time.sleep(15.5)  # the 7 s announcement is over before the next one, 8 s later
+    # the whole first-in-line sentence heard (its last part ends it), not a fixed sleep
+    thank_you = EN / "thank-you-for-patience.wav"
+    wait_prompt_heard(tmp_path / "heard.wav", thank_you, _seconds(thank_you),
+                      timeout=30)
     heard = caller.stop_record(call)
     first = audio.wav_contains_prompt(heard, EN / "no-callers-ahead.wav")
     assert 7.0 < first.lag_s < 9.0  # the first announcement after 8 s
@@ -144,19 +154,27 @@ def test_silent_caller_in_the_callback_dialogue_is_rung_when_an_agent_frees(
         switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
     """The caller presses 1 and then nothing: after 15 s of silence the callback prompt is
     played again, after 15 s more the caller is back in line (§4.2: a callback *can* be
-    requested); when the agent's phone registers, it rings for the caller, who talks."""
+    requested). An agent who registers right after the repeat is rung only when the
+    dialogue has ended, for the caller, who talks. Nothing here sleeps for the switch's
+    timers: the test waits until the caller has heard the prompt again, and for the ring."""
     caller = phone(phone_factory, CALLER, switch)
     call = call_and_press(caller, switch, "6461", "1")
-    time.sleep(10.0)  # the first prompt is over
-    caller.record(call, tmp_path / "again.wav")
-    time.sleep(12.0)
-    again = caller.stop_record(call)
-    wait_wav_complete(again)
-    repeat = audio.wav_contains_prompt(again, EN / "callback-number-confirm-prefix.wav")
-    assert 4.0 < repeat.lag_s < 7.0  # 15 s after the key press
-    time.sleep(10.0)  # the second silence ends the dialogue
-    agent = phone(phone_factory, AGENT, switch)  # an agent becomes available
-    ring = agent.wait_incoming(timeout=10)
+    pressed = time.monotonic()
+    prompt = EN / "callback-number-confirm-prefix.wav"
+    caller.record(call, tmp_path / "first.wav")
+    wait_prompt_heard(tmp_path / "first.wav", prompt, 1.0, timeout=10)
+    caller.stop_record(call)
+    caller.record(call, tmp_path / "again.wav")  # a new file: the next time it is heard
+    wait_prompt_heard(tmp_path / "again.wav", prompt, 1.0, timeout=30)
+    repeated = time.monotonic()
+    caller.stop_record(call)
+    # 15 s after the key press, plus the second of it the wait needs to recognise it
+    assert 14.0 < repeated - pressed < 21.0
+    agent = phone(phone_factory, AGENT, switch)  # an agent becomes available now
+    ring = agent.wait_incoming(timeout=30)
+    # ... and rings only when the second silence (15 s from the repeat's start) has ended
+    # the dialogue: a caller entering a number is not offered
+    assert time.monotonic() - repeated > 11.0
     assert "callback" not in agent.incoming(ring)["from"]  # the caller is on the line
     agent.answer(ring)
     agent.wait_call_state(ring, "CONFIRMED")
@@ -167,6 +185,11 @@ def test_silent_caller_in_the_callback_dialogue_is_rung_when_an_agent_frees(
     audio.wav_has_tone(caller.stop_record(call), 440, min_seconds=1.0)
     agent.hangup(ring)
     assert caller.wait_call_state(call, "DISCONNECTED")["code"] == 200
+
+
+def _seconds(wav: Path) -> float:
+    samples, rate = audio.read_wav(wav)
+    return len(samples) / rate
 
 
 CAROL = ("1003", "carol-1003-secret")  # config.example.yaml's demo extensions
