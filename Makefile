@@ -62,7 +62,7 @@ test: $(STAMP) apt-tools prompts
 	.venv/bin/ruff check softswitch acd media tests benchmarks
 	.venv/bin/mypy
 	.venv/bin/softswitch check --config config.example.yaml
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --durations=30
 
 bench: $(STAMP) apt-tools prompts
 	$(PY) -m benchmarks.acd
