@@ -23,9 +23,12 @@ What changes live (each part's ``reconfigure``): extensions (digest credentials,
 the dial plan; a removed extension's registrations are dropped, its calls continue), queues
 and their members and every queue setting (`acd.engine.Acd.handle_reconfigure` says what
 happens to waiting callers, offers and agents), pause reasons, business hours, holidays,
-message queues, feature codes and BLF keys, trunks (a trunk's registration is started,
-stopped or renewed), inbound and outbound routes, the prompts directory, report SLA times and
-notification recipients.
+message queues, feature codes and BLF keys, IVRs, ring groups, call flows (and their
+day/night keys), voicemail boxes and group voicemails (softswitch.apps.desk), every
+destination reference (failover, key press, IVR keys, ...), trunks (a trunk's registration
+is started, stopped or renewed), inbound and outbound routes, the prompts directory, report
+SLA times and notification recipients. The voicemail directory waits for a restart (stored
+messages point into it).
 
 What waits for a restart (`RESTART_ONLY`): ``sip`` (listeners, domain, realm, registrar,
 auth and brute-force settings, user agent, no-answer timeout), ``rtp``, ``http``,
@@ -119,6 +122,11 @@ def restart_needed(old: Config, new: Config) -> list[str]:
                     out[f"{name}.{_YAML_KEYS.get((name, f.name), f.name)}"] = None
         else:
             out[name] = None
+    # the voicemail directory: stored messages point into it (softswitch.apps.desk)
+    dirs = [getattr(getattr(getattr(c, "apps", None), "voicemail", None), "directory", None)
+            for c in (old, new)]
+    if dirs[0] != dirs[1]:
+        out["voicemail.directory"] = None
     return list(out)
 
 
@@ -155,6 +163,13 @@ def describe_changes(old: Config, new: Config) -> list[str]:
     for section in ("pause_reasons", "business_hours", "holidays"):
         if getattr(acd_old, section, ()) != getattr(acd_new, section, ()):
             lines.append(section.replace("_", " "))
+    apps_old, apps_new = getattr(old, "apps", None), getattr(new, "apps", None)
+    for section in ("ivrs", "ring_groups", "call_flows", "group_voicemails"):
+        lines.append(_diff(section.replace("_", " "),
+                           dict(getattr(apps_old, section, None) or {}),
+                           dict(getattr(apps_new, section, None) or {})))
+    if getattr(apps_old, "voicemail", None) != getattr(apps_new, "voicemail", None):
+        lines.append("voicemail")
     if old.feature_codes != new.feature_codes:
         lines.append("feature codes")
     if old.prompts != new.prompts:
@@ -192,6 +207,9 @@ def apply(switch: Any, new: Config) -> tuple[list[str], list[str]]:
     router.queues.reconfigure(acd_config, {e.number: e for e in live.extensions},
                               getattr(live.prompts, "directory", None))
     router.agentdesk.reconfigure(live)
+    # every destination reference resolves against the new file; the applications' numbers
+    router.destinations.config = live
+    router.applications.reconfigure(live)
     router.config = switch.config = live
     return changes, restart
 

@@ -127,3 +127,50 @@ async def _until(predicate: Any, timeout: float = 5.0) -> None:
     while not predicate():
         assert asyncio.get_running_loop().time() < deadline, "condition not reached"
         await asyncio.sleep(0.01)
+
+
+async def test_apply_moves_the_call_applications(tmp_path: Path) -> None:
+    """IVRs, ring groups, call flows (their day/night keys), group voicemails and every
+    destination reference follow a reload: a new IVR answers its number and is a valid
+    destination, a removed one is gone, a group box's new member gets its lamp body."""
+    from acd.config import Destination, DestinationType
+
+    raw = raw_config(tmp_path)
+    exts = [e["number"] for e in raw["extensions"]]
+    raw["ivrs"] = [{"number": "7000", "name": "Old menu", "prompt": "goodbye",
+                    "keys": {"1": {"type": "queue", "target": "6400"}},
+                    "fallback": {"type": "hangup"}}]
+    switch = Switch(parsed(tmp_path, raw))
+    await switch.start()
+    try:
+        router = switch.router
+        desk = router.applications
+        assert desk.apps.numbers() == {"7000": "ivrs"}
+        raw["ivrs"] = [{"number": "7001", "name": "New menu", "prompt": "goodbye",
+                        "keys": {"1": {"type": "queue", "target": "6401"}},
+                        "fallback": {"type": "hangup"}}]
+        raw["call_flows"] = [{"number": "7100", "name": "Office", "time_zone": "UTC",
+                              "in_hours": {"type": "ivr", "target": "7001"},
+                              "outside_hours": {"type": "hangup"}, "toggle_code": "*280"}]
+        raw["business_hours"] = [{"time_zone": "UTC", "periods": [
+            {"days": ["mon"], "time": "09:00-18:00"}]}]
+        raw["group_voicemails"] = [{"number": "8100", "name": "Team",
+                                    "members": exts[:2], "pin": "2468"}]
+        changes, restart = apply(switch, parsed(tmp_path, raw))
+        assert "ivrs +7001 -7000" in changes and "call flows +7100" in changes
+        assert "group voicemails +8100" in changes and "business hours" in changes
+        assert restart == []
+        assert desk.apps.numbers() == {"7001": "ivrs", "7100": "call_flows",
+                                       "8100": "group_voicemails"}
+        ivr = router.destinations.resolve(Destination(DestinationType.IVR, "7001"))
+        assert getattr(ivr, "factory", None) is not None
+        gone = router.destinations.resolve(Destination(DestinationType.IVR, "7000"))
+        assert getattr(gone, "factory", None) is None
+        assert router.agentdesk.notifier.call_flow_toggles == {"*280": "7100"}
+        assert desk.mailboxes.mailboxes.boxes_of(exts[0]) == [exts[0], "8100"]
+        # the voicemail directory is where stored messages are: it waits for a restart
+        raw["voicemail"] = {"directory": str(tmp_path / "elsewhere")}
+        _changes, restart = apply(switch, parsed(tmp_path, raw))
+        assert restart == ["voicemail.directory"]
+    finally:
+        await switch.stop()

@@ -58,6 +58,28 @@ class ApplicationDesk:
             {cf.toggle_code: number for number, cf in self.apps.call_flows.items()
              if cf.toggle_code})
 
+    def reconfigure(self, cfg: Any) -> None:
+        """A reload (softswitch.reload.apply): the numbers dialled to IVRs, ring groups, call
+        flows and group voicemails, the boxes and their owners, the voicemail access code and
+        the day/night keys are the new file's from the next call on. Calls in an application
+        finish with the settings they started with. Stored messages stay (a box removed
+        keeps its rows and files; a box that comes back finds them); a lamp whose box
+        membership changed is sent again. Decision: the voicemail directory is fixed at
+        start (its files are where the stored messages point): a change waits for a
+        restart, as ``recording`` does."""
+        self.apps = cfg.apps if isinstance(cfg.apps, AppsConfig) else AppsConfig()
+        mailboxes = self.mailboxes.mailboxes
+        before = {ext: mailboxes.lamp(ext) for b in mailboxes.boxes.values() for ext in b.owners}
+        mailboxes.boxes = self.apps.boxes()
+        after = {ext: mailboxes.lamp(ext) for b in mailboxes.boxes.values() for ext in b.owners}
+        for ext in sorted(before.keys() | after.keys()):
+            body = after.get(ext, mailboxes.lamp(ext))
+            if before.get(ext) != body:
+                self._lamp(ext, body)
+        self.router.agentdesk.notifier.set_call_flow_toggles(
+            {cf.toggle_code: number for number, cf in self.apps.call_flows.items()
+             if cf.toggle_code})
+
     async def restore(self) -> None:
         """The boxes' messages and the call flows' modes from the store."""
         from softswitch.store.voicemail import load_call_flow_modes, load_messages
