@@ -58,6 +58,12 @@ export function hms(seconds) {
 }
 
 const PERIODS = ["today", "week", "month"];
+// the settable presence statuses (softswitch.config PRESENCE_STATUSES; "offline" is the
+// absence of a registration, §10.3)
+const PRESENCES = ["available", "away", "business_trip", "dnd", "lunch", "off_work"];
+
+// §2.5.1 the Agent column's filter value of a row: its presence status when online, else offline
+function presenceKey(a) { return a.registered ? (a.presence || "available") : "offline"; }
 
 // A queue's (or the All row's) KPIs with the period KPIs of the window ``period``.
 function periodKpis(k, periods, period) {
@@ -102,6 +108,14 @@ function stateText(a) {
   if (!a.signed_in) return t("signed_out");
   if (a.paused) return a.pause_reason ? `${t("paused")}-${a.pause_reason}` : t("paused");
   return t("signed_in");
+}
+
+// §3.3.3 the recording icon of an answered call: flashing while recording, static when paused
+function recIcon(c) {
+  if (!c.recording) return null;
+  const label = c.recording === "paused" ? t("rec_paused") : t("rec_on");
+  return h("span", { class: `rec ${c.recording}`, role: "img", "aria-label": label, title: label, dataset: { recording: c.recording } },
+    c.recording === "paused" ? "⏸" : "●");
 }
 
 function stateKey(a) { return !a.signed_in ? "signed_out" : a.paused ? "paused" : "signed_in"; }
@@ -149,6 +163,8 @@ class Console {
       throw err;
     }
     this.roles = this.me.roles;
+    this.myPresence = await this.api.call("GET", `/extensions/${encodeURIComponent(this.session.extension)}/presence`)
+      .then((r) => r.presence).catch(() => null);
     this.live = new Live(this.session.token);
     this.live.addEventListener("change", () => this.scheduleRender());
     this.live.addEventListener("stats", () => this.refreshAll());
@@ -222,6 +238,22 @@ class Console {
     this.renderLogin();
   }
 
+  // §7.5 / §10.3: one's own presence status (Linkus "Settings > Status"); setting it runs
+  // the status's agent-state auto-switch rule on the server (PUT .../presence)
+  presencePicker() {
+    if (!this.myPresence) return null;
+    return h("label", { class: "my-presence" }, t("presence"),
+      h("select", { id: "my-presence", "aria-label": t("presence"), onchange: async (ev) => {
+        const status = ev.target.value;
+        try {
+          const reply = await this.api.call("PUT", `/extensions/${encodeURIComponent(this.session.extension)}/presence`, { status });
+          this.myPresence = reply.presence;
+          this.toast(`${t("presence")}: ${t(`presence_${reply.presence}`)}`);
+        } catch (err) { this.toast(`${t("error")}: ${err.message}`, "error"); }
+        this.render();
+      } }, PRESENCES.map((p) => h("option", { value: p, selected: p === this.myPresence }, t(`presence_${p}`)))));
+  }
+
   // ---------------------------------------------------------------- live plumbing
   status({ online, resumed }) {
     const banner = document.getElementById("offline");
@@ -251,6 +283,7 @@ class Console {
 
   onDelta(m) {
     const mine = this.session.extension;
+    if (m.type === "agent.presence" && m.agent === mine && m.presence) this.myPresence = m.presence;
     if (m.type === "notification") {
       const managed = this.roles.manager_of.includes(m.queue) || this.roles.admin;
       if (m.agent === mine || managed) this.notify(t(m.kind, { agent: m.agent, queue: m.queue }));
@@ -321,6 +354,7 @@ class Console {
     const header = h("header", {},
       h("span", { class: "brand" }, t("title")), nav,
       h("span", { class: "who", id: "who" }, `${this.session.extension}${this.roles.admin ? " (admin)" : ""}`),
+      this.presencePicker(),
       this.langPicker(() => this.render()),
       h("label", { class: "sound" }, h("input", { type: "checkbox", id: "sound", checked: this.prefs.get("sound", true),
         onchange: (ev) => this.prefs.set("sound", ev.target.checked) }), t("sound")),
@@ -469,23 +503,37 @@ class Console {
   }
 
   agentStatusTable(queues) {
-    this.wbFilter = this.wbFilter || { presence: new Set(["online", "offline"]), state: null };
+    this.wbFilter = this.wbFilter || { presence: null, state: null };
     const f = this.wbFilter;
     const rows = queues.flatMap((q) => q.agents.map((a) => ({ q, a })));
     const states = new Map([[t("signed_in"), 0], [t("signed_out"), 0], [t("paused"), 0]]); // §2.5.2
     for (const { a } of rows) { const s = stateText(a); states.set(s, (states.get(s) || 0) + 1); }
     for (const r of this.settings.pause_reasons) { const s = `${t("paused")}-${r.reason}`; if (!states.has(s)) states.set(s, 0); }
-    const online = rows.filter(({ a }) => a.registered).length;
-    const presence = h("fieldset", { class: "filter" }, h("legend", {}, t("presence")),
-      [["online", online], ["offline", rows.length - online]].map(([k, n]) => h("label", {},
-        h("input", { type: "checkbox", checked: f.presence.has(k), onchange: (ev) => { ev.target.checked ? f.presence.add(k) : f.presence.delete(k); this.render(); } }), `${t(k === "online" ? "online" : "offline_p")} (${n})`)));
+    // §2.5.1: Online (在线) split into the six presence statuses, with the group's total; Offline
+    const counts = new Map([...PRESENCES, "offline"].map((p) => [p, 0]));
+    for (const { a } of rows) counts.set(presenceKey(a), counts.get(presenceKey(a)) + 1);
+    const online = rows.length - counts.get("offline");
+    const checked = (p) => !f.presence || f.presence.has(p);
+    const toggle = (keys, on) => {
+      f.presence = f.presence || new Set([...PRESENCES, "offline"]);
+      for (const k of keys) { if (on) f.presence.add(k); else f.presence.delete(k); }
+      this.render();
+    };
+    const box = (p, label, n) => h("label", { class: p === "online" ? "group" : p === "offline" ? "" : "sub-item" },
+      h("input", { type: "checkbox", id: `pf-${p}`, dataset: { presence: p },
+        checked: p === "online" ? PRESENCES.every(checked) : checked(p),
+        onchange: (ev) => toggle(p === "online" ? PRESENCES : [p], ev.target.checked) }), `${label} (${n})`);
+    const presence = h("fieldset", { class: "filter", id: "presence-filter" }, h("legend", {}, t("presence")),
+      box("online", t("online"), online),
+      PRESENCES.map((p) => box(p, t(`presence_${p}`), counts.get(p))),
+      box("offline", t("offline_p"), counts.get("offline")));
     const stateBox = h("fieldset", { class: "filter" }, h("legend", {}, t("status")),
       [...states].map(([s, n]) => h("label", {}, h("input", { type: "checkbox", checked: !f.state || f.state.has(s),
         onchange: (ev) => { f.state = f.state || new Set(states.keys()); ev.target.checked ? f.state.add(s) : f.state.delete(s); this.render(); } }), `${s} (${n})`)),
       h("button", { onclick: () => { this.wbFilter = null; this.render(); } }, t("reset")));
     const now = this.live.now();
     const period = this.wbPeriod();
-    const shown = rows.filter(({ a }) => f.presence.has(a.registered ? "online" : "offline") && (!f.state || f.state.has(stateText(a))));
+    const shown = rows.filter(({ a }) => checked(presenceKey(a)) && (!f.state || f.state.has(stateText(a))));
     const body = shown.map(({ q, a }) => {
       let time = "-";
       if (a.paused && a.paused_at) time = h("span", { "data-since": a.paused_at }, hms(now - a.paused_at));
@@ -544,7 +592,7 @@ class Console {
       h("thead", {}, h("tr", {}, [t("caller"), t("callee"), t("queue"), t("status"), t("time"), t("details"), ""].map((x) => h("th", { scope: "col" }, x)))),
       h("tbody", {}, active.map(({ q, c }) => h("tr", { dataset: { call: c.id, caller: c.caller, agent: c.agent } },
         h("td", {}, caller(c)), h("td", {}, agentName(q, c.agent)), h("td", {}, qLabel(q)),
-        h("td", {}, c.on_hold ? t("on_hold") : t("talking")),
+        h("td", {}, c.on_hold ? t("on_hold") : t("talking"), recIcon(c)),
         h("td", {}, h("span", { "data-since": c.answered_at }, hms(now - c.answered_at))),
         h("td", {}, `${origin(c)}, ${t("talking")}`),
         h("td", {}, h("span", { class: "ops" }, this.activeOps(q, c)))))));
@@ -672,7 +720,7 @@ class Console {
     const now = this.live.now();
     const calls = h("section", { class: "sub", id: "my-calls", "aria-label": t("my_calls") }, h("h2", {}, t("my_calls")),
       h("table", {}, h("tbody", {}, me.calls.map((c) => h("tr", { dataset: { call: c.id } },
-        h("td", {}, `${c.contact_name || c.caller} [${c.caller}]`), h("td", {}, c.queue),
+        h("td", {}, `${c.contact_name || c.caller} [${c.caller}]`, recIcon(c)), h("td", {}, c.queue),
         h("td", {}, h("span", { "data-since": c.answered_at }, hms(now - c.answered_at))),
         h("td", {}, h("button", { class: "op-notes", onclick: () => this.openNotes(c.queue, c.id) }, t("call_notes"))))))),
       h("h3", {}, `${t("offered")} (${this.offered.length})`),

@@ -174,6 +174,10 @@ export class Live extends EventTarget {
         if (q) for (const c of q.active) if (c.id === m.id) c.on_hold = m.on_hold;
         for (const c of this.me.calls) if (c.id === m.id) c.on_hold = m.on_hold;
         break;
+      case "call.recording": // §3.3.3 the recording icon: recording, paused, null (none)
+        if (q) for (const c of q.active) if (c.id === m.id) c.recording = m.recording;
+        for (const c of this.me.calls) if (c.id === m.id) c.recording = m.recording;
+        break;
       case "call.ended":
         if (q) q.active = q.active.filter((c) => c.id !== m.id);
         this.me.calls = this.me.calls.filter((c) => c.id !== m.id);
