@@ -1,0 +1,119 @@
+"""The console's later additions in a real browser against a running switch with real phones
+(issue 18, queue-manager-agent.md):
+
+- §7.5/§10.3: an agent sets its own presence status from the console's header; the switch
+  keeps it (the API reads it back) and the managers' wallboard shows it at once;
+- §2.5.1: the agent list's presence filter lists Online split into the six statuses (with
+  the group's total) and Offline, with counts; unticking a status hides exactly its rows;
+- §3.3.3: an answered queue call's recording icon shows "recording", turns "paused" when
+  the manager pauses it from the panel and back when the agent resumes it over the API (a
+  change from elsewhere arrives live);
+- §3.3.2/§3.3.4: a waiting call dragged onto an agent's card is redirected to that agent
+  (its phone rings); the keyboard keeps the Redirect button.
+
+Screenshots at 1366x768 and 1920x1080 go to tests/browser/screenshots/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from console_page import shot
+from phones import Phone
+from playwright.sync_api import Page, expect
+from queue_support import phone
+from test_console import (
+    AGENT,
+    AGENT2,
+    CALLER,
+    EXTENSIONS,
+    MANAGER,
+    OVERRIDES,
+    QUEUE,
+    QUEUE2,
+    Q,
+    api,
+    log_in,
+)
+
+from benchmarks.peers.switch import RunningSwitch
+
+pytestmark = pytest.mark.interop
+
+
+def filter_label(page: Page, key: str) -> str:
+    return page.locator(f"#presence-filter label:has(#pf-{key})").inner_text()
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.switch_config(extensions=EXTENSIONS, queues=[QUEUE, QUEUE2], overrides=OVERRIDES)
+def test_presence_status_filter_and_recording_icon(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone],
+        page_factory: Callable[..., Page]) -> None:
+    agent = phone(phone_factory, AGENT, switch)
+    phone(phone_factory, AGENT2, switch)
+    caller = phone(phone_factory, CALLER, switch)
+
+    # the agent 2001 (in both queues) sets its own status from the header
+    mine = page_factory("small")
+    log_in(mine, switch, AGENT2)
+    expect(mine.locator("#my-presence")).to_have_value("available")
+    mine.select_option("#my-presence", "away")
+    expect(mine.locator("#toasts")).to_contain_text("Presence: Away")
+    assert api(switch, AGENT2, "GET", f"/extensions/{AGENT2[0]}/presence")["presence"] == "away"
+
+    boss = page_factory("large")
+    log_in(boss, switch, MANAGER)
+    boss.click("#tab-wallboard")
+    boss.click("#wb-toggle")  # the list view: the agent status list
+    rows = boss.locator("#agent-table tbody tr")
+    expect(rows).to_have_count(3)  # 2000 in 6470, 2001 in 6470 and 6471
+    # §2.5.1: Online (3) = Available (1) + Away (2) + the other statuses (0); Offline (0)
+    expect(boss.locator("#presence-filter label:has(#pf-away)")).to_have_text("Away (2)")
+    assert filter_label(boss, "online") == "Online (3)"
+    assert filter_label(boss, "available") == "Available (1)"
+    for key, label in (("business_trip", "Business Trip"), ("dnd", "Do Not Disturb"),
+                       ("lunch", "Lunch Break"), ("off_work", "Off Work"),
+                       ("offline", "Offline")):
+        assert filter_label(boss, key) == f"{label} (0)"
+    expect(boss.locator("#agent-table tr[data-agent='2001'] .presence").first) \
+        .to_contain_text("Away")
+    boss.uncheck("#pf-away")
+    expect(rows).to_have_count(1)
+    expect(boss.locator("#agent-table tr[data-agent='2000']")).to_have_count(1)
+    expect(boss.locator("#pf-online")).not_to_be_checked()  # not every status of the group
+    shot(boss, "wallboard-presence-filter")
+    boss.check("#pf-online")  # the group ticks all six
+    expect(rows).to_have_count(3)
+    boss.uncheck("#pf-online")
+    expect(rows).to_have_count(0)
+    boss.check("#pf-available")
+    expect(rows).to_have_count(1)
+    # the agent's next change arrives live (the agent.presence delta)
+    mine.select_option("#my-presence", "lunch")
+    expect(boss.locator("#presence-filter label:has(#pf-lunch)")).to_have_text(
+        "Lunch Break (2)")
+    boss.check("#pf-online")
+
+    # §3.3.3 the recording icon of an answered queue call, live both ways
+    boss.click("#tab-panel")
+    call = caller.call(f"sip:{Q}@{switch.host}:{switch.port}")
+    agent.answer(agent.wait_incoming())
+    row = boss.locator("#active-table tr[data-caller='3000']")
+    icon = row.locator(".rec")
+    expect(icon).to_have_attribute("data-recording", "recording")
+    expect(icon).to_have_attribute("aria-label", "Recording")
+    row.locator(".op-rec-pause").click()
+    expect(icon).to_have_attribute("data-recording", "paused")
+    expect(icon).to_have_attribute("aria-label", "Recording paused")
+    shot(boss, "panel-recording-paused")
+    call_id = row.get_attribute("data-call")
+    reply = api(switch, AGENT, "POST", f"/queues/{Q}/calls/{call_id}/recording",
+                {"action": "resume"})  # the agent resumes its own call's recording
+    assert reply["recording"] == "recording"
+    expect(icon).to_have_attribute("data-recording", "recording")
+    state = api(switch, MANAGER, "GET", f"/queues/{Q}")
+    assert [c["recording"] for c in state["active"]] == ["recording"]
+    caller.hangup(call)
+    expect(row).to_have_count(0)
