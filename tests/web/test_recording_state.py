@@ -6,7 +6,6 @@ when the call ends."""
 from __future__ import annotations
 
 from acd.events import CallEnded, CallStatus, LeaveReason, TaskJoined, TaskLeft
-
 from softswitch.calls.recording import RecordingChanged, RecordingStarted
 from softswitch.web.live import QueueTracker
 

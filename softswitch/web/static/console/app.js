@@ -301,7 +301,7 @@ class Console {
       const last = this.handled[0];
       if (last) this.openNotes(last.queue, last.id);
     }
-    if (m.type === "disposition.changed" || m.type === "note.saved") {
+    if (m.type === "disposition.changed" || m.type === "note.saved" || m.type === "record.deleted") {
       if (this.route === "logs" || this.route === "agent") this.loadLogs();
     }
   }
@@ -793,17 +793,59 @@ class Console {
     const kind = h("select", { id: "logs-kind", "aria-label": t("type"), onchange: (ev) => { this.logsKind = ev.target.value; this.render(); } },
       [["all", t("kind_all")], ["missed", t("kind_missed")], ["inbound", t("kind_inbound")]].map(([k, l]) => h("option", { value: k, selected: k === this.logsKind }, l)));
     const rows = (data && data.records) || [];
+    this.logsSelected = this.logsSelected || new Set();
+    const ids = new Set(rows.map((r) => r.id));
+    for (const id of [...this.logsSelected]) if (!ids.has(id)) this.logsSelected.delete(id);
+    const canDelete = this.caps.has("record_delete");
+    const canCall = this.caps.has("record_callback");
     const table = h("table", { id: "logs-table" },
-      h("thead", {}, h("tr", {}, [t("name"), t("type"), t("source"), t("time"), t("duration"), t("disposition"), t("notes")].map((c) => h("th", { scope: "col" }, c)))),
-      h("tbody", {}, rows.map((r) => h("tr", { dataset: { record: r.id, caller: r.caller } },
-        h("td", {}, r.caller), h("td", {}, r.type === "inbound" ? t("inbound") : r.outcome === "abandoned" ? t("abandoned_t") : t("missed_t")),
-        h("td", {}, r.queue), h("td", {}, fmtTime(r.time)), h("td", {}, hms(r.talk || 0)),
-        h("td", {}, r.disposition ? this.dispositionControl(r) : ""),
-        h("td", {}, r.note ? `${(r.note.tags || []).join(", ")} ${r.note.text || ""}` : "",
-          r.type === "inbound" ? h("button", { class: "op-notes", onclick: () => this.openNotes(r.queue, r.call_id) }, t("call_notes")) : null)))));
+      h("thead", {}, h("tr", {}, canDelete ? h("th", { scope: "col" }, h("input", { type: "checkbox", id: "logs-select-all", "aria-label": t("select_all"),
+        checked: rows.length > 0 && rows.every((r) => this.logsSelected.has(r.id)),
+        onchange: (ev) => { for (const r of rows) { if (ev.target.checked) this.logsSelected.add(r.id); else this.logsSelected.delete(r.id); } this.render(); } })) : null,
+      [t("name"), t("type"), t("source"), t("time"), t("duration"), t("disposition"), t("notes"), t("operation")].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, rows.map((r) => {
+        const tr = h("tr", { dataset: { record: r.id, caller: r.caller } },
+          canDelete ? h("td", {}, h("input", { type: "checkbox", class: "log-select", "aria-label": `${t("select")} ${r.caller}`, checked: this.logsSelected.has(r.id),
+            onchange: (ev) => { if (ev.target.checked) this.logsSelected.add(r.id); else this.logsSelected.delete(r.id); this.render(); } })) : null,
+          h("td", {}, r.caller), h("td", {}, r.type === "inbound" ? t("inbound") : r.outcome === "abandoned" ? t("abandoned_t") : t("missed_t")),
+          h("td", {}, r.queue), h("td", {}, fmtTime(r.time)), h("td", {}, hms(r.talk || 0)),
+          h("td", {}, r.disposition ? this.dispositionControl(r) : ""),
+          h("td", {}, r.note ? `${(r.note.tags || []).join(", ")} ${r.note.text || ""}` : "",
+            r.type === "inbound" ? h("button", { class: "op-notes", onclick: () => this.openNotes(r.queue, r.call_id) }, t("call_notes")) : null),
+          h("td", {},
+            canCall ? h("button", { class: "op-callback", title: t("call_back"), "aria-label": `${t("call_back")} ${r.caller}`, onclick: () => this.callBack(r) }, "📞") : null,
+            canDelete ? h("button", { class: "op-delete danger", title: t("delete"), "aria-label": `${t("delete")} ${r.caller}`,
+              onclick: () => this.confirm(t("confirm_delete", { n: 1 }), () => this.deleteRecords([r])) }, "🗑") : null));
+        // §5.1: double-clicking the record calls back
+        if (canCall) tr.addEventListener("dblclick", (ev) => { if (!ev.target.closest("button, select, input")) this.callBack(r); });
+        return tr;
+      })));
+    const bulk = canDelete ? h("button", { id: "logs-delete", class: "danger", disabled: this.logsSelected.size === 0,
+      onclick: () => this.confirm(t("confirm_delete", { n: this.logsSelected.size }), () => this.deleteRecords(rows.filter((r) => this.logsSelected.has(r.id)))) },
+    `${t("delete")} (${this.logsSelected.size})`) : null;
     return h("section", { class: "sub", id: "call-logs", "aria-label": t("logs") }, h("h2", {}, t("logs")),
-      h("div", { class: "controls" }, sel, kind, h("button", { id: "logs-refresh", onclick: () => this.loadLogs() }, t("refresh"))),
+      h("div", { class: "controls" }, sel, kind, h("button", { id: "logs-refresh", onclick: () => this.loadLogs() }, t("refresh")), bulk),
       h("div", { class: "scroll" }, table));
+  }
+
+  // §5.1 call back (发起呼叫): the switch rings this user's phone, then the record's number
+  async callBack(r) {
+    try {
+      await this.api.call("POST", `/queues/${encodeURIComponent(r.queue)}/records/${encodeURIComponent(r.id)}/callback`);
+      this.toast(t("calling_back", { number: r.caller }));
+    } catch (err) { this.toast(`${t("error")}: ${err.message}`, "error"); }
+  }
+
+  // §5.1 / §9.2 delete: the server decides whether for everyone or for this user only
+  async deleteRecords(records) {
+    for (const r of records) {
+      try {
+        await this.api.call("DELETE", `/queues/${encodeURIComponent(r.queue)}/records/${encodeURIComponent(r.id)}`);
+        this.logsSelected.delete(r.id);
+      } catch (err) { this.toast(`${t("error")}: ${err.message}`, "error"); }
+    }
+    this.logsCache.clear();
+    this.loadLogs();
   }
 
   dispositionControl(r) {

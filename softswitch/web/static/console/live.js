@@ -44,6 +44,8 @@ export async function capabilities() {
     if (m && methods.post) caps.add(m[1]);
     const a = path.match(/^\/api\/v1\/queues\/\{queue\}\/agents\/\{agent\}\/([a-z_]+)$/);
     if (a && methods.post && a[1] !== "state") caps.add(`agent_${a[1]}`);
+    if (path === "/api/v1/queues/{queue}/records/{record}" && methods.delete) caps.add("record_delete");
+    if (path === "/api/v1/queues/{queue}/records/{record}/callback" && methods.post) caps.add("record_callback");
   }
   return caps;
 }
