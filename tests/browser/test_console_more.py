@@ -117,3 +117,60 @@ def test_presence_status_filter_and_recording_icon(
     assert [c["recording"] for c in state["active"]] == ["recording"]
     caller.hangup(call)
     expect(row).to_have_count(0)
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.switch_config(extensions=EXTENSIONS, queues=[QUEUE], overrides=OVERRIDES)
+def test_call_log_call_back_and_delete(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone],
+        page_factory: Callable[..., Page]) -> None:
+    boss_phone = phone(phone_factory, MANAGER, switch)
+    caller = phone(phone_factory, CALLER, switch)
+    # the only signed-in agent is paused: the caller waits, then hangs up (abandoned)
+    api(switch, AGENT, "POST", f"/queues/{Q}/agents/{AGENT[0]}/state", {"action": "pause"})
+    call = caller.call(f"sip:{Q}@{switch.host}:{switch.port}")
+    caller.wait_call_state(call, "CONFIRMED")
+    caller.hangup(call)
+
+    boss = page_factory("small")
+    log_in(boss, switch, MANAGER)
+    boss.click("#tab-logs")
+    row = boss.locator("#logs-table tr[data-caller='3000']")
+    expect(row).to_have_count(1)
+    shot(boss, "logs-operations")
+    # §5.1 call back: the manager's phone rings, then the caller's; they talk
+    row.locator(".op-callback").click()
+    expect(boss.locator("#toasts")).to_contain_text("Calling 3000")
+    ring = boss_phone.wait_incoming(timeout=15)
+    boss_phone.answer(ring)
+    back = caller.wait_incoming(timeout=15)
+    caller.answer(back)
+    boss_phone.wait_call_state(ring, "CONFIRMED")
+    caller.wait_call_state(back, "CONFIRMED")
+    caller.hangup(back)
+    boss_phone.wait_call_state(ring, "DISCONNECTED", timeout=10)
+    # double-clicking the record calls back too
+    row.locator("td").nth(1).dblclick()
+    ring = boss_phone.wait_incoming(timeout=15)
+    boss_phone.answer(ring, 486)
+
+    # an agent (P10) deletes the record from its own view; the manager still has it
+    mine = page_factory("small")
+    log_in(mine, switch, AGENT)
+    mine.click("#tab-logs")
+    own = mine.locator("#logs-table tr[data-caller='3000']")
+    expect(own).to_have_count(1)
+    own.locator(".op-delete").click()
+    mine.click("#confirm-ok")
+    expect(own).to_have_count(0)
+    boss.click("#logs-refresh")
+    expect(row).to_have_count(1)
+    # the manager (P9 delete_missed_calls) ticks it and deletes it for everyone
+    expect(boss.locator("#logs-delete")).to_be_disabled()
+    row.locator(".log-select").check()
+    expect(boss.locator("#logs-delete")).to_have_text("Delete (1)")
+    boss.click("#logs-delete")
+    boss.click("#confirm-ok")
+    expect(row).to_have_count(0)
+    records = api(switch, MANAGER, "GET", f"/queues/{Q}/calls")["records"]
+    assert [r for r in records if r["caller"] == "3000"] == []
