@@ -32,6 +32,7 @@ from aiohttp import web
 from softswitch.web import console_state
 from softswitch.web.api import BOARD, Endpoint, access, add_routes, body
 from softswitch.web.console_state import CONSOLE
+from softswitch.web.errors import ApiError
 
 STATIC = Path(__file__).resolve().parent / "static" / "console"
 TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css",
@@ -72,6 +73,22 @@ async def put_groups(request: web.Request) -> web.Response:
                                                                                 req)})
 
 
+async def group_figures(request: web.Request) -> web.Response:
+    """§3.2 / §3.3.1: a queue group's Call Statistics, the "All" row's figures (sums, and
+    rates and averages over the union of the calls) over the group's queues."""
+    a = access(request)
+    queues = [q for q in request.query.get("queues", "").split(",") if q]
+    if not queues or len(queues) > 200:
+        raise ApiError(400, "invalid_field", "queues: 1 to 200 queue numbers, comma-separated",
+                       "queues")
+    for q in queues:
+        a.require_view(q, "queues")
+    panels = request.app[BOARD].panels
+    queues = list(dict.fromkeys(queues))
+    await panels.load_periods(queues)
+    return web.json_response({"queues": queues, "figures": panels.all_row(queues)})
+
+
 async def last_queues(request: web.Request) -> web.Response:
     return web.json_response(console_state.last_queues(request.app[BOARD], access(request),
                                                        request.match_info["agent"]))
@@ -93,6 +110,9 @@ def add_console(app: web.Application) -> None:
         Endpoint("PUT", "/console/queue-groups", put_groups,
                  "Replace the caller's queue groups (§3.2; queues it may see)",
                  console_state.QueueGroupsRequest, tag="console"),
+        Endpoint("GET", "/console/figures", group_figures,
+                 "A queue group's figures: the All row over the given queues (P8 each)",
+                 query=(("queues", "comma-separated queue numbers"),), tag="console"),
         Endpoint("GET", "/agents/{agent}/last-queues", last_queues,
                  "The queues 'sign in to last signed-in queues' signs the agent in to "
                  "(own, admin, or P1)", tag="console"),

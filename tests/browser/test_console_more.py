@@ -174,3 +174,64 @@ def test_call_log_call_back_and_delete(
     expect(row).to_have_count(0)
     records = api(switch, MANAGER, "GET", f"/queues/{Q}/calls")["records"]
     assert [r for r in records if r["caller"] == "3000"] == []
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.switch_config(extensions=EXTENSIONS, queues=[QUEUE, QUEUE2], overrides=OVERRIDES)
+def test_drag_a_call_to_an_agent_queue_groups_and_sign_in_to_last_queues(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone],
+        page_factory: Callable[..., Page]) -> None:
+    phone(phone_factory, AGENT, switch)
+    agent2 = phone(phone_factory, AGENT2, switch)
+    caller = phone(phone_factory, CALLER, switch)
+    boss = page_factory("large")
+    log_in(boss, switch, MANAGER)
+    boss.click("#tab-panel")
+
+    # §3.2 a queue group, saved on the switch for this user
+    boss.click("#panel-groups")
+    boss.click("#group-add")
+    boss.fill("#g-name-0", "Service")
+    boss.check("#groups-dialog [data-group='0'] .g-queue[data-queue='6470']")
+    boss.fill("#groups-dialog [data-group='0'] .g-sla", "80")
+    boss.fill("#groups-dialog [data-group='0'] .g-order", "1")
+    boss.click("#group-save")
+    expect(boss.locator("#toasts")).to_contain_text("Queue groups saved")
+    assert api(switch, MANAGER, "GET", "/console/queue-groups")["groups"] == [
+        {"name": "Service", "queues": ["6470"], "sla_alert_threshold": 80.0, "order": 1}]
+    boss.reload()  # kept by the switch, not the page
+    boss.select_option("#panel-queue", "g:Service")
+    cards = boss.locator("#agent-cards .agent-card")
+    expect(cards).to_have_count(2)  # 6470's 2000 and 2001; not 6471's 2001
+    expect(boss.locator("#agent-cards .agent-card[data-queue='6471']")).to_have_count(0)
+    figures = api(switch, MANAGER, "GET", "/console/figures?queues=6470")["figures"]
+    expect(boss.locator("#stat-answered .value")).to_have_text(str(figures["answered"]))
+
+    # §3.3.4 drag a waiting call onto an agent: redirected there, its phone rings
+    api(switch, AGENT, "POST", f"/queues/{Q}/agents/{AGENT[0]}/state", {"action": "pause"})
+    call = caller.call(f"sip:{Q}@{switch.host}:{switch.port}")
+    row = boss.locator("#waiting-table tr[data-caller='3000']")
+    expect(row).to_be_visible()
+    expect(row.locator(".op-redirect")).to_be_visible()  # the keyboard's way stays
+    row.drag_to(boss.locator("#agent-cards .agent-card[data-agent='2001']"))
+    ring = agent2.wait_incoming(timeout=15)
+    expect(boss.locator("#toasts")).to_contain_text("Redirected to 2001")
+    agent2.answer(ring)
+    caller.wait_call_state(call, "CONFIRMED")
+    agent2.wait_call_state(ring, "CONFIRMED")
+    expect(row).to_have_count(0)
+    shot(boss, "panel-group-after-drag")
+    caller.hangup(call)
+
+    # §7.1 sign in to the last signed-in queues: remembered {6470} by the switch
+    api(switch, AGENT2, "POST", f"/queues/{Q}/agents/{AGENT2[0]}/state", {"action": "signin"})
+    api(switch, AGENT2, "POST", f"/queues/{Q}/agents/{AGENT2[0]}/state", {"action": "signout"})
+    mine = page_factory("small")
+    log_in(mine, switch, AGENT2)
+    mine.click("#tab-agent")
+    expect(mine.locator("#last-queues")).to_contain_text("Support [6470]")
+    expect(mine.locator("#last-queues")).not_to_contain_text("6471")
+    mine.click("#all-signin-last")
+    expect(mine.locator("#my-queues tr[data-queue='6470'] .state")).to_have_text("Signed in")
+    expect(mine.locator("#my-queues tr[data-queue='6471'] .state")).to_have_text("Signed out")
+    shot(mine, "agent-signed-in-to-last-queues")

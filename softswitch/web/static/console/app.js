@@ -167,13 +167,15 @@ class Console {
       .then((r) => r.presence).catch(() => null);
     this.live = new Live(this.session.token);
     this.live.addEventListener("change", () => this.scheduleRender());
-    this.live.addEventListener("stats", () => this.refreshAll());
+    this.live.addEventListener("stats", () => { this.refreshAll(); if (this.panelGroup()) this.loadGroupFigures(); });
     this.live.addEventListener("status", (ev) => this.status(ev.detail));
     this.live.addEventListener("delta", (ev) => this.onDelta(ev.detail));
     this.live.addEventListener("unauthorized", () => this.logout());
     this.live.addEventListener("server-error", (ev) => this.toast(`${t("error")}: ${ev.detail.message}`, "error"));
     this.live.me.extension = this.session.extension;
     this.live.start();
+    this.loadGroups();
+    if (this.roles.agent_of.length) this.loadLastQueues();
     if (!this.route) location.hash = `#/${this.defaultRoute()}`;
     this.render();
   }
@@ -284,6 +286,7 @@ class Console {
   onDelta(m) {
     const mine = this.session.extension;
     if (m.type === "agent.presence" && m.agent === mine && m.presence) this.myPresence = m.presence;
+    if (m.type === "agent.membership" && m.agent === mine && (m.change === "signed_out" || m.change === "signed_in")) this.loadLastQueues();
     if (m.type === "notification") {
       const managed = this.roles.manager_of.includes(m.queue) || this.roles.admin;
       if (m.agent === mine || managed) this.notify(t(m.kind, { agent: m.agent, queue: m.queue }));
@@ -561,13 +564,25 @@ class Console {
   panel() {
     const queues = [...this.live.queues.values()];
     if (!queues.length) return h("p", { id: "no-queues" }, t("no_queues"));
-    if (!this.panelQueue || (this.panelQueue !== "all" && !this.live.queues.has(this.panelQueue))) this.panelQueue = queues.length > 1 ? "all" : queues[0].number;
-    const scope = this.panelQueue === "all" ? queues : [this.live.queues.get(this.panelQueue)];
-    const sel = h("select", { id: "panel-queue", "aria-label": t("queue"), onchange: (ev) => { this.panelQueue = ev.target.value; this.render(); } },
+    const group = this.panelGroup();
+    if (!group && (!this.panelQueue || (this.panelQueue !== "all" && !this.live.queues.has(this.panelQueue)))) this.panelQueue = queues.length > 1 ? "all" : queues[0].number;
+    // §3.2 a queue group shows its queues together (those this user may still see)
+    const scope = group ? group.queues.filter((n) => this.live.queues.has(n)).map((n) => this.live.queues.get(n))
+      : this.panelQueue === "all" ? queues : [this.live.queues.get(this.panelQueue)];
+    const groups = this.sortedGroups();
+    const sel = h("select", { id: "panel-queue", "aria-label": t("queue"), onchange: (ev) => { this.panelQueue = ev.target.value; this.loadGroupFigures(); this.render(); } },
       queues.length > 1 ? h("option", { value: "all", selected: this.panelQueue === "all" }, t("all")) : null,
-      queues.map((q) => h("option", { value: q.number, selected: this.panelQueue === q.number }, qLabel(q))));
-    const k = this.panelQueue === "all" && queues.length > 1 ? this.allKpis("today") : this.qKpis(scope[0], "today");
-    const qcfg = this.panelQueue === "all" ? null : scope[0];
+      queues.map((q) => h("option", { value: q.number, selected: this.panelQueue === q.number }, qLabel(q))),
+      groups.length ? h("optgroup", { label: t("queue_groups") }, groups.map((g) => h("option", { value: `g:${g.name}`, selected: this.panelQueue === `g:${g.name}` }, g.name))) : null);
+    let k; let qcfg;
+    if (group) {
+      k = this.groupFigures && this.groupFigures.key === group.queues.join(",") ? this.groupFigures.figures : null;
+      qcfg = group.sla_alert_threshold === null || group.sla_alert_threshold === undefined ? null
+        : { sla_alert_threshold: group.sla_alert_threshold, sla_time: Math.min(...scope.map((q) => q.sla_time)) };
+    } else {
+      k = this.panelQueue === "all" && queues.length > 1 ? this.allKpis("today") : this.qKpis(scope[0], "today");
+      qcfg = this.panelQueue === "all" ? null : scope[0];
+    }
     const stats = h("section", { class: "sub stats", id: "call-stats", "aria-label": t("call_stats") }, h("h2", {}, t("call_stats")),
       h("div", { class: "statrow" }, PANEL_STATS.map((key) => {
         const clickable = (key === "missed" || key === "abandoned") && this.logQueues().length;
@@ -582,7 +597,7 @@ class Console {
     const origin = (c) => (/^\d{1,6}$/.test(c.caller) ? t("internal") : t("external"));
     const wTable = h("table", { id: "waiting-table" },
       h("thead", {}, h("tr", {}, [t("position"), t("caller"), t("callee"), t("status"), t("time"), t("details"), ""].map((x) => h("th", { scope: "col" }, x)))),
-      h("tbody", {}, waiting.map(({ q, c, pos }) => h("tr", { dataset: { call: c.id, caller: c.caller } },
+      h("tbody", {}, waiting.map(({ q, c, pos }) => h("tr", { dataset: { call: c.id, caller: c.caller }, ...this.dragSource(q, c, "redirect") },
         h("td", { class: "pos" }, String(pos)), h("td", {}, caller(c), c.callback ? h("span", { class: "qcb" }, ` ${t("qcb")}`) : null),
         h("td", {}, qLabel(q)), h("td", {}, c.status === "ringing" ? `${t("ringing")} ${(c.ringing_agents || []).join(", ")}` : t("queued")),
         h("td", {}, h("span", { "data-since": c.entered_at }, hms(now - c.entered_at))),
@@ -590,19 +605,89 @@ class Console {
         h("td", {}, h("span", { class: "ops" }, this.waitingOps(q, c)))))));
     const aTable = h("table", { id: "active-table" },
       h("thead", {}, h("tr", {}, [t("caller"), t("callee"), t("queue"), t("status"), t("time"), t("details"), ""].map((x) => h("th", { scope: "col" }, x)))),
-      h("tbody", {}, active.map(({ q, c }) => h("tr", { dataset: { call: c.id, caller: c.caller, agent: c.agent } },
+      h("tbody", {}, active.map(({ q, c }) => h("tr", { dataset: { call: c.id, caller: c.caller, agent: c.agent }, ...this.dragSource(q, c, "transfer") },
         h("td", {}, caller(c)), h("td", {}, agentName(q, c.agent)), h("td", {}, qLabel(q)),
         h("td", {}, c.on_hold ? t("on_hold") : t("talking"), recIcon(c)),
         h("td", {}, h("span", { "data-since": c.answered_at }, hms(now - c.answered_at))),
         h("td", {}, `${origin(c)}, ${t("talking")}`),
         h("td", {}, h("span", { class: "ops" }, this.activeOps(q, c)))))));
     return h("section", { class: "panel", "aria-label": t("panel") },
-      h("div", { class: "controls" }, sel, h("button", { id: "panel-popout", onclick: () => popOut() }, t("popout")),
+      h("div", { class: "controls" }, sel, h("button", { id: "panel-groups", onclick: () => this.openGroups() }, t("custom")),
+        h("button", { id: "panel-popout", onclick: () => popOut() }, t("popout")),
         h("span", { class: "period" }, `${t("time_range")}: ${t("period_today")}`)),
       h("div", { class: "panel-grid" }, stats,
         h("section", { class: "sub", id: "waiting", "aria-label": t("waiting") }, h("h2", {}, `${t("waiting")} (${waiting.length})`), h("div", { class: "scroll" }, wTable)),
         h("section", { class: "sub", id: "active", "aria-label": t("active") }, h("h2", {}, `${t("active")} (${active.length})`), h("div", { class: "scroll" }, aTable)),
         h("section", { class: "sub agents", id: "agents", "aria-label": t("agents") }, h("h2", {}, t("agents")), this.agentsPanel(scope))));
+  }
+
+  // ---------------------------------------------------------------- queue groups (§3.2)
+  panelGroup() {
+    if (!this.panelQueue || !this.panelQueue.startsWith("g:")) return null;
+    const g = (this.groups || []).find((x) => `g:${x.name}` === this.panelQueue);
+    if (!g) this.panelQueue = null;
+    return g || null;
+  }
+
+  sortedGroups() {
+    return (this.groups || []).map((g, i) => ({ g, i }))
+      .sort((a, b) => (a.g.order ?? 1e9) - (b.g.order ?? 1e9) || a.i - b.i).map(({ g }) => g);
+  }
+
+  async loadGroups() {
+    try { this.groups = (await this.api.call("GET", "/console/queue-groups")).groups; } catch { this.groups = []; }
+    this.loadGroupFigures();
+    this.scheduleRender();
+  }
+
+  // the group's Call Statistics are the server's (the All row's formulas over its queues)
+  loadGroupFigures() {
+    clearTimeout(this.groupTimer);
+    this.groupTimer = setTimeout(async () => {
+      const g = this.panelGroup();
+      if (!g || !this.live) return;
+      const key = g.queues.join(",");
+      try {
+        const reply = await this.api.call("GET", `/console/figures?queues=${encodeURIComponent(key)}`);
+        this.groupFigures = { key, figures: reply.figures };
+      } catch (err) { this.groupFigures = null; this.toast(`${t("error")}: ${err.message}`, "error"); }
+      this.scheduleRender();
+    }, 150);
+  }
+
+  openGroups() {
+    const draft = structuredClone(this.groups || []);
+    const queues = [...this.live.queues.values()];
+    const close = () => { this.dialog = null; this.render(); };
+    const draw = () => {
+      const rows = draft.map((g, i) => h("fieldset", { class: "group-edit", dataset: { group: String(i) } },
+        h("legend", {}, g.name || `#${i + 1}`),
+        h("label", {}, t("group_name"), h("input", { class: "g-name", id: `g-name-${i}`, value: g.name, required: true, maxlength: 64, oninput: (ev) => { g.name = ev.target.value; } })),
+        h("span", { class: "g-queues", role: "group", "aria-label": t("queues_l") }, t("queues_l"), queues.map((q) => h("label", {},
+          h("input", { type: "checkbox", class: "g-queue", dataset: { queue: q.number }, checked: g.queues.includes(q.number),
+            onchange: (ev) => { g.queues = ev.target.checked ? [...g.queues, q.number] : g.queues.filter((n) => n !== q.number); } }), qLabel(q)))),
+        h("label", {}, t("sla_alert"), h("input", { class: "g-sla", type: "number", min: 0, max: 100, value: g.sla_alert_threshold ?? "",
+          oninput: (ev) => { g.sla_alert_threshold = ev.target.value === "" ? null : Number(ev.target.value); } })),
+        h("label", {}, t("sort_order"), h("input", { class: "g-order", type: "number", min: 0, value: g.order ?? "",
+          oninput: (ev) => { g.order = ev.target.value === "" ? null : Number(ev.target.value); } })),
+        h("button", { type: "button", class: "danger g-delete", onclick: () => { draft.splice(i, 1); draw(); } }, t("delete"))));
+      this.dialog = h("div", { class: "dialog wide", role: "dialog", "aria-modal": "true", "aria-label": t("queue_groups"), id: "groups-dialog" },
+        h("h2", {}, t("queue_groups")), rows,
+        h("div", { class: "controls" },
+          h("button", { id: "group-add", onclick: () => { draft.push({ name: "", queues: [], sla_alert_threshold: null, order: null }); draw(); } }, t("add_group")),
+          h("button", { id: "group-save", class: "primary", onclick: async () => {
+            try {
+              const reply = await this.api.call("PUT", "/console/queue-groups", { groups: draft });
+              this.groups = reply.groups;
+              this.toast(t("group_saved"));
+              close();
+              this.loadGroupFigures();
+            } catch (err) { this.toast(`${t("error")}: ${err.message}`, "error"); }
+          } }, t("save")),
+          h("button", { onclick: close }, t("cancel"))));
+      this.render();
+    };
+    draw();
   }
 
   callPath(q, c, op) { return `/queues/${encodeURIComponent(q.number)}/calls/${encodeURIComponent(c.id)}/${op}`; }
@@ -662,9 +747,37 @@ class Console {
         callable ? h("button", { class: "op-call-agent", onclick: callAgent }, t("call_agent")) : null));
       const card = cards[cards.length - 1];
       if (callable) card.addEventListener("dblclick", callAgent); // §4.10: double-click calls
+      this.dropTarget(card, a.agent);
     }
     return h("div", {}, h("div", { class: "controls" }, search, onlineOnly, compact),
       h("div", { class: `cards${this.compact ? " compact" : ""}`, id: "agent-cards" }, cards));
+  }
+
+  // §3.3.2 / §3.3.4: a waiting (ringing) call dragged onto an agent is redirected to it, an
+  // answered call is transferred (blind, the caller) to it; the row's Redirect / Transfer
+  // buttons do the same from the keyboard. Only calls the user may distribute (P2) drag.
+  dragSource(q, c, op) {
+    if (!this.caps.has(op) || !this.can(q.number, "call_distribution")) return {};
+    return { draggable: "true", class: "draggable", title: t("drag_hint"), ondragstart: (ev) => {
+      ev.dataTransfer.setData("application/x-queue-call", JSON.stringify({ queue: q.number, id: c.id, op }));
+      ev.dataTransfer.effectAllowed = "move";
+    } };
+  }
+
+  dropTarget(card, agent) {
+    const kind = "application/x-queue-call";
+    card.addEventListener("dragover", (ev) => { if (ev.dataTransfer.types.includes(kind)) { ev.preventDefault(); card.classList.add("drop"); } });
+    card.addEventListener("dragleave", () => card.classList.remove("drop"));
+    card.addEventListener("drop", async (ev) => {
+      card.classList.remove("drop");
+      const raw = ev.dataTransfer.getData(kind);
+      if (!raw) return;
+      ev.preventDefault();
+      const { queue, id, op } = JSON.parse(raw);
+      const path = this.callPath({ number: queue }, { id }, op);
+      const body = op === "redirect" ? { target: agent } : { target: agent, party: "caller" };
+      if (await this.op(path, body)) this.toast(t("redirected_to", { agent }));
+    });
   }
 
   stateControls(queue, a) {
@@ -708,9 +821,11 @@ class Console {
     const menu = h("section", { class: "sub", id: "my-status", "aria-label": t("my_status") }, h("h2", {}, t("my_status")),
       h("div", { class: "controls" }, h("span", {}, t("switch_all")),
         h("button", { id: "all-signin", onclick: () => all("signin") }, t("signin")),
+        h("button", { id: "all-signin-last", title: this.lastQueuesText(), onclick: () => this.signInLast() }, t("signin_last")),
         h("button", { id: "all-signout", onclick: () => all("signout") }, t("signout")),
         this.pauseMenu((reason) => all("pause", reason), "all"),
         h("button", { id: "all-resume", onclick: () => all("resume") }, t("resume"))),
+      h("p", { id: "last-queues", class: "muted" }, `${t("last_queues")}: ${this.lastQueuesText()}`),
       h("h3", {}, t("my_queues")),
       h("table", { id: "my-queues" }, h("thead", {}, h("tr", {}, [t("queue"), t("type"), t("status"), t("time"), ""].map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, me.memberships.map((m) => h("tr", { dataset: { queue: m.queue } },
@@ -731,6 +846,26 @@ class Console {
     const parts = [menu, calls];
     if (this.logQueues().length) parts.push(this.logsSection());
     return h("div", { class: "agent-view" }, parts);
+  }
+
+  // §7.1 签入上次签入队列: the switch remembers the set (the one *78 uses) and signs in
+  async loadLastQueues() {
+    try {
+      this.lastQueues = await this.api.call("GET", `/agents/${encodeURIComponent(this.session.extension)}/last-queues`);
+    } catch { this.lastQueues = null; }
+    this.scheduleRender();
+  }
+
+  lastQueuesText() {
+    if (!this.lastQueues) return "-";
+    return this.lastQueues.queues.map((n) => (this.live.queues.has(n) ? qLabel(this.live.queues.get(n)) : n)).join(", ") || "-";
+  }
+
+  async signInLast() {
+    try {
+      const reply = await this.api.call("POST", `/agents/${encodeURIComponent(this.session.extension)}/last-queues/signin`);
+      this.toast(`${t("signin_last")}: ${reply.signed_in.join(", ") || "-"}`);
+    } catch (err) { this.toast(`${t("error")}: ${err.message}`, "error"); }
   }
 
   openNotes(queue, callId) {
