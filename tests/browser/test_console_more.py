@@ -8,8 +8,15 @@
 - §3.3.3: an answered queue call's recording icon shows "recording", turns "paused" when
   the manager pauses it from the panel and back when the agent resumes it over the API (a
   change from elsewhere arrives live);
+- §5.1/§9.2: call back from the call log (the icon, and double-clicking the row) rings the
+  manager's phone, then the caller's; an agent deletes a record from its own view, the
+  manager ticks it and deletes it for everyone;
+- §3.2: a queue group made in the panel's Custom dialog is kept by the switch (after a page
+  reload) and shows its queues only, with the server's figures;
 - §3.3.2/§3.3.4: a waiting call dragged onto an agent's card is redirected to that agent
-  (its phone rings); the keyboard keeps the Redirect button.
+  (its phone rings and takes the caller); the keyboard keeps the Redirect button;
+- §7.1: "sign in to last signed-in queues" signs the agent in to the set the switch
+  remembered, and only to it.
 
 Screenshots at 1366x768 and 1920x1080 go to tests/browser/screenshots/.
 """

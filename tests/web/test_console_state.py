@@ -76,3 +76,19 @@ async def test_a_static_agent_has_no_last_queues_to_sign_in_to(live: Live) -> No
     assert (status, body["error"]) == (409, "invalid_state")
     status, body = await live.call("GET", "/api/v1/agents/1006/last-queues", "1005")
     assert (status, body["field"]) == (404, "agent")
+
+
+async def test_a_groups_figures_are_the_all_rows_over_its_queues(live: Live) -> None:
+    status, body = await live.call("GET", "/api/v1/console/figures?queues=6400", "1001")
+    assert status == 200, body
+    _, one = await live.call("GET", "/api/v1/queues/6400", "1001")
+    for key in ("answered", "missed", "abandoned", "total", "sla", "avg_wait", "waiting_calls"):
+        assert body["figures"][key] == one["kpis"][key], key
+    status, body = await live.call("GET", "/api/v1/console/figures?queues=6400,6401",
+                                   "1001")
+    assert (status, body["error"], body["field"]) == (403, "forbidden", "queues")
+    status, body = await live.call("GET", "/api/v1/console/figures?queues=", "1001")
+    assert (status, body["field"]) == (400, "queues")
+    status, body = await live.call("GET", "/api/v1/console/figures?queues=6400,6401",
+                                   "1005")  # an admin sees every queue
+    assert status == 200 and body["queues"] == ["6400", "6401"]

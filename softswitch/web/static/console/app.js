@@ -20,7 +20,25 @@
 //   keyboard can do it; "size" cycles 1-3 grid cells.
 // - Reports (issue 19, §8) is a tab for the users the report API allows (admins and queue
 //   managers); reports.js has its decisions. The server refuses everyone else anyway.
-// - "Sign in to last signed-in queues" and queue groups are not offered: the API has neither.
+// - One's own presence status (§7.5, §10.3) is a menu in the header for every user: setting
+//   it runs the status's auto-switch rule on the server. The §2.5.1 filter of the agent list
+//   groups the six statuses under Online (the group box ticks or unticks all six; it shows
+//   ticked only when all six are) and Offline (not registered) apart; a row counts once per
+//   queue, like the list.
+// - The recording icon (§3.3.3) is a flashing red dot while recording, a static pause sign
+//   when paused, nothing when no recording runs; it follows `call.recording` deltas, so a
+//   change made elsewhere (the agent's own phone, another manager) shows at once.
+// - Call logs (§5.1, §9): every row has call back (icon, or double-click the row) and delete;
+//   ticked rows are deleted in bulk after a confirmation. Whether a delete removes the record
+//   for everyone or only from one's own view is the server's rule (softswitch/web/calllogs.py).
+// - "Sign in to last signed-in queues" (§7.1) is in the agent's "Switch all queues to" menu;
+//   the switch remembers the set (the one *78 uses) and the menu shows it.
+// - Queue groups (§3.2 Custom) are saved on the switch per user; a group shows its queues
+//   together in the queue panel; its Call Statistics are the server's figures over those
+//   queues (GET /console/figures), coloured against the group's SLA alert threshold.
+// - Drag and drop (§3.3.4): a waiting or ringing call dropped on an agent's card is
+//   redirected to that agent, an answered call is transferred (blind, the caller) to it;
+//   the Redirect / Transfer buttons stay for the keyboard.
 import { LANGS, lang, setLang, t } from "./i18n.js";
 import { Api, Live, capabilities, login } from "./live.js";
 import { ReportsView } from "./reports.js";
