@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from blf_keys import wait_until
 from console_page import shot
 from phones import Phone
 from playwright.sync_api import Page, expect
@@ -227,8 +228,16 @@ def test_drag_a_call_to_an_agent_queue_groups_and_sign_in_to_last_queues(
     caller.wait_call_state(call, "CONFIRMED")
     agent2.wait_call_state(ring, "CONFIRMED")
     expect(row).to_have_count(0)
-    shot(boss, "panel-group-after-drag")
     caller.hangup(call)
+
+    def group_stats_follow() -> bool:  # live: the group's figures are the API's, again
+        kpis = api(switch, MANAGER, "GET", f"/queues/{Q}")["kpis"]
+        shown = {key: boss.locator(f"#stat-{key} .value").inner_text()
+                 for key in ("answered", "missed", "abandoned")}
+        return kpis["total"] > 0 and shown == {key: str(kpis[key]) for key in shown}
+
+    wait_until(group_stats_follow, 15, "the group's statistics after the call")
+    shot(boss, "panel-group-after-drag")
 
     # §7.1 sign in to the last signed-in queues: remembered {6470} by the switch
     api(switch, AGENT2, "POST", f"/queues/{Q}/agents/{AGENT2[0]}/state", {"action": "signin"})
