@@ -128,12 +128,30 @@ function stateText(a) {
   return t("signed_in");
 }
 
+// Small inline SVG icons (no icon font or emoji font is needed on the viewing machine)
+const ICONS = {
+  phone: "M6.6 10.8a15.1 15.1 0 0 0 6.6 6.6l2.2-2.2c.3-.3.7-.4 1-.2 1.1.4 2.3.6 3.6.6.6 0 1 .4 1 1V20c0 .6-.4 1-1 1A17 17 0 0 1 3 4c0-.6.4-1 1-1h3.5c.6 0 1 .4 1 1 0 1.3.2 2.5.6 3.6.1.3 0 .7-.2 1z",
+  trash: "M6 19c0 1.1.9 2 2 2h8a2 2 0 0 0 2-2V7H6zM19 4h-3.5l-1-1h-5l-1 1H5v2h14z",
+  pause: "M6 5h4v14H6zM14 5h4v14h-4z",
+  dot: "M12 5a7 7 0 1 0 0 14 7 7 0 0 0 0-14z",
+};
+function icon(name) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24"); svg.setAttribute("width", "16"); svg.setAttribute("height", "16");
+  svg.setAttribute("aria-hidden", "true"); svg.setAttribute("class", "icon");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", ICONS[name]); path.setAttribute("fill", "currentColor");
+  svg.append(path);
+  return svg;
+}
+
 // §3.3.3 the recording icon of an answered call: flashing while recording, static when paused
 function recIcon(c) {
   if (!c.recording) return null;
   const label = c.recording === "paused" ? t("rec_paused") : t("rec_on");
   return h("span", { class: `rec ${c.recording}`, role: "img", "aria-label": label, title: label, dataset: { recording: c.recording } },
-    c.recording === "paused" ? "⏸" : "●");
+    icon(c.recording === "paused" ? "pause" : "dot"));
 }
 
 function stateKey(a) { return !a.signed_in ? "signed_out" : a.paused ? "paused" : "signed_in"; }
@@ -966,9 +984,9 @@ class Console {
           h("td", {}, r.note ? `${(r.note.tags || []).join(", ")} ${r.note.text || ""}` : "",
             r.type === "inbound" ? h("button", { class: "op-notes", onclick: () => this.openNotes(r.queue, r.call_id) }, t("call_notes")) : null),
           h("td", {},
-            canCall ? h("button", { class: "op-callback", title: t("call_back"), "aria-label": `${t("call_back")} ${r.caller}`, onclick: () => this.callBack(r) }, "📞") : null,
+            canCall ? h("button", { class: "op-callback", title: t("call_back"), "aria-label": `${t("call_back")} ${r.caller}`, onclick: () => this.callBack(r) }, icon("phone")) : null,
             canDelete ? h("button", { class: "op-delete danger", title: t("delete"), "aria-label": `${t("delete")} ${r.caller}`,
-              onclick: () => this.confirm(t("confirm_delete", { n: 1 }), () => this.deleteRecords([r])) }, "🗑") : null));
+              onclick: () => this.confirm(t("confirm_delete", { n: 1 }), () => this.deleteRecords([r])) }, icon("trash")) : null));
         // §5.1: double-clicking the record calls back
         if (canCall) tr.addEventListener("dblclick", (ev) => { if (!ev.target.closest("button, select, input")) this.callBack(r); });
         return tr;
