@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import pytest
 import websockets
-from live_support import Live, recv
-from sipua import sdp
+from live_support import Live, live_config, recv, start_live
+from sipua import SipUA, sdp
 from test_call_ops import phone, until
 from test_permissions import abandoned_record
 
@@ -114,3 +115,55 @@ async def test_call_back_rings_the_requester_then_the_records_number(live: Live)
     finally:
         requester.close()
         customer.close()
+
+
+async def test_call_back_an_external_number_over_the_outbound_route(tmp_path: Path) -> None:
+    """A trunk caller's record: called back over the route matching the queue's callback
+    ``outbound_prefix`` + number, which must be permitted to the requester (403 else)."""
+    provider = await SipUA("5550100", "", ("127.0.0.1", 9)).start()
+    queues = live_config(tmp_path)["queues"]
+    queues[0]["callback"] = {"method": "press_key", "key": "1", "outbound_prefix": "9"}
+    extra = {"queues": queues,
+             "trunks": [{"name": "provider", "host": "127.0.0.1", "port": provider.local[1]}],
+             "inbound_routes": [{"name": "line", "trunk": "provider", "did": "6400",
+                                 "destination": {"type": "queue", "target": "6400"}}],
+             "outbound_routes": [{"name": "out", "prefix": "9", "strip": 1,
+                                  "trunk": "provider", "extensions": ["1001"]}]}
+    async for live in start_live(tmp_path, **extra):
+        provider.server = live.sip
+        uri = "sip:6400@127.0.0.1"
+        resp = await provider.request("INVITE", uri, to=f"<{uri}>", body=sdp(46000))
+        assert resp.status == 200, resp.status
+        provider.send_raw(provider.build("ACK", uri, to=f"<{uri}>", to_tag=resp.to.tag,
+                                         cseq=int(resp.get("CSeq").split()[0])))
+        await asyncio.sleep(0.1)
+        provider.send_raw(provider.build("BYE", uri, to=f"<{uri}>", to_tag=resp.to.tag))
+        await provider.response()
+        record = await until_record(live, "5550100")
+        path = f"/api/v1/queues/6400/records/{record}/callback"
+        agent = await phone(live, "1003")
+        manager = await phone(live, "1001")
+        try:
+            status, body = await live.call("POST", path, "1003")  # the route refuses it
+            assert (status, body["error"]) == (403, "forbidden") and "out" in body["message"]
+            status, body = await live.call("POST", path, "1001")
+            assert status == 200, body
+            assert (body["number"], body["call_back"]["agent"]) == ("5550100", "5550100")
+            first = await manager.next_request("INVITE")
+            manager.reply(first, 200, to_tag="mgr", body=sdp(46100))
+            out = await provider.next_request("INVITE")
+            assert out.uri.user == "5550100"  # "9" + number, the prefix stripped
+        finally:
+            agent.close()
+            manager.close()
+            provider.close()
+
+
+async def until_record(live: Live, caller: str) -> str:
+    for _ in range(50):
+        status, body = await live.call("GET", "/api/v1/queues/6400/calls", "1001")
+        for r in body.get("records", []):
+            if r["caller"] == caller:
+                return str(r["id"])
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no record of {caller}")
