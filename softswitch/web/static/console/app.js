@@ -24,7 +24,7 @@
 //   it runs the status's auto-switch rule on the server. The §2.5.1 filter of the agent list
 //   groups the six statuses under Online (the group box ticks or unticks all six; it shows
 //   ticked only when all six are) and Offline (not registered) apart; a row counts once per
-//   queue, like the list.
+//   queue, like the list. A ticked box applies at once, so no separate Search button.
 // - The recording icon (§3.3.3) is a flashing red dot while recording, a static pause sign
 //   when paused, nothing when no recording runs; it follows `call.recording` deltas, so a
 //   change made elsewhere (the agent's own phone, another manager) shows at once.
