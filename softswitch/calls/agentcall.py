@@ -11,6 +11,9 @@ Decisions:
 - The requester hears silence while the agent's phone rings (no ringback is generated on
   the switch's own outbound leg); the agent's phone shows the requester as the caller.
 - The agent's phone rings for at most RING_TIMEOUT seconds (the fork's no-answer timer).
+- The same two-step call serves the call log's "call back" (§5.1 发起呼叫,
+  softswitch.web.callback): ``start`` is then given the second party's ``targets`` (an
+  extension's registrations, or an outbound trunk route) instead of looking up the agent's.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class AgentCall:
     first: Any = None  # the requester's OutboundCall
     second: Any = None  # the agent's
     over: bool = False
+    targets: list[Any] | None = None  # the second party's, when not the agent's phones
 
     def api_hung_up(self, out: Any) -> None:
         self.calls.hung_up(self, out)
@@ -54,9 +58,13 @@ class AgentCalls:
     active: dict[str, AgentCall] = field(default_factory=dict)
     _n: int = 0
 
-    def start(self, requester: str, requester_targets: list[Any], agent: str) -> AgentCall:
+    def start(self, requester: str, requester_targets: list[Any], agent: str,
+              targets: list[Any] | None = None) -> AgentCall:
+        """``agent``: the number the second call goes to; ``targets``: where it rings (None:
+        the registrations of extension ``agent``, looked up when the requester answers)."""
         self._n += 1
-        call = AgentCall(self, f"agentcall-{self._n}-{requester}-{agent}", requester, agent)
+        call = AgentCall(self, f"agentcall-{self._n}-{requester}-{agent}", requester, agent,
+                         targets=targets)
         self.active[call.id] = call
         call.first = self.queues.api_originate(
             requester, f"{call.id}/requester", requester_targets, agent, f"Call {agent}",
@@ -68,7 +76,8 @@ class AgentCalls:
     def _requester_answered(self, call: AgentCall) -> None:
         if call.over:
             return
-        targets = self.queues.registrar.targets(call.agent, self.queues.clock())
+        targets = call.targets if call.targets is not None else \
+            self.queues.registrar.targets(call.agent, self.queues.clock())
         if not targets:
             log.info("agent call: the agent has no registered phone", agent=call.agent)
             self._end(call)

@@ -67,6 +67,18 @@ class RecordingStarted:
     path: str
 
 
+@dataclass(frozen=True, slots=True)
+class RecordingChanged:
+    """A running recording was paused (``state`` "paused") or resumed ("recording"), on the
+    switch's event bus: the live feed's ``call.recording`` delta (queue-manager-agent.md
+    §3.3.3 recording icon). ``task`` and ``queue`` as in RecordingStarted."""
+
+    at: float
+    task: str
+    queue: str
+    state: str
+
+
 def safe_name(call_id: str) -> str:
     """A file name (without extension) for a Call-ID (see the module docstring)."""
     name = _UNSAFE.sub("_", call_id)[:MAX_NAME].strip(".")
@@ -92,6 +104,7 @@ class CallRecordings:
         self.events = events
         self.clock = clock  # its wall time names the date directories (softswitch.clock)
         self._active: dict[str, Any] = {}  # key -> media.Recording
+        self._queue: dict[str, str] = {}  # key -> its queue ("" for an extension call)
         self._paths: set[Path] = set()  # their files (a new name must not reuse one)
         self._sweep_at = 64  # len(_active) that triggers the next sweep of finished ones
 
@@ -130,6 +143,7 @@ class CallRecordings:
         if len(self._active) >= self._sweep_at:
             for done in [k for k, r in self._active.items() if not r.active]:
                 self._paths.discard(self._active.pop(done).path)
+                self._queue.pop(done, None)
             self._sweep_at = max(64, 2 * len(self._active))
         try:
             path = self.path_for(key)
@@ -138,6 +152,7 @@ class CallRecordings:
             log.error("recording failed", call_id=key, error=str(exc))
             return None
         self._active[key] = rec
+        self._queue[key] = queue
         self._paths.add(rec.path)
         log.debug("recording started", call_id=key, path=str(path))  # "finished" has it all
         if self.events is not None:
@@ -149,6 +164,7 @@ class CallRecordings:
         """Finish the WAV of ``key`` (idempotent). Synchronous: the file is complete when this
         returns, before the legs close."""
         rec = self._active.pop(key, None)
+        self._queue.pop(key, None)
         if rec is None:
             return
         self._paths.discard(rec.path)
@@ -174,6 +190,7 @@ class CallRecordings:
         if rec is None or not rec.active:
             return False
         rec.pause()
+        self._changed(key, "paused")
         return True
 
     def resume(self, key: str) -> bool:
@@ -181,7 +198,13 @@ class CallRecordings:
         if rec is None or not rec.active:
             return False
         rec.resume()
+        self._changed(key, "recording")
         return True
+
+    def _changed(self, key: str, state: str) -> None:
+        if self.events is not None:
+            self.events.publish(RecordingChanged(self.clock.monotonic(), key,
+                                                 self._queue.get(key, ""), state))
 
     def active(self) -> list[str]:
         return [k for k, r in self._active.items() if r.active]

@@ -12,7 +12,7 @@ events (signed in / out, paused with reason, resumed) through `AgentStatusBook.s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,6 +161,8 @@ class AgentStatusBook:
         self._states: dict[tuple[str, str], AgentQueueState] = {}
         self._last_signed_in: dict[str, frozenset[str]] = {}
         self._signed_in_since_remembered: set[str] = set()
+        # told each newly remembered set (softswitch.web.console_state persists it)
+        self.remembered: Callable[[str, frozenset[str]], None] | None = None
 
     def get(self, agent: str, queue: str) -> AgentQueueState | None:
         """The state, or None when `agent` is not a member of `queue`."""
@@ -183,8 +185,10 @@ class AgentStatusBook:
             raise ValueError(f"static agent {agent} cannot be signed out of queue {queue}")
         if previous.signed_in and not state.signed_in:
             if agent in self._signed_in_since_remembered or agent not in self._last_signed_in:
-                self._last_signed_in[agent] = frozenset(self.signed_in_queues(agent))
+                last = self._last_signed_in[agent] = frozenset(self.signed_in_queues(agent))
                 self._signed_in_since_remembered.discard(agent)
+                if self.remembered is not None:
+                    self.remembered(agent, last)
         elif state.signed_in and not previous.signed_in:
             self._signed_in_since_remembered.add(agent)
         self._states[(agent, queue)] = state
@@ -193,6 +197,10 @@ class AgentStatusBook:
     def signed_in_queues(self, agent: str) -> list[str]:
         return [m.number for m in self.directory.queues_of(agent)
                 if (s := self.get(agent, m.number)) is not None and s.signed_in]
+
+    def restore_last_signed_in(self, agent: str, queues: frozenset[str]) -> None:
+        """Start-up: the set remembered by the previous run (a set remembered since wins)."""
+        self._last_signed_in.setdefault(agent, queues)
 
     def last_signed_in(self, agent: str) -> frozenset[str]:
         """The queues "sign in to last signed-in queues" restores (empty: none known)."""

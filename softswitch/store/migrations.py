@@ -349,4 +349,26 @@ MIGRATIONS: tuple[Migration, ...] = (
             changed_by    TEXT    NOT NULL      -- the extension that set it
         )
     """),
+    Migration(12, "browser console: deleted call-log records, queue groups, last queues", """
+        CREATE TABLE queue_call_log_deletions (
+            call_uid      TEXT    NOT NULL,     -- queue_calls.call_uid (the row stays)
+            viewer        TEXT    NOT NULL,     -- '' = gone for everyone, else that user only
+            queue         TEXT    NOT NULL,
+            deleted_at    REAL    NOT NULL,     -- wall-clock epoch seconds
+            deleted_by    TEXT    NOT NULL,
+            PRIMARY KEY (call_uid, viewer)
+        );
+        CREATE TABLE console_settings (
+            extension     TEXT    NOT NULL,     -- the logged-in user
+            name          TEXT    NOT NULL,     -- queue_groups
+            value         TEXT    NOT NULL,     -- JSON
+            updated_at    REAL    NOT NULL,
+            PRIMARY KEY (extension, name)
+        );
+        CREATE TABLE agent_last_queues (
+            agent         TEXT    PRIMARY KEY,  -- the *78 / "sign in to last queues" set
+            queues        TEXT    NOT NULL,     -- JSON list of queue numbers
+            updated_at    REAL    NOT NULL
+        )
+    """),
 )

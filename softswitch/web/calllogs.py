@@ -19,6 +19,14 @@ Decisions:
   only, and only moves records that are at an earlier stage (never back).
 - Only missed and abandoned records have a disposition (§5.1: inbound rows show none); a
   record without a row is ``unhandled``.
+- Deleting a record (§5.1 row delete icon / bulk Delete, §9.2 Delete) never touches the
+  report row (`queue_calls`: the reports and the wallboard keep counting the call); it marks
+  the record deleted (`queue_call_log_deletions`, migration 12). Who deletes what, the §9.2
+  [PROPOSED] rule: a missed or abandoned record deleted by a manager holding "delete queue
+  missed calls" (P9 ``delete_missed_calls``) is gone for everyone (the feed's
+  `record.deleted` tells the other consoles); any other delete (an agent's, a manager's
+  without that permission, an inbound record) hides the record from the deleter's own
+  view only. A deleted record is no longer found by its id for that viewer (404).
 - A note belongs to the caller's call in its queue (task, queue): it can be written while the
   call is connected, in wrap-up and afterwards, by the agent who answered it or by a
   manager of the queue; saving replaces the previous tags and text.
@@ -41,6 +49,9 @@ FROM queue_calls q
 LEFT JOIN queue_call_dispositions d ON d.call_uid = q.call_uid
 LEFT JOIN queue_call_notes n ON n.task = q.task AND n.queue = q.queue
 WHERE q.queue = ? AND q.status IS NOT NULL"""
+# not deleted for everyone ('') nor by the viewer
+_VISIBLE = (" AND NOT EXISTS (SELECT 1 FROM queue_call_log_deletions x WHERE"
+            " x.call_uid = q.call_uid AND x.viewer IN ('', ?))")
 
 
 def record_json(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -63,8 +74,8 @@ class CallLogs:
     async def records(self, queue: str, *, view: str, agent: str, scope: frozenset[str],
                       kind: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The records ``view`` shows, newest first; ``kind`` inbound|missed narrows."""
-        sql = _SELECT
-        params: list[Any] = [queue]
+        sql = _SELECT + _VISIBLE
+        params: list[Any] = [queue, agent]
         want = {"inbound", "missed"} if kind is None else {kind}
         if view == "agent":
             want &= scope
@@ -84,10 +95,27 @@ class CallLogs:
         await self.store.flush()
         return [record_json(r) for r in await self.store.fetch(sql, tuple(params))]
 
-    async def record(self, queue: str, call_uid: str) -> dict[str, Any] | None:
+    async def record(self, queue: str, call_uid: str,
+                     viewer: str = "") -> dict[str, Any] | None:
+        """The record unless deleted for everyone or by ``viewer``."""
         await self.store.flush()
-        rows = await self.store.fetch(_SELECT + " AND q.call_uid = ?", (queue, call_uid))
+        rows = await self.store.fetch(_SELECT + _VISIBLE + " AND q.call_uid = ?",
+                                      (queue, viewer, call_uid))
         return record_json(rows[0]) if rows else None
+
+    async def delete(self, record: dict[str, Any], by: str, everyone: bool) -> dict[str, Any]:
+        """Mark ``record`` deleted for everyone or for ``by`` only (module docstring)."""
+        now = self.wall()
+        self.store.write(
+            "INSERT INTO queue_call_log_deletions (call_uid, viewer, queue, deleted_at, "
+            "deleted_by) VALUES (?, ?, ?, ?, ?) ON CONFLICT (call_uid, viewer) DO NOTHING",
+            (record["id"], "" if everyone else by, record["queue"], now, by))
+        await self.store.flush()
+        deleted = {"id": record["id"], "queue": record["queue"], "by": by, "at": now,
+                   "for": "everyone" if everyone else "me"}
+        if everyone:
+            self.publish("record.deleted", record["queue"], deleted)
+        return deleted
 
     async def set_disposition(self, record: dict[str, Any], to: str, by: str,
                               sync_hours: int = 0) -> dict[str, Any]:

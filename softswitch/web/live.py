@@ -56,6 +56,7 @@ from acd.events import (
     WrapupStarted,
 )
 from softswitch.calls.events import CallHoldChanged
+from softswitch.calls.recording import RecordingChanged, RecordingStarted
 from softswitch.log import get_logger
 
 log = get_logger("feed")
@@ -64,7 +65,7 @@ EVENTS: tuple[type, ...] = (
     TaskJoined, OfferStarted, OfferEnded, TaskLeft, CallEnded, MemberStateChanged,
     MemberRemoved, AgentSignedIn, AgentSignedOut, AgentPaused, AgentResumed, WrapupStarted,
     WrapupEnded, AgentMissedCall, CallbackRequested, CallbackSucceeded, CallbackFailed,
-    SlaEvaluated, CallHoldChanged,
+    SlaEvaluated, CallHoldChanged, RecordingStarted, RecordingChanged,
 )
 REPLAY_CAPACITY = 20_000  # deltas kept for resume (about 40 s at 500 events/s)
 
@@ -95,11 +96,13 @@ class ActiveCall:
     entered_at: float
     answered_at: float
     on_hold: bool = False
+    recording: str | None = None  # "recording", "paused", None: none runs (§3.3.3 icon)
 
     def as_json(self, contact: str | None) -> dict[str, Any]:
         return {"id": self.task, "queue": self.queue, "caller": self.caller,
                 "contact_name": contact, "agent": self.agent, "entered_at": self.entered_at,
-                "answered_at": self.answered_at, "on_hold": self.on_hold}
+                "answered_at": self.answered_at, "on_hold": self.on_hold,
+                "recording": self.recording}
 
 
 @dataclass(slots=True)
@@ -130,6 +133,9 @@ class QueueTracker:
         self.counters: dict[str, QueueCounters] = {}
         self.members: dict[tuple[str, str], MemberTimes] = {}
         self.wrapup: dict[str, float] = {}  # agent -> wrap-up end (wall clock)
+        # queue calls' recording states, kept from the recording's start (which may come
+        # before the answer's TaskLeft) until the call ends
+        self.recordings: dict[str, str] = {}
 
     def counter(self, queue: str) -> QueueCounters:
         c = self.counters.get(queue)
@@ -171,11 +177,21 @@ class QueueTracker:
                 c = self.counter(event.queue)
                 c.max_wait_answered = max(c.max_wait_answered, event.waited)
                 if call is not None:
-                    self.active[event.task] = ActiveCall(event.task, event.queue, call.caller,
-                                                         event.agent, call.entered_at,
-                                                         self.wall(event.at))
+                    self.active[event.task] = ActiveCall(
+                        event.task, event.queue, call.caller, event.agent, call.entered_at,
+                        self.wall(event.at), recording=self.recordings.get(event.task))
+            else:
+                self.recordings.pop(event.task, None)
         elif kind is CallEnded:
             self.active.pop(event.task, None)
+            self.recordings.pop(event.task, None)
+        elif kind is RecordingStarted or kind is RecordingChanged:
+            if event.queue:  # a queue call's recording (keyed by the caller's Call-ID)
+                state = "recording" if kind is RecordingStarted else event.state
+                self.recordings[event.task] = state
+                active = self.active.get(event.task)
+                if active is not None:
+                    active.recording = state
         elif kind is CallHoldChanged:  # the caller's Call-ID is the queue call's task
             active = self.active.get(event.call_id)
             if active is not None:

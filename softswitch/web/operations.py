@@ -103,7 +103,7 @@ async def set_disposition(board: Switchboard, access: Access, queue: str, record
         raise forbidden(f"{access.extension} may not see queue {queue}'s missed calls "
                         f"(call_logs scope)")
     logs = _logs(board)
-    record = await logs.record(queue, record_id)
+    record = await logs.record(queue, record_id, access.extension)
     if record is None:
         raise not_found(f"no record {record_id} in queue {queue}", "id")
     if record["type"] != "missed":
@@ -113,6 +113,31 @@ async def set_disposition(board: Switchboard, access: Access, queue: str, record
     hours = board.desk.router.config.disposition_auto_sync_hours
     return {"change": await logs.set_disposition(record, req.disposition, access.extension,
                                                  hours)}
+
+
+async def visible_record(board: Switchboard, access: Access, queue: str, record_id: str,
+                          view: str, scope: frozenset[str]) -> dict[str, Any]:
+    """A record the caller's view shows (§5 manager view: all; §9 agent view: its scope, and
+    inbound records only of the calls it answered); 404 otherwise."""
+    record = await _logs(board).record(queue, record_id, access.extension)
+    if record is not None and view == "agent" and (
+            record["type"] not in scope
+            or (record["type"] == "inbound" and record["agent"] != access.extension)):
+        record = None
+    if record is None:
+        raise not_found(f"no record {record_id} in queue {queue}", "id")
+    return record
+
+
+async def delete_record(board: Switchboard, access: Access, queue: str,
+                        record_id: str) -> dict[str, Any]:
+    """§5.1 / §9.2 delete a call-log record: see softswitch.web.calllogs (who deletes what:
+    for everyone with P9 ``delete_missed_calls`` on a missed record, else for oneself)."""
+    q, view = access.require_call_logs(queue)
+    record = await visible_record(board, access, queue, record_id, view,
+                                   q.panel_permissions.call_log_scope)
+    everyone = record["type"] == "missed" and "delete_missed_calls" in access.granted(q)
+    return {"deleted": await _logs(board).delete(record, access.extension, everyone)}
 
 
 async def disposition_history(board: Switchboard, access: Access, queue: str,

@@ -68,6 +68,7 @@ from acd.events import (
     WrapupStarted,
 )
 from softswitch.calls.events import CallHoldChanged
+from softswitch.calls.recording import RecordingChanged, RecordingStarted
 from softswitch.events import EventBus, Subscription
 from softswitch.reports.report import Source
 from softswitch.web.live import EVENTS, Feed, QueueTracker
@@ -286,6 +287,12 @@ class Panels:
             publish("call.updated", (event.queue,),
                     {"id": event.call_id, "queue": event.queue, "on_hold": event.held,
                      "party": "agent" if event.party == "callee" else event.party})
+        elif kind is RecordingStarted or kind is RecordingChanged:
+            recorded = self.tracker.active.get(event.task)
+            if recorded is not None and event.queue:  # §3.3.3 the recording icon
+                publish("call.recording", (event.queue,),
+                        {"id": event.task, "queue": event.queue,
+                         "recording": recorded.recording}, agent=recorded.agent)
         elif kind is MemberStateChanged:
             if event.previous is not event.state and self._is_member(event.agent, event.queue):
                 publish("agent.state", (event.queue,),

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from softswitch.web import callops, presence_state
+from softswitch.web import callback, callops, presence_state
 from softswitch.web import operations as ops
 from softswitch.web.api import BOARD, CREDENTIALS, Endpoint, access, body, principal
 from softswitch.web.errors import ApiError
@@ -116,6 +116,18 @@ async def set_disposition(request: web.Request) -> web.Response:
     return _json(await ops.set_disposition(request.app[BOARD], access(request),
                                            request.match_info["queue"],
                                            request.match_info["record"], req))
+
+
+async def delete_record(request: web.Request) -> web.Response:
+    return _json(await ops.delete_record(request.app[BOARD], access(request),
+                                         request.match_info["queue"],
+                                         request.match_info["record"]))
+
+
+async def call_back(request: web.Request) -> web.Response:
+    return _json(await callback.call_back(request.app[BOARD], access(request),
+                                          request.match_info["queue"],
+                                          request.match_info["record"]))
 
 
 async def disposition_history(request: web.Request) -> web.Response:
@@ -234,6 +246,12 @@ ENDPOINTS = (
              query=(("type", "inbound or missed"), ("limit", "1-500, default 100"))),
     Endpoint("PUT", "/queues/{queue}/records/{record}/disposition", set_disposition,
              "Set a missed or abandoned call's disposition", DispositionRequest),
+    Endpoint("DELETE", "/queues/{queue}/records/{record}", delete_record,
+             "Delete a call-log record: for everyone (a missed record, P9 "
+             "delete_missed_calls), else from the caller's own view"),
+    Endpoint("POST", "/queues/{queue}/records/{record}/callback", call_back,
+             "Call back a call-log record's number: the caller's own phone rings, then "
+             "the number (P9 or P10, the record in the caller's view)"),
     Endpoint("GET", "/queues/{queue}/records/{record}/disposition", disposition_history,
              "A record's disposition changes (who, when, from, to)"),
     Endpoint("PUT", "/queues/{queue}/calls/{call}/note", save_note,

@@ -65,6 +65,10 @@ def build_app(router: Any) -> web.Application:
                               changed=panels.presence_changed)
     panels.presence_of = presence.status
     app[BOARD] = Switchboard(desk, panels, logs, presence=presence)
+    from softswitch.web.console_state import CONSOLE, ConsoleState
+
+    console_state = ConsoleState(store, desk.notifier.agents)
+    app[CONSOLE] = console_state
     app[PANELS] = panels
     app[ws.CLIENTS] = set()
     collector = metrics.SwitchCollector(router, panels, lambda: len(app[ws.CLIENTS]))
@@ -85,6 +89,7 @@ def build_app(router: Any) -> web.Application:
 
     async def on_startup(app: web.Application) -> None:
         await presence.load()  # the statuses survive restarts (no rule runs)
+        await console_state.load()  # queue groups, last signed-in queues (console_state)
         # the stored part of today's, this week's and this month's figures (web.periods)
         await panels.load_periods(list(desk.queues.acd.queues()))
 

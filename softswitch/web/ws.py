@@ -27,7 +27,7 @@ from aiohttp import WSMsgType, web
 from pydantic import BaseModel
 
 from softswitch.log import get_logger
-from softswitch.web import callops, presence_state
+from softswitch.web import callback, callops, presence_state
 from softswitch.web import operations as ops
 from softswitch.web.api import BOARD, CREDENTIALS
 from softswitch.web.auth import Principal
@@ -325,6 +325,18 @@ async def _disposition(client: WsClient, board: ops.Switchboard, access: Access,
     return await ops.set_disposition(board, access, queue, record, req)
 
 
+async def _delete_record(client: WsClient, board: ops.Switchboard, access: Access,
+                         message: dict[str, Any]) -> dict[str, Any]:
+    queue, record = _fields(message, "queue", "record")
+    return await ops.delete_record(board, access, queue, record)
+
+
+async def _call_back(client: WsClient, board: ops.Switchboard, access: Access,
+                     message: dict[str, Any]) -> dict[str, Any]:
+    queue, record = _fields(message, "queue", "record")
+    return await callback.call_back(board, access, queue, record)
+
+
 async def _note(client: WsClient, board: ops.Switchboard, access: Access,
                 message: dict[str, Any]) -> dict[str, Any]:
     queue, call = _fields(message, "queue", "call_id")
@@ -372,6 +384,8 @@ HANDLERS = {
     "presence.set": _presence,
     "calls.log": _call_logs,
     "record.set_disposition": _disposition,
+    "record.delete": _delete_record,
+    "record.call_back": _call_back,
     "note.save": _note,
     "call.pickup": _call_op(callops.pick_up),
     "call.redirect": _call_op(callops.redirect, RedirectRequest),

@@ -20,7 +20,25 @@
 //   keyboard can do it; "size" cycles 1-3 grid cells.
 // - Reports (issue 19, §8) is a tab for the users the report API allows (admins and queue
 //   managers); reports.js has its decisions. The server refuses everyone else anyway.
-// - "Sign in to last signed-in queues" and queue groups are not offered: the API has neither.
+// - One's own presence status (§7.5, §10.3) is a menu in the header for every user: setting
+//   it runs the status's auto-switch rule on the server. The §2.5.1 filter of the agent list
+//   groups the six statuses under Online (the group box ticks or unticks all six; it shows
+//   ticked only when all six are) and Offline (not registered) apart; a row counts once per
+//   queue, like the list. A ticked box applies at once, so no separate Search button.
+// - The recording icon (§3.3.3) is a flashing red dot while recording, a static pause sign
+//   when paused, nothing when no recording runs; it follows `call.recording` deltas, so a
+//   change made elsewhere (the agent's own phone, another manager) shows at once.
+// - Call logs (§5.1, §9): every row has call back (icon, or double-click the row) and delete;
+//   ticked rows are deleted in bulk after a confirmation. Whether a delete removes the record
+//   for everyone or only from one's own view is the server's rule (softswitch/web/calllogs.py).
+// - "Sign in to last signed-in queues" (§7.1) is in the agent's "Switch all queues to" menu;
+//   the switch remembers the set (the one *78 uses) and the menu shows it.
+// - Queue groups (§3.2 Custom) are saved on the switch per user; a group shows its queues
+//   together in the queue panel; its Call Statistics are the server's figures over those
+//   queues (GET /console/figures), coloured against the group's SLA alert threshold.
+// - Drag and drop (§3.3.4): a waiting or ringing call dropped on an agent's card is
+//   redirected to that agent, an answered call is transferred (blind, the caller) to it;
+//   the Redirect / Transfer buttons stay for the keyboard.
 import { LANGS, lang, setLang, t } from "./i18n.js";
 import { Api, Live, capabilities, login } from "./live.js";
 import { ReportsView } from "./reports.js";
@@ -58,6 +76,12 @@ export function hms(seconds) {
 }
 
 const PERIODS = ["today", "week", "month"];
+// the settable presence statuses (softswitch.config PRESENCE_STATUSES; "offline" is the
+// absence of a registration, §10.3)
+const PRESENCES = ["available", "away", "business_trip", "dnd", "lunch", "off_work"];
+
+// §2.5.1 the Agent column's filter value of a row: its presence status when online, else offline
+function presenceKey(a) { return a.registered ? (a.presence || "available") : "offline"; }
 
 // A queue's (or the All row's) KPIs with the period KPIs of the window ``period``.
 function periodKpis(k, periods, period) {
@@ -102,6 +126,32 @@ function stateText(a) {
   if (!a.signed_in) return t("signed_out");
   if (a.paused) return a.pause_reason ? `${t("paused")}-${a.pause_reason}` : t("paused");
   return t("signed_in");
+}
+
+// Small inline SVG icons (no icon font or emoji font is needed on the viewing machine)
+const ICONS = {
+  phone: "M6.6 10.8a15.1 15.1 0 0 0 6.6 6.6l2.2-2.2c.3-.3.7-.4 1-.2 1.1.4 2.3.6 3.6.6.6 0 1 .4 1 1V20c0 .6-.4 1-1 1A17 17 0 0 1 3 4c0-.6.4-1 1-1h3.5c.6 0 1 .4 1 1 0 1.3.2 2.5.6 3.6.1.3 0 .7-.2 1z",
+  trash: "M6 19c0 1.1.9 2 2 2h8a2 2 0 0 0 2-2V7H6zM19 4h-3.5l-1-1h-5l-1 1H5v2h14z",
+  pause: "M6 5h4v14H6zM14 5h4v14h-4z",
+  dot: "M12 5a7 7 0 1 0 0 14 7 7 0 0 0 0-14z",
+};
+function icon(name) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24"); svg.setAttribute("width", "16"); svg.setAttribute("height", "16");
+  svg.setAttribute("aria-hidden", "true"); svg.setAttribute("class", "icon");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", ICONS[name]); path.setAttribute("fill", "currentColor");
+  svg.append(path);
+  return svg;
+}
+
+// §3.3.3 the recording icon of an answered call: flashing while recording, static when paused
+function recIcon(c) {
+  if (!c.recording) return null;
+  const label = c.recording === "paused" ? t("rec_paused") : t("rec_on");
+  return h("span", { class: `rec ${c.recording}`, role: "img", "aria-label": label, title: label, dataset: { recording: c.recording } },
+    icon(c.recording === "paused" ? "pause" : "dot"));
 }
 
 function stateKey(a) { return !a.signed_in ? "signed_out" : a.paused ? "paused" : "signed_in"; }
@@ -149,15 +199,19 @@ class Console {
       throw err;
     }
     this.roles = this.me.roles;
+    this.myPresence = await this.api.call("GET", `/extensions/${encodeURIComponent(this.session.extension)}/presence`)
+      .then((r) => r.presence).catch(() => null);
     this.live = new Live(this.session.token);
     this.live.addEventListener("change", () => this.scheduleRender());
-    this.live.addEventListener("stats", () => this.refreshAll());
+    this.live.addEventListener("stats", () => { this.refreshAll(); if (this.panelGroup()) this.loadGroupFigures(); });
     this.live.addEventListener("status", (ev) => this.status(ev.detail));
     this.live.addEventListener("delta", (ev) => this.onDelta(ev.detail));
     this.live.addEventListener("unauthorized", () => this.logout());
     this.live.addEventListener("server-error", (ev) => this.toast(`${t("error")}: ${ev.detail.message}`, "error"));
     this.live.me.extension = this.session.extension;
     this.live.start();
+    this.loadGroups();
+    if (this.roles.agent_of.length) this.loadLastQueues();
     if (!this.route) location.hash = `#/${this.defaultRoute()}`;
     this.render();
   }
@@ -222,6 +276,22 @@ class Console {
     this.renderLogin();
   }
 
+  // §7.5 / §10.3: one's own presence status (Linkus "Settings > Status"); setting it runs
+  // the status's agent-state auto-switch rule on the server (PUT .../presence)
+  presencePicker() {
+    if (!this.myPresence) return null;
+    return h("label", { class: "my-presence" }, t("presence"),
+      h("select", { id: "my-presence", "aria-label": t("presence"), onchange: async (ev) => {
+        const status = ev.target.value;
+        try {
+          const reply = await this.api.call("PUT", `/extensions/${encodeURIComponent(this.session.extension)}/presence`, { status });
+          this.myPresence = reply.presence;
+          this.toast(`${t("presence")}: ${t(`presence_${reply.presence}`)}`);
+        } catch (err) { this.toast(`${t("error")}: ${err.message}`, "error"); }
+        this.render();
+      } }, PRESENCES.map((p) => h("option", { value: p, selected: p === this.myPresence }, t(`presence_${p}`)))));
+  }
+
   // ---------------------------------------------------------------- live plumbing
   status({ online, resumed }) {
     const banner = document.getElementById("offline");
@@ -251,6 +321,8 @@ class Console {
 
   onDelta(m) {
     const mine = this.session.extension;
+    if (m.type === "agent.presence" && m.agent === mine && m.presence) this.myPresence = m.presence;
+    if (m.type === "agent.membership" && m.agent === mine && (m.change === "signed_out" || m.change === "signed_in")) this.loadLastQueues();
     if (m.type === "notification") {
       const managed = this.roles.manager_of.includes(m.queue) || this.roles.admin;
       if (m.agent === mine || managed) this.notify(t(m.kind, { agent: m.agent, queue: m.queue }));
@@ -268,7 +340,7 @@ class Console {
       const last = this.handled[0];
       if (last) this.openNotes(last.queue, last.id);
     }
-    if (m.type === "disposition.changed" || m.type === "note.saved") {
+    if (m.type === "disposition.changed" || m.type === "note.saved" || m.type === "record.deleted") {
       if (this.route === "logs" || this.route === "agent") this.loadLogs();
     }
   }
@@ -321,6 +393,7 @@ class Console {
     const header = h("header", {},
       h("span", { class: "brand" }, t("title")), nav,
       h("span", { class: "who", id: "who" }, `${this.session.extension}${this.roles.admin ? " (admin)" : ""}`),
+      this.presencePicker(),
       this.langPicker(() => this.render()),
       h("label", { class: "sound" }, h("input", { type: "checkbox", id: "sound", checked: this.prefs.get("sound", true),
         onchange: (ev) => this.prefs.set("sound", ev.target.checked) }), t("sound")),
@@ -469,23 +542,37 @@ class Console {
   }
 
   agentStatusTable(queues) {
-    this.wbFilter = this.wbFilter || { presence: new Set(["online", "offline"]), state: null };
+    this.wbFilter = this.wbFilter || { presence: null, state: null };
     const f = this.wbFilter;
     const rows = queues.flatMap((q) => q.agents.map((a) => ({ q, a })));
     const states = new Map([[t("signed_in"), 0], [t("signed_out"), 0], [t("paused"), 0]]); // §2.5.2
     for (const { a } of rows) { const s = stateText(a); states.set(s, (states.get(s) || 0) + 1); }
     for (const r of this.settings.pause_reasons) { const s = `${t("paused")}-${r.reason}`; if (!states.has(s)) states.set(s, 0); }
-    const online = rows.filter(({ a }) => a.registered).length;
-    const presence = h("fieldset", { class: "filter" }, h("legend", {}, t("presence")),
-      [["online", online], ["offline", rows.length - online]].map(([k, n]) => h("label", {},
-        h("input", { type: "checkbox", checked: f.presence.has(k), onchange: (ev) => { ev.target.checked ? f.presence.add(k) : f.presence.delete(k); this.render(); } }), `${t(k === "online" ? "online" : "offline_p")} (${n})`)));
+    // §2.5.1: Online (在线) split into the six presence statuses, with the group's total; Offline
+    const counts = new Map([...PRESENCES, "offline"].map((p) => [p, 0]));
+    for (const { a } of rows) counts.set(presenceKey(a), counts.get(presenceKey(a)) + 1);
+    const online = rows.length - counts.get("offline");
+    const checked = (p) => !f.presence || f.presence.has(p);
+    const toggle = (keys, on) => {
+      f.presence = f.presence || new Set([...PRESENCES, "offline"]);
+      for (const k of keys) { if (on) f.presence.add(k); else f.presence.delete(k); }
+      this.render();
+    };
+    const box = (p, label, n) => h("label", { class: p === "online" ? "group" : p === "offline" ? "" : "sub-item" },
+      h("input", { type: "checkbox", id: `pf-${p}`, dataset: { presence: p },
+        checked: p === "online" ? PRESENCES.every(checked) : checked(p),
+        onchange: (ev) => toggle(p === "online" ? PRESENCES : [p], ev.target.checked) }), `${label} (${n})`);
+    const presence = h("fieldset", { class: "filter", id: "presence-filter" }, h("legend", {}, t("presence")),
+      box("online", t("online"), online),
+      PRESENCES.map((p) => box(p, t(`presence_${p}`), counts.get(p))),
+      box("offline", t("offline_p"), counts.get("offline")));
     const stateBox = h("fieldset", { class: "filter" }, h("legend", {}, t("status")),
       [...states].map(([s, n]) => h("label", {}, h("input", { type: "checkbox", checked: !f.state || f.state.has(s),
         onchange: (ev) => { f.state = f.state || new Set(states.keys()); ev.target.checked ? f.state.add(s) : f.state.delete(s); this.render(); } }), `${s} (${n})`)),
       h("button", { onclick: () => { this.wbFilter = null; this.render(); } }, t("reset")));
     const now = this.live.now();
     const period = this.wbPeriod();
-    const shown = rows.filter(({ a }) => f.presence.has(a.registered ? "online" : "offline") && (!f.state || f.state.has(stateText(a))));
+    const shown = rows.filter(({ a }) => checked(presenceKey(a)) && (!f.state || f.state.has(stateText(a))));
     const body = shown.map(({ q, a }) => {
       let time = "-";
       if (a.paused && a.paused_at) time = h("span", { "data-since": a.paused_at }, hms(now - a.paused_at));
@@ -513,13 +600,25 @@ class Console {
   panel() {
     const queues = [...this.live.queues.values()];
     if (!queues.length) return h("p", { id: "no-queues" }, t("no_queues"));
-    if (!this.panelQueue || (this.panelQueue !== "all" && !this.live.queues.has(this.panelQueue))) this.panelQueue = queues.length > 1 ? "all" : queues[0].number;
-    const scope = this.panelQueue === "all" ? queues : [this.live.queues.get(this.panelQueue)];
-    const sel = h("select", { id: "panel-queue", "aria-label": t("queue"), onchange: (ev) => { this.panelQueue = ev.target.value; this.render(); } },
+    const group = this.panelGroup();
+    if (!group && (!this.panelQueue || (this.panelQueue !== "all" && !this.live.queues.has(this.panelQueue)))) this.panelQueue = queues.length > 1 ? "all" : queues[0].number;
+    // §3.2 a queue group shows its queues together (those this user may still see)
+    const scope = group ? group.queues.filter((n) => this.live.queues.has(n)).map((n) => this.live.queues.get(n))
+      : this.panelQueue === "all" ? queues : [this.live.queues.get(this.panelQueue)];
+    const groups = this.sortedGroups();
+    const sel = h("select", { id: "panel-queue", "aria-label": t("queue"), onchange: (ev) => { this.panelQueue = ev.target.value; this.loadGroupFigures(); this.render(); } },
       queues.length > 1 ? h("option", { value: "all", selected: this.panelQueue === "all" }, t("all")) : null,
-      queues.map((q) => h("option", { value: q.number, selected: this.panelQueue === q.number }, qLabel(q))));
-    const k = this.panelQueue === "all" && queues.length > 1 ? this.allKpis("today") : this.qKpis(scope[0], "today");
-    const qcfg = this.panelQueue === "all" ? null : scope[0];
+      queues.map((q) => h("option", { value: q.number, selected: this.panelQueue === q.number }, qLabel(q))),
+      groups.length ? h("optgroup", { label: t("queue_groups") }, groups.map((g) => h("option", { value: `g:${g.name}`, selected: this.panelQueue === `g:${g.name}` }, g.name))) : null);
+    let k; let qcfg;
+    if (group) {
+      k = this.groupFigures && this.groupFigures.key === group.queues.join(",") ? this.groupFigures.figures : null;
+      qcfg = group.sla_alert_threshold === null || group.sla_alert_threshold === undefined ? null
+        : { sla_alert_threshold: group.sla_alert_threshold, sla_time: Math.min(...scope.map((q) => q.sla_time)) };
+    } else {
+      k = this.panelQueue === "all" && queues.length > 1 ? this.allKpis("today") : this.qKpis(scope[0], "today");
+      qcfg = this.panelQueue === "all" ? null : scope[0];
+    }
     const stats = h("section", { class: "sub stats", id: "call-stats", "aria-label": t("call_stats") }, h("h2", {}, t("call_stats")),
       h("div", { class: "statrow" }, PANEL_STATS.map((key) => {
         const clickable = (key === "missed" || key === "abandoned") && this.logQueues().length;
@@ -534,7 +633,7 @@ class Console {
     const origin = (c) => (/^\d{1,6}$/.test(c.caller) ? t("internal") : t("external"));
     const wTable = h("table", { id: "waiting-table" },
       h("thead", {}, h("tr", {}, [t("position"), t("caller"), t("callee"), t("status"), t("time"), t("details"), ""].map((x) => h("th", { scope: "col" }, x)))),
-      h("tbody", {}, waiting.map(({ q, c, pos }) => h("tr", { dataset: { call: c.id, caller: c.caller } },
+      h("tbody", {}, waiting.map(({ q, c, pos }) => h("tr", { dataset: { call: c.id, caller: c.caller }, ...this.dragSource(q, c, "redirect") },
         h("td", { class: "pos" }, String(pos)), h("td", {}, caller(c), c.callback ? h("span", { class: "qcb" }, ` ${t("qcb")}`) : null),
         h("td", {}, qLabel(q)), h("td", {}, c.status === "ringing" ? `${t("ringing")} ${(c.ringing_agents || []).join(", ")}` : t("queued")),
         h("td", {}, h("span", { "data-since": c.entered_at }, hms(now - c.entered_at))),
@@ -542,19 +641,89 @@ class Console {
         h("td", {}, h("span", { class: "ops" }, this.waitingOps(q, c)))))));
     const aTable = h("table", { id: "active-table" },
       h("thead", {}, h("tr", {}, [t("caller"), t("callee"), t("queue"), t("status"), t("time"), t("details"), ""].map((x) => h("th", { scope: "col" }, x)))),
-      h("tbody", {}, active.map(({ q, c }) => h("tr", { dataset: { call: c.id, caller: c.caller, agent: c.agent } },
+      h("tbody", {}, active.map(({ q, c }) => h("tr", { dataset: { call: c.id, caller: c.caller, agent: c.agent }, ...this.dragSource(q, c, "transfer") },
         h("td", {}, caller(c)), h("td", {}, agentName(q, c.agent)), h("td", {}, qLabel(q)),
-        h("td", {}, c.on_hold ? t("on_hold") : t("talking")),
+        h("td", {}, c.on_hold ? t("on_hold") : t("talking"), recIcon(c)),
         h("td", {}, h("span", { "data-since": c.answered_at }, hms(now - c.answered_at))),
         h("td", {}, `${origin(c)}, ${t("talking")}`),
         h("td", {}, h("span", { class: "ops" }, this.activeOps(q, c)))))));
     return h("section", { class: "panel", "aria-label": t("panel") },
-      h("div", { class: "controls" }, sel, h("button", { id: "panel-popout", onclick: () => popOut() }, t("popout")),
+      h("div", { class: "controls" }, sel, h("button", { id: "panel-groups", onclick: () => this.openGroups() }, t("custom")),
+        h("button", { id: "panel-popout", onclick: () => popOut() }, t("popout")),
         h("span", { class: "period" }, `${t("time_range")}: ${t("period_today")}`)),
       h("div", { class: "panel-grid" }, stats,
         h("section", { class: "sub", id: "waiting", "aria-label": t("waiting") }, h("h2", {}, `${t("waiting")} (${waiting.length})`), h("div", { class: "scroll" }, wTable)),
         h("section", { class: "sub", id: "active", "aria-label": t("active") }, h("h2", {}, `${t("active")} (${active.length})`), h("div", { class: "scroll" }, aTable)),
         h("section", { class: "sub agents", id: "agents", "aria-label": t("agents") }, h("h2", {}, t("agents")), this.agentsPanel(scope))));
+  }
+
+  // ---------------------------------------------------------------- queue groups (§3.2)
+  panelGroup() {
+    if (!this.panelQueue || !this.panelQueue.startsWith("g:")) return null;
+    const g = (this.groups || []).find((x) => `g:${x.name}` === this.panelQueue);
+    if (!g) this.panelQueue = null;
+    return g || null;
+  }
+
+  sortedGroups() {
+    return (this.groups || []).map((g, i) => ({ g, i }))
+      .sort((a, b) => (a.g.order ?? 1e9) - (b.g.order ?? 1e9) || a.i - b.i).map(({ g }) => g);
+  }
+
+  async loadGroups() {
+    try { this.groups = (await this.api.call("GET", "/console/queue-groups")).groups; } catch { this.groups = []; }
+    this.loadGroupFigures();
+    this.scheduleRender();
+  }
+
+  // the group's Call Statistics are the server's (the All row's formulas over its queues)
+  loadGroupFigures() {
+    clearTimeout(this.groupTimer);
+    this.groupTimer = setTimeout(async () => {
+      const g = this.panelGroup();
+      if (!g || !this.live) return;
+      const key = g.queues.join(",");
+      try {
+        const reply = await this.api.call("GET", `/console/figures?queues=${encodeURIComponent(key)}`);
+        this.groupFigures = { key, figures: reply.figures };
+      } catch (err) { this.groupFigures = null; this.toast(`${t("error")}: ${err.message}`, "error"); }
+      this.scheduleRender();
+    }, 150);
+  }
+
+  openGroups() {
+    const draft = structuredClone(this.groups || []);
+    const queues = [...this.live.queues.values()];
+    const close = () => { this.dialog = null; this.render(); };
+    const draw = () => {
+      const rows = draft.map((g, i) => h("fieldset", { class: "group-edit", dataset: { group: String(i) } },
+        h("legend", {}, g.name || `#${i + 1}`),
+        h("label", {}, t("group_name"), h("input", { class: "g-name", id: `g-name-${i}`, value: g.name, required: true, maxlength: 64, oninput: (ev) => { g.name = ev.target.value; } })),
+        h("span", { class: "g-queues", role: "group", "aria-label": t("queues_l") }, t("queues_l"), queues.map((q) => h("label", {},
+          h("input", { type: "checkbox", class: "g-queue", dataset: { queue: q.number }, checked: g.queues.includes(q.number),
+            onchange: (ev) => { g.queues = ev.target.checked ? [...g.queues, q.number] : g.queues.filter((n) => n !== q.number); } }), qLabel(q)))),
+        h("label", {}, t("sla_alert"), h("input", { class: "g-sla", type: "number", min: 0, max: 100, value: g.sla_alert_threshold ?? "",
+          oninput: (ev) => { g.sla_alert_threshold = ev.target.value === "" ? null : Number(ev.target.value); } })),
+        h("label", {}, t("sort_order"), h("input", { class: "g-order", type: "number", min: 0, value: g.order ?? "",
+          oninput: (ev) => { g.order = ev.target.value === "" ? null : Number(ev.target.value); } })),
+        h("button", { type: "button", class: "danger g-delete", onclick: () => { draft.splice(i, 1); draw(); } }, t("delete"))));
+      this.dialog = h("div", { class: "dialog wide", role: "dialog", "aria-modal": "true", "aria-label": t("queue_groups"), id: "groups-dialog" },
+        h("h2", {}, t("queue_groups")), rows,
+        h("div", { class: "controls" },
+          h("button", { id: "group-add", onclick: () => { draft.push({ name: "", queues: [], sla_alert_threshold: null, order: null }); draw(); } }, t("add_group")),
+          h("button", { id: "group-save", class: "primary", onclick: async () => {
+            try {
+              const reply = await this.api.call("PUT", "/console/queue-groups", { groups: draft });
+              this.groups = reply.groups;
+              this.toast(t("group_saved"));
+              close();
+              this.loadGroupFigures();
+            } catch (err) { this.toast(`${t("error")}: ${err.message}`, "error"); }
+          } }, t("save")),
+          h("button", { onclick: close }, t("cancel"))));
+      this.render();
+    };
+    draw();
   }
 
   callPath(q, c, op) { return `/queues/${encodeURIComponent(q.number)}/calls/${encodeURIComponent(c.id)}/${op}`; }
@@ -614,9 +783,37 @@ class Console {
         callable ? h("button", { class: "op-call-agent", onclick: callAgent }, t("call_agent")) : null));
       const card = cards[cards.length - 1];
       if (callable) card.addEventListener("dblclick", callAgent); // §4.10: double-click calls
+      this.dropTarget(card, a.agent);
     }
     return h("div", {}, h("div", { class: "controls" }, search, onlineOnly, compact),
       h("div", { class: `cards${this.compact ? " compact" : ""}`, id: "agent-cards" }, cards));
+  }
+
+  // §3.3.2 / §3.3.4: a waiting (ringing) call dragged onto an agent is redirected to it, an
+  // answered call is transferred (blind, the caller) to it; the row's Redirect / Transfer
+  // buttons do the same from the keyboard. Only calls the user may distribute (P2) drag.
+  dragSource(q, c, op) {
+    if (!this.caps.has(op) || !this.can(q.number, "call_distribution")) return {};
+    return { draggable: "true", class: "draggable", title: t("drag_hint"), ondragstart: (ev) => {
+      ev.dataTransfer.setData("application/x-queue-call", JSON.stringify({ queue: q.number, id: c.id, op }));
+      ev.dataTransfer.effectAllowed = "move";
+    } };
+  }
+
+  dropTarget(card, agent) {
+    const kind = "application/x-queue-call";
+    card.addEventListener("dragover", (ev) => { if (ev.dataTransfer.types.includes(kind)) { ev.preventDefault(); card.classList.add("drop"); } });
+    card.addEventListener("dragleave", () => card.classList.remove("drop"));
+    card.addEventListener("drop", async (ev) => {
+      card.classList.remove("drop");
+      const raw = ev.dataTransfer.getData(kind);
+      if (!raw) return;
+      ev.preventDefault();
+      const { queue, id, op } = JSON.parse(raw);
+      const path = this.callPath({ number: queue }, { id }, op);
+      const body = op === "redirect" ? { target: agent } : { target: agent, party: "caller" };
+      if (await this.op(path, body)) this.toast(t("redirected_to", { agent }));
+    });
   }
 
   stateControls(queue, a) {
@@ -660,9 +857,11 @@ class Console {
     const menu = h("section", { class: "sub", id: "my-status", "aria-label": t("my_status") }, h("h2", {}, t("my_status")),
       h("div", { class: "controls" }, h("span", {}, t("switch_all")),
         h("button", { id: "all-signin", onclick: () => all("signin") }, t("signin")),
+        h("button", { id: "all-signin-last", title: this.lastQueuesText(), onclick: () => this.signInLast() }, t("signin_last")),
         h("button", { id: "all-signout", onclick: () => all("signout") }, t("signout")),
         this.pauseMenu((reason) => all("pause", reason), "all"),
         h("button", { id: "all-resume", onclick: () => all("resume") }, t("resume"))),
+      h("p", { id: "last-queues", class: "muted" }, `${t("last_queues")}: ${this.lastQueuesText()}`),
       h("h3", {}, t("my_queues")),
       h("table", { id: "my-queues" }, h("thead", {}, h("tr", {}, [t("queue"), t("type"), t("status"), t("time"), ""].map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, me.memberships.map((m) => h("tr", { dataset: { queue: m.queue } },
@@ -672,7 +871,7 @@ class Console {
     const now = this.live.now();
     const calls = h("section", { class: "sub", id: "my-calls", "aria-label": t("my_calls") }, h("h2", {}, t("my_calls")),
       h("table", {}, h("tbody", {}, me.calls.map((c) => h("tr", { dataset: { call: c.id } },
-        h("td", {}, `${c.contact_name || c.caller} [${c.caller}]`), h("td", {}, c.queue),
+        h("td", {}, `${c.contact_name || c.caller} [${c.caller}]`, recIcon(c)), h("td", {}, c.queue),
         h("td", {}, h("span", { "data-since": c.answered_at }, hms(now - c.answered_at))),
         h("td", {}, h("button", { class: "op-notes", onclick: () => this.openNotes(c.queue, c.id) }, t("call_notes"))))))),
       h("h3", {}, `${t("offered")} (${this.offered.length})`),
@@ -683,6 +882,26 @@ class Console {
     const parts = [menu, calls];
     if (this.logQueues().length) parts.push(this.logsSection());
     return h("div", { class: "agent-view" }, parts);
+  }
+
+  // §7.1 签入上次签入队列: the switch remembers the set (the one *78 uses) and signs in
+  async loadLastQueues() {
+    try {
+      this.lastQueues = await this.api.call("GET", `/agents/${encodeURIComponent(this.session.extension)}/last-queues`);
+    } catch { this.lastQueues = null; }
+    this.scheduleRender();
+  }
+
+  lastQueuesText() {
+    if (!this.lastQueues) return "-";
+    return this.lastQueues.queues.map((n) => (this.live.queues.has(n) ? qLabel(this.live.queues.get(n)) : n)).join(", ") || "-";
+  }
+
+  async signInLast() {
+    try {
+      const reply = await this.api.call("POST", `/agents/${encodeURIComponent(this.session.extension)}/last-queues/signin`);
+      this.toast(`${t("signin_last")}: ${reply.signed_in.join(", ") || "-"}`);
+    } catch (err) { this.toast(`${t("error")}: ${err.message}`, "error"); }
   }
 
   openNotes(queue, callId) {
@@ -745,17 +964,59 @@ class Console {
     const kind = h("select", { id: "logs-kind", "aria-label": t("type"), onchange: (ev) => { this.logsKind = ev.target.value; this.render(); } },
       [["all", t("kind_all")], ["missed", t("kind_missed")], ["inbound", t("kind_inbound")]].map(([k, l]) => h("option", { value: k, selected: k === this.logsKind }, l)));
     const rows = (data && data.records) || [];
+    this.logsSelected = this.logsSelected || new Set();
+    const ids = new Set(rows.map((r) => r.id));
+    for (const id of [...this.logsSelected]) if (!ids.has(id)) this.logsSelected.delete(id);
+    const canDelete = this.caps.has("record_delete");
+    const canCall = this.caps.has("record_callback");
     const table = h("table", { id: "logs-table" },
-      h("thead", {}, h("tr", {}, [t("name"), t("type"), t("source"), t("time"), t("duration"), t("disposition"), t("notes")].map((c) => h("th", { scope: "col" }, c)))),
-      h("tbody", {}, rows.map((r) => h("tr", { dataset: { record: r.id, caller: r.caller } },
-        h("td", {}, r.caller), h("td", {}, r.type === "inbound" ? t("inbound") : r.outcome === "abandoned" ? t("abandoned_t") : t("missed_t")),
-        h("td", {}, r.queue), h("td", {}, fmtTime(r.time)), h("td", {}, hms(r.talk || 0)),
-        h("td", {}, r.disposition ? this.dispositionControl(r) : ""),
-        h("td", {}, r.note ? `${(r.note.tags || []).join(", ")} ${r.note.text || ""}` : "",
-          r.type === "inbound" ? h("button", { class: "op-notes", onclick: () => this.openNotes(r.queue, r.call_id) }, t("call_notes")) : null)))));
+      h("thead", {}, h("tr", {}, canDelete ? h("th", { scope: "col" }, h("input", { type: "checkbox", id: "logs-select-all", "aria-label": t("select_all"),
+        checked: rows.length > 0 && rows.every((r) => this.logsSelected.has(r.id)),
+        onchange: (ev) => { for (const r of rows) { if (ev.target.checked) this.logsSelected.add(r.id); else this.logsSelected.delete(r.id); } this.render(); } })) : null,
+      [t("name"), t("type"), t("source"), t("time"), t("duration"), t("disposition"), t("notes"), t("operation")].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, rows.map((r) => {
+        const tr = h("tr", { dataset: { record: r.id, caller: r.caller } },
+          canDelete ? h("td", {}, h("input", { type: "checkbox", class: "log-select", "aria-label": `${t("select")} ${r.caller}`, checked: this.logsSelected.has(r.id),
+            onchange: (ev) => { if (ev.target.checked) this.logsSelected.add(r.id); else this.logsSelected.delete(r.id); this.render(); } })) : null,
+          h("td", {}, r.caller), h("td", {}, r.type === "inbound" ? t("inbound") : r.outcome === "abandoned" ? t("abandoned_t") : t("missed_t")),
+          h("td", {}, r.queue), h("td", {}, fmtTime(r.time)), h("td", {}, hms(r.talk || 0)),
+          h("td", {}, r.disposition ? this.dispositionControl(r) : ""),
+          h("td", {}, r.note ? `${(r.note.tags || []).join(", ")} ${r.note.text || ""}` : "",
+            r.type === "inbound" ? h("button", { class: "op-notes", onclick: () => this.openNotes(r.queue, r.call_id) }, t("call_notes")) : null),
+          h("td", {},
+            canCall ? h("button", { class: "op-callback", title: t("call_back"), "aria-label": `${t("call_back")} ${r.caller}`, onclick: () => this.callBack(r) }, icon("phone")) : null,
+            canDelete ? h("button", { class: "op-delete danger", title: t("delete"), "aria-label": `${t("delete")} ${r.caller}`,
+              onclick: () => this.confirm(t("confirm_delete", { n: 1 }), () => this.deleteRecords([r])) }, icon("trash")) : null));
+        // §5.1: double-clicking the record calls back
+        if (canCall) tr.addEventListener("dblclick", (ev) => { if (!ev.target.closest("button, select, input")) this.callBack(r); });
+        return tr;
+      })));
+    const bulk = canDelete ? h("button", { id: "logs-delete", class: "danger", disabled: this.logsSelected.size === 0,
+      onclick: () => this.confirm(t("confirm_delete", { n: this.logsSelected.size }), () => this.deleteRecords(rows.filter((r) => this.logsSelected.has(r.id)))) },
+    `${t("delete")} (${this.logsSelected.size})`) : null;
     return h("section", { class: "sub", id: "call-logs", "aria-label": t("logs") }, h("h2", {}, t("logs")),
-      h("div", { class: "controls" }, sel, kind, h("button", { id: "logs-refresh", onclick: () => this.loadLogs() }, t("refresh"))),
+      h("div", { class: "controls" }, sel, kind, h("button", { id: "logs-refresh", onclick: () => this.loadLogs() }, t("refresh")), bulk),
       h("div", { class: "scroll" }, table));
+  }
+
+  // §5.1 call back (发起呼叫): the switch rings this user's phone, then the record's number
+  async callBack(r) {
+    try {
+      await this.api.call("POST", `/queues/${encodeURIComponent(r.queue)}/records/${encodeURIComponent(r.id)}/callback`);
+      this.toast(t("calling_back", { number: r.caller }));
+    } catch (err) { this.toast(`${t("error")}: ${err.message}`, "error"); }
+  }
+
+  // §5.1 / §9.2 delete: the server decides whether for everyone or for this user only
+  async deleteRecords(records) {
+    for (const r of records) {
+      try {
+        await this.api.call("DELETE", `/queues/${encodeURIComponent(r.queue)}/records/${encodeURIComponent(r.id)}`);
+        this.logsSelected.delete(r.id);
+      } catch (err) { this.toast(`${t("error")}: ${err.message}`, "error"); }
+    }
+    this.logsCache.clear();
+    this.loadLogs();
   }
 
   dispositionControl(r) {

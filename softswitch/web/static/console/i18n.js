@@ -32,7 +32,7 @@ const EN = {
   details: "Details", position: "Position", ringing: "Ringing", queued: "Queued",
   talking: "Talking", on_hold: "On hold", internal: "internal", external: "external",
   pickup: "Pick up", redirect: "Redirect", transfer: "Transfer", park: "Park",
-  recording: "Recording", rec_pause: "Pause recording", rec_resume: "Record",
+  recording: "Recording", rec_on: "Recording", rec_paused: "Recording paused", rec_pause: "Pause recording", rec_resume: "Record",
   listen: "Listen", whisper: "Whisper", barge: "Barge", hangup: "Hang up",
   call_agent: "Call agent", target: "Target number", ok: "OK",
   confirm_hangup: "Hang up this call?", search: "Search", online_only: "Online only",
@@ -65,6 +65,15 @@ const EN = {
   report_agent_login: "Agent Login Report", report_agent_pause: "Agent Pause Report",
   report_agent_missed: "Agent Missed Report", report_agent_performance: "Agent Performance",
   report_agent_call_summary: "Agent Call Summary",
+  // console-more: call-log delete / call back, last queues, queue groups, drag and drop
+  operation: "Operation", select: "Select", select_all: "Select all", call_back: "Call back",
+  calling_back: "Calling {number}: your phone rings first", confirm_delete: "Delete {n} record(s)?",
+  signin_last: "Sign in to last signed-in queues", last_queues: "Last signed-in queues",
+  custom: "Custom", queue_groups: "Queue groups", group_name: "Group name", add_group: "Add",
+  sla_alert: "SLA alert threshold (%)", sort_order: "Sort order", queues_l: "Queues",
+  group_saved: "Queue groups saved", drag_hint: "Drag a waiting call onto an agent to redirect it",
+  redirected_to: "Redirected to {agent}",
+
 };
 
 const ZH = {
@@ -93,7 +102,7 @@ const ZH = {
   active: "当前通话数", agents: "坐席", caller: "主叫", callee: "被叫", details: "详情",
   position: "位置", ringing: "振铃", queued: "排队中", talking: "通话中", on_hold: "保持",
   internal: "内线", external: "外线", pickup: "截答来电", redirect: "转移来电",
-  transfer: "转接通话", park: "驻留通话", recording: "通话录音", rec_pause: "暂停录音",
+  transfer: "转接通话", park: "驻留通话", recording: "通话录音", rec_on: "录音中", rec_paused: "录音已暂停", rec_pause: "暂停录音",
   rec_resume: "录音", listen: "普通监听", whisper: "密语监听", barge: "强插监听",
   hangup: "挂断", call_agent: "呼叫坐席", target: "目标号码", ok: "确定",
   confirm_hangup: "确定挂断此通话？", search: "搜索", online_only: "在线",
@@ -122,6 +131,13 @@ const ZH = {
   report_satisfaction_details: "满意度调查详情", report_agent_login: "坐席签入报告",
   report_agent_pause: "坐席暂停报告", report_agent_missed: "坐席未接通报告",
   report_agent_performance: "坐席业绩", report_agent_call_summary: "坐席呼叫摘要",
+  operation: "操作", select: "选择", select_all: "全选", call_back: "发起呼叫",
+  calling_back: "正在呼叫 {number}：你的话机先振铃", confirm_delete: "删除 {n} 条记录？",
+  signin_last: "签入上次签入队列", last_queues: "上次签入队列",
+  custom: "自定义", queue_groups: "队列组", group_name: "组名称", add_group: "添加",
+  sla_alert: "SLA警报阈值 (%)", sort_order: "排序", queues_l: "队列",
+  group_saved: "队列组已保存", drag_hint: "将来电拖到坐席上即可转移", redirected_to: "已转移至 {agent}",
+
 };
 
 const TABLES = { en: EN, zh: ZH };

@@ -44,6 +44,8 @@ export async function capabilities() {
     if (m && methods.post) caps.add(m[1]);
     const a = path.match(/^\/api\/v1\/queues\/\{queue\}\/agents\/\{agent\}\/([a-z_]+)$/);
     if (a && methods.post && a[1] !== "state") caps.add(`agent_${a[1]}`);
+    if (path === "/api/v1/queues/{queue}/records/{record}" && methods.delete) caps.add("record_delete");
+    if (path === "/api/v1/queues/{queue}/records/{record}/callback" && methods.post) caps.add("record_callback");
   }
   return caps;
 }
@@ -173,6 +175,10 @@ export class Live extends EventTarget {
       case "call.updated":
         if (q) for (const c of q.active) if (c.id === m.id) c.on_hold = m.on_hold;
         for (const c of this.me.calls) if (c.id === m.id) c.on_hold = m.on_hold;
+        break;
+      case "call.recording": // §3.3.3 the recording icon: recording, paused, null (none)
+        if (q) for (const c of q.active) if (c.id === m.id) c.recording = m.recording;
+        for (const c of this.me.calls) if (c.id === m.id) c.recording = m.recording;
         break;
       case "call.ended":
         if (q) q.active = q.active.filter((c) => c.id !== m.id);
