@@ -284,7 +284,7 @@ class Config:
     logging: LoggingConfig
     acd: Any = None
     acd_sections: Mapping[str, Any] = field(default_factory=dict)
-    message_channels: tuple[Any, ...] = ()
+    message_channels: tuple[Any, ...] = ()  # softswitch.messaging.config.ChannelConfig
     feature_codes: Any = None  # softswitch.features.FeatureCodes (agent codes, §6.7)
     recording: Any = None  # softswitch.calls.recording.RecordingConfig
     parking: Any = None  # softswitch.calls.park.ParkingConfig
@@ -1406,6 +1406,23 @@ def _parse_acd(checker: _Checker, root: _Node, entries: Mapping[str, tuple[_Node
         return None, raw
 
 
+def _parse_channels(checker: _Checker, root: _Node,
+                    entries: Mapping[str, tuple[_Node, _Node]], extensions: set[str],
+                    acd: Any) -> tuple[Any, ...]:
+    """The ``message_channels`` section (softswitch.messaging.config), errors mapped to
+    lines like the ACD's."""
+    from softswitch.messaging.config import MessagingConfigError, parse_channels
+
+    if "message_channels" not in entries:
+        return ()
+    queues = [q.name for q in acd.message_queues] if acd is not None else []
+    try:
+        return parse_channels(_construct(entries["message_channels"][1]), extensions, queues)
+    except MessagingConfigError as exc:
+        _report_acd_error(checker, root, exc)
+        return ()
+
+
 def _parse_apps(checker: _Checker, root: _Node, entries: Mapping[str, tuple[_Node, _Node]],
                 extensions: tuple[Extension, ...], acd: Any) -> Any:
     """The call applications' sections (softswitch.apps.settings), their errors mapped to
@@ -1628,17 +1645,10 @@ def parse_config(text: str, file: str = "config.yaml",
     pickup = checker.field(entries, "pickup", "",
                            lambda n, p: sections.pickup(n, "pickup", ext_numbers),
                            PickupConfig())
-    channels: tuple[Any, ...] = ()
-    if "message_channels" in entries:
-        cnode = entries["message_channels"][1]
-        try:
-            channels = tuple(_construct(n) for n in checker.sequence(cnode, "message_channels",
-                                                                     "message channels"))
-        except _Invalid:
-            pass
     feature_codes = _feature_codes(checker, entries)
     acd, acd_raw = _parse_acd(checker, root, entries,
                               extensions if isinstance(extensions, tuple) else ())
+    channels = _parse_channels(checker, root, entries, ext_numbers, acd)
     if acd is not None and isinstance(prompts, PromptsConfig):
         _check_prompt_names(checker, root, entries, acd, prompts)
     apps = _parse_apps(checker, root, entries,

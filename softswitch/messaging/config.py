@@ -1,0 +1,236 @@
+"""The ``message_channels`` section: channels, their numbers and each number's routing
+(omnichannel.md §2.3, §2.4, §3.9.6, §5.1).
+
+Every problem raises `MessagingConfigError(path, message)`; ``path`` names the key like
+acd.config's (``message_channels[0].numbers[1].number``) and softswitch.config maps it to
+the file's line.
+
+Decisions:
+
+* Only the General SMS API provider (§3.9) exists so far: ``type: sms`` with
+  ``provider: general``. The other providers, WhatsApp, Messenger and Live Chat are refused
+  by ``softswitch check`` until they are built.
+* The webhook token (the last path segment of the webhook URL, §2.3) is part of the
+  configuration (32 lowercase hex digits), so the URL the admin gives the provider is
+  stable across restarts; the URL is ``{http}/api/v1/webhooks/general/{token}``.
+* A number is E.164 (``+`` then 2 to 15 digits, no separators, §13.1) or an alphanumeric
+  sender ID (1 to 11 letters and digits, at least one letter).
+* A destination is ``{type: extension, target: "1001"}`` or
+  ``{type: message_queue, target: <message queue name>}``. The third-party platform
+  destination (§4) needs the platform API, which does not exist yet: refused.
+* ``auto_close_days`` (§2.4.2): absent = no auto-close; otherwise 1 to 365 days.
+* ``verify_interval`` (§3.9.3, "periodically"): seconds between two verifications, default
+  300, only with ``verify_url``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+Path = tuple[str | int, ...]
+
+E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
+SENDER_ID = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9]{1,11}$")
+TOKEN = re.compile(r"^[0-9a-f]{32}$")
+PROVIDERS = ("general",)
+
+
+class MessagingConfigError(Exception):
+    def __init__(self, path: Path, message: str) -> None:
+        self.path = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p)
+                            for i, p in enumerate(path))
+        self.message = message
+        super().__init__(f"{self.path}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    type: str  # "extension" | "message_queue"
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelNumber:
+    number: str
+    destination: Destination
+    allowed_extensions: tuple[str, ...] = ()  # may start sessions from this number (§2.4.3)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelConfig:
+    name: str
+    type: str  # "sms"
+    provider: str  # "general"
+    token: str
+    api_key: str
+    send_url: str
+    numbers: tuple[ChannelNumber, ...]
+    secret: str | None = None
+    verify_url: str | None = None
+    verify_interval: float = 300.0
+    auto_close_days: int | None = None
+
+    def number(self, number: str) -> ChannelNumber | None:
+        for n in self.numbers:
+            if n.number == number:
+                return n
+        return None
+
+
+def _err(path: Path, message: str) -> MessagingConfigError:
+    return MessagingConfigError(path, message)
+
+
+def _mapping(value: object, path: Path, allowed: tuple[str, ...],
+             required: tuple[str, ...]) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _err(path, f"expected a mapping with keys {', '.join(allowed)}")
+    for key in value:
+        if key not in allowed:
+            raise _err((*path, str(key)),
+                       f"unknown key '{key}' (expected one of: {', '.join(allowed)})")
+    for key in required:
+        if key not in value:
+            raise _err((*path, key), "required key is missing")
+    return value
+
+
+def _text(value: object, path: Path) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int) or str(value) == "":
+        raise _err(path, f"expected a text, got {value!r}")
+    return str(value)
+
+
+def _url(value: object, path: Path) -> str:
+    text = _text(value, path)
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _err(path, f"expected an http(s) URL, got {text!r}")
+    return text
+
+
+def _int(value: object, path: Path, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _err(path, f"expected a whole number from {low} to {high}, got {value!r}")
+    return value
+
+
+def channel_number(value: object, path: Path) -> str:
+    """§2.4.3 / §13.1: E.164 or an alphanumeric sender ID."""
+    text = _text(value, path)
+    if E164.match(text) or SENDER_ID.match(text):
+        return text
+    raise _err(path, f"expected an E.164 number like +865925503309 (+[country code]"
+                     f"[number], no spaces or dashes) or an alphanumeric sender ID, got {text!r}")
+
+
+def _destination(value: object, path: Path, extensions: frozenset[str],
+                 queues: frozenset[str]) -> Destination:
+    m = _mapping(value, path, ("type", "target"), ("type", "target"))
+    kind = _text(m["type"], (*path, "type"))
+    target = _text(m["target"], (*path, "target"))
+    if kind == "extension":
+        if target not in extensions:
+            raise _err((*path, "target"), f"no extension {target} is defined")
+    elif kind == "message_queue":
+        if target not in queues:
+            raise _err((*path, "target"), f"no message queue {target!r} is defined in "
+                                          "message_queues")
+    else:
+        raise _err((*path, "type"), f"expected extension or message_queue, got {kind!r}"
+                                    " (the third-party platform destination is not built)")
+    return Destination(kind, target)
+
+
+def _number(value: object, path: Path, extensions: frozenset[str],
+            queues: frozenset[str]) -> ChannelNumber:
+    m = _mapping(value, path, ("number", "destination", "allowed_extensions"),
+                 ("number", "destination"))
+    allowed_raw = m.get("allowed_extensions", [])
+    if not isinstance(allowed_raw, list):
+        raise _err((*path, "allowed_extensions"), "expected a list of extension numbers")
+    allowed = []
+    for i, ext in enumerate(allowed_raw):
+        text = _text(ext, (*path, "allowed_extensions", i))
+        if text not in extensions:
+            raise _err((*path, "allowed_extensions", i), f"no extension {text} is defined")
+        allowed.append(text)
+    return ChannelNumber(channel_number(m["number"], (*path, "number")),
+                         _destination(m["destination"], (*path, "destination"), extensions,
+                                      queues),
+                         tuple(dict.fromkeys(allowed)))
+
+
+_CHANNEL_KEYS = ("name", "type", "provider", "token", "api_key", "secret", "send_url",
+                 "verify_url", "verify_interval", "auto_close_days", "numbers")
+
+
+def _channel(value: object, path: Path, extensions: frozenset[str],
+             queues: frozenset[str]) -> ChannelConfig:
+    m = _mapping(value, path, _CHANNEL_KEYS,
+                 ("name", "type", "provider", "token", "api_key", "send_url", "numbers"))
+    kind = _text(m["type"], (*path, "type"))
+    if kind != "sms":
+        raise _err((*path, "type"), f"expected sms, got {kind!r} (Messenger, WhatsApp and "
+                                    "Live Chat channels are not built yet)")
+    provider = _text(m["provider"], (*path, "provider"))
+    if provider not in PROVIDERS:
+        raise _err((*path, "provider"), f"expected one of {', '.join(PROVIDERS)}, got "
+                                        f"{provider!r} (the named providers are not built yet)")
+    token = _text(m["token"], (*path, "token"))
+    if not TOKEN.match(token):
+        raise _err((*path, "token"), "expected 32 lowercase hex digits (the webhook URL's "
+                                     "last segment)")
+    numbers_raw = m["numbers"]
+    if not isinstance(numbers_raw, list) or not numbers_raw:
+        raise _err((*path, "numbers"), "expected a list of at least one number")
+    numbers = tuple(_number(n, (*path, "numbers", i), extensions, queues)
+                    for i, n in enumerate(numbers_raw))
+    seen: set[str] = set()
+    for i, n in enumerate(numbers):
+        if n.number in seen:
+            raise _err((*path, "numbers", i, "number"), f"{n.number} is listed twice")
+        seen.add(n.number)
+    verify_url = _url(m["verify_url"], (*path, "verify_url")) if "verify_url" in m else None
+    if "verify_interval" in m and verify_url is None:
+        raise _err((*path, "verify_interval"), "only with verify_url")
+    secret = _text(m["secret"], (*path, "secret")) if "secret" in m else None
+    return ChannelConfig(
+        name=_text(m["name"], (*path, "name")), type=kind, provider=provider, token=token,
+        api_key=_text(m["api_key"], (*path, "api_key")),
+        send_url=_url(m["send_url"], (*path, "send_url")), numbers=numbers, secret=secret,
+        verify_url=verify_url,
+        verify_interval=float(_int(m.get("verify_interval", 300),
+                                   (*path, "verify_interval"), 10, 86400)),
+        auto_close_days=(_int(m["auto_close_days"], (*path, "auto_close_days"), 1, 365)
+                         if "auto_close_days" in m else None))
+
+
+def parse_channels(value: object, extensions: Iterable[str],
+                   message_queues: Iterable[str]) -> tuple[ChannelConfig, ...]:
+    """The ``message_channels`` list; a number belongs to one channel only (an inbound
+    message is routed by the number it was sent to)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _err(("message_channels",), "expected a list of channels")
+    exts, queues = frozenset(extensions), frozenset(message_queues)
+    channels = tuple(_channel(c, ("message_channels", i), exts, queues)
+                     for i, c in enumerate(value))
+    owners: dict[str, int] = {}
+    tokens: set[str] = set()
+    for i, c in enumerate(channels):
+        if c.token in tokens:
+            raise _err(("message_channels", i, "token"), "another channel has this token")
+        tokens.add(c.token)
+        for j, n in enumerate(c.numbers):
+            if n.number in owners:
+                raise _err(("message_channels", i, "numbers", j, "number"),
+                           f"{n.number} is already a number of message_channels"
+                           f"[{owners[n.number]}]")
+            owners[n.number] = i
+    return channels

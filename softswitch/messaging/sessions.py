@@ -1,0 +1,541 @@
+"""Chat sessions: creation, routing, take-over, transfer, archive, close, auto-close
+(omnichannel.md §5.1, §6, §9.6). Sans-IO: every input is a method call with ``now`` (wall
+epoch seconds: an auto-close timeout is days long and must survive a restart); what it
+changed is queued in ``out`` as `Effect`s the shell carries out (persist rows, notify
+agents, send a message through the channel). Message queues are the ACD's
+(acd.message_queue), reached through `QueuePort`.
+
+Rules (§6.1-§6.5):
+
+* A session joins one customer address and one channel number. While it is open, the
+  customer's messages are appended to it; when there is none (never, or the last one was
+  closed), an inbound message opens a new session with the next Session ID, routed by the
+  number's destination: an extension owns it at once; a message queue shows it to the
+  queue's agents (the ACD decides who sees it from then on).
+* An agent starts a session (§6.1.2) from a number whose ``allowed_extensions`` list them;
+  they own it. An open session with the same customer on that number is reused (the agent
+  gets it only if they already see it; otherwise refused: it is someone else's chat).
+* Reply: whoever sees the session. In a queue session not taken over the ACD rules apply
+  (auto take-over: the first reply takes it; a later reply by another agent is refused).
+* Take over: a queue agent, manual and auto modes (the ACD refuses no-take-over); system
+  message "{name}从消息队列{queue}中接管会话。".
+* Transfer (§6.2): whoever sees the session, to an extension (who then owns it) or to a
+  message queue (shown to its agents as a new queue session). The transferrer no longer
+  sees it unless they are an agent of the target queue. The whole history moves with it.
+* Archive / unarchive are per agent; sending a message unarchives it for the sender.
+  Remove hides it from the remover only. Close (agent, or the system after
+  ``auto_close_days`` without a message in either direction) writes "会话已被关闭。", ends
+  all sending, and shows the session as archived to everybody.
+
+Decisions on the manual's gaps (§12):
+
+* §12.9: a customer message in an archived (not closed) session joins it and returns it to
+  Recent for every agent that sees it; one in a session an agent removed shows it to them
+  again (a new message is news).
+* §12.10/§12.11: the ACD's (no-take-over: every reply accepted; auto: first reply wins).
+* §6.4: the creation and the transfer are written into the history too, as system
+  messages ("接收{customer}的消息，会话路由给{destination}。" and "{name}将会话转移给
+  {destination}。"), besides the timeline (events); they are useful in the agent's view and
+  the manual does not forbid them.
+* Visibility of a session in a message queue that a reload removed: nobody until it is
+  transferred or closed (admins still read it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+from softswitch.messaging.config import ChannelConfig, ChannelNumber
+
+SYSTEM = "PBX系统"  # §6.4: the sender of system messages
+CLOSED_TEXT = "会话已被关闭。"
+DAY = 86400.0
+
+
+class Origin(Enum):
+    INBOUND = "inbound"
+    AGENT = "agent"
+
+
+class SessionState(Enum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Direction(Enum):
+    RECEIVED = "received"
+    SENT = "sent"
+    SYSTEM = "system"
+
+
+class DeliveryStatus(Enum):
+    """An outbound message's state, shown to the agent (softswitch.messaging.general)."""
+
+    NONE = ""  # received and system messages
+    PENDING = "pending"  # queued or being retried
+    SENT = "sent"  # the provider accepted it (its data.id kept)
+    FAILED = "failed"  # refused for good; ``error`` holds the agent-facing text
+
+
+@dataclass(slots=True)
+class Message:
+    id: int
+    session: int
+    time: float
+    direction: Direction
+    sender: str  # customer address, agent extension, or SYSTEM
+    text: str
+    media: tuple[str, ...] = ()
+    provider_id: str | None = None
+    status: DeliveryStatus = DeliveryStatus.NONE
+    error: str = ""
+    attempts: int = 0
+
+    def as_json(self) -> dict[str, object]:
+        return {"id": self.id, "session": self.session, "time": self.time,
+                "type": self.direction.value, "sender": self.sender, "text": self.text,
+                "media": list(self.media), "status": self.status.value, "error": self.error}
+
+
+@dataclass(slots=True)
+class Session:
+    id: int
+    channel: str  # channel name
+    number: str  # the channel number
+    customer: str
+    origin: Origin
+    created: float
+    last_activity: float
+    route: str  # "extension" | "message_queue"
+    target: str  # extension number or queue name
+    owner: str | None = None
+    task: str = ""  # the ACD task id while routed to a message queue
+    state: SessionState = SessionState.OPEN
+    archived_by: set[str] = field(default_factory=set)
+    removed_by: set[str] = field(default_factory=set)
+
+    @property
+    def open(self) -> bool:
+        return self.state is SessionState.OPEN
+
+    def as_json(self, viewer: str | None = None) -> dict[str, object]:
+        archived = not self.open or (viewer is not None and viewer in self.archived_by)
+        return {"id": self.id, "channel": self.channel, "number": self.number,
+                "customer": self.customer, "origin": self.origin.value,
+                "created": self.created, "last_activity": self.last_activity,
+                "route": {"type": self.route, "target": self.target}, "owner": self.owner,
+                "state": self.state.value, "list": "archived" if archived else "recent"}
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEvent:
+    """§8.4 operation record: create, takeover, transfer, close."""
+
+    session: int
+    time: float
+    kind: str
+    actor: str
+    description: str
+
+
+# --- effects ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SaveSession:
+    session: Session
+
+
+@dataclass(frozen=True, slots=True)
+class SaveMessage:
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class SaveEvent:
+    event: TimelineEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """Tell these agents: ``kind`` is message.new, session.changed or session.gone."""
+
+    agents: tuple[str, ...]
+    kind: str
+    body: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Deliver an agent's message through the session's channel."""
+
+    message: Message
+    channel: str
+    source: str  # the channel number
+    to: str  # the customer
+
+
+Effect = SaveSession | SaveMessage | SaveEvent | Notify | Send
+
+
+class Refused(Exception):
+    """An operation that does not fit: ``status`` for the API (403, 404, 409)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class QueuePort(Protocol):
+    """The ACD's message queues (acd.message_queue) as the sessions see them. The methods
+    returning ``str | None`` give the ACD's refusal, None when it accepted."""
+
+    def exists(self, queue: str) -> bool: ...
+
+    def agents(self, queue: str) -> tuple[str, ...]: ...
+
+    def arrived(self, task: str, queue: str, customer: str) -> None: ...
+
+    def reply(self, task: str, agent: str) -> str | None: ...
+
+    def take_over(self, task: str, agent: str) -> str | None: ...
+
+    def left(self, task: str) -> None: ...
+
+    def has(self, task: str) -> bool: ...
+
+    def visible_to(self, task: str) -> tuple[str, ...]: ...
+
+
+class Inbox:
+    """Every session and its messages. ``names`` gives an extension's display name."""
+
+    def __init__(self, channels: Iterable[ChannelConfig], queues: QueuePort,
+                 names: Callable[[str], str] = lambda ext: ext) -> None:
+        self.channels: dict[str, ChannelConfig] = {c.name: c for c in channels}
+        self.queues = queues
+        self.names = names
+        self.sessions: dict[int, Session] = {}
+        self.messages: dict[int, list[Message]] = {}
+        self._open: dict[tuple[str, str, str], int] = {}  # (channel, number, customer)
+        self.next_session = 1
+        self.next_message = 1
+        self._routes = 0
+        self.out: list[Effect] = []
+
+    # --- restore (start-up) ---------------------------------------------------------------
+
+    def restore(self, sessions: Iterable[Session], messages: Iterable[Message],
+                last_session: int, last_message: int) -> None:
+        """The persisted state: open sessions and their messages. An open queue session
+        not taken over joins its queue again (the ACD kept nothing across the restart)."""
+        for s in sessions:
+            self.sessions[s.id] = s
+            self.messages.setdefault(s.id, [])
+            if s.open:
+                self._open[(s.channel, s.number, s.customer)] = s.id
+                if s.route == "message_queue" and s.owner is None \
+                        and self.queues.exists(s.target):
+                    self._routes += 1
+                    s.task = f"msg-{s.id}-r{self._routes}"
+                    self.queues.arrived(s.task, s.target, s.customer)
+        for m in messages:
+            self.messages.setdefault(m.session, []).append(m)
+        self.next_session = max(self.next_session, last_session + 1)
+        self.next_message = max(self.next_message, last_message + 1)
+
+    # --- who sees what (§6.5) --------------------------------------------------------------
+
+    def watchers(self, s: Session) -> tuple[str, ...]:
+        """The agents who see the session now (removal aside)."""
+        if s.owner is not None:
+            return (s.owner,)
+        if s.route == "message_queue" and s.task and self.queues.has(s.task):
+            return self.queues.visible_to(s.task)
+        if s.route == "message_queue" and not s.open and self.queues.exists(s.target):
+            return self.queues.agents(s.target)
+        return ()
+
+    def sees(self, s: Session, agent: str) -> bool:
+        return agent in self.watchers(s) and agent not in s.removed_by
+
+    def list_for(self, agent: str, archived: bool) -> list[Session]:
+        """The agent's Recent (archived False) or Archived list, newest activity first."""
+        rows = [s for s in self.sessions.values() if self.sees(s, agent)
+                and (not s.open or agent in s.archived_by) == archived]
+        return sorted(rows, key=lambda s: (-s.last_activity, -s.id))
+
+    def session_for(self, session_id: int, agent: str, admin: bool = False) -> Session:
+        s = self.sessions.get(session_id)
+        if s is None or not (admin or self.sees(s, agent)):
+            raise Refused(404, "not_found", f"no session {session_id} you can see")
+        return s
+
+    # --- customer messages -----------------------------------------------------------------
+
+    def receive(self, channel: str, number: str, customer: str, text: str,
+                media: tuple[str, ...], provider_id: str | None, now: float) -> Message:
+        """An inbound message on a configured channel number (the channel adapter checked
+        the number belongs to the channel)."""
+        config = self.channels[channel]
+        entry = config.number(number)
+        if entry is None:
+            raise Refused(404, "unknown_number", f"{number} is not a number of {channel}")
+        sid = self._open.get((channel, number, customer))
+        if sid is None:
+            s = self._create(config, entry, customer, Origin.INBOUND, now, owner=None)
+            dest = (f"{self.names(s.target)}<{s.target}>" if s.route == "extension"
+                    else s.target)
+            self._system(s, f"接收{customer}的消息，会话路由给{dest}。", now, notify=False)
+            self._event(s, "create", customer, f"接收{customer}的消息，会话路由给{dest}。", now)
+            new = True
+        else:
+            s = self.sessions[sid]
+            new = False
+        m = self._message(s, Direction.RECEIVED, customer, text, media, now,
+                          provider_id=provider_id)
+        s.archived_by.clear()  # §12.9: back to Recent
+        s.removed_by.clear()
+        self._save(s)
+        if new:
+            self._notify(self.watchers(s), "session.changed", {"session": s})
+        self._notify(self.watchers(s), "message.new", {"session": s, "message": m})
+        return m
+
+    # --- agent operations ------------------------------------------------------------------
+
+    def start(self, agent: str, channel: str, number: str, customer: str,
+              now: float) -> Session:
+        """§6.1.2 / §9.2: an agent starts a session from a number they are allowed on."""
+        config = self.channels.get(channel)
+        entry = config.number(number) if config is not None else None
+        if config is None or entry is None:
+            raise Refused(404, "unknown_number", f"{number} is not a number of {channel!r}")
+        if agent not in entry.allowed_extensions:
+            raise Refused(403, "forbidden", f"{agent} may not start sessions from {number} "
+                                            "(not in its allowed extensions)")
+        sid = self._open.get((channel, number, customer))
+        if sid is not None:
+            s = self.sessions[sid]
+            if not self.sees(s, agent):
+                raise Refused(409, "session_exists",
+                              f"{customer} already has an open session on {number}")
+            return s
+        s = self._create(config, entry, customer, Origin.AGENT, now, owner=agent)
+        self._event(s, "create", agent, f"{self._who(agent)}创建会话。", now)
+        self._save(s)
+        self._notify((agent,), "session.changed", {"session": s})
+        return s
+
+    def reply(self, session_id: int, agent: str, text: str, media: tuple[str, ...],
+              now: float) -> Message:
+        s = self._writable(session_id, agent)
+        if s.owner is None and s.task and self.queues.has(s.task):
+            before = self.queues.visible_to(s.task)
+            refusal = self.queues.reply(s.task, agent)
+            if refusal is not None:
+                raise Refused(409, "refused", refusal)
+            taker = self.queues.visible_to(s.task)
+            if len(taker) == 1 and taker != before:  # auto take-over by this reply
+                self._taken(s, agent, before, now)
+        s.archived_by.discard(agent)  # §6.2: sending unarchives
+        m = self._message(s, Direction.SENT, agent, text, media, now,
+                          status=DeliveryStatus.PENDING)
+        self._save(s)
+        self.out.append(Send(m, s.channel, s.number, s.customer))
+        self._notify(self.watchers(s), "message.new", {"session": s, "message": m})
+        return m
+
+    def take_over(self, session_id: int, agent: str, now: float) -> Session:
+        s = self._writable(session_id, agent)
+        if s.owner is not None or not s.task or not self.queues.has(s.task):
+            raise Refused(409, "refused", "the session is not waiting in a message queue")
+        before = self.queues.visible_to(s.task)
+        refusal = self.queues.take_over(s.task, agent)
+        if refusal is not None:
+            raise Refused(409, "refused", refusal)
+        self._taken(s, agent, before, now)
+        self._save(s)
+        return s
+
+    def transfer(self, session_id: int, agent: str, now: float, *,
+                 extension: str | None = None, queue: str | None = None,
+                 extension_exists: Callable[[str], bool] = lambda e: True) -> Session:
+        s = self._writable(session_id, agent)
+        if (extension is None) == (queue is None):
+            raise Refused(400, "invalid_field", "give either extension or queue")
+        before = self.watchers(s)
+        if extension is not None:
+            if not extension_exists(extension):
+                raise Refused(404, "not_found", f"no extension {extension}")
+            self._leave_queue(s)
+            s.route, s.target, s.owner = "extension", extension, extension
+            dest = f"{self.names(extension)}<{extension}>"
+        else:
+            assert queue is not None
+            if not self.queues.exists(queue):
+                raise Refused(404, "not_found", f"no message queue {queue!r}")
+            self._leave_queue(s)
+            s.route, s.target, s.owner = "message_queue", queue, None
+            self._routes += 1
+            s.task = f"msg-{s.id}-r{self._routes}"
+            self.queues.arrived(s.task, queue, s.customer)
+            dest = queue
+        s.archived_by.clear()
+        s.removed_by.clear()
+        text = f"{self._who(agent)}将会话转移给{dest}。"
+        self._system(s, text, now)
+        self._event(s, "transfer", agent, text, now)
+        self._save(s)
+        after = self.watchers(s)
+        self._notify(tuple(a for a in before if a not in after), "session.gone",
+                     {"session": s})
+        self._notify(after, "session.changed", {"session": s})
+        return s
+
+    def archive(self, session_id: int, agent: str, archived: bool) -> Session:
+        s = self.session_for(session_id, agent)
+        if archived:
+            s.archived_by.add(agent)
+        else:
+            s.archived_by.discard(agent)
+        self._save(s)
+        self._notify((agent,), "session.changed", {"session": s})
+        return s
+
+    def remove(self, session_id: int, agent: str) -> Session:
+        s = self.session_for(session_id, agent)
+        s.removed_by.add(agent)
+        self._save(s)
+        self._notify((agent,), "session.gone", {"session": s})
+        return s
+
+    def close(self, session_id: int, agent: str | None, now: float) -> Session:
+        """An agent ends the session (``agent`` None: the system, auto-close)."""
+        s = self._writable(session_id, agent) if agent is not None \
+            else self.sessions[session_id]
+        watchers = self.watchers(s)
+        self._leave_queue(s)
+        s.state = SessionState.CLOSED
+        del self._open[(s.channel, s.number, s.customer)]
+        self._system(s, CLOSED_TEXT, now)
+        actor = SYSTEM if agent is None else agent
+        self._event(s, "close", actor, f"{self._who(agent) if agent else SYSTEM}关闭会话", now)
+        self._save(s)
+        self._notify(watchers, "session.changed", {"session": s})
+        return s
+
+    # --- auto-close (§6.3) ---------------------------------------------------------------
+
+    def _timeout(self, s: Session) -> float | None:
+        config = self.channels.get(s.channel)
+        if config is None or config.auto_close_days is None or not s.open:
+            return None
+        return s.last_activity + config.auto_close_days * DAY
+
+    def next_deadline(self) -> float | None:
+        times = [t for sid in self._open.values()
+                 if (t := self._timeout(self.sessions[sid])) is not None]
+        return min(times, default=None)
+
+    def expire(self, now: float) -> list[int]:
+        """Close every session idle for its channel's ``auto_close_days``."""
+        due = [sid for sid in list(self._open.values())
+               if (t := self._timeout(self.sessions[sid])) is not None and t <= now]
+        for sid in due:
+            self.close(sid, None, now)
+        return due
+
+    # --- outbound delivery results (the channel shell) -------------------------------------
+
+    def delivery(self, message_id: int, session_id: int, status: DeliveryStatus,
+                 provider_id: str | None, error: str, attempts: int) -> None:
+        for m in self.messages.get(session_id, ()):
+            if m.id == message_id:
+                m.status, m.error, m.attempts = status, error, attempts
+                if provider_id is not None:
+                    m.provider_id = provider_id
+                self.out.append(SaveMessage(m))
+                s = self.sessions[session_id]
+                self._notify(self.watchers(s), "message.status",
+                             {"session": s, "message": m})
+                return
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _who(self, agent: str | None) -> str:
+        if agent is None:
+            return SYSTEM
+        name = self.names(agent)
+        return name if name and name != agent else agent
+
+    def _create(self, config: ChannelConfig, entry: ChannelNumber, customer: str,
+                origin: Origin, now: float, owner: str | None) -> Session:
+        dest = entry.destination
+        s = Session(self.next_session, config.name, entry.number, customer, origin, now, now,
+                    dest.type, dest.target, owner=owner)
+        self.next_session += 1
+        if owner is not None:
+            s.route, s.target = "extension", owner
+        elif dest.type == "extension":
+            s.owner = dest.target
+        self.sessions[s.id] = s
+        self.messages[s.id] = []
+        self._open[(s.channel, s.number, customer)] = s.id
+        if s.route == "message_queue" and s.owner is None:
+            self._routes += 1
+            s.task = f"msg-{s.id}-r{self._routes}"
+            self.queues.arrived(s.task, s.target, customer)
+        return s
+
+    def _writable(self, session_id: int, agent: str | None) -> Session:
+        s = self.session_for(session_id, agent or "")
+        if not s.open:
+            raise Refused(409, "closed", f"session {session_id} is closed")
+        return s
+
+    def _taken(self, s: Session, agent: str, before: tuple[str, ...], now: float) -> None:
+        s.owner = agent
+        text = f"{self._who(agent)}从消息队列{s.target}中接管会话。"
+        self._system(s, text, now)
+        self._event(s, "takeover", agent, text, now)
+        self._notify(tuple(a for a in before if a != agent), "session.gone", {"session": s})
+        self._notify((agent,), "session.changed", {"session": s})
+
+    def _leave_queue(self, s: Session) -> None:
+        if s.task and self.queues.has(s.task):
+            self.queues.left(s.task)
+        s.task = ""
+
+    def _message(self, s: Session, direction: Direction, sender: str, text: str,
+                 media: tuple[str, ...], now: float, provider_id: str | None = None,
+                 status: DeliveryStatus = DeliveryStatus.NONE) -> Message:
+        m = Message(self.next_message, s.id, now, direction, sender, text, media,
+                    provider_id=provider_id, status=status)
+        self.next_message += 1
+        self.messages[s.id].append(m)
+        if direction is not Direction.SYSTEM:
+            s.last_activity = now
+        self.out.append(SaveMessage(m))
+        return m
+
+    def _system(self, s: Session, text: str, now: float, notify: bool = True) -> None:
+        m = self._message(s, Direction.SYSTEM, SYSTEM, text, (), now)
+        if notify:
+            self._notify(self.watchers(s), "message.new", {"session": s, "message": m})
+
+    def _event(self, s: Session, kind: str, actor: str, text: str, now: float) -> None:
+        self.out.append(SaveEvent(TimelineEvent(s.id, now, kind, actor, text)))
+
+    def _save(self, s: Session) -> None:
+        self.out.append(SaveSession(s))
+
+    def _notify(self, agents: Iterable[str], kind: str, body: dict[str, object]) -> None:
+        targets = tuple(dict.fromkeys(agents))
+        if targets:
+            self.out.append(Notify(targets, kind, body))
