@@ -371,4 +371,54 @@ MIGRATIONS: tuple[Migration, ...] = (
             updated_at    REAL    NOT NULL
         )
     """),
+    # Omnichannel messaging (softswitch.messaging.store): sessions, their messages (outbound
+    # ones with their delivery state: pending ones are retried after a restart) and the
+    # operation timeline (omnichannel.md §6, §8.4). Times are wall-clock epoch seconds.
+    Migration(13, "messaging sessions, messages and timeline", """
+        CREATE TABLE messaging_sessions (
+            id            INTEGER PRIMARY KEY,  -- the Session ID (increasing, §6.1)
+            channel       TEXT    NOT NULL,     -- channel name
+            number        TEXT    NOT NULL,     -- the channel number
+            customer      TEXT    NOT NULL,
+            origin        TEXT    NOT NULL CHECK (origin IN ('inbound','agent')),
+            created       REAL    NOT NULL,
+            last_activity REAL    NOT NULL,
+            route         TEXT    NOT NULL CHECK (route IN ('extension','message_queue')),
+            target        TEXT    NOT NULL,     -- extension number or message queue name
+            owner         TEXT,                 -- the extension that holds it
+            state         TEXT    NOT NULL CHECK (state IN ('open','closed')),
+            archived_by   TEXT    NOT NULL DEFAULT '[]',  -- JSON list of extensions
+            removed_by    TEXT    NOT NULL DEFAULT '[]'
+        );
+        CREATE INDEX messaging_sessions_state ON messaging_sessions (state, last_activity);
+        CREATE TABLE messaging_messages (
+            id            INTEGER PRIMARY KEY,
+            session       INTEGER NOT NULL,
+            channel       TEXT    NOT NULL,
+            sent_at       REAL    NOT NULL,
+            direction     TEXT    NOT NULL CHECK (direction IN ('received','sent','system')),
+            sender        TEXT    NOT NULL,
+            body          TEXT    NOT NULL,
+            media         TEXT    NOT NULL DEFAULT '[]',  -- JSON list of URLs
+            provider_id   TEXT,                 -- the provider's message id
+            status        TEXT    NOT NULL DEFAULT '',    -- ''|pending|sent|failed
+            error         TEXT    NOT NULL DEFAULT '',    -- the agent-facing prompt
+            attempts      INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX messaging_messages_session ON messaging_messages (session, id);
+        CREATE UNIQUE INDEX messaging_messages_received ON messaging_messages
+            (channel, provider_id) WHERE direction = 'received';
+        CREATE INDEX messaging_messages_pending ON messaging_messages (status)
+            WHERE status = 'pending';
+        CREATE TABLE messaging_events (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            session       INTEGER NOT NULL,
+            at            REAL    NOT NULL,
+            kind          TEXT    NOT NULL CHECK (kind IN ('create','takeover','transfer',
+                                                           'close')),
+            actor         TEXT    NOT NULL,
+            description   TEXT    NOT NULL
+        );
+        CREATE INDEX messaging_events_session ON messaging_events (session)
+    """),
 )

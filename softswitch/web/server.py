@@ -80,6 +80,10 @@ def build_app(router: Any) -> web.Application:
     app.router.add_get("/metrics", metrics.serve)
     security.add_routes(app, router.bans, credentials=credentials)
     add_console(app)  # the browser console at / (softswitch.web.console)
+    if store is not None:  # chat sessions, channels' webhooks (softswitch.messaging.api)
+        from softswitch.messaging.api import attach as attach_messaging
+
+        attach_messaging(app, router, panels.feed.publish)
 
     async def on_cleanup(app: web.Application) -> None:
         panels.close()

@@ -63,7 +63,8 @@ def test_extension_destination_only_that_extension_sees_it() -> None:
     assert w.visible("2000") == [] and w.visible("2001") == []
     notified = [e for e in w.inbox.out if isinstance(e, Notify)]
     assert {e.agents for e in notified} == {("3000",)}
-    assert w.texts(m.session)[0] == ("system", "接收+8613899990000的消息，会话路由给Leo Ball<3000>。")
+    assert w.texts(m.session)[0] == (
+        "system", "接收+8613899990000的消息，会话路由给Leo Ball<3000>。")
 
 
 def test_manual_take_over_hides_it_from_the_others() -> None:

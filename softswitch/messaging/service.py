@@ -1,0 +1,220 @@
+"""The messaging shell: the sessions core (softswitch.messaging.sessions) fed from the
+channels' webhooks and the agents' API, its effects carried out here: rows queued in the
+store, deltas on the live feed (one per agent that must hear of it: PROTOCOL.md §3
+"messaging"), outbound messages into the outbox of their channel, the auto-close timer on
+the injected clock, the periodic verification of channels that have a ``verify_url``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from softswitch.clock import Clock, TimerHandle
+from softswitch.log import get_logger
+from softswitch.messaging import store as rows
+from softswitch.messaging.config import ChannelConfig
+from softswitch.messaging.general import GeneralSmsClient, Inbound, Job, Outbox, SendResult
+from softswitch.messaging.sessions import (
+    DeliveryStatus,
+    Direction,
+    Inbox,
+    Message,
+    Notify,
+    QueuePort,
+    Send,
+    Session,
+)
+
+log = get_logger("messaging")
+
+Publish = Callable[[str, dict[str, Any], str], None]  # (kind, body, agent)
+
+
+class Messaging:
+    def __init__(self, channels: tuple[ChannelConfig, ...], queues: QueuePort, store: Any,
+                 clock: Clock, publish: Publish,
+                 names: Callable[[str], str] = lambda ext: ext) -> None:
+        self.channels = {c.name: c for c in channels}
+        self.by_token = {c.token: c for c in channels}
+        self.inbox = Inbox(channels, queues, names)
+        self.store = store
+        self.clock = clock
+        self.publish = publish
+        self.clients = {c.name: GeneralSmsClient(c) for c in channels}
+        self.outbox = Outbox(self._deliver, self._delivered, clock)
+        self._channel_of: dict[int, str] = {}
+        self._timer: TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._verifiers: list[asyncio.Task[None]] = []
+        self._recent: dict[tuple[str, str], None] = {}  # webhook ids in flight or stored
+        self.extension_exists: Callable[[str], bool] = lambda ext: True
+
+    # --- life --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loaded = await rows.load(self.store, self.clock.wall())
+        for s in loaded.sessions:
+            self._channel_of[s.id] = s.channel
+        self.inbox.restore(loaded.sessions, loaded.messages, loaded.last_session,
+                           loaded.last_message)
+        self._apply()
+        for m in loaded.messages:  # sent before the restart, not yet delivered
+            if m.status is DeliveryStatus.PENDING:
+                s = self.inbox.sessions[m.session]
+                self._queue(m, s)
+        self.outbox.start()
+        for c in self.channels.values():
+            if c.verify_url is not None:
+                self._verifiers.append(asyncio.get_running_loop().create_task(
+                    self._verify_loop(c), name=f"verify-{c.name}"))
+        self._arm()
+        log.info("messaging started", channels=len(self.channels),
+                 sessions=len(self.inbox.sessions), pending=len(self.outbox))
+
+    async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for t in self._verifiers:
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        await self.outbox.close()
+        for client in self.clients.values():
+            await client.close()
+
+    # --- inputs ------------------------------------------------------------------------
+
+    async def receive(self, channel: ChannelConfig, inbound: Inbound) -> Message:
+        """A verified webhook: stored (committed) when this returns. Raises
+        `KeyError` for a replayed provider id."""
+        key = (channel.name, inbound.provider_id)
+        if key in self._recent or await rows.seen(self.store, *key):
+            raise KeyError(inbound.provider_id)
+        self._recent[key] = None
+        if len(self._recent) > 10000:
+            self._recent.pop(next(iter(self._recent)))
+        m = self.inbox.receive(channel.name, inbound.to, inbound.source, inbound.text,
+                               inbound.media, inbound.provider_id, self.clock.wall())
+        self._apply()
+        await self.store.flush()
+        return m
+
+    def run(self, op: Callable[[Inbox, float], Any]) -> Any:
+        """An agent's operation on the core (raises sessions.Refused); effects applied."""
+        try:
+            return op(self.inbox, self.clock.wall())
+        finally:
+            self._apply()
+
+    # --- effects -------------------------------------------------------------------------
+
+    def _apply(self) -> None:
+        effects, self.inbox.out = self.inbox.out, []
+        rows.persist(self.store, effects, self._channel_of)
+        for e in effects:
+            if isinstance(e, Notify):
+                self._notify(e)
+            elif isinstance(e, Send):
+                self._queue(e.message, self.inbox.sessions[e.message.session])
+        self._arm()
+
+    def _notify(self, e: Notify) -> None:
+        for agent in e.agents:
+            body: dict[str, Any] = {}
+            session = e.body.get("session")
+            if isinstance(session, Session):
+                body["session"] = session.as_json(agent)
+            message = e.body.get("message")
+            if isinstance(message, Message):
+                body["message"] = message.as_json()
+            self.publish(f"messaging.{e.kind}", body, agent)
+
+    def _queue(self, m: Message, s: Session) -> None:
+        self.outbox.add(Job(m.id, s.id, s.channel, s.number, s.customer, m.text, m.media,
+                            self.clock.monotonic(), m.attempts))
+
+    async def _deliver(self, job: Job) -> SendResult:
+        client = self.clients.get(job.channel)
+        if client is None:  # the channel left the configuration
+            return SendResult(None, "Send failed: the channel no longer exists")
+        return await client.send(job.source, job.to, job.text, job.media)
+
+    def _delivered(self, job: Job, result: SendResult, final: bool) -> None:
+        if result.provider_id is not None:
+            status = DeliveryStatus.SENT
+        else:
+            status = DeliveryStatus.FAILED if final else DeliveryStatus.PENDING
+        self.inbox.delivery(job.message, job.session, status, result.provider_id,
+                            result.prompt, job.attempts)
+        self._apply()
+
+    # --- auto-close ----------------------------------------------------------------------
+
+    def _arm(self) -> None:
+        deadline = self.inbox.next_deadline()
+        if deadline == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline is not None:
+            delay = max(0.0, deadline - self.clock.wall())
+            self._timer = self.clock.call_later(delay, self._expire)
+
+    def _expire(self) -> None:
+        self._timer_at = None
+        self._timer = None
+        closed = self.inbox.expire(self.clock.wall())
+        if closed:
+            log.info("sessions auto-closed", sessions=closed)
+        self._apply()
+
+    # --- verification (§3.9.3) -------------------------------------------------------------
+
+    async def _verify_loop(self, channel: ChannelConfig) -> None:
+        client = self.clients[channel.name]
+        while True:
+            before = client.status
+            status = await client.verify()
+            if status is not before:
+                log.info("channel status", channel=channel.name, status=status.value)
+            done = asyncio.get_running_loop().create_future()
+            handle = self.clock.call_later(channel.verify_interval,
+                                           lambda f=done: f.done() or f.set_result(None))
+            try:
+                await done
+            finally:
+                handle.cancel()
+
+    def history(self, session: Session) -> list[dict[str, object]]:
+        return [m.as_json() for m in self.inbox.messages.get(session.id, [])]
+
+    def channel_rows(self) -> list[dict[str, object]]:
+        """Channels with their status and per-number counters (§2.5: agents' sends)."""
+        out: list[dict[str, object]] = []
+        for c in self.channels.values():
+            numbers = []
+            for n in c.numbers:
+                sent = ok = failed = received = 0
+                for s in self.inbox.sessions.values():
+                    if s.channel != c.name or s.number != n.number:
+                        continue
+                    for m in self.inbox.messages.get(s.id, ()):
+                        if m.direction is Direction.RECEIVED:
+                            received += 1
+                        elif m.direction is Direction.SENT and \
+                                m.status is not DeliveryStatus.PENDING:
+                            sent += 1
+                            ok += m.status is DeliveryStatus.SENT
+                            failed += m.status is DeliveryStatus.FAILED
+                numbers.append({"number": n.number, "total_sent": sent,
+                                "sent_successfully": ok, "failed": failed,
+                                "received": received})
+            out.append({"name": c.name, "type": c.type, "provider": c.provider,
+                        "status": self.clients[c.name].status.value,
+                        "webhook_path": f"/api/v1/webhooks/{c.provider}/{c.token}",
+                        "numbers": numbers})
+        return out

@@ -1,0 +1,115 @@
+"""Messaging rows in the switch's store (SQLite or PostgreSQL, softswitch.store; schema in
+migration 12): `persist` queues what the sessions core changed, `load` reads back what a
+restart needs. A webhook is answered only after `persist` and ``store.flush()``: what the
+provider was told we have is on disk.
+
+Decision: the start-up reads the open sessions, and the closed ones whose last activity is
+within ``KEEP_CLOSED_DAYS`` (the agents' Archived lists), with their messages; older history
+stays in the database for the chat logs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from softswitch.messaging.sessions import (
+    DeliveryStatus,
+    Direction,
+    Effect,
+    Message,
+    Origin,
+    SaveEvent,
+    SaveMessage,
+    SaveSession,
+    Session,
+    SessionState,
+)
+
+KEEP_CLOSED_DAYS = 30
+
+_SESSION_COLUMNS = ("id", "channel", "number", "customer", "origin", "created",
+                    "last_activity", "route", "target", "owner", "state", "archived_by",
+                    "removed_by")
+_SAVE_SESSION = (
+    f"INSERT INTO messaging_sessions ({', '.join(_SESSION_COLUMNS)})"
+    f" VALUES ({','.join('?' * len(_SESSION_COLUMNS))})"
+    " ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{c}=excluded.{c}" for c in _SESSION_COLUMNS[1:]))
+_MESSAGE_COLUMNS = ("id", "session", "channel", "sent_at", "direction", "sender", "body",
+                    "media", "provider_id", "status", "error", "attempts")
+_SAVE_MESSAGE = (
+    f"INSERT INTO messaging_messages ({', '.join(_MESSAGE_COLUMNS)})"
+    f" VALUES ({','.join('?' * len(_MESSAGE_COLUMNS))})"
+    " ON CONFLICT (id) DO UPDATE SET provider_id=excluded.provider_id,"
+    " status=excluded.status, error=excluded.error, attempts=excluded.attempts")
+_SAVE_EVENT = ("INSERT INTO messaging_events (session, at, kind, actor, description)"
+               " VALUES (?,?,?,?,?)")
+
+
+def persist(store: Any, effects: Iterable[Effect], channel_of: dict[int, str]) -> None:
+    """Queue the rows of these effects (``channel_of``: session id -> channel name)."""
+    for e in effects:
+        if isinstance(e, SaveSession):
+            s = e.session
+            channel_of[s.id] = s.channel
+            store.write(_SAVE_SESSION, (
+                s.id, s.channel, s.number, s.customer, s.origin.value, s.created,
+                s.last_activity, s.route, s.target, s.owner, s.state.value,
+                json.dumps(sorted(s.archived_by)), json.dumps(sorted(s.removed_by))))
+        elif isinstance(e, SaveMessage):
+            m = e.message
+            store.write(_SAVE_MESSAGE, (
+                m.id, m.session, channel_of.get(m.session, ""), m.time, m.direction.value,
+                m.sender, m.text, json.dumps(list(m.media)), m.provider_id, m.status.value,
+                m.error, m.attempts))
+        elif isinstance(e, SaveEvent):
+            ev = e.event
+            store.write(_SAVE_EVENT, (ev.session, ev.time, ev.kind, ev.actor, ev.description))
+
+
+@dataclass
+class Loaded:
+    sessions: list[Session]
+    messages: list[Message]
+    last_session: int
+    last_message: int
+
+
+async def load(store: Any, now: float) -> Loaded:
+    since = now - KEEP_CLOSED_DAYS * 86400.0
+    rows = await store.fetch(
+        f"SELECT {', '.join(_SESSION_COLUMNS)} FROM messaging_sessions"
+        " WHERE state='open' OR last_activity >= ? ORDER BY id", (since,))
+    sessions = [Session(int(r[0]), r[1], r[2], r[3], Origin(r[4]), float(r[5]), float(r[6]),
+                        r[7], r[8], owner=r[9], state=SessionState(r[10]),
+                        archived_by=set(json.loads(r[11])), removed_by=set(json.loads(r[12])))
+                for r in rows]
+    messages: list[Message] = []
+    if sessions:
+        first = sessions[0].id
+        wanted = {s.id for s in sessions}
+        for r in await store.fetch(
+                f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messaging_messages"
+                " WHERE session >= ? ORDER BY id", (first,)):
+            if int(r[1]) in wanted:
+                messages.append(Message(int(r[0]), int(r[1]), float(r[3]), Direction(r[4]),
+                                        r[5], r[6], tuple(json.loads(r[7])), r[8],
+                                        DeliveryStatus(r[9]), r[10], int(r[11])))
+    last = await store.fetch("SELECT MAX(id) FROM messaging_sessions")
+    last_m = await store.fetch("SELECT MAX(id) FROM messaging_messages")
+    return Loaded(sessions, messages, int(last[0][0] or 0), int(last_m[0][0] or 0))
+
+
+async def seen(store: Any, channel: str, provider_id: str) -> bool:
+    """A received message with this provider id is already stored (a replayed webhook)."""
+    rows = await store.fetch("SELECT 1 FROM messaging_messages WHERE channel=? AND"
+                             " provider_id=? AND direction='received'", (channel, provider_id))
+    return bool(rows)
+
+
+async def timeline(store: Any, session: int) -> list[dict[str, Any]]:
+    rows = await store.fetch("SELECT at, kind, actor, description FROM messaging_events"
+                             " WHERE session=? ORDER BY id", (session,))
+    return [{"at": r[0], "kind": r[1], "actor": r[2], "description": r[3]} for r in rows]
