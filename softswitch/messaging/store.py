@@ -49,11 +49,15 @@ _SAVE_EVENT = ("INSERT INTO messaging_events (session, at, kind, actor, descript
 
 
 def persist(store: Any, effects: Iterable[Effect], channel_of: dict[int, str]) -> None:
-    """Queue the rows of these effects (``channel_of``: session id -> channel name)."""
+    """Queue the rows of these effects (``channel_of``: session id -> channel name; a new
+    session's messages come before its row)."""
+    effects = list(effects)
+    for e in effects:
+        if isinstance(e, SaveSession):
+            channel_of[e.session.id] = e.session.channel
     for e in effects:
         if isinstance(e, SaveSession):
             s = e.session
-            channel_of[s.id] = s.channel
             store.write(_SAVE_SESSION, (
                 s.id, s.channel, s.number, s.customer, s.origin.value, s.created,
                 s.last_activity, s.route, s.target, s.owner, s.state.value,
