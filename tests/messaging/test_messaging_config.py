@@ -1,0 +1,74 @@
+"""The ``message_channels`` section through `softswitch check`'s loader: the commented
+example of config.example.yaml works once uncommented, and each mistake is reported with
+the file's line and the key's path (softswitch.messaging.config)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from softswitch.config import ConfigError, parse_config
+from softswitch.messaging.config import ChannelConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def example_with_channels() -> str:
+    text = (ROOT / "config.example.yaml").read_text()
+    start = text.index("# --- messaging begin ---")
+    end = text.index("# --- messaging end ---")
+    block = text[start:end]
+    lines = block.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("# message_channels:"))
+    uncommented = "\n".join(lines[:first] + [line[2:] for line in lines[first:]]) + "\n"
+    return text[:start] + uncommented + text[end:]
+
+
+def test_the_commented_example_works() -> None:
+    config = parse_config(example_with_channels(), "config.example.yaml", ROOT)
+    [channel] = config.message_channels
+    assert isinstance(channel, ChannelConfig)
+    assert channel.name == "General SMS Channel" and channel.auto_close_days == 1
+    [number] = channel.numbers
+    assert (number.number, number.destination.type, number.destination.target,
+            number.allowed_extensions) == ("+14102161183", "message_queue", "Web Support",
+                                           ("1001",))
+
+
+@pytest.mark.parametrize(("old", "new", "path", "message"), [
+    ('"+14102161183"', '"+86-592-5503309"', "message_channels[0].numbers[0].number",
+     "E.164"),
+    ('"+14102161183"', '"8613912345678"', "message_channels[0].numbers[0].number", "E.164"),
+    ("target: Web Support", "target: Nobody", "message_channels[0].numbers[0].destination"
+     ".target", "no message queue 'Nobody'"),
+    ('allowed_extensions: ["1001"]', 'allowed_extensions: ["4711"]',
+     "message_channels[0].numbers[0].allowed_extensions[0]", "no extension 4711"),
+    ("provider: general", "provider: twilio", "message_channels[0].provider",
+     "not built yet"),
+    ("token: 429ced149ff9437695be795aff38407b", "token: abc", "message_channels[0].token",
+     "32 lowercase hex"),
+    ("auto_close_days: 1 ", "auto_close_days: 0 ", "message_channels[0].auto_close_days",
+     "from 1 to 365"),
+    ("send_url: https://service-provider.example.com/sendmessage", "send_url: nowhere",
+     "message_channels[0].send_url", "http(s) URL"),
+])
+def test_mistakes_are_reported_at_their_line(old: str, new: str, path: str,
+                                             message: str) -> None:
+    text = example_with_channels()
+    assert old in text
+    text = text.replace(old, new, 1)
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, "config.example.yaml", ROOT)
+    [issue] = [i for i in err.value.issues if i.path == path]
+    assert message in issue.message
+    line = text.splitlines()[issue.line - 1]
+    key = re.split(r"[.\[]", path.rsplit(".", 1)[-1])[0]
+    assert key in line or new.split(":")[0] in line
+
+
+def test_an_alphanumeric_sender_id_is_a_number() -> None:
+    text = example_with_channels().replace('"+14102161183"', "YEASTAR", 1)
+    [channel] = parse_config(text, "config.example.yaml", ROOT).message_channels
+    assert channel.numbers[0].number == "YEASTAR"
