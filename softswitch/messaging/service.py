@@ -122,7 +122,7 @@ class Messaging:
 
     def _notify(self, e: Notify) -> None:
         for agent in e.agents:
-            body: dict[str, Any] = {}
+            body: dict[str, Any] = {"agent": agent}
             session = e.body.get("session")
             if isinstance(session, Session):
                 body["session"] = session.as_json(agent)

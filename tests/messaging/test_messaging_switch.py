@@ -142,6 +142,7 @@ async def test_inbound_to_queue_take_over_reply_close(tmp_path: Path,
                 [changed] = await deltas(ws, "messaging.session.changed")
                 [new] = await deltas(ws, "messaging.message.new")
                 sid = changed["session"]["id"]
+                assert changed["agent"] == new["agent"] == "1002"
                 assert new["message"]["text"] == "Hello from PBX!"
                 assert new["message"]["sender"] == "+8618012121222"
                 assert await h.sessions("1001") == [sid] == await h.sessions("1002")
