@@ -70,7 +70,7 @@ class SessionTransferRequest(Strict):
     """§6.2: to a colleague (``extension``) or a message queue (``queue``, its name)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"extension": "1002"}, {"queue": "Web Support"}]})
+        {"extension": "1002"}, {"queue": "Tech Support"}]})
     extension: str | None = Field(default=None, pattern=r"^[0-9]{1,20}$")
     queue: str | None = Field(default=None, min_length=1, max_length=200)
 

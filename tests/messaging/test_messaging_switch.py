@@ -313,3 +313,33 @@ async def test_provider_errors_are_shown_and_pending_messages_survive_a_restart(
             assert [s for s in await h.sessions("1003")] == [sid]  # the session survived
     finally:
         await switch.stop()
+
+
+async def test_every_messaging_example_of_the_openapi_document_is_accepted(
+        tmp_path: Path, provider: FakeProvider) -> None:
+    switch = await started(config(tmp_path, provider.base))
+    try:
+        async with aiohttp.ClientSession() as http:
+            h = Harness(switch, http)
+            async with http.get(f"{h.base}/api/v1/openapi.json") as resp:
+                doc = await resp.json()
+            assert not any("/webhooks/" in p for p in doc["paths"])  # tokens stay secret
+            examples = []
+            for path, methods in doc["paths"].items():
+                for method, op in methods.items():
+                    content = op.get("requestBody", {}).get("content", {}).get(
+                        "application/json")
+                    for ex in (content or {}).get("examples", {}).values():
+                        if path.startswith("/api/v1/messaging/"):
+                            examples.append((method.upper(), path, ex["value"]))
+            assert len(examples) >= 5
+            for n, (method, path, value) in enumerate(examples):
+                _, data = await h.api("1001", "POST", "/sessions", {
+                    "channel": "General SMS Channel", "number": QUEUE_NUMBER,
+                    "customer": f"+861380000{n:04d}"})
+                concrete = path.removeprefix("/api/v1/messaging").replace(
+                    "{session}", str(data["session"]["id"]))
+                status, body = await h.api("1001", method, concrete, value)
+                assert status in (200, 202), (method, concrete, value, body)
+    finally:
+        await switch.stop()
