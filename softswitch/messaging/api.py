@@ -98,11 +98,16 @@ def _id(request: web.Request) -> int:
     return int(raw)
 
 
-def _run(request: web.Request, op: Any) -> Any:
+async def _run(request: web.Request, op: Any) -> Any:
+    """One operation on the sessions; what it changed is committed before the answer (an
+    acknowledged reply or take-over survives a crash)."""
+    service = _service(request)
     try:
-        return _service(request).run(op)
+        result = service.run(op)
     except Refused as exc:
         raise ApiError(exc.status, exc.code, exc.message) from None
+    await service.store.flush()
+    return result
 
 
 def _session_reply(request: web.Request, session: Any) -> web.Response:
@@ -122,7 +127,7 @@ async def list_sessions(request: web.Request) -> web.Response:
 async def start_session(request: web.Request) -> web.Response:
     req = await body(request, StartSessionRequest)
     me = principal(request).extension
-    s = _run(request, lambda inbox, now: inbox.start(me, req.channel, req.number,
+    s = await _run(request, lambda inbox, now: inbox.start(me, req.channel, req.number,
                                                      req.customer, now))
     return _session_reply(request, s)
 
@@ -130,7 +135,8 @@ async def start_session(request: web.Request) -> web.Response:
 async def get_session(request: web.Request) -> web.Response:
     who = principal(request)
     sid = _id(request)
-    s = _run(request, lambda inbox, now: inbox.session_for(sid, who.extension, who.admin))
+    s = await _run(request, lambda inbox, now: inbox.session_for(sid, who.extension,
+                                                                 who.admin))
     return _session_reply(request, s)
 
 
@@ -139,14 +145,15 @@ async def reply(request: web.Request) -> web.Response:
     if not req.text and not req.media:
         raise ApiError(400, "invalid_field", "text or media is required", "text")
     me, sid = principal(request).extension, _id(request)
-    m = _run(request, lambda inbox, now: inbox.reply(sid, me, req.text, tuple(req.media),
-                                                     now))
-    return web.json_response({"message": m.as_json()}, status=202)
+    # as queued: the outbox may have delivered it by the time the rows are committed
+    m = await _run(request, lambda inbox, now: inbox.reply(
+        sid, me, req.text, tuple(req.media), now).as_json())
+    return web.json_response({"message": m}, status=202)
 
 
 async def take_over(request: web.Request) -> web.Response:
     me, sid = principal(request).extension, _id(request)
-    s = _run(request, lambda inbox, now: inbox.take_over(sid, me, now))
+    s = await _run(request, lambda inbox, now: inbox.take_over(sid, me, now))
     return _session_reply(request, s)
 
 
@@ -159,26 +166,26 @@ async def transfer(request: web.Request) -> web.Response:
         return inbox.transfer(sid, me, now, extension=req.extension, queue=req.queue,
                               extension_exists=exists)
 
-    s = _run(request, op)
+    s = await _run(request, op)
     return web.json_response({"session": s.as_json(me)})
 
 
 async def archive(request: web.Request) -> web.Response:
     req = await body(request, ArchiveRequest)
     me, sid = principal(request).extension, _id(request)
-    s = _run(request, lambda inbox, now: inbox.archive(sid, me, req.archived))
+    s = await _run(request, lambda inbox, now: inbox.archive(sid, me, req.archived))
     return web.json_response({"session": s.as_json(me)})
 
 
 async def close(request: web.Request) -> web.Response:
     me, sid = principal(request).extension, _id(request)
-    s = _run(request, lambda inbox, now: inbox.close(sid, me, now))
+    s = await _run(request, lambda inbox, now: inbox.close(sid, me, now))
     return web.json_response({"session": s.as_json(me)})
 
 
 async def remove(request: web.Request) -> web.Response:
     me, sid = principal(request).extension, _id(request)
-    _run(request, lambda inbox, now: inbox.remove(sid, me))
+    await _run(request, lambda inbox, now: inbox.remove(sid, me))
     return web.json_response({"removed": sid})
 
 

@@ -90,11 +90,13 @@ class Messaging:
         """A verified webhook: stored (committed) when this returns. Raises
         `KeyError` for a replayed provider id."""
         key = (channel.name, inbound.provider_id)
-        if key in self._recent or await rows.seen(self.store, *key):
+        if key in self._recent:
             raise KeyError(inbound.provider_id)
-        self._recent[key] = None
+        self._recent[key] = None  # before the read: a concurrent copy is refused too
         if len(self._recent) > 10000:
             self._recent.pop(next(iter(self._recent)))
+        if await rows.seen(self.store, *key):
+            raise KeyError(inbound.provider_id)
         m = self.inbox.receive(channel.name, inbound.to, inbound.source, inbound.text,
                                inbound.media, inbound.provider_id, self.clock.wall())
         self._apply()
