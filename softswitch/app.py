@@ -19,6 +19,7 @@ import contextlib
 import gc
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -222,6 +223,10 @@ class SipRouter:
         self.loop = asyncio.get_running_loop()
         self.clock = LoopClock(self.loop)  # every shell's time and timers (softswitch.clock)
         self.store = store
+        # MESSAGE to a number that is no extension's: (number, sender, request,
+        # answer(status, reason)) -> handled (softswitch.messaging.api sets it)
+        self.message_sink: Callable[[str, str, Any, Callable[[int, str], None]], bool] | None
+        self.message_sink = None
         sip = config.sip
         self._allow = ALLOW
         self._auth_ok = AuthStatus.OK
@@ -521,33 +526,53 @@ class SipRouter:
 
     def _relay_message(self, txn: Any, request: Any, user: str, now: float) -> None:
         """SIP MESSAGE (RFC 3428) between extensions: to the callee's newest contact; its
-        final answer goes back to the sender."""
+        final answer goes back to the sender. A number that is not an extension may be a
+        messaging channel's (softswitch.messaging: ``message_sink``, set by the web app
+        when messaging starts): the message then opens or joins a chat session."""
+
+        def answer(status: int, reason: str) -> None:
+            self._reply(txn, request, status, reason)
+
+        target = request.uri.user or ""
+        if target not in self.registrar.extensions:
+            sink = self.message_sink
+            if sink is None or not sink(target, user, request, answer):
+                answer(404, "Not Found")
+            return
+        self.send_message(user, request.from_.display_name, target,
+                          request.get("Content-Type") or "text/plain", request.body, answer)
+
+    def send_message(self, sender: str, display_name: str | None, target: str,
+                     content_type: str, body: bytes,
+                     on_final: Callable[[int, str], None]) -> None:
+        """A MESSAGE from ``sender`` to extension ``target``'s newest contact;
+        ``on_final(status, reason)`` gets its final answer (404 not an extension, 480 not
+        registered, 408 no answer in time)."""
         from softswitch.registrar import request_target
         from softswitch.sip import Address, Request, SipUri, new_call_id, new_tag
         from softswitch.sip.transaction import Peer
 
-        target = request.uri.user or ""
         if target not in self.registrar.extensions:
-            self._reply(txn, request, 404, "Not Found")
+            on_final(404, "Not Found")
             return
-        bindings = self.registrar.targets(target, now)
+        bindings = self.registrar.targets(target, self.clock.monotonic())
         if not bindings:
-            self._reply(txn, request, 480, "Temporarily Unavailable")
+            on_final(480, "Temporarily Unavailable")
             return
         b = bindings[0]
         domain = self.config.sip.domain
         out = Request("MESSAGE", SipUri.parse(b.contact), headers=[
-            ("From", Address(SipUri.parse(f"sip:{user}@{domain}"), request.from_.display_name,
+            ("From", Address(SipUri.parse(f"sip:{sender}@{domain}"), display_name,
                              {"tag": new_tag()})),
             ("To", Address(SipUri.parse(f"sip:{target}@{domain}"))),
             ("Call-ID", new_call_id()),
             ("CSeq", "1 MESSAGE"),
-            ("Content-Type", request.get("Content-Type") or "text/plain"),
-        ], body=request.body)
+            ("Content-Type", content_type),
+        ], body=body)
 
         def on_response(resp: Any) -> None:
             if resp.status >= 200:
-                self._reply(txn, request, resp.status, resp.reason)
+                on_final(resp.status, resp.reason)
 
         self.endpoint.send_request(out, Peer(*request_target(b, self.endpoint.has_connection)),
                                    on_response=on_response)

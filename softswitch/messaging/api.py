@@ -269,7 +269,11 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
     app[MESSAGING] = service
     service.extension_exists = lambda ext: router.config.extension(ext) is not None
     add_routes(app, ENDPOINTS)
+    service.sip_send = router.send_message
+    router.message_sink = service.sip_message
     for c in config.message_channels:  # not in the OpenAPI document: the token is secret
+        if c.type != "sms":
+            continue
         path = f"{PREFIX}/webhooks/{c.provider}/{c.token}"
         app.router.add_post(path, _webhook(c))
         app[PUBLIC].add(path)
@@ -278,6 +282,7 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
         await service.start()
 
     async def on_cleanup(app: web.Application) -> None:
+        router.message_sink = None
         await service.close()
 
     app.on_startup.append(on_startup)

@@ -10,6 +10,11 @@ Decisions:
 * Only the General SMS API provider (§3.9) exists so far: ``type: sms`` with
   ``provider: general``. The other providers, WhatsApp, Messenger and Live Chat are refused
   by ``softswitch check`` until they are built.
+* ``type: sip``: SIP MESSAGE (RFC 3428) from the switch's own phones into sessions. Its
+  numbers are what the phones send to (2 to 20 digits, not an extension's), each with a
+  destination; the customer is the sending extension and the agents' replies go back to
+  its phone as MESSAGEs. It has no provider keys, and no ``allowed_extensions`` (an agent
+  writes to a colleague's phone directly, phone to phone).
 * The webhook token (the last path segment of the webhook URL, §2.3) is part of the
   configuration (32 lowercase hex digits), so the URL the admin gives the provider is
   stable across restarts; the URL is ``{http}/api/v1/webhooks/general/{token}``.
@@ -63,9 +68,9 @@ class ChannelNumber:
 @dataclass(frozen=True, slots=True)
 class ChannelConfig:
     name: str
-    type: str  # "sms"
-    provider: str  # "general"
-    token: str
+    type: str  # "sms" | "sip"
+    provider: str  # "general" ("" for sip)
+    token: str  # the provider fields are "" for sip
     api_key: str
     send_url: str
     numbers: tuple[ChannelNumber, ...]
@@ -171,12 +176,15 @@ _CHANNEL_KEYS = ("name", "type", "provider", "token", "api_key", "secret", "send
 
 def _channel(value: object, path: Path, extensions: frozenset[str],
              queues: frozenset[str]) -> ChannelConfig:
+    kind = _text(value.get("type"), (*path, "type")) if isinstance(value, Mapping) \
+        and "type" in value else "sms"
+    if kind == "sip":
+        return _sip_channel(value, path, extensions, queues)
     m = _mapping(value, path, _CHANNEL_KEYS,
                  ("name", "type", "provider", "token", "api_key", "send_url", "numbers"))
-    kind = _text(m["type"], (*path, "type"))
     if kind != "sms":
-        raise _err((*path, "type"), f"expected sms, got {kind!r} (Messenger, WhatsApp and "
-                                    "Live Chat channels are not built yet)")
+        raise _err((*path, "type"), f"expected sms or sip, got {kind!r} (Messenger, WhatsApp "
+                                    "and Live Chat channels are not built yet)")
     provider = _text(m["provider"], (*path, "provider"))
     if provider not in PROVIDERS:
         raise _err((*path, "provider"), f"expected one of {', '.join(PROVIDERS)}, got "
@@ -210,6 +218,36 @@ def _channel(value: object, path: Path, extensions: frozenset[str],
                          if "auto_close_days" in m else None))
 
 
+SIP_NUMBER = re.compile(r"^[0-9]{2,20}$")
+
+
+def _sip_channel(value: object, path: Path, extensions: frozenset[str],
+                 queues: frozenset[str]) -> ChannelConfig:
+    """RFC 3428 MESSAGE from the switch's phones: a number they send to (not an
+    extension's) routed like an SMS number; the customer is the sending extension."""
+    m = _mapping(value, path, ("name", "type", "numbers", "auto_close_days"),
+                 ("name", "type", "numbers"))
+    numbers_raw = m["numbers"]
+    if not isinstance(numbers_raw, list) or not numbers_raw:
+        raise _err((*path, "numbers"), "expected a list of at least one number")
+    numbers = []
+    for i, raw in enumerate(numbers_raw):
+        npath = (*path, "numbers", i)
+        n = _mapping(raw, npath, ("number", "destination"), ("number", "destination"))
+        number = _text(n["number"], (*npath, "number"))
+        if not SIP_NUMBER.match(number):
+            raise _err((*npath, "number"), f"expected 2 to 20 digits, got {number!r}")
+        if number in extensions:
+            raise _err((*npath, "number"), f"{number} is an extension's number")
+        numbers.append(ChannelNumber(number, _destination(
+            n["destination"], (*npath, "destination"), extensions, queues)))
+    return ChannelConfig(
+        name=_text(m["name"], (*path, "name")), type="sip", provider="", token="",
+        api_key="", send_url="", numbers=tuple(numbers),
+        auto_close_days=(_int(m["auto_close_days"], (*path, "auto_close_days"), 1, 365)
+                         if "auto_close_days" in m else None))
+
+
 def parse_channels(value: object, extensions: Iterable[str],
                    message_queues: Iterable[str]) -> tuple[ChannelConfig, ...]:
     """The ``message_channels`` list; a number belongs to one channel only (an inbound
@@ -224,7 +262,7 @@ def parse_channels(value: object, extensions: Iterable[str],
     owners: dict[str, int] = {}
     tokens: set[str] = set()
     for i, c in enumerate(channels):
-        if c.token in tokens:
+        if c.token and c.token in tokens:
             raise _err(("message_channels", i, "token"), "another channel has this token")
         tokens.add(c.token)
         for j, n in enumerate(c.numbers):

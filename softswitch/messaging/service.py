@@ -42,7 +42,13 @@ class Messaging:
         self.store = store
         self.clock = clock
         self.publish = publish
-        self.clients = {c.name: GeneralSmsClient(c) for c in channels}
+        self.clients = {c.name: GeneralSmsClient(c) for c in channels if c.type == "sms"}
+        self._sip_numbers = {n.number: c for c in channels if c.type == "sip"
+                             for n in c.numbers}
+        # the router's SIP MESSAGE sender (softswitch.app.SipRouter.send_message)
+        self.sip_send: Callable[[str, str | None, str, str, bytes,
+                                 Callable[[int, str], None]], None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self.outbox = Outbox(self._deliver, self._delivered, clock)
         self._channel_of: dict[int, str] = {}
         self._timer: TimerHandle | None = None
@@ -138,10 +144,65 @@ class Messaging:
                             self.clock.monotonic(), m.attempts))
 
     async def _deliver(self, job: Job) -> SendResult:
+        channel = self.channels.get(job.channel)
+        if channel is not None and channel.type == "sip":
+            return await self._send_sip(channel, job)
         client = self.clients.get(job.channel)
         if client is None:  # the channel left the configuration
             return SendResult(None, "Send failed: the channel no longer exists")
         return await client.send(job.source, job.to, job.text, job.media)
+
+    async def _send_sip(self, channel: ChannelConfig, job: Job) -> SendResult:
+        """An agent's reply to a phone: a MESSAGE from the channel number to the customer's
+        extension. Decision: a phone that does not take it (not registered, refused, no
+        answer) fails at once with its SIP status; it is not a provider that comes back."""
+        if self.sip_send is None:
+            return SendResult(None, "Send failed: SIP is not running")
+        done: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
+
+        def final(status: int, reason: str) -> None:
+            if not done.done():
+                done.set_result((status, reason))
+
+        text = "\n".join([job.text, *job.media]) if job.media else job.text
+        self.sip_send(job.source, channel.name, job.to, "text/plain;charset=UTF-8",
+                      text.encode(), final)
+        status, reason = await done
+        if 200 <= status < 300:
+            return SendResult(f"sip-{job.message}")
+        return SendResult(None, f"Send failed: {status} {reason}")
+
+    def sip_message(self, number: str, sender: str, request: Any,
+                    answer: Callable[[int, str], None]) -> bool:
+        """RFC 3428 MESSAGE from extension ``sender`` to ``number``: False when the number
+        is no SIP channel's. Only text/plain (415 otherwise, §11.3 of the RFC), UTF-8; the
+        200 follows once the message is committed."""
+        channel = self._sip_numbers.get(number)
+        if channel is None:
+            return False
+        ctype = (request.get("Content-Type") or "text/plain").split(";")[0].strip().lower()
+        if ctype != "text/plain":
+            answer(415, "Unsupported Media Type")
+            return True
+        try:
+            text = bytes(request.body).decode("utf-8")
+        except UnicodeDecodeError:
+            answer(400, "Bad Request (text is not UTF-8)")
+            return True
+        if not text.strip():
+            answer(400, "Bad Request (empty message)")
+            return True
+        self.inbox.receive(channel.name, number, sender, text, (), None, self.clock.wall())
+        self._apply()
+
+        async def committed() -> None:
+            await self.store.flush()
+            answer(200, "OK")
+
+        task = asyncio.get_running_loop().create_task(committed())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
 
     def _delivered(self, job: Job, result: SendResult, final: bool) -> None:
         if result.provider_id is not None:
@@ -215,8 +276,10 @@ class Messaging:
                 numbers.append({"number": n.number, "total_sent": sent,
                                 "sent_successfully": ok, "failed": failed,
                                 "received": received})
-            out.append({"name": c.name, "type": c.type, "provider": c.provider,
-                        "status": self.clients[c.name].status.value,
-                        "webhook_path": f"/api/v1/webhooks/{c.provider}/{c.token}",
-                        "numbers": numbers})
+            client = self.clients.get(c.name)
+            row: dict[str, object] = {"name": c.name, "type": c.type, "numbers": numbers}
+            if client is not None:
+                row.update(provider=c.provider, status=client.status.value,
+                           webhook_path=f"/api/v1/webhooks/{c.provider}/{c.token}")
+            out.append(row)
         return out
