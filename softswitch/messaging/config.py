@@ -178,13 +178,13 @@ def _channel(value: object, path: Path, extensions: frozenset[str],
              queues: frozenset[str]) -> ChannelConfig:
     kind = _text(value.get("type"), (*path, "type")) if isinstance(value, Mapping) \
         and "type" in value else "sms"
+    if kind not in ("sms", "sip"):
+        raise _err((*path, "type"), f"expected sms or sip, got {kind!r} (Messenger, WhatsApp "
+                                    "and Live Chat channels are not built yet)")
     if kind == "sip":
         return _sip_channel(value, path, extensions, queues)
     m = _mapping(value, path, _CHANNEL_KEYS,
                  ("name", "type", "provider", "token", "api_key", "send_url", "numbers"))
-    if kind != "sms":
-        raise _err((*path, "type"), f"expected sms or sip, got {kind!r} (Messenger, WhatsApp "
-                                    "and Live Chat channels are not built yet)")
     provider = _text(m["provider"], (*path, "provider"))
     if provider not in PROVIDERS:
         raise _err((*path, "provider"), f"expected one of {', '.join(PROVIDERS)}, got "

@@ -28,8 +28,10 @@ def example_with_channels() -> str:
 
 def test_the_commented_example_works() -> None:
     config = parse_config(example_with_channels(), "config.example.yaml", ROOT)
-    [channel] = config.message_channels
+    channel, phones = config.message_channels
     assert isinstance(channel, ChannelConfig)
+    assert (phones.type, phones.numbers[0].number, phones.numbers[0].destination.target) == (
+        "sip", "6590", "Web Support")
     assert channel.name == "General SMS Channel" and channel.auto_close_days == 1
     [number] = channel.numbers
     assert (number.number, number.destination.type, number.destination.target,
@@ -53,6 +55,11 @@ def test_the_commented_example_works() -> None:
      "from 1 to 365"),
     ("send_url: https://service-provider.example.com/sendmessage", "send_url: nowhere",
      "message_channels[0].send_url", "http(s) URL"),
+    ('number: "6590"', 'number: "1001"', "message_channels[1].numbers[0].number",
+     "an extension's number"),
+    ('number: "6590"', 'number: "+6590"', "message_channels[1].numbers[0].number",
+     "2 to 20 digits"),
+    ("type: sip", "type: whatsapp", "message_channels[1].type", "not built yet"),
 ])
 def test_mistakes_are_reported_at_their_line(old: str, new: str, path: str,
                                              message: str) -> None:
@@ -70,5 +77,5 @@ def test_mistakes_are_reported_at_their_line(old: str, new: str, path: str,
 
 def test_an_alphanumeric_sender_id_is_a_number() -> None:
     text = example_with_channels().replace('"+14102161183"', "YEASTAR", 1)
-    [channel] = parse_config(text, "config.example.yaml", ROOT).message_channels
+    channel, _ = parse_config(text, "config.example.yaml", ROOT).message_channels
     assert channel.numbers[0].number == "YEASTAR"
