@@ -26,6 +26,8 @@ Decisions:
 * ``auto_close_days`` (§2.4.2): absent = no auto-close; otherwise 1 to 365 days.
 * ``verify_interval`` (§3.9.3, "periodically"): seconds between two verifications, default
   300, only with ``verify_url``.
+* ``send_rate`` (§2.4.1): messages per second, 1 to 1000; absent = no limit of ours (the
+  next message goes when the provider answered the previous one). Faster sends are queued.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class ChannelConfig:
     verify_url: str | None = None
     verify_interval: float = 300.0
     auto_close_days: int | None = None
+    send_rate: int | None = None  # messages per second (§2.4.1); None: as fast as answered
 
     def number(self, number: str) -> ChannelNumber | None:
         for n in self.numbers:
@@ -171,7 +174,7 @@ def _number(value: object, path: Path, extensions: frozenset[str],
 
 
 _CHANNEL_KEYS = ("name", "type", "provider", "token", "api_key", "secret", "send_url",
-                 "verify_url", "verify_interval", "auto_close_days", "numbers")
+                 "verify_url", "verify_interval", "auto_close_days", "send_rate", "numbers")
 
 
 def _channel(value: object, path: Path, extensions: frozenset[str],
@@ -215,7 +218,9 @@ def _channel(value: object, path: Path, extensions: frozenset[str],
         verify_interval=float(_int(m.get("verify_interval", 300),
                                    (*path, "verify_interval"), 10, 86400)),
         auto_close_days=(_int(m["auto_close_days"], (*path, "auto_close_days"), 1, 365)
-                         if "auto_close_days" in m else None))
+                         if "auto_close_days" in m else None),
+        send_rate=(_int(m["send_rate"], (*path, "send_rate"), 1, 1000)
+                   if "send_rate" in m else None))
 
 
 SIP_NUMBER = re.compile(r"^[0-9]{2,20}$")

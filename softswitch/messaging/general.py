@@ -327,12 +327,18 @@ Done = Callable[[Job, SendResult, bool], None]  # (job, result, final)
 
 class Outbox:
     """Outbound messages in order of their next attempt, sent one at a time per switch,
-    retried with back-off on the injected clock (its timers wake the worker)."""
+    each channel at most at its send rate, retried with back-off on the injected clock (its
+    timers wake the worker)."""
 
-    def __init__(self, deliver: Deliver, done: Done, clock: Clock) -> None:
+    def __init__(self, deliver: Deliver, done: Done, clock: Clock,
+                 interval: Callable[[str], float] = lambda channel: 0.0) -> None:
         self._deliver = deliver
         self._done = done
         self._clock = clock
+        # §2.4.1: at least this many seconds between two sends of a channel (1 / its
+        # send_rate); more is queued, never dropped
+        self._interval = interval
+        self._next_slot: dict[str, float] = {}
         self._heap: list[tuple[float, int, Job]] = []
         self._order = itertools.count()
         self._wake = asyncio.Event()
@@ -364,6 +370,12 @@ class Outbox:
             self._wake.clear()
             while self._heap and self._heap[0][0] <= self._clock.monotonic():
                 _, _, job = heapq.heappop(self._heap)
+                slot = self._next_slot.get(job.channel, float("-inf"))
+                if slot > self._clock.monotonic():
+                    heapq.heappush(self._heap, (slot, next(self._order), job))
+                    continue
+                self._next_slot[job.channel] = self._clock.monotonic() + \
+                    self._interval(job.channel)
                 job.attempts += 1
                 try:
                     result = await self._deliver(job)

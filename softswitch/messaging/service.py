@@ -49,7 +49,7 @@ class Messaging:
         self.sip_send: Callable[[str, str | None, str, str, bytes,
                                  Callable[[int, str], None]], None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self.outbox = Outbox(self._deliver, self._delivered, clock)
+        self.outbox = Outbox(self._deliver, self._delivered, clock, self._interval)
         self._channel_of: dict[int, str] = {}
         self._timer: TimerHandle | None = None
         self._timer_at: float | None = None
@@ -142,6 +142,11 @@ class Messaging:
     def _queue(self, m: Message, s: Session) -> None:
         self.outbox.add(Job(m.id, s.id, s.channel, s.number, s.customer, m.text, m.media,
                             self.clock.monotonic(), m.attempts))
+
+    def _interval(self, channel: str) -> float:
+        config = self.channels.get(channel)
+        rate = config.send_rate if config is not None else None
+        return 1.0 / rate if rate else 0.0
 
     async def _deliver(self, job: Job) -> SendResult:
         channel = self.channels.get(job.channel)

@@ -195,3 +195,39 @@ async def test_outbox_retries_with_backoff_on_the_clock() -> None:
         await outbox.close()
         await client.close()
         await provider.stop()
+
+
+async def test_send_rate_queues_and_sends_one_per_interval() -> None:
+    """§13.5: send rate 1/s and 5 messages within a second: all 5 go, about 1 per second."""
+    provider = await FakeProvider().start()
+    client = GeneralSmsClient(channel(provider.base))
+    clock = VirtualClock()
+    sent_at: list[float] = []
+    changed = asyncio.Event()
+
+    async def deliver(job: Job) -> SendResult:
+        sent_at.append(clock.monotonic())
+        return await client.send(job.source, job.to, job.text, job.media)
+
+    def done(job: Job, result: SendResult, final: bool) -> None:
+        changed.set()
+
+    outbox = Outbox(deliver, done, clock, interval=lambda name: 1.0)
+    outbox.start()
+    try:
+        start = clock.monotonic()
+        for i in range(5):
+            outbox.add(Job(i, 1, "General SMS Channel", "+8618012121222", "+8618012121223",
+                           f"m{i}", (), start))
+        for step in range(5):
+            await asyncio.wait_for(changed.wait(), 5)
+            changed.clear()
+            await asyncio.sleep(0)
+            assert len(sent_at) == step + 1  # the next one waits for its slot
+            clock.advance(1.0)
+        assert [t - start for t in sent_at] == [0.0, 1.0, 2.0, 3.0, 4.0]
+        assert [r.body["text"] for r in provider.sent] == ["m0", "m1", "m2", "m3", "m4"]
+    finally:
+        await outbox.close()
+        await client.close()
+        await provider.stop()

@@ -33,6 +33,7 @@ def test_the_commented_example_works() -> None:
     assert (phones.type, phones.numbers[0].number, phones.numbers[0].destination.target) == (
         "sip", "6590", "Web Support")
     assert channel.name == "General SMS Channel" and channel.auto_close_days == 1
+    assert channel.send_rate == 5 and channel.verify_interval == 300
     [number] = channel.numbers
     assert (number.number, number.destination.type, number.destination.target,
             number.allowed_extensions) == ("+14102161183", "message_queue", "Web Support",

@@ -40,6 +40,7 @@ def config(tmp_path: Path, base: str, **raw: Any) -> Any:
                      "allowed_extensions": ["1001"]},
                     {"number": EXT_NUMBER,
                      "destination": {"type": "extension", "target": "1003"}}]}]
+    cfg["admins"] = ["1002"]
     cfg.update(raw)
     return parse_config(yaml.safe_dump(cfg, allow_unicode=True), "c.yaml", tmp_path)
 
@@ -252,7 +253,7 @@ async def test_extension_route_transfer_archive_and_permissions(
             assert status == 200 and data["session"]["owner"] == "1001"
             assert await h.sessions("1002") == [sid]
             status, data = await h.api("1001", "GET", "/channels")
-            assert status == 403
+            assert status == 403  # admins only
     finally:
         await switch.stop()
 
@@ -273,6 +274,15 @@ async def test_provider_errors_are_shown_and_pending_messages_survive_a_restart(
                 [failed] = await deltas(ws, "messaging.message.status")
             assert failed["message"]["status"] == "failed"
             assert failed["message"]["error"] == "Invalid number"
+            status, data = await h.api("1002", "GET", "/channels")  # an admin
+            assert status == 200
+            [channel] = data["channels"]
+            assert (channel["status"], channel["webhook_path"]) == (
+                "unknown", f"/api/v1/webhooks/general/{TOKEN}")
+            rows = {n["number"]: n for n in channel["numbers"]}
+            assert rows[EXT_NUMBER] == {"number": EXT_NUMBER, "total_sent": 1,
+                                        "sent_successfully": 0, "failed": 1, "received": 1}
+            assert rows[QUEUE_NUMBER]["received"] == 0
     finally:
         await switch.stop()
     # the provider is down: the reply stays pending across the restart
