@@ -159,6 +159,11 @@ async def test_inbound_to_queue_take_over_reply_close(tmp_path: Path,
                 status, _ = await h.api("1002", "POST", f"/sessions/{sid}/messages",
                                         {"text": "not mine"})
                 assert status == 404
+                # 1002 is an admin: it reads any session (the chat logs' view, §6.5)
+                status, data = await h.api("1002", "GET", f"/sessions/{sid}")
+                assert status == 200 and data["session"]["owner"] == "1001"
+                status, _ = await h.api("1003", "GET", f"/sessions/{sid}")
+                assert status == 404  # an agent does not learn of others' sessions
             status, data = await h.api("1001", "POST", f"/sessions/{sid}/messages",
                                        {"text": "Hello, World!"})
             assert status == 202 and data["message"]["status"] == "pending"
