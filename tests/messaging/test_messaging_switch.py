@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,18 @@ class Harness:
         assert status == 200
         return [s["id"] for s in data["sessions"]]
 
+    async def last_message(self, ext: str, sid: int,
+                           done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """The session's last message once ``done`` holds for it (delivery is answered by
+        the provider after the API's 202), at most 2 s later."""
+        for _ in range(100):
+            _, data = await self.api(ext, "GET", f"/sessions/{sid}")
+            last: dict[str, Any] = data["messages"][-1]
+            if done(last):
+                break
+            await asyncio.sleep(0.02)
+        return last
+
     async def stored(self) -> int:
         rows = await self.switch.store.fetch("SELECT COUNT(*) FROM messaging_messages")
         return int(rows[0][0])
@@ -167,12 +179,8 @@ async def test_inbound_to_queue_take_over_reply_close(tmp_path: Path,
             status, data = await h.api("1001", "POST", f"/sessions/{sid}/messages",
                                        {"text": "Hello, World!"})
             assert status == 202 and data["message"]["status"] == "pending"
-            for _ in range(100):
-                _, got = await h.api("1001", "GET", f"/sessions/{sid}")
-                if got["messages"][-1]["status"] == "sent":
-                    break
-                await asyncio.sleep(0.02)
-            assert got["messages"][-1]["status"] == "sent"
+            last = await h.last_message("1001", sid, lambda m: m["status"] == "sent")
+            assert last["status"] == "sent"
             [req] = provider.sent
             assert req.authorization == "Bearer the-api-key"
             assert req.body == {"from": QUEUE_NUMBER, "to": "+8618012121222",
@@ -298,12 +306,7 @@ async def test_provider_errors_are_shown_and_pending_messages_survive_a_restart(
         async with aiohttp.ClientSession() as http:
             h = Harness(switch, http)
             await h.api("1003", "POST", f"/sessions/{sid}/messages", {"text": "two"})
-            for _ in range(100):
-                _, got = await h.api("1003", "GET", f"/sessions/{sid}")
-                if got["messages"][-1]["error"]:
-                    break
-                await asyncio.sleep(0.02)
-            last = got["messages"][-1]
+            last = await h.last_message("1003", sid, lambda m: bool(m["error"]))
             assert (last["text"], last["status"], last["error"]) == (
                 "two", "pending", "Third-party platform service unavailable")
     finally:
@@ -313,18 +316,10 @@ async def test_provider_errors_are_shown_and_pending_messages_survive_a_restart(
     try:
         async with aiohttp.ClientSession() as http:
             h = Harness(switch, http)
-            for _ in range(100):
-                if provider.sent and provider.sent[-1].body.get("text") == "two":
-                    break
-                await asyncio.sleep(0.02)
+            last = await h.last_message("1003", sid, lambda m: m["status"] == "sent")
+            assert (last["text"], last["status"]) == ("two", "sent")
             assert provider.sent[-1].body == {"from": EXT_NUMBER, "to": "+8618012121222",
                                               "text": "two"}
-            for _ in range(100):
-                _, got = await h.api("1003", "GET", f"/sessions/{sid}")
-                if got["messages"][-1]["status"] == "sent":
-                    break
-                await asyncio.sleep(0.02)
-            assert got["messages"][-1]["status"] == "sent"
             assert [s for s in await h.sessions("1003")] == [sid]  # the session survived
     finally:
         await switch.stop()

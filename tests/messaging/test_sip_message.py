@@ -6,7 +6,6 @@ tests/test_switch_calls.py."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -67,12 +66,8 @@ async def test_phone_into_a_message_queue_and_the_reply_back(tmp_path: Path) -> 
             msg = await phone.next_request("MESSAGE")
             assert msg.body == b"On my way" and msg.from_.uri.user == "6500"
             phone.reply(msg, 200, to_tag="im")
-            for _ in range(100):
-                _, data = await h.api("1001", "GET", f"/sessions/{sid}")
-                if data["messages"][-1]["status"] == "sent":
-                    break
-                await asyncio.sleep(0.02)
-            assert data["messages"][-1]["status"] == "sent"
+            last = await h.last_message("1001", sid, lambda m: m["status"] == "sent")
+            assert last["status"] == "sent"
             # the phone's answer joins the same session, seen by the taker only
             phone.call_id = "im-2"
             assert await send_message(phone, "6500", b"thanks") == 200
@@ -93,12 +88,8 @@ async def test_phone_into_a_message_queue_and_the_reply_back(tmp_path: Path) -> 
                 unregistered.close()
             [other] = [s for s in await h.sessions("1001") if s != sid]
             await h.api("1001", "POST", f"/sessions/{other}/messages", {"text": "hello?"})
-            for _ in range(100):
-                _, data = await h.api("1001", "GET", f"/sessions/{other}")
-                if data["messages"][-1]["status"] == "failed":
-                    break
-                await asyncio.sleep(0.02)
-            assert data["messages"][-1]["error"] == "Send failed: 480 Temporarily Unavailable"
+            last = await h.last_message("1001", other, lambda m: m["status"] == "failed")
+            assert last["error"] == "Send failed: 480 Temporarily Unavailable"
     finally:
         if phone is not None:
             phone.close()
