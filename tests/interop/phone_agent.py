@@ -66,6 +66,7 @@ class Agent:
         self.ep = pj.Endpoint()
         self.accounts: dict[str, PhoneAccount] = {}
         self.calls: dict[int, PhoneCall] = {}
+        self.buddies: list[pj.Buddy] = []  # MESSAGE targets (cmd_message)
         self.transports: dict[str, int] = {}
         self.ports: dict[str, int] = {}
         self.next_call = 1
@@ -221,6 +222,20 @@ class Agent:
     def cmd_stop_record(self, call: int) -> dict[str, Any]:
         return {"path": self._call(call).stop_recorder()}
 
+    def cmd_message(self, account: str, uri: str, text: str) -> dict[str, Any]:
+        """SIP MESSAGE (RFC 3428) to `uri`; its final answer is an `im_status` event."""
+        acc = self.accounts[account]
+        bcfg = pj.BuddyConfig()
+        bcfg.uri = uri
+        bcfg.subscribe = False
+        buddy = pj.Buddy()
+        buddy.create(acc, bcfg)
+        self.buddies.append(buddy)  # pjsua2 needs the object alive until the answer
+        prm = pj.SendInstantMessageParam()
+        prm.content = text
+        buddy.sendInstantMessage(prm)
+        return {}
+
     def cmd_calls(self) -> dict[str, Any]:
         return {str(h): c.describe() for h, c in self.calls.items()}
 
@@ -286,6 +301,14 @@ class PhoneAccount(pj.Account):
         info = self.getInfo()
         emit({"event": "reg_state", "account": self.name, "code": prm.code,
               "reason": prm.reason, "expires": prm.expiration, "active": info.regIsActive})
+
+    def onInstantMessage(self, prm: pj.OnInstantMessageParam) -> None:
+        emit({"event": "im", "account": self.name, "from": prm.fromUri, "to": prm.toUri,
+              "content_type": prm.contentType, "body": prm.msgBody})
+
+    def onInstantMessageStatus(self, prm: pj.OnInstantMessageStatusParam) -> None:
+        emit({"event": "im_status", "account": self.name, "to": prm.toUri,
+              "code": prm.code, "reason": prm.reason, "body": prm.msgBody})
 
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         call = PhoneCall(self.agent, self, prm.callId)

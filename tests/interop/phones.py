@@ -218,6 +218,23 @@ class Phone:
                             since=since)
         return Registration(e["code"], e["reason"], e["expires"], e["active"])
 
+    # --- instant messages (RFC 3428) --------------------------------------------------------
+    def send_message(self, uri: str, text: str, account: str | None = None,
+                     timeout: float = 10.0) -> int:
+        """Send a SIP MESSAGE and wait for its final answer; returns its status code."""
+        name = account or self.default_account
+        since = self.mark()
+        self.command("message", account=name, uri=uri, text=text)
+        e = self.wait_event(lambda e: e["event"] == "im_status" and e["account"] == name
+                            and e["code"] >= 200, timeout=timeout,
+                            what=f"answer to a MESSAGE to {uri}", since=since)
+        return int(e["code"])
+
+    def wait_message(self, timeout: float = 10.0, since: int = 0) -> dict[str, Any]:
+        """The first MESSAGE received after `since` (from, to, content_type, body)."""
+        return self.wait_event(lambda e: e["event"] == "im", timeout=timeout,
+                               what="an incoming MESSAGE", since=since)
+
     # --- calls ----------------------------------------------------------------------------
     def call(self, uri: str, account: str | None = None,
              headers: dict[str, str] | None = None) -> int:
