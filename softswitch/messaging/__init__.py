@@ -3,7 +3,7 @@ chat sessions.
 
 Modules: config (the ``message_channels`` section), sessions (the sans-IO session core:
 lifecycle, visibility, auto-close), queues (the core's message queues on the ACD engine),
-store (rows in the switch's database, migration 12), general (the General SMS API channel:
+store (rows in the switch's database, migration 13), general (the General SMS API channel:
 webhook, send, verification, the retrying outbox), service (the asyncio shell, and SIP
 MESSAGE channels through softswitch.app.SipRouter), api (the webhooks and the agents' REST
 endpoints; deltas on the live websocket feed).

@@ -1,5 +1,5 @@
 """Messaging rows in the switch's store (SQLite or PostgreSQL, softswitch.store; schema in
-migration 12): `persist` queues what the sessions core changed, `load` reads back what a
+migration 13): `persist` queues what the sessions core changed, `load` reads back what a
 restart needs. A webhook is answered only after `persist` and ``store.flush()``: what the
 provider was told we have is on disk.
 

@@ -1,5 +1,5 @@
 """The messaging shell (softswitch.messaging.service) on each store backend (SQLite and
-PostgreSQL, migration 12) and a virtual clock: what a webhook stored is back after a
+PostgreSQL, migration 13) and a virtual clock: what a webhook stored is back after a
 restart (sessions, history, the open session the next message joins, the Session IDs
 going on), and auto-close after the channel's days runs on the injected clock."""
 
