@@ -31,8 +31,20 @@ Decisions:
   ``consult_call_id`` (a connected call between the transferor and the target) joins
   ``party`` with the target and ends both of the transferor's calls (the B2BUA's attended
   transfer, as a phone's REFER with Replaces).
-- Park (§4.5, P5): extension calls (the B2BUA's lot); a queue call is refused 409 (the
-  queue controller does not hand its legs to the parking lot).
+- Park (§4.5, P5): an extension call's ``party`` goes to the B2BUA's lot and the other
+  party leaves. An answered queue call parks its caller (``party: callee`` is 409): the
+  queue shell hands the caller's dialog and media leg to the lot (QueueCalls.
+  api_release_caller, Transfers.park_handed_over), where it is a parked call like any
+  other: music on hold, retrieval by dialling the slot, the timeout rings the parker back
+  and then goes to the lot's timeout destination. The parker is the call's agent (the
+  one whose conversation it was, as for a phone's park), not the manager who clicked.
+  For the ACD and the queue reports the agent's call ends there, as if the agent had hung
+  up (Answered, talk time up to the park, then wrap-up); the queue call's CDR row ends
+  ANSWERED, hang-up side ``callee``, cause "parked in slot S by X (live API)"; the parked
+  call then has a CDR row of its own (caller -> the slot number, answered at the park)
+  that ends with it, as a transfer into a queue gives the B2BUA's row and the queue's.
+  The slot is checked before anything moves: a full lot or a busy slot is 409 and the
+  call goes on.
 - Recording (§4.6): on one's own call an agent may pause or resume a running recording
   (the extension's "Pause/Resume" recording permission, which this switch grants every
   extension); anything else (another agent's call, or starting a recording) needs P6.
@@ -269,13 +281,34 @@ def park(board: Switchboard, access: Access, queue: str, call_id: str,
     if live.status != "connected":
         raise invalid_state(f"call {call_id} is not answered", "call")
     if live.task is not None:
-        raise invalid_state("queue calls are not parked (transfer the caller instead)",
-                            "call")
+        return _park_queue_call(board, access, live, req)
     parker = Side.CALLEE if req.party == "caller" else Side.CALLER
     try:
         slot = _b2bua(board).park(call_id, parker, req.slot)
     except TransferRefused as exc:
         raise _refused(exc, "slot") from None
+    return {"parked": live.as_json(), "slot": slot}
+
+
+def _park_queue_call(board: Switchboard, access: Access, live: LiveCall,
+                     req: ParkRequest) -> dict[str, Any]:
+    """An answered queue call's caller goes to the B2BUA's parking lot (the queue shell
+    hands its dialog and leg over, softswitch.calls.transfer.park_handed_over); the agent
+    is the parker (rung back at the timeout)."""
+    if req.party != "caller":
+        raise invalid_state("a queue call parks its caller (party: caller); the agent's "
+                            "leg belongs to the queue", "party")
+    task, agent = live.task, live.agent or ""
+    queues = _queues(board)
+
+    def release(slot: str) -> Any:
+        return queues.api_release_caller(
+            task, f"parked in slot {slot} by {access.extension} (live API)")
+
+    try:
+        slot = _b2bua(board).park_handed_over(task.id, agent, req.slot, release)
+    except TransferRefused as exc:
+        raise _refused(exc, "call" if exc.status in (481, 482) else "slot") from None
     return {"parked": live.as_json(), "slot": slot}
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import websockets
-from live_support import Live, enter_queue, recv, start_live
+from live_support import Live, enter_queue, hang_up, recv, start_live
 from sipua import SipUA, sdp
 
 from softswitch.calls.control import Side
@@ -602,3 +602,80 @@ async def test_websocket_refusals_name_the_permission(ops_live: Live, kind: str,
     task = queue_calls(live).tasks["ws-refused"]
     assert task.mode.value == "waiting" and task.in_engine
     caller.close()
+
+
+async def test_park_a_queue_call_frees_the_agent_and_the_slot_gives_the_caller_back(
+        ops_live: Live) -> None:
+    """§4.5 on an answered queue call: ``party: callee`` and a busy or unknown slot are
+    refused and change nothing; parked, the caller keeps its dialog (no BYE) and waits in
+    the slot as a B2BUA call, the agent gets BYE and the ACD ends its call (talk, then
+    wrap-up); the queue's CDR row ends "parked", the parked call has its own row; a phone
+    dialling the slot is joined with the caller; the caller's hang-up ends it there."""
+    live = ops_live
+    # an extension call of agent 1002 parked first: its slot is busy for the queue call
+    ext_caller, ext_callee = await extension_call(live, "ext-parked")
+    status, reply = await live.call("POST", "/api/v1/queues/6400/calls/ext-parked/park",
+                                    "1001", {})
+    assert status == 200, reply
+    busy = reply["slot"]
+    await ext_callee.next_request("BYE")
+    caller, agent = await answered_queue_call(live, "qpark")
+    path = "/api/v1/queues/6400/calls/qpark/park"
+    status, reply = await live.call("POST", path, "1001", {"slot": busy})
+    assert (status, reply["field"]) == (409, "slot"), reply
+    status, reply = await live.call("POST", path, "1001", {"party": "callee"})
+    assert (status, reply["field"]) == (409, "party"), reply
+    status, reply = await live.call("POST", path, "1001", {"slot": "777"})
+    assert (status, reply["field"]) == (404, "slot"), reply
+    task = queue_calls(live).tasks["qpark"]
+    assert task.mode.value == "connected" and caller_leg_bridged(live, task)
+    status, reply = await live.call("POST", path, "1003", {})  # an agent with P5
+    assert status == 200, reply
+    slot = reply["slot"]
+    assert reply["parked"]["kind"] == "queue" and reply["parked"]["agent"] == "1002"
+    bye = await agent.next_request("BYE")
+    assert bye.method == "BYE"
+    with pytest.raises(asyncio.TimeoutError):
+        await caller.next_request("BYE", timeout=0.3)
+    transfers = b2bua(live).transfers
+    assert transfers.parked() == {busy: "ext-parked", slot: "qpark"}
+    assert "qpark" not in queue_calls(live).tasks  # the caller's requests reach the B2BUA
+    _, state = await live.call("GET", "/api/v1/queues/6400", "1001")
+    assert state["active"] == [] and state["waiting"] == []
+    member = next(m for m in state["agents"] if m["agent"] == "1002")
+    assert member["current_calls"] == 0, member
+    call = b2bua(live).calls["qpark"]
+    assert call.control.state.value == "connected" and call.parties[Side.CALLER] == "1006"
+    # a phone dials the slot: answered, joined with the caller
+    retriever = await SipUA("1004", "pw-1004", live.sip).start()
+    retriever.call_id = "retrieve-1"
+    uri = f"sip:{slot}@127.0.0.1"
+    resp = await retriever.request("INVITE", uri, to=f"<{uri}>", body=sdp(47000))
+    assert resp.status == 200, resp.status
+    retriever.send_raw(retriever.build("ACK", uri, to=f"<{uri}>", to_tag=resp.to.tag,
+                                       cseq=int(resp.get("CSeq").split()[0])))
+    await until(lambda: call.parties.get(Side.CALLEE) == "1004", "the retriever joined")
+    assert transfers.parked() == {busy: "ext-parked"}
+    assert call.leg_a.peer is call.leg_b  # caller and retriever bridged
+    # the caller hangs up: the retriever gets BYE, the call's record completes
+    await hang_up(caller, "6400")
+    await retriever.next_request("BYE")
+    store = live.switch.store
+    rows = await until_rows(store, "qpark", 2)
+    queue_row, parked_row = sorted(rows, key=lambda r: r.start_time)
+    assert (queue_row.callee, queue_row.disposition, queue_row.hangup_side) == \
+        ("6400", "ANSWERED", "callee")
+    assert queue_row.hangup_cause == f"parked in slot {slot} by 1003 (live API)"
+    assert (parked_row.caller, parked_row.callee, parked_row.disposition,
+            parked_row.hangup_side) == ("1006", slot, "ANSWERED", "caller")
+    for p in (ext_caller, ext_callee, caller, agent, retriever):
+        p.close()
+
+
+async def until_rows(store: Any, call_id: str, n: int) -> list[Any]:
+    for _ in range(100):
+        rows = [r for r in await store.call_records(call_id) if r.end_time is not None]
+        if len(rows) >= n:
+            return rows
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{n} complete records of {call_id} not written")
