@@ -2,7 +2,10 @@
 softswitch.calls.monitor): monitoring lets the manager's phone hear the caller and agent
 (listen), be heard by the agent only (whisper) or by both (barge); a transfer sends the
 caller to another phone; a park moves the caller into a slot another phone retrieves; a
-hang-up ends the call on both phones; a recording start writes the call's WAV."""
+hang-up ends the call on both phones; a recording start writes the call's WAV. An
+answered queue call parked from the panel: the caller hears music in the slot, the agent is
+free, and another phone dialling the slot (or the agent rung back at the timeout) talks with
+the caller."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import audio
 import numpy as np
 import pytest
 from phones import Phone, wait_wav_complete
-from queue_support import phone, queue_config
+from queue_support import assert_music, phone, poll_rows, queue_config
 
 from benchmarks.peers.switch import Extension, RunningSwitch
 
@@ -272,3 +275,84 @@ def test_call_an_agent_rings_the_manager_then_the_agent(
     audio.wav_has_tone(agent.stop_record(second), MANAGER_TONE, min_seconds=1.0)
     agent.hangup(second)
     assert manager.wait_call_state(first, "DISCONNECTED")["code"] == 200
+
+
+def parked_queue_call(switch: RunningSwitch, caller: Phone, agent: Phone, api: Api,
+                      tmp_path: Path) -> tuple[int, str, str]:
+    """The answered queue call parked by the manager: (caller call, call id, slot); the
+    agent's phone was hung up, the caller hears music on hold, the panel shows no call and
+    the agent idle."""
+    call, incoming, call_id = answered_queue_call(switch, caller, agent, api)
+    status, body = api.post(f"/queues/{QUEUE['number']}/calls/{call_id}/park", {})
+    assert status == 200, body
+    assert body["parked"]["kind"] == "queue" and body["parked"]["agent"] == AGENT[0]
+    agent.wait_call_state(incoming, "DISCONNECTED")
+    caller.record(call, tmp_path / "parked.wav")
+    time.sleep(2.0)
+    assert_music(caller.stop_record(call), 0.5, 1.5)
+    assert caller.call_states(call)[-1] == "CONFIRMED"  # the same call, never dropped
+    state = api.get(f"/queues/{QUEUE['number']}")
+    assert state["active"] == [] and state["waiting"] == [], state
+    assert [a["current_calls"] for a in state["agents"]] == [0], state["agents"]
+    return call, call_id, body["slot"]
+
+
+def talk(caller: Phone, call: int, other: Phone, other_call: int, tmp_path: Path,
+         tone: int) -> None:
+    """The caller and ``other`` hear each other's tones."""
+    other.wait_media(other_call)
+    caller.play(call, audio.tone_wav(tmp_path / "caller.wav", CALLER_TONE))
+    other.play(other_call, audio.tone_wav(tmp_path / "other.wav", tone))
+    caller.record(call, tmp_path / "caller-heard.wav")
+    other.record(other_call, tmp_path / "other-heard.wav")
+    time.sleep(2.5)
+    audio.wav_has_tone(caller.stop_record(call), tone, min_seconds=1.0)
+    audio.wav_has_tone(other.stop_record(other_call), CALLER_TONE, min_seconds=1.0)
+
+
+@pytest.mark.switch_config(**CONFIG)
+def test_park_a_queue_call_another_phone_retrieves_it_by_the_slot(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    """§4.5 on a queue call: the caller waits in the slot with music, the agent's call ends
+    for the ACD (Answered, talk up to the park), 2100 dials the slot and talks with the
+    caller; the queue call's CDR row says where it went, the parked call has its own."""
+    caller, agent = phone(phone_factory, CALLER, switch), phone(phone_factory, AGENT, switch)
+    target = phone(phone_factory, TARGET, switch)
+    api = Api(switch, MANAGER)
+    call, call_id, slot = parked_queue_call(switch, caller, agent, api, tmp_path)
+    rows = poll_rows(switch.db_path, "SELECT status, agent, talk, ended_at FROM queue_calls "
+                     f"WHERE task = '{call_id}' AND ended_at IS NOT NULL")
+    assert len(rows) == 1 and rows[0][:2] == ("answered", AGENT[0]) and rows[0][2] > 0, rows
+    retrieve = dial(target, slot, switch)
+    target.wait_call_state(retrieve, "CONFIRMED")
+    talk(caller, call, target, retrieve, tmp_path, TARGET_TONE)
+    target.hangup(retrieve)
+    caller.wait_call_state(call, "DISCONNECTED")
+    sql = ("SELECT callee, disposition, hangup_cause FROM cdr WHERE call_id = "
+           f"'{call_id}' AND end_time IS NOT NULL ORDER BY start_time")
+    deadline = time.monotonic() + 5.0
+    while len(rows := poll_rows(switch.db_path, sql)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert rows == [(QUEUE["number"], "ANSWERED", f"parked in slot {slot} by {MANAGER[0]} "
+                     "(live API)"), (slot, "ANSWERED", "BYE")], rows
+
+
+PARK_TIMEOUT_CONFIG = {**CONFIG, "overrides": {**CONFIG["overrides"],  # type: ignore[dict-item]
+                                               "parking": {"timeout": 10, "ring_back": 20}}}
+
+
+@pytest.mark.switch_config(**PARK_TIMEOUT_CONFIG)
+def test_park_timeout_of_a_queue_call_rings_the_agent_back(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    """Nobody retrieves the parked caller: at the park timeout the agent (the parker) is
+    rung back, answers, and talks with the caller again, as for a phone's park."""
+    caller, agent = phone(phone_factory, CALLER, switch), phone(phone_factory, AGENT, switch)
+    api = Api(switch, MANAGER)
+    call, _, _ = parked_queue_call(switch, caller, agent, api, tmp_path)
+    back = agent.wait_incoming(timeout=20)  # 10 s in the slot
+    assert CALLER[0] in agent.incoming(back)["from"]
+    agent.answer(back)
+    agent.wait_call_state(back, "CONFIRMED")
+    talk(caller, call, agent, back, tmp_path, AGENT_TONE)
+    agent.hangup(back)
+    caller.wait_call_state(call, "DISCONNECTED")
