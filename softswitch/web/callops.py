@@ -58,8 +58,11 @@ Decisions:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from pydantic import BaseModel
 
 from acd.config import Destination, DestinationType, QueueConfig
 from softswitch.calls.control import CallState, Side
@@ -436,3 +439,37 @@ def call_agent(board: Switchboard, access: Access, queue: str,
     if board.agent_calls is None:
         board.agent_calls = AgentCalls(queues)
     return {"agent_call": board.agent_calls.start(access.extension, targets, agent).as_json()}
+
+
+@dataclass(frozen=True)
+class CallOperation:
+    """One call operation as both transports expose it: REST ``POST
+    /api/v1/queues/{queue}/calls/{call}/<name>`` with ``model`` validating the JSON body
+    (softswitch.web.rest), and the websocket command ``call.<name>`` with the same model
+    validating its fields (softswitch.web.ws). ``run(board, access, queue, call_id[,
+    request])`` is the one implementation; ``summary`` documents it (OpenAPI)."""
+
+    name: str
+    run: Callable[..., dict[str, Any]]
+    model: type[BaseModel] | None
+    summary: str
+
+
+CALL_OPERATIONS = (
+    CallOperation("pickup", pick_up, None,
+                  "Pick up a ringing call: it rings the caller's own extension (P3)"),
+    CallOperation("redirect", redirect, RedirectRequest,
+                  "Redirect a waiting or ringing queue call to an extension, its voicemail, "
+                  "a ring group or a queue (P2)"),
+    CallOperation("transfer", transfer, TransferRequest,
+                  "Transfer an answered call, blind or attended (P2)"),
+    CallOperation("park", park, ParkRequest,
+                  "Park one party of an answered call in a free slot (P5)"),
+    CallOperation("recording", recording, RecordingRequest,
+                  "Pause, resume or start the call's recording (own call, or P6)"),
+    CallOperation("monitor", monitor, MonitorRequest,
+                  "Call the manager's phone to listen to, whisper in or barge into an "
+                  "answered queue call (P4, managers)"),
+    CallOperation("hangup", hang_up, None,
+                  "Hang up a waiting or answered call on every phone in it (P3)"),
+)
