@@ -1008,8 +1008,9 @@ class B2BUA:
     def retrieve(self, slot: str, by: str) -> None:
         self.transfers.retrieve(slot, by)
 
-    def pickup(self, call_id: str, by: str) -> None:
-        self.transfers.pickup(call_id, by)
+    def pickup(self, call_id: str, by: str,
+               on_result: Callable[[bool, str, int | None], None] | None = None) -> None:
+        self.transfers.pickup(call_id, by, on_result)
 
     def hang_up(self, call_id: str, cause: str) -> bool:
         """The switch ends `call_id` (the live API's hang-up): BYE to both parties of a

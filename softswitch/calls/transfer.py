@@ -207,6 +207,9 @@ class Transfers:
         # extension -> Call-ID -> since: extension calls ringing there (pickup's index)
         self._ringing: dict[str, dict[str, float]] = {}
         self._ringing_at: dict[str, str] = {}  # Call-ID -> the extension it rings
+        # Call-ID -> the live API's pickups ringing for it: (the picker's ring, its report)
+        self._api_pickups: dict[str, list[tuple[Ring, Callable[[bool, str, int | None],
+                                                                None]]]] = {}
         b2bua.events.subscribe(self._call_event, CallRinging, CallAnswered, CallEnded)
 
     # ------------------------------------------------------------------ bookkeeping
@@ -227,6 +230,8 @@ class Transfers:
                 self._ringing_at[event.call_id] = event.callee
         else:
             call_id = getattr(event, "call_id", "")
+            if call_id in self._api_pickups:
+                self._pickups_stop(call_id, isinstance(event, CallAnswered))
             ext = self._ringing_at.pop(call_id, None)
             if ext is not None:
                 calls = self._ringing.get(ext, {})
@@ -752,19 +757,52 @@ class Transfers:
         self.b2bua.endpoint.send_request(end.dialog.create_request("BYE"), end.peer)
         self.b2bua._loop.create_task(_close(end.leg))
 
-    def pickup(self, call_id: str, by: str) -> None:
+    def pickup(self, call_id: str, by: str,
+               on_result: Callable[[bool, str, int | None], None] | None = None) -> None:
         """Ring extension `by`; when it answers it has the ringing call `call_id` (the live
-        API's pickup; a phone's pickup code or Replaces goes through `handle_invite`)."""
+        API's pickup; a phone's pickup code or Replaces goes through `handle_invite`).
+        `on_result(ok, reason, status)` hears the outcome once: ``answered``; or the
+        picker's phone failed (softswitch.calls.queuepickup.failure_reason of its status);
+        or the call stopped ringing first (``answered_elsewhere``, ``call_ended``): then
+        the picker's phone stops ringing, or gets BYE if it answered in that instant, and
+        the call is left as it is."""
+        from softswitch.calls.queuepickup import failure_reason
+
         call = self._ringing_call(call_id)
         number, targets = self._targets(by, by)
+        done = False
+
+        def report(ok: bool, reason: str, status: int | None) -> None:
+            nonlocal done
+            if done:
+                return
+            done = True
+            pending = self._api_pickups.get(call_id, [])
+            self._api_pickups[call_id] = [p for p in pending if p[1] is not report]
+            if not self._api_pickups[call_id]:
+                del self._api_pickups[call_id]
+            if on_result is not None:
+                on_result(ok, reason, status)
 
         def answered(end: End) -> None:
             if call.control.state in (CallState.CALLING, CallState.RINGING):
                 self._picked_up(call, end)
+                report(True, "answered", 200)
             else:
                 self._reject_end(end)
+                report(False, "answered_elsewhere" if call.control.state
+                       is CallState.CONNECTED else "call_ended", None)
 
-        self._ring(call, number, targets, call.control.caller, answered, lambda status: None)
+        ring = self._ring(call, number, targets, call.control.caller, answered,
+                          lambda status: report(False, failure_reason(status), status))
+        self._api_pickups.setdefault(call_id, []).append((ring, report))
+
+    def _pickups_stop(self, call_id: str, answered: bool) -> None:
+        """`call_id` stopped ringing: the live API's pickups still ringing for it fail."""
+        for ring, report in self._api_pickups.pop(call_id, []):
+            if not ring.over:
+                self._stop_ring(ring)
+                report(False, "answered_elsewhere" if answered else "call_ended", None)
 
     def _ringing_call(self, call_id: str) -> Call:
         call = self.b2bua.calls.get(call_id)

@@ -1535,6 +1535,36 @@ class QueueCalls:
             del self.tasks[task.id]
         return End(task.caller, dialog, peer, leg, origin, invite)
 
+    def api_waiting(self, task: QueueTask) -> bool:
+        """The call still waits in its queue (ringing agents or not): a panel pickup may
+        take it (softswitch.calls.queuepickup)."""
+        return task.mode in (Mode.WAITING, Mode.COLLECTING) and task.in_engine \
+            and task.leg is not None and not task.leg.closed
+
+    def api_take_caller(self, task: QueueTask, call: OutboundCall) -> bool:
+        """§4.2: the picker's phone answered (``call``, rung by `api_ring`): the waiting
+        caller leaves the queue for it (Missed for this queue, the ACD's
+        `handle_task_removed`; the agents' offers are CANCELled), what it hears stops, and
+        the two are bridged as an extension destination's transfer is (``call`` is the
+        task's transfer target from now on: its BYE, hold and the caller's BYE follow
+        that path). False, and nothing changes, when the call no longer waits."""
+        if not self.api_waiting(task) or call.leg is None or call.leg.closed:
+            return False
+        assert task.leg is not None
+        self._feed(self.acd.handle_task_removed, task.id)
+        task.in_engine = False
+        self._run(task, task.flow.handle_connected(call.number, [], self.clock()))
+        task.mode = Mode.TRANSFERRING
+        task.other_call = call
+        call.owner = task
+        self.media.detach_moh(task.leg)
+        self.media.bridge(task.leg, call.leg)
+        if self.recordings is not None:  # an extension call now: the CDR carries the path
+            task.recording = self.recordings.start("extension", task.id, task.leg, call.leg,
+                                                   at=self.clock())
+        task.log.info("caller picked up", by=call.number)
+        return True
+
     def api_watch_end(self, fn: Callable[[QueueTask], None]) -> None:
         """``fn(task)`` when a queue call ends (softswitch.calls.monitor)."""
         self._api_end_watchers.append(fn)

@@ -16,9 +16,18 @@ Decisions:
 - Admins (operators) are neither managers nor agents: the §7.4 matrix gives them no call
   operation (they use the phones or `softswitch` commands); permissions.py decides the same
   for call logs.
-- Pick up (§4.2, P3) = a redirect of the ringing call to the picker's own extension; a
-  queue call so moved counts as Missed for the queue (the ACD's `handle_task_removed`,
-  §4.2's proposal), the ringing agents stop ringing.
+- Pick up (§4.2, P3): the picker's own phone rings first and the call stays as it is
+  meanwhile (waiting, its agents ringing); once the picker answers, a queue call leaves
+  the queue for it and counts as Missed for the queue (the ACD's `handle_task_removed`,
+  §4.2's proposal; softswitch.calls.queuepickup), an extension call is answered with the
+  picker as its callee (the B2BUA's pickup). When the picker's phone does not answer,
+  declines, is busy, or the call stopped ringing first (an agent answered, the caller
+  hung up), the pickup fails and the call is left as it was. The command's result comes
+  at once with ``pickup: {pickup, id, queue, by, state: "ringing"}``; the outcome is
+  the ``call.pickup`` delta (``state`` answered or failed, ``reason`` no_answer,
+  declined, busy, unavailable, answered_elsewhere or call_ended, ``status`` the picker's
+  SIP status) sent to the picker's own websocket clients. A REST-only client sees the
+  outcome on its phone and on the panel (the call still waiting, or gone).
 - Redirect (§4.3, P2): a waiting queue call to an extension, an extension's voicemail
   (``voicemail: true``), a ring group or a queue, through the one destination router.
   For a ringing extension call the target rings instead (a blind transfer is not possible
@@ -58,6 +67,7 @@ Decisions:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -155,24 +165,48 @@ def hang_up(board: Switchboard, access: Access, queue: str, call_id: str) -> dic
 
 
 def pick_up(board: Switchboard, access: Access, queue: str, call_id: str) -> dict[str, Any]:
-    """§4.2, P3: the ringing call now rings the picker's own extension."""
+    """§4.2, P3: the picker's own phone rings; once it answers it has the call (module
+    docstring). The result comes at once (``pickup.state: ringing``); the outcome follows
+    as the ``call.pickup`` delta to the picker's websocket clients."""
+    from softswitch.calls.queuepickup import QueuePickups, pickup_json
+
     q = _require(access, queue, "pickup_hangup")
     live = find_call(board, q, call_id)
     if live.status not in ("waiting", "ringing"):
         raise invalid_state(f"call {call_id} is {live.status}, not ringing", "call")
     queues = _queues(board)
-    if not queues.registrar.targets(access.extension, queues.clock()):
+    targets = queues.registrar.targets(access.extension, queues.clock())
+    if not targets:
         raise invalid_state(f"{access.extension} has no registered phone to take the call",
                             "call")
     if live.task is not None:
-        queues.api_redirect(live.task, Destination(DestinationType.EXTENSION,
-                                                   access.extension))
+        if board.pickups is None:
+            board.pickups = QueuePickups(queues, lambda p: _pickup_outcome(board,
+                                                                           p.as_json()))
+        pickup = board.pickups.start(live.task, access.extension, list(targets)).as_json()
     else:
+        pickup_id, by = f"pickup-x{next(_EXTENSION_PICKUPS)}", access.extension
+
+        def outcome(ok: bool, reason: str, status: int | None) -> None:
+            _pickup_outcome(board, pickup_json(pickup_id, call_id, queue, by,
+                                               "answered" if ok else "failed",
+                                               "" if ok else reason, status))
+
         try:
-            _b2bua(board).pickup(call_id, access.extension)
+            _b2bua(board).pickup(call_id, access.extension, outcome)
         except TransferRefused as exc:
             raise _refused(exc, "call") from None
-    return {"picked_up": live.as_json(), "by": access.extension}
+        pickup = pickup_json(pickup_id, call_id, queue, by, "ringing")
+    return {"picked_up": live.as_json(), "by": access.extension, "pickup": pickup}
+
+
+_EXTENSION_PICKUPS = itertools.count(1)  # ids of the extension calls' pickups (pickup-x<n>)
+
+
+def _pickup_outcome(board: Switchboard, pickup: dict[str, Any]) -> None:
+    """The ``call.pickup`` delta: to the picker's own websocket clients (the feed's agent
+    field), whatever they subscribed to."""
+    board.panels.feed.publish("call.pickup", (), pickup, agent=pickup["by"])
 
 
 def redirect(board: Switchboard, access: Access, queue: str, call_id: str,

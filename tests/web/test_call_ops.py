@@ -174,10 +174,14 @@ async def _run_row(live: Live, phones: list[SipUA], who: str, queue: str, op: st
             bye = await caller.next_request("BYE")
             assert bye.call_id == f"row-{op}"
             assert task.mode.value == "ended"
-        else:  # the call leaves the queue and rings the picker / the target
+        else:  # the call leaves the queue and rings the target / rings the picker
             assert target is not None
             invite = await target.next_request("INVITE")
             assert invite.method == "INVITE"
+            if op == "pickup":  # it stays in the queue until the picker's phone answers
+                assert reply["pickup"]["state"] == "ringing" and task.in_engine, reply
+                target.reply(invite, 200, to_tag="picker", body=sdp(48000))
+                await until(lambda: task.mode.value == "transferring", "the pickup")
             assert not task.in_engine
             _, state = await live.call("GET", f"/api/v1/queues/{queue}", "1001"
                                        if queue == "6400" else "1004")
@@ -679,3 +683,114 @@ async def until_rows(store: Any, call_id: str, n: int) -> list[Any]:
             return rows
         await asyncio.sleep(0.05)
     raise AssertionError(f"{n} complete records of {call_id} not written")
+
+
+async def pickup_outcome(sock: Any) -> dict[str, Any]:
+    return await recv(sock, "call.pickup")
+
+
+@pytest.mark.parametrize("how", ["declined", "no_answer", "call_ended",
+                                 "answered_elsewhere"])
+async def test_a_failed_pickup_leaves_the_queue_call_as_it_was(
+        ops_live: Live, how: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """§4.2: the picker's phone declines or does not answer (the ring timeout), or the call
+    stops waiting first (the caller hangs up, an agent answers): the requester's websocket
+    gets the ``call.pickup`` outcome, the picker's phone stops ringing (CANCEL), and the
+    call is left as it was (still waiting in the queue, or the agent's)."""
+    from softswitch.calls import queuepickup
+
+    monkeypatch.setattr(queuepickup, "RING_TIMEOUT", 0.5)
+    live = ops_live
+    agent = await phone(live, "1002") if how == "answered_elsewhere" else None
+    caller = await enter_queue(live, "1006", "6400", f"pk-{how}")
+    picker = await phone(live, "1001")
+    task = queue_calls(live).tasks[f"pk-{how}"]
+    async with websockets.connect(f"{live.ws_url}?token={await live.token('1001')}") as sock:
+        await recv(sock, "welcome")  # no subscription: the outcome is the picker's own
+        status, reply = await live.call("POST", f"/api/v1/queues/6400/calls/pk-{how}/pickup",
+                                        "1001")
+        assert status == 200 and reply["pickup"]["state"] == "ringing", reply
+        invite = await picker.next_request("INVITE")
+        picker.reply(invite, 180, to_tag="picker")  # ringing (a CANCEL needs a 1xx first)
+        if how == "declined":
+            picker.reply(invite, 603)
+        elif how == "call_ended":
+            await hang_up(caller, "6400")
+        elif how == "answered_elsewhere":
+            assert agent is not None
+            offer = await agent.next_request("INVITE")
+            agent.reply(offer, 200, to_tag="agent", body=sdp(41000))
+        outcome = await pickup_outcome(sock)
+        assert outcome["pickup"] == reply["pickup"]["pickup"], outcome
+        assert (outcome["id"], outcome["by"], outcome["state"], outcome["reason"]) == \
+            (f"pk-{how}", "1001", "failed", how), outcome
+        assert outcome["status"] == {"declined": 603, "no_answer": 408}.get(how), outcome
+    if how != "declined":
+        await picker.next_request("CANCEL")  # its phone stops ringing
+    if how in ("declined", "no_answer"):
+        assert task.mode.value == "waiting" and task.in_engine
+        _, state = await live.call("GET", "/api/v1/queues/6400", "1001")
+        assert [w["id"] for w in state["waiting"]] == [f"pk-{how}"]
+        with pytest.raises(asyncio.TimeoutError):
+            await caller.next_request("BYE", timeout=0.3)
+    elif how == "answered_elsewhere":
+        assert task.mode.value == "connected" and task.agent == "1002"
+    for p in (caller, picker, *([agent] if agent else [])):
+        p.close()
+
+
+async def test_a_pickup_answered_takes_the_call_and_reports_it(ops_live: Live) -> None:
+    """The picker's phone answers while the call waits: it leaves the queue (Missed), the
+    caller and the picker are bridged, and the outcome delta says answered."""
+    live = ops_live
+    caller = await enter_queue(live, "1006", "6400", "pk-ok")
+    picker = await phone(live, "1001")
+    task = queue_calls(live).tasks["pk-ok"]
+    async with websockets.connect(f"{live.ws_url}?token={await live.token('1001')}") as sock:
+        await recv(sock, "welcome")
+        await sock.send(json.dumps({"type": "call.pickup", "id": "p", "queue": "6400",
+                                    "call_id": "pk-ok"}))
+        result = await recv(sock, "result")
+        assert result["pickup"]["state"] == "ringing", result
+        invite = await picker.next_request("INVITE")
+        picker.reply(invite, 200, to_tag="picker", body=sdp(48100))
+        outcome = await pickup_outcome(sock)
+        assert (outcome["state"], outcome["reason"], outcome["status"]) == \
+            ("answered", None, 200), outcome
+    assert task.mode.value == "transferring" and not task.in_engine
+    assert task.leg is not None and task.other_call is not None
+    assert task.leg.peer is task.other_call.leg  # caller and picker bridged
+    caller.close()
+    picker.close()
+
+
+async def test_a_failed_pickup_of_an_extension_call_leaves_it_ringing(
+        ops_live: Live) -> None:
+    """An agent's ringing extension call: the picker's phone declines, the outcome delta
+    says so, and the call still rings the agent's phone (its caller unanswered)."""
+    live = ops_live
+    callee = await phone(live, "1002")
+    picker = await phone(live, "1001")
+    caller = await SipUA("1006", "pw-1006", live.sip).start()
+    caller.call_id = "ext-pk"
+    uri = "sip:1002@127.0.0.1"
+    pending = asyncio.ensure_future(caller.request("INVITE", uri, to=f"<{uri}>",
+                                                   body=sdp(46200)))
+    ringing = await callee.next_request("INVITE")
+    callee.reply(ringing, 180, to_tag="callee")
+    async with websockets.connect(f"{live.ws_url}?token={await live.token('1001')}") as sock:
+        await recv(sock, "welcome")
+        status, reply = await live.call("POST", "/api/v1/queues/6400/calls/ext-pk/pickup",
+                                        "1001")
+        assert status == 200 and reply["pickup"]["state"] == "ringing", reply
+        picker.reply(await picker.next_request("INVITE"), 486)
+        outcome = await pickup_outcome(sock)
+        assert (outcome["id"], outcome["state"], outcome["reason"], outcome["status"]) == \
+            ("ext-pk", "failed", "busy", 486), outcome
+    call = b2bua(live).calls["ext-pk"]
+    assert call.control.state.value == "ringing" and not pending.done()
+    callee.reply(ringing, 200, to_tag="callee", body=sdp(46300))  # the agent still can
+    resp = await pending
+    assert resp.status == 200
+    for p in (caller, callee, picker):
+        p.close()
