@@ -957,7 +957,11 @@ class QueueCalls:
         party hears the queue's hold music meanwhile (the caller when the agent holds; in a
         callback, the customer when the agent holds and the agent when the customer does)."""
         if self._api_owned(call):
-            return  # a live API call (a supervisor's phone): the mix does not change
+            # a live API call (a supervisor's phone): its owner decides (no hold music)
+            on_hold = getattr(call.owner, "api_hold", None)
+            if on_hold is not None:
+                on_hold(call, held)
+            return
         task = _task_of(call)
         caller_leg = task.leg if task.leg is not None and not task.leg.closed else None
         if call is task.agent_call:

@@ -356,3 +356,57 @@ def test_park_timeout_of_a_queue_call_rings_the_agent_back(
     talk(caller, call, agent, back, tmp_path, AGENT_TONE)
     agent.hangup(back)
     caller.wait_call_state(call, "DISCONNECTED")
+
+
+@pytest.mark.switch_config(**CONFIG)
+def test_monitor_survives_the_supervisors_hold_and_resume(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    """The manager barges in, then puts the monitor call on hold and resumes it: the
+    monitored call goes on meanwhile (caller and agent hear each other, the manager is not
+    heard), and after the resume the manager hears both again and both hear it."""
+    caller, agent = phone(phone_factory, CALLER, switch), phone(phone_factory, AGENT, switch)
+    manager = phone(phone_factory, MANAGER, switch)
+    api = Api(switch, MANAGER)
+    call, incoming, call_id = answered_queue_call(switch, caller, agent, api)
+    tones(caller, call, agent, incoming, tmp_path)
+    status, body = api.post(f"/queues/{QUEUE['number']}/calls/{call_id}/monitor",
+                            {"mode": "barge"})
+    assert status == 200, body
+    mon = manager.wait_incoming(timeout=10)
+    manager.answer(mon)
+    manager.wait_call_state(mon, "CONFIRMED")
+    manager.wait_media(mon)
+    manager.play(mon, audio.tone_wav(tmp_path / "manager.wav", MANAGER_TONE))
+    mark = manager.mark()
+    manager.hold(mon)
+    manager.wait_media(mon, "LOCAL_HOLD", since=mark)
+    time.sleep(0.5)
+    caller.record(call, tmp_path / "caller-held.wav")
+    agent.record(incoming, tmp_path / "agent-held.wav")
+    time.sleep(2.5)
+    held = {"caller": caller.stop_record(call), "agent": agent.stop_record(incoming)}
+    present(held["caller"], AGENT_TONE)
+    present(held["agent"], CALLER_TONE)
+    absent(held["caller"], MANAGER_TONE)  # a held phone sends nothing
+    absent(held["agent"], MANAGER_TONE)
+    mark = manager.mark()
+    manager.unhold(mon)
+    manager.wait_media(mon, "ACTIVE", since=mark)
+    time.sleep(0.5)
+    caller.record(call, tmp_path / "caller-resumed.wav")
+    agent.record(incoming, tmp_path / "agent-resumed.wav")
+    manager.record(mon, tmp_path / "manager-resumed.wav")
+    time.sleep(3.0)
+    resumed = {"caller": caller.stop_record(call), "agent": agent.stop_record(incoming),
+               "manager": manager.stop_record(mon)}
+    present(resumed["manager"], CALLER_TONE)
+    present(resumed["manager"], AGENT_TONE)
+    present(resumed["caller"], MANAGER_TONE)
+    present(resumed["agent"], MANAGER_TONE)
+    present(resumed["caller"], AGENT_TONE)
+    assert caller.call_states(call)[-1] == "CONFIRMED"
+    assert agent.call_states(incoming)[-1] == "CONFIRMED"
+    manager.hangup(mon)
+    manager.wait_call_state(mon, "DISCONNECTED")
+    caller.hangup(call)
+    agent.wait_call_state(incoming, "DISCONNECTED")

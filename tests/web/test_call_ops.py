@@ -794,3 +794,48 @@ async def test_a_failed_pickup_of_an_extension_call_leaves_it_ringing(
     assert resp.status == 200
     for p in (caller, callee, picker):
         p.close()
+
+
+async def test_monitor_hold_makes_the_supervisor_a_listener_until_it_resumes(
+        ops_live: Live) -> None:
+    """§4.7: the supervisor's phone holds the whisper call (a sendonly re-INVITE, answered
+    200): the mix stays, the supervisor only listens (whatever its held phone sends
+    reaches nobody); resumed (sendrecv), it whispers to the agent again; the caller and the
+    agent stay in the mix throughout."""
+    live = ops_live
+    caller, agent = await answered_queue_call(live, "mon-hold")
+    task = queue_calls(live).tasks["mon-hold"]
+    sup = await phone(live, "1001")
+    status, reply = await live.call("POST", "/api/v1/queues/6400/calls/mon-hold/monitor",
+                                    "1001", {"mode": "whisper"})
+    assert status == 200, reply
+    invite = await sup.next_request("INVITE")
+    sup.reply(invite, 200, to_tag="sup", body=sdp(44200))
+    await until(lambda: not caller_leg_bridged(live, task), "the mix")
+    conf = live.switch.media.conferences["monitor/mon-hold"]
+    sup_leg = conf.members[2]
+    uri = "sip:1001@127.0.0.1"
+    sup.tag = "sup"
+
+    async def reinvite(direction: str) -> None:
+        sup.send_raw(sup.build("INVITE", uri, call_id=invite.call_id, to=invite.get("From"),
+                               body=sdp(44200, direction=direction)))
+        resp = await sup.response()
+        assert resp.status == 200, resp.status
+        sup.send_raw(sup.build("ACK", uri, call_id=invite.call_id, to=invite.get("From"),
+                               cseq=int(resp.get("CSeq").split()[0])))
+
+    await reinvite("sendonly")
+    await until(lambda: str(conf.roles[sup_leg]) == "listen", "the supervisor listening")
+    hearing = conf.matrix()
+    assert (hearing[0][2], hearing[1][2]) == (0, 0)  # nobody hears the held supervisor
+    assert (hearing[2][0], hearing[2][1]) == (1, 1)  # it still hears both
+    assert conf.members[:2] == [task.leg, task.agent_call.leg]
+    await reinvite("sendrecv")
+    await until(lambda: str(conf.roles[sup_leg]) == "whisper", "the whisper back")
+    assert conf.whisper_to[sup_leg] is task.agent_call.leg
+    hearing = conf.matrix()
+    assert (hearing[1][2], hearing[0][2]) == (1, 0)
+    assert task.mode.value == "connected"
+    for p in (caller, agent, sup):
+        p.close()
