@@ -410,3 +410,43 @@ def test_monitor_survives_the_supervisors_hold_and_resume(
     manager.wait_call_state(mon, "DISCONNECTED")
     caller.hangup(call)
     agent.wait_call_state(incoming, "DISCONNECTED")
+
+
+@pytest.mark.switch_config(**CONFIG)
+def test_pickup_declined_leaves_the_call_waiting_then_a_pickup_takes_it(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    """§4.2: the manager's phone declines the pickup: the caller still waits in the queue
+    (its agent's phone still rings) and nothing hung up; a second pickup answered: the
+    agent's phone stops ringing and the manager talks with the caller."""
+    caller, agent = phone(phone_factory, CALLER, switch), phone(phone_factory, AGENT, switch)
+    manager = phone(phone_factory, MANAGER, switch)
+    api = Api(switch, MANAGER)
+    call = dial(caller, QUEUE["number"], switch)
+    caller.wait_call_state(call, "CONFIRMED")
+    offer = agent.wait_incoming(timeout=15)  # the agent's phone rings; nobody answers it
+    for _ in range(100):
+        waiting = api.get(f"/queues/{QUEUE['number']}")["waiting"]
+        if waiting:
+            break
+        time.sleep(0.05)
+    call_id = waiting[0]["id"]
+    path = f"/queues/{QUEUE['number']}/calls/{call_id}/pickup"
+    status, body = api.post(path)
+    assert status == 200 and body["pickup"]["state"] == "ringing", body
+    first = manager.wait_incoming(timeout=10)
+    manager.hangup(first, 603)
+    manager.wait_call_state(first, "DISCONNECTED")
+    time.sleep(0.5)
+    waiting = api.get(f"/queues/{QUEUE['number']}")["waiting"]
+    assert [w["id"] for w in waiting] == [call_id], waiting
+    assert caller.call_states(call)[-1] == "CONFIRMED"
+    status, body = api.post(path)
+    assert status == 200, body
+    second = manager.wait_incoming(timeout=10)
+    manager.answer(second)
+    manager.wait_call_state(second, "CONFIRMED")
+    agent.wait_call_state(offer, "DISCONNECTED")  # its ring CANCELled
+    talk(caller, call, manager, second, tmp_path, MANAGER_TONE)
+    assert api.get(f"/queues/{QUEUE['number']}")["waiting"] == []
+    manager.hangup(second)
+    caller.wait_call_state(call, "DISCONNECTED")
