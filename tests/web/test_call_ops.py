@@ -343,6 +343,19 @@ async def test_websocket_commands_share_the_operations(ops_live: Live) -> None:
     caller.close()
 
 
+async def ringing_extension_call(live: Live, call_id: str, port: int) -> tuple[
+        SipUA, SipUA, asyncio.Future[Any], Any]:
+    """1006 calls agent 1002, whose phone gets the INVITE and does not answer: (caller,
+    callee, the caller's pending INVITE answer, the callee's INVITE)."""
+    callee = await phone(live, "1002")
+    caller = await SipUA("1006", "pw-1006", live.sip).start()
+    caller.call_id = call_id
+    uri = "sip:1002@127.0.0.1"
+    pending = asyncio.ensure_future(caller.request("INVITE", uri, to=f"<{uri}>",
+                                                   body=sdp(port)))
+    return caller, callee, pending, await callee.next_request("INVITE")
+
+
 async def second_call(live: Live, caller_ext: str, callee: SipUA, call_id: str,
                       port: int) -> SipUA:
     """``caller_ext`` (a second phone of it) calls ``callee``'s extension; answered."""
@@ -435,19 +448,28 @@ async def test_openapi_documents_every_call_operation_and_its_examples_act(
             p.close()
 
 
+async def whispering(live: Live, call_id: str,
+                     port: int) -> tuple[SipUA, SipUA, Any, SipUA, Any]:
+    """An answered queue call ``call_id`` whispered into by manager 1001, whose phone
+    answered: (caller, agent, the task, the supervisor's phone, its INVITE)."""
+    caller, agent = await answered_queue_call(live, call_id)
+    task = queue_calls(live).tasks[call_id]
+    sup = await phone(live, "1001")
+    status, reply = await live.call("POST", f"/api/v1/queues/6400/calls/{call_id}/monitor",
+                                    "1001", {"mode": "whisper"})
+    assert status == 200, reply
+    invite = await sup.next_request("INVITE")
+    sup.reply(invite, 200, to_tag="sup", body=sdp(port))
+    await until(lambda: not caller_leg_bridged(live, task), "the mix")
+    return caller, agent, task, sup, invite
+
+
 async def test_monitor_ends_with_the_supervisor_or_the_call(ops_live: Live) -> None:
     """The supervisor's hang-up restores the caller-agent bridge; the call's end hangs up
     the supervisor's phone; whisper makes the agent the only listener of the manager."""
     live = ops_live
-    caller, agent = await answered_queue_call(live, "mon")
-    task = queue_calls(live).tasks["mon"]
-    sup = await phone(live, "1001")
+    caller, agent, task, sup, invite = await whispering(live, "mon", 44000)
     path = "/api/v1/queues/6400/calls/mon/monitor"
-    status, reply = await live.call("POST", path, "1001", {"mode": "whisper"})
-    assert status == 200, reply
-    invite = await sup.next_request("INVITE")
-    sup.reply(invite, 200, to_tag="sup", body=sdp(44000))
-    await until(lambda: not caller_leg_bridged(live, task), "the mix")
     conf = live.switch.media.conferences["monitor/mon"]
     sup_leg = conf.members[2]
     assert conf.whisper_to[sup_leg] is task.agent_call.leg
@@ -556,14 +578,8 @@ async def test_extension_calls_hang_up_and_pick_up(ops_live: Live) -> None:
     caller.close()
     callee.close()
     # a ringing extension call of agent 1002, picked up by manager 1001
-    callee = await phone(live, "1002")
-    picker = await phone(live, "1001")
-    caller = await SipUA("1006", "pw-1006", live.sip).start()
-    caller.call_id = "ext-ringing"
-    uri = "sip:1002@127.0.0.1"
-    pending = asyncio.ensure_future(caller.request("INVITE", uri, to=f"<{uri}>",
-                                                   body=sdp(46000)))
-    await callee.next_request("INVITE")  # 1002 rings and does not answer
+    caller, callee, pending, _ = await ringing_extension_call(live, "ext-ringing", 46000)
+    picker = await phone(live, "1001")  # 1002 rings and does not answer
     status, reply = await live.call("POST", "/api/v1/queues/6400/calls/ext-ringing/pickup",
                                     "1003")
     assert (status, reply["error"]) == (403, "forbidden")  # agents lack P3 here
@@ -769,15 +785,9 @@ async def test_a_failed_pickup_of_an_extension_call_leaves_it_ringing(
     """An agent's ringing extension call: the picker's phone declines, the outcome delta
     says so, and the call still rings the agent's phone (its caller unanswered)."""
     live = ops_live
-    callee = await phone(live, "1002")
-    picker = await phone(live, "1001")
-    caller = await SipUA("1006", "pw-1006", live.sip).start()
-    caller.call_id = "ext-pk"
-    uri = "sip:1002@127.0.0.1"
-    pending = asyncio.ensure_future(caller.request("INVITE", uri, to=f"<{uri}>",
-                                                   body=sdp(46200)))
-    ringing = await callee.next_request("INVITE")
+    caller, callee, pending, ringing = await ringing_extension_call(live, "ext-pk", 46200)
     callee.reply(ringing, 180, to_tag="callee")
+    picker = await phone(live, "1001")
     async with websockets.connect(f"{live.ws_url}?token={await live.token('1001')}") as sock:
         await recv(sock, "welcome")
         status, reply = await live.call("POST", "/api/v1/queues/6400/calls/ext-pk/pickup",
@@ -803,15 +813,7 @@ async def test_monitor_hold_makes_the_supervisor_a_listener_until_it_resumes(
     reaches nobody); resumed (sendrecv), it whispers to the agent again; the caller and the
     agent stay in the mix throughout."""
     live = ops_live
-    caller, agent = await answered_queue_call(live, "mon-hold")
-    task = queue_calls(live).tasks["mon-hold"]
-    sup = await phone(live, "1001")
-    status, reply = await live.call("POST", "/api/v1/queues/6400/calls/mon-hold/monitor",
-                                    "1001", {"mode": "whisper"})
-    assert status == 200, reply
-    invite = await sup.next_request("INVITE")
-    sup.reply(invite, 200, to_tag="sup", body=sdp(44200))
-    await until(lambda: not caller_leg_bridged(live, task), "the mix")
+    caller, agent, task, sup, invite = await whispering(live, "mon-hold", 44200)
     conf = live.switch.media.conferences["monitor/mon-hold"]
     sup_leg = conf.members[2]
     uri = "sip:1001@127.0.0.1"
