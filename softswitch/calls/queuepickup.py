@@ -96,6 +96,11 @@ class QueuePickups:
         self.queues.events.subscribe(self._acd_event, TaskLeft, CallbackRequested)
         self.queues.api_watch_end(lambda task: self._call_gone(task.id, "call_ended"))
 
+    def ringing(self, task_id: str, picker: str) -> bool:
+        """``picker``'s phone already rings to pick up ``task_id``."""
+        return any(p.picker == picker and p.state == "ringing"
+                   for p in self.pending.get(task_id, []))
+
     def start(self, task: Any, picker: str, targets: list[Any]) -> QueuePickup:
         """Ring ``picker`` (its registrar ``targets``) to take the waiting ``task``."""
         self._n += 1

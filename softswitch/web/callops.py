@@ -183,6 +183,9 @@ def pick_up(board: Switchboard, access: Access, queue: str, call_id: str) -> dic
         if board.pickups is None:
             board.pickups = QueuePickups(queues, lambda p: _pickup_outcome(board,
                                                                            p.as_json()))
+        if board.pickups.ringing(live.task.id, access.extension):
+            raise invalid_state(f"{access.extension}'s phone already rings to pick up "
+                                f"call {call_id}", "call")
         pickup = board.pickups.start(live.task, access.extension, list(targets)).as_json()
     else:
         pickup_id, by = f"pickup-x{next(_EXTENSION_PICKUPS)}", access.extension

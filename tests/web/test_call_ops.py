@@ -729,6 +729,9 @@ async def test_a_failed_pickup_leaves_the_queue_call_as_it_was(
         invite = await picker.next_request("INVITE")
         picker.reply(invite, 180, to_tag="picker")  # ringing (a CANCEL needs a 1xx first)
         if how == "declined":
+            status, again = await live.call(
+                "POST", f"/api/v1/queues/6400/calls/pk-{how}/pickup", "1001")
+            assert (status, again["field"]) == (409, "call"), again  # already ringing
             picker.reply(invite, 603)
         elif how == "call_ended":
             await hang_up(caller, "6400")
