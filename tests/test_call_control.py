@@ -114,3 +114,17 @@ def test_route_failure_and_shutdown() -> None:
     c.handle_branches_started([0], 10.0)
     cmds = c.handle_shutdown(12.0)
     assert cmds[:2] == [CancelBranch(0), RejectCaller(503, "Service Unavailable")]
+
+
+def test_an_adopted_caller_starts_connected_and_answered() -> None:
+    """A party another shell answered (a parked queue caller): connected at once, nothing
+    to send, its record answered then; a second adoption or a late route changes nothing;
+    the caller's BYE ends it ANSWERED."""
+    c = call()
+    assert c.handle_adopted(12.0) == []
+    assert (c.state, c.answer, c.next_deadline()) == (CallState.CONNECTED, 12.0, None)
+    assert c.handle_adopted(13.0) == [] and c.answer == 12.0
+    assert c.handle_route_failed(404, "Not Found", 13.0) == []
+    f = finished(c.handle_bye(Side.CALLER, 20.0))
+    assert (f.disposition, f.hangup_side, f.answer, f.end) == ("ANSWERED", Side.CALLER, 12.0,
+                                                               20.0)

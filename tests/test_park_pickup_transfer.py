@@ -55,6 +55,14 @@ def test_parking_on_a_busy_slot_or_a_full_lot_is_refused() -> None:
     assert p.park("7000", "call-f", "1002", 4.0) == (None, [])
 
 
+def test_choose_tells_the_slot_a_park_would_take_without_taking_it() -> None:
+    p = lot()
+    assert (p.choose("*5"), p.choose("6002"), p.choose("7000")) == ("6000", "6002", None)
+    assert p.occupied() == {}
+    p.park("6000", "call-a", "1001", 0.0)
+    assert (p.choose("*5"), p.choose("6000")) == ("6001", None)
+
+
 def test_retrieve_frees_the_slot() -> None:
     p = lot()
     p.park("*5", "call-a", "1001", 0.0)

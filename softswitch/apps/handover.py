@@ -44,7 +44,7 @@ def parked_to_destination(*, router: DestinationRouter, apps: Any, queues: Any,
         call_id = end.dialog.call_id
         if isinstance(target, QueueRoute):
             return bool(queues.adopt_caller(call_id, target.number, end.party, end.dialog,
-                                            end.peer, end.leg))
+                                            end.peer, end.leg, end.request))
         if isinstance(target, FlowRoute):
             flow, kind = target.factory(), target.type.value
         elif isinstance(target, ExternalRoute):

@@ -93,7 +93,7 @@ class QueueEntrance(Protocol):
     queues: Any  # queue number -> its configuration
 
     def adopt_caller(self, call_id: str, queue: str, caller: str, dialog: Dialog,
-                     peer: Peer, leg: Any) -> bool: ...
+                     peer: Peer, leg: Any, invite: Request | None = None) -> bool: ...
 
 
 class DeviceObserver(Protocol):
@@ -1000,11 +1000,17 @@ class B2BUA:
     def park(self, call_id: str, side: Side | str, target: str | None = None) -> str:
         return self.transfers.park(call_id, side, target)
 
+    def park_handed_over(self, call_id: str, parker: str, target: str | None,
+                         release: Callable[[str], Any]) -> str:
+        """Park a party another shell hands over (softswitch.calls.transfer)."""
+        return self.transfers.park_handed_over(call_id, parker, target, release)
+
     def retrieve(self, slot: str, by: str) -> None:
         self.transfers.retrieve(slot, by)
 
-    def pickup(self, call_id: str, by: str) -> None:
-        self.transfers.pickup(call_id, by)
+    def pickup(self, call_id: str, by: str,
+               on_result: Callable[[bool, str, int | None], None] | None = None) -> None:
+        self.transfers.pickup(call_id, by, on_result)
 
     def hang_up(self, call_id: str, cause: str) -> bool:
         """The switch ends `call_id` (the live API's hang-up): BYE to both parties of a

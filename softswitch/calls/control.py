@@ -264,6 +264,19 @@ class CallControl:
         self._set_state(CallState.CONNECTED, "picked up")
         return [*out, AnswerCaller(PICKED_UP)]
 
+    def handle_adopted(self, now: float) -> list[Command]:
+        """The caller's dialog was answered by another shell, which hands it over (a queue
+        caller parked from the live API, softswitch.calls.transfer): the call starts
+        connected and answered ``now`` (its record's answer), with the callee's side empty
+        (branch `PICKED_UP` until someone joins it). Nothing to send: the caller already
+        has its 200 OK."""
+        if self.state is not CallState.ROUTING:
+            return []
+        self.answered_branch = PICKED_UP
+        self.answer = now
+        self._set_state(CallState.CONNECTED, "adopted")
+        return []
+
     def handle_shutdown(self, now: float, cause: str = "shutdown") -> list[Command]:
         """The switch ends the call (SIGTERM, media failure, ACK never came)."""
         if self.state is CallState.CONNECTED:

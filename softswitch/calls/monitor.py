@@ -21,8 +21,12 @@ Decisions:
   supervisors may monitor the same call (they do not hear each other: media.mixer).
 - The supervisor's phone rings until it answers or declines; it has no timeout of its own
   (it stops when the monitored call ends).
-- A re-INVITE from the supervisor's phone (hold) is answered by the queue controller like
-  any of its outbound calls; the mix does not change.
+- A re-INVITE from the supervisor's phone is answered by the queue controller like any of
+  its outbound calls (the leg follows the new SDP). Hold (sendonly/inactive) makes the
+  supervisor a listener of the mix until it resumes (sendrecv): the monitored call goes on
+  untouched, nobody hears music, and what a held phone may still send (its own hold
+  music, a beep) never reaches the caller or the agent; on resume the mode's role
+  (whisper, barge) is back. The monitored call's parties hear no hold music either.
 """
 
 from __future__ import annotations
@@ -49,10 +53,15 @@ class MonitorSession:
     out: Any = None  # softswitch.queue.dialer.OutboundCall
     joined: bool = False
     over: bool = False
+    held: bool = False  # the supervisor's phone holds the monitor call
 
     def api_hung_up(self, out: Any) -> None:
         """The supervisor's BYE (the queue controller routes it here)."""
         self.monitors.supervisor_left(self)
+
+    def api_hold(self, out: Any, held: bool) -> None:
+        """The supervisor's phone held (sendonly/inactive) or resumed the monitor call."""
+        self.monitors.hold_changed(self, held)
 
     def as_json(self) -> dict[str, Any]:
         return {"call_id": self.task_id, "supervisor": self.supervisor, "mode": self.mode,
@@ -94,11 +103,32 @@ class Monitors:
         if caller not in conf.members:
             conf.add(caller)
             conf.add(agent)
-        conf.add(out.leg, MODES[session.mode],
-                 whisper_to=agent if session.mode == "whisper" else None)
+        if session.held:
+            conf.add(out.leg, Role.LISTEN)
+        else:
+            conf.add(out.leg, MODES[session.mode],
+                     whisper_to=agent if session.mode == "whisper" else None)
         session.joined = True
         log.info("monitoring", call_id=task.id, supervisor=session.supervisor,
                  mode=session.mode)
+
+    def hold_changed(self, session: MonitorSession, held: bool) -> None:
+        """Held: the supervisor only listens; resumed: its mode's role again."""
+        session.held = held
+        conf = self.queues.media.conferences.get(f"monitor/{session.task_id}")
+        out = session.out
+        if conf is None or out is None or out.leg is None or out.leg not in conf.members \
+                or not session.joined:
+            return
+        task = self.queues.api_task(session.task_id)
+        legs = self.queues.api_legs(task) if task is not None else None
+        if held or legs is None:
+            conf.set_role(out.leg, Role.LISTEN)
+        else:
+            conf.set_role(out.leg, MODES[session.mode],
+                          whisper_to=legs[1] if session.mode == "whisper" else None)
+        log.info("monitor held" if held else "monitor resumed", call_id=session.task_id,
+                 supervisor=session.supervisor, mode=session.mode)
 
     def _failed(self, session: MonitorSession, status: int) -> None:
         log.info("monitor not answered", call_id=session.task_id,

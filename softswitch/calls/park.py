@@ -95,16 +95,20 @@ class ParkingLot:
     def occupied(self) -> dict[str, str]:
         return {s: p.call_id for s, p in self._slots.items() if p is not None}
 
+    def choose(self, target: str) -> str | None:
+        """The slot `park(target, ...)` would take now (None when it would refuse), without
+        taking it: a caller that must give up something to park checks first."""
+        if target == self.config.code:
+            return next((s for s, p in self._slots.items() if p is None), None)
+        if target in self._slots and self._slots[target] is None:
+            return target
+        return None
+
     def park(self, target: str, call_id: str, parker: str,
              now: float, parked: str = "") -> tuple[str | None, list[ParkEvent]]:
         """Park `call_id` at `target` (the park code: lowest free slot; or a slot number).
         Returns the slot (None when refused: lot full, slot busy, not a slot)."""
-        if target == self.config.code:
-            slot = next((s for s, p in self._slots.items() if p is None), None)
-        elif target in self._slots and self._slots[target] is None:
-            slot = target
-        else:
-            slot = None
+        slot = self.choose(target)
         if slot is None:
             return None, []
         self._slots[slot] = _Parked(call_id, parker, now, now + self.config.timeout)

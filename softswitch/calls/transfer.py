@@ -18,6 +18,8 @@ here moves ends between calls; none sends a re-INVITE to the party who stays:
 - Park (REFER to the park code or a slot number, or `park`): the other party hears music on
   hold in the slot; dialling the slot retrieves it (INVITE answered, bridged: `retrieve`);
   the timeout rings the parker back (the same fork), then the lot's timeout destination.
+  An answered queue call's caller parked from the live API is handed over by the queue
+  shell (`park_handed_over`) and becomes such a parked call of this B2BUA.
 - Pickup (`*4`, `*04<ext>`, or an INVITE with Replaces naming a ringing dialog, RFC 3891;
   `pickup`): the picker's INVITE is answered, every ringing branch CANCELled, the caller
   answered with the picker as callee.
@@ -58,7 +60,13 @@ from typing import TYPE_CHECKING, Any
 
 from acd.config import Destination, DestinationType
 from softswitch.calls.control import CallState, Side
-from softswitch.calls.events import CallAnswered, CallEnded, CallPartyChanged, CallRinging
+from softswitch.calls.events import (
+    CallAnswered,
+    CallEnded,
+    CallPartyChanged,
+    CallRinging,
+    CallStarted,
+)
 from softswitch.calls.fork import Fork
 from softswitch.calls.park import (
     ParkAbandoned,
@@ -199,6 +207,9 @@ class Transfers:
         # extension -> Call-ID -> since: extension calls ringing there (pickup's index)
         self._ringing: dict[str, dict[str, float]] = {}
         self._ringing_at: dict[str, str] = {}  # Call-ID -> the extension it rings
+        # Call-ID -> the live API's pickups ringing for it: (the picker's ring, its report)
+        self._api_pickups: dict[str, list[tuple[Ring, Callable[[bool, str, int | None],
+                                                                None]]]] = {}
         b2bua.events.subscribe(self._call_event, CallRinging, CallAnswered, CallEnded)
 
     # ------------------------------------------------------------------ bookkeeping
@@ -219,6 +230,8 @@ class Transfers:
                 self._ringing_at[event.call_id] = event.callee
         else:
             call_id = getattr(event, "call_id", "")
+            if call_id in self._api_pickups:
+                self._pickups_stop(call_id, isinstance(event, CallAnswered))
             ext = self._ringing_at.pop(call_id, None)
             if ext is not None:
                 calls = self._ringing.get(ext, {})
@@ -535,7 +548,7 @@ class Transfers:
         end: End = self.b2bua._end_of(call, transferee)
         self._isolate(call)
         if not self.queues.adopt_caller(end.dialog.call_id, queue, end.party, end.dialog,
-                                        end.peer, end.leg):
+                                        end.peer, end.leg, end.request):
             raise TransferRefused(503, "Queue Not Available")
         call.log.info("transferred into a queue", queue=queue, transferee=end.party,
                       transferor=call.parties.get(side))
@@ -637,6 +650,66 @@ class Transfers:
         self._lot_events(events)
         return slot
 
+    def park_handed_over(self, call_id: str, parker: str, target: str | None,
+                         release: Callable[[str], End | None]) -> str:
+        """Park a party another shell holds (the live API's park of an answered queue call,
+        softswitch.web.callops) and return its slot. The slot is chosen first, so a
+        refusal (486 lot full or slot busy, 404 not a slot) changes nothing; then
+        `release(slot)` hands over the party's end (dialog, peer, media leg, INVITE; None:
+        it is gone, 481) and a new call of this B2BUA holds it exactly as a parked
+        extension call holds its party: music in the slot, retrieval by dialling the slot,
+        the timeout ringing `parker` back, then the lot's timeout destination. The call
+        keeps `call_id`; its record (the party -> the slot) starts at the park, answered
+        then, and ends with the call."""
+        from softswitch.calls.b2bua import Call
+        from softswitch.calls.control import CallControl
+
+        if self.lot is None:
+            raise TransferRefused(404, "Parking Not Configured")
+        target = target or self.lot.config.code
+        slot = self.lot.choose(target)
+        if slot is None:
+            if self.lot.is_slot(target) or target == self.lot.config.code:
+                raise TransferRefused(486, "Busy Here")
+            raise TransferRefused(404, "Not Found")
+        b2bua = self.b2bua
+        existing = b2bua.calls.get(call_id)
+        if existing is not None and existing.control.state is not CallState.ENDED:
+            raise TransferRefused(482, "Loop Detected")
+        end = release(slot)
+        if end is None:
+            raise TransferRefused(481, "Call Does Not Exist")
+        if existing is not None:
+            b2bua._forget(existing)  # an ended call of the same Call-ID (transferred in)
+        now = self.clock.monotonic()
+        control = CallControl(call_id, end.party, slot, now, b2bua.no_answer_timeout)
+        control.handle_adopted(now)
+        call = Call(control, end.request, None, end.peer, end.dialog.local_tag, None,
+                    self.clock.wall(), now)
+        call.log = log.bind(call_id=call_id, caller=end.party, callee=slot)
+        call.a_dialog, call.leg_a, call.a_acked = end.dialog, end.leg, True
+        if end.origin is not None:
+            call.origins[Side.CALLER] = end.origin
+        call.parties = {Side.CALLER: end.party, Side.CALLEE: parker}
+        b2bua.calls[call_id] = call
+        b2bua._by_leg_call_id[end.dialog.call_id] = (call, Side.CALLER, None)
+        call.leg_call_ids.append(end.dialog.call_id)
+        call.record_uid = b2bua.records.open(call_id, end.party, slot, call.wall_start)
+        b2bua.records.answered(call.record_uid, call.wall_start,
+                               [("caller", end.dialog, end.peer)])
+        b2bua._publish(CallStarted(now, call_id, end.party, slot, EXTENSION))
+        b2bua._publish(CallAnswered(now, call_id, end.party, slot))
+        b2bua._observe(call, end.party)
+        moves = self.moves(call)
+        moves.gone.add(Side.CALLEE)
+        parked_at, events = self.lot.park(slot, call_id, parker, now, end.party)
+        assert parked_at == slot  # chosen above, nothing ran in between
+        moves.slot = slot
+        call.log.info("parked", slot=slot, parker=parker, parked=end.party, handed_over=True)
+        self._hear(end.leg, "default")
+        self._lot_events(events)
+        return slot
+
     def retrieve(self, slot: str, by: str) -> None:
         """Ring extension `by`; when it answers it has the call parked at `slot` (the live
         API's retrieve; a phone dialling the slot goes through `handle_invite`)."""
@@ -684,19 +757,52 @@ class Transfers:
         self.b2bua.endpoint.send_request(end.dialog.create_request("BYE"), end.peer)
         self.b2bua._loop.create_task(_close(end.leg))
 
-    def pickup(self, call_id: str, by: str) -> None:
+    def pickup(self, call_id: str, by: str,
+               on_result: Callable[[bool, str, int | None], None] | None = None) -> None:
         """Ring extension `by`; when it answers it has the ringing call `call_id` (the live
-        API's pickup; a phone's pickup code or Replaces goes through `handle_invite`)."""
+        API's pickup; a phone's pickup code or Replaces goes through `handle_invite`).
+        `on_result(ok, reason, status)` hears the outcome once: ``answered``; or the
+        picker's phone failed (softswitch.calls.queuepickup.failure_reason of its status);
+        or the call stopped ringing first (``answered_elsewhere``, ``call_ended``): then
+        the picker's phone stops ringing, or gets BYE if it answered in that instant, and
+        the call is left as it is."""
+        from softswitch.calls.queuepickup import failure_reason
+
         call = self._ringing_call(call_id)
         number, targets = self._targets(by, by)
+        done = False
+
+        def report(ok: bool, reason: str, status: int | None) -> None:
+            nonlocal done
+            if done:
+                return
+            done = True
+            pending = self._api_pickups.get(call_id, [])
+            self._api_pickups[call_id] = [p for p in pending if p[1] is not report]
+            if not self._api_pickups[call_id]:
+                del self._api_pickups[call_id]
+            if on_result is not None:
+                on_result(ok, reason, status)
 
         def answered(end: End) -> None:
             if call.control.state in (CallState.CALLING, CallState.RINGING):
                 self._picked_up(call, end)
+                report(True, "answered", 200)
             else:
                 self._reject_end(end)
+                report(False, "answered_elsewhere" if call.control.state
+                       is CallState.CONNECTED else "call_ended", None)
 
-        self._ring(call, number, targets, call.control.caller, answered, lambda status: None)
+        ring = self._ring(call, number, targets, call.control.caller, answered,
+                          lambda status: report(False, failure_reason(status), status))
+        self._api_pickups.setdefault(call_id, []).append((ring, report))
+
+    def _pickups_stop(self, call_id: str, answered: bool) -> None:
+        """`call_id` stopped ringing: the live API's pickups still ringing for it fail."""
+        for ring, report in self._api_pickups.pop(call_id, []):
+            if not ring.over:
+                self._stop_ring(ring)
+                report(False, "answered_elsewhere" if answered else "call_ended", None)
 
     def _ringing_call(self, call_id: str) -> Call:
         call = self.b2bua.calls.get(call_id)

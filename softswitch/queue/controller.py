@@ -75,12 +75,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import datetime as dt
 import enum
 import functools
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from structlog.typing import FilteringBoundLogger
 
@@ -161,6 +163,9 @@ from softswitch.sip import sdp as sdplib
 from softswitch.sip.dialog import Dialog
 from softswitch.sip.transaction import Peer, ServerTransaction
 from softswitch.trunks import TrunkRouter
+
+if TYPE_CHECKING:
+    from softswitch.calls.transfer import End
 
 log = get_logger("queue")
 
@@ -471,11 +476,13 @@ class QueueCalls:
         self._arrive(task, task.queue)
 
     def adopt_caller(self, call_id: str, queue: str, caller: str, dialog: Dialog,
-                     peer: Peer, leg: MediaLeg) -> bool:
+                     peer: Peer, leg: MediaLeg, invite: Request | None = None) -> bool:
         """A caller transferred into ``queue`` by the B2BUA (a REFER to a queue number,
         softswitch.calls.transfer): already answered, its dialog ``call_id`` and media leg
         now belong to this queue call, which starts waiting at once. False when the queue
-        does not exist or the switch is stopping (the transfer then fails with 404/503)."""
+        does not exist or the switch is stopping (the transfer then fails with 404/503).
+        ``invite``: the INVITE of that dialog, kept like a caller's own (an application
+        destination or a park from the live API hands it on)."""
         if queue not in self.queues or not self._accepting or call_id in self.tasks:
             return False
         wall = self._clock.wall()
@@ -486,9 +493,9 @@ class QueueCalls:
                                   telephone_event=True)
         policy = InDialogPolicy(dialog, sdp, local_contact(self.endpoint, peer.transport,
                                                            queue))
-        task = QueueTask(call_id, queue, caller, caller, peer=peer, a_tag=dialog.local_tag,
-                         dialog=dialog, leg=leg, wall_start=wall, wall_answer=wall,
-                         policy=policy)
+        task = QueueTask(call_id, queue, caller, caller, invite=invite, peer=peer,
+                         a_tag=dialog.local_tag, dialog=dialog, leg=leg, wall_start=wall,
+                         wall_answer=wall, policy=policy)
         task.log = log.bind(call_id=call_id, caller=caller, queue=queue)
         task.record_uid = self.records.open(call_id, caller, queue, wall)
         self.records.answered(task.record_uid, wall, [("caller", dialog, peer)])
@@ -950,7 +957,11 @@ class QueueCalls:
         party hears the queue's hold music meanwhile (the caller when the agent holds; in a
         callback, the customer when the agent holds and the agent when the customer does)."""
         if self._api_owned(call):
-            return  # a live API call (a supervisor's phone): the mix does not change
+            # a live API call (a supervisor's phone): its owner decides (no hold music)
+            on_hold = getattr(call.owner, "api_hold", None)
+            if on_hold is not None:
+                on_hold(call, held)
+            return
         task = _task_of(call)
         caller_leg = task.leg if task.leg is not None and not task.leg.closed else None
         if call is task.agent_call:
@@ -1494,6 +1505,69 @@ class QueueCalls:
             self._drop_outbound(task.agent_call)
             task.agent_call = None
         self._run(task, task.flow.handle_route(destination, False, self.clock()))
+
+    def api_release_caller(self, task: QueueTask, cause: str) -> End | None:
+        """§4.5: an answered queue call's caller leaves this controller with its dialog and
+        media leg, as an `End` (softswitch.calls.transfer) for the B2BUA's parking lot
+        (softswitch.web.callops park). The agent's call ends as if the agent had hung up
+        (BYE; the ACD's call end: talk time up to now, then wrap-up), the queue's CDR row
+        ends ANSWERED with ``cause``, monitoring ends, and the task is forgotten at once:
+        the caller's next in-dialog request already reaches its new owner. None when the
+        call is not (or no longer) an answered caller's (nothing changes then)."""
+        if task.mode is not Mode.CONNECTED or task.leg is None or task.leg.closed \
+                or task.dialog is None or task.peer is None or task.policy is None \
+                or task.invite is None:
+            return None
+        from softswitch.calls.transfer import End
+
+        leg, dialog, peer, invite = task.leg, task.dialog, task.peer, task.invite
+        origin = copy.copy(task.policy.local_sdp.origin)
+        if task.in_engine:
+            self._feed(self.acd.handle_call_ended, task.id)
+            task.in_engine = False
+        agent_call = task.agent_call
+        if agent_call is not None and agent_call.leg is not None:
+            with contextlib.suppress(Exception):
+                self.media.unbridge(leg, agent_call.leg)
+        self._write_cdr(task, "callee", cause, 200)  # the recording stops with it
+        if agent_call is not None:
+            self._drop_outbound(agent_call)
+        task.log.info("caller handed over", cause=cause, agent=task.agent)
+        task.leg = None  # the new owner's now: neither closed nor sent BYE here
+        self._forget(task)
+        if self.tasks.get(task.id) is task:
+            del self.tasks[task.id]
+        return End(task.caller, dialog, peer, leg, origin, invite)
+
+    def api_waiting(self, task: QueueTask) -> bool:
+        """The call still waits in its queue (ringing agents or not): a panel pickup may
+        take it (softswitch.calls.queuepickup)."""
+        return task.mode in (Mode.WAITING, Mode.COLLECTING) and task.in_engine \
+            and task.leg is not None and not task.leg.closed
+
+    def api_take_caller(self, task: QueueTask, call: OutboundCall) -> bool:
+        """§4.2: the picker's phone answered (``call``, rung by `api_ring`): the waiting
+        caller leaves the queue for it (Missed for this queue, the ACD's
+        `handle_task_removed`; the agents' offers are CANCELled), what it hears stops, and
+        the two are bridged as an extension destination's transfer is (``call`` is the
+        task's transfer target from now on: its BYE, hold and the caller's BYE follow
+        that path). False, and nothing changes, when the call no longer waits."""
+        if not self.api_waiting(task) or call.leg is None or call.leg.closed:
+            return False
+        assert task.leg is not None
+        self._feed(self.acd.handle_task_removed, task.id)
+        task.in_engine = False
+        self._run(task, task.flow.handle_connected(call.number, [], self.clock()))
+        task.mode = Mode.TRANSFERRING
+        task.other_call = call
+        call.owner = task
+        self.media.detach_moh(task.leg)
+        self.media.bridge(task.leg, call.leg)
+        if self.recordings is not None:  # an extension call now: the CDR carries the path
+            task.recording = self.recordings.start("extension", task.id, task.leg, call.leg,
+                                                   at=self.clock())
+        task.log.info("caller picked up", by=call.number)
+        return True
 
     def api_watch_end(self, fn: Callable[[QueueTask], None]) -> None:
         """``fn(task)`` when a queue call ends (softswitch.calls.monitor)."""

@@ -16,9 +16,18 @@ Decisions:
 - Admins (operators) are neither managers nor agents: the §7.4 matrix gives them no call
   operation (they use the phones or `softswitch` commands); permissions.py decides the same
   for call logs.
-- Pick up (§4.2, P3) = a redirect of the ringing call to the picker's own extension; a
-  queue call so moved counts as Missed for the queue (the ACD's `handle_task_removed`,
-  §4.2's proposal), the ringing agents stop ringing.
+- Pick up (§4.2, P3): the picker's own phone rings first and the call stays as it is
+  meanwhile (waiting, its agents ringing); once the picker answers, a queue call leaves
+  the queue for it and counts as Missed for the queue (the ACD's `handle_task_removed`,
+  §4.2's proposal; softswitch.calls.queuepickup), an extension call is answered with the
+  picker as its callee (the B2BUA's pickup). When the picker's phone does not answer,
+  declines, is busy, or the call stopped ringing first (an agent answered, the caller
+  hung up), the pickup fails and the call is left as it was. The command's result comes
+  at once with ``pickup: {pickup, id, queue, by, state: "ringing"}``; the outcome is
+  the ``call.pickup`` delta (``state`` answered or failed, ``reason`` no_answer,
+  declined, busy, unavailable, answered_elsewhere or call_ended, ``status`` the picker's
+  SIP status) sent to the picker's own websocket clients. A REST-only client sees the
+  outcome on its phone and on the panel (the call still waiting, or gone).
 - Redirect (§4.3, P2): a waiting queue call to an extension, an extension's voicemail
   (``voicemail: true``), a ring group or a queue, through the one destination router.
   For a ringing extension call the target rings instead (a blind transfer is not possible
@@ -31,8 +40,20 @@ Decisions:
   ``consult_call_id`` (a connected call between the transferor and the target) joins
   ``party`` with the target and ends both of the transferor's calls (the B2BUA's attended
   transfer, as a phone's REFER with Replaces).
-- Park (§4.5, P5): extension calls (the B2BUA's lot); a queue call is refused 409 (the
-  queue controller does not hand its legs to the parking lot).
+- Park (§4.5, P5): an extension call's ``party`` goes to the B2BUA's lot and the other
+  party leaves. An answered queue call parks its caller (``party: callee`` is 409): the
+  queue shell hands the caller's dialog and media leg to the lot (QueueCalls.
+  api_release_caller, Transfers.park_handed_over), where it is a parked call like any
+  other: music on hold, retrieval by dialling the slot, the timeout rings the parker back
+  and then goes to the lot's timeout destination. The parker is the call's agent (the
+  one whose conversation it was, as for a phone's park), not the manager who clicked.
+  For the ACD and the queue reports the agent's call ends there, as if the agent had hung
+  up (Answered, talk time up to the park, then wrap-up); the queue call's CDR row ends
+  ANSWERED, hang-up side ``callee``, cause "parked in slot S by X (live API)"; the parked
+  call then has a CDR row of its own (caller -> the slot number, answered at the park)
+  that ends with it, as a transfer into a queue gives the B2BUA's row and the queue's.
+  The slot is checked before anything moves: a full lot or a busy slot is 409 and the
+  call goes on.
 - Recording (§4.6): on one's own call an agent may pause or resume a running recording
   (the extension's "Pause/Resume" recording permission, which this switch grants every
   extension); anything else (another agent's call, or starting a recording) needs P6.
@@ -46,8 +67,12 @@ Decisions:
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from pydantic import BaseModel
 
 from acd.config import Destination, DestinationType, QueueConfig
 from softswitch.calls.control import CallState, Side
@@ -140,24 +165,51 @@ def hang_up(board: Switchboard, access: Access, queue: str, call_id: str) -> dic
 
 
 def pick_up(board: Switchboard, access: Access, queue: str, call_id: str) -> dict[str, Any]:
-    """§4.2, P3: the ringing call now rings the picker's own extension."""
+    """§4.2, P3: the picker's own phone rings; once it answers it has the call (module
+    docstring). The result comes at once (``pickup.state: ringing``); the outcome follows
+    as the ``call.pickup`` delta to the picker's websocket clients."""
+    from softswitch.calls.queuepickup import QueuePickups, pickup_json
+
     q = _require(access, queue, "pickup_hangup")
     live = find_call(board, q, call_id)
     if live.status not in ("waiting", "ringing"):
         raise invalid_state(f"call {call_id} is {live.status}, not ringing", "call")
     queues = _queues(board)
-    if not queues.registrar.targets(access.extension, queues.clock()):
+    targets = queues.registrar.targets(access.extension, queues.clock())
+    if not targets:
         raise invalid_state(f"{access.extension} has no registered phone to take the call",
                             "call")
     if live.task is not None:
-        queues.api_redirect(live.task, Destination(DestinationType.EXTENSION,
-                                                   access.extension))
+        if board.pickups is None:
+            board.pickups = QueuePickups(queues, lambda p: _pickup_outcome(board,
+                                                                           p.as_json()))
+        if board.pickups.ringing(live.task.id, access.extension):
+            raise invalid_state(f"{access.extension}'s phone already rings to pick up "
+                                f"call {call_id}", "call")
+        pickup = board.pickups.start(live.task, access.extension, list(targets)).as_json()
     else:
+        pickup_id, by = f"pickup-x{next(_EXTENSION_PICKUPS)}", access.extension
+
+        def outcome(ok: bool, reason: str, status: int | None) -> None:
+            _pickup_outcome(board, pickup_json(pickup_id, call_id, queue, by,
+                                               "answered" if ok else "failed",
+                                               "" if ok else reason, status))
+
         try:
-            _b2bua(board).pickup(call_id, access.extension)
+            _b2bua(board).pickup(call_id, access.extension, outcome)
         except TransferRefused as exc:
             raise _refused(exc, "call") from None
-    return {"picked_up": live.as_json(), "by": access.extension}
+        pickup = pickup_json(pickup_id, call_id, queue, by, "ringing")
+    return {"picked_up": live.as_json(), "by": access.extension, "pickup": pickup}
+
+
+_EXTENSION_PICKUPS = itertools.count(1)  # ids of the extension calls' pickups (pickup-x<n>)
+
+
+def _pickup_outcome(board: Switchboard, pickup: dict[str, Any]) -> None:
+    """The ``call.pickup`` delta: to the picker's own websocket clients (the feed's agent
+    field), whatever they subscribed to."""
+    board.panels.feed.publish("call.pickup", (), pickup, agent=pickup["by"])
 
 
 def redirect(board: Switchboard, access: Access, queue: str, call_id: str,
@@ -269,13 +321,34 @@ def park(board: Switchboard, access: Access, queue: str, call_id: str,
     if live.status != "connected":
         raise invalid_state(f"call {call_id} is not answered", "call")
     if live.task is not None:
-        raise invalid_state("queue calls are not parked (transfer the caller instead)",
-                            "call")
+        return _park_queue_call(board, access, live, req)
     parker = Side.CALLEE if req.party == "caller" else Side.CALLER
     try:
         slot = _b2bua(board).park(call_id, parker, req.slot)
     except TransferRefused as exc:
         raise _refused(exc, "slot") from None
+    return {"parked": live.as_json(), "slot": slot}
+
+
+def _park_queue_call(board: Switchboard, access: Access, live: LiveCall,
+                     req: ParkRequest) -> dict[str, Any]:
+    """An answered queue call's caller goes to the B2BUA's parking lot (the queue shell
+    hands its dialog and leg over, softswitch.calls.transfer.park_handed_over); the agent
+    is the parker (rung back at the timeout)."""
+    if req.party != "caller":
+        raise invalid_state("a queue call parks its caller (party: caller); the agent's "
+                            "leg belongs to the queue", "party")
+    task, agent = live.task, live.agent or ""
+    queues = _queues(board)
+
+    def release(slot: str) -> Any:
+        return queues.api_release_caller(
+            task, f"parked in slot {slot} by {access.extension} (live API)")
+
+    try:
+        slot = _b2bua(board).park_handed_over(task.id, agent, req.slot, release)
+    except TransferRefused as exc:
+        raise _refused(exc, "call" if exc.status in (481, 482) else "slot") from None
     return {"parked": live.as_json(), "slot": slot}
 
 
@@ -403,3 +476,37 @@ def call_agent(board: Switchboard, access: Access, queue: str,
     if board.agent_calls is None:
         board.agent_calls = AgentCalls(queues)
     return {"agent_call": board.agent_calls.start(access.extension, targets, agent).as_json()}
+
+
+@dataclass(frozen=True)
+class CallOperation:
+    """One call operation as both transports expose it: REST ``POST
+    /api/v1/queues/{queue}/calls/{call}/<name>`` with ``model`` validating the JSON body
+    (softswitch.web.rest), and the websocket command ``call.<name>`` with the same model
+    validating its fields (softswitch.web.ws). ``run(board, access, queue, call_id[,
+    request])`` is the one implementation; ``summary`` documents it (OpenAPI)."""
+
+    name: str
+    run: Callable[..., dict[str, Any]]
+    model: type[BaseModel] | None
+    summary: str
+
+
+CALL_OPERATIONS = (
+    CallOperation("pickup", pick_up, None,
+                  "Pick up a ringing call: it rings the caller's own extension (P3)"),
+    CallOperation("redirect", redirect, RedirectRequest,
+                  "Redirect a waiting or ringing queue call to an extension, its voicemail, "
+                  "a ring group or a queue (P2)"),
+    CallOperation("transfer", transfer, TransferRequest,
+                  "Transfer an answered call, blind or attended (P2)"),
+    CallOperation("park", park, ParkRequest,
+                  "Park one party of an answered call in a free slot (P5)"),
+    CallOperation("recording", recording, RecordingRequest,
+                  "Pause, resume or start the call's recording (own call, or P6)"),
+    CallOperation("monitor", monitor, MonitorRequest,
+                  "Call the manager's phone to listen to, whisper in or barge into an "
+                  "answered queue call (P4, managers)"),
+    CallOperation("hangup", hang_up, None,
+                  "Hang up a waiting or answered call on every phone in it (P3)"),
+)

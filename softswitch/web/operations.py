@@ -32,6 +32,7 @@ class Switchboard:
     logs: CallLogs | None
     monitors: Any = None  # softswitch.calls.monitor.Monitors, made on first use (callops)
     agent_calls: Any = None  # softswitch.calls.agentcall.AgentCalls, likewise
+    pickups: Any = None  # softswitch.calls.queuepickup.QueuePickups, likewise
     presence: Any = None  # softswitch.web.presence_state.PresenceStates
 
 

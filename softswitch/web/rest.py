@@ -17,14 +17,9 @@ from softswitch.web.models import (
     AgentStateRequest,
     DispositionRequest,
     LoginRequest,
-    MonitorRequest,
     NoteRequest,
-    ParkRequest,
     PeriodQuery,
     PresenceRequest,
-    RecordingRequest,
-    RedirectRequest,
-    TransferRequest,
     parse,
 )
 from softswitch.web.permissions import require_admin
@@ -143,42 +138,20 @@ async def save_note(request: web.Request) -> web.Response:
                                      req))
 
 
-def _call(request: web.Request) -> tuple[ops.Switchboard, Any, str, str]:
-    return (request.app[BOARD], access(request), request.match_info["queue"],
-            request.match_info["call"])
+def _call_endpoint(op: callops.CallOperation) -> Endpoint:
+    """The REST endpoint of one call operation (callops.CALL_OPERATIONS): the body
+    validated by its model, then the one implementation with the path's queue and call."""
+    model = op.model
 
+    async def handler(request: web.Request) -> web.Response:
+        req = await body(request, model) if model is not None else None
+        args = (request.app[BOARD], access(request), request.match_info["queue"],
+                request.match_info["call"])
+        return _json(op.run(*args) if req is None else op.run(*args, req))
 
-async def pick_up(request: web.Request) -> web.Response:
-    return _json(callops.pick_up(*_call(request)))
-
-
-async def hang_up(request: web.Request) -> web.Response:
-    return _json(callops.hang_up(*_call(request)))
-
-
-async def redirect(request: web.Request) -> web.Response:
-    req = await body(request, RedirectRequest)
-    return _json(callops.redirect(*_call(request), req))
-
-
-async def transfer(request: web.Request) -> web.Response:
-    req = await body(request, TransferRequest)
-    return _json(callops.transfer(*_call(request), req))
-
-
-async def park(request: web.Request) -> web.Response:
-    req = await body(request, ParkRequest)
-    return _json(callops.park(*_call(request), req))
-
-
-async def recording(request: web.Request) -> web.Response:
-    req = await body(request, RecordingRequest)
-    return _json(callops.recording(*_call(request), req))
-
-
-async def monitor(request: web.Request) -> web.Response:
-    req = await body(request, MonitorRequest)
-    return _json(callops.monitor(*_call(request), req))
+    handler.__name__ = handler.__qualname__ = f"call_{op.name}"
+    return Endpoint("POST", f"/queues/{{queue}}/calls/{{call}}/{op.name}", handler,
+                    op.summary, model)
 
 
 async def call_agent(request: web.Request) -> web.Response:
@@ -256,25 +229,9 @@ ENDPOINTS = (
              "A record's disposition changes (who, when, from, to)"),
     Endpoint("PUT", "/queues/{queue}/calls/{call}/note", save_note,
              "Save the call tags and note of an answered queue call", NoteRequest),
-    Endpoint("POST", "/queues/{queue}/calls/{call}/pickup", pick_up,
-             "Pick up a ringing call: it rings the caller's own extension (P3)"),
-    Endpoint("POST", "/queues/{queue}/calls/{call}/redirect", redirect,
-             "Redirect a waiting or ringing queue call to an extension, its voicemail, a "
-             "ring group or a queue (P2)", RedirectRequest),
-    Endpoint("POST", "/queues/{queue}/calls/{call}/transfer", transfer,
-             "Transfer an answered call, blind or attended (P2)", TransferRequest),
-    Endpoint("POST", "/queues/{queue}/calls/{call}/park", park,
-             "Park one party of an answered call in a free slot (P5)", ParkRequest),
-    Endpoint("POST", "/queues/{queue}/calls/{call}/recording", recording,
-             "Pause, resume or start the call's recording (own call, or P6)",
-             RecordingRequest),
-    Endpoint("POST", "/queues/{queue}/calls/{call}/monitor", monitor,
-             "Call the manager's phone to listen to, whisper in or barge into an answered "
-             "queue call (P4, managers)", MonitorRequest),
+    *(_call_endpoint(op) for op in callops.CALL_OPERATIONS),
     Endpoint("POST", "/queues/{queue}/agents/{agent}/call", call_agent,
              "Call an agent: the caller's own phone rings, then the agent's (§4.10)"),
-    Endpoint("POST", "/queues/{queue}/calls/{call}/hangup", hang_up,
-             "Hang up a waiting or answered call on every phone in it (P3)"),
     Endpoint("GET", "/extensions/{extension}/presence", get_presence,
              "An extension's presence status and agent states (own, admin, or P1)"),
     Endpoint("PUT", "/extensions/{extension}/presence", set_presence,

@@ -36,14 +36,9 @@ from softswitch.web.live import Feed, text_frame
 from softswitch.web.models import (
     AgentStateRequest,
     DispositionRequest,
-    MonitorRequest,
     NoteRequest,
-    ParkRequest,
     PeriodQuery,
     PresenceRequest,
-    RecordingRequest,
-    RedirectRequest,
-    TransferRequest,
     parse,
 )
 from softswitch.web.permissions import Access
@@ -357,9 +352,10 @@ Handler = Callable[[WsClient, ops.Switchboard, Access, dict[str, Any]],
 
 
 def _call_op(op: Callable[..., dict[str, Any]], model: type[BaseModel] | None = None) -> Handler:
-    """A websocket handler of one call operation of `softswitch.web.callops`: the call named
-    by `queue` and `call_id`, and the operation's own fields validated by `model` (the
-    REST endpoint's request model: one implementation, both transports)."""
+    """A websocket handler of one call operation of `softswitch.web.callops`
+    (CALL_OPERATIONS, the table REST's endpoints come from too): the call named by `queue`
+    and `call_id`, and the operation's own fields validated by `model` (one
+    implementation, both transports)."""
 
     async def handler(client: WsClient, board: ops.Switchboard, access: Access,
                       message: dict[str, Any]) -> dict[str, Any]:
@@ -387,12 +383,6 @@ HANDLERS = {
     "record.delete": _delete_record,
     "record.call_back": _call_back,
     "note.save": _note,
-    "call.pickup": _call_op(callops.pick_up),
-    "call.redirect": _call_op(callops.redirect, RedirectRequest),
-    "call.transfer": _call_op(callops.transfer, TransferRequest),
-    "call.park": _call_op(callops.park, ParkRequest),
-    "call.recording": _call_op(callops.recording, RecordingRequest),
-    "call.monitor": _call_op(callops.monitor, MonitorRequest),
-    "call.hangup": _call_op(callops.hang_up),
+    **{f"call.{op.name}": _call_op(op.run, op.model) for op in callops.CALL_OPERATIONS},
     "agent.call": _call_agent,
 }

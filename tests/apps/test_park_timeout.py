@@ -250,7 +250,8 @@ def test_the_seam_gives_the_parked_party_to_the_queue_or_the_call_shell() -> Non
                                   queues=queues, endpoint=Endpoint(), language="en")
     end = End()
     assert route(end, Destination(DestinationType.QUEUE, "6400"))
-    assert queues.adopted == [("parked-1", "6400", "1001", end.dialog, end.peer, end.leg)]
+    assert queues.adopted == [("parked-1", "6400", "1001", end.dialog, end.peer, end.leg,
+                               end.request)]  # its INVITE kept with it
     assert route(end, Destination(DestinationType.IVR, "700"))
     [ivr] = shell.adopted
     assert isinstance(ivr["flow"], IvrFlow) and ivr["kind"] == "ivr"

@@ -2,7 +2,10 @@
 softswitch.calls.monitor): monitoring lets the manager's phone hear the caller and agent
 (listen), be heard by the agent only (whisper) or by both (barge); a transfer sends the
 caller to another phone; a park moves the caller into a slot another phone retrieves; a
-hang-up ends the call on both phones; a recording start writes the call's WAV."""
+hang-up ends the call on both phones; a recording start writes the call's WAV. An
+answered queue call parked from the panel: the caller hears music in the slot, the agent is
+free, and another phone dialling the slot (or the agent rung back at the timeout) talks with
+the caller."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import audio
 import numpy as np
 import pytest
 from phones import Phone, wait_wav_complete
-from queue_support import phone, queue_config
+from queue_support import assert_music, phone, poll_rows, queue_config
 
 from benchmarks.peers.switch import Extension, RunningSwitch
 
@@ -92,6 +95,27 @@ def tones(caller: Phone, call: int, agent: Phone, incoming: int, tmp_path: Path)
     agent.play(incoming, audio.tone_wav(tmp_path / "agent.wav", AGENT_TONE))
 
 
+def monitoring(api: Api, path: str, mode: str, manager: Phone, tmp_path: Path) -> int:
+    """The manager asks to monitor in ``mode``; its phone answers and plays its tone."""
+    status, body = api.post(path, {"mode": mode})
+    assert status == 200, body
+    mon = manager.wait_incoming(timeout=10)
+    manager.answer(mon)
+    manager.wait_call_state(mon, "CONFIRMED")
+    manager.wait_media(mon)
+    manager.play(mon, audio.tone_wav(tmp_path / "manager.wav", MANAGER_TONE))
+    return mon
+
+
+def heard(tmp_path: Path, name: str, seconds: float,
+          **calls: tuple[Phone, int]) -> dict[str, Path]:
+    """What each phone (by name: (phone, call)) heard during ``seconds``."""
+    for who, (p, c) in calls.items():
+        p.record(c, tmp_path / f"{who}-{name}.wav")
+    time.sleep(seconds)
+    return {who: p.stop_record(c) for who, (p, c) in calls.items()}
+
+
 MIXED = 0.2  # a tone's share of a frame's power when two or three are mixed
 
 
@@ -116,13 +140,7 @@ def test_listen_whisper_barge(switch: RunningSwitch, phone_factory: Callable[...
     path = f"/queues/{QUEUE['number']}/calls/{call_id}/monitor"
     heard: dict[str, dict[str, Path]] = {}
     for mode in ("listen", "whisper", "barge"):
-        status, body = api.post(path, {"mode": mode})
-        assert status == 200, body
-        mon = manager.wait_incoming(timeout=10)
-        manager.answer(mon)
-        manager.wait_call_state(mon, "CONFIRMED")
-        manager.wait_media(mon)
-        manager.play(mon, audio.tone_wav(tmp_path / "manager.wav", MANAGER_TONE))
+        mon = monitoring(api, path, mode, manager, tmp_path)
         time.sleep(0.5)  # the mix is in place
         caller.record(call, tmp_path / f"caller-{mode}.wav")
         agent.record(incoming, tmp_path / f"agent-{mode}.wav")
@@ -166,14 +184,7 @@ def test_transfer_sends_the_caller_to_another_phone(
     ringing = target.wait_incoming(timeout=10)
     target.answer(ringing)
     target.wait_call_state(ringing, "CONFIRMED")
-    target.wait_media(ringing)
-    caller.play(call, audio.tone_wav(tmp_path / "caller.wav", CALLER_TONE))
-    target.play(ringing, audio.tone_wav(tmp_path / "target.wav", TARGET_TONE))
-    caller.record(call, tmp_path / "caller-heard.wav")
-    target.record(ringing, tmp_path / "target-heard.wav")
-    time.sleep(2.5)
-    audio.wav_has_tone(caller.stop_record(call), TARGET_TONE, min_seconds=1.0)
-    audio.wav_has_tone(target.stop_record(ringing), CALLER_TONE, min_seconds=1.0)
+    talk(caller, call, CALLER_TONE, target, ringing, TARGET_TONE, tmp_path)
     assert caller.call_states(call)[-1] == "CONFIRMED"  # the same call, never dropped
     target.hangup(ringing)
     caller.wait_call_state(call, "DISCONNECTED")
@@ -199,15 +210,24 @@ def test_park_moves_the_caller_to_a_slot_another_phone_retrieves(
                             {"party": "caller"})
     assert status == 200, body
     agent.wait_call_state(incoming, "DISCONNECTED")
-    slot = body["slot"]
-    retrieve = dial(target, slot, switch)
-    target.wait_call_state(retrieve, "CONFIRMED")
-    target.wait_media(retrieve)
-    caller.play(call, audio.tone_wav(tmp_path / "caller.wav", CALLER_TONE))
-    target.record(retrieve, tmp_path / "target-heard.wav")
-    time.sleep(2.5)
-    audio.wav_has_tone(target.stop_record(retrieve), CALLER_TONE, min_seconds=1.0)
-    target.hangup(retrieve)
+    retrieve_and_hang_up(switch, body["slot"], target, caller, call, tmp_path)
+
+
+def retrieve_and_hang_up(switch: RunningSwitch, slot: str, target: Phone, caller: Phone,
+                         call: int, tmp_path: Path) -> None:
+    """``target`` dials the park slot, talks with the parked caller, and hangs up: the
+    caller's call ends."""
+    talk_and_hang_up(caller, call, target, dial(target, slot, switch), TARGET_TONE,
+                     tmp_path)
+
+
+def talk_and_hang_up(caller: Phone, call: int, other: Phone, other_call: int, tone: int,
+                     tmp_path: Path) -> None:
+    """``other``'s call with the caller is confirmed, they hear each other's tones, and
+    ``other`` hangs up: the caller's call ends."""
+    other.wait_call_state(other_call, "CONFIRMED")
+    talk(caller, call, CALLER_TONE, other, other_call, tone, tmp_path)
+    other.hangup(other_call)
     caller.wait_call_state(call, "DISCONNECTED")
 
 
@@ -262,13 +282,158 @@ def test_call_an_agent_rings_the_manager_then_the_agent(
     second = agent.wait_incoming(timeout=10)
     assert MANAGER[0] in agent.incoming(second)["from"]
     agent.answer(second)
-    agent.wait_media(second)
-    manager.play(first, audio.tone_wav(tmp_path / "manager.wav", MANAGER_TONE))
-    agent.play(second, audio.tone_wav(tmp_path / "agent.wav", AGENT_TONE))
-    manager.record(first, tmp_path / "manager-heard.wav")
-    agent.record(second, tmp_path / "agent-heard.wav")
-    time.sleep(2.5)
-    audio.wav_has_tone(manager.stop_record(first), AGENT_TONE, min_seconds=1.0)
-    audio.wav_has_tone(agent.stop_record(second), MANAGER_TONE, min_seconds=1.0)
+    talk(manager, first, MANAGER_TONE, agent, second, AGENT_TONE, tmp_path)
     agent.hangup(second)
     assert manager.wait_call_state(first, "DISCONNECTED")["code"] == 200
+
+
+def parked_queue_call(switch: RunningSwitch, caller: Phone, agent: Phone, api: Api,
+                      tmp_path: Path) -> tuple[int, str, str]:
+    """The answered queue call parked by the manager: (caller call, call id, slot); the
+    agent's phone was hung up, the caller hears music on hold, the panel shows no call and
+    the agent idle."""
+    call, incoming, call_id = answered_queue_call(switch, caller, agent, api)
+    status, body = api.post(f"/queues/{QUEUE['number']}/calls/{call_id}/park", {})
+    assert status == 200, body
+    assert body["parked"]["kind"] == "queue" and body["parked"]["agent"] == AGENT[0]
+    agent.wait_call_state(incoming, "DISCONNECTED")
+    caller.record(call, tmp_path / "parked.wav")
+    time.sleep(2.0)
+    assert_music(caller.stop_record(call), 0.5, 1.5)
+    assert caller.call_states(call)[-1] == "CONFIRMED"  # the same call, never dropped
+    state = api.get(f"/queues/{QUEUE['number']}")
+    assert state["active"] == [] and state["waiting"] == [], state
+    assert [a["current_calls"] for a in state["agents"]] == [0], state["agents"]
+    return call, call_id, body["slot"]
+
+
+def talk(a: Phone, a_call: int, a_tone: int, b: Phone, b_call: int, b_tone: int,
+         tmp_path: Path) -> None:
+    """Two connected phones hear each other's tones."""
+    b.wait_media(b_call)
+    a.play(a_call, audio.tone_wav(tmp_path / "a.wav", a_tone))
+    b.play(b_call, audio.tone_wav(tmp_path / "b.wav", b_tone))
+    a.record(a_call, tmp_path / "a-heard.wav")
+    b.record(b_call, tmp_path / "b-heard.wav")
+    time.sleep(2.5)
+    audio.wav_has_tone(a.stop_record(a_call), b_tone, min_seconds=1.0)
+    audio.wav_has_tone(b.stop_record(b_call), a_tone, min_seconds=1.0)
+
+
+@pytest.mark.switch_config(**CONFIG)
+def test_park_a_queue_call_another_phone_retrieves_it_by_the_slot(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    """§4.5 on a queue call: the caller waits in the slot with music, the agent's call ends
+    for the ACD (Answered, talk up to the park), 2100 dials the slot and talks with the
+    caller; the queue call's CDR row says where it went, the parked call has its own."""
+    caller, agent = phone(phone_factory, CALLER, switch), phone(phone_factory, AGENT, switch)
+    target = phone(phone_factory, TARGET, switch)
+    api = Api(switch, MANAGER)
+    call, call_id, slot = parked_queue_call(switch, caller, agent, api, tmp_path)
+    rows = poll_rows(switch.db_path, "SELECT status, agent, talk, ended_at FROM queue_calls "
+                     f"WHERE task = '{call_id}' AND ended_at IS NOT NULL")
+    assert len(rows) == 1 and rows[0][:2] == ("answered", AGENT[0]) and rows[0][2] > 0, rows
+    retrieve_and_hang_up(switch, slot, target, caller, call, tmp_path)
+    sql = ("SELECT callee, disposition, hangup_cause FROM cdr WHERE call_id = "
+           f"'{call_id}' AND end_time IS NOT NULL ORDER BY start_time")
+    deadline = time.monotonic() + 5.0
+    while len(rows := poll_rows(switch.db_path, sql)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert rows == [(QUEUE["number"], "ANSWERED", f"parked in slot {slot} by {MANAGER[0]} "
+                     "(live API)"), (slot, "ANSWERED", "BYE")], rows
+
+
+PARK_TIMEOUT_CONFIG = {**CONFIG, "overrides": {**CONFIG["overrides"],  # type: ignore[dict-item]
+                                               "parking": {"timeout": 10, "ring_back": 20}}}
+
+
+@pytest.mark.switch_config(**PARK_TIMEOUT_CONFIG)
+def test_park_timeout_of_a_queue_call_rings_the_agent_back(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    """Nobody retrieves the parked caller: at the park timeout the agent (the parker) is
+    rung back, answers, and talks with the caller again, as for a phone's park."""
+    caller, agent = phone(phone_factory, CALLER, switch), phone(phone_factory, AGENT, switch)
+    api = Api(switch, MANAGER)
+    call, _, _ = parked_queue_call(switch, caller, agent, api, tmp_path)
+    back = agent.wait_incoming(timeout=20)  # 10 s in the slot
+    assert CALLER[0] in agent.incoming(back)["from"]
+    agent.answer(back)
+    talk_and_hang_up(caller, call, agent, back, AGENT_TONE, tmp_path)
+
+
+@pytest.mark.switch_config(**CONFIG)
+def test_monitor_survives_the_supervisors_hold_and_resume(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    """The manager barges in, then puts the monitor call on hold and resumes it: the
+    monitored call goes on meanwhile (caller and agent hear each other, the manager is not
+    heard), and after the resume the manager hears both again and both hear it."""
+    caller, agent = phone(phone_factory, CALLER, switch), phone(phone_factory, AGENT, switch)
+    manager = phone(phone_factory, MANAGER, switch)
+    api = Api(switch, MANAGER)
+    call, incoming, call_id = answered_queue_call(switch, caller, agent, api)
+    tones(caller, call, agent, incoming, tmp_path)
+    mon = monitoring(api, f"/queues/{QUEUE['number']}/calls/{call_id}/monitor", "barge",
+                     manager, tmp_path)
+    mark = manager.mark()
+    manager.hold(mon)
+    manager.wait_media(mon, "LOCAL_HOLD", since=mark)
+    time.sleep(0.5)
+    held = heard(tmp_path, "held", 2.5, caller=(caller, call), agent=(agent, incoming))
+    present(held["caller"], AGENT_TONE)
+    present(held["agent"], CALLER_TONE)
+    absent(held["caller"], MANAGER_TONE)  # the held supervisor only listens
+    absent(held["agent"], MANAGER_TONE)
+    mark = manager.mark()
+    manager.unhold(mon)
+    manager.wait_media(mon, "ACTIVE", since=mark)
+    time.sleep(0.5)
+    resumed = heard(tmp_path, "resumed", 3.0, caller=(caller, call), agent=(agent, incoming),
+                    manager=(manager, mon))
+    present(resumed["manager"], CALLER_TONE)
+    present(resumed["manager"], AGENT_TONE)
+    present(resumed["caller"], MANAGER_TONE)
+    present(resumed["agent"], MANAGER_TONE)
+    present(resumed["caller"], AGENT_TONE)
+    assert caller.call_states(call)[-1] == "CONFIRMED"
+    assert agent.call_states(incoming)[-1] == "CONFIRMED"
+    manager.hangup(mon)
+    manager.wait_call_state(mon, "DISCONNECTED")
+    caller.hangup(call)
+    agent.wait_call_state(incoming, "DISCONNECTED")
+
+
+@pytest.mark.switch_config(**CONFIG)
+def test_pickup_declined_leaves_the_call_waiting_then_a_pickup_takes_it(
+        switch: RunningSwitch, phone_factory: Callable[..., Phone], tmp_path: Path) -> None:
+    """§4.2: the manager's phone declines the pickup: the caller still waits in the queue
+    (its agent's phone still rings) and nothing hung up; a second pickup answered: the
+    agent's phone stops ringing and the manager talks with the caller."""
+    caller, agent = phone(phone_factory, CALLER, switch), phone(phone_factory, AGENT, switch)
+    manager = phone(phone_factory, MANAGER, switch)
+    api = Api(switch, MANAGER)
+    call = dial(caller, QUEUE["number"], switch)
+    caller.wait_call_state(call, "CONFIRMED")
+    offer = agent.wait_incoming(timeout=15)  # the agent's phone rings; nobody answers it
+    for _ in range(100):
+        waiting = api.get(f"/queues/{QUEUE['number']}")["waiting"]
+        if waiting:
+            break
+        time.sleep(0.05)
+    call_id = waiting[0]["id"]
+    path = f"/queues/{QUEUE['number']}/calls/{call_id}/pickup"
+    status, body = api.post(path)
+    assert status == 200 and body["pickup"]["state"] == "ringing", body
+    first = manager.wait_incoming(timeout=10)
+    manager.hangup(first, 603)
+    manager.wait_call_state(first, "DISCONNECTED")
+    time.sleep(0.5)
+    waiting = api.get(f"/queues/{QUEUE['number']}")["waiting"]
+    assert [w["id"] for w in waiting] == [call_id], waiting
+    assert caller.call_states(call)[-1] == "CONFIRMED"
+    status, body = api.post(path)
+    assert status == 200, body
+    second = manager.wait_incoming(timeout=10)
+    manager.answer(second)
+    agent.wait_call_state(offer, "DISCONNECTED")  # its ring CANCELled
+    assert api.get(f"/queues/{QUEUE['number']}")["waiting"] == []
+    talk_and_hang_up(caller, call, manager, second, MANAGER_TONE, tmp_path)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import websockets
-from live_support import Live, enter_queue, recv, start_live
+from live_support import Live, enter_queue, hang_up, recv, start_live
 from sipua import SipUA, sdp
 
 from softswitch.calls.control import Side
@@ -174,10 +174,14 @@ async def _run_row(live: Live, phones: list[SipUA], who: str, queue: str, op: st
             bye = await caller.next_request("BYE")
             assert bye.call_id == f"row-{op}"
             assert task.mode.value == "ended"
-        else:  # the call leaves the queue and rings the picker / the target
+        else:  # the call leaves the queue and rings the target / rings the picker
             assert target is not None
             invite = await target.next_request("INVITE")
             assert invite.method == "INVITE"
+            if op == "pickup":  # it stays in the queue until the picker's phone answers
+                assert reply["pickup"]["state"] == "ringing" and task.in_engine, reply
+                target.reply(invite, 200, to_tag="picker", body=sdp(48000))
+                await until(lambda: task.mode.value == "transferring", "the pickup")
             assert not task.in_engine
             _, state = await live.call("GET", f"/api/v1/queues/{queue}", "1001"
                                        if queue == "6400" else "1004")
@@ -339,6 +343,19 @@ async def test_websocket_commands_share_the_operations(ops_live: Live) -> None:
     caller.close()
 
 
+async def ringing_extension_call(live: Live, call_id: str, port: int) -> tuple[
+        SipUA, SipUA, asyncio.Future[Any], Any]:
+    """1006 calls agent 1002, whose phone gets the INVITE and does not answer: (caller,
+    callee, the caller's pending INVITE answer, the callee's INVITE)."""
+    callee = await phone(live, "1002")
+    caller = await SipUA("1006", "pw-1006", live.sip).start()
+    caller.call_id = call_id
+    uri = "sip:1002@127.0.0.1"
+    pending = asyncio.ensure_future(caller.request("INVITE", uri, to=f"<{uri}>",
+                                                   body=sdp(port)))
+    return caller, callee, pending, await callee.next_request("INVITE")
+
+
 async def second_call(live: Live, caller_ext: str, callee: SipUA, call_id: str,
                       port: int) -> SipUA:
     """``caller_ext`` (a second phone of it) calls ``callee``'s extension; answered."""
@@ -431,19 +448,28 @@ async def test_openapi_documents_every_call_operation_and_its_examples_act(
             p.close()
 
 
+async def whispering(live: Live, call_id: str,
+                     port: int) -> tuple[SipUA, SipUA, Any, SipUA, Any]:
+    """An answered queue call ``call_id`` whispered into by manager 1001, whose phone
+    answered: (caller, agent, the task, the supervisor's phone, its INVITE)."""
+    caller, agent = await answered_queue_call(live, call_id)
+    task = queue_calls(live).tasks[call_id]
+    sup = await phone(live, "1001")
+    status, reply = await live.call("POST", f"/api/v1/queues/6400/calls/{call_id}/monitor",
+                                    "1001", {"mode": "whisper"})
+    assert status == 200, reply
+    invite = await sup.next_request("INVITE")
+    sup.reply(invite, 200, to_tag="sup", body=sdp(port))
+    await until(lambda: not caller_leg_bridged(live, task), "the mix")
+    return caller, agent, task, sup, invite
+
+
 async def test_monitor_ends_with_the_supervisor_or_the_call(ops_live: Live) -> None:
     """The supervisor's hang-up restores the caller-agent bridge; the call's end hangs up
     the supervisor's phone; whisper makes the agent the only listener of the manager."""
     live = ops_live
-    caller, agent = await answered_queue_call(live, "mon")
-    task = queue_calls(live).tasks["mon"]
-    sup = await phone(live, "1001")
+    caller, agent, task, sup, invite = await whispering(live, "mon", 44000)
     path = "/api/v1/queues/6400/calls/mon/monitor"
-    status, reply = await live.call("POST", path, "1001", {"mode": "whisper"})
-    assert status == 200, reply
-    invite = await sup.next_request("INVITE")
-    sup.reply(invite, 200, to_tag="sup", body=sdp(44000))
-    await until(lambda: not caller_leg_bridged(live, task), "the mix")
     conf = live.switch.media.conferences["monitor/mon"]
     sup_leg = conf.members[2]
     assert conf.whisper_to[sup_leg] is task.agent_call.leg
@@ -552,14 +578,8 @@ async def test_extension_calls_hang_up_and_pick_up(ops_live: Live) -> None:
     caller.close()
     callee.close()
     # a ringing extension call of agent 1002, picked up by manager 1001
-    callee = await phone(live, "1002")
-    picker = await phone(live, "1001")
-    caller = await SipUA("1006", "pw-1006", live.sip).start()
-    caller.call_id = "ext-ringing"
-    uri = "sip:1002@127.0.0.1"
-    pending = asyncio.ensure_future(caller.request("INVITE", uri, to=f"<{uri}>",
-                                                   body=sdp(46000)))
-    await callee.next_request("INVITE")  # 1002 rings and does not answer
+    caller, callee, pending, _ = await ringing_extension_call(live, "ext-ringing", 46000)
+    picker = await phone(live, "1001")  # 1002 rings and does not answer
     status, reply = await live.call("POST", "/api/v1/queues/6400/calls/ext-ringing/pickup",
                                     "1003")
     assert (status, reply["error"]) == (403, "forbidden")  # agents lack P3 here
@@ -602,3 +622,225 @@ async def test_websocket_refusals_name_the_permission(ops_live: Live, kind: str,
     task = queue_calls(live).tasks["ws-refused"]
     assert task.mode.value == "waiting" and task.in_engine
     caller.close()
+
+
+async def test_park_a_queue_call_frees_the_agent_and_the_slot_gives_the_caller_back(
+        ops_live: Live) -> None:
+    """§4.5 on an answered queue call: ``party: callee`` and a busy or unknown slot are
+    refused and change nothing; parked, the caller keeps its dialog (no BYE) and waits in
+    the slot as a B2BUA call, the agent gets BYE and the ACD ends its call (talk, then
+    wrap-up); the queue's CDR row ends "parked", the parked call has its own row; a phone
+    dialling the slot is joined with the caller; the caller's hang-up ends it there."""
+    live = ops_live
+    # an extension call of agent 1002 parked first: its slot is busy for the queue call
+    ext_caller, ext_callee = await extension_call(live, "ext-parked")
+    status, reply = await live.call("POST", "/api/v1/queues/6400/calls/ext-parked/park",
+                                    "1001", {})
+    assert status == 200, reply
+    busy = reply["slot"]
+    await ext_callee.next_request("BYE")
+    caller, agent = await answered_queue_call(live, "qpark")
+    path = "/api/v1/queues/6400/calls/qpark/park"
+    status, reply = await live.call("POST", path, "1001", {"slot": busy})
+    assert (status, reply["field"]) == (409, "slot"), reply
+    status, reply = await live.call("POST", path, "1001", {"party": "callee"})
+    assert (status, reply["field"]) == (409, "party"), reply
+    status, reply = await live.call("POST", path, "1001", {"slot": "777"})
+    assert (status, reply["field"]) == (404, "slot"), reply
+    task = queue_calls(live).tasks["qpark"]
+    assert task.mode.value == "connected" and caller_leg_bridged(live, task)
+    status, reply = await live.call("POST", path, "1003", {})  # an agent with P5
+    assert status == 200, reply
+    slot = reply["slot"]
+    assert reply["parked"]["kind"] == "queue" and reply["parked"]["agent"] == "1002"
+    bye = await agent.next_request("BYE")
+    assert bye.method == "BYE"
+    with pytest.raises(asyncio.TimeoutError):
+        await caller.next_request("BYE", timeout=0.3)
+    transfers = b2bua(live).transfers
+    assert transfers.parked() == {busy: "ext-parked", slot: "qpark"}
+    assert "qpark" not in queue_calls(live).tasks  # the caller's requests reach the B2BUA
+    _, state = await live.call("GET", "/api/v1/queues/6400", "1001")
+    assert state["active"] == [] and state["waiting"] == []
+    member = next(m for m in state["agents"] if m["agent"] == "1002")
+    assert member["current_calls"] == 0, member
+    call = b2bua(live).calls["qpark"]
+    assert call.control.state.value == "connected" and call.parties[Side.CALLER] == "1006"
+    # a phone dials the slot: answered, joined with the caller
+    retriever = await SipUA("1004", "pw-1004", live.sip).start()
+    retriever.call_id = "retrieve-1"
+    uri = f"sip:{slot}@127.0.0.1"
+    resp = await retriever.request("INVITE", uri, to=f"<{uri}>", body=sdp(47000))
+    assert resp.status == 200, resp.status
+    retriever.send_raw(retriever.build("ACK", uri, to=f"<{uri}>", to_tag=resp.to.tag,
+                                       cseq=int(resp.get("CSeq").split()[0])))
+    await until(lambda: call.parties.get(Side.CALLEE) == "1004", "the retriever joined")
+    assert transfers.parked() == {busy: "ext-parked"}
+    assert call.leg_a.peer is call.leg_b  # caller and retriever bridged
+    # the caller hangs up: the retriever gets BYE, the call's record completes
+    await hang_up(caller, "6400")
+    await retriever.next_request("BYE")
+    store = live.switch.store
+    rows = await until_rows(store, "qpark", 2)
+    queue_row, parked_row = sorted(rows, key=lambda r: r.start_time)
+    assert (queue_row.callee, queue_row.disposition, queue_row.hangup_side) == \
+        ("6400", "ANSWERED", "callee")
+    assert queue_row.hangup_cause == f"parked in slot {slot} by 1003 (live API)"
+    assert (parked_row.caller, parked_row.callee, parked_row.disposition,
+            parked_row.hangup_side) == ("1006", slot, "ANSWERED", "caller")
+    for p in (ext_caller, ext_callee, caller, agent, retriever):
+        p.close()
+
+
+async def until_rows(store: Any, call_id: str, n: int) -> list[Any]:
+    for _ in range(100):
+        rows = [r for r in await store.call_records(call_id) if r.end_time is not None]
+        if len(rows) >= n:
+            return rows
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{n} complete records of {call_id} not written")
+
+
+async def pickup_outcome(sock: Any) -> dict[str, Any]:
+    return await recv(sock, "call.pickup")
+
+
+@pytest.mark.parametrize("how", ["declined", "no_answer", "call_ended",
+                                 "answered_elsewhere"])
+async def test_a_failed_pickup_leaves_the_queue_call_as_it_was(
+        ops_live: Live, how: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """§4.2: the picker's phone declines or does not answer (the ring timeout), or the call
+    stops waiting first (the caller hangs up, an agent answers): the requester's websocket
+    gets the ``call.pickup`` outcome, the picker's phone stops ringing (CANCEL), and the
+    call is left as it was (still waiting in the queue, or the agent's)."""
+    from softswitch.calls import queuepickup
+
+    monkeypatch.setattr(queuepickup, "RING_TIMEOUT", 0.5)
+    live = ops_live
+    agent = await phone(live, "1002") if how == "answered_elsewhere" else None
+    caller = await enter_queue(live, "1006", "6400", f"pk-{how}")
+    picker = await phone(live, "1001")
+    task = queue_calls(live).tasks[f"pk-{how}"]
+    async with websockets.connect(f"{live.ws_url}?token={await live.token('1001')}") as sock:
+        await recv(sock, "welcome")  # no subscription: the outcome is the picker's own
+        status, reply = await live.call("POST", f"/api/v1/queues/6400/calls/pk-{how}/pickup",
+                                        "1001")
+        assert status == 200 and reply["pickup"]["state"] == "ringing", reply
+        invite = await picker.next_request("INVITE")
+        picker.reply(invite, 180, to_tag="picker")  # ringing (a CANCEL needs a 1xx first)
+        if how == "declined":
+            status, again = await live.call(
+                "POST", f"/api/v1/queues/6400/calls/pk-{how}/pickup", "1001")
+            assert (status, again["field"]) == (409, "call"), again  # already ringing
+            picker.reply(invite, 603)
+        elif how == "call_ended":
+            await hang_up(caller, "6400")
+        elif how == "answered_elsewhere":
+            assert agent is not None
+            offer = await agent.next_request("INVITE")
+            agent.reply(offer, 200, to_tag="agent", body=sdp(41000))
+        outcome = await pickup_outcome(sock)
+        assert outcome["pickup"] == reply["pickup"]["pickup"], outcome
+        assert (outcome["id"], outcome["by"], outcome["state"], outcome["reason"]) == \
+            (f"pk-{how}", "1001", "failed", how), outcome
+        assert outcome["status"] == {"declined": 603, "no_answer": 408}.get(how), outcome
+    if how != "declined":
+        await picker.next_request("CANCEL")  # its phone stops ringing
+    if how in ("declined", "no_answer"):
+        assert task.mode.value == "waiting" and task.in_engine
+        _, state = await live.call("GET", "/api/v1/queues/6400", "1001")
+        assert [w["id"] for w in state["waiting"]] == [f"pk-{how}"]
+        with pytest.raises(asyncio.TimeoutError):
+            await caller.next_request("BYE", timeout=0.3)
+    elif how == "answered_elsewhere":
+        assert task.mode.value == "connected" and task.agent == "1002"
+    for p in (caller, picker, *([agent] if agent else [])):
+        p.close()
+
+
+async def test_a_pickup_answered_takes_the_call_and_reports_it(ops_live: Live) -> None:
+    """The picker's phone answers while the call waits: it leaves the queue (Missed), the
+    caller and the picker are bridged, and the outcome delta says answered."""
+    live = ops_live
+    caller = await enter_queue(live, "1006", "6400", "pk-ok")
+    picker = await phone(live, "1001")
+    task = queue_calls(live).tasks["pk-ok"]
+    async with websockets.connect(f"{live.ws_url}?token={await live.token('1001')}") as sock:
+        await recv(sock, "welcome")
+        await sock.send(json.dumps({"type": "call.pickup", "id": "p", "queue": "6400",
+                                    "call_id": "pk-ok"}))
+        result = await recv(sock, "result")
+        assert result["pickup"]["state"] == "ringing", result
+        invite = await picker.next_request("INVITE")
+        picker.reply(invite, 200, to_tag="picker", body=sdp(48100))
+        outcome = await pickup_outcome(sock)
+        assert (outcome["state"], outcome["reason"], outcome["status"]) == \
+            ("answered", None, 200), outcome
+    assert task.mode.value == "transferring" and not task.in_engine
+    assert task.leg is not None and task.other_call is not None
+    assert task.leg.peer is task.other_call.leg  # caller and picker bridged
+    caller.close()
+    picker.close()
+
+
+async def test_a_failed_pickup_of_an_extension_call_leaves_it_ringing(
+        ops_live: Live) -> None:
+    """An agent's ringing extension call: the picker's phone declines, the outcome delta
+    says so, and the call still rings the agent's phone (its caller unanswered)."""
+    live = ops_live
+    caller, callee, pending, ringing = await ringing_extension_call(live, "ext-pk", 46200)
+    callee.reply(ringing, 180, to_tag="callee")
+    picker = await phone(live, "1001")
+    async with websockets.connect(f"{live.ws_url}?token={await live.token('1001')}") as sock:
+        await recv(sock, "welcome")
+        status, reply = await live.call("POST", "/api/v1/queues/6400/calls/ext-pk/pickup",
+                                        "1001")
+        assert status == 200 and reply["pickup"]["state"] == "ringing", reply
+        picker.reply(await picker.next_request("INVITE"), 486)
+        outcome = await pickup_outcome(sock)
+        assert (outcome["id"], outcome["state"], outcome["reason"], outcome["status"]) == \
+            ("ext-pk", "failed", "busy", 486), outcome
+    call = b2bua(live).calls["ext-pk"]
+    assert call.control.state.value == "ringing" and not pending.done()
+    callee.reply(ringing, 200, to_tag="callee", body=sdp(46300))  # the agent still can
+    resp = await pending
+    assert resp.status == 200
+    for p in (caller, callee, picker):
+        p.close()
+
+
+async def test_monitor_hold_makes_the_supervisor_a_listener_until_it_resumes(
+        ops_live: Live) -> None:
+    """§4.7: the supervisor's phone holds the whisper call (a sendonly re-INVITE, answered
+    200): the mix stays, the supervisor only listens (whatever its held phone sends
+    reaches nobody); resumed (sendrecv), it whispers to the agent again; the caller and the
+    agent stay in the mix throughout."""
+    live = ops_live
+    caller, agent, task, sup, invite = await whispering(live, "mon-hold", 44200)
+    conf = live.switch.media.conferences["monitor/mon-hold"]
+    sup_leg = conf.members[2]
+    uri = "sip:1001@127.0.0.1"
+    sup.tag = "sup"
+
+    async def reinvite(direction: str) -> None:
+        sup.send_raw(sup.build("INVITE", uri, call_id=invite.call_id, to=invite.get("From"),
+                               body=sdp(44200, direction=direction)))
+        resp = await sup.response()
+        assert resp.status == 200, resp.status
+        sup.send_raw(sup.build("ACK", uri, call_id=invite.call_id, to=invite.get("From"),
+                               cseq=int(resp.get("CSeq").split()[0])))
+
+    await reinvite("sendonly")
+    await until(lambda: str(conf.roles[sup_leg]) == "listen", "the supervisor listening")
+    hearing = conf.matrix()
+    assert (hearing[0][2], hearing[1][2]) == (0, 0)  # nobody hears the held supervisor
+    assert (hearing[2][0], hearing[2][1]) == (1, 1)  # it still hears both
+    assert conf.members[:2] == [task.leg, task.agent_call.leg]
+    await reinvite("sendrecv")
+    await until(lambda: str(conf.roles[sup_leg]) == "whisper", "the whisper back")
+    assert conf.whisper_to[sup_leg] is task.agent_call.leg
+    hearing = conf.matrix()
+    assert (hearing[1][2], hearing[0][2]) == (1, 0)
+    assert task.mode.value == "connected"
+    for p in (caller, agent, sup):
+        p.close()
