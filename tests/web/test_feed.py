@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 from softswitch.web.live import Feed
 
 
@@ -105,3 +107,53 @@ def test_a_failing_client_is_dropped_and_the_others_get_their_frame() -> None:
     f.publish("x", ["6400"], {})
     scheduled.pop()()
     assert len(fine.frames) == 1 and broken not in f.clients
+
+
+def test_the_next_flush_waits_twice_as_long_as_a_slow_fan_out_took() -> None:
+    """Adaptive batching (Feed.request_flush): a flush that took 10 ms (1,000 sockets'
+    writes) is followed by none for 20 ms, and what is published meanwhile goes out in one
+    frame per client; a fast flush (few clients) leaves the next one due at once; the pause
+    is capped at 50 ms however long a flush was stretched."""
+    clock = [100.0]
+    timers: list[tuple[float, Callable[[], None]]] = []
+    f = Feed(capacity=50, clock=lambda: clock[0],
+             call_at=lambda when, fn: timers.append((when, fn)))
+
+    @dataclass(eq=False)
+    class SlowScreen(Screen):
+        cost: float = 0.010
+
+        def write(self, frame: bytes) -> None:
+            super().write(frame)
+            clock[0] += self.cost  # the socket write's time
+
+    screen = SlowScreen(frozenset({"6400"}))
+    f.clients.add(screen)
+    f.publish("call.entered", ["6400"], {"n": 1})
+    [(due, flush)] = timers
+    assert due <= clock[0]  # nothing flushed before: due at once
+    timers.clear()
+    flush()  # took 10 ms: 100.000 -> 100.010
+    f.publish("call.entered", ["6400"], {"n": 2})
+    f.publish("call.left", ["6400"], {"n": 3})
+    [(due, flush)] = timers
+    assert due == pytest.approx(100.010 + 0.020)
+    timers.clear()
+    clock[0] = due
+    flush()
+    assert len(screen.frames) == 2  # the two deltas of the pause went in one frame
+    assert [m["seq"] for m in screen.messages()] == [1, 2, 3]
+    screen.cost = 0.0001  # fast now
+    f.publish("call.entered", ["6400"], {"n": 4})
+    [(due, flush)] = timers
+    timers.clear()
+    flush()
+    f.publish("call.entered", ["6400"], {"n": 5})
+    [(due, _)] = timers
+    assert due - clock[0] <= 0.0002 + 1e-9
+    timers.clear()
+    screen.cost = 1.0  # a flush stretched by preemption
+    _()
+    f.publish("call.entered", ["6400"], {"n": 6})
+    [(due, _)] = timers
+    assert due == pytest.approx(clock[0] + 0.05)
