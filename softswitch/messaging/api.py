@@ -269,6 +269,9 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
     app[MESSAGING] = service
     service.extension_exists = lambda ext: router.config.extension(ext) is not None
     add_routes(app, ENDPOINTS)
+    from softswitch.messaging.livechat import attach as attach_livechat
+
+    attach_livechat(app, service, router, app[PUBLIC], PREFIX)  # the website widget (§3.12)
     service.sip_send = router.send_message
     router.message_sink = service.sip_message
     for c in config.message_channels:  # not in the OpenAPI document: the token is secret
