@@ -737,6 +737,9 @@ async def _script(request: web.Request) -> web.StreamResponse:
         "Content-Type": "text/javascript; charset=utf-8", "Cache-Control": "no-cache"})
 
 
+LIVECHAT = web.AppKey("livechat", LiveChat)
+
+
 def attach(app: web.Application, service: Any, router: Any, public: set[str],
            prefix: str) -> LiveChat | None:
     """The Live Chat channels on the switch's app: the widget script, each channel's
@@ -767,6 +770,7 @@ def attach(app: web.Application, service: Any, router: Any, public: set[str],
 
     chat = LiveChat(service, router.clock, files, online, presence,
                     lambda: acd_part("business_hours"), lambda: acd_part("holidays"))
+    app[LIVECHAT] = chat
     app.router.add_get(SCRIPT, _script)
     for number in chat.channels:
         path = f"{prefix}/livechat/{number}/ws"
