@@ -88,7 +88,7 @@ import json
 import re
 import secrets
 import zoneinfo
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -521,10 +521,14 @@ class LiveChat:
                 best = s
         return best
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        channel = self.channels.get(request.match_info["number"])
-        if channel is None:
-            raise web.HTTPNotFound()
+    def handler(self, channel: ChannelConfig) -> Callable[[web.Request],
+                                                          Awaitable[web.StreamResponse]]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return await self.handle(request, channel)
+
+        return handle
+
+    async def handle(self, request: web.Request, channel: ChannelConfig) -> web.StreamResponse:
         options: LiveChatOptions = channel.options
         origin = request.headers.get("Origin")
         if not origin_allowed(options, origin):
@@ -772,9 +776,9 @@ def attach(app: web.Application, service: Any, router: Any, public: set[str],
                     lambda: acd_part("business_hours"), lambda: acd_part("holidays"))
     app[LIVECHAT] = chat
     app.router.add_get(SCRIPT, _script)
-    for number in chat.channels:
+    for number, channel in chat.channels.items():
         path = f"{prefix}/livechat/{number}/ws"
-        app.router.add_get(path, chat.handle)
+        app.router.add_get(path, chat.handler(channel))
         public.add(path)
     async def file(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
