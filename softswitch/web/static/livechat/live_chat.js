@@ -57,7 +57,7 @@
       ".lc-visitor{background:#e3efff;margin-left:auto}",
       ".lc-agent{background:#f1f1f1}",
       ".lc-system{background:#fff8e1;font-style:italic;max-width:100%}",
-      ".lc-msg img{max-width:100%;display:block}",
+      ".lc-msg img{max-width:100%;min-width:16px;min-height:16px;display:block}",
       "#lc-form,#lc-compose{padding:8px;border-top:1px solid #ddd}",
       "#lc-form label{display:block;margin-bottom:4px}",
       "#lc-form input{width:100%;box-sizing:border-box}",
@@ -134,8 +134,18 @@
       input.value = "";
     });
     panel.appendChild(compose);
-    var bubble = el("button", {id: "lc-bubble", type: "button", "aria-label": t.title},
-      "\u{1F4AC}");
+    var bubble = el("button", {id: "lc-bubble", type: "button", "aria-label": t.title});
+    var NS = "http://www.w3.org/2000/svg";
+    var icon = document.createElementNS(NS, "svg");
+    icon.setAttribute("viewBox", "0 0 24 24");
+    icon.setAttribute("width", "28");
+    icon.setAttribute("height", "28");
+    var shape = document.createElementNS(NS, "path");
+    shape.setAttribute("fill", "currentColor");
+    shape.setAttribute("d", "M4 4h16a2 2 0 0 1 2 2v9a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 " +
+      "1-2-2V6a2 2 0 0 1 2-2z");
+    icon.appendChild(shape);
+    bubble.appendChild(icon);
     bubble.addEventListener("click", function () {
       opened = !panel.classList.contains("lc-open");
       panel.classList.toggle("lc-open", opened);
