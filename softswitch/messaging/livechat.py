@@ -75,7 +75,9 @@ Decisions (§12 and the manual's gaps):
   5000) open sessions; a new visitor's first message beyond it is refused (``busy``),
   nothing stored.
 * Images are files under ``{config dir}/var/livechat/`` served at ``/livechat/files/{name}``
-  (the name is 32 random hex digits: unguessable, no log-in).
+  (the name is 32 random hex digits: unguessable, no log-in). Retention 72 h (§3.12): an
+  hourly sweep on the injected clock deletes older files (by their modification time); the
+  history keeps the message, whose image then answers 404.
 """
 
 from __future__ import annotations
@@ -455,8 +457,28 @@ class LiveChat:
         self.visitors: dict[tuple[str, str], Visitor] = {}  # (channel name, address)
         self.limiter = RateLimit(clock.monotonic)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._sweeper: Any = None
         service.senders["livechat"] = self._send
         service.observers.append(self._observe)
+
+    def start(self) -> None:
+        """The 72-hour retention of the images: a sweep now and every hour after, on the
+        injected clock."""
+        self._sweep()
+
+    def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+
+    def _sweep(self) -> None:
+        self._sweeper = self.clock.call_later(SWEEP_EVERY, self._sweep)
+        self._spawn(self._sweep_files())
+
+    async def _sweep_files(self) -> None:
+        gone = await asyncio.to_thread(sweep, self.files, self.clock.wall())
+        if gone:
+            log.info("live chat images expired", files=len(gone))
 
     @property
     def inbox(self) -> Inbox:
@@ -728,6 +750,24 @@ class _Connection:
                 "message": visitor_json(auto, self.options)})
 
 
+RETENTION = 72 * 3600.0  # §3.12: visitors' images are kept 72 hours
+SWEEP_EVERY = 3600.0
+
+
+def sweep(files: Path, now: float, keep: float = RETENTION) -> list[str]:
+    """Delete the images written more than ``keep`` seconds before ``now`` (wall epoch);
+    returns their names."""
+    gone: list[str] = []
+    if not files.is_dir():
+        return gone
+    for f in files.iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            if f.is_file() and f.stat().st_mtime < now - keep:
+                f.unlink()
+                gone.append(f.name)
+    return gone
+
+
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
@@ -791,4 +831,13 @@ def attach(app: web.Application, service: Any, router: Any, public: set[str],
                                                  "X-Content-Type-Options": "nosniff"})
 
     app.router.add_get(FILES + "/{name}", file)
+
+    async def on_startup(app: web.Application) -> None:
+        chat.start()
+
+    async def on_cleanup(app: web.Application) -> None:
+        chat.stop()
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
     return chat

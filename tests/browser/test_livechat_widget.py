@@ -202,6 +202,9 @@ def test_visitor_chats_in_the_widget(switch_factory: Callable[..., RunningSwitch
         image.write_bytes(PNG)
         page.set_input_files("#lc-file", str(image))
         expect(messages.locator(".lc-visitor img")).to_have_count(1)
+        page.wait_for_function(  # the switch serves the stored file to the page
+            "() => { const i = document.querySelector('#lc-messages .lc-visitor img');"
+            " return i && i.complete && i.naturalWidth === 1; }")
         # a reload resumes the chat
         page.reload()
         page.locator("#lc-bubble").click()

@@ -5,6 +5,7 @@ per-visitor rate limit on the injected clock, and the greeting decision of §3.1
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from softswitch.messaging.livechat import (
     image_type,
     origin_allowed,
     parse_frame,
+    sweep,
     visitor_address,
 )
 
@@ -222,3 +224,15 @@ def test_greeting_follows_destination_presence_hours_and_holidays() -> None:
     # no time zone: always business hours
     assert greeting(options(), "message_queue", "q", monday_20, hours, holidays,
                     lambda e: False, lambda e: "dnd") == ("online_greeting", "on")
+
+
+def test_images_are_kept_72_hours(tmp_path: Path) -> None:
+    old, new = tmp_path / ("a" * 32 + ".png"), tmp_path / ("b" * 32 + ".jpg")
+    old.write_bytes(PNG)
+    new.write_bytes(JPG)
+    now = 1_800_000_000.0
+    os.utime(old, (now - 72 * 3600 - 1, now - 72 * 3600 - 1))
+    os.utime(new, (now - 71 * 3600, now - 71 * 3600))
+    assert sweep(tmp_path, now) == [old.name]
+    assert not old.exists() and new.exists()
+    assert sweep(tmp_path / "none", now) == []

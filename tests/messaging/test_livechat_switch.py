@@ -313,3 +313,35 @@ async def test_the_widget_script_is_served(tmp_path: Path) -> None:
             assert "/api/v1/livechat/" in await r.text()
     finally:
         await switch.stop()
+
+
+async def test_a_socket_that_keeps_sending_garbage_is_closed(tmp_path: Path) -> None:
+    switch = await started(tmp_path, pre_chat_form=[])
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.ws_connect(ws_url(switch), headers={"Origin": ORIGIN}) as ws:
+                token = (await Visitor(ws).hello())["visitor"]
+                # at most 4 windows of one visitor at once
+                tabs = [await http.ws_connect(ws_url(switch), headers={"Origin": ORIGIN})
+                        for _ in range(4)]
+                for i, tab in enumerate(tabs):
+                    v = Visitor(tab)
+                    await v.send(type="hello", visitor=token)
+                    kind = "welcome" if i < 3 else "error"
+                    frame = await v.next(kind)
+                    assert kind == "welcome" or frame["code"] == "too_many_tabs"
+                for tab in tabs:
+                    await tab.close()
+                for _ in range(51):
+                    await ws.send_str("{nope")
+                codes = []
+                while True:
+                    msg = await asyncio.wait_for(ws.receive(), 5)
+                    if msg.type != aiohttp.WSMsgType.TEXT:
+                        break
+                    codes.append(json.loads(msg.data)["code"])
+                assert codes == ["bad_json"] * 51
+                assert ws.close_code == 1008
+        assert await stored(switch) == 0
+    finally:
+        await switch.stop()
