@@ -3,6 +3,10 @@
 
     POST /api/v1/webhooks/general/{token}               the General SMS provider (public,
                                                          signed; softswitch.messaging.general)
+    GET  /api/v1/livechat/{LC#####}/ws                   a Live Chat visitor's websocket
+                                                         (public, Origin-checked; and the
+                                                         widget script, its images:
+                                                         softswitch.messaging.livechat)
     GET  /api/v1/messaging/sessions?list=recent|archived my sessions
     POST /api/v1/messaging/sessions                      start one (§9.2, allowed extensions)
     GET  /api/v1/messaging/sessions/{id}                 one session with its history
