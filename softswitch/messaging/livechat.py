@@ -69,8 +69,10 @@ Decisions (§12 and the manual's gaps):
 * Limits: text up to 2000 characters; an image is one binary frame of at most 10 MB, PNG or
   JPEG by its content (its name does not count), only with ``text_and_images``; larger
   frames close the socket (1009). Flooding: a token bucket per visitor (5 frames, refilled
-  1 per second, on the injected clock) for messages, images and forms; past 50 refusals on
-  one socket it is closed (1008). At most 4 sockets per visitor.
+  1 per second, on the injected clock) for messages, images and forms, and one for images
+  (5, refilled 1 per minute: they fill the disk); past 50 refusals on one socket it is
+  closed (1008). At most 4 sockets per visitor. The form's answers are kept while the
+  visitor has a socket open (the widget sends them again in its ``hello``).
 * "20 active sessions" (§12.7): per channel, ``max_active_sessions`` (default 20, 1 to
   5000) open sessions; a new visitor's first message beyond it is refused (``busy``),
   nothing stored.
@@ -136,6 +138,8 @@ FRAME_MAX = 8192
 FIELD_MAX = 200
 BURST = 5.0
 REFILL = 1.0  # frames per second
+IMAGE_BURST = 5.0
+IMAGE_REFILL = 1.0 / 60.0  # images per second
 MAX_REFUSALS = 50
 MAX_SOCKETS = 4
 SCRIPT = "/live_chat.v1.0.0.js"
@@ -456,6 +460,7 @@ class LiveChat:
         self._by_name = {c.name: c for c in self.channels.values()}
         self.visitors: dict[tuple[str, str], Visitor] = {}  # (channel name, address)
         self.limiter = RateLimit(clock.monotonic)
+        self.image_limiter = RateLimit(clock.monotonic, IMAGE_BURST, IMAGE_REFILL)
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: Any = None
         service.senders["livechat"] = self._send
@@ -565,8 +570,11 @@ class LiveChat:
         try:
             await conn.run()
         finally:
-            if conn.visitor is not None:
-                conn.visitor.sockets.discard(ws)
+            visitor = conn.visitor
+            if visitor is not None:
+                visitor.sockets.discard(ws)
+                if not visitor.sockets:  # the widget sends its form again at its next hello
+                    self.visitors.pop((channel.name, visitor.address), None)
         return ws
 
 
@@ -696,6 +704,8 @@ class _Connection:
             raise FrameError("no_images", "this chat takes text only")
         ext = image_type(data)
         self.limit(visitor)
+        if not self.chat.image_limiter.allow(f"{self.channel.name}:{visitor.address}"):
+            raise FrameError("rate_limited", "too many images; wait a minute")
         self.ready(visitor)
         name = f"{secrets.token_hex(16)}.{ext}"
         path = self.chat.files / name
@@ -793,9 +803,7 @@ def attach(app: web.Application, service: Any, router: Any, public: set[str],
     from softswitch.web import ws as live_ws
     from softswitch.web.api import BOARD
 
-    config_dir = Path(router.config.path).resolve().parent if getattr(
-        router.config, "path", None) else Path.cwd()
-    files = config_dir / "var" / "livechat"
+    files = Path(router.config.config_dir) / "var" / "livechat"
 
     def online(ext: str) -> bool:
         if router.registrar.targets(ext, router.loop.time()):

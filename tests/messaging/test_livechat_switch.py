@@ -157,7 +157,11 @@ async def test_visitor_chats_with_an_agent(tmp_path: Path) -> None:
                 welcome = await v.hello(visitor)
                 assert welcome["visitor"] == visitor
                 assert welcome["session"] == {"id": sid, "open": True}
-                assert welcome["form_done"] is True  # the form is kept for the visitor
+                assert welcome["form_done"] is False  # forgotten with the last socket...
+            async with http.ws_connect(ws_url(switch), headers={"Origin": ORIGIN}) as ws:
+                v = Visitor(ws)  # ...and sent again by the widget with its hello
+                welcome = await v.hello(visitor, form={"name": "Ann"})
+                assert welcome["form_done"] is True
                 shown = [(m["from"], m["text"]) for m in welcome["history"]]
                 assert shown[:4] == [
                     ("visitor", "Hello?"),
@@ -343,5 +347,32 @@ async def test_a_socket_that_keeps_sending_garbage_is_closed(tmp_path: Path) -> 
                 assert codes == ["bad_json"] * 51
                 assert ws.close_code == 1008
         assert await stored(switch) == 0
+    finally:
+        await switch.stop()
+
+
+async def test_images_have_their_own_rate_limit(tmp_path: Path) -> None:
+    switch = await started(tmp_path, pre_chat_form=[])
+    chat = chat_of(switch)
+    chat.limiter.clock = chat.image_limiter.clock = lambda: 500.0
+    chat.limiter.burst = 50
+    try:
+        async with aiohttp.ClientSession() as http, \
+                http.ws_connect(ws_url(switch), headers={"Origin": ORIGIN}) as ws:
+            v = Visitor(ws)
+            await v.hello()
+            for _ in range(6):
+                await ws.send_bytes(PNG)
+            kinds = []
+            while len(kinds) < 6:
+                frame = json.loads((await asyncio.wait_for(ws.receive(), 5)).data)
+                if frame["type"] in ("ack", "error"):
+                    kinds.append(frame.get("code", "ack"))
+            assert kinds == ["ack"] * 5 + ["rate_limited"]
+            assert len(list((tmp_path / "var" / "livechat").glob("*.png"))) == 5
+            chat.image_limiter.clock = lambda: 560.0  # a minute later: one more
+            await ws.send_bytes(PNG)
+            assert (await v.next("ack"))["message"]["media"]
+        assert not chat.visitors  # forgotten with its last socket
     finally:
         await switch.stop()
