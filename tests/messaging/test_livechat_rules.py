@@ -236,3 +236,22 @@ def test_images_are_kept_72_hours(tmp_path: Path) -> None:
     assert sweep(tmp_path, now) == [old.name]
     assert not old.exists() and new.exists()
     assert sweep(tmp_path / "none", now) == []
+
+
+def test_the_commented_example_works() -> None:
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "config.example.yaml").read_text()
+    start = text.index("# --- livechat begin ---")
+    end = text.index("# --- livechat end ---")
+    lines = text[start:end].splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("# livechat_example:"))
+    example = yaml.safe_load("\n".join(line[2:] for line in lines[first:]))
+    raw = yaml.safe_load(text)
+    raw["message_channels"] = example["livechat_example"]
+    config = parse_config(yaml.safe_dump(raw, allow_unicode=True), "config.example.yaml", root)
+    [c] = config.message_channels
+    assert (c.type, c.numbers[0].number, c.numbers[0].destination.target) == (
+        "livechat", "LC00000", "Web Support")
+    assert c.options.images and c.options.form[0] == FormField("name", "Your name", True)
+    assert c.options.first_reply == "Thanks! An agent will be with you shortly."
+    assert c.options.time_zone == "America/New_York" and c.auto_close_days == 1
