@@ -304,6 +304,9 @@ class Config:
     # queue-admin.md §6.5: a forward disposition change also moves the same caller's missed
     # calls to the same queue of the last N hours (0 = off; softswitch.web.calllogs)
     disposition_auto_sync_hours: int = 0
+    # where relative paths of the file are resolved (the file's directory), for state
+    # written by the switch like Live Chat's images (softswitch.messaging.livechat)
+    config_dir: str = "."
     # Linkus presence statuses and §7.5 auto-switch rules (softswitch.web.presence_state)
     presence: PresenceConfig = PresenceConfig()
 
@@ -1674,7 +1677,8 @@ def parse_config(text: str, file: str = "config.yaml",
     if scheduled and smtp is None:
         checker.issue(entries["scheduled_reports"][0], "scheduled_reports",
                       "scheduled reports are sent by e-mail: configure smtp")
-    config = Config(path=file, sip=sip, rtp=rtp, http=http, database=database, smtp=smtp,
+    config = Config(path=file, config_dir=str((config_dir or Path(".")).resolve()),
+                    sip=sip, rtp=rtp, http=http, database=database, smtp=smtp,
                     prompts=prompts, extensions=extensions, trunks=trunks, logging=logging_,
                     acd=acd, acd_sections=acd_raw, message_channels=channels,
                     feature_codes=feature_codes, recording=recording,

@@ -5,6 +5,7 @@ Modules: config (the ``message_channels`` section), sessions (the sans-IO sessio
 lifecycle, visibility, auto-close), queues (the core's message queues on the ACD engine),
 store (rows in the switch's database, migration 13), general (the General SMS API channel:
 webhook, send, verification, the retrying outbox), service (the asyncio shell, and SIP
-MESSAGE channels through softswitch.app.SipRouter), api (the webhooks and the agents' REST
-endpoints; deltas on the live websocket feed).
+MESSAGE channels through softswitch.app.SipRouter), livechat (the website widget's
+channel: its configuration, visitor websocket, automatic messages and limits), api (the
+webhooks and the agents' REST endpoints; deltas on the live websocket feed).
 """

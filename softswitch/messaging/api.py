@@ -3,6 +3,10 @@
 
     POST /api/v1/webhooks/general/{token}               the General SMS provider (public,
                                                          signed; softswitch.messaging.general)
+    GET  /api/v1/livechat/{LC#####}/ws                   a Live Chat visitor's websocket
+                                                         (public, Origin-checked; and the
+                                                         widget script, its images:
+                                                         softswitch.messaging.livechat)
     GET  /api/v1/messaging/sessions?list=recent|archived my sessions
     POST /api/v1/messaging/sessions                      start one (§9.2, allowed extensions)
     GET  /api/v1/messaging/sessions/{id}                 one session with its history
@@ -269,6 +273,9 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
     app[MESSAGING] = service
     service.extension_exists = lambda ext: router.config.extension(ext) is not None
     add_routes(app, ENDPOINTS)
+    from softswitch.messaging.livechat import attach as attach_livechat
+
+    attach_livechat(app, service, router, app[PUBLIC], PREFIX)  # the website widget (§3.12)
     service.sip_send = router.send_message
     router.message_sink = service.sip_message
     for c in config.message_channels:  # not in the OpenAPI document: the token is secret

@@ -8,8 +8,10 @@ the file's line.
 Decisions:
 
 * Only the General SMS API provider (§3.9) exists so far: ``type: sms`` with
-  ``provider: general``. The other providers, WhatsApp, Messenger and Live Chat are refused
-  by ``softswitch check`` until they are built.
+  ``provider: general``. The other providers, WhatsApp and Messenger are refused by
+  ``softswitch check`` until they are built.
+* ``type: livechat`` (§3.12, the website widget): its keys are softswitch.messaging.livechat's;
+  its one number is the channel number ``LC`` + 5 digits.
 * ``type: sip``: SIP MESSAGE (RFC 3428) from the switch's own phones into sessions. Its
   numbers are what the phones send to (2 to 20 digits, not an extension's), each with a
   destination; the customer is the sending extension and the agents' replies go back to
@@ -81,6 +83,7 @@ class ChannelConfig:
     verify_interval: float = 300.0
     auto_close_days: int | None = None
     send_rate: int | None = None  # messages per second (§2.4.1); None: as fast as answered
+    options: Any = None  # the type's own settings (livechat: livechat.LiveChatOptions)
 
     def number(self, number: str) -> ChannelNumber | None:
         for n in self.numbers:
@@ -181,9 +184,13 @@ def _channel(value: object, path: Path, extensions: frozenset[str],
              queues: frozenset[str]) -> ChannelConfig:
     kind = _text(value.get("type"), (*path, "type")) if isinstance(value, Mapping) \
         and "type" in value else "sms"
-    if kind not in ("sms", "sip"):
-        raise _err((*path, "type"), f"expected sms or sip, got {kind!r} (Messenger, WhatsApp "
-                                    "and Live Chat channels are not built yet)")
+    if kind not in ("sms", "sip", "livechat"):
+        raise _err((*path, "type"), f"expected sms, sip or livechat, got {kind!r} (Messenger "
+                                    "and WhatsApp channels are not built yet)")
+    if kind == "livechat":
+        from softswitch.messaging.livechat import parse_livechat
+
+        return parse_livechat(value, path, extensions, queues)
     if kind == "sip":
         return _sip_channel(value, path, extensions, queues)
     m = _mapping(value, path, _CHANNEL_KEYS,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from softswitch.clock import Clock, TimerHandle
@@ -19,6 +19,7 @@ from softswitch.messaging.general import GeneralSmsClient, Inbound, Job, Outbox,
 from softswitch.messaging.sessions import (
     DeliveryStatus,
     Direction,
+    Effect,
     Inbox,
     Message,
     Notify,
@@ -56,6 +57,10 @@ class Messaging:
         self._verifiers: list[asyncio.Task[None]] = []
         self._recent: dict[tuple[str, str], None] = {}  # webhook ids in flight or stored
         self.extension_exists: Callable[[str], bool] = lambda ext: True
+        # channel adapters outside this module (softswitch.messaging.livechat): their send
+        # by channel type, and what they must hear of the core's effects
+        self.senders: dict[str, Callable[[ChannelConfig, Job], Awaitable[SendResult]]] = {}
+        self.observers: list[Callable[[list[Effect]], None]] = []
 
     # --- life --------------------------------------------------------------------------
 
@@ -121,6 +126,8 @@ class Messaging:
     def _apply(self) -> None:
         effects, self.inbox.out = self.inbox.out, []
         rows.persist(self.store, effects, self._channel_of)
+        for observe in self.observers:
+            observe(effects)
         for e in effects:
             if isinstance(e, Notify):
                 self._notify(e)
@@ -152,6 +159,8 @@ class Messaging:
         channel = self.channels.get(job.channel)
         if channel is not None and channel.type == "sip":
             return await self._send_sip(channel, job)
+        if channel is not None and channel.type in self.senders:
+            return await self.senders[channel.type](channel, job)
         client = self.clients.get(job.channel)
         if client is None:  # the channel left the configuration
             return SendResult(None, "Send failed: the channel no longer exists")

@@ -415,20 +415,37 @@ class Inbox:
         self._notify((agent,), "session.gone", {"session": s})
         return s
 
-    def close(self, session_id: int, agent: str | None, now: float) -> Session:
-        """An agent ends the session (``agent`` None: the system, auto-close)."""
+    def close(self, session_id: int, agent: str | None, now: float,
+              by: str | None = None) -> Session:
+        """An agent ends the session (``agent`` None: the system, auto-close; or the
+        customer named ``by``, a Live Chat visitor ending the chat, §6.2)."""
         s = self._writable(session_id, agent) if agent is not None \
             else self.sessions[session_id]
+        if not s.open:
+            raise Refused(409, "closed", f"session {session_id} is closed")
         watchers = self.watchers(s)
         self._leave_queue(s)
         s.state = SessionState.CLOSED
         del self._open[(s.channel, s.number, s.customer)]
         self._system(s, CLOSED_TEXT, now)
-        actor = SYSTEM if agent is None else agent
-        self._event(s, "close", actor, f"{self._who(agent) if agent else SYSTEM}关闭会话", now)
+        actor = agent if agent is not None else (by if by is not None else SYSTEM)
+        who = self._who(agent) if agent else actor
+        self._event(s, "close", actor, f"{who}关闭会话", now)
         self._save(s)
         self._notify(watchers, "session.changed", {"session": s})
         return s
+
+    def note(self, session_id: int, text: str, now: float) -> Message:
+        """A system message into the history (a channel's automatic message to the
+        customer, e.g. Live Chat's first reply), shown to the session's agents."""
+        s = self.sessions[session_id]
+        m = self._message(s, Direction.SYSTEM, SYSTEM, text, (), now)
+        self._notify(self.watchers(s), "message.new", {"session": s, "message": m})
+        return m
+
+    def open_session(self, channel: str, number: str, customer: str) -> Session | None:
+        sid = self._open.get((channel, number, customer))
+        return self.sessions[sid] if sid is not None else None
 
     # --- auto-close (§6.3) ---------------------------------------------------------------
 
