@@ -32,6 +32,7 @@ another.
 
 ``GET /messaging/me`` gives the console what its dialogs offer: the channel numbers the
 caller may start sessions from (§9.2: listed in ``allowed_extensions``), the message queues
+(name and chat assignment mode: the console offers Take over only where the mode has it)
 and the colleagues (extension and name, the caller left out) a session can be transferred
 to (§6.2). Decision: every logged-in user may read the colleagues' numbers and names, as
 Linkus shows its users the company directory; nothing else of an extension is given.
@@ -376,11 +377,12 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
     marks = ReadMarks(router.store, router.clock.wall)
     app[READ_MARKS] = marks
 
-    def directory() -> tuple[Any, list[str], list[dict[str, str]]]:
+    def directory() -> tuple[Any, list[dict[str, str]], list[dict[str, str]]]:
         cfg = router.config
         acd = cfg.acd
         return (cfg.message_channels,
-                [q.name for q in acd.message_queues] if acd is not None else [],
+                [{"name": q.name, "mode": q.chat_assignment_mode.value}
+                 for q in acd.message_queues] if acd is not None else [],
                 [{"extension": e.number, "name": e.name} for e in cfg.extensions])
 
     app[DIRECTORY] = directory

@@ -92,7 +92,7 @@ async def test_my_options_list_allowed_senders_queues_and_colleagues(
             # §9.2: only the number whose allowed_extensions list 1001
             assert mine["senders"] == [{"channel": "General SMS Channel", "type": "sms",
                                         "number": QUEUE_NUMBER}]
-            assert mine["queues"] == ["Tech Support"]
+            assert mine["queues"] == [{"name": "Tech Support", "mode": "manual_take_over"}]
             colleagues = {c["extension"]: c["name"] for c in mine["colleagues"]}
             assert "1001" not in colleagues and colleagues["1002"] == "Ext 1002"
             _, other = await h.api("1003", "GET", "/me")
