@@ -105,7 +105,7 @@ export class InboxView {
         this.sessions.delete(s.id);
         if (this.openId === s.id) {
           this.openId = null; this.chat = null;
-          this.app.toast(t("chat_gone", { customer: s.customer }), "notice");
+          if (this.transferring !== s.id) this.app.toast(t("chat_gone", { customer: s.customer }), "notice");
         }
         break;
       case "messaging.message.new": {
@@ -166,7 +166,9 @@ export class InboxView {
   async act(path, body, okText) {
     try {
       const reply = await this.app.api.call("POST", `/messaging/sessions/${this.openId}${path}`, body);
-      if (reply.session) {
+      // a transfer's outcome for this agent is the delta (gone, or changed when it is an
+      // agent of the target queue): the answer may come after it and must not undo it
+      if (reply.session && path !== "/transfer") {
         this.upsert(reply.session);
         if (this.chat && this.chat.session.id === reply.session.id) this.chat.session = reply.session;
       }
@@ -218,6 +220,7 @@ export class InboxView {
         const body = kind.value === "extension" ? { extension: pick.value } : { queue: pick.value };
         const label = pick.selectedOptions[0]?.textContent || pick.value;
         close();
+        this.transferring = this.openId;
         const reply = await this.act("/transfer", body);
         if (reply) this.app.toast(t("transferred_to", { target: label }));
       } },
