@@ -146,7 +146,22 @@ class ReadMarks:
 
 
 READ_MARKS = web.AppKey("messaging_read", ReadMarks)
-DIRECTORY = web.AppKey("messaging_directory", Any)
+class Directory:
+    """The configuration in force (a reload applies): channels, message queues, colleagues."""
+
+    def __init__(self, router: Any) -> None:
+        self.router = router
+
+    def read(self) -> tuple[Any, list[dict[str, str]], list[dict[str, str]]]:
+        cfg = self.router.config
+        acd = cfg.acd
+        return (cfg.message_channels,
+                [{"name": q.name, "mode": q.chat_assignment_mode.value}
+                 for q in acd.message_queues] if acd is not None else [],
+                [{"extension": e.number, "name": e.name} for e in cfg.extensions])
+
+
+DIRECTORY = web.AppKey("messaging_directory", Directory)
 
 
 class ListQuery(Strict):
@@ -218,7 +233,7 @@ async def mark_read(request: web.Request) -> web.Response:
 async def my_options(request: web.Request) -> web.Response:
     """What the caller's inbox dialogs offer (module docstring)."""
     me = principal(request).extension
-    channels, queues, colleagues = request.app[DIRECTORY]()
+    channels, queues, colleagues = request.app[DIRECTORY].read()
     senders = [{"channel": c.name, "type": c.type, "number": n.number}
                for c in channels for n in c.numbers if me in n.allowed_extensions]
     return web.json_response({"senders": senders, "queues": queues,
@@ -376,16 +391,7 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
     app[MESSAGING] = service
     marks = ReadMarks(router.store, router.clock.wall)
     app[READ_MARKS] = marks
-
-    def directory() -> tuple[Any, list[dict[str, str]], list[dict[str, str]]]:
-        cfg = router.config
-        acd = cfg.acd
-        return (cfg.message_channels,
-                [{"name": q.name, "mode": q.chat_assignment_mode.value}
-                 for q in acd.message_queues] if acd is not None else [],
-                [{"extension": e.number, "name": e.name} for e in cfg.extensions])
-
-    app[DIRECTORY] = directory
+    app[DIRECTORY] = Directory(router)
     service.extension_exists = lambda ext: router.config.extension(ext) is not None
     add_routes(app, ENDPOINTS)
     service.sip_send = router.send_message

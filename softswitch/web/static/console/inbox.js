@@ -213,7 +213,7 @@ export class InboxView {
     kind.addEventListener("change", fill);
     fill();
     const close = () => { this.app.dialog = null; this.app.render(); };
-    this.app.dialog = h("form", { class: "dialog", role: "dialog", "aria-modal": "true", "aria-label": t("transfer"), id: "transfer-dialog",
+    this.app.dialog = h("form", { class: "dialog", role: "dialog", "aria-modal": "true", "aria-label": t("transfer_session"), id: "transfer-dialog",
       onsubmit: async (ev) => {
         ev.preventDefault();
         if (!pick.value) return;
@@ -224,7 +224,7 @@ export class InboxView {
         const reply = await this.act("/transfer", body);
         if (reply) this.app.toast(t("transferred_to", { target: label }));
       } },
-    h("h2", {}, t("transfer")),
+    h("h2", {}, t("transfer_session")),
     h("label", { for: "transfer-kind" }, t("transfer_to")), kind,
     h("label", { for: "transfer-target" }, t("target")), pick,
     h("div", { class: "controls" }, h("button", { type: "submit", class: "primary", id: "transfer-ok" }, t("ok")),
@@ -342,7 +342,7 @@ export class InboxView {
     const canTake = open && s.route.type === "message_queue" && !s.owner && (!queue || queue.mode !== "no_take_over");
     const tools = h("div", { class: "controls chat-tools" },
       canTake ? h("button", { id: "take-over", class: "primary", onclick: () => this.act("/take_over", undefined, t("taken_over")) }, t("take_over")) : null,
-      open ? h("button", { id: "op-transfer", onclick: () => this.transferDialog() }, t("transfer")) : null,
+      open ? h("button", { id: "op-transfer", onclick: () => this.transferDialog() }, t("transfer_session")) : null,
       s.list === "archived" && open
         ? h("button", { id: "op-unarchive", onclick: () => this.act("/archive", { archived: false }) }, t("unarchive"))
         : open ? h("button", { id: "op-archive", onclick: () => this.act("/archive", { archived: true }) }, t("archive")) : null,
