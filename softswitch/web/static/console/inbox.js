@@ -57,6 +57,9 @@ export class InboxView {
   // ---------------------------------------------------------------- data
   async start(live) {
     live.addEventListener("delta", (ev) => this.onDelta(ev.detail));
+    document.addEventListener("visibilitychange", () => {
+      if (this.openId !== null && this.showing(this.openId) && this.sessions.get(this.openId)?.unread) { this.markRead(this.openId); this.app.scheduleRender(); }
+    });
     live.addEventListener("change", (ev) => { if (ev.detail.type === "snapshot" && this.loaded) this.reload(); });
     this.app.api.call("GET", "/messaging/me").then((o) => { this.options = o; this.app.scheduleRender(); }).catch(() => {});
     await this.reload();
