@@ -8,8 +8,9 @@ switch whose General SMS channel (§3.9) talks to a local fake provider:
 - archive and unarchive move it between Recent and Archived; a transfer to a colleague moves
   it to the colleague's inbox live; the colleague ends it (after the confirmation): the
   composer is disabled and the session is archived; the customer's next message opens a
-  new session;
-- an agent allowed on the number starts a session and its message reaches the provider;
+  new session; the colleague removes the closed one from its list (right-click);
+- an agent allowed on the number starts a session and its message reaches the provider; a
+  transfer to the message queue shows it to both agents, waiting to be taken over;
 - the labels switch to Chinese.
 
 Screenshots at 1366x768 and 1920x1080 go to tests/browser/screenshots/.
@@ -216,8 +217,17 @@ def test_agent_inbox_receives_takes_over_replies_transfers_and_closes(
             expect(row(page)).to_be_visible()
             expect(row(page).locator(".preview")).to_have_text("Any news?")
         new_id = row(a).get_attribute("data-session")
-        assert new_id is not None and int(new_id) > int(
-            b.locator("#chat").get_attribute("data-session") or "0")
+        closed_id = b.locator("#chat").get_attribute("data-session")
+        assert new_id is not None and closed_id is not None and int(new_id) > int(closed_id)
+        # B removes the closed one from its list (right-click, §9.3)
+        b.click("#inbox-archived")
+        closed = b.locator(f"#session-list li.session[data-session='{closed_id}']")
+        closed.click(button="right")
+        b.click("#menu-remove")
+        b.click("#confirm-ok")
+        expect(closed).to_have_count(0)
+        expect(b.locator("#inbox-archived")).to_have_text("Archived (0)")
+        b.click("#inbox-recent")
 
         # A may start sessions from the number (§9.2); B may not (no "+")
         expect(b.locator("#create-session")).to_have_count(0)
@@ -232,6 +242,17 @@ def test_agent_inbox_receives_takes_over_replies_transfers_and_closes(
         expect(a.locator("#chat-log .msg.sent").last).to_have_attribute("data-status", "sent")
         assert provider.sent(3)[2] == {"from": NUMBER, "to": "+8613899990000",
                                        "text": "Your parcel ships today"}
+
+        # transfer to the message queue: both its agents see it, waiting to be taken over
+        a.click("#op-transfer")
+        a.select_option("#transfer-kind", "queue")
+        a.select_option("#transfer-target", "Tech Support")
+        a.click("#transfer-ok")
+        expect(row(b, "+8613899990000")).to_be_visible()
+        expect(row(a, "+8613899990000")).to_be_visible()  # A is an agent of the queue too
+        expect(a.locator("#take-over")).to_be_visible()
+        expect(a.locator("#chat-details")).to_contain_text(
+            "Owner: waiting in message queue Tech Support")
 
         # Chinese labels (the manual's)
         a.select_option("#lang", "zh")
