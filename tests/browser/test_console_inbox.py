@@ -11,6 +11,7 @@ switch whose General SMS channel (§3.9) talks to a local fake provider:
   new session; the colleague removes the closed one from its list (right-click);
 - an agent allowed on the number starts a session and its message reaches the provider; a
   transfer to the message queue shows it to both agents, waiting to be taken over;
+- a message that arrives while the websocket is down shows once it has resumed;
 - the labels switch to Chinese.
 
 Screenshots at 1366x768 and 1920x1080 go to tests/browser/screenshots/.
@@ -253,6 +254,14 @@ def test_agent_inbox_receives_takes_over_replies_transfers_and_closes(
         expect(a.locator("#take-over")).to_be_visible()
         expect(a.locator("#chat-details")).to_contain_text(
             "Owner: waiting in message queue Tech Support")
+
+        # the websocket drops: a message arriving meanwhile shows once it has resumed
+        a.evaluate("() => { consoleApp.live.retry = 3; consoleApp.live.ws.close(); }")
+        expect(a.locator("#offline")).to_be_visible()
+        post_sms(switch, "in-3", "Are you there?", customer="+8613700000001")
+        expect(a.locator("#offline")).to_be_hidden(timeout=15000)
+        expect(row(a, "+8613700000001").locator(".unread-count")).to_have_text("1")
+        expect(row(a, "+8613700000001").locator(".preview")).to_have_text("Are you there?")
 
         # Chinese labels (the manual's)
         a.select_option("#lang", "zh")
