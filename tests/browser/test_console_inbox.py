@@ -127,7 +127,7 @@ def test_agent_inbox_receives_takes_over_replies_transfers_and_closes(
         log_in(b, switch, AGENT_B)
         for page in (a, b):  # a messaging-only user lands on the inbox
             expect(page.locator("#tab-inbox")).to_have_attribute("aria-current", "page")
-            expect(page.locator("#session-list .empty")).to_be_visible()
+            expect(page.locator("#no-sessions")).to_be_visible()
 
         # the customer's SMS appears live in both queue agents' inboxes, unread
         post_sms(switch, "in-1", "Hello, my order did not arrive")

@@ -65,14 +65,25 @@ export class InboxView {
     await this.reload();
   }
 
+  // The lists as the switch has them now; the deltas that arrive while they are read are
+  // applied after them (the answer may be older than a delta: a message would be lost)
   async reload() {
+    this.queued = this.queued || [];
     try {
       const [recent, archived] = await Promise.all(["recent", "archived"].map((w) =>
         this.app.api.call("GET", `/messaging/sessions?list=${w}`)));
       this.sessions = new Map([...recent.sessions, ...archived.sessions].map((s) => [s.id, s]));
       this.loaded = true;
+      const queued = this.queued;
+      this.queued = null;
+      for (const m of queued) this.onDelta(m);
       if (this.openId !== null) await this.open(this.openId, false);
-    } catch (err) { this.app.toast(`${t("error")}: ${err.message}`, "error"); }
+    } catch (err) {
+      const queued = this.queued || [];
+      this.queued = null;
+      for (const m of queued) this.onDelta(m);
+      this.app.toast(`${t("error")}: ${err.message}`, "error");
+    }
     this.app.scheduleRender();
   }
 
@@ -93,11 +104,19 @@ export class InboxView {
     return row;
   }
 
+  // an extension as the manual shows it: `{name}<{ext}>` (§6.1), "you" for oneself
+  who(ext) {
+    if (ext === this.app.session.extension) return t("you");
+    const c = this.options.colleagues.find((x) => x.extension === ext);
+    return c ? `${c.name}<${ext}>` : ext;
+  }
+
   showing(id) { return this.openId === id && this.app.route === "inbox" && !document.hidden; }
 
   onDelta(m) {
     if (!m.type || !m.type.startsWith("messaging.")) return;
     if (m.agent && m.agent !== this.app.session.extension) return;
+    if (this.queued) { this.queued.push(m); return; }
     const s = m.session;
     switch (m.type) {
       case "messaging.session.changed":
@@ -287,7 +306,8 @@ export class InboxView {
     const tab = (w) => h("button", { id: `inbox-${w}`, role: "tab", "aria-selected": String(this.which === w), class: this.which === w ? "current" : "",
       onclick: () => { this.which = w; this.app.render(); } }, `${t(`list_${w}`)} (${count(w)})`);
     const list = h("ul", { id: "session-list", class: "session-list", role: "listbox", "aria-label": t(`list_${this.which}`) },
-      rows.length ? rows.map((s) => this.listRow(s)) : h("li", { class: "muted empty" }, t("no_sessions")));
+      rows.length ? rows.map((s) => this.listRow(s))
+        : h("li", { class: "muted empty", id: this.loaded ? "no-sessions" : "loading-sessions" }, this.loaded ? t("no_sessions") : "…"));
     const side = h("section", { class: "sub inbox-list", "aria-label": t("inbox") },
       h("div", { class: "controls" }, h("h2", {}, t("inbox")),
         this.options.senders.length ? h("button", { id: "create-session", title: t("create_session"), "aria-label": t("create_session"), onclick: () => this.createDialog() }, "+") : null),
@@ -351,7 +371,7 @@ export class InboxView {
         : open ? h("button", { id: "op-archive", onclick: () => this.act("/archive", { archived: true }) }, t("archive")) : null,
       open ? h("button", { id: "op-close", class: "danger", onclick: () => this.app.confirm(t("confirm_close"), () => this.act("/close")) }, t("end_session")) : null,
       h("button", { id: "op-remove", class: "danger", onclick: () => this.remove(s.id) }, t("remove")));
-    const owner = s.owner ? (s.owner === me ? t("you") : s.owner)
+    const owner = s.owner ? this.who(s.owner)
       : s.route.type === "message_queue" ? t("waiting_in", { queue: s.route.target }) : "-";
     const head = h("div", { class: "chat-head" },
       h("h2", { id: "chat-title" }, s.customer),
@@ -381,7 +401,7 @@ export class InboxView {
     const state = m.type === "sent" ? h("span", { class: `delivery ${m.status}`, dataset: { status: m.status } },
       m.status === "failed" ? t("status_failed") : m.status === "sent" ? t("status_sent") : m.error ? t("status_retrying") : t("status_pending")) : null;
     return h("li", { class: `msg ${m.type}${m.sender === me ? " mine" : ""}`, dataset: { message: m.id, type: m.type, status: m.status } },
-      h("div", { class: "meta muted" }, h("span", { class: "sender" }, m.sender), " ", h("span", { class: "when" }, fmtWhen(m.time)), " ", state),
+      h("div", { class: "meta muted" }, h("span", { class: "sender" }, m.type === "sent" ? this.who(m.sender) : m.sender), " ", h("span", { class: "when" }, fmtWhen(m.time)), " ", state),
       h("div", { class: "text" }, m.text),
       (m.media || []).map((u) => (/^https?:\/\//i.test(u) ? h("a", { href: u, target: "_blank", rel: "noopener noreferrer", class: "media" }, u) : h("span", { class: "media" }, u))),
       m.error ? h("div", { class: "delivery-error", role: m.status === "failed" ? "alert" : null }, m.error) : null);
