@@ -16,11 +16,30 @@
     POST /api/v1/messaging/sessions/{id}/archive         {"archived": true|false}
     POST /api/v1/messaging/sessions/{id}/close
     POST /api/v1/messaging/sessions/{id}/remove
+    POST /api/v1/messaging/sessions/{id}/read            {"message": id}: read up to it
+    GET  /api/v1/messaging/me                            what the caller may do: senders,
+                                                         message queues, colleagues
     GET  /api/v1/messaging/channels                      admins: status and counters (§2.5)
 
 Permissions (§9.6): an agent acts on the sessions it sees (softswitch.messaging.sessions);
 a session it cannot see is 404 (its existence is not disclosed). Admins read any session
 (``GET /sessions/{id}``: the chat logs' view, §6.5) but act only as the agents they are.
+
+Unread counts (the inbox's, §9.1): per agent and session, the customer's messages after
+the last one the agent marked read (``POST .../read``, which the console sends when it shows
+the chat). The list rows carry ``unread`` and ``last_message`` (the list's preview).
+Decisions: only received (customer) messages count, not system messages nor colleagues'
+replies; a mark only moves forward; the marks are the agent's, the same on every client,
+kept in ``console_settings`` (name ``messaging_read``: one JSON object per agent) and
+loaded at start-up; marks of sessions the agent no longer sees are dropped when it marks
+another.
+
+``GET /messaging/me`` gives the console what its dialogs offer: the channel numbers the
+caller may start sessions from (§9.2: listed in ``allowed_extensions``), the message queues
+(name and chat assignment mode: the console offers Take over only where the mode has it)
+and the colleagues (extension and name, the caller left out) a session can be transferred
+to (§6.2). Decision: every logged-in user may read the colleagues' numbers and names, as
+Linkus shows its users the company directory; nothing else of an extension is given.
 
 Decision: the webhook routes are registered per configured channel token when the app is
 built; a changed ``message_channels`` applies at the next start (softswitch.reload already
@@ -30,6 +49,7 @@ log-in (401), before the body is read.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
@@ -40,7 +60,7 @@ from softswitch.messaging.config import ChannelConfig
 from softswitch.messaging.general import WebhookError, parse_webhook, signature_ok
 from softswitch.messaging.queues import AcdQueues
 from softswitch.messaging.service import Messaging
-from softswitch.messaging.sessions import Inbox, Refused
+from softswitch.messaging.sessions import Direction, Inbox, Refused
 from softswitch.web.api import PREFIX, PUBLIC, Endpoint, add_routes, body, principal
 from softswitch.web.errors import ApiError
 from softswitch.web.models import Strict, parse
@@ -85,6 +105,69 @@ class ArchiveRequest(Strict):
     archived: bool = True
 
 
+class ReadRequest(Strict):
+    """The last message the agent has seen (default: the session's last one)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"message": 42}]})
+    message: int | None = Field(default=None, ge=1)
+
+
+class ReadMarks:
+    """Per agent, per session: the id of the last message read (module docstring)."""
+
+    NAME = "messaging_read"
+
+    def __init__(self, store: Any, wall: Any) -> None:
+        self.store = store
+        self.wall = wall
+        self.marks: dict[str, dict[int, int]] = {}
+
+    async def load(self) -> None:
+        rows = await self.store.fetch(
+            "SELECT extension, value FROM console_settings WHERE name = ?", (self.NAME,))
+        for ext, value in rows:
+            self.marks[str(ext)] = {int(k): int(v) for k, v in json.loads(value).items()}
+
+    def unread(self, agent: str, messages: list[Any]) -> int:
+        seen = self.marks.get(agent, {})
+        return sum(1 for m in messages if m.direction is Direction.RECEIVED
+                   and m.id > seen.get(m.session, 0))
+
+    def mark(self, agent: str, session: int, message: int, keep: set[int]) -> None:
+        old = self.marks.get(agent, {})
+        marks = {sid: mid for sid, mid in old.items() if sid in keep}
+        marks[session] = max(message, old.get(session, 0))
+        if marks == old:
+            return
+        self.marks[agent] = marks
+        self.store.write(
+            "INSERT INTO console_settings (extension, name, value, updated_at) VALUES "
+            "(?, ?, ?, ?) ON CONFLICT (extension, name) DO UPDATE SET "
+            "value = excluded.value, updated_at = excluded.updated_at",
+            (agent, self.NAME, json.dumps({str(k): v for k, v in marks.items()}),
+             round(self.wall(), 3)))
+
+
+READ_MARKS = web.AppKey("messaging_read", ReadMarks)
+class Directory:
+    """The configuration in force (a reload applies): channels, message queues, colleagues."""
+
+    def __init__(self, router: Any) -> None:
+        self.router = router
+
+    def read(self) -> tuple[Any, list[dict[str, str]], list[dict[str, str]]]:
+        cfg = self.router.config
+        acd = cfg.acd
+        return (cfg.message_channels,
+                [{"name": q.name, "mode": q.chat_assignment_mode.value}
+                 for q in acd.message_queues] if acd is not None else [],
+                [{"extension": e.number, "name": e.name} for e in cfg.extensions])
+
+
+DIRECTORY = web.AppKey("messaging_directory", Directory)
+
+
 class ListQuery(Strict):
     """``list``: recent (default) or archived."""
 
@@ -124,8 +207,41 @@ async def list_sessions(request: web.Request) -> web.Response:
     which = parse(ListQuery, dict(request.query), "query").list
     me = principal(request).extension
     inbox = _service(request).inbox
-    return web.json_response({"list": which, "sessions": [
-        s.as_json(me) for s in inbox.list_for(me, which == "archived")]})
+    marks = request.app[READ_MARKS]
+    rows = []
+    for s in inbox.list_for(me, which == "archived"):
+        messages = inbox.messages.get(s.id, [])
+        row = s.as_json(me)
+        row["unread"] = marks.unread(me, messages)
+        row["last_message"] = messages[-1].as_json() if messages else None
+        rows.append(row)
+    return web.json_response({"list": which, "sessions": rows})
+
+
+async def mark_read(request: web.Request) -> web.Response:
+    req = await body(request, ReadRequest)
+    me, sid = principal(request).extension, _id(request)
+    inbox = _service(request).inbox
+    s = await _run(request, lambda inbox, now: inbox.session_for(sid, me))
+    messages = inbox.messages.get(s.id, [])
+    last = messages[-1].id if messages else 0
+    upto = last if req.message is None else min(req.message, last)
+    keep = {x.id for x in inbox.sessions.values() if inbox.sees(x, me)}
+    marks = request.app[READ_MARKS]
+    marks.mark(me, s.id, upto, keep)
+    await _service(request).store.flush()
+    return web.json_response({"session": s.id, "read": marks.marks[me][s.id],
+                              "unread": marks.unread(me, messages)})
+
+
+async def my_options(request: web.Request) -> web.Response:
+    """What the caller's inbox dialogs offer (module docstring)."""
+    me = principal(request).extension
+    channels, queues, colleagues = request.app[DIRECTORY].read()
+    senders = [{"channel": c.name, "type": c.type, "number": n.number}
+               for c in channels for n in c.numbers if me in n.allowed_extensions]
+    return web.json_response({"senders": senders, "queues": queues,
+                              "colleagues": [x for x in colleagues if x["extension"] != me]})
 
 
 async def start_session(request: web.Request) -> web.Response:
@@ -251,6 +367,12 @@ ENDPOINTS = [
              "End the session (§6.2)", tag="messaging"),
     Endpoint("POST", "/messaging/sessions/{session}/remove", remove,
              "Remove it from my lists (§6.2)", tag="messaging"),
+    Endpoint("POST", "/messaging/sessions/{session}/read", mark_read,
+             "Mark the session read up to a message (the inbox's unread counts)",
+             ReadRequest, tag="messaging"),
+    Endpoint("GET", "/messaging/me", my_options,
+             "The numbers I may start sessions from, the message queues and colleagues I "
+             "may transfer to", tag="messaging"),
     Endpoint("GET", "/messaging/channels", channels,
              "Message channels, their status and counters (admins, §2.5)", tag="messaging"),
 ]
@@ -271,6 +393,9 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
     service = Messaging(tuple(config.message_channels), queues, router.store, router.clock,
                         lambda kind, data, agent: publish(kind, (), data, agent=agent), name)
     app[MESSAGING] = service
+    marks = ReadMarks(router.store, router.clock.wall)
+    app[READ_MARKS] = marks
+    app[DIRECTORY] = Directory(router)
     service.extension_exists = lambda ext: router.config.extension(ext) is not None
     add_routes(app, ENDPOINTS)
     from softswitch.messaging.livechat import attach as attach_livechat
@@ -287,6 +412,7 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
 
     async def on_startup(app: web.Application) -> None:
         await service.start()
+        await marks.load()
 
     async def on_cleanup(app: web.Application) -> None:
         router.message_sink = None

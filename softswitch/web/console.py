@@ -8,7 +8,9 @@ switch at ``/`` and one small read-only endpoint the console needs beside the li
     POST /api/v1/agents/{agent}/last-queues/signin     (softswitch.web.console_state)
 
 Everything else the console shows comes from the live API (REST, the websocket of
-PROTOCOL.md): it computes no figure itself.
+PROTOCOL.md): it computes no figure itself. The agents' inbox (External Chat,
+static/console/inbox.js) works on the messaging API (softswitch.messaging.api, PROTOCOL.md
+§7), which keeps the read marks behind its unread counts.
 
 Decisions:
 - The pause reasons are global configuration (``pause_reasons``) that no other endpoint

@@ -36,11 +36,16 @@
 // - Queue groups (§3.2 Custom) are saved on the switch per user; a group shows its queues
 //   together in the queue panel; its Call Statistics are the server's figures over those
 //   queues (GET /console/figures), coloured against the group's SLA alert threshold.
+// - The inbox (External Chat, omnichannel.md §9.3) is a tab for every user when the switch
+//   has the messaging API; inbox.js has its decisions. The tab shows the unread total.
+// - A pickup's outcome (the `call.pickup` delta) is a toast for the picker: "picked up", or
+//   "pickup failed" with the reason (declined, busy, no answer, ...) and the SIP status.
 // - Drag and drop (§3.3.4): a waiting or ringing call dropped on an agent's card is
 //   redirected to that agent, an answered call is transferred (blind, the caller) to it;
 //   the Redirect / Transfer buttons stay for the keyboard.
 import { LANGS, lang, setLang, t } from "./i18n.js";
 import { Api, Live, capabilities, login } from "./live.js";
+import { InboxView } from "./inbox.js";
 import { ReportsView } from "./reports.js";
 import { Prefs } from "./store.js";
 
@@ -210,6 +215,7 @@ class Console {
     this.live.addEventListener("server-error", (ev) => this.toast(`${t("error")}: ${ev.detail.message}`, "error"));
     this.live.me.extension = this.session.extension;
     this.live.start();
+    if (this.caps.has("messaging")) { this.inbox = new InboxView(this); this.inbox.start(this.live); }
     this.loadGroups();
     if (this.roles.agent_of.length) this.loadLastQueues();
     if (!this.route) location.hash = `#/${this.defaultRoute()}`;
@@ -218,7 +224,7 @@ class Console {
 
   defaultRoute() {
     return this.viewable().length ? (this.isManager() ? "panel" : "wallboard")
-      : (this.roles.agent_of.length ? "agent" : "wallboard");
+      : (this.roles.agent_of.length ? "agent" : (this.caps.has("messaging") ? "inbox" : "wallboard"));
   }
 
   // ---------------------------------------------------------------- permissions (§7.4)
@@ -323,6 +329,7 @@ class Console {
     const mine = this.session.extension;
     if (m.type === "agent.presence" && m.agent === mine && m.presence) this.myPresence = m.presence;
     if (m.type === "agent.membership" && m.agent === mine && (m.change === "signed_out" || m.change === "signed_in")) this.loadLastQueues();
+    if (m.type === "call.pickup" && m.by === mine) this.pickupNotice(m);
     if (m.type === "notification") {
       const managed = this.roles.manager_of.includes(m.queue) || this.roles.admin;
       if (m.agent === mine || managed) this.notify(t(m.kind, { agent: m.agent, queue: m.queue }));
@@ -343,6 +350,16 @@ class Console {
     if (m.type === "disposition.changed" || m.type === "note.saved" || m.type === "record.deleted") {
       if (this.route === "logs" || this.route === "agent") this.loadLogs();
     }
+  }
+
+  // the outcome of a pickup this user asked for (PROTOCOL.md §3 `call.pickup`): only the
+  // picker's clients get it; a failure says why (and the phone's SIP status when there is one)
+  pickupNotice(m) {
+    if (m.state === "answered") { this.toast(t("pickup_done", { queue: m.queue }), "info"); return; }
+    if (m.state !== "failed") return;
+    const why = t(`pickup_${m.reason}`);
+    const status = m.status ? ` (SIP ${m.status})` : "";
+    this.toast(`${t("pickup_failed", { queue: m.queue })}: ${why}${status}`, "error");
   }
 
   notify(text) {
@@ -387,6 +404,10 @@ class Console {
     if (this.roles.agent_of.length) tabs.push(["agent", t("agent")]);
     if (this.logQueues().length) tabs.push(["logs", t("logs")]);
     if (this.mayReport()) tabs.push(["reports", t("reports")]);
+    if (this.inbox) {
+      const n = this.inbox.unreadTotal();
+      tabs.push(["inbox", n ? `${t("inbox")} (${n})` : t("inbox")]);
+    }
     const route = tabs.some(([k]) => k === this.route) ? this.route : tabs[0][0];
     const nav = h("nav", { "aria-label": "main" }, tabs.map(([k, label]) =>
       h("a", { href: `#/${k}`, id: `tab-${k}`, class: k === route ? "current" : "", "aria-current": k === route ? "page" : null }, label)));
@@ -400,7 +421,7 @@ class Console {
       h("button", { id: "logout", onclick: () => this.logout() }, t("logout")));
     const offline = h("div", { id: "offline", class: "offline", role: "status", hidden: this.live.online }, t("offline"));
     const main = h("main", { id: "main" });
-    const body = { wallboard: () => this.wallboard(), panel: () => this.panel(), agent: () => this.agentView(), logs: () => this.logsView(), reports: () => this.reportsView() }[route]();
+    const body = { wallboard: () => this.wallboard(), panel: () => this.panel(), agent: () => this.agentView(), logs: () => this.logsView(), reports: () => this.reportsView(), inbox: () => this.inbox.element() }[route]();
     main.append(body);
     this.root.replaceChildren(header, offline, main, this.dialog || "");
     document.body.classList.toggle("tv", !!document.fullscreenElement);

@@ -46,6 +46,7 @@ export async function capabilities() {
     if (a && methods.post && a[1] !== "state") caps.add(`agent_${a[1]}`);
     if (path === "/api/v1/queues/{queue}/records/{record}" && methods.delete) caps.add("record_delete");
     if (path === "/api/v1/queues/{queue}/records/{record}/callback" && methods.post) caps.add("record_callback");
+    if (path === "/api/v1/messaging/sessions" && methods.get) caps.add("messaging");
   }
   return caps;
 }
