@@ -7,6 +7,10 @@
                                                          (public, Origin-checked; and the
                                                          widget script, its images:
                                                          softswitch.messaging.livechat)
+    POST /api/v1/webhooks/{provider}/{token}            twilio, telnyx, bandwidth, flowroute,
+                                                         whatsapp, messenger
+    GET  /api/v1/webhooks/{whatsapp|messenger}/{token}  Meta's verify-token handshake
+                                                         (softswitch.messaging.providers)
     GET  /api/v1/messaging/sessions?list=recent|archived my sessions
     POST /api/v1/messaging/sessions                      start one (§9.2, allowed extensions)
     GET  /api/v1/messaging/sessions/{id}                 one session with its history
@@ -20,6 +24,8 @@
     GET  /api/v1/messaging/me                            what the caller may do: senders,
                                                          message queues, colleagues
     GET  /api/v1/messaging/channels                      admins: status and counters (§2.5)
+    GET  /api/v1/messaging/channels/{name}/templates     a WhatsApp channel's synced templates
+    POST /api/v1/messaging/channels/{name}/templates/refresh   admins: sync them now (§3.11)
 
 Permissions (§9.6): an agent acts on the sessions it sees (softswitch.messaging.sessions);
 a session it cannot see is 404 (its existence is not disclosed). Admins read any session
@@ -57,7 +63,9 @@ from pydantic import ConfigDict, Field
 
 from softswitch.log import get_logger
 from softswitch.messaging.config import ChannelConfig
-from softswitch.messaging.general import WebhookError, parse_webhook, signature_ok
+from softswitch.messaging.general import GeneralSmsClient, WebhookError, parse_webhook, signature_ok
+from softswitch.messaging.providers import ReplyRefused, webhook_routes
+from softswitch.messaging.providers.whatsapp import WhatsAppAdapter
 from softswitch.messaging.queues import AcdQueues
 from softswitch.messaging.service import Messaging
 from softswitch.messaging.sessions import Direction, Inbox, Refused
@@ -81,13 +89,25 @@ class StartSessionRequest(Strict):
     customer: str = Field(pattern=r"^\+[1-9][0-9]{1,14}$")
 
 
+class TemplateRequest(Strict):
+    """A synced WhatsApp template (§3.11) and its variables' values."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=512)
+    language: str = Field(min_length=2, max_length=15)
+    variables: dict[str, str] = Field(default_factory=dict, max_length=50)
+
+
 class ReplyRequest(Strict):
-    """An agent's message (text, and/or media URLs the provider fetches)."""
+    """An agent's message (text, and/or media URLs the provider fetches), or a WhatsApp
+    template alone (``{"template": {"name", "language", "variables": {name: value}}}``,
+    one of ``GET /messaging/channels/{channel}/templates``)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"text": "Hello, World!"}]})
     text: str = Field(default="", max_length=2000)
     media: list[str] = Field(default_factory=list, max_length=10)
+    template: TemplateRequest | None = None
 
 
 class SessionTransferRequest(Strict):
@@ -262,12 +282,22 @@ async def get_session(request: web.Request) -> web.Response:
 
 async def reply(request: web.Request) -> web.Response:
     req = await body(request, ReplyRequest)
-    if not req.text and not req.media:
+    if not req.text and not req.media and req.template is None:
         raise ApiError(400, "invalid_field", "text or media is required", "text")
     me, sid = principal(request).extension, _id(request)
+    service = _service(request)
+    session = service.inbox.sessions.get(sid)
+    if session is not None and not service.inbox.sees(session, me):
+        raise ApiError(404, "not_found", f"no session {sid}")
+    try:  # the channel's rules (WhatsApp's and Messenger's windows, templates)
+        text, media = service.prepare_reply(
+            sid, req.text, tuple(req.media),
+            req.template.model_dump() if req.template is not None else None)
+    except ReplyRefused as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
     # as queued: the outbox may have delivered it by the time the rows are committed
     m = await _run(request, lambda inbox, now: inbox.reply(
-        sid, me, req.text, tuple(req.media), now).as_json())
+        sid, me, text, media, now).as_json())
     return web.json_response({"message": m}, status=202)
 
 
@@ -313,6 +343,32 @@ async def channels(request: web.Request) -> web.Response:
     if not principal(request).admin:
         raise ApiError(403, "forbidden", "only admins see the message channels")
     return web.json_response({"channels": _service(request).channel_rows()})
+
+
+def _whatsapp(request: web.Request) -> WhatsAppAdapter:
+    name = request.match_info["channel"]
+    client = _service(request).clients.get(name)
+    if not isinstance(client, WhatsAppAdapter):
+        raise ApiError(404, "not_found", f"no WhatsApp channel {name!r}")
+    return client
+
+
+async def templates(request: web.Request) -> web.Response:
+    """Agents pick a template here to start or reopen a WhatsApp conversation."""
+    client = _whatsapp(request)
+    return web.json_response({"channel": client.config.name, "synced_at": client.synced_at,
+                              "templates": [t.as_json() for t in client.templates.values()]})
+
+
+async def refresh_templates(request: web.Request) -> web.Response:
+    if not principal(request).admin:
+        raise ApiError(403, "forbidden", "only admins refresh the templates")
+    client = _whatsapp(request)
+    try:
+        await client.sync_templates()
+    except ReplyRefused as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
+    return await templates(request)
 
 
 def _webhook(channel: ChannelConfig) -> Any:
@@ -375,6 +431,10 @@ ENDPOINTS = [
              "may transfer to", tag="messaging"),
     Endpoint("GET", "/messaging/channels", channels,
              "Message channels, their status and counters (admins, §2.5)", tag="messaging"),
+    Endpoint("GET", "/messaging/channels/{channel}/templates", templates,
+             "A WhatsApp channel's synced message templates (§3.11)", tag="messaging"),
+    Endpoint("POST", "/messaging/channels/{channel}/templates/refresh", refresh_templates,
+             "Sync a WhatsApp channel's templates now (admins, §3.11)", tag="messaging"),
 ]
 
 
@@ -404,10 +464,16 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
     service.sip_send = router.send_message
     router.message_sink = service.sip_message
     for c in config.message_channels:  # not in the OpenAPI document: the token is secret
-        if c.type != "sms":
+        client = service.clients.get(c.name)  # none for SIP and Live Chat channels
+        if client is None:
             continue
         path = f"{PREFIX}/webhooks/{c.provider}/{c.token}"
-        app.router.add_post(path, _webhook(c))
+        if isinstance(client, GeneralSmsClient):
+            app.router.add_post(path, _webhook(c))
+        else:
+            post, get = webhook_routes(client, service.receive)
+            app.router.add_post(path, post)
+            app.router.add_get(path, get, allow_head=False)
         app[PUBLIC].add(path)
 
     async def on_startup(app: web.Application) -> None:

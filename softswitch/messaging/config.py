@@ -7,9 +7,17 @@ the file's line.
 
 Decisions:
 
-* Only the General SMS API provider (§3.9) exists so far: ``type: sms`` with
-  ``provider: general``. The other providers, WhatsApp and Messenger are refused by
-  ``softswitch check`` until they are built.
+* ``type: sms`` with ``provider: general`` (§3.9, softswitch.messaging.general), or a named
+  provider of ``NAMED_PROVIDERS`` (softswitch.messaging.providers: Twilio, Telnyx,
+  Bandwidth, Flowroute) with its own credential keys (``PROVIDER_KEYS``) instead of
+  ``api_key``/``secret``/``send_url``, and an optional ``base_url`` (the provider's API root; tests and staging point it at a
+  local server). The other providers of §3.1 (Apidaze, SIPTRUNK, VoiceMeUp) are
+  refused by ``softswitch check`` until they are built.
+* ``type: whatsapp`` (§3.11) and ``type: messenger`` (§3.10): one number (WhatsApp) or one
+  Page (Messenger) per channel, with its ``destination`` (and, WhatsApp only,
+  ``allowed_extensions``) at the channel level; the Page ID stands in the channel's number
+  list, with no allowed extensions (agents cannot start Messenger chats). ``send_rate``
+  defaults to the platform maximum (80/s, 40/s) and cannot exceed it.
 * ``type: livechat`` (§3.12, the website widget): its keys are softswitch.messaging.livechat's;
   its one number is the channel number ``LC`` + 5 digits.
 * ``type: sip``: SIP MESSAGE (RFC 3428) from the switch's own phones into sessions. Its
@@ -45,7 +53,18 @@ Path = tuple[str | int, ...]
 E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 SENDER_ID = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9]{1,11}$")
 TOKEN = re.compile(r"^[0-9a-f]{32}$")
-PROVIDERS = ("general",)
+PROVIDERS = ("general", "twilio", "telnyx", "bandwidth", "flowroute")
+NAMED_PROVIDERS = ("twilio", "telnyx", "bandwidth", "flowroute")
+# provider: (required credential keys, optional ones, default base_url)
+PROVIDER_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
+    "twilio": (("account_sid", "auth_token"), ("public_url",), "https://api.twilio.com"),
+    "telnyx": (("api_key", "public_key"), ("timestamp_tolerance",), "https://api.telnyx.com"),
+    "bandwidth": (("application_id", "account_id", "username", "password"),
+                  ("callback_username", "callback_password"), "https://messaging.bandwidth.com"),
+    "flowroute": (("access_key", "secret_key"), (), "https://api.flowroute.com"),
+}
+META_BASE_URL = "https://graph.facebook.com/v21.0"
+META_RATE = {"whatsapp": 80, "messenger": 40}  # §3.10, §3.11: messages per second at most
 
 
 class MessagingConfigError(Exception):
@@ -84,6 +103,14 @@ class ChannelConfig:
     auto_close_days: int | None = None
     send_rate: int | None = None  # messages per second (§2.4.1); None: as fast as answered
     options: Any = None  # the type's own settings (livechat: livechat.LiveChatOptions)
+    base_url: str = ""  # a named provider's API root (no trailing slash)
+    credentials: tuple[tuple[str, str], ...] = ()  # a named provider's own keys
+
+    def cred(self, key: str, default: str = "") -> str:
+        for k, v in self.credentials:
+            if k == key:
+                return v
+        return default
 
     def number(self, number: str) -> ChannelNumber | None:
         for n in self.numbers:
@@ -184,21 +211,26 @@ def _channel(value: object, path: Path, extensions: frozenset[str],
              queues: frozenset[str]) -> ChannelConfig:
     kind = _text(value.get("type"), (*path, "type")) if isinstance(value, Mapping) \
         and "type" in value else "sms"
-    if kind not in ("sms", "sip", "livechat"):
-        raise _err((*path, "type"), f"expected sms, sip or livechat, got {kind!r} (Messenger "
-                                    "and WhatsApp channels are not built yet)")
+    if kind not in ("sms", "sip", "livechat", "whatsapp", "messenger"):
+        raise _err((*path, "type"), f"expected sms, sip, livechat, whatsapp or messenger, got "
+                                    f"{kind!r}")
     if kind == "livechat":
         from softswitch.messaging.livechat import parse_livechat
 
         return parse_livechat(value, path, extensions, queues)
     if kind == "sip":
         return _sip_channel(value, path, extensions, queues)
+    if kind in META_RATE:
+        return _meta_channel(value, path, kind, extensions, queues)
+    if isinstance(value, Mapping) and value.get("provider") in NAMED_PROVIDERS:
+        return _provider_channel(value, path, str(value["provider"]), extensions, queues)
     m = _mapping(value, path, _CHANNEL_KEYS,
                  ("name", "type", "provider", "token", "api_key", "send_url", "numbers"))
     provider = _text(m["provider"], (*path, "provider"))
     if provider not in PROVIDERS:
         raise _err((*path, "provider"), f"expected one of {', '.join(PROVIDERS)}, got "
-                                        f"{provider!r} (the named providers are not built yet)")
+                                        f"{provider!r} (Apidaze, SIPTRUNK and "
+                                        "VoiceMeUp are not built yet)")
     token = _text(m["token"], (*path, "token"))
     if not TOKEN.match(token):
         raise _err((*path, "token"), "expected 32 lowercase hex digits (the webhook URL's "
@@ -228,6 +260,122 @@ def _channel(value: object, path: Path, extensions: frozenset[str],
                          if "auto_close_days" in m else None),
         send_rate=(_int(m["send_rate"], (*path, "send_rate"), 1, 1000)
                    if "send_rate" in m else None))
+
+
+def _token(value: object, path: Path) -> str:
+    token = _text(value, path)
+    if not TOKEN.match(token):
+        raise _err(path, "expected 32 lowercase hex digits (the webhook URL's last segment)")
+    return token
+
+
+def _numbers(raw: object, path: Path, extensions: frozenset[str],
+             queues: frozenset[str]) -> tuple[ChannelNumber, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise _err(path, "expected a list of at least one number")
+    numbers = tuple(_number(n, (*path, i), extensions, queues) for i, n in enumerate(raw))
+    seen: set[str] = set()
+    for i, n in enumerate(numbers):
+        if n.number in seen:
+            raise _err((*path, i, "number"), f"{n.number} is listed twice")
+        seen.add(n.number)
+    return numbers
+
+
+def _rate(m: Mapping[str, Any], path: Path, high: int, default: int | None) -> int | None:
+    if "send_rate" not in m:
+        return default
+    return _int(m["send_rate"], (*path, "send_rate"), 1, high)
+
+
+def _auto_close(m: Mapping[str, Any], path: Path) -> int | None:
+    return (_int(m["auto_close_days"], (*path, "auto_close_days"), 1, 365)
+            if "auto_close_days" in m else None)
+
+
+def _base_url(m: Mapping[str, Any], path: Path, default: str) -> str:
+    return _url(m["base_url"], (*path, "base_url")).rstrip("/") if "base_url" in m \
+        else default
+
+
+def _provider_channel(value: Mapping[str, Any], path: Path, provider: str,
+                      extensions: frozenset[str], queues: frozenset[str]) -> ChannelConfig:
+    """A named SMS provider (softswitch.messaging.providers): its credentials, checked in
+    form here (a wrong one shows at the first send or webhook)."""
+    required, optional, default_base = PROVIDER_KEYS[provider]
+    common = ("name", "type", "provider", "token", "base_url", "auto_close_days",
+              "send_rate", "numbers")
+    m = _mapping(value, path, common + required + optional,
+                 ("name", "provider", "token", "numbers") + required)
+    creds = {k: _text(m[k], (*path, k)) for k in required + optional if k in m}
+    if provider == "twilio":
+        if not re.match(r"^AC[0-9a-f]{32}$", creds["account_sid"]):
+            raise _err((*path, "account_sid"), "expected AC and 32 lowercase hex digits")
+        if "public_url" in creds:
+            creds["public_url"] = _url(creds["public_url"], (*path, "public_url"))
+    if provider == "bandwidth" and \
+            ("callback_username" in creds) != ("callback_password" in creds):
+        raise _err((*path, "callback_password" if "callback_username" in creds
+                    else "callback_username"),
+                   "callback_username and callback_password go together")
+    if provider == "telnyx":
+        import base64
+        import binascii
+        try:
+            key = base64.b64decode(creds["public_key"], validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        if len(key) != 32:
+            raise _err((*path, "public_key"), "expected the base64 Ed25519 public key "
+                                              "(32 bytes) of the Telnyx portal")
+        if "timestamp_tolerance" in m:
+            creds["timestamp_tolerance"] = str(_int(
+                m["timestamp_tolerance"], (*path, "timestamp_tolerance"), 10, 3600))
+    return ChannelConfig(
+        name=_text(m["name"], (*path, "name")), type="sms", provider=provider,
+        token=_token(m["token"], (*path, "token")), api_key="", send_url="",
+        numbers=_numbers(m["numbers"], (*path, "numbers"), extensions, queues),
+        auto_close_days=_auto_close(m, path), send_rate=_rate(m, path, 1000, None),
+        base_url=_base_url(m, path, default_base), credentials=tuple(creds.items()))
+
+
+_META_KEYS = {
+    "whatsapp": ("verify_token", "access_token", "app_secret", "number", "number_id",
+                 "waba_id", "destination"),
+    "messenger": ("verify_token", "access_token", "app_secret", "page_id", "page_name",
+                  "destination"),
+}
+
+
+def _meta_channel(value: object, path: Path, kind: str, extensions: frozenset[str],
+                  queues: frozenset[str]) -> ChannelConfig:
+    """WhatsApp Cloud API (§3.11) or Messenger (§3.10) channel: one number or Page."""
+    required = _META_KEYS[kind]
+    extra = ("allowed_extensions",) if kind == "whatsapp" else ()
+    m = _mapping(value, path, ("name", "type", "token", "base_url", "auto_close_days",
+                               "send_rate") + required + extra,
+                 ("name", "type", "token") + required)
+    creds = {k: _text(m[k], (*path, k)) for k in required if k != "destination"}
+    for key in ("number_id", "waba_id", "page_id"):
+        if key in creds and not creds[key].isdigit():
+            raise _err((*path, key), f"expected digits, got {creds[key]!r}")
+    if kind == "whatsapp":
+        entry: dict[str, Any] = {"number": creds["number"], "destination": m["destination"]}
+        if "allowed_extensions" in m:
+            entry["allowed_extensions"] = m["allowed_extensions"]
+        if not E164.match(creds["number"]):
+            raise _err((*path, "number"), f"expected an E.164 number like +15559871234, got "
+                                          f"{creds['number']!r}")
+        number = _number(entry, path, extensions, queues)
+    else:
+        number = ChannelNumber(creds["page_id"], _destination(
+            m["destination"], (*path, "destination"), extensions, queues))
+    return ChannelConfig(
+        name=_text(m["name"], (*path, "name")), type=kind, provider=kind,
+        token=_token(m["token"], (*path, "token")), api_key="", send_url="",
+        numbers=(number,), auto_close_days=_auto_close(m, path),
+        send_rate=_rate(m, path, META_RATE[kind], META_RATE[kind]),
+        base_url=_base_url(m, path, META_BASE_URL), credentials=tuple(creds.items()))
 
 
 SIP_NUMBER = re.compile(r"^[0-9]{2,20}$")

@@ -16,6 +16,12 @@ from softswitch.log import get_logger
 from softswitch.messaging import store as rows
 from softswitch.messaging.config import ChannelConfig
 from softswitch.messaging.general import GeneralSmsClient, Inbound, Job, Outbox, SendResult
+from softswitch.messaging.providers import (
+    ADAPTERS,
+    ProviderAdapter,
+    ReplyRefused,
+    make_adapter,
+)
 from softswitch.messaging.sessions import (
     DeliveryStatus,
     Direction,
@@ -43,7 +49,12 @@ class Messaging:
         self.store = store
         self.clock = clock
         self.publish = publish
-        self.clients = {c.name: GeneralSmsClient(c) for c in channels if c.type == "sms"}
+        self.clients: dict[str, GeneralSmsClient | ProviderAdapter] = {}
+        for c in channels:  # the named providers: softswitch.messaging.providers
+            if c.provider == "general":
+                self.clients[c.name] = GeneralSmsClient(c)
+            elif c.provider in ADAPTERS:
+                self.clients[c.name] = make_adapter(c, clock, self._window_of(c.name))
         self._sip_numbers = {n.number: c for c in channels if c.type == "sip"
                              for n in c.numbers}
         # the router's SIP MESSAGE sender (softswitch.app.SipRouter.send_message)
@@ -80,6 +91,10 @@ class Messaging:
             if c.verify_url is not None:
                 self._verifiers.append(asyncio.get_running_loop().create_task(
                     self._verify_loop(c), name=f"verify-{c.name}"))
+        for client in self.clients.values():
+            if isinstance(client, ProviderAdapter):
+                self._verifiers.append(asyncio.get_running_loop().create_task(
+                    client.run(), name=f"provider-{client.config.name}"))
         self._arm()
         log.info("messaging started", channels=len(self.channels),
                  sessions=len(self.inbox.sessions), pending=len(self.outbox))
@@ -113,6 +128,36 @@ class Messaging:
         self._apply()
         await self.store.flush()
         return m
+
+    def _window_of(self, channel: str) -> Callable[[str, str], float | None]:
+        return lambda number, customer: self.last_inbound(channel, number, customer)
+
+    def last_inbound(self, channel: str, number: str, customer: str) -> float | None:
+        """When the customer last wrote to this channel number (any session): the
+        24-hour and 7-day windows of WhatsApp and Messenger."""
+        last: float | None = None
+        for s in self.inbox.sessions.values():
+            if s.channel != channel or s.number != number or s.customer != customer:
+                continue
+            for m in reversed(self.inbox.messages.get(s.id, ())):
+                if m.direction is Direction.RECEIVED:
+                    last = m.time if last is None else max(last, m.time)
+                    break
+        return last
+
+    def prepare_reply(self, session_id: int, text: str, media: tuple[str, ...],
+                      template: dict[str, Any] | None) -> tuple[str, tuple[str, ...]]:
+        """An agent's reply as the channel will store and send it (a WhatsApp template
+        rendered); raises `ReplyRefused` (the window rules). An unknown session passes
+        through: the core answers it."""
+        s = self.inbox.sessions.get(session_id)
+        client = self.clients.get(s.channel) if s is not None else None
+        if s is None or not isinstance(client, ProviderAdapter):
+            if template is not None:
+                raise ReplyRefused(400, "invalid_field",
+                                   "message templates exist only on WhatsApp channels")
+            return text, media
+        return client.prepare(s.number, s.customer, text, media, template)
 
     def run(self, op: Callable[[Inbox, float], Any]) -> Any:
         """An agent's operation on the core (raises sessions.Refused); effects applied."""
@@ -253,6 +298,7 @@ class Messaging:
 
     async def _verify_loop(self, channel: ChannelConfig) -> None:
         client = self.clients[channel.name]
+        assert isinstance(client, GeneralSmsClient)
         while True:
             before = client.status
             status = await client.verify()

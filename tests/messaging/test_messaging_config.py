@@ -28,8 +28,23 @@ def example_with_channels() -> str:
 
 def test_the_commented_example_works() -> None:
     config = parse_config(example_with_channels(), "config.example.yaml", ROOT)
-    channel, phones = config.message_channels
+    channel, phones, tw, tx, bw, fr, wa, fb = config.message_channels
     assert isinstance(channel, ChannelConfig)
+    assert (tw.provider, tw.cred("account_sid"), tw.base_url, tw.send_rate) == (
+        "twilio", "AC0123456789abcdef0123456789abcdef", "https://api.twilio.com", None)
+    assert tw.cred("public_url").startswith("https://pbx.example.com/")
+    assert (tx.provider, tx.base_url, tx.numbers[0].destination.type) == (
+        "telnyx", "https://api.telnyx.com", "message_queue")
+    assert (bw.provider, bw.cred("account_id"), bw.cred("callback_username")) == (
+        "bandwidth", "9900000", "pbx")
+    assert (fr.provider, fr.base_url, fr.cred("access_key")) == (
+        "flowroute", "https://api.flowroute.com", "change-me")
+    assert (wa.type, wa.provider, wa.send_rate, wa.cred("number_id"), wa.cred("waba_id")) == (
+        "whatsapp", "whatsapp", 80, "123", "456")
+    assert (wa.numbers[0].number, wa.numbers[0].allowed_extensions) == (
+        "+15559871234", ("1001",))
+    assert (fb.type, fb.send_rate, fb.numbers[0].number, fb.numbers[0].allowed_extensions) == (
+        "messenger", 40, "334079033132769", ())
     assert (phones.type, phones.numbers[0].number, phones.numbers[0].destination.target) == (
         "sip", "6590", "Web Support")
     assert channel.name == "General SMS Channel" and channel.auto_close_days == 1
@@ -48,8 +63,24 @@ def test_the_commented_example_works() -> None:
      ".target", "no message queue 'Nobody'"),
     ('allowed_extensions: ["1001"]', 'allowed_extensions: ["4711"]',
      "message_channels[0].numbers[0].allowed_extensions[0]", "no extension 4711"),
-    ("provider: general", "provider: twilio", "message_channels[0].provider",
+    ("provider: general", "provider: voicemeup", "message_channels[0].provider",
      "not built yet"),
+    ("account_sid: AC0123456789abcdef0123456789abcdef", "account_sid: AC12",
+     "message_channels[2].account_sid", "AC and 32"),
+    ("public_key: 11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=", "public_key: abc",
+     "message_channels[3].public_key", "Ed25519"),
+    ("api_key: KEY-change-me", "api_kee: KEY-change-me", "message_channels[3].api_kee",
+     "unknown key"),
+    ('number_id: "123"', 'number_id: "12a"', "message_channels[6].number_id", "digits"),
+    ('number: "+15559871234"', 'number: "15559871234"', "message_channels[6].number",
+     "E.164"),
+    ("waba_id", "waba", "message_channels[6].waba", "unknown key"),
+    ("    callback_password: change-me-too", "", "message_channels[4].callback_password",
+     "go together"),
+    ('page_id: "334079033132769"', 'page_id: "+14155550100"',
+     "message_channels[7].page_id", "digits"),
+    ("page_name: Yeastar", "page_name: Yeastar\n    send_rate: 41",
+     "message_channels[7].send_rate", "from 1 to 40"),
     ("token: 429ced149ff9437695be795aff38407b", "token: abc", "message_channels[0].token",
      "32 lowercase hex"),
     ("auto_close_days: 1 ", "auto_close_days: 0 ", "message_channels[0].auto_close_days",
@@ -60,7 +91,7 @@ def test_the_commented_example_works() -> None:
      "an extension's number"),
     ('number: "6590"', 'number: "+6590"', "message_channels[1].numbers[0].number",
      "2 to 20 digits"),
-    ("type: sip", "type: whatsapp", "message_channels[1].type", "not built yet"),
+    ("type: sip", "type: instagram", "message_channels[1].type", "expected sms, sip"),
 ])
 def test_mistakes_are_reported_at_their_line(old: str, new: str, path: str,
                                              message: str) -> None:
@@ -78,5 +109,19 @@ def test_mistakes_are_reported_at_their_line(old: str, new: str, path: str,
 
 def test_an_alphanumeric_sender_id_is_a_number() -> None:
     text = example_with_channels().replace('"+14102161183"', "YEASTAR", 1)
-    channel, _ = parse_config(text, "config.example.yaml", ROOT).message_channels
+    channel = parse_config(text, "config.example.yaml", ROOT).message_channels[0]
     assert channel.numbers[0].number == "YEASTAR"
+
+
+def test_one_page_per_messenger_channel() -> None:
+    """§3.10: a Page belongs to one channel (its ID stands in the channel's numbers)."""
+    text = example_with_channels()
+    start = text.index("  - name: Facebook channel")
+    end = text.index("# --- messaging end ---")
+    block = text[start:end]
+    second = block.replace("Facebook channel", "Facebook again").replace(
+        "7d2a9e4c1f5b6a8d0c3e4f5a6b7c8d9e", "0d2a9e4c1f5b6a8d0c3e4f5a6b7c8d9e")
+    with pytest.raises(ConfigError) as err:
+        parse_config(text[:end] + second + text[end:], "config.example.yaml", ROOT)
+    assert any("334079033132769 is already a number of message_channels[7]" in i.message
+               for i in err.value.issues)

@@ -1,0 +1,385 @@
+"""WhatsApp Cloud API (omnichannel.md §3.11) in Meta's own formats.
+
+Webhook ``/api/v1/webhooks/whatsapp/{token}``: GET is Meta's verify-token handshake
+(softswitch.messaging.providers.meta); POST carries ``X-Hub-Signature-256`` and
+``{"object": "whatsapp_business_account", "entry": [{"id": WABA, "changes": [{"field":
+"messages", "value": {"messaging_product": "whatsapp", "metadata": {"display_phone_number",
+"phone_number_id"}, "contacts": [...], "messages": [{"from", "id", "timestamp", "type",
+"text": {"body"} | "image": {"id", "mime_type", "caption"} | ...}], "statuses": [...]}}]}]}``.
+A change whose ``phone_number_id`` is not the channel's ``number_id`` is refused (400).
+
+Send: ``POST {base_url}/{number_id}/messages`` with ``Authorization: Bearer
+{access_token}`` and ``{"messaging_product": "whatsapp", "recipient_type": "individual",
+"to": wa_id, "type": "text", "text": {"preview_url": false, "body"}}``, a media message
+``{"type": "image"|"video"|"audio"|"document", "<type>": {"link": url}}`` per file, or a
+template ``{"type": "template", "template": {"name", "language": {"code"}, "components":
+[{"type": "body", "parameters": [{"type": "text", "parameter_name"?, "text"}]}]}}``.
+The answer ``{"messages": [{"id": "wamid..."}]}`` is accepted.
+
+Templates: ``GET {base_url}/{waba_id}/message_templates`` (all pages) at start, once a
+day, and on the admin's refresh; only ``APPROVED`` ones, no catalog templates (a
+``CATALOG`` or ``MPM`` button), no template whose variable names are not ``[a-z0-9]``
+(§3.11), at most 250.
+
+Decisions:
+
+* One Meta app per channel (the manual's setup gives each channel its own webhook, verify
+  token and App Secret): a change for another ``phone_number_id`` is refused (400, logged)
+  as the misconfiguration it is, not dropped in silence.
+* Customers are kept in E.164 (``+`` and the ``wa_id``), like SMS, so an agent starts a
+  WhatsApp session with the same kind of number (§9.2); the ``to`` of a send is the
+  ``wa_id`` (the digits).
+* The 24-hour customer-service window is counted from the customer's last message on
+  this channel number, any session. Outside it only a template can be sent: a free-form
+  reply is refused at the API (409 ``window_closed``, "Outside the 24-hour customer
+  service window: only a message template can be sent"), and a queued one that finds the
+  window closed when it is sent (after retries) fails with the same text; Meta's own
+  131047 maps to it too.
+* A template reply is stored with its rendered text (what the customer reads) and its
+  reference as one ``template:`` media entry (``template:{name}?language=..&var.{v}=..``),
+  so a restart resends it as the template, not as free text.
+* Inbound media are stored as their Graph media URL (``{base_url}/{media id}``, fetched
+  with the channel's token); a caption becomes the text. Locations, button replies and
+  interactive replies become text; other types (reactions, unsupported) are stored as a
+  bracketed note so the agent knows something came.
+* Sends go at most 80 per second (the channel's ``send_rate``, §3.11); a text with files
+  is sent as one message per part and stops at the first refused part (not retried when
+  an earlier part was already delivered, so nothing is sent twice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+
+from aiohttp import web
+
+from softswitch.log import get_logger
+from softswitch.messaging.general import ChannelStatus, Inbound, Prompt, SendResult
+from softswitch.messaging.providers import meta
+from softswitch.messaging.providers.base import (
+    ProviderAdapter,
+    ReplyRefused,
+    WebhookRefused,
+)
+
+log = get_logger("messaging")
+
+WINDOW = meta.DAY  # the customer-service window, seconds
+WINDOW_PROMPT = ("Outside the 24-hour customer service window: only a message template "
+                 "can be sent")
+MAX_TEMPLATES = 250
+SYNC_EVERY = meta.DAY
+VARIABLE = re.compile(r"\{\{([^{}]*)\}\}")
+VARIABLE_NAME = re.compile(r"^[a-z0-9]+$")
+TEMPLATE_SCHEME = "template:"
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    name: str
+    language: str
+    category: str
+    components: tuple[tuple[str, str], ...]  # (component type, text) of HEADER/BODY texts
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for _, text in self.components:
+            for v in VARIABLE.findall(text):
+                seen[v.strip()] = None
+        return tuple(seen)
+
+    @property
+    def positional(self) -> bool:
+        return all(v.isdigit() for v in self.variables)
+
+    def render(self, values: Mapping[str, str]) -> str:
+        return "\n".join(VARIABLE.sub(lambda m: values.get(m.group(1).strip(), ""), text)
+                         for _, text in self.components)
+
+    def as_json(self) -> dict[str, object]:
+        return {"name": self.name, "language": self.language, "category": self.category,
+                "variables": list(self.variables),
+                "components": [{"type": k, "text": t} for k, t in self.components]}
+
+
+def parse_template(raw: object) -> Template | None:
+    """One entry of Graph's ``message_templates`` list; None when it is not synced."""
+    if not isinstance(raw, dict) or raw.get("status") != "APPROVED":
+        return None
+    name, language = raw.get("name"), raw.get("language")
+    comps = raw.get("components")
+    if not isinstance(name, str) or not isinstance(language, str) or \
+            not isinstance(comps, list):
+        return None
+    texts: list[tuple[str, str]] = []
+    for c in comps:
+        if not isinstance(c, dict):
+            return None
+        kind = str(c.get("type", "")).upper()
+        if kind == "BUTTONS":
+            buttons = c.get("buttons")
+            if isinstance(buttons, list) and any(
+                    isinstance(b, dict) and str(b.get("type", "")).upper() in
+                    ("CATALOG", "MPM") for b in buttons):
+                return None  # §3.11: catalog templates are not synced
+        if kind in ("HEADER", "BODY") and isinstance(c.get("text"), str):
+            texts.append((kind, c["text"]))
+    template = Template(name, language, str(raw.get("category", "")), tuple(texts))
+    variables = template.variables
+    if not all(VARIABLE_NAME.match(v) for v in variables):
+        return None  # §3.11: variable names are [a-z0-9] only
+    if not (template.positional or not any(v.isdigit() for v in variables)):
+        return None  # mixed styles cannot be sent
+    return template
+
+
+def template_ref(t: Template, values: Mapping[str, str]) -> str:
+    return f"{TEMPLATE_SCHEME}{quote(t.name)}?" + urlencode(
+        [("language", t.language)] + [(f"var.{v}", values[v]) for v in t.variables])
+
+
+def _wa_id(customer: str) -> str:
+    return customer[1:] if customer.startswith("+") else customer
+
+
+class WhatsAppAdapter(ProviderAdapter):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.templates: dict[tuple[str, str], Template] = {}
+        self.synced_at: float | None = None
+
+    # --- inbound -------------------------------------------------------------------------
+
+    def handshake(self, query: Mapping[str, str]) -> web.Response | None:
+        return meta.handshake(self.config.cred("verify_token"), query)
+
+    def authenticate(self, url: str, headers: Mapping[str, str], raw: bytes) -> None:
+        meta.authenticate(self.config.cred("app_secret"), headers, raw)
+        self.status = ChannelStatus.CONNECTED
+
+    def parse(self, raw: bytes) -> list[Inbound]:
+        out: list[Inbound] = []
+        number = self.config.numbers[0].number
+        for entry in meta.body(raw, "whatsapp_business_account"):
+            changes = entry.get("changes")
+            if not isinstance(changes, list):
+                raise WebhookRefused(400, "entry.changes must be a list")
+            for change in changes:
+                if not isinstance(change, dict) or change.get("field") != "messages":
+                    continue
+                value = change.get("value")
+                if not isinstance(value, dict):
+                    raise WebhookRefused(400, "changes.value must be an object")
+                md = value.get("metadata")
+                pnid = md.get("phone_number_id") if isinstance(md, dict) else None
+                if pnid != self.config.cred("number_id"):
+                    raise WebhookRefused(400, f"phone_number_id {pnid!r} is not this "
+                                              "channel's number")
+                messages = value.get("messages") or []
+                if not isinstance(messages, list):
+                    raise WebhookRefused(400, "value.messages must be a list")
+                for m in messages:
+                    out.append(self._message(m, number))
+        return out
+
+    def _message(self, m: object, number: str) -> Inbound:
+        if not isinstance(m, dict):
+            raise WebhookRefused(400, "a message must be an object")
+        source, mid, kind = m.get("from"), m.get("id"), m.get("type")
+        if not isinstance(source, str) or not re.match(r"^[1-9][0-9]{1,14}$", source):
+            raise WebhookRefused(400, "message.from must be a WhatsApp ID (digits)")
+        if not isinstance(mid, str) or not 1 <= len(mid) <= 255:
+            raise WebhookRefused(400, "message.id is required")
+        if not isinstance(kind, str):
+            raise WebhookRefused(400, "message.type is required")
+        text: str = ""
+        media: tuple[str, ...] = ()
+        part = m.get(kind)
+        part = part if isinstance(part, dict) else {}
+        if kind == "text":
+            body = part.get("body")
+            text = body if isinstance(body, str) else ""
+            if not text:
+                raise WebhookRefused(400, "text.body is required")
+        elif kind in ("image", "video", "audio", "document", "sticker"):
+            media_id = part.get("id")
+            if not isinstance(media_id, str) or not media_id.isalnum():
+                raise WebhookRefused(400, f"{kind}.id is required")
+            media = (f"{self.config.base_url}/{media_id}",)
+            caption = part.get("caption")
+            text = caption if isinstance(caption, str) else ""
+        elif kind == "location":
+            text = f"[location] {part.get('latitude')},{part.get('longitude')}" + (
+                f" {part['name']}" if isinstance(part.get("name"), str) else "")
+        elif kind == "button":
+            text = str(part.get("text", ""))
+        elif kind == "interactive":
+            reply = part.get("button_reply") or part.get("list_reply")
+            text = str(reply.get("title", "")) if isinstance(reply, dict) else ""
+        if not text and not media:
+            text = f"[{kind} message]"
+        return Inbound(mid, f"+{source}", number, text, media, str(m.get("timestamp", "")))
+
+    # --- outbound ------------------------------------------------------------------------
+
+    def _open(self, number: str, customer: str) -> bool:
+        last = self.last_inbound(number, customer)
+        return last is not None and self.clock.wall() - last < WINDOW
+
+    def prepare(self, number: str, customer: str, text: str, media: tuple[str, ...],
+                template: Mapping[str, Any] | None) -> tuple[str, tuple[str, ...]]:
+        if any(u.startswith(TEMPLATE_SCHEME) for u in media):
+            raise ReplyRefused(400, "invalid_field", "media must be http(s) URLs")
+        if template is None:
+            if not self._open(number, customer):
+                raise ReplyRefused(409, "window_closed", WINDOW_PROMPT)
+            return text, media
+        if text or media:
+            raise ReplyRefused(400, "invalid_field",
+                               "a template is sent alone (no text or media with it)")
+        name, language = str(template.get("name", "")), str(template.get("language", ""))
+        t = self.templates.get((name, language))
+        if t is None:
+            raise ReplyRefused(404, "unknown_template",
+                               f"no approved template {name!r} ({language}) is synced "
+                               f"on {self.config.name}")
+        raw_values = template.get("variables") or {}
+        values = {str(k): str(v) for k, v in dict(raw_values).items()}
+        wanted = set(t.variables)
+        if set(values) != wanted or not all(values.values()):
+            raise ReplyRefused(400, "invalid_field",
+                               f"template {name} needs the variables "
+                               f"{', '.join(t.variables) or '(none)'}, each non-empty")
+        return t.render(values), (template_ref(t, values),)
+
+    def _payload(self, to: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        return {"messaging_product": "whatsapp", "recipient_type": "individual",
+                "to": to, "type": kind, kind: body}
+
+    async def send(self, source: str, to: str, text: str,
+                   media: tuple[str, ...]) -> SendResult:
+        refs = [u for u in media if u.startswith(TEMPLATE_SCHEME)]
+        wa_id = _wa_id(to)
+        parts: list[dict[str, Any]] = []
+        if refs:
+            parts.append(self._template_payload(wa_id, refs[0]))
+        else:
+            if not self._open(source, to):
+                return SendResult(None, WINDOW_PROMPT)
+            if text:
+                parts.append(self._payload(wa_id, "text", {"preview_url": False,
+                                                           "body": text}))
+            for url in media:
+                kind = meta.media_type(url)
+                kind = "document" if kind == "file" else kind
+                parts.append(self._payload(wa_id, kind, {"link": url}))
+        result = SendResult(None, Prompt.SEND_FAILED.value)
+        for i, part in enumerate(parts):
+            result = await self._post(part)
+            if result.provider_id is None:
+                if i > 0:  # an earlier part is delivered: no retry of the whole
+                    result = SendResult(None, result.prompt)
+                break
+        return self.seen(result)
+
+    def _template_payload(self, to: str, ref: str) -> dict[str, Any]:
+        parts = urlsplit(ref[len(TEMPLATE_SCHEME):])
+        name = unquote(parts.path)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        language = next((v for k, v in query if k == "language"), "")
+        values = [(k[4:], v) for k, v in query if k.startswith("var.")]
+        template: dict[str, Any] = {"name": name, "language": {"code": language}}
+        if values:
+            if all(k.isdigit() for k, _ in values):  # {{1}}, {{2}}: by position
+                params = [{"type": "text", "text": v}
+                          for _, v in sorted(values, key=lambda kv: int(kv[0]))]
+            else:  # named parameters
+                params = [{"type": "text", "parameter_name": k, "text": v}
+                          for k, v in values]
+            template["components"] = [{"type": "body", "parameters": params}]
+        return self._payload(to, "template", template)
+
+    async def _post(self, payload: dict[str, Any]) -> SendResult:
+        status, answer = await self.request(
+            "POST", f"{self.config.base_url}/{self.config.cred('number_id')}/messages",
+            json=payload, headers=self._auth())
+        if status == 200:
+            try:
+                doc = json.loads(answer)
+                mid = doc["messages"][0]["id"]
+            except (ValueError, UnicodeDecodeError, KeyError, IndexError, TypeError):
+                mid = None
+            return SendResult(mid) if isinstance(mid, str) and mid else \
+                SendResult(None, Prompt.SEND_FAILED.value)
+        return meta.classify(status, meta.error_of(answer), {(131047, None): WINDOW_PROMPT})
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.config.cred('access_token')}"}
+
+    # --- templates -------------------------------------------------------------------------
+
+    async def sync_templates(self) -> int:
+        """Replace the synced templates with the WABA's approved ones (all pages);
+        returns how many. Raises `ReplyRefused` (502) when Meta did not answer well; the
+        templates synced before stay."""
+        url: str | None = f"{self.config.base_url}/{self.config.cred('waba_id')}" \
+                          "/message_templates"
+        params: dict[str, str] | None = {
+            "fields": "name,language,status,category,components", "limit": "100"}
+        found: dict[tuple[str, str], Template] = {}
+        pages = 0
+        while url is not None and len(found) < MAX_TEMPLATES and pages < 50:
+            pages += 1
+            status, answer = await self.request("GET", url, params=params,
+                                                headers=self._auth())
+            if status != 200:
+                result = meta.classify(status, meta.error_of(answer), {})
+                if result.prompt == Prompt.AUTH_FAILED.value:
+                    self.status = ChannelStatus.UNAUTHORIZED
+                raise ReplyRefused(502, "provider_error",
+                                   f"template sync failed: {result.prompt}")
+            try:
+                doc = json.loads(answer)
+            except (ValueError, UnicodeDecodeError):
+                raise ReplyRefused(502, "provider_error",
+                                   "template sync failed: not JSON") from None
+            data = doc.get("data") if isinstance(doc, dict) else None
+            if not isinstance(data, list):
+                raise ReplyRefused(502, "provider_error", "template sync failed: no data")
+            for raw in data:
+                t = parse_template(raw)
+                if t is not None and len(found) < MAX_TEMPLATES:
+                    found[(t.name, t.language)] = t
+            paging = doc.get("paging")
+            nxt = paging.get("next") if isinstance(paging, dict) else None
+            # follow only links to the configured API (never where a body points)
+            url = nxt if isinstance(nxt, str) and \
+                nxt.startswith(self.config.base_url + "/") else None
+            params = None
+        self.templates = found
+        self.synced_at = self.clock.wall()
+        log.info("whatsapp templates synced", channel=self.config.name, templates=len(found))
+        return len(found)
+
+    async def run(self) -> None:
+        """Sync at start and then once a day (§3.11) on the injected clock."""
+        while True:
+            try:
+                await self.sync_templates()
+            except ReplyRefused as exc:
+                log.warning("whatsapp template sync failed", channel=self.config.name,
+                            reason=exc.message)
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            handle = self.clock.call_later(
+                SYNC_EVERY, lambda f=done: f.done() or f.set_result(None))
+            try:
+                await done
+            finally:
+                handle.cancel()
