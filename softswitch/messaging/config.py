@@ -10,9 +10,9 @@ Decisions:
 * ``type: sms`` with ``provider: general`` (§3.9, softswitch.messaging.general), or a named
   provider of ``NAMED_PROVIDERS`` (softswitch.messaging.providers: Twilio, Telnyx,
   Bandwidth, Flowroute) with its own credential keys (``PROVIDER_KEYS``) instead of
-  ``api_key``/``secret``/``send_url``, and an optional ``base_url`` (the provider's API root; tests and staging point it at a
-  local server). The other providers of §3.1 (Apidaze, SIPTRUNK, VoiceMeUp) are
-  refused by ``softswitch check`` until they are built.
+  ``api_key``/``secret``/``send_url``, and an optional ``base_url`` (the provider's API
+  root; tests and staging point it at a local server). The other providers of §3.1
+  (Apidaze, SIPTRUNK, VoiceMeUp) are refused by ``softswitch check`` until they are built.
 * ``type: whatsapp`` (§3.11) and ``type: messenger`` (§3.10): one number (WhatsApp) or one
   Page (Messenger) per channel, with its ``destination`` (and, WhatsApp only,
   ``allowed_extensions``) at the channel level; the Page ID stands in the channel's number
