@@ -367,3 +367,39 @@ async def test_flowroute_callback_in_and_a_reply_out(tmp_path: Path, apis: FakeA
                 "to": "18553569768", "from": FR_NUMBER[1:], "body": "Hi FR"}}}
     finally:
         await switch.stop()
+
+
+async def test_a_pending_whatsapp_template_is_resent_as_a_template_after_a_restart(
+        tmp_path: Path, apis: FakeApis) -> None:
+    switch = await started(config(tmp_path, apis.base))
+    try:
+        async with aiohttp.ClientSession() as http:
+            h = Harness(switch, http)
+            _, data = await h.api("1001", "POST", "/sessions", {
+                "channel": "WhatsApp", "number": WA_NUMBER, "customer": "+8613912345678"})
+            sid = data["session"]["id"]
+            apis.script["graph"] = [(503, {"error": {"code": 131016,
+                                                     "message": "Service unavailable"}})]
+            status, _ = await h.api("1001", "POST", f"/sessions/{sid}/messages", {
+                "template": {"name": "welcome", "language": "zh_CN",
+                             "variables": {"1": "Leo", "2": "Yeastar"}}})
+            assert status == 202
+            last = await h.last_message("1001", sid, lambda m: bool(m["error"]))
+            assert (last["status"], last["error"]) == (
+                "pending", "Third-party platform service unavailable")
+    finally:
+        await switch.stop()
+    switch = await started(config(tmp_path, apis.base))
+    try:
+        async with aiohttp.ClientSession() as http:
+            h = Harness(switch, http)
+            last = await h.last_message("1001", sid, lambda m: m["status"] == "sent")
+            assert (last["status"], last["text"]) == ("sent", "您好 Leo，欢迎 Yeastar")
+            first, again = apis.sent("graph")
+            assert first.json == again.json
+            assert again.json["template"] == {
+                "name": "welcome", "language": {"code": "zh_CN"}, "components": [
+                    {"type": "body", "parameters": [{"type": "text", "text": "Leo"},
+                                                    {"type": "text", "text": "Yeastar"}]}]}
+    finally:
+        await switch.stop()
