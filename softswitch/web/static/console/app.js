@@ -322,7 +322,18 @@ class Console {
   scheduleRender() {
     if (this.renderPending) return;
     this.renderPending = true;
-    requestAnimationFrame(() => { this.renderPending = false; this.render(); });
+    requestAnimationFrame(() => {
+      this.renderPending = false;
+      // a live update must not replace the row being dragged or the card under it: the
+      // page is drawn again when the drag ends
+      if (this.dragging) { this.renderAfterDrag = true; return; }
+      this.render();
+    });
+  }
+
+  endDrag() {
+    this.dragging = false;
+    if (this.renderAfterDrag) { this.renderAfterDrag = false; this.scheduleRender(); }
   }
 
   onDelta(m) {
@@ -816,9 +827,10 @@ class Console {
   dragSource(q, c, op) {
     if (!this.caps.has(op) || !this.can(q.number, "call_distribution")) return {};
     return { draggable: "true", class: "draggable", title: t("drag_hint"), ondragstart: (ev) => {
+      this.dragging = true;
       ev.dataTransfer.setData("application/x-queue-call", JSON.stringify({ queue: q.number, id: c.id, op }));
       ev.dataTransfer.effectAllowed = "move";
-    } };
+    }, ondragend: () => this.endDrag() };
   }
 
   dropTarget(card, agent) {
@@ -827,6 +839,7 @@ class Console {
     card.addEventListener("dragleave", () => card.classList.remove("drop"));
     card.addEventListener("drop", async (ev) => {
       card.classList.remove("drop");
+      this.endDrag();
       const raw = ev.dataTransfer.getData(kind);
       if (!raw) return;
       ev.preventDefault();
