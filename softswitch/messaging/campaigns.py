@@ -164,7 +164,7 @@ def import_csv(filename: str, data: bytes, limit: int = MAX_CONTACTS) -> Importe
     except UnicodeDecodeError as exc:
         raise CampaignError(400, "encoding",
                             f"the file is not UTF-8 (byte {exc.start})") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
     except csv.Error as exc:
@@ -447,7 +447,7 @@ class Sender(Protocol):
 
 
 Record = Callable[[Campaign, Contact, str], None]  # session mode: record an accepted message
-Replies = Callable[[Campaign], Any]  # awaitable: {number: first reply time}
+Replies = Callable[[Campaign], Any]  # awaitable: {number: its last message's time}
 
 
 @dataclass(eq=False)
@@ -609,8 +609,8 @@ class Campaigns:
                 if k.result is Result.SUCCESS and k.sent_at is not None}
         if not sent:
             return None
-        first: dict[str, float] = await self.replies(c)
-        replied = sum(1 for n, at in sent.items() if n in first and first[n] >= at)
+        last: dict[str, float] = await self.replies(c)
+        replied = sum(1 for n, at in sent.items() if n in last and last[n] >= at)
         return round(100 * replied / len(sent))
 
     async def rows(self) -> list[dict[str, object]]:
@@ -785,7 +785,7 @@ def for_messaging(service: Any) -> Campaigns:
         if c.started is None:
             return {}
         rows = await service.store.fetch(
-            "SELECT m.sender, MIN(m.sent_at) FROM messaging_messages m"
+            "SELECT m.sender, MAX(m.sent_at) FROM messaging_messages m"
             " JOIN messaging_sessions s ON m.session = s.id"
             " WHERE s.channel=? AND s.number=? AND m.direction='received' AND m.sent_at>=?"
             " GROUP BY m.sender", (c.channel, c.sender, c.started))
