@@ -498,6 +498,26 @@ class Inbox:
         self._notify(self.watchers(s), "message.new", {"session": s, "message": m})
         return m
 
+    def forget(self, session_id: int, message_ids: frozenset[int] | None) -> None:
+        """§8.6: an admin deleted the session (``message_ids`` None) or these messages of
+        it in the chat logs (the rows are the chat logs' to delete): its agents no longer
+        see them."""
+        s = self.sessions.get(session_id)
+        if s is None:
+            return
+        watchers = self.watchers(s)
+        if message_ids is None:
+            self._leave_queue(s)
+            if s.open:
+                del self._open[(s.channel, s.number, s.customer)]
+            del self.sessions[session_id]
+            self.messages.pop(session_id, None)
+            self._notify(watchers, "session.gone", {"session": s})
+            return
+        self.messages[session_id] = [m for m in self.messages.get(session_id, [])
+                                     if m.id not in message_ids]
+        self._notify(watchers, "session.changed", {"session": s})
+
     # --- internals -------------------------------------------------------------------------
 
     def _who(self, agent: str | None) -> str:
