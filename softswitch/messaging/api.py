@@ -287,3 +287,6 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
 
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
+    from softswitch.messaging import admin_api
+
+    admin_api.attach(app, service)  # campaigns and chat logs (admins), started after it
