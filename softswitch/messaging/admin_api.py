@@ -62,8 +62,8 @@ class CampaignRequest(Strict):
         "name": "短信营销活动", "channel": "General SMS Channel", "sender": "+14102161183",
         "contacts": [{"number": "+18300002001", "name": "客户 B"}, "+18300002002"],
         "text": "亲爱的客户您好😊", "send_time": "schedule",
-        "send_at": "2025/08/31 09:00:00", "time_zone": "Asia/Shanghai", "mode": "session",
-        "assign": {"type": "message_queue", "target": "VIP_Service"}}]})
+        "send_at": "2035/08/31 09:00:00", "time_zone": "Asia/Shanghai", "mode": "session",
+        "assign": {"type": "message_queue", "target": "Tech Support"}}]})
     name: str = Field(min_length=1, max_length=127)
     channel: str = Field(min_length=1, max_length=255)
     sender: str = Field(min_length=1, max_length=32)

@@ -32,6 +32,7 @@ from aiohttp import web
 from pydantic import ConfigDict, Field
 
 from softswitch.log import get_logger
+from softswitch.messaging import admin_api
 from softswitch.messaging.config import ChannelConfig
 from softswitch.messaging.general import WebhookError, parse_webhook, signature_ok
 from softswitch.messaging.queues import AcdQueues
@@ -287,6 +288,4 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
 
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
-    from softswitch.messaging import admin_api
-
     admin_api.attach(app, service)  # campaigns and chat logs (admins), started after it

@@ -11,7 +11,8 @@ extension is shown ``Name<ext>``; the system is ``PBX系统``.
   (``Name<ext>``, customer); one a campaign created is (``群发活动<name>``, customer).
 * Message Sender/Recipient: a received message goes from the customer to whoever held the
   session then (the queue until a take-over, as the manual's example shows; then the agent;
-  after a transfer its destination); a sent message goes from the agent (or the campaign) to
+  after a transfer its destination; in a campaign's session the campaign's assignee); a
+  sent message goes from the agent (or the campaign) to
   the customer; a system message has no recipient and no message type.
 * Timeline titles (§8.4) by operation: create (inbound) "接收外部消息，创建会话", create (by
   an agent or a campaign) "创建会话", take-over "分机从消息队列中接管会话", transfer
@@ -216,8 +217,10 @@ class ChatLogs:
                                         (row.id,)):
             kind, actor, description = r[1], r[2], r[3]
             holder = None
-            if kind == "create":
-                holder = row.recipient if row.sender == row.customer else row.sender
+            if kind == "create":  # routed (inbound, campaign) or the starting agent
+                routed = _ROUTED.search(description)
+                holder = routed.group(1) if routed else (
+                    row.recipient if row.sender == row.customer else row.sender)
             elif kind == "takeover":
                 holder = self._who(actor)
             elif kind == "transfer":
