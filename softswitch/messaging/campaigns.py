@@ -700,9 +700,9 @@ class Campaigns:
         for i, k in enumerate(c.contacts):
             tries = 0
             while k.result is Result.WAITING:
-                await self._pace(c.channel, interval)
+                await self._pace(c.channel)
                 self._inflight = asyncio.get_running_loop().create_task(
-                    self._send_one(c, i, sender))
+                    self._send_one(c, i, sender, interval))
                 await asyncio.shield(self._inflight)
                 tries += 1
                 if k.result is Result.WAITING:  # "not now": back off, same contact
@@ -723,12 +723,15 @@ class Campaigns:
         self._save(c)
         log.warning("campaign stopped", campaign=c.id, reason=reason)
 
-    async def _send_one(self, c: Campaign, i: int, sender: Sender) -> None:
+    async def _send_one(self, c: Campaign, i: int, sender: Sender, interval: float) -> None:
         k = c.contacts[i]
         k.result = Result.SENDING
         k.attempts += 1
         self._save_contact(c, i)
         await self.store.flush()  # committed before the request goes out
+        # the next request's slot counts from this one's start, after the commit: a slow
+        # commit never brings two requests closer than the interval
+        self._pacer.next_slot[c.channel] = self.clock.monotonic() + interval
         result = await sender.send(c.sender, k.number, c.text, c.media)
         k.sent_at = self.clock.wall()
         if result.provider_id is not None:
@@ -742,11 +745,10 @@ class Campaigns:
         self._save_contact(c, i)
         await self.store.flush()
 
-    async def _pace(self, channel: str, interval: float) -> None:
+    async def _pace(self, channel: str) -> None:
         slot = self._pacer.next_slot.get(channel, float("-inf"))
         if slot > self.clock.monotonic():
             await self._wait(slot)
-        self._pacer.next_slot[channel] = self.clock.monotonic() + interval
 
     async def _wait(self, until: float) -> None:
         self.waiting_until = until
