@@ -34,7 +34,8 @@ Decisions on the manual's gaps (§12):
 * "Stopped" (a system problem): the campaign's channel or sender number left the
   configuration, or the channel's provider refuses our credentials (401, 10004, 10005:
   every further send would fail the same way). A restart is not a reason to stop: the
-  campaign carries on (the issue asks for it to finish).
+  campaign carries on (the issue asks for it to finish). Retry on a stopped campaign
+  resends its failed contacts and goes on with the ones not reached.
 * Scheduled time: ``YYYY/MM/DD HH:MM:SS`` in the admin's IANA ``time_zone`` (default UTC),
   stored as epoch seconds; a time in the past is refused. The campaign starts when the
   injected clock's wall time reaches it (at start-up when it passed while the switch was
@@ -573,14 +574,16 @@ class Campaigns:
         return c
 
     def retry(self, campaign_id: int) -> Campaign:
-        """§7.5: resend the failed contacts of a completed campaign (only those)."""
+        """§7.5: resend the failed contacts of a completed campaign (only those); a stopped
+        one also carries on with the contacts it had not reached."""
         c = self.get(campaign_id)
-        if c.status is not Status.COMPLETED:
+        if c.status not in (Status.COMPLETED, Status.STOPPED):
             raise CampaignError(409, "not_retryable",
-                                "only a completed campaign can be retried")
+                                "only a completed or stopped campaign can be retried")
         failed = [i for i, k in enumerate(c.contacts) if k.result is Result.FAILED]
-        if not failed:
+        if not failed and all(k.result is not Result.WAITING for k in c.contacts):
             raise CampaignError(409, "nothing_failed", "no message of this campaign failed")
+        c.stop_reason = ""
         for i in failed:
             k = c.contacts[i]
             k.result, k.reason = Result.WAITING, ""

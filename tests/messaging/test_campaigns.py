@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -183,6 +183,7 @@ class LimitedProvider:
     requests: list[tuple[float, str, str]] = field(default_factory=list)  # (time, to, text)
     accepted: list[tuple[float, str]] = field(default_factory=list)
     limited: int = 0
+    override: tuple[int, dict[str, Any]] | None = None  # the answer to every request
     port: int = 0
     _runner: web.AppRunner | None = None
     _ids: itertools.count[int] = field(default_factory=itertools.count)
@@ -218,6 +219,8 @@ class LimitedProvider:
             return web.json_response({"errors": [{"code": "10006", "title": "Too many"}]},
                                      status=429)
         self._last = now
+        if self.override is not None:
+            return web.json_response(self.override[1], status=self.override[0])
         if body["to"] in self.busy:
             self.busy.discard(body["to"])
             return web.json_response({"errors": [{"code": "10006", "title": "Too many"}]},
@@ -500,6 +503,50 @@ async def test_schedule_draft_pending_one_at_a_time_copy_edit_delete(tmp_path: P
         assert [r[0] for r in await store.fetch(
             "SELECT DISTINCT campaign FROM messaging_campaign_contacts ORDER BY campaign")
         ] == sorted([draft.id, later.id, copy.id])
+    finally:
+        await campaigns.close()
+        await service.close()
+        await store.close()
+        await provider.stop()
+
+
+async def test_refused_credentials_or_a_missing_channel_stop_the_campaign(
+        tmp_path: Path) -> None:
+    clock = VirtualClock()
+    provider = await LimitedProvider(clock, rate=100.0).start()
+    store = await Store.open(str(tmp_path / "switch.sqlite3"))
+    channel = config(provider.base, rate=None)
+    service, campaigns = shell(store, clock, channel)
+    await service.start()
+    await campaigns.start()
+    numbers = ["+18300002001", "+18300002002", "+18300002003"]
+    try:
+        provider.override = (400, {"errors": [{"code": "10004", "title": "Auth"}]})
+        c = campaigns.create(fields(numbers))
+        await drive(clock, campaigns, lambda: c.status is Status.STOPPED)
+        assert c.stop_reason.startswith("the provider refused the credentials")
+        assert [k.result for k in c.contacts] == [Result.FAILED, Result.WAITING,
+                                                  Result.WAITING]
+        provider.override = None
+        campaigns.retry(c.id)  # the failed one again, and the two not reached
+        await drive(clock, campaigns, lambda: c.status is Status.COMPLETED)
+        assert c.counts() == (0, 3, 3)
+    finally:
+        await campaigns.close()
+        await service.close()
+    # the channel left the configuration: at the next start the campaign stops
+    gone = campaigns.create(fields(numbers, send_time="draft"))
+    gone.status = Status.IN_PROGRESS
+    campaigns._save(gone)
+    await store.flush()
+    other = replace(channel, name="Other SMS Channel")
+    service, campaigns = shell(store, clock, other)
+    await service.start()
+    await campaigns.start()
+    try:
+        again = campaigns.get(gone.id)
+        await drive(clock, campaigns, lambda: again.status is Status.STOPPED)
+        assert again.stop_reason == "the channel or its sender number is no longer configured"
     finally:
         await campaigns.close()
         await service.close()
