@@ -28,7 +28,8 @@ and nobody must get the message twice; the admin's Retry resends it. A graceful 
 
 Decisions on the manual's gaps (§12):
 
-* Pacing: at most ``send_rate`` requests per second per channel (one every 1/rate s); an
+* Pacing: at most ``send_rate`` requests per second per channel (one every 1/rate s),
+  agents' replies on the channel included (the outbox and the campaign share the slots); an
   answer that says "not now" (no answer, 5xx, 429, codes 10006/10007) is retried for that
   contact after 1, 2, 4, 8 s (five tries), then the contact fails with the prompt.
 * "Stopped" (a system problem): the campaign's channel or sender number left the
@@ -62,7 +63,7 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol
@@ -451,23 +452,20 @@ Record = Callable[[Campaign, Contact, str], None]  # session mode: record an acc
 Replies = Callable[[Campaign], Any]  # awaitable: {number: its last message's time}
 
 
-@dataclass(eq=False)
-class _Pacer:
-    next_slot: dict[str, float] = field(default_factory=dict)
-
-
 class Campaigns:
     """The campaigns of the switch and their one sender task.
 
     ``senders(channel)`` is the channel's client (None: gone); ``record`` writes an
     accepted message into the sessions (softswitch.messaging.service does it through the
     inbox); ``replies(campaign)`` reads who answered; ``target_exists(type, target)``
-    checks an assignment target."""
+    checks an assignment target. ``slots``: each channel's next free send slot
+    (monotonic), shared with the agents' outbox so that together they keep the rate."""
 
     def __init__(self, channels: Iterable[ChannelConfig], store: Any, clock: Clock,
                  senders: Callable[[str], Sender | None], record: Record,
                  replies: Replies,
-                 target_exists: Callable[[str, str], bool] = lambda t, n: True) -> None:
+                 target_exists: Callable[[str, str], bool] = lambda t, n: True,
+                 slots: dict[str, float] | None = None) -> None:
         self.channels = {c.name: c for c in channels}
         self.store = store
         self.clock = clock
@@ -478,7 +476,7 @@ class Campaigns:
         self.campaigns: dict[int, Campaign] = {}
         self.next_id = 1
         self.waiting_until: float | None = None  # the sender task waits for this time
-        self._pacer = _Pacer()
+        self.slots: dict[str, float] = {} if slots is None else slots
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._inflight: asyncio.Task[None] | None = None
@@ -703,7 +701,7 @@ class Campaigns:
         for i, k in enumerate(c.contacts):
             tries = 0
             while k.result is Result.WAITING:
-                await self._pace(c.channel)
+                await self._pace(c.channel, interval)
                 self._inflight = asyncio.get_running_loop().create_task(
                     self._send_one(c, i, sender, interval))
                 await asyncio.shield(self._inflight)
@@ -734,7 +732,8 @@ class Campaigns:
         await self.store.flush()  # committed before the request goes out
         # the next request's slot counts from this one's start, after the commit: a slow
         # commit never brings two requests closer than the interval
-        self._pacer.next_slot[c.channel] = self.clock.monotonic() + interval
+        self.slots[c.channel] = max(self.slots.get(c.channel, 0.0),
+                                    self.clock.monotonic() + interval)
         result = await sender.send(c.sender, k.number, c.text, c.media)
         k.sent_at = self.clock.wall()
         if result.provider_id is not None:
@@ -748,10 +747,11 @@ class Campaigns:
         self._save_contact(c, i)
         await self.store.flush()
 
-    async def _pace(self, channel: str) -> None:
-        slot = self._pacer.next_slot.get(channel, float("-inf"))
-        if slot > self.clock.monotonic():
+    async def _pace(self, channel: str, interval: float) -> None:
+        """Wait for the channel's slot and take it (the outbox waits from now on)."""
+        while (slot := self.slots.get(channel, float("-inf"))) > self.clock.monotonic():
             await self._wait(slot)
+        self.slots[channel] = self.clock.monotonic() + interval
 
     async def _wait(self, until: float) -> None:
         self.waiting_until = until
@@ -802,4 +802,5 @@ def for_messaging(service: Any) -> Campaigns:
         return bool(service.inbox.queues.exists(target))
 
     return Campaigns(service.channels.values(), service.store, service.clock,
-                     service.clients.get, record, replies, target_exists)
+                     service.clients.get, record, replies, target_exists,
+                     service.outbox.slots)

@@ -552,3 +552,41 @@ async def test_refused_credentials_or_a_missing_channel_stop_the_campaign(
         await service.close()
         await store.close()
         await provider.stop()
+
+
+async def test_an_agents_reply_and_the_campaign_share_the_channels_rate(
+        tmp_path: Path) -> None:
+    clock = VirtualClock()
+    provider = await LimitedProvider(clock, rate=1.0).start()
+    store = await Store.open(str(tmp_path / "switch.sqlite3"))
+    channel = config(provider.base, rate=1)
+    service, campaigns = shell(store, clock, channel)
+    await service.start()
+    await campaigns.start()
+    try:
+        sid = await service.receive(channel, Inbound(
+            "x", "+8613899990000", "+865925503309", "hi", (), "2025-08-03T21:17:45+00:00"))
+        numbers = [f"+1830000300{i}" for i in range(4)]
+        c = campaigns.create(fields(numbers))
+        await asyncio.sleep(0.05)  # the first campaign message goes
+        service.run(lambda inbox, now: inbox.reply(sid.session, "3000", "hello", (), now))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while c.status is not Status.COMPLETED or len(provider.requests) < 5:
+            assert loop.time() < deadline
+            nxt = clock.next_timer()
+            if campaigns.waiting_until is not None:
+                clock.advance_to(max(clock.monotonic(), campaigns.waiting_until))
+            elif c.status is Status.COMPLETED and nxt is not None:
+                clock.advance_to(max(clock.monotonic(), nxt))
+            await asyncio.sleep(0.002)
+        assert provider.limited == 0  # never two requests within a second
+        assert sorted(to for _, to, _ in provider.requests) == sorted(
+            [*numbers, "+8613899990000"])
+        gaps = [b[0] - a[0] for a, b in itertools.pairwise(provider.requests)]
+        assert min(gaps) >= 1.0
+    finally:
+        await campaigns.close()
+        await service.close()
+        await store.close()
+        await provider.stop()
