@@ -590,3 +590,27 @@ async def test_an_agents_reply_and_the_campaign_share_the_channels_rate(
         await service.close()
         await store.close()
         await provider.stop()
+
+
+async def test_at_most_1000_campaigns(tmp_path: Path) -> None:
+    clock = VirtualClock()
+    store = await Store.open(str(tmp_path / "switch.sqlite3"))
+    service, campaigns = shell(store, clock, config("http://127.0.0.1:9"))
+    await service.start()
+    await campaigns.start()
+    try:
+        for i in range(1000):
+            campaigns.create(fields(["+12025550101"], name=f"c{i}", send_time="draft"))
+        with pytest.raises(CampaignError) as info:
+            campaigns.create(fields(["+12025550101"], name="one more", send_time="draft"))
+        assert (info.value.status, info.value.code) == (409, "too_many_campaigns")
+        with pytest.raises(CampaignError):
+            campaigns.copy(1)
+        campaigns.delete(1)
+        campaigns.copy(2)  # room again
+        await store.flush()
+        assert await store.fetch("SELECT COUNT(*) FROM messaging_campaigns") == [(1000,)]
+    finally:
+        await campaigns.close()
+        await service.close()
+        await store.close()
