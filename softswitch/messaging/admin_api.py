@@ -25,6 +25,7 @@ to 50 MB and one byte (that byte makes it 413)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,12 +36,15 @@ from softswitch.messaging import campaigns as campaigns_mod
 from softswitch.messaging import chatlogs as chatlogs_mod
 from softswitch.messaging.campaigns import MAX_FILE_BYTES, CampaignError, Campaigns
 from softswitch.messaging.chatlogs import ChatLogError, ChatLogs, Filter
+from softswitch.messaging.config import E164
 from softswitch.web.api import Endpoint, add_routes, body, principal
 from softswitch.web.errors import ApiError
 from softswitch.web.models import Strict
 
 CAMPAIGNS = web.AppKey("campaigns", Campaigns)
 CHATLOGS = web.AppKey("chatlogs", ChatLogs)
+Contacts = Callable[[], tuple[tuple[str, str], ...]]
+COMPANY_CONTACTS: web.AppKey[Contacts] = web.AppKey("company_contacts")
 DETAILS_PAGE = 10
 
 
@@ -68,7 +72,8 @@ class CampaignRequest(Strict):
     channel: str = Field(min_length=1, max_length=255)
     sender: str = Field(min_length=1, max_length=32)
     recipients: str | None = Field(default=None, max_length=255)
-    contacts: list[ContactItem | str] = Field(min_length=1, max_length=1000)
+    contacts: list[ContactItem | str] = Field(default_factory=list, max_length=1000)
+    company_contacts: bool = False  # add every company contact stored in E.164 (§7.3 3.)
     text: str = Field(default="", max_length=1600)
     media: list[str] = Field(default_factory=list, max_length=10)
     send_time: str = Field(default="now", pattern=r"^(now|schedule|draft)$")
@@ -121,11 +126,22 @@ async def _answer(request: web.Request, op: Any, status: int = 200) -> web.Respo
     return web.json_response({"campaign": row}, status=status)
 
 
-def _fields(req: CampaignRequest) -> dict[str, Any]:
+def _fields(request: web.Request, req: CampaignRequest) -> dict[str, Any]:
+    """The core's fields; ``company_contacts`` adds the company contacts (the switch's
+    ``contacts.entries``) whose number is stored in E.164, as §7.3 requires (decision: the
+    others are left out, not refused; the switch has no contact groups, so the whole list
+    is the one group)."""
     data = req.model_dump(exclude_none=True)
     data["contacts"] = [c if isinstance(c, str) else {"number": c["number"],
                                                       "name": c.get("name", "")}
                         for c in data["contacts"]]
+    if data.pop("company_contacts", False):
+        given = {c if isinstance(c, str) else c["number"] for c in data["contacts"]}
+        for number, name in request.app[COMPANY_CONTACTS]():
+            if E164.match(number) and number not in given:
+                given.add(number)
+                data["contacts"].append({"number": number, "name": name})
+        data.setdefault("recipients", "Company contacts")
     return data
 
 
@@ -136,7 +152,7 @@ async def list_campaigns(request: web.Request) -> web.Response:
 async def create_campaign(request: web.Request) -> web.Response:
     c = _campaigns(request)
     req = await body(request, CampaignRequest)
-    return await _answer(request, lambda: c.create(_fields(req)), 201)
+    return await _answer(request, lambda: c.create(_fields(request, req)), 201)
 
 
 async def get_campaign(request: web.Request) -> web.Response:
@@ -160,7 +176,7 @@ async def update_campaign(request: web.Request) -> web.Response:
     c = _campaigns(request)
     cid = _num(request, "campaign")
     req = await body(request, CampaignRequest)
-    return await _answer(request, lambda: c.update(cid, _fields(req)))
+    return await _answer(request, lambda: c.update(cid, _fields(request, req)))
 
 
 async def delete_campaign(request: web.Request) -> web.Response:
@@ -317,8 +333,11 @@ def endpoints() -> list[Endpoint]:
     ]
 
 
-def attach(app: web.Application, service: Any) -> None:
-    """On the messaging service of the app (softswitch.messaging.api.attach calls this)."""
+def attach(app: web.Application, service: Any,
+           company_contacts: Contacts = tuple) -> None:
+    """On the messaging service of the app (softswitch.messaging.api.attach calls this);
+    ``company_contacts()``: the (number, name) pairs of the configuration in force."""
+    app[COMPANY_CONTACTS] = company_contacts
     campaigns = campaigns_mod.for_messaging(service)
     app[CAMPAIGNS] = campaigns
     app[CHATLOGS] = chatlogs_mod.for_messaging(service)

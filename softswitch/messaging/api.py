@@ -288,4 +288,5 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
 
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
-    admin_api.attach(app, service)  # campaigns and chat logs (admins), started after it
+    # campaigns and chat logs (admins), started after the service
+    admin_api.attach(app, service, lambda: router.config.contacts.entries)

@@ -183,3 +183,28 @@ async def test_the_admin_examples_of_the_openapi_document_are_accepted(
                     assert status in (200, 409), body
     finally:
         await switch.stop()
+
+
+async def test_recipients_from_the_company_contacts_in_e164(tmp_path: Path,
+                                                            provider: FakeProvider) -> None:
+    switch = await started(config(tmp_path, provider.base, contacts={"entries": [
+        {"number": "+18300002001", "name": "客户 B"}, {"number": "1005", "name": "Desk"},
+        {"number": "+18300002002", "name": "客户 C"}]}))
+    try:
+        async with aiohttp.ClientSession() as http:
+            h = Harness(switch, http)
+            status, data = await call(h, "1002", "POST", "/campaigns", {
+                "name": "VIP", "channel": "General SMS Channel", "sender": QUEUE_NUMBER,
+                "contacts": ["+18300002002"], "company_contacts": True, "text": "hi",
+                "send_time": "draft"})
+            assert status == 201, data
+            assert data["campaign"]["recipients"] == "Company contacts"
+            _, data = await call(h, "1002", "GET", f"/campaigns/{data['campaign']['id']}")
+            assert [(k["number"], k["name"]) for k in data["details"]["contacts"]] == [
+                ("+18300002002", ""), ("+18300002001", "客户 B")]  # 1005 is not E.164
+            status, data = await call(h, "1002", "POST", "/campaigns", {
+                "name": "none", "channel": "General SMS Channel", "sender": QUEUE_NUMBER,
+                "text": "hi", "send_time": "draft"})
+            assert status == 400 and "contacts" in data["message"]
+    finally:
+        await switch.stop()
