@@ -4,7 +4,8 @@ external chat logs (§8) of the running switch, through its API
 
     softswitch campaign list
     softswitch campaign show ID [--page N]
-    softswitch campaign create --name N --channel C --sender +1... (--csv FILE | --to +1...)
+    softswitch campaign create --name N --channel C --sender +1... (--csv FILE | --to +1...
+                               | --company-contacts)
                                (--text T | --text-file F) [--schedule "YYYY/MM/DD HH:MM:SS"
                                [--time-zone Z] | --draft] [--assign extension:1001 |
                                --assign message_queue:NAME]
@@ -46,6 +47,8 @@ def add_parsers(sub: Any) -> None:
     campaign.add_argument("--sender", help="a number of the channel")
     campaign.add_argument("--csv", help="a UTF-8 CSV file with a Number column")
     campaign.add_argument("--to", action="append", default=[], help="a recipient (E.164)")
+    campaign.add_argument("--company-contacts", action="store_true",
+                          help="add the company contacts stored in E.164")
     campaign.add_argument("--text")
     campaign.add_argument("--text-file")
     campaign.add_argument("--schedule", help="YYYY/MM/DD HH:MM:SS in --time-zone")
@@ -114,13 +117,16 @@ def _create(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
             print(f"{path.name}: line {r['line']}: {r['value']!r}: {r['reason']}",
                   file=sys.stderr)
         contacts += answer["contacts"]
-    if not contacts:
-        raise CommandError("softswitch campaign create: --csv or --to is required", 2)
+    if not contacts and not args.company_contacts:
+        raise CommandError("softswitch campaign create: --csv, --to or --company-contacts "
+                           "is required", 2)
     body: dict[str, Any] = {"name": args.name, "channel": args.channel,
                             "sender": args.sender, "contacts": contacts, "text": text,
                             "time_zone": args.time_zone}
     if args.csv:
         body["recipients"] = Path(args.csv).name
+    if args.company_contacts:
+        body["company_contacts"] = True
     if args.schedule:
         body.update(send_time="schedule", send_at=args.schedule)
     elif args.draft:

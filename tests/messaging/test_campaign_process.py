@@ -79,6 +79,7 @@ async def test_sigkill_in_the_middle_then_restart_finishes_the_campaign(
         "send_url": f"http://127.0.0.1:{provider.port}/sendmessage", "send_rate": RATE,
         "numbers": [{"number": "+14102161183",
                      "destination": {"type": "message_queue", "target": "Tech Support"}}]}]
+    config["contacts"] = {"entries": [{"number": "+18300002001", "name": "客户 B"}]}
     numbers = [f"+1202600{i:04d}" for i in range(150)]
     csv_file = tmp_path / "VIP_Contacts_Phone.csv"
     csv_file.write_text("Number\n" + "\n".join(numbers) + "\n+1 bad\n", encoding="utf-8")
@@ -136,6 +137,17 @@ async def test_sigkill_in_the_middle_then_restart_finishes_the_campaign(
         assert len(sessions) == 1 + 150  # one session per contact reached
         code, out, err = await cli(cfg, "campaign", "list")
         assert "0/150" in out
+        code, out, err = await cli(cfg, "campaign", "create", "--name", "VIP", "--channel",
+                                   "General SMS Channel", "--sender", "+14102161183",
+                                   "--company-contacts", "--text", "hi", "--draft")
+        assert code == 0, err
+        assert out.splitlines()[1].split()[:3] == ["2", "draft", "VIP"]
+        code, out, err = await cli(cfg, "campaign", "copy", "1")
+        assert code == 0 and out.splitlines()[1].split()[:3] == ["3", "draft", "短信营销活动"]
+        code, out, err = await cli(cfg, "campaign", "delete", "3")
+        assert (code, out.strip()) == (0, "campaign 3 deleted")
+        code, out, err = await cli(cfg, "campaign", "retry", "2")
+        assert code == 1 and "409 only a completed or stopped campaign" in err
     finally:
         assert switch.stop() == 0
         assert provider.runner is not None
