@@ -682,7 +682,15 @@ class Campaigns:
             await self._wake.wait()
             self._wake.clear()
             while (c := self._next()) is not None:
-                await self._execute(c)
+                try:
+                    await self._execute(c)
+                except Exception as exc:  # noqa: BLE001 - a bug stops this campaign only
+                    log.exception("campaign failed", campaign=c.id, error=repr(exc))
+                    for k in c.contacts:
+                        if k.result is Result.SENDING:
+                            k.result, k.reason = Result.FAILED, IN_DOUBT
+                    self._save(c, contacts=True)
+                    self._stop(c, f"internal error: {exc!r}")
                 await self.store.flush()
             self.idle.set()
 

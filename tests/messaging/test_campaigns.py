@@ -35,7 +35,7 @@ from softswitch.messaging.campaigns import (
     parse_fields,
 )
 from softswitch.messaging.config import ChannelConfig, ChannelNumber, Destination
-from softswitch.messaging.general import Inbound
+from softswitch.messaging.general import Inbound, SendResult
 from softswitch.messaging.queues import AcdQueues
 from softswitch.messaging.service import Messaging
 from softswitch.messaging.sessions import Direction
@@ -613,4 +613,32 @@ async def test_at_most_1000_campaigns(tmp_path: Path) -> None:
     finally:
         await campaigns.close()
         await service.close()
+        await store.close()
+
+
+async def test_a_failure_inside_the_sender_stops_that_campaign_only(tmp_path: Path) -> None:
+    clock = VirtualClock()
+    store = await Store.open(str(tmp_path / "switch.sqlite3"))
+
+    class Broken:
+        async def send(self, source: str, to: str, text: str,
+                       media: tuple[str, ...]) -> SendResult:
+            raise RuntimeError("boom")
+
+    async def no_replies(c: Any) -> dict[str, float]:
+        return {}
+
+    channel = config("http://127.0.0.1:9")
+    campaigns = Campaigns((channel,), store, clock, lambda name: Broken(),
+                          lambda c, k, pid: None, no_replies)
+    await campaigns.start()
+    try:
+        first = campaigns.create(fields(["+18300002001"], name="first"))
+        second = campaigns.create(fields(["+18300002002"], name="second"))
+        await drive(clock, campaigns, lambda: second.status is Status.STOPPED)
+        assert first.status is Status.STOPPED and "boom" in first.stop_reason
+        assert first.contacts[0].result is Result.FAILED
+        assert first.contacts[0].reason == IN_DOUBT
+    finally:
+        await campaigns.close()
         await store.close()
