@@ -35,8 +35,9 @@ Decisions on the manual's gaps (§12):
 * "Stopped" (a system problem): the campaign's channel or sender number left the
   configuration, or the channel's provider refuses our credentials (401, 10004, 10005:
   every further send would fail the same way). A restart is not a reason to stop: the
-  campaign carries on (the issue asks for it to finish). Retry on a stopped campaign
-  resends its failed contacts and goes on with the ones not reached.
+  campaign carries on (issue 21 asks that a switch killed mid-campaign finishes it; this
+  overrides omnichannel.md §13 item 50, where a reboot leaves it Stopped). Retry on a
+  stopped campaign resends its failed contacts and goes on with the ones not reached.
 * Scheduled time: ``YYYY/MM/DD HH:MM:SS`` in the admin's IANA ``time_zone`` (default UTC),
   stored as epoch seconds; a time in the past is refused. The campaign starts when the
   injected clock's wall time reaches it (at start-up when it passed while the switch was
