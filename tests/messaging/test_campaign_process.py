@@ -2,7 +2,7 @@
 commands: the process is killed (SIGKILL) in the middle of the sending and started again on
 the same database; it finishes the campaign with no contact messaged twice and none
 skipped (at most the one whose request was in flight at the kill is reported as unknown,
-not resent, and a Retry sends it)."""
+whether the provider got it or not, and not resent; the admin's Retry sends it)."""
 
 from __future__ import annotations
 
@@ -110,24 +110,28 @@ async def test_sigkill_in_the_middle_then_restart_finishes_the_campaign(
             await asyncio.sleep(0.05)
         sent = Counter(to for _, to in provider.sent)
         assert max(sent.values()) == 1  # nobody twice
+        # the contact whose request was in flight at the kill (if any) is failed as
+        # unknown: the provider may have got it (then it is not missing here) or not
+        in_doubt = await switch_rows(cfg)
+        assert len(in_doubt) <= 1 and set(in_doubt.values()) <= {IN_DOUBT}
         missing = [n for n in numbers if sent[n] == 0]
-        assert len(missing) <= 1  # at most the one in flight at the kill
+        assert set(missing) <= set(in_doubt)  # nobody skipped
         code, out, err = await cli(cfg, "campaign", "show", "1", "--page", "1")
         assert code == 0, err
         summary = out.splitlines()[2]
-        assert summary.endswith(f"Failed: {len(missing)}, Succeeded: "
-                                f"{150 - len(missing)}, Total: 150")
-        if missing:
-            rows = await switch_rows(cfg)
-            assert rows == {missing[0]: IN_DOUBT}
+        assert summary.endswith(f"Failed: {len(in_doubt)}, Succeeded: "
+                                f"{150 - len(in_doubt)}, Total: 150")
+        if in_doubt:  # the admin's Retry sends it (again, if the provider had it)
             code, out, err = await cli(cfg, "campaign", "retry", "1")
             assert code == 0, err
             for _ in range(200):
                 if await status_of(cfg) == "completed":
                     break
                 await asyncio.sleep(0.05)
-            assert Counter(to for _, to in provider.sent)[missing[0]] == 1
+            (number,) = in_doubt
+            assert Counter(to for _, to in provider.sent)[number] == sent[number] + 1
         assert sorted(set(to for _, to in provider.sent)) == numbers
+        assert len(provider.sent) == 150 + len(in_doubt) - len(missing)
 
         out_zip = tmp_path / "chats.zip"
         code, out, err = await cli(cfg, "chats", "export", "--out", str(out_zip), "--all")
