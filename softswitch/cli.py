@@ -1,5 +1,5 @@
 """The `softswitch` command: `run`, `check`, `reload`, `simulate`, `bans`, `show`, `agent`,
-`presence`, `hangup` and `report` (DESIGN.md, "Contracts").
+`presence`, `hangup`, `campaign`, `chats` and `report` (DESIGN.md, "Contracts").
 
 Each subcommand lives in its own module and is imported only when chosen, so `check` starts
 fast and a broken optional part cannot stop another command.
@@ -69,6 +69,9 @@ def _build_parser() -> argparse.ArgumentParser:
     hangup.add_argument("queue", help="the queue number")
     hangup.add_argument("call", help="the call's id (`softswitch show calls`)")
     add_connection_arguments(hangup)
+    from softswitch.messaging.command import add_parsers as add_messaging_parsers
+
+    add_messaging_parsers(sub)
     from softswitch.reports.command import add_parser as add_report_parser
 
     add_report_parser(sub)
@@ -117,6 +120,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from softswitch.web.client import hangup_command
 
         return hangup_command(args)
+    if args.command == "campaign":
+        from softswitch.messaging.command import campaign_command
+
+        return campaign_command(args)
+    if args.command == "chats":
+        from softswitch.messaging.command import chats_command
+
+        return chats_command(args)
     return 2  # argparse has already rejected anything else
 
 

@@ -809,7 +809,8 @@ class _Sections:
                 try:
                     m = c.mapping(item, ipath, ("name", "number"), required=("name", "number"))
                     name = c.text(m["name"][1], _path_join(ipath, "name"))
-                    number = self._number(m["number"][1], _path_join(ipath, "number"))
+                    number = self._contact_number(m["number"][1],
+                                                  _path_join(ipath, "number"))
                 except (_Invalid, KeyError):  # a missing key was reported by `mapping`
                     continue
                 entries.append((number, name))
@@ -1163,6 +1164,15 @@ class _Sections:
         if not _DIGITS.match(value):
             raise self.c.fail(node, path,
                               f"expected an extension number of 1-15 digits, got {value!r}")
+        return value
+
+    def _contact_number(self, node: _Node, path: str) -> str:
+        """A company contact's number: digits, or E.164 (``+`` and digits) as campaigns
+        need them (omnichannel.md §7.3); the caller-name match ignores the ``+``."""
+        value = self.c.text(node, path, expected="a phone number")
+        if not re.fullmatch(r"\+?[0-9]{1,15}", value):
+            raise self.c.fail(node, path,
+                              f"expected 1-15 digits, optionally after +, got {value!r}")
         return value
 
     def _password(self, node: _Node, path: str) -> str:

@@ -62,6 +62,7 @@ from aiohttp import web
 from pydantic import ConfigDict, Field
 
 from softswitch.log import get_logger
+from softswitch.messaging import admin_api
 from softswitch.messaging.config import ChannelConfig
 from softswitch.messaging.general import GeneralSmsClient, WebhookError, parse_webhook, signature_ok
 from softswitch.messaging.providers import ReplyRefused, webhook_routes
@@ -486,3 +487,5 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
 
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
+    # campaigns and chat logs (admins), started after the service
+    admin_api.attach(app, service, lambda: router.config.contacts.entries)

@@ -353,6 +353,12 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._heap)
 
+    @property
+    def slots(self) -> dict[str, float]:
+        """Each channel's next free send slot (monotonic), shared with the campaigns'
+        sender (softswitch.messaging.campaigns) so that both together keep the rate."""
+        return self._next_slot
+
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="sms-outbox")
 

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
-from softswitch.messaging.config import ChannelConfig, ChannelNumber
+from softswitch.messaging.config import ChannelConfig, ChannelNumber, Destination
 
 SYSTEM = "PBX系统"  # §6.4: the sender of system messages
 CLOSED_TEXT = "会话已被关闭。"
@@ -482,6 +482,58 @@ class Inbox:
                 self._notify(self.watchers(s), "message.status",
                              {"session": s, "message": m})
                 return
+
+    # --- broadcast campaigns (softswitch.messaging.campaigns) ------------------------------
+
+    def campaign_message(self, channel: str, number: str, customer: str, text: str,
+                         media: tuple[str, ...], route: str, target: str, sender: str,
+                         provider_id: str, now: float) -> Message:
+        """§7.3 "Create session and send message": a campaign message the provider already
+        accepted, recorded in the customer's open session on ``number``, or in a new one
+        assigned to ``route``/``target`` (the campaign's "Assign session to") when there is
+        none. The campaign sent it, so no `Send` effect."""
+        config = self.channels[channel]
+        entry = config.number(number)
+        if entry is None:
+            raise Refused(404, "unknown_number", f"{number} is not a number of {channel}")
+        sid = self._open.get((channel, number, customer))
+        if sid is None:
+            s = self._create(config, ChannelNumber(number, Destination(route, target)),
+                             customer, Origin.AGENT, now, owner=None)
+            dest = (f"{self.names(s.target)}<{s.target}>" if s.route == "extension"
+                    else s.target)
+            self._event(s, "create", sender, f"{sender}创建会话，会话分配给{dest}。", now)
+            new = True
+        else:
+            s = self.sessions[sid]
+            new = False
+        m = self._message(s, Direction.SENT, sender, text, media, now,
+                          provider_id=provider_id, status=DeliveryStatus.SENT)
+        self._save(s)
+        if new:
+            self._notify(self.watchers(s), "session.changed", {"session": s})
+        self._notify(self.watchers(s), "message.new", {"session": s, "message": m})
+        return m
+
+    def forget(self, session_id: int, message_ids: frozenset[int] | None) -> None:
+        """§8.6: an admin deleted the session (``message_ids`` None) or these messages of
+        it in the chat logs (the rows are the chat logs' to delete): its agents no longer
+        see them."""
+        s = self.sessions.get(session_id)
+        if s is None:
+            return
+        watchers = self.watchers(s)
+        if message_ids is None:
+            self._leave_queue(s)
+            if s.open:
+                del self._open[(s.channel, s.number, s.customer)]
+            del self.sessions[session_id]
+            self.messages.pop(session_id, None)
+            self._notify(watchers, "session.gone", {"session": s})
+            return
+        self.messages[session_id] = [m for m in self.messages.get(session_id, [])
+                                     if m.id not in message_ids]
+        self._notify(watchers, "session.changed", {"session": s})
 
     # --- internals -------------------------------------------------------------------------
 

@@ -421,4 +421,44 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         CREATE INDEX messaging_events_session ON messaging_events (session)
     """),
+    # Broadcast campaigns (softswitch.messaging.campaigns, omnichannel.md §7): a campaign and
+    # one row per contact with its result; a contact is marked 'sending' (committed) before
+    # its request goes out, so a restart resends nobody and skips nobody.
+    Migration(14, "messaging campaigns and their contacts", """
+        CREATE TABLE messaging_campaigns (
+            id            INTEGER PRIMARY KEY,
+            name          TEXT    NOT NULL,
+            channel       TEXT    NOT NULL,
+            sender        TEXT    NOT NULL,     -- a number of the channel
+            recipients    TEXT    NOT NULL,     -- the label shown in the list
+            body          TEXT    NOT NULL,
+            media         TEXT    NOT NULL DEFAULT '[]',  -- JSON list of URLs
+            send_time     TEXT    NOT NULL CHECK (send_time IN ('now','schedule','draft')),
+            send_at       REAL,                 -- wall epoch seconds (schedule)
+            time_zone     TEXT    NOT NULL,     -- the admin's zone send_at was given in
+            mode          TEXT    NOT NULL CHECK (mode IN ('session','direct')),
+            assign_type   TEXT    NOT NULL DEFAULT '',    -- extension|message_queue
+            assign_target TEXT    NOT NULL DEFAULT '',
+            status        TEXT    NOT NULL,
+            retry         INTEGER NOT NULL DEFAULT 0,     -- the next run resends the failed
+            created       REAL    NOT NULL,
+            started       REAL,                 -- the last run's start (the list's send time)
+            finished      REAL,
+            queued_at     REAL,                 -- order of the pending ones
+            stop_reason   TEXT    NOT NULL DEFAULT ''
+        );
+        CREATE TABLE messaging_campaign_contacts (
+            campaign      INTEGER NOT NULL,
+            idx           INTEGER NOT NULL,
+            number        TEXT    NOT NULL,
+            name          TEXT    NOT NULL DEFAULT '',
+            result        TEXT    NOT NULL CHECK (result IN ('waiting','sending','success',
+                                                             'failed')),
+            reason        TEXT    NOT NULL DEFAULT '',
+            provider_id   TEXT,
+            attempts      INTEGER NOT NULL DEFAULT 0,
+            sent_at       REAL,
+            PRIMARY KEY (campaign, idx)
+        )
+    """),
 )

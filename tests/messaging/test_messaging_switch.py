@@ -340,7 +340,9 @@ async def test_every_messaging_example_of_the_openapi_document_is_accepted(
                     content = op.get("requestBody", {}).get("content", {}).get(
                         "application/json")
                     for ex in (content or {}).get("examples", {}).values():
-                        if path.startswith("/api/v1/messaging/"):
+                        if path.startswith("/api/v1/messaging/") and not path.startswith(
+                                ("/api/v1/messaging/campaigns", "/api/v1/messaging/chat-logs")):
+                            # (the admins' ones: test_admin_api)
                             examples.append((method.upper(), path, ex["value"]))
             assert len(examples) >= 5
             for n, (method, path, value) in enumerate(examples):
