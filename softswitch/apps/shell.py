@@ -42,6 +42,29 @@ Decisions:
 - A bridged call's re-INVITEs are answered by the policy on the caller's leg (the media
   stays anchored at the switch, so the other party needs no re-INVITE); the caller's hold
   is not relayed to the far phone.
+
+Seams for an owner that runs more than the flow (the queue: the ACD decides, asynchronously,
+what the caller hears and whom they talk to; issue 15):
+- `feed(call_id, step)`: an input from outside the call (an ACD command) reaches the running
+  flow. ``step(now)`` calls the flow and returns its actions; the shell calls it with its
+  own clock, only while the call is running, and runs the actions exactly as those of the
+  caller's own inputs (in order, behind an `Answer` still in progress; the timer re-armed).
+  A callable rather than a list of actions: the flow is asked at the shell's `now` and not
+  at all once the call has ended, so an input racing the caller's hang-up is dropped in
+  one place instead of in every owner.
+- `connect(call_id, bridge_id, leg, hooks)`: the caller is bridged to a far leg that is
+  already established and owned by someone else (an agent's answered offer): the same
+  "connected" as a `Bridge` that answered (music and prompts stop, the legs are joined by
+  the media relay), without ringing anyone. The owner allocates ``bridge_id`` from the flow,
+  so the flow recognises it in `handle_bridge_ended`.
+- `disconnect(call_id, bridge_id, status)`: the owner's far side ended (the agent hung up):
+  the legs are parted and the flow hears `handle_bridge_ended(bridge_id, status)`; the far
+  leg stays the owner's (the shell never closes it).
+- `BridgeHooks` (given to `connect`): while connected, the caller's hold changes
+  (`held`) and SIP INFO key presses (`info`, the request itself, for relaying to the far
+  phone) go to the owner; the digit still reaches the flow, as every key does. `ended`
+  tells the owner that the shell ended the connection itself (the caller hung up, the flow
+  was replaced, the switch stops), so it can release the far party.
 """
 
 from __future__ import annotations
@@ -51,7 +74,7 @@ import contextlib
 import functools
 import math
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -141,6 +164,20 @@ class Ringer(Protocol):
         ...
 
 
+class BridgeHooks(Protocol):
+    """What the owner of a far leg (`CallShell.connect`) hears of the connected caller
+    (module docstring)."""
+
+    def held(self, call_id: str, held: bool) -> None:
+        """The caller put the call on hold (True) or resumed it (False)."""
+
+    def info(self, call_id: str, request: Request) -> None:
+        """The caller's SIP INFO key press (already answered 200 by the policy)."""
+
+    def ended(self, call_id: str, bridge_id: int) -> None:
+        """The shell ended the connection itself (not through `disconnect`)."""
+
+
 @dataclass
 class Handoff:
     """Where an unanswered caller goes when its flow routes it away from the shell (the
@@ -174,6 +211,8 @@ class _Bridge:
     policy: InDialogPolicy | None = None  # the answered party's dialog with the switch
     timer: Cancellable | None = None
     done: bool = False
+    far_leg: MediaLeg | None = None  # `connect`: the owner's established leg
+    hooks: BridgeHooks | None = None
 
 
 @dataclass(eq=False)
@@ -307,6 +346,8 @@ class CallShell:
         outcome = call.policy.handle_ack(request)
         if outcome is not None and call.leg is not None and not call.leg.closed:
             apply_media(call.leg, outcome.media)
+            if outcome.held is not None:
+                self._hold_changed(call, outcome.held)
 
     def handle_in_dialog(self, txn: ServerTransaction, request: Request) -> None:
         call = self.calls.get(request.call_id)
@@ -327,12 +368,74 @@ class CallShell:
         if outcome.media is not None and call.leg is not None and not call.leg.closed:
             apply_media(call.leg, outcome.media)
         if outcome.held is not None:
-            call.log.info("caller hold changed", held=outcome.held)
+            self._hold_changed(call, outcome.held)
         if outcome.digit is not None:
+            for bridge in list(call.bridges.values()):
+                if bridge.hooks is not None and not bridge.done:
+                    bridge.hooks.info(call.call_id, request)
             self._digit(call, outcome.digit)
         if outcome.ends_call:
             call.log.info("caller hung up")
             self._caller_gone(call, "ANSWERED", "BYE", 200)
+
+    def _hold_changed(self, call: AppCall, held: bool) -> None:
+        call.log.info("caller hold changed", held=held)
+        for bridge in list(call.bridges.values()):
+            if bridge.hooks is not None and not bridge.done:
+                bridge.hooks.held(call.call_id, held)
+
+    # ------------------------------------------------------------------ the owner's seams
+
+    def feed(self, call_id: str, step: Callable[[float], Sequence[Action]]) -> bool:
+        """Run ``step(now)`` on the running call's flow and carry out the actions it returns
+        (module docstring); False (and ``step`` not called) when the call is not running."""
+        call = self.calls.get(call_id)
+        if call is None or call.ended or call.handed_off:
+            return False
+        self._input(call, list(step(self.clock())))
+        return True
+
+    def connect(self, call_id: str, bridge_id: int, leg: MediaLeg,
+                hooks: BridgeHooks | None = None) -> bool:
+        """Bridge the answered caller to ``leg``, an established leg of the owner's (module
+        docstring); False when the call is not running, not answered, or ``bridge_id`` is
+        taken."""
+        call = self.calls.get(call_id)
+        if call is None or call.ended or call.handed_off or call.leg is None \
+                or call.leg.closed or bridge_id in call.bridges:
+            return False
+        bridge = _Bridge(bridge_id, far_leg=leg, hooks=hooks)
+        call.bridges[bridge_id] = bridge
+        self._join(call, leg)
+        call.log.info("connected", bridge=bridge_id)
+        return True
+
+    def disconnect(self, call_id: str, bridge_id: int, status: int = 200) -> bool:
+        """The owner's far side of a `connect` ended: part the legs; the flow hears
+        `handle_bridge_ended(bridge_id, status)`. False when there is no such connection."""
+        call = self.calls.get(call_id)
+        bridge = call.bridges.get(bridge_id) if call is not None else None
+        if call is None or bridge is None or bridge.far_leg is None or bridge.done:
+            return False
+        self._part(call, bridge)
+        self._bridge_ended(call, bridge, status)
+        return True
+
+    def _join(self, call: AppCall, far: MediaLeg) -> None:
+        """Connected: the caller's music and prompts stop, the media relay joins the legs
+        (a `Bridge` that answered, or `connect`)."""
+        assert call.leg is not None
+        self.media.detach_moh(call.leg)
+        for pb in list(call.plays.values()):
+            pb.stop()
+        self.media.bridge(call.leg, far)
+
+    def _part(self, call: AppCall, bridge: _Bridge) -> None:
+        """Unbridge a `connect`ed far leg (left open: it is the owner's)."""
+        far, bridge.far_leg = bridge.far_leg, None
+        if far is not None and call.leg is not None:
+            with contextlib.suppress(Exception):
+                self.media.unbridge(call.leg, far)
 
     # ------------------------------------------------------------------ flow inputs
 
@@ -648,10 +751,7 @@ class CallShell:
         for other in bridge.calls:
             if other is not out:
                 self.ringer.cancel(other)
-        self.media.detach_moh(call.leg)
-        for pb in list(call.plays.values()):
-            pb.stop()
-        self.media.bridge(call.leg, far)
+        self._join(call, far)
         bridge.policy = self.ringer.policy_of(out)
         call.log.info("bridged", bridge=bridge.bridge_id)
 
@@ -682,8 +782,18 @@ class CallShell:
                                                             self.clock()))
 
     def _drop_bridge(self, call: AppCall, bridge: _Bridge) -> None:
+        """The shell ends a bridge itself (hang-up, a replaced flow): ringing stops, a
+        connected party is hung up, a `connect`ed owner is told."""
         if bridge.timer is not None:
             bridge.timer.cancel()
+        if bridge.far_leg is not None:
+            self._part(call, bridge)
+            if bridge.hooks is not None:
+                try:
+                    bridge.hooks.ended(call.call_id, bridge.bridge_id)
+                except Exception as exc:  # noqa: BLE001 - the caller's end goes on
+                    call.log.error("bridge owner failed", error=repr(exc))
+            return
         if self.ringer is None:
             return
         for out in [*bridge.calls, bridge.connected]:

@@ -17,10 +17,16 @@ import contextlib
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from media import MediaLeg
-from softswitch.calls.b2bua import ALLOW, apply_media, media_params, with_trunk_credentials
+from softswitch.calls.b2bua import (
+    ALLOW,
+    TrunkAccount,
+    apply_media,
+    media_params,
+    with_trunk_credentials,
+)
 from softswitch.calls.fork import (
     AnswerWith,
     Authenticate,
@@ -34,7 +40,7 @@ from softswitch.calls.fork import (
 )
 from softswitch.clock import Clock
 from softswitch.log import get_logger
-from softswitch.registrar import Binding, request_target
+from softswitch.registrar import request_target
 from softswitch.sip import Address, Request, Response, SipUri, new_call_id, new_tag
 from softswitch.sip import sdp as sdplib
 from softswitch.sip.dialog import Dialog
@@ -55,7 +61,8 @@ class OutboundBranch:
     dialog: Dialog | None = None
     final: bool = False
     answered: bool = False
-    trunk: object = None  # a trunk target: its credentials answer one 401/407 (softswitch.trunks)
+    # a trunk target: its credentials answer one 401/407 (softswitch.trunks)
+    trunk: TrunkAccount | None = None
     response: Response | None = None  # its last final response (a challenge)
 
 
@@ -109,7 +116,7 @@ class Dialer:
                                           codecs=codecs, telephone_event=True))
         for binding in targets:
             # a trunk target is shaped like a binding (softswitch.trunks.TrunkTarget)
-            peer = Peer(*request_target(cast(Binding, binding), self.endpoint.has_connection))
+            peer = Peer(*request_target(binding, self.endpoint.has_connection))
             local = self.endpoint.local_peer(peer.transport)
             host = f"[{local.host}]" if ":" in local.host else local.host
             trunk = getattr(binding, "trunk", None)
@@ -204,7 +211,8 @@ class Dialer:
             if params is None:
                 self._execute(call, call.fork.handle_unusable_answer(index, self.now()))
                 return
-            apply_media(call.leg, params)
+            if call.leg is not None:
+                apply_media(call.leg, params)
         self._execute(call, call.fork.handle_response(index, status, self.now()))
 
     def _bye_branch(self, branch: OutboundBranch) -> None:
