@@ -124,7 +124,7 @@ from softswitch.events import EventBus
 from softswitch.log import get_logger
 from softswitch.queue.announce import resolve_prompt
 from softswitch.queue.dialer import OutboundCall
-from softswitch.queue.seams import Endpoint, Media
+from softswitch.queue.seams import CallMedia, Endpoint
 from softswitch.sip import Request, new_tag
 from softswitch.sip import sdp as sdplib
 from softswitch.sip.dialog import Dialog
@@ -188,8 +188,9 @@ class Handoff:
     external: Callable[[ServerTransaction, Request, str, ExternalRoute], None] | None = None
     queue: Callable[[ServerTransaction, Request, str, str], None] | None = None
     # (call_id, caller, display, invite, dialog, policy, peer, leg, tag, queue) -> True when
-    # the queue took the answered caller
-    queue_answered: Callable[..., bool] | None = None
+    # the queue took the answered caller (softswitch.queue.controller.QueueCalls.adopt)
+    queue_answered: Callable[[str, str, str, Request, Dialog, InDialogPolicy, Peer, MediaLeg,
+                              str, str], bool] | None = None
 
 
 @dataclass(eq=False)
@@ -255,7 +256,7 @@ class AppCall:
 class CallShell:
     """Every self-answered call of the switch (module docstring)."""
 
-    def __init__(self, *, endpoint: Endpoint, media: Media, events: EventBus,
+    def __init__(self, *, endpoint: Endpoint, media: CallMedia, events: EventBus,
                  router: DestinationRouter,
                  clock: Clock, scheduler: Scheduler, ringer: Ringer | None = None,
                  handoff: Handoff | None = None, store: object = None,
@@ -903,6 +904,9 @@ class CallShell:
 
     def _queue_answered(self, call: AppCall, queue: str) -> None:
         assert self.handoff.queue_answered is not None
+        if call.dialog is None or call.policy is None or call.leg is None:
+            self._hang_up(call, "queue not available")  # never: an answered caller has them
+            return
         for rec in list(call.records.values()):
             self._stop_recording(call, rec, notify=False)
         for pb in list(call.plays.values()):

@@ -157,7 +157,7 @@ from softswitch.queue.flow import (
     QueueOutput,
     SurveyPlan,
 )
-from softswitch.queue.seams import Applications, Endpoint, Media, Registrar, Target
+from softswitch.queue.seams import Applications, CallMedia, Endpoint, Registrar, Target
 from softswitch.sip import Request, new_tag
 from softswitch.sip import sdp as sdplib
 from softswitch.sip.dialog import Dialog
@@ -240,7 +240,7 @@ class QueueCalls:
     commands run and the events reach the bus.
     """
 
-    def __init__(self, *, acd_config: AcdConfig, endpoint: Endpoint, media: Media,
+    def __init__(self, *, acd_config: AcdConfig, endpoint: Endpoint, media: CallMedia,
                  registrar: Registrar, events: EventBus, domain: str, user_agent: str,
                  extensions: Mapping[str, Extension], prompts_dir: str | Path | None = None,
                  clock: Clock, dialplan: DialPlan | None = None, store: object = None,

@@ -1,9 +1,11 @@
 """What the queue's shell (softswitch.queue.controller, .dialer) needs from the rest of the
 switch, as typed seams: the SIP endpoint, the media engine, the registrar, the call shell of
-the applications. The call shell (softswitch.apps.shell) takes the same endpoint and media
-seams. The real parts (softswitch.sip.endpoint.SipEndpoint, media.MediaEngine,
-softswitch.registrar.RegistrarService, softswitch.apps.shell.CallShell) satisfy them; the
-tests' recording doubles stand in for them at run time."""
+the applications. The call shell (softswitch.apps.shell) and the B2BUA
+(softswitch.calls.b2bua) take the same endpoint seam; the queue, the call shell and the
+B2BUA take `CallMedia` (the media seam plus the shared music streams of
+softswitch.apps.music). The real parts (softswitch.sip.endpoint.SipEndpoint,
+media.MediaEngine, softswitch.registrar.RegistrarService, softswitch.apps.shell.CallShell)
+satisfy them; the tests' recording doubles stand in for them at run time."""
 
 from __future__ import annotations
 
