@@ -11,7 +11,6 @@ from softswitch.apps.indialog import InDialogPolicy
 from softswitch.clock import Clock
 from softswitch.queue.dialer import Dialer, OutboundCall
 from softswitch.queue.seams import Endpoint, Target
-from softswitch.sip import sdp as sdplib
 from softswitch.trunks import TrunkRouter
 
 
@@ -63,11 +62,4 @@ class DialerRinger:
 
     def policy_of(self, call: OutboundCall) -> InDialogPolicy | None:
         """The answered branch's dialog with our offer and Contact as the local side."""
-        winner = call.winner
-        if winner is None or winner.dialog is None:
-            return None
-        try:
-            offer = sdplib.SessionDescription.parse(winner.request.body)
-        except Exception:  # noqa: BLE001 - our own offer: parses
-            return None
-        return InDialogPolicy(winner.dialog, offer, str(winner.request.get("Contact") or ""))
+        return call.policy()

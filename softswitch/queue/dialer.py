@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from media import MediaLeg
+from softswitch.apps.indialog import InDialogPolicy
 from softswitch.calls.b2bua import (
     ALLOW,
     TrunkAccount,
@@ -79,6 +80,7 @@ class OutboundCall:
     state: str = "calling"  # calling | answered | failed | cancelled | ended
     owner: object = None  # what the controller hangs on it (its task, or (task, agent))
     fork: Fork = field(default_factory=Fork)
+    _policy: InDialogPolicy | None = field(default=None, repr=False)
 
     @property
     def dialog(self) -> Dialog | None:
@@ -91,6 +93,20 @@ class OutboundCall:
     @property
     def call_ids(self) -> list[str]:
         return [b.request.call_id for b in self.branches]
+
+    def policy(self) -> InDialogPolicy | None:
+        """The one in-dialog policy (softswitch.apps.indialog) of the answered party's
+        dialog with the switch: our offer and our Contact are the local side. Made once,
+        at the first in-dialog request or ACK; None before the answer."""
+        if self._policy is None and self.winner is not None \
+                and self.winner.dialog is not None:
+            try:
+                offer = sdplib.SessionDescription.parse(self.winner.request.body)
+            except Exception:  # noqa: BLE001 - our own offer: parses
+                return None
+            self._policy = InDialogPolicy(self.winner.dialog, offer,
+                                          str(self.winner.request.get("Contact") or ""))
+        return self._policy
 
 
 class Dialer:
