@@ -41,7 +41,9 @@ Decisions:
 - After `handle_hangup` the flow's media actions are ignored; `Publish` still runs.
 - A bridged call's re-INVITEs are answered by the policy on the caller's leg (the media
   stays anchored at the switch, so the other party needs no re-INVITE); the caller's hold
-  is not relayed to the far phone.
+  is not relayed to the far phone. The bridged party's own requests get the same policy's
+  answers in the switch's dialog with it, and the ACK of its re-INVITE without SDP
+  completes that offer there.
 
 Seams for an owner that runs more than the flow (the queue: the ACD decides, asynchronously,
 what the caller hears and whom they talk to; issue 15):
@@ -342,7 +344,10 @@ class CallShell:
 
     def handle_ack(self, request: Request) -> None:
         call = self.calls.get(request.call_id)
-        if call is None or call.policy is None or call.ended:
+        if call is None:
+            self._far_side_ack(request)
+            return
+        if call.policy is None or call.ended:
             return
         outcome = call.policy.handle_ack(request)
         if outcome is not None and call.leg is not None and not call.leg.closed:
@@ -806,16 +811,11 @@ class CallShell:
         """A request in the dialog of a bridged party (the switch's UAC dialog with it):
         the one policy answers it on that party's leg; its BYE ends the bridge."""
         assert self.ringer is not None
-        out = self.ringer.owns(request.call_id)
-        found = None
-        for call in self.calls.values():
-            for bridge in call.bridges.values():
-                if out is not None and out is bridge.connected:
-                    found = (call, bridge)
-        if out is None or found is None or found[1].policy is None:
+        found = self._far_side(request.call_id)
+        if found is None:
             self._respond(txn, request, 200 if request.method == "BYE" else 481)
             return
-        call, bridge = found
+        call, bridge, out = found
         assert bridge.policy is not None
         outcome = bridge.policy.handle_request(request, self.clock())
         self.endpoint.send_response(txn, outcome.response)
@@ -829,6 +829,31 @@ class CallShell:
             self._spawn(_close(leg))
             bridge.connected = None
             self._bridge_ended(call, bridge, 200)
+
+    def _far_side(self, call_id: str) -> tuple[AppCall, _Bridge, OutboundCall] | None:
+        """The bridge whose answered party's dialog is ``call_id`` (with its policy)."""
+        out = self.ringer.owns(call_id) if self.ringer is not None else None
+        if out is None:
+            return None
+        for call in self.calls.values():
+            for bridge in call.bridges.values():
+                if out is bridge.connected and bridge.policy is not None:
+                    return call, bridge, out
+        return None
+
+    def _far_side_ack(self, request: Request) -> None:
+        """The ACK of a bridged party's re-INVITE without SDP carries its answer to our
+        offer: that party's leg follows it, and the policy takes re-INVITEs again (without
+        this, every later one got 491 Request Pending)."""
+        found = self._far_side(request.call_id)
+        if found is None or self.ringer is None:
+            return
+        _call, bridge, out = found
+        assert bridge.policy is not None
+        ack = bridge.policy.handle_ack(request)
+        leg = self.ringer.leg_of(out)
+        if ack is not None and leg is not None and not leg.closed:
+            apply_media(leg, ack.media)
 
     def _ringback(self, call: AppCall, ringback: str) -> None:
         if call.leg is not None and ringback:
