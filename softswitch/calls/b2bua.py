@@ -244,7 +244,9 @@ class Branch:
 class Call:
     control: CallControl
     invite: Request
-    txn: ServerTransaction  # the caller's server INVITE transaction
+    # the caller's server INVITE transaction; None for a party handed over already
+    # answered (Transfers.park_handed_over): there is no INVITE left to answer
+    txn: ServerTransaction | None
     caller_peer: Peer
     a_tag: str
     offer: sdplib.SessionDescription | None  # the caller's SDP offer (None: late offer)
@@ -606,7 +608,8 @@ class B2BUA:
                     headers.append(("Content-Type", "application/sdp"))
                 resp = call.invite.create_response(cmd.status, to_tag=call.a_tag,
                                                    headers=headers, body=body)
-                self.endpoint.send_response(call.txn, resp)
+                if call.txn is not None:
+                    self.endpoint.send_response(call.txn, resp)
             elif isinstance(cmd, AnswerCaller):
                 self._answer_caller(call, cmd.branch)
             elif isinstance(cmd, RejectCaller):
@@ -675,7 +678,8 @@ class B2BUA:
             call.a_dialog = Dialog.create_uas(call.invite, resp)
         except Exception as exc:  # noqa: BLE001
             call.log.error("cannot create caller dialog", error=repr(exc))
-        self.endpoint.send_response(call.txn, resp)
+        if call.txn is not None:
+            self.endpoint.send_response(call.txn, resp)
         self._record_answer(call)
         if self.recordings is not None and call.kind == EXTENSION:
             call.recording = self.recordings.start("extension", call.call_id, call.leg_a,
@@ -711,10 +715,12 @@ class B2BUA:
             self._outgoing_byes.append(outgoing)
         return outgoing
 
-    def _respond(self, txn: ServerTransaction, request: Request, status: int,
+    def _respond(self, txn: ServerTransaction | None, request: Request, status: int,
                  reason: str | None = None, to_tag: str | None = None,
                  headers: list[tuple[str, HeaderValue]] | None = None,
                  body: bytes = b"") -> None:
+        if txn is None:  # a handed-over party: its INVITE was answered by its first owner
+            return
         resp = request.create_response(status, reason, to_tag=to_tag or new_tag(),
                                        headers=headers or [], body=body)
         self.endpoint.send_response(txn, resp)
@@ -1046,7 +1052,7 @@ class B2BUA:
         return self.transfers.park(call_id, side, target)
 
     def park_handed_over(self, call_id: str, parker: str, target: str | None,
-                         release: Callable[[str], object]) -> str:
+                         release: Callable[[str], End | None]) -> str:
         """Park a party another shell hands over (softswitch.calls.transfer)."""
         return self.transfers.park_handed_over(call_id, parker, target, release)
 
