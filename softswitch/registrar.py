@@ -40,7 +40,7 @@ import ipaddress
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from softswitch.log import get_logger
 from softswitch.sip import SipUri, new_tag
@@ -256,7 +256,24 @@ class LocationService:
         return None
 
 
-def request_target(b: Binding,
+class ContactTarget(Protocol):
+    """Where an INVITE of the switch goes, as a registration gives it: a `Binding`, or a
+    `softswitch.trunks.TrunkTarget`, which is shaped like one."""
+
+    @property
+    def contact(self) -> str: ...
+
+    @property
+    def transport(self) -> str: ...
+
+    @property
+    def received_host(self) -> str: ...
+
+    @property
+    def received_port(self) -> int: ...
+
+
+def request_target(b: ContactTarget,
                    connected: Callable[[str, int], bool] | None = None) -> tuple[str, str, int]:
     """Where requests to this contact go: (transport, host, port); see the module docstring.
 

@@ -3,10 +3,14 @@ media engine's shared streams (one encode per tick for every listener)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
+from media import MediaLeg
 from media.player import Loop, ringback_tone
 from softswitch.log import get_logger
+
+if TYPE_CHECKING:  # (the seams import the call shell, which imports this module)
+    from softswitch.queue.seams import CallMedia
 
 log = get_logger("apps")
 
@@ -14,7 +18,7 @@ RINGBACK_STREAM = "ringback"
 RINGBACK_MUSIC = ("ringback", "ringback_tone")  # the region's ringback tone, not a track
 
 
-def attach_music(media: Any, leg: Any, name: str) -> None:
+def attach_music(media: CallMedia, leg: MediaLeg, name: str) -> None:
     """What a caller hears while something else happens (a bridge ringing, waiting in a
     queue): "ringback" (also "ringback_tone") is the ring tone, one shared stream; any
     other name is a music-on-hold stream, the default one when it does not exist."""

@@ -4,26 +4,30 @@ contacts, or an external number through the outbound route its prefix matches
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
 
+from media import MediaLeg
 from softswitch.apps.indialog import InDialogPolicy
 from softswitch.clock import Clock
 from softswitch.queue.dialer import Dialer, OutboundCall
-from softswitch.sip import sdp as sdplib
+from softswitch.queue.seams import Endpoint, Target
+from softswitch.trunks import TrunkRouter
 
 
 class DialerRinger:
-    def __init__(self, *, endpoint: Any, domain: str, user_agent: str,
-                 lookup: Callable[[str, float], list[Any]], trunks: Any,
-                 clock: Clock) -> None:
+    """``lookup``: the registrar's bindings of a number at a time; ``trunks``: numbers
+    without a binding go out through the outbound route their prefix matches."""
+
+    def __init__(self, *, endpoint: Endpoint, domain: str, user_agent: str,
+                 lookup: Callable[[str, float], Sequence[Target]],
+                 trunks: TrunkRouter | None, clock: Clock) -> None:
         self.index: dict[str, OutboundCall] = {}
         self.dialer = Dialer(endpoint, domain, user_agent, self.index, clock)
         self.lookup = lookup
         self.trunks = trunks
         self.clock = clock.monotonic
 
-    def _targets(self, number: str) -> list[Any]:
+    def _targets(self, number: str) -> list[Target]:
         targets = list(self.lookup(number, self.clock()))
         if targets or self.trunks is None:
             return targets
@@ -36,9 +40,9 @@ class DialerRinger:
 
         return [trunk_target(self.trunks.trunks[out.trunk], out.number)]
 
-    def ring(self, number: str, leg: Any, *, from_user: str, display: str,
-             answered: Callable[[Any], None],
-             failed: Callable[[Any, int], None]) -> OutboundCall | None:
+    def ring(self, number: str, leg: MediaLeg, *, from_user: str, display: str,
+             answered: Callable[[OutboundCall], None],
+             failed: Callable[[OutboundCall, int], None]) -> OutboundCall | None:
         """None when `number` has no phone to ring (not registered, no route)."""
         targets = self._targets(number)
         if not targets:
@@ -47,22 +51,15 @@ class DialerRinger:
         self.dialer.start(call, targets, from_user=from_user, display=display)
         return call
 
-    def cancel(self, call: Any) -> None:
+    def cancel(self, call: OutboundCall) -> None:
         self.dialer.cancel(call)
 
     def owns(self, call_id: str) -> OutboundCall | None:
         return self.index.get(call_id)
 
-    def leg_of(self, call: Any) -> Any:
+    def leg_of(self, call: OutboundCall) -> MediaLeg | None:
         return call.leg
 
-    def policy_of(self, call: Any) -> InDialogPolicy | None:
+    def policy_of(self, call: OutboundCall) -> InDialogPolicy | None:
         """The answered branch's dialog with our offer and Contact as the local side."""
-        winner = call.winner
-        if winner is None or winner.dialog is None:
-            return None
-        try:
-            offer = sdplib.SessionDescription.parse(winner.request.body)
-        except Exception:  # noqa: BLE001 - our own offer: parses
-            return None
-        return InDialogPolicy(winner.dialog, offer, str(winner.request.get("Contact") or ""))
+        return call.policy()

@@ -41,7 +41,32 @@ Decisions:
 - After `handle_hangup` the flow's media actions are ignored; `Publish` still runs.
 - A bridged call's re-INVITEs are answered by the policy on the caller's leg (the media
   stays anchored at the switch, so the other party needs no re-INVITE); the caller's hold
-  is not relayed to the far phone.
+  is not relayed to the far phone. The bridged party's own requests get the same policy's
+  answers in the switch's dialog with it, and the ACK of its re-INVITE without SDP
+  completes that offer there.
+
+Seams for an owner that runs more than the flow (the queue: the ACD decides, asynchronously,
+what the caller hears and whom they talk to; issue 15):
+- `feed(call_id, step)`: an input from outside the call (an ACD command) reaches the running
+  flow. ``step(now)`` calls the flow and returns its actions; the shell calls it with its
+  own clock, only while the call is running, and runs the actions exactly as those of the
+  caller's own inputs (in order, behind an `Answer` still in progress; the timer re-armed).
+  A callable rather than a list of actions: the flow is asked at the shell's `now` and not
+  at all once the call has ended, so an input racing the caller's hang-up is dropped in
+  one place instead of in every owner.
+- `connect(call_id, bridge_id, leg, hooks)`: the caller is bridged to a far leg that is
+  already established and owned by someone else (an agent's answered offer): the same
+  "connected" as a `Bridge` that answered (music and prompts stop, the legs are joined by
+  the media relay), without ringing anyone. The owner allocates ``bridge_id`` from the flow,
+  so the flow recognises it in `handle_bridge_ended`.
+- `disconnect(call_id, bridge_id, status)`: the owner's far side ended (the agent hung up):
+  the legs are parted and the flow hears `handle_bridge_ended(bridge_id, status)`; the far
+  leg stays the owner's (the shell never closes it).
+- `BridgeHooks` (given to `connect`): while connected, the caller's hold changes
+  (`held`) and SIP INFO key presses (`info`, the request itself, for relaying to the far
+  phone) go to the owner; the digit still reaches the flow, as every key does. `ended`
+  tells the owner that the shell ended the connection itself (the caller hung up, the flow
+  was replaced, the switch stops), so it can release the far party.
 """
 
 from __future__ import annotations
@@ -51,7 +76,7 @@ import contextlib
 import functools
 import math
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -101,7 +126,7 @@ from softswitch.events import EventBus
 from softswitch.log import get_logger
 from softswitch.queue.announce import resolve_prompt
 from softswitch.queue.dialer import OutboundCall
-from softswitch.queue.seams import Endpoint, Media
+from softswitch.queue.seams import CallMedia, Endpoint
 from softswitch.sip import Request, new_tag
 from softswitch.sip import sdp as sdplib
 from softswitch.sip.dialog import Dialog
@@ -141,6 +166,20 @@ class Ringer(Protocol):
         ...
 
 
+class BridgeHooks(Protocol):
+    """What the owner of a far leg (`CallShell.connect`) hears of the connected caller
+    (module docstring)."""
+
+    def held(self, call_id: str, held: bool) -> None:
+        """The caller put the call on hold (True) or resumed it (False)."""
+
+    def info(self, call_id: str, request: Request) -> None:
+        """The caller's SIP INFO key press (already answered 200 by the policy)."""
+
+    def ended(self, call_id: str, bridge_id: int) -> None:
+        """The shell ended the connection itself (not through `disconnect`)."""
+
+
 @dataclass
 class Handoff:
     """Where an unanswered caller goes when its flow routes it away from the shell (the
@@ -151,8 +190,9 @@ class Handoff:
     external: Callable[[ServerTransaction, Request, str, ExternalRoute], None] | None = None
     queue: Callable[[ServerTransaction, Request, str, str], None] | None = None
     # (call_id, caller, display, invite, dialog, policy, peer, leg, tag, queue) -> True when
-    # the queue took the answered caller
-    queue_answered: Callable[..., bool] | None = None
+    # the queue took the answered caller (softswitch.queue.controller.QueueCalls.adopt)
+    queue_answered: Callable[[str, str, str, Request, Dialog, InDialogPolicy, Peer, MediaLeg,
+                              str, str], bool] | None = None
 
 
 @dataclass(eq=False)
@@ -174,6 +214,8 @@ class _Bridge:
     policy: InDialogPolicy | None = None  # the answered party's dialog with the switch
     timer: Cancellable | None = None
     done: bool = False
+    far_leg: MediaLeg | None = None  # `connect`: the owner's established leg
+    hooks: BridgeHooks | None = None
 
 
 @dataclass(eq=False)
@@ -216,7 +258,7 @@ class AppCall:
 class CallShell:
     """Every self-answered call of the switch (module docstring)."""
 
-    def __init__(self, *, endpoint: Endpoint, media: Media, events: EventBus,
+    def __init__(self, *, endpoint: Endpoint, media: CallMedia, events: EventBus,
                  router: DestinationRouter,
                  clock: Clock, scheduler: Scheduler, ringer: Ringer | None = None,
                  handoff: Handoff | None = None, store: object = None,
@@ -302,11 +344,16 @@ class CallShell:
 
     def handle_ack(self, request: Request) -> None:
         call = self.calls.get(request.call_id)
-        if call is None or call.policy is None or call.ended:
+        if call is None:
+            self._far_side_ack(request)
+            return
+        if call.policy is None or call.ended:
             return
         outcome = call.policy.handle_ack(request)
         if outcome is not None and call.leg is not None and not call.leg.closed:
             apply_media(call.leg, outcome.media)
+            if outcome.held is not None:
+                self._hold_changed(call, outcome.held)
 
     def handle_in_dialog(self, txn: ServerTransaction, request: Request) -> None:
         call = self.calls.get(request.call_id)
@@ -327,12 +374,74 @@ class CallShell:
         if outcome.media is not None and call.leg is not None and not call.leg.closed:
             apply_media(call.leg, outcome.media)
         if outcome.held is not None:
-            call.log.info("caller hold changed", held=outcome.held)
+            self._hold_changed(call, outcome.held)
         if outcome.digit is not None:
+            for bridge in list(call.bridges.values()):
+                if bridge.hooks is not None and not bridge.done:
+                    bridge.hooks.info(call.call_id, request)
             self._digit(call, outcome.digit)
         if outcome.ends_call:
             call.log.info("caller hung up")
             self._caller_gone(call, "ANSWERED", "BYE", 200)
+
+    def _hold_changed(self, call: AppCall, held: bool) -> None:
+        call.log.info("caller hold changed", held=held)
+        for bridge in list(call.bridges.values()):
+            if bridge.hooks is not None and not bridge.done:
+                bridge.hooks.held(call.call_id, held)
+
+    # ------------------------------------------------------------------ the owner's seams
+
+    def feed(self, call_id: str, step: Callable[[float], Sequence[Action]]) -> bool:
+        """Run ``step(now)`` on the running call's flow and carry out the actions it returns
+        (module docstring); False (and ``step`` not called) when the call is not running."""
+        call = self.calls.get(call_id)
+        if call is None or call.ended or call.handed_off:
+            return False
+        self._input(call, list(step(self.clock())))
+        return True
+
+    def connect(self, call_id: str, bridge_id: int, leg: MediaLeg,
+                hooks: BridgeHooks | None = None) -> bool:
+        """Bridge the answered caller to ``leg``, an established leg of the owner's (module
+        docstring); False when the call is not running, not answered, or ``bridge_id`` is
+        taken."""
+        call = self.calls.get(call_id)
+        if call is None or call.ended or call.handed_off or call.leg is None \
+                or call.leg.closed or bridge_id in call.bridges:
+            return False
+        bridge = _Bridge(bridge_id, far_leg=leg, hooks=hooks)
+        call.bridges[bridge_id] = bridge
+        self._join(call, leg)
+        call.log.info("connected", bridge=bridge_id)
+        return True
+
+    def disconnect(self, call_id: str, bridge_id: int, status: int = 200) -> bool:
+        """The owner's far side of a `connect` ended: part the legs; the flow hears
+        `handle_bridge_ended(bridge_id, status)`. False when there is no such connection."""
+        call = self.calls.get(call_id)
+        bridge = call.bridges.get(bridge_id) if call is not None else None
+        if call is None or bridge is None or bridge.far_leg is None or bridge.done:
+            return False
+        self._part(call, bridge)
+        self._bridge_ended(call, bridge, status)
+        return True
+
+    def _join(self, call: AppCall, far: MediaLeg) -> None:
+        """Connected: the caller's music and prompts stop, the media relay joins the legs
+        (a `Bridge` that answered, or `connect`)."""
+        assert call.leg is not None
+        self.media.detach_moh(call.leg)
+        for pb in list(call.plays.values()):
+            pb.stop()
+        self.media.bridge(call.leg, far)
+
+    def _part(self, call: AppCall, bridge: _Bridge) -> None:
+        """Unbridge a `connect`ed far leg (left open: it is the owner's)."""
+        far, bridge.far_leg = bridge.far_leg, None
+        if far is not None and call.leg is not None:
+            with contextlib.suppress(Exception):
+                self.media.unbridge(call.leg, far)
 
     # ------------------------------------------------------------------ flow inputs
 
@@ -648,10 +757,7 @@ class CallShell:
         for other in bridge.calls:
             if other is not out:
                 self.ringer.cancel(other)
-        self.media.detach_moh(call.leg)
-        for pb in list(call.plays.values()):
-            pb.stop()
-        self.media.bridge(call.leg, far)
+        self._join(call, far)
         bridge.policy = self.ringer.policy_of(out)
         call.log.info("bridged", bridge=bridge.bridge_id)
 
@@ -682,8 +788,18 @@ class CallShell:
                                                             self.clock()))
 
     def _drop_bridge(self, call: AppCall, bridge: _Bridge) -> None:
+        """The shell ends a bridge itself (hang-up, a replaced flow): ringing stops, a
+        connected party is hung up, a `connect`ed owner is told."""
         if bridge.timer is not None:
             bridge.timer.cancel()
+        if bridge.far_leg is not None:
+            self._part(call, bridge)
+            if bridge.hooks is not None:
+                try:
+                    bridge.hooks.ended(call.call_id, bridge.bridge_id)
+                except Exception as exc:  # noqa: BLE001 - the caller's end goes on
+                    call.log.error("bridge owner failed", error=repr(exc))
+            return
         if self.ringer is None:
             return
         for out in [*bridge.calls, bridge.connected]:
@@ -695,16 +811,11 @@ class CallShell:
         """A request in the dialog of a bridged party (the switch's UAC dialog with it):
         the one policy answers it on that party's leg; its BYE ends the bridge."""
         assert self.ringer is not None
-        out = self.ringer.owns(request.call_id)
-        found = None
-        for call in self.calls.values():
-            for bridge in call.bridges.values():
-                if out is not None and out is bridge.connected:
-                    found = (call, bridge)
-        if out is None or found is None or found[1].policy is None:
+        found = self._far_side(request.call_id)
+        if found is None:
             self._respond(txn, request, 200 if request.method == "BYE" else 481)
             return
-        call, bridge = found
+        call, bridge, out = found
         assert bridge.policy is not None
         outcome = bridge.policy.handle_request(request, self.clock())
         self.endpoint.send_response(txn, outcome.response)
@@ -718,6 +829,31 @@ class CallShell:
             self._spawn(_close(leg))
             bridge.connected = None
             self._bridge_ended(call, bridge, 200)
+
+    def _far_side(self, call_id: str) -> tuple[AppCall, _Bridge, OutboundCall] | None:
+        """The bridge whose answered party's dialog is ``call_id`` (with its policy)."""
+        out = self.ringer.owns(call_id) if self.ringer is not None else None
+        if out is None:
+            return None
+        for call in self.calls.values():
+            for bridge in call.bridges.values():
+                if out is bridge.connected and bridge.policy is not None:
+                    return call, bridge, out
+        return None
+
+    def _far_side_ack(self, request: Request) -> None:
+        """The ACK of a bridged party's re-INVITE without SDP carries its answer to our
+        offer: that party's leg follows it, and the policy takes re-INVITEs again (without
+        this, every later one got 491 Request Pending)."""
+        found = self._far_side(request.call_id)
+        if found is None or self.ringer is None:
+            return
+        _call, bridge, out = found
+        assert bridge.policy is not None
+        ack = bridge.policy.handle_ack(request)
+        leg = self.ringer.leg_of(out)
+        if ack is not None and leg is not None and not leg.closed:
+            apply_media(leg, ack.media)
 
     def _ringback(self, call: AppCall, ringback: str) -> None:
         if call.leg is not None and ringback:
@@ -793,6 +929,9 @@ class CallShell:
 
     def _queue_answered(self, call: AppCall, queue: str) -> None:
         assert self.handoff.queue_answered is not None
+        if call.dialog is None or call.policy is None or call.leg is None:
+            self._hang_up(call, "queue not available")  # never: an answered caller has them
+            return
         for rec in list(call.records.values()):
             self._stop_recording(call, rec, notify=False)
         for pb in list(call.plays.values()):

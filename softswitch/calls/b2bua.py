@@ -23,11 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from structlog.typing import FilteringBoundLogger
+
+from media import MediaLeg
+from media.engine import Direction
 from softswitch.calls.control import (
     PICKED_UP,
     AnswerCaller,
@@ -63,9 +68,15 @@ from softswitch.registrar import request_target
 from softswitch.sip import Address, Request, Response, SipUri, new_call_id, new_tag
 from softswitch.sip import sdp as sdplib
 from softswitch.sip.dialog import Dialog
-from softswitch.sip.transaction import Peer
+from softswitch.sip.endpoint import OutgoingRequest
+from softswitch.sip.message import HeaderValue
+from softswitch.sip.transaction import Peer, ServerTransaction
 from softswitch.store.records import CallRecord
 from softswitch.trunks import TrunkRouter
+
+if TYPE_CHECKING:  # (the seams import this module: their Protocols are annotations here)
+    from softswitch.calls.transfer import CallMoves, End
+    from softswitch.queue.seams import CallMedia, Endpoint, Target
 
 log = get_logger("calls")
 
@@ -75,7 +86,25 @@ _STATIC_PT = {0: "PCMU", 8: "PCMA"}
 LINGER = 32.0  # seconds an ended call still answers retransmissions (64*T1)
 
 
-def with_trunk_credentials(request: Request, trunk: Any, challenge: Response | None) -> Request:
+class TrunkAccount(Protocol):
+    """What a call needs of the trunk it goes out on (softswitch.config.Trunk): its name
+    for the log, the From user it presents and the credentials of a 401/407."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def username(self) -> str: ...
+
+    @property
+    def password(self) -> str: ...
+
+    @property
+    def from_user(self) -> str: ...
+
+
+def with_trunk_credentials(request: Request, trunk: TrunkAccount | None,
+                           challenge: Response | None) -> Request:
     """``request`` again, with ``trunk``'s credentials answering ``challenge`` (a 401/407,
     RFC 3261 §22.2; softswitch.trunks); ValueError when there are none or it cannot be
     answered."""
@@ -90,10 +119,13 @@ class QueueEntrance(Protocol):
     """Where a blind transfer to a queue number hands the transferee (the queue-call
     shell, softswitch.queue.controller.QueueCalls.adopt_caller)."""
 
-    queues: Any  # queue number -> its configuration
+    @property
+    def queues(self) -> Mapping[str, object]:
+        """Queue number -> its configuration."""
+        ...
 
     def adopt_caller(self, call_id: str, queue: str, caller: str, dialog: Dialog,
-                     peer: Peer, leg: Any, invite: Request | None = None) -> bool: ...
+                     peer: Peer, leg: MediaLeg, invite: Request | None = None) -> bool: ...
 
 
 class DeviceObserver(Protocol):
@@ -117,7 +149,8 @@ class MediaParams:
     direction: str
 
 
-def audio_formats(sdp: Any) -> tuple[Any, list[tuple[int, str]]]:
+def audio_formats(sdp: sdplib.SessionDescription
+                  ) -> tuple[sdplib.MediaDescription | None, list[tuple[int, str]]]:
     """The audio stream of an SDP and its formats as (payload type, encoding name) in the
     SDP's order (rtpmap names, else the RFC 3551 static names PCMU/PCMA)."""
     audio = sdplib.audio(sdp)
@@ -136,7 +169,7 @@ def audio_formats(sdp: Any) -> tuple[Any, list[tuple[int, str]]]:
     return audio, formats
 
 
-def media_params(sdp: Any) -> MediaParams | None:
+def media_params(sdp: sdplib.SessionDescription) -> MediaParams | None:
     """The first PCMU/PCMA format of the audio stream (None when there is none)."""
     audio, formats = audio_formats(sdp)
     if audio is None or audio.port == 0:
@@ -155,7 +188,7 @@ def media_params(sdp: Any) -> MediaParams | None:
     return MediaParams(address, pt, codec, te, audio.direction or "sendrecv")
 
 
-def offered_codecs(sdp: Any) -> tuple[list[str], bool]:
+def offered_codecs(sdp: sdplib.SessionDescription) -> tuple[list[str], bool]:
     """The caller's supported codecs in its order, and whether it offered telephone-event."""
     codecs: list[str] = []
     te = False
@@ -167,7 +200,8 @@ def offered_codecs(sdp: Any) -> tuple[list[str], bool]:
     return codecs, te
 
 
-def answer_one_codec(offer: Any, leg: Any) -> tuple[MediaParams, Any] | None:
+def answer_one_codec(offer: sdplib.SessionDescription, leg: MediaLeg
+                     ) -> tuple[MediaParams, sdplib.SessionDescription] | None:
     """RFC 3264 answer from `leg`'s address to a phone's offer, with the phone's first
     codec only (a multi-codec answer makes phones re-INVITE again); None when nothing in
     the offer is usable (the request gets 488)."""
@@ -179,11 +213,11 @@ def answer_one_codec(offer: Any, leg: Any) -> tuple[MediaParams, Any] | None:
     return params, answer
 
 
-_MIRROR = {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive",
-           "sendrecv": "sendrecv"}
+_MIRROR: dict[str, Direction] = {"sendonly": "recvonly", "recvonly": "sendonly",
+                                  "inactive": "inactive", "sendrecv": "sendrecv"}
 
 
-def apply_media(leg: Any, params: MediaParams) -> None:
+def apply_media(leg: MediaLeg, params: MediaParams) -> None:
     """Point a relay leg at what a phone's SDP says; the leg's direction mirrors the
     phone's (the phone is sendonly when it holds: we then only receive from it)."""
     leg.set_remote(params.address, params.payload_type, params.codec, params.telephone_event_pt)
@@ -197,11 +231,12 @@ class Branch:
     id: int
     request: Request
     peer: Peer
-    outgoing: Any = None
+    outgoing: OutgoingRequest | None = None
     dialog: Dialog | None = None
     answered: bool = False
     finished: bool = False
-    trunk: Any = None  # a trunk INVITE: its credentials answer one 401/407 (softswitch.trunks)
+    # a trunk INVITE: its credentials answer one 401/407 (softswitch.trunks)
+    trunk: TrunkAccount | None = None
     response: Response | None = None  # its last final response (a challenge, a 3xx)
 
 
@@ -209,15 +244,17 @@ class Branch:
 class Call:
     control: CallControl
     invite: Request
-    txn: Any  # the caller's server INVITE transaction
+    # the caller's server INVITE transaction; None for a party handed over already
+    # answered (Transfers.park_handed_over): there is no INVITE left to answer
+    txn: ServerTransaction | None
     caller_peer: Peer
     a_tag: str
-    offer: Any  # the caller's SDP offer
+    offer: sdplib.SessionDescription | None  # the caller's SDP offer (None: late offer)
     wall_start: float
     mono_start: float
     kind: str = EXTENSION
-    leg_a: Any = None
-    leg_b: Any = None
+    leg_a: MediaLeg | None = None
+    leg_b: MediaLeg | None = None
     branches: dict[int, Branch] = field(default_factory=dict)
     a_dialog: Dialog | None = None
     b_branch: Branch | None = None
@@ -225,17 +262,17 @@ class Call:
     a_acked: bool = False
     reinvite_busy: bool = False
     timer: TimerHandle | None = None
-    pending: set[asyncio.Task[Any]] = field(default_factory=set)
-    log: Any = None
+    pending: set[asyncio.Task[object]] = field(default_factory=set)
+    log: FilteringBoundLogger = field(default_factory=lambda: log)
     leg_call_ids: list[str] = field(default_factory=list)
-    origins: dict[Side, Any] = field(default_factory=dict)  # our SDP o= line per side
+    origins: dict[Side, sdplib.Origin] = field(default_factory=dict)  # our SDP o= line per side
     observed: list[str] = field(default_factory=list)  # parties reported busy (observer)
     ringing_published: bool = False  # CallRinging sent (first 180/183)
     held_by: set[str] = field(default_factory=set)  # "caller" / "callee" holding the other
     recording: str | None = None  # the WAV's path (softswitch.calls.recording)
     record_uid: str = ""  # its cdr row (softswitch.calls.records)
     parties: dict[Side, str] = field(default_factory=dict)  # who is at each end now
-    moves: Any = None  # transfer, park, pickup state (softswitch.calls.transfer.CallMoves)
+    moves: CallMoves | None = None  # transfer, park, pickup state (softswitch.calls.transfer)
 
     @property
     def call_id(self) -> str:
@@ -245,8 +282,9 @@ class Call:
 class B2BUA:
     """All calls of the switch."""
 
-    def __init__(self, *, endpoint: Any, media: Any, store: Any, dialplan: DialPlan,
-                 lookup: Callable[[str, float], list[Any]], domain: str,
+    def __init__(self, *, endpoint: Endpoint, media: CallMedia, store: object,
+                 dialplan: DialPlan, lookup: Callable[[str, float], Sequence[Target]],
+                 domain: str,
                  no_answer_timeout: float, clock: Clock, events: EventBus,
                  trunks: TrunkRouter | None = None, observer: DeviceObserver | None = None,
                  recordings: CallRecorder | None = None,
@@ -276,7 +314,7 @@ class B2BUA:
         self._loop = asyncio.get_event_loop()
         self._linger: deque[tuple[float, Call]] = deque()
         self._linger_timer: TimerHandle | None = None
-        self._outgoing_byes: list[Any] | None = None  # collected during shutdown
+        self._outgoing_byes: list[OutgoingRequest] | None = None  # collected during shutdown
         self.events = events
         self.observer = observer
         self.recordings = recordings
@@ -292,7 +330,7 @@ class B2BUA:
 
     # ------------------------------------------------------------------ new calls
 
-    def handle_invite(self, txn: Any, request: Request, caller: str,
+    def handle_invite(self, txn: ServerTransaction, request: Request, caller: str,
                       destination: Destination | None = None) -> None:
         """A new, authenticated INVITE from extension `caller` (100 Trying already sent);
         `destination` skips the dial plan (a trunk call routed by its inbound route)."""
@@ -375,12 +413,12 @@ class B2BUA:
         self._execute(call, call.control.handle_route_failed(
             403, "Forbidden (outbound route not permitted)", now))
 
-    def _spawn(self, call: Call, coro: Any) -> None:
+    def _spawn(self, call: Call, coro: Coroutine[object, object, object]) -> None:
         task = self._loop.create_task(coro)
         call.pending.add(task)
         task.add_done_callback(lambda t: self._task_done(call, t))
 
-    def _task_done(self, call: Call, task: asyncio.Task[Any]) -> None:
+    def _task_done(self, call: Call, task: asyncio.Task[object]) -> None:
         call.pending.discard(task)
         if task.cancelled():
             return
@@ -402,12 +440,14 @@ class B2BUA:
             return False
         return True
 
-    async def _start_branches(self, call: Call, callee: str, targets: list[Any]) -> None:
+    async def _start_branches(self, call: Call, callee: str,
+                              targets: Sequence[Target]) -> None:
         if not await self._open_legs(call, both=True):
             return
         if call.control.state is not CallState.ROUTING:
             await self._close_legs(call)  # the caller CANCELled while ports were opened
             return
+        assert call.leg_b is not None  # _open_legs(both=True) opened it
         codecs, te = offered_codecs(call.offer) if call.offer is not None else \
             (list(SUPPORTED_CODECS), True)
         offer = sdplib.create_offer(call.leg_b.local_host, call.leg_b.local_port,
@@ -455,7 +495,7 @@ class B2BUA:
         branch.finished = False
         branch.outgoing = self.endpoint.send_request(
             branch.request, branch.peer,
-            on_response=lambda r, c=call, b=branch: self._on_branch_response(c, b, r))
+            on_response=functools.partial(self._on_branch_response, call, branch))
 
     def _authenticate(self, call: Call, branch: Branch) -> None:
         """The fork says: answer this trunk's challenge once with its credentials."""
@@ -468,7 +508,8 @@ class B2BUA:
             self._execute(call, call.control.handle_failure(branch.id, status,
                                                             self.clock.monotonic()))
             return
-        call.log.debug("answering trunk challenge", trunk=branch.trunk.name)
+        call.log.debug("answering trunk challenge",
+                       trunk=branch.trunk.name if branch.trunk is not None else "")
         self._send_invite(call, branch)
 
     # ------------------------------------------------------------------ responses from B
@@ -492,6 +533,7 @@ class B2BUA:
             branch.finished = True
             try:
                 branch.dialog = Dialog.create_uac(branch.request, response)
+                assert branch.outgoing is not None  # the response answers it
                 branch.outgoing.send_ack(branch.dialog.create_ack(branch.request))
             except Exception as exc:  # noqa: BLE001
                 call.log.error("cannot confirm callee dialog", error=repr(exc))
@@ -517,17 +559,18 @@ class B2BUA:
         except Exception:  # noqa: BLE001
             return False
         b = media_params(callee_sdp)
-        if b is None:
+        leg_a, leg_b = call.leg_a, call.leg_b
+        if b is None or leg_a is None or leg_b is None:
             return False
         answer: sdplib.SessionDescription | None
         if call.offer is None:
             # late offer: offer the caller exactly what the callee chose; its ACK answers
-            answer = sdplib.create_offer(call.leg_a.local_host, call.leg_a.local_port,
+            answer = sdplib.create_offer(leg_a.local_host, leg_a.local_port,
                                          codecs=(b.codec,),
                                          telephone_event=b.telephone_event_pt is not None)
         else:
-            answer = sdplib.create_answer(call.offer, call.leg_a.local_host,
-                                          call.leg_a.local_port, codecs=(b.codec,))
+            answer = sdplib.create_answer(call.offer, leg_a.local_host,
+                                          leg_a.local_port, codecs=(b.codec,))
         if answer is None:
             return False
         a = media_params(answer)
@@ -535,16 +578,16 @@ class B2BUA:
         if a is None:
             return False
         try:
-            call.leg_a.set_remote(offer.address if offer else None, a.payload_type, a.codec,
-                                  a.telephone_event_pt)
-            apply_media(call.leg_b, b)
+            leg_a.set_remote(offer.address if offer else None, a.payload_type, a.codec,
+                             a.telephone_event_pt)
+            apply_media(leg_b, b)
         except ValueError as exc:  # e.g. telephone-event on a static payload type
             call.log.info("unusable SDP", error=str(exc))
             return False
         call.origins[Side.CALLER] = answer.origin
         call.answer_sdp = bytes(answer)
         with contextlib.suppress(Exception):
-            self.media.bridge(call.leg_a, call.leg_b)
+            self.media.bridge(leg_a, leg_b)
         return True
 
     # ------------------------------------------------------------------ executing commands
@@ -559,13 +602,14 @@ class B2BUA:
                                               call.control.caller, call.control.callee,
                                               call.kind))
                 body = b""
-                headers: list[tuple[str, Any]] = [("Contact", self._contact(call))]
+                headers: list[tuple[str, HeaderValue]] = [("Contact", self._contact(call))]
                 if cmd.status == 183 and call.answer_sdp is not None:
                     body = call.answer_sdp
                     headers.append(("Content-Type", "application/sdp"))
                 resp = call.invite.create_response(cmd.status, to_tag=call.a_tag,
                                                    headers=headers, body=body)
-                self.endpoint.send_response(call.txn, resp)
+                if call.txn is not None:
+                    self.endpoint.send_response(call.txn, resp)
             elif isinstance(cmd, AnswerCaller):
                 self._answer_caller(call, cmd.branch)
             elif isinstance(cmd, RejectCaller):
@@ -593,7 +637,7 @@ class B2BUA:
 
     def _reject_caller(self, call: Call, cmd: RejectCaller) -> None:
         """The final failure; a redirect (3xx) passes on the callee's Contact (§21.3)."""
-        headers: list[tuple[str, Any]] = []
+        headers: list[tuple[str, HeaderValue]] = []
         branch = call.branches.get(cmd.branch) if cmd.branch is not None else None
         if 300 <= cmd.status < 400 and branch is not None and branch.response is not None:
             headers = [("Contact", c) for c in branch.response.get_all("Contact")]
@@ -625,8 +669,8 @@ class B2BUA:
                                    call.control.callee))
         self._observe(call, call.parties.get(Side.CALLEE, call.control.callee))
         body = call.answer_sdp or b""
-        headers: list[tuple[str, Any]] = [("Contact", self._contact(call)), ("Allow", ALLOW),
-                                          ("Server", self.user_agent)]
+        headers: list[tuple[str, HeaderValue]] = [
+            ("Contact", self._contact(call)), ("Allow", ALLOW), ("Server", self.user_agent)]
         if body:
             headers.append(("Content-Type", "application/sdp"))
         resp = call.invite.create_response(200, to_tag=call.a_tag, headers=headers, body=body)
@@ -634,7 +678,8 @@ class B2BUA:
             call.a_dialog = Dialog.create_uas(call.invite, resp)
         except Exception as exc:  # noqa: BLE001
             call.log.error("cannot create caller dialog", error=repr(exc))
-        self.endpoint.send_response(call.txn, resp)
+        if call.txn is not None:
+            self.endpoint.send_response(call.txn, resp)
         self._record_answer(call)
         if self.recordings is not None and call.kind == EXTENSION:
             call.recording = self.recordings.start("extension", call.call_id, call.leg_a,
@@ -659,8 +704,9 @@ class B2BUA:
 
     def _send_in_dialog(self, call: Call, dialog: Dialog, peer: Peer, method: str,
                         body: bytes = b"", content_type: str | None = None,
-                        headers: tuple[tuple[str, Any], ...] = (),
-                        on_response: Callable[[Response], None] | None = None) -> Any:
+                        headers: tuple[tuple[str, HeaderValue], ...] = (),
+                        on_response: Callable[[Response], None] | None = None
+                        ) -> OutgoingRequest:
         request = dialog.create_request(method, body=body, content_type=content_type,
                                         headers=headers)
         call.log.debug("request sent", method=method, leg_call_id=request.call_id)
@@ -669,9 +715,12 @@ class B2BUA:
             self._outgoing_byes.append(outgoing)
         return outgoing
 
-    def _respond(self, txn: Any, request: Request, status: int, reason: str | None = None,
-                 to_tag: str | None = None, headers: list[tuple[str, Any]] | None = None,
+    def _respond(self, txn: ServerTransaction | None, request: Request, status: int,
+                 reason: str | None = None, to_tag: str | None = None,
+                 headers: list[tuple[str, HeaderValue]] | None = None,
                  body: bytes = b"") -> None:
+        if txn is None:  # a handed-over party: its INVITE was answered by its first owner
+            return
         resp = request.create_response(status, reason, to_tag=to_tag or new_tag(),
                                        headers=headers or [], body=body)
         self.endpoint.send_response(txn, resp)
@@ -756,7 +805,7 @@ class B2BUA:
 
     # ------------------------------------------------------------------ caller's ACK/CANCEL
 
-    def handle_cancel(self, invite_txn: Any) -> bool:
+    def handle_cancel(self, invite_txn: ServerTransaction) -> bool:
         call = self._by_txn.get(id(invite_txn)) if invite_txn is not None else None
         if call is None:
             return False
@@ -780,7 +829,7 @@ class B2BUA:
             except Exception as exc:  # noqa: BLE001 - a bad answer leaves the leg latching
                 call.log.info("bad SDP answer in ACK", error=str(exc))
 
-    def handle_ack_timeout(self, txn: Any) -> None:
+    def handle_ack_timeout(self, txn: ServerTransaction) -> None:
         call = self._by_txn.get(id(txn))
         if call is not None and call.control.state is CallState.CONNECTED and not call.a_acked:
             call.log.warning("caller never acknowledged the 200 OK")
@@ -788,7 +837,7 @@ class B2BUA:
 
     # ------------------------------------------------------------------ in-dialog requests
 
-    def handle_in_dialog(self, txn: Any, request: Request) -> None:
+    def handle_in_dialog(self, txn: ServerTransaction, request: Request) -> None:
         """A request with a To tag (BYE, re-INVITE, INFO, OPTIONS, ...)."""
         entry = self._by_leg_call_id.get(request.call_id)
         if entry is None:
@@ -839,7 +888,8 @@ class B2BUA:
             self._respond(txn, request, 501, "Not Implemented", headers=[("Allow", ALLOW)])
 
     @staticmethod
-    def _as_ours(call: Call, to: Side, sdp: Any) -> Any:
+    def _as_ours(call: Call, to: Side, sdp: sdplib.SessionDescription
+                 ) -> sdplib.SessionDescription:
         """RFC 3264 §8: every SDP a phone gets from us carries the o= line of our first one
         with the version increased by one, whatever phone's SDP we relay."""
         origin = call.origins.get(to)
@@ -851,7 +901,8 @@ class B2BUA:
             sdp.origin.session_version = origin.session_version
         return sdp
 
-    def _relay(self, call: Call, side: Side, txn: Any, request: Request) -> None:
+    def _relay(self, call: Call, side: Side, txn: ServerTransaction,
+               request: Request) -> None:
         """Pass a re-INVITE or INFO to the other side; its final answer comes back."""
         other = Side.CALLEE if side is Side.CALLER else Side.CALLER
         if side is Side.CALLER:
@@ -861,7 +912,7 @@ class B2BUA:
         else:
             this_leg, other_leg = call.leg_b, call.leg_a
             other_dialog, other_peer = call.a_dialog, call.caller_peer
-        if other_dialog is None or other_peer is None:
+        if other_dialog is None or other_peer is None or this_leg is None or other_leg is None:
             call.reinvite_busy = False
             self._respond(txn, request, 481)
             return
@@ -878,7 +929,7 @@ class B2BUA:
             offer_params = media_params(offer)
             body = bytes(self._as_ours(call, other, sdplib.anchor(
                 offer, other_leg.local_host, other_leg.local_port)))
-        headers: tuple[tuple[str, Any], ...] = ()
+        headers: tuple[tuple[str, HeaderValue], ...] = ()
         if request.method == "INVITE":
             local = self.endpoint.local_peer(other_peer.transport)
             headers = (("Contact", f"<sip:switch@{_hostport(local)};"
@@ -907,7 +958,7 @@ class B2BUA:
                                 apply_media(other_leg, answer_params)
                             out_body = bytes(self._as_ours(call, side, sdplib.anchor(
                                 answer, this_leg.local_host, this_leg.local_port)))
-            hdrs: list[tuple[str, Any]] = []
+            hdrs: list[tuple[str, HeaderValue]] = []
             if out_body:
                 hdrs.append(("Content-Type", resp.content_type or "application/sdp"))
             if request.method == "INVITE" and 200 <= resp.status < 300:
@@ -936,7 +987,7 @@ class B2BUA:
 
     # ------------------------------------------------------------------ moving ends
 
-    def _end_of(self, call: Call, side: Side) -> Any:
+    def _end_of(self, call: Call, side: Side) -> End:
         """The party at `side` as a `softswitch.calls.transfer.End`."""
         from softswitch.calls.transfer import End, TransferRefused
 
@@ -955,7 +1006,7 @@ class B2BUA:
         return End(call.parties.get(side, ""), dialog, peer, leg, call.origins.get(side),
                    request)
 
-    def _put_end(self, call: Call, side: Side, end: Any) -> None:
+    def _put_end(self, call: Call, side: Side, end: End) -> None:
         """`end` (softswitch.calls.transfer.End) is now the party at `side` of `call`: its
         in-dialog requests reach this call, its leg is this side's leg."""
         key = end.dialog.call_id
@@ -1001,7 +1052,7 @@ class B2BUA:
         return self.transfers.park(call_id, side, target)
 
     def park_handed_over(self, call_id: str, parker: str, target: str | None,
-                         release: Callable[[str], Any]) -> str:
+                         release: Callable[[str], End | None]) -> str:
         """Park a party another shell hands over (softswitch.calls.transfer)."""
         return self.transfers.park_handed_over(call_id, parker, target, release)
 
@@ -1048,6 +1099,6 @@ class B2BUA:
         self._linger.clear()
 
 
-def _hostport(peer: Any) -> str:
+def _hostport(peer: Peer) -> str:
     host = f"[{peer.host}]" if ":" in peer.host else peer.host
     return f"{host}:{peer.port}"

@@ -583,8 +583,9 @@ class Transfers:
             for leg in (call.leg_a, call.leg_b):
                 if leg is not None and not leg.closed:
                     self.media.detach_moh(leg)
-            with contextlib.suppress(Exception):
-                self.media.bridge(call.leg_a, call.leg_b)
+            if call.leg_a is not None and call.leg_b is not None:
+                with contextlib.suppress(Exception):
+                    self.media.bridge(call.leg_a, call.leg_b)
             return
         self.b2bua._spawn(call, self._goodbye(call, transferee, "transfer failed"))
 
@@ -849,8 +850,9 @@ class Transfers:
         b2bua._put_end(call, Side.CALLEE, end)
         if old_leg is not None and old_leg is not end.leg:
             b2bua._loop.create_task(_close(old_leg))
-        with contextlib.suppress(Exception):
-            self.media.bridge(call.leg_a, call.leg_b)
+        if call.leg_a is not None and call.leg_b is not None:
+            with contextlib.suppress(Exception):
+                self.media.bridge(call.leg_a, call.leg_b)
         b2bua._execute(call, call.control.handle_picked_up(self.clock.monotonic()))
         self._publish_party(call, Side.CALLEE, end.party, rung)
 

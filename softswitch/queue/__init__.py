@@ -28,12 +28,12 @@ from softswitch.trunks import TrunkRouter
 
 if TYPE_CHECKING:
     from softswitch.config import Config
-    from softswitch.queue.seams import Endpoint, Media, Registrar
+    from softswitch.queue.seams import CallMedia, Endpoint, Registrar
 
 __all__ = ["Mode", "QueueCalls", "QueueTask", "attach_queue_calls"]
 
 
-def attach_queue_calls(config: Config, *, endpoint: Endpoint, media: Media,
+def attach_queue_calls(config: Config, *, endpoint: Endpoint, media: CallMedia,
                        registrar: Registrar, events: EventBus, dialplan: DialPlan,
                        store: object, clock: Clock,
                        destinations: DestinationRouter,

@@ -39,7 +39,10 @@ Decisions (also in the report of issue 5):
   application, which `softswitch check` refuses) says "goodbye" and hangs up.
 - In-dialog requests of the caller are answered by the one policy of self-answered calls
   (softswitch.apps.indialog), connected or not; once connected its effects reach the
-  agent (INFO relayed, hold counted); see `_caller_request`.
+  agent (INFO relayed, hold counted); see `_caller_request`. The requests of the parties
+  the switch called (agents, callback customers, transfer targets, live API phones) get
+  the same policy's answers in the switch's dialog with them (`OutboundCall.policy`), the
+  ACK of a late-offer re-INVITE included; see `_outbound_request`.
 - Callback customers (§4): numbers that are extensions of the switch are called directly;
   other numbers go out through the outbound route matching ``outbound_prefix + number``
   (softswitch.trunks). No matching route, or an unregistered extension: CUSTOMER_NO_ANSWER
@@ -122,9 +125,7 @@ from softswitch.apps.indialog import ALLOW as INDIALOG_ALLOW
 from softswitch.apps.indialog import InDialogPolicy, local_contact, unknown_dialog
 from softswitch.apps.music import attach_music
 from softswitch.calls.b2bua import (
-    ALLOW,
     SUPPORTED_CODECS,
-    answer_one_codec,
     apply_media,
     media_params,
 )
@@ -157,7 +158,7 @@ from softswitch.queue.flow import (
     QueueOutput,
     SurveyPlan,
 )
-from softswitch.queue.seams import Applications, Endpoint, Media, Registrar, Target
+from softswitch.queue.seams import Applications, CallMedia, Endpoint, Registrar, Target
 from softswitch.sip import Request, new_tag
 from softswitch.sip import sdp as sdplib
 from softswitch.sip.dialog import Dialog
@@ -240,7 +241,7 @@ class QueueCalls:
     commands run and the events reach the bus.
     """
 
-    def __init__(self, *, acd_config: AcdConfig, endpoint: Endpoint, media: Media,
+    def __init__(self, *, acd_config: AcdConfig, endpoint: Endpoint, media: CallMedia,
                  registrar: Registrar, events: EventBus, domain: str, user_agent: str,
                  extensions: Mapping[str, Extension], prompts_dir: str | Path | None = None,
                  clock: Clock, dialplan: DialPlan | None = None, store: object = None,
@@ -520,7 +521,18 @@ class QueueCalls:
         """ACK of our 2xx: nothing to do, unless it carries the caller's answer to the offer
         of our 200 to a re-INVITE without SDP (softswitch.apps.indialog)."""
         task = self.tasks.get(request.call_id)
-        if task is None or task.policy is None:
+        if task is None:
+            call = self._calls.get(request.call_id)
+            policy = call.policy() if call is not None else None
+            ack = policy.handle_ack(request) if call is not None and policy is not None \
+                else None
+            if call is not None and ack is not None:
+                if call.leg is not None and not call.leg.closed:
+                    apply_media(call.leg, ack.media)
+                if ack.held is not None:
+                    self._outbound_hold(call, ack.held)
+            return
+        if task.policy is None:
             return
         outcome = task.policy.handle_ack(request)
         if outcome is not None and task.leg is not None and not task.leg.closed:
@@ -547,24 +559,31 @@ class QueueCalls:
             self._caller_request(task, txn, request)
             return
         call = self._calls.get(call_id)
-        if call is None or (call.winner is not None and call.winner.request.call_id != call_id):
+        policy = call.policy() if call is not None else None
+        if call is None or policy is None or (call.winner is not None
+                                              and call.winner.request.call_id != call_id):
             self._respond(txn, request, 200 if method == "BYE" else 481)
             return
-        if method == "BYE":
-            self._respond(txn, request, 200)
-            if call.state == "answered":
-                call.state = "ended"
-                self._outbound_hung_up(call)
-        elif method == "INVITE":
-            self._reinvite(txn, request, call.leg, call.peer,
-                           on_hold=functools.partial(self._outbound_hold, call))
-        elif method == "INFO":
-            self._respond(txn, request, 200)
+        self._outbound_request(call, policy, txn, request)
+
+    def _outbound_request(self, call: OutboundCall, policy: InDialogPolicy,
+                          txn: ServerTransaction, request: Request) -> None:
+        """A request in the switch's own dialog with an agent, a callback customer, a
+        transfer target or a live API party: answered by the one in-dialog policy
+        (softswitch.apps.indialog), as the caller's are, on that party's leg; its effects
+        reach the call: hold puts the other party on the queue's hold music, a key (INFO)
+        is relayed to the other party, BYE ends that party's part."""
+        outcome = policy.handle_request(request, self.clock())
+        self.endpoint.send_response(txn, outcome.response)
+        if outcome.media is not None and call.leg is not None and not call.leg.closed:
+            apply_media(call.leg, outcome.media)
+        if outcome.held is not None:
+            self._outbound_hold(call, outcome.held)
+        if outcome.digit is not None:
             self._relay_info(call, request)
-        elif method == "OPTIONS":
-            self._respond(txn, request, 200, headers=[("Allow", ALLOW)])
-        else:
-            self._respond(txn, request, 501, "Not Implemented", headers=[("Allow", ALLOW)])
+        if outcome.ends_call and call.state == "answered":
+            call.state = "ended"
+            self._outbound_hung_up(call)
 
     def _relay_info(self, source: OutboundCall | QueueTask, request: Request) -> None:
         """SIP INFO (key presses as application/dtmf-relay) between the two talking
@@ -602,7 +621,7 @@ class QueueCalls:
         hold is the caller holding the agent (the report counts hold time, §8.2), and the
         caller's leg is re-pointed by the policy's answer (the agent's phone needs no
         re-INVITE: the media is anchored at the switch). The agent's leg is the switch's
-        own UAC dialog (`_reinvite` below)."""
+        own UAC dialog, answered by the same policy (`_outbound_request`)."""
         if task.policy is None:  # not answered yet (or already forgotten)
             self.endpoint.send_response(txn, unknown_dialog(request))
             return
@@ -623,30 +642,6 @@ class QueueCalls:
                 with contextlib.suppress(Exception):  # the policy parsed it already
                     leg.receive_info_dtmf(request.content_type or "",
                                           request.body.decode("utf-8", "replace"))
-
-    def _reinvite(self, txn: ServerTransaction, request: Request, leg: MediaLeg | None,
-                  peer: Peer | None,
-                  on_hold: Callable[[bool], None] | None) -> None:
-        """A re-INVITE to one of our legs: answer it ourselves (the dialogs end here)."""
-        if leg is None or peer is None:
-            self._respond(txn, request, 481)
-            return
-        try:
-            offer = sdplib.SessionDescription.parse(request.body)
-        except Exception:  # noqa: BLE001
-            self._respond(txn, request, 488, "Bad SDP")
-            return
-        answered = answer_one_codec(offer, leg)
-        if answered is None:
-            self._respond(txn, request, 488, "Not Acceptable Here")
-            return
-        params, answer = answered
-        apply_media(leg, params)
-        self._respond(txn, request, 200, headers=[
-            ("Contact", self._contact(peer, "switch")), ("Content-Type", "application/sdp")],
-            body=bytes(answer))
-        if on_hold is not None:
-            on_hold(params.direction in ("sendonly", "inactive"))
 
     # ------------------------------------------------------------------ commands
 

@@ -17,10 +17,17 @@ import contextlib
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from media import MediaLeg
-from softswitch.calls.b2bua import ALLOW, apply_media, media_params, with_trunk_credentials
+from softswitch.apps.indialog import InDialogPolicy
+from softswitch.calls.b2bua import (
+    ALLOW,
+    TrunkAccount,
+    apply_media,
+    media_params,
+    with_trunk_credentials,
+)
 from softswitch.calls.fork import (
     AnswerWith,
     Authenticate,
@@ -34,7 +41,7 @@ from softswitch.calls.fork import (
 )
 from softswitch.clock import Clock
 from softswitch.log import get_logger
-from softswitch.registrar import Binding, request_target
+from softswitch.registrar import request_target
 from softswitch.sip import Address, Request, Response, SipUri, new_call_id, new_tag
 from softswitch.sip import sdp as sdplib
 from softswitch.sip.dialog import Dialog
@@ -55,7 +62,8 @@ class OutboundBranch:
     dialog: Dialog | None = None
     final: bool = False
     answered: bool = False
-    trunk: object = None  # a trunk target: its credentials answer one 401/407 (softswitch.trunks)
+    # a trunk target: its credentials answer one 401/407 (softswitch.trunks)
+    trunk: TrunkAccount | None = None
     response: Response | None = None  # its last final response (a challenge)
 
 
@@ -72,6 +80,7 @@ class OutboundCall:
     state: str = "calling"  # calling | answered | failed | cancelled | ended
     owner: object = None  # what the controller hangs on it (its task, or (task, agent))
     fork: Fork = field(default_factory=Fork)
+    _policy: InDialogPolicy | None = field(default=None, repr=False)
 
     @property
     def dialog(self) -> Dialog | None:
@@ -84,6 +93,20 @@ class OutboundCall:
     @property
     def call_ids(self) -> list[str]:
         return [b.request.call_id for b in self.branches]
+
+    def policy(self) -> InDialogPolicy | None:
+        """The one in-dialog policy (softswitch.apps.indialog) of the answered party's
+        dialog with the switch: our offer and our Contact are the local side. Made once,
+        at the first in-dialog request or ACK; None before the answer."""
+        if self._policy is None and self.winner is not None \
+                and self.winner.dialog is not None:
+            try:
+                offer = sdplib.SessionDescription.parse(self.winner.request.body)
+            except Exception:  # noqa: BLE001 - our own offer: parses
+                return None
+            self._policy = InDialogPolicy(self.winner.dialog, offer,
+                                          str(self.winner.request.get("Contact") or ""))
+        return self._policy
 
 
 class Dialer:
@@ -109,7 +132,7 @@ class Dialer:
                                           codecs=codecs, telephone_event=True))
         for binding in targets:
             # a trunk target is shaped like a binding (softswitch.trunks.TrunkTarget)
-            peer = Peer(*request_target(cast(Binding, binding), self.endpoint.has_connection))
+            peer = Peer(*request_target(binding, self.endpoint.has_connection))
             local = self.endpoint.local_peer(peer.transport)
             host = f"[{local.host}]" if ":" in local.host else local.host
             trunk = getattr(binding, "trunk", None)
@@ -204,7 +227,8 @@ class Dialer:
             if params is None:
                 self._execute(call, call.fork.handle_unusable_answer(index, self.now()))
                 return
-            apply_media(call.leg, params)
+            if call.leg is not None:
+                apply_media(call.leg, params)
         self._execute(call, call.fork.handle_response(index, status, self.now()))
 
     def _bye_branch(self, branch: OutboundBranch) -> None:

@@ -1,18 +1,20 @@
 """What the queue's shell (softswitch.queue.controller, .dialer) needs from the rest of the
 switch, as typed seams: the SIP endpoint, the media engine, the registrar, the call shell of
-the applications. The call shell (softswitch.apps.shell) takes the same endpoint and media
-seams. The real parts (softswitch.sip.endpoint.SipEndpoint, media.MediaEngine,
-softswitch.registrar.RegistrarService, softswitch.apps.shell.CallShell) satisfy them; the
-tests' recording doubles stand in for them at run time."""
+the applications. The call shell (softswitch.apps.shell) and the B2BUA
+(softswitch.calls.b2bua) take the same endpoint seam; the queue, the call shell and the
+B2BUA take `CallMedia` (the media seam plus the shared music streams of
+softswitch.apps.music). The real parts (softswitch.sip.endpoint.SipEndpoint,
+media.MediaEngine, softswitch.registrar.RegistrarService, softswitch.apps.shell.CallShell)
+satisfy them; the tests' recording doubles stand in for them at run time."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from media import MediaLeg
-from media.engine import Playback, Recording
+from media.engine import MusicStream, Playback, Recording
 from media.player import FrameSource, PromptLibrary
 from softswitch.apps.flow import CallInfo, Flow
 from softswitch.apps.indialog import InDialogPolicy
@@ -54,6 +56,19 @@ class Media(Protocol):
     def detach_moh(self, leg: MediaLeg) -> None: ...
 
     def record(self, legs: Sequence[MediaLeg], path: str | Path) -> Recording: ...
+
+
+class CallMedia(Media, Protocol):
+    """The media engine as the extension calls use it (softswitch.calls.b2bua): the seam
+    above plus the shared music streams a transferred or parked party hears
+    (softswitch.calls.transfer)."""
+
+    @property
+    def music_streams(self) -> Mapping[str, MusicStream]: ...
+
+    def add_music(self, name: str, source: FrameSource) -> MusicStream: ...
+
+    def attach_moh(self, leg: MediaLeg, stream_name: str = "default") -> MusicStream: ...
 
 
 class Registrar(Protocol):

@@ -394,3 +394,47 @@ async def audible(rtp: Any, seconds: float) -> int:
         if any(b not in (0xFF, 0x7F) for b in data[12:]):
             count += 1
     return count
+
+
+class BridgeTo1002(FlowBase):
+    def start(self, call: CallInfo, now: float) -> list[Action]:
+        return [Answer(), Bridge(1, ["1002"], timeout=5)]
+
+
+async def test_a_bridged_partys_late_offer_reinvite_is_completed_by_its_ack(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The party the shell bridged re-INVITEs without SDP (RFC 3261 §14.2): our 200
+    carries the offer, its ACK the answer; the next re-INVITE is answered again (200, not
+    491 Request Pending: the ACK reached the policy of that party's dialog)."""
+    switch, provider, callee, rtp = await _app_call(tmp_path, monkeypatch, BridgeTo1002)
+    callee_rtp = rtp_socket()
+    try:
+        ok = await dial(provider, "5550100", "late-offer", rtp, authenticate=False)
+        assert ok.status == 200
+        ring = await callee.next_request("INVITE")
+        callee.reply(ring, 200, to_tag="callee", body=sdp(callee_rtp.getsockname()[1]))
+        await callee.next_request("ACK")
+
+        def far(method: str, body: bytes = b"", cseq: int | None = None) -> bytes:
+            raw = callee.build(method, str(ring.contacts[0].uri), to=str(ring.from_),
+                               call_id=ring.call_id, with_contact=False, body=body, cseq=cseq)
+            return raw.replace(f";tag={callee.tag}".encode(), b";tag=callee", 1)
+
+        callee.send_raw(far("INVITE"))
+        offer = await callee.response()
+        assert offer.status == 200 and b"m=audio" in offer.body
+        callee.send_raw(far("ACK", sdp(callee_rtp.getsockname()[1], "0 101"),
+                            cseq=callee.cseq))
+        await asyncio.sleep(0.05)  # the ACK has no answer to wait for
+        callee.send_raw(far("INVITE", sdp(callee_rtp.getsockname()[1], "0 101")))
+        assert (await callee.response()).status == 200
+        provider.send_raw(in_dialog(provider, ok, "BYE"))
+        assert (await provider.response()).status == 200
+        bye = await callee.next_request("BYE")
+        callee.reply(bye, 200)
+        callee.close()
+        provider.close()
+    finally:
+        rtp.close()
+        callee_rtp.close()
+        await switch.stop()

@@ -361,6 +361,69 @@ async def test_agent_hold_plays_hold_music_to_the_caller() -> None:
                                                    (call_id, "6400", "2000", "callee", False)]
 
 
+def numbered(call_id: str, method: str, cseq: int, body: bytes = b"",
+             content_type: str | None = None) -> Request:
+    """An in-dialog request with its own CSeq number."""
+    request = in_dialog(call_id, method, body=body)
+    request.set("CSeq", f"{cseq} {method}")
+    if content_type is not None:
+        request.set("Content-Type", content_type)
+    return request
+
+
+async def test_the_agents_requests_get_the_callers_policy_answers() -> None:
+    """The switch's dialog with an answered agent is answered by the one in-dialog policy
+    (softswitch.apps.indialog), row for row as the caller's dialog is, not by a second
+    table; a key the agent sends by INFO reaches the caller; the late offer of an agent's
+    re-INVITE without SDP is completed by its ACK (hold music for the caller)."""
+    qc, endpoint, media, _, _, events = make([queue(prompts={"hold_music": "default"})])
+    call_id = await join(qc, endpoint)
+    [ring] = endpoint.invites_to("2000")
+    answer(ring)
+    agent_id = ring.request.call_id
+    rows = [("UPDATE", b"", None), ("MESSAGE", b"hi", "text/plain"), ("PRACK", b"", None),
+            ("NOTIFY", b"", None), ("FOO", b"", None), ("INFO", b"hello", "text/plain"),
+            ("INFO", b"", None), ("OPTIONS", b"", None)]
+
+    def answers(dialog_id: str, peer: int) -> list[int]:
+        out = []
+        for cseq, (method, body, ctype) in enumerate(rows, start=10):
+            qc.handle_in_dialog(Txn(Peer("udp", "127.0.0.1", peer)),
+                                numbered(dialog_id, method, cseq, body, ctype))
+            out.append(endpoint.responses[-1].status)
+        qc.handle_in_dialog(Txn(Peer("udp", "127.0.0.1", peer)),
+                            numbered(dialog_id, "OPTIONS", 3))  # out of order (§12.2.2)
+        return [*out, endpoint.responses[-1].status]
+
+    agent = answers(agent_id, 7000)
+    assert agent == [200, 405, 481, 481, 501, 415, 200, 200, 500]
+    assert agent == answers(call_id, 5070)  # the caller's dialog: the same table
+
+    sent = len(endpoint.sent)
+    qc.handle_in_dialog(Txn(Peer("udp", "127.0.0.1", 7000)),
+                        numbered(agent_id, "INFO", 30, b"Signal=5\r\nDuration=100\r\n",
+                                 "application/dtmf-relay"))
+    assert endpoint.responses[-1].status == 200
+    [relayed] = endpoint.sent[sent:]
+    assert relayed.request.method == "INFO" and relayed.request.call_id == call_id
+    assert relayed.request.body == b"Signal=5\r\nDuration=100\r\n"
+
+    caller_leg = media.legs[f"{call_id}/q"]
+    qc.handle_in_dialog(Txn(Peer("udp", "127.0.0.1", 7000)), numbered(agent_id, "INVITE", 31))
+    offer = endpoint.responses[-1]
+    assert offer.status == 200 and b"m=audio" in offer.body  # our offer, to be answered
+    held = sdplib.create_offer("127.0.0.1", 7100, codecs=("PCMU",), direction="sendonly")
+    qc.handle_ack(numbered(agent_id, "ACK", 31, bytes(held), "application/sdp"))
+    assert caller_leg.music == "default"
+    assert [(e.party, e.held) for e in events if isinstance(e, CallHoldChanged)] == [
+        ("callee", True)]
+    resume = sdplib.create_offer("127.0.0.1", 7100, codecs=("PCMU",))
+    qc.handle_in_dialog(Txn(Peer("udp", "127.0.0.1", 7000)),
+                        numbered(agent_id, "INVITE", 32, bytes(resume), "application/sdp"))
+    assert endpoint.responses[-1].status == 200  # the ACK ended the pending offer
+    assert caller_leg.music is None
+
+
 async def test_caller_hold_of_a_connected_call_is_reported_but_not_while_waiting() -> None:
     qc, endpoint, _, _, _, events = make([queue()])
     call_id = await join(qc, endpoint)

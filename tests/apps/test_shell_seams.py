@@ -1,0 +1,226 @@
+"""The call shell's seams for an owner that runs more than the flow (the queue: issue 15):
+an input fed to a running flow from outside (`CallShell.feed`), the caller bridged to an
+established leg the owner holds (`connect` / `disconnect`), and the owner's hooks for the
+caller's hold, SIP INFO key presses and the end of the connection while connected. All on
+a switch in the test's loop, over UDP and RTP on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from app_calls import dial, in_dialog, rtp_socket, start_switch, udp
+from sipua import SipUA, sdp
+
+from acd.config import DestinationType
+from media import MediaLeg, g711
+from softswitch import destinations
+from softswitch.apps.flow import Action, Answer, CallInfo, FlowBase, Hangup, Music, Publish
+from softswitch.apps.shell import CallShell
+from softswitch.sip import Request, Response
+from softswitch.sip.sdp import SessionDescription, audio
+
+TONE = g711.encode((8000 * np.sin(2 * np.pi * 440 * np.arange(160) / 8000)).astype(np.int16),
+                   g711.codec_from_name("PCMU"))
+
+
+class Owned(FlowBase):
+    """Waits on music; what else happens comes from outside (the test is the owner)."""
+
+    def start(self, call: CallInfo, now: float) -> list[Action]:
+        return [Answer(), Music("default")]
+
+    def handle_digit(self, digit: str, now: float) -> list[Action]:
+        return [Publish(("digit", digit))]
+
+    def outside(self, now: float) -> list[Action]:
+        """What an owner's input (an ACD command) turns into."""
+        return [Publish(("fed", now)), Music(None)]
+
+    def handle_bridge_ended(self, bridge_id: int, status: int, now: float) -> list[Action]:
+        return [Publish(("bridge ended", bridge_id, status)), Hangup("far side left")]
+
+
+class Hooks:
+    def __init__(self) -> None:
+        self.seen: list[tuple[Any, ...]] = []
+
+    def held(self, call_id: str, held: bool) -> None:
+        self.seen.append(("held", call_id, held))
+
+    def info(self, call_id: str, request: Request) -> None:
+        self.seen.append(("info", call_id, request.body))
+
+    def ended(self, call_id: str, bridge_id: int) -> None:
+        self.seen.append(("ended", call_id, bridge_id))
+
+
+async def heard(sock: socket.socket, seconds: float, payload: bytes | None = None) -> int:
+    """RTP packets arriving within ``seconds``: non-silent ones, or exactly ``payload``."""
+    loop = asyncio.get_running_loop()
+    count = 0
+    end = loop.time() + seconds
+    while loop.time() < end:
+        try:
+            data = await asyncio.wait_for(loop.sock_recv(sock, 2048), end - loop.time())
+        except TimeoutError:
+            break
+        if data[12:] == payload if payload is not None else \
+                any(b not in (0xFF, 0x7F) for b in data[12:]):
+            count += 1
+    return count
+
+
+async def speak(sock: socket.socket, relay: tuple[str, int], first: int, count: int) -> None:
+    for seq in range(first, first + count):  # paced like a phone
+        sock.sendto(struct.pack("!BBHII", 0x80, 0, seq, seq * 160, 0x55) + TONE, relay)
+        await asyncio.sleep(0.02)
+
+
+async def speak_and_count(caller: socket.socket, relay: tuple[str, int],
+                          far: socket.socket, first: int) -> int:
+    """The caller talks for 0.6 s: how many of its packets reach the far leg's phone."""
+    got, _ = await asyncio.gather(heard(far, 0.8, TONE), speak(caller, relay, first, 30))
+    return got
+
+
+@pytest.fixture
+def owned(monkeypatch: pytest.MonkeyPatch) -> list[Owned]:
+    flows: list[Owned] = []
+
+    def make(config: object, target: str) -> Owned:
+        flows.append(Owned())
+        return flows[-1]
+
+    monkeypatch.setattr(destinations, "_APPLICATIONS", dict(destinations.applications()))
+    destinations.register_application(DestinationType.IVR, make, section="ivrs",
+                                      exists=lambda config, target: target == "7000")
+    return flows
+
+
+async def _switch_and_caller(tmp_path: Path) -> tuple[Any, SipUA]:
+    provider = await SipUA("carrier", "", ("127.0.0.1", 9)).start()
+    switch = await start_switch(
+        tmp_path, trunks=[{"name": "carrier", "host": "127.0.0.1",
+                           "port": provider.local[1]}],
+        inbound_routes=[{"name": "owned", "did": "5550100",
+                         "destination": {"type": "ivr", "target": "7000"}}])
+    provider.server = udp(switch)
+    return switch, provider
+
+
+def _relay(ok: Response) -> tuple[str, int]:
+    desc = SessionDescription.parse(ok.body)
+    m = audio(desc)
+    assert m is not None
+    return m.connection or desc.connection or "", m.port
+
+
+async def _far_leg(switch: Any, far: socket.socket) -> MediaLeg:
+    """An established leg the owner holds (in the queue: an agent's answered offer)."""
+    leg: MediaLeg = await switch.media.open_leg("owner/far")
+    leg.set_remote(far.getsockname(), 0, "PCMU", 101)
+    return leg
+
+
+async def test_feed_connect_hooks_and_disconnect(tmp_path: Path, owned: list[Owned]) -> None:
+    switch, provider = await _switch_and_caller(tmp_path)
+    shell: CallShell = switch.router.apps
+    seen: list[Any] = []
+    switch.router.events.subscribe(lambda e: seen.append(e) if isinstance(e, tuple) else None)
+    rtp, far_rtp = rtp_socket(), rtp_socket()
+    hooks = Hooks()
+    try:
+        ok = await dial(provider, "5550100", "seams", rtp, authenticate=False)
+        assert ok.status == 200
+        relay = _relay(ok)
+        [flow] = owned
+        assert await heard(rtp, 0.5) > 10  # the flow's music
+
+        # an input from outside reaches the running flow at the shell's now
+        calls: list[float] = []
+
+        def step(now: float) -> list[Action]:
+            calls.append(now)
+            return flow.outside(now)
+
+        assert shell.feed("seams", step)
+        assert calls and ("fed", calls[0]) in seen
+        await heard(rtp, 0.2)  # frames already on their way
+        assert await heard(rtp, 0.5) == 0  # its Music(None) ran: the music stopped
+        assert not shell.feed("no-such-call", step) and len(calls) == 1
+
+        # the caller is bridged to the owner's established leg, both ways
+        far = await _far_leg(switch, far_rtp)
+        assert shell.connect("seams", 7, far, hooks)
+        assert not shell.connect("seams", 7, far, hooks)  # that bridge id is taken
+        assert not shell.connect("no-such-call", 8, far, hooks)
+        assert await speak_and_count(rtp, relay, far_rtp, 0) > 10
+        relay_far = (far.local_host, far.local_port)
+        got, _ = await asyncio.gather(heard(rtp, 0.8, TONE), speak(far_rtp, relay_far, 0, 30))
+        assert got > 10
+
+        # while connected, the caller's key (INFO) goes to the owner and to the flow
+        provider.send_raw(in_dialog(provider, ok, "INFO", b"Signal=5\r\nDuration=100\r\n",
+                                    "application/dtmf-relay"))
+        assert (await provider.response()).status == 200
+        assert ("info", "seams", b"Signal=5\r\nDuration=100\r\n") in hooks.seen
+        assert ("digit", "5") in seen
+
+        # hold and resume by the caller reach the owner; a refresh changes nothing
+        for direction in ("sendonly", "sendonly", "sendrecv"):
+            provider.send_raw(in_dialog(provider, ok, "INVITE",
+                                        sdp(rtp.getsockname()[1], "0 101", direction)))
+            resp = await provider.response()
+            assert resp.status == 200
+            provider.send_raw(provider.build("ACK", str(ok.contacts[0].uri),
+                                             to=f"<sip:5550100@127.0.0.1>;tag={ok.to.tag}",
+                                             cseq=provider.cseq, with_contact=False))
+        assert [e for e in hooks.seen if e[0] == "held"] == [("held", "seams", True),
+                                                             ("held", "seams", False)]
+
+        # the owner's far side ends: the flow hears it (and hangs up); the leg stays its own
+        assert shell.disconnect("seams", 7, 200)
+        assert not shell.disconnect("seams", 7, 200)
+        bye = await provider.next_request("BYE")
+        provider.reply(bye, 200)
+        assert ("bridge ended", 7, 200) in seen
+        assert not far.closed
+        assert ("ended", "seams", 7) not in hooks.seen  # the owner ended it, not the shell
+        assert await speak_and_count(rtp, relay, far_rtp, 30) == 0
+        await far.close()
+        provider.close()
+    finally:
+        rtp.close()
+        far_rtp.close()
+        await switch.stop()
+
+
+async def test_the_callers_hang_up_ends_the_connection_for_the_owner(
+        tmp_path: Path, owned: list[Owned]) -> None:
+    switch, provider = await _switch_and_caller(tmp_path)
+    shell: CallShell = switch.router.apps
+    rtp, far_rtp = rtp_socket(), rtp_socket()
+    hooks = Hooks()
+    try:
+        ok = await dial(provider, "5550100", "seams-bye", rtp, authenticate=False)
+        assert ok.status == 200
+        far = await _far_leg(switch, far_rtp)
+        assert shell.connect("seams-bye", 3, far, hooks)
+        assert await speak_and_count(rtp, _relay(ok), far_rtp, 0) > 10
+        provider.send_raw(in_dialog(provider, ok, "BYE"))
+        assert (await provider.response()).status == 200
+        assert hooks.seen == [("ended", "seams-bye", 3)]
+        assert not far.closed  # the owner releases its party
+        assert not shell.feed("seams-bye", lambda now: [])  # the call is over
+        await far.close()
+        provider.close()
+    finally:
+        rtp.close()
+        far_rtp.close()
+        await switch.stop()
