@@ -33,6 +33,7 @@ from softswitch.messaging.providers.base import (
     UNREACHABLE,
     ProviderAdapter,
     WebhookRefused,
+    json_object,
 )
 
 MAX_MEDIA = 10
@@ -45,11 +46,7 @@ def basic(user: str, password: str) -> str:
 def classify(status: int | None, body: bytes) -> SendResult:
     if status is None:
         return UNREACHABLE
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        doc = None
-    doc = doc if isinstance(doc, dict) else {}
+    doc = json_object(body)
     if status in (200, 202):
         mid = doc.get("id")
         return SendResult(mid) if isinstance(mid, str) and mid else \

@@ -21,6 +21,7 @@ Decisions shared by the adapters:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -142,3 +143,13 @@ class ProviderAdapter:
 
 
 UNREACHABLE = SendResult(None, Prompt.UNAVAILABLE.value, retry=True)
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """A provider's answer body as a JSON object; {} when it is not one (empty, HTML, an
+    array): the answer is then judged by its status alone."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return doc if isinstance(doc, dict) else {}

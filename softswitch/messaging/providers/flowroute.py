@@ -32,6 +32,7 @@ from softswitch.messaging.providers.base import (
     UNREACHABLE,
     ProviderAdapter,
     WebhookRefused,
+    json_object,
 )
 
 CONTENT_TYPE = "application/vnd.api+json"
@@ -49,11 +50,7 @@ def _e164(value: object, where: str) -> str:
 def classify(status: int | None, body: bytes) -> SendResult:
     if status is None:
         return UNREACHABLE
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        doc = None
-    doc = doc if isinstance(doc, dict) else {}
+    doc = json_object(body)
     if status in (200, 202):
         data = doc.get("data")
         mid = data.get("id") if isinstance(data, dict) else None

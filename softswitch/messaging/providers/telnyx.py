@@ -36,6 +36,7 @@ from softswitch.messaging.providers.base import (
     UNREACHABLE,
     ProviderAdapter,
     WebhookRefused,
+    json_object,
 )
 
 TOLERANCE = 300
@@ -67,11 +68,7 @@ def sign(secret: bytes, timestamp: str, raw: bytes) -> str:
 def classify(status: int | None, body: bytes) -> SendResult:
     if status is None:
         return UNREACHABLE
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        doc = None
-    doc = doc if isinstance(doc, dict) else {}
+    doc = json_object(body)
     if status == 200:
         data = doc.get("data")
         pid = data.get("id") if isinstance(data, dict) else None

@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
@@ -35,6 +34,7 @@ from softswitch.messaging.providers.base import (
     UNREACHABLE,
     ProviderAdapter,
     WebhookRefused,
+    json_object,
 )
 
 MAX_MEDIA = 10
@@ -74,11 +74,7 @@ def signature(auth_token: str, url: str, params: list[tuple[str, str]]) -> str:
 def classify(status: int | None, body: bytes) -> SendResult:
     if status is None:
         return UNREACHABLE
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        doc = None
-    doc = doc if isinstance(doc, dict) else {}
+    doc = json_object(body)
     if status in (200, 201):
         sid = doc.get("sid")
         if isinstance(sid, str) and sid:
