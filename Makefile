@@ -58,11 +58,17 @@ run: prompts
 check: prompts
 	.venv/bin/softswitch check --config config.example.yaml
 
+# The suite runs in three workers, one test file each at a time (--dist loadfile): it mostly
+# waits on real calls, prompts and browsers (~7 min of CPU in ~29 min serial). Every switch
+# and phone a test starts binds its own free ports (switch RTP ranges are random and the
+# media engine skips a busy port). `make test TEST_WORKERS=0` runs it in one process.
+TEST_WORKERS ?= 3
+
 test: $(STAMP) apt-tools prompts
 	.venv/bin/ruff check softswitch acd media tests benchmarks
 	.venv/bin/mypy
 	.venv/bin/softswitch check --config config.example.yaml
-	$(PY) -m pytest -q -p no:cacheprovider --durations=30
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=30
 
 bench: $(STAMP) apt-tools prompts
 	$(PY) -m benchmarks.acd
