@@ -58,6 +58,16 @@ class AssignTo(Strict):
     target: str = Field(min_length=1, max_length=200)
 
 
+class TemplateChoice(Strict):
+    """A WhatsApp campaign's template: every variable filled; ``header_media`` the URL of
+    the image, video or document its header shows (a URL of an uploaded file too)."""
+
+    name: str = Field(min_length=1, max_length=512)
+    language: str = Field(min_length=1, max_length=20)
+    variables: dict[str, str] = Field(default_factory=dict)
+    header_media: str | None = Field(default=None, max_length=2048)
+
+
 class CampaignRequest(Strict):
     """§7.3. ``send_at`` is ``YYYY/MM/DD HH:MM:SS`` in ``time_zone`` (IANA, default UTC);
     ``assign`` is required with mode ``session``."""
@@ -76,6 +86,7 @@ class CampaignRequest(Strict):
     company_contacts: bool = False  # add every company contact stored in E.164 (§7.3 3.)
     text: str = Field(default="", max_length=1600)
     media: list[str] = Field(default_factory=list, max_length=10)
+    template: TemplateChoice | None = None  # WhatsApp channels: the template sent
     send_time: str = Field(default="now", pattern=r"^(now|schedule|draft)$")
     send_at: str | None = None
     time_zone: str = "UTC"
