@@ -11,7 +11,7 @@
                                                          whatsapp, messenger
     GET  /api/v1/webhooks/{whatsapp|messenger}/{token}  Meta's verify-token handshake
                                                          (softswitch.messaging.providers)
-    GET  /api/v1/messaging/sessions?list=recent|archived my sessions
+    GET  /api/v1/messaging/sessions?list=recent|archived|campaign   my sessions
     POST /api/v1/messaging/sessions                      start one (§9.2, allowed extensions)
     GET  /api/v1/messaging/sessions/{id}                 one session with its history
     POST /api/v1/messaging/sessions/{id}/messages        reply
@@ -190,9 +190,10 @@ DIRECTORY = web.AppKey("messaging_directory", Directory)
 
 
 class ListQuery(Strict):
-    """``list``: recent (default) or archived."""
+    """``list``: recent (default), archived, or campaign (the sessions campaigns created,
+    open or closed: the Campaign filter)."""
 
-    list: str = Field(default="recent", pattern=r"^(recent|archived)$")
+    list: str = Field(default="recent", pattern=r"^(recent|archived|campaign)$")
 
 
 def _service(request: web.Request) -> Messaging:
@@ -230,7 +231,9 @@ async def list_sessions(request: web.Request) -> web.Response:
     inbox = _service(request).inbox
     marks = request.app[READ_MARKS]
     rows = []
-    for s in inbox.list_for(me, which == "archived"):
+    listed = inbox.campaign_list(me) if which == "campaign" else \
+        inbox.list_for(me, which == "archived")
+    for s in listed:
         messages = inbox.messages.get(s.id, [])
         row = s.as_json(me)
         row["unread"] = marks.unread(me, messages)
