@@ -56,6 +56,7 @@ log-in (401), before the body is read.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -491,4 +492,5 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
     # campaigns and chat logs (admins), started after the service
-    admin_api.attach(app, service, lambda: router.config.contacts.entries)
+    admin_api.attach(app, service, lambda: router.config.contacts.entries,
+                     Path(config.config_dir) / "var" / "campaign-files")

@@ -26,6 +26,13 @@ failed with the reason `IN_DOUBT` and not resent, because the provider may have 
 and nobody must get the message twice; the admin's Retry resends it. A graceful stop
 (`Campaigns.close`) lets the request in flight finish first, so it leaves no such contact.
 
+SMS content (§7.3): ``content_type`` ``text`` (the default: ``text``, and optionally media
+URLs as ``media``) or ``file``: ``file`` is the URL of a file uploaded for campaigns
+(softswitch.messaging.campaign_files, <= 100 MB), sent as each message's MMS media (the
+provider downloads it from the switch), with the optional ``text``; refused (400
+``media_unsupported``) where MMS cannot go: a provider whose send carries no media, or an
+alphanumeric sender ID (carriers take MMS from phone numbers only).
+
 WhatsApp campaigns (§7.3, §3.11): the content is a template synced and approved on the
 channel, ``template: {name, language, variables, header_media?}``, never free text or media
 (a campaign reaches customers outside the 24-hour window). Saving checks that the template
@@ -87,7 +94,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from softswitch.clock import Clock, TimerHandle, sleep
 from softswitch.log import get_logger
-from softswitch.messaging.config import E164, ChannelConfig
+from softswitch.messaging.campaign_files import parts_of
+from softswitch.messaging.config import E164, SENDER_ID, ChannelConfig
 from softswitch.messaging.general import Prompt, SendResult
 from softswitch.messaging.providers.whatsapp import (
     TEMPLATE_SCHEME,
@@ -140,6 +148,8 @@ class Result(Enum):
 
 RUNNING = (Status.IN_PROGRESS, Status.RETRYING)
 Templates = Callable[[str], Mapping[tuple[str, str], Template]]
+# the SMS providers whose send carries media URLs (softswitch.messaging.general, .providers)
+MEDIA_PROVIDERS = frozenset({"general", "twilio", "telnyx", "bandwidth", "flowroute"})
 
 
 class CampaignError(Exception):
@@ -290,6 +300,9 @@ class Campaign:
             "channel": self.channel, "sender": self.sender, "recipients": self.recipients,
             "text": self.text, "media": [u for u in self.media
                                          if not u.startswith(TEMPLATE_SCHEME)],
+            "content_type": ("template" if self.media and self.media[0].startswith(
+                TEMPLATE_SCHEME) else "file" if self.media and parts_of(self.media[0])
+                else "text"),
             "template": template_json(self.media),
             "preview": self.text if self.media and self.media[0].startswith(
                 TEMPLATE_SCHEME) else None,
@@ -318,12 +331,15 @@ def _text(fields: dict[str, Any], key: str, limit: int, required: bool = True) -
 
 def parse_fields(fields: dict[str, Any], channels: dict[str, ChannelConfig], now: float,
                  target_exists: Callable[[str, str], bool],
-                 templates: Templates = lambda channel: {}) -> Campaign:
+                 templates: Templates = lambda channel: {},
+                 file_exists: Callable[[str], bool] = lambda url: False) -> Campaign:
     """A campaign from the API's fields (id 0, status set by `Campaigns`). Raises
     `CampaignError` naming the first bad field. ``templates(channel)``: the approved
-    templates synced on a WhatsApp channel."""
+    templates synced on a WhatsApp channel; ``file_exists(url)``: an uploaded campaign
+    file's URL (softswitch.messaging.campaign_files)."""
     allowed = {"name", "channel", "sender", "recipients", "contacts", "text", "media",
-               "send_time", "send_at", "time_zone", "mode", "assign", "template"}
+               "send_time", "send_at", "time_zone", "mode", "assign", "template",
+               "content_type", "file"}
     unknown = sorted(set(fields) - allowed)
     if unknown:
         raise CampaignError(400, "invalid_field", f"unknown field(s): {', '.join(unknown)}")
@@ -370,16 +386,24 @@ def parse_fields(fields: dict[str, Any], channels: dict[str, ChannelConfig], now
         raise CampaignError(400, "invalid_field", "recipients: a label of at most 255 "
                                                   "characters")
     if config.type == "whatsapp":
-        if fields.get("text") or fields.get("media"):
+        if fields.get("text") or fields.get("media") or fields.get("file") or \
+                fields.get("content_type", "text") != "text":
             raise CampaignError(400, "invalid_field",
                                 "text: a WhatsApp campaign sends a template only (no text "
                                 "or media: give template)")
         text, media = whatsapp_template(fields.get("template"), channel,
                                         templates(channel))
+    elif fields.get("content_type", "text") == "file":
+        text, media = sms_file(fields, config, sender, file_exists)
     else:
+        if fields.get("content_type", "text") != "text":
+            raise CampaignError(400, "invalid_field", "content_type: text or file")
         if fields.get("template") is not None:
             raise CampaignError(400, "invalid_field",
                                 "template: message templates exist only on WhatsApp channels")
+        if fields.get("file") is not None:
+            raise CampaignError(400, "invalid_field",
+                                "file: only with content_type file")
         text = _text(fields, "text", MAX_TEXT, required=False)
         media_raw = fields.get("media", [])
         if not isinstance(media_raw, list) or not all(
@@ -433,6 +457,32 @@ def parse_fields(fields: dict[str, Any], channels: dict[str, ChannelConfig], now
     return Campaign(0, name, channel, sender, recipients, contacts, text,
                     media, send_time, send_at, zone_name, mode, assign_type,
                     assign_target)
+
+
+def sms_file(fields: dict[str, Any], config: ChannelConfig, sender: str,
+             file_exists: Callable[[str], bool]) -> tuple[str, tuple[str, ...]]:
+    """§7.3 SMS content type File: ``file`` is the URL of a file uploaded for campaigns,
+    sent as the MMS media of each message (``text``, optional, goes with it); refused
+    where MMS cannot go: a channel whose provider sends no media, or an alphanumeric
+    sender ID (carriers take MMS from phone numbers only)."""
+    if fields.get("template") is not None or fields.get("media"):
+        raise CampaignError(400, "invalid_field",
+                            "content_type file: give the uploaded file's URL as file (no "
+                            "template or media)")
+    if config.provider not in MEDIA_PROVIDERS:
+        raise CampaignError(400, "media_unsupported",
+                            f"content_type: {config.name} cannot send files (MMS)")
+    if SENDER_ID.match(sender):
+        raise CampaignError(400, "media_unsupported",
+                            f"content_type: {sender} is an alphanumeric sender ID, which "
+                            "cannot send files (MMS): choose a phone number or send text")
+    url = fields.get("file")
+    if not isinstance(url, str) or not file_exists(url):
+        raise CampaignError(400, "invalid_field",
+                            "file: the URL of a file uploaded with POST "
+                            "/api/v1/messaging/campaigns/files (kept 72 hours unless a "
+                            "campaign uses it)")
+    return _text(fields, "text", MAX_TEXT, required=False), (url,)
 
 
 def whatsapp_template(raw: object, channel: str,
@@ -574,7 +624,8 @@ class Campaigns:
                  replies: Replies,
                  target_exists: Callable[[str, str], bool] = lambda t, n: True,
                  slots: dict[str, float] | None = None,
-                 templates: Templates = lambda channel: {}) -> None:
+                 templates: Templates = lambda channel: {},
+                 file_exists: Callable[[str], bool] = lambda url: False) -> None:
         self.channels = {c.name: c for c in channels}
         self.store = store
         self.clock = clock
@@ -583,6 +634,7 @@ class Campaigns:
         self.replies = replies
         self.target_exists = target_exists
         self.templates = templates
+        self.file_exists = file_exists
         self.campaigns: dict[int, Campaign] = {}
         self.next_id = 1
         self.waiting_until: float | None = None  # the sender task waits for this time
@@ -637,7 +689,7 @@ class Campaigns:
             raise CampaignError(409, "too_many_campaigns",
                                 f"at most {MAX_CAMPAIGNS} campaigns can be created")
         c = parse_fields(fields, self.channels, self.clock.wall(), self.target_exists,
-                         self.templates)
+                         self.templates, self.file_exists)
         c.id = self.next_id
         self.next_id += 1
         c.created = self.clock.wall()
@@ -652,7 +704,7 @@ class Campaigns:
             raise CampaignError(409, "not_editable",
                                 f"a {old.status.value} campaign cannot be edited")
         c = parse_fields(fields, self.channels, self.clock.wall(), self.target_exists,
-                         self.templates)
+                         self.templates, self.file_exists)
         c.id, c.created = old.id, old.created
         self._disarm(old)
         if len(old.contacts) > len(c.contacts):
