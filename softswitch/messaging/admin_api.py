@@ -138,7 +138,7 @@ async def _answer(request: web.Request, op: Any, status: int = 200) -> web.Respo
     try:
         result = op()
     except CampaignError as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from None
+        raise ApiError(exc.status, exc.code, exc.message, exc.field) from None
     await c.store.flush()
     if result is None:
         return web.json_response({}, status=status)

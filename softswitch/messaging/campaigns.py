@@ -157,12 +157,13 @@ class CampaignError(Exception):
     rejected CSV rows when there are any."""
 
     def __init__(self, status: int, code: str, message: str,
-                 rows: tuple[RejectedRow, ...] = ()) -> None:
+                 rows: tuple[RejectedRow, ...] = (), field: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.rows = rows
+        self.field = field  # the request field at fault (the API's "field")
 
 
 # --- CSV import ------------------------------------------------------------------------
@@ -514,12 +515,14 @@ def whatsapp_template(raw: object, channel: str,
     if extra:
         raise CampaignError(400, "invalid_field",
                             f"template.variables.{extra[0]}: template {name} has no variable "
-                            f"{{{{{extra[0]}}}}} (it has {', '.join(t.variables) or 'none'})")
+                            f"{{{{{extra[0]}}}}} (it has {', '.join(t.variables) or 'none'})",
+                            field=f"template.variables.{extra[0]}")
     for v in t.variables:
         if not values_raw.get(v, "").strip():
             raise CampaignError(400, "missing_variable",
                                 f"template.variables.{v}: fill in the variable {{{{{v}}}}} of "
-                                f"template {name} before saving")
+                                f"template {name} before saving",
+                                field=f"template.variables.{v}")
     values = {v: values_raw[v] for v in t.variables}
     link = raw.get("header_media")
     if t.header == "LOCATION":
@@ -532,7 +535,8 @@ def whatsapp_template(raw: object, channel: str,
                 len(link) > 2048:
             raise CampaignError(400, "missing_media",
                                 f"template.header_media: template {name} shows a {kind} "
-                                "header: give the file's http(s) URL or upload the file")
+                                "header: give the file's http(s) URL or upload the file",
+                                field="template.header_media")
     elif link is not None:
         raise CampaignError(400, "invalid_field",
                             f"template.header_media: template {name} has no media header")

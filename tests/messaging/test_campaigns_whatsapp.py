@@ -7,15 +7,21 @@ a restart that messages nobody twice."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import aiohttp
 import pytest
 from fake_providers import FakeApis
 from test_campaigns import drive, shell
+from test_messaging_switch import Harness
+from test_messaging_switch import config as switch_config
+from test_messaging_switch import started as started_switch
 
 from softswitch.clock import VirtualClock
 from softswitch.messaging.campaigns import (
@@ -299,3 +305,49 @@ async def test_session_mode_records_the_rendered_template(tmp_path: Path,
         await campaigns.close()
         await service.close()
         await store.close()
+
+
+async def test_the_api_answers_a_missing_variable_with_the_field(tmp_path: Path,
+                                                                 apis: FakeApis) -> None:
+    channel = {"name": WA, "type": "whatsapp", "token": "4f9664096f524cc79d7b8fed69ec9b17",
+               "verify_token": "38owndego8ugcinx", "access_token": "EAAG-token",
+               "app_secret": "app-secret", "number": SENDER, "number_id": "123",
+               "waba_id": "456", "destination": {"type": "extension", "target": "1001"},
+               "base_url": apis.base}
+    switch = await started_switch(switch_config(tmp_path, apis.base,
+                                                message_channels=[channel]))
+    try:
+        async with aiohttp.ClientSession() as http:
+            h = Harness(switch, http)
+            for _ in range(250):  # the switch syncs the templates at start
+                _, data = await h.api("1002", "GET", f"/channels/{quote(WA)}/templates")
+                if data.get("templates"):
+                    break
+                await asyncio.sleep(0.02)
+            body = wa_fields(["+8613912345678"], template={
+                "name": "order_update", "language": "en_US", "variables": {"name": "Leo"}})
+            status, data = await h.api("1002", "POST", "/campaigns", body)
+            assert (status, data) == (400, {
+                "error": "missing_variable", "field": "template.variables.order",
+                "message": "template.variables.order: fill in the variable {{order}} of "
+                           "template order_update before saving"})
+            body["template"]["variables"]["order"] = "A-7"
+            status, data = await h.api("1002", "POST", "/campaigns", body)
+            assert status == 201, data
+            cid = data["campaign"]["id"]
+            for _ in range(250):
+                _, data = await h.api("1002", "GET", f"/campaigns/{cid}")
+                if data["campaign"]["status"] == "completed":
+                    break
+                await asyncio.sleep(0.02)
+            c = data["campaign"]
+            assert c["preview"] == "Order\nHi Leo, order A-7 shipped."
+            assert c["content_type"] == "template"
+            assert c["template"] == {"name": "order_update", "language": "en_US",
+                                     "variables": {"name": "Leo", "order": "A-7"},
+                                     "header_media": None}
+            assert c["result"] == {"failed": 0, "succeeded": 1, "total": 1}
+            [req] = apis.sent("graph")
+            assert req.json["type"] == "template"
+    finally:
+        await switch.stop()
