@@ -5,6 +5,10 @@ only (403 for anybody else: §1.2, these are the management portal's pages).
     POST   /api/v1/messaging/campaigns                       create (send now|schedule|draft)
     POST   /api/v1/messaging/campaigns/import?file_name=F    a CSV file as the body (<= 50 MB):
                                                               the contacts and the rejected rows
+    POST   /api/v1/messaging/campaigns/files?file_name=F     a file for an SMS campaign (<= 100
+                                                              MB): its URL (campaign_files)
+    GET    /messaging/files/{hex}/{name}                     that file (no log-in: the provider
+                                                              downloads it)
     GET    /api/v1/messaging/campaigns/{id}?page=N           one campaign with its Details page
                                                               (10 contacts per page)
     PUT    /api/v1/messaging/campaigns/{id}                  edit (draft, scheduled)
@@ -26,6 +30,7 @@ to 50 MB and one byte (that byte makes it 413)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,6 +39,8 @@ from pydantic import ConfigDict, Field
 
 from softswitch.messaging import campaigns as campaigns_mod
 from softswitch.messaging import chatlogs as chatlogs_mod
+from softswitch.messaging.campaign_files import FILES as FILES_PATH
+from softswitch.messaging.campaign_files import CampaignFiles, FileRefused
 from softswitch.messaging.campaigns import MAX_FILE_BYTES, CampaignError, Campaigns
 from softswitch.messaging.chatlogs import ChatLogError, ChatLogs, Filter
 from softswitch.messaging.config import E164
@@ -42,6 +49,7 @@ from softswitch.web.errors import ApiError
 from softswitch.web.models import Strict
 
 CAMPAIGNS = web.AppKey("campaigns", Campaigns)
+FILES = web.AppKey("campaign_files", CampaignFiles)
 CHATLOGS = web.AppKey("chatlogs", ChatLogs)
 Contacts = Callable[[], tuple[tuple[str, str], ...]]
 COMPANY_CONTACTS: web.AppKey[Contacts] = web.AppKey("company_contacts")
@@ -56,6 +64,16 @@ class ContactItem(Strict):
 class AssignTo(Strict):
     type: str = Field(pattern=r"^(extension|message_queue)$")
     target: str = Field(min_length=1, max_length=200)
+
+
+class TemplateChoice(Strict):
+    """A WhatsApp campaign's template: every variable filled; ``header_media`` the URL of
+    the image, video or document its header shows (a URL of an uploaded file too)."""
+
+    name: str = Field(min_length=1, max_length=512)
+    language: str = Field(min_length=1, max_length=20)
+    variables: dict[str, str] = Field(default_factory=dict)
+    header_media: str | None = Field(default=None, max_length=2048)
 
 
 class CampaignRequest(Strict):
@@ -76,6 +94,9 @@ class CampaignRequest(Strict):
     company_contacts: bool = False  # add every company contact stored in E.164 (§7.3 3.)
     text: str = Field(default="", max_length=1600)
     media: list[str] = Field(default_factory=list, max_length=10)
+    template: TemplateChoice | None = None  # WhatsApp channels: the template sent
+    content_type: str = Field(default="text", pattern=r"^(text|file)$")  # SMS (§7.3)
+    file: str | None = Field(default=None, max_length=2048)  # content_type file: its URL
     send_time: str = Field(default="now", pattern=r"^(now|schedule|draft)$")
     send_at: str | None = None
     time_zone: str = "UTC"
@@ -117,7 +138,7 @@ async def _answer(request: web.Request, op: Any, status: int = 200) -> web.Respo
     try:
         result = op()
     except CampaignError as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from None
+        raise ApiError(exc.status, exc.code, exc.message, exc.field) from None
     await c.store.flush()
     if result is None:
         return web.json_response({}, status=status)
@@ -201,6 +222,21 @@ async def copy_campaign(request: web.Request) -> web.Response:
     c = _campaigns(request)
     cid = _num(request, "campaign")
     return await _answer(request, lambda: c.copy(cid), 201)
+
+
+async def upload_file(request: web.Request) -> web.Response:
+    """§7.3 SMS content type File: the body is the file (<= 100 MB), read from the stream
+    to the disk; the answer's ``url`` is what a campaign's ``file`` names."""
+    campaigns = _campaigns(request)
+    files = request.app[FILES]
+    base = f"{request.scheme}://{request.host}"
+    try:
+        stored = await files.save(request.query.get("file_name", ""),
+                                  request.content.iter_chunked(1 << 16), base)
+    except FileRefused as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
+    files.sweep(u for c in campaigns.campaigns.values() for u in c.media)
+    return web.json_response({"file": stored.as_json()}, status=201)
 
 
 async def import_contacts(request: web.Request) -> web.Response:
@@ -304,6 +340,10 @@ def endpoints() -> list[Endpoint]:
         Endpoint("POST", "/messaging/campaigns/import", import_contacts,
                  "Read a CSV file of contacts (the body; <= 50 MB, §7.3)",
                  query=(("file_name", "the file's name (<= 127 characters, .csv)"),), tag=t),
+        Endpoint("POST", "/messaging/campaigns/files", upload_file,
+                 "Upload a file for an SMS campaign (the body; <= 100 MB, §7.3 File): its "
+                 "URL, which the provider downloads",
+                 query=(("file_name", "the file's name (<= 127 characters)"),), tag=t),
         Endpoint("GET", "/messaging/campaigns/{campaign}", get_campaign,
                  "A campaign and a page of its results (§7.5 Details)",
                  query=(("page", "10 contacts per page"),), tag=t),
@@ -334,17 +374,24 @@ def endpoints() -> list[Endpoint]:
 
 
 def attach(app: web.Application, service: Any,
-           company_contacts: Contacts = tuple) -> None:
+           company_contacts: Contacts = tuple, files_root: Path | None = None) -> None:
     """On the messaging service of the app (softswitch.messaging.api.attach calls this);
-    ``company_contacts()``: the (number, name) pairs of the configuration in force."""
+    ``company_contacts()``: the (number, name) pairs of the configuration in force;
+    ``files_root``: where campaign files are kept (softswitch.messaging.campaign_files;
+    None: a ``campaign-files`` folder in the working directory)."""
     app[COMPANY_CONTACTS] = company_contacts
     campaigns = campaigns_mod.for_messaging(service)
+    files = CampaignFiles(files_root or Path("campaign-files"), service.clock.wall)
+    campaigns.file_exists = files.exists
     app[CAMPAIGNS] = campaigns
+    app[FILES] = files
+    app.router.add_get(FILES_PATH + "/{token}/{name}", files.serve)  # no log-in
     app[CHATLOGS] = chatlogs_mod.for_messaging(service)
     add_routes(app, endpoints())
 
     async def on_startup(app: web.Application) -> None:
         await campaigns.start()
+        files.sweep(u for c in campaigns.campaigns.values() for u in c.media)
 
     async def on_cleanup(app: web.Application) -> None:
         await campaigns.close()

@@ -11,7 +11,7 @@
                                                          whatsapp, messenger
     GET  /api/v1/webhooks/{whatsapp|messenger}/{token}  Meta's verify-token handshake
                                                          (softswitch.messaging.providers)
-    GET  /api/v1/messaging/sessions?list=recent|archived my sessions
+    GET  /api/v1/messaging/sessions?list=recent|archived|campaign   my sessions
     POST /api/v1/messaging/sessions                      start one (§9.2, allowed extensions)
     GET  /api/v1/messaging/sessions/{id}                 one session with its history
     POST /api/v1/messaging/sessions/{id}/messages        reply
@@ -56,6 +56,7 @@ log-in (401), before the body is read.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -190,9 +191,10 @@ DIRECTORY = web.AppKey("messaging_directory", Directory)
 
 
 class ListQuery(Strict):
-    """``list``: recent (default) or archived."""
+    """``list``: recent (default), archived, or campaign (the sessions campaigns created,
+    open or closed: the Campaign filter)."""
 
-    list: str = Field(default="recent", pattern=r"^(recent|archived)$")
+    list: str = Field(default="recent", pattern=r"^(recent|archived|campaign)$")
 
 
 def _service(request: web.Request) -> Messaging:
@@ -230,7 +232,9 @@ async def list_sessions(request: web.Request) -> web.Response:
     inbox = _service(request).inbox
     marks = request.app[READ_MARKS]
     rows = []
-    for s in inbox.list_for(me, which == "archived"):
+    listed = inbox.campaign_list(me) if which == "campaign" else \
+        inbox.list_for(me, which == "archived")
+    for s in listed:
         messages = inbox.messages.get(s.id, [])
         row = s.as_json(me)
         row["unread"] = marks.unread(me, messages)
@@ -488,4 +492,5 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
     # campaigns and chat logs (admins), started after the service
-    admin_api.attach(app, service, lambda: router.config.contacts.entries)
+    admin_api.attach(app, service, lambda: router.config.contacts.entries,
+                     Path(config.config_dir) / "var" / "campaign-files")

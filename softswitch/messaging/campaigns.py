@@ -26,6 +26,28 @@ failed with the reason `IN_DOUBT` and not resent, because the provider may have 
 and nobody must get the message twice; the admin's Retry resends it. A graceful stop
 (`Campaigns.close`) lets the request in flight finish first, so it leaves no such contact.
 
+SMS content (§7.3): ``content_type`` ``text`` (the default: ``text``, and optionally media
+URLs as ``media``) or ``file``: ``file`` is the URL of a file uploaded for campaigns
+(softswitch.messaging.campaign_files, <= 100 MB), sent as each message's MMS media (the
+provider downloads it from the switch), with the optional ``text``; refused (400
+``media_unsupported``) where MMS cannot go: a provider whose send carries no media, or an
+alphanumeric sender ID (carriers take MMS from phone numbers only).
+
+WhatsApp campaigns (§7.3, §3.11): the content is a template synced and approved on the
+channel, ``template: {name, language, variables, header_media?}``, never free text or media
+(a campaign reaches customers outside the 24-hour window). Saving checks that the template
+is synced, that every variable is filled (the error names the first empty one:
+``template.variables.{v}``, code ``missing_variable``) and that a template whose header is
+an image, video or document has the file's URL (``header_media``: any http(s) URL, or the
+URL of a file uploaded with ``POST /messaging/campaigns/files``); a template with a
+location header is refused (campaigns cannot fill a location). The campaign keeps the
+rendered text as its ``text`` (the Details' ``preview``: what the customer reads) and the
+template reference as its one media entry (softswitch.messaging.providers.whatsapp
+`template_ref`), so the sender and a restart send it as the template message of the
+Cloud API, paced at the channel's ``send_rate`` (80/s at most, §3.11); Graph errors fail
+the contact with the agent prompt (code 131030 "Invalid number", a refused token stops
+the campaign), the retry and restart rules are the SMS ones.
+
 Decisions on the manual's gaps (§12):
 
 * Pacing: at most ``send_rate`` requests per second per channel (one every 1/rate s),
@@ -63,7 +85,7 @@ import contextlib
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
@@ -72,8 +94,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from softswitch.clock import Clock, TimerHandle, sleep
 from softswitch.log import get_logger
-from softswitch.messaging.config import E164, ChannelConfig
+from softswitch.messaging.campaign_files import parts_of
+from softswitch.messaging.config import E164, SENDER_ID, ChannelConfig
 from softswitch.messaging.general import Prompt, SendResult
+from softswitch.messaging.providers.whatsapp import (
+    TEMPLATE_SCHEME,
+    Template,
+    parse_ref,
+    template_ref,
+)
 
 log = get_logger("messaging")
 
@@ -118,6 +147,9 @@ class Result(Enum):
 
 
 RUNNING = (Status.IN_PROGRESS, Status.RETRYING)
+Templates = Callable[[str], Mapping[tuple[str, str], Template]]
+# the SMS providers whose send carries media URLs (softswitch.messaging.general, .providers)
+MEDIA_PROVIDERS = frozenset({"general", "twilio", "telnyx", "bandwidth", "flowroute"})
 
 
 class CampaignError(Exception):
@@ -125,12 +157,13 @@ class CampaignError(Exception):
     rejected CSV rows when there are any."""
 
     def __init__(self, status: int, code: str, message: str,
-                 rows: tuple[RejectedRow, ...] = ()) -> None:
+                 rows: tuple[RejectedRow, ...] = (), field: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.rows = rows
+        self.field = field  # the request field at fault (the API's "field")
 
 
 # --- CSV import ------------------------------------------------------------------------
@@ -266,7 +299,14 @@ class Campaign:
         return {
             "id": self.id, "name": self.name, "status": self.status.value,
             "channel": self.channel, "sender": self.sender, "recipients": self.recipients,
-            "text": self.text, "media": list(self.media),
+            "text": self.text, "media": [u for u in self.media
+                                         if not u.startswith(TEMPLATE_SCHEME)],
+            "content_type": ("template" if self.media and self.media[0].startswith(
+                TEMPLATE_SCHEME) else "file" if self.media and parts_of(self.media[0])
+                else "text"),
+            "template": template_json(self.media),
+            "preview": self.text if self.media and self.media[0].startswith(
+                TEMPLATE_SCHEME) else None,
             "send_time": self.send_time.value, "time_zone": self.time_zone,
             "send_at": (datetime.fromtimestamp(self.send_at, zone).strftime(TIME_FORMAT)
                         if self.send_at is not None else None),
@@ -291,19 +331,25 @@ def _text(fields: dict[str, Any], key: str, limit: int, required: bool = True) -
 
 
 def parse_fields(fields: dict[str, Any], channels: dict[str, ChannelConfig], now: float,
-                 target_exists: Callable[[str, str], bool]) -> Campaign:
+                 target_exists: Callable[[str, str], bool],
+                 templates: Templates = lambda channel: {},
+                 file_exists: Callable[[str], bool] = lambda url: False) -> Campaign:
     """A campaign from the API's fields (id 0, status set by `Campaigns`). Raises
-    `CampaignError` naming the first bad field."""
+    `CampaignError` naming the first bad field. ``templates(channel)``: the approved
+    templates synced on a WhatsApp channel; ``file_exists(url)``: an uploaded campaign
+    file's URL (softswitch.messaging.campaign_files)."""
     allowed = {"name", "channel", "sender", "recipients", "contacts", "text", "media",
-               "send_time", "send_at", "time_zone", "mode", "assign"}
+               "send_time", "send_at", "time_zone", "mode", "assign", "template",
+               "content_type", "file"}
     unknown = sorted(set(fields) - allowed)
     if unknown:
         raise CampaignError(400, "invalid_field", f"unknown field(s): {', '.join(unknown)}")
     name = _text(fields, "name", MAX_NAME)
     channel = _text(fields, "channel", 255)
     config = channels.get(channel)
-    if config is None or config.type != "sms":
-        raise CampaignError(400, "invalid_field", f"channel: no SMS channel {channel!r}")
+    if config is None or config.type not in ("sms", "whatsapp"):
+        raise CampaignError(400, "invalid_field",
+                            f"channel: no SMS or WhatsApp channel {channel!r}")
     sender = _text(fields, "sender", 32)
     if config.number(sender) is None:
         raise CampaignError(400, "invalid_field", f"sender: {sender} is not a number of "
@@ -340,13 +386,35 @@ def parse_fields(fields: dict[str, Any], channels: dict[str, ChannelConfig], now
     elif not isinstance(recipients, str) or len(recipients) > 255:
         raise CampaignError(400, "invalid_field", "recipients: a label of at most 255 "
                                                   "characters")
-    text = _text(fields, "text", MAX_TEXT, required=False)
-    media_raw = fields.get("media", [])
-    if not isinstance(media_raw, list) or not all(
-            isinstance(u, str) and u.startswith(("http://", "https://")) for u in media_raw):
-        raise CampaignError(400, "invalid_field", "media: a list of http(s) URLs")
-    if not text.strip() and not media_raw:
-        raise CampaignError(400, "invalid_field", "text: the message needs text or media")
+    if config.type == "whatsapp":
+        if fields.get("text") or fields.get("media") or fields.get("file") or \
+                fields.get("content_type", "text") != "text":
+            raise CampaignError(400, "invalid_field",
+                                "text: a WhatsApp campaign sends a template only (no text "
+                                "or media: give template)")
+        text, media = whatsapp_template(fields.get("template"), channel,
+                                        templates(channel))
+    elif fields.get("content_type", "text") == "file":
+        text, media = sms_file(fields, config, sender, file_exists)
+    else:
+        if fields.get("content_type", "text") != "text":
+            raise CampaignError(400, "invalid_field", "content_type: text or file")
+        if fields.get("template") is not None:
+            raise CampaignError(400, "invalid_field",
+                                "template: message templates exist only on WhatsApp channels")
+        if fields.get("file") is not None:
+            raise CampaignError(400, "invalid_field",
+                                "file: only with content_type file")
+        text = _text(fields, "text", MAX_TEXT, required=False)
+        media_raw = fields.get("media", [])
+        if not isinstance(media_raw, list) or not all(
+                isinstance(u, str) and u.startswith(("http://", "https://"))
+                for u in media_raw):
+            raise CampaignError(400, "invalid_field", "media: a list of http(s) URLs")
+        if not text.strip() and not media_raw:
+            raise CampaignError(400, "invalid_field",
+                                "text: the message needs text or media")
+        media = tuple(media_raw)
     try:
         send_time = SendTime(fields.get("send_time", "now"))
     except ValueError:
@@ -388,8 +456,101 @@ def parse_fields(fields: dict[str, Any], channels: dict[str, ChannelConfig], now
             raise CampaignError(400, "invalid_field",
                                 f"assign: no {assign_type} {assign_target!r}")
     return Campaign(0, name, channel, sender, recipients, contacts, text,
-                    tuple(media_raw), send_time, send_at, zone_name, mode, assign_type,
+                    media, send_time, send_at, zone_name, mode, assign_type,
                     assign_target)
+
+
+def sms_file(fields: dict[str, Any], config: ChannelConfig, sender: str,
+             file_exists: Callable[[str], bool]) -> tuple[str, tuple[str, ...]]:
+    """§7.3 SMS content type File: ``file`` is the URL of a file uploaded for campaigns,
+    sent as the MMS media of each message (``text``, optional, goes with it); refused
+    where MMS cannot go: a channel whose provider sends no media, or an alphanumeric
+    sender ID (carriers take MMS from phone numbers only)."""
+    if fields.get("template") is not None or fields.get("media"):
+        raise CampaignError(400, "invalid_field",
+                            "content_type file: give the uploaded file's URL as file (no "
+                            "template or media)")
+    if config.provider not in MEDIA_PROVIDERS:
+        raise CampaignError(400, "media_unsupported",
+                            f"content_type: {config.name} cannot send files (MMS)")
+    if SENDER_ID.match(sender):
+        raise CampaignError(400, "media_unsupported",
+                            f"content_type: {sender} is an alphanumeric sender ID, which "
+                            "cannot send files (MMS): choose a phone number or send text")
+    url = fields.get("file")
+    if not isinstance(url, str) or not file_exists(url):
+        raise CampaignError(400, "invalid_field",
+                            "file: the URL of a file uploaded with POST "
+                            "/api/v1/messaging/campaigns/files (kept 72 hours unless a "
+                            "campaign uses it)")
+    return _text(fields, "text", MAX_TEXT, required=False), (url,)
+
+
+def whatsapp_template(raw: object, channel: str,
+                      synced: Mapping[tuple[str, str], Template]) -> tuple[str, tuple[str, ...]]:
+    """§7.3 WhatsApp content: ``{"name", "language", "variables": {name: value},
+    "header_media"?: url}`` of a template synced on the channel -> (the preview: the
+    rendered text the customer reads, (its ``template:`` reference,)). Every variable must
+    be filled; a media header needs its file's URL (an uploaded file's URL included)."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or \
+            not isinstance(raw.get("language"), str):
+        raise CampaignError(400, "invalid_field", "template: a WhatsApp campaign needs "
+                                                  "{name, language, variables} of a template")
+    unknown = sorted(set(raw) - {"name", "language", "variables", "header_media"})
+    if unknown:
+        raise CampaignError(400, "invalid_field",
+                            f"template: unknown field(s): {', '.join(unknown)}")
+    name, language = raw["name"], raw["language"]
+    t = synced.get((name, language))
+    if t is None:
+        raise CampaignError(400, "unknown_template",
+                            f"template: no approved template {name!r} ({language}) is synced "
+                            f"on {channel} (refresh the channel's templates)")
+    values_raw = raw.get("variables") or {}
+    if not isinstance(values_raw, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in values_raw.items()):
+        raise CampaignError(400, "invalid_field",
+                            "template.variables: an object of variable name -> text")
+    extra = sorted(set(values_raw) - set(t.variables))
+    if extra:
+        raise CampaignError(400, "invalid_field",
+                            f"template.variables.{extra[0]}: template {name} has no variable "
+                            f"{{{{{extra[0]}}}}} (it has {', '.join(t.variables) or 'none'})",
+                            field=f"template.variables.{extra[0]}")
+    for v in t.variables:
+        if not values_raw.get(v, "").strip():
+            raise CampaignError(400, "missing_variable",
+                                f"template.variables.{v}: fill in the variable {{{{{v}}}}} of "
+                                f"template {name} before saving",
+                                field=f"template.variables.{v}")
+    values = {v: values_raw[v] for v in t.variables}
+    link = raw.get("header_media")
+    if t.header == "LOCATION":
+        raise CampaignError(400, "unsupported_template",
+                            f"template: {name} has a location header, which campaigns "
+                            "cannot send")
+    if t.header:
+        kind = t.header.lower()
+        if not isinstance(link, str) or not link.startswith(("http://", "https://")) or \
+                len(link) > 2048:
+            raise CampaignError(400, "missing_media",
+                                f"template.header_media: template {name} shows a {kind} "
+                                "header: give the file's http(s) URL or upload the file",
+                                field="template.header_media")
+    elif link is not None:
+        raise CampaignError(400, "invalid_field",
+                            f"template.header_media: template {name} has no media header")
+    return t.render(values), (template_ref(t, values, link or ""),)
+
+
+def template_json(media: tuple[str, ...]) -> dict[str, object] | None:
+    """The template a WhatsApp campaign sends, read back from its reference."""
+    ref = next((u for u in media if u.startswith(TEMPLATE_SCHEME)), None)
+    if ref is None:
+        return None
+    r = parse_ref(ref)
+    return {"name": r.name, "language": r.language, "variables": dict(r.values),
+            "header_media": r.header[1] if r.header else None}
 
 
 # --- rows ----------------------------------------------------------------------------------
@@ -466,7 +627,9 @@ class Campaigns:
                  senders: Callable[[str], Sender | None], record: Record,
                  replies: Replies,
                  target_exists: Callable[[str, str], bool] = lambda t, n: True,
-                 slots: dict[str, float] | None = None) -> None:
+                 slots: dict[str, float] | None = None,
+                 templates: Templates = lambda channel: {},
+                 file_exists: Callable[[str], bool] = lambda url: False) -> None:
         self.channels = {c.name: c for c in channels}
         self.store = store
         self.clock = clock
@@ -474,6 +637,8 @@ class Campaigns:
         self.record = record
         self.replies = replies
         self.target_exists = target_exists
+        self.templates = templates
+        self.file_exists = file_exists
         self.campaigns: dict[int, Campaign] = {}
         self.next_id = 1
         self.waiting_until: float | None = None  # the sender task waits for this time
@@ -527,7 +692,8 @@ class Campaigns:
         if len(self.campaigns) >= MAX_CAMPAIGNS:
             raise CampaignError(409, "too_many_campaigns",
                                 f"at most {MAX_CAMPAIGNS} campaigns can be created")
-        c = parse_fields(fields, self.channels, self.clock.wall(), self.target_exists)
+        c = parse_fields(fields, self.channels, self.clock.wall(), self.target_exists,
+                         self.templates, self.file_exists)
         c.id = self.next_id
         self.next_id += 1
         c.created = self.clock.wall()
@@ -541,7 +707,8 @@ class Campaigns:
         if old.status not in (Status.DRAFT, Status.SCHEDULED):
             raise CampaignError(409, "not_editable",
                                 f"a {old.status.value} campaign cannot be edited")
-        c = parse_fields(fields, self.channels, self.clock.wall(), self.target_exists)
+        c = parse_fields(fields, self.channels, self.clock.wall(), self.target_exists,
+                         self.templates, self.file_exists)
         c.id, c.created = old.id, old.created
         self._disarm(old)
         if len(old.contacts) > len(c.contacts):
@@ -810,6 +977,10 @@ def for_messaging(service: Any) -> Campaigns:
             return bool(service.extension_exists(target))
         return bool(service.inbox.queues.exists(target))
 
+    def templates(channel: str) -> Mapping[tuple[str, str], Template]:
+        synced = getattr(service.clients.get(channel), "templates", None)
+        return synced if isinstance(synced, dict) else {}
+
     return Campaigns(service.channels.values(), service.store, service.clock,
                      service.clients.get, record, replies, target_exists,
-                     service.outbox.slots)
+                     service.outbox.slots, templates)

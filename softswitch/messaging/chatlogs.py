@@ -14,6 +14,9 @@ extension is shown ``Name<ext>``; the system is ``PBX系统``.
   after a transfer its destination; in a campaign's session the campaign's assignee); a
   sent message goes from the agent (or the campaign) to
   the customer; a system message has no recipient and no message type.
+* Each listed session carries its ``origin`` (``inbound``, ``agent``, ``campaign``: made
+  by a campaign's "create session" mode), so the admin tells the campaign sessions apart;
+  the two CSV files keep the manual's columns.
 * Timeline titles (§8.4) by operation: create (inbound) "接收外部消息，创建会话", create (by
   an agent or a campaign) "创建会话", take-over "分机从消息队列中接管会话", transfer
   "转移会话", close "分机关闭会话" (by the system: "系统关闭会话").
@@ -133,11 +136,12 @@ class SessionRow:
     channel_type: str
     channel_number: str
     customer: str
+    origin: str = ""  # inbound | agent | campaign (softswitch.messaging.sessions.Origin)
 
     def as_json(self, zone: ZoneInfo) -> dict[str, object]:
         return {"id": self.id, "time": show(self.created, zone), "sender": self.sender,
                 "recipient": self.recipient, "channel_type": self.channel_type,
-                "channel_number": self.channel_number}
+                "channel_number": self.channel_number, "origin": self.origin}
 
 
 def show(at: float, zone: ZoneInfo) -> str:
@@ -181,7 +185,7 @@ class ChatLogs:
             else:
                 sender, recipient = self._who(actor) if actor else "", customer
             row = SessionRow(sid, float(r[5]), sender, recipient, self.channel_type(channel),
-                             number, customer)
+                             number, customer, origin)
             if where is None or where.matches(row):
                 out.append(row)
         return out

@@ -6,7 +6,9 @@ external chat logs (§8) of the running switch, through its API
     softswitch campaign show ID [--page N]
     softswitch campaign create --name N --channel C --sender +1... (--csv FILE | --to +1...
                                | --company-contacts)
-                               (--text T | --text-file F) [--schedule "YYYY/MM/DD HH:MM:SS"
+                               (--text T | --text-file F | --file PATH [--text T]
+                               | --template NAME:LANGUAGE [--var NAME=VALUE ...]
+                               [--header-media URL|PATH]) [--schedule "YYYY/MM/DD HH:MM:SS"
                                [--time-zone Z] | --draft] [--assign extension:1001 |
                                --assign message_queue:NAME]
     softswitch campaign send|retry|copy|delete ID
@@ -17,6 +19,10 @@ external chat logs (§8) of the running switch, through its API
 ``--csv`` uploads the file to the switch, which applies the manual's rules; the rejected
 rows are printed (line and reason) on stderr and the campaign is made of the others.
 ``--assign`` chooses the "create session and send message" mode (without it: send directly).
+``--file`` uploads the file (<= 100 MB) and sends it as the SMS campaign's MMS media (the
+content type File, softswitch.messaging.campaign_files); ``--template`` sends a WhatsApp
+template with its ``--var`` values, and ``--header-media`` the image, video or document its
+header shows (a URL, or a file uploaded the same way).
 Exit status as the other API commands (softswitch.web.client): 0, 1 refused, 2 usage."""
 
 from __future__ import annotations
@@ -55,6 +61,12 @@ def add_parsers(sub: Any) -> None:
     campaign.add_argument("--time-zone", default="UTC")
     campaign.add_argument("--draft", action="store_true")
     campaign.add_argument("--assign", help="extension:NUMBER or message_queue:NAME")
+    campaign.add_argument("--file", help="SMS: a file sent as MMS (<= 100 MB)")
+    campaign.add_argument("--template", help="WhatsApp: NAME:LANGUAGE of a synced template")
+    campaign.add_argument("--var", action="append", default=[],
+                          help="WhatsApp: a template variable, NAME=VALUE")
+    campaign.add_argument("--header-media",
+                          help="WhatsApp: the URL or file of the template's media header")
     add_connection_arguments(campaign)
     chats = sub.add_parser("chats", help="export the external chat logs of the running "
                                          "switch (Session_Record and Chat_Data_Record)")
@@ -72,7 +84,8 @@ def _raw(client: ApiClient, method: str, path: str, data: bytes) -> bytes:
     req = urllib.request.Request(client.base + path, data=data or None, method=method)
     req.add_header("Authorization", client.authorization)
     if data:
-        req.add_header("Content-Type", "text/csv")
+        req.add_header("Content-Type", "text/csv" if path.endswith(".csv") or
+                       "/import?" in path else "application/octet-stream")
     try:
         with urllib.request.urlopen(req, timeout=client.timeout) as reply:
             return bytes(reply.read())
@@ -85,6 +98,17 @@ def _raw(client: ApiClient, method: str, path: str, data: bytes) -> bytes:
     except (urllib.error.URLError, OSError) as exc:
         raise CommandError(f"cannot reach the switch at {client.base}: "
                            f"{getattr(exc, 'reason', exc)}") from None
+
+
+def _upload(client: ApiClient, path: Path) -> str:
+    """A campaign file uploaded (softswitch.messaging.campaign_files): its URL."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"{path}: {exc.strerror}", 2) from None
+    answer = json.loads(_raw(client, "POST", f"{BASE}/campaigns/files?file_name="
+                             f"{urllib.parse.quote(path.name)}", data))
+    return str(answer["file"]["url"])
 
 
 def _line(c: dict[str, Any]) -> list[Any]:
@@ -102,12 +126,34 @@ def _create(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
     for need in ("name", "channel", "sender"):
         if not getattr(args, need):
             raise CommandError(f"softswitch campaign create: --{need} is required", 2)
+    content: dict[str, Any] = {}
     if args.text_file:
         text = Path(args.text_file).read_text(encoding="utf-8")
     elif args.text is not None:
         text = args.text
+    elif args.file or args.template:
+        text = ""
     else:
-        raise CommandError("softswitch campaign create: --text or --text-file is required", 2)
+        raise CommandError("softswitch campaign create: --text, --text-file, --file or "
+                           "--template is required", 2)
+    if args.file:
+        content = {"content_type": "file", "file": _upload(client, Path(args.file))}
+    if args.template:
+        name, _, language = args.template.rpartition(":")
+        variables = {}
+        for item in args.var:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise CommandError(f"softswitch campaign create: --var {item}: NAME=VALUE",
+                                   2)
+            variables[key] = value
+        template: dict[str, Any] = {"name": name, "language": language,
+                                    "variables": variables}
+        media = args.header_media
+        if media:
+            template["header_media"] = media if media.startswith(
+                ("http://", "https://")) else _upload(client, Path(media))
+        content = {"template": template}
     contacts: list[Any] = list(args.to)
     if args.csv:
         path = Path(args.csv)
@@ -122,7 +168,7 @@ def _create(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
                            "is required", 2)
     body: dict[str, Any] = {"name": args.name, "channel": args.channel,
                             "sender": args.sender, "contacts": contacts, "text": text,
-                            "time_zone": args.time_zone}
+                            "time_zone": args.time_zone, **content}
     if args.csv:
         body["recipients"] = Path(args.csv).name
     if args.company_contacts:
@@ -156,6 +202,12 @@ def campaign_command(args: argparse.Namespace) -> int:
             answer = client.request("GET", f"{path}?page={args.page}")
             d = answer["details"]
             print(table(HEADER, [_line(answer["campaign"])]))
+            c = answer["campaign"]
+            if c.get("preview") is not None:  # a WhatsApp template, as the customer reads it
+                print(f"Template: {c['template']['name']} ({c['template']['language']})")
+                print(f"Preview: {c['preview']}")
+            elif c.get("content_type") == "file":
+                print(f"File: {c['media'][0]}")
             print(f"Send time: {d['send_time'] or '-'}, Failed: {d['failed']}, "
                   f"Succeeded: {d['succeeded']}, Total: {d['total']}")
             print(table(("CONTACT NAME", "NUMBER", "RESULT", "FAILURE REASON"),

@@ -37,6 +37,11 @@ Decisions on the manual's gaps (§12):
   messages ("接收{customer}的消息，会话路由给{destination}。" and "{name}将会话转移给
   {destination}。"), besides the timeline (events); they are useful in the agent's view and
   the manual does not forbid them.
+* Campaign sessions (§7.3, §13 item 48, the agents' "群发活动" filter): a session a
+  campaign created in its "create session" mode has the origin ``campaign`` (not
+  ``agent``); it is an ordinary session otherwise (Recent/Archived, take-over, transfer).
+  The Campaign filter lists those the agent sees, open or closed; a campaign message that
+  joins a session opened otherwise leaves that session's origin as it was.
 * Visibility of a session in a message queue that a reload removed: nobody until it is
   transferred or closed (admins still read it).
 """
@@ -58,6 +63,7 @@ DAY = 86400.0
 class Origin(Enum):
     INBOUND = "inbound"
     AGENT = "agent"
+    CAMPAIGN = "campaign"  # a campaign's "create session" mode (§7.3)
 
 
 class SessionState(Enum):
@@ -268,6 +274,13 @@ class Inbox:
         """The agent's Recent (archived False) or Archived list, newest activity first."""
         rows = [s for s in self.sessions.values() if self.sees(s, agent)
                 and (not s.open or agent in s.archived_by) == archived]
+        return sorted(rows, key=lambda s: (-s.last_activity, -s.id))
+
+    def campaign_list(self, agent: str) -> list[Session]:
+        """The agent's Campaign filter (§13 item 48): the sessions campaigns created that
+        the agent sees, open or closed, newest activity first."""
+        rows = [s for s in self.sessions.values()
+                if s.origin is Origin.CAMPAIGN and self.sees(s, agent)]
         return sorted(rows, key=lambda s: (-s.last_activity, -s.id))
 
     def session_for(self, session_id: int, agent: str, admin: bool = False) -> Session:
@@ -499,7 +512,7 @@ class Inbox:
         sid = self._open.get((channel, number, customer))
         if sid is None:
             s = self._create(config, ChannelNumber(number, Destination(route, target)),
-                             customer, Origin.AGENT, now, owner=None)
+                             customer, Origin.CAMPAIGN, now, owner=None)
             dest = (f"{self.names(s.target)}<{s.target}>" if s.route == "extension"
                     else s.target)
             self._event(s, "create", sender, f"{sender}创建会话，会话分配给{dest}。", now)

@@ -461,4 +461,34 @@ MIGRATIONS: tuple[Migration, ...] = (
             PRIMARY KEY (campaign, idx)
         )
     """),
+    # Sessions a campaign created in its "create session" mode are of their own origin,
+    # 'campaign' (the agents' Campaign filter, omnichannel.md §13 item 48). SQLite cannot
+    # alter a CHECK constraint, so the table is rebuilt with the same rows; the campaign
+    # sessions made before (origin 'agent', created by "群发活动<name>") become 'campaign'.
+    Migration(15, "messaging sessions created by campaigns", """
+        CREATE TABLE messaging_sessions_v15 (
+            id            INTEGER PRIMARY KEY,
+            channel       TEXT    NOT NULL,
+            number        TEXT    NOT NULL,
+            customer      TEXT    NOT NULL,
+            origin        TEXT    NOT NULL CHECK (origin IN ('inbound','agent','campaign')),
+            created       REAL    NOT NULL,
+            last_activity REAL    NOT NULL,
+            route         TEXT    NOT NULL CHECK (route IN ('extension','message_queue')),
+            target        TEXT    NOT NULL,
+            owner         TEXT,
+            state         TEXT    NOT NULL CHECK (state IN ('open','closed')),
+            archived_by   TEXT    NOT NULL DEFAULT '[]',
+            removed_by    TEXT    NOT NULL DEFAULT '[]'
+        );
+        INSERT INTO messaging_sessions_v15 SELECT s.id, s.channel, s.number, s.customer,
+            CASE WHEN s.origin = 'agent' AND EXISTS (SELECT 1 FROM messaging_events e
+                WHERE e.session = s.id AND e.kind = 'create' AND e.actor LIKE '群发活动<%')
+                THEN 'campaign' ELSE s.origin END,
+            s.created, s.last_activity, s.route, s.target, s.owner, s.state, s.archived_by,
+            s.removed_by FROM messaging_sessions s;
+        DROP TABLE messaging_sessions;
+        ALTER TABLE messaging_sessions_v15 RENAME TO messaging_sessions;
+        CREATE INDEX messaging_sessions_state ON messaging_sessions (state, last_activity)
+    """),
 )

@@ -272,3 +272,58 @@ def test_agent_inbox_receives_takes_over_replies_transfers_and_closes(
         shot(a, "inbox-zh")
     finally:
         provider.stop()
+
+
+def api_post(switch: RunningSwitch, who: tuple[str, str], path: str,
+             body: dict[str, Any]) -> dict[str, Any]:
+    def call(url: str, doc: dict[str, Any], headers: dict[str, str]) -> Any:
+        req = urllib.request.Request(url, data=json.dumps(doc).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", **headers})
+        with urllib.request.urlopen(req, timeout=10) as reply:
+            return json.loads(reply.read())
+
+    token = call(f"{switch.http_url}/api/v1/login",
+                 {"extension": who[0], "password": who[1]}, {})["token"]
+    out: dict[str, Any] = call(f"{switch.http_url}/api/v1{path}", body,
+                               {"Authorization": f"Bearer {token}"})
+    return out
+
+
+@pytest.mark.timeout(180)
+def test_campaign_sessions_appear_live_under_the_campaign_filter(
+        switch_factory: Callable[..., RunningSwitch],
+        page_factory: Callable[..., Page]) -> None:
+    """§13 item 48: a campaign in "create session" mode assigned to the queue: its session
+    reaches the queue agent's inbox live and is listed under the Campaign tab; an inbound
+    session is not; the tab's label is "群发活动" in Chinese."""
+    provider = ProviderThread()
+    admin = ("2009", "admin-pw")
+    try:
+        switch = switch_factory(
+            extensions=[Extension(*AGENT_A), Extension(*AGENT_B), Extension(*admin)],
+            keep_demo_extensions=False, queues=[],
+            overrides=dict(channel_overrides(provider.provider.base), admins=[admin[0]]))
+        a = page_factory("small")
+        log_in(a, switch, AGENT_A)
+        expect(a.locator("#inbox-campaign")).to_have_text("Campaign (0)")
+        post_sms(switch, "in-c1", "Hello")  # an inbound session: not a campaign one
+        expect(row(a)).to_be_visible()
+        campaign_customer = "+18300002002"
+        api_post(switch, admin, "/messaging/campaigns", {
+            "name": "短信营销活动", "channel": "General SMS Channel", "sender": NUMBER,
+            "contacts": [campaign_customer], "text": "限时特惠🔥", "mode": "session",
+            "assign": {"type": "message_queue", "target": "Tech Support"}})
+        expect(row(a, campaign_customer)).to_be_visible()  # live, in Recent
+        expect(a.locator("#inbox-campaign")).to_have_text("Campaign (1)")
+        a.click("#inbox-campaign")
+        expect(a.locator("#session-list li.session")).to_have_count(1)
+        expect(row(a, campaign_customer)).to_be_visible()
+        expect(row(a, campaign_customer).locator(".preview")).to_have_text("限时特惠🔥")
+        expect(row(a)).to_have_count(0)  # the inbound session is not a campaign's
+        shot(a, "inbox-campaign-filter")
+        assert provider.sent(1)[0] == {"from": NUMBER, "to": campaign_customer,
+                                       "text": "限时特惠🔥"}
+        a.select_option("#lang", "zh")
+        expect(a.locator("#inbox-campaign")).to_have_text("群发活动 (1)")
+    finally:
+        provider.stop()

@@ -44,6 +44,8 @@ class FakeApis:
     script: dict[str, list[tuple[int, Any]]] = field(default_factory=dict)  # route -> answers
     templates: list[dict[str, Any]] = field(default_factory=list)
     seen: list[Seen] = field(default_factory=list)
+    clock: Any = None  # a test clock: each request's ``monotonic()`` goes into ``times``
+    times: list[float] = field(default_factory=list)
     port: int = 0
     _runner: web.AppRunner | None = None
     _ids: itertools.count[int] = field(default_factory=itertools.count)
@@ -87,6 +89,8 @@ class FakeApis:
 
     async def _handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
+        if self.clock is not None:
+            self.times.append(self.clock.monotonic())
         self.seen.append(Seen(request.method, request.path, dict(request.query),
                               dict(request.headers), request.content_type, raw))
         route = self._route(request.method, request.path)

@@ -127,10 +127,12 @@ async def test_session_list_columns_match_the_manual(world: Any) -> None:
     assert list(rows) == sorted(rows, reverse=True)  # newest first
     assert rows[ids["s2"]] == {"id": ids["s2"], "time": "12/12/2023 23:31:12",
                                "sender": CUSTOMER, "recipient": "Tech Support",
-                               "channel_type": "SMS", "channel_number": QUEUE_NUMBER}
+                               "channel_type": "SMS", "channel_number": QUEUE_NUMBER,
+                               "origin": "inbound"}
     assert rows[ids["s3"]] | {"id": 0} == {
         "id": 0, "time": "12/18/2023 23:57:42", "sender": "1001<1001>",
-        "recipient": "+18700003005", "channel_type": "SMS", "channel_number": QUEUE_NUMBER}
+        "recipient": "+18700003005", "channel_type": "SMS", "channel_number": QUEUE_NUMBER,
+        "origin": "agent"}
     assert (rows[ids["s1"]]["sender"], rows[ids["s1"]]["recipient"]) == (
         "+12025550999", "Leo Ball<3000>")
     assert (rows[ids["s4"]]["channel_type"], rows[ids["s4"]]["sender"]) == ("SIP", "1005")

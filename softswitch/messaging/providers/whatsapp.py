@@ -42,6 +42,10 @@ Decisions:
   with the channel's token); a caption becomes the text. Locations, button replies and
   interactive replies become text; other types (reactions, unsupported) are stored as a
   bracketed note so the agent knows something came.
+* A template with a media header (IMAGE, VIDEO, DOCUMENT) is sent with the header's
+  parameter by link, ``{"type": "header", "parameters": [{"type": "image", "image":
+  {"link": url}}]}`` before the body's, as the Cloud API documents; the link is kept in the
+  reference as ``header.{image|video|document}=url`` (campaigns set it: §7.3).
 * Sends go at most 80 per second (the channel's ``send_rate``, §3.11); a text with files
   is sent as one message per part and stops at the first refused part (not retried when
   an earlier part was already delivered, so nothing is sent twice).
@@ -78,6 +82,7 @@ SYNC_EVERY = meta.DAY
 VARIABLE = re.compile(r"\{\{([^{}]*)\}\}")
 VARIABLE_NAME = re.compile(r"^[a-z0-9]+$")
 TEMPLATE_SCHEME = "template:"
+HEADER_MEDIA = ("IMAGE", "VIDEO", "DOCUMENT", "LOCATION")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +91,7 @@ class Template:
     language: str
     category: str
     components: tuple[tuple[str, str], ...]  # (component type, text) of HEADER/BODY texts
+    header: str = ""  # a media header's format: IMAGE, VIDEO, DOCUMENT, LOCATION; "": none
 
     @property
     def variables(self) -> tuple[str, ...]:
@@ -105,7 +111,7 @@ class Template:
 
     def as_json(self) -> dict[str, object]:
         return {"name": self.name, "language": self.language, "category": self.category,
-                "variables": list(self.variables),
+                "variables": list(self.variables), "header": self.header.lower() or None,
                 "components": [{"type": k, "text": t} for k, t in self.components]}
 
 
@@ -119,6 +125,7 @@ def parse_template(raw: object) -> Template | None:
             not isinstance(comps, list):
         return None
     texts: list[tuple[str, str]] = []
+    header = ""
     for c in comps:
         if not isinstance(c, dict):
             return None
@@ -131,7 +138,9 @@ def parse_template(raw: object) -> Template | None:
                 return None  # §3.11: catalog templates are not synced
         if kind in ("HEADER", "BODY") and isinstance(c.get("text"), str):
             texts.append((kind, c["text"]))
-    template = Template(name, language, str(raw.get("category", "")), tuple(texts))
+        if kind == "HEADER" and str(c.get("format", "TEXT")).upper() in HEADER_MEDIA:
+            header = str(c.get("format")).upper()
+    template = Template(name, language, str(raw.get("category", "")), tuple(texts), header)
     variables = template.variables
     if not all(VARIABLE_NAME.match(v) for v in variables):
         return None  # §3.11: variable names are [a-z0-9] only
@@ -140,9 +149,31 @@ def parse_template(raw: object) -> Template | None:
     return template
 
 
-def template_ref(t: Template, values: Mapping[str, str]) -> str:
+def template_ref(t: Template, values: Mapping[str, str], header_media: str = "") -> str:
+    """The stored reference of a template message; ``header_media``: the link of the
+    image, video or document the template's media header shows."""
+    header = [(f"header.{t.header.lower()}", header_media)] if header_media else []
     return f"{TEMPLATE_SCHEME}{quote(t.name)}?" + urlencode(
-        [("language", t.language)] + [(f"var.{v}", values[v]) for v in t.variables])
+        [("language", t.language)] + [(f"var.{v}", values[v]) for v in t.variables]
+        + header)
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateRef:
+    name: str
+    language: str
+    values: tuple[tuple[str, str], ...]  # (variable, value) in the template's order
+    header: tuple[str, str] | None  # (image|video|document, link)
+
+
+def parse_ref(ref: str) -> TemplateRef:
+    """A stored ``template:`` reference read back (`template_ref`'s inverse)."""
+    parts = urlsplit(ref[len(TEMPLATE_SCHEME):])
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    language = next((v for k, v in query if k == "language"), "")
+    values = tuple((k[4:], v) for k, v in query if k.startswith("var."))
+    header = next(((k[7:], v) for k, v in query if k.startswith("header.")), None)
+    return TemplateRef(unquote(parts.path), language, values, header)
 
 
 def _wa_id(customer: str) -> str:
@@ -290,12 +321,15 @@ class WhatsAppAdapter(ProviderAdapter):
         return self.seen(result)
 
     def _template_payload(self, to: str, ref: str) -> dict[str, Any]:
-        parts = urlsplit(ref[len(TEMPLATE_SCHEME):])
-        name = unquote(parts.path)
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        language = next((v for k, v in query if k == "language"), "")
-        values = [(k[4:], v) for k, v in query if k.startswith("var.")]
-        template: dict[str, Any] = {"name": name, "language": {"code": language}}
+        parsed = parse_ref(ref)
+        values = list(parsed.values)
+        template: dict[str, Any] = {"name": parsed.name,
+                                    "language": {"code": parsed.language}}
+        components: list[dict[str, Any]] = []
+        if parsed.header is not None:  # the media header's parameter, by link
+            kind, link = parsed.header
+            components.append({"type": "header", "parameters": [
+                {"type": kind, kind: {"link": link}}]})
         if values:
             if all(k.isdigit() for k, _ in values):  # {{1}}, {{2}}: by position
                 params = [{"type": "text", "text": v}
@@ -303,7 +337,9 @@ class WhatsAppAdapter(ProviderAdapter):
             else:  # named parameters
                 params = [{"type": "text", "parameter_name": k, "text": v}
                           for k, v in values]
-            template["components"] = [{"type": "body", "parameters": params}]
+            components.append({"type": "body", "parameters": params})
+        if components:
+            template["components"] = components
         return self._payload(to, "template", template)
 
     async def _post(self, payload: dict[str, Any]) -> SendResult:

@@ -300,9 +300,11 @@ export class InboxView {
   // ---------------------------------------------------------------- view
   element() {
     const h = this.app.h;
-    const rows = [...this.sessions.values()].filter((s) => s.list === this.which)
+    // the Campaign filter: the sessions campaigns created, open or closed (§13 item 48)
+    const inList = (s, w) => (w === "campaign" ? s.origin === "campaign" : s.list === w);
+    const rows = [...this.sessions.values()].filter((s) => inList(s, this.which))
       .sort((a, b) => b.last_activity - a.last_activity || b.id - a.id);
-    const count = (w) => [...this.sessions.values()].filter((s) => s.list === w).length;
+    const count = (w) => [...this.sessions.values()].filter((s) => inList(s, w)).length;
     const tab = (w) => h("button", { id: `inbox-${w}`, role: "tab", "aria-selected": String(this.which === w), class: this.which === w ? "current" : "",
       onclick: () => { this.which = w; this.app.render(); } }, `${t(`list_${w}`)} (${count(w)})`);
     const list = h("ul", { id: "session-list", class: "session-list", role: "listbox", "aria-label": t(`list_${this.which}`) },
@@ -311,7 +313,7 @@ export class InboxView {
     const side = h("section", { class: "sub inbox-list", "aria-label": t("inbox") },
       h("div", { class: "controls" }, h("h2", {}, t("inbox")),
         this.options.senders.length ? h("button", { id: "create-session", title: t("create_session"), "aria-label": t("create_session"), onclick: () => this.createDialog() }, "+") : null),
-      h("div", { role: "tablist", class: "inbox-tabs" }, tab("recent"), tab("archived")), list);
+      h("div", { role: "tablist", class: "inbox-tabs" }, tab("recent"), tab("archived"), tab("campaign")), list);
     const parts = [side, this.chatPane()];
     if (this.menu) parts.push(this.contextMenu());
     return h("div", { class: "inbox", id: "inbox" }, parts);
