@@ -67,10 +67,11 @@ async def test_prompt_heard_and_digits_detected_with_pjsua2(engine, uas, tmp_pat
                                  np.zeros(400, np.int16)]
                                 + [lib.get(f"en/{w}").samples
                                    for w in announce_callers_ahead(3, "en")])
-        # Chunk by chunk (0.5 s each): a phone's adaptive jitter buffer may drop or repeat a
-        # frame under load, which shifts the rest of the waveform; every chunk must still be
-        # found, in order.
-        chunk = rate // 2
+        # Piece by piece (0.25 s each, as audio.find_prompt_pieces): a phone's adaptive jitter
+        # buffer may drop or repeat a frame under load, which shifts the rest of the waveform
+        # and spoils the one piece the slip falls in (two slips in 0.5 s chunks failed 2 of 8
+        # chunks in a parallel run); every piece must still be found, in order.
+        chunk = rate // 4
         scores, lags = [], []
         for i in range(0, len(source) - chunk + 1, chunk):
             part = source[i:i + chunk].astype(np.float64)
@@ -78,9 +79,10 @@ async def test_prompt_heard_and_digits_detected_with_pjsua2(engine, uas, tmp_pat
                 continue  # (near) silence identifies nothing
             m = find_prompt(heard, part, rate)
             scores.append(m.score)
-            lags.append(m.lag_s - i / rate)
+            if m.score > 0.9:  # a piece spoiled by a slip may be "found" anywhere
+                lags.append(m.lag_s - i / rate)
         print("prompt chunk scores", [round(x, 3) for x in scores])
-        assert len(scores) >= 6
+        assert len(scores) >= 12
         assert sum(x > 0.9 for x in scores) >= 0.8 * len(scores), scores
         assert max(lags) - min(lags) < 0.2, lags  # one prompt, in order, at one place
         await asyncio.to_thread(phone.send_dtmf, call, "12", "rfc2833")
