@@ -312,6 +312,9 @@ class Config:
     # omnichannel.md §4: the extensions whose log-ins are the third-party platform's API
     # integrations (``messaging_api.integrations``; softswitch.messaging.sessions)
     messaging_api: tuple[str, ...] = ()
+    # the extension capacity N (``limits.extensions``; default: the configured extensions):
+    # the message-queue limits of omnichannel.md §5.2 (softswitch.messaging.queues)
+    extension_capacity: int = 0
 
     def extension(self, number: str) -> Extension | None:
         return self._by_number.get(number)
@@ -1058,6 +1061,21 @@ class _Sections:
             result.append(Extension(number, name or number, password, email, agent_id))
         return tuple(result)
 
+    def limits(self, node: _Node, path: str, configured: int) -> int:
+        """``limits.extensions``: the extension capacity N (softswitch.messaging.queues
+        .queue_limits), at least the configured extensions; absent: their number."""
+        c = self.c
+        e = c.mapping(node, path, ("extensions",))
+        if "extensions" not in e:
+            return configured
+        epath = _path_join(path, "extensions")
+        value = c.integer(e["extensions"][1], epath, 1, 100000)
+        if value < configured:
+            raise c.fail(e["extensions"][1], epath,
+                         f"the extension capacity {value} is below the {configured} "
+                         "extensions configured")
+        return value
+
     def messaging_api(self, node: _Node, path: str, extensions: set[str]) -> tuple[str, ...]:
         """omnichannel.md §4: ``integrations``, the extensions the third-party platform
         logs in with (its API integration). At least one: the section is what
@@ -1361,8 +1379,8 @@ APP_SECTIONS = ("ivrs", "ring_groups", "call_flows", "group_voicemails", "voicem
 TOP_LEVEL = ("sip", "rtp", "http", "database", "smtp", "prompts", "extensions", "trunks",
              "inbound_routes", "outbound_routes", "admins", "retention", "scheduled_reports",
              "contacts", "disposition_auto_sync_hours", "presence", "logging",
-             "message_channels", "messaging_api", "feature_codes", "recording", "parking",
-             "pickup",
+             "message_channels", "messaging_api", "limits", "feature_codes", "recording",
+             "parking", "pickup",
              *ACD_SECTIONS, *APP_SECTIONS)
 
 
@@ -1454,6 +1472,30 @@ def _parse_channels(checker: _Checker, root: _Node,
     except MessagingConfigError as exc:
         _report_acd_error(checker, root, exc)
         return ()
+
+
+def _check_message_queue_limits(checker: _Checker, root: _Node,
+                                entries: Mapping[str, tuple[_Node, _Node]], acd: Any,
+                                capacity: int) -> None:
+    """omnichannel.md §5.2: at most so many message queues, and agents per queue, for the
+    extension capacity (softswitch.messaging.queues.queue_limits)."""
+    from softswitch.messaging.queues import queue_limits
+
+    if "message_queues" not in entries:
+        return
+    max_queues, max_agents = queue_limits(capacity)
+    node = entries["message_queues"][1]
+    why = f"for an extension capacity of {capacity} (limits.extensions)"
+    for i, mq in enumerate(acd.message_queues):
+        if i >= max_queues:
+            path = f"message_queues[{i}]"
+            checker.issue(_node_at(node, f"[{i}]"), path,
+                          f"at most {max_queues} message queues {why}")
+            break
+        if len(mq.agents) > max_agents:
+            path = f"message_queues[{i}].agents[{max_agents}]"
+            checker.issue(_node_at(node, f"[{i}].agents[{max_agents}]"), path,
+                          f"at most {max_agents} agents in a message queue {why}")
 
 
 def _parse_apps(checker: _Checker, root: _Node, entries: Mapping[str, tuple[_Node, _Node]],
@@ -1685,6 +1727,11 @@ def parse_config(text: str, file: str = "config.yaml",
                                   lambda n, p: sections.messaging_api(n, p, ext_numbers), ())
     channels = _parse_channels(checker, root, entries, ext_numbers, acd,
                                "messaging_api" in entries)
+    capacity = checker.field(entries, "limits", "",
+                             lambda n, p: sections.limits(n, p, len(ext_numbers)),
+                             len(ext_numbers))
+    if acd is not None and isinstance(capacity, int):
+        _check_message_queue_limits(checker, root, entries, acd, capacity)
     if acd is not None and isinstance(prompts, PromptsConfig):
         _check_prompt_names(checker, root, entries, acd, prompts)
     apps = _parse_apps(checker, root, entries,
@@ -1722,7 +1769,8 @@ def parse_config(text: str, file: str = "config.yaml",
                     pickup=pickup if pickup is not _MISSING else None,
                     contacts=contacts, disposition_auto_sync_hours=auto_sync,
                     presence=presence,
-                    messaging_api=messaging_api if isinstance(messaging_api, tuple) else ())
+                    messaging_api=messaging_api if isinstance(messaging_api, tuple) else (),
+                    extension_capacity=capacity if isinstance(capacity, int) else 0)
     _check_destinations(checker, root, config, sections.destination_refs)
     if checker.issues:
         raise ConfigError(sorted(checker.issues, key=lambda i: i.line))
