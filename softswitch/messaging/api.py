@@ -15,6 +15,8 @@
     POST /api/v1/messaging/sessions                      start one (§9.2, allowed extensions)
     GET  /api/v1/messaging/sessions/{id}                 one session with its history
     POST /api/v1/messaging/sessions/{id}/messages        reply
+    POST /api/v1/messaging/sessions/{id}/files           reply with a file (raw body;
+                                                         softswitch.messaging.files)
     POST /api/v1/messaging/sessions/{id}/take_over
     POST /api/v1/messaging/sessions/{id}/transfer        {"extension"} or {"queue"}
     POST /api/v1/messaging/sessions/{id}/archive         {"archived": true|false}
@@ -482,6 +484,11 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
     from softswitch.messaging.livechat import attach as attach_livechat
 
     attach_livechat(app, service, router, app[PUBLIC], PREFIX)  # the website widget (§3.12)
+    from softswitch.messaging import files
+
+    # agents' replies with a file, served to the providers for 72 h (§3.1, §3.2)
+    files.attach(app, Path(router.config.config_dir) / "var" / "messaging-files",
+                 router.clock)
     service.sip_send = router.send_message
     router.message_sink = service.sip_message
     for c in config.message_channels:  # not in the OpenAPI document: the token is secret
