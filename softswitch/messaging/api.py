@@ -17,6 +17,8 @@
     POST /api/v1/messaging/sessions/{id}/messages        reply
     POST /api/v1/messaging/sessions/{id}/files           reply with a file (raw body;
                                                          softswitch.messaging.files)
+    POST /api/v1/messaging/sessions/{id}/call            call the customer (agent's phone
+                                                         first; softswitch.messaging.voice)
     POST /api/v1/messaging/sessions/{id}/take_over
     POST /api/v1/messaging/sessions/{id}/transfer        {"extension"} or {"queue"}
     POST /api/v1/messaging/sessions/{id}/archive         {"archived": true|false}
@@ -484,7 +486,9 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
     from softswitch.messaging.livechat import attach as attach_livechat
 
     attach_livechat(app, service, router, app[PUBLIC], PREFIX)  # the website widget (§3.12)
-    from softswitch.messaging import files
+    from softswitch.messaging import files, voice
+
+    add_routes(app, voice.ENDPOINTS)  # a voice call to the session's customer (§6.2)
 
     # agents' replies with a file, served to the providers for 72 h (§3.1, §3.2)
     files.attach(app, Path(router.config.config_dir) / "var" / "messaging-files",
