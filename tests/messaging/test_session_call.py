@@ -99,8 +99,9 @@ async def test_a_phone_customer_is_rung_and_a_visitor_has_no_number(
         tmp_path: Path, provider: FakeProvider) -> None:
     """A SIP MESSAGE customer is an extension: its phone rings after the agent's. A Live
     Chat visitor has no phone number: 409, nothing rings."""
-    from softswitch.messaging.api import MESSAGING
     from test_sip_message import send_message
+
+    from softswitch.messaging.api import MESSAGING
 
     cfg = config(tmp_path, provider.base, message_channels=[
         {"name": "Phones", "type": "sip", "numbers": [
