@@ -60,6 +60,10 @@ the platform's API integrations (the extensions of ``messaging_api.integrations`
   is configured (409 ``not_configured`` otherwise, §9.6); the transferrer loses it like any
   transfer.
 * Several integrations all see the platform's sessions (one platform, several log-ins).
+* ``messaging_api`` applies at a reload (``platform`` reads the configuration in force); a
+  reload that removes every integration leaves the platform's sessions to nobody (admins
+  still read them) until an integration is configured again (``softswitch check`` refuses
+  the removal while a number still routes to ``api``).
 """
 
 from __future__ import annotations

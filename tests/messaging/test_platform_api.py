@@ -247,3 +247,30 @@ def test_check_refuses_the_api_destination_without_an_integration(tmp_path: Path
     config_ok = parse_config(yaml.safe_dump(raw_config(tmp_path, "http://127.0.0.1:9")),
                              "c.yaml", tmp_path)
     assert config_ok.messaging_api == (CRM,)
+
+
+def test_a_live_chat_channel_routed_to_the_platform(tmp_path: Path) -> None:
+    """The channel-level destination (Live Chat, WhatsApp, Messenger) may be the platform
+    too; the platform is always there, so the widget greets with the online greeting
+    (within business hours) like a message queue's."""
+    import datetime as dt
+
+    from softswitch.messaging.livechat import greeting
+
+    cfg = raw_config(tmp_path, "http://127.0.0.1:9")
+    cfg["message_channels"].append({
+        "name": "Web", "type": "livechat", "number": "LC00001",
+        "domains": ["www.example.com"], "destination": {"type": "api"}})
+    [_, web] = parse_config(yaml.safe_dump(cfg), "c.yaml", tmp_path).message_channels
+    dest = web.numbers[0].destination
+    assert (dest.type, dest.target) == ("api", "api")
+    options = web.options
+    when = dt.datetime(2026, 12, 7, 2, 0, tzinfo=dt.UTC)
+    assert greeting(options, dest.type, dest.target, when, (), (), lambda e: False,
+                    lambda e: "dnd")[0] == "online_greeting"
+    del cfg["messaging_api"]
+    issues = _issues(tmp_path, cfg)
+    assert [p for _, p, _ in issues] == ["message_channels[0].numbers[0].destination.type"]
+    cfg["message_channels"].pop(0)
+    [(_, path, _)] = _issues(tmp_path, cfg)
+    assert path == "message_channels[0].destination.type"
