@@ -154,3 +154,106 @@ async def test_hostile_uploads_are_refused_and_nothing_is_stored(
             await refused(409, "closed", "1003", sid, PNG)
     finally:
         await switch.stop()
+
+
+async def test_whatsapp_window_messenger_limit_and_live_chat_images(
+        tmp_path: Path) -> None:
+    """WhatsApp: a file outside the 24-hour window is refused before it is read; inside,
+    the Graph API gets the switch URL as an image link. Messenger: 25 MB. Live Chat: png and
+    jpeg up to 10 MB, sent to the widget as the switch path."""
+    import json
+
+    from fake_providers import FakeApis
+    from test_providers_switch import (
+        FB_TOKEN,
+        PAGE,
+        PSID,
+        TEMPLATES,
+        WA_NUMBER,
+        WA_TOKEN,
+        post,
+        wa_text,
+    )
+    from test_providers_switch import config as providers_config
+
+    from softswitch.messaging.api import MESSAGING
+    from softswitch.messaging.providers import meta
+
+    apis = await FakeApis(templates=list(TEMPLATES)).start()
+    switch = await started(providers_config(tmp_path, apis.base))
+    mb = 1024 * 1024
+    try:
+        async with aiohttp.ClientSession() as http:
+            h = Harness(switch, http)
+            up = Uploads(h, tmp_path / "var" / "messaging-files")
+            status, data = await h.api("1001", "POST", "/sessions", {
+                "channel": "WhatsApp", "number": WA_NUMBER, "customer": "+8613912345678"})
+            sid = data["session"]["id"]
+            before = await h.stored()
+            status, data = await up.post("1001", sid, PNG)
+            assert (status, data["error"]) == (409, "window_closed")
+            assert up.stored() == [] and await h.stored() == before
+            raw = wa_text("wamid.F")
+            assert (await post(h, "whatsapp", WA_TOKEN, raw, {
+                "Content-Type": "application/json",
+                "X-Hub-Signature-256": meta.signature("wa-secret", raw)}))[0] == 200
+            status, data = await up.post("1001", sid, PNG)
+            assert status == 202, data
+            url = data["file"]["url"]
+            await h.last_message("1001", sid, lambda m: m["status"] != "pending")
+            [req] = [r for r in apis.sent("graph") if r.json.get("type") == "image"]
+            assert url in json.dumps(req.json)
+            # Messenger: at most 25 MB
+            raw = json.dumps({"object": "page", "entry": [{"id": PAGE, "time": 1, "messaging": [
+                {"sender": {"id": PSID}, "recipient": {"id": PAGE}, "timestamp": 1,
+                 "message": {"mid": "m_f", "text": "a video?"}}]}]}).encode()
+            assert (await post(h, "messenger", FB_TOKEN, raw, {
+                "Content-Type": "application/json",
+                "X-Hub-Signature-256": meta.signature("fb-secret", raw)}))[0] == 200
+            fb = next(s for s in await h.sessions("1001") if s != sid)
+            token = await h.login("1001")
+            host, port = switch.http_address.rsplit(":", 1)
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write((f"POST /api/v1/messaging/sessions/{fb}/files HTTP/1.1\r\n"
+                          f"Host: {switch.http_address}\r\nAuthorization: Bearer {token}\r\n"
+                          f"Content-Type: video/mp4\r\nContent-Length: {25 * mb + 1}\r\n\r\n"
+                          ).encode())
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert head.startswith(b"HTTP/1.1 413")
+            writer.close()
+            status, data = await up.post("1001", fb, b"\x00\x00\x00\x18ftypmp42", "video/mp4")
+            assert status == 202 and data["file"]["url"].endswith(".mp4")
+            await h.last_message("1001", fb, lambda m: m["status"] != "pending")
+            [req] = [r for r in apis.sent("graph") if r.path == f"/{PAGE}/messages"]
+            assert req.json["message"]["attachment"]["type"] == "video"
+            assert req.json["message"]["attachment"]["payload"]["url"] == data["file"]["url"]
+    finally:
+        await switch.stop()
+        await apis.stop()
+    # Live Chat
+    cfg = config(tmp_path / "lc", "http://127.0.0.1:9", message_channels=[
+        {"name": "Web", "type": "livechat", "number": "LC00001",
+         "domains": ["www.example.com"],
+         "destination": {"type": "extension", "target": "1003"}}])
+    switch = await started(cfg)
+    try:
+        async with aiohttp.ClientSession() as http:
+            h = Harness(switch, http)
+            up = Uploads(h, tmp_path / "lc" / "var" / "messaging-files")
+            service = switch._http_runner.app[MESSAGING]  # type: ignore[union-attr]
+            m = service.run(lambda inbox, now: inbox.receive(
+                "Web", "LC00001", "visitor-0123456789abcdef", "hello", (), None, now))
+            status, data = await up.post("1003", m.session, b"GIF89a....", "image/gif")
+            assert (status, data["error"]) == (415, "unsupported_type")
+            status, data = await up.post("1003", m.session, b"\x00" * 100, "application/pdf")
+            assert status == 415
+            assert files.LIMITS["livechat"] == 10 * mb
+            status, data = await up.post("1003", m.session, PNG)
+            assert status == 202, data
+            [path] = data["message"]["media"]
+            assert path.startswith("/messaging/files/") and path.endswith(".png")
+            async with http.get(f"http://{switch.http_address}{path}") as resp:
+                assert resp.status == 200 and await resp.read() == PNG
+    finally:
+        await switch.stop()
