@@ -135,6 +135,16 @@ async def test_hostile_uploads_are_refused_and_nothing_is_stored(
 
             await refused(413, "too_large", "1003", sid, chunks())
             assert provider.sent == []
+            # under the limit, a file larger than the API's 64 KiB JSON body limit streams
+            big = PNG + bytes(200 * 1024)
+            status, data = await up.post("1003", sid, big)
+            assert status == 202 and data["file"]["size"] == len(big)
+            [name] = up.stored()
+            assert (up.directory / name).read_bytes() == big
+            (up.directory / name).unlink()
+            await h.last_message("1003", sid, lambda m: m["status"] != "pending")
+            provider.sent.clear()
+            before = await h.stored()
             # a declared Content-Length over the limit: refused before the body is read
             token = await h.login("1003")
             host, port = switch.http_address.rsplit(":", 1)
