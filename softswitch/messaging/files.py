@@ -3,7 +3,7 @@ Messenger media, Live Chat images.
 
     POST /api/v1/messaging/sessions/{id}/files?text=...   the file as the raw body, its
                                                           type as Content-Type
-    GET  /messaging/files/{32 hex}.{ext}                  the file, for the provider (no
+    GET  /messaging/reply-files/{32 hex}.{ext}            the file, for the provider (no
                                                           log-in; the name is unguessable)
 
 Everything that can refuse the reply is checked before the body is read, so a refused file
@@ -34,6 +34,9 @@ Decisions:
 * Retention 72 hours (§3.2, §3.12): a file older than that answers 404 at once, and an
   hourly sweep on the injected clock deletes it (like Live Chat's visitors' images).
 * ``text`` (optional, up to 2000 characters) goes with the file in the same message.
+* These files are the agents' replies, apart from the campaigns' (softswitch.messaging
+  .campaign_files: ``var/campaign-files``, ``/messaging/files/{hex}/{name}``): here
+  ``var/messaging-files`` under the configuration's directory.
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ RETENTION = 72 * 3600.0
 SWEEP_EVERY = 3600.0
 CHUNK = 64 * 1024
 TEXT_MAX = 2000
-PATH = "/messaging/files"
+PATH = "/messaging/reply-files"
 NAME = re.compile(r"^[0-9a-f]{32}\.[a-z0-9]{2,4}$")
 
 

@@ -69,7 +69,7 @@ async def test_a_file_reply_is_sent_as_a_switch_url_served_for_72_hours(
             status, data = await up.post("1003", sid, PNG, text="the receipt")
             assert status == 202, data
             url = data["file"]["url"]
-            assert url.startswith(f"http://{switch.http_address}/messaging/files/")
+            assert url.startswith(f"http://{switch.http_address}/messaging/reply-files/")
             assert url.endswith(".png") and data["file"]["size"] == len(PNG)
             assert data["message"]["media"] == [url]
             assert data["message"]["text"] == "the receipt"
@@ -92,7 +92,7 @@ async def test_a_file_reply_is_sent_as_a_switch_url_served_for_72_hours(
                     assert resp.status == 404
                 assert await switch_files(switch).sweep() == [name]
                 assert up.stored() == []
-                async with anonymous.get(f"http://{switch.http_address}/messaging/files/"
+                async with anonymous.get(f"http://{switch.http_address}/messaging/reply-files/"
                                          "..%2fswitch.sqlite3") as resp:
                     assert resp.status == 404
     finally:
@@ -262,7 +262,7 @@ async def test_whatsapp_window_messenger_limit_and_live_chat_images(
             status, data = await up.post("1003", m.session, PNG)
             assert status == 202, data
             [path] = data["message"]["media"]
-            assert path.startswith("/messaging/files/") and path.endswith(".png")
+            assert path.startswith("/messaging/reply-files/") and path.endswith(".png")
             async with http.get(f"http://{switch.http_address}{path}") as resp:
                 assert resp.status == 200 and await resp.read() == PNG
     finally:
