@@ -309,6 +309,12 @@ class Config:
     config_dir: str = "."
     # Linkus presence statuses and §7.5 auto-switch rules (softswitch.web.presence_state)
     presence: PresenceConfig = PresenceConfig()
+    # omnichannel.md §4: the extensions whose log-ins are the third-party platform's API
+    # integrations (``messaging_api.integrations``; softswitch.messaging.sessions)
+    messaging_api: tuple[str, ...] = ()
+    # the extension capacity N (``limits.extensions``; default: the configured extensions):
+    # the message-queue limits of omnichannel.md §5.2 (softswitch.messaging.queues)
+    extension_capacity: int = 0
 
     def extension(self, number: str) -> Extension | None:
         return self._by_number.get(number)
@@ -1055,6 +1061,35 @@ class _Sections:
             result.append(Extension(number, name or number, password, email, agent_id))
         return tuple(result)
 
+    def limits(self, node: _Node, path: str, configured: int) -> int:
+        """``limits.extensions``: the extension capacity N (softswitch.messaging.queues
+        .queue_limits), at least the configured extensions; absent: their number."""
+        c = self.c
+        e = c.mapping(node, path, ("extensions",))
+        if "extensions" not in e:
+            return configured
+        epath = _path_join(path, "extensions")
+        value = c.integer(e["extensions"][1], epath, 1, 100000)
+        if value < configured:
+            raise c.fail(e["extensions"][1], epath,
+                         f"the extension capacity {value} is below the {configured} "
+                         "extensions configured")
+        return value
+
+    def messaging_api(self, node: _Node, path: str, extensions: set[str]) -> tuple[str, ...]:
+        """omnichannel.md §4: ``integrations``, the extensions the third-party platform
+        logs in with (its API integration). At least one: the section is what
+        "configured" means (the ``api`` destination and the transfer to the platform)."""
+        c = self.c
+        e = c.mapping(node, path, ("integrations",), required=("integrations",))
+        ipath = _path_join(path, "integrations")
+        if "integrations" not in e:
+            raise _Invalid()
+        result = self.admins(e["integrations"][1], ipath, extensions)
+        if not result and not any(i.path.startswith(ipath) for i in c.issues):
+            c.issue(e["integrations"][1], ipath, "expected at least one extension number")
+        return result
+
     def admins(self, node: _Node, path: str, extensions: set[str]) -> tuple[str, ...]:
         """Extension numbers whose number and password log in to the admin API."""
         c = self.c
@@ -1343,8 +1378,9 @@ ACD_SECTIONS = ("queues", "pause_reasons", "business_hours", "holidays", "messag
 APP_SECTIONS = ("ivrs", "ring_groups", "call_flows", "group_voicemails", "voicemail")
 TOP_LEVEL = ("sip", "rtp", "http", "database", "smtp", "prompts", "extensions", "trunks",
              "inbound_routes", "outbound_routes", "admins", "retention", "scheduled_reports",
-             "contacts", "disposition_auto_sync_hours", "presence",
-             "logging", "message_channels", "feature_codes", "recording", "parking", "pickup",
+             "contacts", "disposition_auto_sync_hours", "presence", "logging",
+             "message_channels", "messaging_api", "limits", "feature_codes", "recording",
+             "parking", "pickup",
              *ACD_SECTIONS, *APP_SECTIONS)
 
 
@@ -1421,19 +1457,45 @@ def _parse_acd(checker: _Checker, root: _Node, entries: Mapping[str, tuple[_Node
 
 def _parse_channels(checker: _Checker, root: _Node,
                     entries: Mapping[str, tuple[_Node, _Node]], extensions: set[str],
-                    acd: Any) -> tuple[Any, ...]:
+                    acd: Any, platform: bool) -> tuple[Any, ...]:
     """The ``message_channels`` section (softswitch.messaging.config), errors mapped to
-    lines like the ACD's."""
+    lines like the ACD's; ``platform``: ``messaging_api`` is there (its own errors are
+    reported on it)."""
     from softswitch.messaging.config import MessagingConfigError, parse_channels
 
     if "message_channels" not in entries:
         return ()
     queues = [q.name for q in acd.message_queues] if acd is not None else []
     try:
-        return parse_channels(_construct(entries["message_channels"][1]), extensions, queues)
+        return parse_channels(_construct(entries["message_channels"][1]), extensions, queues,
+                              platform)
     except MessagingConfigError as exc:
         _report_acd_error(checker, root, exc)
         return ()
+
+
+def _check_message_queue_limits(checker: _Checker, root: _Node,
+                                entries: Mapping[str, tuple[_Node, _Node]], acd: Any,
+                                capacity: int) -> None:
+    """omnichannel.md §5.2: at most so many message queues, and agents per queue, for the
+    extension capacity (softswitch.messaging.queues.queue_limits)."""
+    from softswitch.messaging.queues import queue_limits
+
+    if "message_queues" not in entries:
+        return
+    max_queues, max_agents = queue_limits(capacity)
+    node = entries["message_queues"][1]
+    why = f"for an extension capacity of {capacity} (limits.extensions)"
+    for i, mq in enumerate(acd.message_queues):
+        if i >= max_queues:
+            path = f"message_queues[{i}]"
+            checker.issue(_node_at(node, f"[{i}]"), path,
+                          f"at most {max_queues} message queues {why}")
+            break
+        if len(mq.agents) > max_agents:
+            path = f"message_queues[{i}].agents[{max_agents}]"
+            checker.issue(_node_at(node, f"[{i}].agents[{max_agents}]"), path,
+                          f"at most {max_agents} agents in a message queue {why}")
 
 
 def _parse_apps(checker: _Checker, root: _Node, entries: Mapping[str, tuple[_Node, _Node]],
@@ -1661,7 +1723,15 @@ def parse_config(text: str, file: str = "config.yaml",
     feature_codes = _feature_codes(checker, entries)
     acd, acd_raw = _parse_acd(checker, root, entries,
                               extensions if isinstance(extensions, tuple) else ())
-    channels = _parse_channels(checker, root, entries, ext_numbers, acd)
+    messaging_api = checker.field(entries, "messaging_api", "",
+                                  lambda n, p: sections.messaging_api(n, p, ext_numbers), ())
+    channels = _parse_channels(checker, root, entries, ext_numbers, acd,
+                               "messaging_api" in entries)
+    capacity = checker.field(entries, "limits", "",
+                             lambda n, p: sections.limits(n, p, len(ext_numbers)),
+                             len(ext_numbers))
+    if acd is not None and isinstance(capacity, int):
+        _check_message_queue_limits(checker, root, entries, acd, capacity)
     if acd is not None and isinstance(prompts, PromptsConfig):
         _check_prompt_names(checker, root, entries, acd, prompts)
     apps = _parse_apps(checker, root, entries,
@@ -1698,7 +1768,9 @@ def parse_config(text: str, file: str = "config.yaml",
                     parking=parking if parking is not _MISSING else None,
                     pickup=pickup if pickup is not _MISSING else None,
                     contacts=contacts, disposition_auto_sync_hours=auto_sync,
-                    presence=presence)
+                    presence=presence,
+                    messaging_api=messaging_api if isinstance(messaging_api, tuple) else (),
+                    extension_capacity=capacity if isinstance(capacity, int) else 0)
     _check_destinations(checker, root, config, sections.destination_refs)
     if checker.issues:
         raise ConfigError(sorted(checker.issues, key=lambda i: i.line))

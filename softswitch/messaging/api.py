@@ -15,6 +15,10 @@
     POST /api/v1/messaging/sessions                      start one (§9.2, allowed extensions)
     GET  /api/v1/messaging/sessions/{id}                 one session with its history
     POST /api/v1/messaging/sessions/{id}/messages        reply
+    POST /api/v1/messaging/sessions/{id}/files           reply with a file (raw body;
+                                                         softswitch.messaging.files)
+    POST /api/v1/messaging/sessions/{id}/call            call the customer (agent's phone
+                                                         first; softswitch.messaging.voice)
     POST /api/v1/messaging/sessions/{id}/take_over
     POST /api/v1/messaging/sessions/{id}/transfer        {"extension"} or {"queue"}
     POST /api/v1/messaging/sessions/{id}/archive         {"archived": true|false}
@@ -46,6 +50,13 @@ caller may start sessions from (§9.2: listed in ``allowed_extensions``), the me
 and the colleagues (extension and name, the caller left out) a session can be transferred
 to (§6.2). Decision: every logged-in user may read the colleagues' numbers and names, as
 Linkus shows its users the company directory; nothing else of an extension is given.
+``platform`` tells whether the third-party platform is offered as a transfer target
+(§13.35: only while ``messaging_api`` lists an integration).
+
+The third-party platform (§4; softswitch.messaging.sessions): its API integrations log in
+with their extensions (``messaging_api.integrations``) and use these same endpoints: they
+list and read the platform's sessions, receive each customer message on the live websocket
+as ``messaging.api.message`` with ``event: 30031``, and reply, transfer and close.
 
 Decision: the webhook routes are registered per configured channel token when the app is
 built; a changed ``message_channels`` applies at the next start (softswitch.reload already
@@ -113,12 +124,14 @@ class ReplyRequest(Strict):
 
 
 class SessionTransferRequest(Strict):
-    """§6.2: to a colleague (``extension``) or a message queue (``queue``, its name)."""
+    """§6.2: to a colleague (``extension``), a message queue (``queue``, its name) or the
+    third-party platform (``platform: true``; only with an API integration, §4)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"extension": "1002"}, {"queue": "Tech Support"}]})
+        {"extension": "1002"}, {"queue": "Tech Support"}, {"platform": True}]})
     extension: str | None = Field(default=None, pattern=r"^[0-9]{1,20}$")
     queue: str | None = Field(default=None, min_length=1, max_length=200)
+    platform: bool = Field(default=False, strict=True)
 
 
 class ArchiveRequest(Strict):
@@ -185,6 +198,10 @@ class Directory:
                 [{"name": q.name, "mode": q.chat_assignment_mode.value}
                  for q in acd.message_queues] if acd is not None else [],
                 [{"extension": e.number, "name": e.name} for e in cfg.extensions])
+
+    def platform(self) -> tuple[str, ...]:
+        """The third-party platform's API integrations (``messaging_api``, §4)."""
+        return tuple(self.router.config.messaging_api)
 
 
 DIRECTORY = web.AppKey("messaging_directory", Directory)
@@ -266,7 +283,8 @@ async def my_options(request: web.Request) -> web.Response:
     senders = [{"channel": c.name, "type": c.type, "number": n.number}
                for c in channels for n in c.numbers if me in n.allowed_extensions]
     return web.json_response({"senders": senders, "queues": queues,
-                              "colleagues": [x for x in colleagues if x["extension"] != me]})
+                              "colleagues": [x for x in colleagues if x["extension"] != me],
+                              "platform": bool(request.app[DIRECTORY].platform())})
 
 
 async def start_session(request: web.Request) -> web.Response:
@@ -319,7 +337,7 @@ async def transfer(request: web.Request) -> web.Response:
 
     def op(inbox: Inbox, now: float) -> Any:
         return inbox.transfer(sid, me, now, extension=req.extension, queue=req.queue,
-                              extension_exists=exists)
+                              platform=req.platform, extension_exists=exists)
 
     s = await _run(request, op)
     return web.json_response({"session": s.as_json(me)})
@@ -455,17 +473,26 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
         extension = router.config.extension(ext)
         return extension.name if extension is not None else ext
 
+    directory = Directory(router)
     service = Messaging(tuple(config.message_channels), queues, router.store, router.clock,
-                        lambda kind, data, agent: publish(kind, (), data, agent=agent), name)
+                        lambda kind, data, agent: publish(kind, (), data, agent=agent), name,
+                        directory.platform)
     app[MESSAGING] = service
     marks = ReadMarks(router.store, router.clock.wall)
     app[READ_MARKS] = marks
-    app[DIRECTORY] = Directory(router)
+    app[DIRECTORY] = directory
     service.extension_exists = lambda ext: router.config.extension(ext) is not None
     add_routes(app, ENDPOINTS)
     from softswitch.messaging.livechat import attach as attach_livechat
 
     attach_livechat(app, service, router, app[PUBLIC], PREFIX)  # the website widget (§3.12)
+    from softswitch.messaging import files, voice
+
+    add_routes(app, voice.ENDPOINTS)  # a voice call to the session's customer (§6.2)
+
+    # agents' replies with a file, served to the providers for 72 h (§3.1, §3.2)
+    files.attach(app, Path(router.config.config_dir) / "var" / "messaging-files",
+                 router.clock)
     service.sip_send = router.send_message
     router.message_sink = service.sip_message
     for c in config.message_channels:  # not in the OpenAPI document: the token is secret

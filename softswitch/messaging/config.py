@@ -30,9 +30,11 @@ Decisions:
   stable across restarts; the URL is ``{http}/api/v1/webhooks/general/{token}``.
 * A number is E.164 (``+`` then 2 to 15 digits, no separators, §13.1) or an alphanumeric
   sender ID (1 to 11 letters and digits, at least one letter).
-* A destination is ``{type: extension, target: "1001"}`` or
-  ``{type: message_queue, target: <message queue name>}``. The third-party platform
-  destination (§4) needs the platform API, which does not exist yet: refused.
+* A destination is ``{type: extension, target: "1001"}``,
+  ``{type: message_queue, target: <message queue name>}`` or ``{type: api}``: the
+  third-party platform (§4, §5.1; softswitch.messaging.sessions), which needs the API
+  integration: the top-level ``messaging_api`` section with at least one integration
+  (softswitch.config), else refused at the destination's ``type``.
 * ``auto_close_days`` (§2.4.2): absent = no auto-close; otherwise 1 to 365 days.
 * ``verify_interval`` (§3.9.3, "periodically"): seconds between two verifications, default
   300, only with ``verify_url``.
@@ -64,6 +66,7 @@ PROVIDER_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
     "flowroute": (("access_key", "secret_key"), (), "https://api.flowroute.com"),
 }
 META_BASE_URL = "https://graph.facebook.com/v21.0"
+API = "api"  # the third-party platform destination (§4) and its party in the chat logs
 META_RATE = {"whatsapp": 80, "messenger": 40}  # §3.10, §3.11: messages per second at most
 
 
@@ -77,8 +80,8 @@ class MessagingConfigError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Destination:
-    type: str  # "extension" | "message_queue"
-    target: str
+    type: str  # "extension" | "message_queue" | "api" (the third-party platform, §4)
+    target: str  # "api" for the platform
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,8 +171,15 @@ def channel_number(value: object, path: Path) -> str:
 
 def _destination(value: object, path: Path, extensions: frozenset[str],
                  queues: frozenset[str]) -> Destination:
-    m = _mapping(value, path, ("type", "target"), ("type", "target"))
+    m = _mapping(value, path, ("type", "target"), ("type",))
     kind = _text(m["type"], (*path, "type"))
+    if kind == API:
+        if "target" in m and m["target"] != API:
+            raise _err((*path, "target"), "the third-party platform has no target (leave "
+                                          "it out)")
+        return Destination(API, API)
+    if "target" not in m:
+        raise _err((*path, "target"), "required key is missing")
     target = _text(m["target"], (*path, "target"))
     if kind == "extension":
         if target not in extensions:
@@ -179,8 +189,8 @@ def _destination(value: object, path: Path, extensions: frozenset[str],
             raise _err((*path, "target"), f"no message queue {target!r} is defined in "
                                           "message_queues")
     else:
-        raise _err((*path, "type"), f"expected extension or message_queue, got {kind!r}"
-                                    " (the third-party platform destination is not built)")
+        raise _err((*path, "type"), f"expected extension, message_queue or api, got "
+                                    f"{kind!r}")
     return Destination(kind, target)
 
 
@@ -408,10 +418,28 @@ def _sip_channel(value: object, path: Path, extensions: frozenset[str],
                          if "auto_close_days" in m else None))
 
 
+def _platform_paths(raw: object, path: Path) -> list[Path]:
+    """The paths of the ``{type: api}`` destinations of one (already parsed) channel."""
+    out: list[Path] = []
+    if not isinstance(raw, Mapping):
+        return out
+    dests: list[tuple[object, Path]] = [(raw.get("destination"), (*path, "destination"))]
+    numbers = raw.get("numbers")
+    if isinstance(numbers, list):
+        dests += [(n.get("destination"), (*path, "numbers", i, "destination"))
+                  for i, n in enumerate(numbers) if isinstance(n, Mapping)]
+    for dest, dpath in dests:
+        if isinstance(dest, Mapping) and dest.get("type") == API:
+            out.append((*dpath, "type"))
+    return out
+
+
 def parse_channels(value: object, extensions: Iterable[str],
-                   message_queues: Iterable[str]) -> tuple[ChannelConfig, ...]:
+                   message_queues: Iterable[str],
+                   platform: bool = False) -> tuple[ChannelConfig, ...]:
     """The ``message_channels`` list; a number belongs to one channel only (an inbound
-    message is routed by the number it was sent to)."""
+    message is routed by the number it was sent to). ``platform``: an API integration is
+    configured (``messaging_api``), so the ``api`` destination is allowed."""
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -419,6 +447,11 @@ def parse_channels(value: object, extensions: Iterable[str],
     exts, queues = frozenset(extensions), frozenset(message_queues)
     channels = tuple(_channel(c, ("message_channels", i), exts, queues)
                      for i, c in enumerate(value))
+    if not platform:
+        for i, c in enumerate(value):
+            for p in _platform_paths(c, ("message_channels", i)):
+                raise _err(p, "the third-party platform destination needs an API "
+                              "integration: list its extension in messaging_api.integrations")
     owners: dict[str, int] = {}
     tokens: set[str] = set()
     for i, c in enumerate(channels):

@@ -407,7 +407,7 @@ def greeting(options: LiveChatOptions, route: str, target: str, when: dt.datetim
         bh = next((b for b in hours if b.time_zone == options.time_zone), None)
         if bh is not None and not bh.is_open(local):
             return offline
-    if route == "message_queue":
+    if route in ("message_queue", "api"):  # a queue, or the platform (always there)
         return ("online_greeting", options.online_greeting)
     if online(target) and presence(target) == "available":
         return ("online_greeting", options.online_greeting)

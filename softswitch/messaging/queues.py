@@ -12,6 +12,26 @@ from collections.abc import Callable
 from acd.engine import Acd, Output
 from acd.events import InputRejected
 
+# omnichannel.md §5.2: (extension capacity N at most, max message queues, max agents per
+# queue); N above the last row: the last row's limits
+QUEUE_LIMITS = ((50, 16, 25), (200, 32, 60))
+QUEUE_LIMITS_ABOVE = (64, 120)
+
+
+def queue_limits(capacity: int) -> tuple[int, int]:
+    """(max message queues, max agents per queue) for an extension capacity N (§5.2).
+
+    Decision: N is the switch's extension capacity, ``limits.extensions`` in the
+    configuration (the plan's maximum number of extensions on the manual's PBX; this switch
+    has no plans, so the operator declares the size it is built for), at least the number of
+    configured extensions; without it, N is the number of configured extensions (the
+    smallest capacity that holds them). softswitch.config refuses the queue beyond the
+    maximum and the agent beyond the maximum, at their lines."""
+    for high, queues, agents in QUEUE_LIMITS:
+        if capacity <= high:
+            return queues, agents
+    return QUEUE_LIMITS_ABOVE
+
 
 class AcdQueues:
     def __init__(self, engine: Callable[[], Acd], execute: Callable[[Output], None],

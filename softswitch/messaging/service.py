@@ -23,6 +23,8 @@ from softswitch.messaging.providers import (
     make_adapter,
 )
 from softswitch.messaging.sessions import (
+    API_EVENT,
+    API_EVENT_NAME,
     DeliveryStatus,
     Direction,
     Effect,
@@ -42,10 +44,11 @@ Publish = Callable[[str, dict[str, Any], str], None]  # (kind, body, agent)
 class Messaging:
     def __init__(self, channels: tuple[ChannelConfig, ...], queues: QueuePort, store: Any,
                  clock: Clock, publish: Publish,
-                 names: Callable[[str], str] = lambda ext: ext) -> None:
+                 names: Callable[[str], str] = lambda ext: ext,
+                 platform: Callable[[], tuple[str, ...]] = lambda: ()) -> None:
         self.channels = {c.name: c for c in channels}
         self.by_token = {c.token: c for c in channels}
-        self.inbox = Inbox(channels, queues, names)
+        self.inbox = Inbox(channels, queues, names, platform)
         self.store = store
         self.clock = clock
         self.publish = publish
@@ -189,6 +192,8 @@ class Messaging:
             message = e.body.get("message")
             if isinstance(message, Message):
                 body["message"] = message.as_json()
+            if e.body.get("event") == API_EVENT:  # the platform's event (§4)
+                body["event"], body["event_name"] = API_EVENT, API_EVENT_NAME
             self.publish(f"messaging.{e.kind}", body, agent)
 
     def _queue(self, m: Message, s: Session) -> None:

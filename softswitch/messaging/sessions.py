@@ -44,6 +44,26 @@ Decisions on the manual's gaps (§12):
   joins a session opened otherwise leaves that session's origin as it was.
 * Visibility of a session in a message queue that a reload removed: nobody until it is
   transferred or closed (admins still read it).
+
+The third-party platform (§4, §5.1, §6.2): a number whose destination is ``api`` routes its
+new sessions to the platform (``route`` and ``target`` "api", no owner). No agent sees them;
+the platform's API integrations (the extensions of ``messaging_api.integrations``, given as
+``platform``) do, through the same API as agents: each customer message reaches them as
+``api.message`` carrying the manual's event 30031 "New message notification" (instead of
+``message.new``), and they reply, transfer (to a colleague or a queue) and close. Decisions:
+
+* The platform is one party, "api": its replies are sent by "api", its operations are
+  written "api将会话转移给…" / "api关闭会话", and a session routed or transferred to it says
+  "…会话路由给api。" / "…将会话转移给api。", so the chat logs show the party as ``api`` and a
+  search for ``api`` finds these sessions (§8.2).
+* Agents transfer a session to the platform (``platform=True``) only while an integration
+  is configured (409 ``not_configured`` otherwise, §9.6); the transferrer loses it like any
+  transfer.
+* Several integrations all see the platform's sessions (one platform, several log-ins).
+* ``messaging_api`` applies at a reload (``platform`` reads the configuration in force); a
+  reload that removes every integration leaves the platform's sessions to nobody (admins
+  still read them) until an integration is configured again (``softswitch check`` refuses
+  the removal while a number still routes to ``api``).
 """
 
 from __future__ import annotations
@@ -53,10 +73,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
-from softswitch.messaging.config import ChannelConfig, ChannelNumber, Destination
+from softswitch.messaging.config import API, ChannelConfig, ChannelNumber, Destination
 
 SYSTEM = "PBX系统"  # §6.4: the sender of system messages
 CLOSED_TEXT = "会话已被关闭。"
+API_EVENT = 30031  # §4: the platform's "New message notification" (新消息通知)
+API_EVENT_NAME = "New message notification"
 DAY = 86400.0
 
 
@@ -115,8 +137,8 @@ class Session:
     origin: Origin
     created: float
     last_activity: float
-    route: str  # "extension" | "message_queue"
-    target: str  # extension number or queue name
+    route: str  # "extension" | "message_queue" | "api" (the third-party platform)
+    target: str  # extension number, queue name, or "api"
     owner: str | None = None
     task: str = ""  # the ACD task id while routed to a message queue
     state: SessionState = SessionState.OPEN
@@ -167,7 +189,8 @@ class SaveEvent:
 
 @dataclass(frozen=True, slots=True)
 class Notify:
-    """Tell these agents: ``kind`` is message.new, session.changed or session.gone."""
+    """Tell these agents: ``kind`` is message.new, session.changed or session.gone, or
+    api.message (a customer message to the platform's integrations, ``body["event"]``)."""
 
     agents: tuple[str, ...]
     kind: str
@@ -222,10 +245,12 @@ class Inbox:
     """Every session and its messages. ``names`` gives an extension's display name."""
 
     def __init__(self, channels: Iterable[ChannelConfig], queues: QueuePort,
-                 names: Callable[[str], str] = lambda ext: ext) -> None:
+                 names: Callable[[str], str] = lambda ext: ext,
+                 platform: Callable[[], tuple[str, ...]] = lambda: ()) -> None:
         self.channels: dict[str, ChannelConfig] = {c.name: c for c in channels}
         self.queues = queues
         self.names = names
+        self.platform = platform  # the API integrations' extensions (the configuration's)
         self.sessions: dict[int, Session] = {}
         self.messages: dict[int, list[Message]] = {}
         self._open: dict[tuple[str, str, str], int] = {}  # (channel, number, customer)
@@ -261,6 +286,8 @@ class Inbox:
         """The agents who see the session now (removal aside)."""
         if s.owner is not None:
             return (s.owner,)
+        if s.route == API:
+            return self.platform()
         if s.route == "message_queue" and s.task and self.queues.has(s.task):
             return self.queues.visible_to(s.task)
         if s.route == "message_queue" and not s.open and self.queues.exists(s.target):
@@ -317,7 +344,11 @@ class Inbox:
         self._save(s)
         if new:
             self._notify(self.watchers(s), "session.changed", {"session": s})
-        self._notify(self.watchers(s), "message.new", {"session": s, "message": m})
+        if s.route == API:
+            self._notify(self.watchers(s), "api.message",
+                         {"session": s, "message": m, "event": API_EVENT})
+        else:
+            self._notify(self.watchers(s), "message.new", {"session": s, "message": m})
         return m
 
     # --- agent operations ------------------------------------------------------------------
@@ -357,8 +388,8 @@ class Inbox:
             if len(taker) == 1 and taker != before:  # auto take-over by this reply
                 self._taken(s, agent, before, now)
         s.archived_by.discard(agent)  # §6.2: sending unarchives
-        m = self._message(s, Direction.SENT, agent, text, media, now,
-                          status=DeliveryStatus.PENDING)
+        m = self._message(s, Direction.SENT, API if s.route == API else agent, text, media,
+                          now, status=DeliveryStatus.PENDING)
         self._save(s)
         self.out.append(Send(m, s.channel, s.number, s.customer))
         self._notify(self.watchers(s), "message.new", {"session": s, "message": m})
@@ -378,12 +409,23 @@ class Inbox:
 
     def transfer(self, session_id: int, agent: str, now: float, *,
                  extension: str | None = None, queue: str | None = None,
+                 platform: bool = False,
                  extension_exists: Callable[[str], bool] = lambda e: True) -> Session:
         s = self._writable(session_id, agent)
-        if (extension is None) == (queue is None):
-            raise Refused(400, "invalid_field", "give either extension or queue")
+        if (extension is not None) + (queue is not None) + platform != 1:
+            raise Refused(400, "invalid_field", "give one of extension, queue or platform")
         before = self.watchers(s)
-        if extension is not None:
+        who = self._actor(s, agent)
+        if platform:
+            if not self.platform():
+                raise Refused(409, "not_configured", "the third-party platform has no API "
+                                                     "integration (messaging_api)")
+            if s.route == API:
+                raise Refused(409, "refused", "the session is already with the platform")
+            self._leave_queue(s)
+            s.route, s.target, s.owner = API, API, None
+            dest = API
+        elif extension is not None:
             if not extension_exists(extension):
                 raise Refused(404, "not_found", f"no extension {extension}")
             self._leave_queue(s)
@@ -401,9 +443,9 @@ class Inbox:
             dest = queue
         s.archived_by.clear()
         s.removed_by.clear()
-        text = f"{self._who(agent)}将会话转移给{dest}。"
+        text = f"{who}将会话转移给{dest}。"
         self._system(s, text, now)
-        self._event(s, "transfer", agent, text, now)
+        self._event(s, "transfer", API if who == API else agent, text, now)
         self._save(s)
         after = self.watchers(s)
         self._notify(tuple(a for a in before if a not in after), "session.gone",
@@ -437,12 +479,12 @@ class Inbox:
         if not s.open:
             raise Refused(409, "closed", f"session {session_id} is closed")
         watchers = self.watchers(s)
+        who = self._actor(s, agent) if agent else (by if by is not None else SYSTEM)
         self._leave_queue(s)
         s.state = SessionState.CLOSED
         del self._open[(s.channel, s.number, s.customer)]
         self._system(s, CLOSED_TEXT, now)
-        actor = agent if agent is not None else (by if by is not None else SYSTEM)
-        who = self._who(agent) if agent else actor
+        actor = (API if who == API else agent) if agent is not None else who
         self._event(s, "close", actor, f"{who}关闭会话", now)
         self._save(s)
         self._notify(watchers, "session.changed", {"session": s})
@@ -555,6 +597,12 @@ class Inbox:
             return SYSTEM
         name = self.names(agent)
         return name if name and name != agent else agent
+
+    def _actor(self, s: Session, agent: str | None) -> str:
+        """Who did it, as the history says: "api" for the platform in its session."""
+        if s.route == API and agent is not None and agent in self.platform():
+            return API
+        return self._who(agent)
 
     def _create(self, config: ChannelConfig, entry: ChannelNumber, customer: str,
                 origin: Origin, now: float, owner: str | None) -> Session:

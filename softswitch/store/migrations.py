@@ -491,4 +491,32 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE messaging_sessions_v15 RENAME TO messaging_sessions;
         CREATE INDEX messaging_sessions_state ON messaging_sessions (state, last_activity)
     """),
+    # The third-party platform destination (omnichannel.md §4, softswitch.messaging.sessions):
+    # a session's route may be 'api'. SQLite cannot change a CHECK, so the table is rebuilt
+    # again with the same rows (the same statements on PostgreSQL).
+    Migration(16, "messaging sessions may be routed to the third-party platform (api)", """
+        CREATE TABLE messaging_sessions_v16 (
+            id            INTEGER PRIMARY KEY,
+            channel       TEXT    NOT NULL,
+            number        TEXT    NOT NULL,
+            customer      TEXT    NOT NULL,
+            origin        TEXT    NOT NULL CHECK (origin IN ('inbound','agent','campaign')),
+            created       REAL    NOT NULL,
+            last_activity REAL    NOT NULL,
+            route         TEXT    NOT NULL CHECK (route IN ('extension','message_queue',
+                                                            'api')),
+            target        TEXT    NOT NULL,     -- extension, message queue name, or 'api'
+            owner         TEXT,
+            state         TEXT    NOT NULL CHECK (state IN ('open','closed')),
+            archived_by   TEXT    NOT NULL DEFAULT '[]',
+            removed_by    TEXT    NOT NULL DEFAULT '[]'
+        );
+        INSERT INTO messaging_sessions_v16 (id, channel, number, customer, origin, created,
+            last_activity, route, target, owner, state, archived_by, removed_by)
+            SELECT id, channel, number, customer, origin, created, last_activity, route,
+                   target, owner, state, archived_by, removed_by FROM messaging_sessions;
+        DROP TABLE messaging_sessions;
+        ALTER TABLE messaging_sessions_v16 RENAME TO messaging_sessions;
+        CREATE INDEX messaging_sessions_state ON messaging_sessions (state, last_activity)
+    """),
 )

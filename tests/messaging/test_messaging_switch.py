@@ -327,7 +327,9 @@ async def test_provider_errors_are_shown_and_pending_messages_survive_a_restart(
 
 async def test_every_messaging_example_of_the_openapi_document_is_accepted(
         tmp_path: Path, provider: FakeProvider) -> None:
-    switch = await started(config(tmp_path, provider.base))
+    # an API integration: the transfer to the third-party platform is an example too
+    switch = await started(config(tmp_path, provider.base,
+                                  messaging_api={"integrations": ["1003"]}))
     try:
         async with aiohttp.ClientSession() as http:
             h = Harness(switch, http)
