@@ -99,6 +99,7 @@ def build_config(
         config.get("pickup", {}).pop("groups", None)
         config.get("presence", {}).pop("extensions", None)
         config.pop("message_queues", None)
+        config.pop("message_channels", None)  # the demo SIP channel routes to one of them
     if overrides:
         _merge(config, overrides)
     if config.get("smtp") is None:
