@@ -21,8 +21,10 @@ def example_with_channels() -> str:
     end = text.index("# --- messaging end ---")
     block = text[start:end]
     lines = block.splitlines()
-    first = next(i for i, line in enumerate(lines) if line.startswith("# message_channels:"))
-    uncommented = "\n".join(lines[:first] + [line[2:] for line in lines[first:]]) + "\n"
+    # the Phones channel is on as shipped; the provider entries around it are commented
+    first = next(i for i, line in enumerate(lines) if line.startswith("message_channels:"))
+    uncommented = "\n".join(lines[:first + 1] + [line[2:] if line.startswith("# ") else line
+                                                 for line in lines[first + 1:]]) + "\n"
     return text[:start] + uncommented + text[end:]
 
 
