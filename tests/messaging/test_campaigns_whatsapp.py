@@ -18,10 +18,10 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 from fake_providers import FakeApis
+from switch_harness import Harness
+from switch_harness import config as switch_config
+from switch_harness import started as started_switch
 from test_campaigns import drive, shell
-from test_messaging_switch import Harness
-from test_messaging_switch import config as switch_config
-from test_messaging_switch import started as started_switch
 
 from softswitch.clock import VirtualClock
 from softswitch.messaging.campaigns import (
@@ -336,11 +336,7 @@ async def test_the_api_answers_a_missing_variable_with_the_field(tmp_path: Path,
             status, data = await h.api("1002", "POST", "/campaigns", body)
             assert status == 201, data
             cid = data["campaign"]["id"]
-            for _ in range(250):
-                _, data = await h.api("1002", "GET", f"/campaigns/{cid}")
-                if data["campaign"]["status"] == "completed":
-                    break
-                await asyncio.sleep(0.02)
+            data = await h.completed(cid)
             c = data["campaign"]
             assert c["preview"] == "Order\nHi Leo, order A-7 shipped."
             assert c["content_type"] == "template"

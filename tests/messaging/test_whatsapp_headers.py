@@ -11,12 +11,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from fake_providers import FakeApis
+from switch_harness import running
 from test_campaigns_whatsapp import WA, synced, wa_channel, wa_fields
 from test_campaigns_whatsapp import check as check_campaign
-from test_messaging_switch import Harness, started
 from test_providers_protocol import whatsapp_channel
 from test_providers_switch import WA_NUMBER, config
 
@@ -176,45 +175,40 @@ async def test_headers_are_sent_in_the_cloud_api_format(apis: FakeApis) -> None:
 
 async def test_an_agent_sends_a_media_header_template_through_the_api(
         tmp_path: Path, apis: FakeApis) -> None:
-    switch = await started(config(tmp_path, apis.base))
-    try:
-        async with aiohttp.ClientSession() as http:
-            h = Harness(switch, http)
-            status, data = await h.api("1001", "POST", "/sessions", {
-                "channel": "WhatsApp", "number": WA_NUMBER, "customer": CUSTOMER})
-            assert status == 200, data
-            sid = data["session"]["id"]
-            promo = {"name": "promo", "language": "zh_CN", "variables": {"1": "客户", "2": "8"}}
-            status, data = await h.api("1001", "POST", f"/sessions/{sid}/messages",
-                                       {"template": promo})
-            assert status == 400
-            assert data["error"] == "missing_media"
-            assert data["field"] == "template.header_media"
-            assert data["message"].startswith("template.header_media: template promo shows "
-                                              "an image header")
-            assert apis.sent("graph") == []
-            status, data = await h.api("1001", "POST", f"/sessions/{sid}/messages", {
-                "template": {**promo, "header_media": "https://cdn.example.com/promo.jpg"}})
-            assert status == 202, data
-            last = await h.last_message("1001", sid, lambda m: m["status"] != "pending")
-            assert last["status"] == "sent"
-            [req] = apis.sent("graph")
-            assert req.json["template"] == {
-                "name": "promo", "language": {"code": "zh_CN"}, "components": [
-                    {"type": "header", "parameters": [{"type": "image", "image": {
-                        "link": "https://cdn.example.com/promo.jpg"}}]},
-                    {"type": "body", "parameters": [{"type": "text", "text": "客户"},
-                                                    {"type": "text", "text": "8"}]}]}
-            # a location header from a maps link through the API too
-            status, data = await h.api("1001", "POST", f"/sessions/{sid}/messages", {
-                "template": {"name": "store_map", "language": "en_US",
-                             "variables": {"name": "Leo"},
-                             "header_location": {"maps_link": "https://maps.app.goo.gl/x1",
-                                                 "address": ADDRESS}}})
-            assert (status, data["field"]) == (400, "template.header_location.maps_link")
-            assert "short link has no coordinates" in data["message"]
-    finally:
-        await switch.stop()
+    async with running(config(tmp_path, apis.base)) as h:
+        status, data = await h.api("1001", "POST", "/sessions", {
+            "channel": "WhatsApp", "number": WA_NUMBER, "customer": CUSTOMER})
+        assert status == 200, data
+        sid = data["session"]["id"]
+        promo = {"name": "promo", "language": "zh_CN", "variables": {"1": "客户", "2": "8"}}
+        status, data = await h.api("1001", "POST", f"/sessions/{sid}/messages",
+                                   {"template": promo})
+        assert status == 400
+        assert data["error"] == "missing_media"
+        assert data["field"] == "template.header_media"
+        assert data["message"].startswith("template.header_media: template promo shows "
+                                          "an image header")
+        assert apis.sent("graph") == []
+        status, data = await h.api("1001", "POST", f"/sessions/{sid}/messages", {
+            "template": {**promo, "header_media": "https://cdn.example.com/promo.jpg"}})
+        assert status == 202, data
+        last = await h.last_message("1001", sid, lambda m: m["status"] != "pending")
+        assert last["status"] == "sent"
+        [req] = apis.sent("graph")
+        assert req.json["template"] == {
+            "name": "promo", "language": {"code": "zh_CN"}, "components": [
+                {"type": "header", "parameters": [{"type": "image", "image": {
+                    "link": "https://cdn.example.com/promo.jpg"}}]},
+                {"type": "body", "parameters": [{"type": "text", "text": "客户"},
+                                                {"type": "text", "text": "8"}]}]}
+        # a location header from a maps link through the API too
+        status, data = await h.api("1001", "POST", f"/sessions/{sid}/messages", {
+            "template": {"name": "store_map", "language": "en_US",
+                         "variables": {"name": "Leo"},
+                         "header_location": {"maps_link": "https://maps.app.goo.gl/x1",
+                                             "address": ADDRESS}}})
+        assert (status, data["field"]) == (400, "template.header_location.maps_link")
+        assert "short link has no coordinates" in data["message"]
 
 
 def test_campaign_location_header() -> None:
