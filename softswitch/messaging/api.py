@@ -92,7 +92,11 @@ class StartSessionRequest(Strict):
 
 
 class TemplateRequest(Strict):
-    """A synced WhatsApp template (§3.11) and its variables' values."""
+    """A synced WhatsApp template (§3.11) and its variables' values; a template whose
+    header shows an image, video or document needs ``header_media`` (the file's http(s)
+    URL), one with a location header ``header_location`` (coordinates or a Google Maps
+    link, and the typed address): softswitch.messaging.providers.whatsapp
+    `header_parameter`."""
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=512)
