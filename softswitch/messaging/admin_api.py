@@ -66,14 +66,33 @@ class AssignTo(Strict):
     target: str = Field(min_length=1, max_length=200)
 
 
+class HeaderLocation(Strict):
+    """The place a template's location header shows (§7.3): ``latitude`` and
+    ``longitude``, or a Google Maps link (``maps_link``) they are read from (with the
+    place's name when the link has one); the ``address`` is always typed."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"maps_link": "https://www.google.com/maps/place/Eiffel+Tower/@48.8583701,"
+                      "2.2944813,17z", "address": "Av. Gustave Eiffel, 75007 Paris"},
+        {"latitude": 48.8583701, "longitude": 2.2944813, "name": "Eiffel Tower",
+         "address": "Av. Gustave Eiffel, 75007 Paris"}]})
+    latitude: float | None = None
+    longitude: float | None = None
+    name: str | None = Field(default=None, max_length=1000)
+    address: str | None = Field(default=None, max_length=1000)
+    maps_link: str | None = Field(default=None, max_length=2048)
+
+
 class TemplateChoice(Strict):
     """A WhatsApp campaign's template: every variable filled; ``header_media`` the URL of
-    the image, video or document its header shows (a URL of an uploaded file too)."""
+    the image, video or document its header shows (a URL of an uploaded file too);
+    ``header_location`` the place a location header shows."""
 
     name: str = Field(min_length=1, max_length=512)
     language: str = Field(min_length=1, max_length=20)
     variables: dict[str, str] = Field(default_factory=dict)
     header_media: str | None = Field(default=None, max_length=2048)
+    header_location: HeaderLocation | None = None
 
 
 class CampaignRequest(Strict):

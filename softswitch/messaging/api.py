@@ -103,12 +103,18 @@ class StartSessionRequest(Strict):
 
 
 class TemplateRequest(Strict):
-    """A synced WhatsApp template (§3.11) and its variables' values."""
+    """A synced WhatsApp template (§3.11) and its variables' values; a template whose
+    header shows an image, video or document needs ``header_media`` (the file's http(s)
+    URL), one with a location header ``header_location`` (coordinates or a Google Maps
+    link, and the typed address): softswitch.messaging.providers.whatsapp
+    `header_parameter`."""
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=512)
     language: str = Field(min_length=2, max_length=15)
     variables: dict[str, str] = Field(default_factory=dict, max_length=50)
+    header_media: str | None = Field(default=None, max_length=2048)
+    header_location: admin_api.HeaderLocation | None = None
 
 
 class ReplyRequest(Strict):
@@ -315,9 +321,10 @@ async def reply(request: web.Request) -> web.Response:
     try:  # the channel's rules (WhatsApp's and Messenger's windows, templates)
         text, media = service.prepare_reply(
             sid, req.text, tuple(req.media),
-            req.template.model_dump() if req.template is not None else None)
+            req.template.model_dump(exclude_none=True) if req.template is not None
+            else None)
     except ReplyRefused as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from None
+        raise ApiError(exc.status, exc.code, exc.message, exc.field) from None
     # as queued: the outbox may have delivered it by the time the rows are committed
     m = await _run(request, lambda inbox, now: inbox.reply(
         sid, me, text, media, now).as_json())

@@ -39,8 +39,11 @@ channel, ``template: {name, language, variables, header_media?}``, never free te
 is synced, that every variable is filled (the error names the first empty one:
 ``template.variables.{v}``, code ``missing_variable``) and that a template whose header is
 an image, video or document has the file's URL (``header_media``: any http(s) URL, or the
-URL of a file uploaded with ``POST /messaging/campaigns/files``); a template with a
-location header is refused (campaigns cannot fill a location). The campaign keeps the
+URL of a file uploaded with ``POST /messaging/campaigns/files``), and that a template
+with a location header has its place, ``header_location``: ``{latitude, longitude, name?,
+address}``, or ``{maps_link, address, name?}`` whose coordinates and place name are read
+from the pasted Google Maps link; the address is always typed (§7.3), a link without
+coordinates (a short ``maps.app.goo.gl`` one) is refused saying so. The campaign keeps the
 rendered text as its ``text`` (the Details' ``preview``: what the customer reads) and the
 template reference as its one media entry (softswitch.messaging.providers.whatsapp
 `template_ref`), so the sender and a restart send it as the template message of the
@@ -97,9 +100,11 @@ from softswitch.log import get_logger
 from softswitch.messaging.campaign_files import parts_of
 from softswitch.messaging.config import E164, SENDER_ID, ChannelConfig
 from softswitch.messaging.general import Prompt, SendResult
+from softswitch.messaging.providers.base import ReplyRefused
 from softswitch.messaging.providers.whatsapp import (
     TEMPLATE_SCHEME,
     Template,
+    header_parameter,
     parse_ref,
     template_ref,
 )
@@ -489,14 +494,17 @@ def sms_file(fields: dict[str, Any], config: ChannelConfig, sender: str,
 def whatsapp_template(raw: object, channel: str,
                       synced: Mapping[tuple[str, str], Template]) -> tuple[str, tuple[str, ...]]:
     """§7.3 WhatsApp content: ``{"name", "language", "variables": {name: value},
-    "header_media"?: url}`` of a template synced on the channel -> (the preview: the
-    rendered text the customer reads, (its ``template:`` reference,)). Every variable must
-    be filled; a media header needs its file's URL (an uploaded file's URL included)."""
+    "header_media"?: url, "header_location"?: place}`` of a template synced on the
+    channel -> (the preview: the rendered text the customer reads, (its ``template:``
+    reference,)). Every variable must be filled; a media header needs its file's URL (an
+    uploaded file's URL included), a location header its place (whatsapp
+    `header_parameter`: coordinates or a Google Maps link, and the typed address)."""
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or \
             not isinstance(raw.get("language"), str):
         raise CampaignError(400, "invalid_field", "template: a WhatsApp campaign needs "
                                                   "{name, language, variables} of a template")
-    unknown = sorted(set(raw) - {"name", "language", "variables", "header_media"})
+    unknown = sorted(set(raw) - {"name", "language", "variables", "header_media",
+                                 "header_location"})
     if unknown:
         raise CampaignError(400, "invalid_field",
                             f"template: unknown field(s): {', '.join(unknown)}")
@@ -524,23 +532,11 @@ def whatsapp_template(raw: object, channel: str,
                                 f"template {name} before saving",
                                 field=f"template.variables.{v}")
     values = {v: values_raw[v] for v in t.variables}
-    link = raw.get("header_media")
-    if t.header == "LOCATION":
-        raise CampaignError(400, "unsupported_template",
-                            f"template: {name} has a location header, which campaigns "
-                            "cannot send")
-    if t.header:
-        kind = t.header.lower()
-        if not isinstance(link, str) or not link.startswith(("http://", "https://")) or \
-                len(link) > 2048:
-            raise CampaignError(400, "missing_media",
-                                f"template.header_media: template {name} shows a {kind} "
-                                "header: give the file's http(s) URL or upload the file",
-                                field="template.header_media")
-    elif link is not None:
-        raise CampaignError(400, "invalid_field",
-                            f"template.header_media: template {name} has no media header")
-    return t.render(values), (template_ref(t, values, link or ""),)
+    try:
+        header = header_parameter(t, raw.get("header_media"), raw.get("header_location"))
+    except ReplyRefused as exc:
+        raise CampaignError(exc.status, exc.code, exc.message, field=exc.field) from None
+    return t.render(values), (template_ref(t, values, header),)
 
 
 def template_json(media: tuple[str, ...]) -> dict[str, object] | None:
@@ -549,8 +545,9 @@ def template_json(media: tuple[str, ...]) -> dict[str, object] | None:
     if ref is None:
         return None
     r = parse_ref(ref)
-    return {"name": r.name, "language": r.language, "variables": dict(r.values),
-            "header_media": r.header[1] if r.header else None}
+    return {"name": r.name, "language": r.language, "variables": r.variables,
+            "header_media": r.header[1] if r.header and r.header[0] != "location" else None,
+            "header_location": r.location}
 
 
 # --- rows ----------------------------------------------------------------------------------

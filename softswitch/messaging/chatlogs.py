@@ -34,6 +34,10 @@ Decisions (§8.2, §8.7, §12):
   of every session or of the filtered ones; messages oldest first per session.
 * Deleting a session deletes its messages and timeline too, and the agents no longer see
   it. Deleting messages refuses system messages (409) and deletes nothing of that request.
+* An agent's message still pending in the outbox (the provider down, being retried) is
+  cancelled when its session or the message itself is deleted: it is never sent, not even
+  once the provider is back (softswitch.messaging.general `Outbox.cancel`; the row goes
+  with the deletion, so nothing is left to mark).
 """
 
 from __future__ import annotations
@@ -326,6 +330,7 @@ def for_messaging(service: Any) -> ChatLogs:
         return str(config.type).upper() if config is not None else ""
 
     def forget(session: int, messages: frozenset[int] | None) -> None:
+        service.outbox.cancel(session, messages)  # before the rows go: never sent
         service.run(lambda inbox, now: inbox.forget(session, messages))
 
     return ChatLogs(service.store, channel_type, service.inbox.names, forget)

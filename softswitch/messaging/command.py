@@ -8,7 +8,9 @@ external chat logs (§8) of the running switch, through its API
                                | --company-contacts)
                                (--text T | --text-file F | --file PATH [--text T]
                                | --template NAME:LANGUAGE [--var NAME=VALUE ...]
-                               [--header-media URL|PATH]) [--schedule "YYYY/MM/DD HH:MM:SS"
+                               [--header-media URL|PATH | --header-location LINK|LAT,LNG
+                               --header-address A [--header-place N]])
+                               [--schedule "YYYY/MM/DD HH:MM:SS"
                                [--time-zone Z] | --draft] [--assign extension:1001 |
                                --assign message_queue:NAME]
     softswitch campaign send|retry|copy|delete ID
@@ -22,7 +24,9 @@ rows are printed (line and reason) on stderr and the campaign is made of the oth
 ``--file`` uploads the file (<= 100 MB) and sends it as the SMS campaign's MMS media (the
 content type File, softswitch.messaging.campaign_files); ``--template`` sends a WhatsApp
 template with its ``--var`` values, and ``--header-media`` the image, video or document its
-header shows (a URL, or a file uploaded the same way).
+header shows (a URL, or a file uploaded the same way), or for a location header
+``--header-location`` a Google Maps link (the coordinates and place name read from it) or
+``LAT,LNG``, with the typed ``--header-address`` (and ``--header-place``, the name).
 Exit status as the other API commands (softswitch.web.client): 0, 1 refused, 2 usage."""
 
 from __future__ import annotations
@@ -67,6 +71,10 @@ def add_parsers(sub: Any) -> None:
                           help="WhatsApp: a template variable, NAME=VALUE")
     campaign.add_argument("--header-media",
                           help="WhatsApp: the URL or file of the template's media header")
+    campaign.add_argument("--header-location",
+                          help="WhatsApp: a location header's Google Maps link, or LAT,LNG")
+    campaign.add_argument("--header-address", help="WhatsApp: the location's address")
+    campaign.add_argument("--header-place", help="WhatsApp: the location's name")
     add_connection_arguments(campaign)
     chats = sub.add_parser("chats", help="export the external chat logs of the running "
                                          "switch (Session_Record and Chat_Data_Record)")
@@ -98,6 +106,23 @@ def _raw(client: ApiClient, method: str, path: str, data: bytes) -> bytes:
     except (urllib.error.URLError, OSError) as exc:
         raise CommandError(f"cannot reach the switch at {client.base}: "
                            f"{getattr(exc, 'reason', exc)}") from None
+
+
+def _location(where: str, address: str | None, name: str | None) -> dict[str, Any]:
+    """``--header-location`` (a maps link, or ``LAT,LNG``) and its address and name as the
+    API's ``header_location`` (the switch checks them)."""
+    place: dict[str, Any] = {}
+    lat, _, lng = where.partition(",")
+    try:
+        place.update(latitude=float(lat), longitude=float(lng))
+    except ValueError:
+        if where:
+            place["maps_link"] = where
+    if address is not None:
+        place["address"] = address
+    if name is not None:
+        place["name"] = name
+    return place
 
 
 def _upload(client: ApiClient, path: Path) -> str:
@@ -153,6 +178,9 @@ def _create(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
         if media:
             template["header_media"] = media if media.startswith(
                 ("http://", "https://")) else _upload(client, Path(media))
+        if args.header_location or args.header_address or args.header_place:
+            template["header_location"] = _location(args.header_location or "",
+                                                    args.header_address, args.header_place)
         content = {"template": template}
     contacts: list[Any] = list(args.to)
     if args.csv:

@@ -30,6 +30,13 @@ platform service unavailable" (§12.5) but it is an authorisation answer, and re
 would hammer a provider that refused us. Pending messages are in the database, so a
 restart retries them (softswitch.messaging.store).
 
+Decision (deleted in the chat logs, §8.6): an admin who deletes a session, or an agent's
+message of it, in the chat logs cancels what of it is still pending in the outbox
+(`Outbox.cancel`): it is never sent, even when the provider comes back, and never retried.
+Its row is deleted with the rest (so there is nothing left to mark "failed"; the
+cancellation is logged with the message ids). A send already on the wire when the deletion
+comes cannot be recalled from the provider; its answer is dropped and it is not retried.
+
 Verification (§3.9.3): ``GET {verify_url}?challenge={random}`` every ``verify_interval``
 seconds; the status mapping is `verify_status` (403 is Unauthorized here, §12.5).
 """
@@ -344,6 +351,8 @@ class Outbox:
         self._wake = asyncio.Event()
         self._timer: TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
+        self._sending: Job | None = None  # the job on the wire
+        self._cancelled: set[int] = set()  # message ids cancelled while on the wire
 
     def add(self, job: Job, due: float | None = None) -> None:
         heapq.heappush(self._heap, (self._clock.monotonic() if due is None else due,
@@ -352,6 +361,23 @@ class Outbox:
 
     def __len__(self) -> int:
         return len(self._heap)
+
+    def cancel(self, session: int, messages: frozenset[int] | None = None) -> list[int]:
+        """Drop the session's pending jobs (``messages`` None) or these messages' of it
+        (see the module's decision): the message ids cancelled, in-flight ones included."""
+        def hit(job: Job) -> bool:
+            return job.session == session and (messages is None or job.message in messages)
+
+        gone = [job.message for _, _, job in self._heap if hit(job)]
+        if gone:
+            self._heap = [entry for entry in self._heap if not hit(entry[2])]
+            heapq.heapify(self._heap)
+        if self._sending is not None and hit(self._sending):
+            self._cancelled.add(self._sending.message)
+            gone.append(self._sending.message)
+        if gone:
+            log.info("outbound messages cancelled", session=session, messages=sorted(gone))
+        return gone
 
     @property
     def slots(self) -> dict[str, float]:
@@ -383,11 +409,17 @@ class Outbox:
                 self._next_slot[job.channel] = self._clock.monotonic() + \
                     self._interval(job.channel)
                 job.attempts += 1
+                self._sending = job
                 try:
                     result = await self._deliver(job)
                 except Exception as exc:  # noqa: BLE001 - a bug must not stop the outbox
                     log.exception("send failed", error=repr(exc))
                     result = SendResult(None, Prompt.SEND_FAILED.value)
+                finally:
+                    self._sending = None
+                if job.message in self._cancelled:  # deleted meanwhile: not retried
+                    self._cancelled.discard(job.message)
+                    continue
                 now = self._clock.monotonic()
                 if result.retry and now - job.first_try < GIVE_UP:
                     delay = min(2.0 ** (job.attempts - 1), BACKOFF_MAX)

@@ -1,9 +1,10 @@
 """Campaign content on a switch process through `softswitch campaign create` (omnichannel.md
 §7.3): an SMS campaign of the content type File (``--file``: uploaded, sent as MMS media the
 provider downloads from the switch) and a WhatsApp campaign of a template (``--template``,
-``--var``, ``--header-media`` uploaded too) against the local fake Graph API: an unfilled
-variable is refused naming it, the preview is shown, the Graph request is the Cloud API's
-template message with the header's link."""
+``--var``, ``--header-media`` uploaded too; ``--header-location`` from a maps link) against
+the local fake Graph API: an unfilled variable or a missing address is refused naming it,
+the preview is shown, the Graph request is the Cloud API's template message with the
+header's link or location."""
 
 from __future__ import annotations
 
@@ -24,7 +25,10 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 TEMPLATES: list[dict[str, Any]] = [
     {"name": "promo", "language": "zh_CN", "status": "APPROVED", "category": "MARKETING",
      "components": [{"type": "HEADER", "format": "IMAGE"},
-                    {"type": "BODY", "text": "您好 {{1}}，全场低至{{2}}折"}]}]
+                    {"type": "BODY", "text": "您好 {{1}}，全场低至{{2}}折"}]},
+    {"name": "store_map", "language": "en_US", "status": "APPROVED", "category": "UTILITY",
+     "components": [{"type": "HEADER", "format": "LOCATION"},
+                    {"type": "BODY", "text": "Our new store"}]}]
 
 
 async def until(done: Any, timeout: float = 20.0) -> None:
@@ -105,6 +109,21 @@ async def test_file_and_template_campaigns_from_the_command_line(tmp_path: Path)
         assert code == 0, err
         assert "Preview: 您好 客户，全场低至8折" in out
         assert "Template: promo (zh_CN)" in out
+
+        # a location header from a pasted Google Maps link and the typed address
+        args = ["campaign", "create", "--name", "New store", "--channel", "WhatsApp channel",
+                "--sender", "+15559871234", "--to", "+8613912345678",
+                "--template", "store_map:en_US", "--header-location",
+                "https://www.google.com/maps/place/Eiffel+Tower/@48.8583701,2.2944813,17z"]
+        code, out, err = await cli(cfg, *args)
+        assert code == 1 and "template.header_location.address" in err
+        code, out, err = await cli(cfg, *args, "--header-address", "Champ de Mars, Paris")
+        assert code == 0, err
+        await until(lambda: len(apis.sent("graph")) == 2)
+        assert apis.sent("graph")[1].json["template"]["components"] == [
+            {"type": "header", "parameters": [{"type": "location", "location": {
+                "latitude": "48.8583701", "longitude": "2.2944813", "name": "Eiffel Tower",
+                "address": "Champ de Mars, Paris"}}]}]
     finally:
         switch.stop()
         await apis.stop()

@@ -5,7 +5,6 @@ refused where MMS cannot go; files no campaign uses are swept after 72 hours."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -15,10 +14,9 @@ from typing import Any
 import aiohttp
 import pytest
 from fake_provider import FakeProvider
-from test_admin_api import call
+from switch_harness import QUEUE_NUMBER, Harness, started
+from switch_harness import config as switch_config
 from test_campaigns import config as sms_config
-from test_messaging_switch import QUEUE_NUMBER, Harness, started
-from test_messaging_switch import config as switch_config
 
 from softswitch.messaging.campaign_files import (
     MAX_BYTES,
@@ -126,33 +124,29 @@ async def test_a_file_campaign_sends_the_uploaded_file_as_mms(tmp_path: Path,
     try:
         async with aiohttp.ClientSession() as http:
             h = Harness(switch, http)
-            status, data = await call(h, "1001", "POST",
-                                      "/campaigns/files?file_name=promo.png", data=PNG)
+            status, data = await h.call("1001", "POST",
+                                        "/campaigns/files?file_name=promo.png", data=PNG)
             assert status == 403  # admins only
-            status, data = await call(h, "1002", "POST",
-                                      "/campaigns/files?file_name=%E6%96%B0%E5%93%81.png",
-                                      data=PNG)
+            status, data = await h.call("1002", "POST",
+                                        "/campaigns/files?file_name=%E6%96%B0%E5%93%81.png",
+                                        data=PNG)
             assert status == 201, data
             url = data["file"]["url"]
             assert (data["file"]["name"], data["file"]["size"]) == ("新品.png", len(PNG))
             assert url.startswith(f"{h.base}/messaging/files/")
-            status, data = await call(h, "1002", "POST",
-                                      "/campaigns/files?file_name=.png", data=PNG)
+            status, data = await h.call("1002", "POST",
+                                        "/campaigns/files?file_name=.png", data=PNG)
             assert (status, data["error"]) == (400, "file_name")
 
             contacts = ["+18300002001", "+18300002002", "+18300002003"]
-            status, data = await call(h, "1002", "POST", "/campaigns", {
+            status, data = await h.call("1002", "POST", "/campaigns", {
                 "name": "彩信活动", "channel": "General SMS Channel", "sender": QUEUE_NUMBER,
                 "contacts": contacts, "content_type": "file", "file": url,
                 "text": "新品上市🔥"})
             assert status == 201, data
             assert data["campaign"]["content_type"] == "file"
             cid = data["campaign"]["id"]
-            for _ in range(250):
-                _, data = await call(h, "1002", "GET", f"/campaigns/{cid}")
-                if data["campaign"]["status"] == "completed":
-                    break
-                await asyncio.sleep(0.02)
+            data = await h.completed(cid)
             assert data["campaign"]["result"] == {"failed": 0, "succeeded": 3, "total": 3}
             assert sorted((r.body["to"], r.body["text"], tuple(r.body["media_urls"]))
                           for r in provider.sent) == [(n, "新品上市🔥", (url,))
@@ -166,7 +160,7 @@ async def test_a_file_campaign_sends_the_uploaded_file_as_mms(tmp_path: Path,
                     assert r.status == 404
 
             # a URL that is not an uploaded file is refused, naming the field
-            status, data = await call(h, "1002", "POST", "/campaigns", {
+            status, data = await h.call("1002", "POST", "/campaigns", {
                 "name": "x", "channel": "General SMS Channel", "sender": QUEUE_NUMBER,
                 "contacts": contacts, "content_type": "file",
                 "file": f"{h.base}/messaging/files/{'0' * 32}/gone.png"})

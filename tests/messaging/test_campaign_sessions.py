@@ -8,7 +8,6 @@ each session's origin. Migration 15 turns the campaign sessions stored before in
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 from fake_provider import FakeProvider
-from test_messaging_switch import QUEUE_NUMBER, Harness, config, deltas, started, webhook
+from switch_harness import QUEUE_NUMBER, Harness, config, deltas, started, webhook
 
 from softswitch.store import Store
 from softswitch.store.migrations import MIGRATIONS
@@ -30,12 +29,7 @@ async def provider() -> AsyncIterator[FakeProvider]:
 
 
 async def completed(h: Harness, cid: int) -> dict[str, Any]:
-    for _ in range(250):
-        _, data = await h.api("1002", "GET", f"/campaigns/{cid}")
-        if data["campaign"]["status"] == "completed":
-            return dict(data["campaign"])
-        await asyncio.sleep(0.02)
-    raise AssertionError("the campaign did not complete")
+    return dict((await h.completed(cid))["campaign"])
 
 
 async def test_campaign_sessions_are_under_the_campaign_filter(tmp_path: Path,

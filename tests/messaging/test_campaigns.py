@@ -8,9 +8,10 @@ delete rules."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -260,6 +261,47 @@ async def drive(clock: VirtualClock, campaigns: Campaigns, done: Callable[[], bo
             await asyncio.sleep(0.0005)
 
 
+@dataclass
+class Scenario:
+    """What `scenario` started; a test that restarts the shell sets the new ``service``
+    and ``campaigns`` here so that they are the ones closed."""
+
+    clock: VirtualClock
+    provider: LimitedProvider
+    store: Any
+    channel: ChannelConfig
+    service: Messaging
+    campaigns: Campaigns
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.clock, self.provider, self.store, self.channel, self.service,
+                     self.campaigns))
+
+
+@contextlib.asynccontextmanager
+async def scenario(tmp_path: Path, rate: float, send_rate: int | None,
+                   clock: VirtualClock | None = None,
+                   **limits: Any) -> AsyncIterator[Scenario]:
+    """A started messaging shell and its campaigns on an SQLite store, sending through a
+    `LimitedProvider` of ``rate`` requests/s (``limits``: its ``invalid``, ``busy``) on
+    the virtual clock, with the channel's ``send_rate``; all closed after."""
+    clock = VirtualClock() if clock is None else clock
+    provider = await LimitedProvider(clock, rate=rate, **limits).start()
+    store = await Store.open(str(tmp_path / "switch.sqlite3"))
+    channel = config(provider.base, rate=send_rate)
+    service, campaigns = shell(store, clock, channel)
+    await service.start()
+    await campaigns.start()
+    world = Scenario(clock, provider, store, channel, service, campaigns)
+    try:
+        yield world
+    finally:
+        await world.campaigns.close()
+        await world.service.close()
+        await store.close()
+        await provider.stop()
+
+
 NUMBERS = [f"+1202600{i:04d}" for i in range(1000)]
 INVALID = {n for i, n in enumerate(NUMBERS) if i % 37 == 5}  # 27 numbers
 BUSY = {n for i, n in enumerate(NUMBERS) if i % 101 == 7}  # 10 numbers, 429 once
@@ -267,14 +309,8 @@ BUSY = {n for i, n in enumerate(NUMBERS) if i % 101 == 7}  # 10 numbers, 429 onc
 
 async def test_1000_contacts_paced_with_exact_results_and_retry_of_the_failed_only(
         tmp_path: Path) -> None:
-    clock = VirtualClock()
-    provider = await LimitedProvider(clock, rate=50.0, invalid=set(INVALID),
-                                     busy=set(BUSY)).start()
-    store = await Store.open(str(tmp_path / "switch.sqlite3"))
-    service, campaigns = shell(store, clock, config(provider.base, rate=50))
-    await service.start()
-    await campaigns.start()
-    try:
+    async with scenario(tmp_path, 50.0, 50, invalid=set(INVALID), busy=set(BUSY)) as s:
+        clock, provider, store, channel, service, campaigns = s
         start = clock.monotonic()
         c = campaigns.create(fields(NUMBERS))
         assert c.status is Status.IN_PROGRESS
@@ -318,11 +354,6 @@ async def test_1000_contacts_paced_with_exact_results_and_retry_of_the_failed_on
         assert c.counts() == (0, 1000, 1000)
         with pytest.raises(CampaignError):
             campaigns.retry(c.id)  # nothing failed any more
-    finally:
-        await campaigns.close()
-        await service.close()
-        await store.close()
-        await provider.stop()
 
 
 async def test_a_restart_in_the_middle_messages_nobody_twice_and_skips_nobody(
@@ -382,14 +413,8 @@ def inbound(pid: str, customer: str, text: str) -> Inbound:
 
 async def test_session_mode_creates_or_joins_sessions_and_replies_count(
         tmp_path: Path) -> None:
-    clock = VirtualClock()
-    provider = await LimitedProvider(clock, rate=100.0, invalid={"+18300002004"}).start()
-    store = await Store.open(str(tmp_path / "switch.sqlite3"))
-    channel = config(provider.base, rate=None)
-    service, campaigns = shell(store, clock, channel)
-    await service.start()
-    await campaigns.start()
-    try:
+    async with scenario(tmp_path, 100.0, None, invalid={"+18300002004"}) as s:
+        clock, provider, store, channel, service, campaigns = s
         # customer B already talks to us: the campaign message joins that session
         await service.receive(channel, inbound("p1", "+18300002001", "hello"))
         assert len(service.inbox.sessions) == 1
@@ -424,23 +449,12 @@ async def test_session_mode_creates_or_joins_sessions_and_replies_count(
         timeline = await store.fetch("SELECT kind, actor FROM messaging_events"
                                      " WHERE session=?", (by_customer["+18300002002"].id,))
         assert timeline == [("create", "群发活动<短信营销活动>")]
-    finally:
-        await campaigns.close()
-        await service.close()
-        await store.close()
-        await provider.stop()
 
 
 async def test_direct_mode_reply_opens_a_session_by_the_numbers_destination(
         tmp_path: Path) -> None:
-    clock = VirtualClock()
-    provider = await LimitedProvider(clock, rate=100.0).start()
-    store = await Store.open(str(tmp_path / "switch.sqlite3"))
-    channel = config(provider.base, rate=None)
-    service, campaigns = shell(store, clock, channel)
-    await service.start()
-    await campaigns.start()
-    try:
+    async with scenario(tmp_path, 100.0, None) as s:
+        clock, provider, store, channel, service, campaigns = s
         c = campaigns.create(fields(["+18300002001", "+18300002002"]))
         await drive(clock, campaigns, lambda: c.status is Status.COMPLETED)
         assert service.inbox.sessions == {}
@@ -450,21 +464,12 @@ async def test_direct_mode_reply_opens_a_session_by_the_numbers_destination(
         assert (s.customer, s.route, s.target) == ("+18300002002", "message_queue",
                                                    "Tech Support")
         assert (await campaigns.rows())[0]["reply_rate"] == 50
-    finally:
-        await campaigns.close()
-        await service.close()
-        await store.close()
-        await provider.stop()
 
 
 async def test_schedule_draft_pending_one_at_a_time_copy_edit_delete(tmp_path: Path) -> None:
-    clock = VirtualClock(wall_start=datetime(2025, 8, 27, 13, 0, tzinfo=UTC).timestamp())
-    provider = await LimitedProvider(clock, rate=1.0).start()
-    store = await Store.open(str(tmp_path / "switch.sqlite3"))
-    service, campaigns = shell(store, clock, config(provider.base, rate=1))
-    await service.start()
-    await campaigns.start()
-    try:
+    start = datetime(2025, 8, 27, 13, 0, tzinfo=UTC).timestamp()
+    async with scenario(tmp_path, 1.0, 1, clock=VirtualClock(wall_start=start)) as s:
+        clock, provider, store, channel, service, campaigns = s
         # 21:15:10 in Shanghai is 13:15:10 UTC: 910 s from now
         later = campaigns.create(fields(["+18300002001"], name="later",
                                         send_time="schedule", send_at="2025/08/27 21:15:10",
@@ -503,24 +508,13 @@ async def test_schedule_draft_pending_one_at_a_time_copy_edit_delete(tmp_path: P
         assert [r[0] for r in await store.fetch(
             "SELECT DISTINCT campaign FROM messaging_campaign_contacts ORDER BY campaign")
         ] == sorted([draft.id, later.id, copy.id])
-    finally:
-        await campaigns.close()
-        await service.close()
-        await store.close()
-        await provider.stop()
 
 
 async def test_refused_credentials_or_a_missing_channel_stop_the_campaign(
         tmp_path: Path) -> None:
-    clock = VirtualClock()
-    provider = await LimitedProvider(clock, rate=100.0).start()
-    store = await Store.open(str(tmp_path / "switch.sqlite3"))
-    channel = config(provider.base, rate=None)
-    service, campaigns = shell(store, clock, channel)
-    await service.start()
-    await campaigns.start()
-    numbers = ["+18300002001", "+18300002002", "+18300002003"]
-    try:
+    async with scenario(tmp_path, 100.0, None) as s:
+        clock, provider, store, channel, service, campaigns = s
+        numbers = ["+18300002001", "+18300002002", "+18300002003"]
         provider.override = (400, {"errors": [{"code": "10004", "title": "Auth"}]})
         c = campaigns.create(fields(numbers))
         await drive(clock, campaigns, lambda: c.status is Status.STOPPED)
@@ -531,39 +525,26 @@ async def test_refused_credentials_or_a_missing_channel_stop_the_campaign(
         campaigns.retry(c.id)  # the failed one again, and the two not reached
         await drive(clock, campaigns, lambda: c.status is Status.COMPLETED)
         assert c.counts() == (0, 3, 3)
-    finally:
         await campaigns.close()
         await service.close()
-    # the channel left the configuration: at the next start the campaign stops
-    gone = campaigns.create(fields(numbers, send_time="draft"))
-    gone.status = Status.IN_PROGRESS
-    campaigns._save(gone)
-    await store.flush()
-    other = replace(channel, name="Other SMS Channel")
-    service, campaigns = shell(store, clock, other)
-    await service.start()
-    await campaigns.start()
-    try:
+        # the channel left the configuration: at the next start the campaign stops
+        gone = campaigns.create(fields(numbers, send_time="draft"))
+        gone.status = Status.IN_PROGRESS
+        campaigns._save(gone)
+        await store.flush()
+        other = replace(channel, name="Other SMS Channel")
+        s.service, s.campaigns = service, campaigns = shell(store, clock, other)
+        await service.start()
+        await campaigns.start()
         again = campaigns.get(gone.id)
         await drive(clock, campaigns, lambda: again.status is Status.STOPPED)
         assert again.stop_reason == "the channel or its sender number is no longer configured"
-    finally:
-        await campaigns.close()
-        await service.close()
-        await store.close()
-        await provider.stop()
 
 
 async def test_an_agents_reply_and_the_campaign_share_the_channels_rate(
         tmp_path: Path) -> None:
-    clock = VirtualClock()
-    provider = await LimitedProvider(clock, rate=1.0).start()
-    store = await Store.open(str(tmp_path / "switch.sqlite3"))
-    channel = config(provider.base, rate=1)
-    service, campaigns = shell(store, clock, channel)
-    await service.start()
-    await campaigns.start()
-    try:
+    async with scenario(tmp_path, 1.0, 1) as s:
+        clock, provider, store, channel, service, campaigns = s
         sid = await service.receive(channel, Inbound(
             "x", "+8613899990000", "+865925503309", "hi", (), "2025-08-03T21:17:45+00:00"))
         numbers = [f"+1830000300{i}" for i in range(4)]
@@ -585,20 +566,11 @@ async def test_an_agents_reply_and_the_campaign_share_the_channels_rate(
             [*numbers, "+8613899990000"])
         gaps = [b[0] - a[0] for a, b in itertools.pairwise(provider.requests)]
         assert min(gaps) >= 1.0
-    finally:
-        await campaigns.close()
-        await service.close()
-        await store.close()
-        await provider.stop()
 
 
 async def test_at_most_1000_campaigns(tmp_path: Path) -> None:
-    clock = VirtualClock()
-    store = await Store.open(str(tmp_path / "switch.sqlite3"))
-    service, campaigns = shell(store, clock, config("http://127.0.0.1:9"))
-    await service.start()
-    await campaigns.start()
-    try:
+    async with scenario(tmp_path, 100.0, 10) as s:  # nothing is sent
+        clock, provider, store, channel, service, campaigns = s
         for i in range(1000):
             campaigns.create(fields(["+12025550101"], name=f"c{i}", send_time="draft"))
         with pytest.raises(CampaignError) as info:
@@ -610,10 +582,6 @@ async def test_at_most_1000_campaigns(tmp_path: Path) -> None:
         campaigns.copy(2)  # room again
         await store.flush()
         assert await store.fetch("SELECT COUNT(*) FROM messaging_campaigns") == [(1000,)]
-    finally:
-        await campaigns.close()
-        await service.close()
-        await store.close()
 
 
 async def test_a_failure_inside_the_sender_stops_that_campaign_only(tmp_path: Path) -> None:

@@ -18,10 +18,10 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 from fake_providers import FakeApis
+from switch_harness import Harness
+from switch_harness import config as switch_config
+from switch_harness import started as started_switch
 from test_campaigns import drive, shell
-from test_messaging_switch import Harness
-from test_messaging_switch import config as switch_config
-from test_messaging_switch import started as started_switch
 
 from softswitch.clock import VirtualClock
 from softswitch.messaging.campaigns import (
@@ -105,7 +105,8 @@ def test_only_a_synced_approved_template_with_every_variable_filled_is_saved() -
     row = c.as_json()
     assert row["preview"] == "您好 客户，全场低至8折"
     assert row["template"] == {"name": "promo", "language": "zh_CN",
-                               "variables": {"1": "客户", "2": "8"}, "header_media": IMAGE}
+                               "variables": {"1": "客户", "2": "8"}, "header_media": IMAGE,
+                               "header_location": None}
     assert row["media"] == []
 
     # not synced (pending at Meta, or unknown), or another language
@@ -137,7 +138,7 @@ def test_only_a_synced_approved_template_with_every_variable_filled_is_saved() -
                               "header_media": IMAGE}})
     assert "no media header" in err.message
     err = check({"template": {"name": "store_map", "language": "en_US"}})
-    assert err.code == "unsupported_template"
+    assert (err.code, err.field) == ("missing_location", "template.header_location")
     # no template, or free text on WhatsApp; a template on SMS is refused elsewhere
     assert "template" in check({"template": None}).message
     assert "template only" in check({"text": "hi"}).message
@@ -335,17 +336,13 @@ async def test_the_api_answers_a_missing_variable_with_the_field(tmp_path: Path,
             status, data = await h.api("1002", "POST", "/campaigns", body)
             assert status == 201, data
             cid = data["campaign"]["id"]
-            for _ in range(250):
-                _, data = await h.api("1002", "GET", f"/campaigns/{cid}")
-                if data["campaign"]["status"] == "completed":
-                    break
-                await asyncio.sleep(0.02)
+            data = await h.completed(cid)
             c = data["campaign"]
             assert c["preview"] == "Order\nHi Leo, order A-7 shipped."
             assert c["content_type"] == "template"
             assert c["template"] == {"name": "order_update", "language": "en_US",
                                      "variables": {"name": "Leo", "order": "A-7"},
-                                     "header_media": None}
+                                     "header_media": None, "header_location": None}
             assert c["result"] == {"failed": 0, "succeeded": 1, "total": 1}
             [req] = apis.sent("graph")
             assert req.json["type"] == "template"

@@ -5,6 +5,7 @@ deletion rules and the two CSV files of the download."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import zipfile
@@ -255,3 +256,52 @@ async def test_download_all_and_query_results(world: Any) -> None:
     assert len(s2_rows) == 6
     everything = read_zip(await world.logs.download(None, UTCZ))
     assert len(everything["Session_Record.csv"]) == 1 + 5
+
+
+async def test_pending_replies_deleted_in_the_chat_logs_are_never_sent(any_store: Any) -> None:
+    """The provider is down, three agents' replies wait in the outbox; the admin deletes
+    one's session and another message itself; the provider comes back: only the third
+    goes out, and nothing is retried after."""
+    provider = await FakeProvider().start()
+    w = World(any_store, provider.base)
+    await w.service.start()
+    try:
+        ids = await w.fixture()
+        await provider.stop()
+        sent_before = len(provider.sent)
+        replies = {}
+        for key, agent in (("s1", "3000"), ("s3", "1001"), ("s5", "3000")):
+            sid = ids[key]
+            replies[key] = w.service.run(lambda inbox, now, sid=sid, agent=agent, key=key:
+                                         inbox.reply(sid, agent, f"pending {key}", (), now)).id
+
+        def status(key: str) -> Any:
+            return next((m for m in w.service.inbox.messages.get(ids[key], ())
+                         if m.id == replies[key]), None)
+
+        for _ in range(500):  # the first attempts fail: provider down, to be retried
+            if all(status(k) is not None and status(k).error for k in replies):
+                break
+            await asyncio.sleep(0.01)
+        assert [(status(k).status.value, status(k).error) for k in replies] == [
+            ("pending", "Third-party platform service unavailable")] * 3
+        assert len(w.service.outbox) == 3
+        await w.logs.delete_sessions([ids["s5"]])
+        assert await w.logs.delete_messages(ids["s3"], [replies["s3"]]) == [replies["s3"]]
+        assert len(w.service.outbox) == 1
+        await provider.start()  # back, on the same port
+        for _ in range(500):
+            w.clock.advance(1.0)
+            if status("s1").status.value == "sent":
+                break
+            await asyncio.sleep(0.01)
+        w.clock.advance(24 * 3600)  # every back-off long past
+        await asyncio.sleep(0.05)
+        assert [r.body["text"] for r in provider.sent[sent_before:]] == ["pending s1"]
+        assert len(w.service.outbox) == 0
+        assert await w.service.store.fetch(
+            "SELECT COUNT(*) FROM messaging_messages WHERE id IN (?, ?)",
+            (replies["s3"], replies["s5"])) == [(0,)]
+    finally:
+        await w.service.close()
+        await provider.stop()

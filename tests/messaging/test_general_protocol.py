@@ -231,3 +231,38 @@ async def test_send_rate_queues_and_sends_one_per_interval() -> None:
         await outbox.close()
         await client.close()
         await provider.stop()
+
+
+async def test_a_job_cancelled_while_on_the_wire_is_not_retried() -> None:
+    """`Outbox.cancel` while the provider is being asked: its answer (retry) is dropped,
+    the job is not queued again and nobody is told of a result."""
+    clock = VirtualClock()
+    answers: list[asyncio.Future[SendResult]] = []
+    done: list[tuple[int, bool]] = []
+
+    async def deliver(job: Job) -> SendResult:
+        answers.append(asyncio.get_running_loop().create_future())
+        return await answers[-1]
+
+    outbox = Outbox(deliver, lambda job, result, final: done.append((job.message, final)),
+                    clock)
+    outbox.start()
+    try:
+        outbox.add(Job(7, 3, "General SMS Channel", "+1", "+2", "hi", (), clock.monotonic()))
+        outbox.add(Job(8, 4, "General SMS Channel", "+1", "+3", "other", (),
+                       clock.monotonic()), due=clock.monotonic() + 5)
+        while not answers:
+            await asyncio.sleep(0)
+        assert outbox.cancel(3) == [7]  # on the wire
+        assert outbox.cancel(4, frozenset({9})) == []  # another message of session 4
+        answers[0].set_result(SendResult(None, "Send failed", True))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert done == [] and len(outbox) == 1
+        assert outbox.cancel(4, frozenset({8})) == [8]  # queued
+        clock.advance(3600)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert len(answers) == 1 and done == [] and len(outbox) == 0
+    finally:
+        await outbox.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import aiohttp
 from fake_provider import FakeProvider
-from test_messaging_switch import (
+from switch_harness import (
     EXT_NUMBER,
     QUEUE_NUMBER,
     Harness,

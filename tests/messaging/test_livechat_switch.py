@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import switchproc
 import yaml
-from test_messaging_switch import Harness, deltas
+from switch_harness import Harness, deltas
 
 from softswitch.app import Switch
 from softswitch.config import parse_config

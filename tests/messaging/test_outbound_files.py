@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from fake_provider import FakeProvider
-from test_messaging_switch import EXT_NUMBER, Harness, config, provider, started, webhook
+from switch_harness import EXT_NUMBER, Harness, config, provider, started, webhook
 
 from softswitch.messaging import files
 

@@ -17,7 +17,7 @@ import pytest
 import switchproc
 import yaml
 from fake_provider import FakeProvider
-from test_messaging_switch import (
+from switch_harness import (
     EXT_NUMBER,
     QUEUE_NUMBER,
     TOKEN,

@@ -20,7 +20,7 @@ import pytest
 import switchproc
 import yaml
 from fake_providers import FakeApis
-from test_messaging_switch import Harness, started
+from switch_harness import Harness, started
 from test_providers_protocol import TEMPLATES, bw_events, bw_received, fr_body, telnyx_event
 
 from softswitch.config import parse_config

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from fake_provider import FakeProvider
 from sipua import SipUA, sdp
-from test_messaging_switch import EXT_NUMBER, Harness, config, provider, started, webhook
+from switch_harness import EXT_NUMBER, Harness, config, provider, started, webhook
 
 __all__ = ["provider"]  # the fixture, used by name
 

@@ -13,7 +13,7 @@ import aiohttp
 import switchproc
 import yaml
 from sipua import SipUA, digest_authorization, parse_challenge
-from test_messaging_switch import Harness
+from switch_harness import Harness
 
 from softswitch.app import Switch
 from softswitch.config import parse_config

@@ -54,11 +54,13 @@ class WebhookRefused(Exception):
 class ReplyRefused(Exception):
     """A reply the agent must change before it can be queued (window rules, templates)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str,
+                 field: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.field = field  # the request field to change, when there is one
 
 
 class ProviderAdapter:

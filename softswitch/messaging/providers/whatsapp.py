@@ -13,7 +13,8 @@ Send: ``POST {base_url}/{number_id}/messages`` with ``Authorization: Bearer
 "to": wa_id, "type": "text", "text": {"preview_url": false, "body"}}``, a media message
 ``{"type": "image"|"video"|"audio"|"document", "<type>": {"link": url}}`` per file, or a
 template ``{"type": "template", "template": {"name", "language": {"code"}, "components":
-[{"type": "body", "parameters": [{"type": "text", "parameter_name"?, "text"}]}]}}``.
+[{"type": "header", "parameters": [...]}?, {"type": "body", "parameters": [{"type":
+"text", "parameter_name"?, "text"}]}]}}``.
 The answer ``{"messages": [{"id": "wamid..."}]}`` is accepted.
 
 Templates: ``GET {base_url}/{waba_id}/message_templates`` (all pages) at start, once a
@@ -42,10 +43,26 @@ Decisions:
   with the channel's token); a caption becomes the text. Locations, button replies and
   interactive replies become text; other types (reactions, unsupported) are stored as a
   bracketed note so the agent knows something came.
-* A template with a media header (IMAGE, VIDEO, DOCUMENT) is sent with the header's
-  parameter by link, ``{"type": "header", "parameters": [{"type": "image", "image":
-  {"link": url}}]}`` before the body's, as the Cloud API documents; the link is kept in the
-  reference as ``header.{image|video|document}=url`` (campaigns set it: §7.3).
+* The header's parameters go in their own ``header`` component before the body's, as the
+  Cloud API documents: a TEXT header's variable (at most one) as ``{"type": "text",
+  "parameter_name"?, "text"}`` (kept in the reference as ``hvar.{v}``, the body's as
+  ``var.{v}``); a media header (IMAGE, VIDEO, DOCUMENT) by link, ``{"type": "image",
+  "image": {"link": url}}`` (kept as ``header.{image|video|document}=url``); a LOCATION
+  header as ``{"type": "location", "location": {"latitude", "longitude", "name"?,
+  "address"}}`` (strings, kept as ``header.location={json}``). A variable name used in both
+  the header and the body takes one value (the request's ``variables`` is one map): with
+  positional templates, whose header and body each count from ``{{1}}``, both ``{{1}}``
+  get the same value.
+* `header_parameter` checks what a template's header needs, for agents (`prepare`) and
+  campaigns alike (§7.3, §9.2): ``header_media``, an http(s) URL of the file (one uploaded
+  to the switch included: softswitch.messaging.campaign_files), for an image, video or
+  document header; ``header_location`` for a location header: ``{latitude, longitude,
+  name?, address}``, or ``{maps_link, address, name?}`` where the coordinates (and the
+  place's name, when the link has one) are read from a Google Maps link (`maps_location`);
+  the address is always typed (the manual: "you need to enter the detailed address by
+  hand"). Anything missing or wrong is refused (400) naming the field
+  (``template.header_media``, ``template.header_location...``); a short link
+  (``maps.app.goo.gl``) carries no coordinates and is refused with that reason.
 * Sends go at most 80 per second (the channel's ``send_rate``, §3.11); a text with files
   is sent as one message per part and stops at the first refused part (not retried when
   an earlier part was already delivered, so nothing is sent twice).
@@ -59,7 +76,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlencode, urlsplit
 
 from aiohttp import web
 
@@ -83,6 +100,8 @@ VARIABLE = re.compile(r"\{\{([^{}]*)\}\}")
 VARIABLE_NAME = re.compile(r"^[a-z0-9]+$")
 TEMPLATE_SCHEME = "template:"
 HEADER_MEDIA = ("IMAGE", "VIDEO", "DOCUMENT", "LOCATION")
+MAX_LINK = 2048
+MAX_PLACE_TEXT = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +119,17 @@ class Template:
             for v in VARIABLE.findall(text):
                 seen[v.strip()] = None
         return tuple(seen)
+
+    @property
+    def header_variables(self) -> tuple[str, ...]:
+        """The variables of the TEXT header (sent in the ``header`` component)."""
+        return tuple(dict.fromkeys(v.strip() for kind, text in self.components
+                                   if kind == "HEADER" for v in VARIABLE.findall(text)))
+
+    @property
+    def body_variables(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(v.strip() for kind, text in self.components
+                                   if kind != "HEADER" for v in VARIABLE.findall(text)))
 
     @property
     def positional(self) -> bool:
@@ -149,21 +179,36 @@ def parse_template(raw: object) -> Template | None:
     return template
 
 
-def template_ref(t: Template, values: Mapping[str, str], header_media: str = "") -> str:
-    """The stored reference of a template message; ``header_media``: the link of the
-    image, video or document the template's media header shows."""
-    header = [(f"header.{t.header.lower()}", header_media)] if header_media else []
+def template_ref(t: Template, values: Mapping[str, str],
+                 header: tuple[str, str] | None = None) -> str:
+    """The stored reference of a template message; ``header``: the media or location
+    header's parameter as `header_parameter` gives it, ``(kind, value)``."""
+    extra = [(f"header.{header[0]}", header[1])] if header is not None else []
     return f"{TEMPLATE_SCHEME}{quote(t.name)}?" + urlencode(
-        [("language", t.language)] + [(f"var.{v}", values[v]) for v in t.variables]
-        + header)
+        [("language", t.language)]
+        + [(f"hvar.{v}", values[v]) for v in t.header_variables]
+        + [(f"var.{v}", values[v]) for v in t.body_variables] + extra)
 
 
 @dataclass(frozen=True, slots=True)
 class TemplateRef:
     name: str
     language: str
-    values: tuple[tuple[str, str], ...]  # (variable, value) in the template's order
-    header: tuple[str, str] | None  # (image|video|document, link)
+    values: tuple[tuple[str, str], ...]  # the body's (variable, value) in its order
+    header: tuple[str, str] | None  # (image|video|document, link) or (location, json)
+    header_values: tuple[tuple[str, str], ...] = ()  # the TEXT header's (variable, value)
+
+    @property
+    def variables(self) -> dict[str, str]:
+        """Every variable's value, as the request gave them."""
+        return {**dict(self.header_values), **dict(self.values)}
+
+    @property
+    def location(self) -> dict[str, str] | None:
+        if self.header is None or self.header[0] != "location":
+            return None
+        doc = json.loads(self.header[1])
+        return {str(k): str(v) for k, v in doc.items()} if isinstance(doc, dict) else None
 
 
 def parse_ref(ref: str) -> TemplateRef:
@@ -172,8 +217,139 @@ def parse_ref(ref: str) -> TemplateRef:
     query = parse_qsl(parts.query, keep_blank_values=True)
     language = next((v for k, v in query if k == "language"), "")
     values = tuple((k[4:], v) for k, v in query if k.startswith("var."))
+    header_values = tuple((k[5:], v) for k, v in query if k.startswith("hvar."))
     header = next(((k[7:], v) for k, v in query if k.startswith("header.")), None)
-    return TemplateRef(unquote(parts.path), language, values, header)
+    return TemplateRef(unquote(parts.path), language, values, header, header_values)
+
+
+# a Google Maps link's coordinates: the place's own (``!3d{lat}!4d{lng}``), the map's
+# centre (``/@{lat},{lng}``), or a query (``q=``, ``query=``, ``ll=``, ``center=``,
+# ``destination=``: ``{lat},{lng}``)
+_PLACE_COORDS = re.compile(r"!3d(-?\d+(?:\.\d+)?)!4d(-?\d+(?:\.\d+)?)")
+_AT_COORDS = re.compile(r"/@(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?)")
+_PAIR = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
+_MAPS_HOSTS = re.compile(r"^((www|maps)\.)?google\.[a-z.]{2,6}$|^maps\.app\.goo\.gl$"
+                         r"|^goo\.gl$")
+
+
+def maps_location(link: str) -> tuple[float, float, str]:
+    """(latitude, longitude, place name or "") of a Google Maps link; `ValueError` with
+    the reason when the link is not one or has no coordinates (a short link has none)."""
+    parts = urlsplit(link.strip())
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not _MAPS_HOSTS.match(host):
+        raise ValueError("not a Google Maps link")
+    if host in ("maps.app.goo.gl", "goo.gl"):
+        raise ValueError("a short link has no coordinates: open it and paste the full "
+                         "link from the address bar")
+    if not host.startswith("maps.") and not parts.path.startswith("/maps"):
+        raise ValueError("not a Google Maps link")
+    path = unquote(parts.path)
+    found = _PLACE_COORDS.search(path) or _AT_COORDS.search(path)
+    coords: tuple[str, str] | None = (found.group(1), found.group(2)) if found else None
+    if coords is None:
+        for key, value in parse_qsl(parts.query):
+            pair = _PAIR.match(value)
+            if key in ("q", "query", "ll", "center", "destination") and pair:
+                coords = (pair.group(1), pair.group(2))
+                break
+    if coords is None:
+        raise ValueError("the link has no coordinates")
+    name = ""
+    segments = parts.path.split("/")
+    if "place" in segments:
+        i = segments.index("place")
+        if i + 1 < len(segments) and not segments[i + 1].startswith("@"):
+            name = unquote_plus(segments[i + 1]).strip()
+    return float(coords[0]), float(coords[1]), name
+
+
+def _location(raw: object, field: str) -> str:
+    """A ``header_location`` request checked -> the reference's JSON value."""
+    if not isinstance(raw, Mapping):
+        raise ReplyRefused(400, "missing_location",
+                           f"{field}: give the place as {{latitude, longitude, name, "
+                           "address}} or {maps_link, address}", field=field)
+    unknown = sorted(set(raw) - {"latitude", "longitude", "name", "address", "maps_link"})
+    if unknown:
+        raise ReplyRefused(400, "invalid_field",
+                           f"{field}: unknown field(s): {', '.join(unknown)}", field=field)
+    name = raw.get("name")
+    link = raw.get("maps_link")
+    lat, lng = raw.get("latitude"), raw.get("longitude")
+    if link is not None:
+        if lat is not None or lng is not None:
+            raise ReplyRefused(400, "invalid_field",
+                               f"{field}: give either maps_link or latitude and longitude",
+                               field=field)
+        if not isinstance(link, str) or len(link) > MAX_LINK:
+            raise ReplyRefused(400, "invalid_field", f"{field}.maps_link: a Google Maps link",
+                               field=f"{field}.maps_link")
+        try:
+            lat, lng, place = maps_location(link)
+        except ValueError as exc:
+            raise ReplyRefused(400, "invalid_location", f"{field}.maps_link: {exc}",
+                               field=f"{field}.maps_link") from None
+        if name is None:
+            name = place
+    coords: list[float] = []
+    for key, value, limit in (("latitude", lat, 90.0), ("longitude", lng, 180.0)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or \
+                not -limit <= float(value) <= limit:
+            raise ReplyRefused(400, "invalid_location",
+                               f"{field}.{key}: a number from {-limit:g} to {limit:g}",
+                               field=f"{field}.{key}")
+        coords.append(float(value))
+    address = raw.get("address")
+    if not isinstance(address, str) or not address.strip() or \
+            len(address) > MAX_PLACE_TEXT:
+        raise ReplyRefused(400, "missing_location",
+                           f"{field}.address: type the place's address (a map link does not "
+                           "carry it)", field=f"{field}.address")
+    if name is not None and (not isinstance(name, str) or len(name) > MAX_PLACE_TEXT):
+        raise ReplyRefused(400, "invalid_field", f"{field}.name: text", field=f"{field}.name")
+    doc = {"latitude": repr(coords[0]), "longitude": repr(coords[1])}
+    if name and name.strip():
+        doc["name"] = name.strip()
+    doc["address"] = address.strip()
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def header_parameter(t: Template, media: object, location: object,
+                     prefix: str = "template") -> tuple[str, str] | None:
+    """What the template's header needs, checked: ``(kind, value)`` for `template_ref`
+    (None for a text header or none); raises `ReplyRefused` (400) naming the field."""
+    media_field, location_field = f"{prefix}.header_media", f"{prefix}.header_location"
+    if t.header != "LOCATION" and location is not None:
+        raise ReplyRefused(400, "invalid_field", f"{location_field}: template {t.name} has "
+                                                 "no location header", field=location_field)
+    if t.header == "LOCATION":
+        if media is not None:
+            raise ReplyRefused(400, "invalid_field",
+                               f"{media_field}: template {t.name} shows a location, not a "
+                               "file", field=media_field)
+        return "location", _location(location, location_field)
+    if t.header:
+        kind = t.header.lower()
+        if not isinstance(media, str) or not media.startswith(("http://", "https://")) or \
+                len(media) > MAX_LINK:
+            raise ReplyRefused(400, "missing_media",
+                               f"{media_field}: template {t.name} shows "
+                               f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} header: give "
+                               "the file's http(s) URL or upload the file", field=media_field)
+        return kind, media
+    if media is not None:
+        raise ReplyRefused(400, "invalid_field",
+                           f"{media_field}: template {t.name} has no media header",
+                           field=media_field)
+    return None
+
+
+def _text_params(values: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
+    if all(k.isdigit() for k, _ in values):  # {{1}}, {{2}}: by position
+        return [{"type": "text", "text": v}
+                for _, v in sorted(values, key=lambda kv: int(kv[0]))]
+    return [{"type": "text", "parameter_name": k, "text": v} for k, v in values]
 
 
 def _wa_id(customer: str) -> str:
@@ -288,7 +464,9 @@ class WhatsAppAdapter(ProviderAdapter):
             raise ReplyRefused(400, "invalid_field",
                                f"template {name} needs the variables "
                                f"{', '.join(t.variables) or '(none)'}, each non-empty")
-        return t.render(values), (template_ref(t, values),)
+        header = header_parameter(t, template.get("header_media"),
+                                  template.get("header_location"))
+        return t.render(values), (template_ref(t, values, header),)
 
     def _payload(self, to: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         return {"messaging_product": "whatsapp", "recipient_type": "individual",
@@ -326,18 +504,18 @@ class WhatsAppAdapter(ProviderAdapter):
         template: dict[str, Any] = {"name": parsed.name,
                                     "language": {"code": parsed.language}}
         components: list[dict[str, Any]] = []
-        if parsed.header is not None:  # the media header's parameter, by link
+        if parsed.header is not None and parsed.header[0] == "location":
+            components.append({"type": "header", "parameters": [
+                {"type": "location", "location": parsed.location}]})
+        elif parsed.header is not None:  # the media header's parameter, by link
             kind, link = parsed.header
             components.append({"type": "header", "parameters": [
                 {"type": kind, kind: {"link": link}}]})
+        elif parsed.header_values:  # the TEXT header's variable
+            components.append({"type": "header",
+                               "parameters": _text_params(parsed.header_values)})
         if values:
-            if all(k.isdigit() for k, _ in values):  # {{1}}, {{2}}: by position
-                params = [{"type": "text", "text": v}
-                          for _, v in sorted(values, key=lambda kv: int(kv[0]))]
-            else:  # named parameters
-                params = [{"type": "text", "parameter_name": k, "text": v}
-                          for k, v in values]
-            components.append({"type": "body", "parameters": params})
+            components.append({"type": "body", "parameters": _text_params(tuple(values))})
         if components:
             template["components"] = components
         return self._payload(to, "template", template)
