@@ -75,6 +75,7 @@ from pydantic import ConfigDict, Field
 
 from softswitch.log import get_logger
 from softswitch.messaging import admin_api
+from softswitch.messaging.appkey import MESSAGING
 from softswitch.messaging.config import ChannelConfig
 from softswitch.messaging.general import GeneralSmsClient, WebhookError, parse_webhook, signature_ok
 from softswitch.messaging.providers import ReplyRefused, webhook_routes
@@ -88,7 +89,6 @@ from softswitch.web.models import Strict, parse
 
 log = get_logger("messaging")
 
-MESSAGING = web.AppKey("messaging", Messaging)
 
 
 class StartSessionRequest(Strict):

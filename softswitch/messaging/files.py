@@ -53,6 +53,7 @@ from aiohttp import web
 
 from softswitch.clock import Clock, TimerHandle
 from softswitch.log import get_logger
+from softswitch.messaging.appkey import MESSAGING
 from softswitch.messaging.providers import ReplyRefused
 from softswitch.messaging.sessions import Refused
 from softswitch.web.api import Endpoint, add_routes, principal
@@ -230,8 +231,6 @@ FILES = web.AppKey("messaging_files", OutboundFiles)
 
 
 async def upload(request: web.Request) -> web.Response:
-    from softswitch.messaging.api import MESSAGING
-
     return await send_file(request, request.app[MESSAGING], request.app[FILES])
 
 

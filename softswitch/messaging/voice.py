@@ -31,6 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
+from softswitch.messaging.appkey import MESSAGING
 from softswitch.web.api import BOARD, Endpoint, principal
 from softswitch.web.errors import ApiError
 
@@ -39,7 +40,6 @@ E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 
 async def call_customer(request: web.Request) -> web.Response:
     from softswitch.calls.agentcall import AgentCalls
-    from softswitch.messaging.api import MESSAGING
     from softswitch.trunks import OutboundRefused, trunk_target
 
     me = principal(request).extension

@@ -186,7 +186,7 @@ async def test_whatsapp_window_messenger_limit_and_live_chat_images(
     )
     from test_providers_switch import config as providers_config
 
-    from softswitch.messaging.api import MESSAGING
+    from softswitch.messaging.appkey import MESSAGING
     from softswitch.messaging.providers import meta
 
     apis = await FakeApis(templates=list(TEMPLATES)).start()

@@ -101,7 +101,7 @@ async def test_a_phone_customer_is_rung_and_a_visitor_has_no_number(
     Chat visitor has no phone number: 409, nothing rings."""
     from test_sip_message import send_message
 
-    from softswitch.messaging.api import MESSAGING
+    from softswitch.messaging.appkey import MESSAGING
 
     cfg = config(tmp_path, provider.base, message_channels=[
         {"name": "Phones", "type": "sip", "numbers": [
