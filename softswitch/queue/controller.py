@@ -20,7 +20,8 @@ Where a queue call is (`QueueCalls.state`: answering, waiting, collecting, conne
 survey, callback, callback_dialing, transferring, ending, ended) is never stored: it is
 read from the caller's flow phase, the ACD's state of the task (`Acd.task_state`) and the
 parties the call has (its INVITE answered or not, an agent's call, a second party), so the
-shell cannot disagree with the flow or the engine. The only flag of its own is `ended`
+shell cannot disagree with the flow or the engine; whether the engine still holds the task
+(`QueueTask.in_engine`) is the engine's answer too. The only flag of its own is `ended`
 (forgotten: late timers, playbacks and requests of the call are ignored).
 
 Decisions (also in the report of issue 5):
@@ -211,7 +212,7 @@ class QueueTask:
     flow: QueueFlow = field(default_factory=QueueFlow)  # what the caller hears and keys do
     plays: dict[int, Playback] = field(default_factory=dict)  # the flow's Play id -> it
     flow_timer: TimerHandle | None = None
-    in_engine: bool = False
+    engine: Acd | None = field(default=None, repr=False)  # the ACD the task is fed to
     callback_number: str = ""
     wall_start: float = 0.0  # epoch seconds (the clock's wall time) of the INVITE
     wall_answer: float | None = None
@@ -221,6 +222,15 @@ class QueueTask:
     recording: str | None = None  # the WAV's path (softswitch.calls.recording)
     held_by: set[str] = field(default_factory=set)  # "agent" / "caller" while on hold
     policy: InDialogPolicy | None = None  # the caller's dialog (softswitch.apps.indialog)
+
+    @property
+    def in_engine(self) -> bool:
+        """The ACD holds the task (waiting, ringing, in the callback dialogue, a kept
+        callback request, connected): read from the engine (`Acd.task_state`), never kept
+        here, so the controller cannot feed the engine a task it has let go, nor miss one
+        it still holds."""
+        return not self.ended and self.engine is not None \
+            and self.engine.task_state(self.id) is not None
 
 
 class QueueCalls:
@@ -459,7 +469,7 @@ class QueueCalls:
             return
         display = request.from_.display_name or caller
         task = QueueTask(call_id, queue, caller, display, request, txn, txn.peer, new_tag(),
-                         offer=offer, wall_start=self._clock.wall())
+                         offer=offer, wall_start=self._clock.wall(), engine=self.acd)
         task.log = log.bind(call_id=call_id, caller=caller, queue=queue)
         task.record_uid = self.records.open(call_id, caller, queue, task.wall_start)
         self.tasks[call_id] = task
@@ -522,7 +532,7 @@ class QueueCalls:
                                                            queue))
         task = QueueTask(call_id, queue, caller, caller, invite=invite, peer=peer,
                          a_tag=dialog.local_tag, dialog=dialog, leg=leg, wall_start=wall,
-                         wall_answer=wall, policy=policy)
+                         wall_answer=wall, policy=policy, engine=self.acd)
         task.log = log.bind(call_id=call_id, caller=caller, queue=queue)
         task.record_uid = self.records.open(call_id, caller, queue, wall)
         self.records.answered(task.record_uid, wall, [("caller", dialog, peer)])
@@ -534,7 +544,6 @@ class QueueCalls:
 
     def _arrive(self, task: QueueTask, queue: str) -> None:
         task.queue = queue
-        task.in_engine = True
         task.flow.queue = queue
         self._run(task, task.flow.start(CallInfo(task.id, task.caller, task.caller_display,
                                                  queue, self._lang(task)), self.clock()))
@@ -1004,7 +1013,6 @@ class QueueCalls:
         if state == "connected" and call is task.agent_call:
             task.log.info("agent hung up", agent=task.agent)
             self._feed(self.acd.handle_call_ended, task.id)
-            task.in_engine = False
             q = self.queues.get(task.queue)
             survey = getattr(q, "satisfaction_survey", None) if q else None
             if survey is not None and task.leg is not None and not task.leg.closed:
@@ -1166,7 +1174,7 @@ class QueueCalls:
         """A callback request restored into the ACD after a restart (softswitch.store.
         agent_state): the shell's side of it, a caller already hung up with a kept place;
         served like any request (agent rung first, then the customer dialled)."""
-        task = QueueTask(task_id, queue, caller, caller, in_engine=True,
+        task = QueueTask(task_id, queue, caller, caller, engine=self.acd,
                          flow=QueueFlow(queue=queue, caller=caller, phase=Phase.ENDED,
                                         keep_place=True),
                          callback_number=number, cdr_written=True)
@@ -1179,7 +1187,6 @@ class QueueCalls:
         task = self.tasks.get(cmd.task)
         if task is None:
             return
-        task.in_engine = False
         # the flow says when: after the holiday prompt, or at once (RouteTo)
         self._run(task, task.flow.handle_route(cmd.destination, after_prompt, self.clock()))
 
@@ -1245,7 +1252,7 @@ class QueueCalls:
         if not self._accepting or queue not in self.queues or call_id in self.tasks:
             return False
         task = QueueTask(call_id, queue, caller, display, invite, None, peer, tag,
-                         dialog=dialog, leg=leg, policy=policy)
+                         dialog=dialog, leg=leg, policy=policy, engine=self.acd)
         task.log = log.bind(call_id=call_id, caller=caller, queue=queue)
         task.wall_answer = self._clock.wall()
         self.tasks[call_id] = task
@@ -1370,7 +1377,6 @@ class QueueCalls:
 
     def _forget(self, task: QueueTask) -> None:
         task.ended = True
-        task.in_engine = False
         self._api_task_ended(task)
         self._flow_ended(task)
         if task.leg is not None:
@@ -1436,11 +1442,9 @@ class QueueCalls:
         for task in tasks:
             if self.state(task) in ("waiting", "collecting"):
                 self.events.publish_all(self.acd.handle_task_removed(task.id, now).events)
-                task.in_engine = False
         for task in tasks:
             if self.state(task) == "connected" and task.in_engine:
                 self.events.publish_all(self.acd.handle_call_ended(task.id, now).events)
-                task.in_engine = False
 
     async def shutdown(self) -> None:
         """SIGTERM: BYE/CANCEL everything, close every leg."""
@@ -1487,7 +1491,6 @@ class QueueCalls:
             self._feed(self.acd.handle_task_removed, task.id)
         elif task.in_engine and state == "connected":
             self._feed(self.acd.handle_task_left, task.id)
-        task.in_engine = False
         self._end_caller(task, "switch", f"hung up by {by} (live API)")
 
     def api_redirect(self, task: QueueTask, destination: Destination) -> None:
@@ -1496,7 +1499,6 @@ class QueueCalls:
         this queue (§8.2), the ringing agents' offers are cancelled, and the caller goes
         through the one destination router like a key press."""
         self._feed(self.acd.handle_task_removed, task.id)
-        task.in_engine = False
         # what plays stops; the caller's flow routes (RouteTo: the one destination router)
         self._run(task, task.flow.handle_route(destination, False, self.clock()))
 
@@ -1506,7 +1508,6 @@ class QueueCalls:
         (BYE, the ACD's call end: wrap-up as usual) and the caller goes through the one
         destination router (an extension: ringback until it answers)."""
         self._feed(self.acd.handle_task_left, task.id)
-        task.in_engine = False
         if task.agent_call is not None:
             if self.recordings is not None:
                 self.recordings.stop(task.id)
@@ -1532,7 +1533,6 @@ class QueueCalls:
         origin = copy.copy(task.policy.local_sdp.origin)
         if task.in_engine:
             self._feed(self.acd.handle_call_ended, task.id)
-            task.in_engine = False
         agent_call = task.agent_call
         if agent_call is not None and agent_call.leg is not None:
             with contextlib.suppress(Exception):
@@ -1564,7 +1564,6 @@ class QueueCalls:
             return False
         assert task.leg is not None
         self._feed(self.acd.handle_task_removed, task.id)
-        task.in_engine = False
         self._run(task, task.flow.handle_connected(call.number, [], self.clock()))
         task.other_call = call  # no agent: transferring
         call.owner = task

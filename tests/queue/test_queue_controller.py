@@ -940,7 +940,7 @@ async def test_state_is_read_from_the_flow_the_engine_and_the_parties() -> None:
     """`QueueCalls.state` keeps no copy: answering until the 200, the flow's phase while
     the caller waits or hears the last prompt, the kept place of a callback (without, then
     with, the agent's answered call), connected when the engine and the switch both have
-    the agent, ended once forgotten."""
+    the agent, ended once forgotten. `QueueTask.in_engine` is the engine's own answer."""
     qc, endpoint, media, registrar, clock, _ = make([queue(
         static_agents=["2000"], callback={"method": "press_key", "key": "1"},
         key_press_events=[{"key": "9", "destination": {"type": "voicemail",
@@ -950,8 +950,9 @@ async def test_state_is_read_from_the_flow_the_engine_and_the_parties() -> None:
     qc.handle_invite(Txn(Peer("udp", "127.0.0.1", 5070), req.call_id), req, "3000", "6400")
     task = qc.tasks[req.call_id]
     assert qc.state(task) == "answering"  # its media leg is being opened
+    assert not task.in_engine
     await settle()
-    assert qc.state(task) == "waiting"
+    assert qc.state(task) == "waiting" and task.in_engine
     leg = media.legs[f"{req.call_id}/q"]
     leg.press("1")
     assert qc.state(task) == "collecting"
@@ -965,18 +966,20 @@ async def test_state_is_read_from_the_flow_the_engine_and_the_parties() -> None:
     await settle()
     assert endpoint.sent[-1].request.method == "BYE"
     assert qc.state(task) == "callback"  # the caller is gone; the request stays
+    assert task.in_engine
     registrar.add("30010", 7300)
     ring = await agent_answers_the_callback(qc, endpoint, registrar)
     assert qc.state(task) == "callback_dialing"
     [customer] = endpoint.invites_to("30010")
     answer(customer)
-    assert qc.state(task) == "connected"
+    assert qc.state(task) == "connected" and task.in_engine
     qc.handle_in_dialog(Txn(Peer("udp", "127.0.0.1", 7300)),
                         in_dialog(customer.request.call_id, "BYE"))
-    assert qc.state(task) == "ended"
+    assert qc.state(task) == "ended" and not task.in_engine
     assert endpoint.sent[-1].request.call_id == ring.request.call_id  # BYE to the agent
     # a caller sent to a destination the switch cannot reach hears goodbye: ending
     other = await join(qc, endpoint)
     media.legs[f"{other}/q"].press("9")
     await settle()
     assert qc.state(qc.tasks[other]) == "ending"
+    assert not qc.tasks[other].in_engine  # the key press took it out of the queue
