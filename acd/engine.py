@@ -196,6 +196,12 @@ class Acd:
     def is_static(self, agent: AgentId, queue: QueueId) -> bool:
         return self._membership(agent, queue).static
 
+    def task_state(self, task: TaskId) -> TaskState | None:
+        """Where the engine has a call task (waiting, ringing, connected, a callback...);
+        None once it has left (or was never known)."""
+        t = self._tasks.get(task)
+        return t.state if t is not None else None
+
     def position(self, task: TaskId) -> int | None:
         t = self._tasks.get(task)
         if t is None or t.seq not in t.queue.by_seq:

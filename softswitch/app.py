@@ -21,7 +21,7 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -36,6 +36,10 @@ from softswitch.sip.auth import Ban, BruteForceGuard
 from softswitch.sip.headers import KNOWN_METHODS
 from softswitch.web import security
 
+if TYPE_CHECKING:
+    from media import MediaEngine
+    from softswitch.queue.seams import CallMedia
+
 log = get_logger("app")
 
 
@@ -45,7 +49,7 @@ class Switch:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.store: Any = None
-        self.media: Any = None
+        self.media: MediaEngine | None = None  # started by `start`
         self.endpoint: Any = None
         self.router: Any = None
         self.sip_addresses: list[str] = []
@@ -210,7 +214,10 @@ class SipRouter:
     - OPTIONS outside a dialog (keepalives, monitoring) is answered 200 without auth.
     """
 
-    def __init__(self, config: Config, store: Any, media: Any) -> None:
+    def __init__(self, config: Config, store: Any, media: CallMedia) -> None:
+        """``media``: the started media engine, as the calls use it (the `CallMedia` seam
+        of softswitch.queue.seams: the queue, the call shell, the B2BUA and the
+        recordings share it)."""
         from softswitch.calls.b2bua import ALLOW, B2BUA
         from softswitch.clock import LoopClock
         from softswitch.dialplan import DialPlan

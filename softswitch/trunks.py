@@ -41,12 +41,43 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from acd.config import Destination, DestinationType
 
+if TYPE_CHECKING:
+    from softswitch.dialplan import Rule
+
 ANY_DID = "*"
 INBOUND_DESTINATION_TYPES = tuple(t.value for t in DestinationType)
+
+
+class TrunkPeer(Protocol):
+    """What the switch uses of a configured trunk (softswitch.config.Trunk): where it is
+    (host, port, transport: source matching and the Request-URI of outbound calls) and what
+    an outbound call presents (its name for the log, From user, the credentials of a
+    401/407; the `softswitch.calls.b2bua.TrunkAccount` part)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def transport(self) -> str: ...
+
+    @property
+    def username(self) -> str: ...
+
+    @property
+    def password(self) -> str: ...
+
+    @property
+    def from_user(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,22 +139,22 @@ class OutboundCall:
 
 
 class TrunkRouter:
-    """Routing decisions for trunk calls; `trunks` are config.Trunk objects (name, host,
-    port, ...)."""
+    """Routing decisions for trunk calls; `trunks` are config.Trunk objects (`TrunkPeer`)."""
 
-    def __init__(self, trunks: Iterable[Any], inbound: Iterable[InboundRoute] = (),
+    def __init__(self, trunks: Iterable[TrunkPeer], inbound: Iterable[InboundRoute] = (),
                  outbound: Iterable[OutboundRoute] = ()) -> None:
         self.reconfigure(trunks, inbound, outbound)
 
-    def reconfigure(self, trunks: Iterable[Any], inbound: Iterable[InboundRoute] = (),
+    def reconfigure(self, trunks: Iterable[TrunkPeer], inbound: Iterable[InboundRoute] = (),
                     outbound: Iterable[OutboundRoute] = ()) -> None:
         """Also a reload (softswitch.reload): the next request and the next call use the new
         trunks and routes; calls in progress keep the trunk they went out on."""
-        self.trunks: dict[str, Any] = {str(t.name): t for t in trunks}
+        self.trunks: dict[str, TrunkPeer] = {str(t.name): t for t in trunks}
         self.inbound_routes = tuple(inbound)
         self.outbound_routes = tuple(sorted(outbound, key=lambda r: -len(r.prefix)))
 
-    def trunk_for_source(self, host: str, port: int, transport: str = "udp") -> Any:
+    def trunk_for_source(self, host: str, port: int,
+                         transport: str = "udp") -> TrunkPeer | None:
         """The trunk whose host and port are this request's source. Over TCP the source
         port is the provider's ephemeral one, so a tcp trunk matches by host alone."""
         for trunk in self.trunks.values():
@@ -172,11 +203,11 @@ class TrunkTarget:
     transport: str
     received_host: str
     received_port: int
-    trunk: Any
+    trunk: TrunkPeer
     number: str
 
 
-def trunk_target(trunk: Any, number: str) -> TrunkTarget:
+def trunk_target(trunk: TrunkPeer, number: str) -> TrunkTarget:
     """The Request-URI `sip:<number>@<trunk host>:<port>` (RFC 3261 §19.1) on the trunk."""
     host = f"[{trunk.host}]" if ":" in str(trunk.host) else str(trunk.host)
     contact = f"sip:{number}@{host}:{int(trunk.port)};transport={trunk.transport}"
@@ -184,7 +215,7 @@ def trunk_target(trunk: Any, number: str) -> TrunkTarget:
                        number)
 
 
-def outbound_rule(router: TrunkRouter) -> Any:
+def outbound_rule(router: TrunkRouter) -> Rule:
     """A dial-plan rule (softswitch.dialplan) sending numbers that match an outbound route to
     `Destination("external", <trunk>, (<number to send>,))`."""
     import re

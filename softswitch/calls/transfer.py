@@ -93,7 +93,7 @@ from softswitch.sip.dialog import Dialog
 from softswitch.sip.transaction import Peer
 
 if TYPE_CHECKING:
-    from softswitch.calls.b2bua import B2BUA, Call
+    from softswitch.calls.b2bua import B2BUA, Call, QueueEntrance
 
 log = get_logger("calls")
 
@@ -189,7 +189,7 @@ class Transfers:
     def __init__(self, b2bua: B2BUA, *, parking: ParkingConfig | None = None,
                  pickup: PickupConfig | None = None, language: str = "en",
                  route_destination: Callable[[End, Destination], bool] | None = None,
-                 queues: Any = None) -> None:
+                 queues: QueueEntrance | None = None) -> None:
         from softswitch.queue.dialer import Dialer
 
         self.b2bua = b2bua

@@ -23,14 +23,14 @@ from softswitch.clock import Clock
 from softswitch.destinations import DestinationRouter
 from softswitch.dialplan import DialPlan
 from softswitch.events import EventBus
-from softswitch.queue.controller import Mode, QueueCalls, QueueTask
+from softswitch.queue.controller import QueueCalls, QueueTask
 from softswitch.trunks import TrunkRouter
 
 if TYPE_CHECKING:
     from softswitch.config import Config
     from softswitch.queue.seams import CallMedia, Endpoint, Registrar
 
-__all__ = ["Mode", "QueueCalls", "QueueTask", "attach_queue_calls"]
+__all__ = ["QueueCalls", "QueueTask", "attach_queue_calls"]
 
 
 def attach_queue_calls(config: Config, *, endpoint: Endpoint, media: CallMedia,

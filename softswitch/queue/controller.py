@@ -12,9 +12,17 @@ order.
 What the caller hears and what their keys do is the sans-IO `QueueFlow` of each task
 (softswitch.queue.flow: the callback dialogue, the survey, the goodbye and their timers):
 the controller hands it the ACD's commands for the caller and the caller's keys, playback
-results and timer (`_run` carries out its actions on the caller's leg; `task.mode` follows
-its phase). The controller keeps the rest: answering, the caller's dialog and leg, the agent
-side (offers, the bridge, hold, callbacks), destinations and the CDR.
+results and timer (`_run` carries out its actions on the caller's leg). The controller keeps
+the rest: answering, the caller's dialog and leg, the agent side (offers, the bridge, hold,
+callbacks), destinations and the CDR.
+
+Where a queue call is (`QueueCalls.state`: answering, waiting, collecting, connected,
+survey, callback, callback_dialing, transferring, ending, ended) is never stored: it is
+read from the caller's flow phase, the ACD's state of the task (`Acd.task_state`) and the
+parties the call has (its INVITE answered or not, an agent's call, a second party), so the
+shell cannot disagree with the flow or the engine; whether the engine still holds the task
+(`QueueTask.in_engine`) is the engine's answer too. The only flag of its own is `ended`
+(forgotten: late timers, playbacks and requests of the call are ignored).
 
 Decisions (also in the report of issue 5):
 - The switch answers the caller at once (200 OK): announcements and music need media, and a
@@ -80,7 +88,6 @@ import asyncio
 import contextlib
 import copy
 import datetime as dt
-import enum
 import functools
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -106,6 +113,7 @@ from acd.commands import (
 )
 from acd.config import AcdConfig, Destination, QueueConfig
 from acd.events import CallbackFailureReason, CallbackRequested, TaskLeft
+from acd.model import TaskState
 from media import MediaLeg
 from media.engine import Playback
 from media.events import DtmfDigit, PlaybackOutcome
@@ -172,21 +180,6 @@ log = get_logger("queue")
 
 
 
-class Mode(enum.Enum):
-    """Where a queue task is, as the shell sees it."""
-
-    ANSWERING = "answering"  # media leg being opened, 200 OK not yet sent
-    WAITING = "waiting"  # in the queue: music, announcements, agents may ring
-    COLLECTING = "collecting"  # entering a callback number
-    CONNECTED = "connected"  # bridged with an agent
-    SURVEY = "survey"  # agent hung up, the caller rates the call
-    CALLBACK = "callback"  # caller hung up after registering a callback; place kept
-    CALLBACK_DIALING = "callback_dialing"  # agent answered, customer being called
-    TRANSFERRING = "transferring"  # sent to an extension destination
-    ENDING = "ending"  # a last prompt, then BYE
-    ENDED = "ended"
-
-
 def _task_of(call: OutboundCall) -> QueueTask:
     """The task an outbound call serves (agent offers carry ``(task, agent)``)."""
     owner = call.owner
@@ -210,7 +203,7 @@ class QueueTask:
     dialog: Dialog | None = None
     offer: sdplib.SessionDescription | None = None
     leg: MediaLeg | None = None  # the caller's
-    mode: Mode = Mode.ANSWERING
+    ended: bool = False  # forgotten (`QueueCalls.state` is "ended")
     offers: dict[str, OutboundCall] = field(default_factory=dict)
     agent: str | None = None
     agent_call: OutboundCall | None = None
@@ -219,7 +212,7 @@ class QueueTask:
     flow: QueueFlow = field(default_factory=QueueFlow)  # what the caller hears and keys do
     plays: dict[int, Playback] = field(default_factory=dict)  # the flow's Play id -> it
     flow_timer: TimerHandle | None = None
-    in_engine: bool = False
+    engine: Acd | None = field(default=None, repr=False)  # the ACD the task is fed to
     callback_number: str = ""
     wall_start: float = 0.0  # epoch seconds (the clock's wall time) of the INVITE
     wall_answer: float | None = None
@@ -229,6 +222,15 @@ class QueueTask:
     recording: str | None = None  # the WAV's path (softswitch.calls.recording)
     held_by: set[str] = field(default_factory=set)  # "agent" / "caller" while on hold
     policy: InDialogPolicy | None = None  # the caller's dialog (softswitch.apps.indialog)
+
+    @property
+    def in_engine(self) -> bool:
+        """The ACD holds the task (waiting, ringing, in the callback dialogue, a kept
+        callback request, connected): read from the engine (`Acd.task_state`), never kept
+        here, so the controller cannot feed the engine a task it has let go, nor miss one
+        it still holds."""
+        return not self.ended and self.engine is not None \
+            and self.engine.task_state(self.id) is not None
 
 
 class QueueCalls:
@@ -286,6 +288,41 @@ class QueueCalls:
         self._api_end_watchers: list[Callable[[QueueTask], None]] = []  # live API hooks
         self.events.publish_all(self.acd.initial_events)
 
+    # ------------------------------------------------------------------ where a call is
+
+    def state(self, task: QueueTask) -> str:
+        """Where the queue call is (module docstring), read from its facts:
+
+        - ``ended``: forgotten; ``answering``: its INVITE is not answered yet;
+        - ``connected``: the ACD has it connected and the switch has the agent's call (a
+          caller's call, or a callback's agent and customer);
+        - ``callback`` / ``callback_dialing``: the caller's place is kept for a callback
+          (the flow heard the engine's HangUp, or it was restored), without / with the
+          agent's answered call (the customer being dialled);
+        - ``ending``: the caller hears a last prompt before BYE;
+        - ``transferring``: the caller went to an extension destination, or a panel pickup
+          took it (a second party, no agent);
+        - else the flow's phase: ``waiting`` (also routed by the engine and not gone yet,
+          or ``connected`` if an agent had answered), ``collecting``, ``connected``,
+          ``survey``."""
+        if task.ended:
+            return "ended"
+        if task.dialog is None and task.txn is not None:
+            return "answering"
+        flow = task.flow
+        if self.acd.task_state(task.id) is TaskState.CONNECTED and task.agent_call is not None:
+            return "connected"
+        if flow.keep_place:
+            return "callback_dialing" if task.agent_call is not None else "callback"
+        phase = flow.phase
+        if phase in (Phase.ENDING, Phase.ENDED):
+            return "ending"
+        if task.other_call is not None and task.agent_call is None:
+            return "transferring"
+        if phase is Phase.ROUTED:
+            return "connected" if flow.agent is not None else "waiting"
+        return str(phase.value)
+
     # ------------------------------------------------------------------ engine plumbing
 
     def execute(self, out: Output) -> None:
@@ -298,7 +335,7 @@ class QueueCalls:
                     task.callback_number = event.number
             elif isinstance(event, TaskLeft):
                 task = self.tasks.get(event.task)
-                if task is not None and task.mode is Mode.CALLBACK:
+                if task is not None and self.state(task) == "callback":
                     # a kept place that ended without a call: expired (no idle agent) or
                     # removed by a manager (§4.2)
                     task.log.info("callback request ended", reason=event.reason.value)
@@ -432,7 +469,7 @@ class QueueCalls:
             return
         display = request.from_.display_name or caller
         task = QueueTask(call_id, queue, caller, display, request, txn, txn.peer, new_tag(),
-                         offer=offer, wall_start=self._clock.wall())
+                         offer=offer, wall_start=self._clock.wall(), engine=self.acd)
         task.log = log.bind(call_id=call_id, caller=caller, queue=queue)
         task.record_uid = self.records.open(call_id, caller, queue, task.wall_start)
         self.tasks[call_id] = task
@@ -445,7 +482,7 @@ class QueueCalls:
             task.log.error("no media port", error=str(exc))
             self._reject(task, 503, "No Media Port")
             return
-        if task.mode is not Mode.ANSWERING:
+        if self.state(task) != "answering":
             await self._close_leg(task.leg)  # cancelled meanwhile
             return
         assert task.invite is not None and task.offer is not None and task.txn is not None
@@ -469,7 +506,6 @@ class QueueCalls:
         task.dialog = Dialog.create_uas(task.invite, resp)
         task.policy = InDialogPolicy(task.dialog, answer, contact)
         self.endpoint.send_response(task.txn, resp)
-        task.mode = Mode.WAITING
         task.wall_answer = self._clock.wall()
         self.records.answered(task.record_uid, task.wall_answer,
                               [("caller", task.dialog, task.peer)])
@@ -496,7 +532,7 @@ class QueueCalls:
                                                            queue))
         task = QueueTask(call_id, queue, caller, caller, invite=invite, peer=peer,
                          a_tag=dialog.local_tag, dialog=dialog, leg=leg, wall_start=wall,
-                         wall_answer=wall, policy=policy)
+                         wall_answer=wall, policy=policy, engine=self.acd)
         task.log = log.bind(call_id=call_id, caller=caller, queue=queue)
         task.record_uid = self.records.open(call_id, caller, queue, wall)
         self.records.answered(task.record_uid, wall, [("caller", dialog, peer)])
@@ -508,8 +544,6 @@ class QueueCalls:
 
     def _arrive(self, task: QueueTask, queue: str) -> None:
         task.queue = queue
-        task.in_engine = True
-        task.mode = Mode.WAITING
         task.flow.queue = queue
         self._run(task, task.flow.start(CallInfo(task.id, task.caller, task.caller_display,
                                                  queue, self._lang(task)), self.clock()))
@@ -546,7 +580,7 @@ class QueueCalls:
             return False
         if task.txn is not invite_txn:
             return False
-        if task.mode is Mode.ANSWERING:
+        if self.state(task) == "answering":
             task.log.info("caller cancelled")
             self._reject(task, 487, "Request Terminated")
         return True
@@ -592,11 +626,11 @@ class QueueCalls:
             return
         if isinstance(source, QueueTask):
             task, target = source, source.agent_call
-            if task.mode is not Mode.CONNECTED:
+            if self.state(task) != "connected":
                 return
         else:
             task = _task_of(source)
-            if task.mode is not Mode.CONNECTED:
+            if self.state(task) != "connected":
                 return
             if source is task.agent_call and task.other_call is not None:
                 target = task.other_call  # a callback: agent -> customer
@@ -628,7 +662,7 @@ class QueueCalls:
         outcome = task.policy.handle_request(request, self.clock())
         self.endpoint.send_response(txn, outcome.response)
         if outcome.ends_call:
-            task.log.info("caller hung up", mode=task.mode.value)
+            task.log.info("caller hung up", mode=self.state(task))
             self._caller_gone(task)
             return
         leg = task.leg
@@ -636,7 +670,7 @@ class QueueCalls:
             apply_media(leg, outcome.media)
             self._hold_changed(task, "caller", task.policy.held)
         if outcome.digit is not None:
-            if task.mode is Mode.CONNECTED:
+            if self.state(task) == "connected":
                 self._relay_info(task, request)
             elif leg is not None and not leg.closed:
                 with contextlib.suppress(Exception):  # the policy parsed it already
@@ -664,8 +698,8 @@ class QueueCalls:
         elif isinstance(cmd, PlayPrompt):
             q = self.queues.get(task.queue)
             join = (q is not None and cmd.prompt == q.prompts.join_announcement
-                    and q.prompts.play_full_prompt_before_ringing and task.mode is Mode.WAITING
-                    and task.in_engine)
+                    and q.prompts.play_full_prompt_before_ringing
+                    and self.state(task) == "waiting" and task.in_engine)
             self._run(task, task.flow.handle_command(cmd, self.clock(), join=join))
         elif isinstance(cmd, StartMusic | AnnouncePosition | CollectCallbackNumber):
             self._run(task, task.flow.handle_command(cmd, self.clock()))
@@ -673,8 +707,7 @@ class QueueCalls:
             if task.flow.phase is Phase.COLLECTING:
                 task.log.info("no callback number entered; caller back in line")
             self._run(task, task.flow.handle_command(cmd, self.clock()))
-        elif isinstance(cmd, HangUp):
-            task.mode = Mode.CALLBACK
+        elif isinstance(cmd, HangUp):  # the flow keeps the caller's place (callback)
             task.log.info("callback registered; caller released")
             self._run(task, task.flow.handle_command(cmd, self.clock()))
         elif isinstance(cmd, DialCustomer):
@@ -687,24 +720,13 @@ class QueueCalls:
     # -- the caller's flow (softswitch.queue.flow) and its actions on the caller's leg
 
     def _run(self, task: QueueTask, outputs: Sequence[QueueOutput]) -> None:
-        """Carry out what the caller's flow returned, in order, then re-arm its timer and
-        follow its phase in the task's mode."""
+        """Carry out what the caller's flow returned, in order, then re-arm its timer."""
         for out in outputs:
             try:
                 self._do(task, out)
             except Exception as exc:  # noqa: BLE001 - one bad action must not stop the rest
                 task.log.error("queue caller action failed", action=type(out).__name__,
                                error=repr(exc))
-        phase, mode = task.flow.phase, task.mode
-        if phase is Phase.COLLECTING and mode is Mode.WAITING:
-            task.mode = Mode.COLLECTING
-        elif phase is Phase.WAITING and mode is Mode.COLLECTING:
-            task.mode = Mode.WAITING
-        elif phase is Phase.SURVEY and mode is Mode.CONNECTED:
-            task.mode = Mode.SURVEY
-        elif phase is Phase.ENDING and mode in (Mode.WAITING, Mode.COLLECTING, Mode.CONNECTED,
-                                                Mode.SURVEY):
-            task.mode = Mode.ENDING
         self._arm_flow(task)
 
     def _do(self, task: QueueTask, out: QueueOutput) -> None:
@@ -719,7 +741,7 @@ class QueueCalls:
                 self._feed(self.acd.handle_callback_number, task.id, out.number)
             self._run(task, task.flow.handle_number_fed(now))
         elif isinstance(out, JoinPromptFinished):
-            if task.in_engine and task.mode is Mode.WAITING:
+            if task.in_engine and self.state(task) == "waiting":
                 self._feed(self.acd.handle_join_prompt_finished, task.id)
         elif isinstance(out, Play):
             pb = self._play(task, list(out.parts), task.flow.language)
@@ -737,7 +759,7 @@ class QueueCalls:
                 else:
                     self._attach_music(task.leg, out.name)
         elif isinstance(out, Hangup):
-            if task.mode is Mode.CALLBACK:
+            if self.state(task) == "callback":
                 self._bye_caller(task)
             else:
                 self._end_caller(task)
@@ -753,7 +775,7 @@ class QueueCalls:
         outcome = await pb if pb is not None else PlaybackOutcome.FINISHED
         if task.plays.get(play_id) is pb:
             task.plays.pop(play_id, None)
-        if task.mode is not Mode.ENDED:
+        if not task.ended:
             self._run(task, task.flow.handle_playback_done(
                 play_id, outcome is not PlaybackOutcome.FINISHED, self.clock()))
 
@@ -762,12 +784,12 @@ class QueueCalls:
             task.flow_timer.cancel()
             task.flow_timer = None
         deadline = task.flow.next_deadline()
-        if deadline is not None and task.mode is not Mode.ENDED:
+        if deadline is not None and not task.ended:
             task.flow_timer = self._clock.call_at(deadline, self._flow_timer, task)
 
     def _flow_timer(self, task: QueueTask) -> None:
         task.flow_timer = None
-        if task.mode is not Mode.ENDED:
+        if not task.ended:
             self._run(task, task.flow.handle_timer(self.clock()))
 
     def _play(self, task: QueueTask, parts: Sequence[Part], lang: str,
@@ -809,8 +831,8 @@ class QueueCalls:
     def _on_digit(self, task: QueueTask, digit: DtmfDigit) -> None:
         d = digit.digit
         task.log.info("caller pressed a key", key=d, source=str(digit.source),
-                      mode=task.mode.value)
-        if task.mode is not Mode.ENDED:
+                      mode=self.state(task))
+        if not task.ended:
             self._run(task, task.flow.handle_digit(d, self.clock()))
 
     # -- agents
@@ -905,7 +927,6 @@ class QueueCalls:
         task.agent = cmd.agent
         task.agent_call = call
         self.records.leg_confirmed(task.record_uid, "agent", call.dialog, call.peer)
-        task.mode = Mode.CONNECTED
         leg, agent_leg = task.leg, call.leg
         self.media.detach_moh(leg)
         self.media.bridge(leg, agent_leg)
@@ -936,7 +957,7 @@ class QueueCalls:
         or ends: one `CallHoldChanged` on the bus, the same event as an extension call's hold
         (the agent's BLF key blinks; the report rows' hold duration, §8.2, counts the time
         at least one side held)."""
-        if task.mode is not Mode.CONNECTED or task.agent is None:
+        if self.state(task) != "connected" or task.agent is None:
             return  # a re-INVITE while waiting or ringing is not hold of a queue call
         if held == (party in task.held_by):
             return  # a repeated offer (session refresh) changes nothing
@@ -988,17 +1009,17 @@ class QueueCalls:
             self.recordings.stop(task.id)
         self._spawn(self._close_leg(call.leg))
         self._retire(call)
-        if task.mode is Mode.CONNECTED and call is task.agent_call:
+        state = self.state(task)
+        if state == "connected" and call is task.agent_call:
             task.log.info("agent hung up", agent=task.agent)
             self._feed(self.acd.handle_call_ended, task.id)
-            task.in_engine = False
             q = self.queues.get(task.queue)
             survey = getattr(q, "satisfaction_survey", None) if q else None
             if survey is not None and task.leg is not None and not task.leg.closed:
                 self._survey(task, survey.prompt, survey.end_prompt, survey.scores)
             else:
                 self._end_caller(task, "callee", "agent hung up")
-        elif task.mode is Mode.CONNECTED and call is task.other_call:
+        elif state == "connected" and call is task.other_call:
             # a callback: the customer hung up
             if self.recordings is not None:
                 self.recordings.stop(task.id)
@@ -1006,12 +1027,10 @@ class QueueCalls:
             if task.agent_call is not None:
                 self._drop_outbound(task.agent_call)
             self._forget(task)
-        elif task.mode is Mode.CALLBACK_DIALING and call is task.agent_call:
+        elif state == "callback_dialing" and call is task.agent_call:
             task.log.info("agent hung up before the customer answered")
             self._agent_left_callback(task)
-        elif task.mode is Mode.CONNECTED and task.leg is None and call is task.agent_call:
-            pass
-        elif task.mode is Mode.TRANSFERRING and call is task.other_call:
+        elif state == "transferring" and call is task.other_call:
             self._end_caller(task, "callee", "transfer target hung up")
 
     def _survey(self, task: QueueTask, prompt: str, end_prompt: str | None,
@@ -1035,8 +1054,7 @@ class QueueCalls:
     def _dial_customer(self, task: QueueTask, cmd: DialCustomer) -> None:
         call = task.offers.pop(cmd.agent, None)
         task.agent = cmd.agent
-        task.agent_call = call
-        task.mode = Mode.CALLBACK_DIALING
+        task.agent_call = call  # with the flow's kept place: callback_dialing
         number = cmd.number
         targets: Sequence[Target] = self.registrar.targets(number, self.clock()) \
             if number in self.extensions else []
@@ -1080,9 +1098,9 @@ class QueueCalls:
     async def _dial_customer_start(self, task: QueueTask, number: str, targets: Sequence[Target],
                                    queue_name: str) -> None:
         customer = await self._other_call(task, number, "customer", self._customer_answered,
-                                          self._customer_failed, Mode.CALLBACK_DIALING)
+                                          self._customer_failed, "callback_dialing")
         if customer is None:
-            if task.mode is Mode.CALLBACK_DIALING:
+            if self.state(task) == "callback_dialing":
                 self._callback_failed(task)
             return
         self.dialer.start(customer, targets, from_user=task.queue,
@@ -1091,9 +1109,10 @@ class QueueCalls:
     async def _other_call(self, task: QueueTask, number: str, role: str,
                           on_answered: Callable[[OutboundCall], None],
                           on_failed: Callable[[OutboundCall, int], None],
-                          mode: Mode) -> OutboundCall | None:
+                          state: str) -> OutboundCall | None:
         """The task's second party (callback customer, transfer target) with its media leg;
-        None when no port was free or the task moved on while the leg was opened."""
+        None when no port was free or the task moved on from ``state`` while the leg was
+        opened."""
         call = OutboundCall(number, None, on_answered=on_answered, on_failed=on_failed)
         call.owner = task
         task.other_call = call
@@ -1102,21 +1121,21 @@ class QueueCalls:
         except Exception as exc:  # noqa: BLE001 - port range exhausted
             task.log.error("no media port", role=role, error=str(exc))
             return None
-        if call.state != "calling" or task.mode is not mode:
+        if call.state != "calling" or task.other_call is not call \
+                or self.state(task) != state:
             await self._close_leg(call.leg)
             return None
         return call
 
     def _customer_answered(self, call: OutboundCall) -> None:
         task = _task_of(call)
-        if task.mode is not Mode.CALLBACK_DIALING or task.agent_call is None:
+        if self.state(task) != "callback_dialing" or task.agent_call is None:
             self._drop_outbound(call)
             return
         agent_leg = task.agent_call.leg
         if agent_leg is None or call.leg is None:  # never: both were dialled with a leg
             self._drop_outbound(call)
             return
-        task.mode = Mode.CONNECTED
         self.media.bridge(agent_leg, call.leg)
         if self.recordings is not None:  # the customer left, the agent right, like any call
             task.recording = self.recordings.start("queue", task.id, call.leg, agent_leg,
@@ -1129,7 +1148,7 @@ class QueueCalls:
         task.log.info("callback customer did not answer", status=status)
         self._spawn(self._close_leg(call.leg))
         self._retire(call)
-        if task.mode is Mode.CALLBACK_DIALING:
+        if self.state(task) == "callback_dialing":
             # a number the provider does not know is an invalid number; busy, no answer,
             # timeouts and server errors are "customer did not answer" (§11.3)
             self._callback_failed(task, CallbackFailureReason.INVALID_NUMBER
@@ -1155,7 +1174,9 @@ class QueueCalls:
         """A callback request restored into the ACD after a restart (softswitch.store.
         agent_state): the shell's side of it, a caller already hung up with a kept place;
         served like any request (agent rung first, then the customer dialled)."""
-        task = QueueTask(task_id, queue, caller, caller, mode=Mode.CALLBACK, in_engine=True,
+        task = QueueTask(task_id, queue, caller, caller, engine=self.acd,
+                         flow=QueueFlow(queue=queue, caller=caller, phase=Phase.ENDED,
+                                        keep_place=True),
                          callback_number=number, cdr_written=True)
         task.log = log.bind(call_id=task_id, caller=caller, queue=queue, restored=True)
         self.tasks[task_id] = task
@@ -1166,14 +1187,13 @@ class QueueCalls:
         task = self.tasks.get(cmd.task)
         if task is None:
             return
-        task.in_engine = False
         # the flow says when: after the holiday prompt, or at once (RouteTo)
         self._run(task, task.flow.handle_route(cmd.destination, after_prompt, self.clock()))
 
     async def _route(self, task: QueueTask, dest: Destination) -> None:
         """§11.1: the task left the engine for ``dest``, resolved by the one destination
         router (softswitch.destinations)."""
-        if task.mode in (Mode.ENDED, Mode.ENDING) or task.leg is None:
+        if self.state(task) in ("ended", "ending") or task.leg is None:
             return
         for call in list(task.offers.values()):
             self._drop_outbound(call)
@@ -1194,7 +1214,6 @@ class QueueCalls:
             task.log.warning("destination not available", destination=dest.type.value,
                              target=dest.target,
                              reason=route.reason if isinstance(route, Unavailable) else "")
-            task.mode = Mode.ENDING
             self._goodbye(task, ["goodbye"])
 
     def _to_application(self, task: QueueTask, route: Route) -> bool:
@@ -1233,7 +1252,7 @@ class QueueCalls:
         if not self._accepting or queue not in self.queues or call_id in self.tasks:
             return False
         task = QueueTask(call_id, queue, caller, display, invite, None, peer, tag,
-                         dialog=dialog, leg=leg, policy=policy)
+                         dialog=dialog, leg=leg, policy=policy, engine=self.acd)
         task.log = log.bind(call_id=call_id, caller=caller, queue=queue)
         task.wall_answer = self._clock.wall()
         self.tasks[call_id] = task
@@ -1244,16 +1263,15 @@ class QueueCalls:
 
     async def _transfer(self, task: QueueTask, number: str) -> None:
         targets = self.registrar.targets(number, self.clock())
-        task.mode = Mode.TRANSFERRING
         if not targets:
             task.log.info("transfer target not registered", target=number)
             self._goodbye(task, ["goodbye"])
             return
         self._run(task, [Music(None), task.flow.say(["transferring"]), Music("ringback")])
         call = await self._other_call(task, number, "transfer", self._transfer_answered,
-                                      self._transfer_failed, Mode.TRANSFERRING)
+                                      self._transfer_failed, "transferring")
         if call is None:
-            if task.mode is Mode.TRANSFERRING:
+            if self.state(task) == "transferring":
                 self._goodbye(task, ["goodbye"])
             return
         self.dialer.start(call, targets, from_user=task.caller, display=task.caller_display,
@@ -1261,7 +1279,7 @@ class QueueCalls:
 
     def _transfer_answered(self, call: OutboundCall) -> None:
         task = _task_of(call)
-        if task.mode is not Mode.TRANSFERRING or task.leg is None or call.leg is None:
+        if self.state(task) != "transferring" or task.leg is None or call.leg is None:
             self._drop_outbound(call)
             return
         self.media.detach_moh(task.leg)
@@ -1278,8 +1296,7 @@ class QueueCalls:
         task.log.info("transfer failed", target=call.number, status=status)
         self._spawn(self._close_leg(call.leg))
         self._retire(call)
-        if task.mode is Mode.TRANSFERRING:
-            task.mode = Mode.ENDING
+        if self.state(task) == "transferring":
             self._goodbye(task, ["goodbye"])
 
     # -- the end of the caller's leg
@@ -1311,7 +1328,7 @@ class QueueCalls:
 
     def _bye_caller(self, task: QueueTask, side: str = "switch", cause: str = "") -> None:
         if task.dialog is not None and task.peer is not None and task.leg is not None:
-            self._write_cdr(task, side, cause or f"switch hung up ({task.mode.value})", 200)
+            self._write_cdr(task, side, cause or f"switch hung up ({self.state(task)})", 200)
             self.endpoint.send_request(task.dialog.create_request("BYE"), task.peer)
         if task.leg is not None:
             self._spawn(self._close_leg(task.leg))
@@ -1328,26 +1345,27 @@ class QueueCalls:
 
     def _end_caller(self, task: QueueTask, side: str = "switch", cause: str = "") -> None:
         """The switch ends the caller's call (BYE) and everything hanging on it."""
-        if task.mode is Mode.ENDED:
+        if task.ended:
             return
         self._bye_caller(task, side, cause)
         self._release(task)
 
     def _caller_gone(self, task: QueueTask) -> None:
         """BYE from the caller."""
-        self._write_cdr(task, "caller", f"BYE ({task.mode.value})", 200)
+        state = self.state(task)
+        self._write_cdr(task, "caller", f"BYE ({state})", 200)
         if task.leg is not None:
             self._spawn(self._close_leg(task.leg))
             task.leg = None
         self._flow_ended(task)
-        if task.mode is Mode.CALLBACK:
+        if state == "callback":
             return  # the place is kept; the ACD still holds the request
-        if task.in_engine and task.mode in (Mode.WAITING, Mode.COLLECTING, Mode.CONNECTED):
+        if task.in_engine and state in ("waiting", "collecting", "connected"):
             self._feed(self.acd.handle_task_left, task.id)
         self._release(task)
 
     def _release(self, task: QueueTask) -> None:
-        if task.mode is Mode.CALLBACK:
+        if self.state(task) == "callback":
             return
         for call in list(task.offers.values()):
             self._drop_outbound(call)
@@ -1358,8 +1376,7 @@ class QueueCalls:
         self._forget(task)
 
     def _forget(self, task: QueueTask) -> None:
-        task.mode = Mode.ENDED
-        task.in_engine = False
+        task.ended = True
         self._api_task_ended(task)
         self._flow_ended(task)
         if task.leg is not None:
@@ -1381,10 +1398,11 @@ class QueueCalls:
         task.agent_call = task.other_call = None
 
     def _reject(self, task: QueueTask, status: int, reason: str) -> None:
-        if task.invite is not None and task.txn is not None and task.mode is Mode.ANSWERING:
+        if task.invite is not None and task.txn is not None \
+                and self.state(task) == "answering":
             self._respond(task.txn, task.invite, status, reason, to_tag=task.a_tag)
             self._write_cdr(task, "caller" if status == 487 else "switch", reason, status)
-        task.mode = Mode.ENDED
+        task.ended = True
         self.tasks.pop(task.id, None)
 
     async def _close_leg(self, leg: MediaLeg | None) -> None:
@@ -1417,18 +1435,16 @@ class QueueCalls:
         dialled is pending again (its agent and customer legs end here)."""
         now = self.clock()
         for task in self.tasks.values():
-            if task.mode in (Mode.CALLBACK, Mode.CALLBACK_DIALING):
+            if self.state(task) in ("callback", "callback_dialing"):
                 task.log.info("callback request kept for the next start", queue=task.queue,
                               number=task.callback_number or task.caller)
         tasks = [t for t in self.tasks.values() if t.in_engine]
         for task in tasks:
-            if task.mode in (Mode.WAITING, Mode.COLLECTING):
+            if self.state(task) in ("waiting", "collecting"):
                 self.events.publish_all(self.acd.handle_task_removed(task.id, now).events)
-                task.in_engine = False
         for task in tasks:
-            if task.mode is Mode.CONNECTED and task.in_engine:
+            if self.state(task) == "connected" and task.in_engine:
                 self.events.publish_all(self.acd.handle_call_ended(task.id, now).events)
-                task.in_engine = False
 
     async def shutdown(self) -> None:
         """SIGTERM: BYE/CANCEL everything, close every leg."""
@@ -1439,10 +1455,10 @@ class QueueCalls:
             handle.cancel()
         self._settle_reports_at_shutdown()
         for task in list(self.tasks.values()):
-            if task.mode is Mode.ANSWERING:
+            if self.state(task) == "answering":
                 self._reject(task, 503, "Service Unavailable")
                 continue
-            if task.leg is not None and task.mode is not Mode.ENDED:
+            if task.leg is not None and not task.ended:
                 self._bye_caller(task)
             for call in [*task.offers.values(), task.agent_call, task.other_call]:
                 if call is not None:
@@ -1460,21 +1476,21 @@ class QueueCalls:
     def api_task(self, call_id: str) -> QueueTask | None:
         """The live queue call ``call_id`` (None when unknown or already ended)."""
         task = self.tasks.get(call_id)
-        return task if task is not None and task.mode is not Mode.ENDED else None
+        return task if task is not None and not task.ended else None
 
     def api_hang_up(self, task: QueueTask, by: str) -> None:
         """§4.9: the switch ends a waiting or answered queue call (BYE to the caller, and
         to the agent of an answered one). A waiting caller counts as Missed (the ACD's
         `handle_task_removed`, §4.9's proposal), an answered call ends as if hung up; a
         call still being answered gets 480 instead of its 200."""
-        if task.mode is Mode.ANSWERING:
+        state = self.state(task)
+        if state == "answering":
             self._reject(task, 480, f"Hung Up By {by}")
             return
-        if task.in_engine and task.mode in (Mode.WAITING, Mode.COLLECTING):
+        if task.in_engine and state in ("waiting", "collecting"):
             self._feed(self.acd.handle_task_removed, task.id)
-        elif task.in_engine and task.mode is Mode.CONNECTED:
+        elif task.in_engine and state == "connected":
             self._feed(self.acd.handle_task_left, task.id)
-        task.in_engine = False
         self._end_caller(task, "switch", f"hung up by {by} (live API)")
 
     def api_redirect(self, task: QueueTask, destination: Destination) -> None:
@@ -1483,7 +1499,6 @@ class QueueCalls:
         this queue (§8.2), the ringing agents' offers are cancelled, and the caller goes
         through the one destination router like a key press."""
         self._feed(self.acd.handle_task_removed, task.id)
-        task.in_engine = False
         # what plays stops; the caller's flow routes (RouteTo: the one destination router)
         self._run(task, task.flow.handle_route(destination, False, self.clock()))
 
@@ -1493,7 +1508,6 @@ class QueueCalls:
         (BYE, the ACD's call end: wrap-up as usual) and the caller goes through the one
         destination router (an extension: ringback until it answers)."""
         self._feed(self.acd.handle_task_left, task.id)
-        task.in_engine = False
         if task.agent_call is not None:
             if self.recordings is not None:
                 self.recordings.stop(task.id)
@@ -1509,7 +1523,7 @@ class QueueCalls:
         ends ANSWERED with ``cause``, monitoring ends, and the task is forgotten at once:
         the caller's next in-dialog request already reaches its new owner. None when the
         call is not (or no longer) an answered caller's (nothing changes then)."""
-        if task.mode is not Mode.CONNECTED or task.leg is None or task.leg.closed \
+        if self.state(task) != "connected" or task.leg is None or task.leg.closed \
                 or task.dialog is None or task.peer is None or task.policy is None \
                 or task.invite is None:
             return None
@@ -1519,7 +1533,6 @@ class QueueCalls:
         origin = copy.copy(task.policy.local_sdp.origin)
         if task.in_engine:
             self._feed(self.acd.handle_call_ended, task.id)
-            task.in_engine = False
         agent_call = task.agent_call
         if agent_call is not None and agent_call.leg is not None:
             with contextlib.suppress(Exception):
@@ -1537,7 +1550,7 @@ class QueueCalls:
     def api_waiting(self, task: QueueTask) -> bool:
         """The call still waits in its queue (ringing agents or not): a panel pickup may
         take it (softswitch.calls.queuepickup)."""
-        return task.mode in (Mode.WAITING, Mode.COLLECTING) and task.in_engine \
+        return self.state(task) in ("waiting", "collecting") and task.in_engine \
             and task.leg is not None and not task.leg.closed
 
     def api_take_caller(self, task: QueueTask, call: OutboundCall) -> bool:
@@ -1551,10 +1564,8 @@ class QueueCalls:
             return False
         assert task.leg is not None
         self._feed(self.acd.handle_task_removed, task.id)
-        task.in_engine = False
         self._run(task, task.flow.handle_connected(call.number, [], self.clock()))
-        task.mode = Mode.TRANSFERRING
-        task.other_call = call
+        task.other_call = call  # no agent: transferring
         call.owner = task
         self.media.detach_moh(task.leg)
         self.media.bridge(task.leg, call.leg)
@@ -1634,7 +1645,7 @@ class QueueCalls:
     def api_legs(self, task: QueueTask) -> tuple[MediaLeg, MediaLeg] | None:
         """The (caller, agent) media legs of a connected queue call, for monitoring and
         recording; None when it is not connected."""
-        if task.mode is not Mode.CONNECTED or task.leg is None or task.agent_call is None \
+        if self.state(task) != "connected" or task.leg is None or task.agent_call is None \
                 or task.agent_call.leg is None:
             return None
         return task.leg, task.agent_call.leg
@@ -1661,7 +1672,7 @@ class QueueCalls:
             self.dialplan.replace(queue_rule(self.queues))
         self.execute(self.acd.handle_reconfigure(acd_config, self.clock()))
         for task in list(self.tasks.values()):
-            if task.mode is Mode.ANSWERING and task.queue not in self.queues:
+            if self.state(task) == "answering" and task.queue not in self.queues:
                 # still being answered (its media leg opening): not in the queue yet, and
                 # the number is gone
                 task.log.info("queue removed by a reload before the caller was answered")

@@ -116,18 +116,18 @@ def _b2bua(board: Switchboard) -> Any:
 
 def find_call(board: Switchboard, q: QueueConfig, call_id: str) -> LiveCall:
     """The queue call ``call_id`` of ``q``, or an extension call of one of its agents."""
-    task = _queues(board).api_task(call_id)
+    queues = _queues(board)
+    task = queues.api_task(call_id)
     if task is not None and task.queue == q.number:
-        from softswitch.queue.controller import Mode
-
-        if task.mode is Mode.CONNECTED:
+        state = queues.state(task)  # softswitch.queue.controller.QueueCalls.state
+        if state == "connected":
             return LiveCall(call_id, q.number, "connected", task=task, agent=task.agent)
-        if task.mode in (Mode.WAITING, Mode.COLLECTING):
+        if state in ("waiting", "collecting"):
             return LiveCall(call_id, q.number, "ringing" if task.offers else "waiting",
                             task=task)
-        if task.mode is Mode.ANSWERING:  # being answered: only a hang-up applies
+        if state == "answering":  # being answered: only a hang-up applies
             return LiveCall(call_id, q.number, "answering", task=task)
-        raise invalid_state(f"queue call {call_id} is {task.mode.value}", "call")
+        raise invalid_state(f"queue call {call_id} is {state}", "call")
     call = _b2bua(board).calls.get(call_id)
     agents = {m.extension for m in q.members}
     if call is not None and call.control.state is not CallState.ENDED and \

@@ -82,3 +82,18 @@ def test_task_id_can_be_reused_after_it_left() -> None:
 def test_an_idle_engine_only_waits_for_the_sla_evaluation() -> None:
     acd = make(queue(static_agents=["1001"], sla={"evaluation_interval": 1}))
     assert acd.next_deadline() == 60.0  # only the SLA evaluation
+
+
+def test_task_state_follows_the_task_until_it_leaves() -> None:
+    """`Acd.task_state`: the queue shell reads where a call is from the engine instead of
+    keeping its own copy (softswitch.queue.controller.QueueCalls.state)."""
+    from acd.model import TaskState
+
+    acd = make(queue(strategy="linear", static_agents=["1001"]))
+    assert acd.task_state("c1") is None  # never known
+    acd.handle_task_arrived("c1", "6400", 0.0)
+    assert acd.task_state("c1") is TaskState.RINGING
+    acd.handle_offer_answered("c1", "1001", 3.0)
+    assert acd.task_state("c1") is TaskState.CONNECTED
+    acd.handle_call_ended("c1", 60.0)
+    assert acd.task_state("c1") is None  # left: wrap-up is the agent's, not the task's

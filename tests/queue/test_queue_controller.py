@@ -24,7 +24,7 @@ from softswitch.clock import VirtualClock
 from softswitch.config import Trunk, parse_config
 from softswitch.destinations import DestinationRouter
 from softswitch.events import EventBus
-from softswitch.queue import Mode, QueueCalls
+from softswitch.queue import QueueCalls
 from softswitch.registrar import Binding
 from softswitch.reports.rows import ReportRows
 from softswitch.sip import Address, Request, SipUri, new_call_id, new_tag
@@ -266,7 +266,7 @@ async def test_full_join_prompt_before_ringing() -> None:
     media.playbacks[0].finish()
     await settle()
     assert len(endpoint.invites_to("2000")) == 1
-    assert qc.tasks[call_id].mode is Mode.WAITING
+    assert qc.state(qc.tasks[call_id]) == "waiting"
 
 
 async def test_ring_timeout_cancels_and_retry_rings_next_agent_in_virtual_time() -> None:
@@ -297,7 +297,7 @@ async def test_answer_bridges_and_announces_agent_id_to_both_then_bye_starts_wra
     assert caller_leg.music is None
     said = ["en/agent-id-prefix", "en/num-0", "en/num-7"]  # agent_id "07"
     assert caller_leg.heard[-1] == said and agent_leg.heard[-1] == said
-    assert qc.tasks[call_id].mode is Mode.CONNECTED
+    assert qc.state(qc.tasks[call_id]) == "connected"
     # the agent hangs up: BYE to the caller, wrap-up starts
     qc.handle_in_dialog(Txn(Peer("udp", "127.0.0.1", 7000)),
                         in_dialog(ring.request.call_id, "BYE"))
@@ -460,11 +460,11 @@ async def test_callback_number_entry(typed: str, registered: bool) -> None:
     if registered:
         assert "CallbackRequested" in names
         assert leg.heard[-1] == ["en/callback-confirmed"]
-        assert qc.tasks[call_id].mode is Mode.CALLBACK
+        assert qc.state(qc.tasks[call_id]) == "callback"
     else:
         assert "CallbackFailed" in names  # fewer than 5 digits
         assert leg.heard[-1] == ["en/invalid-number"]
-        assert qc.tasks[call_id].mode is Mode.WAITING
+        assert qc.state(qc.tasks[call_id]) == "waiting"
 
 
 async def test_destination_not_available_says_goodbye_and_hangs_up() -> None:
@@ -586,7 +586,7 @@ async def test_callback_fails_with_reason_and_releases_the_agent(
         await settle()
     assert failures(events) == ["customer_no_answer"]
     assert endpoint.sent[-1].request.method == "BYE"  # the agent is hung up
-    assert qc.tasks[call_id].mode is Mode.ENDED
+    assert qc.state(qc.tasks[call_id]) == "ended"
 
 
 def carrier(*permitted: str) -> TrunkRouter:
@@ -610,7 +610,7 @@ async def test_callback_fails_when_an_agent_of_the_queue_may_not_use_the_route()
     assert line["reason"] == ("extension 2001 may not use outbound route 'out': every agent "
                               "of the queue must be permitted the route (§4.1)")
     assert endpoint.sent[-1].request.method == "BYE"  # the agent is hung up
-    assert qc.tasks[call_id].mode is Mode.ENDED
+    assert qc.state(qc.tasks[call_id]) == "ended"
     outcomes = [args for sql, args in ReportRows({}, 0.0).handle_all(events)
                 if sql.startswith("UPDATE callbacks")]
     assert [(agent, outcome, reason) for _, agent, outcome, reason, _ in outcomes] == [
@@ -632,7 +632,7 @@ async def test_callback_request_expires_without_an_idle_agent() -> None:
     clock.advance(60.0)
     qc.tick()
     assert failures(events) == ["no_idle_agent"]
-    assert qc.tasks[call_id].mode is Mode.ENDED
+    assert qc.state(qc.tasks[call_id]) == "ended"
 
 
 async def test_periodic_announcements_in_the_queues_language_in_virtual_time() -> None:
@@ -705,7 +705,7 @@ async def test_callback_offered_after_the_timeout() -> None:
     clock.advance(60.0)
     qc.tick()
     assert leg.heard[-1][0] == "en/callback-number-confirm-prefix"
-    assert qc.tasks[call_id].mode is Mode.COLLECTING
+    assert qc.state(qc.tasks[call_id]) == "collecting"
 
 
 async def test_leave_when_empty_sends_waiting_callers_to_failover() -> None:
@@ -721,7 +721,7 @@ async def test_leave_when_empty_sends_waiting_callers_to_failover() -> None:
     await settle()
     assert [e.reason.value for e in events if isinstance(e, TaskLeft)] == ["empty"]
     assert endpoint.sent[-1].request.method == "BYE"
-    assert qc.tasks[call_id].mode is Mode.ENDED
+    assert qc.state(qc.tasks[call_id]) == "ended"
 
 
 async def test_every_registered_phone_of_the_agent_rings_first_answer_wins() -> None:
@@ -747,7 +747,7 @@ async def test_answer_after_the_ring_timed_out_is_hung_up() -> None:
     assert ring.cancelled
     answer(ring)  # the 200 OK crossed the CANCEL
     assert ring.acks and endpoint.sent[-1].request.method == "BYE"
-    assert qc.tasks[call_id].mode is Mode.WAITING
+    assert qc.state(qc.tasks[call_id]) == "waiting"
     assert not any(type(e).__name__ == "TaskLeft" for e in events)
 
 
@@ -777,7 +777,7 @@ async def test_silent_caller_in_the_callback_dialogue_is_rung_when_an_agent_free
     assert len(leg.heard) == 2 and leg.heard[-1][0] == "en/callback-number-confirm-prefix"
     clock.advance(15.0)
     qc.tick()  # silence again: back in line, music
-    assert qc.tasks[call_id].mode is Mode.WAITING
+    assert qc.state(qc.tasks[call_id]) == "waiting"
     assert media.playbacks[-1].done and leg.music == "default"
     registrar.add("2000", 7000)
     qc.registration_changed("2000")
@@ -796,7 +796,7 @@ async def test_agent_hanging_up_before_the_customer_answers_fails_as_agent_hung_
                         in_dialog(ring.request.call_id, "BYE"))
     assert failures(events) == ["agent_hung_up"]
     assert customer.cancelled
-    assert qc.tasks[call_id].mode is Mode.ENDED
+    assert qc.state(qc.tasks[call_id]) == "ended"
 
 
 async def test_restored_callback_request_is_served_agent_first() -> None:
@@ -909,7 +909,7 @@ async def test_an_unanswered_survey_says_goodbye_after_ten_seconds_in_virtual_ti
                         in_dialog(ring.request.call_id, "BYE"))
     await settle()
     caller_leg = media.legs[f"{call_id}/q"]
-    assert qc.tasks[call_id].mode is Mode.SURVEY
+    assert qc.state(qc.tasks[call_id]) == "survey"
     assert caller_leg.heard[-1] == ["en/survey-question"]
     media.playbacks[-1].finish()
     await settle()
@@ -920,7 +920,7 @@ async def test_an_unanswered_survey_says_goodbye_after_ten_seconds_in_virtual_ti
 
     clock.advance(9.9)
     await settle()
-    assert qc.tasks[call_id].mode is Mode.SURVEY  # still time to press a key
+    assert qc.state(qc.tasks[call_id]) == "survey"  # still time to press a key
     clock.advance(0.1)
     await settle()
     assert caller_leg.heard[-1] == ["en/goodbye"]
@@ -930,4 +930,56 @@ async def test_an_unanswered_survey_says_goodbye_after_ten_seconds_in_virtual_ti
     clock.advance(0.3)
     await settle()
     assert byes_to_caller() == 1
-    assert qc.tasks[call_id].mode is Mode.ENDED
+    assert qc.state(qc.tasks[call_id]) == "ended"
+
+
+# ------------------------------------------------------------------ where a call is
+
+
+async def test_state_is_read_from_the_flow_the_engine_and_the_parties() -> None:
+    """`QueueCalls.state` keeps no copy: answering until the 200, the flow's phase while
+    the caller waits or hears the last prompt, the kept place of a callback (without, then
+    with, the agent's answered call), connected when the engine and the switch both have
+    the agent, ended once forgotten. `QueueTask.in_engine` is the engine's own answer."""
+    qc, endpoint, media, registrar, clock, _ = make([queue(
+        static_agents=["2000"], callback={"method": "press_key", "key": "1"},
+        key_press_events=[{"key": "9", "destination": {"type": "voicemail",
+                                                       "target": "2000"}}])],
+        registered=())
+    req = invite()
+    qc.handle_invite(Txn(Peer("udp", "127.0.0.1", 5070), req.call_id), req, "3000", "6400")
+    task = qc.tasks[req.call_id]
+    assert qc.state(task) == "answering"  # its media leg is being opened
+    assert not task.in_engine
+    await settle()
+    assert qc.state(task) == "waiting" and task.in_engine
+    leg = media.legs[f"{req.call_id}/q"]
+    leg.press("1")
+    assert qc.state(task) == "collecting"
+    for d in "230010#":
+        leg.press(d)
+    await settle()
+    assert qc.state(task) == "callback"  # "callback confirmed" still plays: place kept
+    media.playbacks[-1].finish()
+    await settle()
+    clock.advance(0.3)
+    await settle()
+    assert endpoint.sent[-1].request.method == "BYE"
+    assert qc.state(task) == "callback"  # the caller is gone; the request stays
+    assert task.in_engine
+    registrar.add("30010", 7300)
+    ring = await agent_answers_the_callback(qc, endpoint, registrar)
+    assert qc.state(task) == "callback_dialing"
+    [customer] = endpoint.invites_to("30010")
+    answer(customer)
+    assert qc.state(task) == "connected" and task.in_engine
+    qc.handle_in_dialog(Txn(Peer("udp", "127.0.0.1", 7300)),
+                        in_dialog(customer.request.call_id, "BYE"))
+    assert qc.state(task) == "ended" and not task.in_engine
+    assert endpoint.sent[-1].request.call_id == ring.request.call_id  # BYE to the agent
+    # a caller sent to a destination the switch cannot reach hears goodbye: ending
+    other = await join(qc, endpoint)
+    media.legs[f"{other}/q"].press("9")
+    await settle()
+    assert qc.state(qc.tasks[other]) == "ending"
+    assert not qc.tasks[other].in_engine  # the key press took it out of the queue

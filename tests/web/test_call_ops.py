@@ -68,7 +68,7 @@ async def answered_queue_call(live: Live, call_id: str) -> tuple[SipUA, SipUA]:
     invite = await agent.next_request("INVITE")
     agent.reply(invite, 200, to_tag="agent", body=sdp(41000))
     task = queue_calls(live).tasks[call_id]
-    await until(lambda: task.mode.value == "connected", "the agent's answer")
+    await until(lambda: queue_calls(live).state(task) == "connected", "the agent's answer")
     return caller, agent
 
 
@@ -156,7 +156,8 @@ async def _run_row(live: Live, phones: list[SipUA], who: str, queue: str, op: st
     if op in ("hangup", "pickup", "redirect"):
         caller = await enter_queue(live, "1006", queue, f"row-{op}")
         phones.append(caller)
-        await until(lambda: queue_calls(live).tasks[f"row-{op}"].mode.value == "waiting",
+        qc = queue_calls(live)
+        await until(lambda: qc.state(qc.tasks[f"row-{op}"]) == "waiting",
                     "the caller in the queue")
         target = await phone(live, "1005" if op == "redirect" else who) \
             if expected == 200 and op != "hangup" else None
@@ -168,12 +169,12 @@ async def _run_row(live: Live, phones: list[SipUA], who: str, queue: str, op: st
         task = queue_calls(live).tasks[f"row-{op}"]
         if expected != 200:
             assert reply["error"] == "forbidden" and who in reply["message"], reply
-            assert task.mode.value == "waiting" and task.in_engine  # nothing changed
+            assert queue_calls(live).state(task) == "waiting" and task.in_engine  # nothing changed
             return
         if op == "hangup":
             bye = await caller.next_request("BYE")
             assert bye.call_id == f"row-{op}"
-            assert task.mode.value == "ended"
+            assert queue_calls(live).state(task) == "ended"
         else:  # the call leaves the queue and rings the target / rings the picker
             assert target is not None
             invite = await target.next_request("INVITE")
@@ -181,7 +182,7 @@ async def _run_row(live: Live, phones: list[SipUA], who: str, queue: str, op: st
             if op == "pickup":  # it stays in the queue until the picker's phone answers
                 assert reply["pickup"]["state"] == "ringing" and task.in_engine, reply
                 target.reply(invite, 200, to_tag="picker", body=sdp(48000))
-                await until(lambda: task.mode.value == "transferring", "the pickup")
+                await until(lambda: queue_calls(live).state(task) == "transferring", "the pickup")
             assert not task.in_engine
             _, state = await live.call("GET", f"/api/v1/queues/{queue}", "1001"
                                        if queue == "6400" else "1004")
@@ -212,7 +213,7 @@ async def _run_row(live: Live, phones: list[SipUA], who: str, queue: str, op: st
         assert status == expected, reply
         if expected != 200:
             assert reply["error"] == "forbidden", reply
-            assert task.mode.value == "connected" and task.agent == "1002"
+            assert queue_calls(live).state(task) == "connected" and task.agent == "1002"
             return
         await agent.next_request("BYE")  # the agent leaves
         invite = await target.next_request("INVITE")  # the caller is sent to 1005
@@ -306,7 +307,7 @@ async def test_bad_input_is_4xx_naming_the_field(ops_live: Live, path: str, body
     got, reply = await ops_live.call("POST", f"/api/v1/queues/6400/calls/{path}", "1001",
                                      body)
     assert (got, reply.get("field")) == (status, field), reply
-    assert queue_calls(ops_live).tasks["c"].mode.value == "waiting"
+    assert queue_calls(ops_live).state(queue_calls(ops_live).tasks["c"]) == "waiting"
     caller.close()
 
 
@@ -327,7 +328,7 @@ async def test_websocket_commands_share_the_operations(ops_live: Live) -> None:
                                     "call_id": "ws-call", "target": 12}))
         err = await recv(sock, "error")
         assert (err["id"], err["field"]) == ("r0", "target")
-    assert queue_calls(live).tasks["ws-call"].mode.value == "waiting"
+    assert queue_calls(live).state(queue_calls(live).tasks["ws-call"]) == "waiting"
     url = f"{live.ws_url}?token={await live.token('1001')}"
     async with websockets.connect(url) as sock:
         await recv(sock, "welcome")
@@ -620,7 +621,7 @@ async def test_websocket_refusals_name_the_permission(ops_live: Live, kind: str,
         assert (err["id"], err["error"]) == ("x", "forbidden"), err
         assert f"({permission})" in err["message"] and "1004" in err["message"]
     task = queue_calls(live).tasks["ws-refused"]
-    assert task.mode.value == "waiting" and task.in_engine
+    assert queue_calls(live).state(task) == "waiting" and task.in_engine
     caller.close()
 
 
@@ -648,7 +649,7 @@ async def test_park_a_queue_call_frees_the_agent_and_the_slot_gives_the_caller_b
     status, reply = await live.call("POST", path, "1001", {"slot": "777"})
     assert (status, reply["field"]) == (404, "slot"), reply
     task = queue_calls(live).tasks["qpark"]
-    assert task.mode.value == "connected" and caller_leg_bridged(live, task)
+    assert queue_calls(live).state(task) == "connected" and caller_leg_bridged(live, task)
     status, reply = await live.call("POST", path, "1003", {})  # an agent with P5
     assert status == 200, reply
     slot = reply["slot"]
@@ -747,13 +748,13 @@ async def test_a_failed_pickup_leaves_the_queue_call_as_it_was(
     if how != "declined":
         await picker.next_request("CANCEL")  # its phone stops ringing
     if how in ("declined", "no_answer"):
-        assert task.mode.value == "waiting" and task.in_engine
+        assert queue_calls(live).state(task) == "waiting" and task.in_engine
         _, state = await live.call("GET", "/api/v1/queues/6400", "1001")
         assert [w["id"] for w in state["waiting"]] == [f"pk-{how}"]
         with pytest.raises(asyncio.TimeoutError):
             await caller.next_request("BYE", timeout=0.3)
     elif how == "answered_elsewhere":
-        assert task.mode.value == "connected" and task.agent == "1002"
+        assert queue_calls(live).state(task) == "connected" and task.agent == "1002"
     for p in (caller, picker, *([agent] if agent else [])):
         p.close()
 
@@ -776,7 +777,7 @@ async def test_a_pickup_answered_takes_the_call_and_reports_it(ops_live: Live) -
         outcome = await pickup_outcome(sock)
         assert (outcome["state"], outcome["reason"], outcome["status"]) == \
             ("answered", None, 200), outcome
-    assert task.mode.value == "transferring" and not task.in_engine
+    assert queue_calls(live).state(task) == "transferring" and not task.in_engine
     assert task.leg is not None and task.other_call is not None
     assert task.leg.peer is task.other_call.leg  # caller and picker bridged
     caller.close()
@@ -841,6 +842,6 @@ async def test_monitor_hold_makes_the_supervisor_a_listener_until_it_resumes(
     assert conf.whisper_to[sup_leg] is task.agent_call.leg
     hearing = conf.matrix()
     assert (hearing[1][2], hearing[0][2]) == (1, 0)
-    assert task.mode.value == "connected"
+    assert queue_calls(live).state(task) == "connected"
     for p in (caller, agent, sup):
         p.close()
