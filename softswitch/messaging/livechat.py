@@ -182,6 +182,9 @@ class LiveChatOptions:
     session_end: str
     time_zone: str | None = None
     max_active_sessions: int = 20
+    calls: bool = False  # consultation_mode chat_and_call
+    max_concurrent_calls: int = 5
+    call_destination: Any = None  # acd.config.Destination (an extension) when calls
 
 
 # --- configuration -----------------------------------------------------------------------
@@ -193,7 +196,8 @@ def _err(path: Path_, message: str) -> MessagingConfigError:
 
 _KEYS = ("name", "type", "number", "domains", "destination", "consultation_mode",
          "visitor_message_types", "language", "time_zone", "auto_close_days",
-         "max_active_sessions", "pre_chat_form", "messages")
+         "max_active_sessions", "pre_chat_form", "messages", "call_destination",
+         "max_concurrent_calls")
 
 
 def parse_livechat(value: object, path: Path_, extensions: frozenset[str],
@@ -215,9 +219,25 @@ def parse_livechat(value: object, path: Path_, extensions: frozenset[str],
                                               f"(no scheme, port or path), got {text!r}")
         domains.append(text)
     mode = _text(m.get("consultation_mode", "chat"), (*path, "consultation_mode"))
-    if mode != "chat":
-        raise _err((*path, "consultation_mode"), f"expected chat, got {mode!r} (calls from the "
-                                                 "widget need WebRTC, not built yet)")
+    if mode not in ("chat", "chat_and_call"):
+        raise _err((*path, "consultation_mode"), f"expected chat or chat_and_call, got "
+                                                 f"{mode!r}")
+    calls = mode == "chat_and_call"
+    call_destination = None
+    if calls:
+        if "call_destination" not in m:
+            raise _err((*path, "consultation_mode"), "chat_and_call needs call_destination "
+                                                     "(where the visitors' calls ring)")
+        call_destination = _destination(m["call_destination"], (*path, "call_destination"),
+                                        extensions, frozenset())
+        if call_destination.type != "extension":
+            raise _err((*path, "call_destination", "type"),
+                       f"expected extension, got {call_destination.type!r} (a widget call "
+                       "rings an extension's phones)")
+    else:
+        for key in ("call_destination", "max_concurrent_calls"):
+            if key in m:
+                raise _err((*path, key), "only with consultation_mode: chat_and_call")
     kinds = _text(m.get("visitor_message_types", "text"), (*path, "visitor_message_types"))
     if kinds not in ("text", "text_and_images"):
         raise _err((*path, "visitor_message_types"),
@@ -255,7 +275,10 @@ def parse_livechat(value: object, path: Path_, extensions: frozenset[str],
         offline_greeting=texts["offline_greeting"], first_reply=first_reply,
         session_end=texts["session_end"], time_zone=tz,
         max_active_sessions=_int(m.get("max_active_sessions", 20),
-                                 (*path, "max_active_sessions"), 1, 5000))
+                                 (*path, "max_active_sessions"), 1, 5000),
+        calls=calls, call_destination=call_destination,
+        max_concurrent_calls=_int(m.get("max_concurrent_calls", 5),
+                                  (*path, "max_concurrent_calls"), 1, 10))
     dest = _destination(m["destination"], (*path, "destination"), extensions, queues)
     return ChannelConfig(
         name=_text(m["name"], (*path, "name")), type="livechat", provider="", token="",
