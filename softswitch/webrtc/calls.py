@@ -121,6 +121,7 @@ class WidgetCalls:
         try:
             answer = await call.rtc.answer(offer)
         except ValueError as exc:
+            call.over = True  # never started: no "ended" frame follows the refusal
             self._forget(call)
             await call.rtc.close()
             await leg.close()

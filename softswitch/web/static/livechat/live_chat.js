@@ -165,7 +165,11 @@
     root.appendChild(panel);
     root.appendChild(bubble);
     document.body.appendChild(root);
-    els = {panel: panel, list: list, form: form, compose: compose, error: error};
+    els.panel = panel;  // (the call bar's elements are in els already)
+    els.list = list;
+    els.form = form;
+    els.compose = compose;
+    els.error = error;
     formState();
   }
 
