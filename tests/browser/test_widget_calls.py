@@ -3,7 +3,8 @@ in headless Chromium against the switch as a real process: the visitor chats, pr
 call button, a pjsua2 phone registered as the channel's ``call_destination`` (extension
 1001) rings and answers; the phone hears the browser's fake microphone (a 1000 Hz tone file)
 and the page hears the phone's 600 Hz tone (WebAudio AnalyserNode on the remote stream);
-the visitor hangs up, the phone's call ends, and the session history shows the call.
+the visitor hangs up, the phone's call ends, and the session history shows the call; a
+second call is hung up by the phone and the widget shows it ended.
 
 A second visitor (a plain websocket client with the page's Origin) is refused beyond
 ``max_concurrent_calls`` with the visitor's message, and hostile offers (garbage, huge,
@@ -220,9 +221,19 @@ def test_visitor_calls_from_the_widget(switch_factory: Callable[..., RunningSwit
         agent.wait_call_state(ring, "DISCONNECTED", timeout=10)
         expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "ended")
         expect(page.locator("#lc-call-button")).to_be_visible()
+
+        # a second call (the slot was released); this time the phone hangs up
+        since = agent.mark()
+        page.click("#lc-call-button")
+        ring = agent.wait_incoming(timeout=15, since=since)
+        agent.answer(ring)
+        expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "connected")
+        agent.hangup(ring)
+        expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "ended")
+        expect(page.locator("#lc-hangup")).to_be_hidden()
     texts = history(switch)
     assert any(t.startswith("Call started") for t in texts), texts
-    assert any(t.startswith("Call ended") and "duration" in t for t in texts), texts
+    assert sum(1 for t in texts if t.startswith("Call ended") and "duration" in t) == 2, texts
     assert not any("Traceback" in line for line in switch.output().splitlines())
 
 
