@@ -130,17 +130,16 @@ class WebRtcLeg:
             if self.pc.connectionState in ("failed", "closed") and self.on_ended is not None:
                 self.on_ended()
 
+        # The audio transceiver exists before the offer is applied, so that the offer's
+        # audio section takes it and its codecs are negotiated within PCMU/PCMA.
+        transceiver = self.pc.addTransceiver(self.track, direction="sendrecv")
+        transceiver.setCodecPreferences(g711_capabilities())
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
         except Exception as exc:  # noqa: BLE001 - aiortc raises many types for bad SDP
             raise ValueError(f"the offer was not accepted: {str(exc)[:120]}") from None
-        audio = [t for t in self.pc.getTransceivers() if t.kind == "audio"]
-        if not audio:
+        if transceiver.mid is None:
             raise ValueError("the offer has no audio")
-        transceiver = audio[0]
-        transceiver.setCodecPreferences(g711_capabilities())
-        transceiver.direction = "sendrecv"
-        transceiver.sender.replaceTrack(self.track)
         try:
             answer = await self.pc.createAnswer()
             await self.pc.setLocalDescription(answer)

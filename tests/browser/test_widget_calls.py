@@ -4,7 +4,8 @@ call button, a pjsua2 phone registered as the channel's ``call_destination`` (ex
 1001) rings and answers; the phone hears the browser's fake microphone (a 1000 Hz tone file)
 and the page hears the phone's 600 Hz tone (WebAudio AnalyserNode on the remote stream);
 the visitor hangs up, the phone's call ends, and the session history shows the call; a
-second call is hung up by the phone and the widget shows it ended.
+second call is hung up by the phone and the widget shows it ended; a third ends when the
+visitor leaves the page. The switch's answer offers PCMU/PCMA only.
 
 A second visitor (a plain websocket client with the page's Origin) is refused beyond
 ``max_concurrent_calls`` with the visitor's message, and hostile offers (garbage, huge,
@@ -51,8 +52,10 @@ CAPTURE = """
 (() => {
   const Orig = window.RTCPeerConnection;
   window.__remote = [];
+  window.__pcs = [];
   function Wrapped(...args) {
     const pc = new Orig(...args);
+    window.__pcs.push(pc);
     pc.addEventListener("track", (e) => window.__remote.push(e.streams[0] ||
                                                              new MediaStream([e.track])));
     return pc;
@@ -209,6 +212,9 @@ def test_visitor_calls_from_the_widget(switch_factory: Callable[..., RunningSwit
         agent.wait_call_state(ring, "CONFIRMED")
         agent.wait_media(ring)
         expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "connected")
+        answer = page.evaluate("window.__pcs[window.__pcs.length - 1].remoteDescription.sdp")
+        [m_audio] = [line for line in answer.splitlines() if line.startswith("m=audio")]
+        assert set(m_audio.split()[3:]) <= {"0", "8"}, m_audio  # G.711 only
         recording = tmp_path / "agent-heard.wav"
         agent.record(ring, recording)
         agent.play(ring, tone_wav(tmp_path / "tone600.wav", 600.0, seconds=20.0))
@@ -231,9 +237,18 @@ def test_visitor_calls_from_the_widget(switch_factory: Callable[..., RunningSwit
         agent.hangup(ring)
         expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "ended")
         expect(page.locator("#lc-hangup")).to_be_hidden()
+
+        # a third call: the visitor leaves the page, the phone's call ends
+        since = agent.mark()
+        page.click("#lc-call-button")
+        ring = agent.wait_incoming(timeout=15, since=since)
+        agent.answer(ring)
+        expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "connected")
+        page.close()
+        agent.wait_call_state(ring, "DISCONNECTED", timeout=15)
     texts = history(switch)
     assert any(t.startswith("Call started") for t in texts), texts
-    assert sum(1 for t in texts if t.startswith("Call ended") and "duration" in t) == 2, texts
+    assert sum(1 for t in texts if t.startswith("Call ended") and "duration" in t) == 3, texts
     assert not any("Traceback" in line for line in switch.output().splitlines())
 
 
