@@ -109,16 +109,19 @@ class WebRtcLeg:
         self._pending = b""
         self.closed = False
         self.on_ended: Callable[[], None] | None = None
+        # the leg's address as seen from this process (a wildcard bind is reached on loopback)
+        self.host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(
+            leg.local_host, leg.local_host)
 
     async def answer(self, offer: str) -> str:
         """Open the loopback to the leg, answer ``offer``; the answer's SDP (candidates
         gathered). Raises ValueError for an offer aiortc does not take."""
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Loopback(self._from_leg), local_addr=(self.leg.local_host, 0))
+            lambda: _Loopback(self._from_leg), local_addr=(self.host, 0))
         self._transport = transport
         port = transport.get_extra_info("sockname")[1]
-        self.leg.set_remote((self.leg.local_host, port), 0, Codec.PCMU)
+        self.leg.set_remote((self.host, port), 0, Codec.PCMU)
 
         @self.pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
@@ -182,7 +185,7 @@ class WebRtcLeg:
         header = _RTP.pack(0x80, 0, self._seq, self._ts, self._ssrc)
         self._seq = (self._seq + 1) & 0xFFFF
         self._ts = (self._ts + FRAME) & 0xFFFFFFFF
-        self._transport.sendto(header + payload, (self.leg.local_host, self.leg.local_port))
+        self._transport.sendto(header + payload, (self.host, self.leg.local_port))
 
     async def close(self) -> None:
         if self.closed:
