@@ -51,8 +51,11 @@ Decisions (§12 and the manual's gaps):
   session's customer address is ``visitor-`` + 16 hex digits of SHA-256(number, token):
   the token itself is never stored or shown to agents, and no row exists until the visitor
   sends a message.
-* Consultation mode: chat only. Calls from the widget (WebRTC) are not built: the key
-  ``consultation_mode`` accepts ``chat`` only.
+* Consultation mode: ``chat`` (default) or ``chat_and_call``: the widget then shows a call
+  button and the visitor calls over WebRTC (frames ``call`` with the SDP offer, ``hangup``;
+  the switch answers with ``call`` frames of state ringing / connected / ended):
+  softswitch.webrtc.calls has the rules (``call_destination``: an extension;
+  ``max_concurrent_calls`` 1 to 10, default 5).
 * Greetings (sent when the window opens; not stored: there is no session yet): offline on a
   holiday of ``time_zone`` or outside its business hours (the ACD's ``business_hours`` and
   ``holidays`` entries of that zone; without ``time_zone``, or without a business-hours entry
@@ -135,6 +138,7 @@ PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{1,30}$")
 IMAGE_MAX = 10 * 1024 * 1024
 TEXT_MAX = 2000
 FRAME_MAX = 8192
+CALL_FRAME_MAX = 40 * 1024  # a call frame carries the browser's SDP offer (webrtc.offer)
 FIELD_MAX = 200
 BURST = 5.0
 REFILL = 1.0  # frames per second
@@ -182,6 +186,9 @@ class LiveChatOptions:
     session_end: str
     time_zone: str | None = None
     max_active_sessions: int = 20
+    calls: bool = False  # consultation_mode chat_and_call
+    max_concurrent_calls: int = 5
+    call_destination: Any = None  # acd.config.Destination (an extension) when calls
 
 
 # --- configuration -----------------------------------------------------------------------
@@ -193,7 +200,8 @@ def _err(path: Path_, message: str) -> MessagingConfigError:
 
 _KEYS = ("name", "type", "number", "domains", "destination", "consultation_mode",
          "visitor_message_types", "language", "time_zone", "auto_close_days",
-         "max_active_sessions", "pre_chat_form", "messages")
+         "max_active_sessions", "pre_chat_form", "messages", "call_destination",
+         "max_concurrent_calls")
 
 
 def parse_livechat(value: object, path: Path_, extensions: frozenset[str],
@@ -215,9 +223,25 @@ def parse_livechat(value: object, path: Path_, extensions: frozenset[str],
                                               f"(no scheme, port or path), got {text!r}")
         domains.append(text)
     mode = _text(m.get("consultation_mode", "chat"), (*path, "consultation_mode"))
-    if mode != "chat":
-        raise _err((*path, "consultation_mode"), f"expected chat, got {mode!r} (calls from the "
-                                                 "widget need WebRTC, not built yet)")
+    if mode not in ("chat", "chat_and_call"):
+        raise _err((*path, "consultation_mode"), f"expected chat or chat_and_call, got "
+                                                 f"{mode!r}")
+    calls = mode == "chat_and_call"
+    call_destination = None
+    if calls:
+        if "call_destination" not in m:
+            raise _err((*path, "consultation_mode"), "chat_and_call needs call_destination "
+                                                     "(where the visitors' calls ring)")
+        call_destination = _destination(m["call_destination"], (*path, "call_destination"),
+                                        extensions, frozenset())
+        if call_destination.type != "extension":
+            raise _err((*path, "call_destination", "type"),
+                       f"expected extension, got {call_destination.type!r} (a widget call "
+                       "rings an extension's phones)")
+    else:
+        for key in ("call_destination", "max_concurrent_calls"):
+            if key in m:
+                raise _err((*path, key), "only with consultation_mode: chat_and_call")
     kinds = _text(m.get("visitor_message_types", "text"), (*path, "visitor_message_types"))
     if kinds not in ("text", "text_and_images"):
         raise _err((*path, "visitor_message_types"),
@@ -255,7 +279,10 @@ def parse_livechat(value: object, path: Path_, extensions: frozenset[str],
         offline_greeting=texts["offline_greeting"], first_reply=first_reply,
         session_end=texts["session_end"], time_zone=tz,
         max_active_sessions=_int(m.get("max_active_sessions", 20),
-                                 (*path, "max_active_sessions"), 1, 5000))
+                                 (*path, "max_active_sessions"), 1, 5000),
+        calls=calls, call_destination=call_destination,
+        max_concurrent_calls=_int(m.get("max_concurrent_calls", 5),
+                                  (*path, "max_concurrent_calls"), 1, 10))
     dest = _destination(m["destination"], (*path, "destination"), extensions, queues)
     return ChannelConfig(
         name=_text(m["name"], (*path, "name")), type="livechat", provider="", token="",
@@ -315,7 +342,9 @@ def visitor_address(number: str, token: str) -> str:
 
 
 def parse_frame(raw: str) -> dict[str, Any]:
-    if len(raw) > FRAME_MAX:
+    """A text frame: at most FRAME_MAX bytes, a ``call`` frame (its SDP offer) at most
+    CALL_FRAME_MAX."""
+    if len(raw) > CALL_FRAME_MAX:
         raise FrameError("too_large", f"a text frame is at most {FRAME_MAX} bytes")
     try:
         data = json.loads(raw)
@@ -323,6 +352,8 @@ def parse_frame(raw: str) -> dict[str, Any]:
         raise FrameError("bad_json", "the frame is not JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise FrameError("bad_frame", "expected a JSON object with a type")
+    if len(raw) > FRAME_MAX and data["type"] != "call":
+        raise FrameError("too_large", f"a text frame is at most {FRAME_MAX} bytes")
     return data
 
 
@@ -463,6 +494,7 @@ class LiveChat:
         self.image_limiter = RateLimit(clock.monotonic, IMAGE_BURST, IMAGE_REFILL)
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: Any = None
+        self.calls: Any = None  # softswitch.webrtc.calls.WidgetCalls (chat_and_call channels)
         service.senders["livechat"] = self._send
         service.observers.append(self._observe)
 
@@ -575,6 +607,8 @@ class LiveChat:
                 visitor.sockets.discard(ws)
                 if not visitor.sockets:  # the widget sends its form again at its next hello
                     self.visitors.pop((channel.name, visitor.address), None)
+                    if self.calls is not None:  # the page is gone: so is its call
+                        self.calls.hang_up(channel, visitor.address)
         return ws
 
 
@@ -637,6 +671,12 @@ class _Connection:
                 raise FrameError("bad_frame", "id: a text of at most 64 characters")
             self.limit(visitor)
             await self.receive(visitor, text, (), client_id)
+        elif kind == "call":
+            await self.call(visitor, frame.get("sdp"))
+        elif kind == "hangup":
+            if self.chat.calls is None or not self.chat.calls.hang_up(self.channel,
+                                                                      visitor.address):
+                raise FrameError("no_call", "there is no call to hang up")
         elif kind == "close":
             s = self.chat.inbox.open_session(self.channel.name, self.channel.numbers[0].number,
                                              visitor.address)
@@ -647,6 +687,21 @@ class _Connection:
             await self.chat.service.store.flush()
         else:
             raise FrameError("bad_frame", f"unknown frame type {str(kind)[:40]!r}")
+
+    async def call(self, visitor: Visitor, sdp: object) -> None:
+        """A call from the widget (consultation mode chat_and_call: softswitch.webrtc)."""
+        from softswitch.webrtc.calls import CallRefused
+
+        self.limit(visitor)
+        if not self.options.calls or self.chat.calls is None:
+            raise FrameError("calls_off", "this chat takes no calls")
+        s = self.chat.inbox.open_session(self.channel.name, self.channel.numbers[0].number,
+                                         visitor.address)
+        try:
+            await self.chat.calls.start(self.channel, visitor.address, visitor.form,
+                                        None if s is None else s.id, sdp, self.send)
+        except CallRefused as exc:
+            raise FrameError(exc.code, exc.message) from None
 
     def limit(self, visitor: Visitor) -> None:
         if not self.chat.limiter.allow(f"{self.channel.name}:{visitor.address}"):
@@ -682,7 +737,8 @@ class _Connection:
             "form": [{"field": f.field, "label": f.label, "required": f.required}
                      for f in self.options.form],
             "form_done": visitor.form is not None or not self.options.form,
-            "images": self.options.images, "max_text": TEXT_MAX, "max_image": IMAGE_MAX,
+            "images": self.options.images, "calls": self.options.calls, "max_text": TEXT_MAX,
+            "max_image": IMAGE_MAX,
             "session": None if s is None else {"id": s.id, "open": s.open},
             "history": history})
 
@@ -823,6 +879,10 @@ def attach(app: web.Application, service: Any, router: Any, public: set[str],
     chat = LiveChat(service, router.clock, files, online, presence,
                     lambda: acd_part("business_hours"), lambda: acd_part("holidays"))
     app[LIVECHAT] = chat
+    if any(c.options.calls for c in chat.channels.values()):
+        from softswitch.webrtc.calls import WidgetCalls
+
+        chat.calls = WidgetCalls(router.queues, service)
     app.router.add_get(SCRIPT, _script)
     for number, channel in chat.channels.items():
         path = f"{prefix}/livechat/{number}/ws"

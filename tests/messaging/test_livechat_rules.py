@@ -90,12 +90,40 @@ def test_all_keys(tmp_path: Path) -> None:
     assert c.auto_close_days == 1 and o.max_active_sessions == 5
 
 
+def test_chat_and_call(tmp_path: Path) -> None:
+    _, config = load(tmp_path, livechat(
+        consultation_mode="chat_and_call",
+        call_destination={"type": "extension", "target": "1001"}))
+    o = config.message_channels[0].options
+    assert o.calls and o.max_concurrent_calls == 5
+    assert (o.call_destination.type, o.call_destination.target) == ("extension", "1001")
+    _, config = load(tmp_path, livechat(
+        consultation_mode="chat_and_call", max_concurrent_calls=10,
+        call_destination={"type": "extension", "target": "1001"}))
+    assert config.message_channels[0].options.max_concurrent_calls == 10
+    _, config = load(tmp_path, livechat())
+    assert not config.message_channels[0].options.calls
+
+
 @pytest.mark.parametrize(("over", "path", "message"), [
     ({"number": "LC123"}, "message_channels[0].number", "LC and 5 digits"),
     ({"domains": ["https://www.yeasar.com"]}, "message_channels[0].domains[0]", "host name"),
     ({"domains": []}, "message_channels[0].domains", "at least one"),
     ({"consultation_mode": "chat_and_call"}, "message_channels[0].consultation_mode",
-     "WebRTC"),
+     "needs call_destination"),
+    ({"consultation_mode": "video"}, "message_channels[0].consultation_mode",
+     "chat or chat_and_call"),
+    ({"consultation_mode": "chat_and_call",
+      "call_destination": {"type": "extension", "target": "4711"}},
+     "message_channels[0].call_destination.target", "no extension 4711"),
+    ({"consultation_mode": "chat_and_call",
+      "call_destination": {"type": "api"}},
+     "message_channels[0].call_destination.type", "expected extension"),
+    ({"consultation_mode": "chat_and_call", "max_concurrent_calls": 11,
+      "call_destination": {"type": "extension", "target": "1001"}},
+     "message_channels[0].max_concurrent_calls", "from 1 to 10"),
+    ({"max_concurrent_calls": 3}, "message_channels[0].max_concurrent_calls",
+     "only with consultation_mode: chat_and_call"),
     ({"visitor_message_types": "images"}, "message_channels[0].visitor_message_types",
      "text or text_and_images"),
     ({"language": "fr"}, "message_channels[0].language", "en, zh"),
@@ -255,3 +283,5 @@ def test_the_commented_example_works() -> None:
     assert c.options.images and c.options.form[0] == FormField("name", "Your name", True)
     assert c.options.first_reply == "Thanks! An agent will be with you shortly."
     assert c.options.time_zone == "America/New_York" and c.auto_close_days == 1
+    assert c.options.calls and c.options.call_destination.target == "1001"
+    assert c.options.max_concurrent_calls == 5

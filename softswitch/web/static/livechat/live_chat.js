@@ -16,9 +16,15 @@
   var TEXTS = {
     en: {title: "Chat with us", send: "Send", image: "Image", end: "End chat",
          start: "Start chat", placeholder: "Type a message", ended: "The chat has ended.",
-         agent: "Agent", you: "You"},
+         agent: "Agent", you: "You", call: "Call", hangup: "Hang up",
+         calling: "Calling…", ringing: "Ringing…", connected: "Connected",
+         callEnded: "Call ended", httpsOnly: "Calls work only over HTTPS",
+         noMic: "No microphone available"},
     zh: {title: "在线咨询", send: "发送", image: "图片", end: "结束会话", start: "开始聊天",
-         placeholder: "请输入消息", ended: "本次聊天已结束。", agent: "客服", you: "我"}
+         placeholder: "请输入消息", ended: "本次聊天已结束。", agent: "客服", you: "我",
+         call: "通话", hangup: "挂断", calling: "正在呼叫…", ringing: "振铃中…",
+         connected: "通话中", callEnded: "通话已结束", httpsOnly: "通话仅支持 HTTPS 网页",
+         noMic: "没有可用的麦克风"}
   };
   var saved = {};
   try { saved = JSON.parse(localStorage.getItem(KEY) || "{}") || {}; } catch (e) { saved = {}; }
@@ -28,6 +34,7 @@
 
   var ws = null, welcomed = false, shown = {}, config = null, root = null, t = TEXTS.en;
   var els = {}, opened = false, retry = 0, seq = 0;
+  var pc = null, mic = null, callState = "idle";
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -63,7 +70,10 @@
       "#lc-form input{width:100%;box-sizing:border-box}",
       "#lc-compose{display:flex;gap:4px}",
       "#lc-input{flex:1;min-width:0}",
-      "#lc-error{color:#b00020;padding:0 8px;font-size:12px}"
+      "#lc-error{color:#b00020;padding:0 8px;font-size:12px}",
+      "#lc-call{padding:4px 8px;border-bottom:1px solid #ddd;display:flex;gap:6px;",
+      "align-items:center}",
+      "#lc-call-state{flex:1;font-size:12px}"
     ].join("");
     var tag = el("style", {}, css);
     document.head.appendChild(tag);
@@ -79,6 +89,7 @@
     end.addEventListener("click", function () { send({type: "close"}); });
     head.appendChild(end);
     panel.appendChild(head);
+    if (config.calls) { panel.appendChild(callBar()); }
     var list = el("div", {id: "lc-messages", "aria-live": "polite"});
     panel.appendChild(list);
     var error = el("div", {id: "lc-error"});
@@ -154,8 +165,104 @@
     root.appendChild(panel);
     root.appendChild(bubble);
     document.body.appendChild(root);
-    els = {panel: panel, list: list, form: form, compose: compose, error: error};
+    els.panel = panel;  // (the call bar's elements are in els already)
+    els.list = list;
+    els.form = form;
+    els.compose = compose;
+    els.error = error;
     formState();
+  }
+
+  // --- calls (consultation mode "Chat and call": softswitch/webrtc) -----------------------
+  // The call button shows only on a secure page (getUserMedia needs one); elsewhere the bar
+  // says that calls work only over HTTPS.
+  function callBar() {
+    var bar = el("div", {id: "lc-call"});
+    if (!window.isSecureContext || !navigator.mediaDevices ||
+        !window.RTCPeerConnection) {
+      bar.appendChild(el("span", {id: "lc-call-note"}, t.httpsOnly));
+      return bar;
+    }
+    var state = el("span", {id: "lc-call-state", "data-state": "idle"}, "");
+    var call = el("button", {id: "lc-call-button", type: "button"}, t.call);
+    var hangup = el("button", {id: "lc-hangup", type: "button"}, t.hangup);
+    hangup.style.display = "none";
+    call.addEventListener("click", startCall);
+    hangup.addEventListener("click", function () {
+      send({type: "hangup"});
+      endCall("hung_up");
+    });
+    var audio = el("audio", {id: "lc-remote-audio", autoplay: ""});
+    bar.appendChild(call);
+    bar.appendChild(hangup);
+    bar.appendChild(state);
+    bar.appendChild(audio);
+    els.callButton = call;
+    els.hangup = hangup;
+    els.callState = state;
+    els.audio = audio;
+    return bar;
+  }
+
+  function setCall(state) {
+    callState = state;
+    var labels = {idle: "", calling: t.calling, ringing: t.ringing,
+                  connected: t.connected, ended: t.callEnded};
+    els.callState.textContent = labels[state] || "";
+    els.callState.setAttribute("data-state", state);
+    var live = state === "calling" || state === "ringing" || state === "connected";
+    els.callButton.style.display = live ? "none" : "";
+    els.hangup.style.display = live ? "" : "none";
+  }
+
+  function startCall() {
+    if (callState !== "idle" && callState !== "ended") { return; }
+    setCall("calling");
+    showError("");
+    navigator.mediaDevices.getUserMedia({audio: true}).then(function (stream) {
+      mic = stream;
+      pc = new RTCPeerConnection({iceServers: []});
+      stream.getTracks().forEach(function (tr) { pc.addTrack(tr, stream); });
+      pc.ontrack = function (ev) { els.audio.srcObject = ev.streams[0] ||
+        new MediaStream([ev.track]); };
+      return pc.createOffer().then(function (offer) {
+        return pc.setLocalDescription(offer);
+      }).then(function () {
+        return new Promise(function (resolve) {  // non-trickle: all candidates in the offer
+          if (pc.iceGatheringState === "complete") { resolve(); return; }
+          pc.addEventListener("icegatheringstatechange", function () {
+            if (pc.iceGatheringState === "complete") { resolve(); }
+          });
+        });
+      }).then(function () {
+        send({type: "call", sdp: pc.localDescription.sdp});
+      });
+    }).catch(function () {
+      endCall(null);
+      showError(t.noMic);
+    });
+  }
+
+  function endCall(reason) {
+    if (pc) { pc.close(); pc = null; }
+    if (mic) { mic.getTracks().forEach(function (tr) { tr.stop(); }); mic = null; }
+    if (els.audio) { els.audio.srcObject = null; }
+    setCall(reason === null ? "idle" : "ended");
+  }
+
+  function onCall(frame) {
+    if (!els.callState) { return; }
+    if (frame.state === "ringing" && pc) {
+      setCall("ringing");
+      pc.setRemoteDescription({type: "answer", sdp: frame.sdp}).catch(function () {
+        send({type: "hangup"});
+        endCall("failed");
+      });
+    } else if (frame.state === "connected") {
+      setCall("connected");
+    } else if (frame.state === "ended") {
+      if (callState !== "ended" && callState !== "idle") { endCall(frame.reason); }
+    }
   }
 
   function formState() {
@@ -205,8 +312,13 @@
       show(frame.message);
     } else if (frame.type === "closed") {
       show({id: null, from: "system", text: t.ended, media: []});
+    } else if (frame.type === "call") {
+      onCall(frame);
     } else if (frame.type === "error") {
       if (frame.code === "form_required") { config.form_done = false; formState(); }
+      if (/^(call|bad_offer|calls_off|no_session)/.test(frame.code) && callState === "calling") {
+        endCall(null);
+      }
       showError(frame.message);
     }
   }
