@@ -52,23 +52,12 @@ ANY_DID = "*"
 INBOUND_DESTINATION_TYPES = tuple(t.value for t in DestinationType)
 
 
-class TrunkPeer(Protocol):
-    """What the switch uses of a configured trunk (softswitch.config.Trunk): where it is
-    (host, port, transport: source matching and the Request-URI of outbound calls) and what
-    an outbound call presents (its name for the log, From user, the credentials of a
-    401/407; the `softswitch.calls.b2bua.TrunkAccount` part)."""
+class TrunkAccount(Protocol):
+    """What a call needs of the trunk it goes out on (softswitch.config.Trunk): its name
+    for the log, the From user it presents and the credentials of a 401/407."""
 
     @property
     def name(self) -> str: ...
-
-    @property
-    def host(self) -> str: ...
-
-    @property
-    def port(self) -> int: ...
-
-    @property
-    def transport(self) -> str: ...
 
     @property
     def username(self) -> str: ...
@@ -78,6 +67,21 @@ class TrunkPeer(Protocol):
 
     @property
     def from_user(self) -> str: ...
+
+
+class TrunkPeer(TrunkAccount, Protocol):
+    """What the switch uses of a configured trunk (softswitch.config.Trunk): where it is
+    (host, port, transport: source matching and the Request-URI of outbound calls), and
+    what an outbound call presents (the `TrunkAccount` part)."""
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def transport(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,7 +72,7 @@ from softswitch.sip.endpoint import OutgoingRequest
 from softswitch.sip.message import HeaderValue
 from softswitch.sip.transaction import Peer, ServerTransaction
 from softswitch.store.records import CallRecord
-from softswitch.trunks import TrunkRouter
+from softswitch.trunks import TrunkAccount, TrunkRouter
 
 if TYPE_CHECKING:  # (the seams import this module: their Protocols are annotations here)
     from softswitch.calls.transfer import CallMoves, End
@@ -84,23 +84,6 @@ ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER, MESSAGE, REFER"
 SUPPORTED_CODECS = ("PCMU", "PCMA")
 _STATIC_PT = {0: "PCMU", 8: "PCMA"}
 LINGER = 32.0  # seconds an ended call still answers retransmissions (64*T1)
-
-
-class TrunkAccount(Protocol):
-    """What a call needs of the trunk it goes out on (softswitch.config.Trunk): its name
-    for the log, the From user it presents and the credentials of a 401/407."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def username(self) -> str: ...
-
-    @property
-    def password(self) -> str: ...
-
-    @property
-    def from_user(self) -> str: ...
 
 
 def with_trunk_credentials(request: Request, trunk: TrunkAccount | None,

@@ -23,7 +23,6 @@ from media import MediaLeg
 from softswitch.apps.indialog import InDialogPolicy
 from softswitch.calls.b2bua import (
     ALLOW,
-    TrunkAccount,
     apply_media,
     media_params,
     with_trunk_credentials,
@@ -47,6 +46,7 @@ from softswitch.sip import sdp as sdplib
 from softswitch.sip.dialog import Dialog
 from softswitch.sip.endpoint import OutgoingRequest
 from softswitch.sip.transaction import Peer
+from softswitch.trunks import TrunkAccount
 
 if TYPE_CHECKING:
     from softswitch.queue.seams import Endpoint, Target
