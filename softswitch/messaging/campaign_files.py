@@ -37,6 +37,7 @@ from urllib.parse import quote, unquote, urlsplit
 from aiohttp import web
 
 from softswitch.log import get_logger
+from softswitch.messaging.sessions import Refused
 
 log = get_logger("messaging")
 
@@ -48,12 +49,8 @@ _TOKEN = re.compile(r"^[0-9a-f]{32}$")
 _BAD_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
 
 
-class FileRefused(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+class FileRefused(Refused):
+    """A file refused (bad name, too large, unknown): the API's status and code."""
 
 
 @dataclass(frozen=True, slots=True)

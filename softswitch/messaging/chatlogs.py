@@ -52,7 +52,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from softswitch.messaging.sessions import SYSTEM
+from softswitch.messaging.sessions import SYSTEM, Refused
 
 TIME_FORMAT = "%m/%d/%Y %H:%M:%S"
 PAGE = 20
@@ -65,12 +65,8 @@ _TRANSFERRED = re.compile(r"将会话转移给(.+)。$")
 TITLES = {"takeover": "分机从消息队列中接管会话", "transfer": "转移会话"}
 
 
-class ChatLogError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+class ChatLogError(Refused):
+    """A chat-log request that does not fit (bad filter, unknown session)."""
 
 
 @dataclass(frozen=True, slots=True)
