@@ -83,7 +83,7 @@ class Messaging:
         for s in loaded.sessions:
             self._channel_of[s.id] = s.channel
         self.inbox.restore(loaded.sessions, loaded.messages, loaded.last_session,
-                           loaded.last_message)
+                           loaded.last_message, loaded.last_received)
         self._apply()
         for m in loaded.messages:  # sent before the restart, not yet delivered
             if m.status is DeliveryStatus.PENDING:
@@ -137,16 +137,8 @@ class Messaging:
 
     def last_inbound(self, channel: str, number: str, customer: str) -> float | None:
         """When the customer last wrote to this channel number (any session): the
-        24-hour and 7-day windows of WhatsApp and Messenger."""
-        last: float | None = None
-        for s in self.inbox.sessions.values():
-            if s.channel != channel or s.number != number or s.customer != customer:
-                continue
-            for m in reversed(self.inbox.messages.get(s.id, ())):
-                if m.direction is Direction.RECEIVED:
-                    last = m.time if last is None else max(last, m.time)
-                    break
-        return last
+        24-hour and 7-day windows of WhatsApp and Messenger (the core's index, O(1))."""
+        return self.inbox.last_received.get((channel, number, customer))
 
     def prepare_reply(self, session_id: int, text: str, media: tuple[str, ...],
                       template: dict[str, Any] | None) -> tuple[str, tuple[str, ...]]:

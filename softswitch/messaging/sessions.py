@@ -68,6 +68,7 @@ the platform's API integrations (the extensions of ``messaging_api.integrations`
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -258,18 +259,32 @@ class Inbox:
         self.next_message = 1
         self._routes = 0
         self.out: list[Effect] = []
+        # auto-close (§6.3): each open session's deadline, and a heap of (deadline, id)
+        # whose entries are stale when they differ from ``_due`` (dropped lazily, the heap
+        # rebuilt when stale entries outnumber the live ones): O(log n) per change
+        self._due: dict[int, float] = {}
+        self._deadlines: list[tuple[float, int]] = []
+        # (channel, number, customer) -> when the customer last wrote there, any session:
+        # the 24-hour / 7-day windows of WhatsApp and Messenger, kept as messages arrive
+        self.last_received: dict[tuple[str, str, str], float] = {}
 
     # --- restore (start-up) ---------------------------------------------------------------
 
     def restore(self, sessions: Iterable[Session], messages: Iterable[Message],
-                last_session: int, last_message: int) -> None:
-        """The persisted state: open sessions and their messages. An open queue session
-        not taken over joins its queue again (the ACD kept nothing across the restart)."""
+                last_session: int, last_message: int,
+                last_received: Iterable[tuple[str, str, str, float]] = ()) -> None:
+        """The persisted state: open sessions and their messages, and when each customer
+        last wrote to each number (``last_received``). An open queue session not taken
+        over joins its queue again (the ACD kept nothing across the restart)."""
+        for channel, number, customer, at in last_received:
+            key = (channel, number, customer)
+            self.last_received[key] = max(at, self.last_received.get(key, at))
         for s in sessions:
             self.sessions[s.id] = s
             self.messages.setdefault(s.id, [])
             if s.open:
                 self._open[(s.channel, s.number, s.customer)] = s.id
+                self._schedule(s)
                 if s.route == "message_queue" and s.owner is None \
                         and self.queues.exists(s.target):
                     self._routes += 1
@@ -277,6 +292,10 @@ class Inbox:
                     self.queues.arrived(s.task, s.target, s.customer)
         for m in messages:
             self.messages.setdefault(m.session, []).append(m)
+            owner = self.sessions.get(m.session)
+            if m.direction is Direction.RECEIVED and owner is not None:
+                key = (owner.channel, owner.number, owner.customer)
+                self.last_received[key] = max(m.time, self.last_received.get(key, m.time))
         self.next_session = max(self.next_session, last_session + 1)
         self.next_message = max(self.next_message, last_message + 1)
 
@@ -483,6 +502,7 @@ class Inbox:
         self._leave_queue(s)
         s.state = SessionState.CLOSED
         del self._open[(s.channel, s.number, s.customer)]
+        self._due.pop(s.id, None)
         self._system(s, CLOSED_TEXT, now)
         actor = (API if who == API else agent) if agent is not None else who
         self._event(s, "close", actor, f"{who}关闭会话", now)
@@ -510,15 +530,39 @@ class Inbox:
             return None
         return s.last_activity + config.auto_close_days * DAY
 
+    def _schedule(self, s: Session) -> None:
+        """(Re)file the session's auto-close deadline after its activity changed."""
+        t = self._timeout(s)
+        if t is None:
+            self._due.pop(s.id, None)
+            return
+        if self._due.get(s.id) == t:
+            return
+        self._due[s.id] = t
+        heapq.heappush(self._deadlines, (t, s.id))
+        if len(self._deadlines) > 2 * len(self._due) + 64:  # mostly stale: rebuild
+            self._deadlines = [(d, sid) for sid, d in self._due.items()]
+            heapq.heapify(self._deadlines)
+
+    def _drop_stale(self) -> None:
+        heap = self._deadlines
+        while heap and self._due.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)
+
     def next_deadline(self) -> float | None:
-        times = [t for sid in self._open.values()
-                 if (t := self._timeout(self.sessions[sid])) is not None]
-        return min(times, default=None)
+        self._drop_stale()
+        return self._deadlines[0][0] if self._deadlines else None
 
     def expire(self, now: float) -> list[int]:
         """Close every session idle for its channel's ``auto_close_days``."""
-        due = [sid for sid in list(self._open.values())
-               if (t := self._timeout(self.sessions[sid])) is not None and t <= now]
+        due: list[int] = []
+        while True:
+            self._drop_stale()
+            if not self._deadlines or self._deadlines[0][0] > now:
+                break
+            _, sid = heapq.heappop(self._deadlines)
+            self._due.pop(sid, None)
+            due.append(sid)
         for sid in due:
             self.close(sid, None, now)
         return due
@@ -582,6 +626,7 @@ class Inbox:
             self._leave_queue(s)
             if s.open:
                 del self._open[(s.channel, s.number, s.customer)]
+            self._due.pop(session_id, None)
             del self.sessions[session_id]
             self.messages.pop(session_id, None)
             self._notify(watchers, "session.gone", {"session": s})
@@ -617,6 +662,7 @@ class Inbox:
         self.sessions[s.id] = s
         self.messages[s.id] = []
         self._open[(s.channel, s.number, customer)] = s.id
+        self._schedule(s)
         if s.route == "message_queue" and s.owner is None:
             self._routes += 1
             s.task = f"msg-{s.id}-r{self._routes}"
@@ -651,6 +697,10 @@ class Inbox:
         self.messages[s.id].append(m)
         if direction is not Direction.SYSTEM:
             s.last_activity = now
+            self._schedule(s)
+        if direction is Direction.RECEIVED:
+            key = (s.channel, s.number, s.customer)
+            self.last_received[key] = max(now, self.last_received.get(key, now))
         self.out.append(SaveMessage(m))
         return m
 

@@ -28,6 +28,7 @@ from softswitch.messaging.sessions import (
 )
 
 KEEP_CLOSED_DAYS = 30
+WINDOW_DAYS = 7  # the longest provider window (Messenger's human_agent tag, 7 days)
 
 _SESSION_COLUMNS = ("id", "channel", "number", "customer", "origin", "created",
                     "last_activity", "route", "target", "owner", "state", "archived_by",
@@ -79,6 +80,9 @@ class Loaded:
     messages: list[Message]
     last_session: int
     last_message: int
+    # (channel, number, customer, time): the customers' last messages within the longest
+    # provider window (Messenger's human_agent tag, 7 days), any session
+    last_received: list[tuple[str, str, str, float]]
 
 
 async def load(store: Any, now: float) -> Loaded:
@@ -103,7 +107,12 @@ async def load(store: Any, now: float) -> Loaded:
                                         DeliveryStatus(r[9]), r[10], int(r[11])))
     last = await store.fetch("SELECT MAX(id) FROM messaging_sessions")
     last_m = await store.fetch("SELECT MAX(id) FROM messaging_messages")
-    return Loaded(sessions, messages, int(last[0][0] or 0), int(last_m[0][0] or 0))
+    received = [(r[0], r[1], r[2], float(r[3])) for r in await store.fetch(
+        "SELECT s.channel, s.number, s.customer, MAX(m.sent_at) FROM messaging_messages m"
+        " JOIN messaging_sessions s ON s.id = m.session"
+        " WHERE m.direction='received' AND m.sent_at >= ?"
+        " GROUP BY s.channel, s.number, s.customer", (now - WINDOW_DAYS * 86400.0,))]
+    return Loaded(sessions, messages, int(last[0][0] or 0), int(last_m[0][0] or 0), received)
 
 
 async def seen(store: Any, channel: str, provider_id: str) -> bool:
