@@ -489,6 +489,9 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
     app[READ_MARKS] = marks
     app[DIRECTORY] = directory
     service.extension_exists = lambda ext: router.config.extension(ext) is not None
+    reports = getattr(router.agentdesk, "reports", None)
+    if reports is not None:  # the queue reports: a waiting chat's row goes on at a restart
+        service.resume_report_rows = reports.rows.resume_calls
     add_routes(app, ENDPOINTS)
     from softswitch.messaging.livechat import attach as attach_livechat
 

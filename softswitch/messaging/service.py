@@ -75,6 +75,10 @@ class Messaging:
         # by channel type, and what they must hear of the core's effects
         self.senders: dict[str, Callable[[ChannelConfig, Job], Awaitable[SendResult]]] = {}
         self.observers: list[Callable[[list[Effect]], None]] = []
+        # the queue reports' rows (softswitch.reports.rows.ReportRows.resume_calls): told of
+        # the rows the sessions still waiting in a message queue continue at start-up
+        self.resume_report_rows: Callable[[list[tuple[str, str, str, str, float]]],
+                                          None] | None = None
 
     # --- life --------------------------------------------------------------------------
 
@@ -82,8 +86,11 @@ class Messaging:
         loaded = await rows.load(self.store, self.clock.wall())
         for s in loaded.sessions:
             self._channel_of[s.id] = s.channel
+        waiting, resumed = await self._waiting(loaded.sessions)
+        if self.resume_report_rows is not None:
+            self.resume_report_rows(resumed)
         self.inbox.restore(loaded.sessions, loaded.messages, loaded.last_session,
-                           loaded.last_message, loaded.last_received)
+                           loaded.last_message, loaded.last_received, waiting)
         self._apply()
         for m in loaded.messages:  # sent before the restart, not yet delivered
             if m.status is DeliveryStatus.PENDING:
@@ -101,6 +108,29 @@ class Messaging:
         self._arm()
         log.info("messaging started", channels=len(self.channels),
                  sessions=len(self.inbox.sessions), pending=len(self.outbox))
+
+    async def _waiting(self, sessions: list[Session]) -> tuple[
+            dict[int, tuple[str, float]], list[tuple[str, str, str, str, float]]]:
+        """The open queue sessions not taken over whose report row is still open (they
+        continue it, softswitch.messaging.sessions.Inbox.restore): session id -> (task,
+        seconds waited), and those rows for the reports. Decision: without the reports
+        (no recorder) the rows are not continued and each session joins again."""
+        if self.resume_report_rows is None or not hasattr(self.store, "fetch"):
+            return {}, []
+        by_id = {s.id: s for s in sessions if s.open and s.owner is None
+                 and s.route == "message_queue"}
+        now = self.clock.wall()
+        waiting: dict[int, tuple[str, float]] = {}
+        resumed: list[tuple[str, str, str, str, float]] = []
+        for task, queue, uid, caller, joined in await rows.waiting_rows(self.store):
+            sid = task.split("-")[1] if task.count("-") >= 2 else ""
+            s = by_id.get(int(sid)) if sid.isdigit() else None
+            if s is None or s.target != queue or s.id in waiting \
+                    or not self.inbox.queues.exists(queue):
+                continue
+            waiting[s.id] = (task, max(0.0, now - joined))
+            resumed.append((task, queue, uid, caller, joined))
+        return waiting, resumed
 
     async def close(self) -> None:
         if self._timer is not None:

@@ -69,7 +69,7 @@ the platform's API integrations (the extensions of ``messaging_api.integrations`
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -231,6 +231,8 @@ class QueuePort(Protocol):
 
     def arrived(self, task: str, queue: str, customer: str) -> None: ...
 
+    def resumed(self, task: str, queue: str, customer: str, waited: float) -> None: ...
+
     def reply(self, task: str, agent: str) -> str | None: ...
 
     def take_over(self, task: str, agent: str) -> str | None: ...
@@ -272,10 +274,19 @@ class Inbox:
 
     def restore(self, sessions: Iterable[Session], messages: Iterable[Message],
                 last_session: int, last_message: int,
-                last_received: Iterable[tuple[str, str, str, float]] = ()) -> None:
+                last_received: Iterable[tuple[str, str, str, float]] = (),
+                waiting: Mapping[int, tuple[str, float]] | None = None) -> None:
         """The persisted state: open sessions and their messages, and when each customer
         last wrote to each number (``last_received``). An open queue session not taken
-        over joins its queue again (the ACD kept nothing across the restart)."""
+        over is put back in its queue (the ACD kept nothing across the restart): with its
+        task id and the seconds it has waited when ``waiting`` (session id -> (task,
+        waited): its report row is still open) names it, so the row goes on; else it
+        joins again as a new task."""
+        waiting = waiting or {}
+        for task, _ in waiting.values():  # the tasks continued: later routes number on
+            rank = task.rpartition("-r")[2]
+            if rank.isdigit():
+                self._routes = max(self._routes, int(rank))
         for channel, number, customer, at in last_received:
             key = (channel, number, customer)
             self.last_received[key] = max(at, self.last_received.get(key, at))
@@ -286,6 +297,10 @@ class Inbox:
                 self._open[(s.channel, s.number, s.customer)] = s.id
                 self._schedule(s)
                 if s.route == "message_queue" and s.owner is None \
+                        and self.queues.exists(s.target) and s.id in waiting:
+                    s.task, waited = waiting[s.id]
+                    self.queues.resumed(s.task, s.target, s.customer, waited)
+                elif s.route == "message_queue" and s.owner is None \
                         and self.queues.exists(s.target):
                     self._routes += 1
                     s.task = f"msg-{s.id}-r{self._routes}"

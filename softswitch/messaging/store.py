@@ -115,6 +115,14 @@ async def load(store: Any, now: float) -> Loaded:
     return Loaded(sessions, messages, int(last[0][0] or 0), int(last_m[0][0] or 0), received)
 
 
+async def waiting_rows(store: Any) -> list[tuple[str, str, str, str, float]]:
+    """The report rows (``queue_calls``) of chat sessions that were waiting in a message
+    queue when the switch stopped: (task, queue, call_uid, caller, wall-clock join)."""
+    rows = await store.fetch("SELECT task, queue, call_uid, caller, joined_at FROM queue_calls"
+                             " WHERE left_at IS NULL AND task LIKE 'msg-%' ORDER BY joined_at")
+    return [(str(r[0]), str(r[1]), str(r[2]), str(r[3]), float(r[4])) for r in rows]
+
+
 async def seen(store: Any, channel: str, provider_id: str) -> bool:
     """A received message with this provider id is already stored (a replayed webhook)."""
     rows = await store.fetch("SELECT 1 FROM messaging_messages WHERE channel=? AND"
