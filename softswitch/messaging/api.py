@@ -500,9 +500,6 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
 
     add_routes(app, voice.ENDPOINTS)  # a voice call to the session's customer (§6.2)
 
-    # agents' replies with a file, served to the providers for 72 h (§3.1, §3.2)
-    files.attach(app, Path(router.config.config_dir) / "var" / "messaging-files",
-                 router.clock)
     service.sip_send = router.send_message
     router.message_sink = service.sip_message
     for c in config.message_channels:  # not in the OpenAPI document: the token is secret
@@ -528,6 +525,10 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
 
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
+    # agents' replies with a file, served to the providers for 72 h (§3.1, §3.2); its
+    # start-up sweep after the service's start, which queued the messages not yet sent
+    files.attach(app, Path(router.config.config_dir) / "var" / "messaging-files",
+                 router.clock, service.outbox.media)
     # campaigns and chat logs (admins), started after the service
     admin_api.attach(app, service, lambda: router.config.contacts.entries,
                      Path(config.config_dir) / "var" / "campaign-files")
