@@ -200,6 +200,7 @@ async def send_file(request: web.Request, service: Any, files: OutboundFiles) ->
     text = request.query.get("text", "")
     if len(text) > TEXT_MAX:
         raise ApiError(400, "invalid_field", f"text is at most {TEXT_MAX} characters", "text")
+    await service.recall(sid)  # a closed one is read back: 409 below, not 404
     inbox = service.inbox
     s = inbox.sessions.get(sid)
     if s is None or not inbox.sees(s, me):

@@ -45,6 +45,26 @@ Decisions on the manual's gaps (§12):
 * Visibility of a session in a message queue that a reload removed: nobody until it is
   transferred or closed (admins still read it).
 
+Memory (a contact center with thousands of chats a day): the open sessions and their
+messages are in memory; a closed one stays until unused for ``GRACE`` (an hour on the
+injected clock: an agent who just closed a chat, or is reading an archived one, reads it
+from memory, and a chat log burst does not read the store again each time), then `evict`
+lets it go; the shell (softswitch.messaging.service `recall`, `recall_lists`) reads it
+back from the store (`adopt`) when an agent opens it or lists the Archived or Campaign
+list, and the start-up loads only the open sessions. A customer who writes again opens a
+new session (§6.2) without reading the closed one. A closed session with a message not yet
+sent stays until its delivery result comes. Decision: a grace rather than at once, so that
+the operations that follow a close (the agent's view of it, the chat logs' deletes, the
+websocket deltas) find it in memory; the Archived lists after a read back cover the closed
+sessions of the last ``store.KEEP_CLOSED_DAYS`` days (as they did after a restart); older
+ones are in the chat logs.
+
+Auto-close deadlines are kept in a heap (one entry per change of a session's activity, the
+stale ones dropped lazily), so a message or the next deadline is O(log n), never a scan of
+the open sessions; the customers' last messages per (channel, number, customer) are an
+index kept as messages arrive (``last_received``: the WhatsApp / Messenger windows), any
+session, restored at start-up from the store (the last 7 days).
+
 The third-party platform (§4, §5.1, §6.2): a number whose destination is ``api`` routes its
 new sessions to the platform (``route`` and ``target`` "api", no owner). No agent sees them;
 the platform's API integrations (the extensions of ``messaging_api.integrations``, given as
@@ -69,6 +89,7 @@ the platform's API integrations (the extensions of ``messaging_api.integrations`
 from __future__ import annotations
 
 import heapq
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -81,6 +102,7 @@ CLOSED_TEXT = "会话已被关闭。"
 API_EVENT = 30031  # §4: the platform's "New message notification" (新消息通知)
 API_EVENT_NAME = "New message notification"
 DAY = 86400.0
+GRACE = 3600.0  # a closed session stays in memory this long after it was last used
 
 
 class Origin(Enum):
@@ -269,6 +291,9 @@ class Inbox:
         # (channel, number, customer) -> when the customer last wrote there, any session:
         # the 24-hour / 7-day windows of WhatsApp and Messenger, kept as messages arrive
         self.last_received: dict[tuple[str, str, str], float] = {}
+        # closed sessions in memory, least recently used first (id -> when last used):
+        # `evict` lets go of those unused for GRACE; the shell reads them back (`adopt`)
+        self._closed: OrderedDict[int, float] = OrderedDict()
 
     # --- restore (start-up) ---------------------------------------------------------------
 
@@ -293,6 +318,8 @@ class Inbox:
         for s in sessions:
             self.sessions[s.id] = s
             self.messages.setdefault(s.id, [])
+            if not s.open:  # one with a message not yet sent (the store's `load`)
+                self._closed[s.id] = float("-inf")
             if s.open:
                 self._open[(s.channel, s.number, s.customer)] = s.id
                 self._schedule(s)
@@ -313,6 +340,56 @@ class Inbox:
                 self.last_received[key] = max(m.time, self.last_received.get(key, m.time))
         self.next_session = max(self.next_session, last_session + 1)
         self.next_message = max(self.next_message, last_message + 1)
+
+    # --- memory: closed sessions come and go (module docstring) ---------------------------
+
+    def adopt(self, sessions: Iterable[Session], messages: Iterable[Message],
+              now: float) -> list[Session]:
+        """Closed sessions read back from the store (an agent opens or lists them): in
+        memory again until unused for GRACE. One already in memory is kept as it is (it may
+        be newer than its row)."""
+        added: list[Session] = []
+        for s in sessions:
+            if s.id in self.sessions or s.open:
+                continue
+            self.sessions[s.id] = s
+            self.messages[s.id] = []
+            added.append(s)
+        fresh = {s.id for s in added}
+        for m in messages:
+            if m.session in fresh:
+                self.messages[m.session].append(m)
+        for s in added:
+            self.messages[s.id].sort(key=lambda m: m.id)
+            self.touch(s.id, now)
+        return added
+
+    def touch(self, session_id: int, now: float) -> None:
+        """A closed session was used now: it stays GRACE longer."""
+        s = self.sessions.get(session_id)
+        if s is not None and not s.open:
+            self._closed[session_id] = now
+            self._closed.move_to_end(session_id)
+
+    def evict(self, now: float) -> list[int]:
+        """Let go of the closed sessions unused for GRACE (their rows are in the store),
+        except one with a message not yet sent (its delivery result still comes)."""
+        gone: list[int] = []
+        while self._closed:
+            sid, used = next(iter(self._closed.items()))
+            if used >= now - GRACE:
+                break
+            del self._closed[sid]
+            if any(m.status is DeliveryStatus.PENDING for m in self.messages.get(sid, ())):
+                self._closed[sid] = now  # looked at again in GRACE
+                continue
+            s = self.sessions.get(sid)
+            if s is not None and not s.open:
+                self._leave_queue(s)
+                del self.sessions[sid]
+                self.messages.pop(sid, None)
+                gone.append(sid)
+        return gone
 
     # --- who sees what (§6.5) --------------------------------------------------------------
 
@@ -518,6 +595,7 @@ class Inbox:
         s.state = SessionState.CLOSED
         del self._open[(s.channel, s.number, s.customer)]
         self._due.pop(s.id, None)
+        self.touch(s.id, now)
         self._system(s, CLOSED_TEXT, now)
         actor = (API if who == API else agent) if agent is not None else who
         self._event(s, "close", actor, f"{who}关闭会话", now)
@@ -642,6 +720,7 @@ class Inbox:
             if s.open:
                 del self._open[(s.channel, s.number, s.customer)]
             self._due.pop(session_id, None)
+            self._closed.pop(session_id, None)
             del self.sessions[session_id]
             self.messages.pop(session_id, None)
             self._notify(watchers, "session.gone", {"session": s})
