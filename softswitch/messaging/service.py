@@ -189,7 +189,7 @@ class Messaging:
         inbox = self.inbox
         await self.store.flush()
         sessions, messages = await rows.closed_since(
-            self.store, self.clock.wall(), set(inbox.sessions),
+            self.store, self.clock.wall(), agent, set(inbox.sessions),
             lambda s: inbox.sees(s, agent))
         self._adopt(sessions, messages)
         now = self.clock.wall()

@@ -118,14 +118,16 @@ async def session(store: Any, session_id: int) -> tuple[Session, list[Message]] 
     return _session(rows[0]), await messages_of(store, [session_id])
 
 
-async def closed_since(store: Any, now: float, skip: set[int],
+async def closed_since(store: Any, now: float, agent: str, skip: set[int],
                        keep: Any = None) -> tuple[list[Session], list[Message]]:
-    """The closed sessions active within ``KEEP_CLOSED_DAYS`` (ids in ``skip`` aside: they
-    are in memory) that ``keep(session)`` accepts, and their messages."""
+    """The closed sessions active within ``KEEP_CLOSED_DAYS`` that ``agent`` owned or
+    that had no owner (a queue's, the platform's) (ids in ``skip`` aside: they are in
+    memory), that ``keep(session)`` accepts, and their messages."""
     since = now - KEEP_CLOSED_DAYS * 86400.0
     sessions = [s for s in map(_session, await store.fetch(
         f"SELECT {', '.join(_SESSION_COLUMNS)} FROM messaging_sessions"
-        " WHERE state='closed' AND last_activity >= ? ORDER BY id", (since,)))
+        " WHERE state='closed' AND last_activity >= ? AND (owner = ? OR owner IS NULL)"
+        " ORDER BY id", (since, agent)))
         if s.id not in skip and (keep is None or keep(s))]
     return sessions, await messages_of(store, [s.id for s in sessions])
 

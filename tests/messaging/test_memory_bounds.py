@@ -128,3 +128,26 @@ async def listed_and_readable(h: Harness, ids: list[int], read: bool = False) ->
     status, data = await h.api("1002", "GET", "/channels")  # an admin: counters
     numbers = {n["number"]: n for n in data["channels"][0]["numbers"]}
     assert numbers[EXT_NUMBER]["received"] == 40
+
+
+async def test_a_closed_queue_session_is_read_back_for_the_queue_agents(
+        any_store: Any) -> None:
+    provider_ = await FakeProvider().start()
+    clock = VirtualClock()
+    config_ = channel(provider_.base)
+    svc, _ = service(any_store, clock, provider_.base)
+    await svc.start()
+    try:
+        m = await svc.receive(config_, inbound("q1", "+14102161183", "to the queue"))
+        svc.run(lambda inbox, now: inbox.close(m.session, None, now))  # never taken over
+        clock.advance(GRACE + 1)
+        svc.run(lambda inbox, now: None)
+        assert m.session not in svc.inbox.sessions
+        for agent in ("2000", "2001"):
+            await svc.recall_lists(agent)
+            assert [s.id for s in svc.inbox.list_for(agent, True)] == [m.session]
+        await svc.recall_lists("3000")  # not a queue agent
+        assert svc.inbox.list_for("3000", True) == []
+    finally:
+        await svc.close()
+        await provider_.stop()
