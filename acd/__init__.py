@@ -43,6 +43,7 @@ Inputs (each returns an `Output` with ``.commands`` and ``.events``; also unpack
             and statistics; removed queues' callers go to failover; see its docstring)
     restart: restore_agent(agent, queue, now, signed_in=, paused=, reason=, wrapup_until=)
             restore_callback(task, queue, now, caller=, number=, joined=, expires=)
+            restore_message_session(task, queue, now, caller=, joined=)
             (the state the shell persisted; no "new sign-in / pause / request" events)
     time:   tick(now) runs every deadline <= now; next_deadline() -> float | None says when
             to call it next. Every handle_* also runs the deadlines due by its ``now``.

@@ -698,6 +698,19 @@ class Acd:
 
     # --- message queues (omnichannel.md §5.3) ---------------------------------------------
 
+    def restore_message_session(self, task: TaskId, queue: QueueId, now: float, *,
+                                caller: str, joined: float) -> Output:
+        """Put back a chat session that waited in message queue ``queue`` (not taken over)
+        before a restart, waiting since ``joined`` (engine time): like `restore_callback`,
+        not a new join (no TaskJoined event), so its report row continues."""
+        self._begin(now)
+        if queue not in self.messages.queues:
+            raise AcdInputError(f"no message queue {queue!r}")
+        if task in self._tasks or self.messages.has(task):
+            raise AcdInputError(f"task {task!r} is already in the engine")
+        self.messages.restore(task, queue, caller, min(joined, now), self._out)
+        return self._end(now)
+
     def handle_message_reply(self, task: TaskId, agent: AgentId, now: float) -> Output:
         """An agent replied in a queue session; in auto take-over mode the first reply takes
         the session over. Rejected if another agent owns the session."""

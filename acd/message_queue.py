@@ -102,6 +102,21 @@ class MessageQueues:
         self._emit(TaskJoined(now, task, queue, caller, len(waiting)), queue)
         out.commands.append(ShowSession(task, queue, config.agents))
 
+    def restore(self, task: TaskId, queue: QueueId, caller: str, joined: float,
+                out: Output) -> None:
+        """A session that was waiting in ``queue`` before a restart, waiting since
+        ``joined`` (engine time): shown to the queue's agents again, not a new join (no
+        TaskJoined; the statistics count it waiting, the report row of its first join goes
+        on)."""
+        config = self.queues[queue]
+        self._sessions[task] = Session(task, config, joined)
+        waiting = self._waiting[queue]
+        waiting.append(task)
+        stats = self.stats.get(queue)
+        if stats is not None:
+            stats.apply(TaskJoined(joined, task, queue, caller, len(waiting)))
+        out.commands.append(ShowSession(task, queue, config.agents))
+
     def reply(self, task: TaskId, agent: AgentId, now: float, out: Output) -> None:
         s = self._session(task, agent, now, out, "message_reply")
         if s is None:

@@ -231,6 +231,14 @@ def _id(request: web.Request) -> int:
     return int(raw)
 
 
+async def _sid(request: web.Request) -> int:
+    """The session of the path, read back from the store when it is a closed one no
+    longer in memory (softswitch.messaging.sessions: closed sessions leave memory)."""
+    sid = _id(request)
+    await _service(request).recall(sid)
+    return sid
+
+
 async def _run(request: web.Request, op: Any) -> Any:
     """One operation on the sessions; what it changed is committed before the answer (an
     acknowledged reply or take-over survives a crash)."""
@@ -252,7 +260,10 @@ def _session_reply(request: web.Request, session: Any) -> web.Response:
 async def list_sessions(request: web.Request) -> web.Response:
     which = parse(ListQuery, dict(request.query), "query").list
     me = principal(request).extension
-    inbox = _service(request).inbox
+    service = _service(request)
+    if which != "recent":  # closed sessions are listed there: read back from the store
+        await service.recall_lists(me)
+    inbox = service.inbox
     marks = request.app[READ_MARKS]
     rows = []
     listed = inbox.campaign_list(me) if which == "campaign" else \
@@ -268,13 +279,15 @@ async def list_sessions(request: web.Request) -> web.Response:
 
 async def mark_read(request: web.Request) -> web.Response:
     req = await body(request, ReadRequest)
-    me, sid = principal(request).extension, _id(request)
+    me, sid = principal(request).extension, await _sid(request)
     inbox = _service(request).inbox
     s = await _run(request, lambda inbox, now: inbox.session_for(sid, me))
     messages = inbox.messages.get(s.id, [])
     last = messages[-1].id if messages else 0
     upto = last if req.message is None else min(req.message, last)
-    keep = {x.id for x in inbox.sessions.values() if inbox.sees(x, me)}
+    # the marks of the sessions the agent sees, and of those not in memory (closed)
+    keep = {x.id for x in inbox.sessions.values() if inbox.sees(x, me)} | \
+        {sid for sid in request.app[READ_MARKS].marks.get(me, {}) if sid not in inbox.sessions}
     marks = request.app[READ_MARKS]
     marks.mark(me, s.id, upto, keep)
     await _service(request).store.flush()
@@ -303,7 +316,7 @@ async def start_session(request: web.Request) -> web.Response:
 
 async def get_session(request: web.Request) -> web.Response:
     who = principal(request)
-    sid = _id(request)
+    sid = await _sid(request)
     s = await _run(request, lambda inbox, now: inbox.session_for(sid, who.extension,
                                                                  who.admin))
     return _session_reply(request, s)
@@ -313,7 +326,7 @@ async def reply(request: web.Request) -> web.Response:
     req = await body(request, ReplyRequest)
     if not req.text and not req.media and req.template is None:
         raise ApiError(400, "invalid_field", "text or media is required", "text")
-    me, sid = principal(request).extension, _id(request)
+    me, sid = principal(request).extension, await _sid(request)
     service = _service(request)
     session = service.inbox.sessions.get(sid)
     if session is not None and not service.inbox.sees(session, me):
@@ -332,14 +345,14 @@ async def reply(request: web.Request) -> web.Response:
 
 
 async def take_over(request: web.Request) -> web.Response:
-    me, sid = principal(request).extension, _id(request)
+    me, sid = principal(request).extension, await _sid(request)
     s = await _run(request, lambda inbox, now: inbox.take_over(sid, me, now))
     return _session_reply(request, s)
 
 
 async def transfer(request: web.Request) -> web.Response:
     req = await body(request, SessionTransferRequest)
-    me, sid = principal(request).extension, _id(request)
+    me, sid = principal(request).extension, await _sid(request)
     exists = _service(request).extension_exists
 
     def op(inbox: Inbox, now: float) -> Any:
@@ -352,19 +365,19 @@ async def transfer(request: web.Request) -> web.Response:
 
 async def archive(request: web.Request) -> web.Response:
     req = await body(request, ArchiveRequest)
-    me, sid = principal(request).extension, _id(request)
+    me, sid = principal(request).extension, await _sid(request)
     s = await _run(request, lambda inbox, now: inbox.archive(sid, me, req.archived))
     return web.json_response({"session": s.as_json(me)})
 
 
 async def close(request: web.Request) -> web.Response:
-    me, sid = principal(request).extension, _id(request)
+    me, sid = principal(request).extension, await _sid(request)
     s = await _run(request, lambda inbox, now: inbox.close(sid, me, now))
     return web.json_response({"session": s.as_json(me)})
 
 
 async def remove(request: web.Request) -> web.Response:
-    me, sid = principal(request).extension, _id(request)
+    me, sid = principal(request).extension, await _sid(request)
     await _run(request, lambda inbox, now: inbox.remove(sid, me))
     return web.json_response({"removed": sid})
 
@@ -372,7 +385,7 @@ async def remove(request: web.Request) -> web.Response:
 async def channels(request: web.Request) -> web.Response:
     if not principal(request).admin:
         raise ApiError(403, "forbidden", "only admins see the message channels")
-    return web.json_response({"channels": _service(request).channel_rows()})
+    return web.json_response({"channels": await _service(request).channel_rows()})
 
 
 def _whatsapp(request: web.Request) -> WhatsAppAdapter:
@@ -489,6 +502,9 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
     app[READ_MARKS] = marks
     app[DIRECTORY] = directory
     service.extension_exists = lambda ext: router.config.extension(ext) is not None
+    reports = getattr(router.agentdesk, "reports", None)
+    if reports is not None:  # the queue reports: a waiting chat's row goes on at a restart
+        service.resume_report_rows = reports.rows.resume_calls
     add_routes(app, ENDPOINTS)
     from softswitch.messaging.livechat import attach as attach_livechat
 
@@ -497,9 +513,6 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
 
     add_routes(app, voice.ENDPOINTS)  # a voice call to the session's customer (§6.2)
 
-    # agents' replies with a file, served to the providers for 72 h (§3.1, §3.2)
-    files.attach(app, Path(router.config.config_dir) / "var" / "messaging-files",
-                 router.clock)
     service.sip_send = router.send_message
     router.message_sink = service.sip_message
     for c in config.message_channels:  # not in the OpenAPI document: the token is secret
@@ -525,6 +538,10 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
 
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
+    # agents' replies with a file, served to the providers for 72 h (§3.1, §3.2); its
+    # start-up sweep after the service's start, which queued the messages not yet sent
+    files.attach(app, Path(router.config.config_dir) / "var" / "messaging-files",
+                 router.clock, service.outbox.media)
     # campaigns and chat logs (admins), started after the service
     admin_api.attach(app, service, lambda: router.config.contacts.entries,
                      Path(config.config_dir) / "var" / "campaign-files")

@@ -33,6 +33,11 @@ Decisions:
   loaded from).
 * Retention 72 hours (§3.2, §3.12): a file older than that answers 404 at once, and an
   hourly sweep on the injected clock deletes it (like Live Chat's visitors' images).
+  Except while its message is not yet sent (queued or retried: a provider down for
+  days): the file is kept and served until the provider took the message (or refused it
+  for good, or it was deleted), then it goes at the next sweep (the 72 hours count from
+  the upload, so that sweep deletes it). ``in_use`` gives those files' names (the
+  messaging service's outbox, `softswitch.messaging.general.Outbox.media`).
 * ``text`` (optional, up to 2000 characters) goes with the file in the same message.
 * These files are the agents' replies, apart from the campaigns' (softswitch.messaging
   .campaign_files: ``var/campaign-files``, ``/messaging/files/{hex}/{name}``): here
@@ -46,6 +51,7 @@ import contextlib
 import os
 import re
 import secrets
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -85,9 +91,11 @@ def _mb(n: int) -> str:
 class OutboundFiles:
     """The files agents send, under ``directory``, kept ``RETENTION`` seconds."""
 
-    def __init__(self, directory: Path, clock: Clock) -> None:
+    def __init__(self, directory: Path, clock: Clock,
+                 in_use: Callable[[], Iterable[str]] = tuple) -> None:
         self.directory = directory
         self.clock = clock
+        self.in_use = in_use  # the media URLs of the messages not yet sent
         self._sweeper: TimerHandle | None = None
         self._tasks: set[asyncio.Task[list[str]]] = set()
 
@@ -105,8 +113,12 @@ class OutboundFiles:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _kept(self) -> set[str]:
+        return {url.rpartition("/")[2] for url in self.in_use() if PATH + "/" in url}
+
     async def sweep(self) -> list[str]:
-        gone = await asyncio.to_thread(_sweep, self.directory, self.clock.wall())
+        gone = await asyncio.to_thread(_sweep, self.directory, self.clock.wall(),
+                                       self._kept())
         if gone:
             log.info("outbound files expired", files=len(gone))
         return gone
@@ -120,7 +132,9 @@ class OutboundFiles:
             written = target.stat().st_mtime
         except FileNotFoundError:
             return None
-        return target if written >= self.clock.wall() - RETENTION else None
+        if written >= self.clock.wall() - RETENTION or name in self._kept():
+            return target
+        return None
 
     async def store(self, request: web.Request, name: str, ctype: str, limit: int) -> int:
         """Stream the request's body into ``name``; its size. 413 past ``limit``, 415 when
@@ -161,13 +175,13 @@ class OutboundFiles:
             (self.directory / name).unlink()
 
 
-def _sweep(directory: Path, now: float) -> list[str]:
+def _sweep(directory: Path, now: float, keep: set[str]) -> list[str]:
     gone: list[str] = []
     if not directory.is_dir():
         return gone
     for f in directory.iterdir():
         with contextlib.suppress(FileNotFoundError):
-            if f.is_file() and f.stat().st_mtime < now - RETENTION:
+            if f.is_file() and f.name not in keep and f.stat().st_mtime < now - RETENTION:
                 f.unlink()
                 gone.append(f.name)
     return gone
@@ -187,6 +201,7 @@ async def send_file(request: web.Request, service: Any, files: OutboundFiles) ->
     text = request.query.get("text", "")
     if len(text) > TEXT_MAX:
         raise ApiError(400, "invalid_field", f"text is at most {TEXT_MAX} characters", "text")
+    await service.recall(sid)  # a closed one is read back: 409 below, not 404
     inbox = service.inbox
     s = inbox.sessions.get(sid)
     if s is None or not inbox.sees(s, me):
@@ -242,9 +257,11 @@ ENDPOINTS = [Endpoint(
     tag="messaging")]
 
 
-def attach(app: web.Application, directory: Path, clock: Clock) -> OutboundFiles:
-    """The upload endpoint and the files' public URL on the switch's app."""
-    files = OutboundFiles(directory, clock)
+def attach(app: web.Application, directory: Path, clock: Clock,
+           in_use: Callable[[], Iterable[str]] = tuple) -> OutboundFiles:
+    """The upload endpoint and the files' public URL on the switch's app; ``in_use``:
+    the media URLs of the messages not yet sent (kept past the 72 hours)."""
+    files = OutboundFiles(directory, clock, in_use)
     app[FILES] = files
 
     async def serve(request: web.Request) -> web.StreamResponse:

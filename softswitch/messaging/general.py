@@ -362,6 +362,14 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._heap)
 
+    def media(self) -> set[str]:
+        """The media URLs of the messages not yet sent (queued, waiting for a retry, or on
+        the wire): the files they refer to must stay (softswitch.messaging.files)."""
+        jobs = [job for _, _, job in self._heap]
+        if self._sending is not None:
+            jobs.append(self._sending)
+        return {url for job in jobs for url in job.media}
+
     def cancel(self, session: int, messages: frozenset[int] | None = None) -> list[int]:
         """Drop the session's pending jobs (``messages`` None) or these messages' of it
         (see the module's decision): the message ids cancelled, in-flight ones included."""

@@ -725,6 +725,7 @@ class _Connection:
                 visitor.form = check_form(self.options.form, frame.get("form"))
         self.visitor = visitor
         visitor.sockets.add(self.ws)
+        await self.chat.service.recall_latest(self.channel.name, address)  # if closed
         s = self.chat.latest(self.channel, address)
         history = []
         if s is not None:

@@ -75,6 +75,10 @@ class Messaging:
         # by channel type, and what they must hear of the core's effects
         self.senders: dict[str, Callable[[ChannelConfig, Job], Awaitable[SendResult]]] = {}
         self.observers: list[Callable[[list[Effect]], None]] = []
+        # the queue reports' rows (softswitch.reports.rows.ReportRows.resume_calls): told of
+        # the rows the sessions still waiting in a message queue continue at start-up
+        self.resume_report_rows: Callable[[list[tuple[str, str, str, str, float]]],
+                                          None] | None = None
 
     # --- life --------------------------------------------------------------------------
 
@@ -82,8 +86,11 @@ class Messaging:
         loaded = await rows.load(self.store, self.clock.wall())
         for s in loaded.sessions:
             self._channel_of[s.id] = s.channel
+        waiting, resumed = await self._waiting(loaded.sessions)
+        if self.resume_report_rows is not None:
+            self.resume_report_rows(resumed)
         self.inbox.restore(loaded.sessions, loaded.messages, loaded.last_session,
-                           loaded.last_message)
+                           loaded.last_message, loaded.last_received, waiting)
         self._apply()
         for m in loaded.messages:  # sent before the restart, not yet delivered
             if m.status is DeliveryStatus.PENDING:
@@ -101,6 +108,29 @@ class Messaging:
         self._arm()
         log.info("messaging started", channels=len(self.channels),
                  sessions=len(self.inbox.sessions), pending=len(self.outbox))
+
+    async def _waiting(self, sessions: list[Session]) -> tuple[
+            dict[int, tuple[str, float]], list[tuple[str, str, str, str, float]]]:
+        """The open queue sessions not taken over whose report row is still open (they
+        continue it, softswitch.messaging.sessions.Inbox.restore): session id -> (task,
+        seconds waited), and those rows for the reports. Decision: without the reports
+        (no recorder) the rows are not continued and each session joins again."""
+        if self.resume_report_rows is None or not hasattr(self.store, "fetch"):
+            return {}, []
+        by_id = {s.id: s for s in sessions if s.open and s.owner is None
+                 and s.route == "message_queue"}
+        now = self.clock.wall()
+        waiting: dict[int, tuple[str, float]] = {}
+        resumed: list[tuple[str, str, str, str, float]] = []
+        for task, queue, uid, caller, joined in await rows.waiting_rows(self.store):
+            sid = task.split("-")[1] if task.count("-") >= 2 else ""
+            s = by_id.get(int(sid)) if sid.isdigit() else None
+            if s is None or s.target != queue or s.id in waiting \
+                    or not self.inbox.queues.exists(queue):
+                continue
+            waiting[s.id] = (task, max(0.0, now - joined))
+            resumed.append((task, queue, uid, caller, joined))
+        return waiting, resumed
 
     async def close(self) -> None:
         if self._timer is not None:
@@ -137,16 +167,46 @@ class Messaging:
 
     def last_inbound(self, channel: str, number: str, customer: str) -> float | None:
         """When the customer last wrote to this channel number (any session): the
-        24-hour and 7-day windows of WhatsApp and Messenger."""
-        last: float | None = None
-        for s in self.inbox.sessions.values():
-            if s.channel != channel or s.number != number or s.customer != customer:
-                continue
-            for m in reversed(self.inbox.messages.get(s.id, ())):
-                if m.direction is Direction.RECEIVED:
-                    last = m.time if last is None else max(last, m.time)
-                    break
-        return last
+        24-hour and 7-day windows of WhatsApp and Messenger (the core's index, O(1))."""
+        return self.inbox.last_received.get((channel, number, customer))
+
+    # --- closed sessions, read back from the store (softswitch.messaging.sessions) ----------
+
+    async def recall(self, session_id: int) -> None:
+        """Before an operation on one session: a closed one no longer in memory is read
+        back (for GRACE), so the core answers as if it had never left."""
+        if session_id in self.inbox.sessions:
+            self.inbox.touch(session_id, self.clock.wall())
+            return
+        await self.store.flush()
+        found = await rows.session(self.store, session_id)
+        if found is not None:
+            self._adopt([found[0]], found[1])
+
+    async def recall_lists(self, agent: str) -> None:
+        """Before the agent's Archived or Campaign list: their closed sessions (within
+        store.KEEP_CLOSED_DAYS) are read back."""
+        inbox = self.inbox
+        await self.store.flush()
+        sessions, messages = await rows.closed_since(
+            self.store, self.clock.wall(), agent, set(inbox.sessions),
+            lambda s: inbox.sees(s, agent))
+        self._adopt(sessions, messages)
+        now = self.clock.wall()
+        for s in inbox.list_for(agent, True) + inbox.campaign_list(agent):
+            inbox.touch(s.id, now)
+
+    async def recall_latest(self, channel: str, customer: str) -> None:
+        """The customer's last session on the channel (Live Chat shows its history to a
+        returning visitor), read back if it is closed and no longer in memory."""
+        await self.store.flush()
+        sid = await rows.latest_of(self.store, channel, customer)
+        if sid is not None:
+            await self.recall(sid)
+
+    def _adopt(self, sessions: list[Session], messages: list[Message]) -> None:
+        for s in self.inbox.adopt(sessions, messages, self.clock.wall()):
+            self._channel_of[s.id] = s.channel
 
     def prepare_reply(self, session_id: int, text: str, media: tuple[str, ...],
                       template: dict[str, Any] | None) -> tuple[str, tuple[str, ...]]:
@@ -181,6 +241,8 @@ class Messaging:
                 self._notify(e)
             elif isinstance(e, Send):
                 self._queue(e.message, self.inbox.sessions[e.message.session])
+        for sid in self.inbox.evict(self.clock.wall()):
+            self._channel_of.pop(sid, None)
         self._arm()
 
     def _notify(self, e: Notify) -> None:
@@ -320,27 +382,32 @@ class Messaging:
     def history(self, session: Session) -> list[dict[str, object]]:
         return [m.as_json() for m in self.inbox.messages.get(session.id, [])]
 
-    def channel_rows(self) -> list[dict[str, object]]:
-        """Channels with their status and per-number counters (§2.5: agents' sends)."""
+    async def channel_rows(self) -> list[dict[str, object]]:
+        """Channels with their status and per-number counters (§2.5: agents' sends),
+        counted in the store (closed sessions included)."""
+        await self.store.flush()
+        counts: dict[tuple[str, str], dict[str, int]] = {}
+        for channel, number, direction, status, n in await self.store.fetch(
+                "SELECT s.channel, s.number, m.direction, m.status, COUNT(*)"
+                " FROM messaging_messages m JOIN messaging_sessions s ON s.id = m.session"
+                " WHERE m.direction IN ('received', 'sent')"
+                " GROUP BY s.channel, s.number, m.direction, m.status"):
+            tally = counts.setdefault((channel, number), {
+                "total_sent": 0, "sent_successfully": 0, "failed": 0, "received": 0})
+            if direction == Direction.RECEIVED.value:
+                tally["received"] += int(n)
+            elif status != DeliveryStatus.PENDING.value:
+                tally["total_sent"] += int(n)
+                if status == DeliveryStatus.SENT.value:
+                    tally["sent_successfully"] += int(n)
+                elif status == DeliveryStatus.FAILED.value:
+                    tally["failed"] += int(n)
         out: list[dict[str, object]] = []
         for c in self.channels.values():
-            numbers = []
-            for n in c.numbers:
-                sent = ok = failed = received = 0
-                for s in self.inbox.sessions.values():
-                    if s.channel != c.name or s.number != n.number:
-                        continue
-                    for m in self.inbox.messages.get(s.id, ()):
-                        if m.direction is Direction.RECEIVED:
-                            received += 1
-                        elif m.direction is Direction.SENT and \
-                                m.status is not DeliveryStatus.PENDING:
-                            sent += 1
-                            ok += m.status is DeliveryStatus.SENT
-                            failed += m.status is DeliveryStatus.FAILED
-                numbers.append({"number": n.number, "total_sent": sent,
-                                "sent_successfully": ok, "failed": failed,
-                                "received": received})
+            numbers: list[dict[str, object]] = [
+                {"number": n.number, **counts.get((c.name, n.number), {
+                    "total_sent": 0, "sent_successfully": 0, "failed": 0, "received": 0})}
+                for n in c.numbers]
             client = self.clients.get(c.name)
             row: dict[str, object] = {"name": c.name, "type": c.type, "numbers": numbers}
             if client is not None:

@@ -45,6 +45,26 @@ Decisions on the manual's gaps (§12):
 * Visibility of a session in a message queue that a reload removed: nobody until it is
   transferred or closed (admins still read it).
 
+Memory (a contact center with thousands of chats a day): the open sessions and their
+messages are in memory; a closed one stays until unused for ``GRACE`` (an hour on the
+injected clock: an agent who just closed a chat, or is reading an archived one, reads it
+from memory, and a chat log burst does not read the store again each time), then `evict`
+lets it go; the shell (softswitch.messaging.service `recall`, `recall_lists`) reads it
+back from the store (`adopt`) when an agent opens it or lists the Archived or Campaign
+list, and the start-up loads only the open sessions. A customer who writes again opens a
+new session (§6.2) without reading the closed one. A closed session with a message not yet
+sent stays until its delivery result comes. Decision: a grace rather than at once, so that
+the operations that follow a close (the agent's view of it, the chat logs' deletes, the
+websocket deltas) find it in memory; the Archived lists after a read back cover the closed
+sessions of the last ``store.KEEP_CLOSED_DAYS`` days (as they did after a restart); older
+ones are in the chat logs.
+
+Auto-close deadlines are kept in a heap (one entry per change of a session's activity, the
+stale ones dropped lazily), so a message or the next deadline is O(log n), never a scan of
+the open sessions; the customers' last messages per (channel, number, customer) are an
+index kept as messages arrive (``last_received``: the WhatsApp / Messenger windows), any
+session, restored at start-up from the store (the last 7 days).
+
 The third-party platform (§4, §5.1, §6.2): a number whose destination is ``api`` routes its
 new sessions to the platform (``route`` and ``target`` "api", no owner). No agent sees them;
 the platform's API integrations (the extensions of ``messaging_api.integrations``, given as
@@ -68,7 +88,9 @@ the platform's API integrations (the extensions of ``messaging_api.integrations`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import heapq
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -80,6 +102,7 @@ CLOSED_TEXT = "会话已被关闭。"
 API_EVENT = 30031  # §4: the platform's "New message notification" (新消息通知)
 API_EVENT_NAME = "New message notification"
 DAY = 86400.0
+GRACE = 3600.0  # a closed session stays in memory this long after it was last used
 
 
 class Origin(Enum):
@@ -230,6 +253,8 @@ class QueuePort(Protocol):
 
     def arrived(self, task: str, queue: str, customer: str) -> None: ...
 
+    def resumed(self, task: str, queue: str, customer: str, waited: float) -> None: ...
+
     def reply(self, task: str, agent: str) -> str | None: ...
 
     def take_over(self, task: str, agent: str) -> str | None: ...
@@ -258,27 +283,113 @@ class Inbox:
         self.next_message = 1
         self._routes = 0
         self.out: list[Effect] = []
+        # auto-close (§6.3): each open session's deadline, and a heap of (deadline, id)
+        # whose entries are stale when they differ from ``_due`` (dropped lazily, the heap
+        # rebuilt when stale entries outnumber the live ones): O(log n) per change
+        self._due: dict[int, float] = {}
+        self._deadlines: list[tuple[float, int]] = []
+        # (channel, number, customer) -> when the customer last wrote there, any session:
+        # the 24-hour / 7-day windows of WhatsApp and Messenger, kept as messages arrive
+        self.last_received: dict[tuple[str, str, str], float] = {}
+        # closed sessions in memory, least recently used first (id -> when last used):
+        # `evict` lets go of those unused for GRACE; the shell reads them back (`adopt`)
+        self._closed: OrderedDict[int, float] = OrderedDict()
 
     # --- restore (start-up) ---------------------------------------------------------------
 
     def restore(self, sessions: Iterable[Session], messages: Iterable[Message],
-                last_session: int, last_message: int) -> None:
-        """The persisted state: open sessions and their messages. An open queue session
-        not taken over joins its queue again (the ACD kept nothing across the restart)."""
+                last_session: int, last_message: int,
+                last_received: Iterable[tuple[str, str, str, float]] = (),
+                waiting: Mapping[int, tuple[str, float]] | None = None) -> None:
+        """The persisted state: open sessions and their messages, and when each customer
+        last wrote to each number (``last_received``). An open queue session not taken
+        over is put back in its queue (the ACD kept nothing across the restart): with its
+        task id and the seconds it has waited when ``waiting`` (session id -> (task,
+        waited): its report row is still open) names it, so the row goes on; else it
+        joins again as a new task."""
+        waiting = waiting or {}
+        for task, _ in waiting.values():  # the tasks continued: later routes number on
+            rank = task.rpartition("-r")[2]
+            if rank.isdigit():
+                self._routes = max(self._routes, int(rank))
+        for channel, number, customer, at in last_received:
+            key = (channel, number, customer)
+            self.last_received[key] = max(at, self.last_received.get(key, at))
         for s in sessions:
             self.sessions[s.id] = s
             self.messages.setdefault(s.id, [])
+            if not s.open:  # one with a message not yet sent (the store's `load`)
+                self._closed[s.id] = float("-inf")
             if s.open:
                 self._open[(s.channel, s.number, s.customer)] = s.id
+                self._schedule(s)
                 if s.route == "message_queue" and s.owner is None \
+                        and self.queues.exists(s.target) and s.id in waiting:
+                    s.task, waited = waiting[s.id]
+                    self.queues.resumed(s.task, s.target, s.customer, waited)
+                elif s.route == "message_queue" and s.owner is None \
                         and self.queues.exists(s.target):
                     self._routes += 1
                     s.task = f"msg-{s.id}-r{self._routes}"
                     self.queues.arrived(s.task, s.target, s.customer)
         for m in messages:
             self.messages.setdefault(m.session, []).append(m)
+            owner = self.sessions.get(m.session)
+            if m.direction is Direction.RECEIVED and owner is not None:
+                key = (owner.channel, owner.number, owner.customer)
+                self.last_received[key] = max(m.time, self.last_received.get(key, m.time))
         self.next_session = max(self.next_session, last_session + 1)
         self.next_message = max(self.next_message, last_message + 1)
+
+    # --- memory: closed sessions come and go (module docstring) ---------------------------
+
+    def adopt(self, sessions: Iterable[Session], messages: Iterable[Message],
+              now: float) -> list[Session]:
+        """Closed sessions read back from the store (an agent opens or lists them): in
+        memory again until unused for GRACE. One already in memory is kept as it is (it may
+        be newer than its row)."""
+        added: list[Session] = []
+        for s in sessions:
+            if s.id in self.sessions or s.open:
+                continue
+            self.sessions[s.id] = s
+            self.messages[s.id] = []
+            added.append(s)
+        fresh = {s.id for s in added}
+        for m in messages:
+            if m.session in fresh:
+                self.messages[m.session].append(m)
+        for s in added:
+            self.messages[s.id].sort(key=lambda m: m.id)
+            self.touch(s.id, now)
+        return added
+
+    def touch(self, session_id: int, now: float) -> None:
+        """A closed session was used now: it stays GRACE longer."""
+        s = self.sessions.get(session_id)
+        if s is not None and not s.open:
+            self._closed[session_id] = now
+            self._closed.move_to_end(session_id)
+
+    def evict(self, now: float) -> list[int]:
+        """Let go of the closed sessions unused for GRACE (their rows are in the store),
+        except one with a message not yet sent (its delivery result still comes)."""
+        gone: list[int] = []
+        while self._closed:
+            sid, used = next(iter(self._closed.items()))
+            if used >= now - GRACE:
+                break
+            del self._closed[sid]
+            if any(m.status is DeliveryStatus.PENDING for m in self.messages.get(sid, ())):
+                self._closed[sid] = now  # looked at again in GRACE
+                continue
+            s = self.sessions.get(sid)
+            if s is not None and not s.open:
+                self._leave_queue(s)
+                del self.sessions[sid]
+                self.messages.pop(sid, None)
+                gone.append(sid)
+        return gone
 
     # --- who sees what (§6.5) --------------------------------------------------------------
 
@@ -483,6 +594,8 @@ class Inbox:
         self._leave_queue(s)
         s.state = SessionState.CLOSED
         del self._open[(s.channel, s.number, s.customer)]
+        self._due.pop(s.id, None)
+        self.touch(s.id, now)
         self._system(s, CLOSED_TEXT, now)
         actor = (API if who == API else agent) if agent is not None else who
         self._event(s, "close", actor, f"{who}关闭会话", now)
@@ -510,15 +623,39 @@ class Inbox:
             return None
         return s.last_activity + config.auto_close_days * DAY
 
+    def _schedule(self, s: Session) -> None:
+        """(Re)file the session's auto-close deadline after its activity changed."""
+        t = self._timeout(s)
+        if t is None:
+            self._due.pop(s.id, None)
+            return
+        if self._due.get(s.id) == t:
+            return
+        self._due[s.id] = t
+        heapq.heappush(self._deadlines, (t, s.id))
+        if len(self._deadlines) > 2 * len(self._due) + 64:  # mostly stale: rebuild
+            self._deadlines = [(d, sid) for sid, d in self._due.items()]
+            heapq.heapify(self._deadlines)
+
+    def _drop_stale(self) -> None:
+        heap = self._deadlines
+        while heap and self._due.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)
+
     def next_deadline(self) -> float | None:
-        times = [t for sid in self._open.values()
-                 if (t := self._timeout(self.sessions[sid])) is not None]
-        return min(times, default=None)
+        self._drop_stale()
+        return self._deadlines[0][0] if self._deadlines else None
 
     def expire(self, now: float) -> list[int]:
         """Close every session idle for its channel's ``auto_close_days``."""
-        due = [sid for sid in list(self._open.values())
-               if (t := self._timeout(self.sessions[sid])) is not None and t <= now]
+        due: list[int] = []
+        while True:
+            self._drop_stale()
+            if not self._deadlines or self._deadlines[0][0] > now:
+                break
+            _, sid = heapq.heappop(self._deadlines)
+            self._due.pop(sid, None)
+            due.append(sid)
         for sid in due:
             self.close(sid, None, now)
         return due
@@ -582,6 +719,8 @@ class Inbox:
             self._leave_queue(s)
             if s.open:
                 del self._open[(s.channel, s.number, s.customer)]
+            self._due.pop(session_id, None)
+            self._closed.pop(session_id, None)
             del self.sessions[session_id]
             self.messages.pop(session_id, None)
             self._notify(watchers, "session.gone", {"session": s})
@@ -617,6 +756,7 @@ class Inbox:
         self.sessions[s.id] = s
         self.messages[s.id] = []
         self._open[(s.channel, s.number, customer)] = s.id
+        self._schedule(s)
         if s.route == "message_queue" and s.owner is None:
             self._routes += 1
             s.task = f"msg-{s.id}-r{self._routes}"
@@ -651,6 +791,10 @@ class Inbox:
         self.messages[s.id].append(m)
         if direction is not Direction.SYSTEM:
             s.last_activity = now
+            self._schedule(s)
+        if direction is Direction.RECEIVED:
+            key = (s.channel, s.number, s.customer)
+            self.last_received[key] = max(now, self.last_received.get(key, now))
         self.out.append(SaveMessage(m))
         return m
 

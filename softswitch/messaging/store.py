@@ -3,9 +3,11 @@ migration 13): `persist` queues what the sessions core changed, `load` reads bac
 restart needs. A webhook is answered only after `persist` and ``store.flush()``: what the
 provider was told we have is on disk.
 
-Decision: the start-up reads the open sessions, and the closed ones whose last activity is
-within ``KEEP_CLOSED_DAYS`` (the agents' Archived lists), with their messages; older history
-stays in the database for the chat logs."""
+Decision: the start-up reads the open sessions (and a closed one with a message not yet
+sent), with their messages; the closed ones are read when an agent opens one (`session`) or
+lists the Archived or Campaign list (`closed_since`: those whose last activity is within
+``KEEP_CLOSED_DAYS``, as the lists showed after a restart before); older history stays in
+the database for the chat logs."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from softswitch.messaging.sessions import (
 )
 
 KEEP_CLOSED_DAYS = 30
+WINDOW_DAYS = 7  # the longest provider window (Messenger's human_agent tag, 7 days)
 
 _SESSION_COLUMNS = ("id", "channel", "number", "customer", "origin", "created",
                     "last_activity", "route", "target", "owner", "state", "archived_by",
@@ -79,31 +82,86 @@ class Loaded:
     messages: list[Message]
     last_session: int
     last_message: int
+    # (channel, number, customer, time): the customers' last messages within the longest
+    # provider window (Messenger's human_agent tag, 7 days), any session
+    last_received: list[tuple[str, str, str, float]]
+
+
+def _session(r: Any) -> Session:
+    return Session(int(r[0]), r[1], r[2], r[3], Origin(r[4]), float(r[5]), float(r[6]), r[7],
+                   r[8], owner=r[9], state=SessionState(r[10]),
+                   archived_by=set(json.loads(r[11])), removed_by=set(json.loads(r[12])))
+
+
+def _message(r: Any) -> Message:
+    return Message(int(r[0]), int(r[1]), float(r[3]), Direction(r[4]), r[5], r[6],
+                   tuple(json.loads(r[7])), r[8], DeliveryStatus(r[9]), r[10], int(r[11]))
+
+
+async def messages_of(store: Any, ids: list[int]) -> list[Message]:
+    """The messages of these sessions, in order."""
+    out: list[Message] = []
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        out += [_message(r) for r in await store.fetch(
+            f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messaging_messages WHERE session IN"
+            f" ({','.join('?' * len(chunk))}) ORDER BY id", tuple(chunk))]
+    return out
+
+
+async def session(store: Any, session_id: int) -> tuple[Session, list[Message]] | None:
+    """One session and its messages, as stored."""
+    rows = await store.fetch(f"SELECT {', '.join(_SESSION_COLUMNS)} FROM messaging_sessions"
+                             " WHERE id=?", (session_id,))
+    if not rows:
+        return None
+    return _session(rows[0]), await messages_of(store, [session_id])
+
+
+async def closed_since(store: Any, now: float, agent: str, skip: set[int],
+                       keep: Any = None) -> tuple[list[Session], list[Message]]:
+    """The closed sessions active within ``KEEP_CLOSED_DAYS`` that ``agent`` owned or
+    that had no owner (a queue's, the platform's) (ids in ``skip`` aside: they are in
+    memory), that ``keep(session)`` accepts, and their messages."""
+    since = now - KEEP_CLOSED_DAYS * 86400.0
+    sessions = [s for s in map(_session, await store.fetch(
+        f"SELECT {', '.join(_SESSION_COLUMNS)} FROM messaging_sessions"
+        " WHERE state='closed' AND last_activity >= ? AND (owner = ? OR owner IS NULL)"
+        " ORDER BY id", (since, agent)))
+        if s.id not in skip and (keep is None or keep(s))]
+    return sessions, await messages_of(store, [s.id for s in sessions])
+
+
+async def latest_of(store: Any, channel: str, customer: str) -> int | None:
+    """The id of the customer's last session on the channel."""
+    rows = await store.fetch("SELECT MAX(id) FROM messaging_sessions WHERE channel=? AND"
+                             " customer=?", (channel, customer))
+    return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
 
 async def load(store: Any, now: float) -> Loaded:
-    since = now - KEEP_CLOSED_DAYS * 86400.0
     rows = await store.fetch(
-        f"SELECT {', '.join(_SESSION_COLUMNS)} FROM messaging_sessions"
-        " WHERE state='open' OR last_activity >= ? ORDER BY id", (since,))
-    sessions = [Session(int(r[0]), r[1], r[2], r[3], Origin(r[4]), float(r[5]), float(r[6]),
-                        r[7], r[8], owner=r[9], state=SessionState(r[10]),
-                        archived_by=set(json.loads(r[11])), removed_by=set(json.loads(r[12])))
-                for r in rows]
-    messages: list[Message] = []
-    if sessions:
-        first = sessions[0].id
-        wanted = {s.id for s in sessions}
-        for r in await store.fetch(
-                f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messaging_messages"
-                " WHERE session >= ? ORDER BY id", (first,)):
-            if int(r[1]) in wanted:
-                messages.append(Message(int(r[0]), int(r[1]), float(r[3]), Direction(r[4]),
-                                        r[5], r[6], tuple(json.loads(r[7])), r[8],
-                                        DeliveryStatus(r[9]), r[10], int(r[11])))
+        f"SELECT {', '.join(_SESSION_COLUMNS)} FROM messaging_sessions WHERE state='open'"
+        " OR id IN (SELECT session FROM messaging_messages WHERE status='pending')"
+        " ORDER BY id")
+    sessions = [_session(r) for r in rows]
+    messages = await messages_of(store, [s.id for s in sessions])
     last = await store.fetch("SELECT MAX(id) FROM messaging_sessions")
     last_m = await store.fetch("SELECT MAX(id) FROM messaging_messages")
-    return Loaded(sessions, messages, int(last[0][0] or 0), int(last_m[0][0] or 0))
+    received = [(r[0], r[1], r[2], float(r[3])) for r in await store.fetch(
+        "SELECT s.channel, s.number, s.customer, MAX(m.sent_at) FROM messaging_messages m"
+        " JOIN messaging_sessions s ON s.id = m.session"
+        " WHERE m.direction='received' AND m.sent_at >= ?"
+        " GROUP BY s.channel, s.number, s.customer", (now - WINDOW_DAYS * 86400.0,))]
+    return Loaded(sessions, messages, int(last[0][0] or 0), int(last_m[0][0] or 0), received)
+
+
+async def waiting_rows(store: Any) -> list[tuple[str, str, str, str, float]]:
+    """The report rows (``queue_calls``) of chat sessions that were waiting in a message
+    queue when the switch stopped: (task, queue, call_uid, caller, wall-clock join)."""
+    rows = await store.fetch("SELECT task, queue, call_uid, caller, joined_at FROM queue_calls"
+                             " WHERE left_at IS NULL AND task LIKE 'msg-%' ORDER BY joined_at")
+    return [(str(r[0]), str(r[1]), str(r[2]), str(r[3]), float(r[4])) for r in rows]
 
 
 async def seen(store: Any, channel: str, provider_id: str) -> bool:

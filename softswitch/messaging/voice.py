@@ -45,6 +45,8 @@ async def call_customer(request: web.Request) -> web.Response:
     me = principal(request).extension
     raw = request.match_info["session"]
     service = request.app[MESSAGING]
+    if raw.isdigit() and len(raw) <= 18:
+        await service.recall(int(raw))  # a closed session is read back from the store
     s = service.inbox.sessions.get(int(raw)) if raw.isdigit() and len(raw) <= 18 else None
     if s is None or not service.inbox.sees(s, me):
         raise ApiError(404, "not_found", f"no session {raw} you can see")

@@ -352,6 +352,13 @@ class ReportRows:
                                                callback=True)
         return out
 
+    def resume_calls(self, calls: Iterable[tuple[str, str, str, str, float]]) -> None:
+        """Continue the ``queue_calls`` rows of tasks put back in the engine at a restart
+        without a new join (a chat session still waiting in its message queue,
+        softswitch.messaging): (task, queue, call_uid, caller, wall-clock join)."""
+        for task, queue, uid, caller, joined in calls:
+            self._calls[(task, queue)] = _Call(uid, queue, caller, joined - self.wall_offset)
+
     def reconcile(self, members: Iterable[tuple[str, str, bool, bool, str]],
                   at: float) -> list[Write]:
         """After the engine was restored: ``members`` = (agent, queue, signed_in, paused,

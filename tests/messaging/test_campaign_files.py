@@ -6,6 +6,7 @@ refused where MMS cannot go; files no campaign uses are swept after 72 hours."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -165,5 +166,41 @@ async def test_a_file_campaign_sends_the_uploaded_file_as_mms(tmp_path: Path,
                 "contacts": contacts, "content_type": "file",
                 "file": f"{h.base}/messaging/files/{'0' * 32}/gone.png"})
             assert status == 400 and data["message"].startswith("file:")
+    finally:
+        await switch.stop()
+
+
+async def test_a_file_of_a_campaign_not_yet_sent_outlives_the_72_hours(
+        tmp_path: Path, provider: FakeProvider) -> None:
+    """The sweep (at each upload and at start-up) keeps what a campaign still to send (a
+    draft here) refers to, however old; an old file no campaign names goes."""
+    switch = await started(switch_config(tmp_path, provider.base))
+    try:
+        async with aiohttp.ClientSession() as http:
+            h = Harness(switch, http)
+            urls = []
+            for name in ("kept.png", "unused.png"):
+                status, data = await h.call("1002", "POST",
+                                            f"/campaigns/files?file_name={name}", data=PNG)
+                assert status == 201, data
+                urls.append(data["file"]["url"])
+            status, data = await h.call("1002", "POST", "/campaigns", {
+                "name": "later", "channel": "General SMS Channel", "sender": QUEUE_NUMBER,
+                "contacts": ["+18300002001"], "content_type": "file", "file": urls[0],
+                "text": "soon", "send_time": "draft"})
+            assert status == 201, data
+            assert data["campaign"]["status"] == "draft"
+            root = tmp_path / "var" / "campaign-files"
+            old = time.time() - RETENTION - 60
+            for folder in root.iterdir():
+                os.utime(folder, (old, old))
+            status, data = await h.call("1002", "POST", "/campaigns/files?file_name=new.png",
+                                        data=PNG)  # an upload sweeps
+            assert status == 201, data
+            async with aiohttp.ClientSession() as anonymous:
+                async with anonymous.get(urls[0]) as r:
+                    assert (r.status, await r.read()) == (200, PNG)
+                async with anonymous.get(urls[1]) as r:
+                    assert r.status == 404
     finally:
         await switch.stop()

@@ -267,3 +267,41 @@ async def test_whatsapp_window_messenger_limit_and_live_chat_images(
                 assert resp.status == 200 and await resp.read() == PNG
     finally:
         await switch.stop()
+
+
+async def test_a_file_of_a_message_not_yet_sent_outlives_the_72_hours(
+        tmp_path: Path, provider: FakeProvider) -> None:
+    """The provider is down for longer than the retention: the reply's file is still
+    served and not swept while the message waits; once sent, the next sweep deletes it."""
+    switch = await started(config(tmp_path, provider.base))
+    try:
+        async with aiohttp.ClientSession() as http:
+            h = Harness(switch, http)
+            up = Uploads(h, tmp_path / "var" / "messaging-files")
+            sid = await _session(h)
+            await provider.stop()
+            status, data = await up.post("1003", sid, PNG, text="sent later")
+            assert status == 202, data
+            url = data["file"]["url"]
+            last = await h.last_message("1003", sid, lambda m: bool(m["error"]))
+            assert (last["status"], last["media"]) == ("pending", [url])
+            [name] = up.stored()
+            old = time.time() - 72 * 3600 - 5
+            os.utime(up.directory / name, (old, old))
+            assert await switch_files(switch).sweep() == []  # its message still waits
+            assert up.stored() == [name]
+            async with aiohttp.ClientSession() as anonymous:
+                async with anonymous.get(url) as resp:
+                    assert resp.status == 200 and await resp.read() == PNG
+                await provider.start()  # back: the retry sends it
+                for _ in range(300):
+                    last = await h.last_message("1003", sid, lambda m: m["status"] == "sent")
+                    if last["status"] == "sent":
+                        break
+                assert (last["status"], last["media"]) == ("sent", [url])
+                assert await switch_files(switch).sweep() == [name]
+                assert up.stored() == []
+                async with anonymous.get(url) as resp:
+                    assert resp.status == 404
+    finally:
+        await switch.stop()
