@@ -388,6 +388,11 @@ class Outbox:
         return gone
 
     @property
+    def sending(self) -> Job | None:
+        """The job whose request is on the wire now, if any."""
+        return self._sending
+
+    @property
     def slots(self) -> dict[str, float]:
         """Each channel's next free send slot (monotonic), shared with the campaigns'
         sender (softswitch.messaging.campaigns) so that both together keep the rate."""
