@@ -86,6 +86,9 @@ what the caller hears and whom they talk to; issue 15):
   beyond the caller's leg: ``supply(cause)`` returns a `RecordContents` (the second leg's
   RTP statistics, the recording's path, and a cause text that replaces the shell's, e.g.
   with the queue state in it), asked once, when the shell writes the row.
+- `confirm_leg(call_id, name, dialog, peer)`: the owner's second leg (the agent's dialog)
+  joins the call's crash-safe row, so a restart after a crash sends it a BYE too
+  (softswitch.calls.records); the row forgets it when the call's record is written.
 - `adopt(..., recorded=True)`: an adopted caller (transferred in) gets a row of its own,
   opened and answered at the adoption, and its CallStarted/CallAnswered/CallEnded.
 
@@ -537,6 +540,14 @@ class CallShell:
         if call is None or call.ended or call.handed_off:
             return False
         call.contents = supply
+        return True
+
+    def confirm_leg(self, call_id: str, name: str, dialog: Dialog, peer: Peer) -> bool:
+        """The owner's leg `name` joins the call's crash-safe row (module docstring)."""
+        call = self.calls.get(call_id)
+        if call is None or call.ended or call.handed_off or not call.recorded:
+            return False
+        self.records.leg_confirmed(call.record_uid, name, dialog, peer)
         return True
 
     def _join(self, call: AppCall, far: MediaLeg) -> None:

@@ -401,8 +401,18 @@ async def test_record_contents_are_the_owners_part_of_the_one_row(
         ok = await dial(provider, "5550100", "seams-cdr", rtp, authenticate=False)
         assert ok.status == 200
         assert shell.record_contents("seams-cdr", supply)
+        # the owner's second leg joins the crash-safe row (its dialog: a stand-in here)
+        app_call = shell.calls["seams-cdr"]
+        assert app_call.dialog is not None
+        assert shell.confirm_leg("seams-cdr", "agent", app_call.dialog, app_call.peer)
+        assert not shell.confirm_leg("no-such-call", "agent", app_call.dialog,
+                                     app_call.peer)
+        await switch.store.flush()
+        assert sorted(r.leg for r in await switch.store.call_dialogs()) == ["agent", "caller"]
         provider.send_raw(in_dialog(provider, ok, "BYE"))
         assert (await provider.response()).status == 200
+        await switch.store.flush()
+        assert await switch.store.call_dialogs() == []  # forgotten with the row
         assert causes == ["BYE"]
         [row] = rows
         assert (row.call_id, row.hangup_side, row.hangup_cause) == (
