@@ -562,6 +562,10 @@ class Transfers:
         self._isolate(call)
         if not self.queues.adopt_caller(end.dialog.call_id, queue, end.party, end.dialog,
                                         end.peer, end.leg, end.request):
+            # the queues refused (the switch is stopping): both parties talk on
+            if call.leg_a is not None and call.leg_b is not None:
+                with contextlib.suppress(Exception):
+                    self.media.bridge(call.leg_a, call.leg_b)
             raise TransferRefused(503, "Queue Not Available")
         call.log.info("transferred into a queue", queue=queue, transferee=end.party,
                       transferor=call.parties.get(side))
