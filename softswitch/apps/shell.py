@@ -67,19 +67,50 @@ what the caller hears and whom they talk to; issue 15):
   phone) go to the owner; the digit still reaches the flow, as every key does. `ended`
   tells the owner that the shell ended the connection itself (the caller hung up, the flow
   was replaced, the switch stops), so it can release the far party.
+- `start(..., offer_required=True)`: the answering policy of an owner that cannot answer
+  without the caller's offer (the queue, which offers the caller's codec to its agents):
+  an INVITE without SDP, with unreadable SDP or with no codec of ours gets 488. Without it
+  the shell answers unreadable SDP with 400 (the caller's error) and an INVITE without an
+  offer with its own offer in the 200 (late offer, RFC 3261 §13.2.1).
+- `reject(call_id, status, reason)`: the owner refuses a caller the shell is still
+  answering (a reload removed the queue: 404; the live API hung up: 480). The final
+  response goes out at once; a leg still being opened is closed when it arrives. False
+  once the caller is answered (the owner hangs up through the flow then) or gone.
+- `release(call_id, cause)`: the answered caller leaves the shell with its dialog, media leg
+  and INVITE as a `softswitch.calls.transfer.End` (the live API parks it in the B2BUA):
+  prompts, recordings and bridges stop, the call's record ends ANSWERED with ``cause``
+  (CallEnded), and the shell forgets the call without a BYE and without telling the flow
+  (it did not hang up; its owner ends it).
+- `leg(call_id)`: the caller's media leg while the call runs (monitoring taps it).
+- `record_contents(call_id, supply)`: the owner supplies what the call's one CDR row holds
+  beyond the caller's leg: ``supply(cause)`` returns a `RecordContents` (the second leg's
+  RTP statistics, the recording's path, and a cause text that replaces the shell's, e.g.
+  with the queue state in it), asked once, when the shell writes the row.
+- `confirm_leg(call_id, name, dialog, peer)`: the owner's second leg (the agent's dialog)
+  joins the call's crash-safe row, so a restart after a crash sends it a BYE too
+  (softswitch.calls.records); the row forgets it when the call's record is written.
+- `adopt(..., recorded=True)`: an adopted caller (transferred in) gets a row of its own,
+  opened and answered at the adoption, and its CallStarted/CallAnswered/CallEnded.
+
+Decision (issue 15, the queue's move onto this shell): every call the shell runs publishes
+CallStarted/CallEnded, so a caller's own BLF lamp is busy while they wait in or talk
+through a queue. That is what a PBX user expects: Asterisk's device state of a phone in any
+call (Queue() included) is INUSE, and FreePBX's BLF keys follow that device state; the
+lamp shows that the phone is on a call, not what the call is doing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import functools
 import math
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from structlog.typing import FilteringBoundLogger
@@ -112,6 +143,7 @@ from softswitch.apps.music import attach_music
 from softswitch.calls.b2bua import apply_media, media_params
 from softswitch.calls.events import CallAnswered, CallEnded, CallStarted
 from softswitch.calls.records import CallRecords
+from softswitch.calls.transfer import End
 from softswitch.destinations import (
     DestinationRouter,
     ExtensionRoute,
@@ -195,6 +227,15 @@ class Handoff:
                               str, str], bool] | None = None
 
 
+@dataclass(frozen=True)
+class RecordContents:
+    """What an owner adds to a call's CDR row (`CallShell.record_contents`)."""
+
+    callee_rtp: dict[str, Any] | None = None  # the second leg's RTP statistics
+    recording: str | None = None  # the call's WAV
+    cause: str | None = None  # replaces the shell's cause text when given
+
+
 @dataclass(eq=False)
 class _Recording:
     record_id: int
@@ -248,6 +289,7 @@ class AppCall:
     wall_start: float = 0.0
     wall_answer: float | None = None
     record_uid: str = ""  # its crash-safe CDR row (softswitch.calls.records)
+    contents: Callable[[str], RecordContents] | None = None  # the owner's part of the row
     log: FilteringBoundLogger = field(default_factory=lambda: log)
 
     @property
@@ -289,8 +331,9 @@ class CallShell:
                                          and self.ringer.owns(call_id) is not None)
 
     def start(self, txn: ServerTransaction, invite: Request, flow: Flow, info: CallInfo,
-              kind: str) -> None:
-        """Run `flow` for a new INVITE (100 Trying already sent)."""
+              kind: str, *, offer_required: bool = False) -> None:
+        """Run `flow` for a new INVITE (100 Trying already sent). ``offer_required``: an
+        INVITE without a usable SDP offer gets 488 (module docstring)."""
         if not self._accepting:
             self._respond(txn, invite, 503, "Shutting Down")
             return
@@ -302,8 +345,14 @@ class CallShell:
             try:
                 offer = sdplib.SessionDescription.parse(invite.body)
             except Exception:  # noqa: BLE001 - unreadable SDP is the caller's error
-                self._respond(txn, invite, 400, "Bad SDP")
+                if offer_required:
+                    self._respond(txn, invite, 488, "Not Acceptable Here")
+                else:
+                    self._respond(txn, invite, 400, "Bad SDP")
                 return
+        if offer_required and (offer is None or media_params(offer) is None):
+            self._respond(txn, invite, 488, "Not Acceptable Here")
+            return
         now = self.clock()
         call = AppCall(info, flow, invite, txn, txn.peer, new_tag(), kind, offer=offer,
                        language=info.language, wall_start=self.wall())
@@ -317,16 +366,29 @@ class CallShell:
         self._input(call, flow.start(info, now))
 
     def adopt(self, *, info: CallInfo, invite: Request, peer: Peer, tag: str, dialog: Dialog,
-              policy: InDialogPolicy, leg: MediaLeg, flow: Flow, kind: str) -> None:
+              policy: InDialogPolicy, leg: MediaLeg, flow: Flow, kind: str,
+              recorded: bool = False) -> None:
         """Run `flow` for a caller another owner answered (the queue's failover to a
         prompt, an IVR, ...): its dialog, in-dialog policy and media leg become the shell's.
-        That owner wrote the call's record; the shell writes none for it."""
+        That owner wrote the call's record; the shell writes none for it, unless
+        ``recorded`` (a caller transferred in, whose first call has ended): then the row
+        and the call events start here, answered now."""
         now = self.clock()
         call = AppCall(info, flow, invite, None, peer, tag, kind, leg=leg, dialog=dialog,
-                       policy=policy, language=info.language, answered=True, recorded=False)
+                       policy=policy, language=info.language, answered=True,
+                       recorded=recorded)
         call.log = log.bind(call_id=info.call_id, caller=info.caller, dialled=info.dialled,
                             application=kind)
         self.calls[info.call_id] = call
+        if recorded:
+            call.wall_start = call.wall_answer = self.wall()
+            call.record_uid = self.records.open(info.call_id, info.caller, info.dialled,
+                                                call.wall_start)
+            self.records.answered(call.record_uid, call.wall_answer,
+                                  [("caller", dialog, peer)])
+            self.events.publish(CallStarted(now, info.call_id, info.caller, info.dialled,
+                                            kind))
+            self.events.publish(CallAnswered(now, info.call_id, info.caller, info.dialled))
         leg.on_dtmf(functools.partial(self._on_dtmf, call))
         call.log.info("application takes the answered caller")
         self._input(call, flow.start(info, now))
@@ -425,6 +487,67 @@ class CallShell:
             return False
         self._part(call, bridge)
         self._bridge_ended(call, bridge, status)
+        return True
+
+    def reject(self, call_id: str, status: int, reason: str | None = None) -> bool:
+        """The owner refuses a caller the shell is still answering (module docstring)."""
+        call = self.calls.get(call_id)
+        if call is None or call.answered or call.ended or call.handed_off \
+                or call.txn is None:
+            return False
+        call.log.info("owner refused the caller", status=status, reason=reason)
+        call.pending.clear()
+        self._reject(call, status, reason)
+        return True
+
+    def release(self, call_id: str, cause: str) -> End | None:
+        """The answered caller leaves the shell with its dialog and leg (module
+        docstring); None when there is no such answered, running call."""
+        call = self.calls.get(call_id)
+        if call is None or not call.answered or call.ended or call.handed_off \
+                or call.leg is None or call.leg.closed or call.dialog is None \
+                or call.policy is None:
+            return None
+        leg, dialog = call.leg, call.dialog
+        origin = copy.copy(call.policy.local_sdp.origin)
+        for rec in list(call.records.values()):
+            self._stop_recording(call, rec, notify=False)
+        for bridge in list(call.bridges.values()):
+            self._drop_bridge(call, bridge)
+        call.bridges.clear()
+        for pb in list(call.plays.values()):
+            pb.stop()
+        self.media.detach_moh(leg)
+        if call.recorded:
+            self._record_end(call, "ANSWERED", "switch", cause, 200)
+            call.recorded = False
+        call.leg = None  # the new owner's now: neither closed nor sent BYE here
+        call.log.info("caller handed over", cause=cause)
+        self._hand_off(call)
+        return End(call.info.caller, dialog, call.peer, leg, origin, call.invite)
+
+    def leg(self, call_id: str) -> MediaLeg | None:
+        """The caller's media leg while the call runs (monitoring)."""
+        call = self.calls.get(call_id)
+        if call is None or call.ended or call.handed_off:
+            return None
+        return call.leg
+
+    def record_contents(self, call_id: str,
+                        supply: Callable[[str], RecordContents]) -> bool:
+        """The owner's part of the call's CDR row (module docstring)."""
+        call = self.calls.get(call_id)
+        if call is None or call.ended or call.handed_off:
+            return False
+        call.contents = supply
+        return True
+
+    def confirm_leg(self, call_id: str, name: str, dialog: Dialog, peer: Peer) -> bool:
+        """The owner's leg `name` joins the call's crash-safe row (module docstring)."""
+        call = self.calls.get(call_id)
+        if call is None or call.ended or call.handed_off or not call.recorded:
+            return False
+        self.records.leg_confirmed(call.record_uid, name, dialog, peer)
         return True
 
     def _join(self, call: AppCall, far: MediaLeg) -> None:
@@ -1002,9 +1125,16 @@ class CallShell:
         from softswitch.store.records import CallRecord
 
         caller_rtp = dict(call.leg.stats) if call.leg is not None else None
+        extra = RecordContents()
+        if call.contents is not None:
+            try:
+                extra = call.contents(cause)
+            except Exception as exc:  # noqa: BLE001 - the row is written all the same
+                call.log.error("record contents failed", error=repr(exc))
+        cause = extra.cause if extra.cause is not None else cause
         record = CallRecord(call.call_id, call.info.caller, call.info.dialled, call.wall_start,
                             call.wall_answer, self.wall(), disposition, side, cause, code,
-                            caller_rtp)
+                            caller_rtp, extra.callee_rtp, extra.recording)
         self.events.publish(CallEnded(self.clock(), call.call_id, call.info.caller,
                                       call.info.dialled, disposition, side, cause, code,
                                       round(record.duration or 0.0, 3),

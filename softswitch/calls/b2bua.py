@@ -986,6 +986,9 @@ class B2BUA:
                 else (None, None, None, None)
         if dialog is None or peer is None or request is None:
             raise TransferRefused(481, "Call Does Not Exist")
+        if leg is None or leg.closed:
+            # no media to move (its port was never opened, or it was taken already)
+            raise TransferRefused(481, "Call Does Not Exist")
         return End(call.parties.get(side, ""), dialog, peer, leg, call.origins.get(side),
                    request)
 

@@ -56,7 +56,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from acd.config import Destination, DestinationType
 from softswitch.calls.control import CallState, Side
@@ -93,7 +93,12 @@ from softswitch.sip.dialog import Dialog
 from softswitch.sip.transaction import Peer
 
 if TYPE_CHECKING:
+    from media import MediaLeg
     from softswitch.calls.b2bua import B2BUA, Call, QueueEntrance
+    from softswitch.calls.park import ParkEvent
+    from softswitch.queue.dialer import OutboundCall
+    from softswitch.queue.seams import Target
+    from softswitch.sip.transaction import ServerTransaction
 
 log = get_logger("calls")
 
@@ -144,8 +149,8 @@ class End:
     party: str
     dialog: Dialog
     peer: Peer
-    leg: Any
-    origin: Any
+    leg: MediaLeg  # a party without media cannot be moved (B2BUA._end_of refuses it)
+    origin: sdplib.Origin | None  # None: the switch has sent it no SDP yet (a fresh o=)
     request: Request  # the INVITE that made the dialog (ours or the phone's)
 
 
@@ -160,8 +165,8 @@ class Ring:
     number: str
     on_answered: Callable[[End], None]
     on_failed: Callable[[int], None]
-    out: Any = None
-    leg: Any = None
+    out: OutboundCall | None = None
+    leg: MediaLeg | None = None
     timer: TimerHandle | None = None
     over: bool = False
 
@@ -200,7 +205,7 @@ class Transfers:
         self.language = language
         self.route_destination = route_destination
         self.queues = queues  # softswitch.calls.b2bua.QueueEntrance
-        self._dialer_index: dict[str, Any] = {}
+        self._dialer_index: dict[str, OutboundCall] = {}
         self.dialer = Dialer(b2bua.endpoint, b2bua.domain, b2bua.user_agent,
                              self._dialer_index, b2bua.clock)
         self._lot_timer: TimerHandle | None = None
@@ -267,10 +272,10 @@ class Transfers:
         if call.leg_a is not None and call.leg_b is not None:
             self.media.unbridge(call.leg_a, call.leg_b)
 
-    def _leg(self, call: Call, side: Side) -> Any:
+    def _leg(self, call: Call, side: Side) -> MediaLeg | None:
         return call.leg_a if side is Side.CALLER else call.leg_b
 
-    def _hear(self, leg: Any, stream: str) -> None:
+    def _hear(self, leg: MediaLeg | None, stream: str) -> None:
         if leg is None or leg.closed:
             return
         if stream == RINGBACK_STREAM and RINGBACK_STREAM not in self.media.music_streams:
@@ -413,7 +418,7 @@ class Transfers:
 
     # ------------------------------------------------------------------ ringing a party
 
-    def _targets(self, number: str, caller: str) -> tuple[str, list[Any]]:
+    def _targets(self, number: str, caller: str) -> tuple[str, list[Target]]:
         b2bua = self.b2bua
         now = self.clock.monotonic()
         dest = b2bua.dialplan.route(number, caller)
@@ -430,13 +435,13 @@ class Transfers:
             return target.number, [target]
         raise TransferRefused(404, "Not Found")
 
-    def _ring(self, call: Call, number: str, targets: list[Any], from_user: str,
+    def _ring(self, call: Call, number: str, targets: list[Target], from_user: str,
               on_answered: Callable[[End], None], on_failed: Callable[[int], None]) -> Ring:
         ring = Ring(number, on_answered, on_failed)
         self.b2bua._spawn(call, self._start_ring(call, ring, targets, from_user))
         return ring
 
-    async def _start_ring(self, call: Call, ring: Ring, targets: list[Any],
+    async def _start_ring(self, call: Call, ring: Ring, targets: list[Target],
                           from_user: str) -> None:
         from softswitch.queue.dialer import OutboundCall
 
@@ -472,14 +477,22 @@ class Transfers:
             self.dialer.handle_timer(ring.out)
             self._arm_ring(ring)
 
-    def _ring_answered(self, ring: Ring, out: Any) -> None:
+    def _ring_answered(self, ring: Ring, out: OutboundCall) -> None:
         if ring.over:
             self.dialer.hang_up(out)
             return
-        origin = None
-        with contextlib.suppress(Exception):
-            origin = sdplib.SessionDescription.parse(out.winner.request.body).origin
-        end = End(ring.number, out.dialog, out.peer, ring.leg, origin, out.winner.request)
+        winner, leg = out.winner, ring.leg
+        if winner is None or winner.dialog is None or leg is None:
+            # the dialer reports an answer only with its winning branch's dialog, and the
+            # leg was opened before the fork started: neither happens, but never bridge
+            # half a party
+            self.dialer.hang_up(out)
+            self._ring_over(ring, None, 500)
+            return
+        origin: sdplib.Origin | None = None
+        with contextlib.suppress(Exception):  # our own offer: it parses
+            origin = sdplib.SessionDescription.parse(winner.request.body).origin
+        end = End(ring.number, winner.dialog, winner.peer, leg, origin, winner.request)
         self._ring_over(ring, end, 200)
 
     @staticmethod
@@ -549,6 +562,10 @@ class Transfers:
         self._isolate(call)
         if not self.queues.adopt_caller(end.dialog.call_id, queue, end.party, end.dialog,
                                         end.peer, end.leg, end.request):
+            # the queues refused (the switch is stopping): both parties talk on
+            if call.leg_a is not None and call.leg_b is not None:
+                with contextlib.suppress(Exception):
+                    self.media.bridge(call.leg_a, call.leg_b)
             raise TransferRefused(503, "Queue Not Available")
         call.log.info("transferred into a queue", queue=queue, transferee=end.party,
                       transferor=call.parties.get(side))
@@ -858,7 +875,7 @@ class Transfers:
 
     # ------------------------------------------------------------------ the parking lot
 
-    def _lot_events(self, events: list[Any]) -> None:
+    def _lot_events(self, events: Sequence[ParkEvent]) -> None:
         for event in events:
             self.b2bua.events.publish(event)
             if isinstance(event, ParkTimedOut):
@@ -979,7 +996,8 @@ class Transfers:
 
     # ------------------------------------------------------------------ SIP: REFER
 
-    def handle_refer(self, txn: Any, request: Request, call: Call, side: Side) -> None:
+    def handle_refer(self, txn: ServerTransaction, request: Request, call: Call,
+                     side: Side) -> None:
         """RFC 3515: 202, NOTIFY 100 Trying, then the outcome's NOTIFY."""
         b2bua = self.b2bua
         refer_to = request.get("Refer-To") or request.get("r")
@@ -1057,7 +1075,7 @@ class Transfers:
 
     # ------------------------------------------------------------------ SIP: INVITE
 
-    def handle_invite(self, txn: Any, request: Request, caller: str) -> bool:
+    def handle_invite(self, txn: ServerTransaction, request: Request, caller: str) -> bool:
         """An INVITE for a slot, a pickup code, or with Replaces; True when handled here."""
         dialled = request.uri.user or ""
         replaces_value = request.get("Replaces")
@@ -1109,7 +1127,7 @@ class Transfers:
         self._retrieved(call, slot, end)
         return True
 
-    def _answer_then(self, txn: Any, request: Request, caller: str,
+    def _answer_then(self, txn: ServerTransaction, request: Request, caller: str,
                      then: Callable[[End], bool]) -> None:
         b2bua = self.b2bua
         try:
@@ -1121,8 +1139,8 @@ class Transfers:
             return
         b2bua._loop.create_task(self._answer(txn, request, caller, offer, then))
 
-    async def _answer(self, txn: Any, request: Request, caller: str, offer: Any,
-                      then: Callable[[End], bool]) -> None:
+    async def _answer(self, txn: ServerTransaction, request: Request, caller: str,
+                      offer: sdplib.SessionDescription, then: Callable[[End], bool]) -> None:
         from softswitch.calls.b2bua import ALLOW, answer_one_codec, apply_media
         from softswitch.sip import new_tag
 
@@ -1172,7 +1190,7 @@ _REASONS = {404: "Not Found", 408: "Request Timeout", 480: "Temporarily Unavaila
             500: "Server Internal Error", 503: "Service Unavailable", 603: "Decline"}
 
 
-async def _close(leg: Any) -> None:
+async def _close(leg: MediaLeg) -> None:
     with contextlib.suppress(Exception):
         await leg.close()
 

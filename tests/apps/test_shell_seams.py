@@ -7,6 +7,7 @@ a switch in the test's loop, over UDP and RTP on loopback."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import struct
 from pathlib import Path
@@ -21,19 +22,28 @@ from acd.config import DestinationType
 from media import MediaLeg, g711
 from softswitch import destinations
 from softswitch.apps.flow import Action, Answer, CallInfo, FlowBase, Hangup, Music, Publish
-from softswitch.apps.shell import CallShell
+from softswitch.apps.indialog import InDialogPolicy
+from softswitch.apps.shell import CallShell, RecordContents
+from softswitch.calls.events import CallEnded
 from softswitch.sip import Request, Response
 from softswitch.sip.sdp import SessionDescription, audio
+from softswitch.store.records import CallRecord
 
 TONE = g711.encode((8000 * np.sin(2 * np.pi * 440 * np.arange(160) / 8000)).astype(np.int16),
                    g711.codec_from_name("PCMU"))
 
 
 class Owned(FlowBase):
-    """Waits on music; what else happens comes from outside (the test is the owner)."""
+    """Waits on music; what else happens comes from outside (the test is the owner).
+    Without `answer_at_start` it leaves the caller unanswered (the owner decides)."""
+
+    answer_at_start = True
 
     def start(self, call: CallInfo, now: float) -> list[Action]:
-        return [Answer(), Music("default")]
+        return [Answer(), Music("default")] if self.answer_at_start else []
+
+    def handle_hangup(self, now: float) -> list[Action]:
+        return [Publish(("hangup", now))]
 
     def handle_digit(self, digit: str, now: float) -> list[Action]:
         return [Publish(("digit", digit))]
@@ -223,4 +233,230 @@ async def test_the_callers_hang_up_ends_the_connection_for_the_owner(
     finally:
         rtp.close()
         far_rtp.close()
+        await switch.stop()
+
+
+def _rows(shell: CallShell) -> list[CallRecord]:
+    """The CDR rows the shell completes (still written to the store as usual)."""
+    rows: list[CallRecord] = []
+    complete = shell.records.complete
+
+    def keep(uid: str, record: CallRecord) -> None:
+        rows.append(record)
+        complete(uid, record)
+
+    shell.records.complete = keep  # type: ignore[method-assign]
+    return rows
+
+
+async def test_reject_refuses_a_caller_the_shell_is_still_answering(
+        tmp_path: Path, owned: list[Owned], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Owned, "answer_at_start", False)
+    switch, provider = await _switch_and_caller(tmp_path)
+    shell: CallShell = switch.router.apps
+    rows = _rows(shell)
+    rtp = rtp_socket()
+    try:
+        uri = "sip:5550100@127.0.0.1"
+        provider.call_id = "seams-reject"
+        provider.send_raw(provider.build("INVITE", uri, to=f"<{uri}>",
+                                         body=sdp(rtp.getsockname()[1])))
+        assert (await provider.response(final=False)).status == 100
+        for _ in range(100):  # the router hands the INVITE to the shell
+            if shell.owns("seams-reject"):
+                break
+            await asyncio.sleep(0.01)
+        assert shell.leg("seams-reject") is None  # nothing answered, no leg yet
+        assert shell.reject("seams-reject", 404, "Not Found")
+        final = await provider.response()
+        assert (final.status, final.reason) == (404, "Not Found")
+        assert not shell.reject("seams-reject", 480, "Temporarily Unavailable")
+        assert not shell.reject("no-such-call", 480)
+        assert [(r.call_id, r.disposition, r.hangup_cause, r.sip_code) for r in rows] == [
+            ("seams-reject", "FAILED", "Not Found", 404)]
+        provider.close()
+    finally:
+        rtp.close()
+        await switch.stop()
+
+
+async def test_reject_is_refused_once_the_caller_is_answered(
+        tmp_path: Path, owned: list[Owned]) -> None:
+    switch, provider = await _switch_and_caller(tmp_path)
+    shell: CallShell = switch.router.apps
+    rtp = rtp_socket()
+    try:
+        ok = await dial(provider, "5550100", "seams-late", rtp, authenticate=False)
+        assert ok.status == 200
+        assert not shell.reject("seams-late", 404, "Not Found")
+        assert shell.leg("seams-late") is not None  # still running
+        provider.send_raw(in_dialog(provider, ok, "BYE"))
+        assert (await provider.response()).status == 200
+        provider.close()
+    finally:
+        rtp.close()
+        await switch.stop()
+
+
+async def test_offer_required_answers_488_where_the_shell_would_answer_or_say_400(
+        tmp_path: Path, owned: list[Owned], monkeypatch: pytest.MonkeyPatch) -> None:
+    switch, provider = await _switch_and_caller(tmp_path)
+    shell: CallShell = switch.router.apps
+    rtp = rtp_socket()
+    uri = "sip:5550100@127.0.0.1"
+
+    async def invite(call_id: str, body: bytes) -> Response:
+        provider.call_id = call_id
+        provider.send_raw(provider.build("INVITE", uri, to=f"<{uri}>", body=body))
+        resp = await provider.response()
+        if resp.status >= 300:
+            provider.send_raw(provider.build("ACK", uri, to=f"<{uri}>;tag={resp.to.tag}",
+                                             cseq=provider.cseq, branch=resp.via.branch,
+                                             with_contact=False))
+        return resp
+
+    try:
+        # the shell's own policy: unreadable SDP is the caller's error
+        assert (await invite("bad-sdp", b"this is not sdp\r\n")).status == 400
+        start = shell.start
+        monkeypatch.setattr(shell, "start", functools.partial(start, offer_required=True))
+        no_codec = sdp(rtp.getsockname()[1], "18").replace(b"a=rtpmap:0 PCMU/8000\r\n", b"")
+        for call_id, body in (("no-offer", b""), ("bad-sdp-2", b"this is not sdp\r\n"),
+                              ("no-codec", no_codec)):
+            resp = await invite(call_id, body)
+            assert (resp.status, resp.reason) == (488, "Not Acceptable Here"), call_id
+        ok = await invite("good", sdp(rtp.getsockname()[1]))
+        assert ok.status == 200
+        provider.send_raw(provider.build("ACK", str(ok.contacts[0].uri),
+                                         to=f"<{uri}>;tag={ok.to.tag}", cseq=provider.cseq,
+                                         with_contact=False))
+        provider.invite_uri = uri  # type: ignore[attr-defined]
+        provider.send_raw(in_dialog(provider, ok, "BYE"))
+        assert (await provider.response()).status == 200
+        provider.close()
+    finally:
+        rtp.close()
+        await switch.stop()
+
+
+async def test_release_hands_out_the_answered_caller_without_ending_it(
+        tmp_path: Path, owned: list[Owned]) -> None:
+    switch, provider = await _switch_and_caller(tmp_path)
+    shell: CallShell = switch.router.apps
+    rows = _rows(shell)
+    seen: list[Any] = []
+    switch.router.events.subscribe(seen.append)
+    rtp = rtp_socket()
+    try:
+        ok = await dial(provider, "5550100", "seams-rel", rtp, authenticate=False)
+        assert ok.status == 200
+        assert await heard(rtp, 0.5) > 10  # the flow's music
+        leg = shell.leg("seams-rel")
+        assert leg is not None and not leg.closed
+        assert shell.leg("no-such-call") is None
+        assert shell.release("no-such-call", "parked") is None
+
+        end = shell.release("seams-rel", "parked at 701")
+        assert end is not None
+        assert end.leg is leg and not leg.closed  # handed over, not closed
+        assert end.dialog.call_id == "seams-rel" and end.party == "carrier"
+        assert end.request.call_id == "seams-rel" and end.origin is not None
+        assert shell.leg("seams-rel") is None and not shell.owns("seams-rel")
+        assert shell.release("seams-rel", "again") is None
+        await heard(rtp, 0.2)
+        assert await heard(rtp, 0.5) == 0  # the music stopped with it
+        # no BYE to the caller; the flow was not told of a hang-up
+        with pytest.raises(TimeoutError):
+            await provider.next_request("BYE", timeout=0.5)
+        assert not [e for e in seen if isinstance(e, tuple) and e[0] == "hangup"]
+        ended = [e for e in seen if isinstance(e, CallEnded)]
+        assert [(e.call_id, e.disposition, e.hangup_cause) for e in ended] == [
+            ("seams-rel", "ANSWERED", "parked at 701")]
+        assert [(r.call_id, r.disposition, r.hangup_cause) for r in rows] == [
+            ("seams-rel", "ANSWERED", "parked at 701")]
+        await leg.close()
+        provider.close()
+    finally:
+        rtp.close()
+        await switch.stop()
+
+
+async def test_record_contents_are_the_owners_part_of_the_one_row(
+        tmp_path: Path, owned: list[Owned]) -> None:
+    switch, provider = await _switch_and_caller(tmp_path)
+    shell: CallShell = switch.router.apps
+    rows = _rows(shell)
+    seen: list[Any] = []
+    switch.router.events.subscribe(seen.append)
+    rtp = rtp_socket()
+    causes: list[str] = []
+
+    def supply(cause: str) -> RecordContents:
+        causes.append(cause)
+        return RecordContents({"packets_received": 7}, "/var/rec/seams-cdr.wav",
+                              f"{cause} (connected)")
+
+    try:
+        assert not shell.record_contents("no-such-call", supply)
+        ok = await dial(provider, "5550100", "seams-cdr", rtp, authenticate=False)
+        assert ok.status == 200
+        assert shell.record_contents("seams-cdr", supply)
+        # the owner's second leg joins the crash-safe row (its dialog: a stand-in here)
+        app_call = shell.calls["seams-cdr"]
+        assert app_call.dialog is not None
+        assert shell.confirm_leg("seams-cdr", "agent", app_call.dialog, app_call.peer)
+        assert not shell.confirm_leg("no-such-call", "agent", app_call.dialog,
+                                     app_call.peer)
+        await switch.store.flush()
+        assert sorted(r.leg for r in await switch.store.call_dialogs()) == ["agent", "caller"]
+        provider.send_raw(in_dialog(provider, ok, "BYE"))
+        assert (await provider.response()).status == 200
+        await switch.store.flush()
+        assert await switch.store.call_dialogs() == []  # forgotten with the row
+        assert causes == ["BYE"]
+        [row] = rows
+        assert (row.call_id, row.hangup_side, row.hangup_cause) == (
+            "seams-cdr", "caller", "BYE (connected)")
+        assert row.callee_rtp == {"packets_received": 7}
+        assert row.recording == "/var/rec/seams-cdr.wav"
+        assert row.caller_rtp is not None  # the caller's own leg, as before
+        assert [e.hangup_cause for e in seen if isinstance(e, CallEnded)] == [
+            "BYE (connected)"]  # the event tells what the row tells
+        provider.close()
+    finally:
+        rtp.close()
+        await switch.stop()
+
+
+async def test_an_adopted_caller_transferred_in_gets_its_own_row_and_events(
+        tmp_path: Path, owned: list[Owned]) -> None:
+    switch, provider = await _switch_and_caller(tmp_path)
+    shell: CallShell = switch.router.apps
+    rows = _rows(shell)
+    seen: list[Any] = []
+    switch.router.events.subscribe(seen.append)
+    rtp = rtp_socket()
+    try:
+        ok = await dial(provider, "5550100", "seams-adopt", rtp, authenticate=False)
+        assert ok.status == 200
+        end = shell.release("seams-adopt", "transferred")  # its first call ends here
+        assert end is not None
+        first = len(seen)
+        sdp_ours = SessionDescription.parse(ok.body)
+        shell.adopt(info=CallInfo("seams-adopt", "carrier", "carrier", "7000", "en"),
+                    invite=end.request, peer=end.peer, tag=end.dialog.local_tag,
+                    dialog=end.dialog, policy=InDialogPolicy(end.dialog, sdp_ours, ""),
+                    leg=end.leg, flow=Owned(), kind="queue", recorded=True)
+        assert [type(e).__name__ for e in seen[first:] if not isinstance(e, tuple)][:2] == [
+            "CallStarted", "CallAnswered"]
+        assert await heard(rtp, 0.6) > 10  # the new flow's music on the same leg
+        provider.send_raw(in_dialog(provider, ok, "BYE"))
+        assert (await provider.response()).status == 200
+        assert [(r.call_id, r.callee, r.disposition, r.hangup_side) for r in rows] == [
+            ("seams-adopt", "5550100", "ANSWERED", "switch"),
+            ("seams-adopt", "7000", "ANSWERED", "caller")]
+        assert rows[1].answer_time is not None and rows[1].answer_time >= rows[0].end_time
+        provider.close()
+    finally:
+        rtp.close()
         await switch.stop()

@@ -439,3 +439,16 @@ async def test_blind_transfer_into_a_queue(bench: Bench) -> None:
     # the caller hangs up: the queue call ends, the agent gets BYE
     bench["1001"].send(a, "BYE")
     await bench["1004"].got("BYE")
+
+
+async def test_blind_transfer_into_a_queue_that_refuses_keeps_the_call(bench: Bench) -> None:
+    """The queues refuse the transferee (the switch is stopping): the REFER's NOTIFY says
+    503, nobody gets BYE and both parties still hear each other."""
+    a, b = await connect(bench, "1001", "1002")
+    bench.switch.router.queues._accepting = False  # what shutdown() sets first
+    assert (await bench["1002"].refer(b, "<sip:6100@127.0.0.1>")).status == 202
+    assert sipfrags(await bench["1002"].got("NOTIFY", 2))[-1] == \
+        "SIP/2.0 503 Queue Not Available"
+    assert "BYE" not in bench["1001"].received and "BYE" not in bench["1002"].received
+    assert await bench["1001"].hears(0x4E, bench["1002"], b.media)
+    assert await bench["1002"].hears(0x4F, bench["1001"], a.media)
