@@ -146,3 +146,41 @@ def test_a_widget_call_reaches_a_queue_and_an_agent_answers(
     assert any(n.startswith("Call started") for n in notes), notes
     assert any(n.startswith("Call ended") and "duration" in n for n in notes), notes
     assert not any("Traceback" in line for line in switch.output().splitlines())
+
+
+def forged_invite(switch: RunningSwitch, secret: str, port: int) -> bytes:
+    sdp = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+           "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+    return (f"INVITE sip:LC00000@{switch.host}:{switch.port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-forged-{secret[:4]};rport\r\n"
+            "Max-Forwards: 70\r\n"
+            f"From: \"Mallory\" <sip:LC00000@{switch.domain}>;tag=f1\r\n"
+            f"To: <sip:LC00000@{switch.domain}>\r\n"
+            f"Call-ID: forged-{port}@127.0.0.1\r\nCSeq: 1 INVITE\r\n"
+            f"Contact: <sip:LC00000@127.0.0.1:{port}>\r\n"
+            f"X-WebRTC-Trunk: {secret}\r\n"
+            "Content-Type: application/sdp\r\n"
+            f"Content-Length: {len(sdp)}\r\n\r\n{sdp}").encode()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("secret", ["guessed-secret", ""])
+def test_a_sender_without_the_secret_is_not_the_webrtc_trunk(
+        switch_factory: Callable[..., RunningSwitch], secret: str) -> None:
+    """An INVITE to the channel number that claims to be the trunk (a wrong or empty
+    ``X-WebRTC-Trunk``) is an ordinary request: digest challenged, never routed to the
+    channel's queue."""
+    import socket
+
+    switch = switch_factory(queues=[QUEUE], overrides={"message_channels": [CHANNEL]})
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(5)
+        sock.sendto(forged_invite(switch, secret, sock.getsockname()[1]),
+                    (switch.host, switch.port))
+        statuses = []
+        while not statuses or statuses[-1] < 200:
+            data = sock.recv(65536).decode(errors="replace")
+            statuses.append(int(data.split(" ", 2)[1]))
+    assert statuses[-1] in (401, 407), statuses
+    assert not poll_rows(switch.db_path, "SELECT * FROM queue_calls", timeout=1)
