@@ -350,5 +350,6 @@ def test_the_commented_example_works() -> None:
     assert c.options.images and c.options.form[0] == FormField("name", "Your name", True)
     assert c.options.first_reply == "Thanks! An agent will be with you shortly."
     assert c.options.time_zone == "America/New_York" and c.auto_close_days == 1
-    assert c.options.calls and c.options.call_destination.target == "1001"
+    assert c.options.calls and (c.options.call_destination.type.value,
+                                c.options.call_destination.target) == ("queue", "6400")
     assert c.options.max_concurrent_calls == 5
