@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import av
+import numpy as np
 import pytest
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
+from aiortc.mediastreams import MediaStreamError
 from audio import tone_wav, wav_has_tone
 from phones import Phone
 from queue_support import phone, poll_rows, queue_config
@@ -40,12 +43,32 @@ CHANNEL = {"name": "Livechat", "type": "livechat", "number": "LC00000",
 ORIGIN = "https://www.yeasar.com"
 
 
-async def visitor_call(ws_url: str, wav: Path, hang_up: threading.Event,
-                       frames: list[dict[str, Any]]) -> None:
+async def visitor_call(ws_url: str, wav: Path, hang_up: threading.Event | None,
+                       frames: list[dict[str, Any]],
+                       heard: list[np.ndarray[Any, Any]] | None = None) -> None:
     """An aiortc visitor: hello, form, a message, a call whose audio is ``wav``; hangs up
-    when ``hang_up`` is set; every ``call`` frame the switch sent goes to ``frames``."""
+    when ``hang_up`` is set (None: waits for the switch to end the call); every ``call``
+    frame the switch sent goes to ``frames``, the audio it heard (8 kHz) to ``heard``."""
     pc = RTCPeerConnection()
     player = MediaPlayer(str(wav))
+    readers: list[asyncio.Task[None]] = []
+
+    async def read(track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            if heard is not None and isinstance(frame, av.AudioFrame):
+                for out in resampler.resample(frame):
+                    heard.append(out.to_ndarray().reshape(-1).astype(np.float64))
+
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=8000)
+
+    @pc.on("track")
+    def on_track(track: MediaStreamTrack) -> None:
+        readers.append(asyncio.get_running_loop().create_task(read(track)))
+
     try:
         async with aiohttp.ClientSession() as http, \
                 http.ws_connect(ws_url, headers={"Origin": ORIGIN},
@@ -76,12 +99,15 @@ async def visitor_call(ws_url: str, wav: Path, hang_up: threading.Event,
             connected = await next_of("call")
             if connected["state"] != "connected":
                 return  # ended before anyone answered: the test checks the frames
-            await asyncio.to_thread(hang_up.wait, 60)
-            await ws.send_json({"type": "hangup"})
-            ended = await next_of("call")
+            if hang_up is not None:
+                await asyncio.to_thread(hang_up.wait, 60)
+                await ws.send_json({"type": "hangup"})
+            ended = await next_of("call", timeout=30)
             assert ended["state"] == "ended", ended
     finally:
         await pc.close()
+        for reader in readers:
+            reader.cancel()
 
 
 @pytest.mark.timeout(180)
@@ -162,6 +188,29 @@ def test_a_widget_call_to_an_extension_without_a_phone_ends_unavailable(
     asyncio.run(visitor_call(ws_url, wav, threading.Event(), frames))
     assert [(f["state"], f.get("reason")) for f in frames] == [
         ("ringing", None), ("ended", "unavailable")], frames
+
+
+@pytest.mark.timeout(90)
+def test_a_widget_call_to_a_prompt_plays_it_to_the_visitor(
+        switch_factory: Callable[..., RunningSwitch], tmp_path: Path) -> None:
+    """An application destination (``prompt``, on the call shell): the switch answers the
+    trunk call, the visitor hears the prompt (a 700 Hz tone) through the gateway, and the
+    switch's hang-up after the prompt ends the widget call (reason ``hung_up``)."""
+    prompt = tone_wav(tmp_path / "tone700.wav", 700.0, seconds=2.0)
+    channel = {**CHANNEL, "call_destination": {"type": "prompt", "target": str(prompt)}}
+    switch = switch_factory(overrides={"message_channels": [channel]})
+    ws_url = switch.http_url.replace("http", "ws", 1) + "/api/v1/livechat/LC00000/ws"
+    wav = tone_wav(tmp_path / "tone1000.wav", 1000.0, seconds=20.0, rate=48000)
+    frames: list[dict[str, Any]] = []
+    heard: list[np.ndarray[Any, Any]] = []
+    asyncio.run(visitor_call(ws_url, wav, None, frames, heard))
+    assert [(f["state"], f.get("reason")) for f in frames] == [
+        ("ringing", None), ("connected", None), ("ended", "hung_up")], frames
+    samples = np.concatenate(heard) if heard else np.zeros(0)
+    assert len(samples) >= 8000, len(samples)  # at least a second of the prompt
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    peak = np.fft.rfftfreq(len(samples), 1 / 8000)[int(np.argmax(spectrum[1:])) + 1]
+    assert abs(peak - 700) < 15, peak
 
 
 def forged_invite(switch: RunningSwitch, secret: str, port: int) -> bytes:
