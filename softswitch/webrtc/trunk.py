@@ -35,7 +35,7 @@ import hmac
 import ipaddress
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from softswitch.log import get_logger
@@ -87,7 +87,6 @@ class TrunkCall:
     over: bool = False
     answered: bool = False
     sdp: bytes = b""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def hang_up(self) -> None:
         """CANCEL while ringing, BYE once answered."""
@@ -208,11 +207,11 @@ class TrunkCaller:
         if request.method == "BYE":
             self.endpoint.send_response(txn, request.create_response(200))
             call._end("hung_up")
-        elif request.method == "INVITE":  # a re-INVITE (hold, a new leg): same media
+        elif request.method == "INVITE" and call.invite is not None:
+            # a re-INVITE (hold, a transfer's new leg): the same media address
             self.endpoint.send_response(txn, request.create_response(
-                200, headers=[("Contact", str(call.invite.contacts[0]) if call.invite
-                               else ""), ("Content-Type", "application/sdp")],
-                body=call.sdp))
+                200, headers=[("Contact", str(call.invite.contacts[0])),
+                              ("Content-Type", "application/sdp")], body=call.sdp))
         else:
             self.endpoint.send_response(txn, request.create_response(200))
 
