@@ -234,6 +234,11 @@ class SipRouter:
         # answer(status, reason)) -> handled (softswitch.messaging.api sets it)
         self.message_sink: Callable[[str, str, Any, Callable[[int, str], None]], bool] | None
         self.message_sink = None
+        # the internal WebRTC trunk of the widget calls (its per-process secret and its
+        # inbound route, set by softswitch.webrtc.calls when Live Chat takes calls)
+        from softswitch.webrtc.trunk import WebRtcTrunk
+
+        self.webrtc_trunk = WebRtcTrunk()
         sip = config.sip
         self._allow = ALLOW
         self._auth_ok = AuthStatus.OK
@@ -428,6 +433,9 @@ class SipRouter:
             self.applications.registered(user)  # its voicemail lamp
         elif method == "INVITE":
             self.endpoint.send_response(txn, request.create_response(100))
+            if self.webrtc_trunk.admits(request, txn.peer):
+                self._webrtc_invite(txn, request)
+                return
             trunk = self.trunks.trunk_for_source(txn.peer.host, txn.peer.port,
                                                   txn.peer.transport)
             if trunk is not None:
@@ -498,14 +506,6 @@ class SipRouter:
         Its destination goes through the destination router (softswitch.destinations) like
         every other: an application destination runs on the call shell. Unmatched DID or a
         destination not available: 404; a `hangup` destination: 603 Decline."""
-        from softswitch.destinations import (
-            ExtensionRoute,
-            ExternalRoute,
-            FlowRoute,
-            HangupRoute,
-            QueueRoute,
-        )
-
         did = request.uri.user or request.to.uri.user or ""
         caller = request.from_.uri.user or "anonymous"
         inbound = self.trunks.inbound(trunk.name, did)
@@ -514,7 +514,36 @@ class SipRouter:
         if inbound is None:
             self._reply(txn, request, 404, "Not Found")
             return
-        route = self.destinations.resolve(inbound.destination)
+        self._route_trunk_call(txn, request, caller, trunk.name, inbound.name,
+                               inbound.destination)
+
+    def _webrtc_invite(self, txn: Any, request: Any) -> None:
+        """A widget call from the internal WebRTC trunk (softswitch.webrtc.trunk, already
+        authenticated): the Request-URI user is the Live Chat channel number, whose
+        ``call_destination`` is the trunk's inbound route; the caller is the From user."""
+        from softswitch.webrtc.trunk import TRUNK
+
+        did = request.uri.user or ""
+        caller = request.from_.uri.user or "anonymous"
+        destination = self.webrtc_trunk.destination(did)
+        log.info("webrtc trunk call", did=did, caller=caller, call_id=request.call_id,
+                 destination=None if destination is None else destination.type.value)
+        if destination is None:
+            self._reply(txn, request, 404, "Not Found")
+            return
+        self._route_trunk_call(txn, request, caller, TRUNK, did, destination)
+
+    def _route_trunk_call(self, txn: Any, request: Any, caller: str, trunk: str,
+                          route_name: str, destination: Any) -> None:
+        from softswitch.destinations import (
+            ExtensionRoute,
+            ExternalRoute,
+            FlowRoute,
+            HangupRoute,
+            QueueRoute,
+        )
+
+        route = self.destinations.resolve(destination)
         if isinstance(route, QueueRoute):
             self.queues.handle_invite(txn, request, caller, route.number)
         elif isinstance(route, ExtensionRoute):
@@ -523,11 +552,11 @@ class SipRouter:
             self._invite_to_external(txn, request, caller, route)
         elif isinstance(route, FlowRoute):
             self.apps.start(txn, request, route.factory(),
-                            self.call_info(request, caller, trunk.name), route.type.value)
+                            self.call_info(request, caller, trunk), route.type.value)
         elif isinstance(route, HangupRoute):
             self._reply(txn, request, 603, "Decline")
         else:
-            log.warning("inbound route destination not available", route=inbound.name,
+            log.warning("inbound route destination not available", route=route_name,
                         reason=route.reason)
             self._reply(txn, request, 404, "Not Found")
 

@@ -1,6 +1,7 @@
 """The destination router: every destination reference of the config goes through here
 (spec/queue-admin.md §11.1; failover, time-based routing, key press, IVR keys, inbound
-routes, ring-group failover, a flow's `RouteTo`).
+routes, ring-group failover, a flow's `RouteTo`, a Live Chat channel's `call_destination`:
+the inbound route of the internal WebRTC trunk, softswitch.webrtc.trunk).
 
 A destination is `acd.config.Destination` (`{type, target}`). `DestinationRouter.resolve`
 turns one into a `Route`, a plain value the caller's current owner executes:
@@ -236,6 +237,10 @@ class DestinationRouter:
             # the config's list, in its order (the ACD keeps it as key -> destination)
             for i, dest in enumerate(q.key_press_events.values()):
                 yield f"{base}.key_press_events[{i}].destination", dest
+        for i, channel in enumerate(getattr(cfg, "message_channels", ())):
+            dest = getattr(getattr(channel, "options", None), "call_destination", None)
+            if isinstance(dest, Destination):
+                yield f"message_channels[{i}].call_destination", dest
         for app in self.apps.values():
             if app.references is not None:
                 yield from app.references(cfg)

@@ -54,7 +54,8 @@ Decisions (§12 and the manual's gaps):
 * Consultation mode: ``chat`` (default) or ``chat_and_call``: the widget then shows a call
   button and the visitor calls over WebRTC (frames ``call`` with the SDP offer, ``hangup``;
   the switch answers with ``call`` frames of state ringing / connected / ended):
-  softswitch.webrtc.calls has the rules (``call_destination``: an extension;
+  softswitch.webrtc.calls has the rules (``call_destination``: any destination of the
+  destination router but hangup, checked by ``softswitch check`` with the others;
   ``max_concurrent_calls`` 1 to 10, default 5).
 * Greetings (sent when the window opens; not stored: there is no session yet): offline on a
   holiday of ``time_zone`` or outside its business hours (the ACD's ``business_hours`` and
@@ -188,10 +189,24 @@ class LiveChatOptions:
     max_active_sessions: int = 20
     calls: bool = False  # consultation_mode chat_and_call
     max_concurrent_calls: int = 5
-    call_destination: Any = None  # acd.config.Destination (an extension) when calls
+    call_destination: Any = None  # acd.config.Destination (softswitch.destinations) when calls
 
 
 # --- configuration -----------------------------------------------------------------------
+
+
+def _call_destination(value: object, path: Path_) -> Any:
+    """A widget call's destination: an acd.config.Destination of any type but hangup; its
+    target is checked by the destination router (softswitch.destinations.references)."""
+    from acd.config import AcdConfigError, DestinationType, parse_destination
+
+    try:
+        dest = parse_destination(value, path)
+    except AcdConfigError as exc:
+        raise _err(tuple(exc.path), exc.message) from None
+    if dest.type is DestinationType.HANGUP:
+        raise _err((*path, "type"), "a widget call needs somewhere to go, not hangup")
+    return dest
 
 
 def _err(path: Path_, message: str) -> MessagingConfigError:
@@ -232,12 +247,8 @@ def parse_livechat(value: object, path: Path_, extensions: frozenset[str],
         if "call_destination" not in m:
             raise _err((*path, "consultation_mode"), "chat_and_call needs call_destination "
                                                      "(where the visitors' calls ring)")
-        call_destination = _destination(m["call_destination"], (*path, "call_destination"),
-                                        extensions, frozenset())
-        if call_destination.type != "extension":
-            raise _err((*path, "call_destination", "type"),
-                       f"expected extension, got {call_destination.type!r} (a widget call "
-                       "rings an extension's phones)")
+        call_destination = _call_destination(m["call_destination"],
+                                             (*path, "call_destination"))
     else:
         for key in ("call_destination", "max_concurrent_calls"):
             if key in m:
@@ -883,7 +894,7 @@ def attach(app: web.Application, service: Any, router: Any, public: set[str],
     if any(c.options.calls for c in chat.channels.values()):
         from softswitch.webrtc.calls import WidgetCalls
 
-        chat.calls = WidgetCalls(router.queues, service)
+        chat.calls = WidgetCalls(router, service, chat.channels)
     app.router.add_get(SCRIPT, _script)
     for number, channel in chat.channels.items():
         path = f"{prefix}/livechat/{number}/ws"
@@ -906,6 +917,8 @@ def attach(app: web.Application, service: Any, router: Any, public: set[str],
 
     async def on_cleanup(app: web.Application) -> None:
         chat.stop()
+        if chat.calls is not None:
+            await chat.calls.close()
 
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)

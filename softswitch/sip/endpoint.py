@@ -236,6 +236,16 @@ class SipEndpoint:
             return Peer(local.transport, self.advertised_host, local.port)
         return local
 
+    def bound_peer(self, transport: str = "udp") -> Peer:
+        """The address our first `transport` listener is bound to (no `advertised_host`):
+        where a client in this process reaches us."""
+        transport = transport.lower()
+        if transport == "udp" and self._udp and self._udp[0].local is not None:
+            return self._udp[0].local
+        if transport == "tcp" and self._tcp_servers:
+            return self._tcp_servers[0][1]
+        raise ValueError(f"not listening on {transport}")
+
     async def close(self) -> None:
         """Stop listening, close connections, cancel the timer. Pending `final` futures
         are cancelled."""

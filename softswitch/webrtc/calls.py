@@ -3,19 +3,24 @@
 A visitor with an open chat session presses the call button; the widget sends ``{"type":
 "call", "sdp": offer}`` over its Live Chat websocket. Here: the channel's slots are taken
 (``max_concurrent_calls``), the offer checked (softswitch.webrtc.offer) and answered
-(softswitch.webrtc.gateway), and the extension of ``call_destination`` rung through the
-queue controller's ``api_originate`` with the visitor's media-engine leg as the caller's
-side; when a phone answers, the two legs are bridged. The visitor gets ``call`` frames:
-``{"type": "call", "state": "ringing", "sdp": answer}``, then ``connected``, then ``ended``
-(with ``reason``: hung_up, no_answer, unavailable, failed).
+(softswitch.webrtc.gateway), and the call placed into the switch on the internal WebRTC
+trunk (softswitch.webrtc.trunk): a SIP call on loopback to the channel's number, whose
+inbound route is the channel's ``call_destination``. The visitor gets ``call`` frames:
+``{"type": "call", "state": "ringing", "sdp": answer}``, then ``connected`` when the switch
+answers the trunk call (a queue or an IVR answers at once, an extension when its phone
+does), then ``ended`` (with ``reason``: hung_up, no_answer, unavailable, failed).
 
 Decisions:
 
-* Destination: ``call_destination`` on the Live Chat channel, an extension (its registered
-  phones ring; an extension without a registered phone ends the call at once with
-  ``unavailable``). The manual's WebRTC trunk plus inbound route is not modelled: a widget
-  call carries no dialled number for an inbound route to match, and a key on the channel is
-  checked at its line by ``softswitch check`` like the channel's chat destination.
+* Destination: ``call_destination`` on the Live Chat channel, any destination of the
+  destination router (softswitch.destinations: extension, queue, IVR, ring group,
+  voicemail, group voicemail, call flow, prompt, external number; ``hangup`` is refused),
+  checked at its line by ``softswitch check`` through the router's check like every other
+  reference. It is the manual's "WebRTC trunk + inbound route" with the channel number as
+  the DID (softswitch.webrtc.trunk). An extension without a registered phone ends the call
+  at once with ``unavailable`` (the switch answers 480).
+* "Call started" is noted when the switch answers the trunk call: for a queue that is
+  when the visitor enters the queue (hearing its prompts and music), as for any caller.
 * Caller ID: the phone shows the pre-chat form's name (or e-mail, or phone; "Website
   visitor" without a form) as the display name; the user part is the channel number
   (LC#####), so a call back from the phone's list goes nowhere dangerous.
@@ -39,6 +44,7 @@ from typing import Any
 from softswitch.log import get_logger
 from softswitch.webrtc.gateway import WebRtcLeg
 from softswitch.webrtc.offer import CallSlots, OfferError, check_offer
+from softswitch.webrtc.trunk import TrunkCall, TrunkCaller, switch_peer
 
 log = get_logger("webrtc")
 
@@ -61,13 +67,10 @@ class WidgetCall:
     send: Send
     id: int = 0
     rtc: WebRtcLeg | None = None
-    out: Any = None  # the queue controller's OutboundCall toward the phone
+    out: TrunkCall | None = None  # the SIP call on the internal WebRTC trunk
     answered_at: float | None = None
     over: bool = False
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
-
-    def api_hung_up(self, out: Any) -> None:  # the phone's BYE (queue controller)
-        self.calls.end(self, "hung_up")
 
 
 def caller_name(form: dict[str, str] | None) -> str:
@@ -79,15 +82,41 @@ def caller_name(form: dict[str, str] | None) -> str:
 
 
 class WidgetCalls:
-    """The widget calls of the switch: ``queues`` the queue controller (its dialer, media
-    engine, registrar, clock), ``service`` the messaging service (session notes)."""
+    """The widget calls of the switch: ``switch`` the running softswitch.app.Switch (its
+    SIP endpoint, WebRTC trunk and clock), ``service`` the messaging service (session
+    notes), ``channels`` the Live Chat channels by number (the trunk's inbound route)."""
 
-    def __init__(self, queues: Any, service: Any) -> None:
-        self.queues = queues
+    def __init__(self, switch: Any, service: Any, channels: dict[str, Any]) -> None:
+        self.switch = switch
         self.service = service
+        self.channels = channels
         self.slots = CallSlots()
         self.by_visitor: dict[tuple[str, str], WidgetCall] = {}
         self._n = 0
+        self._caller: TrunkCaller | None = None
+        switch.webrtc_trunk.destination = self.destination
+
+    def destination(self, number: str) -> Any:
+        """The trunk's inbound route: channel number -> its ``call_destination``."""
+        channel = self.channels.get(number)
+        if channel is None or not channel.options.calls:
+            return None
+        return channel.options.call_destination
+
+    async def caller(self) -> TrunkCaller:
+        if self._caller is None:
+            self._caller = TrunkCaller(switch_peer(self.switch.endpoint),
+                                       self.switch.webrtc_trunk.secret,
+                                       self.switch.config.sip.domain)
+            await self._caller.start()
+        return self._caller
+
+    async def close(self) -> None:
+        for call in list(self.by_visitor.values()):
+            self.end(call, "hung_up")
+        if self._caller is not None:
+            await self._caller.close()
+            self._caller = None
 
     async def start(self, channel: Any, visitor: str, form: dict[str, str] | None,
                     session: int | None, sdp: object, send: Send) -> WidgetCall:
@@ -108,15 +137,8 @@ class WidgetCalls:
             raise CallRefused("call_busy", "all our lines are busy; please try again later "
                                            "or keep chatting")
         self.by_visitor[(channel.name, visitor)] = call
-        media = self.queues.media
-        ext = options.call_destination.target
-        try:
-            leg = await media.open_leg(f"webrtc-{channel.numbers[0].number}-{call.id}")
-        except Exception as exc:  # noqa: BLE001 - port range exhausted
-            self._forget(call)
-            log.error("widget call: no media port", error=str(exc))
-            raise CallRefused("call_failed", "the call could not be set up") from None
-        call.rtc = WebRtcLeg(leg)
+        number = channel.numbers[0].number
+        call.rtc = WebRtcLeg()
         call.rtc.on_ended = lambda: self.end(call, "hung_up")
         try:
             answer = await call.rtc.answer(offer)
@@ -124,28 +146,34 @@ class WidgetCalls:
             call.over = True  # never started: no "ended" frame follows the refusal
             self._forget(call)
             await call.rtc.close()
-            await leg.close()
             raise CallRefused("bad_offer", str(exc)) from None
+        try:
+            caller = await self.caller()
+        except OSError as exc:
+            call.over = True
+            self._forget(call)
+            await call.rtc.close()
+            log.error("widget call: no trunk socket", error=str(exc))
+            raise CallRefused("call_failed", "the call could not be set up") from None
         await send({"type": "call", "state": "ringing", "sdp": answer})
-        targets = self.queues.registrar.targets(ext, self.queues.clock())
-        if not targets:
-            self.end(call, "unavailable")
+        if call.over:  # the visitor hung up while the answer was sent
             return call
-        call.out = self.queues.api_originate(
-            ext, f"{leg.label}/phone", targets, channel.numbers[0].number,
-            caller_name(form), on_answered=lambda out: self._answered(call),
-            on_failed=lambda out, status: self.end(
-                call, "no_answer" if status in (408, 480, 486, 487, 603) else "failed"),
-            owner=call)
-        log.info("widget call ringing", channel=channel.name, extension=ext)
+        rtc = call.rtc
+        call.out = caller.call(
+            number, number, caller_name(form), rtc.rtp_address,
+            on_answered=lambda remote, pt: self._answered(call, remote, pt),
+            on_ended=lambda reason: self.end(call, reason))
+        log.info("widget call placed", channel=channel.name,
+                 destination=options.call_destination.type.value,
+                 target=options.call_destination.target)
         return call
 
-    def _answered(self, call: WidgetCall) -> None:
-        if call.over or call.rtc is None or call.out is None or call.out.leg is None:
+    def _answered(self, call: WidgetCall, remote: tuple[str, int], pt: int) -> None:
+        if call.over or call.rtc is None:
             self.end(call, "failed")
             return
-        self.queues.media.bridge(call.rtc.leg, call.out.leg)
-        call.answered_at = self.queues.clock()
+        call.rtc.connect(remote, pt)
+        call.answered_at = self.switch.clock.monotonic()
         self._note(call, "Call started / 通话开始")
         self._spawn(call, call.send({"type": "call", "state": "connected"}))
         log.info("widget call connected", channel=call.channel.name)
@@ -163,9 +191,9 @@ class WidgetCalls:
         call.over = True
         self._forget(call)
         if call.out is not None:
-            self.queues.api_drop(call.out, bye=call.out.state in ("calling", "answered"))
+            call.out.hang_up()
         if call.answered_at is not None:
-            seconds = max(0, round(self.queues.clock() - call.answered_at))
+            seconds = max(0, round(self.switch.clock.monotonic() - call.answered_at))
             self._note(call, f"Call ended / 通话结束, duration {seconds // 60}:"
                              f"{seconds % 60:02d}")
         self._spawn(call, call.send({"type": "call", "state": "ended", "reason": reason}))
@@ -176,8 +204,6 @@ class WidgetCalls:
 
     async def _close(self, rtc: WebRtcLeg) -> None:
         await rtc.close()
-        with contextlib.suppress(Exception):
-            await rtc.leg.close()
 
     def _note(self, call: WidgetCall, text: str) -> None:
         s = self.service.inbox.sessions.get(call.session)

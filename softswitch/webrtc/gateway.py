@@ -1,22 +1,20 @@
-"""A visitor's WebRTC call, answered with aiortc and bridged into a media-engine leg.
+"""A visitor's WebRTC call, answered with aiortc and bridged to a loopback RTP socket.
 
 The browser's offer (softswitch.webrtc.offer: checked first) is answered by an aiortc
 ``RTCPeerConnection`` whose audio transceiver offers PCMU and PCMA only. The switch side of
-the call is an ordinary media-engine leg (``MediaEngine.open_leg``, on the switch's RTP port
-range) whose remote is a loopback UDP socket owned by this module:
+the call is a loopback UDP socket owned by this module, the media address of the SIP call
+that the gateway's UA places on the internal WebRTC trunk (softswitch.webrtc.trunk):
 
-    browser --SRTP/ICE (aiortc)--> decoded PCM --G.711 RTP--> visitor leg <-bridge-> phone leg
-    browser <--SRTP/ICE (aiortc)-- LegTrack <--G.711 RTP----- visitor leg <-bridge-> phone leg
+    browser --SRTP/ICE (aiortc)--> decoded PCM --G.711 RTP--> switch (the trunk call's leg)
+    browser <--SRTP/ICE (aiortc)-- LegTrack <--G.711 RTP----- switch
 
-so from the phone's side the widget call is one more leg of the engine, relayed, recorded or
-transcoded like any other. The destination's phones are rung through the queue controller's
-``api_originate`` (the one dialer and fork of the switch, as the agent call of
-softswitch.calls.agentcall does): the widget call enters the switch as a caller with the
-visitor's pre-chat name as its display name.
+so from the switch's side the widget call is one more SIP caller, routed, queued, relayed,
+recorded or transcoded like any other, with the visitor's pre-chat name as its display
+name. RTP is taken only from the address the switch answered with (``connect``).
 
 Pacing: nothing here sleeps. Toward the browser, ``LegTrack.recv`` hands aiortc the frames
-as the media engine's relay delivers them (the engine's clock paces them); toward the
-phone, each frame aiortc decodes from the browser's SRTP is sent when it arrives (the
+as the switch's relay delivers them (the media engine's clock paces them); toward the
+switch, each frame aiortc decodes from the browser's SRTP is sent when it arrives (the
 browser's clock paces them).
 """
 
@@ -86,18 +84,22 @@ class LegTrack(MediaStreamTrack):
 
 
 class _Loopback(asyncio.DatagramProtocol):
-    def __init__(self, on_packet: Callable[[bytes], None]) -> None:
+    def __init__(self, on_packet: Callable[[bytes, tuple[str, int]], None]) -> None:
         self.on_packet = on_packet
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.on_packet(data)
+        self.on_packet(data, addr[:2])
 
 
 class WebRtcLeg:
-    """One browser's audio on aiortc, tied to one media-engine leg (``leg``)."""
+    """One browser's audio on aiortc, relayed to and from the switch over loopback RTP
+    (``rtp_address`` is ours; ``connect`` names the switch's)."""
 
-    def __init__(self, leg: Any) -> None:
-        self.leg = leg
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.remote: tuple[str, int] | None = None
+        self.codec = Codec.PCMU
+        self.pt = 0
         self.pc = RTCPeerConnection()
         self.track = LegTrack()
         self._transport: asyncio.DatagramTransport | None = None
@@ -109,9 +111,20 @@ class WebRtcLeg:
         self._pending = b""
         self.closed = False
         self.on_ended: Callable[[], None] | None = None
-        # the leg's address as seen from this process (a wildcard bind is reached on loopback)
-        self.host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(
-            leg.local_host, leg.local_host)
+
+    @property
+    def rtp_address(self) -> tuple[str, int]:
+        """Our loopback RTP socket (after ``answer``)."""
+        assert self._transport is not None
+        host, port = self._transport.get_extra_info("sockname")[:2]
+        return str(host), int(port)
+
+    def connect(self, remote: tuple[str, int], pt: int) -> None:
+        """The switch's RTP address and payload type (0 PCMU, 8 PCMA) from its answer."""
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(remote[0], remote[0])
+        self.remote = (host, remote[1])
+        self.pt = pt
+        self.codec = Codec.PCMA if pt == 8 else Codec.PCMU
 
     async def answer(self, offer: str) -> str:
         """Open the loopback to the leg, answer ``offer``; the answer's SDP (candidates
@@ -120,8 +133,6 @@ class WebRtcLeg:
         transport, _ = await loop.create_datagram_endpoint(
             lambda: _Loopback(self._from_leg), local_addr=(self.host, 0))
         self._transport = transport
-        port = transport.get_extra_info("sockname")[1]
-        self.leg.set_remote((self.host, port), 0, Codec.PCMU)
 
         @self.pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
@@ -150,9 +161,9 @@ class WebRtcLeg:
             raise ValueError(f"no answer to the offer: {str(exc)[:120]}") from None
         return str(self.pc.localDescription.sdp)
 
-    def _from_leg(self, data: bytes) -> None:
-        """An RTP packet the visitor leg relays toward the browser."""
-        if len(data) < 12 or data[0] >> 6 != 2:
+    def _from_leg(self, data: bytes, addr: tuple[str, int]) -> None:
+        """An RTP packet the switch relays toward the browser (only from its address)."""
+        if self.remote is None or addr[1] != self.remote[1] or len(data) < 12 or data[0] >> 6 != 2:
             return
         cc = data[0] & 0x0F
         offset = 12 + 4 * cc
@@ -165,7 +176,7 @@ class WebRtcLeg:
         self.track.push(pcm.astype(np.int16).tobytes())
 
     async def _to_leg(self, track: MediaStreamTrack) -> None:
-        """The browser's decoded audio, as 20 ms PCMU packets to the visitor leg."""
+        """The browser's decoded audio, as 20 ms G.711 packets to the switch."""
         while not self.closed:
             try:
                 frame = await track.recv()
@@ -177,15 +188,15 @@ class WebRtcLeg:
                 self._pending += out.to_ndarray().astype(np.int16).tobytes()
             while len(self._pending) >= 2 * FRAME:
                 chunk, self._pending = self._pending[:2 * FRAME], self._pending[2 * FRAME:]
-                self._send(g711.encode(np.frombuffer(chunk, dtype=np.int16), Codec.PCMU))
+                self._send(g711.encode(np.frombuffer(chunk, dtype=np.int16), self.codec))
 
     def _send(self, payload: bytes) -> None:
-        if self._transport is None or self.closed:
+        if self._transport is None or self.closed or self.remote is None:
             return
-        header = _RTP.pack(0x80, 0, self._seq, self._ts, self._ssrc)
+        header = _RTP.pack(0x80, self.pt, self._seq, self._ts, self._ssrc)
         self._seq = (self._seq + 1) & 0xFFFF
         self._ts = (self._ts + FRAME) & 0xFFFFFFFF
-        self._transport.sendto(header + payload, (self.host, self.leg.local_port))
+        self._transport.sendto(header + payload, self.remote)
 
     async def close(self) -> None:
         if self.closed:

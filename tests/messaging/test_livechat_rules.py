@@ -90,13 +90,77 @@ def test_all_keys(tmp_path: Path) -> None:
     assert c.auto_close_days == 1 and o.max_active_sessions == 5
 
 
+# Every destination type of the router, each configured once (softswitch.destinations).
+ALL_DESTINATIONS: dict[str, Any] = {
+    "trunks": [{"name": "carrier", "host": "192.0.2.10"}],
+    "outbound_routes": [{"name": "out", "prefix": "9", "strip": 1, "trunk": "carrier"}],
+    "queues": [{"number": "6400", "name": "Sales", "static_agents": ["1001"]}],
+    "ivrs": [{"number": "7000", "name": "Menu", "prompt": "welcome-sales",
+              "keys": {"0": {"type": "extension", "target": "1003"}},
+              "fallback": {"type": "extension", "target": "1002"}}],
+    "ring_groups": [{"number": "8000", "name": "Desk", "strategy": "ring_all",
+                     "members": ["1001", "1002"]}],
+    "call_flows": [{"number": "7100", "name": "Office", "time_zone": "UTC",
+                    "in_hours": {"type": "extension", "target": "1002"},
+                    "outside_hours": {"type": "extension", "target": "1003"}}],
+    "business_hours": [{"time_zone": "UTC", "periods": [
+        {"days": ["mon", "tue", "wed", "thu", "fri"], "time": "09:00-18:00"}]}],
+    "group_voicemails": [{"number": "8100", "name": "Team", "members": ["1001", "1002"]}],
+}
+
+WIDGET_DESTINATIONS = [
+    ("extension", "1001"), ("queue", "6400"), ("ivr", "7000"), ("ring_group", "8000"),
+    ("call_flow", "7100"), ("voicemail", "1002"), ("group_voicemail", "8100"),
+    ("prompt", "welcome-sales"), ("external", "9555123")]
+
+
+def text_with_all(tmp_path: Path, destination: dict[str, Any]) -> str:
+    raw = switchproc.base_config(tmp_path)
+    raw.update(ALL_DESTINATIONS)
+    raw["message_channels"] = [livechat(consultation_mode="chat_and_call",
+                                        call_destination=destination)]
+    return yaml.safe_dump(raw, allow_unicode=True, sort_keys=False)
+
+
+@pytest.mark.parametrize(("kind", "target"), WIDGET_DESTINATIONS)
+def test_a_widget_call_may_go_to_every_destination_type(tmp_path: Path, kind: str,
+                                                         target: str) -> None:
+    """`call_destination` takes every type the destination router resolves, and resolves
+    through it as the internal WebRTC trunk's inbound route (softswitch.webrtc.trunk)."""
+    from softswitch.destinations import DestinationRouter
+
+    text = text_with_all(tmp_path, {"type": kind, "target": target})
+    config = parse_config(text, "c.yaml", tmp_path)
+    dest = config.message_channels[0].options.call_destination
+    assert (dest.type.value, dest.target) == (kind, target)
+    router = DestinationRouter(config)
+    assert ("message_channels[0].call_destination", dest) in list(router.references())
+    assert router.problem(dest) is None
+
+
+@pytest.mark.parametrize(("kind", "target"), [
+    (k, {"extension": "4711", "voicemail": "4711", "external": "555123",
+         "prompt": "no-such-prompt"}.get(k, "9999")) for k, _ in WIDGET_DESTINATIONS])
+def test_a_widget_call_destination_that_does_not_resolve_is_refused_at_its_line(
+        tmp_path: Path, kind: str, target: str) -> None:
+    """The same check as every other reference: file:line at the call_destination's
+    target, with the router's message."""
+    text = text_with_all(tmp_path, {"type": kind, "target": target})
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, "c.yaml", tmp_path)
+    [issue] = err.value.issues
+    assert issue.path == "message_channels[0].call_destination.target"
+    assert issue.file == "c.yaml" and target in text.splitlines()[issue.line - 1]
+    assert target in issue.message or kind in issue.message
+
+
 def test_chat_and_call(tmp_path: Path) -> None:
     _, config = load(tmp_path, livechat(
         consultation_mode="chat_and_call",
         call_destination={"type": "extension", "target": "1001"}))
     o = config.message_channels[0].options
     assert o.calls and o.max_concurrent_calls == 5
-    assert (o.call_destination.type, o.call_destination.target) == ("extension", "1001")
+    assert (o.call_destination.type.value, o.call_destination.target) == ("extension", "1001")
     _, config = load(tmp_path, livechat(
         consultation_mode="chat_and_call", max_concurrent_calls=10,
         call_destination={"type": "extension", "target": "1001"}))
@@ -118,7 +182,10 @@ def test_chat_and_call(tmp_path: Path) -> None:
      "message_channels[0].call_destination.target", "no extension 4711"),
     ({"consultation_mode": "chat_and_call",
       "call_destination": {"type": "api"}},
-     "message_channels[0].call_destination.type", "expected extension"),
+     "message_channels[0].call_destination.type", "expected one of"),
+    ({"consultation_mode": "chat_and_call",
+      "call_destination": {"type": "hangup"}},
+     "message_channels[0].call_destination.type", "not hangup"),
     ({"consultation_mode": "chat_and_call", "max_concurrent_calls": 11,
       "call_destination": {"type": "extension", "target": "1001"}},
      "message_channels[0].max_concurrent_calls", "from 1 to 10"),
@@ -283,5 +350,6 @@ def test_the_commented_example_works() -> None:
     assert c.options.images and c.options.form[0] == FormField("name", "Your name", True)
     assert c.options.first_reply == "Thanks! An agent will be with you shortly."
     assert c.options.time_zone == "America/New_York" and c.auto_close_days == 1
-    assert c.options.calls and c.options.call_destination.target == "1001"
+    assert c.options.calls and (c.options.call_destination.type.value,
+                                c.options.call_destination.target) == ("queue", "6400")
     assert c.options.max_concurrent_calls == 5
