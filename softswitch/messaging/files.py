@@ -51,7 +51,7 @@ import contextlib
 import os
 import re
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -96,29 +96,20 @@ class OutboundFiles:
         self.directory = directory
         self.clock = clock
         self.in_use = in_use  # the media URLs of the messages not yet sent
-        self._sweeper: TimerHandle | None = None
-        self._tasks: set[asyncio.Task[list[str]]] = set()
+        self._sweeper = HourlySweep(clock, self.sweep)
 
     def start(self) -> None:
-        self._sweep()
+        self._sweeper.start()
 
     def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            self._sweeper = None
-
-    def _sweep(self) -> None:
-        self._sweeper = self.clock.call_later(SWEEP_EVERY, self._sweep)
-        task = asyncio.get_running_loop().create_task(self.sweep())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._sweeper.stop()
 
     def _kept(self) -> set[str]:
         return {url.rpartition("/")[2] for url in self.in_use() if PATH + "/" in url}
 
     async def sweep(self) -> list[str]:
-        gone = await asyncio.to_thread(_sweep, self.directory, self.clock.wall(),
-                                       self._kept())
+        gone = await asyncio.to_thread(expire, self.directory, self.clock.wall(),
+                                       keep=self._kept())
         if gone:
             log.info("outbound files expired", files=len(gone))
         return gone
@@ -175,13 +166,46 @@ class OutboundFiles:
             (self.directory / name).unlink()
 
 
-def _sweep(directory: Path, now: float, keep: set[str]) -> list[str]:
+class HourlySweep:
+    """A retention sweep (``run``) now and every ``SWEEP_EVERY`` seconds after, on the
+    injected clock; each run is a task (the file work goes to a thread inside it). Used by
+    the agents' reply files here and by Live Chat's visitor images."""
+
+    def __init__(self, clock: Clock, run: Callable[[], Awaitable[object]]) -> None:
+        self.clock = clock
+        self.run = run
+        self._timer: TimerHandle | None = None
+        self._tasks: set[asyncio.Task[object]] = set()
+
+    def start(self) -> None:
+        self._tick()
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _tick(self) -> None:
+        self._timer = self.clock.call_later(SWEEP_EVERY, self._tick)
+        task: asyncio.Task[object] = asyncio.get_running_loop().create_task(self._once())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _once(self) -> object:
+        return await self.run()
+
+
+def expire(directory: Path, now: float, keep_seconds: float = RETENTION,
+           keep: Iterable[str] = ()) -> list[str]:
+    """Delete the files of ``directory`` written more than ``keep_seconds`` before ``now``
+    (wall epoch), except those named in ``keep``; their names."""
+    kept = set(keep)
     gone: list[str] = []
     if not directory.is_dir():
         return gone
     for f in directory.iterdir():
         with contextlib.suppress(FileNotFoundError):
-            if f.is_file() and f.name not in keep and f.stat().st_mtime < now - RETENTION:
+            if f.is_file() and f.name not in kept and f.stat().st_mtime < now - keep_seconds:
                 f.unlink()
                 gone.append(f.name)
     return gone

@@ -115,6 +115,7 @@ from softswitch.messaging.config import (
     _mapping,
     _text,
 )
+from softswitch.messaging.files import HourlySweep, expire
 from softswitch.messaging.general import Job, SendResult
 from softswitch.messaging.sessions import (
     Direction,
@@ -504,7 +505,7 @@ class LiveChat:
         self.limiter = RateLimit(clock.monotonic)
         self.image_limiter = RateLimit(clock.monotonic, IMAGE_BURST, IMAGE_REFILL)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._sweeper: Any = None
+        self._sweeper = HourlySweep(clock, self._sweep_files)
         self.calls: Any = None  # softswitch.webrtc.calls.WidgetCalls (chat_and_call channels)
         service.senders["livechat"] = self._send
         service.observers.append(self._observe)
@@ -512,19 +513,13 @@ class LiveChat:
     def start(self) -> None:
         """The 72-hour retention of the images: a sweep now and every hour after, on the
         injected clock."""
-        self._sweep()
+        self._sweeper.start()
 
     def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            self._sweeper = None
-
-    def _sweep(self) -> None:
-        self._sweeper = self.clock.call_later(SWEEP_EVERY, self._sweep)
-        self._spawn(self._sweep_files())
+        self._sweeper.stop()
 
     async def _sweep_files(self) -> None:
-        gone = await asyncio.to_thread(sweep, self.files, self.clock.wall())
+        gone = await asyncio.to_thread(expire, self.files, self.clock.wall())
         if gone:
             log.info("live chat images expired", files=len(gone))
 
@@ -826,24 +821,6 @@ class _Connection:
             chat._push(channel, visitor.address, {
                 "type": "auto", "kind": "first_reply",
                 "message": visitor_json(auto, self.options)})
-
-
-RETENTION = 72 * 3600.0  # §3.12: visitors' images are kept 72 hours
-SWEEP_EVERY = 3600.0
-
-
-def sweep(files: Path, now: float, keep: float = RETENTION) -> list[str]:
-    """Delete the images written more than ``keep`` seconds before ``now`` (wall epoch);
-    returns their names."""
-    gone: list[str] = []
-    if not files.is_dir():
-        return gone
-    for f in files.iterdir():
-        with contextlib.suppress(FileNotFoundError):
-            if f.is_file() and f.stat().st_mtime < now - keep:
-                f.unlink()
-                gone.append(f.name)
-    return gone
 
 
 def _write(path: Path, data: bytes) -> None:

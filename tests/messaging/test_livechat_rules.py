@@ -17,6 +17,7 @@ import yaml
 from acd.config import BusinessHours, Holiday
 from softswitch.clock import VirtualClock
 from softswitch.config import ConfigError, parse_config
+from softswitch.messaging.files import expire as sweep
 from softswitch.messaging.livechat import (
     DEFAULT_MESSAGES,
     FormField,
@@ -29,7 +30,6 @@ from softswitch.messaging.livechat import (
     image_type,
     origin_allowed,
     parse_frame,
-    sweep,
     visitor_address,
 )
 
