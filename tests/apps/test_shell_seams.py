@@ -7,9 +7,11 @@ a switch in the test's loop, over UDP and RTP on loopback."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import socket
 import struct
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +124,19 @@ async def _switch_and_caller(tmp_path: Path) -> tuple[Any, SipUA]:
                          "destination": {"type": "ivr", "target": "7000"}}])
     provider.server = udp(switch)
     return switch, provider
+
+
+@contextlib.asynccontextmanager
+async def _call_on_shell(tmp_path: Path) -> AsyncIterator[tuple[Any, SipUA, socket.socket]]:
+    """A switch with the carrier trunk (`_switch_and_caller`) and a caller's RTP socket,
+    both closed after the test."""
+    switch, provider = await _switch_and_caller(tmp_path)
+    rtp = rtp_socket()
+    try:
+        yield switch, provider, rtp
+    finally:
+        rtp.close()
+        await switch.stop()
 
 
 def _relay(ok: Response) -> tuple[str, int]:
@@ -252,11 +267,9 @@ def _rows(shell: CallShell) -> list[CallRecord]:
 async def test_reject_refuses_a_caller_the_shell_is_still_answering(
         tmp_path: Path, owned: list[Owned], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Owned, "answer_at_start", False)
-    switch, provider = await _switch_and_caller(tmp_path)
-    shell: CallShell = switch.router.apps
-    rows = _rows(shell)
-    rtp = rtp_socket()
-    try:
+    async with _call_on_shell(tmp_path) as (switch, provider, rtp):
+        shell: CallShell = switch.router.apps
+        rows = _rows(shell)
         uri = "sip:5550100@127.0.0.1"
         provider.call_id = "seams-reject"
         provider.send_raw(provider.build("INVITE", uri, to=f"<{uri}>",
@@ -275,17 +288,12 @@ async def test_reject_refuses_a_caller_the_shell_is_still_answering(
         assert [(r.call_id, r.disposition, r.hangup_cause, r.sip_code) for r in rows] == [
             ("seams-reject", "FAILED", "Not Found", 404)]
         provider.close()
-    finally:
-        rtp.close()
-        await switch.stop()
 
 
 async def test_reject_is_refused_once_the_caller_is_answered(
         tmp_path: Path, owned: list[Owned]) -> None:
-    switch, provider = await _switch_and_caller(tmp_path)
-    shell: CallShell = switch.router.apps
-    rtp = rtp_socket()
-    try:
+    async with _call_on_shell(tmp_path) as (switch, provider, rtp):
+        shell: CallShell = switch.router.apps
         ok = await dial(provider, "5550100", "seams-late", rtp, authenticate=False)
         assert ok.status == 200
         assert not shell.reject("seams-late", 404, "Not Found")
@@ -293,29 +301,24 @@ async def test_reject_is_refused_once_the_caller_is_answered(
         provider.send_raw(in_dialog(provider, ok, "BYE"))
         assert (await provider.response()).status == 200
         provider.close()
-    finally:
-        rtp.close()
-        await switch.stop()
 
 
 async def test_offer_required_answers_488_where_the_shell_would_answer_or_say_400(
         tmp_path: Path, owned: list[Owned], monkeypatch: pytest.MonkeyPatch) -> None:
-    switch, provider = await _switch_and_caller(tmp_path)
-    shell: CallShell = switch.router.apps
-    rtp = rtp_socket()
-    uri = "sip:5550100@127.0.0.1"
+    async with _call_on_shell(tmp_path) as (switch, provider, rtp):
+        shell: CallShell = switch.router.apps
+        uri = "sip:5550100@127.0.0.1"
 
-    async def invite(call_id: str, body: bytes) -> Response:
-        provider.call_id = call_id
-        provider.send_raw(provider.build("INVITE", uri, to=f"<{uri}>", body=body))
-        resp = await provider.response()
-        if resp.status >= 300:
-            provider.send_raw(provider.build("ACK", uri, to=f"<{uri}>;tag={resp.to.tag}",
-                                             cseq=provider.cseq, branch=resp.via.branch,
-                                             with_contact=False))
-        return resp
+        async def invite(call_id: str, body: bytes) -> Response:
+            provider.call_id = call_id
+            provider.send_raw(provider.build("INVITE", uri, to=f"<{uri}>", body=body))
+            resp = await provider.response()
+            if resp.status >= 300:
+                provider.send_raw(provider.build("ACK", uri, to=f"<{uri}>;tag={resp.to.tag}",
+                                                 cseq=provider.cseq, branch=resp.via.branch,
+                                                 with_contact=False))
+            return resp
 
-    try:
         # the shell's own policy: unreadable SDP is the caller's error
         assert (await invite("bad-sdp", b"this is not sdp\r\n")).status == 400
         start = shell.start
@@ -334,20 +337,15 @@ async def test_offer_required_answers_488_where_the_shell_would_answer_or_say_40
         provider.send_raw(in_dialog(provider, ok, "BYE"))
         assert (await provider.response()).status == 200
         provider.close()
-    finally:
-        rtp.close()
-        await switch.stop()
 
 
 async def test_release_hands_out_the_answered_caller_without_ending_it(
         tmp_path: Path, owned: list[Owned]) -> None:
-    switch, provider = await _switch_and_caller(tmp_path)
-    shell: CallShell = switch.router.apps
-    rows = _rows(shell)
-    seen: list[Any] = []
-    switch.router.events.subscribe(seen.append)
-    rtp = rtp_socket()
-    try:
+    async with _call_on_shell(tmp_path) as (switch, provider, rtp):
+        shell: CallShell = switch.router.apps
+        rows = _rows(shell)
+        seen: list[Any] = []
+        switch.router.events.subscribe(seen.append)
         ok = await dial(provider, "5550100", "seams-rel", rtp, authenticate=False)
         assert ok.status == 200
         assert await heard(rtp, 0.5) > 10  # the flow's music
@@ -376,27 +374,22 @@ async def test_release_hands_out_the_answered_caller_without_ending_it(
             ("seams-rel", "ANSWERED", "parked at 701")]
         await leg.close()
         provider.close()
-    finally:
-        rtp.close()
-        await switch.stop()
 
 
 async def test_record_contents_are_the_owners_part_of_the_one_row(
         tmp_path: Path, owned: list[Owned]) -> None:
-    switch, provider = await _switch_and_caller(tmp_path)
-    shell: CallShell = switch.router.apps
-    rows = _rows(shell)
-    seen: list[Any] = []
-    switch.router.events.subscribe(seen.append)
-    rtp = rtp_socket()
-    causes: list[str] = []
+    async with _call_on_shell(tmp_path) as (switch, provider, rtp):
+        shell: CallShell = switch.router.apps
+        rows = _rows(shell)
+        seen: list[Any] = []
+        switch.router.events.subscribe(seen.append)
+        causes: list[str] = []
 
-    def supply(cause: str) -> RecordContents:
-        causes.append(cause)
-        return RecordContents({"packets_received": 7}, "/var/rec/seams-cdr.wav",
-                              f"{cause} (connected)")
+        def supply(cause: str) -> RecordContents:
+            causes.append(cause)
+            return RecordContents({"packets_received": 7}, "/var/rec/seams-cdr.wav",
+                                  f"{cause} (connected)")
 
-    try:
         assert not shell.record_contents("no-such-call", supply)
         ok = await dial(provider, "5550100", "seams-cdr", rtp, authenticate=False)
         assert ok.status == 200
@@ -423,20 +416,15 @@ async def test_record_contents_are_the_owners_part_of_the_one_row(
         assert [e.hangup_cause for e in seen if isinstance(e, CallEnded)] == [
             "BYE (connected)"]  # the event tells what the row tells
         provider.close()
-    finally:
-        rtp.close()
-        await switch.stop()
 
 
 async def test_an_adopted_caller_transferred_in_gets_its_own_row_and_events(
         tmp_path: Path, owned: list[Owned]) -> None:
-    switch, provider = await _switch_and_caller(tmp_path)
-    shell: CallShell = switch.router.apps
-    rows = _rows(shell)
-    seen: list[Any] = []
-    switch.router.events.subscribe(seen.append)
-    rtp = rtp_socket()
-    try:
+    async with _call_on_shell(tmp_path) as (switch, provider, rtp):
+        shell: CallShell = switch.router.apps
+        rows = _rows(shell)
+        seen: list[Any] = []
+        switch.router.events.subscribe(seen.append)
         ok = await dial(provider, "5550100", "seams-adopt", rtp, authenticate=False)
         assert ok.status == 200
         end = shell.release("seams-adopt", "transferred")  # its first call ends here
@@ -457,6 +445,3 @@ async def test_an_adopted_caller_transferred_in_gets_its_own_row_and_events(
             ("seams-adopt", "7000", "ANSWERED", "caller")]
         assert rows[1].answer_time is not None and rows[1].answer_time >= rows[0].end_time
         provider.close()
-    finally:
-        rtp.close()
-        await switch.stop()
