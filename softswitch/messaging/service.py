@@ -90,7 +90,8 @@ class Messaging:
         if self.resume_report_rows is not None:
             self.resume_report_rows(resumed)
         self.inbox.restore(loaded.sessions, loaded.messages, loaded.last_session,
-                           loaded.last_message, loaded.last_received, waiting)
+                           loaded.last_message, loaded.last_received, waiting,
+                           loaded.entered)
         self._apply()
         for m in loaded.messages:  # sent before the restart, not yet delivered
             if m.status is DeliveryStatus.PENDING:

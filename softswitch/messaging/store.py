@@ -85,6 +85,9 @@ class Loaded:
     # (channel, number, customer, time): the customers' last messages within the longest
     # provider window (Messenger's human_agent tag, 7 days), any session
     last_received: list[tuple[str, str, str, float]]
+    # open session id -> the time of its last transfer (the timeline's): when it entered
+    # the message queue it waits in, if it did so by a transfer (sessions.Inbox.restore)
+    entered: dict[int, float]
 
 
 def _session(r: Any) -> Session:
@@ -153,7 +156,16 @@ async def load(store: Any, now: float) -> Loaded:
         " JOIN messaging_sessions s ON s.id = m.session"
         " WHERE m.direction='received' AND m.sent_at >= ?"
         " GROUP BY s.channel, s.number, s.customer", (now - WINDOW_DAYS * 86400.0,))]
-    return Loaded(sessions, messages, int(last[0][0] or 0), int(last_m[0][0] or 0), received)
+    entered: dict[int, float] = {}
+    waiting = [s.id for s in sessions if s.open and s.owner is None]
+    for i in range(0, len(waiting), 500):
+        chunk = waiting[i:i + 500]
+        for r in await store.fetch(
+                "SELECT session, MAX(at) FROM messaging_events WHERE kind='transfer' AND"
+                f" session IN ({','.join('?' * len(chunk))}) GROUP BY session", tuple(chunk)):
+            entered[int(r[0])] = float(r[1])
+    return Loaded(sessions, messages, int(last[0][0] or 0), int(last_m[0][0] or 0), received,
+                  entered)
 
 
 async def waiting_rows(store: Any) -> list[tuple[str, str, str, str, float]]:
