@@ -11,7 +11,8 @@
                                                          whatsapp, messenger
     GET  /api/v1/webhooks/{whatsapp|messenger}/{token}  Meta's verify-token handshake
                                                          (softswitch.messaging.providers)
-    GET  /api/v1/messaging/sessions?list=recent|archived|campaign   my sessions
+    GET  /api/v1/messaging/sessions?list=recent|archived|campaign&limit=N&cursor=C
+                                                         my sessions, a page (next_cursor)
     POST /api/v1/messaging/sessions                      start one (§9.2, allowed extensions)
     GET  /api/v1/messaging/sessions/{id}                 one session with its history
     POST /api/v1/messaging/sessions/{id}/messages        reply
@@ -215,9 +216,29 @@ DIRECTORY = web.AppKey("messaging_directory", Directory)
 
 class ListQuery(Strict):
     """``list``: recent (default), archived, or campaign (the sessions campaigns created,
-    open or closed: the Campaign filter)."""
+    open or closed: the Campaign filter); ``limit`` rows per page (1-500, default 100, as
+    the call logs' lists); ``cursor``: the previous page's ``next_cursor``."""
 
     list: str = Field(default="recent", pattern=r"^(recent|archived|campaign)$")
+    limit: int = Field(default=100, ge=1, le=500)
+    cursor: str | None = Field(default=None, max_length=64)
+
+
+def _cursor(text: str | None) -> tuple[float, int] | None:
+    """``{last_activity}:{id}`` of a page's last row (the list's order), as `_next` makes
+    it; anything else is 400."""
+    if text is None:
+        return None
+    at, _, sid = text.partition(":")
+    try:
+        value = (float(at), int(sid))
+    except ValueError:
+        raise ApiError(400, "invalid_field", "cursor: the next_cursor of the previous "
+                                             "page", "cursor") from None
+    if value[0] != value[0] or value[1] < 1:  # NaN
+        raise ApiError(400, "invalid_field", "cursor: the next_cursor of the previous page",
+                       "cursor")
+    return value
 
 
 def _service(request: web.Request) -> Messaging:
@@ -258,23 +279,24 @@ def _session_reply(request: web.Request, session: Any) -> web.Response:
 
 
 async def list_sessions(request: web.Request) -> web.Response:
-    which = parse(ListQuery, dict(request.query), "query").list
+    query = parse(ListQuery, dict(request.query), "query")
+    which = query.list
     me = principal(request).extension
     service = _service(request)
-    if which != "recent":  # closed sessions are listed there: read back from the store
-        await service.recall_lists(me)
+    # closed sessions are listed in Archived and Campaign: this page of them read back
+    listed, more = await service.page(me, which, query.limit, _cursor(query.cursor))
     inbox = service.inbox
     marks = request.app[READ_MARKS]
     rows = []
-    listed = inbox.campaign_list(me) if which == "campaign" else \
-        inbox.list_for(me, which == "archived")
     for s in listed:
         messages = inbox.messages.get(s.id, [])
         row = s.as_json(me)
         row["unread"] = marks.unread(me, messages)
         row["last_message"] = messages[-1].as_json() if messages else None
         rows.append(row)
-    return web.json_response({"list": which, "sessions": rows})
+    last = listed[-1] if listed and more else None
+    return web.json_response({"list": which, "sessions": rows, "next_cursor":
+                              None if last is None else f"{last.last_activity!r}:{last.id}"})
 
 
 async def mark_read(request: web.Request) -> web.Response:

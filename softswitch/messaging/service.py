@@ -184,18 +184,39 @@ class Messaging:
         if found is not None:
             self._adopt([found[0]], found[1])
 
-    async def recall_lists(self, agent: str) -> None:
-        """Before the agent's Archived or Campaign list: their closed sessions (within
-        store.KEEP_CLOSED_DAYS) are read back."""
+    async def page(self, agent: str, which: str, limit: int,
+                   after: tuple[float, int] | None) -> tuple[list[Session], bool]:
+        """One page of the agent's ``which`` list (recent, archived, campaign), newest
+        activity first: the first ``limit`` sessions after the cursor ``after`` (the
+        (last_activity, id) of the previous page's last row), and whether more follow. The
+        Archived and Campaign lists merge the sessions in memory with the closed ones of
+        the store, of which only this page is read back (softswitch.messaging.store
+        `closed_page`); Recent is the open sessions, all in memory."""
         inbox = self.inbox
-        await self.store.flush()
-        sessions, messages = await rows.closed_since(
-            self.store, self.clock.wall(), agent, set(inbox.sessions),
-            lambda s: inbox.sees(s, agent))
-        self._adopt(sessions, messages)
+
+        def key(s: Session) -> tuple[float, int]:
+            return (-s.last_activity, -s.id)
+
+        def later(s: Session) -> bool:
+            return after is None or key(s) > (-after[0], -after[1])
+
+        if which == "campaign":
+            listed = inbox.campaign_list(agent)
+        else:
+            listed = inbox.list_for(agent, which == "archived")
+        out = [s for s in listed if later(s)]
+        if which != "recent":
+            await self.store.flush()
+            sessions, messages = await rows.closed_page(
+                self.store, self.clock.wall(), agent, set(inbox.sessions),
+                lambda s: inbox.sees(s, agent), after, limit + 1, which == "campaign")
+            self._adopt(sessions, messages)
+            out += [s for s in sessions if s.id in inbox.sessions]
+        out.sort(key=key)
         now = self.clock.wall()
-        for s in inbox.list_for(agent, True) + inbox.campaign_list(agent):
+        for s in out[:limit]:
             inbox.touch(s.id, now)
+        return out[:limit], len(out) > limit
 
     async def recall_latest(self, channel: str, customer: str) -> None:
         """The customer's last session on the channel (Live Chat shows its history to a

@@ -49,9 +49,10 @@ Memory (a contact center with thousands of chats a day): the open sessions and t
 messages are in memory; a closed one stays until unused for ``GRACE`` (an hour on the
 injected clock: an agent who just closed a chat, or is reading an archived one, reads it
 from memory, and a chat log burst does not read the store again each time), then `evict`
-lets it go; the shell (softswitch.messaging.service `recall`, `recall_lists`) reads it
-back from the store (`adopt`) when an agent opens it or lists the Archived or Campaign
-list, and the start-up loads only the open sessions. A customer who writes again opens a
+lets it go; the shell (softswitch.messaging.service `recall`, `page`) reads it back from
+the store (`adopt`) when an agent opens it or pages through the Archived or Campaign list
+(a page at a time: only the page asked for is read), and the start-up loads only the open
+sessions. A customer who writes again opens a
 new session (§6.2) without reading the closed one. A closed session with a message not yet
 sent stays until its delivery result comes. Decision: a grace rather than at once, so that
 the operations that follow a close (the agent's view of it, the chat logs' deletes, the

@@ -519,4 +519,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE messaging_sessions_v16 RENAME TO messaging_sessions;
         CREATE INDEX messaging_sessions_state ON messaging_sessions (state, last_activity)
     """),
+    # The start-up reads the customers' last messages of the longest provider window
+    # (softswitch.messaging.store `load`: sent_at >= now - 7 days); without an index on
+    # sent_at that read scanned every message ever stored.
+    Migration(17, "messaging messages by time (start-up window read)", """
+        CREATE INDEX messaging_messages_sent_at ON messaging_messages (sent_at)
+    """),
 )
