@@ -26,6 +26,9 @@
     POST /api/v1/messaging/sessions/{id}/close
     POST /api/v1/messaging/sessions/{id}/remove
     POST /api/v1/messaging/sessions/{id}/read            {"message": id}: read up to it
+    POST /api/v1/messaging/sessions/{id}/contact         the customer as a company contact,
+                                                         new or existing (softswitch.web
+                                                         .contacts)
     GET  /api/v1/messaging/me                            what the caller may do: senders,
                                                          message queues, colleagues
     GET  /api/v1/messaging/channels                      admins: status and counters (§2.5)
@@ -68,6 +71,7 @@ log-in (401), before the body is read.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +89,7 @@ from softswitch.messaging.queues import AcdQueues
 from softswitch.messaging.service import Messaging
 from softswitch.messaging.sessions import Direction, Inbox, Refused
 from softswitch.web.api import PREFIX, PUBLIC, Endpoint, add_routes, body, principal
+from softswitch.web.contacts import CONTACTS, E164, ContactError, ContactFields, digits
 from softswitch.web.errors import ApiError
 from softswitch.web.models import Strict, parse
 
@@ -274,7 +279,7 @@ async def _run(request: web.Request, op: Any) -> Any:
 
 def _session_reply(request: web.Request, session: Any) -> web.Response:
     me = principal(request).extension
-    return web.json_response({"session": session.as_json(me),
+    return web.json_response({"session": _service(request).session_json(session, me),
                               "messages": _service(request).history(session)})
 
 
@@ -290,7 +295,7 @@ async def list_sessions(request: web.Request) -> web.Response:
     rows = []
     for s in listed:
         messages = inbox.messages.get(s.id, [])
-        row = s.as_json(me)
+        row = service.session_json(s, me)
         row["unread"] = marks.unread(me, messages)
         row["last_message"] = messages[-1].as_json() if messages else None
         rows.append(row)
@@ -382,26 +387,70 @@ async def transfer(request: web.Request) -> web.Response:
                               platform=req.platform, extension_exists=exists)
 
     s = await _run(request, op)
-    return web.json_response({"session": s.as_json(me)})
+    return web.json_response({"session": _service(request).session_json(s, me)})
 
 
 async def archive(request: web.Request) -> web.Response:
     req = await body(request, ArchiveRequest)
     me, sid = principal(request).extension, await _sid(request)
     s = await _run(request, lambda inbox, now: inbox.archive(sid, me, req.archived))
-    return web.json_response({"session": s.as_json(me)})
+    return web.json_response({"session": _service(request).session_json(s, me)})
 
 
 async def close(request: web.Request) -> web.Response:
     me, sid = principal(request).extension, await _sid(request)
     s = await _run(request, lambda inbox, now: inbox.close(sid, me, now))
-    return web.json_response({"session": s.as_json(me)})
+    return web.json_response({"session": _service(request).session_json(s, me)})
 
 
 async def remove(request: web.Request) -> web.Response:
     me, sid = principal(request).extension, await _sid(request)
     await _run(request, lambda inbox, now: inbox.remove(sid, me))
     return web.json_response({"removed": sid})
+
+
+class SessionContactRequest(Strict):
+    """§6.2 "Add customer as contact": the session's customer number into a new company
+    contact (``new``: its fields; the number is added to its ``numbers`` as ``type``) or
+    into an existing one (``existing``: its id, one of ``GET /contacts``)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"new": {"name": "Kristin Hale", "company": "Hale & Co"}, "type": "mobile"}]})
+    new: ContactFields | None = None
+    existing: str | None = Field(default=None, min_length=1, max_length=40)
+    type: str = Field(default="mobile", pattern=r"^(business|mobile|home|other)$")
+
+
+async def add_contact(request: web.Request) -> web.Response:
+    """The session's customer as a company contact (softswitch.web.contacts): whoever sees
+    the session (404 otherwise); the customer must be a phone number (SMS, WhatsApp: 409
+    ``not_a_number`` for a Live Chat visitor, a Messenger user or a SIP phone)."""
+    req = await body(request, SessionContactRequest)
+    if (req.new is None) == (req.existing is None):
+        raise ApiError(400, "invalid_field", "give one of new or existing", "new")
+    me, sid = principal(request).extension, await _sid(request)
+    service = _service(request)
+    s = await _run(request, lambda inbox, now: inbox.session_for(sid, me))
+    config = service.channels.get(s.channel)
+    if config is None or config.type not in ("sms", "whatsapp") \
+            or not re.fullmatch(E164, s.customer):
+        raise ApiError(409, "not_a_number", f"the customer {s.customer} is not a phone "
+                                            "number (SMS and WhatsApp customers are)")
+    book = request.app[CONTACTS]
+    try:
+        if req.new is not None:
+            numbers = req.new.number_pairs()
+            if all(digits(n) != digits(s.customer) for _, n in numbers):
+                numbers = (*numbers, (req.type, s.customer))
+            contact = book.create(me, req.new.name, req.new.company, req.new.email, numbers)
+        else:
+            assert req.existing is not None
+            contact = book.add_number(req.existing, req.type, s.customer)
+    except ContactError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
+    await book.flush()
+    return web.json_response({"contact": contact.as_json(),
+                              "session": service.session_json(s, me)})
 
 
 async def channels(request: web.Request) -> web.Response:
@@ -488,6 +537,9 @@ ENDPOINTS = [
              "End the session (§6.2)", tag="messaging"),
     Endpoint("POST", "/messaging/sessions/{session}/remove", remove,
              "Remove it from my lists (§6.2)", tag="messaging"),
+    Endpoint("POST", "/messaging/sessions/{session}/contact", add_contact,
+             "Add the customer as a company contact: a new one or an existing one (§6.2)",
+             SessionContactRequest, tag="messaging"),
     Endpoint("POST", "/messaging/sessions/{session}/read", mark_read,
              "Mark the session read up to a message (the inbox's unread counts)",
              ReadRequest, tag="messaging"),
@@ -565,5 +617,8 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
     files.attach(app, Path(router.config.config_dir) / "var" / "messaging-files",
                  router.clock, service.outbox.media)
     # campaigns and chat logs (admins), started after the service
-    admin_api.attach(app, service, lambda: router.config.contacts.entries,
+    book = app[CONTACTS]  # company contacts, the configuration's and the API's
+    service.contact_name = book.name
+    book.listeners.append(service.contacts_changed)
+    admin_api.attach(app, service, book.entries,
                      Path(config.config_dir) / "var" / "campaign-files")
