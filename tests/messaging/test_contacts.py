@@ -179,3 +179,30 @@ async def test_contact_list_pages_and_refuses_bad_fields(
         assert (status, data["error"]) == (400, "invalid_field")
         status, data = await change(h, "1001", "GET", "/contacts/99")
         assert (status, data["error"]) == (404, "not_found")
+
+
+async def test_a_live_chat_visitor_is_no_phone_number(tmp_path: Path) -> None:
+    """A Live Chat visitor's address has digits but is no phone number: 409, nothing added,
+    and no contact's name is ever shown for it."""
+    import aiohttp
+    from test_livechat_switch import ORIGIN, Visitor, started, ws_url
+
+    switch = await started(tmp_path, pre_chat_form=[])
+    try:
+        async with aiohttp.ClientSession() as http:
+            h = Harness(switch, http)
+            async with http.ws_connect(ws_url(switch), headers={"Origin": ORIGIN}) as ws:
+                v = Visitor(ws)
+                await v.hello()
+                await v.send(type="message", text="Hello?", id="c1")
+                await v.next("ack")
+                _, data = await h.api("1001", "GET", "/sessions")
+                [s] = data["sessions"]
+                assert s["customer"].startswith("visitor-") and s["customer_name"] is None
+                status, data = await h.api("1001", "POST", f"/sessions/{s['id']}/contact",
+                                           {"new": {"name": "Ann"}})
+                assert (status, data["error"]) == (409, "not_a_number")
+                status, data = await contacts(h, "1001")
+                assert data["contacts"] == []
+    finally:
+        await switch.stop()
