@@ -699,16 +699,18 @@ class Acd:
     # --- message queues (omnichannel.md §5.3) ---------------------------------------------
 
     def restore_message_session(self, task: TaskId, queue: QueueId, now: float, *,
-                                caller: str, joined: float) -> Output:
+                                caller: str, joined: float,
+                                repliers: tuple[AgentId, ...] = ()) -> Output:
         """Put back a chat session that waited in message queue ``queue`` (not taken over)
         before a restart, waiting since ``joined`` (engine time): like `restore_callback`,
-        not a new join (no TaskJoined event), so its report row continues."""
+        not a new join (no TaskJoined event), so its report row continues. ``repliers``:
+        the agents who had replied in it before the restart, first replier first."""
         self._begin(now)
         if queue not in self.messages.queues:
             raise AcdInputError(f"no message queue {queue!r}")
         if task in self._tasks or self.messages.has(task):
             raise AcdInputError(f"task {task!r} is already in the engine")
-        self.messages.restore(task, queue, caller, min(joined, now), self._out)
+        self.messages.restore(task, queue, caller, min(joined, now), self._out, repliers)
         return self._end(now)
 
     def handle_message_reply(self, task: TaskId, agent: AgentId, now: float) -> Output:

@@ -103,13 +103,16 @@ class MessageQueues:
         out.commands.append(ShowSession(task, queue, config.agents))
 
     def restore(self, task: TaskId, queue: QueueId, caller: str, joined: float,
-                out: Output) -> None:
+                out: Output, repliers: tuple[AgentId, ...] = ()) -> None:
         """A session that was waiting in ``queue`` before a restart, waiting since
         ``joined`` (engine time): shown to the queue's agents again, not a new join (no
         TaskJoined; the statistics count it waiting, the report row of its first join goes
-        on)."""
+        on). ``repliers``: the agents who had replied in it, first replier first (the
+        sessions' stored messages): its close still counts as Answered by the first."""
         config = self.queues[queue]
-        self._sessions[task] = Session(task, config, joined)
+        self._sessions[task] = Session(task, config, joined,
+                                       first_reply=repliers[0] if repliers else None,
+                                       repliers=set(repliers))
         waiting = self._waiting[queue]
         waiting.append(task)
         stats = self.stats.get(queue)

@@ -234,6 +234,9 @@ class SipRouter:
         # answer(status, reason)) -> handled (softswitch.messaging.api sets it)
         self.message_sink: Callable[[str, str, Any, Callable[[int, str], None]], bool] | None
         self.message_sink = None
+        # the Live Chat channels' widget (softswitch.messaging.livechat.LiveChat, set when a
+        # channel is a livechat one): a reload hands it the widget-call settings
+        self.livechat: Any = None
         # the internal WebRTC trunk of the widget calls (its per-process secret and its
         # inbound route, set by softswitch.webrtc.calls when Live Chat takes calls)
         from softswitch.webrtc.trunk import WebRtcTrunk

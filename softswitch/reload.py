@@ -33,13 +33,15 @@ messages point into it).
 What waits for a restart (`RESTART_ONLY`): ``sip`` (listeners, domain, realm, registrar,
 auth and brute-force settings, user agent, no-answer timeout), ``rtp``, ``http``,
 ``database``, ``logging``, ``smtp``, ``recording`` and ``message_channels``: the sockets,
-files and connections they describe are open; ``retention`` and ``scheduled_reports``: their
-timers run from the start; ``parking`` and ``pickup`` (the parking lot holds parked calls in
-its slots). Decision: a reload that changes them is not
-refused (the file on disk is what the next start uses anyway, and refusing would hold back the
-changes that can apply); the switch keeps running with the old values of those keys,
-applies the rest, and names every such key in a ``restart needed`` warning, in the outcome
-file and in the command's output.
+files and connections they describe are open (except the Live Chat channels' widget-call
+settings, ``consultation_mode``, ``call_destination`` and ``max_concurrent_calls``, which
+apply to the calls that start after the reload: softswitch.messaging.livechat);
+``retention`` and ``scheduled_reports``: their timers run from the start; ``parking`` and
+``pickup`` (the parking lot holds parked calls in its slots). Decision: a reload that
+changes them is not refused (the file on disk is what the next start uses anyway, and
+refusing would hold back the changes that can apply); the switch keeps running with the
+old values of those keys, applies the rest, and names every such key in a ``restart
+needed`` warning, in the outcome file and in the command's output.
 """
 
 from __future__ import annotations
@@ -184,13 +186,21 @@ def apply(switch: Any, new: Config) -> tuple[list[str], list[str]]:
     restart-only keys keep their running values. Returns (changes, keys that need a
     restart). Synchronous: no other input of the event loop runs in between."""
     from acd.config import AcdConfig
+    from softswitch.messaging.livechat import with_call_settings
     from softswitch.sip.auth import credential_table
     from softswitch.trunks import outbound_rule
 
     old: Config = switch.config
-    restart = restart_needed(old, new)
+    # Live Chat widget calls: their three settings apply live (the channels otherwise wait)
+    channels = with_call_settings(old.message_channels, new.message_channels)
+    restart = restart_needed(dataclasses.replace(old, message_channels=channels), new)
     live = dataclasses.replace(new, **{name: getattr(old, name) for name in RESTART_ONLY})
+    live = dataclasses.replace(live, message_channels=channels)
     changes = describe_changes(old, live)
+    calls = [c.name for c, was in zip(channels, old.message_channels, strict=True)
+             if c != was]
+    if calls:
+        changes.append(f"live chat calls {' '.join('~' + name for name in calls)}")
     router = switch.router
     passwords = {e.number: e.password for e in live.extensions}
     # extensions: REGISTER (a removed one's bindings dropped), digest credentials, dial plan
@@ -210,6 +220,8 @@ def apply(switch: Any, new: Config) -> tuple[list[str], list[str]]:
     # every destination reference resolves against the new file; the applications' numbers
     router.destinations.config = live
     router.applications.reconfigure(live)
+    if calls and router.livechat is not None:
+        router.livechat.reconfigure(channels, router)
     router.config = switch.config = live
     return changes, restart
 

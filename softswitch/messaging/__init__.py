@@ -3,7 +3,7 @@ chat sessions.
 
 Modules: config (the ``message_channels`` section), sessions (the sans-IO session core:
 lifecycle, visibility, auto-close), queues (the core's message queues on the ACD engine),
-store (rows in the switch's database, migrations 13, 15, 16), general (the General SMS API
+store (rows in the switch's database, migrations 13, 15, 16, 17), general (the General SMS API
 channel: webhook, send, verification, the retrying outbox), providers (the named providers:
 Twilio, Telnyx, Bandwidth, Flowroute, WhatsApp Cloud API, Messenger, each in its own
 module), service (the asyncio shell, and SIP MESSAGE channels through

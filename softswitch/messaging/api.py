@@ -11,7 +11,8 @@
                                                          whatsapp, messenger
     GET  /api/v1/webhooks/{whatsapp|messenger}/{token}  Meta's verify-token handshake
                                                          (softswitch.messaging.providers)
-    GET  /api/v1/messaging/sessions?list=recent|archived|campaign   my sessions
+    GET  /api/v1/messaging/sessions?list=recent|archived|campaign&limit=N&cursor=C
+                                                         my sessions, a page (next_cursor)
     POST /api/v1/messaging/sessions                      start one (§9.2, allowed extensions)
     GET  /api/v1/messaging/sessions/{id}                 one session with its history
     POST /api/v1/messaging/sessions/{id}/messages        reply
@@ -25,6 +26,9 @@
     POST /api/v1/messaging/sessions/{id}/close
     POST /api/v1/messaging/sessions/{id}/remove
     POST /api/v1/messaging/sessions/{id}/read            {"message": id}: read up to it
+    POST /api/v1/messaging/sessions/{id}/contact         the customer as a company contact,
+                                                         new or existing (softswitch.web
+                                                         .contacts)
     GET  /api/v1/messaging/me                            what the caller may do: senders,
                                                          message queues, colleagues
     GET  /api/v1/messaging/channels                      admins: status and counters (§2.5)
@@ -67,6 +71,7 @@ log-in (401), before the body is read.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +89,7 @@ from softswitch.messaging.queues import AcdQueues
 from softswitch.messaging.service import Messaging
 from softswitch.messaging.sessions import Direction, Inbox, Refused
 from softswitch.web.api import PREFIX, PUBLIC, Endpoint, add_routes, body, principal
+from softswitch.web.contacts import CONTACTS, E164, ContactError, ContactFields, digits
 from softswitch.web.errors import ApiError
 from softswitch.web.models import Strict, parse
 
@@ -215,9 +221,29 @@ DIRECTORY = web.AppKey("messaging_directory", Directory)
 
 class ListQuery(Strict):
     """``list``: recent (default), archived, or campaign (the sessions campaigns created,
-    open or closed: the Campaign filter)."""
+    open or closed: the Campaign filter); ``limit`` rows per page (1-500, default 100, as
+    the call logs' lists); ``cursor``: the previous page's ``next_cursor``."""
 
     list: str = Field(default="recent", pattern=r"^(recent|archived|campaign)$")
+    limit: int = Field(default=100, ge=1, le=500)
+    cursor: str | None = Field(default=None, max_length=64)
+
+
+def _cursor(text: str | None) -> tuple[float, int] | None:
+    """``{last_activity}:{id}`` of a page's last row (the list's order), as `_next` makes
+    it; anything else is 400."""
+    if text is None:
+        return None
+    at, _, sid = text.partition(":")
+    try:
+        value = (float(at), int(sid))
+    except ValueError:
+        raise ApiError(400, "invalid_field", "cursor: the next_cursor of the previous "
+                                             "page", "cursor") from None
+    if value[0] != value[0] or value[1] < 1:  # NaN
+        raise ApiError(400, "invalid_field", "cursor: the next_cursor of the previous page",
+                       "cursor")
+    return value
 
 
 def _service(request: web.Request) -> Messaging:
@@ -253,28 +279,29 @@ async def _run(request: web.Request, op: Any) -> Any:
 
 def _session_reply(request: web.Request, session: Any) -> web.Response:
     me = principal(request).extension
-    return web.json_response({"session": session.as_json(me),
+    return web.json_response({"session": _service(request).session_json(session, me),
                               "messages": _service(request).history(session)})
 
 
 async def list_sessions(request: web.Request) -> web.Response:
-    which = parse(ListQuery, dict(request.query), "query").list
+    query = parse(ListQuery, dict(request.query), "query")
+    which = query.list
     me = principal(request).extension
     service = _service(request)
-    if which != "recent":  # closed sessions are listed there: read back from the store
-        await service.recall_lists(me)
+    # closed sessions are listed in Archived and Campaign: this page of them read back
+    listed, more = await service.page(me, which, query.limit, _cursor(query.cursor))
     inbox = service.inbox
     marks = request.app[READ_MARKS]
     rows = []
-    listed = inbox.campaign_list(me) if which == "campaign" else \
-        inbox.list_for(me, which == "archived")
     for s in listed:
         messages = inbox.messages.get(s.id, [])
-        row = s.as_json(me)
+        row = service.session_json(s, me)
         row["unread"] = marks.unread(me, messages)
         row["last_message"] = messages[-1].as_json() if messages else None
         rows.append(row)
-    return web.json_response({"list": which, "sessions": rows})
+    last = listed[-1] if listed and more else None
+    return web.json_response({"list": which, "sessions": rows, "next_cursor":
+                              None if last is None else f"{last.last_activity!r}:{last.id}"})
 
 
 async def mark_read(request: web.Request) -> web.Response:
@@ -360,26 +387,70 @@ async def transfer(request: web.Request) -> web.Response:
                               platform=req.platform, extension_exists=exists)
 
     s = await _run(request, op)
-    return web.json_response({"session": s.as_json(me)})
+    return web.json_response({"session": _service(request).session_json(s, me)})
 
 
 async def archive(request: web.Request) -> web.Response:
     req = await body(request, ArchiveRequest)
     me, sid = principal(request).extension, await _sid(request)
     s = await _run(request, lambda inbox, now: inbox.archive(sid, me, req.archived))
-    return web.json_response({"session": s.as_json(me)})
+    return web.json_response({"session": _service(request).session_json(s, me)})
 
 
 async def close(request: web.Request) -> web.Response:
     me, sid = principal(request).extension, await _sid(request)
     s = await _run(request, lambda inbox, now: inbox.close(sid, me, now))
-    return web.json_response({"session": s.as_json(me)})
+    return web.json_response({"session": _service(request).session_json(s, me)})
 
 
 async def remove(request: web.Request) -> web.Response:
     me, sid = principal(request).extension, await _sid(request)
     await _run(request, lambda inbox, now: inbox.remove(sid, me))
     return web.json_response({"removed": sid})
+
+
+class SessionContactRequest(Strict):
+    """§6.2 "Add customer as contact": the session's customer number into a new company
+    contact (``new``: its fields; the number is added to its ``numbers`` as ``type``) or
+    into an existing one (``existing``: its id, one of ``GET /contacts``)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"new": {"name": "Kristin Hale", "company": "Hale & Co"}, "type": "mobile"}]})
+    new: ContactFields | None = None
+    existing: str | None = Field(default=None, min_length=1, max_length=40)
+    type: str = Field(default="mobile", pattern=r"^(business|mobile|home|other)$")
+
+
+async def add_contact(request: web.Request) -> web.Response:
+    """The session's customer as a company contact (softswitch.web.contacts): whoever sees
+    the session (404 otherwise); the customer must be a phone number (SMS, WhatsApp: 409
+    ``not_a_number`` for a Live Chat visitor, a Messenger user or a SIP phone)."""
+    req = await body(request, SessionContactRequest)
+    if (req.new is None) == (req.existing is None):
+        raise ApiError(400, "invalid_field", "give one of new or existing", "new")
+    me, sid = principal(request).extension, await _sid(request)
+    service = _service(request)
+    s = await _run(request, lambda inbox, now: inbox.session_for(sid, me))
+    config = service.channels.get(s.channel)
+    if config is None or config.type not in ("sms", "whatsapp") \
+            or not re.fullmatch(E164, s.customer):
+        raise ApiError(409, "not_a_number", f"the customer {s.customer} is not a phone "
+                                            "number (SMS and WhatsApp customers are)")
+    book = request.app[CONTACTS]
+    try:
+        if req.new is not None:
+            numbers = req.new.number_pairs()
+            if all(digits(n) != digits(s.customer) for _, n in numbers):
+                numbers = (*numbers, (req.type, s.customer))
+            contact = book.create(me, req.new.name, req.new.company, req.new.email, numbers)
+        else:
+            assert req.existing is not None
+            contact = book.add_number(req.existing, req.type, s.customer)
+    except ContactError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
+    await book.flush()
+    return web.json_response({"contact": contact.as_json(),
+                              "session": service.session_json(s, me)})
 
 
 async def channels(request: web.Request) -> web.Response:
@@ -466,6 +537,9 @@ ENDPOINTS = [
              "End the session (§6.2)", tag="messaging"),
     Endpoint("POST", "/messaging/sessions/{session}/remove", remove,
              "Remove it from my lists (§6.2)", tag="messaging"),
+    Endpoint("POST", "/messaging/sessions/{session}/contact", add_contact,
+             "Add the customer as a company contact: a new one or an existing one (§6.2)",
+             SessionContactRequest, tag="messaging"),
     Endpoint("POST", "/messaging/sessions/{session}/read", mark_read,
              "Mark the session read up to a message (the inbox's unread counts)",
              ReadRequest, tag="messaging"),
@@ -543,5 +617,8 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
     files.attach(app, Path(router.config.config_dir) / "var" / "messaging-files",
                  router.clock, service.outbox.media)
     # campaigns and chat logs (admins), started after the service
-    admin_api.attach(app, service, lambda: router.config.contacts.entries,
+    book = app[CONTACTS]  # company contacts, the configuration's and the API's
+    service.contact_name = book.name
+    book.listeners.append(service.contacts_changed)
+    admin_api.attach(app, service, book.entries,
                      Path(config.config_dir) / "var" / "campaign-files")

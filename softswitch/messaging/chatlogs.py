@@ -4,7 +4,9 @@ search of §8.2, the session list of §8.3, the operation timeline of §8.4, the
 of §8.5, the deletions of §8.6 and the two CSV files of §8.7.
 
 Display (§8.3, §8.5, §10): times ``MM/DD/YYYY HH:MM:SS`` in the admin's time zone; an
-extension is shown ``Name<ext>``; the system is ``PBX系统``.
+extension is shown ``Name<ext>``; the system is ``PBX系统``; a customer who is a company
+contact ``name<number>`` (§8.3's ``customer<+12…283>``; softswitch.web.contacts), as the
+contacts are now (the name is not stored with the session).
 
 * Session Sender/Recipient: an inbound session is (customer, the destination it was routed
   to when it was created: the queue name, or ``Name<ext>``); one an agent started is
@@ -137,6 +139,7 @@ class SessionRow:
     channel_number: str
     customer: str
     origin: str = ""  # inbound | agent | campaign (softswitch.messaging.sessions.Origin)
+    shown: str = ""  # the customer as shown: ``name<number>`` for a company contact
 
     def as_json(self, zone: ZoneInfo) -> dict[str, object]:
         return {"id": self.id, "time": show(self.created, zone), "sender": self.sender,
@@ -151,15 +154,19 @@ def show(at: float, zone: ZoneInfo) -> str:
 class ChatLogs:
     """``channel_type(name)``: the shown type of a channel (``""`` once it is gone);
     ``names(ext)``: an extension's name; ``forget(session, message_ids)``: tell the live
-    inbox (None: the whole session)."""
+    inbox (None: the whole session); ``display(channel, customer)``: the customer as shown
+    (``name<number>`` for a company contact, softswitch.messaging.service)."""
 
     def __init__(self, store: Any, channel_type: Callable[[str], str],
                  names: Callable[[str], str],
-                 forget: Callable[[int, frozenset[int] | None], None]) -> None:
+                 forget: Callable[[int, frozenset[int] | None], None],
+                 display: Callable[[str, str], str] = lambda channel, customer: customer,
+                 ) -> None:
         self.store = store
         self.channel_type = channel_type
         self.names = names
         self.forget = forget
+        self.display = display
 
     def _who(self, actor: str) -> str:
         if actor == SYSTEM or not actor.isdigit():
@@ -177,15 +184,16 @@ class ChatLogs:
                 " FROM messaging_sessions ORDER BY id DESC"):
             sid, channel, number, customer, origin = int(r[0]), r[1], r[2], r[3], r[4]
             actor, description = creators.get(sid, ("", ""))
+            shown = self.display(channel, customer)
             if origin == "inbound":
                 routed = _ROUTED.search(description)
                 dest = routed.group(1) if routed else (
                     self._who(r[7]) if r[6] == "extension" else r[7])
-                sender, recipient = customer, dest
+                sender, recipient = shown, dest
             else:
-                sender, recipient = self._who(actor) if actor else "", customer
+                sender, recipient = self._who(actor) if actor else "", shown
             row = SessionRow(sid, float(r[5]), sender, recipient, self.channel_type(channel),
-                             number, customer, origin)
+                             number, customer, origin, shown)
             if where is None or where.matches(row):
                 out.append(row)
         return out
@@ -224,7 +232,7 @@ class ChatLogs:
             if kind == "create":  # routed (inbound, campaign) or the starting agent
                 routed = _ROUTED.search(description)
                 holder = routed.group(1) if routed else (
-                    row.recipient if row.sender == row.customer else row.sender)
+                    row.recipient if row.origin == "inbound" else row.sender)
             elif kind == "takeover":
                 holder = self._who(actor)
             elif kind == "transfer":
@@ -239,9 +247,9 @@ class ChatLogs:
             at, direction, sender = float(r[1]), r[2], r[3]
             if direction == "received":
                 held = [h for t, _, h in holders if t <= at]
-                shown_from, shown_to = sender, held[-1] if held else row.recipient
+                shown_from, shown_to = row.shown or sender, held[-1] if held else row.recipient
             elif direction == "sent":
-                shown_from, shown_to = self._who(sender), row.customer
+                shown_from, shown_to = self._who(sender), row.shown or row.customer
             else:
                 shown_from, shown_to = SYSTEM, ""
             # a system message written in the same instant as an operation (take-over,
@@ -329,4 +337,5 @@ def for_messaging(service: Any) -> ChatLogs:
         service.outbox.cancel(session, messages)  # before the rows go: never sent
         service.run(lambda inbox, now: inbox.forget(session, messages))
 
-    return ChatLogs(service.store, channel_type, service.inbox.names, forget)
+    return ChatLogs(service.store, channel_type, service.inbox.names, forget,
+                    service.customer_display)

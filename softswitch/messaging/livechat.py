@@ -56,7 +56,10 @@ Decisions (§12 and the manual's gaps):
   the switch answers with ``call`` frames of state ringing / connected / ended):
   softswitch.webrtc.calls has the rules (``call_destination``: any destination of the
   destination router but hangup, checked by ``softswitch check`` with the others;
-  ``max_concurrent_calls`` 1 to 10, default 5).
+  ``max_concurrent_calls`` 1 to 10, default 5). A reload (softswitch.reload) applies
+  these three to the calls that start after it, the calls in progress go on (and count
+  against the new maximum); the channel's other keys wait for a restart, as
+  ``message_channels`` does.
 * Greetings (sent when the window opens; not stored: there is no session yet): offline on a
   holiday of ``time_zone`` or outside its business hours (the ACD's ``business_hours`` and
   ``holidays`` entries of that zone; without ``time_zone``, or without a business-hours entry
@@ -97,7 +100,7 @@ import re
 import secrets
 import zoneinfo
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -337,6 +340,26 @@ class FrameError(Exception):
         self.message = message
 
 
+CALL_SETTINGS = ("calls", "call_destination", "max_concurrent_calls")
+
+
+def with_call_settings(running: Iterable[ChannelConfig],
+                       new: Iterable[ChannelConfig]) -> tuple[ChannelConfig, ...]:
+    """``running`` with the widget-call settings (consultation mode, ``call_destination``,
+    ``max_concurrent_calls``) of ``new`` applied to each Live Chat channel of both (same
+    name and number): what a reload changes live (softswitch.reload; `LiveChat.
+    reconfigure`). Every other channel key waits for a restart."""
+    fresh = {(c.name, c.numbers[0].number): c for c in new if c.type == "livechat"}
+    out = []
+    for c in running:
+        n = fresh.get((c.name, c.numbers[0].number)) if c.type == "livechat" else None
+        if n is not None:
+            changes = {k: getattr(n.options, k) for k in CALL_SETTINGS}
+            c = replace(c, options=replace(c.options, **changes))
+        out.append(c)
+    return tuple(out)
+
+
 def origin_allowed(options: LiveChatOptions, origin: str | None) -> bool:
     if not origin:
         return False
@@ -518,6 +541,25 @@ class LiveChat:
     def stop(self) -> None:
         self._sweeper.stop()
 
+    def reconfigure(self, channels: Iterable[ChannelConfig], router: Any) -> None:
+        """A reload (softswitch.reload): the channels as they now run, of which only the
+        widget-call settings changed (`with_call_settings`). They apply to the calls that
+        start from now on (a socket looks its channel up at each call); calls in progress
+        go on as they started. The first channel to take calls starts the widget calls."""
+        for c in channels:
+            number = c.numbers[0].number
+            if c.type == "livechat" and number in self.channels:
+                self.channels[number] = c  # the same dict as the widget calls' routes
+                self._by_name[c.name] = c
+        if self.calls is None and any(c.options.calls for c in self.channels.values()):
+            from softswitch.webrtc.calls import WidgetCalls
+
+            self.calls = WidgetCalls(router, self.service, self.channels)
+
+    def current(self, channel: ChannelConfig) -> ChannelConfig:
+        """The channel's configuration in force (a reload may have changed its calls)."""
+        return self.channels.get(channel.numbers[0].number, channel)
+
     async def _sweep_files(self) -> None:
         gone = await asyncio.to_thread(expire, self.files, self.clock.wall())
         if gone:
@@ -594,6 +636,7 @@ class LiveChat:
         return handle
 
     async def handle(self, request: web.Request, channel: ChannelConfig) -> web.StreamResponse:
+        channel = self.current(channel)
         options: LiveChatOptions = channel.options
         origin = request.headers.get("Origin")
         if not origin_allowed(options, origin):
@@ -699,12 +742,13 @@ class _Connection:
         from softswitch.webrtc.calls import CallRefused
 
         self.limit(visitor)
-        if not self.options.calls or self.chat.calls is None:
+        channel = self.chat.current(self.channel)  # its call settings as now (a reload)
+        if not channel.options.calls or self.chat.calls is None:
             raise FrameError("calls_off", "this chat takes no calls")
-        s = self.chat.inbox.open_session(self.channel.name, self.channel.numbers[0].number,
+        s = self.chat.inbox.open_session(channel.name, channel.numbers[0].number,
                                          visitor.address)
         try:
-            await self.chat.calls.start(self.channel, visitor.address, visitor.form,
+            await self.chat.calls.start(channel, visitor.address, visitor.form,
                                         None if s is None else s.id, sdp, self.send)
         except CallRefused as exc:
             raise FrameError(exc.code, exc.message) from None
@@ -868,6 +912,7 @@ def attach(app: web.Application, service: Any, router: Any, public: set[str],
     chat = LiveChat(service, router.clock, files, online, presence,
                     lambda: acd_part("business_hours"), lambda: acd_part("holidays"))
     app[LIVECHAT] = chat
+    router.livechat = chat  # a reload's widget-call settings (softswitch.reload)
     if any(c.options.calls for c in chat.channels.values()):
         from softswitch.webrtc.calls import WidgetCalls
 

@@ -58,10 +58,12 @@ class AcdQueues:
         self._run(self._engine().handle_task_arrived(task, queue, self._now(),
                                                      caller=customer))
 
-    def resumed(self, task: str, queue: str, customer: str, waited: float) -> None:
+    def resumed(self, task: str, queue: str, customer: str, waited: float,
+                repliers: tuple[str, ...] = ()) -> None:
         now = self._now()
         self._run(self._engine().restore_message_session(task, queue, now, caller=customer,
-                                                         joined=now - max(0.0, waited)))
+                                                         joined=now - max(0.0, waited),
+                                                         repliers=repliers))
 
     def reply(self, task: str, agent: str) -> str | None:
         return self._run(self._engine().handle_message_reply(task, agent, self._now()))

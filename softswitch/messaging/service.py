@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -79,6 +80,8 @@ class Messaging:
         # the rows the sessions still waiting in a message queue continue at start-up
         self.resume_report_rows: Callable[[list[tuple[str, str, str, str, float]]],
                                           None] | None = None
+        # the company contacts' name of a number (softswitch.web.contacts.ContactBook.name)
+        self.contact_name: Callable[[str], str | None] = lambda number: None
 
     # --- life --------------------------------------------------------------------------
 
@@ -90,7 +93,8 @@ class Messaging:
         if self.resume_report_rows is not None:
             self.resume_report_rows(resumed)
         self.inbox.restore(loaded.sessions, loaded.messages, loaded.last_session,
-                           loaded.last_message, loaded.last_received, waiting)
+                           loaded.last_message, loaded.last_received, waiting,
+                           loaded.entered)
         self._apply()
         for m in loaded.messages:  # sent before the restart, not yet delivered
             if m.status is DeliveryStatus.PENDING:
@@ -183,18 +187,39 @@ class Messaging:
         if found is not None:
             self._adopt([found[0]], found[1])
 
-    async def recall_lists(self, agent: str) -> None:
-        """Before the agent's Archived or Campaign list: their closed sessions (within
-        store.KEEP_CLOSED_DAYS) are read back."""
+    async def page(self, agent: str, which: str, limit: int,
+                   after: tuple[float, int] | None) -> tuple[list[Session], bool]:
+        """One page of the agent's ``which`` list (recent, archived, campaign), newest
+        activity first: the first ``limit`` sessions after the cursor ``after`` (the
+        (last_activity, id) of the previous page's last row), and whether more follow. The
+        Archived and Campaign lists merge the sessions in memory with the closed ones of
+        the store, of which only this page is read back (softswitch.messaging.store
+        `closed_page`); Recent is the open sessions, all in memory."""
         inbox = self.inbox
-        await self.store.flush()
-        sessions, messages = await rows.closed_since(
-            self.store, self.clock.wall(), agent, set(inbox.sessions),
-            lambda s: inbox.sees(s, agent))
-        self._adopt(sessions, messages)
+
+        def key(s: Session) -> tuple[float, int]:
+            return (-s.last_activity, -s.id)
+
+        def later(s: Session) -> bool:
+            return after is None or key(s) > (-after[0], -after[1])
+
+        if which == "campaign":
+            listed = inbox.campaign_list(agent)
+        else:
+            listed = inbox.list_for(agent, which == "archived")
+        out = [s for s in listed if later(s)]
+        if which != "recent":
+            await self.store.flush()
+            sessions, messages = await rows.closed_page(
+                self.store, self.clock.wall(), agent, set(inbox.sessions),
+                lambda s: inbox.sees(s, agent), after, limit + 1, which == "campaign")
+            self._adopt(sessions, messages)
+            out += [s for s in sessions if s.id in inbox.sessions]
+        out.sort(key=key)
         now = self.clock.wall()
-        for s in inbox.list_for(agent, True) + inbox.campaign_list(agent):
+        for s in out[:limit]:
             inbox.touch(s.id, now)
+        return out[:limit], len(out) > limit
 
     async def recall_latest(self, channel: str, customer: str) -> None:
         """The customer's last session on the channel (Live Chat shows its history to a
@@ -245,12 +270,55 @@ class Messaging:
             self._channel_of.pop(sid, None)
         self._arm()
 
+    def customer_name(self, channel: str, customer: str) -> str | None:
+        """The company contact's name of a session's customer: SMS and WhatsApp customers
+        only, whose addresses are phone numbers (a Live Chat visitor's address or a
+        Messenger PSID has digits that are no phone number; SIP's are extensions)."""
+        config = self.channels.get(channel)
+        if config is None or config.type not in ("sms", "whatsapp"):
+            return None
+        return self.contact_name(customer)
+
+    def customer_display(self, channel: str, customer: str) -> str:
+        """The customer as the manual shows it (§6.1): ``name<number>`` for a known
+        contact, else the address."""
+        name = self.customer_name(channel, customer)
+        return f"{name}<{customer}>" if name else customer
+
+    def contacts_changed(self, numbers: tuple[str, ...]) -> None:
+        """Company contacts of these numbers were added, edited or deleted: the open and
+        in-memory sessions whose customer they may name are sent again (``session.changed``)
+        to the agents who see them, with their ``customer_display`` as it is now. A
+        superset: every customer whose last 4 digits (the fewest the match rule compares,
+        ``match_last_digits`` >= 4) equal a changed number's; an extra delta changes
+        nothing."""
+        tails = {re.sub(r"[^0-9]", "", n)[-4:] for n in numbers}
+        inbox = self.inbox
+        for s in list(inbox.sessions.values()):
+            if re.sub(r"[^0-9]", "", s.customer)[-4:] not in tails:
+                continue
+            config = self.channels.get(s.channel)
+            if config is None or config.type not in ("sms", "whatsapp"):
+                continue
+            agents = tuple(a for a in inbox.watchers(s) if a not in s.removed_by)
+            if agents:
+                self._notify(Notify(agents, "session.changed", {"session": s}))
+
+    def session_json(self, s: Session, viewer: str | None = None) -> dict[str, object]:
+        """The session object of the API and the live feed: the core's, and the customer's
+        contact name (``customer_name``, null for none) and ``customer_display``."""
+        out = s.as_json(viewer)
+        name = self.customer_name(s.channel, s.customer)
+        out["customer_name"] = name
+        out["customer_display"] = f"{name}<{s.customer}>" if name else s.customer
+        return out
+
     def _notify(self, e: Notify) -> None:
         for agent in e.agents:
             body: dict[str, Any] = {"agent": agent}
             session = e.body.get("session")
             if isinstance(session, Session):
-                body["session"] = session.as_json(agent)
+                body["session"] = self.session_json(session, agent)
             message = e.body.get("message")
             if isinstance(message, Message):
                 body["message"] = message.as_json()

@@ -49,9 +49,10 @@ Memory (a contact center with thousands of chats a day): the open sessions and t
 messages are in memory; a closed one stays until unused for ``GRACE`` (an hour on the
 injected clock: an agent who just closed a chat, or is reading an archived one, reads it
 from memory, and a chat log burst does not read the store again each time), then `evict`
-lets it go; the shell (softswitch.messaging.service `recall`, `recall_lists`) reads it
-back from the store (`adopt`) when an agent opens it or lists the Archived or Campaign
-list, and the start-up loads only the open sessions. A customer who writes again opens a
+lets it go; the shell (softswitch.messaging.service `recall`, `page`) reads it back from
+the store (`adopt`) when an agent opens it or pages through the Archived or Campaign list
+(a page at a time: only the page asked for is read), and the start-up loads only the open
+sessions. A customer who writes again opens a
 new session (§6.2) without reading the closed one. A closed session with a message not yet
 sent stays until its delivery result comes. Decision: a grace rather than at once, so that
 the operations that follow a close (the agent's view of it, the chat logs' deletes, the
@@ -253,7 +254,8 @@ class QueuePort(Protocol):
 
     def arrived(self, task: str, queue: str, customer: str) -> None: ...
 
-    def resumed(self, task: str, queue: str, customer: str, waited: float) -> None: ...
+    def resumed(self, task: str, queue: str, customer: str, waited: float,
+                repliers: tuple[str, ...] = ()) -> None: ...
 
     def reply(self, task: str, agent: str) -> str | None: ...
 
@@ -300,14 +302,19 @@ class Inbox:
     def restore(self, sessions: Iterable[Session], messages: Iterable[Message],
                 last_session: int, last_message: int,
                 last_received: Iterable[tuple[str, str, str, float]] = (),
-                waiting: Mapping[int, tuple[str, float]] | None = None) -> None:
+                waiting: Mapping[int, tuple[str, float]] | None = None,
+                entered: Mapping[int, float] | None = None) -> None:
         """The persisted state: open sessions and their messages, and when each customer
         last wrote to each number (``last_received``). An open queue session not taken
         over is put back in its queue (the ACD kept nothing across the restart): with its
         task id and the seconds it has waited when ``waiting`` (session id -> (task,
-        waited): its report row is still open) names it, so the row goes on; else it
-        joins again as a new task."""
+        waited): its report row is still open) names it, so the row goes on, and with the
+        agents who had replied in it since it entered the queue (``entered``: session id
+        -> the time of its last transfer; its creation otherwise), read from its stored
+        sent messages (`repliers`), so its close still counts as Answered by the first of
+        them; else it joins again as a new task (a new pass through the queue)."""
         waiting = waiting or {}
+        entered = entered or {}
         for task, _ in waiting.values():  # the tasks continued: later routes number on
             rank = task.rpartition("-r")[2]
             if rank.isdigit():
@@ -315,6 +322,8 @@ class Inbox:
         for channel, number, customer, at in last_received:
             key = (channel, number, customer)
             self.last_received[key] = max(at, self.last_received.get(key, at))
+        for m in messages:
+            self.messages.setdefault(m.session, []).append(m)
         for s in sessions:
             self.sessions[s.id] = s
             self.messages.setdefault(s.id, [])
@@ -326,20 +335,32 @@ class Inbox:
                 if s.route == "message_queue" and s.owner is None \
                         and self.queues.exists(s.target) and s.id in waiting:
                     s.task, waited = waiting[s.id]
-                    self.queues.resumed(s.task, s.target, s.customer, waited)
+                    self.queues.resumed(s.task, s.target, s.customer, waited,
+                                        self.repliers(s, entered.get(s.id, s.created)))
                 elif s.route == "message_queue" and s.owner is None \
                         and self.queues.exists(s.target):
                     self._routes += 1
                     s.task = f"msg-{s.id}-r{self._routes}"
                     self.queues.arrived(s.task, s.target, s.customer)
-        for m in messages:
-            self.messages.setdefault(m.session, []).append(m)
-            owner = self.sessions.get(m.session)
-            if m.direction is Direction.RECEIVED and owner is not None:
-                key = (owner.channel, owner.number, owner.customer)
-                self.last_received[key] = max(m.time, self.last_received.get(key, m.time))
+        for s in sessions:
+            for m in self.messages[s.id]:
+                if m.direction is Direction.RECEIVED:
+                    key = (s.channel, s.number, s.customer)
+                    self.last_received[key] = max(m.time,
+                                                  self.last_received.get(key, m.time))
         self.next_session = max(self.next_session, last_session + 1)
         self.next_message = max(self.next_message, last_message + 1)
+
+    def repliers(self, s: Session, since: float) -> tuple[str, ...]:
+        """The agents who sent a message in the session from ``since`` on, first sender
+        first: the extensions among the senders of its sent messages (the platform's
+        ``api`` and a campaign's ``群发活动<name>`` are no agents; extension numbers are
+        digits, softswitch.config)."""
+        out: dict[str, None] = {}
+        for m in self.messages.get(s.id, ()):
+            if m.direction is Direction.SENT and m.time >= since and m.sender.isdigit():
+                out.setdefault(m.sender)
+        return tuple(out)
 
     # --- memory: closed sessions come and go (module docstring) ---------------------------
 

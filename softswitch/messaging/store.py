@@ -5,9 +5,13 @@ provider was told we have is on disk.
 
 Decision: the start-up reads the open sessions (and a closed one with a message not yet
 sent), with their messages; the closed ones are read when an agent opens one (`session`) or
-lists the Archived or Campaign list (`closed_since`: those whose last activity is within
-``KEEP_CLOSED_DAYS``, as the lists showed after a restart before); older history stays in
-the database for the chat logs."""
+pages through the Archived or Campaign list (`closed_page`: one page at a time of those
+whose last activity is within ``KEEP_CLOSED_DAYS``, as the lists showed after a restart
+before); older history stays in the database for the chat logs.
+
+Indexes (migration 17): ``messaging_messages (sent_at)`` for the start-up's read of the
+customers' last messages within the longest provider window (`load`), which otherwise
+scanned every message ever stored."""
 
 from __future__ import annotations
 
@@ -32,6 +36,11 @@ from softswitch.messaging.sessions import (
 KEEP_CLOSED_DAYS = 30
 WINDOW_DAYS = 7  # the longest provider window (Messenger's human_agent tag, 7 days)
 
+# the customers' last messages within a window (`load`), on messaging_messages_sent_at
+WINDOW_READ = ("SELECT s.channel, s.number, s.customer, MAX(m.sent_at) FROM messaging_messages m"
+               " JOIN messaging_sessions s ON s.id = m.session"
+               " WHERE m.direction='received' AND m.sent_at >= ?"
+               " GROUP BY s.channel, s.number, s.customer")
 _SESSION_COLUMNS = ("id", "channel", "number", "customer", "origin", "created",
                     "last_activity", "route", "target", "owner", "state", "archived_by",
                     "removed_by")
@@ -85,6 +94,9 @@ class Loaded:
     # (channel, number, customer, time): the customers' last messages within the longest
     # provider window (Messenger's human_agent tag, 7 days), any session
     last_received: list[tuple[str, str, str, float]]
+    # open session id -> the time of its last transfer (the timeline's): when it entered
+    # the message queue it waits in, if it did so by a transfer (sessions.Inbox.restore)
+    entered: dict[int, float]
 
 
 def _session(r: Any) -> Session:
@@ -118,18 +130,38 @@ async def session(store: Any, session_id: int) -> tuple[Session, list[Message]] 
     return _session(rows[0]), await messages_of(store, [session_id])
 
 
-async def closed_since(store: Any, now: float, agent: str, skip: set[int],
-                       keep: Any = None) -> tuple[list[Session], list[Message]]:
-    """The closed sessions active within ``KEEP_CLOSED_DAYS`` that ``agent`` owned or
-    that had no owner (a queue's, the platform's) (ids in ``skip`` aside: they are in
-    memory), that ``keep(session)`` accepts, and their messages."""
+async def closed_page(store: Any, now: float, agent: str, skip: set[int], keep: Any,
+                      after: tuple[float, int] | None, limit: int,
+                      campaign: bool = False) -> tuple[list[Session], list[Message]]:
+    """One page of the agent's closed sessions as the Archived list orders them (last
+    activity, then id, both descending): the first ``limit`` after the cursor ``after``
+    (the (last_activity, id) of the previous page's last row) among those active within
+    ``KEEP_CLOSED_DAYS`` that ``agent`` owned or that had no owner (a queue's, the
+    platform's), ``campaign``: made by a campaign only, ids in ``skip`` aside (they are in
+    memory) and those ``keep(session)`` refuses (visibility is the core's); and their
+    messages. Read in batches until ``limit`` are found or none are left, on the
+    ``(state, last_activity)`` index."""
     since = now - KEEP_CLOSED_DAYS * 86400.0
-    sessions = [s for s in map(_session, await store.fetch(
-        f"SELECT {', '.join(_SESSION_COLUMNS)} FROM messaging_sessions"
-        " WHERE state='closed' AND last_activity >= ? AND (owner = ? OR owner IS NULL)"
-        " ORDER BY id", (since, agent)))
-        if s.id not in skip and (keep is None or keep(s))]
-    return sessions, await messages_of(store, [s.id for s in sessions])
+    found: list[Session] = []
+    batch = max(limit, 50)
+    while len(found) < limit:
+        where = ["state='closed'", "last_activity >= ?", "(owner = ? OR owner IS NULL)"]
+        args: list[Any] = [since, agent]
+        if campaign:
+            where.append("origin='campaign'")
+        if after is not None:
+            where.append("(last_activity < ? OR (last_activity = ? AND id < ?))")
+            args += [after[0], after[0], after[1]]
+        got = [_session(r) for r in await store.fetch(
+            f"SELECT {', '.join(_SESSION_COLUMNS)} FROM messaging_sessions"
+            f" WHERE {' AND '.join(where)} ORDER BY last_activity DESC, id DESC LIMIT ?",
+            (*args, batch))]
+        found += [s for s in got if s.id not in skip and keep(s)][:limit - len(found)]
+        if len(got) < batch:
+            break
+        after = (got[-1].last_activity, got[-1].id)
+        batch = min(batch * 2, 2000)
+    return found, await messages_of(store, [s.id for s in found])
 
 
 async def latest_of(store: Any, channel: str, customer: str) -> int | None:
@@ -149,11 +181,17 @@ async def load(store: Any, now: float) -> Loaded:
     last = await store.fetch("SELECT MAX(id) FROM messaging_sessions")
     last_m = await store.fetch("SELECT MAX(id) FROM messaging_messages")
     received = [(r[0], r[1], r[2], float(r[3])) for r in await store.fetch(
-        "SELECT s.channel, s.number, s.customer, MAX(m.sent_at) FROM messaging_messages m"
-        " JOIN messaging_sessions s ON s.id = m.session"
-        " WHERE m.direction='received' AND m.sent_at >= ?"
-        " GROUP BY s.channel, s.number, s.customer", (now - WINDOW_DAYS * 86400.0,))]
-    return Loaded(sessions, messages, int(last[0][0] or 0), int(last_m[0][0] or 0), received)
+        WINDOW_READ, (now - WINDOW_DAYS * 86400.0,))]
+    entered: dict[int, float] = {}
+    waiting = [s.id for s in sessions if s.open and s.owner is None]
+    for i in range(0, len(waiting), 500):
+        chunk = waiting[i:i + 500]
+        for r in await store.fetch(
+                "SELECT session, MAX(at) FROM messaging_events WHERE kind='transfer' AND"
+                f" session IN ({','.join('?' * len(chunk))}) GROUP BY session", tuple(chunk)):
+            entered[int(r[0])] = float(r[1])
+    return Loaded(sessions, messages, int(last[0][0] or 0), int(last_m[0][0] or 0), received,
+                  entered)
 
 
 async def waiting_rows(store: Any) -> list[tuple[str, str, str, str, float]]:

@@ -519,4 +519,25 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE messaging_sessions_v16 RENAME TO messaging_sessions;
         CREATE INDEX messaging_sessions_state ON messaging_sessions (state, last_activity)
     """),
+    # The start-up reads the customers' last messages of the longest provider window
+    # (softswitch.messaging.store `load`: sent_at >= now - 7 days); without an index on
+    # sent_at that read scanned every message ever stored.
+    Migration(17, "messaging messages by time (start-up window read)", """
+        CREATE INDEX messaging_messages_sent_at ON messaging_messages (sent_at)
+    """),
+    # Company contacts added through the live API (softswitch.web.contacts: an agent's "Add
+    # customer as contact" from a chat session, omnichannel.md §6.2); the configuration's
+    # ``contacts.entries`` stay in the file. ``numbers``: JSON [[type, E.164 number], ...].
+    Migration(18, "company contacts added through the live API", """
+        CREATE TABLE company_contacts (
+            id          INTEGER PRIMARY KEY,
+            name        TEXT    NOT NULL,
+            company     TEXT    NOT NULL DEFAULT '',
+            email       TEXT    NOT NULL DEFAULT '',
+            numbers     TEXT    NOT NULL DEFAULT '[]',
+            created_by  TEXT    NOT NULL,
+            created_at  REAL    NOT NULL,
+            updated_at  REAL    NOT NULL
+        )
+    """),
 )

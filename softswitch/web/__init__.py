@@ -10,9 +10,9 @@ softswitch.web.server.build_app(router) assembles it (softswitch.app calls it on
 Modules: api (app keys, the auth middleware, the endpoint table), auth (log-in, tokens,
 Basic), permissions (the §7.4 matrix), errors (JSON errors middleware), models (pydantic),
 live + panels (the live state, its figures and its feed), rest and ws (the two faces),
-operations (shared by both), calllogs (records, dispositions, notes), contacts (§6.9),
-metrics, openapi, security (bans), client (the `softswitch show|agent|bans` commands),
-server (assembly).
+operations (shared by both), calllogs (records, dispositions, notes), contacts (company
+contacts: the caller names of §6.9 and their API), metrics, openapi, security (bans),
+client (the `softswitch show|agent|bans` commands), server (assembly).
 
 Adding authenticated routes from another module (the reports, call operations)::
 

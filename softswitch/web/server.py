@@ -45,8 +45,12 @@ def build_app(router: Any) -> web.Application:
     def registered(ext: str) -> bool:
         return bool(router.registrar.targets(ext, router.loop.time()))
 
-    from softswitch.web.contacts import Contacts
+    from softswitch.web import contacts
 
+    # company contacts: the configuration's and those added through the API (§6.9, §6.2)
+    book = contacts.ContactBook(lambda: router.config.contacts,
+                                router.store if hasattr(router.store, "fetch") else None,
+                                router.clock.wall)
     def name(ext: str) -> str:
         extension = router.config.extension(ext)  # the config in force (reloads apply)
         return extension.name if extension is not None else ""
@@ -54,7 +58,7 @@ def build_app(router: Any) -> web.Application:
     store = router.store if hasattr(router.store, "fetch") else None
     panels = Panels(router.events, lambda: desk.queues.acd, registered=registered,
                     name=name,
-                    contact=lambda number: Contacts.of(router.config).name(number),
+                    contact=book.name,
                     clock=router.loop.time, source=store)
     router.registrar.listeners.append(panels.presence_changed)
     logs = CallLogs(store, panels.publish_record) if store is not None else None
@@ -74,6 +78,7 @@ def build_app(router: Any) -> web.Application:
     collector = metrics.SwitchCollector(router, panels, lambda: len(app[ws.CLIENTS]))
     app[metrics.REGISTRY] = metrics.registry_for(collector)
     add_routes(app, rest.ENDPOINTS)
+    contacts.attach(app, book)
     add_routes(app, [Endpoint("GET", "/openapi.json", openapi.serve,
                               "This document", public=True)])
     app.router.add_get(PREFIX + "/ws", ws.handle)

@@ -55,3 +55,17 @@ def test_unanswered_session_closed_is_abandoned_and_counted() -> None:
     acd.handle_task_left("s1", 30.0)
     s = acd.statistics("Tech Support", 30.0)
     assert (s.total, s.abandoned, s.waiting) == (1, 1, 0)
+
+
+def test_restored_session_keeps_its_first_replier() -> None:
+    """A session put back after a restart with the agents who had replied in it: closing it
+    is Answered by the first of them, waited from its first join; one put back without
+    repliers is Abandoned."""
+    acd = _acd("manual_take_over")
+    acd.restore_message_session("s1", "Tech Support", 100.0, caller="+15550100", joined=40.0,
+                                repliers=("2001", "2000"))
+    acd.restore_message_session("s2", "Tech Support", 100.0, caller="+15550101", joined=50.0)
+    (left,) = of_type(acd.handle_task_left("s1", 130.0), TaskLeft)
+    assert (left.status, left.agent, left.waited) == (CallStatus.ANSWERED, "2001", 90.0)
+    (left,) = of_type(acd.handle_task_left("s2", 130.0), TaskLeft)
+    assert (left.status, left.agent) == (CallStatus.ABANDONED, None)

@@ -263,6 +263,14 @@ def test_agent_inbox_receives_takes_over_replies_transfers_and_closes(
         expect(row(a, "+8613700000001").locator(".unread-count")).to_have_text("1")
         expect(row(a, "+8613700000001").locator(".preview")).to_have_text("Are you there?")
 
+        # added as a company contact (§6.2): the list shows name<number>, live
+        sid = a.locator("#session-list li.session[data-customer='+8613700000001']"
+                        ).get_attribute("data-session")
+        api_post(switch, AGENT_B, f"/messaging/sessions/{sid}/contact",
+                 {"new": {"name": "Li Lei"}})
+        expect(row(a, "+8613700000001").locator(".customer")).to_have_text(
+            "Li Lei<+8613700000001>")
+
         # Chinese labels (the manual's)
         a.select_option("#lang", "zh")
         expect(a.locator("#tab-inbox")).to_contain_text("外部聊天")

@@ -8,6 +8,7 @@ count them."""
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -60,9 +61,13 @@ async def test_closed_sessions_leave_memory_after_the_grace(any_store: Any) -> N
         s = svc.inbox.session_for(ids[3], "3000")
         assert not s.open
         assert [m.text for m in svc.inbox.messages[ids[3]]][-2:] == ["hello 3", CLOSED_TEXT]
-        # the Archived list reads back the agent's closed sessions, newest first
-        await svc.recall_lists("3000")
-        assert [x.id for x in svc.inbox.list_for("3000", True)] == ids[:50][::-1]
+        # the Archived list reads back a page of the agent's closed sessions, newest first
+        page, more = await svc.page("3000", "archived", 20, None)
+        assert [x.id for x in page] == ids[:50][::-1][:20] and more
+        assert held(svc)[0] == 12 + 1 + 21  # that page (and the next row: "more") only
+        page, more = await svc.page("3000", "archived", 100, (page[-1].last_activity,
+                                                                page[-1].id))
+        assert [x.id for x in page] == ids[:50][::-1][20:] and not more
         clock.advance(GRACE + 1)
         svc.run(lambda inbox, now: None)
         assert held(svc)[0] == 12
@@ -97,6 +102,9 @@ async def test_closed_sessions_are_listed_and_read_over_the_api(
         await asyncio.sleep(0.6)
         svc.run(lambda inbox, now: None)
         assert held(svc)[0] == 10
+        status, data = await h.api("1003", "GET", "/sessions?list=archived&limit=4")
+        assert [r["id"] for r in data["sessions"]] == ids[26:30][::-1]
+        assert held(svc)[0] == 10 + 5  # a page (and its next row) read back, not 30 days
         await listed_and_readable(h, ids)
     async with running(config(tmp_path, provider.base)) as h:  # a restart
         svc = h.switch._http_runner.app[MESSAGING]  # type: ignore[attr-defined]
@@ -114,6 +122,23 @@ async def listed_and_readable(h: Harness, ids: list[int], read: bool = False) ->
     assert [r["last_message"]["text"] for r in rows] == [CLOSED_TEXT] * 30
     assert [r["unread"] for r in rows] == [int(r["id"] != ids[5] or not read) for r in rows]
     assert sorted(await h.sessions("1003")) == ids[30:]
+    assert data["next_cursor"] is None  # 30 rows: one page of the default 100
+    # pages of 7 (limit/cursor): the same rows in the same order, each read once
+    paged: list[int] = []
+    cursor = None
+    while True:
+        query = "/sessions?list=archived&limit=7" + (
+            f"&cursor={urllib.parse.quote(cursor)}" if cursor else "")
+        status, data = await h.api("1003", "GET", query)
+        assert status == 200 and len(data["sessions"]) <= 7
+        paged += [r["id"] for r in data["sessions"]]
+        cursor = data["next_cursor"]
+        if cursor is None:
+            break
+    assert paged == ids[:30][::-1]
+    for bad in ("limit=0", "limit=501", "cursor=x", "cursor=nan:3", "cursor=1.5:0"):
+        status, data = await h.api("1003", "GET", f"/sessions?list=archived&{bad}")
+        assert (status, data["error"]) == (400, "invalid_field"), bad
     status, data = await h.api("1003", "GET", f"/sessions/{ids[5]}")
     assert status == 200
     assert [m["text"] for m in data["messages"]][-2:] == ["hi 5", CLOSED_TEXT]
@@ -144,10 +169,9 @@ async def test_a_closed_queue_session_is_read_back_for_the_queue_agents(
         svc.run(lambda inbox, now: None)
         assert m.session not in svc.inbox.sessions
         for agent in ("2000", "2001"):
-            await svc.recall_lists(agent)
-            assert [s.id for s in svc.inbox.list_for(agent, True)] == [m.session]
-        await svc.recall_lists("3000")  # not a queue agent
-        assert svc.inbox.list_for("3000", True) == []
+            page, more = await svc.page(agent, "archived", 10, None)
+            assert [s.id for s in page] == [m.session] and not more
+        assert await svc.page("3000", "archived", 10, None) == ([], False)  # no queue agent
     finally:
         await svc.close()
         await provider_.stop()

@@ -101,3 +101,29 @@ async def test_sessions_survive_a_restart_and_auto_close_on_the_clock(any_store:
     kinds = await any_store.fetch("SELECT kind FROM messaging_events WHERE session=?"
                                   " ORDER BY id", (queued.session,))
     assert [r[0] for r in kinds] == ["create", "takeover", "close"]
+
+
+async def test_the_start_up_window_read_uses_the_sent_at_index(tmp_path: Any) -> None:
+    """Migration 17: the start-up's read of the customers' last messages within the
+    window (store.WINDOW_READ) searches messages by ``sent_at`` instead of scanning all of
+    them (SQLite's plan; a database at version 16 scanned)."""
+    from softswitch.messaging.store import WINDOW_READ
+    from softswitch.store import Store
+    from softswitch.store.migrations import MIGRATIONS
+
+    def plan(rows: list[Any]) -> str:
+        return " | ".join(str(r[-1]) for r in rows)
+
+    old = await Store.open(str(tmp_path / "v16.sqlite3"),
+                           [m for m in MIGRATIONS if m.version <= 16])
+    try:
+        before = plan(await old.fetch("EXPLAIN QUERY PLAN " + WINDOW_READ, (0.0,)))
+    finally:
+        await old.close()
+    assert "SCAN m" in before, before
+    store = await Store.open(str(tmp_path / "v16.sqlite3"))  # migrated on to 17
+    try:
+        after = plan(await store.fetch("EXPLAIN QUERY PLAN " + WINDOW_READ, (0.0,)))
+    finally:
+        await store.close()
+    assert "SEARCH m USING INDEX messaging_messages_sent_at" in after, after

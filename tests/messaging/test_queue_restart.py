@@ -53,3 +53,55 @@ async def test_waiting_session_resumes_its_report_row_after_a_restart(
     async with running(config(tmp_path, provider.base)) as h:  # taken: not in the queue
         assert await h.sessions("1002") == []
         assert len(await queue_rows(h)) == 1
+
+
+async def closed_row(h: Harness, n: int) -> Any:
+    """The ``n``-th report row of the chat sessions once it is completed."""
+    for _ in range(100):
+        rows = await queue_rows(h)
+        if len(rows) > n and rows[n][4] is not None:
+            return rows[n]
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"row {n} not completed: {await queue_rows(h)}")
+
+
+async def test_replies_without_take_over_survive_a_restart(
+        tmp_path: Path, provider: FakeProvider) -> None:
+    """Manual take-over mode: 1002 replies without taking over, then 1001 (two repliers);
+    after a restart the session is still waiting, and closing it counts it Answered by the
+    first replier (1002), not Abandoned. A reply before the session was transferred into
+    the queue again is not one of the new pass: that pass closes Abandoned."""
+    cfg = config(tmp_path, provider.base)
+    async with running(cfg) as h:
+        assert await h.post_webhook(webhook("r-1")) == 204
+        assert await h.post_webhook(webhook("r-2", customer="+8618012121333")) == 204
+        first, second = sorted(await h.sessions("1002"))
+        for agent in ("1002", "1001"):
+            status, _ = await h.api(agent, "POST", f"/sessions/{first}/messages",
+                                    {"text": f"hello from {agent}"})
+            assert status == 202
+        status, _ = await h.api("1002", "POST", f"/sessions/{second}/messages",
+                                {"text": "before the transfer"})
+        assert status == 202
+        status, _ = await h.api("1001", "POST", f"/sessions/{second}/transfer",
+                                {"queue": "Tech Support"})
+        assert status == 200
+        await h.last_message("1002", first, lambda m: m["status"] == "sent")
+    async with running(config(tmp_path, provider.base)) as h:
+        assert sorted(await h.sessions("1001")) == [first, second]  # still in the queue
+        status, _ = await h.api("1001", "POST", f"/sessions/{first}/close")
+        assert status == 200
+        status, _ = await h.api("1001", "POST", f"/sessions/{second}/close")
+        assert status == 200
+        answered = await closed_row(h, 0)
+        assert answered[2] == "+8618012121222"
+        assert (answered[5], answered[6]) == ("answered", "1002")
+        # the second customer's rows: the first pass left at the transfer (answered by
+        # 1002's reply), the second pass (after the transfer, no reply) is abandoned
+        rows = [r for r in await queue_rows(h) if r[2] == "+8618012121333"]
+        for _ in range(100):
+            if len(rows) == 2 and rows[1][4] is not None:
+                break
+            await asyncio.sleep(0.02)
+            rows = [r for r in await queue_rows(h) if r[2] == "+8618012121333"]
+        assert [(r[5], r[6]) for r in rows] == [("answered", "1002"), ("abandoned", None)]

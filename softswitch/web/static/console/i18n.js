@@ -74,7 +74,7 @@ const EN = {
   group_saved: "Queue groups saved", drag_hint: "Drag a waiting call onto an agent to redirect it",
   redirected_to: "Redirected to {agent}",
   // console-inbox: External Chat (omnichannel.md §9), pickup outcome (PROTOCOL.md call.pickup)
-  inbox: "External Chat", list_recent: "Recent", list_archived: "Archived", list_campaign: "Campaign", no_sessions: "No sessions",
+  inbox: "External Chat", list_recent: "Recent", list_archived: "Archived", list_campaign: "Campaign", no_sessions: "No sessions", load_more: "More",
   pick_session: "Choose a session on the left", create_session: "Create session", create: "Create",
   sender: "Sender", recipient: "Recipient", e164_hint: "+[country code][number], e.g. +8613899990000",
   take_over: "Take over", taken_over: "Session taken over", archive: "Archive", unarchive: "Unarchive",
@@ -156,7 +156,7 @@ const ZH = {
   custom: "自定义", queue_groups: "队列组", group_name: "组名称", add_group: "添加",
   sla_alert: "SLA警报阈值 (%)", sort_order: "排序", queues_l: "队列",
   group_saved: "队列组已保存", drag_hint: "将来电拖到坐席上即可转移", redirected_to: "已转移至 {agent}",
-  inbox: "外部聊天", list_recent: "最近", list_archived: "已存档", list_campaign: "群发活动", no_sessions: "没有会话",
+  inbox: "外部聊天", list_recent: "最近", list_archived: "已存档", list_campaign: "群发活动", no_sessions: "没有会话", load_more: "更多",
   pick_session: "请在左侧选择一个会话", create_session: "创建会话", create: "创建",
   sender: "发信人", recipient: "收信人", e164_hint: "+[国家代码][号码]，例如 +8613899990000",
   take_over: "接管", taken_over: "已接管会话", archive: "存档", unarchive: "取消存档",

@@ -70,9 +70,12 @@ export class InboxView {
   async reload() {
     this.queued = this.queued || [];
     try {
-      const [recent, archived] = await Promise.all(["recent", "archived"].map((w) =>
-        this.app.api.call("GET", `/messaging/sessions?list=${w}`)));
-      this.sessions = new Map([...recent.sessions, ...archived.sessions].map((s) => [s.id, s]));
+      // Recent whole (the open sessions, in the switch's memory), Archived a page at a time
+      // (read from the store: "more" asks for the next page, archivedCursor)
+      const [recent, archived] = await Promise.all([this.allPages("recent"),
+        this.app.api.call("GET", "/messaging/sessions?list=archived&limit=100")]);
+      this.archivedCursor = archived.next_cursor;
+      this.sessions = new Map([...recent, ...archived.sessions].map((s) => [s.id, s]));
       this.loaded = true;
       const queued = this.queued;
       this.queued = null;
@@ -82,6 +85,30 @@ export class InboxView {
       const queued = this.queued || [];
       this.queued = null;
       for (const m of queued) this.onDelta(m);
+      this.app.toast(`${t("error")}: ${err.message}`, "error");
+    }
+    this.app.scheduleRender();
+  }
+
+  async allPages(which) {
+    const out = [];
+    let cursor = null;
+    do {
+      const page = await this.app.api.call("GET", `/messaging/sessions?list=${which}&limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+      out.push(...page.sessions);
+      cursor = page.next_cursor;
+    } while (cursor);
+    return out;
+  }
+
+  // the next page of the Archived list
+  async moreArchived() {
+    if (!this.archivedCursor) return;
+    try {
+      const page = await this.app.api.call("GET", `/messaging/sessions?list=archived&limit=100&cursor=${encodeURIComponent(this.archivedCursor)}`);
+      this.archivedCursor = page.next_cursor;
+      for (const row of page.sessions) if (!this.sessions.has(row.id)) this.sessions.set(row.id, row);
+    } catch (err) {
       this.app.toast(`${t("error")}: ${err.message}`, "error");
     }
     this.app.scheduleRender();
@@ -127,7 +154,7 @@ export class InboxView {
         this.sessions.delete(s.id);
         if (this.openId === s.id) {
           this.openId = null; this.chat = null;
-          if (this.transferring !== s.id) this.app.toast(t("chat_gone", { customer: s.customer }), "notice");
+          if (this.transferring !== s.id) this.app.toast(t("chat_gone", { customer: s.customer_display || s.customer }), "notice");
         }
         break;
       case "messaging.message.new": {
@@ -137,7 +164,7 @@ export class InboxView {
           if (!this.chat.messages.some((x) => x.id === m.message.id)) this.chat.messages.push(m.message);
           if (this.showing(s.id)) this.markRead(s.id);
         }
-        if (m.message.type === "received" && !this.showing(s.id)) this.app.notify(t("new_chat_message", { customer: s.customer }));
+        if (m.message.type === "received" && !this.showing(s.id)) this.app.notify(t("new_chat_message", { customer: s.customer_display || s.customer }));
         break;
       }
       case "messaging.message.status": {
@@ -287,7 +314,7 @@ export class InboxView {
 
   remove(id) {
     const row = this.sessions.get(id);
-    this.app.confirm(t("confirm_remove", { customer: row ? row.customer : id }), async () => {
+    this.app.confirm(t("confirm_remove", { customer: row ? row.customer_display || row.customer : id }), async () => {
       try {
         await this.app.api.call("POST", `/messaging/sessions/${id}/remove`);
         this.sessions.delete(id);
@@ -310,10 +337,12 @@ export class InboxView {
     const list = h("ul", { id: "session-list", class: "session-list", role: "listbox", "aria-label": t(`list_${this.which}`) },
       rows.length ? rows.map((s) => this.listRow(s))
         : h("li", { class: "muted empty", id: this.loaded ? "no-sessions" : "loading-sessions" }, this.loaded ? t("no_sessions") : "…"));
+    const more = this.which === "archived" && this.archivedCursor
+      ? h("button", { id: "archived-more", class: "more", onclick: () => this.moreArchived() }, t("load_more")) : null;
     const side = h("section", { class: "sub inbox-list", "aria-label": t("inbox") },
       h("div", { class: "controls" }, h("h2", {}, t("inbox")),
         this.options.senders.length ? h("button", { id: "create-session", title: t("create_session"), "aria-label": t("create_session"), onclick: () => this.createDialog() }, "+") : null),
-      h("div", { role: "tablist", class: "inbox-tabs" }, tab("recent"), tab("archived"), tab("campaign")), list);
+      h("div", { role: "tablist", class: "inbox-tabs" }, tab("recent"), tab("archived"), tab("campaign")), list, more);
     const parts = [side, this.chatPane()];
     if (this.menu) parts.push(this.contextMenu());
     return h("div", { class: "inbox", id: "inbox" }, parts);
@@ -336,7 +365,7 @@ export class InboxView {
         }
       },
       oncontextmenu: (ev) => { ev.preventDefault(); this.menu = { id: s.id, x: ev.clientX, y: ev.clientY }; this.app.render(); } },
-    h("div", { class: "row1" }, h("span", { class: "customer" }, s.customer),
+    h("div", { class: "row1" }, h("span", { class: "customer" }, s.customer_display || s.customer),
       s.unread ? h("span", { class: "badge unread-count", "aria-label": t("unread_n", { n: s.unread }) }, String(s.unread)) : null,
       h("span", { class: "when muted" }, fmtWhen(s.last_activity))),
     h("div", { class: "row2 muted" }, h("span", { class: "channel" }, `${s.channel} · ${s.number}`),
@@ -376,7 +405,7 @@ export class InboxView {
     const owner = s.owner ? this.who(s.owner)
       : s.route.type === "message_queue" ? t("waiting_in", { queue: s.route.target }) : "-";
     const head = h("div", { class: "chat-head" },
-      h("h2", { id: "chat-title" }, s.customer),
+      h("h2", { id: "chat-title" }, s.customer_display || s.customer),
       h("div", { class: "muted", id: "chat-details" },
         `${t("channel")}: ${s.channel}${channelType(s.channel, this.options.senders) ? ` (${channelType(s.channel, this.options.senders)})` : ""} · ${t("channel_number")}: ${s.number} · ${t("session_id")}: ${s.id} · ${t("owner")}: ${owner}${open ? "" : ` · ${t("closed")}`}`),
       tools);
