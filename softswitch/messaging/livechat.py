@@ -53,7 +53,8 @@ Decisions (§12 and the manual's gaps):
   sends a message.
 * Consultation mode: ``chat`` (default) or ``chat_and_call``: the widget then shows a call
   button and the visitor calls over WebRTC (frames ``call`` with the SDP offer, ``hangup``;
-  the switch answers with ``call`` frames of state ringing / connected / ended):
+  the switch answers with ``call`` frames of state calling (with the SDP answer) /
+  ringing / connected / ended):
   softswitch.webrtc.calls has the rules (``call_destination``: any destination of the
   destination router but hangup, checked by ``softswitch check`` with the others;
   ``max_concurrent_calls`` 1 to 10, default 5).

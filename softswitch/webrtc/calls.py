@@ -6,9 +6,10 @@ A visitor with an open chat session presses the call button; the widget sends ``
 (softswitch.webrtc.gateway), and the call placed into the switch on the internal WebRTC
 trunk (softswitch.webrtc.trunk): a SIP call on loopback to the channel's number, whose
 inbound route is the channel's ``call_destination``. The visitor gets ``call`` frames:
-``{"type": "call", "state": "ringing", "sdp": answer}``, then ``connected`` when the switch
-answers the trunk call (a queue or an IVR answers at once, an extension when its phone
-does), then ``ended`` (with ``reason``: hung_up, no_answer, unavailable, failed).
+``{"type": "call", "state": "calling", "sdp": answer}``, then ``ringing`` when the
+destination rings (the trunk call's 180/183), ``connected`` when the switch answers the
+trunk call (a queue or an IVR answers at once, an extension when its phone does), then
+``ended`` (with ``reason``: hung_up, no_answer, unavailable, failed).
 
 Decisions:
 
@@ -29,6 +30,13 @@ Decisions:
   answers and "call ended" with the duration (from the answer) when either side hangs up,
   so the agents see the call among the messages.
 * One call per visitor at a time; the call ends when the visitor's last socket closes.
+* Ringback: while the destination rings, the visitor hears the switch's ringback tone (the
+  media engine's shared ``ringback`` stream, the one queue and ring-group callers hear):
+  a media-engine leg plays it toward the gateway's loopback socket, and the gateway takes
+  its RTP until the answer, when it turns to the trunk call's media. A 180/183 with an SDP
+  answer is early media (a provider's own ringback, relayed by the B2BUA): the visitor
+  hears that instead. A queue, an IVR or a ring group answer at once and play their own
+  (music, prompts, ringback), as to any caller.
 * Hang-up: the widget's ``{"type": "hangup"}``, the browser's peer connection failing, or
   the phone's BYE (the visitor gets ``ended`` with reason ``hung_up``).
 """
@@ -41,6 +49,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from media import MediaLeg
+from media.g711 import Codec
+from softswitch.apps.music import attach_music
 from softswitch.log import get_logger
 from softswitch.webrtc.gateway import WebRtcLeg
 from softswitch.webrtc.offer import CallSlots, OfferError, check_offer
@@ -69,6 +80,9 @@ class WidgetCall:
     rtc: WebRtcLeg | None = None
     out: TrunkCall | None = None  # the SIP call on the internal WebRTC trunk
     answered_at: float | None = None
+    state: str = "calling"  # calling | ringing | connected
+    ringback: MediaLeg | None = None  # the switch's ringback toward the gateway
+    early: bool = False  # early media from the trunk call (no ringback of ours)
     over: bool = False
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -155,23 +169,72 @@ class WidgetCalls:
             await call.rtc.close()
             log.error("widget call: no trunk socket", error=str(exc))
             raise CallRefused("call_failed", "the call could not be set up") from None
-        await send({"type": "call", "state": "ringing", "sdp": answer})
+        await send({"type": "call", "state": "calling", "sdp": answer})
         if call.over:  # the visitor hung up while the answer was sent
             return call
         rtc = call.rtc
         call.out = caller.call(
             number, number, caller_name(form), rtc.rtp_address,
             on_answered=lambda remote, pt: self._answered(call, remote, pt),
-            on_ended=lambda reason: self.end(call, reason))
+            on_ended=lambda reason: self.end(call, reason),
+            on_ringing=lambda early: self._ringing(call, early))
         log.info("widget call placed", channel=channel.name,
                  destination=options.call_destination.type.value,
                  target=options.call_destination.target)
         return call
 
+    def _ringing(self, call: WidgetCall,
+                 early: tuple[tuple[str, int], int] | None) -> None:
+        """The destination rings: early media when the 180/183 has it, else our ringback."""
+        if call.over or call.rtc is None or call.answered_at is not None:
+            return
+        if early is not None:
+            call.early = True
+            self._stop_ringback(call)
+            call.rtc.connect(*early)
+        elif not call.early and call.ringback is None and call.state == "calling":
+            self._spawn(call, self._play_ringback(call))
+        if call.state == "calling":
+            call.state = "ringing"
+            self._spawn(call, call.send({"type": "call", "state": "ringing"}))
+
+    async def _play_ringback(self, call: WidgetCall) -> None:
+        leg = await self._engine_leg(call, "ringback")
+        if leg is None:
+            return
+        if call.over or call.early or call.answered_at is not None or call.rtc is None:
+            await leg.close()
+            return
+        call.ringback = leg
+        attach_music(self.switch.queues.media, leg, "ringback")
+        call.rtc.connect((leg.local_host, leg.local_port), 0)
+
+    async def _engine_leg(self, call: WidgetCall, role: str) -> MediaLeg | None:
+        """A media-engine leg that sends to the gateway's socket (the caller points the
+        gateway at it with ``rtc.connect``)."""
+        rtc = call.rtc
+        if rtc is None:
+            return None
+        try:
+            leg: MediaLeg = await self.switch.queues.media.open_leg(
+                f"widget-{call.channel.numbers[0].number}-{call.id}/{role}")
+        except Exception as exc:  # noqa: BLE001 - the port range exhausted
+            log.warning("widget call: no media port", role=role, error=str(exc))
+            return None
+        leg.set_remote(rtc.rtp_address, 0, Codec.PCMU)
+        return leg
+
+    def _stop_ringback(self, call: WidgetCall) -> None:
+        leg, call.ringback = call.ringback, None
+        if leg is not None:
+            self._spawn(call, leg.close())
+
     def _answered(self, call: WidgetCall, remote: tuple[str, int], pt: int) -> None:
         if call.over or call.rtc is None:
             self.end(call, "failed")
             return
+        self._stop_ringback(call)
+        call.state = "connected"
         call.rtc.connect(remote, pt)
         call.answered_at = self.switch.clock.monotonic()
         self._note(call, "Call started / 通话开始")
@@ -190,6 +253,7 @@ class WidgetCalls:
             return
         call.over = True
         self._forget(call)
+        self._stop_ringback(call)
         if call.out is not None:
             call.out.hang_up()
         if call.answered_at is not None:

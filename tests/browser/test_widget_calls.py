@@ -66,9 +66,9 @@ CAPTURE = """
 })();
 """
 
-# The dominant frequency (Hz) of the remote stream over about a second.
+# The dominant frequency (Hz) of the remote stream, every 100 ms for ``seconds``.
 ANALYSE = """
-async () => {
+async (seconds) => {
   const ctx = new AudioContext();
   await ctx.resume();
   const src = ctx.createMediaStreamSource(window.__remote[window.__remote.length - 1]);
@@ -77,7 +77,7 @@ async () => {
   src.connect(an);
   const data = new Float32Array(an.frequencyBinCount);
   const peaks = [];
-  for (let i = 0; i < 10; i++) {
+  for (let i = 0; i < seconds * 10; i++) {
     await new Promise((r) => setTimeout(r, 100));
     an.getFloatFrequencyData(data);
     let best = 0;
@@ -200,10 +200,15 @@ def test_visitor_calls_from_the_widget(switch_factory: Callable[..., RunningSwit
         expect(page.locator("#lc-messages .lc-visitor").first).to_have_text("Can I call you?")
         since = agent.mark()
         page.click("#lc-call-button")
-        expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "ringing",
-                                                                 timeout=15_000)
         ring = agent.wait_incoming(timeout=15, since=since)
         assert "Ann" in json.dumps(agent.incoming(ring))  # the caller ID: the form's name
+        # the phone rings: the widget says so, and the visitor hears the switch's ringback
+        # (US: 440 + 480 Hz, 2 s on, 4 s off: one cadence and a bit)
+        expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "ringing",
+                                                                 timeout=15_000)
+        expect(page.locator("#lc-call-state")).to_have_text("Ringing…")
+        peaks = page.evaluate(ANALYSE, 7)
+        assert sum(1 for p in peaks if min(abs(p - 440), abs(p - 480)) < 15) >= 5, peaks
         # the limit: one call on this channel; a second visitor is told so
         [busy] = second_visitor(ws_url, origin, [
             {"type": "call", "sdp": offer_like()}])
@@ -219,8 +224,10 @@ def test_visitor_calls_from_the_widget(switch_factory: Callable[..., RunningSwit
         recording = tmp_path / "agent-heard.wav"
         agent.record(ring, recording)
         agent.play(ring, tone_wav(tmp_path / "tone600.wav", 600.0, seconds=20.0))
-        peaks = page.evaluate(ANALYSE)
+        peaks = page.evaluate(ANALYSE, 1)
         assert sum(1 for p in peaks if abs(p - 600) < 30) >= 5, peaks
+        # the ringback stopped at the answer
+        assert not any(min(abs(p - 440), abs(p - 480)) < 15 for p in peaks), peaks
         agent.stop_record(ring)
         wav_has_tone(recording, 1000.0, min_seconds=0.5)
 

@@ -252,14 +252,15 @@
 
   function onCall(frame) {
     if (!els.callState) { return; }
-    if (frame.state === "ringing" && pc) {
-      setCall("ringing");
+    if (frame.sdp && pc) {  // the switch's answer to this tab's offer
       pc.setRemoteDescription({type: "answer", sdp: frame.sdp}).catch(function () {
         send({type: "hangup"});
         endCall("failed");
       });
-    } else if (frame.state === "connected") {
-      setCall("connected");
+    }
+    if (frame.state === "calling" || frame.state === "ringing" ||
+        frame.state === "connected") {
+      setCall(frame.state);
     } else if (frame.state === "ended") {
       if (callState !== "ended" && callState !== "idle") { endCall(frame.reason); }
     }
