@@ -38,9 +38,11 @@ Frames (visitor -> switch, text frames are JSON objects of at most 8 KiB)::
     binary frame                                                   one image (png/jpeg)
 
 (switch -> visitor): ``welcome`` (the token, form fields, limits, the current session's
-history), ``auto`` (kind online_greeting / offline_greeting / first_reply / session_end),
-``ack`` (the visitor's own message as stored), ``message`` (from an agent, or the visitor's
-own from another tab), ``closed``, ``error`` (code, message: nothing was stored).
+history, the visitor's call in progress), ``auto`` (kind online_greeting /
+offline_greeting / first_reply / session_end), ``ack`` (the visitor's own message as
+stored), ``message`` (from an agent, or the visitor's own from another tab), ``closed``,
+``call`` (a widget call's state, to every tab), ``error`` (code, message: nothing was
+stored).
 
 Decisions (§12 and the manual's gaps):
 
@@ -569,6 +571,12 @@ class LiveChat:
             if ws is not skip and not ws.closed:
                 self._spawn(ws.send_str(text))
 
+    def push_call(self, channel: ChannelConfig, address: str, frame: dict[str, Any],
+                  skip: object) -> None:
+        """A widget call's frame to the visitor's tabs but ``skip`` (softswitch.webrtc)."""
+        self._push(channel, address, frame,
+                   skip if isinstance(skip, web.WebSocketResponse) else None)
+
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
@@ -614,8 +622,9 @@ class LiveChat:
                 visitor.sockets.discard(ws)
                 if not visitor.sockets:  # the widget sends its form again at its next hello
                     self.visitors.pop((channel.name, visitor.address), None)
-                    if self.calls is not None:  # the page is gone: so is its call
-                        self.calls.hang_up(channel, visitor.address)
+                if self.calls is not None:  # the page with the call's audio is gone
+                    self.calls.tab_closed(channel, visitor.address, ws,
+                                          last=not visitor.sockets)
         return ws
 
 
@@ -706,7 +715,8 @@ class _Connection:
                                          visitor.address)
         try:
             await self.chat.calls.start(self.channel, visitor.address, visitor.form,
-                                        None if s is None else s.id, sdp, self.send)
+                                        None if s is None else s.id, sdp, self.send,
+                                        self.ws)
         except CallRefused as exc:
             raise FrameError(exc.code, exc.message) from None
 
@@ -748,6 +758,8 @@ class _Connection:
             "images": self.options.images, "calls": self.options.calls, "max_text": TEXT_MAX,
             "max_image": IMAGE_MAX,
             "session": None if s is None else {"id": s.id, "open": s.open},
+            "call": None if self.chat.calls is None else
+            self.chat.calls.status(self.channel, address),
             "history": history})
 
     async def greet(self) -> None:
@@ -872,7 +884,7 @@ def attach(app: web.Application, service: Any, router: Any, public: set[str],
     if any(c.options.calls for c in chat.channels.values()):
         from softswitch.webrtc.calls import WidgetCalls
 
-        chat.calls = WidgetCalls(router, service, chat.channels)
+        chat.calls = WidgetCalls(router, service, chat.channels, chat.push_call)
     app.router.add_get(SCRIPT, _script)
     for number, channel in chat.channels.items():
         path = f"{prefix}/livechat/{number}/ws"

@@ -29,7 +29,12 @@ Decisions:
   for a chat first); the session history gets system messages "call started" when a phone
   answers and "call ended" with the duration (from the answer) when either side hangs up,
   so the agents see the call among the messages.
-* One call per visitor at a time; the call ends when the visitor's last socket closes.
+* One call per visitor at a time. Every open tab of the visitor (each a socket of the
+  same visitor token) gets the call's state frames, so each shows the call and may hang it
+  up; the SDP answer goes only to the tab that holds the call's audio (the one that sent
+  the offer). A tab opened during a call finds its state in ``welcome`` (``call``). The
+  call ends when the tab holding its audio closes (its page is gone: nobody hears), or
+  the visitor's last socket closes.
 * Ringback: while the destination rings, the visitor hears the switch's ringback tone (the
   media engine's shared ``ringback`` stream, the one queue and ring-group callers hear):
   a media-engine leg plays it toward the gateway's loopback socket, and the gateway takes
@@ -60,6 +65,8 @@ from softswitch.webrtc.trunk import TrunkCall, TrunkCaller, switch_peer
 log = get_logger("webrtc")
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+# (channel, visitor address, frame, the tab to skip): a frame to the visitor's open tabs
+Push = Callable[[Any, str, dict[str, Any], object], None]
 
 
 class CallRefused(Exception):
@@ -75,7 +82,8 @@ class WidgetCall:
     channel: Any  # messaging.config.ChannelConfig
     visitor: str  # the visitor's address
     session: int
-    send: Send
+    send: Send  # the tab that holds the call's audio
+    tab: object = None  # its socket
     id: int = 0
     rtc: WebRtcLeg | None = None
     out: TrunkCall | None = None  # the SIP call on the internal WebRTC trunk
@@ -100,10 +108,12 @@ class WidgetCalls:
     SIP endpoint, WebRTC trunk and clock), ``service`` the messaging service (session
     notes), ``channels`` the Live Chat channels by number (the trunk's inbound route)."""
 
-    def __init__(self, switch: Any, service: Any, channels: dict[str, Any]) -> None:
+    def __init__(self, switch: Any, service: Any, channels: dict[str, Any],
+                 push: Push = lambda channel, visitor, frame, skip: None) -> None:
         self.switch = switch
         self.service = service
         self.channels = channels
+        self.push = push
         self.slots = CallSlots()
         self.by_visitor: dict[tuple[str, str], WidgetCall] = {}
         self._n = 0
@@ -132,8 +142,25 @@ class WidgetCalls:
             await self._caller.close()
             self._caller = None
 
+    def status(self, channel: Any, visitor: str) -> dict[str, Any] | None:
+        """The visitor's call as a newly opened tab shows it (None: no call)."""
+        call = self.by_visitor.get((channel.name, visitor))
+        return None if call is None else {"state": call.state}
+
+    def tab_closed(self, channel: Any, visitor: str, tab: object, last: bool) -> None:
+        """A socket of the visitor closed (``last``: it had no other)."""
+        call = self.by_visitor.get((channel.name, visitor))
+        if call is not None and (last or call.tab is tab):
+            self.end(call, "hung_up")
+
+    def _tell(self, call: WidgetCall, frame: dict[str, Any]) -> None:
+        """A call state frame to every open tab of the visitor."""
+        self._spawn(call, call.send(frame))
+        self.push(call.channel, call.visitor, frame, call.tab)
+
     async def start(self, channel: Any, visitor: str, form: dict[str, str] | None,
-                    session: int | None, sdp: object, send: Send) -> WidgetCall:
+                    session: int | None, sdp: object, send: Send,
+                    tab: object = None) -> WidgetCall:
         options = channel.options
         if not options.calls:
             raise CallRefused("calls_off", "this chat takes no calls")
@@ -146,7 +173,7 @@ class WidgetCalls:
         except OfferError as exc:
             raise CallRefused("bad_offer", str(exc)) from None
         self._n += 1
-        call = WidgetCall(self, channel, visitor, session, send, id=self._n)
+        call = WidgetCall(self, channel, visitor, session, send, tab, id=self._n)
         if not self.slots.take(channel.name, options.max_concurrent_calls, call):
             raise CallRefused("call_busy", "all our lines are busy; please try again later "
                                            "or keep chatting")
@@ -169,6 +196,7 @@ class WidgetCalls:
             await call.rtc.close()
             log.error("widget call: no trunk socket", error=str(exc))
             raise CallRefused("call_failed", "the call could not be set up") from None
+        self.push(channel, visitor, {"type": "call", "state": "calling"}, tab)
         await send({"type": "call", "state": "calling", "sdp": answer})
         if call.over:  # the visitor hung up while the answer was sent
             return call
@@ -196,7 +224,7 @@ class WidgetCalls:
             self._spawn(call, self._play_ringback(call))
         if call.state == "calling":
             call.state = "ringing"
-            self._spawn(call, call.send({"type": "call", "state": "ringing"}))
+            self._tell(call, {"type": "call", "state": "ringing"})
 
     async def _play_ringback(self, call: WidgetCall) -> None:
         leg = await self._engine_leg(call, "ringback")
@@ -238,7 +266,7 @@ class WidgetCalls:
         call.rtc.connect(remote, pt)
         call.answered_at = self.switch.clock.monotonic()
         self._note(call, "Call started / 通话开始")
-        self._spawn(call, call.send({"type": "call", "state": "connected"}))
+        self._tell(call, {"type": "call", "state": "connected"})
         log.info("widget call connected", channel=call.channel.name)
 
     def hang_up(self, channel: Any, visitor: str) -> bool:
@@ -260,7 +288,7 @@ class WidgetCalls:
             seconds = max(0, round(self.switch.clock.monotonic() - call.answered_at))
             self._note(call, f"Call ended / 通话结束, duration {seconds // 60}:"
                              f"{seconds % 60:02d}")
-        self._spawn(call, call.send({"type": "call", "state": "ended", "reason": reason}))
+        self._tell(call, {"type": "call", "state": "ended", "reason": reason})
         if call.rtc is not None:
             rtc = call.rtc
             self._spawn(call, self._close(rtc))

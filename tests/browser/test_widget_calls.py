@@ -3,9 +3,11 @@ in headless Chromium against the switch as a real process: the visitor chats, pr
 call button, a pjsua2 phone registered as the channel's ``call_destination`` (extension
 1001) rings and answers; the phone hears the browser's fake microphone (a 1000 Hz tone file)
 and the page hears the phone's 600 Hz tone (WebAudio AnalyserNode on the remote stream);
-the visitor hangs up, the phone's call ends, and the session history shows the call; a
-second call is hung up by the phone and the widget shows it ended; a third ends when the
-visitor leaves the page. The switch's answer offers PCMU/PCMA only.
+while the phone rings the page hears the switch's ringback (440/480 Hz) and the widget
+says "Ringing…". A second tab of the same visitor follows every call's state and hangs
+the first call up; a second call is hung up by the calling tab, a third by the phone, a
+fourth ends when the visitor leaves the page holding the audio (the other tab stays); the
+session history shows each call. The switch's answer offers PCMU/PCMA only.
 
 A second visitor (a plain websocket client with the page's Origin) is refused beyond
 ``max_concurrent_calls`` with the visitor's message, and hostile offers (garbage, huge,
@@ -231,22 +233,43 @@ def test_visitor_calls_from_the_widget(switch_factory: Callable[..., RunningSwit
         agent.stop_record(ring)
         wav_has_tone(recording, 1000.0, min_seconds=0.5)
 
+        # a second tab of the same visitor shows the call and hangs it up
+        other = page.context.new_page()
+        other.goto(origin + "/")
+        other.locator("#lc-bubble").click()
+        expect(other.locator("#lc-call-state")).to_have_attribute("data-state", "connected")
+        other.click("#lc-hangup")
+        agent.wait_call_state(ring, "DISCONNECTED", timeout=10)
+        for tab in (page, other):
+            expect(tab.locator("#lc-call-state")).to_have_attribute("data-state", "ended")
+            expect(tab.locator("#lc-call-button")).to_be_visible()
+
+        # a second call (the slot was released): both tabs follow it; the calling tab
+        # hangs up
+        since = agent.mark()
+        page.click("#lc-call-button")
+        ring = agent.wait_incoming(timeout=15, since=since)
+        expect(other.locator("#lc-call-state")).to_have_attribute("data-state", "ringing")
+        agent.answer(ring)
+        for tab in (page, other):
+            expect(tab.locator("#lc-call-state")).to_have_attribute("data-state", "connected")
         page.click("#lc-hangup")
         agent.wait_call_state(ring, "DISCONNECTED", timeout=10)
-        expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "ended")
-        expect(page.locator("#lc-call-button")).to_be_visible()
+        expect(other.locator("#lc-call-state")).to_have_attribute("data-state", "ended")
 
-        # a second call (the slot was released); this time the phone hangs up
+        # a third call; this time the phone hangs up
         since = agent.mark()
         page.click("#lc-call-button")
         ring = agent.wait_incoming(timeout=15, since=since)
         agent.answer(ring)
         expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "connected")
         agent.hangup(ring)
-        expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "ended")
-        expect(page.locator("#lc-hangup")).to_be_hidden()
+        for tab in (page, other):
+            expect(tab.locator("#lc-call-state")).to_have_attribute("data-state", "ended")
+            expect(tab.locator("#lc-hangup")).to_be_hidden()
 
-        # a third call: the visitor leaves the page, the phone's call ends
+        # a fourth call: the visitor leaves the page that holds the call's audio (the other
+        # tab stays open), the phone's call ends
         since = agent.mark()
         page.click("#lc-call-button")
         ring = agent.wait_incoming(timeout=15, since=since)
@@ -254,14 +277,15 @@ def test_visitor_calls_from_the_widget(switch_factory: Callable[..., RunningSwit
         expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "connected")
         page.close()
         agent.wait_call_state(ring, "DISCONNECTED", timeout=15)
+        expect(other.locator("#lc-call-state")).to_have_attribute("data-state", "ended")
     def ended(texts: list[str]) -> int:
         return sum(1 for t in texts if t.startswith("Call ended") and "duration" in t)
 
     deadline = time.monotonic() + 10  # the last note is written as the phone hears its BYE
-    while ended(texts := history(switch)) < 3 and time.monotonic() < deadline:
+    while ended(texts := history(switch)) < 4 and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert sum(1 for t in texts if t.startswith("Call started")) == 3, texts
-    assert ended(texts) == 3, texts
+    assert sum(1 for t in texts if t.startswith("Call started")) == 4, texts
+    assert ended(texts) == 4, texts
     assert not any("Traceback" in line for line in switch.output().splitlines())
 
 

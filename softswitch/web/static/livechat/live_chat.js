@@ -302,6 +302,7 @@
       config = frame;
       t = TEXTS[frame.language] || TEXTS.en;
       if (!welcomed) { welcomed = true; build(); } else { formState(); }
+      if (frame.call && els.callState && !pc) { setCall(frame.call.state); }
       (frame.history || []).forEach(show);
       if (opened) { send({type: "open"}); }
       retry = 0;
