@@ -35,6 +35,8 @@ Frames (visitor -> switch, text frames are JSON objects of at most 8 KiB)::
     {"type": "form", "form": {"name": ..., "email": ...}}          the pre-chat form
     {"type": "message", "text": ..., "id": client id}
     {"type": "close"}                                              the visitor ends the chat
+    {"type": "call", "sdp": offer} / {"type": "hangup"}            a call (chat_and_call)
+    {"type": "accept", "sdp": offer} / {"type": "decline"}         an agent's call
     binary frame                                                   one image (png/jpeg)
 
 (switch -> visitor): ``welcome`` (the token, form fields, limits, the current session's
@@ -357,8 +359,8 @@ def visitor_address(number: str, token: str) -> str:
 
 
 def parse_frame(raw: str) -> dict[str, Any]:
-    """A text frame: at most FRAME_MAX bytes, a ``call`` frame (its SDP offer) at most
-    CALL_FRAME_MAX."""
+    """A text frame: at most FRAME_MAX bytes, a ``call`` or ``accept`` frame (its SDP
+    offer) at most CALL_FRAME_MAX."""
     if len(raw) > CALL_FRAME_MAX:
         raise FrameError("too_large", f"a text frame is at most {FRAME_MAX} bytes")
     try:
@@ -367,7 +369,7 @@ def parse_frame(raw: str) -> dict[str, Any]:
         raise FrameError("bad_json", "the frame is not JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise FrameError("bad_frame", "expected a JSON object with a type")
-    if len(raw) > FRAME_MAX and data["type"] != "call":
+    if len(raw) > FRAME_MAX and data["type"] not in ("call", "accept"):
         raise FrameError("too_large", f"a text frame is at most {FRAME_MAX} bytes")
     return data
 
@@ -577,6 +579,10 @@ class LiveChat:
         self._push(channel, address, frame,
                    skip if isinstance(skip, web.WebSocketResponse) else None)
 
+    def open_tabs(self, channel: ChannelConfig, address: str) -> int:
+        visitor = self.visitors.get((channel.name, address))
+        return 0 if visitor is None else sum(1 for ws in visitor.sockets if not ws.closed)
+
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
@@ -689,6 +695,12 @@ class _Connection:
             await self.receive(visitor, text, (), client_id)
         elif kind == "call":
             await self.call(visitor, frame.get("sdp"))
+        elif kind == "accept":
+            await self.accept(visitor, frame.get("sdp"))
+        elif kind == "decline":
+            if self.chat.calls is None or not self.chat.calls.decline(self.channel,
+                                                                      visitor.address):
+                raise FrameError("no_call", "there is no call to decline")
         elif kind == "hangup":
             if self.chat.calls is None or not self.chat.calls.hang_up(self.channel,
                                                                       visitor.address):
@@ -717,6 +729,18 @@ class _Connection:
             await self.chat.calls.start(self.channel, visitor.address, visitor.form,
                                         None if s is None else s.id, sdp, self.send,
                                         self.ws)
+        except CallRefused as exc:
+            raise FrameError(exc.code, exc.message) from None
+
+    async def accept(self, visitor: Visitor, sdp: object) -> None:
+        """The visitor accepts an agent's call (softswitch.webrtc.calls)."""
+        from softswitch.webrtc.calls import CallRefused
+
+        if self.chat.calls is None:
+            raise FrameError("no_call", "there is no call to accept")
+        try:
+            await self.chat.calls.accept(self.channel, visitor.address, sdp, self.send,
+                                         self.ws)
         except CallRefused as exc:
             raise FrameError(exc.code, exc.message) from None
 
@@ -884,7 +908,7 @@ def attach(app: web.Application, service: Any, router: Any, public: set[str],
     if any(c.options.calls for c in chat.channels.values()):
         from softswitch.webrtc.calls import WidgetCalls
 
-        chat.calls = WidgetCalls(router, service, chat.channels, chat.push_call)
+        chat.calls = WidgetCalls(router, service, chat.channels, chat)
     app.router.add_get(SCRIPT, _script)
     for number, channel in chat.channels.items():
         path = f"{prefix}/livechat/{number}/ws"

@@ -44,6 +44,32 @@ Decisions:
   (music, prompts, ringback), as to any caller.
 * Hang-up: the widget's ``{"type": "hangup"}``, the browser's peer connection failing, or
   the phone's BYE (the visitor gets ``ended`` with reason ``hung_up``).
+
+Agent-started calls (§3.12 "calls started by an agent or by a visitor ... both count";
+§6.2 "voice call from session"; ``POST /api/v1/messaging/sessions/{id}/call`` on a Live
+Chat session, softswitch.messaging.voice): as for the other channels the agent's own phone
+rings first (the queue controller's dialer, the one fork; it shows the visitor's pre-chat
+name from the channel number). When the agent answers, they hear the switch's ringback
+and every open tab of the visitor rings: ``{"type": "call", "state": "incoming"}``, the
+widget shows Accept and Decline. Accept sends ``{"type": "accept", "sdp": offer}`` (the
+browser offers, as for its own calls, and the gateway answers: ``connected`` with the SDP
+to that tab, ``connected`` to the others); the agent's media leg is then bridged to a
+media-engine leg toward the gateway. ``{"type": "decline"}``, no answer within
+``VISITOR_RING_TIMEOUT`` or the last tab closing end it (the agent's phone gets a BYE).
+
+Decisions:
+
+* Refused (409, with a code and a message for the agent, nothing rings): a channel in
+  ``chat`` mode (``calls_off``), a closed session (``closed``: the manual's Live Chat is
+  inbound only; a new chat is the visitor's to start), a visitor without an open widget
+  (``visitor_offline``), one already in a call (``call_active``), the channel's
+  ``max_concurrent_calls`` reached (``call_busy``: the agent's call takes its slot from
+  the request until it ends, as the visitor's does from the offer).
+* History: "call started" when the visitor accepts and "call ended" with the duration, as
+  for the visitor's calls; a declined or unanswered one writes "call declined" / "call
+  not answered" so that the agent (who only heard the ringback stop) reads why.
+* The visitor hears nothing before accepting; the agent's phone not answering (or
+  refusing) ends the attempt without the visitor ever seeing it.
 """
 
 from __future__ import annotations
@@ -52,11 +78,12 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from media import MediaLeg
 from media.g711 import Codec
 from softswitch.apps.music import attach_music
+from softswitch.clock import TimerHandle
 from softswitch.log import get_logger
 from softswitch.webrtc.gateway import WebRtcLeg
 from softswitch.webrtc.offer import CallSlots, OfferError, check_offer
@@ -65,8 +92,21 @@ from softswitch.webrtc.trunk import TrunkCall, TrunkCaller, switch_peer
 log = get_logger("webrtc")
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
-# (channel, visitor address, frame, the tab to skip): a frame to the visitor's open tabs
-Push = Callable[[Any, str, dict[str, Any], object], None]
+VISITOR_RING_TIMEOUT = 30.0  # seconds the visitor's widget rings for an agent's call
+
+
+class Tabs(Protocol):
+    """The visitors' open widget tabs (softswitch.messaging.livechat.LiveChat)."""
+
+    def push_call(self, channel: Any, visitor: str, frame: dict[str, Any],
+                  skip: object) -> None:
+        """``frame`` to every open tab of the visitor but ``skip``."""
+
+    def open_tabs(self, channel: Any, visitor: str) -> int: ...
+
+
+async def _nowhere(frame: dict[str, Any]) -> None:
+    """The audio tab of an agent's call before the visitor accepted it: none."""
 
 
 class CallRefused(Exception):
@@ -93,6 +133,18 @@ class WidgetCall:
     early: bool = False  # early media from the trunk call (no ringback of ours)
     over: bool = False
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    # an agent-started call: the agent, their phone's call (softswitch.queue.dialer
+    # .OutboundCall), the media-engine leg toward the gateway bridged to it, the timer of
+    # the visitor's ringing; ``told``: the visitor's tabs know of the call
+    agent: str = ""
+    agent_out: Any = None
+    visitor_leg: MediaLeg | None = None
+    ring_timer: TimerHandle | None = None
+    told: bool = True
+
+    def api_hung_up(self, out: Any) -> None:
+        """The agent's phone hung up (the queue controller's dialer routes its BYE here)."""
+        self.calls.end(self, "hung_up")
 
 
 def caller_name(form: dict[str, str] | None) -> str:
@@ -109,11 +161,11 @@ class WidgetCalls:
     notes), ``channels`` the Live Chat channels by number (the trunk's inbound route)."""
 
     def __init__(self, switch: Any, service: Any, channels: dict[str, Any],
-                 push: Push = lambda channel, visitor, frame, skip: None) -> None:
+                 tabs: Tabs) -> None:
         self.switch = switch
         self.service = service
         self.channels = channels
-        self.push = push
+        self.tabs = tabs
         self.slots = CallSlots()
         self.by_visitor: dict[tuple[str, str], WidgetCall] = {}
         self._n = 0
@@ -145,7 +197,7 @@ class WidgetCalls:
     def status(self, channel: Any, visitor: str) -> dict[str, Any] | None:
         """The visitor's call as a newly opened tab shows it (None: no call)."""
         call = self.by_visitor.get((channel.name, visitor))
-        return None if call is None else {"state": call.state}
+        return None if call is None or not call.told else {"state": call.state}
 
     def tab_closed(self, channel: Any, visitor: str, tab: object, last: bool) -> None:
         """A socket of the visitor closed (``last``: it had no other)."""
@@ -155,8 +207,10 @@ class WidgetCalls:
 
     def _tell(self, call: WidgetCall, frame: dict[str, Any]) -> None:
         """A call state frame to every open tab of the visitor."""
+        if not call.told:
+            return
         self._spawn(call, call.send(frame))
-        self.push(call.channel, call.visitor, frame, call.tab)
+        self.tabs.push_call(call.channel, call.visitor, frame, call.tab)
 
     async def start(self, channel: Any, visitor: str, form: dict[str, str] | None,
                     session: int | None, sdp: object, send: Send,
@@ -196,7 +250,7 @@ class WidgetCalls:
             await call.rtc.close()
             log.error("widget call: no trunk socket", error=str(exc))
             raise CallRefused("call_failed", "the call could not be set up") from None
-        self.push(channel, visitor, {"type": "call", "state": "calling"}, tab)
+        self.tabs.push_call(channel, visitor, {"type": "call", "state": "calling"}, tab)
         await send({"type": "call", "state": "calling", "sdp": answer})
         if call.over:  # the visitor hung up while the answer was sent
             return call
@@ -282,8 +336,19 @@ class WidgetCalls:
         call.over = True
         self._forget(call)
         self._stop_ringback(call)
+        if call.ring_timer is not None:
+            call.ring_timer.cancel()
         if call.out is not None:
             call.out.hang_up()
+        out = call.agent_out
+        if out is not None:
+            self.switch.queues.api_drop(out, bye=out.state in ("calling", "answered"))
+        if call.visitor_leg is not None:
+            self._spawn(call, call.visitor_leg.close())
+        if call.agent and call.told and call.answered_at is None and reason in (
+                "declined", "no_answer"):
+            self._note(call, "Call declined / 访客拒绝通话" if reason == "declined" else
+                       "Call not answered / 访客未接听")
         if call.answered_at is not None:
             seconds = max(0, round(self.switch.clock.monotonic() - call.answered_at))
             self._note(call, f"Call ended / 通话结束, duration {seconds // 60}:"
@@ -293,6 +358,111 @@ class WidgetCalls:
             rtc = call.rtc
             self._spawn(call, self._close(rtc))
         log.info("widget call ended", channel=call.channel.name, reason=reason)
+
+    # --- agent-started calls --------------------------------------------------------------
+
+    def call_visitor(self, channel: Any, visitor: str, session: Any, agent: str,
+                     targets: list[Any], form: dict[str, str] | None) -> WidgetCall:
+        """An agent calls the visitor of ``session`` (an open Live Chat session): the
+        agent's phone (``targets``, its registrations) rings first."""
+        options = channel.options
+        if not options.calls:
+            raise CallRefused("calls_off", f"{channel.name} takes no calls (consultation "
+                                           "mode chat)")
+        if not session.open:
+            raise CallRefused("closed", "the chat has ended; the visitor starts a new one")
+        if self.tabs.open_tabs(channel, visitor) == 0:
+            raise CallRefused("visitor_offline", "the visitor has no chat window open")
+        if (channel.name, visitor) in self.by_visitor:
+            raise CallRefused("call_active", "the visitor is in a call already")
+        self._n += 1
+        call = WidgetCall(self, channel, visitor, session.id, _nowhere, id=self._n,
+                          agent=agent, told=False)
+        if not self.slots.take(channel.name, options.max_concurrent_calls, call):
+            raise CallRefused("call_busy", f"all {options.max_concurrent_calls} call lines "
+                                           f"of {channel.name} are busy")
+        self.by_visitor[(channel.name, visitor)] = call
+        number = channel.numbers[0].number
+        call.agent_out = self.switch.queues.api_originate(
+            agent, f"widget-{number}-{call.id}/agent", targets, number, caller_name(form),
+            on_answered=lambda out: self._agent_answered(call),
+            on_failed=lambda out, status: self.end(call, "failed"), owner=call)
+        log.info("widget call to a visitor: ringing the agent", channel=channel.name,
+                 agent=agent)
+        return call
+
+    def _agent_answered(self, call: WidgetCall) -> None:
+        """The agent's phone answered: ringback for them, the visitor's tabs ring."""
+        out = call.agent_out
+        if call.over or out is None or out.leg is None:
+            self.end(call, "failed")
+            return
+        attach_music(self.switch.queues.media, out.leg, "ringback")
+        call.state = "incoming"
+        call.told = True
+        self.tabs.push_call(call.channel, call.visitor,
+                            {"type": "call", "state": "incoming"}, None)
+        clock = self.switch.clock
+        call.ring_timer = clock.call_at(clock.monotonic() + VISITOR_RING_TIMEOUT,
+                                        self._visitor_timeout, call)
+        log.info("widget call to a visitor: ringing the widget", channel=call.channel.name)
+
+    def _visitor_timeout(self, call: WidgetCall) -> None:
+        if call.state == "incoming":
+            self.end(call, "no_answer")
+
+    def incoming(self, channel: Any, visitor: str) -> WidgetCall | None:
+        """The agent's call ringing the visitor's widget, if any."""
+        call = self.by_visitor.get((channel.name, visitor))
+        return call if call is not None and call.state == "incoming" else None
+
+    def decline(self, channel: Any, visitor: str) -> bool:
+        call = self.incoming(channel, visitor)
+        if call is None:
+            return False
+        self.end(call, "declined")
+        return True
+
+    async def accept(self, channel: Any, visitor: str, sdp: object, send: Send,
+                     tab: object) -> WidgetCall:
+        """The visitor accepts the agent's call from tab ``tab`` with its offer."""
+        call = self.incoming(channel, visitor)
+        if call is None:
+            raise CallRefused("no_call", "there is no call to accept")
+        try:
+            offer = check_offer(sdp)
+        except OfferError as exc:
+            raise CallRefused("bad_offer", str(exc)) from None
+        call.state = "connecting"
+        call.send, call.tab = send, tab
+        if call.ring_timer is not None:
+            call.ring_timer.cancel()
+        call.rtc = rtc = WebRtcLeg()
+        rtc.on_ended = lambda: self.end(call, "hung_up")
+        try:
+            answer = await rtc.answer(offer)
+        except ValueError as exc:
+            self.end(call, "failed")
+            raise CallRefused("bad_offer", str(exc)) from None
+        leg = await self._engine_leg(call, "visitor")
+        out = call.agent_out
+        if leg is None or call.over or out is None or out.leg is None or out.leg.closed:
+            if leg is not None:
+                await leg.close()
+            self.end(call, "failed")
+            raise CallRefused("call_failed", "the call could not be set up")
+        call.visitor_leg = leg
+        media = self.switch.queues.media
+        media.detach_moh(out.leg)
+        media.bridge(out.leg, leg)
+        rtc.connect((leg.local_host, leg.local_port), 0)
+        call.state = "connected"
+        call.answered_at = self.switch.clock.monotonic()
+        self._note(call, "Call started / 通话开始")
+        self.tabs.push_call(channel, visitor, {"type": "call", "state": "connected"}, tab)
+        await send({"type": "call", "state": "connected", "sdp": answer})
+        log.info("widget call to a visitor connected", channel=channel.name, agent=call.agent)
+        return call
 
     async def _close(self, rtc: WebRtcLeg) -> None:
         await rtc.close()

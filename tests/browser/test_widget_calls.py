@@ -299,3 +299,108 @@ def test_insecure_page_shows_the_https_note(switch_factory: Callable[..., Runnin
         page.locator("#lc-bubble").click()
         expect(page.locator("#lc-call-note")).to_have_text("Calls work only over HTTPS")
         assert page.locator("#lc-call-button").count() == 0
+
+
+def agent_calls(switch: RunningSwitch, agent: str, session: int) -> tuple[int, Any]:
+    """The agent's "voice call from session" over the live API: (status, body)."""
+    import urllib.error
+    import urllib.request
+
+    def post(path: str, body: dict[str, Any], token: str | None = None) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            switch.http_url + path, data=json.dumps(body).encode(), method="POST",
+            headers={"Content-Type": "application/json",
+                     **({"Authorization": f"Bearer {token}"} if token else {})})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    status, login = post("/api/v1/login", {"extension": agent,
+                                           "password": switch.password(agent)})
+    assert status == 200, login
+    return post(f"/api/v1/messaging/sessions/{session}/call", {}, login["token"])
+
+
+def session_of(switch: RunningSwitch) -> int:
+    with sqlite3.connect(switch.db_path) as db:
+        [(sid,)] = db.execute("SELECT id FROM messaging_sessions").fetchall()
+    return int(sid)
+
+
+@pytest.mark.timeout(240)
+def test_the_agent_calls_the_visitor_in_the_widget(
+        switch_factory: Callable[..., RunningSwitch], phone_factory: Callable[..., Phone],
+        calling_browser: Callable[[str], Page], tmp_path: Path) -> None:
+    """The agent (1001, who owns the chat) calls from the session: their phone rings first;
+    once it answers they hear the switch's ringback while the widget rings with Accept and
+    Decline; the visitor accepts, and the audio flows both ways (the phone hears the fake
+    microphone's 1000 Hz, the page the phone's 600 Hz) until the agent hangs up. A second
+    call the visitor declines: the agent's phone is hung up."""
+    switch = switch_factory(overrides={"message_channels": [CHANNEL]})
+    agent = phone(phone_factory, ("1001", switch.password("1001")), switch)
+    with PageServer(switch.http_url) as site:
+        origin = f"http://www.yeasar.com:{site.port}"
+        page = calling_browser(origin)
+        page.goto(origin + "/")
+        page.locator("#lc-bubble").click()
+        page.fill("#lc-form input[name=name]", "Ann")
+        page.click("#lc-start")
+        page.fill("#lc-input", "Please call me")
+        page.click("#lc-send")
+        expect(page.locator("#lc-messages .lc-visitor").first).to_have_text("Please call me")
+        sid = session_of(switch)
+
+        since = agent.mark()
+        status, body = agent_calls(switch, "1001", sid)
+        assert status == 200, body
+        ring = agent.wait_incoming(timeout=15, since=since)
+        assert "Ann" in json.dumps(agent.incoming(ring))  # the visitor's name on the phone
+        expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "idle")
+        agent.answer(ring)
+        agent.wait_call_state(ring, "CONFIRMED")
+        expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "incoming")
+        expect(page.locator("#lc-accept")).to_be_visible()
+        expect(page.locator("#lc-decline")).to_be_visible()
+        expect(page.locator("#lc-call-button")).to_be_hidden()
+        # the agent hears ringback while the widget rings (one US cadence: 2 s on, 4 off)
+        rang = tmp_path / "agent-ringback.wav"
+        agent.record(ring, rang)
+        time.sleep(6.5)  # the recording's length, not a wait for the switch
+        agent.stop_record(ring)
+        wav_has_tone(rang, 440.0, min_seconds=1.0)
+
+        page.click("#lc-accept")
+        expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "connected")
+        heard = tmp_path / "agent-heard.wav"
+        agent.record(ring, heard)
+        agent.play(ring, tone_wav(tmp_path / "tone600.wav", 600.0, seconds=20.0))
+        peaks = page.evaluate(ANALYSE, 1)
+        assert sum(1 for p in peaks if abs(p - 600) < 30) >= 5, peaks
+        agent.stop_record(ring)
+        wav_has_tone(heard, 1000.0, min_seconds=0.5)
+        agent.hangup(ring)
+        expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "ended")
+        expect(page.locator("#lc-hangup")).to_be_hidden()
+
+        # a second call: the visitor declines, the agent's phone is hung up
+        since = agent.mark()
+        status, body = agent_calls(switch, "1001", sid)
+        assert status == 200, body
+        ring = agent.wait_incoming(timeout=15, since=since)
+        agent.answer(ring)
+        expect(page.locator("#lc-decline")).to_be_visible()
+        page.click("#lc-decline")
+        agent.wait_call_state(ring, "DISCONNECTED", timeout=10)
+        expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "ended")
+        expect(page.locator("#lc-call-button")).to_be_visible()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        texts = history(switch)
+        if any(t.startswith("Call declined") for t in texts):
+            break
+        time.sleep(0.1)
+    assert [t.split(",")[0] for t in texts if t.startswith("Call")] == [
+        "Call started / 通话开始", "Call ended / 通话结束", "Call declined / 访客拒绝通话"], texts
+    assert not any("Traceback" in line for line in switch.output().splitlines())

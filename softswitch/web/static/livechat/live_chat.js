@@ -19,12 +19,14 @@
          agent: "Agent", you: "You", call: "Call", hangup: "Hang up",
          calling: "Calling…", ringing: "Ringing…", connected: "Connected",
          callEnded: "Call ended", httpsOnly: "Calls work only over HTTPS",
-         noMic: "No microphone available"},
+         noMic: "No microphone available", incoming: "Incoming call", accept: "Accept",
+         decline: "Decline", connecting: "Connecting…"},
     zh: {title: "在线咨询", send: "发送", image: "图片", end: "结束会话", start: "开始聊天",
          placeholder: "请输入消息", ended: "本次聊天已结束。", agent: "客服", you: "我",
          call: "通话", hangup: "挂断", calling: "正在呼叫…", ringing: "振铃中…",
          connected: "通话中", callEnded: "通话已结束", httpsOnly: "通话仅支持 HTTPS 网页",
-         noMic: "没有可用的麦克风"}
+         noMic: "没有可用的麦克风", incoming: "来电", accept: "接听", decline: "拒绝",
+         connecting: "正在连接…"}
   };
   var saved = {};
   try { saved = JSON.parse(localStorage.getItem(KEY) || "{}") || {}; } catch (e) { saved = {}; }
@@ -187,18 +189,31 @@
     var call = el("button", {id: "lc-call-button", type: "button"}, t.call);
     var hangup = el("button", {id: "lc-hangup", type: "button"}, t.hangup);
     hangup.style.display = "none";
+    var accept = el("button", {id: "lc-accept", type: "button"}, t.accept);
+    var decline = el("button", {id: "lc-decline", type: "button"}, t.decline);
+    accept.style.display = "none";
+    decline.style.display = "none";
     call.addEventListener("click", startCall);
+    accept.addEventListener("click", acceptCall);
+    decline.addEventListener("click", function () {
+      send({type: "decline"});
+      endCall("declined");
+    });
     hangup.addEventListener("click", function () {
       send({type: "hangup"});
       endCall("hung_up");
     });
     var audio = el("audio", {id: "lc-remote-audio", autoplay: ""});
     bar.appendChild(call);
+    bar.appendChild(accept);
+    bar.appendChild(decline);
     bar.appendChild(hangup);
     bar.appendChild(state);
     bar.appendChild(audio);
     els.callButton = call;
     els.hangup = hangup;
+    els.accept = accept;
+    els.decline = decline;
     els.callState = state;
     els.audio = audio;
     return bar;
@@ -207,17 +222,33 @@
   function setCall(state) {
     callState = state;
     var labels = {idle: "", calling: t.calling, ringing: t.ringing,
-                  connected: t.connected, ended: t.callEnded};
+                  connected: t.connected, ended: t.callEnded, incoming: t.incoming,
+                  connecting: t.connecting};
     els.callState.textContent = labels[state] || "";
     els.callState.setAttribute("data-state", state);
-    var live = state === "calling" || state === "ringing" || state === "connected";
-    els.callButton.style.display = live ? "none" : "";
+    var live = state === "calling" || state === "ringing" || state === "connected" ||
+      state === "connecting";
+    var ringing = state === "incoming";
+    els.callButton.style.display = live || ringing ? "none" : "";
     els.hangup.style.display = live ? "" : "none";
+    els.accept.style.display = ringing ? "" : "none";
+    els.decline.style.display = ringing ? "" : "none";
   }
 
   function startCall() {
     if (callState !== "idle" && callState !== "ended") { return; }
     setCall("calling");
+    offer("call");
+  }
+
+  // an agent's call: this tab takes it (its offer, as for the visitor's own calls)
+  function acceptCall() {
+    if (callState !== "incoming") { return; }
+    setCall("connecting");
+    offer("accept");
+  }
+
+  function offer(kind) {
     showError("");
     navigator.mediaDevices.getUserMedia({audio: true}).then(function (stream) {
       mic = stream;
@@ -235,7 +266,7 @@
           });
         });
       }).then(function () {
-        send({type: "call", sdp: pc.localDescription.sdp});
+        send({type: kind, sdp: pc.localDescription.sdp});
       });
     }).catch(function () {
       endCall(null);
@@ -259,7 +290,7 @@
       });
     }
     if (frame.state === "calling" || frame.state === "ringing" ||
-        frame.state === "connected") {
+        frame.state === "connected" || frame.state === "incoming") {
       setCall(frame.state);
     } else if (frame.state === "ended") {
       if (callState !== "ended" && callState !== "idle") { endCall(frame.reason); }
@@ -318,7 +349,8 @@
       onCall(frame);
     } else if (frame.type === "error") {
       if (frame.code === "form_required") { config.form_done = false; formState(); }
-      if (/^(call|bad_offer|calls_off|no_session)/.test(frame.code) && callState === "calling") {
+      if (/^(call|bad_offer|calls_off|no_session|no_call)/.test(frame.code) &&
+          (callState === "calling" || callState === "connecting")) {
         endCall(null);
       }
       showError(frame.message);
