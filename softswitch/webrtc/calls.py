@@ -44,6 +44,13 @@ Decisions:
   (music, prompts, ringback), as to any caller.
 * Hang-up: the widget's ``{"type": "hangup"}``, the browser's peer connection failing, or
   the phone's BYE (the visitor gets ``ended`` with reason ``hung_up``).
+* Show agent info (softswitch.messaging.agentcard): ``connected`` carries ``agent: {name,
+  avatar}`` of the extension talking to the visitor, learnt from the switch's events (an
+  extension call's ``CallAnswered``, a queue's answered offer, a transfer's
+  ``CallPartyChanged``); when it changes during the call (a queue's agent answers after
+  the queue did, a transfer) another ``connected`` tells the new one. Applications that
+  connect the caller themselves (ring groups, call flows) publish no such event: the
+  visitor sees the default card there.
 
 Agent-started calls (§3.12 "calls started by an agent or by a visitor ... both count";
 §6.2 "voice call from session"; ``POST /api/v1/messaging/sessions/{id}/call`` on a Live
@@ -104,6 +111,9 @@ class Tabs(Protocol):
 
     def open_tabs(self, channel: Any, visitor: str) -> int: ...
 
+    def agent_card(self, channel: Any, agent: str | None) -> dict[str, str]:
+        """What the visitor sees of ``agent`` (softswitch.messaging.agentcard)."""
+
 
 async def _nowhere(frame: dict[str, Any]) -> None:
     """The audio tab of an agent's call before the visitor accepted it: none."""
@@ -141,6 +151,7 @@ class WidgetCall:
     visitor_leg: MediaLeg | None = None
     ring_timer: TimerHandle | None = None
     told: bool = True
+    handler: str | None = None  # the extension talking to the visitor ("show agent info")
 
     def api_hung_up(self, out: Any) -> None:
         """The agent's phone hung up (the queue controller's dialer routes its BYE here)."""
@@ -168,6 +179,12 @@ class WidgetCalls:
         self.tabs = tabs
         self.slots = CallSlots()
         self.by_visitor: dict[tuple[str, str], WidgetCall] = {}
+        self.by_call_id: dict[str, WidgetCall] = {}  # the trunk calls' Call-IDs
+        from acd.events import OfferEnded
+        from softswitch.calls.events import CallAnswered, CallPartyChanged
+
+        self._events = switch.events.subscribe(self._on_event, CallAnswered, OfferEnded,
+                                               CallPartyChanged)
         self._n = 0
         self._caller: TrunkCaller | None = None
         switch.webrtc_trunk.destination = self.destination
@@ -187,7 +204,33 @@ class WidgetCalls:
             await self._caller.start()
         return self._caller
 
+    def _on_event(self, event: Any) -> None:
+        """Who answered a visitor's trunk call: an extension call's callee, a queue's agent,
+        the new party of a transfer (the events of the switch's one bus)."""
+        from acd.events import OfferEnded, OfferResult
+        from softswitch.calls.events import CallAnswered, CallPartyChanged
+
+        if isinstance(event, CallAnswered):
+            call, agent = self.by_call_id.get(event.call_id), event.callee
+        elif isinstance(event, OfferEnded) and event.result is OfferResult.ANSWERED:
+            call, agent = self.by_call_id.get(str(event.task)), str(event.agent)
+        elif isinstance(event, CallPartyChanged) and event.side == "callee":
+            call, agent = self.by_call_id.get(event.call_id), event.party
+        else:
+            return
+        if call is None or call.over or call.handler == agent:
+            return
+        before = self.tabs.agent_card(call.channel, call.handler)
+        call.handler = agent
+        if call.state == "connected" and self.tabs.agent_card(call.channel, agent) != before:
+            self._tell(call, self._connected(call))
+
+    def _connected(self, call: WidgetCall) -> dict[str, Any]:
+        return {"type": "call", "state": "connected",
+                "agent": self.tabs.agent_card(call.channel, call.handler)}
+
     async def close(self) -> None:
+        self._events.cancel()
         for call in list(self.by_visitor.values()):
             self.end(call, "hung_up")
         if self._caller is not None:
@@ -197,7 +240,9 @@ class WidgetCalls:
     def status(self, channel: Any, visitor: str) -> dict[str, Any] | None:
         """The visitor's call as a newly opened tab shows it (None: no call)."""
         call = self.by_visitor.get((channel.name, visitor))
-        return None if call is None or not call.told else {"state": call.state}
+        if call is None or not call.told:
+            return None
+        return {"state": call.state, "agent": self.tabs.agent_card(channel, call.handler)}
 
     def tab_closed(self, channel: Any, visitor: str, tab: object, last: bool) -> None:
         """A socket of the visitor closed (``last``: it had no other)."""
@@ -260,6 +305,8 @@ class WidgetCalls:
             on_answered=lambda remote, pt: self._answered(call, remote, pt),
             on_ended=lambda reason: self.end(call, reason),
             on_ringing=lambda early: self._ringing(call, early))
+        if call.out.invite is not None:
+            self.by_call_id[call.out.invite.call_id] = call
         log.info("widget call placed", channel=channel.name,
                  destination=options.call_destination.type.value,
                  target=options.call_destination.target)
@@ -320,7 +367,7 @@ class WidgetCalls:
         call.rtc.connect(remote, pt)
         call.answered_at = self.switch.clock.monotonic()
         self._note(call, "Call started / 通话开始")
-        self._tell(call, {"type": "call", "state": "connected"})
+        self._tell(call, self._connected(call))
         log.info("widget call connected", channel=call.channel.name)
 
     def hang_up(self, channel: Any, visitor: str) -> bool:
@@ -377,7 +424,7 @@ class WidgetCalls:
             raise CallRefused("call_active", "the visitor is in a call already")
         self._n += 1
         call = WidgetCall(self, channel, visitor, session.id, _nowhere, id=self._n,
-                          agent=agent, told=False)
+                          agent=agent, told=False, handler=agent)
         if not self.slots.take(channel.name, options.max_concurrent_calls, call):
             raise CallRefused("call_busy", f"all {options.max_concurrent_calls} call lines "
                                            f"of {channel.name} are busy")
@@ -400,8 +447,9 @@ class WidgetCalls:
         attach_music(self.switch.queues.media, out.leg, "ringback")
         call.state = "incoming"
         call.told = True
-        self.tabs.push_call(call.channel, call.visitor,
-                            {"type": "call", "state": "incoming"}, None)
+        self.tabs.push_call(call.channel, call.visitor, {
+            "type": "call", "state": "incoming",
+            "agent": self.tabs.agent_card(call.channel, call.agent)}, None)
         clock = self.switch.clock
         call.ring_timer = clock.call_at(clock.monotonic() + VISITOR_RING_TIMEOUT,
                                         self._visitor_timeout, call)
@@ -459,8 +507,8 @@ class WidgetCalls:
         call.state = "connected"
         call.answered_at = self.switch.clock.monotonic()
         self._note(call, "Call started / 通话开始")
-        self.tabs.push_call(channel, visitor, {"type": "call", "state": "connected"}, tab)
-        await send({"type": "call", "state": "connected", "sdp": answer})
+        self.tabs.push_call(channel, visitor, self._connected(call), tab)
+        await send({**self._connected(call), "sdp": answer})
         log.info("widget call to a visitor connected", channel=channel.name, agent=call.agent)
         return call
 
@@ -478,6 +526,8 @@ class WidgetCalls:
         self.slots.release(call.channel.name, call)
         if self.by_visitor.get((call.channel.name, call.visitor)) is call:
             del self.by_visitor[(call.channel.name, call.visitor)]
+        if call.out is not None and call.out.invite is not None:
+            self.by_call_id.pop(call.out.invite.call_id, None)
 
     def _spawn(self, call: WidgetCall, coro: Awaitable[Any]) -> None:
         async def run() -> None:

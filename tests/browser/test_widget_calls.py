@@ -47,6 +47,7 @@ CHANNEL = {"name": "Livechat", "type": "livechat", "number": "LC00000",
            "domains": ["www.yeasar.com"],
            "destination": {"type": "extension", "target": "1001"},
            "consultation_mode": "chat_and_call", "max_concurrent_calls": 1,
+           "show_agent_info": "name",
            "call_destination": {"type": "extension", "target": "1001"},
            "pre_chat_form": [{"field": "name", "label": "Name", "required": True}]}
 
@@ -220,6 +221,8 @@ def test_visitor_calls_from_the_widget(switch_factory: Callable[..., RunningSwit
         agent.wait_call_state(ring, "CONFIRMED")
         agent.wait_media(ring)
         expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "connected")
+        # show_agent_info name: who answered (the default avatar: name only)
+        expect(page.locator("#lc-call-agent .lc-name")).to_have_text("Alice Agent")
         answer = page.evaluate("window.__pcs[window.__pcs.length - 1].remoteDescription.sdp")
         [m_audio] = [line for line in answer.splitlines() if line.startswith("m=audio")]
         assert set(m_audio.split()[3:]) <= {"0", "8"}, m_audio  # G.711 only
@@ -364,6 +367,7 @@ def test_the_agent_calls_the_visitor_in_the_widget(
         expect(page.locator("#lc-accept")).to_be_visible()
         expect(page.locator("#lc-decline")).to_be_visible()
         expect(page.locator("#lc-call-button")).to_be_hidden()
+        expect(page.locator("#lc-call-agent .lc-name")).to_have_text("Alice Agent")
         # the agent hears ringback while the widget rings (one US cadence: 2 s on, 4 off)
         rang = tmp_path / "agent-ringback.wav"
         agent.record(ring, rang)

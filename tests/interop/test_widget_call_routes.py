@@ -1,10 +1,11 @@
 """Widget calls on the internal WebRTC trunk (softswitch.webrtc.trunk): a Live Chat visitor
 whose channel's ``call_destination`` is a queue reaches the queue like any caller, and a
-pjsua2 agent answers. The visitor is an aiortc client on the Live Chat websocket (the
-browser path is covered by tests/browser/test_widget_calls.py): its microphone plays a
-1000 Hz tone, which the agent's phone hears; the visitor hangs up, the agent's call ends,
-and the queue's report row, the CDR and the session's call notes exist. A SIP sender that
-claims to be the trunk without the switch's secret is not routed as it."""
+pjsua2 agent answers; the widget then learns the agent's name (``show_agent_info``). The
+visitor is an aiortc client on the Live Chat websocket (the browser path is covered by
+tests/browser/test_widget_calls.py): its microphone plays a 1000 Hz tone, which the agent's
+phone hears; the visitor hangs up, the agent's call ends, and the queue's report row, the
+CDR and the session's call notes exist. A SIP sender that claims to be the trunk without the
+switch's secret is not routed as it."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ CHANNEL = {"name": "Livechat", "type": "livechat", "number": "LC00000",
            "destination": {"type": "extension", "target": "1001"},
            "consultation_mode": "chat_and_call",
            "call_destination": {"type": "queue", "target": "6400"},
+           "show_agent_info": "name",
            "pre_chat_form": [{"field": "name", "label": "Name", "required": True}]}
 ORIGIN = "https://www.yeasar.com"
 
@@ -105,6 +107,8 @@ async def visitor_call(ws_url: str, wav: Path, hang_up: threading.Event | None,
                 await asyncio.to_thread(hang_up.wait, 60)
                 await ws.send_json({"type": "hangup"})
             ended = await next_of("call", timeout=30)
+            while ended["state"] == "connected":  # who answered (show agent info)
+                ended = await next_of("call", timeout=30)
             assert ended["state"] == "ended", ended
     finally:
         await pc.close()
@@ -155,7 +159,11 @@ def test_a_widget_call_reaches_a_queue_and_an_agent_answers(
     agent.wait_call_state(ring, "DISCONNECTED", timeout=15)
     visitor.join(30)
     assert not failure, failure
-    assert [f["state"] for f in frames] == ["calling", "connected", "ended"], frames
+    assert [f["state"] for f in frames] == ["calling", "connected", "connected", "ended"], \
+        frames
+    # show_agent_info name: the queue answered first (nobody yet: the default name), then
+    # its agent's name once the agent's phone answered
+    assert [f["agent"]["name"] for f in frames[1:3]] == ["Agent", "Alice Agent"], frames
 
     rows = poll_rows(switch.db_path, "SELECT queue, caller, status, agent, talk FROM "
                      "queue_calls WHERE ended_at IS NOT NULL", timeout=10)

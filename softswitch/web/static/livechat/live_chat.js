@@ -66,7 +66,7 @@
       ".lc-visitor{background:#e3efff;margin-left:auto}",
       ".lc-agent{background:#f1f1f1}",
       ".lc-system{background:#fff8e1;font-style:italic;max-width:100%}",
-      ".lc-msg img{max-width:100%;min-width:16px;min-height:16px;display:block}",
+      ".lc-msg>img{max-width:100%;min-width:16px;min-height:16px;display:block}",
       "#lc-form,#lc-compose{padding:8px;border-top:1px solid #ddd}",
       "#lc-form label{display:block;margin-bottom:4px}",
       "#lc-form input{width:100%;box-sizing:border-box}",
@@ -75,7 +75,11 @@
       "#lc-error{color:#b00020;padding:0 8px;font-size:12px}",
       "#lc-call{padding:4px 8px;border-bottom:1px solid #ddd;display:flex;gap:6px;",
       "align-items:center}",
-      "#lc-call-state{flex:1;font-size:12px}"
+      "#lc-call-state{flex:1;font-size:12px}",
+      ".lc-who{display:flex;align-items:center;gap:4px;font-size:12px;color:#555;",
+      "font-style:normal;margin-bottom:2px}",
+      ".lc-avatar{width:20px;height:20px;border-radius:50%;object-fit:cover}",
+      "#lc-call-agent{display:flex;align-items:center;gap:4px;font-size:12px}"
     ].join("");
     var tag = el("style", {}, css);
     document.head.appendChild(tag);
@@ -209,7 +213,10 @@
     bar.appendChild(decline);
     bar.appendChild(hangup);
     bar.appendChild(state);
+    var agent = el("span", {id: "lc-call-agent"});
+    bar.appendChild(agent);
     bar.appendChild(audio);
+    els.callAgent = agent;
     els.callButton = call;
     els.hangup = hangup;
     els.accept = accept;
@@ -281,8 +288,23 @@
     setCall(reason === null ? "idle" : "ended");
   }
 
+  // "show agent info": the name and avatar of the agent behind a message or a call
+  function who(agent) {
+    var node = el("span", {"class": "lc-who"});
+    node.appendChild(el("img", {"class": "lc-avatar", src: new URL(agent.avatar, src).href,
+      alt: ""}));
+    node.appendChild(el("span", {"class": "lc-name"}, agent.name));
+    return node;
+  }
+
   function onCall(frame) {
     if (!els.callState) { return; }
+    if (frame.state === "ended") {
+      els.callAgent.textContent = "";
+    } else if (frame.agent) {
+      els.callAgent.textContent = "";
+      els.callAgent.appendChild(who(frame.agent));
+    }
     if (frame.sdp && pc) {  // the switch's answer to this tab's offer
       pc.setRemoteDescription({type: "answer", sdp: frame.sdp}).catch(function () {
         send({type: "hangup"});
@@ -314,7 +336,8 @@
       shown[m.id] = true;
     }
     var node = el("div", {"class": "lc-msg lc-" + m.from, "data-from": m.from});
-    if (m.text) { node.appendChild(el("span", {}, m.text)); }
+    if (m.agent && m.from !== "visitor") { node.appendChild(who(m.agent)); }
+    if (m.text) { node.appendChild(el("span", {"class": "lc-text"}, m.text)); }
     (m.media || []).forEach(function (url) {
       node.appendChild(el("img", {src: new URL(url, src).href, alt: t.image}));
     });
@@ -333,7 +356,7 @@
       config = frame;
       t = TEXTS[frame.language] || TEXTS.en;
       if (!welcomed) { welcomed = true; build(); } else { formState(); }
-      if (frame.call && els.callState && !pc) { setCall(frame.call.state); }
+      if (frame.call && els.callState && !pc) { onCall(frame.call); }
       (frame.history || []).forEach(show);
       if (opened) { send({type: "open"}); }
       retry = 0;
