@@ -354,6 +354,8 @@ def test_the_agent_calls_the_visitor_in_the_widget(
         page.click("#lc-send")
         expect(page.locator("#lc-messages .lc-visitor").first).to_have_text("Please call me")
         sid = session_of(switch)
+        page.locator("#lc-bubble").click()  # the visitor closes the chat window
+        expect(page.locator("#lc-panel")).to_be_hidden()
 
         since = agent.mark()
         status, body = agent_calls(switch, "1001", sid)
@@ -364,6 +366,7 @@ def test_the_agent_calls_the_visitor_in_the_widget(
         agent.answer(ring)
         agent.wait_call_state(ring, "CONFIRMED")
         expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "incoming")
+        expect(page.locator("#lc-panel")).to_be_visible()  # the ringing opens the window
         expect(page.locator("#lc-accept")).to_be_visible()
         expect(page.locator("#lc-decline")).to_be_visible()
         expect(page.locator("#lc-call-button")).to_be_hidden()

@@ -311,6 +311,10 @@
         endCall("failed");
       });
     }
+    if (frame.state === "incoming" && !opened) {  // an agent calls: show the widget
+      opened = true;
+      els.panel.classList.add("lc-open");
+    }
     if (frame.state === "calling" || frame.state === "ringing" ||
         frame.state === "connected" || frame.state === "incoming") {
       setCall(frame.state);
