@@ -80,7 +80,8 @@ async def visitor_call(ws_url: str, wav: Path, hang_up: threading.Event | None,
                     msg = await asyncio.wait_for(ws.receive(), timeout)
                     data = dict(json.loads(msg.data))
                     if data["type"] == "call":
-                        frames.append(data)
+                        # (how much audio the visitor had heard when the frame came)
+                        frames.append({**data, "heard_at": len(heard or ())})
                     if data["type"] in kinds:
                         return data
 
@@ -214,13 +215,84 @@ def test_a_widget_call_to_a_prompt_plays_it_to_the_visitor(
     frames: list[dict[str, Any]] = []
     heard: list[np.ndarray[Any, Any]] = []
     asyncio.run(visitor_call(ws_url, wav, None, frames, heard))
+    samples = np.concatenate(heard) if heard else np.zeros(0)
     assert [(f["state"], f.get("reason")) for f in frames] == [
         ("calling", None), ("connected", None), ("ended", "hung_up")], frames
     samples = np.concatenate(heard) if heard else np.zeros(0)
     assert len(samples) >= 8000, len(samples)  # at least a second of the prompt
+    assert abs(dominant(samples) - 700) < 15, dominant(samples)
+
+
+def dominant(samples: np.ndarray[Any, Any]) -> float:
+    """The strongest frequency (Hz) of 8 kHz ``samples``."""
     spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
-    peak = np.fft.rfftfreq(len(samples), 1 / 8000)[int(np.argmax(spectrum[1:])) + 1]
-    assert abs(peak - 700) < 15, peak
+    return float(np.fft.rfftfreq(len(samples), 1 / 8000)[int(np.argmax(spectrum[1:])) + 1])
+
+
+class _Sink(asyncio.DatagramProtocol):
+    pass
+
+
+@pytest.mark.timeout(90)
+def test_a_providers_early_media_reaches_the_visitor(
+        switch_factory: Callable[..., RunningSwitch], tmp_path: Path) -> None:
+    """An external ``call_destination`` over a trunk whose provider answers 183 with SDP and
+    plays its own ringback (a 500 Hz tone here) before the 200: the widget shows ringing and
+    the visitor hears the provider's tone (relayed as early media by the B2BUA), not the
+    switch's ringback; after the 200 the call is connected as usual."""
+    from sipua import SipUA, sdp
+
+    from media import g711
+
+    async def scenario() -> tuple[list[dict[str, Any]], list[np.ndarray[Any, Any]]]:
+        carrier = await SipUA("carrier", "", ("127.0.0.1", 9)).start()
+        loop = asyncio.get_running_loop()
+        rtp, _ = await loop.create_datagram_endpoint(_Sink, local_addr=("127.0.0.1", 0))
+        port = rtp.get_extra_info("sockname")[1]
+        channel = {**CHANNEL, "call_destination": {"type": "external", "target": "9555123"}}
+        switch = switch_factory(overrides={
+            "message_channels": [channel],
+            "trunks": [{"name": "carrier", "host": "127.0.0.1", "port": carrier.local[1]}],
+            "outbound_routes": [{"name": "out", "prefix": "9", "strip": 1,
+                                 "trunk": "carrier"}]})
+        ws_url = switch.http_url.replace("http", "ws", 1) + "/api/v1/livechat/LC00000/ws"
+        wav = tone_wav(tmp_path / "tone1000.wav", 1000.0, seconds=20.0, rate=48000)
+        frames: list[dict[str, Any]] = []
+        heard: list[np.ndarray[Any, Any]] = []
+        hang_up = threading.Event()
+
+        async def provider() -> None:
+            invite = await carrier.next_request("INVITE", timeout=30)
+            assert invite.uri.user == "555123", invite.uri
+            body = invite.body.decode()
+            host = body.split("c=IN IP4 ", 1)[1].split()[0]
+            switch_port = int(body.split("m=audio ", 1)[1].split()[0])
+            carrier.reply(invite, 183, to_tag="prov", body=sdp(port, "0"))
+            tone = (0.3 * 32767 * np.sin(2 * np.pi * 500 * np.arange(160 * 150) / 8000))
+            payload = g711.encode(tone.astype(np.int16), g711.Codec.PCMU)
+            for i in range(150):  # 3 s of the provider's ringback, paced like a provider
+                header = bytes([0x80, 0]) + i.to_bytes(2, "big") + \
+                    (i * 160).to_bytes(4, "big") + (0x1234).to_bytes(4, "big")
+                rtp.sendto(header + payload[i * 160:(i + 1) * 160], (host, switch_port))
+                await asyncio.sleep(0.02)
+            carrier.reply(invite, 200, to_tag="prov", body=sdp(port, "0"))
+            await asyncio.sleep(0.5)
+            hang_up.set()
+            bye = await carrier.next_request("BYE", timeout=30)
+            carrier.reply(bye, 200)
+
+        try:
+            await asyncio.gather(provider(), visitor_call(ws_url, wav, hang_up, frames, heard))
+        finally:
+            rtp.close()
+            carrier.close()
+        return frames, heard
+
+    frames, heard = asyncio.run(scenario())
+    assert [f["state"] for f in frames] == ["calling", "ringing", "connected", "ended"], frames
+    ringing = np.concatenate(heard[frames[1]["heard_at"]:frames[2]["heard_at"]])
+    assert len(ringing) >= 8000, len(ringing)  # a second and more of early media
+    assert abs(dominant(ringing) - 500) < 15, dominant(ringing)
 
 
 def forged_invite(switch: RunningSwitch, secret: str, port: int) -> bytes:
