@@ -2,7 +2,8 @@
 started by an agent", through softswitch.messaging.voice): the switch in the test's loop,
 the agent's phone a scripted SIP UA, the visitor two websocket tabs with the page's Origin.
 The agent's phone rings first; only once it answers do the visitor's tabs ring; a decline
-from either tab hangs the agent's phone up and is written into the history; the agent's
+from either tab, or no answer within the ring timeout, hangs the agent's phone up and is
+written into the history; the agent's
 call holds one of the channel's ``max_concurrent_calls``; and each refusal (no phone, a
 visitor without an open widget, a closed chat, a channel without calls) is a 409 that
 names it, with nothing ringing. Accepting with audio both ways is the browser test's
@@ -22,6 +23,7 @@ from test_livechat_switch import ORIGIN, Visitor, chat_of, started, ws_url
 from test_session_call import phone
 
 from softswitch.app import Switch
+from softswitch.webrtc.calls import VISITOR_RING_TIMEOUT
 
 CALLS = {"consultation_mode": "chat_and_call", "max_concurrent_calls": 1,
          "call_destination": {"type": "extension", "target": "1001"}}
@@ -100,6 +102,26 @@ async def test_the_agent_calls_the_visitor_who_declines(tmp_path: Path) -> None:
             # the line is free again
             await other.send(type="decline")
             assert (await other.next("error"))["code"] == "no_call"
+
+            # a call the visitor leaves ringing: after VISITOR_RING_TIMEOUT it ends
+            status, data = await h.api("1002", "POST", f"/sessions/{sid}/call")
+            assert status == 200, data
+            invite = await agent.next_request("INVITE")
+            agent.reply(invite, 200, to_tag="agent2", body=sdp(47700))
+            assert (await tab1.next("call"))["state"] == "incoming"
+            calls = chat_of(switch).calls
+            [call] = calls.by_visitor.values()
+            timer = call.ring_timer
+            assert timer is not None
+            loop = asyncio.get_running_loop()
+            assert timer.when() == pytest.approx(loop.time() + VISITOR_RING_TIMEOUT, abs=2)
+            calls._visitor_timeout(call)  # the timer's callback (not waited for in real time)
+            bye = await agent.next_request("BYE")
+            agent.reply(bye, 200)
+            ended = await tab1.next("call")
+            assert (ended["state"], ended["reason"]) == ("ended", "no_answer")
+            status, history = await h.api("1002", "GET", f"/sessions/{sid}")
+            assert any(m["text"].startswith("Call not answered") for m in history["messages"])
 
             # the visitor closes both tabs: nobody to ring
             await tab1.ws.close()
