@@ -173,6 +173,28 @@ def offer_like(extra: str = "") -> str:
             "a=fingerprint:sha-256 ZZ\r\na=rtpmap:0 PCMU/8000\r\n" + extra)
 
 
+def chatting(page: Page, origin: str, text: str) -> Page:
+    """``page`` opens the site's widget, fills the form as Ann and writes ``text``."""
+    page.goto(origin + "/")
+    page.locator("#lc-bubble").click()
+    page.fill("#lc-form input[name=name]", "Ann")
+    page.click("#lc-start")
+    page.fill("#lc-input", text)
+    page.click("#lc-send")
+    expect(page.locator("#lc-messages .lc-visitor").first).to_have_text(text)
+    return page
+
+
+def answered_call(page: Page, agent: Phone) -> int:
+    """The visitor calls from ``page``, the phone answers: the phone's call, connected."""
+    since = agent.mark()
+    page.click("#lc-call-button")
+    ring = agent.wait_incoming(timeout=15, since=since)
+    agent.answer(ring)
+    expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "connected")
+    return ring
+
+
 @pytest.mark.timeout(240)
 def test_visitor_calls_from_the_widget(switch_factory: Callable[..., RunningSwitch],
                                        phone_factory: Callable[..., Phone],
@@ -193,14 +215,7 @@ def test_visitor_calls_from_the_widget(switch_factory: Callable[..., RunningSwit
         assert [a.get("code") for a in refused] == [
             "bad_offer", "too_large", "bad_offer", "bad_offer"], refused
 
-        page = calling_browser(origin)
-        page.goto(origin + "/")
-        page.locator("#lc-bubble").click()
-        page.fill("#lc-form input[name=name]", "Ann")
-        page.click("#lc-start")
-        page.fill("#lc-input", "Can I call you?")
-        page.click("#lc-send")
-        expect(page.locator("#lc-messages .lc-visitor").first).to_have_text("Can I call you?")
+        page = chatting(calling_browser(origin), origin, "Can I call you?")
         since = agent.mark()
         page.click("#lc-call-button")
         ring = agent.wait_incoming(timeout=15, since=since)
@@ -261,11 +276,7 @@ def test_visitor_calls_from_the_widget(switch_factory: Callable[..., RunningSwit
         expect(other.locator("#lc-call-state")).to_have_attribute("data-state", "ended")
 
         # a third call; this time the phone hangs up
-        since = agent.mark()
-        page.click("#lc-call-button")
-        ring = agent.wait_incoming(timeout=15, since=since)
-        agent.answer(ring)
-        expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "connected")
+        ring = answered_call(page, agent)
         agent.hangup(ring)
         for tab in (page, other):
             expect(tab.locator("#lc-call-state")).to_have_attribute("data-state", "ended")
@@ -273,11 +284,7 @@ def test_visitor_calls_from_the_widget(switch_factory: Callable[..., RunningSwit
 
         # a fourth call: the visitor leaves the page that holds the call's audio (the other
         # tab stays open), the phone's call ends
-        since = agent.mark()
-        page.click("#lc-call-button")
-        ring = agent.wait_incoming(timeout=15, since=since)
-        agent.answer(ring)
-        expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "connected")
+        ring = answered_call(page, agent)
         page.close()
         agent.wait_call_state(ring, "DISCONNECTED", timeout=15)
         expect(other.locator("#lc-call-state")).to_have_attribute("data-state", "ended")
@@ -345,14 +352,7 @@ def test_the_agent_calls_the_visitor_in_the_widget(
     agent = phone(phone_factory, ("1001", switch.password("1001")), switch)
     with PageServer(switch.http_url) as site:
         origin = f"http://www.yeasar.com:{site.port}"
-        page = calling_browser(origin)
-        page.goto(origin + "/")
-        page.locator("#lc-bubble").click()
-        page.fill("#lc-form input[name=name]", "Ann")
-        page.click("#lc-start")
-        page.fill("#lc-input", "Please call me")
-        page.click("#lc-send")
-        expect(page.locator("#lc-messages .lc-visitor").first).to_have_text("Please call me")
+        page = chatting(calling_browser(origin), origin, "Please call me")
         sid = session_of(switch)
         page.locator("#lc-bubble").click()  # the visitor closes the chat window
         expect(page.locator("#lc-panel")).to_be_hidden()
