@@ -87,9 +87,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from acd.events import OfferEnded, OfferResult
 from media import MediaLeg
 from media.g711 import Codec
 from softswitch.apps.music import attach_music
+from softswitch.calls.events import CallAnswered, CallPartyChanged
 from softswitch.clock import TimerHandle
 from softswitch.log import get_logger
 from softswitch.webrtc.gateway import WebRtcLeg
@@ -138,7 +140,9 @@ class WidgetCall:
     rtc: WebRtcLeg | None = None
     out: TrunkCall | None = None  # the SIP call on the internal WebRTC trunk
     answered_at: float | None = None
-    state: str = "calling"  # calling | ringing | connected
+    # calling | ringing | connected; an agent's: calling (their phone) | incoming (the
+    # widget rings) | connecting (accepted, being set up) | connected
+    state: str = "calling"
     ringback: MediaLeg | None = None  # the switch's ringback toward the gateway
     early: bool = False  # early media from the trunk call (no ringback of ours)
     over: bool = False
@@ -180,9 +184,6 @@ class WidgetCalls:
         self.slots = CallSlots()
         self.by_visitor: dict[tuple[str, str], WidgetCall] = {}
         self.by_call_id: dict[str, WidgetCall] = {}  # the trunk calls' Call-IDs
-        from acd.events import OfferEnded
-        from softswitch.calls.events import CallAnswered, CallPartyChanged
-
         self._events = switch.events.subscribe(self._on_event, CallAnswered, OfferEnded,
                                                CallPartyChanged)
         self._n = 0
@@ -207,9 +208,6 @@ class WidgetCalls:
     def _on_event(self, event: Any) -> None:
         """Who answered a visitor's trunk call: an extension call's callee, a queue's agent,
         the new party of a transfer (the events of the switch's one bus)."""
-        from acd.events import OfferEnded, OfferResult
-        from softswitch.calls.events import CallAnswered, CallPartyChanged
-
         if isinstance(event, CallAnswered):
             call, agent = self.by_call_id.get(event.call_id), event.callee
         elif isinstance(event, OfferEnded) and event.result is OfferResult.ANSWERED:
@@ -242,6 +240,8 @@ class WidgetCalls:
         call = self.by_visitor.get((channel.name, visitor))
         if call is None or not call.told:
             return None
+        if call.state not in ("connected", "incoming"):
+            return {"state": call.state}
         return {"state": call.state, "agent": self.tabs.agent_card(channel, call.handler)}
 
     def tab_closed(self, channel: Any, visitor: str, tab: object, last: bool) -> None:
