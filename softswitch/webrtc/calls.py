@@ -62,7 +62,8 @@ widget shows Accept and Decline. Accept sends ``{"type": "accept", "sdp": offer}
 browser offers, as for its own calls, and the gateway answers: ``connected`` with the SDP
 to that tab, ``connected`` to the others); the agent's media leg is then bridged to a
 media-engine leg toward the gateway. ``{"type": "decline"}``, no answer within
-``VISITOR_RING_TIMEOUT`` or the last tab closing end it (the agent's phone gets a BYE).
+``RING_TIMEOUT`` or the last tab closing end it (the agent's phone gets a BYE). The
+agent's own phone rings at most ``RING_TIMEOUT`` too (the call holds a line meanwhile).
 
 Decisions:
 
@@ -101,7 +102,7 @@ from softswitch.webrtc.trunk import TrunkCall, TrunkCaller, switch_peer
 log = get_logger("webrtc")
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
-VISITOR_RING_TIMEOUT = 30.0  # seconds the visitor's widget rings for an agent's call
+RING_TIMEOUT = 30.0  # an agent's call: seconds their phone, then the widget, may ring
 
 
 class Tabs(Protocol):
@@ -434,9 +435,22 @@ class WidgetCalls:
             agent, f"widget-{number}-{call.id}/agent", targets, number, caller_name(form),
             on_answered=lambda out: self._agent_answered(call),
             on_failed=lambda out, status: self.end(call, "failed"), owner=call)
+        self._arm(call)
         log.info("widget call to a visitor: ringing the agent", channel=channel.name,
                  agent=agent)
         return call
+
+    def _arm(self, call: WidgetCall) -> None:
+        """The ring timer of the agent's phone, then of the visitor's widget."""
+        if call.ring_timer is not None:
+            call.ring_timer.cancel()
+        clock = self.switch.clock
+        call.ring_timer = clock.call_at(clock.monotonic() + RING_TIMEOUT, self._ring_timeout,
+                                        call)
+
+    def _ring_timeout(self, call: WidgetCall) -> None:
+        if call.state in ("calling", "incoming"):
+            self.end(call, "no_answer")
 
     def _agent_answered(self, call: WidgetCall) -> None:
         """The agent's phone answered: ringback for them, the visitor's tabs ring."""
@@ -450,14 +464,8 @@ class WidgetCalls:
         self.tabs.push_call(call.channel, call.visitor, {
             "type": "call", "state": "incoming",
             "agent": self.tabs.agent_card(call.channel, call.agent)}, None)
-        clock = self.switch.clock
-        call.ring_timer = clock.call_at(clock.monotonic() + VISITOR_RING_TIMEOUT,
-                                        self._visitor_timeout, call)
+        self._arm(call)
         log.info("widget call to a visitor: ringing the widget", channel=call.channel.name)
-
-    def _visitor_timeout(self, call: WidgetCall) -> None:
-        if call.state == "incoming":
-            self.end(call, "no_answer")
 
     def incoming(self, channel: Any, visitor: str) -> WidgetCall | None:
         """The agent's call ringing the visitor's widget, if any."""

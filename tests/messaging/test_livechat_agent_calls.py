@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -23,7 +24,7 @@ from test_livechat_switch import ORIGIN, Visitor, chat_of, started, ws_url
 from test_session_call import phone
 
 from softswitch.app import Switch
-from softswitch.webrtc.calls import VISITOR_RING_TIMEOUT
+from softswitch.webrtc.calls import RING_TIMEOUT
 
 CALLS = {"consultation_mode": "chat_and_call", "max_concurrent_calls": 1,
          "call_destination": {"type": "extension", "target": "1001"}}
@@ -103,25 +104,46 @@ async def test_the_agent_calls_the_visitor_who_declines(tmp_path: Path) -> None:
             await other.send(type="decline")
             assert (await other.next("error"))["code"] == "no_call"
 
-            # a call the visitor leaves ringing: after VISITOR_RING_TIMEOUT it ends
+            # a call the visitor leaves ringing: after RING_TIMEOUT it ends (the timers are
+            # checked armed, and their callback run, not waited for in real time)
+            calls = chat_of(switch).calls
+            loop = asyncio.get_running_loop()
+
+            def ring_timer() -> Any:
+                [call] = calls.by_visitor.values()
+                assert call.ring_timer is not None
+                assert call.ring_timer.when() == pytest.approx(loop.time() + RING_TIMEOUT,
+                                                               abs=2)
+                return call
+
             status, data = await h.api("1002", "POST", f"/sessions/{sid}/call")
             assert status == 200, data
             invite = await agent.next_request("INVITE")
+            ring_timer()  # the agent's phone rings at most RING_TIMEOUT
             agent.reply(invite, 200, to_tag="agent2", body=sdp(47700))
             assert (await tab1.next("call"))["state"] == "incoming"
-            calls = chat_of(switch).calls
-            [call] = calls.by_visitor.values()
-            timer = call.ring_timer
-            assert timer is not None
-            loop = asyncio.get_running_loop()
-            assert timer.when() == pytest.approx(loop.time() + VISITOR_RING_TIMEOUT, abs=2)
-            calls._visitor_timeout(call)  # the timer's callback (not waited for in real time)
+            calls._ring_timeout(ring_timer())
             bye = await agent.next_request("BYE")
             agent.reply(bye, 200)
             ended = await tab1.next("call")
             assert (ended["state"], ended["reason"]) == ("ended", "no_answer")
             status, history = await h.api("1002", "GET", f"/sessions/{sid}")
             assert any(m["text"].startswith("Call not answered") for m in history["messages"])
+
+            # the agent does not answer their own phone: it stops ringing after RING_TIMEOUT,
+            # the visitor never saw the call, and the line is free
+            status, data = await h.api("1002", "POST", f"/sessions/{sid}/call")
+            assert status == 200, data
+            invite = await agent.next_request("INVITE")
+            agent.reply(invite, 180, to_tag="agent3")  # (a CANCEL follows a provisional)
+            calls._ring_timeout(ring_timer())
+            cancel = await agent.next_request("CANCEL")
+            agent.reply(cancel, 200)
+            agent.reply(invite, 487, to_tag="agent3")
+            assert not calls.by_visitor and calls.slots.count("Livechat") == 0
+            status, history = await h.api("1002", "GET", f"/sessions/{sid}")
+            assert sum(1 for m in history["messages"]
+                       if m["text"].startswith("Call not answered")) == 1  # the visitor's
 
             # the visitor closes both tabs: nobody to ring
             await tab1.ws.close()
