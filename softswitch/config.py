@@ -194,6 +194,9 @@ class Extension:
     password: str
     email: str = ""
     agent_id: str = ""
+    # the agent's picture for Live Chat visitors (softswitch.messaging.agentcard): an
+    # http(s) URL, or the absolute path of a PNG/JPEG file the switch serves
+    avatar: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -792,6 +795,16 @@ class _Sections:
             raise self.c.fail(node, path, f"expected an e-mail address, got {value!r}")
         return value
 
+    def _avatar(self, node: _Node, path: str) -> str:
+        """An extension's ``avatar`` (softswitch.messaging.agentcard.check_avatar)."""
+        from softswitch.messaging.agentcard import check_avatar
+
+        value = self.c.text(node, path, expected="an image URL or a PNG/JPEG file")
+        try:
+            return check_avatar(value, self.config_dir)
+        except ValueError as exc:
+            raise self.c.fail(node, path, str(exc)) from None
+
     def prompts(self, node: _Node, path: str) -> PromptsConfig:
         c = self.c
         e = c.mapping(node, path, ("directory", "language"))
@@ -1040,8 +1053,8 @@ class _Sections:
         for i, item in enumerate(c.sequence(node, path, "extensions")):
             ipath = _path_join(path, i)
             try:
-                e = c.mapping(item, ipath, ("number", "name", "password", "email", "agent_id"),
-                              required=("number", "password"))
+                e = c.mapping(item, ipath, ("number", "name", "password", "email", "agent_id",
+                                            "avatar"), required=("number", "password"))
             except _Invalid:
                 continue
             number = c.field(e, "number", ipath, self._number)
@@ -1050,15 +1063,17 @@ class _Sections:
             email = c.field(e, "email", ipath, self._email, "")
             agent_id = c.field(e, "agent_id", ipath, lambda n, p: c.text(n, p, allow_empty=True),
                                "")
+            avatar = c.field(e, "avatar", ipath, self._avatar, "")
             if isinstance(number, str):
                 if number in seen:
                     c.issue(e["number"][1], _path_join(ipath, "number"),
                             f"extension {number} is already defined at line {seen[number]}")
                     continue
                 seen[number] = e["number"][1].start_mark.line + 1
-            if _MISSING in (number, name, password, email, agent_id):
+            if _MISSING in (number, name, password, email, agent_id, avatar):
                 continue
-            result.append(Extension(number, name or number, password, email, agent_id))
+            result.append(Extension(number, name or number, password, email, agent_id,
+                                    avatar))
         return tuple(result)
 
     def limits(self, node: _Node, path: str, configured: int) -> int:

@@ -22,6 +22,7 @@ YAML (``message_channels``)::
       time_zone: Asia/Shanghai         # business hours and holidays of this zone (optional)
       auto_close_days: 1
       max_active_sessions: 20
+      show_agent_info: name_and_avatar  # none (default) | name | name_and_avatar
       pre_chat_form:
         - {field: name, label: Your name, required: true}
         - {field: email}
@@ -35,12 +36,16 @@ Frames (visitor -> switch, text frames are JSON objects of at most 8 KiB)::
     {"type": "form", "form": {"name": ..., "email": ...}}          the pre-chat form
     {"type": "message", "text": ..., "id": client id}
     {"type": "close"}                                              the visitor ends the chat
+    {"type": "call", "sdp": offer} / {"type": "hangup"}            a call (chat_and_call)
+    {"type": "accept", "sdp": offer} / {"type": "decline"}         an agent's call
     binary frame                                                   one image (png/jpeg)
 
 (switch -> visitor): ``welcome`` (the token, form fields, limits, the current session's
-history), ``auto`` (kind online_greeting / offline_greeting / first_reply / session_end),
-``ack`` (the visitor's own message as stored), ``message`` (from an agent, or the visitor's
-own from another tab), ``closed``, ``error`` (code, message: nothing was stored).
+history, the visitor's call in progress), ``auto`` (kind online_greeting /
+offline_greeting / first_reply / session_end), ``ack`` (the visitor's own message as
+stored), ``message`` (from an agent, or the visitor's own from another tab), ``closed``,
+``call`` (a widget call's state, to every tab), ``error`` (code, message: nothing was
+stored).
 
 Decisions (§12 and the manual's gaps):
 
@@ -53,7 +58,8 @@ Decisions (§12 and the manual's gaps):
   sends a message.
 * Consultation mode: ``chat`` (default) or ``chat_and_call``: the widget then shows a call
   button and the visitor calls over WebRTC (frames ``call`` with the SDP offer, ``hangup``;
-  the switch answers with ``call`` frames of state ringing / connected / ended):
+  the switch answers with ``call`` frames of state calling (with the SDP answer) /
+  ringing / connected / ended):
   softswitch.webrtc.calls has the rules (``call_destination``: any destination of the
   destination router but hangup, checked by ``softswitch check`` with the others;
   ``max_concurrent_calls`` 1 to 10, default 5). A reload (softswitch.reload) applies
@@ -83,6 +89,8 @@ Decisions (§12 and the manual's gaps):
 * "20 active sessions" (§12.7): per channel, ``max_active_sessions`` (default 20, 1 to
   5000) open sessions; a new visitor's first message beyond it is refused (``busy``),
   nothing stored.
+* Show agent info: softswitch.messaging.agentcard has the rules; an agent's and a system
+  message's frames (and a call's ``connected``) carry ``agent: {name, avatar}``.
 * Images are files under ``{config dir}/var/livechat/`` served at ``/livechat/files/{name}``
   (the name is 32 random hex digits: unguessable, no log-in). Retention 72 h (§3.12): an
   hourly sweep on the injected clock deletes older files (by their modification time); the
@@ -109,6 +117,13 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from softswitch.clock import Clock
 from softswitch.log import get_logger
+from softswitch.messaging.agentcard import (
+    AVATARS,
+    DEFAULT_AVATAR,
+    SHOW_AGENT_INFO,
+    AgentCards,
+    image_kind,
+)
 from softswitch.messaging.config import (
     ChannelConfig,
     ChannelNumber,
@@ -194,6 +209,7 @@ class LiveChatOptions:
     calls: bool = False  # consultation_mode chat_and_call
     max_concurrent_calls: int = 5
     call_destination: Any = None  # acd.config.Destination (softswitch.destinations) when calls
+    show_agent_info: str = "none"  # none | name | name_and_avatar (messaging.agentcard)
 
 
 # --- configuration -----------------------------------------------------------------------
@@ -220,7 +236,7 @@ def _err(path: Path_, message: str) -> MessagingConfigError:
 _KEYS = ("name", "type", "number", "domains", "destination", "consultation_mode",
          "visitor_message_types", "language", "time_zone", "auto_close_days",
          "max_active_sessions", "pre_chat_form", "messages", "call_destination",
-         "max_concurrent_calls")
+         "max_concurrent_calls", "show_agent_info")
 
 
 def parse_livechat(value: object, path: Path_, extensions: frozenset[str],
@@ -273,6 +289,10 @@ def parse_livechat(value: object, path: Path_, extensions: frozenset[str],
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise _err((*path, "time_zone"), f"unknown time zone {tz!r}") from None
     form = _form(m.get("pre_chat_form", []), (*path, "pre_chat_form"))
+    show = _text(m.get("show_agent_info", "none"), (*path, "show_agent_info"))
+    if show not in SHOW_AGENT_INFO:
+        raise _err((*path, "show_agent_info"), f"expected one of {', '.join(SHOW_AGENT_INFO)}"
+                                               f", got {show!r}")
     texts = dict(DEFAULT_MESSAGES[language])
     first_reply: str | None = texts["first_reply"]
     if "messages" in m:
@@ -295,7 +315,7 @@ def parse_livechat(value: object, path: Path_, extensions: frozenset[str],
         session_end=texts["session_end"], time_zone=tz,
         max_active_sessions=_int(m.get("max_active_sessions", 20),
                                  (*path, "max_active_sessions"), 1, 5000),
-        calls=calls, call_destination=call_destination,
+        calls=calls, call_destination=call_destination, show_agent_info=show,
         max_concurrent_calls=_int(m.get("max_concurrent_calls", 5),
                                   (*path, "max_concurrent_calls"), 1, 10))
     dest = _destination(m["destination"], (*path, "destination"), extensions, queues)
@@ -377,8 +397,8 @@ def visitor_address(number: str, token: str) -> str:
 
 
 def parse_frame(raw: str) -> dict[str, Any]:
-    """A text frame: at most FRAME_MAX bytes, a ``call`` frame (its SDP offer) at most
-    CALL_FRAME_MAX."""
+    """A text frame: at most FRAME_MAX bytes, a ``call`` or ``accept`` frame (its SDP
+    offer) at most CALL_FRAME_MAX."""
     if len(raw) > CALL_FRAME_MAX:
         raise FrameError("too_large", f"a text frame is at most {FRAME_MAX} bytes")
     try:
@@ -387,7 +407,7 @@ def parse_frame(raw: str) -> dict[str, Any]:
         raise FrameError("bad_json", "the frame is not JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise FrameError("bad_frame", "expected a JSON object with a type")
-    if len(raw) > FRAME_MAX and data["type"] != "call":
+    if len(raw) > FRAME_MAX and data["type"] not in ("call", "accept"):
         raise FrameError("too_large", f"a text frame is at most {FRAME_MAX} bytes")
     return data
 
@@ -430,11 +450,10 @@ def image_type(data: bytes) -> str:
     """``png`` or ``jpg`` by the content; FrameError otherwise (§3.12: png/jpg/jpeg)."""
     if len(data) > IMAGE_MAX:
         raise FrameError("too_large", "an image is at most 10 MB")
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpg"
-    raise FrameError("bad_image", "only .png, .jpg and .jpeg images are accepted")
+    kind = image_kind(data)
+    if kind is None:
+        raise FrameError("bad_image", "only .png, .jpg and .jpeg images are accepted")
+    return kind
 
 
 class RateLimit:
@@ -513,7 +532,8 @@ class LiveChat:
                  online: Callable[[str], bool] = lambda ext: False,
                  presence: Callable[[str], str] = lambda ext: "available",
                  hours: Callable[[], tuple[Any, ...]] = lambda: (),
-                 holidays: Callable[[], tuple[Any, ...]] = lambda: ()) -> None:
+                 holidays: Callable[[], tuple[Any, ...]] = lambda: (),
+                 extension: Callable[[str], Any] = lambda number: None) -> None:
         self.service = service
         self.clock = clock
         self.files = files
@@ -521,6 +541,7 @@ class LiveChat:
         self.presence = presence
         self.hours = hours
         self.holidays = holidays
+        self.cards = AgentCards(extension)  # "show agent info"
         self.channels: dict[str, ChannelConfig] = {
             c.numbers[0].number: c for c in service.channels.values() if c.type == "livechat"}
         self._by_name = {c.name: c for c in self.channels.values()}
@@ -578,8 +599,7 @@ class LiveChat:
         m = next((m for m in self.inbox.messages.get(job.session, ()) if m.id == job.message),
                  None)
         if m is not None:
-            self._push(channel, job.to, {"type": "message",
-                                         "message": visitor_json(m, channel.options)})
+            self._push(channel, job.to, {"type": "message", "message": self.shown(channel, m)})
         return SendResult(f"livechat-{job.message}")
 
     def _observe(self, effects: list[Effect]) -> None:
@@ -597,7 +617,7 @@ class LiveChat:
         m = self.service.run(lambda inbox, now: inbox.note(s.id, options.session_end, now))
         self._spawn(self.service.store.flush())
         self._push(channel, s.customer, {"type": "auto", "kind": "session_end",
-                                         "message": visitor_json(m, options)})
+                                         "message": self.shown(channel, m)})
         self._push(channel, s.customer, {"type": "closed", "session": s.id})
 
     def _push(self, channel: ChannelConfig, address: str, frame: dict[str, Any],
@@ -609,6 +629,44 @@ class LiveChat:
         for ws in list(visitor.sockets):
             if ws is not skip and not ws.closed:
                 self._spawn(ws.send_str(text))
+
+    # --- what the visitor sees of the agents ("show agent info") ---------------------------
+
+    def shown(self, channel: ChannelConfig, m: Message) -> dict[str, Any] | None:
+        """``visitor_json`` with the card of the agent behind an agent's or a system
+        message (softswitch.messaging.agentcard)."""
+        out = visitor_json(m, channel.options)
+        if out is not None and out["from"] != "visitor":
+            agent = m.sender if m.direction is Direction.SENT else \
+                self.handling_agent(m.session)
+            out["agent"] = self.agent_card(channel, agent)
+        return out
+
+    def handling_agent(self, session: int) -> str | None:
+        """Who handles the chat: its owner, else the last agent who replied."""
+        s = self.inbox.sessions.get(session)
+        if s is None:
+            return None
+        if s.owner:
+            return s.owner
+        for m in reversed(self.inbox.messages.get(session, ())):
+            if m.direction is Direction.SENT:
+                return m.sender
+        return None
+
+    def agent_card(self, channel: ChannelConfig, agent: str | None) -> dict[str, str]:
+        options: LiveChatOptions = channel.options
+        return self.cards.card(options.show_agent_info, options.language, agent)
+
+    def push_call(self, channel: ChannelConfig, address: str, frame: dict[str, Any],
+                  skip: object) -> None:
+        """A widget call's frame to the visitor's tabs but ``skip`` (softswitch.webrtc)."""
+        self._push(channel, address, frame,
+                   skip if isinstance(skip, web.WebSocketResponse) else None)
+
+    def open_tabs(self, channel: ChannelConfig, address: str) -> int:
+        visitor = self.visitors.get((channel.name, address))
+        return 0 if visitor is None else sum(1 for ws in visitor.sockets if not ws.closed)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -656,8 +714,9 @@ class LiveChat:
                 visitor.sockets.discard(ws)
                 if not visitor.sockets:  # the widget sends its form again at its next hello
                     self.visitors.pop((channel.name, visitor.address), None)
-                    if self.calls is not None:  # the page is gone: so is its call
-                        self.calls.hang_up(channel, visitor.address)
+                if self.calls is not None:  # the page with the call's audio is gone
+                    self.calls.tab_closed(channel, visitor.address, ws,
+                                          last=not visitor.sockets)
         return ws
 
 
@@ -722,6 +781,12 @@ class _Connection:
             await self.receive(visitor, text, (), client_id)
         elif kind == "call":
             await self.call(visitor, frame.get("sdp"))
+        elif kind == "accept":
+            await self.accept(visitor, frame.get("sdp"))
+        elif kind == "decline":
+            if self.chat.calls is None or not self.chat.calls.decline(self.channel,
+                                                                      visitor.address):
+                raise FrameError("no_call", "there is no call to decline")
         elif kind == "hangup":
             if self.chat.calls is None or not self.chat.calls.hang_up(self.channel,
                                                                       visitor.address):
@@ -749,7 +814,20 @@ class _Connection:
                                          visitor.address)
         try:
             await self.chat.calls.start(channel, visitor.address, visitor.form,
-                                        None if s is None else s.id, sdp, self.send)
+                                        None if s is None else s.id, sdp, self.send,
+                                        self.ws)
+        except CallRefused as exc:
+            raise FrameError(exc.code, exc.message) from None
+
+    async def accept(self, visitor: Visitor, sdp: object) -> None:
+        """The visitor accepts an agent's call (softswitch.webrtc.calls)."""
+        from softswitch.webrtc.calls import CallRefused
+
+        if self.chat.calls is None:
+            raise FrameError("no_call", "there is no call to accept")
+        try:
+            await self.chat.calls.accept(self.chat.current(self.channel), visitor.address,
+                                         sdp, self.send, self.ws)
         except CallRefused as exc:
             raise FrameError(exc.code, exc.message) from None
 
@@ -780,7 +858,7 @@ class _Connection:
         history = []
         if s is not None:
             for m in self.chat.inbox.messages.get(s.id, ()):
-                shown = visitor_json(m, self.options)
+                shown = self.chat.shown(self.channel, m)
                 if shown is not None:
                     history.append(shown)
         await self.send({
@@ -791,6 +869,8 @@ class _Connection:
             "images": self.options.images, "calls": self.options.calls, "max_text": TEXT_MAX,
             "max_image": IMAGE_MAX,
             "session": None if s is None else {"id": s.id, "open": s.open},
+            "call": None if self.chat.calls is None else
+            self.chat.calls.status(self.channel, address),
             "history": history})
 
     async def greet(self) -> None:
@@ -799,9 +879,14 @@ class _Connection:
         when = dt.datetime.fromtimestamp(chat.clock.wall(), dt.UTC)
         kind, text = greeting(self.options, dest.type, dest.target, when, chat.hours(),
                               chat.holidays(), chat.online, chat.presence)
+        s = chat.inbox.open_session(self.channel.name, self.channel.numbers[0].number,
+                                    self.visitor.address) if self.visitor else None
+        agent = chat.handling_agent(s.id) if s is not None else \
+            dest.target if dest.type == "extension" else None
         await self.send({"type": "auto", "kind": kind,
                          "message": {"id": None, "from": "system", "text": text, "media": [],
-                                     "time": chat.clock.wall()}})
+                                     "time": chat.clock.wall(),
+                                     "agent": chat.agent_card(self.channel, agent)}})
 
     async def image(self, data: bytes) -> None:
         visitor = self.visitor
@@ -856,7 +941,7 @@ class _Connection:
                 reply = self.options.first_reply
                 auto = chat.service.run(lambda inbox, now: inbox.note(m.session, reply, now))
         await chat.service.store.flush()
-        shown = visitor_json(m, self.options)
+        shown = self.chat.shown(channel, m)
         await self.send({"type": "ack", "id": client_id, "session": m.session,
                          "message": shown})
         chat._push(channel, visitor.address, {"type": "message", "message": shown},
@@ -864,7 +949,7 @@ class _Connection:
         if auto is not None:
             chat._push(channel, visitor.address, {
                 "type": "auto", "kind": "first_reply",
-                "message": visitor_json(auto, self.options)})
+                "message": chat.shown(channel, auto)})
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -910,13 +995,14 @@ def attach(app: web.Application, service: Any, router: Any, public: set[str],
         return tuple(getattr(acd, name, ())) if acd is not None else ()
 
     chat = LiveChat(service, router.clock, files, online, presence,
-                    lambda: acd_part("business_hours"), lambda: acd_part("holidays"))
+                    lambda: acd_part("business_hours"), lambda: acd_part("holidays"),
+                    lambda number: router.config.extension(number))
     app[LIVECHAT] = chat
     router.livechat = chat  # a reload's widget-call settings (softswitch.reload)
     if any(c.options.calls for c in chat.channels.values()):
         from softswitch.webrtc.calls import WidgetCalls
 
-        chat.calls = WidgetCalls(router, service, chat.channels)
+        chat.calls = WidgetCalls(router, service, chat.channels, chat)
     app.router.add_get(SCRIPT, _script)
     for number, channel in chat.channels.items():
         path = f"{prefix}/livechat/{number}/ws"
@@ -933,6 +1019,21 @@ def attach(app: web.Application, service: Any, router: Any, public: set[str],
                                                  "X-Content-Type-Options": "nosniff"})
 
     app.router.add_get(FILES + "/{name}", file)
+
+    async def default_avatar(request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC / "avatar.svg", headers={
+            "Content-Type": "image/svg+xml", "Cache-Control": "public, max-age=86400",
+            "X-Content-Type-Options": "nosniff"})
+
+    async def avatar(request: web.Request) -> web.StreamResponse:
+        path = chat.cards.file(request.match_info["key"])
+        if path is None or not path.is_file():
+            raise web.HTTPNotFound()
+        return web.FileResponse(path, headers={"Cache-Control": "public, max-age=3600",
+                                               "X-Content-Type-Options": "nosniff"})
+
+    app.router.add_get(DEFAULT_AVATAR, default_avatar)
+    app.router.add_get(AVATARS + "/{key}", avatar)
 
     async def on_startup(app: web.Application) -> None:
         chat.start()

@@ -16,7 +16,12 @@ Decisions:
   the §8.4 timeline records no calls).
 * The number: an SMS or WhatsApp customer's E.164 number as it is stored (``+`` and digits);
   a SIP MESSAGE customer is an extension of the switch, whose registered phones ring. A
-  Messenger PSID or a Live Chat visitor has no phone number: 409 ``no_phone_number``.
+  Messenger PSID has no phone number: 409 ``no_phone_number``.
+* A Live Chat visitor is called in the widget (§3.12 "calls started by an agent"), on a
+  channel in ``chat_and_call`` mode: the agent's phone rings first, then the visitor's open
+  widget (softswitch.webrtc.calls has the rules and the refusals: 409 with ``calls_off``,
+  ``closed``, ``visitor_offline``, ``call_active`` or ``call_busy``). The answer's
+  ``call`` is ``{id, requester, visitor, state}``, ``number`` and ``route`` null.
 * "Permission to dial external numbers" (§9.6) is the outbound routes' ``extensions``: the
   number goes out over the first route matching it (its prefix, e.g. ``+``) that permits
   the agent; routes that match but do not permit the agent are 403 ``forbidden`` naming
@@ -55,6 +60,8 @@ async def call_customer(request: web.Request) -> web.Response:
     number = s.customer
     board = request.app[BOARD]
     queues = board.desk.queues
+    if kind == "livechat" and channel is not None:
+        return await _call_visitor(request, s, channel, me, queues)
     if not ((kind == "sip" and number in queues.extensions)
             or (kind in ("sms", "whatsapp") and E164.match(number))):
         raise ApiError(409, "no_phone_number",
@@ -81,7 +88,32 @@ async def call_customer(request: web.Request) -> web.Response:
     return web.json_response({"call": call.as_json(), "number": number, "route": route})
 
 
+async def _call_visitor(request: web.Request, s: Any, channel: Any, me: str,
+                        queues: Any) -> web.Response:
+    from softswitch.messaging.livechat import LIVECHAT
+    from softswitch.webrtc.calls import CallRefused
+
+    chat = request.app.get(LIVECHAT)
+    if chat is None or chat.calls is None:
+        raise ApiError(409, "calls_off", f"{channel.name} takes no calls (consultation "
+                                         "mode chat)")
+    channel = chat.current(channel)  # its call settings as now (a reload)
+    requester = queues.registrar.targets(me, queues.clock())
+    if not requester:
+        raise ApiError(409, "invalid_state", f"{me} has no registered phone to call")
+    visitor = chat.visitors.get((channel.name, s.customer))
+    try:
+        call = chat.calls.call_visitor(channel, s.customer, s, me, requester,
+                                       None if visitor is None else visitor.form)
+    except CallRefused as exc:
+        raise ApiError(409, exc.code, exc.message) from None
+    return web.json_response({"call": {"id": f"widgetcall-{call.id}", "requester": me,
+                                       "visitor": s.customer, "state": "ringing_requester"},
+                              "number": None, "route": None})
+
+
 ENDPOINTS = [Endpoint(
     "POST", "/messaging/sessions/{session}/call", call_customer,
     "Call the session's customer: my phone rings, then the customer's number over an "
-    "outbound route I may use (§6.2, §9.6)", tag="messaging")]
+    "outbound route I may use (§6.2, §9.6), or a Live Chat visitor's open widget (§3.12)",
+    tag="messaging")]

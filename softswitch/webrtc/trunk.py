@@ -27,6 +27,11 @@ Decisions:
   ``call_destination``; a channel without calls (or removed) answers 404.
 * Caller ID: From user = the channel number, display name = the pre-chat name (as before).
 * Media: the UA offers PCMU and PCMA; the gateway sends in the codec the switch answered.
+* Ringing (RFC 3261 §13.2.2.1, RFC 3960): a 180/183 is the destination ringing and is
+  reported to the gateway's owner (``on_ringing``) with the early media's address and
+  payload type when it carries an SDP answer (a provider's ringback or announcement
+  relayed by the B2BUA), or None: then no early media flows and the switch plays its own
+  ringback toward the browser (softswitch.webrtc.calls), as a phone would play its own.
 """
 
 from __future__ import annotations
@@ -81,6 +86,8 @@ class TrunkCall:
     caller: TrunkCaller
     on_answered: Callable[[tuple[str, int], int], None]  # (remote RTP address, payload)
     on_ended: Callable[[str], None]  # reason: hung_up, no_answer, unavailable, failed
+    # a 180/183: the early media's (address, payload type) when it has an SDP answer
+    on_ringing: Callable[[tuple[tuple[str, int], int] | None], None] = lambda early: None
     invite: Request | None = None
     out: OutgoingRequest | None = None
     dialog: Dialog | None = None
@@ -143,7 +150,9 @@ class TrunkCaller:
 
     def call(self, number: str, from_user: str, display: str, rtp: tuple[str, int], *,
              on_answered: Callable[[tuple[str, int], int], None],
-             on_ended: Callable[[str], None]) -> TrunkCall:
+             on_ended: Callable[[str], None],
+             on_ringing: Callable[[tuple[tuple[str, int], int] | None], None] =
+             lambda early: None) -> TrunkCall:
         """INVITE the switch's ``number`` (a channel number) from ``from_user`` with the
         media at ``rtp`` (the gateway's loopback socket)."""
         assert self._local is not None, "start() first"
@@ -161,7 +170,7 @@ class TrunkCaller:
             (HEADER, self.secret),
             ("Content-Type", "application/sdp"),
         ], body=sdp)
-        call = TrunkCall(self, on_answered, on_ended, invite=invite, sdp=sdp)
+        call = TrunkCall(self, on_answered, on_ended, on_ringing, invite=invite, sdp=sdp)
         self.calls[invite.call_id] = call
         call.out = self.endpoint.send_request(
             invite, self.switch, on_response=lambda resp: self._on_response(call, resp))
@@ -169,6 +178,8 @@ class TrunkCaller:
 
     def _on_response(self, call: TrunkCall, resp: Response) -> None:
         if resp.status < 200:
+            if resp.status in (180, 183) and not call.over and not call.answered:
+                call.on_ringing(answer_media(resp.body) if resp.body else None)
             return
         assert call.invite is not None and call.out is not None
         if resp.status >= 300:
@@ -183,21 +194,15 @@ class TrunkCaller:
             return
         if call.answered:
             return  # a retransmitted 200
-        try:
-            answer = SessionDescription.parse(resp.body)
-        except SdpParseError:
-            answer = None
-        m = audio(answer) if answer is not None else None
-        host = (m.connection or answer.connection) if m is not None and answer else None
-        pts = [int(f) for f in m.formats if f in ("0", "8")] if m is not None else []
-        if m is None or host is None or not pts:
+        media = answer_media(resp.body)
+        if media is None:
             log.warning("webrtc trunk: unusable answer", call_id=call.invite.call_id)
             call.answered = True
             call.hang_up()
             call.on_ended("failed")
             return
         call.answered = True
-        call.on_answered((host, m.port), pts[0])
+        call.on_answered(*media)
 
     def _on_request(self, txn: ServerTransaction, request: Request) -> None:
         call = self.calls.get(request.call_id)
@@ -214,6 +219,21 @@ class TrunkCaller:
                               ("Content-Type", "application/sdp")], body=call.sdp))
         else:
             self.endpoint.send_response(txn, request.create_response(200))
+
+
+def answer_media(body: bytes) -> tuple[tuple[str, int], int] | None:
+    """The switch's SDP answer: (its RTP address, the first of PCMU/PCMA it chose), or
+    None when it is no usable answer."""
+    try:
+        answer = SessionDescription.parse(body)
+    except SdpParseError:
+        return None
+    m = audio(answer)
+    host = (m.connection or answer.connection) if m is not None else None
+    pts = [int(f) for f in m.formats if f in ("0", "8")] if m is not None else []
+    if m is None or host is None or not pts or not m.port:
+        return None
+    return (host, m.port), pts[0]
 
 
 def switch_peer(endpoint: SipEndpoint) -> Peer:

@@ -15,20 +15,23 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import struct
 import tempfile
 import threading
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 from aiohttp import web
 from conftest import ARGS, CHROMIUM
 from playwright.sync_api import Page, expect, sync_playwright
 
 from benchmarks.peers.net import free_port
-from benchmarks.peers.switch import RunningSwitch
+from benchmarks.peers.switch import EXAMPLE_CONFIG, RunningSwitch
 
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -151,13 +154,43 @@ def stored(switch: RunningSwitch) -> int:
         return int(db.execute("SELECT COUNT(*) FROM messaging_messages").fetchone()[0])
 
 
+def png(width: int, height: int) -> bytes:
+    """A white PNG of that size."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack("!I", len(data)) + kind + data + \
+            struct.pack("!I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"\xff" * (3 * width) for _ in range(height))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(
+        "!IIBBBBB", width, height, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(rows)) + \
+        chunk(b"IEND", b"")
+
+
+def loaded(page: Page, selector: str, width: int | None = None) -> None:
+    """The image ``selector`` was served to the page (of ``width`` pixels when given)."""
+    page.wait_for_function(
+        "([sel, w]) => { const i = document.querySelector(sel); return i && i.complete &&"
+        " i.naturalWidth > 0 && (w === null || i.naturalWidth === w); }", arg=[selector, width])
+
+
 def test_visitor_chats_in_the_widget(switch_factory: Callable[..., RunningSwitch],
                                      browser_page: Callable[[], Page],
                                      tmp_path: Path) -> None:
-    switch = switch_factory(overrides={"message_channels": [{
+    """With ``show_agent_info: name_and_avatar`` the agent's replies (and the session-end
+    message after they took the chat) show Alice's name and her avatar file, served by the
+    switch; before anyone handles the chat the default card ("Agent", the built-in
+    avatar)."""
+    avatar = tmp_path / "alice.png"
+    avatar.write_bytes(png(2, 2))
+    extensions = yaml.safe_load(EXAMPLE_CONFIG.read_text())["extensions"]
+    for e in extensions:
+        if e["number"] == "1001":
+            e["avatar"] = str(avatar)
+    switch = switch_factory(overrides={"extensions": extensions, "message_channels": [{
         "name": "Livechat", "type": "livechat", "number": "LC00000",
         "domains": ["www.yeasar.com"], "visitor_message_types": "text_and_images",
         "destination": {"type": "message_queue", "target": "Web Support"},
+        "show_agent_info": "name_and_avatar",
         "pre_chat_form": [{"field": "name", "label": "Name", "required": True}]}]})
     base = switch.http_url
     agent = Agent(base, switch.password("1001"), "Hello Ann, let me check your order.")
@@ -182,8 +215,11 @@ def test_visitor_chats_in_the_widget(switch_factory: Callable[..., RunningSwitch
         assert box is not None and box["x"] > 1000 and box["y"] > 600  # bottom-right
         bubble.click()
         messages = page.locator("#lc-messages")
-        expect(messages.locator(".lc-system").first).to_have_text(
-            "Hello! How can we help you?")
+        greeting = messages.locator(".lc-system").first
+        expect(greeting.locator(".lc-text")).to_have_text("Hello! How can we help you?")
+        # a queue's chat before anyone took it: the default agent card
+        expect(greeting.locator(".lc-name")).to_have_text("Agent")
+        loaded(page, "#lc-messages .lc-system .lc-avatar")  # the switch's built-in avatar
         page.fill("#lc-form input[name=name]", "Ann")
         page.click("#lc-start")
         page.fill("#lc-input", "I need help with my order")
@@ -193,8 +229,11 @@ def test_visitor_chats_in_the_widget(switch_factory: Callable[..., RunningSwitch
         expect(messages.locator(".lc-system").nth(1)).to_contain_text(
             "We have received your message")
         # the agent takes over and answers; the visitor sees it live
-        expect(messages.locator(".lc-agent")).to_have_text(
+        expect(messages.locator(".lc-agent .lc-text")).to_have_text(
             "Hello Ann, let me check your order.", timeout=20_000)
+        # show_agent_info name_and_avatar: the agent's real name and picture
+        expect(messages.locator(".lc-agent .lc-name")).to_have_text("Alice Agent")
+        loaded(page, "#lc-messages .lc-agent .lc-avatar", width=2)
         agent.join(20)
         assert agent.error is None, agent.error
         # an image
@@ -210,12 +249,16 @@ def test_visitor_chats_in_the_widget(switch_factory: Callable[..., RunningSwitch
         page.locator("#lc-bubble").click()
         expect(page.locator("#lc-messages .lc-visitor").first).to_have_text(
             "I need help with my order")
-        expect(page.locator("#lc-messages .lc-agent")).to_have_text(
+        expect(page.locator("#lc-messages .lc-agent .lc-text")).to_have_text(
             "Hello Ann, let me check your order.")
+        expect(page.locator("#lc-messages .lc-agent .lc-name")).to_have_text("Alice Agent")
         expect(page.locator("#lc-compose")).to_be_visible()  # the form is not asked again
         page.screenshot(path=str(Path(__file__).parent / "screenshots" / "livechat.png"))
         # the visitor ends the chat
         page.click("#lc-end")
-        expect(page.locator("#lc-messages .lc-system").last).to_have_text(
+        expect(page.locator("#lc-messages .lc-system .lc-text").last).to_have_text(
             "The chat has ended.")
         expect(page.locator("#lc-messages")).to_contain_text("This chat has ended.")
+        # the session-end message comes from the agent who handled the chat
+        end = page.locator("#lc-messages .lc-system", has_text="This chat has ended.")
+        expect(end.locator(".lc-name")).to_have_text("Alice Agent")

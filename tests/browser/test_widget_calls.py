@@ -3,9 +3,11 @@ in headless Chromium against the switch as a real process: the visitor chats, pr
 call button, a pjsua2 phone registered as the channel's ``call_destination`` (extension
 1001) rings and answers; the phone hears the browser's fake microphone (a 1000 Hz tone file)
 and the page hears the phone's 600 Hz tone (WebAudio AnalyserNode on the remote stream);
-the visitor hangs up, the phone's call ends, and the session history shows the call; a
-second call is hung up by the phone and the widget shows it ended; a third ends when the
-visitor leaves the page. The switch's answer offers PCMU/PCMA only.
+while the phone rings the page hears the switch's ringback (440/480 Hz) and the widget
+says "Ringing…". A second tab of the same visitor follows every call's state and hangs
+the first call up; a second call is hung up by the calling tab, a third by the phone, a
+fourth ends when the visitor leaves the page holding the audio (the other tab stays); the
+session history shows each call. The switch's answer offers PCMU/PCMA only.
 
 A second visitor (a plain websocket client with the page's Origin) is refused beyond
 ``max_concurrent_calls`` with the visitor's message, and hostile offers (garbage, huge,
@@ -45,6 +47,7 @@ CHANNEL = {"name": "Livechat", "type": "livechat", "number": "LC00000",
            "domains": ["www.yeasar.com"],
            "destination": {"type": "extension", "target": "1001"},
            "consultation_mode": "chat_and_call", "max_concurrent_calls": 1,
+           "show_agent_info": "name",
            "call_destination": {"type": "extension", "target": "1001"},
            "pre_chat_form": [{"field": "name", "label": "Name", "required": True}]}
 
@@ -66,9 +69,9 @@ CAPTURE = """
 })();
 """
 
-# The dominant frequency (Hz) of the remote stream over about a second.
+# The dominant frequency (Hz) of the remote stream, every 100 ms for ``seconds``.
 ANALYSE = """
-async () => {
+async (seconds) => {
   const ctx = new AudioContext();
   await ctx.resume();
   const src = ctx.createMediaStreamSource(window.__remote[window.__remote.length - 1]);
@@ -77,7 +80,7 @@ async () => {
   src.connect(an);
   const data = new Float32Array(an.frequencyBinCount);
   const peaks = [];
-  for (let i = 0; i < 10; i++) {
+  for (let i = 0; i < seconds * 10; i++) {
     await new Promise((r) => setTimeout(r, 100));
     an.getFloatFrequencyData(data);
     let best = 0;
@@ -170,6 +173,28 @@ def offer_like(extra: str = "") -> str:
             "a=fingerprint:sha-256 ZZ\r\na=rtpmap:0 PCMU/8000\r\n" + extra)
 
 
+def chatting(page: Page, origin: str, text: str) -> Page:
+    """``page`` opens the site's widget, fills the form as Ann and writes ``text``."""
+    page.goto(origin + "/")
+    page.locator("#lc-bubble").click()
+    page.fill("#lc-form input[name=name]", "Ann")
+    page.click("#lc-start")
+    page.fill("#lc-input", text)
+    page.click("#lc-send")
+    expect(page.locator("#lc-messages .lc-visitor").first).to_have_text(text)
+    return page
+
+
+def answered_call(page: Page, agent: Phone) -> int:
+    """The visitor calls from ``page``, the phone answers: the phone's call, connected."""
+    since = agent.mark()
+    page.click("#lc-call-button")
+    ring = agent.wait_incoming(timeout=15, since=since)
+    agent.answer(ring)
+    expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "connected")
+    return ring
+
+
 @pytest.mark.timeout(240)
 def test_visitor_calls_from_the_widget(switch_factory: Callable[..., RunningSwitch],
                                        phone_factory: Callable[..., Phone],
@@ -190,20 +215,18 @@ def test_visitor_calls_from_the_widget(switch_factory: Callable[..., RunningSwit
         assert [a.get("code") for a in refused] == [
             "bad_offer", "too_large", "bad_offer", "bad_offer"], refused
 
-        page = calling_browser(origin)
-        page.goto(origin + "/")
-        page.locator("#lc-bubble").click()
-        page.fill("#lc-form input[name=name]", "Ann")
-        page.click("#lc-start")
-        page.fill("#lc-input", "Can I call you?")
-        page.click("#lc-send")
-        expect(page.locator("#lc-messages .lc-visitor").first).to_have_text("Can I call you?")
+        page = chatting(calling_browser(origin), origin, "Can I call you?")
         since = agent.mark()
         page.click("#lc-call-button")
-        expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "ringing",
-                                                                 timeout=15_000)
         ring = agent.wait_incoming(timeout=15, since=since)
         assert "Ann" in json.dumps(agent.incoming(ring))  # the caller ID: the form's name
+        # the phone rings: the widget says so, and the visitor hears the switch's ringback
+        # (US: 440 + 480 Hz, 2 s on, 4 s off: one cadence and a bit)
+        expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "ringing",
+                                                                 timeout=15_000)
+        expect(page.locator("#lc-call-state")).to_have_text("Ringing…")
+        peaks = page.evaluate(ANALYSE, 7)
+        assert sum(1 for p in peaks if min(abs(p - 440), abs(p - 480)) < 15) >= 5, peaks
         # the limit: one call on this channel; a second visitor is told so
         [busy] = second_visitor(ws_url, origin, [
             {"type": "call", "sdp": offer_like()}])
@@ -213,48 +236,66 @@ def test_visitor_calls_from_the_widget(switch_factory: Callable[..., RunningSwit
         agent.wait_call_state(ring, "CONFIRMED")
         agent.wait_media(ring)
         expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "connected")
+        # show_agent_info name: who answered (the default avatar: name only)
+        expect(page.locator("#lc-call-agent .lc-name")).to_have_text("Alice Agent")
         answer = page.evaluate("window.__pcs[window.__pcs.length - 1].remoteDescription.sdp")
         [m_audio] = [line for line in answer.splitlines() if line.startswith("m=audio")]
         assert set(m_audio.split()[3:]) <= {"0", "8"}, m_audio  # G.711 only
         recording = tmp_path / "agent-heard.wav"
         agent.record(ring, recording)
         agent.play(ring, tone_wav(tmp_path / "tone600.wav", 600.0, seconds=20.0))
-        peaks = page.evaluate(ANALYSE)
+        peaks = page.evaluate(ANALYSE, 1)
         assert sum(1 for p in peaks if abs(p - 600) < 30) >= 5, peaks
+        # the ringback stopped at the answer
+        assert not any(min(abs(p - 440), abs(p - 480)) < 15 for p in peaks), peaks
         agent.stop_record(ring)
         wav_has_tone(recording, 1000.0, min_seconds=0.5)
 
+        # a second tab of the same visitor shows the call and hangs it up
+        other = page.context.new_page()
+        other.goto(origin + "/")
+        other.locator("#lc-bubble").click()
+        expect(other.locator("#lc-call-state")).to_have_attribute("data-state", "connected")
+        other.click("#lc-hangup")
+        agent.wait_call_state(ring, "DISCONNECTED", timeout=10)
+        for tab in (page, other):
+            expect(tab.locator("#lc-call-state")).to_have_attribute("data-state", "ended")
+            expect(tab.locator("#lc-call-button")).to_be_visible()
+
+        # a second call (the slot was released): both tabs follow it; the calling tab
+        # hangs up
+        since = agent.mark()
+        page.click("#lc-call-button")
+        ring = agent.wait_incoming(timeout=15, since=since)
+        expect(other.locator("#lc-call-state")).to_have_attribute("data-state", "ringing")
+        agent.answer(ring)
+        for tab in (page, other):
+            expect(tab.locator("#lc-call-state")).to_have_attribute("data-state", "connected")
         page.click("#lc-hangup")
         agent.wait_call_state(ring, "DISCONNECTED", timeout=10)
-        expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "ended")
-        expect(page.locator("#lc-call-button")).to_be_visible()
+        expect(other.locator("#lc-call-state")).to_have_attribute("data-state", "ended")
 
-        # a second call (the slot was released); this time the phone hangs up
-        since = agent.mark()
-        page.click("#lc-call-button")
-        ring = agent.wait_incoming(timeout=15, since=since)
-        agent.answer(ring)
-        expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "connected")
+        # a third call; this time the phone hangs up
+        ring = answered_call(page, agent)
         agent.hangup(ring)
-        expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "ended")
-        expect(page.locator("#lc-hangup")).to_be_hidden()
+        for tab in (page, other):
+            expect(tab.locator("#lc-call-state")).to_have_attribute("data-state", "ended")
+            expect(tab.locator("#lc-hangup")).to_be_hidden()
 
-        # a third call: the visitor leaves the page, the phone's call ends
-        since = agent.mark()
-        page.click("#lc-call-button")
-        ring = agent.wait_incoming(timeout=15, since=since)
-        agent.answer(ring)
-        expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "connected")
+        # a fourth call: the visitor leaves the page that holds the call's audio (the other
+        # tab stays open), the phone's call ends
+        ring = answered_call(page, agent)
         page.close()
         agent.wait_call_state(ring, "DISCONNECTED", timeout=15)
+        expect(other.locator("#lc-call-state")).to_have_attribute("data-state", "ended")
     def ended(texts: list[str]) -> int:
         return sum(1 for t in texts if t.startswith("Call ended") and "duration" in t)
 
     deadline = time.monotonic() + 10  # the last note is written as the phone hears its BYE
-    while ended(texts := history(switch)) < 3 and time.monotonic() < deadline:
+    while ended(texts := history(switch)) < 4 and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert sum(1 for t in texts if t.startswith("Call started")) == 3, texts
-    assert ended(texts) == 3, texts
+    assert sum(1 for t in texts if t.startswith("Call started")) == 4, texts
+    assert ended(texts) == 4, texts
     assert not any("Traceback" in line for line in switch.output().splitlines())
 
 
@@ -268,3 +309,105 @@ def test_insecure_page_shows_the_https_note(switch_factory: Callable[..., Runnin
         page.locator("#lc-bubble").click()
         expect(page.locator("#lc-call-note")).to_have_text("Calls work only over HTTPS")
         assert page.locator("#lc-call-button").count() == 0
+
+
+def agent_calls(switch: RunningSwitch, agent: str, session: int) -> tuple[int, Any]:
+    """The agent's "voice call from session" over the live API: (status, body)."""
+    import urllib.error
+    import urllib.request
+
+    def post(path: str, body: dict[str, Any], token: str | None = None) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            switch.http_url + path, data=json.dumps(body).encode(), method="POST",
+            headers={"Content-Type": "application/json",
+                     **({"Authorization": f"Bearer {token}"} if token else {})})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    status, login = post("/api/v1/login", {"extension": agent,
+                                           "password": switch.password(agent)})
+    assert status == 200, login
+    return post(f"/api/v1/messaging/sessions/{session}/call", {}, login["token"])
+
+
+def session_of(switch: RunningSwitch) -> int:
+    with sqlite3.connect(switch.db_path) as db:
+        [(sid,)] = db.execute("SELECT id FROM messaging_sessions").fetchall()
+    return int(sid)
+
+
+@pytest.mark.timeout(240)
+def test_the_agent_calls_the_visitor_in_the_widget(
+        switch_factory: Callable[..., RunningSwitch], phone_factory: Callable[..., Phone],
+        calling_browser: Callable[[str], Page], tmp_path: Path) -> None:
+    """The agent (1001, who owns the chat) calls from the session: their phone rings first;
+    once it answers they hear the switch's ringback while the widget rings with Accept and
+    Decline; the visitor accepts, and the audio flows both ways (the phone hears the fake
+    microphone's 1000 Hz, the page the phone's 600 Hz) until the agent hangs up. A second
+    call the visitor declines: the agent's phone is hung up."""
+    switch = switch_factory(overrides={"message_channels": [CHANNEL]})
+    agent = phone(phone_factory, ("1001", switch.password("1001")), switch)
+    with PageServer(switch.http_url) as site:
+        origin = f"http://www.yeasar.com:{site.port}"
+        page = chatting(calling_browser(origin), origin, "Please call me")
+        sid = session_of(switch)
+        page.locator("#lc-bubble").click()  # the visitor closes the chat window
+        expect(page.locator("#lc-panel")).to_be_hidden()
+
+        since = agent.mark()
+        status, body = agent_calls(switch, "1001", sid)
+        assert status == 200, body
+        ring = agent.wait_incoming(timeout=15, since=since)
+        assert "Ann" in json.dumps(agent.incoming(ring))  # the visitor's name on the phone
+        expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "idle")
+        agent.answer(ring)
+        agent.wait_call_state(ring, "CONFIRMED")
+        expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "incoming")
+        expect(page.locator("#lc-panel")).to_be_visible()  # the ringing opens the window
+        expect(page.locator("#lc-accept")).to_be_visible()
+        expect(page.locator("#lc-decline")).to_be_visible()
+        expect(page.locator("#lc-call-button")).to_be_hidden()
+        expect(page.locator("#lc-call-agent .lc-name")).to_have_text("Alice Agent")
+        # the agent hears ringback while the widget rings (one US cadence: 2 s on, 4 off)
+        rang = tmp_path / "agent-ringback.wav"
+        agent.record(ring, rang)
+        time.sleep(6.5)  # the recording's length, not a wait for the switch
+        agent.stop_record(ring)
+        wav_has_tone(rang, 440.0, min_seconds=1.0)
+
+        page.click("#lc-accept")
+        expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "connected")
+        heard = tmp_path / "agent-heard.wav"
+        agent.record(ring, heard)
+        agent.play(ring, tone_wav(tmp_path / "tone600.wav", 600.0, seconds=20.0))
+        peaks = page.evaluate(ANALYSE, 1)
+        assert sum(1 for p in peaks if abs(p - 600) < 30) >= 5, peaks
+        agent.stop_record(ring)
+        wav_has_tone(heard, 1000.0, min_seconds=0.5)
+        agent.hangup(ring)
+        expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "ended")
+        expect(page.locator("#lc-hangup")).to_be_hidden()
+
+        # a second call: the visitor declines, the agent's phone is hung up
+        since = agent.mark()
+        status, body = agent_calls(switch, "1001", sid)
+        assert status == 200, body
+        ring = agent.wait_incoming(timeout=15, since=since)
+        agent.answer(ring)
+        expect(page.locator("#lc-decline")).to_be_visible()
+        page.click("#lc-decline")
+        agent.wait_call_state(ring, "DISCONNECTED", timeout=10)
+        expect(page.locator("#lc-call-state")).to_have_attribute("data-state", "ended")
+        expect(page.locator("#lc-call-button")).to_be_visible()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        texts = history(switch)
+        if any(t.startswith("Call declined") for t in texts):
+            break
+        time.sleep(0.1)
+    assert [t.split(",")[0] for t in texts if t.startswith("Call")] == [
+        "Call started / 通话开始", "Call ended / 通话结束", "Call declined / 访客拒绝通话"], texts
+    assert not any("Traceback" in line for line in switch.output().splitlines())

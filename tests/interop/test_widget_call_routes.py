@@ -1,10 +1,11 @@
 """Widget calls on the internal WebRTC trunk (softswitch.webrtc.trunk): a Live Chat visitor
 whose channel's ``call_destination`` is a queue reaches the queue like any caller, and a
-pjsua2 agent answers. The visitor is an aiortc client on the Live Chat websocket (the
-browser path is covered by tests/browser/test_widget_calls.py): its microphone plays a
-1000 Hz tone, which the agent's phone hears; the visitor hangs up, the agent's call ends,
-and the queue's report row, the CDR and the session's call notes exist. A SIP sender that
-claims to be the trunk without the switch's secret is not routed as it."""
+pjsua2 agent answers; the widget then learns the agent's name (``show_agent_info``). The
+visitor is an aiortc client on the Live Chat websocket (the browser path is covered by
+tests/browser/test_widget_calls.py): its microphone plays a 1000 Hz tone, which the agent's
+phone hears; the visitor hangs up, the agent's call ends, and the queue's report row, the
+CDR and the session's call notes exist. A SIP sender that claims to be the trunk without the
+switch's secret is not routed as it."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ CHANNEL = {"name": "Livechat", "type": "livechat", "number": "LC00000",
            "destination": {"type": "extension", "target": "1001"},
            "consultation_mode": "chat_and_call",
            "call_destination": {"type": "queue", "target": "6400"},
+           "show_agent_info": "name",
            "pre_chat_form": [{"field": "name", "label": "Name", "required": True}]}
 ORIGIN = "https://www.yeasar.com"
 
@@ -78,7 +80,8 @@ async def visitor_call(ws_url: str, wav: Path, hang_up: threading.Event | None,
                     msg = await asyncio.wait_for(ws.receive(), timeout)
                     data = dict(json.loads(msg.data))
                     if data["type"] == "call":
-                        frames.append(data)
+                        # (how much audio the visitor had heard when the frame came)
+                        frames.append({**data, "heard_at": len(heard or ())})
                     if data["type"] in kinds:
                         return data
 
@@ -93,16 +96,20 @@ async def visitor_call(ws_url: str, wav: Path, hang_up: threading.Event | None,
             pc.addTrack(player.audio)
             await pc.setLocalDescription(await pc.createOffer())
             await ws.send_json({"type": "call", "sdp": pc.localDescription.sdp})
-            ringing = await next_of("call", "error")
-            assert ringing.get("state") == "ringing", ringing
-            await pc.setRemoteDescription(RTCSessionDescription(ringing["sdp"], "answer"))
+            calling = await next_of("call", "error")
+            assert calling.get("state") == "calling", calling
+            await pc.setRemoteDescription(RTCSessionDescription(calling["sdp"], "answer"))
             connected = await next_of("call")
+            while connected["state"] == "ringing":
+                connected = await next_of("call", timeout=60)
             if connected["state"] != "connected":
                 return  # ended before anyone answered: the test checks the frames
             if hang_up is not None:
                 await asyncio.to_thread(hang_up.wait, 60)
                 await ws.send_json({"type": "hangup"})
             ended = await next_of("call", timeout=30)
+            while ended["state"] == "connected":  # who answered (show agent info)
+                ended = await next_of("call", timeout=30)
             assert ended["state"] == "ended", ended
     finally:
         await pc.close()
@@ -139,7 +146,7 @@ def test_a_widget_call_reaches_a_queue_and_an_agent_answers(
         deadline = time.monotonic() + 10
         while len(frames) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert [f["state"] for f in frames] == ["ringing", "connected"], frames
+        assert [f["state"] for f in frames] == ["calling", "connected"], frames
         agent.answer(ring)
         agent.wait_call_state(ring, "CONFIRMED")
         agent.wait_media(ring)
@@ -153,7 +160,11 @@ def test_a_widget_call_reaches_a_queue_and_an_agent_answers(
     agent.wait_call_state(ring, "DISCONNECTED", timeout=15)
     visitor.join(30)
     assert not failure, failure
-    assert [f["state"] for f in frames] == ["ringing", "connected", "ended"], frames
+    assert [f["state"] for f in frames] == ["calling", "connected", "connected", "ended"], \
+        frames
+    # show_agent_info name: the queue answered first (nobody yet: the default name), then
+    # its agent's name once the agent's phone answered
+    assert [f["agent"]["name"] for f in frames[1:3]] == ["Agent", "Alice Agent"], frames
 
     rows = poll_rows(switch.db_path, "SELECT queue, caller, status, agent, talk FROM "
                      "queue_calls WHERE ended_at IS NOT NULL", timeout=10)
@@ -187,7 +198,7 @@ def test_a_widget_call_to_an_extension_without_a_phone_ends_unavailable(
     frames: list[dict[str, Any]] = []
     asyncio.run(visitor_call(ws_url, wav, threading.Event(), frames))
     assert [(f["state"], f.get("reason")) for f in frames] == [
-        ("ringing", None), ("ended", "unavailable")], frames
+        ("calling", None), ("ended", "unavailable")], frames
 
 
 @pytest.mark.timeout(90)
@@ -204,13 +215,84 @@ def test_a_widget_call_to_a_prompt_plays_it_to_the_visitor(
     frames: list[dict[str, Any]] = []
     heard: list[np.ndarray[Any, Any]] = []
     asyncio.run(visitor_call(ws_url, wav, None, frames, heard))
+    samples = np.concatenate(heard) if heard else np.zeros(0)
     assert [(f["state"], f.get("reason")) for f in frames] == [
-        ("ringing", None), ("connected", None), ("ended", "hung_up")], frames
+        ("calling", None), ("connected", None), ("ended", "hung_up")], frames
     samples = np.concatenate(heard) if heard else np.zeros(0)
     assert len(samples) >= 8000, len(samples)  # at least a second of the prompt
+    assert abs(dominant(samples) - 700) < 15, dominant(samples)
+
+
+def dominant(samples: np.ndarray[Any, Any]) -> float:
+    """The strongest frequency (Hz) of 8 kHz ``samples``."""
     spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
-    peak = np.fft.rfftfreq(len(samples), 1 / 8000)[int(np.argmax(spectrum[1:])) + 1]
-    assert abs(peak - 700) < 15, peak
+    return float(np.fft.rfftfreq(len(samples), 1 / 8000)[int(np.argmax(spectrum[1:])) + 1])
+
+
+class _Sink(asyncio.DatagramProtocol):
+    pass
+
+
+@pytest.mark.timeout(90)
+def test_a_providers_early_media_reaches_the_visitor(
+        switch_factory: Callable[..., RunningSwitch], tmp_path: Path) -> None:
+    """An external ``call_destination`` over a trunk whose provider answers 183 with SDP and
+    plays its own ringback (a 500 Hz tone here) before the 200: the widget shows ringing and
+    the visitor hears the provider's tone (relayed as early media by the B2BUA), not the
+    switch's ringback; after the 200 the call is connected as usual."""
+    from sipua import SipUA, sdp
+
+    from media import g711
+
+    async def scenario() -> tuple[list[dict[str, Any]], list[np.ndarray[Any, Any]]]:
+        carrier = await SipUA("carrier", "", ("127.0.0.1", 9)).start()
+        loop = asyncio.get_running_loop()
+        rtp, _ = await loop.create_datagram_endpoint(_Sink, local_addr=("127.0.0.1", 0))
+        port = rtp.get_extra_info("sockname")[1]
+        channel = {**CHANNEL, "call_destination": {"type": "external", "target": "9555123"}}
+        switch = switch_factory(overrides={
+            "message_channels": [channel],
+            "trunks": [{"name": "carrier", "host": "127.0.0.1", "port": carrier.local[1]}],
+            "outbound_routes": [{"name": "out", "prefix": "9", "strip": 1,
+                                 "trunk": "carrier"}]})
+        ws_url = switch.http_url.replace("http", "ws", 1) + "/api/v1/livechat/LC00000/ws"
+        wav = tone_wav(tmp_path / "tone1000.wav", 1000.0, seconds=20.0, rate=48000)
+        frames: list[dict[str, Any]] = []
+        heard: list[np.ndarray[Any, Any]] = []
+        hang_up = threading.Event()
+
+        async def provider() -> None:
+            invite = await carrier.next_request("INVITE", timeout=30)
+            assert invite.uri.user == "555123", invite.uri
+            body = invite.body.decode()
+            host = body.split("c=IN IP4 ", 1)[1].split()[0]
+            switch_port = int(body.split("m=audio ", 1)[1].split()[0])
+            carrier.reply(invite, 183, to_tag="prov", body=sdp(port, "0"))
+            tone = (0.3 * 32767 * np.sin(2 * np.pi * 500 * np.arange(160 * 150) / 8000))
+            payload = g711.encode(tone.astype(np.int16), g711.Codec.PCMU)
+            for i in range(150):  # 3 s of the provider's ringback, paced like a provider
+                header = bytes([0x80, 0]) + i.to_bytes(2, "big") + \
+                    (i * 160).to_bytes(4, "big") + (0x1234).to_bytes(4, "big")
+                rtp.sendto(header + payload[i * 160:(i + 1) * 160], (host, switch_port))
+                await asyncio.sleep(0.02)
+            carrier.reply(invite, 200, to_tag="prov", body=sdp(port, "0"))
+            await asyncio.sleep(0.5)
+            hang_up.set()
+            bye = await carrier.next_request("BYE", timeout=30)
+            carrier.reply(bye, 200)
+
+        try:
+            await asyncio.gather(provider(), visitor_call(ws_url, wav, hang_up, frames, heard))
+        finally:
+            rtp.close()
+            carrier.close()
+        return frames, heard
+
+    frames, heard = asyncio.run(scenario())
+    assert [f["state"] for f in frames] == ["calling", "ringing", "connected", "ended"], frames
+    ringing = np.concatenate(heard[frames[1]["heard_at"]:frames[2]["heard_at"]])
+    assert len(ringing) >= 8000, len(ringing)  # a second and more of early media
+    assert abs(dominant(ringing) - 500) < 15, dominant(ringing)
 
 
 def forged_invite(switch: RunningSwitch, secret: str, port: int) -> bytes:

@@ -203,6 +203,8 @@ def test_chat_and_call(tmp_path: Path) -> None:
     ({"destination": {"type": "extension", "target": "4711"}},
      "message_channels[0].destination.target", "no extension 4711"),
     ({"domain": "x"}, "message_channels[0].domain", "unknown key"),
+    ({"show_agent_info": "avatar"}, "message_channels[0].show_agent_info",
+     "none, name, name_and_avatar"),
 ])
 def test_mistakes_are_reported_at_their_line(tmp_path: Path, over: dict[str, Any],
                                              path: str, message: str) -> None:

@@ -98,7 +98,8 @@ async def test_without_the_outbound_permission_nothing_rings(
 async def test_a_phone_customer_is_rung_and_a_visitor_has_no_number(
         tmp_path: Path, provider: FakeProvider) -> None:
     """A SIP MESSAGE customer is an extension: its phone rings after the agent's. A Live
-    Chat visitor has no phone number: 409, nothing rings."""
+    Chat visitor has no phone number: on a chat-only channel, 409 ``calls_off``, nothing
+    rings (with chat_and_call the widget rings: test_livechat_agent_calls)."""
     from test_sip_message import send_message
 
     from softswitch.messaging.appkey import MESSAGING
@@ -131,7 +132,7 @@ async def test_a_phone_customer_is_rung_and_a_visitor_has_no_number(
             m = service.run(lambda inbox, now: inbox.receive(
                 "Web", "LC00001", "visitor-0123456789abcdef", "hello", (), None, now))
             status, data = await h.api("1003", "POST", f"/sessions/{m.session}/call")
-            assert (status, data["error"]) == (409, "no_phone_number")
+            assert (status, data["error"]) == (409, "calls_off")
     finally:
         for ua in (agent, customer):
             if ua is not None:

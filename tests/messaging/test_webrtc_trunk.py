@@ -32,3 +32,15 @@ def test_the_visitor_hears_why_the_call_ended() -> None:
     assert [failure_reason(s) for s in (480, 404, 603, 486, 408, 487, 500, 488)] == [
         "unavailable", "unavailable", "unavailable", "no_answer", "no_answer", "no_answer",
         "failed", "failed"]
+
+
+def test_the_media_of_a_180_183_or_200_answer() -> None:
+    """What the gateway takes from the switch's SDP (a 200's, or a 183's early media)."""
+    from softswitch.webrtc.trunk import answer_media
+
+    sdp = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+           "m=audio 40002 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\n")
+    assert answer_media(sdp.encode()) == (("127.0.0.1", 40002), 8)
+    assert answer_media(sdp.replace(" 8 101", " 18").encode()) is None  # no G.711
+    assert answer_media(sdp.replace("40002", "0").encode()) is None  # a refused stream
+    assert answer_media(b"garbage") is None

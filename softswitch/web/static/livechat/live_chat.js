@@ -19,12 +19,14 @@
          agent: "Agent", you: "You", call: "Call", hangup: "Hang up",
          calling: "Calling…", ringing: "Ringing…", connected: "Connected",
          callEnded: "Call ended", httpsOnly: "Calls work only over HTTPS",
-         noMic: "No microphone available"},
+         noMic: "No microphone available", incoming: "Incoming call", accept: "Accept",
+         decline: "Decline", connecting: "Connecting…"},
     zh: {title: "在线咨询", send: "发送", image: "图片", end: "结束会话", start: "开始聊天",
          placeholder: "请输入消息", ended: "本次聊天已结束。", agent: "客服", you: "我",
          call: "通话", hangup: "挂断", calling: "正在呼叫…", ringing: "振铃中…",
          connected: "通话中", callEnded: "通话已结束", httpsOnly: "通话仅支持 HTTPS 网页",
-         noMic: "没有可用的麦克风"}
+         noMic: "没有可用的麦克风", incoming: "来电", accept: "接听", decline: "拒绝",
+         connecting: "正在连接…"}
   };
   var saved = {};
   try { saved = JSON.parse(localStorage.getItem(KEY) || "{}") || {}; } catch (e) { saved = {}; }
@@ -64,7 +66,7 @@
       ".lc-visitor{background:#e3efff;margin-left:auto}",
       ".lc-agent{background:#f1f1f1}",
       ".lc-system{background:#fff8e1;font-style:italic;max-width:100%}",
-      ".lc-msg img{max-width:100%;min-width:16px;min-height:16px;display:block}",
+      ".lc-msg>img{max-width:100%;min-width:16px;min-height:16px;display:block}",
       "#lc-form,#lc-compose{padding:8px;border-top:1px solid #ddd}",
       "#lc-form label{display:block;margin-bottom:4px}",
       "#lc-form input{width:100%;box-sizing:border-box}",
@@ -73,7 +75,11 @@
       "#lc-error{color:#b00020;padding:0 8px;font-size:12px}",
       "#lc-call{padding:4px 8px;border-bottom:1px solid #ddd;display:flex;gap:6px;",
       "align-items:center}",
-      "#lc-call-state{flex:1;font-size:12px}"
+      "#lc-call-state{flex:1;font-size:12px}",
+      ".lc-who{display:flex;align-items:center;gap:4px;font-size:12px;color:#555;",
+      "font-style:normal;margin-bottom:2px}",
+      ".lc-avatar{width:20px;height:20px;border-radius:50%;object-fit:cover}",
+      "#lc-call-agent{display:flex;align-items:center;gap:4px;font-size:12px}"
     ].join("");
     var tag = el("style", {}, css);
     document.head.appendChild(tag);
@@ -187,18 +193,34 @@
     var call = el("button", {id: "lc-call-button", type: "button"}, t.call);
     var hangup = el("button", {id: "lc-hangup", type: "button"}, t.hangup);
     hangup.style.display = "none";
+    var accept = el("button", {id: "lc-accept", type: "button"}, t.accept);
+    var decline = el("button", {id: "lc-decline", type: "button"}, t.decline);
+    accept.style.display = "none";
+    decline.style.display = "none";
     call.addEventListener("click", startCall);
+    accept.addEventListener("click", acceptCall);
+    decline.addEventListener("click", function () {
+      send({type: "decline"});
+      endCall("declined");
+    });
     hangup.addEventListener("click", function () {
       send({type: "hangup"});
       endCall("hung_up");
     });
     var audio = el("audio", {id: "lc-remote-audio", autoplay: ""});
     bar.appendChild(call);
+    bar.appendChild(accept);
+    bar.appendChild(decline);
     bar.appendChild(hangup);
     bar.appendChild(state);
+    var agent = el("span", {id: "lc-call-agent"});
+    bar.appendChild(agent);
     bar.appendChild(audio);
+    els.callAgent = agent;
     els.callButton = call;
     els.hangup = hangup;
+    els.accept = accept;
+    els.decline = decline;
     els.callState = state;
     els.audio = audio;
     return bar;
@@ -207,17 +229,33 @@
   function setCall(state) {
     callState = state;
     var labels = {idle: "", calling: t.calling, ringing: t.ringing,
-                  connected: t.connected, ended: t.callEnded};
+                  connected: t.connected, ended: t.callEnded, incoming: t.incoming,
+                  connecting: t.connecting};
     els.callState.textContent = labels[state] || "";
     els.callState.setAttribute("data-state", state);
-    var live = state === "calling" || state === "ringing" || state === "connected";
-    els.callButton.style.display = live ? "none" : "";
+    var live = state === "calling" || state === "ringing" || state === "connected" ||
+      state === "connecting";
+    var ringing = state === "incoming";
+    els.callButton.style.display = live || ringing ? "none" : "";
     els.hangup.style.display = live ? "" : "none";
+    els.accept.style.display = ringing ? "" : "none";
+    els.decline.style.display = ringing ? "" : "none";
   }
 
   function startCall() {
     if (callState !== "idle" && callState !== "ended") { return; }
     setCall("calling");
+    offer("call");
+  }
+
+  // an agent's call: this tab takes it (its offer, as for the visitor's own calls)
+  function acceptCall() {
+    if (callState !== "incoming") { return; }
+    setCall("connecting");
+    offer("accept");
+  }
+
+  function offer(kind) {
     showError("");
     navigator.mediaDevices.getUserMedia({audio: true}).then(function (stream) {
       mic = stream;
@@ -235,7 +273,7 @@
           });
         });
       }).then(function () {
-        send({type: "call", sdp: pc.localDescription.sdp});
+        send({type: kind, sdp: pc.localDescription.sdp});
       });
     }).catch(function () {
       endCall(null);
@@ -250,16 +288,36 @@
     setCall(reason === null ? "idle" : "ended");
   }
 
+  // "show agent info": the name and avatar of the agent behind a message or a call
+  function who(agent) {
+    var node = el("span", {"class": "lc-who"});
+    node.appendChild(el("img", {"class": "lc-avatar", src: new URL(agent.avatar, src).href,
+      alt: ""}));
+    node.appendChild(el("span", {"class": "lc-name"}, agent.name));
+    return node;
+  }
+
   function onCall(frame) {
     if (!els.callState) { return; }
-    if (frame.state === "ringing" && pc) {
-      setCall("ringing");
+    if (frame.state === "ended") {
+      els.callAgent.textContent = "";
+    } else if (frame.agent) {
+      els.callAgent.textContent = "";
+      els.callAgent.appendChild(who(frame.agent));
+    }
+    if (frame.sdp && pc) {  // the switch's answer to this tab's offer
       pc.setRemoteDescription({type: "answer", sdp: frame.sdp}).catch(function () {
         send({type: "hangup"});
         endCall("failed");
       });
-    } else if (frame.state === "connected") {
-      setCall("connected");
+    }
+    if (frame.state === "incoming" && !opened) {  // an agent calls: show the widget
+      opened = true;
+      els.panel.classList.add("lc-open");
+    }
+    if (frame.state === "calling" || frame.state === "ringing" ||
+        frame.state === "connected" || frame.state === "incoming") {
+      setCall(frame.state);
     } else if (frame.state === "ended") {
       if (callState !== "ended" && callState !== "idle") { endCall(frame.reason); }
     }
@@ -282,7 +340,8 @@
       shown[m.id] = true;
     }
     var node = el("div", {"class": "lc-msg lc-" + m.from, "data-from": m.from});
-    if (m.text) { node.appendChild(el("span", {}, m.text)); }
+    if (m.agent && m.from !== "visitor") { node.appendChild(who(m.agent)); }
+    if (m.text) { node.appendChild(el("span", {"class": "lc-text"}, m.text)); }
     (m.media || []).forEach(function (url) {
       node.appendChild(el("img", {src: new URL(url, src).href, alt: t.image}));
     });
@@ -301,6 +360,7 @@
       config = frame;
       t = TEXTS[frame.language] || TEXTS.en;
       if (!welcomed) { welcomed = true; build(); } else { formState(); }
+      if (frame.call && els.callState && !pc) { onCall(frame.call); }
       (frame.history || []).forEach(show);
       if (opened) { send({type: "open"}); }
       retry = 0;
@@ -316,7 +376,8 @@
       onCall(frame);
     } else if (frame.type === "error") {
       if (frame.code === "form_required") { config.form_done = false; formState(); }
-      if (/^(call|bad_offer|calls_off|no_session)/.test(frame.code) && callState === "calling") {
+      if (/^(call|bad_offer|calls_off|no_session|no_call)/.test(frame.code) &&
+          (callState === "calling" || callState === "connecting")) {
         endCall(null);
       }
       showError(frame.message);
