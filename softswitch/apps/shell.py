@@ -21,9 +21,9 @@ the `Ringer` seam, the caller connected to the first that answers), `RouteTo` (t
 destination router), `Hangup`, `Publish` (the event bus), `SetLanguage`, `Echo`, `Music`
 (`attach_music` / `detach_moh` on the caller's leg).
 
-Every call publishes CallStarted / CallAnswered / CallEnded (softswitch.calls.events) and
-leaves one CDR row, like the B2BUA's calls: the caller's phone is busy on it, its BLF key
-shows it.
+Every call publishes CallStarted / CallAnswered / CallEnded (softswitch.calls.events; not
+the queue's callers, see `start`) and leaves one CDR row, like the B2BUA's calls: the
+caller's phone is busy on it, its BLF key shows it.
 
 Decisions:
 - `RouteTo` of an unanswered caller to an extension, an external number or a queue hands
@@ -92,11 +92,15 @@ what the caller hears and whom they talk to; issue 15):
 - `adopt(..., recorded=True)`: an adopted caller (transferred in) gets a row of its own,
   opened and answered at the adoption, and its CallStarted/CallAnswered/CallEnded.
 
-Decision (issue 15, the queue's move onto this shell): every call the shell runs publishes
-CallStarted/CallEnded, so a caller's own BLF lamp is busy while they wait in or talk
-through a queue. That is what a PBX user expects: Asterisk's device state of a phone in any
-call (Queue() included) is INUSE, and FreePBX's BLF keys follow that device state; the
-lamp shows that the phone is on a call, not what the call is doing.
+- `divert(call_id, flow, kind, contents)`: the owner sends the answered caller on to
+  another application on the same call (the queue's failover to an IVR); the CDR row goes
+  on with ``contents``.
+- `send_info(call_id, body, content_type)`: a SIP INFO to the caller (a far party's key).
+- `start(..., answered=fn, call_events=False, leg_label="q")`: the owner hears the answer
+  before the actions that waited for it run; the call publishes no CallStarted/
+  CallAnswered/CallEnded (the owner's own events stand for it: the queue's TaskJoined and
+  CallEnded light the caller's BLF lamp as a busy phone, as Asterisk's INUSE device state
+  of a phone in Queue() does); the media leg's label.
 """
 
 from __future__ import annotations

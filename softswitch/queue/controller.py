@@ -1,28 +1,37 @@
 """The queue-call controller: the asyncio shell around `acd.Acd` for calls
 (spec/queue-admin.md §2-§9, §13; DESIGN.md principle 1).
 
-It answers a caller who dialed a queue number, feeds the ACD with its clock's monotonic time
-(softswitch.clock: every time, timer and pause goes through it, never the loop) and carries
-out every command the ACD returns: prompts, music and position announcements on the caller's
-media leg, INVITEs to the agents' registered phones (Alert-Info, "<queue>: <caller>" in the
-From display), CANCEL when the ring ends, the bridge on answer, destinations, callbacks and
-the survey. Every ACD event goes to the switch's `EventBus` (softswitch.events), in engine
-order.
+It feeds the ACD with its clock's monotonic time (softswitch.clock: every time, timer and
+pause goes through it, never the loop) and carries out every command the ACD returns:
+prompts, music and position announcements for the caller, INVITEs to the agents' registered
+phones (Alert-Info, "<queue>: <caller>" in the From display), CANCEL when the ring ends, the
+bridge on answer, destinations, callbacks and the survey. Every ACD event goes to the
+switch's `EventBus` (softswitch.events), in engine order.
 
-What the caller hears and what their keys do is the sans-IO `QueueFlow` of each task
-(softswitch.queue.flow: the callback dialogue, the survey, the goodbye and their timers):
-the controller hands it the ACD's commands for the caller and the caller's keys, playback
-results and timer (`_run` carries out its actions on the caller's leg). The controller keeps
-the rest: answering, the caller's dialog and leg, the agent side (offers, the bridge, hold,
-callbacks), destinations and the CDR.
+The caller is a call of the call shell (softswitch.apps.shell, the one that runs every call
+the switch answers itself; issue 15): the shell answers the INVITE (488 without an offer the
+agents could be given), owns the caller's dialog, in-dialog policy, media leg, prompts,
+timers and CDR row, and runs `QueueCaller`, a `Flow` around the task's sans-IO `QueueFlow`
+(softswitch.queue.flow: what the caller hears and what their keys do: the callback dialogue,
+the survey, the goodbye and their timers). The queue reaches the caller only through the
+shell's seams: the ACD's commands for the caller become flow actions handed over with
+`feed` (`_run`); the flow's outputs toward the engine (keys, the callback number, the end
+of the join prompt) are fed to the ACD in their place among the actions (`_expand`); the
+agent, a callback's customer, a transfer target or a panel's picker is joined with
+`connect` (their legs stay the queue's; the caller's hold and INFO come back through
+`_PartyHooks`); `record_contents` adds the agent's RTP statistics, the recording and the
+queue's cause text to the caller's one CDR row; `release` hands an answered caller to the
+parking lot; `divert` sends it on to an application (IVR, voicemail, prompt, external
+number) on the same call and row. The controller keeps the rest: the agent side (offers,
+the bridge, hold music, callbacks), destinations and the live API's operations.
 
 Where a queue call is (`QueueCalls.state`: answering, waiting, collecting, connected,
 survey, callback, callback_dialing, transferring, ending, ended) is never stored: it is
 read from the caller's flow phase, the ACD's state of the task (`Acd.task_state`) and the
-parties the call has (its INVITE answered or not, an agent's call, a second party), so the
-shell cannot disagree with the flow or the engine; whether the engine still holds the task
-(`QueueTask.in_engine`) is the engine's answer too. The only flag of its own is `ended`
-(forgotten: late timers, playbacks and requests of the call are ignored).
+parties the call has (answered by the shell or not, an agent's call, a second party), so
+the shell cannot disagree with the flow or the engine; whether the engine still holds the
+task (`QueueTask.in_engine`) is the engine's answer too. The only flag of its own is
+`ended` (forgotten: late timers, playbacks and requests of the call are ignored).
 
 Decisions (also in the report of issue 5):
 - The switch answers the caller at once (200 OK): announcements and music need media, and a
@@ -38,19 +47,25 @@ Decisions (also in the report of issue 5):
   prompt is heard by the agent only, before the ID.
 - Destinations (RouteTask) resolve through the one destination router
   (softswitch.destinations): ``extension`` = the switch calls that extension and bridges
-  the caller to it (ringback meanwhile; a failed transfer says goodbye and hangs up);
-  ``queue`` = the caller joins that queue; ``hangup`` = BYE; ``prompt``, ``external`` and
-  the application types (ivr, voicemail, ...) = the answered caller (dialog, in-dialog
-  policy, media leg) is handed to the call shell (softswitch.apps.shell), whose
-  application plays the prompt, connects the external number, runs the IVR...; the
-  queue's CDR row ends there. A destination that is not available (a type with no
-  application, which `softswitch check` refuses) says "goodbye" and hangs up.
-- In-dialog requests of the caller are answered by the one policy of self-answered calls
-  (softswitch.apps.indialog), connected or not; once connected its effects reach the
-  agent (INFO relayed, hold counted); see `_caller_request`. The requests of the parties
-  the switch called (agents, callback customers, transfer targets, live API phones) get
-  the same policy's answers in the switch's dialog with them (`OutboundCall.policy`), the
-  ACK of a late-offer re-INVITE included; see `_outbound_request`.
+  the caller to it ("transferring", ringback meanwhile; a failed transfer says goodbye and
+  hangs up); the call stays a queue call meanwhile (state ``transferring``: the live API
+  lists it, a panel's pickup takes the same path), which is why the queue rings the
+  extension itself rather than diverting to the shell's `ConnectFlow`; ``queue`` = the
+  caller joins that queue; ``hangup`` = BYE; ``prompt``, ``external`` and the application
+  types (ivr, voicemail, ...) = the shell's `divert`: the application plays the prompt,
+  connects the external number, runs the IVR... on the same call, whose CDR row (callee:
+  the queue) ends when that call does. A destination that is not available (a type with
+  no application, which `softswitch check` refuses) says "goodbye" and hangs up.
+- The caller's BLF lamp: the shell publishes no CallStarted/CallEnded for queue callers
+  (`call_events=False`); the ACD's TaskJoined/TaskLeft/CallEnded light the caller's and
+  the agent's lamps (softswitch.presence.call_lamps), one dialog per call as before.
+- In-dialog requests of the caller are answered by the call shell's one policy of
+  self-answered calls (softswitch.apps.indialog), connected or not; once connected its
+  effects reach the agent (INFO relayed, hold counted, §8.2) through `_PartyHooks`. The
+  requests of the parties the switch called (agents, callback customers, transfer
+  targets, live API phones) get the same policy's answers in the switch's dialog with them
+  (`OutboundCall.policy`), the ACK of a late-offer re-INVITE included; see
+  `_outbound_request`.
 - Callback customers (§4): numbers that are extensions of the switch are called directly;
   other numbers go out through the outbound route matching ``outbound_prefix + number``
   (softswitch.trunks). No matching route, or an unregistered extension: CUSTOMER_NO_ANSWER
