@@ -284,20 +284,6 @@ class SipRouter:
         # every answered call -> one WAV (softswitch.calls.recording)
         self.recordings = CallRecordings(media, config.recording or RecordingConfig(),
                                          clock=self.clock, events=self.events)
-        # calls to queue numbers (softswitch/queue); callbacks to external numbers via trunks
-        self.queues = attach_queue_calls(
-            config, endpoint=self.endpoint, media=media, registrar=self.registrar,
-            events=self.events, dialplan=self.dialplan, store=store, clock=self.clock,
-            destinations=self.destinations, trunks=self.trunks, recordings=self.recordings)
-        # extension calls; their parties -> the queues' device busy/idle (ring-in-use)
-        self.calls = B2BUA(endpoint=self.endpoint, media=media, store=store,
-                           dialplan=self.dialplan, lookup=self.registrar.targets,
-                           domain=sip.domain, no_answer_timeout=float(sip.no_answer_timeout),
-                           clock=self.clock, events=self.events, trunks=self.trunks,
-                           observer=self.queues, recordings=self.recordings,
-                           user_agent=sip.user_agent, parking=config.parking,
-                           pickup=config.pickup, language=config.prompts.language,
-                           queues=self.queues)
         # every call the switch answers itself runs on the call shell (softswitch.apps), and
         # every destination of the config resolves through one router
         from softswitch.apps.ringer import DialerRinger
@@ -311,11 +297,26 @@ class SipRouter:
                                 trunks=self.trunks, clock=self.clock),
             handoff=Handoff(extension=self._invite_to_extension,
                             external=self._invite_to_external,
-                            queue=self.queues.handle_invite,
-                            queue_answered=self.queues.adopt),
+                            queue=self._invite_to_queue,
+                            queue_answered=self._answered_to_queue),
             store=store, prompts_dir=config.prompts.directory,
             ring_timeout=float(sip.no_answer_timeout), wall=self.clock.wall)
-        self.queues.apps = self.apps  # the queue hands callers to applications (and back)
+        # calls to queue numbers (softswitch/queue): the callers run on that call shell;
+        # callbacks to external numbers via trunks
+        self.queues = attach_queue_calls(
+            config, endpoint=self.endpoint, media=media, registrar=self.registrar,
+            events=self.events, dialplan=self.dialplan, store=store, clock=self.clock,
+            destinations=self.destinations, trunks=self.trunks, recordings=self.recordings,
+            shell=self.apps)
+        # extension calls; their parties -> the queues' device busy/idle (ring-in-use)
+        self.calls = B2BUA(endpoint=self.endpoint, media=media, store=store,
+                           dialplan=self.dialplan, lookup=self.registrar.targets,
+                           domain=sip.domain, no_answer_timeout=float(sip.no_answer_timeout),
+                           clock=self.clock, events=self.events, trunks=self.trunks,
+                           observer=self.queues, recordings=self.recordings,
+                           user_agent=sip.user_agent, parking=config.parking,
+                           pickup=config.pickup, language=config.prompts.language,
+                           queues=self.queues)
         from softswitch.apps.handover import parked_to_destination
 
         # a park timeout sends the parked party to any destination (softswitch.apps.handover)
@@ -491,6 +492,18 @@ class SipRouter:
             return False
         self.apps.start(txn, request, EchoFlow(), self.call_info(request, user), "echo")
         return True
+
+    def _invite_to_queue(self, txn: Any, request: Any, caller: str, queue: str) -> None:
+        """An application routes an unanswered caller to a queue (the call shell's
+        `Handoff.queue`)."""
+        self.queues.handle_invite(txn, request, caller, queue)
+
+    def _answered_to_queue(self, call_id: str, caller: str, display: str, invite: Any,
+                           dialog: Any, policy: Any, peer: Any, leg: Any, tag: str,
+                           queue: str) -> bool:
+        """An application routes an answered caller to a queue (`Handoff.queue_answered`)."""
+        return self.queues.adopt(call_id, caller, display, invite, dialog, policy, peer, leg,
+                                 tag, queue)
 
     def _invite_to_extension(self, txn: Any, request: Any, caller: str, number: str) -> None:
         from softswitch.dialplan import EXTENSION, Destination

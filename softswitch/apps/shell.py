@@ -21,9 +21,9 @@ the `Ringer` seam, the caller connected to the first that answers), `RouteTo` (t
 destination router), `Hangup`, `Publish` (the event bus), `SetLanguage`, `Echo`, `Music`
 (`attach_music` / `detach_moh` on the caller's leg).
 
-Every call publishes CallStarted / CallAnswered / CallEnded (softswitch.calls.events) and
-leaves one CDR row, like the B2BUA's calls: the caller's phone is busy on it, its BLF key
-shows it.
+Every call publishes CallStarted / CallAnswered / CallEnded (softswitch.calls.events; not
+the queue's callers, see `start`) and leaves one CDR row, like the B2BUA's calls: the
+caller's phone is busy on it, its BLF key shows it.
 
 Decisions:
 - `RouteTo` of an unanswered caller to an extension, an external number or a queue hands
@@ -92,11 +92,15 @@ what the caller hears and whom they talk to; issue 15):
 - `adopt(..., recorded=True)`: an adopted caller (transferred in) gets a row of its own,
   opened and answered at the adoption, and its CallStarted/CallAnswered/CallEnded.
 
-Decision (issue 15, the queue's move onto this shell): every call the shell runs publishes
-CallStarted/CallEnded, so a caller's own BLF lamp is busy while they wait in or talk
-through a queue. That is what a PBX user expects: Asterisk's device state of a phone in any
-call (Queue() included) is INUSE, and FreePBX's BLF keys follow that device state; the
-lamp shows that the phone is on a call, not what the call is doing.
+- `divert(call_id, flow, kind, contents)`: the owner sends the answered caller on to
+  another application on the same call (the queue's failover to an IVR); the CDR row goes
+  on with ``contents``.
+- `send_info(call_id, body, content_type)`: a SIP INFO to the caller (a far party's key).
+- `start(..., answered=fn, call_events=False, leg_label="q")`: the owner hears the answer
+  before the actions that waited for it run; the call publishes no CallStarted/
+  CallAnswered/CallEnded (the owner's own events stand for it: the queue's TaskJoined and
+  CallEnded light the caller's BLF lamp as a busy phone, as Asterisk's INUSE device state
+  of a phone in Queue() does); the media leg's label.
 """
 
 from __future__ import annotations
@@ -234,6 +238,8 @@ class RecordContents:
     callee_rtp: dict[str, Any] | None = None  # the second leg's RTP statistics
     recording: str | None = None  # the call's WAV
     cause: str | None = None  # replaces the shell's cause text when given
+    side: str | None = None  # replaces who ended the call ("caller", "callee", "switch")
+    callee: str | None = None  # replaces the dialled number (a queue caller moved on)
 
 
 @dataclass(eq=False)
@@ -278,7 +284,10 @@ class AppCall:
     answered: bool = False
     ended: bool = False
     handed_off: bool = False  # the INVITE or the dialog went to another owner
-    recorded: bool = True  # publishes call events and writes a CDR (not when adopted)
+    recorded: bool = True  # writes a CDR (not when adopted)
+    call_events: bool = True  # publishes CallStarted/CallAnswered/CallEnded (with the CDR)
+    leg_label: str = "app"  # the media leg's label: "<Call-ID>/<leg_label>"
+    on_answered: Callable[[], None] | None = None  # the owner hears the 200 go out
     pending: list[Action] = field(default_factory=list)
     draining: bool = False
     plays: dict[int, Playback] = field(default_factory=dict)
@@ -331,15 +340,20 @@ class CallShell:
                                          and self.ringer.owns(call_id) is not None)
 
     def start(self, txn: ServerTransaction, invite: Request, flow: Flow, info: CallInfo,
-              kind: str, *, offer_required: bool = False) -> None:
-        """Run `flow` for a new INVITE (100 Trying already sent). ``offer_required``: an
-        INVITE without a usable SDP offer gets 488 (module docstring)."""
+              kind: str, *, offer_required: bool = False, call_events: bool = True,
+              leg_label: str = "app", answered: Callable[[], None] | None = None) -> bool:
+        """Run `flow` for a new INVITE (100 Trying already sent); False when it was refused
+        at once (503, 482, 400, 488). ``offer_required``: an INVITE without a usable SDP
+        offer gets 488 (module docstring). ``call_events``: publish CallStarted/
+        CallAnswered/CallEnded (the queue's callers have the ACD's events instead).
+        ``answered()``: called once the 200 went out, before the actions that waited for
+        the answer run."""
         if not self._accepting:
             self._respond(txn, invite, 503, "Shutting Down")
-            return
+            return False
         if info.call_id in self.calls:
             self._respond(txn, invite, 482, "Loop Detected")
-            return
+            return False
         offer = None
         if invite.body:
             try:
@@ -349,34 +363,38 @@ class CallShell:
                     self._respond(txn, invite, 488, "Not Acceptable Here")
                 else:
                     self._respond(txn, invite, 400, "Bad SDP")
-                return
+                return False
         if offer_required and (offer is None or media_params(offer) is None):
             self._respond(txn, invite, 488, "Not Acceptable Here")
-            return
+            return False
         now = self.clock()
         call = AppCall(info, flow, invite, txn, txn.peer, new_tag(), kind, offer=offer,
-                       language=info.language, wall_start=self.wall())
+                       language=info.language, wall_start=self.wall(),
+                       call_events=call_events, leg_label=leg_label, on_answered=answered)
         call.log = log.bind(call_id=info.call_id, caller=info.caller, dialled=info.dialled,
                             application=kind)
         call.record_uid = self.records.open(info.call_id, info.caller, info.dialled,
                                             call.wall_start)
         self.calls[info.call_id] = call
-        self.events.publish(CallStarted(now, info.call_id, info.caller, info.dialled, kind))
+        if call_events:
+            self.events.publish(CallStarted(now, info.call_id, info.caller, info.dialled,
+                                            kind))
         call.log.info("application call")
         self._input(call, flow.start(info, now))
+        return True
 
     def adopt(self, *, info: CallInfo, invite: Request, peer: Peer, tag: str, dialog: Dialog,
               policy: InDialogPolicy, leg: MediaLeg, flow: Flow, kind: str,
-              recorded: bool = False) -> None:
+              recorded: bool = False, call_events: bool = True) -> None:
         """Run `flow` for a caller another owner answered (the queue's failover to a
         prompt, an IVR, ...): its dialog, in-dialog policy and media leg become the shell's.
         That owner wrote the call's record; the shell writes none for it, unless
         ``recorded`` (a caller transferred in, whose first call has ended): then the row
-        and the call events start here, answered now."""
+        and the call events (unless not ``call_events``) start here, answered now."""
         now = self.clock()
         call = AppCall(info, flow, invite, None, peer, tag, kind, leg=leg, dialog=dialog,
                        policy=policy, language=info.language, answered=True,
-                       recorded=recorded)
+                       recorded=recorded, call_events=call_events)
         call.log = log.bind(call_id=info.call_id, caller=info.caller, dialled=info.dialled,
                             application=kind)
         self.calls[info.call_id] = call
@@ -386,9 +404,11 @@ class CallShell:
                                                 call.wall_start)
             self.records.answered(call.record_uid, call.wall_answer,
                                   [("caller", dialog, peer)])
-            self.events.publish(CallStarted(now, info.call_id, info.caller, info.dialled,
-                                            kind))
-            self.events.publish(CallAnswered(now, info.call_id, info.caller, info.dialled))
+            if call_events:
+                self.events.publish(CallStarted(now, info.call_id, info.caller,
+                                                info.dialled, kind))
+                self.events.publish(CallAnswered(now, info.call_id, info.caller,
+                                                 info.dialled))
         leg.on_dtmf(functools.partial(self._on_dtmf, call))
         call.log.info("application takes the answered caller")
         self._input(call, flow.start(info, now))
@@ -550,6 +570,32 @@ class CallShell:
         self.records.leg_confirmed(call.record_uid, name, dialog, peer)
         return True
 
+    def divert(self, call_id: str, flow: Flow, kind: str,
+               contents: Callable[[str], RecordContents] | None = None) -> bool:
+        """The owner sends the answered caller to another application (the queue's
+        failover to an IVR, a prompt, voicemail, an external number): `flow` replaces the
+        running one on the same call, as a `RouteTo` an application does; the call's one CDR
+        row goes on, with ``contents`` as the owner's part from now on. False when there is
+        no such answered, running call."""
+        call = self.calls.get(call_id)
+        if call is None or not call.answered or call.ended or call.handed_off:
+            return False
+        call.contents = contents
+        call.log.info("owner diverts the caller", application=kind)
+        self._replace_flow(call, flow, kind)
+        return True
+
+    def send_info(self, call_id: str, body: bytes, content_type: str | None) -> bool:
+        """A SIP INFO to the answered caller in its dialog (a key the far party pressed,
+        relayed); False when there is no such answered, running call."""
+        call = self.calls.get(call_id)
+        if call is None or not call.answered or call.ended or call.handed_off \
+                or call.dialog is None:
+            return False
+        self.endpoint.send_request(call.dialog.create_request(
+            "INFO", body=body, content_type=content_type), call.peer)
+        return True
+
     def _join(self, call: AppCall, far: MediaLeg) -> None:
         """Connected: the caller's music and prompts stop, the media relay joins the legs
         (a `Bridge` that answered, or `connect`)."""
@@ -684,7 +730,7 @@ class CallShell:
             self._reject(call, 488, "Not Acceptable Here")
             return
         try:
-            call.leg = await self.media.open_leg(f"{call.call_id}/app")
+            call.leg = await self.media.open_leg(f"{call.call_id}/{call.leg_label}")
         except Exception as exc:  # noqa: BLE001 - port range exhausted
             call.log.error("no media port", error=str(exc))
             self._reject(call, 503, "No Media Port")
@@ -721,9 +767,12 @@ class CallShell:
         call.wall_answer = self.wall()
         self.records.answered(call.record_uid, call.wall_answer,
                               [("caller", call.dialog, call.peer)])
-        self.events.publish(CallAnswered(self.clock(), call.call_id, call.info.caller,
-                                         call.info.dialled))
+        if call.call_events:
+            self.events.publish(CallAnswered(self.clock(), call.call_id, call.info.caller,
+                                             call.info.dialled))
         call.log.info("answered")
+        if call.on_answered is not None:
+            call.on_answered()
 
     def _reject(self, call: AppCall, status: int, reason: str | None) -> None:
         if call.answered or call.ended:
@@ -1048,7 +1097,7 @@ class CallShell:
         call.ended = True
         call.pending.clear()
         self._arm(call)
-        self.calls.pop(call.call_id, None)
+        self._forget(call)  # the new owner may already run a call of that Call-ID here
 
     def _queue_answered(self, call: AppCall, queue: str) -> None:
         assert self.handoff.queue_answered is not None
@@ -1132,13 +1181,16 @@ class CallShell:
             except Exception as exc:  # noqa: BLE001 - the row is written all the same
                 call.log.error("record contents failed", error=repr(exc))
         cause = extra.cause if extra.cause is not None else cause
-        record = CallRecord(call.call_id, call.info.caller, call.info.dialled, call.wall_start,
+        side = extra.side if extra.side is not None else side
+        callee = extra.callee if extra.callee is not None else call.info.dialled
+        record = CallRecord(call.call_id, call.info.caller, callee, call.wall_start,
                             call.wall_answer, self.wall(), disposition, side, cause, code,
                             caller_rtp, extra.callee_rtp, extra.recording)
-        self.events.publish(CallEnded(self.clock(), call.call_id, call.info.caller,
-                                      call.info.dialled, disposition, side, cause, code,
-                                      round(record.duration or 0.0, 3),
-                                      round(record.billsec or 0.0, 3)))
+        if call.call_events:
+            self.events.publish(CallEnded(self.clock(), call.call_id, call.info.caller,
+                                          callee, disposition, side, cause, code,
+                                          round(record.duration or 0.0, 3),
+                                          round(record.billsec or 0.0, 3)))
         self.records.complete(call.record_uid, record)
 
     def _forget(self, call: AppCall) -> None:

@@ -27,6 +27,7 @@ from softswitch.queue.controller import QueueCalls, QueueTask
 from softswitch.trunks import TrunkRouter
 
 if TYPE_CHECKING:
+    from softswitch.apps.shell import CallShell
     from softswitch.config import Config
     from softswitch.queue.seams import CallMedia, Endpoint, Registrar
 
@@ -38,8 +39,10 @@ def attach_queue_calls(config: Config, *, endpoint: Endpoint, media: CallMedia,
                        store: object, clock: Clock,
                        destinations: DestinationRouter,
                        trunks: TrunkRouter | None = None,
-                       recordings: CallRecorder | None = None) -> QueueCalls:
-    """``config``: the switch's `softswitch.config.Config`."""
+                       recordings: CallRecorder | None = None,
+                       shell: CallShell | None = None) -> QueueCalls:
+    """``config``: the switch's `softswitch.config.Config`; ``shell``: the call shell the
+    callers run on (softswitch.apps.shell)."""
     from acd.config import AcdConfig
     from softswitch.dialplan import queue_rule
 
@@ -50,6 +53,6 @@ def attach_queue_calls(config: Config, *, endpoint: Endpoint, media: CallMedia,
         extensions={e.number: e for e in config.extensions},
         prompts_dir=getattr(config.prompts, "directory", None), clock=clock,
         dialplan=dialplan, store=store, trunks=trunks, recordings=recordings,
-        destinations=destinations)
+        destinations=destinations, shell=shell)
     dialplan.add(queue_rule(q.number for q in acd_config.queues))
     return queues

@@ -1,28 +1,37 @@
 """The queue-call controller: the asyncio shell around `acd.Acd` for calls
 (spec/queue-admin.md §2-§9, §13; DESIGN.md principle 1).
 
-It answers a caller who dialed a queue number, feeds the ACD with its clock's monotonic time
-(softswitch.clock: every time, timer and pause goes through it, never the loop) and carries
-out every command the ACD returns: prompts, music and position announcements on the caller's
-media leg, INVITEs to the agents' registered phones (Alert-Info, "<queue>: <caller>" in the
-From display), CANCEL when the ring ends, the bridge on answer, destinations, callbacks and
-the survey. Every ACD event goes to the switch's `EventBus` (softswitch.events), in engine
-order.
+It feeds the ACD with its clock's monotonic time (softswitch.clock: every time, timer and
+pause goes through it, never the loop) and carries out every command the ACD returns:
+prompts, music and position announcements for the caller, INVITEs to the agents' registered
+phones (Alert-Info, "<queue>: <caller>" in the From display), CANCEL when the ring ends, the
+bridge on answer, destinations, callbacks and the survey. Every ACD event goes to the
+switch's `EventBus` (softswitch.events), in engine order.
 
-What the caller hears and what their keys do is the sans-IO `QueueFlow` of each task
-(softswitch.queue.flow: the callback dialogue, the survey, the goodbye and their timers):
-the controller hands it the ACD's commands for the caller and the caller's keys, playback
-results and timer (`_run` carries out its actions on the caller's leg). The controller keeps
-the rest: answering, the caller's dialog and leg, the agent side (offers, the bridge, hold,
-callbacks), destinations and the CDR.
+The caller is a call of the call shell (softswitch.apps.shell, the one that runs every call
+the switch answers itself; issue 15): the shell answers the INVITE (488 without an offer the
+agents could be given), owns the caller's dialog, in-dialog policy, media leg, prompts,
+timers and CDR row, and runs `QueueCaller`, a `Flow` around the task's sans-IO `QueueFlow`
+(softswitch.queue.flow: what the caller hears and what their keys do: the callback dialogue,
+the survey, the goodbye and their timers). The queue reaches the caller only through the
+shell's seams: the ACD's commands for the caller become flow actions handed over with
+`feed` (`_run`); the flow's outputs toward the engine (keys, the callback number, the end
+of the join prompt) are fed to the ACD in their place among the actions (`_expand`); the
+agent, a callback's customer, a transfer target or a panel's picker is joined with
+`connect` (their legs stay the queue's; the caller's hold and INFO come back through
+`_PartyHooks`); `record_contents` adds the agent's RTP statistics, the recording and the
+queue's cause text to the caller's one CDR row; `release` hands an answered caller to the
+parking lot; `divert` sends it on to an application (IVR, voicemail, prompt, external
+number) on the same call and row. The controller keeps the rest: the agent side (offers,
+the bridge, hold music, callbacks), destinations and the live API's operations.
 
 Where a queue call is (`QueueCalls.state`: answering, waiting, collecting, connected,
 survey, callback, callback_dialing, transferring, ending, ended) is never stored: it is
 read from the caller's flow phase, the ACD's state of the task (`Acd.task_state`) and the
-parties the call has (its INVITE answered or not, an agent's call, a second party), so the
-shell cannot disagree with the flow or the engine; whether the engine still holds the task
-(`QueueTask.in_engine`) is the engine's answer too. The only flag of its own is `ended`
-(forgotten: late timers, playbacks and requests of the call are ignored).
+parties the call has (answered by the shell or not, an agent's call, a second party), so
+the shell cannot disagree with the flow or the engine; whether the engine still holds the
+task (`QueueTask.in_engine`) is the engine's answer too. The only flag of its own is
+`ended` (forgotten: late timers, playbacks and requests of the call are ignored).
 
 Decisions (also in the report of issue 5):
 - The switch answers the caller at once (200 OK): announcements and music need media, and a
@@ -38,19 +47,25 @@ Decisions (also in the report of issue 5):
   prompt is heard by the agent only, before the ID.
 - Destinations (RouteTask) resolve through the one destination router
   (softswitch.destinations): ``extension`` = the switch calls that extension and bridges
-  the caller to it (ringback meanwhile; a failed transfer says goodbye and hangs up);
-  ``queue`` = the caller joins that queue; ``hangup`` = BYE; ``prompt``, ``external`` and
-  the application types (ivr, voicemail, ...) = the answered caller (dialog, in-dialog
-  policy, media leg) is handed to the call shell (softswitch.apps.shell), whose
-  application plays the prompt, connects the external number, runs the IVR...; the
-  queue's CDR row ends there. A destination that is not available (a type with no
-  application, which `softswitch check` refuses) says "goodbye" and hangs up.
-- In-dialog requests of the caller are answered by the one policy of self-answered calls
-  (softswitch.apps.indialog), connected or not; once connected its effects reach the
-  agent (INFO relayed, hold counted); see `_caller_request`. The requests of the parties
-  the switch called (agents, callback customers, transfer targets, live API phones) get
-  the same policy's answers in the switch's dialog with them (`OutboundCall.policy`), the
-  ACK of a late-offer re-INVITE included; see `_outbound_request`.
+  the caller to it ("transferring", ringback meanwhile; a failed transfer says goodbye and
+  hangs up); the call stays a queue call meanwhile (state ``transferring``: the live API
+  lists it, a panel's pickup takes the same path), which is why the queue rings the
+  extension itself rather than diverting to the shell's `ConnectFlow`; ``queue`` = the
+  caller joins that queue; ``hangup`` = BYE; ``prompt``, ``external`` and the application
+  types (ivr, voicemail, ...) = the shell's `divert`: the application plays the prompt,
+  connects the external number, runs the IVR... on the same call, whose CDR row (callee:
+  the queue) ends when that call does. A destination that is not available (a type with
+  no application, which `softswitch check` refuses) says "goodbye" and hangs up.
+- The caller's BLF lamp: the shell publishes no CallStarted/CallEnded for queue callers
+  (`call_events=False`); the ACD's TaskJoined/TaskLeft/CallEnded light the caller's and
+  the agent's lamps (softswitch.presence.call_lamps), one dialog per call as before.
+- In-dialog requests of the caller are answered by the call shell's one policy of
+  self-answered calls (softswitch.apps.indialog), connected or not; once connected its
+  effects reach the agent (INFO relayed, hold counted, §8.2) through `_PartyHooks`. The
+  requests of the parties the switch called (agents, callback customers, transfer
+  targets, live API phones) get the same policy's answers in the switch's dialog with them
+  (`OutboundCall.policy`), the ACK of a late-offer re-INVITE included; see
+  `_outbound_request`.
 - Callback customers (§4): numbers that are extensions of the switch are called directly;
   other numbers go out through the outbound route matching ``outbound_prefix + number``
   (softswitch.trunks). No matching route, or an unregistered extension: CUSTOMER_NO_ANSWER
@@ -86,7 +101,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import datetime as dt
 import functools
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -116,30 +130,25 @@ from acd.events import CallbackFailureReason, CallbackRequested, TaskLeft
 from acd.model import TaskState
 from media import MediaLeg
 from media.engine import Playback
-from media.events import DtmfDigit, PlaybackOutcome
 from media.player import Prompt
 from softswitch.apps.flow import (
+    Action,
+    Answer,
     CallInfo,
+    Flow,
     Hangup,
     Music,
-    Play,
     PromptPart,
-    Publish,
     RouteTo,
-    SetLanguage,
-    StopPlayback,
 )
-from softswitch.apps.indialog import ALLOW as INDIALOG_ALLOW
-from softswitch.apps.indialog import InDialogPolicy, local_contact, unknown_dialog
+from softswitch.apps.indialog import InDialogPolicy, local_contact
 from softswitch.apps.music import attach_music
 from softswitch.calls.b2bua import (
     SUPPORTED_CODECS,
     apply_media,
-    media_params,
 )
 from softswitch.calls.events import CallHoldChanged
 from softswitch.calls.recording import CallRecorder
-from softswitch.calls.records import CallRecords
 from softswitch.clock import Clock, TimerHandle, sleep
 from softswitch.config import Extension
 from softswitch.destinations import (
@@ -166,7 +175,7 @@ from softswitch.queue.flow import (
     QueueOutput,
     SurveyPlan,
 )
-from softswitch.queue.seams import Applications, CallMedia, Endpoint, Registrar, Target
+from softswitch.queue.seams import CallMedia, Endpoint, Registrar, Target
 from softswitch.sip import Request, new_tag
 from softswitch.sip import sdp as sdplib
 from softswitch.sip.dialog import Dialog
@@ -174,6 +183,7 @@ from softswitch.sip.transaction import Peer, ServerTransaction
 from softswitch.trunks import TrunkRouter
 
 if TYPE_CHECKING:
+    from softswitch.apps.shell import CallShell, RecordContents
     from softswitch.calls.transfer import End
 
 log = get_logger("queue")
@@ -190,38 +200,38 @@ def _task_of(call: OutboundCall) -> QueueTask:
 
 @dataclass(eq=False)
 class QueueTask:
-    """One queue call (or callback request); ``id`` is the caller's Call-ID."""
+    """One queue call (or callback request); ``id`` is the caller's Call-ID. The caller
+    itself (dialog, in-dialog policy, media leg, prompts, timers, CDR row) is a call of the
+    call shell (softswitch.apps.shell) running `QueueCaller` with this task's `flow`."""
 
     id: str
     queue: str
     caller: str
     caller_display: str
-    invite: Request | None = None
-    txn: ServerTransaction | None = None
-    peer: Peer | None = None
-    a_tag: str = ""
-    dialog: Dialog | None = None
-    offer: sdplib.SessionDescription | None = None
-    leg: MediaLeg | None = None  # the caller's
+    shell: CallShell | None = field(default=None, repr=False)  # None: a restored callback
+    answered: bool = False  # the caller's INVITE is answered (or it arrived answered)
     ended: bool = False  # forgotten (`QueueCalls.state` is "ended")
     offers: dict[str, OutboundCall] = field(default_factory=dict)
     agent: str | None = None
     agent_call: OutboundCall | None = None
     other_call: OutboundCall | None = None  # callback customer / transfer target
-    playback: Playback | None = None  # the latest playback on the caller's leg
+    bridge: int | None = None  # the shell's connection to the agent or the other party
     flow: QueueFlow = field(default_factory=QueueFlow)  # what the caller hears and keys do
-    plays: dict[int, Playback] = field(default_factory=dict)  # the flow's Play id -> it
-    flow_timer: TimerHandle | None = None
     engine: Acd | None = field(default=None, repr=False)  # the ACD the task is fed to
     callback_number: str = ""
-    wall_start: float = 0.0  # epoch seconds (the clock's wall time) of the INVITE
-    wall_answer: float | None = None
-    cdr_written: bool = False
-    record_uid: str = ""  # its cdr row (softswitch.calls.records)
     log: FilteringBoundLogger = field(default_factory=lambda: log)
     recording: str | None = None  # the WAV's path (softswitch.calls.recording)
     held_by: set[str] = field(default_factory=set)  # "agent" / "caller" while on hold
-    policy: InDialogPolicy | None = None  # the caller's dialog (softswitch.apps.indialog)
+    # the switch ends the caller: who and why, for the CDR row (else the caller hung up)
+    end_side: str | None = None
+    end_cause: str | None = None
+    collect: list[Action] | None = field(default=None, repr=False)  # `QueueCalls._expand`
+
+    @property
+    def leg(self) -> MediaLeg | None:
+        """The caller's media leg while the shell runs the call (None before the answer,
+        after the end, for a restored callback request)."""
+        return self.shell.leg(self.id) if self.shell is not None and not self.ended else None
 
     @property
     def in_engine(self) -> bool:
@@ -231,6 +241,66 @@ class QueueTask:
         it still holds."""
         return not self.ended and self.engine is not None \
             and self.engine.task_state(self.id) is not None
+
+
+class QueueCaller:
+    """The queue caller as a `Flow` of the call shell (softswitch.apps.flow): the task's
+    `QueueFlow` with its three outputs toward the engine (`KeyToAcd`,
+    `CallbackNumberToAcd`, `JoinPromptFinished`) and its `RouteTo` and `Hangup` carried out
+    by the queue calls (`QueueCalls._expand`), which hand the shell the framework's actions
+    in the order the flow and the engine gave them."""
+
+    def __init__(self, calls: QueueCalls, task: QueueTask) -> None:
+        self.calls = calls
+        self.task = task
+
+    def start(self, call: CallInfo, now: float) -> list[Action]:
+        return [Answer()]  # the queue starts when the caller is answered (`_answered`)
+
+    def handle_digit(self, digit: str, now: float) -> list[Action]:
+        self.task.log.info("caller pressed a key", key=digit, mode=self.calls.state(self.task))
+        return self.calls._expand(self.task, self.task.flow.handle_digit(digit, now))
+
+    def handle_playback_done(self, play_id: int, interrupted: bool,
+                             now: float) -> list[Action]:
+        return self.calls._expand(self.task, self.task.flow.handle_playback_done(
+            play_id, interrupted, now))
+
+    def handle_recording_done(self, record_id: int, path: str | None, seconds: float,
+                              now: float) -> list[Action]:
+        return []  # the queue records through softswitch.calls.recording, not the flow
+
+    def handle_bridge_ended(self, bridge_id: int, status: int, now: float) -> list[Action]:
+        return []  # the queue parted the legs itself (agent hung up, survey, transfer)
+
+    def handle_timer(self, now: float) -> list[Action]:
+        return self.calls._expand(self.task, self.task.flow.handle_timer(now))
+
+    def handle_hangup(self, now: float) -> list[Action]:
+        self.calls._caller_ended(self.task)
+        return []
+
+    def next_deadline(self) -> float | None:
+        return self.task.flow.next_deadline()
+
+
+class _PartyHooks:
+    """What the queue hears of a caller connected to an agent, a callback's second party or
+    a transfer target (softswitch.apps.shell.BridgeHooks)."""
+
+    def __init__(self, calls: QueueCalls, task: QueueTask) -> None:
+        self.calls = calls
+        self.task = task
+
+    def held(self, call_id: str, held: bool) -> None:
+        self.calls._hold_changed(self.task, "caller", held)
+
+    def info(self, call_id: str, request: Request) -> None:
+        self.calls._relay_info(self.task, request)
+
+    def ended(self, call_id: str, bridge_id: int) -> None:
+        """The shell parted the legs (the caller's end, a release): the queue's own end of
+        the call (`_caller_ended`, `api_release_caller`) deals with the far party."""
 
 
 class QueueCalls:
@@ -249,9 +319,12 @@ class QueueCalls:
                  clock: Clock, dialplan: DialPlan | None = None, store: object = None,
                  trunks: TrunkRouter | None = None,
                  recordings: CallRecorder | None = None,
-                 destinations: DestinationRouter | None = None) -> None:
+                 destinations: DestinationRouter | None = None,
+                 shell: CallShell | None = None) -> None:
         """``trunks``: callbacks to external numbers go out through them (§4);
-        ``recordings``: every connected queue call is recorded there."""
+        ``recordings``: every connected queue call is recorded there; ``shell``: the call
+        shell that runs the callers (the switch's one, softswitch.app; a shell of its own
+        when not given)."""
         self.loop = asyncio.get_running_loop()  # tasks only; time and timers: the clock
         self._clock = clock
         self.clock = clock.monotonic  # the ACD's now
@@ -267,7 +340,6 @@ class QueueCalls:
         self.prompts_dir = Path(prompts_dir) if prompts_dir else None
         self.dialplan = dialplan
         self.store = store
-        self.records = CallRecords(store)  # crash-safe CDR rows (softswitch.calls.records)
         self.trunks = trunks
         self.acd = Acd(acd_config, now=self.clock(), agents_registered=False)
         self._agent_set = frozenset(m.extension for q in acd_config.queues for m in q.members)
@@ -284,9 +356,25 @@ class QueueCalls:
         self.recordings = recordings
         # destinations of failover, time-based routing and key presses
         self.destinations = destinations  # softswitch.destinations.DestinationRouter
-        self.apps: Applications | None = None  # the call shell: application destinations
+        self.shell = shell if shell is not None else self._own_shell(prompts_dir)
         self._api_end_watchers: list[Callable[[QueueTask], None]] = []  # live API hooks
         self.events.publish_all(self.acd.initial_events)
+
+    def _own_shell(self, prompts_dir: str | Path | None) -> CallShell:
+        """A call shell for the queue's callers alone (a controller built without the
+        switch's: tests, tools). Application destinations run on it too."""
+        from softswitch.apps.ringer import DialerRinger
+        from softswitch.apps.shell import CallShell, Handoff
+
+        return CallShell(
+            endpoint=self.endpoint, media=self.media, events=self.events,
+            router=self.destinations or DestinationRouter(None),
+            clock=self._clock.monotonic, scheduler=self._clock.call_at,
+            ringer=DialerRinger(endpoint=self.endpoint, domain=self.domain,
+                                user_agent=self.user_agent, lookup=self.registrar.targets,
+                                trunks=self.trunks, clock=self._clock),
+            handoff=Handoff(queue=self.handle_invite, queue_answered=self.adopt),
+            store=self.store, prompts_dir=prompts_dir, wall=self._clock.wall)
 
     # ------------------------------------------------------------------ where a call is
 
@@ -307,7 +395,7 @@ class QueueCalls:
           ``survey``."""
         if task.ended:
             return "ended"
-        if task.dialog is None and task.txn is not None:
+        if not task.answered and task.shell is not None:
             return "answering"
         flow = task.flow
         if self.acd.task_state(task.id) is TaskState.CONNECTED and task.agent_call is not None:
@@ -452,7 +540,9 @@ class QueueCalls:
 
     def handle_invite(self, txn: ServerTransaction, request: Request, caller: str,
                       queue: str) -> None:
-        """A new INVITE from extension ``caller`` for ``queue`` (100 Trying already sent)."""
+        """A new INVITE from extension ``caller`` for ``queue`` (100 Trying already sent):
+        the call shell answers it (488 without a usable offer: the agents are offered the
+        caller's codec) and the caller joins the queue once answered (`_answered`)."""
         call_id = request.call_id
         if not self._accepting:
             self._respond(txn, request, 503, "Shutting Down")
@@ -460,69 +550,40 @@ class QueueCalls:
         if call_id in self.tasks:
             self._respond(txn, request, 482, "Loop Detected")
             return
-        try:
-            offer = sdplib.SessionDescription.parse(request.body) if request.body else None
-        except Exception:  # noqa: BLE001
-            offer = None
-        if offer is None or media_params(offer) is None:
-            self._respond(txn, request, 488, "Not Acceptable Here")
-            return
         display = request.from_.display_name or caller
-        task = QueueTask(call_id, queue, caller, display, request, txn, txn.peer, new_tag(),
-                         offer=offer, wall_start=self._clock.wall(), engine=self.acd)
-        task.log = log.bind(call_id=call_id, caller=caller, queue=queue)
-        task.record_uid = self.records.open(call_id, caller, queue, task.wall_start)
+        task = self._task(call_id, queue, caller, display)
         self.tasks[call_id] = task
-        self._spawn(self._answer(task))
+        info = CallInfo(call_id, caller, display, queue, self._lang(task))
+        if not self.shell.start(txn, request, QueueCaller(self, task), info, "queue",
+                                offer_required=True, call_events=False, leg_label="q",
+                                answered=functools.partial(self._answered, task)):
+            task.ended = True
+            self.tasks.pop(call_id, None)
+            return
+        self.shell.record_contents(call_id, functools.partial(self._contents, task))
 
-    async def _answer(self, task: QueueTask) -> None:
-        try:
-            task.leg = await self.media.open_leg(f"{task.id}/q")
-        except Exception as exc:  # noqa: BLE001 - port range exhausted
-            task.log.error("no media port", error=str(exc))
-            self._reject(task, 503, "No Media Port")
-            return
-        if self.state(task) != "answering":
-            await self._close_leg(task.leg)  # cancelled meanwhile
-            return
-        assert task.invite is not None and task.offer is not None and task.txn is not None
-        # one codec in the answer: phones re-INVITE to lock a multi-codec answer (RFC 3264 §6.1)
-        first = media_params(task.offer)
-        answer = sdplib.create_answer(task.offer, task.leg.local_host, task.leg.local_port,
-                                      codecs=(first.codec,) if first else SUPPORTED_CODECS)
-        params = media_params(answer) if answer is not None else None
-        if answer is None or params is None:
-            self._reject(task, 488, "Not Acceptable Here")
-            await self._close_leg(task.leg)
-            return
-        offer_params = media_params(task.offer)
-        task.leg.set_remote(offer_params.address if offer_params else None,
-                            params.payload_type, params.codec, params.telephone_event_pt)
-        task.leg.on_dtmf(functools.partial(self._on_digit, task))
-        contact = self._contact(task.peer, task.queue)
-        resp = task.invite.create_response(200, to_tag=task.a_tag, headers=[
-            ("Contact", contact), ("Allow", INDIALOG_ALLOW)], body=bytes(answer))
-        resp.add("Content-Type", "application/sdp")
-        task.dialog = Dialog.create_uas(task.invite, resp)
-        task.policy = InDialogPolicy(task.dialog, answer, contact)
-        self.endpoint.send_response(task.txn, resp)
-        task.wall_answer = self._clock.wall()
-        self.records.answered(task.record_uid, task.wall_answer,
-                              [("caller", task.dialog, task.peer)])
+    def _task(self, call_id: str, queue: str, caller: str, display: str) -> QueueTask:
+        task = QueueTask(call_id, queue, caller, display, shell=self.shell, engine=self.acd)
+        task.log = log.bind(call_id=call_id, caller=caller, queue=queue)
+        return task
+
+    def _answered(self, task: QueueTask) -> None:
+        """The shell's 200 went out: the caller joins the queue."""
+        task.answered = True
         task.log.info("queue call answered")
         self._arrive(task, task.queue)
 
     def adopt_caller(self, call_id: str, queue: str, caller: str, dialog: Dialog,
-                     peer: Peer, leg: MediaLeg, invite: Request | None = None) -> bool:
+                     peer: Peer, leg: MediaLeg, invite: Request) -> bool:
         """A caller transferred into ``queue`` by the B2BUA (a REFER to a queue number,
-        softswitch.calls.transfer): already answered, its dialog ``call_id`` and media leg
-        now belong to this queue call, which starts waiting at once. False when the queue
-        does not exist or the switch is stopping (the transfer then fails with 404/503).
-        ``invite``: the INVITE of that dialog, kept like a caller's own (an application
-        destination or a park from the live API hands it on)."""
+        softswitch.calls.transfer) or sent there at a park timeout: already answered, its
+        dialog ``call_id`` and media leg now belong to this queue call (on the call shell,
+        with a CDR row of its own from now), which starts waiting at once. False when the
+        queue does not exist or the switch is stopping (the transfer then fails with
+        404/503). ``invite``: the INVITE of that dialog (an application destination or a
+        park from the live API hands it on)."""
         if queue not in self.queues or not self._accepting or call_id in self.tasks:
             return False
-        wall = self._clock.wall()
         # its in-dialog requests get the one policy's answers from now on (the dialog ends
         # here), with our SDP as the leg now has it
         sdp = sdplib.create_offer(leg.local_host, leg.local_port,
@@ -530,15 +591,40 @@ class QueueCalls:
                                   telephone_event=True)
         policy = InDialogPolicy(dialog, sdp, local_contact(self.endpoint, peer.transport,
                                                            queue))
-        task = QueueTask(call_id, queue, caller, caller, invite=invite, peer=peer,
-                         a_tag=dialog.local_tag, dialog=dialog, leg=leg, wall_start=wall,
-                         wall_answer=wall, policy=policy, engine=self.acd)
-        task.log = log.bind(call_id=call_id, caller=caller, queue=queue)
-        task.record_uid = self.records.open(call_id, caller, queue, wall)
-        self.records.answered(task.record_uid, wall, [("caller", dialog, peer)])
+        if not self._adopt(call_id, caller, caller, invite, dialog, policy, peer, leg,
+                           dialog.local_tag, queue):
+            return False
+        self.tasks[call_id].log.info("caller transferred into the queue")
+        return True
+
+    def adopt(self, call_id: str, caller: str, display: str, invite: Request,
+              dialog: Dialog, policy: InDialogPolicy, peer: Peer, leg: MediaLeg, tag: str,
+              queue: str) -> bool:
+        """An answered caller an application routes to ``queue`` (softswitch.apps.shell
+        `Handoff.queue_answered`): it joins the queue with its dialog, in-dialog policy and
+        media leg (a new CDR row: the application's ended with "routed to queue")."""
+        if not self._accepting or queue not in self.queues or call_id in self.tasks:
+            return False
+        if not self._adopt(call_id, caller, display, invite, dialog, policy, peer, leg, tag,
+                           queue):
+            return False
+        self.tasks[call_id].log.info("caller joined the queue from an application")
+        return True
+
+    def _adopt(self, call_id: str, caller: str, display: str, invite: Request,
+               dialog: Dialog, policy: InDialogPolicy, peer: Peer, leg: MediaLeg, tag: str,
+               queue: str) -> bool:
+        task = self._task(call_id, queue, caller, display)
+        task.answered = True
         self.tasks[call_id] = task
-        leg.on_dtmf(functools.partial(self._on_digit, task))
-        task.log.info("caller transferred into the queue")
+        info = CallInfo(call_id, caller, display, queue, self._lang(task))
+        self.shell.adopt(info=info, invite=invite, peer=peer, tag=tag, dialog=dialog,
+                         policy=policy, leg=leg, flow=QueueCaller(self, task), kind="queue",
+                         recorded=True, call_events=False)
+        if not self.shell.record_contents(call_id, functools.partial(self._contents, task)):
+            task.ended = True  # never: the shell runs what it adopted
+            self.tasks.pop(call_id, None)
+            return False
         self._arrive(task, queue)
         return True
 
@@ -552,45 +638,38 @@ class QueueCalls:
             wall_clock=dt.datetime.fromtimestamp(self._clock.wall(), dt.UTC)))
 
     def handle_ack(self, request: Request) -> None:
-        """ACK of our 2xx: nothing to do, unless it carries the caller's answer to the offer
-        of our 200 to a re-INVITE without SDP (softswitch.apps.indialog)."""
-        task = self.tasks.get(request.call_id)
-        if task is None:
-            call = self._calls.get(request.call_id)
-            policy = call.policy() if call is not None else None
-            ack = policy.handle_ack(request) if call is not None and policy is not None \
-                else None
-            if call is not None and ack is not None:
-                if call.leg is not None and not call.leg.closed:
-                    apply_media(call.leg, ack.media)
-                if ack.held is not None:
-                    self._outbound_hold(call, ack.held)
+        """ACK of our 2xx: the caller's go to the call shell (the answer to the offer of
+        our 200 to a re-INVITE without SDP, softswitch.apps.indialog); a called party's
+        carries its answer to ours."""
+        if request.call_id in self.tasks:
+            self.shell.handle_ack(request)
             return
-        if task.policy is None:
-            return
-        outcome = task.policy.handle_ack(request)
-        if outcome is not None and task.leg is not None and not task.leg.closed:
-            apply_media(task.leg, outcome.media)
-            self._hold_changed(task, "caller", task.policy.held)
+        call = self._calls.get(request.call_id)
+        policy = call.policy() if call is not None else None
+        ack = policy.handle_ack(request) if call is not None and policy is not None \
+            else None
+        if call is not None and ack is not None:
+            if call.leg is not None and not call.leg.closed:
+                apply_media(call.leg, ack.media)
+            if ack.held is not None:
+                self._outbound_hold(call, ack.held)
 
     def handle_cancel(self, invite_txn: ServerTransaction) -> bool:
-        """CANCEL of a queue INVITE we have not answered yet (the media leg is opening)."""
-        task = self.tasks.get(getattr(invite_txn, "call_id", None) or "")
-        if task is None:
+        """CANCEL of a queue INVITE: the call shell answers it (487 while still answering;
+        the caller's flow hears the hang-up, `_caller_ended`)."""
+        if (getattr(invite_txn, "call_id", None) or "") not in self.tasks:
             return False
-        if task.txn is not invite_txn:
-            return False
-        if self.state(task) == "answering":
-            task.log.info("caller cancelled")
-            self._reject(task, 487, "Request Terminated")
-        return True
+        return self.shell.handle_cancel(invite_txn)
 
     def handle_in_dialog(self, txn: ServerTransaction, request: Request) -> None:
+        """The caller's requests are the call shell's (one in-dialog policy; its effects on
+        a connected call reach the queue through `_PartyHooks`: INFO relayed to the agent,
+        hold counted, §8.2); those of the parties the switch called are answered here by the
+        same policy in the switch's dialog with them (`_outbound_request`)."""
         call_id = request.call_id
         method = request.method
-        task = self.tasks.get(call_id)
-        if task is not None:
-            self._caller_request(task, txn, request)
+        if call_id in self.tasks:
+            self.shell.handle_in_dialog(txn, request)
             return
         call = self._calls.get(call_id)
         policy = call.policy() if call is not None else None
@@ -638,44 +717,10 @@ class QueueCalls:
                 target = task.agent_call
             else:
                 target = None
-                if task.dialog is not None and task.peer is not None and task.leg is not None:
-                    self.endpoint.send_request(task.dialog.create_request(
-                        "INFO", body=request.body, content_type=request.content_type),
-                        task.peer)
+                self.shell.send_info(task.id, request.body, request.content_type)
         if target is not None and target.state == "answered":
             self.dialer.send_in_dialog(target, "INFO", body=request.body,
                                        content_type=request.content_type)
-
-    def _caller_request(self, task: QueueTask, txn: ServerTransaction, request: Request) -> None:
-        """The caller's in-dialog request. The caller talks to the switch (a self-answered
-        call) until an agent answers, so the one policy of softswitch.apps.indialog
-        answers every request, then and later: the same answers as echo, feature codes
-        and the other applications. Once connected the call is a bridge, and the policy's
-        effects go on to the agent: a key press (INFO) is relayed to the agent's phone,
-        hold is the caller holding the agent (the report counts hold time, §8.2), and the
-        caller's leg is re-pointed by the policy's answer (the agent's phone needs no
-        re-INVITE: the media is anchored at the switch). The agent's leg is the switch's
-        own UAC dialog, answered by the same policy (`_outbound_request`)."""
-        if task.policy is None:  # not answered yet (or already forgotten)
-            self.endpoint.send_response(txn, unknown_dialog(request))
-            return
-        outcome = task.policy.handle_request(request, self.clock())
-        self.endpoint.send_response(txn, outcome.response)
-        if outcome.ends_call:
-            task.log.info("caller hung up", mode=self.state(task))
-            self._caller_gone(task)
-            return
-        leg = task.leg
-        if outcome.media is not None and leg is not None and not leg.closed:
-            apply_media(leg, outcome.media)
-            self._hold_changed(task, "caller", task.policy.held)
-        if outcome.digit is not None:
-            if self.state(task) == "connected":
-                self._relay_info(task, request)
-            elif leg is not None and not leg.closed:
-                with contextlib.suppress(Exception):  # the policy parsed it already
-                    leg.receive_info_dtmf(request.content_type or "",
-                                          request.body.decode("utf-8", "replace"))
 
     # ------------------------------------------------------------------ commands
 
@@ -717,23 +762,39 @@ class QueueCalls:
         q = self.queues.get(task.queue)
         return q.prompts.language if q else "en"
 
-    # -- the caller's flow (softswitch.queue.flow) and its actions on the caller's leg
+    # -- the caller's flow (softswitch.queue.flow), run by the call shell
 
     def _run(self, task: QueueTask, outputs: Sequence[QueueOutput]) -> None:
-        """Carry out what the caller's flow returned, in order, then re-arm its timer."""
-        for out in outputs:
-            try:
-                self._do(task, out)
-            except Exception as exc:  # noqa: BLE001 - one bad action must not stop the rest
-                task.log.error("queue caller action failed", action=type(out).__name__,
-                               error=repr(exc))
-        self._arm_flow(task)
+        """Hand what the caller's flow returned to the call shell, which carries it out on
+        the caller's call in order (behind actions still running; dropped once the call has
+        ended). Inside one of the flow's own inputs (`QueueCaller`) the outputs join that
+        input's actions instead, in the order the flow and the engine gave them."""
+        if task.collect is not None:
+            task.collect.extend(self._expand(task, outputs))
+            return
+        self.shell.feed(task.id, lambda now: self._expand(task, outputs))
 
-    def _do(self, task: QueueTask, out: QueueOutput) -> None:
+    def _expand(self, task: QueueTask, outputs: Sequence[QueueOutput]) -> list[Action]:
+        """The queue's part of the flow's outputs, in order: the engine's inputs are fed
+        (commands for this caller that the engine answers with join ``collect`` at their
+        place), `RouteTo` goes to `_route`, `Hangup` records who ended the call; the rest are
+        the shell's actions."""
+        outer, task.collect = task.collect, []
+        try:
+            for out in outputs:
+                try:
+                    self._queue_output(task, out)
+                except Exception as exc:  # noqa: BLE001 - one bad output must not stop the rest
+                    task.log.error("queue caller action failed", action=type(out).__name__,
+                                   error=repr(exc))
+            return task.collect
+        finally:
+            task.collect = outer
+
+    def _queue_output(self, task: QueueTask, out: QueueOutput) -> None:
+        assert task.collect is not None
         now = self.clock()
-        if isinstance(out, Publish):
-            self.events.publish(out.event)
-        elif isinstance(out, KeyToAcd):
+        if isinstance(out, KeyToAcd):
             if task.in_engine:
                 self._feed(self.acd.handle_key_pressed, task.id, out.digit)
         elif isinstance(out, CallbackNumberToAcd):
@@ -743,62 +804,24 @@ class QueueCalls:
         elif isinstance(out, JoinPromptFinished):
             if task.in_engine and self.state(task) == "waiting":
                 self._feed(self.acd.handle_join_prompt_finished, task.id)
-        elif isinstance(out, Play):
-            pb = self._play(task, list(out.parts), task.flow.language)
-            if pb is not None:
-                task.plays[out.play_id] = pb
-            self._spawn(self._playback_done(task, out.play_id, pb))
-        elif isinstance(out, StopPlayback):
-            pb = task.plays.get(out.play_id)
-            if pb is not None:
-                pb.stop()
-        elif isinstance(out, Music):
-            if task.leg is not None and not task.leg.closed:
-                if out.name is None:
-                    self.media.detach_moh(task.leg)
-                else:
-                    self._attach_music(task.leg, out.name)
-        elif isinstance(out, Hangup):
-            if self.state(task) == "callback":
-                self._bye_caller(task)
-            else:
-                self._end_caller(task)
-        elif isinstance(out, SetLanguage):
-            pass  # the flow plays in its language (task.flow.language)
         elif isinstance(out, RouteTo):
             self._spawn(self._route(task, out.destination))
+        elif isinstance(out, Hangup):
+            # the flow's goodbye ended: a registered callback keeps the caller's place
+            if task.end_cause is None:
+                task.end_side, task.end_cause = "switch", \
+                    f"switch hung up ({self.state(task)})"
+            task.collect.append(out)
         else:
-            task.log.warning("queue caller action not supported", action=type(out).__name__)
-
-    async def _playback_done(self, task: QueueTask, play_id: int,
-                             pb: Playback | None) -> None:
-        outcome = await pb if pb is not None else PlaybackOutcome.FINISHED
-        if task.plays.get(play_id) is pb:
-            task.plays.pop(play_id, None)
-        if not task.ended:
-            self._run(task, task.flow.handle_playback_done(
-                play_id, outcome is not PlaybackOutcome.FINISHED, self.clock()))
-
-    def _arm_flow(self, task: QueueTask) -> None:
-        if task.flow_timer is not None:
-            task.flow_timer.cancel()
-            task.flow_timer = None
-        deadline = task.flow.next_deadline()
-        if deadline is not None and not task.ended:
-            task.flow_timer = self._clock.call_at(deadline, self._flow_timer, task)
-
-    def _flow_timer(self, task: QueueTask) -> None:
-        task.flow_timer = None
-        if not task.ended:
-            self._run(task, task.flow.handle_timer(self.clock()))
+            task.collect.append(out)
 
     def _play(self, task: QueueTask, parts: Sequence[Part], lang: str,
-              leg: MediaLeg | None = None) -> Playback | None:
-        """Play ``parts`` on ``leg`` (the caller's by default): prompt names resolved as
-        configured prompts are (softswitch.queue.announce.resolve_prompt), word lists from
-        the library; a part found nowhere is logged and skipped."""
-        leg = leg or task.leg
-        if leg is None or leg.closed or not parts:
+              leg: MediaLeg) -> Playback | None:
+        """Play ``parts`` on the leg of a party the queue called (the agent's announcement,
+        "please hold" to a callback's agent): prompt names resolved as configured prompts
+        are (softswitch.queue.announce.resolve_prompt), word lists from the library; a part
+        found nowhere is logged and skipped. The caller's prompts are the shell's (`Play`)."""
+        if leg.closed or not parts:
             return None
         items: list[Part] = []
         for part in parts:
@@ -817,23 +840,13 @@ class QueueCalls:
         except Exception as exc:  # noqa: BLE001 - a missing prompt is logged, not fatal
             task.log.warning("prompt not available", parts=repr(parts), error=str(exc))
             return None
-        pb = self.media.play(leg, seq)
-        if leg is task.leg:
-            task.playback = pb
-        return pb
+        return self.media.play(leg, seq)
 
     def _prompt(self, name: str, lang: str) -> Prompt | None:
         return resolve_prompt(self.media.prompts, name, lang, self.prompts_dir)
 
     def _attach_music(self, leg: MediaLeg, name: str) -> None:
         attach_music(self.media, leg, name)
-
-    def _on_digit(self, task: QueueTask, digit: DtmfDigit) -> None:
-        d = digit.digit
-        task.log.info("caller pressed a key", key=d, source=str(digit.source),
-                      mode=self.state(task))
-        if not task.ended:
-            self._run(task, task.flow.handle_digit(d, self.clock()))
 
     # -- agents
 
@@ -921,17 +934,18 @@ class QueueCalls:
 
     def _connect(self, task: QueueTask, cmd: Connect) -> None:
         call = task.offers.pop(cmd.agent, None)
-        if call is None or task.leg is None or call.leg is None:
+        caller_leg = task.leg
+        if call is None or caller_leg is None or call.leg is None:
             task.log.error("connect without an answered agent", agent=cmd.agent)
             return
         task.agent = cmd.agent
         task.agent_call = call
-        self.records.leg_confirmed(task.record_uid, "agent", call.dialog, call.peer)
-        leg, agent_leg = task.leg, call.leg
-        self.media.detach_moh(leg)
-        self.media.bridge(leg, agent_leg)
+        if call.dialog is not None and call.peer is not None:
+            self.shell.confirm_leg(task.id, "agent", call.dialog, call.peer)
+        agent_leg = call.leg
+        self._bridge(task, agent_leg)
         if self.recordings is not None:  # caller left, agent right, answer to hang-up
-            task.recording = self.recordings.start("queue", task.id, leg, agent_leg,
+            task.recording = self.recordings.start("queue", task.id, caller_leg, agent_leg,
                                                    queue=task.queue, at=self.clock())
         lang = self._lang(task)
         agent_parts: list[Part] = []
@@ -949,8 +963,25 @@ class QueueCalls:
         # the caller's side: the queue's prompts and music stop, the ID is said to them
         self._run(task, task.flow.handle_connected(cmd.agent, id_words, self.clock()))
         if agent_parts:
-            self._play(task, agent_parts, lang, leg=agent_leg)
+            self._play(task, agent_parts, lang, agent_leg)
         task.log.info("caller connected to agent", agent=cmd.agent)
+
+    def _bridge(self, task: QueueTask, far: MediaLeg) -> bool:
+        """The caller's call on the shell is connected to ``far`` (the agent's leg, a
+        transfer target's, a picker's): music and prompts stop, the relay joins the legs,
+        the caller's hold and INFO reach the queue (`_PartyHooks`)."""
+        self._unbridge(task)
+        bridge = task.flow.next_id()
+        if not self.shell.connect(task.id, bridge, far, _PartyHooks(self, task)):
+            return False
+        task.bridge = bridge
+        return True
+
+    def _unbridge(self, task: QueueTask) -> None:
+        """Part the caller from the far party of `_bridge` (it is left open: the queue's)."""
+        if task.bridge is not None:
+            bridge, task.bridge = task.bridge, None
+            self.shell.disconnect(task.id, bridge)
 
     def _hold_changed(self, task: QueueTask, party: str, held: bool) -> None:
         """Hold of a connected call by ``party`` ("callee": the agent, or "caller") begins
@@ -1013,6 +1044,7 @@ class QueueCalls:
         if state == "connected" and call is task.agent_call:
             task.log.info("agent hung up", agent=task.agent)
             self._feed(self.acd.handle_call_ended, task.id)
+            self._unbridge(task)
             q = self.queues.get(task.queue)
             survey = getattr(q, "satisfaction_survey", None) if q else None
             if survey is not None and task.leg is not None and not task.leg.closed:
@@ -1038,10 +1070,7 @@ class QueueCalls:
         """§9.6: the caller leaves the agent's bridge and rates the call (the flow's
         survey: softswitch.queue.flow). A configured prompt found nowhere (a file removed
         since the check) falls back to the system prompts."""
-        assert task.leg is not None
-        if task.agent_call is not None and task.agent_call.leg is not None:
-            with contextlib.suppress(Exception):
-                self.media.unbridge(task.leg, task.agent_call.leg)
+        self._unbridge(task)
         lang = self._lang(task)
         plan = SurveyPlan(prompt if self._prompt(prompt, lang) is not None else "survey-question",
                           end_prompt if end_prompt and self._prompt(end_prompt, lang) else None,
@@ -1085,7 +1114,7 @@ class QueueCalls:
             return
         task.log.info("calling the callback customer", number=number, agent=cmd.agent)
         if call.leg is not None:
-            self._play(task, ["please-hold"], self._lang(task), leg=call.leg)
+            self._play(task, ["please-hold"], self._lang(task), call.leg)
         q = self.queues.get(task.queue)
         self._spawn(self._dial_customer_start(task, number, targets, q.name if q else ""))
 
@@ -1177,7 +1206,7 @@ class QueueCalls:
         task = QueueTask(task_id, queue, caller, caller, engine=self.acd,
                          flow=QueueFlow(queue=queue, caller=caller, phase=Phase.ENDED,
                                         keep_place=True),
-                         callback_number=number, cdr_written=True)
+                         callback_number=number)
         task.log = log.bind(call_id=task_id, caller=caller, queue=queue, restored=True)
         self.tasks[task_id] = task
 
@@ -1217,48 +1246,27 @@ class QueueCalls:
             self._goodbye(task, ["goodbye"])
 
     def _to_application(self, task: QueueTask, route: Route) -> bool:
-        """Hand the answered caller (dialog, policy and media leg) to the call shell, which
-        runs the destination's application (a prompt, an IVR, voicemail, ...) or connects
-        the caller to an external number. The queue's CDR row ends here."""
-        if self.apps is None or task.leg is None or task.dialog is None \
-                or task.policy is None or task.invite is None or task.peer is None:
-            return False
+        """The answered caller goes on, on the same call of the shell, with the
+        destination's application (a prompt, an IVR, voicemail, ...) or connected to an
+        external number; the call's CDR row goes on too (callee: the queue, with the
+        recording of an agent conversation that came before)."""
         from softswitch.apps.connect import ConnectFlow
-        from softswitch.apps.flow import CallInfo
+        from softswitch.apps.shell import RecordContents
 
         if isinstance(route, FlowRoute):
-            flow, kind = route.factory(), route.type.value
+            flow: Flow = route.factory()
+            kind = route.type.value
         elif isinstance(route, ExternalRoute):
-            flow, kind = ConnectFlow(route.number, self.apps.ring_timeout), "external"
+            flow, kind = ConnectFlow(route.number, self.shell.ring_timeout), "external"
         else:
             return False
-        self.media.detach_moh(task.leg)
-        if task.playback is not None:
-            task.playback.stop()
-        self._write_cdr(task, "switch", f"routed to {kind}", 200)
-        info = CallInfo(task.id, task.caller, task.caller_display, task.queue, self._lang(task))
-        self.apps.adopt(info=info, invite=task.invite, peer=task.peer, tag=task.a_tag,
-                        dialog=task.dialog, policy=task.policy, leg=task.leg, flow=flow,
-                        kind=kind)
-        task.leg = None  # the shell's now
-        self._release(task)
-        return True
-
-    def adopt(self, call_id: str, caller: str, display: str, invite: Request,
-              dialog: Dialog, policy: InDialogPolicy, peer: Peer, leg: MediaLeg, tag: str,
-              queue: str) -> bool:
-        """An answered caller an application routes to ``queue`` (softswitch.apps.shell):
-        it joins the queue with its dialog, in-dialog policy and media leg."""
-        if not self._accepting or queue not in self.queues or call_id in self.tasks:
+        if self.recordings is not None:
+            self.recordings.stop(task.id)
+        contents = RecordContents(callee=task.queue, recording=task.recording)
+        if not self.shell.divert(task.id, flow, kind, lambda cause: contents):
             return False
-        task = QueueTask(call_id, queue, caller, display, invite, None, peer, tag,
-                         dialog=dialog, leg=leg, policy=policy, engine=self.acd)
-        task.log = log.bind(call_id=call_id, caller=caller, queue=queue)
-        task.wall_answer = self._clock.wall()
-        self.tasks[call_id] = task
-        leg.on_dtmf(functools.partial(self._on_digit, task))
-        task.log.info("caller joined the queue from an application")
-        self._arrive(task, queue)
+        task.log.info("caller sent to an application", application=kind)
+        self._release(task)
         return True
 
     async def _transfer(self, task: QueueTask, number: str) -> None:
@@ -1279,16 +1287,14 @@ class QueueCalls:
 
     def _transfer_answered(self, call: OutboundCall) -> None:
         task = _task_of(call)
-        if self.state(task) != "transferring" or task.leg is None or call.leg is None:
+        caller_leg = task.leg
+        if self.state(task) != "transferring" or caller_leg is None or call.leg is None \
+                or not self._bridge(task, call.leg):
             self._drop_outbound(call)
             return
-        self.media.detach_moh(task.leg)
-        if task.playback is not None:
-            task.playback.stop()
-        self.media.bridge(task.leg, call.leg)
         if self.recordings is not None:  # an extension call now: the CDR carries the path
-            task.recording = self.recordings.start("extension", task.id, task.leg, call.leg,
-                                                   at=self.clock())
+            task.recording = self.recordings.start("extension", task.id, caller_leg,
+                                                   call.leg, at=self.clock())
         task.log.info("caller transferred", target=call.number)
 
     def _transfer_failed(self, call: OutboundCall, status: int) -> None:
@@ -1299,69 +1305,58 @@ class QueueCalls:
         if self.state(task) == "transferring":
             self._goodbye(task, ["goodbye"])
 
-    # -- the end of the caller's leg
+    # -- the end of the caller's call
 
     def _goodbye(self, task: QueueTask, parts: list[PromptPart]) -> None:
         """A last prompt, then BYE (the flow's goodbye: softswitch.queue.flow)."""
         self._run(task, task.flow.goodbye(parts, self.clock()))
 
-    def _write_cdr(self, task: QueueTask, side: str, cause: str, code: int | None) -> None:
-        """The caller's call detail record (callee = the queue number), once, when the
-        caller's leg ends; the agent's leg statistics go in ``callee_rtp``."""
-        if task.cdr_written:
-            return
-        task.cdr_written = True
+    def _contents(self, task: QueueTask, cause: str) -> RecordContents:
+        """The queue's part of the caller's CDR row (callee = the queue number), asked by
+        the shell when the caller's call ends (or leaves the queue for a parking lot): the
+        recording is finished before the row; the agent's leg statistics go in
+        ``callee_rtp``; who ended it and why, when the switch did."""
+        from softswitch.apps.shell import RecordContents
+
         if self.recordings is not None:
             self.recordings.stop(task.id)  # the WAV is complete before the row
-        if self.store is None:
-            return
-        from softswitch.store.records import CallRecord
-
         agent_leg = task.agent_call.leg if task.agent_call is not None else None
-        record = CallRecord(
-            task.id, task.caller, task.queue, task.wall_start, task.wall_answer, self._clock.wall(),
-            "ANSWERED" if task.wall_answer is not None else
-            "CANCELLED" if code == 487 else "FAILED", side, cause, code,
-            dict(task.leg.stats) if task.leg is not None else None,
-            dict(agent_leg.stats) if agent_leg is not None else None, task.recording)
-        self.records.complete(task.record_uid, record)
-
-    def _bye_caller(self, task: QueueTask, side: str = "switch", cause: str = "") -> None:
-        if task.dialog is not None and task.peer is not None and task.leg is not None:
-            self._write_cdr(task, side, cause or f"switch hung up ({self.state(task)})", 200)
-            self.endpoint.send_request(task.dialog.create_request("BYE"), task.peer)
-        if task.leg is not None:
-            self._spawn(self._close_leg(task.leg))
-        task.leg = None
-        self._flow_ended(task)
-
-    def _flow_ended(self, task: QueueTask) -> None:
-        """The caller's leg is gone: its flow hears the hang-up, its timer stops."""
-        if task.flow.phase is not Phase.ENDED:
-            task.flow.handle_hangup(self.clock())
-        if task.flow_timer is not None:
-            task.flow_timer.cancel()
-            task.flow_timer = None
+        return RecordContents(callee_rtp=dict(agent_leg.stats) if agent_leg is not None
+                              else None, recording=task.recording, cause=task.end_cause,
+                              side=task.end_side, callee=task.queue)
 
     def _end_caller(self, task: QueueTask, side: str = "switch", cause: str = "") -> None:
-        """The switch ends the caller's call (BYE) and everything hanging on it."""
+        """The switch ends the caller's call (BYE) and everything hanging on it
+        (`_caller_ended` once the shell has sent the BYE)."""
         if task.ended:
             return
-        self._bye_caller(task, side, cause)
-        self._release(task)
+        task.end_side = side
+        task.end_cause = cause or f"switch hung up ({self.state(task)})"
+        self._run(task, [Hangup(task.end_cause)])
+        if task.leg is None and not task.ended:  # the shell runs no call for it any more
+            self._release(task)
 
-    def _caller_gone(self, task: QueueTask) -> None:
-        """BYE from the caller."""
+    def _caller_ended(self, task: QueueTask) -> None:
+        """The caller's call on the shell ended: the caller hung up (BYE, CANCEL) or the
+        switch did (`Hangup`: `end_cause` is set). A registered callback keeps its place in
+        the ACD; a caller waiting or talking leaves the engine (a hang-up while waiting is
+        abandoned, §8.2); the parties rung or called for it are dropped."""
+        if task.ended:
+            return
         state = self.state(task)
-        self._write_cdr(task, "caller", f"BYE ({state})", 200)
-        if task.leg is not None:
-            self._spawn(self._close_leg(task.leg))
-            task.leg = None
-        self._flow_ended(task)
+        if task.flow.phase is not Phase.ENDED:
+            task.flow.handle_hangup(self.clock())
+        if state == "answering":  # CANCEL, or refused while answering: never in the queue
+            task.ended = True
+            self.tasks.pop(task.id, None)
+            return
+        if task.end_cause is None:
+            task.log.info("caller hung up", mode=state)
+            task.end_side, task.end_cause = "caller", f"BYE ({state})"
+            if task.in_engine and state in ("waiting", "collecting", "connected"):
+                self._feed(self.acd.handle_task_left, task.id)
         if state == "callback":
             return  # the place is kept; the ACD still holds the request
-        if task.in_engine and state in ("waiting", "collecting", "connected"):
-            self._feed(self.acd.handle_task_left, task.id)
         self._release(task)
 
     def _release(self, task: QueueTask) -> None:
@@ -1378,10 +1373,8 @@ class QueueCalls:
     def _forget(self, task: QueueTask) -> None:
         task.ended = True
         self._api_task_ended(task)
-        self._flow_ended(task)
-        if task.leg is not None:
-            self._spawn(self._close_leg(task.leg))
-            task.leg = None
+        if task.flow.phase is not Phase.ENDED:
+            task.flow.handle_hangup(self.clock())
         # keep the index a little for retransmitted BYEs, then forget
         self._clock.call_later(32.0 if self._accepting else 0.0, self._drop_index, task)
 
@@ -1398,12 +1391,11 @@ class QueueCalls:
         task.agent_call = task.other_call = None
 
     def _reject(self, task: QueueTask, status: int, reason: str) -> None:
-        if task.invite is not None and task.txn is not None \
-                and self.state(task) == "answering":
-            self._respond(task.txn, task.invite, status, reason, to_tag=task.a_tag)
-            self._write_cdr(task, "caller" if status == 487 else "switch", reason, status)
+        """Refuse a caller the shell is still answering (404 after a reload removed the
+        queue, 480 from the live API, 503 at shutdown)."""
         task.ended = True
         self.tasks.pop(task.id, None)
+        self.shell.reject(task.id, status, reason)
 
     async def _close_leg(self, leg: MediaLeg | None) -> None:
         if leg is not None:
@@ -1459,7 +1451,7 @@ class QueueCalls:
                 self._reject(task, 503, "Service Unavailable")
                 continue
             if task.leg is not None and not task.ended:
-                self._bye_caller(task)
+                self._end_caller(task)
             for call in [*task.offers.values(), task.agent_call, task.other_call]:
                 if call is not None:
                     self._drop_outbound(call)
@@ -1511,41 +1503,34 @@ class QueueCalls:
         if task.agent_call is not None:
             if self.recordings is not None:
                 self.recordings.stop(task.id)
+            self._unbridge(task)
             self._drop_outbound(task.agent_call)
             task.agent_call = None
         self._run(task, task.flow.handle_route(destination, False, self.clock()))
 
     def api_release_caller(self, task: QueueTask, cause: str) -> End | None:
-        """§4.5: an answered queue call's caller leaves this controller with its dialog and
-        media leg, as an `End` (softswitch.calls.transfer) for the B2BUA's parking lot
-        (softswitch.web.callops park). The agent's call ends as if the agent had hung up
-        (BYE; the ACD's call end: talk time up to now, then wrap-up), the queue's CDR row
-        ends ANSWERED with ``cause``, monitoring ends, and the task is forgotten at once:
-        the caller's next in-dialog request already reaches its new owner. None when the
-        call is not (or no longer) an answered caller's (nothing changes then)."""
-        if self.state(task) != "connected" or task.leg is None or task.leg.closed \
-                or task.dialog is None or task.peer is None or task.policy is None \
-                or task.invite is None:
+        """§4.5: an answered queue call's caller leaves the queue with its dialog and
+        media leg (the call shell's `release`), as an `End` (softswitch.calls.transfer) for
+        the B2BUA's parking lot (softswitch.web.callops park). The agent's call ends as if
+        the agent had hung up (BYE; the ACD's call end: talk time up to now, then wrap-up),
+        the queue's CDR row ends ANSWERED with ``cause``, monitoring ends, and the task is
+        forgotten at once: the caller's next in-dialog request already reaches its new
+        owner. None when the call is not (or no longer) an answered caller's (nothing
+        changes then)."""
+        if self.state(task) != "connected" or task.leg is None or task.leg.closed:
             return None
-        from softswitch.calls.transfer import End
-
-        leg, dialog, peer, invite = task.leg, task.dialog, task.peer, task.invite
-        origin = copy.copy(task.policy.local_sdp.origin)
         if task.in_engine:
             self._feed(self.acd.handle_call_ended, task.id)
-        agent_call = task.agent_call
-        if agent_call is not None and agent_call.leg is not None:
-            with contextlib.suppress(Exception):
-                self.media.unbridge(leg, agent_call.leg)
-        self._write_cdr(task, "callee", cause, 200)  # the recording stops with it
-        if agent_call is not None:
-            self._drop_outbound(agent_call)
+        task.end_side, task.end_cause = "callee", cause
+        task.bridge = None  # the shell parts the legs as the caller leaves it
+        end = self.shell.release(task.id, cause)  # the row is written (recording stopped)
+        if task.agent_call is not None:
+            self._drop_outbound(task.agent_call)
         task.log.info("caller handed over", cause=cause, agent=task.agent)
-        task.leg = None  # the new owner's now: neither closed nor sent BYE here
         self._forget(task)
         if self.tasks.get(task.id) is task:
             del self.tasks[task.id]
-        return End(task.caller, dialog, peer, leg, origin, invite)
+        return end
 
     def api_waiting(self, task: QueueTask) -> bool:
         """The call still waits in its queue (ringing agents or not): a panel pickup may
@@ -1560,18 +1545,18 @@ class QueueCalls:
         the two are bridged as an extension destination's transfer is (``call`` is the
         task's transfer target from now on: its BYE, hold and the caller's BYE follow
         that path). False, and nothing changes, when the call no longer waits."""
-        if not self.api_waiting(task) or call.leg is None or call.leg.closed:
+        caller_leg = task.leg
+        if not self.api_waiting(task) or caller_leg is None or call.leg is None \
+                or call.leg.closed:
             return False
-        assert task.leg is not None
         self._feed(self.acd.handle_task_removed, task.id)
         self._run(task, task.flow.handle_connected(call.number, [], self.clock()))
         task.other_call = call  # no agent: transferring
         call.owner = task
-        self.media.detach_moh(task.leg)
-        self.media.bridge(task.leg, call.leg)
+        self._bridge(task, call.leg)
         if self.recordings is not None:  # an extension call now: the CDR carries the path
-            task.recording = self.recordings.start("extension", task.id, task.leg, call.leg,
-                                                   at=self.clock())
+            task.recording = self.recordings.start("extension", task.id, caller_leg,
+                                                   call.leg, at=self.clock())
         task.log.info("caller picked up", by=call.number)
         return True
 

@@ -16,11 +16,8 @@ from typing import Protocol
 from media import MediaLeg
 from media.engine import MusicStream, Playback, Recording
 from media.player import FrameSource, PromptLibrary
-from softswitch.apps.flow import CallInfo, Flow
-from softswitch.apps.indialog import InDialogPolicy
 from softswitch.registrar import Binding
 from softswitch.sip import Request, Response
-from softswitch.sip.dialog import Dialog
 from softswitch.sip.endpoint import OutgoingRequest, ResponseCallback
 from softswitch.sip.transaction import Peer, ServerTransaction
 from softswitch.trunks import TrunkTarget
@@ -74,11 +71,3 @@ class CallMedia(Media, Protocol):
 class Registrar(Protocol):
     def targets(self, aor: str, now: float) -> list[Binding]: ...
 
-
-class Applications(Protocol):
-    """The call shell, for callers the queue hands to an application destination."""
-
-    ring_timeout: float
-
-    def adopt(self, *, info: CallInfo, invite: Request, peer: Peer, tag: str, dialog: Dialog,
-              policy: InDialogPolicy, leg: MediaLeg, flow: Flow, kind: str) -> None: ...

@@ -157,7 +157,7 @@ class Ext:
 
 
 def make(queues: list[dict[str, Any]], *, registered: tuple[str, ...] = ("2000", "2001"),
-         trunks: TrunkRouter | None = None
+         trunks: TrunkRouter | None = None, store: Any = None
          ) -> tuple[QueueCalls, Endpoint, Media, Registrar, VirtualClock, list[Any]]:
     exts = {n: Ext(n, agent_id=f"{n[-1]}7") for n in ("2000", "2001", "3000", "3001", "30010")}
     config = parse_acd_config({"queues": queues}, extensions=list(exts))
@@ -175,7 +175,7 @@ def make(queues: list[dict[str, Any]], *, registered: tuple[str, ...] = ("2000",
         registrar.add(ext, 7000 + i)
     qc = QueueCalls(acd_config=config, endpoint=endpoint, media=media, registrar=registrar,
                     events=bus, domain="127.0.0.1", user_agent="test", extensions=exts,
-                    clock=clock, trunks=trunks,
+                    clock=clock, trunks=trunks, store=store,
                     destinations=DestinationRouter(switch_config))
     qc.sync_registrations()
     return qc, endpoint, media, registrar, clock, events
@@ -983,3 +983,108 @@ async def test_state_is_read_from_the_flow_the_engine_and_the_parties() -> None:
     await settle()
     assert qc.state(qc.tasks[other]) == "ending"
     assert not qc.tasks[other].in_engine  # the key press took it out of the queue
+
+
+# ------------------------------------------------------------------ on the call shell
+
+
+async def test_queue_callers_run_on_the_call_shell_with_its_one_in_dialog_policy() -> None:
+    """Issue 15: a queue caller is a call of the call shell (softswitch.apps.shell), so the
+    same in-dialog request gets the same answer from a queue caller as from any other call
+    the switch answers itself (here a prompt): one policy, not one per owner."""
+    from softswitch.apps.flow import CallInfo
+    from softswitch.apps.prompt import PromptFlow
+
+    qc, endpoint, _, _, _, _ = make([queue()])
+    queue_call = await join(qc, endpoint)
+    assert qc.shell.calls[queue_call].kind == "queue"
+    echo = invite("3001")
+    qc.shell.start(Txn(Peer("udp", "127.0.0.1", 5070)), echo, PromptFlow(prompt="goodbye"),
+                   CallInfo(echo.call_id, "3001", "Bob", "7001", "en"), "prompt")
+    await settle()
+    assert endpoint.responses[-1].status == 200
+    assert qc.shell.calls[echo.call_id].kind == "prompt"  # still playing
+    reoffer = bytes(sdplib.create_offer("127.0.0.1", 4100, codecs=("PCMU",)))
+    answers: dict[str, list[int]] = {}
+    for call_id in (queue_call, echo.call_id):
+        for method, body in (("FOO", b""), ("OPTIONS", b""), ("INVITE", reoffer),
+                             ("UPDATE", b""), ("SUBSCRIBE", b"")):
+            qc.shell.handle_in_dialog(Txn(Peer("udp", "127.0.0.1", 5070)),
+                                      in_dialog(call_id, method, body=body))
+            answers.setdefault(call_id, []).append(endpoint.responses[-1].status)
+    assert answers[queue_call] == answers[echo.call_id]
+    assert answers[queue_call][0] == 501  # an unknown method: Not Implemented
+
+
+async def test_a_destination_key_diverts_the_caller_on_the_same_call_and_cdr_row(
+        tmp_path: Any) -> None:
+    """A key-press destination that is an application (here a prompt) goes on on the same
+    call of the shell: the caller hears it, its timer runs in virtual time, the switch hangs
+    up after it, and the call leaves one CDR row (callee: the queue) that stays open until
+    then."""
+    from softswitch.store import Store
+
+    store = await Store.open(str(tmp_path / "db.sqlite3"))
+    qc, endpoint, media, _, clock, events = make([queue(key_press_events=[
+        {"key": "8", "destination": {"type": "prompt", "target": "goodbye"}}])],
+        registered=(), store=store)
+    call_id = await join(qc, endpoint)
+    task = qc.tasks[call_id]
+    media.legs[f"{call_id}/q"].press("8")
+    await settle()
+    assert qc.state(task) == "ended" and not task.in_engine
+    assert qc.shell.calls[call_id].kind == "prompt"
+    assert media.legs[f"{call_id}/q"].heard[-1] == ["en/goodbye"]
+    await store.flush()
+    assert await store.fetch("SELECT state, callee FROM cdr") == [("open", "6400")]
+    media.playbacks[-1].finish()
+    await settle()
+    clock.advance(5.0)
+    await settle()
+    assert [o.request.method for o in endpoint.sent if o.request.call_id == call_id] == [
+        "BYE"]
+    await store.flush()
+    assert await store.fetch("SELECT state, disposition, callee, hangup_side FROM cdr") == [
+        ("closed", "ANSWERED", "6400", "switch")]
+    assert [e.reason.value for e in events if isinstance(e, TaskLeft)] == ["key_press"]
+    await store.close()
+
+
+async def test_an_application_routes_an_answered_caller_into_the_queue_on_the_same_shell(
+        tmp_path: Any) -> None:
+    """An application answered the caller and routes it to the queue (an IVR key): the
+    queue takes the call over on the same shell (a new row, opened at that moment; the
+    application's row ends "routed to queue"); the caller's BYE then reaches the queue's
+    call (200, abandoned while waiting)."""
+    from acd.config import Destination, DestinationType
+    from softswitch.apps.flow import Answer, CallInfo, FlowBase, RouteTo
+    from softswitch.store import Store
+
+    class ToQueue(FlowBase):
+        def start(self, call: CallInfo, now: float) -> list[Any]:
+            return [Answer(), RouteTo(Destination(DestinationType.QUEUE, "6400"))]
+
+    store = await Store.open(str(tmp_path / "db.sqlite3"))
+    qc, endpoint, media, _, clock, events = make([queue()], registered=(), store=store)
+    clock.advance(60.0)
+    req = invite()
+    qc.shell.start(Txn(Peer("udp", "127.0.0.1", 5070)), req, ToQueue(),
+                   CallInfo(req.call_id, "3000", "Alice", "7000", "en"), "ivr")
+    await settle()
+    task = qc.tasks[req.call_id]
+    assert qc.state(task) == "waiting" and task.in_engine
+    assert qc.shell.calls[req.call_id].kind == "queue"
+    await store.flush()
+    rows = await store.fetch("SELECT state, callee, hangup_cause, start_time FROM cdr"
+                             " ORDER BY callee")
+    assert [r[:3] for r in rows] == [("open", "6400", None),
+                                     ("closed", "7000", "routed to queue 6400")]
+    assert rows[0][3] == pytest.approx(clock.wall())
+    qc.handle_in_dialog(Txn(Peer("udp", "127.0.0.1", 5070)), in_dialog(req.call_id, "BYE"))
+    assert endpoint.responses[-1].status == 200
+    assert qc.state(task) == "ended"
+    assert [e.reason.value for e in events if isinstance(e, TaskLeft)] == ["abandoned"]
+    await store.flush()
+    assert await store.fetch("SELECT state, hangup_side, hangup_cause FROM cdr"
+                             " WHERE callee = '6400'") == [("closed", "caller", "BYE (waiting)")]
+    await store.close()
