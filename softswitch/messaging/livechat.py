@@ -575,7 +575,7 @@ class LiveChat:
         if self.calls is None and any(c.options.calls for c in self.channels.values()):
             from softswitch.webrtc.calls import WidgetCalls
 
-            self.calls = WidgetCalls(router, self.service, self.channels)
+            self.calls = WidgetCalls(router, self.service, self.channels, self)
 
     def current(self, channel: ChannelConfig) -> ChannelConfig:
         """The channel's configuration in force (a reload may have changed its calls)."""

@@ -18,7 +18,9 @@ import yaml
 from aiortc import RTCPeerConnection
 
 from softswitch.app import Switch
+from softswitch.clock import VirtualClock
 from softswitch.config import Config, parse_config
+from softswitch.messaging.livechat import RateLimit
 from softswitch.reload import apply
 
 ORIGIN = "https://www.yeasar.com"
@@ -50,9 +52,10 @@ def parsed(tmp_path: Path, raw: dict[str, Any]) -> Config:
 
 
 class Visitor:
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, clock: VirtualClock) -> None:
         self.ws = ws
         self.pc = RTCPeerConnection()
+        self.clock = clock  # the visitors' frame bucket's (softswitch.messaging.livechat)
 
     async def next(self, *kinds: str) -> dict[str, Any]:
         while True:
@@ -71,10 +74,11 @@ class Visitor:
         return welcome
 
     async def call(self) -> dict[str, Any]:
-        """A call with a real offer: the switch's ``call`` (ringing) or ``error`` frame."""
+        """A call with a real offer: the switch's first ``call`` frame (``calling``, with its
+        answer: the call is placed) or its ``error`` frame."""
         self.pc.addTransceiver("audio", direction="sendrecv")
         await self.pc.setLocalDescription(await self.pc.createOffer())
-        await asyncio.sleep(1.1)  # the visitor's frame bucket refills (1 frame/s)
+        self.clock.advance(1.1)  # the visitor's frame bucket refills (1 frame/s)
         await self.ws.send_json({"type": "call", "sdp": self.pc.localDescription.sdp})
         return await self.next("call", "error")
 
@@ -84,12 +88,14 @@ async def test_a_reload_applies_the_widget_call_settings_to_new_calls(
     raw = raw_config(tmp_path)  # consultation mode chat: no calls
     switch = Switch(parsed(tmp_path, raw))
     await switch.start()
+    clock = VirtualClock()
+    switch.router.livechat.limiter = RateLimit(clock.monotonic)
     url = f"ws://{switch.http_address}/api/v1/livechat/LC00000/ws"
     visitors: list[Visitor] = []
     try:
         async with aiohttp.ClientSession() as http:
             async def visitor() -> Visitor:
-                v = Visitor(await http.ws_connect(url, headers={"Origin": ORIGIN}))
+                v = Visitor(await http.ws_connect(url, headers={"Origin": ORIGIN}), clock)
                 visitors.append(v)
                 return v
 
@@ -106,7 +112,7 @@ async def test_a_reload_applies_the_widget_call_settings_to_new_calls(
             # the socket opened before the reload calls now; the call waits in queue 6400
             a.pc = RTCPeerConnection()
             ringing = await a.call()
-            assert (ringing["type"], ringing["state"]) == ("call", "ringing"), ringing
+            assert (ringing["type"], ringing["state"]) == ("call", "calling"), ringing
             assert switch.router.webrtc_trunk.destination("LC00000").target == "6400"
             b = await visitor()
             assert (await b.chat("me too"))["calls"] is True  # the widget shows the button
@@ -119,7 +125,7 @@ async def test_a_reload_applies_the_widget_call_settings_to_new_calls(
             assert changes == ["live chat calls ~Livechat"] and restart == []
             b.pc = RTCPeerConnection()
             ringing = await b.call()  # a's call (still on) and b's: two of two
-            assert (ringing["type"], ringing["state"]) == ("call", "ringing"), ringing
+            assert (ringing["type"], ringing["state"]) == ("call", "calling"), ringing
             assert switch.router.webrtc_trunk.destination("LC00000").target == "6401"
             acd = switch.router.queues.acd
 
