@@ -37,8 +37,18 @@ from softswitch.sip.headers import KNOWN_METHODS
 from softswitch.web import security
 
 if TYPE_CHECKING:
-    from media import MediaEngine
+    from acd.config import Destination
+    from media import MediaEngine, MediaLeg
+    from softswitch.apps.flow import CallInfo
+    from softswitch.apps.indialog import InDialogPolicy
+    from softswitch.destinations import ExternalRoute
     from softswitch.queue.seams import CallMedia
+    from softswitch.sip import Request, Response
+    from softswitch.sip.dialog import Dialog
+    from softswitch.sip.endpoint import SipEndpoint
+    from softswitch.sip.transaction import Peer, ServerInviteTransaction, ServerTransaction
+    from softswitch.store import RecordStore
+    from softswitch.trunks import TrunkPeer
 
 log = get_logger("app")
 
@@ -48,10 +58,10 @@ class Switch:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.store: Any = None
+        self.store: RecordStore | None = None
         self.media: MediaEngine | None = None  # started by `start`
-        self.endpoint: Any = None
-        self.router: Any = None
+        self.endpoint: SipEndpoint | None = None
+        self.router: SipRouter | None = None
         self.sip_addresses: list[str] = []
         self.http_address: str | None = None
         self._http_runner: web.AppRunner | None = None
@@ -108,6 +118,7 @@ class Switch:
         from softswitch.store.retention import DailyPurge
 
         cfg = self.config
+        assert self.store is not None  # started before the jobs
         self.jobs: list[Any] = [DailyPurge(self.store, cfg.retention, time.time)]
         mail = getattr(getattr(self.router, "agentdesk", None), "mail", None)
         if cfg.scheduled_reports and mail is not None:
@@ -140,8 +151,9 @@ class Switch:
         from softswitch.reports.web import ReportService
         from softswitch.reports.web import add_routes as add_report_routes
 
-        add_report_routes(app, ReportService(self.store, lambda: self.router.config,
-                                             self.router.bans))
+        router, store = self.router, self.store
+        assert router is not None and store is not None  # started before the web server
+        add_report_routes(app, ReportService(store, lambda: router.config, router.bans))
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._http_runner = runner
@@ -369,15 +381,16 @@ class SipRouter:
 
     # -- requests
 
-    def _reply(self, txn: Any, request: Any, status: int, reason: str | None = None,
-               headers: list[tuple[str, Any]] | None = None) -> None:
+    def _reply(self, txn: ServerTransaction, request: Request, status: int,
+               reason: str | None = None,
+               headers: list[tuple[str, str]] | None = None) -> None:
         from softswitch.sip import new_tag
 
         self.endpoint.send_response(txn, request.create_response(
             status, reason, to_tag=None if request.to.tag else new_tag(),
             headers=headers or []))
 
-    def _authenticate(self, txn: Any, request: Any, now: float) -> str | None:
+    def _authenticate(self, txn: ServerTransaction, request: Request, now: float) -> str | None:
         """The authenticated extension, or None after sending a challenge."""
         host = txn.peer.host
         result, challenge = self.auth.authenticate(request, now, host)
@@ -397,7 +410,7 @@ class SipRouter:
             self.endpoint.send_response(txn, challenge)
         return None
 
-    def _on_request(self, txn: Any, request: Any) -> None:
+    def _on_request(self, txn: ServerTransaction, request: Request) -> None:
         now = self.clock.monotonic()
         method = request.method
         if self.guard.is_banned(txn.peer.host, now):
@@ -474,7 +487,7 @@ class SipRouter:
             self._reply(txn, request, 501, "Not Implemented",
                         headers=[("Allow", self._allow)])
 
-    def call_info(self, request: Any, caller: str, trunk: str | None = None) -> Any:
+    def call_info(self, request: Request, caller: str, trunk: str | None = None) -> CallInfo:
         """What an application knows of the caller (softswitch.apps.flow.CallInfo)."""
         from softswitch.apps.flow import CallInfo
 
@@ -483,7 +496,7 @@ class SipRouter:
         return CallInfo(request.call_id, caller, name, request.uri.user or "",
                         self.config.prompts.language, trunk)
 
-    def _application_invite(self, txn: Any, request: Any, user: str) -> bool:
+    def _application_invite(self, txn: ServerTransaction, request: Request, user: str) -> bool:
         """An extension dialled a number the switch answers itself (the echo test)."""
         from softswitch.apps.echo import EchoFlow
         from softswitch.dialplan import ECHO
@@ -493,30 +506,34 @@ class SipRouter:
         self.apps.start(txn, request, EchoFlow(), self.call_info(request, user), "echo")
         return True
 
-    def _invite_to_queue(self, txn: Any, request: Any, caller: str, queue: str) -> None:
+    def _invite_to_queue(self, txn: ServerTransaction, request: Request, caller: str,
+                         queue: str) -> None:
         """An application routes an unanswered caller to a queue (the call shell's
         `Handoff.queue`)."""
         self.queues.handle_invite(txn, request, caller, queue)
 
-    def _answered_to_queue(self, call_id: str, caller: str, display: str, invite: Any,
-                           dialog: Any, policy: Any, peer: Any, leg: Any, tag: str,
+    def _answered_to_queue(self, call_id: str, caller: str, display: str, invite: Request,
+                           dialog: Dialog, policy: InDialogPolicy, peer: Peer,
+                           leg: MediaLeg, tag: str,
                            queue: str) -> bool:
         """An application routes an answered caller to a queue (`Handoff.queue_answered`)."""
         return self.queues.adopt(call_id, caller, display, invite, dialog, policy, peer, leg,
                                  tag, queue)
 
-    def _invite_to_extension(self, txn: Any, request: Any, caller: str, number: str) -> None:
+    def _invite_to_extension(self, txn: ServerTransaction, request: Request, caller: str,
+                             number: str) -> None:
         from softswitch.dialplan import EXTENSION, Destination
 
         self.calls.handle_invite(txn, request, caller, Destination(EXTENSION, number))
 
-    def _invite_to_external(self, txn: Any, request: Any, caller: str, route: Any) -> None:
+    def _invite_to_external(self, txn: ServerTransaction, request: Request, caller: str,
+                            route: ExternalRoute) -> None:
         from softswitch.dialplan import EXTERNAL, Destination
 
         self.calls.handle_invite(txn, request, caller,
                                  Destination(EXTERNAL, route.trunk, (route.send,)))
 
-    def _trunk_invite(self, txn: Any, request: Any, trunk: Any) -> None:
+    def _trunk_invite(self, txn: ServerTransaction, request: Request, trunk: TrunkPeer) -> None:
         """An INVITE from a trunk's address (trusted, no digest: softswitch.trunks): the DID
         (Request-URI user, else To user) picks an inbound route; the caller is the From user.
         Its destination goes through the destination router (softswitch.destinations) like
@@ -533,7 +550,7 @@ class SipRouter:
         self._route_trunk_call(txn, request, caller, trunk.name, inbound.name,
                                inbound.destination)
 
-    def _webrtc_invite(self, txn: Any, request: Any) -> None:
+    def _webrtc_invite(self, txn: ServerTransaction, request: Request) -> None:
         """A widget call from the internal WebRTC trunk (softswitch.webrtc.trunk, already
         authenticated): the Request-URI user is the Live Chat channel number, whose
         ``call_destination`` is the trunk's inbound route; the caller is the From user."""
@@ -549,8 +566,8 @@ class SipRouter:
             return
         self._route_trunk_call(txn, request, caller, TRUNK, did, destination)
 
-    def _route_trunk_call(self, txn: Any, request: Any, caller: str, trunk: str,
-                          route_name: str, destination: Any) -> None:
+    def _route_trunk_call(self, txn: ServerTransaction, request: Request, caller: str,
+                          trunk: str, route_name: str, destination: Destination) -> None:
         from softswitch.destinations import (
             ExtensionRoute,
             ExternalRoute,
@@ -576,7 +593,8 @@ class SipRouter:
                         reason=route.reason)
             self._reply(txn, request, 404, "Not Found")
 
-    def _relay_message(self, txn: Any, request: Any, user: str, now: float) -> None:
+    def _relay_message(self, txn: ServerTransaction, request: Request, user: str,
+                       now: float) -> None:
         """SIP MESSAGE (RFC 3428) between extensions: to the callee's newest contact; its
         final answer goes back to the sender. A number that is not an extension may be a
         messaging channel's (softswitch.messaging: ``message_sink``, set by the web app
@@ -622,14 +640,14 @@ class SipRouter:
             ("Content-Type", content_type),
         ], body=body)
 
-        def on_response(resp: Any) -> None:
+        def on_response(resp: Response) -> None:
             if resp.status >= 200:
                 on_final(resp.status, resp.reason)
 
         self.endpoint.send_request(out, Peer(*request_target(b, self.endpoint.has_connection)),
                                    on_response=on_response)
 
-    def _on_ack(self, request: Any, txn: Any) -> None:
+    def _on_ack(self, request: Request, txn: ServerInviteTransaction | None) -> None:
         if self.apps.owns(request.call_id):
             self.apps.handle_ack(request)
         elif self.queues.owns(request.call_id):
@@ -637,13 +655,15 @@ class SipRouter:
         else:
             self.calls.handle_ack(request)
 
-    def _on_cancel(self, request: Any, invite_txn: Any) -> None:
+    def _on_cancel(self, request: Request, invite_txn: ServerInviteTransaction | None) -> None:
+        if invite_txn is None:  # no INVITE of that dialog pending: nothing to cancel
+            return
         if self.apps.handle_cancel(invite_txn):
             return
         if not self.queues.handle_cancel(invite_txn):
             self.calls.handle_cancel(invite_txn)
 
-    def _on_ack_timeout(self, txn: Any) -> None:
+    def _on_ack_timeout(self, txn: ServerInviteTransaction) -> None:
         self.calls.handle_ack_timeout(txn)
 
 
@@ -719,7 +739,7 @@ class AddressBans:
         self._arm()
 
 
-def _digest_uri(request: Any) -> str | None:
+def _digest_uri(request: Request) -> str | None:
     """The uri parameter of the request's credentials (for the log line of a failure)."""
     import re
 
