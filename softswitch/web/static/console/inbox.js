@@ -399,9 +399,9 @@ export class InboxView {
       const [l3, i3] = field("existing-email", t("contact_email"), c.email, { maxlength: 254, "data-field": "email", disabled: ro });
       existing.inputs = { name: i1, company: i2, email: i3 };
       existing.numbers = h("div", { class: "numbers", id: "existing-numbers", role: "group", "aria-label": t("contact_numbers") });
-      picked.replaceChildren(h("h3", { id: "contact-picked-title" }, c.name),
+      picked.replaceChildren(...[h("h3", { id: "contact-picked-title" }, c.name),
         ro ? h("p", { class: "muted", id: "contact-read-only" }, t("contact_config_note")) : null,
-        l1, i1, l2, i2, l3, i3, h("span", { class: "label" }, t("contact_numbers")), existing.numbers);
+        l1, i1, l2, i2, l3, i3, h("span", { class: "label" }, t("contact_numbers")), existing.numbers].filter(Boolean));
       for (const b of results.querySelectorAll(".contact-pick")) b.setAttribute("aria-selected", String(b.dataset.contact === c.id));
       refresh();
       (ro ? ok : i1).focus();
