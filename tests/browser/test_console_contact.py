@@ -32,8 +32,15 @@ import pytest
 from console_page import shot
 from playwright.sync_api import Page, expect
 from test_console import api, log_in
-from test_console_inbox import AGENT_A, AGENT_B, NUMBER, ProviderThread, channel_overrides, \
-    post_sms, row
+from test_console_inbox import (
+    AGENT_A,
+    AGENT_B,
+    NUMBER,
+    ProviderThread,
+    channel_overrides,
+    post_sms,
+    row,
+)
 
 from benchmarks.peers.switch import Extension, RunningSwitch
 
