@@ -364,7 +364,7 @@ export class InboxView {
 
     // "Add to existing contact": search, pick, edit
     const search = h("input", { id: "contact-search", type: "search", placeholder: t("contact_search_hint"), "aria-label": t("search"), autocomplete: "off" });
-    const results = h("ul", { id: "contact-results", class: "contact-results", role: "listbox", "aria-label": t("contacts_found") });
+    const results = h("ul", { id: "contact-results", class: "contact-results", "aria-label": t("contacts_found") });
     const picked = h("div", { id: "contact-picked", class: "contact-part" });
     const existing = { contact: null, rows: [], inputs: null };
     const existingPart = h("div", { class: "contact-part", id: "contact-existing", hidden: true },
@@ -376,7 +376,7 @@ export class InboxView {
         const reply = await this.app.api.call("GET", `/contacts?limit=20&search=${encodeURIComponent(search.value.trim())}`);
         if (mine !== seq) return;
         results.replaceChildren(...(reply.contacts.length ? reply.contacts.map((c) => h("li", {},
-          h("button", { type: "button", role: "option", class: "contact-pick", "aria-selected": String(existing.contact?.id === c.id), dataset: { contact: c.id },
+          h("button", { type: "button", class: "contact-pick", "aria-pressed": String(existing.contact?.id === c.id), dataset: { contact: c.id },
             onclick: () => pick(c) },
           h("span", { class: "name" }, c.name), " ", h("span", { class: "muted" }, [c.company, ...c.numbers.map((n) => n.number)].filter(Boolean).join(" · ")))))
           : [h("li", { class: "muted", id: "contact-none" }, t("no_contacts"))]));
@@ -402,7 +402,7 @@ export class InboxView {
       picked.replaceChildren(...[h("h3", { id: "contact-picked-title" }, c.name),
         ro ? h("p", { class: "muted", id: "contact-read-only" }, t("contact_config_note")) : null,
         l1, i1, l2, i2, l3, i3, h("span", { class: "label" }, t("contact_numbers")), existing.numbers].filter(Boolean));
-      for (const b of results.querySelectorAll(".contact-pick")) b.setAttribute("aria-selected", String(b.dataset.contact === c.id));
+      for (const b of results.querySelectorAll(".contact-pick")) b.setAttribute("aria-pressed", String(b.dataset.contact === c.id));
       refresh();
       (ro ? ok : i1).focus();
     };
@@ -636,10 +636,11 @@ export class InboxView {
       h("button", { id: "op-remove", class: "danger", onclick: () => this.remove(s.id) }, t("remove")));
     const owner = s.owner ? this.who(s.owner)
       : s.route.type === "message_queue" ? t("waiting_in", { queue: s.route.target }) : "-";
+    const ctype = s.channel_type || channelType(s.channel, this.options.senders);
     const head = h("div", { class: "chat-head" },
       h("h2", { id: "chat-title" }, s.customer_display || s.customer),
       h("div", { class: "muted", id: "chat-details" },
-        `${t("channel")}: ${s.channel}${channelType(s.channel, this.options.senders) ? ` (${channelType(s.channel, this.options.senders)})` : ""} · ${t("channel_number")}: ${s.number} · ${t("session_id")}: ${s.id} · ${t("owner")}: ${owner}${open ? "" : ` · ${t("closed")}`}`),
+        `${t("channel")}: ${s.channel}${ctype ? ` (${t(`ctype_${ctype}`)})` : ""} · ${t("channel_number")}: ${s.number} · ${t("session_id")}: ${s.id} · ${t("owner")}: ${owner}${open ? "" : ` · ${t("closed")}`}`),
       tools);
     const log = h("ol", { class: "chat-log", id: "chat-log", "aria-live": "polite", "aria-label": t("history"), tabindex: "0" },
       this.chat.messages.map((m) => this.bubble(m, me)));
