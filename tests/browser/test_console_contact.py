@@ -12,7 +12,8 @@ Chat channel and a contact from the configuration file:
 - another customer: a number that belongs to a contact already is refused (409
   number_exists); "Add to existing contact" searches the contacts, a configuration contact
   is shown read-only and refused (409 read_only); an API contact is picked, its fields are
-  shown, edited and saved with the customer's number;
+  shown, edited (a bad e-mail refused, then corrected) and saved with the customer's
+  number;
 - in Chinese the dialog's labels and its refusals are the manual's language;
 - a Live Chat visitor (no phone number) is not offered "Add to contacts"; its details show
   the Live Chat channel number.
@@ -186,6 +187,13 @@ def test_add_customer_to_contacts_and_session_details(
         expect(a.locator("#existing-number-0")).to_have_value(FIRST)
         expect(a.locator("#existing-number-1")).to_have_value(SECOND)
         expect(a.locator("#existing-number-1")).to_have_attribute("readonly", "")
+        # an edit the switch refuses (the number is added first): the dialog stays open and
+        # says which field; corrected, a second OK saves it
+        a.fill("#existing-email", "wang.fang-at-acme")
+        a.click("#contact-ok")
+        expect(a.locator("#contact-error")).to_have_text("Check this field: Email")
+        expect(a.locator("#existing-email")).to_have_attribute("aria-invalid", "true")
+        a.fill("#existing-email", "wang.fang@acme.example")
         a.fill("#existing-company", "Acme Trading Ltd")
         shot(a, "contact-existing")
         a.click("#contact-ok")

@@ -287,12 +287,14 @@ export class InboxView {
   async loadDetailContact() {
     const s = this.chat?.session;
     const id = s?.customer_contact;
+    const mine = this.detailSeq = (this.detailSeq || 0) + 1; // the last read wins
     if (!this.details || !id) { this.detailContact = null; return; }
     try {
       const reply = await this.app.api.call("GET", `/contacts/${encodeURIComponent(id)}`);
-      if (this.chat?.session.customer_contact !== id) return;
+      if (mine !== this.detailSeq) return;
       this.detailContact = { id, contact: reply.contact };
     } catch (err) {
+      if (mine !== this.detailSeq) return;
       this.detailContact = { id, contact: null, error: err.message };
     }
     this.app.scheduleRender();
