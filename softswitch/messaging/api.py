@@ -619,6 +619,7 @@ def attach(app: web.Application, router: Any, publish: Any) -> None:
     # campaigns and chat logs (admins), started after the service
     book = app[CONTACTS]  # company contacts, the configuration's and the API's
     service.contact_name = book.name
+    service.contact_id = book.match
     book.listeners.append(service.contacts_changed)
     admin_api.attach(app, service, book.entries,
                      Path(config.config_dir) / "var" / "campaign-files")

@@ -82,6 +82,8 @@ class Messaging:
                                           None] | None = None
         # the company contacts' name of a number (softswitch.web.contacts.ContactBook.name)
         self.contact_name: Callable[[str], str | None] = lambda number: None
+        # ... and the id of that contact (ContactBook.match)
+        self.contact_id: Callable[[str], str | None] = lambda number: None
 
     # --- life --------------------------------------------------------------------------
 
@@ -305,12 +307,22 @@ class Messaging:
                 self._notify(Notify(agents, "session.changed", {"session": s}))
 
     def session_json(self, s: Session, viewer: str | None = None) -> dict[str, object]:
-        """The session object of the API and the live feed: the core's, and the customer's
-        contact name (``customer_name``, null for none) and ``customer_display``."""
+        """The session object of the API and the live feed: the core's, the customer's
+        contact name (``customer_name``, null for none), ``customer_display`` and the
+        contact's id (``customer_contact``, null for none: GET /contacts/{id} has its
+        fields), and the channel's type (``channel_type``: sms, whatsapp, messenger,
+        livechat, sip; null once the channel has left the configuration) and, for a
+        Messenger channel, its Page's name (``channel_page``, else null): the agent's
+        session details (omnichannel.md §6.2 "View session details")."""
         out = s.as_json(viewer)
         name = self.customer_name(s.channel, s.customer)
         out["customer_name"] = name
         out["customer_display"] = f"{name}<{s.customer}>" if name else s.customer
+        out["customer_contact"] = self.contact_id(s.customer) if name else None
+        config = self.channels.get(s.channel)
+        out["channel_type"] = config.type if config is not None else None
+        out["channel_page"] = dict(config.credentials).get("page_name") \
+            if config is not None and config.type == "messenger" else None
         return out
 
     def _notify(self, e: Notify) -> None:

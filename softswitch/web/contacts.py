@@ -168,6 +168,7 @@ class ContactBook:
         self.stored: dict[int, Contact] = {}
         self.next_id = 1
         self._matcher: tuple[Any, Contacts] | None = None
+        self._ids: tuple[Any, Contacts] | None = None  # `match`'s: number -> contact id
         # told the numbers whose contact changed (added, edited, deleted): the chat
         # sessions of those customers show the new name (softswitch.messaging.service)
         self.listeners: list[Callable[[tuple[str, ...]], None]] = []
@@ -182,7 +183,7 @@ class ContactBook:
                         float(r[7]))
             self.stored[int(r[0])] = c
             self.next_id = max(self.next_id, int(r[0]) + 1)
-        self._matcher = None
+        self._matcher = self._ids = None
 
     # --- reading -------------------------------------------------------------------------
 
@@ -217,6 +218,16 @@ class ContactBook:
         if self._matcher is None or self._matcher[0] is not cfg:  # a change, or a reload
             self._matcher = (cfg, Contacts(cfg.match_last_digits, self.entries()))
         return self._matcher[1].name(number)
+
+    def match(self, number: str) -> str | None:
+        """The id of the contact whose name `name` gives for ``number`` (the same rule and
+        order: the first matching number wins), None for none: the session objects'
+        ``customer_contact``, so a client can show that contact's fields."""
+        cfg = self.config()
+        if self._ids is None or self._ids[0] is not cfg:
+            pairs = tuple((n, c.id) for c in self.all() for _, n in c.numbers)
+            self._ids = (cfg, Contacts(cfg.match_last_digits, pairs))
+        return self._ids[1].name(number)
 
     def owner(self, number: str) -> Contact | None:
         """The contact that has exactly this number (by its digits)."""
@@ -286,7 +297,7 @@ class ContactBook:
     def delete(self, contact_id: str) -> None:
         c = self._editable(contact_id)
         del self.stored[int(c.id)]
-        self._matcher = None
+        self._matcher = self._ids = None
         if self.store is not None:
             self.store.write("DELETE FROM company_contacts WHERE id=?", (int(c.id),))
         self._changed(c.numbers)
@@ -297,7 +308,7 @@ class ContactBook:
             listener(changed)
 
     def _save(self, c: Contact) -> None:
-        self._matcher = None
+        self._matcher = self._ids = None
         if self.store is not None:
             self.store.write(_SAVE, (int(c.id), c.name, c.company, c.email,
                                      json.dumps([list(x) for x in c.numbers]), c.created_by,

@@ -56,6 +56,9 @@ async def test_add_customer_as_contact_new_and_existing_across_a_restart(
         _, data = await h.api("1001", "GET", f"/sessions/{sid}")
         assert (data["session"]["customer_name"], data["session"]["customer_display"]) == (
             None, CUSTOMER)
+        # the session details' facts: the channel's type, no contact yet, no Page
+        assert (data["session"]["channel_type"], data["session"]["customer_contact"],
+                data["session"]["channel_page"]) == ("sms", None, None)
         status, _ = await h.api("1003", "POST", f"/sessions/{sid}/contact",
                                 {"new": {"name": "Wang Fang"}})
         assert status == 404  # 1003 does not see the session
@@ -74,6 +77,7 @@ async def test_add_customer_as_contact_new_and_existing_across_a_restart(
             assert contact["numbers"] == [{"type": "mobile", "number": CUSTOMER}]
             assert contact["source"] == "api" and contact["editable"] is True
             assert data["session"]["customer_display"] == f"Wang Fang<{CUSTOMER}>"
+            assert data["session"]["customer_contact"] == contact["id"]
             # the other queue agent's list shows the name at once (a live delta)
             [delta] = [d for d in await deltas(ws, "messaging.session.changed")
                        if d["session"]["id"] == sid]
@@ -91,6 +95,12 @@ async def test_add_customer_as_contact_new_and_existing_across_a_restart(
         assert data["contact"]["numbers"] == [{"type": "mobile", "number": CUSTOMER},
                                               {"type": "business", "number": OTHER}]
         assert data["session"]["customer_display"] == f"Wang Fang<{OTHER}>"
+        assert data["session"]["customer_contact"] == cid
+        # a customer the configuration's contact names (its last 7 digits): that contact
+        kristin = await session_of(h, "+12025550100", "c-3")
+        _, data = await h.api("1001", "GET", f"/sessions/{kristin}")
+        assert (data["session"]["customer_display"], data["session"]["customer_contact"]) \
+            == ("Kristin Hale<+12025550100>", "config-1")
         # the configuration's contacts: listed, never changed through the API
         status, data = await h.api("1001", "POST", f"/sessions/{other}/contact",
                                    {"existing": "config-1"})
@@ -147,6 +157,7 @@ async def test_add_customer_as_contact_new_and_existing_across_a_restart(
         assert status == 200
         _, data = await h.api("1001", "GET", f"/sessions/{sid}")
         assert data["session"]["customer_display"] == CUSTOMER
+        assert data["session"]["customer_contact"] is None
     async with running(cfg(tmp_path, provider)) as h:
         _, data = await contacts(h, "1001")
         assert [c["id"] for c in data["contacts"]] == ["config-1"]
@@ -199,6 +210,8 @@ async def test_a_live_chat_visitor_is_no_phone_number(tmp_path: Path) -> None:
                 _, data = await h.api("1001", "GET", "/sessions")
                 [s] = data["sessions"]
                 assert s["customer"].startswith("visitor-") and s["customer_name"] is None
+                assert (s["channel_type"], s["number"], s["customer_contact"]) == (
+                    "livechat", "LC00000", None)
                 status, data = await h.api("1001", "POST", f"/sessions/{s['id']}/contact",
                                            {"new": {"name": "Ann"}})
                 assert (status, data["error"]) == (409, "not_a_number")

@@ -297,6 +297,15 @@ async def test_messenger_handshake_inbound_reply_and_no_agent_start(
                 "Content-Type": "application/json",
                 "X-Hub-Signature-256": meta.signature("fb-secret", raw)}))[0] == 200
             [sid] = await h.sessions("1001")
+            # the session details' facts: a Messenger channel's type and Page; a PSID is
+            # no phone number, so never a company contact
+            _, data = await h.api("1001", "GET", f"/sessions/{sid}")
+            s = data["session"]
+            assert (s["channel_type"], s["channel_page"], s["number"], s["customer"],
+                    s["customer_contact"]) == ("messenger", "Yeastar", PAGE, PSID, None)
+            status, data = await h.api("1001", "POST", f"/sessions/{sid}/contact",
+                                       {"new": {"name": "A Facebook user"}})
+            assert (status, data["error"]) == (409, "not_a_number")
             await h.api("1001", "POST", f"/sessions/{sid}/messages", {"text": "hello"})
             last = await h.last_message("1001", sid, lambda m: m["status"] != "pending")
             assert last["status"] == "sent"

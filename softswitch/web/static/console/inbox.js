@@ -21,6 +21,29 @@
 //   leaves the chat with a notice saying so.
 // - After a websocket reconnect that could not resume (a fresh snapshot), the lists are
 //   read again; a resume replays the deltas missed, so nothing is re-read then.
+// - "Add to contacts" (§6.2, §9.3 top-right icon; the mobile labels 添加至通讯录 / 新建联系人 /
+//   添加至现有联系人) is offered in SMS and WhatsApp sessions only (the session's
+//   `channel_type`): a Live Chat visitor, a Messenger user or a phone on SIP has no phone
+//   number to store. Its dialog has the two choices of the manual. "New contact": the
+//   fields POST /contacts takes (name, company, e-mail, numbers), the customer's number
+//   prefilled and read-only with its type chosen, more numbers may be added. "Add to
+//   existing contact": the company contacts searched through GET /contacts (name, company,
+//   e-mail or number), one picked, its fields shown and editable ("choose one and edit it");
+//   the customer's number joins its numbers. It is sent as POST .../contact {existing}
+//   (which checks the session and the number: 409 number_exists, read_only), then, when a
+//   field was edited, PUT /contacts/{id} with the fields as a whole; should the PUT be
+//   refused (a bad e-mail...), the number is in the contact already and the dialog stays
+//   open with the error, so a second OK (the POST leaves a number it has alone) saves the
+//   corrected fields. A configuration contact (`editable: false`) is shown read-only; the
+//   switch refuses it (read_only) and the dialog says why. The API's refusals are shown in
+//   the dialog in the console's language (CONTACT_ERRORS, the field at fault marked).
+// - "Session details" (§6.2, §9.3: the bottom-left icon opens a right-hand panel) shows
+//   the source channel (name and type), the channel number (a Messenger channel's Page,
+//   a Live Chat channel's number), the customer, the session's facts (ID, origin, created,
+//   last activity, destination, owner, state) and, when the customer is a company contact
+//   (`customer_contact`), that contact's fields (GET /contacts/{id}), read again whenever
+//   the session changes (a contact's edit sends the session again). The panel stays open
+//   from one session to the next until it is closed.
 import { t } from "./i18n.js";
 
 const SYSTEM = "PBX系统";
@@ -40,6 +63,16 @@ function channelType(name, senders) {
   return s ? s.type : "";
 }
 
+// the channel types whose customers are phone numbers (the switch's rule, §6.1)
+const NUMBER_CHANNELS = new Set(["sms", "whatsapp"]);
+const NUMBER_TYPES = ["mobile", "business", "home", "other"];
+// the API's refusals of a contact, in the console's language (the rest: the API's sentence)
+const CONTACT_ERRORS = { number_exists: "contact_err_number_exists", read_only: "contact_err_read_only",
+  too_many_numbers: "contact_err_too_many", not_a_number: "contact_err_not_a_number",
+  not_found: "contact_err_not_found", invalid_field: "contact_err_invalid" };
+
+function digitsOf(number) { return String(number || "").replace(/[^0-9]/g, ""); }
+
 export class InboxView {
   constructor(app) {
     this.app = app; // the Console: api, h, live, session, toast, confirm, render
@@ -52,6 +85,8 @@ export class InboxView {
     this.loaded = false;
     this.menu = null; // the list's context menu {id, x, y}
     this.readPending = new Set();
+    this.details = false; // the session details panel shown
+    this.detailContact = null; // {id, contact} of the customer's company contact
   }
 
   // ---------------------------------------------------------------- data
@@ -148,7 +183,7 @@ export class InboxView {
     switch (m.type) {
       case "messaging.session.changed":
         this.upsert(s);
-        if (this.chat && this.chat.session.id === s.id) this.chat.session = s;
+        if (this.chat && this.chat.session.id === s.id) { this.chat.session = s; this.loadDetailContact(); }
         break;
       case "messaging.session.gone":
         this.sessions.delete(s.id);
@@ -192,6 +227,7 @@ export class InboxView {
       this.chat = data;
       this.upsert(data.session);
       this.markRead(id);
+      this.loadDetailContact();
     } catch (err) {
       this.openId = null; this.chat = null;
       this.app.toast(`${t("error")}: ${err.message}`, "error");
@@ -246,7 +282,202 @@ export class InboxView {
     document.getElementById("composer")?.focus();
   }
 
+  // the company contact of the customer on screen, for the details panel (read only while
+  // the panel is shown; the session's `customer_contact` says which)
+  async loadDetailContact() {
+    const s = this.chat?.session;
+    const id = s?.customer_contact;
+    const mine = this.detailSeq = (this.detailSeq || 0) + 1; // the last read wins
+    if (!this.details || !id) { this.detailContact = null; return; }
+    try {
+      const reply = await this.app.api.call("GET", `/contacts/${encodeURIComponent(id)}`);
+      if (mine !== this.detailSeq) return;
+      this.detailContact = { id, contact: reply.contact };
+    } catch (err) {
+      if (mine !== this.detailSeq) return;
+      this.detailContact = { id, contact: null, error: err.message };
+    }
+    this.app.scheduleRender();
+  }
+
+  toggleDetails() {
+    this.details = !this.details;
+    this.detailContact = null;
+    this.loadDetailContact();
+    this.app.render();
+    document.getElementById(this.details ? "details-close" : "op-details")?.focus();
+  }
+
   // ---------------------------------------------------------------- dialogs
+  // the refusal of a contact change as the dialog shows it (the console's language)
+  contactError(err) {
+    const key = CONTACT_ERRORS[err.code];
+    if (!key) return `${t("error")}: ${err.message}`;
+    const field = err.code === "invalid_field" && err.field ? t(`contact_field_${String(err.field).split(".").find((x) => ["name", "company", "email", "numbers"].includes(x)) || "other"}`) : "";
+    return t(key, { field });
+  }
+
+  // a contact's number rows: [{type, number, fixed}] -> elements; `fixed` is the customer's
+  // number (read-only, its type chosen)
+  numberRows(rows, prefix, disabled) {
+    const h = this.app.h;
+    return rows.map((r, i) => {
+      const type = h("select", { id: `${prefix}-type-${i}`, class: "number-type", "aria-label": t("number_type"), disabled,
+        onchange: (ev) => { r.type = ev.target.value; r.edited = true; } },
+      NUMBER_TYPES.map((k) => h("option", { value: k, selected: r.type === k }, t(`number_${k}`))));
+      const input = h("input", { id: `${prefix}-number-${i}`, class: "number-value", inputmode: "tel", value: r.number,
+        readonly: r.fixed, disabled, "aria-label": r.fixed ? t("customer_number") : t("number_n", { n: i + 1 }),
+        oninput: (ev) => { r.number = ev.target.value.trim(); r.edited = true; } });
+      return h("div", { class: `number-row${r.fixed ? " fixed" : ""}` }, type, input,
+        r.fixed ? h("span", { class: "muted" }, t("this_customer"))
+          : h("button", { type: "button", class: "link", disabled, "aria-label": t("remove_number", { number: r.number || i + 1 }),
+            onclick: () => { rows.splice(i, 1); r.removed = true; this.contactForm?.refresh(); } }, "×"));
+    });
+  }
+
+  contactDialog() {
+    const h = this.app.h;
+    const s = this.chat.session;
+    const sid = s.id;
+    const customer = s.customer;
+    const error = h("p", { class: "error", role: "alert", id: "contact-error" });
+    const close = () => { this.app.dialog = null; this.contactForm = null; this.app.render(); };
+    const field = (id, label, value, attrs = {}) => {
+      const input = h("input", { id, value: value || "", ...attrs });
+      return [h("label", { for: id }, label), input];
+    };
+    const mark = (err) => {
+      for (const el of dialog.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+      const name = err && err.field ? String(err.field).split(".").find((x) => ["name", "company", "email"].includes(x)) : null;
+      const el = name ? (newPart.hidden ? picked : newPart).querySelector(`[data-field='${name}']:not([disabled])`) : null;
+      if (el) { el.setAttribute("aria-invalid", "true"); el.focus(); }
+    };
+    const fields = (data) => ({ name: data.name.value.trim(), company: data.company.value.trim(), email: data.email.value.trim() });
+
+    // "New contact": its fields, the customer's number first (read-only)
+    const newRows = [{ type: "mobile", number: customer, fixed: true }];
+    const [nameL, name] = field("contact-name", t("contact_name"), "", { maxlength: 127, "data-field": "name", autocomplete: "off" });
+    const [companyL, company] = field("contact-company", t("contact_company"), "", { maxlength: 127, "data-field": "company", autocomplete: "off" });
+    const [emailL, email] = field("contact-email", t("contact_email"), "", { maxlength: 254, "data-field": "email", autocomplete: "off" });
+    const newNumbers = h("div", { class: "numbers", id: "contact-numbers", role: "group", "aria-label": t("contact_numbers") });
+    const newPart = h("div", { class: "contact-part", id: "contact-new" }, nameL, name, companyL, company, emailL, email,
+      h("span", { class: "label" }, t("contact_numbers")), newNumbers,
+      h("button", { type: "button", id: "contact-add-number", onclick: () => { newRows.push({ type: "mobile", number: "" }); refresh(); dialog.querySelector(`#contact-new-number-${newRows.length - 1}`)?.focus(); } }, t("add_number")));
+
+    // "Add to existing contact": search, pick, edit
+    const search = h("input", { id: "contact-search", type: "search", placeholder: t("contact_search_hint"), "aria-label": t("search"), autocomplete: "off" });
+    const results = h("ul", { id: "contact-results", class: "contact-results", "aria-label": t("contacts_found") });
+    const picked = h("div", { id: "contact-picked", class: "contact-part" });
+    const existing = { contact: null, rows: [], inputs: null };
+    const existingPart = h("div", { class: "contact-part", id: "contact-existing", hidden: true },
+      h("label", { for: "contact-search" }, t("search")), search, results, picked);
+    let seq = 0;
+    const find = async () => {
+      const mine = ++seq;
+      try {
+        const reply = await this.app.api.call("GET", `/contacts?limit=20&search=${encodeURIComponent(search.value.trim())}`);
+        if (mine !== seq) return;
+        results.replaceChildren(...(reply.contacts.length ? reply.contacts.map((c) => h("li", {},
+          h("button", { type: "button", class: "contact-pick", "aria-pressed": String(existing.contact?.id === c.id), dataset: { contact: c.id },
+            onclick: () => pick(c) },
+          h("span", { class: "name" }, c.name), " ", h("span", { class: "muted" }, [c.company, ...c.numbers.map((n) => n.number)].filter(Boolean).join(" · ")))))
+          : [h("li", { class: "muted", id: "contact-none" }, t("no_contacts"))]));
+      } catch (err) {
+        if (mine === seq) error.textContent = this.contactError(err);
+      }
+    };
+    let timer = null;
+    search.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(find, 250); });
+    search.addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.preventDefault(); clearTimeout(timer); find(); } });
+    const pick = (c) => {
+      error.textContent = "";
+      const has = c.numbers.some((n) => digitsOf(n.number) === digitsOf(customer));
+      existing.contact = c;
+      existing.rows = c.numbers.map((n) => ({ type: n.type, number: n.number, fixed: digitsOf(n.number) === digitsOf(customer) }));
+      if (!has) existing.rows.push({ type: "mobile", number: customer, fixed: true, added: true });
+      const ro = !c.editable;
+      const [l1, i1] = field("existing-name", t("contact_name"), c.name, { maxlength: 127, "data-field": "name", disabled: ro });
+      const [l2, i2] = field("existing-company", t("contact_company"), c.company, { maxlength: 127, "data-field": "company", disabled: ro });
+      const [l3, i3] = field("existing-email", t("contact_email"), c.email, { maxlength: 254, "data-field": "email", disabled: ro });
+      existing.inputs = { name: i1, company: i2, email: i3 };
+      existing.numbers = h("div", { class: "numbers", id: "existing-numbers", role: "group", "aria-label": t("contact_numbers") });
+      picked.replaceChildren(...[h("h3", { id: "contact-picked-title" }, c.name),
+        ro ? h("p", { class: "muted", id: "contact-read-only" }, t("contact_config_note")) : null,
+        l1, i1, l2, i2, l3, i3, h("span", { class: "label" }, t("contact_numbers")), existing.numbers].filter(Boolean));
+      for (const b of results.querySelectorAll(".contact-pick")) b.setAttribute("aria-pressed", String(b.dataset.contact === c.id));
+      refresh();
+      (ro ? ok : i1).focus();
+    };
+    const refresh = () => {
+      newNumbers.replaceChildren(...this.numberRows(newRows, "contact-new", false));
+      if (existing.numbers) existing.numbers.replaceChildren(...this.numberRows(existing.rows, "existing", !existing.contact.editable));
+    };
+    this.contactForm = { refresh };
+
+    const mode = (m) => {
+      newPart.hidden = m !== "new";
+      existingPart.hidden = m !== "existing";
+      error.textContent = "";
+      if (m === "existing" && !results.childElementCount) find();
+      (m === "new" ? name : search).focus();
+    };
+    const choice = (m, label) => h("label", { class: "choice" },
+      h("input", { type: "radio", name: "contact-mode", id: `contact-mode-${m}`, value: m, checked: m === "new", onchange: () => mode(m) }), label);
+
+    const ok = h("button", { type: "submit", class: "primary", id: "contact-ok" }, t("save"));
+    const done = (reply, text) => {
+      close();
+      if (reply.session) {
+        this.upsert(reply.session);
+        if (this.chat && this.chat.session.id === reply.session.id) this.chat.session = reply.session;
+        this.loadDetailContact();
+      }
+      this.app.toast(text);
+    };
+    const submit = async () => {
+      error.textContent = "";
+      mark(null);
+      const numbers = (rows) => rows.filter((r) => r.number).map((r) => ({ type: r.type, number: r.number }));
+      ok.disabled = true;
+      try {
+        if (!newPart.hidden) {
+          const fixed = newRows[0];
+          const reply = await this.app.api.call("POST", `/messaging/sessions/${sid}/contact`,
+            { new: { ...fields({ name, company, email }), numbers: numbers(newRows.slice(1)) }, type: fixed.type });
+          done(reply, t("contact_added", { name: reply.contact.name }));
+        } else {
+          const c = existing.contact;
+          if (!c) { error.textContent = t("contact_pick_one"); search.focus(); return; }
+          const added = existing.rows.find((r) => r.added);
+          const reply = await this.app.api.call("POST", `/messaging/sessions/${sid}/contact`,
+            { existing: c.id, type: added ? added.type : "mobile" });
+          const now = fields(existing.inputs);
+          const edited = c.editable && (now.name !== c.name || now.company !== c.company || now.email !== c.email
+            || existing.rows.some((r) => r.edited && !r.added) || existing.rows.length !== c.numbers.length + (added ? 1 : 0));
+          if (edited) {
+            const put = await this.app.api.call("PUT", `/contacts/${encodeURIComponent(c.id)}`, { ...now, numbers: numbers(existing.rows) });
+            done({ ...reply, contact: put.contact }, t("contact_updated", { name: put.contact.name }));
+          } else done(reply, t("contact_updated", { name: reply.contact.name }));
+        }
+      } catch (err) {
+        error.textContent = this.contactError(err);
+        mark(err);
+      } finally { ok.disabled = false; }
+    };
+    const dialog = h("form", { class: "dialog wide contact-dialog", role: "dialog", "aria-modal": "true", "aria-label": t("add_to_contacts"), id: "contact-dialog",
+      onsubmit: (ev) => { ev.preventDefault(); submit(); } },
+    h("h2", {}, t("add_to_contacts")),
+    h("p", { class: "muted" }, `${t("customer")}: ${customer}`),
+    h("div", { class: "choices", role: "radiogroup", "aria-label": t("add_to_contacts") },
+      choice("new", t("new_contact")), choice("existing", t("existing_contact"))),
+    newPart, existingPart, error,
+    h("div", { class: "controls" }, ok, h("button", { type: "button", id: "contact-cancel", onclick: close }, t("cancel"))));
+    refresh();
+    this.app.dialog = dialog;
+    this.app.render();
+    name.focus();
+  }
+
   transferDialog() {
     const h = this.app.h;
     const { colleagues, queues } = this.options;
@@ -344,8 +575,10 @@ export class InboxView {
         this.options.senders.length ? h("button", { id: "create-session", title: t("create_session"), "aria-label": t("create_session"), onclick: () => this.createDialog() }, "+") : null),
       h("div", { role: "tablist", class: "inbox-tabs" }, tab("recent"), tab("archived"), tab("campaign")), list, more);
     const parts = [side, this.chatPane()];
+    const details = this.details && this.chat ? this.detailsPanel() : null;
+    if (details) parts.push(details);
     if (this.menu) parts.push(this.contextMenu());
-    return h("div", { class: "inbox", id: "inbox" }, parts);
+    return h("div", { class: `inbox${details ? " with-details" : ""}`, id: "inbox" }, parts);
   }
 
   listRow(s) {
@@ -397,6 +630,7 @@ export class InboxView {
     const tools = h("div", { class: "controls chat-tools" },
       canTake ? h("button", { id: "take-over", class: "primary", onclick: () => this.act("/take_over", undefined, t("taken_over")) }, t("take_over")) : null,
       open ? h("button", { id: "op-transfer", onclick: () => this.transferDialog() }, t("transfer_session")) : null,
+      NUMBER_CHANNELS.has(s.channel_type) ? h("button", { id: "op-contact", onclick: () => this.contactDialog() }, t("add_to_contacts")) : null,
       s.list === "archived" && open
         ? h("button", { id: "op-unarchive", onclick: () => this.act("/archive", { archived: false }) }, t("unarchive"))
         : open ? h("button", { id: "op-archive", onclick: () => this.act("/archive", { archived: true }) }, t("archive")) : null,
@@ -404,10 +638,11 @@ export class InboxView {
       h("button", { id: "op-remove", class: "danger", onclick: () => this.remove(s.id) }, t("remove")));
     const owner = s.owner ? this.who(s.owner)
       : s.route.type === "message_queue" ? t("waiting_in", { queue: s.route.target }) : "-";
+    const ctype = s.channel_type || channelType(s.channel, this.options.senders);
     const head = h("div", { class: "chat-head" },
       h("h2", { id: "chat-title" }, s.customer_display || s.customer),
       h("div", { class: "muted", id: "chat-details" },
-        `${t("channel")}: ${s.channel}${channelType(s.channel, this.options.senders) ? ` (${channelType(s.channel, this.options.senders)})` : ""} · ${t("channel_number")}: ${s.number} · ${t("session_id")}: ${s.id} · ${t("owner")}: ${owner}${open ? "" : ` · ${t("closed")}`}`),
+        `${t("channel")}: ${s.channel}${ctype ? ` (${t(`ctype_${ctype}`)})` : ""} · ${t("channel_number")}: ${s.number} · ${t("session_id")}: ${s.id} · ${t("owner")}: ${owner}${open ? "" : ` · ${t("closed")}`}`),
       tools);
     const log = h("ol", { class: "chat-log", id: "chat-log", "aria-live": "polite", "aria-label": t("history"), tabindex: "0" },
       this.chat.messages.map((m) => this.bubble(m, me)));
@@ -417,9 +652,57 @@ export class InboxView {
       oninput: (ev) => this.drafts.set(s.id, ev.target.value),
       onkeydown: (ev) => { if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); this.send(); } } });
     text.value = this.drafts.get(s.id) || "";
+    // the session details' icon sits at the bottom left (§9.3)
+    const info = h("button", { type: "button", id: "op-details", class: `details-toggle${this.details ? " current" : ""}`,
+      "aria-pressed": String(this.details), "aria-controls": "session-details", title: t("session_details"), "aria-label": t("session_details"),
+      onclick: () => this.toggleDetails() }, "ⓘ");
     const composer = h("form", { class: "composer", onsubmit: (ev) => { ev.preventDefault(); this.send(); } },
-      text, h("button", { type: "submit", id: "send", class: "primary", disabled: !open }, t("send")));
+      info, text, h("button", { type: "submit", id: "send", class: "primary", disabled: !open }, t("send")));
     return h("section", { class: "sub chat", id: "chat", dataset: { session: s.id }, "aria-label": s.customer }, head, log, composer);
+  }
+
+  // the right-hand panel of "View session details" (§6.2, §9.3)
+  detailsPanel() {
+    const h = this.app.h;
+    const s = this.chat.session;
+    const type = s.channel_type || channelType(s.channel, this.options.senders);
+    const row = (key, label, value) => (value === null || value === undefined || value === "" ? null
+      : [h("dt", {}, label), h("dd", { dataset: { detail: key } }, value)]);
+    const numberLabel = type === "messenger" ? t("facebook_page") : type === "livechat" ? t("livechat_channel") : t("details_channel_number");
+    const numberValue = type === "messenger" && s.channel_page ? `${s.channel_page} (${s.number})` : s.number;
+    const customerLabel = type === "livechat" ? t("visitor") : type === "messenger" ? t("facebook_user") : t("customer_number");
+    const dest = s.route.type === "message_queue" ? `${t("message_queue")}: ${s.route.target}`
+      : s.route.type === "extension" ? `${t("extension")}: ${this.who(s.route.target)}`
+        : s.route.type === "api" ? t("third_party") : s.route.target;
+    const owner = s.owner ? this.who(s.owner) : s.route.type === "message_queue" ? t("not_taken_over") : "-";
+    const facts = h("dl", { class: "facts", id: "details-session" },
+      row("channel", t("source_channel"), `${s.channel}${type ? ` (${t(`ctype_${type}`)})` : ""}`),
+      row("number", numberLabel, numberValue),
+      row("customer", customerLabel, s.customer),
+      row("id", t("session_id"), String(s.id)),
+      row("origin", t("origin"), t(`origin_${s.origin}`)),
+      row("created", t("created"), fmtWhen(s.created)),
+      row("last_activity", t("last_activity"), fmtWhen(s.last_activity)),
+      row("destination", t("destination"), dest),
+      row("owner", t("assigned_to"), owner),
+      row("state", t("status"), s.state === "open" ? (s.list === "archived" ? t("list_archived") : t("open")) : t("closed")));
+    let contact = null;
+    if (s.customer_contact) {
+      const d = this.detailContact;
+      const c = d && d.id === s.customer_contact ? d.contact : null;
+      contact = h("section", { id: "details-contact", "aria-label": t("contact_info") }, h("h3", {}, t("contact_info")),
+        c ? h("dl", { class: "facts" },
+          row("contact_name", t("contact_name"), c.name),
+          row("contact_company", t("contact_company"), c.company),
+          row("contact_email", t("contact_email"), c.email),
+          c.numbers.flatMap((n, i) => row(`contact_number_${i}`, t(`number_${n.type}`), n.number)),
+          c.editable ? null : h("dd", { class: "muted", id: "details-contact-config" }, t("contact_config_note")))
+          : h("p", { class: d && d.error ? "error" : "muted" }, d && d.error ? `${t("error")}: ${d.error}` : "…"));
+    }
+    return h("aside", { class: "sub session-details", id: "session-details", "aria-label": t("session_details") },
+      h("div", { class: "controls" }, h("h2", {}, t("session_details")),
+        h("button", { id: "details-close", type: "button", "aria-label": t("close_panel"), title: t("close_panel"), onclick: () => this.toggleDetails() }, "×")),
+      facts, contact);
   }
 
   bubble(m, me) {

@@ -16,7 +16,7 @@ export class Api {
     const data = await reply.json().catch(() => ({}));
     if (!reply.ok) {
       const err = new Error(data.message || `${reply.status}`);
-      err.status = reply.status; err.code = data.error;
+      err.status = reply.status; err.code = data.error; err.field = data.field;
       throw err;
     }
     return data;
