@@ -72,7 +72,8 @@ class AgentDesk:
             self.reports = ReportRecorder(router.events, store, sla_times(cfg.acd), now,
                                           clock.wall())
         self.mail = MailNotifications.from_config(  # unsent mail is kept in the store
-            router.events, cfg, now, outbox=store if hasattr(store, "fetch") else None)
+            router.events, cfg, now, outbox=store if hasattr(store, "fetch") else None,
+            clock=clock)
         directory = directory_from_acd(acd.config)
         codes = cfg.feature_codes if isinstance(cfg.feature_codes, FeatureCodes) \
             else FeatureCodes()
@@ -82,7 +83,7 @@ class AgentDesk:
                                  directory=directory, resolve_agent_key=self.plan.blf_resource,
                                  mailbox_codes=_mailbox_codes(cfg),
                                  park_slots=cfg.parking.slots if cfg.parking else ())
-        self.presence = PresenceService(router.endpoint, self.notifier)
+        self.presence = PresenceService(router.endpoint, self.notifier, self.clock)
         router.dialplan.add(self.plan.dialplan_rule(), first=True)
         self._sub: Subscription | None = router.events.subscribe(self._agent_event,
                                                                  *AGENT_EVENTS)

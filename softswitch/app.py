@@ -279,7 +279,7 @@ class SipRouter:
         from softswitch.events import EventBus
 
         self.events = EventBus()  # every ACD event, in engine order (softswitch.events)
-        self.registrar = RegistrarService(config, store, self.loop)
+        self.registrar = RegistrarService(config, store, self.clock)
         self.dialplan = DialPlan.default(passwords)
         from softswitch.calls.recording import CallRecordings, RecordingConfig
         from softswitch.queue import attach_queue_calls

@@ -34,14 +34,13 @@ Decisions:
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import ipaddress
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from softswitch.clock import Clock, TimerHandle
 from softswitch.log import get_logger
 from softswitch.sip import SipUri, new_tag
 from softswitch.sip.transaction import _debug_enabled
@@ -322,14 +321,15 @@ class RegistrarService:
     is from the extension it names in To.
     """
 
-    def __init__(self, config: Any, store: Any, loop: asyncio.AbstractEventLoop | None = None
-                 ) -> None:
+    def __init__(self, config: Any, store: Any, clock: Clock) -> None:
+        """``clock``: monotonic now for the bindings' expiry, wall time for the rows, and
+        the timers (softswitch.clock)."""
         reg = config.sip.registrar
         self.location = LocationService(reg.min_expires, reg.max_expires, reg.default_expires)
         self.store = store
         self.extensions = {e.number for e in config.extensions}
-        self._loop = loop or asyncio.get_event_loop()
-        self._timer: asyncio.TimerHandle | None = None
+        self._clock = clock
+        self._timer: TimerHandle | None = None
         self._timer_at: float | None = None
         # Called with the extension number whenever its set of contacts changes (REGISTER,
         # un-REGISTER, expiry): ACD device registered/unregistered, BLF.
@@ -338,7 +338,7 @@ class RegistrarService:
         self._dirty: dict[tuple[str, str], tuple[Binding, float]] = {}
         # (aor, contact) -> loop time its row was last handed to the store
         self._last_write: dict[tuple[str, str], float] = {}
-        self._write_back: asyncio.TimerHandle | None = None
+        self._write_back: TimerHandle | None = None
 
     def _changed(self, aors: Iterable[str]) -> None:
         for aor in dict.fromkeys(aors):
@@ -369,7 +369,7 @@ class RegistrarService:
     # -- persistence
 
     def _wall(self, expires_at: float) -> float:
-        return time.time() + (expires_at - self._loop.time())
+        return self._clock.wall() + (expires_at - self._clock.monotonic())
 
     #: A binding written less than this many seconds ago is not written again at once: its
     #: refreshes within the window become one write at the window's end (write-back, like
@@ -386,17 +386,17 @@ class RegistrarService:
             dirty.pop(key, None)
             last_write.pop(key, None)
             self.store.delete_registration(b.aor, b.contact)
-        now = self._loop.time()
+        now = self._clock.monotonic()
         for b in added:
             key = (b.aor, b.contact)
             last = last_write.get(key)
             if last is None or (now - last >= self.WRITE_BACK and key not in dirty):
                 last_write[key] = now
-                self._save(b, time.time())
+                self._save(b, self._clock.wall())
                 continue
-            dirty[key] = (b, time.time())
+            dirty[key] = (b, self._clock.wall())
             if self._write_back is None:
-                self._write_back = self._loop.call_at(last + self.WRITE_BACK,
+                self._write_back = self._clock.call_at(last + self.WRITE_BACK,
                                                       self._flush_dirty)
 
     def _save(self, b: Binding, registered_at: float) -> None:
@@ -411,7 +411,7 @@ class RegistrarService:
         dirty, self._dirty = self._dirty, {}
         if self.store is None:
             return
-        now = self._loop.time()
+        now = self._clock.monotonic()
         for key, (b, registered_at) in dirty.items():
             self._last_write[key] = now
             self._save(b, registered_at)
@@ -420,7 +420,7 @@ class RegistrarService:
         """Reload bindings saved before a restart; expired ones are deleted."""
         if self.store is None:
             return 0
-        now_wall, now = time.time(), self._loop.time()
+        now_wall, now = self._clock.wall(), self._clock.monotonic()
         live: list[Binding] = []
         for row in await self.store.registrations():
             if row.expires_at <= now_wall or row.aor not in self.extensions:
@@ -505,12 +505,12 @@ class RegistrarService:
         if self._timer is not None:
             self._timer.cancel()
         self._timer_at = deadline
-        self._timer = self._loop.call_at(deadline, self._on_timer)
+        self._timer = self._clock.call_at(deadline, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None
-        expired = self.location.handle_timer(self._loop.time())
+        expired = self.location.handle_timer(self._clock.monotonic())
         for b in expired:
             log.info("registration expired", call_id=b.call_id, aor=b.aor, contact=b.contact)
         self._persist((), expired)

@@ -190,9 +190,10 @@ async def test_registrar_service_answers_persists_and_tells_listeners() -> None:
         def delete_registration(self, aor, contact) -> None:
             self.deleted.append((aor, contact))
 
+    from softswitch.clock import LoopClock
     from softswitch.registrar import RegistrarService
 
-    service = RegistrarService(config, Store(), asyncio.get_running_loop())
+    service = RegistrarService(config, Store(), LoopClock())
     changed: list[str] = []
     service.listeners.append(changed.append)
     ua = SipUA("1001", "abcd", ("127.0.0.1", 5060))
@@ -223,14 +224,18 @@ def test_registrar_service_expiry_timer_in_virtual_time() -> None:
     from softswitch.sip import parse_message
 
     class VirtualLoop:
-        """Just what the shell uses of a loop: time() and call_at()."""
+        """Just what the shell uses of its clock (softswitch.clock): monotonic(), wall() and
+        call_at()."""
 
         def __init__(self) -> None:
             self.now = 1000.0
             self.timers: list[tuple[float, object]] = []
 
-        def time(self) -> float:
+        def monotonic(self) -> float:
             return self.now
+
+        def wall(self) -> float:
+            return 1_700_000_000.0 + self.now
 
         def call_at(self, when: float, cb, *args):  # noqa: ANN001, ANN202
             loop = self
@@ -286,8 +291,11 @@ def test_registrar_service_refreshes_written_back_once_per_window() -> None:
             self.now = 1000.0
             self.timers: list[tuple[float, object]] = []
 
-        def time(self) -> float:
+        def monotonic(self) -> float:
             return self.now
+
+        def wall(self) -> float:
+            return 1_700_000_000.0 + self.now
 
         def call_at(self, when: float, cb, *args):  # noqa: ANN001, ANN202
             loop = self

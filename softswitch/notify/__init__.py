@@ -34,7 +34,9 @@ class MailNotifications:
             return None
         people = {e.number: Person(e.number, e.name, e.email) for e in config.extensions}
         queues = config.acd.queues if config.acd is not None else ()
-        mail = QueueMail(queues, people, time.time() - monotonic_now)
+        clock = sender_options.get("clock")
+        wall = clock.wall() if clock is not None else time.time()
+        mail = QueueMail(queues, people, wall - monotonic_now)
         return cls(bus, mail, SmtpSender(config.smtp, **sender_options))
 
     def reconfigure(self, config: Config) -> None:

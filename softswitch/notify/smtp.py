@@ -24,7 +24,6 @@ import json
 import mimetypes
 import smtplib
 import ssl
-import time
 import uuid
 from collections.abc import Sequence
 from email.message import EmailMessage
@@ -32,6 +31,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any, Protocol
 
+from softswitch.clock import Clock, LoopClock, TimerHandle
 from softswitch.config import SmtpConfig
 from softswitch.log import get_logger
 
@@ -68,8 +68,12 @@ class Outbox(Protocol):
 
 class SmtpSender:
     def __init__(self, config: SmtpConfig, *, retry_delays: Sequence[float] = RETRY_DELAYS,
-                 timeout: float = TIMEOUT, outbox: Outbox | None = None) -> None:
+                 timeout: float = TIMEOUT, outbox: Outbox | None = None,
+                 clock: Clock | None = None) -> None:
+        """``clock``: the retry timers and the outbox rows' times (softswitch.clock; the
+        running loop's by default)."""
         self.config = config
+        self.clock = clock or LoopClock()
         self.retry_delays = tuple(retry_delays) or (30.0,)
         self.timeout = timeout
         self.outbox = outbox
@@ -77,7 +81,7 @@ class SmtpSender:
         self.dropped = 0
         self.failures = 0  # failed attempts (each retry that fails counts)
         self._queue: asyncio.Queue[tuple[Email, int, str]] = asyncio.Queue()
-        self._retrying: set[asyncio.TimerHandle] = set()
+        self._retrying: set[TimerHandle] = set()
         self._inflight = False
         self._uids: set[str] = set()  # queued by this run (not to be re-read from the outbox)
         self._worker = asyncio.get_running_loop().create_task(self._run(), name="smtp-sender")
@@ -87,7 +91,7 @@ class SmtpSender:
         self._uids.add(uid)
         if self.outbox is not None:
             self.outbox.write(_OUTBOX_ADD, (uid, email.to, email.subject, email.body,
-                                            json.dumps(list(email.attachments)), time.time()))
+                                            json.dumps(list(email.attachments)), self.clock.wall()))
         self._queue.put_nowait((email, 0, uid))
 
     def pending(self) -> int:
@@ -147,15 +151,16 @@ class SmtpSender:
                 log.info("e-mail sent", to=email.to, subject=email.subject)
             finally:
                 self._inflight = False
+                self._queue.task_done()
 
     def _retry_later(self, email: Email, attempt: int, delay: float, uid: str) -> None:
-        box: list[asyncio.TimerHandle] = []
+        box: list[TimerHandle] = []
 
         def again() -> None:
             self._retrying.discard(box[0])
             self._queue.put_nowait((email, attempt, uid))
 
-        box.append(asyncio.get_running_loop().call_later(delay, again))
+        box.append(self.clock.call_later(delay, again))
         self._retrying.add(box[0])
 
     def _message(self, email: Email) -> EmailMessage:
@@ -195,10 +200,8 @@ class SmtpSender:
 
     async def close(self, grace: float = 5.0) -> None:
         """Give queued messages ``grace`` seconds, then stop (retries pending are dropped)."""
-        deadline = asyncio.get_running_loop().time() + grace
-        while ((self._inflight or not self._queue.empty())
-               and asyncio.get_running_loop().time() < deadline):
-            await asyncio.sleep(0.05)
+        with contextlib.suppress(TimeoutError):  # what is left stays in the outbox
+            await asyncio.wait_for(self._queue.join(), grace)
         for h in self._retrying:
             h.cancel()
         self._worker.cancel()

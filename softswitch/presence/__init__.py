@@ -16,8 +16,8 @@ Wiring into the switch (all the pieces exist; the router and the ACD shell call 
        plan = FeatureCodePlan(FeatureCodes.from_config(raw.get("feature_codes")), directory)
        notifier = Notifier(domain=cfg.sip.domain, extensions=[e.number for e in cfg.extensions],
                            directory=directory, resolve_agent_key=plan.blf_resource)
-       presence = PresenceService(endpoint, notifier)
-       presence.send(acd_bridge.sync_from_acd(notifier, acd, loop.time()))
+       presence = PresenceService(endpoint, notifier, clock)
+       presence.send(acd_bridge.sync_from_acd(notifier, acd, clock.monotonic()))
 
 2. SIP router, after digest auth (SUBSCRIBE is challenged with 407 like INVITE)::
 

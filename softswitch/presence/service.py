@@ -1,5 +1,6 @@
 """The asyncio shell of the notifier: SUBSCRIBE in, 2xx + NOTIFYs out over `SipEndpoint`,
-the expiry timer on the loop. Everything that decides lives in `Notifier`.
+the expiry timer on the injected clock (softswitch.clock). Everything that decides lives in
+`Notifier`.
 
 Wiring in the switch's request router (after digest auth of the SUBSCRIBE):
 
@@ -19,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from softswitch.clock import Clock, TimerHandle
 from softswitch.sip import Address, Request, Response, SipParseError, SipUri
 from softswitch.sip.dialog import Dialog
 from softswitch.sip.endpoint import SipEndpoint
@@ -34,13 +36,13 @@ log = structlog.get_logger("presence")
 
 
 class PresenceService:
-    def __init__(self, endpoint: SipEndpoint, notifier: Notifier) -> None:
+    def __init__(self, endpoint: SipEndpoint, notifier: Notifier, clock: Clock) -> None:
         self.endpoint = endpoint
         self.notifier = notifier
-        self.loop = asyncio.get_running_loop()
+        self.clock = clock  # the notifier's now and the expiry timer
         self._dialogs: dict[DialogKey, tuple[Dialog, Peer]] = {}
         self._pending: set[asyncio.Future[Response]] = set()
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: TimerHandle | None = None
 
     # ------------------------------------------------------------------ SUBSCRIBE
 
@@ -51,7 +53,7 @@ class PresenceService:
             request.call_id, tag, request.from_.tag or "") in self._dialogs
 
     def handle_subscribe(self, txn: Any, request: Request, subscriber: str) -> None:
-        now = self.loop.time()
+        now = self.clock.monotonic()
         try:
             sub = subscribe_request(request, subscriber)
         except SipParseError as exc:
@@ -85,19 +87,19 @@ class PresenceService:
     # ------------------------------------------------------------------ state changes
 
     def registration_changed(self, extension: str, registered: bool) -> None:
-        self.send(self.notifier.registration_changed(extension, registered, self.loop.time()))
+        self.send(self.notifier.registration_changed(extension, registered, self.clock.monotonic()))
 
     def call_updated(self, extension: str, call: ExtensionCall) -> None:
-        self.send(self.notifier.call_updated(extension, call, self.loop.time()))
+        self.send(self.notifier.call_updated(extension, call, self.clock.monotonic()))
 
     def call_ended(self, extension: str, call_id: str) -> None:
-        self.send(self.notifier.call_ended(extension, call_id, self.loop.time()))
+        self.send(self.notifier.call_ended(extension, call_id, self.clock.monotonic()))
 
     def slot_changed(self, slot: str, parked: str | None) -> None:
-        self.send(self.notifier.slot_changed(slot, parked, self.loop.time()))
+        self.send(self.notifier.slot_changed(slot, parked, self.clock.monotonic()))
 
     def agent_state_changed(self, agent: str, queue: str, state: AgentQueueState) -> None:
-        self.send(self.notifier.agent_state_changed(agent, queue, state, self.loop.time()))
+        self.send(self.notifier.agent_state_changed(agent, queue, state, self.clock.monotonic()))
 
     # ------------------------------------------------------------------ sending
 
@@ -123,7 +125,7 @@ class PresenceService:
         if fut.cancelled():
             return
         status = fut.result().status
-        self.notifier.handle_notify_response(n.key, status, self.loop.time())
+        self.notifier.handle_notify_response(n.key, status, self.clock.monotonic())
         if status >= 300:
             log.info("notify failed", call_id=n.key.dialog.call_id, status=status)
             if not self.notifier.dialog_in_use(n.key.dialog):
@@ -136,16 +138,17 @@ class PresenceService:
             self._timer = None
         deadline = self.notifier.next_deadline()
         if deadline is not None:
-            self._timer = self.loop.call_at(deadline, self._on_timer)
+            self._timer = self.clock.call_at(deadline, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
-        self.send(self.notifier.handle_timeout(self.loop.time()))
+        self.send(self.notifier.handle_timeout(self.clock.monotonic()))
 
     async def close(self, grace: float = 2.0) -> None:
         """Tell every watcher the subscription ends (reason deactivated: re-subscribe now)
         and wait up to `grace` seconds for the answers."""
-        self.send(self.notifier.terminate_all(TerminationReason.DEACTIVATED, self.loop.time()))
+        self.send(self.notifier.terminate_all(TerminationReason.DEACTIVATED,
+                                              self.clock.monotonic()))
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

@@ -20,6 +20,7 @@ import pytest
 from blf_helpers import DI, DOMAIN, EXTENSIONS, directory
 
 from benchmarks.peers.sipp import Sipp
+from softswitch.clock import LoopClock
 from softswitch.features import FeatureCodePlan, FeatureCodes, SignIn, state_after
 from softswitch.presence import CallState, ExtensionCall, Notifier
 from softswitch.presence.service import PresenceService
@@ -46,7 +47,7 @@ async def serve(notifier: Notifier,
 
     endpoint = SipEndpoint(on_request)
     local = await endpoint.listen(transport, "127.0.0.1", 0)
-    service = PresenceService(endpoint, notifier)
+    service = PresenceService(endpoint, notifier, LoopClock())
     return endpoint, service, local.port
 
 
