@@ -41,7 +41,9 @@ import yaml
 from benchmarks.peers.switch import Extension, build_config
 from softswitch.app import configure_gc
 
-USERS = [(str(7000 + i), f"pw{7000 + i}") for i in range(200)]
+# sip_load's REGISTER users (3000-3199): numbers the demo config leaves free (7000-7199
+# collided with its IVR and call-flow numbers, so `check` refused the config)
+USERS = [(f"3{i:03d}", f"reg-{i:03d}-pw") for i in range(200)]
 SIPP = ("127.0.0.1", 5061)
 
 _NONCE_RE = re.compile(rb'nonce="([^"]+)"')
@@ -80,6 +82,12 @@ def _authorization(user: str, password: str, realm: str, nonce: str, uri: str) -
             f"algorithm=MD5")
 
 
+def switch_config(workdir: Path) -> dict[str, Any]:
+    """The demo config with the REGISTER users and MD5 only, as sip_load runs the switch."""
+    return build_config(workdir, extensions=[Extension(u, p) for u, p in USERS],
+                        overrides={"sip": {"auth": {"algorithms": ["MD5"]}}})
+
+
 async def run(registers: int, profile: str | None) -> dict[str, Any]:
     from softswitch.app import Switch
     from softswitch.config import load_config
@@ -87,8 +95,7 @@ async def run(registers: int, profile: str | None) -> dict[str, Any]:
     from softswitch.sip.transaction import Peer
 
     workdir = Path(tempfile.mkdtemp(prefix="sip_register_cpu-"))
-    cfg = build_config(workdir, extensions=[Extension(u, p) for u, p in USERS],
-                       overrides={"sip": {"auth": {"algorithms": ["MD5"]}}})
+    cfg = switch_config(workdir)
     path = workdir / "softswitch.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     config = load_config(str(path))

@@ -33,3 +33,9 @@ def test_config_without_the_demo_extensions(tmp_path: Path) -> None:
     assert [e["number"] for e in config["extensions"]] == ["5000", "7000"]
     assert "extensions" not in config.get("presence", {})
     _loads(tmp_path, config)
+
+
+def test_sip_register_cpu_config(tmp_path: Path) -> None:
+    from benchmarks.sip_register_cpu import switch_config
+
+    _loads(tmp_path, switch_config(tmp_path))
