@@ -582,7 +582,7 @@ class QueueCalls:
         queue does not exist or the switch is stopping (the transfer then fails with
         404/503). ``invite``: the INVITE of that dialog (an application destination or a
         park from the live API hands it on)."""
-        if queue not in self.queues or not self._accepting or call_id in self.tasks:
+        if not self._may_adopt(call_id, queue):
             return False
         # its in-dialog requests get the one policy's answers from now on (the dialog ends
         # here), with our SDP as the leg now has it
@@ -591,11 +591,8 @@ class QueueCalls:
                                   telephone_event=True)
         policy = InDialogPolicy(dialog, sdp, local_contact(self.endpoint, peer.transport,
                                                            queue))
-        if not self._adopt(call_id, caller, caller, invite, dialog, policy, peer, leg,
-                           dialog.local_tag, queue):
-            return False
-        self.tasks[call_id].log.info("caller transferred into the queue")
-        return True
+        return self._adopt(call_id, caller, caller, invite, dialog, policy, peer, leg,
+                           dialog.local_tag, queue, "caller transferred into the queue")
 
     def adopt(self, call_id: str, caller: str, display: str, invite: Request,
               dialog: Dialog, policy: InDialogPolicy, peer: Peer, leg: MediaLeg, tag: str,
@@ -603,17 +600,16 @@ class QueueCalls:
         """An answered caller an application routes to ``queue`` (softswitch.apps.shell
         `Handoff.queue_answered`): it joins the queue with its dialog, in-dialog policy and
         media leg (a new CDR row: the application's ended with "routed to queue")."""
-        if not self._accepting or queue not in self.queues or call_id in self.tasks:
-            return False
-        if not self._adopt(call_id, caller, display, invite, dialog, policy, peer, leg, tag,
-                           queue):
-            return False
-        self.tasks[call_id].log.info("caller joined the queue from an application")
-        return True
+        return self._may_adopt(call_id, queue) and self._adopt(
+            call_id, caller, display, invite, dialog, policy, peer, leg, tag, queue,
+            "caller joined the queue from an application")
+
+    def _may_adopt(self, call_id: str, queue: str) -> bool:
+        return self._accepting and queue in self.queues and call_id not in self.tasks
 
     def _adopt(self, call_id: str, caller: str, display: str, invite: Request,
                dialog: Dialog, policy: InDialogPolicy, peer: Peer, leg: MediaLeg, tag: str,
-               queue: str) -> bool:
+               queue: str, why: str) -> bool:
         task = self._task(call_id, queue, caller, display)
         task.answered = True
         self.tasks[call_id] = task
@@ -625,6 +621,7 @@ class QueueCalls:
             task.ended = True  # never: the shell runs what it adopted
             self.tasks.pop(call_id, None)
             return False
+        task.log.info(why)
         self._arrive(task, queue)
         return True
 

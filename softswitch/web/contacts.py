@@ -397,23 +397,24 @@ async def get_contact(request: web.Request) -> web.Response:
 
 
 async def create_contact(request: web.Request) -> web.Response:
-    req = await body(request, ContactFields)
-    book = book_of(request)
-    try:
-        c = book.create(principal(request).extension, req.name, req.company, req.email,
-                        req.number_pairs())
-    except ContactError as exc:
-        raise refused(exc) from None
-    await book.flush()
-    return web.json_response({"contact": c.as_json()})
+    by = principal(request).extension
+    return await _save_contact(request, lambda book, f: book.create(
+        by, f.name, f.company, f.email, f.number_pairs()))
 
 
 async def update_contact(request: web.Request) -> web.Response:
+    contact = request.match_info["contact"]
+    return await _save_contact(request, lambda book, f: book.update(
+        contact, f.name, f.company, f.email, f.number_pairs()))
+
+
+async def _save_contact(request: web.Request,
+                        save: Callable[[ContactBook, ContactFields], Contact]) -> web.Response:
+    """Write a contact from the request's fields (``save``), stored before the answer."""
     req = await body(request, ContactFields)
     book = book_of(request)
     try:
-        c = book.update(request.match_info["contact"], req.name, req.company, req.email,
-                        req.number_pairs())
+        c = save(book, req)
     except ContactError as exc:
         raise refused(exc) from None
     await book.flush()
