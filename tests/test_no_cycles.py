@@ -29,7 +29,7 @@ from softswitch.apps.shell import AppCall
 from softswitch.calls.b2bua import Call
 from softswitch.calls.control import CallControl
 from softswitch.config import parse_config
-from softswitch.queue.controller import QueueTask
+from softswitch.queue.caller import QueueTask
 from softswitch.queue.dialer import OutboundCall
 from softswitch.sip.dialog import Dialog
 from softswitch.sip.endpoint import OutgoingRequest

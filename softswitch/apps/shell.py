@@ -435,7 +435,7 @@ class CallShell:
         if outcome is not None and call.leg is not None and not call.leg.closed:
             apply_media(call.leg, outcome.media)
             if outcome.held is not None:
-                self._hold_changed(call, outcome.held)
+                self.hold_changed(call, outcome.held)
 
     def handle_in_dialog(self, txn: ServerTransaction, request: Request) -> None:
         call = self.calls.get(request.call_id)
@@ -456,7 +456,7 @@ class CallShell:
         if outcome.media is not None and call.leg is not None and not call.leg.closed:
             apply_media(call.leg, outcome.media)
         if outcome.held is not None:
-            self._hold_changed(call, outcome.held)
+            self.hold_changed(call, outcome.held)
         if outcome.digit is not None:
             for bridge in list(call.bridges.values()):
                 if bridge.hooks is not None and not bridge.done:
@@ -466,7 +466,7 @@ class CallShell:
             call.log.info("caller hung up")
             self._caller_gone(call, "ANSWERED", "BYE", 200)
 
-    def _hold_changed(self, call: AppCall, held: bool) -> None:
+    def hold_changed(self, call: AppCall, held: bool) -> None:
         call.log.info("caller hold changed", held=held)
         for bridge in list(call.bridges.values()):
             if bridge.hooks is not None and not bridge.done:

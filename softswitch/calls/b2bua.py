@@ -931,7 +931,7 @@ class B2BUA:
                         outgoing.send_ack(other_dialog.create_ack(outgoing_request))
                     if offer_params is not None:
                         apply_media(this_leg, offer_params)
-                        self._hold_changed(call, side, offer_params.direction
+                        self.hold_changed(call, side, offer_params.direction
                                            in ("sendonly", "inactive"))
                     if resp.body:
                         with contextlib.suppress(Exception):
@@ -956,7 +956,7 @@ class B2BUA:
         outgoing = self.endpoint.send_request(outgoing_request, other_peer,
                                               on_response=on_response)
 
-    def _hold_changed(self, call: Call, side: Side, held: bool) -> None:
+    def hold_changed(self, call: Call, side: Side, held: bool) -> None:
         party = "caller" if side is Side.CALLER else "callee"
         if held == (party in call.held_by):
             return  # a session refresh or a codec change: no hold change

@@ -313,7 +313,7 @@ class Transfers:
         self._publish_party(call, side, end.party, previous)
         if ("caller" if side is Side.CALLER else "callee") in call.held_by:
             # whoever held the staying party has gone: take it off hold (RFC 3264 §8.4)
-            b2bua._hold_changed(call, side, False)
+            b2bua.hold_changed(call, side, False)
             self._resume(call, other(side))
 
     def _resume(self, call: Call, side: Side) -> None:

@@ -133,7 +133,7 @@ class CallLamps:
             out += self._set(b, e.callee, "recipient", e.caller, CallState.CONFIRMED)
         return out
 
-    def _hold_changed(self, e: CallHoldChanged) -> list[LampChange]:
+    def hold_changed(self, e: CallHoldChanged) -> list[LampChange]:
         held = self._held.setdefault(e.call_id, set())
         if e.held:
             held.add(e.party)
@@ -207,7 +207,7 @@ class CallLamps:
 
 _HANDLERS: dict[type, Callable[[CallLamps, Any], list[LampChange]]] = {
     CallStarted: CallLamps._call_started, CallRinging: CallLamps._call_ringing,
-    CallAnswered: CallLamps._call_answered, CallHoldChanged: CallLamps._hold_changed,
+    CallAnswered: CallLamps._call_answered, CallHoldChanged: CallLamps.hold_changed,
     CallPartyChanged: CallLamps._party_changed,
     ExtensionCallEnded: CallLamps._call_ended,
     TaskJoined: CallLamps._task_joined, OfferStarted: CallLamps._offer_started,

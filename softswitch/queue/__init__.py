@@ -1,7 +1,9 @@
 """Queue calls end to end: the asyncio shell around the ACD engine for SIP calls
 (spec/queue-admin.md §2-§9, §13; issue 5).
 
-Modules: `controller` (`QueueCalls`: callers, agents, commands, events), `dialer` (the
+Modules: `controller` (`QueueCalls`: the engine, agents, commands, events, destinations),
+`caller` (`QueueTask`, and `QueueCaller`: the caller as a flow of the call shell), `flow`
+(what the caller hears and what their keys do, sans-IO), `dialer` (the
 switch's own INVITE forks toward extensions: agents, callback customers, transfers),
 `entry` (callback-number and survey key dialogues, sans-IO), `announce` (what the caller
 hears, as prompt ids).
@@ -23,7 +25,8 @@ from softswitch.clock import Clock
 from softswitch.destinations import DestinationRouter
 from softswitch.dialplan import DialPlan
 from softswitch.events import EventBus
-from softswitch.queue.controller import QueueCalls, QueueTask
+from softswitch.queue.caller import QueueTask
+from softswitch.queue.controller import QueueCalls
 from softswitch.trunks import TrunkRouter
 
 if TYPE_CHECKING:

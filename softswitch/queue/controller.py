@@ -16,10 +16,10 @@ timers and CDR row, and runs `QueueCaller`, a `Flow` around the task's sans-IO `
 the survey, the goodbye and their timers). The queue reaches the caller only through the
 shell's seams: the ACD's commands for the caller become flow actions handed over with
 `feed` (`_run`); the flow's outputs toward the engine (keys, the callback number, the end
-of the join prompt) are fed to the ACD in their place among the actions (`_expand`); the
+of the join prompt) are fed to the ACD in their place among the actions (`expand`); the
 agent, a callback's customer, a transfer target or a panel's picker is joined with
 `connect` (their legs stay the queue's; the caller's hold and INFO come back through
-`_PartyHooks`); `record_contents` adds the agent's RTP statistics, the recording and the
+`PartyHooks`); `record_contents` adds the agent's RTP statistics, the recording and the
 queue's cause text to the caller's one CDR row; `release` hands an answered caller to the
 parking lot; `divert` sends it on to an application (IVR, voicemail, prompt, external
 number) on the same call and row. The controller keeps the rest: the agent side (offers,
@@ -61,7 +61,7 @@ Decisions (also in the report of issue 5):
   the agent's lamps (softswitch.presence.call_lamps), one dialog per call as before.
 - In-dialog requests of the caller are answered by the call shell's one policy of
   self-answered calls (softswitch.apps.indialog), connected or not; once connected its
-  effects reach the agent (INFO relayed, hold counted, §8.2) through `_PartyHooks`. The
+  effects reach the agent (INFO relayed, hold counted, §8.2) through `PartyHooks`. The
   requests of the parties the switch called (agents, callback customers, transfer
   targets, live API phones) get the same policy's answers in the switch's dialog with them
   (`OutboundCall.policy`), the ACK of a late-offer re-INVITE included; see
@@ -104,11 +104,8 @@ import contextlib
 import datetime as dt
 import functools
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from structlog.typing import FilteringBoundLogger
 
 from acd import Acd, Output
 from acd.commands import (
@@ -133,7 +130,6 @@ from media.engine import Playback
 from media.player import Prompt
 from softswitch.apps.flow import (
     Action,
-    Answer,
     CallInfo,
     Flow,
     Hangup,
@@ -165,6 +161,7 @@ from softswitch.dialplan import DialPlan
 from softswitch.events import EventBus
 from softswitch.log import get_logger
 from softswitch.queue.announce import Part, agent_id_parts, resolve_prompt
+from softswitch.queue.caller import PartyHooks, QueueCaller, QueueTask, task_of
 from softswitch.queue.dialer import Dialer, OutboundCall
 from softswitch.queue.flow import (
     CallbackNumberToAcd,
@@ -188,119 +185,6 @@ if TYPE_CHECKING:
 
 log = get_logger("queue")
 
-
-
-def _task_of(call: OutboundCall) -> QueueTask:
-    """The task an outbound call serves (agent offers carry ``(task, agent)``)."""
-    owner = call.owner
-    task = owner[0] if isinstance(owner, tuple) else owner
-    assert isinstance(task, QueueTask)
-    return task
-
-
-@dataclass(eq=False)
-class QueueTask:
-    """One queue call (or callback request); ``id`` is the caller's Call-ID. The caller
-    itself (dialog, in-dialog policy, media leg, prompts, timers, CDR row) is a call of the
-    call shell (softswitch.apps.shell) running `QueueCaller` with this task's `flow`."""
-
-    id: str
-    queue: str
-    caller: str
-    caller_display: str
-    shell: CallShell | None = field(default=None, repr=False)  # None: a restored callback
-    answered: bool = False  # the caller's INVITE is answered (or it arrived answered)
-    ended: bool = False  # forgotten (`QueueCalls.state` is "ended")
-    offers: dict[str, OutboundCall] = field(default_factory=dict)
-    agent: str | None = None
-    agent_call: OutboundCall | None = None
-    other_call: OutboundCall | None = None  # callback customer / transfer target
-    bridge: int | None = None  # the shell's connection to the agent or the other party
-    flow: QueueFlow = field(default_factory=QueueFlow)  # what the caller hears and keys do
-    engine: Acd | None = field(default=None, repr=False)  # the ACD the task is fed to
-    callback_number: str = ""
-    log: FilteringBoundLogger = field(default_factory=lambda: log)
-    recording: str | None = None  # the WAV's path (softswitch.calls.recording)
-    held_by: set[str] = field(default_factory=set)  # "agent" / "caller" while on hold
-    # the switch ends the caller: who and why, for the CDR row (else the caller hung up)
-    end_side: str | None = None
-    end_cause: str | None = None
-    collect: list[Action] | None = field(default=None, repr=False)  # `QueueCalls._expand`
-
-    @property
-    def leg(self) -> MediaLeg | None:
-        """The caller's media leg while the shell runs the call (None before the answer,
-        after the end, for a restored callback request)."""
-        return self.shell.leg(self.id) if self.shell is not None and not self.ended else None
-
-    @property
-    def in_engine(self) -> bool:
-        """The ACD holds the task (waiting, ringing, in the callback dialogue, a kept
-        callback request, connected): read from the engine (`Acd.task_state`), never kept
-        here, so the controller cannot feed the engine a task it has let go, nor miss one
-        it still holds."""
-        return not self.ended and self.engine is not None \
-            and self.engine.task_state(self.id) is not None
-
-
-class QueueCaller:
-    """The queue caller as a `Flow` of the call shell (softswitch.apps.flow): the task's
-    `QueueFlow` with its three outputs toward the engine (`KeyToAcd`,
-    `CallbackNumberToAcd`, `JoinPromptFinished`) and its `RouteTo` and `Hangup` carried out
-    by the queue calls (`QueueCalls._expand`), which hand the shell the framework's actions
-    in the order the flow and the engine gave them."""
-
-    def __init__(self, calls: QueueCalls, task: QueueTask) -> None:
-        self.calls = calls
-        self.task = task
-
-    def start(self, call: CallInfo, now: float) -> list[Action]:
-        return [Answer()]  # the queue starts when the caller is answered (`_answered`)
-
-    def handle_digit(self, digit: str, now: float) -> list[Action]:
-        self.task.log.info("caller pressed a key", key=digit, mode=self.calls.state(self.task))
-        return self.calls._expand(self.task, self.task.flow.handle_digit(digit, now))
-
-    def handle_playback_done(self, play_id: int, interrupted: bool,
-                             now: float) -> list[Action]:
-        return self.calls._expand(self.task, self.task.flow.handle_playback_done(
-            play_id, interrupted, now))
-
-    def handle_recording_done(self, record_id: int, path: str | None, seconds: float,
-                              now: float) -> list[Action]:
-        return []  # the queue records through softswitch.calls.recording, not the flow
-
-    def handle_bridge_ended(self, bridge_id: int, status: int, now: float) -> list[Action]:
-        return []  # the queue parted the legs itself (agent hung up, survey, transfer)
-
-    def handle_timer(self, now: float) -> list[Action]:
-        return self.calls._expand(self.task, self.task.flow.handle_timer(now))
-
-    def handle_hangup(self, now: float) -> list[Action]:
-        self.calls._caller_ended(self.task)
-        return []
-
-    def next_deadline(self) -> float | None:
-        return self.task.flow.next_deadline()
-
-
-class _PartyHooks:
-    """What the queue hears of a caller connected to an agent, a callback's second party or
-    a transfer target (softswitch.apps.shell.BridgeHooks)."""
-
-    def __init__(self, calls: QueueCalls, task: QueueTask) -> None:
-        self.calls = calls
-        self.task = task
-
-    def held(self, call_id: str, held: bool) -> None:
-        self.calls._hold_changed(self.task, "caller", held)
-
-    def info(self, call_id: str, request: Request) -> None:
-        self.calls._relay_info(self.task, request)
-
-    def ended(self, call_id: str, bridge_id: int) -> None:
-        """The shell parted the legs (the caller's end, a release): the queue's own end of
-        the call (`_caller_ended`, `api_release_caller`) deals with the far party."""
 
 
 class QueueCalls:
@@ -653,14 +537,14 @@ class QueueCalls:
 
     def handle_cancel(self, invite_txn: ServerTransaction) -> bool:
         """CANCEL of a queue INVITE: the call shell answers it (487 while still answering;
-        the caller's flow hears the hang-up, `_caller_ended`)."""
+        the caller's flow hears the hang-up, `caller_ended`)."""
         if (getattr(invite_txn, "call_id", None) or "") not in self.tasks:
             return False
         return self.shell.handle_cancel(invite_txn)
 
     def handle_in_dialog(self, txn: ServerTransaction, request: Request) -> None:
         """The caller's requests are the call shell's (one in-dialog policy; its effects on
-        a connected call reach the queue through `_PartyHooks`: INFO relayed to the agent,
+        a connected call reach the queue through `PartyHooks`: INFO relayed to the agent,
         hold counted, §8.2); those of the parties the switch called are answered here by the
         same policy in the switch's dialog with them (`_outbound_request`)."""
         call_id = request.call_id
@@ -690,12 +574,12 @@ class QueueCalls:
         if outcome.held is not None:
             self._outbound_hold(call, outcome.held)
         if outcome.digit is not None:
-            self._relay_info(call, request)
+            self.relay_info(call, request)
         if outcome.ends_call and call.state == "answered":
             call.state = "ended"
             self._outbound_hung_up(call)
 
-    def _relay_info(self, source: OutboundCall | QueueTask, request: Request) -> None:
+    def relay_info(self, source: OutboundCall | QueueTask, request: Request) -> None:
         """SIP INFO (key presses as application/dtmf-relay) between the two talking
         parties: the caller and the agent, the agent and the callback customer."""
         if not isinstance(source, QueueTask) and self._api_owned(source):
@@ -705,7 +589,7 @@ class QueueCalls:
             if self.state(task) != "connected":
                 return
         else:
-            task = _task_of(source)
+            task = task_of(source)
             if self.state(task) != "connected":
                 return
             if source is task.agent_call and task.other_call is not None:
@@ -767,11 +651,11 @@ class QueueCalls:
         ended). Inside one of the flow's own inputs (`QueueCaller`) the outputs join that
         input's actions instead, in the order the flow and the engine gave them."""
         if task.collect is not None:
-            task.collect.extend(self._expand(task, outputs))
+            task.collect.extend(self.expand(task, outputs))
             return
-        self.shell.feed(task.id, lambda now: self._expand(task, outputs))
+        self.shell.feed(task.id, lambda now: self.expand(task, outputs))
 
-    def _expand(self, task: QueueTask, outputs: Sequence[QueueOutput]) -> list[Action]:
+    def expand(self, task: QueueTask, outputs: Sequence[QueueOutput]) -> list[Action]:
         """The queue's part of the flow's outputs, in order: the engine's inputs are fed
         (commands for this caller that the engine answers with join ``collect`` at their
         place), `RouteTo` goes to `_route`, `Hangup` records who ended the call; the rest are
@@ -893,7 +777,7 @@ class QueueCalls:
         return SUPPORTED_CODECS
 
     def _offer_answered(self, call: OutboundCall) -> None:
-        task, agent = _task_of(call), call.number
+        task, agent = task_of(call), call.number
         task.log.info("agent answered", agent=agent)
         if task.offers.get(agent) is not call or not task.in_engine:
             self._drop_outbound(call)
@@ -966,10 +850,10 @@ class QueueCalls:
     def _bridge(self, task: QueueTask, far: MediaLeg) -> bool:
         """The caller's call on the shell is connected to ``far`` (the agent's leg, a
         transfer target's, a picker's): music and prompts stop, the relay joins the legs,
-        the caller's hold and INFO reach the queue (`_PartyHooks`)."""
+        the caller's hold and INFO reach the queue (`PartyHooks`)."""
         self._unbridge(task)
         bridge = task.flow.next_id()
-        if not self.shell.connect(task.id, bridge, far, _PartyHooks(self, task)):
+        if not self.shell.connect(task.id, bridge, far, PartyHooks(self, task)):
             return False
         task.bridge = bridge
         return True
@@ -980,7 +864,7 @@ class QueueCalls:
             bridge, task.bridge = task.bridge, None
             self.shell.disconnect(task.id, bridge)
 
-    def _hold_changed(self, task: QueueTask, party: str, held: bool) -> None:
+    def hold_changed(self, task: QueueTask, party: str, held: bool) -> None:
         """Hold of a connected call by ``party`` ("callee": the agent, or "caller") begins
         or ends: one `CallHoldChanged` on the bus, the same event as an extension call's hold
         (the agent's BLF key blinks; the report rows' hold duration, §8.2, counts the time
@@ -1006,15 +890,15 @@ class QueueCalls:
             if on_hold is not None:
                 on_hold(call, held)
             return
-        task = _task_of(call)
+        task = task_of(call)
         caller_leg = task.leg if task.leg is not None and not task.leg.closed else None
         if call is task.agent_call:
-            self._hold_changed(task, "callee", held)
+            self.hold_changed(task, "callee", held)
             other = caller_leg or (task.other_call.leg if task.other_call is not None
                                    and task.other_call.state == "answered" else None)
             who = "agent"
         elif caller_leg is None and task.agent_call is not None:  # the callback customer
-            self._hold_changed(task, "caller", held)
+            self.hold_changed(task, "caller", held)
             other, who = task.agent_call.leg, "customer"
         else:  # a transfer target: the caller hears the music
             other, who = caller_leg, "transfer target"
@@ -1032,7 +916,7 @@ class QueueCalls:
         """BYE from an agent, a callback customer or a transfer target."""
         if self._api_outbound_hung_up(call):
             return
-        task = _task_of(call)
+        task = task_of(call)
         if call is task.agent_call and self.recordings is not None:
             self.recordings.stop(task.id)
         self._spawn(self._close_leg(call.leg))
@@ -1154,7 +1038,7 @@ class QueueCalls:
         return call
 
     def _customer_answered(self, call: OutboundCall) -> None:
-        task = _task_of(call)
+        task = task_of(call)
         if self.state(task) != "callback_dialing" or task.agent_call is None:
             self._drop_outbound(call)
             return
@@ -1170,7 +1054,7 @@ class QueueCalls:
         self._feed(self.acd.handle_callback_connected, task.id)
 
     def _customer_failed(self, call: OutboundCall, status: int) -> None:
-        task = _task_of(call)
+        task = task_of(call)
         task.log.info("callback customer did not answer", status=status)
         self._spawn(self._close_leg(call.leg))
         self._retire(call)
@@ -1283,7 +1167,7 @@ class QueueCalls:
                           codecs=self._codecs(task))
 
     def _transfer_answered(self, call: OutboundCall) -> None:
-        task = _task_of(call)
+        task = task_of(call)
         caller_leg = task.leg
         if self.state(task) != "transferring" or caller_leg is None or call.leg is None \
                 or not self._bridge(task, call.leg):
@@ -1295,7 +1179,7 @@ class QueueCalls:
         task.log.info("caller transferred", target=call.number)
 
     def _transfer_failed(self, call: OutboundCall, status: int) -> None:
-        task = _task_of(call)
+        task = task_of(call)
         task.log.info("transfer failed", target=call.number, status=status)
         self._spawn(self._close_leg(call.leg))
         self._retire(call)
@@ -1324,7 +1208,7 @@ class QueueCalls:
 
     def _end_caller(self, task: QueueTask, side: str = "switch", cause: str = "") -> None:
         """The switch ends the caller's call (BYE) and everything hanging on it
-        (`_caller_ended` once the shell has sent the BYE)."""
+        (`caller_ended` once the shell has sent the BYE)."""
         if task.ended:
             return
         task.end_side = side
@@ -1333,7 +1217,7 @@ class QueueCalls:
         if task.leg is None and not task.ended:  # the shell runs no call for it any more
             self._release(task)
 
-    def _caller_ended(self, task: QueueTask) -> None:
+    def caller_ended(self, task: QueueTask) -> None:
         """The caller's call on the shell ended: the caller hung up (BYE, CANCEL) or the
         switch did (`Hangup`: `end_cause` is set). A registered callback keeps its place in
         the ACD; a caller waiting or talking leaves the engine (a hang-up while waiting is

@@ -165,7 +165,7 @@ class ReportRows:
             AgentResumed: self._resumed, CallbackRequested: self._callback_requested,
             CallbackSucceeded: self._callback_succeeded, CallbackFailed: self._callback_failed,
             SurveyAnswered: self._survey, RecordingStarted: self._recording,
-            CallHoldChanged: self._hold_changed,
+            CallHoldChanged: self.hold_changed,
         }
 
     def wall(self, at: float) -> float:
@@ -216,7 +216,7 @@ class ReportRows:
         return [(_END_CALL, (self.wall(e.at), round(e.talked, 3), round(call.hold, 3),
                              call.uid))]
 
-    def _hold_changed(self, e: CallHoldChanged) -> list[Write]:
+    def hold_changed(self, e: CallHoldChanged) -> list[Write]:
         call = self._calls.get((e.call_id, e.queue))
         if call is None:  # an extension call (no queue), or a queue call not in a row
             return []
