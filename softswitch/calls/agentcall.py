@@ -10,7 +10,11 @@ fork), which routes their BYEs here (``api_hung_up``).
 Decisions:
 - The requester hears silence while the agent's phone rings (no ringback is generated on
   the switch's own outbound leg); the agent's phone shows the requester as the caller.
-- The agent's phone rings for at most RING_TIMEOUT seconds (the fork's no-answer timer).
+- Each phone rings for at most RING_TIMEOUT seconds (a timer of the queue calls' clock, as
+  a panel pickup's): a requester who does not answer is CANCELled and the agent is never
+  rung; an agent who does not answer is CANCELled and the requester's call ends (BYE).
+  Before, the agent's timer was never armed (the fork has no deadline until it starts, and
+  it starts only once the leg is open) and the requester's phone had none at all.
 - The same two-step call serves the call log's "call back" (§5.1 发起呼叫,
   softswitch.web.callback): ``start`` is then given the second party's ``targets`` (an
   extension's registrations, or an outbound trunk route) instead of looking up the agent's.
@@ -21,7 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from softswitch.calls.fork import Fork
 from softswitch.log import get_logger
 
 log = get_logger("agentcall")
@@ -41,6 +44,7 @@ class AgentCall:
     second: Any = None  # the agent's
     over: bool = False
     targets: list[Any] | None = None  # the second party's, when not the agent's phones
+    timer: Any = None  # the ringing phone's no-answer timer (softswitch.clock handle)
 
     def api_hung_up(self, out: Any) -> None:
         self.calls.hung_up(self, out)
@@ -70,10 +74,27 @@ class AgentCalls:
             requester, f"{call.id}/requester", requester_targets, agent, f"Call {agent}",
             on_answered=lambda out: self._requester_answered(call),
             on_failed=lambda out, status: self._failed(call, status), owner=call)
+        self._ring_at_most(call, call.first, "requester")
         log.info("agent call: ringing the requester", requester=requester, agent=agent)
         return call
 
+    def _ring_at_most(self, call: AgentCall, out: Any, who: str) -> None:
+        if call.timer is not None:
+            call.timer.cancel()
+        call.timer = self.queues._clock.call_later(RING_TIMEOUT, self._no_answer, call, out,
+                                                   who)
+
+    def _no_answer(self, call: AgentCall, out: Any, who: str) -> None:
+        call.timer = None
+        if not call.over and out.state == "calling":
+            log.info("agent call: no answer", who=who, requester=call.requester,
+                     agent=call.agent, seconds=RING_TIMEOUT)
+            self._end(call)
+
     def _requester_answered(self, call: AgentCall) -> None:
+        if call.timer is not None:
+            call.timer.cancel()
+            call.timer = None
         if call.over:
             return
         targets = call.targets if call.targets is not None else \
@@ -86,23 +107,12 @@ class AgentCalls:
             call.agent, f"{call.id}/agent", targets, call.requester, "",
             on_answered=lambda out: self._agent_answered(call),
             on_failed=lambda out, status: self._failed(call, status), owner=call)
-        call.second.fork = Fork(RING_TIMEOUT)
-        self._arm(call)
-
-    def _arm(self, call: AgentCall) -> None:
-        second = call.second
-        if second is None or call.over or second.state != "calling":
-            return
-        deadline = second.fork.next_deadline()
-        if deadline is not None:
-            self.queues._clock.call_at(deadline, self._timer, call)
-
-    def _timer(self, call: AgentCall) -> None:
-        if call.second is not None and not call.over and call.second.state == "calling":
-            self.queues.dialer.handle_timer(call.second)
-            self._arm(call)
+        self._ring_at_most(call, call.second, "agent")
 
     def _agent_answered(self, call: AgentCall) -> None:
+        if call.timer is not None:
+            call.timer.cancel()
+            call.timer = None
         first, second = call.first, call.second
         if call.over or first is None or second is None or first.leg is None \
                 or second.leg is None:
@@ -125,6 +135,9 @@ class AgentCalls:
         if call.over:
             return
         call.over = True
+        if call.timer is not None:
+            call.timer.cancel()
+            call.timer = None
         for out in (call.first, call.second):
             if out is not None:
                 self.queues.api_drop(out, bye=out.state in ("calling", "answered"))

@@ -541,6 +541,42 @@ async def test_call_an_agent(ops_live: Live, who: str, queue: str, expected: int
         agent.close()
 
 
+@pytest.mark.parametrize("who", ["requester", "agent"])
+async def test_call_an_agent_rings_each_phone_at_most_the_ring_timeout(
+        ops_live: Live, who: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """§4.10: a requester who does not answer is CANCELled and the agent never rung; an
+    agent who does not answer is CANCELled and the requester's answered call ends (BYE).
+    Before, neither phone's ring time was bounded."""
+    from softswitch.calls import agentcall
+
+    monkeypatch.setattr(agentcall, "RING_TIMEOUT", 0.5)
+    live = ops_live
+    requester = await phone(live, "1001")
+    agent = await phone(live, "1002")
+    try:
+        status, reply = await live.call("POST", "/api/v1/queues/6400/agents/1002/call",
+                                        "1001")
+        assert status == 200, reply
+        first = await requester.next_request("INVITE")
+        if who == "requester":
+            requester.reply(first, 180, to_tag="req")  # ringing (a CANCEL needs a 1xx)
+            cancel = await requester.next_request("CANCEL", timeout=10)
+            assert cancel.call_id == first.call_id
+            with pytest.raises(asyncio.TimeoutError):
+                await agent.next_request("INVITE", timeout=1.0)
+            return
+        requester.reply(first, 200, to_tag="req", body=sdp(45000))
+        second = await agent.next_request("INVITE")
+        agent.reply(second, 180, to_tag="agt")
+        cancel = await agent.next_request("CANCEL", timeout=10)
+        assert cancel.call_id == second.call_id
+        bye = await requester.next_request("BYE", timeout=10)
+        assert bye.call_id == first.call_id
+    finally:
+        requester.close()
+        agent.close()
+
+
 async def test_call_an_agent_bad_input(ops_live: Live) -> None:
     live = ops_live
     status, reply = await live.call("POST", "/api/v1/queues/6400/agents/1004/call", "1001")
