@@ -792,6 +792,16 @@ class MediaEngine:
         self.music_streams[name] = stream
         return stream
 
+    def set_music(self, name: str, source: FrameSource) -> MusicStream:
+        """Register the shared stream ``name``, or give an existing one a new source (its
+        listeners keep listening and hear the new source from its start): a changed tone
+        region's ringback."""
+        stream = self.music_streams.get(name)
+        if stream is None:
+            return self.add_music(name, source)
+        stream.source = source
+        return stream
+
     def attach_moh(self, leg: MediaLeg, stream_name: str = "default") -> MusicStream:
         """Let ``leg`` hear the shared stream ``stream_name`` until detach_moh (a playback
         started meanwhile takes precedence, then the music resumes). Unknown names are looked

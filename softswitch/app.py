@@ -86,6 +86,9 @@ class Switch:
                                  prompts_dir=cfg.prompts.directory)
         await self.media.start()
         self._started.append("media")
+        from softswitch.apps.music import use_tone_region
+
+        use_tone_region(self.media, cfg.prompts.tone_region)  # the ringback callers hear
         self.router = SipRouter(cfg, self.store, self.media)
         await self.router.restore()
         self.endpoint = self.router.endpoint

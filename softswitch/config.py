@@ -185,6 +185,7 @@ class SmtpConfig:
 class PromptsConfig:
     directory: str = "prompts"
     language: str = "en"
+    tone_region: str = "us"  # the ring tone the switch plays (softswitch.apps.music)
 
 
 @dataclass(frozen=True, slots=True)
@@ -807,12 +808,16 @@ class _Sections:
 
     def prompts(self, node: _Node, path: str) -> PromptsConfig:
         c = self.c
-        e = c.mapping(node, path, ("directory", "language"))
+        from media.player import RINGBACK
+
+        e = c.mapping(node, path, ("directory", "language", "tone_region"))
         directory = c.field(e, "directory", path, c.text, _builtin_prompts())
         language = c.field(e, "language", path, lambda n, p: c.choice(n, p, ("en", "zh")), "en")
+        region = c.field(e, "tone_region", path,
+                         lambda n, p: c.choice(n, p, tuple(RINGBACK)), "us")
         if directory is not _MISSING and not Path(directory).is_absolute():
             directory = str(self.config_dir / directory)
-        return PromptsConfig(directory, language)
+        return PromptsConfig(directory, language, region)
 
     def contacts(self, node: _Node, path: str) -> Contacts:
         """Company contacts (queue-admin.md §6.9): names shown for waiting callers."""

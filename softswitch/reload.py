@@ -220,6 +220,10 @@ def apply(switch: Any, new: Config) -> tuple[list[str], list[str]]:
     # every destination reference resolves against the new file; the applications' numbers
     router.destinations.config = live
     router.applications.reconfigure(live)
+    if old.prompts.tone_region != live.prompts.tone_region and switch.media is not None:
+        from softswitch.apps.music import use_tone_region
+
+        use_tone_region(switch.media, live.prompts.tone_region)  # heard at once
     if calls and router.livechat is not None:
         router.livechat.reconfigure(channels, router)
     router.config = switch.config = live

@@ -210,6 +210,8 @@ def test_sip_section_paths(snippet: str, expected: str) -> None:
     ("smtp: {host: m.example.com, sender: nobody}",
      "smtp.sender: expected an e-mail address, got 'nobody'"),
     ("prompts: {language: fr}", "prompts.language: expected one of en, zh, got 'fr'"),
+    ("prompts: {tone_region: mars}",
+     "prompts.tone_region: expected one of us, ca, uk, eu, cn, jp, au, in, got 'mars'"),
     ("extensions: {number: 1}", "extensions: expected a list of extensions, got a mapping"),
     ("extensions: [{name: x}]", "extensions[0].number: required key is missing"),
     ("extensions: [{number: 1, password: abcd, email: bob}]",

@@ -174,3 +174,52 @@ async def test_apply_moves_the_call_applications(tmp_path: Path) -> None:
         assert restart == ["voicemail.directory"]
     finally:
         await switch.stop()
+
+
+def _ring_tone_hz(switch: Switch) -> set[int]:
+    """The frequencies (Hz, rounded to 5) of the switch's one ringback stream, from one full
+    cadence of it (softswitch.apps.music)."""
+    import numpy as np
+
+    from softswitch.apps.music import RINGBACK_STREAM
+
+    assert switch.media is not None
+    source = switch.media.music_streams[RINGBACK_STREAM].source
+    source.rewind()
+    frames = []
+    while (frame := source.next_frame()) is not None and len(frames) < 50:
+        frames.append(frame)  # the first second: the tone is on in every region
+    samples = np.concatenate(frames).astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(samples))
+    freqs = np.fft.rfftfreq(len(samples), 1 / 8000)
+    peak = spectrum.max()
+    return {int(round(f / 5) * 5) for f, a in zip(freqs, spectrum, strict=True)
+            if a > 0.3 * peak}
+
+
+async def test_the_tone_region_sets_the_ring_tone_at_start_and_on_a_reload(
+        tmp_path: Path) -> None:
+    """`prompts.tone_region`: every caller who hears ringback from the switch hears the
+    region's (China 450 Hz, then after a reload the CEPT 425 Hz; the US 440 + 480 Hz by
+    default). The stream keeps its listeners; a reload replaces its source at once."""
+    raw = raw_config(tmp_path)
+    default = Switch(parsed(tmp_path, raw))
+    await default.start()
+    try:
+        assert _ring_tone_hz(default) == {440, 480}
+    finally:
+        await default.stop()
+    raw["prompts"] = {"tone_region": "cn"}
+    switch = Switch(parsed(tmp_path, raw))
+    await switch.start()
+    try:
+        assert _ring_tone_hz(switch) == {450}
+        assert switch.media is not None
+        stream = switch.media.music_streams["ringback"]
+        raw["prompts"] = {"tone_region": "eu"}
+        changes, restart = apply(switch, parsed(tmp_path, raw))
+        assert changes == ["prompts"] and restart == []
+        assert switch.media.music_streams["ringback"] is stream  # its listeners stay
+        assert _ring_tone_hz(switch) == {425}
+    finally:
+        await switch.stop()

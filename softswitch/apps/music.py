@@ -1,5 +1,13 @@
 """What a caller hears while something else happens: ring tone or music on hold, on the
-media engine's shared streams (one encode per tick for every listener)."""
+media engine's shared streams (one encode per tick for every listener).
+
+The ring tone is the configured tone region's (`prompts.tone_region`: us, ca, uk, eu, cn,
+jp, au, in; ITU-T E.180 Supplement 2, media.player.RINGBACK), one stream for every caller
+who hears ringback from the switch: a queue's ringback, an application's bridge, a blind
+or attended transfer's transferee, a widget visitor. `use_tone_region` sets it at start and
+on a reload that changes it (listeners hear the new tone at once). Decision: the default
+is "us", as before; phones make their own ring tone for extension calls (180 without
+media), so the region matters only where the switch plays it."""
 
 from __future__ import annotations
 
@@ -16,6 +24,11 @@ log = get_logger("apps")
 
 RINGBACK_STREAM = "ringback"
 RINGBACK_MUSIC = ("ringback", "ringback_tone")  # the region's ringback tone, not a track
+
+
+def use_tone_region(media: CallMedia, region: str) -> None:
+    """The ring tone of every caller who hears ringback from the switch is ``region``'s."""
+    media.set_music(RINGBACK_STREAM, Loop(ringback_tone(region)))
 
 
 def attach_music(media: CallMedia, leg: MediaLeg, name: str) -> None:

@@ -59,6 +59,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from acd.config import Destination, DestinationType
+from softswitch.apps.music import RINGBACK_STREAM, attach_music
 from softswitch.calls.control import CallState, Side
 from softswitch.calls.events import (
     CallAnswered,
@@ -102,7 +103,6 @@ if TYPE_CHECKING:
 
 log = get_logger("calls")
 
-RINGBACK_STREAM = "transfer-ringback"
 NOTIFY_EXPIRES = 60
 
 
@@ -278,12 +278,8 @@ class Transfers:
     def _hear(self, leg: MediaLeg | None, stream: str) -> None:
         if leg is None or leg.closed:
             return
-        if stream == RINGBACK_STREAM and RINGBACK_STREAM not in self.media.music_streams:
-            from media.player import Loop, ringback_tone
-
-            self.media.add_music(RINGBACK_STREAM, Loop(ringback_tone("us")))
         try:
-            self.media.attach_moh(leg, stream)
+            attach_music(self.media, leg, stream)
         except Exception as exc:  # noqa: BLE001 - silence rather than a dropped call
             log.warning("no music for a waiting party", stream=stream, error=str(exc))
 
