@@ -61,6 +61,19 @@ class LegTrack(MediaStreamTrack):
         self._frames: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._pts = 0
 
+    def flush(self) -> None:
+        """Drop the frames not yet sent to the browser: they came from a source the call no
+        longer takes (the ringback queued before the answer would otherwise still play over
+        the first words, up to QUEUE_MAX frames). An end of the stream stays queued."""
+        while True:
+            try:
+                pcm = self._frames.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            if pcm is None:
+                self._frames.put_nowait(None)
+                return
+
     def push(self, pcm: bytes | None) -> None:
         if self._frames.qsize() >= QUEUE_MAX:
             with contextlib.suppress(asyncio.QueueEmpty):
@@ -120,8 +133,12 @@ class WebRtcLeg:
         return str(host), int(port)
 
     def connect(self, remote: tuple[str, int], pt: int) -> None:
-        """The switch's RTP address and payload type (0 PCMU, 8 PCMA) from its answer."""
+        """The switch's RTP address and payload type (0 PCMU, 8 PCMA) from its answer. A
+        new address (the answer after our ringback or early media) drops what the old one
+        left queued toward the browser."""
         host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(remote[0], remote[0])
+        if self.remote is not None and self.remote != (host, remote[1]):
+            self.track.flush()
         self.remote = (host, remote[1])
         self.pt = pt
         self.codec = Codec.PCMA if pt == 8 else Codec.PCMU
