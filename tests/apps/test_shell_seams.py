@@ -251,6 +251,19 @@ async def test_the_callers_hang_up_ends_the_connection_for_the_owner(
         await switch.stop()
 
 
+async def _answered(switch: Any, provider: Any, rtp: Any,
+                    call_id: str) -> tuple[CallShell, list[CallRecord], list[Any], Any]:
+    """Call ``call_id`` into the owned flow's number and see it answered: the shell, the
+    rows it completes from now on, the bus's events and the 200."""
+    shell: CallShell = switch.router.apps
+    rows = _rows(shell)
+    seen: list[Any] = []
+    switch.router.events.subscribe(seen.append)
+    ok = await dial(provider, "5550100", call_id, rtp, authenticate=False)
+    assert ok.status == 200
+    return shell, rows, seen, ok
+
+
 def _rows(shell: CallShell) -> list[CallRecord]:
     """The CDR rows the shell completes (still written to the store as usual)."""
     rows: list[CallRecord] = []
@@ -342,12 +355,7 @@ async def test_offer_required_answers_488_where_the_shell_would_answer_or_say_40
 async def test_release_hands_out_the_answered_caller_without_ending_it(
         tmp_path: Path, owned: list[Owned]) -> None:
     async with _call_on_shell(tmp_path) as (switch, provider, rtp):
-        shell: CallShell = switch.router.apps
-        rows = _rows(shell)
-        seen: list[Any] = []
-        switch.router.events.subscribe(seen.append)
-        ok = await dial(provider, "5550100", "seams-rel", rtp, authenticate=False)
-        assert ok.status == 200
+        shell, rows, seen, ok = await _answered(switch, provider, rtp, "seams-rel")
         assert await heard(rtp, 0.5) > 10  # the flow's music
         leg = shell.leg("seams-rel")
         assert leg is not None and not leg.closed
@@ -379,10 +387,7 @@ async def test_release_hands_out_the_answered_caller_without_ending_it(
 async def test_record_contents_are_the_owners_part_of_the_one_row(
         tmp_path: Path, owned: list[Owned]) -> None:
     async with _call_on_shell(tmp_path) as (switch, provider, rtp):
-        shell: CallShell = switch.router.apps
-        rows = _rows(shell)
-        seen: list[Any] = []
-        switch.router.events.subscribe(seen.append)
+        shell, rows, seen, ok = await _answered(switch, provider, rtp, "seams-cdr")
         causes: list[str] = []
 
         def supply(cause: str) -> RecordContents:
@@ -391,8 +396,6 @@ async def test_record_contents_are_the_owners_part_of_the_one_row(
                                   f"{cause} (connected)")
 
         assert not shell.record_contents("no-such-call", supply)
-        ok = await dial(provider, "5550100", "seams-cdr", rtp, authenticate=False)
-        assert ok.status == 200
         assert shell.record_contents("seams-cdr", supply)
         # the owner's second leg joins the crash-safe row (its dialog: a stand-in here)
         app_call = shell.calls["seams-cdr"]
@@ -421,12 +424,7 @@ async def test_record_contents_are_the_owners_part_of_the_one_row(
 async def test_an_adopted_caller_transferred_in_gets_its_own_row_and_events(
         tmp_path: Path, owned: list[Owned]) -> None:
     async with _call_on_shell(tmp_path) as (switch, provider, rtp):
-        shell: CallShell = switch.router.apps
-        rows = _rows(shell)
-        seen: list[Any] = []
-        switch.router.events.subscribe(seen.append)
-        ok = await dial(provider, "5550100", "seams-adopt", rtp, authenticate=False)
-        assert ok.status == 200
+        shell, rows, seen, ok = await _answered(switch, provider, rtp, "seams-adopt")
         end = shell.release("seams-adopt", "transferred")  # its first call ends here
         assert end is not None
         first = len(seen)

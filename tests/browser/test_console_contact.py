@@ -41,9 +41,10 @@ from test_console_inbox import (
     channel_overrides,
     post_sms,
     row,
+    two_agents_switch,
 )
 
-from benchmarks.peers.switch import Extension, RunningSwitch
+from benchmarks.peers.switch import RunningSwitch
 
 pytestmark = pytest.mark.interop
 
@@ -92,9 +93,7 @@ def test_add_customer_to_contacts_and_session_details(
         page_factory: Callable[..., Page]) -> None:
     provider = ProviderThread()
     try:
-        switch = switch_factory(extensions=[Extension(*AGENT_A), Extension(*AGENT_B)],
-                                keep_demo_extensions=False, queues=[],
-                                overrides=overrides(provider.provider.base))
+        switch = two_agents_switch(switch_factory, overrides(provider.provider.base))
         a = page_factory("small")
         log_in(a, switch, AGENT_A)
         post_sms(switch, "in-1", "Hello, I need help", customer=FIRST)

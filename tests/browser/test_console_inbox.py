@@ -108,6 +108,14 @@ def post_sms(switch: RunningSwitch, pid: str, text: str, customer: str = CUSTOME
         assert reply.status == 204
 
 
+def two_agents_switch(switch_factory: Callable[..., RunningSwitch],
+                      overrides: dict[str, Any]) -> RunningSwitch:
+    """A switch with agents A and B only (no demo extensions, no call queues) and
+    ``overrides`` (its message channels and queues)."""
+    return switch_factory(extensions=[Extension(*AGENT_A), Extension(*AGENT_B)],
+                          keep_demo_extensions=False, queues=[], overrides=overrides)
+
+
 def row(page: Page, customer: str = CUSTOMER) -> Any:
     return page.locator(f"#session-list li.session[data-customer='{customer}']")
 
@@ -118,9 +126,7 @@ def test_agent_inbox_receives_takes_over_replies_transfers_and_closes(
         page_factory: Callable[..., Page]) -> None:
     provider = ProviderThread()
     try:
-        switch = switch_factory(extensions=[Extension(*AGENT_A), Extension(*AGENT_B)],
-                                keep_demo_extensions=False, queues=[],
-                                overrides=channel_overrides(provider.provider.base))
+        switch = two_agents_switch(switch_factory, channel_overrides(provider.provider.base))
         a = page_factory("small")
         b = page_factory("large")
         log_in(a, switch, AGENT_A)
